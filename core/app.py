@@ -1,0 +1,215 @@
+"""The composition root: ``Postroom.open`` wires settings, clock, plugins, storage
+and background jobs, and exposes each area's services. Frontends and tests start here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+from sqlalchemy.exc import DBAPIError
+
+from postroom.core import __version__, migrate
+from postroom.core.clock import Clock, SystemClock
+from postroom.core.config import Config
+from postroom.core.db import Database, UnitOfWork
+from postroom.core.errors import ConfigurationError, StorageUnavailable
+from postroom.core.instance import InstanceSettings
+from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
+from postroom.core.plugins import PluginManager, make_plugin_manager
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_KEY = "worker_heartbeat"
+#: A worker that has not beaten for this long is reported as down.
+HEARTBEAT_STALE = timedelta(minutes=3)
+
+
+class Postroom:
+    """One open postroom installation."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        plugins: PluginManager,
+        db: Database,
+        job_registry: JobRegistry,
+        *,
+        immediate_jobs: bool = False,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.plugins = plugins
+        self.db = db
+        self.jobs = Jobs(
+            job_registry,
+            make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
+            self,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str | None = None,
+        *,
+        config: Config | None = None,
+        clock: Clock | None = None,
+        plugins: Iterable[str] | None = None,
+        extra_plugins: Iterable[tuple[str, object]] = (),
+        load_entry_points: bool = True,
+        migrate_schema: bool | None = None,
+        immediate_jobs: bool = False,
+    ) -> Postroom:
+        """Open postroom on ``database_url`` (default: the configured store).
+
+        The embedded SQLite store is created and migrated as needed; a PostgreSQL
+        store must be migrated with ``postroom db upgrade`` first (or pass
+        ``migrate_schema=True``).
+        """
+        if config is None:
+            config = Config.load(database_url=database_url)
+        elif database_url is not None:
+            config = Config.load({}, **{**_config_values(config), "database_url": database_url})
+        clock = clock or SystemClock()
+        allowlist = tuple(plugins) if plugins is not None else config.plugins
+        manager = make_plugin_manager(
+            allowlist, load_entry_points=load_entry_points, extra_plugins=extra_plugins
+        )
+        if config.database_url is None or config.redis_url is None:
+            config.ensure_data_dir()
+        db = Database(config.resolved_database_url)
+        try:
+            _prepare_schema(db, migrate_schema)
+        except BaseException:
+            db.dispose()
+            raise
+        registry = JobRegistry()
+        _register_builtin_jobs(registry, db.dialect)
+        manager.hook.register_jobs(registry=registry)
+        postroom = cls(config, clock, manager, db, registry, immediate_jobs=immediate_jobs)
+        postroom._ensure_instance_id()
+        manager.hook.postroom_opened(postroom=postroom)
+        return postroom
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+    @property
+    def instance_id(self) -> str:
+        def read(uow: UnitOfWork) -> str | None:
+            return InstanceSettings(uow.connection).get("instance_id")
+
+        value = self.db.run(read, readonly=True)
+        if value is None:
+            raise StorageUnavailable("the instance record is missing; run `postroom db upgrade`")
+        return value
+
+    def _ensure_instance_id(self) -> None:
+        def work(uow: UnitOfWork) -> None:
+            settings = InstanceSettings(uow.connection)
+            if settings.add_if_absent("instance_id", str(uuid.uuid4()), self.clock.now()):
+                uow.commit()
+
+        self.db.run(work)
+
+    def health(self) -> dict[str, Any]:
+        """The state of the database, the worker and the plugins, for /healthz."""
+        report: dict[str, Any] = {"version": self.version, "database": {"dialect": self.db.dialect}}
+        try:
+            self.db.check()
+            heartbeat = self.db.run(
+                lambda uow: InstanceSettings(uow.connection).get_with_time(HEARTBEAT_KEY),
+                readonly=True,
+            )
+        except StorageUnavailable as error:
+            report["status"] = "fail"
+            report["database"]["status"] = "fail"
+            report["database"]["error"] = error.message
+            return report
+        report["database"]["status"] = "ok"
+        if heartbeat is None:
+            report["worker"] = {"status": "never_seen"}
+        else:
+            seen = heartbeat[1]
+            age = self.clock.now() - seen
+            fresh = age <= HEARTBEAT_STALE
+            report["worker"] = {"status": "ok" if fresh else "stale", "last_seen": seen.isoformat()}
+        report["plugins"] = {
+            "loaded": len(self.plugins.list_name_plugin()),
+            "failed": sorted(self.plugins.failures),
+        }
+        report["status"] = "ok"
+        return report
+
+    def record_worker_heartbeat(self) -> None:
+        def work(uow: UnitOfWork) -> None:
+            InstanceSettings(uow.connection).set(HEARTBEAT_KEY, "alive", self.clock.now())
+            uow.commit()
+
+        self.db.run(work)
+
+
+def _config_values(config: Config) -> dict[str, Any]:
+    return attrs.asdict(config, recurse=False)
+
+
+def _prepare_schema(db: Database, migrate_schema: bool | None) -> None:
+    if migrate_schema is None:
+        migrate_schema = db.dialect == "sqlite"
+    try:
+        if migrate_schema:
+            migrate.upgrade(db)
+        elif not migrate.is_current(db):
+            raise ConfigurationError(
+                f"the schema of {db.display_url} is not current: run `postroom db upgrade`",
+                code="schema_outdated",
+            )
+    except DBAPIError as error:
+        raise db.unavailable(error) from error
+
+
+def _register_builtin_jobs(registry: JobRegistry, dialect: str) -> None:
+    registry.add_periodic(
+        PeriodicJob(
+            name="worker.heartbeat",
+            description="record that a worker is alive (shown by /healthz)",
+            schedule={"minute": "*"},
+            run=Postroom.record_worker_heartbeat,
+        )
+    )
+    if dialect == "sqlite":
+        registry.add_periodic(
+            PeriodicJob(
+                name="db.sqlite-maintenance",
+                description="refresh SQLite query statistics and fold the WAL into the database",
+                schedule={"hour": "3", "minute": "17"},
+                run=_sqlite_maintenance,
+            )
+        )
+
+
+def _sqlite_maintenance(postroom: Postroom) -> None:
+    with postroom.db.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA optimize")
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,177 @@
+"""Settings: defaults, then an optional TOML file, then POSTROOM_* environment variables,
+then explicit overrides (each later source wins).
+
+Every setting is listed in SETTINGS with its variable and meaning; the README's
+configuration table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import platformdirs
+
+from postroom.core.errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "production")
+
+# name -> (environment variable, meaning)
+SETTINGS: dict[str, tuple[str, str]] = {
+    "config_file": ("POSTROOM_CONFIG", "path of an optional TOML settings file"),
+    "env": ("POSTROOM_ENV", "`development` (default) or `production`"),
+    "data_dir": (
+        "POSTROOM_DATA_DIR",
+        "where the embedded database, generated secret and job queue live "
+        "(default: the per-user data directory)",
+    ),
+    "database_url": (
+        "POSTROOM_DATABASE_URL",
+        "SQLAlchemy URL of the store (default: SQLite file `postroom.db` in the data directory)",
+    ),
+    "secret_key": (
+        "POSTROOM_SECRET_KEY",
+        "signs sessions and tokens; required in production, generated and kept in the "
+        "data directory otherwise",
+    ),
+    "plugins": (
+        "POSTROOM_PLUGINS",
+        "comma-separated allowlist of plugin names to load (default: every installed plugin)",
+    ),
+    "redis_url": (
+        "POSTROOM_REDIS_URL",
+        "Redis URL for the background-job broker (default: SQLite file in the data directory)",
+    ),
+    "log_level": ("POSTROOM_LOG_LEVEL", "DEBUG, INFO (default), WARNING or ERROR"),
+    "default_locale": ("POSTROOM_DEFAULT_LOCALE", "portal language when none is chosen: en or fr"),
+}
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOCALES = ("en", "fr")
+SECRET_FILE = "secret_key"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("postroom", appauthor=False))
+
+
+def _plugins(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list | tuple):
+        names = [str(part).strip() for part in value]
+    else:
+        raise ConfigurationError("plugins must be a comma-separated list of names")
+    return tuple(name for name in names if name)
+
+
+@attrs.frozen
+class Config:
+    env: str = attrs.field(default="development", validator=attrs.validators.in_(ENVIRONMENTS))
+    data_dir: Path = attrs.field(factory=_default_data_dir, converter=Path)
+    database_url: str | None = None
+    secret_key: str | None = attrs.field(default=None, repr=False)
+    plugins: tuple[str, ...] | None = attrs.field(default=None, converter=_plugins)
+    redis_url: str | None = None
+    log_level: str = attrs.field(default="INFO", validator=attrs.validators.in_(LOG_LEVELS))
+    default_locale: str = attrs.field(default="en", validator=attrs.validators.in_(LOCALES))
+    config_file: Path | None = None
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'postroom.db'}"
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Config:
+        """Build the settings from the TOML file, the environment and ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        file_path = overrides.get("config_file") or environ.get("POSTROOM_CONFIG")
+        if file_path:
+            values.update(_read_toml(Path(file_path)))
+            values["config_file"] = Path(file_path)
+        for name, (variable, _meaning) in SETTINGS.items():
+            if name != "config_file" and environ.get(variable):
+                values[name] = environ[variable]
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        if "log_level" in values:
+            values["log_level"] = str(values["log_level"]).upper()
+        unknown = set(values) - {field.name for field in attrs.fields(cls)}
+        if unknown:
+            raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ConfigurationError(f"invalid setting: {error}") from error
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory if needed and check that it is writable."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot create data directory {self.data_dir}: {error.strerror}"
+            ) from error
+        if not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"data directory {self.data_dir} is not writable")
+        return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; in development one is generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        if self.production:
+            raise ConfigurationError("POSTROOM_SECRET_KEY must be set in production")
+        path = self.ensure_data_dir() / SECRET_FILE
+        try:
+            existing = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            existing = ""
+        except OSError as error:
+            raise ConfigurationError(f"cannot read {path}: {error.strerror}") from error
+        if existing:
+            return existing
+        secret = secrets.token_urlsafe(48)
+        try:
+            # O_EXCL: two processes starting together keep whichever secret came first.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text(encoding="ascii").strip()
+        except OSError as error:
+            raise ConfigurationError(f"cannot write {path}: {error.strerror}") from error
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secret)
+        return secret
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise ConfigurationError(f"config file {path} does not exist") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {error}") from error
+    except OSError as error:
+        raise ConfigurationError(f"cannot read config file {path}: {error.strerror}") from error
+    section = data.get("postroom", data)
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"config file {path}: [postroom] must be a table")
+    return dict(section)

@@ -1,0 +1,226 @@
+"""Storage plumbing: the engine factory, the shared metadata and the unit of work.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy
+timeout, and every write transaction opened with BEGIN IMMEDIATE so that a
+check-then-write cannot interleave with another writer (``with_for_update()``
+does nothing on SQLite). PostgreSQL runs on psycopg 3 with a connection pool;
+serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from postroom.core.errors import ConfigurationError, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Every area's tables are defined on this one MetaData (in its store.py).
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+READONLY_OPTION = "postroom_readonly"
+
+
+def parse_database_url(url: str) -> URL:
+    """Parse and normalise a database URL, refusing what postroom cannot use."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise ConfigurationError(f"malformed database URL {url!r}") from error
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if not parsed.database:
+            raise ConfigurationError("the PostgreSQL URL names no database")
+    elif backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite")
+    else:
+        raise ConfigurationError(
+            f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://..."
+        )
+    return parsed
+
+
+def describe_url(url: URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return url.render_as_string(hide_password=True)
+
+
+def create_engine(url: str) -> Engine:
+    parsed = parse_database_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed)
+        return sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            connect_args={"connect_timeout": 10},
+        )
+    except NoSuchModuleError as error:
+        raise ConfigurationError(f"no driver for {describe_url(parsed)}") from error
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = url.database in (None, "", ":memory:")
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        poolclass=sa.StaticPool if memory else sa.QueuePool,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        readonly = connection.get_execution_options().get(READONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A transaction that failed this way can simply be run again."""
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate in RETRYABLE_SQLSTATES
+
+
+class UnitOfWork:
+    """One transaction: rolled back on exit unless ``commit()`` was called."""
+
+    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+        self._engine = engine
+        self._readonly = readonly
+        self._committed = False
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("unit of work used outside its with-block")
+        return self._connection
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def __enter__(self) -> Self:
+        connection = self._engine.connect()
+        if self._readonly:
+            connection = connection.execution_options(**{READONLY_OPTION: True})
+        connection.begin()
+        self._connection = connection
+        return self
+
+    def commit(self) -> None:
+        self.connection.commit()
+        self._committed = True
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        self._connection = None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+
+
+class Database:
+    """The store: an engine plus the way use cases run transactions on it."""
+
+    def __init__(self, url: str, *, max_retries: int = 8) -> None:
+        self.url = parse_database_url(url)
+        self.engine = create_engine(url)
+        self.max_retries = max_retries
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        return describe_url(self.url)
+
+    def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, readonly=readonly)
+
+    def run(self, work: Callable[[UnitOfWork], T], *, readonly: bool = False) -> T:
+        """Run ``work`` in one transaction, retrying it on serialization failure or deadlock.
+
+        ``work`` calls ``uow.commit()`` when its changes should stand.
+        """
+        for attempt in range(self.max_retries + 1):
+            try:
+                with self.unit_of_work(readonly=readonly) as uow:
+                    return work(uow)
+            except DBAPIError as error:
+                if is_retryable(error) and attempt < self.max_retries:
+                    # Jittered backoff so competing transactions stop colliding.
+                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+                    continue
+                if error.connection_invalidated or isinstance(error, sa.exc.OperationalError):
+                    raise self.unavailable(error) from error
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def unavailable(self, error: BaseException) -> StorageUnavailable:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0:1]
+        detail = reason[0] if reason else type(error).__name__
+        return StorageUnavailable(f"database {self.display_url} is unavailable: {detail}")
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the database answers a query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except DBAPIError as error:
+            raise self.unavailable(error) from error
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,112 @@
+"""The ports: Protocols that plugins and drivers implement for the core.
+
+Each area refines the value types it exchanges through these ports; the core
+only ever talks to a carrier, payment source, notifier, meter or scale through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+
+@attrs.frozen
+class Notification:
+    """A message for a person, independent of how it travels."""
+
+    recipient: str
+    subject: str
+    body: str
+    channel: str = "email"
+    kind: str = "general"
+    data: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    name: str
+    channels: Sequence[str]
+
+    def send(self, notification: Notification) -> None:
+        """Deliver ``notification`` or raise; postroom retries failed deliveries."""
+        ...
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    code: str
+    name: str
+
+    def services(self) -> Sequence[str]:
+        """Codes of the services this carrier offers (``first-class-letter``...)."""
+        ...
+
+    def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]:
+        """The carrier's scan events for ``tracking_number``, oldest first."""
+        ...
+
+
+@runtime_checkable
+class PaymentSource(Protocol):
+    code: str
+    name: str
+
+    def validate_instrument(self, instrument: Mapping[str, str]) -> Mapping[str, str]:
+        """Check and normalise an instrument (IBAN, routing number, card); raise ValidationError."""
+        ...
+
+    def authorize(
+        self, instrument: Mapping[str, str], amount_mills: int, currency: str, idempotency_key: str
+    ) -> str:
+        """Reserve ``amount_mills``; return the source's authorization reference."""
+        ...
+
+    def charge(
+        self, instrument: Mapping[str, str], amount_mills: int, currency: str, idempotency_key: str
+    ) -> str:
+        """Collect ``amount_mills``; return the source's payment reference."""
+        ...
+
+    def refund(self, payment_reference: str, amount_mills: int, idempotency_key: str) -> str:
+        """Return money of an earlier charge; return the refund reference."""
+        ...
+
+
+@runtime_checkable
+class MeterDevice(Protocol):
+    def identify(self) -> Mapping[str, str]:
+        """Model, serial number and firmware version of the device."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class MeterDriver(Protocol):
+    name: str
+    models: Sequence[str]
+
+    def open(self, url: str) -> MeterDevice:
+        """Connect to the meter at ``url`` (device path, pty, socket://, loop://)."""
+        ...
+
+
+@runtime_checkable
+class Scale(Protocol):
+    protocol: str
+
+    def read(self, url: str) -> Mapping[str, Any]:
+        """One weight reading: value, unit and whether it is stable."""
+        ...
+
+
+@runtime_checkable
+class RateTableSource(Protocol):
+    name: str
+    format: str
+
+    def read_text(self) -> str:
+        """The text of the rate table file."""
+        ...

@@ -1,0 +1,1 @@
+"""Hardware abstraction: serial framing, meter and scale drivers, simulators."""

@@ -1,0 +1,1 @@
+"""postroom's built-in plugins, registered through the ``postroom`` entry-point group."""
