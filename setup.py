@@ -10,6 +10,7 @@ from setuptools import find_packages, setup
 
 FOLDERS = ("core", "plugins", "hal", "frontends")
 DATA = [
+    "py.typed",
     "*.toml",
     "*.csv",
     "*.json",
