@@ -74,8 +74,9 @@ class LineSimulator:
         return self.path
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (``postroom scale simulate``)."""
-        self.start()
+        """Serve until interrupted or stopped (``postroom scale simulate``)."""
+        if self._thread is None:
+            self.start()
         if self._thread is not None:
             try:
                 while self._thread.is_alive():
