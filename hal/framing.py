@@ -21,6 +21,7 @@ impossible length is discarded and never acted on.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -193,7 +194,7 @@ class Client:
         *,
         timeout: float = 0.5,
         retries: int = 3,
-        first_seq: int = 0,
+        first_seq: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.port = port
@@ -201,7 +202,9 @@ class Client:
         self.retries = retries
         self.decoder = Decoder()
         self.attempts = 0  # frames sent, retries included (for diagnostics and tests)
-        self._seq = first_seq % 256
+        # A session starts at a random SEQ, so a new session's first request is not
+        # mistaken by the device for a retry of the previous session's last one.
+        self._seq = secrets.randbelow(256) if first_seq is None else first_seq % 256
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -238,9 +241,14 @@ class Client:
             self._seq = (self._seq + 1) % 256
             wire = encode(Frame(seq, KIND_REQUEST, payload))
             for _attempt in range(self.retries + 1):
-                self.port.write(wire)
-                self.attempts += 1
-                reply = self._await(seq)
+                try:
+                    self.port.write(wire)
+                    self.attempts += 1
+                    reply = self._await(seq)
+                except (serial.SerialException, OSError) as error:
+                    raise DeviceError(
+                        f"serial line failed: {error}", code="device_io_error"
+                    ) from error
                 if reply is None:
                     continue
                 if reply.kind == KIND_ERROR:

@@ -146,6 +146,12 @@ class SerialScale:
 
     def transact(self, command: bytes, terminator: bytes) -> bytes:
         """Send ``command`` and return the reply up to and including ``terminator``."""
+        try:
+            return self._transact(command, terminator)
+        except (serial.SerialException, OSError) as error:
+            raise DeviceError(f"serial line failed: {error}", code="device_io_error") from error
+
+    def _transact(self, command: bytes, terminator: bytes) -> bytes:
         self.port.reset_input_buffer()  # a late answer to an earlier command is stale
         self.port.write(command)
         reply = bytearray()

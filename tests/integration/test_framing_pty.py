@@ -124,3 +124,23 @@ def test_serial_for_url_client_sees_a_plain_serial_port(server):
         assert frames == [framing.Frame(9, framing.KIND_REPLY, b"ok:raw")]
     finally:
         port.close()
+
+
+def test_a_vanished_device_is_an_io_error_or_a_timeout_never_a_crash():
+    port = PtyPort.open()
+    with framing.Client.open(port.path, timeout=0.1, retries=1) as c:
+        port.close()
+        with pytest.raises(DeviceError) as caught:
+            c.request(b"identify")
+    assert caught.value.code in ("device_io_error", "device_timeout")
+
+
+def test_a_new_session_starting_at_the_last_seq_is_answered_from_the_last_reply(server, device):
+    # Why sessions start at a random SEQ: the device cannot tell sessions apart.
+    with framing.Client.open(server.path, timeout=0.3) as first:  # type: ignore[attr-defined]
+        first._seq = 40
+        first.request(b"identify")
+    with framing.Client.open(server.path, timeout=0.3) as second:  # type: ignore[attr-defined]
+        second._seq = 40
+        assert second.request(b"identify") == b"ok:identify"
+    assert device.executed == [b"identify"]
