@@ -91,15 +91,21 @@ def _weight(ctx: click.Context, param: click.Parameter, value: str) -> Decimal:
 
 @scale.command()
 @click.option("--protocol", type=click.Choice(sorted(SIMULATORS)), required=True)
-@click.option("--pty", "use_pty", is_flag=True, help="Serve on a new pty (the only transport yet).")
+@click.option("--pty", "use_pty", is_flag=True, help="Serve on a new pty.")
+@click.option("--tcp", "tcp_port", type=click.IntRange(0, 65535), help="Serve on this TCP port.")
 @click.option("--weight", default="0.00", callback=_weight, help="Weight on the platter.")
 @click.option("--unit", type=click.Choice(["oz", "lb", "g", "kg"]), default=None)
-def simulate(protocol: str, use_pty: bool, weight: Decimal, unit: str | None) -> None:
-    """Serve a simulated scale on a pty; prints the path to open, runs until Ctrl-C."""
-    if not use_pty:
-        raise click.UsageError("choose where to serve: --pty")
+def simulate(
+    protocol: str, use_pty: bool, tcp_port: int | None, weight: Decimal, unit: str | None
+) -> None:
+    """Serve a simulated scale; prints the port URL to open, runs until Ctrl-C.
+
+    With --pty the URL is the pty's path; with --tcp PORT it is socket://127.0.0.1:PORT.
+    """
+    if use_pty == (tcp_port is not None):
+        raise click.UsageError("choose one place to serve: --pty or --tcp PORT")
     simulator = SIMULATORS[protocol](weight=weight, unit=unit)
-    path = simulator.start()
+    path = simulator.start(tcp_port=tcp_port)
     click.echo(path)
     try:
         simulator.serve_forever()

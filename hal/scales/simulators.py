@@ -18,6 +18,7 @@ import attrs
 
 from postroom.hal.ptyport import PtyPort
 from postroom.hal.scales.nci import NciStatus
+from postroom.hal.tcpport import TcpPort
 
 
 @attrs.define
@@ -42,7 +43,7 @@ class LineSimulator:
     ) -> None:
         self.state = ScaleState(Decimal(weight), unit or self.default_unit, **state)  # type: ignore[arg-type]
         self.lock = threading.Lock()
-        self._port: PtyPort | None = None
+        self._port: PtyPort | TcpPort | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -66,9 +67,10 @@ class LineSimulator:
         path: str = self._port.path
         return path
 
-    def start(self) -> str:
-        """Open a pty, serve it from a thread and return the path clients open."""
-        self._port = PtyPort.open()
+    def start(self, tcp_port: int | None = None, host: str = "127.0.0.1") -> str:
+        """Serve from a thread on a new pty, or on TCP when ``tcp_port`` is given (0: any
+        free port); return what clients open (a pty path or ``socket://host:port``)."""
+        self._port = PtyPort.open() if tcp_port is None else TcpPort.listen(host, tcp_port)
         self._thread = threading.Thread(target=self._serve, name="scale-simulator", daemon=True)
         self._thread.start()
         return self.path

@@ -81,15 +81,23 @@ def test_scale_zero(runner):
         assert sim.state.weight == 0
 
 
-def test_scale_simulate_prints_a_pty_path_that_answers(cli_env):
+def test_scale_simulate_needs_exactly_one_place_to_serve(runner):
+    for where in ([], ["--pty", "--tcp", "0"]):
+        result = runner.invoke(cli, ["scale", "simulate", "--protocol", "nci", *where])
+        assert result.exit_code == 2
+        assert "--pty or --tcp PORT" in result.output
+
+
+@pytest.mark.parametrize("where", [["--pty"], ["--tcp", "0"]])
+def test_scale_simulate_prints_a_url_that_answers(cli_env, where):
     command = [sys.executable, "-m", "postroom.frontends.cli", "scale", "simulate"]
-    command += ["--protocol", "nci", "--pty", "--weight", "2.50", "--unit", "oz"]
+    command += ["--protocol", "nci", *where, "--weight", "2.50", "--unit", "oz"]
     env = {**os.environ, **cli_env}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
         path = process.stdout.readline().strip()
-        assert path.startswith("/dev/")
+        assert path.startswith("/dev/" if where == ["--pty"] else "socket://127.0.0.1:")
         with open_scale(path, "nci", timeout=2) as scale:
             assert scale.read().to_dict()["weight"] == {"value": "2.50", "unit": "oz"}
     finally:

@@ -11,6 +11,7 @@ import serial
 from postroom.core.errors import DeviceError
 from postroom.hal import framing
 from postroom.hal.ptyport import PtyPort
+from postroom.hal.tcpport import TcpPort
 
 
 class Device:
@@ -144,3 +145,17 @@ def test_a_new_session_starting_at_the_last_seq_is_answered_from_the_last_reply(
         second._seq = 40
         assert second.request(b"identify") == b"ok:identify"
     assert device.executed == [b"identify"]
+
+
+def test_framed_server_over_tcp_with_a_socket_url(device):
+    port = TcpPort.listen()
+    srv = framing.Server(port, framing.Dispatcher(device)).start()
+    try:
+        with framing.Client.open(port.url, timeout=0.5) as c:
+            assert c.request(b"identify") == b"ok:identify"
+        with framing.Client.open(port.url, timeout=0.5) as c:
+            assert c.request(b"registers") == b"ok:registers"
+    finally:
+        srv.stop()
+        port.close()
+    assert device.executed == [b"identify", b"registers"]

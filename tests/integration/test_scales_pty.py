@@ -107,3 +107,15 @@ def test_unknown_protocol_and_port():
     with pytest.raises(DeviceError) as failed:
         open_scale("/dev/postroom-no-such-scale", "nci")
     assert failed.value.code == "device_unavailable"
+
+
+def test_simulator_over_tcp_with_a_socket_url():
+    sim = SicsSimulator(weight="250.0")
+    url = sim.start(tcp_port=0)
+    try:
+        assert url.startswith("socket://127.0.0.1:")
+        for _ in range(2):  # a second client after the first hung up
+            with SicsScale.open(url) as scale:
+                assert scale.read().to_dict()["weight"] == {"value": "250.0", "unit": "g"}
+    finally:
+        sim.stop()
