@@ -82,6 +82,8 @@ def normalise(value: Decimal, unit: str, raw: bytes, stable: bool, at_zero: bool
             f"the scale reads below zero ({value} {unit}); empty the platter and zero it",
             code="scale_under_zero",
         )
+    if value == 0:
+        value = value.copy_abs()  # "-0.00" reads as "0.00"
     return ScaleReading(value, unit, stable, at_zero)
 
 

@@ -74,6 +74,7 @@ def test_nci_malformed_replies(raw):
         (b"S D      12.5 kg\r\n", ScaleReading(Decimal("12.5"), "kg", False)),
         (b"S S       0.00 lb\r\n", ScaleReading(Decimal("0.00"), "lb", True, True)),
         (b"S S    1500 mg\r\n", ScaleReading(Decimal("1.500"), "g", True)),
+        (b"S S      -0.00 oz\r\n", ScaleReading(Decimal("0.00"), "oz", True, True)),
     ],
 )
 def test_sics_weight_replies(raw, reading):
