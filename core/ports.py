@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from postroom.core.meters.device import LoggedPiece, MeterRegisters, PrintedPiece, PrintJob
+
 
 @attrs.frozen
 class Notification:
@@ -82,8 +84,42 @@ class PaymentSource(Protocol):
 
 @runtime_checkable
 class MeterDevice(Protocol):
+    """An open connection to one postage meter (its postal security device).
+
+    Money replies (registers, refill, print) are signed by the device; a driver checks
+    the signature before returning them. Refusals raise PostroomError subclasses with
+    the device's stable code (``insufficient_funds``, ``meter_locked``,
+    ``inspection_overdue``, ``rate_table_unknown``, ``token_forged``...).
+    """
+
     def identify(self) -> Mapping[str, str]:
         """Model, serial number and firmware version of the device."""
+        ...
+
+    def public_key_pem(self) -> str:
+        """The device's ECDSA P-256 public key (PEM) that verifies its indicia."""
+        ...
+
+    def registers(self) -> MeterRegisters:
+        """The signed registers: descending, ascending, piece count, control sum."""
+        ...
+
+    def refill(self, token: bytes, *, request_id: str | None = None) -> MeterRegisters:
+        """Apply a reset token from the vault (at most once); the registers after."""
+        ...
+
+    def print_postage(self, job: PrintJob, *, request_id: str | None = None) -> PrintedPiece:
+        """Debit the postage and return the signed indicium (executed at most once per id)."""
+        ...
+
+    def install_rates(self, table: bytes) -> str:
+        """Send a rate table; the device checks and puts in force its SHA-256 (returned)."""
+        ...
+
+    def diagnostics(self) -> Mapping[str, Any]: ...
+
+    def piece_log(self, since: int = 0) -> Sequence[LoggedPiece]:
+        """The pieces printed after piece number ``since``, oldest first."""
         ...
 
     def close(self) -> None: ...

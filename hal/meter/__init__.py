@@ -1,0 +1,1 @@
+"""Postage meters: the virtual postal security device, its simulator and the driver."""

@@ -1,0 +1,573 @@
+"""A virtual postal security device (PSD): the secure heart of a postage meter.
+
+It holds the registers (descending: funds left; ascending: postage ever printed;
+piece count; control sum = every refill = ascending + descending), applies reset
+tokens at most once, debits and signs each printed piece, and refuses to print when
+locked, out of funds, overdue for inspection or without the rate table named.
+
+Durability: every change is one ``atomic_write`` of the whole state file
+(``state.json``) that also carries the replies to recent money commands by request
+id, so after a power cut at any point a retried command is either executed for the
+first time or answered from the stored reply: no postage is lost, no piece counted
+twice. The ECDSA P-256 key (``psd-key.pem``) is generated on first start.
+
+``Psd.handle(request) -> reply`` takes and returns the JSON objects of the meter
+command set (docs/meter-protocol.md); it is transport-free so tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from postroom.core.clock import Clock, SystemClock
+from postroom.core.errors import (
+    Conflict,
+    InsufficientFunds,
+    Locked,
+    PostroomError,
+    ValidationError,
+)
+from postroom.core.meters import tokens
+from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.money import Money
+from postroom.hal.meter.store import Fault, _no_fault, atomic_write
+
+MODEL = "postroom-vpsd-1"
+FIRMWARE = "1.0.0"
+STATE_FILE = "state.json"
+KEY_FILE = "psd-key.pem"
+SECRET_FILE = "meter-secret.key"  # noqa: S105 - a file name
+REMEMBERED_REQUESTS = 256  # replies of money commands kept for retries
+LOG_KEPT = 1000  # pieces kept in the device's piece log
+MAX_LOG_REPLY = 20
+MAX_TRANSFER = 4 * 1024 * 1024
+_RID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class DeviceReset(BaseException):
+    """The device lost power or rebooted in the middle of a command (fault injection)."""
+
+
+def canonical(obj: Any) -> bytes:
+    """The signed bytes of a reply: compact JSON, sorted keys, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@attrs.define
+class InspectionPolicy:
+    due_after: timedelta = timedelta(days=90)
+    lock_after: timedelta = timedelta(days=120)
+
+
+@attrs.define
+class PsdFaults:
+    """Device-level faults: a reset before or after the print's state is committed."""
+
+    reset_before_commit: int = 0
+    reset_after_commit: int = 0
+
+
+@attrs.define
+class _Transfer:
+    kind: str
+    name: str
+    version: str
+    digest: str
+    size: int
+    data: bytearray = attrs.field(factory=bytearray)
+
+
+def _bad(message: str, code: str = "bad_request") -> ValidationError:
+    return ValidationError(message, code=code)
+
+
+def _field(request: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    value = request.get(name)
+    if value is None and not required:
+        return None
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _bad(f"{name!r} must be an integer")
+    if not isinstance(value, kind):
+        raise _bad(f"{name!r} must be a {kind.__name__}")
+    return value
+
+
+class Psd:
+    """One postal security device, persisted under ``state_dir``."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        state: dict[str, Any],
+        key: ec.EllipticCurvePrivateKey,
+        *,
+        clock: Clock,
+        policy: InspectionPolicy,
+        fault: Fault,
+    ) -> None:
+        self.state_dir = state_dir
+        self.state = state
+        self.key = key
+        self.clock = clock
+        self.policy = policy
+        self.fault = fault
+        self.faults = PsdFaults()
+        self.transfer: _Transfer | None = None
+        self.started = clock.now()
+        self.executed = 0
+        self.refused = 0
+        self.check_invariant()
+
+    # -- life cycle ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: Path | str,
+        serial: str = "SIM0001",
+        *,
+        currency: str = "USD",
+        clock: Clock | None = None,
+        policy: InspectionPolicy | None = None,
+        fault: Fault = _no_fault,
+        meter_key: bytes | None = None,
+    ) -> Psd:
+        """Load the device in ``state_dir``, creating it (key, secret, state) on first start.
+
+        ``meter_key`` is the HMAC key shared with the data center for reset tokens;
+        on first start without one, a random key is generated into ``meter-secret.key``.
+        """
+        clock = clock or SystemClock()
+        folder = Path(state_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        key_path = folder / KEY_FILE
+        if key_path.exists():
+            loaded = serialization.load_pem_private_key(key_path.read_bytes(), None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise PostroomError("device key is not an EC key", code="device_key_invalid")
+            key = loaded
+        else:
+            key = ec.generate_private_key(ec.SECP256R1())
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            atomic_write(key_path, pem)
+        secret_path = folder / SECRET_FILE
+        if meter_key is not None:
+            if not secret_path.exists() or secret_path.read_bytes() != meter_key.hex().encode():
+                atomic_write(secret_path, meter_key.hex().encode())
+        elif not secret_path.exists():
+            atomic_write(secret_path, secrets.token_bytes(32).hex().encode())
+        state_path = folder / STATE_FILE
+        if state_path.exists():
+            state = json.loads(state_path.read_bytes())
+        else:
+            tokens._check_serial(serial)
+            Money(0, currency)
+            state = {
+                "serial": serial,
+                "model": MODEL,
+                "currency": currency,
+                "firmware": FIRMWARE,
+                "descending": 0,
+                "ascending": 0,
+                "pieces": 0,
+                "control": 0,
+                "last_token_sequence": 0,
+                "last_sync": clock.now().isoformat(),
+                "locked": False,
+                "lock_reason": "",
+                "features": {},
+                "graphics": {},
+                "rate_digest": None,
+                "log": [],
+                "requests": {},
+            }
+            atomic_write(state_path, canonical(state))
+        return cls(
+            folder, state, key, clock=clock, policy=policy or InspectionPolicy(), fault=fault
+        )
+
+    def reopen(self) -> Psd:
+        """A fresh device from what is on disk (after a reset or power cut)."""
+        return Psd.open(self.state_dir, clock=self.clock, policy=self.policy, fault=self.fault)
+
+    @property
+    def serial(self) -> str:
+        return str(self.state["serial"])
+
+    @property
+    def meter_key(self) -> bytes:
+        return bytes.fromhex((self.state_dir / SECRET_FILE).read_text().strip())
+
+    def public_key_pem(self) -> str:
+        return (
+            self.key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def check_invariant(self) -> None:
+        s = self.state
+        if (
+            s["ascending"] + s["descending"] != s["control"]
+            or min(s["ascending"], s["descending"], s["pieces"]) < 0
+        ):
+            raise AssertionError(f"register invariant broken: {self.registers()}")
+
+    def _commit(self, new_state: dict[str, Any]) -> None:
+        """Persist ``new_state`` atomically, then make it the device's state."""
+        saved = self.state
+        self.state = new_state
+        try:
+            self.check_invariant()
+        finally:
+            self.state = saved
+        atomic_write(self.state_dir / STATE_FILE, canonical(new_state), self.fault)
+        self.state = new_state
+
+    # -- views ----------------------------------------------------------------------
+
+    def registers(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "serial": s["serial"],
+            "currency": s["currency"],
+            "descending": s["descending"],
+            "ascending": s["ascending"],
+            "pieces": s["pieces"],
+            "control": s["control"],
+        }
+
+    def inspection(self) -> dict[str, Any]:
+        last = datetime.fromisoformat(self.state["last_sync"])
+        now = self.clock.now()
+        due, lock = last + self.policy.due_after, last + self.policy.lock_after
+        status = "overdue" if now >= lock else "due" if now >= due else "ok"
+        return {
+            "last_sync": last.isoformat(),
+            "due_at": due.isoformat(),
+            "lock_at": lock.isoformat(),
+            "status": status,
+        }
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def _signed(self, reply: dict[str, Any]) -> dict[str, Any]:
+        reply["sig"] = self.sign(canonical(reply)).hex()
+        return reply
+
+    # -- the command set ----------------------------------------------------------
+
+    def handle(self, request: Any) -> dict[str, Any]:
+        """Execute one command; domain refusals come back as ``{"ok": false, "error": ...}``."""
+        try:
+            if not isinstance(request, dict):
+                raise _bad("a request is a JSON object")
+            command = request.get("cmd")
+            method: Callable[[dict[str, Any]], dict[str, Any]] | None = (
+                getattr(self, f"_cmd_{command}", None)
+                if isinstance(command, str) and command.isidentifier()
+                else None
+            )
+            if method is None:
+                raise _bad(f"unknown command {command!r}", "unknown_command")
+            reply = method(request)
+            self.executed += 1
+            return reply
+        except PostroomError as error:
+            self.refused += 1
+            return {"ok": False, "error": {"code": error.code, "message": error.message}}
+        finally:
+            self.check_invariant()
+
+    def handle_bytes(self, payload: bytes) -> bytes:
+        try:
+            request = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            request = None
+        if request is None:
+            reply: dict[str, Any] = {
+                "ok": False,
+                "error": {"code": "bad_request", "message": "payload is not JSON"},
+            }
+        else:
+            reply = self.handle(request)
+        return canonical(reply)
+
+    def _remembered(self, request: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
+        rid = request.get("rid")
+        if not isinstance(rid, str) or not _RID.fullmatch(rid):
+            raise _bad(
+                "money commands carry a request id 'rid' (1-64 of A-Z a-z 0-9 . _ : -)",
+                "invalid_request_id",
+            )
+        body = {k: v for k, v in request.items() if k != "rid"}
+        digest = hashlib.sha256(canonical(body)).hexdigest()
+        seen = self.state["requests"].get(rid)
+        if seen is None:
+            return rid, digest, None
+        if seen["digest"] != digest:
+            raise Conflict(
+                f"request id {rid} was used for another request", code="request_id_reused"
+            )
+        return rid, digest, dict(seen["reply"])
+
+    def _remember(self, new: dict[str, Any], rid: str, digest: str, reply: dict[str, Any]) -> None:
+        requests = dict(new["requests"])
+        requests[rid] = {"digest": digest, "reply": reply}
+        while len(requests) > REMEMBERED_REQUESTS:
+            del requests[next(iter(requests))]
+        new["requests"] = requests
+
+    def _cmd_identify(self, request: dict[str, Any]) -> dict[str, Any]:
+        s = self.state
+        return {
+            "ok": True,
+            "model": s["model"],
+            "serial": s["serial"],
+            "firmware": s["firmware"],
+            "currency": s["currency"],
+            "protocol": 1,
+        }
+
+    def _cmd_public_key(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pem": self.public_key_pem()}
+
+    def _cmd_registers(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._signed(
+            {"ok": True, "registers": self.registers(), "at": self.clock.now().isoformat()}
+        )
+
+    def _cmd_refill(self, request: dict[str, Any]) -> dict[str, Any]:
+        rid, digest, seen = self._remembered(request)
+        if seen is not None:
+            return seen
+        token_hex = _field(request, "token", str)
+        try:
+            raw = bytes.fromhex(token_hex)
+        except ValueError:
+            raise _bad("token must be hex", "token_malformed") from None
+        token = tokens.verify(
+            self.meter_key,
+            raw,
+            self.serial,
+            self.clock.now(),
+            last_sequence=self.state["last_token_sequence"],
+        )
+        if token.amount.currency != self.state["currency"]:
+            raise _bad("token currency differs from the meter's", "currency_mismatch")
+        new = dict(self.state)
+        new["descending"] += token.amount.mills
+        new["control"] += token.amount.mills
+        new["last_token_sequence"] = token.sequence
+        new["last_sync"] = self.clock.now().isoformat()
+        reply = self._signed(
+            {
+                "ok": True,
+                "applied": {"sequence": token.sequence, "mills": token.amount.mills},
+                "registers": {k: new[k] for k in self.registers()},
+            }
+        )
+        self._remember(new, rid, digest, reply)
+        self._commit(new)
+        return reply
+
+    def _cmd_print(self, request: dict[str, Any]) -> dict[str, Any]:
+        rid, digest, seen = self._remembered(request)
+        if seen is not None:
+            return seen
+        s = self.state
+        mills = _field(request, "mills", int)
+        currency = _field(request, "currency", str)
+        rate_digest = _field(request, "rate_digest", str)
+        service = _field(request, "service", str)
+        origin_zip = _field(request, "origin_zip", str)
+        cost_center = _field(request, "cost_center", str, required=False)
+        try:
+            mailing = date.fromisoformat(_field(request, "date", str))
+        except ValueError:
+            raise _bad("date must be YYYY-MM-DD", "invalid_mailing_date") from None
+        if mills <= 0 or mills >= 2**32:
+            raise _bad("postage must be positive", "invalid_amount")
+        if currency != s["currency"]:
+            raise _bad("postage currency differs from the meter's", "currency_mismatch")
+        if s["locked"]:
+            raise Locked(f"meter is locked: {s['lock_reason']}", code="meter_locked")
+        if self.inspection()["status"] == "overdue":
+            raise Locked(
+                "inspection overdue: connect to the data center", code="inspection_overdue"
+            )
+        if s["rate_digest"] is None or rate_digest != s["rate_digest"]:
+            raise ValidationError(
+                "rate table not installed on this meter", code="rate_table_unknown"
+            )
+        today = self.clock.now().astimezone(UTC).date()
+        if not today <= mailing <= today + timedelta(days=30):
+            raise _bad("date of mailing must be today or within 30 days", "invalid_mailing_date")
+        if mills > s["descending"]:
+            raise InsufficientFunds("descending register too low", code="insufficient_funds")
+        new = dict(s)
+        new["descending"] -= mills
+        new["ascending"] += mills
+        new["pieces"] += 1
+        record = IndiciumRecord(
+            s["serial"],
+            new["pieces"],
+            Money(mills, currency),
+            mailing,
+            origin_zip,
+            service,
+            new["ascending"],
+            new["descending"],
+            bytes.fromhex(rate_digest),
+        ).to_bytes()
+        signature = self.sign(record)
+        entry = {
+            "piece": new["pieces"],
+            "mills": mills,
+            "date": mailing.isoformat(),
+            "service": service,
+            "origin_zip": origin_zip,
+            "cost_center": cost_center,
+            "printed_at": self.clock.now().isoformat(),
+            "rid": rid,
+        }
+        new["log"] = [*s["log"][-(LOG_KEPT - 1) :], entry]
+        reply = self._signed(
+            {
+                "ok": True,
+                "piece": new["pieces"],
+                "record": record.hex(),
+                "signature": signature.hex(),
+                "registers": {k: new[k] for k in self.registers()},
+            }
+        )
+        self._remember(new, rid, digest, reply)
+        if self.faults.reset_before_commit:
+            self.faults.reset_before_commit -= 1
+            raise DeviceReset("reset before commit")
+        self._commit(new)
+        if self.faults.reset_after_commit:
+            self.faults.reset_after_commit -= 1
+            raise DeviceReset("reset after commit")
+        return reply
+
+    def _cmd_lock(self, request: dict[str, Any]) -> dict[str, Any]:
+        reason = _field(request, "reason", str, required=False) or "locked by operator"
+        self._commit({**self.state, "locked": True, "lock_reason": reason[:200]})
+        return {"ok": True, "locked": True}
+
+    def _cmd_unlock(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._commit({**self.state, "locked": False, "lock_reason": ""})
+        return {"ok": True, "locked": False}
+
+    def _cmd_set_features(self, request: dict[str, Any]) -> dict[str, Any]:
+        features = _field(request, "features", dict)
+        if not all(isinstance(k, str) and isinstance(v, bool) for k, v in features.items()):
+            raise _bad("features maps names to true or false")
+        merged = {**self.state["features"], **features}
+        self._commit({**self.state, "features": merged})
+        return {"ok": True, "features": merged}
+
+    def _cmd_diagnostics(self, request: dict[str, Any]) -> dict[str, Any]:
+        s = self.state
+        return {
+            "ok": True,
+            "diagnostics": {
+                "firmware": s["firmware"],
+                "rate_digest": s["rate_digest"],
+                "locked": s["locked"],
+                "lock_reason": s["lock_reason"],
+                "features": s["features"],
+                "graphics": s["graphics"],
+                "inspection": self.inspection(),
+                "executed": self.executed,
+                "refused": self.refused,
+                "last_token_sequence": s["last_token_sequence"],
+                "uptime_s": int((self.clock.now() - self.started).total_seconds()),
+                "pieces_logged": len(s["log"]),
+            },
+        }
+
+    def _cmd_log(self, request: dict[str, Any]) -> dict[str, Any]:
+        since = _field(request, "since", int)
+        pieces = [p for p in self.state["log"] if p["piece"] > since][:MAX_LOG_REPLY]
+        last = pieces[-1]["piece"] if pieces else since
+        return {"ok": True, "pieces": pieces, "more": last < self.state["pieces"]}
+
+    def _cmd_install_begin(self, request: dict[str, Any]) -> dict[str, Any]:
+        kind = _field(request, "kind", str)
+        if kind not in ("rates", "firmware", "graphics"):
+            raise _bad("kind is rates, firmware or graphics")
+        digest = _field(request, "digest", str)
+        if not _HEX64.fullmatch(digest):
+            raise _bad("digest is 64 lower-case hex digits (SHA-256)")
+        size = _field(request, "size", int)
+        if not 0 < size <= MAX_TRANSFER:
+            raise _bad(f"size must be 1..{MAX_TRANSFER}")
+        name = _field(request, "name", str, required=False) or ""
+        version = _field(request, "version", str, required=False) or ""
+        if kind == "firmware" and not version:
+            raise _bad("firmware needs a version")
+        if kind == "graphics" and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+            raise _bad("graphics need a name of 1-32 letters, digits, '_' or '-'")
+        self.transfer = _Transfer(kind, name, version, digest, size)
+        return {"ok": True, "offset": 0}
+
+    def _cmd_install_chunk(self, request: dict[str, Any]) -> dict[str, Any]:
+        transfer = self.transfer
+        if transfer is None:
+            raise Conflict("no transfer in progress", code="no_transfer")
+        offset = _field(request, "offset", int)
+        try:
+            data = base64.b64decode(_field(request, "data", str), validate=True)
+        except ValueError:
+            raise _bad("data must be base64") from None
+        have = len(transfer.data)
+        if offset + len(data) <= have and transfer.data[offset : offset + len(data)] == data:
+            return {"ok": True, "offset": have}  # a repeated chunk
+        if offset != have:
+            raise Conflict(f"expected offset {have}", code="transfer_out_of_order")
+        if have + len(data) > transfer.size:
+            raise _bad("more data than announced", "transfer_too_long")
+        transfer.data += data
+        return {"ok": True, "offset": len(transfer.data)}
+
+    def _cmd_install_end(self, request: dict[str, Any]) -> dict[str, Any]:
+        transfer, self.transfer = self.transfer, None
+        if transfer is None:
+            raise Conflict("no transfer in progress", code="no_transfer")
+        actual = hashlib.sha256(transfer.data).hexdigest()
+        if len(transfer.data) != transfer.size or actual != transfer.digest:
+            raise ValidationError("digest does not match the data", code="digest_mismatch")
+        folder = self.state_dir / transfer.kind
+        folder.mkdir(exist_ok=True)
+        atomic_write(folder / (transfer.name or transfer.digest), bytes(transfer.data))
+        new = dict(self.state)
+        if transfer.kind == "rates":
+            new["rate_digest"] = transfer.digest
+        elif transfer.kind == "firmware":
+            new["firmware"] = transfer.version
+        else:
+            new["graphics"] = {**new["graphics"], transfer.name: transfer.digest}
+        self._commit(new)
+        return {"ok": True, "kind": transfer.kind, "digest": actual}

@@ -1,0 +1,320 @@
+"""The virtual postal security device, driven directly (no transport)."""
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from postroom.core.clock import FrozenClock
+from postroom.core.meters import tokens
+from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.money import Money
+from postroom.hal.meter.psd import STATE_FILE, DeviceReset, InspectionPolicy, Psd, canonical
+from postroom.hal.meter.store import STEPS
+
+KEY = b"m" * 32
+RATES = b"carrier,service,weight,price\nusps,first-class-letter,1oz,730\n"
+DIGEST = hashlib.sha256(RATES).hexdigest()
+START = "2026-11-23T12:00:00+00:00"
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock.at(START)
+
+
+def open_psd(tmp_path, clock, **kwargs):
+    return Psd.open(tmp_path / "psd", "SN1", clock=clock, meter_key=KEY, **kwargs)
+
+
+def install_rates(psd, data=RATES, digest=DIGEST):
+    import base64
+
+    assert psd.handle(
+        {"cmd": "install_begin", "kind": "rates", "digest": digest, "size": len(data)}
+    )["ok"]
+    for at in range(0, len(data), 16):
+        chunk = base64.b64encode(data[at : at + 16]).decode()
+        assert psd.handle({"cmd": "install_chunk", "offset": at, "data": chunk})["ok"]
+    return psd.handle({"cmd": "install_end"})
+
+
+def refill(psd, clock, mills, sequence, rid=None):
+    token = tokens.issue(KEY, "SN1", sequence, Money(mills, "USD"), clock.now() + timedelta(days=1))
+    return psd.handle({"cmd": "refill", "rid": rid or f"r{sequence}", "token": token.hex()})
+
+
+def print_request(rid, mills=730, **extra):
+    return {
+        "cmd": "print",
+        "rid": rid,
+        "mills": mills,
+        "currency": "USD",
+        "rate_digest": DIGEST,
+        "service": "first-class-letter",
+        "date": "2026-11-23",
+        "origin_zip": "12345",
+        "cost_center": "legal",
+        **extra,
+    }
+
+
+@pytest.fixture
+def ready(tmp_path, clock):
+    psd = open_psd(tmp_path, clock)
+    assert install_rates(psd)["ok"]
+    assert refill(psd, clock, 10_000, 1)["ok"]
+    return psd
+
+
+def error(reply):
+    assert reply["ok"] is False, reply
+    return reply["error"]["code"]
+
+
+def verify(psd, signature_hex, data):
+    psd.key.public_key().verify(bytes.fromhex(signature_hex), data, ec.ECDSA(hashes.SHA256()))
+
+
+def test_first_start_creates_key_and_state(tmp_path, clock):
+    psd = open_psd(tmp_path, clock)
+    assert (tmp_path / "psd" / STATE_FILE).exists()
+    reply = psd.handle({"cmd": "identify"})
+    assert reply["serial"] == "SN1"
+    assert reply["model"] == "postroom-vpsd-1"
+    again = open_psd(tmp_path, clock)
+    assert again.public_key_pem() == psd.public_key_pem()
+    assert serialization.load_pem_public_key(psd.public_key_pem().encode())
+
+
+def test_registers_are_signed(ready):
+    reply = ready.handle({"cmd": "registers"})
+    assert reply["registers"]["descending"] == 10_000
+    body = {k: v for k, v in reply.items() if k != "sig"}
+    verify(ready, reply["sig"], canonical(body))
+
+
+def test_print_debits_signs_and_logs(ready):
+    reply = ready.handle(print_request("p1"))
+    assert reply["ok"], reply
+    registers = reply["registers"]
+    assert (registers["descending"], registers["ascending"], registers["pieces"]) == (9270, 730, 1)
+    verify(ready, reply["signature"], bytes.fromhex(reply["record"]))
+    record = IndiciumRecord.from_bytes(bytes.fromhex(reply["record"]))
+    assert record.piece == 1
+    assert record.postage == Money(730, "USD")
+    assert record.descending == 9270
+    assert record.rate_digest.hex() == DIGEST
+    log = ready.handle({"cmd": "log", "since": 0})
+    assert [p["piece"] for p in log["pieces"]] == [1]
+    assert log["pieces"][0]["cost_center"] == "legal"
+
+
+def test_same_request_id_prints_once_even_after_reopen(ready, tmp_path, clock):
+    first = ready.handle(print_request("p1"))
+    assert ready.handle(print_request("p1")) == first
+    reopened = open_psd(tmp_path, clock)
+    assert reopened.handle(print_request("p1")) == first
+    assert reopened.registers()["pieces"] == 1
+    assert error(reopened.handle(print_request("p1", mills=100))) == "request_id_reused"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"mills": 20_000}, "insufficient_funds"),
+        ({"rate_digest": "0" * 64}, "rate_table_unknown"),
+        ({"currency": "EUR"}, "currency_mismatch"),
+        ({"mills": 0}, "invalid_amount"),
+        ({"mills": "730"}, "bad_request"),
+        ({"date": "2026-11-22"}, "invalid_mailing_date"),
+        ({"date": "tomorrow"}, "invalid_mailing_date"),
+        ({"rid": ""}, "invalid_request_id"),
+    ],
+)
+def test_print_refusals_change_nothing(ready, change, code):
+    before = ready.registers()
+    assert error(ready.handle({**print_request("p1"), **change})) == code
+    assert ready.registers() == before
+
+
+def test_locked_meter_refuses_then_prints_after_unlock(ready):
+    assert ready.handle({"cmd": "lock", "reason": "audit"})["ok"]
+    assert error(ready.handle(print_request("p1"))) == "meter_locked"
+    assert ready.handle({"cmd": "unlock"})["ok"]
+    assert ready.handle(print_request("p1"))["ok"]
+
+
+def test_inspection_due_then_overdue_then_sync(ready, clock):
+    clock.advance(timedelta(days=90))
+    assert ready.inspection()["status"] == "due"
+    assert ready.handle(print_request("p1", date="2027-02-21"))["ok"]
+    clock.advance(timedelta(days=30))
+    assert ready.inspection()["status"] == "overdue"
+    assert error(ready.handle(print_request("p2", date="2027-03-23"))) == "inspection_overdue"
+    assert refill(ready, clock, 0, 2)["ok"]  # a sync token with no money records the contact
+    assert ready.inspection()["status"] == "ok"
+    assert ready.handle(print_request("p2", date="2027-03-23"))["ok"]
+
+
+def test_inspection_policy_is_configurable(tmp_path, clock):
+    psd = open_psd(tmp_path, clock, policy=InspectionPolicy(timedelta(days=1), timedelta(days=2)))
+    clock.advance(timedelta(days=2))
+    assert psd.inspection()["status"] == "overdue"
+
+
+def test_token_errors(ready, clock):
+    assert error(refill(ready, clock, 5, 1, rid="fresh")) == "token_replayed"
+    other = tokens.issue(KEY, "SN2", 7, Money(5, "USD"), clock.now() + timedelta(days=1))
+    assert error(ready.handle({"cmd": "refill", "rid": "x", "token": other.hex()})) == (
+        "token_wrong_meter"
+    )
+    forged = tokens.issue(b"f" * 32, "SN1", 7, Money(5, "USD"), clock.now() + timedelta(days=1))
+    assert error(ready.handle({"cmd": "refill", "rid": "y", "token": forged.hex()})) == (
+        "token_forged"
+    )
+    expired = tokens.issue(KEY, "SN1", 7, Money(5, "USD"), clock.now() - timedelta(seconds=1))
+    assert error(ready.handle({"cmd": "refill", "rid": "z", "token": expired.hex()})) == (
+        "token_expired"
+    )
+    assert error(ready.handle({"cmd": "refill", "rid": "w", "token": "zz"})) == "token_malformed"
+    assert ready.registers()["control"] == 10_000
+
+
+def test_refill_retry_with_same_id_applies_once(ready, clock):
+    token = tokens.issue(KEY, "SN1", 2, Money(500, "USD"), clock.now() + timedelta(days=1))
+    first = ready.handle({"cmd": "refill", "rid": "again", "token": token.hex()})
+    assert ready.handle({"cmd": "refill", "rid": "again", "token": token.hex()}) == first
+    assert ready.registers()["control"] == 10_500
+
+
+def test_rate_table_with_wrong_digest_is_refused(tmp_path, clock):
+    psd = open_psd(tmp_path, clock)
+    assert error(install_rates(psd, digest="1" * 64)) == "digest_mismatch"
+    assert psd.state["rate_digest"] is None
+
+
+def test_firmware_graphics_features_and_diagnostics(ready):
+    import base64
+
+    image = b"\x7f" * 100
+    assert ready.handle(
+        {
+            "cmd": "install_begin",
+            "kind": "firmware",
+            "version": "1.1.0",
+            "digest": hashlib.sha256(image).hexdigest(),
+            "size": 100,
+        }
+    )["ok"]
+    data = base64.b64encode(image).decode()
+    assert ready.handle({"cmd": "install_chunk", "offset": 0, "data": data})["ok"]
+    assert ready.handle({"cmd": "install_chunk", "offset": 0, "data": data})["ok"]  # repeat
+    assert ready.handle({"cmd": "install_end"})["ok"]
+    assert ready.handle({"cmd": "identify"})["firmware"] == "1.1.0"
+    assert error(ready.handle({"cmd": "install_chunk", "offset": 0, "data": data})) == (
+        "no_transfer"
+    )
+    assert ready.handle({"cmd": "set_features", "features": {"cost_centers": True}})["ok"]
+    diagnostics = ready.handle({"cmd": "diagnostics"})["diagnostics"]
+    assert diagnostics["features"] == {"cost_centers": True}
+    assert diagnostics["inspection"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [None, [], {}, {"cmd": 3}, {"cmd": "nope"}, {"cmd": "__init__"}, {"cmd": "log", "since": "a"}],
+)
+def test_bad_requests(ready, request_):
+    assert error(ready.handle(request_)) in {"bad_request", "unknown_command"}
+
+
+def test_bad_payload_bytes(ready):
+    assert json.loads(ready.handle_bytes(b"\xff not json"))["error"]["code"] == "bad_request"
+
+
+# -- power cuts -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_power_cut_at_each_step_of_a_print(tmp_path, clock, step):
+    psd = open_psd(tmp_path, clock)
+    install_rates(psd)
+    refill(psd, clock, 10_000, 1)
+
+    def cut(at):
+        if at == step:
+            raise Boom(at)
+
+    psd.fault = cut
+    with pytest.raises(Boom):
+        psd.handle(print_request("p1"))
+    after = open_psd(tmp_path, clock)  # power back: only the disk survives
+    after.check_invariant()
+    pieces = after.registers()["pieces"]
+    assert pieces == (1 if step == "fsync_dir" else 0)
+    retried = after.handle(print_request("p1"))  # the host retries with the same id
+    assert retried["ok"]
+    assert after.registers()["pieces"] == 1
+    assert after.registers()["ascending"] == 730
+    assert len(after.state["log"]) == 1
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_power_cut_at_each_step_of_a_refill(tmp_path, clock, step):
+    psd = open_psd(tmp_path, clock)
+    token = tokens.issue(KEY, "SN1", 1, Money(900, "USD"), clock.now() + timedelta(days=1))
+
+    def cut(at):
+        if at == step:
+            raise Boom(at)
+
+    psd.fault = cut
+    with pytest.raises(Boom):
+        psd.handle({"cmd": "refill", "rid": "r", "token": token.hex()})
+    after = open_psd(tmp_path, clock)
+    assert after.handle({"cmd": "refill", "rid": "r", "token": token.hex()})["ok"]
+    assert after.registers()["control"] == 900
+    # the token itself can never be applied twice, whatever the request id
+    assert error(after.handle({"cmd": "refill", "rid": "other", "token": token.hex()})) == (
+        "token_replayed"
+    )
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_reset_mid_print(ready, when):
+    setattr(ready.faults, f"reset_{when}_commit", 1)
+    with pytest.raises(DeviceReset):
+        ready.handle(print_request("p1"))
+    rebooted = ready.reopen()
+    assert rebooted.registers()["pieces"] == (1 if when == "after" else 0)
+    assert rebooted.handle(print_request("p1"))["ok"]
+    assert rebooted.registers()["pieces"] == 1
+    assert rebooted.registers()["descending"] == 9270
+
+
+def test_state_file_is_never_left_half_written(tmp_path, clock):
+    psd = open_psd(tmp_path, clock)
+    before = (tmp_path / "psd" / STATE_FILE).read_bytes()
+
+    def cut(at):
+        if at == "fsync":
+            raise Boom(at)
+
+    psd.fault = cut
+    with pytest.raises(Boom):
+        psd.handle({"cmd": "lock"})
+    assert (tmp_path / "psd" / STATE_FILE).read_bytes() == before
+    assert psd.state["locked"] is False
+
+
+def test_tokens_stay_valid_after_days(ready, clock):
+    clock.set(datetime(2026, 11, 23, 18, tzinfo=UTC))
+    assert refill(ready, clock, 1, 2)["ok"]
