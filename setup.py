@@ -9,7 +9,19 @@ prefix it", so this file does that one thing; everything else is in pyproject.
 from setuptools import find_packages, setup
 
 FOLDERS = ("core", "plugins", "hal", "frontends")
-DATA = ["*.toml", "*.csv", "*.json", "*.html", "*.css", "*.js", "*.svg", "*.po", "*.mo", "*.mako", "*.txt"]
+DATA = [
+    "*.toml",
+    "*.csv",
+    "*.json",
+    "*.html",
+    "*.css",
+    "*.js",
+    "*.svg",
+    "*.po",
+    "*.mo",
+    "*.mako",
+    "*.txt",
+]
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

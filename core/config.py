@@ -53,7 +53,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOCALES = ("en", "fr")
-SECRET_FILE = "secret_key"
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
 def _default_data_dir() -> Path:

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -42,15 +43,38 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READONLY_OPTION = "postroom_readonly"
 
 
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite keeps no offset itself)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: use the clock's aware time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 def parse_database_url(url: str) -> URL:
     """Parse and normalise a database URL, refusing what postroom cannot use."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:
         raise ConfigurationError(f"malformed database URL {url!r}") from error
+    if parsed.drivername == "postgres":  # the libpq spelling, common in hosting platforms
+        parsed = parsed.set(drivername="postgresql")
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
             parsed = parsed.set(drivername="postgresql+psycopg")
         if not parsed.database:
             raise ConfigurationError("the PostgreSQL URL names no database")

@@ -50,7 +50,12 @@ class JobRegistry:
     def add_periodic(self, job: PeriodicJob) -> None:
         if job.name in self.periodic or job.name in self.tasks:
             raise ValidationError(f"job {job.name!r} is registered twice", code="duplicate_job")
-        crontab(**job.schedule)  # refuses a malformed schedule now, not in the worker
+        try:
+            crontab(**job.schedule)  # refuse a malformed schedule now, not in the worker
+        except (TypeError, ValueError) as error:
+            raise ValidationError(
+                f"job {job.name!r} has a malformed schedule: {error}", code="invalid_schedule"
+            ) from error
         self.periodic[job.name] = job
 
     def add_task(self, task: Task) -> None:
@@ -75,9 +80,9 @@ class Jobs:
         self.huey = huey
         self._wrappers: dict[str, TaskWrapper] = {}
         for job in registry.periodic.values():
-            self._wrappers[job.name] = huey.periodic_task(
-                crontab(**job.schedule), name=job.name
-            )(_bind(job.run, postroom))
+            self._wrappers[job.name] = huey.periodic_task(crontab(**job.schedule), name=job.name)(
+                _bind(job.run, postroom)
+            )
         for task in registry.tasks.values():
             self._wrappers[task.name] = huey.task(
                 name=task.name, retries=task.retries, retry_delay=task.retry_delay

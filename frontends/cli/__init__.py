@@ -1,0 +1,51 @@
+"""The ``postroom`` command line: one Click group, one module per area."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from postroom.core import __version__
+from postroom.core.config import Config
+from postroom.core.errors import PostroomError
+from postroom.core.plugins import make_plugin_manager
+from postroom.frontends.cli import db, plugins, serve, worker
+from postroom.frontends.cli.state import CliState, PostroomGroup
+
+
+@click.group(cls=PostroomGroup)
+@click.version_option(__version__, prog_name="postroom")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="POSTROOM_CONFIG",
+    help="TOML settings file.",
+)
+@click.option(
+    "--database-url",
+    envvar="POSTROOM_DATABASE_URL",
+    help="SQLAlchemy URL of the store (default: SQLite in the data directory).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -> None:
+    """postroom: postage meters, funds, rates and mailroom tools."""
+    state = CliState(config_file=config_file, database_url=database_url)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+for command in (db.db, plugins.plugins, serve.serve, worker.worker):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console-script entry: add plugins' commands, then run the group."""
+    try:
+        manager = make_plugin_manager(Config.load().plugins)
+        manager.hook.register_commands(cli=cli)
+    except PostroomError as error:
+        click.echo(f"Error: {error.message} [{error.code}]", err=True)
+        sys.exit(1)
+    cli(prog_name="postroom")

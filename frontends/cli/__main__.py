@@ -1,0 +1,3 @@
+from postroom.frontends.cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""``postroom db``: schema migrations."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.exc import DBAPIError
+
+from postroom.core import migrate
+from postroom.core.db import Database
+from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+def _database(state: CliState) -> Database:
+    return Database(state.config().resolved_database_url)
+
+
+@db.command()
+@pass_state
+def upgrade(state: CliState) -> None:
+    """Create or migrate the schema to the newest revision."""
+    config = state.config()
+    if config.database_url is None:
+        config.ensure_data_dir()
+    database = _database(state)
+    try:
+        migrate.upgrade(database)
+        revisions = sorted(migrate.current_revisions(database))
+    except DBAPIError as error:
+        raise database.unavailable(error) from error
+    finally:
+        database.dispose()
+    click.echo(f"{database.display_url} is at revision {', '.join(revisions)}")
+
+
+@db.command()
+@json_option
+@pass_state
+def current(state: CliState, as_json: bool) -> None:
+    """Show the schema revision and whether it is up to date."""
+    database = _database(state)
+    try:
+        revisions = sorted(migrate.current_revisions(database))
+    except DBAPIError as error:
+        raise database.unavailable(error) from error
+    finally:
+        database.dispose()
+    heads = sorted(migrate.head_revisions())
+    data = {"current": revisions, "heads": heads, "up_to_date": revisions == heads}
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"current: {', '.join(d['current']) or '(empty)'}; "
+            f"{'up to date' if d['up_to_date'] else 'run `postroom db upgrade`'}"
+        ),
+    )

@@ -1,0 +1,33 @@
+"""``postroom plugins``: what is loaded, with versions and hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from postroom.core.plugins import make_plugin_manager
+from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+
+
+@click.command()
+@json_option
+@pass_state
+def plugins(state: CliState, as_json: bool) -> None:
+    """List installed plugins with their version and hooks; failed ones show their error."""
+    manager = make_plugin_manager(state.config().plugins)
+    infos = [info.to_dict() for info in manager.plugin_infos()]
+    emit(infos, as_json, _table)
+
+
+def _table(infos: list[dict[str, Any]]) -> str:
+    if not infos:
+        return "no plugins installed"
+    lines = []
+    for info in infos:
+        version = info["version"] or "-"
+        if "error" in info:
+            lines.append(f"{info['name']} {version}  FAILED: {info['error']}")
+        else:
+            lines.append(f"{info['name']} {version}  hooks: {', '.join(info['hooks'])}")
+    return "\n".join(lines)

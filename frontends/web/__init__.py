@@ -1,0 +1,57 @@
+"""The web portal and JSON API: a Flask application factory over one Postroom."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from postroom.core.app import Postroom
+from postroom.frontends.web import api, errors, health, i18n, portal, security
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, *, postroom: Postroom | None = None
+) -> Flask:
+    """Build the application.
+
+    ``postroom`` is the open installation to serve; without one, postroom is
+    opened from the settings (``config["DATABASE_URL"]`` or the environment).
+    """
+    settings = dict(config or {})
+    if postroom is None:
+        postroom = Postroom.open(settings.pop("DATABASE_URL", None))
+    # An explicit instance path: Flask cannot infer one inside a namespace package.
+    app = Flask(__name__, instance_path=str(postroom.config.data_dir.resolve()))
+    app.config.update(
+        SECRET_KEY=postroom.config.resolved_secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=postroom.config.production,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+        BABEL_DEFAULT_LOCALE=postroom.config.default_locale,
+        PREFERRED_URL_SCHEME="https" if postroom.config.production else "http",
+    )
+    app.config.update(settings)
+    app.extensions["postroom"] = postroom
+    app.jinja_env.globals["postroom_version"] = postroom.version
+
+    csrf = CSRFProtect(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(i18n.bp)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(api.bp)
+    # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
+    csrf.exempt(api.bp)
+
+    postroom.plugins.hook.register_routes(app=app)
+    return app

@@ -1,0 +1,113 @@
+"""Shared fixtures.
+
+Integration tests run on SQLite by default and on PostgreSQL when
+POSTROOM_TEST_DATABASE_URL names a database (the tox ``postgres`` env): the
+schema is migrated once per session there and every table emptied between tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from postroom.core import migrate, schema
+from postroom.core.app import Postroom
+from postroom.core.clock import FrozenClock
+from postroom.core.config import Config
+from postroom.core.db import Database
+
+PG_ENV = "POSTROOM_TEST_DATABASE_URL"
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+requires_postgres = pytest.mark.skipif(
+    postgres_url() is None, reason=f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)"
+)
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres() -> Iterator[str | None]:
+    url = postgres_url()
+    if url is None:
+        yield None
+        return
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    yield url
+
+
+def _empty_tables(url: str) -> None:
+    engine = sa.create_engine(Database(url).url)
+    names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _migrated_postgres: str | None) -> str:
+    """A fresh, empty database: PostgreSQL when configured, else a SQLite file."""
+    if _migrated_postgres is not None:
+        _empty_tables(_migrated_postgres)
+        return _migrated_postgres
+    return f"sqlite:///{tmp_path / 'postroom.db'}"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock.at("2026-03-02T09:30:00+00:00")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def config(database_url: str, data_dir: Path) -> Config:
+    return Config.load({}, data_dir=data_dir, database_url=database_url, secret_key="test-secret")
+
+
+@pytest.fixture
+def postroom(config: Config, clock: FrozenClock) -> Iterator[Postroom]:
+    with Postroom.open(config=config, clock=clock, migrate_schema=True, immediate_jobs=True) as pr:
+        yield pr
+
+
+@pytest.fixture
+def app(postroom: Postroom) -> Flask:
+    from postroom.frontends.web import create_app
+
+    return create_app({"TESTING": True}, postroom=postroom)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def cli_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    return {
+        "POSTROOM_DATABASE_URL": database_url,
+        "POSTROOM_DATA_DIR": str(data_dir),
+        "POSTROOM_SECRET_KEY": "test-secret",
+    }
+
+
+@pytest.fixture
+def runner(cli_env: dict[str, str]) -> CliRunner:
+    return CliRunner(env=cli_env)

@@ -1,0 +1,145 @@
+"""Storage on the real databases: migrations, SQLite settings, units of work, retries."""
+
+import sqlite3
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from postroom.core import migrate
+from postroom.core.app import Postroom
+from postroom.core.config import Config
+from postroom.core.db import Database
+from postroom.core.errors import ConfigurationError, StorageUnavailable
+from postroom.core.instance import InstanceSettings
+from tests.conftest import postgres_url, requires_postgres
+
+
+def test_opening_a_new_sqlite_file_creates_and_migrates_it(tmp_path, clock):
+    config = Config.load({}, data_dir=tmp_path / "fresh", secret_key="x")
+    with Postroom.open(config=config, clock=clock) as pr:
+        assert (tmp_path / "fresh" / "postroom.db").exists()
+        assert migrate.is_current(pr.db)
+        first_id = pr.instance_id
+    with Postroom.open(config=config, clock=clock) as pr:
+        assert pr.instance_id == first_id
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path, clock):
+    config = Config.load({}, data_dir=tmp_path, secret_key="x")
+    with Postroom.open(config=config, clock=clock) as pr, pr.db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_first_statement(tmp_path, clock):
+    config = Config.load({}, data_dir=tmp_path, secret_key="x")
+    with Postroom.open(config=config, clock=clock) as pr, pr.db.unit_of_work() as uow:
+        uow.connection.exec_driver_sql("SELECT 1")  # a read only: BEGIN IMMEDIATE locked anyway
+        other = sqlite3.connect(tmp_path / "postroom.db", timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+
+
+def test_a_unit_of_work_rolls_back_unless_committed(postroom, clock):
+    def write(uow, commit):
+        InstanceSettings(uow.connection).set("probe", "written", clock.now())
+        if commit:
+            uow.commit()
+
+    def read(uow):
+        return InstanceSettings(uow.connection).get("probe")
+
+    postroom.db.run(lambda uow: write(uow, commit=False))
+    assert postroom.db.run(read, readonly=True) is None
+
+    def fail_half_way() -> None:
+        with postroom.db.unit_of_work() as uow:
+            write(uow, commit=False)
+            raise RuntimeError("use case failed half-way")
+
+    with pytest.raises(RuntimeError):
+        fail_half_way()
+    assert postroom.db.run(read, readonly=True) is None
+    postroom.db.run(lambda uow: write(uow, commit=True))
+    assert postroom.db.run(read, readonly=True) == "written"
+
+
+def test_a_data_directory_that_cannot_be_created_is_a_clear_error(tmp_path, clock):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    config = Config.load({}, data_dir=blocker / "data", secret_key="x")
+    with pytest.raises(ConfigurationError, match="cannot create data directory"):
+        Postroom.open(config=config, clock=clock)
+
+
+def test_a_file_that_is_not_a_database_is_reported_unavailable(tmp_path, clock):
+    (tmp_path / "postroom.db").write_bytes(b"this is not sqlite" * 100)
+    config = Config.load({}, data_dir=tmp_path, secret_key="x")
+    with pytest.raises(StorageUnavailable, match="unavailable"):
+        Postroom.open(config=config, clock=clock)
+
+
+def test_an_unreachable_postgresql_is_reported_unavailable(tmp_path, clock):
+    config = Config.load(
+        {}, data_dir=tmp_path, secret_key="x", database_url="postgresql://postgres@127.0.0.1:1/x"
+    )
+    with pytest.raises(StorageUnavailable, match=r"127\.0\.0\.1:1"):
+        Postroom.open(config=config, clock=clock)
+
+
+@requires_postgres
+def test_postgresql_must_be_migrated_explicitly(tmp_path, clock):
+    admin = sa.create_engine(Database(postgres_url()).url, isolation_level="AUTOCOMMIT")
+    name = f"postroom_unmigrated_{threading.get_ident()}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = Database(postgres_url()).url.set(database=name).render_as_string(hide_password=False)
+    try:
+        config = Config.load({}, data_dir=tmp_path, secret_key="x", database_url=url)
+        with pytest.raises(ConfigurationError) as caught:
+            Postroom.open(config=config, clock=clock)
+        assert caught.value.code == "schema_outdated"
+        database = Database(url)
+        migrate.upgrade(database)
+        database.dispose()
+        with Postroom.open(config=config, clock=clock) as pr:
+            assert migrate.is_current(pr.db)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@requires_postgres
+def test_serialization_failures_are_retried_until_the_transaction_goes_through(postroom, clock):
+    postroom.db.run(
+        lambda uow: (
+            InstanceSettings(uow.connection).set("counter", "0", clock.now()),
+            uow.commit(),
+        )
+    )
+    barrier = threading.Barrier(2)
+    attempts: list[int] = []
+
+    def increment(uow):
+        attempts.append(1)
+        uow.connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        settings = InstanceSettings(uow.connection)
+        value = int(settings.get("counter") or 0)
+        if len(attempts) <= 2:
+            barrier.wait(timeout=10)  # both first attempts read before either writes
+        settings.set("counter", str(value + 1), clock.now())
+        uow.commit()
+
+    threads = [threading.Thread(target=postroom.db.run, args=(increment,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    final = postroom.db.run(lambda uow: InstanceSettings(uow.connection).get("counter"))
+    assert final == "2"
+    assert len(attempts) == 3  # one of the two was retried once
