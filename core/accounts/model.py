@@ -11,9 +11,9 @@ from functools import cache
 
 import attrs
 from babel import Locale
-from babel.numbers import list_currencies
 
 from postroom.core.errors import Unauthenticated, ValidationError
+from postroom.core.money import KNOWN_CURRENCIES
 
 #: Customer account numbers: 9 random digits (first never 0) and a Luhn check digit.
 ACCOUNT_NUMBER_LENGTH = 10
@@ -74,11 +74,6 @@ def _countries() -> frozenset[str]:
     return frozenset(code for code in territories if len(code) == 2 and code.isalpha())
 
 
-@cache
-def _currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
-
-
 def parse_country(text: str) -> str:
     code = text.strip().upper()
     if code not in _countries():
@@ -91,7 +86,7 @@ def parse_country(text: str) -> str:
 
 def parse_currency(text: str) -> str:
     code = text.strip().upper()
-    if code not in _currencies():
+    if code not in KNOWN_CURRENCIES:
         raise ValidationError(
             f"unknown currency {text!r} (use an ISO 4217 code such as USD)",
             code="unknown_currency",

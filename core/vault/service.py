@@ -290,6 +290,7 @@ class VaultService:
             customer = self._customer(uow, customer_number)
             if store.meter_by_serial(clean_serial) is not None:
                 raise Conflict(f"meter {clean_serial} is registered", code="meter_exists")
+            self._postage_account(uow, customer.number, create=True)  # where refills come from
             account = store.add_account(
                 meter_code(clean_serial),
                 AccountKind.METER,
@@ -324,6 +325,8 @@ class VaultService:
         def work(uow: UnitOfWork) -> list[Transfer]:
             store = LedgerStore(uow.connection)
             meter = _meter(store, serial)
+            if amount.currency != meter.currency:
+                raise _currency_mismatch(amount.currency, meter.currency)
             postage = next(
                 (
                     a
