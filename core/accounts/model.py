@@ -68,10 +68,18 @@ def parse_account_number(text: str) -> str:
     return number
 
 
+#: Regions babel lists that are not ISO 3166-1 countries (unknown, EU, eurozone, UN...).
+NOT_COUNTRIES = frozenset({"ZZ", "QO", "EU", "EZ", "UN"})
+
+
 @cache
 def _countries() -> frozenset[str]:
     territories = [str(code) for code in Locale("en").territories]
-    return frozenset(code for code in territories if len(code) == 2 and code.isalpha())
+    return frozenset(
+        code
+        for code in territories
+        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+    )
 
 
 def parse_country(text: str) -> str:
