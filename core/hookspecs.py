@@ -1,3 +1,5 @@
+# Hook specifications have no body: pluggy calls the implementations, never these.
+# mypy: disable-error-code="empty-body"
 """The plugin hooks of postroom.
 
 A plugin is a module or object with functions marked ``@hookimpl`` whose names

@@ -26,8 +26,10 @@ class Notification:
 
 @runtime_checkable
 class Notifier(Protocol):
-    name: str
-    channels: Sequence[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def channels(self) -> Sequence[str]: ...
 
     def send(self, notification: Notification) -> None:
         """Deliver ``notification`` or raise; postroom retries failed deliveries."""
@@ -36,8 +38,10 @@ class Notifier(Protocol):
 
 @runtime_checkable
 class Carrier(Protocol):
-    code: str
-    name: str
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
     def services(self) -> Sequence[str]:
         """Codes of the services this carrier offers (``first-class-letter``...)."""
@@ -50,8 +54,10 @@ class Carrier(Protocol):
 
 @runtime_checkable
 class PaymentSource(Protocol):
-    code: str
-    name: str
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
     def validate_instrument(self, instrument: Mapping[str, str]) -> Mapping[str, str]:
         """Check and normalise an instrument (IBAN, routing number, card); raise ValidationError."""
@@ -85,8 +91,10 @@ class MeterDevice(Protocol):
 
 @runtime_checkable
 class MeterDriver(Protocol):
-    name: str
-    models: Sequence[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def models(self) -> Sequence[str]: ...
 
     def open(self, url: str) -> MeterDevice:
         """Connect to the meter at ``url`` (device path, pty, socket://, loop://)."""
@@ -95,17 +103,32 @@ class MeterDriver(Protocol):
 
 @runtime_checkable
 class Scale(Protocol):
-    protocol: str
+    """A scale driver for one serial protocol (``nci``, ``sics``...)."""
 
-    def read(self, url: str) -> Mapping[str, Any]:
-        """One weight reading: value, unit and whether it is stable."""
+    @property
+    def protocol(self) -> str: ...
+
+    def read(self, url: str, *, stable: bool = True) -> Mapping[str, Any]:
+        """One weight reading from the scale at ``url``.
+
+        Returns ``{"weight": {"value": "<decimal>", "unit": "oz"|"lb"|"g"|"kg"},
+        "stable": bool}``. With ``stable`` true, waits for the scale to settle.
+        Raises DeviceError with codes such as ``scale_in_motion``, ``scale_overload``,
+        ``scale_underload``, ``scale_timeout``.
+        """
+        ...
+
+    def zero(self, url: str) -> None:
+        """Zero the scale at ``url``; raises DeviceError when it cannot."""
         ...
 
 
 @runtime_checkable
 class RateTableSource(Protocol):
-    name: str
-    format: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def format(self) -> str: ...
 
     def read_text(self) -> str:
         """The text of the rate table file."""

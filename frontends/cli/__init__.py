@@ -10,7 +10,7 @@ from postroom.core import __version__
 from postroom.core.config import Config
 from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
-from postroom.frontends.cli import accounts, db, plugins, serve, vault, worker
+from postroom.frontends.cli import accounts, db, imb, plugins, scale, serve, vault, worker
 from postroom.frontends.cli.state import CliState, PostroomGroup
 
 
@@ -39,7 +39,9 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
 for command in (
     accounts.accounts,
     db.db,
+    imb.imb,
     plugins.plugins,
+    scale.scale,
     serve.serve,
     vault.vault,
     worker.worker,

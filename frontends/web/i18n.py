@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, redirect, request, session, url_for
+from flask import Blueprint, Flask, current_app, redirect, request, session, url_for
 from flask_babel import Babel, get_locale
+from werkzeug.wrappers import Response
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 

@@ -56,7 +56,7 @@ def _fragments() -> tuple[dict[str, Any], ...]:
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    document = json.loads(json.dumps(BASE))
+    document: dict[str, Any] = json.loads(json.dumps(BASE))
     document["info"]["version"] = version
     for fragment in _fragments():
         document["paths"].update(fragment.get("paths", {}))

@@ -1,0 +1,68 @@
+"""The OpenAPI document describes every /api/v1 route, and the routes keep to it."""
+
+import re
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+
+from postroom.core.app import Postroom
+from postroom.core.clock import FrozenClock
+from postroom.core.config import Config
+from postroom.frontends.web import create_app
+
+PREFIX = "/api/v1"
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule[len(PREFIX) :])
+
+
+def test_every_api_route_is_in_the_openapi_document(app: Flask, client):
+    document = client.get(f"{PREFIX}/openapi.json").get_json()
+    assert document["openapi"].startswith("3.1")
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(PREFIX + "/"):
+            continue
+        path = _openapi_path(rule.rule)
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            if method.lower() not in document["paths"].get(path, {}):
+                missing.append(f"{method} {path}")
+    assert missing == [], f"routes missing from the OpenAPI document: {missing}"
+
+
+def test_every_documented_operation_exists(app: Flask, client):
+    document = client.get(f"{PREFIX}/openapi.json").get_json()
+    routes = {_openapi_path(rule.rule) for rule in app.url_map.iter_rules()}
+    assert set(document["paths"]) <= routes
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory) -> Flask:
+    data = tmp_path_factory.mktemp("openapi")
+    config = Config.load({}, data_dir=data, secret_key="x")
+    postroom = Postroom.open(
+        config=config, clock=FrozenClock.at("2026-03-02T09:30:00+00:00"), immediate_jobs=True
+    )
+    return create_app({"TESTING": True}, postroom=postroom)
+
+
+def test_the_api_keeps_to_its_openapi_document(served_app: Flask):
+    """schemathesis generates requests from the document and checks every response."""
+    schema = schemathesis.openapi.from_wsgi(f"{PREFIX}/openapi.json", served_app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert operations
+    calls: list[str] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case) -> None:
+            calls.append(case.operation.label)
+            case.call_and_validate()
+
+        check()
+    assert {operation.label for operation in operations} <= set(calls)
