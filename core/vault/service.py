@@ -483,8 +483,9 @@ class VaultService:
         accounts = store.lock_accounts(wanted)
 
         # Idempotency, checked with the locks held so a concurrent twin is visible.
-        existing = store.transfers_by_id(ids)
-        failures = store.failures_by_id(ids)
+        any_seen = store.ids_seen(ids)
+        existing = store.transfers_by_id(ids) if any_seen else {}
+        failures = store.failures_by_id(ids) if any_seen else {}
         if existing or failures:
             for r in requests:
                 seen = existing.get(r.id)
@@ -614,6 +615,11 @@ class VaultService:
                 balances[affected] = after
             built.append(transfer)
 
+        self._update_meters(store, built, accounts, balances)
+        store.save_balances(
+            {i: after for i, after in balances.items() if after != accounts[i].balances}
+        )
+        # The chain head last: it orders every writer, so hold it for as little as possible.
         head_seq, head_hash = store.lock_chain()
         sealed: list[Transfer] = []
         for transfer in built:
@@ -622,10 +628,6 @@ class VaultService:
             head_hash = row.row_hash
             sealed.append(row)
         store.append(sealed)
-        for affected, after in balances.items():
-            if after != accounts[affected].balances:
-                store.save_balances(affected, after)
-        self._update_meters(store, sealed, accounts, balances)
         return sealed
 
     def _update_meters(

@@ -248,19 +248,41 @@ class LedgerStore:
             query = query.where(ledger_accounts.c.owner_id == owner_id)
         return [account_from_row(row) for row in self._c.execute(query)]
 
-    def save_balances(self, account_id: int, balances: Balances) -> None:
+    def save_balances(self, changed: dict[int, Balances]) -> None:
+        """Write the new balances of several accounts in one executemany."""
+        if not changed:
+            return
         self._c.execute(
             sa.update(ledger_accounts)
-            .where(ledger_accounts.c.id == account_id)
+            .where(ledger_accounts.c.id == sa.bindparam("account_id"))
             .values(
-                debits_pending=balances.debits_pending,
-                debits_posted=balances.debits_posted,
-                credits_pending=balances.credits_pending,
-                credits_posted=balances.credits_posted,
-            )
+                debits_pending=sa.bindparam("dp"),
+                debits_posted=sa.bindparam("dd"),
+                credits_pending=sa.bindparam("cp"),
+                credits_posted=sa.bindparam("cc"),
+            ),
+            [
+                {
+                    "account_id": account_id,
+                    "dp": b.debits_pending,
+                    "dd": b.debits_posted,
+                    "cp": b.credits_pending,
+                    "cc": b.credits_posted,
+                }
+                for account_id, b in sorted(changed.items())
+            ],
         )
 
     # transfers ------------------------------------------------------------
+
+    def ids_seen(self, ids: Iterable[str]) -> bool:
+        """Whether any of ``ids`` is a transfer or a remembered failure (one round trip)."""
+        wanted = sorted(set(ids))
+        query = sa.union_all(
+            sa.select(ledger_transfers.c.id).where(ledger_transfers.c.id.in_(wanted)),
+            sa.select(ledger_failures.c.id).where(ledger_failures.c.id.in_(wanted)),
+        ).limit(1)
+        return self._c.execute(query).first() is not None
 
     def transfers_by_id(self, ids: Iterable[str]) -> dict[str, Transfer]:
         wanted = sorted(set(ids))
