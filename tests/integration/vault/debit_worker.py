@@ -1,7 +1,8 @@
 """One client process of the concurrency test: N debits of one postage account.
 
 Usage: python debit_worker.py DATABASE_URL DATA_DIR WORKER COUNT ACCOUNT_CODE MILLS
-Prints the number of debits applied. Every 25th debit is sent twice (a client retry).
+Prints "ready" once connected, then the number of debits applied.
+Every 25th debit is sent twice (a client retry).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def main() -> None:
     config = Config.load({}, data_dir=data_dir, database_url=url, secret_key="test")
     applied = 0
     with Postroom.open(config=config, load_entry_points=False, migrate_schema=False) as pr:
+        print("ready", flush=True)
         for i in range(int(count)):
             request = TransferRequest(
                 id=f"w{worker}-{i}",
