@@ -51,7 +51,7 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
-        self.vault = VaultService(db, clock)
+        self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),

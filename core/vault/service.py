@@ -18,10 +18,17 @@ from postroom.core.accounts.model import CustomerAccount, parse_account_number, 
 from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from postroom.core.errors import (
+    ConfigurationError,
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    ValidationError,
+)
 from postroom.core.vault.model import (
     FUNDS_KINDS,
     GENESIS_HASH,
+    RESET_TOKEN_TTL_SECONDS,
     AccountKind,
     Amount,
     Balances,
@@ -30,15 +37,18 @@ from postroom.core.vault.model import (
     MeterRegisters,
     Phase,
     Problem,
+    Refill,
+    ResetToken,
     Transfer,
     TransferCode,
     TransferRequest,
     VerifyReport,
     check_amount,
+    derive_reset_key,
     effects,
     sum_balances,
 )
-from postroom.core.vault.store import LedgerStore
+from postroom.core.vault.store import LedgerStore, ResetTokenStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,9 +93,19 @@ def _clean_serial(serial: str) -> str:
 class VaultService:
     """``pr.vault``: the postage ledger and the meter registers."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, secret: Callable[[], str] | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._secret = secret
+
+    def _reset_key(self) -> bytes:
+        if self._secret is None:
+            raise ConfigurationError(
+                "reset tokens need the installation secret", code="no_secret_key"
+            )
+        return derive_reset_key(self._secret())
 
     # ------------------------------------------------------------------ accounts
 
@@ -318,11 +338,13 @@ class VaultService:
 
     def refill(
         self, serial: str, amount: Amount, transfer_id: str, *, reference: str = ""
-    ) -> Transfer:
-        """Move funds from the owner's postage account into the meter's descending register."""
+    ) -> Refill:
+        """Move funds from the owner's postage account into the meter's descending register
+        and issue the reset token the meter applies at its next sync."""
         mills = check_amount(amount.mills)
+        key = self._reset_key()
 
-        def work(uow: UnitOfWork) -> list[Transfer]:
+        def work(uow: UnitOfWork) -> Refill:
             store = LedgerStore(uow.connection)
             meter = _meter(store, serial)
             if amount.currency != meter.currency:
@@ -339,8 +361,6 @@ class VaultService:
                 raise NotFound(
                     "the meter's customer has no postage account", code="no_postage_account"
                 )
-            if amount.currency != meter.currency:
-                raise _currency_mismatch(amount.currency, meter.currency)
             request = TransferRequest(
                 id=transfer_id,
                 debit=postage.id,
@@ -351,11 +371,50 @@ class VaultService:
                 reference=reference,
             )
             request.validate()
-            done = self._execute(uow, [request])
+            done = self._execute(uow, [request])[0]
+            tokens = ResetTokenStore(uow.connection)
+            reset = tokens.by_transfer(done.id)
+            if reset is None:  # a first refill, not a replay: the meter account is locked
+                reset = ResetToken(
+                    serial=meter.serial,
+                    sequence=tokens.next_sequence(meter.serial),
+                    amount=done.amount,
+                    currency=done.currency,
+                    transfer_id=done.id,
+                    expires_at=self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS),
+                )
+                tokens.add(reset, self._clock.now())
             uow.commit()
-            return done
+            return Refill(done, reset.encode(key), reset)
 
-        return self._run_idempotent(work)[0]
+        return self._run_idempotent(work)
+
+    def apply_reset_token(self, serial: str, token: str) -> ResetToken:
+        """A meter reports at sync that it applied ``token``: accepted at most once.
+
+        A token of another meter or data center is ``reset_token_invalid``, a second
+        use ``reset_token_replayed``, a late one ``reset_token_expired``; none writes.
+        """
+        reset = ResetToken.decode(token, self._reset_key())
+        if reset.serial != serial.strip():
+            raise ValidationError(
+                "this reset token belongs to another meter", code="reset_token_invalid"
+            )
+
+        def work(uow: UnitOfWork) -> ResetToken:
+            tokens = ResetTokenStore(uow.connection)
+            found = tokens.get(reset.serial, reset.sequence)
+            if found is None or found[0] != reset:
+                raise ValidationError("unknown reset token", code="reset_token_invalid")
+            if found[1] is not None:
+                raise Conflict("this reset token was applied already", code="reset_token_replayed")
+            if reset.expires_at <= self._clock.now():
+                raise ValidationError("this reset token expired", code="reset_token_expired")
+            tokens.mark_applied(reset.serial, reset.sequence, self._clock.now())
+            uow.commit()
+            return reset
+
+        return self._db.run(work)
 
     def record_usage(
         self, serial: str, amount: Amount, pieces: int, transfer_id: str, *, reference: str = ""

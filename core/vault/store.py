@@ -22,6 +22,7 @@ from postroom.core.vault.model import (
     LedgerAccount,
     MeterRegisters,
     Phase,
+    ResetToken,
     Transfer,
     TransferCode,
     utc,
@@ -462,3 +463,81 @@ class LedgerStore:
                 pieces=registers.pieces,
             )
         )
+
+
+reset_tokens = sa.Table(
+    "reset_tokens",
+    metadata,
+    sa.Column("serial", sa.String(60), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("transfer_id", sa.String(80), nullable=False, unique=True),
+    sa.Column("amount", Mills, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+def reset_from_row(row: Row[tuple[object, ...]]) -> tuple[ResetToken, datetime | None]:
+    m = row._mapping
+    token = ResetToken(
+        serial=str(m["serial"]),
+        sequence=int(m["sequence"]),
+        amount=int(m["amount"]),
+        currency=str(m["currency"]),
+        transfer_id=str(m["transfer_id"]),
+        expires_at=utc(m["expires_at"]),
+    )
+    return token, None if m["applied_at"] is None else utc(m["applied_at"])
+
+
+class ResetTokenStore:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def by_transfer(self, transfer_id: str) -> ResetToken | None:
+        row = self._c.execute(
+            sa.select(reset_tokens).where(reset_tokens.c.transfer_id == transfer_id)
+        ).first()
+        return None if row is None else reset_from_row(row)[0]
+
+    def get(self, serial: str, sequence: int) -> tuple[ResetToken, datetime | None] | None:
+        query = sa.select(reset_tokens).where(
+            reset_tokens.c.serial == serial, reset_tokens.c.sequence == sequence
+        )
+        if self._c.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self._c.execute(query).first()
+        return None if row is None else reset_from_row(row)
+
+    def next_sequence(self, serial: str) -> int:
+        found = self._c.execute(
+            sa.select(sa.func.max(reset_tokens.c.sequence)).where(reset_tokens.c.serial == serial)
+        ).scalar()
+        return 1 if found is None else int(found) + 1
+
+    def add(self, token: ResetToken, now: datetime) -> None:
+        self._c.execute(
+            sa.insert(reset_tokens).values(
+                serial=token.serial,
+                sequence=token.sequence,
+                transfer_id=token.transfer_id,
+                amount=token.amount,
+                currency=token.currency,
+                issued_at=now,
+                expires_at=token.expires_at,
+            )
+        )
+
+    def mark_applied(self, serial: str, sequence: int, now: datetime) -> bool:
+        result = self._c.execute(
+            sa.update(reset_tokens)
+            .where(
+                reset_tokens.c.serial == serial,
+                reset_tokens.c.sequence == sequence,
+                reset_tokens.c.applied_at.is_(None),
+            )
+            .values(applied_at=now)
+        )
+        return result.rowcount == 1

@@ -93,7 +93,11 @@ def refill(
     done = pr.vault.refill(serial, Money.parse(amount), _id(transfer_id))
     registers = pr.vault.registers(serial)
     emit(
-        {"transfer": done.to_json(), "registers": registers.to_json()},
+        {
+            "transfer": done.transfer.to_json(),
+            "registers": registers.to_json(),
+            "reset_token": done.token,
+        },
         as_json,
         lambda d: (
             _transfer_line(d["transfer"])

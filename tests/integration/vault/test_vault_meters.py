@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
+from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
 from postroom.core.money import Money
+from postroom.core.vault.model import derive_reset_key
 
 
 def usd(text: str) -> Money:
@@ -65,3 +69,45 @@ def test_meter_bad_input(pr: Postroom, customer: CustomerAccount) -> None:
     with pytest.raises(ValidationError):
         pr.vault.refill("PB-1", usd("0"), "r")
     assert pr.vault.verify().transfers_checked == 0
+
+
+def test_refill_issues_a_reset_token_applied_at_most_once(
+    pr: Postroom, customer: CustomerAccount, clock: FrozenClock
+) -> None:
+    pr.vault.deposit(customer.number, usd("100"), "dep")
+    pr.vault.register_meter("PB-7", customer.number, "USPS")
+    first = pr.vault.refill("PB-7", usd("20"), "r1")
+    second = pr.vault.refill("PB-7", usd("30"), "r2")
+    assert (first.reset.sequence, second.reset.sequence) == (1, 2)
+    assert first.reset.amount == 20_000
+    assert pr.vault.refill("PB-7", usd("20"), "r1").token == first.token  # replayed refill
+    applied = pr.vault.apply_reset_token("PB-7", first.token)
+    assert applied == first.reset
+    with pytest.raises(Conflict) as replay:
+        pr.vault.apply_reset_token("PB-7", first.token)
+    assert replay.value.code == "reset_token_replayed"
+    with pytest.raises(ValidationError) as foreign:
+        pr.vault.apply_reset_token("PB-8", second.token)
+    assert foreign.value.code == "reset_token_invalid"
+    body, mac = second.token.split(".")
+    forged = body + "." + ("0" if mac[0] != "0" else "1") + mac[1:]
+    with pytest.raises(ValidationError) as bad_mac:
+        pr.vault.apply_reset_token("PB-7", forged)
+    assert bad_mac.value.code == "reset_token_invalid"
+    clock.advance(timedelta(days=8))
+    with pytest.raises(ValidationError) as late:
+        pr.vault.apply_reset_token("PB-7", second.token)
+    assert late.value.code == "reset_token_expired"
+
+
+def test_a_token_from_another_data_center_is_refused(
+    pr: Postroom, customer: CustomerAccount
+) -> None:
+    pr.vault.deposit(customer.number, usd("100"), "dep")
+    pr.vault.register_meter("PB-7", customer.number, "USPS")
+    refill = pr.vault.refill("PB-7", usd("20"), "r1")
+    other_key = derive_reset_key("another installation's secret")
+    with pytest.raises(ValidationError) as foreign:
+        pr.vault.apply_reset_token("PB-7", refill.reset.encode(other_key))
+    assert foreign.value.code == "reset_token_invalid"
+    assert pr.vault.apply_reset_token("PB-7", refill.token).sequence == 1
