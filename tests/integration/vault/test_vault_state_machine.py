@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -21,9 +22,11 @@ from hypothesis.stateful import (
     rule,
 )
 
+from postroom.core import schema
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
+from postroom.core.db import Database
 from postroom.core.errors import Conflict, InsufficientFunds, NotFound
 from postroom.core.money import Money
 from postroom.core.vault.model import AccountKind, Balances, sum_balances
@@ -33,19 +36,27 @@ amounts = st.integers(min_value=1, max_value=50_000)
 METERS = ("SM-1", "SM-2")
 
 
+def _empty_postgres(url: str) -> None:
+    engine = sa.create_engine(Database(url).url)
+    names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
 class VaultMachine(RuleBasedStateMachine):
     pendings = Bundle("pendings")
+    #: None: a fresh SQLite file per run; else a PostgreSQL URL emptied per run
+    postgres_url: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="vault-sm-"))
         self.clock = FrozenClock.at("2026-03-02T09:30:00+00:00")
-        config = Config.load(
-            {},
-            data_dir=self.tmp,
-            database_url=f"sqlite:///{self.tmp / 'vault.db'}",
-            secret_key="test",
-        )
+        url = self.postgres_url or f"sqlite:///{self.tmp / 'vault.db'}"
+        if self.postgres_url:
+            _empty_postgres(self.postgres_url)
+        config = Config.load({}, data_dir=self.tmp, database_url=url, secret_key="test")
         self.pr = Postroom.open(config=config, clock=self.clock, migrate_schema=True)
         self.counter = 0
         self.postage = 0  # expected posted balance of the postage account
@@ -185,10 +196,29 @@ class VaultMachine(RuleBasedStateMachine):
         assert report.ok, report.problems
 
 
-VaultMachine.TestCase.settings = settings(
+SETTINGS = settings(
     max_examples=int(os.environ.get("VAULT_SM_EXAMPLES", "15")),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-test_vault_state_machine = pytest.mark.slow(VaultMachine.TestCase)
+VaultMachine.TestCase.settings = SETTINGS
+test_vault_state_machine_sqlite = pytest.mark.slow(VaultMachine.TestCase)
+
+
+class VaultMachinePostgres(VaultMachine):
+    postgres_url = os.environ.get("POSTROOM_TEST_DATABASE_URL") or None
+
+
+VaultMachinePostgres.TestCase.settings = SETTINGS
+test_vault_state_machine_postgres = pytest.mark.slow(
+    pytest.mark.skipif(
+        VaultMachinePostgres.postgres_url is None,
+        reason="PostgreSQL tests need POSTROOM_TEST_DATABASE_URL",
+    )(VaultMachinePostgres.TestCase)
+)
+
+
+@pytest.fixture(autouse=True)
+def _migrated(_migrated_postgres: str | None) -> None:
+    """Makes sure the PostgreSQL schema exists before the machine empties it."""
