@@ -83,6 +83,7 @@ class TransferCode(StrEnum):
     FEE = "fee"
     ADJUSTMENT = "adjustment"
     TRANSFER = "transfer"
+    WITHDRAWAL = "withdrawal"  # a meter's remaining funds leaving it (withdrawn or replaced)
 
 
 def utc(moment: datetime) -> datetime:
@@ -384,6 +385,7 @@ class MeterRegisters:
     customer_account_id: int
     operator: str
     currency: str
+    status: str = "active"  # or "withdrawn"
     descending: int = 0  # funds available in the meter
     ascending: int = 0  # postage ever used
     control_sum: int = 0  # every refill ever: ascending + descending
@@ -399,7 +401,9 @@ class MeterRegisters:
     def after(self, transfer: Transfer) -> MeterRegisters:
         """The registers once ``transfer`` (touching this meter's account) is applied.
 
-        Money posted into the meter is a refill; money posted out of it is postage used.
+        Money posted into the meter is a refill; money posted out of it is postage used,
+        except a withdrawal (funds leaving a withdrawn or replaced meter), which takes back
+        what was refilled and never printed: descending and control sum fall together.
         Pending amounts do not move the registers until they are posted.
         """
         if transfer.phase not in (Phase.POSTED, Phase.POST):
@@ -409,6 +413,15 @@ class MeterRegisters:
                 self,
                 descending=self.descending + transfer.amount,
                 control_sum=self.control_sum + transfer.amount,
+            )
+        if (
+            transfer.debit_account_id == self.account_id
+            and transfer.code is TransferCode.WITHDRAWAL
+        ):
+            return attrs.evolve(
+                self,
+                descending=self.descending - transfer.amount,
+                control_sum=self.control_sum - transfer.amount,
             )
         if transfer.debit_account_id == self.account_id:
             return attrs.evolve(
@@ -424,6 +437,7 @@ class MeterRegisters:
             "serial": self.serial,
             "operator": self.operator,
             "currency": self.currency,
+            "status": self.status,
             "descending_mills": self.descending,
             "ascending_mills": self.ascending,
             "control_sum_mills": self.control_sum,

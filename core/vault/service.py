@@ -349,6 +349,7 @@ class VaultService:
             meter = _meter(store, serial)
             if amount.currency != meter.currency:
                 raise _currency_mismatch(amount.currency, meter.currency)
+            _active(store, meter, transfer_id)
             postage = next(
                 (
                     a
@@ -429,6 +430,7 @@ class VaultService:
             meter = _meter(store, serial)
             if amount.currency != meter.currency:
                 raise _currency_mismatch(amount.currency, meter.currency)
+            _active(store, meter, transfer_id)
             used = self._system_account(
                 store, AccountKind.POSTAGE_USED, meter.currency, meter.operator
             )
@@ -448,6 +450,67 @@ class VaultService:
             return done
 
         return self._run_idempotent(work)[0]
+
+    def withdraw_meter(self, serial: str, transfer_id: str) -> Transfer | None:
+        """Take a meter out of service: its remaining funds return to the postage account.
+
+        None when the meter held nothing (no ledger row is needed).
+        """
+        return self._retire(serial, None, transfer_id)
+
+    def replace_meter(self, old_serial: str, new_serial: str, transfer_id: str) -> Transfer | None:
+        """Move a replaced meter's funds into its (registered) successor and withdraw it."""
+        return self._retire(old_serial, new_serial, transfer_id)
+
+    def _retire(self, serial: str, successor: str | None, transfer_id: str) -> Transfer | None:
+        def work(uow: UnitOfWork) -> Transfer | None:
+            store = LedgerStore(uow.connection)
+            meter = _meter(store, serial)
+            if meter.status != "active":
+                replay = store.transfers_by_id([transfer_id]).get(transfer_id)
+                if replay is not None and replay.debit_account_id == meter.account_id:
+                    return replay
+                raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+            if successor is not None:
+                target = _meter(store, successor)
+                if target.account_id == meter.account_id:
+                    raise ValidationError("a meter cannot replace itself", code="same_account")
+                _active(store, target, transfer_id)
+                if (target.customer_account_id, target.currency) != (
+                    meter.customer_account_id,
+                    meter.currency,
+                ):
+                    raise ValidationError(
+                        "the new meter belongs to another customer or currency",
+                        code="meter_mismatch",
+                    )
+                credit = target.account_id
+            else:
+                owner = next(
+                    a
+                    for a in store.accounts(owner_id=meter.customer_account_id)
+                    if a.kind is AccountKind.POSTAGE
+                )
+                credit = owner.id
+            store.lock_accounts([meter.account_id, credit])
+            meter = _meter(store, serial)  # re-read under the lock: the exact remainder
+            done: Transfer | None = None
+            if meter.descending > 0:
+                request = TransferRequest(
+                    id=transfer_id,
+                    debit=meter.account_id,
+                    credit=credit,
+                    amount=meter.descending,
+                    currency=meter.currency,
+                    code=TransferCode.WITHDRAWAL,
+                )
+                request.validate()
+                done = self._execute(uow, [request])[0]
+            store.set_meter_status(meter.account_id, "withdrawn")
+            uow.commit()
+            return done
+
+        return self._run_idempotent(work)
 
     # -------------------------------------------------------------------- verify
 
@@ -719,7 +782,9 @@ class VaultService:
         stored_meters = {m.account_id: m for m in store.all_meters()}
         derived = {i: Balances() for i in accounts}
         meters = {
-            i: MeterRegisters(m.account_id, m.serial, m.customer_account_id, m.operator, m.currency)
+            i: MeterRegisters(
+                m.account_id, m.serial, m.customer_account_id, m.operator, m.currency, m.status
+            )
             for i, m in stored_meters.items()
         }
         pendings: dict[str, Transfer] = {}
@@ -841,6 +906,12 @@ def _known(
     if account_id is None or account_id not in accounts:
         raise NotFound(f"no ledger account {ref!r}", code="account_not_found")
     return accounts[account_id]
+
+
+def _active(store: LedgerStore, meter: MeterRegisters, transfer_id: str) -> None:
+    """Refuse to move money through a withdrawn meter (a replay of an old id still answers)."""
+    if meter.status != "active" and not store.ids_seen([transfer_id]):
+        raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
 
 
 def _meter(store: LedgerStore, serial: str) -> MeterRegisters:

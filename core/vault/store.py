@@ -109,6 +109,7 @@ meter_registers = sa.Table(
     sa.Column("ascending", Mills, nullable=False),
     sa.Column("control_sum", Mills, nullable=False),
     sa.Column("pieces", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
 )
 
 _BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
@@ -161,6 +162,7 @@ def registers_from_row(row: Row[tuple[object, ...]]) -> MeterRegisters:
         customer_account_id=int(m["customer_account_id"]),
         operator=str(m["operator"]),
         currency=str(m["currency"]),
+        status=str(m["status"]),
         descending=int(m["descending"]),
         ascending=int(m["ascending"]),
         control_sum=int(m["control_sum"]),
@@ -426,6 +428,7 @@ class LedgerStore:
                 customer_account_id=registers.customer_account_id,
                 operator=registers.operator,
                 currency=registers.currency,
+                status=registers.status,
                 descending=registers.descending,
                 ascending=registers.ascending,
                 control_sum=registers.control_sum,
@@ -447,6 +450,13 @@ class LedgerStore:
             sa.select(meter_registers).where(meter_registers.c.account_id.in_(wanted))
         )
         return {r.account_id: r for r in map(registers_from_row, rows)}
+
+    def set_meter_status(self, account_id: int, status: str) -> None:
+        self._c.execute(
+            sa.update(meter_registers)
+            .where(meter_registers.c.account_id == account_id)
+            .values(status=status)
+        )
 
     def all_meters(self) -> list[MeterRegisters]:
         rows = self._c.execute(sa.select(meter_registers).order_by(meter_registers.c.account_id))

@@ -146,3 +146,11 @@ def test_meter_registers_follow_the_account() -> None:
     )
     assert after.consistent
     assert not attrs.evolve(after, ascending=301).consistent
+
+
+def test_a_withdrawal_takes_back_what_was_never_printed() -> None:
+    regs = MeterRegisters(7, "M", 1, "USPS", "USD", descending=700, ascending=300, control_sum=1000)
+    out = row(Phase.POSTED, 700, debit_account_id=7, code=TransferCode.WITHDRAWAL)
+    after = regs.after(out)
+    assert (after.descending, after.ascending, after.control_sum) == (0, 300, 300)
+    assert after.consistent

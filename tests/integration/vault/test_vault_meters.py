@@ -111,3 +111,49 @@ def test_a_token_from_another_data_center_is_refused(
         pr.vault.apply_reset_token("PB-7", refill.reset.encode(other_key))
     assert foreign.value.code == "reset_token_invalid"
     assert pr.vault.apply_reset_token("PB-7", refill.token).sequence == 1
+
+
+def test_withdrawn_meter_returns_its_funds(pr: Postroom, customer: CustomerAccount) -> None:
+    pr.vault.deposit(customer.number, usd("100"), "dep")
+    pr.vault.register_meter("OLD-1", customer.number, "USPS")
+    pr.vault.refill("OLD-1", usd("30"), "r1")
+    pr.vault.record_usage("OLD-1", usd("4"), 8, "u1")
+    back = pr.vault.withdraw_meter("OLD-1", "w1")
+    assert back is not None
+    assert back.amount == 26_000
+    assert pr.vault.withdraw_meter("OLD-1", "w1") == back  # replay
+    regs = pr.vault.registers("OLD-1")
+    assert (regs.status, regs.descending, regs.ascending, regs.control_sum) == (
+        "withdrawn",
+        0,
+        4_000,
+        4_000,
+    )
+    assert pr.vault.balance(customer.number).balances.balance == 96_000
+    with pytest.raises(Conflict) as closed:
+        pr.vault.refill("OLD-1", usd("1"), "r2")
+    assert closed.value.code == "meter_withdrawn"
+    assert pr.vault.verify().ok
+
+
+def test_replaced_meter_funds_move_to_the_new_meter(
+    pr: Postroom, customer: CustomerAccount
+) -> None:
+    pr.vault.deposit(customer.number, usd("100"), "dep")
+    pr.vault.register_meter("OLD-1", customer.number, "USPS")
+    pr.vault.register_meter("NEW-1", customer.number, "USPS")
+    pr.vault.refill("OLD-1", usd("30"), "r1")
+    pr.vault.record_usage("OLD-1", usd("10"), 1, "u1")
+    moved = pr.vault.replace_meter("OLD-1", "NEW-1", "swap")
+    assert moved is not None
+    assert moved.amount == 20_000
+    new = pr.vault.registers("NEW-1")
+    assert (new.descending, new.control_sum, new.ascending) == (20_000, 20_000, 0)
+    assert pr.vault.registers("OLD-1").status == "withdrawn"
+    assert pr.vault.balance(customer.number).balances.balance == 70_000
+    other = pr.accounts.create("Other", "US", "USD")
+    pr.vault.register_meter("THEIRS", other.number, "USPS")
+    with pytest.raises(ValidationError) as mismatch:
+        pr.vault.replace_meter("NEW-1", "THEIRS", "swap-2")
+    assert mismatch.value.code == "meter_mismatch"
+    assert pr.vault.verify().ok
