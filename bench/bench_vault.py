@@ -91,6 +91,38 @@ def vault_rate(url: str, data_dir: str, clients: int, seconds: float, run: str) 
     return total / seconds
 
 
+def mail_run(url: str, data_dir: str, pieces: int, batch: int, run: str) -> float:
+    """Pieces per second: ``pieces`` usage rows posted as linked batches from one meter."""
+    pr = _open(url, data_dir, migrate=True)
+    customer = pr.accounts.create(f"Mail run {run}", "US", "USD")
+    pr.vault.deposit(customer.number, Money(10**9, "USD"), f"{run}-funding")
+    serial = f"MR-{run}"
+    pr.vault.register_meter(serial, customer.number, "USPS")
+    pr.vault.refill(serial, Money(10**8, "USD"), f"{run}-refill")
+    meter = pr.vault.account(f"meter:{serial}").id
+    used = pr.vault.system_account(AccountKind.POSTAGE_USED, "USD", "USPS").id
+    started = time.perf_counter()
+    for first in range(0, pieces, batch):
+        pr.vault.create_transfers(
+            [
+                TransferRequest(
+                    id=f"{run}-p{n}",
+                    debit=meter,
+                    credit=used,
+                    amount=730,
+                    currency="USD",
+                    code=TransferCode.USAGE,
+                    pieces=1,
+                )
+                for n in range(first, min(first + batch, pieces))
+            ]
+        )
+    elapsed = time.perf_counter() - started
+    assert pr.vault.registers(serial).pieces == pieces
+    pr.close()
+    return pieces / elapsed
+
+
 def pgbench_rate(database: str, host: str, user: str, clients: int, seconds: int) -> float:
     jobs = min(clients, os.cpu_count() or 1)
     result = subprocess.run(
@@ -128,6 +160,8 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--mail-run", type=int, default=100_000, help="pieces (0: skip)")
+    parser.add_argument("--batch", type=int, default=1000, help="pieces per linked batch")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     data_dir = tempfile.mkdtemp(prefix="vault-bench-")
@@ -139,6 +173,15 @@ def main() -> None:
         for clients in counts:
             rate = vault_rate(url, data_dir, clients, args.seconds, f"s{stamp}-{clients}")
             print(f"sqlite      clients={clients:<3} vault posted debits/s {rate:9.1f}")
+        if args.mail_run:
+            rate = mail_run(url, data_dir, args.mail_run, args.batch, f"s{stamp}")
+            print(f"sqlite      mail run {args.mail_run} pieces, batches of {args.batch}: "
+                  f"{rate:9.1f} pieces/s")  # fmt: skip
+
+    if args.postgres_url and args.mail_run:
+        rate = mail_run(args.postgres_url, data_dir, args.mail_run, args.batch, f"p{stamp}")
+        print(f"postgresql  mail run {args.mail_run} pieces, batches of {args.batch}: "
+              f"{rate:9.1f} pieces/s", flush=True)  # fmt: skip
 
     if args.postgres_url:
         if args.pgbench_db:
