@@ -119,6 +119,54 @@ def register_meter(state: CliState, serial: str, number: str, operator: str, as_
     emit(registers.to_json(), as_json, lambda d: f"registered meter {d['serial']}")
 
 
+@vault.command("withdraw-meter")
+@click.argument("serial")
+@id_option
+@json_option
+@pass_state
+def withdraw_meter(state: CliState, serial: str, transfer_id: str | None, as_json: bool) -> None:
+    """Withdraw meter SERIAL: its remaining funds return to the postage account."""
+    done = state.postroom().vault.withdraw_meter(serial, _id(transfer_id))
+    data = None if done is None else done.to_json()
+    emit(
+        data,
+        as_json,
+        lambda d: f"meter {serial} withdrawn" + (f"; {_transfer_line(d)}" if d else ""),
+    )
+
+
+@vault.command("replace-meter")
+@click.argument("old")
+@click.argument("new")
+@id_option
+@json_option
+@pass_state
+def replace_meter(
+    state: CliState, old: str, new: str, transfer_id: str | None, as_json: bool
+) -> None:
+    """Move meter OLD's funds into meter NEW (registered already) and withdraw OLD."""
+    done = state.postroom().vault.replace_meter(old, new, _id(transfer_id))
+    data = None if done is None else done.to_json()
+    emit(
+        data,
+        as_json,
+        lambda d: f"meter {old} replaced by {new}" + (f"; {_transfer_line(d)}" if d else ""),
+    )
+
+
+@vault.command("apply-token")
+@click.argument("serial")
+@click.argument("token")
+@json_option
+@pass_state
+def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None:
+    """Record that meter SERIAL applied reset TOKEN at its sync (accepted once)."""
+    reset = state.postroom().vault.apply_reset_token(serial, token)
+    emit(
+        reset.to_json(), as_json, lambda d: f"reset {d['sequence']} of meter {d['serial']} applied"
+    )
+
+
 @vault.command()
 @click.argument("serial")
 @json_option

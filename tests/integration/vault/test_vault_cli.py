@@ -39,12 +39,23 @@ def test_accounts_and_vault_commands(runner: CliRunner) -> None:
     code, out = run(runner, "vault", "refill", "--meter", "PB-9", "--amount", "20 USD",
                     "--id", "r1", "--json")  # fmt: skip
     assert code == 0, out
-    assert json.loads(out)["registers"]["control_sum_mills"] == 20_000
+    refilled = json.loads(out)
+    assert refilled["registers"]["control_sum_mills"] == 20_000
+    code, out = run(runner, "vault", "apply-token", "PB-9", refilled["reset_token"])
+    assert code == 0, out
+    code, out = run(runner, "vault", "apply-token", "PB-9", refilled["reset_token"])
+    assert code == 1
+    assert "reset_token_replayed" in out
     code, out = run(runner, "vault", "balance", number, "--json")
     assert json.loads(out)["balance_mills"] == 30_000
     code, out = run(runner, "vault", "verify")
     assert code == 0
     assert "ledger ok: 2 rows" in out
+    code, out = run(runner, "vault", "withdraw-meter", "PB-9", "--id", "w1", "--json")
+    assert code == 0, out
+    assert json.loads(out)["amount_mills"] == 20_000
+    code, out = run(runner, "vault", "balance", number, "--json")
+    assert json.loads(out)["balance_mills"] == 50_000
 
 
 def test_domain_errors_exit_1_with_the_code(runner: CliRunner) -> None:
