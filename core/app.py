@@ -22,6 +22,7 @@ from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
 from postroom.core.plugins import PluginManager, make_plugin_manager
+from postroom.core.rates.service import RatesService
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Postroom:
         self.clock = clock
         self.plugins = plugins
         self.db = db
+        self.rates = RatesService(db, plugins, clock)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),

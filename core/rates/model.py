@@ -78,6 +78,12 @@ class UnknownZone(ValidationError):
     code = "unknown_zone"
 
 
+class ZoneNotFound(NotFound):
+    """The zone chart has no zone for this origin and destination."""
+
+    code = "zone_not_found"
+
+
 class MalformedRateFile(ValidationError):
     code = "malformed_rate_file"
 
@@ -98,7 +104,7 @@ def weight_ng(weight: Weight) -> int:
     ceil(ceil(x) / n) == ceil(x / n) for a whole n.
     """
     scaled = weight.grams * NG_PER_GRAM
-    return -((-scaled.numerator) // scaled.denominator)
+    return int(-((-scaled.numerator) // scaled.denominator))
 
 
 def _fraction_text(value: Fraction) -> str:
@@ -598,6 +604,63 @@ def _extra_lines(table: RateTable, piece: Piece, extras: Sequence[str]) -> list[
     return lines
 
 
+@attrs.frozen
+class BatchQuote:
+    """A mail run priced on one table: each piece's price in mills, and the total."""
+
+    table: TableRef
+    mills: list[int]
+    total: Money
+    extras_per_piece: Money
+    zone: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.mills)
+
+    def prices(self) -> list[Money]:
+        return [Money(m, self.total.currency) for m in self.mills]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table.to_json(),
+            "count": self.count,
+            "total": self.total.to_json(),
+            "extras_per_piece": self.extras_per_piece.to_json(),
+            "zone": self.zone,
+            "prices": [m.to_json() for m in self.prices()],
+        }
+
+
+def quote_batch(
+    table: RateTable,
+    weights: Iterable[Weight],
+    extras: Sequence[str] = (),
+    zone: str | None = None,
+    *,
+    compiled: CompiledTable | None = None,
+    digest: str | None = None,
+) -> BatchQuote:
+    """Price a mail run: every piece on ``table`` with the same fixed-price ``extras``.
+
+    The whole run is refused (naming the piece) if one piece is zero or over a limit.
+    """
+    compiled = compiled or CompiledTable(table)
+    column = compiled.column(zone)
+    probe = Piece(table.limits.max_weight)
+    extra_mills = sum(line.amount.mills for line in _extra_lines(table, probe, extras))
+    base = compiled.rate_many((weight_ng(w) for w in weights), column)
+    if extra_mills:
+        base = [m + extra_mills for m in base]
+    return BatchQuote(
+        TableRef.of(table, digest),
+        base,
+        Money(sum(base), table.currency),
+        Money(extra_mills, table.currency),
+        zone if compiled.zoned else None,
+    )
+
+
 # -- versions ----------------------------------------------------------------------------------
 
 
@@ -676,17 +739,14 @@ def _weight_c(weight: Weight) -> dict[str, str]:
     return {"grams": _fraction_text(weight.grams), "unit": weight.unit.value}
 
 
-def _dims_c(dims: Dimensions | None) -> dict[str, str] | None:
+def _dims_c(dims: Dimensions | None) -> dict[str, Any] | None:
     if dims is None:
         return None
-    return {
-        "mm": [_fraction_text(v) for v in dims.millimetres],  # type: ignore[dict-item]
-        "unit": dims.unit.value,
-    }
+    return {"mm": [_fraction_text(v) for v in dims.millimetres], "unit": dims.unit.value}
 
 
 def _money_c(money: Money) -> str:
-    return money.amount
+    return str(money.amount)
 
 
 def _canonical(table: RateTable) -> dict[str, Any]:
