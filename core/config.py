@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,8 +130,14 @@ class Config:
             raise ConfigurationError(
                 f"cannot create data directory {self.data_dir}: {error.strerror}"
             ) from error
-        if not os.access(self.data_dir, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"data directory {self.data_dir} is not writable")
+        # Probe with a real file: permission bits say nothing of a read-only mount.
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.data_dir, prefix=".write-probe-"):
+                pass
+        except OSError as error:
+            raise ConfigurationError(
+                f"data directory {self.data_dir} is not writable: {error.strerror}"
+            ) from error
         return self.data_dir
 
     def resolved_secret_key(self) -> str:

@@ -30,9 +30,18 @@ def postgres_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-requires_postgres = pytest.mark.skipif(
-    postgres_url() is None, reason=f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)"
-)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and postgres_url() is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)")
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL URL of this run (tests using it are marked ``postgres``)."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)")
+    return url
 
 
 @pytest.fixture(scope="session")

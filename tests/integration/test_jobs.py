@@ -1,6 +1,10 @@
 """Background jobs through a real huey queue."""
 
+import os
 import threading
+from datetime import timedelta
+
+import pytest
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -46,7 +50,38 @@ def test_the_worker_heartbeat_shows_in_health(postroom, clock):
     assert postroom.health()["worker"] == {"status": "never_seen"}
     postroom.jobs.run_now("worker.heartbeat")
     assert postroom.health()["worker"]["status"] == "ok"
-    from datetime import timedelta
-
     clock.advance(timedelta(minutes=10))
     assert postroom.health()["worker"]["status"] == "stale"
+
+
+REDIS_URL = os.environ.get("POSTROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _redis_or_skip():
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL} (set POSTROOM_TEST_REDIS_URL)")
+    return client
+
+
+def test_with_a_redis_url_tasks_travel_through_redis(tmp_path, clock):
+    redis_client = _redis_or_skip()
+    redis_client.flushdb()
+    plugin = CountingJobs()
+    config = Config.load({}, data_dir=tmp_path, secret_key="x", redis_url=REDIS_URL)
+    try:
+        with Postroom.open(config=config, clock=clock, extra_plugins=[("counting", plugin)]) as pr:
+            result = pr.jobs.enqueue("test.record", "letter")
+            assert pr.jobs.huey.pending_count() == 1
+            assert not (tmp_path / "jobs.db").exists()
+            # A second process's worker would see the same queue: execute what is pending.
+            [task] = pr.jobs.huey.pending()
+            pr.jobs.huey.execute(task)
+            assert result.get(blocking=True, timeout=10) == "LETTER"
+        assert plugin.done == ["letter"]
+    finally:
+        redis_client.flushdb()

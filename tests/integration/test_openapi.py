@@ -55,11 +55,14 @@ def test_the_api_keeps_to_its_openapi_document(served_app: Flask):
     schema = schemathesis.openapi.from_wsgi(f"{PREFIX}/openapi.json", served_app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert operations
+    calls: list[str] = []
     for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case) -> None:
+            calls.append(case.operation.label)
             case.call_and_validate()
 
         check()
+    assert {operation.label for operation in operations} <= set(calls)

@@ -1,5 +1,6 @@
 """Storage on the real databases: migrations, SQLite settings, units of work, retries."""
 
+import os
 import sqlite3
 import threading
 
@@ -12,7 +13,6 @@ from postroom.core.config import Config
 from postroom.core.db import Database
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
-from tests.conftest import postgres_url, requires_postgres
 
 
 def test_opening_a_new_sqlite_file_creates_and_migrates_it(tmp_path, clock):
@@ -90,14 +90,14 @@ def test_an_unreachable_postgresql_is_reported_unavailable(tmp_path, clock):
         Postroom.open(config=config, clock=clock)
 
 
-@requires_postgres
-def test_postgresql_must_be_migrated_explicitly(tmp_path, clock):
-    admin = sa.create_engine(Database(postgres_url()).url, isolation_level="AUTOCOMMIT")
+@pytest.mark.postgres
+def test_postgresql_must_be_migrated_explicitly(tmp_path, clock, pg_url):
+    admin = sa.create_engine(Database(pg_url).url, isolation_level="AUTOCOMMIT")
     name = f"postroom_unmigrated_{threading.get_ident()}"
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = Database(postgres_url()).url.set(database=name).render_as_string(hide_password=False)
+    url = Database(pg_url).url.set(database=name).render_as_string(hide_password=False)
     try:
         config = Config.load({}, data_dir=tmp_path, secret_key="x", database_url=url)
         with pytest.raises(ConfigurationError) as caught:
@@ -114,7 +114,7 @@ def test_postgresql_must_be_migrated_explicitly(tmp_path, clock):
         admin.dispose()
 
 
-@requires_postgres
+@pytest.mark.postgres
 def test_serialization_failures_are_retried_until_the_transaction_goes_through(postroom, clock):
     postroom.db.run(
         lambda uow: (
@@ -143,3 +143,16 @@ def test_serialization_failures_are_retried_until_the_transaction_goes_through(p
     final = postroom.db.run(lambda uow: InstanceSettings(uow.connection).get("counter"))
     assert final == "2"
     assert len(attempts) == 3  # one of the two was retried once
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
+def test_a_read_only_data_directory_is_a_clear_error(tmp_path, clock):
+    data = tmp_path / "ro"
+    data.mkdir()
+    data.chmod(0o555)
+    try:
+        config = Config.load({}, data_dir=data, secret_key="x")
+        with pytest.raises(ConfigurationError, match="not writable"):
+            Postroom.open(config=config, clock=clock)
+    finally:
+        data.chmod(0o755)
