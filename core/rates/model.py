@@ -328,13 +328,12 @@ class Quote:
     zone: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "total": self.total.to_json(),
-            "lines": [line.to_json() for line in self.lines],
-            "table": self.table.to_json(),
-            "charged_weight": self.charged_weight.to_json(),
-            "zone": self.zone,
-        }
+        """``{"total", "lines", "table"}``; the base line also tells the charged weight
+        and the zone."""
+        lines = [line.to_json() for line in self.lines]
+        lines[0]["charged_weight"] = self.charged_weight.to_json()
+        lines[0]["zone"] = self.zone
+        return {"total": self.total.to_json(), "lines": lines, "table": self.table.to_json()}
 
 
 # -- the compiled hot path ---------------------------------------------------------------------
