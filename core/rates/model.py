@@ -20,6 +20,7 @@ import json
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
 
@@ -346,10 +347,13 @@ class CompiledTable:
         "additional",
         "bracket_prices",
         "bracket_up_to",
+        "charged",
         "currency",
         "first",
         "max_ng",
+        "rule",
         "step_ng",
+        "step_text",
         "table",
         "zone_index",
     )
@@ -364,10 +368,17 @@ class CompiledTable:
         self.bracket_up_to: list[int] = []
         self.bracket_prices: list[list[int]] = []
         self.zone_index: dict[str, int] = {}
+        # texts for quote lines, made once: formatting exact weights is not free
+        self.rule = pricing.describe()
+        self.step_text: tuple[Decimal, str] = (Decimal(0), "")
+        #: steps -> (charged weight, its text), filled as pieces are rated
+        self.charged: dict[int, tuple[Weight, str]] = {}
         if isinstance(pricing, StepPricing):
             self.step_ng = weight_ng(pricing.step)
             self.first = pricing.first.mills
             self.additional = pricing.additional.mills
+            shown = pricing.step.json()
+            self.step_text = (Decimal(shown["value"]), shown["unit"])
         else:
             self.bracket_up_to = [weight_ng(b.up_to) for b in pricing.brackets]
             # one list per zone (or a single list), so a batch in one zone indexes one list
@@ -512,11 +523,18 @@ def quote(
     pricing = table.pricing
     if isinstance(pricing, StepPricing):
         steps = (grams + compiled.step_ng - 1) // compiled.step_ng
-        charged = _steps_text(steps, pricing.step)
-        detail = f"{piece.weight} charged as {charged}: {pricing.first}" + (
+        known = compiled.charged.get(steps)
+        if known is None:
+            value, unit = compiled.step_text
+            known = compiled.charged[steps] = (
+                _steps_text(steps, pricing.step),
+                f"{steps * value} {unit}",
+            )
+        charged, charged_text = known
+        detail = f"{piece.weight} charged as {charged_text}: {pricing.first}" + (
             f" + {steps - 1} x {pricing.additional}" if steps > 1 else ""
         )
-        rule = f"base.steps ({pricing.describe()})"
+        rule = f"base.steps ({compiled.rule})"
     else:
         index = bisect_left(compiled.bracket_up_to, grams)
         bracket = pricing.brackets[index]

@@ -195,3 +195,10 @@ def test_compare_offers_no_postcard_price_for_an_unmeasured_piece(postroom):
     compared = postroom.rates.compare(piece("0.5 oz"), on=AUG_1, carriers=["usps"])
     assert [q.table.service for q in compared.options] == ["first-class-letter"]
     assert [(r.service, r.code) for r in compared.refused] == [("postcard", "dimensions_required")]
+
+
+def test_the_demo_loads_the_usps_tables(postroom):
+    from postroom.core.demo import load_demo
+
+    assert "rates" in load_demo(postroom)
+    assert count_tables(postroom) >= 2
