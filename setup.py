@@ -9,19 +9,23 @@ prefix it", so this file does that one thing; everything else is in pyproject.
 from setuptools import find_packages, setup
 
 FOLDERS = ("core", "plugins", "hal", "frontends")
+# Data files anywhere below a package: templates, static files, catalogues, rate tables...
 DATA = [
-    "py.typed",
-    "*.toml",
-    "*.csv",
-    "*.json",
-    "*.html",
-    "*.css",
-    "*.js",
-    "*.svg",
-    "*.po",
-    "*.mo",
-    "*.mako",
-    "*.txt",
+    f"**/*.{ext}"
+    for ext in (
+        "typed",
+        "toml",
+        "csv",
+        "json",
+        "html",
+        "css",
+        "js",
+        "svg",
+        "po",
+        "mo",
+        "mako",
+        "txt",
+    )
 ]
 
 packages: list[str] = []
