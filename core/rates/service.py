@@ -129,6 +129,11 @@ class RatesService:
             for source in sources or ():
                 name = str(getattr(source, "name", source))
                 try:
+                    if getattr(source, "format", "toml") != "toml":
+                        raise ValidationError(
+                            f"unsupported rate table format {source.format!r} (use toml)",
+                            code="malformed_rate_file",
+                        )
                     report += self.import_file(source.read_text(), name)
                 except PostroomError as error:
                     log.error("rate table %s refused: %s", name, error.message)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from postroom.core.app import Postroom
 from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.rates.store import rate_tables, rate_zones
@@ -202,3 +203,34 @@ def test_the_demo_loads_the_usps_tables(postroom):
 
     assert "rates" in load_demo(postroom)
     assert count_tables(postroom) >= 2
+
+
+class _Source:
+    def __init__(self, name, text, format="toml"):
+        self.name, self.text, self.format = name, text, format
+
+    def read_text(self):
+        return self.text
+
+
+class _BrokenRatesPlugin:
+    @hookimpl
+    def register_rate_tables(self):
+        good = (DATA / "testpost-2025.toml").read_text("utf-8")
+        return [
+            _Source("broken.toml", good.replace('"5.00"', "5.00")),
+            _Source("rates.csv", "a,b", format="csv"),
+            _Source("good.toml", good),
+        ]
+
+
+def test_a_broken_plugin_rate_file_is_reported_and_the_others_load(config, clock):
+    with Postroom.open(
+        config=config, clock=clock, extra_plugins=[("broken_rates", _BrokenRatesPlugin())]
+    ) as pr:
+        report = pr.rates.sync_plugin_tables()
+        failed = dict(report.failed)
+        assert "line" in failed["broken.toml"]
+        assert "csv" in failed["rates.csv"]
+        assert "testpost/letter@2025-01-01" in report.added
+        assert pr.rates.quote(piece("10 g"), "testpost", "letter", on=AUG_1).total.amount == "1.00"
