@@ -145,7 +145,9 @@ def test_compare_lists_the_cheapest_first(runner):
         "--date",
         "2025-08-01",
     )
-    assert [o["table"]["service"] for o in data["options"]] == ["postcard", "first-class-letter"]
+    usd = [o["table"]["service"] for o in data["options"] if o["total"]["currency"] == "USD"]
+    assert usd == ["postcard", "first-class-letter"]
+    assert {o["table"]["carrier"] for o in data["options"]} == {"usps", "laposte"}
 
 
 def test_sync_is_idempotent(runner):

@@ -207,3 +207,13 @@ def test_a_batch_with_one_piece_over_the_limit_names_that_piece(usps):
 def test_weight_in_nanograms_rounds_up_a_weight_with_no_exact_decimal_form():
     assert weight_ng(Weight(Fraction(1, 3))) == 333_333_334
     assert weight_ng(Weight.parse("1 oz")) == 28_349_523_125
+
+
+def test_a_20_g_lettre_verte_costs_1_39_eur_and_21_g_is_refused():
+    tables = []
+    for source in rate_files("postroom.plugins.laposte"):
+        tables += parse_rate_file(source.read_text(), source.name)
+    table = RateBook.of(tables).in_force("laposte", "lettre-verte", date(2025, 3, 1))
+    assert quote(table, Piece(Weight.parse("20 g"))).total == Money.of("1.39", "EUR")
+    with pytest.raises(ValidationError, match="at most 20 g"):
+        quote(table, Piece(Weight.parse("21 g")))

@@ -18,8 +18,11 @@ def usps_text() -> str:
     return rate_files("postroom.plugins.usps")[0].read_text()
 
 
-def test_every_usps_file_cites_its_source():
-    for source in rate_files("postroom.plugins.usps"):
+@pytest.mark.parametrize("package", ["postroom.plugins.usps", "postroom.plugins.laposte"])
+def test_every_shipped_rate_file_parses_and_cites_its_source(package):
+    sources = rate_files(package)
+    assert sources
+    for source in sources:
         for table in parse_rate_file(source.read_text(), source.name):
             assert table.source.document
             assert table.source.url.startswith("https://")
