@@ -103,11 +103,23 @@ class MeterDriver(Protocol):
 
 @runtime_checkable
 class Scale(Protocol):
+    """A scale driver for one serial protocol (``nci``, ``sics``...)."""
+
     @property
     def protocol(self) -> str: ...
 
-    def read(self, url: str) -> Mapping[str, Any]:
-        """One weight reading: value, unit and whether it is stable."""
+    def read(self, url: str, *, stable: bool = True) -> Mapping[str, Any]:
+        """One weight reading from the scale at ``url``.
+
+        Returns ``{"weight": {"value": "<decimal>", "unit": "oz"|"lb"|"g"|"kg"},
+        "stable": bool}``. With ``stable`` true, waits for the scale to settle.
+        Raises DeviceError with codes such as ``scale_in_motion``, ``scale_overload``,
+        ``scale_underload``, ``scale_timeout``.
+        """
+        ...
+
+    def zero(self, url: str) -> None:
+        """Zero the scale at ``url``; raises DeviceError when it cannot."""
         ...
 
 

@@ -10,7 +10,7 @@ from postroom.core import __version__
 from postroom.core.config import Config
 from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
-from postroom.frontends.cli import db, plugins, rates, serve, worker
+from postroom.frontends.cli import db, imb, plugins, rates, scale, serve, worker
 from postroom.frontends.cli.state import CliState, PostroomGroup
 
 
@@ -36,7 +36,15 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
     ctx.call_on_close(state.close)
 
 
-for command in (db.db, plugins.plugins, rates.rates, serve.serve, worker.worker):
+for command in (
+    db.db,
+    imb.imb,
+    plugins.plugins,
+    rates.rates,
+    scale.scale,
+    serve.serve,
+    worker.worker,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,62 @@
+"""A real `postroom serve --demo` process for end-to-end tests."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import attrs
+import pytest
+
+
+@attrs.frozen
+class DemoServer:
+    base: str
+    process: subprocess.Popen[str]
+    data_dir: Path
+    log_path: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "POSTROOM_DATA_DIR": str(tmp_path / "data")}
+    env.pop("POSTROOM_DATABASE_URL", None)
+    log_path = tmp_path / "server.log"
+    log = log_path.open("w")  # a file, not a pipe: a chatty server must never block on it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "postroom.frontends.cli", "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited early: {log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except (OSError, urllib.error.HTTPError):
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("server did not answer within 30 s")
+    yield DemoServer(base, process, tmp_path / "data", log_path)
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+    log.close()
