@@ -354,7 +354,12 @@ class RatesService:
             repository = RateRepository(uow.connection)
             options: list[Quote] = []
             refused: list[Refusal] = []
-            for carrier, service in repository.services():
+            services = repository.services()
+            known = sorted({carrier for carrier, _ in services})
+            for wanted in carriers or ():
+                if wanted not in known:
+                    raise unknown(wanted, "", known, [])
+            for carrier, service in services:
                 if carriers is not None and carrier not in carriers:
                     continue
                 try:

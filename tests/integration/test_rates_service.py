@@ -234,3 +234,9 @@ def test_a_broken_plugin_rate_file_is_reported_and_the_others_load(config, clock
         assert "csv" in failed["rates.csv"]
         assert "testpost/letter@2025-01-01" in report.added
         assert pr.rates.quote(piece("10 g"), "testpost", "letter", on=AUG_1).total.amount == "1.00"
+
+
+def test_compare_on_an_unknown_carrier_says_so(postroom):
+    with pytest.raises(NotFound) as error:
+        postroom.rates.compare(piece("1 oz"), on=AUG_1, carriers=["pony-express"])
+    assert error.value.code == "unknown_carrier"
