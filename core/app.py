@@ -23,6 +23,7 @@ from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
 from postroom.core.plugins import PluginManager, make_plugin_manager
+from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
 from postroom.core.vault.service import VaultService
 
@@ -52,6 +53,7 @@ class Postroom:
         self.db = db
         self.accounts = AccountsService(db, clock)
         self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
+        self.rates = RatesService(db, plugins, clock)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),

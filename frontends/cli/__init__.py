@@ -10,7 +10,7 @@ from postroom.core import __version__
 from postroom.core.config import Config
 from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
-from postroom.frontends.cli import accounts, db, imb, plugins, scale, serve, vault, worker
+from postroom.frontends.cli import accounts, db, imb, plugins, rates, scale, serve, vault, worker
 from postroom.frontends.cli.state import CliState, PostroomGroup
 
 
@@ -41,6 +41,7 @@ for command in (
     db.db,
     imb.imb,
     plugins.plugins,
+    rates.rates,
     scale.scale,
     serve.serve,
     vault.vault,
