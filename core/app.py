@@ -15,6 +15,7 @@ import attrs
 from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
 from postroom.core.db import Database, UnitOfWork
@@ -22,6 +23,9 @@ from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
 from postroom.core.plugins import PluginManager, make_plugin_manager
+from postroom.core.rates.service import RatesService
+from postroom.core.vault import jobs as vault_jobs
+from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,9 @@ class Postroom:
         self.clock = clock
         self.plugins = plugins
         self.db = db
+        self.accounts = AccountsService(db, clock)
+        self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
+        self.rates = RatesService(db, plugins, clock)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
@@ -91,6 +98,7 @@ class Postroom:
             raise
         registry = JobRegistry()
         _register_builtin_jobs(registry, db.dialect)
+        vault_jobs.register_jobs(registry)
         manager.hook.register_jobs(registry=registry)
         postroom = cls(config, clock, manager, db, registry, immediate_jobs=immediate_jobs)
         postroom._ensure_instance_id()

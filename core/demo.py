@@ -33,8 +33,15 @@ def _mark_demo_instance(postroom: Postroom) -> None:
     postroom.db.run(work)
 
 
+def _load_rate_tables(postroom: Postroom) -> None:
+    postroom.rates.sync_plugin_tables()
+
+
 #: In order: later steps may use what earlier ones created.
-DEMO_STEPS: list[DemoStep] = [DemoStep("instance", _mark_demo_instance)]
+DEMO_STEPS: list[DemoStep] = [
+    DemoStep("instance", _mark_demo_instance),
+    DemoStep("rates", _load_rate_tables),
+]
 
 
 def load_demo(postroom: Postroom, steps: list[DemoStep] | None = None) -> list[str]:

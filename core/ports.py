@@ -161,6 +161,9 @@ class Scale(Protocol):
 
 @runtime_checkable
 class RateTableSource(Protocol):
+    """One rate file a plugin ships (format in docs/rates.md): ``name`` identifies it in
+    reports and errors (``package:rates/usps-2025-07-13.toml``), ``format`` is ``"toml"``."""
+
     @property
     def name(self) -> str: ...
     @property

@@ -4,6 +4,9 @@ An area adds its store module here when it adds tables.
 """
 
 from postroom.core import instance
+from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
+from postroom.core.rates import store as rates_store
+from postroom.core.vault import store as vault_store
 
-__all__ = ["instance", "metadata"]
+__all__ = ["accounts_store", "instance", "metadata", "rates_store", "vault_store"]

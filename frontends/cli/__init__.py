@@ -10,7 +10,18 @@ from postroom.core import __version__
 from postroom.core.config import Config
 from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
-from postroom.frontends.cli import db, imb, meter, plugins, scale, serve, worker
+from postroom.frontends.cli import (
+    accounts,
+    db,
+    imb,
+    meter,
+    plugins,
+    rates,
+    scale,
+    serve,
+    vault,
+    worker,
+)
 from postroom.frontends.cli.state import CliState, PostroomGroup
 
 
@@ -37,12 +48,15 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
 
 
 for command in (
+    accounts.accounts,
     db.db,
     imb.imb,
     meter.meter,
     plugins.plugins,
+    rates.rates,
     scale.scale,
     serve.serve,
+    vault.vault,
     worker.worker,
 ):
     cli.add_command(command)

@@ -45,12 +45,15 @@ def current(state: CliState, as_json: bool) -> None:
     database = _database(state)
     try:
         revisions = sorted(migrate.current_revisions(database))
+        # not `revisions == heads`: a revision another one depends_on is applied but
+        # not recorded as a tip (see migrate.applied_revisions)
+        up_to_date = migrate.is_current(database)
     except DBAPIError as error:
         raise database.unavailable(error) from error
     finally:
         database.dispose()
     heads = sorted(migrate.head_revisions())
-    data = {"current": revisions, "heads": heads, "up_to_date": revisions == heads}
+    data = {"current": revisions, "heads": heads, "up_to_date": up_to_date}
     emit(
         data,
         as_json,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from postroom.frontends.web.auth import public
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.openapi import openapi_document
 
@@ -13,10 +14,12 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/openapi.json")
+@public
 def openapi() -> Response:
     return jsonify(openapi_document(current_postroom().version))
 
 
 @bp.get("/version")
+@public
 def version() -> Response:
     return jsonify({"version": current_postroom().version, "api_version": API_VERSION})

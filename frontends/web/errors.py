@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from postroom.core.errors import PostroomError
+from postroom.core.errors import PostroomError, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PostroomError)
     def domain_error(error: PostroomError) -> tuple[Response | str, int]:
         if wants_json():
-            return jsonify({"error": error.to_dict()}), error.http_status
+            response = jsonify({"error": error.to_dict()})
+            if isinstance(error, Unauthenticated):
+                response.headers["WWW-Authenticate"] = 'Bearer realm="postroom"'
+            return response, error.http_status
         return error_response(error.http_status, error.code, error.message)
 
     @app.errorhandler(CSRFError)

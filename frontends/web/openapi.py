@@ -20,6 +20,8 @@ BASE: dict[str, Any] = {
         "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
     },
     "servers": [{"url": "/api/v1"}],
+    # Every operation needs an account's API key unless it says "security": [].
+    "security": [{"apiKey": []}],
     "paths": {},
     "components": {
         "schemas": {
@@ -39,7 +41,20 @@ BASE: dict[str, Any] = {
                 },
             }
         },
-        "responses": {},
+        "responses": {
+            "Unauthenticated": {
+                "description": "no API key, or an unknown or revoked one",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+            "NotFound": {
+                "description": "no such object for this account",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+            "ValidationFailed": {
+                "description": "the request is malformed; the code says why",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        },
         "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer", "description": "an account API key"}
         },

@@ -1,5 +1,6 @@
 """Drivers for serial postal scales and simulators that speak their protocols."""
 
+from postroom.core.errors import ValidationError
 from postroom.hal.scales.base import ScaleReading, SerialScale
 from postroom.hal.scales.nci import NciScale
 from postroom.hal.scales.sics import SicsScale
@@ -16,8 +17,6 @@ def open_scale(
     stable_timeout: float = 3.0,
 ) -> SerialScale:
     """Open the scale at ``url`` speaking ``protocol`` ("nci" or "sics")."""
-    from postroom.core.errors import ValidationError
-
     try:
         driver = PROTOCOLS[protocol]
     except KeyError:

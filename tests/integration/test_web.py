@@ -131,6 +131,10 @@ def test_plugin_routes_turn_domain_errors_into_json_and_bugs_into_opaque_500s(tm
     plugin = FailingRoutes()
     with Postroom.open(config=config, clock=clock, extra_plugins=[("failing", plugin)]) as pr:
         client = create_app({}, postroom=pr).test_client()
+        assert client.get("/api/v1/test/missing").status_code == 401  # plugin routes need a key
+        account = pr.accounts.create("Plugin Test Co", "US", "USD")
+        key = pr.accounts.create_api_key(account.number).token
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
         missing = client.get("/api/v1/test/missing")
         assert missing.status_code == 404
         assert missing.get_json() == {

@@ -1,0 +1,1 @@
+"""Customer accounts: the owners of postage accounts, meters and API keys."""

@@ -1,0 +1,1 @@
+"""Rates: versioned postal price tables and the rating engine (``pr.rates``)."""

@@ -1,0 +1,25 @@
+"""The vault's background jobs, added to the registry when postroom opens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from postroom.core.jobs import JobRegistry, PeriodicJob
+
+if TYPE_CHECKING:
+    from postroom.core.app import Postroom
+
+
+def expire_pending(postroom: Postroom) -> int:
+    return postroom.vault.expire_pending()
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    registry.add_periodic(
+        PeriodicJob(
+            name="vault.expire-pending",
+            description="release reservations (pending transfers) whose timeout has passed",
+            schedule={"minute": "*"},
+            run=expire_pending,
+        )
+    )

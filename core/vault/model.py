@@ -1,0 +1,574 @@
+"""The vault's values and pure rules: accounts, balances, transfers, the hash chain,
+meter registers. No I/O here; service.py runs these rules inside one transaction.
+
+Sign convention (TigerBeetle's): a transfer *debits* one account and *credits* another.
+Funds accounts (a customer's postage account, a meter) are credit-normal: their balance
+is ``credits_posted - debits_posted``, and they carry ``debits_must_not_exceed_credits``
+so that they never go below zero (or below their credit limit).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+import attrs
+
+from postroom.core.errors import PostroomError, ValidationError
+
+GENESIS_HASH = "0" * 64
+TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
+#: The largest amount one transfer may carry (a signed 64-bit column holds every sum).
+MAX_AMOUNT = 10**15
+
+
+class Amount(Protocol):
+    """What the vault needs of a Money: integer mills and an ISO 4217 code."""
+
+    @property
+    def mills(self) -> int: ...
+
+    @property
+    def currency(self) -> str: ...
+
+
+class LedgerInvariantBroken(PostroomError):
+    """A rule the ledger must never break was about to break; the transaction is undone."""
+
+    code = "ledger_invariant_broken"
+    http_status = 500
+
+
+class AccountKind(StrEnum):
+    POSTAGE = "postage"  # a customer's postage account (funds)
+    METER = "meter"  # a meter's descending register (funds in the meter)
+    POSTAGE_USED = "postage_used"  # postage printed, per postal operator
+    REFUNDS = "refunds"
+    FEES = "fees"
+    PAYMENT_CLEARING = "payment_clearing"  # money arriving from payment sources
+    CREDIT_LINE = "credit_line"  # the postage line of credit
+
+
+#: Kinds whose balance is money held for a customer: never below zero / the credit limit.
+FUNDS_KINDS = frozenset({AccountKind.POSTAGE, AccountKind.METER})
+
+
+class Phase(StrEnum):
+    POSTED = "posted"  # moved at once
+    PENDING = "pending"  # reserved; later posted, voided or expired
+    POST = "post_pending"  # posts (part of) a pending transfer, releasing the rest
+    VOID = "void_pending"  # releases a pending transfer
+    EXPIRE = "expire_pending"  # releases a pending transfer whose timeout passed
+
+
+RESOLVING_PHASES = frozenset({Phase.POST, Phase.VOID, Phase.EXPIRE})
+
+
+class TransferCode(StrEnum):
+    """What a transfer is for (the report types)."""
+
+    DEPOSIT = "deposit"
+    REFILL = "refill"
+    USAGE = "usage"
+    PRINT = "print"
+    REFUND = "refund"
+    FEE = "fee"
+    ADJUSTMENT = "adjustment"
+    TRANSFER = "transfer"
+    WITHDRAWAL = "withdrawal"  # a meter's remaining funds leaving it (withdrawn or replaced)
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (SQLite hands back naive UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_amount(mills: object, *, field: str = "amount") -> int:
+    if isinstance(mills, bool) or not isinstance(mills, int):
+        raise ValidationError(
+            f"{field} must be an integer number of mills, not {type(mills).__name__}",
+            code="invalid_amount",
+        )
+    if mills <= 0:
+        raise ValidationError(f"{field} must be positive", code="invalid_amount", mills=mills)
+    if mills > MAX_AMOUNT:
+        raise ValidationError(f"{field} is too large", code="invalid_amount", mills=mills)
+    return mills
+
+
+def check_transfer_id(value: object) -> str:
+    if not isinstance(value, str) or not TRANSFER_ID.fullmatch(value):
+        raise ValidationError(
+            "a transfer id is 1 to 64 letters, digits or ._:@/- and starts with a letter or digit",
+            code="invalid_transfer_id",
+        )
+    return value
+
+
+@attrs.frozen
+class Balances:
+    debits_pending: int = 0
+    debits_posted: int = 0
+    credits_pending: int = 0
+    credits_posted: int = 0
+
+    def __add__(self, other: Balances) -> Balances:
+        return Balances(
+            self.debits_pending + other.debits_pending,
+            self.debits_posted + other.debits_posted,
+            self.credits_pending + other.credits_pending,
+            self.credits_posted + other.credits_posted,
+        )
+
+    @property
+    def balance(self) -> int:
+        """Posted balance of a credit-normal account."""
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available(self) -> int:
+        """What may still be debited before the credit limit: posted balance less reservations."""
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+
+@attrs.define
+class LedgerAccount:
+    id: int
+    code: str
+    kind: AccountKind
+    currency: str
+    owner_id: int | None
+    credit_limit: int
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    balances: Balances
+    created_at: datetime
+
+    def violation(self, balances: Balances) -> str | None:
+        """Why ``balances`` would break this account's rules, or None when they hold."""
+        if self.debits_must_not_exceed_credits and (
+            balances.debits_pending + balances.debits_posted
+            > balances.credits_posted + self.credit_limit
+        ):
+            return "exceeds_credits"
+        if self.credits_must_not_exceed_debits and (
+            balances.credits_pending + balances.credits_posted > balances.debits_posted
+        ):
+            return "exceeds_debits"
+        if min(attrs.astuple(balances)) < 0:
+            return "negative_register"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        b = self.balances
+        return {
+            "id": self.id,
+            "code": self.code,
+            "kind": self.kind.value,
+            "currency": self.currency,
+            "credit_limit_mills": self.credit_limit,
+            "balance_mills": b.balance,
+            "available_mills": b.available + self.credit_limit,
+            "debits_pending_mills": b.debits_pending,
+            "debits_posted_mills": b.debits_posted,
+            "credits_pending_mills": b.credits_pending,
+            "credits_posted_mills": b.credits_posted,
+        }
+
+
+@attrs.frozen
+class TransferRequest:
+    """One transfer as a client asks for it. ``debit``/``credit`` are account ids or codes.
+
+    For ``Phase.POST``/``VOID`` give ``pending_id`` (the accounts and currency come from
+    the pending transfer); ``amount`` of a POST may be smaller than the reservation
+    (the rest is released) or None for all of it.
+    """
+
+    id: str
+    debit: int | str | None = None
+    credit: int | str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    phase: Phase = Phase.POSTED
+    code: TransferCode = TransferCode.TRANSFER
+    pending_id: str | None = None
+    timeout_seconds: int | None = None
+    pieces: int = 0
+    reference: str = ""
+
+    def validate(self) -> None:
+        check_transfer_id(self.id)
+        if self.phase in (Phase.POSTED, Phase.PENDING):
+            if self.debit is None or self.credit is None or self.currency is None:
+                raise ValidationError(
+                    "a transfer needs a debit account, a credit account and a currency",
+                    code="invalid_transfer",
+                )
+            check_amount(self.amount)
+            if self.debit == self.credit:
+                raise ValidationError("debit and credit account are the same", code="same_account")
+            if self.pending_id is not None:
+                raise ValidationError(
+                    "pending_id belongs to post and void only", code="invalid_transfer"
+                )
+        elif self.phase in (Phase.POST, Phase.VOID):
+            if self.pending_id is None:
+                raise ValidationError(
+                    f"{self.phase.value} needs the pending transfer's id", code="invalid_transfer"
+                )
+            check_transfer_id(self.pending_id)
+            if self.amount is not None:
+                if self.phase is Phase.VOID:
+                    raise ValidationError("a void takes no amount", code="invalid_transfer")
+                check_amount(self.amount)
+        else:
+            raise ValidationError(
+                "expiry is the worker's job, not a request", code="invalid_transfer"
+            )
+        if self.timeout_seconds is not None and (
+            self.phase is not Phase.PENDING
+            or isinstance(self.timeout_seconds, bool)
+            or not isinstance(self.timeout_seconds, int)
+            or self.timeout_seconds <= 0
+        ):
+            raise ValidationError(
+                "timeout_seconds is a positive integer, for pending transfers only",
+                code="invalid_timeout",
+            )
+        if isinstance(self.pieces, bool) or not isinstance(self.pieces, int) or self.pieces < 0:
+            raise ValidationError("pieces must be a whole number >= 0", code="invalid_pieces")
+        if len(self.reference) > 200:
+            raise ValidationError("reference is at most 200 characters", code="invalid_reference")
+
+    def fingerprint(self) -> str:
+        """The request's body, hashed: the same id must come back with the same body."""
+        body = [
+            self.debit,
+            self.credit,
+            self.amount,
+            self.currency,
+            self.phase.value,
+            self.code.value,
+            self.pending_id,
+            self.timeout_seconds,
+            self.pieces,
+            self.reference,
+        ]
+        return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+@attrs.frozen
+class Transfer:
+    """One immutable ledger row."""
+
+    seq: int
+    id: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    currency: str
+    phase: Phase
+    code: TransferCode
+    pending_id: str | None
+    timeout_at: datetime | None
+    batch: str | None
+    pieces: int
+    reference: str
+    body_hash: str
+    created_at: datetime
+    prev_hash: str
+    row_hash: str
+
+    HASHED: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "id",
+        "debit_account_id",
+        "credit_account_id",
+        "amount",
+        "currency",
+        "phase",
+        "code",
+        "pending_id",
+        "timeout_at",
+        "batch",
+        "pieces",
+        "reference",
+        "body_hash",
+        "created_at",
+    )
+
+    def canonical(self) -> bytes:
+        values: list[object] = []
+        for name in self.HASHED:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = _stamp(value)
+            values.append(value)
+        return _canonical(values)
+
+    def computed_hash(self, prev_hash: str | None = None) -> str:
+        prev = self.prev_hash if prev_hash is None else prev_hash
+        return hashlib.sha256(prev.encode("ascii") + b"\n" + self.canonical()).hexdigest()
+
+    def sealed(self, seq: int, prev_hash: str) -> Transfer:
+        unsealed = attrs.evolve(self, seq=seq, prev_hash=prev_hash, row_hash="")
+        return attrs.evolve(unsealed, row_hash=unsealed.computed_hash())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "id": self.id,
+            "debit_account_id": self.debit_account_id,
+            "credit_account_id": self.credit_account_id,
+            "amount_mills": self.amount,
+            "currency": self.currency,
+            "phase": self.phase.value,
+            "code": self.code.value,
+            "pending_id": self.pending_id,
+            "timeout_at": _stamp(self.timeout_at),
+            "batch": self.batch,
+            "pieces": self.pieces,
+            "reference": self.reference,
+            "created_at": _stamp(self.created_at),
+            "row_hash": self.row_hash,
+        }
+
+
+def _canonical(values: object) -> bytes:
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Balances]]:
+    """How ``transfer`` changes the debit and credit account's balances."""
+    a = transfer.amount
+    if transfer.phase is Phase.POSTED:
+        return [
+            (transfer.debit_account_id, Balances(debits_posted=a)),
+            (transfer.credit_account_id, Balances(credits_posted=a)),
+        ]
+    if transfer.phase is Phase.PENDING:
+        return [
+            (transfer.debit_account_id, Balances(debits_pending=a)),
+            (transfer.credit_account_id, Balances(credits_pending=a)),
+        ]
+    if pending is None:
+        raise LedgerInvariantBroken(f"transfer {transfer.id} resolves no pending transfer")
+    reserved = pending.amount
+    posted = a if transfer.phase is Phase.POST else 0
+    return [
+        (transfer.debit_account_id, Balances(debits_pending=-reserved, debits_posted=posted)),
+        (transfer.credit_account_id, Balances(credits_pending=-reserved, credits_posted=posted)),
+    ]
+
+
+@attrs.frozen
+class MeterRegisters:
+    """The postal view of a meter's ledger account."""
+
+    account_id: int
+    serial: str
+    customer_account_id: int
+    operator: str
+    currency: str
+    status: str = "active"  # or "withdrawn"
+    descending: int = 0  # funds available in the meter
+    ascending: int = 0  # postage ever used
+    control_sum: int = 0  # every refill ever: ascending + descending
+    pieces: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return (
+            self.ascending + self.descending == self.control_sum
+            and min(self.descending, self.ascending, self.control_sum, self.pieces) >= 0
+        )
+
+    def after(self, transfer: Transfer) -> MeterRegisters:
+        """The registers once ``transfer`` (touching this meter's account) is applied.
+
+        Money posted into the meter is a refill; money posted out of it is postage used,
+        except a withdrawal (funds leaving a withdrawn or replaced meter), which takes back
+        what was refilled and never printed: descending and control sum fall together.
+        Pending amounts do not move the registers until they are posted.
+        """
+        if transfer.phase not in (Phase.POSTED, Phase.POST):
+            return self
+        if transfer.credit_account_id == self.account_id:
+            return attrs.evolve(
+                self,
+                descending=self.descending + transfer.amount,
+                control_sum=self.control_sum + transfer.amount,
+            )
+        if (
+            transfer.debit_account_id == self.account_id
+            and transfer.code is TransferCode.WITHDRAWAL
+        ):
+            return attrs.evolve(
+                self,
+                descending=self.descending - transfer.amount,
+                control_sum=self.control_sum - transfer.amount,
+            )
+        if transfer.debit_account_id == self.account_id:
+            return attrs.evolve(
+                self,
+                descending=self.descending - transfer.amount,
+                ascending=self.ascending + transfer.amount,
+                pieces=self.pieces + transfer.pieces,
+            )
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "operator": self.operator,
+            "currency": self.currency,
+            "status": self.status,
+            "descending_mills": self.descending,
+            "ascending_mills": self.ascending,
+            "control_sum_mills": self.control_sum,
+            "pieces": self.pieces,
+        }
+
+
+@attrs.frozen
+class Problem:
+    code: str
+    message: str
+    seq: int | None = None
+    transfer_id: str | None = None
+    account: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class VerifyReport:
+    transfers_checked: int
+    accounts_checked: int
+    meters_checked: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_broken(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "transfers_checked": self.transfers_checked,
+            "accounts_checked": self.accounts_checked,
+            "meters_checked": self.meters_checked,
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+
+def sum_balances(items: Iterable[Balances]) -> Balances:
+    total = Balances()
+    for item in items:
+        total = total + item
+    return total
+
+
+#: Domain separation: the reset-token key is derived from the installation secret.
+RESET_KEY_LABEL = b"postroom.vault.reset-token.v1"
+RESET_TOKEN_TTL_SECONDS = 7 * 24 * 3600
+
+
+def derive_reset_key(secret: str) -> bytes:
+    return hmac.new(secret.encode("utf-8"), RESET_KEY_LABEL, hashlib.sha256).digest()
+
+
+@attrs.frozen
+class ResetToken:
+    """Authorises a meter to add ``amount`` to its descending register, once.
+
+    Authenticated with HMAC-SHA256 under a key only the data center holds; the meter
+    hands it back at its next sync and the data center applies it at most once.
+    """
+
+    serial: str
+    sequence: int
+    amount: int
+    currency: str
+    transfer_id: str
+    expires_at: datetime
+
+    def payload(self) -> bytes:
+        return _canonical(
+            [
+                self.serial,
+                self.sequence,
+                self.amount,
+                self.currency,
+                self.transfer_id,
+                _stamp(self.expires_at),
+            ]
+        )
+
+    def encode(self, key: bytes) -> str:
+        payload = self.payload()
+        mac = hmac.new(key, payload, hashlib.sha256).hexdigest()
+        return base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=") + "." + mac
+
+    @classmethod
+    def decode(cls, token: str, key: bytes) -> ResetToken:
+        """The token's content when its MAC is right; ValidationError for anything else."""
+        invalid = ValidationError(
+            "not a reset token of this data center", code="reset_token_invalid"
+        )
+        try:
+            body, mac = token.strip().split(".")
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (ValueError, binascii.Error):
+            raise invalid from None
+        expected = hmac.new(key, payload, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, mac):
+            raise invalid
+        serial, sequence, amount, currency, transfer_id, expires = json.loads(payload)
+        return cls(
+            serial,
+            sequence,
+            amount,
+            currency,
+            transfer_id,
+            datetime.strptime(expires, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "sequence": self.sequence,
+            "amount_mills": self.amount,
+            "currency": self.currency,
+            "transfer_id": self.transfer_id,
+            "expires_at": _stamp(self.expires_at),
+        }
+
+
+@attrs.frozen
+class Refill:
+    """A refill's ledger row and the reset token the meter applies at its next sync."""
+
+    transfer: Transfer
+    token: str
+    reset: ResetToken

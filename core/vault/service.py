@@ -1,0 +1,929 @@
+"""The vault's use cases (``pr.vault``). Every check and write of one request runs in
+one transaction with the touched accounts locked in ascending id order, then the chain
+head; the rows are appended with their hash, and the invariants are asserted before
+the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import attrs
+from sqlalchemy.exc import IntegrityError
+
+from postroom.core.accounts.model import CustomerAccount, parse_account_number, parse_currency
+from postroom.core.accounts.store import AccountStore
+from postroom.core.clock import Clock
+from postroom.core.db import Database, UnitOfWork
+from postroom.core.errors import (
+    ConfigurationError,
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    ValidationError,
+)
+from postroom.core.vault.model import (
+    FUNDS_KINDS,
+    GENESIS_HASH,
+    RESET_TOKEN_TTL_SECONDS,
+    AccountKind,
+    Amount,
+    Balances,
+    LedgerAccount,
+    LedgerInvariantBroken,
+    MeterRegisters,
+    Phase,
+    Problem,
+    Refill,
+    ResetToken,
+    Transfer,
+    TransferCode,
+    TransferRequest,
+    VerifyReport,
+    check_amount,
+    derive_reset_key,
+    effects,
+    sum_balances,
+)
+from postroom.core.vault.store import LedgerStore, ResetTokenStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_BATCH = 8190
+MAX_PROBLEMS = 100
+EXPIRE_PREFIX = "expire:"
+
+
+def postage_code(customer_number: str) -> str:
+    return f"postage:{customer_number}"
+
+
+def meter_code(serial: str) -> str:
+    return f"meter:{serial}"
+
+
+def system_code(kind: AccountKind, currency: str, operator: str | None = None) -> str:
+    if kind is AccountKind.POSTAGE_USED:
+        if not operator:
+            raise ValidationError("postage used is kept per postal operator", code="no_operator")
+        return f"used:{operator}:{currency}"
+    if kind in FUNDS_KINDS:
+        raise ValidationError(f"{kind.value} accounts belong to a customer", code="invalid_kind")
+    return f"{kind.value}:{currency}"
+
+
+def _clean_operator(operator: str) -> str:
+    clean = operator.strip().upper()
+    if not clean or len(clean) > 40 or not clean.replace("_", "").replace("-", "").isalnum():
+        raise ValidationError(f"invalid postal operator {operator!r}", code="invalid_operator")
+    return clean
+
+
+def _clean_serial(serial: str) -> str:
+    clean = serial.strip()
+    if not clean or len(clean) > 60 or not clean.replace("-", "").isalnum():
+        raise ValidationError(f"invalid meter serial {serial!r}", code="invalid_serial")
+    return clean
+
+
+class VaultService:
+    """``pr.vault``: the postage ledger and the meter registers."""
+
+    def __init__(
+        self, db: Database, clock: Clock, *, secret: Callable[[], str] | None = None
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._secret = secret
+
+    def _reset_key(self) -> bytes:
+        if self._secret is None:
+            raise ConfigurationError(
+                "reset tokens need the installation secret", code="no_secret_key"
+            )
+        return derive_reset_key(self._secret())
+
+    # ------------------------------------------------------------------ accounts
+
+    def open_postage_account(
+        self, customer_number: str, *, credit_limit: Amount | None = None
+    ) -> LedgerAccount:
+        """The customer's postage account, opened on first use (idempotent).
+
+        ``credit_limit`` is the postage line of credit: how far below zero it may go.
+        """
+
+        def work(uow: UnitOfWork) -> LedgerAccount:
+            customer = self._customer(uow, customer_number)
+            limit = 0
+            if credit_limit is not None:
+                if credit_limit.currency != customer.currency:
+                    raise _currency_mismatch(credit_limit.currency, customer.currency)
+                limit = credit_limit.mills
+                if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                    raise ValidationError("a credit limit is not negative", code="invalid_amount")
+            account = self._postage_account(uow, customer_number, create=True, credit_limit=limit)
+            if credit_limit is not None and account.credit_limit != limit:
+                raise Conflict(
+                    "the postage account exists with another credit limit", code="account_exists"
+                )
+            uow.commit()
+            return account
+
+        return self._db.run(work)
+
+    def system_account(
+        self, kind: AccountKind, currency: str, operator: str | None = None
+    ) -> LedgerAccount:
+        """A data-center account (clearing, fees, refunds, postage used per operator...)."""
+
+        def work(uow: UnitOfWork) -> LedgerAccount:
+            account = self._system_account(LedgerStore(uow.connection), kind, currency, operator)
+            uow.commit()
+            return account
+
+        return self._db.run(work)
+
+    def account(self, code: str) -> LedgerAccount:
+        def work(uow: UnitOfWork) -> LedgerAccount:
+            account = LedgerStore(uow.connection).account_by_code(code)
+            if account is None:
+                raise NotFound(f"no ledger account {code!r}", code="account_not_found")
+            return account
+
+        return self._db.run(work, readonly=True)
+
+    def balance(self, customer_number: str) -> LedgerAccount:
+        """The customer's postage account with its balances."""
+        return self._db.run(
+            lambda uow: self._postage_account(uow, customer_number, create=False), readonly=True
+        )
+
+    def accounts(self) -> list[LedgerAccount]:
+        return self._db.run(lambda uow: LedgerStore(uow.connection).accounts(), readonly=True)
+
+    def history(self, code: str, *, limit: int = 100) -> list[Transfer]:
+        def work(uow: UnitOfWork) -> list[Transfer]:
+            store = LedgerStore(uow.connection)
+            account = store.account_by_code(code)
+            if account is None:
+                raise NotFound(f"no ledger account {code!r}", code="account_not_found")
+            return store.transfers_of(account.id, limit)
+
+        return self._db.run(work, readonly=True)
+
+    # ----------------------------------------------------------------- transfers
+
+    def create_transfers(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Apply ``requests`` as one linked batch: all of them, or none."""
+        requests = list(requests)
+        if not requests:
+            raise ValidationError("an empty batch", code="empty_batch")
+        if len(requests) > MAX_BATCH:
+            raise ValidationError(f"at most {MAX_BATCH} transfers a batch", code="batch_too_large")
+        for request in requests:
+            request.validate()
+
+        def work(uow: UnitOfWork) -> list[Transfer]:
+            done = self._execute(uow, requests)
+            uow.commit()
+            return done
+
+        return self._run_idempotent(work)
+
+    def transfer(self, request: TransferRequest) -> Transfer:
+        return self.create_transfers([request])[0]
+
+    def deposit(
+        self, customer_number: str, amount: Amount, transfer_id: str, *, reference: str = ""
+    ) -> Transfer:
+        """Funds received from a payment source: payment clearing -> postage account."""
+        mills = check_amount(amount.mills)
+
+        def work(uow: UnitOfWork) -> list[Transfer]:
+            postage = self._postage_account(uow, customer_number, create=True)
+            if amount.currency != postage.currency:
+                raise _currency_mismatch(amount.currency, postage.currency)
+            store = LedgerStore(uow.connection)
+            clearing = self._system_account(store, AccountKind.PAYMENT_CLEARING, postage.currency)
+            request = TransferRequest(
+                id=transfer_id,
+                debit=clearing.id,
+                credit=postage.id,
+                amount=mills,
+                currency=amount.currency,
+                code=TransferCode.DEPOSIT,
+                reference=reference,
+            )
+            request.validate()
+            done = self._execute(uow, [request])
+            uow.commit()
+            return done
+
+        return self._run_idempotent(work)[0]
+
+    def reserve(
+        self,
+        debit: str,
+        credit: str,
+        amount: Amount,
+        transfer_id: str,
+        *,
+        timeout_seconds: int | None = None,
+        code: TransferCode = TransferCode.PRINT,
+        reference: str = "",
+    ) -> Transfer:
+        """A pending transfer: the amount is held on ``debit`` until posted, voided or expired."""
+        return self.transfer(
+            TransferRequest(
+                id=transfer_id,
+                debit=debit,
+                credit=credit,
+                amount=amount.mills,
+                currency=amount.currency,
+                phase=Phase.PENDING,
+                code=code,
+                timeout_seconds=timeout_seconds,
+                reference=reference,
+            )
+        )
+
+    def post_pending(
+        self, pending_id: str, transfer_id: str, amount: Amount | None = None
+    ) -> Transfer:
+        """Post all of a reservation, or ``amount`` of it (the rest is released)."""
+        return self.transfer(
+            TransferRequest(
+                id=transfer_id,
+                phase=Phase.POST,
+                pending_id=pending_id,
+                amount=None if amount is None else amount.mills,
+                currency=None if amount is None else amount.currency,
+            )
+        )
+
+    def void_pending(self, pending_id: str, transfer_id: str) -> Transfer:
+        return self.transfer(
+            TransferRequest(id=transfer_id, phase=Phase.VOID, pending_id=pending_id)
+        )
+
+    def expire_pending(self, *, limit: int = 1000) -> int:
+        """Release every reservation whose timeout has passed; the worker runs this.
+
+        Idempotent: an expiry's transfer id is derived from the pending id.
+        """
+        now = self._clock.now()
+        candidates = self._db.run(
+            lambda uow: LedgerStore(uow.connection).expired_pending(now, limit), readonly=True
+        )
+        expired = 0
+        for pending in candidates:
+            request = TransferRequest(
+                id=EXPIRE_PREFIX + pending.id, phase=Phase.EXPIRE, pending_id=pending.id
+            )
+
+            def work(uow: UnitOfWork, request: TransferRequest = request) -> list[Transfer]:
+                done = self._execute(uow, [request])
+                uow.commit()
+                return done
+
+            try:
+                self._run_idempotent(work)
+            except Conflict as error:  # posted or voided meanwhile
+                log.debug("not expiring %s: %s", pending.id, error.message)
+                continue
+            expired += 1
+        return expired
+
+    # -------------------------------------------------------------------- meters
+
+    def register_meter(self, serial: str, customer_number: str, operator: str) -> MeterRegisters:
+        clean_serial = _clean_serial(serial)
+        clean_operator = _clean_operator(operator)
+
+        def work(uow: UnitOfWork) -> MeterRegisters:
+            store = LedgerStore(uow.connection)
+            customer = self._customer(uow, customer_number)
+            if store.meter_by_serial(clean_serial) is not None:
+                raise Conflict(f"meter {clean_serial} is registered", code="meter_exists")
+            self._postage_account(uow, customer.number, create=True)  # where refills come from
+            account = store.add_account(
+                meter_code(clean_serial),
+                AccountKind.METER,
+                customer.currency,
+                customer.id,
+                0,
+                True,
+                False,
+                self._clock.now(),
+            )
+            registers = MeterRegisters(
+                account.id, clean_serial, customer.id, clean_operator, customer.currency
+            )
+            store.add_meter(registers)
+            uow.commit()
+            return registers
+
+        return self._db.run(work)
+
+    def registers(self, serial: str) -> MeterRegisters:
+        def work(uow: UnitOfWork) -> MeterRegisters:
+            return _meter(LedgerStore(uow.connection), serial)
+
+        return self._db.run(work, readonly=True)
+
+    def refill(
+        self, serial: str, amount: Amount, transfer_id: str, *, reference: str = ""
+    ) -> Refill:
+        """Move funds from the owner's postage account into the meter's descending register
+        and issue the reset token the meter applies at its next sync."""
+        mills = check_amount(amount.mills)
+        key = self._reset_key()
+
+        def work(uow: UnitOfWork) -> Refill:
+            store = LedgerStore(uow.connection)
+            meter = _meter(store, serial)
+            if amount.currency != meter.currency:
+                raise _currency_mismatch(amount.currency, meter.currency)
+            _active(store, meter, transfer_id)
+            postage = next(
+                (
+                    a
+                    for a in store.accounts(owner_id=meter.customer_account_id)
+                    if a.kind is AccountKind.POSTAGE
+                ),
+                None,
+            )
+            if postage is None:
+                raise NotFound(
+                    "the meter's customer has no postage account", code="no_postage_account"
+                )
+            request = TransferRequest(
+                id=transfer_id,
+                debit=postage.id,
+                credit=meter.account_id,
+                amount=mills,
+                currency=amount.currency,
+                code=TransferCode.REFILL,
+                reference=reference,
+            )
+            request.validate()
+            done = self._execute(uow, [request])[0]
+            tokens = ResetTokenStore(uow.connection)
+            reset = tokens.by_transfer(done.id)
+            if reset is None:  # a first refill, not a replay: the meter account is locked
+                reset = ResetToken(
+                    serial=meter.serial,
+                    sequence=tokens.next_sequence(meter.serial),
+                    amount=done.amount,
+                    currency=done.currency,
+                    transfer_id=done.id,
+                    expires_at=self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS),
+                )
+                tokens.add(reset, self._clock.now())
+            uow.commit()
+            return Refill(done, reset.encode(key), reset)
+
+        return self._run_idempotent(work)
+
+    def apply_reset_token(self, serial: str, token: str) -> ResetToken:
+        """A meter reports at sync that it applied ``token``: accepted at most once.
+
+        A token of another meter or data center is ``reset_token_invalid``, a second
+        use ``reset_token_replayed``, a late one ``reset_token_expired``; none writes.
+        """
+        reset = ResetToken.decode(token, self._reset_key())
+        if reset.serial != serial.strip():
+            raise ValidationError(
+                "this reset token belongs to another meter", code="reset_token_invalid"
+            )
+
+        def work(uow: UnitOfWork) -> ResetToken:
+            tokens = ResetTokenStore(uow.connection)
+            found = tokens.get(reset.serial, reset.sequence)
+            if found is None or found[0] != reset:
+                raise ValidationError("unknown reset token", code="reset_token_invalid")
+            if found[1] is not None:
+                raise Conflict("this reset token was applied already", code="reset_token_replayed")
+            if reset.expires_at <= self._clock.now():
+                raise ValidationError("this reset token expired", code="reset_token_expired")
+            tokens.mark_applied(reset.serial, reset.sequence, self._clock.now())
+            uow.commit()
+            return reset
+
+        return self._db.run(work)
+
+    def record_usage(
+        self, serial: str, amount: Amount, pieces: int, transfer_id: str, *, reference: str = ""
+    ) -> Transfer:
+        """Postage printed by the meter: descending register -> postage used (its operator)."""
+        mills = check_amount(amount.mills)
+        if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1:
+            raise ValidationError("usage covers one piece or more", code="invalid_pieces")
+
+        def work(uow: UnitOfWork) -> list[Transfer]:
+            store = LedgerStore(uow.connection)
+            meter = _meter(store, serial)
+            if amount.currency != meter.currency:
+                raise _currency_mismatch(amount.currency, meter.currency)
+            _active(store, meter, transfer_id)
+            used = self._system_account(
+                store, AccountKind.POSTAGE_USED, meter.currency, meter.operator
+            )
+            request = TransferRequest(
+                id=transfer_id,
+                debit=meter.account_id,
+                credit=used.id,
+                amount=mills,
+                currency=amount.currency,
+                code=TransferCode.USAGE,
+                pieces=pieces,
+                reference=reference,
+            )
+            request.validate()
+            done = self._execute(uow, [request])
+            uow.commit()
+            return done
+
+        return self._run_idempotent(work)[0]
+
+    def withdraw_meter(self, serial: str, transfer_id: str) -> Transfer | None:
+        """Take a meter out of service: its remaining funds return to the postage account.
+
+        None when the meter held nothing (no ledger row is needed).
+        """
+        return self._retire(serial, None, transfer_id)
+
+    def replace_meter(self, old_serial: str, new_serial: str, transfer_id: str) -> Transfer | None:
+        """Move a replaced meter's funds into its (registered) successor and withdraw it."""
+        return self._retire(old_serial, new_serial, transfer_id)
+
+    def _retire(self, serial: str, successor: str | None, transfer_id: str) -> Transfer | None:
+        def work(uow: UnitOfWork) -> Transfer | None:
+            store = LedgerStore(uow.connection)
+            meter = _meter(store, serial)
+            if meter.status != "active":
+                replay = store.transfers_by_id([transfer_id]).get(transfer_id)
+                if replay is not None and replay.debit_account_id == meter.account_id:
+                    return replay
+                raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+            if successor is not None:
+                target = _meter(store, successor)
+                if target.account_id == meter.account_id:
+                    raise ValidationError("a meter cannot replace itself", code="same_account")
+                _active(store, target, transfer_id)
+                if (target.customer_account_id, target.currency) != (
+                    meter.customer_account_id,
+                    meter.currency,
+                ):
+                    raise ValidationError(
+                        "the new meter belongs to another customer or currency",
+                        code="meter_mismatch",
+                    )
+                credit = target.account_id
+            else:
+                owner = next(
+                    a
+                    for a in store.accounts(owner_id=meter.customer_account_id)
+                    if a.kind is AccountKind.POSTAGE
+                )
+                credit = owner.id
+            store.lock_accounts([meter.account_id, credit])
+            meter = _meter(store, serial)  # re-read under the lock: the exact remainder
+            done: Transfer | None = None
+            if meter.descending > 0:
+                request = TransferRequest(
+                    id=transfer_id,
+                    debit=meter.account_id,
+                    credit=credit,
+                    amount=meter.descending,
+                    currency=meter.currency,
+                    code=TransferCode.WITHDRAWAL,
+                )
+                request.validate()
+                done = self._execute(uow, [request])[0]
+            store.set_meter_status(meter.account_id, "withdrawn")
+            uow.commit()
+            return done
+
+        return self._run_idempotent(work)
+
+    # -------------------------------------------------------------------- verify
+
+    def verify(self) -> VerifyReport:
+        """Re-derive every balance and register from the rows, check the hash chain and
+        every invariant; problems come in ledger order, so the first names the first
+        broken row."""
+        return self._db.run(self._verify, readonly=True)
+
+    # ------------------------------------------------------------------ internals
+
+    def _run_idempotent(self, work: Callable[[UnitOfWork], T]) -> T:
+        try:
+            return self._db.run(work)
+        except IntegrityError:
+            # Lost a race on a unique key (the same transfer id sent twice at once, or a
+            # pending transfer resolved twice): run again, and the idempotency checks,
+            # now seeing the winner's rows, answer.
+            return self._db.run(work)
+
+    def _customer(self, uow: UnitOfWork, customer_number: str) -> CustomerAccount:
+        number = parse_account_number(customer_number)
+        customer = AccountStore(uow.connection).get_by_number(number)
+        if customer is None:
+            raise NotFound(f"no customer account {number}", code="account_not_found")
+        return customer
+
+    def _postage_account(
+        self, uow: UnitOfWork, customer_number: str, *, create: bool, credit_limit: int = 0
+    ) -> LedgerAccount:
+        customer = self._customer(uow, customer_number)
+        store = LedgerStore(uow.connection)
+        account = store.account_by_code(postage_code(customer.number))
+        if account is None:
+            if not create:
+                raise NotFound(
+                    f"customer {customer.number} has no postage account", code="no_postage_account"
+                )
+            account = store.add_account(
+                postage_code(customer.number),
+                AccountKind.POSTAGE,
+                customer.currency,
+                customer.id,
+                credit_limit,
+                True,
+                False,
+                self._clock.now(),
+            )
+        return account
+
+    def _system_account(
+        self, store: LedgerStore, kind: AccountKind, currency: str, operator: str | None = None
+    ) -> LedgerAccount:
+        currency = parse_currency(currency)
+        if operator is not None:
+            operator = _clean_operator(operator)
+        code = system_code(kind, currency, operator)
+        account = store.account_by_code(code)
+        if account is None:
+            account = store.add_account(
+                code, kind, currency, None, 0, False, False, self._clock.now()
+            )
+        return account
+
+    def _execute(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Check and apply one linked batch inside the caller's transaction."""
+        store = LedgerStore(uow.connection)
+        now = self._clock.now()
+        ids = [r.id for r in requests]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("a transfer id appears twice in the batch", code="duplicate_id")
+        fingerprints = {r.id: r.fingerprint() for r in requests}
+
+        # Resolve account codes and the pending transfers named (immutable rows: no lock).
+        codes = [x for r in requests for x in (r.debit, r.credit) if isinstance(x, str)]
+        code_ids = store.account_ids_by_code(codes)
+        pendings = store.transfers_by_id(r.pending_id for r in requests if r.pending_id)
+
+        def account_id(ref: int | str | None) -> int | None:
+            if isinstance(ref, str):
+                return code_ids.get(ref)
+            return ref
+
+        wanted: set[int] = set()
+        for r in requests:
+            for ref in (r.debit, r.credit):
+                found = account_id(ref)
+                if found is not None:
+                    wanted.add(found)
+        for p in pendings.values():
+            wanted.update((p.debit_account_id, p.credit_account_id))
+        accounts = store.lock_accounts(wanted)
+
+        # Idempotency, checked with the locks held so a concurrent twin is visible.
+        any_seen = store.ids_seen(ids)
+        existing = store.transfers_by_id(ids) if any_seen else {}
+        failures = store.failures_by_id(ids) if any_seen else {}
+        if existing or failures:
+            for r in requests:
+                seen = existing.get(r.id)
+                failed = failures.get(r.id)
+                if (seen is not None and seen.body_hash != fingerprints[r.id]) or (
+                    failed is not None and failed[0] != fingerprints[r.id]
+                ):
+                    raise Conflict(
+                        f"transfer id {r.id} was used before with another body",
+                        code="transfer_id_reused",
+                        transfer_id=r.id,
+                    )
+            if len(existing) == len(requests):
+                return [existing[i] for i in ids]
+            for r in requests:
+                if r.id in failures:
+                    _, code, message = failures[r.id]
+                    raise InsufficientFunds(
+                        f"transfer {r.id} failed before: {message}", code=code, transfer_id=r.id
+                    )
+            raise Conflict(
+                "some ids of this batch were used by other transfers",
+                code="transfer_id_reused",
+                transfer_ids=sorted(existing),
+            )
+
+        resolutions = store.resolutions_of(r.pending_id for r in requests if r.pending_id)
+        balances = {i: a.balances for i, a in accounts.items()}
+        batch = ids[0] if len(requests) > 1 else None
+        built: list[Transfer] = []
+        for r in requests:
+            pending: Transfer | None = None
+            if r.phase in (Phase.POSTED, Phase.PENDING):
+                debit = _known(accounts, account_id(r.debit), r.debit)
+                credit = _known(accounts, account_id(r.credit), r.credit)
+                if debit.id == credit.id:
+                    raise ValidationError(
+                        "debit and credit account are the same", code="same_account"
+                    )
+                currency = str(r.currency).upper()
+                for account in (debit, credit):
+                    if account.currency != currency:
+                        raise _currency_mismatch(currency, account.currency, account.code)
+                amount = check_amount(r.amount)
+                timeout_at = (
+                    now + timedelta(seconds=r.timeout_seconds) if r.timeout_seconds else None
+                )
+                debit_id, credit_id = debit.id, credit.id
+            else:
+                pending = pendings.get(str(r.pending_id))
+                if pending is None:
+                    raise NotFound(
+                        f"no pending transfer {r.pending_id}", code="pending_transfer_not_found"
+                    )
+                if pending.phase is not Phase.PENDING:
+                    raise ValidationError(
+                        f"transfer {pending.id} is not pending", code="not_pending"
+                    )
+                if pending.id in resolutions:
+                    how = resolutions[pending.id].phase.value
+                    raise Conflict(
+                        f"pending transfer {pending.id} is already resolved ({how})",
+                        code="pending_transfer_resolved",
+                        resolution=how,
+                    )
+                if r.phase is Phase.EXPIRE:
+                    if not _expired(pending, now):
+                        raise Conflict(
+                            f"pending transfer {pending.id} has not timed out",
+                            code="pending_not_expired",
+                        )
+                elif _expired(pending, now):
+                    raise Conflict(
+                        f"pending transfer {pending.id} expired", code="pending_transfer_expired"
+                    )
+                if r.currency is not None and r.currency.upper() != pending.currency:
+                    raise _currency_mismatch(r.currency, pending.currency)
+                amount = pending.amount
+                if r.phase is Phase.POST and r.amount is not None:
+                    if r.amount > pending.amount:
+                        raise ValidationError(
+                            f"cannot post {r.amount} of a {pending.amount} reservation",
+                            code="exceeds_pending_amount",
+                        )
+                    amount = r.amount
+                currency = pending.currency
+                timeout_at = None
+                debit_id, credit_id = pending.debit_account_id, pending.credit_account_id
+                resolutions[pending.id] = pending  # a second resolution in this batch fails
+            transfer = Transfer(
+                seq=0,
+                id=r.id,
+                debit_account_id=debit_id,
+                credit_account_id=credit_id,
+                amount=amount,
+                currency=currency,
+                phase=r.phase,
+                code=pending.code if pending is not None else r.code,
+                pending_id=r.pending_id,
+                timeout_at=timeout_at,
+                batch=batch,
+                pieces=r.pieces,
+                reference=r.reference,
+                body_hash=fingerprints[r.id],
+                created_at=now,
+                prev_hash="",
+                row_hash="",
+            )
+            for affected, delta in effects(transfer, pending):
+                after = balances[affected] + delta
+                why = accounts[affected].violation(after)
+                if why == "exceeds_credits":
+                    message = f"{accounts[affected].code} cannot cover {amount} mills"
+                    store.add_failure(r.id, fingerprints[r.id], "insufficient_funds", message, now)
+                    uow.commit()  # the failure sticks: this id stays failed
+                    raise InsufficientFunds(
+                        message,
+                        transfer_id=r.id,
+                        account=accounts[affected].code,
+                        available_mills=balances[affected].available
+                        + accounts[affected].credit_limit,
+                    )
+                if why is not None:
+                    raise Conflict(
+                        f"{accounts[affected].code} refuses this transfer ({why})", code=why
+                    )
+                balances[affected] = after
+            built.append(transfer)
+
+        self._update_meters(store, built, accounts, balances)
+        store.save_balances(
+            {i: after for i, after in balances.items() if after != accounts[i].balances}
+        )
+        # The chain head last: it orders every writer, so hold it for as little as possible.
+        head_seq, head_hash = store.lock_chain()
+        sealed: list[Transfer] = []
+        for transfer in built:
+            head_seq += 1
+            row = transfer.sealed(head_seq, head_hash)
+            head_hash = row.row_hash
+            sealed.append(row)
+        store.append(sealed)
+        return sealed
+
+    def _update_meters(
+        self,
+        store: LedgerStore,
+        sealed: Sequence[Transfer],
+        accounts: dict[int, LedgerAccount],
+        balances: dict[int, Balances],
+    ) -> None:
+        meter_ids = [i for i, a in accounts.items() if a.kind is AccountKind.METER]
+        for registers in store.meters_for_accounts(meter_ids).values():
+            updated = registers
+            for transfer in sealed:
+                updated = updated.after(transfer)
+            if not updated.consistent or updated.descending != balances[updated.account_id].balance:
+                raise LedgerInvariantBroken(
+                    f"meter {updated.serial}: used + available would not equal the control sum",
+                    serial=updated.serial,
+                )
+            if updated != registers:
+                store.save_registers(updated)
+
+    def _verify(self, uow: UnitOfWork) -> VerifyReport:
+        if uow.dialect == "postgresql":
+            uow.connection.exec_driver_sql(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            )
+        store = LedgerStore(uow.connection)
+        accounts = {a.id: a for a in store.accounts()}
+        stored_meters = {m.account_id: m for m in store.all_meters()}
+        derived = {i: Balances() for i in accounts}
+        meters = {
+            i: MeterRegisters(
+                m.account_id, m.serial, m.customer_account_id, m.operator, m.currency, m.status
+            )
+            for i, m in stored_meters.items()
+        }
+        pendings: dict[str, Transfer] = {}
+        resolved: set[str] = set()
+        problems: list[Problem] = []
+
+        def problem(
+            code: str, message: str, t: Transfer | None = None, account: str | None = None
+        ) -> None:
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(
+                    Problem(
+                        code,
+                        message,
+                        None if t is None else t.seq,
+                        None if t is None else t.id,
+                        account,
+                    )
+                )
+
+        prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
+        for t in store.all_transfers():
+            count += 1
+            where = f"row {t.seq} (transfer {t.id})"
+            if t.seq != expected_seq:
+                problem("chain_gap", f"{where}: expected row {expected_seq} here", t)
+            if t.prev_hash != prev_hash:
+                problem("chain_broken", f"{where}: does not follow the previous row's hash", t)
+            if t.computed_hash(t.prev_hash) != t.row_hash:
+                problem("row_altered", f"{where}: content does not match its hash", t)
+            prev_hash, expected_seq = t.row_hash, t.seq + 1
+            debit, credit = accounts.get(t.debit_account_id), accounts.get(t.credit_account_id)
+            if debit is None or credit is None:
+                problem("unknown_account", f"{where}: names an account that does not exist", t)
+                continue
+            if debit.currency != t.currency or credit.currency != t.currency:
+                problem("currency_mismatch", f"{where}: currency differs from its accounts'", t)
+            if t.amount <= 0 and t.phase is not Phase.VOID and t.phase is not Phase.EXPIRE:
+                problem("invalid_amount", f"{where}: amount is not positive", t)
+            pending = None
+            if t.phase is Phase.PENDING:
+                pendings[t.id] = t
+            elif t.phase in (Phase.POST, Phase.VOID, Phase.EXPIRE):
+                pending = pendings.get(str(t.pending_id))
+                if pending is None or t.pending_id in resolved:
+                    problem("bad_resolution", f"{where}: resolves no open pending transfer", t)
+                    continue
+                resolved.add(pending.id)
+                if (pending.debit_account_id, pending.credit_account_id) != (
+                    t.debit_account_id,
+                    t.credit_account_id,
+                ) or t.amount > pending.amount:
+                    problem("bad_resolution", f"{where}: does not match its pending transfer", t)
+            for affected, delta in effects(t, pending):
+                derived[affected] = derived[affected] + delta
+                why = accounts[affected].violation(derived[affected])
+                if why is not None and t.phase in (Phase.POSTED, Phase.PENDING):
+                    problem(
+                        "balance_rule_broken",
+                        f"{where}: leaves {accounts[affected].code} in breach ({why})",
+                        t,
+                        accounts[affected].code,
+                    )
+            for meter_id in (t.debit_account_id, t.credit_account_id):
+                if meter_id in meters:
+                    meters[meter_id] = meters[meter_id].after(t)
+
+        head = store.chain_head()
+        if head != (expected_seq - 1, prev_hash):
+            problem(
+                "chain_head_mismatch",
+                f"the chain head says row {head[0]} but the last row is {expected_seq - 1}",
+            )
+        for i, account in accounts.items():
+            if account.balances != derived[i]:
+                problem(
+                    "balance_mismatch",
+                    f"{account.code}: stored balances {attrs.astuple(account.balances)} but the"
+                    f" rows give {attrs.astuple(derived[i])}",
+                    account=account.code,
+                )
+        stored_total = sum_balances(a.balances for a in accounts.values())
+        if (
+            stored_total.debits_posted != stored_total.credits_posted
+            or stored_total.debits_pending != stored_total.credits_pending
+        ):
+            problem("debits_credits_differ", "the sum of debits differs from the sum of credits")
+        for i, registers in meters.items():
+            stored = stored_meters[i]
+            code = accounts[i].code if i in accounts else stored.serial
+            if stored != registers:
+                problem(
+                    "registers_mismatch",
+                    f"meter {stored.serial}: stored registers differ from the rows",
+                    account=code,
+                )
+            if not stored.consistent:
+                problem(
+                    "control_sum_broken",
+                    f"meter {stored.serial}: used + available differs from the control sum",
+                    account=code,
+                )
+            if i in derived and registers.descending != derived[i].balance:
+                problem(
+                    "registers_mismatch",
+                    f"meter {stored.serial}: descending register differs from its account",
+                    account=code,
+                )
+        return VerifyReport(count, len(accounts), len(meters), tuple(problems))
+
+
+def _expired(pending: Transfer, now: datetime) -> bool:
+    return pending.timeout_at is not None and pending.timeout_at <= now
+
+
+def _known(
+    accounts: dict[int, LedgerAccount], account_id: int | None, ref: object
+) -> LedgerAccount:
+    if account_id is None or account_id not in accounts:
+        raise NotFound(f"no ledger account {ref!r}", code="account_not_found")
+    return accounts[account_id]
+
+
+def _active(store: LedgerStore, meter: MeterRegisters, transfer_id: str) -> None:
+    """Refuse to move money through a withdrawn meter (a replay of an old id still answers)."""
+    if meter.status != "active" and not store.ids_seen([transfer_id]):
+        raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+
+
+def _meter(store: LedgerStore, serial: str) -> MeterRegisters:
+    meter = store.meter_by_serial(serial.strip())
+    if meter is None:
+        raise NotFound(f"no meter {serial!r}", code="meter_not_found")
+    return meter
+
+
+def _currency_mismatch(given: str, expected: str, account: str | None = None) -> ValidationError:
+    where = f" of {account}" if account else ""
+    return ValidationError(
+        f"amount in {given} but the account{where} is in {expected}",
+        code="currency_mismatch",
+    )

@@ -1,0 +1,51 @@
+"""API-key authentication for /api/v1: a bearer token per customer account.
+
+Every API endpoint requires a key unless its view is marked ``@public``; the
+account the key belongs to is ``current_account()`` for the rest of the request,
+and views only ever look up objects through it, so another account's object
+answers 404 exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app, g, request
+
+from postroom.core.accounts.model import CustomerAccount
+from postroom.core.errors import Unauthenticated
+from postroom.frontends.web.context import current_postroom
+
+F = TypeVar("F", bound=Callable[..., object])
+
+_PUBLIC = "_postroom_public"
+
+
+def public(view: F) -> F:
+    """Mark an API view as reachable without a key."""
+    setattr(view, _PUBLIC, True)
+    return view
+
+
+API_PREFIX = "/api/v1/"
+
+
+def authenticate_request() -> None:
+    """``before_request`` of the app: every /api/v1 route, a plugin's included, needs a key."""
+    if not request.path.startswith(API_PREFIX):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or getattr(view, _PUBLIC, False):
+        return  # unknown routes answer 404, public ones need nothing
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "send an API key as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    g.account = current_postroom().accounts.authenticate(token.strip())
+
+
+def current_account() -> CustomerAccount:
+    account: CustomerAccount = g.account
+    return account

@@ -1,0 +1,224 @@
+"""A hypothesis state machine drives the vault through deposits, refills, usage,
+reservations, posts, voids and expiries, and checks the invariants after every step."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+)
+
+from postroom.core import schema
+from postroom.core.app import Postroom
+from postroom.core.clock import FrozenClock
+from postroom.core.config import Config
+from postroom.core.db import Database
+from postroom.core.errors import Conflict, InsufficientFunds, NotFound
+from postroom.core.money import Money
+from postroom.core.vault.model import AccountKind, Balances, sum_balances
+from postroom.core.vault.service import postage_code
+
+amounts = st.integers(min_value=1, max_value=50_000)
+METERS = ("SM-1", "SM-2")
+
+
+def _empty_postgres(url: str) -> None:
+    engine = sa.create_engine(Database(url).url)
+    names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+class VaultMachine(RuleBasedStateMachine):
+    pendings = Bundle("pendings")
+    #: None: a fresh SQLite file per run; else a PostgreSQL URL emptied per run
+    postgres_url: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="vault-sm-"))
+        self.clock = FrozenClock.at("2026-03-02T09:30:00+00:00")
+        url = self.postgres_url or f"sqlite:///{self.tmp / 'vault.db'}"
+        if self.postgres_url:
+            _empty_postgres(self.postgres_url)
+        config = Config.load({}, data_dir=self.tmp, database_url=url, secret_key="test")
+        self.pr = Postroom.open(config=config, clock=self.clock, migrate_schema=True)
+        self.counter = 0
+        self.postage = 0  # expected posted balance of the postage account
+        self.reserved: dict[str, int] = {}  # open reservations: id -> mills
+        self.meters = dict.fromkeys(METERS, 0)
+        self.refilled = dict.fromkeys(METERS, 0)
+
+    def teardown(self) -> None:
+        self.pr.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def next_id(self, kind: str) -> str:
+        self.counter += 1
+        return f"{kind}-{self.counter}"
+
+    @initialize()
+    def customer(self) -> None:
+        self.number = self.pr.accounts.create("State Machine", "US", "USD").number
+        for serial in METERS:
+            self.pr.vault.register_meter(serial, self.number, "USPS")
+        self.pr.vault.system_account(AccountKind.POSTAGE_USED, "USD", "USPS")
+
+    @property
+    def available(self) -> int:
+        return self.postage - sum(self.reserved.values())
+
+    @rule(mills=amounts)
+    def deposit(self, mills: int) -> None:
+        self.pr.vault.deposit(self.number, Money(mills, "USD"), self.next_id("dep"))
+        self.postage += mills
+
+    @rule(serial=st.sampled_from(METERS), mills=amounts)
+    def refill(self, serial: str, mills: int) -> None:
+        try:
+            self.pr.vault.refill(serial, Money(mills, "USD"), self.next_id("refill"))
+        except InsufficientFunds:
+            assert mills > self.available
+            return
+        assert mills <= self.available
+        self.postage -= mills
+        self.meters[serial] += mills
+        self.refilled[serial] += mills
+
+    @rule(serial=st.sampled_from(METERS), mills=amounts, pieces=st.integers(1, 20))
+    def usage(self, serial: str, mills: int, pieces: int) -> None:
+        try:
+            self.pr.vault.record_usage(serial, Money(mills, "USD"), pieces, self.next_id("use"))
+        except InsufficientFunds:
+            assert mills > self.meters[serial]
+            return
+        assert mills <= self.meters[serial]
+        self.meters[serial] -= mills
+
+    @rule(target=pendings, mills=amounts, timeout=st.sampled_from([None, 60, 600]))
+    def reserve(self, mills: int, timeout: int | None) -> str:
+        tid = self.next_id("res")
+        try:
+            self.pr.vault.reserve(
+                postage_code(self.number),
+                "used:USPS:USD",
+                Money(mills, "USD"),
+                tid,
+                timeout_seconds=timeout,
+            )
+        except InsufficientFunds:
+            assert mills > self.available
+            return tid
+        assert mills <= self.available
+        self.reserved[tid] = mills
+        return tid
+
+    @rule(pending=consumes(pendings), part=st.integers(1, 100))
+    def post(self, pending: str, part: int) -> None:
+        held = self.reserved.get(pending)
+        mills = None if held is None else max(1, held * part // 100)
+        try:
+            self.pr.vault.post_pending(
+                pending, self.next_id("post"), None if mills is None else Money(mills, "USD")
+            )
+        except (Conflict, NotFound):  # resolved already, or a refused reservation
+            assert held is None
+            return
+        assert held is not None
+        assert mills is not None
+        del self.reserved[pending]
+        self.postage -= mills
+
+    @rule(pending=consumes(pendings))
+    def void(self, pending: str) -> None:
+        held = self.reserved.get(pending)
+        try:
+            self.pr.vault.void_pending(pending, self.next_id("void"))
+        except (Conflict, NotFound):
+            assert held is None
+            return
+        assert held is not None
+        del self.reserved[pending]
+
+    @rule(seconds=st.sampled_from([30, 61, 700]))
+    def time_passes_and_worker_expires(self, seconds: int) -> None:
+        self.clock.advance(timedelta(seconds=seconds))
+        self.pr.vault.expire_pending()
+        # the model learns what expired from the ledger itself, then checks the sum below
+        account = self.pr.vault.balance(self.number)
+        still = account.balances.debits_pending
+        if still != sum(self.reserved.values()):
+            open_ids = {
+                t.pending_id
+                for t in self.pr.vault.history(postage_code(self.number), limit=10_000)
+                if t.pending_id
+            }
+            for tid in list(self.reserved):
+                if tid in open_ids:
+                    del self.reserved[tid]
+        assert account.balances.debits_pending == sum(self.reserved.values())
+
+    @invariant()
+    def ledger_holds(self) -> None:
+        if not hasattr(self, "number"):
+            return
+        accounts = self.pr.vault.accounts()
+        for account in accounts:
+            if account.kind in (AccountKind.POSTAGE, AccountKind.METER):
+                assert account.balances.available + account.credit_limit >= 0, account
+        totals: Balances = sum_balances(a.balances for a in accounts)
+        assert totals.debits_posted == totals.credits_posted
+        assert totals.debits_pending == totals.credits_pending
+        postage = self.pr.vault.balance(self.number).balances
+        assert postage.balance == self.postage
+        assert postage.debits_pending == sum(self.reserved.values())
+        for serial in METERS:
+            regs = self.pr.vault.registers(serial)
+            assert regs.ascending + regs.descending == regs.control_sum
+            assert regs.descending == self.meters[serial]
+            assert regs.control_sum == self.refilled[serial]
+        report = self.pr.vault.verify()
+        assert report.ok, report.problems
+
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("VAULT_SM_EXAMPLES", "15")),
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+VaultMachine.TestCase.settings = SETTINGS
+test_vault_state_machine_sqlite = pytest.mark.slow(VaultMachine.TestCase)
+
+
+class VaultMachinePostgres(VaultMachine):
+    postgres_url = os.environ.get("POSTROOM_TEST_DATABASE_URL") or None
+
+
+VaultMachinePostgres.TestCase.settings = SETTINGS
+test_vault_state_machine_postgres = pytest.mark.slow(
+    pytest.mark.skipif(
+        VaultMachinePostgres.postgres_url is None,
+        reason="PostgreSQL tests need POSTROOM_TEST_DATABASE_URL",
+    )(VaultMachinePostgres.TestCase)
+)
+
+
+@pytest.fixture(autouse=True)
+def _migrated(_migrated_postgres: str | None) -> None:
+    """Makes sure the PostgreSQL schema exists before the machine empties it."""

@@ -1,0 +1,124 @@
+"""Rate files: validated whole before use, errors name the line; digests are stable."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from postroom.core.rates.model import MalformedRateFile, RateTable
+from postroom.core.rates.tablefile import parse_rate_file, parse_zone_chart
+from postroom.plugins.usps import rate_files
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "rates"
+ZONED = (DATA / "testpost-2025.toml").read_text("utf-8")
+ZONES_CSV = (DATA / "testpost-zones.csv").read_text("utf-8")
+
+
+def usps_text() -> str:
+    return rate_files("postroom.plugins.usps")[0].read_text()
+
+
+@pytest.mark.parametrize("package", ["postroom.plugins.usps", "postroom.plugins.laposte"])
+def test_every_shipped_rate_file_parses_and_cites_its_source(package):
+    sources = rate_files(package)
+    assert sources
+    for source in sources:
+        for table in parse_rate_file(source.read_text(), source.name):
+            assert table.source.document
+            assert table.source.url.startswith("https://")
+
+
+def test_the_usps_file_offers_the_services_and_extras_of_the_issue():
+    tables = {t.service: t for t in parse_rate_file(usps_text())}
+    assert {"first-class-letter", "postcard"} <= set(tables)
+    extras = {e.code for e in tables["first-class-letter"].extras}
+    assert extras == {"certified", "return-receipt", "return-receipt-electronic"}
+
+
+def test_the_digest_is_stable_and_survives_the_canonical_round_trip():
+    table = parse_rate_file(usps_text())[0]
+    again = parse_rate_file(usps_text())[0]
+    assert table.digest == again.digest
+    assert len(table.digest) == 64
+    restored = RateTable.from_canonical(json.loads(table.canonical_json()))
+    assert restored == table
+    assert restored.digest == table.digest
+
+
+def test_the_digest_changes_when_a_price_changes():
+    table = parse_rate_file(usps_text())[0]
+    changed = parse_rate_file(usps_text().replace('first = "0.74"', 'first = "0.75"'))[0]
+    assert table.digest != changed.digest
+
+
+def _error(text: str):
+    with pytest.raises(MalformedRateFile) as error:
+        parse_rate_file(text, "bad.toml")
+    return error.value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ('first = "0.74"', "first = 0.74", "quoted decimals"),
+        ('additional = "0.29"', 'additional = "0.2x9"', "additional"),
+        ('max_weight = "3.5 oz"', 'max_weight = "3.5 stone"', "unknown weight unit"),
+        ('shape = "postcard"', 'shape = "blob"', "shape"),
+        ('requires = ["certified"]', 'requires = ["registered"]', "registered"),
+        ("effective_from = 2025-07-13", 'effective_from = "2025-07-13"', "date"),
+    ],
+)
+def test_a_malformed_file_is_refused_naming_the_line(old, new, words):
+    text = usps_text()
+    assert old in text
+    bad = text.replace(old, new, 1)
+    line = next(n for n, text in enumerate(bad.splitlines(), start=1) if new in text)
+    error = _error(bad)
+    assert error.code == "malformed_rate_file"
+    assert words in error.message
+    assert f"line {line}:" in error.message, error.message
+    assert error.details["line"] == line
+
+
+def test_invalid_toml_is_refused_with_its_line():
+    error = _error('format = "postroom-rates/1"\ncarrier = \n')
+    assert error.code == "malformed_rate_file"
+    assert "line 2" in error.message
+
+
+def test_a_file_without_a_source_is_refused():
+    text = usps_text()
+    start = text.index("[source]")
+    end = text.index("[[services]]")
+    error = _error(text[:start] + text[end:])
+    assert "source" in error.message
+
+
+def test_an_unknown_key_is_refused_rather_than_ignored():
+    error = _error(usps_text().replace('delivery = "1-5 business days"', 'delivry = "x"', 1))
+    assert "unknown key 'delivry'" in error.message
+
+
+def test_bracket_rows_must_increase():
+    error = _error(ZONED.replace('["1 lb", "8.00"', '["4 oz", "8.00"'))
+    assert "weights must increase" in error.message
+
+
+def test_a_zone_chart_reads_zip3_pairs():
+    chart = parse_zone_chart(ZONES_CSV)
+    assert chart[("100", "300")] == "3"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("origin,destination,zone\n100,200,2\n10,200,2\n", 3),
+        ("origin,destination,zone\n100,200\n", 2),
+        ("from,to,zone\n100,200,2\n", 1),
+        ("origin,destination,zone\n100,200,2\n100,200,3\n", 3),
+    ],
+)
+def test_a_malformed_zone_chart_names_the_line(text, line):
+    with pytest.raises(MalformedRateFile, match=f"line {line}:") as error:
+        parse_zone_chart(text, "zones.csv")
+    assert error.value.code == "malformed_rate_file"

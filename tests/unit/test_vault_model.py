@@ -1,0 +1,156 @@
+"""The vault's pure rules: no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from postroom.core.accounts.model import (
+    is_valid_account_number,
+    luhn_check_digit,
+    new_account_number,
+    new_key_material,
+    parse_country,
+    secret_matches,
+    split_token,
+)
+from postroom.core.errors import Unauthenticated, ValidationError
+from postroom.core.vault.model import (
+    GENESIS_HASH,
+    AccountKind,
+    Balances,
+    LedgerAccount,
+    MeterRegisters,
+    Phase,
+    Transfer,
+    TransferCode,
+    TransferRequest,
+    check_amount,
+    effects,
+)
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def funds(credit_limit: int = 0) -> LedgerAccount:
+    return LedgerAccount(1, "postage:1", AccountKind.POSTAGE, "USD", 1, credit_limit, True, False,
+                         Balances(), NOW)  # fmt: skip
+
+
+def row(phase: Phase = Phase.POSTED, amount: int = 500, **changes: object) -> Transfer:
+    base = Transfer(1, "t1", 1, 2, amount, "USD", phase, TransferCode.TRANSFER, None, None, None,
+                    0, "", "h", NOW, GENESIS_HASH, "")  # fmt: skip
+    return attrs.evolve(base, **changes)
+
+
+def test_luhn_known_value() -> None:
+    assert luhn_check_digit("7992739871") == "3"  # the textbook example
+
+
+def test_new_account_numbers_are_valid() -> None:
+    for _ in range(200):
+        number = new_account_number()
+        assert is_valid_account_number(number)
+        wrong = number[:-1] + str((int(number[-1]) + 1) % 10)
+        assert not is_valid_account_number(wrong)
+
+
+@given(st.from_regex(r"[1-9][0-9]{8}", fullmatch=True), st.integers(0, 8), st.integers(1, 9))
+def test_luhn_catches_every_single_digit_error(body: str, position: int, shift: int) -> None:
+    number = body + luhn_check_digit(body)
+    changed = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1 :]
+    assert not is_valid_account_number(changed) or changed == number
+
+
+def test_country_codes() -> None:
+    assert parse_country(" fr ") == "FR"
+    with pytest.raises(ValidationError):
+        parse_country("ZZ")
+
+
+def test_key_material_round_trip() -> None:
+    material = new_key_material()
+    prefix, secret = split_token(material.token)
+    assert prefix == material.prefix
+    assert secret_matches(secret, material.secret_hash)
+    assert not secret_matches(secret + "x", material.secret_hash)
+    with pytest.raises(Unauthenticated):
+        split_token("prk_short_x")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.0, True, "5", None, 10**16])
+def test_amounts_are_positive_integers(bad: object) -> None:
+    with pytest.raises(ValidationError) as error:
+        check_amount(bad)
+    assert error.value.code == "invalid_amount"
+
+
+def test_funds_account_never_below_its_limit() -> None:
+    assert funds().violation(Balances(debits_posted=1)) == "exceeds_credits"
+    assert funds().violation(Balances(debits_pending=5, credits_posted=5)) is None
+    assert funds().violation(Balances(debits_pending=6, credits_posted=5)) == "exceeds_credits"
+    assert funds(credit_limit=10).violation(Balances(debits_posted=10)) is None
+
+
+def test_effects_of_each_phase() -> None:
+    pending = row(Phase.PENDING, 500)
+    assert effects(row(), None) == [
+        (1, Balances(debits_posted=500)),
+        (2, Balances(credits_posted=500)),
+    ]
+    assert effects(pending, None)[0] == (1, Balances(debits_pending=500))
+    post = row(Phase.POST, 300, pending_id="t1")
+    assert effects(post, pending)[0] == (1, Balances(debits_pending=-500, debits_posted=300))
+    void = row(Phase.VOID, 500, pending_id="t1")
+    assert effects(void, pending)[1] == (2, Balances(credits_pending=-500))
+
+
+def test_hash_chain_seals_every_field() -> None:
+    sealed = row().sealed(1, GENESIS_HASH)
+    assert sealed.computed_hash() == sealed.row_hash
+    for change in ({"amount": 501}, {"debit_account_id": 3}, {"currency": "EUR"}, {"seq": 2}):
+        assert attrs.evolve(sealed, **change).computed_hash() != sealed.row_hash
+    assert sealed.computed_hash("1" * 64) != sealed.row_hash
+
+
+def test_request_validation_and_fingerprint() -> None:
+    good = TransferRequest(id="a", debit=1, credit=2, amount=5, currency="USD")
+    good.validate()
+    assert good.fingerprint() == attrs.evolve(good).fingerprint()
+    assert good.fingerprint() != attrs.evolve(good, amount=6).fingerprint()
+    for bad in (
+        attrs.evolve(good, debit=2),
+        attrs.evolve(good, timeout_seconds=5),
+        attrs.evolve(good, phase=Phase.VOID),
+        attrs.evolve(good, phase=Phase.EXPIRE, pending_id="x"),
+        attrs.evolve(good, pieces=-1),
+    ):
+        with pytest.raises(ValidationError):
+            bad.validate()
+
+
+def test_meter_registers_follow_the_account() -> None:
+    regs = MeterRegisters(7, "M", 1, "USPS", "USD")
+    refill = row(Phase.POSTED, 1000, credit_account_id=7)
+    usage = row(Phase.POSTED, 300, debit_account_id=7, credit_account_id=9, pieces=2)
+    after = regs.after(refill).after(usage).after(row(Phase.PENDING, 50, debit_account_id=7))
+    assert (after.descending, after.ascending, after.control_sum, after.pieces) == (
+        700,
+        300,
+        1000,
+        2,
+    )
+    assert after.consistent
+    assert not attrs.evolve(after, ascending=301).consistent
+
+
+def test_a_withdrawal_takes_back_what_was_never_printed() -> None:
+    regs = MeterRegisters(7, "M", 1, "USPS", "USD", descending=700, ascending=300, control_sum=1000)
+    out = row(Phase.POSTED, 700, debit_account_id=7, code=TransferCode.WITHDRAWAL)
+    after = regs.after(out)
+    assert (after.descending, after.ascending, after.control_sum) == (0, 300, 300)
+    assert after.consistent
