@@ -56,7 +56,7 @@ def canonical(obj: Any) -> bytes:
 
 
 def new_request_id() -> str:
-    return secrets.token_hex(12)
+    return secrets.token_hex(8)
 
 
 class MeterClient:
@@ -166,12 +166,22 @@ class MeterClient:
         }
         if job.cost_center is not None:
             fields["cost_center"] = job.cost_center
-        reply = self._signed(self.call("print", **fields))
-        record_bytes = bytes.fromhex(reply["record"])
-        signature = bytes.fromhex(reply["signature"])
+        reply = self.call("print", **fields)
+        try:
+            record_bytes = base64.b64decode(reply["record"], validate=True)
+            signature = base64.b64decode(reply["signature"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            raise DeviceError("print reply is malformed", code="device_protocol_error") from None
         self._verify(signature, record_bytes)
         record = IndiciumRecord.from_bytes(record_bytes)
-        registers = self._registers(reply)
+        currency = record.postage.currency
+        registers = MeterRegisters(
+            serial=record.serial,
+            descending=Money(record.descending, currency),
+            ascending=Money(record.ascending, currency),
+            pieces=record.piece,
+            control=Money(record.ascending + record.descending, currency),
+        )
         expected = (job.postage, job.mailing_date, job.origin_zip, job.service, job.rate_digest)
         actual = (
             record.postage,

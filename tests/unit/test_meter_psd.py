@@ -1,5 +1,6 @@
 """The virtual postal security device, driven directly (no transport)."""
 
+import base64
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -104,13 +105,14 @@ def test_registers_are_signed(ready):
 def test_print_debits_signs_and_logs(ready):
     reply = ready.handle(print_request("p1"))
     assert reply["ok"], reply
-    registers = reply["registers"]
+    registers = ready.registers()
     assert (registers["descending"], registers["ascending"], registers["pieces"]) == (9270, 730, 1)
-    verify(ready, reply["signature"], bytes.fromhex(reply["record"]))
-    record = IndiciumRecord.from_bytes(bytes.fromhex(reply["record"]))
+    record_bytes = base64.b64decode(reply["record"])
+    verify(ready, base64.b64decode(reply["signature"]).hex(), record_bytes)
+    record = IndiciumRecord.from_bytes(record_bytes)
     assert record.piece == 1
     assert record.postage == Money(730, "USD")
-    assert record.descending == 9270
+    assert (record.ascending, record.descending) == (730, 9270)
     assert record.rate_digest.hex() == DIGEST
     log = ready.handle({"cmd": "log", "since": 0})
     assert [p["piece"] for p in log["pieces"]] == [1]
