@@ -18,7 +18,7 @@ from postroom.hal.ptyport import PtyPort
 from postroom.hal.tcpport import TcpPort
 
 
-class PsdDispatcher(Dispatcher):  # type: ignore[misc]
+class PsdDispatcher(Dispatcher):
     """A Dispatcher whose device may reset in the middle of a command."""
 
     def __init__(self, simulator: MeterSimulator) -> None:
