@@ -50,7 +50,7 @@ _SERIAL = re.compile(rb"[A-Za-z0-9-]{1,%d}" % MAX_SERIAL)
 _FIXED = struct.Struct(">QQ3sq16s")  # sequence, mills, currency, expiry, nonce
 
 
-def _check_serial(serial: str) -> bytes:
+def check_serial(serial: str) -> bytes:
     try:
         raw = serial.encode("ascii")
     except UnicodeEncodeError:
@@ -76,7 +76,7 @@ class ResetToken:
 
     def body(self) -> bytes:
         """The canonical bytes the MAC covers."""
-        serial = _check_serial(self.serial)
+        serial = check_serial(self.serial)
         if not 0 < self.sequence < 2**64:
             raise ValidationError("token sequence must be >= 1", code="invalid_token_sequence")
         if not 0 <= self.amount.mills < 2**64:

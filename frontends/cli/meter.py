@@ -135,8 +135,8 @@ def _meter_key(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--meter-key",
     callback=_meter_key,
     envvar="POSTROOM_METER_KEY",
-    help="Hex HMAC key shared with the data center for reset tokens (first start only: "
-    "otherwise the key in the state directory is used; generated when absent).",
+    help="Hex HMAC key shared with the data center for reset tokens, provisioned on the "
+    "meter's first start (generated when absent); later it must match.",
 )
 @pass_state
 def simulate(

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.errors import (
+    ConfigurationError,
     Conflict,
     InsufficientFunds,
     Locked,
@@ -137,7 +138,7 @@ class Psd:
     def open(
         cls,
         state_dir: Path | str,
-        serial: str = "SIM0001",
+        serial: str | None = None,
         *,
         currency: str = "USD",
         clock: Clock | None = None,
@@ -147,8 +148,10 @@ class Psd:
     ) -> Psd:
         """Load the device in ``state_dir``, creating it (key, secret, state) on first start.
 
-        ``meter_key`` is the HMAC key shared with the data center for reset tokens;
-        on first start without one, a random key is generated into ``meter-secret.key``.
+        ``serial`` is required on first start; later it must match the device's
+        (``serial_mismatch``). ``meter_key`` is the HMAC key shared with the data center
+        for reset tokens: provisioned on first start (a random one is generated into
+        ``meter-secret.key`` when absent); later it must match (``meter_key_mismatch``).
         """
         clock = clock or SystemClock()
         folder = Path(state_dir)
@@ -169,15 +172,33 @@ class Psd:
             atomic_write(key_path, pem)
         secret_path = folder / SECRET_FILE
         if meter_key is not None:
-            if not secret_path.exists() or secret_path.read_bytes() != meter_key.hex().encode():
+            if not secret_path.exists():
                 atomic_write(secret_path, meter_key.hex().encode())
+            elif secret_path.read_bytes().strip() != meter_key.hex().encode():
+                raise ConfigurationError(
+                    f"meter in {folder} was provisioned with another key",
+                    code="meter_key_mismatch",
+                )
         elif not secret_path.exists():
             atomic_write(secret_path, secrets.token_bytes(32).hex().encode())
         state_path = folder / STATE_FILE
         if state_path.exists():
-            state = json.loads(state_path.read_bytes())
+            try:
+                state = json.loads(state_path.read_bytes())
+                str(state["serial"]), int(state["control"])
+            except (ValueError, KeyError, TypeError):
+                raise ConfigurationError(
+                    f"device state {state_path} is unreadable", code="device_state_corrupt"
+                ) from None
+            if serial is not None and serial != state["serial"]:
+                raise ConfigurationError(
+                    f"{folder} holds meter {state['serial']}, not {serial}",
+                    code="serial_mismatch",
+                )
         else:
-            tokens._check_serial(serial)
+            if serial is None:
+                raise ValidationError("a new meter needs a serial", code="invalid_serial")
+            tokens.check_serial(serial)
             Money(0, currency)
             state = {
                 "serial": serial,

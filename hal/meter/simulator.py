@@ -42,7 +42,7 @@ class MeterSimulator:
     def __init__(
         self,
         state_dir: Path | str,
-        serial: str = "SIM0001",
+        serial: str | None = None,
         *,
         currency: str = "USD",
         clock: Clock | None = None,

@@ -106,3 +106,21 @@ def test_simulate_prints_a_url_that_answers(cli_env, tmp_path, where):
         process.terminate()
         process.wait(timeout=5)
     assert (tmp_path / "state" / "state.json").exists()
+
+
+def test_simulate_refuses_a_state_dir_of_another_meter(runner, tmp_path):
+    MeterSimulator(tmp_path / "state", "FIRST")
+    result = runner.invoke(
+        cli,
+        [
+            "meter",
+            "simulate",
+            "--serial",
+            "SECOND",
+            "--pty",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "[serial_mismatch]" in result.output

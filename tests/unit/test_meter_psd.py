@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from postroom.core.clock import FrozenClock
+from postroom.core.errors import PostroomError
 from postroom.core.meters import tokens
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
@@ -320,3 +321,28 @@ def test_state_file_is_never_left_half_written(tmp_path, clock):
 def test_tokens_stay_valid_after_days(ready, clock):
     clock.set(datetime(2026, 11, 23, 18, tzinfo=UTC))
     assert refill(ready, clock, 1, 2)["ok"]
+
+
+def test_reopen_checks_serial_and_meter_key(tmp_path, clock):
+    open_psd(tmp_path, clock)
+    assert Psd.open(tmp_path / "psd").serial == "SN1"
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "psd", "OTHER")
+    assert info.value.code == "serial_mismatch"
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "psd", meter_key=b"x" * 32)
+    assert info.value.code == "meter_key_mismatch"
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "new")
+    assert info.value.code == "invalid_serial"
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "bad", "no spaces please")
+    assert info.value.code == "invalid_serial"
+
+
+def test_unreadable_state_is_a_clear_error(tmp_path, clock):
+    open_psd(tmp_path, clock)
+    (tmp_path / "psd" / STATE_FILE).write_text("{not json")
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "psd")
+    assert info.value.code == "device_state_corrupt"
