@@ -56,7 +56,7 @@ class MeterSimulator:
         self.faults = faults if faults is not None else Faults()
         self.dispatcher = PsdDispatcher(self)
         self._port: PtyPort | TcpPort | None = None
-        self._server: Server | None = None
+        self.server: Server | None = None
         self._lock = threading.Lock()
 
     def reboot(self) -> None:
@@ -75,12 +75,12 @@ class MeterSimulator:
         return what clients open (a pty path or ``socket://host:port``)."""
         self._port = PtyPort.open() if tcp_port is None else TcpPort.listen(host, tcp_port)
         port: Port = self._port
-        self._server = Server(port, self.dispatcher, self.faults).start()
+        self.server = Server(port, self.dispatcher, self.faults).start()
         return self.path
 
     def serve_forever(self) -> None:
         """Block until interrupted (Ctrl-C), then stop."""
-        if self._server is None:
+        if self.server is None:
             self.start()
         try:
             threading.Event().wait()
@@ -88,14 +88,14 @@ class MeterSimulator:
             self.stop()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
         if self._port is not None:
             self._port.close()
 
     def __enter__(self) -> MeterSimulator:
-        if self._server is None:
+        if self.server is None:
             self.start()
         return self
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import serial
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -16,6 +17,7 @@ from postroom.core.meters import tokens
 from postroom.core.meters.device import PrintJob
 from postroom.core.money import Money
 from postroom.core.ports import MeterDevice
+from postroom.hal.framing import Frame, encode
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.simulator import MeterSimulator
 from postroom.plugins.meter_simulator import register_meter_drivers
@@ -180,3 +182,21 @@ def test_over_tcp_via_the_plugin_driver(tmp_path: Path) -> None:
             device.close()
     finally:
         sim.stop()
+
+
+def test_corrupted_request_frames_are_never_acted_on(
+    simulator: MeterSimulator, funded: MeterClient
+) -> None:
+    funded.lock("audit")
+    wire = bytearray(encode(Frame(9, 1, b'{"cmd":"unlock"}')))
+    wire[-1] ^= 0x01  # bad CRC (or a bad escape): the frame must be dropped
+    with serial.serial_for_url(simulator.path, timeout=0.1) as raw:
+        raw.write(b"\x00\xffnoise" + bytes(wire) + b"\x7e\x00")
+        raw.read(100)
+    assert simulator.server is not None
+    stats = simulator.server.decoder.stats
+    assert stats.crc_errors + stats.invalid >= 1  # dropped, never executed
+    assert stats.garbage_bytes >= 7
+    with pytest.raises(Locked):
+        funded.print_postage(job())
+    assert funded.registers().pieces == 0
