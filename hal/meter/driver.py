@@ -46,6 +46,7 @@ _ERRORS: dict[str, type[PostroomError]] = {
     "token_wrong_meter": PermissionDenied,
     "token_replayed": Conflict,
     "request_id_reused": Conflict,
+    "request_id_expired": Conflict,
     "transfer_out_of_order": Conflict,
     "no_transfer": Conflict,
 }

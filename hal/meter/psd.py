@@ -345,6 +345,12 @@ class Psd:
         digest = hashlib.sha256(canonical(body)).hexdigest()
         seen = self.state["requests"].get(rid)
         if seen is None:
+            if any(piece.get("rid") == rid for piece in self.state["log"]):
+                # printed so long ago that its reply is forgotten: never print it again
+                raise Conflict(
+                    f"request id {rid} was executed long ago; its reply is no longer kept",
+                    code="request_id_expired",
+                )
             return rid, digest, None
         if seen["digest"] != digest:
             raise Conflict(

@@ -346,3 +346,14 @@ def test_unreadable_state_is_a_clear_error(tmp_path, clock):
     with pytest.raises(PostroomError) as info:
         Psd.open(tmp_path / "psd")
     assert info.value.code == "device_state_corrupt"
+
+
+def test_an_old_request_id_is_never_printed_again(ready, monkeypatch):
+    import postroom.hal.meter.psd as psd_module
+
+    monkeypatch.setattr(psd_module, "REMEMBERED_REQUESTS", 2)
+    for n in range(4):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert "p0" not in ready.state["requests"]
+    assert error(ready.handle(print_request("p0", mills=10))) == "request_id_expired"
+    assert ready.registers()["pieces"] == 4
