@@ -56,6 +56,8 @@ MAX_LOG_REPLY = 20
 MAX_TRANSFER = 4 * 1024 * 1024
 _RID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MAX_FEATURES = 64
 
 
 class DeviceReset(BaseException):
@@ -507,9 +509,11 @@ class Psd:
 
     def _cmd_set_features(self, request: dict[str, Any]) -> dict[str, Any]:
         features = _field(request, "features", dict)
-        if not all(isinstance(k, str) and isinstance(v, bool) for k, v in features.items()):
-            raise _bad("features maps names to true or false")
+        if not all(_NAME.fullmatch(k) and isinstance(v, bool) for k, v in features.items()):
+            raise _bad("features map names (1-32 of A-Z a-z 0-9 _ -) to true or false")
         merged = {**self.state["features"], **features}
+        if len(merged) > MAX_FEATURES:
+            raise _bad(f"at most {MAX_FEATURES} features")
         self._commit({**self.state, "features": merged})
         return {"ok": True, "features": merged}
 
@@ -553,7 +557,7 @@ class Psd:
         version = _field(request, "version", str, required=False) or ""
         if kind == "firmware" and not version:
             raise _bad("firmware needs a version")
-        if kind == "graphics" and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+        if kind == "graphics" and not _NAME.fullmatch(name):
             raise _bad("graphics need a name of 1-32 letters, digits, '_' or '-'")
         self.transfer = _Transfer(kind, name, version, digest, size)
         return {"ok": True, "offset": 0}

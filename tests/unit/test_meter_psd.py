@@ -233,7 +233,23 @@ def test_firmware_graphics_features_and_diagnostics(ready):
 
 @pytest.mark.parametrize(
     "request_",
-    [None, [], {}, {"cmd": 3}, {"cmd": "nope"}, {"cmd": "__init__"}, {"cmd": "log", "since": "a"}],
+    [
+        None,
+        [],
+        {},
+        {"cmd": 3},
+        {"cmd": "nope"},
+        {"cmd": "__init__"},
+        {"cmd": "log", "since": "a"},
+        {"cmd": "set_features", "features": {"a b": True}},
+        {"cmd": "set_features", "features": {"x": "yes"}},
+        {"cmd": "set_features", "features": {f"f{n}": True for n in range(65)}},
+        {"cmd": "lock", "reason": 3},
+        {"cmd": "install_begin", "kind": "graphics", "digest": "0" * 64, "size": 1, "name": "../x"},
+        {"cmd": "install_begin", "kind": "rates", "digest": "0" * 64, "size": 0},
+        {"cmd": "install_begin", "kind": "firmware", "digest": "0" * 64, "size": 1},
+        {"cmd": "install_begin", "kind": "boot", "digest": "0" * 64, "size": 1},
+    ],
 )
 def test_bad_requests(ready, request_):
     assert error(ready.handle(request_)) in {"bad_request", "unknown_command"}
