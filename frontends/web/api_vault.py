@@ -161,7 +161,7 @@ def _int_arg(name: str, default: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ValidationError(f"{name} is a whole number", code=f"invalid_{name}")
     return int(text)
 
