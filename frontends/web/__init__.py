@@ -9,7 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from postroom.core.app import Postroom
-from postroom.frontends.web import api, auth, errors, health, i18n, portal, security
+from postroom.frontends.web import api, api_rates, auth, errors, health, i18n, portal, security
 
 
 def create_app(
@@ -50,9 +50,11 @@ def create_app(
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_rates.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)
+    csrf.exempt(api_rates.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app
