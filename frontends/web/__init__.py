@@ -9,7 +9,17 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from postroom.core.app import Postroom
-from postroom.frontends.web import api, api_rates, auth, errors, health, i18n, portal, security
+from postroom.frontends.web import (
+    api,
+    api_rates,
+    auth,
+    errors,
+    health,
+    i18n,
+    portal,
+    rates_pages,
+    security,
+)
 
 
 def create_app(
@@ -49,6 +59,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(rates_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api_rates.bp)
     app.before_request(auth.authenticate_request)
