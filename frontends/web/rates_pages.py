@@ -240,4 +240,8 @@ def price_piece() -> tuple[str, int]:
         )
     except PostroomError:  # the comparison is a bonus: the quote stands without it
         comparison = None
+    if comparison is not None:
+        # only prices in the quote's currency compare: a dollar and a euro price do not
+        same = tuple(o for o in comparison.options if o.total.currency == result.total.currency)
+        comparison = attrs.evolve(comparison, options=same)
     return _render(form, services, extras, result, comparison)

@@ -104,3 +104,11 @@ def test_the_page_speaks_french(client: FlaskClient):
     assert 'id="quote-total">1,03\xa0$US</td>' in page
     bad = _post(client, weight="abc").get_data(as_text=True)
     assert "Saisissez un poids supérieur à zéro" in bad
+
+
+def test_the_comparison_keeps_to_the_currency_of_the_quote(client: FlaskClient):
+    page = _post(client, weight="25", unit="g").get_data(as_text=True)
+    comparison = page.split('class="compare-table"', 1)[1]
+    assert "$0.74" in comparison
+    assert "CA$" not in comparison
+    assert "€" not in comparison
