@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
-import waitress
+from waitress.server import create_server
 
 from postroom.core.app import Postroom
 from postroom.core.demo import load_demo
@@ -36,7 +36,7 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
     logging.basicConfig(level=postroom.config.log_level)
     app = create_app(postroom=postroom)
     try:
-        server = waitress.create_server(app, host=host, port=port, threads=threads)
+        server = create_server(app, host=host, port=port, threads=threads)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise ConfigurationError(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from postroom.frontends.web.apidoc import openapi_document
 from postroom.frontends.web.auth import public
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.openapi import openapi_document
 
 API_VERSION = "1"
 
