@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from postroom.core.app import Postroom
 
@@ -144,3 +146,47 @@ def test_tables_lists_every_table_with_its_digest(client: FlaskClient, headers):
     only = client.get("/api/v1/rates/tables?carrier=laposte", headers=headers).get_json()
     assert only["tables"]
     assert {t["carrier"] for t in only["tables"]} == {"laposte"}
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_field_values = st.one_of(
+    _json,
+    st.sampled_from(["usps", "first-class-letter", "1.2oz", "2025-08-01", "10001", "1 lb 4 oz"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            name: _field_values
+            for name in [
+                "carrier",
+                "service",
+                "weight",
+                "date",
+                "extras",
+                "from",
+                "to",
+                "zone",
+                "dimensions",
+                "nonmachinable",
+                "declared_value",
+                "carriers",
+            ]
+        },
+    )
+)
+def test_no_body_makes_the_rates_api_fail_with_a_500(client: FlaskClient, headers, body):
+    for path in ("/api/v1/rates/quote", "/api/v1/rates/compare"):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code in (200, 422), (path, body, response.get_json())
+        if response.status_code == 422:
+            assert response.get_json()["error"]["code"]

@@ -6,6 +6,8 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def _csrf(client: FlaskClient) -> str:
@@ -112,3 +114,21 @@ def test_the_comparison_keeps_to_the_currency_of_the_quote(client: FlaskClient):
     assert "$0.74" in comparison
     assert "CA$" not in comparison
     assert "€" not in comparison
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            name: st.text(max_size=20)
+            | st.sampled_from(["usps/first-class-letter", "1.2", "oz", "2025-08-01", "10001"])
+            for name in ["service", "weight", "unit", "date", "from", "to"]
+        },
+    ),
+    extras=st.lists(st.text(max_size=20) | st.sampled_from(["certified", "return-receipt"])),
+)
+def test_no_form_input_makes_the_page_fail_with_a_500(client: FlaskClient, fields, extras):
+    data = {"csrf_token": _csrf(client), "extras": extras, **fields}
+    response = client.post("/rates/price", data=data)
+    assert response.status_code in (200, 422)
