@@ -7,22 +7,30 @@ by a newer version still runs on an older demo database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
 
+from postroom.core.errors import Conflict
 from postroom.core.instance import InstanceSettings
+from postroom.core.money import Money
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
     from postroom.core.db import UnitOfWork
 
 
+#: What a step may hand back: facts to show the person starting the demo, once
+#: (``{"demo API key": "prk_..."}``); they are printed, never stored.
+DemoFacts = Mapping[str, str]
+
+
 @attrs.frozen
 class DemoStep:
     name: str
-    load: Callable[[Postroom], None]
+    load: Callable[[Postroom], DemoFacts | None]
 
 
 def _mark_demo_instance(postroom: Postroom) -> None:
@@ -37,15 +45,47 @@ def _load_rate_tables(postroom: Postroom) -> None:
     postroom.rates.sync_plugin_tables()
 
 
+DEMO_CUSTOMER = "Demo Mailroom Inc."
+DEMO_METER = "PR-DEMO-0001"
+
+
+def _fund_vault(postroom: Postroom) -> DemoFacts:
+    """A demo customer with a funded postage account and a refilled meter, and its API key.
+
+    Fixed transfer ids make a rerun after a crash move no money twice.
+    """
+    customer = next(
+        (a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER), None
+    ) or postroom.accounts.create(DEMO_CUSTOMER, "US", "USD")
+    vault = postroom.vault
+    vault.deposit(customer.number, Money.parse("500.00 USD"), "demo-deposit-1")
+    with contextlib.suppress(Conflict):  # a rerun: registered before
+        vault.register_meter(DEMO_METER, customer.number, "USPS")
+    refill = vault.refill(DEMO_METER, Money.parse("100.00 USD"), "demo-refill-1")
+    with contextlib.suppress(Conflict):  # a rerun: applied before
+        vault.apply_reset_token(DEMO_METER, refill.token)
+    issued = postroom.accounts.create_api_key(customer.number, "demo")
+    return {"demo API key": issued.token}
+
+
 #: In order: later steps may use what earlier ones created.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
     DemoStep("rates", _load_rate_tables),
+    DemoStep("vault", _fund_vault),
 ]
 
 
-def load_demo(postroom: Postroom, steps: list[DemoStep] | None = None) -> list[str]:
-    """Run the demo steps not yet run on this database; return the names run now."""
+def load_demo(
+    postroom: Postroom,
+    steps: list[DemoStep] | None = None,
+    *,
+    facts: dict[str, str] | None = None,
+) -> list[str]:
+    """Run the demo steps not yet run on this database; return the names run now.
+
+    What the steps run now hand back is added to ``facts`` (shown once, never stored).
+    """
     ran: list[str] = []
     for step in DEMO_STEPS if steps is None else steps:
         key = f"demo:{step.name}"
@@ -55,7 +95,9 @@ def load_demo(postroom: Postroom, steps: list[DemoStep] | None = None) -> list[s
 
         if not postroom.db.run(pending, readonly=True):
             continue
-        step.load(postroom)
+        found = step.load(postroom)
+        if found and facts is not None:
+            facts.update(found)
 
         def mark(uow: UnitOfWork, key: str = key) -> None:
             InstanceSettings(uow.connection).add_if_absent(key, "done", postroom.clock.now())

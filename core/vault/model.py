@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
@@ -572,3 +572,260 @@ class Refill:
     transfer: Transfer
     token: str
     reset: ResetToken
+
+
+class ReportType(StrEnum):
+    """The transaction report's types; each groups one or more transfer codes."""
+
+    FUND = "fund"
+    PRINT = "print"
+    REFUND = "refund"
+    FEE = "fee"
+    ADJUSTMENT = "adjustment"
+    TRANSFER = "transfer"
+
+
+REPORT_TYPE_OF: dict[TransferCode, ReportType] = {
+    TransferCode.DEPOSIT: ReportType.FUND,
+    TransferCode.USAGE: ReportType.PRINT,
+    TransferCode.PRINT: ReportType.PRINT,
+    TransferCode.REFUND: ReportType.REFUND,
+    TransferCode.FEE: ReportType.FEE,
+    TransferCode.ADJUSTMENT: ReportType.ADJUSTMENT,
+    TransferCode.REFILL: ReportType.TRANSFER,
+    TransferCode.TRANSFER: ReportType.TRANSFER,
+    TransferCode.WITHDRAWAL: ReportType.TRANSFER,
+}
+
+#: Phases that move posted balances: the ones a transaction report lists.
+POSTING_PHASES = frozenset({Phase.POSTED, Phase.POST})
+
+
+def codes_of(types: Iterable[ReportType]) -> frozenset[TransferCode]:
+    wanted = set(types)
+    return frozenset(code for code, kind in REPORT_TYPE_OF.items() if kind in wanted)
+
+
+@attrs.frozen
+class ReportEntry:
+    """One posted transfer as seen from one of the customer's ledger accounts.
+
+    ``amount`` is signed: positive when it credited the account (money in),
+    negative when it debited it. A refill appears twice: out of the postage
+    account, into the meter.
+    """
+
+    seq: int
+    transfer_id: str
+    created_at: datetime
+    type: ReportType
+    code: TransferCode
+    account: str
+    counterparty: str
+    meter: str | None
+    amount: int
+    currency: str
+    pieces: int
+    reference: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "transfer_id": self.transfer_id,
+            "created_at": _stamp(self.created_at),
+            "type": self.type.value,
+            "code": self.code.value,
+            "account": self.account,
+            "counterparty": self.counterparty,
+            "meter": self.meter,
+            "amount_mills": self.amount,
+            "currency": self.currency,
+            "pieces": self.pieces,
+            "reference": self.reference,
+        }
+
+
+@attrs.frozen
+class ReportTotal:
+    """Credits, debits and their net over one account's entries of a report."""
+
+    account: str
+    currency: str
+    credits: int = 0
+    debits: int = 0
+    count: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.credits - self.debits
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "currency": self.currency,
+            "credits_mills": self.credits,
+            "debits_mills": self.debits,
+            "net_mills": self.net,
+            "count": self.count,
+        }
+
+
+@attrs.frozen
+class TransactionReport:
+    customer_number: str
+    currency: str
+    since: datetime | None
+    until: datetime | None
+    types: tuple[ReportType, ...]
+    meter: str | None
+    entries: tuple[ReportEntry, ...]
+    totals: tuple[ReportTotal, ...]
+    by_type: tuple[tuple[ReportType, int], ...]
+
+    @classmethod
+    def build(
+        cls,
+        customer_number: str,
+        currency: str,
+        accounts: Iterable[str],
+        entries: Iterable[ReportEntry],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Iterable[ReportType] = (),
+        meter: str | None = None,
+    ) -> TransactionReport:
+        rows = tuple(entries)
+        totals = {code: ReportTotal(code, currency) for code in accounts}
+        by_type: dict[ReportType, int] = {}
+        for e in rows:
+            t = totals.get(e.account, ReportTotal(e.account, e.currency))
+            totals[e.account] = attrs.evolve(
+                t,
+                credits=t.credits + max(e.amount, 0),
+                debits=t.debits + max(-e.amount, 0),
+                count=t.count + 1,
+            )
+            by_type[e.type] = by_type.get(e.type, 0) + e.amount
+        return cls(
+            customer_number,
+            currency,
+            since,
+            until,
+            tuple(types),
+            meter,
+            rows,
+            tuple(totals.values()),
+            tuple(sorted(by_type.items())),
+        )
+
+    def total(self, account: str) -> ReportTotal:
+        for t in self.totals:
+            if t.account == account:
+                return t
+        return ReportTotal(account, self.currency)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer_number": self.customer_number,
+            "currency": self.currency,
+            "from": _stamp(self.since),
+            "to": _stamp(self.until),
+            "types": [t.value for t in self.types],
+            "meter": self.meter,
+            "entries": [e.to_json() for e in self.entries],
+            "totals": [t.to_json() for t in self.totals],
+            "by_type": [{"type": t.value, "net_mills": n} for t, n in self.by_type],
+        }
+
+
+REPORT_CSV_COLUMNS = (
+    "seq",
+    "transfer_id",
+    "created_at",
+    "type",
+    "code",
+    "account",
+    "counterparty",
+    "meter",
+    "amount",
+    "currency",
+    "pieces",
+    "reference",
+)
+
+
+@attrs.frozen
+class HistoryItem:
+    """A transfer with its accounts' codes, as a customer's history shows it."""
+
+    transfer: Transfer
+    debit: str
+    credit: str
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.transfer
+        return {
+            "id": t.id,
+            "seq": t.seq,
+            "debit": self.debit,
+            "credit": self.credit,
+            "amount_mills": t.amount,
+            "currency": t.currency,
+            "phase": t.phase.value,
+            "code": t.code.value,
+            "type": REPORT_TYPE_OF[t.code].value,
+            "pending_id": t.pending_id,
+            "timeout_at": _stamp(t.timeout_at),
+            "pieces": t.pieces,
+            "reference": t.reference,
+            "created_at": _stamp(t.created_at),
+        }
+
+
+def parse_moment(text: str, *, end: bool = False) -> datetime:
+    """A report or history bound from outside: ``YYYY-MM-DD`` or an ISO 8601 date-time.
+
+    A bare date is midnight UTC of that day, or with ``end`` midnight of the next day, so
+    that ``--to 2026-03-31`` includes the whole 31st (bounds are ``[from, to)``). A
+    date-time without an offset is UTC.
+    """
+    clean = text.strip() if isinstance(text, str) else ""
+    if len(clean) > 40:
+        clean = ""
+    try:
+        if len(clean) == 10:
+            day = datetime.strptime(clean, "%Y-%m-%d").replace(tzinfo=UTC)
+            if end:
+                return (
+                    datetime.max.replace(tzinfo=UTC)
+                    if day.date() == day.max.date()
+                    else (day + timedelta(days=1))
+                )
+            return day
+        return utc(datetime.fromisoformat(clean.replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"invalid date {text!r}: use YYYY-MM-DD or an ISO 8601 date-time",
+            code="invalid_date",
+        ) from None
+
+
+def parse_report_types(values: Iterable[str]) -> tuple[ReportType, ...]:
+    found: list[ReportType] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            try:
+                kind = ReportType(name)
+            except ValueError:
+                allowed = ", ".join(t.value for t in ReportType)
+                raise ValidationError(
+                    f"unknown transaction type {part!r} (one of {allowed})",
+                    code="invalid_type",
+                ) from None
+            if kind not in found:
+                found.append(kind)
+    return tuple(found)

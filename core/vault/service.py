@@ -7,7 +7,7 @@ the commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -28,22 +28,29 @@ from postroom.core.errors import (
 from postroom.core.vault.model import (
     FUNDS_KINDS,
     GENESIS_HASH,
+    POSTING_PHASES,
+    REPORT_TYPE_OF,
     RESET_TOKEN_TTL_SECONDS,
     AccountKind,
     Amount,
     Balances,
+    HistoryItem,
     LedgerAccount,
     LedgerInvariantBroken,
     MeterRegisters,
     Phase,
     Problem,
     Refill,
+    ReportEntry,
+    ReportType,
     ResetToken,
+    TransactionReport,
     Transfer,
     TransferCode,
     TransferRequest,
     VerifyReport,
     check_amount,
+    codes_of,
     derive_reset_key,
     effects,
     sum_balances,
@@ -175,6 +182,204 @@ class VaultService:
             return store.transfers_of(account.id, limit)
 
         return self._db.run(work, readonly=True)
+
+    # ------------------------------------------------- a customer's own objects
+
+    def meters(self, customer_number: str) -> list[MeterRegisters]:
+        """The customer's meters (withdrawn ones included), by serial."""
+
+        def work(uow: UnitOfWork) -> list[MeterRegisters]:
+            customer = self._customer(uow, customer_number)
+            store = LedgerStore(uow.connection)
+            ids = [
+                a.id for a in store.accounts(owner_id=customer.id) if a.kind is AccountKind.METER
+            ]
+            return sorted(store.meters_for_accounts(ids).values(), key=lambda m: m.serial)
+
+        return self._db.run(work, readonly=True)
+
+    def customer_meter(self, customer_number: str, serial: str) -> MeterRegisters:
+        """The customer's meter ``serial``; another customer's answers ``meter_not_found``."""
+
+        def work(uow: UnitOfWork) -> MeterRegisters:
+            customer = self._customer(uow, customer_number)
+            meter = _meter(LedgerStore(uow.connection), serial)
+            if meter.customer_account_id != customer.id:
+                raise NotFound(f"no meter {serial!r}", code="meter_not_found")
+            return meter
+
+        return self._db.run(work, readonly=True)
+
+    def customer_transfers(
+        self,
+        customer_number: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Iterable[ReportType] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[HistoryItem]:
+        """Transfers touching the customer's postage account or meters, newest first."""
+        wanted = tuple(types)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit is 1 to 1000", code="invalid_limit")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError("offset is 0 or more", code="invalid_offset")
+
+        def work(uow: UnitOfWork) -> list[HistoryItem]:
+            customer = self._customer(uow, customer_number)
+            store = LedgerStore(uow.connection)
+            own = [a.id for a in store.accounts(owner_id=customer.id)]
+            found = store.transfers_touching(
+                own,
+                since=since,
+                until=until,
+                codes=codes_of(wanted) if wanted else None,
+                limit=limit,
+                offset=offset,
+                newest_first=True,
+            )
+            return _history(store, found)
+
+        return self._db.run(work, readonly=True)
+
+    def customer_transfer(self, customer_number: str, transfer_id: str) -> HistoryItem:
+        """One transfer touching the customer's accounts; any other is ``transfer_not_found``."""
+
+        def work(uow: UnitOfWork) -> HistoryItem:
+            customer = self._customer(uow, customer_number)
+            store = LedgerStore(uow.connection)
+            own = {a.id for a in store.accounts(owner_id=customer.id)}
+            found = store.transfers_by_id([transfer_id]).get(transfer_id)
+            if found is None or not {found.debit_account_id, found.credit_account_id} & own:
+                raise NotFound(f"no transfer {transfer_id!r}", code="transfer_not_found")
+            return _history(store, [found])[0]
+
+        return self._db.run(work, readonly=True)
+
+    def report(
+        self,
+        customer_number: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Iterable[ReportType] = (),
+        meter: str | None = None,
+    ) -> TransactionReport:
+        """The customer's posted transactions, one entry per transfer and account touched,
+        with totals per account: unfiltered, each account's net equals its ledger balance.
+
+        ``since`` is inclusive, ``until`` exclusive; ``meter`` keeps that meter's entries.
+        """
+        wanted = tuple(dict.fromkeys(types))
+
+        def work(uow: UnitOfWork) -> TransactionReport:
+            customer = self._customer(uow, customer_number)
+            store = LedgerStore(uow.connection)
+            accounts = store.accounts(owner_id=customer.id)
+            serials = store.meters_for_accounts(
+                a.id for a in accounts if a.kind is AccountKind.METER
+            )
+            if meter is not None:
+                chosen = next((m for m in serials.values() if m.serial == meter.strip()), None)
+                if chosen is None:
+                    raise NotFound(f"no meter {meter!r}", code="meter_not_found")
+                accounts = [a for a in accounts if a.id == chosen.account_id]
+            own = {a.id: a for a in accounts}
+            found = store.transfers_touching(
+                own,
+                since=since,
+                until=until,
+                codes=codes_of(wanted) if wanted else None,
+                phases=POSTING_PHASES,
+            )
+            codes = store.codes_by_id(
+                x for t in found for x in (t.debit_account_id, t.credit_account_id)
+            )
+            entries = []
+            for t in found:
+                for mine, other, sign in (
+                    (t.debit_account_id, t.credit_account_id, -1),
+                    (t.credit_account_id, t.debit_account_id, 1),
+                ):
+                    if mine not in own:
+                        continue
+                    touched = serials.get(mine) or serials.get(other)
+                    entries.append(
+                        ReportEntry(
+                            seq=t.seq,
+                            transfer_id=t.id,
+                            created_at=t.created_at,
+                            type=REPORT_TYPE_OF[t.code],
+                            code=t.code,
+                            account=own[mine].code,
+                            counterparty=codes[other],
+                            meter=None if touched is None else touched.serial,
+                            amount=sign * t.amount,
+                            currency=t.currency,
+                            pieces=t.pieces,
+                            reference=t.reference,
+                        )
+                    )
+            return TransactionReport.build(
+                customer.number,
+                customer.currency,
+                [a.code for a in accounts],
+                entries,
+                since=since,
+                until=until,
+                types=wanted,
+                meter=None if meter is None else meter.strip(),
+            )
+
+        return self._db.run(work, readonly=True)
+
+    def reserve_postage(
+        self,
+        customer_number: str,
+        amount: Amount,
+        transfer_id: str,
+        *,
+        operator: str = "USPS",
+        timeout_seconds: int | None = None,
+        reference: str = "",
+    ) -> Transfer:
+        """Virtual-meter postage (PC postage, kiosk): hold ``amount`` on the customer's
+        postage account for a piece about to print; post it once printed, void it if not."""
+        account = self.balance(customer_number)
+        used = self.system_account(AccountKind.POSTAGE_USED, account.currency, operator)
+        return self.reserve(
+            account.code,
+            used.code,
+            amount,
+            transfer_id,
+            timeout_seconds=timeout_seconds,
+            reference=reference,
+        )
+
+    def post_postage(
+        self,
+        customer_number: str,
+        pending_id: str,
+        transfer_id: str,
+        amount: Amount | None = None,
+    ) -> Transfer:
+        """The piece printed: post all (or ``amount``) of the customer's reservation."""
+        self._own_pending(customer_number, pending_id)
+        return self.post_pending(pending_id, transfer_id, amount)
+
+    def void_postage(self, customer_number: str, pending_id: str, transfer_id: str) -> Transfer:
+        """The print failed: release the customer's reservation."""
+        self._own_pending(customer_number, pending_id)
+        return self.void_pending(pending_id, transfer_id)
+
+    def _own_pending(self, customer_number: str, pending_id: str) -> None:
+        item = self.customer_transfer(customer_number, pending_id)
+        if item.transfer.phase is not Phase.PENDING or item.debit != postage_code(
+            parse_account_number(customer_number)
+        ):
+            raise NotFound(f"no reservation {pending_id!r}", code="transfer_not_found")
 
     # ----------------------------------------------------------------- transfers
 
@@ -894,6 +1099,15 @@ class VaultService:
                     account=code,
                 )
         return VerifyReport(count, len(accounts), len(meters), tuple(problems))
+
+
+def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:
+    codes = store.codes_by_id(
+        x for t in transfers for x in (t.debit_account_id, t.credit_account_id)
+    )
+    return [
+        HistoryItem(t, codes[t.debit_account_id], codes[t.credit_account_id]) for t in transfers
+    ]
 
 
 def _expired(pending: Transfer, now: datetime) -> bool:

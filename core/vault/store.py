@@ -351,6 +351,53 @@ class LedgerStore:
         )
         return [transfer_from_row(row) for row in rows]
 
+    def transfers_touching(
+        self,
+        account_ids: Iterable[int],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        codes: Iterable[TransferCode] | None = None,
+        phases: Iterable[Phase] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[Transfer]:
+        """Transfers debiting or crediting one of ``account_ids``, filtered; ``since`` is
+        inclusive, ``until`` exclusive."""
+        wanted = sorted(set(account_ids))
+        if not wanted:
+            return []
+        t = ledger_transfers.c
+        query = sa.select(ledger_transfers).where(
+            sa.or_(t.debit_account_id.in_(wanted), t.credit_account_id.in_(wanted))
+        )
+        if since is not None:
+            query = query.where(t.created_at >= since)
+        if until is not None:
+            query = query.where(t.created_at < until)
+        if codes is not None:
+            query = query.where(t.code.in_(sorted(c.value for c in codes)))
+        if phases is not None:
+            query = query.where(t.phase.in_(sorted(p.value for p in phases)))
+        query = query.order_by(t.seq.desc() if newest_first else t.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        return [transfer_from_row(row) for row in self._c.execute(query)]
+
+    def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._c.execute(
+            sa.select(ledger_accounts.c.id, ledger_accounts.c.code).where(
+                ledger_accounts.c.id.in_(wanted)
+            )
+        )
+        return {int(row.id): str(row.code) for row in rows}
+
     def lock_chain(self) -> tuple[int, str]:
         query = sa.select(ledger_chain).where(ledger_chain.c.id == 1)
         if self._postgres:

@@ -43,9 +43,12 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
                 f"port {port} on {host} is already in use", code="port_in_use"
             ) from error
         raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}") from error
-    with _demo_worker(postroom) if demo else contextlib.nullcontext():
+    facts: dict[str, str] = {}
+    with _demo_worker(postroom, facts) if demo else contextlib.nullcontext():
         if demo:
             click.echo(f"demo data loaded into {postroom.db.display_url}")
+            for name, value in facts.items():  # only on the first load: shown once
+                click.echo(f"{name}: {value}")
         click.echo(f"postroom {postroom.version} serving on http://{host}:{port}/ (Ctrl+C stops)")
         try:
             server.run()
@@ -56,8 +59,8 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
 
 
 @contextlib.contextmanager
-def _demo_worker(postroom: Postroom) -> Iterator[None]:
-    load_demo(postroom)
+def _demo_worker(postroom: Postroom, facts: dict[str, str]) -> Iterator[None]:
+    load_demo(postroom, facts=facts)
     consumer = postroom.jobs.huey.create_consumer(workers=1, worker_type="thread", periodic=True)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     consumer.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from typing import Any
@@ -9,7 +10,15 @@ from typing import Any
 import click
 
 from postroom.core.money import Money
-from postroom.core.vault.model import LedgerAccount, Phase, TransferCode, TransferRequest
+from postroom.core.vault.model import (
+    LedgerAccount,
+    Phase,
+    TransferCode,
+    TransferRequest,
+    parse_moment,
+    parse_report_types,
+)
+from postroom.core.vault.report import report_csv, report_json
 from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
 id_option = click.option(
@@ -225,6 +234,53 @@ def transfer(
         )
     )
     emit(done.to_json(), as_json, _transfer_line)
+
+
+@vault.command()
+@click.option("--account", "number", required=True, help="Customer account number.")
+@click.option("--from", "since", default=None, help="First day, YYYY-MM-DD (inclusive).")
+@click.option("--to", "until", default=None, help="Last day, YYYY-MM-DD (inclusive).")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    help="fund, print, refund, fee, adjustment or transfer (repeat or comma-separate).",
+)
+@click.option("--meter", default=None, help="Only this meter's entries (its serial).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default="csv",
+    show_default=True,
+)
+@json_option
+@pass_state
+def report(
+    state: CliState,
+    number: str,
+    since: str | None,
+    until: str | None,
+    types: tuple[str, ...],
+    meter: str | None,
+    fmt: str,
+    as_json: bool,
+) -> None:
+    """Transaction report of a customer's postage account and meters (CSV or JSON).
+
+    The totals are per ledger account; without filters each one's net is its balance.
+    """
+    result = state.postroom().vault.report(
+        number,
+        since=None if since is None else parse_moment(since),
+        until=None if until is None else parse_moment(until, end=True),
+        types=parse_report_types(types),
+        meter=meter,
+    )
+    if as_json or fmt == "json":
+        click.echo(json.dumps(report_json(result), indent=2))
+    else:
+        click.echo(report_csv(result), nl=False)
 
 
 @vault.command()

@@ -36,3 +36,26 @@ def test_the_server_stops_cleanly_on_sigterm(demo_server):
     output = demo_server.log_path.read_text()
     assert "serving on http://127.0.0.1:" in output
     assert "Traceback" not in output
+
+
+def test_the_demo_prints_its_api_key_once_and_the_key_reads_the_funded_account(demo_server):
+    output = demo_server.log_path.read_text()
+    lines = [line for line in output.splitlines() if line.startswith("demo API key: ")]
+    assert len(lines) == 1
+    token = lines[0].removeprefix("demo API key: ").strip()
+    assert token.startswith("prk_")
+    request = urllib.request.Request(
+        f"{demo_server.base}/api/v1/vault/balance", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        balance = json.loads(response.read())
+    assert balance["balance"] == {"amount": "400.00", "currency": "USD"}
+    request = urllib.request.Request(
+        f"{demo_server.base}/api/v1/vault/meters/PR-DEMO-0001",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        meter = json.loads(response.read())
+    assert meter["descending"] == {"amount": "100.00", "currency": "USD"}
+    stored = b"".join(path.read_bytes() for path in demo_server.data_dir.glob("postroom.db*"))
+    assert token.encode() not in stored  # only the key's hash is kept

@@ -1,0 +1,307 @@
+"""The funds vault's JSON API under /api/v1/vault: the caller's own postage account,
+transfers, meters and reports. Amounts travel as ``{"amount": "12.34", "currency": "USD"}``.
+
+Every object is looked up through the caller's account (``current_account()``), so
+another account's meter or transfer answers 404 exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from postroom.core.errors import Conflict, PostroomError, ValidationError
+from postroom.core.money import Money
+from postroom.core.vault.model import (
+    HistoryItem,
+    LedgerAccount,
+    MeterRegisters,
+    Transfer,
+    check_transfer_id,
+    parse_moment,
+    parse_report_types,
+)
+from postroom.core.vault.report import report_csv, report_json
+from postroom.core.vault.service import VaultService
+from postroom.frontends.web.auth import current_account
+from postroom.frontends.web.context import current_postroom
+
+#: The longest a reservation may wait to be posted or voided: 30 days.
+MAX_TIMEOUT = 30 * 86400
+
+bp = Blueprint("api_vault", __name__, url_prefix="/api/v1/vault")
+
+
+class BadRequest(PostroomError):
+    code = "bad_request"
+    http_status = 400
+
+
+class UnsupportedMediaType(PostroomError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+def _vault() -> VaultService:
+    return current_postroom().vault
+
+
+def _number() -> str:
+    return current_account().number
+
+
+def _body() -> dict[str, Any]:
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "send a JSON body with 'Content-Type: application/json'", code="json_required"
+        )
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("the body is not valid JSON", code="invalid_json")
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", code="invalid_body")
+    return data
+
+
+def _transfer_id(data: dict[str, Any], field: str = "id") -> str:
+    if field not in data:
+        raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
+    return check_transfer_id(data[field])
+
+
+def _money(value: object, field: str = "amount") -> Money:
+    if isinstance(value, int | float):
+        raise ValidationError(
+            f'{field} is an object {{"amount": "12.34", "currency": "USD"}}, not a number',
+            code="amount_not_a_string",
+            field=field,
+        )
+    if isinstance(value, dict) and isinstance(value.get("amount"), int | float):
+        raise ValidationError(
+            f'{field}.amount is a decimal string such as "12.34", not a number',
+            code="amount_not_a_string",
+            field=field,
+        )
+    if isinstance(value, dict) and isinstance(value.get("currency"), str):
+        expected = current_account().currency
+        if value["currency"].strip().upper() != expected:
+            # Well formed, but not this account's currency: a conflict with its state.
+            raise Conflict(
+                f"amount in {value['currency']!r} but the account is in {expected}",
+                code="currency_mismatch",
+            )
+    return Money.from_json(value)
+
+
+def _required_money(data: dict[str, Any]) -> Money:
+    if "amount" not in data:
+        raise ValidationError("'amount' is required", code="missing_field", field="amount")
+    return _money(data["amount"])
+
+
+def _reference(data: dict[str, Any]) -> str:
+    value = data.get("reference", "")
+    if not isinstance(value, str):
+        raise ValidationError("reference is a string", code="invalid_reference")
+    return value
+
+
+def _m(mills: int, currency: str) -> dict[str, str]:
+    return Money(mills, currency).to_json()
+
+
+def _item_json(item: HistoryItem) -> dict[str, Any]:
+    data = item.to_json()
+    data["amount"] = _m(data.pop("amount_mills"), item.transfer.currency)
+    del data["currency"]
+    return data
+
+
+def _done(transfer: Transfer) -> dict[str, Any]:
+    return _item_json(_vault().customer_transfer(_number(), transfer.id))
+
+
+def _balance_json(account: LedgerAccount) -> dict[str, Any]:
+    b, cur = account.balances, account.currency
+    return {
+        "customer_number": _number(),
+        "account": account.code,
+        "currency": cur,
+        "balance": _m(b.balance, cur),
+        "available": _m(b.available + account.credit_limit, cur),
+        "reserved": _m(b.debits_pending, cur),
+        "credit_limit": _m(account.credit_limit, cur),
+    }
+
+
+def _meter_json(meter: MeterRegisters) -> dict[str, Any]:
+    cur = meter.currency
+    return {
+        "serial": meter.serial,
+        "operator": meter.operator,
+        "status": meter.status,
+        "descending": _m(meter.descending, cur),
+        "ascending": _m(meter.ascending, cur),
+        "control_sum": _m(meter.control_sum, cur),
+        "pieces": meter.pieces,
+    }
+
+
+def _range() -> dict[str, Any]:
+    args = request.args
+    return {
+        "since": parse_moment(args["from"]) if "from" in args else None,
+        "until": parse_moment(args["to"], end=True) if "to" in args else None,
+        "types": parse_report_types(args.getlist("type")),
+    }
+
+
+def _int_arg(name: str, default: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise ValidationError(f"{name} is a whole number", code=f"invalid_{name}")
+    return int(text)
+
+
+# ------------------------------------------------------------------------- balance
+
+
+@bp.get("/balance")
+def balance() -> Response:
+    return jsonify(_balance_json(_vault().balance(_number())))
+
+
+# ----------------------------------------------------------------------- transfers
+
+
+@bp.get("/transfers")
+def transfers() -> Response:
+    limit = _int_arg("limit", 50)
+    offset = _int_arg("offset", 0)
+    items = _vault().customer_transfers(_number(), limit=limit, offset=offset, **_range())
+    return jsonify(
+        {
+            "items": [_item_json(i) for i in items],
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + limit if len(items) == limit else None,
+        }
+    )
+
+
+@bp.get("/transfers/<transfer_id>")
+def transfer(transfer_id: str) -> Response:
+    return jsonify(_item_json(_vault().customer_transfer(_number(), transfer_id)))
+
+
+@bp.post("/deposits")
+def deposit() -> tuple[Response, int]:
+    data = _body()
+    transfer_id = _transfer_id(data)
+    amount = _required_money(data)
+    done = _vault().deposit(_number(), amount, transfer_id, reference=_reference(data))
+    return jsonify(_done(done)), 201
+
+
+# -------------------------------------------------------------------------- meters
+
+
+@bp.get("/meters")
+def meters() -> Response:
+    return jsonify({"items": [_meter_json(m) for m in _vault().meters(_number())]})
+
+
+@bp.get("/meters/<serial>")
+def meter(serial: str) -> Response:
+    return jsonify(_meter_json(_vault().customer_meter(_number(), serial)))
+
+
+@bp.post("/meters/<serial>/refills")
+def refill(serial: str) -> tuple[Response, int]:
+    data = _body()
+    transfer_id = _transfer_id(data)
+    amount = _required_money(data)
+    vault = _vault()
+    vault.customer_meter(_number(), serial)  # another account's meter: 404
+    done = vault.refill(serial, amount, transfer_id, reference=_reference(data))
+    registers = vault.customer_meter(_number(), serial)
+    return jsonify(
+        {
+            "transfer": _done(done.transfer),
+            "reset_token": done.token,
+            "sequence": done.reset.sequence,
+            "expires_at": done.reset.to_json()["expires_at"],
+            "meter": _meter_json(registers),
+        }
+    ), 201
+
+
+# ---------------------------------------------------- virtual-meter postage (PC/kiosk)
+
+
+@bp.post("/reservations")
+def reserve() -> tuple[Response, int]:
+    data = _body()
+    transfer_id = _transfer_id(data)
+    amount = _required_money(data)
+    operator = data.get("operator", "USPS")
+    timeout = data.get("timeout_seconds")
+    if not isinstance(operator, str):
+        raise ValidationError("operator is a string", code="invalid_operator")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT
+    ):
+        raise ValidationError(
+            f"timeout_seconds is a whole number from 1 to {MAX_TIMEOUT}", code="invalid_timeout"
+        )
+    done = _vault().reserve_postage(
+        _number(),
+        amount,
+        transfer_id,
+        operator=operator,
+        timeout_seconds=timeout,
+        reference=_reference(data),
+    )
+    return jsonify(_done(done)), 201
+
+
+@bp.post("/reservations/<pending_id>/post")
+def post_reservation(pending_id: str) -> tuple[Response, int]:
+    data = _body()
+    transfer_id = _transfer_id(data)
+    amount = _money(data["amount"]) if data.get("amount") is not None else None
+    done = _vault().post_postage(_number(), pending_id, transfer_id, amount)
+    return jsonify(_done(done)), 201
+
+
+@bp.post("/reservations/<pending_id>/void")
+def void_reservation(pending_id: str) -> tuple[Response, int]:
+    data = _body()
+    transfer_id = _transfer_id(data)
+    done = _vault().void_postage(_number(), pending_id, transfer_id)
+    return jsonify(_done(done)), 201
+
+
+# ------------------------------------------------------------------------- reports
+
+
+@bp.get("/report")
+def report() -> Response:
+    fmt = request.args.get("format")
+    if fmt is None:
+        best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+        fmt = "csv" if best == "text/csv" else "json"
+    if fmt not in ("csv", "json"):
+        raise ValidationError("format is csv or json", code="invalid_format")
+    meter_serial = request.args.get("meter")
+    result = _vault().report(_number(), meter=meter_serial, **_range())
+    if fmt == "csv":
+        return Response(
+            report_csv(result),
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="postroom-report.csv"'},
+        )
+    return jsonify(report_json(result))
