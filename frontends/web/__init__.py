@@ -9,7 +9,18 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from postroom.core.app import Postroom
-from postroom.frontends.web import api, api_vault, auth, errors, health, i18n, portal, security
+from postroom.frontends.web import (
+    api,
+    api_rates,
+    api_vault,
+    auth,
+    errors,
+    health,
+    i18n,
+    portal,
+    rates_pages,
+    security,
+)
 
 
 def create_app(
@@ -49,11 +60,14 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(rates_pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_rates.bp)
     app.register_blueprint(api_vault.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)
+    csrf.exempt(api_rates.bp)
     csrf.exempt(api_vault.bp)
 
     postroom.plugins.hook.register_routes(app=app)

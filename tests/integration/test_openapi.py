@@ -6,6 +6,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
@@ -66,7 +67,10 @@ def test_the_api_keeps_to_its_openapi_document(served_app: Flask):
         def check(case) -> None:
             calls.append(case.operation.label)
             headers = {"Authorization": f"Bearer {served_app.config['TEST_API_KEY']}"}
-            case.call_and_validate(headers=headers)
+            # A schema-valid body can still name an unknown carrier or a weight over a
+            # service's limit: rules JSON Schema cannot state. Those are documented 422s,
+            # so "schema-valid data must be accepted" does not hold for the rates API.
+            case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 
         check()
     assert {operation.label for operation in operations} <= set(calls)

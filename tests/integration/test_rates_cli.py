@@ -147,7 +147,7 @@ def test_compare_lists_the_cheapest_first(runner):
     )
     usd = [o["table"]["service"] for o in data["options"] if o["total"]["currency"] == "USD"]
     assert usd == ["postcard", "first-class-letter"]
-    assert {o["table"]["carrier"] for o in data["options"]} == {"usps", "laposte"}
+    assert {o["table"]["carrier"] for o in data["options"]} == {"usps", "laposte", "canadapost"}
 
 
 def test_sync_is_idempotent(runner):

@@ -217,3 +217,22 @@ def test_a_20_g_lettre_verte_costs_1_39_eur_and_21_g_is_refused():
     assert quote(table, Piece(Weight.parse("20 g"))).total == Money.of("1.39", "EUR")
     with pytest.raises(ValidationError, match="at most 20 g"):
         quote(table, Piece(Weight.parse("21 g")))
+
+
+@pytest.mark.parametrize(
+    ("service", "weight", "price"),
+    [
+        ("lettermail-booklet-stamp", "30 g", "1.24"),
+        ("lettermail-single-stamp", "30 g", "1.44"),
+        ("lettermail-booklet-stamp", "30.1 g", "1.75"),
+        ("lettermail-single-stamp", "1.5 oz", "1.75"),
+    ],
+)
+def test_canada_post_lettermail_2025_stamp_prices(service, weight, price):
+    tables = []
+    for source in rate_files("postroom.plugins.canadapost"):
+        tables += parse_rate_file(source.read_text(), source.name)
+    table = RateBook.of(tables).in_force("canadapost", service, date(2025, 3, 1))
+    assert quote(table, Piece(Weight.parse(weight))).total == Money.of(price, "CAD")
+    with pytest.raises(ValidationError, match="at most 50 g"):
+        quote(table, Piece(Weight.parse("51 g")))

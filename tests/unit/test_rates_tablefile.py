@@ -18,7 +18,9 @@ def usps_text() -> str:
     return rate_files("postroom.plugins.usps")[0].read_text()
 
 
-@pytest.mark.parametrize("package", ["postroom.plugins.usps", "postroom.plugins.laposte"])
+@pytest.mark.parametrize(
+    "package", ["postroom.plugins.usps", "postroom.plugins.laposte", "postroom.plugins.canadapost"]
+)
 def test_every_shipped_rate_file_parses_and_cites_its_source(package):
     sources = rate_files(package)
     assert sources

@@ -1,0 +1,247 @@
+"""``/rates/price``: price a piece, for the portal and for mailroom kiosks.
+
+A server-rendered form (no script needed): carrier and service from the loaded tables,
+weight and unit, mailing date (default today, from the injectable clock), extra services,
+optional ZIP codes. The answer shows the itemized price, the total in the visitor's
+locale, and the cheapest services for the same piece. Any bad input is a form error next
+to its field, never a 500.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from flask import Blueprint, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from postroom.core.clock import today
+from postroom.core.errors import PostroomError
+from postroom.core.money import Money
+from postroom.core.rates.model import Piece, Quote
+from postroom.core.rates.service import Comparison
+from postroom.core.units import Weight
+from postroom.frontends.web.context import current_postroom
+
+bp = Blueprint("rates_pages", __name__, url_prefix="/rates")
+
+UNITS = ("oz", "lb", "g", "kg")
+LOCALES = {"en": "en_US", "fr": "fr_FR"}
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ZIP_RE = re.compile(r"[0-9]{5}(?:-?[0-9]{4})?")
+
+# Which form field an error code of the domain belongs to.
+FIELD_OF_CODE = {
+    "invalid_weight": "weight",
+    "unknown_unit": "weight",
+    "float_not_allowed": "weight",
+    "over_limit": "weight",
+    "invalid_date": "date",
+    "no_rate_table": "date",
+    "unknown_carrier": "service",
+    "unknown_service": "service",
+    "unknown_extra": "extras",
+    "extra_requires": "extras",
+    "invalid_zip": "zip",
+    "zone_required": "zip",
+    "zone_not_found": "zip",
+    "unknown_zone": "zip",
+}
+
+
+@attrs.frozen
+class ServiceChoice:
+    value: str
+    carrier: str
+    name: str
+
+
+@attrs.frozen
+class ExtraChoice:
+    code: str
+    name: str
+
+
+def _messages() -> dict[str, str]:
+    """The visitor's-language text of each error code (the domain's text is English)."""
+    return {
+        "invalid_weight": _("Enter a weight greater than zero, e.g. 1.2."),
+        "unknown_unit": _("Choose a unit: oz, lb, g or kg."),
+        "float_not_allowed": _("Enter a weight greater than zero, e.g. 1.2."),
+        "over_limit": _("This piece is over a limit of the service."),
+        "invalid_date": _("Enter a date as YYYY-MM-DD."),
+        "no_rate_table": _("No price list of this service is in force on that date."),
+        "unknown_carrier": _("Choose a service from the list."),
+        "unknown_service": _("Choose a service from the list."),
+        "unknown_extra": _("This service does not offer one of the extra services chosen."),
+        "extra_requires": _("One of the extra services chosen needs another one (Certified Mail)."),
+        "invalid_zip": _("Enter both ZIP codes, 5 digits each, or neither."),
+        "zone_required": _("This service is priced by zone: enter both ZIP codes."),
+        "zone_not_found": _("No zone is known between these ZIP codes."),
+        "unknown_zone": _("No zone is known between these ZIP codes."),
+    }
+
+
+def _money_locale() -> str:
+    return LOCALES.get(str(get_locale()), "en_US")
+
+
+def _choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
+    """Every carrier/service with a table, and every extra service they offer."""
+    rates = current_postroom().rates
+    latest: dict[tuple[str, str], Any] = {}
+    for table in rates.list_tables():  # oldest first: the last one wins
+        latest[(table.carrier, table.service)] = table
+    services = [
+        ServiceChoice(f"{carrier}/{service}", carrier, stored.name)
+        for (carrier, service), stored in sorted(latest.items())
+    ]
+    extras: dict[str, str] = {}
+    for stored in latest.values():
+        for extra in rates.get(stored.digest).extras:
+            extras.setdefault(extra.code, extra.name)
+    return services, [ExtraChoice(code, name) for code, name in extras.items()]
+
+
+@attrs.define
+class PriceForm:
+    """The form's values as typed, and its errors by field."""
+
+    service: str = ""
+    weight: str = ""
+    unit: str = "oz"
+    date: str = ""
+    extras: list[str] = attrs.Factory(list)
+    origin: str = ""
+    destination: str = ""
+    errors: dict[str, str] = attrs.Factory(dict)
+
+    @classmethod
+    def from_request(cls, form: Mapping[str, Any], extras: list[str]) -> PriceForm:
+        def text(name: str) -> str:
+            value = form.get(name, "")
+            return value.strip()[:100] if isinstance(value, str) else ""
+
+        return cls(
+            service=text("service"),
+            weight=text("weight"),
+            unit=text("unit").lower() or "oz",
+            date=text("date"),
+            extras=[code[:60] for code in extras if code],
+            origin=text("from"),
+            destination=text("to"),
+        )
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, message)
+
+    def parse(
+        self, known: set[str]
+    ) -> tuple[str, str, Piece, datetime.date, str | None, str | None]:
+        """Typed values for the engine; collects every field error it can find."""
+        carrier, _sep, service = self.service.partition("/")
+        if self.service not in known:
+            self.fail("service", _("Choose a service from the list."))
+        piece: Piece | None = None
+        if self.unit not in UNITS:
+            self.fail("weight", _("Choose a unit: oz, lb, g or kg."))
+        else:
+            try:
+                # a decimal comma is what French visitors type: 1,2 is 1.2
+                number = self.weight if "." in self.weight else self.weight.replace(",", ".", 1)
+                piece = Piece(Weight.of(number, self.unit).require_positive())
+            except PostroomError:
+                self.fail("weight", _("Enter a weight greater than zero, e.g. 1.2."))
+        day: datetime.date | None = None
+        try:
+            if not _DATE_RE.fullmatch(self.date):
+                raise ValueError(self.date)
+            day = datetime.date.fromisoformat(self.date)
+        except ValueError:
+            self.fail("date", _("Enter a date as YYYY-MM-DD."))
+        origin, destination = self.origin or None, self.destination or None
+        if (origin is None) != (destination is None):
+            self.fail("zip", _("Enter both ZIP codes, 5 digits each, or neither."))
+        for code in (origin, destination):
+            if code is not None and not _ZIP_RE.fullmatch(code):
+                self.fail("zip", _("Enter both ZIP codes, 5 digits each, or neither."))
+        if self.errors or piece is None or day is None:
+            raise _FormInvalid
+        return carrier, service, piece, day, origin, destination
+
+
+class _FormInvalid(Exception):
+    pass
+
+
+def _render(
+    form: PriceForm,
+    services: list[ServiceChoice],
+    extras: list[ExtraChoice],
+    result: Quote | None = None,
+    comparison: Comparison | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    locale = _money_locale()
+
+    def money(amount: Money) -> str:
+        return amount.format(locale)
+
+    return render_template(
+        "rates/price.html",
+        form=form,
+        services=services,
+        extras=extras,
+        units=UNITS,
+        result=result,
+        comparison=comparison,
+        money=money,
+    ), status
+
+
+@bp.get("/price")
+def price() -> tuple[str, int]:
+    services, extras = _choices()
+    form = PriceForm(
+        service=services[0].value if services else "",
+        date=today(current_postroom().clock).isoformat(),
+    )
+    return _render(form, services, extras)
+
+
+@bp.post("/price")
+def price_piece() -> tuple[str, int]:
+    services, extras = _choices()
+    form = PriceForm.from_request(request.form, request.form.getlist("extras"))
+    try:
+        carrier, service, piece, day, origin, destination = form.parse(
+            {choice.value for choice in services}
+        )
+    except _FormInvalid:
+        return _render(form, services, extras, status=422)
+    rates = current_postroom().rates
+    try:
+        result = rates.quote(
+            piece, carrier, service, form.extras, on=day, origin=origin, destination=destination
+        )
+    except PostroomError as error:
+        field = FIELD_OF_CODE.get(error.code, "form")
+        form.fail(field, _messages().get(error.code, error.message))
+        if error.code == "over_limit":
+            form.fail("detail", error.message)
+        return _render(form, services, extras, status=422)
+    try:
+        comparison: Comparison | None = rates.compare(
+            piece, form.extras, on=day, origin=origin, destination=destination
+        )
+    except PostroomError:  # the comparison is a bonus: the quote stands without it
+        comparison = None
+    if comparison is not None:
+        # only prices in the quote's currency compare: a dollar and a euro price do not
+        same = tuple(o for o in comparison.options if o.total.currency == result.total.currency)
+        comparison = attrs.evolve(comparison, options=same)
+    return _render(form, services, extras, result, comparison)
