@@ -24,17 +24,29 @@ Canonical encoding (version 1, all integers big-endian), then the 32-byte MAC::
     32+n   16   nonce (random)
     48+n   32   HMAC-SHA256(key, bytes 0 .. 48+n)
 
+Per-meter key: ``meter_key(installation_secret, serial)`` is
+HMAC-SHA256(secret, b"postroom reset key v1\x00" + serial). The data center re-derives
+it whenever it issues or checks a token, so it keeps no key table; the same key is
+provisioned to the meter's device when it is registered (or at its next sync).
+
+Text form: where a token travels as text (the vault's ``Refill.token``, the web API's
+``reset_token``, the CLI), it is the base64url encoding of the bytes above, without
+``=`` padding (``to_text`` / ``from_text``).
+
 Pure: no I/O, no clock of its own (``now`` is passed in).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import struct
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -46,6 +58,8 @@ NONCE_SIZE = 16
 MAC_SIZE = 32
 MAX_SERIAL = 32
 MIN_KEY = 16
+#: Domain separation of the per-meter key (see ``meter_key``).
+METER_KEY_LABEL = b"postroom reset key v1\x00"
 _SERIAL = re.compile(rb"[A-Za-z0-9-]{1,%d}" % MAX_SERIAL)
 _FIXED = struct.Struct(">QQ3sq16s")  # sequence, mills, currency, expiry, nonce
 
@@ -64,6 +78,44 @@ def check_serial(serial: str) -> bytes:
     return raw
 
 
+def meter_key(installation_secret: str, serial: str) -> bytes:
+    """The reset-token key of meter ``serial``, derived from the installation secret.
+
+    HMAC-SHA256(secret, ``METER_KEY_LABEL`` + serial). The data center re-derives it
+    (no key table); it is provisioned to the device at registration or sync. A key that
+    leaks from one device forges tokens for that device only.
+    """
+    if not installation_secret:
+        raise ValidationError("the installation secret is empty", code="invalid_meter_key")
+    return hmac.new(
+        installation_secret.encode("utf-8"), METER_KEY_LABEL + check_serial(serial), hashlib.sha256
+    ).digest()
+
+
+def to_text(token_bytes: bytes) -> str:
+    """The token's text form: base64url of its bytes, no padding."""
+    return base64.urlsafe_b64encode(bytes(token_bytes)).decode("ascii").rstrip("=")
+
+
+def from_text(text: str) -> bytes:
+    """The bytes of a token's text form; ``token_malformed`` when it is not base64url."""
+    bad = ValidationError("malformed reset token: not base64url text", code="token_malformed")
+    if not isinstance(text, str):
+        raise bad
+    clean = text.strip()
+    if not clean or "=" in clean or len(clean) % 4 == 1:
+        raise bad
+    try:
+        raw = base64.b64decode(
+            clean.encode("ascii") + b"=" * (-len(clean) % 4), altchars=b"-_", validate=True
+        )
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raise bad from None
+    if to_text(raw) != clean:  # non-canonical trailing bits
+        raise bad
+    return raw
+
+
 @attrs.frozen
 class ResetToken:
     """One authorised refill of meter ``serial`` (the verified content of a token)."""
@@ -73,6 +125,15 @@ class ResetToken:
     amount: Money
     expires_at: datetime
     nonce: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "sequence": self.sequence,
+            "amount_mills": self.amount.mills,
+            "currency": self.amount.currency,
+            "expires_at": self.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
 
     def body(self) -> bytes:
         """The canonical bytes the MAC covers."""

@@ -9,10 +9,7 @@ so that they never go below zero (or below their credit limit).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterable
@@ -23,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 import attrs
 
 from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.meters.tokens import ResetToken
 
 GENESIS_HASH = "0" * 64
 TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
@@ -489,80 +487,8 @@ def sum_balances(items: Iterable[Balances]) -> Balances:
     return total
 
 
-#: Domain separation: the reset-token key is derived from the installation secret.
-RESET_KEY_LABEL = b"postroom.vault.reset-token.v1"
+#: How long a refill's reset token may wait for the meter to apply it.
 RESET_TOKEN_TTL_SECONDS = 7 * 24 * 3600
-
-
-def derive_reset_key(secret: str) -> bytes:
-    return hmac.new(secret.encode("utf-8"), RESET_KEY_LABEL, hashlib.sha256).digest()
-
-
-@attrs.frozen
-class ResetToken:
-    """Authorises a meter to add ``amount`` to its descending register, once.
-
-    Authenticated with HMAC-SHA256 under a key only the data center holds; the meter
-    hands it back at its next sync and the data center applies it at most once.
-    """
-
-    serial: str
-    sequence: int
-    amount: int
-    currency: str
-    transfer_id: str
-    expires_at: datetime
-
-    def payload(self) -> bytes:
-        return _canonical(
-            [
-                self.serial,
-                self.sequence,
-                self.amount,
-                self.currency,
-                self.transfer_id,
-                _stamp(self.expires_at),
-            ]
-        )
-
-    def encode(self, key: bytes) -> str:
-        payload = self.payload()
-        mac = hmac.new(key, payload, hashlib.sha256).hexdigest()
-        return base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=") + "." + mac
-
-    @classmethod
-    def decode(cls, token: str, key: bytes) -> ResetToken:
-        """The token's content when its MAC is right; ValidationError for anything else."""
-        invalid = ValidationError(
-            "not a reset token of this data center", code="reset_token_invalid"
-        )
-        try:
-            body, mac = token.strip().split(".")
-            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        except (ValueError, binascii.Error):
-            raise invalid from None
-        expected = hmac.new(key, payload, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, mac):
-            raise invalid
-        serial, sequence, amount, currency, transfer_id, expires = json.loads(payload)
-        return cls(
-            serial,
-            sequence,
-            amount,
-            currency,
-            transfer_id,
-            datetime.strptime(expires, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "serial": self.serial,
-            "sequence": self.sequence,
-            "amount_mills": self.amount,
-            "currency": self.currency,
-            "transfer_id": self.transfer_id,
-            "expires_at": _stamp(self.expires_at),
-        }
 
 
 @attrs.frozen
@@ -570,7 +496,7 @@ class Refill:
     """A refill's ledger row and the reset token the meter applies at its next sync."""
 
     transfer: Transfer
-    token: str
+    token: str  # tokens.to_text of the PRT1 bytes
     reset: ResetToken
 
 

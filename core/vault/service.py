@@ -6,6 +6,8 @@ the commit.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -23,8 +25,12 @@ from postroom.core.errors import (
     Conflict,
     InsufficientFunds,
     NotFound,
+    PermissionDenied,
     ValidationError,
 )
+from postroom.core.meters import tokens as prt
+from postroom.core.meters.tokens import ResetToken
+from postroom.core.money import Money
 from postroom.core.vault.model import (
     FUNDS_KINDS,
     GENESIS_HASH,
@@ -43,7 +49,6 @@ from postroom.core.vault.model import (
     Refill,
     ReportEntry,
     ReportType,
-    ResetToken,
     TransactionReport,
     Transfer,
     TransferCode,
@@ -51,11 +56,10 @@ from postroom.core.vault.model import (
     VerifyReport,
     check_amount,
     codes_of,
-    derive_reset_key,
     effects,
     sum_balances,
 )
-from postroom.core.vault.store import LedgerStore, ResetTokenStore
+from postroom.core.vault.store import IssuedReset, LedgerStore, ResetTokenStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,12 +111,27 @@ class VaultService:
         self._clock = clock
         self._secret = secret
 
-    def _reset_key(self) -> bytes:
+    def _installation_secret(self) -> str:
         if self._secret is None:
             raise ConfigurationError(
                 "reset tokens need the installation secret", code="no_secret_key"
             )
-        return derive_reset_key(self._secret())
+        return self._secret()
+
+    @staticmethod
+    def _token(key: bytes, issued: IssuedReset) -> tuple[ResetToken, bytes]:
+        """The PRT1 token of a recorded refill, the same bytes every time it is asked for.
+
+        Its nonce is derived from the meter key and the transfer id, so a replayed refill
+        hands back the token it issued first without the vault storing token bytes.
+        """
+        nonce = hmac.new(
+            key, b"nonce\x00" + issued.transfer_id.encode("utf-8"), hashlib.sha256
+        ).digest()[: prt.NONCE_SIZE]
+        raw = prt.issue(
+            key, issued.serial, issued.sequence, issued.amount, issued.expires_at, nonce=nonce
+        )
+        return prt.decode(raw)[0], raw
 
     # ------------------------------------------------------------------ accounts
 
@@ -547,11 +566,12 @@ class VaultService:
         """Move funds from the owner's postage account into the meter's descending register
         and issue the reset token the meter applies at its next sync."""
         mills = check_amount(amount.mills)
-        key = self._reset_key()
+        secret = self._installation_secret()
 
         def work(uow: UnitOfWork) -> Refill:
             store = LedgerStore(uow.connection)
             meter = _meter(store, serial)
+            key = prt.meter_key(secret, meter.serial)  # the serial fits a PRT1 token
             if amount.currency != meter.currency:
                 raise _currency_mismatch(amount.currency, meter.currency)
             _active(store, meter, transfer_id)
@@ -578,45 +598,49 @@ class VaultService:
             )
             request.validate()
             done = self._execute(uow, [request])[0]
-            tokens = ResetTokenStore(uow.connection)
-            reset = tokens.by_transfer(done.id)
-            if reset is None:  # a first refill, not a replay: the meter account is locked
-                reset = ResetToken(
+            issued_tokens = ResetTokenStore(uow.connection)
+            issued = issued_tokens.by_transfer(done.id)
+            if issued is None:  # a first refill, not a replay: the meter account is locked
+                expires = self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS)
+                issued = IssuedReset(
                     serial=meter.serial,
-                    sequence=tokens.next_sequence(meter.serial),
-                    amount=done.amount,
-                    currency=done.currency,
+                    sequence=issued_tokens.next_sequence(meter.serial),
                     transfer_id=done.id,
-                    expires_at=self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS),
+                    amount=Money(done.amount, done.currency),
+                    expires_at=expires.replace(microsecond=0),
                 )
-                tokens.add(reset, self._clock.now())
+                issued_tokens.add(issued, self._clock.now())
+            reset, raw = self._token(key, issued)
             uow.commit()
-            return Refill(done, reset.encode(key), reset)
+            return Refill(done, prt.to_text(raw), reset)
 
         return self._run_idempotent(work)
 
     def apply_reset_token(self, serial: str, token: str) -> ResetToken:
-        """A meter reports at sync that it applied ``token``: accepted at most once.
+        """A meter reports at sync that it applied ``token`` (its text form): recorded once.
 
-        A token of another meter or data center is ``reset_token_invalid``, a second
-        use ``reset_token_replayed``, a late one ``reset_token_expired``; none writes.
+        Checked as the device checks it (``tokens.verify`` under the meter's key, after
+        the last sequence applied for that meter): ``token_malformed``,
+        ``token_forged`` (another meter's or data center's key, or a token this vault
+        never issued), ``token_wrong_meter``, ``token_expired``, ``token_replayed``;
+        none writes.
         """
-        reset = ResetToken.decode(token, self._reset_key())
-        if reset.serial != serial.strip():
-            raise ValidationError(
-                "this reset token belongs to another meter", code="reset_token_invalid"
-            )
+        clean = serial.strip()
+        key = prt.meter_key(self._installation_secret(), clean)
+        raw = prt.from_text(token)
 
         def work(uow: UnitOfWork) -> ResetToken:
-            tokens = ResetTokenStore(uow.connection)
-            found = tokens.get(reset.serial, reset.sequence)
-            if found is None or found[0] != reset:
-                raise ValidationError("unknown reset token", code="reset_token_invalid")
-            if found[1] is not None:
-                raise Conflict("this reset token was applied already", code="reset_token_replayed")
-            if reset.expires_at <= self._clock.now():
-                raise ValidationError("this reset token expired", code="reset_token_expired")
-            tokens.mark_applied(reset.serial, reset.sequence, self._clock.now())
+            issued_tokens = ResetTokenStore(uow.connection)
+            issued = issued_tokens.for_meter(clean)
+            last = max((i.sequence for i in issued if i.applied_at is not None), default=0)
+            reset = prt.verify(key, raw, clean, self._clock.now(), last_sequence=last)
+            found = next((i for i in issued if i.sequence == reset.sequence), None)
+            if found is None or self._token(key, found)[1] != raw:
+                raise PermissionDenied(
+                    "this vault did not issue this reset token", code="token_forged"
+                )
+            if not issued_tokens.mark_applied(clean, reset.sequence, self._clock.now()):
+                raise Conflict("this reset token was applied already", code="token_replayed")
             uow.commit()
             return reset
 

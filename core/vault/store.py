@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.db import metadata
+from postroom.core.money import Money
 from postroom.core.vault.model import (
     GENESIS_HASH,
     AccountKind,
@@ -22,7 +24,6 @@ from postroom.core.vault.model import (
     LedgerAccount,
     MeterRegisters,
     Phase,
-    ResetToken,
     Transfer,
     TransferCode,
     utc,
@@ -536,37 +537,54 @@ reset_tokens = sa.Table(
 )
 
 
-def reset_from_row(row: Row[tuple[object, ...]]) -> tuple[ResetToken, datetime | None]:
+@attrs.frozen
+class IssuedReset:
+    """A row of ``reset_tokens``: a refill's reset token as the vault recorded it.
+
+    The token bytes themselves are not stored: the service re-issues them from this row
+    and the per-meter key (``postroom.core.meters.tokens``).
+    """
+
+    serial: str
+    sequence: int
+    transfer_id: str
+    amount: Money
+    expires_at: datetime
+    applied_at: datetime | None = None
+
+
+def reset_from_row(row: Row[tuple[object, ...]]) -> IssuedReset:
     m = row._mapping
-    token = ResetToken(
+    return IssuedReset(
         serial=str(m["serial"]),
         sequence=int(m["sequence"]),
-        amount=int(m["amount"]),
-        currency=str(m["currency"]),
         transfer_id=str(m["transfer_id"]),
+        amount=Money(int(m["amount"]), str(m["currency"])),
         expires_at=utc(m["expires_at"]),
+        applied_at=None if m["applied_at"] is None else utc(m["applied_at"]),
     )
-    return token, None if m["applied_at"] is None else utc(m["applied_at"])
 
 
 class ResetTokenStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def by_transfer(self, transfer_id: str) -> ResetToken | None:
+    def by_transfer(self, transfer_id: str) -> IssuedReset | None:
         row = self._c.execute(
             sa.select(reset_tokens).where(reset_tokens.c.transfer_id == transfer_id)
         ).first()
-        return None if row is None else reset_from_row(row)[0]
+        return None if row is None else reset_from_row(row)
 
-    def get(self, serial: str, sequence: int) -> tuple[ResetToken, datetime | None] | None:
-        query = sa.select(reset_tokens).where(
-            reset_tokens.c.serial == serial, reset_tokens.c.sequence == sequence
+    def for_meter(self, serial: str) -> list[IssuedReset]:
+        """The meter's reset tokens by sequence; locked on PostgreSQL (applies serialise)."""
+        query = (
+            sa.select(reset_tokens)
+            .where(reset_tokens.c.serial == serial)
+            .order_by(reset_tokens.c.sequence)
         )
         if self._c.dialect.name == "postgresql":
             query = query.with_for_update()
-        row = self._c.execute(query).first()
-        return None if row is None else reset_from_row(row)
+        return [reset_from_row(row) for row in self._c.execute(query)]
 
     def next_sequence(self, serial: str) -> int:
         found = self._c.execute(
@@ -574,14 +592,14 @@ class ResetTokenStore:
         ).scalar()
         return 1 if found is None else int(found) + 1
 
-    def add(self, token: ResetToken, now: datetime) -> None:
+    def add(self, token: IssuedReset, now: datetime) -> None:
         self._c.execute(
             sa.insert(reset_tokens).values(
                 serial=token.serial,
                 sequence=token.sequence,
                 transfer_id=token.transfer_id,
-                amount=token.amount,
-                currency=token.currency,
+                amount=token.amount.mills,
+                currency=token.amount.currency,
                 issued_at=now,
                 expires_at=token.expires_at,
             )

@@ -169,7 +169,10 @@ def replace_meter(
 @json_option
 @pass_state
 def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None:
-    """Record that meter SERIAL applied reset TOKEN at its sync (accepted once)."""
+    """Record that meter SERIAL applied reset TOKEN at its sync (accepted once).
+
+    TOKEN is the text form of the refill's PRT1 token (the `reset_token` of `refill`).
+    """
     reset = state.postroom().vault.apply_reset_token(serial, token)
     emit(
         reset.to_json(), as_json, lambda d: f"reset {d['sequence']} of meter {d['serial']} applied"

@@ -180,7 +180,7 @@ def test_meters_refill_returns_a_token_that_applies(client, customer, postroom):
         f"{V}/meters/PB-1/refills", json={"id": "r1", "amount": usd("60.00")}, headers=headers
     ).get_json()
     assert again["reset_token"] == body["reset_token"]
-    assert postroom.vault.apply_reset_token("PB-1", body["reset_token"]).amount == 60_000
+    assert postroom.vault.apply_reset_token("PB-1", body["reset_token"]).amount.mills == 60_000
     postroom.vault.record_usage("PB-1", Money.parse("7.30 USD"), 10, "use-1")
     meter = client.get(f"{V}/meters/PB-1", headers=headers).get_json()
     assert Money.from_json(meter["ascending"]) == Money.parse("7.30 USD")

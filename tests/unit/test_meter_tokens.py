@@ -103,3 +103,40 @@ def test_bad_inputs_to_issue():
 
 def test_zero_amount_sync_token():
     assert tokens.verify(KEY, make(amount=Money(0, "EUR")), "SN1", NOW).amount.is_zero
+
+
+def test_meter_key_is_per_meter_and_per_installation():
+    import hashlib
+    import hmac
+
+    key = tokens.meter_key("s3cret", "PB-1")
+    assert key == hmac.new(b"s3cret", b"postroom reset key v1\x00PB-1", hashlib.sha256).digest()
+    assert len(key) == 32
+    assert key == tokens.meter_key("s3cret", "PB-1")
+    assert key != tokens.meter_key("s3cret", "PB-2")
+    assert key != tokens.meter_key("other", "PB-1")
+    with pytest.raises(PostroomError) as bad:
+        tokens.meter_key("s3cret", "PB 1")
+    assert bad.value.code == "invalid_serial"
+
+
+def test_text_form_round_trips_and_is_unpadded_base64url():
+    raw = tokens.issue(
+        tokens.meter_key("s3cret", "PB-1"),
+        "PB-1",
+        1,
+        Money(50_000, "USD"),
+        datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    text = tokens.to_text(raw)
+    assert not set(text) & set("=+/")
+    assert tokens.from_text(text) == raw
+    assert tokens.from_text(f"  {text}\n") == raw
+
+
+# "AB" is one byte whose unused trailing bits are set: not the canonical text of any token
+@pytest.mark.parametrize("text", ["", "a", "ab=c", "a+b/", "not a token!", "AB==", "é", "AB"])
+def test_bad_text_is_malformed(text):
+    with pytest.raises(PostroomError) as bad:
+        tokens.from_text(text)
+    assert bad.value.code == "token_malformed"

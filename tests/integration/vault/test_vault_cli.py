@@ -45,7 +45,7 @@ def test_accounts_and_vault_commands(runner: CliRunner) -> None:
     assert code == 0, out
     code, out = run(runner, "vault", "apply-token", "PB-9", refilled["reset_token"])
     assert code == 1
-    assert "reset_token_replayed" in out
+    assert "token_replayed" in out
     code, out = run(runner, "vault", "balance", number, "--json")
     assert json.loads(out)["balance_mills"] == 30_000
     code, out = run(runner, "vault", "verify")

@@ -9,9 +9,15 @@ import pytest
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
-from postroom.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from postroom.core.errors import (
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from postroom.core.meters import tokens
 from postroom.core.money import Money
-from postroom.core.vault.model import derive_reset_key
 
 
 def usd(text: str) -> Money:
@@ -76,40 +82,71 @@ def test_refill_issues_a_reset_token_applied_at_most_once(
 ) -> None:
     pr.vault.deposit(customer.number, usd("100"), "dep")
     pr.vault.register_meter("PB-7", customer.number, "USPS")
+    pr.vault.register_meter("PB-8", customer.number, "USPS")
     first = pr.vault.refill("PB-7", usd("20"), "r1")
     second = pr.vault.refill("PB-7", usd("30"), "r2")
     assert (first.reset.sequence, second.reset.sequence) == (1, 2)
-    assert first.reset.amount == 20_000
+    assert first.reset.amount == usd("20")
     assert pr.vault.refill("PB-7", usd("20"), "r1").token == first.token  # replayed refill
+    # the text is the device's own PRT1 format, under PB-7's key
+    key = tokens.meter_key("test-secret", "PB-7")
+    raw = tokens.from_text(first.token)
+    assert raw.startswith(tokens.MAGIC)
+    assert tokens.verify(key, raw, "PB-7", clock.now()) == first.reset
     applied = pr.vault.apply_reset_token("PB-7", first.token)
     assert applied == first.reset
     with pytest.raises(Conflict) as replay:
         pr.vault.apply_reset_token("PB-7", first.token)
-    assert replay.value.code == "reset_token_replayed"
-    with pytest.raises(ValidationError) as foreign:
+    assert replay.value.code == "token_replayed"
+    with pytest.raises(PermissionDenied) as foreign:  # checked under PB-8's key
         pr.vault.apply_reset_token("PB-8", second.token)
-    assert foreign.value.code == "reset_token_invalid"
-    body, mac = second.token.split(".")
-    forged = body + "." + ("0" if mac[0] != "0" else "1") + mac[1:]
-    with pytest.raises(ValidationError) as bad_mac:
-        pr.vault.apply_reset_token("PB-7", forged)
-    assert bad_mac.value.code == "reset_token_invalid"
+    assert foreign.value.code == "token_forged"
+    tampered = bytearray(tokens.from_text(second.token))
+    tampered[-1] ^= 1
+    with pytest.raises(PermissionDenied) as bad_mac:
+        pr.vault.apply_reset_token("PB-7", tokens.to_text(bytes(tampered)))
+    assert bad_mac.value.code == "token_forged"
+    with pytest.raises(ValidationError) as garbage:
+        pr.vault.apply_reset_token("PB-7", "not a token!")
+    assert garbage.value.code == "token_malformed"
     clock.advance(timedelta(days=8))
     with pytest.raises(ValidationError) as late:
         pr.vault.apply_reset_token("PB-7", second.token)
-    assert late.value.code == "reset_token_expired"
+    assert late.value.code == "token_expired"
+
+
+def test_reset_tokens_apply_in_sequence(pr: Postroom, customer: CustomerAccount) -> None:
+    pr.vault.deposit(customer.number, usd("100"), "dep")
+    pr.vault.register_meter("PB-7", customer.number, "USPS")
+    first = pr.vault.refill("PB-7", usd("20"), "r1")
+    second = pr.vault.refill("PB-7", usd("30"), "r2")
+    assert pr.vault.apply_reset_token("PB-7", second.token).sequence == 2
+    with pytest.raises(Conflict) as stale:  # as on the device: sequences only go up
+        pr.vault.apply_reset_token("PB-7", first.token)
+    assert stale.value.code == "token_replayed"
 
 
 def test_a_token_from_another_data_center_is_refused(
-    pr: Postroom, customer: CustomerAccount
+    pr: Postroom, customer: CustomerAccount, clock: FrozenClock
 ) -> None:
     pr.vault.deposit(customer.number, usd("100"), "dep")
     pr.vault.register_meter("PB-7", customer.number, "USPS")
     refill = pr.vault.refill("PB-7", usd("20"), "r1")
-    other_key = derive_reset_key("another installation's secret")
-    with pytest.raises(ValidationError) as foreign:
-        pr.vault.apply_reset_token("PB-7", refill.reset.encode(other_key))
-    assert foreign.value.code == "reset_token_invalid"
+    other_key = tokens.meter_key("another installation's secret", "PB-7")
+    elsewhere = tokens.issue(other_key, "PB-7", 1, usd("20"), clock.now() + timedelta(days=1))
+    with pytest.raises(PermissionDenied) as foreign:
+        pr.vault.apply_reset_token("PB-7", tokens.to_text(elsewhere))
+    assert foreign.value.code == "token_forged"
+    # a token under the right key that this vault never issued is refused too
+    key = tokens.meter_key("test-secret", "PB-7")
+    unissued = tokens.issue(key, "PB-7", 1, usd("99"), clock.now() + timedelta(days=1))
+    with pytest.raises(PermissionDenied) as unknown:
+        pr.vault.apply_reset_token("PB-7", tokens.to_text(unissued))
+    assert unknown.value.code == "token_forged"
+    wrong_meter = tokens.issue(key, "PB-9", 1, usd("20"), clock.now() + timedelta(days=1))
+    with pytest.raises(PermissionDenied) as wrong:
+        pr.vault.apply_reset_token("PB-7", tokens.to_text(wrong_meter))
+    assert wrong.value.code == "token_wrong_meter"
     assert pr.vault.apply_reset_token("PB-7", refill.token).sequence == 1
 
 
