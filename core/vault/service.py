@@ -95,9 +95,9 @@ def _clean_operator(operator: str) -> str:
 
 
 def _clean_serial(serial: str) -> str:
+    """A serial the meter's reset tokens can carry (one rule: ``tokens.check_serial``)."""
     clean = serial.strip()
-    if not clean or len(clean) > 60 or not clean.replace("-", "").isalnum():
-        raise ValidationError(f"invalid meter serial {serial!r}", code="invalid_serial")
+    prt.check_serial(clean)
     return clean
 
 

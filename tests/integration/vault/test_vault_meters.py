@@ -194,3 +194,12 @@ def test_replaced_meter_funds_move_to_the_new_meter(
         pr.vault.replace_meter("NEW-1", "THEIRS", "swap-2")
     assert mismatch.value.code == "meter_mismatch"
     assert pr.vault.verify().ok
+
+
+@pytest.mark.parametrize("serial", ["PR-" + "9" * 40, "MÈTER-1", "PR 1", ""])
+def test_a_serial_no_reset_token_can_carry_is_refused_at_registration(
+    pr: Postroom, customer: CustomerAccount, serial: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        pr.vault.register_meter(serial, customer.number, "USPS")
+    assert caught.value.code == "invalid_serial"
