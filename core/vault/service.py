@@ -443,10 +443,7 @@ class VaultService:
                 code=TransferCode.DEPOSIT,
                 reference=reference,
             )
-            request.validate()
-            done = self._execute(uow, [request])
-            uow.commit()
-            return done
+            return self._post_one(uow, request)
 
         return self._run_idempotent(work)[0]
 
@@ -673,10 +670,7 @@ class VaultService:
                 pieces=pieces,
                 reference=reference,
             )
-            request.validate()
-            done = self._execute(uow, [request])
-            uow.commit()
-            return done
+            return self._post_one(uow, request)
 
         return self._run_idempotent(work)[0]
 
@@ -750,6 +744,13 @@ class VaultService:
         return self._db.run(self._verify, readonly=True)
 
     # ------------------------------------------------------------------ internals
+
+    def _post_one(self, uow: UnitOfWork, request: TransferRequest) -> list[Transfer]:
+        """Validate and execute one transfer, then commit the unit of work."""
+        request.validate()
+        done = self._execute(uow, [request])
+        uow.commit()
+        return done
 
     def _run_idempotent(self, work: Callable[[UnitOfWork], T]) -> T:
         try:

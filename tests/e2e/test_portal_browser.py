@@ -1,45 +1,5 @@
 """The portal in a real Chromium (Debian's, driven by Playwright; no browser download)."""
 
-import os
-from pathlib import Path
-
-import pytest
-
-CHROMIUM = Path(os.environ.get("POSTROOM_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
-
-
-@pytest.fixture
-def page(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(locale="en-US")
-        page = context.new_page()
-        page.console_errors = []
-        page.on(
-            "console",
-            lambda message: (
-                page.console_errors.append(message.text) if message.type == "error" else None
-            ),
-        )
-        yield page
-        context.close()
-        browser.close()
-
 
 def test_a_visitor_switches_the_portal_to_french(demo_server, page, tmp_path):
     page.goto(demo_server.base + "/")
