@@ -8,7 +8,7 @@ schema is migrated once per session there and every table emptied between tests.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,11 +57,18 @@ def _migrated_postgres() -> Iterator[str | None]:
 
 
 def _empty_tables(url: str) -> None:
+    """Empty every table of postroom's schema in the database at ``url`` (PostgreSQL)."""
     engine = sa.create_engine(Database(url).url)
     names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def empty_postgres() -> Callable[[str], None]:
+    """The helper that empties a migrated PostgreSQL test database between tests."""
+    return _empty_tables
 
 
 @pytest.fixture

@@ -8,9 +8,15 @@ from typing import Any
 import click
 
 from postroom.core.errors import ValidationError
-from postroom.core.plugins import make_plugin_manager
 from postroom.core.ports import MeterDevice, MeterDriver
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.state import (
+    CliState,
+    choose,
+    emit,
+    json_option,
+    pass_state,
+    registered,
+)
 from postroom.hal.meter.simulator import MeterSimulator
 
 DEFAULT_DRIVER = "postroom-framed"
@@ -37,16 +43,10 @@ def meter() -> None:
 
 
 def _open(state: CliState, driver_name: str, url: str) -> MeterDevice:
-    manager = make_plugin_manager(state.config().plugins)
     drivers: dict[str, MeterDriver] = {
-        driver.name: driver for group in manager.hook.register_meter_drivers() for driver in group
+        driver.name: driver for driver in registered(state, "register_meter_drivers")
     }
-    if driver_name not in drivers:
-        known = ", ".join(sorted(drivers)) or "none installed"
-        raise click.BadParameter(
-            f"unknown meter driver {driver_name!r} (known: {known})", param_hint="--driver"
-        )
-    return drivers[driver_name].open(url)
+    return choose(drivers, driver_name, what="meter driver", option="--driver").open(url)
 
 
 @meter.command()

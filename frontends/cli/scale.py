@@ -7,9 +7,15 @@ from typing import Any
 
 import click
 
-from postroom.core.plugins import make_plugin_manager
 from postroom.core.ports import Scale
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.state import (
+    CliState,
+    choose,
+    emit,
+    json_option,
+    pass_state,
+    registered,
+)
 from postroom.hal.scales.simulators import NciSimulator, SicsSimulator
 
 SIMULATORS = {"nci": NciSimulator, "sics": SicsSimulator}
@@ -35,16 +41,10 @@ def scale() -> None:
 
 
 def _driver(state: CliState, protocol: str) -> Scale:
-    manager = make_plugin_manager(state.config().plugins)
     drivers: dict[str, Scale] = {
-        driver.protocol: driver for group in manager.hook.register_scales() for driver in group
+        driver.protocol: driver for driver in registered(state, "register_scales")
     }
-    if protocol not in drivers:
-        known = ", ".join(sorted(drivers)) or "none installed"
-        raise click.BadParameter(
-            f"unknown protocol {protocol!r} (known: {known})", param_hint="--protocol"
-        )
-    return drivers[protocol]
+    return choose(drivers, protocol, what="protocol", option="--protocol")
 
 
 def _human(reading: dict[str, Any]) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 import click
@@ -12,6 +12,9 @@ import click
 from postroom.core.app import Postroom
 from postroom.core.config import Config
 from postroom.core.errors import PostroomError
+from postroom.core.plugins import make_plugin_manager
+
+T = TypeVar("T")
 
 #: Exit codes: 0 ok, 1 domain or environment error, 2 usage error (Click's own).
 EXIT_ERROR = 1
@@ -60,6 +63,21 @@ pass_state = click.make_pass_decorator(CliState)
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
 )
+
+
+def registered(state: CliState, hook: str) -> list[Any]:
+    """Every provider the loaded plugins return from the registration ``hook``."""
+    manager = make_plugin_manager(state.config().plugins)
+    groups: list[list[Any]] = getattr(manager.hook, hook)()
+    return [provider for group in groups for provider in group]
+
+
+def choose(providers: Mapping[str, T], name: str, *, what: str, option: str) -> T:
+    """The provider called ``name``; a usage error (exit 2) naming the known ones otherwise."""
+    if name not in providers:
+        known = ", ".join(sorted(providers)) or "none installed"
+        raise click.BadParameter(f"unknown {what} {name!r} (known: {known})", param_hint=option)
+    return providers[name]
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:

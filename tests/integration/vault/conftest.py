@@ -3,29 +3,29 @@ POSTROOM_TEST_DATABASE_URL is set, on PostgreSQL too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from postroom.core import schema
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
-from postroom.core.db import Database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(
-    request: pytest.FixtureRequest, tmp_path: Path, _migrated_postgres: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    _migrated_postgres: str | None,
+    empty_postgres: Callable[[str], None],
 ) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'vault.db'}"
     if _migrated_postgres is None:
         pytest.skip("PostgreSQL tests need POSTROOM_TEST_DATABASE_URL")
-    _empty_tables(_migrated_postgres)
+    empty_postgres(_migrated_postgres)
     return _migrated_postgres
 
 
@@ -41,11 +41,3 @@ def pr(store_url: str, data_dir: Path, clock: FrozenClock) -> Iterator[Postroom]
 @pytest.fixture
 def customer(pr: Postroom) -> CustomerAccount:
     return pr.accounts.create("Acme Mailroom", "US", "USD")
-
-
-def _empty_tables(url: str) -> None:
-    engine = sa.create_engine(Database(url).url)
-    names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    engine.dispose()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -22,11 +22,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from postroom.core import schema
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
-from postroom.core.db import Database
 from postroom.core.errors import Conflict, InsufficientFunds, NotFound
 from postroom.core.money import Money
 from postroom.core.vault.model import AccountKind, Balances, sum_balances
@@ -36,18 +34,12 @@ amounts = st.integers(min_value=1, max_value=50_000)
 METERS = ("SM-1", "SM-2")
 
 
-def _empty_postgres(url: str) -> None:
-    engine = sa.create_engine(Database(url).url)
-    names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    engine.dispose()
-
-
 class VaultMachine(RuleBasedStateMachine):
     pendings = Bundle("pendings")
     #: None: a fresh SQLite file per run; else a PostgreSQL URL emptied per run
     postgres_url: str | None = None
+    #: set by the autouse fixture below: the suite's one way to empty PostgreSQL
+    empty_postgres: Callable[[str], None] | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +47,8 @@ class VaultMachine(RuleBasedStateMachine):
         self.clock = FrozenClock.at("2026-03-02T09:30:00+00:00")
         url = self.postgres_url or f"sqlite:///{self.tmp / 'vault.db'}"
         if self.postgres_url:
-            _empty_postgres(self.postgres_url)
+            assert self.empty_postgres is not None
+            self.empty_postgres(self.postgres_url)
         config = Config.load({}, data_dir=self.tmp, database_url=url, secret_key="test")
         self.pr = Postroom.open(config=config, clock=self.clock, migrate_schema=True)
         self.counter = 0
@@ -220,5 +213,6 @@ test_vault_state_machine_postgres = pytest.mark.slow(
 
 
 @pytest.fixture(autouse=True)
-def _migrated(_migrated_postgres: str | None) -> None:
+def _migrated(_migrated_postgres: str | None, empty_postgres: Callable[[str], None]) -> None:
     """Makes sure the PostgreSQL schema exists before the machine empties it."""
+    VaultMachine.empty_postgres = staticmethod(empty_postgres)
