@@ -22,6 +22,9 @@ from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
+from postroom.core.meters import jobs as meters_jobs
+from postroom.core.meters.model import InspectionRules
+from postroom.core.meters.service import MetersService
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
@@ -54,6 +57,18 @@ class Postroom:
         self.accounts = AccountsService(db, clock)
         self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
         self.rates = RatesService(db, plugins, clock)
+        self.meters = MetersService(
+            db,
+            clock,
+            self.vault,
+            self.rates,
+            plugins,
+            InspectionRules(
+                config.meter_inspection_due_days,
+                config.meter_inspection_lock_days,
+                config.meter_inspection_warning_days,
+            ),
+        )
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
@@ -99,6 +114,7 @@ class Postroom:
         registry = JobRegistry()
         _register_builtin_jobs(registry, db.dialect)
         vault_jobs.register_jobs(registry)
+        meters_jobs.register_jobs(registry)
         manager.hook.register_jobs(registry=registry)
         postroom = cls(config, clock, manager, db, registry, immediate_jobs=immediate_jobs)
         postroom._ensure_instance_id()

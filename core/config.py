@@ -50,6 +50,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "log_level": ("POSTROOM_LOG_LEVEL", "DEBUG, INFO (default), WARNING or ERROR"),
     "default_locale": ("POSTROOM_DEFAULT_LOCALE", "portal language when none is chosen: en or fr"),
+    "meter_inspection_due_days": (
+        "POSTROOM_METER_INSPECTION_DUE_DAYS",
+        "days after its last data-center contact a meter is due for inspection (default 90)",
+    ),
+    "meter_inspection_lock_days": (
+        "POSTROOM_METER_INSPECTION_LOCK_DAYS",
+        "days after its last data-center contact a meter stops printing (default 120)",
+    ),
+    "meter_inspection_warning_days": (
+        "POSTROOM_METER_INSPECTION_WARNING_DAYS",
+        "days before that deadline the customer is warned (default 14)",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -84,6 +96,9 @@ class Config:
     log_level: str = attrs.field(default="INFO", validator=attrs.validators.in_(LOG_LEVELS))
     default_locale: str = attrs.field(default="en", validator=attrs.validators.in_(LOCALES))
     config_file: Path | None = None
+    meter_inspection_due_days: int = attrs.field(default=90, converter=int)
+    meter_inspection_lock_days: int = attrs.field(default=120, converter=int)
+    meter_inspection_warning_days: int = attrs.field(default=14, converter=int)
 
     @property
     def production(self) -> bool:

@@ -1,1 +1,1 @@
-"""Meters: the data-center view of postage meters (reset tokens; registry and sync to come)."""
+"""Meters: the data-center view of postage meters (registry, sync, reset tokens)."""

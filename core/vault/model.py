@@ -755,3 +755,13 @@ def parse_report_types(values: Iterable[str]) -> tuple[ReportType, ...]:
             if kind not in found:
                 found.append(kind)
     return tuple(found)
+
+
+@attrs.frozen
+class IssuedToken:
+    """A reset token the vault issued for a meter (a refill's, or a zero-amount sync
+    token), in its text form, and whether the meter's sync recorded it applied."""
+
+    reset: ResetToken
+    token: str  # tokens.to_text of the PRT1 bytes
+    applied: bool

@@ -41,6 +41,7 @@ from postroom.core.vault.model import (
     Amount,
     Balances,
     HistoryItem,
+    IssuedToken,
     LedgerAccount,
     LedgerInvariantBroken,
     MeterRegisters,
@@ -642,6 +643,60 @@ class VaultService:
             return reset
 
         return self._db.run(work)
+
+    def issue_sync_token(self, serial: str, token_id: str) -> IssuedToken:
+        """A zero-amount reset token for meter ``serial``: applied at a sync, it records a
+        data-center contact (the device's inspection clock) and moves no money.
+
+        Idempotent by ``token_id`` (the same id hands back the same token). It takes the
+        meter's next sequence, like a refill's token. Not for a withdrawn meter.
+        """
+        clean = serial.strip()
+        key = prt.meter_key(self._installation_secret(), clean)
+        if not isinstance(token_id, str) or not 1 <= len(token_id) <= 79:
+            raise ValidationError("a sync token id is 1 to 79 characters", code="invalid_id")
+        # "~" is not allowed in transfer ids: a sync token never takes a refill's id.
+        row_id = "~" + token_id
+
+        def work(uow: UnitOfWork) -> IssuedToken:
+            store = LedgerStore(uow.connection)
+            meter = _meter(store, clean)
+            issued_tokens = ResetTokenStore(uow.connection)
+            issued = issued_tokens.by_transfer(row_id)
+            if issued is None:
+                if meter.status != "active":
+                    raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+                issued_tokens.for_meter(meter.serial)  # the meter's tokens locked (PostgreSQL)
+                expires = self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS)
+                issued = IssuedReset(
+                    serial=meter.serial,
+                    sequence=issued_tokens.next_sequence(meter.serial),
+                    transfer_id=row_id,
+                    amount=Money(0, meter.currency),
+                    expires_at=expires.replace(microsecond=0),
+                )
+                issued_tokens.add(issued, self._clock.now())
+                uow.commit()
+            reset, raw = self._token(key, issued)
+            return IssuedToken(reset, prt.to_text(raw), issued.applied_at is not None)
+
+        return self._run_idempotent(work)
+
+    def issued_tokens(self, serial: str) -> list[IssuedToken]:
+        """Every reset token issued for meter ``serial`` (refills' and sync tokens), by
+        sequence, with whether its application was recorded."""
+        clean = serial.strip()
+        key = prt.meter_key(self._installation_secret(), clean)
+
+        def work(uow: UnitOfWork) -> list[IssuedToken]:
+            _meter(LedgerStore(uow.connection), clean)
+            found = []
+            for issued in ResetTokenStore(uow.connection).for_meter(clean):
+                reset, raw = self._token(key, issued)
+                found.append(IssuedToken(reset, prt.to_text(raw), issued.applied_at is not None))
+            return found
+
+        return self._db.run(work, readonly=True)
 
     def record_usage(
         self, serial: str, amount: Amount, pieces: int, transfer_id: str, *, reference: str = ""

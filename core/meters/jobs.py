@@ -1,0 +1,25 @@
+"""The meters' background jobs, added to the registry when postroom opens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from postroom.core.jobs import JobRegistry, PeriodicJob
+
+if TYPE_CHECKING:
+    from postroom.core.app import Postroom
+
+
+def inspection_reminders(postroom: Postroom) -> int:
+    return postroom.meters.send_inspection_reminders()
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    registry.add_periodic(
+        PeriodicJob(
+            name="meters.inspection-reminders",
+            description="warn customers before a meter's inspection deadline, and when overdue",
+            schedule={"hour": "6", "minute": "5"},
+            run=inspection_reminders,
+        )
+    )

@@ -1,0 +1,1100 @@
+"""``pr.meters``: the meter registry and the data-center side of the sync conversation.
+
+The vault owns the money: registering a meter opens its ledger account
+(``pr.vault.register_meter``), usage and applied tokens are recorded there
+(``record_usage``, ``apply_reset_token``), and withdraw/replace move its funds. This
+service keeps what a data center knows of each device and decides each sync
+(``core/meters/sync.py``; docs/meters.md).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from postroom.core.accounts.model import CustomerAccount, parse_account_number
+from postroom.core.accounts.store import AccountStore
+from postroom.core.clock import Clock
+from postroom.core.db import Database, UnitOfWork
+from postroom.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PostroomError,
+    Unauthenticated,
+    ValidationError,
+)
+from postroom.core.meters import model
+from postroom.core.meters.model import (
+    PRODUCTS,
+    SLOGAN_GRAPHIC,
+    Alert,
+    InspectionRules,
+    Meter,
+    MeterStatus,
+    Provisioned,
+    RegisteredMeter,
+    StoredPiece,
+)
+from postroom.core.meters.store import MeterStore
+from postroom.core.meters.sync import (
+    InstallStep,
+    SyncPlan,
+    SyncReport,
+    SyncResults,
+    SyncSummary,
+    TokenStep,
+    Wanted,
+    canonical,
+    decide,
+    expected_control,
+    load_public_key,
+    verify_signed,
+)
+from postroom.core.money import Money
+from postroom.core.plugins import PluginManager
+from postroom.core.ports import Notification
+from postroom.core.rates.service import RatesService
+from postroom.core.vault.model import IssuedToken
+from postroom.core.vault.service import VaultService
+
+log = logging.getLogger(__name__)
+
+#: The postal operator of the vault's meter account, by carrier code.
+OPERATORS = {"usps": "USPS", "laposte": "LAPOSTE", "canadapost": "CANADAPOST"}
+#: The carrier a new meter uses by default, by the customer's country.
+CARRIER_BY_COUNTRY = {"US": "usps", "FR": "laposte", "CA": "canadapost"}
+#: A token this close to its expiry is not sent to a device any more.
+TOKEN_MARGIN = timedelta(minutes=5)
+DATA_CENTER = "data-center"
+MAX_PIECES_PER_SYNC = 100_000
+
+
+class MetersService:
+    """``pr.meters``: meters registered to customers, and their syncs."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        vault: VaultService,
+        rates: RatesService,
+        plugins: PluginManager,
+        rules: InspectionRules | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._vault = vault
+        self._rates = rates
+        self._plugins = plugins
+        self.rules = rules or InspectionRules()
+
+    # ------------------------------------------------------------------ provisioning
+
+    def provision(self, product_code: str, serial: str) -> Provisioned:
+        """Make a meter ready for shipping: its 11-digit installation account number.
+
+        Idempotent per serial (the same product code hands back the same number).
+        """
+        code = model.parse_product_code(product_code)
+        clean = model.parse_serial(serial)
+
+        def work(uow: UnitOfWork) -> Provisioned:
+            store = MeterStore(uow.connection)
+            found = store.provisioned(serial=clean)
+            if found is not None:
+                if found.product_code != code:
+                    raise Conflict(
+                        f"meter {clean} was provisioned as {found.product_code}",
+                        code="meter_exists",
+                    )
+                return found
+            number = model.new_installation_number()
+            while store.number_taken(number):
+                number = model.new_installation_number()
+            provisioned = Provisioned(number, code, clean, self._clock.now())
+            store.add_provisioned(provisioned)
+            uow.commit()
+            return provisioned
+
+        return self._db.run(work)
+
+    def provisioned(self, installation_number: str) -> Provisioned:
+        number = model.parse_installation_number(installation_number)
+
+        def work(uow: UnitOfWork) -> Provisioned:
+            found = MeterStore(uow.connection).provisioned(number=number)
+            if found is None:
+                raise NotFound(
+                    f"no meter was shipped with installation number {number}",
+                    code="installation_number_unknown",
+                )
+            return found
+
+        return self._db.run(work, readonly=True)
+
+    # ------------------------------------------------------------------ registration
+
+    def register(
+        self,
+        customer_number: str,
+        *,
+        product_code: str | None = None,
+        serial: str | None = None,
+        installation_number: str | None = None,
+        public_key_pem: str | None = None,
+        firmware: str | None = None,
+        model_name: str | None = None,
+        carrier: str | None = None,
+    ) -> RegisteredMeter:
+        """Register a meter to a customer: by product code + serial, or by the
+        installation number of its delivery note. Opens its vault account and issues
+        its API key (``RegisteredMeter.api_key``, shown once).
+
+        ``public_key_pem``, ``firmware`` and ``model_name`` are what the device said
+        when it was connected at registration; without them the key is pinned at the
+        first sync.
+        """
+        number: str | None = None
+        if installation_number is not None:
+            if product_code is not None or serial is not None:
+                raise ValidationError(
+                    "give an installation number, or a product code and a serial, not both",
+                    code="invalid_registration",
+                )
+            provisioned = self.provisioned(installation_number)
+            if provisioned.registered:
+                raise Conflict(f"meter {provisioned.serial} is registered", code="meter_exists")
+            code, clean, number = (
+                provisioned.product_code,
+                provisioned.serial,
+                provisioned.installation_number,
+            )
+        else:
+            if product_code is None or serial is None:
+                raise ValidationError(
+                    "give a product code and a serial, or an installation number",
+                    code="invalid_registration",
+                )
+            code = model.parse_product_code(product_code)
+            clean = model.parse_serial(serial)
+        device_model = PRODUCTS[code]
+        if model_name is not None and model_name != device_model:
+            raise ValidationError(
+                f"the device is a {model_name}, but product {code} is a {device_model}",
+                code="model_mismatch",
+            )
+        if public_key_pem is not None:
+            load_public_key(public_key_pem)
+        customer = self._customer(customer_number)
+        chosen = (carrier or CARRIER_BY_COUNTRY.get(customer.country, "usps")).strip().lower()
+        operator = OPERATORS.get(chosen, chosen.upper())
+        if self._db.run(lambda uow: MeterStore(uow.connection).get(clean), readonly=True):
+            raise Conflict(f"meter {clean} is registered", code="meter_exists")
+        try:
+            self._vault.register_meter(clean, customer.number, operator)
+        except Conflict:
+            # registered in the vault already (the demo's meter, or a retry): adopt it
+            # when it is this customer's and active, never another's.
+            registers = self._vault.registers(clean)
+            if registers.customer_account_id != customer.id or registers.status != "active":
+                raise
+        key = model.new_meter_key()
+        now = self._clock.now()
+        meter = Meter(
+            serial=clean,
+            customer_account=customer.number,
+            product_code=code,
+            model=device_model,
+            carrier=chosen,
+            status=MeterStatus.ACTIVE,
+            registered_at=now,
+            installation_number=number,
+            public_key_pem=public_key_pem,
+            firmware=firmware,
+            inspection_due_at=self.rules.due_at(now),
+            inspection_lock_at=self.rules.lock_at(now),
+            key_prefix=key.prefix,
+        )
+
+        def work(uow: UnitOfWork) -> Meter:
+            store = MeterStore(uow.connection)
+            if store.get(clean) is not None:
+                raise Conflict(f"meter {clean} is registered", code="meter_exists")
+            store.add(meter, customer.id, key.prefix, key.secret_hash)
+            uow.commit()
+            return meter
+
+        return RegisteredMeter(self._db.run(work), key.token)
+
+    def _customer(self, customer_number: str) -> CustomerAccount:
+        number = parse_account_number(customer_number)
+
+        def work(uow: UnitOfWork) -> CustomerAccount:
+            found = AccountStore(uow.connection).get_by_number(number)
+            if found is None:
+                raise NotFound(f"no customer account {number}", code="account_not_found")
+            return found
+
+        return self._db.run(work, readonly=True)
+
+    # ----------------------------------------------------------------------- reading
+
+    def get(self, serial: str) -> Meter:
+        clean = serial.strip() if isinstance(serial, str) else ""
+        return self._db.run(lambda uow: _get(MeterStore(uow.connection), clean), readonly=True)
+
+    def list(self, customer_number: str | None = None) -> builtins.list[Meter]:
+        customer_id = None if customer_number is None else self._customer(customer_number).id
+        return self._db.run(lambda uow: MeterStore(uow.connection).find(customer_id), readonly=True)
+
+    def customer_meter(self, customer_number: str, serial: str) -> Meter:
+        """The customer's meter; another customer's answers ``meter_not_found``."""
+        meter = self.get(serial)
+        if meter.customer_account != customer_number:
+            raise NotFound(f"no meter {serial!r}", code="meter_not_found")
+        return meter
+
+    def pieces(self, serial: str, *, limit: int = 50) -> builtins.list[StoredPiece]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit is 1 to 1000", code="invalid_limit")
+        clean = self.get(serial).serial
+        return self._db.run(
+            lambda uow: MeterStore(uow.connection).pieces(clean, limit=limit), readonly=True
+        )
+
+    def alerts(self, serial: str | None = None) -> builtins.list[Alert]:
+        return self._db.run(lambda uow: MeterStore(uow.connection).alerts(serial), readonly=True)
+
+    def details(self, serial: str, *, pieces: int = 50) -> dict[str, Any]:
+        """Everything ``meter show`` and the API show: the registry row, the vault's
+        registers, what the device last reported, the inspection and the piece log."""
+        meter = self.get(serial)
+        data = meter.to_json()
+        data["registers"] = self._vault.registers(meter.serial).to_json()
+        data["device_registers"] = meter.device.get("registers")
+        data["device_firmware"] = meter.device.get("firmware")
+        data["rate_digest"] = meter.device.get("rate_digest")
+        data["inspection"] = self.inspection(meter)
+        data["pieces"] = [p.to_json() for p in self.pieces(meter.serial, limit=pieces)]
+        data["alerts"] = [a.to_json() for a in self.alerts(meter.serial)]
+        return data
+
+    def summary(self, meter: Meter) -> dict[str, Any]:
+        data = meter.to_json()
+        data["registers"] = self._vault.registers(meter.serial).to_json()
+        return data
+
+    def inspection(self, meter: Meter) -> dict[str, Any]:
+        base = meter.inspected_at or meter.registered_at
+        now = self._clock.now()
+        return {
+            "last_inspection": None if meter.inspected_at is None else base.isoformat(),
+            "due_at": self.rules.due_at(base).isoformat(),
+            "lock_at": self.rules.lock_at(base).isoformat(),
+            "status": self.rules.status(base, now),
+        }
+
+    # ------------------------------------------------------------------ what to send
+
+    def set_features(self, serial: str, features: Mapping[str, bool]) -> Meter:
+        clean = model.parse_features(features)
+        return self._update(serial, lambda m: {"features": {**m.features, **clean}})
+
+    def set_cost_centers(self, serial: str, names: Sequence[str]) -> Meter:
+        clean = model.parse_cost_centers(list(names))
+        return self._update(serial, lambda m: {"cost_centers": clean})
+
+    def set_graphic(self, serial: str, name: str, data: bytes) -> Meter:
+        """Assign a graphic (a logo, an ad) to the meter: installed at its next sync."""
+        clean = model.parse_name(name, "graphic")
+        raw = model.check_asset(data, "graphic")
+        meter = self.get(serial)
+        digest = model.digest_of(raw)
+
+        def work(uow: UnitOfWork) -> Meter:
+            store = MeterStore(uow.connection)
+            store.add_asset("graphics", meter.serial, clean, digest, raw, self._clock.now())
+            current = _get(store, meter.serial, lock=True)
+            store.update(meter.serial, graphics={**current.graphics, clean: digest})
+            uow.commit()
+            return _get(store, meter.serial)
+
+        return self._db.run(work)
+
+    def set_ad_slogan(self, serial: str, slogan: str) -> Meter:
+        """The ad slogan printed next to the indicium; travels as the graphic
+        ``ad-slogan`` (UTF-8 text)."""
+        clean = model.parse_slogan(slogan)
+        if clean:
+            self.set_graphic(serial, SLOGAN_GRAPHIC, clean.encode("utf-8"))
+        return self._update(serial, lambda m: {"ad_slogan": clean})
+
+    def publish_firmware(self, model_name: str, version: str, image: bytes) -> str:
+        """Make ``version`` the target firmware of every meter of ``model_name``."""
+        if model_name not in PRODUCTS.values():
+            raise ValidationError(f"unknown meter model {model_name!r}", code="unknown_model")
+        if not isinstance(version, str) or not 1 <= len(version.strip()) <= 40:
+            raise ValidationError("a firmware version is 1-40 characters", code="invalid_version")
+        raw = model.check_asset(image, "firmware")
+        digest = model.digest_of(raw)
+
+        def work(uow: UnitOfWork) -> str:
+            MeterStore(uow.connection).add_asset(
+                "firmware", model_name, version.strip(), digest, raw, self._clock.now()
+            )
+            uow.commit()
+            return digest
+
+        return self._db.run(work)
+
+    def pin_public_key(self, serial: str, pem: str) -> Meter:
+        load_public_key(pem)
+
+        def changes(meter: Meter) -> dict[str, Any]:
+            if meter.public_key_pem not in (None, pem):
+                raise Conflict("the meter's public key is pinned already", code="public_key_pinned")
+            return {"public_key_pem": pem}
+
+        return self._update(serial, changes)
+
+    def rotate_key(self, serial: str) -> str:
+        """A new API key for the meter (the old one stops working); shown once."""
+        key = model.new_meter_key()
+        self._update(serial, lambda m: {"key_prefix": key.prefix, "key_hash": key.secret_hash})
+        return key.token
+
+    def authenticate(self, token: str) -> Meter:
+        """The meter a meter key belongs to; Unauthenticated for anything else."""
+        prefix, secret = model.split_meter_key(token)
+
+        def work(uow: UnitOfWork) -> Meter:
+            store = MeterStore(uow.connection)
+            found = store.key_hash(prefix)
+            if found is None or not model.meter_secret_matches(secret, found[1]):
+                raise Unauthenticated("unknown meter key", code="invalid_meter_key")
+            return _get(store, found[0])
+
+        return self._db.run(work, readonly=True)
+
+    def _update(self, serial: str, changes: Any) -> Meter:
+        clean = serial.strip() if isinstance(serial, str) else ""
+
+        def work(uow: UnitOfWork) -> Meter:
+            store = MeterStore(uow.connection)
+            meter = _get(store, clean, lock=True)
+            store.update(meter.serial, **changes(meter))
+            uow.commit()
+            return _get(store, meter.serial)
+
+        return self._db.run(work)
+
+    # --------------------------------------------------------- withdraw and replace
+
+    def withdraw(self, serial: str) -> tuple[Meter, int]:
+        """Take the meter out of service: the vault returns its funds to the postage
+        account; its next sync locks the device. Returns the meter and the mills moved."""
+        meter = self.get(serial)
+        moved = self._withdraw_funds(meter, f"mw:{meter.serial}")
+        return self._update(meter.serial, lambda m: {"status": MeterStatus.WITHDRAWN}), moved
+
+    def replace(self, old_serial: str, new_serial: str) -> tuple[Meter, Meter, int]:
+        """Withdraw ``old_serial`` and refill ``new_serial`` (registered to the same
+        customer) with its funds: a reset token the new device applies at its sync.
+
+        The vault's ``replace_meter`` moves ledger funds only; the new device needs a
+        token to hold them, so this is a withdrawal then a refill, each with an id
+        derived from the old serial: run again after a crash, nothing moves twice.
+        """
+        old, new = self.get(old_serial), self.get(new_serial)
+        if old.serial == new.serial:
+            raise ValidationError("a meter cannot replace itself", code="same_meter")
+        if new.customer_account != old.customer_account:
+            raise ValidationError(
+                "the new meter belongs to another customer", code="meter_mismatch"
+            )
+        if new.status is not MeterStatus.ACTIVE:
+            raise Conflict(f"meter {new.serial} is withdrawn", code="meter_withdrawn")
+        moved = self._withdraw_funds(old, f"mr:{old.serial}")
+        if moved:
+            registers = self._vault.registers(old.serial)
+            self._vault.refill(
+                new.serial,
+                Money(moved, registers.currency),
+                f"mr:{old.serial}:in",
+                reference=f"replaces meter {old.serial}",
+            )
+        withdrawn = self._update(old.serial, lambda m: {"status": MeterStatus.WITHDRAWN})
+        return withdrawn, self.get(new.serial), moved
+
+    def _withdraw_funds(self, meter: Meter, transfer_id: str) -> int:
+        try:
+            done = self._vault.withdraw_meter(meter.serial, transfer_id)
+        except Conflict as error:
+            if error.code != "meter_withdrawn":
+                raise
+            try:  # withdrawn before: by this very id (a rerun), or by the vault directly
+                item = self._vault.customer_transfer(meter.customer_account, transfer_id)
+            except NotFound:
+                return 0
+            return item.transfer.amount
+        return 0 if done is None else done.amount
+
+    # -------------------------------------------------------------------- rate package
+
+    def rate_package(self, carrier: str, on: date | None = None) -> bytes | None:
+        """The rate tables a meter of ``carrier`` holds: every service's table in force,
+        as one canonical JSON document; its SHA-256 is the ``rate_digest`` a print names.
+        None when the carrier has no tables."""
+        day = on or self._clock.now().date()
+        tables = []
+        for service in sorted({t.service for t in self._rates.list_tables(carrier)}):
+            try:
+                table = self._rates.in_force(carrier, service, day)
+            except NotFound:
+                continue
+            tables.append(table.canonical())
+        if not tables:
+            return None
+        return canonical({"carrier": carrier, "tables": tables})
+
+    def rate_digest(self, serial: str) -> str | None:
+        package = self.rate_package(self.get(serial).carrier)
+        return None if package is None else model.digest_of(package)
+
+    # ------------------------------------------------------------------------ sync
+
+    def datacenter(self, serial: str) -> MeterDataCenter:
+        """The in-process data center of meter ``serial`` (``sync.DataCenter``)."""
+        return MeterDataCenter(self, self.get(serial).serial)
+
+    def begin_sync(self, serial: str, report: SyncReport) -> SyncPlan:
+        meter = self.get(serial)
+        now = self._clock.now()
+        if report.serial != meter.serial:
+            raise PermissionDenied(
+                f"this conversation is for meter {meter.serial}, not {report.serial}",
+                code="meter_mismatch",
+            )
+        pem = meter.public_key_pem
+        if pem is None:
+            load_public_key(report.public_key_pem)
+            meter = self.pin_public_key(meter.serial, report.public_key_pem)
+            pem = report.public_key_pem
+        elif report.public_key_pem.strip() != pem.strip():
+            self._alert(
+                meter,
+                "device_key_changed",
+                f"key:{hashlib.sha256(report.public_key_pem.encode()).hexdigest()}",
+                "the device presented another public key than the one pinned",
+                {},
+            )
+            raise PermissionDenied(
+                "the device's public key is not the one registered", code="device_key_mismatch"
+            )
+        try:
+            body = verify_signed(pem, report.registers)
+        except PermissionDenied:
+            self._alert(
+                meter,
+                "signature_invalid",
+                f"sig:{now.isoformat()}",
+                "the device's registers did not verify",
+                {},
+            )
+            raise
+        registers = _registers_of(body, meter)
+        if report.identity.get("model") != meter.model:
+            raise PermissionDenied(
+                f"the device is a {report.identity.get('model')}, registered as {meter.model}",
+                code="model_mismatch",
+            )
+        diagnostics = dict(report.diagnostics)
+        vault_meter = self._vault.registers(meter.serial)
+        if registers["currency"] != vault_meter.currency:
+            raise ValidationError(
+                "the device's currency is not its account's", code="currency_mismatch"
+            )
+
+        sync_id = secrets.token_hex(16)
+        issued = self._vault.issued_tokens(meter.serial)
+        pending = _pending_tokens(issued, diagnostics, now)
+        wanted = self._wanted(meter)
+        decision = decide(wanted, diagnostics, len(pending))
+        if decision.issue_sync_token:
+            self._vault.issue_sync_token(meter.serial, f"sync:{sync_id}")
+            pending = _pending_tokens(self._vault.issued_tokens(meter.serial), diagnostics, now)
+        installs: builtins.list[InstallStep] = []
+        if decision.install_rates:
+            package = self.rate_package(meter.carrier)
+            if package is not None:
+                installs.append(InstallStep("rates", model.digest_of(package), package))
+        if decision.install_firmware:
+            found = self._asset("firmware", meter.model)
+            if found is not None:
+                installs.append(InstallStep("firmware", found[1], found[2], version=found[0]))
+        for name in decision.graphics:
+            found = self._asset("graphics", meter.serial, name)
+            if found is not None:
+                installs.append(InstallStep("graphics", found[1], found[2], name=name))
+        plan = SyncPlan(
+            sync_id=sync_id,
+            serial=meter.serial,
+            log_since=meter.last_piece,
+            tokens=tuple(
+                TokenStep(t.reset.sequence, t.token, t.reset.amount.mills)
+                for t in (pending if decision.apply_tokens or decision.issue_sync_token else [])
+            ),
+            installs=tuple(installs),
+            features=decision.features,
+            lock=decision.lock,
+        )
+        device = {
+            **meter.device,
+            "identity": dict(report.identity),
+            "registers": registers,
+            "firmware": report.identity.get("firmware"),
+            "rate_digest": diagnostics.get("rate_digest"),
+            "diagnostics": diagnostics,
+            "reported_at": now.isoformat(),
+        }
+
+        def work(uow: UnitOfWork) -> None:
+            store = MeterStore(uow.connection)
+            store.add_sync(sync_id, meter.serial, now, plan.outline())
+            store.update(meter.serial, device=device)
+            uow.commit()
+
+        self._db.run(work)
+        return plan
+
+    def _wanted(self, meter: Meter) -> Wanted:
+        package = self.rate_package(meter.carrier) if meter.status is MeterStatus.ACTIVE else None
+        firmware = self._asset("firmware", meter.model)
+        return Wanted(
+            active=meter.status is MeterStatus.ACTIVE,
+            rates_digest=None if package is None else model.digest_of(package),
+            firmware=None if firmware is None else firmware[0],
+            features=meter.features,
+            graphics=meter.graphics,
+        )
+
+    def _asset(
+        self, kind: str, scope: str, name: str | None = None
+    ) -> tuple[str, str, bytes] | None:
+        return self._db.run(
+            lambda uow: MeterStore(uow.connection).latest_asset(kind, scope, name),
+            readonly=True,
+        )
+
+    def finish_sync(self, serial: str, results: SyncResults) -> SyncSummary:
+        meter = self.get(serial)
+        now = self._clock.now()
+        found = self._db.run(
+            lambda uow: MeterStore(uow.connection).sync(results.sync_id), readonly=True
+        )
+        if found is None or found[0] != meter.serial:
+            raise NotFound(f"no sync {results.sync_id!r} for this meter", code="sync_not_found")
+        plan = found[1]
+        pem = meter.public_key_pem
+        if pem is None:  # pinned at begin; only a registry edit in between removes it
+            raise Conflict("the meter has no public key pinned", code="no_public_key")
+        alerts: builtins.list[str] = []
+
+        def alert(kind: str, key: str, message: str, details: Mapping[str, Any]) -> None:
+            if self._alert(meter, kind, key, message, details):
+                alerts.append(kind)
+
+        # 1. the piece log: stored once, then usage recorded in the vault once per group
+        uploaded = self._store_pieces(meter, results.pieces, now, alert)
+        usage = self._record_usage(meter, alert)
+
+        # 2. tokens: a signed refill reply proves the device applied it
+        issued = {t.reset.sequence: t for t in self._vault.issued_tokens(meter.serial)}
+        applied: builtins.list[int] = []
+        replayed: builtins.list[int] = []
+        for outcome in results.tokens:
+            token = issued.get(outcome.sequence)
+            if token is None:
+                alert(
+                    "token_unknown",
+                    f"tok:{outcome.sequence}",
+                    f"the device reported token {outcome.sequence}, which was never issued",
+                    {"sequence": outcome.sequence},
+                )
+                continue
+            if outcome.status == "applied" and outcome.reply is not None:
+                try:
+                    body = verify_signed(pem, outcome.reply)
+                    if body.get("applied", {}).get("sequence") != outcome.sequence:
+                        raise PermissionDenied(
+                            "the reply is for another token", code="signature_invalid"
+                        )
+                except PostroomError as error:
+                    alert(
+                        "signature_invalid",
+                        f"tok:{outcome.sequence}:sig",
+                        f"the reply to token {outcome.sequence} does not prove it: {error}",
+                        {"sequence": outcome.sequence},
+                    )
+                    continue
+                if self._record_token(meter, token, alert):
+                    applied.append(outcome.sequence)
+            elif outcome.status == "refused" and outcome.code == "token_replayed":
+                replayed.append(outcome.sequence)
+            elif outcome.status == "refused":
+                alert(
+                    "token_refused",
+                    f"tok:{outcome.sequence}:{outcome.code}",
+                    f"the device refused token {outcome.sequence} ({outcome.code})",
+                    {
+                        "sequence": outcome.sequence,
+                        "code": outcome.code,
+                        "mills": token.reset.amount.mills,
+                    },
+                )
+
+        # 3. installs
+        installed = []
+        for install in results.installs:
+            if install.ok:
+                installed.append(install.name or install.kind)
+            else:
+                alert(
+                    "install_failed",
+                    f"inst:{install.kind}:{install.name}:{install.digest}:{install.code}",
+                    f"the device did not install {install.kind} {install.name} ({install.code})",
+                    install.to_json(),
+                )
+
+        # 4. final registers: settle replayed tokens, then reconcile
+        registers = None
+        reconciled = None
+        diagnostics = dict(results.diagnostics or {})
+        if results.registers is not None:
+            try:
+                registers = _registers_of(verify_signed(pem, results.registers), meter)
+            except PostroomError as error:
+                alert(
+                    "signature_invalid",
+                    f"sig:{results.sync_id}",
+                    f"the device's final registers did not verify: {error}",
+                    {},
+                )
+        if registers is not None:
+            last = diagnostics.get("last_token_sequence")
+            if replayed and isinstance(last, int):
+                amounts = [
+                    (t.reset.sequence, t.reset.amount.mills, t.applied) for t in issued.values()
+                ]
+                if registers["control"] == expected_control(amounts, last):
+                    for sequence in replayed:
+                        if sequence <= last and self._record_token(meter, issued[sequence], alert):
+                            applied.append(sequence)
+                else:
+                    alert(
+                        "token_unproven",
+                        f"tok:{','.join(map(str, replayed))}:{registers['control']}",
+                        "the device says it applied tokens whose reply is gone, and its control"
+                        " sum does not show them",
+                        {"sequences": replayed, "control": registers["control"]},
+                    )
+            if meter.status is MeterStatus.ACTIVE:
+                reconciled = self._reconcile(meter, registers, alert)
+        elif results.errors:
+            log.info("sync %s of %s cut short: %s", results.sync_id, meter.serial, results.errors)
+
+        # 5. the inspection and what the device now has
+        inspected = bool(applied)
+        summary = SyncSummary(
+            sync_id=results.sync_id,
+            serial=meter.serial,
+            pieces_uploaded=uploaded,
+            usage_recorded_mills=usage,
+            tokens_applied=tuple(sorted(set(applied))),
+            installed=tuple(installed),
+            alerts=tuple(alerts),
+            reconciled=reconciled,
+            inspection_due_at=(
+                self.rules.due_at(now).isoformat()
+                if inspected
+                else None
+                if meter.inspection_due_at is None
+                else meter.inspection_due_at.isoformat()
+            ),
+            registers=registers,
+        )
+
+        def work(uow: UnitOfWork) -> None:
+            store = MeterStore(uow.connection)
+            current = _get(store, meter.serial, lock=True)
+            device = dict(current.device)
+            if registers is not None:
+                device["registers"] = registers
+            if diagnostics:
+                device["diagnostics"] = diagnostics
+                device["firmware"] = diagnostics.get("firmware", device.get("firmware"))
+                device["rate_digest"] = diagnostics.get("rate_digest")
+            if results.features is not None:
+                device["features"] = dict(results.features)
+            device["reported_at"] = now.isoformat()
+            values: dict[str, Any] = {"last_sync_at": now, "device": device}
+            if diagnostics.get("firmware"):
+                values["firmware"] = str(diagnostics["firmware"])[:40]
+            if inspected:
+                values.update(
+                    inspected_at=now,
+                    inspection_due_at=self.rules.due_at(now),
+                    inspection_lock_at=self.rules.lock_at(now),
+                )
+            store.update(meter.serial, **values)
+            store.finish_sync(
+                results.sync_id,
+                now,
+                {**summary.to_json(), "plan": plan, "errors": list(results.errors)},
+            )
+            uow.commit()
+
+        self._db.run(work)
+        return summary
+
+    def _store_pieces(
+        self, meter: Meter, pieces: Sequence[Mapping[str, Any]], now: datetime, alert: Any
+    ) -> int:
+        parsed = sorted((_piece_row(p, meter) for p in pieces), key=lambda p: p["piece"])
+        if len(parsed) > MAX_PIECES_PER_SYNC:
+            raise ValidationError("too many pieces in one sync", code="too_many_pieces")
+        vault_currency = self._vault.registers(meter.serial).currency
+
+        def work(uow: UnitOfWork) -> int:
+            store = MeterStore(uow.connection)
+            current = _get(store, meter.serial, lock=True)
+            new = [p for p in parsed if p["piece"] > current.last_piece]
+            numbers = [p["piece"] for p in new]
+            if len(set(numbers)) != len(numbers):
+                raise ValidationError("a piece appears twice", code="duplicate_piece")
+            if not new:
+                return 0
+            expected = list(range(current.last_piece + 1, new[-1]["piece"] + 1))
+            if numbers != expected:
+                alert(
+                    "piece_log_gap",
+                    f"gap:{current.last_piece}:{numbers[0]}:{numbers[-1]}",
+                    "pieces are missing from the uploaded log (the device keeps the last 1000):"
+                    " their postage is not recorded",
+                    {"after": current.last_piece, "first": numbers[0], "last": numbers[-1]},
+                )
+            ids = model.usage_groups(
+                meter.serial, [(p["piece"], p["mills"], p["cost_center"]) for p in new]
+            )
+            store.add_pieces(
+                {
+                    **p,
+                    "currency": vault_currency,
+                    "usage_transfer_id": ids[p["piece"]],
+                    "recorded": False,
+                    "uploaded_at": now,
+                }
+                for p in new
+            )
+            store.update(meter.serial, last_piece=new[-1]["piece"])
+            uow.commit()
+            return len(new)
+
+        return self._db.run(work)
+
+    def _record_usage(self, meter: Meter, alert: Any) -> int:
+        pending = self._db.run(
+            lambda uow: MeterStore(uow.connection).pieces(meter.serial, unrecorded=True),
+            readonly=True,
+        )
+        groups: dict[str, builtins.list[StoredPiece]] = {}
+        for piece in pending:
+            groups.setdefault(piece.usage_transfer_id, []).append(piece)
+        recorded = 0
+        for transfer_id, group in groups.items():
+            total = sum(p.mills for p in group)
+            center = group[0].cost_center
+            reference = f"pieces {group[0].piece}-{group[-1].piece}"
+            if center:
+                reference += f" cost centre {center}"
+            try:
+                self._vault.record_usage(
+                    meter.serial,
+                    Money(total, group[0].currency),
+                    len(group),
+                    transfer_id,
+                    reference=reference,
+                )
+            except PostroomError as error:
+                alert(
+                    "usage_not_recorded",
+                    f"use:{transfer_id}:{error.code}",
+                    f"postage of {reference} was not recorded in the vault: {error.message}",
+                    {"transfer_id": transfer_id, "mills": total, "code": error.code},
+                )
+                continue
+
+            def mark(uow: UnitOfWork, transfer_id: str = transfer_id) -> None:
+                MeterStore(uow.connection).mark_recorded(meter.serial, transfer_id)
+                uow.commit()
+
+            self._db.run(mark)
+            recorded += total
+        return recorded
+
+    def _record_token(self, meter: Meter, token: IssuedToken, alert: Any) -> bool:
+        """Record in the vault that the device applied ``token``; True once recorded."""
+        try:
+            self._vault.apply_reset_token(meter.serial, token.token)
+        except Conflict as error:
+            if error.code == "token_replayed":
+                return True  # recorded by an earlier run of this sync
+            raise
+        except PostroomError as error:
+            alert(
+                "token_not_recorded",
+                f"tok:{token.reset.sequence}:rec:{error.code}",
+                f"the device applied token {token.reset.sequence} but the vault refused to"
+                f" record it ({error.code})",
+                {"sequence": token.reset.sequence, "code": error.code},
+            )
+            return False
+        return True
+
+    def _reconcile(self, meter: Meter, device: Mapping[str, Any], alert: Any) -> bool:
+        """Compare the device's signed registers with the data center's view: the vault's
+        registers less the refills the device has not applied yet. A difference opens
+        an alert (and notifies); money is never adjusted here."""
+        vault = self._vault.registers(meter.serial)
+        unapplied = sum(
+            t.reset.amount.mills for t in self._vault.issued_tokens(meter.serial) if not t.applied
+        )
+        expected = {
+            "control": vault.control_sum - unapplied,
+            "descending": vault.descending - unapplied,
+            "ascending": vault.ascending,
+            "pieces": vault.pieces,
+        }
+        actual = {k: int(device[k]) for k in expected}
+        if actual == expected:
+            return True
+        alert(
+            "registers_mismatch",
+            "rec:" + hashlib.sha256(canonical([expected, actual])).hexdigest()[:32],
+            "the device's registers differ from the data center's: "
+            + ", ".join(
+                f"{k} {actual[k]} != {expected[k]}" for k in expected if actual[k] != expected[k]
+            ),
+            {"device": actual, "expected": expected, "unapplied_tokens_mills": unapplied},
+        )
+        return False
+
+    def _alert(
+        self, meter: Meter, kind: str, key: str, message: str, details: Mapping[str, Any]
+    ) -> bool:
+        fingerprint = f"{meter.serial}:{kind}:{key}"[:200]
+
+        def work(uow: UnitOfWork) -> bool:
+            added = MeterStore(uow.connection).add_alert(
+                meter.serial, kind, fingerprint, message, details, self._clock.now()
+            )
+            uow.commit()
+            return added
+
+        added = self._db.run(work)
+        if added:
+            log.warning("meter %s: %s: %s", meter.serial, kind, message)
+            self.notify(
+                Notification(
+                    recipient=DATA_CENTER,
+                    subject=f"Meter {meter.serial}: {kind.replace('_', ' ')}",
+                    body=message,
+                    kind="meter.alert",
+                    data={"serial": meter.serial, "kind": kind, "customer": meter.customer_account},
+                )
+            )
+        return added
+
+    # ----------------------------------------------------------------- reminders
+
+    def send_inspection_reminders(self) -> int:
+        """Warn each customer ``warning_days`` before a meter's inspection deadline (the
+        date it locks) and again once it is overdue: one message per meter, deadline and
+        kind, however often this runs. Returns the number sent."""
+        now = self._clock.now()
+        sent = 0
+        for meter in self.list():
+            if meter.status is not MeterStatus.ACTIVE:
+                continue
+            base = meter.inspected_at or meter.registered_at
+            kind = self.rules.reminder(base, now)
+            if kind is None:
+                continue
+            deadline = self.rules.lock_at(base)
+
+            def seen(
+                uow: UnitOfWork, m: Meter = meter, d: datetime = deadline, k: str = kind
+            ) -> bool:
+                return MeterStore(uow.connection).reminder_sent(m.serial, d, k)
+
+            if self._db.run(seen, readonly=True):
+                continue
+            if kind == "warning":
+                subject = (
+                    f"Meter {meter.serial}: connect it to the data center by {deadline.date()}"
+                )
+                body = (
+                    f"Your postage meter {meter.serial} must connect to the data center for"
+                    f" its inspection before {deadline.date().isoformat()}; after that date it"
+                    " stops printing postage until it connects."
+                )
+            else:
+                subject = f"Meter {meter.serial}: inspection overdue, printing blocked"
+                body = (
+                    f"Your postage meter {meter.serial} has not connected to the data center"
+                    f" since {base.date().isoformat()}: it no longer prints postage. Run"
+                    " `postroom meter connect` to restore it."
+                )
+            delivered = self.notify(
+                Notification(
+                    recipient=meter.customer_account,
+                    subject=subject,
+                    body=body,
+                    kind=f"meter.inspection_{kind}",
+                    data={"serial": meter.serial, "deadline": deadline.isoformat()},
+                )
+            )
+            if not delivered:
+                continue  # tried again at the next run
+
+            def mark(
+                uow: UnitOfWork, m: Meter = meter, d: datetime = deadline, k: str = kind
+            ) -> bool:
+                added = MeterStore(uow.connection).add_reminder(m.serial, d, k, now)
+                uow.commit()
+                return added
+
+            if self._db.run(mark):
+                sent += 1
+        return sent
+
+    def notify(self, notification: Notification) -> bool:
+        """Hand ``notification`` to every notifier serving its channel; True when one took it."""
+        delivered = False
+        for found in self._plugins.hook.register_notifiers():
+            for notifier in found or ():
+                if notification.channel not in notifier.channels:
+                    continue
+                try:
+                    notifier.send(notification)
+                except Exception:  # a broken notifier is reported, never fatal
+                    log.exception("notifier %s failed", getattr(notifier, "name", notifier))
+                    continue
+                delivered = True
+        return delivered
+
+
+class MeterDataCenter:
+    """The in-process ``sync.DataCenter`` of one meter."""
+
+    def __init__(self, service: MetersService, serial: str) -> None:
+        self.service = service
+        self.serial = serial
+
+    def begin(self, report: SyncReport) -> SyncPlan:
+        return self.service.begin_sync(self.serial, report)
+
+    def finish(self, results: SyncResults) -> SyncSummary:
+        return self.service.finish_sync(self.serial, results)
+
+
+def _get(store: MeterStore, serial: str, *, lock: bool = False) -> Meter:
+    meter = store.get(serial, lock=lock)
+    if meter is None:
+        raise NotFound(f"no meter {serial!r}", code="meter_not_found")
+    return meter
+
+
+def _pending_tokens(
+    issued: Sequence[IssuedToken], diagnostics: Mapping[str, Any], now: datetime
+) -> builtins.list[IssuedToken]:
+    """Tokens to send, in sequence order: not recorded applied, after the last one
+    recorded, and either still valid or already applied by the device (its
+    ``last_token_sequence``), whose stored reply the device hands back."""
+    last_recorded = max((t.reset.sequence for t in issued if t.applied), default=0)
+    device_last = diagnostics.get("last_token_sequence")
+    device_last = device_last if isinstance(device_last, int) else 0
+    return sorted(
+        (
+            t
+            for t in issued
+            if not t.applied
+            and t.reset.sequence > last_recorded
+            and (t.reset.sequence <= device_last or t.reset.expires_at > now + TOKEN_MARGIN)
+        ),
+        key=lambda t: t.reset.sequence,
+    )
+
+
+def _registers_of(body: Mapping[str, Any], meter: Meter) -> dict[str, Any]:
+    registers = body.get("registers")
+    if not isinstance(registers, Mapping):
+        raise ValidationError("the reply carries no registers", code="bad_request")
+    try:
+        clean = {
+            "serial": str(registers["serial"]),
+            "currency": str(registers["currency"]),
+            **{k: int(registers[k]) for k in ("descending", "ascending", "pieces", "control")},
+        }
+    except (KeyError, TypeError, ValueError):
+        raise ValidationError("malformed registers", code="bad_request") from None
+    if clean["serial"] != meter.serial:
+        raise PermissionDenied(
+            f"registers of meter {clean['serial']}, not {meter.serial}", code="meter_mismatch"
+        )
+    return clean
+
+
+def _piece_row(data: Mapping[str, Any], meter: Meter) -> dict[str, Any]:
+    def bad(why: str) -> ValidationError:
+        return ValidationError(f"malformed piece: {why}", code="invalid_piece")
+
+    if not isinstance(data, Mapping):
+        raise bad("not an object")
+    piece, mills = data.get("piece"), data.get("mills")
+    for name, value in (("piece", piece), ("mills", mills)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**40:
+            raise bad(f"{name} is a positive whole number")
+    texts = {}
+    for name, limit in (("date", 10), ("service", 80), ("origin_zip", 20), ("rid", 64)):
+        value = data.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            raise bad(f"{name} is text of 1-{limit} characters")
+        texts[name] = value
+    center = data.get("cost_center")
+    if center is not None and (not isinstance(center, str) or not 0 < len(center) <= 40):
+        raise bad("cost_center is text of 1-40 characters or null")
+    try:
+        date.fromisoformat(texts["date"])
+        printed_at = datetime.fromisoformat(str(data.get("printed_at")))
+    except ValueError:
+        raise bad("date or printed_at is not ISO 8601") from None
+    if printed_at.tzinfo is None:
+        raise bad("printed_at has no time zone")
+    return {
+        "serial": meter.serial,
+        "piece": piece,
+        "mills": mills,
+        "mailing_date": texts["date"],
+        "service": texts["service"],
+        "origin_zip": texts["origin_zip"],
+        "cost_center": center,
+        "printed_at": printed_at,
+        "request_id": texts["rid"],
+    }
