@@ -150,13 +150,15 @@ class MetersService:
         public_key_pem: str | None = None,
         firmware: str | None = None,
         model_name: str | None = None,
+        device_serial: str | None = None,
         carrier: str | None = None,
     ) -> RegisteredMeter:
         """Register a meter to a customer: by product code + serial, or by the
         installation number of its delivery note. Opens its vault account and issues
         its API key (``RegisteredMeter.api_key``, shown once).
 
-        ``public_key_pem``, ``firmware`` and ``model_name`` are what the device said
+        ``public_key_pem``, ``firmware``, ``model_name`` and ``device_serial`` are what
+        the device said
         when it was connected at registration; without them the key is pinned at the
         first sync.
         """
@@ -184,6 +186,11 @@ class MetersService:
             code = model.parse_product_code(product_code)
             clean = model.parse_serial(serial)
         device_model = PRODUCTS[code]
+        if device_serial is not None and device_serial != clean:
+            raise ValidationError(
+                f"the device connected is meter {device_serial}, not {clean}",
+                code="serial_mismatch",
+            )
         if model_name is not None and model_name != device_model:
             raise ValidationError(
                 f"the device is a {model_name}, but product {code} is a {device_model}",

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from postroom.core.errors import ValidationError
+from postroom.core.errors import DeviceError, NotFound, ValidationError
+from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
 from postroom.frontends.cli.state import (
     CliState,
@@ -17,6 +18,9 @@ from postroom.frontends.cli.state import (
     pass_state,
     registered,
 )
+from postroom.hal.meter.connect import run_sync
+from postroom.hal.meter.driver import MeterClient
+from postroom.hal.meter.remote import RemoteDataCenter
 from postroom.hal.meter.simulator import MeterSimulator
 
 DEFAULT_DRIVER = "postroom-framed"
@@ -39,7 +43,8 @@ driver_option = click.option(
 
 @click.group()
 def meter() -> None:
-    """Postage meters: the device side (simulate, identify, registers, public key)."""
+    """Postage meters: the device (simulate, identify, registers) and the data center
+    (register, list, show, connect, withdraw, replace)."""
 
 
 def _open(state: CliState, driver_name: str, url: str) -> MeterDevice:
@@ -97,16 +102,310 @@ def registers(state: CliState, url: str, driver: str, as_json: bool) -> None:
 
 
 @meter.command("public-key")
-@port_option
+@click.argument("serial", required=False)
+@click.option(
+    "--port",
+    "url",
+    envvar="POSTROOM_METER_PORT",
+    help="Ask the device on this port instead of the registry.",
+)
 @driver_option
 @pass_state
-def public_key(state: CliState, url: str, driver: str) -> None:
-    """The meter's ECDSA P-256 public key (PEM), which verifies its indicia."""
+def public_key(state: CliState, serial: str | None, url: str | None, driver: str) -> None:
+    """The meter's ECDSA P-256 public key (PEM), which verifies its indicia.
+
+    With SERIAL, the key the data center pinned for that registered meter; with
+    --port, the key the device itself presents.
+    """
+    if (serial is None) == (url is None):
+        raise click.UsageError("give a registered meter's SERIAL or the device's --port")
+    if serial is not None:
+        click.echo(registry_public_key(state, serial).rstrip("\n"))
+        return
+    assert url is not None
     device = _open(state, driver, url)
     try:
         click.echo(device.public_key_pem().rstrip("\n"))
     finally:
         device.close()
+
+
+# ---------------------------------------------------------------- the data center
+# register, provision, list, show, connect, withdraw, replace, alerts: the registry
+# (pr.meters) and the sync conversation (docs/meters.md).
+
+
+def registry_public_key(state: CliState, serial: str) -> str:
+    pem = state.postroom().meters.get(serial).public_key_pem
+    if pem is None:
+        raise NotFound(
+            f"meter {serial} has no public key yet: register it with --port or sync it",
+            code="no_public_key",
+        )
+    return pem
+
+
+def _sync_device(state: CliState, driver: str, url: str) -> MeterClient:
+    device = _open(state, driver, url)
+    if not isinstance(device, MeterClient):
+        device.close()
+        raise ValidationError(
+            f"the meter driver {driver!r} cannot run a data-center sync", code="driver_cannot_sync"
+        )
+    return device
+
+
+def _money(mills: int, currency: str) -> str:
+    from postroom.core.money import Money
+
+    return Money(mills, currency).format()
+
+
+def _human_meter(data: dict[str, Any]) -> str:
+    registers = data.get("registers") or {}
+    currency = registers.get("currency", "USD")
+    lines = [
+        f"meter       {data['serial']} ({data['model']}, {data['status']})",
+        f"customer    {data['customer_account']}",
+    ]
+    if registers:
+        lines += [
+            f"descending  {_money(registers['descending_mills'], currency)}",
+            f"ascending   {_money(registers['ascending_mills'], currency)}",
+            f"pieces      {registers['pieces']}",
+        ]
+    lines.append(f"last sync   {data.get('last_sync_at') or 'never'}")
+    inspection = data.get("inspection")
+    if inspection:
+        lines.append(f"inspection  {inspection['status']}, due {inspection['due_at'][:10]}")
+    if data.get("firmware"):
+        lines.append(f"firmware    {data['firmware']}")
+    return "\n".join(lines)
+
+
+@meter.command()
+@click.option("--customer", required=True, help="Customer account number (10 digits).")
+@click.option("--product-code", help="Product code on the meter's label (e.g. PR-VPSD1).")
+@click.option("--serial", help="Serial number on the meter's label.")
+@click.option(
+    "--installation-number",
+    help="The 11-digit installation account number of the delivery note.",
+)
+@click.option("--carrier", help="Carrier whose rates the meter holds [default: by country].")
+@click.option(
+    "--port",
+    "url",
+    help="The meter's port: its serial and model are checked and its public key pinned.",
+)
+@driver_option
+@json_option
+@pass_state
+def register(
+    state: CliState,
+    customer: str,
+    product_code: str | None,
+    serial: str | None,
+    installation_number: str | None,
+    carrier: str | None,
+    url: str | None,
+    driver: str,
+    as_json: bool,
+) -> None:
+    """Register a meter to a customer; prints the meter's API key once."""
+    if installation_number is None and (product_code is None or serial is None):
+        raise click.UsageError("give --product-code and --serial, or --installation-number")
+    if installation_number is not None and (product_code is not None or serial is not None):
+        raise click.UsageError("--installation-number replaces --product-code and --serial")
+    facts: dict[str, str] = {}
+    if url is not None:
+        device = _open(state, driver, url)
+        try:
+            identity = device.identify()
+            facts = {
+                "device_serial": identity["serial"],
+                "model_name": identity["model"],
+                "firmware": identity["firmware"],
+                "public_key_pem": device.public_key_pem(),
+            }
+        finally:
+            device.close()
+    done = state.postroom().meters.register(
+        customer,
+        product_code=product_code,
+        serial=serial,
+        installation_number=installation_number,
+        carrier=carrier,
+        **facts,
+    )
+    data = {**done.meter.to_json(), "api_key": done.api_key}
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"meter {d['serial']} ({d['model']}) registered to {d['customer_account']}\n"
+            f"meter key (shown once, for `meter connect --meter-key`): {d['api_key']}"
+        ),
+    )
+
+
+@meter.command()
+@click.option("--product-code", required=True, help="Product code of the meter shipped.")
+@click.option("--serial", required=True, help="Serial number of the meter shipped.")
+@json_option
+@pass_state
+def provision(state: CliState, product_code: str, serial: str, as_json: bool) -> None:
+    """Ship a meter: issue its 11-digit installation account number."""
+    done = state.postroom().meters.provision(product_code, serial)
+    emit(
+        done.to_json(),
+        as_json,
+        lambda d: f"meter {d['serial']}: installation number {d['installation_number']}",
+    )
+
+
+@meter.command("list")
+@click.option("--customer", help="Only this customer's meters.")
+@json_option
+@pass_state
+def list_meters(state: CliState, customer: str | None, as_json: bool) -> None:
+    """Registered meters, with their registers as the vault keeps them."""
+    meters = state.postroom().meters
+    data = [meters.summary(m) for m in meters.list(customer)]
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{r['serial']:<20} {r['customer_account']}  {r['status']:<9} "
+                f"{_money(r['registers']['descending_mills'], r['registers']['currency'])}"
+                for r in rows
+            )
+            or "no meters registered"
+        ),
+    )
+
+
+@meter.command()
+@click.argument("serial")
+@click.option("--pieces", default=50, show_default=True, type=click.IntRange(1, 1000))
+@json_option
+@pass_state
+def show(state: CliState, serial: str, pieces: int, as_json: bool) -> None:
+    """One meter: registers, last sync, inspection, firmware, features, graphics, pieces."""
+    data = state.postroom().meters.details(serial, pieces=pieces)
+    emit(data, as_json, _human_meter)
+
+
+@meter.command()
+@port_option
+@click.option(
+    "--server",
+    envvar="POSTROOM_SERVER",
+    help="A remote postroom data center (https://...); default: this installation.",
+)
+@click.option(
+    "--meter-key",
+    "meter_key",
+    envvar="POSTROOM_METER_API_KEY",
+    help="The meter's API key (prm_...), with --server.",
+)
+@driver_option
+@json_option
+@pass_state
+def connect(
+    state: CliState,
+    url: str,
+    server: str | None,
+    meter_key: str | None,
+    driver: str,
+    as_json: bool,
+) -> None:
+    """Sync the meter with the data center: refills, rates, firmware, inspection."""
+    if (server is None) != (meter_key is None):
+        raise click.UsageError("--server and --meter-key go together")
+    device = _sync_device(state, driver, url)
+    try:
+        datacenter: DataCenter
+        if server is not None and meter_key is not None:
+            datacenter = RemoteDataCenter(server, meter_key)
+        else:
+            serial = device.identify()["serial"]
+            datacenter = state.postroom().meters.datacenter(serial)
+        outcome = run_sync(
+            device, datacenter, progress=lambda step: click.echo(f"  {step}", err=True)
+        )
+    finally:
+        device.close()
+    summary = outcome.summary
+    emit(
+        outcome.to_json(),
+        as_json,
+        lambda d: (
+            f"meter {d['serial']} synced: {d['pieces_uploaded']} pieces uploaded, "
+            f"tokens {d['tokens_applied'] or 'none'}, installed {d['installed'] or 'nothing'}, "
+            f"reconciled {d['reconciled']}, alerts {d['alerts'] or 'none'}"
+        ),
+    )
+    if not outcome.complete:
+        raise DeviceError(
+            f"sync of {summary.serial} cut short ({'; '.join(outcome.errors)}): run it again",
+            code="sync_incomplete",
+        )
+
+
+@meter.command()
+@click.argument("serial")
+@json_option
+@pass_state
+def withdraw(state: CliState, serial: str, as_json: bool) -> None:
+    """Withdraw a meter: its funds return to the postage account; its next sync locks it."""
+    found, moved = state.postroom().meters.withdraw(serial)
+    currency = state.postroom().vault.registers(found.serial).currency
+    emit(
+        {**found.to_json(), "returned_mills": moved},
+        as_json,
+        lambda d: (
+            f"meter {d['serial']} withdrawn; {_money(moved, currency)} back to the postage account"
+        ),
+    )
+
+
+@meter.command()
+@click.argument("old")
+@click.argument("new")
+@json_option
+@pass_state
+def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
+    """Replace meter OLD by NEW: OLD's funds go to NEW at its next sync."""
+    withdrawn, successor, moved = state.postroom().meters.replace(old, new)
+    currency = state.postroom().vault.registers(successor.serial).currency
+    emit(
+        {"old": withdrawn.to_json(), "new": successor.to_json(), "moved_mills": moved},
+        as_json,
+        lambda d: (
+            f"meter {withdrawn.serial} replaced by {successor.serial}: "
+            f"{_money(moved, currency)} moved"
+        ),
+    )
+
+
+@meter.command()
+@click.argument("serial", required=False)
+@json_option
+@pass_state
+def alerts(state: CliState, serial: str | None, as_json: bool) -> None:
+    """What reconciliation and syncs found (all meters, or SERIAL's)."""
+    data = [a.to_json() for a in state.postroom().meters.alerts(serial)]
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{r['created_at'][:19]} {r['serial']} {r['kind']}: {r['message']}" for r in rows
+            )
+            or "no alerts"
+        ),
+    )
 
 
 def _meter_key(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:

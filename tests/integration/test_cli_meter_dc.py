@@ -1,0 +1,151 @@
+"""``postroom meter register|provision|list|show|connect|withdraw|replace|alerts|public-key SN``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from postroom.core.meters import tokens
+from postroom.frontends.cli import cli
+from postroom.hal.meter.simulator import MeterSimulator
+
+SERIAL = "PR-CLI-1"
+
+
+def ok(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout  # progress goes to stderr
+
+
+@pytest.fixture
+def customer(runner: CliRunner) -> str:
+    account = json.loads(
+        ok(
+            runner,
+            "accounts",
+            "create",
+            "--name",
+            "Acme",
+            "--country",
+            "US",
+            "--currency",
+            "USD",
+            "--json",
+        )
+    )
+    number = str(account["number"])
+    ok(runner, "vault", "deposit", number, "--amount", "100.00 USD")
+    return number
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[MeterSimulator]:
+    key = tokens.meter_key("test-secret", SERIAL)
+    with MeterSimulator(tmp_path / "psd", SERIAL, meter_key=key) as simulator:
+        yield simulator
+
+
+def test_register_connect_show_list_withdraw(
+    runner: CliRunner, customer: str, sim: MeterSimulator
+) -> None:
+    registered = json.loads(
+        ok(
+            runner,
+            "meter",
+            "register",
+            "--customer",
+            customer,
+            "--product-code",
+            "PR-VPSD1",
+            "--serial",
+            SERIAL,
+            "--port",
+            sim.path,
+            "--json",
+        )
+    )
+    assert registered["api_key"].startswith("prm_")
+    assert registered["has_public_key"] is True
+    pem = ok(runner, "meter", "public-key", SERIAL)
+    assert pem.strip() == sim.psd.public_key_pem().strip()
+
+    ok(runner, "vault", "refill", "--meter", SERIAL, "--amount", "30.00 USD")
+    synced = json.loads(ok(runner, "meter", "connect", "--port", sim.path, "--json"))
+    assert synced["complete"] is True
+    assert synced["reconciled"] is True
+    assert synced["tokens_applied"] == [1]
+    assert sim.psd.state["descending"] == 30_000
+
+    listed = json.loads(ok(runner, "meter", "list", "--customer", customer, "--json"))
+    assert [(m["serial"], m["model"], m["customer_account"]) for m in listed] == [
+        (SERIAL, "postroom-vpsd-1", customer)
+    ]
+    assert listed[0]["registers"]["descending_mills"] == 30_000
+
+    shown = json.loads(ok(runner, "meter", "show", SERIAL, "--json"))
+    assert shown["registers"]["descending_mills"] == 30_000
+    assert shown["last_sync_at"] is not None
+    assert shown["inspection"]["status"] == "ok"
+    for key in ("firmware", "features", "graphics", "pieces", "inspection_due_at"):
+        assert key in shown
+    assert "descending  $30.00" in ok(runner, "meter", "show", SERIAL)
+
+    withdrawn = json.loads(ok(runner, "meter", "withdraw", SERIAL, "--json"))
+    assert withdrawn["returned_mills"] == 30_000
+    balance = json.loads(ok(runner, "vault", "balance", customer, "--json"))
+    assert balance["balance_mills"] == 100_000
+    ok(runner, "meter", "connect", "--port", sim.path)
+    assert sim.psd.state["locked"] is True
+    assert ok(runner, "meter", "alerts", SERIAL).strip() == "no alerts"
+
+
+def test_register_by_installation_number_and_replace(
+    runner: CliRunner, customer: str, sim: MeterSimulator
+) -> None:
+    shipped = json.loads(
+        ok(runner, "meter", "provision", "--product-code", "PR-VPSD1", "--serial", SERIAL, "--json")
+    )
+    number = shipped["installation_number"]
+    assert len(number) == 11
+    text = ok(runner, "meter", "register", "--customer", customer, "--installation-number", number)
+    assert f"meter {SERIAL} (postroom-vpsd-1) registered to {customer}" in text
+    assert "prm_" in text
+    ok(runner, "vault", "refill", "--meter", SERIAL, "--amount", "10.00 USD")
+    ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+       "--serial", "PR-CLI-2")  # fmt: skip
+    moved = json.loads(ok(runner, "meter", "replace", SERIAL, "PR-CLI-2", "--json"))
+    assert moved["moved_mills"] == 10_000
+    assert moved["old"]["status"] == "withdrawn"
+
+
+def test_bad_input_is_a_clear_error(runner: CliRunner, customer: str, sim: MeterSimulator) -> None:
+    wrong = runner.invoke(
+        cli,
+        ["meter", "register", "--customer", customer, "--installation-number", "12345678901"],
+    )
+    assert wrong.exit_code == 1
+    assert "[invalid_installation_number]" in wrong.output
+    neither = runner.invoke(cli, ["meter", "register", "--customer", customer])
+    assert neither.exit_code == 2
+    other = runner.invoke(
+        cli,
+        ["meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+         "--serial", "PR-OTHER", "--port", sim.path],
+    )  # fmt: skip
+    assert other.exit_code == 1
+    assert "[serial_mismatch]" in other.output
+    unknown = runner.invoke(cli, ["meter", "show", "PR-NONE"])
+    assert unknown.exit_code == 1
+    assert "[meter_not_found]" in unknown.output
+    unregistered = runner.invoke(cli, ["meter", "connect", "--port", sim.path])
+    assert unregistered.exit_code == 1
+    assert "[meter_not_found]" in unregistered.output
+    both = runner.invoke(cli, ["meter", "public-key"])
+    assert both.exit_code == 2
+    half = runner.invoke(cli, ["meter", "connect", "--port", sim.path, "--server", "http://x"])
+    assert half.exit_code == 2
