@@ -254,6 +254,10 @@ class MetersService:
 
     def get(self, serial: str) -> Meter:
         clean = serial.strip() if isinstance(serial, str) else ""
+        try:
+            model.parse_serial(clean)
+        except ValidationError:  # no meter can have this serial
+            raise NotFound(f"no meter {serial!r}", code="meter_not_found") from None
         return self._db.run(lambda uow: _get(MeterStore(uow.connection), clean), readonly=True)
 
     def list(self, customer_number: str | None = None) -> builtins.list[Meter]:

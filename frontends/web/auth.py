@@ -15,16 +15,25 @@ from flask import current_app, g, request
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.errors import Unauthenticated
+from postroom.core.meters.model import Meter
 from postroom.frontends.web.context import current_postroom
 
 F = TypeVar("F", bound=Callable[..., object])
 
 _PUBLIC = "_postroom_public"
+_METER = "_postroom_meter_key"
 
 
 def public(view: F) -> F:
     """Mark an API view as reachable without a key."""
     setattr(view, _PUBLIC, True)
+    return view
+
+
+def meter_key_required(view: F) -> F:
+    """Mark an API view as authenticated by a meter's own key (``prm_...``), not a
+    customer's: the meter is ``current_meter()`` for the rest of the request."""
+    setattr(view, _METER, True)
     return view
 
 
@@ -43,9 +52,17 @@ def authenticate_request() -> None:
         raise Unauthenticated(
             "send an API key as 'Authorization: Bearer <key>'", code="missing_api_key"
         )
+    if getattr(view, _METER, False):
+        g.meter = current_postroom().meters.authenticate(token.strip())
+        return
     g.account = current_postroom().accounts.authenticate(token.strip())
 
 
 def current_account() -> CustomerAccount:
     account: CustomerAccount = g.account
     return account
+
+
+def current_meter() -> Meter:
+    meter: Meter = g.meter
+    return meter

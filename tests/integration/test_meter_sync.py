@@ -400,3 +400,18 @@ def test_inspection_reminders_are_sent_once_per_deadline(
     assert postroom.meters.send_inspection_reminders() == 0
     shown = postroom.meters.inspection(postroom.meters.get(SERIAL))
     assert shown["due_at"] == (clock.now() + timedelta(days=90)).isoformat()
+
+
+def test_the_demo_registers_its_meter(postroom: Postroom) -> None:
+    from postroom.core.demo import DEMO_METER, load_demo
+
+    facts: dict[str, str] = {}
+    assert "meters" in load_demo(postroom, facts=facts)
+    meter = postroom.meters.get(DEMO_METER)
+    assert postroom.meters.authenticate(facts["demo meter key"]).serial == DEMO_METER
+    assert meter.cost_centers == ("Mailroom", "Legal", "Sales")
+    demo = next(a for a in postroom.accounts.list() if a.name == "Demo Mailroom Inc.")
+    assert meter.customer_account == demo.number
+    assert postroom.meters.details(DEMO_METER)["registers"]["descending_mills"] == 100_000
+    assert "--meter-key" in facts["demo meter"]
+    assert load_demo(postroom) == []

@@ -1,0 +1,77 @@
+"""The meters' JSON API under /api/v1/meters.
+
+- The data center's side of the sync conversation, authenticated by the **meter's
+  own key** (``prm_...``, issued at registration): ``POST /meters/sync/begin`` and
+  ``POST /meters/sync/finish`` (``postroom.core.meters.sync``; docs/meters.md).
+- A customer's own meters, with a customer API key: ``GET /meters`` and
+  ``GET /meters/{serial}``; another customer's meter answers 404 like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.meters.service import MetersService
+from postroom.core.meters.sync import SyncReport, SyncResults
+from postroom.frontends.web.auth import current_account, current_meter, meter_key_required
+from postroom.frontends.web.context import current_postroom
+
+bp = Blueprint("api_meters", __name__, url_prefix="/api/v1/meters")
+
+
+class BadRequest(PostroomError):
+    code = "bad_request"
+    http_status = 400
+
+
+class UnsupportedMediaType(PostroomError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+def _meters() -> MetersService:
+    return current_postroom().meters
+
+
+def _body() -> dict[str, Any]:
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "send a JSON body with 'Content-Type: application/json'", code="json_required"
+        )
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("the body is not valid JSON", code="invalid_json")
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", code="invalid_body")
+    return data
+
+
+@bp.post("/sync/begin")
+@meter_key_required
+def sync_begin() -> Response:
+    report = SyncReport.from_json(_body())
+    return jsonify(_meters().begin_sync(current_meter().serial, report).to_json())
+
+
+@bp.post("/sync/finish")
+@meter_key_required
+def sync_finish() -> Response:
+    results = SyncResults.from_json(_body())
+    return jsonify(_meters().finish_sync(current_meter().serial, results).to_json())
+
+
+@bp.get("")
+def list_meters() -> Response:
+    meters = _meters()
+    items = [meters.summary(m) for m in meters.list(current_account().number)]
+    return jsonify({"items": items})
+
+
+@bp.get("/<serial>")
+def show_meter(serial: str) -> Response:
+    meters = _meters()
+    meter = meters.customer_meter(current_account().number, serial)
+    return jsonify(meters.details(meter.serial))
