@@ -410,4 +410,10 @@ def usage_groups(serial: str, pieces: list[tuple[int, int, str | None]]) -> dict
     first, last = pieces[0][0], pieces[-1][0]
     centers = sorted({c or "" for _, _, c in pieces})
     rank = {c: i for i, c in enumerate(centers)}
-    return {p: f"mu:{serial}:{first}-{last}:{rank[c or '']}" for p, _, c in pieces}
+    ids = {}
+    for piece, _, center in pieces:
+        found = f"mu:{serial}:{first}-{last}:{rank[center or '']}"
+        if len(found) > 64:  # a transfer id's limit: the same id, hashed
+            found = "mu:" + hashlib.sha256(found.encode()).hexdigest()[:48]
+        ids[piece] = found
+    return ids

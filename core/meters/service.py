@@ -1080,7 +1080,7 @@ def _piece_row(data: Mapping[str, Any], meter: Meter) -> dict[str, Any]:
         raise bad("not an object")
     piece, mills = data.get("piece"), data.get("mills")
     for name, value in (("piece", piece), ("mills", mills)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**40:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**32:
             raise bad(f"{name} is a positive whole number")
     texts = {}
     for name, limit in (("date", 10), ("service", 80), ("origin_zip", 20), ("rid", 64)):
