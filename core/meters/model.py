@@ -37,7 +37,7 @@ PRODUCTS: dict[str, str] = {
 }
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_COST_CENTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}")
+_COST_CENTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,59}")
 MAX_COST_CENTERS = 100
 MAX_SLOGAN = 120
 MAX_ASSET = 4 * 1024 * 1024  # what the device accepts in one install
@@ -122,7 +122,7 @@ def parse_name(text: str, what: str = "name") -> str:
 
 
 def parse_cost_centers(names: object) -> tuple[str, ...]:
-    """Department names allowed on a meter: 1-40 characters, unique, at most 100."""
+    """Department names allowed on a meter: 1-60 characters, unique, at most 100."""
     if isinstance(names, str) or not isinstance(names, list | tuple):
         raise ValidationError("cost centres are a list of names", code="invalid_cost_center")
     clean: list[str] = []
@@ -130,7 +130,7 @@ def parse_cost_centers(names: object) -> tuple[str, ...]:
         text = " ".join(name.split()) if isinstance(name, str) else ""
         if not _COST_CENTER.fullmatch(text):
             raise ValidationError(
-                f"invalid cost centre {name!r}: 1-40 letters, digits, spaces or . _ / -",
+                f"invalid cost centre {name!r}: 1-60 letters, digits, spaces or . _ / -",
                 code="invalid_cost_center",
             )
         if text not in clean:

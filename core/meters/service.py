@@ -831,9 +831,7 @@ class MetersService:
         for transfer_id, group in groups.items():
             total = sum(p.mills for p in group)
             center = group[0].cost_center
-            reference = f"pieces {group[0].piece}-{group[-1].piece}"
-            if center:
-                reference += f" cost centre {center}"
+            reference = f"meter pieces {group[0].piece}-{group[-1].piece}"
             try:
                 self._vault.record_usage(
                     meter.serial,
@@ -841,6 +839,7 @@ class MetersService:
                     len(group),
                     transfer_id,
                     reference=reference,
+                    cost_center=center or None,
                 )
             except PostroomError as error:
                 alert(
@@ -1089,8 +1088,13 @@ def _piece_row(data: Mapping[str, Any], meter: Meter) -> dict[str, Any]:
             raise bad(f"{name} is text of 1-{limit} characters")
         texts[name] = value
     center = data.get("cost_center")
-    if center is not None and (not isinstance(center, str) or not 0 < len(center) <= 40):
-        raise bad("cost_center is text of 1-40 characters or null")
+    if center is not None and not isinstance(center, str):
+        raise bad("cost_center is text or null")
+    # the device logs what the print named; the ledger keeps a clean name of at most 60
+    if center is not None:
+        center = " ".join(center.split())[:60].strip()
+        if not center or not center.isprintable():
+            center = None
     try:
         date.fromisoformat(texts["date"])
         printed_at = datetime.fromisoformat(str(data.get("printed_at")))

@@ -234,7 +234,9 @@ def test_usage_is_recorded_once_by_cost_centre(postroom: Postroom, device: Meter
         for item in postroom.vault.customer_transfers(postroom.meters.get(SERIAL).customer_account)
         if item.transfer.code.value == "usage"
     ]
-    assert sorted(t.amount for t in usage) == [730, 2230]
+    assert sorted((t.cost_center, t.amount) for t in usage) == [("Legal", 2230), ("Sales", 730)]
+    report = postroom.vault.report(postroom.meters.get(SERIAL).customer_account)
+    assert {c[0] for c in report.by_cost_center} == {"Legal", "Sales"}
 
 
 def test_a_reconciliation_mismatch_opens_an_alert_and_moves_no_money(

@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.Column("mailing_date", sa.String(10), nullable=False),
         sa.Column("service", sa.String(80), nullable=False),
         sa.Column("origin_zip", sa.String(20), nullable=False),
-        sa.Column("cost_center", sa.String(40), nullable=True),
+        sa.Column("cost_center", sa.String(60), nullable=True),
         sa.Column("printed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("request_id", sa.String(64), nullable=False),
         sa.Column("usage_transfer_id", sa.String(64), nullable=False),
