@@ -782,7 +782,7 @@ class MetersService:
             raise ValidationError("too many pieces in one sync", code="too_many_pieces")
         vault_currency = self._vault.registers(meter.serial).currency
 
-        def work(uow: UnitOfWork) -> int:
+        def work(uow: UnitOfWork) -> tuple[int, dict[str, int] | None]:
             store = MeterStore(uow.connection)
             current = _get(store, meter.serial, lock=True)
             new = [p for p in parsed if p["piece"] > current.last_piece]
@@ -790,16 +790,10 @@ class MetersService:
             if len(set(numbers)) != len(numbers):
                 raise ValidationError("a piece appears twice", code="duplicate_piece")
             if not new:
-                return 0
-            expected = list(range(current.last_piece + 1, new[-1]["piece"] + 1))
-            if numbers != expected:
-                alert(
-                    "piece_log_gap",
-                    f"gap:{current.last_piece}:{numbers[0]}:{numbers[-1]}",
-                    "pieces are missing from the uploaded log (the device keeps the last 1000):"
-                    " their postage is not recorded",
-                    {"after": current.last_piece, "first": numbers[0], "last": numbers[-1]},
-                )
+                return 0, None
+            gap = None
+            if numbers != list(range(current.last_piece + 1, numbers[-1] + 1)):
+                gap = {"after": current.last_piece, "first": numbers[0], "last": numbers[-1]}
             ids = model.usage_groups(
                 meter.serial, [(p["piece"], p["mills"], p["cost_center"]) for p in new]
             )
@@ -815,9 +809,18 @@ class MetersService:
             )
             store.update(meter.serial, last_piece=new[-1]["piece"])
             uow.commit()
-            return len(new)
+            return len(new), gap
 
-        return self._db.run(work)
+        stored, gap = self._db.run(work)
+        if gap is not None:  # after the commit: an alert is its own transaction
+            alert(
+                "piece_log_gap",
+                f"gap:{gap['after']}:{gap['first']}:{gap['last']}",
+                "pieces are missing from the uploaded log (the device keeps the last 1000):"
+                " their postage is not recorded",
+                gap,
+            )
+        return stored
 
     def _record_usage(self, meter: Meter, alert: Any) -> int:
         pending = self._db.run(

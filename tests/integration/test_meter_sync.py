@@ -14,7 +14,13 @@ import pytest
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
-from postroom.core.errors import Conflict, NotFound, Unauthenticated, ValidationError
+from postroom.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationError,
+)
 from postroom.core.hookspecs import hookimpl
 from postroom.core.meters import tokens
 from postroom.core.meters.device import PrintJob
@@ -417,3 +423,49 @@ def test_the_demo_registers_its_meter(postroom: Postroom) -> None:
     assert postroom.meters.details(DEMO_METER)["registers"]["descending_mills"] == 100_000
     assert "--meter-key" in facts["demo meter"]
     assert load_demo(postroom) == []
+
+
+def test_a_gap_in_the_piece_log_opens_an_alert_and_bad_reports_are_refused(
+    postroom: Postroom, device: MeterSimulator
+) -> None:
+    datacenter = postroom.meters.datacenter(SERIAL)
+    with MeterClient.open(device.path, timeout=0.3) as meter:
+        report = SyncReport(
+            dict(meter.identify()),
+            meter.public_key_pem(),
+            meter.call("registers"),
+            dict(meter.diagnostics()),
+        )
+    plan = datacenter.begin(report)
+
+    def piece(n: int) -> dict[str, object]:
+        return {
+            "piece": n,
+            "mills": 100,
+            "date": "2026-03-02",
+            "service": "first-class-letter",
+            "origin_zip": "12345",
+            "cost_center": "  Legal   dept ",
+            "printed_at": "2026-03-02T09:30:00+00:00",
+            "rid": f"p{n}",
+        }
+
+    summary = datacenter.finish(SyncResults(plan.sync_id, pieces=(piece(1), piece(2), piece(5))))
+    assert summary.pieces_uploaded == 3
+    assert "piece_log_gap" in summary.alerts
+    assert "usage_not_recorded" in summary.alerts  # the vault's meter holds no funds
+    assert postroom.meters.pieces(SERIAL)[0].cost_center == "Legal dept"
+    with pytest.raises(ValidationError):
+        datacenter.finish(SyncResults(plan.sync_id, pieces=({"piece": "x"},)))
+    with pytest.raises(NotFound):
+        datacenter.finish(SyncResults("not-a-sync"))
+    forged = {**report.registers, "registers": {**report.registers["registers"], "control": 9}}
+    with pytest.raises(PermissionDenied) as refused:
+        datacenter.begin(attrs.evolve(report, registers=forged))
+    assert refused.value.code == "signature_invalid"
+    for sig in ("zz", "00", 5):
+        with pytest.raises(PermissionDenied):
+            datacenter.begin(attrs.evolve(report, registers={**report.registers, "sig": sig}))
+    other = attrs.evolve(report, identity={**report.identity, "serial": NEW})
+    with pytest.raises(PermissionDenied):
+        datacenter.begin(other)
