@@ -535,7 +535,9 @@ class MetersService:
         sync_id = secrets.token_hex(16)
         issued = self._vault.issued_tokens(meter.serial)
         pending = _pending_tokens(issued, diagnostics, now)
-        wanted = self._wanted(meter)
+        # withdrawn in the registry, or in the vault directly (`postroom vault withdraw-meter`)
+        active = meter.status is MeterStatus.ACTIVE and vault_meter.status == "active"
+        wanted = self._wanted(meter, active)
         decision = decide(wanted, diagnostics, len(pending))
         if decision.issue_sync_token:
             self._vault.issue_sync_token(meter.serial, f"sync:{sync_id}")
@@ -584,11 +586,11 @@ class MetersService:
         self._db.run(work)
         return plan
 
-    def _wanted(self, meter: Meter) -> Wanted:
-        package = self.rate_package(meter.carrier) if meter.status is MeterStatus.ACTIVE else None
+    def _wanted(self, meter: Meter, active: bool) -> Wanted:
+        package = self.rate_package(meter.carrier) if active else None
         firmware = self._asset("firmware", meter.model)
         return Wanted(
-            active=meter.status is MeterStatus.ACTIVE,
+            active=active,
             rates_digest=None if package is None else model.digest_of(package),
             firmware=None if firmware is None else firmware[0],
             features=meter.features,
@@ -715,7 +717,10 @@ class MetersService:
                         " sum does not show them",
                         {"sequences": replayed, "control": registers["control"]},
                     )
-            if meter.status is MeterStatus.ACTIVE:
+            if (
+                meter.status is MeterStatus.ACTIVE
+                and self._vault.registers(meter.serial).status == "active"
+            ):
                 reconciled = self._reconcile(meter, registers, alert)
         elif results.errors:
             log.info("sync %s of %s cut short: %s", results.sync_id, meter.serial, results.errors)

@@ -469,3 +469,17 @@ def test_a_gap_in_the_piece_log_opens_an_alert_and_bad_reports_are_refused(
     other = attrs.evolve(report, identity={**report.identity, "serial": NEW})
     with pytest.raises(PermissionDenied):
         datacenter.begin(other)
+
+
+def test_a_token_whose_reply_is_gone_is_proven_by_the_signed_control_sum(
+    postroom: Postroom, device: MeterSimulator
+) -> None:
+    refill = postroom.vault.refill(SERIAL, Money.parse("12.00 USD"), "r1")
+    with MeterClient.open(device.path, timeout=0.3) as meter:
+        # applied under another request id (its reply since forgotten by the device)
+        meter.refill(tokens.from_text(refill.token), request_id="elsewhere")
+    summary = connect(device, postroom).summary
+    assert summary.tokens_applied == (refill.reset.sequence,)
+    assert summary.reconciled is True
+    assert device.psd.state["descending"] == 12_000
+    assert postroom.vault.issued_tokens(SERIAL)[0].applied is True
