@@ -483,3 +483,37 @@ def test_a_token_whose_reply_is_gone_is_proven_by_the_signed_control_sum(
     assert summary.reconciled is True
     assert device.psd.state["descending"] == 12_000
     assert postroom.vault.issued_tokens(SERIAL)[0].applied is True
+
+
+@pytest.mark.parametrize(
+    "step", ["begin", "log", "token 2", "token 3", "features", "registers", "finish"]
+)
+def test_a_sync_cut_at_any_step_and_run_again_neither_loses_nor_doubles_funds(
+    postroom: Postroom, device: MeterSimulator, step: str
+) -> None:
+    postroom.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
+    connect(device, postroom)  # token 1 and the rate package
+    print_piece(device, postroom, 730, "p1", "Legal")
+    print_piece(device, postroom, 500, "p2")
+    postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r2")  # token 2
+    postroom.vault.refill(SERIAL, Money.parse("30.00 USD"), "r3")  # token 3
+    postroom.meters.set_features(SERIAL, {"dept": True})
+
+    def cut_and_garble(name: str) -> None:
+        if name.startswith("token"):  # a lost and a damaged reply: the host retries
+            device.faults.drop_replies, device.faults.corrupt_replies = 1, 1
+        if name == step:
+            raise Cut(name)
+
+    with pytest.raises(Cut):
+        connect(device, postroom, progress=cut_and_garble)
+    summary = connect(device, postroom).summary
+    assert summary.reconciled is True
+    assert summary.alerts == ()
+    state = device.psd.state
+    assert (state["control"], state["ascending"], state["pieces"]) == (60_000, 1230, 2)
+    registers = postroom.vault.registers(SERIAL)
+    assert (registers.control_sum, registers.ascending, registers.pieces) == (60_000, 1230, 2)
+    assert all(t.applied for t in postroom.vault.issued_tokens(SERIAL))
+    assert state["features"] == {"dept": True}
+    assert postroom.vault.verify().ok
