@@ -228,7 +228,7 @@ class RatesService:
             table = repository.content(digest)
             if table is None:  # pragma: no cover - the digest was just read
                 raise NotFound(f"rate table {digest} vanished", code="unknown_rate_table")
-            cached = (table, CompiledTable(table))
+            cached = (table, CompiledTable(table, digest))
             self._cache[digest] = cached
         return cached
 
