@@ -275,6 +275,35 @@ class RateTable:
         )
 
 
+# -- names in other languages -------------------------------------------------------------------
+
+
+@attrs.frozen
+class NameCatalogue:
+    """Names of services, extra services and surcharges in other languages, by carrier.
+
+    Kept apart from the tables on purpose: a translation is not a price, so it is not in
+    any table's canonical form or digest, and correcting one publishes nothing.
+    """
+
+    entries: Mapping[tuple[str, str, str, str], str] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, entries: Mapping[tuple[str, str, str, str], str]) -> NameCatalogue:
+        return cls(dict(entries))
+
+    def __add__(self, other: NameCatalogue) -> NameCatalogue:
+        return NameCatalogue({**self.entries, **other.entries})
+
+    def name(self, lang: str, carrier: str, kind: str, code: str, default: str) -> str:
+        """The name of ``code`` (kind ``services``, ``extras`` or ``surcharges``) in
+        ``lang``; ``default`` (the table's own name) when there is none."""
+        return self.entries.get((lang, carrier, kind, code), default)
+
+    def languages(self) -> list[str]:
+        return sorted({lang for lang, *_ in self.entries})
+
+
 # -- quotes ------------------------------------------------------------------------------------
 
 

@@ -90,21 +90,61 @@ def _money_locale() -> str:
     return LOCALES.get(str(get_locale()), "en_US")
 
 
+def _lang() -> str:
+    return str(get_locale())
+
+
 def _choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
-    """Every carrier/service with a table, and every extra service they offer."""
+    """Every carrier/service with a table, and every extra service they offer, named in
+    the visitor's language when the rate file gives a translation."""
     rates = current_postroom().rates
+    names, lang = rates.names(), _lang()
     latest: dict[tuple[str, str], Any] = {}
     for table in rates.list_tables():  # oldest first: the last one wins
         latest[(table.carrier, table.service)] = table
     services = [
-        ServiceChoice(f"{carrier}/{service}", carrier, stored.name)
+        ServiceChoice(
+            f"{carrier}/{service}",
+            carrier,
+            names.name(lang, carrier, "services", service, stored.name),
+        )
         for (carrier, service), stored in sorted(latest.items())
     ]
     extras: dict[str, str] = {}
-    for stored in latest.values():
+    for (carrier, _service), stored in sorted(latest.items()):
         for extra in rates.get(stored.digest).extras:
-            extras.setdefault(extra.code, extra.name)
+            extras.setdefault(
+                extra.code, names.name(lang, carrier, "extras", extra.code, extra.name)
+            )
     return services, [ExtraChoice(code, name) for code, name in extras.items()]
+
+
+def line_labels(result: Quote) -> list[str]:
+    """Each line's description with the service or extra's name in the visitor's language
+    (the engine writes the table's own names; the numbers after them stay as they are)."""
+    rates = current_postroom().rates
+    names, lang = rates.names(), _lang()
+    table = rates.get(result.table.digest)
+    own = {
+        ("services", table.service): table.name,
+        **{("extras", e.code): e.name for e in table.extras},
+        **{("surcharges", s.code): s.name for s in table.surcharges},
+    }
+    kinds = {"base": "services", "extra": "extras", "surcharge": "surcharges"}
+    labels = []
+    for line in result.lines:
+        kind = kinds[line.kind]
+        original = own.get((kind, line.code), "")
+        translated = names.name(lang, table.carrier, kind, line.code, original)
+        if original and line.description.startswith(original):
+            labels.append(translated + line.description[len(original) :])
+        else:
+            labels.append(line.description)
+    return labels
+
+
+def service_label(carrier: str, service: str, default: str) -> str:
+    return current_postroom().rates.names().name(_lang(), carrier, "services", service, default)
 
 
 @attrs.define
@@ -198,6 +238,8 @@ def _render(
         extras=extras,
         units=UNITS,
         result=result,
+        labels=line_labels(result) if result is not None else [],
+        service_label=service_label,
         comparison=comparison,
         money=money,
     ), status

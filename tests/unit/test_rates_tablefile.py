@@ -124,3 +124,42 @@ def test_a_malformed_zone_chart_names_the_line(text, line):
     with pytest.raises(MalformedRateFile, match=f"line {line}:") as error:
         parse_zone_chart(text, "zones.csv")
     assert error.value.code == "malformed_rate_file"
+
+
+# -- names in other languages ---------------------------------------------------------------
+
+
+def test_french_names_come_with_the_file_and_leave_every_digest_as_it_was():
+    from postroom.core.rates.tablefile import read_rate_file
+
+    text = usps_text()
+    tables, names = read_rate_file(text)
+    assert "[names.fr.services]" in text
+    without = text[: text.index("[names.fr.services]")]
+    assert [t.digest for t in parse_rate_file(without)] == [t.digest for t in tables]
+    assert (
+        names.name("fr", "usps", "services", "first-class-letter", "?")
+        == "Lettre First-Class Mail (affranchissement machine)"
+    )
+    assert names.name("fr", "usps", "extras", "return-receipt", "?") == "Avis de réception (papier)"
+    # no translation: the table's own name
+    assert names.name("de", "usps", "services", "postcard", "First-Class") == "First-Class"
+    assert names.languages() == ["fr"]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ('[names.fr.services]\nno-such-service = "x"\n', "unknown code 'no-such-service'"),
+        ('[names.fr.extras]\nfirst-class-letter = "x"\n', "unknown code 'first-class-letter'"),
+        ('[names.french.services]\npostcard = "x"\n', "two-letter language code"),
+        ('[names.fr.options]\npostcard = "x"\n', "expected one of services, extras"),
+        ('[names.fr.services]\npostcard = ""\n', "must be a non-empty string"),
+    ],
+)
+def test_a_bad_names_section_refuses_the_whole_file_naming_its_line(section, message):
+    text = usps_text()
+    text = text[: text.index("[names.fr.services]")] + section
+    with pytest.raises(MalformedRateFile, match=message) as caught:
+        parse_rate_file(text, "bad.toml")
+    assert caught.value.details["line"] > text.count("\n") - 3
