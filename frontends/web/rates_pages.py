@@ -66,7 +66,7 @@ class ExtraChoice:
     name: str
 
 
-def _messages() -> dict[str, str]:
+def error_messages() -> dict[str, str]:
     """The visitor's-language text of each error code (the domain's text is English)."""
     return {
         "invalid_weight": _("Enter a weight greater than zero, e.g. 1.2."),
@@ -86,7 +86,7 @@ def _messages() -> dict[str, str]:
     }
 
 
-def _money_locale() -> str:
+def money_locale() -> str:
     return LOCALES.get(str(get_locale()), "en_US")
 
 
@@ -94,7 +94,7 @@ def _lang() -> str:
     return str(get_locale())
 
 
-def _choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
+def service_choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
     """Every carrier/service with a table, and every extra service they offer, named in
     the visitor's language when the rate file gives a translation."""
     rates = current_postroom().rates
@@ -210,11 +210,11 @@ class PriceForm:
             if code is not None and not _ZIP_RE.fullmatch(code):
                 self.fail("zip", _("Enter both ZIP codes, 5 digits each, or neither."))
         if self.errors or piece is None or day is None:
-            raise _FormInvalid
+            raise FormInvalid
         return carrier, service, piece, day, origin, destination
 
 
-class _FormInvalid(Exception):
+class FormInvalid(Exception):
     pass
 
 
@@ -226,7 +226,7 @@ def _render(
     comparison: Comparison | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    locale = _money_locale()
+    locale = money_locale()
 
     def money(amount: Money) -> str:
         return amount.format(locale)
@@ -247,7 +247,7 @@ def _render(
 
 @bp.get("/price")
 def price() -> tuple[str, int]:
-    services, extras = _choices()
+    services, extras = service_choices()
     form = PriceForm(
         service=services[0].value if services else "",
         date=today(current_postroom().clock).isoformat(),
@@ -257,13 +257,13 @@ def price() -> tuple[str, int]:
 
 @bp.post("/price")
 def price_piece() -> tuple[str, int]:
-    services, extras = _choices()
+    services, extras = service_choices()
     form = PriceForm.from_request(request.form, request.form.getlist("extras"))
     try:
         carrier, service, piece, day, origin, destination = form.parse(
             {choice.value for choice in services}
         )
-    except _FormInvalid:
+    except FormInvalid:
         return _render(form, services, extras, status=422)
     rates = current_postroom().rates
     try:
@@ -272,7 +272,7 @@ def price_piece() -> tuple[str, int]:
         )
     except PostroomError as error:
         field = FIELD_OF_CODE.get(error.code, "form")
-        form.fail(field, _messages().get(error.code, error.message))
+        form.fail(field, error_messages().get(error.code, error.message))
         if error.code == "over_limit":
             form.fail("detail", error.message)
         return _render(form, services, extras, status=422)
