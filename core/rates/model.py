@@ -105,8 +105,8 @@ def weight_ng(weight: Weight) -> int:
     Rounding up never changes a result: limits and steps are whole nanograms, and
     ceil(ceil(x) / n) == ceil(x / n) for a whole n.
     """
-    scaled = weight.grams * NG_PER_GRAM
-    return int(-((-scaled.numerator) // scaled.denominator))
+    grams = weight.grams  # integers only: no intermediate Fraction to normalise
+    return -((-grams.numerator * NG_PER_GRAM) // grams.denominator)
 
 
 @functools.lru_cache(maxsize=4096)
