@@ -137,10 +137,26 @@ def line_labels(result: Quote) -> list[str]:
         original = own.get((kind, line.code), "")
         translated = names.name(lang, table.carrier, kind, line.code, original)
         if original and line.description.startswith(original):
-            labels.append(translated + line.description[len(original) :])
+            rest = line.description[len(original) :]
+            if kind == "services":
+                rest = _engine_words(rest)
+            labels.append(translated + rest)
         else:
             labels.append(line.description)
     return labels
+
+
+def _engine_words(detail: str) -> str:
+    """The words of the engine's base-line detail ("1.2 oz charged as 2 oz: ...") in the
+    visitor's language; the weights and amounts stay exactly as the engine wrote them."""
+    for english, translated in (
+        (" charged as ", _("charged as")),
+        (" in the bracket up to ", _("in the bracket up to")),
+        (", zone ", _("zone")),
+    ):
+        edge = ", " if english.startswith(",") else " "
+        detail = detail.replace(english, f"{edge}{translated} ")
+    return detail
 
 
 def service_label(carrier: str, service: str, default: str) -> str:

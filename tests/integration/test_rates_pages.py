@@ -145,7 +145,8 @@ def test_service_and_extra_names_are_french_on_the_french_page(client: FlaskClie
     page = _post(client, extras=["certified", "return-receipt"]).get_data(as_text=True)
     assert 'id="quote-total">10,73\xa0$US</td>' in page
     # the itemized lines name the service and the extras in French, numbers unchanged
-    assert "<td>Lettre First-Class Mail (affranchissement machine): 1.2 oz charged as 2 oz" in page
+    base = "<td>Lettre First-Class Mail (affranchissement machine): 1.2 oz facturé comme 2 oz"
+    assert base in page
     assert "<td>Certified Mail (envoi avec preuve de distribution)</td>" in page
     assert "<td>Avis de réception (papier)</td>" in page
     # in English the table's own names
