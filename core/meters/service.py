@@ -817,6 +817,20 @@ class MetersService:
             return len(new), gap
 
         stored, gap = self._db.run(work)
+        allowed = set(meter.cost_centers)
+        strange = sorted(
+            {str(p["cost_center"]) for p in parsed if p["cost_center"]} - allowed
+            if allowed
+            else set()
+        )
+        if strange:
+            alert(
+                "cost_center_unknown",
+                "cc:" + ",".join(strange)[:150],
+                f"pieces name cost centres not allowed on this meter: {', '.join(strange)}"
+                " (their postage is recorded under those names)",
+                {"cost_centers": strange},
+            )
         if gap is not None:  # after the commit: an alert is its own transaction
             alert(
                 "piece_log_gap",

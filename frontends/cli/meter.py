@@ -389,6 +389,14 @@ def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
     )
 
 
+@meter.command("rotate-key")
+@click.argument("serial")
+@pass_state
+def rotate_key(state: CliState, serial: str) -> None:
+    """Issue a new API key for the meter (the old one stops working); shown once."""
+    click.echo(state.postroom().meters.rotate_key(serial))
+
+
 @meter.command()
 @click.argument("serial", required=False)
 @json_option

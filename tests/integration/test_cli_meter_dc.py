@@ -102,6 +102,9 @@ def test_register_connect_show_list_withdraw(
     ok(runner, "meter", "connect", "--port", sim.path)
     assert sim.psd.state["locked"] is True
     assert ok(runner, "meter", "alerts", SERIAL).strip() == "no alerts"
+    fresh = ok(runner, "meter", "rotate-key", SERIAL).strip()
+    assert fresh.startswith("prm_")
+    assert fresh != registered["api_key"]
 
 
 def test_register_by_installation_number_and_replace(

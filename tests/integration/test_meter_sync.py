@@ -215,7 +215,7 @@ def test_a_sync_cut_by_the_device_going_away_is_completed_by_the_next(
 
 
 def test_usage_is_recorded_once_by_cost_centre(postroom: Postroom, device: MeterSimulator) -> None:
-    postroom.meters.set_cost_centers(SERIAL, ["Legal", "Sales"])
+    postroom.meters.set_cost_centers(SERIAL, ["Legal", "Sales", "Mailroom"])
     postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r1")
     connect(device, postroom)  # refill + rate package
     print_piece(device, postroom, 730, "p1", "Legal")
@@ -454,7 +454,11 @@ def test_a_gap_in_the_piece_log_opens_an_alert_and_bad_reports_are_refused(
     assert summary.pieces_uploaded == 3
     assert "piece_log_gap" in summary.alerts
     assert "usage_not_recorded" in summary.alerts  # the vault's meter holds no funds
+    assert "cost_center_unknown" not in summary.alerts  # no list on this meter: any name
     assert postroom.meters.pieces(SERIAL)[0].cost_center == "Legal dept"
+    postroom.meters.set_cost_centers(SERIAL, ["Sales"])
+    later = datacenter.finish(SyncResults(plan.sync_id, pieces=(piece(6),)))
+    assert "cost_center_unknown" in later.alerts
     with pytest.raises(ValidationError):
         datacenter.finish(SyncResults(plan.sync_id, pieces=({"piece": "x"},)))
     with pytest.raises(NotFound):
