@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from postroom.core.accounts.model import CustomerAccount, parse_account_number
 from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock
@@ -939,7 +941,10 @@ class MetersService:
             uow.commit()
             return added
 
-        added = self._db.run(work)
+        try:
+            added = self._db.run(work)
+        except IntegrityError:  # the same alert opened by a concurrent sync: one row
+            added = False
         if added:
             log.warning("meter %s: %s: %s", meter.serial, kind, message)
             self.notify(
