@@ -1,0 +1,53 @@
+"""A simulated meter syncs with a real `postroom serve --demo` process over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+from postroom.hal.meter.connect import run_sync
+from postroom.hal.meter.driver import MeterClient
+from postroom.hal.meter.remote import RemoteDataCenter
+from postroom.hal.meter.simulator import MeterSimulator
+
+
+def _fact(log: str, name: str) -> str:
+    found = re.search(rf"^{name}: (\S+)", log, re.MULTILINE)
+    assert found, log
+    return found.group(1)
+
+
+def test_the_demo_meter_syncs_with_the_demo_server(demo_server, tmp_path: Path) -> None:
+    log = demo_server.log_path.read_text()
+    meter_key = _fact(log, "demo meter key")
+    api_key = _fact(log, "demo API key")
+    reset_key = re.search(r"--meter-key ([0-9a-f]{64})", log)
+    assert reset_key, log
+    remote = RemoteDataCenter(demo_server.base, meter_key)
+    with MeterSimulator(
+        tmp_path / "psd", "PR-DEMO-0001", meter_key=bytes.fromhex(reset_key.group(1))
+    ) as sim:
+        with MeterClient.open(sim.path) as meter:
+            first = run_sync(meter, remote).summary
+        # the demo vault applied its first refill without a device: reconciliation says so
+        assert first.reconciled is False
+        assert first.alerts == ("registers_mismatch",)
+        assert "rates" in first.installed
+
+        # the customer refills through the API; the next sync brings the funds
+        request = urllib.request.Request(
+            f"{demo_server.base}/api/v1/vault/meters/PR-DEMO-0001/refills",
+            data=json.dumps(
+                {"id": "e2e-refill", "amount": {"amount": "7.50", "currency": "USD"}}
+            ).encode(),
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+        with MeterClient.open(sim.path) as meter:
+            second = run_sync(meter, remote).summary
+        assert len(second.tokens_applied) == 1
+        assert sim.psd.state["descending"] == 7_500
