@@ -629,9 +629,25 @@ class MetersService:
         uploaded = self._store_pieces(meter, results.pieces, now, alert)
         usage = self._record_usage(meter, alert)
 
-        # 2. tokens: a signed refill reply proves the device applied it
+        # 2. the final registers, signed: they settle tokens whose reply is gone
+        registers = None
+        reconciled = None
+        diagnostics = dict(results.diagnostics or {})
+        if results.registers is not None:
+            try:
+                registers = _registers_of(verify_signed(pem, results.registers), meter)
+            except PostroomError as error:
+                alert(
+                    "signature_invalid",
+                    f"sig:{results.sync_id}",
+                    f"the device's final registers did not verify: {error}",
+                    {},
+                )
+
+        # 3. tokens: a signed refill reply proves the device applied it; recorded in
+        # sequence order (the vault refuses an older sequence after a newer one)
         issued = {t.reset.sequence: t for t in self._vault.issued_tokens(meter.serial)}
-        applied: builtins.list[int] = []
+        proven: set[int] = set()
         replayed: builtins.list[int] = []
         for outcome in results.tokens:
             token = issued.get(outcome.sequence)
@@ -658,8 +674,7 @@ class MetersService:
                         {"sequence": outcome.sequence},
                     )
                     continue
-                if self._record_token(meter, token, alert):
-                    applied.append(outcome.sequence)
+                proven.add(outcome.sequence)
             elif outcome.status == "refused" and outcome.code == "token_replayed":
                 replayed.append(outcome.sequence)
             elif outcome.status == "refused":
@@ -673,8 +688,22 @@ class MetersService:
                         "mills": token.reset.amount.mills,
                     },
                 )
+        last = diagnostics.get("last_token_sequence")
+        if replayed and registers is not None and isinstance(last, int):
+            amounts = [(t.reset.sequence, t.reset.amount.mills, t.applied) for t in issued.values()]
+            if registers["control"] == expected_control(amounts, last):
+                proven.update(sequence for sequence in replayed if sequence <= last)
+            else:
+                alert(
+                    "token_unproven",
+                    f"tok:{','.join(map(str, replayed))}:{registers['control']}",
+                    "the device says it applied tokens whose reply is gone, and its control"
+                    " sum does not show them",
+                    {"sequences": replayed, "control": registers["control"]},
+                )
+        applied = [s for s in sorted(proven) if self._record_token(meter, issued[s], alert)]
 
-        # 3. installs
+        # 4. installs
         installed = []
         for install in results.installs:
             if install.ok:
@@ -687,38 +716,8 @@ class MetersService:
                     install.to_json(),
                 )
 
-        # 4. final registers: settle replayed tokens, then reconcile
-        registers = None
-        reconciled = None
-        diagnostics = dict(results.diagnostics or {})
-        if results.registers is not None:
-            try:
-                registers = _registers_of(verify_signed(pem, results.registers), meter)
-            except PostroomError as error:
-                alert(
-                    "signature_invalid",
-                    f"sig:{results.sync_id}",
-                    f"the device's final registers did not verify: {error}",
-                    {},
-                )
+        # reconciliation, with every token recorded
         if registers is not None:
-            last = diagnostics.get("last_token_sequence")
-            if replayed and isinstance(last, int):
-                amounts = [
-                    (t.reset.sequence, t.reset.amount.mills, t.applied) for t in issued.values()
-                ]
-                if registers["control"] == expected_control(amounts, last):
-                    for sequence in replayed:
-                        if sequence <= last and self._record_token(meter, issued[sequence], alert):
-                            applied.append(sequence)
-                else:
-                    alert(
-                        "token_unproven",
-                        f"tok:{','.join(map(str, replayed))}:{registers['control']}",
-                        "the device says it applied tokens whose reply is gone, and its control"
-                        " sum does not show them",
-                        {"sequences": replayed, "control": registers["control"]},
-                    )
             if (
                 meter.status is MeterStatus.ACTIVE
                 and self._vault.registers(meter.serial).status == "active"

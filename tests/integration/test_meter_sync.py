@@ -482,11 +482,13 @@ def test_a_token_whose_reply_is_gone_is_proven_by_the_signed_control_sum(
     with MeterClient.open(device.path, timeout=0.3) as meter:
         # applied under another request id (its reply since forgotten by the device)
         meter.refill(tokens.from_text(refill.token), request_id="elsewhere")
+    later = postroom.vault.refill(SERIAL, Money.parse("3.00 USD"), "r2")
     summary = connect(device, postroom).summary
-    assert summary.tokens_applied == (refill.reset.sequence,)
+    # the later token's signed reply comes first, yet both are recorded, in order
+    assert summary.tokens_applied == (refill.reset.sequence, later.reset.sequence)
     assert summary.reconciled is True
-    assert device.psd.state["descending"] == 12_000
-    assert postroom.vault.issued_tokens(SERIAL)[0].applied is True
+    assert device.psd.state["descending"] == 15_000
+    assert [t.applied for t in postroom.vault.issued_tokens(SERIAL)] == [True, True]
 
 
 @pytest.mark.parametrize(
