@@ -1,0 +1,328 @@
+"""The printed indicium: a Data Matrix symbol beside a human-readable block (pure).
+
+Bytes in, bytes out, no I/O. The symbol's content (docs/meter-protocol.md, "Indicium
+symbol") is::
+
+    2 bytes  n = length of the indicium record, big-endian
+    n bytes  the indicium record (``IndiciumRecord.to_bytes()``)
+    rest     the device's ECDSA P-256 / SHA-256 signature over the record (DER)
+
+``render_png`` and ``render_svg`` draw the symbol (encoded by zxing-cpp, which also
+decodes it) with the carrier mark, amount, date, origin ZIP, meter serial, piece count
+and the customer's ad slogan; ``read_symbol`` gets the content back from either image.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+import attrs
+import zxingcpp
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from postroom.core.errors import ValidationError
+from postroom.core.meters.indicium import IndiciumRecord
+
+#: The ``id`` of the SVG path that holds the symbol's dark modules.
+SVG_SYMBOL_ID = "postroom-datamatrix"
+#: Longest ad slogan printed beside an indicium (characters).
+MAX_SLOGAN = 60
+#: Pixels per Data Matrix module in the PNG: 0.51 mm at 200 dpi, a meter print head's
+#: resolution (ISO/IEC 16022 readers want 0.25 mm or more; postal specs ask about 0.5 mm).
+PNG_SCALE = 4
+PNG_DPI = 200
+QUIET = 2  # modules of white around the symbol (ISO/IEC 16022 asks for one)
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_PIXELS = 16_000_000
+
+_LEN = struct.Struct(">H")
+_RUN = re.compile(r"M(\d+) (\d+)h(\d+)v1h-(\d+)z")
+
+
+class UnreadableIndicium(ValidationError):
+    """The image holds no readable indicium symbol."""
+
+    code = "indicium_unreadable"
+
+
+# -- the symbol's content ------------------------------------------------------------------------
+
+
+def pack_symbol(record: bytes, signature: bytes) -> bytes:
+    """The bytes a Data Matrix symbol carries: record length, record, signature."""
+    if not 1 <= len(record) <= 0xFFFF or not signature:
+        raise ValidationError("an indicium needs a record and a signature", code="invalid_indicium")
+    return _LEN.pack(len(record)) + record + signature
+
+
+def unpack_symbol(data: bytes) -> tuple[bytes, bytes]:
+    """``(record bytes, signature)`` from a symbol's content (``invalid_indicium`` if bad)."""
+    if len(data) < _LEN.size:
+        raise ValidationError("indicium symbol content is too short", code="invalid_indicium")
+    (length,) = _LEN.unpack_from(data)
+    record = data[_LEN.size : _LEN.size + length]
+    signature = data[_LEN.size + length :]
+    if len(record) != length or not signature:
+        raise ValidationError(
+            "indicium symbol content is truncated (record or signature missing)",
+            code="invalid_indicium",
+        )
+    return record, signature
+
+
+# -- what is printed beside the symbol -----------------------------------------------------------
+
+
+def check_slogan(text: str | None) -> str | None:
+    """A printable ad slogan of at most ``MAX_SLOGAN`` characters (``invalid_slogan``)."""
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if not text:
+        return None
+    if len(text) > MAX_SLOGAN or any(unicodedata.category(c).startswith("C") for c in text):
+        raise ValidationError(
+            f"the slogan is at most {MAX_SLOGAN} printable characters", code="invalid_slogan"
+        )
+    return text
+
+
+@attrs.frozen
+class HumanBlock:
+    """The human-readable lines of an indicium and the ad slogan."""
+
+    mark: str
+    amount: str
+    mailing_date: str
+    origin_zip: str
+    serial: str
+    piece: int
+    slogan: str | None = attrs.field(default=None, converter=check_slogan)
+
+    @classmethod
+    def of(cls, record: IndiciumRecord, mark: str, slogan: str | None = None) -> HumanBlock:
+        return cls(
+            mark=mark,
+            amount=record.postage.format(),
+            mailing_date=record.mailing_date.isoformat(),
+            origin_zip=record.origin_zip,
+            serial=record.serial,
+            piece=record.piece,
+            slogan=slogan,
+        )
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return (
+            self.mark,
+            self.amount,
+            self.mailing_date,
+            f"FROM {self.origin_zip}",
+            f"METER {self.serial}",
+            f"PIECE {self.piece:06d}",
+        )
+
+
+# -- the module matrix ---------------------------------------------------------------------------
+
+Matrix = tuple[tuple[bool, ...], ...]
+
+
+def _symbol(content: bytes) -> tuple[int, int, bytes]:
+    """``(width, height, pixels)`` of the Data Matrix (ECC 200) symbol of ``content``:
+    one byte a module, 0 dark, 255 light, row after row."""
+    try:
+        barcode = zxingcpp.create_barcode(content, zxingcpp.BarcodeFormat.DataMatrix)
+    except (ValueError, RuntimeError) as error:
+        raise ValidationError(
+            f"cannot encode the indicium: {error}", code="invalid_indicium"
+        ) from None
+    image = barcode.to_image(scale=1, add_quiet_zones=False)
+    return image.shape[1], image.shape[0], memoryview(image).tobytes()  # type: ignore[arg-type]  # has the buffer protocol
+
+
+def encode_matrix(content: bytes) -> Matrix:
+    """The Data Matrix (ECC 200) modules of ``content``, rows of dark (True) / light."""
+    width, height, pixels = _symbol(content)
+    return tuple(
+        tuple(p < 128 for p in pixels[row * width : (row + 1) * width]) for row in range(height)
+    )
+
+
+def _matrix_image(width: int, height: int, pixels: bytes, scale: int) -> Image.Image:
+    small = Image.frombytes("L", (width, height), pixels).convert("1", dither=Image.Dither.NONE)
+    big = small.resize((width * scale, height * scale), Image.Resampling.NEAREST)
+    return ImageOps.expand(big, QUIET * scale, fill=1)
+
+
+# -- PNG -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+@lru_cache(maxsize=256)
+def _text(text: str, size: int) -> Image.Image:
+    """One line of black text on white, 1 bit a pixel (most lines repeat piece after piece)."""
+    font = _font(size)
+    right, bottom = font.getbbox(text, mode="1")[2:]
+    image = Image.new("1", (int(right) + size // 4, int(bottom) + size // 8), 1)
+    ImageDraw.Draw(image).text((0, 0), text, fill=0, font=font)
+    return image
+
+
+def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> bytes:
+    """A bilevel PNG at 200 dpi, as a meter's print head prints it: the symbol, the
+    human-readable block to its right, the slogan below."""
+    symbol = _matrix_image(*_symbol(content), scale)
+    side = symbol.height
+    line = max(side // 8, 14)
+    texts = [_text(t, int(line * (1.1 if i < 2 else 0.8))) for i, t in enumerate(block.lines)]
+    slogan = _text(block.slogan, int(line * 0.9)) if block.slogan else None
+    margin = QUIET * scale
+    width = max(
+        side + line // 2 + max(t.width for t in texts) + margin,
+        margin + (slogan.width + margin if slogan else 0),
+    )
+    canvas = Image.new("1", (width, side + (int(line * 1.4) if slogan else 0)), 1)
+    canvas.paste(symbol, (0, 0))
+    x, y = side + line // 2, margin
+    for index, text in enumerate(texts):
+        canvas.paste(text, (x, y))
+        y += int(line * (1.35 if index < 2 else 1.1))
+    if slogan:
+        canvas.paste(slogan, (margin, side))
+    out = io.BytesIO()
+    canvas.save(out, "PNG", dpi=(PNG_DPI, PNG_DPI), compress_level=1)
+    return out.getvalue()
+
+
+# -- SVG -----------------------------------------------------------------------------------------
+
+
+_DARK = re.compile(rb"[\x00-\x7f]+")
+
+
+def _runs(width: int, height: int, pixels: bytes) -> str:
+    """The dark modules as one path: a rectangle per horizontal run."""
+    parts = []
+    for y in range(height):
+        for run in _DARK.finditer(pixels, y * width, (y + 1) * width):
+            x, n = run.start() - y * width, run.end() - run.start()
+            parts.append(f"M{x} {y}h{n}v1h-{n}z")
+    return "".join(parts)
+
+
+def render_svg(content: bytes, block: HumanBlock) -> bytes:
+    """An SVG document: the symbol as one path of module runs, the text as SVG text.
+
+    Units are millimetres (0.5 mm modules). The path ``#postroom-datamatrix`` carries
+    ``data-modules="WxH"``, which ``read_symbol`` uses to rebuild and decode the symbol.
+    """
+    cols, rows, pixels = _symbol(content)
+    module = 0.5
+    side = (rows + 2 * QUIET) * module
+    line = side / 8
+    width = side + line * 9
+    height = side + (line * 1.4 if block.slogan else 0)
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.2f}mm" height="{height:.2f}mm"'
+        f' viewBox="0 0 {width:.2f} {height:.2f}">',
+        f"<title>{escape(block.mark)} {escape(block.amount)} meter {escape(block.serial)}"
+        f" piece {block.piece}</title>",
+        '<rect width="100%" height="100%" fill="#fff"/>',
+        f'<path id="{SVG_SYMBOL_ID}" data-modules="{cols}x{rows}" fill="#000"'
+        f' transform="translate({QUIET * module} {QUIET * module}) scale({module})"'
+        f' d="{_runs(cols, rows, pixels)}"/>',
+        '<g font-family="Helvetica, Arial, sans-serif" fill="#000">',
+    ]
+    x, y = side + line / 2, QUIET * module
+    for index, text in enumerate(block.lines):
+        size = line * (1.1 if index < 2 else 0.8)
+        y += size
+        weight = ' font-weight="bold"' if index < 2 else ""
+        out.append(
+            f'<text x="{x:.2f}" y="{y:.2f}" font-size="{size:.2f}"{weight}>{escape(text)}</text>'
+        )
+        y += line * (0.25 if index < 2 else 0.3)
+    if block.slogan:
+        out.append(
+            f'<text class="slogan" x="{QUIET * module:.2f}" y="{side + line:.2f}"'
+            f' font-size="{line * 0.9:.2f}" font-style="italic">{escape(block.slogan)}</text>'
+        )
+    out += ["</g>", "</svg>", ""]
+    return "\n".join(out).encode("utf-8")
+
+
+# -- reading an image back -----------------------------------------------------------------------
+
+
+def _svg_matrix(data: bytes) -> Matrix:
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise UnreadableIndicium("SVG with a DOCTYPE or entities is not read")
+    try:
+        root = ElementTree.fromstring(data)  # noqa: S314 - no DTD, no entities (checked above)
+    except ElementTree.ParseError as error:
+        raise UnreadableIndicium(f"not a well-formed SVG: {error}") from None
+    path = next(
+        (el for el in root.iter() if el.get("id") == SVG_SYMBOL_ID and el.tag.endswith("path")),
+        None,
+    )
+    if path is None:
+        raise UnreadableIndicium(
+            f"the SVG has no #{SVG_SYMBOL_ID} symbol (rasterize other SVGs to PNG first)"
+        )
+    size = re.fullmatch(r"(\d{1,3})x(\d{1,3})", path.get("data-modules", ""))
+    drawing = path.get("d", "")
+    if size is None or _RUN.sub("", drawing):
+        raise UnreadableIndicium("the SVG's symbol is not one postroom wrote")
+    cols, rows = int(size[1]), int(size[2])
+    grid = [[False] * cols for _ in range(rows)]
+    for match in _RUN.finditer(drawing):
+        x, y, run, back = (int(g) for g in match.groups())
+        if run != back or y >= rows or x + run > cols:
+            raise UnreadableIndicium("the SVG's symbol has modules outside its size")
+        for col in range(x, x + run):
+            grid[y][col] = True
+    return tuple(tuple(row) for row in grid)
+
+
+def _decode(image: Image.Image) -> bytes:
+    found = zxingcpp.read_barcodes(
+        image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.DataMatrix)
+    )
+    symbols: Sequence[zxingcpp.Barcode] = [b for b in found if b.valid]
+    if not symbols:
+        raise UnreadableIndicium("no readable Data Matrix symbol in the image")
+    if len(symbols) > 1:
+        raise UnreadableIndicium("more than one Data Matrix symbol in the image")
+    return bytes(symbols[0].bytes)
+
+
+def read_symbol(data: bytes) -> bytes:
+    """The content of the one Data Matrix symbol in a PNG (or other raster) or our SVG."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise UnreadableIndicium("image larger than 8 MiB")
+    head = data[:512].lstrip()
+    if head.startswith((b"<?xml", b"<svg")) or b"<svg" in head:
+        matrix = _svg_matrix(data)
+        pixels = bytes(0 if dark else 255 for row in matrix for dark in row)
+        return _decode(_matrix_image(len(matrix[0]), len(matrix), pixels, 4))
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise UnreadableIndicium("image has too many pixels")
+            grey = image.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise UnreadableIndicium("not a PNG, raster image or postroom SVG") from None
+    return _decode(grey)

@@ -1,0 +1,154 @@
+"""The printed indicium: symbol content layout, Data Matrix PNG and SVG, reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import date
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from postroom.core.errors import ValidationError
+from postroom.core.meters import indicium_image as ii
+from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.money import Money
+
+RECORD = IndiciumRecord(
+    "SN-42",
+    7,
+    Money(730, "USD"),
+    date(2026, 3, 2),
+    "12345",
+    "first-class-letter",
+    5110,
+    4890,
+    hashlib.sha256(b"table").digest(),
+)
+SIGNATURE = bytes(range(1, 71))  # DER-sized; the layout does not interpret it
+CONTENT = ii.pack_symbol(RECORD.to_bytes(), SIGNATURE)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def block(slogan: str | None = "Mail early") -> ii.HumanBlock:
+    return ii.HumanBlock.of(RECORD, "US POSTAGE", slogan)
+
+
+def test_symbol_layout_is_length_record_signature() -> None:
+    record = RECORD.to_bytes()
+    assert CONTENT[:2] == len(record).to_bytes(2, "big")
+    assert CONTENT[2 : 2 + len(record)] == record
+    assert CONTENT[2 + len(record) :] == SIGNATURE
+    assert ii.unpack_symbol(CONTENT) == (record, SIGNATURE)
+    assert IndiciumRecord.from_bytes(ii.unpack_symbol(CONTENT)[0]) == RECORD
+
+
+@given(st.binary(min_size=1, max_size=600), st.binary(min_size=1, max_size=80))
+def test_symbol_layout_round_trips(record: bytes, signature: bytes) -> None:
+    assert ii.unpack_symbol(ii.pack_symbol(record, signature)) == (record, signature)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\x00", b"\x00\x05abc", CONTENT[: 2 + len(RECORD.to_bytes())]]
+)
+def test_truncated_symbol_content_is_refused(content: bytes) -> None:
+    with pytest.raises(ValidationError) as error:
+        ii.unpack_symbol(content)
+    assert error.value.code == "invalid_indicium"
+
+
+def test_human_block_lines() -> None:
+    assert block().lines == (
+        "US POSTAGE",
+        "$0.73",
+        "2026-03-02",
+        "FROM 12345",
+        "METER SN-42",
+        "PIECE 000007",
+    )
+
+
+@pytest.mark.parametrize("slogan", ["x" * 61, "bell\x07", "zero\u200bwidth"])
+def test_bad_slogans_are_refused(slogan: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        block(slogan)
+    assert error.value.code == "invalid_slogan"
+
+
+def test_slogan_whitespace_is_normalised() -> None:
+    assert block("  Mail\n early ").slogan == "Mail early"
+    assert block("   ").slogan is None
+
+
+def test_png_is_a_bilevel_200_dpi_image_whose_symbol_decodes() -> None:
+    png = ii.render_png(CONTENT, block())
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == "1"
+        assert round(image.info["dpi"][0]) == ii.PNG_DPI
+        assert image.width > image.height
+    assert ii.read_symbol(png) == CONTENT
+
+
+def test_png_matrix_matches_the_encoded_modules() -> None:
+    matrix = ii.encode_matrix(CONTENT)
+    png = ii.render_png(CONTENT, block(None))
+    with Image.open(io.BytesIO(png)) as image:
+        grey = image.convert("L")
+    scale, quiet = ii.PNG_SCALE, ii.QUIET * ii.PNG_SCALE
+    for y, row in enumerate(matrix):
+        for x, dark in enumerate(row):
+            centre = (quiet + x * scale + scale // 2, quiet + y * scale + scale // 2)
+            assert (grey.getpixel(centre) == 0) == dark
+
+
+def test_svg_is_well_formed_with_escaped_text_and_decodes() -> None:
+    slogan = 'Tom & Jerry <b>"ads"</b>'
+    svg = ii.render_svg(CONTENT, block(slogan))
+    root = ElementTree.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    texts = [el.text for el in root.iter(f"{SVG}text")]
+    assert slogan in texts  # escaped in the file, the same text once parsed
+    assert "US POSTAGE" in texts
+    assert b"<b>" not in svg
+    assert b"Tom &amp; Jerry &lt;b&gt;" in svg
+    (path,) = [el for el in root.iter(f"{SVG}path") if el.get("id") == ii.SVG_SYMBOL_ID]
+    matrix = ii.encode_matrix(CONTENT)
+    assert path.get("data-modules") == f"{len(matrix[0])}x{len(matrix)}"
+    assert ii.read_symbol(svg) == CONTENT
+
+
+def test_svg_path_draws_exactly_the_dark_modules() -> None:
+    svg = ii.render_svg(CONTENT, block())
+    dark = sum(sum(row) for row in ii.encode_matrix(CONTENT))
+    (path,) = [el for el in ElementTree.fromstring(svg).iter() if el.get("id") == ii.SVG_SYMBOL_ID]
+    runs = [int(m[2]) for m in ii._RUN.findall(path.get("d", ""))]
+    assert sum(runs) == dark
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not an image",
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+        b"<svg xmlns='http://www.w3.org/2000/svg'><rect/></svg>",
+        b"<svg><path id='postroom-datamatrix' data-modules='10x10' d='M0 0h99v1h-99z'/></svg>",
+        b"<?xml version='1.0'?><!DOCTYPE svg [<!ENTITY a 'b'>]><svg>&a;</svg>",
+        b"<svg><unclosed></svg>",
+    ],
+)
+def test_unreadable_images_are_a_clear_error(data: bytes) -> None:
+    with pytest.raises(ValidationError) as error:
+        ii.read_symbol(data)
+    assert error.value.code == "indicium_unreadable"
+
+
+def test_a_blank_png_has_no_symbol() -> None:
+    out = io.BytesIO()
+    Image.new("L", (200, 200), 255).save(out, "PNG")
+    with pytest.raises(ii.UnreadableIndicium, match="no readable Data Matrix"):
+        ii.read_symbol(out.getvalue())
