@@ -296,7 +296,9 @@ class Psd:
     def rate_digests(self) -> list[str]:
         """The digests of the installed rate tables, oldest first (the last is ``rate_digest``)."""
         s = self.state
-        return list(s.get("rate_digests") or ([s["rate_digest"]] if s["rate_digest"] else []))
+        if "rate_digests" in s:
+            return list(s["rate_digests"])
+        return [s["rate_digest"]] if s["rate_digest"] else []  # a state file of version 1.0
 
     def sign(self, data: bytes) -> bytes:
         return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
