@@ -18,6 +18,7 @@ import io
 import re
 import struct
 import unicodedata
+import zlib
 from collections.abc import Sequence
 from functools import lru_cache
 from xml.etree import ElementTree
@@ -29,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from postroom.core.errors import ValidationError
 from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.money import Money
 
 #: The ``id`` of the SVG path that holds the symbol's dark modules.
 SVG_SYMBOL_ID = "postroom-datamatrix"
@@ -94,6 +96,11 @@ def check_slogan(text: str | None) -> str | None:
     return text
 
 
+@lru_cache(maxsize=64)
+def _amount(mills: int, currency: str) -> str:
+    return Money(mills, currency).format()  # the same postage piece after piece
+
+
 @attrs.frozen
 class HumanBlock:
     """The human-readable lines of an indicium and the ad slogan."""
@@ -110,7 +117,7 @@ class HumanBlock:
     def of(cls, record: IndiciumRecord, mark: str, slogan: str | None = None) -> HumanBlock:
         return cls(
             mark=mark,
-            amount=record.postage.format(),
+            amount=_amount(record.postage.mills, record.postage.currency),
             mailing_date=record.mailing_date.isoformat(),
             origin_zip=record.origin_zip,
             serial=record.serial,
@@ -157,9 +164,13 @@ def encode_matrix(content: bytes) -> Matrix:
 
 
 def _matrix_image(width: int, height: int, pixels: bytes, scale: int) -> Image.Image:
-    small = Image.frombytes("L", (width, height), pixels).convert("1", dither=Image.Dither.NONE)
+    """The symbol in greyscale (0 dark, 255 light), ``scale`` pixels a module, quiet zone."""
+    small = Image.frombytes("L", (width, height), pixels.translate(_LEVELS))
     big = small.resize((width * scale, height * scale), Image.Resampling.NEAREST)
-    return ImageOps.expand(big, QUIET * scale, fill=1)
+    return ImageOps.expand(big, QUIET * scale, fill=255)
+
+
+_LEVELS = bytes(0 if p < 128 else 255 for p in range(256))
 
 
 # -- PNG -----------------------------------------------------------------------------------------
@@ -170,14 +181,93 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-@lru_cache(maxsize=256)
-def _text(text: str, size: int) -> Image.Image:
-    """One line of black text on white, 1 bit a pixel (most lines repeat piece after piece)."""
+@lru_cache(maxsize=512)
+def _ink(text: str, size: int) -> Image.Image:
+    """Where the ink of one line of text goes (a 1-bit mask), cached: lines repeat piece
+    after piece. A line ending in a number of two digits or more (the piece count) is its
+    cached stem plus its last digit, so a new piece count mostly costs one glyph."""
     font = _font(size)
-    right, bottom = font.getbbox(text, mode="1")[2:]
-    image = Image.new("1", (int(right) + size // 4, int(bottom) + size // 8), 1)
-    ImageDraw.Draw(image).text((0, 0), text, fill=0, font=font)
-    return image
+    bottom = int(font.getbbox("Ag0", mode="1")[3]) + size // 8
+    number = re.fullmatch(r"(.*\d)(\d)", text)  # a stem with a digit: spacing stays
+    if number is None:
+        right = int(font.getbbox(text, mode="1")[2]) + size // 4
+        mask = Image.new("1", (right, bottom), 0)
+        ImageDraw.Draw(mask).text((0, 0), text, fill=1, font=font)
+        return mask
+    stem = _ink(number[1], size)
+    x = round(font.getlength(number[1]))
+    advance = [round(font.getlength(digit)) for digit in number[2]]
+    mask = Image.new("1", (x + sum(advance) + size // 4, bottom), 0)
+    mask.paste(1, (0, 0), stem)
+    for digit, step in zip(number[2], advance, strict=True):
+        mask.paste(1, (x, 0), _ink(digit, size))
+        x += step
+    return mask
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+_BITS = bytes(b"0"[0] if p < 128 else b"1"[0] for p in range(256))
+_PAD = 8  # a dark column of 8 pixels left of each row: packed, it is PNG's filter byte 0
+
+
+def _png_bilevel(image: Image.Image, dpi: int) -> bytes:
+    """A 1-bit greyscale PNG of a greyscale image whose rows start with ``_PAD`` dark
+    pixels (not part of the picture: they pack into each row's filter byte, 0)."""
+    width, height = image.size
+    bits = image.tobytes().translate(_BITS)  # b"0" dark, b"1" light: PNG's 1-bit grey
+    rows = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    per_metre = round(dpi / 0.0254)
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", struct.pack(">IIBBBBB", width - _PAD, height, 1, 0, 0, 0, 0)),
+            _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+            _chunk(b"IDAT", zlib.compress(rows, 6)),
+            _chunk(b"IEND", b""),
+        ]
+    )
+
+
+@attrs.frozen
+class _Layout:
+    side: int  # pixels of the symbol with its quiet zone
+    line: int  # pixels of a line of text
+    margin: int
+
+    def size(self, level: int) -> int:
+        return int(self.line * (1.1 if level < 2 else 0.8))
+
+    def advance(self, level: int) -> int:
+        return int(self.line * (1.35 if level < 2 else 1.1))
+
+
+@lru_cache(maxsize=32)
+def _template(
+    lines: tuple[str, ...], last: str, slogan: str | None, layout: _Layout
+) -> Image.Image:
+    """The blank indicium with every line but the last (the piece count, whose digits
+    ``last`` shows as 8s) drawn: the same for every piece of a mail run. Rows start with
+    the ``_PAD`` dark pixels."""
+    texts = [_ink(text, layout.size(level)) for level, text in enumerate((*lines, last))]
+    ink = _ink(slogan, int(layout.line * 0.9)) if slogan else None
+    side, line, margin = layout.side, layout.line, layout.margin
+    width = max(
+        side + line // 2 + max(t.width for t in texts) + margin,
+        margin + (ink.width + margin if ink else 0),
+    )
+    width += -width % 8  # whole bytes a row
+    canvas = Image.new("L", (_PAD + width, side + (int(line * 1.4) if ink else 0)), 255)
+    canvas.paste(0, (0, 0, _PAD, canvas.height))
+    x, y = _PAD + side + line // 2, margin
+    for level, text in enumerate(texts[:-1]):
+        canvas.paste(0, (x, y), text)
+        y += layout.advance(level)
+    if ink:
+        canvas.paste(0, (_PAD + margin, side), ink)
+    return canvas
 
 
 def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> bytes:
@@ -185,25 +275,15 @@ def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> 
     human-readable block to its right, the slogan below."""
     symbol = _matrix_image(*_symbol(content), scale)
     side = symbol.height
-    line = max(side // 8, 14)
-    texts = [_text(t, int(line * (1.1 if i < 2 else 0.8))) for i, t in enumerate(block.lines)]
-    slogan = _text(block.slogan, int(line * 0.9)) if block.slogan else None
-    margin = QUIET * scale
-    width = max(
-        side + line // 2 + max(t.width for t in texts) + margin,
-        margin + (slogan.width + margin if slogan else 0),
-    )
-    canvas = Image.new("1", (width, side + (int(line * 1.4) if slogan else 0)), 1)
-    canvas.paste(symbol, (0, 0))
-    x, y = side + line // 2, margin
-    for index, text in enumerate(texts):
-        canvas.paste(text, (x, y))
-        y += int(line * (1.35 if index < 2 else 1.1))
-    if slogan:
-        canvas.paste(slogan, (margin, side))
-    out = io.BytesIO()
-    canvas.save(out, "PNG", dpi=(PNG_DPI, PNG_DPI), compress_level=1)
-    return out.getvalue()
+    layout = _Layout(side, max(side // 8, 14), QUIET * scale)
+    *lines, last = block.lines
+    shape = re.sub(r"\d", "8", last)
+    canvas = _template(tuple(lines), shape, block.slogan, layout).copy()
+    canvas.paste(symbol, (_PAD, 0))
+    level = len(lines)
+    y = layout.margin + sum(layout.advance(n) for n in range(level))
+    canvas.paste(0, (_PAD + side + layout.line // 2, y), _ink(last, layout.size(level)))
+    return _png_bilevel(canvas, PNG_DPI)
 
 
 # -- SVG -----------------------------------------------------------------------------------------
@@ -232,7 +312,10 @@ def render_svg(content: bytes, block: HumanBlock) -> bytes:
     module = 0.5
     side = (rows + 2 * QUIET) * module
     line = side / 8
-    width = side + line * 9
+    # text widths are estimated (0.6 em a character): the viewer's font decides
+    text = max(len(t) * (1.1 if i < 2 else 0.8) for i, t in enumerate(block.lines)) * 0.6
+    slogan = len(block.slogan) * 0.9 * 0.6 * line if block.slogan else 0
+    width = max(side + line * (text + 1), slogan + 2 * QUIET * module)
     height = side + (line * 1.4 if block.slogan else 0)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
