@@ -313,9 +313,9 @@ def render_svg(content: bytes, block: HumanBlock) -> bytes:
     side = (rows + 2 * QUIET) * module
     line = side / 8
     # text widths are estimated (0.6 em a character): the viewer's font decides
-    text = max(len(t) * (1.1 if i < 2 else 0.8) for i, t in enumerate(block.lines)) * 0.6
-    slogan = len(block.slogan) * 0.9 * 0.6 * line if block.slogan else 0
-    width = max(side + line * (text + 1), slogan + 2 * QUIET * module)
+    ems = max(len(t) * (1.1 if i < 2 else 0.8) for i, t in enumerate(block.lines)) * 0.6
+    slogan_ems = len(block.slogan) * 0.9 * 0.6 if block.slogan else 0
+    width = max(side + line * (ems + 1), slogan_ems * line + 2 * QUIET * module)
     height = side + (line * 1.4 if block.slogan else 0)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',

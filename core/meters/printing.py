@@ -13,9 +13,10 @@ before the file was written) returns the same signed piece, never a second debit
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -47,6 +48,9 @@ FORMATS = ("png", "svg")
 MAX_DAYS_AHEAD = 30
 #: The postal mark printed above the amount, by carrier (others: "<CARRIER> POSTAGE").
 CARRIER_MARKS = {"usps": "US POSTAGE", "laposte": "LA POSTE", "canadapost": "CANADA POSTAGE"}
+
+#: The data center's rate package of a carrier on a day (the bytes a sync installs), or None.
+RatePackage = Callable[[str, date], bytes | None]
 
 _ZIP = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,9}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -171,8 +175,15 @@ def print_indicium(
     *,
     clock: Clock,
     request_id: str | None = None,
+    rate_package: RatePackage | None = None,
 ) -> PrintedIndicium:
-    """Rate, debit and sign, render. Nothing is debited unless every check passed."""
+    """Rate, debit and sign, render. Nothing is debited unless every check passed.
+
+    The print names the rate digest the meter holds for the quoted table: the table's
+    own digest when the table was installed alone, else the digest of the data center's
+    rate package for the carrier on that day (``rate_package``, the document a sync
+    installs), which holds the table.
+    """
     rid = check_request_id(request_id)
     day = request.mailing_date or today(clock)
     if day < today(clock) or day > today(clock) + timedelta(days=MAX_DAYS_AHEAD):
@@ -189,32 +200,54 @@ def print_indicium(
         origin=request.origin,
         destination=request.destination,
     )
+    digest = _rate_digest(device, quote, request.carrier, day, rate_package)
     job = PrintJob(
-        quote.total,
-        quote.table.digest,
-        request.service,
-        day,
-        request.origin_zip,
-        request.cost_center,
+        quote.total, digest, request.service, day, request.origin_zip, request.cost_center
     )
     try:
         piece = device.print_postage(job, request_id=rid)
     except ValidationError as error:
         if error.code != "rate_table_unknown":
             raise
-        raise ValidationError(
-            f"the meter has not received the {quote.table.carrier} {quote.table.service} rate "
-            f"table in force on {day.isoformat()} (digest {quote.table.digest[:12]}...): "
-            "connect it to the data center to update its rates",
-            code="rate_table_unknown",
-            digest=quote.table.digest,
-        ) from error
+        raise _no_rates(quote, day) from error
     symbol = pack_symbol(piece.record_bytes, piece.signature)
     block = HumanBlock.of(piece.record, carrier_mark(request.carrier), request.slogan)
     render = render_png if request.image_format == "png" else render_svg
     return PrintedIndicium(
         quote, piece, rid, request.cost_center, symbol, render(symbol, block), request.image_format
     )
+
+
+def _no_rates(quote: Quote, day: date) -> ValidationError:
+    table = quote.table
+    return ValidationError(
+        f"the meter has not received the {table.carrier} {table.service} rate table in force "
+        f"on {day.isoformat()} (digest {table.digest[:12]}...): connect it to the data "
+        "center to update its rates",
+        code="rate_table_unknown",
+        digest=table.digest,
+    )
+
+
+def installed_rate_digests(diagnostics: Mapping[str, Any]) -> list[str]:
+    """The rate digests a meter accepts, from its ``diagnostics``."""
+    digests = diagnostics.get("rate_digests")
+    if isinstance(digests, list):
+        return [str(d) for d in digests]
+    latest = diagnostics.get("rate_digest")
+    return [str(latest)] if latest else []
+
+
+def _rate_digest(
+    device: MeterDevice, quote: Quote, carrier: str, day: date, package: RatePackage | None
+) -> str:
+    installed = installed_rate_digests(device.diagnostics())
+    if quote.table.digest in installed:
+        return quote.table.digest
+    document = package(carrier, day) if package is not None else None
+    if document is not None and hashlib.sha256(document).hexdigest() in installed:
+        return hashlib.sha256(document).hexdigest()
+    raise _no_rates(quote, day)
 
 
 # -- verifying -----------------------------------------------------------------------------------

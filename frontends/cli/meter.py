@@ -313,7 +313,13 @@ def print_postage(
         device = _open(state, driver, url)
         try:
             printed = print_indicium(
-                pr.rates, device, request, clock=pr.clock, request_id=request_id
+                pr.rates,
+                device,
+                request,
+                clock=pr.clock,
+                request_id=request_id,
+                # the rate package a sync installs, where the meters area provides one
+                rate_package=getattr(getattr(pr, "meters", None), "rate_package", None),
             )
         finally:
             device.close()

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from postroom.core.app import Postroom
+from postroom.core.errors import ValidationError
 from postroom.core.meters import indicium_image, tokens
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.meters.printing import rate_table_bytes
@@ -299,3 +300,40 @@ def test_bad_input_costs_no_postage(runner, sim, funded, tmp_path, args, exit_co
     assert message in result.output
     assert registers(funded) == before
     assert not output.exists()
+
+
+def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom, sim, meter):
+    """A sync installs one document with every service's table of the carrier; the print
+    then names that document's digest, which holds the quoted table."""
+    import hashlib
+
+    from postroom.core.clock import SystemClock
+    from postroom.core.meters.printing import PrintRequest, print_indicium, verify_indicium
+    from postroom.core.rates.model import Piece
+    from postroom.core.units import Weight
+
+    day = datetime.now(UTC).date()
+    table = postroom.rates.in_force("usps", "first-class-letter", on=day)
+    package = json.dumps({"carrier": "usps", "tables": [table.canonical()]}).encode()
+    meter.install_rates(package)
+    meter.refill(
+        tokens.issue(KEY, "PRN1", 1, Money(FUNDS, "USD"), datetime.now(UTC) + timedelta(days=1))
+    )
+    asked = []
+
+    def rate_package(carrier, on):
+        asked.append((carrier, on))
+        return package
+
+    request = PrintRequest("usps", "first-class-letter", Piece(Weight.parse("1oz")), "12345")
+    printed = print_indicium(
+        postroom.rates, meter, request, clock=SystemClock(), rate_package=rate_package
+    )
+    assert asked == [("usps", day)]
+    assert printed.piece.record.rate_digest == hashlib.sha256(package).digest()
+    assert verify_indicium(printed.image, meter.public_key_pem(), today=day).valid
+    # without the package the meter's digest is not the table's: refused, nothing debited
+    with pytest.raises(ValidationError, match="connect it to the data center") as refused:
+        print_indicium(postroom.rates, meter, request, clock=SystemClock())
+    assert refused.value.code == "rate_table_unknown"
+    assert registers(meter)["pieces"] == 1
