@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from postroom.core.app import Postroom
+from postroom.core.clock import FrozenClock, SystemClock
 from postroom.core.errors import ValidationError
 from postroom.core.meters import indicium_image, tokens
 from postroom.core.meters.indicium import IndiciumRecord
-from postroom.core.meters.printing import rate_table_bytes
+from postroom.core.meters.printing import (
+    PrintRequest,
+    print_indicium,
+    rate_table_bytes,
+    verify_indicium,
+)
 from postroom.core.money import Money
+from postroom.core.rates.model import Piece
+from postroom.core.units import Weight
 from postroom.frontends.cli import cli
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.simulator import MeterSimulator
@@ -305,12 +314,6 @@ def test_bad_input_costs_no_postage(runner, sim, funded, tmp_path, args, exit_co
 def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom, sim, meter):
     """A sync installs one document with every service's table of the carrier; the print
     then names that document's digest, which holds the quoted table."""
-    import hashlib
-
-    from postroom.core.clock import SystemClock
-    from postroom.core.meters.printing import PrintRequest, print_indicium, verify_indicium
-    from postroom.core.rates.model import Piece
-    from postroom.core.units import Weight
 
     day = datetime.now(UTC).date()
     table = postroom.rates.in_force("usps", "first-class-letter", on=day)
@@ -337,3 +340,22 @@ def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom,
         print_indicium(postroom.rates, meter, request, clock=SystemClock())
     assert refused.value.code == "rate_table_unknown"
     assert registers(meter)["pieces"] == 1
+
+
+def test_an_overdue_inspection_refuses_the_print(runner, postroom, tmp_path):
+    device_clock = FrozenClock(datetime.now(UTC))
+    with (
+        MeterSimulator(tmp_path / "late", "LATE1", meter_key=KEY, clock=device_clock) as late,
+        MeterClient.open(late.path, timeout=0.3) as client,
+    ):
+        table = postroom.rates.in_force("usps", "first-class-letter", on=device_clock.now().date())
+        client.install_rates(rate_table_bytes(table))
+        expires = device_clock.now() + timedelta(days=1)
+        client.refill(tokens.issue(KEY, "LATE1", 1, Money(FUNDS, "USD"), expires))
+        device_clock.advance(timedelta(days=121))  # four months without the data center
+        before = registers(client)
+        result = runner.invoke(cli, print_args(late, tmp_path / "late.png"))
+        assert result.exit_code == 1, result.output
+        assert "[inspection_overdue]" in result.output
+        assert registers(client) == before
+    assert not (tmp_path / "late.png").exists()
