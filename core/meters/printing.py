@@ -158,6 +158,7 @@ class PrintedIndicium:
             "mailing_date": record.mailing_date.isoformat(),
             "origin_zip": record.origin_zip,
             "rate_category": record.rate_category,
+            "rate_digest": record.rate_digest.hex(),
             "cost_center": self.cost_center,
             "request_id": self.request_id,
             "payload": self.piece.record_bytes.hex(),

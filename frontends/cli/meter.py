@@ -197,7 +197,8 @@ class _Output:
         self.fd, self.tmp = fd, Path(name)
 
     def commit(self, data: bytes) -> None:
-        with os.fdopen(self.fd, "wb") as handle:
+        fd, self.fd = self.fd, -1  # the file object owns (and closes) the descriptor now
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -205,9 +206,11 @@ class _Output:
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
+        """Remove what is left of the temporary file (nothing after a commit)."""
+        if self.fd >= 0:
             os.close(self.fd)
-        with contextlib.suppress(OSError):
+            self.fd = -1
+        with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
 
 

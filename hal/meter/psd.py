@@ -296,9 +296,9 @@ class Psd:
     def rate_digests(self) -> list[str]:
         """The digests of the installed rate tables, oldest first (the last is ``rate_digest``)."""
         s = self.state
-        if "rate_digests" in s:
-            return list(s["rate_digests"])
-        return [s["rate_digest"]] if s["rate_digest"] else []  # a state file of version 1.0
+        digests = [str(d) for d in s.get("rate_digests", [])]  # absent in 1.0 state files
+        latest = s["rate_digest"]
+        return digests if latest is None or latest in digests else [*digests, str(latest)]
 
     def sign(self, data: bytes) -> bytes:
         return self.key.sign(data, ec.ECDSA(hashes.SHA256()))

@@ -119,7 +119,7 @@ def test_print_png_debits_once_and_verifies(runner, sim, funded, tmp_path):
     }
     assert Money.from_json(data["total"]).mills == total
     record = IndiciumRecord.from_bytes(bytes.fromhex(data["payload"]))
-    assert record.rate_digest.hex() == data["table"]["digest"]
+    assert record.rate_digest.hex() == data["rate_digest"] == data["table"]["digest"]
     # the image's symbol carries exactly the payload and the signature
     symbol = indicium_image.read_symbol(output.read_bytes())
     assert symbol == indicium_image.pack_symbol(
@@ -334,6 +334,8 @@ def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom,
     )
     assert asked == [("usps", day)]
     assert printed.piece.record.rate_digest == hashlib.sha256(package).digest()
+    assert printed.to_json()["rate_digest"] == hashlib.sha256(package).hexdigest()
+    assert printed.to_json()["table"]["digest"] == table.digest
     assert verify_indicium(printed.image, meter.public_key_pem(), today=day).valid
     # without the package the meter's digest is not the table's: refused, nothing debited
     with pytest.raises(ValidationError, match="connect it to the data center") as refused:
