@@ -14,6 +14,7 @@ and the customer's ad slogan; ``read_symbol`` gets the content back from either 
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import struct
@@ -96,6 +97,49 @@ def check_slogan(text: str | None) -> str | None:
     return text
 
 
+#: An ad graphic is printed this many pixels high at the PNG's 200 dpi (24 mm), at most
+#: twice as wide, 1 bit a pixel.
+GRAPHIC_HEIGHT = 192
+MAX_GRAPHIC_BYTES = 2 * 1024 * 1024
+
+
+@lru_cache(maxsize=8)
+def _normal_graphic(data: bytes) -> bytes:
+    if len(data) > MAX_GRAPHIC_BYTES:
+        raise ValidationError("the ad graphic is larger than 2 MiB", code="invalid_graphic")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ValidationError("the ad graphic has too many pixels", code="invalid_graphic")
+            rgba = image.convert("RGBA")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ValidationError(
+            "the ad graphic is not a PNG, JPEG or other raster image", code="invalid_graphic"
+        ) from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    grey = Image.alpha_composite(white, rgba).convert("L")
+    ratio = min(GRAPHIC_HEIGHT / grey.height, 2 * GRAPHIC_HEIGHT / grey.width)
+    size = (max(1, round(grey.width * ratio)), max(1, round(grey.height * ratio)))
+    bilevel = grey.resize(size, Image.Resampling.LANCZOS).point(_LEVELS).convert("1")
+    out = io.BytesIO()
+    bilevel.save(out, "PNG")
+    return out.getvalue()
+
+
+def check_graphic(data: bytes | None) -> bytes | None:
+    """An ad graphic as printed: any raster image, flattened on white, scaled to
+    ``GRAPHIC_HEIGHT`` pixels high (at most twice as wide), 1 bit a pixel, as PNG
+    (``invalid_graphic`` when it cannot be read)."""
+    return None if data is None else _normal_graphic(bytes(data))
+
+
+@lru_cache(maxsize=8)
+def _graphic_ink(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        ink = image.convert("L").point(lambda p: 255 if p < 128 else 0)
+        return ink.convert("1", dither=Image.Dither.NONE)
+
+
 @lru_cache(maxsize=64)
 def _amount(mills: int, currency: str) -> str:
     return Money(mills, currency).format()  # the same postage piece after piece
@@ -103,7 +147,7 @@ def _amount(mills: int, currency: str) -> str:
 
 @attrs.frozen
 class HumanBlock:
-    """The human-readable lines of an indicium and the ad slogan."""
+    """The human-readable lines of an indicium, the ad slogan and the ad graphic."""
 
     mark: str
     amount: str
@@ -112,9 +156,16 @@ class HumanBlock:
     serial: str
     piece: int
     slogan: str | None = attrs.field(default=None, converter=check_slogan)
+    graphic: bytes | None = attrs.field(default=None, converter=check_graphic, repr=False)
 
     @classmethod
-    def of(cls, record: IndiciumRecord, mark: str, slogan: str | None = None) -> HumanBlock:
+    def of(
+        cls,
+        record: IndiciumRecord,
+        mark: str,
+        slogan: str | None = None,
+        graphic: bytes | None = None,
+    ) -> HumanBlock:
         return cls(
             mark=mark,
             amount=_amount(record.postage.mills, record.postage.currency),
@@ -123,6 +174,7 @@ class HumanBlock:
             serial=record.serial,
             piece=record.piece,
             slogan=slogan,
+            graphic=graphic,
         )
 
     @property
@@ -236,6 +288,7 @@ class _Layout:
     side: int  # pixels of the symbol with its quiet zone
     line: int  # pixels of a line of text
     margin: int
+    left: int = 0  # pixels of the ad graphic and its margin, left of the symbol
 
     def size(self, level: int) -> int:
         return int(self.line * (1.1 if level < 2 else 0.8))
@@ -246,43 +299,52 @@ class _Layout:
 
 @lru_cache(maxsize=32)
 def _template(
-    lines: tuple[str, ...], last: str, slogan: str | None, layout: _Layout
+    lines: tuple[str, ...],
+    last: str,
+    slogan: str | None,
+    graphic: bytes | None,
+    layout: _Layout,
 ) -> Image.Image:
-    """The blank indicium with every line but the last (the piece count, whose digits
-    ``last`` shows as 8s) drawn: the same for every piece of a mail run. Rows start with
-    the ``_PAD`` dark pixels."""
+    """The blank indicium with the ad graphic and every line but the last (the piece
+    count, whose digits ``last`` shows as 8s) drawn: the same for every piece of a mail
+    run. Rows start with the ``_PAD`` dark pixels."""
     texts = [_ink(text, layout.size(level)) for level, text in enumerate((*lines, last))]
     ink = _ink(slogan, int(layout.line * 0.9)) if slogan else None
-    side, line, margin = layout.side, layout.line, layout.margin
+    art = _graphic_ink(graphic) if graphic else None
+    side, line, margin, left = layout.side, layout.line, layout.margin, layout.left
     width = max(
-        side + line // 2 + max(t.width for t in texts) + margin,
+        left + side + line // 2 + max(t.width for t in texts) + margin,
         margin + (ink.width + margin if ink else 0),
     )
     width += -width % 8  # whole bytes a row
-    canvas = Image.new("L", (_PAD + width, side + (int(line * 1.4) if ink else 0)), 255)
+    top = max(side, art.height + 2 * margin if art else 0)
+    canvas = Image.new("L", (_PAD + width, top + (int(line * 1.4) if ink else 0)), 255)
     canvas.paste(0, (0, 0, _PAD, canvas.height))
-    x, y = _PAD + side + line // 2, margin
+    if art:
+        canvas.paste(0, (_PAD + margin, margin), art)
+    x, y = _PAD + left + side + line // 2, margin
     for level, text in enumerate(texts[:-1]):
         canvas.paste(0, (x, y), text)
         y += layout.advance(level)
     if ink:
-        canvas.paste(0, (_PAD + margin, side), ink)
+        canvas.paste(0, (_PAD + margin, top), ink)
     return canvas
 
 
 def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> bytes:
-    """A bilevel PNG at 200 dpi, as a meter's print head prints it: the symbol, the
-    human-readable block to its right, the slogan below."""
+    """A bilevel PNG at 200 dpi, as a meter's print head prints it: the ad graphic, the
+    symbol, the human-readable block to its right, the slogan below."""
     symbol = _matrix_image(*_symbol(content), scale)
-    side = symbol.height
-    layout = _Layout(side, max(side // 8, 14), QUIET * scale)
+    side, margin = symbol.height, QUIET * scale
+    left = _graphic_ink(block.graphic).width + 2 * margin if block.graphic else 0
+    layout = _Layout(side, max(side // 8, 14), margin, left)
     *lines, last = block.lines
     shape = re.sub(r"\d", "8", last)
-    canvas = _template(tuple(lines), shape, block.slogan, layout).copy()
-    canvas.paste(symbol, (_PAD, 0))
+    canvas = _template(tuple(lines), shape, block.slogan, block.graphic, layout).copy()
+    canvas.paste(symbol, (_PAD + left, 0))
     level = len(lines)
     y = layout.margin + sum(layout.advance(n) for n in range(level))
-    canvas.paste(0, (_PAD + side + layout.line // 2, y), _ink(last, layout.size(level)))
+    canvas.paste(0, (_PAD + left + side + layout.line // 2, y), _ink(last, layout.size(level)))
     return _png_bilevel(canvas, PNG_DPI)
 
 
@@ -315,8 +377,13 @@ def render_svg(content: bytes, block: HumanBlock) -> bytes:
     # text widths are estimated (0.6 em a character): the viewer's font decides
     ems = max(len(t) * (1.1 if i < 2 else 0.8) for i, t in enumerate(block.lines)) * 0.6
     slogan_ems = len(block.slogan) * 0.9 * 0.6 if block.slogan else 0
-    width = max(side + line * (ems + 1), slogan_ems * line + 2 * QUIET * module)
-    height = side + (line * 1.4 if block.slogan else 0)
+    margin = QUIET * module
+    art = _graphic_ink(block.graphic) if block.graphic else None
+    mm = 25.4 / PNG_DPI  # the graphic keeps its printed size
+    left = art.width * mm + 2 * margin if art else 0
+    top = max(side, art.height * mm + 2 * margin if art else 0)
+    width = max(left + side + line * (ems + 1), slogan_ems * line + 2 * margin)
+    height = top + (line * 1.4 if block.slogan else 0)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.2f}mm" height="{height:.2f}mm"'
@@ -325,11 +392,17 @@ def render_svg(content: bytes, block: HumanBlock) -> bytes:
         f" piece {block.piece}</title>",
         '<rect width="100%" height="100%" fill="#fff"/>',
         f'<path id="{SVG_SYMBOL_ID}" data-modules="{cols}x{rows}" fill="#000"'
-        f' transform="translate({QUIET * module} {QUIET * module}) scale({module})"'
+        f' transform="translate({left + margin:.2f} {margin}) scale({module})"'
         f' d="{_runs(cols, rows, pixels)}"/>',
-        '<g font-family="Helvetica, Arial, sans-serif" fill="#000">',
     ]
-    x, y = side + line / 2, QUIET * module
+    if art is not None and block.graphic is not None:
+        href = "data:image/png;base64," + base64.b64encode(block.graphic).decode()
+        out.append(
+            f'<image class="graphic" x="{margin}" y="{margin}" width="{art.width * mm:.2f}"'
+            f' height="{art.height * mm:.2f}" href="{href}"/>'
+        )
+    out.append('<g font-family="Helvetica, Arial, sans-serif" fill="#000">')
+    x, y = left + side + line / 2, margin
     for index, text in enumerate(block.lines):
         size = line * (1.1 if index < 2 else 0.8)
         y += size
@@ -340,7 +413,7 @@ def render_svg(content: bytes, block: HumanBlock) -> bytes:
         y += line * (0.25 if index < 2 else 0.3)
     if block.slogan:
         out.append(
-            f'<text class="slogan" x="{QUIET * module:.2f}" y="{side + line:.2f}"'
+            f'<text class="slogan" x="{margin:.2f}" y="{top + line:.2f}"'
             f' font-size="{line * 0.9:.2f}" font-style="italic">{escape(block.slogan)}</text>'
         )
     out += ["</g>", "</svg>", ""]

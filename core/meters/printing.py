@@ -31,6 +31,7 @@ from postroom.core.meters.device import PrintedPiece, PrintJob
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.meters.indicium_image import (
     HumanBlock,
+    check_graphic,
     check_slogan,
     pack_symbol,
     read_symbol,
@@ -131,6 +132,7 @@ class PrintRequest:
     destination: str | None = None
     cost_center: str | None = attrs.field(default=None, converter=check_cost_center)
     slogan: str | None = attrs.field(default=None, converter=check_slogan)
+    graphic: bytes | None = attrs.field(default=None, converter=check_graphic, repr=False)
     image_format: str = attrs.field(default="png", converter=_check_format)
 
 
@@ -212,7 +214,9 @@ def print_indicium(
             raise
         raise _no_rates(quote, day) from error
     symbol = pack_symbol(piece.record_bytes, piece.signature)
-    block = HumanBlock.of(piece.record, carrier_mark(request.carrier), request.slogan)
+    block = HumanBlock.of(
+        piece.record, carrier_mark(request.carrier), request.slogan, request.graphic
+    )
     render = render_png if request.image_format == "png" else render_svg
     return PrintedIndicium(
         quote, piece, rid, request.cost_center, symbol, render(symbol, block), request.image_format

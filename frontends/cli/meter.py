@@ -214,6 +214,12 @@ class _Output:
             self.tmp.unlink()
 
 
+def _head(path: Path, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of a file: enough for the reader to refuse a larger one."""
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)
+
+
 def _human_print(data: dict[str, Any]) -> str:
     from postroom.core.money import Money
 
@@ -255,6 +261,11 @@ def _human_print(data: dict[str, Any]) -> str:
 @click.option("--cost-center", help="Department charged for this piece (accounting).")
 @click.option("--slogan", help="Ad slogan printed beside the indicium (60 characters).")
 @click.option(
+    "--graphic",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Ad graphic printed left of the indicium (PNG, JPEG...; 24 mm high, 1 bit).",
+)
+@click.option(
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
@@ -281,11 +292,13 @@ def print_postage(
     origin_zip: str | None,
     cost_center: str | None,
     slogan: str | None,
+    graphic: Path | None,
     output: Path,
     request_id: str | None,
     as_json: bool,
 ) -> None:
     """Frank one piece: rate it, have the meter debit and sign, write the indicium image."""
+    from postroom.core.meters.indicium_image import MAX_GRAPHIC_BYTES
     from postroom.core.meters.printing import PrintRequest, print_indicium
     from postroom.core.rates.model import Piece
     from postroom.core.units import Weight
@@ -308,6 +321,7 @@ def print_postage(
         destination=destination,
         cost_center=cost_center,
         slogan=slogan,
+        graphic=None if graphic is None else _head(graphic, MAX_GRAPHIC_BYTES),
         image_format=image_format,
     )
     pr = state.postroom()
@@ -386,6 +400,7 @@ def verify_indicium_command(
     or unreadable.
     """
     from postroom.core.clock import SystemClock, today
+    from postroom.core.meters.indicium_image import MAX_IMAGE_BYTES
     from postroom.core.meters.printing import verify_indicium
 
     state = ctx.find_object(CliState)
@@ -403,7 +418,8 @@ def verify_indicium_command(
             serial = device.identify()["serial"]
         finally:
             device.close()
-    check = verify_indicium(image.read_bytes(), pem, today=today(SystemClock()), serial=serial)
+    data = _head(image, MAX_IMAGE_BYTES)
+    check = verify_indicium(data, pem, today=today(SystemClock()), serial=serial)
     emit(check.to_json(), as_json, _human_check)
     if not check.valid:
         ctx.exit(1)

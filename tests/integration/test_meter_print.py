@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from PIL import Image
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock, SystemClock
@@ -361,3 +362,22 @@ def test_an_overdue_inspection_refuses_the_print(runner, postroom, tmp_path):
         assert "[inspection_overdue]" in result.output
         assert registers(client) == before
     assert not (tmp_path / "late.png").exists()
+
+
+def test_an_ad_graphic_is_printed_and_a_bad_one_costs_nothing(runner, sim, funded, tmp_path):
+    art = tmp_path / "ad.png"
+    Image.new("L", (200, 100), 0).save(art)
+    output = tmp_path / "letter.svg"
+    data = print_json(runner, sim, output, "--graphic", str(art), "--slogan", "Acme")
+    assert data["piece"] == 1
+    assert b"<image" in output.read_bytes()
+    assert verify(runner, output, "--port", sim.path).exit_code == 0
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    before = registers(funded)
+    result = runner.invoke(cli, print_args(sim, tmp_path / "x.png", "--graphic", str(junk)))
+    assert result.exit_code == 1
+    assert "[invalid_graphic]" in result.output
+    assert registers(funded) == before
+    assert not (tmp_path / "x.png").exists()

@@ -152,3 +152,48 @@ def test_a_blank_png_has_no_symbol() -> None:
     Image.new("L", (200, 200), 255).save(out, "PNG")
     with pytest.raises(ii.UnreadableIndicium, match="no readable Data Matrix"):
         ii.read_symbol(out.getvalue())
+
+
+def graphic(width: int, height: int) -> bytes:
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))  # transparent: printed white
+    image.paste((200, 0, 0, 255), (0, 0, width // 2, height))  # dark red: printed black
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "printed"),
+    [((300, 150), (384, 192)), ((50, 100), (96, 192)), ((2000, 100), (384, 19))],
+)
+def test_ad_graphics_are_scaled_bilevel_and_flattened_on_white(size, printed) -> None:
+    normal = ii.check_graphic(graphic(*size))
+    assert normal is not None
+    with Image.open(io.BytesIO(normal)) as image:
+        assert image.mode == "1"
+        assert image.size == printed
+        assert image.getpixel((1, 1)) == 0  # the red half is ink
+        assert image.getpixel((image.width - 2, 1)) == 255  # transparency is paper
+    assert ii.check_graphic(normal) == normal  # normalising twice changes nothing
+
+
+@pytest.mark.parametrize("data", [b"", b"GIF89a-not-really", b"\x00" * 100])
+def test_unreadable_ad_graphics_are_refused(data: bytes) -> None:
+    with pytest.raises(ValidationError) as error:
+        ii.check_graphic(data)
+    assert error.value.code == "invalid_graphic"
+
+
+def test_png_and_svg_with_an_ad_graphic_still_decode() -> None:
+    art = ii.HumanBlock.of(RECORD, "US POSTAGE", "Mail early", graphic(300, 150))
+    png = ii.render_png(CONTENT, art)
+    assert ii.read_symbol(png) == CONTENT
+    with (
+        Image.open(io.BytesIO(png)) as image,
+        Image.open(io.BytesIO(ii.render_png(CONTENT, block()))) as plain,
+    ):
+        assert image.width > plain.width  # the graphic sits left of the symbol
+    svg = ii.render_svg(CONTENT, art)
+    (picture,) = ElementTree.fromstring(svg).iter(f"{SVG}image")
+    assert picture.get("href", "").startswith("data:image/png;base64,")
+    assert ii.read_symbol(svg) == CONTENT
