@@ -215,14 +215,25 @@ def encode_matrix(content: bytes) -> Matrix:
     )
 
 
-def _matrix_image(width: int, height: int, pixels: bytes, scale: int) -> Image.Image:
-    """The symbol in greyscale (0 dark, 255 light), ``scale`` pixels a module, quiet zone."""
-    small = Image.frombytes("L", (width, height), pixels.translate(_LEVELS))
+def _matrix_image(
+    width: int, height: int, pixels: bytes, scale: int, levels: tuple[int, int] = (0, 255)
+) -> Image.Image:
+    """The symbol in greyscale (``levels``: dark, light), ``scale`` pixels a module, with
+    its quiet zone."""
+    small = Image.frombytes("L", (width, height), pixels.translate(_levels(*levels)))
     big = small.resize((width * scale, height * scale), Image.Resampling.NEAREST)
-    return ImageOps.expand(big, QUIET * scale, fill=255)
+    return ImageOps.expand(big, QUIET * scale, fill=levels[1])
 
 
-_LEVELS = bytes(0 if p < 128 else 255 for p in range(256))
+@lru_cache(maxsize=4)
+def _levels(dark: int, light: int) -> bytes:
+    return bytes(dark if p < 128 else light for p in range(256))
+
+
+_LEVELS = _levels(0, 255)
+#: The PNG canvas is drawn in ASCII "0" (dark) and "1" (light): its bytes are then the
+#: binary digits of the packed 1-bit rows, read by ``int(..., 2)`` with no translation.
+_DARK_PX, _LIGHT_PX = b"0"[0], b"1"[0]
 
 
 # -- PNG -----------------------------------------------------------------------------------------
@@ -261,15 +272,15 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-_BITS = bytes(b"0"[0] if p < 128 else b"1"[0] for p in range(256))
 _PAD = 8  # a dark column of 8 pixels left of each row: packed, it is PNG's filter byte 0
 
 
 def _png_bilevel(image: Image.Image, dpi: int) -> bytes:
-    """A 1-bit greyscale PNG of a greyscale image whose rows start with ``_PAD`` dark
-    pixels (not part of the picture: they pack into each row's filter byte, 0)."""
+    """A 1-bit greyscale PNG of an image drawn in ``_DARK_PX`` and ``_LIGHT_PX`` whose
+    rows start with ``_PAD`` dark pixels (not part of the picture: they pack into each
+    row's filter byte, 0)."""
     width, height = image.size
-    bits = image.tobytes().translate(_BITS)  # b"0" dark, b"1" light: PNG's 1-bit grey
+    bits = image.tobytes()
     rows = int(bits, 2).to_bytes(len(bits) // 8, "big")
     per_metre = round(dpi / 0.0254)
     return b"".join(
@@ -277,7 +288,7 @@ def _png_bilevel(image: Image.Image, dpi: int) -> bytes:
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", struct.pack(">IIBBBBB", width - _PAD, height, 1, 0, 0, 0, 0)),
             _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
-            _chunk(b"IDAT", zlib.compress(rows, 6)),
+            _chunk(b"IDAT", zlib.compress(rows, 1)),
             _chunk(b"IEND", b""),
         ]
     )
@@ -318,23 +329,24 @@ def _template(
     )
     width += -width % 8  # whole bytes a row
     top = max(side, art.height + 2 * margin if art else 0)
-    canvas = Image.new("L", (_PAD + width, top + (int(line * 1.4) if ink else 0)), 255)
-    canvas.paste(0, (0, 0, _PAD, canvas.height))
+    size = (_PAD + width, top + (int(line * 1.4) if ink else 0))
+    canvas = Image.new("L", size, _LIGHT_PX)
+    canvas.paste(_DARK_PX, (0, 0, _PAD, canvas.height))
     if art:
-        canvas.paste(0, (_PAD + margin, margin), art)
+        canvas.paste(_DARK_PX, (_PAD + margin, margin), art)
     x, y = _PAD + left + side + line // 2, margin
     for level, text in enumerate(texts[:-1]):
-        canvas.paste(0, (x, y), text)
+        canvas.paste(_DARK_PX, (x, y), text)
         y += layout.advance(level)
     if ink:
-        canvas.paste(0, (_PAD + margin, top), ink)
+        canvas.paste(_DARK_PX, (_PAD + margin, top), ink)
     return canvas
 
 
 def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> bytes:
     """A bilevel PNG at 200 dpi, as a meter's print head prints it: the ad graphic, the
     symbol, the human-readable block to its right, the slogan below."""
-    symbol = _matrix_image(*_symbol(content), scale)
+    symbol = _matrix_image(*_symbol(content), scale, (_DARK_PX, _LIGHT_PX))
     side, margin = symbol.height, QUIET * scale
     left = _graphic_ink(block.graphic).width + 2 * margin if block.graphic else 0
     layout = _Layout(side, max(side // 8, 14), margin, left)
@@ -344,7 +356,8 @@ def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> 
     canvas.paste(symbol, (_PAD + left, 0))
     level = len(lines)
     y = layout.margin + sum(layout.advance(n) for n in range(level))
-    canvas.paste(0, (_PAD + left + side + layout.line // 2, y), _ink(last, layout.size(level)))
+    ink = _ink(last, layout.size(level))
+    canvas.paste(_DARK_PX, (_PAD + left + side + layout.line // 2, y), ink)
     return _png_bilevel(canvas, PNG_DPI)
 
 
