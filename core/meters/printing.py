@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from postroom.core.clock import Clock, today
-from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.errors import DeviceError, PostroomError, ValidationError
 from postroom.core.meters.device import PrintedPiece, PrintJob
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.meters.indicium_image import (
@@ -213,6 +213,15 @@ def print_indicium(
         if error.code != "rate_table_unknown":
             raise
         raise _no_rates(quote, day) from error
+    except DeviceError as error:
+        # the meter may have debited before the line failed: the same request id gets
+        # that piece (or prints it for the first time), never a second debit
+        raise DeviceError(
+            f"{error.message}; the meter may have printed the piece: print again with "
+            f"request id {rid} (--request-id) to get it without a second debit",
+            code=error.code,
+            request_id=rid,
+        ) from error
     symbol = pack_symbol(piece.record_bytes, piece.signature)
     block = HumanBlock.of(
         piece.record, carrier_mark(request.carrier), request.slogan, request.graphic

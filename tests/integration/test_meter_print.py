@@ -28,6 +28,7 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.units import Weight
 from postroom.frontends.cli import cli
+from postroom.hal.framing import Faults
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.simulator import MeterSimulator
 
@@ -381,3 +382,39 @@ def test_an_ad_graphic_is_printed_and_a_bad_one_costs_nothing(runner, sim, funde
     assert "[invalid_graphic]" in result.output
     assert registers(funded) == before
     assert not (tmp_path / "x.png").exists()
+
+
+class DropPrintReplies(Faults):
+    """Loses the replies to print requests only (the line fails after the device acted)."""
+
+    prints = 0
+
+    def apply(self, wire: bytes) -> bytes:
+        if self.prints and b'"record"' in wire:
+            self.prints -= 1
+            return b""
+        return super().apply(wire)
+
+
+def test_a_print_whose_replies_are_lost_is_recovered_by_its_request_id(runner, postroom, tmp_path):
+    faults = DropPrintReplies()
+    with (
+        MeterSimulator(tmp_path / "m2", "PRN2", meter_key=KEY, faults=faults) as lossy,
+        MeterClient.open(lossy.path, timeout=0.3) as client,
+    ):
+        table = postroom.rates.in_force("usps", "first-class-letter", on=datetime.now(UTC).date())
+        client.install_rates(rate_table_bytes(table))
+        expires = datetime.now(UTC) + timedelta(days=1)
+        client.refill(tokens.issue(KEY, "PRN2", 1, Money(FUNDS, "USD"), expires))
+        faults.prints = 4  # the request and its three retries: the host gives up
+        output = tmp_path / "lost.png"
+        result = runner.invoke(cli, print_args(lossy, output))
+        assert result.exit_code == 1
+        assert "[device_timeout]" in result.output
+        assert not output.exists()
+        assert registers(client)["pieces"] == 1  # the meter did print it
+        rid = result.output.split("request id ")[1].split()[0]
+        data = print_json(runner, lossy, output, "--request-id", rid)
+        assert data["piece"] == 1
+        assert registers(client)["pieces"] == 1  # recovered, not printed twice
+        assert verify(runner, output, "--port", lossy.path).exit_code == 0
