@@ -383,6 +383,11 @@ def _human_check(data: dict[str, Any]) -> str:
     help="The meter's public key (PEM, from `postroom meter public-key`).",
 )
 @click.option("--port", "url", help="Ask the meter at this port for its key instead.")
+@click.option(
+    "--serial",
+    "expected_serial",
+    help="The meter the indicium must come from [default with --port: that meter].",
+)
 @driver_option
 @json_option
 @click.pass_context
@@ -391,6 +396,7 @@ def verify_indicium_command(
     image: Path,
     public_key_file: Path | None,
     url: str | None,
+    expected_serial: str | None,
     driver: str,
     as_json: bool,
 ) -> None:
@@ -407,17 +413,22 @@ def verify_indicium_command(
     assert state is not None
     if (public_key_file is None) == (url is None):
         raise click.UsageError("give the meter's key: --public-key FILE.pem or --port URL")
-    serial = None
+    serial = expected_serial
     if public_key_file is not None:
-        pem = public_key_file.read_bytes()
+        pem = _head(public_key_file, 64 * 1024)
     else:
         assert url is not None
         device = _open(state, driver, url)
         try:
             pem = device.public_key_pem().encode()
-            serial = device.identify()["serial"]
+            at_port = device.identify()["serial"]
         finally:
             device.close()
+        if serial is not None and serial != at_port:
+            raise ValidationError(
+                f"the meter at {url} is {at_port}, not {serial}", code="serial_mismatch"
+            )
+        serial = at_port
     data = _head(image, MAX_IMAGE_BYTES)
     check = verify_indicium(data, pem, today=today(SystemClock()), serial=serial)
     emit(check.to_json(), as_json, _human_check)

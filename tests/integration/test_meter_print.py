@@ -418,3 +418,16 @@ def test_a_print_whose_replies_are_lost_is_recovered_by_its_request_id(runner, p
         assert data["piece"] == 1
         assert registers(client)["pieces"] == 1  # recovered, not printed twice
         assert verify(runner, output, "--port", lossy.path).exit_code == 0
+
+
+def test_verify_checks_the_expected_meter(runner, sim, funded, tmp_path):
+    output = tmp_path / "letter.png"
+    print_json(runner, sim, output)
+    key = str(public_key_file(runner, sim, tmp_path))
+    assert verify(runner, output, "--public-key", key, "--serial", "PRN1").exit_code == 0
+    other = verify(runner, output, "--public-key", key, "--serial", "OTHER")
+    assert other.exit_code == 1
+    assert json.loads(other.output)["error"]["code"] == "serial_mismatch"
+    wrong_port = verify(runner, output, "--port", sim.path, "--serial", "OTHER")
+    assert wrong_port.exit_code == 1
+    assert "[serial_mismatch]" in wrong_port.output
