@@ -198,7 +198,11 @@ def _symbol(content: bytes) -> tuple[int, int, bytes]:
     """``(width, height, pixels)`` of the Data Matrix (ECC 200) symbol of ``content``:
     one byte a module, 0 dark, 255 light, row after row."""
     try:
-        barcode = zxingcpp.create_barcode(content, zxingcpp.BarcodeFormat.DataMatrix)
+        # square symbols only: the rectangular DMRE sizes zxing-cpp may otherwise pick
+        # (64x24...) are not read by every postal scanner
+        barcode = zxingcpp.create_barcode(
+            content, zxingcpp.BarcodeFormat.DataMatrix, force_square=True
+        )
     except (ValueError, RuntimeError) as error:
         raise ValidationError(
             f"cannot encode the indicium: {error}", code="invalid_indicium"
@@ -296,7 +300,7 @@ def _png_bilevel(image: Image.Image, dpi: int) -> bytes:
 
 @attrs.frozen
 class _Layout:
-    side: int  # pixels of the symbol with its quiet zone
+    side: int  # pixels of the symbol with its quiet zone (height = width: square symbols)
     line: int  # pixels of a line of text
     margin: int
     left: int = 0  # pixels of the ad graphic and its margin, left of the symbol
@@ -347,7 +351,7 @@ def render_png(content: bytes, block: HumanBlock, *, scale: int = PNG_SCALE) -> 
     """A bilevel PNG at 200 dpi, as a meter's print head prints it: the ad graphic, the
     symbol, the human-readable block to its right, the slogan below."""
     symbol = _matrix_image(*_symbol(content), scale, (_DARK_PX, _LIGHT_PX))
-    side, margin = symbol.height, QUIET * scale
+    side, margin = max(symbol.size), QUIET * scale
     left = _graphic_ink(block.graphic).width + 2 * margin if block.graphic else 0
     layout = _Layout(side, max(side // 8, 14), margin, left)
     *lines, last = block.lines
@@ -385,7 +389,7 @@ def render_svg(content: bytes, block: HumanBlock) -> bytes:
     """
     cols, rows, pixels = _symbol(content)
     module = 0.5
-    side = (rows + 2 * QUIET) * module
+    side = (max(cols, rows) + 2 * QUIET) * module
     line = side / 8
     # text widths are estimated (0.6 em a character): the viewer's font decides
     ems = max(len(t) * (1.1 if i < 2 else 0.8) for i, t in enumerate(block.lines)) * 0.6

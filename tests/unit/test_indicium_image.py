@@ -8,7 +8,7 @@ from datetime import date
 from xml.etree import ElementTree
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -197,3 +197,43 @@ def test_png_and_svg_with_an_ad_graphic_still_decode() -> None:
     (picture,) = ElementTree.fromstring(svg).iter(f"{SVG}image")
     assert picture.get("href", "").startswith("data:image/png;base64,")
     assert ii.read_symbol(svg) == CONTENT
+
+
+_TEXT = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-", min_size=1, max_size=64)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    serial=_TEXT,
+    piece=st.integers(1, 2**32 - 1),
+    mills=st.integers(1, 2**32 - 1),
+    category=_TEXT,
+    registers=st.tuples(st.integers(0, 2**63), st.integers(0, 2**63)),
+    signature=st.binary(min_size=8, max_size=72),
+    svg=st.booleans(),
+)
+def test_any_record_survives_the_printed_image(
+    serial, piece, mills, category, registers, signature, svg
+) -> None:
+    record = IndiciumRecord(
+        serial,
+        piece,
+        Money(mills, "USD"),
+        date(2026, 3, 2),
+        "12345",
+        category,
+        registers[0],
+        registers[1],
+        bytes(32),
+    )
+    content = ii.pack_symbol(record.to_bytes(), signature)
+    block = ii.HumanBlock.of(record, "US POSTAGE")
+    image = ii.render_svg(content, block) if svg else ii.render_png(content, block)
+    assert ii.read_symbol(image) == content
+
+
+@pytest.mark.parametrize("length", [84, 102, 122, 170, 300, 500])
+def test_symbols_are_square(length: int) -> None:
+    """zxing-cpp would pick rectangular DMRE sizes (64x24) for some lengths."""
+    matrix = ii.encode_matrix(bytes(length))
+    assert len(matrix) == len(matrix[0])
