@@ -8,8 +8,9 @@ symbol") is::
     rest     the device's ECDSA P-256 / SHA-256 signature over the record (DER)
 
 ``render_png`` and ``render_svg`` draw the symbol (encoded by zxing-cpp, which also
-decodes it) with the carrier mark, amount, date, origin ZIP, meter serial, piece count
-and the customer's ad slogan; ``read_symbol`` gets the content back from either image.
+decodes it) with the carrier mark, amount, date, origin ZIP, meter serial, piece count,
+the customer's ad slogan and ad graphic; ``read_symbol`` gets the content back from a
+PNG (or any raster image) or from the SVG.
 """
 
 from __future__ import annotations
