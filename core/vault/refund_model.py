@@ -421,3 +421,62 @@ class AccountClosure:
             "transfer_id": self.transfer_id,
             "closed_at": _stamp(self.closed_at),
         }
+
+
+def claims_from_json(items: object, currency: str) -> tuple[PieceClaim, ...]:
+    """Pieces as the API and the CLI receive them: a list of objects ``{"piece": 12,
+    "face": {"amount": "0.73", "currency": "USD"}, "indicium_date": "2026-03-01",
+    "indicium": HEX?, "signature": HEX?}``; ``face`` must be in ``currency``."""
+    if not isinstance(items, list) or not items:
+        raise ValidationError("pieces is a non-empty list", code="no_pieces")
+    if len(items) > MAX_PIECES:
+        raise ValidationError(f"at most {MAX_PIECES} pieces a request", code="too_many_pieces")
+    claims = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValidationError("each piece is an object", code="invalid_piece")
+        for field in ("piece", "face", "indicium_date"):
+            if field not in item:
+                raise ValidationError(f"a piece needs {field!r}", code="missing_field", field=field)
+        face = item["face"]
+        if isinstance(face, int | float) or (
+            isinstance(face, dict) and isinstance(face.get("amount"), int | float)
+        ):
+            raise ValidationError(
+                'face is {"amount": "0.73", "currency": "USD"} with the amount as a string',
+                code="amount_not_a_string",
+            )
+        money = Money.from_json(face)
+        if money.currency != currency:
+            raise ValidationError(
+                f"face value in {money.currency} but the account is in {currency}",
+                code="currency_mismatch",
+            )
+        proof = None
+        if item.get("indicium") is not None:
+            proof = IndiciumProof.from_hex(item["indicium"], item.get("signature"))
+        elif item.get("signature") is not None:
+            raise ValidationError("a signature comes with its indicium", code="invalid_indicium")
+        claims.append(
+            PieceClaim(
+                item["piece"], money.mills, parse_indicium_date(item["indicium_date"]), proof
+            )
+        )
+    return check_claims(claims)
+
+
+def refund_json(refund: Refund) -> dict[str, Any]:
+    """A refund for people and programs: amounts as ``{"amount", "currency"}`` objects."""
+    data = refund.to_json()
+    cur = refund.currency
+    for name in ("face", "fee", "net"):
+        data[name] = Money(data.pop(f"{name}_mills"), cur).to_json()
+    for piece in data["pieces"]:
+        piece["face"] = Money(piece.pop("face_mills"), cur).to_json()
+    return data
+
+
+def closure_json(closure: AccountClosure) -> dict[str, Any]:
+    data = closure.to_json()
+    data["refunded"] = Money(data.pop("refunded_mills"), closure.currency).to_json()
+    return data
