@@ -74,7 +74,8 @@ def test_refund_commands(runner: CliRunner, database_url: str, data_dir: Path) -
     code, out = run(runner, "vault", "refund", "reject", number, "rf-2", "--agent", "Jane",
                     "--reason", "no envelope")  # fmt: skip
     assert code == 0, out
-    assert "(rejected)" in out and "no envelope" in out
+    assert "(rejected)" in out
+    assert "no envelope" in out
 
     code, out = run(runner, "vault", "close", number)
     assert code == 1
