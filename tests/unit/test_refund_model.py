@@ -44,6 +44,9 @@ DEFAULT = RefundPolicy()
         (50, 10),  # 0.005 -> 0.01
         (49, 0),  # 0.0049 -> 0.00
         (1, 0),  # one mill: no fee
+        (4, 0),  # the rows of the table in docs/vault.md "The fee"
+        (17_300, 1_730),
+        (1_200_000, 35_000),
     ],
 )
 def test_default_fee(face: int, fee: int) -> None:
