@@ -280,6 +280,10 @@ class RefundService:
             used = self._vault.system_account_in(
                 uow, AccountKind.POSTAGE_USED, refund.currency, refund.operator
             )
+            # booked back to the department the pieces were printed for, when they share one
+            usages = ledger.transfers_by_id(p.usage_transfer_id for p in refund.pieces)
+            centers = {t.cost_center for t in usages.values()}
+            center = centers.pop() if len(centers) == 1 else None
             requests = [
                 TransferRequest(
                     id=refund.refund_transfer_id,
@@ -289,6 +293,7 @@ class RefundService:
                     currency=refund.currency,
                     code=TransferCode.REFUND,
                     reference=f"refund {refund.id} of meter {refund.serial}",
+                    cost_center=center,
                 )
             ]
             if refund.fee:
@@ -302,6 +307,7 @@ class RefundService:
                         currency=refund.currency,
                         code=TransferCode.FEE,
                         reference=f"refund fee of {refund.id}",
+                        cost_center=center,
                     )
                 )
             self._vault.transfers_in(uow, requests)

@@ -318,3 +318,19 @@ def test_closing_refuses_an_account_that_owes_its_credit_line(
     with pytest.raises(Conflict) as refused:
         pr.refunds.close_account(customer.number)
     assert refused.value.code == "balance_owed"
+
+
+def test_a_refund_is_booked_to_the_cost_center_of_its_pieces(pr: Postroom, metered: str) -> None:
+    pr.vault.record_usage("PB-1", Money.parse("2.00 USD"), 1, "use-legal", cost_center="Legal")
+    pr.vault.record_usage("PB-1", Money.parse("3.00 USD"), 1, "use-sales", cost_center="Sales")
+    pr.refunds.request(metered, "rf-legal", "PB-1", [claim(8, 2_000)], "spoiled")
+    pr.refunds.approve(metered, "rf-legal", "jane")
+    legal = pr.vault.report(metered, cost_center="Legal")
+    assert [(e.type, e.amount) for e in legal.entries if e.account.startswith("postage:")] == [
+        (ReportType.REFUND, 2_000),
+        (ReportType.FEE, -200),
+    ]
+    # pieces of two departments: the refund names none
+    pr.refunds.request(metered, "rf-mixed", "PB-1", [claim(1, 730), claim(9, 3_000)], "spoiled")
+    done = pr.refunds.approve(metered, "rf-mixed", "jane")
+    assert pr.vault.customer_transfer(metered, done.refund_transfer_id).transfer.cost_center is None
