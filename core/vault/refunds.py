@@ -134,6 +134,8 @@ class RefundService:
             meter = ledger.meter_by_serial(clean_serial)
             if meter is None or meter.customer_account_id != customer.id:
                 raise NotFound(f"no meter {clean_serial!r}", code="meter_not_found")
+            # one request per meter at a time: what its usage reports have left is exact
+            ledger.lock_accounts([meter.account_id])
             today = self._clock.now().date()
             for claim in pieces:
                 self.policy.check_window(claim.piece, claim.indicium_date, today)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -334,3 +335,43 @@ def test_a_refund_is_booked_to_the_cost_center_of_its_pieces(pr: Postroom, meter
     pr.refunds.request(metered, "rf-mixed", "PB-1", [claim(1, 730), claim(9, 3_000)], "spoiled")
     done = pr.refunds.approve(metered, "rf-mixed", "jane")
     assert pr.vault.customer_transfer(metered, done.refund_transfer_id).transfer.cost_center is None
+
+
+def _race(pr: Postroom, calls: list) -> list[str]:  # type: ignore[type-arg]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(call) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        try:
+            call()
+            outcomes.append("ok")
+        except PostroomError as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
+
+
+def test_concurrent_requests_claim_a_piece_once(pr: Postroom, metered: str) -> None:
+    calls = [
+        (lambda i=i: pr.refunds.request(metered, f"rf-{i}", "PB-1", [claim(1, 730)], "spoiled"))
+        for i in range(6)
+    ]
+    assert _race(pr, calls) == ["ok"] + ["piece_already_refunded"] * 5
+    # pieces 2-6 were one report of 5.00: two claims of 3.00 cannot both pass
+    calls = [
+        (lambda p=p: pr.refunds.request(metered, f"rf-p{p}", "PB-1", [claim(p, 3_000)], "spoiled"))
+        for p in (2, 3)
+    ]
+    assert _race(pr, calls) == ["face_value_mismatch", "ok"]
+    (winner,) = [r.id for r in pr.refunds.list(metered) if r.pieces[0].piece == 1]
+    approvals = [(lambda: pr.refunds.approve(metered, winner, "jane")) for _ in range(4)]
+    before = pr.vault.balance(metered).balances.balance
+    assert _race(pr, approvals) == ["ok"] * 4
+    assert pr.vault.balance(metered).balances.balance == before + 730 - 70
+    assert pr.vault.verify().ok
