@@ -168,3 +168,39 @@ def test_bodies_that_are_not_json(client: FlaskClient, customer: tuple[str, dict
     assert response.status_code == 400
     assert client.get(f"{V}/refunds?status=pending", headers=headers).status_code == 422
     assert client.get(f"{V}/refunds?limit=0", headers=headers).status_code == 422
+
+
+def test_a_forged_indicium_signature_is_403(
+    client: FlaskClient, customer: tuple[str, dict[str, str]]
+) -> None:
+    from datetime import date
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from postroom.core.meters.indicium import IndiciumRecord
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    record = IndiciumRecord(
+        "PB-1", 1, Money(730, "USD"), date(2026, 3, 1), "10001", "FCM", 730, 49270, b"\0" * 32
+    ).to_bytes()
+    signature = key.sign(record, ec.ECDSA(hashes.SHA256()))
+    piece = {"piece": 1, "face": usd("0.73"), "indicium_date": DAY, "indicium": record.hex()}
+    flipped = signature[:-1] + bytes([signature[-1] ^ 1])
+    forged = {**piece, "signature": flipped.hex()}
+    response = client.post(
+        f"{V}/refunds", json=body(pieces=[forged], public_key=pem), headers=customer[1]
+    )
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "indicium_signature_invalid"
+    good = {**piece, "signature": signature.hex()}
+    response = client.post(
+        f"{V}/refunds", json=body(pieces=[good], public_key=pem), headers=customer[1]
+    )
+    assert response.status_code == 201
+    assert response.get_json()["pieces"][0]["signature_verified"] is True

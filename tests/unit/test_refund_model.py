@@ -258,3 +258,36 @@ def test_bad_public_keys() -> None:
         with pytest.raises(ValidationError) as refused:
             load_public_key(pem)
         assert refused.value.code == "invalid_public_key"
+
+
+def test_the_settings_reach_the_policy() -> None:
+    from postroom.core.config import Config
+    from postroom.core.errors import ConfigurationError
+    from postroom.core.vault.refunds import policy_from_settings
+
+    env = {
+        "POSTROOM_REFUND_WINDOW_DAYS": "30",
+        "POSTROOM_REFUND_FEE_PERCENT": "5",
+        "POSTROOM_REFUND_FEE_THRESHOLD": "500.00",
+        "POSTROOM_REFUND_FIXED_FEE": "50.00",
+    }
+    config = Config.load(env, data_dir="unused")
+    policy = policy_from_settings(
+        config.refund_window_days,
+        config.refund_fee_percent,
+        config.refund_fee_threshold,
+        config.refund_fixed_fee,
+    )
+    assert policy == RefundPolicy(30, Fraction(5), 500_000, 50_000)
+    defaults = Config.load({}, data_dir="unused")
+    assert (
+        policy_from_settings(
+            defaults.refund_window_days,
+            defaults.refund_fee_percent,
+            defaults.refund_fee_threshold,
+            defaults.refund_fixed_fee,
+        )
+        == DEFAULT
+    )
+    with pytest.raises(ConfigurationError):
+        policy_from_settings("sixty", "10", "350", "35")
