@@ -8,6 +8,8 @@ from fractions import Fraction
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.meters.indicium import IndiciumRecord
@@ -291,3 +293,15 @@ def test_the_settings_reach_the_policy() -> None:
     )
     with pytest.raises(ConfigurationError):
         policy_from_settings("sixty", "10", "350", "35")
+
+
+@given(face=st.integers(1, 10**12))
+def test_the_fee_is_ten_percent_to_the_nearest_cent_or_the_fixed_fee(face: int) -> None:
+    fee = DEFAULT.fee(face)
+    assert 0 <= fee <= face
+    if face <= 350_000:
+        assert fee % 10 == 0
+        # within half a cent (5 mills) of the exact 10 % (face / 10), halves going up
+        assert -50 < fee * 10 - face <= 50
+    else:
+        assert fee == 35_000
