@@ -62,6 +62,22 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_METER_INSPECTION_WARNING_DAYS",
         "days before that deadline the customer is warned (default 14)",
     ),
+    "refund_window_days": (
+        "POSTROOM_REFUND_WINDOW_DAYS",
+        "days after the indicium date a metered-postage refund may be asked (default 60)",
+    ),
+    "refund_fee_percent": (
+        "POSTROOM_REFUND_FEE_PERCENT",
+        "refund fee in percent of the face value up to the threshold (default 10)",
+    ),
+    "refund_fee_threshold": (
+        "POSTROOM_REFUND_FEE_THRESHOLD",
+        "total face value up to which the percentage applies (default 350.00)",
+    ),
+    "refund_fixed_fee": (
+        "POSTROOM_REFUND_FIXED_FEE",
+        "refund fee above the threshold (default 35.00)",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -99,6 +115,11 @@ class Config:
     meter_inspection_due_days: int = attrs.field(default=90, converter=int)
     meter_inspection_lock_days: int = attrs.field(default=120, converter=int)
     meter_inspection_warning_days: int = attrs.field(default=14, converter=int)
+    # refunds of metered postage (docs/vault.md "Refunds"); checked when postroom opens
+    refund_window_days: int | str = 60
+    refund_fee_percent: str = attrs.field(default="10", converter=str)
+    refund_fee_threshold: str = attrs.field(default="350.00", converter=str)
+    refund_fixed_fee: str = attrs.field(default="35.00", converter=str)
 
     @property
     def production(self) -> bool:

@@ -8,6 +8,15 @@ from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
 from postroom.core.rates import store as rates_store
+from postroom.core.vault import refund_store
 from postroom.core.vault import store as vault_store
 
-__all__ = ["accounts_store", "instance", "metadata", "meters_store", "rates_store", "vault_store"]
+__all__ = [
+    "accounts_store",
+    "instance",
+    "metadata",
+    "meters_store",
+    "rates_store",
+    "refund_store",
+    "vault_store",
+]
