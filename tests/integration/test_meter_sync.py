@@ -567,3 +567,36 @@ def test_the_same_results_finished_twice_at_once_are_recorded_once(
     assert (registers.ascending, registers.pieces) == (1600, 4)
     assert [a.kind for a in postroom.meters.alerts(SERIAL)] == ["registers_mismatch"]
     assert postroom.vault.verify().ok
+
+
+def test_a_piece_printed_on_the_synced_rate_package_comes_back_as_usage(
+    postroom: Postroom, device: MeterSimulator
+) -> None:
+    from postroom.core.meters.printing import PrintRequest, print_indicium
+    from postroom.core.rates.model import Piece
+    from postroom.core.units import Weight
+
+    postroom.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
+    connect(device, postroom)  # installs the rate package
+    request = PrintRequest(
+        carrier="usps",
+        service="first-class-letter",
+        piece=Piece(Weight.parse("1oz")),
+        origin_zip="12345",
+        cost_center="Legal",
+    )
+    with MeterClient.open(device.path, timeout=0.3) as meter:
+        printed = print_indicium(
+            postroom.rates,
+            meter,
+            request,
+            clock=postroom.clock,
+            request_id="letter-1",
+            rate_package=postroom.meters.rate_package,
+        )
+    assert printed.piece.record.rate_digest.hex() == postroom.meters.rate_digest(SERIAL)
+    summary = connect(device, postroom).summary
+    assert summary.pieces_uploaded == 1
+    assert summary.usage_recorded_mills == printed.quote.total.mills
+    assert summary.reconciled is True
+    assert postroom.meters.pieces(SERIAL)[0].cost_center == "Legal"
