@@ -25,6 +25,7 @@ from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
+from postroom.core.vault.funding import FundingService
 from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class Postroom:
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
+        self.funding = FundingService(db, clock, plugins, self.vault)
+        self.vault.add_debit_listener(self._after_debit)
 
     @classmethod
     def open(
@@ -107,6 +110,10 @@ class Postroom:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def _after_debit(self, account_id: int) -> None:
+        """A postage account was debited: check its auto-refill rule and alert (a job)."""
+        self.jobs.enqueue("vault.check-postage-account", account_id)
 
     def __enter__(self) -> Self:
         return self
