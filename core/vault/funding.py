@@ -48,6 +48,8 @@ from postroom.core.money import Money
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import Notification, PaymentResult, PaymentSource, PaymentStatus
 from postroom.core.vault.funding_model import (
+    INSTRUMENT_ID,
+    PAYMENT_ID,
     AutoRefillRule,
     Instrument,
     Payment,
@@ -352,7 +354,7 @@ class FundingService:
         def work(uow: UnitOfWork) -> Payment:
             customer = self._customer(uow, customer_number)
             found = None
-            if isinstance(payment_id, str) and payment_id.startswith("pm_"):
+            if isinstance(payment_id, str) and PAYMENT_ID.fullmatch(payment_id.strip()):
                 found = FundingStore(uow.connection).payment(
                     payment_id.strip(), customer.id, customer.number
                 )
@@ -1071,7 +1073,9 @@ class FundingService:
         self, store: FundingStore, customer: CustomerAccount, instrument_id: str
     ) -> Instrument:
         clean = instrument_id.strip() if isinstance(instrument_id, str) else ""
-        found = store.instrument(clean, customer.id, customer.number) if clean else None
+        found = None
+        if INSTRUMENT_ID.fullmatch(clean):
+            found = store.instrument(clean, customer.id, customer.number)
         if found is None:
             raise NotFound(f"no payment instrument {instrument_id!r}", code="instrument_not_found")
         return found

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from postroom.core.errors import ValidationError
+from postroom.core.errors import NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.ports import PaymentStatus
 
@@ -52,13 +52,13 @@ def check_key(value: object, field: str = "idempotency key") -> str:
 
 def check_instrument_id(value: object) -> str:
     if not isinstance(value, str) or not INSTRUMENT_ID.fullmatch(value.strip()):
-        raise ValidationError(f"no payment instrument {value!r}", code="instrument_not_found")
+        raise NotFound(f"no payment instrument {value!r}", code="instrument_not_found")
     return value.strip()
 
 
 def check_payment_id(value: object) -> str:
     if not isinstance(value, str) or not PAYMENT_ID.fullmatch(value.strip()):
-        raise ValidationError(f"no payment {value!r}", code="payment_not_found")
+        raise NotFound(f"no payment {value!r}", code="payment_not_found")
     return value.strip()
 
 

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from postroom.core.app import Postroom
 from postroom.frontends.web import (
     api,
+    api_payments,
     api_rates,
     api_vault,
     auth,
@@ -64,11 +65,13 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(api_rates.bp)
     app.register_blueprint(api_vault.bp)
+    app.register_blueprint(api_payments.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)
     csrf.exempt(api_rates.bp)
     csrf.exempt(api_vault.bp)
+    csrf.exempt(api_payments.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app
