@@ -113,7 +113,8 @@ class Postroom:
 
     def _after_debit(self, account_id: int) -> None:
         """A postage account was debited: check its auto-refill rule and alert (a job)."""
-        self.jobs.enqueue("vault.check-postage-account", account_id)
+        if self.funding.wants_check(account_id):
+            self.jobs.enqueue("vault.check-postage-account", account_id)
 
     def __enter__(self) -> Self:
         return self

@@ -63,7 +63,11 @@ from postroom.core.vault.funding_model import (
     parse_month,
     previous_month,
 )
-from postroom.core.vault.funding_store import FundingStore, refills_locked
+from postroom.core.vault.funding_store import (
+    FundingStore,
+    has_rule_for_ledger_account,
+    refills_locked,
+)
 from postroom.core.vault.model import (
     POSTING_PHASES,
     AccountKind,
@@ -546,6 +550,13 @@ class FundingService:
         if number is None:
             return CheckResult(skipped="not_a_postage_account")
         return self.check_account(number)
+
+    def wants_check(self, account_id: int) -> bool:
+        """Whether a debit of ledger account ``account_id`` calls for ``check_postage_account``
+        (its owner has an auto-refill rule): the cheap test the debit listener makes."""
+        return self._db.run(
+            lambda uow: has_rule_for_ledger_account(uow.connection, account_id), readonly=True
+        )
 
     def check_all(self) -> int:
         """The worker's periodic pass over every rule; returns how many refills it made."""

@@ -19,6 +19,7 @@ from postroom.core.money import Money
 from postroom.core.ports import PaymentStatus
 from postroom.core.vault.funding_model import AutoRefillRule, Instrument, Payment, Statement
 from postroom.core.vault.model import utc
+from postroom.core.vault.store import ledger_accounts
 
 Mills = sa.BigInteger
 
@@ -151,6 +152,21 @@ def refills_locked(connection: Connection, customer_account_id: int) -> bool:
             payments.c.customer_account_id == customer_account_id,
             payments.c.outstanding > 0,
         )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def has_rule_for_ledger_account(connection: Connection, account_id: int) -> bool:
+    """Whether the owner of postage ledger account ``account_id`` has an auto-refill rule
+    (one indexed read: the debit listener queues a check only then)."""
+    found = connection.execute(
+        sa.select(auto_refill_rules.c.customer_account_id)
+        .join(
+            ledger_accounts,
+            ledger_accounts.c.owner_id == auto_refill_rules.c.customer_account_id,
+        )
+        .where(ledger_accounts.c.id == account_id)
         .limit(1)
     ).first()
     return found is not None
