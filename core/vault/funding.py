@@ -834,8 +834,7 @@ class FundingService:
         result: PaymentResult,
     ) -> tuple[Payment, bool]:
         store = FundingStore(uow.connection)
-        current = store.payment(payment.id, customer.id, customer.number)
-        assert current is not None
+        _, current = self._payment_for_update(uow, payment.id)  # serialises retries
         if current.source_reference:  # finished by a concurrent retry
             return current, False
         now = self._clock.now()

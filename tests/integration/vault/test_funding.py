@@ -4,7 +4,9 @@ credit line's statement."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,8 +19,8 @@ from postroom.core.config import Config
 from postroom.core.errors import Conflict, InsufficientFunds, Locked, NotFound, ValidationError
 from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
-from postroom.core.ports import Notification, PaymentStatus
-from postroom.core.vault.funding import PaymentDeclined
+from postroom.core.ports import Notification, PaymentResult, PaymentStatus
+from postroom.core.vault.funding import PaymentDeclined, PaymentSourceUnavailable
 from postroom.core.vault.model import AccountKind
 
 ACH = {
@@ -377,4 +379,91 @@ def test_credit_line_draws_payments_and_an_idempotent_statement(pr, customer, ou
     assert open_month.value.code == "month_not_closed"
     with pytest.raises(Conflict):
         pr.funding.remove_instrument(customer.number, line.id)
+    assert pr.vault.verify().ok
+
+
+class FlakyGateway:
+    """A third-party source: unreachable on its first charge, then remembers each key."""
+
+    code = "flaky-gateway"
+    name = "Flaky gateway"
+    kind = "card"
+    currencies = ("USD",)
+    self_service = True
+    return_codes: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.collected: dict[str, int] = {}
+
+    def validate_instrument(self, instrument, *, now):
+        return {"token": instrument.get("token", "t")}
+
+    def describe(self, instrument):
+        return "flaky"
+
+    def authorize(self, instrument, amount_mills, currency, idempotency_key, *, now):
+        raise NotImplementedError
+
+    def charge(self, instrument, amount_mills, currency, idempotency_key, *, now):
+        self.calls.append(idempotency_key)
+        if len(self.calls) == 1:
+            raise ConnectionError("gateway timed out")
+        self.collected.setdefault(idempotency_key, amount_mills)
+        return PaymentResult(f"ref-{idempotency_key}", PaymentStatus.SETTLED)
+
+    def refund(self, payment_reference, amount_mills, currency, idempotency_key):
+        raise NotImplementedError
+
+
+class FlakyPlugin:
+    def __init__(self, gateway: FlakyGateway) -> None:
+        self.gateway = gateway
+
+    @hookimpl
+    def register_payment_sources(self) -> list[FlakyGateway]:
+        return [self.gateway]
+
+
+def test_a_retry_after_an_unreachable_source_resumes_and_never_charges_twice(
+    store_url, data_dir, clock
+):
+    gateway = FlakyGateway()
+    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
+    with Postroom.open(
+        config=config,
+        clock=clock,
+        migrate_schema=True,
+        immediate_jobs=True,
+        extra_plugins=[("flaky", FlakyPlugin(gateway))],
+    ) as pr:
+        customer = pr.accounts.create("Acme", "US", "USD")
+        instrument = pr.funding.add_instrument(customer.number, "flaky-gateway", {})
+        with pytest.raises(PaymentSourceUnavailable):
+            pr.funding.deposit(customer.number, instrument.id, usd("12.00"), "k1")
+        (waiting,) = pr.funding.payments(customer.number)
+        assert (waiting.status, waiting.source_reference) == (PaymentStatus.PENDING, "")
+        assert balance(pr, customer) == 0
+        done = pr.funding.deposit(customer.number, instrument.id, usd("12.00"), "k1")
+        assert done.id == waiting.id
+        assert done.status is PaymentStatus.SETTLED
+        assert pr.funding.deposit(customer.number, instrument.id, usd("12.00"), "k1") == done
+        assert gateway.calls == [done.id, done.id]  # the payment id is the source's key
+        assert gateway.collected == {done.id: 12_000}
+        assert balance(pr, customer) == 12_000
+
+
+def test_one_key_sent_at_once_from_several_threads_makes_one_payment(pr, customer):
+    card = pr.funding.add_instrument(customer.number, "sandbox-card", CARD)
+    barrier = threading.Barrier(4)
+
+    def pay(_: int) -> str:
+        barrier.wait()
+        return pr.funding.deposit(customer.number, card.id, usd("10.00"), "same-key").id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(pay, range(4)))
+    assert len(ids) == 1
+    assert len(pr.funding.payments(customer.number)) == 1
+    assert balance(pr, customer) == 10_000
     assert pr.vault.verify().ok
