@@ -46,7 +46,13 @@ from postroom.core.errors import (
 )
 from postroom.core.money import Money
 from postroom.core.plugins import PluginManager
-from postroom.core.ports import Notification, PaymentResult, PaymentSource, PaymentStatus
+from postroom.core.ports import (
+    Notification,
+    Notifier,
+    PaymentResult,
+    PaymentSource,
+    PaymentStatus,
+)
 from postroom.core.vault.funding_model import (
     INSTRUMENT_ID,
     PAYMENT_ID,
@@ -143,12 +149,11 @@ class FundingService:
         """The registered payment sources by code (plugins are fixed once opened)."""
         if self._sources is None:
             found: dict[str, PaymentSource] = {}
-            for group in self._plugins.hook.register_payment_sources():
-                for source in group or []:
-                    if source.code in found:
-                        log.error("two payment sources share the code %s", source.code)
-                        continue
-                    found[source.code] = source
+            for source in _providers(self._plugins.hook.register_payment_sources, PaymentSource):
+                if not isinstance(source.code, str) or source.code in found:
+                    log.error("payment source code %r is invalid or taken; skipped", source.code)
+                    continue
+                found[source.code] = source
             self._sources = found
         return self._sources
 
@@ -1052,14 +1057,13 @@ class FundingService:
             kind=kind,
             data={"customer_number": customer_number, **data},
         )
-        for group in self._plugins.hook.register_notifiers():
-            for notifier in group or []:
-                if notification.channel not in notifier.channels:
-                    continue
-                try:
-                    notifier.send(notification)
-                except Exception:
-                    log.exception("notifier %s failed to send %s", notifier.name, kind)
+        for notifier in _providers(self._plugins.hook.register_notifiers, Notifier):
+            if notification.channel not in notifier.channels:
+                continue
+            try:
+                notifier.send(notification)
+            except Exception:
+                log.exception("notifier %s failed to send %s", notifier.name, kind)
 
     def _payment_for_update(
         self, uow: UnitOfWork, payment_id: str
@@ -1111,6 +1115,25 @@ class FundingService:
             # Lost a race on a unique key (one idempotency key sent twice at once, or a
             # statement made twice): run again, now seeing the winner's rows.
             return self._db.run(work)
+
+
+def _providers(hook: Any, protocol: Any) -> list[Any]:
+    """What every plugin returns from registration ``hook``, one plugin at a time: a
+    plugin whose hook raises, or whose objects do not implement ``protocol``, is logged
+    and left out (a broken plugin is reported, not fatal)."""
+    found: list[Any] = []
+    for impl in hook.get_hookimpls():
+        try:
+            provided = impl.function() or []
+        except Exception:
+            log.exception("plugin %s failed in %s", impl.plugin_name, hook.name)
+            continue
+        for item in provided:
+            if isinstance(item, protocol):
+                found.append(item)
+            else:
+                log.error("plugin %s returned %r, not a %s", impl.plugin_name, item, protocol)
+    return found
 
 
 def _available(account: LedgerAccount) -> int:

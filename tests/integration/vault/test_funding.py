@@ -467,3 +467,41 @@ def test_one_key_sent_at_once_from_several_threads_makes_one_payment(pr, custome
     assert len(pr.funding.payments(customer.number)) == 1
     assert balance(pr, customer) == 10_000
     assert pr.vault.verify().ok
+
+
+class BrokenPlugin:
+    """Registers a source hook that raises and a notifier that always fails."""
+
+    @hookimpl
+    def register_payment_sources(self):
+        raise RuntimeError("broken plugin")
+
+    @hookimpl
+    def register_notifiers(self):
+        class Failing:
+            name = "failing"
+            channels = ("email",)
+
+            def send(self, notification):
+                raise ConnectionError("smtp down")
+
+        return [Failing(), "not a notifier"]
+
+
+def test_a_broken_plugin_is_left_out_and_other_notifiers_still_hear(
+    store_url, data_dir, clock, outbox
+):
+    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
+    with Postroom.open(
+        config=config,
+        clock=clock,
+        migrate_schema=True,
+        immediate_jobs=True,
+        extra_plugins=[("broken", BrokenPlugin()), ("recorder", RecorderPlugin(outbox))],
+    ) as pr:
+        assert "ach-debit" in pr.funding.sources()
+        customer = pr.accounts.create("Acme", "US", "USD")
+        bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
+        debit = pr.funding.deposit(customer.number, bank.id, usd("5.00"), "k")
+        pr.funding.record_return(debit.id, "R01")
+        assert outbox.kinds() == ["payment_returned"]
