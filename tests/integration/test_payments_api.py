@@ -203,3 +203,15 @@ def test_statement_needs_a_credit_line(client, customer, postroom):
         "month_not_closed",
     )
     assert error(client.get(f"{V}/statements/2026-13", headers=headers)) == (422, "invalid_month")
+
+
+def test_the_demo_customer_pays_by_card_with_an_auto_refill(postroom):
+    from postroom.core.demo import DEMO_CUSTOMER, load_demo
+
+    assert "funding" in load_demo(postroom)
+    (customer,) = [a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER]
+    (card,) = postroom.funding.instruments(customer.number)
+    assert card.label.startswith("Visa ...4242")
+    rule = postroom.funding.auto_refill(customer.number)
+    assert rule is not None
+    assert rule.instrument_id == card.id
