@@ -1033,6 +1033,10 @@ class FundingService:
                     "refills_locked": "yes" if locked else "no",
                 },
             )
+            try:  # the balance fell: the low-balance alert may be due
+                self.check_account(payment.customer_number)
+            except PostroomError as error:
+                log.warning("check after the return of %s failed: %s", payment.id, error.message)
         return payment
 
     def _notify_unlocked(self, customer_number: str) -> None:

@@ -237,11 +237,13 @@ def test_return_reverses_locks_refills_tells_the_customer_and_a_payment_unlocks(
 def test_return_fully_taken_back_leaves_no_lock(pr, customer, outbox):
     bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
     debit = pr.funding.deposit(customer.number, bank.id, usd("20.00"), "d")
+    pr.funding.set_auto_refill(customer.number, usd("10.00"))  # alerts only
     returned = pr.funding.record_return(debit.id, "R02")
     assert returned.outstanding == 0
     assert balance(pr, customer) == 0
     assert not pr.funding.refills_locked(customer.number)
-    assert outbox.sent[-1].data["refills_locked"] == "no"
+    assert outbox.kinds() == ["payment_returned", "low_balance"]
+    assert outbox.sent[0].data["refills_locked"] == "no"
 
 
 def test_returns_are_checked(pr, customer):
