@@ -215,3 +215,27 @@ def test_the_demo_customer_pays_by_card_with_an_auto_refill(postroom):
     rule = postroom.funding.auto_refill(customer.number)
     assert rule is not None
     assert rule.instrument_id == card.id
+
+
+def test_a_returned_debit_locks_refills_through_the_api(client, customer, postroom):
+    number, headers = customer
+    bank = postroom.funding.add_instrument(
+        number,
+        "ach-debit",
+        {"routing_number": "111000025", "account_number": "12345678",
+         "account_type": "savings", "account_holder": "Acme"},
+    )  # fmt: skip
+    body = {"id": "bank-1", "instrument_id": bank.id, "amount": usd("60.00")}
+    paid = client.post(f"{V}/payments", json=body, headers=headers).get_json()
+    assert paid["status"] == "pending"
+    postroom.vault.register_meter("PB-API-1", number, "USPS")
+    refill = {"id": "r1", "amount": usd("50.00")}
+    assert (
+        client.post(f"{V}/meters/PB-API-1/refills", json=refill, headers=headers).status_code == 201
+    )
+    postroom.funding.record_return(paid["id"], "R01")
+    returned = client.get(f"{V}/payments/{paid['id']}", headers=headers).get_json()
+    assert (returned["status"], returned["outstanding"]) == ("returned", usd("50.00"))
+    again = {"id": "r2", "amount": usd("1.00")}
+    response = client.post(f"{V}/meters/PB-API-1/refills", json=again, headers=headers)
+    assert error(response) == (423, "refills_locked")
