@@ -136,6 +136,7 @@ def test_card_stores_brand_last4_expiry_and_a_token_never_the_number():
     assert stored["brand"] == "visa"
     assert stored["last4"] == "4242"
     assert (stored["exp_month"], stored["exp_year"]) == ("12", "2028")
+    assert stored["token"] == "tok_sandbox_visa_4242"  # brand and last 4 only
     text = repr(stored)
     assert "4242424242424242" not in text
     assert "123" not in stored.values()
