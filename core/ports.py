@@ -96,8 +96,11 @@ class PaymentSource(Protocol):
     the customer's credit-line ledger account instead of payment clearing),
     ``currencies`` (ISO 4217 codes it collects; empty means any), ``self_service``
     (whether customers may add such an instrument themselves; a credit line is granted
-    by the data center) and ``return_codes`` (the reason codes a returned debit may
-    carry, code -> description; empty when payments cannot be returned).
+    by the data center), ``return_codes`` (the reason codes a returned debit may
+    carry, code -> description; empty when payments cannot be returned) and
+    ``settlement_days`` (days after submission when the worker takes a ``pending``
+    payment as settled unless the bank reported it failed or returned first; a settled
+    payment can still be returned later; 0 for sources that answer at once).
 
     Instruments travel as flat ``str -> str`` mappings. ``validate_instrument`` receives
     what the customer typed plus ``currency`` (the customer account's) and returns what
@@ -118,6 +121,8 @@ class PaymentSource(Protocol):
     def self_service(self) -> bool: ...
     @property
     def return_codes(self) -> Mapping[str, str]: ...
+    @property
+    def settlement_days(self) -> int: ...
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

@@ -27,6 +27,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -395,6 +396,25 @@ class FundingService:
         if cleared:
             self._notify_unlocked(payment.customer_number)
         return payment
+
+    def settle_due(self, *, limit: int = 1000) -> int:
+        """The worker's job: settle pending payments older than their source's
+        ``settlement_days`` (idempotent); returns how many settled now."""
+        now = self._clock.now()
+        candidates = self._db.run(
+            lambda uow: FundingStore(uow.connection).submitted_before(now, limit), readonly=True
+        )
+        settled = 0
+        for payment_id, code, created_at in candidates:
+            source = self.sources().get(code)
+            if source is None or created_at + timedelta(days=source.settlement_days) > now:
+                continue
+            try:
+                self.settle(payment_id)
+            except Conflict:  # failed or returned meanwhile
+                continue
+            settled += 1
+        return settled
 
     def record_return(self, payment_id: str, reason: str) -> Payment:
         """The debtor's bank returned a debit (SEPA R-transaction, ACH return ``R01``...).

@@ -322,6 +322,20 @@ class FundingStore:
             sa.update(payments).where(payments.c.id == id).values(updated_at=now, **values)
         )
 
+    def submitted_before(self, before: datetime, limit: int) -> list[tuple[str, str, datetime]]:
+        """(id, source, created_at) of pending payments a source accepted before ``before``."""
+        rows = self._c.execute(
+            sa.select(payments.c.id, payments.c.source, payments.c.created_at)
+            .where(
+                payments.c.status == PaymentStatus.PENDING.value,
+                payments.c.source_reference != "",
+                payments.c.created_at < before,
+            )
+            .order_by(payments.c.created_at, payments.c.id)
+            .limit(limit)
+        )
+        return [(str(r.id), str(r.source), utc(r.created_at)) for r in rows]
+
     def debts(self, customer_id: int, number: str) -> list[Payment]:
         """Failed or returned payments not yet made good, oldest first."""
         rows = self._c.execute(

@@ -22,6 +22,10 @@ def check_postage_account(postroom: Postroom, account_id: int) -> None:
     postroom.funding.check_postage_account(account_id)
 
 
+def settle_payments(postroom: Postroom) -> int:
+    return postroom.funding.settle_due()
+
+
 def credit_statements(postroom: Postroom) -> int:
     return postroom.funding.run_statements()
 
@@ -58,5 +62,14 @@ def register_jobs(registry: JobRegistry) -> None:
             "(one per account and month; daily so a missed run catches up)",
             schedule={"hour": "1", "minute": "15"},
             run=credit_statements,
+        )
+    )
+    registry.add_periodic(
+        PeriodicJob(
+            name="vault.settle-payments",
+            description="settle bank debits whose source's settlement period passed "
+            "without a failure or return (then they pay outstanding debts)",
+            schedule={"minute": "7"},
+            run=settle_payments,
         )
     )

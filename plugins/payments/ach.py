@@ -45,6 +45,7 @@ class AchDebit:
     currencies = ("USD",)
     self_service = True
     return_codes = RETURN_CODES
+    settlement_days = 3  # standard ACH settles in 1-2 banking days
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

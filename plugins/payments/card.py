@@ -125,6 +125,7 @@ class SandboxCard:
     currencies: tuple[str, ...] = ()  # any
     self_service = True
     return_codes: dict[str, str] = {}  # a card charge settles or fails; disputes are not modelled
+    settlement_days = 0  # settled or failed at the charge
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

@@ -28,6 +28,7 @@ class PostageCreditLine:
     currencies: tuple[str, ...] = ()
     self_service = False
     return_codes: dict[str, str] = {}
+    settlement_days = 0
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

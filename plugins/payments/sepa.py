@@ -100,6 +100,7 @@ class SepaDirectDebit:
     currencies = ("EUR",)
     self_service = True
     return_codes = RETURN_CODES
+    settlement_days = 2  # SEPA Core settles D+1; one day of margin
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

@@ -393,6 +393,7 @@ class FlakyGateway:
     currencies = ("USD",)
     self_service = True
     return_codes: dict[str, str] = {}
+    settlement_days = 0
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -507,3 +508,24 @@ def test_a_broken_plugin_is_left_out_and_other_notifiers_still_hear(
         debit = pr.funding.deposit(customer.number, bank.id, usd("5.00"), "k")
         pr.funding.record_return(debit.id, "R01")
         assert outbox.kinds() == ["payment_returned"]
+
+
+def test_the_worker_settles_bank_debits_after_their_settlement_days(pr, customer, clock, outbox):
+    bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
+    first = pr.funding.deposit(customer.number, bank.id, usd("30.00"), "d1")
+    pr.vault.register_meter("PB-1", customer.number, "USPS")
+    pr.vault.refill("PB-1", usd("30.00"), "r1")
+    pr.funding.record_return(first.id, "R01")
+    assert pr.funding.debt(customer.number) == usd("30.00")
+    second = pr.funding.deposit(customer.number, bank.id, usd("50.00"), "d2")
+    clock.advance(timedelta(days=2, hours=23))
+    assert pr.jobs.run_now("vault.settle-payments") == 0  # ACH: 3 days
+    assert pr.funding.refills_locked(customer.number)
+    clock.advance(timedelta(hours=1))
+    assert pr.jobs.run_now("vault.settle-payments") == 1
+    assert pr.jobs.run_now("vault.settle-payments") == 0
+    assert pr.funding.payment(customer.number, second.id).status is PaymentStatus.SETTLED
+    assert not pr.funding.refills_locked(customer.number)
+    assert balance(pr, customer) == 20_000
+    assert outbox.kinds()[-1] == "refills_unlocked"
+    assert pr.funding.payment(customer.number, first.id).status is PaymentStatus.RETURNED
