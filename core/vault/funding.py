@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -792,9 +792,9 @@ class FundingService:
                     )
             payment_id = "pm_" + uuid.uuid4().hex[:20]
             store.add_payment(payment_id, customer.id, instrument, kind, amount, key, body, now)
-            uow.commit()
             created = store.payment(payment_id, customer.id, customer.number)
             assert created is not None
+            uow.commit()
             return created, instrument, customer
 
         payment, instrument, customer = self._run(start)
@@ -872,9 +872,9 @@ class FundingService:
                 failure_code=(result.failure_code or "payment_declined")[:60],
                 failure_message=result.message[:300],
             )
-            uow.commit()
             found = store.payment(payment.id, customer.id, customer.number)
             assert found is not None
+            uow.commit()
             return found, False
         if result.status not in (PaymentStatus.PENDING, PaymentStatus.SETTLED):
             raise PaymentSourceUnavailable(
@@ -914,9 +914,9 @@ class FundingService:
         cleared = False
         if result.status is PaymentStatus.SETTLED:
             cleared = self._recover(uow, customer, payment.id)
-        uow.commit()
         found = store.payment(payment.id, customer.id, customer.number)
         assert found is not None
+        uow.commit()
         return found, cleared
 
     def _recover(self, uow: UnitOfWork, customer: CustomerAccount, payment_id: str) -> bool:
@@ -1024,9 +1024,9 @@ class FundingService:
                 failure_message=source.return_codes[code][:300],
                 outstanding=payment.amount.mills - take,
             )
-            uow.commit()
             done = FundingStore(uow.connection).payment(payment.id, customer.id, customer.number)
             assert done is not None
+            uow.commit()
             return done, True
 
         payment, changed = self._run(work)
@@ -1172,12 +1172,3 @@ def _must(account: LedgerAccount | None) -> LedgerAccount:
 
 def _money(data: Mapping[str, str]) -> str:
     return f"{data['amount']} {data['currency']}"
-
-
-__all__: Sequence[str] = (
-    "CheckResult",
-    "FundingService",
-    "PaymentDeclined",
-    "PaymentSourceUnavailable",
-    "credit_line_code",
-)
