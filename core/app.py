@@ -26,6 +26,7 @@ from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
 from postroom.core.vault.funding import FundingService
+from postroom.core.vault.refunds import RefundService, policy_from_settings
 from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,17 @@ class Postroom:
         self.db = db
         self.accounts = AccountsService(db, clock)
         self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
+        self.refunds = RefundService(
+            db,
+            clock,
+            self.vault,
+            policy_from_settings(
+                config.refund_window_days,
+                config.refund_fee_percent,
+                config.refund_fee_threshold,
+                config.refund_fixed_fee,
+            ),
+        )
         self.rates = RatesService(db, plugins, clock)
         self.jobs = Jobs(
             job_registry,

@@ -7,7 +7,7 @@ from postroom.core import instance
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.rates import store as rates_store
-from postroom.core.vault import funding_store
+from postroom.core.vault import funding_store, refund_store
 from postroom.core.vault import store as vault_store
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "instance",
     "metadata",
     "rates_store",
+    "refund_store",
     "vault_store",
 ]

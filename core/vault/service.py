@@ -62,6 +62,7 @@ from postroom.core.vault.model import (
     effects,
     sum_balances,
 )
+from postroom.core.vault.refund_store import RefundStore
 from postroom.core.vault.store import IssuedReset, LedgerStore, ResetTokenStore
 
 log = logging.getLogger(__name__)
@@ -404,6 +405,11 @@ class VaultService:
         """Virtual-meter postage (PC postage, kiosk): hold ``amount`` on the customer's
         postage account for a piece about to print; post it once printed, void it if not."""
         account = self.balance(customer_number)
+        closed = self._db.run(
+            lambda uow: RefundStore(uow.connection).is_closed(account.id), readonly=True
+        )
+        if closed:
+            raise _account_closed(account.code)
         used = self.system_account(AccountKind.POSTAGE_USED, account.currency, operator)
         reserved = self.reserve(
             account.code,
@@ -483,7 +489,11 @@ class VaultService:
                 code=TransferCode.DEPOSIT,
                 reference=reference,
             )
-            return self._post_one(uow, request)
+            request.validate()
+            done = self._execute(uow, [request])
+            _refuse_closed(uow, postage, done[0])
+            uow.commit()
+            return done
 
         return self._run_idempotent(work)[0]
 
@@ -573,7 +583,9 @@ class VaultService:
             customer = self._customer(uow, customer_number)
             if store.meter_by_serial(clean_serial) is not None:
                 raise Conflict(f"meter {clean_serial} is registered", code="meter_exists")
-            self._postage_account(uow, customer.number, create=True)  # where refills come from
+            postage = self._postage_account(uow, customer.number, create=True)  # refills' source
+            if RefundStore(uow.connection).is_closed(postage.id):
+                raise _account_closed(postage.code)
             account = store.add_account(
                 meter_code(clean_serial),
                 AccountKind.METER,
@@ -645,6 +657,7 @@ class VaultService:
             )
             request.validate()
             done = self._execute(uow, [request])[0]
+            _refuse_closed(uow, postage, done)
             issued_tokens = ResetTokenStore(uow.connection)
             issued = issued_tokens.by_transfer(done.id)
             if issued is None:  # a first refill, not a replay: the meter account is locked
@@ -802,6 +815,25 @@ class VaultService:
         every invariant; problems come in ledger order, so the first names the first
         broken row."""
         return self._db.run(self._verify, readonly=True)
+
+    # ------------------------------------ for the vault's other use cases (refunds.py)
+
+    def transfers_in(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Validate and apply ``requests`` as one linked batch in the caller's unit of work
+        (the caller commits): for use cases that change their own rows with the ledger's."""
+        for request in requests:
+            request.validate()
+        return self._execute(uow, requests)
+
+    def system_account_in(
+        self, uow: UnitOfWork, kind: AccountKind, currency: str, operator: str | None = None
+    ) -> LedgerAccount:
+        """``system_account`` in the caller's unit of work."""
+        return self._system_account(LedgerStore(uow.connection), kind, currency, operator)
+
+    def run_idempotent(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work`` in one unit of work, once more if it lost a race on a unique key."""
+        return self._run_idempotent(work)
 
     # ------------------------------------------------------------------ internals
 
@@ -1217,6 +1249,19 @@ def _active(store: LedgerStore, meter: MeterRegisters, transfer_id: str) -> None
     """Refuse to move money through a withdrawn meter (a replay of an old id still answers)."""
     if meter.status != "active" and not store.ids_seen([transfer_id]):
         raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+
+
+def _account_closed(code: str) -> Conflict:
+    return Conflict(f"{code} is closed", code="account_closed", account=code)
+
+
+def _refuse_closed(uow: UnitOfWork, account: LedgerAccount, done: Transfer) -> None:
+    """Undo a new transfer into or out of a closed postage account; a replay of a transfer
+    from before the closing still answers. Called after ``_execute`` locked the account,
+    so a closing committed meanwhile is seen."""
+    closure = RefundStore(uow.connection).closure(account.id)
+    if closure is not None and done.seq > closure.ledger_seq:
+        raise _account_closed(account.code)
 
 
 def _meter(store: LedgerStore, serial: str) -> MeterRegisters:
