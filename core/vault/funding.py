@@ -83,6 +83,7 @@ from postroom.core.vault.model import (
     TransferRequest,
     check_amount,
 )
+from postroom.core.vault.refund_store import RefundStore
 from postroom.core.vault.service import VaultService, postage_code
 from postroom.core.vault.store import LedgerStore
 
@@ -779,7 +780,9 @@ class FundingService:
                 if ledger.account_by_code(credit_line_code(customer.number)) is None:
                     raise NotFound("no postage line of credit", code="no_credit_line")
             else:
-                self._vault._postage_account(uow, customer.number, create=True)
+                postage = self._vault._postage_account(uow, customer.number, create=True)
+                if RefundStore(uow.connection).is_closed(postage.id):
+                    raise Conflict(f"{postage.code} is closed", code="account_closed")
             if source.kind == CREDIT_LINE_KIND:
                 line = ledger.account_by_code(credit_line_code(customer.number))
                 if line is None or _available(line) < amount.mills:

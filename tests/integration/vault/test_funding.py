@@ -529,3 +529,16 @@ def test_the_worker_settles_bank_debits_after_their_settlement_days(pr, customer
     assert balance(pr, customer) == 20_000
     assert outbox.kinds()[-1] == "refills_unlocked"
     assert pr.funding.payment(customer.number, first.id).status is PaymentStatus.RETURNED
+
+
+def test_a_closed_account_takes_no_more_payments(pr, customer):
+    card = pr.funding.add_instrument(customer.number, "sandbox-card", CARD)
+    pr.funding.deposit(customer.number, card.id, usd("10.00"), "k1")
+    pr.refunds.close_account(customer.number)
+    with pytest.raises(Conflict) as closed:
+        pr.funding.deposit(customer.number, card.id, usd("10.00"), "k2")
+    assert closed.value.code == "account_closed"
+    assert len(pr.funding.payments(customer.number)) == 1
+    assert pr.funding.deposit(customer.number, card.id, usd("10.00"), "k1").status is (
+        PaymentStatus.SETTLED
+    )  # a replay from before the closing still answers
