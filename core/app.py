@@ -28,6 +28,7 @@ from postroom.core.meters.service import MetersService
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
+from postroom.core.vault.funding import FundingService
 from postroom.core.vault.refunds import RefundService, policy_from_settings
 from postroom.core.vault.service import VaultService
 
@@ -86,6 +87,8 @@ class Postroom:
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
+        self.funding = FundingService(db, clock, plugins, self.vault)
+        self.vault.add_debit_listener(self._after_debit)
 
     @classmethod
     def open(
@@ -135,6 +138,11 @@ class Postroom:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def _after_debit(self, account_id: int) -> None:
+        """A postage account was debited: check its auto-refill rule and alert (a job)."""
+        if self.funding.wants_check(account_id):
+            self.jobs.enqueue("vault.check-postage-account", account_id)
 
     def __enter__(self) -> Self:
         return self

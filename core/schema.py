@@ -8,11 +8,12 @@ from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
 from postroom.core.rates import store as rates_store
-from postroom.core.vault import refund_store
+from postroom.core.vault import funding_store, refund_store
 from postroom.core.vault import store as vault_store
 
 __all__ = [
     "accounts_store",
+    "funding_store",
     "instance",
     "metadata",
     "meters_store",

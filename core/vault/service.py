@@ -24,6 +24,7 @@ from postroom.core.errors import (
     ConfigurationError,
     Conflict,
     InsufficientFunds,
+    Locked,
     NotFound,
     PermissionDenied,
     ValidationError,
@@ -31,6 +32,7 @@ from postroom.core.errors import (
 from postroom.core.meters import tokens as prt
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
+from postroom.core.vault.funding_store import refills_locked
 from postroom.core.vault.model import (
     FUNDS_KINDS,
     GENESIS_HASH,
@@ -113,6 +115,7 @@ class VaultService:
         self._db = db
         self._clock = clock
         self._secret = secret
+        self._debit_listeners: list[Callable[[int], None]] = []
 
     def _installation_secret(self) -> str:
         if self._secret is None:
@@ -135,6 +138,30 @@ class VaultService:
             key, issued.serial, issued.sequence, issued.amount, issued.expires_at, nonce=nonce
         )
         return prt.decode(raw)[0], raw
+
+    def add_debit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(postage_account_id)`` after a refill or a postage reservation
+        debited a customer's postage account (after the commit). Funding uses it to run
+        the auto-refill rule and low-balance alerts; a failing listener is logged."""
+        self._debit_listeners.append(listener)
+
+    def _debited(self, account_id: int) -> None:
+        for listener in self._debit_listeners:
+            try:
+                listener(account_id)
+            except Exception:  # the debit is committed; a listener must not undo its answer
+                log.exception("debit listener failed for ledger account %s", account_id)
+
+    def execute_in(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Apply ``requests`` as one linked batch inside the caller's unit of work, so that
+        another area's rows and the ledger rows commit together. The caller commits.
+
+        Lock the debited accounts and check their balances first: an insufficient-funds
+        refusal commits its failure record (and so the caller's earlier writes).
+        """
+        for request in requests:
+            request.validate()
+        return self._execute(uow, requests)
 
     # ------------------------------------------------------------------ accounts
 
@@ -385,7 +412,7 @@ class VaultService:
         if closed:
             raise _account_closed(account.code)
         used = self.system_account(AccountKind.POSTAGE_USED, account.currency, operator)
-        return self.reserve(
+        reserved = self.reserve(
             account.code,
             used.code,
             amount,
@@ -394,6 +421,8 @@ class VaultService:
             reference=reference,
             cost_center=cost_center,
         )
+        self._debited(account.id)
+        return reserved
 
     def post_postage(
         self,
@@ -610,6 +639,14 @@ class VaultService:
                 raise NotFound(
                     "the meter's customer has no postage account", code="no_postage_account"
                 )
+            if refills_locked(uow.connection, meter.customer_account_id) and not store.ids_seen(
+                [transfer_id]
+            ):
+                # 39 CFR 501.16: no resetting while a returned payment is unpaid.
+                raise Locked(
+                    "refills are locked until the returned or failed payment is paid",
+                    code="refills_locked",
+                )
             request = TransferRequest(
                 id=transfer_id,
                 debit=postage.id,
@@ -638,7 +675,9 @@ class VaultService:
             uow.commit()
             return Refill(done, prt.to_text(raw), reset)
 
-        return self._run_idempotent(work)
+        refilled = self._run_idempotent(work)
+        self._debited(refilled.transfer.debit_account_id)
+        return refilled
 
     def apply_reset_token(self, serial: str, token: str) -> ResetToken:
         """A meter reports at sync that it applied ``token`` (its text form): recorded once.

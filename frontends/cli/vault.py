@@ -26,6 +26,7 @@ from postroom.core.vault.refund_model import (
     refund_json,
 )
 from postroom.core.vault.report import report_csv, report_json
+from postroom.frontends.cli.payments import payment_line
 from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
 id_option = click.option(
@@ -74,24 +75,44 @@ def balance(state: CliState, number: str, as_json: bool) -> None:
 
 
 @vault.command()
-@click.argument("number")
+@click.argument("number", required=False)
 @amount_option
 @id_option
+@click.option(
+    "--instrument",
+    "instrument_id",
+    default=None,
+    help="Collect from this payment instrument (see `vault instrument list`); "
+    "--id is then the payment's idempotency key.",
+)
 @click.option("--reference", default="", help="Payment reference.")
 @json_option
 @pass_state
 def deposit(
     state: CliState,
-    number: str,
+    number: str | None,
     amount: str,
     transfer_id: str | None,
+    instrument_id: str | None,
     reference: str,
     as_json: bool,
 ) -> None:
-    """Credit funds received for customer account NUMBER to its postage account."""
-    done = state.postroom().vault.deposit(
-        number, Money.parse(amount), _id(transfer_id), reference=reference
-    )
+    """Credit funds to the postage account of customer account NUMBER.
+
+    Without --instrument: funds already received (payment clearing -> postage account).
+    With --instrument: collect them from that instrument first (NUMBER may be left out).
+    """
+    pr = state.postroom()
+    if instrument_id is not None:
+        owner = pr.funding.instrument_owner(instrument_id)
+        payment = pr.funding.deposit(
+            number or owner, instrument_id, Money.parse(amount), _id(transfer_id)
+        )
+        emit(payment.to_json(), as_json, payment_line)
+        return
+    if number is None:
+        raise click.UsageError("give the customer account NUMBER, or --instrument")
+    done = pr.vault.deposit(number, Money.parse(amount), _id(transfer_id), reference=reference)
     emit(done.to_json(), as_json, _transfer_line)
 
 
