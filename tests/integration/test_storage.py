@@ -156,3 +156,33 @@ def test_a_read_only_data_directory_is_a_clear_error(tmp_path, clock):
             Postroom.open(config=config, clock=clock)
     finally:
         data.chmod(0o755)
+
+
+@pytest.mark.postgres
+def test_a_transaction_whose_connection_died_runs_again_on_a_new_one(postroom, clock):
+    def backend_pid(uow):
+        return uow.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    before = postroom.db.run(backend_pid)
+    # The server restarts (or drops idle connections): every pooled connection is dead.
+    admin = sa.create_engine(postroom.db.url, poolclass=sa.NullPool)
+    with admin.connect() as connection:
+        killed = connection.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1
+
+    def write(uow):
+        pid = backend_pid(uow)
+        InstanceSettings(uow.connection).set("after-restart", "yes", clock.now())
+        uow.commit()
+        return pid
+
+    after = postroom.db.run(write)  # no ping before it, no error either: run again once
+    assert after != before
+    assert postroom.db.run(lambda uow: InstanceSettings(uow.connection).get("after-restart")) == (
+        "yes"
+    )
