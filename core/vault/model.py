@@ -117,6 +117,21 @@ def check_transfer_id(value: object) -> str:
     return value
 
 
+def check_cost_center(value: object) -> str:
+    """A department's name for postage accounting: 1 to 60 printable characters."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 60
+        or value != value.strip()
+        or not value.isprintable()
+    ):
+        raise ValidationError(
+            "a cost centre is 1 to 60 printable characters without surrounding spaces",
+            code="invalid_cost_center",
+        )
+    return value
+
+
 @attrs.frozen
 class Balances:
     debits_pending: int = 0
@@ -208,6 +223,7 @@ class TransferRequest:
     timeout_seconds: int | None = None
     pieces: int = 0
     reference: str = ""
+    cost_center: str | None = None
 
     def validate(self) -> None:
         check_transfer_id(self.id)
@@ -252,6 +268,8 @@ class TransferRequest:
             raise ValidationError("pieces must be a whole number >= 0", code="invalid_pieces")
         if len(self.reference) > 200:
             raise ValidationError("reference is at most 200 characters", code="invalid_reference")
+        if self.cost_center is not None:
+            check_cost_center(self.cost_center)
 
     def fingerprint(self) -> str:
         """The request's body, hashed: the same id must come back with the same body."""
@@ -267,6 +285,9 @@ class TransferRequest:
             self.pieces,
             self.reference,
         ]
+        if self.cost_center is not None:
+            # Appended only when set, so the bodies of older requests hash as they did.
+            body.append(self.cost_center)
         return hashlib.sha256(_canonical(body)).hexdigest()
 
 
@@ -291,6 +312,7 @@ class Transfer:
     created_at: datetime
     prev_hash: str
     row_hash: str
+    cost_center: str | None = None
 
     HASHED: ClassVar[tuple[str, ...]] = (
         "seq",
@@ -317,6 +339,9 @@ class Transfer:
             if isinstance(value, datetime):
                 value = _stamp(value)
             values.append(value)
+        if self.cost_center is not None:
+            # Sealed only when set: rows written before cost centres existed verify unchanged.
+            values.append(self.cost_center)
         return _canonical(values)
 
     def computed_hash(self, prev_hash: str | None = None) -> str:
@@ -342,6 +367,7 @@ class Transfer:
             "batch": self.batch,
             "pieces": self.pieces,
             "reference": self.reference,
+            "cost_center": self.cost_center,
             "created_at": _stamp(self.created_at),
             "row_hash": self.row_hash,
         }
@@ -553,6 +579,7 @@ class ReportEntry:
     currency: str
     pieces: int
     reference: str
+    cost_center: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -568,6 +595,7 @@ class ReportEntry:
             "currency": self.currency,
             "pieces": self.pieces,
             "reference": self.reference,
+            "cost_center": self.cost_center,
         }
 
 
@@ -607,6 +635,9 @@ class TransactionReport:
     entries: tuple[ReportEntry, ...]
     totals: tuple[ReportTotal, ...]
     by_type: tuple[tuple[ReportType, int], ...]
+    cost_center: str | None = None
+    # Department accounting: (cost centre, net mills, pieces) over the entries that name one.
+    by_cost_center: tuple[tuple[str, int, int], ...] = ()
 
     @classmethod
     def build(
@@ -620,10 +651,12 @@ class TransactionReport:
         until: datetime | None = None,
         types: Iterable[ReportType] = (),
         meter: str | None = None,
+        cost_center: str | None = None,
     ) -> TransactionReport:
         rows = tuple(entries)
         totals = {code: ReportTotal(code, currency) for code in accounts}
         by_type: dict[ReportType, int] = {}
+        by_center: dict[str, tuple[int, int]] = {}
         for e in rows:
             t = totals.get(e.account, ReportTotal(e.account, e.currency))
             totals[e.account] = attrs.evolve(
@@ -633,6 +666,9 @@ class TransactionReport:
                 count=t.count + 1,
             )
             by_type[e.type] = by_type.get(e.type, 0) + e.amount
+            if e.cost_center is not None:
+                net, pieces = by_center.get(e.cost_center, (0, 0))
+                by_center[e.cost_center] = (net + e.amount, pieces + e.pieces)
         return cls(
             customer_number,
             currency,
@@ -643,6 +679,8 @@ class TransactionReport:
             rows,
             tuple(totals.values()),
             tuple(sorted(by_type.items())),
+            cost_center,
+            tuple((name, net, pieces) for name, (net, pieces) in sorted(by_center.items())),
         )
 
     def total(self, account: str) -> ReportTotal:
@@ -662,6 +700,11 @@ class TransactionReport:
             "entries": [e.to_json() for e in self.entries],
             "totals": [t.to_json() for t in self.totals],
             "by_type": [{"type": t.value, "net_mills": n} for t, n in self.by_type],
+            "cost_center": self.cost_center,
+            "by_cost_center": [
+                {"cost_center": name, "net_mills": net, "pieces": pieces}
+                for name, net, pieces in self.by_cost_center
+            ],
         }
 
 
@@ -678,6 +721,7 @@ REPORT_CSV_COLUMNS = (
     "currency",
     "pieces",
     "reference",
+    "cost_center",
 )
 
 
@@ -705,6 +749,7 @@ class HistoryItem:
             "timeout_at": _stamp(t.timeout_at),
             "pieces": t.pieces,
             "reference": t.reference,
+            "cost_center": t.cost_center,
             "created_at": _stamp(t.created_at),
         }
 

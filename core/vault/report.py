@@ -26,6 +26,8 @@ def report_json(report: TransactionReport) -> dict[str, Any]:
         del total["currency"]
     for kind in data["by_type"]:
         kind["net"] = _m(kind.pop("net_mills"), cur)
+    for center in data["by_cost_center"]:
+        center["net"] = _m(center.pop("net_mills"), cur)
     return data
 
 

@@ -55,6 +55,7 @@ from postroom.core.vault.model import (
     TransferRequest,
     VerifyReport,
     check_amount,
+    check_cost_center,
     codes_of,
     effects,
     sum_balances,
@@ -285,13 +286,17 @@ class VaultService:
         until: datetime | None = None,
         types: Iterable[ReportType] = (),
         meter: str | None = None,
+        cost_center: str | None = None,
     ) -> TransactionReport:
         """The customer's posted transactions, one entry per transfer and account touched,
         with totals per account: unfiltered, each account's net equals its ledger balance.
 
-        ``since`` is inclusive, ``until`` exclusive; ``meter`` keeps that meter's entries.
+        ``since`` is inclusive, ``until`` exclusive; ``meter`` keeps that meter's entries,
+        ``cost_center`` those booked to that department.
         """
         wanted = tuple(dict.fromkeys(types))
+        if cost_center is not None:
+            cost_center = check_cost_center(cost_center.strip())
 
         def work(uow: UnitOfWork) -> TransactionReport:
             customer = self._customer(uow, customer_number)
@@ -318,6 +323,8 @@ class VaultService:
             )
             entries = []
             for t in found:
+                if cost_center is not None and t.cost_center != cost_center:
+                    continue
                 for mine, other, sign in (
                     (t.debit_account_id, t.credit_account_id, -1),
                     (t.credit_account_id, t.debit_account_id, 1),
@@ -339,6 +346,7 @@ class VaultService:
                             currency=t.currency,
                             pieces=t.pieces,
                             reference=t.reference,
+                            cost_center=t.cost_center,
                         )
                     )
             return TransactionReport.build(
@@ -350,6 +358,7 @@ class VaultService:
                 until=until,
                 types=wanted,
                 meter=None if meter is None else meter.strip(),
+                cost_center=cost_center,
             )
 
         return self._db.run(work, readonly=True)
@@ -363,6 +372,7 @@ class VaultService:
         operator: str = "USPS",
         timeout_seconds: int | None = None,
         reference: str = "",
+        cost_center: str | None = None,
     ) -> Transfer:
         """Virtual-meter postage (PC postage, kiosk): hold ``amount`` on the customer's
         postage account for a piece about to print; post it once printed, void it if not."""
@@ -375,6 +385,7 @@ class VaultService:
             transfer_id,
             timeout_seconds=timeout_seconds,
             reference=reference,
+            cost_center=cost_center,
         )
 
     def post_postage(
@@ -457,6 +468,7 @@ class VaultService:
         timeout_seconds: int | None = None,
         code: TransferCode = TransferCode.PRINT,
         reference: str = "",
+        cost_center: str | None = None,
     ) -> Transfer:
         """A pending transfer: the amount is held on ``debit`` until posted, voided or expired."""
         return self.transfer(
@@ -470,6 +482,7 @@ class VaultService:
                 code=code,
                 timeout_seconds=timeout_seconds,
                 reference=reference,
+                cost_center=cost_center,
             )
         )
 
@@ -644,7 +657,14 @@ class VaultService:
         return self._db.run(work)
 
     def record_usage(
-        self, serial: str, amount: Amount, pieces: int, transfer_id: str, *, reference: str = ""
+        self,
+        serial: str,
+        amount: Amount,
+        pieces: int,
+        transfer_id: str,
+        *,
+        reference: str = "",
+        cost_center: str | None = None,
     ) -> Transfer:
         """Postage printed by the meter: descending register -> postage used (its operator)."""
         mills = check_amount(amount.mills)
@@ -669,6 +689,7 @@ class VaultService:
                 code=TransferCode.USAGE,
                 pieces=pieces,
                 reference=reference,
+                cost_center=cost_center,
             )
             return self._post_one(uow, request)
 
@@ -941,6 +962,12 @@ class VaultService:
                 batch=batch,
                 pieces=r.pieces,
                 reference=r.reference,
+                # Posting a reservation keeps the department it was made for.
+                cost_center=(
+                    r.cost_center
+                    if r.cost_center is not None or pending is None
+                    else pending.cost_center
+                ),
                 body_hash=fingerprints[r.id],
                 created_at=now,
                 prev_hash="",

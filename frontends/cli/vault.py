@@ -250,6 +250,7 @@ def transfer(
     help="fund, print, refund, fee, adjustment or transfer (repeat or comma-separate).",
 )
 @click.option("--meter", default=None, help="Only this meter's entries (its serial).")
+@click.option("--cost-center", default=None, help="Only entries booked to this cost centre.")
 @click.option(
     "--format",
     "fmt",
@@ -266,6 +267,7 @@ def report(
     until: str | None,
     types: tuple[str, ...],
     meter: str | None,
+    cost_center: str | None,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -279,6 +281,7 @@ def report(
         until=None if until is None else parse_moment(until, end=True),
         types=parse_report_types(types),
         meter=meter,
+        cost_center=cost_center,
     )
     if as_json or fmt == "json":
         click.echo(json.dumps(report_json(result), indent=2))

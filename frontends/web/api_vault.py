@@ -18,6 +18,7 @@ from postroom.core.vault.model import (
     LedgerAccount,
     MeterRegisters,
     Transfer,
+    check_cost_center,
     check_transfer_id,
     parse_moment,
     parse_report_types,
@@ -157,6 +158,14 @@ def _range() -> dict[str, Any]:
     }
 
 
+def _cost_center(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("cost_center is a string", code="invalid_cost_center")
+    return check_cost_center(value.strip())
+
+
 def _int_arg(name: str, default: int) -> int:
     text = request.args.get(name)
     if text is None:
@@ -264,6 +273,7 @@ def reserve() -> tuple[Response, int]:
         operator=operator,
         timeout_seconds=timeout,
         reference=_reference(data),
+        cost_center=_cost_center(data.get("cost_center")),
     )
     return jsonify(_done(done)), 201
 
@@ -297,7 +307,12 @@ def report() -> Response:
     if fmt not in ("csv", "json"):
         raise ValidationError("format is csv or json", code="invalid_format")
     meter_serial = request.args.get("meter")
-    result = _vault().report(_number(), meter=meter_serial, **_range())
+    result = _vault().report(
+        _number(),
+        meter=meter_serial,
+        cost_center=_cost_center(request.args.get("cost_center")),
+        **_range(),
+    )
     if fmt == "csv":
         return Response(
             report_csv(result),

@@ -269,6 +269,31 @@ def test_reserve_post_and_void_virtual_meter_postage(client, customer, postroom)
     assert postroom.vault.verify().ok
 
 
+def test_kiosk_postage_is_reported_by_cost_center(client, customer):
+    _, headers = customer
+    deposit(client, headers, "dep-1", "10.00")
+    for n, center in ((1, "Legal"), (2, "Sales"), (3, "Legal")):
+        held = client.post(
+            f"{V}/reservations",
+            json={"id": f"k{n}", "amount": usd("0.74"), "cost_center": center},
+            headers=headers,
+        )
+        assert held.status_code == 201, held.get_json()
+        assert held.get_json()["cost_center"] == center
+        posted = client.post(
+            f"{V}/reservations/k{n}/post", json={"id": f"k{n}-post"}, headers=headers
+        )
+        assert posted.status_code == 201
+    legal = client.get(f"{V}/report?cost_center=Legal", headers=headers).get_json()
+    assert {e["transfer_id"] for e in legal["entries"]} == {"k1-post", "k3-post"}
+    assert legal["by_cost_center"] == [
+        {"cost_center": "Legal", "net": {"amount": "-1.48", "currency": "USD"}, "pieces": 0}
+    ]
+    bad = client.get(f"{V}/report?cost_center=%20", headers=headers)
+    assert bad.status_code == 422
+    assert bad.get_json()["error"]["code"] == "invalid_cost_center"
+
+
 def _ledger_setup(client, customer, postroom, clock):
     number, headers = customer
     deposit(client, headers, "dep-1", "200.00")

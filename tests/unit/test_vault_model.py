@@ -154,3 +154,19 @@ def test_a_withdrawal_takes_back_what_was_never_printed() -> None:
     after = regs.after(out)
     assert (after.descending, after.ascending, after.control_sum) == (0, 300, 300)
     assert after.consistent
+
+
+def test_an_unset_cost_center_leaves_the_fingerprint_unchanged() -> None:
+    # Ledgers written before cost centres existed must still verify: an unset cost
+    # centre leaves a request's fingerprint unchanged.
+    plain = TransferRequest(id="t", debit=1, credit=2, amount=5, currency="USD")
+    named = TransferRequest(
+        id="t", debit=1, credit=2, amount=5, currency="USD", cost_center="Legal"
+    )
+    assert plain.fingerprint() != named.fingerprint()
+    assert (
+        plain.fingerprint()
+        == TransferRequest(
+            id="t", debit=1, credit=2, amount=5, currency="USD", cost_center=None
+        ).fingerprint()
+    )
