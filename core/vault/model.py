@@ -333,24 +333,49 @@ class Transfer:
     )
 
     def canonical(self) -> bytes:
-        values: list[object] = []
-        for name in self.HASHED:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = _stamp(value)
-            values.append(value)
+        """The hashed content: canonical JSON of ``HASHED`` (and the cost centre when set)."""
+        return b"[%d,%s" % (self.seq, self.canonical_tail())
+
+    def canonical_tail(self) -> bytes:
+        """``canonical()`` after its opening ``[``, the seq and the comma that follows it.
+
+        The seq is the only hashed value a row gets when it joins the chain, so a store
+        that assigns it (PostgreSQL, in the statement that appends the row) completes the
+        hash from this: sha256(prev_hash + "\n[" + seq + "," + tail).
+        """
+        values: list[object] = [
+            self.id,
+            self.debit_account_id,
+            self.credit_account_id,
+            self.amount,
+            self.currency,
+            self.phase.value,
+            self.code.value,
+            self.pending_id,
+            _stamp(self.timeout_at),
+            self.batch,
+            self.pieces,
+            self.reference,
+            self.body_hash,
+            _stamp(self.created_at),
+        ]
         if self.cost_center is not None:
             # Sealed only when set: rows written before cost centres existed verify unchanged.
             values.append(self.cost_center)
-        return _canonical(values)
+        return _canonical(values)[1:]
 
     def computed_hash(self, prev_hash: str | None = None) -> str:
         prev = self.prev_hash if prev_hash is None else prev_hash
-        return hashlib.sha256(prev.encode("ascii") + b"\n" + self.canonical()).hexdigest()
+        return chain_hash(prev, self.seq, self.canonical_tail())
 
-    def sealed(self, seq: int, prev_hash: str) -> Transfer:
-        unsealed = attrs.evolve(self, seq=seq, prev_hash=prev_hash, row_hash="")
-        return attrs.evolve(unsealed, row_hash=unsealed.computed_hash())
+    def sealed(self, seq: int, prev_hash: str, tail: bytes | None = None) -> Transfer:
+        """This row as the chain's row ``seq`` after ``prev_hash`` (``tail``: its
+        ``canonical_tail()``, when the caller has it already)."""
+        if tail is None:
+            tail = self.canonical_tail()
+        return attrs.evolve(
+            self, seq=seq, prev_hash=prev_hash, row_hash=chain_hash(prev_hash, seq, tail)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -375,6 +400,12 @@ class Transfer:
 
 def _canonical(values: object) -> bytes:
     return json.dumps(values, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:
+    """A ledger row's hash: sha256(prev_hash + "\n" + canonical JSON of the row), the
+    canonical JSON written as ``[seq,`` + the row's ``canonical_tail()``."""
+    return hashlib.sha256(b"%s\n[%d,%s" % (prev_hash.encode("ascii"), seq, tail)).hexdigest()
 
 
 def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Balances]]:
