@@ -9,6 +9,7 @@ so that they never go below zero (or below their credit limit).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -92,7 +93,13 @@ def utc(moment: datetime) -> datetime:
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None if moment is None else _utc_stamp(moment)
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_stamp(moment: datetime) -> str:
+    # cached: the rows of one batch share their creation time
+    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def check_amount(mills: object, *, field: str = "amount") -> int:
@@ -182,7 +189,15 @@ class LedgerAccount:
             balances.credits_pending + balances.credits_posted > balances.debits_posted
         ):
             return "exceeds_debits"
-        if min(attrs.astuple(balances)) < 0:
+        if (
+            min(
+                balances.debits_pending,
+                balances.debits_posted,
+                balances.credits_pending,
+                balances.credits_posted,
+            )
+            < 0
+        ):
             return "negative_register"
         return None
 
@@ -373,8 +388,29 @@ class Transfer:
         ``canonical_tail()``, when the caller has it already)."""
         if tail is None:
             tail = self.canonical_tail()
-        return attrs.evolve(
-            self, seq=seq, prev_hash=prev_hash, row_hash=chain_hash(prev_hash, seq, tail)
+        return self.with_place(seq, prev_hash, chain_hash(prev_hash, seq, tail))
+
+    def with_place(self, seq: int, prev_hash: str, row_hash: str) -> Transfer:
+        """This row with its place in the chain (``attrs.evolve``, without its cost)."""
+        return Transfer(
+            seq,
+            self.id,
+            self.debit_account_id,
+            self.credit_account_id,
+            self.amount,
+            self.currency,
+            self.phase,
+            self.code,
+            self.pending_id,
+            self.timeout_at,
+            self.batch,
+            self.pieces,
+            self.reference,
+            self.body_hash,
+            self.created_at,
+            prev_hash,
+            row_hash,
+            self.cost_center,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -398,8 +434,11 @@ class Transfer:
         }
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def _canonical(values: object) -> bytes:
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return _CANONICAL.encode(values).encode("ascii")
 
 
 def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:
@@ -463,29 +502,31 @@ class MeterRegisters:
         """
         if transfer.phase not in (Phase.POSTED, Phase.POST):
             return self
+        amount = transfer.amount
         if transfer.credit_account_id == self.account_id:
-            return attrs.evolve(
-                self,
-                descending=self.descending + transfer.amount,
-                control_sum=self.control_sum + transfer.amount,
-            )
-        if (
-            transfer.debit_account_id == self.account_id
-            and transfer.code is TransferCode.WITHDRAWAL
-        ):
-            return attrs.evolve(
-                self,
-                descending=self.descending - transfer.amount,
-                control_sum=self.control_sum - transfer.amount,
-            )
-        if transfer.debit_account_id == self.account_id:
-            return attrs.evolve(
-                self,
-                descending=self.descending - transfer.amount,
-                ascending=self.ascending + transfer.amount,
-                pieces=self.pieces + transfer.pieces,
-            )
-        return self
+            return self._moved(amount, 0, amount, 0)
+        if transfer.debit_account_id != self.account_id:
+            return self
+        if transfer.code is TransferCode.WITHDRAWAL:
+            return self._moved(-amount, 0, -amount, 0)
+        return self._moved(-amount, amount, 0, transfer.pieces)
+
+    def _moved(
+        self, descending: int, ascending: int, control_sum: int, pieces: int
+    ) -> MeterRegisters:
+        # attrs.evolve without its cost: a mail run applies one row per piece
+        return MeterRegisters(
+            self.account_id,
+            self.serial,
+            self.customer_account_id,
+            self.operator,
+            self.currency,
+            self.status,
+            self.descending + descending,
+            self.ascending + ascending,
+            self.control_sum + control_sum,
+            self.pieces + pieces,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ say; ``VaultService.verify`` re-derives them from the rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -222,7 +223,8 @@ FOR UPDATE
 """
 )
 
-#: A sealed batch in one statement: rows (from arrays), chain head, balances.
+#: A sealed batch in one statement: rows, chain head, balances. The rows come as one JSON
+#: document (the server parses it far faster than the driver adapts arrays of text).
 _APPEND_MANY_PG = sa.text(
     """
 WITH sealed AS (
@@ -230,15 +232,15 @@ WITH sealed AS (
         seq, id, debit_account_id, credit_account_id, amount, currency, phase, code,
         pending_id, timeout_at, batch, pieces, reference, cost_center, body_hash, created_at,
         prev_hash, row_hash)
-    SELECT * FROM unnest(
-        CAST(:seq AS BIGINT[]), CAST(:id AS VARCHAR[]), CAST(:debit_account_id AS INTEGER[]),
-        CAST(:credit_account_id AS INTEGER[]), CAST(:amount AS BIGINT[]),
-        CAST(:currency AS VARCHAR[]), CAST(:phase AS VARCHAR[]), CAST(:code AS VARCHAR[]),
-        CAST(:pending_id AS VARCHAR[]), CAST(:timeout_at AS TIMESTAMPTZ[]),
-        CAST(:batch AS VARCHAR[]), CAST(:pieces AS INTEGER[]), CAST(:reference AS VARCHAR[]),
-        CAST(:cost_center AS VARCHAR[]), CAST(:body_hash AS VARCHAR[]),
-        CAST(:created_at AS TIMESTAMPTZ[]), CAST(:prev_hash AS VARCHAR[]),
-        CAST(:row_hash AS VARCHAR[]))
+    SELECT seq, id, debit_account_id, credit_account_id, amount, currency, phase, code,
+        pending_id, timeout_at, batch, pieces, reference, cost_center, body_hash, created_at,
+        prev_hash, row_hash
+    FROM json_to_recordset(CAST(:rows AS JSON)) AS r(
+        seq BIGINT, id VARCHAR, debit_account_id INTEGER, credit_account_id INTEGER,
+        amount BIGINT, currency VARCHAR, phase VARCHAR, code VARCHAR, pending_id VARCHAR,
+        timeout_at TIMESTAMPTZ, batch VARCHAR, pieces INTEGER, reference VARCHAR,
+        cost_center VARCHAR, body_hash VARCHAR, created_at TIMESTAMPTZ, prev_hash VARCHAR,
+        row_hash VARCHAR)
     RETURNING 1
 ), moved AS (
     UPDATE ledger_chain SET head_seq = CAST(:head_seq AS BIGINT),
@@ -656,14 +658,12 @@ class LedgerStore:
         if head.taken:
             return None
         sealed = _seal(rows, int(head.head_seq), str(head.head_hash))
-        columns: dict[str, list[object]] = {name: [] for name in _TRANSFER_FIELDS}
-        for t in sealed:
-            for name, value in _transfer_values(t).items():
-                columns[name].append(value)
-        params: dict[str, object] = dict(columns)
+        params: dict[str, object] = {
+            "rows": _ROWS_JSON.encode([_transfer_json(t) for t in sealed]),
+            "head_seq": sealed[-1].seq,
+            "head_hash": sealed[-1].row_hash,
+        }
         params.update(_balance_arrays(balances))
-        params["head_seq"] = sealed[-1].seq
-        params["head_hash"] = sealed[-1].row_hash
         counts = self._c.execute(_APPEND_MANY_PG, params).one()
         if (counts.sealed, counts.moved, counts.balanced) != (len(sealed), 1, len(balances)):
             raise LedgerInvariantBroken(f"a batch of {len(sealed)} rows was not appended whole")
@@ -842,26 +842,6 @@ class ResetTokenStore:
         return result.rowcount == 1
 
 
-_TRANSFER_FIELDS = (
-    "seq",
-    "id",
-    "debit_account_id",
-    "credit_account_id",
-    "amount",
-    "currency",
-    "phase",
-    "code",
-    "pending_id",
-    "timeout_at",
-    "batch",
-    "pieces",
-    "reference",
-    "cost_center",
-    "body_hash",
-    "created_at",
-    "prev_hash",
-    "row_hash",
-)
 _CHAIN_ROW = sa.select(ledger_chain.c.id).where(ledger_chain.c.id == 1)
 
 
@@ -883,6 +863,32 @@ def _transfer_values(t: Transfer) -> dict[str, object]:
         "cost_center": t.cost_center,
         "body_hash": t.body_hash,
         "created_at": t.created_at,
+        "prev_hash": t.prev_hash,
+        "row_hash": t.row_hash,
+    }
+
+
+_ROWS_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _transfer_json(t: Transfer) -> dict[str, object]:
+    return {
+        "seq": t.seq,
+        "id": t.id,
+        "debit_account_id": t.debit_account_id,
+        "credit_account_id": t.credit_account_id,
+        "amount": t.amount,
+        "currency": t.currency,
+        "phase": t.phase.value,
+        "code": t.code.value,
+        "pending_id": t.pending_id,
+        "timeout_at": None if t.timeout_at is None else t.timeout_at.isoformat(),
+        "batch": t.batch,
+        "pieces": t.pieces,
+        "reference": t.reference,
+        "cost_center": t.cost_center,
+        "body_hash": t.body_hash,
+        "created_at": t.created_at.isoformat(),
         "prev_hash": t.prev_hash,
         "row_hash": t.row_hash,
     }

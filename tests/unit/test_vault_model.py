@@ -219,3 +219,9 @@ def test_the_canonical_row_is_its_seq_then_its_tail(seq: int, reference: str) ->
             value = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         expected.append(value)
     assert json.loads(row.canonical()) == expected
+
+
+def test_a_row_placed_in_the_chain_keeps_every_other_field() -> None:
+    row = _row(cost_center="Ventes")
+    placed = row.with_place(7, "e" * 64, "f" * 64)
+    assert placed == attrs.evolve(row, seq=7, prev_hash="e" * 64, row_hash="f" * 64)
