@@ -67,6 +67,9 @@ _LENGTH_ALIASES: Final[dict[str, LengthUnit]] = {
     ),
 }
 
+# The common case, read without the general parser: "1.2oz", "35 g", "2 LB" (one number,
+# one unit). Anything else (compound weights, errors, bare numbers) takes the general path.
+_SIMPLE_WEIGHT_RE: Final = re.compile(r"\s*([0-9]{1,12})(?:\.([0-9]{1,12}))?\s*([a-zA-Z]+)\s*")
 _DECIMAL_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 # One "<number> <unit>" piece of a weight; the number part is loose so errors can be precise.
 _WEIGHT_PART_RE: Final = re.compile(r"\s*(?P<number>[^\sa-z]+)\s*(?P<unit>[a-z]+)?\s*")
@@ -201,6 +204,19 @@ class Weight:
         missing unit, repeated unit), ``unknown_unit``, ``float_not_allowed``. Zero is allowed;
         see ``require_positive``.
         """
+        if isinstance(text, str):
+            simple = _SIMPLE_WEIGHT_RE.fullmatch(text)
+            if simple is not None:
+                simple_unit = _WEIGHT_ALIASES.get(simple[3].lower())
+                if simple_unit is not None:
+                    # exact integer arithmetic: digits / 10**places x grams per unit
+                    whole, decimals = simple[1], simple[2] or ""
+                    per = GRAMS_PER[simple_unit]
+                    grams = Fraction(
+                        int(whole + decimals) * per.numerator,
+                        10 ** len(decimals) * per.denominator,
+                    )
+                    return cls(grams, simple_unit)
         if isinstance(text, float):
             raise ValidationError("weights are never floats", code="float_not_allowed")
         if not isinstance(text, str):

@@ -15,6 +15,7 @@ name the rule that produced them. The hot path (batch rating of a mail run) work
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from bisect import bisect_left
@@ -104,8 +105,19 @@ def weight_ng(weight: Weight) -> int:
     Rounding up never changes a result: limits and steps are whole nanograms, and
     ceil(ceil(x) / n) == ceil(x / n) for a whole n.
     """
-    scaled = weight.grams * NG_PER_GRAM
-    return int(-((-scaled.numerator) // scaled.denominator))
+    grams = weight.grams  # integers only: no intermediate Fraction to normalise
+    return -((-grams.numerator * NG_PER_GRAM) // grams.denominator)
+
+
+@functools.lru_cache(maxsize=4096)
+def _weight_text(grams: Fraction, unit: WeightUnit) -> str:
+    return str(Weight(grams, unit))
+
+
+def weight_text(weight: Weight) -> str:
+    """``str(weight)`` ("1.2 oz"), remembered for the weights a mailroom weighs again and
+    again: formatting an exact weight as decimal text is the slowest part of a quote line."""
+    return _weight_text(weight.grams, weight.unit)
 
 
 def _fraction_text(value: Fraction) -> str:
@@ -263,6 +275,35 @@ class RateTable:
         )
 
 
+# -- names in other languages -------------------------------------------------------------------
+
+
+@attrs.frozen
+class NameCatalogue:
+    """Names of services, extra services and surcharges in other languages, by carrier.
+
+    Kept apart from the tables on purpose: a translation is not a price, so it is not in
+    any table's canonical form or digest, and correcting one publishes nothing.
+    """
+
+    entries: Mapping[tuple[str, str, str, str], str] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, entries: Mapping[tuple[str, str, str, str], str]) -> NameCatalogue:
+        return cls(dict(entries))
+
+    def __add__(self, other: NameCatalogue) -> NameCatalogue:
+        return NameCatalogue({**self.entries, **other.entries})
+
+    def name(self, lang: str, carrier: str, kind: str, code: str, default: str) -> str:
+        """The name of ``code`` (kind ``services``, ``extras`` or ``surcharges``) in
+        ``lang``; ``default`` (the table's own name) when there is none."""
+        return self.entries.get((lang, carrier, kind, code), default)
+
+    def languages(self) -> list[str]:
+        return sorted({lang for lang, *_ in self.entries})
+
+
 # -- quotes ------------------------------------------------------------------------------------
 
 
@@ -344,6 +385,7 @@ class CompiledTable:
     """A table as plain integers for fast rating: nanograms, mills, list indexes."""
 
     __slots__ = (
+        "_digest",
         "additional",
         "bracket_prices",
         "bracket_up_to",
@@ -358,8 +400,9 @@ class CompiledTable:
         "zone_index",
     )
 
-    def __init__(self, table: RateTable) -> None:
+    def __init__(self, table: RateTable, digest: str | None = None) -> None:
         self.table = table
+        self._digest = digest
         self.currency = table.currency
         self.max_ng = weight_ng(table.limits.max_weight)
         pricing = table.pricing
@@ -371,7 +414,7 @@ class CompiledTable:
         # texts for quote lines, made once: formatting exact weights is not free
         self.rule = pricing.describe()
         self.step_text: tuple[Decimal, str] = (Decimal(0), "")
-        #: steps -> (charged weight, its text), filled as pieces are rated
+        #: steps -> (charged weight, the price detail text), filled as pieces are rated
         self.charged: dict[int, tuple[Weight, str]] = {}
         if isinstance(pricing, StepPricing):
             self.step_ng = weight_ng(pricing.step)
@@ -387,6 +430,13 @@ class CompiledTable:
                 [b.prices[column].mills for b in pricing.brackets] for column in range(columns)
             ]
             self.zone_index = {zone: i for i, zone in enumerate(pricing.zones)}
+
+    @property
+    def digest(self) -> str:
+        """The table's digest, computed once (hashing the canonical JSON is not free)."""
+        if self._digest is None:
+            self._digest = self.table.digest
+        return self._digest
 
     @property
     def zoned(self) -> bool:
@@ -528,19 +578,18 @@ def quote(
             value, unit = compiled.step_text
             known = compiled.charged[steps] = (
                 _steps_text(steps, pricing.step),
-                f"{steps * value} {unit}",
+                f" charged as {steps * value} {unit}: {pricing.first}"
+                + (f" + {steps - 1} x {pricing.additional}" if steps > 1 else ""),
             )
         charged, charged_text = known
-        detail = f"{piece.weight} charged as {charged_text}: {pricing.first}" + (
-            f" + {steps - 1} x {pricing.additional}" if steps > 1 else ""
-        )
+        detail = weight_text(piece.weight) + charged_text
         rule = f"base.steps ({compiled.rule})"
     else:
         index = bisect_left(compiled.bracket_up_to, grams)
         bracket = pricing.brackets[index]
         charged = bracket.up_to
         where = f", zone {zone}" if compiled.zoned else ""
-        detail = f"{piece.weight} in the bracket up to {bracket.up_to}{where}"
+        detail = f"{weight_text(piece.weight)} in the bracket up to {bracket.up_to}{where}"
         rule = f"base.bracket (up to {bracket.up_to}{where})"
     lines = [
         QuoteLine("base", table.service, f"{table.name}: {detail}", rule, Money(base, currency))
@@ -561,7 +610,7 @@ def quote(
     return Quote(
         Money(total, currency),
         tuple(lines),
-        TableRef.of(table, digest),
+        TableRef.of(table, digest or compiled.digest),
         charged,
         zone if compiled.zoned else None,
     )
@@ -670,7 +719,7 @@ def quote_batch(
     if extra_mills:
         base = [m + extra_mills for m in base]
     return BatchQuote(
-        TableRef.of(table, digest),
+        TableRef.of(table, digest or compiled.digest),
         base,
         Money(sum(base), table.currency),
         Money(extra_mills, table.currency),

@@ -24,6 +24,7 @@ from postroom.core.plugins import PluginManager
 from postroom.core.rates.model import (
     BatchQuote,
     CompiledTable,
+    NameCatalogue,
     NoRateTable,
     Piece,
     Quote,
@@ -36,7 +37,7 @@ from postroom.core.rates.model import (
     unknown,
 )
 from postroom.core.rates.store import RateRepository, StoredTable
-from postroom.core.rates.tablefile import parse_rate_file, parse_zone_chart
+from postroom.core.rates.tablefile import parse_zone_chart, read_rate_file
 from postroom.core.units import Weight
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class RatesService:
         self._cache: dict[str, tuple[RateTable, CompiledTable]] = {}
         self._synced = False
         self._lock = threading.Lock()
+        self._names = NameCatalogue()
 
     # -- publishing ----------------------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class RatesService:
 
     def import_file(self, text: str, name: str = "<file>") -> ImportReport:
         """Validate a rate file, then publish all its tables in one transaction."""
-        tables = parse_rate_file(text, name)
+        tables, names = read_rate_file(text, name)
 
         def work(uow: UnitOfWork) -> ImportReport:
             repository = RateRepository(uow.connection)
@@ -161,10 +163,19 @@ class RatesService:
             return ImportReport(tuple(added), tuple(unchanged))
 
         try:
-            return self._db.run(work)
+            report = self._db.run(work)
         except IntegrityError:
             # another process published the same tables at the same moment: look again
-            return self._db.run(work)
+            report = self._db.run(work)
+        self._names = self._names + names
+        return report
+
+    def names(self) -> NameCatalogue:
+        """Names of services and extra services in other languages, from the rate files
+        the plugins ship (and the files imported by this process). Not stored: a
+        translation is not part of a published table (docs/rates.md)."""
+        self._ensure_synced()
+        return self._names
 
     def import_zones(self, carrier: str, text: str, name: str = "<zones>") -> int:
         """Load an origin-ZIP3 x destination-ZIP3 zone chart (CSV) for ``carrier``.
@@ -228,7 +239,7 @@ class RatesService:
             table = repository.content(digest)
             if table is None:  # pragma: no cover - the digest was just read
                 raise NotFound(f"rate table {digest} vanished", code="unknown_rate_table")
-            cached = (table, CompiledTable(table))
+            cached = (table, CompiledTable(table, digest))
             self._cache[digest] = cached
         return cached
 

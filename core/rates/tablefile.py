@@ -24,6 +24,7 @@ from postroom.core.rates.model import (
     ExtraService,
     Limits,
     MalformedRateFile,
+    NameCatalogue,
     Pricing,
     RateTable,
     Source,
@@ -47,7 +48,10 @@ _FILE_KEYS: Final = {
     "source",
     "services",
     "extras",
+    "names",
 }
+_LANG_RE: Final = re.compile(r"[a-z]{2}")
+_NAME_KINDS: Final = ("services", "extras", "surcharges")
 _SERVICE_KEYS: Final = {
     "code",
     "name",
@@ -92,6 +96,15 @@ class _Locator:
 
 def parse_rate_file(text: str, name: str = "<rates>") -> list[RateTable]:
     """Every table of one rate file, or ``MalformedRateFile`` (nothing half-read)."""
+    return read_rate_file(text, name)[0]
+
+
+def read_rate_file(text: str, name: str = "<rates>") -> tuple[list[RateTable], NameCatalogue]:
+    """The tables of one rate file and the names it gives them in other languages.
+
+    The names (``[names.fr.services]``...) are not part of any table: they are not in the
+    canonical form, so adding or correcting a translation never changes a digest.
+    """
     at = _Locator(name, text)
     try:
         data = tomllib.loads(text)
@@ -177,7 +190,37 @@ def parse_rate_file(text: str, name: str = "<rates>") -> list[RateTable]:
                 extras=tuple(extras_by_service.get(code, ())),
             )
         )
-    return tables
+    return tables, _names(at, data.get("names", {}), carrier, tables)
+
+
+def _names(at: _Locator, raw: Any, carrier: str, tables: list[RateTable]) -> NameCatalogue:
+    """``[names.<lang>.services|extras|surcharges]``: code = "name in that language"."""
+    known = {
+        "services": {t.service for t in tables},
+        "extras": {e.code for t in tables for e in t.extras},
+        "surcharges": {s.code for t in tables for s in t.surcharges},
+    }
+    if not isinstance(raw, dict):
+        at.fail("names must be tables such as [names.fr.services]", "names")
+    entries: dict[tuple[str, str, str, str], str] = {}
+    for lang, kinds in raw.items():
+        anchor = f"[names.{lang}"
+        if not _LANG_RE.fullmatch(lang) or not isinstance(kinds, dict):
+            at.fail(f"names.{lang}: use a two-letter language code such as fr", None, anchor)
+        for kind, codes in kinds.items():
+            if kind not in _NAME_KINDS or not isinstance(codes, dict):
+                at.fail(
+                    f"names.{lang}.{kind}: expected one of {', '.join(_NAME_KINDS)}",
+                    None,
+                    anchor,
+                )
+            for code, text in codes.items():
+                if code not in known[kind]:
+                    at.fail(f"names.{lang}.{kind} names unknown code {code!r}", code, anchor)
+                if not isinstance(text, str) or not text.strip():
+                    at.fail(f"names.{lang}.{kind}.{code} must be a non-empty string", code, anchor)
+                entries[(lang, carrier, kind, code)] = text.strip()
+    return NameCatalogue.of(entries)
 
 
 # -- pieces of the file ------------------------------------------------------------------------

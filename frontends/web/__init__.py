@@ -9,6 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from postroom.core.app import Postroom
+from postroom.frontends import kiosk
 from postroom.frontends.web import (
     api,
     api_rates,
@@ -64,6 +65,7 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(api_rates.bp)
     app.register_blueprint(api_vault.bp)
+    app.register_blueprint(kiosk.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)

@@ -66,7 +66,7 @@ class ExtraChoice:
     name: str
 
 
-def _messages() -> dict[str, str]:
+def error_messages() -> dict[str, str]:
     """The visitor's-language text of each error code (the domain's text is English)."""
     return {
         "invalid_weight": _("Enter a weight greater than zero, e.g. 1.2."),
@@ -86,25 +86,81 @@ def _messages() -> dict[str, str]:
     }
 
 
-def _money_locale() -> str:
+def money_locale() -> str:
     return LOCALES.get(str(get_locale()), "en_US")
 
 
-def _choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
-    """Every carrier/service with a table, and every extra service they offer."""
+def _lang() -> str:
+    return str(get_locale())
+
+
+def service_choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
+    """Every carrier/service with a table, and every extra service they offer, named in
+    the visitor's language when the rate file gives a translation."""
     rates = current_postroom().rates
+    names, lang = rates.names(), _lang()
     latest: dict[tuple[str, str], Any] = {}
     for table in rates.list_tables():  # oldest first: the last one wins
         latest[(table.carrier, table.service)] = table
     services = [
-        ServiceChoice(f"{carrier}/{service}", carrier, stored.name)
+        ServiceChoice(
+            f"{carrier}/{service}",
+            carrier,
+            names.name(lang, carrier, "services", service, stored.name),
+        )
         for (carrier, service), stored in sorted(latest.items())
     ]
     extras: dict[str, str] = {}
-    for stored in latest.values():
+    for (carrier, _service), stored in sorted(latest.items()):
         for extra in rates.get(stored.digest).extras:
-            extras.setdefault(extra.code, extra.name)
+            extras.setdefault(
+                extra.code, names.name(lang, carrier, "extras", extra.code, extra.name)
+            )
     return services, [ExtraChoice(code, name) for code, name in extras.items()]
+
+
+def line_labels(result: Quote) -> list[str]:
+    """Each line's description with the service or extra's name in the visitor's language
+    (the engine writes the table's own names; the numbers after them stay as they are)."""
+    rates = current_postroom().rates
+    names, lang = rates.names(), _lang()
+    table = rates.get(result.table.digest)
+    own = {
+        ("services", table.service): table.name,
+        **{("extras", e.code): e.name for e in table.extras},
+        **{("surcharges", s.code): s.name for s in table.surcharges},
+    }
+    kinds = {"base": "services", "extra": "extras", "surcharge": "surcharges"}
+    labels = []
+    for line in result.lines:
+        kind = kinds[line.kind]
+        original = own.get((kind, line.code), "")
+        translated = names.name(lang, table.carrier, kind, line.code, original)
+        if original and line.description.startswith(original):
+            rest = line.description[len(original) :]
+            if kind == "services":
+                rest = _engine_words(rest)
+            labels.append(translated + rest)
+        else:
+            labels.append(line.description)
+    return labels
+
+
+def _engine_words(detail: str) -> str:
+    """The words of the engine's base-line detail ("1.2 oz charged as 2 oz: ...") in the
+    visitor's language; the weights and amounts stay exactly as the engine wrote them."""
+    for english, translated in (
+        (" charged as ", _("charged as")),
+        (" in the bracket up to ", _("in the bracket up to")),
+        (", zone ", _("zone")),
+    ):
+        edge = ", " if english.startswith(",") else " "
+        detail = detail.replace(english, f"{edge}{translated} ")
+    return detail
+
+
+def service_label(carrier: str, service: str, default: str) -> str:
+    return current_postroom().rates.names().name(_lang(), carrier, "services", service, default)
 
 
 @attrs.define
@@ -170,11 +226,11 @@ class PriceForm:
             if code is not None and not _ZIP_RE.fullmatch(code):
                 self.fail("zip", _("Enter both ZIP codes, 5 digits each, or neither."))
         if self.errors or piece is None or day is None:
-            raise _FormInvalid
+            raise FormInvalid
         return carrier, service, piece, day, origin, destination
 
 
-class _FormInvalid(Exception):
+class FormInvalid(Exception):
     pass
 
 
@@ -186,7 +242,7 @@ def _render(
     comparison: Comparison | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    locale = _money_locale()
+    locale = money_locale()
 
     def money(amount: Money) -> str:
         return amount.format(locale)
@@ -198,6 +254,8 @@ def _render(
         extras=extras,
         units=UNITS,
         result=result,
+        labels=line_labels(result) if result is not None else [],
+        service_label=service_label,
         comparison=comparison,
         money=money,
     ), status
@@ -205,7 +263,7 @@ def _render(
 
 @bp.get("/price")
 def price() -> tuple[str, int]:
-    services, extras = _choices()
+    services, extras = service_choices()
     form = PriceForm(
         service=services[0].value if services else "",
         date=today(current_postroom().clock).isoformat(),
@@ -215,13 +273,13 @@ def price() -> tuple[str, int]:
 
 @bp.post("/price")
 def price_piece() -> tuple[str, int]:
-    services, extras = _choices()
+    services, extras = service_choices()
     form = PriceForm.from_request(request.form, request.form.getlist("extras"))
     try:
         carrier, service, piece, day, origin, destination = form.parse(
             {choice.value for choice in services}
         )
-    except _FormInvalid:
+    except FormInvalid:
         return _render(form, services, extras, status=422)
     rates = current_postroom().rates
     try:
@@ -230,7 +288,7 @@ def price_piece() -> tuple[str, int]:
         )
     except PostroomError as error:
         field = FIELD_OF_CODE.get(error.code, "form")
-        form.fail(field, _messages().get(error.code, error.message))
+        form.fail(field, error_messages().get(error.code, error.message))
         if error.code == "over_limit":
             form.fail("detail", error.message)
         return _render(form, services, extras, status=422)

@@ -132,3 +132,27 @@ def test_no_form_input_makes_the_page_fail_with_a_500(client: FlaskClient, field
     data = {"csrf_token": _csrf(client), "extras": extras, **fields}
     response = client.post("/rates/price", data=data)
     assert response.status_code in (200, 422)
+
+
+def test_service_and_extra_names_are_french_on_the_french_page(client: FlaskClient):
+    client.post(
+        "/language", data={"lang": "fr", "next": "/rates/price", "csrf_token": _csrf(client)}
+    )
+    form = client.get("/rates/price").get_data(as_text=True)
+    assert "Lettre First-Class Mail (affranchissement machine)" in form
+    assert "Poste-lettres, format standard (timbre à l&#39;unité), jusqu&#39;à 50 g" in form
+    assert "Avis de réception (papier)" in form
+    page = _post(client, extras=["certified", "return-receipt"]).get_data(as_text=True)
+    assert 'id="quote-total">10,73\xa0$US</td>' in page
+    # the itemized lines name the service and the extras in French, numbers unchanged
+    base = "<td>Lettre First-Class Mail (affranchissement machine): 1.2 oz facturé comme 2 oz"
+    assert base in page
+    assert "<td>Certified Mail (envoi avec preuve de distribution)</td>" in page
+    assert "<td>Avis de réception (papier)</td>" in page
+    # in English the table's own names
+    client.post(
+        "/language", data={"lang": "en", "next": "/rates/price", "csrf_token": _csrf(client)}
+    )
+    english = _post(client, extras=["certified"]).get_data(as_text=True)
+    assert "<td>Certified Mail</td>" in english
+    assert "affranchissement machine" not in english

@@ -236,3 +236,22 @@ def test_canada_post_lettermail_2025_stamp_prices(service, weight, price):
     assert quote(table, Piece(Weight.parse(weight))).total == Money.of(price, "CAD")
     with pytest.raises(ValidationError, match="at most 50 g"):
         quote(table, Piece(Weight.parse("51 g")))
+
+
+def test_a_quote_names_the_tables_digest_computed_once_per_compiled_table(usps):
+    table = letter(usps)
+    compiled = CompiledTable(table)
+    first = quote(table, Piece(Weight.parse("1.2oz")), compiled=compiled)
+    again = quote(table, Piece(Weight.parse("3 oz")), compiled=compiled)
+    assert first.table.digest == again.table.digest == table.digest == compiled.digest
+    # a digest handed in (the service's, read from the database) is the one named
+    assert CompiledTable(table, "d" * 64).digest == "d" * 64
+
+
+def test_the_remembered_weight_text_is_the_weights_own_text():
+    from postroom.core.rates.model import weight_text
+
+    for text in ("1.2oz", "35 g", "1 lb 4 oz", "0.125 kg"):
+        weight = Weight.parse(text)
+        assert weight_text(weight) == str(weight)
+        assert weight_text(weight) == str(weight)  # second time from the cache, same text

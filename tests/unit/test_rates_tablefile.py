@@ -124,3 +124,127 @@ def test_a_malformed_zone_chart_names_the_line(text, line):
     with pytest.raises(MalformedRateFile, match=f"line {line}:") as error:
         parse_zone_chart(text, "zones.csv")
     assert error.value.code == "malformed_rate_file"
+
+
+# -- names in other languages ---------------------------------------------------------------
+
+
+def test_french_names_come_with_the_file_and_leave_every_digest_as_it_was():
+    from postroom.core.rates.tablefile import read_rate_file
+
+    text = usps_text()
+    tables, names = read_rate_file(text)
+    assert "[names.fr.services]" in text
+    without = text[: text.index("[names.fr.services]")]
+    assert [t.digest for t in parse_rate_file(without)] == [t.digest for t in tables]
+    assert (
+        names.name("fr", "usps", "services", "first-class-letter", "?")
+        == "Lettre First-Class Mail (affranchissement machine)"
+    )
+    assert names.name("fr", "usps", "extras", "return-receipt", "?") == "Avis de réception (papier)"
+    # no translation: the table's own name
+    assert names.name("de", "usps", "services", "postcard", "First-Class") == "First-Class"
+    assert names.languages() == ["fr"]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ('[names.fr.services]\nno-such-service = "x"\n', "unknown code 'no-such-service'"),
+        ('[names.fr.extras]\nfirst-class-letter = "x"\n', "unknown code 'first-class-letter'"),
+        ('[names.french.services]\npostcard = "x"\n', "two-letter language code"),
+        ('[names.fr.options]\npostcard = "x"\n', "expected one of services, extras"),
+        ('[names.fr.services]\npostcard = ""\n', "must be a non-empty string"),
+    ],
+)
+def test_a_bad_names_section_refuses_the_whole_file_naming_its_line(section, message):
+    text = usps_text()
+    text = text[: text.index("[names.fr.services]")] + section
+    with pytest.raises(MalformedRateFile, match=message) as caught:
+        parse_rate_file(text, "bad.toml")
+    assert caught.value.details["line"] > text.count("\n") - 3
+
+
+# A published table never changes: the shipped tables' digests are pinned. Changing a
+# price means a new file with a later effective_from (docs/rates.md), never an edit here;
+# comments and [names.*] may change, since they are not part of any table.
+PUBLISHED = {
+    (
+        "usps",
+        "first-class-letter",
+        "2025-07-13",
+    ): "e8151a66a56f80e95c65f2368ec78364785fe8d938e05e5f1ce8ab82d6dba75c",
+    (
+        "usps",
+        "postcard",
+        "2025-07-13",
+    ): "2a3311868377359981697ced16ab71ec78ba691dc8123f9d3c90684fab7f662b",
+    (
+        "laposte",
+        "lettre-services-plus",
+        "2025-01-01",
+    ): "f7b3e36f8e1f4ecdd0951611cfcdbebdfbdf07178d3eb82f9a914fe9163478ee",
+    (
+        "laposte",
+        "lettre-internationale",
+        "2025-01-01",
+    ): "cd98656fdb247392d62f0ada4c37f41766026ef2b01a07a3aba55ccb6216fc89",
+    (
+        "laposte",
+        "lettre-verte",
+        "2025-01-01",
+    ): "dd7035392e59067d66047b2d9c30e574003d1552648e14aaf984dfb14c0a1c7d",
+    (
+        "laposte",
+        "lettre-recommandee",
+        "2025-01-01",
+    ): "ac694efc394e4c865f99a2b8ef01b5ed8f9924aafb6998b04ae8fec27fef15ce",
+    (
+        "canadapost",
+        "lettermail-single-stamp",
+        "2025-01-13",
+    ): "4ff1bef8c7a70af9169a0a115753d0cb96cd64316429db7e56bae9e3dc7db9f3",
+    (
+        "canadapost",
+        "lettermail-booklet-stamp",
+        "2025-01-13",
+    ): "674087ea4c25f5fbeb34c48aaccd973cad8a5636825689e2b948385aa196a6c0",
+}
+
+
+def test_every_published_table_keeps_its_digest():
+    shipped = {}
+    for package in (
+        "postroom.plugins.usps",
+        "postroom.plugins.laposte",
+        "postroom.plugins.canadapost",
+    ):
+        for source in rate_files(package):
+            for table in parse_rate_file(source.read_text(), source.name):
+                key = (table.carrier, table.service, table.effective_from.isoformat())
+                shipped[key] = table.digest
+    for key, digest in PUBLISHED.items():
+        assert shipped.get(key) == digest, f"{key} changed: publish a new version instead"
+
+
+@pytest.mark.parametrize(
+    ("carrier", "service", "weight", "amount"),
+    [
+        ("laposte", "lettre-services-plus", "20 g", "3.15"),
+        ("laposte", "lettre-internationale", "20 g", "2.10"),
+        ("laposte", "lettre-internationale", "1 g", "2.10"),
+    ],
+)
+def test_the_cited_la_poste_prices(carrier, service, weight, amount):
+    from datetime import date
+
+    from postroom.core.rates.model import OverLimit, Piece, RateBook, quote
+    from postroom.core.units import Weight
+
+    tables = []
+    for source in rate_files("postroom.plugins.laposte"):
+        tables += parse_rate_file(source.read_text(), source.name)
+    table = RateBook.of(tables).in_force(carrier, service, date(2025, 6, 1))
+    assert quote(table, Piece(Weight.parse(weight))).total.amount == amount
+    with pytest.raises(OverLimit, match="at most 20 g"):
+        quote(table, Piece(Weight.parse("21 g")))

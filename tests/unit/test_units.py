@@ -370,3 +370,41 @@ def test_dimensions_sorted_longest_first() -> None:
     assert dims.inches == (Fraction("11.5"), Fraction("6.125"), Fraction("0.25"))
     assert dims.unit is LengthUnit.IN
     assert Dimensions.parse("5x290x150 mm").sorted() == Dimensions.parse("290x150x5 mm")
+
+
+# -- the fast path of parse (one number, one unit) agrees with the exact definition ---------
+
+
+@given(
+    st.integers(min_value=0, max_value=10**9),
+    st.integers(min_value=0, max_value=6),
+    st.sampled_from(["oz", "OZ", "ounces", "lb", "lbs", "g", "grams", "kg", "Kilo"]),
+    st.sampled_from(["", " ", "  "]),
+)
+def test_parse_of_a_simple_weight_is_exact_whatever_the_spelling(
+    digits: int, places: int, unit: str, space: str
+) -> None:
+    number = Decimal(digits).scaleb(-places)
+    text = f"{number:f}{space}{unit}"
+    parsed = Weight.parse(f" {text} ")
+    assert parsed == Weight.of(number, unit)
+    assert parsed.grams == Fraction(number) * Weight.of(1, unit).grams
+    assert parsed.unit is Weight.of(1, unit).unit
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("1.2 furlongs", "unknown_unit"),
+        ("-1 oz", "invalid_weight"),
+        ("1e3 g", "invalid_weight"),
+        ("1,2 oz", "invalid_weight"),
+        ("1.2", "invalid_weight"),
+        ("oz", "invalid_weight"),
+        ("1 oz 1 oz", "invalid_weight"),
+    ],
+)
+def test_what_the_fast_path_does_not_read_is_still_refused_clearly(text: str, code: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Weight.parse(text)
+    assert caught.value.code == code
