@@ -150,11 +150,13 @@ def is_retryable(error: BaseException) -> bool:
 class UnitOfWork:
     """One transaction: rolled back on exit unless ``commit()`` was called."""
 
-    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+    def __init__(self, engine: Engine, *, readonly: bool = False, autocommit: bool = False) -> None:
         self._engine = engine
         self._readonly = readonly
+        self._autocommit = autocommit
         self._committed = False
-        self.commit_sent = False
+        # In autocommit mode every statement commits as it runs: never run it blindly again.
+        self.commit_sent = autocommit
         self._connection: Connection | None = None
 
     @property
@@ -169,6 +171,11 @@ class UnitOfWork:
 
     def __enter__(self) -> Self:
         connection = self._engine.connect()
+        if self._autocommit:
+            # One statement, one transaction, no BEGIN/COMMIT round trips (PostgreSQL).
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._connection = connection
+            return self
         if self._readonly:
             connection = connection.execution_options(**{READONLY_OPTION: True})
         connection.begin()
@@ -216,19 +223,23 @@ class Database:
     def display_url(self) -> str:
         return describe_url(self.url)
 
-    def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, readonly=readonly)
+    def unit_of_work(self, *, readonly: bool = False, autocommit: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, readonly=readonly, autocommit=autocommit)
 
-    def run(self, work: Callable[[UnitOfWork], T], *, readonly: bool = False) -> T:
+    def run(
+        self, work: Callable[[UnitOfWork], T], *, readonly: bool = False, autocommit: bool = False
+    ) -> T:
         """Run ``work`` in one transaction, retrying it on serialization failure or deadlock.
 
         ``work`` calls ``uow.commit()`` when its changes should stand. A connection found
         dead (the server restarted, an idle connection dropped) before the commit was
         sent is replaced and ``work`` runs again once: nothing of it was committed.
+        ``autocommit`` runs each statement of ``work`` as its own transaction (for a use
+        case that is one statement); such work is not run again after a lost connection.
         """
         reconnected = False
         for attempt in range(self.max_retries + 1):
-            uow = self.unit_of_work(readonly=readonly)
+            uow = self.unit_of_work(readonly=readonly, autocommit=autocommit)
             try:
                 with uow:
                     return work(uow)
