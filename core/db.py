@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -150,13 +150,11 @@ def is_retryable(error: BaseException) -> bool:
 class UnitOfWork:
     """One transaction: rolled back on exit unless ``commit()`` was called."""
 
-    def __init__(self, engine: Engine, *, readonly: bool = False, autocommit: bool = False) -> None:
+    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self._engine = engine
         self._readonly = readonly
-        self._autocommit = autocommit
         self._committed = False
-        # In autocommit mode every statement commits as it runs: never run it blindly again.
-        self.commit_sent = autocommit
+        self.commit_sent = False
         self._connection: Connection | None = None
 
     @property
@@ -171,11 +169,6 @@ class UnitOfWork:
 
     def __enter__(self) -> Self:
         connection = self._engine.connect()
-        if self._autocommit:
-            # One statement, one transaction, no BEGIN/COMMIT round trips (PostgreSQL).
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            self._connection = connection
-            return self
         if self._readonly:
             connection = connection.execution_options(**{READONLY_OPTION: True})
         connection.begin()
@@ -223,23 +216,19 @@ class Database:
     def display_url(self) -> str:
         return describe_url(self.url)
 
-    def unit_of_work(self, *, readonly: bool = False, autocommit: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, readonly=readonly, autocommit=autocommit)
+    def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, readonly=readonly)
 
-    def run(
-        self, work: Callable[[UnitOfWork], T], *, readonly: bool = False, autocommit: bool = False
-    ) -> T:
+    def run(self, work: Callable[[UnitOfWork], T], *, readonly: bool = False) -> T:
         """Run ``work`` in one transaction, retrying it on serialization failure or deadlock.
 
         ``work`` calls ``uow.commit()`` when its changes should stand. A connection found
         dead (the server restarted, an idle connection dropped) before the commit was
         sent is replaced and ``work`` runs again once: nothing of it was committed.
-        ``autocommit`` runs each statement of ``work`` as its own transaction (for a use
-        case that is one statement); such work is not run again after a lost connection.
         """
         reconnected = False
         for attempt in range(self.max_retries + 1):
-            uow = self.unit_of_work(readonly=readonly, autocommit=autocommit)
+            uow = self.unit_of_work(readonly=readonly)
             try:
                 with uow:
                     return work(uow)
@@ -256,6 +245,38 @@ class Database:
                     raise self.unavailable(error) from error
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def execute_alone(self, statement: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run one driver-level ``statement`` (the driver's own placeholders) as its own
+        transaction and return its first row: one round trip, no BEGIN or COMMIT, and none
+        of SQLAlchemy's per-statement work, for a use case that is a single statement hot
+        enough for that to show (the vault's posted debit on PostgreSQL).
+
+        A driver error is raised wrapped as SQLAlchemy's (IntegrityError...); the
+        connection is discarded when the error says it is dead. Never retried here: the
+        statement may have committed before its connection was lost.
+        """
+        dbapi = self.engine.dialect.loaded_dbapi
+        pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None
+            driver.autocommit = True
+            try:
+                cursor = driver.execute(statement, params, prepare=True)
+                return cursor.fetchone()  # type: ignore[no-any-return]
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        except dbapi.Error as error:
+            dead = self.engine.dialect.is_disconnect(error, pooled, None)
+            if dead:
+                pooled.invalidate(error)
+            raise DBAPIError.instance(
+                statement, params, error, dbapi.Error, connection_invalidated=dead
+            ) from error
+        finally:
+            pooled.close()
 
     def unavailable(self, error: BaseException) -> StorageUnavailable:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0:1]

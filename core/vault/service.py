@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number, parse_currency
 from postroom.core.accounts.store import AccountStore
@@ -27,7 +27,6 @@ from postroom.core.errors import (
     NotFound,
     PermissionDenied,
     PostroomError,
-    StorageUnavailable,
     ValidationError,
 )
 from postroom.core.meters import tokens as prt
@@ -62,7 +61,13 @@ from postroom.core.vault.model import (
     effects,
     sum_balances,
 )
-from postroom.core.vault.store import IssuedReset, LedgerStore, LockedAccounts, ResetTokenStore
+from postroom.core.vault.store import (
+    IssuedReset,
+    LedgerStore,
+    LockedAccounts,
+    ResetTokenStore,
+    post_at_once,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -480,12 +485,9 @@ class VaultService:
             row_hash="",
         )
 
-        def work(uow: UnitOfWork) -> Transfer | None:
-            return LedgerStore(uow.connection).post_at_once(row, debit_code, credit_code)
-
         try:
-            return self._db.run(work, autocommit=True)
-        except (IntegrityError, StorageUnavailable):
+            return post_at_once(self._db, row, debit_code, credit_code)
+        except DBAPIError:
             # A twin took the id meanwhile, or the connection died (the statement may
             # have committed): the general path, idempotent, answers either way.
             return None

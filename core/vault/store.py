@@ -16,7 +16,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from postroom.core.db import metadata
+from postroom.core.db import Database, metadata
 from postroom.core.money import Money
 from postroom.core.vault.model import (
     GENESIS_HASH,
@@ -218,34 +218,35 @@ FROM sealed
 #: server), move the head, write the balances. It writes nothing when any check fails:
 #: the service then runs the general path, which says why. The locks are held by the
 #: server alone, from the first lock to the commit, with no client round trip in between.
-_POST_AT_ONCE_PG = sa.text(
-    """
+_POST_AT_ONCE_SQL = """
 WITH locked AS MATERIALIZED (
     SELECT id, code, kind, currency, credit_limit,
         debits_must_not_exceed_credits AS dmnec, credits_must_not_exceed_debits AS cmned,
         debits_pending AS dp, debits_posted AS dd, credits_pending AS cp, credits_posted AS cc
     FROM ledger_accounts
-    WHERE id IN (CAST(:debit_account_id AS INTEGER), CAST(:credit_account_id AS INTEGER))
+    WHERE id IN (
+        CAST(%(debit_account_id)s AS INTEGER), CAST(%(credit_account_id)s AS INTEGER))
     ORDER BY id
     FOR UPDATE
 ), pair AS MATERIALIZED (
     SELECT d.id
     FROM locked AS d, locked AS c
-    WHERE d.id = CAST(:debit_account_id AS INTEGER)
-        AND c.id = CAST(:credit_account_id AS INTEGER)
+    WHERE d.id = CAST(%(debit_account_id)s AS INTEGER)
+        AND c.id = CAST(%(credit_account_id)s AS INTEGER)
         AND d.id <> c.id
-        AND d.code = COALESCE(CAST(:debit_code AS VARCHAR), d.code)
-        AND c.code = COALESCE(CAST(:credit_code AS VARCHAR), c.code)
-        AND d.currency = CAST(:currency AS VARCHAR) AND c.currency = CAST(:currency AS VARCHAR)
+        AND d.code = COALESCE(CAST(%(debit_code)s AS VARCHAR), d.code)
+        AND c.code = COALESCE(CAST(%(credit_code)s AS VARCHAR), c.code)
+        AND d.currency = CAST(%(currency)s AS VARCHAR)
+        AND c.currency = CAST(%(currency)s AS VARCHAR)
         AND d.kind <> 'meter' AND c.kind <> 'meter'
-        AND NOT (d.dmnec AND d.dp + d.dd + CAST(:amount AS BIGINT) > d.cc + d.credit_limit)
-        AND NOT (d.cmned AND d.cp + d.cc > d.dd + CAST(:amount AS BIGINT))
-        AND NOT (c.dmnec AND c.dp + c.dd > c.cc + CAST(:amount AS BIGINT) + c.credit_limit)
-        AND NOT (c.cmned AND c.cp + c.cc + CAST(:amount AS BIGINT) > c.dd)
-        AND LEAST(d.dp, d.dd + CAST(:amount AS BIGINT), d.cp, d.cc,
-                  c.dp, c.dd, c.cp, c.cc + CAST(:amount AS BIGINT)) >= 0
-        AND NOT EXISTS (SELECT 1 FROM ledger_transfers WHERE id = CAST(:id AS VARCHAR))
-        AND NOT EXISTS (SELECT 1 FROM ledger_failures WHERE id = CAST(:id AS VARCHAR))
+        AND NOT (d.dmnec AND d.dp + d.dd + CAST(%(amount)s AS BIGINT) > d.cc + d.credit_limit)
+        AND NOT (d.cmned AND d.cp + d.cc > d.dd + CAST(%(amount)s AS BIGINT))
+        AND NOT (c.dmnec AND c.dp + c.dd > c.cc + CAST(%(amount)s AS BIGINT) + c.credit_limit)
+        AND NOT (c.cmned AND c.cp + c.cc + CAST(%(amount)s AS BIGINT) > c.dd)
+        AND LEAST(d.dp, d.dd + CAST(%(amount)s AS BIGINT), d.cp, d.cc,
+                  c.dp, c.dd, c.cp, c.cc + CAST(%(amount)s AS BIGINT)) >= 0
+        AND NOT EXISTS (SELECT 1 FROM ledger_transfers WHERE id = CAST(%(id)s AS VARCHAR))
+        AND NOT EXISTS (SELECT 1 FROM ledger_failures WHERE id = CAST(%(id)s AS VARCHAR))
 ), head AS MATERIALIZED (
     SELECT head_seq, head_hash FROM ledger_chain
     WHERE id = 1 AND EXISTS (SELECT 1 FROM pair)
@@ -255,13 +256,15 @@ WITH locked AS MATERIALIZED (
         seq, id, debit_account_id, credit_account_id, amount, currency, phase, code,
         pending_id, timeout_at, batch, pieces, reference, cost_center, body_hash, created_at,
         prev_hash, row_hash)
-    SELECT head_seq + 1, CAST(:id AS VARCHAR), CAST(:debit_account_id AS INTEGER),
-        CAST(:credit_account_id AS INTEGER), CAST(:amount AS BIGINT),
-        CAST(:currency AS VARCHAR), 'posted', CAST(:code AS VARCHAR), NULL, NULL, NULL,
-        CAST(:pieces AS INTEGER), CAST(:reference AS VARCHAR), CAST(:cost_center AS VARCHAR),
-        CAST(:body_hash AS VARCHAR), CAST(:created_at AS TIMESTAMPTZ), head_hash,
+    SELECT head_seq + 1, CAST(%(id)s AS VARCHAR), CAST(%(debit_account_id)s AS INTEGER),
+        CAST(%(credit_account_id)s AS INTEGER), CAST(%(amount)s AS BIGINT),
+        CAST(%(currency)s AS VARCHAR), 'posted', CAST(%(code)s AS VARCHAR), NULL, NULL, NULL,
+        CAST(%(pieces)s AS INTEGER), CAST(%(reference)s AS VARCHAR),
+        CAST(%(cost_center)s AS VARCHAR),
+        CAST(%(body_hash)s AS VARCHAR), CAST(%(created_at)s AS TIMESTAMPTZ), head_hash,
         encode(sha256(convert_to(
-            head_hash || E'\\n[' || CAST(head_seq + 1 AS TEXT) || ',' || CAST(:tail AS TEXT),
+            head_hash || E'\\n[' || CAST(head_seq + 1 AS TEXT) || ','
+                || CAST(%(tail)s AS TEXT),
             'UTF8')), 'hex')
     FROM head
     RETURNING seq, prev_hash, row_hash
@@ -272,21 +275,20 @@ WITH locked AS MATERIALIZED (
 ), balanced AS (
     UPDATE ledger_accounts SET
         debits_posted = debits_posted + CASE
-            WHEN ledger_accounts.id = CAST(:debit_account_id AS INTEGER)
-            THEN CAST(:amount AS BIGINT) ELSE 0 END,
+            WHEN ledger_accounts.id = CAST(%(debit_account_id)s AS INTEGER)
+            THEN CAST(%(amount)s AS BIGINT) ELSE 0 END,
         credits_posted = credits_posted + CASE
-            WHEN ledger_accounts.id = CAST(:credit_account_id AS INTEGER)
-            THEN CAST(:amount AS BIGINT) ELSE 0 END
+            WHEN ledger_accounts.id = CAST(%(credit_account_id)s AS INTEGER)
+            THEN CAST(%(amount)s AS BIGINT) ELSE 0 END
     FROM sealed
     WHERE ledger_accounts.id IN (
-        CAST(:debit_account_id AS INTEGER), CAST(:credit_account_id AS INTEGER))
+        CAST(%(debit_account_id)s AS INTEGER), CAST(%(credit_account_id)s AS INTEGER))
     RETURNING 1
 )
 SELECT seq, prev_hash, row_hash, (SELECT count(*) FROM moved) AS moved,
     (SELECT count(*) FROM balanced) AS balanced
 FROM sealed
 """
-)
 
 #: Lock the chain head for a batch, and see whether one of its ids was taken meanwhile.
 _LOCK_CHAIN_PG = sa.text(
@@ -704,26 +706,6 @@ class LedgerStore:
             )
         return sealed
 
-    def post_at_once(
-        self, row: Transfer, debit_code: str | None, credit_code: str | None
-    ) -> Transfer | None:
-        """Apply ``row`` (a posted transfer, unsealed) with ``_POST_AT_ONCE_PG``: the
-        sealed row, or None when a check failed and nothing was written. PostgreSQL, on
-        an autocommit connection. ``debit_code``/``credit_code``, when given, must still
-        name those account ids."""
-        tail = row.canonical_tail()
-        params = _transfer_values(row)
-        params["tail"] = tail.decode("ascii")
-        params["debit_code"] = debit_code
-        params["credit_code"] = credit_code
-        found = self._c.execute(_POST_AT_ONCE_PG, params).first()
-        if found is None:
-            return None
-        seq, prev_hash, row_hash = int(found.seq), str(found.prev_hash), str(found.row_hash)
-        if row_hash != chain_hash(prev_hash, seq, tail) or (found.moved, found.balanced) != (1, 2):
-            raise LedgerInvariantBroken(f"row {seq} ({row.id}) was not appended as sealed")
-        return row.with_place(seq, prev_hash, row_hash)
-
     def _append_one_pg(
         self, row: Transfer, balances: Mapping[int, Balances]
     ) -> list[Transfer] | None:
@@ -1010,3 +992,23 @@ def _seal(rows: Sequence[Transfer], head_seq: int, head_hash: str) -> list[Trans
         head_hash = row.row_hash
         sealed.append(row)
     return sealed
+
+
+def post_at_once(
+    db: Database, row: Transfer, debit_code: str | None, credit_code: str | None
+) -> Transfer | None:
+    """Apply ``row`` (a posted transfer, unsealed) with ``_POST_AT_ONCE_SQL``, alone on
+    its connection (PostgreSQL): the sealed row, or None when a check failed and nothing
+    was written. ``debit_code``/``credit_code``, when given, must still name those ids."""
+    tail = row.canonical_tail()
+    params = _transfer_values(row)
+    params["tail"] = tail.decode("ascii")
+    params["debit_code"] = debit_code
+    params["credit_code"] = credit_code
+    found = db.execute_alone(_POST_AT_ONCE_SQL, params)
+    if found is None:
+        return None
+    seq, prev_hash, row_hash, moved, balanced = found
+    if row_hash != chain_hash(prev_hash, seq, tail) or (moved, balanced) != (1, 2):
+        raise LedgerInvariantBroken(f"row {seq} ({row.id}) was not appended as sealed")
+    return row.with_place(int(seq), str(prev_hash), str(row_hash))

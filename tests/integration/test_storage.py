@@ -186,3 +186,30 @@ def test_a_transaction_whose_connection_died_runs_again_on_a_new_one(postroom, c
     assert postroom.db.run(lambda uow: InstanceSettings(uow.connection).get("after-restart")) == (
         "yes"
     )
+
+
+@pytest.mark.postgres
+def test_a_statement_run_alone_commits_by_itself_and_leaves_the_pool_transactional(postroom, clock):
+    db = postroom.db
+    db.run(
+        lambda uow: (
+            InstanceSettings(uow.connection).set("alone", "before", clock.now()),
+            uow.commit(),
+        )
+    )
+    update = "UPDATE instance_settings SET value = %(value)s WHERE key = %(key)s RETURNING key"
+    assert db.execute_alone(update, {"value": "after", "key": "alone"}) == ("alone",)
+    assert db.run(lambda uow: InstanceSettings(uow.connection).get("alone")) == "after"
+    assert db.execute_alone(update, {"value": "x", "key": "nothing"}) is None
+    with pytest.raises(sa.exc.IntegrityError):
+        db.execute_alone(
+            "INSERT INTO instance_settings (key, value, updated_at)"
+            " SELECT key, value, updated_at FROM instance_settings WHERE key = %(key)s",
+            {"key": "alone"},
+        )
+
+    def write_then_roll_back(uow):  # the pooled connection is transactional again
+        InstanceSettings(uow.connection).set("alone", "rolled back", clock.now())
+
+    db.run(write_then_roll_back)
+    assert db.run(lambda uow: InstanceSettings(uow.connection).get("alone")) == "after"
