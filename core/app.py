@@ -25,6 +25,8 @@ from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
+from postroom.core.vault.funding import FundingService
+from postroom.core.vault.refunds import RefundService, policy_from_settings
 from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,25 @@ class Postroom:
         self.db = db
         self.accounts = AccountsService(db, clock)
         self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
+        self.refunds = RefundService(
+            db,
+            clock,
+            self.vault,
+            policy_from_settings(
+                config.refund_window_days,
+                config.refund_fee_percent,
+                config.refund_fee_threshold,
+                config.refund_fixed_fee,
+            ),
+        )
         self.rates = RatesService(db, plugins, clock)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
+        self.funding = FundingService(db, clock, plugins, self.vault)
+        self.vault.add_debit_listener(self._after_debit)
 
     @classmethod
     def open(
@@ -107,6 +122,11 @@ class Postroom:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def _after_debit(self, account_id: int) -> None:
+        """A postage account was debited: check its auto-refill rule and alert (a job)."""
+        if self.funding.wants_check(account_id):
+            self.jobs.enqueue("vault.check-postage-account", account_id)
 
     def __enter__(self) -> Self:
         return self

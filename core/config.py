@@ -50,6 +50,22 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "log_level": ("POSTROOM_LOG_LEVEL", "DEBUG, INFO (default), WARNING or ERROR"),
     "default_locale": ("POSTROOM_DEFAULT_LOCALE", "portal language when none is chosen: en or fr"),
+    "refund_window_days": (
+        "POSTROOM_REFUND_WINDOW_DAYS",
+        "days after the indicium date a metered-postage refund may be asked (default 60)",
+    ),
+    "refund_fee_percent": (
+        "POSTROOM_REFUND_FEE_PERCENT",
+        "refund fee in percent of the face value up to the threshold (default 10)",
+    ),
+    "refund_fee_threshold": (
+        "POSTROOM_REFUND_FEE_THRESHOLD",
+        "total face value up to which the percentage applies (default 350.00)",
+    ),
+    "refund_fixed_fee": (
+        "POSTROOM_REFUND_FIXED_FEE",
+        "refund fee above the threshold (default 35.00)",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -84,6 +100,11 @@ class Config:
     log_level: str = attrs.field(default="INFO", validator=attrs.validators.in_(LOG_LEVELS))
     default_locale: str = attrs.field(default="en", validator=attrs.validators.in_(LOCALES))
     config_file: Path | None = None
+    # refunds of metered postage (docs/vault.md "Refunds"); checked when postroom opens
+    refund_window_days: int | str = 60
+    refund_fee_percent: str = attrs.field(default="10", converter=str)
+    refund_fee_threshold: str = attrs.field(default="350.00", converter=str)
+    refund_fixed_fee: str = attrs.field(default="35.00", converter=str)
 
     @property
     def production(self) -> bool:

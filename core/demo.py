@@ -68,11 +68,34 @@ def _fund_vault(postroom: Postroom) -> DemoFacts:
     return {"demo API key": issued.token}
 
 
+def _funding(postroom: Postroom) -> None:
+    """The demo customer pays by (sandbox) card and tops up automatically below 100.00."""
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    funding = postroom.funding
+    if "sandbox-card" not in funding.sources():
+        return  # the allowlist left the card gateway out
+    card = next(
+        (i for i in funding.instruments(customer.number) if i.source == "sandbox-card"), None
+    ) or funding.add_instrument(
+        customer.number,
+        "sandbox-card",
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "2035", "cvc": "123"},
+    )
+    funding.set_auto_refill(
+        customer.number,
+        Money.parse("100.00 USD"),
+        amount=Money.parse("200.00 USD"),
+        daily_cap=Money.parse("600.00 USD"),
+        instrument_id=card.id,
+    )
+
+
 #: In order: later steps may use what earlier ones created.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
     DemoStep("rates", _load_rate_tables),
     DemoStep("vault", _fund_vault),
+    DemoStep("funding", _funding),
 ]
 
 

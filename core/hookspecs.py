@@ -47,7 +47,9 @@ def register_payment_sources() -> list[PaymentSource]:
     """Return payment sources (bank debit, card gateway, line of credit...).
 
     Each implements ``ports.PaymentSource``: validate an instrument, authorize, charge
-    and refund, each call carrying an idempotency key so a retry never charges twice.
+    and refund, each call carrying an idempotency key so a retry never charges twice;
+    money calls answer a ``ports.PaymentResult`` (pending, settled or failed with a
+    code). Collected at the first use of ``pr.funding``; codes must be unique.
     """
 
 

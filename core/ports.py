@@ -7,6 +7,8 @@ only ever talks to a carrier, payment source, notifier, meter or scale through t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -54,31 +56,118 @@ class Carrier(Protocol):
         ...
 
 
+class PaymentStatus(StrEnum):
+    """Where a payment stands. Bank debits are asynchronous: ``pending`` once submitted,
+    ``settled`` when the bank confirms, ``returned`` when the debtor's bank sends the
+    money back later (SEPA R-transaction, ACH return); a card or credit-line charge
+    settles at once or fails."""
+
+    PENDING = "pending"
+    SETTLED = "settled"
+    FAILED = "failed"
+    RETURNED = "returned"
+    REFUNDED = "refunded"
+
+
+@attrs.frozen
+class PaymentResult:
+    """What a payment source answers to ``authorize``, ``charge`` or ``refund``.
+
+    ``status`` is ``pending`` (submitted, may still fail or be returned), ``settled`` or
+    ``failed``; a failure carries the source's stable ``failure_code``
+    (``card_declined``, ``insufficient_funds``, ``expired_card``...) and a message
+    for the customer. ``reference`` is the source's own id of the operation: the same
+    idempotency key always answers the same reference.
+    """
+
+    reference: str
+    status: PaymentStatus
+    failure_code: str | None = None
+    message: str = ""
+
+
 @runtime_checkable
 class PaymentSource(Protocol):
+    """A way money reaches a customer's postage account: a bank debit, a card gateway,
+    the postage line of credit.
+
+    Attributes: ``code`` (``sepa-debit``, ``ach-debit``...), ``name``, ``kind``
+    (``bank_debit``, ``card`` or ``credit_line``: a credit-line draw is booked against
+    the customer's credit-line ledger account instead of payment clearing),
+    ``currencies`` (ISO 4217 codes it collects; empty means any), ``self_service``
+    (whether customers may add such an instrument themselves; a credit line is granted
+    by the data center), ``return_codes`` (the reason codes a returned debit may
+    carry, code -> description; empty when payments cannot be returned) and
+    ``settlement_days`` (days after submission when the worker takes a ``pending``
+    payment as settled unless the bank reported it failed or returned first; a settled
+    payment can still be returned later; 0 for sources that answer at once).
+
+    Instruments travel as flat ``str -> str`` mappings. ``validate_instrument`` receives
+    what the customer typed plus ``currency`` (the customer account's) and returns what
+    postroom stores: never a full card number, a gateway token instead. Every other
+    call receives that stored mapping. Every money call carries an idempotency key: the
+    same key again must never move money twice and answers the first result.
+    """
+
     @property
     def code(self) -> str: ...
     @property
     def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def currencies(self) -> Sequence[str]: ...
+    @property
+    def self_service(self) -> bool: ...
+    @property
+    def return_codes(self) -> Mapping[str, str]: ...
+    @property
+    def settlement_days(self) -> int: ...
 
-    def validate_instrument(self, instrument: Mapping[str, str]) -> Mapping[str, str]:
-        """Check and normalise an instrument (IBAN, routing number, card); raise ValidationError."""
+    def validate_instrument(
+        self, instrument: Mapping[str, str], *, now: datetime
+    ) -> Mapping[str, str]:
+        """Check and normalise an instrument (IBAN and mandate, routing number, card...).
+
+        ``now`` is postroom's clock (card expiry, mandate dates). Raise ValidationError
+        with one stable code per failure (``invalid_iban``, ``bic_mismatch``,
+        ``invalid_routing_number``, ``luhn_check_failed``, ``card_expired``...).
+        """
+        ...
+
+    def describe(self, instrument: Mapping[str, str]) -> str:
+        """A short label of a stored instrument for people (``Visa ...4242``)."""
         ...
 
     def authorize(
-        self, instrument: Mapping[str, str], amount_mills: int, currency: str, idempotency_key: str
-    ) -> str:
-        """Reserve ``amount_mills``; return the source's authorization reference."""
+        self,
+        instrument: Mapping[str, str],
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
+    ) -> PaymentResult:
+        """Reserve ``amount_mills`` without collecting it."""
         ...
 
     def charge(
-        self, instrument: Mapping[str, str], amount_mills: int, currency: str, idempotency_key: str
-    ) -> str:
-        """Collect ``amount_mills``; return the source's payment reference."""
+        self,
+        instrument: Mapping[str, str],
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
+    ) -> PaymentResult:
+        """Collect ``amount_mills``: ``settled`` or ``pending`` (a submitted debit), or
+        ``failed`` with a code. Raise only when the source cannot be reached."""
         ...
 
-    def refund(self, payment_reference: str, amount_mills: int, idempotency_key: str) -> str:
-        """Return money of an earlier charge; return the refund reference."""
+    def refund(
+        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+    ) -> PaymentResult:
+        """Give back money of an earlier charge."""
         ...
 
 

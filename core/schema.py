@@ -7,6 +7,15 @@ from postroom.core import instance
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.rates import store as rates_store
+from postroom.core.vault import funding_store, refund_store
 from postroom.core.vault import store as vault_store
 
-__all__ = ["accounts_store", "instance", "metadata", "rates_store", "vault_store"]
+__all__ = [
+    "accounts_store",
+    "funding_store",
+    "instance",
+    "metadata",
+    "rates_store",
+    "refund_store",
+    "vault_store",
+]

@@ -24,6 +24,7 @@ from postroom.core.errors import (
     ConfigurationError,
     Conflict,
     InsufficientFunds,
+    Locked,
     NotFound,
     PermissionDenied,
     PostroomError,
@@ -32,6 +33,7 @@ from postroom.core.errors import (
 from postroom.core.meters import tokens as prt
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
+from postroom.core.vault.funding_store import refills_locked
 from postroom.core.vault.model import (
     FUNDS_KINDS,
     GENESIS_HASH,
@@ -61,6 +63,7 @@ from postroom.core.vault.model import (
     effects,
     sum_balances,
 )
+from postroom.core.vault.refund_store import RefundStore
 from postroom.core.vault.store import (
     IssuedReset,
     LedgerStore,
@@ -121,6 +124,7 @@ class VaultService:
         # Account code -> id, as the ledger's locks last saw them: a code never changes
         # its account, and the one-statement debit re-checks the pair before using it.
         self._account_ids: dict[str, int] = {}
+        self._debit_listeners: list[Callable[[int], None]] = []
 
     def _installation_secret(self) -> str:
         if self._secret is None:
@@ -143,6 +147,30 @@ class VaultService:
             key, issued.serial, issued.sequence, issued.amount, issued.expires_at, nonce=nonce
         )
         return prt.decode(raw)[0], raw
+
+    def add_debit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(postage_account_id)`` after a refill or a postage reservation
+        debited a customer's postage account (after the commit). Funding uses it to run
+        the auto-refill rule and low-balance alerts; a failing listener is logged."""
+        self._debit_listeners.append(listener)
+
+    def _debited(self, account_id: int) -> None:
+        for listener in self._debit_listeners:
+            try:
+                listener(account_id)
+            except Exception:  # the debit is committed; a listener must not undo its answer
+                log.exception("debit listener failed for ledger account %s", account_id)
+
+    def execute_in(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Apply ``requests`` as one linked batch inside the caller's unit of work, so that
+        another area's rows and the ledger rows commit together. The caller commits.
+
+        Lock the debited accounts and check their balances first: an insufficient-funds
+        refusal commits its failure record (and so the caller's earlier writes).
+        """
+        for request in requests:
+            request.validate()
+        return self._execute(uow, requests)
 
     # ------------------------------------------------------------------ accounts
 
@@ -387,8 +415,13 @@ class VaultService:
         """Virtual-meter postage (PC postage, kiosk): hold ``amount`` on the customer's
         postage account for a piece about to print; post it once printed, void it if not."""
         account = self.balance(customer_number)
+        closed = self._db.run(
+            lambda uow: RefundStore(uow.connection).is_closed(account.id), readonly=True
+        )
+        if closed:
+            raise _account_closed(account.code)
         used = self.system_account(AccountKind.POSTAGE_USED, account.currency, operator)
-        return self.reserve(
+        reserved = self.reserve(
             account.code,
             used.code,
             amount,
@@ -397,6 +430,8 @@ class VaultService:
             reference=reference,
             cost_center=cost_center,
         )
+        self._debited(account.id)
+        return reserved
 
     def post_postage(
         self,
@@ -516,7 +551,11 @@ class VaultService:
                 code=TransferCode.DEPOSIT,
                 reference=reference,
             )
-            return self._post_one(uow, request)
+            request.validate()
+            done = self._execute(uow, [request])
+            _refuse_closed(uow, postage, done[0])
+            uow.commit()
+            return done
 
         return self._run_idempotent(work)[0]
 
@@ -606,7 +645,9 @@ class VaultService:
             customer = self._customer(uow, customer_number)
             if store.meter_by_serial(clean_serial) is not None:
                 raise Conflict(f"meter {clean_serial} is registered", code="meter_exists")
-            self._postage_account(uow, customer.number, create=True)  # where refills come from
+            postage = self._postage_account(uow, customer.number, create=True)  # refills' source
+            if RefundStore(uow.connection).is_closed(postage.id):
+                raise _account_closed(postage.code)
             account = store.add_account(
                 meter_code(clean_serial),
                 AccountKind.METER,
@@ -659,6 +700,14 @@ class VaultService:
                 raise NotFound(
                     "the meter's customer has no postage account", code="no_postage_account"
                 )
+            if refills_locked(uow.connection, meter.customer_account_id) and not store.ids_seen(
+                [transfer_id]
+            ):
+                # 39 CFR 501.16: no resetting while a returned payment is unpaid.
+                raise Locked(
+                    "refills are locked until the returned or failed payment is paid",
+                    code="refills_locked",
+                )
             request = TransferRequest(
                 id=transfer_id,
                 debit=postage.id,
@@ -670,6 +719,7 @@ class VaultService:
             )
             request.validate()
             done = self._execute(uow, [request])[0]
+            _refuse_closed(uow, postage, done)
             issued_tokens = ResetTokenStore(uow.connection)
             issued = issued_tokens.by_transfer(done.id)
             if issued is None:  # a first refill, not a replay: the meter account is locked
@@ -686,7 +736,9 @@ class VaultService:
             uow.commit()
             return Refill(done, prt.to_text(raw), reset)
 
-        return self._run_idempotent(work)
+        refilled = self._run_idempotent(work)
+        self._debited(refilled.transfer.debit_account_id)
+        return refilled
 
     def apply_reset_token(self, serial: str, token: str) -> ResetToken:
         """A meter reports at sync that it applied ``token`` (its text form): recorded once.
@@ -825,6 +877,25 @@ class VaultService:
         every invariant; problems come in ledger order, so the first names the first
         broken row."""
         return self._db.run(self._verify, readonly=True)
+
+    # ------------------------------------ for the vault's other use cases (refunds.py)
+
+    def transfers_in(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Validate and apply ``requests`` as one linked batch in the caller's unit of work
+        (the caller commits): for use cases that change their own rows with the ledger's."""
+        for request in requests:
+            request.validate()
+        return self._execute(uow, requests)
+
+    def system_account_in(
+        self, uow: UnitOfWork, kind: AccountKind, currency: str, operator: str | None = None
+    ) -> LedgerAccount:
+        """``system_account`` in the caller's unit of work."""
+        return self._system_account(LedgerStore(uow.connection), kind, currency, operator)
+
+    def run_idempotent(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work`` in one unit of work, once more if it lost a race on a unique key."""
+        return self._run_idempotent(work)
 
     # ------------------------------------------------------------------ internals
 
@@ -1282,6 +1353,19 @@ def _active(store: LedgerStore, meter: MeterRegisters, transfer_id: str) -> None
     """Refuse to move money through a withdrawn meter (a replay of an old id still answers)."""
     if meter.status != "active" and not store.ids_seen([transfer_id]):
         raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+
+
+def _account_closed(code: str) -> Conflict:
+    return Conflict(f"{code} is closed", code="account_closed", account=code)
+
+
+def _refuse_closed(uow: UnitOfWork, account: LedgerAccount, done: Transfer) -> None:
+    """Undo a new transfer into or out of a closed postage account; a replay of a transfer
+    from before the closing still answers. Called after ``_execute`` locked the account,
+    so a closing committed meanwhile is seen."""
+    closure = RefundStore(uow.connection).closure(account.id)
+    if closure is not None and done.seq > closure.ledger_seq:
+        raise _account_closed(account.code)
 
 
 def _meter(store: LedgerStore, serial: str) -> MeterRegisters:

@@ -15,6 +15,7 @@ from postroom.frontends.cli import (
     db,
     imb,
     meter,
+    payments,
     plugins,
     rates,
     scale,
@@ -60,6 +61,7 @@ for command in (
     worker.worker,
 ):
     cli.add_command(command)
+payments.attach(vault.vault)
 
 
 def main() -> None:

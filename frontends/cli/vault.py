@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from postroom.core.errors import ValidationError
 from postroom.core.money import Money
 from postroom.core.vault.model import (
     LedgerAccount,
@@ -18,7 +19,14 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
+from postroom.core.vault.refund_model import (
+    Refund,
+    claims_from_json,
+    closure_json,
+    refund_json,
+)
 from postroom.core.vault.report import report_csv, report_json
+from postroom.frontends.cli.payments import payment_line
 from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
 id_option = click.option(
@@ -67,24 +75,44 @@ def balance(state: CliState, number: str, as_json: bool) -> None:
 
 
 @vault.command()
-@click.argument("number")
+@click.argument("number", required=False)
 @amount_option
 @id_option
+@click.option(
+    "--instrument",
+    "instrument_id",
+    default=None,
+    help="Collect from this payment instrument (see `vault instrument list`); "
+    "--id is then the payment's idempotency key.",
+)
 @click.option("--reference", default="", help="Payment reference.")
 @json_option
 @pass_state
 def deposit(
     state: CliState,
-    number: str,
+    number: str | None,
     amount: str,
     transfer_id: str | None,
+    instrument_id: str | None,
     reference: str,
     as_json: bool,
 ) -> None:
-    """Credit funds received for customer account NUMBER to its postage account."""
-    done = state.postroom().vault.deposit(
-        number, Money.parse(amount), _id(transfer_id), reference=reference
-    )
+    """Credit funds to the postage account of customer account NUMBER.
+
+    Without --instrument: funds already received (payment clearing -> postage account).
+    With --instrument: collect them from that instrument first (NUMBER may be left out).
+    """
+    pr = state.postroom()
+    if instrument_id is not None:
+        owner = pr.funding.instrument_owner(instrument_id)
+        payment = pr.funding.deposit(
+            number or owner, instrument_id, Money.parse(amount), _id(transfer_id)
+        )
+        emit(payment.to_json(), as_json, payment_line)
+        return
+    if number is None:
+        raise click.UsageError("give the customer account NUMBER, or --instrument")
+    done = pr.vault.deposit(number, Money.parse(amount), _id(transfer_id), reference=reference)
     emit(done.to_json(), as_json, _transfer_line)
 
 
@@ -307,6 +335,224 @@ def verify(state: CliState, as_json: bool) -> None:
     emit(report.to_json(), as_json, human)
     if not report.ok:
         sys.exit(1)
+
+
+# ------------------------------------------------------------------------- refunds
+
+
+@vault.group()
+def refund() -> None:
+    """Refunds of spoiled or misprinted metered postage (an agent approves them)."""
+
+
+def _refund_line(data: dict[str, Any]) -> str:
+    def m(value: dict[str, str]) -> str:
+        return f"{value['amount']} {value['currency']}"
+
+    pieces = ", ".join(str(p["piece"]) for p in data["pieces"])
+    line = (
+        f"refund {data['id']} ({data['status']}) of account {data['customer_number']},"
+        f" meter {data['meter']} pieces {pieces}: face {m(data['face'])}, fee {m(data['fee'])},"
+        f" net {m(data['net'])}"
+    )
+    if data["agent"]:
+        line += f"; by {data['agent']}"
+    if data["decision_note"]:
+        line += f": {data['decision_note']}"
+    return line
+
+
+def _pieces(specs: tuple[str, ...], proofs: tuple[str, ...], currency: str) -> list[dict[str, Any]]:
+    """``NUMBER:AMOUNT:DATE`` pieces, with ``NUMBER:INDICIUM_HEX[:SIGNATURE_HEX]`` proofs."""
+    items: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise ValidationError(
+                f"--piece {spec!r}: use NUMBER:AMOUNT:DATE, e.g. 12:0.73:2026-03-01",
+                code="invalid_piece",
+            )
+        number, amount, day = (p.strip() for p in parts)
+        face = Money.parse(amount, currency)
+        items[number] = {
+            "piece": int(number) if number.isascii() and number.isdigit() else number,
+            "face": face.to_json(),
+            "indicium_date": day,
+        }
+    for proof in proofs:
+        parts = proof.split(":")
+        if len(parts) not in (2, 3) or parts[0].strip() not in items:
+            raise ValidationError(
+                f"--indicium {proof[:40]!r}: use NUMBER:RECORD_HEX[:SIGNATURE_HEX] for a --piece",
+                code="invalid_indicium",
+            )
+        item = items[parts[0].strip()]
+        item["indicium"] = parts[1].strip()
+        item["signature"] = parts[2].strip() if len(parts) == 3 else None
+    return list(items.values())
+
+
+@refund.command("request")
+@click.option("--account", "number", required=True, help="Customer account number.")
+@click.option("--meter", "serial", required=True, help="Serial of the meter that printed.")
+@click.option(
+    "--piece",
+    "specs",
+    multiple=True,
+    required=True,
+    help="NUMBER:AMOUNT:DATE of one printed piece, e.g. 12:0.73:2026-03-01 (repeat).",
+)
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice(["spoiled", "misprinted", "unused", "duplicate"]),
+)
+@click.option("--note", default="", help="What happened (shown to the agent).")
+@click.option(
+    "--indicium",
+    "proofs",
+    multiple=True,
+    help="NUMBER:RECORD_HEX[:SIGNATURE_HEX]: the signed indicium of a piece (repeat).",
+)
+@click.option(
+    "--public-key",
+    "key_file",
+    type=click.File("r"),
+    default=None,
+    help="PEM file of the meter's public key: verifies the indicium signatures.",
+)
+@click.option(
+    "--id",
+    "refund_id",
+    default=None,
+    help="Client-chosen refund id; sending it again never asks twice (default: random).",
+)
+@json_option
+@pass_state
+def refund_request(
+    state: CliState,
+    number: str,
+    serial: str,
+    specs: tuple[str, ...],
+    reason: str,
+    note: str,
+    proofs: tuple[str, ...],
+    key_file: Any,
+    refund_id: str | None,
+    as_json: bool,
+) -> None:
+    """Ask back the face value of spoiled or misprinted pieces of a meter."""
+    pr = state.postroom()
+    currency = pr.accounts.get(number).currency
+    claims = claims_from_json(_pieces(specs, proofs, currency), currency)
+    done = pr.refunds.request(
+        number,
+        refund_id or uuid.uuid4().hex,
+        serial,
+        claims,
+        reason,
+        note=note,
+        public_key_pem=None if key_file is None else key_file.read(),
+    )
+    emit(refund_json(done), as_json, _refund_line)
+
+
+@refund.command("approve")
+@click.argument("number")
+@click.argument("refund_id")
+@click.option("--agent", required=True, help="Name of the agent who approves.")
+@click.option("--note", default="", help="The agent's note.")
+@json_option
+@pass_state
+def refund_approve(
+    state: CliState, number: str, refund_id: str, agent: str, note: str, as_json: bool
+) -> None:
+    """Approve refund REFUND_ID of account NUMBER: credit it to the postage account."""
+    done = state.postroom().refunds.approve(number, refund_id, agent, note=note)
+    emit(refund_json(done), as_json, _refund_line)
+
+
+@refund.command("reject")
+@click.argument("number")
+@click.argument("refund_id")
+@click.option("--agent", required=True, help="Name of the agent who rejects.")
+@click.option("--reason", required=True, help="Why, as the customer will read it.")
+@json_option
+@pass_state
+def refund_reject(
+    state: CliState, number: str, refund_id: str, agent: str, reason: str, as_json: bool
+) -> None:
+    """Reject refund REFUND_ID of account NUMBER (its pieces may be asked back again)."""
+    done = state.postroom().refunds.reject(number, refund_id, agent, reason)
+    emit(refund_json(done), as_json, _refund_line)
+
+
+@refund.command("list")
+@click.option("--account", "number", default=None, help="One customer's (default: all).")
+@click.option("--status", default=None, type=click.Choice(["requested", "approved", "rejected"]))
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@json_option
+@pass_state
+def refund_list(
+    state: CliState,
+    number: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List refunds, newest first (all accounts' for the agents' queue)."""
+    found: list[Refund] = state.postroom().refunds.list(
+        number, status=status, limit=limit, offset=offset
+    )
+    emit(
+        [refund_json(r) for r in found],
+        as_json,
+        lambda items: "\n".join(_refund_line(i) for i in items) or "no refunds",
+    )
+
+
+@refund.command("show")
+@click.argument("number")
+@click.argument("refund_id")
+@json_option
+@pass_state
+def refund_show(state: CliState, number: str, refund_id: str, as_json: bool) -> None:
+    """Show refund REFUND_ID of account NUMBER with its pieces."""
+    found = state.postroom().refunds.get(number, refund_id)
+
+    def human(data: dict[str, Any]) -> str:
+        lines = [_refund_line(data), f"reason: {data['reason']}  note: {data['note']}"]
+        for p in data["pieces"]:
+            verified = "signature verified" if p["signature_verified"] else "not verified"
+            lines.append(
+                f"  piece {p['piece']}: {p['face']['amount']} {p['face']['currency']},"
+                f" indicium date {p['indicium_date']}, {verified}"
+            )
+        return "\n".join(lines)
+
+    emit(refund_json(found), as_json, human)
+
+
+@vault.command("close")
+@click.argument("number")
+@json_option
+@pass_state
+def close(state: CliState, number: str, as_json: bool) -> None:
+    """Close the postage account of NUMBER: its balance is refunded to the customer.
+
+    Withdraw its meters first (their funds return to the postage account).
+    """
+    done = state.postroom().refunds.close_account(number)
+    emit(
+        closure_json(done),
+        as_json,
+        lambda d: (
+            f"{d['account']} closed; {d['refunded']['amount']} {d['refunded']['currency']}"
+            " refunded to the customer"
+        ),
+    )
 
 
 def _transfer_line(data: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from postroom.core.app import Postroom
 from postroom.frontends import kiosk
 from postroom.frontends.web import (
     api,
+    api_payments,
     api_rates,
     api_vault,
     auth,
@@ -65,12 +66,14 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(api_rates.bp)
     app.register_blueprint(api_vault.bp)
+    app.register_blueprint(api_payments.bp)
     app.register_blueprint(kiosk.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)
     csrf.exempt(api_rates.bp)
     csrf.exempt(api_vault.bp)
+    csrf.exempt(api_payments.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app

@@ -23,6 +23,7 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
+from postroom.core.vault.refund_model import claims_from_json, refund_json
 from postroom.core.vault.report import report_csv, report_json
 from postroom.core.vault.service import VaultService
 from postroom.frontends.web.auth import current_account
@@ -320,3 +321,57 @@ def report() -> Response:
             headers={"Content-Disposition": 'attachment; filename="postroom-report.csv"'},
         )
     return jsonify(report_json(result))
+
+
+# ------------------------------------------------------------------------- refunds
+# A customer asks; an agent decides (CLI `postroom vault refund approve|reject`).
+
+
+@bp.post("/refunds")
+def request_refund() -> tuple[Response, int]:
+    data = _body()
+    refund_id = data.get("id")
+    if refund_id is None:
+        raise ValidationError("'id' is required", code="missing_field", field="id")
+    for field in ("meter", "reason", "pieces"):
+        if field not in data:
+            raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
+    serial, note, key = data["meter"], data.get("note", ""), data.get("public_key")
+    if not isinstance(serial, str):
+        raise ValidationError("meter is a serial number (text)", code="invalid_serial")
+    if not isinstance(note, str):
+        raise ValidationError("note is text", code="invalid_note")
+    if key is not None and not isinstance(key, str):
+        raise ValidationError("public_key is PEM text", code="invalid_public_key")
+    pieces = data["pieces"]
+    if isinstance(pieces, list):
+        for item in pieces:
+            if isinstance(item, dict) and "face" in item:
+                _money(item["face"], "face")  # numbers and another currency, as for amounts
+    claims = claims_from_json(pieces, current_account().currency)
+    done = current_postroom().refunds.request(
+        _number(), refund_id, serial, claims, data["reason"], note=note, public_key_pem=key
+    )
+    return jsonify(refund_json(done)), 201
+
+
+@bp.get("/refunds")
+def refunds() -> Response:
+    limit = _int_arg("limit", 50)
+    offset = _int_arg("offset", 0)
+    found = current_postroom().refunds.list(
+        _number(), status=request.args.get("status"), limit=limit, offset=offset
+    )
+    return jsonify(
+        {
+            "items": [refund_json(r) for r in found],
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + limit if len(found) == limit else None,
+        }
+    )
+
+
+@bp.get("/refunds/<refund_id>")
+def refund(refund_id: str) -> Response:
+    return jsonify(refund_json(current_postroom().refunds.get(_number(), refund_id)))

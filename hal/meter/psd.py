@@ -58,6 +58,7 @@ _RID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_FEATURES = 64
+RATE_TABLES_KEPT = 32  # installed rate tables a print may name (one per carrier service)
 
 
 class DeviceReset(BaseException):
@@ -218,6 +219,7 @@ class Psd:
                 "features": {},
                 "graphics": {},
                 "rate_digest": None,
+                "rate_digests": [],
                 "log": [],
                 "requests": {},
             }
@@ -290,6 +292,13 @@ class Psd:
             "lock_at": lock.isoformat(),
             "status": status,
         }
+
+    def rate_digests(self) -> list[str]:
+        """The digests of the installed rate tables, oldest first (the last is ``rate_digest``)."""
+        s = self.state
+        digests = [str(d) for d in s.get("rate_digests", [])]  # absent in 1.0 state files
+        latest = s["rate_digest"]
+        return digests if latest is None or latest in digests else [*digests, str(latest)]
 
     def sign(self, data: bytes) -> bytes:
         return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
@@ -445,7 +454,7 @@ class Psd:
             raise Locked(
                 "inspection overdue: connect to the data center", code="inspection_overdue"
             )
-        if s["rate_digest"] is None or rate_digest != s["rate_digest"]:
+        if rate_digest not in self.rate_digests():
             raise ValidationError(
                 "rate table not installed on this meter", code="rate_table_unknown"
             )
@@ -524,6 +533,7 @@ class Psd:
             "diagnostics": {
                 "firmware": s["firmware"],
                 "rate_digest": s["rate_digest"],
+                "rate_digests": self.rate_digests(),
                 "locked": s["locked"],
                 "lock_reason": s["lock_reason"],
                 "features": s["features"],
@@ -593,7 +603,9 @@ class Psd:
         atomic_write(folder / (transfer.name or transfer.digest), bytes(transfer.data))
         new = dict(self.state)
         if transfer.kind == "rates":
+            kept = [d for d in self.rate_digests() if d != transfer.digest]
             new["rate_digest"] = transfer.digest
+            new["rate_digests"] = [*kept, transfer.digest][-RATE_TABLES_KEPT:]
         elif transfer.kind == "firmware":
             new["firmware"] = transfer.version
         else:

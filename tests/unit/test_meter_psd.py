@@ -14,7 +14,14 @@ from postroom.core.errors import PostroomError
 from postroom.core.meters import tokens
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
-from postroom.hal.meter.psd import STATE_FILE, DeviceReset, InspectionPolicy, Psd, canonical
+from postroom.hal.meter.psd import (
+    RATE_TABLES_KEPT,
+    STATE_FILE,
+    DeviceReset,
+    InspectionPolicy,
+    Psd,
+    canonical,
+)
 from postroom.hal.meter.store import STEPS
 
 KEY = b"m" * 32
@@ -202,6 +209,29 @@ def test_rate_table_with_wrong_digest_is_refused(tmp_path, clock):
     psd = open_psd(tmp_path, clock)
     assert error(install_rates(psd, digest="1" * 64)) == "digest_mismatch"
     assert psd.state["rate_digest"] is None
+
+
+def test_a_print_may_name_any_installed_rate_table(ready):
+    """One table per carrier service: installing another keeps the first one printable."""
+    other = b"usps,priority-mail,1lb,1050\n"
+    other_digest = hashlib.sha256(other).hexdigest()
+    assert install_rates(ready, other, other_digest)["ok"]
+    assert ready.handle(print_request("a"))["ok"]
+    assert ready.handle(print_request("b", rate_digest=other_digest, service="priority"))["ok"]
+    diagnostics = ready.handle({"cmd": "diagnostics"})["diagnostics"]
+    assert diagnostics["rate_digest"] == other_digest
+    assert diagnostics["rate_digests"] == [DIGEST, other_digest]
+    assert install_rates(ready)["ok"]  # installed again: becomes the latest, kept once
+    assert ready.reopen().rate_digests() == [other_digest, DIGEST]
+
+
+def test_only_the_latest_rate_tables_are_kept(ready):
+    for n in range(RATE_TABLES_KEPT):
+        data = f"table {n}\n".encode()
+        assert install_rates(ready, data, hashlib.sha256(data).hexdigest())["ok"]
+    assert DIGEST not in ready.rate_digests()
+    assert len(ready.rate_digests()) == RATE_TABLES_KEPT
+    assert error(ready.handle(print_request("old"))) == "rate_table_unknown"
 
 
 def test_firmware_graphics_features_and_diagnostics(ready):

@@ -1,5 +1,6 @@
 """A hypothesis state machine drives the vault through deposits, refills, usage,
-reservations, posts, voids and expiries, and checks the invariants after every step."""
+reservations, posts, voids, expiries and refunds (request, then an agent's approval),
+and checks the invariants after every step."""
 
 from __future__ import annotations
 
@@ -25,9 +26,16 @@ from hypothesis.stateful import (
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
-from postroom.core.errors import Conflict, InsufficientFunds, NotFound
+from postroom.core.errors import (
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    PostroomError,
+    ValidationError,
+)
 from postroom.core.money import Money
 from postroom.core.vault.model import AccountKind, Balances, sum_balances
+from postroom.core.vault.refund_model import PieceClaim
 from postroom.core.vault.service import postage_code
 
 amounts = st.integers(min_value=1, max_value=50_000)
@@ -56,6 +64,10 @@ class VaultMachine(RuleBasedStateMachine):
         self.reserved: dict[str, int] = {}  # open reservations: id -> mills
         self.meters = dict.fromkeys(METERS, 0)
         self.refilled = dict.fromkeys(METERS, 0)
+        # each meter's usage reports, in order: [pieces, mills, mills not yet refunded]
+        self.usages: dict[str, list[list[int]]] = {serial: [] for serial in METERS}
+        self.refunded: dict[str, set[int]] = {serial: set() for serial in METERS}
+        self.fees = 0
 
     def teardown(self) -> None:
         self.pr.close()
@@ -65,12 +77,18 @@ class VaultMachine(RuleBasedStateMachine):
         self.counter += 1
         return f"{kind}-{self.counter}"
 
-    @initialize()
-    def customer(self) -> None:
+    @initialize(mills=st.integers(0, 200_000), part=st.integers(0, 100))
+    def customer(self, mills: int, part: int) -> None:
         self.number = self.pr.accounts.create("State Machine", "US", "USD").number
         for serial in METERS:
             self.pr.vault.register_meter(serial, self.number, "USPS")
         self.pr.vault.system_account(AccountKind.POSTAGE_USED, "USD", "USPS")
+        # often start funded, so that prints and refunds come within a short run
+        if mills:
+            self.deposit(mills)
+            for serial in METERS:
+                if self.available * part // 200:
+                    self.refill(serial, self.available * part // 200)
 
     @property
     def available(self) -> int:
@@ -102,6 +120,17 @@ class VaultMachine(RuleBasedStateMachine):
             return
         assert mills <= self.meters[serial]
         self.meters[serial] -= mills
+        self.usages[serial].append([pieces, mills, mills])
+
+    @rule(serial=st.sampled_from(METERS), part=st.integers(1, 100))
+    def refill_part_of_available(self, serial: str, part: int) -> None:
+        if self.available > 0:
+            self.refill(serial, max(1, self.available * part // 100))
+
+    @rule(serial=st.sampled_from(METERS), part=st.integers(1, 100), pieces=st.integers(1, 5))
+    def usage_part_of_meter(self, serial: str, part: int, pieces: int) -> None:
+        if self.meters[serial] > 0:
+            self.usage(serial, max(1, self.meters[serial] * part // 100), pieces)
 
     @rule(target=pendings, mills=amounts, timeout=st.sampled_from([None, 60, 600]))
     def reserve(self, mills: int, timeout: int | None) -> str:
@@ -166,6 +195,58 @@ class VaultMachine(RuleBasedStateMachine):
                     del self.reserved[tid]
         assert account.balances.debits_pending == sum(self.reserved.values())
 
+    def _covering(self, serial: str, piece: int) -> list[int]:
+        upto = 0
+        for usage in self.usages[serial]:
+            upto += usage[0]
+            if piece <= upto:
+                return usage
+        raise AssertionError(f"piece {piece} of {serial} was never printed")
+
+    @staticmethod
+    def expected_fee(face: int) -> int:
+        """The default rule, written out: 10 % half up to the cent to 350.00, then 35.00."""
+        fee = (face + 50) // 100 * 10 if face <= 350_000 else 35_000
+        return min(fee, face)
+
+    @rule(serial=st.sampled_from(METERS), pick=st.integers(1, 10_000), verdict=st.integers(0, 3))
+    def refund(self, serial: str, pick: int, verdict: int) -> None:
+        """Ask back one printed piece; an agent approves (or, one time in four, rejects)."""
+        printed = sum(u[0] for u in self.usages[serial])
+        if printed == 0:
+            return
+        piece = (pick - 1) % printed + 1
+        usage = self._covering(serial, piece)
+        face = usage[1] if usage[0] == 1 else max(1, usage[1] // usage[0])
+        rid = self.next_id("rf")
+        claim = PieceClaim(piece, face, self.clock.now().date())
+        refused: PostroomError | None = None
+        try:
+            self.pr.refunds.request(self.number, rid, serial, [claim], "spoiled")
+        except (Conflict, ValidationError) as error:
+            refused = error
+        if refused is not None:
+            if refused.code == "piece_already_refunded":
+                assert piece in self.refunded[serial]
+            else:
+                assert refused.code == "face_value_mismatch", refused
+                assert face > usage[2]
+            return
+        assert piece not in self.refunded[serial]
+        assert face <= usage[2]
+        self.refunded[serial].add(piece)
+        usage[2] -= face
+        if verdict == 0:
+            self.pr.refunds.reject(self.number, rid, "agent", "no envelope")
+            self.refunded[serial].discard(piece)
+            usage[2] += face
+            return
+        done = self.pr.refunds.approve(self.number, rid, "agent")
+        assert done.fee == self.expected_fee(face)
+        assert self.pr.refunds.approve(self.number, rid, "agent") == done  # once only
+        self.postage += face - done.fee
+        self.fees += done.fee
+
     @invariant()
     def ledger_holds(self) -> None:
         if not hasattr(self, "number"):
@@ -185,6 +266,8 @@ class VaultMachine(RuleBasedStateMachine):
             assert regs.ascending + regs.descending == regs.control_sum
             assert regs.descending == self.meters[serial]
             assert regs.control_sum == self.refilled[serial]
+        if self.fees:
+            assert self.pr.vault.account("fees:USD").balances.balance == self.fees
         report = self.pr.vault.verify()
         assert report.ok, report.problems
 

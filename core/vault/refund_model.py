@@ -1,0 +1,482 @@
+"""Refunds of spoiled or misprinted metered postage, and closing a postage account:
+values and pure rules (no I/O). ``refunds.py`` runs them inside one transaction.
+
+The rules (docs/vault.md "Refunds"):
+
+- a request is made within ``window_days`` calendar days of each piece's indicium date:
+  day 0 is the indicium date, day ``window_days`` is the last day allowed (judged on the
+  UTC date of the injected clock);
+- the fee is ``fee_percent`` of the request's total face value while that total is at most
+  ``fee_threshold``, and ``fixed_fee`` above it; the percentage is rounded half up to the
+  cent (10 mills), and the fee never exceeds the face value;
+- the customer is credited the face value less the fee.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from postroom.core.errors import PermissionDenied, ValidationError
+from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.money import MILLS_PER_UNIT, Money
+from postroom.core.vault.model import utc
+
+#: A refund id: chosen by the client, unique per customer account (like a transfer id,
+#: shorter, because the ledger transfer ids are derived from it).
+REFUND_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,39}")
+#: The fee is rounded to this many mills: one cent.
+FEE_ROUNDING_MILLS = 10
+MAX_PIECES = 500
+MAX_NOTE = 500
+MAX_PIECE_NUMBER = 2**32 - 1  # the indicium record's 4-byte piece count
+MAX_FACE_MILLS = 2**32 - 1  # the indicium record's 4-byte postage in mills
+MAX_INDICIUM_HEX = 2048
+MAX_SIGNATURE_HEX = 300
+MAX_PUBLIC_KEY_PEM = 2000
+
+
+class RefundReason(StrEnum):
+    SPOILED = "spoiled"  # printed, then damaged before mailing
+    MISPRINTED = "misprinted"  # illegible, wrong amount or wrong date
+    UNUSED = "unused"  # printed and never mailed
+    DUPLICATE = "duplicate"  # printed twice for one mail piece
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+def check_refund_id(value: object) -> str:
+    if not isinstance(value, str) or not REFUND_ID.fullmatch(value):
+        raise ValidationError(
+            "a refund id is 1 to 40 letters, digits or ._:@- and starts with a letter or digit",
+            code="invalid_refund_id",
+        )
+    return value
+
+
+def check_note(value: object, field: str = "note", *, required: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} is text", code=f"invalid_{field}")
+    clean = value.strip()
+    if len(clean) > MAX_NOTE:
+        raise ValidationError(f"{field} is at most {MAX_NOTE} characters", code=f"invalid_{field}")
+    if required and not clean:
+        raise ValidationError(f"{field} is required", code=f"missing_{field}")
+    return clean
+
+
+def parse_reason(value: object) -> RefundReason:
+    if isinstance(value, str):
+        try:
+            return RefundReason(value.strip().lower())
+        except ValueError:
+            pass
+    allowed = ", ".join(r.value for r in RefundReason)
+    raise ValidationError(
+        f"unknown refund reason {value!r} (one of {allowed})", code="invalid_reason"
+    )
+
+
+def parse_indicium_date(value: object) -> date:
+    """A piece's indicium (mailing) date from outside: ``YYYY-MM-DD`` text or a ``date``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(f"invalid indicium date {value!r}: use YYYY-MM-DD", code="invalid_date")
+
+
+def _decimal_setting(value: object, name: str) -> Decimal:
+    if isinstance(value, float | bool):
+        raise ValidationError(f"{name} is a decimal string, not {value!r}", code="invalid_setting")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValidationError(
+            f"{name} is not a number: {value!r}", code="invalid_setting"
+        ) from None
+    if not number.is_finite() or number < 0:
+        raise ValidationError(f"{name} must be 0 or more: {value!r}", code="invalid_setting")
+    return number
+
+
+def _mills_setting(value: object, name: str) -> int:
+    number = _decimal_setting(value, name)
+    mills = number * MILLS_PER_UNIT
+    if mills != mills.to_integral_value() or mills > 10**15:
+        raise ValidationError(
+            f"{name} has more than 3 decimal places or is too large: {value!r}",
+            code="invalid_setting",
+        )
+    return int(mills)
+
+
+@attrs.frozen
+class RefundPolicy:
+    """The configurable refund rules (settings ``POSTROOM_REFUND_*``).
+
+    Amounts are in mills of the account's currency: ``fee_threshold`` 350000 is 350.00.
+    """
+
+    window_days: int = 60
+    fee_percent: Fraction = Fraction(10)
+    fee_threshold: int = 350_000
+    fixed_fee: int = 35_000
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.window_days, bool) or not isinstance(self.window_days, int):
+            raise ValidationError("the refund window is a whole number of days")
+        if not 0 <= self.window_days <= 3660:
+            raise ValidationError("the refund window is 0 to 3660 days", code="invalid_setting")
+        if not 0 <= self.fee_percent <= 100:
+            raise ValidationError("the refund fee is 0 to 100 percent", code="invalid_setting")
+        for name in ("fee_threshold", "fixed_fee"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{name} is mills, 0 or more", code="invalid_setting")
+
+    @classmethod
+    def from_settings(
+        cls, window_days: object, fee_percent: object, fee_threshold: object, fixed_fee: object
+    ) -> RefundPolicy:
+        """The policy from setting values as configured (text, or numbers from TOML)."""
+        days = _decimal_setting(window_days, "POSTROOM_REFUND_WINDOW_DAYS")
+        if days != days.to_integral_value():
+            raise ValidationError(
+                "POSTROOM_REFUND_WINDOW_DAYS is a whole number", code="invalid_setting"
+            )
+        percent = _decimal_setting(fee_percent, "POSTROOM_REFUND_FEE_PERCENT")
+        return cls(
+            window_days=int(days),
+            fee_percent=Fraction(percent),
+            fee_threshold=_mills_setting(fee_threshold, "POSTROOM_REFUND_FEE_THRESHOLD"),
+            fixed_fee=_mills_setting(fixed_fee, "POSTROOM_REFUND_FIXED_FEE"),
+        )
+
+    def fee(self, face_mills: int) -> int:
+        """The fee on a request whose pieces add up to ``face_mills``.
+
+        Up to the threshold (inclusive): ``fee_percent`` of the face value, rounded half up
+        to the cent. Above it: the fixed fee. Never more than the face value.
+        """
+        if isinstance(face_mills, bool) or not isinstance(face_mills, int) or face_mills <= 0:
+            raise ValidationError("a refund's face value is positive", code="invalid_amount")
+        if face_mills <= self.fee_threshold:
+            exact = Fraction(face_mills) * self.fee_percent / 100
+            cents = (exact / FEE_ROUNDING_MILLS + Fraction(1, 2)).__floor__()
+            fee = int(cents) * FEE_ROUNDING_MILLS
+        else:
+            fee = self.fixed_fee
+        return min(fee, face_mills)
+
+    def day_of_window(self, indicium_date: date, today: date) -> int:
+        """How many calendar days after its indicium date a piece is asked back (0 = same day)."""
+        return (today - indicium_date).days
+
+    def check_window(self, piece: int, indicium_date: date, today: date) -> None:
+        day = self.day_of_window(indicium_date, today)
+        if day < 0:
+            raise ValidationError(
+                f"piece {piece}: indicium date {indicium_date} is in the future",
+                code="indicium_date_in_future",
+                piece=piece,
+            )
+        if day > self.window_days:
+            raise ValidationError(
+                f"piece {piece}: a refund must be asked within {self.window_days} days of the"
+                f" indicium date {indicium_date} (this is day {day})",
+                code="refund_window_passed",
+                piece=piece,
+                day=day,
+            )
+
+
+@attrs.frozen
+class IndiciumProof:
+    """The signed indicium a caller may attach to a piece: record bytes and DER signature."""
+
+    record: bytes
+    signature: bytes | None = None
+
+    @classmethod
+    def from_hex(cls, record_hex: object, signature_hex: object = None) -> IndiciumProof:
+        record = _hex(record_hex, "indicium", MAX_INDICIUM_HEX)
+        signature = None if signature_hex is None else _hex(signature_hex, "signature", 300)
+        return cls(record, signature)
+
+
+def _hex(value: object, field: str, limit: int) -> bytes:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ValidationError(
+            f"{field} is hexadecimal text of at most {limit} digits", code=f"invalid_{field}"
+        )
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ValidationError(f"{field} is not hexadecimal", code=f"invalid_{field}") from None
+
+
+def load_public_key(pem: object) -> ec.EllipticCurvePublicKey:
+    if not isinstance(pem, str) or not pem.strip() or len(pem) > MAX_PUBLIC_KEY_PEM:
+        raise ValidationError("the meter's public key is PEM text", code="invalid_public_key")
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValidationError(
+            "the meter's public key is not a PEM public key", code="invalid_public_key"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValidationError(
+            "the meter's public key is not an ECDSA P-256 key", code="invalid_public_key"
+        )
+    return key
+
+
+@attrs.frozen
+class PieceClaim:
+    """One printed piece asked back: its number on the meter, face value and indicium date."""
+
+    piece: int
+    face: int  # mills
+    indicium_date: date
+    proof: IndiciumProof | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.piece, bool) or not isinstance(self.piece, int):
+            raise ValidationError("a piece number is a whole number", code="invalid_piece")
+        if not 1 <= self.piece <= MAX_PIECE_NUMBER:
+            raise ValidationError(
+                f"piece number {self.piece} is out of range", code="invalid_piece"
+            )
+        if isinstance(self.face, float):
+            raise ValidationError("amounts are never floats", code="float_not_allowed")
+        if isinstance(self.face, bool) or not isinstance(self.face, int):
+            raise ValidationError("a face value is integer mills", code="invalid_amount")
+        if not 1 <= self.face <= MAX_FACE_MILLS:
+            raise ValidationError(
+                f"piece {self.piece}: the face value must be positive and at most"
+                f" {MAX_FACE_MILLS} mills",
+                code="invalid_amount",
+                piece=self.piece,
+            )
+
+    def verify(self, serial: str, currency: str, key: ec.EllipticCurvePublicKey | None) -> bool:
+        """Check the attached indicium against this claim; True when its signature was
+        verified with ``key``. A record that disagrees with the claim, or a signature
+        that does not verify, is refused."""
+        if self.proof is None:
+            return False
+        record = IndiciumRecord.from_bytes(self.proof.record)
+        expected = (serial, self.piece, Money(self.face, currency), self.indicium_date)
+        found = (record.serial, record.piece, record.postage, record.mailing_date)
+        if found != expected:
+            raise ValidationError(
+                f"piece {self.piece}: the indicium says meter {record.serial}, piece"
+                f" {record.piece}, {record.postage}, {record.mailing_date}",
+                code="indicium_mismatch",
+                piece=self.piece,
+            )
+        if key is None or self.proof.signature is None:
+            return False
+        try:
+            key.verify(self.proof.signature, self.proof.record, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise PermissionDenied(
+                f"piece {self.piece}: the indicium signature does not verify with the meter's key",
+                code="indicium_signature_invalid",
+                piece=self.piece,
+            ) from None
+        return True
+
+
+def check_claims(claims: Sequence[PieceClaim]) -> tuple[PieceClaim, ...]:
+    found = tuple(claims)
+    if not found:
+        raise ValidationError("a refund names at least one piece", code="no_pieces")
+    if len(found) > MAX_PIECES:
+        raise ValidationError(f"at most {MAX_PIECES} pieces a request", code="too_many_pieces")
+    numbers = [c.piece for c in found]
+    if len(set(numbers)) != len(numbers):
+        raise ValidationError("a piece appears twice in the request", code="duplicate_piece")
+    return tuple(sorted(found, key=lambda c: c.piece))
+
+
+@attrs.frozen
+class RefundedPiece:
+    """A piece of a stored refund."""
+
+    piece: int
+    face: int
+    indicium_date: date
+    usage_transfer_id: str
+    verified: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "piece": self.piece,
+            "face_mills": self.face,
+            "indicium_date": self.indicium_date.isoformat(),
+            "usage_transfer_id": self.usage_transfer_id,
+            "signature_verified": self.verified,
+        }
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@attrs.frozen
+class Refund:
+    """A refund request and its decision."""
+
+    id: str
+    customer_account_id: int
+    customer_number: str
+    serial: str
+    operator: str
+    currency: str
+    reason: RefundReason
+    note: str
+    pieces: tuple[RefundedPiece, ...]
+    face: int
+    fee: int
+    status: RefundStatus
+    requested_at: datetime
+    body_hash: str
+    decided_at: datetime | None = None
+    agent: str | None = None
+    decision_note: str | None = None
+
+    @property
+    def net(self) -> int:
+        return self.face - self.fee
+
+    @property
+    def refund_transfer_id(self) -> str:
+        return f"refund:{self.customer_number}:{self.id}"
+
+    @property
+    def fee_transfer_id(self) -> str:
+        return f"refund-fee:{self.customer_number}:{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        approved = self.status is RefundStatus.APPROVED
+        return {
+            "id": self.id,
+            "customer_number": self.customer_number,
+            "meter": self.serial,
+            "operator": self.operator,
+            "currency": self.currency,
+            "reason": self.reason.value,
+            "note": self.note,
+            "status": self.status.value,
+            "pieces": [p.to_json() for p in self.pieces],
+            "face_mills": self.face,
+            "fee_mills": self.fee,
+            "net_mills": self.net,
+            "requested_at": _stamp(self.requested_at),
+            "decided_at": _stamp(self.decided_at),
+            "agent": self.agent,
+            "decision_note": self.decision_note,
+            "refund_transfer_id": self.refund_transfer_id if approved else None,
+            "fee_transfer_id": self.fee_transfer_id if approved and self.fee else None,
+        }
+
+
+@attrs.frozen
+class AccountClosure:
+    """A closed postage account: what was left in it went to refunds payable."""
+
+    customer_number: str
+    account: str
+    currency: str
+    refunded: int  # mills moved to the refunds-payable account
+    transfer_id: str | None  # None when nothing was left
+    closed_at: datetime
+    ledger_seq: int  # the last ledger row at the closing: later rows may not touch it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer_number": self.customer_number,
+            "account": self.account,
+            "currency": self.currency,
+            "refunded_mills": self.refunded,
+            "transfer_id": self.transfer_id,
+            "closed_at": _stamp(self.closed_at),
+        }
+
+
+def claims_from_json(items: object, currency: str) -> tuple[PieceClaim, ...]:
+    """Pieces as the API and the CLI receive them: a list of objects ``{"piece": 12,
+    "face": {"amount": "0.73", "currency": "USD"}, "indicium_date": "2026-03-01",
+    "indicium": HEX?, "signature": HEX?}``; ``face`` must be in ``currency``."""
+    if not isinstance(items, list) or not items:
+        raise ValidationError("pieces is a non-empty list", code="no_pieces")
+    if len(items) > MAX_PIECES:
+        raise ValidationError(f"at most {MAX_PIECES} pieces a request", code="too_many_pieces")
+    claims = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValidationError("each piece is an object", code="invalid_piece")
+        for field in ("piece", "face", "indicium_date"):
+            if field not in item:
+                raise ValidationError(f"a piece needs {field!r}", code="missing_field", field=field)
+        face = item["face"]
+        if isinstance(face, int | float) or (
+            isinstance(face, dict) and isinstance(face.get("amount"), int | float)
+        ):
+            raise ValidationError(
+                'face is {"amount": "0.73", "currency": "USD"} with the amount as a string',
+                code="amount_not_a_string",
+            )
+        money = Money.from_json(face)
+        if money.currency != currency:
+            raise ValidationError(
+                f"face value in {money.currency} but the account is in {currency}",
+                code="currency_mismatch",
+            )
+        proof = None
+        if item.get("indicium") is not None:
+            proof = IndiciumProof.from_hex(item["indicium"], item.get("signature"))
+        elif item.get("signature") is not None:
+            raise ValidationError("a signature comes with its indicium", code="invalid_indicium")
+        claims.append(
+            PieceClaim(
+                item["piece"], money.mills, parse_indicium_date(item["indicium_date"]), proof
+            )
+        )
+    return check_claims(claims)
+
+
+def refund_json(refund: Refund) -> dict[str, Any]:
+    """A refund for people and programs: amounts as ``{"amount", "currency"}`` objects."""
+    data = refund.to_json()
+    cur = refund.currency
+    for name in ("face", "fee", "net"):
+        data[name] = Money(data.pop(f"{name}_mills"), cur).to_json()
+    for piece in data["pieces"]:
+        piece["face"] = Money(piece.pop("face_mills"), cur).to_json()
+    return data
+
+
+def closure_json(closure: AccountClosure) -> dict[str, Any]:
+    data = closure.to_json()
+    data["refunded"] = Money(data.pop("refunded_mills"), closure.currency).to_json()
+    return data

@@ -1,0 +1,460 @@
+"""Refunds of spoiled or misprinted metered postage, and closing a postage account
+(``pr.refunds``). The rules are in ``refund_model``; each use case here runs in one unit
+of work, the ledger transfers of an approval or a closing in the same transaction as
+the refund's or the closing's own rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from postroom.core.accounts.model import CustomerAccount, parse_account_number
+from postroom.core.accounts.store import AccountStore
+from postroom.core.clock import Clock
+from postroom.core.db import Database, UnitOfWork
+from postroom.core.errors import ConfigurationError, Conflict, NotFound, ValidationError
+from postroom.core.vault.model import (
+    AccountKind,
+    LedgerAccount,
+    TransferCode,
+    TransferRequest,
+)
+from postroom.core.vault.refund_model import (
+    AccountClosure,
+    PieceClaim,
+    Refund,
+    RefundedPiece,
+    RefundPolicy,
+    RefundReason,
+    RefundStatus,
+    check_claims,
+    check_note,
+    check_refund_id,
+    load_public_key,
+    parse_reason,
+)
+from postroom.core.vault.refund_store import RefundStore
+from postroom.core.vault.service import VaultService, postage_code
+from postroom.core.vault.store import LedgerStore
+
+MAX_AGENT = 100
+MAX_LIST = 1000
+CLOSE_PREFIX = "close:"
+
+
+def policy_from_settings(
+    window_days: object, fee_percent: object, fee_threshold: object, fixed_fee: object
+) -> RefundPolicy:
+    """The refund policy from the configured settings; a bad value is a ConfigurationError."""
+    try:
+        return RefundPolicy.from_settings(window_days, fee_percent, fee_threshold, fixed_fee)
+    except ValidationError as error:
+        raise ConfigurationError(f"invalid refund setting: {error.message}") from error
+
+
+def _agent(value: object) -> str:
+    name = check_note(value, "agent", required=True)
+    if len(name) > MAX_AGENT:
+        raise ValidationError(f"agent is at most {MAX_AGENT} characters", code="invalid_agent")
+    return name
+
+
+def _body_hash(serial: str, reason: RefundReason, note: str, claims: Sequence[PieceClaim]) -> str:
+    body: list[Any] = [serial, reason.value, note]
+    for c in claims:
+        proof = c.proof
+        body.append(
+            [
+                c.piece,
+                c.face,
+                c.indicium_date.isoformat(),
+                None if proof is None else proof.record.hex(),
+                None if proof is None or proof.signature is None else proof.signature.hex(),
+            ]
+        )
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return hashlib.sha256(raw).hexdigest()
+
+
+class RefundService:
+    """``pr.refunds``: refund requests, the agent's decision, closing a postage account."""
+
+    def __init__(self, db: Database, clock: Clock, vault: VaultService, policy: RefundPolicy):
+        self._db = db
+        self._clock = clock
+        self._vault = vault
+        self.policy = policy
+
+    # ------------------------------------------------------------------ requests
+
+    def request(
+        self,
+        customer_number: str,
+        refund_id: str,
+        serial: str,
+        claims: Sequence[PieceClaim],
+        reason: RefundReason | str,
+        *,
+        note: str = "",
+        public_key_pem: str | None = None,
+    ) -> Refund:
+        """Ask back the face value of printed pieces of the customer's meter ``serial``.
+
+        Idempotent by ``refund_id`` (per customer account): the same request again answers
+        the first; another body under that id is ``refund_id_reused``.
+        """
+        check_refund_id(refund_id)
+        why = parse_reason(reason)
+        clean_note = check_note(note)
+        pieces = check_claims(claims)
+        if not isinstance(serial, str) or not serial.strip() or len(serial) > 60:
+            raise ValidationError("a meter serial is 1 to 60 characters", code="invalid_serial")
+        clean_serial = serial.strip()
+        key = None if public_key_pem is None else load_public_key(public_key_pem)
+        body_hash = _body_hash(clean_serial, why, clean_note, pieces)
+
+        def work(uow: UnitOfWork) -> Refund:
+            customer = _customer(uow, customer_number)
+            refunds = RefundStore(uow.connection)
+            ledger = LedgerStore(uow.connection)
+            existing = refunds.get(customer.id, refund_id)
+            if existing is not None:
+                if existing.body_hash != body_hash:
+                    raise Conflict(
+                        f"refund id {refund_id} was used before with another request",
+                        code="refund_id_reused",
+                    )
+                return existing
+            postage = _postage(ledger, customer)
+            if refunds.is_closed(postage.id):
+                raise _closed(postage)
+            meter = ledger.meter_by_serial(clean_serial)
+            if meter is None or meter.customer_account_id != customer.id:
+                raise NotFound(f"no meter {clean_serial!r}", code="meter_not_found")
+            # one request per meter at a time: what its usage reports have left is exact
+            ledger.lock_accounts([meter.account_id])
+            today = self._clock.now().date()
+            for claim in pieces:
+                self.policy.check_window(claim.piece, claim.indicium_date, today)
+                if claim.piece > meter.pieces:
+                    raise ValidationError(
+                        f"meter {meter.serial} has printed {meter.pieces} pieces, not piece"
+                        f" {claim.piece}",
+                        code="piece_not_printed",
+                        piece=claim.piece,
+                    )
+            taken = refunds.claimed(meter.serial, (c.piece for c in pieces))
+            if taken:
+                raise Conflict(
+                    f"piece(s) {', '.join(map(str, sorted(taken)))} of meter {meter.serial}"
+                    " are refunded or asked back already",
+                    code="piece_already_refunded",
+                    pieces=sorted(taken),
+                )
+            usage_of = {}
+            for claim in pieces:
+                usage = refunds.usage_covering(meter.account_id, claim.piece)
+                if usage is None:
+                    raise ValidationError(
+                        f"no usage report of meter {meter.serial} counts piece {claim.piece}",
+                        code="piece_not_printed",
+                        piece=claim.piece,
+                    )
+                usage_of[claim.piece] = usage
+            claimed_face = refunds.claimed_face_by_usage(u.id for u in usage_of.values())
+            for usage in {u.id: u for u in usage_of.values()}.values():
+                mine = [c for c in pieces if usage_of[c.piece].id == usage.id]
+                asked = sum(c.face for c in mine)
+                if usage.pieces == 1 and asked != usage.amount:
+                    raise ValidationError(
+                        f"piece {mine[0].piece}: face value {asked} mills but the meter recorded"
+                        f" {usage.amount} mills for it",
+                        code="face_value_mismatch",
+                        piece=mine[0].piece,
+                    )
+                left = usage.amount - claimed_face.get(usage.id, 0)
+                if asked > left:
+                    raise ValidationError(
+                        f"pieces {', '.join(str(c.piece) for c in mine)}: face values of"
+                        f" {asked} mills exceed the {left} mills left of the meter's usage"
+                        f" report {usage.id} ({usage.pieces} pieces, {usage.amount} mills)",
+                        code="face_value_mismatch",
+                    )
+            recorded = tuple(
+                RefundedPiece(
+                    c.piece,
+                    c.face,
+                    c.indicium_date,
+                    usage_of[c.piece].id,
+                    c.verify(meter.serial, meter.currency, key),
+                )
+                for c in pieces
+            )
+            face = sum(c.face for c in pieces)
+            refund = Refund(
+                id=refund_id,
+                customer_account_id=customer.id,
+                customer_number=customer.number,
+                serial=meter.serial,
+                operator=meter.operator,
+                currency=meter.currency,
+                reason=why,
+                note=clean_note,
+                pieces=recorded,
+                face=face,
+                fee=self.policy.fee(face),
+                status=RefundStatus.REQUESTED,
+                requested_at=self._clock.now(),
+                body_hash=body_hash,
+            )
+            refunds.add(refund)
+            uow.commit()
+            return refund
+
+        return self._vault.run_idempotent(work)
+
+    def get(self, customer_number: str, refund_id: str) -> Refund:
+        """The customer's refund; another customer's answers ``refund_not_found``."""
+
+        def work(uow: UnitOfWork) -> Refund:
+            customer = _customer(uow, customer_number)
+            return _refund(RefundStore(uow.connection), customer, refund_id)
+
+        return self._db.run(work, readonly=True)
+
+    def list(
+        self,
+        customer_number: str | None = None,
+        *,
+        status: RefundStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Refund]:
+        """Refunds, newest first: one customer's, or every customer's (for agents)."""
+        wanted = None
+        if status is not None:
+            try:
+                wanted = RefundStatus(status)
+            except ValueError:
+                allowed = ", ".join(s.value for s in RefundStatus)
+                raise ValidationError(
+                    f"unknown refund status {status!r} (one of {allowed})", code="invalid_status"
+                ) from None
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+            raise ValidationError(f"limit is 1 to {MAX_LIST}", code="invalid_limit")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError("offset is 0 or more", code="invalid_offset")
+
+        def work(uow: UnitOfWork) -> list[Refund]:
+            owner = None if customer_number is None else _customer(uow, customer_number).id
+            return RefundStore(uow.connection).find(
+                customer_account_id=owner, status=wanted, limit=limit, offset=offset
+            )
+
+        return self._db.run(work, readonly=True)
+
+    # ----------------------------------------------------------------- decisions
+
+    def approve(
+        self, customer_number: str, refund_id: str, agent: str, *, note: str = ""
+    ) -> Refund:
+        """An agent approves: the face value is credited to the postage account out of the
+        meter operator's postage-used account, and the fee debited to the fees account, as
+        one linked batch with the refund's new state. Approving again changes nothing."""
+        who = _agent(agent)
+        clean_note = check_note(note)
+
+        def work(uow: UnitOfWork) -> Refund:
+            customer = _customer(uow, customer_number)
+            refunds = RefundStore(uow.connection)
+            refund = _refund(refunds, customer, refund_id, lock=True)
+            if refund.status is RefundStatus.APPROVED:
+                return refund
+            if refund.status is RefundStatus.REJECTED:
+                raise Conflict(f"refund {refund.id} was rejected", code="refund_rejected")
+            ledger = LedgerStore(uow.connection)
+            postage = _postage(ledger, customer)
+            if refunds.is_closed(postage.id):
+                raise _closed(postage)
+            used = self._vault.system_account_in(
+                uow, AccountKind.POSTAGE_USED, refund.currency, refund.operator
+            )
+            # booked back to the department the pieces were printed for, when they share one
+            usages = ledger.transfers_by_id(p.usage_transfer_id for p in refund.pieces)
+            centers = {t.cost_center for t in usages.values()}
+            center = centers.pop() if len(centers) == 1 else None
+            requests = [
+                TransferRequest(
+                    id=refund.refund_transfer_id,
+                    debit=used.id,
+                    credit=postage.id,
+                    amount=refund.face,
+                    currency=refund.currency,
+                    code=TransferCode.REFUND,
+                    reference=f"refund {refund.id} of meter {refund.serial}",
+                    cost_center=center,
+                )
+            ]
+            if refund.fee:
+                fees = self._vault.system_account_in(uow, AccountKind.FEES, refund.currency)
+                requests.append(
+                    TransferRequest(
+                        id=refund.fee_transfer_id,
+                        debit=postage.id,
+                        credit=fees.id,
+                        amount=refund.fee,
+                        currency=refund.currency,
+                        code=TransferCode.FEE,
+                        reference=f"refund fee of {refund.id}",
+                        cost_center=center,
+                    )
+                )
+            self._vault.transfers_in(uow, requests)
+            now = self._clock.now()
+            if not refunds.decide(refund, RefundStatus.APPROVED, now, who, clean_note):
+                raise Conflict(f"refund {refund.id} was decided meanwhile", code="refund_decided")
+            uow.commit()
+            return _refund(refunds, customer, refund_id)
+
+        return self._vault.run_idempotent(work)
+
+    def reject(self, customer_number: str, refund_id: str, agent: str, reason: str) -> Refund:
+        """An agent rejects, saying why; the pieces may be asked back again. Rejecting again
+        changes nothing; an approved refund cannot be rejected."""
+        who = _agent(agent)
+        why = check_note(reason, "reason", required=True)
+
+        def work(uow: UnitOfWork) -> Refund:
+            customer = _customer(uow, customer_number)
+            refunds = RefundStore(uow.connection)
+            refund = _refund(refunds, customer, refund_id, lock=True)
+            if refund.status is RefundStatus.REJECTED:
+                return refund
+            if refund.status is RefundStatus.APPROVED:
+                raise Conflict(f"refund {refund.id} was approved", code="refund_approved")
+            if not refunds.decide(refund, RefundStatus.REJECTED, self._clock.now(), who, why):
+                raise Conflict(f"refund {refund.id} was decided meanwhile", code="refund_decided")
+            uow.commit()
+            return _refund(refunds, customer, refund_id)
+
+        return self._vault.run_idempotent(work)
+
+    # ------------------------------------------------------------------- closing
+
+    def close_account(self, customer_number: str) -> AccountClosure:
+        """Close the customer's postage account: what is left in it moves to the refunds
+        payable account (kind ``refunds``) as a refund to the customer, and no deposit,
+        refill, reservation or new meter is accepted after. Refused while a meter is
+        active (withdraw it first: that returns its funds), a reservation is pending, a
+        refund awaits its decision, or the account owes its line of credit. Closing a
+        closed account answers the first closing."""
+
+        def work(uow: UnitOfWork) -> AccountClosure:
+            customer = _customer(uow, customer_number)
+            ledger = LedgerStore(uow.connection)
+            refunds = RefundStore(uow.connection)
+            postage = _postage(ledger, customer)
+            done = refunds.closure(postage.id)
+            if done is not None:
+                return done
+            postage = ledger.lock_accounts([postage.id])[postage.id]
+            owned = ledger.accounts(owner_id=customer.id)
+            meters = ledger.meters_for_accounts(a.id for a in owned if a.kind is AccountKind.METER)
+            active = sorted(m.serial for m in meters.values() if m.status == "active")
+            if active:
+                raise Conflict(
+                    f"withdraw meter(s) {', '.join(active)} first: their funds return to"
+                    " the postage account",
+                    code="active_meters",
+                    meters=active,
+                )
+            b = postage.balances
+            if b.debits_pending or b.credits_pending:
+                raise Conflict(
+                    f"{postage.code} has pending reservations: post or void them first",
+                    code="pending_reservations",
+                )
+            if refunds.pending_count(customer.id):
+                raise Conflict("refund requests await an agent's decision", code="pending_refunds")
+            if b.balance < 0:
+                raise Conflict(
+                    f"{postage.code} owes {-b.balance} mills on its line of credit",
+                    code="balance_owed",
+                )
+            transfer_id = None
+            if b.balance > 0:
+                payable = self._vault.system_account_in(uow, AccountKind.REFUNDS, postage.currency)
+                transfer_id = CLOSE_PREFIX + customer.number
+                self._vault.transfers_in(
+                    uow,
+                    [
+                        TransferRequest(
+                            id=transfer_id,
+                            debit=postage.id,
+                            credit=payable.id,
+                            amount=b.balance,
+                            currency=postage.currency,
+                            code=TransferCode.REFUND,
+                            reference=f"unused funds of closed account {customer.number}",
+                        )
+                    ],
+                )
+            closure = AccountClosure(
+                customer_number=customer.number,
+                account=postage.code,
+                currency=postage.currency,
+                refunded=b.balance,
+                transfer_id=transfer_id,
+                closed_at=self._clock.now(),
+                ledger_seq=ledger.chain_head()[0],
+            )
+            refunds.add_closure(postage.id, closure)
+            uow.commit()
+            return closure
+
+        return self._vault.run_idempotent(work)
+
+    def closure(self, customer_number: str) -> AccountClosure | None:
+        """The closing of the customer's postage account, or None while it is open."""
+
+        def work(uow: UnitOfWork) -> AccountClosure | None:
+            customer = _customer(uow, customer_number)
+            postage = _postage(LedgerStore(uow.connection), customer)
+            return RefundStore(uow.connection).closure(postage.id)
+
+        return self._db.run(work, readonly=True)
+
+
+def _customer(uow: UnitOfWork, customer_number: str) -> CustomerAccount:
+    number = parse_account_number(customer_number)
+    customer = AccountStore(uow.connection).get_by_number(number)
+    if customer is None:
+        raise NotFound(f"no customer account {number}", code="account_not_found")
+    return customer
+
+
+def _postage(ledger: LedgerStore, customer: CustomerAccount) -> LedgerAccount:
+    account = ledger.account_by_code(postage_code(customer.number))
+    if account is None:
+        raise NotFound(
+            f"customer {customer.number} has no postage account", code="no_postage_account"
+        )
+    return account
+
+
+def _refund(
+    store: RefundStore, customer: CustomerAccount, refund_id: str, *, lock: bool = False
+) -> Refund:
+    found = None
+    if isinstance(refund_id, str) and len(refund_id) <= 40:
+        found = store.get(customer.id, refund_id, lock=lock)
+    if found is None:
+        raise NotFound(f"no refund {refund_id!r}", code="refund_not_found")
+    return found
+
+
+def _closed(account: LedgerAccount) -> Conflict:
+    return Conflict(f"{account.code} is closed", code="account_closed", account=account.code)
