@@ -5,6 +5,9 @@
 
 Every client is its own process running ``pr.vault.transfer`` (one posted debit of a
 single customer's postage account: the hot-row case) in a loop for ``--seconds``.
+``--own-accounts`` adds a run where each client debits its own customer's account, so
+that only the ledger's chain head is shared: where that is no faster, the chain head
+(or the CPU) is the limit, not the hot account.
 ``--postgres-url`` and ``--pgbench-db`` must be databases this benchmark may fill
 (it migrates the first and runs ``pgbench -i`` on the second). Not a test: figures go
 to docs/performance.md.
@@ -66,11 +69,15 @@ def _client(
     out.put(done)
 
 
-def vault_rate(url: str, data_dir: str, clients: int, seconds: float, run: str) -> float:
+def vault_rate(
+    url: str, data_dir: str, clients: int, seconds: float, run: str, *, own_accounts: bool = False
+) -> float:
     pr = _open(url, data_dir, migrate=True)
-    customer = pr.accounts.create(f"Bench {run}", "US", "USD")
-    pr.vault.deposit(customer.number, Money(10**12, "USD"), f"{run}-funding")
-    debit = pr.vault.account(postage_code(customer.number)).id
+    debits = []
+    for k in range(clients if own_accounts else 1):
+        customer = pr.accounts.create(f"Bench {run} {k}", "US", "USD")
+        pr.vault.deposit(customer.number, Money(10**12, "USD"), f"{run}-funding-{k}")
+        debits.append(pr.vault.account(postage_code(customer.number)).id)
     credit = pr.vault.system_account(AccountKind.FEES, "USD").id
     pr.close()
     ctx = mp.get_context("spawn")
@@ -79,7 +86,16 @@ def vault_rate(url: str, data_dir: str, clients: int, seconds: float, run: str) 
     processes = [
         ctx.Process(
             target=_client,
-            args=(url, data_dir, f"{run}-c{k}", debit, credit, start_at, seconds, out),
+            args=(
+                url,
+                data_dir,
+                f"{run}-c{k}",
+                debits[k % len(debits)],
+                credit,
+                start_at,
+                seconds,
+                out,
+            ),
         )
         for k in range(clients)
     ]
@@ -160,6 +176,11 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--own-accounts",
+        action="store_true",
+        help="also run with one postage account per client (only the chain head shared)",
+    )
     parser.add_argument("--mail-run", type=int, default=100_000, help="pieces (0: skip)")
     parser.add_argument("--batch", type=int, default=1000, help="pieces per linked batch")
     args = parser.parse_args()
@@ -214,6 +235,19 @@ def main() -> None:
                 tps = pgbench_rate(args.pgbench_db, host, user, clients, int(args.seconds))
                 line += f"   pgbench tpcb-like tps {tps:9.1f}   ratio {rate / tps:5.2f}"
             print(line, flush=True)
+            if args.own_accounts and clients > 1:
+                rate = vault_rate(
+                    args.postgres_url,
+                    data_dir,
+                    clients,
+                    args.seconds,
+                    f"p{stamp}-{clients}-own",
+                    own_accounts=True,
+                )
+                print(
+                    f"postgresql  clients={clients:<3} own accounts: posted debits/s {rate:9.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

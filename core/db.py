@@ -4,7 +4,9 @@ SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy
 timeout, and every write transaction opened with BEGIN IMMEDIATE so that a
 check-then-write cannot interleave with another writer (``with_for_update()``
 does nothing on SQLite). PostgreSQL runs on psycopg 3 with a connection pool;
-serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried.
+serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried, and so is a
+transaction whose connection turned out dead before its COMMIT was sent (the pool hands
+out connections without a ping: that ping was one more round trip per transaction).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -97,9 +99,10 @@ def create_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed)
+        # No pool_pre_ping: Database.run retries a transaction whose connection was found
+        # dead before its commit, and a disconnect invalidates the whole pool at once.
         return sa.create_engine(
             parsed,
-            pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,
             connect_args={"connect_timeout": 10},
@@ -151,6 +154,7 @@ class UnitOfWork:
         self._engine = engine
         self._readonly = readonly
         self._committed = False
+        self.commit_sent = False
         self._connection: Connection | None = None
 
     @property
@@ -172,6 +176,7 @@ class UnitOfWork:
         return self
 
     def commit(self) -> None:
+        self.commit_sent = True  # from here on a lost connection leaves the outcome unknown
         self.connection.commit()
         self._committed = True
 
@@ -217,21 +222,61 @@ class Database:
     def run(self, work: Callable[[UnitOfWork], T], *, readonly: bool = False) -> T:
         """Run ``work`` in one transaction, retrying it on serialization failure or deadlock.
 
-        ``work`` calls ``uow.commit()`` when its changes should stand.
+        ``work`` calls ``uow.commit()`` when its changes should stand. A connection found
+        dead (the server restarted, an idle connection dropped) before the commit was
+        sent is replaced and ``work`` runs again once: nothing of it was committed.
         """
+        reconnected = False
         for attempt in range(self.max_retries + 1):
+            uow = self.unit_of_work(readonly=readonly)
             try:
-                with self.unit_of_work(readonly=readonly) as uow:
+                with uow:
                     return work(uow)
             except DBAPIError as error:
                 if is_retryable(error) and attempt < self.max_retries:
                     # Jittered backoff so competing transactions stop colliding.
                     time.sleep(random.uniform(0, 0.005 * 2**attempt))
                     continue
+                if error.connection_invalidated and not uow.commit_sent and not reconnected:
+                    log.info("database connection lost; running the transaction again")
+                    reconnected = True
+                    continue
                 if error.connection_invalidated or isinstance(error, sa.exc.OperationalError):
                     raise self.unavailable(error) from error
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def execute_alone(self, statement: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run one driver-level ``statement`` (the driver's own placeholders) as its own
+        transaction and return its first row: one round trip, no BEGIN or COMMIT, and none
+        of SQLAlchemy's per-statement work, for a use case that is a single statement hot
+        enough for that to show (the vault's posted debit on PostgreSQL).
+
+        A driver error is raised wrapped as SQLAlchemy's (IntegrityError...); the
+        connection is discarded when the error says it is dead. Never retried here: the
+        statement may have committed before its connection was lost.
+        """
+        dbapi = self.engine.dialect.loaded_dbapi
+        pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None
+            driver.autocommit = True
+            try:
+                cursor = driver.execute(statement, params, prepare=True)
+                return cursor.fetchone()  # type: ignore[no-any-return]
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        except dbapi.Error as error:
+            dead = self.engine.dialect.is_disconnect(error, pooled, None)
+            if dead:
+                pooled.invalidate(error)
+            raise DBAPIError.instance(
+                statement, params, error, dbapi.Error, connection_invalidated=dead
+            ) from error
+        finally:
+            pooled.close()
 
     def unavailable(self, error: BaseException) -> StorageUnavailable:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0:1]
@@ -239,10 +284,10 @@ class Database:
         return StorageUnavailable(f"database {self.display_url} is unavailable: {detail}")
 
     def check(self) -> None:
-        """Raise StorageUnavailable unless the database answers a query."""
+        """Raise StorageUnavailable unless the database answers a query (a pooled
+        connection found dead is replaced once, as in ``run``)."""
         try:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
+            self.run(lambda uow: uow.connection.exec_driver_sql("SELECT 1"), readonly=True)
         except DBAPIError as error:
             raise self.unavailable(error) from error
 

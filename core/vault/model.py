@@ -9,6 +9,7 @@ so that they never go below zero (or below their credit limit).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -92,7 +93,13 @@ def utc(moment: datetime) -> datetime:
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None if moment is None else _utc_stamp(moment)
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_stamp(moment: datetime) -> str:
+    # cached: the rows of one batch share their creation time
+    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def check_amount(mills: object, *, field: str = "amount") -> int:
@@ -182,7 +189,15 @@ class LedgerAccount:
             balances.credits_pending + balances.credits_posted > balances.debits_posted
         ):
             return "exceeds_debits"
-        if min(attrs.astuple(balances)) < 0:
+        if (
+            min(
+                balances.debits_pending,
+                balances.debits_posted,
+                balances.credits_pending,
+                balances.credits_posted,
+            )
+            < 0
+        ):
             return "negative_register"
         return None
 
@@ -333,24 +348,70 @@ class Transfer:
     )
 
     def canonical(self) -> bytes:
-        values: list[object] = []
-        for name in self.HASHED:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = _stamp(value)
-            values.append(value)
+        """The hashed content: canonical JSON of ``HASHED`` (and the cost centre when set)."""
+        return b"[%d,%s" % (self.seq, self.canonical_tail())
+
+    def canonical_tail(self) -> bytes:
+        """``canonical()`` after its opening ``[``, the seq and the comma that follows it.
+
+        The seq is the only hashed value a row gets when it joins the chain, so a store
+        that assigns it (PostgreSQL, in the statement that appends the row) completes the
+        hash from this: sha256(prev_hash + "\n[" + seq + "," + tail).
+        """
+        values: list[object] = [
+            self.id,
+            self.debit_account_id,
+            self.credit_account_id,
+            self.amount,
+            self.currency,
+            self.phase.value,
+            self.code.value,
+            self.pending_id,
+            _stamp(self.timeout_at),
+            self.batch,
+            self.pieces,
+            self.reference,
+            self.body_hash,
+            _stamp(self.created_at),
+        ]
         if self.cost_center is not None:
             # Sealed only when set: rows written before cost centres existed verify unchanged.
             values.append(self.cost_center)
-        return _canonical(values)
+        return _canonical(values)[1:]
 
     def computed_hash(self, prev_hash: str | None = None) -> str:
         prev = self.prev_hash if prev_hash is None else prev_hash
-        return hashlib.sha256(prev.encode("ascii") + b"\n" + self.canonical()).hexdigest()
+        return chain_hash(prev, self.seq, self.canonical_tail())
 
-    def sealed(self, seq: int, prev_hash: str) -> Transfer:
-        unsealed = attrs.evolve(self, seq=seq, prev_hash=prev_hash, row_hash="")
-        return attrs.evolve(unsealed, row_hash=unsealed.computed_hash())
+    def sealed(self, seq: int, prev_hash: str, tail: bytes | None = None) -> Transfer:
+        """This row as the chain's row ``seq`` after ``prev_hash`` (``tail``: its
+        ``canonical_tail()``, when the caller has it already)."""
+        if tail is None:
+            tail = self.canonical_tail()
+        return self.with_place(seq, prev_hash, chain_hash(prev_hash, seq, tail))
+
+    def with_place(self, seq: int, prev_hash: str, row_hash: str) -> Transfer:
+        """This row with its place in the chain (``attrs.evolve``, without its cost)."""
+        return Transfer(
+            seq,
+            self.id,
+            self.debit_account_id,
+            self.credit_account_id,
+            self.amount,
+            self.currency,
+            self.phase,
+            self.code,
+            self.pending_id,
+            self.timeout_at,
+            self.batch,
+            self.pieces,
+            self.reference,
+            self.body_hash,
+            self.created_at,
+            prev_hash,
+            row_hash,
+            self.cost_center,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -373,8 +434,17 @@ class Transfer:
         }
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def _canonical(values: object) -> bytes:
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return _CANONICAL.encode(values).encode("ascii")
+
+
+def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:
+    """A ledger row's hash: sha256(prev_hash + "\n" + canonical JSON of the row), the
+    canonical JSON written as ``[seq,`` + the row's ``canonical_tail()``."""
+    return hashlib.sha256(b"%s\n[%d,%s" % (prev_hash.encode("ascii"), seq, tail)).hexdigest()
 
 
 def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Balances]]:
@@ -432,29 +502,31 @@ class MeterRegisters:
         """
         if transfer.phase not in (Phase.POSTED, Phase.POST):
             return self
+        amount = transfer.amount
         if transfer.credit_account_id == self.account_id:
-            return attrs.evolve(
-                self,
-                descending=self.descending + transfer.amount,
-                control_sum=self.control_sum + transfer.amount,
-            )
-        if (
-            transfer.debit_account_id == self.account_id
-            and transfer.code is TransferCode.WITHDRAWAL
-        ):
-            return attrs.evolve(
-                self,
-                descending=self.descending - transfer.amount,
-                control_sum=self.control_sum - transfer.amount,
-            )
-        if transfer.debit_account_id == self.account_id:
-            return attrs.evolve(
-                self,
-                descending=self.descending - transfer.amount,
-                ascending=self.ascending + transfer.amount,
-                pieces=self.pieces + transfer.pieces,
-            )
-        return self
+            return self._moved(amount, 0, amount, 0)
+        if transfer.debit_account_id != self.account_id:
+            return self
+        if transfer.code is TransferCode.WITHDRAWAL:
+            return self._moved(-amount, 0, -amount, 0)
+        return self._moved(-amount, amount, 0, transfer.pieces)
+
+    def _moved(
+        self, descending: int, ascending: int, control_sum: int, pieces: int
+    ) -> MeterRegisters:
+        # attrs.evolve without its cost: a mail run applies one row per piece
+        return MeterRegisters(
+            self.account_id,
+            self.serial,
+            self.customer_account_id,
+            self.operator,
+            self.currency,
+            self.status,
+            self.descending + descending,
+            self.ascending + ascending,
+            self.control_sum + control_sum,
+            self.pieces + pieces,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number, parse_currency
 from postroom.core.accounts.store import AccountStore
@@ -27,6 +27,7 @@ from postroom.core.errors import (
     Locked,
     NotFound,
     PermissionDenied,
+    PostroomError,
     ValidationError,
 )
 from postroom.core.meters import tokens as prt
@@ -64,7 +65,13 @@ from postroom.core.vault.model import (
     sum_balances,
 )
 from postroom.core.vault.refund_store import RefundStore
-from postroom.core.vault.store import IssuedReset, LedgerStore, ResetTokenStore
+from postroom.core.vault.store import (
+    IssuedReset,
+    LedgerStore,
+    LockedAccounts,
+    ResetTokenStore,
+    post_at_once,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +122,9 @@ class VaultService:
         self._db = db
         self._clock = clock
         self._secret = secret
+        # Account code -> id, as the ledger's locks last saw them: a code never changes
+        # its account, and the one-statement debit re-checks the pair before using it.
+        self._account_ids: dict[str, int] = {}
         self._debit_listeners: list[Callable[[int], None]] = []
 
     def _installation_secret(self) -> str:
@@ -459,12 +469,64 @@ class VaultService:
         for request in requests:
             request.validate()
 
+        if len(requests) == 1 and self._db.dialect == "postgresql":
+            done = self._post_at_once(requests[0])
+            if done is not None:
+                return [done]
+
         def work(uow: UnitOfWork) -> list[Transfer]:
             done = self._execute(uow, requests)
             uow.commit()
             return done
 
         return self._run_idempotent(work)
+
+    def _post_at_once(self, request: TransferRequest) -> Transfer | None:
+        """A posted transfer as one autocommit statement (PostgreSQL): one round trip,
+        locks held by the server alone. None when it did not apply (a replay, a rule
+        refused, an account unknown to this process, a meter): the general path then
+        runs and answers exactly, in its own transaction."""
+        if request.phase is not Phase.POSTED or request.timeout_seconds is not None:
+            return None
+        refs: list[tuple[int, str | None]] = []
+        for ref in (request.debit, request.credit):
+            if isinstance(ref, str):
+                known = self._account_ids.get(ref)
+                if known is None:
+                    return None
+                refs.append((known, ref))
+            elif isinstance(ref, int) and not isinstance(ref, bool):
+                refs.append((ref, None))
+            else:
+                return None
+        (debit_id, debit_code), (credit_id, credit_code) = refs
+        row = Transfer(
+            seq=0,
+            id=request.id,
+            debit_account_id=debit_id,
+            credit_account_id=credit_id,
+            amount=check_amount(request.amount),
+            currency=str(request.currency).upper(),
+            phase=Phase.POSTED,
+            code=request.code,
+            pending_id=None,
+            timeout_at=None,
+            batch=None,
+            pieces=request.pieces,
+            reference=request.reference,
+            cost_center=request.cost_center,
+            body_hash=request.fingerprint(),
+            created_at=self._clock.now(),
+            prev_hash="",
+            row_hash="",
+        )
+
+        try:
+            return post_at_once(self._db, row, debit_code, credit_code)
+        except DBAPIError:
+            # A twin took the id meanwhile, or the connection died (the statement may
+            # have committed): the general path, idempotent, answers either way.
+            return None
 
     def transfer(self, request: TransferRequest) -> Transfer:
         return self.create_transfers([request])[0]
@@ -953,7 +1015,12 @@ class VaultService:
         return account
 
     def _execute(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
-        """Check and apply one linked batch inside the caller's transaction."""
+        """Check and apply one linked batch inside the caller's transaction.
+
+        The first statement locks the accounts (ascending id) and pre-checks the ids;
+        every rule is checked on the locked rows; nothing is written before the rows
+        are appended, so a request found to be a replay answers with nothing written.
+        """
         store = LedgerStore(uow.connection)
         now = self._clock.now()
         ids = [r.id for r in requests]
@@ -961,55 +1028,68 @@ class VaultService:
             raise ValidationError("a transfer id appears twice in the batch", code="duplicate_id")
         fingerprints = {r.id: r.fingerprint() for r in requests}
 
-        # Resolve account codes and the pending transfers named (immutable rows: no lock).
-        codes = [x for r in requests for x in (r.debit, r.credit) if isinstance(x, str)]
-        code_ids = store.account_ids_by_code(codes)
+        # The pending transfers named (immutable rows: no lock), then every account.
         pendings = store.transfers_by_id(r.pending_id for r in requests if r.pending_id)
+        account_ids: set[int] = set()
+        codes: set[str] = set()
+        for r in requests:
+            for ref in (r.debit, r.credit):
+                if isinstance(ref, str):
+                    codes.add(ref)
+                elif ref is not None:
+                    account_ids.add(ref)
+        for p in pendings.values():
+            account_ids.update((p.debit_account_id, p.credit_account_id))
+        locked = store.lock_for_transfers(account_ids, codes, ids)
+        self._account_ids.update(locked.ids_by_code)
+        if locked.seen or not locked.accounts:
+            replay = _replay(store, requests, fingerprints)
+            if replay is not None:
+                return replay
+
+        try:
+            built, balances = self._check(store, requests, locked, pendings, fingerprints, now)
+            meters = _meters_after(store, built, locked.accounts, balances)
+        except PostroomError as refused:
+            # On PostgreSQL the pre-check read a snapshot older than the locks: a twin
+            # that committed meanwhile answers instead (this statement sees it).
+            replay = _replay(store, requests, fingerprints)
+            if replay is not None:
+                return replay
+            if isinstance(refused, InsufficientFunds):
+                failed = str(refused.details["transfer_id"])
+                store.add_failure(failed, fingerprints[failed], refused.code, refused.message, now)
+                uow.commit()  # the failure sticks: this id stays failed
+            raise
+
+        changed = {i: b for i, b in balances.items() if b != locked.accounts[i].balances}
+        sealed = store.append_transfers(built, changed)
+        if sealed is None:  # a twin took one of the ids while this one waited for the locks
+            replay = _replay(store, requests, fingerprints)
+            if replay is None:
+                raise LedgerInvariantBroken("a transfer id was taken but no row holds it")
+            return replay
+        store.save_all_registers(meters)
+        return sealed
+
+    def _check(
+        self,
+        store: LedgerStore,
+        requests: Sequence[TransferRequest],
+        locked: LockedAccounts,
+        pendings: dict[str, Transfer],
+        fingerprints: dict[str, str],
+        now: datetime,
+    ) -> tuple[list[Transfer], dict[int, Balances]]:
+        """The batch's rows, unsealed, and the accounts' balances after them; raises on
+        the first rule a request breaks."""
+        accounts = locked.accounts
+        ids = [r.id for r in requests]
 
         def account_id(ref: int | str | None) -> int | None:
             if isinstance(ref, str):
-                return code_ids.get(ref)
+                return locked.ids_by_code.get(ref)
             return ref
-
-        wanted: set[int] = set()
-        for r in requests:
-            for ref in (r.debit, r.credit):
-                found = account_id(ref)
-                if found is not None:
-                    wanted.add(found)
-        for p in pendings.values():
-            wanted.update((p.debit_account_id, p.credit_account_id))
-        accounts = store.lock_accounts(wanted)
-
-        # Idempotency, checked with the locks held so a concurrent twin is visible.
-        any_seen = store.ids_seen(ids)
-        existing = store.transfers_by_id(ids) if any_seen else {}
-        failures = store.failures_by_id(ids) if any_seen else {}
-        if existing or failures:
-            for r in requests:
-                seen = existing.get(r.id)
-                failed = failures.get(r.id)
-                if (seen is not None and seen.body_hash != fingerprints[r.id]) or (
-                    failed is not None and failed[0] != fingerprints[r.id]
-                ):
-                    raise Conflict(
-                        f"transfer id {r.id} was used before with another body",
-                        code="transfer_id_reused",
-                        transfer_id=r.id,
-                    )
-            if len(existing) == len(requests):
-                return [existing[i] for i in ids]
-            for r in requests:
-                if r.id in failures:
-                    _, code, message = failures[r.id]
-                    raise InsufficientFunds(
-                        f"transfer {r.id} failed before: {message}", code=code, transfer_id=r.id
-                    )
-            raise Conflict(
-                "some ids of this batch were used by other transfers",
-                code="transfer_id_reused",
-                transfer_ids=sorted(existing),
-            )
 
         resolutions = store.resolutions_of(r.pending_id for r in requests if r.pending_id)
         balances = {i: a.balances for i, a in accounts.items()}
@@ -1103,11 +1183,8 @@ class VaultService:
                 after = balances[affected] + delta
                 why = accounts[affected].violation(after)
                 if why == "exceeds_credits":
-                    message = f"{accounts[affected].code} cannot cover {amount} mills"
-                    store.add_failure(r.id, fingerprints[r.id], "insufficient_funds", message, now)
-                    uow.commit()  # the failure sticks: this id stays failed
                     raise InsufficientFunds(
-                        message,
+                        f"{accounts[affected].code} cannot cover {amount} mills",
                         transfer_id=r.id,
                         account=accounts[affected].code,
                         available_mills=balances[affected].available
@@ -1120,40 +1197,7 @@ class VaultService:
                 balances[affected] = after
             built.append(transfer)
 
-        self._update_meters(store, built, accounts, balances)
-        store.save_balances(
-            {i: after for i, after in balances.items() if after != accounts[i].balances}
-        )
-        # The chain head last: it orders every writer, so hold it for as little as possible.
-        head_seq, head_hash = store.lock_chain()
-        sealed: list[Transfer] = []
-        for transfer in built:
-            head_seq += 1
-            row = transfer.sealed(head_seq, head_hash)
-            head_hash = row.row_hash
-            sealed.append(row)
-        store.append(sealed)
-        return sealed
-
-    def _update_meters(
-        self,
-        store: LedgerStore,
-        sealed: Sequence[Transfer],
-        accounts: dict[int, LedgerAccount],
-        balances: dict[int, Balances],
-    ) -> None:
-        meter_ids = [i for i, a in accounts.items() if a.kind is AccountKind.METER]
-        for registers in store.meters_for_accounts(meter_ids).values():
-            updated = registers
-            for transfer in sealed:
-                updated = updated.after(transfer)
-            if not updated.consistent or updated.descending != balances[updated.account_id].balance:
-                raise LedgerInvariantBroken(
-                    f"meter {updated.serial}: used + available would not equal the control sum",
-                    serial=updated.serial,
-                )
-            if updated != registers:
-                store.save_registers(updated)
+        return built, balances
 
     def _verify(self, uow: UnitOfWork) -> VerifyReport:
         if uow.dialect == "postgresql":
@@ -1277,6 +1321,66 @@ class VaultService:
                     account=code,
                 )
         return VerifyReport(count, len(accounts), len(meters), tuple(problems))
+
+
+def _replay(
+    store: LedgerStore, requests: Sequence[TransferRequest], fingerprints: dict[str, str]
+) -> list[Transfer] | None:
+    """The answer to a batch whose ids were seen before: the first result for the same
+    bodies, a Conflict for another body, the stuck failure; None when no id was seen."""
+    ids = [r.id for r in requests]
+    existing = store.transfers_by_id(ids)
+    failures = store.failures_by_id(ids)
+    if not existing and not failures:
+        return None
+    for r in requests:
+        seen = existing.get(r.id)
+        failed = failures.get(r.id)
+        if (seen is not None and seen.body_hash != fingerprints[r.id]) or (
+            failed is not None and failed[0] != fingerprints[r.id]
+        ):
+            raise Conflict(
+                f"transfer id {r.id} was used before with another body",
+                code="transfer_id_reused",
+                transfer_id=r.id,
+            )
+    if len(existing) == len(requests):
+        return [existing[i] for i in ids]
+    for r in requests:
+        if r.id in failures:
+            _, code, message = failures[r.id]
+            raise InsufficientFunds(
+                f"transfer {r.id} failed before: {message}", code=code, transfer_id=r.id
+            )
+    raise Conflict(
+        "some ids of this batch were used by other transfers",
+        code="transfer_id_reused",
+        transfer_ids=sorted(existing),
+    )
+
+
+def _meters_after(
+    store: LedgerStore,
+    rows: Sequence[Transfer],
+    accounts: dict[int, LedgerAccount],
+    balances: dict[int, Balances],
+) -> list[MeterRegisters]:
+    """The registers of the batch's meters once ``rows`` are applied (those that change);
+    the postal invariant is checked here, before anything is written."""
+    changed = []
+    meter_ids = [i for i, a in accounts.items() if a.kind is AccountKind.METER]
+    for registers in store.meters_for_accounts(meter_ids).values():
+        updated = registers
+        for row in rows:
+            updated = updated.after(row)
+        if not updated.consistent or updated.descending != balances[updated.account_id].balance:
+            raise LedgerInvariantBroken(
+                f"meter {updated.serial}: used + available would not equal the control sum",
+                serial=updated.serial,
+            )
+        if updated != registers:
+            changed.append(updated)
+    return changed
 
 
 def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:

@@ -156,3 +156,60 @@ def test_a_read_only_data_directory_is_a_clear_error(tmp_path, clock):
             Postroom.open(config=config, clock=clock)
     finally:
         data.chmod(0o755)
+
+
+@pytest.mark.postgres
+def test_a_transaction_whose_connection_died_runs_again_on_a_new_one(postroom, clock):
+    def backend_pid(uow):
+        return uow.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    before = postroom.db.run(backend_pid)
+    # The server restarts (or drops idle connections): every pooled connection is dead.
+    admin = sa.create_engine(postroom.db.url, poolclass=sa.NullPool)
+    with admin.connect() as connection:
+        killed = connection.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1
+
+    def write(uow):
+        pid = backend_pid(uow)
+        InstanceSettings(uow.connection).set("after-restart", "yes", clock.now())
+        uow.commit()
+        return pid
+
+    after = postroom.db.run(write)  # no ping before it, no error either: run again once
+    assert after != before
+    assert postroom.db.run(lambda uow: InstanceSettings(uow.connection).get("after-restart")) == (
+        "yes"
+    )
+
+
+@pytest.mark.postgres
+def test_a_statement_run_alone_commits_by_itself_and_leaves_the_pool_transactional(postroom, clock):
+    db = postroom.db
+    db.run(
+        lambda uow: (
+            InstanceSettings(uow.connection).set("alone", "before", clock.now()),
+            uow.commit(),
+        )
+    )
+    update = "UPDATE instance_settings SET value = %(value)s WHERE key = %(key)s RETURNING key"
+    assert db.execute_alone(update, {"value": "after", "key": "alone"}) == ("alone",)
+    assert db.run(lambda uow: InstanceSettings(uow.connection).get("alone")) == "after"
+    assert db.execute_alone(update, {"value": "x", "key": "nothing"}) is None
+    with pytest.raises(sa.exc.IntegrityError):
+        db.execute_alone(
+            "INSERT INTO instance_settings (key, value, updated_at)"
+            " SELECT key, value, updated_at FROM instance_settings WHERE key = %(key)s",
+            {"key": "alone"},
+        )
+
+    def write_then_roll_back(uow):  # the pooled connection is transactional again
+        InstanceSettings(uow.connection).set("alone", "rolled back", clock.now())
+
+    db.run(write_then_roll_back)
+    assert db.run(lambda uow: InstanceSettings(uow.connection).get("alone")) == "after"

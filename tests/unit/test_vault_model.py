@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import attrs
@@ -170,3 +171,57 @@ def test_an_unset_cost_center_leaves_the_fingerprint_unchanged() -> None:
             id="t", debit=1, credit=2, amount=5, currency="USD", cost_center=None
         ).fingerprint()
     )
+
+
+def _row(**changes: object) -> Transfer:
+    row = Transfer(
+        seq=41,
+        id="t-1",
+        debit_account_id=3,
+        credit_account_id=7,
+        amount=1500,
+        currency="USD",
+        phase=Phase.PENDING,
+        code=TransferCode.PRINT,
+        pending_id=None,
+        timeout_at=datetime(2026, 3, 2, 9, 40, tzinfo=UTC),
+        batch="b-1",
+        pieces=2,
+        reference='réf "x"',
+        body_hash="ab" * 32,
+        created_at=datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC),
+        prev_hash="cd" * 32,
+        row_hash="",
+    )
+    return attrs.evolve(row, **changes)
+
+
+def test_row_hashes_are_those_ledgers_already_hold() -> None:
+    # Values computed by the first release's sealing code: stored chains verify unchanged.
+    plain, centred = _row(), _row(cost_center="Ventes Île")
+    assert plain.computed_hash() == (
+        "7b1a8d9979b2b9616d9eccbbc6787aa0ffed18b6f925c8f49a9a102cbf379551"
+    )
+    assert centred.computed_hash() == (
+        "14e98288569a5291bbba78369d3e9a9152d8f945f6c9a84c7120b4fb65eba275"
+    )
+    assert plain.sealed(41, "cd" * 32).row_hash == plain.computed_hash()
+
+
+@given(seq=st.integers(1, 10**15), reference=st.text(max_size=40))
+def test_the_canonical_row_is_its_seq_then_its_tail(seq: int, reference: str) -> None:
+    row = _row(seq=seq, reference=reference)
+    assert row.canonical() == b"[%d," % seq + row.canonical_tail()
+    expected = []
+    for name in Transfer.HASHED:
+        value = getattr(row, name)
+        if isinstance(value, datetime):
+            value = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        expected.append(value)
+    assert json.loads(row.canonical()) == expected
+
+
+def test_a_row_placed_in_the_chain_keeps_every_other_field() -> None:
+    row = _row(cost_center="Ventes")
+    placed = row.with_place(7, "e" * 64, "f" * 64)
+    assert placed == attrs.evolve(row, seq=7, prev_hash="e" * 64, row_hash="f" * 64)
