@@ -10,25 +10,21 @@ The rules are the portal's (``frontends.web.rates_pages``): this module only lay
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, request
 
 from postroom.core.clock import today
 from postroom.core.errors import PostroomError
-from postroom.core.money import Money
 from postroom.core.rates.model import Quote
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.rates_pages import (
     FIELD_OF_CODE,
-    UNITS,
     ExtraChoice,
     FormInvalid,
     PriceForm,
     ServiceChoice,
     error_messages,
-    line_labels,
-    money_locale,
+    render_price_page,
     service_choices,
-    service_label,
 )
 
 bp = Blueprint(
@@ -65,23 +61,9 @@ def _render(
     result: Quote | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    locale = money_locale()
-
-    def money(amount: Money) -> str:
-        return amount.format(locale)
-
-    return render_template(
-        "kiosk/price.html",
-        form=form,
-        services=services,
-        extras=extras,
-        units=UNITS,
-        keypad=KEYPAD,
-        result=result,
-        labels=line_labels(result) if result is not None else [],
-        service_label=service_label,
-        money=money,
-    ), status
+    return render_price_page(
+        "kiosk/price.html", form, services, extras, result, status, keypad=KEYPAD
+    )
 
 
 @bp.get("/price")

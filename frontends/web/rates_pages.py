@@ -234,6 +234,35 @@ class FormInvalid(Exception):
     pass
 
 
+def render_price_page(
+    template: str,
+    form: PriceForm,
+    services: list[ServiceChoice],
+    extras: list[ExtraChoice],
+    result: Quote | None = None,
+    status: int = 200,
+    **context: object,
+) -> tuple[str, int]:
+    """A price-a-piece page (the portal's or the kiosk's) with the form and its result."""
+    locale = money_locale()
+
+    def money(amount: Money) -> str:
+        return amount.format(locale)
+
+    return render_template(
+        template,
+        form=form,
+        services=services,
+        extras=extras,
+        units=UNITS,
+        result=result,
+        labels=line_labels(result) if result is not None else [],
+        service_label=service_label,
+        money=money,
+        **context,
+    ), status
+
+
 def _render(
     form: PriceForm,
     services: list[ServiceChoice],
@@ -242,23 +271,9 @@ def _render(
     comparison: Comparison | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    locale = money_locale()
-
-    def money(amount: Money) -> str:
-        return amount.format(locale)
-
-    return render_template(
-        "rates/price.html",
-        form=form,
-        services=services,
-        extras=extras,
-        units=UNITS,
-        result=result,
-        labels=line_labels(result) if result is not None else [],
-        service_label=service_label,
-        comparison=comparison,
-        money=money,
-    ), status
+    return render_price_page(
+        "rates/price.html", form, services, extras, result, status, comparison=comparison
+    )
 
 
 @bp.get("/price")
