@@ -950,26 +950,11 @@ _ROWS_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def _transfer_json(t: Transfer) -> dict[str, object]:
-    return {
-        "seq": t.seq,
-        "id": t.id,
-        "debit_account_id": t.debit_account_id,
-        "credit_account_id": t.credit_account_id,
-        "amount": t.amount,
-        "currency": t.currency,
-        "phase": t.phase.value,
-        "code": t.code.value,
-        "pending_id": t.pending_id,
-        "timeout_at": None if t.timeout_at is None else t.timeout_at.isoformat(),
-        "batch": t.batch,
-        "pieces": t.pieces,
-        "reference": t.reference,
-        "cost_center": t.cost_center,
-        "body_hash": t.body_hash,
-        "created_at": t.created_at.isoformat(),
-        "prev_hash": t.prev_hash,
-        "row_hash": t.row_hash,
-    }
+    """A row's values as JSON for PostgreSQL's one-document batch insert."""
+    values = _transfer_values(t)
+    values["created_at"] = t.created_at.isoformat()
+    values["timeout_at"] = None if t.timeout_at is None else t.timeout_at.isoformat()
+    return values
 
 
 def _balance_arrays(balances: Mapping[int, Balances]) -> dict[str, list[int]]:
