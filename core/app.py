@@ -81,6 +81,7 @@ class Postroom:
                 config.meter_inspection_lock_days,
                 config.meter_inspection_warning_days,
             ),
+            refunds=self.refunds,
         )
         self.jobs = Jobs(
             job_registry,

@@ -63,6 +63,8 @@ from postroom.core.plugins import PluginManager
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
 from postroom.core.vault.model import IssuedToken
+from postroom.core.vault.refund_model import PieceClaim, Refund
+from postroom.core.vault.refunds import RefundService
 from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,11 @@ class MetersService:
         rates: RatesService,
         plugins: PluginManager,
         rules: InspectionRules | None = None,
+        *,
+        refunds: RefundService,
     ) -> None:
         self._db = db
+        self._refunds = refunds
         self._clock = clock
         self._vault = vault
         self._rates = rates
@@ -279,6 +284,48 @@ class MetersService:
         clean = self.get(serial).serial
         return self._db.run(
             lambda uow: MeterStore(uow.connection).pieces(clean, limit=limit), readonly=True
+        )
+
+    def request_refund(
+        self,
+        customer_number: str,
+        refund_id: str,
+        serial: str,
+        pieces: Sequence[int],
+        reason: str,
+        *,
+        note: str = "",
+    ) -> Refund:
+        """Ask back misprinted or spoiled pieces by their numbers in the meter's piece log:
+        face value and indicium date come from what the meter uploaded at its syncs, so the
+        customer claims nothing the device did not print. An agent approves as usual."""
+        numbers = list(pieces)
+        if not numbers or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in numbers
+        ):
+            raise ValidationError("give one piece number or more", code="invalid_piece")
+        meter = self.customer_meter(customer_number, serial)
+        logged = self._db.run(
+            lambda uow: MeterStore(uow.connection).pieces_numbered(meter.serial, numbers),
+            readonly=True,
+        )
+        missing = sorted(set(numbers) - set(logged))
+        if missing:
+            raise NotFound(
+                f"pieces {', '.join(map(str, missing))} of meter {meter.serial} are not in its "
+                "uploaded piece log (connect the meter first)",
+                code="piece_not_logged",
+            )
+        claims = [
+            PieceClaim(
+                piece=p.piece,
+                face=p.mills,
+                indicium_date=date.fromisoformat(p.mailing_date),
+            )
+            for p in (logged[n] for n in sorted(set(numbers)))
+        ]
+        return self._refunds.request(
+            customer_number, refund_id, meter.serial, claims, reason, note=note
         )
 
     def alerts(self, serial: str | None = None) -> builtins.list[Alert]:

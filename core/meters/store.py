@@ -325,6 +325,13 @@ class MeterStore:
             query = query.order_by(meter_pieces.c.piece.desc()).limit(limit)
         return [_piece(r) for r in self._c.execute(query)]
 
+    def pieces_numbered(self, serial: str, numbers: Iterable[int]) -> dict[int, StoredPiece]:
+        wanted = sorted(set(numbers))
+        query = sa.select(meter_pieces).where(
+            meter_pieces.c.serial == serial, meter_pieces.c.piece.in_(wanted)
+        )
+        return {p.piece: p for p in (_piece(r) for r in self._c.execute(query))}
+
     def mark_recorded(self, serial: str, transfer_id: str) -> None:
         self._c.execute(
             sa.update(meter_pieces)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 from postroom.core.errors import DeviceError, NotFound, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
+from postroom.core.vault.refund_model import refund_json
 from postroom.frontends.cli.state import (
     CliState,
     choose,
@@ -21,6 +23,7 @@ from postroom.frontends.cli.state import (
     pass_state,
     registered,
 )
+from postroom.frontends.cli.vault import refund_line
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.remote import RemoteDataCenter
@@ -390,6 +393,48 @@ def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
             f"{_money(moved, currency)} moved"
         ),
     )
+
+
+@meter.command()
+@click.argument("serial")
+@click.option("--account", "number", required=True, help="Customer account number.")
+@click.option(
+    "--piece",
+    "pieces",
+    type=click.IntRange(min=1),
+    multiple=True,
+    required=True,
+    help="Number of a piece in the meter's uploaded log (repeat).",
+)
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice(["spoiled", "misprinted", "unused", "duplicate"]),
+)
+@click.option("--note", default="", help="What happened (shown to the agent).")
+@click.option(
+    "--id",
+    "refund_id",
+    default=None,
+    help="Client-chosen refund id; sending it again never asks twice (default: random).",
+)
+@json_option
+@pass_state
+def refund(
+    state: CliState,
+    serial: str,
+    number: str,
+    pieces: tuple[int, ...],
+    reason: str,
+    note: str,
+    refund_id: str | None,
+    as_json: bool,
+) -> None:
+    """Ask back misprinted pieces by number: value and date come from the piece log."""
+    done = state.postroom().meters.request_refund(
+        number, refund_id or uuid.uuid4().hex, serial, list(pieces), reason, note=note
+    )
+    emit(refund_json(done), as_json, refund_line)
 
 
 @meter.command("rotate-key")

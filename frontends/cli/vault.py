@@ -345,7 +345,9 @@ def refund() -> None:
     """Refunds of spoiled or misprinted metered postage (an agent approves them)."""
 
 
-def _refund_line(data: dict[str, Any]) -> str:
+def refund_line(data: dict[str, Any]) -> str:
+    """One line for a person: a refund's state, pieces and amounts."""
+
     def m(value: dict[str, str]) -> str:
         return f"{value['amount']} {value['currency']}"
 
@@ -454,7 +456,7 @@ def refund_request(
         note=note,
         public_key_pem=None if key_file is None else key_file.read(),
     )
-    emit(refund_json(done), as_json, _refund_line)
+    emit(refund_json(done), as_json, refund_line)
 
 
 @refund.command("approve")
@@ -469,7 +471,7 @@ def refund_approve(
 ) -> None:
     """Approve refund REFUND_ID of account NUMBER: credit it to the postage account."""
     done = state.postroom().refunds.approve(number, refund_id, agent, note=note)
-    emit(refund_json(done), as_json, _refund_line)
+    emit(refund_json(done), as_json, refund_line)
 
 
 @refund.command("reject")
@@ -484,7 +486,7 @@ def refund_reject(
 ) -> None:
     """Reject refund REFUND_ID of account NUMBER (its pieces may be asked back again)."""
     done = state.postroom().refunds.reject(number, refund_id, agent, reason)
-    emit(refund_json(done), as_json, _refund_line)
+    emit(refund_json(done), as_json, refund_line)
 
 
 @refund.command("list")
@@ -509,7 +511,7 @@ def refund_list(
     emit(
         [refund_json(r) for r in found],
         as_json,
-        lambda items: "\n".join(_refund_line(i) for i in items) or "no refunds",
+        lambda items: "\n".join(refund_line(i) for i in items) or "no refunds",
     )
 
 
@@ -523,7 +525,7 @@ def refund_show(state: CliState, number: str, refund_id: str, as_json: bool) -> 
     found = state.postroom().refunds.get(number, refund_id)
 
     def human(data: dict[str, Any]) -> str:
-        lines = [_refund_line(data), f"reason: {data['reason']}  note: {data['note']}"]
+        lines = [refund_line(data), f"reason: {data['reason']}  note: {data['note']}"]
         for p in data["pieces"]:
             verified = "signature verified" if p["signature_verified"] else "not verified"
             lines.append(

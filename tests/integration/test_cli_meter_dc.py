@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from postroom.core.meters import tokens
+from postroom.core.money import Money
 from postroom.frontends.cli import cli
 from postroom.hal.meter.simulator import MeterSimulator
 
@@ -152,3 +153,66 @@ def test_bad_input_is_a_clear_error(runner: CliRunner, customer: str, sim: Meter
     assert both.exit_code == 2
     half = runner.invoke(cli, ["meter", "connect", "--port", sim.path, "--server", "http://x"])
     assert half.exit_code == 2
+
+
+def test_misprinted_pieces_are_refunded_from_the_uploaded_piece_log(
+    runner: CliRunner, customer: str, sim: MeterSimulator, tmp_path: Path
+) -> None:
+    ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+       "--serial", SERIAL, "--port", sim.path)  # fmt: skip
+    ok(runner, "vault", "refill", "--meter", SERIAL, "--amount", "30.00 USD")
+    ok(runner, "meter", "connect", "--port", sim.path)
+    for n in (1, 2):
+        ok(runner, "meter", "print", "--port", sim.path, "--carrier", "usps", "--service",
+           "first-class-letter", "--weight", f"{n}oz", "--origin-zip", "12345",
+           "--output", str(tmp_path / f"piece{n}.png"))  # fmt: skip
+
+    # Not uploaded yet: the data center knows nothing of these pieces.
+    early = runner.invoke(cli, ["meter", "refund", SERIAL, "--account", customer,
+                                "--piece", "2", "--reason", "misprinted"])  # fmt: skip
+    assert early.exit_code == 1
+    assert "[piece_not_logged]" in early.output
+
+    ok(runner, "meter", "connect", "--port", sim.path)
+    logged = {
+        p["piece"]: p for p in json.loads(ok(runner, "meter", "show", SERIAL, "--json"))["pieces"]
+    }
+    asked = json.loads(
+        ok(
+            runner,
+            "meter",
+            "refund",
+            SERIAL,
+            "--account",
+            customer,
+            "--piece",
+            "2",
+            "--reason",
+            "misprinted",
+            "--id",
+            "misprint-2",
+            "--json",
+        )
+    )
+    assert asked["status"] == "requested"
+    assert [p["piece"] for p in asked["pieces"]] == [2]
+    assert Money.from_json(asked["pieces"][0]["face"]) == Money(logged[2]["mills"], "USD")
+    assert asked["pieces"][0]["indicium_date"] == logged[2]["date"]
+
+    before = json.loads(ok(runner, "vault", "balance", customer, "--json"))["balance_mills"]
+    approved = json.loads(
+        ok(
+            runner,
+            "vault",
+            "refund",
+            "approve",
+            customer,
+            "misprint-2",
+            "--agent",
+            "Dana",
+            "--json",
+        )
+    )
+    assert approved["status"] == "approved"
+    after = json.loads(ok(runner, "vault", "balance", customer, "--json"))["balance_mills"]
+    assert after - before == Money.from_json(approved["net"]).mills
