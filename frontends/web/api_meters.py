@@ -5,6 +5,7 @@
   ``POST /meters/sync/finish`` (``postroom.core.meters.sync``; docs/meters.md).
 - A customer's own meters, with a customer API key: ``GET /meters`` and
   ``GET /meters/{serial}``; another customer's meter answers 404 like a missing one.
+  ``POST /meters/{serial}/refunds`` asks back pieces by number from the uploaded piece log.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from postroom.core.errors import PostroomError, ValidationError
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.sync import SyncReport, SyncResults
+from postroom.core.vault.refund_model import refund_json
 from postroom.frontends.web.auth import current_account, current_meter, meter_key_required
 from postroom.frontends.web.context import current_postroom
 
@@ -75,3 +77,33 @@ def show_meter(serial: str) -> Response:
     meters = _meters()
     meter = meters.customer_meter(current_account().number, serial)
     return jsonify(meters.details(meter.serial))
+
+
+@bp.post("/<serial>/refunds")
+def request_refund(serial: str) -> tuple[Response, int]:
+    data = _body()
+    for field in ("id", "reason", "pieces"):
+        if field not in data:
+            raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
+    refund_id, reason, pieces, note = (
+        data["id"],
+        data["reason"],
+        data["pieces"],
+        data.get("note", ""),
+    )
+    if not isinstance(refund_id, str):
+        raise ValidationError("id is text", code="invalid_refund_id")
+    if not isinstance(reason, str):
+        raise ValidationError("reason is text", code="invalid_reason")
+    if not isinstance(note, str):
+        raise ValidationError("note is text", code="invalid_note")
+    if (
+        not isinstance(pieces, list)
+        or not 1 <= len(pieces) <= 500
+        or any(isinstance(n, bool) or not isinstance(n, int) for n in pieces)
+    ):
+        raise ValidationError("pieces is a list of 1 to 500 piece numbers", code="invalid_piece")
+    done = _meters().request_refund(
+        current_account().number, refund_id, serial, pieces, reason, note=note
+    )
+    return jsonify(refund_json(done)), 201

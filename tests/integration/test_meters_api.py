@@ -16,7 +16,10 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Unauthenticated
 from postroom.core.meters import tokens
+from postroom.core.meters.printing import PrintRequest, print_indicium
 from postroom.core.money import Money
+from postroom.core.rates.model import Piece
+from postroom.core.units import Weight
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.remote import RemoteDataCenter
@@ -156,3 +159,58 @@ def test_meter_connect_with_server_and_meter_key(
         )  # fmt: skip
         assert unreachable.exit_code == 1
         assert "[datacenter_unavailable]" in unreachable.output
+
+
+def test_a_customer_asks_back_a_logged_piece_by_number(
+    postroom: Postroom,
+    client: FlaskClient,
+    accounts: dict[str, str],
+    tmp_path: Path,
+    clock: FrozenClock,
+) -> None:
+    postroom.vault.refill(SERIAL, Money.parse("25.00 USD"), "r1")
+    key = tokens.meter_key(postroom.config.resolved_secret_key(), SERIAL)
+    datacenter = postroom.meters.datacenter(SERIAL)
+    with (
+        MeterSimulator(tmp_path / "psd", SERIAL, clock=clock, meter_key=key) as sim,
+        MeterClient.open(sim.path, timeout=0.3) as meter,
+    ):
+        assert run_sync(meter, datacenter).complete
+        request = PrintRequest("usps", "first-class-letter", Piece(Weight.parse("1oz")), "12345")
+        printed = print_indicium(
+            postroom.rates,
+            meter,
+            request,
+            clock=clock,
+            rate_package=postroom.meters.rate_package,
+        )
+        assert run_sync(meter, datacenter).complete
+    face = printed.piece.record.postage
+
+    url = f"/api/v1/meters/{SERIAL}/refunds"
+    body = {"id": "mis-1", "pieces": [1], "reason": "misprinted"}
+    asked = client.post(url, json=body, headers=bearer(accounts["mine"]))
+    assert asked.status_code == 201, asked.get_json()
+    refund = asked.get_json()
+    assert refund["status"] == "requested"
+    assert Money.from_json(refund["pieces"][0]["face"]) == face
+    again = client.post(url, json=body, headers=bearer(accounts["mine"]))
+    assert again.get_json() == refund  # idempotent by id
+
+    unlogged = client.post(
+        url,
+        json={"id": "mis-2", "pieces": [2], "reason": "misprinted"},
+        headers=bearer(accounts["mine"]),
+    )
+    assert unlogged.status_code == 404
+    assert unlogged.get_json()["error"]["code"] == "piece_not_logged"
+    foreign = client.post(
+        "/api/v1/meters/PR-API-9/refunds",
+        json={"id": "mis-3", "pieces": [1], "reason": "misprinted"},
+        headers=bearer(accounts["mine"]),
+    )
+    assert foreign.status_code == 404
+    bad = client.post(url, json={"id": "mis-4", "pieces": ["1"], "reason": "misprinted"},
+                      headers=bearer(accounts["mine"]))  # fmt: skip
+    assert bad.status_code == 422
+    assert bad.get_json()["error"]["code"] == "invalid_piece"
