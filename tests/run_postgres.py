@@ -1,12 +1,19 @@
-"""Run the test suite against PostgreSQL, or say in one line why not (tox -e postgres)."""
+"""Run the database-facing tests against PostgreSQL, or say in one line why not (tox -e postgres).
+
+Without arguments: the integration tests, minus their SQLite variants. Unit tests do no
+I/O and the e2e servers run on their own embedded SQLite, so the main run covers them;
+arguments replace the default selection.
+"""
 
 import os
 import sys
 
 import pytest
 
+DEFAULT = ["tests/integration", "-k", "not sqlite", "--durations=10"]
+
 if __name__ == "__main__":
     if not os.environ.get("POSTROOM_TEST_DATABASE_URL"):
         print("postgres: skipped, POSTROOM_TEST_DATABASE_URL is not set")
         sys.exit(0)
-    sys.exit(pytest.main(sys.argv[1:]))
+    sys.exit(pytest.main(sys.argv[1:] or DEFAULT))
