@@ -10,58 +10,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Blueprint, Response, jsonify
 
-from flask import Blueprint, Response, jsonify, request
-
-from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.errors import ValidationError
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.sync import SyncReport, SyncResults
 from postroom.core.vault.refund_model import refund_json
 from postroom.frontends.web.auth import current_account, current_meter, meter_key_required
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.jsonbody import json_object
 
 bp = Blueprint("api_meters", __name__, url_prefix="/api/v1/meters")
-
-
-class BadRequest(PostroomError):
-    code = "bad_request"
-    http_status = 400
-
-
-class UnsupportedMediaType(PostroomError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 def _meters() -> MetersService:
     return current_postroom().meters
 
 
-def _body() -> dict[str, Any]:
-    if not request.is_json:
-        raise UnsupportedMediaType(
-            "send a JSON body with 'Content-Type: application/json'", code="json_required"
-        )
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("the body is not valid JSON", code="invalid_json")
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", code="invalid_body")
-    return data
-
-
 @bp.post("/sync/begin")
 @meter_key_required
 def sync_begin() -> Response:
-    report = SyncReport.from_json(_body())
+    report = SyncReport.from_json(json_object())
     return jsonify(_meters().begin_sync(current_meter().serial, report).to_json())
 
 
 @bp.post("/sync/finish")
 @meter_key_required
 def sync_finish() -> Response:
-    results = SyncResults.from_json(_body())
+    results = SyncResults.from_json(json_object())
     return jsonify(_meters().finish_sync(current_meter().serial, results).to_json())
 
 
@@ -81,7 +57,7 @@ def show_meter(serial: str) -> Response:
 
 @bp.post("/<serial>/refunds")
 def request_refund(serial: str) -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     for field in ("id", "reason", "pieces"):
         if field not in data:
             raise ValidationError(f"{field!r} is required", code="missing_field", field=field)

@@ -15,9 +15,10 @@ from postroom.core.errors import ValidationError
 from postroom.core.money import Money
 from postroom.core.vault.funding import FundingService
 from postroom.core.vault.funding_model import AutoRefillRule, check_key
-from postroom.frontends.web.api_vault import _body, _int_arg, _money
+from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.jsonbody import json_object
 
 bp = Blueprint("api_vault_payments", __name__, url_prefix="/api/v1/vault")
 
@@ -87,7 +88,7 @@ def instruments() -> Response:
 
 @bp.post("/instruments")
 def add_instrument() -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     source = _text(data, "source")
     fields = data.get("fields", {})
     if (
@@ -139,7 +140,7 @@ def payment(payment_id: str) -> Response:
 @bp.post("/payments")
 def pay() -> tuple[Response, int]:
     """Collect an amount from one of the caller's instruments into its postage account."""
-    data = _body()
+    data = json_object()
     key = check_key(_text(data, "id"))
     instrument_id = _text(data, "instrument_id")
     if "amount" not in data:
@@ -160,7 +161,7 @@ def auto_refill() -> Response:
 
 @bp.put("/auto-refill")
 def set_auto_refill() -> Response:
-    data = _body()
+    data = json_object()
     if "threshold" not in data:
         raise ValidationError("'threshold' is required", code="missing_field", field="threshold")
     rule = _funding().set_auto_refill(

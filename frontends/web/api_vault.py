@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from postroom.core.errors import Conflict, PostroomError, ValidationError
+from postroom.core.errors import Conflict, ValidationError
 from postroom.core.money import Money
 from postroom.core.vault.model import (
     HistoryItem,
@@ -28,21 +28,12 @@ from postroom.core.vault.report import report_csv, report_json
 from postroom.core.vault.service import VaultService
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.jsonbody import json_object
 
 #: The longest a reservation may wait to be posted or voided: 30 days.
 MAX_TIMEOUT = 30 * 86400
 
 bp = Blueprint("api_vault", __name__, url_prefix="/api/v1/vault")
-
-
-class BadRequest(PostroomError):
-    code = "bad_request"
-    http_status = 400
-
-
-class UnsupportedMediaType(PostroomError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 def _vault() -> VaultService:
@@ -51,19 +42,6 @@ def _vault() -> VaultService:
 
 def _number() -> str:
     return current_account().number
-
-
-def _body() -> dict[str, Any]:
-    if not request.is_json:
-        raise UnsupportedMediaType(
-            "send a JSON body with 'Content-Type: application/json'", code="json_required"
-        )
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("the body is not valid JSON", code="invalid_json")
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", code="invalid_body")
-    return data
 
 
 def _transfer_id(data: dict[str, Any], field: str = "id") -> str:
@@ -209,7 +187,7 @@ def transfer(transfer_id: str) -> Response:
 
 @bp.post("/deposits")
 def deposit() -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     transfer_id = _transfer_id(data)
     amount = _required_money(data)
     done = _vault().deposit(_number(), amount, transfer_id, reference=_reference(data))
@@ -231,7 +209,7 @@ def meter(serial: str) -> Response:
 
 @bp.post("/meters/<serial>/refills")
 def refill(serial: str) -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     transfer_id = _transfer_id(data)
     amount = _required_money(data)
     vault = _vault()
@@ -254,7 +232,7 @@ def refill(serial: str) -> tuple[Response, int]:
 
 @bp.post("/reservations")
 def reserve() -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     transfer_id = _transfer_id(data)
     amount = _required_money(data)
     operator = data.get("operator", "USPS")
@@ -281,7 +259,7 @@ def reserve() -> tuple[Response, int]:
 
 @bp.post("/reservations/<pending_id>/post")
 def post_reservation(pending_id: str) -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     transfer_id = _transfer_id(data)
     amount = _money(data["amount"]) if data.get("amount") is not None else None
     done = _vault().post_postage(_number(), pending_id, transfer_id, amount)
@@ -290,7 +268,7 @@ def post_reservation(pending_id: str) -> tuple[Response, int]:
 
 @bp.post("/reservations/<pending_id>/void")
 def void_reservation(pending_id: str) -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     transfer_id = _transfer_id(data)
     done = _vault().void_postage(_number(), pending_id, transfer_id)
     return jsonify(_done(done)), 201
@@ -329,7 +307,7 @@ def report() -> Response:
 
 @bp.post("/refunds")
 def request_refund() -> tuple[Response, int]:
-    data = _body()
+    data = json_object()
     refund_id = data.get("id")
     if refund_id is None:
         raise ValidationError("'id' is required", code="missing_field", field="id")
