@@ -23,7 +23,7 @@ from postroom.frontends.cli.state import (
     pass_state,
     registered,
 )
-from postroom.frontends.cli.vault import refund_line
+from postroom.frontends.cli.vault import refund_id_option, refund_line, refund_reason_options
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.remote import RemoteDataCenter
@@ -406,18 +406,8 @@ def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
     required=True,
     help="Number of a piece in the meter's uploaded log (repeat).",
 )
-@click.option(
-    "--reason",
-    required=True,
-    type=click.Choice(["spoiled", "misprinted", "unused", "duplicate"]),
-)
-@click.option("--note", default="", help="What happened (shown to the agent).")
-@click.option(
-    "--id",
-    "refund_id",
-    default=None,
-    help="Client-chosen refund id; sending it again never asks twice (default: random).",
-)
+@refund_reason_options
+@refund_id_option
 @json_option
 @pass_state
 def refund(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,6 +22,7 @@ from postroom.core.vault.model import (
 )
 from postroom.core.vault.refund_model import (
     Refund,
+    RefundReason,
     claims_from_json,
     closure_json,
     refund_json,
@@ -394,6 +396,23 @@ def _pieces(specs: tuple[str, ...], proofs: tuple[str, ...], currency: str) -> l
     return list(items.values())
 
 
+# Shared with ``postroom meter refund``, which asks back pieces from the meter's log.
+refund_reason_option = click.option(
+    "--reason", required=True, type=click.Choice([r.value for r in RefundReason])
+)
+refund_note_option = click.option("--note", default="", help="What happened (shown to the agent).")
+refund_id_option = click.option(
+    "--id",
+    "refund_id",
+    default=None,
+    help="Client-chosen refund id; sending it again never asks twice (default: random).",
+)
+
+
+def refund_reason_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return refund_reason_option(refund_note_option(f))
+
+
 @refund.command("request")
 @click.option("--account", "number", required=True, help="Customer account number.")
 @click.option("--meter", "serial", required=True, help="Serial of the meter that printed.")
@@ -404,12 +423,7 @@ def _pieces(specs: tuple[str, ...], proofs: tuple[str, ...], currency: str) -> l
     required=True,
     help="NUMBER:AMOUNT:DATE of one printed piece, e.g. 12:0.73:2026-03-01 (repeat).",
 )
-@click.option(
-    "--reason",
-    required=True,
-    type=click.Choice(["spoiled", "misprinted", "unused", "duplicate"]),
-)
-@click.option("--note", default="", help="What happened (shown to the agent).")
+@refund_reason_options
 @click.option(
     "--indicium",
     "proofs",
@@ -423,12 +437,7 @@ def _pieces(specs: tuple[str, ...], proofs: tuple[str, ...], currency: str) -> l
     default=None,
     help="PEM file of the meter's public key: verifies the indicium signatures.",
 )
-@click.option(
-    "--id",
-    "refund_id",
-    default=None,
-    help="Client-chosen refund id; sending it again never asks twice (default: random).",
-)
+@refund_id_option
 @json_option
 @pass_state
 def refund_request(
