@@ -13,16 +13,13 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from postroom.core.clock import today
-from postroom.core.errors import PostroomError
 from postroom.core.rates.model import Quote
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.rates_pages import (
-    FIELD_OF_CODE,
     ExtraChoice,
-    FormInvalid,
     PriceForm,
     ServiceChoice,
-    error_messages,
+    quote_form,
     render_price_page,
     service_choices,
 )
@@ -86,23 +83,10 @@ def price_piece() -> tuple[str, int]:
     if isinstance(key, str) and key:
         form.weight = _press(form.weight, key[:8])
         return _render(form, services, extras)
-    try:
-        carrier, service, piece, day, origin, destination = form.parse(
-            {choice.value for choice in services}
-        )
-    except FormInvalid:
+    quoted = quote_form(form, services)
+    if quoted is None:
         return _render(form, services, extras, status=422)
-    try:
-        result = current_postroom().rates.quote(
-            piece, carrier, service, form.extras, on=day, origin=origin, destination=destination
-        )
-    except PostroomError as error:
-        field = FIELD_OF_CODE.get(error.code, "form")
-        form.fail(field, error_messages().get(error.code, error.message))
-        if error.code == "over_limit":
-            form.fail("detail", error.message)
-        return _render(form, services, extras, status=422)
-    return _render(form, services, extras, result)
+    return _render(form, services, extras, quoted[0])
 
 
 __all__ = ["bp"]

@@ -234,6 +234,30 @@ class FormInvalid(Exception):
     pass
 
 
+ParsedForm = tuple[str, str, Piece, datetime.date, str | None, str | None]
+
+
+def quote_form(form: PriceForm, services: list[ServiceChoice]) -> tuple[Quote, ParsedForm] | None:
+    """Quote the piece a price form describes (the portal's and the kiosk's), or None
+    with the form's errors recorded on it."""
+    try:
+        parsed = form.parse({choice.value for choice in services})
+    except FormInvalid:
+        return None
+    carrier, service, piece, day, origin, destination = parsed
+    try:
+        result = current_postroom().rates.quote(
+            piece, carrier, service, form.extras, on=day, origin=origin, destination=destination
+        )
+    except PostroomError as error:
+        field = FIELD_OF_CODE.get(error.code, "form")
+        form.fail(field, error_messages().get(error.code, error.message))
+        if error.code == "over_limit":
+            form.fail("detail", error.message)
+        return None
+    return result, parsed
+
+
 def render_price_page(
     template: str,
     form: PriceForm,
@@ -290,25 +314,12 @@ def price() -> tuple[str, int]:
 def price_piece() -> tuple[str, int]:
     services, extras = service_choices()
     form = PriceForm.from_request(request.form, request.form.getlist("extras"))
-    try:
-        carrier, service, piece, day, origin, destination = form.parse(
-            {choice.value for choice in services}
-        )
-    except FormInvalid:
+    quoted = quote_form(form, services)
+    if quoted is None:
         return _render(form, services, extras, status=422)
-    rates = current_postroom().rates
+    result, (_, _, piece, day, origin, destination) = quoted
     try:
-        result = rates.quote(
-            piece, carrier, service, form.extras, on=day, origin=origin, destination=destination
-        )
-    except PostroomError as error:
-        field = FIELD_OF_CODE.get(error.code, "form")
-        form.fail(field, error_messages().get(error.code, error.message))
-        if error.code == "over_limit":
-            form.fail("detail", error.message)
-        return _render(form, services, extras, status=422)
-    try:
-        comparison: Comparison | None = rates.compare(
+        comparison: Comparison | None = current_postroom().rates.compare(
             piece, form.extras, on=day, origin=origin, destination=destination
         )
     except PostroomError:  # the comparison is a bonus: the quote stands without it
