@@ -1179,8 +1179,15 @@ class VaultService:
                 prev_hash="",
                 row_hash="",
             )
-            for affected, delta in effects(transfer, pending):
-                after = balances[affected] + delta
+            moved: tuple[tuple[int, Balances], ...]
+            if pending is None and transfer.phase is Phase.POSTED:
+                moved = (
+                    (debit_id, balances[debit_id].debited(amount)),
+                    (credit_id, balances[credit_id].credited(amount)),
+                )
+            else:
+                moved = tuple((i, balances[i] + d) for i, d in effects(transfer, pending))
+            for affected, after in moved:
                 why = accounts[affected].violation(after)
                 if why == "exceeds_credits":
                     raise InsufficientFunds(
@@ -1370,9 +1377,7 @@ def _meters_after(
     changed = []
     meter_ids = [i for i, a in accounts.items() if a.kind is AccountKind.METER]
     for registers in store.meters_for_accounts(meter_ids).values():
-        updated = registers
-        for row in rows:
-            updated = updated.after(row)
+        updated = registers.after_all(rows)
         if not updated.consistent or updated.descending != balances[updated.account_id].balance:
             raise LedgerInvariantBroken(
                 f"meter {updated.serial}: used + available would not equal the control sum",

@@ -14,12 +14,15 @@ from datetime import datetime
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.db import Database, metadata
 from postroom.core.money import Money
 from postroom.core.vault.model import (
+    CODE_TEXT,
     GENESIS_HASH,
+    PHASE_TEXT,
     AccountKind,
     Balances,
     LedgerAccount,
@@ -338,7 +341,9 @@ SELECT (SELECT count(*) FROM sealed) AS sealed, (SELECT count(*) FROM moved) AS 
 """
 )
 
-_INSERT_TRANSFERS = sa.insert(ledger_transfers)
+# Positional, in the table's column order: the tuples of _insert_rows_sqlite follow it.
+_INSERT_ROWS_SQLITE = str(sa.insert(ledger_transfers).compile(dialect=sqlite_dialect()))
+_DATETIME = ledger_transfers.c.created_at.type
 _MOVE_CHAIN = (
     sa.update(ledger_chain)
     .where(ledger_chain.c.id == 1)
@@ -688,7 +693,7 @@ class LedgerStore:
             return self._append_many_pg(rows, balances)
         head_seq, head_hash = self.lock_chain()
         sealed = _seal(rows, head_seq, head_hash)
-        self._c.execute(_INSERT_TRANSFERS, [_transfer_values(t) for t in sealed])
+        self._insert_rows_sqlite(sealed)
         self._c.execute(_MOVE_CHAIN, {"head_seq": sealed[-1].seq, "head_hash": sealed[-1].row_hash})
         if balances:
             self._c.execute(
@@ -705,6 +710,49 @@ class LedgerStore:
                 ],
             )
         return sealed
+
+    def _insert_rows_sqlite(self, rows: Sequence[Transfer]) -> None:
+        """Insert sealed rows with the driver's own executemany: SQLAlchemy would build
+        each row's parameters anew (a mail run inserts a piece per row), and the rows of
+        a batch share their timestamp, converted here once as SQLAlchemy stores it."""
+        dialect = self._c.dialect
+        to_text = _DATETIME.dialect_impl(dialect).bind_processor(dialect)
+        stored: dict[datetime, object] = {}
+
+        def stamp(moment: datetime | None) -> object:
+            if moment is None or to_text is None:
+                return moment
+            found = stored.get(moment)
+            if found is None:
+                found = stored[moment] = to_text(moment)
+            return found
+
+        self._c.exec_driver_sql(
+            _INSERT_ROWS_SQLITE,
+            [
+                (
+                    t.seq,
+                    t.id,
+                    t.debit_account_id,
+                    t.credit_account_id,
+                    t.amount,
+                    t.currency,
+                    PHASE_TEXT[t.phase],
+                    CODE_TEXT[t.code],
+                    t.pending_id,
+                    stamp(t.timeout_at),
+                    t.batch,
+                    t.pieces,
+                    t.reference,
+                    t.cost_center,
+                    t.body_hash,
+                    stamp(t.created_at),
+                    t.prev_hash,
+                    t.row_hash,
+                )
+                for t in rows
+            ],
+        )
 
     def _append_one_pg(
         self, row: Transfer, balances: Mapping[int, Balances]

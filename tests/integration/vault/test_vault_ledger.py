@@ -219,3 +219,40 @@ def test_rows_are_immutable_in_the_database(pr: Postroom, customer: CustomerAcco
     with pytest.raises(Exception, match="immutable"), pr.db.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM ledger_transfers")
     assert pr.vault.verify().ok
+
+
+def test_a_batch_stores_its_times_as_every_other_row(
+    pr: Postroom, customer: CustomerAccount, clock: FrozenClock
+) -> None:
+    # Batch rows are inserted through the driver: their times must be stored exactly as
+    # SQLAlchemy stores any other, or SQL comparisons (expiry, date-range reports) and
+    # reading them back would go wrong.
+    clock.advance(timedelta(seconds=1, microseconds=123456))
+    pr.vault.deposit(customer.number, usd("20"), "dep")
+    used = pr.vault.system_account(AccountKind.POSTAGE_USED, USD, "USPS")  # made now
+    code = postage_code(customer.number)
+    rows = pr.vault.create_transfers(
+        [
+            TransferRequest(
+                id="hold", debit=code, credit=used.id, amount=3_000, currency=USD,
+                phase=Phase.PENDING, timeout_seconds=60,
+            ),
+            TransferRequest(id="use", debit=code, credit=used.id, amount=1_000, currency=USD),
+        ]
+    )  # fmt: skip
+    assert [t.created_at for t in rows] == [clock.now(), clock.now()]
+    with pr.db.engine.connect() as c:
+        stored = c.exec_driver_sql(
+            "SELECT created_at, timeout_at FROM ledger_transfers WHERE id = 'hold'"
+        ).one()
+        account_made = c.exec_driver_sql(
+            "SELECT created_at FROM ledger_accounts WHERE id = ?"
+            if pr.db.dialect == "sqlite"
+            else "SELECT created_at FROM ledger_accounts WHERE id = %s",
+            (used.id,),
+        ).scalar_one()
+    assert stored.created_at == account_made
+    assert pr.vault.history(code)[0].created_at == clock.now()
+    clock.advance(timedelta(seconds=60))
+    assert pr.jobs.run_now("vault.expire-pending") == 1
+    assert pr.vault.verify().ok
