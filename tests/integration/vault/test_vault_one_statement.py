@@ -79,6 +79,28 @@ def test_a_failed_transfer_id_never_becomes_a_transfer_in_the_database(
         connection.exec_driver_sql(copy)
 
 
+def test_a_ledger_row_names_only_accounts_that_exist(
+    pr: Postroom, customer: CustomerAccount
+) -> None:
+    # Both stores refuse a row naming an unknown account: SQLite by its foreign keys,
+    # PostgreSQL by the statement-level check that replaced them (vault_0008).
+    pr.vault.deposit(customer.number, Money(500, "USD"), "funding")
+    orphan = (
+        "INSERT INTO ledger_transfers SELECT seq + 1, 'orphan', 999999,"
+        " credit_account_id, amount, currency, phase, code, pending_id, timeout_at, batch,"
+        " pieces, reference, body_hash, created_at, prev_hash, row_hash, cost_center"
+        " FROM ledger_transfers ORDER BY seq DESC LIMIT 1"
+    )
+    with pytest.raises(sa.exc.IntegrityError), pr.db.engine.begin() as connection:
+        connection.exec_driver_sql(orphan)
+    if pr.db.dialect == "postgresql":
+        # ...and no account a row names can go away or change its id afterwards.
+        for change in ("DELETE FROM ledger_accounts", "UPDATE ledger_accounts SET id = id + 1000"):
+            with pytest.raises(sa.exc.IntegrityError), pr.db.engine.begin() as connection:
+                connection.exec_driver_sql(change)
+    assert pr.vault.verify().ok
+
+
 def test_twin_requests_sent_at_once_get_one_answer(pr: Postroom, customer: CustomerAccount) -> None:
     # 30 ids, each sent by 4 threads at the same moment; funds for 20 of them.
     pr.vault.deposit(customer.number, Money(20 * 1000, "USD"), "funding")
