@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -457,7 +457,12 @@ class Transfer:
 PHASE_TEXT = {phase: phase.value for phase in Phase}
 CODE_TEXT = {code: code.value for code in TransferCode}
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
-_JSON_STRING = json.encoder.encode_basestring_ascii  # the encoder's own (C) string escaper
+# The encoder's own writers for the exact types of a hashed row (its C string escaper).
+_JSON_WRITERS: dict[type, Callable[[Any], str]] = {
+    str: json.encoder.encode_basestring_ascii,
+    int: int.__repr__,
+    type(None): lambda _: "null",
+}
 
 
 def _canonical(values: Sequence[object]) -> bytes:
@@ -465,19 +470,13 @@ def _canonical(values: Sequence[object]) -> bytes:
 
     Hashed rows hold only strings, ints and nulls, which are written here directly:
     ``JSONEncoder.encode`` builds a new C encoder on every call, a cost a mail run pays
-    twice a piece. Anything else goes to the encoder itself.
+    twice a piece. Anything else (a bool, a float) goes to the encoder itself.
     """
-    parts = []
-    for value in values:
-        if type(value) is str:
-            parts.append(_JSON_STRING(value))
-        elif type(value) is int:
-            parts.append(int.__repr__(value))
-        elif value is None:
-            parts.append("null")
-        else:
-            return _CANONICAL.encode(values).encode("ascii")
-    return ("[" + ",".join(parts) + "]").encode("ascii")
+    try:
+        text = ",".join([_JSON_WRITERS[type(value)](value) for value in values])
+    except KeyError:
+        return _CANONICAL.encode(list(values)).encode("ascii")
+    return b"[%s]" % text.encode("ascii")
 
 
 def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:

@@ -415,23 +415,35 @@ class VaultService:
     ) -> Transfer:
         """Virtual-meter postage (PC postage, kiosk): hold ``amount`` on the customer's
         postage account for a piece about to print; post it once printed, void it if not."""
-        account = self.balance(customer_number)
-        closed = self._db.run(
-            lambda uow: RefundStore(uow.connection).is_closed(account.id), readonly=True
-        )
-        if closed:
-            raise _account_closed(account.code)
-        used = self.system_account(AccountKind.POSTAGE_USED, account.currency, operator)
-        reserved = self.reserve(
-            account.code,
-            used.code,
-            amount,
-            transfer_id,
-            timeout_seconds=timeout_seconds,
-            reference=reference,
-            cost_center=cost_center,
-        )
-        self._debited(account.id)
+
+        def work(uow: UnitOfWork) -> tuple[Transfer, int]:
+            postage = self._postage_account(uow, customer_number, create=False)
+            if RefundStore(uow.connection).is_closed(postage.id):
+                raise _account_closed(postage.code)  # before a funds check could answer
+            store = LedgerStore(uow.connection)
+            used = self._system_account(store, AccountKind.POSTAGE_USED, postage.currency, operator)
+            request = TransferRequest(
+                id=transfer_id,
+                debit=postage.id,
+                credit=used.id,
+                amount=amount.mills,
+                currency=amount.currency,
+                phase=Phase.PENDING,
+                code=TransferCode.PRINT,
+                timeout_seconds=timeout_seconds,
+                reference=reference,
+                cost_center=cost_center,
+            )
+            request.validate()
+            done = self._execute(uow, [request])
+            # In the transaction that holds the account: a closing committed meanwhile
+            # is seen here, not missed between a separate check and the hold.
+            _refuse_closed(uow, postage, done[0])
+            uow.commit()
+            return done[0], postage.id
+
+        reserved, account_id = self._run_idempotent(work)
+        self._debited(account_id)
         return reserved
 
     def post_postage(
