@@ -131,6 +131,11 @@ class MetersService:
 
         return self._db.run(work)
 
+    def device_reset_key(self, serial: str) -> bytes:
+        """The reset-token key to load into meter ``serial``'s device before it ships: the
+        device checks this data center's refills with it. Secret; never sent at a sync."""
+        return self._vault.device_reset_key(model.parse_serial(serial))
+
     def provisioned(self, installation_number: str) -> Provisioned:
         number = model.parse_installation_number(installation_number)
 

@@ -3,7 +3,7 @@
 A reset token authorises one refill of one meter's descending register. The vault
 issues it (``issue``); the meter's postal security device checks it (``verify``) and
 applies it at most once. It is authenticated with HMAC-SHA256 under a key shared by
-the data center and that one meter, provisioned when the meter is registered.
+the data center and that one meter, loaded into the device before it ships.
 
 Why HMAC rather than a signature: the device must verify a token offline, with no
 certificate chain or clock-synchronised revocation list, in a few microseconds on a
@@ -27,7 +27,7 @@ Canonical encoding (version 1, all integers big-endian), then the 32-byte MAC::
 Per-meter key: ``meter_key(installation_secret, serial)`` is
 HMAC-SHA256(secret, b"postroom reset key v1\x00" + serial). The data center re-derives
 it whenever it issues or checks a token, so it keeps no key table; the same key is
-provisioned to the meter's device when it is registered (or at its next sync).
+loaded into the meter's device before it ships (``postroom meter provision``).
 
 Text form: where a token travels as text (the vault's ``Refill.token``, the web API's
 ``reset_token``, the CLI), it is the base64url encoding of the bytes above, without
@@ -82,8 +82,9 @@ def meter_key(installation_secret: str, serial: str) -> bytes:
     """The reset-token key of meter ``serial``, derived from the installation secret.
 
     HMAC-SHA256(secret, ``METER_KEY_LABEL`` + serial). The data center re-derives it
-    (no key table); it is provisioned to the device at registration or sync. A key that
-    leaks from one device forges tokens for that device only.
+    (no key table); it is loaded into the device when the meter is made ready for
+    shipping (``postroom meter provision`` prints it) and never travels at a sync. A key
+    that leaks from one device forges tokens for that device only.
     """
     if not installation_secret:
         raise ValidationError("the installation secret is empty", code="invalid_meter_key")

@@ -134,6 +134,11 @@ class VaultService:
             )
         return self._secret()
 
+    def device_reset_key(self, serial: str) -> bytes:
+        """The reset-token key of meter ``serial``: what its device needs, loaded at the
+        factory, to check this data center's tokens (``tokens.meter_key``). Secret."""
+        return prt.meter_key(self._installation_secret(), serial.strip())
+
     @staticmethod
     def _token(key: bytes, issued: IssuedReset) -> tuple[ResetToken, bytes]:
         """The PRT1 token of a recorded refill, the same bytes every time it is asked for.

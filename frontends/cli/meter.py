@@ -260,12 +260,19 @@ def register(
 @json_option
 @pass_state
 def provision(state: CliState, product_code: str, serial: str, as_json: bool) -> None:
-    """Ship a meter: issue its 11-digit installation account number."""
-    done = state.postroom().meters.provision(product_code, serial)
+    """Ship a meter: issue its 11-digit installation account number and print the
+    reset-token key to load into its device (secret: the device checks refills with it)."""
+    meters = state.postroom().meters
+    done = meters.provision(product_code, serial)
+    data = done.to_json() | {"reset_token_key": meters.device_reset_key(done.serial).hex()}
     emit(
-        done.to_json(),
+        data,
         as_json,
-        lambda d: f"meter {d['serial']}: installation number {d['installation_number']}",
+        lambda d: (
+            f"meter {d['serial']}: installation number {d['installation_number']}\n"
+            f"reset-token key (secret; load it into the device, e.g. `postroom meter "
+            f"simulate --serial {d['serial']} --meter-key {d['reset_token_key']}`)"
+        ),
     )
 
 

@@ -127,6 +127,38 @@ def test_register_by_installation_number_and_replace(
     assert moved["old"]["status"] == "withdrawn"
 
 
+def test_a_provisioned_device_takes_this_data_centers_refills(
+    runner: CliRunner, customer: str, tmp_path: Path
+) -> None:
+    # The factory loads the key `meter provision` prints; nothing else tells the device.
+    shipped = json.loads(
+        ok(runner, "meter", "provision", "--product-code", "PR-VPSD1", "--serial", "PR-NEW-7",
+           "--json")
+    )  # fmt: skip
+    key = bytes.fromhex(shipped["reset_token_key"])
+    assert len(key) == 32
+    again = ok(runner, "meter", "provision", "--product-code", "PR-VPSD1", "--serial", "PR-NEW-7")
+    assert f"--meter-key {shipped['reset_token_key']}" in again
+    with MeterSimulator(tmp_path / "new", "PR-NEW-7", meter_key=key) as device:
+        number = shipped["installation_number"]
+        ok(runner, "meter", "register", "--customer", customer,
+           "--installation-number", number, "--port", device.path)  # fmt: skip
+        ok(runner, "vault", "refill", "--meter", "PR-NEW-7", "--amount", "12.50 USD")
+        synced = json.loads(ok(runner, "meter", "connect", "--port", device.path, "--json"))
+        assert synced["tokens_applied"] == [1]
+        assert device.psd.state["descending"] == 12_500
+    with MeterSimulator(tmp_path / "other", "PR-NEW-8", meter_key=key) as stranger:
+        # Another serial's device holding this key: the data center's tokens for it fail.
+        ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+           "--serial", "PR-NEW-8", "--port", stranger.path)  # fmt: skip
+        ok(runner, "vault", "refill", "--meter", "PR-NEW-8", "--amount", "1.00 USD")
+        refused = json.loads(
+            runner.invoke(cli, ["meter", "connect", "--port", stranger.path, "--json"]).stdout
+        )
+        assert refused["tokens_applied"] == []
+        assert stranger.psd.state["descending"] == 0
+
+
 def test_bad_input_is_a_clear_error(runner: CliRunner, customer: str, sim: MeterSimulator) -> None:
     wrong = runner.invoke(
         cli,
