@@ -944,6 +944,7 @@ class IssuedToken:
     token: str  # tokens.to_text of the PRT1 bytes
     applied: bool
     cancelled: bool = False  # expired unapplied: its refill went back to the postage account
+    device_applied_at: datetime | None = None  # the device's clock, from its signed reply
 
 
 @attrs.frozen

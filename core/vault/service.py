@@ -777,11 +777,7 @@ class VaultService:
             issued_tokens = ResetTokenStore(uow.connection)
             issued = issued_tokens.for_meter(clean)
             device_at = None
-            if proof is None:
-                last = max((i.sequence for i in issued if i.applied_at is not None), default=0)
-                reset = prt.verify(key, raw, clean, self._clock.now(), last_sequence=last)
-            else:
-                reset = prt.authenticate(key, raw, clean)
+            reset = prt.authenticate(key, raw, clean)
             found = next((i for i in issued if i.sequence == reset.sequence), None)
             if found is None or self._token(key, found)[1] != raw:
                 raise PermissionDenied(
@@ -795,9 +791,12 @@ class VaultService:
                     sequence=found.sequence,
                     transfer_id=found.cancel_transfer_id,
                 )
-            if found.applied_at is not None:
+            if proof is None:
+                last = max((i.sequence for i in issued if i.applied_at is not None), default=0)
+                prt.verify(key, raw, clean, self._clock.now(), last_sequence=last)
+            elif found.applied_at is not None:
                 raise Conflict("this reset token was applied already", code="token_replayed")
-            if proof is not None:
+            else:
                 device_at = refill_proof(_device_signed(uow, clean, proof), reset)
             if not issued_tokens.mark_applied(clean, reset.sequence, self._clock.now(), device_at):
                 raise Conflict(  # recorded or cancelled by a twin meanwhile (PostgreSQL)
@@ -1561,6 +1560,7 @@ def _issued_token(reset: ResetToken, raw: bytes, issued: IssuedReset) -> IssuedT
         prt.to_text(raw),
         applied=issued.applied_at is not None,
         cancelled=issued.cancelled_at is not None,
+        device_applied_at=issued.device_applied_at,
     )
 
 
