@@ -587,7 +587,9 @@ class MetersService:
         # withdrawn in the registry, or in the vault directly (`postroom vault withdraw-meter`)
         active = meter.status is MeterStatus.ACTIVE and vault_meter.status == "active"
         wanted = self._wanted(meter, active)
-        decision = decide(wanted, diagnostics, len(pending))
+        # a cancelled token sent for its proof is no refill: without another, a sync
+        # token records the inspection
+        decision = decide(wanted, diagnostics, len([t for t in pending if not t.cancelled]))
         if decision.issue_sync_token:
             self._vault.issue_sync_token(meter.serial, f"sync:{sync_id}")
             pending = _pending_tokens(self._vault.issued_tokens(meter.serial), diagnostics, now)
@@ -768,7 +770,7 @@ class MetersService:
         if registers is not None:
             cancelled = self._cancel_unapplied(meter, registers, now, alert)
         for sequence in expired:
-            if sequence not in cancelled:
+            if sequence not in cancelled and not issued[sequence].cancelled:
                 alert(
                     "token_refused",
                     f"tok:{sequence}:token_expired",
@@ -1226,8 +1228,8 @@ def _pending_tokens(
     issued: Sequence[IssuedToken], diagnostics: Mapping[str, Any], now: datetime
 ) -> builtins.list[IssuedToken]:
     """Tokens to send, in sequence order: not recorded applied, after the last one
-    recorded, and either still valid or already applied by the device (its
-    ``last_token_sequence``), whose stored reply the device hands back."""
+    recorded, and either still valid (not cancelled) or already applied by the device
+    (its ``last_token_sequence``), whose stored reply the device hands back."""
     last_recorded = max((t.reset.sequence for t in issued if t.applied), default=0)
     device_last = diagnostics.get("last_token_sequence")
     device_last = device_last if isinstance(device_last, int) else 0
@@ -1236,7 +1238,8 @@ def _pending_tokens(
             t
             for t in issued
             if not t.applied
-            and not t.cancelled
+            # a cancelled one only to collect the proof of a device that says it applied it
+            and (not t.cancelled or t.reset.sequence <= device_last)
             and t.reset.sequence > last_recorded
             and (t.reset.sequence <= device_last or t.reset.expires_at > now + TOKEN_MARGIN)
         ),
