@@ -1034,6 +1034,16 @@ class MetersService:
             self._tell_refill_returned(cancelled)
         return done
 
+    def cancel_token(self, serial: str, sequence: int) -> CancelledToken:
+        """Cancel one refill whose token expired unapplied (``pr.vault.cancel_reset_token``)
+        and tell the customer, as the worker does; a cancellation run again tells nobody
+        twice."""
+        cancelled = self._vault.cancel_reset_token(self.get(serial).serial, sequence)
+        for waiting in self._vault.cancellations_to_notify():
+            if (waiting.serial, waiting.sequence) == (cancelled.serial, cancelled.sequence):
+                self._tell_refill_returned(waiting)
+        return cancelled
+
     def cancel_expired_tokens(self) -> int:
         """The worker job ``vault.cancel-expired-tokens``: the vault cancels every refill
         whose token expired unapplied (past its grace), and each customer is told once
