@@ -957,10 +957,13 @@ class ResetTokenStore:
         return result.rowcount == 1
 
     def expired_unapplied(self, before: datetime, limit: int) -> list[IssuedReset]:
-        """Refills' tokens that expired before ``before``, neither applied nor cancelled."""
+        """Refills' tokens of active meters that expired before ``before``, neither applied
+        nor cancelled (a withdrawn meter's funds went back with its withdrawal)."""
         query = (
             sa.select(reset_tokens)
+            .join(meter_registers, meter_registers.c.serial == reset_tokens.c.serial)
             .where(
+                meter_registers.c.status == "active",
                 reset_tokens.c.expires_at <= before,
                 reset_tokens.c.amount > 0,
                 reset_tokens.c.applied_at.is_(None),

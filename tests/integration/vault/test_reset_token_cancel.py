@@ -3,6 +3,7 @@ token expired unapplied cancelled back to the postage account (docs/vault.md).""
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from typing import Any
@@ -231,7 +232,11 @@ def test_an_expired_unapplied_refill_goes_back_to_the_postage_account_once(
 
 
 def test_nothing_to_return_for_a_sync_token_a_withdrawn_meter_or_an_uncovered_refill(
-    pr: Postroom, customer: CustomerAccount, device: Device, clock: FrozenClock
+    pr: Postroom,
+    customer: CustomerAccount,
+    device: Device,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     pr.vault.issue_sync_token(SERIAL, "s1")
     pr.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
@@ -241,9 +246,17 @@ def test_nothing_to_return_for_a_sync_token_a_withdrawn_meter_or_an_uncovered_re
     # person settles; the refill cannot be returned, and its id does not stay failed
     pr.vault.record_usage(SERIAL, Money.parse("4.00 USD"), 1, "use-1")
     assert code_of(lambda: pr.vault.cancel_reset_token(SERIAL, 2)) == "refill_not_covered"
-    assert pr.vault.cancel_expired_tokens() == []
+    clock.advance(DAY)
+    with caplog.at_level(logging.WARNING):
+        assert pr.vault.cancel_expired_tokens() == []  # uncovered: logged, tried next run
+    assert f"not cancelling token 2 of meter {SERIAL}" in caplog.text
     pr.vault.withdraw_meter(SERIAL, "mw:1")  # the withdrawal returns what the meter holds
     assert code_of(lambda: pr.vault.cancel_reset_token(SERIAL, 2)) == "meter_withdrawn"
+    clock.advance(DAY)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert pr.vault.cancel_expired_tokens() == []  # the worker leaves a withdrawn meter be
+    assert "not cancelling" not in caplog.text
     assert postage(pr, customer) == 496_000
     assert pr.vault.verify().ok
 
