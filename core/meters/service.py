@@ -62,7 +62,7 @@ from postroom.core.money import Money
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
-from postroom.core.vault.model import IssuedToken
+from postroom.core.vault.model import CancelledToken, IssuedToken, token_cancellable
 from postroom.core.vault.refund_model import PieceClaim, Refund
 from postroom.core.vault.refunds import RefundService
 from postroom.core.vault.service import VaultService
@@ -592,7 +592,9 @@ class MetersService:
         # withdrawn in the registry, or in the vault directly (`postroom vault withdraw-meter`)
         active = meter.status is MeterStatus.ACTIVE and vault_meter.status == "active"
         wanted = self._wanted(meter, active)
-        decision = decide(wanted, diagnostics, len(pending))
+        # a cancelled token sent for its proof is no refill: without another, a sync
+        # token records the inspection
+        decision = decide(wanted, diagnostics, len([t for t in pending if not t.cancelled]))
         if decision.issue_sync_token:
             self._vault.issue_sync_token(meter.serial, f"sync:{sync_id}")
             pending = _pending_tokens(self._vault.issued_tokens(meter.serial), diagnostics, now)
@@ -700,7 +702,9 @@ class MetersService:
         # sequence order (the vault refuses an older sequence after a newer one)
         issued = {t.reset.sequence: t for t in self._vault.issued_tokens(meter.serial)}
         proven: set[int] = set()
+        replies: dict[int, Mapping[str, Any]] = {}  # the signed proofs, for the vault
         replayed: builtins.list[int] = []
+        expired: builtins.list[int] = []  # refused by the device's clock: maybe cancelled
         for outcome in results.tokens:
             token = issued.get(outcome.sequence)
             if token is None:
@@ -727,8 +731,11 @@ class MetersService:
                     )
                     continue
                 proven.add(outcome.sequence)
+                replies[outcome.sequence] = outcome.reply
             elif outcome.status == "refused" and outcome.code == "token_replayed":
                 replayed.append(outcome.sequence)
+            elif outcome.status == "refused" and outcome.code == "token_expired":
+                expired.append(outcome.sequence)
             elif outcome.status == "refused":
                 alert(
                     "token_refused",
@@ -742,7 +749,11 @@ class MetersService:
                 )
         last = diagnostics.get("last_token_sequence")
         if replayed and registers is not None and isinstance(last, int):
-            amounts = [(t.reset.sequence, t.reset.amount.mills, t.applied) for t in issued.values()]
+            amounts = [
+                (t.reset.sequence, t.reset.amount.mills, t.applied)
+                for t in issued.values()
+                if not t.cancelled  # expired unapplied: never on the device
+            ]
             if registers["control"] == expected_control(amounts, last):
                 proven.update(sequence for sequence in replayed if sequence <= last)
             else:
@@ -753,7 +764,28 @@ class MetersService:
                     " sum does not show them",
                     {"sequences": replayed, "control": registers["control"]},
                 )
-        applied = [s for s in sorted(proven) if self._record_token(meter, issued[s], alert)]
+        applied = [
+            s for s in sorted(proven) if self._record_token(meter, issued[s], alert, replies.get(s))
+        ]
+
+        # expired refills the signed control sum shows the device never applied go back
+        # to the postage account now; one the device refused but that stays (its clock
+        # is ahead of the data center's) is an alert
+        cancelled: set[int] = set()
+        if registers is not None:
+            cancelled = self._cancel_unapplied(meter, registers, now, alert)
+        for sequence in expired:
+            if sequence not in cancelled and not issued[sequence].cancelled:
+                alert(
+                    "token_refused",
+                    f"tok:{sequence}:token_expired",
+                    f"the device refused token {sequence} (token_expired)",
+                    {
+                        "sequence": sequence,
+                        "code": "token_expired",
+                        "mills": issued[sequence].reset.amount.mills,
+                    },
+                )
 
         # 4. installs
         installed = []
@@ -933,15 +965,38 @@ class MetersService:
             recorded += total
         return recorded
 
-    def _record_token(self, meter: Meter, token: IssuedToken, alert: Any) -> bool:
-        """Record in the vault that the device applied ``token``; True once recorded."""
+    def _record_token(
+        self,
+        meter: Meter,
+        token: IssuedToken,
+        alert: Any,
+        proof: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record in the vault that the device applied ``token`` (``proof``: its signed
+        refill reply, which the vault accepts however late); True once recorded."""
+        sequence = token.reset.sequence
         try:
-            self._vault.apply_reset_token(meter.serial, token.token)
-        except Conflict as error:
+            self._vault.apply_reset_token(meter.serial, token.token, proof=proof)
+        except PostroomError as error:
             if error.code == "token_replayed":
                 return True  # recorded by an earlier run of this sync
-            raise
-        except PostroomError as error:
+            if error.code == "token_cancelled":
+                # The refill went back to the postage account when the token expired
+                # unrecorded, and the device shows it applied it in time after all: the
+                # funds are in two places. Never re-funded here: a person settles it.
+                alert(
+                    "token_applied_after_cancel",
+                    f"tok:{sequence}:cancelled",
+                    f"the device proves it applied token {sequence}, whose refill of"
+                    f" {token.reset.amount} was returned to the postage account when it"
+                    " expired: the device holds funds the ledger gave back",
+                    {
+                        "sequence": sequence,
+                        "mills": token.reset.amount.mills,
+                        "cancel_transfer_id": error.details.get("transfer_id"),
+                    },
+                )
+                return False
             alert(
                 "token_not_recorded",
                 f"tok:{token.reset.sequence}:rec:{error.code}",
@@ -952,13 +1007,88 @@ class MetersService:
             return False
         return True
 
+    def _cancel_unapplied(
+        self, meter: Meter, registers: Mapping[str, Any], now: datetime, alert: Any
+    ) -> set[int]:
+        """Cancel the meter's expired, unapplied refills when the device's signed control
+        sum proves it never applied them: it equals the refills the vault recorded
+        applied, so no unrecorded token is on the device. The sequences cancelled."""
+        vault = self._vault.registers(meter.serial)
+        if vault.status != "active":
+            return set()  # a withdrawal returned the meter's funds already
+        issued = self._vault.issued_tokens(meter.serial)
+        live = sum(t.reset.amount.mills for t in issued if not t.applied and not t.cancelled)
+        if int(registers["control"]) != vault.control_sum - live:
+            return set()  # the device's refills are not those recorded: it proves nothing
+        done: set[int] = set()
+        for token in issued:
+            if not token_cancellable(token, now):
+                continue
+            try:
+                cancelled = self._vault.cancel_reset_token(meter.serial, token.reset.sequence)
+            except PostroomError as error:
+                alert(
+                    "token_not_cancelled",
+                    f"tok:{token.reset.sequence}:cancel:{error.code}",
+                    f"token {token.reset.sequence} expired unapplied but its refill could not"
+                    f" be returned ({error.code})",
+                    {"sequence": token.reset.sequence, "code": error.code},
+                )
+                continue
+            done.add(token.reset.sequence)
+            self._tell_refill_returned(cancelled)
+        return done
+
+    def cancel_token(self, serial: str, sequence: int) -> CancelledToken:
+        """Cancel one refill whose token expired unapplied (``pr.vault.cancel_reset_token``)
+        and tell the customer, as the worker does; a cancellation run again tells nobody
+        twice."""
+        cancelled = self._vault.cancel_reset_token(self.get(serial).serial, sequence)
+        for waiting in self._vault.cancellations_to_notify():
+            if (waiting.serial, waiting.sequence) == (cancelled.serial, cancelled.sequence):
+                self._tell_refill_returned(waiting)
+        return cancelled
+
+    def cancel_expired_tokens(self) -> int:
+        """The worker job ``vault.cancel-expired-tokens``: the vault cancels every refill
+        whose token expired unapplied (past its grace), and each customer is told once
+        that the refill was returned (a message no notifier took is sent at the next
+        run). The number of refills cancelled by this run."""
+        cancelled = self._vault.cancel_expired_tokens()
+        for waiting in self._vault.cancellations_to_notify():
+            self._tell_refill_returned(waiting)
+        return len(cancelled)
+
+    def _tell_refill_returned(self, cancelled: CancelledToken) -> bool:
+        """Notify the customer that ``cancelled``'s refill is back in the postage account;
+        True when a notifier took it (it is then marked, and never sent again)."""
+        delivered = self.notify(
+            Notification(
+                recipient=cancelled.customer_number,
+                subject=f"Meter {cancelled.serial}: refill of {cancelled.amount} returned",
+                body=(
+                    f"The refill of {cancelled.amount} for your postage meter"
+                    f" {cancelled.serial} expired before the meter connected to the data"
+                    " center to apply it, so it was cancelled and the amount returned to"
+                    " your postage account. Refill the meter again when you need it."
+                ),
+                kind="meter.refill_returned",
+                data=cancelled.to_json(),
+            )
+        )
+        if delivered:
+            self._vault.mark_cancellation_notified(cancelled.serial, cancelled.sequence)
+        return delivered
+
     def _reconcile(self, meter: Meter, device: Mapping[str, Any], alert: Any) -> bool:
         """Compare the device's signed registers with the data center's view: the vault's
         registers less the refills the device has not applied yet. A difference opens
         an alert (and notifies); money is never adjusted here."""
         vault = self._vault.registers(meter.serial)
         unapplied = sum(
-            t.reset.amount.mills for t in self._vault.issued_tokens(meter.serial) if not t.applied
+            t.reset.amount.mills
+            for t in self._vault.issued_tokens(meter.serial)
+            if not t.applied and not t.cancelled  # a cancelled refill left the vault's view
         )
         expected = {
             "control": vault.control_sum - unapplied,
@@ -1113,8 +1243,8 @@ def _pending_tokens(
     issued: Sequence[IssuedToken], diagnostics: Mapping[str, Any], now: datetime
 ) -> builtins.list[IssuedToken]:
     """Tokens to send, in sequence order: not recorded applied, after the last one
-    recorded, and either still valid or already applied by the device (its
-    ``last_token_sequence``), whose stored reply the device hands back."""
+    recorded, and either still valid (not cancelled) or already applied by the device
+    (its ``last_token_sequence``), whose stored reply the device hands back."""
     last_recorded = max((t.reset.sequence for t in issued if t.applied), default=0)
     device_last = diagnostics.get("last_token_sequence")
     device_last = device_last if isinstance(device_last, int) else 0
@@ -1123,6 +1253,8 @@ def _pending_tokens(
             t
             for t in issued
             if not t.applied
+            # a cancelled one only to collect the proof of a device that says it applied it
+            and (not t.cancelled or t.reset.sequence <= device_last)
             and t.reset.sequence > last_recorded
             and (t.reset.sequence <= device_last or t.reset.expires_at > now + TOKEN_MARGIN)
         ),

@@ -219,15 +219,12 @@ def decode(token_bytes: bytes) -> tuple[ResetToken, bytes, bytes]:
     return ResetToken(serial, sequence, amount, expires_at, nonce), data[:end], data[end:]
 
 
-def verify(
-    key: bytes, token_bytes: bytes, serial: str, now: datetime, *, last_sequence: int = 0
-) -> ResetToken:
-    """Authenticate ``token_bytes`` for meter ``serial`` at ``now`` and return its content.
+def authenticate(key: bytes, token_bytes: bytes, serial: str) -> ResetToken:
+    """The content of ``token_bytes`` once its MAC verifies under ``key`` and it names
+    meter ``serial``: ``token_malformed``, ``token_forged``, ``token_wrong_meter``.
 
-    Checks, in order: structure (``token_malformed``), MAC (``token_forged``), serial
-    (``token_wrong_meter``), expiry (``token_expired``: ``now >= expires_at``) and that
-    its sequence is greater than ``last_sequence``, the last one applied
-    (``token_replayed``).
+    No clock and no sequence: what the data center checks of a token the device proves
+    it applied (its expiry and order were the device's to enforce, when it applied it).
     """
     _check_key(key)
     token, body, mac = decode(token_bytes)
@@ -237,6 +234,20 @@ def verify(
         raise PermissionDenied(
             f"reset token is for meter {token.serial}, not {serial}", code="token_wrong_meter"
         )
+    return token
+
+
+def verify(
+    key: bytes, token_bytes: bytes, serial: str, now: datetime, *, last_sequence: int = 0
+) -> ResetToken:
+    """Authenticate ``token_bytes`` for meter ``serial`` at ``now`` and return its content.
+
+    Checks, in order: structure (``token_malformed``), MAC (``token_forged``), serial
+    (``token_wrong_meter``) as ``authenticate`` does, then expiry (``token_expired``:
+    ``now >= expires_at``) and that its sequence is greater than ``last_sequence``, the
+    last one applied (``token_replayed``).
+    """
+    token = authenticate(key, token_bytes, serial)
     if now >= token.expires_at:
         raise ValidationError("reset token has expired", code="token_expired")
     if token.sequence <= last_sequence:

@@ -30,6 +30,10 @@ def credit_statements(postroom: Postroom) -> int:
     return postroom.funding.run_statements()
 
 
+def cancel_expired_tokens(postroom: Postroom) -> int:
+    return postroom.meters.cancel_expired_tokens()
+
+
 def register_jobs(registry: JobRegistry) -> None:
     registry.add_periodic(
         PeriodicJob(
@@ -71,5 +75,14 @@ def register_jobs(registry: JobRegistry) -> None:
             "without a failure or return (then they pay outstanding debts)",
             schedule={"minute": "7"},
             run=settle_payments,
+        )
+    )
+    registry.add_periodic(
+        PeriodicJob(
+            name="vault.cancel-expired-tokens",
+            description="return to the postage account each refill whose reset token expired"
+            " unapplied (a day past its expiry), and tell the customer (idempotent)",
+            schedule={"minute": "23"},
+            run=cancel_expired_tokens,
         )
     )

@@ -13,15 +13,16 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.errors import PermissionDenied, PostroomError, ValidationError
 from postroom.core.meters.tokens import ResetToken
+from postroom.core.money import Money
 
 GENESIS_HASH = "0" * 64
 TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
@@ -83,6 +84,7 @@ class TransferCode(StrEnum):
     ADJUSTMENT = "adjustment"
     TRANSFER = "transfer"
     WITHDRAWAL = "withdrawal"  # a meter's remaining funds leaving it (withdrawn or replaced)
+    REFILL_CANCEL = "refill_cancel"  # an expired, unapplied refill returned to postage
 
 
 def utc(moment: datetime) -> datetime:
@@ -508,6 +510,10 @@ def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Bal
     ]
 
 
+#: Transfers out of a meter that take back refilled funds rather than record postage.
+UNREFILL_CODES = frozenset({TransferCode.WITHDRAWAL, TransferCode.REFILL_CANCEL})
+
+
 @attrs.frozen
 class MeterRegisters:
     """The postal view of a meter's ledger account."""
@@ -534,8 +540,9 @@ class MeterRegisters:
         """The registers once ``transfer`` (touching this meter's account) is applied.
 
         Money posted into the meter is a refill; money posted out of it is postage used,
-        except a withdrawal (funds leaving a withdrawn or replaced meter), which takes back
-        what was refilled and never printed: descending and control sum fall together.
+        except a withdrawal (funds leaving a withdrawn or replaced meter) and a refill's
+        cancellation (its token expired unapplied), which take back what was refilled and
+        never printed: descending and control sum fall together.
         Pending amounts do not move the registers until they are posted.
         """
         return self.after_all((transfer,))
@@ -553,7 +560,7 @@ class MeterRegisters:
                 control_sum += t.amount
             elif t.debit_account_id != me:
                 continue
-            elif t.code is TransferCode.WITHDRAWAL:
+            elif t.code in UNREFILL_CODES:
                 descending -= t.amount
                 control_sum -= t.amount
             else:
@@ -640,6 +647,59 @@ def sum_balances(items: Iterable[Balances]) -> Balances:
 
 #: How long a refill's reset token may wait for the meter to apply it.
 RESET_TOKEN_TTL_SECONDS = 7 * 24 * 3600
+#: How long past its expiry the worker waits before it cancels a refill's token that no
+#: sync proved applied: a device whose clock lags, or whose sync was cut after it applied
+#: the token, has that long to report it. A sync whose signed control sum shows the token
+#: unapplied cancels it as soon as it has expired.
+TOKEN_CANCEL_GRACE_SECONDS = 24 * 3600
+
+
+def refill_cancel_id(serial: str, sequence: int) -> str:
+    """The id of the transfer that cancels the refill of token ``sequence``: one per token,
+    so a cancellation run again (the worker, a sync) moves nothing twice."""
+    return f"prc:{serial}:{sequence}"
+
+
+def token_cancellable(token: IssuedToken, now: datetime) -> bool:
+    """A refill's token may be cancelled once it expired unapplied (the worker waits
+    ``TOKEN_CANCEL_GRACE_SECONDS`` more). A zero-amount sync token holds no money: it
+    simply lapses."""
+    return (
+        token.reset.amount.mills > 0
+        and not token.applied
+        and not token.cancelled
+        and now >= token.reset.expires_at
+    )
+
+
+def refill_proof(body: Mapping[str, Any], token: ResetToken) -> datetime | None:
+    """Check that a device's signed ``refill`` reply (``body``, its signature already
+    verified) proves it applied ``token``; the device's time of application when the
+    reply carries it.
+
+    The reply must be a success naming the token's sequence and amount (and serial,
+    when the device names it): ``token_proof_mismatch`` otherwise.
+    """
+    applied = body.get("applied")
+    if (
+        body.get("ok") is not True
+        or not isinstance(applied, Mapping)
+        or applied.get("sequence") != token.sequence
+        or applied.get("mills") != token.amount.mills
+        or applied.get("serial", token.serial) != token.serial
+    ):
+        raise PermissionDenied(
+            f"the device's reply does not prove it applied token {token.sequence}",
+            code="token_proof_mismatch",
+        )
+    at = body.get("at")
+    if not isinstance(at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return None if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @attrs.frozen
@@ -672,6 +732,7 @@ REPORT_TYPE_OF: dict[TransferCode, ReportType] = {
     TransferCode.REFILL: ReportType.TRANSFER,
     TransferCode.TRANSFER: ReportType.TRANSFER,
     TransferCode.WITHDRAWAL: ReportType.TRANSFER,
+    TransferCode.REFILL_CANCEL: ReportType.TRANSFER,
 }
 
 #: Phases that move posted balances: the ones a transaction report lists.
@@ -935,3 +996,29 @@ class IssuedToken:
     reset: ResetToken
     token: str  # tokens.to_text of the PRT1 bytes
     applied: bool
+    cancelled: bool = False  # expired unapplied: its refill went back to the postage account
+    device_applied_at: datetime | None = None  # the device's clock, from its signed reply
+
+
+@attrs.frozen
+class CancelledToken:
+    """A refill's reset token cancelled once it expired unapplied, and the transfer that
+    returned its amount from the meter to the customer's postage account."""
+
+    serial: str
+    sequence: int
+    refill_id: str  # the refill's transfer id
+    amount: Money
+    transfer: Transfer
+    customer_number: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "sequence": self.sequence,
+            "refill_id": self.refill_id,
+            "amount_mills": self.amount.mills,
+            "currency": self.amount.currency,
+            "transfer_id": self.transfer.id,
+            "customer": self.customer_number,
+        }

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -31,6 +31,8 @@ from postroom.core.errors import (
     ValidationError,
 )
 from postroom.core.meters import tokens as prt
+from postroom.core.meters.store import MeterStore
+from postroom.core.meters.sync import verify_signed
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
 from postroom.core.vault.funding_store import refills_locked
@@ -40,9 +42,11 @@ from postroom.core.vault.model import (
     POSTING_PHASES,
     REPORT_TYPE_OF,
     RESET_TOKEN_TTL_SECONDS,
+    TOKEN_CANCEL_GRACE_SECONDS,
     AccountKind,
     Amount,
     Balances,
+    CancelledToken,
     HistoryItem,
     IssuedToken,
     LedgerAccount,
@@ -62,6 +66,8 @@ from postroom.core.vault.model import (
     check_cost_center,
     codes_of,
     effects,
+    refill_cancel_id,
+    refill_proof,
     sum_balances,
 )
 from postroom.core.vault.refund_store import RefundStore
@@ -758,14 +764,27 @@ class VaultService:
         self._debited(refilled.transfer.debit_account_id)
         return refilled
 
-    def apply_reset_token(self, serial: str, token: str) -> ResetToken:
+    def apply_reset_token(
+        self, serial: str, token: str, *, proof: Mapping[str, Any] | None = None
+    ) -> ResetToken:
         """A meter reports at sync that it applied ``token`` (its text form): recorded once.
 
-        Checked as the device checks it (``tokens.verify`` under the meter's key, after
-        the last sequence applied for that meter): ``token_malformed``,
-        ``token_forged`` (another meter's or data center's key, or a token this vault
-        never issued), ``token_wrong_meter``, ``token_expired``, ``token_replayed``;
-        none writes.
+        Without ``proof`` it is checked as the device checks it (``tokens.verify`` under
+        the meter's key, at the vault's clock, after the last sequence applied for that
+        meter): ``token_malformed``, ``token_forged`` (another meter's or data center's
+        key, or a token this vault never issued), ``token_wrong_meter``,
+        ``token_expired``, ``token_replayed``.
+
+        ``proof`` is the device's signed ``refill`` reply. The device checked the
+        token's expiry and order against its own clock and registers when it applied it,
+        so a proven token is recorded however late its sync arrives: the signature must
+        verify under the device key pinned in the registry (``no_public_key``,
+        ``signature_invalid``) and the reply name this token (``token_proof_mismatch``);
+        the device's time of application is stored when the reply carries it. A token
+        never issued, another meter's, or one recorded already is refused all the same.
+
+        A cancelled token (expired unapplied, its refill returned) is ``token_cancelled``.
+        None of the refusals writes.
         """
         clean = serial.strip()
         key = prt.meter_key(self._installation_secret(), clean)
@@ -774,19 +793,171 @@ class VaultService:
         def work(uow: UnitOfWork) -> ResetToken:
             issued_tokens = ResetTokenStore(uow.connection)
             issued = issued_tokens.for_meter(clean)
-            last = max((i.sequence for i in issued if i.applied_at is not None), default=0)
-            reset = prt.verify(key, raw, clean, self._clock.now(), last_sequence=last)
+            device_at = None
+            reset = prt.authenticate(key, raw, clean)
             found = next((i for i in issued if i.sequence == reset.sequence), None)
             if found is None or self._token(key, found)[1] != raw:
                 raise PermissionDenied(
                     "this vault did not issue this reset token", code="token_forged"
                 )
-            if not issued_tokens.mark_applied(clean, reset.sequence, self._clock.now()):
+            if found.cancelled_at is not None:
+                raise Conflict(
+                    f"reset token {found.sequence} was cancelled: its refill went back to"
+                    " the postage account",
+                    code="token_cancelled",
+                    sequence=found.sequence,
+                    transfer_id=found.cancel_transfer_id,
+                )
+            if proof is None:
+                last = max((i.sequence for i in issued if i.applied_at is not None), default=0)
+                prt.verify(key, raw, clean, self._clock.now(), last_sequence=last)
+            elif found.applied_at is not None:
                 raise Conflict("this reset token was applied already", code="token_replayed")
+            else:
+                device_at = refill_proof(_device_signed(uow, clean, proof), reset)
+            if not issued_tokens.mark_applied(clean, reset.sequence, self._clock.now(), device_at):
+                raise Conflict(  # recorded or cancelled by a twin meanwhile (PostgreSQL)
+                    "this reset token was applied or cancelled already", code="token_replayed"
+                )
             uow.commit()
             return reset
 
         return self._db.run(work)
+
+    def cancel_reset_token(self, serial: str, sequence: int) -> CancelledToken:
+        """Cancel the refill of meter ``serial``'s token ``sequence`` once it has expired
+        unapplied: its amount goes back from the meter to the customer's postage account
+        (transfer ``prc:<serial>:<sequence>``, code ``refill_cancel``, the refill's id as
+        its reference) and the token can never be recorded applied afterwards.
+
+        Idempotent: a cancelled token answers its first cancellation. Refused:
+        ``token_not_found``, ``token_applied`` (recorded applied, here or by a twin in
+        the same instant), ``token_not_expired``, ``sync_token`` (amount 0: nothing to
+        return), ``meter_withdrawn`` (the withdrawal returned the funds already),
+        ``refill_not_covered`` (the meter's account holds less than the refill: the
+        ledger and the device disagree, a person looks). None of the refusals writes.
+        """
+        clean = serial.strip()
+        cancel_id = refill_cancel_id(clean, sequence)
+
+        def work(uow: UnitOfWork) -> CancelledToken:
+            store = LedgerStore(uow.connection)
+            issued_tokens = ResetTokenStore(uow.connection)
+            mine = issued_tokens.for_meter(clean)  # locked (PostgreSQL): applies wait
+            found = next((i for i in mine if i.sequence == sequence), None)
+            if found is None:
+                raise NotFound(f"meter {clean} has no token {sequence}", code="token_not_found")
+            if found.cancelled_at is not None:
+                return self._cancelled(uow, found)
+            if found.applied_at is not None:
+                raise Conflict(f"token {sequence} was applied", code="token_applied")
+            if found.amount.mills == 0:
+                raise ValidationError("a sync token holds no money", code="sync_token")
+            now = self._clock.now()
+            if now < found.expires_at:
+                raise Conflict(
+                    f"token {sequence} is valid until {found.expires_at.isoformat()}",
+                    code="token_not_expired",
+                )
+            meter = _meter(store, clean)
+            if meter.status != "active":
+                raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
+            postage = next(
+                a
+                for a in store.accounts(owner_id=meter.customer_account_id)
+                if a.kind is AccountKind.POSTAGE
+            )
+            store.lock_accounts([meter.account_id, postage.id])
+            meter = _meter(store, clean)  # re-read under the lock
+            if meter.descending < found.amount.mills:
+                # Checked here, not left to the ledger: a refused transfer id stays failed,
+                # and this cancellation must be able to run once the difference is settled.
+                raise Conflict(
+                    f"meter {clean} holds {meter.descending} mills, less than the"
+                    f" {found.amount.mills} of token {sequence}",
+                    code="refill_not_covered",
+                )
+            request = TransferRequest(
+                id=cancel_id,
+                debit=meter.account_id,
+                credit=postage.id,
+                amount=found.amount.mills,
+                currency=found.amount.currency,
+                code=TransferCode.REFILL_CANCEL,
+                reference=found.transfer_id,
+            )
+            request.validate()
+            self._execute(uow, [request])
+            if not issued_tokens.mark_cancelled(clean, sequence, cancel_id, now):
+                # recorded applied by a twin since it was read: nothing of this stands
+                raise Conflict(f"token {sequence} was applied", code="token_applied")
+            cancelled = self._cancelled(uow, found)
+            uow.commit()
+            return cancelled
+
+        return self._run_idempotent(work)
+
+    def cancel_expired_tokens(self, *, limit: int = 1000) -> list[CancelledToken]:
+        """Cancel every refill whose token expired ``TOKEN_CANCEL_GRACE_SECONDS`` ago
+        unapplied (the worker runs this); a token this run cannot cancel (withdrawn
+        meter, not covered, applied meanwhile) is logged and left. Idempotent."""
+        before = self._clock.now() - timedelta(seconds=TOKEN_CANCEL_GRACE_SECONDS)
+        candidates = self._db.run(
+            lambda uow: ResetTokenStore(uow.connection).expired_unapplied(before, limit),
+            readonly=True,
+        )
+        done = []
+        for issued in candidates:
+            try:
+                done.append(self.cancel_reset_token(issued.serial, issued.sequence))
+            except PostroomError as error:
+                log.warning(
+                    "not cancelling token %s of meter %s: %s",
+                    issued.sequence,
+                    issued.serial,
+                    error.message,
+                )
+        return done
+
+    def cancellations_to_notify(self, *, limit: int = 1000) -> list[CancelledToken]:
+        """Cancelled refills whose customer was not told yet (``mark_cancellation_notified``)."""
+
+        def work(uow: UnitOfWork) -> list[CancelledToken]:
+            found = ResetTokenStore(uow.connection).cancelled_unnotified(limit)
+            return [self._cancelled(uow, issued) for issued in found]
+
+        return self._db.run(work, readonly=True)
+
+    def mark_cancellation_notified(self, serial: str, sequence: int) -> bool:
+        """The customer was told of this cancellation; False when marked already."""
+
+        def work(uow: UnitOfWork) -> bool:
+            marked = ResetTokenStore(uow.connection).mark_cancel_notified(
+                serial.strip(), sequence, self._clock.now()
+            )
+            uow.commit()
+            return marked
+
+        return self._db.run(work)
+
+    def _cancelled(self, uow: UnitOfWork, issued: IssuedReset) -> CancelledToken:
+        store = LedgerStore(uow.connection)
+        transfer_id = issued.cancel_transfer_id or refill_cancel_id(issued.serial, issued.sequence)
+        transfer = store.transfers_by_id([transfer_id]).get(transfer_id)
+        if transfer is None:
+            raise LedgerInvariantBroken(f"cancelled token {issued.sequence} has no transfer")
+        meter = _meter(store, issued.serial)
+        customer = AccountStore(uow.connection).get_by_id(meter.customer_account_id)
+        if customer is None:
+            raise LedgerInvariantBroken(f"meter {issued.serial} has no customer")
+        return CancelledToken(
+            serial=issued.serial,
+            sequence=issued.sequence,
+            refill_id=issued.transfer_id,
+            amount=issued.amount,
+            transfer=transfer,
+            customer_number=customer.number,
+        )
 
     def issue_sync_token(self, serial: str, token_id: str) -> IssuedToken:
         """A zero-amount reset token for meter ``serial``: applied at a sync, it records a
@@ -822,13 +993,13 @@ class VaultService:
                 issued_tokens.add(issued, self._clock.now())
                 uow.commit()
             reset, raw = self._token(key, issued)
-            return IssuedToken(reset, prt.to_text(raw), issued.applied_at is not None)
+            return _issued_token(reset, raw, issued)
 
         return self._run_idempotent(work)
 
     def issued_tokens(self, serial: str) -> list[IssuedToken]:
         """Every reset token issued for meter ``serial`` (refills' and sync tokens), by
-        sequence, with whether its application was recorded."""
+        sequence, with whether its application was recorded or it was cancelled."""
         clean = serial.strip()
         key = prt.meter_key(self._installation_secret(), clean)
 
@@ -837,7 +1008,7 @@ class VaultService:
             found = []
             for issued in ResetTokenStore(uow.connection).for_meter(clean):
                 reset, raw = self._token(key, issued)
-                found.append(IssuedToken(reset, prt.to_text(raw), issued.applied_at is not None))
+                found.append(_issued_token(reset, raw, issued))
             return found
 
         return self._db.run(work, readonly=True)
@@ -1403,6 +1574,28 @@ def _meters_after(
         if updated != registers:
             changed.append(updated)
     return changed
+
+
+def _issued_token(reset: ResetToken, raw: bytes, issued: IssuedReset) -> IssuedToken:
+    return IssuedToken(
+        reset,
+        prt.to_text(raw),
+        applied=issued.applied_at is not None,
+        cancelled=issued.cancelled_at is not None,
+        device_applied_at=issued.device_applied_at,
+    )
+
+
+def _device_signed(uow: UnitOfWork, serial: str, reply: Mapping[str, Any]) -> dict[str, Any]:
+    """``reply`` without its signature, once it verifies under meter ``serial``'s device
+    key as pinned in the registry (read here: a caller cannot hand the vault a key)."""
+    meter = MeterStore(uow.connection).get(serial)
+    if meter is None or meter.public_key_pem is None:
+        raise Conflict(
+            f"meter {serial} has no device key pinned: its replies prove nothing",
+            code="no_public_key",
+        )
+    return verify_signed(meter.public_key_pem, reply)
 
 
 def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:

@@ -847,6 +847,14 @@ reset_tokens = sa.Table(
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+    # the device's own time of application, when its signed refill reply carries it
+    sa.Column("device_applied_at", sa.DateTime(timezone=True), nullable=True),
+    # expired unapplied: the transfer that returned the refill to the postage account
+    sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("cancel_transfer_id", sa.String(80), nullable=True),
+    # when a notifier took the customer's "refill returned" message
+    sa.Column("cancel_notified_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_reset_tokens_expires_at", "expires_at"),
 )
 
 
@@ -864,6 +872,13 @@ class IssuedReset:
     amount: Money
     expires_at: datetime
     applied_at: datetime | None = None
+    device_applied_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancel_transfer_id: str | None = None
+
+
+def _moment(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 def reset_from_row(row: Row[tuple[object, ...]]) -> IssuedReset:
@@ -874,7 +889,10 @@ def reset_from_row(row: Row[tuple[object, ...]]) -> IssuedReset:
         transfer_id=str(m["transfer_id"]),
         amount=Money(int(m["amount"]), str(m["currency"])),
         expires_at=utc(m["expires_at"]),
-        applied_at=None if m["applied_at"] is None else utc(m["applied_at"]),
+        applied_at=_moment(m["applied_at"]),
+        device_applied_at=_moment(m["device_applied_at"]),
+        cancelled_at=_moment(m["cancelled_at"]),
+        cancel_transfer_id=m["cancel_transfer_id"],
     )
 
 
@@ -918,15 +936,77 @@ class ResetTokenStore:
             )
         )
 
-    def mark_applied(self, serial: str, sequence: int, now: datetime) -> bool:
+    def mark_applied(
+        self, serial: str, sequence: int, now: datetime, device_at: datetime | None = None
+    ) -> bool:
+        """Record the token applied, once, unless it was cancelled: the one conditional
+        statement that a cancellation of the same token races with."""
         result = self._c.execute(
             sa.update(reset_tokens)
             .where(
                 reset_tokens.c.serial == serial,
                 reset_tokens.c.sequence == sequence,
                 reset_tokens.c.applied_at.is_(None),
+                reset_tokens.c.cancelled_at.is_(None),
             )
-            .values(applied_at=now)
+            .values(applied_at=now, device_applied_at=device_at)
+        )
+        return result.rowcount == 1
+
+    def mark_cancelled(self, serial: str, sequence: int, transfer_id: str, now: datetime) -> bool:
+        """Record the token cancelled, once, unless it was recorded applied."""
+        result = self._c.execute(
+            sa.update(reset_tokens)
+            .where(
+                reset_tokens.c.serial == serial,
+                reset_tokens.c.sequence == sequence,
+                reset_tokens.c.applied_at.is_(None),
+                reset_tokens.c.cancelled_at.is_(None),
+            )
+            .values(cancelled_at=now, cancel_transfer_id=transfer_id)
+        )
+        return result.rowcount == 1
+
+    def expired_unapplied(self, before: datetime, limit: int) -> list[IssuedReset]:
+        """Refills' tokens of active meters that expired before ``before``, neither applied
+        nor cancelled (a withdrawn meter's funds went back with its withdrawal)."""
+        query = (
+            sa.select(reset_tokens)
+            .join(meter_registers, meter_registers.c.serial == reset_tokens.c.serial)
+            .where(
+                meter_registers.c.status == "active",
+                reset_tokens.c.expires_at <= before,
+                reset_tokens.c.amount > 0,
+                reset_tokens.c.applied_at.is_(None),
+                reset_tokens.c.cancelled_at.is_(None),
+            )
+            .order_by(reset_tokens.c.expires_at, reset_tokens.c.serial, reset_tokens.c.sequence)
+            .limit(limit)
+        )
+        return [reset_from_row(row) for row in self._c.execute(query)]
+
+    def cancelled_unnotified(self, limit: int) -> list[IssuedReset]:
+        query = (
+            sa.select(reset_tokens)
+            .where(
+                reset_tokens.c.cancelled_at.is_not(None),
+                reset_tokens.c.cancel_notified_at.is_(None),
+            )
+            .order_by(reset_tokens.c.cancelled_at, reset_tokens.c.serial, reset_tokens.c.sequence)
+            .limit(limit)
+        )
+        return [reset_from_row(row) for row in self._c.execute(query)]
+
+    def mark_cancel_notified(self, serial: str, sequence: int, now: datetime) -> bool:
+        result = self._c.execute(
+            sa.update(reset_tokens)
+            .where(
+                reset_tokens.c.serial == serial,
+                reset_tokens.c.sequence == sequence,
+                reset_tokens.c.cancelled_at.is_not(None),
+                reset_tokens.c.cancel_notified_at.is_(None),
+            )
+            .values(cancel_notified_at=now)
         )
         return result.rowcount == 1
 

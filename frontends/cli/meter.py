@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 from postroom.core.errors import DeviceError, NotFound, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
+from postroom.core.vault.model import IssuedToken
 from postroom.core.vault.refund_model import refund_json
 from postroom.frontends.cli.state import (
     CliState,
@@ -379,6 +381,68 @@ def withdraw(state: CliState, serial: str, as_json: bool) -> None:
         as_json,
         lambda d: (
             f"meter {d['serial']} withdrawn; {_money(moved, currency)} back to the postage account"
+        ),
+    )
+
+
+def _token_state(token: IssuedToken, now: datetime) -> str:
+    if token.applied:
+        return "applied"
+    if token.cancelled:
+        return "cancelled"
+    return "expired" if now >= token.reset.expires_at else "live"
+
+
+@meter.command("tokens")
+@click.argument("serial")
+@json_option
+@pass_state
+def list_tokens(state: CliState, serial: str, as_json: bool) -> None:
+    """The reset tokens issued for meter SERIAL: applied, live, expired or cancelled."""
+    pr = state.postroom()
+    now = pr.clock.now()
+    rows = [
+        {
+            **t.reset.to_json(),
+            "state": _token_state(t, now),
+            "device_applied_at": None
+            if t.device_applied_at is None
+            else t.device_applied_at.isoformat(),
+        }
+        for t in pr.vault.issued_tokens(serial)
+    ]
+    emit(
+        rows,
+        as_json,
+        lambda d: (
+            "\n".join(
+                f"{r['sequence']:>5}  {_money(r['amount_mills'], r['currency']):>14}  "
+                f"expires {r['expires_at']}  {r['state']}"
+                for r in d
+            )
+            or "no tokens"
+        ),
+    )
+
+
+@meter.command("cancel-token")
+@click.argument("serial")
+@click.argument("sequence", type=click.IntRange(min=1))
+@json_option
+@pass_state
+def cancel_token(state: CliState, serial: str, sequence: int, as_json: bool) -> None:
+    """Return to the postage account the refill of SERIAL's token SEQUENCE, expired unapplied.
+
+    The worker does this a day after the expiry; the customer is told either way.
+    """
+    done = state.postroom().meters.cancel_token(serial, sequence)
+    emit(
+        done.to_json(),
+        as_json,
+        lambda d: (
+            f"token {d['sequence']} of meter {d['serial']} cancelled: refill {d['refill_id']}"
+            f" ({_money(d['amount_mills'], d['currency'])}) back to the postage account"
+            f" (transfer {d['transfer_id']})"
         ),
     )
 

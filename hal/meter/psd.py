@@ -421,8 +421,13 @@ class Psd:
         reply = self._signed(
             {
                 "ok": True,
-                "applied": {"sequence": token.sequence, "mills": token.amount.mills},
+                "applied": {
+                    "serial": token.serial,
+                    "sequence": token.sequence,
+                    "mills": token.amount.mills,
+                },
                 "registers": {k: new[k] for k in self.registers()},
+                "at": new["last_sync"],  # the device's clock: when it applied the token
             }
         )
         self._remember(new, rid, digest, reply)

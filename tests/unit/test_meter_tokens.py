@@ -140,3 +140,14 @@ def test_bad_text_is_malformed(text):
     with pytest.raises(PostroomError) as bad:
         tokens.from_text(text)
     assert bad.value.code == "token_malformed"
+
+
+def test_authenticate_checks_the_mac_and_the_meter_but_neither_clock_nor_order():
+    # what the data center checks of a token the device proves it applied, however late
+    raw = make(sequence=3)
+    assert code_of(lambda: tokens.verify(KEY, raw, "SN1", LATER)) == "token_expired"
+    late = tokens.authenticate(KEY, raw, "SN1")
+    assert (late.sequence, late.amount, late.expires_at) == (3, FIFTY, LATER)
+    assert code_of(lambda: tokens.authenticate(b"x" * 32, raw, "SN1")) == "token_forged"
+    assert code_of(lambda: tokens.authenticate(KEY, raw, "SN2")) == "token_wrong_meter"
+    assert code_of(lambda: tokens.authenticate(KEY, raw[:-1], "SN1")) == "token_malformed"

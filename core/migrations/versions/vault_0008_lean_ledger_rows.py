@@ -1,7 +1,7 @@
 """vault: on PostgreSQL, a ledger row is checked once per statement, not once per row
 
 Revision ID: vault_0008
-Revises: vault_0005
+Revises: vault_0007
 Create Date: 2026-11-23
 
 A mail run appends a thousand rows a statement. Each row paid for two foreign-key
@@ -23,7 +23,7 @@ SQLite keeps its foreign keys (an index probe each) and its constraints as they 
 from alembic import op
 
 revision = "vault_0008"
-down_revision = "vault_0005"
+down_revision = "vault_0007"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,7 @@
 """A hypothesis state machine drives the vault through deposits, refills, usage,
-reservations, posts, voids, expiries and refunds (request, then an agent's approval),
-and checks the invariants after every step."""
+reservations, posts, voids, expiries, refunds (request, then an agent's approval), reset
+tokens applied, and refills cancelled once their token expired unapplied, and checks the
+invariants after every step."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -34,11 +36,31 @@ from postroom.core.errors import (
     ValidationError,
 )
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind, Balances, sum_balances
+from postroom.core.vault.model import (
+    RESET_TOKEN_TTL_SECONDS,
+    TOKEN_CANCEL_GRACE_SECONDS,
+    AccountKind,
+    Balances,
+    sum_balances,
+)
 from postroom.core.vault.refund_model import PieceClaim
 from postroom.core.vault.service import postage_code
 
 amounts = st.integers(min_value=1, max_value=50_000)
+
+
+@attrs.define(order=False)
+class Token:
+    """A refill's reset token as the model sees it."""
+
+    text: str
+    sequence: int
+    mills: int
+    expires_at: datetime
+    applied: bool = False
+    cancelled: bool = False
+
+
 METERS = ("SM-1", "SM-2")
 
 
@@ -68,6 +90,8 @@ class VaultMachine(RuleBasedStateMachine):
         self.usages: dict[str, list[list[int]]] = {serial: [] for serial in METERS}
         self.refunded: dict[str, set[int]] = {serial: set() for serial in METERS}
         self.fees = 0
+        # each meter's refill tokens, by sequence: text, mills, expiry, state
+        self.tokens: dict[str, list[Token]] = {serial: [] for serial in METERS}
 
     def teardown(self) -> None:
         self.pr.close()
@@ -102,7 +126,7 @@ class VaultMachine(RuleBasedStateMachine):
     @rule(serial=st.sampled_from(METERS), mills=amounts)
     def refill(self, serial: str, mills: int) -> None:
         try:
-            self.pr.vault.refill(serial, Money(mills, "USD"), self.next_id("refill"))
+            done = self.pr.vault.refill(serial, Money(mills, "USD"), self.next_id("refill"))
         except InsufficientFunds:
             assert mills > self.available
             return
@@ -110,6 +134,58 @@ class VaultMachine(RuleBasedStateMachine):
         self.postage -= mills
         self.meters[serial] += mills
         self.refilled[serial] += mills
+        expires = self.clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS)
+        assert done.reset.sequence == len(self.tokens[serial]) + 1
+        assert done.reset.expires_at == expires
+        self.tokens[serial].append(Token(done.token, done.reset.sequence, mills, expires))
+
+    @rule(serial=st.sampled_from(METERS), pick=st.integers(0, 1000))
+    def apply_token(self, serial: str, pick: int) -> None:
+        """The meter's sync reports one of its tokens applied (no proof: the vault's
+        clock and order rules apply)."""
+        if not self.tokens[serial]:
+            return
+        token = self.tokens[serial][pick % len(self.tokens[serial])]
+        last = max((t.sequence for t in self.tokens[serial] if t.applied), default=0)
+        refused: PostroomError | None = None
+        try:
+            self.pr.vault.apply_reset_token(serial, token.text)
+        except (Conflict, ValidationError) as error:
+            refused = error
+        if token.cancelled:
+            expected: str | None = "token_cancelled"
+        elif self.clock.now() >= token.expires_at:
+            expected = "token_expired"
+        elif token.sequence <= last:
+            expected = "token_replayed"
+        else:
+            expected = None
+            token.applied = True
+        assert (None if refused is None else refused.code) == expected
+
+    @rule(days=st.sampled_from([1, 3, 8]))
+    def days_pass_and_worker_cancels_expired_refills(self, days: int) -> None:
+        self.clock.advance(timedelta(days=days))
+        self.worker_expires_reservations()
+        cancelled = {(c.serial, c.sequence) for c in self.pr.vault.cancel_expired_tokens()}
+        due = self.clock.now() - timedelta(seconds=TOKEN_CANCEL_GRACE_SECONDS)
+        # the worker goes by expiry, then serial and sequence; an uncovered one is left
+        candidates = sorted(
+            (token.expires_at, serial, token.sequence, token)
+            for serial in METERS
+            for token in self.tokens[serial]
+            if not token.applied and not token.cancelled and token.expires_at <= due
+        )
+        expected = set()
+        for _, serial, sequence, token in candidates:
+            if token.mills > self.meters[serial]:
+                continue
+            expected.add((serial, sequence))
+            token.cancelled = True
+            self.meters[serial] -= token.mills
+            self.refilled[serial] -= token.mills
+            self.postage += token.mills
+        assert cancelled == expected
 
     @rule(serial=st.sampled_from(METERS), mills=amounts, pieces=st.integers(1, 20))
     def usage(self, serial: str, mills: int, pieces: int) -> None:
@@ -180,6 +256,9 @@ class VaultMachine(RuleBasedStateMachine):
     @rule(seconds=st.sampled_from([30, 61, 700]))
     def time_passes_and_worker_expires(self, seconds: int) -> None:
         self.clock.advance(timedelta(seconds=seconds))
+        self.worker_expires_reservations()
+
+    def worker_expires_reservations(self) -> None:
         self.pr.vault.expire_pending()
         # the model learns what expired from the ledger itself, then checks the sum below
         account = self.pr.vault.balance(self.number)
@@ -266,6 +345,8 @@ class VaultMachine(RuleBasedStateMachine):
             assert regs.ascending + regs.descending == regs.control_sum
             assert regs.descending == self.meters[serial]
             assert regs.control_sum == self.refilled[serial]
+            issued = [(t.applied, t.cancelled) for t in self.pr.vault.issued_tokens(serial)]
+            assert issued == [(t.applied, t.cancelled) for t in self.tokens[serial]]
         if self.fees:
             assert self.pr.vault.account("fees:USD").balances.balance == self.fees
         report = self.pr.vault.verify()
