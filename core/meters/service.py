@@ -59,7 +59,7 @@ from postroom.core.meters.sync import (
     load_public_key,
     verify_signed,
 )
-from postroom.core.meters.virtual import PrintedPostage
+from postroom.core.meters.virtual import VIRTUAL_PRODUCT, PrintedPostage
 from postroom.core.meters.virtual_service import VirtualMeters
 from postroom.core.money import Money
 from postroom.core.plugins import PluginManager
@@ -362,8 +362,17 @@ class MetersService:
             )
             for p in (logged[n] for n in sorted(set(numbers)))
         ]
+        charged_by = None
+        if meter.product_code == VIRTUAL_PRODUCT:  # each piece charged by its own transfer
+            charged_by = {p.piece: p.usage_transfer_id for p in logged.values() if p.recorded}
         return self._refunds.request(
-            customer_number, refund_id, meter.serial, claims, reason, note=note
+            customer_number,
+            refund_id,
+            meter.serial,
+            claims,
+            reason,
+            note=note,
+            charged_by=charged_by,
         )
 
     def alerts(self, serial: str | None = None) -> builtins.list[Alert]:

@@ -273,3 +273,26 @@ def test_the_cli_shows_the_virtual_meters_key_and_verifies_its_indicium(
     )
     assert checked.exit_code == 0, checked.output
     assert f'"serial": "{printed.serial}"' in checked.output
+
+
+def test_a_misprinted_virtual_piece_is_refunded_to_its_cost_centre(
+    pr: Postroom, funded: CustomerAccount
+) -> None:
+    kept = letter(pr, funded, "k-1", cost_center="Legal")
+    spoiled = letter(pr, funded, "k-2", cost_center="Legal")
+    refund = pr.meters.request_refund(
+        funded.number, "r-1", spoiled.serial, [spoiled.piece], "misprinted"
+    )
+    assert refund.face == spoiled.postage.mills
+    with pytest.raises(Conflict) as caught:
+        pr.meters.request_refund(funded.number, "r-2", spoiled.serial, [2], "misprinted")
+    assert caught.value.code == "piece_already_refunded"
+    pr.refunds.approve(funded.number, "r-1", "agent smith")
+    balance = pr.vault.balance(funded.number).balances.balance
+    assert balance == 20_000 - kept.postage.mills - refund.fee
+    legal = pr.vault.report(funded.number, cost_center="Legal")
+    assert sum(e.amount for e in legal.entries) == -kept.postage.mills - refund.fee
+    with pytest.raises(NotFound) as missing:
+        pr.meters.request_refund(funded.number, "r-3", spoiled.serial, [3], "misprinted")
+    assert missing.value.code == "piece_not_logged"
+    assert pr.vault.verify().ok
