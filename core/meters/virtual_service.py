@@ -364,6 +364,8 @@ class VirtualMeters:
     def printed(self, customer_number: str, serial: str, piece: int) -> PrintedPostage:
         """A piece the customer printed on a virtual meter; another's is ``piece_not_found``."""
         customer = self._customer(customer_number)
+        if not 1 <= piece < 2**32 or not 0 < len(serial) <= 32:  # no piece has these numbers
+            raise NotFound(f"no printed piece {serial}/{piece}", code="piece_not_found")
 
         def work(uow: UnitOfWork) -> dict[str, Any] | None:
             return VirtualMeterStore(uow.connection).job_of_piece(serial, piece)
