@@ -71,10 +71,6 @@ def virtual_serial(customer_number: str) -> str:
     return SERIAL_PREFIX + customer_number
 
 
-def is_virtual_serial(serial: str) -> bool:
-    return serial.startswith(SERIAL_PREFIX)
-
-
 # ------------------------------------------------------------------------ the key
 
 
