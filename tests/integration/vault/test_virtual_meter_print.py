@@ -3,6 +3,7 @@ real store: SQLite, and PostgreSQL when configured."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
-from postroom.core.clock import FrozenClock, today
+from postroom.core.clock import FrozenClock, SystemClock, today
 from postroom.core.config import Config
 from postroom.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
 from postroom.core.meters.printing import verify_indicium
@@ -296,3 +297,58 @@ def test_a_misprinted_virtual_piece_is_refunded_to_its_cost_centre(
         pr.meters.request_refund(funded.number, "r-3", spoiled.serial, [3], "misprinted")
     assert missing.value.code == "piece_not_logged"
     assert pr.vault.verify().ok
+
+
+def test_the_cli_prints_pc_postage_once_per_key(
+    pr: Postroom, funded: CustomerAccount, store_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner(
+        env={
+            "POSTROOM_DATABASE_URL": store_url,
+            "POSTROOM_DATA_DIR": str(data_dir),
+            "POSTROOM_SECRET_KEY": "test-secret",
+        }
+    )
+    command = [
+        "meter",
+        "print-postage",
+        "--account",
+        funded.number,
+        "--carrier",
+        "usps",
+        "--service",
+        "first-class-letter",
+        "--weight",
+        "1oz",
+        "--origin-zip",
+        "10001",
+        "--cost-center",
+        "Legal",
+        "--idempotency-key",
+        "cli-1",
+    ]
+    image = tmp_path / "letter.svg"
+    first = runner.invoke(cli, [*command, "--output", str(image), "--json"])
+    assert first.exit_code == 0, first.output
+    assert '"piece": 1' in first.output
+    assert '"created": true' in first.output
+    key = pr.meters.get(f"V{funded.number}").public_key_pem
+    assert key is not None
+    # the command ran on the system clock, not the test's frozen one
+    check = verify_indicium(image.read_bytes(), key, today=today(SystemClock()))
+    assert check.valid
+    again = runner.invoke(cli, [*command, "--output", str(tmp_path / "again.png")])
+    assert again.exit_code == 0, again.output
+    assert "nothing charged" in again.output
+    price = json.loads(first.output)["postage_mills"]
+    assert pr.vault.balance(funded.number).balances.balance == 20_000 - price
+
+    bad = runner.invoke(cli, [*command, "--output", str(tmp_path / "letter.gif")])
+    assert bad.exit_code == 2
+    other = pr.accounts.create("Empty Co", "US", "USD")
+    broke = runner.invoke(
+        cli, [*command[:3], other.number, *command[4:], "--output", str(tmp_path / "x.png")]
+    )
+    assert broke.exit_code == 1
+    assert "insufficient_funds" in broke.output
+    assert not (tmp_path / "x.png").exists()
