@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import Conflict, NotFound, PostroomError
+from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
 from postroom.core.meters import model
 from postroom.core.meters.model import CARRIER_BY_COUNTRY, Meter, MeterStatus, operator_of
 from postroom.core.meters.store import MeterStore
@@ -165,6 +165,14 @@ class VirtualMeters:
         key = check_idempotency_key(idempotency_key)
         request = PostageRequest(carrier, service, weight, origin_zip, extras, cost_center)
         customer = self._customer(customer_number)
+        earlier = self._db.run(
+            lambda uow: VirtualMeterStore(uow.connection).job(customer.id, key), readonly=True
+        )
+        if earlier is not None and earlier["status"] == PrintStatus.POSTED:
+            # a retry: the piece as printed, whatever the rates or cost centres are now
+            if earlier["body_hash"] != request.body_hash():
+                raise _key_reused(key)
+            return _printed(earlier, key, created=False)
         check_allowed_cost_center(request.cost_center, self.cost_centers(customer.number))
         day = today(self._clock)
         quote = self._rates.quote(
@@ -175,6 +183,10 @@ class VirtualMeters:
             on=day,
         )
         meter = self.meter(customer.number)
+        if meter.status is not MeterStatus.ACTIVE:
+            raise Locked(
+                f"virtual meter {meter.serial} is {meter.status.value}", code="meter_withdrawn"
+            )
         job = self._begin(customer, key, request, meter.serial, quote.total)
         if job["status"] == PrintStatus.POSTED:
             return _printed(job, key, created=False)
@@ -244,10 +256,7 @@ class VirtualMeters:
                     self._clock.now(),
                 )
             elif job["body_hash"] != body_hash:
-                raise Conflict(
-                    f"idempotency key {key} was used for another piece",
-                    code="idempotency_key_reused",
-                )
+                raise _key_reused(key)
             elif job["status"] == PrintStatus.VOIDED:
                 store.update_job(
                     customer.id,
@@ -394,6 +403,12 @@ def _job(
     if job is None:
         raise NotFound(f"no print {key!r}", code="print_not_found")
     return job
+
+
+def _key_reused(key: str) -> Conflict:
+    return Conflict(
+        f"idempotency key {key} was used for another piece", code="idempotency_key_reused"
+    )
 
 
 def _printed(job: dict[str, Any], key: str, *, created: bool) -> PrintedPostage:

@@ -15,7 +15,7 @@ from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock, SystemClock, today
 from postroom.core.config import Config
-from postroom.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from postroom.core.errors import Conflict, InsufficientFunds, Locked, NotFound, ValidationError
 from postroom.core.meters.printing import verify_indicium
 from postroom.core.meters.virtual import PrintedPostage, SigningKeyUnavailable
 from postroom.core.meters.virtual_service import PrintFailed, VirtualMeters
@@ -352,3 +352,20 @@ def test_the_cli_prints_pc_postage_once_per_key(
     assert broke.exit_code == 1
     assert "insufficient_funds" in broke.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_retry_answers_the_piece_even_after_the_cost_centres_changed(
+    pr: Postroom, funded: CustomerAccount
+) -> None:
+    first = letter(pr, funded, "k-1", cost_center="Marketing")
+    pr.meters.set_cost_centers(first.serial, ["Legal"])
+    assert letter(pr, funded, "k-1", cost_center="Marketing").piece == first.piece
+
+
+def test_a_withdrawn_virtual_meter_prints_nothing(pr: Postroom, funded: CustomerAccount) -> None:
+    serial = pr.meters.virtual_meter(funded.number).serial
+    pr.meters.withdraw(serial)
+    with pytest.raises(Locked) as caught:
+        letter(pr, funded, "k-1")
+    assert caught.value.code == "meter_withdrawn"
+    assert pr.vault.balance(funded.number).balances.balance == 20_000
