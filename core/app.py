@@ -82,6 +82,7 @@ class Postroom:
                 config.meter_inspection_warning_days,
             ),
             refunds=self.refunds,
+            virtual_key=config.resolved_virtual_meter_key,
         )
         self.jobs = Jobs(
             job_registry,

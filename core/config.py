@@ -78,6 +78,19 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_REFUND_FIXED_FEE",
         "refund fee above the threshold (default 35.00)",
     ),
+    "virtual_meter_key": (
+        "POSTROOM_VIRTUAL_METER_KEY",
+        "encrypts the data center's virtual-meter signing keys at rest; required in "
+        "production, derived from the secret key otherwise",
+    ),
+    "kiosk_account": (
+        "POSTROOM_KIOSK_ACCOUNT",
+        "customer account number the kiosk prints postage for (unset: the kiosk only prices)",
+    ),
+    "kiosk_origin_zip": (
+        "POSTROOM_KIOSK_ORIGIN_ZIP",
+        "ZIP or postal code of the kiosk's mailroom, printed in its indicia",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -120,6 +133,9 @@ class Config:
     refund_fee_percent: str = attrs.field(default="10", converter=str)
     refund_fee_threshold: str = attrs.field(default="350.00", converter=str)
     refund_fixed_fee: str = attrs.field(default="35.00", converter=str)
+    virtual_meter_key: str | None = attrs.field(default=None, repr=False)
+    kiosk_account: str | None = None
+    kiosk_origin_zip: str | None = None
 
     @property
     def production(self) -> bool:
@@ -202,6 +218,19 @@ class Config:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(secret)
         return secret
+
+    def resolved_virtual_meter_key(self) -> str:
+        """The key-encryption secret of the virtual meters' signing keys.
+
+        In development it is derived from the secret key (one secret to keep); in
+        production it must be set on its own, so that the database and the session
+        secret leaking together still do not give away the signing keys.
+        """
+        if self.virtual_meter_key:
+            return self.virtual_meter_key
+        if self.production:
+            raise ConfigurationError("POSTROOM_VIRTUAL_METER_KEY must be set in production")
+        return "derived-from-secret-key:" + self.resolved_secret_key()
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from postroom.core import instance
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
+from postroom.core.meters import virtual_store
 from postroom.core.rates import store as rates_store
 from postroom.core.vault import funding_store, refund_store
 from postroom.core.vault import store as vault_store
@@ -20,4 +21,5 @@ __all__ = [
     "rates_store",
     "refund_store",
     "vault_store",
+    "virtual_store",
 ]

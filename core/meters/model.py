@@ -31,6 +31,16 @@ from postroom.core.meters.tokens import check_serial
 
 INSTALLATION_DIGITS = 11
 
+#: The postal operator of the vault's postage-used account, by carrier code.
+OPERATORS = {"usps": "USPS", "laposte": "LAPOSTE", "canadapost": "CANADAPOST"}
+#: The carrier a new meter uses by default, by the customer's country.
+CARRIER_BY_COUNTRY = {"US": "usps", "FR": "laposte", "CA": "canadapost"}
+
+
+def operator_of(carrier: str) -> str:
+    return OPERATORS.get(carrier, carrier.upper())
+
+
 #: Product codes the data center ships, and the device model each one is.
 PRODUCTS: dict[str, str] = {
     "PR-VPSD1": "postroom-vpsd-1",

@@ -13,7 +13,7 @@ import builtins
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from postroom.core.errors import (
 )
 from postroom.core.meters import model
 from postroom.core.meters.model import (
+    CARRIER_BY_COUNTRY,
     PRODUCTS,
     SLOGAN_GRAPHIC,
     Alert,
@@ -58,10 +59,13 @@ from postroom.core.meters.sync import (
     load_public_key,
     verify_signed,
 )
+from postroom.core.meters.virtual import VIRTUAL_PRODUCT, PrintedPostage
+from postroom.core.meters.virtual_service import VirtualMeters
 from postroom.core.money import Money
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
+from postroom.core.units import Weight
 from postroom.core.vault.model import CancelledToken, IssuedToken, token_cancellable
 from postroom.core.vault.refund_model import PieceClaim, Refund
 from postroom.core.vault.refunds import RefundService
@@ -69,10 +73,6 @@ from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
 
-#: The postal operator of the vault's meter account, by carrier code.
-OPERATORS = {"usps": "USPS", "laposte": "LAPOSTE", "canadapost": "CANADAPOST"}
-#: The carrier a new meter uses by default, by the customer's country.
-CARRIER_BY_COUNTRY = {"US": "usps", "FR": "laposte", "CA": "canadapost"}
 #: A token this close to its expiry is not sent to a device any more.
 TOKEN_MARGIN = timedelta(minutes=5)
 DATA_CENTER = "data-center"
@@ -92,6 +92,7 @@ class MetersService:
         rules: InspectionRules | None = None,
         *,
         refunds: RefundService,
+        virtual_key: Callable[[], str],
     ) -> None:
         self._db = db
         self._refunds = refunds
@@ -100,6 +101,8 @@ class MetersService:
         self._rates = rates
         self._plugins = plugins
         self.rules = rules or InspectionRules()
+        #: the data center's virtual meters (PC postage, the kiosk)
+        self.virtual = VirtualMeters(db, clock, vault, rates, virtual_key, self._customer)
 
     # ------------------------------------------------------------------ provisioning
 
@@ -212,7 +215,7 @@ class MetersService:
             load_public_key(public_key_pem)
         customer = self._customer(customer_number)
         chosen = (carrier or CARRIER_BY_COUNTRY.get(customer.country, "usps")).strip().lower()
-        operator = OPERATORS.get(chosen, chosen.upper())
+        operator = model.operator_of(chosen)
         if self._db.run(lambda uow: MeterStore(uow.connection).get(clean), readonly=True):
             raise Conflict(f"meter {clean} is registered", code="meter_exists")
         try:
@@ -250,6 +253,41 @@ class MetersService:
             return meter
 
         return RegisteredMeter(self._db.run(work), key.token)
+
+    # ------------------------------------------------------- printing without a meter
+
+    def print_postage(
+        self,
+        customer_number: str,
+        carrier: str,
+        service: str,
+        weight: Weight,
+        extras: Sequence[str] = (),
+        cost_center: str | None = None,
+        idempotency_key: str | None = None,
+        *,
+        origin_zip: str,
+    ) -> PrintedPostage:
+        """Print one piece on the customer's virtual meter (``virtual_service.py``)."""
+        return self.virtual.print_postage(
+            customer_number,
+            carrier,
+            service,
+            weight,
+            extras,
+            cost_center,
+            idempotency_key,
+            origin_zip=origin_zip,
+        )
+
+    def printed_postage(self, customer_number: str, serial: str, piece: int) -> PrintedPostage:
+        return self.virtual.printed(customer_number, serial, piece)
+
+    def virtual_meter(self, customer_number: str) -> Meter:
+        return self.virtual.meter(customer_number)
+
+    def print_cost_centers(self, customer_number: str) -> tuple[str, ...]:
+        return self.virtual.cost_centers(customer_number)
 
     def _customer(self, customer_number: str) -> CustomerAccount:
         number = parse_account_number(customer_number)
@@ -329,8 +367,17 @@ class MetersService:
             )
             for p in (logged[n] for n in sorted(set(numbers)))
         ]
+        charged_by = None
+        if meter.product_code == VIRTUAL_PRODUCT:  # each piece charged by its own transfer
+            charged_by = {p.piece: p.usage_transfer_id for p in logged.values() if p.recorded}
         return self._refunds.request(
-            customer_number, refund_id, meter.serial, claims, reason, note=note
+            customer_number,
+            refund_id,
+            meter.serial,
+            claims,
+            reason,
+            note=note,
+            charged_by=charged_by,
         )
 
     def alerts(self, serial: str | None = None) -> builtins.list[Alert]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number
@@ -19,6 +19,9 @@ from postroom.core.errors import ConfigurationError, Conflict, NotFound, Validat
 from postroom.core.vault.model import (
     AccountKind,
     LedgerAccount,
+    MeterRegisters,
+    Phase,
+    Transfer,
     TransferCode,
     TransferRequest,
 )
@@ -37,7 +40,7 @@ from postroom.core.vault.refund_model import (
     parse_reason,
 )
 from postroom.core.vault.refund_store import RefundStore
-from postroom.core.vault.service import VaultService, postage_code
+from postroom.core.vault.service import VaultService, postage_code, system_code
 from postroom.core.vault.store import LedgerStore
 
 MAX_AGENT = 100
@@ -100,11 +103,16 @@ class RefundService:
         *,
         note: str = "",
         public_key_pem: str | None = None,
+        charged_by: Mapping[int, str] | None = None,
     ) -> Refund:
         """Ask back the face value of printed pieces of the customer's meter ``serial``.
 
         Idempotent by ``refund_id`` (per customer account): the same request again answers
         the first; another body under that id is ``refund_id_reused``.
+
+        ``charged_by`` is for a virtual meter (PC postage, the kiosk), whose pieces are
+        charged one by one to the postage account rather than counted by usage reports:
+        the id of the posted transfer that charged each claimed piece.
         """
         check_refund_id(refund_id)
         why = parse_reason(reason)
@@ -139,7 +147,7 @@ class RefundService:
             today = self._clock.now().date()
             for claim in pieces:
                 self.policy.check_window(claim.piece, claim.indicium_date, today)
-                if claim.piece > meter.pieces:
+                if charged_by is None and claim.piece > meter.pieces:
                     raise ValidationError(
                         f"meter {meter.serial} has printed {meter.pieces} pieces, not piece"
                         f" {claim.piece}",
@@ -156,6 +164,9 @@ class RefundService:
                 )
             usage_of = {}
             for claim in pieces:
+                if charged_by is not None:
+                    usage_of[claim.piece] = _charge(ledger, postage, meter, claim, charged_by)
+                    continue
                 usage = refunds.usage_covering(meter.account_id, claim.piece)
                 if usage is None:
                     raise ValidationError(
@@ -458,3 +469,40 @@ def _refund(
 
 def _closed(account: LedgerAccount) -> Conflict:
     return Conflict(f"{account.code} is closed", code="account_closed", account=account.code)
+
+
+def _charge(
+    ledger: LedgerStore,
+    postage: LedgerAccount,
+    meter: MeterRegisters,
+    claim: PieceClaim,
+    charged_by: Mapping[int, str],
+) -> Transfer:
+    """The posted transfer that charged a virtual meter's piece to the postage account,
+    out to the meter operator's postage used (where an approval takes the refund from)."""
+    used = ledger.account_by_code(
+        system_code(AccountKind.POSTAGE_USED, meter.currency, meter.operator)
+    )
+    found = ledger.transfers_by_id([charged_by.get(claim.piece, "")])
+    charge = next(iter(found.values()), None)
+    if (
+        charge is None
+        or used is None
+        or charge.phase is not Phase.POST
+        or charge.debit_account_id != postage.id
+        or charge.credit_account_id != used.id
+    ):
+        raise ValidationError(
+            f"no charge of meter {meter.serial}'s piece {claim.piece} to the postage account"
+            f" out to {meter.operator}",
+            code="piece_not_printed",
+            piece=claim.piece,
+        )
+    if charge.amount != claim.face:
+        raise ValidationError(
+            f"piece {claim.piece}: face value {claim.face} mills but {charge.amount} mills"
+            " were charged for it",
+            code="face_value_mismatch",
+            piece=claim.piece,
+        )
+    return charge

@@ -223,7 +223,10 @@ class VaultService:
             uow.commit()
             return account
 
-        return self._db.run(work)
+        try:
+            return self._db.run(work)
+        except IntegrityError:  # opened by a concurrent first use (two first prints): read it
+            return self._db.run(work)
 
     def account(self, code: str) -> LedgerAccount:
         def work(uow: UnitOfWork) -> LedgerAccount:

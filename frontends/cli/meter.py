@@ -767,6 +767,95 @@ def print_postage(
     emit({**printed.to_json(), "file": str(output)}, as_json, _human_print)
 
 
+def _human_postage(data: dict[str, Any]) -> str:
+    from postroom.core.money import Money
+
+    postage = Money.from_json(data["postage"]).format()
+    cost_center = f", cost centre {data['cost_center']}" if data["cost_center"] else ""
+    again = "" if data["created"] else " (printed before under this key: nothing charged)"
+    return "\n".join(
+        [
+            f"piece {data['piece']} on virtual meter {data['serial']}: {postage} "
+            f"({data['carrier']} {data['service']}, {data['mailing_date']}{cost_center}){again}",
+            f"idempotency key {data['idempotency_key']}",
+            f"indicium written to {data['file']}",
+        ]
+    )
+
+
+@meter.command("print-postage")
+@click.option("--account", "number", required=True, help="Customer account number.")
+@click.option("--carrier", required=True, help="Carrier code (usps, laposte...).")
+@click.option("--service", required=True, help="Service code (first-class-letter...).")
+@click.option("--weight", required=True, help="Weight with its unit: 1.2oz, 35g.")
+@click.option("--extra", "extras", multiple=True, metavar="CODE", help="Extra service; repeat.")
+@click.option("--origin-zip", required=True, metavar="ZIP", help="ZIP the piece is mailed from.")
+@click.option("--cost-center", help="Department charged for this piece (accounting).")
+@click.option(
+    "--idempotency-key",
+    help="Client key of this print (1-64 of A-Z a-z 0-9 . _ : -); the same key again "
+    "renders the same piece and charges nothing [default: random].",
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Indicium image to write: FILE.png or FILE.svg.",
+)
+@json_option
+@pass_state
+def print_virtual_postage(
+    state: CliState,
+    number: str,
+    carrier: str,
+    service: str,
+    weight: str,
+    extras: tuple[str, ...],
+    origin_zip: str,
+    cost_center: str | None,
+    idempotency_key: str | None,
+    output: Path,
+    as_json: bool,
+) -> None:
+    """Print PC postage on the account's virtual meter in the data center (no device):
+    the postage account is charged, the indicium image written (docs/meters.md)."""
+    from postroom.core.meters.virtual import check_idempotency_key
+    from postroom.core.units import Weight
+
+    image_format = output.suffix.lower().lstrip(".")
+    if image_format not in ("png", "svg"):
+        raise click.BadParameter("the indicium is FILE.png or FILE.svg", param_hint="--output")
+    key = check_idempotency_key(idempotency_key)
+    target = _Output(output)
+    try:
+        printed = state.postroom().meters.print_postage(
+            number,
+            carrier,
+            service,
+            Weight.parse(weight),
+            extras,
+            cost_center,
+            key,
+            origin_zip=origin_zip,
+        )
+        try:
+            target.commit(printed.render(image_format))
+        except OSError as error:
+            raise ValidationError(
+                f"piece {printed.piece} was charged but {output} could not be written "
+                f"({error.strerror}): run the same command with --idempotency-key {key} to "
+                "render it again without a second charge",
+                code="output_unwritable",
+            ) from error
+    finally:
+        target.discard()
+    emit(
+        {**printed.to_json(), "created": printed.created, "file": str(output)},
+        as_json,
+        _human_postage,
+    )
+
+
 def _human_check(data: dict[str, Any]) -> str:
     lines = []
     if "serial" in data:

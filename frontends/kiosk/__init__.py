@@ -6,19 +6,33 @@ on-screen keypad (each key is a form button the server answers, so it works with
 JavaScript), the unit with a toggle, extras with big check buttons. The price is
 itemized; the language can be switched with one touch. Every form carries its CSRF token.
 The rules are the portal's (``frontends.web.rates_pages``): this module only lays them out.
+
+After pricing, a kiosk bound to a customer account (``POSTROOM_KIOSK_ACCOUNT``, with the
+mailroom's ``POSTROOM_KIOSK_ORIGIN_ZIP``) offers a big "Print postage" button and the
+account's cost centres: ``POST /kiosk/print`` prints the piece on the account's virtual
+meter (``pr.meters.print_postage``) and shows its indicium, ready for the printer. The
+form carries an idempotency key made when the price was shown, so a double touch prints
+one piece. Only the browser session that printed a piece can show it again.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import secrets
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from postroom.core.clock import today
+from postroom.core.errors import InsufficientFunds, PostroomError
+from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Quote
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.rates_pages import (
     ExtraChoice,
     PriceForm,
     ServiceChoice,
+    money_locale,
     quote_form,
     render_price_page,
     service_choices,
@@ -51,15 +65,50 @@ def _press(weight: str, key: str) -> str:
     return weight
 
 
+#: The pieces a browser session printed (the newest last), so that it alone shows them again.
+SESSION_PIECES = "kiosk_pieces"
+MAX_SESSION_PIECES = 20
+
+
+def _account() -> tuple[str, str] | None:
+    """The kiosk's customer account and origin ZIP, or None when it only prices."""
+    config = current_postroom().config
+    if not config.kiosk_account or not config.kiosk_origin_zip:
+        return None
+    return config.kiosk_account, config.kiosk_origin_zip
+
+
+def _print_choices(result: Quote | None) -> dict[str, object]:
+    """What the "Print postage" form needs after a price: the account's cost centres and
+    a fresh idempotency key (a double touch then prints one piece)."""
+    bound = _account()
+    if result is None or bound is None:
+        return {"can_print": False}
+    return {
+        "can_print": True,
+        "cost_centers": current_postroom().meters.print_cost_centers(bound[0]),
+        "print_key": "kiosk-" + secrets.token_hex(12),
+    }
+
+
 def _render(
     form: PriceForm,
     services: list[ServiceChoice],
     extras: list[ExtraChoice],
     result: Quote | None = None,
     status: int = 200,
+    print_error: str | None = None,
 ) -> tuple[str, int]:
     return render_price_page(
-        "kiosk/price.html", form, services, extras, result, status, keypad=KEYPAD
+        "kiosk/price.html",
+        form,
+        services,
+        extras,
+        result,
+        status,
+        keypad=KEYPAD,
+        print_error=print_error,
+        **_print_choices(result),
     )
 
 
@@ -87,6 +136,72 @@ def price_piece() -> tuple[str, int]:
     if quoted is None:
         return _render(form, services, extras, status=422)
     return _render(form, services, extras, quoted[0])
+
+
+@bp.post("/print")
+def print_postage() -> ResponseReturnValue:
+    bound = _account()
+    if bound is None:
+        return render_template("kiosk/not_printing.html"), 503
+    account, origin_zip = bound
+    services, extras = service_choices()
+    form = PriceForm.from_request(request.form, request.form.getlist("extras"))
+    form.date = today(current_postroom().clock).isoformat()
+    quoted = quote_form(form, services)
+    if quoted is None:
+        return _render(form, services, extras, status=422)
+    result, (carrier, service, piece, _day, _origin, _destination) = quoted
+    center = request.form.get("cost_center") or None
+    try:
+        printed = current_postroom().meters.print_postage(
+            account,
+            carrier,
+            service,
+            piece.weight,
+            form.extras,
+            center,
+            request.form.get("idempotency_key") or None,
+            origin_zip=origin_zip,
+        )
+    except PostroomError as error:
+        return _render(form, services, extras, result, error.http_status, _print_error(error))
+    pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
+    session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
+    return redirect(url_for("kiosk.printed", serial=printed.serial, piece=printed.piece), 303)
+
+
+def _print_error(error: PostroomError) -> str:
+    """What the person at the kiosk reads, in their language; nothing was charged."""
+    if isinstance(error, InsufficientFunds):
+        return str(
+            _(
+                "The account's postage funds are too low for this piece. Nothing was charged: "
+                "ask your mailroom to add funds."
+            )
+        )
+    if error.code in ("cost_center_not_allowed", "invalid_cost_center"):
+        return str(_("Choose one of the cost centres shown."))
+    return str(_("The postage could not be printed. Nothing was charged: please try again."))
+
+
+def _mine(serial: str, piece: int) -> PrintedPostage:
+    bound = _account()
+    if bound is None or [serial, piece] not in session.get(SESSION_PIECES, []):
+        abort(404)
+    return current_postroom().meters.printed_postage(bound[0], serial, piece)
+
+
+@bp.get("/printed/<serial>/<int:piece>")
+def printed(serial: str, piece: int) -> str:
+    done = _mine(serial, piece)
+    return render_template(
+        "kiosk/printed.html", printed=done, postage=done.postage.format(money_locale())
+    )
+
+
+@bp.get("/printed/<serial>/<int:piece>/indicium.png")
+def printed_indicium(serial: str, piece: int) -> Response:
+    return Response(_mine(serial, piece).render("png"), mimetype="image/png")
 
 
 __all__ = ["bp"]

@@ -14,6 +14,7 @@ from postroom.frontends.web import (
     api,
     api_meters,
     api_payments,
+    api_postage,
     api_rates,
     api_vault,
     auth,
@@ -69,6 +70,7 @@ def create_app(
     app.register_blueprint(api_vault.bp)
     app.register_blueprint(api_meters.bp)
     app.register_blueprint(api_payments.bp)
+    app.register_blueprint(api_postage.bp)
     app.register_blueprint(kiosk.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
@@ -77,6 +79,7 @@ def create_app(
     csrf.exempt(api_vault.bp)
     csrf.exempt(api_meters.bp)
     csrf.exempt(api_payments.bp)
+    csrf.exempt(api_postage.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app

@@ -70,7 +70,7 @@ def _text(data: Mapping[str, Any], field: str, *, required: bool = False) -> str
     return value.strip()
 
 
-def _weight(data: Mapping[str, Any]) -> Weight:
+def weight_field(data: Mapping[str, Any]) -> Weight:
     value = data.get("weight")
     if value is None:
         raise _invalid("'weight' is required", "weight", "missing_field")
@@ -119,7 +119,7 @@ def _piece(data: Mapping[str, Any]) -> Piece:
     if not isinstance(nonmachinable, bool):
         raise _invalid("'nonmachinable' must be true or false", "nonmachinable")
     return Piece(
-        _weight(data),
+        weight_field(data),
         Dimensions.parse(dimensions) if dimensions else None,
         machinable=not nonmachinable,
         declared_value=Money.parse(declared, "USD") if declared else None,

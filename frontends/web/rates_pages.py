@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
+from babel.numbers import format_decimal
 from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -33,6 +35,9 @@ UNITS = ("oz", "lb", "g", "kg")
 LOCALES = {"en": "en_US", "fr": "fr_FR"}
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ZIP_RE = re.compile(r"[0-9]{5}(?:-?[0-9]{4})?")
+# What the engine's line details hold: amounts ("0.74 USD") and weights ("1.2 oz").
+_AMOUNT_RE = re.compile(r"(?<![\w.])(-?[0-9]+(?:\.[0-9]+)?) ([A-Z]{3})\b")
+_QUANTITY_RE = re.compile(r"(?<![\w.])([0-9]+(?:\.[0-9]+)?)(?= (?:oz|lb|g|kg|in|cm|mm)\b)")
 
 # Which form field an error code of the domain belongs to.
 FIELD_OF_CODE = {
@@ -140,9 +145,9 @@ def line_labels(result: Quote) -> list[str]:
             rest = line.description[len(original) :]
             if kind == "services":
                 rest = _engine_words(rest)
-            labels.append(translated + rest)
+            labels.append(translated + local_numbers(rest))
         else:
-            labels.append(line.description)
+            labels.append(local_numbers(line.description))
     return labels
 
 
@@ -157,6 +162,22 @@ def _engine_words(detail: str) -> str:
         edge = ", " if english.startswith(",") else " "
         detail = detail.replace(english, f"{edge}{translated} ")
     return detail
+
+
+def local_numbers(text: object) -> str:
+    """``text`` (an engine's line detail, a weight) with its amounts and quantities in the
+    visitor's locale, by Babel: "0.74 USD" is "0,74 $US" and "1.2 oz" is "1,2 oz" in
+    French."""
+
+    locale = money_locale()
+
+    def amount(match: re.Match[str]) -> str:  # exact: a mill digit is shown, never rounded
+        return Money.parse(f"{match[1]} {match[2]}").format(locale)
+
+    def quantity(match: re.Match[str]) -> str:
+        return format_decimal(Decimal(match[1]), locale=locale, decimal_quantization=False)
+
+    return _QUANTITY_RE.sub(quantity, _AMOUNT_RE.sub(amount, str(text)))
 
 
 def service_label(carrier: str, service: str, default: str) -> str:
@@ -283,6 +304,7 @@ def render_price_page(
         labels=line_labels(result) if result is not None else [],
         service_label=service_label,
         money=money,
+        numbers=local_numbers,
         **context,
     ), status
 

@@ -12,6 +12,10 @@ from pathlib import Path
 import attrs
 import pytest
 
+from postroom.core.app import Postroom
+from postroom.core.config import Config
+from postroom.core.money import Money
+
 
 @attrs.frozen
 class DemoServer:
@@ -27,10 +31,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def demo_server(tmp_path):
+def serve_demo(tmp_path: Path, **settings: str):
+    """Start ``postroom serve --demo`` on a free port (``settings``: more environment)."""
     port = _free_port()
-    env = {**os.environ, "POSTROOM_DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "POSTROOM_DATA_DIR": str(tmp_path / "data"), **settings}
     env.pop("POSTROOM_DATABASE_URL", None)
     log_path = tmp_path / "server.log"
     log = log_path.open("w")  # a file, not a pipe: a chatty server must never block on it
@@ -55,11 +59,33 @@ def demo_server(tmp_path):
     else:
         process.kill()
         pytest.fail("server did not answer within 30 s")
-    yield DemoServer(base, process, tmp_path / "data", log_path)
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    log.close()
+    try:
+        yield DemoServer(base, process, tmp_path / "data", log_path)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    yield from serve_demo(tmp_path)
+
+
+@pytest.fixture
+def kiosk_server(tmp_path):
+    """``postroom serve --demo`` with the kiosk bound to a funded customer account that
+    has two cost centres on its virtual meter."""
+    config = Config.load({}, data_dir=tmp_path / "data")
+    with Postroom.open(config=config, migrate_schema=True) as postroom:
+        account = postroom.accounts.create("Kiosk Mailroom", "US", "USD")
+        postroom.vault.deposit(account.number, Money.parse("20 USD"), "kiosk-deposit")
+        serial = postroom.meters.virtual_meter(account.number).serial
+        postroom.meters.set_cost_centers(serial, ["Legal", "Sales"])
+    yield from serve_demo(
+        tmp_path, POSTROOM_KIOSK_ACCOUNT=account.number, POSTROOM_KIOSK_ORIGIN_ZIP="10001"
+    )
 
 
 CHROMIUM = Path(os.environ.get("POSTROOM_TEST_CHROMIUM", "/usr/bin/chromium"))

@@ -1,5 +1,10 @@
-"""The kiosk price page in a real Chromium against ``postroom serve --demo``: touch sizes,
-the on-screen keypad, a priced piece, French."""
+"""The kiosk in a real Chromium against ``postroom serve --demo``: touch sizes, the
+on-screen keypad, a priced piece, French, and a printed letter whose indicium verifies."""
+
+from postroom.core.app import Postroom
+from postroom.core.clock import today
+from postroom.core.config import Config
+from postroom.core.meters.printing import verify_indicium
 
 
 def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_server, page, tmp_path):
@@ -33,4 +38,46 @@ def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_server, page, tmp
     page.wait_for_url(demo_server.base + "/kiosk/price")
     assert page.locator("html").get_attribute("lang") == "fr"
     assert page.get_by_text("Lettre First-Class Mail (affranchissement machine)").count() == 1
+    assert page.console_errors == []
+
+
+def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, page, tmp_path):
+    page.set_viewport_size({"width": 1080, "height": 1920})
+    page.goto(kiosk_server.base + "/kiosk/price")
+    page.get_by_text("First-Class Mail letter (metered)").click()
+    page.locator("#weight").fill("1")
+    page.locator("label.toggle", has_text="oz").click()
+    page.locator("button.price-button").first.click()
+    page.wait_for_selector("#quote-total")
+    total = page.locator("#quote-total").inner_text()
+    # the account's cost centres, as big tiles; the print button is a big target too
+    page.locator("label.tile", has_text="Sales").click()
+    button = page.get_by_role("button", name="Print postage")
+    box = button.bounding_box()
+    assert box is not None
+    assert box["height"] >= 48
+    button.click()
+    page.wait_for_selector("#indicium")
+    assert page.locator("#printed-postage").inner_text() == total
+    assert page.locator("#printed-cost-center").inner_text() == "Sales"
+    # the image is shown (decoded by the browser) and the script showed the print button
+    assert page.locator("#indicium").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page.locator("#print-button").is_visible()
+    src = page.locator("#indicium").get_attribute("src")
+    assert src is not None
+    image = page.request.get(kiosk_server.base + src)  # the browser's session: its piece
+    assert image.ok
+    serial = page.locator("#printed-serial").inner_text()
+    config = Config.load({}, data_dir=kiosk_server.data_dir)
+    with Postroom.open(config=config) as postroom:
+        key = postroom.meters.get(serial).public_key_pem
+        check = verify_indicium(image.body(), key, today=today(postroom.clock), serial=serial)
+        assert check.valid, check.reason
+        report = postroom.vault.report(postroom.meters.get(serial).customer_account)
+        assert report.by_cost_center[0][0] == "Sales"
+    page.screenshot(path=str(tmp_path / "kiosk-printed-screen.png"), full_page=True)
+    page.emulate_media(media="print")  # the print stylesheet keeps the indicium alone
+    assert not page.locator("#print-button").is_visible()
+    assert page.locator("#indicium").is_visible()
+    page.screenshot(path=str(tmp_path / "kiosk-printed.png"), full_page=True)
     assert page.console_errors == []

@@ -118,3 +118,6 @@ def test_the_kiosk_speaks_french_with_french_service_names(client: FlaskClient):
         as_text=True
     )
     assert "Certified Mail (envoi avec preuve de distribution)" in priced
+    # the breakdown in French numbers, as the amounts column
+    assert "1,2 oz facturé comme 2 oz: 0,74\xa0$US + 1 x 0,29\xa0$US</td>" in priced
+    assert 'id="quote-total">6,33\xa0$US</td>' in priced

@@ -104,6 +104,10 @@ def test_the_page_speaks_french(client: FlaskClient):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert 'id="quote-total">1,03\xa0$US</td>' in page
+    # the breakdown's weights and amounts are French numbers too
+    lines = page.split('class="quote-lines"')[1].split("</table>")[0]
+    assert "1,2 oz facturé comme 2 oz: 0,74\xa0$US + 1 x 0,29\xa0$US" in lines
+    assert not re.search(r"[0-9][.][0-9]", lines)
     bad = _post(client, weight="abc").get_data(as_text=True)
     assert "Saisissez un poids supérieur à zéro" in bad
 
@@ -144,8 +148,11 @@ def test_service_and_extra_names_are_french_on_the_french_page(client: FlaskClie
     assert "Avis de réception (papier)" in form
     page = _post(client, extras=["certified", "return-receipt"]).get_data(as_text=True)
     assert 'id="quote-total">10,73\xa0$US</td>' in page
-    # the itemized lines name the service and the extras in French, numbers unchanged
-    base = "<td>Lettre First-Class Mail (affranchissement machine): 1.2 oz facturé comme 2 oz"
+    # the itemized lines name the service and the extras in French, with French numbers
+    base = (
+        "<td>Lettre First-Class Mail (affranchissement machine): 1,2 oz facturé comme 2 oz:"
+        " 0,74\xa0$US + 1 x 0,29\xa0$US</td>"
+    )
     assert base in page
     assert "<td>Certified Mail (envoi avec preuve de distribution)</td>" in page
     assert "<td>Avis de réception (papier)</td>" in page
@@ -155,4 +162,5 @@ def test_service_and_extra_names_are_french_on_the_french_page(client: FlaskClie
     )
     english = _post(client, extras=["certified"]).get_data(as_text=True)
     assert "<td>Certified Mail</td>" in english
+    assert "1.2 oz charged as 2 oz: $0.74 + 1 x $0.29</td>" in english
     assert "affranchissement machine" not in english

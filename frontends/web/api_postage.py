@@ -1,0 +1,110 @@
+"""``/api/v1/postage``: print postage on the account's virtual meter (PC postage).
+
+``POST /postage`` quotes, charges and signs one piece (``pr.meters.print_postage``):
+201 with the signed record, the piece number, the postage and links to the indicium
+as PNG and SVG; the same ``idempotency_key`` again answers the same piece (200) and
+never charges twice. ``GET /postage/{serial}/{piece}`` and its ``indicium.png`` /
+``indicium.svg`` fetch a printed piece; another account's piece answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from postroom.core.errors import ValidationError
+from postroom.core.meters.virtual import PrintedPostage
+from postroom.frontends.web.api_rates import weight_field
+from postroom.frontends.web.auth import current_account
+from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.jsonbody import json_object
+
+bp = Blueprint("api_postage", __name__, url_prefix="/api/v1/postage")
+
+FIELDS = frozenset(
+    {"carrier", "service", "weight", "extras", "cost_center", "idempotency_key", "origin_zip"}
+)
+MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def _optional(data: dict[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{field!r} is a string", code=f"invalid_{field}", field=field)
+    return value
+
+
+def _required(data: dict[str, Any], field: str) -> str:
+    value = _optional(data, field)
+    if value is None:
+        raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
+    return value
+
+
+def _extras(data: dict[str, Any]) -> list[str]:
+    value = data.get("extras", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("'extras' is a list of codes", code="invalid_extras", field="extras")
+    return value
+
+
+def _json(printed: PrintedPostage) -> dict[str, Any]:
+    data = printed.to_json()
+    data["links"] = {
+        name: url_for(f"api_postage.{endpoint}", serial=printed.serial, piece=printed.piece)
+        for name, endpoint in (
+            ("self", "show"),
+            ("indicium_png", "indicium_png"),
+            ("indicium_svg", "indicium_svg"),
+        )
+    }
+    return data
+
+
+@bp.post("")
+def print_postage() -> tuple[Response, int]:
+    data = json_object()
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s): {', '.join(unknown)}", code="unknown_field", fields=unknown
+        )
+    printed = current_postroom().meters.print_postage(
+        current_account().number,
+        _required(data, "carrier"),
+        _required(data, "service"),
+        weight_field(data),
+        _extras(data),
+        _optional(data, "cost_center"),
+        _required(data, "idempotency_key"),
+        origin_zip=_required(data, "origin_zip"),
+    )
+    return jsonify(_json(printed)), 201 if printed.created else 200
+
+
+def _printed(serial: str, piece: int) -> PrintedPostage:
+    return current_postroom().meters.printed_postage(current_account().number, serial, piece)
+
+
+@bp.get("/<serial>/<int:piece>")
+def show(serial: str, piece: int) -> Response:
+    return jsonify(_json(_printed(serial, piece)))
+
+
+def _image(serial: str, piece: int, fmt: str) -> Response:
+    return Response(
+        _printed(serial, piece).render(fmt),
+        mimetype=MEDIA[fmt],
+        headers={"Content-Disposition": f'inline; filename="{serial}-{piece}.{fmt}"'},
+    )
+
+
+@bp.get("/<serial>/<int:piece>/indicium.png")
+def indicium_png(serial: str, piece: int) -> Response:
+    return _image(serial, piece, "png")
+
+
+@bp.get("/<serial>/<int:piece>/indicium.svg")
+def indicium_svg(serial: str, piece: int) -> Response:
+    return _image(serial, piece, "svg")
