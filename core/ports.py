@@ -18,7 +18,12 @@ from postroom.core.meters.device import LoggedPiece, MeterRegisters, PrintedPiec
 
 @attrs.frozen
 class Notification:
-    """A message for a person, independent of how it travels."""
+    """A message for a person, independent of how it travels.
+
+    ``id`` is the message's stable id in postroom's outbox: delivery is at least once,
+    so a notifier that must not repeat itself dedupes on it (None for a message that
+    was never stored).
+    """
 
     recipient: str
     subject: str
@@ -26,6 +31,7 @@ class Notification:
     channel: str = "email"
     kind: str = "general"
     data: Mapping[str, str] = attrs.field(factory=dict)
+    id: str | None = None
 
 
 @runtime_checkable
@@ -36,7 +42,8 @@ class Notifier(Protocol):
     def channels(self) -> Sequence[str]: ...
 
     def send(self, notification: Notification) -> None:
-        """Deliver ``notification`` or raise; postroom retries failed deliveries."""
+        """Deliver ``notification`` or raise; postroom retries failed deliveries with
+        backoff, so the same ``notification.id`` may come again (dedupe on it)."""
         ...
 
 

@@ -3,7 +3,7 @@
 An area adds its store module here when it adds tables.
 """
 
-from postroom.core import instance
+from postroom.core import instance, outbox
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
@@ -17,6 +17,7 @@ __all__ = [
     "instance",
     "metadata",
     "meters_store",
+    "outbox",
     "rates_store",
     "refund_store",
     "vault_store",

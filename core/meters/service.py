@@ -59,7 +59,7 @@ from postroom.core.meters.sync import (
     verify_signed,
 )
 from postroom.core.money import Money
-from postroom.core.plugins import PluginManager
+from postroom.core.outbox import Outbox
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
 from postroom.core.vault.model import IssuedToken
@@ -88,17 +88,17 @@ class MetersService:
         clock: Clock,
         vault: VaultService,
         rates: RatesService,
-        plugins: PluginManager,
         rules: InspectionRules | None = None,
         *,
         refunds: RefundService,
+        outbox: Outbox,
     ) -> None:
         self._db = db
+        self._outbox = outbox
         self._refunds = refunds
         self._clock = clock
         self._vault = vault
         self._rates = rates
-        self._plugins = plugins
         self.rules = rules or InspectionRules()
 
     # ------------------------------------------------------------------ provisioning
@@ -976,33 +976,36 @@ class MetersService:
         return False
 
     def _alert(
-        self, meter: Meter, kind: str, key: str, message: str, details: Mapping[str, Any]
+        self, meter: Meter, kind: str, key: str, text: str, details: Mapping[str, Any]
     ) -> bool:
         fingerprint = f"{meter.serial}:{kind}:{key}"[:200]
+        message = Notification(
+            recipient=DATA_CENTER,
+            subject=f"Meter {meter.serial}: {kind.replace('_', ' ')}",
+            body=text,
+            kind="meter.alert",
+            data={"serial": meter.serial, "kind": kind, "customer": meter.customer_account},
+        )
 
-        def work(uow: UnitOfWork) -> bool:
+        def work(uow: UnitOfWork) -> str | None:
             added = MeterStore(uow.connection).add_alert(
-                meter.serial, kind, fingerprint, message, details, self._clock.now()
+                meter.serial, kind, fingerprint, text, details, self._clock.now()
             )
+            if not added:
+                return None
+            queued = self._outbox.add(uow.connection, message).id
             uow.commit()
-            return added
+            return queued
 
         try:
-            added = self._db.run(work)
+            queued = self._db.run(work)
         except IntegrityError:  # the same alert opened by a concurrent sync: one row
-            added = False
-        if added:
-            log.warning("meter %s: %s: %s", meter.serial, kind, message)
-            self.notify(
-                Notification(
-                    recipient=DATA_CENTER,
-                    subject=f"Meter {meter.serial}: {kind.replace('_', ' ')}",
-                    body=message,
-                    kind="meter.alert",
-                    data={"serial": meter.serial, "kind": kind, "customer": meter.customer_account},
-                )
-            )
-        return added
+            queued = None
+        if queued is None:
+            return False
+        log.warning("meter %s: %s: %s", meter.serial, kind, text)
+        self._outbox.deliver([queued])
+        return True
 
     # ----------------------------------------------------------------- reminders
 
@@ -1044,43 +1047,32 @@ class MetersService:
                     f" since {base.date().isoformat()}: it no longer prints postage. Run"
                     " `postroom meter connect` to restore it."
                 )
-            delivered = self.notify(
-                Notification(
-                    recipient=meter.customer_account,
-                    subject=subject,
-                    body=body,
-                    kind=f"meter.inspection_{kind}",
-                    data={"serial": meter.serial, "deadline": deadline.isoformat()},
-                )
+            reminder = Notification(
+                recipient=meter.customer_account,
+                subject=subject,
+                body=body,
+                kind=f"meter.inspection_{kind}",
+                data={"serial": meter.serial, "deadline": deadline.isoformat()},
             )
-            if not delivered:
-                continue  # tried again at the next run
 
             def mark(
-                uow: UnitOfWork, m: Meter = meter, d: datetime = deadline, k: str = kind
-            ) -> bool:
-                added = MeterStore(uow.connection).add_reminder(m.serial, d, k, now)
+                uow: UnitOfWork,
+                m: Meter = meter,
+                d: datetime = deadline,
+                k: str = kind,
+                n: Notification = reminder,
+            ) -> str | None:
+                if not MeterStore(uow.connection).add_reminder(m.serial, d, k, now):
+                    return None
+                queued = self._outbox.add(uow.connection, n).id
                 uow.commit()
-                return added
+                return queued
 
-            if self._db.run(mark):
+            queued = self._db.run(mark)
+            if queued is not None:
+                self._outbox.deliver([queued])  # retried by the outbox when no notifier took it
                 sent += 1
         return sent
-
-    def notify(self, notification: Notification) -> bool:
-        """Hand ``notification`` to every notifier serving its channel; True when one took it."""
-        delivered = False
-        for found in self._plugins.hook.register_notifiers():
-            for notifier in found or ():
-                if notification.channel not in notifier.channels:
-                    continue
-                try:
-                    notifier.send(notification)
-                except Exception:  # a broken notifier is reported, never fatal
-                    log.exception("notifier %s failed", getattr(notifier, "name", notifier))
-                    continue
-                delivered = True
-        return delivered
 
 
 class MeterDataCenter:
