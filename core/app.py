@@ -30,6 +30,7 @@ from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
 from postroom.core.vault.funding import FundingService
+from postroom.core.vault.payouts import PayoutService
 from postroom.core.vault.refunds import RefundService, policy_from_settings
 from postroom.core.vault.service import VaultService
 
@@ -91,6 +92,7 @@ class Postroom:
             self,
         )
         self.funding = FundingService(db, clock, plugins, self.vault, self.outbox)
+        self.payouts = PayoutService(db, clock, self.vault, self.funding, self.outbox)
         self.vault.add_debit_listener(self._after_debit)
 
     @classmethod

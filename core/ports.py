@@ -172,9 +172,20 @@ class PaymentSource(Protocol):
         ...
 
     def refund(
-        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+        self,
+        instrument: Mapping[str, str],
+        payment_reference: str,
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
     ) -> PaymentResult:
-        """Give back money of an earlier charge."""
+        """Give back ``amount_mills`` of the earlier charge ``payment_reference`` (the
+        reference its ``charge`` answered) to ``instrument``: a card refund against the
+        charge, a credit transfer to the debited bank account. ``settled``, ``pending``
+        (a submitted transfer) or ``failed`` with a code (``charge_not_found``...);
+        postroom never asks back more than the charge less what it refunded before."""
         ...
 
 

@@ -8,7 +8,7 @@ from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
 from postroom.core.rates import store as rates_store
-from postroom.core.vault import funding_store, refund_store
+from postroom.core.vault import funding_store, payout_store, refund_store
 from postroom.core.vault import store as vault_store
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "metadata",
     "meters_store",
     "outbox",
+    "payout_store",
     "rates_store",
     "refund_store",
     "vault_store",

@@ -62,6 +62,8 @@ payments = sa.Table(
     sa.Column("failure_message", sa.String(300), nullable=False),
     sa.Column("return_reason", sa.String(10), nullable=True),
     sa.Column("outstanding", Mills, nullable=False),
+    # mills given back to the customer by payouts (refunded when it reaches the amount)
+    sa.Column("refunded", Mills, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("customer_account_id", "idempotency_key", name="uq_payments_key"),
@@ -141,6 +143,7 @@ def _payment(row: Row[tuple[object, ...]], number: str) -> Payment:
         outstanding=int(m["outstanding"]),
         created_at=utc(m["created_at"]),
         updated_at=utc(m["updated_at"]),
+        refunded=int(m["refunded"]),
     )
 
 
@@ -280,6 +283,7 @@ class FundingStore:
                 source_reference="",
                 failure_message="",
                 outstanding=0,
+                refunded=0,
                 created_at=now,
                 updated_at=now,
             )

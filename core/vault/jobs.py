@@ -30,7 +30,20 @@ def credit_statements(postroom: Postroom) -> int:
     return postroom.funding.run_statements()
 
 
+def payouts(postroom: Postroom) -> int:
+    return postroom.payouts.run_all()
+
+
 def register_jobs(registry: JobRegistry) -> None:
+    registry.add_periodic(
+        PeriodicJob(
+            name="vault.payouts",
+            description="pay the refunds payable of closed accounts back through the payment "
+            "sources they came from (and finish runs a crash interrupted)",
+            schedule={"minute": "23"},
+            run=payouts,
+        )
+    )
     registry.add_periodic(
         PeriodicJob(
             name="vault.expire-pending",

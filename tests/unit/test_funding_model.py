@@ -14,6 +14,7 @@ from postroom.core.vault.funding_model import (
     check_instrument_id,
     check_key,
     day_bounds,
+    match_refunds,
     minimum_due,
     month_bounds,
     parse_month,
@@ -106,3 +107,14 @@ def test_ids_and_keys():
             check_key(bad)
     with pytest.raises(NotFound):
         check_instrument_id("pi_x\x00")
+
+
+def test_refunds_go_to_the_newest_payments_first_and_never_beyond_their_room():
+    newest_first = [("pm_c", 40_000), ("pm_b", 20_000), ("pm_a", 30_000)]
+    assert match_refunds(95_000, newest_first) == (
+        [("pm_c", 40_000), ("pm_b", 20_000), ("pm_a", 30_000)],
+        5_000,
+    )
+    assert match_refunds(50_000, newest_first) == ([("pm_c", 40_000), ("pm_b", 10_000)], 0)
+    assert match_refunds(7, []) == ([], 7)
+    assert match_refunds(0, newest_first) == ([], 0)

@@ -201,7 +201,6 @@ CRASH_SCRIPT = textwrap.dedent(
     from postroom.core.app import Postroom
     from postroom.core.clock import FrozenClock
     from postroom.core.config import Config
-from postroom.core.errors import Conflict
     from postroom.core.hookspecs import hookimpl
     from postroom.core.money import Money
 
