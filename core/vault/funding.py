@@ -27,7 +27,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -227,6 +227,7 @@ class FundingService:
             store.add_instrument(
                 instrument.id, customer.id, source.code, instrument.label, details, now
             )
+            store.clear_declines(customer.id, now)  # a declined auto-refill resumes
             uow.commit()
             return instrument
 
@@ -523,13 +524,14 @@ class FundingService:
         """
         now = self._clock.now()
 
-        def read(uow: UnitOfWork) -> tuple[CustomerAccount, AutoRefillRule | None, int]:
+        def read(uow: UnitOfWork) -> tuple[CustomerAccount, AutoRefillRule | None, int, int]:
             customer = self._customer(uow, customer_number)
             store = FundingStore(uow.connection)
             rule = store.rule(customer.id, customer.number)
-            return customer, rule, store.auto_refilled(customer.id, *day_bounds(now))
+            refilled = store.auto_refilled(customer.id, *day_bounds(now))
+            return customer, rule, refilled, store.declined_auto_refills(customer.id)
 
-        customer, rule, refilled_today = self._db.run(read, readonly=True)
+        customer, rule, refilled_today, declined = self._db.run(read, readonly=True)
         if rule is None:
             return CheckResult(skipped="no_rule")
         account = self._vault.balance(customer.number)
@@ -542,25 +544,92 @@ class FundingService:
             skipped = "alerts_only"
         elif self.refills_locked(customer.number):
             skipped = "refills_locked"
+        elif rule.suspended:
+            skipped = "auto_refill_suspended"
+        elif rule.retry_at is not None and now < rule.retry_at:
+            skipped = "retry_scheduled"
         elif not rule.allows(refilled_today):
             skipped = "daily_cap"
         else:
             assert rule.amount is not None
             assert rule.instrument_id is not None
             b = account.balances
-            # The key follows the account's state: two checks of one state make one payment.
+            # The key follows the account's state and the declines so far: two checks of
+            # one state make one payment, and each try after a decline (a retry, or after
+            # the customer resumed the rule) is a payment of its own.
             state = f"{account.id}:{b.debits_posted}:{b.debits_pending}:{b.credits_posted}"
+            if declined:
+                state += f":after{declined}"
             key = "auto-" + hashlib.sha256(state.encode()).hexdigest()[:40]
             try:
                 refill = self._collect(
                     customer.number, rule.instrument_id, rule.amount, key, PaymentKind.AUTO_REFILL
                 )
+            except PaymentDeclined as error:
+                log.warning("auto-refill of %s declined: %s", customer.number, error.message)
+                skipped = error.code
+                self._declined(customer, rule, error, now)
             except PostroomError as error:
                 log.warning("auto-refill of %s failed: %s", customer.number, error.message)
                 skipped = error.code
             available = _available(self._vault.balance(customer.number))
         alerted = self._alert(customer, rule, available)
         return CheckResult(refill, alerted, skipped)
+
+    def _declined(
+        self,
+        customer: CustomerAccount,
+        rule: AutoRefillRule,
+        error: PaymentDeclined,
+        now: datetime,
+    ) -> None:
+        """Schedule the next try of a declined auto-refill, or suspend the rule after the
+        last one; the customer hears of the first decline and of the suspension."""
+        after = rule.after_decline(now)
+        assert rule.amount is not None
+
+        def work(uow: UnitOfWork) -> str | None:
+            store = FundingStore(uow.connection)
+            if not store.record_decline(customer.id, rule.declines, after, now):
+                return None  # a concurrent check counted this decline
+            told = None
+            data = {
+                "amount": str(rule.amount),
+                "instrument_id": str(rule.instrument_id),
+                "reason": error.code,
+                "declines": str(after.declines),
+            }
+            if after.suspended:
+                told = self._queue(
+                    uow,
+                    customer.number,
+                    "auto_refill_suspended",
+                    "Auto-refill suspended: your payment method was declined",
+                    f"The auto-refill of {rule.amount} for postage account {customer.number} "
+                    f"was declined {after.declines} times in a row (last: {error.message}). "
+                    "It is suspended until you add or update a payment method, change the "
+                    "auto-refill rule or add funds yourself.",
+                    data,
+                )
+            elif rule.declines == 0:
+                assert after.retry_at is not None
+                told = self._queue(
+                    uow,
+                    customer.number,
+                    "auto_refill_declined",
+                    f"Auto-refill of {rule.amount} declined",
+                    f"The auto-refill of {rule.amount} for postage account {customer.number} "
+                    f"was declined ({error.message}). We will try again at "
+                    f"{after.retry_at.isoformat()}; update your payment method if it "
+                    "has changed.",
+                    {**data, "retry_at": after.retry_at.isoformat()},
+                )
+            uow.commit()
+            return told
+
+        told = self._db.run(work)
+        if told is not None:
+            self._outbox.deliver([told])
 
     def check_postage_account(self, account_id: int) -> CheckResult:
         """``check_account`` for the owner of ledger account ``account_id`` (the debit
@@ -930,6 +999,9 @@ class FundingService:
             source_reference=result.reference[:120] or "-",
             transfer_id=transfer_id,
         )
+        if payment.kind != PaymentKind.CREDIT_PAYMENT:
+            # money came in: a declined or suspended auto-refill resumes
+            store.clear_declines(customer.id, now)
         unlocked = None
         if result.status is PaymentStatus.SETTLED:
             unlocked = self._recover(uow, customer, payment.id)

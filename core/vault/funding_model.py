@@ -256,6 +256,9 @@ class AutoRefillRule:
     daily_cap: Money | None
     instrument_id: str | None
     alerted: bool = False
+    declines: int = 0  # declined auto-refills in a row
+    retry_at: datetime | None = None  # the next try after a decline (None: at once)
+    suspended: bool = False  # declined on every retry: waits for the customer
 
     def __attrs_post_init__(self) -> None:
         cur = self.threshold.currency
@@ -300,7 +303,25 @@ class AutoRefillRule:
             "daily_cap": None if self.daily_cap is None else self.daily_cap.to_json(),
             "instrument_id": self.instrument_id,
             "alerted": self.alerted,
+            "declines": self.declines,
+            "retry_at": _stamp(self.retry_at),
+            "suspended": self.suspended,
         }
+
+    def after_decline(self, now: datetime) -> AutoRefillRule:
+        """The rule after one more declined auto-refill at ``now``: tried again after
+        each delay of ``AUTO_REFILL_RETRIES``, then suspended."""
+        declines = self.declines + 1
+        if declines > len(AUTO_REFILL_RETRIES):
+            return attrs.evolve(self, declines=declines, retry_at=None, suspended=True)
+        return attrs.evolve(
+            self, declines=declines, retry_at=now + AUTO_REFILL_RETRIES[declines - 1]
+        )
+
+
+#: After a declined auto-refill, when to try again (from the decline before): then the
+#: rule is suspended until the customer adds or changes an instrument or pays by hand.
+AUTO_REFILL_RETRIES = (timedelta(hours=1), timedelta(hours=4), timedelta(hours=24))
 
 
 def day_bounds(moment: datetime) -> tuple[datetime, datetime]:

@@ -202,6 +202,10 @@ def _rule_line(rule: AutoRefillRule | None) -> str:
         if rule.daily_cap is not None:
             text += f", at most {rule.daily_cap} a day"
         text += ", and alert if still below"
+        if rule.suspended:
+            text += f"; SUSPENDED after {rule.declines} declines (update the instrument)"
+        elif rule.retry_at is not None:
+            text += f"; declined {rule.declines} time(s), next try {rule.retry_at.isoformat()}"
     return text
 
 
