@@ -251,7 +251,8 @@ def _register_builtin_jobs(registry: JobRegistry, dialect: str) -> None:
         PeriodicJob(
             name="outbox.deliver",
             description="deliver notifications no notifier took yet, with backoff "
-            "(failed after their last attempt, for an admin)",
+            "(failed after their last attempt, for an admin); purge delivered ones "
+            "after 90 days",
             schedule={"minute": "*"},
             run=_deliver_notifications,
         )
@@ -268,7 +269,9 @@ def _register_builtin_jobs(registry: JobRegistry, dialect: str) -> None:
 
 
 def _deliver_notifications(postroom: Postroom) -> int:
-    return postroom.outbox.deliver_due()
+    delivered = postroom.outbox.deliver_due()
+    postroom.outbox.purge_delivered()
+    return delivered
 
 
 def _sqlite_maintenance(postroom: Postroom) -> None:

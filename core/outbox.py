@@ -45,6 +45,8 @@ FIRST_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=6)
 #: After this many failed attempts a message is ``failed`` (about 14 hours of tries).
 MAX_ATTEMPTS = 10
+#: Delivered messages are kept this long (a trace of what people were told), then purged.
+KEEP_DELIVERED = timedelta(days=90)
 
 outbox_messages = sa.Table(
     "outbox_messages",
@@ -305,6 +307,23 @@ class Outbox:
                 else:
                     log.error("plugin %s returned %r, not a Notifier", impl.plugin_name, item)
         return found
+
+    def purge_delivered(self, *, keep: timedelta = KEEP_DELIVERED) -> int:
+        """Delete messages delivered more than ``keep`` ago (failed and pending ones stay);
+        returns how many."""
+        before = self._clock.now() - keep
+
+        def work(uow: UnitOfWork) -> int:
+            t = outbox_messages
+            done = uow.connection.execute(
+                t.delete().where(
+                    t.c.status == MessageStatus.DELIVERED.value, t.c.updated_at < before
+                )
+            )
+            uow.commit()
+            return int(done.rowcount)
+
+        return self._db.run(work)
 
     # ----------------------------------------------------------------- reading
 

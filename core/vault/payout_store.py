@@ -207,6 +207,26 @@ class PayoutStore:
             .values(updated_at=now, **values)
         )
 
+    def submitted_parts(self) -> list[tuple[str, str, datetime]]:
+        """(id, source, created_at) of parts a source submitted (bank credit transfers)."""
+        rows = self._c.execute(
+            sa.select(payout_refunds.c.id, payout_refunds.c.source, payout_refunds.c.created_at)
+            .where(payout_refunds.c.status == PayoutPartStatus.PENDING.value)
+            .order_by(payout_refunds.c.created_at, payout_refunds.c.id)
+        )
+        return [(str(r.id), str(r.source), utc(r.created_at)) for r in rows]
+
+    def settle_part(self, id: str, now: datetime) -> bool:
+        done = self._c.execute(
+            sa.update(payout_refunds)
+            .where(
+                payout_refunds.c.id == id,
+                payout_refunds.c.status == PayoutPartStatus.PENDING.value,
+            )
+            .values(status=PayoutPartStatus.SETTLED.value, updated_at=now)
+        )
+        return done.rowcount == 1
+
     def set_status(self, payout_id: str, status: PayoutStatus, now: datetime) -> None:
         self._c.execute(
             sa.update(payouts)

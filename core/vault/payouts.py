@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number
@@ -87,7 +88,10 @@ class PayoutService:
 
     def run_all(self) -> int:
         """The worker's job: a run for every closed account with money payable; returns
-        how many payouts it made or finished (0 when nothing is payable: idempotent)."""
+        how many payouts it made or finished (0 when nothing is payable: idempotent).
+        Credit transfers submitted more than their source's ``settlement_days`` ago
+        without coming back are taken as settled first."""
+        self.settle_due()
         numbers = self._db.run(
             lambda uow: PayoutStore(uow.connection).closed_customers(), readonly=True
         )
@@ -98,6 +102,25 @@ class PayoutService:
             except PostroomError as error:
                 log.warning("payout of %s failed: %s", number, error.message)
         return made
+
+    def settle_due(self) -> int:
+        """Mark submitted refunds settled once their source's settlement period passed;
+        returns how many settled now."""
+        now = self._clock.now()
+        sources = self._funding.sources()
+
+        def work(uow: UnitOfWork) -> int:
+            store = PayoutStore(uow.connection)
+            settled = 0
+            for part_id, code, created_at in store.submitted_parts():
+                source = sources.get(code)
+                if source is None or created_at + timedelta(days=source.settlement_days) > now:
+                    continue
+                settled += store.settle_part(part_id, now)
+            uow.commit()
+            return settled
+
+        return self._db.run(work)
 
     def _start(self, uow: UnitOfWork, customer_number: str) -> str | None:
         customer = _customer(uow, customer_number)

@@ -252,3 +252,22 @@ def test_a_crash_between_the_commit_and_the_delivery_still_delivers_at_the_next_
     assert pr.jobs.run_now("outbox.deliver") == 1
     assert inbox.kinds() == ["payment_returned"]
     assert list(inbox.received) == [message.id]
+
+
+def test_delivered_messages_are_purged_after_90_days_and_failed_ones_stay(
+    pr: Postroom, inbox: Inbox, clock: FrozenClock
+) -> None:
+    returned_debit(pr)
+    [delivered] = pr.outbox.messages(status="delivered")
+    clock.advance(timedelta(days=89))
+    assert pr.jobs.run_now("outbox.deliver") == 0
+    assert [m.id for m in pr.outbox.messages()] == [delivered.id]
+    inbox.failures = MAX_ATTEMPTS
+    returned_debit(pr)  # a second customer's message, never taken
+    for attempt in range(1, MAX_ATTEMPTS):
+        clock.advance(retry_delay(attempt))
+        pr.jobs.run_now("outbox.deliver")
+    assert pr.outbox.counts() == {"pending": 0, "delivered": 1, "failed": 1}  # day 89.6
+    clock.advance(timedelta(days=365))
+    pr.jobs.run_now("outbox.deliver")
+    assert pr.outbox.counts() == {"pending": 0, "delivered": 0, "failed": 1}

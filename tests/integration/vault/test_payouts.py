@@ -174,6 +174,13 @@ def test_a_closed_account_is_paid_back_newest_deposits_first_and_the_rest_waits_
     assert pr.payouts.run(number) is None  # the rest has no deposit to go back to
     assert pr.jobs.run_now("vault.payouts") == 0
     assert pr.payouts.payouts(number) == [payout]
+    # the ACH credit entry settles once the source's settlement days have passed
+    clock.advance(timedelta(days=3))
+    assert pr.payouts.settle_due() == 1
+    assert pr.jobs.run_now("vault.payouts") == 0
+    [later] = pr.payouts.payouts(number)
+    assert [p.status for p in later.parts] == [PayoutPartStatus.SETTLED] * 3
+    assert later.paid == 90_000
     assert pr.vault.verify().ok
 
 
