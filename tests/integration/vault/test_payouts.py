@@ -301,3 +301,34 @@ def test_payouts_from_the_command_line(
     again = runner.invoke(cli, ["vault", "payouts", "run", number])
     assert again.exit_code == 0
     assert "nothing to pay back" in again.output
+
+
+def test_a_sepa_collection_is_paid_back_by_credit_transfer(
+    pr: Postroom, clock: FrozenClock
+) -> None:
+    customer = pr.accounts.create("Acme GmbH", "DE", "EUR")
+    number = customer.number
+    mandate = {
+        "iban": "DE89 3704 0044 0532 0130 00",
+        "mandate_reference": "PR-MANDATE-0001",
+        "signature_date": "2026-02-01",
+        "creditor_id": "DE98ZZZ09999999999",
+        "account_holder": "Acme GmbH",
+    }
+    bank = pr.funding.add_instrument(number, "sepa-debit", mandate)
+    collected = pr.funding.deposit(number, bank.id, Money.parse("50.00 EUR"), "s1")
+    clock.advance(timedelta(days=2))
+    assert pr.funding.settle_due() == 1
+    pr.refunds.close_account(number)
+    payout = pr.payouts.run(number)
+    assert payout is not None
+    [part] = payout.parts
+    assert (part.payment_id, part.amount, part.status) == (
+        collected.id,
+        Money.parse("50.00 EUR"),
+        PayoutPartStatus.PENDING,
+    )
+    assert part.source_reference.startswith("sct_")
+    assert pr.funding.payment(number, collected.id).status is PaymentStatus.REFUNDED
+    assert pr.vault.system_account(AccountKind.REFUNDS, "EUR").balances.balance == 0
+    assert pr.vault.verify().ok
