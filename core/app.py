@@ -25,10 +25,12 @@ from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
 from postroom.core.meters import jobs as meters_jobs
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.service import MetersService
+from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault import jobs as vault_jobs
 from postroom.core.vault.funding import FundingService
+from postroom.core.vault.payouts import PayoutService
 from postroom.core.vault.refunds import RefundService, policy_from_settings
 from postroom.core.vault.service import VaultService
 
@@ -57,6 +59,7 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
+        self.outbox = Outbox(db, clock, plugins)
         self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
         self.refunds = RefundService(
             db,
@@ -75,7 +78,6 @@ class Postroom:
             clock,
             self.vault,
             self.rates,
-            plugins,
             InspectionRules(
                 config.meter_inspection_due_days,
                 config.meter_inspection_lock_days,
@@ -83,13 +85,15 @@ class Postroom:
             ),
             refunds=self.refunds,
             virtual_key=config.resolved_virtual_meter_key,
+            outbox=self.outbox,
         )
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
-        self.funding = FundingService(db, clock, plugins, self.vault)
+        self.funding = FundingService(db, clock, plugins, self.vault, self.outbox)
+        self.payouts = PayoutService(db, clock, self.vault, self.funding, self.outbox)
         self.vault.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -244,6 +248,16 @@ def _register_builtin_jobs(registry: JobRegistry, dialect: str) -> None:
             run=Postroom.record_worker_heartbeat,
         )
     )
+    registry.add_periodic(
+        PeriodicJob(
+            name="outbox.deliver",
+            description="deliver notifications no notifier took yet, with backoff "
+            "(failed after their last attempt, for an admin); purge delivered ones "
+            "after 90 days",
+            schedule={"minute": "*"},
+            run=_deliver_notifications,
+        )
+    )
     if dialect == "sqlite":
         registry.add_periodic(
             PeriodicJob(
@@ -253,6 +267,12 @@ def _register_builtin_jobs(registry: JobRegistry, dialect: str) -> None:
                 run=_sqlite_maintenance,
             )
         )
+
+
+def _deliver_notifications(postroom: Postroom) -> int:
+    delivered = postroom.outbox.deliver_due()
+    postroom.outbox.purge_delivered()
+    return delivered
 
 
 def _sqlite_maintenance(postroom: Postroom) -> None:

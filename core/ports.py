@@ -18,7 +18,12 @@ from postroom.core.meters.device import LoggedPiece, MeterRegisters, PrintedPiec
 
 @attrs.frozen
 class Notification:
-    """A message for a person, independent of how it travels."""
+    """A message for a person, independent of how it travels.
+
+    ``id`` is the message's stable id in postroom's outbox: delivery is at least once,
+    so a notifier that must not repeat itself dedupes on it (None for a message that
+    was never stored).
+    """
 
     recipient: str
     subject: str
@@ -26,6 +31,7 @@ class Notification:
     channel: str = "email"
     kind: str = "general"
     data: Mapping[str, str] = attrs.field(factory=dict)
+    id: str | None = None
 
 
 @runtime_checkable
@@ -36,7 +42,8 @@ class Notifier(Protocol):
     def channels(self) -> Sequence[str]: ...
 
     def send(self, notification: Notification) -> None:
-        """Deliver ``notification`` or raise; postroom retries failed deliveries."""
+        """Deliver ``notification`` or raise; postroom retries failed deliveries with
+        backoff, so the same ``notification.id`` may come again (dedupe on it)."""
         ...
 
 
@@ -165,9 +172,20 @@ class PaymentSource(Protocol):
         ...
 
     def refund(
-        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+        self,
+        instrument: Mapping[str, str],
+        payment_reference: str,
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
     ) -> PaymentResult:
-        """Give back money of an earlier charge."""
+        """Give back ``amount_mills`` of the earlier charge ``payment_reference`` (the
+        reference its ``charge`` answered) to ``instrument``: a card refund against the
+        charge, a credit transfer to the debited bank account. ``settled``, ``pending``
+        (a submitted transfer) or ``failed`` with a code (``charge_not_found``...);
+        postroom never asks back more than the charge less what it refunded before."""
         ...
 
 

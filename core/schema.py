@@ -3,13 +3,13 @@
 An area adds its store module here when it adds tables.
 """
 
-from postroom.core import instance
+from postroom.core import instance, outbox
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
 from postroom.core.meters import virtual_store
 from postroom.core.rates import store as rates_store
-from postroom.core.vault import funding_store, refund_store
+from postroom.core.vault import funding_store, payout_store, refund_store
 from postroom.core.vault import store as vault_store
 
 __all__ = [
@@ -18,6 +18,8 @@ __all__ = [
     "instance",
     "metadata",
     "meters_store",
+    "outbox",
+    "payout_store",
     "rates_store",
     "refund_store",
     "vault_store",

@@ -62,7 +62,7 @@ from postroom.core.meters.sync import (
 from postroom.core.meters.virtual import VIRTUAL_PRODUCT, PrintedPostage
 from postroom.core.meters.virtual_service import VirtualMeters
 from postroom.core.money import Money
-from postroom.core.plugins import PluginManager
+from postroom.core.outbox import Outbox
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
 from postroom.core.units import Weight
@@ -88,18 +88,18 @@ class MetersService:
         clock: Clock,
         vault: VaultService,
         rates: RatesService,
-        plugins: PluginManager,
         rules: InspectionRules | None = None,
         *,
         refunds: RefundService,
         virtual_key: Callable[[], str],
+        outbox: Outbox,
     ) -> None:
         self._db = db
+        self._outbox = outbox
         self._refunds = refunds
         self._clock = clock
         self._vault = vault
         self._rates = rates
-        self._plugins = plugins
         self.rules = rules or InspectionRules()
         #: the data center's virtual meters (PC postage, the kiosk)
         self.virtual = VirtualMeters(db, clock, vault, rates, virtual_key, self._customer)
@@ -1099,33 +1099,37 @@ class MetersService:
     def cancel_expired_tokens(self) -> int:
         """The worker job ``vault.cancel-expired-tokens``: the vault cancels every refill
         whose token expired unapplied (past its grace), and each customer is told once
-        that the refill was returned (a message no notifier took is sent at the next
-        run). The number of refills cancelled by this run."""
+        that the refill was returned (through the outbox, which retries a message no
+        notifier took). The number of refills cancelled by this run."""
         cancelled = self._vault.cancel_expired_tokens()
         for waiting in self._vault.cancellations_to_notify():
             self._tell_refill_returned(waiting)
         return len(cancelled)
 
-    def _tell_refill_returned(self, cancelled: CancelledToken) -> bool:
-        """Notify the customer that ``cancelled``'s refill is back in the postage account;
-        True when a notifier took it (it is then marked, and never sent again)."""
-        delivered = self.notify(
-            Notification(
-                recipient=cancelled.customer_number,
-                subject=f"Meter {cancelled.serial}: refill of {cancelled.amount} returned",
-                body=(
-                    f"The refill of {cancelled.amount} for your postage meter"
-                    f" {cancelled.serial} expired before the meter connected to the data"
-                    " center to apply it, so it was cancelled and the amount returned to"
-                    " your postage account. Refill the meter again when you need it."
-                ),
-                kind="meter.refill_returned",
-                data=cancelled.to_json(),
-            )
+    def _tell_refill_returned(self, cancelled: CancelledToken) -> None:
+        """Tell the customer that ``cancelled``'s refill is back in the postage account:
+        the message goes to the outbox in the transaction that marks the cancellation
+        told, so it is queued exactly once and retried until a notifier takes it."""
+        message = Notification(
+            recipient=cancelled.customer_number,
+            subject=f"Meter {cancelled.serial}: refill of {cancelled.amount} returned",
+            body=(
+                f"The refill of {cancelled.amount} for your postage meter"
+                f" {cancelled.serial} expired before the meter connected to the data"
+                " center to apply it, so it was cancelled and the amount returned to"
+                " your postage account. Refill the meter again when you need it."
+            ),
+            kind="meter.refill_returned",
+            data=cancelled.to_json(),
+            id=f"refill_returned:{cancelled.serial}:{cancelled.sequence}",
         )
-        if delivered:
-            self._vault.mark_cancellation_notified(cancelled.serial, cancelled.sequence)
-        return delivered
+        queued = self._vault.mark_cancellation_notified(
+            cancelled.serial,
+            cancelled.sequence,
+            lambda connection: str(self._outbox.add(connection, message).id),
+        )
+        if queued:
+            self._outbox.deliver([queued])
 
     def _reconcile(self, meter: Meter, device: Mapping[str, Any], alert: Any) -> bool:
         """Compare the device's signed registers with the data center's view: the vault's
@@ -1158,33 +1162,36 @@ class MetersService:
         return False
 
     def _alert(
-        self, meter: Meter, kind: str, key: str, message: str, details: Mapping[str, Any]
+        self, meter: Meter, kind: str, key: str, text: str, details: Mapping[str, Any]
     ) -> bool:
         fingerprint = f"{meter.serial}:{kind}:{key}"[:200]
+        message = Notification(
+            recipient=DATA_CENTER,
+            subject=f"Meter {meter.serial}: {kind.replace('_', ' ')}",
+            body=text,
+            kind="meter.alert",
+            data={"serial": meter.serial, "kind": kind, "customer": meter.customer_account},
+        )
 
-        def work(uow: UnitOfWork) -> bool:
+        def work(uow: UnitOfWork) -> str | None:
             added = MeterStore(uow.connection).add_alert(
-                meter.serial, kind, fingerprint, message, details, self._clock.now()
+                meter.serial, kind, fingerprint, text, details, self._clock.now()
             )
+            if not added:
+                return None
+            queued = self._outbox.add(uow.connection, message).id
             uow.commit()
-            return added
+            return queued
 
         try:
-            added = self._db.run(work)
+            queued = self._db.run(work)
         except IntegrityError:  # the same alert opened by a concurrent sync: one row
-            added = False
-        if added:
-            log.warning("meter %s: %s: %s", meter.serial, kind, message)
-            self.notify(
-                Notification(
-                    recipient=DATA_CENTER,
-                    subject=f"Meter {meter.serial}: {kind.replace('_', ' ')}",
-                    body=message,
-                    kind="meter.alert",
-                    data={"serial": meter.serial, "kind": kind, "customer": meter.customer_account},
-                )
-            )
-        return added
+            queued = None
+        if queued is None:
+            return False
+        log.warning("meter %s: %s: %s", meter.serial, kind, text)
+        self._outbox.deliver([queued])
+        return True
 
     # ----------------------------------------------------------------- reminders
 
@@ -1226,43 +1233,32 @@ class MetersService:
                     f" since {base.date().isoformat()}: it no longer prints postage. Run"
                     " `postroom meter connect` to restore it."
                 )
-            delivered = self.notify(
-                Notification(
-                    recipient=meter.customer_account,
-                    subject=subject,
-                    body=body,
-                    kind=f"meter.inspection_{kind}",
-                    data={"serial": meter.serial, "deadline": deadline.isoformat()},
-                )
+            reminder = Notification(
+                recipient=meter.customer_account,
+                subject=subject,
+                body=body,
+                kind=f"meter.inspection_{kind}",
+                data={"serial": meter.serial, "deadline": deadline.isoformat()},
             )
-            if not delivered:
-                continue  # tried again at the next run
 
             def mark(
-                uow: UnitOfWork, m: Meter = meter, d: datetime = deadline, k: str = kind
-            ) -> bool:
-                added = MeterStore(uow.connection).add_reminder(m.serial, d, k, now)
+                uow: UnitOfWork,
+                m: Meter = meter,
+                d: datetime = deadline,
+                k: str = kind,
+                n: Notification = reminder,
+            ) -> str | None:
+                if not MeterStore(uow.connection).add_reminder(m.serial, d, k, now):
+                    return None
+                queued = self._outbox.add(uow.connection, n).id
                 uow.commit()
-                return added
+                return queued
 
-            if self._db.run(mark):
+            queued = self._db.run(mark)
+            if queued is not None:
+                self._outbox.deliver([queued])  # retried by the outbox when no notifier took it
                 sent += 1
         return sent
-
-    def notify(self, notification: Notification) -> bool:
-        """Hand ``notification`` to every notifier serving its channel; True when one took it."""
-        delivered = False
-        for found in self._plugins.hook.register_notifiers():
-            for notifier in found or ():
-                if notification.channel not in notifier.channels:
-                    continue
-                try:
-                    notifier.send(notification)
-                except Exception:  # a broken notifier is reported, never fatal
-                    log.exception("notifier %s failed", getattr(notifier, "name", notifier))
-                    continue
-                delivered = True
-        return delivered
 
 
 class MeterDataCenter:

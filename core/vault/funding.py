@@ -27,7 +27,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -46,10 +46,10 @@ from postroom.core.errors import (
     ValidationError,
 )
 from postroom.core.money import Money
+from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import (
     Notification,
-    Notifier,
     PaymentResult,
     PaymentSource,
     PaymentStatus,
@@ -137,12 +137,18 @@ class FundingService:
     """``pr.funding``: how money reaches the postage accounts."""
 
     def __init__(
-        self, db: Database, clock: Clock, plugins: PluginManager, vault: VaultService
+        self,
+        db: Database,
+        clock: Clock,
+        plugins: PluginManager,
+        vault: VaultService,
+        outbox: Outbox,
     ) -> None:
         self._db = db
         self._clock = clock
         self._plugins = plugins
         self._vault = vault
+        self._outbox = outbox
         self._sources: dict[str, PaymentSource] | None = None
 
     # ------------------------------------------------------------------ sources
@@ -221,6 +227,7 @@ class FundingService:
             store.add_instrument(
                 instrument.id, customer.id, source.code, instrument.label, details, now
             )
+            store.clear_declines(customer.id, now)  # a declined auto-refill resumes
             uow.commit()
             return instrument
 
@@ -379,23 +386,22 @@ class FundingService:
         """The bank confirmed a submitted debit: it settles, and pays outstanding debts."""
         clean = check_payment_id(payment_id)
 
-        def work(uow: UnitOfWork) -> tuple[Payment, bool]:
+        def work(uow: UnitOfWork) -> tuple[Payment, str | None]:
             customer, payment = self._payment_for_update(uow, clean)
             if payment.status is PaymentStatus.SETTLED:
-                return payment, False
+                return payment, None
             if payment.status is not PaymentStatus.PENDING or payment.transfer_id is None:
                 raise Conflict(
                     f"payment {clean} is {payment.status.value}", code="payment_not_pending"
                 )
             store = FundingStore(uow.connection)
             store.update_payment(clean, self._clock.now(), status=PaymentStatus.SETTLED.value)
-            cleared = self._recover(uow, customer, clean)
+            unlocked = self._recover(uow, customer, clean)
             uow.commit()
-            return attrs.evolve(payment, status=PaymentStatus.SETTLED), cleared
+            return attrs.evolve(payment, status=PaymentStatus.SETTLED), unlocked
 
-        payment, cleared = self._run(work)
-        if cleared:
-            self._notify_unlocked(payment.customer_number)
+        payment, unlocked = self._run(work)
+        self._outbox.deliver([unlocked] if unlocked else [])
         return payment
 
     def settle_due(self, *, limit: int = 1000) -> int:
@@ -518,13 +524,14 @@ class FundingService:
         """
         now = self._clock.now()
 
-        def read(uow: UnitOfWork) -> tuple[CustomerAccount, AutoRefillRule | None, int]:
+        def read(uow: UnitOfWork) -> tuple[CustomerAccount, AutoRefillRule | None, int, int]:
             customer = self._customer(uow, customer_number)
             store = FundingStore(uow.connection)
             rule = store.rule(customer.id, customer.number)
-            return customer, rule, store.auto_refilled(customer.id, *day_bounds(now))
+            refilled = store.auto_refilled(customer.id, *day_bounds(now))
+            return customer, rule, refilled, store.declined_auto_refills(customer.id)
 
-        customer, rule, refilled_today = self._db.run(read, readonly=True)
+        customer, rule, refilled_today, declined = self._db.run(read, readonly=True)
         if rule is None:
             return CheckResult(skipped="no_rule")
         account = self._vault.balance(customer.number)
@@ -537,25 +544,92 @@ class FundingService:
             skipped = "alerts_only"
         elif self.refills_locked(customer.number):
             skipped = "refills_locked"
+        elif rule.suspended:
+            skipped = "auto_refill_suspended"
+        elif rule.retry_at is not None and now < rule.retry_at:
+            skipped = "retry_scheduled"
         elif not rule.allows(refilled_today):
             skipped = "daily_cap"
         else:
             assert rule.amount is not None
             assert rule.instrument_id is not None
             b = account.balances
-            # The key follows the account's state: two checks of one state make one payment.
+            # The key follows the account's state and the declines so far: two checks of
+            # one state make one payment, and each try after a decline (a retry, or after
+            # the customer resumed the rule) is a payment of its own.
             state = f"{account.id}:{b.debits_posted}:{b.debits_pending}:{b.credits_posted}"
+            if declined:
+                state += f":after{declined}"
             key = "auto-" + hashlib.sha256(state.encode()).hexdigest()[:40]
             try:
                 refill = self._collect(
                     customer.number, rule.instrument_id, rule.amount, key, PaymentKind.AUTO_REFILL
                 )
+            except PaymentDeclined as error:
+                log.warning("auto-refill of %s declined: %s", customer.number, error.message)
+                skipped = error.code
+                self._declined(customer, rule, error, now)
             except PostroomError as error:
                 log.warning("auto-refill of %s failed: %s", customer.number, error.message)
                 skipped = error.code
             available = _available(self._vault.balance(customer.number))
         alerted = self._alert(customer, rule, available)
         return CheckResult(refill, alerted, skipped)
+
+    def _declined(
+        self,
+        customer: CustomerAccount,
+        rule: AutoRefillRule,
+        error: PaymentDeclined,
+        now: datetime,
+    ) -> None:
+        """Schedule the next try of a declined auto-refill, or suspend the rule after the
+        last one; the customer hears of the first decline and of the suspension."""
+        after = rule.after_decline(now)
+        assert rule.amount is not None
+
+        def work(uow: UnitOfWork) -> str | None:
+            store = FundingStore(uow.connection)
+            if not store.record_decline(customer.id, rule.declines, after, now):
+                return None  # a concurrent check counted this decline
+            told = None
+            data = {
+                "amount": str(rule.amount),
+                "instrument_id": str(rule.instrument_id),
+                "reason": error.code,
+                "declines": str(after.declines),
+            }
+            if after.suspended:
+                told = self._queue(
+                    uow,
+                    customer.number,
+                    "auto_refill_suspended",
+                    "Auto-refill suspended: your payment method was declined",
+                    f"The auto-refill of {rule.amount} for postage account {customer.number} "
+                    f"was declined {after.declines} times in a row (last: {error.message}). "
+                    "It is suspended until you add or update a payment method, change the "
+                    "auto-refill rule or add funds yourself.",
+                    data,
+                )
+            elif rule.declines == 0:
+                assert after.retry_at is not None
+                told = self._queue(
+                    uow,
+                    customer.number,
+                    "auto_refill_declined",
+                    f"Auto-refill of {rule.amount} declined",
+                    f"The auto-refill of {rule.amount} for postage account {customer.number} "
+                    f"was declined ({error.message}). We will try again at "
+                    f"{after.retry_at.isoformat()}; update your payment method if it "
+                    "has changed.",
+                    {**data, "retry_at": after.retry_at.isoformat()},
+                )
+            uow.commit()
+            return told
+
+        told = self._db.run(work)
+        if told is not None:
+            self._outbox.deliver([told])
 
     def check_postage_account(self, account_id: int) -> CheckResult:
         """``check_account`` for the owner of ledger account ``account_id`` (the debit
@@ -609,24 +683,31 @@ class FundingService:
     def _alert(self, customer: CustomerAccount, rule: AutoRefillRule, available: int) -> bool:
         below = available < rule.threshold.mills
 
-        def work(uow: UnitOfWork) -> bool:
+        balance = Money(available, customer.currency)
+
+        def work(uow: UnitOfWork) -> str | None:
             changed = FundingStore(uow.connection).set_alerted(
                 customer.id, below, self._clock.now()
             )
+            told = None
+            if changed and below:
+                told = self._queue(
+                    uow,
+                    customer.number,
+                    "low_balance",
+                    f"Postage balance low: {balance}",
+                    f"The available balance of postage account {customer.number} is "
+                    f"{balance}, below your alert threshold of {rule.threshold}. Add funds "
+                    "to keep printing.",
+                    {"available": str(balance), "threshold": str(rule.threshold)},
+                )
             uow.commit()
-            return changed and below
+            return told
 
-        if not self._db.run(work):
+        told = self._db.run(work)
+        if told is None:
             return False
-        balance = Money(available, customer.currency)
-        self._notify(
-            customer.number,
-            "low_balance",
-            f"Postage balance low: {balance}",
-            f"The available balance of postage account {customer.number} is {balance}, "
-            f"below your alert threshold of {rule.threshold}. Add funds to keep printing.",
-            {"available": str(balance), "threshold": str(rule.threshold)},
-        )
+        self._outbox.deliver([told])
         return True
 
     # --------------------------------------------------------------- statements
@@ -667,13 +748,13 @@ class FundingService:
                 code="month_not_closed",
             )
 
-        def work(uow: UnitOfWork) -> tuple[Statement, bool]:
+        def work(uow: UnitOfWork) -> tuple[Statement, str | None]:
             customer = self._customer(uow, customer_number)
             store = FundingStore(uow.connection)
             label = f"{year:04d}-{mon:02d}"
             stored = store.statement(customer.id, label, customer.number)
             if stored is not None:
-                return stored, False
+                return stored, None
             ledger = LedgerStore(uow.connection)
             line = ledger.account_by_code(credit_line_code(customer.number))
             if line is None:
@@ -702,14 +783,10 @@ class FundingService:
                 now,
             )
             store.add_statement(customer.id, statement)
-            uow.commit()
-            return statement, True
-
-        statement, new = self._run(work)
-        if new:
             m = statement.to_json()
-            self._notify(
-                customer_number,
+            told = self._queue(
+                uow,
+                customer.number,
                 "credit_statement",
                 f"Postage line of credit statement {statement.month}",
                 f"Statement {statement.month}: opening {_money(m['opening_balance'])}, draws "
@@ -723,7 +800,14 @@ class FundingService:
                     "due_date": statement.due_date.isoformat(),
                 },
             )
-        return statement, new
+            uow.commit()
+            return statement, told
+
+        statement, told = self._run(work)
+        if told is None:
+            return statement, False
+        self._outbox.deliver([told])
+        return statement, True
 
     # ---------------------------------------------------------------- internals
 
@@ -836,7 +920,7 @@ class FundingService:
                 f"{source.name} answered nonsense", payment_id=payment.id
             )
         try:
-            done, cleared = self._run(
+            done, unlocked = self._run(
                 lambda uow: self._finish(uow, customer, payment, source, result)
             )
         except InsufficientFunds as error:  # the credit line ran out meanwhile
@@ -846,11 +930,10 @@ class FundingService:
                 failure_code="credit_limit_exceeded",
                 message=error.message,
             )
-            done, cleared = self._run(
+            done, unlocked = self._run(
                 lambda uow: self._finish(uow, customer, payment, source, failed)
             )
-        if cleared:
-            self._notify_unlocked(customer.number)
+        self._outbox.deliver([unlocked] if unlocked else [])
         return done
 
     def _finish(
@@ -860,11 +943,13 @@ class FundingService:
         payment: Payment,
         source: PaymentSource,
         result: PaymentResult,
-    ) -> tuple[Payment, bool]:
+    ) -> tuple[Payment, str | None]:
+        """Record the source's answer; with the id of the "refills unlocked" message
+        when this payment paid the last debt."""
         store = FundingStore(uow.connection)
         _, current = self._payment_for_update(uow, payment.id)  # serialises retries
         if current.source_reference:  # finished by a concurrent retry
-            return current, False
+            return current, None
         now = self._clock.now()
         if result.status is PaymentStatus.FAILED:
             store.update_payment(
@@ -878,7 +963,7 @@ class FundingService:
             found = store.payment(payment.id, customer.id, customer.number)
             assert found is not None
             uow.commit()
-            return found, False
+            return found, None
         if result.status not in (PaymentStatus.PENDING, PaymentStatus.SETTLED):
             raise PaymentSourceUnavailable(
                 f"{source.name} answered {result.status.value} to a charge", payment_id=payment.id
@@ -914,27 +999,31 @@ class FundingService:
             source_reference=result.reference[:120] or "-",
             transfer_id=transfer_id,
         )
-        cleared = False
+        if payment.kind != PaymentKind.CREDIT_PAYMENT:
+            # money came in: a declined or suspended auto-refill resumes
+            store.clear_declines(customer.id, now)
+        unlocked = None
         if result.status is PaymentStatus.SETTLED:
-            cleared = self._recover(uow, customer, payment.id)
+            unlocked = self._recover(uow, customer, payment.id)
         found = store.payment(payment.id, customer.id, customer.number)
         assert found is not None
         uow.commit()
-        return found, cleared
+        return found, unlocked
 
-    def _recover(self, uow: UnitOfWork, customer: CustomerAccount, payment_id: str) -> bool:
-        """Pay outstanding debts from the postage account after ``payment_id`` settled;
-        True when that cleared the last of them (refills unlock)."""
+    def _recover(self, uow: UnitOfWork, customer: CustomerAccount, payment_id: str) -> str | None:
+        """Pay outstanding debts from the postage account after ``payment_id`` settled.
+        When that cleared the last of them (refills unlock) the customer's message is
+        queued in this transaction; its id is returned."""
         store = FundingStore(uow.connection)
         debts = store.debts(customer.id, customer.number)
         if not debts:
-            return False
+            return None
         ledger = LedgerStore(uow.connection)
         postage = _must(ledger.account_by_code(postage_code(customer.number)))
         postage = ledger.lock_accounts([postage.id])[postage.id]
         take = min(sum(p.outstanding for p in debts), max(0, postage.balances.available))
         if take <= 0:
-            return False
+            return None
         clearing = self._clearing(ledger, customer.currency)
         self._vault.execute_in(
             uow,
@@ -957,7 +1046,16 @@ class FundingService:
             if part:
                 store.update_payment(debt.id, now, outstanding=debt.outstanding - part)
             left -= part
-        return take == sum(p.outstanding for p in debts)
+        if take < sum(p.outstanding for p in debts):
+            return None
+        return self._queue(
+            uow,
+            customer.number,
+            "refills_unlocked",
+            "Meter refills are available again",
+            "Thank you: the returned payment is paid and your meters can be refilled again.",
+            {},
+        )
 
     def _reverse(self, payment_id: str, reason: str, status: PaymentStatus) -> Payment:
         clean = check_payment_id(payment_id)
@@ -965,10 +1063,10 @@ class FundingService:
         if not code or len(code) > 10:
             raise ValidationError("a return needs its reason code", code="invalid_reason")
 
-        def work(uow: UnitOfWork) -> tuple[Payment, bool]:
+        def work(uow: UnitOfWork) -> tuple[Payment, str | None]:
             customer, payment = self._payment_for_update(uow, clean)
             if payment.status is status and payment.return_reason == code:
-                return payment, False  # recorded already
+                return payment, None  # recorded already
             if payment.status not in (PaymentStatus.PENDING, PaymentStatus.SETTLED) or (
                 payment.transfer_id is None
             ):
@@ -1029,19 +1127,15 @@ class FundingService:
             )
             done = FundingStore(uow.connection).payment(payment.id, customer.id, customer.number)
             assert done is not None
-            uow.commit()
-            return done, True
-
-        payment, changed = self._run(work)
-        if changed:
-            debt = Money(payment.outstanding, payment.amount.currency)
-            locked = payment.outstanding > 0
-            self._notify(
-                payment.customer_number,
+            debt = Money(done.outstanding, done.amount.currency)
+            locked = done.outstanding > 0
+            told = self._queue(
+                uow,
+                done.customer_number,
                 f"payment_{status.value}",
-                f"Your payment of {payment.amount} was {status.value} ({payment.return_reason})",
-                f"Your bank {status.value} payment {payment.id} of {payment.amount}: "
-                f"{payment.failure_message} ({payment.return_reason}). "
+                f"Your payment of {done.amount} was {status.value} ({done.return_reason})",
+                f"Your bank {status.value} payment {done.id} of {done.amount}: "
+                f"{done.failure_message} ({done.return_reason}). "
                 + (
                     f"{debt} could not be taken back from your postage balance and is now "
                     f"due. Meter refills are locked until it is paid ({REFILL_LOCK_RULE})."
@@ -1049,48 +1143,50 @@ class FundingService:
                     else "The amount was taken back from your postage balance."
                 ),
                 {
-                    "payment_id": payment.id,
-                    "reason": str(payment.return_reason),
-                    "amount": str(payment.amount),
+                    "payment_id": done.id,
+                    "reason": str(done.return_reason),
+                    "amount": str(done.amount),
                     "outstanding": str(debt),
                     "refills_locked": "yes" if locked else "no",
                 },
             )
+            uow.commit()
+            return done, told
+
+        payment, told = self._run(work)
+        if told is not None:
+            self._outbox.deliver([told])
             try:  # the balance fell: the low-balance alert may be due
                 self.check_account(payment.customer_number)
             except PostroomError as error:
                 log.warning("check after the return of %s failed: %s", payment.id, error.message)
         return payment
 
-    def _notify_unlocked(self, customer_number: str) -> None:
-        self._notify(
-            customer_number,
-            "refills_unlocked",
-            "Meter refills are available again",
-            "Thank you: the returned payment is paid and your meters can be refilled again.",
-            {},
+    def _queue(
+        self,
+        uow: UnitOfWork,
+        customer_number: str,
+        kind: str,
+        subject: str,
+        body: str,
+        data: Mapping[str, str],
+    ) -> str:
+        """Write the customer's email message in ``uow`` (it exists exactly when the change
+        that causes it commits); deliver it with ``self._outbox.deliver`` after the commit.
+        Returns the message id."""
+        message = self._outbox.add(
+            uow.connection,
+            Notification(
+                recipient=f"customer:{customer_number}",
+                subject=subject,
+                body=body,
+                channel="email",
+                kind=kind,
+                data={"customer_number": customer_number, **data},
+            ),
         )
-
-    def _notify(
-        self, customer_number: str, kind: str, subject: str, body: str, data: Mapping[str, str]
-    ) -> None:
-        """Send through every registered notifier of the email channel; a notifier
-        that fails is logged and the others still get the message."""
-        notification = Notification(
-            recipient=f"customer:{customer_number}",
-            subject=subject,
-            body=body,
-            channel="email",
-            kind=kind,
-            data={"customer_number": customer_number, **data},
-        )
-        for notifier in _providers(self._plugins.hook.register_notifiers, Notifier):
-            if notification.channel not in notifier.channels:
-                continue
-            try:
-                notifier.send(notification)
-            except Exception:
-                log.exception("notifier %s failed to send %s", notifier.name, kind)
+        assert message.id is not None
+        return message.id
 
     def _payment_for_update(
         self, uow: UnitOfWork, payment_id: str

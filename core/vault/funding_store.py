@@ -62,6 +62,8 @@ payments = sa.Table(
     sa.Column("failure_message", sa.String(300), nullable=False),
     sa.Column("return_reason", sa.String(10), nullable=True),
     sa.Column("outstanding", Mills, nullable=False),
+    # mills given back to the customer by payouts (refunded when it reaches the amount)
+    sa.Column("refunded", Mills, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("customer_account_id", "idempotency_key", name="uq_payments_key"),
@@ -86,6 +88,10 @@ auto_refill_rules = sa.Table(
     ),
     sa.Column("alerted", sa.Boolean, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # declined auto-refills in a row, when to try again, and whether it gave up
+    sa.Column("declines", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("suspended", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 credit_statements = sa.Table(
@@ -141,6 +147,7 @@ def _payment(row: Row[tuple[object, ...]], number: str) -> Payment:
         outstanding=int(m["outstanding"]),
         created_at=utc(m["created_at"]),
         updated_at=utc(m["updated_at"]),
+        refunded=int(m["refunded"]),
     )
 
 
@@ -280,6 +287,7 @@ class FundingStore:
                 source_reference="",
                 failure_message="",
                 outstanding=0,
+                refunded=0,
                 created_at=now,
                 updated_at=now,
             )
@@ -358,6 +366,17 @@ class FundingStore:
         ).scalar()
         return int(total or 0)
 
+    def declined_auto_refills(self, customer_id: int) -> int:
+        """How many auto-refills of the customer were ever declined (only grows)."""
+        total = self._c.execute(
+            sa.select(sa.func.count()).where(
+                payments.c.customer_account_id == customer_id,
+                payments.c.kind == "auto_refill",
+                payments.c.status == PaymentStatus.FAILED.value,
+            )
+        ).scalar()
+        return int(total or 0)
+
     # auto-refill rules ----------------------------------------------------
 
     def rule(self, customer_id: int, number: str) -> AutoRefillRule | None:
@@ -381,6 +400,9 @@ class FundingStore:
             daily_cap=money(m["daily_cap"]),
             instrument_id=m["instrument_id"],
             alerted=bool(m["alerted"]),
+            declines=int(m["declines"]),
+            retry_at=None if m["retry_at"] is None else utc(m["retry_at"]),
+            suspended=bool(m["suspended"]),
         )
 
     def save_rule(self, customer_id: int, rule: AutoRefillRule, now: datetime) -> None:
@@ -391,6 +413,9 @@ class FundingStore:
             "daily_cap": None if rule.daily_cap is None else rule.daily_cap.mills,
             "instrument_id": rule.instrument_id,
             "alerted": rule.alerted,
+            "declines": rule.declines,
+            "retry_at": rule.retry_at,
+            "suspended": rule.suspended,
             "updated_at": now,
         }
         done = self._c.execute(
@@ -422,6 +447,38 @@ class FundingStore:
             .values(alerted=alerted, updated_at=now)
         )
         return done.rowcount == 1
+
+    def record_decline(
+        self, customer_id: int, declines_before: int, after: AutoRefillRule, now: datetime
+    ) -> bool:
+        """Count one declined auto-refill; False when a concurrent check counted it."""
+        done = self._c.execute(
+            sa.update(auto_refill_rules)
+            .where(
+                auto_refill_rules.c.customer_account_id == customer_id,
+                auto_refill_rules.c.declines == declines_before,
+            )
+            .values(
+                declines=after.declines,
+                retry_at=after.retry_at,
+                suspended=after.suspended,
+                updated_at=now,
+            )
+        )
+        return done.rowcount == 1
+
+    def clear_declines(self, customer_id: int, now: datetime) -> bool:
+        """Resume auto-refill at once (a refill went through, or the customer acted);
+        False when nothing was declined."""
+        done = self._c.execute(
+            sa.update(auto_refill_rules)
+            .where(
+                auto_refill_rules.c.customer_account_id == customer_id,
+                sa.or_(auto_refill_rules.c.declines > 0, auto_refill_rules.c.suspended),
+            )
+            .values(declines=0, retry_at=None, suspended=False, updated_at=now)
+        )
+        return done.rowcount > 0
 
     def rule_customers(self) -> list[int]:
         rows = self._c.execute(

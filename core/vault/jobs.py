@@ -34,7 +34,20 @@ def cancel_expired_tokens(postroom: Postroom) -> int:
     return postroom.meters.cancel_expired_tokens()
 
 
+def payouts(postroom: Postroom) -> int:
+    return postroom.payouts.run_all()
+
+
 def register_jobs(registry: JobRegistry) -> None:
+    registry.add_periodic(
+        PeriodicJob(
+            name="vault.payouts",
+            description="pay the refunds payable of closed accounts back through the payment "
+            "sources they came from (and finish runs a crash interrupted)",
+            schedule={"minute": "23"},
+            run=payouts,
+        )
+    )
     registry.add_periodic(
         PeriodicJob(
             name="vault.expire-pending",

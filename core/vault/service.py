@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number, parse_currency
@@ -931,15 +932,26 @@ class VaultService:
 
         return self._db.run(work, readonly=True)
 
-    def mark_cancellation_notified(self, serial: str, sequence: int) -> bool:
-        """The customer was told of this cancellation; False when marked already."""
+    def mark_cancellation_notified(
+        self,
+        serial: str,
+        sequence: int,
+        queue: Callable[[Connection], str] | None = None,
+    ) -> str | None:
+        """Mark that the customer is told of this cancellation; ``queue`` writes that
+        message in the same transaction (the outbox) and gives its id. None when it was
+        marked already (nothing is queued twice), else the message id ("" without
+        ``queue``)."""
 
-        def work(uow: UnitOfWork) -> bool:
+        def work(uow: UnitOfWork) -> str | None:
             marked = ResetTokenStore(uow.connection).mark_cancel_notified(
                 serial.strip(), sequence, self._clock.now()
             )
+            if not marked:
+                return None
+            queued = queue(uow.connection) if queue is not None else ""
             uow.commit()
-            return marked
+            return queued
 
         return self._db.run(work)
 

@@ -202,6 +202,10 @@ def _rule_line(rule: AutoRefillRule | None) -> str:
         if rule.daily_cap is not None:
             text += f", at most {rule.daily_cap} a day"
         text += ", and alert if still below"
+        if rule.suspended:
+            text += f"; SUSPENDED after {rule.declines} declines (update the instrument)"
+        elif rule.retry_at is not None:
+            text += f"; declined {rule.declines} time(s), next try {rule.retry_at.isoformat()}"
     return text
 
 
@@ -288,7 +292,84 @@ def statement(state: CliState, number: str, month: str | None, as_json: bool) ->
     emit(done.to_json(), as_json, human)
 
 
+def _amount(data: dict[str, str]) -> str:
+    return f"{data['amount']} {data['currency']}"
+
+
+def payout_line(data: dict[str, Any]) -> str:
+    lines = [
+        f"payout {data['id']} to {data['customer_number']}: {data['status']}, paid "
+        f"{_amount(data['paid'])}, left payable {_amount(data['left_payable'])}"
+    ]
+    for part in data["refunds"]:
+        line = f"  {part['id']}  {_amount(part['amount'])} to payment {part['payment_id']}"
+        line += f" ({part['source']}): {part['status']}"
+        if part["failure_code"]:
+            line += f" [{part['failure_code']}] {part['failure_message']}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@click.group()
+def payouts() -> None:
+    """Refunds payable of closed accounts, paid back through the payment sources."""
+
+
+@payouts.command("run")
+@click.argument("number", required=False)
+@json_option
+@pass_state
+def payouts_run(state: CliState, number: str | None, as_json: bool) -> None:
+    """Pay back one closed account (or, without NUMBER, every one: the worker's job)."""
+    pr = state.postroom()
+    if number is None:
+        made = pr.payouts.run_all()
+        emit({"payouts": made}, as_json, lambda d: f"{d['payouts']} payout(s) made or finished")
+        return
+    done = pr.payouts.run(number)
+    if done is None:
+        left = pr.payouts.payable(number)
+        emit(
+            None,
+            as_json,
+            lambda _: (
+                f"nothing to pay back through a payment source ({left} payable: see "
+                "`postroom vault payouts unmatched`)"
+            ),
+        )
+        return
+    emit(done.to_json(), as_json, payout_line)
+
+
+@payouts.command("list")
+@click.argument("number")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@json_option
+@pass_state
+def payouts_list(state: CliState, number: str, limit: int, as_json: bool) -> None:
+    """The account's payouts, newest first."""
+    rows = [p.to_json() for p in state.postroom().payouts.payouts(number, limit=limit)]
+    emit(rows, as_json, lambda r: "\n".join(payout_line(p) for p in r) or "no payouts")
+
+
+@payouts.command("unmatched")
+@json_option
+@pass_state
+def payouts_unmatched(state: CliState, as_json: bool) -> None:
+    """Money payable that no deposit can take back: for an agent to pay."""
+    rows = [u.to_json() for u in state.postroom().payouts.unmatched()]
+    emit(
+        rows,
+        as_json,
+        lambda r: (
+            "\n".join(f"{u['customer_number']}  {_amount(u['amount'])}" for u in r)
+            or "nothing unmatched"
+        ),
+    )
+
+
 COMMANDS = (
+    payouts,
     payment_sources,
     instrument,
     payments,

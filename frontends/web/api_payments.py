@@ -185,3 +185,24 @@ def disable_auto_refill() -> Response:
 @bp.get("/statements/<month>")
 def statement(month: str) -> Response:
     return jsonify(_funding().statement(_number(), month).to_json())
+
+
+# ----------------------------------------------------------------------- payouts
+
+
+@bp.get("/payouts")
+def payouts() -> Response:
+    """A closed account's funds paid back through the payment sources they came from."""
+    pr = current_postroom()
+    found = pr.payouts.payouts(_number(), limit=_int_arg("limit", 50))
+    return jsonify(
+        {
+            "items": [p.to_json() for p in found],
+            "payable": pr.payouts.payable(_number()).to_json(),
+        }
+    )
+
+
+@bp.get("/payouts/<payout_id>")
+def payout(payout_id: str) -> Response:
+    return jsonify(current_postroom().payouts.payout(_number(), payout_id).to_json())

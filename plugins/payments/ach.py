@@ -8,6 +8,7 @@ funds...), recorded with ``postroom vault payment-return``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from postroom.core.ports import PaymentResult, PaymentSource, PaymentStatus
 from postroom.plugins.payments.common import field, holder, mask, reference
 
 ACCOUNT_TYPES = ("checking", "savings")
+#: What this source's debits answer as their reference (``charge``).
+DEBIT_REFERENCE = re.compile(r"ach_[0-9a-f]{24}")
 
 #: NACHA return reason codes of a debit entry (the common ones).
 RETURN_CODES: dict[str, str] = {
@@ -111,9 +114,35 @@ class AchDebit:
         return PaymentResult(reference("ach", idempotency_key), PaymentStatus.PENDING)
 
     def refund(
-        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+        self,
+        instrument: Mapping[str, str],
+        payment_reference: str,
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
     ) -> PaymentResult:
-        return PaymentResult(reference("ach-credit", idempotency_key), PaymentStatus.PENDING)
+        """An ACH credit entry to the debited account, quoting the debit it gives back:
+        submitted (``pending``), settled by the banks later."""
+        ref = reference("ach-credit", idempotency_key, payment_reference)
+        if currency != "USD":
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "currency_not_supported", "ACH moves US dollars only"
+            )
+        if not DEBIT_REFERENCE.fullmatch(payment_reference):
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "payment_not_found", "no such ACH debit"
+            )
+        if amount_mills <= 0:
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "invalid_amount", "a credit entry is above zero"
+            )
+        if not (instrument.get("routing_number") and instrument.get("account_number")):
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "invalid_account_number", "no account to credit"
+            )
+        return PaymentResult(ref, PaymentStatus.PENDING)
 
 
 @hookimpl

@@ -10,6 +10,7 @@ the card's documented decline code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from postroom.core.ports import PaymentResult, PaymentSource, PaymentStatus
 from postroom.plugins.payments.common import field, reference
 
 APPROVED = "approved"
+#: What this gateway's charges answer as their reference (``_answer("ch", ...)``).
+CHARGE_REFERENCE = re.compile(r"ch_[0-9a-f]{24}")
 
 #: Stripe's documented test card numbers: number -> (brand, what a charge does).
 TEST_CARDS: dict[str, tuple[str, str]] = {
@@ -199,9 +202,31 @@ class SandboxCard:
         return self._answer("ch", instrument, idempotency_key, now)
 
     def refund(
-        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+        self,
+        instrument: Mapping[str, str],
+        payment_reference: str,
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
     ) -> PaymentResult:
-        return PaymentResult(reference("re", idempotency_key), PaymentStatus.SETTLED)
+        """A refund against the original charge, back to the card it was charged to
+        (an expired or reported card included: the network routes it to the account)."""
+        ref = reference("re", idempotency_key, payment_reference)
+        if instrument.get("token", "") not in TOKENS:
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "invalid_token", DECLINE_MESSAGES["invalid_token"]
+            )
+        if not CHARGE_REFERENCE.fullmatch(payment_reference):
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "charge_not_found", "the gateway has no such charge"
+            )
+        if amount_mills <= 0:
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "invalid_amount", "a refund is above zero"
+            )
+        return PaymentResult(ref, PaymentStatus.SETTLED)
 
 
 @hookimpl

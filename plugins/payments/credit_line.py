@@ -91,9 +91,26 @@ class PostageCreditLine:
         return PaymentResult(ref, PaymentStatus.SETTLED)
 
     def refund(
-        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+        self,
+        instrument: Mapping[str, str],
+        payment_reference: str,
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
     ) -> PaymentResult:
-        return PaymentResult(reference("pcl-credit", idempotency_key), PaymentStatus.SETTLED)
+        """Give a draw back to the line. postroom books credit lines in its own ledger
+        and never pays a draw out through here (payouts skip credit-line payments)."""
+        ref = reference("pcl-credit", idempotency_key, payment_reference)
+        if currency != instrument.get("currency"):
+            return PaymentResult(
+                ref,
+                PaymentStatus.FAILED,
+                "currency_not_supported",
+                "the line is in another currency",
+            )
+        return PaymentResult(ref, PaymentStatus.SETTLED)
 
 
 @hookimpl

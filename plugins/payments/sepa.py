@@ -25,6 +25,8 @@ from postroom.plugins.payments.common import field, holder, mask, reference
 
 #: Mandate reference (AT-01): up to 35 characters of the SEPA character set.
 MANDATE_REFERENCE = re.compile(r"[A-Za-z0-9+?/:().,' -]{1,35}")
+#: What this source's collections answer as their reference (``charge``).
+COLLECTION_REFERENCE = re.compile(r"sdd_[0-9a-f]{24}")
 
 #: R-transaction reason codes a returned SEPA debit carries (EPC SDD Core rulebook).
 RETURN_CODES: dict[str, str] = {
@@ -168,9 +170,38 @@ class SepaDirectDebit:
         )
 
     def refund(
-        self, payment_reference: str, amount_mills: int, currency: str, idempotency_key: str
+        self,
+        instrument: Mapping[str, str],
+        payment_reference: str,
+        amount_mills: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        now: datetime,
     ) -> PaymentResult:
-        return PaymentResult(reference("sdd-refund", idempotency_key), PaymentStatus.PENDING)
+        """A SEPA Credit Transfer of the amount to the debtor's IBAN, quoting the
+        collection it gives back: submitted (``pending``), settled by the banks later."""
+        ref = reference("sct", idempotency_key, payment_reference)
+        if currency != "EUR":
+            return PaymentResult(
+                ref,
+                PaymentStatus.FAILED,
+                "currency_not_supported",
+                "SEPA Credit Transfer moves euros only",
+            )
+        if not COLLECTION_REFERENCE.fullmatch(payment_reference):
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "payment_not_found", "no such SEPA collection"
+            )
+        if amount_mills <= 0:
+            return PaymentResult(
+                ref, PaymentStatus.FAILED, "invalid_amount", "a credit transfer is above zero"
+            )
+        try:
+            _iban(instrument.get("iban", ""))
+        except ValidationError as error:
+            return PaymentResult(ref, PaymentStatus.FAILED, error.code, error.message)
+        return PaymentResult(ref, PaymentStatus.PENDING)
 
 
 @hookimpl

@@ -239,3 +239,34 @@ def test_a_returned_debit_locks_refills_through_the_api(client, customer, postro
     again = {"id": "r2", "amount": usd("1.00")}
     response = client.post(f"{V}/meters/PB-API-1/refills", json=again, headers=headers)
     assert error(response) == (423, "refills_locked")
+
+
+def test_a_closed_account_sees_its_payouts_and_not_another_ones(
+    client, postroom: Postroom, customer, other
+):
+    number, headers = customer
+    _, rival = other
+    card = add_card(client, headers)
+    body = {"id": "pay-1", "instrument_id": card["id"], "amount": usd("25.00")}
+    assert client.post(f"{V}/payments", json=body, headers=headers).status_code == 201
+    empty = client.get(f"{V}/payouts", headers=headers).get_json()
+    assert empty == {"items": [], "payable": usd("0.00")}
+    postroom.refunds.close_account(number)
+    payout = postroom.payouts.run(number)
+    assert payout is not None
+    listed = client.get(f"{V}/payouts", headers=headers).get_json()
+    assert [p["id"] for p in listed["items"]] == [payout.id]
+    assert listed["payable"] == usd("0.00")
+    shown = client.get(f"{V}/payouts/{payout.id}", headers=headers).get_json()
+    assert shown["status"] == "paid"
+    assert (
+        shown["refunds"][0]["payment_id"]
+        == client.get(f"{V}/payments", headers=headers).get_json()["items"][0]["id"]
+    )
+    paid = client.get(f"{V}/payments", headers=headers).get_json()["items"][0]
+    assert (paid["status"], paid["refunded"]) == ("refunded", usd("25.00"))
+    assert error(client.get(f"{V}/payouts/{payout.id}", headers=rival)) == (
+        404,
+        "payout_not_found",
+    )
+    assert error(client.get(f"{V}/payouts?limit=0", headers=headers)) == (422, "invalid_limit")

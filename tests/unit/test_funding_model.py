@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from postroom.core.vault.funding_model import (
     check_instrument_id,
     check_key,
     day_bounds,
+    match_refunds,
     minimum_due,
     month_bounds,
     parse_month,
@@ -106,3 +107,28 @@ def test_ids_and_keys():
             check_key(bad)
     with pytest.raises(NotFound):
         check_instrument_id("pi_x\x00")
+
+
+def test_refunds_go_to_the_newest_payments_first_and_never_beyond_their_room():
+    newest_first = [("pm_c", 40_000), ("pm_b", 20_000), ("pm_a", 30_000)]
+    assert match_refunds(95_000, newest_first) == (
+        [("pm_c", 40_000), ("pm_b", 20_000), ("pm_a", 30_000)],
+        5_000,
+    )
+    assert match_refunds(50_000, newest_first) == ([("pm_c", 40_000), ("pm_b", 10_000)], 0)
+    assert match_refunds(7, []) == ([], 7)
+    assert match_refunds(0, newest_first) == ([], 0)
+
+
+def test_a_declined_rule_waits_1_then_4_then_24_hours_then_is_suspended():
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    rule = AutoRefillRule("1234567897", Money(50_000, "USD"), Money(100_000, "USD"), None, "pi_x")
+    first = rule.after_decline(t0)
+    assert (first.declines, first.retry_at, first.suspended) == (1, t0 + timedelta(hours=1), False)
+    second = first.after_decline(t0)
+    assert second.retry_at == t0 + timedelta(hours=4)
+    third = second.after_decline(t0)
+    assert third.retry_at == t0 + timedelta(hours=24)
+    fourth = third.after_decline(t0)
+    assert (fourth.declines, fourth.retry_at, fourth.suspended) == (4, None, True)
+    assert fourth.to_json()["suspended"] is True

@@ -234,3 +234,69 @@ def test_credit_line_refuses_bad_limits(limit):
         "invalid_limit",
         "missing_field",
     )
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+def test_a_card_refund_references_the_original_charge():
+    card = SandboxCard()
+    stored = card.validate_instrument(CARD, now=NOW)
+    charge = card.charge(stored, 10_000, "USD", "pm-1", now=NOW)
+    refund = card.refund(stored, charge.reference, 4_000, "USD", "po-1", now=NOW)
+    assert refund.status is PaymentStatus.SETTLED
+    assert refund == card.refund(stored, charge.reference, 4_000, "USD", "po-1", now=NOW)
+    other = card.charge(stored, 10_000, "USD", "pm-2", now=NOW)
+    assert card.refund(stored, other.reference, 4_000, "USD", "po-1", now=NOW).reference != (
+        refund.reference
+    )
+
+
+@pytest.mark.parametrize(
+    ("charge_ref", "amount", "token", "code"),
+    [
+        ("sdd_0123456789abcdef01234567", 1_000, None, "charge_not_found"),
+        ("ch_123", 1_000, None, "charge_not_found"),
+        (None, 0, None, "invalid_amount"),
+        (None, 1_000, "tok_unknown", "invalid_token"),
+    ],
+)
+def test_a_card_refund_is_refused_like_a_gateway_would(charge_ref, amount, token, code):
+    card = SandboxCard()
+    stored = dict(card.validate_instrument(CARD, now=NOW))
+    reference = charge_ref or card.charge(stored, 10_000, "USD", "pm-1", now=NOW).reference
+    if token:
+        stored["token"] = token
+    refund = card.refund(stored, reference, amount, "USD", "po-1", now=NOW)
+    assert refund.status is PaymentStatus.FAILED
+    assert refund.failure_code == code
+
+
+def test_a_sepa_refund_is_a_credit_transfer_to_the_debtor():
+    sepa = SepaDirectDebit()
+    stored = sepa.validate_instrument(SEPA, now=NOW)
+    collection = sepa.charge(stored, 50_000, "EUR", "pm-1", now=NOW)
+    credit = sepa.refund(stored, collection.reference, 20_000, "EUR", "po-1", now=NOW)
+    assert credit.status is PaymentStatus.PENDING
+    assert credit.reference.startswith("sct_")
+    assert sepa.refund(
+        stored, collection.reference, 20_000, "USD", "po-1", now=NOW
+    ).failure_code == ("currency_not_supported")
+    assert sepa.refund(stored, "ch_x", 20_000, "EUR", "po-1", now=NOW).failure_code == (
+        "payment_not_found"
+    )
+    broken = {**stored, "iban": "DE00370400440532013000"}
+    assert sepa.refund(
+        broken, collection.reference, 20_000, "EUR", "po-1", now=NOW
+    ).failure_code == ("invalid_iban")
+
+
+def test_an_ach_refund_is_a_credit_entry_to_the_debited_account():
+    ach = AchDebit()
+    stored = ach.validate_instrument(ACH, now=NOW)
+    debit = ach.charge(stored, 50_000, "USD", "pm-1", now=NOW)
+    credit = ach.refund(stored, debit.reference, 50_000, "USD", "po-1", now=NOW)
+    assert credit.status is PaymentStatus.PENDING
+    assert ach.refund(stored, "sdd_x", 50_000, "USD", "po-1", now=NOW).failure_code == (
+        "payment_not_found"
+    )

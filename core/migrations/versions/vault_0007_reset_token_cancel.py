@@ -1,7 +1,7 @@
 """vault: reset tokens record the device's time of application and their cancellation
 
 Revision ID: vault_0007
-Revises: vault_0005
+Revises: vault_0006b
 Create Date: 2026-11-23
 
 A refill whose token expired unapplied is cancelled (its amount goes back to the
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "vault_0007"
-down_revision = "vault_0005"
+down_revision = "vault_0006b"
 branch_labels = None
 depends_on = None
 

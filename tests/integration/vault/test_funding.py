@@ -415,7 +415,9 @@ class FlakyGateway:
         self.collected.setdefault(idempotency_key, amount_mills)
         return PaymentResult(f"ref-{idempotency_key}", PaymentStatus.SETTLED)
 
-    def refund(self, payment_reference, amount_mills, currency, idempotency_key):
+    def refund(
+        self, instrument, payment_reference, amount_mills, currency, idempotency_key, *, now
+    ):
         raise NotImplementedError
 
 

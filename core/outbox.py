@@ -1,0 +1,412 @@
+"""The notification outbox: messages to people, durable and retried.
+
+A use case that tells someone about a change writes the message with ``Outbox.add`` in
+the same transaction as the change, so the message exists exactly when the change
+committed. After the commit the use case hands the message to the notifiers at once
+(``deliver``); whatever no notifier took then (every notifier failed, or the process
+died between the commit and the delivery) the worker's ``outbox.deliver`` job sends
+later, with exponential backoff from the injectable clock. After ``max_attempts`` the
+message is ``failed`` and listed for an admin (``postroom notifications --failed``),
+who can send it again (``postroom notifications retry``).
+
+Delivery is at least once: a notifier may get one message twice (a crash after it took
+the message, before that was recorded), so every message carries a stable ``id`` a
+notifier can dedupe on. Each notifier serving the channel gets the message; one that
+took it is recorded and not sent it again when another one is retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from postroom.core.clock import Clock
+from postroom.core.db import Database, UnitOfWork, UtcDateTime, metadata
+from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.plugins import PluginManager
+from postroom.core.ports import Notification, Notifier
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed message is left alone before another delivery may take it
+#: (a worker that died mid-delivery): longer than any notifier should take.
+CLAIM_LEASE = timedelta(minutes=5)
+#: The first retry waits this long; each further one twice as long, up to MAX_DELAY.
+FIRST_DELAY = timedelta(minutes=1)
+MAX_DELAY = timedelta(hours=6)
+#: After this many failed attempts a message is ``failed`` (about 14 hours of tries).
+MAX_ATTEMPTS = 10
+#: Delivered messages are kept this long (a trace of what people were told), then purged.
+KEEP_DELIVERED = timedelta(days=90)
+
+outbox_messages = sa.Table(
+    "outbox_messages",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("recipient", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON object of text values
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("delivered_to", sa.Text, nullable=False),  # JSON list of notifier names
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+)
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class OutboxMessage:
+    """One stored message and where its delivery stands."""
+
+    notification: Notification
+    status: MessageStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    delivered_to: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def id(self) -> str:
+        assert self.notification.id is not None
+        return self.notification.id
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> OutboxMessage:
+        m = row._mapping
+        return cls(
+            notification=Notification(
+                id=str(m["id"]),
+                recipient=str(m["recipient"]),
+                subject=str(m["subject"]),
+                body=str(m["body"]),
+                channel=str(m["channel"]),
+                kind=str(m["kind"]),
+                data=dict(json.loads(str(m["data"]))),
+            ),
+            status=MessageStatus(str(m["status"])),
+            attempts=int(m["attempts"]),
+            next_attempt_at=m["next_attempt_at"],
+            last_error=None if m["last_error"] is None else str(m["last_error"]),
+            delivered_to=tuple(json.loads(str(m["delivered_to"]))),
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        n = self.notification
+        return {
+            "id": self.id,
+            "kind": n.kind,
+            "channel": n.channel,
+            "recipient": n.recipient,
+            "subject": n.subject,
+            "data": dict(n.data),
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "next_attempt_at": (
+                self.next_attempt_at.isoformat() if self.status is MessageStatus.PENDING else None
+            ),
+            "last_error": self.last_error,
+            "delivered_to": list(self.delivered_to),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: 1 min, 2, 4... up to 6 h."""
+    delay: timedelta = FIRST_DELAY * 2 ** max(0, attempts - 1)
+    return min(delay, MAX_DELAY)
+
+
+class Outbox:
+    """``pr.outbox``: write messages in a use case's transaction; deliver them after."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        plugins: PluginManager,
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._plugins = plugins
+        self.max_attempts = max_attempts
+
+    # ----------------------------------------------------------------- writing
+
+    def add(self, connection: Connection, notification: Notification) -> Notification:
+        """Store ``notification`` on ``connection`` (inside the caller's transaction: it
+        commits or rolls back with the change it reports). Returns it with its id."""
+        message_id = notification.id or "msg_" + uuid.uuid4().hex[:24]
+        now = self._clock.now()
+        connection.execute(
+            outbox_messages.insert().values(
+                id=message_id,
+                kind=notification.kind[:60],
+                channel=notification.channel[:20],
+                recipient=notification.recipient[:200],
+                subject=notification.subject[:300],
+                body=notification.body,
+                data=json.dumps(dict(notification.data), sort_keys=True),
+                status=MessageStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                last_error=None,
+                delivered_to="[]",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return attrs.evolve(notification, id=message_id)
+
+    # ---------------------------------------------------------------- delivery
+
+    def deliver(self, message_ids: Iterable[str]) -> int:
+        """Deliver these messages now if they are due (right after the commit that wrote
+        them); an id that is unknown, delivered or not due yet is passed over. Returns
+        how many were delivered."""
+        return sum(self._attempt(message_id) for message_id in dict.fromkeys(message_ids))
+
+    def deliver_due(self, *, limit: int = 500) -> int:
+        """The worker's job: one attempt at every pending message whose time has come;
+        returns how many were delivered (0 on a second run at the same instant)."""
+        now = self._clock.now()
+
+        def due(uow: UnitOfWork) -> list[str]:
+            t = outbox_messages
+            rows = uow.connection.execute(
+                sa.select(t.c.id)
+                .where(t.c.status == MessageStatus.PENDING.value, t.c.next_attempt_at <= now)
+                .order_by(t.c.next_attempt_at, t.c.id)
+                .limit(limit)
+            )
+            return [str(r[0]) for r in rows]
+
+        return self.deliver(self._db.run(due, readonly=True))
+
+    def _attempt(self, message_id: str) -> bool:
+        claimed = self._claim(message_id)
+        if claimed is None:
+            return False
+        notification = claimed.notification
+        taken = list(claimed.delivered_to)
+        errors: list[str] = []
+        serving = [n for n in self._notifiers() if notification.channel in n.channels]
+        for notifier in serving:
+            if notifier.name in taken:
+                continue
+            try:
+                notifier.send(notification)
+            except Exception as error:  # a broken notifier is reported, never fatal
+                log.warning(
+                    "notifier %s failed to send %s (%s): %s",
+                    notifier.name,
+                    notification.id,
+                    notification.kind,
+                    error,
+                )
+                errors.append(f"{notifier.name}: {type(error).__name__}: {error}")
+                continue
+            taken.append(notifier.name)
+        if not serving:
+            errors.append(f"no notifier serves the {notification.channel} channel")
+        return self._record(claimed, taken, errors)
+
+    def _claim(self, message_id: str) -> OutboxMessage | None:
+        """Take the message for one attempt: push its next attempt a lease ahead, so a
+        concurrent delivery passes it over; None when it is not pending and due."""
+        now = self._clock.now()
+
+        def work(uow: UnitOfWork) -> OutboxMessage | None:
+            t = outbox_messages
+            claimed = uow.connection.execute(
+                t.update()
+                .where(
+                    t.c.id == message_id,
+                    t.c.status == MessageStatus.PENDING.value,
+                    t.c.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + CLAIM_LEASE)
+            ).rowcount
+            if claimed != 1:
+                return None
+            row = uow.connection.execute(sa.select(t).where(t.c.id == message_id)).one()
+            uow.commit()
+            return OutboxMessage.from_row(row)
+
+        return self._db.run(work)
+
+    def _record(self, message: OutboxMessage, taken: list[str], errors: list[str]) -> bool:
+        now = self._clock.now()
+        values: dict[str, Any] = {"delivered_to": json.dumps(taken), "updated_at": now}
+        if not errors:
+            values.update(status=MessageStatus.DELIVERED.value, next_attempt_at=now)
+        else:
+            attempts = message.attempts + 1
+            values.update(attempts=attempts, last_error="; ".join(errors)[:500])
+            if attempts >= self.max_attempts:
+                values.update(status=MessageStatus.FAILED.value, next_attempt_at=now)
+                log.error(
+                    "message %s (%s) to %s failed %d times; left for an admin",
+                    message.id,
+                    message.notification.kind,
+                    message.notification.recipient,
+                    attempts,
+                )
+            else:
+                values.update(next_attempt_at=now + retry_delay(attempts))
+
+        def work(uow: UnitOfWork) -> None:
+            t = outbox_messages
+            uow.connection.execute(t.update().where(t.c.id == message.id).values(**values))
+            uow.commit()
+
+        self._db.run(work)
+        return not errors
+
+    def _notifiers(self) -> list[Notifier]:
+        """Every registered notifier, one plugin at a time: a plugin whose hook raises or
+        returns something else than a Notifier is logged and left out."""
+        found: list[Notifier] = []
+        hook = self._plugins.hook.register_notifiers
+        for impl in hook.get_hookimpls():
+            try:
+                provided: Iterable[object] = impl.function() or ()  # type: ignore[assignment]
+            except Exception:
+                log.exception("plugin %s failed in register_notifiers", impl.plugin_name)
+                continue
+            for item in provided:
+                if isinstance(item, Notifier):
+                    found.append(item)
+                else:
+                    log.error("plugin %s returned %r, not a Notifier", impl.plugin_name, item)
+        return found
+
+    def purge_delivered(self, *, keep: timedelta = KEEP_DELIVERED) -> int:
+        """Delete messages delivered more than ``keep`` ago (failed and pending ones stay);
+        returns how many."""
+        before = self._clock.now() - keep
+
+        def work(uow: UnitOfWork) -> int:
+            t = outbox_messages
+            done = uow.connection.execute(
+                t.delete().where(
+                    t.c.status == MessageStatus.DELIVERED.value, t.c.updated_at < before
+                )
+            )
+            uow.commit()
+            return int(done.rowcount)
+
+        return self._db.run(work)
+
+    # ----------------------------------------------------------------- reading
+
+    def messages(
+        self,
+        *,
+        status: str | None = None,
+        recipient: str | None = None,
+        limit: int = 50,
+    ) -> list[OutboxMessage]:
+        """Stored messages, newest first, optionally of one status or recipient."""
+        if status is not None and status not in MessageStatus.__members__.values():
+            known = ", ".join(s.value for s in MessageStatus)
+            raise ValidationError(f"status is one of {known}", code="invalid_status")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit is 1 to 1000", code="invalid_limit")
+
+        def work(uow: UnitOfWork) -> list[OutboxMessage]:
+            t = outbox_messages
+            query = sa.select(t).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+            if status is not None:
+                query = query.where(t.c.status == status)
+            if recipient is not None:
+                query = query.where(t.c.recipient == recipient)
+            return [OutboxMessage.from_row(r) for r in uow.connection.execute(query)]
+
+        return self._db.run(work, readonly=True)
+
+    def message(self, message_id: str) -> OutboxMessage:
+        def work(uow: UnitOfWork) -> OutboxMessage | None:
+            t = outbox_messages
+            row = uow.connection.execute(sa.select(t).where(t.c.id == message_id)).first()
+            return None if row is None else OutboxMessage.from_row(row)
+
+        found = self._db.run(work, readonly=True) if isinstance(message_id, str) else None
+        if found is None:
+            raise NotFound(f"no message {message_id!r}", code="message_not_found")
+        return found
+
+    def retry(self, message_id: str) -> OutboxMessage:
+        """Give a ``failed`` message a fresh set of attempts (an admin fixed the notifier),
+        and try it at once."""
+        now = self._clock.now()
+
+        def work(uow: UnitOfWork) -> None:
+            t = outbox_messages
+            found = uow.connection.execute(
+                sa.select(t.c.status).where(t.c.id == message_id)
+            ).first()
+            if found is None:
+                raise NotFound(f"no message {message_id!r}", code="message_not_found")
+            if found[0] != MessageStatus.FAILED.value:
+                raise Conflict(
+                    f"message {message_id} is {found[0]}; only a failed one is retried",
+                    code="message_not_failed",
+                )
+            uow.connection.execute(
+                t.update()
+                .where(t.c.id == message_id)
+                .values(
+                    status=MessageStatus.PENDING.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+            uow.commit()
+
+        if not isinstance(message_id, str):
+            raise NotFound(f"no message {message_id!r}", code="message_not_found")
+        self._db.run(work)
+        self.deliver([message_id])
+        return self.message(message_id)
+
+    def counts(self) -> Mapping[str, int]:
+        """How many messages stand in each status."""
+
+        def work(uow: UnitOfWork) -> dict[str, int]:
+            t = outbox_messages
+            rows = uow.connection.execute(
+                sa.select(t.c.status, sa.func.count()).group_by(t.c.status)
+            ).all()
+            return {str(row[0]): int(row[1]) for row in rows}
+
+        found = self._db.run(work, readonly=True)
+        return {s.value: found.get(s.value, 0) for s in MessageStatus}

@@ -1,0 +1,308 @@
+"""Tables and repository of payouts: money in the refunds-payable account given back to
+the customer through the payment sources it came from.
+
+``payouts`` is one run for one customer; ``payout_refunds`` its parts, one refund against
+one earlier payment each (the part's id is the idempotency key the source receives).
+``payments.refunded`` (funding's table) keeps what each payment gave back so far.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from postroom.core.db import metadata
+from postroom.core.money import Money
+from postroom.core.ports import PaymentStatus
+from postroom.core.vault.funding_model import Payout, PayoutPart, PayoutPartStatus, PayoutStatus
+from postroom.core.vault.funding_store import payment_instruments, payments
+from postroom.core.vault.model import utc
+from postroom.core.vault.refund_store import postage_account_closures
+
+Mills = sa.BigInteger
+
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "customer_account_id", sa.Integer, sa.ForeignKey("customer_accounts.id"), nullable=False
+    ),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("payable", Mills, nullable=False),  # what was payable when the run began
+    sa.Column("unmatched", Mills, nullable=False),  # what no payment could take back
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_payouts_customer", "customer_account_id", "status"),
+)
+
+payout_refunds = sa.Table(
+    "payout_refunds",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("payout_id", sa.String(40), sa.ForeignKey("payouts.id"), nullable=False),
+    sa.Column("payment_id", sa.String(40), sa.ForeignKey("payments.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("amount", Mills, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("source", sa.String(60), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("source_reference", sa.String(120), nullable=False),
+    sa.Column("failure_code", sa.String(60), nullable=True),
+    sa.Column("failure_message", sa.String(300), nullable=False),
+    sa.Column("transfer_id", sa.String(80), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("payout_id", "payment_id", name="uq_payout_refunds_payment"),
+    sa.Index("ix_payout_refunds_payment", "payment_id", "status"),
+)
+
+#: Parts that take money out of what is payable (asked, submitted or done).
+LIVE_PARTS = (
+    PayoutPartStatus.REQUESTED.value,
+    PayoutPartStatus.PENDING.value,
+    PayoutPartStatus.SETTLED.value,
+)
+
+
+def _part(row: Row[tuple[object, ...]]) -> PayoutPart:
+    m = row._mapping
+    return PayoutPart(
+        id=str(m["id"]),
+        payment_id=str(m["payment_id"]),
+        amount=Money(int(m["amount"]), str(m["currency"])),
+        source=str(m["source"]),
+        status=PayoutPartStatus(str(m["status"])),
+        source_reference=str(m["source_reference"]),
+        failure_code=m["failure_code"],
+        failure_message=str(m["failure_message"]),
+        transfer_id=m["transfer_id"],
+    )
+
+
+class PayoutStore:
+    """Repository of payouts, for one customer account at a time."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def closed_refund(self, customer_number: str) -> int:
+        """Mills the closing of the customer's postage account moved to refunds payable."""
+        found = self._c.execute(
+            sa.select(postage_account_closures.c.refunded).where(
+                postage_account_closures.c.customer_number == customer_number
+            )
+        ).scalar()
+        return int(found or 0)
+
+    def closed_customers(self) -> list[str]:
+        """Customer numbers whose closing left money payable, oldest closing first."""
+        rows = self._c.execute(
+            sa.select(postage_account_closures.c.customer_number)
+            .where(postage_account_closures.c.refunded > 0)
+            .order_by(postage_account_closures.c.closed_at)
+        )
+        return [str(r[0]) for r in rows]
+
+    def paid_out(self, customer_id: int) -> int:
+        """Mills of the customer's live payout parts (asked, submitted or done)."""
+        total = self._c.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(payout_refunds.c.amount), 0))
+            .join(payouts, payouts.c.id == payout_refunds.c.payout_id)
+            .where(
+                payouts.c.customer_account_id == customer_id,
+                payout_refunds.c.status.in_(LIVE_PARTS),
+            )
+        ).scalar()
+        return int(total or 0)
+
+    def refundable(
+        self, customer_id: int, kinds: tuple[str, ...], sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, mills it can still give back) of the customer's settled payments
+        of ``kinds`` from ``sources``, newest first; a payment whose refund the source
+        refused before is left to an agent."""
+        live = (
+            sa.select(
+                payout_refunds.c.payment_id,
+                sa.func.sum(payout_refunds.c.amount).label("taken"),
+            )
+            .where(payout_refunds.c.status.in_(LIVE_PARTS))
+            .group_by(payout_refunds.c.payment_id)
+            .subquery()
+        )
+        refused = sa.select(payout_refunds.c.payment_id).where(
+            payout_refunds.c.status == PayoutPartStatus.FAILED.value
+        )
+        rows = self._c.execute(
+            sa.select(payments.c.id, payments.c.amount, live.c.taken)
+            .outerjoin(live, live.c.payment_id == payments.c.id)
+            .where(
+                payments.c.customer_account_id == customer_id,
+                payments.c.kind.in_(kinds),
+                payments.c.source.in_(sources),
+                payments.c.status == PaymentStatus.SETTLED.value,
+                payments.c.outstanding == 0,
+                payments.c.id.not_in(refused),
+            )
+            .order_by(payments.c.created_at.desc(), payments.c.id.desc())
+        )
+        found = []
+        for r in rows:
+            left = int(r.amount) - int(r.taken or 0)
+            if left > 0:
+                found.append((str(r.id), left))
+        return found
+
+    def add_payout(
+        self, id: str, customer_id: int, currency: str, payable: int, unmatched: int, now: datetime
+    ) -> None:
+        self._c.execute(
+            sa.insert(payouts).values(
+                id=id,
+                customer_account_id=customer_id,
+                currency=currency,
+                payable=payable,
+                unmatched=unmatched,
+                status=PayoutStatus.IN_PROGRESS.value,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    def add_part(
+        self,
+        id: str,
+        payout_id: str,
+        position: int,
+        payment_id: str,
+        source: str,
+        amount: Money,
+        now: datetime,
+    ) -> None:
+        self._c.execute(
+            sa.insert(payout_refunds).values(
+                id=id,
+                payout_id=payout_id,
+                payment_id=payment_id,
+                position=position,
+                amount=amount.mills,
+                currency=amount.currency,
+                source=source,
+                status=PayoutPartStatus.REQUESTED.value,
+                source_reference="",
+                failure_message="",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    def update_part(self, id: str, now: datetime, **values: object) -> None:
+        self._c.execute(
+            sa.update(payout_refunds)
+            .where(payout_refunds.c.id == id)
+            .values(updated_at=now, **values)
+        )
+
+    def submitted_parts(self) -> list[tuple[str, str, datetime]]:
+        """(id, source, created_at) of parts a source submitted (bank credit transfers)."""
+        rows = self._c.execute(
+            sa.select(payout_refunds.c.id, payout_refunds.c.source, payout_refunds.c.created_at)
+            .where(payout_refunds.c.status == PayoutPartStatus.PENDING.value)
+            .order_by(payout_refunds.c.created_at, payout_refunds.c.id)
+        )
+        return [(str(r.id), str(r.source), utc(r.created_at)) for r in rows]
+
+    def settle_part(self, id: str, now: datetime) -> bool:
+        done = self._c.execute(
+            sa.update(payout_refunds)
+            .where(
+                payout_refunds.c.id == id,
+                payout_refunds.c.status == PayoutPartStatus.PENDING.value,
+            )
+            .values(status=PayoutPartStatus.SETTLED.value, updated_at=now)
+        )
+        return done.rowcount == 1
+
+    def set_status(self, payout_id: str, status: PayoutStatus, now: datetime) -> None:
+        self._c.execute(
+            sa.update(payouts)
+            .where(payouts.c.id == payout_id)
+            .values(status=status.value, updated_at=now)
+        )
+
+    def in_progress(self, customer_id: int) -> str | None:
+        found = self._c.execute(
+            sa.select(payouts.c.id)
+            .where(
+                payouts.c.customer_account_id == customer_id,
+                payouts.c.status == PayoutStatus.IN_PROGRESS.value,
+            )
+            .order_by(payouts.c.created_at)
+            .limit(1)
+        ).scalar()
+        return None if found is None else str(found)
+
+    def payout(self, id: str, customer_id: int, number: str) -> Payout | None:
+        row = self._c.execute(
+            sa.select(payouts).where(
+                payouts.c.id == id, payouts.c.customer_account_id == customer_id
+            )
+        ).first()
+        if row is None:
+            return None
+        parts = self._c.execute(
+            sa.select(payout_refunds)
+            .where(payout_refunds.c.payout_id == id)
+            .order_by(payout_refunds.c.position)
+        )
+        m = row._mapping
+        return Payout(
+            id=str(m["id"]),
+            customer_number=number,
+            payable=Money(int(m["payable"]), str(m["currency"])),
+            unmatched=int(m["unmatched"]),
+            status=PayoutStatus(str(m["status"])),
+            parts=tuple(_part(p) for p in parts),
+            created_at=utc(m["created_at"]),
+            updated_at=utc(m["updated_at"]),
+        )
+
+    def payout_ids(self, customer_id: int, limit: int) -> list[str]:
+        rows = self._c.execute(
+            sa.select(payouts.c.id)
+            .where(payouts.c.customer_account_id == customer_id)
+            .order_by(payouts.c.created_at.desc(), payouts.c.id.desc())
+            .limit(limit)
+        )
+        return [str(r[0]) for r in rows]
+
+    def instrument_details(self, payment_id: str) -> str:
+        """The stored instrument (JSON) a payment was collected from."""
+        return str(
+            self._c.execute(
+                sa.select(payment_instruments.c.details)
+                .join(payments, payments.c.instrument_id == payment_instruments.c.id)
+                .where(payments.c.id == payment_id)
+            ).scalar_one()
+        )
+
+    def add_refunded(self, payment_id: str, mills: int, now: datetime) -> None:
+        """Count ``mills`` more as given back by the payment; fully given back, its
+        status becomes ``refunded``."""
+        refunded = payments.c.refunded + mills
+        self._c.execute(
+            sa.update(payments)
+            .where(payments.c.id == payment_id)
+            .values(
+                refunded=refunded,
+                status=sa.case(
+                    (refunded >= payments.c.amount, PaymentStatus.REFUNDED.value),
+                    else_=payments.c.status,
+                ),
+                updated_at=now,
+            )
+        )
