@@ -273,12 +273,16 @@ def test_the_worker_cancels_a_day_past_expiry_and_tells_the_customer_once(
     assert pr.jobs.run_now("vault.cancel-expired-tokens") == 1  # no notifier took the message
     assert postage(pr, customer) == 500_000
     inbox = add_inbox(pr)
-    assert pr.jobs.run_now("vault.cancel-expired-tokens") == 0  # nothing more to cancel...
-    [told] = inbox.sent  # ...but the customer is told now
+    assert pr.jobs.run_now("vault.cancel-expired-tokens") == 0  # nothing more to cancel,
+    assert inbox.sent == []  # and the message is queued once, not again
+    clock.advance(timedelta(minutes=1))
+    assert pr.jobs.run_now("outbox.deliver") == 1  # the outbox retries it
+    [told] = inbox.sent
     assert (told.kind, told.recipient) == ("meter.refill_returned", customer.number)
     assert told.data["transfer_id"] == "prc:PR-TOK-1:1"
     assert told.subject == "Meter PR-TOK-1: refill of 60.00 USD returned"
     assert pr.jobs.run_now("vault.cancel-expired-tokens") == 0
+    assert pr.jobs.run_now("outbox.deliver") == 0
     assert len(inbox.sent) == 1
     assert [t.cancelled for t in pr.vault.issued_tokens(SERIAL)] == [True, False]
     assert pr.vault.verify().ok
