@@ -82,6 +82,7 @@ class Postroom:
                 config.meter_inspection_warning_days,
             ),
             refunds=self.refunds,
+            secret=config.resolved_secret_key,
         )
         self.jobs = Jobs(
             job_registry,

@@ -13,7 +13,7 @@ import builtins
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from postroom.core.errors import (
     ValidationError,
 )
 from postroom.core.meters import model
+from postroom.core.meters import tokens as prt
 from postroom.core.meters.model import (
     PRODUCTS,
     SLOGAN_GRAPHIC,
@@ -92,7 +93,9 @@ class MetersService:
         rules: InspectionRules | None = None,
         *,
         refunds: RefundService,
+        secret: Callable[[], str],
     ) -> None:
+        self._secret = secret
         self._db = db
         self._refunds = refunds
         self._clock = clock
@@ -775,6 +778,7 @@ class MetersService:
 
         # 5. the inspection and what the device now has
         inspected = bool(applied)
+        acknowledged, ack_token = self._piece_ack(meter.serial)
         summary = SyncSummary(
             sync_id=results.sync_id,
             serial=meter.serial,
@@ -792,6 +796,8 @@ class MetersService:
                 else meter.inspection_due_at.isoformat()
             ),
             registers=registers,
+            acknowledged=acknowledged,
+            ack_token=ack_token,
         )
 
         def work(uow: UnitOfWork) -> None:
@@ -826,6 +832,16 @@ class MetersService:
 
         self._db.run(work)
         return summary
+
+    def _piece_ack(self, serial: str) -> tuple[int, str | None]:
+        """The acknowledgement of every piece stored for meter ``serial``: the device drops
+        those pieces from its log on it (``ack_log``). Issued only from what is committed,
+        so a device never forgets a piece the data center does not have."""
+        last = self.get(serial).last_piece
+        if last < 1:
+            return last, None
+        key = prt.meter_key(self._secret(), serial)
+        return last, prt.to_text(prt.issue_piece_ack(key, serial, last))
 
     def _store_pieces(
         self, meter: Meter, pieces: Sequence[Mapping[str, Any]], now: datetime, alert: Any
@@ -883,7 +899,7 @@ class MetersService:
             alert(
                 "piece_log_gap",
                 f"gap:{gap['after']}:{gap['first']}:{gap['last']}",
-                "pieces are missing from the uploaded log (the device keeps the last 1000):"
+                "pieces are missing from the uploaded log (the device lost part of its log):"
                 " their postage is not recorded",
                 gap,
             )

@@ -26,6 +26,7 @@ from postroom.frontends.cli.state import (
 from postroom.frontends.cli.vault import refund_id_option, refund_line, refund_reason_options
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
+from postroom.hal.meter.psd import LOG_CAPACITY
 from postroom.hal.meter.remote import RemoteDataCenter
 from postroom.hal.meter.simulator import MeterSimulator
 
@@ -483,6 +484,14 @@ def _meter_key(ctx: click.Context, param: click.Parameter, value: str | None) ->
     help="Hex HMAC key shared with the data center for reset tokens, provisioned on the "
     "meter's first start (generated when absent); later it must match.",
 )
+@click.option(
+    "--log-capacity",
+    type=click.IntRange(1, 1_000_000),
+    default=LOG_CAPACITY,
+    show_default=True,
+    help="Pieces the device keeps until the data center acknowledges them; when full it "
+    "refuses to print (piece_log_full) until a sync.",
+)
 @pass_state
 def simulate(
     state: CliState,
@@ -492,6 +501,7 @@ def simulate(
     state_dir: Path | None,
     currency: str,
     meter_key: bytes | None,
+    log_capacity: int,
 ) -> None:
     """Serve a virtual postal security device; prints the URL to open, runs until Ctrl-C.
 
@@ -502,7 +512,9 @@ def simulate(
     if state_dir is None:
         state_dir = state.config().data_dir / "meters" / serial
     try:
-        simulator = MeterSimulator(state_dir, serial, currency=currency, meter_key=meter_key)
+        simulator = MeterSimulator(
+            state_dir, serial, currency=currency, meter_key=meter_key, log_capacity=log_capacity
+        )
     except OSError as error:
         raise ValidationError(
             f"cannot use state directory {state_dir}: {error.strerror}", code="state_dir_unusable"

@@ -37,6 +37,7 @@ from postroom.core.errors import (
     Conflict,
     InsufficientFunds,
     Locked,
+    PermissionDenied,
     PostroomError,
     ValidationError,
 )
@@ -51,8 +52,10 @@ STATE_FILE = "state.json"
 KEY_FILE = "psd-key.pem"
 SECRET_FILE = "meter-secret.key"  # noqa: S105 - a file name
 REMEMBERED_REQUESTS = 256  # replies of money commands kept for retries
-LOG_KEPT = 1000  # pieces kept in the device's piece log
-MAX_LOG_REPLY = 20
+LOG_CAPACITY = 10_000  # pieces kept until the data center acknowledges them (default)
+RETIRED_RIDS = 1024  # request ids of acknowledged pieces still refused as expired
+MAX_LOG_REPLY = 20  # pieces in one page of the ``log`` reply
+LOG_PAGE_BYTES = 3072  # ... and at most this many bytes of them (the frame limit is 4096)
 MAX_TRANSFER = 4 * 1024 * 1024
 _RID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -121,7 +124,11 @@ class Psd:
         clock: Clock,
         policy: InspectionPolicy,
         fault: Fault,
+        log_capacity: int = LOG_CAPACITY,
     ) -> None:
+        if log_capacity < 1:
+            raise ValidationError("the piece log holds at least one piece", code="bad_request")
+        self.log_capacity = log_capacity
         self.state_dir = state_dir
         self.state = state
         self.key = key
@@ -148,6 +155,7 @@ class Psd:
         policy: InspectionPolicy | None = None,
         fault: Fault = _no_fault,
         meter_key: bytes | None = None,
+        log_capacity: int = LOG_CAPACITY,
     ) -> Psd:
         """Load the device in ``state_dir``, creating it (key, secret, state) on first start.
 
@@ -155,6 +163,8 @@ class Psd:
         (``serial_mismatch``). ``meter_key`` is the HMAC key shared with the data center
         for reset tokens: provisioned on first start (a random one is generated into
         ``meter-secret.key`` when absent); later it must match (``meter_key_mismatch``).
+        ``log_capacity`` is how many pieces the device keeps until the data center
+        acknowledges them; a print beyond it is refused (``piece_log_full``).
         """
         clock = clock or SystemClock()
         folder = Path(state_dir)
@@ -221,16 +231,30 @@ class Psd:
                 "rate_digest": None,
                 "rate_digests": [],
                 "log": [],
+                "log_acked": 0,
+                "retired_rids": [],
                 "requests": {},
             }
             atomic_write(state_path, canonical(state))
         return cls(
-            folder, state, key, clock=clock, policy=policy or InspectionPolicy(), fault=fault
+            folder,
+            state,
+            key,
+            clock=clock,
+            policy=policy or InspectionPolicy(),
+            fault=fault,
+            log_capacity=log_capacity,
         )
 
     def reopen(self) -> Psd:
         """A fresh device from what is on disk (after a reset or power cut)."""
-        return Psd.open(self.state_dir, clock=self.clock, policy=self.policy, fault=self.fault)
+        return Psd.open(
+            self.state_dir,
+            clock=self.clock,
+            policy=self.policy,
+            fault=self.fault,
+            log_capacity=self.log_capacity,
+        )
 
     @property
     def serial(self) -> str:
@@ -356,7 +380,9 @@ class Psd:
         digest = hashlib.sha256(canonical(body)).hexdigest()
         seen = self.state["requests"].get(rid)
         if seen is None:
-            if any(piece.get("rid") == rid for piece in self.state["log"]):
+            if rid in self.state.get("retired_rids", ()) or any(
+                piece.get("rid") == rid for piece in self.state["log"]
+            ):
                 # printed so long ago that its reply is forgotten: never print it again
                 raise Conflict(
                     f"request id {rid} was executed long ago; its reply is no longer kept",
@@ -454,6 +480,12 @@ class Psd:
             raise Locked(
                 "inspection overdue: connect to the data center", code="inspection_overdue"
             )
+        if len(s["log"]) >= self.log_capacity:
+            raise Locked(
+                f"the piece log is full ({self.log_capacity} pieces not yet uploaded):"
+                " sync with the data center",
+                code="piece_log_full",
+            )
         if rate_digest not in self.rate_digests():
             raise ValidationError(
                 "rate table not installed on this meter", code="rate_table_unknown"
@@ -489,7 +521,7 @@ class Psd:
             "printed_at": self.clock.now().isoformat(),
             "rid": rid,
         }
-        new["log"] = [*s["log"][-(LOG_KEPT - 1) :], entry]
+        new["log"] = [*s["log"], entry]
         # The signed record carries the piece count and both registers after the debit,
         # so the reply is just the record and its signature (short on a 115200 baud line).
         reply = {
@@ -544,14 +576,62 @@ class Psd:
                 "last_token_sequence": s["last_token_sequence"],
                 "uptime_s": int((self.clock.now() - self.started).total_seconds()),
                 "pieces_logged": len(s["log"]),
+                "log_capacity": self.log_capacity,
+                "log_acknowledged": s.get("log_acked", 0),
             },
         }
 
     def _cmd_log(self, request: dict[str, Any]) -> dict[str, Any]:
         since = _field(request, "since", int)
-        pieces = [p for p in self.state["log"] if p["piece"] > since][:MAX_LOG_REPLY]
+        pieces: list[dict[str, Any]] = []
+        size = 0
+        for piece in self.state["log"]:
+            if piece["piece"] <= since:
+                continue
+            size += len(canonical(piece)) + 1
+            if pieces and (len(pieces) == MAX_LOG_REPLY or size > LOG_PAGE_BYTES):
+                break
+            pieces.append(piece)
         last = pieces[-1]["piece"] if pieces else since
         return {"ok": True, "pieces": pieces, "more": last < self.state["pieces"]}
+
+    def _cmd_ack_log(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The data center has stored every piece up to ``up_to``: drop them from the log.
+
+        Authenticated by the data center under the meter key (``tokens.verify_piece_ack``),
+        so that only the data center that has the pieces can make them vanish.
+        """
+        up_to = _field(request, "up_to", int)
+        try:
+            raw = bytes.fromhex(_field(request, "token", str))
+        except ValueError:
+            raise _bad("token must be hex", "ack_malformed") from None
+        if tokens.verify_piece_ack(self.meter_key, raw, self.serial) != up_to:
+            raise PermissionDenied(
+                "the acknowledgement is for another piece number", code="ack_forged"
+            )
+        s = self.state
+        if up_to > s["pieces"]:
+            raise Conflict(
+                f"piece {up_to} was never printed (last {s['pieces']})", code="ack_beyond_log"
+            )
+        acked = s.get("log_acked", 0)
+        if up_to > acked:
+            dropped = [p for p in s["log"] if p["piece"] <= up_to]
+            retired = [*s.get("retired_rids", []), *(p["rid"] for p in dropped)]
+            self._commit(
+                {
+                    **s,
+                    "log": [p for p in s["log"] if p["piece"] > up_to],
+                    "log_acked": up_to,
+                    "retired_rids": retired[-RETIRED_RIDS:],
+                }
+            )
+        return {
+            "ok": True,
+            "acknowledged": max(up_to, acked),
+            "pieces_logged": len(self.state["log"]),
+        }
 
     def _cmd_install_begin(self, request: dict[str, Any]) -> dict[str, Any]:
         kind = _field(request, "kind", str)

@@ -15,6 +15,8 @@ from postroom.core.meters import tokens
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
 from postroom.hal.meter.psd import (
+    LOG_CAPACITY,
+    MAX_LOG_REPLY,
     RATE_TABLES_KEPT,
     STATE_FILE,
     DeviceReset,
@@ -403,3 +405,100 @@ def test_an_old_request_id_is_never_printed_again(ready, monkeypatch):
     assert "p0" not in ready.state["requests"]
     assert error(ready.handle(print_request("p0", mills=10))) == "request_id_expired"
     assert ready.registers()["pieces"] == 4
+
+
+# -- the piece log: every piece is kept until the data center acknowledges it ------
+
+
+def logged(psd, since=0):
+    """Every piece number the device hands out from its log, page by page."""
+    numbers = []
+    while True:
+        reply = psd.handle({"cmd": "log", "since": since})
+        assert reply["ok"], reply
+        numbers += [p["piece"] for p in reply["pieces"]]
+        if not reply["more"] or not reply["pieces"]:
+            return numbers
+        since = reply["pieces"][-1]["piece"]
+
+
+def ack(psd, up_to, key=KEY, serial="SN1"):
+    token = tokens.issue_piece_ack(key, serial, up_to)
+    return psd.handle({"cmd": "ack_log", "up_to": up_to, "token": token.hex()})
+
+
+@pytest.fixture
+def small(tmp_path, clock):
+    psd = open_psd(tmp_path, clock, log_capacity=25)
+    assert install_rates(psd)["ok"]
+    assert refill(psd, clock, 100_000, 1)["ok"]
+    return psd
+
+
+def test_a_realistic_capacity_by_default(tmp_path, clock):
+    psd = open_psd(tmp_path, clock)
+    diagnostics = psd.handle({"cmd": "diagnostics"})["diagnostics"]
+    assert diagnostics["log_capacity"] == LOG_CAPACITY == 10_000
+    assert (diagnostics["pieces_logged"], diagnostics["log_acknowledged"]) == (0, 0)
+
+
+def test_a_full_log_refuses_to_print_and_debits_nothing(small):
+    for n in range(25):
+        assert small.handle(print_request(f"p{n}", mills=10))["ok"]
+    before = small.registers()
+    refused = small.handle(print_request("one-too-many", mills=10))
+    assert error(refused) == "piece_log_full"
+    assert "sync with the data center" in refused["error"]["message"]
+    assert small.registers() == before
+    assert small.reopen().registers() == before
+    assert logged(small) == list(range(1, 26))  # across a page boundary, none lost
+
+    assert ack(small, 20) == {"ok": True, "acknowledged": 20, "pieces_logged": 5}
+    assert logged(small) == list(range(21, 26))
+    assert small.handle(print_request("one-too-many", mills=10))["ok"]
+    assert logged(small.reopen()) == list(range(21, 27))
+    diagnostics = small.handle({"cmd": "diagnostics"})["diagnostics"]
+    assert (diagnostics["pieces_logged"], diagnostics["log_acknowledged"]) == (6, 20)
+
+
+def test_a_log_page_stays_under_the_frame_limit(small):
+    long_name = "x" * 400
+    for n in range(MAX_LOG_REPLY):
+        assert small.handle(print_request(f"p{n}", mills=10, cost_center=long_name))["ok"]
+    first = small.handle({"cmd": "log", "since": 0})
+    assert 0 < len(first["pieces"]) < MAX_LOG_REPLY
+    assert first["more"] is True
+    assert logged(small) == list(range(1, MAX_LOG_REPLY + 1))
+
+
+def test_an_acknowledgement_is_idempotent_and_authenticated(small):
+    for n in range(3):
+        assert small.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert error(ack(small, 2, key=b"z" * 32)) == "ack_forged"  # not the data center's key
+    assert error(ack(small, 2, serial="SN2")) == "ack_forged"  # another meter's
+    token = tokens.issue_piece_ack(KEY, "SN1", 1).hex()
+    forged = small.handle({"cmd": "ack_log", "up_to": 3, "token": token})
+    assert error(forged) == "ack_forged"  # a genuine ack of piece 1 names 3
+    assert error(small.handle({"cmd": "ack_log", "up_to": 3, "token": "zz"})) == "ack_malformed"
+    bad = small.handle({"cmd": "ack_log", "up_to": 3, "token": token[:-2]})
+    assert error(bad) == "ack_malformed"
+    assert error(ack(small, 4)) == "ack_beyond_log"  # never printed
+    assert logged(small) == [1, 2, 3]  # no refusal dropped anything
+
+    assert ack(small, 2)["acknowledged"] == 2
+    assert ack(small, 2)["acknowledged"] == 2  # the rerun of a cut sync
+    assert ack(small, 1) == {"ok": True, "acknowledged": 2, "pieces_logged": 1}  # replayed
+    assert logged(small.reopen()) == [3]
+
+
+def test_an_acknowledged_request_id_is_never_printed_again(small, monkeypatch):
+    import postroom.hal.meter.psd as psd_module
+
+    monkeypatch.setattr(psd_module, "REMEMBERED_REQUESTS", 2)
+    for n in range(4):
+        assert small.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert ack(small, 4)["ok"]
+    assert logged(small) == []
+    assert error(small.handle(print_request("p0", mills=10))) == "request_id_expired"
+    assert error(small.reopen().handle(print_request("p1", mills=10))) == "request_id_expired"
+    assert small.registers()["pieces"] == 4
