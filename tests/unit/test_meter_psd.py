@@ -16,6 +16,7 @@ from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
 from postroom.hal.meter.psd import (
     LOG_CAPACITY,
+    LOG_FILE,
     MAX_LOG_REPLY,
     RATE_TABLES_KEPT,
     STATE_FILE,
@@ -24,7 +25,7 @@ from postroom.hal.meter.psd import (
     Psd,
     canonical,
 )
-from postroom.hal.meter.store import STEPS
+from postroom.hal.meter.store import APPEND_STEPS, STEPS
 
 KEY = b"m" * 32
 RATES = b"carrier,service,weight,price\nusps,first-class-letter,1oz,730\n"
@@ -294,7 +295,7 @@ def test_bad_payload_bytes(ready):
 # -- power cuts -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", APPEND_STEPS)
 def test_power_cut_at_each_step_of_a_print(tmp_path, clock, step):
     psd = open_psd(tmp_path, clock)
     install_rates(psd)
@@ -310,12 +311,14 @@ def test_power_cut_at_each_step_of_a_print(tmp_path, clock, step):
     after = open_psd(tmp_path, clock)  # power back: only the disk survives
     after.check_invariant()
     pieces = after.registers()["pieces"]
-    assert pieces == (1 if step == "fsync_dir" else 0)
+    # written whole (in the page cache, not yet fsync'd): committed, never answered
+    assert pieces == (1 if step == "fsync_log" else 0)
+    assert [p.piece for p in after.log] == list(range(1, pieces + 1))
     retried = after.handle(print_request("p1"))  # the host retries with the same id
     assert retried["ok"]
     assert after.registers()["pieces"] == 1
     assert after.registers()["ascending"] == 730
-    assert len(after.state["log"]) == 1
+    assert len(after.log) == 1
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -502,3 +505,59 @@ def test_an_acknowledged_request_id_is_never_printed_again(small, monkeypatch):
     assert error(small.handle(print_request("p0", mills=10))) == "request_id_expired"
     assert error(small.reopen().handle(print_request("p1", mills=10))) == "request_id_expired"
     assert small.registers()["pieces"] == 4
+
+
+# -- the append-only piece log on disk ----------------------------------------------
+
+
+def test_a_print_appends_to_the_log_and_leaves_the_state_file_alone(ready, tmp_path):
+    state_file = tmp_path / "psd" / STATE_FILE
+    before = state_file.read_bytes()
+    log_size = (tmp_path / "psd" / LOG_FILE).stat().st_size
+    assert ready.handle(print_request("p1"))["ok"]
+    assert state_file.read_bytes() == before  # the checkpoint is not rewritten
+    grown = (tmp_path / "psd" / LOG_FILE).stat().st_size - log_size
+    assert 0 < grown < 1500  # one record, whatever the size of the log
+
+
+def test_a_damaged_record_inside_the_log_is_a_clear_error(ready, tmp_path):
+    for n in range(3):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    path = tmp_path / "psd" / LOG_FILE
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF  # inside the first record, with two after it: not a crash
+    path.write_bytes(bytes(data))
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "psd")
+    assert info.value.code == "device_state_corrupt"
+
+
+def test_a_lost_log_keeps_the_registers_and_leaves_a_hole(ready, tmp_path, clock):
+    for n in range(3):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert ready.handle({"cmd": "lock"})["ok"]  # a checkpoint with 3 pieces
+    assert ready.handle({"cmd": "unlock"})["ok"]
+    (tmp_path / "psd" / LOG_FILE).unlink()
+    after = open_psd(tmp_path, clock)
+    assert (after.registers()["pieces"], after.registers()["ascending"]) == (3, 30)
+    assert after.handle(print_request("p3", mills=10))["ok"]
+    assert logged(after) == [4]  # 1-3 are the hole the data center reports
+
+
+def test_a_state_file_with_the_log_inside_is_moved_over(ready, tmp_path, clock):
+    for n in range(3):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    entries = [p.entry for p in ready.log]
+    assert ready.handle({"cmd": "lock"})["ok"]  # a checkpoint with 3 pieces
+    state_file = tmp_path / "psd" / STATE_FILE
+    old = json.loads(state_file.read_bytes())
+    del old["log_acked"], old["retired_rids"]
+    old["log"] = entries  # the first format: no pieces.log, the log in the state
+    state_file.write_bytes(canonical(old))
+    (tmp_path / "psd" / LOG_FILE).unlink()
+    after = open_psd(tmp_path, clock)
+    assert [p.entry for p in after.log] == entries
+    assert "log" not in json.loads(state_file.read_bytes())
+    assert after.handle(print_request("p0", mills=10))["ok"]  # the stored reply
+    assert after.registers()["pieces"] == 3
+    assert logged(open_psd(tmp_path, clock)) == [1, 2, 3]
