@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number
 from postroom.core.accounts.store import AccountStore
-from postroom.core.clock import Clock
+from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
     Conflict,
@@ -44,6 +44,7 @@ from postroom.core.meters.model import (
     RegisteredMeter,
     StoredPiece,
 )
+from postroom.core.meters.printing import IndiciumCheck, verify_registered_indicium
 from postroom.core.meters.store import MeterStore
 from postroom.core.meters.sync import (
     InstallStep,
@@ -415,6 +416,24 @@ class MetersService:
             return digest
 
         return self._db.run(work)
+
+    def public_key(self, serial: str) -> str:
+        """The public key (PEM) pinned for registered meter ``serial``: ``meter_not_found``
+        for a serial the registry does not know, ``no_public_key`` before it is pinned."""
+        meter = self.get(serial)
+        if meter.public_key_pem is None:
+            raise NotFound(
+                f"meter {meter.serial} has no public key yet: register it with --port or sync it",
+                code="no_public_key",
+            )
+        return meter.public_key_pem
+
+    def verify_indicium(self, image: bytes, serial: str | None = None) -> IndiciumCheck:
+        """Check an indicium image with the key pinned for its meter (``serial``, or the
+        meter the indicium names): ``printing.verify_registered_indicium``."""
+        return verify_registered_indicium(
+            image, self.public_key, today=today(self._clock), serial=serial
+        )
 
     def pin_public_key(self, serial: str, pem: str) -> Meter:
         load_public_key(pem)
