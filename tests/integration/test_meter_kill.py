@@ -104,9 +104,11 @@ def test_killed_during_print(tmp_path: Path, step: str) -> None:
 ACK = """
 import os, sys
 from postroom.hal.meter.psd import Psd
-step = sys.argv[2]
+step, occurrence = sys.argv[2], int(sys.argv[3])
+seen = []
 def die(at):
-    if at == step:
+    seen.append(at)
+    if seen.count(step) == occurrence:
         os._exit(9)
 psd = Psd.open(sys.argv[1], fault=die)
 psd.handle({{"cmd": "ack_log", "up_to": 2, "token": "{token}"}})
@@ -114,15 +116,17 @@ os._exit(0)
 """
 
 
+@pytest.mark.parametrize("occurrence", [1, 2], ids=["checkpoint", "compaction"])
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_during_an_acknowledgement(tmp_path: Path, step: str) -> None:
+def test_killed_during_an_acknowledgement(tmp_path: Path, step: str, occurrence: int) -> None:
+    """An acknowledgement writes the checkpoint, then the compacted log: killed in either."""
     folder = tmp_path / "psd"
     psd = ready(folder)
     for n in range(3):
         assert psd.handle(request(f"p{n}"))["ok"]
     token = tokens.issue_piece_ack(KEY, "KILL1", 2).hex()
     code = subprocess.run(
-        [sys.executable, "-c", ACK.format(token=token), str(folder), step],
+        [sys.executable, "-c", ACK.format(token=token), str(folder), step, str(occurrence)],
         check=False,
         timeout=60,
     ).returncode

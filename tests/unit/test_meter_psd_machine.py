@@ -122,16 +122,19 @@ class PsdMachine(RuleBasedStateMachine):
         self.psd.faults.reset_after_commit = self.psd.faults.reset_before_commit = 0
         self.expect_print(rid, mills, reply)
 
-    @rule(step=st.sampled_from((None, *STEPS)))
-    def acknowledge_the_log(self, step):
-        """The data center acknowledges every piece printed (a power cut may interrupt)."""
+    @rule(step=st.sampled_from((None, *STEPS)), occurrence=st.sampled_from((1, 2)))
+    def acknowledge_the_log(self, step, occurrence):
+        """The data center acknowledges every piece printed; a power cut may interrupt the
+        checkpoint (first write) or the compaction of the log file (second write)."""
         up_to = self.psd.registers()["pieces"]
         if not up_to:
             return
         before = self.acked
+        seen = []
 
         def cut(at):
-            if at == step:
+            seen.append(at)
+            if seen.count(step) == occurrence:
                 raise Cut(at)
 
         token = tokens.issue_piece_ack(KEY, "SNM", up_to).hex()
