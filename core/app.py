@@ -86,6 +86,7 @@ class Postroom:
             refunds=self.refunds,
             virtual_key=config.resolved_virtual_meter_key,
             outbox=self.outbox,
+            secret=config.resolved_secret_key,
         )
         self.jobs = Jobs(
             job_registry,

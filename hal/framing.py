@@ -20,6 +20,7 @@ impossible length is discarded and never acted on.
 
 from __future__ import annotations
 
+import binascii
 import logging
 import secrets
 import threading
@@ -49,13 +50,13 @@ _CRC = 2
 
 
 def crc16_ccitt_false(data: bytes, crc: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final XOR."""
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
+    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final XOR.
+
+    ``binascii.crc_hqx`` is exactly that CRC (CCITT polynomial, MSB first, no final XOR)
+    from an initial value, in C: a bit-by-bit Python loop cost about 1 ms a frame,
+    a fifth of a print's time on the device and on the host.
+    """
+    return binascii.crc_hqx(data, crc)
 
 
 @attrs.frozen
@@ -69,14 +70,15 @@ class Frame:
     payload: bytes = attrs.field(converter=bytes, validator=attrs.validators.max_len(MAX_PAYLOAD))
 
 
+_START_BYTE = bytes((START,))
+_ESCAPE_BYTE = bytes((ESCAPE,))
+_ESCAPED_ESCAPE = bytes((ESCAPE, ESCAPE ^ ESCAPE_XOR))
+_ESCAPED_START = bytes((ESCAPE, START ^ ESCAPE_XOR))
+
+
 def _stuff(data: bytes) -> bytes:
-    out = bytearray()
-    for byte in data:
-        if byte in (START, ESCAPE):
-            out += bytes((ESCAPE, byte ^ ESCAPE_XOR))
-        else:
-            out.append(byte)
-    return bytes(out)
+    # the escape byte first, so that the escapes added for START are not escaped again
+    return data.replace(_ESCAPE_BYTE, _ESCAPED_ESCAPE).replace(_START_BYTE, _ESCAPED_START)
 
 
 def encode(frame: Frame) -> bytes:
@@ -114,27 +116,46 @@ class Decoder:
 
     def feed(self, data: bytes) -> list[Frame]:
         frames: list[Frame] = []
-        for byte in data:
+        at, size = 0, len(data)
+        while at < size:
+            byte = data[at]
             if byte == START:
                 if self._body:  # a frame in progress is cut short by a new start
                     self.stats.truncated += 1
                 self._body = bytearray()
                 self._escaped = False
+                at += 1
                 continue
             body = self._body
-            if body is None:
-                self.stats.garbage_bytes += 1
+            if body is None:  # noise: skip to the next start byte
+                found = data.find(_START_BYTE, at)
+                upto = size if found < 0 else found
+                self.stats.garbage_bytes += upto - at
+                at = upto
                 continue
             if self._escaped:
                 self._escaped = False
                 byte ^= ESCAPE_XOR
+                at += 1
                 if byte not in (START, ESCAPE):  # only 0x5E and 0x5D may follow 0x7D
                     self._discard("invalid")
                     continue
+                body.append(byte)
             elif byte == ESCAPE:
                 self._escaped = True
+                at += 1
                 continue
-            body.append(byte)
+            else:
+                # a run of plain bytes, in one go: up to the next start or escape byte, and
+                # no further than the length field or the end of this frame
+                wanted = 2 - len(body) if len(body) < 2 else self._frame_size(body) - len(body)
+                upto = min(size, at + wanted)
+                for special in (_START_BYTE, _ESCAPE_BYTE):
+                    found = data.find(special, at, upto)
+                    if found >= 0:
+                        upto = found
+                body += data[at:upto]
+                at = upto
             if len(body) == 2 and int.from_bytes(body, "big") > self.max_payload:
                 self._discard("invalid")
                 continue
@@ -146,6 +167,10 @@ class Decoder:
                     if frame is not None:
                         frames.append(frame)
         return frames
+
+    @staticmethod
+    def _frame_size(body: bytearray) -> int:
+        return _HEADER + int.from_bytes(body[:2], "big") + _CRC
 
     def _discard(self, reason: str) -> None:
         setattr(self.stats, reason, getattr(self.stats, reason) + 1)

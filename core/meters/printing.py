@@ -362,6 +362,23 @@ def check_symbol(
     return IndiciumCheck(record_bytes, signature, record)
 
 
+def verify_registered_indicium(
+    image: bytes, key_of: Callable[[str], str], *, today: date, serial: str | None = None
+) -> IndiciumCheck:
+    """Check an indicium with the key its meter was registered with: ``key_of(serial)``
+    is that meter's pinned public key (it raises for a meter it does not know).
+
+    The meter is ``serial`` when given, else the one the indicium's record names: read
+    before the signature is checked, but a false claim then fails the signature under
+    the named meter's key, so the record cannot choose a key that suits it.
+    """
+    symbol = read_symbol(image)
+    if serial is None:
+        record_bytes, _ = unpack_symbol(symbol)
+        serial = IndiciumRecord.from_bytes(record_bytes).serial
+    return check_symbol(symbol, key_of(serial), today=today, serial=serial)
+
+
 def verify_indicium(
     image: bytes, public_key_pem: str | bytes, *, today: date, serial: str | None = None
 ) -> IndiciumCheck:

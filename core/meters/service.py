@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number
 from postroom.core.accounts.store import AccountStore
-from postroom.core.clock import Clock
+from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
     Conflict,
@@ -32,6 +32,7 @@ from postroom.core.errors import (
     ValidationError,
 )
 from postroom.core.meters import model
+from postroom.core.meters import tokens as prt
 from postroom.core.meters.model import (
     CARRIER_BY_COUNTRY,
     PRODUCTS,
@@ -44,6 +45,7 @@ from postroom.core.meters.model import (
     RegisteredMeter,
     StoredPiece,
 )
+from postroom.core.meters.printing import IndiciumCheck, verify_registered_indicium
 from postroom.core.meters.store import MeterStore
 from postroom.core.meters.sync import (
     InstallStep,
@@ -93,7 +95,9 @@ class MetersService:
         refunds: RefundService,
         virtual_key: Callable[[], str],
         outbox: Outbox,
+        secret: Callable[[], str],
     ) -> None:
+        self._secret = secret
         self._db = db
         self._outbox = outbox
         self._refunds = refunds
@@ -464,6 +468,24 @@ class MetersService:
             return digest
 
         return self._db.run(work)
+
+    def public_key(self, serial: str) -> str:
+        """The public key (PEM) pinned for registered meter ``serial``: ``meter_not_found``
+        for a serial the registry does not know, ``no_public_key`` before it is pinned."""
+        meter = self.get(serial)
+        if meter.public_key_pem is None:
+            raise NotFound(
+                f"meter {meter.serial} has no public key yet: register it with --port or sync it",
+                code="no_public_key",
+            )
+        return meter.public_key_pem
+
+    def verify_indicium(self, image: bytes, serial: str | None = None) -> IndiciumCheck:
+        """Check an indicium image with the key pinned for its meter (``serial``, or the
+        meter the indicium names): ``printing.verify_registered_indicium``."""
+        return verify_registered_indicium(
+            image, self.public_key, today=today(self._clock), serial=serial
+        )
 
     def pin_public_key(self, serial: str, pem: str) -> Meter:
         load_public_key(pem)
@@ -859,6 +881,7 @@ class MetersService:
 
         # 5. the inspection and what the device now has
         inspected = bool(applied)
+        acknowledged, ack_token = self._piece_ack(meter.serial)
         summary = SyncSummary(
             sync_id=results.sync_id,
             serial=meter.serial,
@@ -876,6 +899,8 @@ class MetersService:
                 else meter.inspection_due_at.isoformat()
             ),
             registers=registers,
+            acknowledged=acknowledged,
+            ack_token=ack_token,
         )
 
         def work(uow: UnitOfWork) -> None:
@@ -910,6 +935,16 @@ class MetersService:
 
         self._db.run(work)
         return summary
+
+    def _piece_ack(self, serial: str) -> tuple[int, str | None]:
+        """The acknowledgement of every piece stored for meter ``serial``: the device drops
+        those pieces from its log on it (``ack_log``). Issued only from what is committed,
+        so a device never forgets a piece the data center does not have."""
+        last = self.get(serial).last_piece
+        if last < 1:
+            return last, None
+        key = prt.meter_key(self._secret(), serial)
+        return last, prt.to_text(prt.issue_piece_ack(key, serial, last))
 
     def _store_pieces(
         self, meter: Meter, pieces: Sequence[Mapping[str, Any]], now: datetime, alert: Any
@@ -967,7 +1002,7 @@ class MetersService:
             alert(
                 "piece_log_gap",
                 f"gap:{gap['after']}:{gap['first']}:{gap['last']}",
-                "pieces are missing from the uploaded log (the device keeps the last 1000):"
+                "pieces are missing from the uploaded log (the device lost part of its log):"
                 " their postage is not recorded",
                 gap,
             )

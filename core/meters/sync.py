@@ -13,7 +13,9 @@ center (``pr.meters``) decides. Two calls, the same in process and over HTTP:
    since ``log_since``, each token's signed ``refill`` reply (or its refusal), the
    installs, and the final signed registers and diagnostics. The data center stores
    the pieces, records usage and applied tokens in the vault (each once), reconciles
-   its registers with the device's and records the inspection.
+   its registers with the device's and records the inspection. Its summary carries an
+   acknowledgement of the pieces stored (``ack_token``), which the connect side then
+   hands to the device so that it drops them from its log (``ack_log``).
 
 Everything the data center records is idempotent, so a conversation cut at any
 point is simply run again: tokens carry request ids derived from their sequence
@@ -383,11 +385,17 @@ class SyncSummary:
     reconciled: bool | None  # None: no final registers to compare
     inspection_due_at: str | None
     registers: Mapping[str, Any] | None = None
+    # the data center has stored every piece up to ``acknowledged``: the connect side
+    # hands ``ack_token`` (text form, ``tokens.to_text``) to the device (``ack_log``)
+    acknowledged: int = 0
+    ack_token: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "sync_id": self.sync_id,
             "serial": self.serial,
+            "acknowledged": self.acknowledged,
+            "ack_token": self.ack_token,
             "pieces_uploaded": self.pieces_uploaded,
             "usage_recorded_mills": self.usage_recorded_mills,
             "tokens_applied": list(self.tokens_applied),
@@ -413,6 +421,8 @@ class SyncSummary:
             reconciled=reconciled if isinstance(reconciled, bool) else None,
             inspection_due_at=_str(data, "inspection_due_at", optional=True),
             registers=_maybe_obj(data, "registers"),
+            acknowledged=_int(data, "acknowledged") if "acknowledged" in data else 0,
+            ack_token=_str(data, "ack_token", optional=True),
         )
 
 

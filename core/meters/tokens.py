@@ -256,3 +256,50 @@ def verify(
             code="token_replayed",
         )
     return token
+
+
+# ----------------------------------------------------------- piece-log acknowledgements
+
+#: An acknowledgement of the piece log: the data center stored every piece up to a number.
+ACK_MAGIC = b"PRA1"
+_ACK_FIXED = struct.Struct(">Q")  # the last piece number acknowledged
+
+
+def issue_piece_ack(key: bytes, serial: str, up_to: int) -> bytes:
+    """The bytes by which the data center tells meter ``serial`` that it has stored every
+    piece of its log up to number ``up_to``: the device may then drop them (``ack_log``).
+
+    Layout: ``PRA1``, serial length, serial, ``up_to`` (8 bytes big-endian), then
+    HMAC-SHA256 under the meter key over those bytes. Authenticated like a reset token (the
+    other magic keeps one from passing for the other), so neither the connect PC nor a
+    forger without the meter key can make pieces vanish that the data center does not have.
+    """
+    _check_key(key)
+    if not 0 < up_to < 2**63:
+        raise ValidationError("a piece number is >= 1", code="invalid_piece_number")
+    serial_bytes = check_serial(serial)
+    body = ACK_MAGIC + bytes((len(serial_bytes),)) + serial_bytes + _ACK_FIXED.pack(up_to)
+    return body + _mac(key, body)
+
+
+def verify_piece_ack(key: bytes, ack_bytes: bytes, serial: str) -> int:
+    """The piece number that ``ack_bytes`` acknowledges for meter ``serial``.
+
+    Refusals: ``ack_malformed`` (structure), ``ack_forged`` (MAC wrong, or for another
+    meter). An acknowledgement does not expire: replayed, it acknowledges pieces the data
+    center already has, which changes nothing.
+    """
+    _check_key(key)
+    data = bytes(ack_bytes) if isinstance(ack_bytes, bytes | bytearray) else b""
+    n = data[4] if len(data) > 4 else 0
+    end = 5 + n + _ACK_FIXED.size
+    if data[:4] != ACK_MAGIC or not 1 <= n <= MAX_SERIAL or len(data) != end + MAC_SIZE:
+        raise ValidationError("malformed piece-log acknowledgement", code="ack_malformed")
+    if not hmac.compare_digest(_mac(key, data[:end]), data[end:]):
+        raise PermissionDenied("piece-log acknowledgement not authentic", code="ack_forged")
+    if data[5 : 5 + n] != check_serial(serial):
+        raise PermissionDenied("piece-log acknowledgement is for another meter", code="ack_forged")
+    (up_to,) = _ACK_FIXED.unpack(data[5 + n : end])
+    if up_to < 1:
+        raise ValidationError("malformed piece-log acknowledgement", code="ack_malformed")
+    return int(up_to)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from postroom.core.errors import DeviceError, NotFound, ValidationError
+from postroom.core.errors import DeviceError, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
 from postroom.core.vault.model import IssuedToken
@@ -28,6 +28,7 @@ from postroom.frontends.cli.state import (
 from postroom.frontends.cli.vault import refund_id_option, refund_line, refund_reason_options
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
+from postroom.hal.meter.psd import LOG_CAPACITY
 from postroom.hal.meter.remote import RemoteDataCenter
 from postroom.hal.meter.simulator import MeterSimulator
 
@@ -128,7 +129,7 @@ def public_key(state: CliState, serial: str | None, url: str | None, driver: str
     if (serial is None) == (url is None):
         raise click.UsageError("give a registered meter's SERIAL or the device's --port")
     if serial is not None:
-        click.echo(registry_public_key(state, serial).rstrip("\n"))
+        click.echo(state.postroom().meters.public_key(serial).rstrip("\n"))
         return
     assert url is not None
     device = _open(state, driver, url)
@@ -141,16 +142,6 @@ def public_key(state: CliState, serial: str | None, url: str | None, driver: str
 # ---------------------------------------------------------------- the data center
 # register, provision, list, show, connect, withdraw, replace, alerts: the registry
 # (pr.meters) and the sync conversation (docs/meters.md).
-
-
-def registry_public_key(state: CliState, serial: str) -> str:
-    pem = state.postroom().meters.get(serial).public_key_pem
-    if pem is None:
-        raise NotFound(
-            f"meter {serial} has no public key yet: register it with --port or sync it",
-            code="no_public_key",
-        )
-    return pem
 
 
 def _sync_device(state: CliState, driver: str, url: str) -> MeterClient:
@@ -554,6 +545,14 @@ def _meter_key(ctx: click.Context, param: click.Parameter, value: str | None) ->
     help="Hex HMAC key shared with the data center for reset tokens, provisioned on the "
     "meter's first start (generated when absent); later it must match.",
 )
+@click.option(
+    "--log-capacity",
+    type=click.IntRange(1, 1_000_000),
+    default=LOG_CAPACITY,
+    show_default=True,
+    help="Pieces the device keeps until the data center acknowledges them; when full it "
+    "refuses to print (piece_log_full) until a sync.",
+)
 @pass_state
 def simulate(
     state: CliState,
@@ -563,6 +562,7 @@ def simulate(
     state_dir: Path | None,
     currency: str,
     meter_key: bytes | None,
+    log_capacity: int,
 ) -> None:
     """Serve a virtual postal security device; prints the URL to open, runs until Ctrl-C.
 
@@ -573,7 +573,9 @@ def simulate(
     if state_dir is None:
         state_dir = state.config().data_dir / "meters" / serial
     try:
-        simulator = MeterSimulator(state_dir, serial, currency=currency, meter_key=meter_key)
+        simulator = MeterSimulator(
+            state_dir, serial, currency=currency, meter_key=meter_key, log_capacity=log_capacity
+        )
     except OSError as error:
         raise ValidationError(
             f"cannot use state directory {state_dir}: {error.strerror}", code="state_dir_unusable"
@@ -888,7 +890,8 @@ def _human_check(data: dict[str, Any]) -> str:
 @click.option(
     "--serial",
     "expected_serial",
-    help="The meter the indicium must come from [default with --port: that meter].",
+    help="The meter the indicium must come from [default with --port: that meter; "
+    "without a key or port: the registered meter the indicium names].",
 )
 @driver_option
 @json_option
@@ -904,8 +907,10 @@ def verify_indicium_command(
 ) -> None:
     """Decode an indicium image (PNG or SVG) and check its signature and fields.
 
-    Exit code 0 when valid, 1 when invalid (altered, another meter's key, bad fields)
-    or unreadable.
+    The key is the file's (--public-key), the device's (--port), or else the one the data
+    center pinned for the registered meter (--serial, or the meter the indicium names).
+    Exit code 0 when valid, 1 when invalid (altered, another meter's key, bad fields),
+    unreadable, or from a meter the registry does not know.
     """
     from postroom.core.clock import SystemClock, today
     from postroom.core.meters.indicium_image import MAX_IMAGE_BYTES
@@ -913,26 +918,29 @@ def verify_indicium_command(
 
     state = ctx.find_object(CliState)
     assert state is not None
-    if (public_key_file is None) == (url is None):
-        raise click.UsageError("give the meter's key: --public-key FILE.pem or --port URL")
+    if public_key_file is not None and url is not None:
+        raise click.UsageError("give one key: --public-key FILE.pem or --port URL")
     serial = expected_serial
-    if public_key_file is not None:
-        pem = _head(public_key_file, 64 * 1024)
-    else:
-        assert url is not None
-        device = _open(state, driver, url)
-        try:
-            pem = device.public_key_pem().encode()
-            at_port = device.identify()["serial"]
-        finally:
-            device.close()
-        if serial is not None and serial != at_port:
-            raise ValidationError(
-                f"the meter at {url} is {at_port}, not {serial}", code="serial_mismatch"
-            )
-        serial = at_port
     data = _head(image, MAX_IMAGE_BYTES)
-    check = verify_indicium(data, pem, today=today(SystemClock()), serial=serial)
+    if public_key_file is None and url is None:
+        check = state.postroom().meters.verify_indicium(data, serial=serial)
+    else:
+        if public_key_file is not None:
+            pem = _head(public_key_file, 64 * 1024)
+        else:
+            assert url is not None
+            device = _open(state, driver, url)
+            try:
+                pem = device.public_key_pem().encode()
+                at_port = device.identify()["serial"]
+            finally:
+                device.close()
+            if serial is not None and serial != at_port:
+                raise ValidationError(
+                    f"the meter at {url} is {at_port}, not {serial}", code="serial_mismatch"
+                )
+            serial = at_port
+        check = verify_indicium(data, pem, today=today(SystemClock()), serial=serial)
     emit(check.to_json(), as_json, _human_check)
     if not check.valid:
         ctx.exit(1)

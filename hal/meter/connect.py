@@ -11,7 +11,9 @@ center (``pr.meters.datacenter(serial)``) and a remote one over HTTP
    sync gets the device's stored, signed reply instead of a second refill);
 4. installs (rate package, firmware, graphics) with the plan's digest, which the
    device checks; features; lock;
-5. the final signed registers and diagnostics -> ``finish``.
+5. the final signed registers and diagnostics -> ``finish``;
+6. the data center's acknowledgement of the pieces it stored -> ``ack_log``: the
+   device drops them from its log (never before ``finish`` has stored them).
 
 A device or line failure in steps 2-5 still reports what was done (a refill's signed
 reply proves it) and the outcome lists the failure; running the sync again completes
@@ -121,6 +123,18 @@ def run_sync(
             errors=tuple(errors),
         )
     )
+    if summary.ack_token is not None and not errors:
+        # only now that ``finish`` has committed the pieces may the device drop them; a
+        # sync cut before this point leaves them on the device, and the next one acks them
+        step("ack")
+        try:
+            meter.call(
+                "ack_log",
+                up_to=summary.acknowledged,
+                token=tokens.from_text(summary.ack_token).hex(),
+            )
+        except PostroomError as error:
+            errors.append(f"{error.code}: {error.message}")
     return ConnectOutcome(summary, tuple(errors))
 
 

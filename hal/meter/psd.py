@@ -5,11 +5,18 @@ piece count; control sum = every refill = ascending + descending), applies reset
 tokens at most once, debits and signs each printed piece, and refuses to print when
 locked, out of funds, overdue for inspection or without the rate table named.
 
-Durability: every change is one ``atomic_write`` of the whole state file
-(``state.json``) that also carries the replies to recent money commands by request
-id, so after a power cut at any point a retried command is either executed for the
-first time or answered from the stored reply: no postage is lost, no piece counted
-twice. The ECDSA P-256 key (``psd-key.pem``) is generated on first start.
+Durability: a print is one record appended to the piece log (``pieces.log``: length,
+CRC-32, payload; fsync'd) holding the piece, the registers after its debit, and the
+request id, digest and reply of the print. That record *is* the commit: it is whole
+on disk or not at all, so the registers and the log cannot disagree. Every other change
+(refill, lock, install, an acknowledgement of the log...) is one ``atomic_write`` of the
+state file (``state.json``): a checkpoint of the registers, settings and the replies to
+recent money commands by request id. Loading reads the checkpoint and replays the log
+records after it; a record torn by a crash is the tail of the log and was never
+committed (its reply was not sent), so it is dropped. After a power cut at any point a
+retried command is either executed for the first time or answered from the stored
+reply: no postage is lost, no piece counted twice. The ECDSA P-256 key
+(``psd-key.pem``) is generated on first start.
 
 ``Psd.handle(request) -> reply`` takes and returns the JSON objects of the meter
 command set (docs/meter-protocol.md); it is transport-free so tests drive it directly.
@@ -18,6 +25,7 @@ command set (docs/meter-protocol.md); it is transport-free so tests drive it dir
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import re
@@ -37,28 +45,113 @@ from postroom.core.errors import (
     Conflict,
     InsufficientFunds,
     Locked,
+    PermissionDenied,
     PostroomError,
     ValidationError,
 )
 from postroom.core.meters import tokens
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
-from postroom.hal.meter.store import Fault, _no_fault, atomic_write
+from postroom.hal.meter.store import (
+    Fault,
+    LogDamaged,
+    _no_fault,
+    append_record,
+    atomic_write,
+    encode_record,
+    read_records,
+    truncate,
+)
 
 MODEL = "postroom-vpsd-1"
 FIRMWARE = "1.0.0"
 STATE_FILE = "state.json"
+LOG_FILE = "pieces.log"
 KEY_FILE = "psd-key.pem"
 SECRET_FILE = "meter-secret.key"  # noqa: S105 - a file name
 REMEMBERED_REQUESTS = 256  # replies of money commands kept for retries
-LOG_KEPT = 1000  # pieces kept in the device's piece log
-MAX_LOG_REPLY = 20
+LOG_CAPACITY = 10_000  # pieces kept until the data center acknowledges them (default)
+RETIRED_RIDS = 1024  # request ids of acknowledged pieces still refused as expired
+MAX_LOG_REPLY = 20  # pieces in one page of the ``log`` reply
+LOG_PAGE_BYTES = 3072  # ... and at most this many bytes of them (the frame limit is 4096)
 MAX_TRANSFER = 4 * 1024 * 1024
 _RID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_FEATURES = 64
 RATE_TABLES_KEPT = 32  # installed rate tables a print may name (one per carrier service)
+
+
+@attrs.frozen
+class _Logged:
+    """A piece in the log: its entry (what ``log`` returns) and its record as stored."""
+
+    piece: int
+    entry: dict[str, Any]
+    payload: bytes = attrs.field(repr=False)
+
+
+def _corrupt(path: Path, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"device state {path} is unreadable: {why}", code="device_state_corrupt"
+    )
+
+
+def _remember(state: dict[str, Any], rid: str, digest: str, reply: dict[str, Any]) -> None:
+    """Keep the reply of request ``rid`` in ``state``: the last REMEMBERED_REQUESTS ones."""
+    requests = dict(state["requests"])
+    requests[rid] = {"digest": digest, "reply": reply}
+    while len(requests) > REMEMBERED_REQUESTS:
+        del requests[next(iter(requests))]
+    state["requests"] = requests
+
+
+def _load_log(folder: Path, state: dict[str, Any]) -> list[_Logged]:
+    """The piece log of the device in ``folder``; replays onto the checkpoint ``state``
+    the prints committed after it (their records hold the registers and reply)."""
+    path = folder / LOG_FILE
+    inline = state.pop("log", None)  # state files before the append-only log held it
+    if not path.exists():
+        acked = state.get("log_acked", 0)
+        moved = [canonical({"entry": e}) for e in inline or () if e["piece"] > acked]
+        atomic_write(path, b"".join(encode_record(p) for p in moved))
+        if inline is not None:
+            atomic_write(folder / STATE_FILE, canonical(state))
+    try:
+        payloads, whole = read_records(path)
+    except LogDamaged as damage:
+        raise _corrupt(path, str(damage)) from None
+    if whole < path.stat().st_size:
+        truncate(path, whole)  # a print cut by a crash: never committed, never answered
+    log: list[_Logged] = []
+    acked = state.get("log_acked", 0)
+    for payload in payloads:
+        try:
+            record = json.loads(payload)
+            entry = record["entry"]
+            piece = int(entry["piece"])
+        except (ValueError, KeyError, TypeError):
+            raise _corrupt(path, "a piece record is not readable") from None
+        if piece <= acked:
+            continue  # acknowledged; the file is compacted at the next acknowledgement
+        if log and piece <= log[-1].piece:
+            raise _corrupt(path, f"piece {piece} out of order")
+        if piece > state["pieces"]:  # committed after the checkpoint: replay it
+            try:
+                mills, after = int(entry["mills"]), record["registers"]
+                replayed = (state["ascending"] + mills, state["descending"] - mills)
+                if piece != state["pieces"] + 1 or replayed != (
+                    after["ascending"],
+                    after["descending"],
+                ):
+                    raise ValueError(piece)
+                _remember(state, str(entry["rid"]), record["digest"], record["reply"])
+            except (ValueError, KeyError, TypeError):
+                raise _corrupt(path, f"piece {piece} does not follow the registers") from None
+            state["ascending"], state["descending"] = replayed
+            state["pieces"] = piece
+        log.append(_Logged(piece, entry, payload))
+    return log
 
 
 class DeviceReset(BaseException):
@@ -117,13 +210,20 @@ class Psd:
         state_dir: Path,
         state: dict[str, Any],
         key: ec.EllipticCurvePrivateKey,
+        log: list[_Logged],
         *,
         clock: Clock,
         policy: InspectionPolicy,
         fault: Fault,
+        log_capacity: int = LOG_CAPACITY,
     ) -> None:
+        if log_capacity < 1:
+            raise ValidationError("the piece log holds at least one piece", code="bad_request")
+        self.log_capacity = log_capacity
         self.state_dir = state_dir
         self.state = state
+        self.log = log  # the pieces not yet acknowledged by the data center, in order
+        self._log_rids = {str(p.entry["rid"]) for p in log}
         self.key = key
         self.clock = clock
         self.policy = policy
@@ -148,6 +248,7 @@ class Psd:
         policy: InspectionPolicy | None = None,
         fault: Fault = _no_fault,
         meter_key: bytes | None = None,
+        log_capacity: int = LOG_CAPACITY,
     ) -> Psd:
         """Load the device in ``state_dir``, creating it (key, secret, state) on first start.
 
@@ -155,6 +256,8 @@ class Psd:
         (``serial_mismatch``). ``meter_key`` is the HMAC key shared with the data center
         for reset tokens: provisioned on first start (a random one is generated into
         ``meter-secret.key`` when absent); later it must match (``meter_key_mismatch``).
+        ``log_capacity`` is how many pieces the device keeps until the data center
+        acknowledges them; a print beyond it is refused (``piece_log_full``).
         """
         clock = clock or SystemClock()
         folder = Path(state_dir)
@@ -220,17 +323,32 @@ class Psd:
                 "graphics": {},
                 "rate_digest": None,
                 "rate_digests": [],
-                "log": [],
+                "log_acked": 0,
+                "retired_rids": [],
                 "requests": {},
             }
             atomic_write(state_path, canonical(state))
+        log = _load_log(folder, state)
         return cls(
-            folder, state, key, clock=clock, policy=policy or InspectionPolicy(), fault=fault
+            folder,
+            state,
+            key,
+            log,
+            clock=clock,
+            policy=policy or InspectionPolicy(),
+            fault=fault,
+            log_capacity=log_capacity,
         )
 
     def reopen(self) -> Psd:
         """A fresh device from what is on disk (after a reset or power cut)."""
-        return Psd.open(self.state_dir, clock=self.clock, policy=self.policy, fault=self.fault)
+        return Psd.open(
+            self.state_dir,
+            clock=self.clock,
+            policy=self.policy,
+            fault=self.fault,
+            log_capacity=self.log_capacity,
+        )
 
     @property
     def serial(self) -> str:
@@ -257,14 +375,26 @@ class Psd:
         ):
             raise AssertionError(f"register invariant broken: {self.registers()}")
 
-    def _commit(self, new_state: dict[str, Any]) -> None:
-        """Persist ``new_state`` atomically, then make it the device's state."""
+    def _append(self, new_state: dict[str, Any], piece: _Logged) -> None:
+        """Commit a print: append its record to the piece log, then make ``new_state``
+        (the registers and replies the record holds) the device's state."""
+        self._check(new_state)
+        append_record(self.state_dir / LOG_FILE, piece.payload, self.fault)
+        self.state = new_state
+        self.log.append(piece)
+        self._log_rids.add(str(piece.entry["rid"]))
+
+    def _check(self, new_state: dict[str, Any]) -> None:
         saved = self.state
         self.state = new_state
         try:
             self.check_invariant()
         finally:
             self.state = saved
+
+    def _commit(self, new_state: dict[str, Any]) -> None:
+        """Persist ``new_state`` atomically (a checkpoint), then make it the device's state."""
+        self._check(new_state)
         atomic_write(self.state_dir / STATE_FILE, canonical(new_state), self.fault)
         self.state = new_state
 
@@ -356,7 +486,7 @@ class Psd:
         digest = hashlib.sha256(canonical(body)).hexdigest()
         seen = self.state["requests"].get(rid)
         if seen is None:
-            if any(piece.get("rid") == rid for piece in self.state["log"]):
+            if rid in self._log_rids or rid in self.state.get("retired_rids", ()):
                 # printed so long ago that its reply is forgotten: never print it again
                 raise Conflict(
                     f"request id {rid} was executed long ago; its reply is no longer kept",
@@ -368,13 +498,6 @@ class Psd:
                 f"request id {rid} was used for another request", code="request_id_reused"
             )
         return rid, digest, dict(seen["reply"])
-
-    def _remember(self, new: dict[str, Any], rid: str, digest: str, reply: dict[str, Any]) -> None:
-        requests = dict(new["requests"])
-        requests[rid] = {"digest": digest, "reply": reply}
-        while len(requests) > REMEMBERED_REQUESTS:
-            del requests[next(iter(requests))]
-        new["requests"] = requests
 
     def _cmd_identify(self, request: dict[str, Any]) -> dict[str, Any]:
         s = self.state
@@ -430,7 +553,7 @@ class Psd:
                 "at": new["last_sync"],  # the device's clock: when it applied the token
             }
         )
-        self._remember(new, rid, digest, reply)
+        _remember(new, rid, digest, reply)
         self._commit(new)
         return reply
 
@@ -458,6 +581,12 @@ class Psd:
         if self.inspection()["status"] == "overdue":
             raise Locked(
                 "inspection overdue: connect to the data center", code="inspection_overdue"
+            )
+        if len(self.log) >= self.log_capacity:
+            raise Locked(
+                f"the piece log is full ({self.log_capacity} pieces not yet uploaded):"
+                " sync with the data center",
+                code="piece_log_full",
             )
         if rate_digest not in self.rate_digests():
             raise ValidationError(
@@ -494,7 +623,6 @@ class Psd:
             "printed_at": self.clock.now().isoformat(),
             "rid": rid,
         }
-        new["log"] = [*s["log"][-(LOG_KEPT - 1) :], entry]
         # The signed record carries the piece count and both registers after the debit,
         # so the reply is just the record and its signature (short on a 115200 baud line).
         reply = {
@@ -502,11 +630,19 @@ class Psd:
             "record": base64.b64encode(record).decode(),
             "signature": base64.b64encode(signature).decode(),
         }
-        self._remember(new, rid, digest, reply)
+        _remember(new, rid, digest, reply)
+        payload = canonical(
+            {
+                "entry": entry,
+                "registers": {"ascending": new["ascending"], "descending": new["descending"]},
+                "digest": digest,
+                "reply": reply,
+            }
+        )
         if self.faults.reset_before_commit:
             self.faults.reset_before_commit -= 1
             raise DeviceReset("reset before commit")
-        self._commit(new)
+        self._append(new, _Logged(new["pieces"], entry, payload))
         if self.faults.reset_after_commit:
             self.faults.reset_after_commit -= 1
             raise DeviceReset("reset after commit")
@@ -548,15 +684,61 @@ class Psd:
                 "refused": self.refused,
                 "last_token_sequence": s["last_token_sequence"],
                 "uptime_s": int((self.clock.now() - self.started).total_seconds()),
-                "pieces_logged": len(s["log"]),
+                "pieces_logged": len(self.log),
+                "log_capacity": self.log_capacity,
+                "log_acknowledged": s.get("log_acked", 0),
             },
         }
 
     def _cmd_log(self, request: dict[str, Any]) -> dict[str, Any]:
         since = _field(request, "since", int)
-        pieces = [p for p in self.state["log"] if p["piece"] > since][:MAX_LOG_REPLY]
+        pieces: list[dict[str, Any]] = []
+        size = 0
+        first = bisect.bisect_right(self.log, since, key=lambda logged: logged.piece)
+        for logged in self.log[first : first + MAX_LOG_REPLY]:
+            size += len(canonical(logged.entry)) + 1
+            if pieces and size > LOG_PAGE_BYTES:
+                break
+            pieces.append(logged.entry)
         last = pieces[-1]["piece"] if pieces else since
         return {"ok": True, "pieces": pieces, "more": last < self.state["pieces"]}
+
+    def _cmd_ack_log(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The data center has stored every piece up to ``up_to``: drop them from the log.
+
+        Authenticated by the data center under the meter key (``tokens.verify_piece_ack``),
+        so that only the data center that has the pieces can make them vanish.
+        """
+        up_to = _field(request, "up_to", int)
+        try:
+            raw = bytes.fromhex(_field(request, "token", str))
+        except ValueError:
+            raise _bad("token must be hex", "ack_malformed") from None
+        if tokens.verify_piece_ack(self.meter_key, raw, self.serial) != up_to:
+            raise PermissionDenied(
+                "the acknowledgement is for another piece number", code="ack_forged"
+            )
+        s = self.state
+        if up_to > s["pieces"]:
+            raise Conflict(
+                f"piece {up_to} was never printed (last {s['pieces']})", code="ack_beyond_log"
+            )
+        acked = s.get("log_acked", 0)
+        if up_to > acked:
+            kept = [p for p in self.log if p.piece > up_to]
+            dropped = [str(p.entry["rid"]) for p in self.log if p.piece <= up_to]
+            retired = [*s.get("retired_rids", []), *dropped][-RETIRED_RIDS:]
+            # the checkpoint first: from then on a load skips the records acknowledged,
+            # so a cut before the log file is compacted loses and repeats nothing
+            self._commit({**s, "log_acked": up_to, "retired_rids": retired})
+            self.log = kept
+            self._log_rids = {str(p.entry["rid"]) for p in kept}
+            atomic_write(
+                self.state_dir / LOG_FILE,
+                b"".join(encode_record(p.payload) for p in kept),
+                self.fault,
+            )
+        return {"ok": True, "acknowledged": max(up_to, acked), "pieces_logged": len(self.log)}
 
     def _cmd_install_begin(self, request: dict[str, Any]) -> dict[str, Any]:
         kind = _field(request, "kind", str)

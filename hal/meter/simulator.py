@@ -13,7 +13,7 @@ from typing import Any
 
 from postroom.core.clock import Clock
 from postroom.hal.framing import Dispatcher, Faults, Frame, Port, Server
-from postroom.hal.meter.psd import DeviceReset, InspectionPolicy, Psd
+from postroom.hal.meter.psd import LOG_CAPACITY, DeviceReset, InspectionPolicy, Psd
 from postroom.hal.ptyport import PtyPort
 from postroom.hal.tcpport import TcpPort
 
@@ -49,9 +49,16 @@ class MeterSimulator:
         policy: InspectionPolicy | None = None,
         meter_key: bytes | None = None,
         faults: Faults | None = None,
+        log_capacity: int = LOG_CAPACITY,
     ) -> None:
         self.psd = Psd.open(
-            state_dir, serial, currency=currency, clock=clock, policy=policy, meter_key=meter_key
+            state_dir,
+            serial,
+            currency=currency,
+            clock=clock,
+            policy=policy,
+            meter_key=meter_key,
+            log_capacity=log_capacity,
         )
         self.faults = faults if faults is not None else Faults()
         self.dispatcher = PsdDispatcher(self)

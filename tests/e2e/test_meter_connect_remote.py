@@ -53,3 +53,26 @@ def test_the_demo_meter_syncs_with_the_demo_server(demo_server, tmp_path: Path) 
             second = run_sync(meter, remote).summary
         assert len(second.tokens_applied) == 1
         assert sim.psd.state["descending"] == 107_500
+
+        # pieces printed between syncs reach the server, which acknowledges them over
+        # HTTP: the device then drops them from its log
+        for n in range(2):
+            printed = sim.psd.handle(
+                {
+                    "cmd": "print",
+                    "rid": f"e2e-{n}",
+                    "mills": 730,
+                    "currency": "USD",
+                    "rate_digest": sim.psd.state["rate_digest"],
+                    "service": "first-class-letter",
+                    "date": sim.psd.clock.now().date().isoformat(),
+                    "origin_zip": "12345",
+                }
+            )
+            assert printed["ok"], printed
+        with MeterClient.open(sim.path) as meter:
+            third = run_sync(meter, remote)
+        assert third.complete
+        assert (third.summary.pieces_uploaded, third.summary.acknowledged) == (2, 2)
+        assert sim.psd.log == []
+        assert sim.psd.state["log_acked"] == 2

@@ -216,8 +216,10 @@ def test_unreadable_images_and_bad_keys(runner, sim, tmp_path):
     )
     assert result.exit_code == 1
     assert "[invalid_public_key]" in result.output
-    neither = runner.invoke(cli, ["meter", "verify-indicium", str(junk)])
-    assert neither.exit_code == 2
+    both = runner.invoke(
+        cli, ["meter", "verify-indicium", str(junk), "--public-key", str(key), "--port", sim.path]
+    )
+    assert both.exit_code == 2
 
 
 def registers(meter: MeterClient) -> dict:
@@ -431,3 +433,60 @@ def test_verify_checks_the_expected_meter(runner, sim, funded, tmp_path):
     wrong_port = verify(runner, output, "--port", sim.path, "--serial", "OTHER")
     assert wrong_port.exit_code == 1
     assert "[serial_mismatch]" in wrong_port.output
+
+
+def test_verify_with_the_key_the_data_center_pinned(runner, sim, funded, tmp_path):
+    output = tmp_path / "letter.png"
+    data = print_json(runner, sim, output)
+    unknown = runner.invoke(cli, ["meter", "verify-indicium", str(output)])
+    assert unknown.exit_code == 1
+    assert "[meter_not_found]" in unknown.output  # PRN1 is not registered yet
+
+    made = runner.invoke(
+        cli,
+        ["accounts", "create", "--name", "Acme", "--country", "US", "--currency", "USD", "--json"],
+    )
+    assert made.exit_code == 0, made.output
+    customer = str(json.loads(made.output)["number"])
+    for serial, port in (("PRN1", ["--port", sim.path]), ("PRN2", [])):
+        registered = runner.invoke(
+            cli,
+            [
+                "meter",
+                "register",
+                "--customer",
+                customer,
+                "--product-code",
+                "PR-VPSD1",
+                "--serial",
+                serial,
+                *port,
+            ],
+        )
+        assert registered.exit_code == 0, registered.output
+
+    # no key file, no port: the key pinned at registration for the meter the indicium names
+    checked = verify(runner, output)
+    assert checked.exit_code == 0, checked.output
+    result = json.loads(checked.output)
+    assert (result["valid"], result["serial"], result["piece"]) == (True, "PRN1", data["piece"])
+    assert verify(runner, output, "--serial", "PRN1").exit_code == 0
+    text = runner.invoke(cli, ["meter", "verify-indicium", str(output)])
+    assert text.exit_code == 0
+    assert "valid: the meter's signature verifies" in text.output
+
+    # the registry's key of another meter, named on the command line: not this indicium's
+    mismatch = runner.invoke(cli, ["meter", "verify-indicium", str(output), "--serial", "PRN2"])
+    assert mismatch.exit_code == 1
+    assert "[no_public_key]" in mismatch.output  # PRN2 never presented its key
+    missing = runner.invoke(cli, ["meter", "verify-indicium", str(output), "--serial", "PRX-9"])
+    assert missing.exit_code == 1
+    assert "[meter_not_found]" in missing.output
+
+    def more_postage(record: bytearray, signature: bytearray):
+        record[1 + 1 + len("PRN1") + 4 + 3] ^= 0x01
+        return record, signature
+
+    forged = verify(runner, tampered(output, tmp_path / "forged.png", more_postage))
+    assert forged.exit_code == 1
+    assert json.loads(forged.output)["error"]["code"] == "signature_invalid"

@@ -16,6 +16,7 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import (
     Conflict,
+    Locked,
     NotFound,
     PermissionDenied,
     Unauthenticated,
@@ -61,9 +62,11 @@ def registered(postroom: Postroom, customer: str) -> str:
     return postroom.meters.register(customer, product_code=PRODUCT, serial=SERIAL).api_key
 
 
-def simulator(tmp_path: Path, postroom: Postroom, clock: FrozenClock, serial: str = SERIAL):
+def simulator(
+    tmp_path: Path, postroom: Postroom, clock: FrozenClock, serial: str = SERIAL, **kwargs
+):  # type: ignore[no-untyped-def]
     key = tokens.meter_key(postroom.config.resolved_secret_key(), serial)
-    return MeterSimulator(tmp_path / serial, serial, clock=clock, meter_key=key)
+    return MeterSimulator(tmp_path / serial, serial, clock=clock, meter_key=key, **kwargs)
 
 
 @pytest.fixture
@@ -600,3 +603,96 @@ def test_a_piece_printed_on_the_synced_rate_package_comes_back_as_usage(
     assert summary.usage_recorded_mills == printed.quote.total.mills
     assert summary.reconciled is True
     assert postroom.meters.pieces(SERIAL)[0].cost_center == "Legal"
+
+
+# ------------------------------------------------------------------- the piece log
+
+
+def print_many(sim: MeterSimulator, postroom: Postroom, count: int, first: int = 0) -> None:
+    """``count`` pieces of 10 mills printed on the device itself (no line: fast)."""
+    digest = postroom.meters.rate_digest(SERIAL)
+    for n in range(first, first + count):
+        reply = sim.psd.handle(
+            {
+                "cmd": "print",
+                "rid": f"bulk-{n}",
+                "mills": 10,
+                "currency": "USD",
+                "rate_digest": digest,
+                "service": "first-class-letter",
+                "date": postroom.clock.now().date().isoformat(),
+                "origin_zip": "12345",
+                "cost_center": "Legal" if n % 2 else None,
+            }
+        )
+        assert reply["ok"], reply
+
+
+def logged(sim: MeterSimulator) -> tuple[int, int]:
+    diagnostics = sim.psd.handle({"cmd": "diagnostics"})["diagnostics"]
+    return diagnostics["pieces_logged"], diagnostics["log_acknowledged"]
+
+
+def test_thousands_of_pieces_between_syncs_are_all_stored_once(
+    postroom: Postroom, device: MeterSimulator
+) -> None:
+    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    connect(device, postroom)
+    print_many(device, postroom, 2_600)
+    assert logged(device) == (2_600, 0)  # more than the 1000 a device used to keep
+
+    summary = connect(device, postroom).summary
+    assert (summary.pieces_uploaded, summary.usage_recorded_mills) == (2_600, 26_000)
+    assert summary.alerts == ()  # no piece_log_gap
+    assert summary.reconciled is True
+    assert summary.acknowledged == 2_600
+    assert logged(device) == (0, 2_600)  # dropped once the data center had them
+    registers = postroom.vault.registers(SERIAL)
+    assert (registers.pieces, registers.ascending) == (2_600, 26_000)
+    assert postroom.meters.pieces(SERIAL, limit=1)[0].piece == 2_600
+
+    print_many(device, postroom, 3, first=2_600)
+    again = connect(device, postroom).summary
+    assert (again.pieces_uploaded, again.acknowledged, again.alerts) == (3, 2_603, ())
+    assert logged(device) == (0, 2_603)
+    assert postroom.vault.verify().ok
+
+
+def test_a_full_log_stops_printing_until_a_sync(
+    postroom: Postroom, registered: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    with simulator(tmp_path, postroom, clock, log_capacity=45) as sim:
+        connect(sim, postroom)
+        print_many(sim, postroom, 45)  # three pages of the log command
+        descending = sim.psd.registers()["descending"]
+        with pytest.raises(Locked) as full:  # the host sees the device's refusal
+            print_piece(sim, postroom, 730, "one-more")
+        assert full.value.code == "piece_log_full"
+        assert sim.psd.registers()["descending"] == descending  # nothing debited
+
+        summary = connect(sim, postroom).summary
+        assert (summary.pieces_uploaded, summary.alerts) == (45, ())
+        assert logged(sim) == (0, 45)
+        assert print_piece(sim, postroom, 730, "one-more").record.piece == 46
+    assert postroom.vault.registers(SERIAL).pieces == 45
+
+
+def test_a_sync_cut_between_finish_and_the_acknowledgement_stores_nothing_twice(
+    postroom: Postroom, device: MeterSimulator
+) -> None:
+    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    connect(device, postroom)
+    print_many(device, postroom, 30)
+    with pytest.raises(Cut):
+        connect(device, postroom, progress=cut_at("ack"))
+    assert postroom.vault.registers(SERIAL).pieces == 30  # the data center has them...
+    assert logged(device) == (30, 0)  # ...and the device still does
+
+    summary = connect(device, postroom).summary
+    assert (summary.pieces_uploaded, summary.usage_recorded_mills) == (0, 0)
+    assert (summary.acknowledged, summary.alerts) == (30, ())
+    assert logged(device) == (0, 30)
+    registers = postroom.vault.registers(SERIAL)
+    assert (registers.pieces, registers.ascending) == (30, 300)
+    assert postroom.vault.verify().ok

@@ -15,6 +15,9 @@ from postroom.core.meters import tokens
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
 from postroom.hal.meter.psd import (
+    LOG_CAPACITY,
+    LOG_FILE,
+    MAX_LOG_REPLY,
     RATE_TABLES_KEPT,
     STATE_FILE,
     DeviceReset,
@@ -22,7 +25,7 @@ from postroom.hal.meter.psd import (
     Psd,
     canonical,
 )
-from postroom.hal.meter.store import STEPS
+from postroom.hal.meter.store import APPEND_STEPS, STEPS
 
 KEY = b"m" * 32
 RATES = b"carrier,service,weight,price\nusps,first-class-letter,1oz,730\n"
@@ -292,7 +295,7 @@ def test_bad_payload_bytes(ready):
 # -- power cuts -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", APPEND_STEPS)
 def test_power_cut_at_each_step_of_a_print(tmp_path, clock, step):
     psd = open_psd(tmp_path, clock)
     install_rates(psd)
@@ -308,12 +311,14 @@ def test_power_cut_at_each_step_of_a_print(tmp_path, clock, step):
     after = open_psd(tmp_path, clock)  # power back: only the disk survives
     after.check_invariant()
     pieces = after.registers()["pieces"]
-    assert pieces == (1 if step == "fsync_dir" else 0)
+    # written whole (in the page cache, not yet fsync'd): committed, never answered
+    assert pieces == (1 if step == "fsync_log" else 0)
+    assert [p.piece for p in after.log] == list(range(1, pieces + 1))
     retried = after.handle(print_request("p1"))  # the host retries with the same id
     assert retried["ok"]
     assert after.registers()["pieces"] == 1
     assert after.registers()["ascending"] == 730
-    assert len(after.state["log"]) == 1
+    assert len(after.log) == 1
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -403,3 +408,156 @@ def test_an_old_request_id_is_never_printed_again(ready, monkeypatch):
     assert "p0" not in ready.state["requests"]
     assert error(ready.handle(print_request("p0", mills=10))) == "request_id_expired"
     assert ready.registers()["pieces"] == 4
+
+
+# -- the piece log: every piece is kept until the data center acknowledges it ------
+
+
+def logged(psd, since=0):
+    """Every piece number the device hands out from its log, page by page."""
+    numbers = []
+    while True:
+        reply = psd.handle({"cmd": "log", "since": since})
+        assert reply["ok"], reply
+        numbers += [p["piece"] for p in reply["pieces"]]
+        if not reply["more"] or not reply["pieces"]:
+            return numbers
+        since = reply["pieces"][-1]["piece"]
+
+
+def ack(psd, up_to, key=KEY, serial="SN1"):
+    token = tokens.issue_piece_ack(key, serial, up_to)
+    return psd.handle({"cmd": "ack_log", "up_to": up_to, "token": token.hex()})
+
+
+@pytest.fixture
+def small(tmp_path, clock):
+    psd = open_psd(tmp_path, clock, log_capacity=25)
+    assert install_rates(psd)["ok"]
+    assert refill(psd, clock, 100_000, 1)["ok"]
+    return psd
+
+
+def test_a_realistic_capacity_by_default(tmp_path, clock):
+    psd = open_psd(tmp_path, clock)
+    diagnostics = psd.handle({"cmd": "diagnostics"})["diagnostics"]
+    assert diagnostics["log_capacity"] == LOG_CAPACITY == 10_000
+    assert (diagnostics["pieces_logged"], diagnostics["log_acknowledged"]) == (0, 0)
+
+
+def test_a_full_log_refuses_to_print_and_debits_nothing(small):
+    for n in range(25):
+        assert small.handle(print_request(f"p{n}", mills=10))["ok"]
+    before = small.registers()
+    refused = small.handle(print_request("one-too-many", mills=10))
+    assert error(refused) == "piece_log_full"
+    assert "sync with the data center" in refused["error"]["message"]
+    assert small.registers() == before
+    assert small.reopen().registers() == before
+    assert logged(small) == list(range(1, 26))  # across a page boundary, none lost
+
+    assert ack(small, 20) == {"ok": True, "acknowledged": 20, "pieces_logged": 5}
+    assert logged(small) == list(range(21, 26))
+    assert small.handle(print_request("one-too-many", mills=10))["ok"]
+    assert logged(small.reopen()) == list(range(21, 27))
+    diagnostics = small.handle({"cmd": "diagnostics"})["diagnostics"]
+    assert (diagnostics["pieces_logged"], diagnostics["log_acknowledged"]) == (6, 20)
+
+
+def test_a_log_page_stays_under_the_frame_limit(small):
+    long_name = "x" * 400
+    for n in range(MAX_LOG_REPLY):
+        assert small.handle(print_request(f"p{n}", mills=10, cost_center=long_name))["ok"]
+    first = small.handle({"cmd": "log", "since": 0})
+    assert 0 < len(first["pieces"]) < MAX_LOG_REPLY
+    assert first["more"] is True
+    assert logged(small) == list(range(1, MAX_LOG_REPLY + 1))
+
+
+def test_an_acknowledgement_is_idempotent_and_authenticated(small):
+    for n in range(3):
+        assert small.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert error(ack(small, 2, key=b"z" * 32)) == "ack_forged"  # not the data center's key
+    assert error(ack(small, 2, serial="SN2")) == "ack_forged"  # another meter's
+    token = tokens.issue_piece_ack(KEY, "SN1", 1).hex()
+    forged = small.handle({"cmd": "ack_log", "up_to": 3, "token": token})
+    assert error(forged) == "ack_forged"  # a genuine ack of piece 1 names 3
+    assert error(small.handle({"cmd": "ack_log", "up_to": 3, "token": "zz"})) == "ack_malformed"
+    bad = small.handle({"cmd": "ack_log", "up_to": 3, "token": token[:-2]})
+    assert error(bad) == "ack_malformed"
+    assert error(ack(small, 4)) == "ack_beyond_log"  # never printed
+    assert logged(small) == [1, 2, 3]  # no refusal dropped anything
+
+    assert ack(small, 2)["acknowledged"] == 2
+    assert ack(small, 2)["acknowledged"] == 2  # the rerun of a cut sync
+    assert ack(small, 1) == {"ok": True, "acknowledged": 2, "pieces_logged": 1}  # replayed
+    assert logged(small.reopen()) == [3]
+
+
+def test_an_acknowledged_request_id_is_never_printed_again(small, monkeypatch):
+    import postroom.hal.meter.psd as psd_module
+
+    monkeypatch.setattr(psd_module, "REMEMBERED_REQUESTS", 2)
+    for n in range(4):
+        assert small.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert ack(small, 4)["ok"]
+    assert logged(small) == []
+    assert error(small.handle(print_request("p0", mills=10))) == "request_id_expired"
+    assert error(small.reopen().handle(print_request("p1", mills=10))) == "request_id_expired"
+    assert small.registers()["pieces"] == 4
+
+
+# -- the append-only piece log on disk ----------------------------------------------
+
+
+def test_a_print_appends_to_the_log_and_leaves_the_state_file_alone(ready, tmp_path):
+    state_file = tmp_path / "psd" / STATE_FILE
+    before = state_file.read_bytes()
+    log_size = (tmp_path / "psd" / LOG_FILE).stat().st_size
+    assert ready.handle(print_request("p1"))["ok"]
+    assert state_file.read_bytes() == before  # the checkpoint is not rewritten
+    grown = (tmp_path / "psd" / LOG_FILE).stat().st_size - log_size
+    assert 0 < grown < 1500  # one record, whatever the size of the log
+
+
+def test_a_damaged_record_inside_the_log_is_a_clear_error(ready, tmp_path):
+    for n in range(3):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    path = tmp_path / "psd" / LOG_FILE
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF  # inside the first record, with two after it: not a crash
+    path.write_bytes(bytes(data))
+    with pytest.raises(PostroomError) as info:
+        Psd.open(tmp_path / "psd")
+    assert info.value.code == "device_state_corrupt"
+
+
+def test_a_lost_log_keeps_the_registers_and_leaves_a_hole(ready, tmp_path, clock):
+    for n in range(3):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    assert ready.handle({"cmd": "lock"})["ok"]  # a checkpoint with 3 pieces
+    assert ready.handle({"cmd": "unlock"})["ok"]
+    (tmp_path / "psd" / LOG_FILE).unlink()
+    after = open_psd(tmp_path, clock)
+    assert (after.registers()["pieces"], after.registers()["ascending"]) == (3, 30)
+    assert after.handle(print_request("p3", mills=10))["ok"]
+    assert logged(after) == [4]  # 1-3 are the hole the data center reports
+
+
+def test_a_state_file_with_the_log_inside_is_moved_over(ready, tmp_path, clock):
+    for n in range(3):
+        assert ready.handle(print_request(f"p{n}", mills=10))["ok"]
+    entries = [p.entry for p in ready.log]
+    assert ready.handle({"cmd": "lock"})["ok"]  # a checkpoint with 3 pieces
+    state_file = tmp_path / "psd" / STATE_FILE
+    old = json.loads(state_file.read_bytes())
+    del old["log_acked"], old["retired_rids"]
+    old["log"] = entries  # the first format: no pieces.log, the log in the state
+    state_file.write_bytes(canonical(old))
+    (tmp_path / "psd" / LOG_FILE).unlink()
+    after = open_psd(tmp_path, clock)
+    assert [p.entry for p in after.log] == entries
+    assert "log" not in json.loads(state_file.read_bytes())
+    assert after.handle(print_request("p0", mills=10))["ok"]  # the stored reply
+    assert after.registers()["pieces"] == 3
+    assert logged(open_psd(tmp_path, clock)) == [1, 2, 3]

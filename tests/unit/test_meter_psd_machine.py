@@ -18,7 +18,7 @@ from postroom.core.clock import FrozenClock
 from postroom.core.meters import tokens
 from postroom.core.money import Money
 from postroom.hal.meter.psd import DeviceReset, Psd
-from postroom.hal.meter.store import STEPS
+from postroom.hal.meter.store import APPEND_STEPS, STEPS
 
 KEY = b"s" * 32
 DIGEST = hashlib.sha256(b"rates").hexdigest()
@@ -40,6 +40,7 @@ class PsdMachine(RuleBasedStateMachine):
         self.refilled = 0
         self.printed: dict[str, int] = {}
         self.locked = False
+        self.acked = 0
 
     def open(self):
         return Psd.open(self.folder, "SNM", clock=self.clock, meter_key=KEY)
@@ -89,7 +90,7 @@ class PsdMachine(RuleBasedStateMachine):
         rid = f"p{n}-{mills}"  # a repeated id always carries the same body (a retry)
         self.expect_print(rid, mills, self.psd.handle(self.print_request(rid, mills)))
 
-    @rule(n=st.integers(0, 30), mills=st.integers(1, 3_000), step=st.sampled_from(STEPS))
+    @rule(n=st.integers(0, 30), mills=st.integers(1, 3_000), step=st.sampled_from(APPEND_STEPS))
     def power_cut_during_print(self, n, mills, step):
         rid = f"p{n}-{mills}"
 
@@ -121,6 +122,31 @@ class PsdMachine(RuleBasedStateMachine):
         self.psd.faults.reset_after_commit = self.psd.faults.reset_before_commit = 0
         self.expect_print(rid, mills, reply)
 
+    @rule(step=st.sampled_from((None, *STEPS)), occurrence=st.sampled_from((1, 2)))
+    def acknowledge_the_log(self, step, occurrence):
+        """The data center acknowledges every piece printed; a power cut may interrupt the
+        checkpoint (first write) or the compaction of the log file (second write)."""
+        up_to = self.psd.registers()["pieces"]
+        if not up_to:
+            return
+        before = self.acked
+        seen = []
+
+        def cut(at):
+            seen.append(at)
+            if seen.count(step) == occurrence:
+                raise Cut(at)
+
+        token = tokens.issue_piece_ack(KEY, "SNM", up_to).hex()
+        self.psd.fault = cut
+        try:
+            assert self.psd.handle({"cmd": "ack_log", "up_to": up_to, "token": token})["ok"]
+        except Cut:
+            self.psd = self.open()
+        self.psd.fault = lambda at: None
+        self.acked = self.psd.state["log_acked"]
+        assert self.acked in (before, up_to)
+
     @rule(lock=st.booleans())
     def lock_or_unlock(self, lock):
         assert self.psd.handle({"cmd": "lock" if lock else "unlock"})["ok"]
@@ -137,8 +163,13 @@ class PsdMachine(RuleBasedStateMachine):
         assert registers["control"] == self.refilled
         assert registers["ascending"] == sum(self.printed.values())
         assert registers["pieces"] == len(self.printed)
-        assert [p["piece"] for p in self.psd.state["log"]] == list(range(1, len(self.printed) + 1))
-        assert self.open().registers() == registers  # the disk agrees with the device
+        logged = list(range(self.acked + 1, len(self.printed) + 1))
+        assert [p.piece for p in self.psd.log] == logged  # every piece not acknowledged
+        in_print_order = list(self.printed.values())  # a dict keeps insertion order
+        assert [p.entry["mills"] for p in self.psd.log] == in_print_order[self.acked :]
+        disk = self.open()
+        assert disk.registers() == registers  # the disk agrees with the device
+        assert [p.entry for p in disk.log] == [p.entry for p in self.psd.log]
 
 
 TestPsdMachine = PsdMachine.TestCase
