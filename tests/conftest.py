@@ -56,13 +56,34 @@ def _migrated_postgres() -> Iterator[str | None]:
     yield url
 
 
+_EMPTYING_ENGINES: dict[str, sa.Engine] = {}
+
+
 def _empty_tables(url: str) -> None:
-    """Empty every table of postroom's schema in the database at ``url`` (PostgreSQL)."""
-    engine = sa.create_engine(Database(url).url)
-    names = ", ".join(f'"{table.name}"' for table in schema.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    engine.dispose()
+    """Empty every table of postroom's schema in the database at ``url`` (PostgreSQL)
+    and restart its sequences, as before a test that needs an empty store.
+
+    DELETE with triggers off (``session_replication_role``, a superuser's setting: the
+    ledger's own triggers refuse deletes) takes a quarter of TRUNCATE's time on these
+    small tables, paid before every PostgreSQL test; TRUNCATE is the fallback."""
+    engine = _EMPTYING_ENGINES.get(url)
+    if engine is None:
+        engine = _EMPTYING_ENGINES[url] = sa.create_engine(Database(url).url)
+    tables = [f'"{table.name}"' for table in reversed(schema.metadata.sorted_tables)]
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            for table in tables:
+                connection.exec_driver_sql(f"DELETE FROM {table}")
+            sequences = connection.exec_driver_sql(
+                "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name)"
+                " FROM information_schema.sequences"
+            ).scalars()
+            for sequence in list(sequences):
+                connection.exec_driver_sql(f"ALTER SEQUENCE {sequence} RESTART")
+    except sa.exc.ProgrammingError:  # not a superuser
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture(scope="session")
