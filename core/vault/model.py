@@ -309,6 +309,11 @@ class TransferRequest:
 
     def fingerprint(self) -> str:
         """The request's body, hashed: the same id must come back with the same body."""
+        return body_fingerprint(self.body())
+
+    def body(self) -> tuple[object, ...]:
+        """What ``fingerprint`` hashes: everything but the id (the pieces of a mail run
+        share one body, so a batch hashes each distinct body once)."""
         body = [
             self.debit,
             self.credit,
@@ -324,7 +329,12 @@ class TransferRequest:
         if self.cost_center is not None:
             # Appended only when set, so the bodies of older requests hash as they did.
             body.append(self.cost_center)
-        return hashlib.sha256(_canonical(body)).hexdigest()
+        return tuple(body)
+
+
+def body_fingerprint(body: Sequence[object]) -> str:
+    """The fingerprint of a request's ``body()``."""
+    return hashlib.sha256(_canonical(body)).hexdigest()
 
 
 @attrs.frozen
