@@ -46,6 +46,8 @@ def _load_rate_tables(postroom: Postroom) -> None:
 
 
 DEMO_CUSTOMER = "Demo Mailroom Inc."
+#: Where the demo's kiosk mails from (New York, NY), unless the configuration says.
+DEMO_ORIGIN_ZIP = "10001"
 DEMO_METER = "PR-DEMO-0001"
 
 
@@ -120,6 +122,21 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("meters", _register_demo_meter),
     DemoStep("funding", _funding),
 ]
+
+
+def demo_kiosk(postroom: Postroom) -> None:
+    """Bind the kiosk to the demo customer, so that the demo's kiosk prints postage as a
+    mailroom's would; a kiosk account set in the configuration is left as it is."""
+    config = postroom.config
+    if config.kiosk_account:
+        return
+    customer = next((a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER), None)
+    if customer is not None:
+        postroom.config = attrs.evolve(
+            config,
+            kiosk_account=customer.number,
+            kiosk_origin_zip=config.kiosk_origin_zip or DEMO_ORIGIN_ZIP,
+        )
 
 
 def load_demo(

@@ -14,7 +14,7 @@ import click
 from waitress.server import create_server
 
 from postroom.core.app import Postroom
-from postroom.core.demo import load_demo
+from postroom.core.demo import demo_kiosk, load_demo
 from postroom.core.errors import ConfigurationError
 from postroom.frontends.cli.state import CliState, pass_state
 from postroom.frontends.web import create_app
@@ -61,6 +61,7 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
 @contextlib.contextmanager
 def _demo_worker(postroom: Postroom, facts: dict[str, str]) -> Iterator[None]:
     load_demo(postroom, facts=facts)
+    demo_kiosk(postroom)
     consumer = postroom.jobs.huey.create_consumer(workers=1, worker_type="thread", periodic=True)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     consumer.start()

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import today
+from postroom.core.demo import DEMO_CUSTOMER, demo_kiosk, load_demo
 from postroom.core.meters.printing import verify_indicium
 from postroom.core.money import Money
 
@@ -166,3 +167,22 @@ def test_the_kiosk_prints_in_french(
     shown = client.get(location).get_data(as_text=True)
     assert "Affranchissement imprimé" in shown
     assert re.search(r'id="printed-postage">[0-9]+,[0-9]{2}\xa0\$US</dd>', shown)
+
+
+def test_the_demo_kiosk_prints_for_the_demo_customer(
+    client: FlaskClient, postroom: Postroom
+) -> None:
+    # `serve --demo` binds the kiosk to the demo customer, unless one is configured.
+    load_demo(postroom)
+    demo_kiosk(postroom)
+    customer = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER)
+    assert postroom.config.kiosk_account == customer.number
+    before = postroom.vault.balance(customer.number).balances.balance
+    response = client.post("/kiosk/print", data=_print_form(_price(client)))
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/kiosk/printed/V{customer.number}/1")
+    assert postroom.vault.balance(customer.number).balances.balance < before
+    configured = attrs.evolve(postroom.config, kiosk_account="1234567897")
+    postroom.config = configured
+    demo_kiosk(postroom)
+    assert postroom.config is configured
