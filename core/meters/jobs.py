@@ -14,6 +14,10 @@ def inspection_reminders(postroom: Postroom) -> int:
     return postroom.meters.send_inspection_reminders()
 
 
+def finish_virtual_prints(postroom: Postroom) -> int:
+    return postroom.meters.virtual.finish_interrupted()
+
+
 def register_jobs(registry: JobRegistry) -> None:
     registry.add_periodic(
         PeriodicJob(
@@ -21,5 +25,14 @@ def register_jobs(registry: JobRegistry) -> None:
             description="warn customers before a meter's inspection deadline, and when overdue",
             schedule={"hour": "6", "minute": "5"},
             run=inspection_reminders,
+        )
+    )
+    registry.add_periodic(
+        PeriodicJob(
+            name="meters.finish-virtual-prints",
+            description="finish virtual-meter prints a crash interrupted: charge a signed "
+            "piece, release the hold of one cut before signing (idempotent)",
+            schedule={"minute": "*/5"},
+            run=finish_virtual_prints,
         )
     )

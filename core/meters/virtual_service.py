@@ -13,14 +13,16 @@ like a physical meter's upload, so reports and the piece history see it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount
+from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
@@ -52,6 +54,10 @@ from postroom.core.units import Weight
 from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
+
+
+#: A print attempt left reserved or signed this long was cut by a crash (it takes seconds).
+INTERRUPTED_AFTER = timedelta(minutes=10)
 
 
 class PrintFailed(PostroomError):
@@ -218,16 +224,56 @@ class VirtualMeters:
                     "and nothing was charged: print again"
                 ) from error
         self._vault.post_postage(customer.number, hold_id, post_id)
+        self._posted(customer, key, meter.serial, post_id)
+        return _printed({**job, "status": PrintStatus.POSTED}, key, created=True)
 
-        def done(uow: UnitOfWork) -> None:
+    def finish_interrupted(
+        self, *, older_than: timedelta = INTERRUPTED_AFTER, limit: int = 200
+    ) -> int:
+        """The worker's sweep of prints a crash cut between their steps; how many it
+        finished. A *signed* piece is charged: its indicium exists and the virtual
+        meter's ascending register counts it, so posting its hold keeps the registers and
+        the ledger in agreement (a retry with the client's key then answers the piece). An
+        attempt cut before signing has its hold, if one was made, released: the client's
+        retry makes a new one. Both steps are idempotent by their transfer ids."""
+        before = self._clock.now() - older_than
+
+        def read(uow: UnitOfWork) -> list[tuple[dict[str, Any], CustomerAccount]]:
+            accounts = AccountStore(uow.connection)
+            found = []
+            for job in VirtualMeterStore(uow.connection).interrupted(before, limit):
+                customer = accounts.get_by_id(int(job["customer_account_id"]))
+                if customer is not None:
+                    found.append((job, customer))
+            return found
+
+        finished = 0
+        for job, customer in self._db.run(read, readonly=True):
+            key = str(job["idempotency_key"])
+            hold_id, post_id, void_id = attempt_ids(customer.number, key, int(job["attempt"]))
+            try:
+                if job["status"] == PrintStatus.SIGNED:
+                    self._vault.post_postage(customer.number, hold_id, post_id)
+                    self._posted(customer, key, str(job["serial"]), post_id)
+                else:
+                    with contextlib.suppress(NotFound):  # cut before its hold was made
+                        self._vault.void_postage(customer.number, hold_id, void_id)
+                    self._set_status(customer.id, key, PrintStatus.VOIDED)
+            except PostroomError as error:  # left for a person; the next run tries again
+                log.warning("interrupted virtual print %s of %s: %s", key, customer.number, error)
+                continue
+            finished += 1
+        return finished
+
+    def _posted(self, customer: CustomerAccount, key: str, serial: str, post_id: str) -> None:
+        def work(uow: UnitOfWork) -> None:
             VirtualMeterStore(uow.connection).update_job(
                 customer.id, key, status=PrintStatus.POSTED
             )
-            MeterStore(uow.connection).mark_recorded(meter.serial, post_id)
+            MeterStore(uow.connection).mark_recorded(serial, post_id)
             uow.commit()
 
-        self._db.run(done)
-        return _printed({**job, "status": PrintStatus.POSTED}, key, created=True)
+        self._db.run(work)
 
     def _begin(
         self,

@@ -152,6 +152,20 @@ class VirtualMeterStore:
             )
         )
 
+    def interrupted(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Print attempts begun before ``before`` and left reserved or signed: a crash
+        came between their steps (a print takes seconds)."""
+        rows = self._c.execute(
+            sa.select(virtual_prints)
+            .where(
+                virtual_prints.c.status.in_(("reserved", "signed")),
+                virtual_prints.c.created_at <= before,
+            )
+            .order_by(virtual_prints.c.created_at)
+            .limit(limit)
+        )
+        return [dict(row._mapping) for row in rows]
+
     def update_job(self, customer_account_id: int, key: str, **values: Any) -> None:
         self._c.execute(
             sa.update(virtual_prints)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -369,3 +370,50 @@ def test_a_withdrawn_virtual_meter_prints_nothing(pr: Postroom, funded: Customer
         letter(pr, funded, "k-1")
     assert caught.value.code == "meter_withdrawn"
     assert pr.vault.balance(funded.number).balances.balance == 20_000
+
+
+def test_a_print_cut_after_signing_is_charged_by_the_worker(
+    pr: Postroom, funded: CustomerAccount, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    price = quoted(pr)
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt  # the process dies between signing and posting
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pr.vault, "post_postage", crash)
+        with pytest.raises(KeyboardInterrupt):
+            letter(pr, funded, "k-cut")
+    held = pr.vault.balance(funded.number).balances
+    assert (held.debits_pending, held.balance) == (price.mills, 20_000)
+    assert pr.jobs.run_now("meters.finish-virtual-prints") == 0  # it may still be running
+    clock.advance(timedelta(minutes=11))
+    assert pr.jobs.run_now("meters.finish-virtual-prints") == 1
+    assert pr.jobs.run_now("meters.finish-virtual-prints") == 0
+    charged = pr.vault.balance(funded.number).balances
+    assert (charged.debits_pending, charged.balance) == (0, 20_000 - price.mills)
+    again = letter(pr, funded, "k-cut")  # the client's retry answers the signed piece
+    assert (again.piece, again.postage) == (1, price)
+    assert pr.vault.balance(funded.number).balances.balance == 20_000 - price.mills
+    assert pr.vault.verify().ok
+
+
+def test_a_print_cut_before_signing_has_its_hold_released_by_the_worker(
+    pr: Postroom, funded: CustomerAccount, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt  # the process dies after the hold, before signing
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pr.meters.virtual, "_sign", crash)
+        with pytest.raises(KeyboardInterrupt):
+            letter(pr, funded, "k-early")
+    assert pr.vault.balance(funded.number).balances.debits_pending > 0
+    clock.advance(timedelta(minutes=11))
+    assert pr.jobs.run_now("meters.finish-virtual-prints") == 1
+    released = pr.vault.balance(funded.number).balances
+    assert (released.debits_pending, released.balance) == (0, 20_000)
+    printed = letter(pr, funded, "k-early")  # the retry prints afresh, once
+    assert printed.piece == 1
+    assert pr.vault.balance(funded.number).balances.balance == 20_000 - quoted(pr).mills
+    assert pr.vault.verify().ok
