@@ -3,6 +3,7 @@ POSTROOM_TEST_DATABASE_URL is set, on PostgreSQL too."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
+from postroom.core.hookspecs import hookimpl
+from postroom.core.ports import Notification, PaymentSource
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,3 +44,53 @@ def pr(store_url: str, data_dir: Path, clock: FrozenClock) -> Iterator[Postroom]
 @pytest.fixture
 def customer(pr: Postroom) -> CustomerAccount:
     return pr.accounts.create("Acme Mailroom", "US", "USD")
+
+
+class Inbox:
+    """A notifier that keeps what it was asked to send in ``sent``."""
+
+    name = "inbox"
+    channels = ("email",)
+
+    def __init__(self, sent: list[Notification]) -> None:
+        self.sent = sent
+
+    def send(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+
+class SourceWithInbox:
+    """A plugin for one test: a payment source, and an inbox notifier keeping ``told``."""
+
+    def __init__(self, source: PaymentSource, told: list[Notification]) -> None:
+        self.source = source
+        self.told = told
+
+    @hookimpl
+    def register_payment_sources(self) -> list[PaymentSource]:
+        return [self.source]
+
+    @hookimpl
+    def register_notifiers(self) -> list[Inbox]:
+        return [Inbox(self.told)]
+
+
+@pytest.fixture
+def postroom_with_source(
+    store_url: str, data_dir: Path, clock: FrozenClock
+) -> Callable[[PaymentSource, list[Notification]], contextlib.AbstractContextManager[Postroom]]:
+    """Opens postroom with a test's payment source and an inbox keeping what it was told."""
+
+    @contextlib.contextmanager
+    def opened(source: PaymentSource, told: list[Notification]) -> Iterator[Postroom]:
+        config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
+        with Postroom.open(
+            config=config,
+            clock=clock,
+            migrate_schema=True,
+            immediate_jobs=True,
+            extra_plugins=[("under-test", SourceWithInbox(source, told))],
+        ) as postroom:
+            yield postroom
+
+    return opened

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
-from postroom.core.config import Config
-from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
 from postroom.plugins.payments.card import SandboxCard
@@ -47,29 +45,6 @@ class TiredCard(SandboxCard):
         return PaymentResult(f"ch-{key}", PaymentStatus.SETTLED)
 
 
-class Plugin:
-    def __init__(self, card: TiredCard, told: list[Notification]) -> None:
-        self.card = card
-        self.told = told
-
-    @hookimpl
-    def register_payment_sources(self) -> list[TiredCard]:
-        return [self.card]
-
-    @hookimpl
-    def register_notifiers(self) -> list[object]:
-        told = self.told
-
-        class Inbox:
-            name = "inbox"
-            channels = ("email",)
-
-            def send(self, notification: Notification) -> None:
-                told.append(notification)
-
-        return [Inbox()]
-
-
 @pytest.fixture
 def card() -> TiredCard:
     return TiredCard()
@@ -81,17 +56,8 @@ def told() -> list[Notification]:
 
 
 @pytest.fixture
-def pr(
-    store_url: str, data_dir: Path, clock: FrozenClock, card: TiredCard, told: list
-) -> Iterator[Postroom]:
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
-    with Postroom.open(
-        config=config,
-        clock=clock,
-        migrate_schema=True,
-        immediate_jobs=True,
-        extra_plugins=[("tired", Plugin(card, told))],
-    ) as postroom:
+def pr(postroom_with_source: Any, card: TiredCard, told: list) -> Iterator[Postroom]:
+    with postroom_with_source(card, told) as postroom:
         yield postroom
 
 

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,9 +17,7 @@ from click.testing import CliRunner
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
-from postroom.core.config import Config
 from postroom.core.errors import Conflict, NotFound
-from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
 from postroom.core.vault.funding_model import PayoutPartStatus, PayoutStatus
@@ -63,29 +62,6 @@ class GatewayCard(SandboxCard):
         return answer
 
 
-class Plugin:
-    def __init__(self, gateway: GatewayCard, told: list[Notification]) -> None:
-        self.gateway = gateway
-        self.told = told
-
-    @hookimpl
-    def register_payment_sources(self) -> list[GatewayCard]:
-        return [self.gateway]
-
-    @hookimpl
-    def register_notifiers(self) -> list[object]:
-        told = self.told
-
-        class Inbox:
-            name = "inbox"
-            channels = ("email",)
-
-            def send(self, notification: Notification) -> None:
-                told.append(notification)
-
-        return [Inbox()]
-
-
 @pytest.fixture
 def gateway() -> GatewayCard:
     return GatewayCard()
@@ -97,17 +73,8 @@ def told() -> list[Notification]:
 
 
 @pytest.fixture
-def pr(
-    store_url: str, data_dir: Path, clock: FrozenClock, gateway: GatewayCard, told: list
-) -> Iterator[Postroom]:
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
-    with Postroom.open(
-        config=config,
-        clock=clock,
-        migrate_schema=True,
-        immediate_jobs=True,
-        extra_plugins=[("gateway", Plugin(gateway, told))],
-    ) as postroom:
+def pr(postroom_with_source: Any, gateway: GatewayCard, told: list) -> Iterator[Postroom]:
+    with postroom_with_source(gateway, told) as postroom:
         yield postroom
 
 
