@@ -68,7 +68,8 @@ def _empty_tables(url: str) -> None:
     small tables, paid before every PostgreSQL test; TRUNCATE is the fallback."""
     engine = _EMPTYING_ENGINES.get(url)
     if engine is None:
-        engine = _EMPTYING_ENGINES[url] = sa.create_engine(Database(url).url)
+        # pre-ping: some tests terminate every backend, this engine's pooled one too
+        engine = _EMPTYING_ENGINES[url] = sa.create_engine(Database(url).url, pool_pre_ping=True)
     tables = [f'"{table.name}"' for table in reversed(schema.metadata.sorted_tables)]
     try:
         with engine.begin() as connection:
