@@ -32,12 +32,33 @@ def store_url(
     return _migrated_postgres
 
 
+#: Opens postroom on this test's store, with these (name, plugin) pairs registered
+#: besides the built-in ones.
+OpenPostroom = Callable[..., contextlib.AbstractContextManager[Postroom]]
+
+
 @pytest.fixture
-def pr(store_url: str, data_dir: Path, clock: FrozenClock) -> Iterator[Postroom]:
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="test-secret")
-    with Postroom.open(
-        config=config, clock=clock, migrate_schema=True, immediate_jobs=True
-    ) as postroom:
+def open_postroom(store_url: str, data_dir: Path, clock: FrozenClock) -> OpenPostroom:
+    @contextlib.contextmanager
+    def opened(*plugins: tuple[str, object]) -> Iterator[Postroom]:
+        config = Config.load(
+            {}, data_dir=data_dir, database_url=store_url, secret_key="test-secret"
+        )
+        with Postroom.open(
+            config=config,
+            clock=clock,
+            migrate_schema=True,
+            immediate_jobs=True,
+            extra_plugins=list(plugins),
+        ) as postroom:
+            yield postroom
+
+    return opened
+
+
+@pytest.fixture
+def pr(open_postroom: OpenPostroom) -> Iterator[Postroom]:
+    with open_postroom() as postroom:
         yield postroom
 
 
@@ -77,20 +98,7 @@ class SourceWithInbox:
 
 @pytest.fixture
 def postroom_with_source(
-    store_url: str, data_dir: Path, clock: FrozenClock
+    open_postroom: OpenPostroom,
 ) -> Callable[[PaymentSource, list[Notification]], contextlib.AbstractContextManager[Postroom]]:
     """Opens postroom with a test's payment source and an inbox keeping what it was told."""
-
-    @contextlib.contextmanager
-    def opened(source: PaymentSource, told: list[Notification]) -> Iterator[Postroom]:
-        config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
-        with Postroom.open(
-            config=config,
-            clock=clock,
-            migrate_schema=True,
-            immediate_jobs=True,
-            extra_plugins=[("under-test", SourceWithInbox(source, told))],
-        ) as postroom:
-            yield postroom
-
-    return opened
+    return lambda source, told: open_postroom(("under-test", SourceWithInbox(source, told)))

@@ -8,14 +8,12 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
-from postroom.core.clock import FrozenClock
-from postroom.core.config import Config
 from postroom.core.errors import Conflict, InsufficientFunds, Locked, NotFound, ValidationError
 from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
@@ -67,17 +65,8 @@ def outbox() -> RecordingNotifier:
 
 
 @pytest.fixture
-def pr(
-    store_url: str, data_dir: Path, clock: FrozenClock, outbox: RecordingNotifier
-) -> Iterator[Postroom]:
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="test-secret")
-    with Postroom.open(
-        config=config,
-        clock=clock,
-        migrate_schema=True,
-        immediate_jobs=True,
-        extra_plugins=[("recorder", RecorderPlugin(outbox))],
-    ) as postroom:
+def pr(open_postroom: Any, outbox: RecordingNotifier) -> Iterator[Postroom]:
+    with open_postroom(("recorder", RecorderPlugin(outbox))) as postroom:
         yield postroom
 
 
@@ -430,18 +419,9 @@ class FlakyPlugin:
         return [self.gateway]
 
 
-def test_a_retry_after_an_unreachable_source_resumes_and_never_charges_twice(
-    store_url, data_dir, clock
-):
+def test_a_retry_after_an_unreachable_source_resumes_and_never_charges_twice(open_postroom):
     gateway = FlakyGateway()
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
-    with Postroom.open(
-        config=config,
-        clock=clock,
-        migrate_schema=True,
-        immediate_jobs=True,
-        extra_plugins=[("flaky", FlakyPlugin(gateway))],
-    ) as pr:
+    with open_postroom(("flaky", FlakyPlugin(gateway))) as pr:
         customer = pr.accounts.create("Acme", "US", "USD")
         instrument = pr.funding.add_instrument(customer.number, "flaky-gateway", {})
         with pytest.raises(PaymentSourceUnavailable):
@@ -493,17 +473,8 @@ class BrokenPlugin:
         return [Failing(), "not a notifier"]
 
 
-def test_a_broken_plugin_is_left_out_and_other_notifiers_still_hear(
-    store_url, data_dir, clock, outbox
-):
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
-    with Postroom.open(
-        config=config,
-        clock=clock,
-        migrate_schema=True,
-        immediate_jobs=True,
-        extra_plugins=[("broken", BrokenPlugin()), ("recorder", RecorderPlugin(outbox))],
-    ) as pr:
+def test_a_broken_plugin_is_left_out_and_other_notifiers_still_hear(open_postroom, outbox):
+    with open_postroom(("broken", BrokenPlugin()), ("recorder", RecorderPlugin(outbox))) as pr:
         assert "ach-debit" in pr.funding.sources()
         customer = pr.accounts.create("Acme", "US", "USD")
         bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)

@@ -11,13 +11,13 @@ import textwrap
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
-from postroom.core.config import Config
 from postroom.core.errors import Conflict
 from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
@@ -72,15 +72,8 @@ def inbox() -> Inbox:
 
 
 @pytest.fixture
-def pr(store_url: str, data_dir: Path, clock: FrozenClock, inbox: Inbox) -> Iterator[Postroom]:
-    config = Config.load({}, data_dir=data_dir, database_url=store_url, secret_key="s")
-    with Postroom.open(
-        config=config,
-        clock=clock,
-        migrate_schema=True,
-        immediate_jobs=True,
-        extra_plugins=[("inbox", InboxPlugin(inbox))],
-    ) as postroom:
+def pr(open_postroom: Any, inbox: Inbox) -> Iterator[Postroom]:
+    with open_postroom(("inbox", InboxPlugin(inbox))) as postroom:
         yield postroom
 
 
