@@ -939,22 +939,17 @@ class ResetTokenStore:
     def mark_applied(
         self, serial: str, sequence: int, now: datetime, device_at: datetime | None = None
     ) -> bool:
-        """Record the token applied, once, unless it was cancelled: the one conditional
-        statement that a cancellation of the same token races with."""
-        result = self._c.execute(
-            sa.update(reset_tokens)
-            .where(
-                reset_tokens.c.serial == serial,
-                reset_tokens.c.sequence == sequence,
-                reset_tokens.c.applied_at.is_(None),
-                reset_tokens.c.cancelled_at.is_(None),
-            )
-            .values(applied_at=now, device_applied_at=device_at)
-        )
-        return result.rowcount == 1
+        """Record the token applied, once, unless it was cancelled."""
+        return self._settle(serial, sequence, applied_at=now, device_applied_at=device_at)
 
     def mark_cancelled(self, serial: str, sequence: int, transfer_id: str, now: datetime) -> bool:
         """Record the token cancelled, once, unless it was recorded applied."""
+        return self._settle(serial, sequence, cancelled_at=now, cancel_transfer_id=transfer_id)
+
+    def _settle(self, serial: str, sequence: int, **values: object) -> bool:
+        """Settle a token still neither applied nor cancelled, in one conditional
+        statement: a record of it applied and its cancellation race on this, and the
+        one that commits first wins (False for the other)."""
         result = self._c.execute(
             sa.update(reset_tokens)
             .where(
@@ -963,7 +958,7 @@ class ResetTokenStore:
                 reset_tokens.c.applied_at.is_(None),
                 reset_tokens.c.cancelled_at.is_(None),
             )
-            .values(cancelled_at=now, cancel_transfer_id=transfer_id)
+            .values(**values)
         )
         return result.rowcount == 1
 
