@@ -1009,30 +1009,12 @@ class ResetTokenStore:
 _CHAIN_ROW = sa.select(ledger_chain.c.id).where(ledger_chain.c.id == 1)
 
 
-def _transfer_values(t: Transfer) -> dict[str, object]:
-    return {
-        "seq": t.seq,
-        "id": t.id,
-        "debit_account_id": t.debit_account_id,
-        "credit_account_id": t.credit_account_id,
-        "amount": t.amount,
-        "currency": t.currency,
-        "phase": t.phase.value,
-        "code": t.code.value,
-        "pending_id": t.pending_id,
-        "timeout_at": t.timeout_at,
-        "batch": t.batch,
-        "pieces": t.pieces,
-        "reference": t.reference,
-        "cost_center": t.cost_center,
-        "body_hash": t.body_hash,
-        "created_at": t.created_at,
-        "prev_hash": t.prev_hash,
-        "row_hash": t.row_hash,
-    }
-
-
 _IDS_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _transfer_values(t: Transfer) -> dict[str, object]:
+    """A row's values by column name, for the statements with named parameters."""
+    return dict(zip(_ROW_COLUMNS, _row_values(t), strict=True))
 
 
 def _row_values(
