@@ -269,11 +269,8 @@ class Database:
                 if not driver.closed:
                     driver.autocommit = False
         except dbapi.Error as error:
-            dead = self.engine.dialect.is_disconnect(error, pooled, None)
-            if dead:
-                pooled.invalidate(error)
-            raise DBAPIError.instance(
-                statement, params, error, dbapi.Error, connection_invalidated=dead
+            raise _driver_error(
+                self.engine.dialect, pooled, error, statement, params, pooled.invalidate
             ) from error
         finally:
             pooled.close()
@@ -321,9 +318,25 @@ def copy_rows(
                     copy.write_row(row)
             return int(cursor.rowcount)
     except dbapi.Error as error:
-        dead = dialect.is_disconnect(error, pooled, None)
-        if dead:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            f"COPY {table}", None, error, dbapi.Error, connection_invalidated=dead
+        raise _driver_error(
+            dialect, pooled, error, f"COPY {table}", None, connection.invalidate
         ) from error
+
+
+def _driver_error(
+    dialect: sa.Dialect,
+    pooled: Any,
+    error: Any,
+    statement: str,
+    params: Mapping[str, Any] | None,
+    invalidate: Callable[[BaseException], None],
+) -> sa.exc.StatementError:
+    """A driver ``error`` raised outside SQLAlchemy's execute, wrapped as SQLAlchemy
+    wraps it (IntegrityError...); the connection is invalidated when it is dead."""
+    dead = dialect.is_disconnect(error, pooled, None)
+    if dead:
+        invalidate(error)
+    wrapped: sa.exc.StatementError = DBAPIError.instance(
+        statement, params, error, dialect.loaded_dbapi.Error, connection_invalidated=dead
+    )
+    return wrapped
