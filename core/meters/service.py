@@ -1126,9 +1126,7 @@ class MetersService:
         and tell the customer, as the worker does; a cancellation run again tells nobody
         twice."""
         cancelled = self._vault.cancel_reset_token(self.get(serial).serial, sequence)
-        for waiting in self._vault.cancellations_to_notify():
-            if (waiting.serial, waiting.sequence) == (cancelled.serial, cancelled.sequence):
-                self._tell_refill_returned(waiting)
+        self._tell_refill_returned(cancelled)  # queued only if not told before
         return cancelled
 
     def cancel_expired_tokens(self) -> int:
