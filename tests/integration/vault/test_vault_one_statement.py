@@ -141,3 +141,39 @@ def test_twin_requests_sent_at_once_get_one_answer(pr: Postroom, customer: Custo
     refused = next(i for i in ids if i not in applied)
     with pytest.raises(InsufficientFunds, match="failed before"):
         pr.vault.transfer(fee(customer, refused))
+
+
+def test_twin_batches_sent_at_once_get_one_answer(pr: Postroom, customer: CustomerAccount) -> None:
+    # 12 linked batches of 3, each sent by 4 threads at the same moment; funds for 8.
+    # The losers of a race find the winner's rows (or its refusal) and answer with them.
+    pr.vault.deposit(customer.number, Money(8 * 3 * 1000, "USD"), "funding")
+    pr.vault.system_account(AccountKind.FEES, "USD")
+    threads, batches = 4, [[f"batch-{b}-{n}" for n in range(3)] for b in range(12)]
+    answers: dict[int, list[object]] = defaultdict(list)
+    barrier = threading.Barrier(threads)
+    lock = threading.Lock()
+
+    def client() -> None:
+        for b, ids in enumerate(batches):
+            barrier.wait(timeout=30)
+            try:
+                answer: object = pr.vault.create_transfers([fee(customer, i) for i in ids])
+            except InsufficientFunds as error:
+                answer = (error.code, error.details["transfer_id"])
+            with lock:
+                answers[b].append(answer)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    for b in range(len(batches)):
+        assert len(answers[b]) == threads
+        assert len({repr(a) for a in answers[b]}) == 1, answers[b]
+    applied = [b for b in range(len(batches)) if isinstance(answers[b][0], list)]
+    assert applied == list(range(8))
+    assert pr.vault.balance(customer.number).balances.balance == 0
+    report = pr.vault.verify()
+    assert report.ok, report.problems
+    assert report.transfers_checked == 1 + 8 * 3
