@@ -246,11 +246,19 @@ class Database:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def execute_alone(self, statement: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def execute_alone(
+        self, statement: str, params: Mapping[str, Any], *, queue: int | None = None
+    ) -> tuple[Any, ...] | None:
         """Run one driver-level ``statement`` (the driver's own placeholders) as its own
-        transaction and return its first row: one round trip, no BEGIN or COMMIT, and none
-        of SQLAlchemy's per-statement work, for a use case that is a single statement hot
-        enough for that to show (the vault's posted debit on PostgreSQL).
+        transaction and return its first row: one round trip, and none of SQLAlchemy's
+        per-statement work, for a use case that is a single statement hot enough for
+        that to show (the vault's posted debit on PostgreSQL).
+
+        With ``queue`` (a PostgreSQL advisory lock key), the transaction first takes
+        that lock, in the same round trip: callers that all lock the same rows then
+        wait in one queue, and the statement starts with a snapshot taken after the
+        wait. Waiting on the rows themselves costs far more when they are hot: each
+        waiter wakes to re-read rows that changed under it.
 
         A driver error is raised wrapped as SQLAlchemy's (IntegrityError...); the
         connection is discarded when the error says it is dead. Never retried here: the
@@ -263,7 +271,14 @@ class Database:
             assert driver is not None
             driver.autocommit = True
             try:
-                cursor = driver.execute(statement, params, prepare=True)
+                if queue is None:
+                    cursor = driver.execute(statement, params, prepare=True)
+                else:
+                    # One implicit transaction: the server commits both at the
+                    # pipeline's one Sync, or rolls both back.
+                    with driver.pipeline():
+                        driver.execute(_QUEUE_LOCK, (queue,), prepare=True)
+                        cursor = driver.execute(statement, params, prepare=True)
                 return cursor.fetchone()  # type: ignore[no-any-return]
             finally:
                 if not driver.closed:
@@ -290,6 +305,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+#: An advisory lock held to the end of the transaction (``execute_alone``'s queue).
+_QUEUE_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 
 def copy_rows(

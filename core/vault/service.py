@@ -510,8 +510,8 @@ class VaultService:
         return self._run_idempotent(work)
 
     def _post_at_once(self, request: TransferRequest) -> Transfer | None:
-        """A posted transfer as one autocommit statement (PostgreSQL): one round trip,
-        locks held by the server alone. None when it did not apply (a replay, a rule
+        """A posted transfer as one statement in a transaction of its own (PostgreSQL):
+        one round trip, locks held by the server alone. None when it did not apply (a replay, a rule
         refused, an account unknown to this process, a meter): the general path then
         runs and answers exactly, in its own transaction."""
         if request.phase is not Phase.POSTED or request.timeout_seconds is not None:

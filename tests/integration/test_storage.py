@@ -189,7 +189,10 @@ def test_a_transaction_whose_connection_died_runs_again_on_a_new_one(postroom, c
 
 
 @pytest.mark.postgres
-def test_a_statement_run_alone_commits_by_itself_and_leaves_the_pool_transactional(postroom, clock):
+@pytest.mark.parametrize("queue", [None, 4242], ids=["alone", "queued"])
+def test_a_statement_run_alone_commits_by_itself_and_leaves_the_pool_transactional(
+    postroom, clock, queue
+):
     db = postroom.db
     db.run(
         lambda uow: (
@@ -198,15 +201,31 @@ def test_a_statement_run_alone_commits_by_itself_and_leaves_the_pool_transaction
         )
     )
     update = "UPDATE instance_settings SET value = %(value)s WHERE key = %(key)s RETURNING key"
-    assert db.execute_alone(update, {"value": "after", "key": "alone"}) == ("alone",)
+    assert db.execute_alone(update, {"value": "after", "key": "alone"}, queue=queue) == ("alone",)
     assert db.run(lambda uow: InstanceSettings(uow.connection).get("alone")) == "after"
-    assert db.execute_alone(update, {"value": "x", "key": "nothing"}) is None
+    assert db.execute_alone(update, {"value": "x", "key": "nothing"}, queue=queue) is None
     with pytest.raises(sa.exc.IntegrityError):
         db.execute_alone(
             "INSERT INTO instance_settings (key, value, updated_at)"
             " SELECT key, value, updated_at FROM instance_settings WHERE key = %(key)s",
             {"key": "alone"},
+            queue=queue,
         )
+    if queue is not None:
+        # The statement runs in the transaction holding the queue's lock...
+        holding = (
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+            " AND pid = pg_backend_pid() AND objid = %(key)s AND granted)"
+        )
+        assert db.execute_alone(holding, {"key": queue}, queue=queue) == (True,)
+        assert db.execute_alone(holding, {"key": queue}) == (False,)
+        # ...and the lock went with each transaction, failed or not.
+        taken = db.run(
+            lambda uow: uow.connection.exec_driver_sql(
+                f"SELECT pg_try_advisory_xact_lock({queue})"
+            ).scalar_one()
+        )
+        assert taken is True
 
     def write_then_roll_back(uow):  # the pooled connection is transactional again
         InstanceSettings(uow.connection).set("alone", "rolled back", clock.now())

@@ -1,4 +1,4 @@
-"""The posted-debit path as PostgreSQL runs it (one autocommit statement) and the
+"""The posted-debit path as PostgreSQL runs it (one statement, one round trip) and the
 twin requests it must answer exactly as the general path does."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_a_posted_debit_is_one_statement_of_its_own_on_postgresql(
     finally:
         sa.event.remove(pr.db.engine, "before_cursor_execute", count)
     assert again == done
-    # The debit itself ran as Database.execute_alone (one driver statement, autocommit);
+    # The debit itself ran as Database.execute_alone (one driver statement, one round trip);
     # only the replay's general path went through SQLAlchemy (lock, then the two reads).
     assert len(through_sqlalchemy) == 3, through_sqlalchemy
     assert done.row_hash == done.computed_hash()
