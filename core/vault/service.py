@@ -497,7 +497,7 @@ class VaultService:
         for request in requests:
             request.validate()
 
-        if len(requests) == 1 and self._db.dialect == "postgresql":
+        if len(requests) == 1:
             done = self._post_at_once(requests[0])
             if done is not None:
                 return [done]
@@ -510,10 +510,11 @@ class VaultService:
         return self._run_idempotent(work)
 
     def _post_at_once(self, request: TransferRequest) -> Transfer | None:
-        """A posted transfer as one statement in a transaction of its own (PostgreSQL):
-        one round trip, locks held by the server alone. None when it did not apply (a replay, a rule
-        refused, an account unknown to this process, a meter): the general path then
-        runs and answers exactly, in its own transaction."""
+        """A posted transfer in a transaction of its own, with its checks in SQL (on
+        PostgreSQL one statement in one round trip, locks held by the server alone).
+        None when it did not apply (a replay, a rule refused, an account unknown to this
+        process, a meter): the general path then runs and answers exactly, in its own
+        transaction."""
         if request.phase is not Phase.POSTED or request.timeout_seconds is not None:
             return None
         refs: list[tuple[int, str | None]] = []

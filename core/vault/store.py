@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -307,6 +308,40 @@ SELECT seq, prev_hash, row_hash, (SELECT count(*) FROM moved) AS moved,
 FROM sealed
 """
 
+#: ``_POST_AT_ONCE_SQL``'s checks on SQLite, run inside BEGIN IMMEDIATE (the database's
+#: one write lock, so nothing changes under it): the chain head when every rule holds,
+#: no row otherwise. The row, the chain head and the balances are then written.
+_POST_CHECK_SQLITE = """
+SELECT head_seq, head_hash
+FROM ledger_chain, ledger_accounts AS d, ledger_accounts AS c
+WHERE ledger_chain.id = 1
+    AND d.id = :debit_account_id AND c.id = :credit_account_id AND d.id <> c.id
+    AND d.code = COALESCE(:debit_code, d.code) AND c.code = COALESCE(:credit_code, c.code)
+    AND d.currency = :currency AND c.currency = :currency
+    AND d.kind <> 'meter' AND c.kind <> 'meter'
+    AND NOT (d.debits_must_not_exceed_credits
+        AND d.debits_pending + d.debits_posted + :amount > d.credits_posted + d.credit_limit)
+    AND NOT (d.credits_must_not_exceed_debits
+        AND d.credits_pending + d.credits_posted > d.debits_posted + :amount)
+    AND NOT (c.debits_must_not_exceed_credits
+        AND c.debits_pending + c.debits_posted > c.credits_posted + :amount + c.credit_limit)
+    AND NOT (c.credits_must_not_exceed_debits
+        AND c.credits_pending + c.credits_posted + :amount > c.debits_posted)
+    AND min(d.debits_pending, d.debits_posted + :amount, d.credits_pending, d.credits_posted,
+            c.debits_pending, c.debits_posted, c.credits_pending, c.credits_posted + :amount) >= 0
+    -- SQLite turns an integer that overflows into a float: leave that to the general path
+    AND max(d.debits_posted, c.credits_posted) <= 9223372036854775807 - :amount
+    AND NOT EXISTS (SELECT 1 FROM ledger_transfers WHERE id = :id)
+    AND NOT EXISTS (SELECT 1 FROM ledger_failures WHERE id = :id)
+"""
+_MOVE_CHAIN_SQLITE = "UPDATE ledger_chain SET head_seq = ?, head_hash = ? WHERE id = 1"
+_POST_BALANCES_SQLITE = """
+UPDATE ledger_accounts SET
+    debits_posted = debits_posted + CASE WHEN id = :debit_account_id THEN :amount ELSE 0 END,
+    credits_posted = credits_posted + CASE WHEN id = :credit_account_id THEN :amount ELSE 0 END
+WHERE id IN (:debit_account_id, :credit_account_id)
+"""
+
 #: The advisory lock posted debits queue on before they lock their rows: every one of
 #: them locks the chain head, so they run one at a time whatever the lock; queueing on
 #: it spares each waiter the wake-up to re-read rows that changed while it waited (the
@@ -342,6 +377,14 @@ SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM balanced) AS
 _ROW_COLUMNS = tuple(column.name for column in ledger_transfers.columns)
 _INSERT_ROWS_SQLITE = str(sa.insert(ledger_transfers).compile(dialect=sqlite_dialect()))
 _DATETIME = ledger_transfers.c.created_at.type
+_TO_SQLITE_TEXT = _DATETIME.dialect_impl(sqlite_dialect()).bind_processor(sqlite_dialect())
+
+
+def _sqlite_time(moment: datetime | None) -> object:
+    """A time as SQLAlchemy stores it in SQLite (for rows written by the driver)."""
+    return moment if moment is None or _TO_SQLITE_TEXT is None else _TO_SQLITE_TEXT(moment)
+
+
 _MOVE_CHAIN = (
     sa.update(ledger_chain)
     .where(ledger_chain.c.id == 1)
@@ -714,16 +757,14 @@ class LedgerStore:
         """Insert sealed rows with the driver's own executemany: SQLAlchemy would build
         each row's parameters anew (a mail run inserts a piece per row), and the rows of
         a batch share their timestamp, converted here once as SQLAlchemy stores it."""
-        dialect = self._c.dialect
-        to_text = _DATETIME.dialect_impl(dialect).bind_processor(dialect)
         stored: dict[datetime, object] = {}
 
         def stamp(moment: datetime | None) -> object:
-            if moment is None or to_text is None:
+            if moment is None:
                 return moment
             found = stored.get(moment)
             if found is None:
-                found = stored[moment] = to_text(moment)
+                found = stored[moment] = _sqlite_time(moment)
             return found
 
         self._c.exec_driver_sql(_INSERT_ROWS_SQLITE, [_row_values(t, stamp) for t in rows])
@@ -1073,14 +1114,17 @@ def _seal(rows: Sequence[Transfer], head_seq: int, head_hash: str) -> list[Trans
 def post_at_once(
     db: Database, row: Transfer, debit_code: str | None, credit_code: str | None
 ) -> Transfer | None:
-    """Apply ``row`` (a posted transfer, unsealed) with ``_POST_AT_ONCE_SQL``, alone on
-    its connection (PostgreSQL): the sealed row, or None when a check failed and nothing
-    was written. ``debit_code``/``credit_code``, when given, must still name those ids."""
+    """Apply ``row`` (a posted transfer, unsealed) in a transaction of its own, with
+    ``_POST_AT_ONCE_SQL`` (PostgreSQL) or ``_POST_CHECK_SQLITE`` and three writes (SQLite):
+    the sealed row, or None when a check failed and nothing was written.
+    ``debit_code``/``credit_code``, when given, must still name those ids."""
     tail = row.canonical_tail()
     params = _transfer_values(row)
     params["tail"] = tail.decode("ascii")
     params["debit_code"] = debit_code
     params["credit_code"] = credit_code
+    if db.dialect == "sqlite":
+        return db.write_on_driver(lambda cursor: _post_at_once_sqlite(cursor, row, tail, params))
     found = db.execute_alone(_POST_AT_ONCE_SQL, params, queue=CHAIN_QUEUE)
     if found is None:
         return None
@@ -1088,3 +1132,21 @@ def post_at_once(
     if row_hash != chain_hash(prev_hash, seq, tail) or (moved, balanced) != (1, 2):
         raise LedgerInvariantBroken(f"row {seq} ({row.id}) was not appended as sealed")
     return row.with_place(int(seq), str(prev_hash), str(row_hash))
+
+
+def _post_at_once_sqlite(
+    cursor: Any, row: Transfer, tail: bytes, params: dict[str, object]
+) -> Transfer | None:
+    """``post_at_once`` on SQLite, with the driver's cursor inside BEGIN IMMEDIATE."""
+    found = cursor.execute(_POST_CHECK_SQLITE, params).fetchone()
+    if found is None:
+        return None
+    head_seq, head_hash = found
+    seq = int(head_seq) + 1
+    sealed = row.with_place(seq, str(head_hash), chain_hash(str(head_hash), seq, tail))
+    cursor.execute(_INSERT_ROWS_SQLITE, _row_values(sealed, _sqlite_time))
+    cursor.execute(_MOVE_CHAIN_SQLITE, (seq, sealed.row_hash))
+    cursor.execute(_POST_BALANCES_SQLITE, params)
+    if cursor.rowcount != 2:
+        raise LedgerInvariantBroken(f"row {seq} ({row.id}) did not move both balances")
+    return sealed

@@ -3,15 +3,20 @@ twin requests it must answer exactly as the general path does."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import defaultdict
+from pathlib import Path
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
-from postroom.core.errors import InsufficientFunds
+from postroom.core.clock import FrozenClock
+from postroom.core.config import Config
+from postroom.core.errors import InsufficientFunds, PostroomError
 from postroom.core.money import Money
 from postroom.core.vault.model import AccountKind, Transfer, TransferCode, TransferRequest
 from postroom.core.vault.service import postage_code
@@ -28,11 +33,7 @@ def fee(customer: CustomerAccount, id: str, mills: int = 1000) -> TransferReques
     )
 
 
-def test_a_posted_debit_is_one_statement_of_its_own_on_postgresql(
-    pr: Postroom, customer: CustomerAccount
-) -> None:
-    if pr.db.dialect != "postgresql":
-        pytest.skip("the one-statement debit is PostgreSQL's")
+def test_a_posted_debit_runs_on_the_driver_alone(pr: Postroom, customer: CustomerAccount) -> None:
     pr.vault.deposit(customer.number, Money(10_000, "USD"), "funding")
     pr.vault.system_account(AccountKind.FEES, "USD")
     pr.vault.transfer(fee(customer, "first"))  # learns the account codes
@@ -48,9 +49,12 @@ def test_a_posted_debit_is_one_statement_of_its_own_on_postgresql(
     finally:
         sa.event.remove(pr.db.engine, "before_cursor_execute", count)
     assert again == done
-    # The debit itself ran as Database.execute_alone (one driver statement, one round trip);
-    # only the replay's general path went through SQLAlchemy (lock, then the two reads).
-    assert len(through_sqlalchemy) == 3, through_sqlalchemy
+    # The debit itself ran on the driver (PostgreSQL: one statement, one round trip);
+    # only the replay's general path went through SQLAlchemy (lock, then the two reads,
+    # after SQLite's BEGIN IMMEDIATE).
+    assert len(through_sqlalchemy) == (3 if pr.db.dialect == "postgresql" else 4), (
+        through_sqlalchemy
+    )
     assert done.row_hash == done.computed_hash()
     assert pr.vault.balance(customer.number).balances.balance == 8_000
     assert pr.vault.verify().ok
@@ -177,3 +181,99 @@ def test_twin_batches_sent_at_once_get_one_answer(pr: Postroom, customer: Custom
     report = pr.vault.verify()
     assert report.ok, report.problems
     assert report.transfers_checked == 1 + 8 * 3
+
+
+def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
+    tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same 400 seeded requests against two ledgers: one where a posted transfer runs
+    # with its checks in SQL, one where every transfer takes the general path. Each
+    # answer, each row and each balance must be the same.
+    def opened(name: str) -> Postroom:
+        config = Config.load(
+            {}, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / name}", secret_key="k"
+        )
+        return Postroom.open(config=config, clock=clock, migrate_schema=True)
+
+    fast, general = opened("fast.db"), opened("general.db")
+    decided_in_sql: list[bool] = []  # applied, or left to the general path
+    post_at_once = fast.vault._post_at_once
+
+    def recorded(request: TransferRequest) -> Transfer | None:
+        done = post_at_once(request)
+        decided_in_sql.append(done is not None)
+        return done
+
+    monkeypatch.setattr(fast.vault, "_post_at_once", recorded)
+    monkeypatch.setattr(general.vault, "_post_at_once", lambda request: None)
+    ledgers = (fast, general)
+    accounts: list[int | str] = []
+    customers: list[list[str]] = []
+    for pr in ledgers:
+        usd = pr.accounts.create("Plain", "US", "USD")
+        lined = pr.accounts.create("On credit", "US", "USD")
+        eur = pr.accounts.create("Euro", "FR", "EUR")
+        pr.vault.open_postage_account(usd.number)
+        pr.vault.open_postage_account(lined.number, credit_limit=Money(5_000, "USD"))
+        pr.vault.open_postage_account(eur.number)
+        customers.append([usd.number, lined.number])
+        pr.vault.register_meter("PM-1", usd.number, "USPS")
+        in_dollars: list[int | str] = [
+            pr.vault.balance(usd.number).id,
+            pr.vault.balance(lined.number).id,
+            pr.vault.system_account(AccountKind.FEES, "USD").id,
+            "fees:USD",
+        ]
+        accounts = [
+            *in_dollars,
+            pr.vault.account("meter:PM-1").id,
+            pr.vault.balance(eur.number).id,
+            pr.vault.system_account(AccountKind.FEES, "EUR").id,
+        ]
+    rng = random.Random(20261123)
+    sent: list[TransferRequest] = []
+    for n in range(400):
+        if n % 40 == 0:  # funds come and go
+            for pr, numbers in zip(ledgers, customers, strict=True):
+                for k, number in enumerate(numbers):
+                    pr.vault.deposit(number, Money(25_000, "USD"), f"funding-{n}-{k}")
+                pr.vault.refill("PM-1", Money(5_000, "USD"), f"refill-{n}")
+        if sent and rng.random() < 0.15:  # a replay, as sent or with another amount
+            request = rng.choice(sent)
+            if rng.random() < 0.5:
+                request = attrs.evolve(request, amount=request.amount + 1)
+        else:
+            # mostly between USD accounts; else anything, mismatched currencies included
+            choices = in_dollars if rng.random() < 0.8 else accounts
+            request = TransferRequest(
+                id=f"t{n}",
+                debit=rng.choice(choices),
+                credit=rng.choice(choices),
+                amount=rng.choice([1, 5_000, 20_000, rng.randint(1, 9_000)]),
+                currency="USD" if choices is in_dollars else rng.choice(["USD", "EUR"]),
+                code=TransferCode.FEE,
+            )
+            if isinstance(request.debit, int) and rng.random() < 0.3:  # at the edge
+                debit = next(a for a in fast.vault.accounts() if a.id == request.debit)
+                edge = debit.balances.available + debit.credit_limit + rng.choice([-1, 0, 1, 300])
+                request = attrs.evolve(request, amount=max(1, edge))
+            sent.append(request)
+        answers: list[object] = []
+        for pr in ledgers:
+            try:
+                # The chains differ in the deposits' rows (customer numbers are random).
+                done = pr.vault.transfer(request)
+                answers.append(attrs.evolve(done, prev_hash="", row_hash=""))
+                assert done.row_hash == done.computed_hash()
+            except PostroomError as error:
+                answers.append((type(error).__name__, error.code))
+        assert answers[0] == answers[1], (request, answers)
+    assert decided_in_sql.count(True) > 150
+    assert decided_in_sql.count(False) > 100
+    assert [a.balances for a in fast.vault.accounts()] == [
+        a.balances for a in general.vault.accounts()
+    ]
+    assert fast.vault.registers("PM-1") == general.vault.registers("PM-1")
+    for pr in ledgers:
+        assert pr.vault.verify().ok
+        pr.close()
