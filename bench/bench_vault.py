@@ -4,7 +4,9 @@
         --pgbench-db pgbench_vault --clients 1,4,16 --seconds 10
 
 Every client is its own process running ``pr.vault.transfer`` (one posted debit of a
-single customer's postage account: the hot-row case) in a loop for ``--seconds``.
+single customer's postage account: the hot-row case) in a loop for ``--seconds``, on
+SQLite and on PostgreSQL; at each client count pgbench runs first, and both stores'
+rates are printed beside it as a ratio.
 ``--own-accounts`` adds a run where each client debits its own customer's account, so
 that only the ledger's chain head is shared: where that is no faster, the chain head
 (or the CPU) is the limit, not the hot account.
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from postroom.core.app import Postroom
@@ -189,65 +192,49 @@ def main() -> None:
     stamp = str(int(time.time()))
     print(f"cpus {os.cpu_count()}, {args.seconds:g} s per run, python {sys.version.split()[0]}")
 
-    if not args.skip_sqlite:
-        url = f"sqlite:///{Path(data_dir) / 'bench.db'}"
-        for clients in counts:
-            rate = vault_rate(url, data_dir, clients, args.seconds, f"s{stamp}-{clients}")
-            print(f"sqlite      clients={clients:<3} vault posted debits/s {rate:9.1f}")
-        if args.mail_run:
-            rate = mail_run(url, data_dir, args.mail_run, args.batch, f"s{stamp}")
-            print(f"sqlite      mail run {args.mail_run} pieces, batches of {args.batch}: "
-                  f"{rate:9.1f} pieces/s")  # fmt: skip
-
-    if args.postgres_url and args.mail_run:
-        rate = mail_run(args.postgres_url, data_dir, args.mail_run, args.batch, f"p{stamp}")
-        print(f"postgresql  mail run {args.mail_run} pieces, batches of {args.batch}: "
-              f"{rate:9.1f} pieces/s", flush=True)  # fmt: skip
-
+    pgbench = _pgbench(args) if args.postgres_url and args.pgbench_db else None
+    stores = [] if args.skip_sqlite else [("sqlite", f"sqlite:///{Path(data_dir) / 'bench.db'}")]
     if args.postgres_url:
-        if args.pgbench_db:
-            from sqlalchemy.engine import make_url
+        stores.append(("postgresql", args.postgres_url))
 
-            parsed = make_url(args.postgres_url)
-            host, user = parsed.host or "127.0.0.1", parsed.username or "postgres"
-            subprocess.run(
-                [
-                    "pgbench",
-                    "-h",
-                    host,
-                    "-U",
-                    user,
-                    "-i",
-                    "-q",
-                    "-s",
-                    str(args.pgbench_scale),
-                    args.pgbench_db,
-                ],
-                capture_output=True,
-                check=True,
-            )
-        for clients in counts:
-            rate = vault_rate(
-                args.postgres_url, data_dir, clients, args.seconds, f"p{stamp}-{clients}"
-            )
-            line = f"postgresql  clients={clients:<3} vault posted debits/s {rate:9.1f}"
-            if args.pgbench_db:
-                tps = pgbench_rate(args.pgbench_db, host, user, clients, int(args.seconds))
+    for name, url in stores:
+        if args.mail_run:
+            rate = mail_run(url, data_dir, args.mail_run, args.batch, f"{name[0]}{stamp}")
+            print(f"{name:<11} mail run {args.mail_run} pieces, batches of {args.batch}: "
+                  f"{rate:9.1f} pieces/s", flush=True)  # fmt: skip
+
+    # Each client count: pgbench, then the vault on each store, one right after the other.
+    for clients in counts:
+        tps = pgbench(clients) if pgbench else None
+        for name, url in stores:
+            run = f"{name[0]}{stamp}-{clients}"
+            rate = vault_rate(url, data_dir, clients, args.seconds, run)
+            line = f"{name:<11} clients={clients:<3} vault posted debits/s {rate:9.1f}"
+            if tps:
                 line += f"   pgbench tpcb-like tps {tps:9.1f}   ratio {rate / tps:5.2f}"
             print(line, flush=True)
             if args.own_accounts and clients > 1:
                 rate = vault_rate(
-                    args.postgres_url,
-                    data_dir,
-                    clients,
-                    args.seconds,
-                    f"p{stamp}-{clients}-own",
-                    own_accounts=True,
+                    url, data_dir, clients, args.seconds, run + "-own", own_accounts=True
                 )
-                print(
-                    f"postgresql  clients={clients:<3} own accounts: posted debits/s {rate:9.1f}",
-                    flush=True,
-                )
+                print(f"{name:<11} clients={clients:<3} own accounts: posted debits/s {rate:9.1f}",
+                      flush=True)  # fmt: skip
+
+
+def _pgbench(args: argparse.Namespace) -> Callable[[int], float]:
+    """Initialise pgbench's tables in ``--pgbench-db``; answer a function that runs it
+    with a number of clients and returns its TPS."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(args.postgres_url)
+    host, user = parsed.host or "127.0.0.1", parsed.username or "postgres"
+    subprocess.run(
+        ["pgbench", "-h", host, "-U", user, "-i", "-q", "-s", str(args.pgbench_scale),
+         args.pgbench_db],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return lambda clients: pgbench_rate(args.pgbench_db, host, user, clients, int(args.seconds))
 
 
 if __name__ == "__main__":
