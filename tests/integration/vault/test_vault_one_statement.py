@@ -6,7 +6,9 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import pytest
@@ -21,6 +23,8 @@ from postroom.core.money import Money
 from postroom.core.vault.model import AccountKind, Transfer, TransferCode, TransferRequest
 from postroom.core.vault.service import postage_code
 
+T = TypeVar("T", bound=Hashable)
+
 
 def fee(customer: CustomerAccount, id: str, mills: int = 1000) -> TransferRequest:
     return TransferRequest(
@@ -31,6 +35,30 @@ def fee(customer: CustomerAccount, id: str, mills: int = 1000) -> TransferReques
         currency="USD",
         code=TransferCode.FEE,
     )
+
+
+def sent_at_once(
+    threads: int, requests: Sequence[T], send: Callable[[T], object]
+) -> dict[T, list[object]]:
+    """Each request sent by ``threads`` threads at the same moment, one request after
+    another: what each thread was answered, by request."""
+    answers: dict[T, list[object]] = defaultdict(list)
+    barrier = threading.Barrier(threads)
+    lock = threading.Lock()
+
+    def client() -> None:
+        for request in requests:
+            barrier.wait(timeout=30)
+            answer = send(request)
+            with lock:
+                answers[request].append(answer)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    return answers
 
 
 def test_a_posted_debit_runs_on_the_driver_alone(pr: Postroom, customer: CustomerAccount) -> None:
@@ -112,25 +140,14 @@ def test_twin_requests_sent_at_once_get_one_answer(pr: Postroom, customer: Custo
     pr.vault.transfer(fee(customer, "warm-up", 1))
     pr.vault.deposit(customer.number, Money(1, "USD"), "top-up")
     threads, ids = 4, [f"twin-{n}" for n in range(30)]
-    answers: dict[str, list[object]] = defaultdict(list)
-    barrier = threading.Barrier(threads)
-    lock = threading.Lock()
 
-    def client() -> None:
-        for transfer_id in ids:
-            barrier.wait(timeout=30)
-            try:
-                answer: object = pr.vault.transfer(fee(customer, transfer_id))
-            except InsufficientFunds as error:
-                answer = error.code
-            with lock:
-                answers[transfer_id].append(answer)
+    def send(transfer_id: str) -> object:
+        try:
+            return pr.vault.transfer(fee(customer, transfer_id))
+        except InsufficientFunds as error:
+            return error.code
 
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
+    answers = sent_at_once(threads, ids, send)
     applied = [i for i in ids if isinstance(answers[i][0], Transfer)]
     for transfer_id in ids:
         assert len(answers[transfer_id]) == threads
@@ -152,30 +169,19 @@ def test_twin_batches_sent_at_once_get_one_answer(pr: Postroom, customer: Custom
     # The losers of a race find the winner's rows (or its refusal) and answer with them.
     pr.vault.deposit(customer.number, Money(8 * 3 * 1000, "USD"), "funding")
     pr.vault.system_account(AccountKind.FEES, "USD")
-    threads, batches = 4, [[f"batch-{b}-{n}" for n in range(3)] for b in range(12)]
-    answers: dict[int, list[object]] = defaultdict(list)
-    barrier = threading.Barrier(threads)
-    lock = threading.Lock()
+    threads, batches = 4, [tuple(f"batch-{b}-{n}" for n in range(3)) for b in range(12)]
 
-    def client() -> None:
-        for b, ids in enumerate(batches):
-            barrier.wait(timeout=30)
-            try:
-                answer: object = pr.vault.create_transfers([fee(customer, i) for i in ids])
-            except InsufficientFunds as error:
-                answer = (error.code, error.details["transfer_id"])
-            with lock:
-                answers[b].append(answer)
+    def send(ids: tuple[str, ...]) -> object:
+        try:
+            return pr.vault.create_transfers([fee(customer, i) for i in ids])
+        except InsufficientFunds as error:
+            return (error.code, error.details["transfer_id"])
 
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    for b in range(len(batches)):
-        assert len(answers[b]) == threads
-        assert len({repr(a) for a in answers[b]}) == 1, answers[b]
-    applied = [b for b in range(len(batches)) if isinstance(answers[b][0], list)]
+    answers = sent_at_once(threads, batches, send)
+    for ids in batches:
+        assert len(answers[ids]) == threads
+        assert len({repr(a) for a in answers[ids]}) == 1, answers[ids]
+    applied = [b for b, ids in enumerate(batches) if isinstance(answers[ids][0], list)]
     assert applied == list(range(8))
     assert pr.vault.balance(customer.number).balances.balance == 0
     report = pr.vault.verify()
