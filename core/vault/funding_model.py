@@ -139,6 +139,11 @@ class PayoutPartStatus(StrEnum):
     PENDING = "pending"  # a credit transfer submitted to the bank
     SETTLED = "settled"  # given back (a card refund)
     FAILED = "failed"  # the source refused; the money stays payable
+    RETURNED = "returned"  # the bank sent the credit transfer back; payable again
+
+
+#: Parts whose money stays (or is again) payable: an agent's turn.
+NOT_PAID = frozenset({PayoutPartStatus.FAILED, PayoutPartStatus.RETURNED})
 
 
 @attrs.frozen
@@ -195,8 +200,9 @@ class Payout:
 
     @property
     def left(self) -> int:
-        """Mills that stay payable: unmatched, and parts the source refused."""
-        refused = sum(p.amount.mills for p in self.parts if p.status is PayoutPartStatus.FAILED)
+        """Mills that stay payable: unmatched, parts the source refused and parts the
+        bank returned."""
+        refused = sum(p.amount.mills for p in self.parts if p.status in NOT_PAID)
         return self.unmatched + refused
 
     def to_json(self) -> dict[str, Any]:

@@ -16,7 +16,13 @@ from sqlalchemy.engine import Connection, Row
 from postroom.core.db import metadata
 from postroom.core.money import Money
 from postroom.core.ports import PaymentStatus
-from postroom.core.vault.funding_model import Payout, PayoutPart, PayoutPartStatus, PayoutStatus
+from postroom.core.vault.funding_model import (
+    NOT_PAID,
+    Payout,
+    PayoutPart,
+    PayoutPartStatus,
+    PayoutStatus,
+)
 from postroom.core.vault.funding_store import payment_instruments, payments
 from postroom.core.vault.model import utc
 from postroom.core.vault.refund_store import postage_account_closures
@@ -124,7 +130,7 @@ class PayoutStore:
     ) -> list[tuple[str, int]]:
         """(payment id, mills it can still give back) of the customer's settled payments
         of ``kinds`` from ``sources``, newest first; a payment whose refund the source
-        refused before is left to an agent."""
+        refused or the bank returned before is left to an agent."""
         live = (
             sa.select(
                 payout_refunds.c.payment_id,
@@ -135,7 +141,7 @@ class PayoutStore:
             .subquery()
         )
         refused = sa.select(payout_refunds.c.payment_id).where(
-            payout_refunds.c.status == PayoutPartStatus.FAILED.value
+            payout_refunds.c.status.in_([s.value for s in NOT_PAID])
         )
         rows = self._c.execute(
             sa.select(payments.c.id, payments.c.amount, live.c.taken)
@@ -227,6 +233,15 @@ class PayoutStore:
         )
         return done.rowcount == 1
 
+    def part_owner(self, part_id: str) -> tuple[str, int] | None:
+        """(payout id, customer account id) of a payout part."""
+        row = self._c.execute(
+            sa.select(payouts.c.id, payouts.c.customer_account_id)
+            .join(payout_refunds, payout_refunds.c.payout_id == payouts.c.id)
+            .where(payout_refunds.c.id == part_id)
+        ).first()
+        return None if row is None else (str(row.id), int(row.customer_account_id))
+
     def set_status(self, payout_id: str, status: PayoutStatus, now: datetime) -> None:
         self._c.execute(
             sa.update(payouts)
@@ -291,8 +306,9 @@ class PayoutStore:
         )
 
     def add_refunded(self, payment_id: str, mills: int, now: datetime) -> None:
-        """Count ``mills`` more as given back by the payment; fully given back, its
-        status becomes ``refunded``."""
+        """Count ``mills`` more (less, for a returned refund) as given back by the
+        payment; fully given back, its status becomes ``refunded``, and ``settled`` again
+        when a return leaves it less."""
         refunded = payments.c.refunded + mills
         self._c.execute(
             sa.update(payments)
@@ -301,6 +317,10 @@ class PayoutStore:
                 refunded=refunded,
                 status=sa.case(
                     (refunded >= payments.c.amount, PaymentStatus.REFUNDED.value),
+                    (
+                        payments.c.status == PaymentStatus.REFUNDED.value,
+                        PaymentStatus.SETTLED.value,
+                    ),
                     else_=payments.c.status,
                 ),
                 updated_at=now,

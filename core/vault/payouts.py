@@ -32,6 +32,7 @@ from postroom.core.money import Money
 from postroom.core.outbox import Outbox
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
 from postroom.core.vault.funding_model import (
+    NOT_PAID,
     PaymentKind,
     Payout,
     PayoutPart,
@@ -301,7 +302,7 @@ class PayoutService:
             lines = [
                 f"- {p.amount} back to payment {p.payment_id} ({p.source})"
                 for p in payout.parts
-                if p.status is not PayoutPartStatus.FAILED
+                if p.status not in NOT_PAID
             ]
             message = self._outbox.add(
                 uow.connection,
@@ -330,6 +331,108 @@ class PayoutService:
         found = store.payout(payout_id, customer.id, customer.number)
         assert found is not None
         return found, told
+
+    def record_return(self, part_id: str, reason: str) -> Payout:
+        """The customer's bank sent a payout's credit transfer back (SEPA return
+        ``AC04``, ACH ``R02``...). What it paid is payable again (``payout-return:<part>``
+        books it back from payment clearing), the payment counts it as no longer given
+        back, and no later run pays it to that payment again: an agent pays it. The
+        customer is told. Recording the same return again changes nothing."""
+        if not isinstance(part_id, str) or not 0 < len(part_id) <= 40:
+            raise ValidationError("a payout refund id is po_...-N", code="invalid_payout_refund")
+        code = reason.strip().upper() if isinstance(reason, str) else ""
+        if not code or len(code) > 10:
+            raise ValidationError("a return needs its reason code", code="invalid_reason")
+
+        def work(uow: UnitOfWork) -> tuple[Payout, str | None]:
+            store = PayoutStore(uow.connection)
+            owner = store.part_owner(part_id)
+            customer = None if owner is None else AccountStore(uow.connection).get_by_id(owner[1])
+            if owner is None or customer is None:
+                raise NotFound(f"no payout refund {part_id!r}", code="payout_refund_not_found")
+            ledger = LedgerStore(uow.connection)
+            postage = ledger.account_by_code(postage_code(customer.number))
+            assert postage is not None
+            ledger.lock_accounts([postage.id])  # serialises with a run and a twin return
+            payout = store.payout(owner[0], customer.id, customer.number)
+            assert payout is not None
+            part = next(p for p in payout.parts if p.id == part_id)
+            if part.status is PayoutPartStatus.RETURNED and part.failure_code == code:
+                return payout, None  # recorded already
+            source = self._funding.sources().get(part.source)
+            returnable = source is not None and bool(source.return_codes)
+            if (
+                part.status not in (PayoutPartStatus.PENDING, PayoutPartStatus.SETTLED)
+                or part.transfer_id is None
+                or not returnable
+            ):
+                raise Conflict(
+                    f"payout refund {part_id} ({part.source}, {part.status.value}) cannot be "
+                    "returned",
+                    code="payout_not_returnable",
+                )
+            assert source is not None
+            if code not in source.return_codes:
+                known = ", ".join(sorted(source.return_codes))
+                raise ValidationError(
+                    f"{code} is not a {source.name} return reason (one of {known})",
+                    code="invalid_reason",
+                )
+            currency = part.amount.currency
+            self._vault.execute_in(
+                uow,
+                [
+                    TransferRequest(
+                        id=f"payout-return:{part.id}",
+                        debit=self._vault.system_account_in(
+                            uow, AccountKind.PAYMENT_CLEARING, currency
+                        ).id,
+                        credit=self._vault.system_account_in(uow, AccountKind.REFUNDS, currency).id,
+                        amount=part.amount.mills,
+                        currency=currency,
+                        code=TransferCode.ADJUSTMENT,
+                        reference=f"payout refund {part.id} to {customer.number} returned: {code}",
+                    )
+                ],
+            )
+            now = self._clock.now()
+            store.update_part(
+                part.id,
+                now,
+                status=PayoutPartStatus.RETURNED.value,
+                failure_code=code,
+                failure_message=source.return_codes[code][:300],
+            )
+            store.add_refunded(part.payment_id, -part.amount.mills, now)
+            if payout.status is PayoutStatus.PAID:
+                store.set_status(payout.id, PayoutStatus.PARTIAL, now)
+            message = self._outbox.add(
+                uow.connection,
+                Notification(
+                    recipient=f"customer:{customer.number}",
+                    subject=f"A refund of your closed postage account came back: {part.amount}",
+                    body=f"Your bank returned the {part.amount} we paid back to payment "
+                    f"{part.payment_id} ({source.return_codes[code]}). The money is still "
+                    "yours: our team will contact you to pay it another way.",
+                    kind="payout_returned",
+                    data={
+                        "customer_number": customer.number,
+                        "payout_id": payout.id,
+                        "refund_id": part.id,
+                        "amount": str(part.amount),
+                        "reason": code,
+                    },
+                ),
+            )
+            uow.commit()
+            done = store.payout(payout.id, customer.id, customer.number)
+            assert done is not None
+            return done, message.id
+
+        done, told = self._vault.run_idempotent(work)
+        if told is not None:
+            self._outbox.deliver([told])
+        return done
 
     # ------------------------------------------------------------------- reading
 
@@ -378,7 +481,8 @@ class PayoutService:
 
     def unmatched(self) -> list[Unmatched]:
         """Money payable that no deposit can take back (funds received outside a payment
-        source, credit-line draws, refunds a source refused): an agent pays it."""
+        source, credit-line draws, refunds a source refused or a bank returned): an agent
+        pays it."""
         sources = [code for code, s in self._funding.sources().items() if s.kind != "credit_line"]
 
         def work(uow: UnitOfWork) -> list[Unmatched]:

@@ -352,6 +352,19 @@ def payouts_list(state: CliState, number: str, limit: int, as_json: bool) -> Non
     emit(rows, as_json, lambda r: "\n".join(payout_line(p) for p in r) or "no payouts")
 
 
+@payouts.command("return")
+@click.argument("refund_id")
+@click.option(
+    "--reason", required=True, help="The bank's reason code: R02... (ACH), AC04... (SEPA)."
+)
+@json_option
+@pass_state
+def payouts_return(state: CliState, refund_id: str, reason: str, as_json: bool) -> None:
+    """Record that the bank sent payout refund REFUND_ID (po_...-N) back: its money is
+    payable again, for an agent; the customer is told."""
+    emit(state.postroom().payouts.record_return(refund_id, reason).to_json(), as_json, payout_line)
+
+
 @payouts.command("unmatched")
 @json_option
 @pass_state

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
-from postroom.core.errors import Conflict, NotFound
+from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
 from postroom.core.vault.funding_model import PayoutPartStatus, PayoutStatus
@@ -299,3 +299,68 @@ def test_a_sepa_collection_is_paid_back_by_credit_transfer(
     assert pr.funding.payment(number, collected.id).status is PaymentStatus.REFUNDED
     assert pr.vault.system_account(AccountKind.REFUNDS, "EUR").balances.balance == 0
     assert pr.vault.verify().ok
+
+
+def test_a_returned_credit_transfer_is_payable_again_for_an_agent(
+    pr: Postroom, clock: FrozenClock, told: list[Notification], store_url: str, data_dir: Path
+) -> None:
+    customer = pr.accounts.create("Acme Inc.", "US", "USD")
+    number = customer.number
+    bank = pr.funding.add_instrument(number, "ach-debit", ACH)
+    collected = pr.funding.deposit(number, bank.id, usd("40.00"), "a1")
+    clock.advance(timedelta(days=5))
+    pr.funding.settle_due()
+    pr.refunds.close_account(number)
+    payout = pr.payouts.run(number)
+    assert payout is not None
+    assert payout.status is PayoutStatus.PAID
+    [part] = payout.parts
+    assert part.status is PayoutPartStatus.PENDING
+    assert payable_account(pr) == 0
+
+    # A return the source does not know, or of a refund that does not exist: nothing.
+    with pytest.raises(ValidationError) as unknown_reason:
+        pr.payouts.record_return(part.id, "XX99")
+    assert unknown_reason.value.code == "invalid_reason"
+    with pytest.raises(NotFound) as missing:
+        pr.payouts.record_return("po_nope-1", "R02")
+    assert missing.value.code == "payout_refund_not_found"
+    assert payable_account(pr) == 0
+
+    # The bank sends it back (account closed): the money is payable again, once.
+    returned = pr.payouts.record_return(part.id, "r02")
+    assert returned.status is PayoutStatus.PARTIAL
+    assert (returned.paid, returned.left) == (0, 40_000)
+    assert (returned.parts[0].status, returned.parts[0].failure_code) == (
+        PayoutPartStatus.RETURNED,
+        "R02",
+    )
+    runner = CliRunner(env={"POSTROOM_DATABASE_URL": store_url, "POSTROOM_DATA_DIR": str(data_dir)})
+    shown = runner.invoke(cli, ["vault", "payouts", "return", part.id, "--reason", "R02", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == returned.to_json()  # recorded already: unchanged
+    assert payable_account(pr) == 40_000
+    assert pr.payouts.payable(number) == usd("40.00")
+    payment = pr.funding.payment(number, collected.id)
+    assert (payment.status, payment.refunded) == (PaymentStatus.SETTLED, 0)
+    # Not paid to that account again: an agent's turn, and the customer knows.
+    assert pr.payouts.run(number) is None
+    assert [(u.customer_number, u.amount) for u in pr.payouts.unmatched()] == [
+        (number, usd("40.00"))
+    ]
+    assert [n.kind for n in told].count("payout_returned") == 1
+    assert pr.vault.verify().ok
+
+
+def test_a_card_refund_is_not_returned(pr: Postroom, customer: CustomerAccount) -> None:
+    number = customer.number
+    card = pr.funding.add_instrument(number, "sandbox-card", CARD)
+    pr.funding.deposit(number, card.id, usd("25.00"), "c1")
+    pr.refunds.close_account(number)
+    payout = pr.payouts.run(number)
+    assert payout is not None
+    with pytest.raises(Conflict) as refused:
+        pr.payouts.record_return(payout.parts[0].id, "R02")
+    assert refused.value.code == "payout_not_returnable"
+    assert pr.payouts.payout(number, payout.id) == payout
+    assert payable_account(pr) == 0
