@@ -232,3 +232,46 @@ def test_a_statement_run_alone_commits_by_itself_and_leaves_the_pool_transaction
 
     db.run(write_then_roll_back)
     assert db.run(lambda uow: InstanceSettings(uow.connection).get("alone")) == "after"
+
+
+def test_a_write_on_the_sqlite_driver_commits_only_what_it_answers(tmp_path, clock):
+    config = Config.load({}, data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'w.db'}")
+    with Postroom.open(config=config, clock=clock, migrate_schema=True) as postroom:
+        db = postroom.db
+        stamp = clock.now().isoformat()
+        insert = "INSERT INTO instance_settings (key, value, updated_at) VALUES (?, ?, ?)"
+
+        def write(key):
+            return lambda cursor: cursor.execute(insert, (key, "v", stamp)).rowcount or None
+
+        def written():
+            return db.run(
+                lambda uow: sorted(
+                    r[0]
+                    for r in uow.connection.exec_driver_sql("SELECT key FROM instance_settings")
+                    if r[0] != "instance_id"
+                )
+            )
+
+        assert db.write_on_driver(write("kept")) == 1
+        # Answering None rolls back what was written.
+        assert db.write_on_driver(lambda cursor: (write("dropped")(cursor), None)[1]) is None
+
+        def fails(cursor):
+            write("half")(cursor)
+            raise RuntimeError("cut")
+
+        with pytest.raises(RuntimeError):
+            db.write_on_driver(fails)
+        # A driver error comes wrapped as SQLAlchemy's, with nothing written.
+        with pytest.raises(sa.exc.IntegrityError):
+            db.write_on_driver(write("kept"))
+        assert written() == ["kept"]
+        # The pooled connection is usable, and transactional, afterwards.
+        db.run(
+            lambda uow: (
+                InstanceSettings(uow.connection).set("later", "x", clock.now()),
+                uow.commit(),
+            )
+        )
+        assert written() == ["kept", "later"]
