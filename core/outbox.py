@@ -185,6 +185,31 @@ class Outbox:
         )
         return attrs.evolve(notification, id=message_id)
 
+    def add_for_customer(
+        self,
+        connection: Connection,
+        customer_number: str,
+        kind: str,
+        subject: str,
+        body: str,
+        data: Mapping[str, str],
+    ) -> str:
+        """``add`` an email message to a customer (``customer:<number>``; the customer's
+        number goes into its data too); its id, for ``deliver`` after the commit."""
+        message = self.add(
+            connection,
+            Notification(
+                recipient=f"customer:{customer_number}",
+                subject=subject,
+                body=body,
+                channel="email",
+                kind=kind,
+                data={"customer_number": customer_number, **data},
+            ),
+        )
+        assert message.id is not None
+        return message.id
+
     # ---------------------------------------------------------------- delivery
 
     def deliver(self, message_ids: Iterable[str]) -> int:

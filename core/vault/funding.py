@@ -49,7 +49,6 @@ from postroom.core.money import Money
 from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import (
-    Notification,
     PaymentResult,
     PaymentSource,
     PaymentStatus,
@@ -600,8 +599,8 @@ class FundingService:
                 "declines": str(after.declines),
             }
             if after.suspended:
-                told = self._queue(
-                    uow,
+                told = self._outbox.add_for_customer(
+                    uow.connection,
                     customer.number,
                     "auto_refill_suspended",
                     "Auto-refill suspended: your payment method was declined",
@@ -613,8 +612,8 @@ class FundingService:
                 )
             elif rule.declines == 0:
                 assert after.retry_at is not None
-                told = self._queue(
-                    uow,
+                told = self._outbox.add_for_customer(
+                    uow.connection,
                     customer.number,
                     "auto_refill_declined",
                     f"Auto-refill of {rule.amount} declined",
@@ -691,8 +690,8 @@ class FundingService:
             )
             told = None
             if changed and below:
-                told = self._queue(
-                    uow,
+                told = self._outbox.add_for_customer(
+                    uow.connection,
                     customer.number,
                     "low_balance",
                     f"Postage balance low: {balance}",
@@ -784,8 +783,8 @@ class FundingService:
             )
             store.add_statement(customer.id, statement)
             m = statement.to_json()
-            told = self._queue(
-                uow,
+            told = self._outbox.add_for_customer(
+                uow.connection,
                 customer.number,
                 "credit_statement",
                 f"Postage line of credit statement {statement.month}",
@@ -1048,8 +1047,8 @@ class FundingService:
             left -= part
         if take < sum(p.outstanding for p in debts):
             return None
-        return self._queue(
-            uow,
+        return self._outbox.add_for_customer(
+            uow.connection,
             customer.number,
             "refills_unlocked",
             "Meter refills are available again",
@@ -1129,8 +1128,8 @@ class FundingService:
             assert done is not None
             debt = Money(done.outstanding, done.amount.currency)
             locked = done.outstanding > 0
-            told = self._queue(
-                uow,
+            told = self._outbox.add_for_customer(
+                uow.connection,
                 done.customer_number,
                 f"payment_{status.value}",
                 f"Your payment of {done.amount} was {status.value} ({done.return_reason})",
@@ -1161,32 +1160,6 @@ class FundingService:
             except PostroomError as error:
                 log.warning("check after the return of %s failed: %s", payment.id, error.message)
         return payment
-
-    def _queue(
-        self,
-        uow: UnitOfWork,
-        customer_number: str,
-        kind: str,
-        subject: str,
-        body: str,
-        data: Mapping[str, str],
-    ) -> str:
-        """Write the customer's email message in ``uow`` (it exists exactly when the change
-        that causes it commits); deliver it with ``self._outbox.deliver`` after the commit.
-        Returns the message id."""
-        message = self._outbox.add(
-            uow.connection,
-            Notification(
-                recipient=f"customer:{customer_number}",
-                subject=subject,
-                body=body,
-                channel="email",
-                kind=kind,
-                data={"customer_number": customer_number, **data},
-            ),
-        )
-        assert message.id is not None
-        return message.id
 
     def _payment_for_update(
         self, uow: UnitOfWork, payment_id: str

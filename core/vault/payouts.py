@@ -30,7 +30,7 @@ from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, NotFound, PostroomError, ValidationError
 from postroom.core.money import Money
 from postroom.core.outbox import Outbox
-from postroom.core.ports import Notification, PaymentResult, PaymentStatus
+from postroom.core.ports import PaymentResult, PaymentStatus
 from postroom.core.vault.funding_model import (
     NOT_PAID,
     PaymentKind,
@@ -304,29 +304,21 @@ class PayoutService:
                 for p in payout.parts
                 if p.status not in NOT_PAID
             ]
-            message = self._outbox.add(
+            told = self._outbox.add_for_customer(
                 uow.connection,
-                Notification(
-                    recipient=f"customer:{customer.number}",
-                    subject=f"Refund of your closed postage account: {paid}",
-                    body=f"We are paying back {paid} of the funds left in your closed postage "
-                    "account, to the payment methods they came from:\n"
-                    + "\n".join(lines)
-                    + (
-                        f"\n{left} could not go back this way; our team will contact you."
-                        if payout.left
-                        else ""
-                    ),
-                    kind="payout_sent",
-                    data={
-                        "customer_number": customer.number,
-                        "payout_id": payout_id,
-                        "paid": str(paid),
-                        "left_payable": str(left),
-                    },
+                customer.number,
+                "payout_sent",
+                f"Refund of your closed postage account: {paid}",
+                f"We are paying back {paid} of the funds left in your closed postage account, "
+                "to the payment methods they came from:\n"
+                + "\n".join(lines)
+                + (
+                    f"\n{left} could not go back this way; our team will contact you."
+                    if payout.left
+                    else ""
                 ),
+                {"payout_id": payout_id, "paid": str(paid), "left_payable": str(left)},
             )
-            told = message.id
         uow.commit()
         found = store.payout(payout_id, customer.id, customer.number)
         assert found is not None
@@ -406,28 +398,25 @@ class PayoutService:
             store.add_refunded(part.payment_id, -part.amount.mills, now)
             if payout.status is PayoutStatus.PAID:
                 store.set_status(payout.id, PayoutStatus.PARTIAL, now)
-            message = self._outbox.add(
+            told = self._outbox.add_for_customer(
                 uow.connection,
-                Notification(
-                    recipient=f"customer:{customer.number}",
-                    subject=f"A refund of your closed postage account came back: {part.amount}",
-                    body=f"Your bank returned the {part.amount} we paid back to payment "
-                    f"{part.payment_id} ({source.return_codes[code]}). The money is still "
-                    "yours: our team will contact you to pay it another way.",
-                    kind="payout_returned",
-                    data={
-                        "customer_number": customer.number,
-                        "payout_id": payout.id,
-                        "refund_id": part.id,
-                        "amount": str(part.amount),
-                        "reason": code,
-                    },
-                ),
+                customer.number,
+                "payout_returned",
+                f"A refund of your closed postage account came back: {part.amount}",
+                f"Your bank returned the {part.amount} we paid back to payment "
+                f"{part.payment_id} ({source.return_codes[code]}). The money is still yours: "
+                "our team will contact you to pay it another way.",
+                {
+                    "payout_id": payout.id,
+                    "refund_id": part.id,
+                    "amount": str(part.amount),
+                    "reason": code,
+                },
             )
             uow.commit()
             done = store.payout(payout.id, customer.id, customer.number)
             assert done is not None
-            return done, message.id
+            return done, told
 
         done, told = self._vault.run_idempotent(work)
         if told is not None:
