@@ -64,10 +64,12 @@ from postroom.core.vault.funding_model import (
     check_instrument_id,
     check_key,
     check_payment_id,
+    check_return_reason,
     day_bounds,
     month_bounds,
     parse_month,
     previous_month,
+    return_reason_code,
 )
 from postroom.core.vault.funding_store import (
     FundingStore,
@@ -1058,9 +1060,7 @@ class FundingService:
 
     def _reverse(self, payment_id: str, reason: str, status: PaymentStatus) -> Payment:
         clean = check_payment_id(payment_id)
-        code = reason.strip().upper() if isinstance(reason, str) else ""
-        if not code or len(code) > 10:
-            raise ValidationError("a return needs its reason code", code="invalid_reason")
+        code = return_reason_code(reason)
 
         def work(uow: UnitOfWork) -> tuple[Payment, str | None]:
             customer, payment = self._payment_for_update(uow, clean)
@@ -1082,12 +1082,7 @@ class FundingService:
                 raise Conflict(
                     f"{source.name} payments are not returned", code="payment_not_returnable"
                 )
-            if code not in source.return_codes:
-                known = ", ".join(sorted(source.return_codes))
-                raise ValidationError(
-                    f"{code} is not a {source.name} return reason (one of {known})",
-                    code="invalid_reason",
-                )
+            meaning = check_return_reason(source, code)
             ledger = LedgerStore(uow.connection)
             target_code = (
                 credit_line_code(customer.number)
@@ -1121,7 +1116,7 @@ class FundingService:
                 status=status.value,
                 return_reason=code,
                 failure_code=code,
-                failure_message=source.return_codes[code][:300],
+                failure_message=meaning[:300],
                 outstanding=payment.amount.mills - take,
             )
             done = FundingStore(uow.connection).payment(payment.id, customer.id, customer.number)

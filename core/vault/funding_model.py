@@ -14,7 +14,7 @@ import attrs
 
 from postroom.core.errors import NotFound, ValidationError
 from postroom.core.money import Money
-from postroom.core.ports import PaymentStatus
+from postroom.core.ports import PaymentSource, PaymentStatus
 
 INSTRUMENT_ID = re.compile(r"pi_[0-9a-f]{20}")
 PAYMENT_ID = re.compile(r"pm_[0-9a-f]{20}")
@@ -126,6 +126,28 @@ class Payment:
             "created_at": _stamp(self.created_at),
             "updated_at": _stamp(self.updated_at),
         }
+
+
+def return_reason_code(reason: object) -> str:
+    """A bank's return reason as given (``r02``, `` AC04``), cleaned: ``invalid_reason``
+    when there is none or it is longer than a reason code."""
+    code = reason.strip().upper() if isinstance(reason, str) else ""
+    if not code or len(code) > 10:
+        raise ValidationError("a return needs its reason code", code="invalid_reason")
+    return code
+
+
+def check_return_reason(source: PaymentSource, code: str) -> str:
+    """What ``code`` means for ``source``'s returns; ``invalid_reason`` when it is not one
+    of them."""
+    meaning = source.return_codes.get(code)
+    if meaning is None:
+        known = ", ".join(sorted(source.return_codes))
+        raise ValidationError(
+            f"{code} is not a {source.name} return reason (one of {known})",
+            code="invalid_reason",
+        )
+    return meaning
 
 
 class PayoutStatus(StrEnum):

@@ -39,7 +39,9 @@ from postroom.core.vault.funding_model import (
     PayoutPartStatus,
     PayoutStatus,
     Unmatched,
+    check_return_reason,
     match_refunds,
+    return_reason_code,
 )
 from postroom.core.vault.funding_store import FundingStore
 from postroom.core.vault.model import AccountKind, TransferCode, TransferRequest
@@ -332,9 +334,7 @@ class PayoutService:
         customer is told. Recording the same return again changes nothing."""
         if not isinstance(part_id, str) or not 0 < len(part_id) <= 40:
             raise ValidationError("a payout refund id is po_...-N", code="invalid_payout_refund")
-        code = reason.strip().upper() if isinstance(reason, str) else ""
-        if not code or len(code) > 10:
-            raise ValidationError("a return needs its reason code", code="invalid_reason")
+        code = return_reason_code(reason)
 
         def work(uow: UnitOfWork) -> tuple[Payout, str | None]:
             store = PayoutStore(uow.connection)
@@ -364,12 +364,7 @@ class PayoutService:
                     code="payout_not_returnable",
                 )
             assert source is not None
-            if code not in source.return_codes:
-                known = ", ".join(sorted(source.return_codes))
-                raise ValidationError(
-                    f"{code} is not a {source.name} return reason (one of {known})",
-                    code="invalid_reason",
-                )
+            meaning = check_return_reason(source, code)
             currency = part.amount.currency
             self._vault.execute_in(
                 uow,
@@ -393,7 +388,7 @@ class PayoutService:
                 now,
                 status=PayoutPartStatus.RETURNED.value,
                 failure_code=code,
-                failure_message=source.return_codes[code][:300],
+                failure_message=meaning[:300],
             )
             store.add_refunded(part.payment_id, -part.amount.mills, now)
             if payout.status is PayoutStatus.PAID:
@@ -404,7 +399,7 @@ class PayoutService:
                 "payout_returned",
                 f"A refund of your closed postage account came back: {part.amount}",
                 f"Your bank returned the {part.amount} we paid back to payment "
-                f"{part.payment_id} ({source.return_codes[code]}). The money is still yours: "
+                f"{part.payment_id} ({meaning}). The money is still yours: "
                 "our team will contact you to pay it another way.",
                 {
                     "payout_id": payout.id,
