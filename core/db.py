@@ -11,10 +11,11 @@ out connections without a ping: that ping was one more round trip per transactio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -264,11 +265,7 @@ class Database:
         connection is discarded when the error says it is dead. Never retried here: the
         statement may have committed before its connection was lost.
         """
-        dbapi = self.engine.dialect.loaded_dbapi
-        pooled = self.engine.raw_connection()
-        try:
-            driver = pooled.driver_connection
-            assert driver is not None
+        with self._driver(statement, params) as driver:
             driver.autocommit = True
             try:
                 if queue is None:
@@ -283,12 +280,6 @@ class Database:
             finally:
                 if not driver.closed:
                     driver.autocommit = False
-        except dbapi.Error as error:
-            raise _driver_error(
-                self.engine.dialect, pooled, error, statement, params, pooled.invalidate
-            ) from error
-        finally:
-            pooled.close()
 
     def write_on_driver(self, work: Callable[[Any], T | None]) -> T | None:
         """Run ``work`` with a driver cursor of an SQLite write transaction of its own
@@ -298,11 +289,7 @@ class Database:
 
         A driver error is raised wrapped as SQLAlchemy's (IntegrityError...).
         """
-        dbapi = self.engine.dialect.loaded_dbapi
-        pooled = self.engine.raw_connection()
-        try:
-            driver = pooled.driver_connection
-            assert driver is not None
+        with self._driver("BEGIN IMMEDIATE", None) as driver:
             cursor = driver.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
@@ -313,9 +300,21 @@ class Database:
                 if driver.in_transaction:
                     driver.rollback()
                 cursor.close()
+
+    @contextlib.contextmanager
+    def _driver(self, statement: str, params: Mapping[str, Any] | None) -> Iterator[Any]:
+        """A pooled connection's driver connection, for the caller alone until the block
+        ends. A driver error in the block is raised wrapped as SQLAlchemy's, naming
+        ``statement``; the connection is discarded when the error says it is dead."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None
+            yield driver
         except dbapi.Error as error:
             raise _driver_error(
-                self.engine.dialect, pooled, error, "BEGIN IMMEDIATE", None, pooled.invalidate
+                self.engine.dialect, pooled, error, statement, params, pooled.invalidate
             ) from error
         finally:
             pooled.close()
