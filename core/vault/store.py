@@ -229,6 +229,48 @@ FROM sealed
 """
 )
 
+#: A posted transfer's two accounts under short names, and the rules the transfer must
+#: keep: one text for both stores' checks in SQL, each with its own parameter markers.
+#: A sum past BIGINT is left to the general path (SQLite would make it a float).
+_PAIR_ACCOUNTS = """SELECT id, code, kind, currency, credit_limit,
+        debits_must_not_exceed_credits AS dmnec, credits_must_not_exceed_debits AS cmned,
+        debits_pending AS dp, debits_posted AS dd, credits_pending AS cp, credits_posted AS cc
+    FROM ledger_accounts
+    WHERE id IN ({debit_account_id}, {credit_account_id})"""
+_PAIR_RULES = """d.id = {debit_account_id}
+        AND c.id = {credit_account_id}
+        AND d.id <> c.id
+        AND d.code = COALESCE({debit_code}, d.code)
+        AND c.code = COALESCE({credit_code}, c.code)
+        AND d.currency = {currency}
+        AND c.currency = {currency}
+        AND d.kind <> 'meter' AND c.kind <> 'meter'
+        AND NOT (d.dmnec AND d.dp + d.dd + {amount} > d.cc + d.credit_limit)
+        AND NOT (d.cmned AND d.cp + d.cc > d.dd + {amount})
+        AND NOT (c.dmnec AND c.dp + c.dd > c.cc + {amount} + c.credit_limit)
+        AND NOT (c.cmned AND c.cp + c.cc + {amount} > c.dd)
+        AND {least}(d.dp, d.dd + {amount}, d.cp, d.cc,
+            c.dp, c.dd, c.cp, c.cc + {amount}) >= 0
+        AND {greatest}(d.dd, c.cc) <= 9223372036854775807 - {amount}
+        AND NOT EXISTS (SELECT 1 FROM ledger_transfers WHERE id = {id})
+        AND NOT EXISTS (SELECT 1 FROM ledger_failures WHERE id = {id})"""
+_PG_MARKERS = {
+    "debit_account_id": "CAST(%(debit_account_id)s AS INTEGER)",
+    "credit_account_id": "CAST(%(credit_account_id)s AS INTEGER)",
+    "debit_code": "CAST(%(debit_code)s AS VARCHAR)",
+    "credit_code": "CAST(%(credit_code)s AS VARCHAR)",
+    "currency": "CAST(%(currency)s AS VARCHAR)",
+    "amount": "CAST(%(amount)s AS BIGINT)",
+    "id": "CAST(%(id)s AS VARCHAR)",
+    "least": "LEAST",
+    "greatest": "GREATEST",
+}
+_SQLITE_MARKERS = {
+    **{name: f":{name}" for name in _PG_MARKERS},
+    "least": "min",
+    "greatest": "max",
+}
+
 #: A posted transfer between two accounts that are not meters, whole, in one statement
 #: run on its own (queued on ``CHAIN_QUEUE``, one round trip): lock both accounts
 #: (ascending id), check every balance rule and that the id is new, lock the chain head,
@@ -236,35 +278,15 @@ FROM sealed
 #: writes nothing when any check fails: the service then runs the general path, which
 #: says why. The locks are held by the server alone, from the first lock to the commit,
 #: with no client round trip in between.
-_POST_AT_ONCE_SQL = """
+_POST_AT_ONCE_TEMPLATE = """
 WITH locked AS MATERIALIZED (
-    SELECT id, code, kind, currency, credit_limit,
-        debits_must_not_exceed_credits AS dmnec, credits_must_not_exceed_debits AS cmned,
-        debits_pending AS dp, debits_posted AS dd, credits_pending AS cp, credits_posted AS cc
-    FROM ledger_accounts
-    WHERE id IN (
-        CAST(%(debit_account_id)s AS INTEGER), CAST(%(credit_account_id)s AS INTEGER))
+    {accounts}
     ORDER BY id
     FOR UPDATE
 ), pair AS MATERIALIZED (
     SELECT d.id
     FROM locked AS d, locked AS c
-    WHERE d.id = CAST(%(debit_account_id)s AS INTEGER)
-        AND c.id = CAST(%(credit_account_id)s AS INTEGER)
-        AND d.id <> c.id
-        AND d.code = COALESCE(CAST(%(debit_code)s AS VARCHAR), d.code)
-        AND c.code = COALESCE(CAST(%(credit_code)s AS VARCHAR), c.code)
-        AND d.currency = CAST(%(currency)s AS VARCHAR)
-        AND c.currency = CAST(%(currency)s AS VARCHAR)
-        AND d.kind <> 'meter' AND c.kind <> 'meter'
-        AND NOT (d.dmnec AND d.dp + d.dd + CAST(%(amount)s AS BIGINT) > d.cc + d.credit_limit)
-        AND NOT (d.cmned AND d.cp + d.cc > d.dd + CAST(%(amount)s AS BIGINT))
-        AND NOT (c.dmnec AND c.dp + c.dd > c.cc + CAST(%(amount)s AS BIGINT) + c.credit_limit)
-        AND NOT (c.cmned AND c.cp + c.cc + CAST(%(amount)s AS BIGINT) > c.dd)
-        AND LEAST(d.dp, d.dd + CAST(%(amount)s AS BIGINT), d.cp, d.cc,
-                  c.dp, c.dd, c.cp, c.cc + CAST(%(amount)s AS BIGINT)) >= 0
-        AND NOT EXISTS (SELECT 1 FROM ledger_transfers WHERE id = CAST(%(id)s AS VARCHAR))
-        AND NOT EXISTS (SELECT 1 FROM ledger_failures WHERE id = CAST(%(id)s AS VARCHAR))
+    WHERE {rules}
 ), head AS MATERIALIZED (
     SELECT head_seq, head_hash FROM ledger_chain
     WHERE id = 1 AND EXISTS (SELECT 1 FROM pair)
@@ -307,33 +329,26 @@ SELECT seq, prev_hash, row_hash, (SELECT count(*) FROM moved) AS moved,
     (SELECT count(*) FROM balanced) AS balanced
 FROM sealed
 """
+_POST_AT_ONCE_SQL = _POST_AT_ONCE_TEMPLATE.format(
+    accounts=_PAIR_ACCOUNTS.format(**_PG_MARKERS), rules=_PAIR_RULES.format(**_PG_MARKERS)
+)
 
 #: ``_POST_AT_ONCE_SQL``'s checks on SQLite, run inside BEGIN IMMEDIATE (the database's
 #: one write lock, so nothing changes under it): the chain head when every rule holds,
 #: no row otherwise. The row, the chain head and the balances are then written.
-_POST_CHECK_SQLITE = """
+_POST_CHECK_TEMPLATE_SQLITE = """
+WITH pair AS (
+    {accounts}
+)
 SELECT head_seq, head_hash
-FROM ledger_chain, ledger_accounts AS d, ledger_accounts AS c
+FROM ledger_chain, pair AS d, pair AS c
 WHERE ledger_chain.id = 1
-    AND d.id = :debit_account_id AND c.id = :credit_account_id AND d.id <> c.id
-    AND d.code = COALESCE(:debit_code, d.code) AND c.code = COALESCE(:credit_code, c.code)
-    AND d.currency = :currency AND c.currency = :currency
-    AND d.kind <> 'meter' AND c.kind <> 'meter'
-    AND NOT (d.debits_must_not_exceed_credits
-        AND d.debits_pending + d.debits_posted + :amount > d.credits_posted + d.credit_limit)
-    AND NOT (d.credits_must_not_exceed_debits
-        AND d.credits_pending + d.credits_posted > d.debits_posted + :amount)
-    AND NOT (c.debits_must_not_exceed_credits
-        AND c.debits_pending + c.debits_posted > c.credits_posted + :amount + c.credit_limit)
-    AND NOT (c.credits_must_not_exceed_debits
-        AND c.credits_pending + c.credits_posted + :amount > c.debits_posted)
-    AND min(d.debits_pending, d.debits_posted + :amount, d.credits_pending, d.credits_posted,
-            c.debits_pending, c.debits_posted, c.credits_pending, c.credits_posted + :amount) >= 0
-    -- SQLite turns an integer that overflows into a float: leave that to the general path
-    AND max(d.debits_posted, c.credits_posted) <= 9223372036854775807 - :amount
-    AND NOT EXISTS (SELECT 1 FROM ledger_transfers WHERE id = :id)
-    AND NOT EXISTS (SELECT 1 FROM ledger_failures WHERE id = :id)
+    AND {rules}
 """
+_POST_CHECK_SQLITE = _POST_CHECK_TEMPLATE_SQLITE.format(
+    accounts=_PAIR_ACCOUNTS.format(**_SQLITE_MARKERS),
+    rules=_PAIR_RULES.format(**_SQLITE_MARKERS),
+)
 _MOVE_CHAIN_SQLITE = "UPDATE ledger_chain SET head_seq = ?, head_hash = ? WHERE id = 1"
 _POST_BALANCES_SQLITE = """
 UPDATE ledger_accounts SET
