@@ -192,7 +192,7 @@ def test_twin_batches_sent_at_once_get_one_answer(pr: Postroom, customer: Custom
 def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
     tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The same 400 seeded requests against two ledgers: one where a posted transfer runs
+    # The same 500 seeded requests against two ledgers: one where a posted transfer runs
     # with its checks in SQL, one where every transfer takes the general path. Each
     # answer, each row and each balance must be the same.
     def opened(name: str) -> Postroom:
@@ -214,6 +214,7 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
     monkeypatch.setattr(general.vault, "_post_at_once", lambda request: None)
     ledgers = (fast, general)
     accounts: list[int | str] = []
+    meter = 0
     customers: list[list[str]] = []
     for pr in ledgers:
         usd = pr.accounts.create("Plain", "US", "USD")
@@ -230,15 +231,16 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
             pr.vault.system_account(AccountKind.FEES, "USD").id,
             "fees:USD",
         ]
+        meter = pr.vault.account("meter:PM-1").id
         accounts = [
             *in_dollars,
-            pr.vault.account("meter:PM-1").id,
+            meter,
             pr.vault.balance(eur.number).id,
             pr.vault.system_account(AccountKind.FEES, "EUR").id,
         ]
     rng = random.Random(20261123)
     sent: list[TransferRequest] = []
-    for n in range(400):
+    for n in range(500):
         if n % 40 == 0:  # funds come and go
             for pr, numbers in zip(ledgers, customers, strict=True):
                 for k, number in enumerate(numbers):
@@ -259,6 +261,8 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
                 currency="USD" if choices is in_dollars else rng.choice(["USD", "EUR"]),
                 code=TransferCode.FEE,
             )
+            if rng.random() < 0.1:  # a meter on one side, which only the general path moves
+                request = attrs.evolve(request, **{rng.choice(["debit", "credit"]): meter})
             if isinstance(request.debit, int) and rng.random() < 0.3:  # at the edge
                 debit = next(a for a in fast.vault.accounts() if a.id == request.debit)
                 edge = debit.balances.available + debit.credit_limit + rng.choice([-1, 0, 1, 300])
