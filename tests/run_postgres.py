@@ -2,7 +2,8 @@
 
 Without arguments: the integration tests, minus their SQLite variants. Unit tests do no
 I/O and the e2e servers run on their own embedded SQLite, so the main run covers them;
-arguments replace the default selection.
+arguments replace the default selection. Each pytest-xdist worker runs on a database of
+its own beside the named one (tests/conftest.py makes and drops it).
 """
 
 import os
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-DEFAULT = ["tests/integration", "-k", "not sqlite", "--durations=10"]
+DEFAULT = ["tests/integration", "-k", "not sqlite", "--durations=10", "-n", "auto"]
 
 if __name__ == "__main__":
     if not os.environ.get("POSTROOM_TEST_DATABASE_URL"):

@@ -4,6 +4,7 @@ POSTROOM_TEST_DATABASE_URL is set, on PostgreSQL too."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,10 +23,13 @@ def store_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     _migrated_postgres: str | None,
+    _migrated_sqlite: Path,
     empty_postgres: Callable[[str], None],
 ) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'vault.db'}"
+        path = tmp_path / "vault.db"
+        shutil.copyfile(_migrated_sqlite, path)
+        return f"sqlite:///{path}"
     if _migrated_postgres is None:
         pytest.skip("PostgreSQL tests need POSTROOM_TEST_DATABASE_URL")
     empty_postgres(_migrated_postgres)
