@@ -80,7 +80,7 @@ def main() -> None:
             )
             service_quote()
             _report(
-                "pr.rates.quote (SQLite lookup of the table)",
+                "pr.rates.quote (tables in memory)",
                 _latencies(service_quote, max(1, args.quotes // 10)),
             )
 

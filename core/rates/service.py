@@ -1,8 +1,10 @@
 """Rates use cases (``pr.rates``): publish tables, look them up by date, quote, compare.
 
-Each use case runs in one unit of work. Published tables are immutable, so their parsed
-and compiled forms are cached in memory by digest; which table is in force is always read
-from the database, so a table published by another process is used at once.
+Published tables are immutable, so their parsed and compiled forms are cached in memory
+by digest, and which versions each service has is kept in memory too: a quote then reads
+nothing from the database (zoned pieces read their zone). A table this process publishes
+is seen at once; one published by another process within ``VERSIONS_FRESH_SECONDS``
+(tables are published ahead of their effective date, so a minute is harmless).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -41,6 +44,11 @@ from postroom.core.rates.tablefile import parse_zone_chart, read_rate_file
 from postroom.core.units import Weight
 
 log = logging.getLogger(__name__)
+
+#: How long the versions read from the database are trusted before they are read again.
+VERSIONS_FRESH_SECONDS = 60.0
+
+Versions = dict[tuple[str, str], list[tuple[date, date | None, str]]]
 
 _ZIP_RE = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?")
 
@@ -108,11 +116,22 @@ def zip3(value: str, label: str) -> str:
 
 
 class RatesService:
-    def __init__(self, db: Database, plugins: PluginManager, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        plugins: PluginManager,
+        clock: Clock,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._plugins = plugins
         self._clock = clock
+        # a cache's age, not a business time: the injectable clock may stand still
+        self._monotonic = monotonic
         self._cache: dict[str, tuple[RateTable, CompiledTable]] = {}
+        self._versions: Versions | None = None
+        self._versions_read_at = 0.0
         self._synced = False
         self._lock = threading.Lock()
         self._names = NameCatalogue()
@@ -161,6 +180,8 @@ class RatesService:
                     unchanged.append(table.label)
             uow.commit()
             return ImportReport(tuple(added), tuple(unchanged))
+
+        self._versions = None  # this process sees its own tables at once
 
         try:
             report = self._db.run(work)
@@ -214,29 +235,38 @@ class RatesService:
         """The table with this digest (or a unique prefix of at least 8 characters)."""
         self._ensure_synced()
 
-        def work(uow: UnitOfWork) -> RateTable:
+        def work(uow: UnitOfWork) -> str:
             repository = RateRepository(uow.connection)
             found = repository.find_digest(digest.lower()) if len(digest) >= 8 else []
             if len(found) != 1:
                 problem = "is ambiguous" if found else "matches no rate table"
                 raise NotFound(f"digest {digest!r} {problem}", code="unknown_rate_table")
-            return self._load(repository, found[0])[0]
+            return found[0]
 
-        return self._db.run(work, readonly=True)
+        return self._load(self._db.run(work, readonly=True))[0]
 
     def in_force(self, carrier: str, service: str, on: date | None = None) -> RateTable:
         """The table of ``carrier``/``service`` in force on ``on`` (default: today)."""
         self._ensure_synced()
         day = on or today(self._clock)
-        return self._db.run(
-            lambda uow: self._in_force(RateRepository(uow.connection), carrier, service, day)[0],
-            readonly=True,
-        )
+        return self._in_force(carrier, service, day)[0]
 
-    def _load(self, repository: RateRepository, digest: str) -> tuple[RateTable, CompiledTable]:
+    def _all_versions(self) -> Versions:
+        """Every service's versions, read again when older than ``VERSIONS_FRESH_SECONDS``."""
+        versions, now = self._versions, self._monotonic()
+        if versions is None or now - self._versions_read_at > VERSIONS_FRESH_SECONDS:
+            versions = self._db.run(
+                lambda uow: RateRepository(uow.connection).all_versions(), readonly=True
+            )
+            self._versions, self._versions_read_at = versions, now
+        return versions
+
+    def _load(self, digest: str) -> tuple[RateTable, CompiledTable]:
         cached = self._cache.get(digest)
         if cached is None:
-            table = repository.content(digest)
+            table = self._db.run(
+                lambda uow: RateRepository(uow.connection).content(digest), readonly=True
+            )
             if table is None:  # pragma: no cover - the digest was just read
                 raise NotFound(f"rate table {digest} vanished", code="unknown_rate_table")
             cached = (table, CompiledTable(table, digest))
@@ -244,11 +274,12 @@ class RatesService:
         return cached
 
     def _in_force(
-        self, repository: RateRepository, carrier: str, service: str, day: date
+        self, carrier: str, service: str, day: date
     ) -> tuple[RateTable, CompiledTable, str]:
-        versions = repository.versions(carrier, service)
+        everything = self._all_versions()
+        versions = everything.get((carrier, service))
         if not versions:
-            keys = repository.services()
+            keys = sorted(everything)
             carriers = sorted({c for c, _ in keys})
             raise unknown(carrier, service, carriers, [s for c, s in keys if c == carrier])
         chosen: tuple[date, date | None, str] | None = None
@@ -263,12 +294,11 @@ class RatesService:
                 service=service,
                 date=day.isoformat(),
             )
-        table, compiled = self._load(repository, chosen[2])
+        table, compiled = self._load(chosen[2])
         return table, compiled, chosen[2]
 
     def _zone(
         self,
-        repository: RateRepository,
         compiled: CompiledTable,
         zone: str | None,
         origin: str | None,
@@ -279,7 +309,10 @@ class RatesService:
         if origin is None or destination is None:
             return None  # the engine says a zone is needed
         carrier = compiled.table.carrier
-        found = repository.zone(carrier, zip3(origin, "origin"), zip3(destination, "destination"))
+        low, high = zip3(origin, "origin"), zip3(destination, "destination")
+        found = self._db.run(
+            lambda uow: RateRepository(uow.connection).zone(carrier, low, high), readonly=True
+        )
         if found is None:
             raise ZoneNotFound(
                 f"the {carrier} zone chart has no zone from {origin} to {destination}: "
@@ -306,13 +339,9 @@ class RatesService:
         self._ensure_synced()
         day = on or today(self._clock)
 
-        def work(uow: UnitOfWork) -> Quote:
-            repository = RateRepository(uow.connection)
-            table, compiled, digest = self._in_force(repository, carrier, service, day)
-            where = self._zone(repository, compiled, zone, origin, destination)
-            return quote(table, piece, extras, where, compiled=compiled, digest=digest)
-
-        return self._db.run(work, readonly=True)
+        table, compiled, digest = self._in_force(carrier, service, day)
+        where = self._zone(compiled, zone, origin, destination)
+        return quote(table, piece, extras, where, compiled=compiled, digest=digest)
 
     def quote_batch(
         self,
@@ -330,17 +359,8 @@ class RatesService:
         self._ensure_synced()
         day = on or today(self._clock)
 
-        def work(uow: UnitOfWork) -> tuple[RateTable, CompiledTable, str, str | None]:
-            repository = RateRepository(uow.connection)
-            table, compiled, digest = self._in_force(repository, carrier, service, day)
-            return (
-                table,
-                compiled,
-                digest,
-                self._zone(repository, compiled, zone, origin, destination),
-            )
-
-        table, compiled, digest, where = self._db.run(work, readonly=True)
+        table, compiled, digest = self._in_force(carrier, service, day)
+        where = self._zone(compiled, zone, origin, destination)
         return quote_batch(table, weights, extras, where, compiled=compiled, digest=digest)
 
     def compare(
@@ -361,35 +381,29 @@ class RatesService:
         self._ensure_synced()
         day = on or today(self._clock)
 
-        def work(uow: UnitOfWork) -> Comparison:
-            repository = RateRepository(uow.connection)
-            options: list[Quote] = []
-            refused: list[Refusal] = []
-            services = repository.services()
-            known = sorted({carrier for carrier, _ in services})
-            for wanted in carriers or ():
-                if wanted not in known:
-                    raise unknown(wanted, "", known, [])
-            for carrier, service in services:
-                if carriers is not None and carrier not in carriers:
-                    continue
-                try:
-                    table, compiled, digest = self._in_force(repository, carrier, service, day)
-                    if table.shape == "postcard" and piece.dimensions is None:
-                        raise ValidationError(
-                            "a postcard price needs the card's dimensions",
-                            code="dimensions_required",
-                        )
-                    where = self._zone(repository, compiled, None, origin, destination)
-                    options.append(
-                        quote(table, piece, extras, where, compiled=compiled, digest=digest)
+        options: list[Quote] = []
+        refused: list[Refusal] = []
+        services = sorted(self._all_versions())
+        known = sorted({carrier for carrier, _ in services})
+        for wanted in carriers or ():
+            if wanted not in known:
+                raise unknown(wanted, "", known, [])
+        for carrier, service in services:
+            if carriers is not None and carrier not in carriers:
+                continue
+            try:
+                table, compiled, digest = self._in_force(carrier, service, day)
+                if table.shape == "postcard" and piece.dimensions is None:
+                    raise ValidationError(
+                        "a postcard price needs the card's dimensions",
+                        code="dimensions_required",
                     )
-                except PostroomError as error:
-                    refused.append(Refusal(carrier, service, error.code, error.message))
-            options.sort(key=lambda q: (q.total.currency, q.total.mills, q.table.carrier))
-            return Comparison(tuple(options), tuple(refused))
-
-        return self._db.run(work, readonly=True)
+                where = self._zone(compiled, None, origin, destination)
+                options.append(quote(table, piece, extras, where, compiled=compiled, digest=digest))
+            except PostroomError as error:
+                refused.append(Refusal(carrier, service, error.code, error.message))
+        options.sort(key=lambda q: (q.total.currency, q.total.mills, q.table.carrier))
+        return Comparison(tuple(options), tuple(refused))
 
 
 __all__ = [

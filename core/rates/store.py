@@ -139,10 +139,6 @@ class RateRepository:
             query = query.where(rate_tables.c.service == service)
         return [StoredTable.from_row(row) for row in self._connection.execute(query)]
 
-    def services(self) -> list[tuple[str, str]]:
-        query = sa.select(rate_tables.c.carrier, rate_tables.c.service).distinct()
-        return sorted((row.carrier, row.service) for row in self._connection.execute(query))
-
     def versions(self, carrier: str, service: str) -> list[tuple[date, date | None, str]]:
         """(effective_from, effective_until, digest) of each version, oldest first."""
         query = (
@@ -153,6 +149,20 @@ class RateRepository:
             .order_by(rate_tables.c.effective_from)
         )
         return [(row[0], row[1], str(row[2])) for row in self._connection.execute(query)]
+
+    def all_versions(self) -> dict[tuple[str, str], list[tuple[date, date | None, str]]]:
+        """``versions`` of every (carrier, service), in one query."""
+        query = sa.select(
+            rate_tables.c.carrier,
+            rate_tables.c.service,
+            rate_tables.c.effective_from,
+            rate_tables.c.effective_until,
+            rate_tables.c.digest,
+        ).order_by(rate_tables.c.carrier, rate_tables.c.service, rate_tables.c.effective_from)
+        found: dict[tuple[str, str], list[tuple[date, date | None, str]]] = {}
+        for row in self._connection.execute(query):
+            found.setdefault((row[0], row[1]), []).append((row[2], row[3], str(row[4])))
+        return found
 
     def content(self, digest: str) -> RateTable | None:
         text = self._connection.execute(

@@ -11,6 +11,7 @@ from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
 from postroom.core.rates.model import Piece
+from postroom.core.rates.service import VERSIONS_FRESH_SECONDS, RatesService
 from postroom.core.rates.store import rate_tables, rate_zones
 from postroom.core.units import Dimensions, Weight
 
@@ -89,6 +90,24 @@ def test_a_new_version_applies_from_its_date_and_the_old_one_before(postroom):
     new = postroom.rates.quote(piece("30 g"), "testpost", "letter", on=date(2026, 1, 1))
     assert (old.total.amount, new.total.amount) == ("1.50", "1.65")
     assert old.table.digest != new.table.digest
+
+
+def test_a_version_another_process_publishes_is_used_once_the_cache_is_a_minute_old(
+    postroom, config, clock
+):
+    postroom.rates.import_file(read("testpost-2025.toml"), "testpost-2025.toml")
+    seconds = [1000.0]
+    here = RatesService(postroom.db, postroom.plugins, clock, monotonic=lambda: seconds[0])
+    new_year = date(2026, 1, 1)
+    assert here.quote(piece("30 g"), "testpost", "letter", on=new_year).total.amount == "1.50"
+    with Postroom.open(config=config, clock=clock) as elsewhere:
+        elsewhere.rates.import_file(read("testpost-2026.toml"), "testpost-2026.toml")
+    # quotes read nothing from the database while the versions are fresh...
+    seconds[0] += VERSIONS_FRESH_SECONDS
+    assert here.quote(piece("30 g"), "testpost", "letter", on=new_year).total.amount == "1.50"
+    # ...and read them again once they are older than that
+    seconds[0] += 1
+    assert here.quote(piece("30 g"), "testpost", "letter", on=new_year).total.amount == "1.65"
 
 
 def test_importing_the_same_file_again_is_a_no_op(postroom):
