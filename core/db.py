@@ -110,6 +110,12 @@ def create_engine(url: str) -> Engine:
         )
     except NoSuchModuleError as error:
         raise ConfigurationError(f"no driver for {describe_url(parsed)}") from error
+    except ImportError as error:
+        # the PostgreSQL driver is an extra: the embedded default needs none
+        raise ConfigurationError(
+            f"{describe_url(parsed)} needs its driver: pip install 'postroom[postgres]'",
+            code="driver_missing",
+        ) from error
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -16,7 +16,7 @@ import attrs
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import Result, TaskWrapper
 
-from postroom.core.errors import NotFound, ValidationError
+from postroom.core.errors import ConfigurationError, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
@@ -68,6 +68,13 @@ def make_huey(redis_url: str | None, data_dir: Path, *, immediate: bool = False)
     if immediate:
         return Huey("postroom", immediate=True)
     if redis_url:
+        try:
+            import redis  # noqa: F401  (the Redis client is an extra: the default needs none)
+        except ImportError as error:
+            raise ConfigurationError(
+                "POSTROOM_REDIS_URL needs the Redis client: pip install 'postroom[redis]'",
+                code="driver_missing",
+            ) from error
         return RedisHuey("postroom", url=redis_url)
     return SqliteHuey("postroom", filename=str(data_dir / "jobs.db"))
 
