@@ -49,6 +49,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Redis URL for the background-job broker (default: SQLite file in the data directory)",
     ),
     "log_level": ("POSTROOM_LOG_LEVEL", "DEBUG, INFO (default), WARNING or ERROR"),
+    "metrics_token": (
+        "POSTROOM_METRICS_TOKEN",
+        "bearer token that lets a remote client read /metrics (Prometheus); loopback "
+        "clients read it without one",
+    ),
     "default_locale": ("POSTROOM_DEFAULT_LOCALE", "portal language when none is chosen: en or fr"),
     "meter_inspection_due_days": (
         "POSTROOM_METER_INSPECTION_DUE_DAYS",
@@ -123,6 +128,7 @@ class Config:
     plugins: tuple[str, ...] | None = attrs.field(default=None, converter=_plugins)
     redis_url: str | None = None
     log_level: str = attrs.field(default="INFO", validator=attrs.validators.in_(LOG_LEVELS))
+    metrics_token: str | None = attrs.field(default=None, repr=False)
     default_locale: str = attrs.field(default="en", validator=attrs.validators.in_(LOCALES))
     config_file: Path | None = None
     meter_inspection_due_days: int = attrs.field(default=90, converter=int)

@@ -108,6 +108,10 @@ class MetersService:
         #: the data center's virtual meters (PC postage, the kiosk)
         self.virtual = VirtualMeters(db, clock, vault, rates, virtual_key, self._customer)
 
+    def sync_counts(self) -> tuple[int, int]:
+        """(finished, unfinished) syncs ever started, for the metrics."""
+        return self._db.run(lambda uow: MeterStore(uow.connection).sync_counts(), readonly=True)
+
     # ------------------------------------------------------------------ provisioning
 
     def provision(self, product_code: str, serial: str) -> Provisioned:

@@ -198,6 +198,13 @@ class MeterStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
+    def sync_counts(self) -> tuple[int, int]:
+        """(finished, unfinished) syncs ever started, for the operators' metrics."""
+        finished = sa.func.count(meter_syncs.c.finished_at)
+        query = sa.select(finished, sa.func.count() - finished).select_from(meter_syncs)
+        row = self._c.execute(query).one()
+        return int(row[0]), int(row[1])
+
     # -- registry --------------------------------------------------------------------
 
     def _select(self) -> sa.Select[Any]:

@@ -245,6 +245,10 @@ class VaultService:
             lambda uow: self._postage_account(uow, customer_number, create=False), readonly=True
         )
 
+    def ledger_rows(self) -> int:
+        """How many rows the ledger holds (its chain head's seq), for the metrics."""
+        return self._db.run(lambda uow: LedgerStore(uow.connection).chain_head()[0], readonly=True)
+
     def accounts(self) -> list[LedgerAccount]:
         return self._db.run(lambda uow: LedgerStore(uow.connection).accounts(), readonly=True)
 

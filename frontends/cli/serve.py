@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from postroom.core.app import Postroom
 from postroom.core.demo import demo_kiosk, load_demo
 from postroom.core.errors import ConfigurationError
 from postroom.frontends.cli.state import CliState, pass_state
+from postroom.frontends.observability import configure_logging, watch_jobs
 from postroom.frontends.web import create_app
 
 
@@ -33,7 +33,7 @@ from postroom.frontends.web import create_app
 def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
     """Serve the portal and the JSON API."""
     postroom = state.postroom()
-    logging.basicConfig(level=postroom.config.log_level)
+    configure_logging(postroom.config.log_level)
     app = create_app(postroom=postroom)
     try:
         server = create_server(app, host=host, port=port, threads=threads)
@@ -62,6 +62,7 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
 def _demo_worker(postroom: Postroom, facts: dict[str, str]) -> Iterator[None]:
     load_demo(postroom, facts=facts)
     demo_kiosk(postroom)
+    watch_jobs(postroom.jobs.huey)
     consumer = postroom.jobs.huey.create_consumer(workers=1, worker_type="thread", periodic=True)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     consumer.start()

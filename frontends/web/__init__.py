@@ -21,6 +21,7 @@ from postroom.frontends.web import (
     errors,
     health,
     i18n,
+    operations,
     portal,
     rates_pages,
     security,
@@ -57,6 +58,7 @@ def create_app(
     app.jinja_env.globals["postroom_version"] = postroom.version
 
     csrf = CSRFProtect(app)
+    operations.init_app(app)  # first: its request id and timing wrap every other hook
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
