@@ -21,14 +21,12 @@ from postroom.core.config import Config
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
-from postroom.core.jobs import JobRegistry, Jobs, PeriodicJob, make_huey
-from postroom.core.meters import jobs as meters_jobs
+from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.service import MetersService
 from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
-from postroom.core.vault import jobs as vault_jobs
 from postroom.core.vault.funding import FundingService
 from postroom.core.vault.payouts import PayoutService
 from postroom.core.vault.refunds import RefundService, policy_from_settings
@@ -134,13 +132,10 @@ class Postroom:
             db.dispose()
             raise
         registry = JobRegistry()
-        _register_builtin_jobs(registry, db.dialect)
-        vault_jobs.register_jobs(registry)
-        meters_jobs.register_jobs(registry)
         manager.hook.register_jobs(registry=registry)
         postroom = cls(config, clock, manager, db, registry, immediate_jobs=immediate_jobs)
         postroom._ensure_instance_id()
-        manager.hook.postroom_opened(postroom=postroom)
+        manager.hook.postroom_opened.call_historic(kwargs={"postroom": postroom})
         return postroom
 
     def close(self) -> None:
@@ -238,45 +233,3 @@ def _prepare_schema(db: Database, migrate_schema: bool | None) -> None:
             )
     except DBAPIError as error:
         raise db.unavailable(error) from error
-
-
-def _register_builtin_jobs(registry: JobRegistry, dialect: str) -> None:
-    registry.add_periodic(
-        PeriodicJob(
-            name="worker.heartbeat",
-            description="record that a worker is alive (shown by /healthz)",
-            schedule={"minute": "*"},
-            run=Postroom.record_worker_heartbeat,
-        )
-    )
-    registry.add_periodic(
-        PeriodicJob(
-            name="outbox.deliver",
-            description="deliver notifications no notifier took yet, with backoff "
-            "(failed after their last attempt, for an admin); purge delivered ones "
-            "after 90 days",
-            schedule={"minute": "*"},
-            run=_deliver_notifications,
-        )
-    )
-    if dialect == "sqlite":
-        registry.add_periodic(
-            PeriodicJob(
-                name="db.sqlite-maintenance",
-                description="refresh SQLite query statistics and fold the WAL into the database",
-                schedule={"hour": "3", "minute": "17"},
-                run=_sqlite_maintenance,
-            )
-        )
-
-
-def _deliver_notifications(postroom: Postroom) -> int:
-    delivered = postroom.outbox.deliver_due()
-    postroom.outbox.purge_delivered()
-    return delivered
-
-
-def _sqlite_maintenance(postroom: Postroom) -> None:
-    with postroom.db.engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA optimize")
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

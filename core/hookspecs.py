@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from postroom.core.app import Postroom
     from postroom.core.jobs import JobRegistry
     from postroom.core.ports import (
-        Carrier,
         MeterDriver,
         Notifier,
         PaymentSource,
@@ -30,16 +29,6 @@ if TYPE_CHECKING:
 PROJECT = "postroom"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-
-@hookspec
-def register_carriers() -> list[Carrier]:
-    """Return the carriers (postal operators and parcel services) this plugin provides.
-
-    Called once when postroom opens. Each carrier implements ``ports.Carrier`` and is
-    known by its ``code`` (``usps``, ``canadapost``, ``laposte``...); two carriers
-    with one code are reported as a plugin conflict.
-    """
 
 
 @hookspec
@@ -89,34 +78,21 @@ def register_rate_tables() -> list[RateTableSource]:
 
 @hookspec
 def register_jobs(registry: JobRegistry) -> None:
-    """Add background tasks and periodic jobs to ``registry``.
+    """Add background tasks and periodic jobs to ``registry`` (``registry.add_task``,
+    ``registry.add_periodic``); postroom's own jobs are added through this hook too.
 
-    Called when postroom opens; jobs run in ``postroom worker``. A job must be
-    idempotent: running it twice changes nothing the second time.
+    Called when postroom opens; jobs run in ``postroom worker``. A job's ``run`` gets the
+    open ``Postroom`` first. A job must be idempotent: running it twice changes nothing
+    the second time. Two jobs with one name are refused (``duplicate_job``).
     """
 
 
-@hookspec
-def shipment_status_changed(shipment: Any, old: str | None, new: str) -> None:
-    """A tracked shipment moved from status ``old`` to ``new``.
-
-    Fired after the change is committed; ``old`` is None for a new shipment.
-    """
-
-
-@hookspec
-def case_escalated(case: Any) -> None:
-    """A support case was escalated (by an agent or by its SLA running out).
-
-    Fired after the escalation is committed.
-    """
-
-
-@hookspec
+@hookspec(historic=True)
 def postroom_opened(postroom: Postroom) -> None:
-    """postroom finished opening (storage ready, plugins loaded).
+    """postroom finished opening (storage ready, plugins loaded, jobs registered).
 
-    A plugin may keep a reference to ``postroom`` to reach its services.
+    ``postroom`` is the open installation: a plugin may keep it to reach its services.
+    Historic: a plugin registered after the opening is called at once with it.
     """
 
 

@@ -8,6 +8,7 @@ and listed with its error; postroom keeps running without it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable, Sequence
 from importlib.metadata import EntryPoint, entry_points
@@ -16,11 +17,19 @@ from typing import Any
 import attrs
 import pluggy
 
-from postroom.core import hookspecs
+from postroom.core import __version__, hookspecs
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "postroom"
+
+#: postroom's own hook implementations (its jobs): registered through the same hooks as a
+#: plugin's, always, whatever the allowlist says.
+BUILTIN_PLUGINS = (
+    "postroom.core.housekeeping",
+    "postroom.core.vault.jobs",
+    "postroom.core.meters.jobs",
+)
 
 
 @attrs.frozen
@@ -94,10 +103,13 @@ class PluginManager(pluggy.PluginManager):
         log.error("plugin %s failed to load and is disabled: %s", name, message)
         self.failures[name] = PluginInfo(name, version, (), module, message)
 
-    def plugin_infos(self) -> list[PluginInfo]:
-        """Every plugin, loaded or failed, sorted by name."""
+    def plugin_infos(self, *, builtin: bool = False) -> list[PluginInfo]:
+        """Every plugin, loaded or failed, sorted by name; postroom's own hook
+        implementations (``BUILTIN_PLUGINS``) too when ``builtin``."""
         infos: list[PluginInfo] = list(self.failures.values())
         for name, plugin in self.list_name_plugin():
+            if name in BUILTIN_PLUGINS and not builtin:
+                continue
             hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or []))
             module = getattr(plugin, "__name__", type(plugin).__module__)
             infos.append(PluginInfo(name, self._versions.get(name), hooks, module))
@@ -111,6 +123,8 @@ def make_plugin_manager(
     extra_plugins: Iterable[tuple[str, object]] = (),
 ) -> PluginManager:
     manager = PluginManager()
+    for name in BUILTIN_PLUGINS:
+        manager.register_checked(importlib.import_module(name), name, __version__)
     if load_entry_points:
         manager.load_entry_points(allowlist)
     for name, plugin in extra_plugins:

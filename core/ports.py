@@ -47,22 +47,6 @@ class Notifier(Protocol):
         ...
 
 
-@runtime_checkable
-class Carrier(Protocol):
-    @property
-    def code(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-
-    def services(self) -> Sequence[str]:
-        """Codes of the services this carrier offers (``first-class-letter``...)."""
-        ...
-
-    def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]:
-        """The carrier's scan events for ``tracking_number``, oldest first."""
-        ...
-
-
 class PaymentStatus(StrEnum):
     """Where a payment stands. Bank debits are asynchronous: ``pending`` once submitted,
     ``settled`` when the bank confirms, ``returned`` when the debtor's bank sends the

@@ -14,7 +14,7 @@ def _hook_names() -> list[str]:
 
 
 def test_there_are_hooks():
-    assert "register_carriers" in _hook_names()
+    assert "register_payment_sources" in _hook_names()
 
 
 def test_every_hook_is_documented_in_docs_plugins_md():

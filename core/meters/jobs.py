@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from postroom.core.hookspecs import hookimpl
 from postroom.core.jobs import JobRegistry, PeriodicJob
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ def finish_virtual_prints(postroom: Postroom) -> int:
     return postroom.meters.virtual.finish_interrupted()
 
 
+@hookimpl
 def register_jobs(registry: JobRegistry) -> None:
     registry.add_periodic(
         PeriodicJob(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from postroom.core.hookspecs import hookimpl
 from postroom.core.jobs import JobRegistry, PeriodicJob, Task
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def payouts(postroom: Postroom) -> int:
     return postroom.payouts.run_all()
 
 
+@hookimpl
 def register_jobs(registry: JobRegistry) -> None:
     registry.add_periodic(
         PeriodicJob(

@@ -11,12 +11,15 @@ from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
 
 @click.command()
+@click.option(
+    "--all", "everything", is_flag=True, help="Also list postroom's own hook implementations."
+)
 @json_option
 @pass_state
-def plugins(state: CliState, as_json: bool) -> None:
+def plugins(state: CliState, everything: bool, as_json: bool) -> None:
     """List installed plugins with their version and hooks; failed ones show their error."""
     manager = make_plugin_manager(state.config().plugins)
-    infos = [info.to_dict() for info in manager.plugin_infos()]
+    infos = [info.to_dict() for info in manager.plugin_infos(builtin=everything)]
     emit(infos, as_json, _table)
 
 

@@ -3,6 +3,7 @@
 from importlib.metadata import EntryPoint
 
 from postroom.core.hookspecs import hookimpl
+from postroom.core.jobs import JobRegistry
 from postroom.core.plugins import make_plugin_manager
 from postroom.core.ports import Notification, Notifier
 
@@ -29,7 +30,7 @@ class NotifierPlugin:
 
 class MisspeltPlugin:
     @hookimpl
-    def register_carrier(self):  # the hook is register_carriers
+    def register_notifier(self):  # the hook is register_notifiers
         return []
 
 
@@ -57,7 +58,7 @@ def test_a_misspelt_hook_disables_the_plugin_and_is_listed_with_its_error():
     assert manager.get_plugin("typo") is None
     [info] = manager.plugin_infos()
     assert info.name == "typo"
-    assert "register_carrier" in (info.error or "")
+    assert "register_notifier" in (info.error or "")
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_others_still_load():
@@ -82,3 +83,30 @@ def test_the_allowlist_loads_only_the_named_plugins():
     manager = make_plugin_manager(load_entry_points=False)
     manager.load_entry_points(allowlist=["log_notifier"], points=points)
     assert [info.name for info in manager.plugin_infos()] == ["log_notifier"]
+
+
+def test_postroom_s_own_jobs_come_through_the_register_jobs_hook_whatever_the_allowlist():
+    manager = make_plugin_manager(allowlist=[], load_entry_points=True)
+    registry = JobRegistry()
+    manager.hook.register_jobs(registry=registry)
+    assert {"worker.heartbeat", "vault.expire-pending", "meters.inspection-reminders"} <= set(
+        registry.periodic
+    )
+    assert manager.plugin_infos() == []
+    builtin = {info.name: info.hooks for info in manager.plugin_infos(builtin=True)}
+    assert builtin["postroom.core.vault.jobs"] == ("register_jobs",)
+
+
+def test_a_plugin_registered_after_opening_still_hears_postroom_opened():
+    manager = make_plugin_manager(load_entry_points=False)
+    opened = object()  # stands for the open Postroom
+    manager.hook.postroom_opened.call_historic(kwargs={"postroom": opened})
+    heard: list[object] = []
+
+    class Late:
+        @hookimpl
+        def postroom_opened(self, postroom: object) -> None:
+            heard.append(postroom)
+
+    manager.register(Late(), name="late")
+    assert heard == [opened]
