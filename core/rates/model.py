@@ -567,6 +567,18 @@ def quote(
     grams = weight_ng(piece.weight)
     if piece.dimensions is not None:
         _check_dimensions(table, piece.dimensions)
+    elif table.shape == "postcard":
+        # a card must be measured to be a postcard (else it is a letter)
+        raise ValidationError(
+            "a postcard price needs the card's dimensions", code="dimensions_required"
+        )
+    if not piece.machinable and not any(s.applies_to == "nonmachinable" for s in table.surcharges):
+        # said, not ignored: the option would change nothing on this table
+        raise ValidationError(
+            f"the {table.carrier} {table.service} table has no nonmachinable surcharge: "
+            "price the piece without that option",
+            code="nonmachinable_not_priced",
+        )
     column = compiled.column(zone)
     base = compiled.price_ng(grams, column)
     currency = table.currency

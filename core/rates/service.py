@@ -375,8 +375,8 @@ class RatesService:
     ) -> Comparison:
         """Every loaded service that can carry ``piece``, cheapest first (by currency).
 
-        Postcard prices are offered only for a piece with dimensions (a card must be
-        measured to be a postcard); every service not offered is listed with the reason.
+        The rules are ``quote``'s (a postcard price needs the card's dimensions); every
+        service not offered is listed with the reason.
         """
         self._ensure_synced()
         day = on or today(self._clock)
@@ -393,11 +393,6 @@ class RatesService:
                 continue
             try:
                 table, compiled, digest = self._in_force(carrier, service, day)
-                if table.shape == "postcard" and piece.dimensions is None:
-                    raise ValidationError(
-                        "a postcard price needs the card's dimensions",
-                        code="dimensions_required",
-                    )
                 where = self._zone(compiled, None, origin, destination)
                 options.append(quote(table, piece, extras, where, compiled=compiled, digest=digest))
             except PostroomError as error:

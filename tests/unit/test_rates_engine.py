@@ -125,7 +125,22 @@ def test_dimensions_are_checked_whatever_the_order_they_are_given_in(usps):
 
 def test_a_postcard_costs_0_61_usd(usps):
     table = usps.in_force("usps", "postcard", date(2025, 8, 1))
-    assert quote(table, Piece(Weight.parse("5 g"))).total == Money.of("0.61", "USD")
+    card = Piece(Weight.parse("5 g"), Dimensions.parse("6x4.25x0.01in"))
+    assert quote(table, card).total == Money.of("0.61", "USD")
+
+
+def test_an_unmeasured_card_has_no_postcard_price_as_in_compare(usps):
+    table = usps.in_force("usps", "postcard", date(2025, 8, 1))
+    with pytest.raises(ValidationError) as refused:
+        quote(table, Piece(Weight.parse("5 g")))
+    assert refused.value.code == "dimensions_required"
+
+
+def test_nonmachinable_on_a_table_without_its_surcharge_is_refused_not_ignored(usps):
+    table = usps.in_force("usps", "first-class-letter", date(2025, 8, 1))
+    with pytest.raises(ValidationError) as refused:
+        quote(table, Piece(Weight.parse("1 oz"), machinable=False))
+    assert refused.value.code == "nonmachinable_not_priced"
 
 
 def test_a_date_before_any_table_is_refused(usps):
