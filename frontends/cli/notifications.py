@@ -30,6 +30,8 @@ def _show(messages: list[OutboxMessage], as_json: bool) -> None:
         return
     for row in rows:
         click.echo(message_line(row))
+    if not rows:
+        click.echo("none")
 
 
 @click.group()

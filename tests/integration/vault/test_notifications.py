@@ -182,6 +182,8 @@ def test_after_the_last_attempt_the_message_is_failed_and_shown_to_an_admin(
     # the mail server is back: the admin sends it again
     again = pr.outbox.retry(message.id)
     assert again.status is MessageStatus.DELIVERED
+    nothing = runner.invoke(cli, ["notifications", "list", "--failed"], env=env)
+    assert nothing.output == "none\n"
     assert inbox.kinds() == ["payment_returned"]
     with pytest.raises(Conflict) as not_failed:
         pr.outbox.retry(message.id)
