@@ -17,6 +17,7 @@ from postroom.frontends.web import (
     api_postage,
     api_rates,
     api_vault,
+    apiref,
     auth,
     errors,
     health,
@@ -68,6 +69,7 @@ def create_app(
     app.register_blueprint(portal.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
     app.register_blueprint(api_vault.bp)
     app.register_blueprint(api_meters.bp)
