@@ -660,7 +660,9 @@ def _human_print(data: dict[str, Any]) -> str:
 @click.option("--service", required=True, help="Service code (first-class-letter...).")
 @click.option("--weight", required=True, help="Weight with its unit: 1.2oz, 35g.")
 @click.option("--extra", "extras", multiple=True, metavar="CODE", help="Extra service; repeat.")
-@click.option("--from", "origin", metavar="ZIP", help="Origin ZIP (zoned services).")
+@click.option(
+    "--from", "origin", metavar="ZIP", help="Origin ZIP; with --to, finds a zoned service's zone."
+)
 @click.option("--to", "destination", metavar="ZIP", help="Destination ZIP (zoned services).")
 @click.option(
     "--date",
@@ -721,8 +723,9 @@ def print_postage(
     image_format = output.suffix.lower().lstrip(".")
     if image_format not in ("png", "svg"):
         raise click.BadParameter("the indicium is FILE.png or FILE.svg", param_hint="--output")
-    if (origin is None) != (destination is None):
-        raise click.UsageError("give both --from and --to, or neither")
+    # --from alone is the origin ZIP of the indicium; with --to it also finds a zone
+    if destination is not None and origin is None:
+        raise click.UsageError("--to needs --from: a zone runs from one ZIP to the other")
     if origin_zip is None and origin is None:
         raise click.UsageError("give --origin-zip (or --from): the ZIP printed on the indicium")
     request = PrintRequest(

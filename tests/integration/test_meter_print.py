@@ -298,7 +298,7 @@ def test_the_same_request_id_renders_the_same_piece_without_a_second_debit(
         (["--date", "2001-01-01"], 1, "[invalid_mailing_date]"),
         (["--request-id", "no spaces"], 1, "[invalid_request_id]"),
         (["--weight", "40oz"], 1, "[over_limit]"),
-        (["--from", "12345"], 2, "both --from and --to"),
+        (["--to", "12345"], 2, "--to needs --from"),
     ],
 )
 def test_bad_input_costs_no_postage(runner, sim, funded, tmp_path, args, exit_code, message):
@@ -313,6 +313,15 @@ def test_bad_input_costs_no_postage(runner, sim, funded, tmp_path, args, exit_co
     assert message in result.output
     assert registers(funded) == before
     assert not output.exists()
+
+
+def test_from_alone_is_the_origin_zip_of_the_indicium(runner, sim, funded, tmp_path):
+    args = print_args(sim, tmp_path / "letter.png")
+    at = args.index("--origin-zip")
+    args[at : at + 2] = ["--from", "20260"]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["origin_zip"] == "20260"
 
 
 def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom, sim, meter):
