@@ -72,21 +72,19 @@ def _fund_vault(postroom: Postroom) -> DemoFacts:
 def _register_demo_meter(postroom: Postroom) -> DemoFacts:
     """The demo customer's meter in the registry (the vault step opened its account),
     with cost centres and an ad slogan, and how to run it as a simulated device."""
-    from postroom.core.meters import tokens
-
     customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
     meters = postroom.meters
     facts: dict[str, str] = {}
     try:
         registered = meters.register(customer.number, product_code="PR-VPSD1", serial=DEMO_METER)
-        facts["demo meter key"] = registered.api_key
+        facts["demo meter API key"] = registered.api_key
     except Conflict:  # a rerun: registered before
         pass
     meters.set_cost_centers(DEMO_METER, ["Mailroom", "Legal", "Sales"])
     meters.set_ad_slogan(DEMO_METER, "Demo Mailroom: every letter counts")
-    key = tokens.meter_key(postroom.config.resolved_secret_key(), DEMO_METER).hex()
+    key = meters.device_reset_key(DEMO_METER).hex()
     facts["demo meter"] = (
-        f"postroom meter simulate --serial {DEMO_METER} --pty --meter-key {key}"
+        f"postroom meter simulate --serial {DEMO_METER} --pty --reset-key {key}"
         " (then: postroom meter connect --port <the pty>)"
     )
     return facts

@@ -28,7 +28,7 @@ from postroom.frontends.cli.state import (
 from postroom.frontends.cli.vault import refund_id_option, refund_line, refund_reason_options
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
-from postroom.hal.meter.psd import LOG_CAPACITY
+from postroom.hal.meter.psd import LOG_CAPACITY, STATE_FILE
 from postroom.hal.meter.remote import RemoteDataCenter
 from postroom.hal.meter.simulator import MeterSimulator
 
@@ -242,7 +242,7 @@ def register(
         as_json,
         lambda d: (
             f"meter {d['serial']} ({d['model']}) registered to {d['customer_account']}\n"
-            f"meter key (shown once, for `meter connect --meter-key`): {d['api_key']}"
+            f"meter API key (shown once, for `meter connect --api-key`): {d['api_key']}"
         ),
     )
 
@@ -264,7 +264,7 @@ def provision(state: CliState, product_code: str, serial: str, as_json: bool) ->
         lambda d: (
             f"meter {d['serial']}: installation number {d['installation_number']}\n"
             f"reset-token key (secret; load it into the device, e.g. `postroom meter "
-            f"simulate --serial {d['serial']} --meter-key {d['reset_token_key']}`)"
+            f"simulate --serial {d['serial']} --reset-key {d['reset_token_key']}`)"
         ),
     )
 
@@ -310,8 +310,8 @@ def show(state: CliState, serial: str, pieces: int, as_json: bool) -> None:
     help="A remote postroom data center (https://...); default: this installation.",
 )
 @click.option(
-    "--meter-key",
-    "meter_key",
+    "--api-key",
+    "api_key",
     envvar="POSTROOM_METER_API_KEY",
     help="The meter's API key (prm_...), with --server.",
 )
@@ -322,18 +322,18 @@ def connect(
     state: CliState,
     url: str,
     server: str | None,
-    meter_key: str | None,
+    api_key: str | None,
     driver: str,
     as_json: bool,
 ) -> None:
     """Sync the meter with the data center: refills, rates, firmware, inspection."""
-    if (server is None) != (meter_key is None):
-        raise click.UsageError("--server and --meter-key go together")
+    if (server is None) != (api_key is None):
+        raise click.UsageError("--server and --api-key go together")
     device = _sync_device(state, driver, url)
     try:
         datacenter: DataCenter
-        if server is not None and meter_key is not None:
-            datacenter = RemoteDataCenter(server, meter_key)
+        if server is not None and api_key is not None:
+            datacenter = RemoteDataCenter(server, api_key)
         else:
             serial = device.identify()["serial"]
             datacenter = state.postroom().meters.datacenter(serial)
@@ -516,15 +516,15 @@ def alerts(state: CliState, serial: str | None, as_json: bool) -> None:
     )
 
 
-def _meter_key(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
+def _reset_key(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
     if value is None:
         return None
     try:
         key = bytes.fromhex(value)
     except ValueError:
-        raise click.BadParameter("the meter key is hex") from None
+        raise click.BadParameter("the reset-token key is hex") from None
     if len(key) < 16:
-        raise click.BadParameter("the meter key is at least 16 bytes (32 hex digits)")
+        raise click.BadParameter("the reset-token key is at least 16 bytes (32 hex digits)")
     return key
 
 
@@ -539,11 +539,12 @@ def _meter_key(ctx: click.Context, param: click.Parameter, value: str | None) ->
 )
 @click.option("--currency", default="USD", show_default=True, help="Currency of the registers.")
 @click.option(
-    "--meter-key",
-    callback=_meter_key,
-    envvar="POSTROOM_METER_KEY",
-    help="Hex HMAC key shared with the data center for reset tokens, provisioned on the "
-    "meter's first start (generated when absent); later it must match.",
+    "--reset-key",
+    callback=_reset_key,
+    envvar="POSTROOM_METER_RESET_KEY",
+    help="Hex reset-token key the device checks refills with, as `meter provision` prints "
+    "it [default: this installation's key for the serial, so a data center on this machine "
+    "can refill it]; loaded on the device's first start, later it must match.",
 )
 @click.option(
     "--log-capacity",
@@ -561,7 +562,7 @@ def simulate(
     tcp_port: int | None,
     state_dir: Path | None,
     currency: str,
-    meter_key: bytes | None,
+    reset_key: bytes | None,
     log_capacity: int,
 ) -> None:
     """Serve a virtual postal security device; prints the URL to open, runs until Ctrl-C.
@@ -572,9 +573,12 @@ def simulate(
         raise click.UsageError("choose one place to serve: --pty or --tcp PORT")
     if state_dir is None:
         state_dir = state.config().data_dir / "meters" / serial
+    if reset_key is None and not (state_dir / STATE_FILE).exists():
+        # a new device: the factory load, from the data center on this machine
+        reset_key = state.postroom().meters.device_reset_key(serial)
     try:
         simulator = MeterSimulator(
-            state_dir, serial, currency=currency, meter_key=meter_key, log_capacity=log_capacity
+            state_dir, serial, currency=currency, meter_key=reset_key, log_capacity=log_capacity
         )
     except OSError as error:
         raise ValidationError(

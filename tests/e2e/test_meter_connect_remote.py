@@ -21,9 +21,9 @@ def _fact(log: str, name: str) -> str:
 
 def test_the_demo_meter_syncs_with_the_demo_server(demo_server, tmp_path: Path) -> None:
     log = demo_server.log_path.read_text()
-    meter_key = _fact(log, "demo meter key")
+    meter_key = _fact(log, "demo meter API key")
     api_key = _fact(log, "demo API key")
-    reset_key = re.search(r"--meter-key ([0-9a-f]{64})", log)
+    reset_key = re.search(r"--reset-key ([0-9a-f]{64})", log)
     assert reset_key, log
     remote = RemoteDataCenter(demo_server.base, meter_key)
     with MeterSimulator(

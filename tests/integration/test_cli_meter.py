@@ -77,7 +77,7 @@ def test_simulate_needs_exactly_one_place_to_serve(runner):
 
 def test_simulate_refuses_a_bad_meter_key(runner):
     result = runner.invoke(
-        cli, ["meter", "simulate", "--serial", "S1", "--pty", "--meter-key", "zz"]
+        cli, ["meter", "simulate", "--serial", "S1", "--pty", "--reset-key", "zz"]
     )
     assert result.exit_code == 2
 

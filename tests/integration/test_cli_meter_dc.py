@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,7 +141,7 @@ def test_a_provisioned_device_takes_this_data_centers_refills(
     key = bytes.fromhex(shipped["reset_token_key"])
     assert len(key) == 32
     again = ok(runner, "meter", "provision", "--product-code", "PR-VPSD1", "--serial", "PR-NEW-7")
-    assert f"--meter-key {shipped['reset_token_key']}" in again
+    assert f"--reset-key {shipped['reset_token_key']}" in again
     with MeterSimulator(tmp_path / "new", "PR-NEW-7", meter_key=key) as device:
         number = shipped["installation_number"]
         ok(runner, "meter", "register", "--customer", customer,
@@ -248,3 +251,29 @@ def test_misprinted_pieces_are_refunded_from_the_uploaded_piece_log(
     assert approved["status"] == "approved"
     after = json.loads(ok(runner, "vault", "balance", customer, "--json"))["balance_mills"]
     assert after - before == Money.from_json(approved["net"]).mills
+
+
+def test_the_documented_sequence_works_as_written(
+    runner: CliRunner, customer: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """docs/meters.md "A meter from start to first sync": simulate (no key given: the
+    device is loaded with this installation's reset-token key), register, refill, connect."""
+    command = [sys.executable, "-m", "postroom.frontends.cli", "meter", "simulate"]
+    command += ["--serial", "PR-DOC-1", "--pty", "--state-dir", str(tmp_path / "device")]
+    device = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env={**os.environ, **cli_env}
+    )
+    try:
+        assert device.stdout is not None
+        port = device.stdout.readline().strip()
+        ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+           "--serial", "PR-DOC-1", "--port", port)  # fmt: skip
+        ok(runner, "vault", "refill", "--meter", "PR-DOC-1", "--amount", "25.00 USD")
+        synced = json.loads(ok(runner, "meter", "connect", "--port", port, "--json"))
+        assert synced["complete"] is True
+        assert synced["tokens_applied"] == [1]
+        registers = json.loads(ok(runner, "meter", "registers", "--port", port, "--json"))
+        assert registers["descending"] == 25_000
+    finally:
+        device.terminate()
+        device.wait(timeout=5)

@@ -419,12 +419,12 @@ def test_the_demo_registers_its_meter(postroom: Postroom) -> None:
     facts: dict[str, str] = {}
     assert "meters" in load_demo(postroom, facts=facts)
     meter = postroom.meters.get(DEMO_METER)
-    assert postroom.meters.authenticate(facts["demo meter key"]).serial == DEMO_METER
+    assert postroom.meters.authenticate(facts["demo meter API key"]).serial == DEMO_METER
     assert meter.cost_centers == ("Mailroom", "Legal", "Sales")
     demo = next(a for a in postroom.accounts.list() if a.name == "Demo Mailroom Inc.")
     assert meter.customer_account == demo.number
     assert postroom.meters.details(DEMO_METER)["registers"]["descending_mills"] == 100_000
-    assert "--meter-key" in facts["demo meter"]
+    assert "--reset-key" in facts["demo meter"]
     assert load_demo(postroom) == []
 
 

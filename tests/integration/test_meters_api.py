@@ -146,16 +146,16 @@ def test_meter_connect_with_server_and_meter_key(
     key = tokens.meter_key(postroom.config.resolved_secret_key(), SERIAL)
     with MeterSimulator(tmp_path / "psd", SERIAL, clock=clock, meter_key=key) as sim:
         args = ["meter", "connect", "--port", sim.path, "--server", server, "--json"]
-        result = runner.invoke(cli, [*args, "--meter-key", accounts["meter"]])
+        result = runner.invoke(cli, [*args, "--api-key", accounts["meter"]])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["tokens_applied"] == [1]
         assert sim.psd.state["descending"] == 5_000
-        refused = runner.invoke(cli, [*args, "--meter-key", accounts["mine"]])
+        refused = runner.invoke(cli, [*args, "--api-key", accounts["mine"]])
         assert refused.exit_code == 1
         assert "[invalid_meter_key]" in refused.output
         unreachable = runner.invoke(
             cli, ["meter", "connect", "--port", sim.path, "--server", "http://127.0.0.1:9",
-                  "--meter-key", accounts["meter"]],
+                  "--api-key", accounts["meter"]],
         )  # fmt: skip
         assert unreachable.exit_code == 1
         assert "[datacenter_unavailable]" in unreachable.output
