@@ -208,9 +208,6 @@ MAX_OPERATOR_NAME = 100
 #: argon2id at OWASP's first recommended setting (19 MiB, 2 passes, 1 lane): a PIN has
 #: little entropy, so a stolen hash must be slow to try against every PIN.
 PIN_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
-#: Verified against when no operator matches, so that an unknown operator costs the
-#: same time as a wrong PIN and the two cannot be told apart.
-_DECOY_HASH = PIN_HASHER.hash("000000")
 
 #: Failed sign-ins allowed in a row before a lock, per operator and per kiosk; each
 #: failure past them locks for twice as long as the one before, never longer than the cap.
@@ -248,11 +245,18 @@ def hash_pin(pin: str) -> str:
     return PIN_HASHER.hash(pin)
 
 
+@cache
+def _decoy_hash() -> str:
+    """Verified against when no operator matches, so that an unknown operator costs the
+    same time as a wrong PIN and the two cannot be told apart."""
+    return PIN_HASHER.hash(secrets.token_hex(16))
+
+
 def pin_matches(pin: str, stored_hash: str | None) -> bool:
     """Whether ``pin`` is the one hashed; with no hash (no such operator), a decoy
     verification of the same cost answers False."""
     try:
-        return PIN_HASHER.verify(stored_hash or _DECOY_HASH, pin) and stored_hash is not None
+        return PIN_HASHER.verify(stored_hash or _decoy_hash(), pin) and stored_hash is not None
     except (VerifyMismatchError, InvalidHashError):
         return False
 

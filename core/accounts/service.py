@@ -195,28 +195,34 @@ class AccountsService:
             f"kiosk:{kiosk[:90]}": model.KIOSK_FREE_FAILURES,
         }
 
-        def read(uow: UnitOfWork) -> tuple[KioskOperator | None, str | None]:
+        def attempt(uow: UnitOfWork) -> tuple[KioskOperator | None, str | None]:
+            # Counted as a failure *before* the PIN is checked, and locked when it is one
+            # too many, all in one transaction per attempt: parallel guesses wait for each
+            # other's count instead of all slipping past a lock not yet written.
             store = AccountStore(uow.connection)
             now = self._clock.now()
-            for subject in subjects:
-                _failures, locked_until = store.sign_in_failures(subject)
+            for subject, free in subjects.items():
+                failures, locked_until = store.count_sign_in_attempt(subject)
                 if locked_until is not None and locked_until > now:
                     wait = math.ceil((locked_until - now).total_seconds())
-                    raise Locked(
+                    raise Locked(  # rolls back: a refused attempt is not counted
                         f"too many wrong PINs: try again in {wait} s",
                         code="sign_in_locked",
                         retry_after=wait,
                     )
+                lock = model.lock_after(failures, free)
+                if lock is not None:
+                    store.lock_sign_in(subject, now + lock)
             account = store.get_by_number(clean)
-            if account is None or account.status is not model.AccountStatus.ACTIVE:
-                return None, None
-            found = store.operator_with_hash(account.id, operator_id)
+            found = None
+            if account is not None and account.status is model.AccountStatus.ACTIVE:
+                found = store.operator_with_hash(account.id, operator_id)
+            uow.commit()
             return (None, None) if found is None else found
 
-        operator, pin_hash = self._db.run(read, readonly=True)
+        operator, pin_hash = self._db.run(attempt)
         # verified outside any transaction: argon2 takes tens of milliseconds
         if operator is None or not model.pin_matches(pin, pin_hash):
-            self._db.run(lambda uow: self._count_failure(uow, subjects))
             raise Unauthenticated("unknown operator or wrong PIN", code="sign_in_failed")
         signed_in = operator
         token = secrets.token_urlsafe(32)
@@ -230,15 +236,6 @@ class AccountsService:
 
         self._db.run(start)
         return KioskSignIn(signed_in, token)
-
-    def _count_failure(self, uow: UnitOfWork, subjects: dict[str, int]) -> None:
-        store = AccountStore(uow.connection)
-        now = self._clock.now()
-        for subject, free in subjects.items():
-            failures = store.sign_in_failures(subject)[0] + 1
-            lock = model.lock_after(failures, free)
-            store.set_sign_in_failures(subject, failures, None if lock is None else now + lock)
-        uow.commit()
 
     def kiosk_operator(self, number: str, token: str, *, idle: timedelta) -> KioskOperator:
         """The operator signed in with ``token`` at a kiosk of the account, marked as active

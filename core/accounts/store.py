@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.accounts.model import AccountStatus, ApiKey, CustomerAccount, KioskOperator
@@ -268,23 +270,29 @@ class AccountStore:
     def end_kiosk_session(self, token_hash: str) -> None:
         self._c.execute(sa.delete(kiosk_sessions).where(kiosk_sessions.c.token_hash == token_hash))
 
-    def sign_in_failures(self, subject: str) -> tuple[int, datetime | None]:
-        row = self._c.execute(
-            sa.select(kiosk_sign_in_failures).where(kiosk_sign_in_failures.c.subject == subject)
-        ).first()
-        return (0, None) if row is None else (int(row.failures), row.locked_until)
+    def count_sign_in_attempt(self, subject: str) -> tuple[int, datetime | None]:
+        """One more attempt counted for ``subject`` (as a failure until it succeeds) in
+        one statement that waits for a concurrent attempt's: how many in a row now, and
+        the lock the earlier ones left."""
+        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        table = kiosk_sign_in_failures
+        statement = (
+            insert(table)
+            .values(subject=subject, failures=1, locked_until=None)
+            .on_conflict_do_update(
+                index_elements=[table.c.subject], set_={"failures": table.c.failures + 1}
+            )
+            .returning(table.c.failures, table.c.locked_until)
+        )
+        row = self._c.execute(statement).one()
+        return int(row.failures), row.locked_until
 
-    def set_sign_in_failures(
-        self, subject: str, failures: int, locked_until: datetime | None
-    ) -> None:
-        values = {"failures": failures, "locked_until": locked_until}
-        done = self._c.execute(
+    def lock_sign_in(self, subject: str, until: datetime) -> None:
+        self._c.execute(
             sa.update(kiosk_sign_in_failures)
             .where(kiosk_sign_in_failures.c.subject == subject)
-            .values(**values)
+            .values(locked_until=until)
         )
-        if done.rowcount == 0:
-            self._c.execute(sa.insert(kiosk_sign_in_failures).values(subject=subject, **values))
 
     def clear_sign_in_failures(self, subject: str) -> None:
         self._c.execute(

@@ -5,6 +5,7 @@ and the kiosk kept out of production unless enabled."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import attrs
@@ -13,6 +14,7 @@ import pytest
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
+from postroom.core.errors import PostroomError
 from postroom.frontends.web import create_app
 
 
@@ -288,3 +290,23 @@ def test_production_does_not_serve_the_kiosk_unless_enabled(
     postroom.config = attrs.evolve(postroom.config, kiosk_enabled=True)
     enabled = create_app({"TESTING": True}, postroom=postroom).test_client()
     assert enabled.get("/kiosk/sign-in").status_code == 200
+
+
+def test_parallel_guesses_cannot_slip_past_the_lock(
+    postroom: Postroom, kiosk_account: CustomerAccount, operator: KioskOperator
+) -> None:
+    """Twelve wrong PINs at once: each attempt is counted before its PIN is checked, so
+    only the five free ones are checked at all."""
+
+    def guess(n: int) -> str:
+        try:
+            postroom.accounts.sign_in_operator(
+                kiosk_account.number, operator.id, "864209", kiosk=f"192.0.2.{n}"
+            )
+        except PostroomError as error:
+            return error.code
+        return "signed_in"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(guess, range(12)))
+    assert sorted(answers) == ["sign_in_failed"] * 5 + ["sign_in_locked"] * 7
