@@ -98,6 +98,9 @@ def init_app(app: Flask, config: Config) -> Limiter:
             ),
         ],
         key_prefix="postroom-limits",
+        # Redis unreachable: count in the process meanwhile, never answer a 500 for it
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
     )
 
     @app.errorhandler(RateLimitExceeded)

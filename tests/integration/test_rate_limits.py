@@ -94,3 +94,11 @@ def test_with_redis_every_server_process_counts_together(postroom: Postroom) -> 
     assert second.get(BALANCE, headers=key).status_code == 200
     assert first.get(BALANCE, headers=key).status_code == 200
     assert second.get(BALANCE, headers=key).status_code == 429
+
+
+def test_an_unreachable_redis_does_not_break_the_api(postroom: Postroom) -> None:
+    # nothing listens on port 9: the limits are counted in the process meanwhile
+    client = _app(postroom, redis_url="redis://127.0.0.1:9/0", api_rate_limit_per_key="2/minute")
+    key = _key(postroom, "Offline Redis")
+    answers = [client.test_client().get(BALANCE, headers=key).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
