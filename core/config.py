@@ -96,6 +96,26 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_KIOSK_ORIGIN_ZIP",
         "ZIP or postal code of the kiosk's mailroom, printed in its indicia",
     ),
+    "kiosk_enabled": (
+        "POSTROOM_KIOSK_ENABLED",
+        "`1` serves the kiosk pages (/kiosk) in production too (default: development only)",
+    ),
+    "kiosk_idle_seconds": (
+        "POSTROOM_KIOSK_IDLE_SECONDS",
+        "seconds without a touch after which a kiosk operator is signed out (default 60)",
+    ),
+    "kiosk_print_rate_limit": (
+        "POSTROOM_KIOSK_PRINT_RATE_LIMIT",
+        "prints allowed per kiosk (client address), e.g. `20/minute` (default)",
+    ),
+    "api_rate_limit_per_key": (
+        "POSTROOM_API_RATE_LIMIT_PER_KEY",
+        "JSON API requests allowed per API key, e.g. `600/minute` (default)",
+    ),
+    "api_rate_limit_per_address": (
+        "POSTROOM_API_RATE_LIMIT_PER_ADDRESS",
+        "JSON API requests allowed per client address, e.g. `1200/minute` (default)",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -117,6 +137,17 @@ def _plugins(value: Any) -> tuple[str, ...] | None:
     else:
         raise ConfigurationError("plugins must be a comma-separated list of names")
     return tuple(name for name in names if name)
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"{value!r} is not a yes/no setting (use 1 or 0)")
 
 
 @attrs.frozen
@@ -142,6 +173,22 @@ class Config:
     virtual_meter_key: str | None = attrs.field(default=None, repr=False)
     kiosk_account: str | None = None
     kiosk_origin_zip: str | None = None
+    kiosk_enabled: bool = attrs.field(default=False, converter=_flag)
+    kiosk_idle_seconds: int = attrs.field(default=60, converter=int)
+    # rate limits in the notation of the `limits` library ("20/minute", "5 per second")
+    kiosk_print_rate_limit: str = "20/minute"
+    api_rate_limit_per_key: str = "600/minute"
+    api_rate_limit_per_address: str = "1200/minute"
+
+    @kiosk_idle_seconds.validator
+    def _positive_idle(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("kiosk_idle_seconds must be at least 1")
+
+    @property
+    def kiosk_served(self) -> bool:
+        """Whether the kiosk pages are mounted: production serves them only when told."""
+        return self.kiosk_enabled or not self.production
 
     @property
     def production(self) -> bool:

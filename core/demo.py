@@ -8,12 +8,13 @@ by a newer version still runs on an older demo database.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
 
-from postroom.core.errors import Conflict
+from postroom.core.errors import Conflict, ValidationError
 from postroom.core.instance import InstanceSettings
 from postroom.core.money import Money
 
@@ -112,6 +113,24 @@ def _funding(postroom: Postroom) -> None:
     )
 
 
+DEMO_OPERATOR = "Demo Operator"
+
+
+def _kiosk_operator(postroom: Postroom) -> DemoFacts:
+    """An operator who may print on the demo's kiosk, with a random PIN shown once at
+    start (a fixed, published PIN would open every demo left reachable)."""
+    from postroom.core.accounts.model import parse_pin
+
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    while True:
+        pin = f"{secrets.randbelow(10**6):06d}"
+        with contextlib.suppress(ValidationError):  # a weak PIN such as 111111: draw again
+            parse_pin(pin)
+            break
+    operator = postroom.accounts.add_operator(customer.number, DEMO_OPERATOR, pin)
+    return {"demo kiosk operator": f"{operator.name}, PIN {pin} (sign in at /kiosk/sign-in)"}
+
+
 #: In order: later steps may use what earlier ones created.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
@@ -119,6 +138,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("vault", _fund_vault),
     DemoStep("meters", _register_demo_meter),
     DemoStep("funding", _funding),
+    DemoStep("kiosk-operator", _kiosk_operator),
 ]
 
 

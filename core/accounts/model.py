@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 
 import attrs
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from babel import Locale
 
 from postroom.core.errors import Unauthenticated, ValidationError
@@ -193,3 +195,102 @@ def split_token(token: str) -> tuple[str, str]:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+# ----------------------------------------------------------------- kiosk operators
+
+#: A PIN is 6 to 12 ASCII digits: typed on a keypad, and long enough that the throttle
+#: below makes guessing one hopeless (10^6 PINs at a few tries per lock period).
+PIN_MIN_DIGITS = 6
+PIN_MAX_DIGITS = 12
+MAX_OPERATOR_NAME = 100
+
+#: argon2id at OWASP's first recommended setting (19 MiB, 2 passes, 1 lane): a PIN has
+#: little entropy, so a stolen hash must be slow to try against every PIN.
+PIN_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+
+#: Failed sign-ins allowed in a row before a lock, per operator and per kiosk; each
+#: failure past them locks for twice as long as the one before, never longer than the cap.
+OPERATOR_FREE_FAILURES = 5
+KIOSK_FREE_FAILURES = 10
+FIRST_LOCK = timedelta(seconds=30)
+LONGEST_LOCK = timedelta(minutes=15)
+
+
+def parse_operator_name(text: str) -> str:
+    name = " ".join(text.split())
+    if not name or len(name) > MAX_OPERATOR_NAME or not name.isprintable():
+        raise ValidationError(
+            f"an operator needs a display name of 1 to {MAX_OPERATOR_NAME} printable characters",
+            code="invalid_operator_name",
+        )
+    return name
+
+
+def parse_pin(text: str) -> str:
+    pin = text.strip()
+    if not (PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS and pin.isascii() and pin.isdigit()):
+        raise ValidationError(
+            f"a PIN is {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits", code="invalid_pin"
+        )
+    if len(set(pin)) == 1 or pin in "01234567890123" or pin in "98765432109876":
+        raise ValidationError(
+            "a PIN of one repeated digit or a run of digits is the first one guessed",
+            code="weak_pin",
+        )
+    return pin
+
+
+def hash_pin(pin: str) -> str:
+    return PIN_HASHER.hash(pin)
+
+
+@cache
+def _decoy_hash() -> str:
+    """Verified against when no operator matches, so that an unknown operator costs the
+    same time as a wrong PIN and the two cannot be told apart."""
+    return PIN_HASHER.hash(secrets.token_hex(16))
+
+
+def pin_matches(pin: str, stored_hash: str | None) -> bool:
+    """Whether ``pin`` is the one hashed; with no hash (no such operator), a decoy
+    verification of the same cost answers False."""
+    try:
+        return PIN_HASHER.verify(stored_hash or _decoy_hash(), pin) and stored_hash is not None
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def lock_after(failures: int, free: int) -> timedelta | None:
+    """How long sign-in stays locked after ``failures`` failures in a row (None: not)."""
+    if failures < free:
+        return None
+    lock: timedelta = FIRST_LOCK * 2 ** min(failures - free, 16)
+    return min(lock, LONGEST_LOCK)
+
+
+@attrs.define
+class KioskOperator:
+    """A person who may print on the kiosks of one customer account."""
+
+    id: int
+    account_id: int
+    name: str
+    created_at: datetime
+
+    @property
+    def label(self) -> str:
+        """How the operator is named where a print is booked."""
+        return f"kiosk operator {self.id} ({self.name})"
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"id": self.id, "name": self.name, "created_at": self.created_at.isoformat()}
+
+
+@attrs.frozen
+class KioskSignIn:
+    """A signed-in operator; ``token`` (kept in the kiosk's browser session) is shown
+    once and only its hash stored."""
+
+    operator: KioskOperator
+    token: str = attrs.field(repr=False)

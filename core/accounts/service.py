@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
+import math
+import secrets
+from datetime import timedelta
 
 from postroom.core.accounts import model
-from postroom.core.accounts.model import ApiKey, CustomerAccount, IssuedKey
+from postroom.core.accounts.model import (
+    ApiKey,
+    CustomerAccount,
+    IssuedKey,
+    KioskOperator,
+    KioskSignIn,
+)
 from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import NotFound, Unauthenticated, ValidationError
+from postroom.core.errors import Locked, NotFound, Unauthenticated, ValidationError
 
 MAX_PAGE = 1000
 
@@ -113,6 +123,169 @@ class AccountsService:
             return account
 
         return self._db.run(work, readonly=True)
+
+    # ------------------------------------------------------------- kiosk operators
+
+    def add_operator(self, number: str, name: str, pin: str) -> KioskOperator:
+        """A new operator of the account's kiosks, signing in with ``pin``."""
+        clean = model.parse_account_number(number)
+        clean_name = model.parse_operator_name(name)
+        pin_hash = model.hash_pin(model.parse_pin(pin))
+
+        def work(uow: UnitOfWork) -> KioskOperator:
+            store = AccountStore(uow.connection)
+            account = _get(store, clean)
+            operator = store.add_operator(account.id, clean_name, pin_hash, self._clock.now())
+            uow.commit()
+            return operator
+
+        return self._db.run(work)
+
+    def operators(self, number: str) -> builtins.list[KioskOperator]:
+        clean = model.parse_account_number(number)
+
+        def work(uow: UnitOfWork) -> builtins.list[KioskOperator]:
+            store = AccountStore(uow.connection)
+            return store.operators_of(_get(store, clean).id)
+
+        return self._db.run(work, readonly=True)
+
+    def set_operator_pin(self, number: str, operator_id: int, pin: str) -> KioskOperator:
+        """Give the operator a new PIN; it signs the operator out of every kiosk."""
+        clean = model.parse_account_number(number)
+        pin_hash = model.hash_pin(model.parse_pin(pin))
+
+        def work(uow: UnitOfWork) -> KioskOperator:
+            store = AccountStore(uow.connection)
+            operator = _operator(store, _get(store, clean), operator_id)
+            store.set_operator_pin(operator.id, pin_hash)
+            store.clear_sign_in_failures(f"operator:{operator.id}")
+            uow.commit()
+            return operator
+
+        return self._db.run(work)
+
+    def remove_operator(self, number: str, operator_id: int) -> KioskOperator:
+        """Remove the operator, signing them out; their prints stay booked to them."""
+        clean = model.parse_account_number(number)
+
+        def work(uow: UnitOfWork) -> KioskOperator:
+            store = AccountStore(uow.connection)
+            operator = _operator(store, _get(store, clean), operator_id)
+            store.remove_operator(operator.id)
+            uow.commit()
+            return operator
+
+        return self._db.run(work)
+
+    def sign_in_operator(
+        self, number: str, operator_id: int, pin: str, *, kiosk: str
+    ) -> KioskSignIn:
+        """Sign an operator in at ``kiosk`` (its network address) with their PIN.
+
+        An unknown operator and a wrong PIN answer the same ``sign_in_failed`` after the
+        same work. Failures in a row are counted per operator and per kiosk; past a few,
+        sign-in is ``sign_in_locked`` for a while that doubles with each further failure,
+        up to ``model.LONGEST_LOCK``: guessing is slowed to a crawl, nobody is shut out
+        for good, and a success clears both counts.
+        """
+        clean = model.parse_account_number(number)
+        subjects = {
+            f"operator:{operator_id}": model.OPERATOR_FREE_FAILURES,
+            f"kiosk:{kiosk[:90]}": model.KIOSK_FREE_FAILURES,
+        }
+
+        def attempt(uow: UnitOfWork) -> tuple[KioskOperator | None, str | None]:
+            # Counted as a failure *before* the PIN is checked, and locked when it is one
+            # too many, all in one transaction per attempt: parallel guesses wait for each
+            # other's count instead of all slipping past a lock not yet written.
+            store = AccountStore(uow.connection)
+            now = self._clock.now()
+            for subject, free in subjects.items():
+                failures, locked_until = store.count_sign_in_attempt(subject)
+                if locked_until is not None and locked_until > now:
+                    wait = math.ceil((locked_until - now).total_seconds())
+                    raise Locked(  # rolls back: a refused attempt is not counted
+                        f"too many wrong PINs: try again in {wait} s",
+                        code="sign_in_locked",
+                        retry_after=wait,
+                    )
+                lock = model.lock_after(failures, free)
+                if lock is not None:
+                    store.lock_sign_in(subject, now + lock)
+            account = store.get_by_number(clean)
+            found = None
+            if account is not None and account.status is model.AccountStatus.ACTIVE:
+                found = store.operator_with_hash(account.id, operator_id)
+            uow.commit()
+            return (None, None) if found is None else found
+
+        operator, pin_hash = self._db.run(attempt)
+        # verified outside any transaction: argon2 takes tens of milliseconds
+        if operator is None or not model.pin_matches(pin, pin_hash):
+            raise Unauthenticated("unknown operator or wrong PIN", code="sign_in_failed")
+        signed_in = operator
+        token = secrets.token_urlsafe(32)
+
+        def start(uow: UnitOfWork) -> None:
+            store = AccountStore(uow.connection)
+            for subject in subjects:
+                store.clear_sign_in_failures(subject)
+            store.add_kiosk_session(_token_hash(token), signed_in.id, self._clock.now())
+            uow.commit()
+
+        self._db.run(start)
+        return KioskSignIn(signed_in, token)
+
+    def kiosk_operator(self, number: str, token: str, *, idle: timedelta) -> KioskOperator:
+        """The operator signed in with ``token`` at a kiosk of the account, marked as active
+        now. ``kiosk_signed_out`` when there is none, or when the sign-in was idle longer
+        than ``idle`` by this installation's clock (it is then ended)."""
+        clean = model.parse_account_number(number)
+        token_hash = _token_hash(token)
+
+        def work(uow: UnitOfWork) -> KioskOperator | None:
+            store = AccountStore(uow.connection)
+            found = store.kiosk_session(token_hash)
+            account = store.get_by_number(clean)
+            if found is None or account is None or found[0].account_id != account.id:
+                return None
+            operator, last_seen = found
+            now = self._clock.now()
+            if now - last_seen > idle or account.status is not model.AccountStatus.ACTIVE:
+                store.end_kiosk_session(token_hash)
+                uow.commit()
+                return None
+            store.touch_kiosk_session(token_hash, now)
+            uow.commit()
+            return operator
+
+        operator = self._db.run(work)
+        if operator is None:
+            raise Unauthenticated("sign in to print", code="kiosk_signed_out")
+        return operator
+
+    def sign_out_operator(self, token: str) -> None:
+        def work(uow: UnitOfWork) -> None:
+            AccountStore(uow.connection).end_kiosk_session(_token_hash(token))
+            uow.commit()
+
+        self._db.run(work)
+
+
+def _token_hash(token: str) -> str:
+    # 256 random bits: a plain SHA-256 suffices (see model.hash_secret)
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _operator(store: AccountStore, account: CustomerAccount, operator_id: int) -> KioskOperator:
+    found = store.operator_with_hash(account.id, operator_id)
+    if found is None:
+        raise NotFound(
+            f"no kiosk operator {operator_id} on account {account.number}",
+            code="operator_not_found",
+        )
+    return found[0]
 
 
 def _get(store: AccountStore, number: str) -> CustomerAccount:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
-from postroom.core.accounts.model import AccountStatus, ApiKey, CustomerAccount
-from postroom.core.db import metadata
+from postroom.core.accounts.model import AccountStatus, ApiKey, CustomerAccount, KioskOperator
+from postroom.core.db import UtcDateTime, metadata
 
 customer_accounts = sa.Table(
     "customer_accounts",
@@ -35,6 +37,44 @@ api_keys = sa.Table(
     sa.Index("ix_api_keys_account_id", "account_id"),
 )
 
+kiosk_operators = sa.Table(
+    "kiosk_operators",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("customer_accounts.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("pin_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_kiosk_operators_account_id", "account_id"),
+)
+
+# A signed-in operator at a kiosk: the browser keeps the token, the server its hash and
+# when it was last used, so idle sign-out and sign-out hold whatever the browser sends.
+kiosk_sessions = sa.Table(
+    "kiosk_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "operator_id",
+        sa.Integer,
+        sa.ForeignKey("kiosk_operators.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Index("ix_kiosk_sessions_operator_id", "operator_id"),
+)
+
+# Failed sign-ins in a row per "operator:<id>" and per "kiosk:<address>", and the lock
+# they earned; a successful sign-in clears its operator's and its kiosk's rows.
+kiosk_sign_in_failures = sa.Table(
+    "kiosk_sign_in_failures",
+    metadata,
+    sa.Column("subject", sa.String(100), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", UtcDateTime(), nullable=True),
+)
+
 
 def _account(row: Row[tuple[object, ...]]) -> CustomerAccount:
     m = row._mapping
@@ -58,6 +98,16 @@ def _key(row: Row[tuple[object, ...]]) -> ApiKey:
         label=str(m["label"]),
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+    )
+
+
+def _operator(row: Row[tuple[object, ...]]) -> KioskOperator:
+    m = row._mapping
+    return KioskOperator(
+        id=int(m["id"]),
+        account_id=int(m["account_id"]),
+        name=str(m["name"]),
+        created_at=m["created_at"],
     )
 
 
@@ -140,4 +190,111 @@ class AccountStore:
             sa.update(api_keys)
             .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=now)
+        )
+
+    # ------------------------------------------------------------- kiosk operators
+
+    def add_operator(
+        self, account_id: int, name: str, pin_hash: str, now: datetime
+    ) -> KioskOperator:
+        result = self._c.execute(
+            sa.insert(kiosk_operators)
+            .values(account_id=account_id, name=name, pin_hash=pin_hash, created_at=now)
+            .returning(*kiosk_operators.c)
+        )
+        return _operator(result.one())
+
+    def operators_of(self, account_id: int) -> list[KioskOperator]:
+        rows = self._c.execute(
+            sa.select(kiosk_operators)
+            .where(kiosk_operators.c.account_id == account_id)
+            .order_by(kiosk_operators.c.name, kiosk_operators.c.id)
+        )
+        return [_operator(row) for row in rows]
+
+    def operator_with_hash(
+        self, account_id: int, operator_id: int
+    ) -> tuple[KioskOperator, str] | None:
+        row = self._c.execute(
+            sa.select(kiosk_operators).where(
+                kiosk_operators.c.account_id == account_id, kiosk_operators.c.id == operator_id
+            )
+        ).first()
+        return None if row is None else (_operator(row), str(row.pin_hash))
+
+    def set_operator_pin(self, operator_id: int, pin_hash: str) -> None:
+        self._c.execute(
+            sa.update(kiosk_operators)
+            .where(kiosk_operators.c.id == operator_id)
+            .values(pin_hash=pin_hash)
+        )
+        # a new PIN ends every sign-in made with the old one
+        self._c.execute(
+            sa.delete(kiosk_sessions).where(kiosk_sessions.c.operator_id == operator_id)
+        )
+
+    def remove_operator(self, operator_id: int) -> None:
+        self._c.execute(
+            sa.delete(kiosk_sessions).where(kiosk_sessions.c.operator_id == operator_id)
+        )
+        self._c.execute(sa.delete(kiosk_operators).where(kiosk_operators.c.id == operator_id))
+        self._c.execute(
+            sa.delete(kiosk_sign_in_failures).where(
+                kiosk_sign_in_failures.c.subject == f"operator:{operator_id}"
+            )
+        )
+
+    def add_kiosk_session(self, token_hash: str, operator_id: int, now: datetime) -> None:
+        self._c.execute(
+            sa.insert(kiosk_sessions).values(
+                token_hash=token_hash, operator_id=operator_id, started_at=now, last_seen=now
+            )
+        )
+
+    def kiosk_session(self, token_hash: str) -> tuple[KioskOperator, datetime] | None:
+        """The session's operator and when it was last used."""
+        row = self._c.execute(
+            sa.select(kiosk_operators, kiosk_sessions.c.last_seen)
+            .join(kiosk_sessions, kiosk_sessions.c.operator_id == kiosk_operators.c.id)
+            .where(kiosk_sessions.c.token_hash == token_hash)
+        ).first()
+        return None if row is None else (_operator(row), row.last_seen)
+
+    def touch_kiosk_session(self, token_hash: str, now: datetime) -> None:
+        self._c.execute(
+            sa.update(kiosk_sessions)
+            .where(kiosk_sessions.c.token_hash == token_hash)
+            .values(last_seen=now)
+        )
+
+    def end_kiosk_session(self, token_hash: str) -> None:
+        self._c.execute(sa.delete(kiosk_sessions).where(kiosk_sessions.c.token_hash == token_hash))
+
+    def count_sign_in_attempt(self, subject: str) -> tuple[int, datetime | None]:
+        """One more attempt counted for ``subject`` (as a failure until it succeeds) in
+        one statement that waits for a concurrent attempt's: how many in a row now, and
+        the lock the earlier ones left."""
+        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        table = kiosk_sign_in_failures
+        statement = (
+            insert(table)
+            .values(subject=subject, failures=1, locked_until=None)
+            .on_conflict_do_update(
+                index_elements=[table.c.subject], set_={"failures": table.c.failures + 1}
+            )
+            .returning(table.c.failures, table.c.locked_until)
+        )
+        row = self._c.execute(statement).one()
+        return int(row.failures), row.locked_until
+
+    def lock_sign_in(self, subject: str, until: datetime) -> None:
+        self._c.execute(
+            sa.update(kiosk_sign_in_failures)
+            .where(kiosk_sign_in_failures.c.subject == subject)
+            .values(locked_until=until)
+        )
+
+    def clear_sign_in_failures(self, subject: str) -> None:
+        self._c.execute(
+            sa.delete(kiosk_sign_in_failures).where(kiosk_sign_in_failures.c.subject == subject)
         )

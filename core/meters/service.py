@@ -275,8 +275,10 @@ class MetersService:
         idempotency_key: str | None = None,
         *,
         origin_zip: str,
+        printed_by: str | None = None,
     ) -> PrintedPostage:
-        """Print one piece on the customer's virtual meter (``virtual_service.py``)."""
+        """Print one piece on the customer's virtual meter (``virtual_service.py``);
+        ``printed_by`` names who printed it (a kiosk operator) in its ledger booking."""
         return self.virtual.print_postage(
             customer_number,
             carrier,
@@ -286,6 +288,7 @@ class MetersService:
             cost_center,
             idempotency_key,
             origin_zip=origin_zip,
+            printed_by=printed_by,
         )
 
     def printed_postage(self, customer_number: str, serial: str, piece: int) -> PrintedPostage:

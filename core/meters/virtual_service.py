@@ -166,8 +166,10 @@ class VirtualMeters:
         idempotency_key: str | None = None,
         *,
         origin_zip: str,
+        printed_by: str | None = None,
     ) -> PrintedPostage:
-        """Quote, hold, sign and render, post (see the module's docstring)."""
+        """Quote, hold, sign and render, post (see the module's docstring). ``printed_by``
+        (who printed: a kiosk operator's label) goes into the booking's reference."""
         key = check_idempotency_key(idempotency_key)
         request = PostageRequest(carrier, service, weight, origin_zip, extras, cost_center)
         customer = self._customer(customer_number)
@@ -205,7 +207,8 @@ class VirtualMeters:
                     postage,
                     hold_id,
                     operator=operator_of(request.carrier),
-                    reference=f"virtual meter {meter.serial}",
+                    reference=f"virtual meter {meter.serial}"
+                    + (f", {printed_by}" if printed_by else ""),
                     cost_center=request.cost_center,
                 )
             except PostroomError:

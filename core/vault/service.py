@@ -1382,8 +1382,9 @@ class VaultService:
                 timeout_at=timeout_at,
                 batch=batch,
                 pieces=r.pieces,
-                reference=r.reference,
-                # Posting a reservation keeps the department it was made for.
+                # Posting a reservation keeps what it was made for and by whom (a kiosk
+                # print's operator), and the department.
+                reference=r.reference or (pending.reference if pending is not None else ""),
                 cost_center=(
                     r.cost_center
                     if r.cost_center is not None or pending is None

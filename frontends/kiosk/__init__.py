@@ -13,21 +13,45 @@ account's cost centres: ``POST /kiosk/print`` prints the piece on the account's 
 meter (``pr.meters.print_postage``) and shows its indicium, ready for the printer. The
 form carries an idempotency key made when the price was shown, so a double touch prints
 one piece. Only the browser session that printed a piece can show it again.
+
+Nothing prints without a known operator (docs/security.md "Kiosk operators and rate
+limits"): an operator of the bound account signs in at ``/kiosk/sign-in`` with their PIN
+(``pr.accounts.sign_in_operator``: throttled per operator and per kiosk), which starts a
+fresh browser session holding only a sign-in token; every kiosk request checks it by the
+server's clock and signs the operator out after ``POSTROOM_KIOSK_IDLE_SECONDS`` without a
+touch. Each print is booked to the operator. The print form needs its idempotency key and
+a same-origin request (its ``Origin``, or ``Referer`` without one, names this host), and
+prints are rate-limited per kiosk (``frontends.web.limits``).
 """
 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from postroom.core.accounts.model import KioskOperator
 from postroom.core.clock import today
-from postroom.core.errors import InsufficientFunds, PostroomError
+from postroom.core.errors import InsufficientFunds, Locked, PostroomError, Unauthenticated
 from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Quote
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.errors import error_response
+from postroom.frontends.web.limits import client_address
 from postroom.frontends.web.rates_pages import (
     ExtraChoice,
     PriceForm,
@@ -78,12 +102,77 @@ def _account() -> tuple[str, str] | None:
     return config.kiosk_account, config.kiosk_origin_zip
 
 
+#: The browser session's sign-in token (the server keeps its hash and last use).
+SESSION_OPERATOR = "kiosk_operator"
+#: The POSTs that change something: refused unless sent from a page of this host.
+SAME_ORIGIN_ENDPOINTS = frozenset({"kiosk.print_postage", "kiosk.sign_in_submit", "kiosk.sign_out"})
+#: The longest PIN read from a form (a longer one is wrong anyway).
+MAX_PIN_TEXT = 64
+
+
+def _same_origin() -> bool:
+    """Whether the request comes from a page of this host: its ``Origin`` or, when a
+    browser sends none, its ``Referer``; a request with neither is refused too."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        return False
+    parts = urlsplit(source)
+    return (parts.scheme, parts.netloc) == (request.scheme, request.host)
+
+
+def _fresh_session() -> None:
+    """A new browser session (a new CSRF token, no printed pieces), keeping the language."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+@bp.before_request
+def _check_request() -> ResponseReturnValue | None:
+    g.kiosk_operator = None
+    g.kiosk_signed_out = False
+    if request.endpoint == "kiosk.static":
+        return None
+    posted = request.method == "POST" and request.endpoint in SAME_ORIGIN_ENDPOINTS
+    if posted and not _same_origin():
+        return error_response(
+            403, "cross_origin", _("This form is only accepted from the kiosk's own pages.")
+        )
+    token = session.get(SESSION_OPERATOR)
+    bound = _account()
+    if isinstance(token, str) and bound is not None:
+        postroom = current_postroom()
+        idle = timedelta(seconds=postroom.config.kiosk_idle_seconds)
+        try:
+            g.kiosk_operator = postroom.accounts.kiosk_operator(bound[0], token, idle=idle)
+        except Unauthenticated:  # idle too long, signed out elsewhere, or removed
+            _fresh_session()
+            g.kiosk_signed_out = True
+    return None
+
+
+def _operator() -> KioskOperator | None:
+    operator: KioskOperator | None = g.get("kiosk_operator")
+    return operator
+
+
+@bp.context_processor
+def _kiosk_context() -> dict[str, object]:
+    return {
+        "operator": _operator(),
+        "idle_seconds": current_postroom().config.kiosk_idle_seconds,
+    }
+
+
 def _print_choices(result: Quote | None) -> dict[str, object]:
     """What the "Print postage" form needs after a price: the account's cost centres and
     a fresh idempotency key (a double touch then prints one piece)."""
     bound = _account()
     if result is None or bound is None:
         return {"can_print": False}
+    if _operator() is None:
+        return {"can_print": False, "sign_in_to_print": True}
     return {
         "can_print": True,
         "cost_centers": current_postroom().meters.print_cost_centers(bound[0]),
@@ -138,11 +227,78 @@ def price_piece() -> tuple[str, int]:
     return _render(form, services, extras, quoted[0])
 
 
+def _sign_in_page(status: int = 200, error: str | None = None) -> tuple[str, int]:
+    bound = _account()
+    if bound is None:
+        return render_template("kiosk/not_printing.html"), 503
+    return render_template(
+        "kiosk/sign_in.html",
+        operators=current_postroom().accounts.operators(bound[0]),
+        error=error,
+        signed_out=g.get("kiosk_signed_out", False),
+    ), status
+
+
+@bp.get("/sign-in")
+def sign_in() -> tuple[str, int]:
+    return _sign_in_page()
+
+
+@bp.post("/sign-in")
+def sign_in_submit() -> ResponseReturnValue:
+    bound = _account()
+    if bound is None:
+        return render_template("kiosk/not_printing.html"), 503
+    postroom = current_postroom()
+    chosen = request.form.get("operator", "")
+    # a tampered choice is an unknown operator: the same answer and throttle as a wrong PIN
+    operator_id = int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 10 else 0
+    pin = request.form.get("pin", "")[:MAX_PIN_TEXT]
+    try:
+        signed_in = postroom.accounts.sign_in_operator(
+            bound[0], operator_id, pin, kiosk=client_address()
+        )
+    except Locked as error:
+        seconds = error.details.get("retry_after", 1)
+        page, status = _sign_in_page(
+            429, _("Too many wrong PINs. Try again in %(seconds)s seconds.", seconds=seconds)
+        )
+        return page, status, {"Retry-After": str(seconds)}
+    except Unauthenticated:
+        return _sign_in_page(401, _("Unknown operator or wrong PIN."))
+    previous = session.get(SESSION_OPERATOR)
+    if isinstance(previous, str):
+        postroom.accounts.sign_out_operator(previous)
+    _fresh_session()
+    session[SESSION_OPERATOR] = signed_in.token
+    return redirect(url_for("kiosk.price"), 303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    token = session.get(SESSION_OPERATOR)
+    if isinstance(token, str):
+        current_postroom().accounts.sign_out_operator(token)
+    _fresh_session()
+    return redirect(url_for("kiosk.sign_in"), 303)
+
+
 @bp.post("/print")
 def print_postage() -> ResponseReturnValue:
     bound = _account()
     if bound is None:
         return render_template("kiosk/not_printing.html"), 503
+    operator = _operator()
+    if operator is None:
+        return _sign_in_page(401, _("Sign in to print postage."))
+    key = request.form.get("idempotency_key", "").strip()
+    if not key:
+        # without its key a repeated touch (or a replayed form) would print again
+        return error_response(
+            400,
+            "idempotency_key_required",
+            _("This form is incomplete: price the piece again, then print."),
+        )
     account, origin_zip = bound
     services, extras = service_choices()
     form = PriceForm.from_request(request.form, request.form.getlist("extras"))
@@ -160,8 +316,9 @@ def print_postage() -> ResponseReturnValue:
             piece.weight,
             form.extras,
             center,
-            request.form.get("idempotency_key") or None,
+            key,
             origin_zip=origin_zip,
+            printed_by=operator.label,
         )
     except PostroomError as error:
         return _render(form, services, extras, result, error.http_status, _print_error(error))

@@ -22,6 +22,7 @@ from postroom.frontends.web import (
     errors,
     health,
     i18n,
+    limits,
     operations,
     portal,
     rates_pages,
@@ -63,6 +64,7 @@ def create_app(
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    limits.init_app(app, postroom.config)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
@@ -75,7 +77,8 @@ def create_app(
     app.register_blueprint(api_meters.bp)
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
-    app.register_blueprint(kiosk.bp)
+    if postroom.config.kiosk_served:  # production mounts the kiosk only when told
+        app.register_blueprint(kiosk.bp)
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)

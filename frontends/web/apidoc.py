@@ -54,6 +54,17 @@ BASE: dict[str, Any] = {
                 "description": "the request is malformed; the code says why",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             },
+            "RateLimited": {
+                "description": "too many requests from this API key or client address "
+                "(code `rate_limited`); try again after `Retry-After` seconds",
+                "headers": {
+                    "Retry-After": {
+                        "description": "seconds to wait before the next request",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
         },
         "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer", "description": "an account API key"}
@@ -61,6 +72,8 @@ BASE: dict[str, Any] = {
     },
     "tags": [],
 }
+
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 @cache
@@ -78,4 +91,11 @@ def openapi_document(version: str) -> dict[str, Any]:
         for section, entries in fragment.get("components", {}).items():
             document["components"].setdefault(section, {}).update(entries)
         document["tags"].extend(fragment.get("tags", []))
+    # every operation is rate-limited per client address, so any may answer 429
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if method in HTTP_METHODS:
+                operation.setdefault("responses", {}).setdefault(
+                    "429", {"$ref": "#/components/responses/RateLimited"}
+                )
     return document

@@ -73,16 +73,27 @@ def demo_server(tmp_path):
     yield from serve_demo(tmp_path)
 
 
+#: The kiosk operator of ``kiosk_server`` and her PIN.
+KIOSK_OPERATOR = ("Alice Martin", "482915")
+
+
+@pytest.fixture
+def kiosk_operator() -> tuple[str, str]:
+    """The name and PIN of ``kiosk_server``'s operator."""
+    return KIOSK_OPERATOR
+
+
 @pytest.fixture
 def kiosk_server(tmp_path):
     """``postroom serve --demo`` with the kiosk bound to a funded customer account that
-    has two cost centres on its virtual meter."""
+    has two cost centres on its virtual meter and one operator (``KIOSK_OPERATOR``)."""
     config = Config.load({}, data_dir=tmp_path / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:
         account = postroom.accounts.create("Kiosk Mailroom", "US", "USD")
         postroom.vault.deposit(account.number, Money.parse("20 USD"), "kiosk-deposit")
         serial = postroom.meters.virtual_meter(account.number).serial
         postroom.meters.set_cost_centers(serial, ["Legal", "Sales"])
+        postroom.accounts.add_operator(account.number, *KIOSK_OPERATOR)
     yield from serve_demo(
         tmp_path, POSTROOM_KIOSK_ACCOUNT=account.number, POSTROOM_KIOSK_ORIGIN_ZIP="10001"
     )

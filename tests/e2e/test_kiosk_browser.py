@@ -41,8 +41,45 @@ def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_server, page, tmp
     assert page.console_errors == []
 
 
-def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, page, tmp_path):
+def _sign_in(page, base: str, shots, operator: tuple[str, str]) -> None:
+    """The operator signs in by touch: her name, then her PIN on the on-screen keypad."""
+    name, pin = operator
+    page.goto(base + "/kiosk/sign-in")
+    page.locator("label.tile", has_text=name).click()
+    for digit in pin:
+        page.locator(f'.pin-keypad button[data-key="{digit}"]').click()
+    assert page.locator("#pin").input_value() == pin
+    assert page.locator("#pin").get_attribute("type") == "password"  # never shown
+    for selector in (".tile span", ".pin-keypad button", "#sign-in-button"):
+        for box in (el.bounding_box() for el in page.locator(selector).all()):
+            assert box is not None
+            assert box["height"] >= 48, selector
+    page.screenshot(path=str(shots / "kiosk-sign-in.png"), full_page=True)
+    page.locator("#sign-in-button").click()
+    page.wait_for_url(base + "/kiosk/price")
+    assert page.locator("#signed-in-operator").inner_text() == name
+
+
+def test_an_operator_signs_in_by_touch_and_a_wrong_pin_is_refused(
+    kiosk_server, kiosk_operator, page, tmp_path
+):
     page.set_viewport_size({"width": 1080, "height": 1920})
+    page.goto(kiosk_server.base + "/kiosk/sign-in")
+    page.locator("#pin").fill("864209")
+    page.locator("#sign-in-button").click()
+    assert page.locator("#sign-in-error").inner_text() == "Unknown operator or wrong PIN."
+    page.screenshot(path=str(tmp_path / "kiosk-sign-in-refused.png"), full_page=True)
+    _sign_in(page, kiosk_server.base, tmp_path, kiosk_operator)
+    page.locator("#sign-out").click()
+    page.wait_for_url(kiosk_server.base + "/kiosk/sign-in")
+    assert page.locator("#signed-in-operator").count() == 0
+    # the browser logs the wrong PIN's 401 as a failed load; nothing else may fail
+    assert [e for e in page.console_errors if "401 (UNAUTHORIZED)" not in e] == []
+
+
+def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, kiosk_operator, page, tmp_path):
+    page.set_viewport_size({"width": 1080, "height": 1920})
+    _sign_in(page, kiosk_server.base, tmp_path, kiosk_operator)
     page.goto(kiosk_server.base + "/kiosk/price")
     page.get_by_text("First-Class Mail letter (metered)").click()
     page.locator("#weight").fill("1")
@@ -75,6 +112,8 @@ def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, page, tmp_path):
         assert check.valid, check.reason
         report = postroom.vault.report(postroom.meters.get(serial).customer_account)
         assert report.by_cost_center[0][0] == "Sales"
+        # booked to the operator who printed it
+        assert any(kiosk_operator[0] in entry.reference for entry in report.entries)
     page.screenshot(path=str(tmp_path / "kiosk-printed-screen.png"), full_page=True)
     page.emulate_media(media="print")  # the print stylesheet keeps the indicium alone
     assert not page.locator("#print-button").is_visible()

@@ -44,7 +44,15 @@ def test_every_documented_operation_exists(app: Flask, client):
 @pytest.fixture(scope="module")
 def served_app(tmp_path_factory) -> Flask:
     data = tmp_path_factory.mktemp("openapi")
-    config = Config.load({}, data_dir=data, secret_key="x")
+    # thousands of generated requests from one key: limits far above them (the 429s
+    # themselves are proven in test_rate_limits.py)
+    config = Config.load(
+        {},
+        data_dir=data,
+        secret_key="x",
+        api_rate_limit_per_key="100000/minute",
+        api_rate_limit_per_address="100000/minute",
+    )
     postroom = Postroom.open(
         config=config, clock=FrozenClock.at("2026-03-02T09:30:00+00:00"), immediate_jobs=True
     )

@@ -1,0 +1,92 @@
+"""``postroom kiosk``: the people who may print on a customer account's kiosks.
+
+A PIN is never an argument (it would land in the shell's history and the process
+list): it is asked at a hidden prompt, twice, or read as one line from standard input
+with ``--pin-stdin`` for scripts.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+
+account_option = click.option(
+    "--account", "number", required=True, help="Customer account number the kiosks print for."
+)
+pin_stdin_option = click.option(
+    "--pin-stdin", is_flag=True, help="Read the PIN as one line from standard input (no prompt)."
+)
+
+
+@click.group()
+def kiosk() -> None:
+    """Mailroom kiosks."""
+
+
+@kiosk.group()
+def operators() -> None:
+    """Kiosk operators: who may sign in with a PIN and print (each print is booked to them)."""
+
+
+def _read_pin(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().strip()
+    text: str = click.prompt(
+        "PIN (6 to 12 digits)", hide_input=True, confirmation_prompt="Repeat the PIN"
+    )
+    return text
+
+
+@operators.command("add")
+@account_option
+@click.option("--name", required=True, help="Display name shown on the kiosk's sign-in page.")
+@pin_stdin_option
+@json_option
+@pass_state
+def add(state: CliState, number: str, name: str, pin_stdin: bool, as_json: bool) -> None:
+    """Add an operator to the account's kiosks; asks for their PIN."""
+    operator = state.postroom().accounts.add_operator(number, name, _read_pin(pin_stdin))
+    emit(operator.to_json(), as_json, lambda d: f"added kiosk operator {d['id']} ({d['name']})")
+
+
+@operators.command("list")
+@account_option
+@json_option
+@pass_state
+def list_(state: CliState, number: str, as_json: bool) -> None:
+    """List the account's kiosk operators."""
+    found = state.postroom().accounts.operators(number)
+    emit([o.to_json() for o in found], as_json, _table)
+
+
+@operators.command("set-pin")
+@account_option
+@click.argument("operator_id", type=int)
+@pin_stdin_option
+@json_option
+@pass_state
+def set_pin(state: CliState, number: str, operator_id: int, pin_stdin: bool, as_json: bool) -> None:
+    """Give operator OPERATOR_ID a new PIN (signs them out of every kiosk)."""
+    operator = state.postroom().accounts.set_operator_pin(number, operator_id, _read_pin(pin_stdin))
+    emit(operator.to_json(), as_json, lambda d: f"new PIN for kiosk operator {d['id']}")
+
+
+@operators.command("remove")
+@account_option
+@click.argument("operator_id", type=int)
+@json_option
+@pass_state
+def remove(state: CliState, number: str, operator_id: int, as_json: bool) -> None:
+    """Remove operator OPERATOR_ID (signs them out; their prints stay booked to them)."""
+    operator = state.postroom().accounts.remove_operator(number, operator_id)
+    emit(operator.to_json(), as_json, lambda d: f"removed kiosk operator {d['id']} ({d['name']})")
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no kiosk operators"
+    return "\n".join(f"{r['id']:>5}  {r['created_at']}  {r['name']}" for r in rows)

@@ -1,0 +1,112 @@
+"""Fixtures of the integration tests: a kiosk as its users drive it (flaskr's AuthActions)."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from postroom.core.accounts.model import CustomerAccount, KioskOperator
+from postroom.core.app import Postroom
+from postroom.core.money import Money
+
+#: The test client's host: what a kiosk page's own forms send as their Origin.
+KIOSK_ORIGIN = "http://localhost"
+OPERATOR_PIN = "246813"
+
+
+def csrf(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None
+    return match.group(1)
+
+
+def field(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match is not None, name
+    return match.group(1)
+
+
+@attrs.define
+class Kiosk:
+    """Touches on the kiosk's pages through one browser session (``client``)."""
+
+    client: FlaskClient
+    #: Alice's PIN (the ``operator`` fixture)
+    pin: str = OPERATOR_PIN
+    csrf = staticmethod(csrf)
+
+    def post(self, path: str, data: dict[str, object], **headers: str) -> TestResponse:
+        """A form sent from the kiosk's own page (its Origin), unless ``headers`` say else."""
+        return self.client.post(path, data=data, headers={"Origin": KIOSK_ORIGIN, **headers})
+
+    def price(self, **fields: object) -> str:
+        token = csrf(self.client.get("/kiosk/price").get_data(as_text=True))
+        data = {
+            "csrf_token": token,
+            "service": "usps/first-class-letter",
+            "weight": "1",
+            "unit": "oz",
+            **fields,
+        }
+        response = self.client.post("/kiosk/price", data=data)
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    @staticmethod
+    def print_form(page: str, **changes: str) -> dict[str, str]:
+        form = page.split('class="kiosk-print"', 1)[1].split("</form>", 1)[0]
+        data = {
+            name: field(form, name)
+            for name in ("csrf_token", "idempotency_key", "service", "weight", "unit")
+        }
+        centers = re.findall(r'name="cost_center" value="([^"]+)" checked', form)
+        if centers:
+            data["cost_center"] = centers[0]
+        data.update(changes)
+        return data
+
+    def sign_in(self, operator: int, pin: str = OPERATOR_PIN, **headers: str) -> TestResponse:
+        token = csrf(self.client.get("/kiosk/sign-in").get_data(as_text=True))
+        form = {"csrf_token": token, "operator": str(operator), "pin": pin}
+        return self.post("/kiosk/sign-in", form, **headers)
+
+    def sign_out(self) -> TestResponse:
+        token = csrf(self.client.get("/kiosk/sign-in").get_data(as_text=True))
+        return self.post("/kiosk/sign-out", {"csrf_token": token})
+
+    def print_piece(self, **changes: str) -> TestResponse:
+        return self.post("/kiosk/print", self.print_form(self.price(), **changes))
+
+
+@pytest.fixture
+def kiosk(client: FlaskClient) -> Kiosk:
+    return Kiosk(client)
+
+
+@pytest.fixture
+def kiosk_account(postroom: Postroom) -> CustomerAccount:
+    """The account the kiosk prints for: funded, with two cost centres."""
+    account = postroom.accounts.create("Acme Mailroom", "US", "USD")
+    postroom.vault.deposit(account.number, Money.parse("10 USD"), "dep-1")
+    serial = postroom.meters.virtual_meter(account.number).serial
+    postroom.meters.set_cost_centers(serial, ["Legal", "Sales"])
+    postroom.config = attrs.evolve(
+        postroom.config, kiosk_account=account.number, kiosk_origin_zip="10001"
+    )
+    return account
+
+
+@pytest.fixture
+def operator(postroom: Postroom, kiosk_account: CustomerAccount) -> KioskOperator:
+    return postroom.accounts.add_operator(kiosk_account.number, "Alice Martin", OPERATOR_PIN)
+
+
+@pytest.fixture
+def signed_in(kiosk: Kiosk, operator: KioskOperator) -> KioskOperator:
+    """Alice is signed in at the kiosk."""
+    assert kiosk.sign_in(operator.id).status_code == 303
+    return operator
