@@ -579,7 +579,7 @@ class ChainKey:
 class ChainSeal:
     """Where the keyed chain begins: rows up to ``seq`` kept their unkeyed hashes and the
     last of them hashes to ``row_hash``; ``mac`` is ``ChainKey.seal`` over both, None
-    while no one holding the key has sealed it (migration ``vault_0009``)."""
+    while no one holding the key has sealed it (migration ``vault_0009_seal``)."""
 
     seq: int
     row_hash: str

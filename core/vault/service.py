@@ -1178,7 +1178,7 @@ class VaultService:
 
     def seal(self) -> ChainSeal | None:
         """Seal, under the ledger key, the rows written before the chain was keyed, when
-        migration ``vault_0009`` recorded their boundary without the key (it seals it
+        migration ``vault_0009_seal`` recorded their boundary without the key (it seals it
         itself when ``postroom db upgrade`` runs with the key). Refused when those rows
         no longer hash to the recorded boundary. None: no boundary (every row keyed)."""
 
@@ -1532,6 +1532,14 @@ class VaultService:
                     )
                 )
 
+        if checkpoint is not None and not hmac.compare_digest(
+            checkpoint.signature, self._key.checkpoint(checkpoint.seq, checkpoint.row_hash)
+        ):
+            problem(
+                "checkpoint_invalid",
+                f"the checkpoint of row {checkpoint.seq} is not signed with this ledger key",
+            )
+            checkpoint = None  # nothing it says can be trusted
         # Rows up to the seal kept their unkeyed hashes; the seal (keyed) vouches for the
         # last of them, and so for every one before it. Rows after it are keyed.
         seal = store.seal()
@@ -1601,14 +1609,7 @@ class VaultService:
                 if meter_id in meters:
                     meters[meter_id] = meters[meter_id].after(t)
 
-        if checkpoint is not None and not hmac.compare_digest(
-            checkpoint.signature, self._key.checkpoint(checkpoint.seq, checkpoint.row_hash)
-        ):
-            problem(
-                "checkpoint_invalid",
-                f"the checkpoint of row {checkpoint.seq} is not signed with this ledger key",
-            )
-        elif checkpoint is not None and checkpoint.seq > expected_seq - 1:
+        if checkpoint is not None and checkpoint.seq > expected_seq - 1:
             problem(
                 "checkpoint_missing",
                 f"the checkpoint names row {checkpoint.seq} but the ledger ends at"

@@ -98,7 +98,7 @@ ledger_chain = sa.Table(
 
 #: At most one row: where the keyed chain begins (``ChainSeal``). Rows up to ``seq`` were
 #: written before the chain was keyed; ``mac`` seals the last of them under the ledger
-#: key. No row: every row is keyed (a ledger begun after migration ``vault_0009``).
+#: key. No row: every row is keyed (a ledger begun after migration ``vault_0009_seal``).
 ledger_seal = sa.Table(
     "ledger_seal",
     metadata,

@@ -340,6 +340,9 @@ def test_a_checkpoint_is_signed(pr: Postroom, customer: CustomerAccount) -> None
     taken = pr.vault.checkpoint()
     forged = Checkpoint(taken.seq, taken.row_hash, GUESSED.checkpoint(taken.seq, taken.row_hash))
     assert _first(pr.vault.verify(forged))[0] == "checkpoint_invalid"
+    # A checkpoint signed with another key says nothing, even of a row that differs.
+    wrong = Checkpoint(2, "ab" * 32, GUESSED.checkpoint(2, "ab" * 32))
+    assert [p.code for p in pr.vault.verify(wrong).problems] == ["checkpoint_invalid"]
     other = Checkpoint(2, taken.row_hash, _key_of(pr).checkpoint(2, taken.row_hash))
     assert _first(pr.vault.verify(other)) == ("checkpoint_mismatch", 2, "refill-1")
 
