@@ -28,6 +28,7 @@ from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
 from postroom.core.vault.funding import FundingService
+from postroom.core.vault.model import ChainKey
 from postroom.core.vault.payouts import PayoutService
 from postroom.core.vault.refunds import RefundService, policy_from_settings
 from postroom.core.vault.service import VaultService
@@ -51,6 +52,7 @@ class Postroom:
         job_registry: JobRegistry,
         *,
         immediate_jobs: bool = False,
+        ledger_key: ChainKey | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -58,7 +60,12 @@ class Postroom:
         self.db = db
         self.accounts = AccountsService(db, clock)
         self.outbox = Outbox(db, clock, plugins)
-        self.vault = VaultService(db, clock, secret=config.resolved_secret_key)
+        self.vault = VaultService(
+            db,
+            clock,
+            ledger_key=ledger_key or ChainKey.from_text(config.resolved_ledger_key()),
+            secret=config.resolved_secret_key,
+        )
         self.refunds = RefundService(
             db,
             clock,
@@ -125,15 +132,25 @@ class Postroom:
         )
         if config.database_url is None or config.redis_url is None:
             config.ensure_data_dir()
+        # Before the database: production refuses to open without its ledger key.
+        ledger_key = ChainKey.from_text(config.resolved_ledger_key())
         db = Database(config.resolved_database_url)
         try:
-            _prepare_schema(db, migrate_schema)
+            _prepare_schema(db, migrate_schema, ledger_key)
         except BaseException:
             db.dispose()
             raise
         registry = JobRegistry()
         manager.hook.register_jobs(registry=registry)
-        postroom = cls(config, clock, manager, db, registry, immediate_jobs=immediate_jobs)
+        postroom = cls(
+            config,
+            clock,
+            manager,
+            db,
+            registry,
+            immediate_jobs=immediate_jobs,
+            ledger_key=ledger_key,
+        )
         postroom._ensure_instance_id()
         manager.hook.postroom_opened.call_historic(kwargs={"postroom": postroom})
         return postroom
@@ -220,12 +237,12 @@ def _config_values(config: Config) -> dict[str, Any]:
     return attrs.asdict(config, recurse=False)
 
 
-def _prepare_schema(db: Database, migrate_schema: bool | None) -> None:
+def _prepare_schema(db: Database, migrate_schema: bool | None, ledger_key: ChainKey) -> None:
     if migrate_schema is None:
         migrate_schema = db.dialect == "sqlite"
     try:
         if migrate_schema:
-            migrate.upgrade(db)
+            migrate.upgrade(db, seal_ledger=ledger_key.seal)
         elif not migrate.is_current(db):
             raise ConfigurationError(
                 f"the schema of {db.display_url} is not current: run `postroom db upgrade`",

@@ -40,6 +40,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "signs sessions and tokens; required in production, generated and kept in the "
         "data directory otherwise",
     ),
+    "ledger_key": (
+        "POSTROOM_LEDGER_KEY",
+        "keys the ledger's hash chain (HMAC-SHA256), at least 32 characters; required in "
+        "production, generated and kept in the data directory otherwise. Keep it outside "
+        "the database and back it up: without it verify cannot check the ledger",
+    ),
     "plugins": (
         "POSTROOM_PLUGINS",
         "comma-separated allowlist of plugin names to load (default: every installed plugin)",
@@ -121,6 +127,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOCALES = ("en", "fr")
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+LEDGER_KEY_FILE = "ledger_key"
 
 
 def _default_data_dir() -> Path:
@@ -156,6 +163,7 @@ class Config:
     data_dir: Path = attrs.field(factory=_default_data_dir, converter=Path)
     database_url: str | None = None
     secret_key: str | None = attrs.field(default=None, repr=False)
+    ledger_key: str | None = attrs.field(default=None, repr=False)
     plugins: tuple[str, ...] | None = attrs.field(default=None, converter=_plugins)
     redis_url: str | None = None
     log_level: str = attrs.field(default="INFO", validator=attrs.validators.in_(LOG_LEVELS))
@@ -251,7 +259,23 @@ class Config:
             return self.secret_key
         if self.production:
             raise ConfigurationError("POSTROOM_SECRET_KEY must be set in production")
-        path = self.ensure_data_dir() / SECRET_FILE
+        return self._generated(SECRET_FILE)
+
+    def resolved_ledger_key(self) -> str:
+        """The key of the ledger's hash chain. Never stored in the database: in
+        production it must come from the environment (or the settings file); otherwise
+        one is generated once and kept, mode 0600, in the data directory."""
+        if self.ledger_key:
+            return self.ledger_key
+        if self.production:
+            raise ConfigurationError(
+                "POSTROOM_LEDGER_KEY must be set in production", code="ledger_key_missing"
+            )
+        return self._generated(LEDGER_KEY_FILE)
+
+    def _generated(self, name: str) -> str:
+        """The secret kept in file ``name`` of the data directory, generated on first use."""
+        path = self.ensure_data_dir() / name
         try:
             existing = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:

@@ -107,6 +107,9 @@ def create_engine(url: str) -> Engine:
             pool_size=5,
             max_overflow=10,
             connect_args={"connect_timeout": 10},
+            # The vault's statements carry the ledger key's HMAC pads: an error message
+            # (a log, a traceback) must not repeat them.
+            hide_parameters=True,
         )
     except NoSuchModuleError as error:
         raise ConfigurationError(f"no driver for {describe_url(parsed)}") from error
@@ -391,6 +394,11 @@ def _driver_error(
     if dead:
         invalidate(error)
     wrapped: sa.exc.StatementError = DBAPIError.instance(
-        statement, params, error, dialect.loaded_dbapi.Error, connection_invalidated=dead
+        statement,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,  # as the engine: the ledger key's pads are parameters
+        connection_invalidated=dead,
     )
     return wrapped

@@ -6,6 +6,8 @@ foundation revision, so areas grow independently; ``upgrade`` goes to all heads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -55,9 +57,18 @@ def is_current(db: Database) -> bool:
     return head_revisions() <= applied_revisions(db)
 
 
-def upgrade(db: Database, target: str = "heads") -> None:
-    """Bring the schema to ``target`` in one transaction (safe to run concurrently)."""
+#: Seals the ledger's rows written before the chain was keyed: ``ChainKey.seal``.
+SealLedger = Callable[[int, str], str]
+
+
+def upgrade(db: Database, target: str = "heads", *, seal_ledger: SealLedger | None = None) -> None:
+    """Bring the schema to ``target`` in one transaction (safe to run concurrently).
+
+    ``seal_ledger`` (the ledger key's seal) lets migration ``vault_0009_seal`` seal the
+    rows written before the chain was keyed; without it they stay unsealed until
+    ``postroom vault seal``."""
     config = _alembic_config()
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["seal_ledger"] = seal_ledger
         command.upgrade(config, target)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,12 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from postroom.core.errors import PermissionDenied, PostroomError, ValidationError
+from postroom.core.errors import (
+    ConfigurationError,
+    PermissionDenied,
+    PostroomError,
+    ValidationError,
+)
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
 
@@ -387,7 +393,7 @@ class Transfer:
 
         The seq is the only hashed value a row gets when it joins the chain, so a store
         that assigns it (PostgreSQL, in the statement that appends the row) completes the
-        hash from this: sha256(prev_hash + "\n[" + seq + "," + tail).
+        hash from this: HMAC-SHA256(key, prev_hash + "\n[" + seq + "," + tail).
         """
         values: list[object] = [
             self.id,
@@ -410,16 +416,22 @@ class Transfer:
             values.append(self.cost_center)
         return _canonical(values)[1:]
 
-    def computed_hash(self, prev_hash: str | None = None) -> str:
+    def computed_hash(self, key: ChainKey | None, prev_hash: str | None = None) -> str:
+        """This row's hash: keyed under ``key``, or the unkeyed one of rows written before
+        the seal (``key`` None)."""
         prev = self.prev_hash if prev_hash is None else prev_hash
-        return chain_hash(prev, self.seq, self.canonical_tail())
+        if key is None:
+            return chain_hash(prev, self.seq, self.canonical_tail())
+        return key.row_hash(prev, self.seq, self.canonical_tail())
 
-    def sealed(self, seq: int, prev_hash: str, tail: bytes | None = None) -> Transfer:
-        """This row as the chain's row ``seq`` after ``prev_hash`` (``tail``: its
-        ``canonical_tail()``, when the caller has it already)."""
+    def sealed(
+        self, key: ChainKey, seq: int, prev_hash: str, tail: bytes | None = None
+    ) -> Transfer:
+        """This row as the chain's row ``seq`` after ``prev_hash``, hashed under ``key``
+        (``tail``: its ``canonical_tail()``, when the caller has it already)."""
         if tail is None:
             tail = self.canonical_tail()
-        return self.with_place(seq, prev_hash, chain_hash(prev_hash, seq, tail))
+        return self.with_place(seq, prev_hash, key.row_hash(prev_hash, seq, tail))
 
     def with_place(self, seq: int, prev_hash: str, row_hash: str) -> Transfer:
         """This row with its place in the chain (``attrs.evolve``, without its cost)."""
@@ -492,9 +504,135 @@ def _canonical(values: Sequence[object]) -> bytes:
 
 
 def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:
-    """A ledger row's hash: sha256(prev_hash + "\n" + canonical JSON of the row), the
-    canonical JSON written as ``[seq,`` + the row's ``canonical_tail()``."""
+    """A row's hash as written before the chain was keyed (rows up to the seal):
+    sha256(prev_hash + "\n" + canonical JSON of the row), the canonical JSON written as
+    ``[seq,`` + the row's ``canonical_tail()``. Anyone can compute it: verify trusts such
+    rows only because the keyed seal covers the last of them."""
     return hashlib.sha256(b"%s\n[%d,%s" % (prev_hash.encode("ascii"), seq, tail)).hexdigest()
+
+
+#: HMAC-SHA256's block size: a key is padded to it (RFC 2104).
+_HMAC_BLOCK = 64
+#: Key derivation labels: the row hashes and the checkpoints never share a key.
+_CHAIN_LABEL = b"postroom ledger chain v1"
+_CHECKPOINT_LABEL = b"postroom ledger checkpoint v1"
+_SEAL_LABEL = b"postroom ledger seal\n"
+#: Shortest ledger key accepted (characters): a guessable key is no key.
+MIN_LEDGER_KEY = 32
+
+
+@attrs.frozen
+class ChainKey:
+    """The ledger key: every row after the seal is hashed with HMAC-SHA256 under it, so
+    whoever can write the database but does not hold the key cannot recompute the chain.
+
+    ``secret`` is derived from the configured key per purpose (chain, checkpoints). The
+    key itself lives outside the database (environment or data directory).
+    """
+
+    secret: bytes = attrs.field(repr=False)
+    checkpoint_secret: bytes = attrs.field(repr=False)
+    #: (key XOR ipad, key XOR opad): HMAC = sha256(opad + sha256(ipad + message)), for a
+    #: store that completes the hash in SQL with plain sha256 (RFC 2104).
+    pads: tuple[bytes, bytes] = attrs.field(init=False, repr=False, eq=False)
+    # sha256 after each pad: a row's HMAC copies them (hmac.digest sets a key up per
+    # call, four times plain sha256's cost, paid per piece of a mail run).
+    _inner: Any = attrs.field(init=False, repr=False, eq=False)
+    _outer: Any = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        padded = self.secret.ljust(_HMAC_BLOCK, b"\0")
+        pads = (bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded))
+        object.__setattr__(self, "pads", pads)
+        object.__setattr__(self, "_inner", hashlib.sha256(pads[0]))
+        object.__setattr__(self, "_outer", hashlib.sha256(pads[1]))
+
+    @classmethod
+    def from_text(cls, text: str) -> ChainKey:
+        key = text.strip().encode("utf-8")
+        if len(key) < MIN_LEDGER_KEY:
+            raise ConfigurationError(
+                f"POSTROOM_LEDGER_KEY must be at least {MIN_LEDGER_KEY} characters",
+                code="ledger_key_too_short",
+            )
+        return cls(
+            hmac.digest(key, _CHAIN_LABEL, "sha256"),
+            hmac.digest(key, _CHECKPOINT_LABEL, "sha256"),
+        )
+
+    def row_hash(self, prev_hash: str, seq: int, tail: bytes) -> str:
+        """A row's keyed hash: HMAC-SHA256(key, prev_hash + "\n[" + seq + "," + tail),
+        the same message ``chain_hash`` hashes. Every write path calls this (or, on
+        PostgreSQL, completes the same HMAC in SQL from ``pads``)."""
+        inner = self._inner.copy()
+        inner.update(b"%s\n[%d,%s" % (prev_hash.encode("ascii"), seq, tail))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()  # type: ignore[no-any-return]
+
+    def seal(self, seq: int, row_hash: str) -> str:
+        """The seal over the last row hashed the old way: its seq and its hash."""
+        return hmac.digest(
+            self.secret, _SEAL_LABEL + b"%d\n%s" % (seq, row_hash.encode("ascii")), "sha256"
+        ).hex()
+
+    def checkpoint(self, seq: int, row_hash: str) -> str:
+        """The signature of a checkpoint of the chain head (kept outside the database)."""
+        return hmac.digest(
+            self.checkpoint_secret, b"%d\n%s" % (seq, row_hash.encode("ascii")), "sha256"
+        ).hex()
+
+
+@attrs.frozen
+class ChainSeal:
+    """Where the keyed chain begins: rows up to ``seq`` kept their unkeyed hashes and the
+    last of them hashes to ``row_hash``; ``mac`` is ``ChainKey.seal`` over both, None
+    while no one holding the key has sealed it (migration ``vault_0009_seal``)."""
+
+    seq: int
+    row_hash: str
+    mac: str | None
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@attrs.frozen
+class Checkpoint:
+    """A signed record of the chain head, kept outside the database: a later verify
+    checks that the ledger still holds row ``seq`` with ``row_hash`` (a ledger cut
+    short, or rewritten before that row, fails), under the same ledger key."""
+
+    seq: int
+    row_hash: str
+    signature: str
+
+    FORMAT: ClassVar[str] = "postroom-ledger-checkpoint/1"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.FORMAT,
+            "seq": self.seq,
+            "row_hash": self.row_hash,
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Checkpoint:
+        """A checkpoint read back from its file; ValidationError when it is not one."""
+        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
+            raise ValidationError("not a ledger checkpoint", code="invalid_checkpoint")
+        seq, row_hash, signature = data.get("seq"), data.get("row_hash"), data.get("signature")
+        if (
+            type(seq) is not int
+            or not 0 <= seq < 2**63
+            or not isinstance(row_hash, str)
+            or not isinstance(signature, str)
+            or not _HEX64.fullmatch(row_hash)
+            or not _HEX64.fullmatch(signature)
+        ):
+            raise ValidationError("the ledger checkpoint is malformed", code="invalid_checkpoint")
+        return cls(seq, row_hash, signature)
 
 
 def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Balances]]:

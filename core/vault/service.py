@@ -48,6 +48,9 @@ from postroom.core.vault.model import (
     Amount,
     Balances,
     CancelledToken,
+    ChainKey,
+    ChainSeal,
+    Checkpoint,
     HistoryItem,
     IssuedToken,
     LedgerAccount,
@@ -125,10 +128,16 @@ class VaultService:
     """``pr.vault``: the postage ledger and the meter registers."""
 
     def __init__(
-        self, db: Database, clock: Clock, *, secret: Callable[[], str] | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        ledger_key: ChainKey,
+        secret: Callable[[], str] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._key = ledger_key
         self._secret = secret
         # Account code -> id, as the ledger's locks last saw them: a code never changes
         # its account, and the one-statement debit re-checks the pair before using it.
@@ -555,7 +564,7 @@ class VaultService:
         )
 
         try:
-            return post_at_once(self._db, row, debit_code, credit_code)
+            return post_at_once(self._db, row, debit_code, credit_code, self._key)
         except DBAPIError:
             # A twin took the id meanwhile, or the connection died (the statement may
             # have committed): the general path, idempotent, answers either way.
@@ -1136,11 +1145,84 @@ class VaultService:
 
     # -------------------------------------------------------------------- verify
 
-    def verify(self) -> VerifyReport:
-        """Re-derive every balance and register from the rows, check the hash chain and
-        every invariant; problems come in ledger order, so the first names the first
+    def _check_seal(
+        self,
+        seal: ChainSeal,
+        row: Transfer,
+        where: str,
+        problem: Callable[[str, str, Transfer], None],
+    ) -> None:
+        """The seal's checks, at the row it seals (the last row hashed the old way)."""
+        if seal.mac is None:
+            problem(
+                "ledger_unsealed",
+                f"{where}: rows up to it were written before the chain was keyed and"
+                " nobody holding the ledger key has sealed them (`postroom vault seal`)",
+                row,
+            )
+        elif not hmac.compare_digest(seal.mac, self._key.seal(seal.seq, seal.row_hash)):
+            problem(
+                "seal_broken",
+                f"{where}: its seal does not match the ledger key (altered, or another key)",
+                row,
+            )
+        elif row.row_hash != seal.row_hash:
+            problem(
+                "seal_broken",
+                f"{where}: is not the row that was sealed (rows up to it were rewritten)",
+                row,
+            )
+
+    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
+        """Re-derive every balance and register from the rows, check the hash chain
+        (keyed after the seal) and every invariant, and that the ledger still holds
+        ``checkpoint``'s row; problems come in ledger order, so the first names the first
         broken row."""
-        return self._db.run(self._verify, readonly=True)
+        return self._db.run(lambda uow: self._verify(uow, checkpoint), readonly=True)
+
+    def seal(self) -> ChainSeal | None:
+        """Seal, under the ledger key, the rows written before the chain was keyed, when
+        migration ``vault_0009_seal`` recorded their boundary without the key (it seals it
+        itself when ``postroom db upgrade`` runs with the key). Refused when those rows
+        no longer hash to the recorded boundary. None: no boundary (every row keyed)."""
+
+        def work(uow: UnitOfWork) -> ChainSeal | None:
+            store = LedgerStore(uow.connection)
+            seal = store.seal()
+            if seal is None or seal.mac is not None:
+                return seal
+            prev_hash = GENESIS_HASH
+            for row in store.all_transfers():
+                if row.seq > seal.seq:
+                    break
+                if row.prev_hash != prev_hash or row.computed_hash(None) != row.row_hash:
+                    raise Conflict(
+                        f"row {row.seq} (transfer {row.id}) does not match its hash: not"
+                        " sealing an altered ledger",
+                        code="ledger_altered",
+                    )
+                prev_hash = row.row_hash
+            if prev_hash != seal.row_hash:
+                raise Conflict(
+                    f"the rows up to {seal.seq} do not end in the recorded boundary",
+                    code="ledger_altered",
+                )
+            mac = self._key.seal(seal.seq, seal.row_hash)
+            if not store.record_seal_mac(seal, mac):
+                raise Conflict("the boundary changed while it was being sealed")
+            uow.commit()
+            return attrs.evolve(seal, mac=mac)
+
+        return self._db.run(work)
+
+    def checkpoint(self) -> Checkpoint:
+        """The chain head, signed under the ledger key, to keep outside the database."""
+
+        def read(uow: UnitOfWork) -> tuple[int, str]:
+            return LedgerStore(uow.connection).chain_head()
+
+        seq, row_hash = self._db.run(read, readonly=True)
+        return Checkpoint(seq, row_hash, self._key.checkpoint(seq, row_hash))
 
     # ------------------------------------ for the vault's other use cases (refunds.py)
 
@@ -1272,7 +1354,7 @@ class VaultService:
             raise
 
         changed = {i: b for i, b in balances.items() if b != locked.accounts[i].balances}
-        sealed = store.append_transfers(built, changed)
+        sealed = store.append_transfers(built, changed, self._key)
         if sealed is None:  # a twin took one of the ids while this one waited for the locks
             replay = _replay(store, requests, fingerprints)
             if replay is None:
@@ -1422,7 +1504,7 @@ class VaultService:
 
         return built, balances
 
-    def _verify(self, uow: UnitOfWork) -> VerifyReport:
+    def _verify(self, uow: UnitOfWork, checkpoint: Checkpoint | None) -> VerifyReport:
         if uow.dialect == "postgresql":
             uow.connection.exec_driver_sql(
                 "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
@@ -1455,6 +1537,18 @@ class VaultService:
                     )
                 )
 
+        if checkpoint is not None and not hmac.compare_digest(
+            checkpoint.signature, self._key.checkpoint(checkpoint.seq, checkpoint.row_hash)
+        ):
+            problem(
+                "checkpoint_invalid",
+                f"the checkpoint of row {checkpoint.seq} is not signed with this ledger key",
+            )
+            checkpoint = None  # nothing it says can be trusted
+        # Rows up to the seal kept their unkeyed hashes; the seal (keyed) vouches for the
+        # last of them, and so for every one before it. Rows after it are keyed.
+        seal = store.seal()
+        sealed_seq = 0 if seal is None else seal.seq
         prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
         for t in store.all_transfers():
             count += 1
@@ -1463,8 +1557,26 @@ class VaultService:
                 problem("chain_gap", f"{where}: expected row {expected_seq} here", t)
             if t.prev_hash != prev_hash:
                 problem("chain_broken", f"{where}: does not follow the previous row's hash", t)
-            if t.computed_hash(t.prev_hash) != t.row_hash:
-                problem("row_altered", f"{where}: content does not match its hash", t)
+            keyed = t.seq > sealed_seq
+            if t.computed_hash(self._key if keyed else None, t.prev_hash) != t.row_hash:
+                problem(
+                    "row_altered",
+                    f"{where}: content does not match its"
+                    + (" keyed hash (altered, or another ledger key)" if keyed else " hash"),
+                    t,
+                )
+            if seal is not None and t.seq == seal.seq:
+                self._check_seal(seal, t, where, problem)
+            if (
+                checkpoint is not None
+                and t.seq == checkpoint.seq
+                and t.row_hash != checkpoint.row_hash
+            ):
+                problem(
+                    "checkpoint_mismatch",
+                    f"{where}: differs from the checkpoint taken of it (rewritten)",
+                    t,
+                )
             prev_hash, expected_seq = t.row_hash, t.seq + 1
             debit, credit = accounts.get(t.debit_account_id), accounts.get(t.credit_account_id)
             if debit is None or credit is None:
@@ -1502,6 +1614,17 @@ class VaultService:
                 if meter_id in meters:
                     meters[meter_id] = meters[meter_id].after(t)
 
+        if checkpoint is not None and checkpoint.seq > expected_seq - 1:
+            problem(
+                "checkpoint_missing",
+                f"the checkpoint names row {checkpoint.seq} but the ledger ends at"
+                f" {expected_seq - 1} (rows were removed)",
+            )
+        if seal is not None and seal.seq > expected_seq - 1:
+            problem(
+                "seal_broken",
+                f"rows up to {seal.seq} were sealed but the ledger ends at {expected_seq - 1}",
+            )
         head = store.chain_head()
         if head != (expected_seq - 1, prev_hash):
             problem(

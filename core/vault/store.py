@@ -25,13 +25,14 @@ from postroom.core.vault.model import (
     PHASE_TEXT,
     AccountKind,
     Balances,
+    ChainKey,
+    ChainSeal,
     LedgerAccount,
     LedgerInvariantBroken,
     MeterRegisters,
     Phase,
     Transfer,
     TransferCode,
-    chain_hash,
     utc,
 )
 
@@ -95,6 +96,18 @@ ledger_chain = sa.Table(
     sa.Column("head_hash", sa.String(64), nullable=False),
 )
 
+#: At most one row: where the keyed chain begins (``ChainSeal``). Rows up to ``seq`` were
+#: written before the chain was keyed; ``mac`` seals the last of them under the ledger
+#: key. No row: every row is keyed (a ledger begun after migration ``vault_0009_seal``).
+ledger_seal = sa.Table(
+    "ledger_seal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("row_hash", sa.String(64), nullable=False),
+    sa.Column("mac", sa.String(64), nullable=True),
+)
+
 #: Transfer ids that failed for a reason that must stick (insufficient funds).
 ledger_failures = sa.Table(
     "ledger_failures",
@@ -131,6 +144,13 @@ _BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credi
 # commit: lock the accounts (with an idempotency pre-check), then one statement that
 # appends the row to the chain (the server completes the row hash with the seq it
 # assigns), moves the chain head and writes the balances.
+#
+# The row hash is keyed (``ChainKey.row_hash``, HMAC-SHA256). Where the server completes
+# it, the statement gets the key's two HMAC pads as parameters and computes
+# sha256(opad || sha256(ipad || message)): the key is never stored, and every function,
+# operator and type there is named in pg_catalog, so that a role that can create objects
+# in the search path cannot slip its own in to read the pads. The service checks the
+# answer against ``ChainKey.row_hash`` before the commit.
 
 _ACCOUNT_COLUMNS = (
     "ledger_accounts.id, code, kind, currency, owner_id, credit_limit,"
@@ -206,9 +226,12 @@ WITH head AS (
         CAST(:batch AS VARCHAR), CAST(:pieces AS INTEGER), CAST(:reference AS VARCHAR),
         CAST(:cost_center AS VARCHAR), CAST(:body_hash AS VARCHAR),
         CAST(:created_at AS TIMESTAMPTZ), head_hash,
-        encode(sha256(convert_to(
-            head_hash || E'\\n[' || CAST(head_seq + 1 AS TEXT) || ',' || CAST(:tail AS TEXT),
-            'UTF8')), 'hex')
+        pg_catalog.encode(pg_catalog.sha256(
+            CAST(:opad AS pg_catalog.bytea) OPERATOR(pg_catalog.||) pg_catalog.sha256(
+                CAST(:ipad AS pg_catalog.bytea) OPERATOR(pg_catalog.||) pg_catalog.convert_to(
+                    head_hash || E'\\n[' || CAST(head_seq + 1 AS TEXT) || ','
+                        || CAST(:tail AS TEXT),
+                    'UTF8'))), 'hex')
     FROM head
     RETURNING seq, prev_hash, row_hash
 ), moved AS (
@@ -302,10 +325,12 @@ WITH locked AS MATERIALIZED (
         CAST(%(pieces)s AS INTEGER), CAST(%(reference)s AS VARCHAR),
         CAST(%(cost_center)s AS VARCHAR),
         CAST(%(body_hash)s AS VARCHAR), CAST(%(created_at)s AS TIMESTAMPTZ), head_hash,
-        encode(sha256(convert_to(
-            head_hash || E'\\n[' || CAST(head_seq + 1 AS TEXT) || ','
-                || CAST(%(tail)s AS TEXT),
-            'UTF8')), 'hex')
+        pg_catalog.encode(pg_catalog.sha256(
+            CAST(%(opad)s AS pg_catalog.bytea) OPERATOR(pg_catalog.||) pg_catalog.sha256(
+                CAST(%(ipad)s AS pg_catalog.bytea) OPERATOR(pg_catalog.||) pg_catalog.convert_to(
+                    head_hash || E'\\n[' || CAST(head_seq + 1 AS TEXT) || ','
+                        || CAST(%(tail)s AS TEXT),
+                    'UTF8'))), 'hex')
     FROM head
     RETURNING seq, prev_hash, row_hash
 ), moved AS (
@@ -731,10 +756,11 @@ class LedgerStore:
         )
 
     def append_transfers(
-        self, rows: Sequence[Transfer], balances: Mapping[int, Balances]
+        self, rows: Sequence[Transfer], balances: Mapping[int, Balances], key: ChainKey
     ) -> list[Transfer] | None:
-        """Seal ``rows`` onto the hash chain, insert them, move the chain head and write
-        the accounts' new ``balances``, with the accounts locked by the caller.
+        """Seal ``rows`` onto the hash chain under ``key``, insert them, move the chain
+        head and write the accounts' new ``balances``, with the accounts locked by the
+        caller.
 
         None, with nothing written, when the one row's id was taken meanwhile (a twin
         request that committed while this one waited for the locks). A batch whose id
@@ -742,14 +768,14 @@ class LedgerStore:
         """
         if self._postgres:
             if len(rows) == 1:
-                sealed = self._append_one_pg(rows[0], balances)
+                sealed = self._append_one_pg(rows[0], balances, key)
                 if sealed is not None or self._c.execute(_CHAIN_ROW).first() is not None:
                     return sealed
                 self._genesis()  # an emptied ledger: start the chain, then append
-                return self._append_one_pg(rows[0], balances)
-            return self._append_many_pg(rows, balances)
+                return self._append_one_pg(rows[0], balances, key)
+            return self._append_many_pg(rows, balances, key)
         head_seq, head_hash = self.lock_chain()
-        sealed = _seal(rows, head_seq, head_hash)
+        sealed = _seal(rows, head_seq, head_hash, key)
         self._insert_rows_sqlite(sealed)
         self._c.execute(_MOVE_CHAIN, {"head_seq": sealed[-1].seq, "head_hash": sealed[-1].row_hash})
         if balances:
@@ -785,18 +811,19 @@ class LedgerStore:
         self._c.exec_driver_sql(_INSERT_ROWS_SQLITE, [_row_values(t, stamp) for t in rows])
 
     def _append_one_pg(
-        self, row: Transfer, balances: Mapping[int, Balances]
+        self, row: Transfer, balances: Mapping[int, Balances], key: ChainKey
     ) -> list[Transfer] | None:
         tail = row.canonical_tail()
         params = _transfer_values(row)
         params["tail"] = tail.decode("ascii")
+        params["ipad"], params["opad"] = key.pads
         params.update(_balance_arrays(balances))
         found = self._c.execute(_APPEND_ONE_PG, params).first()
         if found is None:
             return None
         seq, prev_hash, row_hash = int(found.seq), str(found.prev_hash), str(found.row_hash)
         # The server hashed the row: check it against this code's hash before the commit.
-        if row_hash != chain_hash(prev_hash, seq, tail) or (found.moved, found.balanced) != (
+        if row_hash != key.row_hash(prev_hash, seq, tail) or (found.moved, found.balanced) != (
             1,
             len(balances),
         ):
@@ -804,14 +831,14 @@ class LedgerStore:
         return [attrs.evolve(row, seq=seq, prev_hash=prev_hash, row_hash=row_hash)]
 
     def _append_many_pg(
-        self, rows: Sequence[Transfer], balances: Mapping[int, Balances]
+        self, rows: Sequence[Transfer], balances: Mapping[int, Balances], key: ChainKey
     ) -> list[Transfer]:
         head = self._c.execute(_LOCK_CHAIN_PG).first()
         if head is None:
             self._genesis()
             head = self._c.execute(_LOCK_CHAIN_PG).first()
             assert head is not None
-        sealed = _seal(rows, int(head.head_seq), str(head.head_hash))
+        sealed = _seal(rows, int(head.head_seq), str(head.head_hash), key)
         # COPY: the server's bulk path, and the driver writes each row without SQL to parse.
         copied = copy_rows(self._c, "ledger_transfers", _ROW_COLUMNS, map(_row_values, sealed))
         params: dict[str, object] = {"head_seq": sealed[-1].seq, "head_hash": sealed[-1].row_hash}
@@ -823,6 +850,33 @@ class LedgerStore:
 
     def _genesis(self) -> None:
         self._c.execute(sa.insert(ledger_chain).values(id=1, head_seq=0, head_hash=GENESIS_HASH))
+
+    # the seal (where the keyed chain begins) ------------------------------
+
+    def seal(self) -> ChainSeal | None:
+        row = self._c.execute(sa.select(ledger_seal).where(ledger_seal.c.id == 1)).first()
+        if row is None:
+            return None
+        return ChainSeal(int(row.seq), str(row.row_hash), row.mac)
+
+    def record_seal_mac(self, seal: ChainSeal, mac: str) -> bool:
+        """Seal the boundary ``seal`` describes, if it is still unsealed and unchanged."""
+        result = self._c.execute(
+            sa.update(ledger_seal)
+            .where(
+                ledger_seal.c.id == 1,
+                ledger_seal.c.seq == seal.seq,
+                ledger_seal.c.row_hash == seal.row_hash,
+                ledger_seal.c.mac.is_(None),
+            )
+            .values(mac=mac)
+        )
+        return result.rowcount == 1
+
+    def transfer_at(self, seq: int) -> Transfer | None:
+        row = self._c.execute(sa.select(ledger_transfers).where(ledger_transfers.c.seq == seq))
+        found = row.first()
+        return None if found is None else transfer_from_row(found)
 
     def save_all_registers(self, registers: Iterable[MeterRegisters]) -> None:
         values = [
@@ -1115,19 +1169,19 @@ def _balance_arrays(balances: Mapping[int, Balances]) -> dict[str, list[int]]:
     }
 
 
-def _seal(rows: Sequence[Transfer], head_seq: int, head_hash: str) -> list[Transfer]:
-    """``rows`` as the chain's next rows after (``head_seq``, ``head_hash``)."""
+def _seal(rows: Sequence[Transfer], head_seq: int, head_hash: str, key: ChainKey) -> list[Transfer]:
+    """``rows`` as the chain's next rows after (``head_seq``, ``head_hash``), keyed."""
     sealed = []
     for row in rows:
         head_seq += 1
-        row = row.sealed(head_seq, head_hash)
+        row = row.sealed(key, head_seq, head_hash)
         head_hash = row.row_hash
         sealed.append(row)
     return sealed
 
 
 def post_at_once(
-    db: Database, row: Transfer, debit_code: str | None, credit_code: str | None
+    db: Database, row: Transfer, debit_code: str | None, credit_code: str | None, key: ChainKey
 ) -> Transfer | None:
     """Apply ``row`` (a posted transfer, unsealed) in a transaction of its own, with
     ``_POST_AT_ONCE_SQL`` (PostgreSQL) or ``_POST_CHECK_SQLITE`` and three writes (SQLite):
@@ -1139,18 +1193,21 @@ def post_at_once(
     params["debit_code"] = debit_code
     params["credit_code"] = credit_code
     if db.dialect == "sqlite":
-        return db.write_on_driver(lambda cursor: _post_at_once_sqlite(cursor, row, tail, params))
+        return db.write_on_driver(
+            lambda cursor: _post_at_once_sqlite(cursor, row, tail, params, key)
+        )
+    params["ipad"], params["opad"] = key.pads
     found = db.execute_alone(_POST_AT_ONCE_SQL, params, queue=CHAIN_QUEUE)
     if found is None:
         return None
     seq, prev_hash, row_hash, moved, balanced = found
-    if row_hash != chain_hash(prev_hash, seq, tail) or (moved, balanced) != (1, 2):
+    if row_hash != key.row_hash(prev_hash, seq, tail) or (moved, balanced) != (1, 2):
         raise LedgerInvariantBroken(f"row {seq} ({row.id}) was not appended as sealed")
     return row.with_place(int(seq), str(prev_hash), str(row_hash))
 
 
 def _post_at_once_sqlite(
-    cursor: Any, row: Transfer, tail: bytes, params: dict[str, object]
+    cursor: Any, row: Transfer, tail: bytes, params: dict[str, object], key: ChainKey
 ) -> Transfer | None:
     """``post_at_once`` on SQLite, with the driver's cursor inside BEGIN IMMEDIATE."""
     found = cursor.execute(_POST_CHECK_SQLITE, params).fetchone()
@@ -1158,7 +1215,7 @@ def _post_at_once_sqlite(
         return None
     head_seq, head_hash = found
     seq = int(head_seq) + 1
-    sealed = row.with_place(seq, str(head_hash), chain_hash(str(head_hash), seq, tail))
+    sealed = row.with_place(seq, str(head_hash), key.row_hash(str(head_hash), seq, tail))
     cursor.execute(_INSERT_ROWS_SQLITE, _row_values(sealed, _sqlite_time))
     cursor.execute(_MOVE_CHAIN_SQLITE, (seq, sealed.row_hash))
     cursor.execute(_POST_BALANCES_SQLITE, params)

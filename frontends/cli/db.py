@@ -7,6 +7,7 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import migrate
 from postroom.core.db import Database
+from postroom.core.vault.model import ChainKey
 from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
 
@@ -26,9 +27,11 @@ def upgrade(state: CliState) -> None:
     config = state.config()
     if config.database_url is None:
         config.ensure_data_dir()
+    # The ledger key seals the rows written before the chain was keyed (vault_0009_seal).
+    ledger_key = ChainKey.from_text(config.resolved_ledger_key())
     database = _database(state)
     try:
-        migrate.upgrade(database)
+        migrate.upgrade(database, seal_ledger=ledger_key.seal)
         revisions = sorted(migrate.current_revisions(database))
     except DBAPIError as error:
         raise database.unavailable(error) from error

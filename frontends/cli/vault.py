@@ -6,13 +6,14 @@ import json
 import sys
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from postroom.core.errors import ValidationError
 from postroom.core.money import Money
 from postroom.core.vault.model import (
+    Checkpoint,
     LedgerAccount,
     Phase,
     TransferCode,
@@ -320,23 +321,84 @@ def report(
 
 
 @vault.command()
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="A file written by `vault checkpoint`: also check that the ledger still holds "
+    "the row it names, unchanged.",
+)
 @json_option
 @pass_state
-def verify(state: CliState, as_json: bool) -> None:
-    """Re-check the hash chain, every balance and every meter; exit 1 on any break."""
-    report = state.postroom().vault.verify()
+def verify(state: CliState, checkpoint_file: TextIO | None, as_json: bool) -> None:
+    """Re-check the keyed hash chain, every balance and every meter; exit 1 on any break."""
+    checkpoint = None if checkpoint_file is None else _read_checkpoint(checkpoint_file)
+    report = state.postroom().vault.verify(checkpoint)
 
     def human(_: Any) -> str:
         if report.ok:
             return (
                 f"ledger ok: {report.transfers_checked} rows, {report.accounts_checked} "
                 f"accounts, {report.meters_checked} meters"
+                + ("" if checkpoint is None else f", checkpoint of row {checkpoint.seq} held")
             )
         return "\n".join(f"BROKEN [{p.code}] {p.message}" for p in report.problems)
 
     emit(report.to_json(), as_json, human)
     if not report.ok:
         sys.exit(1)
+
+
+def _read_checkpoint(source: TextIO) -> Checkpoint:
+    try:
+        data = json.loads(source.read(64 * 1024))
+    except (ValueError, RecursionError) as error:
+        raise ValidationError(
+            "the checkpoint file is not JSON", code="invalid_checkpoint"
+        ) from error
+    return Checkpoint.from_json(data)
+
+
+@vault.command()
+@click.option(
+    "--output",
+    type=click.File("w", encoding="utf-8", atomic=True),
+    required=True,
+    help="Where to write the checkpoint: keep it outside the database (another machine, "
+    "write-once storage).",
+)
+@json_option
+@pass_state
+def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
+    """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
+    taken = state.postroom().vault.checkpoint()
+    json.dump(taken.to_json(), output, indent=2)
+    output.write("\n")
+    emit(
+        taken.to_json(),
+        as_json,
+        lambda d: f"checkpoint of row {d['seq']} ({d['row_hash'][:16]}...) written",
+    )
+
+
+@vault.command()
+@json_option
+@pass_state
+def seal(state: CliState, as_json: bool) -> None:
+    """Seal, with the ledger key, the rows written before the chain was keyed (needed
+    only when `db upgrade` ran without the key: verify says `ledger_unsealed`)."""
+    sealed = state.postroom().vault.seal()
+    data = {"sealed_through": None if sealed is None else sealed.seq}
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            "no rows before the keyed chain: nothing to seal"
+            if d["sealed_through"] is None
+            else f"rows 1 to {d['sealed_through']} sealed"
+        ),
+    )
 
 
 # ------------------------------------------------------------------------- refunds

@@ -55,3 +55,17 @@ def test_production_without_a_secret_is_an_error():
 def test_an_explicit_secret_is_used_as_given():
     config = Config.load({"POSTROOM_ENV": "production", "POSTROOM_SECRET_KEY": "s3cret"})
     assert config.resolved_secret_key() == "s3cret"
+
+
+def test_production_without_a_ledger_key_is_an_error_with_its_code():
+    config = Config.load({"POSTROOM_ENV": "production", "POSTROOM_SECRET_KEY": "s3cret"})
+    with pytest.raises(ConfigurationError, match="POSTROOM_LEDGER_KEY") as caught:
+        config.resolved_ledger_key()
+    assert caught.value.code == "ledger_key_missing"
+
+
+def test_the_ledger_key_comes_from_the_environment():
+    key = "k" * 40
+    config = Config.load({"POSTROOM_ENV": "production", "POSTROOM_LEDGER_KEY": key})
+    assert config.resolved_ledger_key() == key
+    assert key not in repr(config)

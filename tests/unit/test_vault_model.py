@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
@@ -19,11 +21,13 @@ from postroom.core.accounts.model import (
     secret_matches,
     split_token,
 )
-from postroom.core.errors import Unauthenticated, ValidationError
+from postroom.core.errors import ConfigurationError, Unauthenticated, ValidationError
 from postroom.core.vault.model import (
     GENESIS_HASH,
     AccountKind,
     Balances,
+    ChainKey,
+    Checkpoint,
     LedgerAccount,
     MeterRegisters,
     Phase,
@@ -31,6 +35,7 @@ from postroom.core.vault.model import (
     TransferCode,
     TransferRequest,
     _canonical,
+    chain_hash,
     check_amount,
     effects,
 )
@@ -111,12 +116,15 @@ def test_effects_of_each_phase() -> None:
     assert effects(void, pending)[1] == (2, Balances(credits_pending=-500))
 
 
+KEY = ChainKey.from_text("a test ledger key, 32 characters or more")
+
+
 def test_hash_chain_seals_every_field() -> None:
-    sealed = row().sealed(1, GENESIS_HASH)
-    assert sealed.computed_hash() == sealed.row_hash
+    sealed = row().sealed(KEY, 1, GENESIS_HASH)
+    assert sealed.computed_hash(KEY) == sealed.row_hash
     for change in ({"amount": 501}, {"debit_account_id": 3}, {"currency": "EUR"}, {"seq": 2}):
-        assert attrs.evolve(sealed, **change).computed_hash() != sealed.row_hash
-    assert sealed.computed_hash("1" * 64) != sealed.row_hash
+        assert attrs.evolve(sealed, **change).computed_hash(KEY) != sealed.row_hash
+    assert sealed.computed_hash(KEY, "1" * 64) != sealed.row_hash
 
 
 def test_request_validation_and_fingerprint() -> None:
@@ -200,13 +208,13 @@ def _row(**changes: object) -> Transfer:
 def test_row_hashes_are_those_ledgers_already_hold() -> None:
     # Values computed by the first release's sealing code: stored chains verify unchanged.
     plain, centred = _row(), _row(cost_center="Ventes Île")
-    assert plain.computed_hash() == (
+    assert plain.computed_hash(None) == (
         "7b1a8d9979b2b9616d9eccbbc6787aa0ffed18b6f925c8f49a9a102cbf379551"
     )
-    assert centred.computed_hash() == (
+    assert centred.computed_hash(None) == (
         "14e98288569a5291bbba78369d3e9a9152d8f945f6c9a84c7120b4fb65eba275"
     )
-    assert plain.sealed(41, "cd" * 32).row_hash == plain.computed_hash()
+    assert plain.sealed(KEY, 41, "cd" * 32).row_hash == plain.computed_hash(KEY)
 
 
 @given(seq=st.integers(1, 10**15), reference=st.text(max_size=40))
@@ -245,3 +253,43 @@ def test_a_row_placed_in_the_chain_keeps_every_other_field() -> None:
     row = _row(cost_center="Ventes")
     placed = row.with_place(7, "e" * 64, "f" * 64)
     assert placed == attrs.evolve(row, seq=7, prev_hash="e" * 64, row_hash="f" * 64)
+
+
+def test_the_chain_key_is_standard_hmac_sha256_under_a_derived_key() -> None:
+    text = "a test ledger key, 32 characters or more"
+    derived = hmac.new(text.encode(), b"postroom ledger chain v1", hashlib.sha256).digest()
+    message = b"%s\n[7,%s" % (b"ab" * 32, b'"x"]')
+    assert KEY.row_hash("ab" * 32, 7, b'"x"]') == (
+        hmac.new(derived, message, hashlib.sha256).hexdigest()
+    )
+    # What PostgreSQL computes from the pads with plain sha256 is that same HMAC.
+    inner, outer = KEY.pads
+    assert hashlib.sha256(outer + hashlib.sha256(inner + message).digest()).hexdigest() == (
+        KEY.row_hash("ab" * 32, 7, b'"x"]')
+    )
+    # Unkeyed, another key, a seal and a checkpoint never give the same value.
+    other = ChainKey.from_text(text + "!")
+    values = {
+        KEY.row_hash("ab" * 32, 7, b'"x"]'),
+        other.row_hash("ab" * 32, 7, b'"x"]'),
+        chain_hash("ab" * 32, 7, b'"x"]'),
+        KEY.seal(7, "ab" * 32),
+        KEY.checkpoint(7, "ab" * 32),
+    }
+    assert len(values) == 5
+    assert "secret" not in repr(KEY)
+
+
+def test_a_short_ledger_key_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ChainKey.from_text("too short")
+    assert caught.value.code == "ledger_key_too_short"
+
+
+def test_a_checkpoint_round_trips() -> None:
+    taken = Checkpoint(12, "ab" * 32, KEY.checkpoint(12, "ab" * 32))
+    assert Checkpoint.from_json(json.loads(json.dumps(taken.to_json()))) == taken
+    for bad in ({**taken.to_json(), "seq": -1}, {**taken.to_json(), "seq": True}, [], None):
+        with pytest.raises(ValidationError) as caught:
+            Checkpoint.from_json(bad)
+        assert caught.value.code == "invalid_checkpoint"

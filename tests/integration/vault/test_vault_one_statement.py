@@ -20,8 +20,19 @@ from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.errors import InsufficientFunds, PostroomError
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind, Transfer, TransferCode, TransferRequest
+from postroom.core.vault.model import (
+    AccountKind,
+    ChainKey,
+    Transfer,
+    TransferCode,
+    TransferRequest,
+)
 from postroom.core.vault.service import postage_code
+
+
+def ledger_key(pr: Postroom) -> ChainKey:
+    return ChainKey.from_text(pr.config.resolved_ledger_key())
+
 
 T = TypeVar("T", bound=Hashable)
 
@@ -83,7 +94,7 @@ def test_a_posted_debit_runs_on_the_driver_alone(pr: Postroom, customer: Custome
     assert len(through_sqlalchemy) == (3 if pr.db.dialect == "postgresql" else 4), (
         through_sqlalchemy
     )
-    assert done.row_hash == done.computed_hash()
+    assert done.row_hash == done.computed_hash(ledger_key(pr))
     assert pr.vault.balance(customer.number).balances.balance == 8_000
     assert pr.vault.verify().ok
 
@@ -274,7 +285,7 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
                 # The chains differ in the deposits' rows (customer numbers are random).
                 done = pr.vault.transfer(request)
                 answers.append(attrs.evolve(done, prev_hash="", row_hash=""))
-                assert done.row_hash == done.computed_hash()
+                assert done.row_hash == done.computed_hash(ledger_key(pr))
             except PostroomError as error:
                 answers.append((type(error).__name__, error.code))
         assert answers[0] == answers[1], (request, answers)

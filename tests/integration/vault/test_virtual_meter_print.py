@@ -108,14 +108,14 @@ def test_a_retry_answers_the_same_piece_and_charges_once(
 
 
 def test_a_signing_failure_voids_the_hold_and_uses_no_piece_number(
-    pr: Postroom, funded: CustomerAccount, store_url: str, tmp_path: Path, clock: FrozenClock
+    pr: Postroom, funded: CustomerAccount, store_url: str, clock: FrozenClock
 ) -> None:
     """The seam is real: an installation opened with another key-encryption key cannot
     open the meter's sealed signing key, after the postage was held."""
     first = letter(pr, funded, "k-1")
     config = Config.load(
         {},
-        data_dir=tmp_path,
+        data_dir=pr.config.data_dir,  # the same ledger key: only the meter key differs
         database_url=store_url,
         secret_key="test-secret",
         virtual_meter_key="not-the-key-that-sealed-it",
