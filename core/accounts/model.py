@@ -12,6 +12,7 @@ from functools import cache
 import attrs
 from babel import Locale
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import Unauthenticated, ValidationError
 from postroom.core.money import KNOWN_CURRENCIES
 
@@ -128,7 +129,7 @@ class CustomerAccount:
             "country": self.country,
             "currency": self.currency,
             "status": self.status.value,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso_utc(self.created_at),
         }
 
 
@@ -149,8 +150,8 @@ class ApiKey:
         return {
             "prefix": self.prefix,
             "label": self.label,
-            "created_at": self.created_at.isoformat(),
-            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
+            "created_at": iso_utc(self.created_at),
+            "revoked_at": None if self.revoked_at is None else iso_utc(self.revoked_at),
         }
 
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import PermissionDenied, PostroomError, ValidationError
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
@@ -101,7 +102,7 @@ def _stamp(moment: datetime | None) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _utc_stamp(moment: datetime) -> str:
     # cached: the rows of one batch share their creation time
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_utc(moment)
 
 
 def check_amount(mills: object, *, field: str = "amount") -> int:

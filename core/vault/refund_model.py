@@ -27,10 +27,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import MILLS_PER_UNIT, Money
-from postroom.core.vault.model import utc
 
 #: A refund id: chosen by the client, unique per customer account (like a transfer id,
 #: shorter, because the ledger transfer ids are derived from it).
@@ -339,7 +339,7 @@ class RefundedPiece:
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None if moment is None else iso_utc(moment)
 
 
 @attrs.frozen
