@@ -22,8 +22,9 @@ from postroom.core.errors import PostroomError, ValidationError
 MAX_BODY_BYTES: Final = 1024 * 1024
 #: Nesting any of our documents needs is below 10; 32 leaves room and stays far from recursion.
 MAX_DEPTH: Final = 32
-#: Digits in a JSON number: more than any amount, count or id, far below int's string limit.
-MAX_NUMBER_DIGITS: Final = 30
+#: Digits in a JSON number: far more than any amount, count or id (fields check their own
+#: ranges), far below the int/str conversion limit that thousands of digits would hit.
+MAX_NUMBER_DIGITS: Final = 100
 
 _STRING_RE: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
@@ -78,10 +79,10 @@ def _parse_float(literal: str) -> int | float:
         exact = Decimal(literal)
     except InvalidOperation:  # pragma: no cover - the JSON grammar already checked it
         raise BadRequest("the body is not valid JSON", code="invalid_json") from None
-    if exact.adjusted() >= MAX_NUMBER_DIGITS:
-        raise _number_too_long(literal)
-    if exact == exact.to_integral_value():
+    if exact.adjusted() < MAX_NUMBER_DIGITS and exact == exact.to_integral_value():
         return int(exact)
+    # A fraction or an exponent past the limit stays a float (1e999 is inf): fields that
+    # want an integer or an amount refuse floats, and ignored fields may hold any number.
     return float(literal)
 
 
