@@ -15,6 +15,7 @@ from babel import Locale
 from postroom.core.clock import iso_utc
 from postroom.core.errors import Unauthenticated, ValidationError
 from postroom.core.money import KNOWN_CURRENCIES
+from postroom.core.text import check_no_control
 
 #: Customer account numbers: 9 random digits (first never 0) and a Luhn check digit.
 ACCOUNT_NUMBER_LENGTH = 10
@@ -104,7 +105,7 @@ def parse_currency(text: str) -> str:
 
 
 def parse_name(text: str) -> str:
-    name = " ".join(text.split())
+    name = check_no_control(" ".join(text.split()), "name")
     if not name or len(name) > 200:
         raise ValidationError(
             "a customer account needs a name of 1 to 200 characters", code="invalid_name"

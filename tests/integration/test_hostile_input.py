@@ -11,6 +11,7 @@ from postroom.frontends.cli import cli
 DEEP = b"[" * 100_000 + b"]" * 100_000
 HUGE = "9" * 5000
 JSON = {"Content-Type": "application/json"}
+US = ["--country", "US", "--currency", "USD"]
 
 
 @pytest.fixture
@@ -95,3 +96,30 @@ def test_the_cli_answers_a_statement_of_9999_12_with_one_line(runner, postroom: 
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
     result = runner.invoke(cli, ["vault", "statement", account.number, "--month", "9999-12"])
     _one_error_line(result, "month_not_closed")
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x1b[31mred", "line\nbreak", "\ud800"])
+def test_control_characters_in_a_reference_are_refused_and_nothing_is_written(
+    client: FlaskClient, postroom: Postroom, headers, text
+):
+    body = {"id": "r-nul", "amount": {"amount": "1.00", "currency": "USD"}, "reference": text}
+    response = client.post("/api/v1/vault/reservations", json=body, headers=headers)
+    assert error(response) == (422, "control_character")
+    assert response.get_json()["error"]["details"] == {"field": "reference"}
+    assert client.get("/api/v1/vault/transfers", headers=headers).get_json()["items"] == []
+
+
+def test_control_characters_in_names_and_notes_are_refused(postroom: Postroom, runner):
+    from postroom.core.errors import ValidationError
+    from postroom.core.vault.refund_model import check_note
+
+    with pytest.raises(ValidationError) as caught:
+        postroom.accounts.create("Acme\x00Mailroom", "US", "USD")
+    assert caught.value.code == "control_character"
+    _one_error_line(
+        runner.invoke(cli, ["accounts", "create", "--name", "Bad\x07Bell", *US]),
+        "control_character",
+    )
+    assert check_note("two\nlines\tok") == "two\nlines\tok"
+    with pytest.raises(ValidationError):
+        check_note("nul\x00")
