@@ -56,3 +56,13 @@ class FrozenClock:
     def set(self, moment: datetime) -> None:
         self._aware(attrs.fields(FrozenClock).current, moment)
         self.current = moment.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as ISO 8601 in UTC with microseconds and ``Z``: ``0001-01-01T00:00:00.000000Z``.
+
+    ``strftime("%Y")`` writes year 1 as ``1`` on some platforms, which is not ISO 8601;
+    a naive ``moment`` (SQLite hands those back) is UTC.
+    """
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -21,6 +21,10 @@ from postroom.core.errors import ValidationError
 
 MILLS_PER_UNIT: Final = 1000
 MAX_TEXT_LENGTH: Final = 100  # longer "amounts" are refused before any parsing
+#: Significant digits an amount may have: far beyond any real sum (the ledger's own limit is
+#: lower), far below Python's int/str conversion limit that thousands of digits would hit.
+MAX_DIGITS: Final = 30
+_MAX_MILLS: Final = 10 ** (MAX_DIGITS + 3)
 
 #: Every ISO 4217 alphabetic code babel knows (current and historic).
 KNOWN_CURRENCIES: Final[frozenset[str]] = frozenset(
@@ -66,6 +70,10 @@ def _validate_mills(instance: Any, attribute: Any, value: Any) -> None:
         raise ValidationError("amounts are never floats", code="float_not_allowed")
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("mills must be an int", code="invalid_amount", mills=repr(value))
+    if not -_MAX_MILLS < value < _MAX_MILLS:
+        raise ValidationError(
+            f"amount too large (more than {MAX_DIGITS} digits)", code="invalid_amount"
+        )
 
 
 def _validate_currency(instance: Any, attribute: Any, value: Any) -> None:
@@ -79,6 +87,10 @@ def _validate_currency(instance: Any, attribute: Any, value: Any) -> None:
 
 def _invalid(text: str, why: str) -> ValidationError:
     return ValidationError(f"invalid amount {text!r}: {why}", code="invalid_amount", text=text)
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_TEXT_LENGTH else text[:MAX_TEXT_LENGTH] + "..."
 
 
 def _parse_number(number: str, text: str) -> Decimal:
@@ -161,6 +173,8 @@ class Money:
         if isinstance(amount, int):
             return cls(amount * MILLS_PER_UNIT, code)
         if isinstance(amount, str):
+            if len(amount) > MAX_TEXT_LENGTH:
+                raise _invalid(_shortened(amount), "too long")
             if not _PLAIN_DECIMAL_RE.fullmatch(amount.strip()):
                 raise _invalid(amount, "expected a plain decimal such as 12.34")
             amount = Decimal(amount.strip())
@@ -180,10 +194,14 @@ class Money:
         sign, digits, exponent = amount.as_tuple()
         if not isinstance(exponent, int):  # NaN, sNaN, Infinity
             raise _invalid(str(amount), "not a finite number")
-        if exponent > 30:
-            raise _invalid(str(amount), "too large")
+        if exponent > MAX_DIGITS or len(digits) > MAX_DIGITS + 3:
+            raise _invalid(_shortened(str(amount)), "too many digits")
         coefficient = int("".join(map(str, digits)))
-        if exponent >= -3:
+        if exponent < -3 - MAX_DIGITS:  # "0E-999999999": no need to build 10**999999996
+            if coefficient:
+                raise _invalid(_shortened(str(amount)), "more precise than a mill")
+            mills = 0
+        elif exponent >= -3:
             mills = coefficient * 10 ** (exponent + 3)
         else:
             mills, rest = divmod(coefficient, 10 ** (-3 - exponent))

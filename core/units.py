@@ -67,6 +67,12 @@ _LENGTH_ALIASES: Final[dict[str, LengthUnit]] = {
     ),
 }
 
+#: Digits a quantity may have: far beyond any parcel, far below Python's int/str limit.
+MAX_DIGITS: Final = 30
+_MAX_TERM: Final = 10 ** (2 * MAX_DIGITS)
+#: Longer weight or dimension texts are refused before any parsing.
+MAX_TEXT_LENGTH: Final = 100
+
 # The common case, read without the general parser: "1.2oz", "35 g", "2 LB" (one number,
 # one unit). Anything else (compound weights, errors, bare numbers) takes the general path.
 _SIMPLE_WEIGHT_RE: Final = re.compile(r"\s*([0-9]{1,12})(?:\.([0-9]{1,12}))?\s*([a-zA-Z]+)\s*")
@@ -99,14 +105,26 @@ def _length_unit(unit: LengthUnit | str) -> LengthUnit:
     raise ValidationError(f"unknown length unit {unit!r}", code="unknown_unit", unit=repr(unit))
 
 
+def _too_many_digits(value: object, code: str) -> ValidationError:
+    shown = str(value) if isinstance(value, str | Decimal) else type(value).__name__
+    if len(shown) > MAX_TEXT_LENGTH:
+        shown = shown[:MAX_TEXT_LENGTH] + "..."
+    return ValidationError(
+        f"a quantity has more than {MAX_DIGITS} digits: {shown}", code=code, text=shown
+    )
+
+
 def _exact(value: object, code: str) -> Fraction:
-    """An exact, finite, non-negative Fraction from Decimal, int, Fraction or plain decimal text."""
+    """An exact, finite, non-negative Fraction from Decimal, int, Fraction or plain decimal text,
+    of at most MAX_DIGITS digits (thousands would hit Python's int/str conversion limit)."""
     if isinstance(value, float):
         raise ValidationError("quantities are never floats", code="float_not_allowed")
     if isinstance(value, bool):
         raise ValidationError(f"not a number: {value!r}", code=code)
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_DIGITS + 1:  # the digits and one '.'
+            raise _too_many_digits(value, code)
         if text.startswith("-"):
             raise ValidationError(f"negative quantity {value!r}", code=code, text=value)
         if not _DECIMAL_RE.fullmatch(text):
@@ -115,9 +133,14 @@ def _exact(value: object, code: str) -> Fraction:
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValidationError(f"not a finite number: {value}", code=code)
+        digits, exponent = value.as_tuple()[1:]
+        if len(digits) > MAX_DIGITS or not -MAX_DIGITS <= int(exponent) <= MAX_DIGITS:
+            raise _too_many_digits(value, code)
         result = Fraction(value)
     elif isinstance(value, (int, Fraction)):
         result = Fraction(value)
+        if max(abs(result.numerator), result.denominator) >= _MAX_TERM:
+            raise _too_many_digits(value, code)
     else:
         raise ValidationError(f"not a number: {value!r}", code=code)
     if result < 0:
@@ -221,6 +244,12 @@ class Weight:
             raise ValidationError("weights are never floats", code="float_not_allowed")
         if not isinstance(text, str):
             raise ValidationError(f"not a weight: {text!r}", code="invalid_weight")
+        if len(text) > MAX_TEXT_LENGTH:
+            raise ValidationError(
+                f"weight longer than {MAX_TEXT_LENGTH} characters",
+                code="invalid_weight",
+                text=text[:MAX_TEXT_LENGTH] + "...",
+            )
         lowered = text.strip().lower()
         if not lowered:
             raise ValidationError("empty weight", code="invalid_weight", text=text)
@@ -367,6 +396,12 @@ class Dimensions:
             raise ValidationError("lengths are never floats", code="float_not_allowed")
         if not isinstance(text, str):
             raise ValidationError(f"not dimensions: {text!r}", code="invalid_dimensions")
+        if len(text) > MAX_TEXT_LENGTH:
+            raise ValidationError(
+                f"dimensions longer than {MAX_TEXT_LENGTH} characters",
+                code="invalid_dimensions",
+                text=text[:MAX_TEXT_LENGTH] + "...",
+            )
         match = _DIMENSIONS_RE.fullmatch(text.lower())
         if match is None:
             raise ValidationError(

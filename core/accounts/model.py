@@ -14,8 +14,10 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from babel import Locale
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import Unauthenticated, ValidationError
 from postroom.core.money import KNOWN_CURRENCIES
+from postroom.core.text import check_no_control
 
 #: Customer account numbers: 9 random digits (first never 0) and a Luhn check digit.
 ACCOUNT_NUMBER_LENGTH = 10
@@ -105,7 +107,7 @@ def parse_currency(text: str) -> str:
 
 
 def parse_name(text: str) -> str:
-    name = " ".join(text.split())
+    name = check_no_control(" ".join(text.split()), "name")
     if not name or len(name) > 200:
         raise ValidationError(
             "a customer account needs a name of 1 to 200 characters", code="invalid_name"
@@ -130,7 +132,7 @@ class CustomerAccount:
             "country": self.country,
             "currency": self.currency,
             "status": self.status.value,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso_utc(self.created_at),
         }
 
 
@@ -151,8 +153,8 @@ class ApiKey:
         return {
             "prefix": self.prefix,
             "label": self.label,
-            "created_at": self.created_at.isoformat(),
-            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
+            "created_at": iso_utc(self.created_at),
+            "revoked_at": None if self.revoked_at is None else iso_utc(self.revoked_at),
         }
 
 

@@ -50,6 +50,7 @@ from typing import Any
 
 import attrs
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import Conflict, PermissionDenied, ValidationError
 from postroom.core.money import Money
 
@@ -133,7 +134,7 @@ class ResetToken:
             "sequence": self.sequence,
             "amount_mills": self.amount.mills,
             "currency": self.amount.currency,
-            "expires_at": self.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "expires_at": iso_utc(self.expires_at),
         }
 
     def body(self) -> bytes:

@@ -195,7 +195,7 @@ class VirtualMeters:
             raise Locked(
                 f"virtual meter {meter.serial} is {meter.status.value}", code="meter_withdrawn"
             )
-        job = self._begin(customer, key, request, meter.serial, quote.total)
+        job, started = self._begin(customer, key, request, meter.serial, quote.total)
         if job["status"] == PrintStatus.POSTED:
             return _printed(job, key, created=False)
         hold_id, post_id, void_id = attempt_ids(customer.number, key, int(job["attempt"]))
@@ -228,7 +228,7 @@ class VirtualMeters:
                 ) from error
         self._vault.post_postage(customer.number, hold_id, post_id)
         self._posted(customer, key, meter.serial, post_id)
-        return _printed({**job, "status": PrintStatus.POSTED}, key, created=True)
+        return _printed({**job, "status": PrintStatus.POSTED}, key, created=started)
 
     def finish_interrupted(
         self, *, older_than: timedelta = INTERRUPTED_AFTER, limit: int = 200
@@ -285,11 +285,14 @@ class VirtualMeters:
         request: PostageRequest,
         serial: str,
         postage: Money,
-    ) -> dict[str, Any]:
-        """The job of ``key``: new, found (same body), or a voided one started anew."""
+    ) -> tuple[dict[str, Any], bool]:
+        """The job of ``key``: new, found (same body), or a voided one started anew; and
+        whether this call started it. Only that call answers "created": a request sent
+        again while the first is still in flight finishes the same steps idempotently and
+        answers as a replay, so concurrent requests with one key see exactly one 201."""
         body_hash = request.body_hash()
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
             store = VirtualMeterStore(uow.connection)
             job = store.job(customer.id, key, lock=True)
             if job is None:
@@ -316,18 +319,19 @@ class VirtualMeters:
                     currency=postage.currency,
                 )
             else:
-                return job
+                return job, False
             uow.commit()
             found = store.job(customer.id, key)
             assert found is not None
-            return found
+            return found, True
 
         try:
             return self._db.run(work)
         except IntegrityError:  # the same key sent twice at once: the first one's job
-            return self._db.run(
+            job = self._db.run(
                 lambda uow: _job(VirtualMeterStore(uow.connection), customer.id, key)
             )
+            return job, False
 
     def _sign(
         self,

@@ -742,12 +742,13 @@ class FundingService:
     def _statement(self, customer_number: str, month: str | None) -> tuple[Statement, bool]:
         now = self._clock.now()
         year, mon = previous_month(now) if month is None else parse_month(month)
-        start, end = month_bounds(year, mon)
-        if end > now:
-            raise ValidationError(
+        # Compared as (year, month) first: the end of 9999-12 is past datetime's range.
+        if (year, mon) >= (now.year, now.month):
+            raise NotFound(
                 f"{year:04d}-{mon:02d} is not over yet: statements cover closed months",
                 code="month_not_closed",
             )
+        start, end = month_bounds(year, mon)
 
         def work(uow: UnitOfWork) -> tuple[Statement, str | None]:
             customer = self._customer(uow, customer_number)

@@ -19,7 +19,7 @@ from postroom.core.ports import PaymentSource, PaymentStatus
 INSTRUMENT_ID = re.compile(r"pi_[0-9a-f]{20}")
 PAYMENT_ID = re.compile(r"pm_[0-9a-f]{20}")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
-MONTH = re.compile(r"(\d{4})-(\d{2})")
+MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 #: A credit-line statement asks for at least this share of the closing balance...
 MINIMUM_DUE_PERCENT = 10

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import (
     ConfigurationError,
     PermissionDenied,
@@ -29,6 +30,7 @@ from postroom.core.errors import (
 )
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
+from postroom.core.text import check_no_control
 
 GENESIS_HASH = "0" * 64
 TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
@@ -107,7 +109,7 @@ def _stamp(moment: datetime | None) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _utc_stamp(moment: datetime) -> str:
     # cached: the rows of one batch share their creation time
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_utc(moment)
 
 
 def check_amount(mills: object, *, field: str = "amount") -> int:
@@ -310,6 +312,7 @@ class TransferRequest:
             raise ValidationError("pieces must be a whole number >= 0", code="invalid_pieces")
         if len(self.reference) > 200:
             raise ValidationError("reference is at most 200 characters", code="invalid_reference")
+        check_no_control(self.reference, "reference")
         if self.cost_center is not None:
             check_cost_center(self.cost_center)
 
@@ -365,6 +368,9 @@ class Transfer:
     prev_hash: str
     row_hash: str
     cost_center: str | None = None
+    #: Not part of the row: True when this answer is the first result of an earlier
+    #: request with the same id (frontends answer 200 instead of 201).
+    replayed: bool = attrs.field(default=False, eq=False, repr=False)
 
     HASHED: ClassVar[tuple[str, ...]] = (
         "seq",

@@ -27,10 +27,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from postroom.core.clock import iso_utc
 from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import MILLS_PER_UNIT, Money
-from postroom.core.vault.model import utc
+from postroom.core.text import check_no_control
 
 #: A refund id: chosen by the client, unique per customer account (like a transfer id,
 #: shorter, because the ledger transfer ids are derived from it).
@@ -71,7 +72,7 @@ def check_refund_id(value: object) -> str:
 def check_note(value: object, field: str = "note", *, required: bool = False) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{field} is text", code=f"invalid_{field}")
-    clean = value.strip()
+    clean = check_no_control(value.strip(), field, multiline=True)
     if len(clean) > MAX_NOTE:
         raise ValidationError(f"{field} is at most {MAX_NOTE} characters", code=f"invalid_{field}")
     if required and not clean:
@@ -339,7 +340,7 @@ class RefundedPiece:
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None if moment is None else iso_utc(moment)
 
 
 @attrs.frozen

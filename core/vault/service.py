@@ -1691,7 +1691,7 @@ def _replay(
                 transfer_id=r.id,
             )
     if len(existing) == len(requests):
-        return [existing[i] for i in ids]
+        return [attrs.evolve(existing[i], replayed=True) for i in ids]
     for r in requests:
         if r.id in failures:
             _, code, message = failures[r.id]

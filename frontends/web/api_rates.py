@@ -18,6 +18,7 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.units import Dimensions, Weight
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.jsonbody import BadRequest, UnsupportedMediaType, json_body
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -46,7 +47,10 @@ def _invalid(message: str, field: str, code: str = "invalid_request") -> Validat
 
 
 def _body(allowed: frozenset[str]) -> Mapping[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = json_body()
+    except (BadRequest, UnsupportedMediaType):
+        data = None  # the rates API has always answered these with its documented 422
     if not isinstance(data, dict):
         raise ValidationError(
             "send a JSON object (Content-Type: application/json)", code="invalid_json"

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.errors import Conflict, ValidationError
 from postroom.core.money import Money
+from postroom.core.text import check_no_control
 from postroom.core.vault.model import (
     HistoryItem,
     LedgerAccount,
@@ -84,7 +85,7 @@ def _reference(data: dict[str, Any]) -> str:
     value = data.get("reference", "")
     if not isinstance(value, str):
         raise ValidationError("reference is a string", code="invalid_reference")
-    return value
+    return check_no_control(value, "reference")
 
 
 def _m(mills: int, currency: str) -> dict[str, str]:
@@ -96,6 +97,11 @@ def _item_json(item: HistoryItem) -> dict[str, Any]:
     data["amount"] = _m(data.pop("amount_mills"), item.transfer.currency)
     del data["currency"]
     return data
+
+
+def _status(transfer: Transfer) -> int:
+    """201 for the request that made the transfer; 200 for a replay of it (same body)."""
+    return 200 if transfer.replayed else 201
 
 
 def _done(transfer: Transfer) -> dict[str, Any]:
@@ -191,7 +197,7 @@ def deposit() -> tuple[Response, int]:
     transfer_id = _transfer_id(data)
     amount = _required_money(data)
     done = _vault().deposit(_number(), amount, transfer_id, reference=_reference(data))
-    return jsonify(_done(done)), 201
+    return jsonify(_done(done)), _status(done)
 
 
 # -------------------------------------------------------------------------- meters
@@ -224,7 +230,7 @@ def refill(serial: str) -> tuple[Response, int]:
             "expires_at": done.reset.to_json()["expires_at"],
             "meter": _meter_json(registers),
         }
-    ), 201
+    ), _status(done.transfer)
 
 
 # ---------------------------------------------------- virtual-meter postage (PC/kiosk)
@@ -254,7 +260,7 @@ def reserve() -> tuple[Response, int]:
         reference=_reference(data),
         cost_center=_cost_center(data.get("cost_center")),
     )
-    return jsonify(_done(done)), 201
+    return jsonify(_done(done)), _status(done)
 
 
 @bp.post("/reservations/<pending_id>/post")
@@ -263,7 +269,7 @@ def post_reservation(pending_id: str) -> tuple[Response, int]:
     transfer_id = _transfer_id(data)
     amount = _money(data["amount"]) if data.get("amount") is not None else None
     done = _vault().post_postage(_number(), pending_id, transfer_id, amount)
-    return jsonify(_done(done)), 201
+    return jsonify(_done(done)), _status(done)
 
 
 @bp.post("/reservations/<pending_id>/void")
@@ -271,7 +277,7 @@ def void_reservation(pending_id: str) -> tuple[Response, int]:
     data = json_object()
     transfer_id = _transfer_id(data)
     done = _vault().void_postage(_number(), pending_id, transfer_id)
-    return jsonify(_done(done)), 201
+    return jsonify(_done(done)), _status(done)
 
 
 # ------------------------------------------------------------------------- reports

@@ -198,10 +198,17 @@ def test_statement_needs_a_credit_line(client, customer, postroom):
     response = client.get(f"{V}/statements/2026-01", headers=headers)
     assert response.status_code == 200
     assert response.get_json()["closing_balance"] == usd("0.00")
-    assert error(client.get(f"{V}/statements/2026-03", headers=headers)) == (
-        422,
-        "month_not_closed",
-    )
+    # a month not over yet has no statement: 404, like 9999-12 (whose end datetime cannot hold)
+    for month in ("2026-03", "9999-11", "9999-12"):
+        assert error(client.get(f"{V}/statements/{month}", headers=headers)) == (
+            404,
+            "month_not_closed",
+        )
+    for month in ("0000-00", "1969-12", "2026-00", "2026-1"):
+        assert error(client.get(f"{V}/statements/{month}", headers=headers)) == (
+            422,
+            "invalid_month",
+        )
     assert error(client.get(f"{V}/statements/2026-13", headers=headers)) == (422, "invalid_month")
 
 

@@ -121,7 +121,7 @@ def test_another_accounts_refund_and_meter_are_404(
         ),
         ({"pieces": [{"piece": 1, "face": usd("0.73"), "indicium_date": "01/03/2026"}]}, 422,
          "invalid_date"),
-        ({"pieces": [{"piece": 1.0, "face": usd("0.73"), "indicium_date": DAY}]}, 422,
+        ({"pieces": [{"piece": 1.5, "face": usd("0.73"), "indicium_date": DAY}]}, 422,
          "invalid_piece"),
         ({"pieces": [{"piece": 9, "face": usd("0.73"), "indicium_date": DAY}]}, 422,
          "piece_not_printed"),

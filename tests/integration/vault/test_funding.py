@@ -365,7 +365,7 @@ def test_credit_line_draws_payments_and_an_idempotent_statement(pr, customer, ou
     assert outbox.kinds().count("credit_statement") == 1
     march = pr.funding.statement(customer.number, "2026-03")
     assert march.closing == 0
-    with pytest.raises(ValidationError) as open_month:
+    with pytest.raises(NotFound) as open_month:
         pr.funding.statement(customer.number, "2026-05")
     assert open_month.value.code == "month_not_closed"
     with pytest.raises(Conflict):
