@@ -134,6 +134,29 @@ def check_transfer_id(value: object) -> str:
     return value
 
 
+#: The longest id a customer may choose: its ledger id is the customer's number, "/" and
+#: the id (``customer_transfer_id``), which must fit the ledger's 64 characters.
+CLIENT_ID_MAX = 53
+
+
+def customer_transfer_id(customer_number: str, client_id: object) -> str:
+    """The ledger id of the transfer a customer names ``client_id``. Ids are the customer's
+    own: two customers may choose one id, and neither learns that the other did."""
+    if isinstance(client_id, str) and len(client_id) > CLIENT_ID_MAX:
+        raise ValidationError(
+            f"a transfer id is 1 to {CLIENT_ID_MAX} letters, digits or ._:@/- and starts "
+            "with a letter or digit",
+            code="invalid_transfer_id",
+        )
+    return check_transfer_id(f"{customer_number}/{check_transfer_id(client_id)}")
+
+
+def client_transfer_id(customer_number: str, ledger_id: str) -> str:
+    """The id a customer knows a ledger transfer by (``customer_transfer_id`` undone)."""
+    prefix = f"{customer_number}/"
+    return ledger_id.removeprefix(prefix)
+
+
 def check_cost_center(value: object) -> str:
     """A department's name for postage accounting: 1 to 60 printable characters."""
     if (

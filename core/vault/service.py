@@ -69,7 +69,9 @@ from postroom.core.vault.model import (
     body_fingerprint,
     check_amount,
     check_cost_center,
+    client_transfer_id,
     codes_of,
+    customer_transfer_id,
     effects,
     refill_cancel_id,
     refill_proof,
@@ -332,6 +334,18 @@ class VaultService:
 
         return self._db.run(work, readonly=True)
 
+    def own_transfer_id(self, customer_number: str, client_id: object) -> str:
+        """The ledger id of the customer's ``client_id``: the one it already names among
+        the customer's transfers (written before ids were scoped), else the scoped id."""
+        scoped = customer_transfer_id(customer_number, client_id)
+        for candidate in (scoped, str(client_id)):
+            try:
+                self.customer_transfer(customer_number, candidate)
+            except NotFound:
+                continue
+            return candidate
+        return scoped
+
     def customer_transfer(self, customer_number: str, transfer_id: str) -> HistoryItem:
         """One transfer touching the customer's accounts; any other is ``transfer_not_found``."""
 
@@ -403,7 +417,7 @@ class VaultService:
                     entries.append(
                         ReportEntry(
                             seq=t.seq,
-                            transfer_id=t.id,
+                            transfer_id=client_transfer_id(customer_number, t.id),
                             created_at=t.created_at,
                             type=REPORT_TYPE_OF[t.code],
                             code=t.code,

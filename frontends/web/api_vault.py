@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from postroom.core.errors import Conflict, ValidationError
+from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.text import check_no_control
 from postroom.core.vault.model import (
@@ -20,7 +20,7 @@ from postroom.core.vault.model import (
     MeterRegisters,
     Transfer,
     check_cost_center,
-    check_transfer_id,
+    client_transfer_id,
     parse_moment,
     parse_report_types,
 )
@@ -46,9 +46,10 @@ def _number() -> str:
 
 
 def _transfer_id(data: dict[str, Any], field: str = "id") -> str:
+    """The ledger id of the id the caller chose: its own, whoever else chose the same."""
     if field not in data:
         raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    return check_transfer_id(data[field])
+    return _vault().own_transfer_id(_number(), data[field])
 
 
 def _money(value: object, field: str = "amount") -> Money:
@@ -92,8 +93,20 @@ def _m(mills: int, currency: str) -> dict[str, str]:
     return Money(mills, currency).to_json()
 
 
+def _named(transfer_id: str) -> str:
+    """The ledger id of a transfer the caller names in a path; one it cannot have is 404."""
+    try:
+        return _vault().own_transfer_id(_number(), transfer_id)
+    except ValidationError:
+        raise NotFound(f"no transfer {transfer_id!r}", code="transfer_not_found") from None
+
+
 def _item_json(item: HistoryItem) -> dict[str, Any]:
     data = item.to_json()
+    # the ids as the caller chose them (the ledger keeps them behind the account number)
+    for field in ("id", "pending_id"):
+        if data[field] is not None:
+            data[field] = client_transfer_id(_number(), data[field])
     data["amount"] = _m(data.pop("amount_mills"), item.transfer.currency)
     del data["currency"]
     return data
@@ -188,7 +201,7 @@ def transfers() -> Response:
 
 @bp.get("/transfers/<transfer_id>")
 def transfer(transfer_id: str) -> Response:
-    return jsonify(_item_json(_vault().customer_transfer(_number(), transfer_id)))
+    return jsonify(_item_json(_vault().customer_transfer(_number(), _named(transfer_id))))
 
 
 @bp.post("/deposits")
@@ -268,7 +281,7 @@ def post_reservation(pending_id: str) -> tuple[Response, int]:
     data = json_object()
     transfer_id = _transfer_id(data)
     amount = _money(data["amount"]) if data.get("amount") is not None else None
-    done = _vault().post_postage(_number(), pending_id, transfer_id, amount)
+    done = _vault().post_postage(_number(), _named(pending_id), transfer_id, amount)
     return jsonify(_done(done)), _status(done)
 
 
@@ -276,7 +289,7 @@ def post_reservation(pending_id: str) -> tuple[Response, int]:
 def void_reservation(pending_id: str) -> tuple[Response, int]:
     data = json_object()
     transfer_id = _transfer_id(data)
-    done = _vault().void_postage(_number(), pending_id, transfer_id)
+    done = _vault().void_postage(_number(), _named(pending_id), transfer_id)
     return jsonify(_done(done)), _status(done)
 
 
