@@ -364,6 +364,8 @@ class Refund:
     decided_at: datetime | None = None
     agent: str | None = None
     decision_note: str | None = None
+    #: this answer is a replay of the request that made the refund (not stored)
+    replayed: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property
     def net(self) -> int:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from postroom.core.accounts.model import CustomerAccount, parse_account_number
 from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock
@@ -135,7 +137,7 @@ class RefundService:
                         f"refund id {refund_id} was used before with another request",
                         code="refund_id_reused",
                     )
-                return existing
+                return attrs.evolve(existing, replayed=True)
             postage = _postage(ledger, customer)
             if refunds.is_closed(postage.id):
                 raise _closed(postage)

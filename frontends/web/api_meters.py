@@ -82,4 +82,4 @@ def request_refund(serial: str) -> tuple[Response, int]:
     done = _meters().request_refund(
         current_account().number, refund_id, serial, pieces, reason, note=note
     )
-    return jsonify(refund_json(done)), 201
+    return jsonify(refund_json(done)), 200 if done.replayed else 201

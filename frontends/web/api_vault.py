@@ -349,7 +349,7 @@ def request_refund() -> tuple[Response, int]:
     done = current_postroom().refunds.request(
         _number(), refund_id, serial, claims, data["reason"], note=note, public_key_pem=key
     )
-    return jsonify(refund_json(done)), 201
+    return jsonify(refund_json(done)), 200 if done.replayed else 201
 
 
 @bp.get("/refunds")
