@@ -91,9 +91,9 @@ def test_each_job_is_counted_and_logged_with_its_id(postroom, caplog):
     name = "vault.check-postage-account"
     before = JOBS.labels(name, "ok")._value.get()
     customer = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.open_postage_account(customer.number)
+    account = postroom.vault.open_postage_account(customer.number)
     with caplog.at_level(logging.DEBUG, logger="postroom.jobs"):
-        postroom.jobs.enqueue(name, customer.number)
+        postroom.jobs.enqueue(name, account.id)
     assert JOBS.labels(name, "ok")._value.get() == before + 1
     [line] = _lines(caplog, "postroom.jobs")
     assert (line["job"], line["outcome"]) == (name, "ok")
