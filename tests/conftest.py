@@ -68,6 +68,32 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ[PG_ENV] = _SHARED_PG_URL[0]
 
 
+#: Fixtures through which a test reaches the store under test (the others, such as the
+#: schemathesis run on its own SQLite file, run once, in the SQLite pass).
+DATABASE_FIXTURES = {"database_url", "store_url", "pg_url", "_migrated_postgres"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-facing",
+        action="store_true",
+        help="only the tests that reach the store under test (tests/run_postgres.py)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--database-facing"):
+        return
+    keep, drop = [], []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        facing = names & DATABASE_FIXTURES or item.get_closest_marker("postgres")
+        (keep if facing else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres") and postgres_url() is None:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)")

@@ -1,6 +1,7 @@
 """Run the database-facing tests against PostgreSQL, or say in one line why not (tox -e postgres).
 
-Without arguments: the integration tests, minus their SQLite variants. Unit tests do no
+Without arguments: the integration tests that reach the store (``--database-facing``),
+minus their SQLite variants. Unit tests do no
 I/O and the e2e servers run on their own embedded SQLite, so the main run covers them;
 arguments replace the default selection. Each pytest-xdist worker runs on a database of
 its own beside the named one (tests/conftest.py makes and drops it).
@@ -11,7 +12,15 @@ import sys
 
 import pytest
 
-DEFAULT = ["tests/integration", "-k", "not sqlite", "--durations=10", "-n", "auto"]
+DEFAULT = [
+    "tests/integration",
+    "-k",
+    "not sqlite",
+    "--database-facing",
+    "--durations=10",
+    "-n",
+    "auto",
+]
 
 if __name__ == "__main__":
     if not os.environ.get("POSTROOM_TEST_DATABASE_URL"):
