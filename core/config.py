@@ -96,6 +96,16 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_KIOSK_ORIGIN_ZIP",
         "ZIP or postal code of the kiosk's mailroom, printed in its indicia",
     ),
+    "allow_sandbox_payments": (
+        "POSTROOM_ALLOW_SANDBOX_PAYMENTS",
+        "1 lets sandbox payment sources (sandbox-card) serve in production, with a "
+        "warning at start; they are refused there otherwise",
+    ),
+    "health_token": (
+        "POSTROOM_HEALTH_TOKEN",
+        "bearer token that shows /healthz's details (version, plugins, database, worker) "
+        "to a remote client; loopback clients see them without it",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -105,6 +115,18 @@ SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("postroom", appauthor=False))
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no setting: from TOML a boolean, from the environment 1/0, true/false, yes/no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{value!r} is not a yes/no setting (use 1 or 0)")
 
 
 def _plugins(value: Any) -> tuple[str, ...] | None:
@@ -142,10 +164,18 @@ class Config:
     virtual_meter_key: str | None = attrs.field(default=None, repr=False)
     kiosk_account: str | None = None
     kiosk_origin_zip: str | None = None
+    allow_sandbox_payments: bool = attrs.field(default=False, converter=_flag)
+    health_token: str | None = attrs.field(default=None, repr=False)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def sandbox_payments_allowed(self) -> bool:
+        """Whether sandbox payment sources may take payments: always outside production,
+        in production only when explicitly allowed."""
+        return not self.production or self.allow_sandbox_payments
 
     @property
     def resolved_database_url(self) -> str:

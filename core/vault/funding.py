@@ -103,6 +103,12 @@ class PaymentDeclined(PostroomError):
     http_status = 402
 
 
+class SandboxRefused(PermissionDenied):
+    """A sandbox payment source in production, where it is not explicitly allowed."""
+
+    code = "sandbox_source_refused"
+
+
 class PaymentSourceUnavailable(PostroomError):
     """The payment source could not be reached; retry with the same key."""
 
@@ -144,12 +150,15 @@ class FundingService:
         plugins: PluginManager,
         vault: VaultService,
         outbox: Outbox,
+        *,
+        sandbox_allowed: bool = True,
     ) -> None:
         self._db = db
         self._clock = clock
         self._plugins = plugins
         self._vault = vault
         self._outbox = outbox
+        self._sandbox_allowed = sandbox_allowed
         self._sources: dict[str, PaymentSource] | None = None
 
     # ------------------------------------------------------------------ sources
@@ -175,6 +184,31 @@ class FundingService:
             )
         return found
 
+    @property
+    def sandbox_allowed(self) -> bool:
+        """Whether sandbox sources may serve: outside production, or explicitly allowed."""
+        return self._sandbox_allowed
+
+    def sandbox_sources(self) -> list[str]:
+        return sorted(code for code, s in self.sources().items() if s.sandbox)
+
+    def offered_sources(self) -> dict[str, PaymentSource]:
+        """The sources customers may pick from: a refused sandbox is not offered."""
+        return {
+            code: s for code, s in self.sources().items() if self._sandbox_allowed or not s.sandbox
+        }
+
+    def _usable(self, code: str) -> PaymentSource:
+        """The source ``code`` for moving money: a sandbox one only where it may serve,
+        so a test card approves nothing in production, whatever path reaches it."""
+        source = self.source(code)
+        if source.sandbox and not self._sandbox_allowed:
+            raise SandboxRefused(
+                f"{source.name} is a sandbox: it moves no real money and is refused in "
+                "production (POSTROOM_ALLOW_SANDBOX_PAYMENTS)"
+            )
+        return source
+
     # -------------------------------------------------------------- instruments
 
     def add_instrument(
@@ -191,7 +225,7 @@ class FundingService:
         center grants (the credit line) are refused there (``source_not_self_service``).
         A credit line opens the customer's credit-line ledger account with its limit.
         """
-        source = self.source(source_code)
+        source = self._usable(source_code)
         if self_service and not source.self_service:
             raise PermissionDenied(
                 f"{source.name} is granted by the data center", code="source_not_self_service"
@@ -850,7 +884,7 @@ class FundingService:
                     f"amount in {amount.currency} but the account is in {customer.currency}",
                     code="currency_mismatch",
                 )
-            source = self.source(instrument.source)
+            source = self._usable(instrument.source)
             if source.currencies and amount.currency not in source.currencies:
                 raise ValidationError(
                     f"{source.name} collects {', '.join(source.currencies)}",
@@ -899,7 +933,7 @@ class FundingService:
     def _charge(
         self, customer: CustomerAccount, payment: Payment, instrument: Instrument
     ) -> Payment:
-        source = self.source(instrument.source)
+        source = self._usable(instrument.source)
         try:
             result = source.charge(
                 instrument.details,
@@ -1206,6 +1240,12 @@ class FundingService:
             # Lost a race on a unique key (one idempotency key sent twice at once, or a
             # statement made twice): run again, now seeing the winner's rows.
             return self._db.run(work)
+
+
+def sandbox_source_codes(plugins: PluginManager) -> list[str]:
+    """The codes of the sandbox payment sources the plugins register (``postroom plugins``)."""
+    found = _providers(plugins.hook.register_payment_sources, PaymentSource)
+    return sorted(s.code for s in found if s.sandbox)
 
 
 def _providers(hook: Any, protocol: Any) -> list[Any]:

@@ -55,3 +55,23 @@ def test_production_without_a_secret_is_an_error():
 def test_an_explicit_secret_is_used_as_given():
     config = Config.load({"POSTROOM_ENV": "production", "POSTROOM_SECRET_KEY": "s3cret"})
     assert config.resolved_secret_key() == "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({}, True),
+        ({"POSTROOM_ALLOW_SANDBOX_PAYMENTS": "1"}, True),
+        ({"POSTROOM_ENV": "production"}, False),
+        ({"POSTROOM_ENV": "production", "POSTROOM_ALLOW_SANDBOX_PAYMENTS": "0"}, False),
+        ({"POSTROOM_ENV": "production", "POSTROOM_ALLOW_SANDBOX_PAYMENTS": "1"}, True),
+        ({"POSTROOM_ENV": "production", "POSTROOM_ALLOW_SANDBOX_PAYMENTS": "yes"}, True),
+    ],
+)
+def test_sandbox_payments_serve_production_only_when_explicitly_allowed(env, allowed):
+    assert Config.load(env).sandbox_payments_allowed is allowed
+
+
+def test_a_garbled_sandbox_switch_is_an_error_not_a_yes():
+    with pytest.raises(ConfigurationError, match="yes/no"):
+        Config.load({"POSTROOM_ALLOW_SANDBOX_PAYMENTS": "maybe"})
