@@ -19,6 +19,7 @@ import attrs
 import platformdirs
 
 from postroom.core.errors import ConfigurationError
+from postroom.core.files import private_dir, tighten
 
 ENVIRONMENTS = ("development", "production")
 
@@ -211,9 +212,10 @@ class Config:
             raise ConfigurationError(f"invalid setting: {error}") from error
 
     def ensure_data_dir(self) -> Path:
-        """Create the data directory if needed and check that it is writable."""
+        """Create the data directory if needed (0700, an existing one tightened) and check
+        that it is writable."""
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
         except OSError as error:
             raise ConfigurationError(
                 f"cannot create data directory {self.data_dir}: {error.strerror}"
@@ -235,6 +237,7 @@ class Config:
         if self.production:
             raise ConfigurationError("POSTROOM_SECRET_KEY must be set in production")
         path = self.ensure_data_dir() / SECRET_FILE
+        tighten(path)  # kept by an older version, maybe readable by others
         try:
             existing = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
