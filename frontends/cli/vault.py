@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from postroom.core.errors import ValidationError
+from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.money import Money
 from postroom.core.vault.model import (
+    FUNDS_KINDS,
     LedgerAccount,
     Phase,
     TransferCode,
@@ -311,9 +312,22 @@ def transfer(
     reference: str,
     as_json: bool,
 ) -> None:
-    """Move an amount between two ledger accounts (by code, e.g. postage:NUMBER)."""
+    """Move an amount between two ledger accounts (by code, e.g. postage:NUMBER).
+
+    An admin's tool for corrections. It does not credit a customer's postage account or
+    meter from a system account (payment clearing, fees, refunds...): money entering a
+    customer's funds is a payment, or `vault deposit --reason`, which is audited.
+    """
     money = Money.parse(amount)
-    done = state.postroom().vault.transfer(
+    pr = state.postroom()
+    into, out_of = pr.vault.account(credit), pr.vault.account(debit)
+    if into.kind in FUNDS_KINDS and out_of.kind not in FUNDS_KINDS:
+        raise PermissionDenied(
+            f"{credit} is a customer's funds: credit it with `postroom vault deposit "
+            "--reason` (audited), not a raw transfer from a system account",
+            code="manual_credit_needs_deposit",
+        )
+    done = pr.vault.transfer(
         TransferRequest(
             id=_id(transfer_id),
             debit=debit,

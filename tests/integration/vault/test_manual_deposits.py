@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from postroom.core.app import Postroom
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
+from postroom.core.vault.model import AccountKind
 from postroom.frontends.cli import cli
 
 REASON = "cheque 10442 received 2026-03-01"
@@ -128,3 +129,24 @@ def test_the_cli_refuses_a_bad_reason_with_its_code_and_credits_nothing(runner, 
     assert code == 1
     assert "[invalid_reason]" in out
     assert postroom.funding.manual_deposits() == []
+
+
+def test_a_raw_transfer_cannot_credit_a_customer_around_the_audit(runner, postroom, number):
+    postroom.funding.manual_deposit(
+        number, Money.parse("20 USD"), "md-1", staff="alice", reason=REASON
+    )
+    postroom.vault.system_account(AccountKind.FEES, "USD")
+    code, out = _run(
+        runner, "vault", "transfer", "--from", "payment_clearing:USD",
+        "--to", f"postage:{number}", "--amount", "1000 USD", "--code", "deposit",
+    )  # fmt: skip
+    assert code == 1
+    assert "[manual_credit_needs_deposit]" in out
+    assert postroom.vault.balance(number).balances.balance == 20_000
+    # A correction the other way, out of the customer's funds, stays the admin's tool.
+    code, out = _run(
+        runner, "vault", "transfer", "--from", f"postage:{number}", "--to", "fees:USD",
+        "--amount", "5 USD", "--code", "fee",
+    )  # fmt: skip
+    assert code == 0, out
+    assert postroom.vault.balance(number).balances.balance == 15_000
