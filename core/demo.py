@@ -103,8 +103,8 @@ def _funding(postroom: Postroom) -> None:
     """The demo customer pays by (sandbox) card and tops up automatically below 100.00."""
     customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
     funding = postroom.funding
-    if "sandbox-card" not in funding.sources():
-        return  # the allowlist left the card gateway out
+    if "sandbox-card" not in funding.offered_sources():
+        return  # the allowlist left the card gateway out, or production refuses it
     card = next(
         (i for i in funding.instruments(customer.number) if i.source == "sandbox-card"), None
     ) or funding.add_instrument(

@@ -100,7 +100,7 @@ def test_the_openapi_document_offers_no_deposit(client):
     assert not any(path.endswith("/deposits") for path in paths)
 
 
-def test_payments_credit_only_a_settled_charge_on_the_callers_own_instrument(
+def test_payments_credit_only_an_accepted_charge_on_the_callers_own_instrument(
     client, postroom, customer, rival
 ):
     number, headers = customer
