@@ -58,13 +58,16 @@ from postroom.core.vault.funding_model import (
     PAYMENT_ID,
     AutoRefillRule,
     Instrument,
+    ManualDeposit,
     Payment,
     PaymentKind,
     Statement,
     check_instrument_id,
     check_key,
     check_payment_id,
+    check_reason,
     check_return_reason,
+    check_staff,
     day_bounds,
     month_bounds,
     parse_month,
@@ -83,6 +86,7 @@ from postroom.core.vault.model import (
     TransferCode,
     TransferRequest,
     check_amount,
+    check_transfer_id,
 )
 from postroom.core.vault.refund_store import RefundStore
 from postroom.core.vault.service import VaultService, postage_code
@@ -101,6 +105,12 @@ class PaymentDeclined(PostroomError):
 
     code = "payment_declined"
     http_status = 402
+
+
+class SandboxRefused(PermissionDenied):
+    """A sandbox payment source in production, where it is not explicitly allowed."""
+
+    code = "sandbox_source_refused"
 
 
 class PaymentSourceUnavailable(PostroomError):
@@ -144,12 +154,15 @@ class FundingService:
         plugins: PluginManager,
         vault: VaultService,
         outbox: Outbox,
+        *,
+        sandbox_allowed: bool = True,
     ) -> None:
         self._db = db
         self._clock = clock
         self._plugins = plugins
         self._vault = vault
         self._outbox = outbox
+        self._sandbox_allowed = sandbox_allowed
         self._sources: dict[str, PaymentSource] | None = None
 
     # ------------------------------------------------------------------ sources
@@ -175,6 +188,31 @@ class FundingService:
             )
         return found
 
+    @property
+    def sandbox_allowed(self) -> bool:
+        """Whether sandbox sources may serve: outside production, or explicitly allowed."""
+        return self._sandbox_allowed
+
+    def sandbox_sources(self) -> list[str]:
+        return sorted(code for code, s in self.sources().items() if s.sandbox)
+
+    def offered_sources(self) -> dict[str, PaymentSource]:
+        """The sources customers may pick from: a refused sandbox is not offered."""
+        return {
+            code: s for code, s in self.sources().items() if self._sandbox_allowed or not s.sandbox
+        }
+
+    def _usable(self, code: str) -> PaymentSource:
+        """The source ``code`` for moving money: a sandbox one only where it may serve,
+        so a test card approves nothing in production, whatever path reaches it."""
+        source = self.source(code)
+        if source.sandbox and not self._sandbox_allowed:
+            raise SandboxRefused(
+                f"{source.name} is a sandbox: it moves no real money and is refused in "
+                "production (POSTROOM_ALLOW_SANDBOX_PAYMENTS)"
+            )
+        return source
+
     # -------------------------------------------------------------- instruments
 
     def add_instrument(
@@ -191,7 +229,7 @@ class FundingService:
         center grants (the credit line) are refused there (``source_not_self_service``).
         A credit line opens the customer's credit-line ledger account with its limit.
         """
-        source = self.source(source_code)
+        source = self._usable(source_code)
         if self_service and not source.self_service:
             raise PermissionDenied(
                 f"{source.name} is granted by the data center", code="source_not_self_service"
@@ -343,6 +381,101 @@ class FundingService:
         return self._collect(
             customer_number, instrument_id, amount, idempotency_key, PaymentKind.DEPOSIT
         )
+
+    def manual_deposit(
+        self,
+        customer_number: str,
+        amount: Money,
+        transfer_id: str,
+        *,
+        staff: str,
+        reason: str,
+        reference: str = "",
+    ) -> ManualDeposit:
+        """A staff member credits funds received outside any payment source (a cheque,
+        a wire, a goodwill credit): payment clearing -> postage account, and the audit
+        row saying who, when, why and how much, committed together.
+
+        The only way money enters a postage account other than a payment source's
+        settled charge; no customer-facing route calls it. The same ``transfer_id``
+        again answers the first deposit; with another body it is ``transfer_id_reused``.
+        """
+        clean_id = check_transfer_id(transfer_id)
+        who, why = check_staff(staff), check_reason(reason)
+        if not isinstance(amount, Money):
+            raise ValidationError("amount is a Money", code="invalid_amount")
+        mills = check_amount(amount.mills)
+        if not isinstance(reference, str) or len(reference) > 200 or not reference.isprintable():
+            raise ValidationError(
+                "reference is at most 200 printable characters", code="invalid_reference"
+            )
+        now = self._clock.now()
+
+        def work(uow: UnitOfWork) -> ManualDeposit:
+            customer = self._customer(uow, customer_number)
+            store = FundingStore(uow.connection)
+            deposit = ManualDeposit(
+                clean_id, customer.number, amount, who, why, reference, created_at=now
+            )
+            existing = store.manual_deposit(clean_id)
+            if existing is not None:
+                if attrs.evolve(existing, created_at=now) != deposit:
+                    raise Conflict(
+                        f"transfer id {clean_id} was used for another deposit",
+                        code="transfer_id_reused",
+                    )
+                return existing
+            postage = self._vault._postage_account(uow, customer.number, create=True)
+            if amount.currency != postage.currency:
+                raise ValidationError(
+                    f"amount in {amount.currency} but the account is in {postage.currency}",
+                    code="currency_mismatch",
+                )
+            if RefundStore(uow.connection).is_closed(postage.id):
+                raise Conflict(f"{postage.code} is closed", code="account_closed")
+            clearing = self._clearing(LedgerStore(uow.connection), amount.currency)
+            self._vault.execute_in(
+                uow,
+                [
+                    TransferRequest(
+                        id=clean_id,
+                        debit=clearing.id,
+                        credit=postage.id,
+                        amount=mills,
+                        currency=amount.currency,
+                        code=TransferCode.DEPOSIT,
+                        reference=reference,
+                    )
+                ],
+            )
+            store.add_manual_deposit(customer.id, deposit)
+            uow.commit()
+            log.info(
+                "manual deposit %s of %s to %s by %s: %s",
+                clean_id,
+                amount,
+                customer.number,
+                who,
+                why,
+            )
+            return deposit
+
+        return self._run(work)
+
+    def manual_deposits(
+        self, customer_number: str | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[ManualDeposit]:
+        """The audit of manual deposits, newest first: one customer's, or everyone's."""
+
+        def work(uow: UnitOfWork) -> list[ManualDeposit]:
+            customer_id = (
+                None if customer_number is None else self._customer(uow, customer_number).id
+            )
+            return FundingStore(uow.connection).manual_deposits(
+                customer_id, limit=limit, offset=offset
+            )
+
+        return self._db.run(work, readonly=True)
 
     def pay_credit_line(
         self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
@@ -850,7 +983,7 @@ class FundingService:
                     f"amount in {amount.currency} but the account is in {customer.currency}",
                     code="currency_mismatch",
                 )
-            source = self.source(instrument.source)
+            source = self._usable(instrument.source)
             if source.currencies and amount.currency not in source.currencies:
                 raise ValidationError(
                     f"{source.name} collects {', '.join(source.currencies)}",
@@ -899,7 +1032,7 @@ class FundingService:
     def _charge(
         self, customer: CustomerAccount, payment: Payment, instrument: Instrument
     ) -> Payment:
-        source = self.source(instrument.source)
+        source = self._usable(instrument.source)
         try:
             result = source.charge(
                 instrument.details,
@@ -1206,6 +1339,12 @@ class FundingService:
             # Lost a race on a unique key (one idempotency key sent twice at once, or a
             # statement made twice): run again, now seeing the winner's rows.
             return self._db.run(work)
+
+
+def sandbox_source_codes(plugins: PluginManager) -> list[str]:
+    """The codes of the sandbox payment sources the plugins register (``postroom plugins``)."""
+    found = _providers(plugins.hook.register_payment_sources, PaymentSource)
+    return sorted(s.code for s in found if s.sandbox)
 
 
 def _providers(hook: Any, protocol: Any) -> list[Any]:

@@ -61,7 +61,8 @@ def _rule_json(rule: AutoRefillRule | None) -> dict[str, Any]:
 
 @bp.get("/payment-sources")
 def payment_sources() -> Response:
-    sources = sorted(_funding().sources().values(), key=lambda s: s.code)
+    # A sandbox source refused in production is not offered at all.
+    sources = sorted(_funding().offered_sources().values(), key=lambda s: s.code)
     return jsonify(
         {
             "items": [

@@ -1,5 +1,6 @@
 """The funds vault's JSON API under /api/v1/vault: the caller's own postage account,
-transfers, meters and reports. Amounts travel as ``{"amount": "12.34", "currency": "USD"}``.
+transfers, meters and reports; money enters only by payment (api_payments.py).
+Amounts travel as ``{"amount": "12.34", "currency": "USD"}``.
 
 Every object is looked up through the caller's account (``current_account()``), so
 another account's meter or transfer answers 404 exactly like a missing one.
@@ -185,13 +186,9 @@ def transfer(transfer_id: str) -> Response:
     return jsonify(_item_json(_vault().customer_transfer(_number(), transfer_id)))
 
 
-@bp.post("/deposits")
-def deposit() -> tuple[Response, int]:
-    data = json_object()
-    transfer_id = _transfer_id(data)
-    amount = _required_money(data)
-    done = _vault().deposit(_number(), amount, transfer_id, reference=_reference(data))
-    return jsonify(_done(done)), 201
+# No deposit route: a customer key credits its postage account only through a payment
+# source's settled charge (POST /vault/payments); a manual deposit is a staff action with
+# a reason, on the CLI (`postroom vault deposit`), audited. docs/security.md.
 
 
 # -------------------------------------------------------------------------- meters

@@ -383,6 +383,7 @@ class FlakyGateway:
     self_service = True
     return_codes: dict[str, str] = {}
     settlement_days = 0
+    sandbox = False
 
     def __init__(self) -> None:
         self.calls: list[str] = []

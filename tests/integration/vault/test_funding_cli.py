@@ -8,6 +8,9 @@ from click.testing import CliRunner
 
 from postroom.frontends.cli import cli
 
+#: A manual deposit is a staff action with a reason (docs/security.md).
+STAFF_REASON = ("--staff", "test staff", "--reason", "cheque received by post")
+
 
 def run(runner: CliRunner, *args: str) -> tuple[int, str]:
     result = runner.invoke(cli, list(args), catch_exceptions=False)
@@ -72,7 +75,7 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert code == 0, out
     code, out = run(runner, "vault", "payments", number, "--json")
     assert [p["status"] for p in json.loads(out)].count("returned") == 1
-    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD")  # the old way
+    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD", *STAFF_REASON)
     assert code == 0, out
     code, out = run(runner, "vault", "verify")
     assert code == 0, out
