@@ -5,11 +5,16 @@ postage line of credit's monthly statement.
 Money moves only through the vault's ledger, here with ``VaultService.execute_in`` so
 that a ledger transfer and the funding row that explains it commit together:
 
-- a deposit credits the postage account from payment clearing (``pay:<payment>``),
+- a settled charge credits the postage account from payment clearing (``pay:<payment>``),
   or from the customer's credit-line account for a credit-line draw;
-- a failed or returned debit takes back what it credited (``return:<payment>``) as
-  far as the balance allows, never below zero; what cannot be taken back stays as the
-  payment's ``outstanding`` debt, and while any debt remains the customer's meter
+- a bank debit the source answers ``pending`` is booked as a pending (two-phase) transfer
+  ``pay:<payment>`` without a timeout: the money shows as on its way but is not
+  spendable until the bank has paid. Settling posts it (``settle:<payment>``); a
+  failure or return before that voids it (``void:<payment>``): nothing was spent, so
+  nothing is owed;
+- a debit returned after it settled takes back what it credited (``return:<payment>``)
+  as far as the balance allows, never below zero; what cannot be taken back stays as
+  the payment's ``outstanding`` debt, and while any debt remains the customer's meter
   refills are refused (``refills_locked``, 39 CFR 501.16);
 - the next settled payment first pays the debt (``recover:<payment>``), which lifts
   the lock once nothing is outstanding.
@@ -83,6 +88,7 @@ from postroom.core.vault.model import (
     POSTING_PHASES,
     AccountKind,
     LedgerAccount,
+    Phase,
     TransferCode,
     TransferRequest,
     check_amount,
@@ -517,7 +523,8 @@ class FundingService:
         return self._db.run(work, readonly=True)
 
     def settle(self, payment_id: str) -> Payment:
-        """The bank confirmed a submitted debit: it settles, and pays outstanding debts."""
+        """The bank confirmed a submitted debit: its pending credit is posted (now
+        spendable), and it pays outstanding debts."""
         clean = check_payment_id(payment_id)
 
         def work(uow: UnitOfWork) -> tuple[Payment, str | None]:
@@ -527,6 +534,17 @@ class FundingService:
             if payment.status is not PaymentStatus.PENDING or payment.transfer_id is None:
                 raise Conflict(
                     f"payment {clean} is {payment.status.value}", code="payment_not_pending"
+                )
+            if self._on_hold(uow, payment.transfer_id):
+                self._vault.execute_in(
+                    uow,
+                    [
+                        TransferRequest(
+                            id=f"settle:{payment.id}",
+                            phase=Phase.POST,
+                            pending_id=payment.transfer_id,
+                        )
+                    ],
                 )
             store = FundingStore(uow.connection)
             store.update_payment(clean, self._clock.now(), status=PaymentStatus.SETTLED.value)
@@ -560,15 +578,39 @@ class FundingService:
     def record_return(self, payment_id: str, reason: str) -> Payment:
         """The debtor's bank returned a debit (SEPA R-transaction, ACH return ``R01``...).
 
-        What the payment credited is taken back as far as the balance allows (never
-        below zero); the rest stays as debt and locks refills until paid. The customer
-        is told. Recording the same return again changes nothing.
+        Before settlement the pending credit is voided: nothing was spendable, so
+        nothing is owed. After it, what the payment credited is taken back as far as the
+        balance allows (never below zero); the rest stays as debt and locks refills
+        until paid. The customer is told. Recording the same return again changes
+        nothing.
         """
         return self._reverse(payment_id, reason, PaymentStatus.RETURNED)
 
     def record_failure(self, payment_id: str, reason: str) -> Payment:
-        """A submitted debit failed before settling: reversed like a return."""
+        """A submitted debit failed before settling: its pending credit is voided."""
         return self._reverse(payment_id, reason, PaymentStatus.FAILED)
+
+    def expected_settlement(self, payment: Payment) -> datetime | None:
+        """When a pending payment is expected to settle (its source's settlement days
+        after it was submitted); None once it is no longer pending."""
+        source = self.sources().get(payment.source)
+        if payment.status is not PaymentStatus.PENDING or source is None:
+            return None
+        return payment.created_at + timedelta(days=source.settlement_days)
+
+    def expected_by(self, customer_number: str) -> datetime | None:
+        """When the last of the customer's pending deposits is expected to settle
+        (None when none is pending): the date of the postage account's pending credits."""
+
+        def work(uow: UnitOfWork) -> list[Payment]:
+            customer = self._customer(uow, customer_number)
+            return FundingStore(uow.connection).pending_payments(customer.id, customer.number)
+
+        pending = self._db.run(work, readonly=True)
+        dates = [
+            self.expected_settlement(p) for p in pending if p.kind != PaymentKind.CREDIT_PAYMENT
+        ]
+        return max((d for d in dates if d is not None), default=None)
 
     def debt(self, customer_number: str) -> Money:
         """What failed or returned payments still owe (zero when refills are unlocked)."""
@@ -658,14 +700,20 @@ class FundingService:
         """
         now = self._clock.now()
 
-        def read(uow: UnitOfWork) -> tuple[CustomerAccount, AutoRefillRule | None, int, int]:
+        def read(
+            uow: UnitOfWork,
+        ) -> tuple[CustomerAccount, AutoRefillRule | None, int, int, bool]:
             customer = self._customer(uow, customer_number)
             store = FundingStore(uow.connection)
             rule = store.rule(customer.id, customer.number)
             refilled = store.auto_refilled(customer.id, *day_bounds(now))
-            return customer, rule, refilled, store.declined_auto_refills(customer.id)
+            on_its_way = any(
+                p.kind == PaymentKind.AUTO_REFILL
+                for p in store.pending_payments(customer.id, customer.number)
+            )
+            return customer, rule, refilled, store.declined_auto_refills(customer.id), on_its_way
 
-        customer, rule, refilled_today, declined = self._db.run(read, readonly=True)
+        customer, rule, refilled_today, declined, refill_pending = self._db.run(read, readonly=True)
         if rule is None:
             return CheckResult(skipped="no_rule")
         account = self._vault.balance(customer.number)
@@ -678,6 +726,10 @@ class FundingService:
             skipped = "alerts_only"
         elif self.refills_locked(customer.number):
             skipped = "refills_locked"
+        elif refill_pending:
+            # a bank-debit refill is on its way (it counts toward the daily cap too):
+            # one at a time, whatever the balance does meanwhile
+            skipped = "refill_pending"
         elif rule.suspended:
             skipped = "auto_refill_suspended"
         elif rule.retry_at is not None and now < rule.retry_at:
@@ -1112,6 +1164,10 @@ class FundingService:
         else:
             origin = self._clearing(ledger, customer.currency)
         transfer_id = f"pay:{payment.id}"
+        # A pending debit is money the bank has not paid yet: held as a pending credit
+        # (not spendable) until settled. No timeout: only a settlement or a return
+        # resolves it, never the expiry job.
+        phase = Phase.PENDING if result.status is PaymentStatus.PENDING else Phase.POSTED
         self._vault.execute_in(
             uow,
             [
@@ -1121,6 +1177,7 @@ class FundingService:
                     credit=target.id,
                     amount=payment.amount.mills,
                     currency=payment.amount.currency,
+                    phase=phase,
                     code=TransferCode.DEPOSIT,
                     reference=f"payment {payment.id} ({source.code})",
                 )
@@ -1216,6 +1273,8 @@ class FundingService:
                     f"{source.name} payments are not returned", code="payment_not_returnable"
                 )
             meaning = check_return_reason(source, code)
+            if self._on_hold(uow, payment.transfer_id):
+                return self._void(uow, customer, payment, status, code, meaning)
             ledger = LedgerStore(uow.connection)
             target_code = (
                 credit_line_code(customer.number)
@@ -1288,6 +1347,70 @@ class FundingService:
             except PostroomError as error:
                 log.warning("check after the return of %s failed: %s", payment.id, error.message)
         return payment
+
+    def _on_hold(self, uow: UnitOfWork, transfer_id: str | None) -> bool:
+        """Whether ``transfer_id`` is a pending credit nobody posted or voided yet (a
+        debit booked before credits were held is posted already)."""
+        if transfer_id is None:
+            return False
+        ledger = LedgerStore(uow.connection)
+        found = ledger.transfers_by_id([transfer_id]).get(transfer_id)
+        if found is None or found.phase is not Phase.PENDING:
+            return False
+        return transfer_id not in ledger.resolutions_of([transfer_id])
+
+    def _void(
+        self,
+        uow: UnitOfWork,
+        customer: CustomerAccount,
+        payment: Payment,
+        status: PaymentStatus,
+        code: str,
+        meaning: str,
+    ) -> tuple[Payment, str | None]:
+        """A debit failed or returned before it settled: release its pending credit.
+        Nothing of it could be spent, so there is no debt and refills stay unlocked."""
+        assert payment.transfer_id is not None
+        self._vault.execute_in(
+            uow,
+            [
+                TransferRequest(
+                    id=f"void:{payment.id}",
+                    phase=Phase.VOID,
+                    pending_id=payment.transfer_id,
+                )
+            ],
+        )
+        store = FundingStore(uow.connection)
+        store.update_payment(
+            payment.id,
+            self._clock.now(),
+            status=status.value,
+            return_reason=code,
+            failure_code=code,
+            failure_message=meaning[:300],
+            outstanding=0,
+        )
+        done = store.payment(payment.id, customer.id, customer.number)
+        assert done is not None
+        told = self._outbox.add_for_customer(
+            uow.connection,
+            done.customer_number,
+            f"payment_{status.value}",
+            f"Your payment of {done.amount} was {status.value} ({done.return_reason})",
+            f"Your bank {status.value} payment {done.id} of {done.amount}: "
+            f"{done.failure_message} ({done.return_reason}). It had not settled, so it "
+            "was never added to your available postage balance and nothing is due.",
+            {
+                "payment_id": done.id,
+                "reason": str(done.return_reason),
+                "amount": str(done.amount),
+                "outstanding": str(Money(0, done.amount.currency)),
+                "refills_locked": "no",
+            },
+        )
+        uow.commit()
+        return done, told
 
     def _payment_for_update(
         self, uow: UnitOfWork, payment_id: str

@@ -441,6 +441,20 @@ class FundingStore:
         ).scalar()
         return int(total or 0)
 
+    def pending_payments(self, customer_id: int, number: str) -> list[Payment]:
+        """The customer's payments a source accepted and that have not settled yet,
+        oldest first (bank debits on their way)."""
+        rows = self._c.execute(
+            sa.select(payments)
+            .where(
+                payments.c.customer_account_id == customer_id,
+                payments.c.status == PaymentStatus.PENDING.value,
+                payments.c.source_reference != "",
+            )
+            .order_by(payments.c.created_at, payments.c.id)
+        )
+        return [_payment(row, number) for row in rows]
+
     def declined_auto_refills(self, customer_id: int) -> int:
         """How many auto-refills of the customer were ever declined (only grows)."""
         total = self._c.execute(

@@ -53,6 +53,8 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert code == 0, out
     payment = json.loads(out)
     assert payment["status"] == "pending"
+    code, out = run(runner, "vault", "payment-settle", payment["id"])  # the bank paid
+    assert code == 0, out
     code, out = run(runner, "vault", "register-meter", "PB-1", "--account", number,
                     "--operator", "USPS")  # fmt: skip
     code, out = run(runner, "vault", "refill", "--meter", "PB-1", "--amount", "30 USD")
