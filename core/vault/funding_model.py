@@ -42,6 +42,10 @@ def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+#: How payments and balances write a moment in JSON (ISO 8601, UTC, ``Z``).
+stamp = _stamp
+
+
 def check_key(value: object, field: str = "idempotency key") -> str:
     if not isinstance(value, str) or not IDEMPOTENCY_KEY.fullmatch(value):
         raise ValidationError(

@@ -13,6 +13,7 @@ import click
 
 from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.money import Money
+from postroom.core.vault.funding_model import stamp
 from postroom.core.vault.model import (
     FUNDS_KINDS,
     Checkpoint,
@@ -65,18 +66,25 @@ def vault() -> None:
 @pass_state
 def balance(state: CliState, number: str, as_json: bool) -> None:
     """Show the postage account of customer account NUMBER."""
-    account = state.postroom().vault.balance(number)
+    pr = state.postroom()
+    account = pr.vault.balance(number)
+    expected = pr.funding.expected_by(number)
 
     def human(_: Any) -> str:
         b = account.balances
-        return (
+        line = (
             f"{account.code}: balance {_money(account, b.balance)}, available "
             f"{_money(account, b.available + account.credit_limit)}, reserved "
             f"{_money(account, b.debits_pending)}, credit limit "
             f"{_money(account, account.credit_limit)}"
         )
+        if b.credits_pending:  # bank debits on their way, not spendable yet
+            line += f", pending {_money(account, b.credits_pending)}"
+            if expected is not None:
+                line += f" (expected by {stamp(expected)})"
+        return line
 
-    emit(account.to_json(), as_json, human)
+    emit({**account.to_json(), "pending_expected_at": stamp(expected)}, as_json, human)
 
 
 def _os_user() -> str | None:

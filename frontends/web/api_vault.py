@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.errors import Conflict, ValidationError
 from postroom.core.money import Money
+from postroom.core.vault.funding_model import stamp
 from postroom.core.vault.model import (
     HistoryItem,
     LedgerAccount,
@@ -113,6 +114,9 @@ def _balance_json(account: LedgerAccount) -> dict[str, Any]:
         "available": _m(b.available + account.credit_limit, cur),
         "reserved": _m(b.debits_pending, cur),
         "credit_limit": _m(account.credit_limit, cur),
+        # bank debits on their way: not spendable until the bank has paid
+        "pending": _m(b.credits_pending, cur),
+        "pending_expected_at": stamp(current_postroom().funding.expected_by(_number())),
     }
 
 

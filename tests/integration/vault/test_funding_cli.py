@@ -53,6 +53,9 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert code == 0, out
     payment = json.loads(out)
     assert payment["status"] == "pending"
+    code, out = run(runner, "vault", "balance", number)
+    assert "available 0.00 USD" in out
+    assert "pending 50.00 USD (expected by " in out  # on its way, not spendable yet
     code, out = run(runner, "vault", "payment-settle", payment["id"])  # the bank paid
     assert code == 0, out
     code, out = run(runner, "vault", "register-meter", "PB-1", "--account", number,
