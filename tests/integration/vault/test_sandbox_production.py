@@ -23,6 +23,8 @@ from postroom.frontends.web import create_app
 V = "/api/v1/vault"
 CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
 BIG = {"amount": "50000.00", "currency": "USD"}
+#: Production refuses to open without a ledger key (the ledger's keyed chain).
+LEDGER_KEY = "the production ledger key of the sandbox tests"
 
 
 def _open(database_url: str, data_dir: Path, clock: FrozenClock, **settings: str) -> Postroom:
@@ -34,7 +36,14 @@ def _open(database_url: str, data_dir: Path, clock: FrozenClock, **settings: str
 
 @pytest.fixture
 def production(database_url: str, data_dir: Path, clock: FrozenClock) -> Iterator[Postroom]:
-    with _open(database_url, data_dir, clock, env="production", virtual_meter_key="k") as pr:
+    with _open(
+        database_url,
+        data_dir,
+        clock,
+        env="production",
+        virtual_meter_key="k",
+        ledger_key=LEDGER_KEY,
+    ) as pr:
         yield pr
 
 
@@ -77,7 +86,12 @@ def test_a_sandbox_instrument_left_from_development_pays_nothing_in_production(
             number, Money.parse("100 USD"), amount=Money.parse("500 USD"), instrument_id=card.id
         )
     with _open(
-        database_url, data_dir, clock, env="production", virtual_meter_key="k"
+        database_url,
+        data_dir,
+        clock,
+        env="production",
+        virtual_meter_key="k",
+        ledger_key=LEDGER_KEY,
     ) as production:
         client = _client(production)
         body = {"id": "pay-1", "instrument_id": card.id, "amount": BIG}
@@ -101,6 +115,7 @@ def test_production_may_allow_sandboxes_explicitly_and_then_warns_at_start(
             clock,
             env="production",
             virtual_meter_key="k",
+            ledger_key=LEDGER_KEY,
             allow_sandbox_payments="1",
         )
     with pr:
@@ -138,7 +153,8 @@ def test_postroom_plugins_warns_when_production_allows_sandboxes(cli_env):
 
 
 def test_payment_sources_command_marks_a_refused_sandbox(cli_env):
-    env = {**cli_env, "POSTROOM_ENV": "production", "POSTROOM_VIRTUAL_METER_KEY": "k"}
+    env = {**cli_env, "POSTROOM_ENV": "production", "POSTROOM_VIRTUAL_METER_KEY": "k",
+           "POSTROOM_LEDGER_KEY": LEDGER_KEY}  # fmt: skip
     listed = CliRunner(env=env).invoke(cli, ["vault", "payment-sources"])
     assert listed.exit_code == 0, listed.output
     card = next(line for line in listed.output.splitlines() if line.startswith("sandbox-card"))
