@@ -114,20 +114,19 @@ def test_a_customer_key_cannot_print_with_a_bank_debit_before_the_bank_pays(
     assert paid.status_code == 201, paid.get_json()
     payment = paid.get_json()
     assert payment["status"] == "pending"
-    assert payment["expected_settlement_at"] == "2026-03-05T09:30:00Z"  # ACH: 3 days
-
-    balance = client.get(f"{V}/balance", headers=headers).get_json()
-    assert balance["available"] == {"amount": "0.00", "currency": "USD"}
-    assert balance["balance"] == {"amount": "0.00", "currency": "USD"}
-    assert balance["pending"] == {"amount": "50000.00", "currency": "USD"}
-    assert balance["pending_expected_at"] == "2026-03-05T09:30:00Z"
-
     printed = client.post(
         "/api/v1/postage", json={**LETTER, "idempotency_key": "p1"}, headers=headers
     )
     assert printed.get_json()["error"]["code"] == "insufficient_funds"
     with pytest.raises(InsufficientFunds):
         pr.vault.reserve_postage(number, usd("1.00"), "hold-1")
+
+    assert payment["expected_settlement_at"] == "2026-03-05T09:30:00Z"  # ACH: 3 days
+    balance = client.get(f"{V}/balance", headers=headers).get_json()
+    assert balance["available"] == {"amount": "0.00", "currency": "USD"}
+    assert balance["balance"] == {"amount": "0.00", "currency": "USD"}
+    assert balance["pending"] == {"amount": "50000.00", "currency": "USD"}
+    assert balance["pending_expected_at"] == "2026-03-05T09:30:00Z"
 
     clock.advance(timedelta(days=3))
     assert pr.jobs.run_now("vault.settle-payments") == 1
