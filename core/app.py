@@ -98,7 +98,14 @@ class Postroom:
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
-        self.funding = FundingService(db, clock, plugins, self.vault, self.outbox)
+        self.funding = FundingService(
+            db,
+            clock,
+            plugins,
+            self.vault,
+            self.outbox,
+            sandbox_allowed=config.sandbox_payments_allowed,
+        )
         self.payouts = PayoutService(db, clock, self.vault, self.funding, self.outbox)
         self.vault.add_debit_listener(self._after_debit)
 
@@ -152,11 +159,22 @@ class Postroom:
             ledger_key=ledger_key,
         )
         postroom._ensure_instance_id()
+        postroom._warn_of_sandbox_payments()
         manager.hook.postroom_opened.call_historic(kwargs={"postroom": postroom})
         return postroom
 
     def close(self) -> None:
         self.db.dispose()
+
+    def _warn_of_sandbox_payments(self) -> None:
+        """Production that explicitly allows sandbox payment sources says so at every start."""
+        sandboxes = self.funding.sandbox_sources()
+        if self.config.production and self.config.allow_sandbox_payments and sandboxes:
+            log.warning(
+                "POSTROOM_ALLOW_SANDBOX_PAYMENTS is set in production: sandbox payment "
+                "source(s) %s approve payments without moving real money",
+                ", ".join(sandboxes),
+            )
 
     def _after_debit(self, account_id: int) -> None:
         """A postage account was debited: check its auto-refill rule and alert (a job)."""

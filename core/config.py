@@ -19,6 +19,7 @@ import attrs
 import platformdirs
 
 from postroom.core.errors import ConfigurationError
+from postroom.core.files import private_dir, tighten
 
 ENVIRONMENTS = ("development", "production")
 
@@ -122,6 +123,16 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_API_RATE_LIMIT_PER_ADDRESS",
         "JSON API requests allowed per client address, e.g. `1200/minute` (default)",
     ),
+    "allow_sandbox_payments": (
+        "POSTROOM_ALLOW_SANDBOX_PAYMENTS",
+        "1 lets sandbox payment sources (sandbox-card) serve in production, with a "
+        "warning at start; they are refused there otherwise",
+    ),
+    "health_token": (
+        "POSTROOM_HEALTH_TOKEN",
+        "bearer token that shows /healthz's details (version, plugins, database, worker) "
+        "to a remote client; loopback clients see them without it",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -134,6 +145,18 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("postroom", appauthor=False))
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no setting: from TOML a boolean, from the environment 1/0, true/false, yes/no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{value!r} is not a yes/no setting (use 1 or 0)")
+
+
 def _plugins(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -144,17 +167,6 @@ def _plugins(value: Any) -> tuple[str, ...] | None:
     else:
         raise ConfigurationError("plugins must be a comma-separated list of names")
     return tuple(name for name in names if name)
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigurationError(f"{value!r} is not a yes/no setting (use 1 or 0)")
 
 
 @attrs.frozen
@@ -187,6 +199,8 @@ class Config:
     kiosk_print_rate_limit: str = "20/minute"
     api_rate_limit_per_key: str = "600/minute"
     api_rate_limit_per_address: str = "1200/minute"
+    allow_sandbox_payments: bool = attrs.field(default=False, converter=_flag)
+    health_token: str | None = attrs.field(default=None, repr=False)
 
     @kiosk_idle_seconds.validator
     def _positive_idle(self, _attribute: attrs.Attribute[int], value: int) -> None:
@@ -201,6 +215,12 @@ class Config:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def sandbox_payments_allowed(self) -> bool:
+        """Whether sandbox payment sources may take payments: always outside production,
+        in production only when explicitly allowed."""
+        return not self.production or self.allow_sandbox_payments
 
     @property
     def resolved_database_url(self) -> str:
@@ -236,9 +256,10 @@ class Config:
             raise ConfigurationError(f"invalid setting: {error}") from error
 
     def ensure_data_dir(self) -> Path:
-        """Create the data directory if needed and check that it is writable."""
+        """Create the data directory if needed (0700, an existing one tightened) and check
+        that it is writable."""
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
         except OSError as error:
             raise ConfigurationError(
                 f"cannot create data directory {self.data_dir}: {error.strerror}"
@@ -276,6 +297,7 @@ class Config:
     def _generated(self, name: str) -> str:
         """The secret kept in file ``name`` of the data directory, generated on first use."""
         path = self.ensure_data_dir() / name
+        tighten(path)  # kept by an older version, maybe readable by others
         try:
             existing = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:

@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -25,6 +26,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from postroom.core.errors import ConfigurationError, StorageUnavailable
+from postroom.core.files import private_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,10 @@ def create_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     memory = url.database in (None, "", ":memory:")
+    if not memory and url.database and not url.database.startswith("file:"):
+        path = Path(url.database)
+        if path.parent.is_dir():  # else SQLite's own error says what is missing
+            private_sqlite(path)  # 0600 before SQLite creates it (core/files.py)
     engine = sa.create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

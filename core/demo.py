@@ -62,7 +62,14 @@ def _fund_vault(postroom: Postroom) -> DemoFacts:
         (a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER), None
     ) or postroom.accounts.create(DEMO_CUSTOMER, "US", "USD")
     vault = postroom.vault
-    vault.deposit(customer.number, Money.parse("500.00 USD"), "demo-deposit-1")
+    # Money enters by payment or by a person, with a reason: the demo is that person.
+    postroom.funding.manual_deposit(
+        customer.number,
+        Money.parse("500.00 USD"),
+        "demo-deposit-1",
+        staff="postroom demo",
+        reason="opening balance of the demo customer (serve --demo)",
+    )
     with contextlib.suppress(Conflict):  # a rerun: registered before
         vault.register_meter(DEMO_METER, customer.number, "USPS")
     vault.refill(DEMO_METER, Money.parse("100.00 USD"), "demo-refill-1")
@@ -95,8 +102,8 @@ def _funding(postroom: Postroom) -> None:
     """The demo customer pays by (sandbox) card and tops up automatically below 100.00."""
     customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
     funding = postroom.funding
-    if "sandbox-card" not in funding.sources():
-        return  # the allowlist left the card gateway out
+    if "sandbox-card" not in funding.offered_sources():
+        return  # the allowlist left the card gateway out, or production refuses it
     card = next(
         (i for i in funding.instruments(customer.number) if i.source == "sandbox-card"), None
     ) or funding.add_instrument(

@@ -17,6 +17,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import Result, TaskWrapper
 
 from postroom.core.errors import ConfigurationError, NotFound, ValidationError
+from postroom.core.files import private_sqlite
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
@@ -76,7 +77,9 @@ def make_huey(redis_url: str | None, data_dir: Path, *, immediate: bool = False)
                 code="driver_missing",
             ) from error
         return RedisHuey("postroom", url=redis_url)
-    return SqliteHuey("postroom", filename=str(data_dir / "jobs.db"))
+    queue = data_dir / "jobs.db"
+    private_sqlite(queue)  # 0600 before huey's SQLite creates it (core/files.py)
+    return SqliteHuey("postroom", filename=str(queue))
 
 
 class Jobs:

@@ -91,7 +91,10 @@ class PaymentSource(Protocol):
     carry, code -> description; empty when payments cannot be returned) and
     ``settlement_days`` (days after submission when the worker takes a ``pending``
     payment as settled unless the bank reported it failed or returned first; a settled
-    payment can still be returned later; 0 for sources that answer at once).
+    payment can still be returned later; 0 for sources that answer at once) and
+    ``sandbox`` (True when no real money moves: a test gateway that approves its test
+    numbers; with ``POSTROOM_ENV=production`` postroom neither offers nor uses a
+    sandbox source unless ``POSTROOM_ALLOW_SANDBOX_PAYMENTS`` is set).
 
     Instruments travel as flat ``str -> str`` mappings. ``validate_instrument`` receives
     what the customer typed plus ``currency`` (the customer account's) and returns what
@@ -114,6 +117,8 @@ class PaymentSource(Protocol):
     def return_codes(self) -> Mapping[str, str]: ...
     @property
     def settlement_days(self) -> int: ...
+    @property
+    def sandbox(self) -> bool: ...
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

@@ -5,11 +5,16 @@ postage line of credit's monthly statement.
 Money moves only through the vault's ledger, here with ``VaultService.execute_in`` so
 that a ledger transfer and the funding row that explains it commit together:
 
-- a deposit credits the postage account from payment clearing (``pay:<payment>``),
+- a settled charge credits the postage account from payment clearing (``pay:<payment>``),
   or from the customer's credit-line account for a credit-line draw;
-- a failed or returned debit takes back what it credited (``return:<payment>``) as
-  far as the balance allows, never below zero; what cannot be taken back stays as the
-  payment's ``outstanding`` debt, and while any debt remains the customer's meter
+- a bank debit the source answers ``pending`` is booked as a pending (two-phase) transfer
+  ``pay:<payment>`` without a timeout: the money shows as on its way but is not
+  spendable until the bank has paid. Settling posts it (``settle:<payment>``); a
+  failure or return before that voids it (``void:<payment>``): nothing was spent, so
+  nothing is owed;
+- a debit returned after it settled takes back what it credited (``return:<payment>``)
+  as far as the balance allows, never below zero; what cannot be taken back stays as
+  the payment's ``outstanding`` debt, and while any debt remains the customer's meter
   refills are refused (``refills_locked``, 39 CFR 501.16);
 - the next settled payment first pays the debt (``recover:<payment>``), which lifts
   the lock once nothing is outstanding.
@@ -58,13 +63,16 @@ from postroom.core.vault.funding_model import (
     PAYMENT_ID,
     AutoRefillRule,
     Instrument,
+    ManualDeposit,
     Payment,
     PaymentKind,
     Statement,
     check_instrument_id,
     check_key,
     check_payment_id,
+    check_reason,
     check_return_reason,
+    check_staff,
     day_bounds,
     month_bounds,
     parse_month,
@@ -80,9 +88,11 @@ from postroom.core.vault.model import (
     POSTING_PHASES,
     AccountKind,
     LedgerAccount,
+    Phase,
     TransferCode,
     TransferRequest,
     check_amount,
+    check_transfer_id,
 )
 from postroom.core.vault.refund_store import RefundStore
 from postroom.core.vault.service import VaultService, postage_code
@@ -101,6 +111,12 @@ class PaymentDeclined(PostroomError):
 
     code = "payment_declined"
     http_status = 402
+
+
+class SandboxRefused(PermissionDenied):
+    """A sandbox payment source in production, where it is not explicitly allowed."""
+
+    code = "sandbox_source_refused"
 
 
 class PaymentSourceUnavailable(PostroomError):
@@ -144,12 +160,15 @@ class FundingService:
         plugins: PluginManager,
         vault: VaultService,
         outbox: Outbox,
+        *,
+        sandbox_allowed: bool = True,
     ) -> None:
         self._db = db
         self._clock = clock
         self._plugins = plugins
         self._vault = vault
         self._outbox = outbox
+        self._sandbox_allowed = sandbox_allowed
         self._sources: dict[str, PaymentSource] | None = None
 
     # ------------------------------------------------------------------ sources
@@ -175,6 +194,31 @@ class FundingService:
             )
         return found
 
+    @property
+    def sandbox_allowed(self) -> bool:
+        """Whether sandbox sources may serve: outside production, or explicitly allowed."""
+        return self._sandbox_allowed
+
+    def sandbox_sources(self) -> list[str]:
+        return sorted(code for code, s in self.sources().items() if s.sandbox)
+
+    def offered_sources(self) -> dict[str, PaymentSource]:
+        """The sources customers may pick from: a refused sandbox is not offered."""
+        return {
+            code: s for code, s in self.sources().items() if self._sandbox_allowed or not s.sandbox
+        }
+
+    def _usable(self, code: str) -> PaymentSource:
+        """The source ``code`` for moving money: a sandbox one only where it may serve,
+        so a test card approves nothing in production, whatever path reaches it."""
+        source = self.source(code)
+        if source.sandbox and not self._sandbox_allowed:
+            raise SandboxRefused(
+                f"{source.name} is a sandbox: it moves no real money and is refused in "
+                "production (POSTROOM_ALLOW_SANDBOX_PAYMENTS)"
+            )
+        return source
+
     # -------------------------------------------------------------- instruments
 
     def add_instrument(
@@ -191,7 +235,7 @@ class FundingService:
         center grants (the credit line) are refused there (``source_not_self_service``).
         A credit line opens the customer's credit-line ledger account with its limit.
         """
-        source = self.source(source_code)
+        source = self._usable(source_code)
         if self_service and not source.self_service:
             raise PermissionDenied(
                 f"{source.name} is granted by the data center", code="source_not_self_service"
@@ -344,6 +388,101 @@ class FundingService:
             customer_number, instrument_id, amount, idempotency_key, PaymentKind.DEPOSIT
         )
 
+    def manual_deposit(
+        self,
+        customer_number: str,
+        amount: Money,
+        transfer_id: str,
+        *,
+        staff: str,
+        reason: str,
+        reference: str = "",
+    ) -> ManualDeposit:
+        """A staff member credits funds received outside any payment source (a cheque,
+        a wire, a goodwill credit): payment clearing -> postage account, and the audit
+        row saying who, when, why and how much, committed together.
+
+        The only way money enters a postage account other than a payment source's
+        settled charge; no customer-facing route calls it. The same ``transfer_id``
+        again answers the first deposit; with another body it is ``transfer_id_reused``.
+        """
+        clean_id = check_transfer_id(transfer_id)
+        who, why = check_staff(staff), check_reason(reason)
+        if not isinstance(amount, Money):
+            raise ValidationError("amount is a Money", code="invalid_amount")
+        mills = check_amount(amount.mills)
+        if not isinstance(reference, str) or len(reference) > 200 or not reference.isprintable():
+            raise ValidationError(
+                "reference is at most 200 printable characters", code="invalid_reference"
+            )
+        now = self._clock.now()
+
+        def work(uow: UnitOfWork) -> ManualDeposit:
+            customer = self._customer(uow, customer_number)
+            store = FundingStore(uow.connection)
+            deposit = ManualDeposit(
+                clean_id, customer.number, amount, who, why, reference, created_at=now
+            )
+            existing = store.manual_deposit(clean_id)
+            if existing is not None:
+                if attrs.evolve(existing, created_at=now) != deposit:
+                    raise Conflict(
+                        f"transfer id {clean_id} was used for another deposit",
+                        code="transfer_id_reused",
+                    )
+                return existing
+            postage = self._vault._postage_account(uow, customer.number, create=True)
+            if amount.currency != postage.currency:
+                raise ValidationError(
+                    f"amount in {amount.currency} but the account is in {postage.currency}",
+                    code="currency_mismatch",
+                )
+            if RefundStore(uow.connection).is_closed(postage.id):
+                raise Conflict(f"{postage.code} is closed", code="account_closed")
+            clearing = self._clearing(LedgerStore(uow.connection), amount.currency)
+            self._vault.execute_in(
+                uow,
+                [
+                    TransferRequest(
+                        id=clean_id,
+                        debit=clearing.id,
+                        credit=postage.id,
+                        amount=mills,
+                        currency=amount.currency,
+                        code=TransferCode.DEPOSIT,
+                        reference=reference,
+                    )
+                ],
+            )
+            store.add_manual_deposit(customer.id, deposit)
+            uow.commit()
+            log.info(
+                "manual deposit %s of %s to %s by %s: %s",
+                clean_id,
+                amount,
+                customer.number,
+                who,
+                why,
+            )
+            return deposit
+
+        return self._run(work)
+
+    def manual_deposits(
+        self, customer_number: str | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[ManualDeposit]:
+        """The audit of manual deposits, newest first: one customer's, or everyone's."""
+
+        def work(uow: UnitOfWork) -> list[ManualDeposit]:
+            customer_id = (
+                None if customer_number is None else self._customer(uow, customer_number).id
+            )
+            return FundingStore(uow.connection).manual_deposits(
+                customer_id, limit=limit, offset=offset
+            )
+
+        return self._db.run(work, readonly=True)
+
     def pay_credit_line(
         self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
     ) -> Payment:
@@ -384,7 +523,8 @@ class FundingService:
         return self._db.run(work, readonly=True)
 
     def settle(self, payment_id: str) -> Payment:
-        """The bank confirmed a submitted debit: it settles, and pays outstanding debts."""
+        """The bank confirmed a submitted debit: its pending credit is posted (now
+        spendable), and it pays outstanding debts."""
         clean = check_payment_id(payment_id)
 
         def work(uow: UnitOfWork) -> tuple[Payment, str | None]:
@@ -394,6 +534,17 @@ class FundingService:
             if payment.status is not PaymentStatus.PENDING or payment.transfer_id is None:
                 raise Conflict(
                     f"payment {clean} is {payment.status.value}", code="payment_not_pending"
+                )
+            if self._on_hold(uow, payment.transfer_id):
+                self._vault.execute_in(
+                    uow,
+                    [
+                        TransferRequest(
+                            id=f"settle:{payment.id}",
+                            phase=Phase.POST,
+                            pending_id=payment.transfer_id,
+                        )
+                    ],
                 )
             store = FundingStore(uow.connection)
             store.update_payment(clean, self._clock.now(), status=PaymentStatus.SETTLED.value)
@@ -427,15 +578,39 @@ class FundingService:
     def record_return(self, payment_id: str, reason: str) -> Payment:
         """The debtor's bank returned a debit (SEPA R-transaction, ACH return ``R01``...).
 
-        What the payment credited is taken back as far as the balance allows (never
-        below zero); the rest stays as debt and locks refills until paid. The customer
-        is told. Recording the same return again changes nothing.
+        Before settlement the pending credit is voided: nothing was spendable, so
+        nothing is owed. After it, what the payment credited is taken back as far as the
+        balance allows (never below zero); the rest stays as debt and locks refills
+        until paid. The customer is told. Recording the same return again changes
+        nothing.
         """
         return self._reverse(payment_id, reason, PaymentStatus.RETURNED)
 
     def record_failure(self, payment_id: str, reason: str) -> Payment:
-        """A submitted debit failed before settling: reversed like a return."""
+        """A submitted debit failed before settling: its pending credit is voided."""
         return self._reverse(payment_id, reason, PaymentStatus.FAILED)
+
+    def expected_settlement(self, payment: Payment) -> datetime | None:
+        """When a pending payment is expected to settle (its source's settlement days
+        after it was submitted); None once it is no longer pending."""
+        source = self.sources().get(payment.source)
+        if payment.status is not PaymentStatus.PENDING or source is None:
+            return None
+        return payment.created_at + timedelta(days=source.settlement_days)
+
+    def expected_by(self, customer_number: str) -> datetime | None:
+        """When the last of the customer's pending deposits is expected to settle
+        (None when none is pending): the date of the postage account's pending credits."""
+
+        def work(uow: UnitOfWork) -> list[Payment]:
+            customer = self._customer(uow, customer_number)
+            return FundingStore(uow.connection).pending_payments(customer.id, customer.number)
+
+        pending = self._db.run(work, readonly=True)
+        dates = [
+            self.expected_settlement(p) for p in pending if p.kind != PaymentKind.CREDIT_PAYMENT
+        ]
+        return max((d for d in dates if d is not None), default=None)
 
     def debt(self, customer_number: str) -> Money:
         """What failed or returned payments still owe (zero when refills are unlocked)."""
@@ -525,14 +700,20 @@ class FundingService:
         """
         now = self._clock.now()
 
-        def read(uow: UnitOfWork) -> tuple[CustomerAccount, AutoRefillRule | None, int, int]:
+        def read(
+            uow: UnitOfWork,
+        ) -> tuple[CustomerAccount, AutoRefillRule | None, int, int, bool]:
             customer = self._customer(uow, customer_number)
             store = FundingStore(uow.connection)
             rule = store.rule(customer.id, customer.number)
             refilled = store.auto_refilled(customer.id, *day_bounds(now))
-            return customer, rule, refilled, store.declined_auto_refills(customer.id)
+            on_its_way = any(
+                p.kind == PaymentKind.AUTO_REFILL
+                for p in store.pending_payments(customer.id, customer.number)
+            )
+            return customer, rule, refilled, store.declined_auto_refills(customer.id), on_its_way
 
-        customer, rule, refilled_today, declined = self._db.run(read, readonly=True)
+        customer, rule, refilled_today, declined, refill_pending = self._db.run(read, readonly=True)
         if rule is None:
             return CheckResult(skipped="no_rule")
         account = self._vault.balance(customer.number)
@@ -545,6 +726,10 @@ class FundingService:
             skipped = "alerts_only"
         elif self.refills_locked(customer.number):
             skipped = "refills_locked"
+        elif refill_pending:
+            # a bank-debit refill is on its way (it counts toward the daily cap too):
+            # one at a time, whatever the balance does meanwhile
+            skipped = "refill_pending"
         elif rule.suspended:
             skipped = "auto_refill_suspended"
         elif rule.retry_at is not None and now < rule.retry_at:
@@ -851,7 +1036,7 @@ class FundingService:
                     f"amount in {amount.currency} but the account is in {customer.currency}",
                     code="currency_mismatch",
                 )
-            source = self.source(instrument.source)
+            source = self._usable(instrument.source)
             if source.currencies and amount.currency not in source.currencies:
                 raise ValidationError(
                     f"{source.name} collects {', '.join(source.currencies)}",
@@ -900,7 +1085,7 @@ class FundingService:
     def _charge(
         self, customer: CustomerAccount, payment: Payment, instrument: Instrument
     ) -> Payment:
-        source = self.source(instrument.source)
+        source = self._usable(instrument.source)
         try:
             result = source.charge(
                 instrument.details,
@@ -980,6 +1165,10 @@ class FundingService:
         else:
             origin = self._clearing(ledger, customer.currency)
         transfer_id = f"pay:{payment.id}"
+        # A pending debit is money the bank has not paid yet: held as a pending credit
+        # (not spendable) until settled. No timeout: only a settlement or a return
+        # resolves it, never the expiry job.
+        phase = Phase.PENDING if result.status is PaymentStatus.PENDING else Phase.POSTED
         self._vault.execute_in(
             uow,
             [
@@ -989,6 +1178,7 @@ class FundingService:
                     credit=target.id,
                     amount=payment.amount.mills,
                     currency=payment.amount.currency,
+                    phase=phase,
                     code=TransferCode.DEPOSIT,
                     reference=f"payment {payment.id} ({source.code})",
                 )
@@ -1084,6 +1274,8 @@ class FundingService:
                     f"{source.name} payments are not returned", code="payment_not_returnable"
                 )
             meaning = check_return_reason(source, code)
+            if self._on_hold(uow, payment.transfer_id):
+                return self._void(uow, customer, payment, status, code, meaning)
             ledger = LedgerStore(uow.connection)
             target_code = (
                 credit_line_code(customer.number)
@@ -1157,6 +1349,70 @@ class FundingService:
                 log.warning("check after the return of %s failed: %s", payment.id, error.message)
         return payment
 
+    def _on_hold(self, uow: UnitOfWork, transfer_id: str | None) -> bool:
+        """Whether ``transfer_id`` is a pending credit nobody posted or voided yet (a
+        debit booked before credits were held is posted already)."""
+        if transfer_id is None:
+            return False
+        ledger = LedgerStore(uow.connection)
+        found = ledger.transfers_by_id([transfer_id]).get(transfer_id)
+        if found is None or found.phase is not Phase.PENDING:
+            return False
+        return transfer_id not in ledger.resolutions_of([transfer_id])
+
+    def _void(
+        self,
+        uow: UnitOfWork,
+        customer: CustomerAccount,
+        payment: Payment,
+        status: PaymentStatus,
+        code: str,
+        meaning: str,
+    ) -> tuple[Payment, str | None]:
+        """A debit failed or returned before it settled: release its pending credit.
+        Nothing of it could be spent, so there is no debt and refills stay unlocked."""
+        assert payment.transfer_id is not None
+        self._vault.execute_in(
+            uow,
+            [
+                TransferRequest(
+                    id=f"void:{payment.id}",
+                    phase=Phase.VOID,
+                    pending_id=payment.transfer_id,
+                )
+            ],
+        )
+        store = FundingStore(uow.connection)
+        store.update_payment(
+            payment.id,
+            self._clock.now(),
+            status=status.value,
+            return_reason=code,
+            failure_code=code,
+            failure_message=meaning[:300],
+            outstanding=0,
+        )
+        done = store.payment(payment.id, customer.id, customer.number)
+        assert done is not None
+        told = self._outbox.add_for_customer(
+            uow.connection,
+            done.customer_number,
+            f"payment_{status.value}",
+            f"Your payment of {done.amount} was {status.value} ({done.return_reason})",
+            f"Your bank {status.value} payment {done.id} of {done.amount}: "
+            f"{done.failure_message} ({done.return_reason}). It had not settled, so it "
+            "was never added to your available postage balance and nothing is due.",
+            {
+                "payment_id": done.id,
+                "reason": str(done.return_reason),
+                "amount": str(done.amount),
+                "outstanding": str(Money(0, done.amount.currency)),
+                "refills_locked": "no",
+            },
+        )
+        uow.commit()
+        return done, told
+
     def _payment_for_update(
         self, uow: UnitOfWork, payment_id: str
     ) -> tuple[CustomerAccount, Payment]:
@@ -1207,6 +1463,12 @@ class FundingService:
             # Lost a race on a unique key (one idempotency key sent twice at once, or a
             # statement made twice): run again, now seeing the winner's rows.
             return self._db.run(work)
+
+
+def sandbox_source_codes(plugins: PluginManager) -> list[str]:
+    """The codes of the sandbox payment sources the plugins register (``postroom plugins``)."""
+    found = _providers(plugins.hook.register_payment_sources, PaymentSource)
+    return sorted(s.code for s in found if s.sandbox)
 
 
 def _providers(hook: Any, protocol: Any) -> list[Any]:

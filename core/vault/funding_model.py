@@ -42,6 +42,10 @@ def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+#: How payments and balances write a moment in JSON (ISO 8601, UTC, ``Z``).
+stamp = _stamp
+
+
 def check_key(value: object, field: str = "idempotency key") -> str:
     if not isinstance(value, str) or not IDEMPOTENCY_KEY.fullmatch(value):
         raise ValidationError(
@@ -61,6 +65,62 @@ def check_payment_id(value: object) -> str:
     if not isinstance(value, str) or not PAYMENT_ID.fullmatch(value.strip()):
         raise NotFound(f"no payment {value!r}", code="payment_not_found")
     return value.strip()
+
+
+#: Longest staff name and reason a manual deposit records.
+MAX_STAFF = 100
+MAX_REASON = 500
+#: A reason says why in words: "x" or "ok" explains nothing to an auditor.
+MIN_REASON = 10
+
+
+def _audit_text(value: object, field: str, shortest: int, longest: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} is text", code=f"invalid_{field}", field=field)
+    text = value.strip()
+    if not shortest <= len(text) <= longest or not text.isprintable():
+        raise ValidationError(
+            f"{field} is {shortest} to {longest} printable characters",
+            code=f"invalid_{field}",
+            field=field,
+        )
+    return text
+
+
+def check_staff(value: object) -> str:
+    """Who made a manual deposit: a staff member's name or login."""
+    return _audit_text(value, "staff", 1, MAX_STAFF)
+
+
+def check_reason(value: object) -> str:
+    """Why a manual deposit was made: a sentence an auditor can check (a cheque number,
+    a wire's reference, a goodwill credit's case number)."""
+    return _audit_text(value, "reason", MIN_REASON, MAX_REASON)
+
+
+@attrs.frozen
+class ManualDeposit:
+    """Funds a staff member credited by hand (funds received outside any payment source),
+    with who did it, when and why: the audit row of its ledger transfer."""
+
+    transfer_id: str
+    customer_number: str
+    amount: Money
+    staff: str
+    reason: str
+    reference: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "transfer_id": self.transfer_id,
+            "customer_number": self.customer_number,
+            "amount": self.amount.to_json(),
+            "staff": self.staff,
+            "reason": self.reason,
+            "reference": self.reference,
+            "created_at": _stamp(self.created_at),
+        }
 
 
 @attrs.frozen

@@ -17,7 +17,13 @@ from sqlalchemy.engine import Connection, Row
 from postroom.core.db import metadata
 from postroom.core.money import Money
 from postroom.core.ports import PaymentStatus
-from postroom.core.vault.funding_model import AutoRefillRule, Instrument, Payment, Statement
+from postroom.core.vault.funding_model import (
+    AutoRefillRule,
+    Instrument,
+    ManualDeposit,
+    Payment,
+    Statement,
+)
 from postroom.core.vault.model import utc
 from postroom.core.vault.store import ledger_accounts
 
@@ -115,6 +121,40 @@ credit_statements = sa.Table(
 )
 
 
+# The audit of funds a staff member credited by hand: one row per ledger transfer, written
+# in that transfer's transaction, never updated (docs/security.md).
+manual_deposits = sa.Table(
+    "manual_deposits",
+    metadata,
+    sa.Column("transfer_id", sa.String(80), primary_key=True),
+    sa.Column(
+        "customer_account_id", sa.Integer, sa.ForeignKey("customer_accounts.id"), nullable=False
+    ),
+    sa.Column("customer_number", sa.String(20), nullable=False),
+    sa.Column("amount", Mills, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("staff", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_manual_deposits_customer", "customer_account_id", "created_at"),
+    sa.Index("ix_manual_deposits_created", "created_at"),
+)
+
+
+def _manual_deposit(row: Row[tuple[object, ...]]) -> ManualDeposit:
+    m = row._mapping
+    return ManualDeposit(
+        transfer_id=str(m["transfer_id"]),
+        customer_number=str(m["customer_number"]),
+        amount=Money(int(m["amount"]), str(m["currency"])),
+        staff=str(m["staff"]),
+        reason=str(m["reason"]),
+        reference=str(m["reference"]),
+        created_at=utc(m["created_at"]),
+    )
+
+
 def _instrument(row: Row[tuple[object, ...]], number: str) -> Instrument:
     m = row._mapping
     return Instrument(
@@ -184,6 +224,41 @@ class FundingStore:
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+
+    # manual deposits ------------------------------------------------------
+
+    def add_manual_deposit(self, customer_id: int, deposit: ManualDeposit) -> None:
+        self._c.execute(
+            sa.insert(manual_deposits).values(
+                transfer_id=deposit.transfer_id,
+                customer_account_id=customer_id,
+                customer_number=deposit.customer_number,
+                amount=deposit.amount.mills,
+                currency=deposit.amount.currency,
+                staff=deposit.staff,
+                reason=deposit.reason,
+                reference=deposit.reference,
+                created_at=deposit.created_at,
+            )
+        )
+
+    def manual_deposit(self, transfer_id: str) -> ManualDeposit | None:
+        row = self._c.execute(
+            sa.select(manual_deposits).where(manual_deposits.c.transfer_id == transfer_id)
+        ).first()
+        return None if row is None else _manual_deposit(row)
+
+    def manual_deposits(
+        self, customer_id: int | None, *, limit: int, offset: int
+    ) -> list[ManualDeposit]:
+        query = sa.select(manual_deposits)
+        if customer_id is not None:
+            query = query.where(manual_deposits.c.customer_account_id == customer_id)
+        query = query.order_by(
+            manual_deposits.c.created_at.desc(), manual_deposits.c.transfer_id.desc()
+        )
+        rows = self._c.execute(query.limit(limit).offset(offset))
+        return [_manual_deposit(row) for row in rows]
 
     # instruments ----------------------------------------------------------
 
@@ -365,6 +440,20 @@ class FundingStore:
             )
         ).scalar()
         return int(total or 0)
+
+    def pending_payments(self, customer_id: int, number: str) -> list[Payment]:
+        """The customer's payments a source accepted and that have not settled yet,
+        oldest first (bank debits on their way)."""
+        rows = self._c.execute(
+            sa.select(payments)
+            .where(
+                payments.c.customer_account_id == customer_id,
+                payments.c.status == PaymentStatus.PENDING.value,
+                payments.c.source_reference != "",
+            )
+            .order_by(payments.c.created_at, payments.c.id)
+        )
+        return [_payment(row, number) for row in rows]
 
     def declined_auto_refills(self, customer_id: int) -> int:
         """How many auto-refills of the customer were ever declined (only grows)."""

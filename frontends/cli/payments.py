@@ -37,8 +37,9 @@ def _payment(payment: Payment, as_json: bool) -> None:
 @json_option
 @pass_state
 def payment_sources(state: CliState, as_json: bool) -> None:
-    """List the registered payment sources."""
-    sources = state.postroom().funding.sources()
+    """List the registered payment sources; a sandbox one says whether it may serve."""
+    funding = state.postroom().funding
+    sources = funding.sources()
     data = [
         {
             "code": s.code,
@@ -47,21 +48,26 @@ def payment_sources(state: CliState, as_json: bool) -> None:
             "currencies": list(s.currencies),
             "self_service": s.self_service,
             "return_codes": sorted(s.return_codes),
+            "sandbox": s.sandbox,
+            "refused": s.sandbox and not funding.sandbox_allowed,
         }
         for s in sorted(sources.values(), key=lambda s: s.code)
     ]
     emit(
         data,
         as_json,
-        lambda d: (
-            "\n".join(
-                f"{s['code']:<22} {s['kind']:<12} "
-                f"{','.join(s['currencies']) or 'any':<5} {s['name']}"
-                for s in d
-            )
-            or "no payment sources installed"
-        ),
+        lambda d: "\n".join(_source_line(s) for s in d) or "no payment sources installed",
     )
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    line = (
+        f"{source['code']:<22} {source['kind']:<12} "
+        f"{','.join(source['currencies']) or 'any':<5} {source['name']}"
+    )
+    if source["sandbox"]:
+        line += " [sandbox, refused in production]" if source["refused"] else " [sandbox]"
+    return line
 
 
 @click.group()

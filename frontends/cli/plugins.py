@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from postroom.core.plugins import make_plugin_manager
+from postroom.core.vault.funding import sandbox_source_codes
 from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
 
@@ -18,9 +19,19 @@ from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 @pass_state
 def plugins(state: CliState, everything: bool, as_json: bool) -> None:
     """List installed plugins with their version and hooks; failed ones show their error."""
-    manager = make_plugin_manager(state.config().plugins)
+    config = state.config()
+    manager = make_plugin_manager(config.plugins)
     infos = [info.to_dict() for info in manager.plugin_infos(builtin=everything)]
     emit(infos, as_json, _table)
+    sandboxes = sandbox_source_codes(manager)
+    if config.production and config.allow_sandbox_payments and sandboxes:
+        # On stderr, so that --json stays parseable and the warning is still seen.
+        click.echo(
+            "WARNING: POSTROOM_ALLOW_SANDBOX_PAYMENTS is set in production: sandbox "
+            f"payment source(s) {', '.join(sandboxes)} approve payments without moving "
+            "real money",
+            err=True,
+        )
 
 
 def _table(infos: list[dict[str, Any]]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import uuid
@@ -10,9 +11,11 @@ from typing import Any, TextIO
 
 import click
 
-from postroom.core.errors import ValidationError
+from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.money import Money
+from postroom.core.vault.funding_model import stamp
 from postroom.core.vault.model import (
+    FUNDS_KINDS,
     Checkpoint,
     LedgerAccount,
     Phase,
@@ -63,18 +66,32 @@ def vault() -> None:
 @pass_state
 def balance(state: CliState, number: str, as_json: bool) -> None:
     """Show the postage account of customer account NUMBER."""
-    account = state.postroom().vault.balance(number)
+    pr = state.postroom()
+    account = pr.vault.balance(number)
+    expected = pr.funding.expected_by(number)
 
     def human(_: Any) -> str:
         b = account.balances
-        return (
+        line = (
             f"{account.code}: balance {_money(account, b.balance)}, available "
             f"{_money(account, b.available + account.credit_limit)}, reserved "
             f"{_money(account, b.debits_pending)}, credit limit "
             f"{_money(account, account.credit_limit)}"
         )
+        if b.credits_pending:  # bank debits on their way, not spendable yet
+            line += f", pending {_money(account, b.credits_pending)}"
+            if expected is not None:
+                line += f" (expected by {stamp(expected)})"
+        return line
 
-    emit(account.to_json(), as_json, human)
+    emit({**account.to_json(), "pending_expected_at": stamp(expected)}, as_json, human)
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
+        return None
 
 
 @vault.command()
@@ -88,6 +105,18 @@ def balance(state: CliState, number: str, as_json: bool) -> None:
     help="Collect from this payment instrument (see `vault instrument list`); "
     "--id is then the payment's idempotency key.",
 )
+@click.option(
+    "--reason",
+    default=None,
+    help="Without --instrument (required): why these funds are credited by hand, for the "
+    "audit, e.g. 'cheque 10442 received 2026-03-01'.",
+)
+@click.option(
+    "--staff",
+    default=None,
+    help="Without --instrument: who credits the funds, recorded in the audit "
+    "(default: the operating-system user running this command).",
+)
 @click.option("--reference", default="", help="Payment reference.")
 @json_option
 @pass_state
@@ -97,13 +126,16 @@ def deposit(
     amount: str,
     transfer_id: str | None,
     instrument_id: str | None,
+    reason: str | None,
+    staff: str | None,
     reference: str,
     as_json: bool,
 ) -> None:
     """Credit funds to the postage account of customer account NUMBER.
 
-    Without --instrument: funds already received (payment clearing -> postage account).
-    With --instrument: collect them from that instrument first (NUMBER may be left out).
+    With --instrument: collect them from that instrument (NUMBER may be left out).
+    Without: funds received outside any payment source (a cheque, a wire), credited by
+    a staff member with --reason and recorded in the audit (`vault manual-deposits`).
     """
     pr = state.postroom()
     if instrument_id is not None:
@@ -115,8 +147,45 @@ def deposit(
         return
     if number is None:
         raise click.UsageError("give the customer account NUMBER, or --instrument")
-    done = pr.vault.deposit(number, Money.parse(amount), _id(transfer_id), reference=reference)
-    emit(done.to_json(), as_json, _transfer_line)
+    if reason is None:
+        raise click.UsageError("a manual deposit needs --reason: why the funds are credited")
+    who = staff or _os_user()
+    if who is None:
+        raise click.UsageError("say who credits the funds with --staff NAME")
+    done = pr.funding.manual_deposit(
+        number,
+        Money.parse(amount),
+        _id(transfer_id),
+        staff=who,
+        reason=reason,
+        reference=reference,
+    )
+    emit(done.to_json(), as_json, _manual_deposit_line)
+
+
+@vault.command("manual-deposits")
+@click.argument("number", required=False)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--offset", default=0, type=click.IntRange(0, 10**9))
+@json_option
+@pass_state
+def manual_deposits(
+    state: CliState, number: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """The audit of manual deposits, newest first: of customer NUMBER, or of everyone."""
+    found = state.postroom().funding.manual_deposits(number, limit=limit, offset=offset)
+    emit(
+        [d.to_json() for d in found],
+        as_json,
+        lambda items: "\n".join(_manual_deposit_line(d) for d in items) or "no manual deposits",
+    )
+
+
+def _manual_deposit_line(data: dict[str, Any]) -> str:
+    return (
+        f"{data['created_at']}  {Money.from_json(data['amount'])} to {data['customer_number']}"
+        f"  by {data['staff']}  (transfer {data['transfer_id']}): {data['reason']}"
+    )
 
 
 @vault.command()
@@ -252,9 +321,22 @@ def transfer(
     reference: str,
     as_json: bool,
 ) -> None:
-    """Move an amount between two ledger accounts (by code, e.g. postage:NUMBER)."""
+    """Move an amount between two ledger accounts (by code, e.g. postage:NUMBER).
+
+    An admin's tool for corrections. It does not credit a customer's postage account or
+    meter from a system account (payment clearing, fees, refunds...): money entering a
+    customer's funds is a payment, or `vault deposit --reason`, which is audited.
+    """
     money = Money.parse(amount)
-    done = state.postroom().vault.transfer(
+    pr = state.postroom()
+    into, out_of = pr.vault.account(credit), pr.vault.account(debit)
+    if into.kind in FUNDS_KINDS and out_of.kind not in FUNDS_KINDS:
+        raise PermissionDenied(
+            f"{credit} is a customer's funds: credit it with `postroom vault deposit "
+            "--reason` (audited), not a raw transfer from a system account",
+            code="manual_credit_needs_deposit",
+        )
+    done = pr.vault.transfer(
         TransferRequest(
             id=_id(transfer_id),
             debit=debit,

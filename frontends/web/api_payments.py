@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify
 from postroom.core.errors import ValidationError
 from postroom.core.money import Money
 from postroom.core.vault.funding import FundingService
-from postroom.core.vault.funding_model import AutoRefillRule, check_key
+from postroom.core.vault.funding_model import AutoRefillRule, Payment, check_key, stamp
 from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
@@ -50,6 +50,12 @@ def _optional_money(data: dict[str, Any], field: str) -> Money | None:
     return None if value is None else _money(value, field)
 
 
+def _payment_json(payment: Payment) -> dict[str, Any]:
+    # when a bank debit on its way is expected to be spendable (null once it is not pending)
+    expected = _funding().expected_settlement(payment)
+    return {**payment.to_json(), "expected_settlement_at": stamp(expected)}
+
+
 def _rule_json(rule: AutoRefillRule | None) -> dict[str, Any]:
     if rule is None:
         return {"enabled": False}
@@ -61,7 +67,8 @@ def _rule_json(rule: AutoRefillRule | None) -> dict[str, Any]:
 
 @bp.get("/payment-sources")
 def payment_sources() -> Response:
-    sources = sorted(_funding().sources().values(), key=lambda s: s.code)
+    # A sandbox source refused in production is not offered at all.
+    sources = sorted(_funding().offered_sources().values(), key=lambda s: s.code)
     return jsonify(
         {
             "items": [
@@ -124,7 +131,7 @@ def payments() -> Response:
     found = _funding().payments(_number(), limit=limit, offset=offset)
     return jsonify(
         {
-            "items": [p.to_json() for p in found],
+            "items": [_payment_json(p) for p in found],
             "limit": limit,
             "offset": offset,
             "next_offset": offset + limit if len(found) == limit else None,
@@ -134,7 +141,7 @@ def payments() -> Response:
 
 @bp.get("/payments/<payment_id>")
 def payment(payment_id: str) -> Response:
-    return jsonify(_funding().payment(_number(), payment_id).to_json())
+    return jsonify(_payment_json(_funding().payment(_number(), payment_id)))
 
 
 @bp.post("/payments")
@@ -148,7 +155,7 @@ def pay() -> tuple[Response, int]:
     amount = _money(data["amount"])
     assert instrument_id is not None
     done = _funding().deposit(_number(), instrument_id, amount, key)
-    return jsonify(done.to_json()), 201
+    return jsonify(_payment_json(done)), 201
 
 
 # ------------------------------------------------------------------- auto-refill

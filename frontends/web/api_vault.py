@@ -1,5 +1,6 @@
 """The funds vault's JSON API under /api/v1/vault: the caller's own postage account,
-transfers, meters and reports. Amounts travel as ``{"amount": "12.34", "currency": "USD"}``.
+transfers, meters and reports; money enters only by payment (api_payments.py).
+Amounts travel as ``{"amount": "12.34", "currency": "USD"}``.
 
 Every object is looked up through the caller's account (``current_account()``), so
 another account's meter or transfer answers 404 exactly like a missing one.
@@ -14,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.text import check_no_control
+from postroom.core.vault.funding_model import stamp
 from postroom.core.vault.model import (
     HistoryItem,
     LedgerAccount,
@@ -131,6 +133,9 @@ def _balance_json(account: LedgerAccount) -> dict[str, Any]:
         "available": _m(b.available + account.credit_limit, cur),
         "reserved": _m(b.debits_pending, cur),
         "credit_limit": _m(account.credit_limit, cur),
+        # bank debits on their way: not spendable until the bank has paid
+        "pending": _m(b.credits_pending, cur),
+        "pending_expected_at": stamp(current_postroom().funding.expected_by(_number())),
     }
 
 
@@ -204,13 +209,9 @@ def transfer(transfer_id: str) -> Response:
     return jsonify(_item_json(_vault().customer_transfer(_number(), _named(transfer_id))))
 
 
-@bp.post("/deposits")
-def deposit() -> tuple[Response, int]:
-    data = json_object()
-    transfer_id = _transfer_id(data)
-    amount = _required_money(data)
-    done = _vault().deposit(_number(), amount, transfer_id, reference=_reference(data))
-    return jsonify(_done(done)), _status(done)
+# No deposit route: a customer key credits its postage account only through a payment
+# source's settled charge (POST /vault/payments); a manual deposit is a staff action with
+# a reason, on the CLI (`postroom vault deposit`), audited. docs/security.md.
 
 
 # -------------------------------------------------------------------------- meters

@@ -49,6 +49,7 @@ class AchDebit:
     self_service = True
     return_codes = RETURN_CODES
     settlement_days = 3  # standard ACH settles in 1-2 banking days
+    sandbox = False
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

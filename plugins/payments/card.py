@@ -129,6 +129,7 @@ class SandboxCard:
     self_service = True
     return_codes: dict[str, str] = {}  # a card charge settles or fails; disputes are not modelled
     settlement_days = 0  # settled or failed at the charge
+    sandbox = True  # approves test card numbers: no real money moves
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

@@ -29,6 +29,7 @@ class PostageCreditLine:
     self_service = False
     return_codes: dict[str, str] = {}
     settlement_days = 0
+    sandbox = False
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

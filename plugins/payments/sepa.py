@@ -103,6 +103,7 @@ class SepaDirectDebit:
     self_service = True
     return_codes = RETURN_CODES
     settlement_days = 2  # SEPA Core settles D+1; one day of margin
+    sandbox = False
 
     def validate_instrument(
         self, instrument: Mapping[str, str], *, now: datetime

@@ -17,6 +17,9 @@ from postroom.core.money import Money
 from postroom.frontends.cli import cli
 from postroom.hal.meter.simulator import MeterSimulator
 
+#: A manual deposit is a staff action with a reason (docs/security.md).
+STAFF_REASON = ("--staff", "test staff", "--reason", "cheque received by post")
+
 SERIAL = "PR-CLI-1"
 
 
@@ -43,7 +46,7 @@ def customer(runner: CliRunner) -> str:
         )
     )
     number = str(account["number"])
-    ok(runner, "vault", "deposit", number, "--amount", "100.00 USD")
+    ok(runner, "vault", "deposit", number, "--amount", "100.00 USD", *STAFF_REASON)
     return number
 
 

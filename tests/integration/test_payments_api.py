@@ -235,6 +235,7 @@ def test_a_returned_debit_locks_refills_through_the_api(client, customer, postro
     body = {"id": "bank-1", "instrument_id": bank.id, "amount": usd("60.00")}
     paid = client.post(f"{V}/payments", json=body, headers=headers).get_json()
     assert paid["status"] == "pending"
+    postroom.funding.settle(paid["id"])  # returned after the bank paid
     postroom.vault.register_meter("PB-API-1", number, "USPS")
     refill = {"id": "r1", "amount": usd("50.00")}
     assert (

@@ -39,7 +39,12 @@ def other(postroom: Postroom) -> tuple[str, dict[str, str]]:
 
 
 def deposit(client: FlaskClient, headers: dict[str, str], tid: str, amount: str):
-    return client.post(f"{V}/deposits", json={"id": tid, "amount": usd(amount)}, headers=headers)
+    """Fund the caller's postage account as staff does: no API route credits money."""
+    pr: Postroom = client.application.extensions["postroom"]
+    number = pr.accounts.authenticate(headers["Authorization"].removeprefix("Bearer ")).number
+    return pr.funding.manual_deposit(
+        number, Money.parse(f"{amount} USD"), tid, staff="test staff", reason="funds for a test"
+    )
 
 
 def test_every_vault_route_needs_a_key(client: FlaskClient):
@@ -49,11 +54,10 @@ def test_every_vault_route_needs_a_key(client: FlaskClient):
         assert response.get_json()["error"]["code"] == "missing_api_key"
 
 
-def test_deposit_then_balance_in_money_strings(client, customer):
+def test_a_deposit_shows_in_the_balance_and_history_in_money_strings(client, customer):
     number, headers = customer
-    response = deposit(client, headers, "dep-1", "120.50")
-    assert response.status_code == 201
-    body = response.get_json()
+    deposit(client, headers, "dep-1", "120.50")
+    body = client.get(f"{V}/transfers/dep-1", headers=headers).get_json()
     assert body["id"] == "dep-1"
     assert Money.from_json(body["amount"]) == Money.parse("120.50 USD")
     assert body["type"] == "fund"
@@ -72,17 +76,19 @@ def test_balance_without_postage_account_is_404(client, customer):
     assert response.get_json()["error"]["code"] == "no_postage_account"
 
 
-def test_deposit_retry_is_idempotent_and_reused_id_conflicts(client, customer, postroom):
+def test_reservation_retry_is_idempotent_and_reused_id_conflicts(client, customer, postroom):
     number, headers = customer
-    first = deposit(client, headers, "dep-1", "10.00").get_json()
-    again = deposit(client, headers, "dep-1", "10.00")
-    assert again.status_code == 200  # a replay: the first answer, not a new transfer
-    assert again.get_json() == first
-    assert postroom.vault.balance(number).balances.balance == 10_000
-    clash = deposit(client, headers, "dep-1", "11.00")
+    deposit(client, headers, "dep-1", "20.00")
+    body = {"id": "r-1", "amount": usd("10.00")}
+    first = client.post(f"{V}/reservations", json=body, headers=headers)
+    again = client.post(f"{V}/reservations", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)  # a replay: the first answer
+    assert again.get_json() == first.get_json()
+    assert postroom.vault.balance(number).balances.debits_pending == 10_000
+    clash = client.post(f"{V}/reservations", json={**body, "amount": usd("11.00")}, headers=headers)
     assert clash.status_code == 409
     assert clash.get_json()["error"]["code"] == "transfer_id_reused"
-    assert postroom.vault.balance(number).balances.balance == 10_000
+    assert postroom.vault.balance(number).balances.debits_pending == 10_000
 
 
 @pytest.mark.parametrize(
@@ -104,8 +110,9 @@ def test_deposit_retry_is_idempotent_and_reused_id_conflicts(client, customer, p
         ([1, 2], 422, "invalid_body"),
     ],
 )
-def test_bad_deposit_bodies(client, customer, postroom, body, status, code):
-    response = client.post(f"{V}/deposits", json=body, headers=customer[1])
+def test_bad_amount_bodies(client, customer, postroom, body, status, code):
+    deposit(client, customer[1], "dep-1", "50.00")
+    response = client.post(f"{V}/reservations", json=body, headers=customer[1])
     assert response.status_code == status, response.get_json()
     assert response.get_json()["error"]["code"] == code
     assert postroom.vault.verify().ok
@@ -114,13 +121,13 @@ def test_bad_deposit_bodies(client, customer, postroom, body, status, code):
 def test_bad_json_and_content_type_are_4xx_with_a_code(client, customer):
     headers = customer[1]
     response = client.post(
-        f"{V}/deposits",
+        f"{V}/reservations",
         data="{not json",
         headers={**headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_json"
-    response = client.post(f"{V}/deposits", data="id=1", headers=headers)
+    response = client.post(f"{V}/reservations", data="id=1", headers=headers)
     assert response.status_code == 415
     assert response.get_json()["error"]["code"] == "json_required"
 
@@ -128,7 +135,7 @@ def test_bad_json_and_content_type_are_4xx_with_a_code(client, customer):
 def test_transfer_history_paginates_and_filters(client, customer, clock: FrozenClock):
     _, headers = customer
     for i in range(5):
-        assert deposit(client, headers, f"dep-{i}", f"{i + 1}.00").status_code == 201
+        deposit(client, headers, f"dep-{i}", f"{i + 1}.00")
         clock.advance(timedelta(days=1))
     page = client.get(f"{V}/transfers?limit=2", headers=headers).get_json()
     assert [t["id"] for t in page["items"]] == ["dep-4", "dep-3"]

@@ -69,3 +69,23 @@ def test_the_ledger_key_comes_from_the_environment():
     config = Config.load({"POSTROOM_ENV": "production", "POSTROOM_LEDGER_KEY": key})
     assert config.resolved_ledger_key() == key
     assert key not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({}, True),
+        ({"POSTROOM_ALLOW_SANDBOX_PAYMENTS": "1"}, True),
+        ({"POSTROOM_ENV": "production"}, False),
+        ({"POSTROOM_ENV": "production", "POSTROOM_ALLOW_SANDBOX_PAYMENTS": "0"}, False),
+        ({"POSTROOM_ENV": "production", "POSTROOM_ALLOW_SANDBOX_PAYMENTS": "1"}, True),
+        ({"POSTROOM_ENV": "production", "POSTROOM_ALLOW_SANDBOX_PAYMENTS": "yes"}, True),
+    ],
+)
+def test_sandbox_payments_serve_production_only_when_explicitly_allowed(env, allowed):
+    assert Config.load(env).sandbox_payments_allowed is allowed
+
+
+def test_a_garbled_sandbox_switch_is_an_error_not_a_yes():
+    with pytest.raises(ConfigurationError, match="yes/no"):
+        Config.load({"POSTROOM_ALLOW_SANDBOX_PAYMENTS": "maybe"})

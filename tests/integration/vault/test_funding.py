@@ -184,7 +184,10 @@ def test_return_reverses_locks_refills_tells_the_customer_and_a_payment_unlocks(
     card = pr.funding.add_instrument(customer.number, "sandbox-card", CARD)
     debit = pr.funding.deposit(customer.number, bank.id, usd("100.00"), "dep-bank")
     assert debit.status is PaymentStatus.PENDING
-    assert balance(pr, customer) == 100_000  # credited on submission
+    assert balance(pr, customer) == 0  # on its way, not spendable before the bank pays
+    assert pr.vault.balance(customer.number).balances.credits_pending == 100_000
+    pr.funding.settle(debit.id)
+    assert balance(pr, customer) == 100_000
     pr.vault.register_meter("PB-1", customer.number, "USPS")
     pr.vault.refill("PB-1", usd("70.00"), "r1")  # the money is in the meter now
 
@@ -248,18 +251,26 @@ def test_returns_are_checked(pr, customer):
     assert card_return.value.code == "payment_not_returnable"
     with pytest.raises(NotFound):
         pr.funding.record_return("pm_00000000000000000000", "R01")
-    assert balance(pr, customer) == 25_000
+    assert balance(pr, customer) == 5_000  # the debit is still on its way
 
 
 def test_failure_of_a_pending_debit_and_settlement(pr, customer, outbox):
     bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
     first = pr.funding.deposit(customer.number, bank.id, usd("40.00"), "d1")
-    pr.vault.reserve_postage(customer.number, usd("15.00"), "print-1")
+    with pytest.raises(InsufficientFunds):  # not spendable before it settles
+        pr.vault.reserve_postage(customer.number, usd("15.00"), "print-0")
     failed = pr.funding.record_failure(first.id, "R03")
     assert failed.status is PaymentStatus.FAILED
-    assert failed.outstanding == 15_000  # the reservation holds 15.00
-    assert pr.funding.refills_locked(customer.number)
+    assert failed.outstanding == 0  # voided: nothing of it was spent
+    assert not pr.funding.refills_locked(customer.number)
     assert "payment_failed" in outbox.kinds()
+    assert pr.vault.balance(customer.number).balances.credits_pending == 0
+    # a debit returned after it settled leaves what was spent as debt
+    settled_first = pr.funding.deposit(customer.number, bank.id, usd("40.00"), "d0")
+    pr.funding.settle(settled_first.id)
+    pr.vault.reserve_postage(customer.number, usd("15.00"), "print-1")
+    assert pr.funding.record_return(settled_first.id, "R01").outstanding == 15_000
+    assert pr.funding.refills_locked(customer.number)
     second = pr.funding.deposit(customer.number, bank.id, usd("20.00"), "d2")
     assert pr.funding.refills_locked(customer.number)  # pending does not pay the debt
     settled = pr.funding.settle(second.id)
@@ -383,6 +394,7 @@ class FlakyGateway:
     self_service = True
     return_codes: dict[str, str] = {}
     settlement_days = 0
+    sandbox = False
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -486,6 +498,7 @@ def test_a_broken_plugin_is_left_out_and_other_notifiers_still_hear(open_postroo
 def test_the_worker_settles_bank_debits_after_their_settlement_days(pr, customer, clock, outbox):
     bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
     first = pr.funding.deposit(customer.number, bank.id, usd("30.00"), "d1")
+    pr.funding.settle(first.id)
     pr.vault.register_meter("PB-1", customer.number, "USPS")
     pr.vault.refill("PB-1", usd("30.00"), "r1")
     pr.funding.record_return(first.id, "R01")

@@ -8,6 +8,9 @@ from click.testing import CliRunner
 
 from postroom.frontends.cli import cli
 
+#: A manual deposit is a staff action with a reason (docs/security.md).
+STAFF_REASON = ("--staff", "test staff", "--reason", "cheque received by post")
+
 
 def run(runner: CliRunner, *args: str) -> tuple[int, str]:
     result = runner.invoke(cli, list(args), catch_exceptions=False)
@@ -50,6 +53,11 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert code == 0, out
     payment = json.loads(out)
     assert payment["status"] == "pending"
+    code, out = run(runner, "vault", "balance", number)
+    assert "available 0.00 USD" in out
+    assert "pending 50.00 USD (expected by " in out  # on its way, not spendable yet
+    code, out = run(runner, "vault", "payment-settle", payment["id"])  # the bank paid
+    assert code == 0, out
     code, out = run(runner, "vault", "register-meter", "PB-1", "--account", number,
                     "--operator", "USPS")  # fmt: skip
     code, out = run(runner, "vault", "refill", "--meter", "PB-1", "--amount", "30 USD")
@@ -72,7 +80,7 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert code == 0, out
     code, out = run(runner, "vault", "payments", number, "--json")
     assert [p["status"] for p in json.loads(out)].count("returned") == 1
-    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD")  # the old way
+    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD", *STAFF_REASON)
     assert code == 0, out
     code, out = run(runner, "vault", "verify")
     assert code == 0, out

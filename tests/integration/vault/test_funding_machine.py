@@ -45,7 +45,7 @@ class FundingMachine(RuleBasedStateMachine):
         self.balance = 0
         self.debt = 0
         self.open: list[tuple[str, int]] = []  # bank payments that may still be returned
-        self.pending: list[str] = []
+        self.pending: dict[str, int] = {}  # on its way: not spendable until settled
         self.n = 0
 
     def teardown(self) -> None:
@@ -70,16 +70,15 @@ class FundingMachine(RuleBasedStateMachine):
     @rule(mills=amounts)
     def debit_the_bank(self, mills: int) -> None:
         p = self.pr.funding.deposit(self.number, self.bank, Money(mills, "USD"), self.key())
-        self.balance += mills
         self.open.append((p.id, mills))
-        self.pending.append(p.id)
+        self.pending[p.id] = mills
 
     @precondition(lambda self: self.pending)
     @rule(data=st.data())
     def settle(self, data: st.DataObject) -> None:
-        payment_id = data.draw(st.sampled_from(self.pending))
+        payment_id = data.draw(st.sampled_from(sorted(self.pending)))
         self.pr.funding.settle(payment_id)
-        self.pending.remove(payment_id)
+        self.balance += self.pending.pop(payment_id)
         self.recover()
 
     @precondition(lambda self: self.open)
@@ -88,8 +87,8 @@ class FundingMachine(RuleBasedStateMachine):
         payment_id, mills = data.draw(st.sampled_from(self.open))
         self.pr.funding.record_return(payment_id, "R01")
         self.open.remove((payment_id, mills))
-        if payment_id in self.pending:
-            self.pending.remove(payment_id)
+        if self.pending.pop(payment_id, None) is not None:
+            return  # voided before it settled: nothing was spendable, nothing is owed
         take = min(mills, self.balance)
         self.balance -= take
         self.debt += mills - take
@@ -117,8 +116,9 @@ class FundingMachine(RuleBasedStateMachine):
 
     @invariant()
     def matches_the_model(self) -> None:
-        balance = self.pr.vault.balance(self.number).balances.balance
-        assert balance == self.balance >= 0
+        balances = self.pr.vault.balance(self.number).balances
+        assert balances.balance == self.balance >= 0
+        assert balances.credits_pending == sum(self.pending.values())
         assert self.pr.funding.debt(self.number).mills == self.debt
         assert self.pr.funding.refills_locked(self.number) == (self.debt > 0)
 

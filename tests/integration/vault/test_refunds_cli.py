@@ -13,6 +13,9 @@ from postroom.core.config import Config
 from postroom.core.money import Money
 from postroom.frontends.cli import cli
 
+#: A manual deposit is a staff action with a reason (docs/security.md).
+STAFF_REASON = ("--staff", "test staff", "--reason", "cheque received by post")
+
 
 def run(runner: CliRunner, *args: str) -> tuple[int, str]:
     result = runner.invoke(cli, list(args), catch_exceptions=False)
@@ -86,7 +89,7 @@ def test_refund_commands(runner: CliRunner, database_url: str, data_dir: Path) -
     assert code == 0, out
     closed = json.loads(out)
     assert closed["refunded"] == {"amount": "96.83", "currency": "USD"}  # 81.56 + 15.27
-    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD")
+    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD", *STAFF_REASON)
     assert code == 1
     assert "[account_closed]" in out
     code, out = run(runner, "vault", "verify")

@@ -9,6 +9,9 @@ from click.testing import CliRunner
 from postroom.core.db import Database
 from postroom.frontends.cli import cli
 
+#: A manual deposit is a staff action with a reason (docs/security.md).
+STAFF_REASON = ("--staff", "test staff", "--reason", "cheque received by post")
+
 
 def run(runner: CliRunner, *args: str) -> tuple[int, str]:
     result = runner.invoke(cli, list(args), catch_exceptions=False)
@@ -30,7 +33,8 @@ def test_accounts_and_vault_commands(runner: CliRunner) -> None:
     assert "active" in out
     assert token not in out
 
-    code, out = run(runner, "vault", "deposit", number, "--amount", "50.00 USD", "--id", "d1")
+    code, out = run(runner, "vault", "deposit", number, "--amount", "50.00 USD", "--id", "d1",
+                    *STAFF_REASON)  # fmt: skip
     assert code == 0, out
     assert "50.000 USD" in out or "50.00 USD" in out
     code, out = run(runner, "vault", "register-meter", "PB-9", "--account", number,
@@ -62,10 +66,10 @@ def test_domain_errors_exit_1_with_the_code(runner: CliRunner) -> None:
     code, out = run(runner, "accounts", "create", "--name", "Acme", "--country", "US",
                     "--currency", "USD", "--json")  # fmt: skip
     number = json.loads(out)["number"]
-    code, out = run(runner, "vault", "deposit", number, "--amount", "0 USD")
+    code, out = run(runner, "vault", "deposit", number, "--amount", "0 USD", *STAFF_REASON)
     assert code == 1
     assert "invalid_amount" in out
-    code, out = run(runner, "vault", "deposit", number, "--amount", "1.5 EUR")
+    code, out = run(runner, "vault", "deposit", number, "--amount", "1.5 EUR", *STAFF_REASON)
     assert code == 1
     assert "currency_mismatch" in out
     code, out = run(runner, "vault", "refill", "--meter", "nope", "--amount", "1 USD")
@@ -79,8 +83,8 @@ def test_verify_exits_1_and_names_the_row(runner: CliRunner, cli_env: dict[str, 
     _, out = run(runner, "accounts", "create", "--name", "Acme", "--country", "US",
                  "--currency", "USD", "--json")  # fmt: skip
     number = json.loads(out)["number"]
-    run(runner, "vault", "deposit", number, "--amount", "5 USD", "--id", "d1")
-    run(runner, "vault", "deposit", number, "--amount", "6 USD", "--id", "d2")
+    run(runner, "vault", "deposit", number, "--amount", "5 USD", "--id", "d1", *STAFF_REASON)
+    run(runner, "vault", "deposit", number, "--amount", "6 USD", "--id", "d2", *STAFF_REASON)
     database = Database(cli_env["POSTROOM_DATABASE_URL"])
     with database.engine.begin() as connection:
         if database.dialect == "postgresql":
