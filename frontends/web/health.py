@@ -5,48 +5,21 @@ database kind, worker heartbeat) tell an attacker what to aim at, so they go onl
 client on this machine's loopback interface that came straight to postroom, or to one
 presenting ``Authorization: Bearer <POSTROOM_HEALTH_TOKEN>``.
 
-Forwarding headers (``X-Forwarded-For``, ``Forwarded``, ``X-Real-IP``) are never trusted
-for the address: anyone can send them. A request that carries one came through a proxy,
-so it is not treated as a loopback client even when the proxy itself connects from
-127.0.0.1 (docs/security.md).
+Who counts as such a client: ``operators.operator_request`` (docs/security.md).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.operators import operator_request
 
 bp = Blueprint("health", __name__)
 
-FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
-
-
-def _loopback_client() -> bool:
-    if any(header in request.headers for header in FORWARDING_HEADERS):
-        return False
-    try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:  # a Unix socket or no address at all: not known to be local
-        return False
-
-
-def _token_presented() -> bool:
-    expected = current_postroom().config.health_token
-    if not expected:
-        return False
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    # compare_digest: the time taken says nothing of how much of the token matched.
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), expected.encode()
-    )
-
 
 def may_see_details() -> bool:
-    return _loopback_client() or _token_presented()
+    return operator_request(current_postroom().config.health_token)
 
 
 @bp.get("/healthz")

@@ -68,10 +68,14 @@ def test_the_session_cookie_is_http_only_and_same_site(app):
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
 
-def test_the_home_page_shows_the_system_state(client):
-    page = client.get("/").text
+def test_the_home_page_shows_the_system_state_to_operators_only(client):
+    page = client.get("/").text  # the test client comes from 127.0.0.1
     assert "System status" in page
     assert "log_notifier" in page
+    world = client.get("/", environ_base={"REMOTE_ADDR": "203.0.113.9"}).text
+    assert "System status" not in world
+    assert "log_notifier" not in world
+    assert "Price a piece" in world
 
 
 def test_the_portal_speaks_french_when_the_browser_asks_for_it(client):
