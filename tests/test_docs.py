@@ -31,3 +31,12 @@ def test_every_setting_is_documented_in_the_readme():
     text = (ROOT / "README.md").read_text("utf-8")
     missing = [variable for variable, _ in SETTINGS.values() if f"`{variable}`" not in text]
     assert missing == [], f"settings missing from README.md: {missing}"
+
+
+def test_every_command_group_is_in_the_readme_command_list():
+    from postroom.frontends.cli import cli
+
+    text = (ROOT / "README.md").read_text("utf-8")
+    block = text[text.index("## Command line") : text.index("## Configuration")]
+    missing = [name for name in cli.commands if f"postroom {name}" not in block]
+    assert missing == [], f"command groups missing from README.md: {missing}"
