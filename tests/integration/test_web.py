@@ -75,7 +75,7 @@ def test_the_home_page_shows_the_system_state_to_operators_only(client):
     world = client.get("/", environ_base={"REMOTE_ADDR": "203.0.113.9"}).text
     assert "System status" not in world
     assert "log_notifier" not in world
-    assert "Price a piece" in world
+    assert "Price a letter, a flat or a parcel" in world
 
 
 def test_the_portal_speaks_french_when_the_browser_asks_for_it(client):
