@@ -536,16 +536,7 @@ class FundingService:
                     f"payment {clean} is {payment.status.value}", code="payment_not_pending"
                 )
             if self._on_hold(uow, payment.transfer_id):
-                self._vault.execute_in(
-                    uow,
-                    [
-                        TransferRequest(
-                            id=f"settle:{payment.id}",
-                            phase=Phase.POST,
-                            pending_id=payment.transfer_id,
-                        )
-                    ],
-                )
+                self._end_hold(uow, payment, Phase.POST)
             store = FundingStore(uow.connection)
             store.update_payment(clean, self._clock.now(), status=PaymentStatus.SETTLED.value)
             unlocked = self._recover(uow, customer, clean)
@@ -1360,6 +1351,16 @@ class FundingService:
             return False
         return transfer_id not in ledger.resolutions_of([transfer_id])
 
+    def _end_hold(self, uow: UnitOfWork, payment: Payment, phase: Phase) -> None:
+        """Post (the bank paid: ``settle:``) or void (it did not: ``void:``) the pending
+        credit of a bank debit, once: the id makes a rerun a replay."""
+        assert payment.transfer_id is not None
+        prefix = "settle" if phase is Phase.POST else "void"
+        request = TransferRequest(
+            id=f"{prefix}:{payment.id}", phase=phase, pending_id=payment.transfer_id
+        )
+        self._vault.execute_in(uow, [request])
+
     def _void(
         self,
         uow: UnitOfWork,
@@ -1371,17 +1372,7 @@ class FundingService:
     ) -> tuple[Payment, str | None]:
         """A debit failed or returned before it settled: release its pending credit.
         Nothing of it could be spent, so there is no debt and refills stay unlocked."""
-        assert payment.transfer_id is not None
-        self._vault.execute_in(
-            uow,
-            [
-                TransferRequest(
-                    id=f"void:{payment.id}",
-                    phase=Phase.VOID,
-                    pending_id=payment.transfer_id,
-                )
-            ],
-        )
+        self._end_hold(uow, payment, Phase.VOID)
         store = FundingStore(uow.connection)
         store.update_payment(
             payment.id,
