@@ -410,7 +410,7 @@ class FundingService:
         who, why = check_staff(staff), check_reason(reason)
         if not isinstance(amount, Money):
             raise ValidationError("amount is a Money", code="invalid_amount")
-        mills = check_amount(amount.mills)
+        check_amount(amount.mills)
         if not isinstance(reference, str) or len(reference) > 200 or not reference.isprintable():
             raise ValidationError(
                 "reference is at most 200 printable characters", code="invalid_reference"
@@ -431,29 +431,8 @@ class FundingService:
                         code="transfer_id_reused",
                     )
                 return existing
-            postage = self._vault._postage_account(uow, customer.number, create=True)
-            if amount.currency != postage.currency:
-                raise ValidationError(
-                    f"amount in {amount.currency} but the account is in {postage.currency}",
-                    code="currency_mismatch",
-                )
-            if RefundStore(uow.connection).is_closed(postage.id):
-                raise Conflict(f"{postage.code} is closed", code="account_closed")
-            clearing = self._clearing(LedgerStore(uow.connection), amount.currency)
-            self._vault.execute_in(
-                uow,
-                [
-                    TransferRequest(
-                        id=clean_id,
-                        debit=clearing.id,
-                        credit=postage.id,
-                        amount=mills,
-                        currency=amount.currency,
-                        code=TransferCode.DEPOSIT,
-                        reference=reference,
-                    )
-                ],
-            )
+            # the vault's deposit, checked under its lock, in this transaction with its audit
+            self._vault.deposit_in(uow, customer.number, amount, clean_id, reference=reference)
             store.add_manual_deposit(customer.id, deposit)
             uow.commit()
             log.info(

@@ -591,30 +591,44 @@ class VaultService:
         self, customer_number: str, amount: Amount, transfer_id: str, *, reference: str = ""
     ) -> Transfer:
         """Funds received from a payment source: payment clearing -> postage account."""
-        mills = check_amount(amount.mills)
+        check_amount(amount.mills)
 
         def work(uow: UnitOfWork) -> list[Transfer]:
-            postage = self._postage_account(uow, customer_number, create=True)
-            if amount.currency != postage.currency:
-                raise _currency_mismatch(amount.currency, postage.currency)
-            store = LedgerStore(uow.connection)
-            clearing = self._system_account(store, AccountKind.PAYMENT_CLEARING, postage.currency)
-            request = TransferRequest(
-                id=transfer_id,
-                debit=clearing.id,
-                credit=postage.id,
-                amount=mills,
-                currency=amount.currency,
-                code=TransferCode.DEPOSIT,
-                reference=reference,
-            )
-            request.validate()
-            done = self._execute(uow, [request])
-            _refuse_closed(uow, postage, done[0])
+            done = self.deposit_in(uow, customer_number, amount, transfer_id, reference=reference)
             uow.commit()
-            return done
+            return [done]
 
         return self._run_idempotent(work)[0]
+
+    def deposit_in(
+        self,
+        uow: UnitOfWork,
+        customer_number: str,
+        amount: Amount,
+        transfer_id: str,
+        *,
+        reference: str = "",
+    ) -> Transfer:
+        """``deposit`` inside the caller's unit of work (an audited manual deposit)."""
+        mills = check_amount(amount.mills)
+        postage = self._postage_account(uow, customer_number, create=True)
+        if amount.currency != postage.currency:
+            raise _currency_mismatch(amount.currency, postage.currency)
+        store = LedgerStore(uow.connection)
+        clearing = self._system_account(store, AccountKind.PAYMENT_CLEARING, postage.currency)
+        request = TransferRequest(
+            id=transfer_id,
+            debit=clearing.id,
+            credit=postage.id,
+            amount=mills,
+            currency=amount.currency,
+            code=TransferCode.DEPOSIT,
+            reference=reference,
+        )
+        request.validate()
+        done = self._execute(uow, [request])
+        _refuse_closed(uow, postage, done[0])
+        return done[0]
 
     def reserve(
         self,
