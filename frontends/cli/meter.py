@@ -17,11 +17,11 @@ from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
 from postroom.core.vault.model import IssuedToken
 from postroom.core.vault.refund_model import refund_json
+from postroom.frontends.cli.options import account_option, json_option
 from postroom.frontends.cli.state import (
     CliState,
     choose,
     emit,
-    json_option,
     pass_state,
     registered,
 )
@@ -183,7 +183,7 @@ def _human_meter(data: dict[str, Any]) -> str:
 
 
 @meter.command()
-@click.option("--customer", required=True, help="Customer account number (10 digits).")
+@account_option()
 @click.option("--product-code", help="Product code on the meter's label (e.g. PR-VPSD1).")
 @click.option("--serial", help="Serial number on the meter's label.")
 @click.option(
@@ -201,7 +201,7 @@ def _human_meter(data: dict[str, Any]) -> str:
 @pass_state
 def register(
     state: CliState,
-    customer: str,
+    number: str,
     product_code: str | None,
     serial: str | None,
     installation_number: str | None,
@@ -229,7 +229,7 @@ def register(
         finally:
             device.close()
     done = state.postroom().meters.register(
-        customer,
+        number,
         product_code=product_code,
         serial=serial,
         installation_number=installation_number,
@@ -270,13 +270,13 @@ def provision(state: CliState, product_code: str, serial: str, as_json: bool) ->
 
 
 @meter.command("list")
-@click.option("--customer", help="Only this customer's meters.")
+@account_option(required=False, help="Only this customer's meters.")
 @json_option
 @pass_state
-def list_meters(state: CliState, customer: str | None, as_json: bool) -> None:
+def list_meters(state: CliState, number: str | None, as_json: bool) -> None:
     """Registered meters, with their registers as the vault keeps them."""
     meters = state.postroom().meters
-    data = [meters.summary(m) for m in meters.list(customer)]
+    data = [meters.summary(m) for m in meters.list(number)]
     emit(
         data,
         as_json,
@@ -459,7 +459,7 @@ def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
 
 @meter.command()
 @click.argument("serial")
-@click.option("--account", "number", required=True, help="Customer account number.")
+@account_option()
 @click.option(
     "--piece",
     "pieces",
@@ -793,7 +793,7 @@ def _human_postage(data: dict[str, Any]) -> str:
 
 
 @meter.command("print-postage")
-@click.option("--account", "number", required=True, help="Customer account number.")
+@account_option()
 @click.option("--carrier", required=True, help="Carrier code (usps, laposte...).")
 @click.option("--service", required=True, help="Service code (first-class-letter...).")
 @click.option("--weight", required=True, help="Weight with its unit: 1.2oz, 35g.")

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from postroom.core.outbox import MessageStatus, OutboxMessage
-from postroom.frontends.cli.state import CliState, json_option, pass_state
+from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.state import CliState, pass_state
 
 
 def message_line(data: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece, Quote, RateTable, StepPricing
 from postroom.core.rates.service import Comparison, ImportReport
 from postroom.core.units import Dimensions, Weight
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
 @click.group()

@@ -463,7 +463,7 @@ def test_verify_with_the_key_the_data_center_pinned(runner, sim, funded, tmp_pat
             [
                 "meter",
                 "register",
-                "--customer",
+                "--account",
                 customer,
                 "--product-code",
                 "PR-VPSD1",
