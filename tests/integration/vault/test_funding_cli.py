@@ -77,8 +77,18 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     code, out = run(runner, "vault", "balance", "--account", number, "--json")
     assert json.loads(out)["balance_mills"] == 0
 
-    code, out = run(runner, "vault", "deposit", "--account", number, "--instrument", card, "--amount",
-                    "40 USD", "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--instrument",
+        card,
+        "--amount",
+        "40 USD",
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["status"] == "settled"
     code, out = run(runner, "vault", "refill", "--meter", "PB-1", "--amount", "10 USD")
@@ -131,16 +141,43 @@ def test_auto_refill_commands_and_credit_line_statement(runner: CliRunner) -> No
         runner, "vault", "instrument", "add", "--account", number, "sandbox-card", *CARD
     )
     card = out.split()[1].rstrip(":")
-    code, out = run(runner, "vault", "auto-refill", "set", "--account", number, "--threshold", "50 USD",
-                    "--amount", "100 USD", "--daily-cap", "300 USD", "--instrument", card,
-                    "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "auto-refill",
+        "set",
+        "--account",
+        number,
+        "--threshold",
+        "50 USD",
+        "--amount",
+        "100 USD",
+        "--daily-cap",
+        "300 USD",
+        "--instrument",
+        card,
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["daily_cap"] == {"amount": "300.00", "currency": "USD"}
     code, out = run(runner, "vault", "auto-refill", "show", "--account", number)
     assert "below 50.00 USD: add 100.00 USD" in out
-    code, out = run(runner, "vault", "auto-refill", "set", "--account", number, "--threshold", "50 USD",
-                    "--amount", "100 USD", "--daily-cap", "30 USD",
-                    "--instrument", card)  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "auto-refill",
+        "set",
+        "--account",
+        number,
+        "--threshold",
+        "50 USD",
+        "--amount",
+        "100 USD",
+        "--daily-cap",
+        "30 USD",
+        "--instrument",
+        card,
+    )
     assert code == 1
     assert "[invalid_auto_refill]" in out
     code, out = run(runner, "vault", "auto-refill", "off", "--account", number, "--json")
@@ -148,8 +185,17 @@ def test_auto_refill_commands_and_credit_line_statement(runner: CliRunner) -> No
     code, out = run(runner, "vault", "auto-refill", "show", "--account", number, "--json")
     assert json.loads(out) is None
 
-    code, out = run(runner, "vault", "instrument", "add", "--account", number, "postage-credit-line",
-                    "limit=1000.00", "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "instrument",
+        "add",
+        "--account",
+        number,
+        "postage-credit-line",
+        "limit=1000.00",
+        "--json",
+    )
     assert code == 0, out
     line = json.loads(out)["id"]
     code, out = run(runner, "vault", "deposit", "--instrument", line, "--amount", "200 USD")

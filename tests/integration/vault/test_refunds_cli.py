@@ -55,8 +55,20 @@ def test_refund_commands(runner: CliRunner, database_url: str, data_dir: Path) -
     assert code == 0
     assert "piece 3: 1.00 USD" in out
 
-    code, out = run(runner, "vault", "refund", "approve", "--account", number, "rf-1", "--agent", "Jane",
-                    "--note", "seen", "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "refund",
+        "approve",
+        "--account",
+        number,
+        "rf-1",
+        "--agent",
+        "Jane",
+        "--note",
+        "seen",
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["status"] == "approved"
     code, out = run(runner, "vault", "balance", "--account", number, "--json")
@@ -76,8 +88,19 @@ def test_refund_commands(runner: CliRunner, database_url: str, data_dir: Path) -
                     "PB-9", "--piece", f"2:1.00:{day}", "--reason", "spoiled",
                     "--id", "rf-2")  # fmt: skip
     assert code == 0, out
-    code, out = run(runner, "vault", "refund", "reject", "--account", number, "rf-2", "--agent", "Jane",
-                    "--reason", "no envelope")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "refund",
+        "reject",
+        "--account",
+        number,
+        "rf-2",
+        "--agent",
+        "Jane",
+        "--reason",
+        "no envelope",
+    )
     assert code == 0, out
     assert "(rejected)" in out
     assert "no envelope" in out

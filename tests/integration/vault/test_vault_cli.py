@@ -33,8 +33,18 @@ def test_accounts_and_vault_commands(runner: CliRunner) -> None:
     assert "active" in out
     assert token not in out
 
-    code, out = run(runner, "vault", "deposit", "--account", number, "--amount", "50.00 USD", "--id", "d1",
-                    *STAFF_REASON)  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--amount",
+        "50.00 USD",
+        "--id",
+        "d1",
+        *STAFF_REASON,
+    )
     assert code == 0, out
     assert "50.000 USD" in out or "50.00 USD" in out
     code, out = run(runner, "meter", "register", "--account", number,
