@@ -232,6 +232,30 @@ def print_indicium(
     )
 
 
+class Printer:
+    """The device-print use case wired once by the composition root (``pr.printer``):
+    the rates, the clock and the data center's rate packages, so a frontend hands over
+    only the device and what the operator asked."""
+
+    def __init__(self, rates: RatesService, clock: Clock, rate_package: RatePackage) -> None:
+        self._rates = rates
+        self._clock = clock
+        self._rate_package = rate_package
+
+    def print(
+        self, device: MeterDevice, request: PrintRequest, *, request_id: str | None = None
+    ) -> PrintedIndicium:
+        """``print_indicium`` on this installation's rates and rate packages."""
+        return print_indicium(
+            self._rates,
+            device,
+            request,
+            clock=self._clock,
+            request_id=request_id,
+            rate_package=self._rate_package,
+        )
+
+
 def _no_rates(quote: Quote, day: date) -> ValidationError:
     table = quote.table
     return ValidationError(

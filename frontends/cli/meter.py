@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 import uuid
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,8 @@ import click
 from postroom.core.errors import DeviceError, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
-from postroom.core.vault.model import IssuedToken
 from postroom.core.vault.refund_model import refund_json
-from postroom.frontends.cli.options import account_option, json_option
+from postroom.frontends.cli.options import account_option, day_option, json_option
 from postroom.frontends.cli.state import (
     CliState,
     choose,
@@ -376,32 +375,13 @@ def withdraw(state: CliState, serial: str, as_json: bool) -> None:
     )
 
 
-def _token_state(token: IssuedToken, now: datetime) -> str:
-    if token.applied:
-        return "applied"
-    if token.cancelled:
-        return "cancelled"
-    return "expired" if now >= token.reset.expires_at else "live"
-
-
 @meter.command("tokens")
 @click.argument("serial")
 @json_option
 @pass_state
 def list_tokens(state: CliState, serial: str, as_json: bool) -> None:
     """The reset tokens issued for meter SERIAL: applied, live, expired or cancelled."""
-    pr = state.postroom()
-    now = pr.clock.now()
-    rows = [
-        {
-            **t.reset.to_json(),
-            "state": _token_state(t, now),
-            "device_applied_at": None
-            if t.device_applied_at is None
-            else t.device_applied_at.isoformat(),
-        }
-        for t in pr.vault.issued_tokens(serial)
-    ]
+    rows = [t.to_json() for t in state.postroom().meter_tokens.list(serial)]
     emit(
         rows,
         as_json,
@@ -668,12 +648,7 @@ def _human_print(data: dict[str, Any]) -> str:
     "--from", "origin", metavar="ZIP", help="Origin ZIP; with --to, finds a zoned service's zone."
 )
 @click.option("--to", "destination", metavar="ZIP", help="Destination ZIP (zoned services).")
-@click.option(
-    "--date",
-    "mailing_date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Date of mailing, YYYY-MM-DD [default: today].",
-)
+@day_option("--date", "mailing_date", help="Date of mailing, YYYY-MM-DD [default: today].")
 @click.option(
     "--origin-zip",
     metavar="ZIP",
@@ -709,7 +684,7 @@ def print_postage(
     extras: tuple[str, ...],
     origin: str | None,
     destination: str | None,
-    mailing_date: Any,
+    mailing_date: date | None,
     origin_zip: str | None,
     cost_center: str | None,
     slogan: str | None,
@@ -720,7 +695,7 @@ def print_postage(
 ) -> None:
     """Frank one piece: rate it, have the meter debit and sign, write the indicium image."""
     from postroom.core.meters.indicium_image import MAX_GRAPHIC_BYTES
-    from postroom.core.meters.printing import PrintRequest, print_indicium
+    from postroom.core.meters.printing import PrintRequest
     from postroom.core.rates.model import Piece
     from postroom.core.units import Weight
 
@@ -738,7 +713,7 @@ def print_postage(
         piece=Piece(Weight.parse(weight).require_positive()),
         origin_zip=origin_zip or origin or "",
         extras=extras,
-        mailing_date=None if mailing_date is None else mailing_date.date(),
+        mailing_date=mailing_date,
         origin=origin,
         destination=destination,
         cost_center=cost_center,
@@ -751,15 +726,7 @@ def print_postage(
     try:
         device = _open(state, driver, url)
         try:
-            printed = print_indicium(
-                pr.rates,
-                device,
-                request,
-                clock=pr.clock,
-                request_id=request_id,
-                # the rate package a sync installs, where the meters area provides one
-                rate_package=getattr(getattr(pr, "meters", None), "rate_package", None),
-            )
+            printed = pr.printer.print(device, request, request_id=request_id)
         finally:
             device.close()
         try:

@@ -13,7 +13,7 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece, Quote, RateTable, StepPricing
 from postroom.core.rates.service import Comparison, ImportReport
 from postroom.core.units import Dimensions, Weight
-from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.options import day_option, json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
@@ -24,12 +24,7 @@ def rates() -> None:
 
 # -- shared options ----------------------------------------------------------------------------
 
-date_option = click.option(
-    "--date",
-    "on",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Price on this day (YYYY-MM-DD; default today).",
-)
+date_option = day_option(help="Price on this day (YYYY-MM-DD; default today).")
 extra_option = click.option(
     "--extra",
     "extras",
@@ -45,10 +40,6 @@ dimensions_option = click.option(
 )
 from_option = click.option("--from", "origin", metavar="ZIP", help="Origin ZIP code.")
 to_option = click.option("--to", "destination", metavar="ZIP", help="Destination ZIP code.")
-
-
-def _day(on: Any) -> date | None:
-    return None if on is None else on.date()
 
 
 def _piece(
@@ -114,12 +105,12 @@ def list_(state: CliState, carrier: str | None, service: str | None, as_json: bo
 @date_option
 @json_option
 @pass_state
-def show(state: CliState, ref: str, on: Any, as_json: bool) -> None:
+def show(state: CliState, ref: str, on: date | None, as_json: bool) -> None:
     """One table in full: REF is a digest (8+ characters) or CARRIER/SERVICE (in force --date)."""
     service = state.postroom().rates
     if "/" in ref:
         carrier, _, code = ref.partition("/")
-        table = service.in_force(carrier, code, _day(on))
+        table = service.in_force(carrier, code, on)
     else:
         table = service.get(ref)
     data = {"digest": table.digest, **table.canonical()}
@@ -170,7 +161,7 @@ def quote(
     service: str,
     weight: str,
     dimensions: str | None,
-    on: Any,
+    on: date | None,
     extras: tuple[str, ...],
     origin: str | None,
     destination: str | None,
@@ -188,7 +179,7 @@ def quote(
         carrier,
         service,
         extras,
-        on=_day(on),
+        on=on,
         zone=zone,
         origin=origin,
         destination=destination,
@@ -222,7 +213,7 @@ def compare(
     state: CliState,
     weight: str,
     dimensions: str | None,
-    on: Any,
+    on: date | None,
     extras: tuple[str, ...],
     origin: str | None,
     destination: str | None,
@@ -234,7 +225,7 @@ def compare(
     result = state.postroom().rates.compare(
         _piece(weight, dimensions),
         extras,
-        on=_day(on),
+        on=on,
         origin=origin,
         destination=destination,
         carriers=list(carriers) or None,
