@@ -220,7 +220,8 @@ def compare(
     carriers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Which service is cheapest for this piece, across all loaded carriers."""
+    """Which service is cheapest for this piece, across all loaded carriers: one ranking
+    per currency (prices in different currencies are never ranked against each other)."""
     _zip_pair(origin, destination)
     result = state.postroom().rates.compare(
         _piece(weight, dimensions),
@@ -235,13 +236,15 @@ def compare(
 
 def _compare_text(result: Comparison) -> str:
     lines = []
-    for option in result.options:
-        table = option.table
-        delivery = f"  ({table.delivery})" if table.delivery else ""
-        lines.append(
-            f"{option.total.amount:>8} {option.total.currency}  "
-            f"{table.carrier}/{table.service}{delivery}"
-        )
+    for currency in result.currencies:  # a price is only ranked against its own currency
+        lines.append(f"in {currency}, cheapest first:")
+        for option in result.in_currency(currency):
+            table = option.table
+            delivery = f"  ({table.delivery})" if table.delivery else ""
+            lines.append(
+                f"  {option.total.amount:>8} {option.total.currency}  "
+                f"{table.carrier}/{table.service}{delivery}"
+            )
     if not lines:
         lines.append("no service can carry this piece")
     for refusal in result.refused:

@@ -348,6 +348,6 @@ def price_piece() -> tuple[str, int]:
         comparison = None
     if comparison is not None:
         # only prices in the quote's currency compare: a dollar and a euro price do not
-        same = tuple(o for o in comparison.options if o.total.currency == result.total.currency)
+        same = comparison.in_currency(result.total.currency)
         comparison = attrs.evolve(comparison, options=same)
     return _render(form, services, extras, result, comparison)
