@@ -26,6 +26,7 @@ from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.token_states import MeterTokens
+from postroom.core.meters.views import MeterViews
 from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
@@ -96,6 +97,7 @@ class Postroom:
             secret=config.resolved_secret_key,
         )
         self.meter_tokens = MeterTokens(self.vault, clock)
+        self.meter_views = MeterViews(db, self.meters, self.vault)
         self.printer = Printer(self.rates, clock, self.meters.rate_package)
         self.jobs = Jobs(
             job_registry,

@@ -162,13 +162,17 @@ def _money(mills: int, currency: str) -> str:
 def _human_meter(data: dict[str, Any]) -> str:
     registers = data.get("registers") or {}
     currency = registers.get("currency", "USD")
+    virtual = bool(registers.get("virtual"))
     lines = [
-        f"meter       {data['serial']} ({data['model']}, {data['status']})",
+        f"meter       {data['serial']} ({data['model']}, {data['status']}"
+        + (", virtual" if virtual else "")
+        + ")",
         f"customer    {data['customer_account']}",
     ]
     if registers:
         lines += [
-            f"descending  {_money(registers['descending_mills'], currency)}",
+            f"descending  {_money(registers['descending_mills'], currency)}"
+            + ("  (the postage account's available funds)" if virtual else ""),
             f"ascending   {_money(registers['ascending_mills'], currency)}",
             f"pieces      {registers['pieces']}",
         ]
@@ -178,6 +182,15 @@ def _human_meter(data: dict[str, Any]) -> str:
         lines.append(f"inspection  {inspection['status']}, due {inspection['due_at'][:10]}")
     if data.get("firmware"):
         lines.append(f"firmware    {data['firmware']}")
+    pieces = data.get("pieces") or []
+    if pieces:
+        lines.append("recent pieces:")
+        lines += [
+            f"  {p['piece']:>6}  {p['date']}  {_money(p['mills'], p['currency']):>10}  "
+            f"{p['service']}  from {p['origin_zip']}"
+            + (f"  cost centre {p['cost_center']}" if p["cost_center"] else "")
+            for p in pieces
+        ]
     return "\n".join(lines)
 
 
@@ -274,8 +287,7 @@ def provision(state: CliState, product_code: str, serial: str, as_json: bool) ->
 @pass_state
 def list_meters(state: CliState, number: str | None, as_json: bool) -> None:
     """Registered meters, with their registers as the vault keeps them."""
-    meters = state.postroom().meters
-    data = [meters.summary(m) for m in meters.list(number)]
+    data = state.postroom().meter_views.list(number)
     emit(
         data,
         as_json,
@@ -283,6 +295,8 @@ def list_meters(state: CliState, number: str | None, as_json: bool) -> None:
             "\n".join(
                 f"{r['serial']:<20} {r['customer_account']}  {r['status']:<9} "
                 f"{_money(r['registers']['descending_mills'], r['registers']['currency'])}"
+                f"  {r['registers']['pieces']} pieces"
+                + ("  (virtual)" if r["registers"].get("virtual") else "")
                 for r in rows
             )
             or "no meters registered"
@@ -297,7 +311,7 @@ def list_meters(state: CliState, number: str | None, as_json: bool) -> None:
 @pass_state
 def show(state: CliState, serial: str, pieces: int, as_json: bool) -> None:
     """One meter: registers, last sync, inspection, firmware, features, graphics, pieces."""
-    data = state.postroom().meters.details(serial, pieces=pieces)
+    data = state.postroom().meter_views.details(serial, pieces=pieces)
     emit(data, as_json, _human_meter)
 
 
