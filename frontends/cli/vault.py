@@ -61,7 +61,7 @@ def _money(account: LedgerAccount, mills: int) -> str:
 
 @click.group()
 def vault() -> None:
-    """The funds vault: postage accounts, meters and the ledger."""
+    """The funds vault: postage accounts, refills, funding, refunds and the ledger."""
 
 
 @vault.command()
