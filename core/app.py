@@ -23,7 +23,10 @@ from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.meters.model import InspectionRules
+from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
+from postroom.core.meters.token_states import MeterTokens
+from postroom.core.meters.views import MeterViews
 from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.rates.service import RatesService
@@ -93,6 +96,9 @@ class Postroom:
             outbox=self.outbox,
             secret=config.resolved_secret_key,
         )
+        self.meter_tokens = MeterTokens(self.vault, clock)
+        self.meter_views = MeterViews(db, self.meters, self.vault)
+        self.printer = Printer(self.rates, clock, self.meters.rate_package)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),

@@ -43,16 +43,13 @@ def sync_finish() -> Response:
 
 @bp.get("")
 def list_meters() -> Response:
-    meters = _meters()
-    items = [meters.summary(m) for m in meters.list(current_account().number)]
-    return jsonify({"items": items})
+    return jsonify({"items": current_postroom().meter_views.list(current_account().number)})
 
 
 @bp.get("/<serial>")
 def show_meter(serial: str) -> Response:
-    meters = _meters()
-    meter = meters.customer_meter(current_account().number, serial)
-    return jsonify(meters.details(meter.serial))
+    meter = _meters().customer_meter(current_account().number, serial)
+    return jsonify(current_postroom().meter_views.details(meter.serial))
 
 
 @bp.post("/<serial>/refunds")

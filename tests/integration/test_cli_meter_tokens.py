@@ -50,7 +50,7 @@ def test_an_expired_refill_is_listed_and_cancelled_from_the_command_line(
     again = runner.invoke(cli, ["meter", "cancel-token", SERIAL, "1", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["transfer_id"] == f"prc:{SERIAL}:1"  # nothing moved twice
-    balance = runner.invoke(cli, ["vault", "balance", number, "--json"])
+    balance = runner.invoke(cli, ["vault", "balance", "--account", number, "--json"])
     assert json.loads(balance.stdout)["balance_mills"] == 100_000
     human = runner.invoke(cli, ["meter", "tokens", SERIAL])
     assert human.stdout.split()[-1] == "cancelled"

@@ -575,7 +575,7 @@ def test_the_same_results_finished_twice_at_once_are_recorded_once(
 def test_a_piece_printed_on_the_synced_rate_package_comes_back_as_usage(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    from postroom.core.meters.printing import PrintRequest, print_indicium
+    from postroom.core.meters.printing import PrintRequest
     from postroom.core.rates.model import Piece
     from postroom.core.units import Weight
 
@@ -589,15 +589,11 @@ def test_a_piece_printed_on_the_synced_rate_package_comes_back_as_usage(
         cost_center="Legal",
     )
     with MeterClient.open(device.path, timeout=0.3) as meter:
-        printed = print_indicium(
-            postroom.rates,
-            meter,
-            request,
-            clock=postroom.clock,
-            request_id="letter-1",
-            rate_package=postroom.meters.rate_package,
-        )
-    assert printed.piece.record.rate_digest.hex() == postroom.meters.rate_digest(SERIAL)
+        printed = postroom.printer.print(meter, request, request_id="letter-1")
+    # the indicium names the table that priced it, one `rates show` knows, not the package
+    named = printed.piece.record.rate_digest.hex()
+    assert named == printed.quote.table.digest != postroom.meters.rate_digest(SERIAL)
+    assert postroom.rates.get(named).digest == named
     summary = connect(device, postroom).summary
     assert summary.pieces_uploaded == 1
     assert summary.usage_recorded_mills == printed.quote.total.mills

@@ -96,20 +96,30 @@ def _run(runner: CliRunner, *args: str) -> tuple[int, str]:
 
 
 def test_the_cli_deposit_needs_a_reason_and_records_the_staff(runner, postroom, number):
-    code, out = _run(runner, "vault", "deposit", number, "--amount", "50 USD")
+    code, out = _run(runner, "vault", "deposit", "--account", number, "--amount", "50 USD")
     assert code == 2
     assert "--reason" in out
     code, out = _run(
-        runner, "vault", "deposit", number, "--amount", "50 USD", "--id", "md-1",
+        runner, "vault", "deposit", "--account", number, "--amount", "50 USD", "--id", "md-1",
         "--reason", REASON, "--staff", "alice", "--json",
     )  # fmt: skip
     assert code == 0, out
     assert json.loads(out)["staff"] == "alice"
     code, out = _run(
-        runner, "vault", "deposit", number, "--amount", "5 USD", "--id", "md-2", "--reason", REASON
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--amount",
+        "5 USD",
+        "--id",
+        "md-2",
+        "--reason",
+        REASON,
     )
     assert code == 0, out
-    code, out = _run(runner, "vault", "manual-deposits", number, "--json")
+    code, out = _run(runner, "vault", "manual-deposits", "--account", number, "--json")
     assert code == 0, out
     listed = json.loads(out)
     assert [(d["transfer_id"], d["staff"]) for d in listed] == [
@@ -125,7 +135,9 @@ def test_the_cli_deposit_needs_a_reason_and_records_the_staff(runner, postroom, 
 
 
 def test_the_cli_refuses_a_bad_reason_with_its_code_and_credits_nothing(runner, postroom, number):
-    code, out = _run(runner, "vault", "deposit", number, "--amount", "50 USD", "--reason", "ok")
+    code, out = _run(
+        runner, "vault", "deposit", "--account", number, "--amount", "50 USD", "--reason", "ok"
+    )
     assert code == 1
     assert "[invalid_reason]" in out
     assert postroom.funding.manual_deposits() == []

@@ -250,22 +250,22 @@ def test_payouts_from_the_command_line(
     pr.funding.deposit(number, card.id, usd("25.00"), "c1")
     pr.vault.deposit(number, usd("3.00"), "cash")
     runner = CliRunner(env={"POSTROOM_DATABASE_URL": store_url, "POSTROOM_DATA_DIR": str(data_dir)})
-    refused = runner.invoke(cli, ["vault", "payouts", "run", number])
+    refused = runner.invoke(cli, ["vault", "payouts", "run", "--account", number])
     assert refused.exit_code == 1
     assert "[account_open]" in refused.output
     pr.refunds.close_account(number)
-    ran = runner.invoke(cli, ["vault", "payouts", "run", number, "--json"])
+    ran = runner.invoke(cli, ["vault", "payouts", "run", "--account", number, "--json"])
     assert ran.exit_code == 0, ran.output
     shown = json.loads(ran.output)
     assert shown["status"] == "partial"
     assert shown["paid"] == {"amount": "25.00", "currency": "USD"}
-    listed = runner.invoke(cli, ["vault", "payouts", "list", number, "--json"])
+    listed = runner.invoke(cli, ["vault", "payouts", "list", "--account", number, "--json"])
     assert [p["id"] for p in json.loads(listed.output)] == [shown["id"]]
     left = runner.invoke(cli, ["vault", "payouts", "unmatched", "--json"])
     assert json.loads(left.output) == [
         {"customer_number": number, "amount": {"amount": "3.00", "currency": "USD"}}
     ]
-    again = runner.invoke(cli, ["vault", "payouts", "run", number])
+    again = runner.invoke(cli, ["vault", "payouts", "run", "--account", number])
     assert again.exit_code == 0
     assert "nothing to pay back" in again.output
 

@@ -417,3 +417,35 @@ def test_a_print_cut_before_signing_has_its_hold_released_by_the_worker(
     assert printed.piece == 1
     assert pr.vault.balance(funded.number).balances.balance == 20_000 - quoted(pr).mills
     assert pr.vault.verify().ok
+
+
+def test_meter_show_and_list_give_a_virtual_meter_its_registers_and_pieces(
+    pr: Postroom, funded: CustomerAccount, store_url: str, data_dir: Path
+) -> None:
+    first = letter(pr, funded, "k-1", cost_center="Legal")
+    second = letter(pr, funded, "k-2")
+    printed = first.postage.mills + second.postage.mills
+    runner = CliRunner(
+        env={
+            "POSTROOM_DATABASE_URL": store_url,
+            "POSTROOM_DATA_DIR": str(data_dir),
+            "POSTROOM_SECRET_KEY": "test-secret",
+        }
+    )
+    shown = runner.invoke(cli, ["meter", "show", first.serial, "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["registers"]["pieces"] == 2
+    assert data["registers"]["ascending_mills"] == printed
+    # it prints from the postage account: what is left there is what it can still print
+    assert data["registers"]["descending_mills"] == 20_000 - printed
+    assert data["registers"]["virtual"] is True
+    assert [p["piece"] for p in data["pieces"]] == [2, 1]
+
+    text = runner.invoke(cli, ["meter", "show", first.serial]).output
+    assert "pieces      2" in text
+    assert "cost centre Legal" in text
+    listed = runner.invoke(cli, ["meter", "list", "--account", funded.number, "--json"])
+    (row,) = json.loads(listed.output)
+    assert row["registers"] == data["registers"]
+    assert "2 pieces  (virtual)" in runner.invoke(cli, ["meter", "list"]).output
