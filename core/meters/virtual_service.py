@@ -1,7 +1,7 @@
 """Printing postage on the data center's virtual meters (PC postage, the kiosk).
 
 ``print_postage`` quotes the piece with the rates area, holds the postage on the
-customer's postage account (``pr.vault.reserve_postage``, with the cost centre), signs
+customer's postage account (``pr.ledger.reserve_postage``, with the cost centre), signs
 and renders the indicium under the virtual meter's row lock, then posts the hold. When
 signing or rendering fails the hold is voided: nothing is charged, no piece number is
 used. The client's idempotency key makes a retry safe: a printed piece is answered
@@ -26,7 +26,9 @@ from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
+from postroom.core.ledger.service import LedgerService
 from postroom.core.meters import model
+from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import CARRIER_BY_COUNTRY, Meter, MeterStatus, operator_of
 from postroom.core.meters.store import MeterStore
 from postroom.core.meters.virtual import (
@@ -51,7 +53,6 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.rates.service import RatesService
 from postroom.core.units import Weight
-from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ class VirtualMeters:
         self,
         db: Database,
         clock: Clock,
-        vault: VaultService,
+        ledger: LedgerService,
+        funds: MeterFunds,
         rates: RatesService,
         secret: Callable[[], str],
         customer: Callable[[str], CustomerAccount],
@@ -90,7 +92,8 @@ class VirtualMeters:
     ) -> None:
         self._db = db
         self._clock = clock
-        self._vault = vault
+        self._ledger = ledger
+        self._funds = funds
         self._rates = rates
         self._secret = secret
         self._customer = customer
@@ -108,9 +111,9 @@ class VirtualMeters:
             return found
         carrier = CARRIER_BY_COUNTRY.get(customer.country, "usps")
         try:
-            self._vault.register_meter(serial, customer.number, operator_of(carrier))
+            self._funds.register_meter(serial, customer.number, operator_of(carrier))
         except Conflict:
-            registers = self._vault.registers(serial)  # a concurrent first print opened it
+            registers = self._funds.registers(serial)  # a concurrent first print opened it
             if registers.customer_account_id != customer.id:
                 raise
         key = new_signing_key()
@@ -202,7 +205,7 @@ class VirtualMeters:
         if job["status"] == PrintStatus.RESERVED:
             postage = Money(int(job["mills"]), str(job["currency"]))
             try:
-                self._vault.reserve_postage(
+                self._ledger.reserve_postage(
                     customer.number,
                     postage,
                     hold_id,
@@ -217,7 +220,7 @@ class VirtualMeters:
             try:
                 job = self._sign(customer, key, request, quote.table.digest, post_id, day)
             except Exception as error:
-                self._vault.void_postage(customer.number, hold_id, void_id)
+                self._ledger.void_postage(customer.number, hold_id, void_id)
                 self._set_status(customer.id, key, PrintStatus.VOIDED)
                 log.warning("virtual print %s of %s voided: %s", key, customer.number, error)
                 if isinstance(error, PostroomError):
@@ -226,7 +229,7 @@ class VirtualMeters:
                     "the indicium could not be signed or rendered; the postage was released "
                     "and nothing was charged: print again"
                 ) from error
-        self._vault.post_postage(customer.number, hold_id, post_id)
+        self._ledger.post_postage(customer.number, hold_id, post_id)
         self._posted(customer, key, meter.serial, post_id)
         return _printed({**job, "status": PrintStatus.POSTED}, key, created=started)
 
@@ -256,11 +259,11 @@ class VirtualMeters:
             hold_id, post_id, void_id = attempt_ids(customer.number, key, int(job["attempt"]))
             try:
                 if job["status"] == PrintStatus.SIGNED:
-                    self._vault.post_postage(customer.number, hold_id, post_id)
+                    self._ledger.post_postage(customer.number, hold_id, post_id)
                     self._posted(customer, key, str(job["serial"]), post_id)
                 else:
                     with contextlib.suppress(NotFound):  # cut before its hold was made
-                        self._vault.void_postage(customer.number, hold_id, void_id)
+                        self._ledger.void_postage(customer.number, hold_id, void_id)
                     self._set_status(customer.id, key, PrintStatus.VOIDED)
             except PostroomError as error:  # left for a person; the next run tries again
                 log.warning("interrupted virtual print %s of %s: %s", key, customer.number, error)
@@ -344,7 +347,7 @@ class VirtualMeters:
     ) -> dict[str, Any]:
         """Number, sign and render the piece in one transaction under the meter's lock:
         either the piece is logged with its registers advanced, or nothing changed."""
-        available = self._vault.balance(customer.number).balances.available
+        available = self._ledger.balance(customer.number).balances.available
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
             store = VirtualMeterStore(uow.connection)

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 import click
 
+from postroom.core.accounts.closure import closure_json
 from postroom.core.errors import PermissionDenied, ValidationError
-from postroom.core.money import Money
-from postroom.core.vault.funding_model import stamp
-from postroom.core.vault.model import (
+from postroom.core.funding.model import stamp
+from postroom.core.ledger.model import (
     FUNDS_KINDS,
     Checkpoint,
     LedgerAccount,
@@ -24,14 +24,9 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.vault.refund_model import (
-    Refund,
-    RefundReason,
-    claims_from_json,
-    closure_json,
-    refund_json,
-)
-from postroom.core.vault.report import report_csv, report_json
+from postroom.core.ledger.report import report_csv, report_json
+from postroom.core.money import Money
+from postroom.core.refunds.model import Refund, RefundReason, claims_from_json, refund_json
 from postroom.frontends.cli.payments import payment_line
 from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
 
@@ -67,7 +62,7 @@ def vault() -> None:
 def balance(state: CliState, number: str, as_json: bool) -> None:
     """Show the postage account of customer account NUMBER."""
     pr = state.postroom()
-    account = pr.vault.balance(number)
+    account = pr.ledger.balance(number)
     expected = pr.funding.expected_by(number)
 
     def human(_: Any) -> str:
@@ -199,8 +194,8 @@ def refill(
 ) -> None:
     """Move funds from the postage account into a meter."""
     pr = state.postroom()
-    done = pr.vault.refill(serial, Money.parse(amount), _id(transfer_id))
-    registers = pr.vault.registers(serial)
+    done = pr.meters.funds.refill(serial, Money.parse(amount), _id(transfer_id))
+    registers = pr.meters.funds.registers(serial)
     emit(
         {
             "transfer": done.transfer.to_json(),
@@ -224,7 +219,7 @@ def refill(
 @pass_state
 def register_meter(state: CliState, serial: str, number: str, operator: str, as_json: bool) -> None:
     """Register meter SERIAL for a customer (opens its ledger account and registers)."""
-    registers = state.postroom().vault.register_meter(serial, number, operator)
+    registers = state.postroom().meters.funds.register_meter(serial, number, operator)
     emit(registers.to_json(), as_json, lambda d: f"registered meter {d['serial']}")
 
 
@@ -235,7 +230,7 @@ def register_meter(state: CliState, serial: str, number: str, operator: str, as_
 @pass_state
 def withdraw_meter(state: CliState, serial: str, transfer_id: str | None, as_json: bool) -> None:
     """Withdraw meter SERIAL: its remaining funds return to the postage account."""
-    done = state.postroom().vault.withdraw_meter(serial, _id(transfer_id))
+    done = state.postroom().meters.funds.withdraw_meter(serial, _id(transfer_id))
     data = None if done is None else done.to_json()
     emit(
         data,
@@ -254,7 +249,7 @@ def replace_meter(
     state: CliState, old: str, new: str, transfer_id: str | None, as_json: bool
 ) -> None:
     """Move meter OLD's funds into meter NEW (registered already) and withdraw OLD."""
-    done = state.postroom().vault.replace_meter(old, new, _id(transfer_id))
+    done = state.postroom().meters.funds.replace_meter(old, new, _id(transfer_id))
     data = None if done is None else done.to_json()
     emit(
         data,
@@ -273,7 +268,7 @@ def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None
 
     TOKEN is the text form of the refill's PRT1 token (the `reset_token` of `refill`).
     """
-    reset = state.postroom().vault.apply_reset_token(serial, token)
+    reset = state.postroom().meters.funds.apply_reset_token(serial, token)
     emit(
         reset.to_json(), as_json, lambda d: f"reset {d['sequence']} of meter {d['serial']} applied"
     )
@@ -285,7 +280,7 @@ def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None
 @pass_state
 def registers(state: CliState, serial: str, as_json: bool) -> None:
     """Show the registers of meter SERIAL."""
-    regs = state.postroom().vault.registers(serial)
+    regs = state.postroom().meters.funds.registers(serial)
     emit(
         regs.to_json(),
         as_json,
@@ -329,14 +324,14 @@ def transfer(
     """
     money = Money.parse(amount)
     pr = state.postroom()
-    into, out_of = pr.vault.account(credit), pr.vault.account(debit)
+    into, out_of = pr.ledger.account(credit), pr.ledger.account(debit)
     if into.kind in FUNDS_KINDS and out_of.kind not in FUNDS_KINDS:
         raise PermissionDenied(
             f"{credit} is a customer's funds: credit it with `postroom vault deposit "
             "--reason` (audited), not a raw transfer from a system account",
             code="manual_credit_needs_deposit",
         )
-    done = pr.vault.transfer(
+    done = pr.ledger.transfer(
         TransferRequest(
             id=_id(transfer_id),
             debit=debit,
@@ -388,7 +383,7 @@ def report(
 
     The totals are per ledger account; without filters each one's net is its balance.
     """
-    result = state.postroom().vault.report(
+    result = state.postroom().ledger.report(
         number,
         since=None if since is None else parse_moment(since),
         until=None if until is None else parse_moment(until, end=True),
@@ -416,7 +411,7 @@ def report(
 def verify(state: CliState, checkpoint_file: TextIO | None, as_json: bool) -> None:
     """Re-check the keyed hash chain, every balance and every meter; exit 1 on any break."""
     checkpoint = None if checkpoint_file is None else _read_checkpoint(checkpoint_file)
-    report = state.postroom().vault.verify(checkpoint)
+    report = state.postroom().ledger.verify(checkpoint)
 
     def human(_: Any) -> str:
         if report.ok:
@@ -454,7 +449,7 @@ def _read_checkpoint(source: TextIO) -> Checkpoint:
 @pass_state
 def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
     """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
-    taken = state.postroom().vault.checkpoint()
+    taken = state.postroom().ledger.checkpoint()
     json.dump(taken.to_json(), output, indent=2)
     output.write("\n")
     emit(
@@ -470,7 +465,7 @@ def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
 def seal(state: CliState, as_json: bool) -> None:
     """Seal, with the ledger key, the rows written before the chain was keyed (needed
     only when `db upgrade` ran without the key: verify says `ledger_unsealed`)."""
-    sealed = state.postroom().vault.seal()
+    sealed = state.postroom().ledger.seal()
     data = {"sealed_through": None if sealed is None else sealed.seq}
     emit(
         data,

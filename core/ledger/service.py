@@ -1,64 +1,50 @@
-"""The vault's use cases (``pr.vault``). Every check and write of one request runs in
-one transaction with the touched accounts locked in ascending id order, then the chain
-head; the rows are appended with their hash, and the invariants are asserted before
-the commit.
+"""The ledger's use cases (``pr.ledger``) and its API for the other areas
+(``LedgerService.within``).
+
+Every check and write of one request runs in one transaction with the touched accounts
+locked in ascending id order, then the chain head; the rows are appended with their
+hash, and the invariants are asserted before the commit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount, parse_account_number, parse_currency
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
-    ConfigurationError,
     Conflict,
     InsufficientFunds,
-    Locked,
     NotFound,
-    PermissionDenied,
     PostroomError,
     ValidationError,
 )
-from postroom.core.meters import tokens as prt
-from postroom.core.meters.store import MeterStore
-from postroom.core.meters.sync import verify_signed
-from postroom.core.meters.tokens import ResetToken
-from postroom.core.money import Money
-from postroom.core.vault.funding_store import refills_locked
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     FUNDS_KINDS,
     GENESIS_HASH,
     POSTING_PHASES,
     REPORT_TYPE_OF,
-    RESET_TOKEN_TTL_SECONDS,
-    TOKEN_CANCEL_GRACE_SECONDS,
     AccountKind,
     Amount,
     Balances,
-    CancelledToken,
     ChainKey,
     ChainSeal,
     Checkpoint,
     HistoryItem,
-    IssuedToken,
     LedgerAccount,
     LedgerInvariantBroken,
     MeterRegisters,
     Phase,
     Problem,
-    Refill,
     ReportEntry,
     ReportType,
     TransactionReport,
@@ -66,23 +52,21 @@ from postroom.core.vault.model import (
     TransferCode,
     TransferRequest,
     VerifyReport,
+    account_closed,
     body_fingerprint,
     check_amount,
     check_cost_center,
+    clean_operator,
     client_transfer_id,
     codes_of,
+    currency_mismatch,
     customer_transfer_id,
     effects,
-    refill_cancel_id,
-    refill_proof,
     sum_balances,
 )
-from postroom.core.vault.refund_store import RefundStore
-from postroom.core.vault.store import (
-    IssuedReset,
+from postroom.core.ledger.store import (
     LedgerStore,
     LockedAccounts,
-    ResetTokenStore,
     post_at_once,
 )
 
@@ -112,66 +96,26 @@ def system_code(kind: AccountKind, currency: str, operator: str | None = None) -
     return f"{kind.value}:{currency}"
 
 
-def _clean_operator(operator: str) -> str:
-    clean = operator.strip().upper()
-    if not clean or len(clean) > 40 or not clean.replace("_", "").replace("-", "").isalnum():
-        raise ValidationError(f"invalid postal operator {operator!r}", code="invalid_operator")
-    return clean
-
-
-def _clean_serial(serial: str) -> str:
-    """A serial the meter's reset tokens can carry (one rule: ``tokens.check_serial``)."""
-    clean = serial.strip()
-    prt.check_serial(clean)
-    return clean
-
-
-class VaultService:
-    """``pr.vault``: the postage ledger and the meter registers."""
+class LedgerService:
+    """``pr.ledger``: the double-entry ledger of integer mills, its accounts (the meters'
+    registers among them), transfers, history, report, verification and seal."""
 
     def __init__(
         self,
         db: Database,
         clock: Clock,
+        accounts: AccountsService,
         *,
         ledger_key: ChainKey,
-        secret: Callable[[], str] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._accounts = accounts
         self._key = ledger_key
-        self._secret = secret
         # Account code -> id, as the ledger's locks last saw them: a code never changes
         # its account, and the one-statement debit re-checks the pair before using it.
         self._account_ids: dict[str, int] = {}
         self._debit_listeners: list[Callable[[int], None]] = []
-
-    def _installation_secret(self) -> str:
-        if self._secret is None:
-            raise ConfigurationError(
-                "reset tokens need the installation secret", code="no_secret_key"
-            )
-        return self._secret()
-
-    def device_reset_key(self, serial: str) -> bytes:
-        """The reset-token key of meter ``serial``: what its device needs, loaded at the
-        factory, to check this data center's tokens (``tokens.meter_key``). Secret."""
-        return prt.meter_key(self._installation_secret(), serial.strip())
-
-    @staticmethod
-    def _token(key: bytes, issued: IssuedReset) -> tuple[ResetToken, bytes]:
-        """The PRT1 token of a recorded refill, the same bytes every time it is asked for.
-
-        Its nonce is derived from the meter key and the transfer id, so a replayed refill
-        hands back the token it issued first without the vault storing token bytes.
-        """
-        nonce = hmac.new(
-            key, b"nonce\x00" + issued.transfer_id.encode("utf-8"), hashlib.sha256
-        ).digest()[: prt.NONCE_SIZE]
-        raw = prt.issue(
-            key, issued.serial, issued.sequence, issued.amount, issued.expires_at, nonce=nonce
-        )
-        return prt.decode(raw)[0], raw
 
     def add_debit_listener(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(postage_account_id)`` after a refill or a postage reservation
@@ -179,23 +123,20 @@ class VaultService:
         the auto-refill rule and low-balance alerts; a failing listener is logged."""
         self._debit_listeners.append(listener)
 
-    def _debited(self, account_id: int) -> None:
+    def debited(self, account_id: int) -> None:
+        """Tell the debit listeners that ``account_id`` was debited (after the commit)."""
         for listener in self._debit_listeners:
             try:
                 listener(account_id)
             except Exception:  # the debit is committed; a listener must not undo its answer
                 log.exception("debit listener failed for ledger account %s", account_id)
 
-    def execute_in(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
-        """Apply ``requests`` as one linked batch inside the caller's unit of work, so that
-        another area's rows and the ledger rows commit together. The caller commits.
-
-        Lock the debited accounts and check their balances first: an insufficient-funds
-        refusal commits its failure record (and so the caller's earlier writes).
-        """
-        for request in requests:
-            request.validate()
-        return self._execute(uow, requests)
+    def within(self, uow: UnitOfWork) -> LedgerSession:
+        """The ledger inside the caller's unit of work: the one way another area posts
+        transfers (``post``: one, a linked batch, or the phases of a two-phase transfer)
+        and reads ledger accounts, so that its own rows and the ledger's commit together.
+        The caller commits."""
+        return LedgerSession(self, uow)
 
     # ------------------------------------------------------------------ accounts
 
@@ -212,7 +153,7 @@ class VaultService:
             limit = 0
             if credit_limit is not None:
                 if credit_limit.currency != customer.currency:
-                    raise _currency_mismatch(credit_limit.currency, customer.currency)
+                    raise currency_mismatch(credit_limit.currency, customer.currency)
                 limit = credit_limit.mills
                 if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                     raise ValidationError("a credit limit is not negative", code="invalid_amount")
@@ -274,31 +215,6 @@ class VaultService:
         return self._db.run(work, readonly=True)
 
     # ------------------------------------------------- a customer's own objects
-
-    def meters(self, customer_number: str) -> list[MeterRegisters]:
-        """The customer's meters (withdrawn ones included), by serial."""
-
-        def work(uow: UnitOfWork) -> list[MeterRegisters]:
-            customer = self._customer(uow, customer_number)
-            store = LedgerStore(uow.connection)
-            ids = [
-                a.id for a in store.accounts(owner_id=customer.id) if a.kind is AccountKind.METER
-            ]
-            return sorted(store.meters_for_accounts(ids).values(), key=lambda m: m.serial)
-
-        return self._db.run(work, readonly=True)
-
-    def customer_meter(self, customer_number: str, serial: str) -> MeterRegisters:
-        """The customer's meter ``serial``; another customer's answers ``meter_not_found``."""
-
-        def work(uow: UnitOfWork) -> MeterRegisters:
-            customer = self._customer(uow, customer_number)
-            meter = _meter(LedgerStore(uow.connection), serial)
-            if meter.customer_account_id != customer.id:
-                raise NotFound(f"no meter {serial!r}", code="meter_not_found")
-            return meter
-
-        return self._db.run(work, readonly=True)
 
     def customer_transfers(
         self,
@@ -461,8 +377,8 @@ class VaultService:
 
         def work(uow: UnitOfWork) -> tuple[Transfer, int]:
             postage = self._postage_account(uow, customer_number, create=False)
-            if RefundStore(uow.connection).is_closed(postage.id):
-                raise _account_closed(postage.code)  # before a funds check could answer
+            if self._accounts.is_closed_in(uow, postage.id):
+                raise account_closed(postage.code)  # before a funds check could answer
             store = LedgerStore(uow.connection)
             used = self._system_account(store, AccountKind.POSTAGE_USED, postage.currency, operator)
             request = TransferRequest(
@@ -481,12 +397,12 @@ class VaultService:
             done = self._execute(uow, [request])
             # In the transaction that holds the account: a closing committed meanwhile
             # is seen here, not missed between a separate check and the hold.
-            _refuse_closed(uow, postage, done[0])
+            self._refuse_closed(uow, postage, done[0])
             uow.commit()
             return done[0], postage.id
 
         reserved, account_id = self._run_idempotent(work)
-        self._debited(account_id)
+        self.debited(account_id)
         return reserved
 
     def post_postage(
@@ -594,13 +510,13 @@ class VaultService:
         check_amount(amount.mills)
 
         def work(uow: UnitOfWork) -> list[Transfer]:
-            done = self.deposit_in(uow, customer_number, amount, transfer_id, reference=reference)
+            done = self._deposit(uow, customer_number, amount, transfer_id, reference=reference)
             uow.commit()
             return [done]
 
         return self._run_idempotent(work)[0]
 
-    def deposit_in(
+    def _deposit(
         self,
         uow: UnitOfWork,
         customer_number: str,
@@ -609,11 +525,11 @@ class VaultService:
         *,
         reference: str = "",
     ) -> Transfer:
-        """``deposit`` inside the caller's unit of work (an audited manual deposit)."""
+        """``deposit`` inside the caller's unit of work (``LedgerSession.deposit``)."""
         mills = check_amount(amount.mills)
         postage = self._postage_account(uow, customer_number, create=True)
         if amount.currency != postage.currency:
-            raise _currency_mismatch(amount.currency, postage.currency)
+            raise currency_mismatch(amount.currency, postage.currency)
         store = LedgerStore(uow.connection)
         clearing = self._system_account(store, AccountKind.PAYMENT_CLEARING, postage.currency)
         request = TransferRequest(
@@ -627,7 +543,7 @@ class VaultService:
         )
         request.validate()
         done = self._execute(uow, [request])
-        _refuse_closed(uow, postage, done[0])
+        self._refuse_closed(uow, postage, done[0])
         return done[0]
 
     def reserve(
@@ -704,472 +620,6 @@ class VaultService:
                 continue
             expired += 1
         return expired
-
-    # -------------------------------------------------------------------- meters
-
-    def register_meter(self, serial: str, customer_number: str, operator: str) -> MeterRegisters:
-        clean_serial = _clean_serial(serial)
-        clean_operator = _clean_operator(operator)
-
-        def work(uow: UnitOfWork) -> MeterRegisters:
-            store = LedgerStore(uow.connection)
-            customer = self._customer(uow, customer_number)
-            if store.meter_by_serial(clean_serial) is not None:
-                raise Conflict(f"meter {clean_serial} is registered", code="meter_exists")
-            postage = self._postage_account(uow, customer.number, create=True)  # refills' source
-            if RefundStore(uow.connection).is_closed(postage.id):
-                raise _account_closed(postage.code)
-            account = store.add_account(
-                meter_code(clean_serial),
-                AccountKind.METER,
-                customer.currency,
-                customer.id,
-                0,
-                True,
-                False,
-                self._clock.now(),
-            )
-            registers = MeterRegisters(
-                account.id, clean_serial, customer.id, clean_operator, customer.currency
-            )
-            store.add_meter(registers)
-            uow.commit()
-            return registers
-
-        return self._db.run(work)
-
-    def registers(self, serial: str) -> MeterRegisters:
-        def work(uow: UnitOfWork) -> MeterRegisters:
-            return _meter(LedgerStore(uow.connection), serial)
-
-        return self._db.run(work, readonly=True)
-
-    def refill(
-        self, serial: str, amount: Amount, transfer_id: str, *, reference: str = ""
-    ) -> Refill:
-        """Move funds from the owner's postage account into the meter's descending register
-        and issue the reset token the meter applies at its next sync."""
-        mills = check_amount(amount.mills)
-        secret = self._installation_secret()
-
-        def work(uow: UnitOfWork) -> Refill:
-            store = LedgerStore(uow.connection)
-            meter = _meter(store, serial)
-            key = prt.meter_key(secret, meter.serial)  # the serial fits a PRT1 token
-            if amount.currency != meter.currency:
-                raise _currency_mismatch(amount.currency, meter.currency)
-            _active(store, meter, transfer_id)
-            postage = next(
-                (
-                    a
-                    for a in store.accounts(owner_id=meter.customer_account_id)
-                    if a.kind is AccountKind.POSTAGE
-                ),
-                None,
-            )
-            if postage is None:
-                raise NotFound(
-                    "the meter's customer has no postage account", code="no_postage_account"
-                )
-            if refills_locked(uow.connection, meter.customer_account_id) and not store.ids_seen(
-                [transfer_id]
-            ):
-                # 39 CFR 501.16: no resetting while a returned payment is unpaid.
-                raise Locked(
-                    "refills are locked until the returned or failed payment is paid",
-                    code="refills_locked",
-                )
-            request = TransferRequest(
-                id=transfer_id,
-                debit=postage.id,
-                credit=meter.account_id,
-                amount=mills,
-                currency=amount.currency,
-                code=TransferCode.REFILL,
-                reference=reference,
-            )
-            request.validate()
-            done = self._execute(uow, [request])[0]
-            _refuse_closed(uow, postage, done)
-            issued_tokens = ResetTokenStore(uow.connection)
-            issued = issued_tokens.by_transfer(done.id)
-            if issued is None:  # a first refill, not a replay: the meter account is locked
-                expires = self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS)
-                issued = IssuedReset(
-                    serial=meter.serial,
-                    sequence=issued_tokens.next_sequence(meter.serial),
-                    transfer_id=done.id,
-                    amount=Money(done.amount, done.currency),
-                    expires_at=expires.replace(microsecond=0),
-                )
-                issued_tokens.add(issued, self._clock.now())
-            reset, raw = self._token(key, issued)
-            uow.commit()
-            return Refill(done, prt.to_text(raw), reset)
-
-        refilled = self._run_idempotent(work)
-        self._debited(refilled.transfer.debit_account_id)
-        return refilled
-
-    def apply_reset_token(
-        self, serial: str, token: str, *, proof: Mapping[str, Any] | None = None
-    ) -> ResetToken:
-        """A meter reports at sync that it applied ``token`` (its text form): recorded once.
-
-        Without ``proof`` it is checked as the device checks it (``tokens.verify`` under
-        the meter's key, at the vault's clock, after the last sequence applied for that
-        meter): ``token_malformed``, ``token_forged`` (another meter's or data center's
-        key, or a token this vault never issued), ``token_wrong_meter``,
-        ``token_expired``, ``token_replayed``.
-
-        ``proof`` is the device's signed ``refill`` reply. The device checked the
-        token's expiry and order against its own clock and registers when it applied it,
-        so a proven token is recorded however late its sync arrives: the signature must
-        verify under the device key pinned in the registry (``no_public_key``,
-        ``signature_invalid``) and the reply name this token (``token_proof_mismatch``);
-        the device's time of application is stored when the reply carries it. A token
-        never issued, another meter's, or one recorded already is refused all the same.
-
-        A cancelled token (expired unapplied, its refill returned) is ``token_cancelled``.
-        None of the refusals writes.
-        """
-        clean = serial.strip()
-        key = prt.meter_key(self._installation_secret(), clean)
-        raw = prt.from_text(token)
-
-        def work(uow: UnitOfWork) -> ResetToken:
-            issued_tokens = ResetTokenStore(uow.connection)
-            issued = issued_tokens.for_meter(clean)
-            device_at = None
-            reset = prt.authenticate(key, raw, clean)
-            found = next((i for i in issued if i.sequence == reset.sequence), None)
-            if found is None or self._token(key, found)[1] != raw:
-                raise PermissionDenied(
-                    "this vault did not issue this reset token", code="token_forged"
-                )
-            if found.cancelled_at is not None:
-                raise Conflict(
-                    f"reset token {found.sequence} was cancelled: its refill went back to"
-                    " the postage account",
-                    code="token_cancelled",
-                    sequence=found.sequence,
-                    transfer_id=found.cancel_transfer_id,
-                )
-            if proof is None:
-                last = max((i.sequence for i in issued if i.applied_at is not None), default=0)
-                prt.verify(key, raw, clean, self._clock.now(), last_sequence=last)
-            elif found.applied_at is not None:
-                raise Conflict("this reset token was applied already", code="token_replayed")
-            else:
-                device_at = refill_proof(_device_signed(uow, clean, proof), reset)
-            if not issued_tokens.mark_applied(clean, reset.sequence, self._clock.now(), device_at):
-                raise Conflict(  # recorded or cancelled by a twin meanwhile (PostgreSQL)
-                    "this reset token was applied or cancelled already", code="token_replayed"
-                )
-            uow.commit()
-            return reset
-
-        return self._db.run(work)
-
-    def cancel_reset_token(self, serial: str, sequence: int) -> CancelledToken:
-        """Cancel the refill of meter ``serial``'s token ``sequence`` once it has expired
-        unapplied: its amount goes back from the meter to the customer's postage account
-        (transfer ``prc:<serial>:<sequence>``, code ``refill_cancel``, the refill's id as
-        its reference) and the token can never be recorded applied afterwards.
-
-        Idempotent: a cancelled token answers its first cancellation. Refused:
-        ``token_not_found``, ``token_applied`` (recorded applied, here or by a twin in
-        the same instant), ``token_not_expired``, ``sync_token`` (amount 0: nothing to
-        return), ``meter_withdrawn`` (the withdrawal returned the funds already),
-        ``refill_not_covered`` (the meter's account holds less than the refill: the
-        ledger and the device disagree, a person looks). None of the refusals writes.
-        """
-        clean = serial.strip()
-        cancel_id = refill_cancel_id(clean, sequence)
-
-        def work(uow: UnitOfWork) -> CancelledToken:
-            store = LedgerStore(uow.connection)
-            issued_tokens = ResetTokenStore(uow.connection)
-            mine = issued_tokens.for_meter(clean)  # locked (PostgreSQL): applies wait
-            found = next((i for i in mine if i.sequence == sequence), None)
-            if found is None:
-                raise NotFound(f"meter {clean} has no token {sequence}", code="token_not_found")
-            if found.cancelled_at is not None:
-                return self._cancelled(uow, found)
-            if found.applied_at is not None:
-                raise Conflict(f"token {sequence} was applied", code="token_applied")
-            if found.amount.mills == 0:
-                raise ValidationError("a sync token holds no money", code="sync_token")
-            now = self._clock.now()
-            if now < found.expires_at:
-                raise Conflict(
-                    f"token {sequence} is valid until {found.expires_at.isoformat()}",
-                    code="token_not_expired",
-                )
-            meter = _meter(store, clean)
-            if meter.status != "active":
-                raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
-            postage = next(
-                a
-                for a in store.accounts(owner_id=meter.customer_account_id)
-                if a.kind is AccountKind.POSTAGE
-            )
-            store.lock_accounts([meter.account_id, postage.id])
-            meter = _meter(store, clean)  # re-read under the lock
-            if meter.descending < found.amount.mills:
-                # Checked here, not left to the ledger: a refused transfer id stays failed,
-                # and this cancellation must be able to run once the difference is settled.
-                raise Conflict(
-                    f"meter {clean} holds {meter.descending} mills, less than the"
-                    f" {found.amount.mills} of token {sequence}",
-                    code="refill_not_covered",
-                )
-            request = TransferRequest(
-                id=cancel_id,
-                debit=meter.account_id,
-                credit=postage.id,
-                amount=found.amount.mills,
-                currency=found.amount.currency,
-                code=TransferCode.REFILL_CANCEL,
-                reference=found.transfer_id,
-            )
-            request.validate()
-            self._execute(uow, [request])
-            if not issued_tokens.mark_cancelled(clean, sequence, cancel_id, now):
-                # recorded applied by a twin since it was read: nothing of this stands
-                raise Conflict(f"token {sequence} was applied", code="token_applied")
-            cancelled = self._cancelled(uow, found)
-            uow.commit()
-            return cancelled
-
-        return self._run_idempotent(work)
-
-    def cancel_expired_tokens(self, *, limit: int = 1000) -> list[CancelledToken]:
-        """Cancel every refill whose token expired ``TOKEN_CANCEL_GRACE_SECONDS`` ago
-        unapplied (the worker runs this); a token this run cannot cancel (withdrawn
-        meter, not covered, applied meanwhile) is logged and left. Idempotent."""
-        before = self._clock.now() - timedelta(seconds=TOKEN_CANCEL_GRACE_SECONDS)
-        candidates = self._db.run(
-            lambda uow: ResetTokenStore(uow.connection).expired_unapplied(before, limit),
-            readonly=True,
-        )
-        done = []
-        for issued in candidates:
-            try:
-                done.append(self.cancel_reset_token(issued.serial, issued.sequence))
-            except PostroomError as error:
-                log.warning(
-                    "not cancelling token %s of meter %s: %s",
-                    issued.sequence,
-                    issued.serial,
-                    error.message,
-                )
-        return done
-
-    def cancellations_to_notify(self, *, limit: int = 1000) -> list[CancelledToken]:
-        """Cancelled refills whose customer was not told yet (``mark_cancellation_notified``)."""
-
-        def work(uow: UnitOfWork) -> list[CancelledToken]:
-            found = ResetTokenStore(uow.connection).cancelled_unnotified(limit)
-            return [self._cancelled(uow, issued) for issued in found]
-
-        return self._db.run(work, readonly=True)
-
-    def mark_cancellation_notified(
-        self,
-        serial: str,
-        sequence: int,
-        queue: Callable[[Connection], str] | None = None,
-    ) -> str | None:
-        """Mark that the customer is told of this cancellation; ``queue`` writes that
-        message in the same transaction (the outbox) and gives its id. None when it was
-        marked already (nothing is queued twice), else the message id ("" without
-        ``queue``)."""
-
-        def work(uow: UnitOfWork) -> str | None:
-            marked = ResetTokenStore(uow.connection).mark_cancel_notified(
-                serial.strip(), sequence, self._clock.now()
-            )
-            if not marked:
-                return None
-            queued = queue(uow.connection) if queue is not None else ""
-            uow.commit()
-            return queued
-
-        return self._db.run(work)
-
-    def _cancelled(self, uow: UnitOfWork, issued: IssuedReset) -> CancelledToken:
-        store = LedgerStore(uow.connection)
-        transfer_id = issued.cancel_transfer_id or refill_cancel_id(issued.serial, issued.sequence)
-        transfer = store.transfers_by_id([transfer_id]).get(transfer_id)
-        if transfer is None:
-            raise LedgerInvariantBroken(f"cancelled token {issued.sequence} has no transfer")
-        meter = _meter(store, issued.serial)
-        customer = AccountStore(uow.connection).get_by_id(meter.customer_account_id)
-        if customer is None:
-            raise LedgerInvariantBroken(f"meter {issued.serial} has no customer")
-        return CancelledToken(
-            serial=issued.serial,
-            sequence=issued.sequence,
-            refill_id=issued.transfer_id,
-            amount=issued.amount,
-            transfer=transfer,
-            customer_number=customer.number,
-        )
-
-    def issue_sync_token(self, serial: str, token_id: str) -> IssuedToken:
-        """A zero-amount reset token for meter ``serial``: applied at a sync, it records a
-        data-center contact (the device's inspection clock) and moves no money.
-
-        Idempotent by ``token_id`` (the same id hands back the same token). It takes the
-        meter's next sequence, like a refill's token. Not for a withdrawn meter.
-        """
-        clean = serial.strip()
-        key = prt.meter_key(self._installation_secret(), clean)
-        if not isinstance(token_id, str) or not 1 <= len(token_id) <= 79:
-            raise ValidationError("a sync token id is 1 to 79 characters", code="invalid_id")
-        # "~" is not allowed in transfer ids: a sync token never takes a refill's id.
-        row_id = "~" + token_id
-
-        def work(uow: UnitOfWork) -> IssuedToken:
-            store = LedgerStore(uow.connection)
-            meter = _meter(store, clean)
-            issued_tokens = ResetTokenStore(uow.connection)
-            issued = issued_tokens.by_transfer(row_id)
-            if issued is None:
-                if meter.status != "active":
-                    raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
-                issued_tokens.for_meter(meter.serial)  # the meter's tokens locked (PostgreSQL)
-                expires = self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS)
-                issued = IssuedReset(
-                    serial=meter.serial,
-                    sequence=issued_tokens.next_sequence(meter.serial),
-                    transfer_id=row_id,
-                    amount=Money(0, meter.currency),
-                    expires_at=expires.replace(microsecond=0),
-                )
-                issued_tokens.add(issued, self._clock.now())
-                uow.commit()
-            reset, raw = self._token(key, issued)
-            return _issued_token(reset, raw, issued)
-
-        return self._run_idempotent(work)
-
-    def issued_tokens(self, serial: str) -> list[IssuedToken]:
-        """Every reset token issued for meter ``serial`` (refills' and sync tokens), by
-        sequence, with whether its application was recorded or it was cancelled."""
-        clean = serial.strip()
-        key = prt.meter_key(self._installation_secret(), clean)
-
-        def work(uow: UnitOfWork) -> list[IssuedToken]:
-            _meter(LedgerStore(uow.connection), clean)
-            found = []
-            for issued in ResetTokenStore(uow.connection).for_meter(clean):
-                reset, raw = self._token(key, issued)
-                found.append(_issued_token(reset, raw, issued))
-            return found
-
-        return self._db.run(work, readonly=True)
-
-    def record_usage(
-        self,
-        serial: str,
-        amount: Amount,
-        pieces: int,
-        transfer_id: str,
-        *,
-        reference: str = "",
-        cost_center: str | None = None,
-    ) -> Transfer:
-        """Postage printed by the meter: descending register -> postage used (its operator)."""
-        mills = check_amount(amount.mills)
-        if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1:
-            raise ValidationError("usage covers one piece or more", code="invalid_pieces")
-
-        def work(uow: UnitOfWork) -> list[Transfer]:
-            store = LedgerStore(uow.connection)
-            meter = _meter(store, serial)
-            if amount.currency != meter.currency:
-                raise _currency_mismatch(amount.currency, meter.currency)
-            _active(store, meter, transfer_id)
-            used = self._system_account(
-                store, AccountKind.POSTAGE_USED, meter.currency, meter.operator
-            )
-            request = TransferRequest(
-                id=transfer_id,
-                debit=meter.account_id,
-                credit=used.id,
-                amount=mills,
-                currency=amount.currency,
-                code=TransferCode.USAGE,
-                pieces=pieces,
-                reference=reference,
-                cost_center=cost_center,
-            )
-            return self._post_one(uow, request)
-
-        return self._run_idempotent(work)[0]
-
-    def withdraw_meter(self, serial: str, transfer_id: str) -> Transfer | None:
-        """Take a meter out of service: its remaining funds return to the postage account.
-
-        None when the meter held nothing (no ledger row is needed).
-        """
-        return self._retire(serial, None, transfer_id)
-
-    def replace_meter(self, old_serial: str, new_serial: str, transfer_id: str) -> Transfer | None:
-        """Move a replaced meter's funds into its (registered) successor and withdraw it."""
-        return self._retire(old_serial, new_serial, transfer_id)
-
-    def _retire(self, serial: str, successor: str | None, transfer_id: str) -> Transfer | None:
-        def work(uow: UnitOfWork) -> Transfer | None:
-            store = LedgerStore(uow.connection)
-            meter = _meter(store, serial)
-            if meter.status != "active":
-                replay = store.transfers_by_id([transfer_id]).get(transfer_id)
-                if replay is not None and replay.debit_account_id == meter.account_id:
-                    return replay
-                raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
-            if successor is not None:
-                target = _meter(store, successor)
-                if target.account_id == meter.account_id:
-                    raise ValidationError("a meter cannot replace itself", code="same_account")
-                _active(store, target, transfer_id)
-                if (target.customer_account_id, target.currency) != (
-                    meter.customer_account_id,
-                    meter.currency,
-                ):
-                    raise ValidationError(
-                        "the new meter belongs to another customer or currency",
-                        code="meter_mismatch",
-                    )
-                credit = target.account_id
-            else:
-                owner = next(
-                    a
-                    for a in store.accounts(owner_id=meter.customer_account_id)
-                    if a.kind is AccountKind.POSTAGE
-                )
-                credit = owner.id
-            store.lock_accounts([meter.account_id, credit])
-            meter = _meter(store, serial)  # re-read under the lock: the exact remainder
-            done: Transfer | None = None
-            if meter.descending > 0:
-                request = TransferRequest(
-                    id=transfer_id,
-                    debit=meter.account_id,
-                    credit=credit,
-                    amount=meter.descending,
-                    currency=meter.currency,
-                    code=TransferCode.WITHDRAWAL,
-                )
-                request.validate()
-                done = self._execute(uow, [request])[0]
-            store.set_meter_status(meter.account_id, "withdrawn")
-            uow.commit()
-            return done
-
-        return self._run_idempotent(work)
 
     # -------------------------------------------------------------------- verify
 
@@ -1252,21 +702,6 @@ class VaultService:
         seq, row_hash = self._db.run(read, readonly=True)
         return Checkpoint(seq, row_hash, self._key.checkpoint(seq, row_hash))
 
-    # ------------------------------------ for the vault's other use cases (refunds.py)
-
-    def transfers_in(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
-        """Validate and apply ``requests`` as one linked batch in the caller's unit of work
-        (the caller commits): for use cases that change their own rows with the ledger's."""
-        for request in requests:
-            request.validate()
-        return self._execute(uow, requests)
-
-    def system_account_in(
-        self, uow: UnitOfWork, kind: AccountKind, currency: str, operator: str | None = None
-    ) -> LedgerAccount:
-        """``system_account`` in the caller's unit of work."""
-        return self._system_account(LedgerStore(uow.connection), kind, currency, operator)
-
     def run_idempotent(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run ``work`` in one unit of work, once more if it lost a race on a unique key."""
         return self._run_idempotent(work)
@@ -1290,11 +725,15 @@ class VaultService:
             return self._db.run(work)
 
     def _customer(self, uow: UnitOfWork, customer_number: str) -> CustomerAccount:
-        number = parse_account_number(customer_number)
-        customer = AccountStore(uow.connection).get_by_number(number)
-        if customer is None:
-            raise NotFound(f"no customer account {number}", code="account_not_found")
-        return customer
+        return self._accounts.customer_in(uow, customer_number)
+
+    def _refuse_closed(self, uow: UnitOfWork, account: LedgerAccount, done: Transfer) -> None:
+        """Undo a new transfer into or out of a closed postage account; a replay of a
+        transfer from before the closing still answers. Called after ``_execute`` locked
+        the account, so a closing committed meanwhile is seen."""
+        closure = self._accounts.closure_in(uow, account.id)
+        if closure is not None and done.seq > closure.ledger_seq:
+            raise account_closed(account.code)
 
     def _postage_account(
         self, uow: UnitOfWork, customer_number: str, *, create: bool, credit_limit: int = 0
@@ -1324,7 +763,7 @@ class VaultService:
     ) -> LedgerAccount:
         currency = parse_currency(currency)
         if operator is not None:
-            operator = _clean_operator(operator)
+            operator = clean_operator(operator)
         code = system_code(kind, currency, operator)
         account = store.account_by_code(code)
         if account is None:
@@ -1431,7 +870,7 @@ class VaultService:
                     currency = str(r.currency).upper()
                     for account in (debit, credit):
                         if account.currency != currency:
-                            raise _currency_mismatch(currency, account.currency, account.code)
+                            raise currency_mismatch(currency, account.currency, account.code)
                     pair = pairs[r.debit, r.credit, r.currency] = (debit.id, credit.id, currency)
                 debit_id, credit_id, currency = pair
                 amount = check_amount(r.amount)
@@ -1466,7 +905,7 @@ class VaultService:
                         f"pending transfer {pending.id} expired", code="pending_transfer_expired"
                     )
                 if r.currency is not None and r.currency.upper() != pending.currency:
-                    raise _currency_mismatch(r.currency, pending.currency)
+                    raise currency_mismatch(r.currency, pending.currency)
                 amount = pending.amount
                 if r.phase is Phase.POST and r.amount is not None:
                     if r.amount > pending.amount:
@@ -1697,6 +1136,173 @@ class VaultService:
         return VerifyReport(count, len(accounts), len(meters), tuple(problems))
 
 
+class LedgerSession:
+    """The ledger inside another area's unit of work (``LedgerService.within``).
+
+    It posts only through the ledger's checks (``post``) and reads accounts, meters'
+    registers and transfers; nothing else writes a ledger table. The caller commits.
+    """
+
+    def __init__(self, ledger: LedgerService, uow: UnitOfWork) -> None:
+        self._ledger = ledger
+        self._uow = uow
+        self._store = LedgerStore(uow.connection)
+
+    # ------------------------------------------------------------------ posting
+
+    def post(self, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        """Validate and apply ``requests`` as one linked batch (all or none): posted
+        transfers, or the reserve (``Phase.PENDING``), post or void of a two-phase one.
+        A replayed id answers its first result; an insufficient-funds refusal records
+        its failure, so the caller's earlier writes commit with it."""
+        for request in requests:
+            request.validate()
+        return self._ledger._execute(self._uow, requests)
+
+    def deposit(
+        self, customer_number: str, amount: Amount, transfer_id: str, *, reference: str = ""
+    ) -> Transfer:
+        """Payment clearing -> the customer's postage account (opened on first use)."""
+        return self._ledger._deposit(
+            self._uow, customer_number, amount, transfer_id, reference=reference
+        )
+
+    def refuse_closed(self, account: LedgerAccount, done: Transfer) -> None:
+        """Refuse ``done`` (posted in this unit of work) if ``account`` was closed before it."""
+        self._ledger._refuse_closed(self._uow, account, done)
+
+    # ------------------------------------------------------------------ accounts
+
+    def add_account(
+        self,
+        code: str,
+        kind: AccountKind,
+        currency: str,
+        owner_id: int | None,
+        credit_limit: int,
+        debits_must_not_exceed_credits: bool,
+        credits_must_not_exceed_debits: bool,
+    ) -> LedgerAccount:
+        """Open a ledger account with its balance rules (``LedgerAccount``)."""
+        return self._store.add_account(
+            code,
+            kind,
+            currency,
+            owner_id,
+            credit_limit,
+            debits_must_not_exceed_credits,
+            credits_must_not_exceed_debits,
+            self._ledger._clock.now(),
+        )
+
+    def postage_account(self, customer_number: str, *, create: bool = False) -> LedgerAccount:
+        """The customer's postage account: ``no_postage_account`` unless ``create``."""
+        return self._ledger._postage_account(self._uow, customer_number, create=create)
+
+    def postage_account_of(self, customer_id: int) -> LedgerAccount | None:
+        """The postage account owned by customer account ``customer_id``, if opened."""
+        return next(
+            (
+                a
+                for a in self._store.accounts(owner_id=customer_id)
+                if a.kind is AccountKind.POSTAGE
+            ),
+            None,
+        )
+
+    def system_account(
+        self, kind: AccountKind, currency: str, operator: str | None = None
+    ) -> LedgerAccount:
+        """A data-center account, opened on first use (``LedgerService.system_account``)."""
+        return self._ledger._system_account(self._store, kind, currency, operator)
+
+    def account_by_code(self, code: str) -> LedgerAccount | None:
+        return self._store.account_by_code(code)
+
+    def accounts(self, *, owner_id: int | None = None) -> list[LedgerAccount]:
+        return self._store.accounts(owner_id=owner_id)
+
+    def lock_accounts(self, ids: Iterable[int]) -> dict[int, LedgerAccount]:
+        """Lock ``ids`` (ascending, as every ledger write does) and read them."""
+        return self._store.lock_accounts(ids)
+
+    def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]:
+        return self._store.codes_by_id(ids)
+
+    def owner_of(self, account_id: int) -> int | None:
+        """The customer account id owning ledger account ``account_id`` (None: a system
+        account, or no such account)."""
+        return self._store.owner_of(account_id)
+
+    # ----------------------------------------------------------------- transfers
+
+    def ids_seen(self, ids: Iterable[str]) -> bool:
+        return self._store.ids_seen(ids)
+
+    def transfers_by_id(self, ids: Iterable[str]) -> dict[str, Transfer]:
+        return self._store.transfers_by_id(ids)
+
+    def resolutions_of(self, pending_ids: Iterable[str]) -> dict[str, Transfer]:
+        """The post, void or expiry of each of ``pending_ids`` that has one."""
+        return self._store.resolutions_of(pending_ids)
+
+    def transfers_touching(
+        self,
+        account_ids: Iterable[int],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        codes: Iterable[TransferCode] | None = None,
+        phases: Iterable[Phase] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[Transfer]:
+        return self._store.transfers_touching(
+            account_ids,
+            since=since,
+            until=until,
+            codes=codes,
+            phases=phases,
+            limit=limit,
+            offset=offset,
+            newest_first=newest_first,
+        )
+
+    def chain_head(self) -> tuple[int, str]:
+        """(seq, row hash) of the ledger's last row."""
+        return self._store.chain_head()
+
+    def usage_covering(self, meter_account_id: int, piece: int) -> Transfer | None:
+        """The meter's usage report that counted ``piece`` (pieces are numbered 1, 2, ...
+        across the meter's usage reports, in ledger order)."""
+        return self._store.usage_covering(meter_account_id, piece)
+
+    # -------------------------------------------------------- meters' registers
+
+    def open_meter(self, serial: str, customer: CustomerAccount, operator: str) -> MeterRegisters:
+        """Open meter ``serial``'s ledger account and its registers (all zero)."""
+        account = self.add_account(
+            meter_code(serial), AccountKind.METER, customer.currency, customer.id, 0, True, False
+        )
+        registers = MeterRegisters(account.id, serial, customer.id, operator, customer.currency)
+        self._store.add_meter(registers)
+        return registers
+
+    def meter_by_serial(self, serial: str) -> MeterRegisters | None:
+        return self._store.meter_by_serial(serial)
+
+    def meters_for_accounts(self, account_ids: Iterable[int]) -> dict[int, MeterRegisters]:
+        return self._store.meters_for_accounts(account_ids)
+
+    def set_meter_status(self, account_id: int, status: str) -> None:
+        self._store.set_meter_status(account_id, status)
+
+    def withdrawn_meters(self) -> list[str]:
+        """Serials of the meters taken out of service."""
+        return self._store.withdrawn_serials()
+
+
 def _replay(
     store: LedgerStore, requests: Sequence[TransferRequest], fingerprints: dict[str, str]
 ) -> list[Transfer] | None:
@@ -1755,28 +1361,6 @@ def _meters_after(
     return changed
 
 
-def _issued_token(reset: ResetToken, raw: bytes, issued: IssuedReset) -> IssuedToken:
-    return IssuedToken(
-        reset,
-        prt.to_text(raw),
-        applied=issued.applied_at is not None,
-        cancelled=issued.cancelled_at is not None,
-        device_applied_at=issued.device_applied_at,
-    )
-
-
-def _device_signed(uow: UnitOfWork, serial: str, reply: Mapping[str, Any]) -> dict[str, Any]:
-    """``reply`` without its signature, once it verifies under meter ``serial``'s device
-    key as pinned in the registry (read here: a caller cannot hand the vault a key)."""
-    meter = MeterStore(uow.connection).get(serial)
-    if meter is None or meter.public_key_pem is None:
-        raise Conflict(
-            f"meter {serial} has no device key pinned: its replies prove nothing",
-            code="no_public_key",
-        )
-    return verify_signed(meter.public_key_pem, reply)
-
-
 def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:
     codes = store.codes_by_id(
         x for t in transfers for x in (t.debit_account_id, t.credit_account_id)
@@ -1798,12 +1382,6 @@ def _known(
     return accounts[account_id]
 
 
-def _active(store: LedgerStore, meter: MeterRegisters, transfer_id: str) -> None:
-    """Refuse to move money through a withdrawn meter (a replay of an old id still answers)."""
-    if meter.status != "active" and not store.ids_seen([transfer_id]):
-        raise Conflict(f"meter {meter.serial} is withdrawn", code="meter_withdrawn")
-
-
 def _fingerprints(requests: Sequence[TransferRequest]) -> dict[str, str]:
     """Each request's fingerprint by id, each distinct body hashed once."""
     by_body: dict[tuple[object, ...], str] = {}
@@ -1815,31 +1393,3 @@ def _fingerprints(requests: Sequence[TransferRequest]) -> dict[str, str]:
             fingerprint = by_body[body] = body_fingerprint(body)
         found[r.id] = fingerprint
     return found
-
-
-def _account_closed(code: str) -> Conflict:
-    return Conflict(f"{code} is closed", code="account_closed", account=code)
-
-
-def _refuse_closed(uow: UnitOfWork, account: LedgerAccount, done: Transfer) -> None:
-    """Undo a new transfer into or out of a closed postage account; a replay of a transfer
-    from before the closing still answers. Called after ``_execute`` locked the account,
-    so a closing committed meanwhile is seen."""
-    closure = RefundStore(uow.connection).closure(account.id)
-    if closure is not None and done.seq > closure.ledger_seq:
-        raise _account_closed(account.code)
-
-
-def _meter(store: LedgerStore, serial: str) -> MeterRegisters:
-    meter = store.meter_by_serial(serial.strip())
-    if meter is None:
-        raise NotFound(f"no meter {serial!r}", code="meter_not_found")
-    return meter
-
-
-def _currency_mismatch(given: str, expected: str, account: str | None = None) -> ValidationError:
-    where = f" of {account}" if account else ""
-    return ValidationError(
-        f"amount in {given} but the account{where} is in {expected}",
-        code="currency_mismatch",
-    )

@@ -14,18 +14,17 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.clock import utc
 from postroom.core.db import metadata
-from postroom.core.money import Money
-from postroom.core.ports import PaymentStatus
-from postroom.core.vault.funding_model import (
+from postroom.core.funding.model import (
     AutoRefillRule,
     Instrument,
     ManualDeposit,
     Payment,
     Statement,
 )
-from postroom.core.vault.model import utc
-from postroom.core.vault.store import ledger_accounts
+from postroom.core.money import Money
+from postroom.core.ports import PaymentStatus
 
 Mills = sa.BigInteger
 
@@ -204,16 +203,11 @@ def refills_locked(connection: Connection, customer_account_id: int) -> bool:
     return found is not None
 
 
-def has_rule_for_ledger_account(connection: Connection, account_id: int) -> bool:
-    """Whether the owner of postage ledger account ``account_id`` has an auto-refill rule
-    (one indexed read: the debit listener queues a check only then)."""
+def has_rule(connection: Connection, customer_account_id: int) -> bool:
+    """Whether the customer has an auto-refill rule."""
     found = connection.execute(
         sa.select(auto_refill_rules.c.customer_account_id)
-        .join(
-            ledger_accounts,
-            ledger_accounts.c.owner_id == auto_refill_rules.c.customer_account_id,
-        )
-        .where(ledger_accounts.c.id == account_id)
+        .where(auto_refill_rules.c.customer_account_id == customer_account_id)
         .limit(1)
     ).first()
     return found is not None

@@ -13,19 +13,18 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.clock import utc
 from postroom.core.db import metadata
+from postroom.core.funding.store import payment_instruments, payments
 from postroom.core.money import Money
-from postroom.core.ports import PaymentStatus
-from postroom.core.vault.funding_model import (
+from postroom.core.payouts.model import (
     NOT_PAID,
     Payout,
     PayoutPart,
     PayoutPartStatus,
     PayoutStatus,
 )
-from postroom.core.vault.funding_store import payment_instruments, payments
-from postroom.core.vault.model import utc
-from postroom.core.vault.refund_store import postage_account_closures
+from postroom.core.ports import PaymentStatus
 
 Mills = sa.BigInteger
 
@@ -94,24 +93,6 @@ class PayoutStore:
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
-
-    def closed_refund(self, customer_number: str) -> int:
-        """Mills the closing of the customer's postage account moved to refunds payable."""
-        found = self._c.execute(
-            sa.select(postage_account_closures.c.refunded).where(
-                postage_account_closures.c.customer_number == customer_number
-            )
-        ).scalar()
-        return int(found or 0)
-
-    def closed_customers(self) -> list[str]:
-        """Customer numbers whose closing left money payable, oldest closing first."""
-        rows = self._c.execute(
-            sa.select(postage_account_closures.c.customer_number)
-            .where(postage_account_closures.c.refunded > 0)
-            .order_by(postage_account_closures.c.closed_at)
-        )
-        return [str(r[0]) for r in rows]
 
     def paid_out(self, customer_id: int) -> int:
         """Mills of the customer's live payout parts (asked, submitted or done)."""
