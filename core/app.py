@@ -80,6 +80,7 @@ class Postroom:
         self.meters = MetersService(
             db,
             clock,
+            self.accounts,
             self.ledger,
             MeterFunds(
                 db,

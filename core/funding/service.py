@@ -814,6 +814,31 @@ class FundingService:
 
         return self._db.run(work, readonly=True)
 
+    # ------------------------------------------------ for payouts, in their unit of work
+
+    def payment_in(self, uow: UnitOfWork, payment_id: str, customer: CustomerAccount) -> Payment:
+        """The customer's payment ``payment_id`` (``payment_not_found`` if not theirs)."""
+        found = FundingStore(uow.connection).payment(payment_id, customer.id, customer.number)
+        if found is None:
+            raise NotFound(f"no payment {payment_id!r}", code="payment_not_found")
+        return found
+
+    def settled_payments_in(
+        self, uow: UnitOfWork, customer_id: int, kinds: tuple[str, ...], sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, amount) of the customer's settled, fully paid payments of
+        ``kinds`` from ``sources``, newest first: what a payout may give back through."""
+        return FundingStore(uow.connection).settled_payments(customer_id, kinds, sources)
+
+    def instrument_details_in(self, uow: UnitOfWork, payment_id: str) -> str:
+        """The stored instrument (JSON) payment ``payment_id`` was collected from."""
+        return FundingStore(uow.connection).instrument_details(payment_id)
+
+    def add_refunded_in(self, uow: UnitOfWork, payment_id: str, mills: int) -> None:
+        """Count ``mills`` more (less, for a returned refund) as given back by the
+        payment (its status follows: ``refunded`` when all of it went back)."""
+        FundingStore(uow.connection).add_refunded(payment_id, mills, self._clock.now())
+
     def refills_locked_in(self, uow: UnitOfWork, customer_account_id: int) -> bool:
         """Whether refills of the customer's meters are locked (a returned or failed
         payment unpaid, 39 CFR 501.16), in the caller's unit of work: the meters' port."""

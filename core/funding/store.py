@@ -614,3 +614,53 @@ class FundingStore:
                 created_at=statement.created_at,
             )
         )
+
+    def settled_payments(
+        self, customer_id: int, kinds: tuple[str, ...], sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, amount) of the customer's settled, fully paid payments of
+        ``kinds`` from ``sources``, newest first."""
+        rows = self._c.execute(
+            sa.select(payments.c.id, payments.c.amount)
+            .where(
+                payments.c.customer_account_id == customer_id,
+                payments.c.kind.in_(kinds),
+                payments.c.source.in_(sources),
+                payments.c.status == PaymentStatus.SETTLED.value,
+                payments.c.outstanding == 0,
+            )
+            .order_by(payments.c.created_at.desc(), payments.c.id.desc())
+        )
+        return [(str(r.id), int(r.amount)) for r in rows]
+
+    def instrument_details(self, payment_id: str) -> str:
+        """The stored instrument (JSON) a payment was collected from."""
+        return str(
+            self._c.execute(
+                sa.select(payment_instruments.c.details)
+                .join(payments, payments.c.instrument_id == payment_instruments.c.id)
+                .where(payments.c.id == payment_id)
+            ).scalar_one()
+        )
+
+    def add_refunded(self, payment_id: str, mills: int, now: datetime) -> None:
+        """Count ``mills`` more (less, for a returned refund) as given back by the
+        payment; fully given back, its status becomes ``refunded``, and ``settled`` again
+        when a return leaves it less."""
+        refunded = payments.c.refunded + mills
+        self._c.execute(
+            sa.update(payments)
+            .where(payments.c.id == payment_id)
+            .values(
+                refunded=refunded,
+                status=sa.case(
+                    (refunded >= payments.c.amount, PaymentStatus.REFUNDED.value),
+                    (
+                        payments.c.status == PaymentStatus.REFUNDED.value,
+                        PaymentStatus.SETTLED.value,
+                    ),
+                    else_=payments.c.status,
+                ),
+                updated_at=now,
+            )
+        )

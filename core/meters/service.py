@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from postroom.core.accounts.model import CustomerAccount, parse_account_number
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.model import CustomerAccount
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -87,6 +87,7 @@ class MetersService:
         self,
         db: Database,
         clock: Clock,
+        accounts: AccountsService,
         ledger: LedgerService,
         funds: MeterFunds,
         rates: RatesService,
@@ -100,13 +101,14 @@ class MetersService:
         self._db = db
         self._outbox = outbox
         self._clock = clock
+        self._accounts = accounts
         self._ledger = ledger
         #: the money side of each meter: registers, refills, reset tokens, usage
         self.funds = funds
         self._rates = rates
         self.rules = rules or InspectionRules()
         #: the data center's virtual meters (PC postage, the kiosk)
-        self.virtual = VirtualMeters(db, clock, ledger, funds, rates, virtual_key, self._customer)
+        self.virtual = VirtualMeters(db, clock, accounts, ledger, funds, rates, virtual_key)
 
     def sync_counts(self) -> tuple[int, int]:
         """(finished, unfinished) syncs ever started, for the metrics."""
@@ -301,15 +303,7 @@ class MetersService:
         return self.virtual.cost_centers(customer_number)
 
     def _customer(self, customer_number: str) -> CustomerAccount:
-        number = parse_account_number(customer_number)
-
-        def work(uow: UnitOfWork) -> CustomerAccount:
-            found = AccountStore(uow.connection).get_by_number(number)
-            if found is None:
-                raise NotFound(f"no customer account {number}", code="account_not_found")
-            return found
-
-        return self._db.run(work, readonly=True)
+        return self._accounts.get(customer_number)
 
     # ----------------------------------------------------------------------- reading
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
@@ -83,11 +83,11 @@ class VirtualMeters:
         self,
         db: Database,
         clock: Clock,
+        accounts: AccountsService,
         ledger: LedgerService,
         funds: MeterFunds,
         rates: RatesService,
         secret: Callable[[], str],
-        customer: Callable[[str], CustomerAccount],
         renderer: Renderer = _render_png,
     ) -> None:
         self._db = db
@@ -96,7 +96,7 @@ class VirtualMeters:
         self._funds = funds
         self._rates = rates
         self._secret = secret
-        self._customer = customer
+        self._accounts = accounts
         self._renderer = renderer
 
     # ------------------------------------------------------------------ the meter
@@ -104,7 +104,7 @@ class VirtualMeters:
     def meter(self, customer_number: str) -> Meter:
         """The customer's virtual meter, opened on first use: a registry entry with its
         public key pinned, a (never funded) vault meter account, a sealed signing key."""
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         serial = virtual_serial(customer.number)
         found = self._db.run(lambda uow: MeterStore(uow.connection).get(serial), readonly=True)
         if found is not None:
@@ -150,7 +150,7 @@ class VirtualMeters:
     def cost_centers(self, customer_number: str) -> tuple[str, ...]:
         """The cost centres a print may name: those set on any of the customer's meters
         (the virtual one included); none set means any department name is accepted."""
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         meters = self._db.run(
             lambda uow: MeterStore(uow.connection).find(customer.id), readonly=True
         )
@@ -175,7 +175,7 @@ class VirtualMeters:
         (who printed: a kiosk operator's label) goes into the booking's reference."""
         key = check_idempotency_key(idempotency_key)
         request = PostageRequest(carrier, service, weight, origin_zip, extras, cost_center)
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         earlier = self._db.run(
             lambda uow: VirtualMeterStore(uow.connection).job(customer.id, key), readonly=True
         )
@@ -245,10 +245,9 @@ class VirtualMeters:
         before = self._clock.now() - older_than
 
         def read(uow: UnitOfWork) -> list[tuple[dict[str, Any], CustomerAccount]]:
-            accounts = AccountStore(uow.connection)
             found = []
             for job in VirtualMeterStore(uow.connection).interrupted(before, limit):
-                customer = accounts.get_by_id(int(job["customer_account_id"]))
+                customer = self._accounts.customer_by_id_in(uow, int(job["customer_account_id"]))
                 if customer is not None:
                     found.append((job, customer))
             return found
@@ -428,7 +427,7 @@ class VirtualMeters:
 
     def printed(self, customer_number: str, serial: str, piece: int) -> PrintedPostage:
         """A piece the customer printed on a virtual meter; another's is ``piece_not_found``."""
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         if not 1 <= piece < 2**32 or not 0 < len(serial) <= 32:  # no piece has these numbers
             raise NotFound(f"no printed piece {serial}/{piece}", code="piece_not_found")
 

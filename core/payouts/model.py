@@ -4,6 +4,7 @@ payments that can take it back. No I/O; service.py runs them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -134,3 +135,19 @@ def match_refunds(
             parts.append((payment_id, take))
             left -= take
     return parts, max(0, left)
+
+
+def refundable_room(
+    payments: list[tuple[str, int]], taken: Mapping[str, int], refused: Set[str]
+) -> list[tuple[str, int]]:
+    """(payment id, what it can still give back) of ``payments`` (id, amount; newest
+    first): its amount less what live payout parts ``taken`` from it, leaving out those
+    ``refused`` (a refund the source refused or the bank returned: an agent's turn)."""
+    found = []
+    for payment_id, amount in payments:
+        if payment_id in refused:
+            continue
+        left = amount - taken.get(payment_id, 0)
+        if left > 0:
+            found.append((payment_id, left))
+    return found

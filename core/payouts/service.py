@@ -28,7 +28,6 @@ from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, NotFound, PostroomError, ValidationError
 from postroom.core.funding.model import PaymentKind, check_return_reason, return_reason_code
-from postroom.core.funding.store import FundingStore
 from postroom.core.ledger.model import AccountKind, TransferCode, TransferRequest
 from postroom.core.ledger.service import LedgerService, postage_code
 from postroom.core.money import Money
@@ -41,6 +40,7 @@ from postroom.core.payouts.model import (
     PayoutStatus,
     Unmatched,
     match_refunds,
+    refundable_room,
 )
 from postroom.core.payouts.store import PayoutStore
 from postroom.core.ports import PaymentResult, PaymentStatus
@@ -145,18 +145,14 @@ class PayoutService:
         if payable <= 0:
             return None
         sources = [code for code, s in self._funding.sources().items() if s.kind != "credit_line"]
-        parts, unmatched = match_refunds(
-            payable, store.refundable(customer.id, REFUNDABLE_KINDS, sources)
-        )
+        parts, unmatched = match_refunds(payable, self._refundable(uow, customer.id, sources))
         if not parts:
             return None
         now = self._clock.now()
         payout_id = "po_" + uuid.uuid4().hex[:20]
         store.add_payout(payout_id, customer.id, customer.currency, payable, unmatched, now)
-        funding = FundingStore(uow.connection)
         for position, (payment_id, amount) in enumerate(parts):
-            payment = funding.payment(payment_id, customer.id, customer.number)
-            assert payment is not None
+            payment = self._funding.payment_in(uow, payment_id, customer)
             store.add_part(
                 f"{payout_id}-{position + 1}",
                 payout_id,
@@ -168,6 +164,19 @@ class PayoutService:
             )
         uow.commit()
         return payout_id
+
+    def _refundable(
+        self, uow: UnitOfWork, customer_id: int, sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, mills it can still give back) of the customer's settled deposits
+        from ``sources``, newest first; a payment whose refund the source refused or the
+        bank returned before is left to an agent."""
+        taken, refused = PayoutStore(uow.connection).taken_and_refused()
+        return refundable_room(
+            self._funding.settled_payments_in(uow, customer_id, REFUNDABLE_KINDS, sources),
+            taken,
+            refused,
+        )
 
     def _complete(self, customer_number: str, payout_id: str) -> Payout:
         payout = self.payout(customer_number, payout_id)
@@ -186,11 +195,8 @@ class PayoutService:
 
         def read(uow: UnitOfWork) -> tuple[str, dict[str, str]]:
             customer = self._accounts.customer_in(uow, payout.customer_number)
-            payment = FundingStore(uow.connection).payment(
-                part.payment_id, customer.id, customer.number
-            )
-            assert payment is not None
-            details = json.loads(PayoutStore(uow.connection).instrument_details(payment.id))
+            payment = self._funding.payment_in(uow, part.payment_id, customer)
+            details = json.loads(self._funding.instrument_details_in(uow, payment.id))
             return payment.source_reference, dict(details)
 
         charge_reference, instrument = self._db.run(read, readonly=True)
@@ -276,7 +282,7 @@ class PayoutService:
             source_reference=reference,
             transfer_id=transfer_id,
         )
-        store.add_refunded(part.payment_id, part.amount.mills, now)
+        self._funding.add_refunded_in(uow, part.payment_id, part.amount.mills)
         uow.commit()
 
     def _finish(
@@ -387,7 +393,7 @@ class PayoutService:
                 failure_code=code,
                 failure_message=meaning[:300],
             )
-            store.add_refunded(part.payment_id, -part.amount.mills, now)
+            self._funding.add_refunded_in(uow, part.payment_id, -part.amount.mills)
             if payout.status is PayoutStatus.PAID:
                 store.set_status(payout.id, PayoutStatus.PARTIAL, now)
             told = self._outbox.add_for_customer(
@@ -478,9 +484,7 @@ class PayoutService:
                 payable = self._accounts.closed_refund_in(uow, number) - store.paid_out(customer.id)
                 if payable <= 0:
                     continue
-                _, left = match_refunds(
-                    payable, store.refundable(customer.id, REFUNDABLE_KINDS, sources)
-                )
+                _, left = match_refunds(payable, self._refundable(uow, customer.id, sources))
                 if left:
                     found.append(Unmatched(number, Money(left, customer.currency)))
             return found

@@ -148,11 +148,11 @@ def test_a_rendering_failure_voids_the_hold(pr: Postroom, funded: CustomerAccoun
     failing = VirtualMeters(
         pr.db,
         pr.clock,
+        pr.accounts,
         pr.ledger,
         pr.meters.funds,
         pr.rates,
         pr.config.resolved_virtual_meter_key,
-        pr.accounts.get,
         renderer=broken,
     )
     with pytest.raises(PrintFailed):
