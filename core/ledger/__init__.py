@@ -1,1 +1,1 @@
-"""The funds vault: a double-entry ledger of integer mills, meter registers, and their checks."""
+"""The ledger: double-entry accounts of integer mills, transfers, their checks and chain."""

@@ -8,10 +8,9 @@ hash, and the invariants are asserted before the commit.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 import attrs
@@ -23,9 +22,7 @@ from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
     Conflict,
-    InsufficientFunds,
     NotFound,
-    PostroomError,
     ValidationError,
 )
 from postroom.core.ledger.model import (
@@ -35,16 +32,13 @@ from postroom.core.ledger.model import (
     REPORT_TYPE_OF,
     AccountKind,
     Amount,
-    Balances,
     ChainKey,
     ChainSeal,
     Checkpoint,
     HistoryItem,
     LedgerAccount,
-    LedgerInvariantBroken,
     MeterRegisters,
     Phase,
-    Problem,
     ReportEntry,
     ReportType,
     TransactionReport,
@@ -53,7 +47,6 @@ from postroom.core.ledger.model import (
     TransferRequest,
     VerifyReport,
     account_closed,
-    body_fingerprint,
     check_amount,
     check_cost_center,
     clean_operator,
@@ -61,20 +54,18 @@ from postroom.core.ledger.model import (
     codes_of,
     currency_mismatch,
     customer_transfer_id,
-    effects,
-    sum_balances,
 )
+from postroom.core.ledger.posting import execute
 from postroom.core.ledger.store import (
     LedgerStore,
-    LockedAccounts,
     post_at_once,
 )
+from postroom.core.ledger.verify import verify_ledger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 8190
-MAX_PROBLEMS = 100
 EXPIRE_PREFIX = "expire:"
 
 
@@ -623,40 +614,12 @@ class LedgerService:
 
     # -------------------------------------------------------------------- verify
 
-    def _check_seal(
-        self,
-        seal: ChainSeal,
-        row: Transfer,
-        where: str,
-        problem: Callable[[str, str, Transfer], None],
-    ) -> None:
-        """The seal's checks, at the row it seals (the last row hashed the old way)."""
-        if seal.mac is None:
-            problem(
-                "ledger_unsealed",
-                f"{where}: rows up to it were written before the chain was keyed and"
-                " nobody holding the ledger key has sealed them (`postroom vault seal`)",
-                row,
-            )
-        elif not hmac.compare_digest(seal.mac, self._key.seal(seal.seq, seal.row_hash)):
-            problem(
-                "seal_broken",
-                f"{where}: its seal does not match the ledger key (altered, or another key)",
-                row,
-            )
-        elif row.row_hash != seal.row_hash:
-            problem(
-                "seal_broken",
-                f"{where}: is not the row that was sealed (rows up to it were rewritten)",
-                row,
-            )
-
     def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
         """Re-derive every balance and register from the rows, check the hash chain
         (keyed after the seal) and every invariant, and that the ledger still holds
         ``checkpoint``'s row; problems come in ledger order, so the first names the first
         broken row."""
-        return self._db.run(lambda uow: self._verify(uow, checkpoint), readonly=True)
+        return self._db.run(lambda uow: verify_ledger(uow, self._key, checkpoint), readonly=True)
 
     def seal(self) -> ChainSeal | None:
         """Seal, under the ledger key, the rows written before the chain was keyed, when
@@ -724,6 +687,11 @@ class LedgerService:
             # now seeing the winner's rows, answer.
             return self._db.run(work)
 
+    def _execute(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
+        return execute(
+            uow, requests, key=self._key, now=self._clock.now(), known_ids=self._account_ids
+        )
+
     def _customer(self, uow: UnitOfWork, customer_number: str) -> CustomerAccount:
         return self._accounts.customer_in(uow, customer_number)
 
@@ -771,369 +739,6 @@ class LedgerService:
                 code, kind, currency, None, 0, False, False, self._clock.now()
             )
         return account
-
-    def _execute(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
-        """Check and apply one linked batch inside the caller's transaction.
-
-        The first statement locks the accounts (ascending id) and pre-checks the ids;
-        every rule is checked on the locked rows; nothing is written before the rows
-        are appended, so a request found to be a replay answers with nothing written.
-        """
-        store = LedgerStore(uow.connection)
-        now = self._clock.now()
-        ids = [r.id for r in requests]
-        if len(set(ids)) != len(ids):
-            raise ValidationError("a transfer id appears twice in the batch", code="duplicate_id")
-        fingerprints = _fingerprints(requests)
-
-        # The pending transfers named (immutable rows: no lock), then every account.
-        pendings = store.transfers_by_id(r.pending_id for r in requests if r.pending_id)
-        account_ids: set[int] = set()
-        codes: set[str] = set()
-        for r in requests:
-            for ref in (r.debit, r.credit):
-                if isinstance(ref, str):
-                    codes.add(ref)
-                elif ref is not None:
-                    account_ids.add(ref)
-        for p in pendings.values():
-            account_ids.update((p.debit_account_id, p.credit_account_id))
-        locked = store.lock_for_transfers(account_ids, codes, ids)
-        self._account_ids.update(locked.ids_by_code)
-        if locked.seen or not locked.accounts:
-            replay = _replay(store, requests, fingerprints)
-            if replay is not None:
-                return replay
-
-        try:
-            built, balances = self._check(store, requests, locked, pendings, fingerprints, now)
-            meters = _meters_after(store, built, locked.accounts, balances)
-        except PostroomError as refused:
-            # On PostgreSQL the pre-check read a snapshot older than the locks: a twin
-            # that committed meanwhile answers instead (this statement sees it).
-            replay = _replay(store, requests, fingerprints)
-            if replay is not None:
-                return replay
-            if isinstance(refused, InsufficientFunds):
-                failed = str(refused.details["transfer_id"])
-                store.add_failure(failed, fingerprints[failed], refused.code, refused.message, now)
-                uow.commit()  # the failure sticks: this id stays failed
-            raise
-
-        changed = {i: b for i, b in balances.items() if b != locked.accounts[i].balances}
-        sealed = store.append_transfers(built, changed, self._key)
-        if sealed is None:  # a twin took one of the ids while this one waited for the locks
-            replay = _replay(store, requests, fingerprints)
-            if replay is None:
-                raise LedgerInvariantBroken("a transfer id was taken but no row holds it")
-            return replay
-        store.save_all_registers(meters)
-        return sealed
-
-    def _check(
-        self,
-        store: LedgerStore,
-        requests: Sequence[TransferRequest],
-        locked: LockedAccounts,
-        pendings: dict[str, Transfer],
-        fingerprints: dict[str, str],
-        now: datetime,
-    ) -> tuple[list[Transfer], dict[int, Balances]]:
-        """The batch's rows, unsealed, and the accounts' balances after them; raises on
-        the first rule a request breaks."""
-        accounts = locked.accounts
-        ids = [r.id for r in requests]
-
-        def account_id(ref: int | str | None) -> int | None:
-            if isinstance(ref, str):
-                return locked.ids_by_code.get(ref)
-            return ref
-
-        resolutions = store.resolutions_of(r.pending_id for r in requests if r.pending_id)
-        balances = {i: a.balances for i, a in accounts.items()}
-        batch = ids[0] if len(requests) > 1 else None
-        built: list[Transfer] = []
-        # (debit, credit, currency) as asked -> as checked: a mail run names one pair
-        # a thousand times
-        pairs: dict[tuple[object, object, object], tuple[int, int, str]] = {}
-        for r in requests:
-            pending: Transfer | None = None
-            if r.phase in (Phase.POSTED, Phase.PENDING):
-                pair = pairs.get((r.debit, r.credit, r.currency))
-                if pair is None:
-                    debit = _known(accounts, account_id(r.debit), r.debit)
-                    credit = _known(accounts, account_id(r.credit), r.credit)
-                    if debit.id == credit.id:
-                        raise ValidationError(
-                            "debit and credit account are the same", code="same_account"
-                        )
-                    currency = str(r.currency).upper()
-                    for account in (debit, credit):
-                        if account.currency != currency:
-                            raise currency_mismatch(currency, account.currency, account.code)
-                    pair = pairs[r.debit, r.credit, r.currency] = (debit.id, credit.id, currency)
-                debit_id, credit_id, currency = pair
-                amount = check_amount(r.amount)
-                timeout_at = (
-                    now + timedelta(seconds=r.timeout_seconds) if r.timeout_seconds else None
-                )
-            else:
-                pending = pendings.get(str(r.pending_id))
-                if pending is None:
-                    raise NotFound(
-                        f"no pending transfer {r.pending_id}", code="pending_transfer_not_found"
-                    )
-                if pending.phase is not Phase.PENDING:
-                    raise ValidationError(
-                        f"transfer {pending.id} is not pending", code="not_pending"
-                    )
-                if pending.id in resolutions:
-                    how = resolutions[pending.id].phase.value
-                    raise Conflict(
-                        f"pending transfer {pending.id} is already resolved ({how})",
-                        code="pending_transfer_resolved",
-                        resolution=how,
-                    )
-                if r.phase is Phase.EXPIRE:
-                    if not _expired(pending, now):
-                        raise Conflict(
-                            f"pending transfer {pending.id} has not timed out",
-                            code="pending_not_expired",
-                        )
-                elif _expired(pending, now):
-                    raise Conflict(
-                        f"pending transfer {pending.id} expired", code="pending_transfer_expired"
-                    )
-                if r.currency is not None and r.currency.upper() != pending.currency:
-                    raise currency_mismatch(r.currency, pending.currency)
-                amount = pending.amount
-                if r.phase is Phase.POST and r.amount is not None:
-                    if r.amount > pending.amount:
-                        raise ValidationError(
-                            f"cannot post {r.amount} of a {pending.amount} reservation",
-                            code="exceeds_pending_amount",
-                        )
-                    amount = r.amount
-                currency = pending.currency
-                timeout_at = None
-                debit_id, credit_id = pending.debit_account_id, pending.credit_account_id
-                resolutions[pending.id] = pending  # a second resolution in this batch fails
-            transfer = Transfer(
-                seq=0,
-                id=r.id,
-                debit_account_id=debit_id,
-                credit_account_id=credit_id,
-                amount=amount,
-                currency=currency,
-                phase=r.phase,
-                code=pending.code if pending is not None else r.code,
-                pending_id=r.pending_id,
-                timeout_at=timeout_at,
-                batch=batch,
-                pieces=r.pieces,
-                # Posting a reservation keeps what it was made for and by whom (a kiosk
-                # print's operator), and the department.
-                reference=r.reference or (pending.reference if pending is not None else ""),
-                cost_center=(
-                    r.cost_center
-                    if r.cost_center is not None or pending is None
-                    else pending.cost_center
-                ),
-                body_hash=fingerprints[r.id],
-                created_at=now,
-                prev_hash="",
-                row_hash="",
-            )
-            moved: tuple[tuple[int, Balances], ...]
-            if pending is None and transfer.phase is Phase.POSTED:
-                moved = (
-                    (debit_id, balances[debit_id].debited(amount)),
-                    (credit_id, balances[credit_id].credited(amount)),
-                )
-            else:
-                moved = tuple((i, balances[i] + d) for i, d in effects(transfer, pending))
-            for affected, after in moved:
-                why = accounts[affected].violation(after)
-                if why == "exceeds_credits":
-                    raise InsufficientFunds(
-                        f"{accounts[affected].code} cannot cover {amount} mills",
-                        transfer_id=r.id,
-                        account=accounts[affected].code,
-                        available_mills=balances[affected].available
-                        + accounts[affected].credit_limit,
-                    )
-                if why is not None:
-                    raise Conflict(
-                        f"{accounts[affected].code} refuses this transfer ({why})", code=why
-                    )
-                balances[affected] = after
-            built.append(transfer)
-
-        return built, balances
-
-    def _verify(self, uow: UnitOfWork, checkpoint: Checkpoint | None) -> VerifyReport:
-        if uow.dialect == "postgresql":
-            uow.connection.exec_driver_sql(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-            )
-        store = LedgerStore(uow.connection)
-        accounts = {a.id: a for a in store.accounts()}
-        stored_meters = {m.account_id: m for m in store.all_meters()}
-        derived = {i: Balances() for i in accounts}
-        meters = {
-            i: MeterRegisters(
-                m.account_id, m.serial, m.customer_account_id, m.operator, m.currency, m.status
-            )
-            for i, m in stored_meters.items()
-        }
-        pendings: dict[str, Transfer] = {}
-        resolved: set[str] = set()
-        problems: list[Problem] = []
-
-        def problem(
-            code: str, message: str, t: Transfer | None = None, account: str | None = None
-        ) -> None:
-            if len(problems) < MAX_PROBLEMS:
-                problems.append(
-                    Problem(
-                        code,
-                        message,
-                        None if t is None else t.seq,
-                        None if t is None else t.id,
-                        account,
-                    )
-                )
-
-        if checkpoint is not None and not hmac.compare_digest(
-            checkpoint.signature, self._key.checkpoint(checkpoint.seq, checkpoint.row_hash)
-        ):
-            problem(
-                "checkpoint_invalid",
-                f"the checkpoint of row {checkpoint.seq} is not signed with this ledger key",
-            )
-            checkpoint = None  # nothing it says can be trusted
-        # Rows up to the seal kept their unkeyed hashes; the seal (keyed) vouches for the
-        # last of them, and so for every one before it. Rows after it are keyed.
-        seal = store.seal()
-        sealed_seq = 0 if seal is None else seal.seq
-        prev_hash, expected_seq, count = GENESIS_HASH, 1, 0
-        for t in store.all_transfers():
-            count += 1
-            where = f"row {t.seq} (transfer {t.id})"
-            if t.seq != expected_seq:
-                problem("chain_gap", f"{where}: expected row {expected_seq} here", t)
-            if t.prev_hash != prev_hash:
-                problem("chain_broken", f"{where}: does not follow the previous row's hash", t)
-            keyed = t.seq > sealed_seq
-            if t.computed_hash(self._key if keyed else None, t.prev_hash) != t.row_hash:
-                problem(
-                    "row_altered",
-                    f"{where}: content does not match its"
-                    + (" keyed hash (altered, or another ledger key)" if keyed else " hash"),
-                    t,
-                )
-            if seal is not None and t.seq == seal.seq:
-                self._check_seal(seal, t, where, problem)
-            if (
-                checkpoint is not None
-                and t.seq == checkpoint.seq
-                and t.row_hash != checkpoint.row_hash
-            ):
-                problem(
-                    "checkpoint_mismatch",
-                    f"{where}: differs from the checkpoint taken of it (rewritten)",
-                    t,
-                )
-            prev_hash, expected_seq = t.row_hash, t.seq + 1
-            debit, credit = accounts.get(t.debit_account_id), accounts.get(t.credit_account_id)
-            if debit is None or credit is None:
-                problem("unknown_account", f"{where}: names an account that does not exist", t)
-                continue
-            if debit.currency != t.currency or credit.currency != t.currency:
-                problem("currency_mismatch", f"{where}: currency differs from its accounts'", t)
-            if t.amount <= 0 and t.phase is not Phase.VOID and t.phase is not Phase.EXPIRE:
-                problem("invalid_amount", f"{where}: amount is not positive", t)
-            pending = None
-            if t.phase is Phase.PENDING:
-                pendings[t.id] = t
-            elif t.phase in (Phase.POST, Phase.VOID, Phase.EXPIRE):
-                pending = pendings.get(str(t.pending_id))
-                if pending is None or t.pending_id in resolved:
-                    problem("bad_resolution", f"{where}: resolves no open pending transfer", t)
-                    continue
-                resolved.add(pending.id)
-                if (pending.debit_account_id, pending.credit_account_id) != (
-                    t.debit_account_id,
-                    t.credit_account_id,
-                ) or t.amount > pending.amount:
-                    problem("bad_resolution", f"{where}: does not match its pending transfer", t)
-            for affected, delta in effects(t, pending):
-                derived[affected] = derived[affected] + delta
-                why = accounts[affected].violation(derived[affected])
-                if why is not None and t.phase in (Phase.POSTED, Phase.PENDING):
-                    problem(
-                        "balance_rule_broken",
-                        f"{where}: leaves {accounts[affected].code} in breach ({why})",
-                        t,
-                        accounts[affected].code,
-                    )
-            for meter_id in (t.debit_account_id, t.credit_account_id):
-                if meter_id in meters:
-                    meters[meter_id] = meters[meter_id].after(t)
-
-        if checkpoint is not None and checkpoint.seq > expected_seq - 1:
-            problem(
-                "checkpoint_missing",
-                f"the checkpoint names row {checkpoint.seq} but the ledger ends at"
-                f" {expected_seq - 1} (rows were removed)",
-            )
-        if seal is not None and seal.seq > expected_seq - 1:
-            problem(
-                "seal_broken",
-                f"rows up to {seal.seq} were sealed but the ledger ends at {expected_seq - 1}",
-            )
-        head = store.chain_head()
-        if head != (expected_seq - 1, prev_hash):
-            problem(
-                "chain_head_mismatch",
-                f"the chain head says row {head[0]} but the last row is {expected_seq - 1}",
-            )
-        for i, account in accounts.items():
-            if account.balances != derived[i]:
-                problem(
-                    "balance_mismatch",
-                    f"{account.code}: stored balances {attrs.astuple(account.balances)} but the"
-                    f" rows give {attrs.astuple(derived[i])}",
-                    account=account.code,
-                )
-        stored_total = sum_balances(a.balances for a in accounts.values())
-        if (
-            stored_total.debits_posted != stored_total.credits_posted
-            or stored_total.debits_pending != stored_total.credits_pending
-        ):
-            problem("debits_credits_differ", "the sum of debits differs from the sum of credits")
-        for i, registers in meters.items():
-            stored = stored_meters[i]
-            code = accounts[i].code if i in accounts else stored.serial
-            if stored != registers:
-                problem(
-                    "registers_mismatch",
-                    f"meter {stored.serial}: stored registers differ from the rows",
-                    account=code,
-                )
-            if not stored.consistent:
-                problem(
-                    "control_sum_broken",
-                    f"meter {stored.serial}: used + available differs from the control sum",
-                    account=code,
-                )
-            if i in derived and registers.descending != derived[i].balance:
-                problem(
-                    "registers_mismatch",
-                    f"meter {stored.serial}: descending register differs from its account",
-                    account=code,
-                )
-        return VerifyReport(count, len(accounts), len(meters), tuple(problems))
 
 
 class LedgerSession:
@@ -1303,64 +908,6 @@ class LedgerSession:
         return self._store.withdrawn_serials()
 
 
-def _replay(
-    store: LedgerStore, requests: Sequence[TransferRequest], fingerprints: dict[str, str]
-) -> list[Transfer] | None:
-    """The answer to a batch whose ids were seen before: the first result for the same
-    bodies, a Conflict for another body, the stuck failure; None when no id was seen."""
-    ids = [r.id for r in requests]
-    existing = store.transfers_by_id(ids)
-    failures = store.failures_by_id(ids)
-    if not existing and not failures:
-        return None
-    for r in requests:
-        seen = existing.get(r.id)
-        failed = failures.get(r.id)
-        if (seen is not None and seen.body_hash != fingerprints[r.id]) or (
-            failed is not None and failed[0] != fingerprints[r.id]
-        ):
-            raise Conflict(
-                f"transfer id {r.id} was used before with another body",
-                code="transfer_id_reused",
-                transfer_id=r.id,
-            )
-    if len(existing) == len(requests):
-        return [attrs.evolve(existing[i], replayed=True) for i in ids]
-    for r in requests:
-        if r.id in failures:
-            _, code, message = failures[r.id]
-            raise InsufficientFunds(
-                f"transfer {r.id} failed before: {message}", code=code, transfer_id=r.id
-            )
-    raise Conflict(
-        "some ids of this batch were used by other transfers",
-        code="transfer_id_reused",
-        transfer_ids=sorted(existing),
-    )
-
-
-def _meters_after(
-    store: LedgerStore,
-    rows: Sequence[Transfer],
-    accounts: dict[int, LedgerAccount],
-    balances: dict[int, Balances],
-) -> list[MeterRegisters]:
-    """The registers of the batch's meters once ``rows`` are applied (those that change);
-    the postal invariant is checked here, before anything is written."""
-    changed = []
-    meter_ids = [i for i, a in accounts.items() if a.kind is AccountKind.METER]
-    for registers in store.meters_for_accounts(meter_ids).values():
-        updated = registers.after_all(rows)
-        if not updated.consistent or updated.descending != balances[updated.account_id].balance:
-            raise LedgerInvariantBroken(
-                f"meter {updated.serial}: used + available would not equal the control sum",
-                serial=updated.serial,
-            )
-        if updated != registers:
-            changed.append(updated)
-    return changed
-
-
 def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:
     codes = store.codes_by_id(
         x for t in transfers for x in (t.debit_account_id, t.credit_account_id)
@@ -1368,28 +915,3 @@ def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryI
     return [
         HistoryItem(t, codes[t.debit_account_id], codes[t.credit_account_id]) for t in transfers
     ]
-
-
-def _expired(pending: Transfer, now: datetime) -> bool:
-    return pending.timeout_at is not None and pending.timeout_at <= now
-
-
-def _known(
-    accounts: dict[int, LedgerAccount], account_id: int | None, ref: object
-) -> LedgerAccount:
-    if account_id is None or account_id not in accounts:
-        raise NotFound(f"no ledger account {ref!r}", code="account_not_found")
-    return accounts[account_id]
-
-
-def _fingerprints(requests: Sequence[TransferRequest]) -> dict[str, str]:
-    """Each request's fingerprint by id, each distinct body hashed once."""
-    by_body: dict[tuple[object, ...], str] = {}
-    found = {}
-    for r in requests:
-        body = r.body()
-        fingerprint = by_body.get(body)
-        if fingerprint is None:
-            fingerprint = by_body[body] = body_fingerprint(body)
-        found[r.id] = fingerprint
-    return found
