@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import attrs
 from sqlalchemy.exc import IntegrityError
 
-from postroom.core.accounts.model import CustomerAccount, parse_account_number
+from postroom.core.accounts.model import CustomerAccount
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
@@ -1441,15 +1441,7 @@ class FundingService:
         return ledger.system_account(AccountKind.PAYMENT_CLEARING, currency)
 
     def _customer(self, uow: UnitOfWork, customer_number: str) -> CustomerAccount:
-        if not isinstance(customer_number, str):
-            raise ValidationError(
-                "a customer account number is text", code="invalid_account_number"
-            )
-        number = parse_account_number(customer_number)
-        customer = self._accounts.customer_by_number_in(uow, number)
-        if customer is None:
-            raise NotFound(f"no customer account {number}", code="account_not_found")
-        return customer
+        return self._accounts.customer_in(uow, customer_number)
 
     def _run(self, work: Callable[[UnitOfWork], T]) -> T:
         try:
