@@ -1,5 +1,5 @@
 """Values and pure rules of funding: payment instruments, payments, the auto-refill
-rule, low-balance alerts and credit-line statements. No I/O; funding.py runs them.
+rule, low-balance alerts and credit-line statements. No I/O; service.py runs them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Refunds of spoiled or misprinted metered postage, and closing a postage account:
-values and pure rules (no I/O). ``refunds.py`` runs them inside one transaction.
+values and pure rules (no I/O). ``service.py`` runs them inside one transaction.
 
 The rules (docs/vault.md "Refunds"):
 

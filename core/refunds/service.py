@@ -1,7 +1,9 @@
 """Refunds of spoiled or misprinted metered postage, and closing a postage account
-(``pr.refunds``). The rules are in ``refund_model``; each use case here runs in one unit
-of work, the ledger transfers of an approval or a closing in the same transaction as
-the refund's or the closing's own rows.
+(``pr.refunds``). The rules are in ``model``; each use case here runs in one unit of
+work, the ledger transfers of an approval or a closing (``LedgerService.within``) in the
+same transaction as the refund's own rows or the closing's record (kept by the accounts
+area: ``AccountsService.record_closure_in``). The meter's piece log comes from the
+meters' service (``MetersService.logged_pieces``).
 """
 
 from __future__ import annotations
