@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 
 from postroom.core.clock import Clock
-from postroom.core.vault.model import IssuedToken
-from postroom.core.vault.service import VaultService
+from postroom.core.meters.funds import MeterFunds
+from postroom.core.meters.refills import IssuedToken
 
 
 class TokenState(enum.StrEnum):
@@ -53,12 +53,12 @@ class TokenStatus:
 class MeterTokens:
     """The use case behind ``postroom meter tokens``: a meter's tokens with their states."""
 
-    def __init__(self, vault: VaultService, clock: Clock) -> None:
-        self._vault = vault
+    def __init__(self, funds: MeterFunds, clock: Clock) -> None:
+        self._funds = funds
         self._clock = clock
 
     def list(self, serial: str) -> list[TokenStatus]:
         """Every token issued for meter ``serial``, by sequence (``meter_not_found``)."""
-        found = self._vault.issued_tokens(serial)
+        found = self._funds.issued_tokens(serial)
         now = self._clock.now()
         return [TokenStatus(token, token_state(token, now)) for token in found]

@@ -1,6 +1,6 @@
 """What ``postroom meter show|list`` and ``GET /api/v1/meters`` show of a meter.
 
-A physical meter's registers are the vault's meter account (funded by refills, drawn by
+A physical meter's registers are the ledger's meter account (funded by refills, drawn by
 the usage its syncs upload). A virtual meter (PC postage, the kiosk) has no such account
 to speak of: each print is charged to the postage account directly, and its own
 registers, the piece count and the ascending register, are kept by every print. Its view
@@ -14,18 +14,18 @@ import builtins
 from typing import Any
 
 from postroom.core.db import Database, UnitOfWork
+from postroom.core.ledger.service import LedgerService
 from postroom.core.meters.model import Meter
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.virtual import VIRTUAL_PRODUCT
 from postroom.core.meters.virtual_store import VirtualMeterStore
-from postroom.core.vault.service import VaultService
 
 
 class MeterViews:
-    def __init__(self, db: Database, meters: MetersService, vault: VaultService) -> None:
+    def __init__(self, db: Database, meters: MetersService, ledger: LedgerService) -> None:
         self._db = db
         self._meters = meters
-        self._vault = vault
+        self._ledger = ledger
 
     def list(self, customer_number: str | None = None) -> builtins.list[dict[str, Any]]:
         """Registered meters (all, or one customer's) with their registers."""
@@ -56,7 +56,7 @@ class MeterViews:
                 continue
             owner = meter.customer_account
             if owner not in available:
-                account = self._vault.balance(owner)
+                account = self._ledger.balance(owner)
                 available[owner] = account.balances.available + account.credit_limit
             count, ascending = kept[meter.serial]
             descending = max(available[owner], 0)

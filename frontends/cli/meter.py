@@ -15,7 +15,7 @@ import click
 from postroom.core.errors import DeviceError, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
-from postroom.core.vault.refund_model import refund_json
+from postroom.core.refunds.model import refund_json
 from postroom.frontends.cli.options import account_option, day_option, json_option
 from postroom.frontends.cli.state import (
     CliState,
@@ -379,7 +379,7 @@ def connect(
 def withdraw(state: CliState, serial: str, as_json: bool) -> None:
     """Withdraw a meter: its funds return to the postage account; its next sync locks it."""
     found, moved = state.postroom().meters.withdraw(serial)
-    currency = state.postroom().vault.registers(found.serial).currency
+    currency = state.postroom().meters.funds.registers(found.serial).currency
     emit(
         {**found.to_json(), "returned_mills": moved},
         as_json,
@@ -440,7 +440,7 @@ def cancel_token(state: CliState, serial: str, sequence: int, as_json: bool) -> 
 def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
     """Replace meter OLD by NEW: OLD's funds go to NEW at its next sync."""
     withdrawn, successor, moved = state.postroom().meters.replace(old, new)
-    currency = state.postroom().vault.registers(successor.serial).currency
+    currency = state.postroom().meters.funds.registers(successor.serial).currency
     emit(
         {"old": withdrawn.to_json(), "new": successor.to_json(), "moved_mills": moved},
         as_json,
@@ -477,7 +477,7 @@ def refund(
     as_json: bool,
 ) -> None:
     """Ask back misprinted pieces by number: value and date come from the piece log."""
-    done = state.postroom().meters.request_refund(
+    done = state.postroom().refunds.request_logged(
         number, refund_id or uuid.uuid4().hex, serial, list(pieces), reason, note=note
     )
     emit(refund_json(done), as_json, refund_line)

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from postroom.core.funding.model import AutoRefillRule, Payment
 from postroom.core.money import Money
-from postroom.core.vault.funding_model import AutoRefillRule, Payment
 from postroom.frontends.cli.options import (
     account_option,
     amount_option,

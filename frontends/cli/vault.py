@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 import click
 
+from postroom.core.accounts.closure import closure_json
 from postroom.core.errors import PermissionDenied, ValidationError
-from postroom.core.money import Money
-from postroom.core.vault.funding_model import stamp
-from postroom.core.vault.model import (
+from postroom.core.funding.model import stamp
+from postroom.core.ledger.model import (
     FUNDS_KINDS,
     Checkpoint,
     LedgerAccount,
@@ -24,14 +24,9 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.vault.refund_model import (
-    Refund,
-    RefundReason,
-    claims_from_json,
-    closure_json,
-    refund_json,
-)
-from postroom.core.vault.report import report_csv, report_json
+from postroom.core.ledger.report import report_csv, report_json
+from postroom.core.money import Money
+from postroom.core.refunds.model import Refund, RefundReason, claims_from_json, refund_json
 from postroom.frontends.cli.options import (
     account_option,
     amount_option,
@@ -71,7 +66,7 @@ def vault() -> None:
 def balance(state: CliState, number: str, as_json: bool) -> None:
     """Show the postage account of customer account --account NUMBER."""
     pr = state.postroom()
-    account = pr.vault.balance(number)
+    account = pr.ledger.balance(number)
     expected = pr.funding.expected_by(number)
 
     def human(_: Any) -> str:
@@ -201,8 +196,8 @@ def refill(
 ) -> None:
     """Move funds from the postage account into a meter."""
     pr = state.postroom()
-    done = pr.vault.refill(serial, amount, _id(transfer_id))
-    registers = pr.vault.registers(serial)
+    done = pr.meters.funds.refill(serial, amount, _id(transfer_id))
+    registers = pr.meters.funds.registers(serial)
     emit(
         {
             "transfer": done.transfer.to_json(),
@@ -228,7 +223,7 @@ def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None
 
     TOKEN is the text form of the refill's PRT1 token (the `reset_token` of `refill`).
     """
-    reset = state.postroom().vault.apply_reset_token(serial, token)
+    reset = state.postroom().meters.funds.apply_reset_token(serial, token)
     emit(
         reset.to_json(), as_json, lambda d: f"reset {d['sequence']} of meter {d['serial']} applied"
     )
@@ -270,14 +265,14 @@ def transfer(
     """
     money = amount
     pr = state.postroom()
-    into, out_of = pr.vault.account(credit), pr.vault.account(debit)
+    into, out_of = pr.ledger.account(credit), pr.ledger.account(debit)
     if into.kind in FUNDS_KINDS and out_of.kind not in FUNDS_KINDS:
         raise PermissionDenied(
             f"{credit} is a customer's funds: credit it with `postroom vault deposit "
             "--reason` (audited), not a raw transfer from a system account",
             code="manual_credit_needs_deposit",
         )
-    done = pr.vault.transfer(
+    done = pr.ledger.transfer(
         TransferRequest(
             id=_id(transfer_id),
             debit=debit,
@@ -329,7 +324,7 @@ def report(
 
     The totals are per ledger account; without filters each one's net is its balance.
     """
-    result = state.postroom().vault.report(
+    result = state.postroom().ledger.report(
         number,
         since=None if since is None else parse_moment(since),
         until=None if until is None else parse_moment(until, end=True),
@@ -357,7 +352,7 @@ def report(
 def verify(state: CliState, checkpoint_file: TextIO | None, as_json: bool) -> None:
     """Re-check the keyed hash chain, every balance and every meter; exit 1 on any break."""
     checkpoint = None if checkpoint_file is None else _read_checkpoint(checkpoint_file)
-    report = state.postroom().vault.verify(checkpoint)
+    report = state.postroom().ledger.verify(checkpoint)
 
     def human(_: Any) -> str:
         if report.ok:
@@ -395,7 +390,7 @@ def _read_checkpoint(source: TextIO) -> Checkpoint:
 @pass_state
 def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
     """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
-    taken = state.postroom().vault.checkpoint()
+    taken = state.postroom().ledger.checkpoint()
     json.dump(taken.to_json(), output, indent=2)
     output.write("\n")
     emit(
@@ -411,7 +406,7 @@ def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
 def seal(state: CliState, as_json: bool) -> None:
     """Seal, with the ledger key, the rows written before the chain was keyed (needed
     only when `db upgrade` ran without the key: verify says `ledger_unsealed`)."""
-    sealed = state.postroom().vault.seal()
+    sealed = state.postroom().ledger.seal()
     data = {"sealed_through": None if sealed is None else sealed.seq}
     emit(
         data,

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from postroom.core.errors import ValidationError
+from postroom.core.funding.model import AutoRefillRule, Payment, check_key, stamp
+from postroom.core.funding.replays import paid_before
+from postroom.core.funding.service import FundingService
 from postroom.core.money import Money
-from postroom.core.payment_replays import paid_before
-from postroom.core.vault.funding import FundingService
-from postroom.core.vault.funding_model import AutoRefillRule, Payment, check_key, stamp
 from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom

@@ -32,9 +32,9 @@ def test_an_expired_refill_is_listed_and_cancelled_from_the_command_line(
     runner: CliRunner, earlier: Postroom
 ) -> None:
     number = earlier.accounts.create("Acme", "US", "USD").number
-    earlier.vault.deposit(number, Money.parse("100.00 USD"), "dep-1")
+    earlier.ledger.deposit(number, Money.parse("100.00 USD"), "dep-1")
     earlier.meters.register(number, product_code="PR-VPSD1", serial=SERIAL)
-    earlier.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    earlier.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
 
     listed = runner.invoke(cli, ["meter", "tokens", SERIAL, "--json"])
     assert listed.exit_code == 0, listed.output

@@ -116,7 +116,7 @@ def test_control_characters_in_a_reference_are_refused_and_nothing_is_written(
 
 def test_control_characters_in_names_and_notes_are_refused(postroom: Postroom, runner):
     from postroom.core.errors import ValidationError
-    from postroom.core.vault.refund_model import check_note
+    from postroom.core.refunds.model import check_note
 
     with pytest.raises(ValidationError) as caught:
         postroom.accounts.create("Acme\x00Mailroom", "US", "USD")

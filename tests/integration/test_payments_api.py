@@ -237,7 +237,7 @@ def test_a_returned_debit_locks_refills_through_the_api(client, customer, postro
     paid = client.post(f"{V}/payments", json=body, headers=headers).get_json()
     assert paid["status"] == "pending"
     postroom.funding.settle(paid["id"])  # returned after the bank paid
-    postroom.vault.register_meter("PB-API-1", number, "USPS")
+    postroom.meters.funds.register_meter("PB-API-1", number, "USPS")
     refill = {"id": "r1", "amount": usd("50.00")}
     assert (
         client.post(f"{V}/meters/PB-API-1/refills", json=refill, headers=headers).status_code == 201

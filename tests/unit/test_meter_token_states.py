@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from postroom.core.meters import tokens
+from postroom.core.meters.refills import IssuedToken, token_cancellable
 from postroom.core.meters.token_states import TokenState, TokenStatus, token_state
 from postroom.core.money import Money
-from postroom.core.vault.model import IssuedToken, token_cancellable
 
 EXPIRES = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -26,11 +26,11 @@ def _setup(database_url: str, data_dir: Path) -> str:
     config = Config.load({}, data_dir=data_dir, database_url=database_url, secret_key="test-secret")
     with Postroom.open(config=config, migrate_schema=True) as pr:
         number = pr.accounts.create("Acme", "US", "USD").number
-        pr.vault.deposit(number, Money.parse("100 USD"), "dep-1")
+        pr.ledger.deposit(number, Money.parse("100 USD"), "dep-1")
         pr.meters.register(number, product_code="PR-VPSD1", serial="PB-9")
-        pr.vault.refill("PB-9", Money.parse("20 USD"), "refill-1")
-        pr.vault.record_usage("PB-9", Money.parse("0.73 USD"), 1, "use-1")
-        pr.vault.record_usage("PB-9", Money.parse("4.00 USD"), 4, "use-2")
+        pr.meters.funds.refill("PB-9", Money.parse("20 USD"), "refill-1")
+        pr.meters.funds.record_usage("PB-9", Money.parse("0.73 USD"), 1, "use-1")
+        pr.meters.funds.record_usage("PB-9", Money.parse("4.00 USD"), 4, "use-2")
     return number
 
 
