@@ -6,6 +6,7 @@ An area adds its store module here when it adds tables.
 from postroom.core import instance, outbox
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
+from postroom.core.identity import store as identity_store
 from postroom.core.meters import store as meters_store
 from postroom.core.meters import virtual_store
 from postroom.core.rates import store as rates_store
@@ -15,6 +16,7 @@ from postroom.core.vault import store as vault_store
 __all__ = [
     "accounts_store",
     "funding_store",
+    "identity_store",
     "instance",
     "metadata",
     "meters_store",
