@@ -777,7 +777,7 @@ class IdentityService:
             user = self._member(unit, account_number, user_id)
             if account_number is not None:
                 self._guard_owner(unit, account_number, user, by)
-                if user.role == PortalRole.OWNER.value and clean is not PortalRole.OWNER:
+                if clean is not PortalRole.OWNER:
                     self._keep_an_owner(unit, account_number, user)
             unit.repo.update_user(user.id, {"role": clean.value})
             unit.commit()
@@ -797,8 +797,7 @@ class IdentityService:
             user = self._member(unit, account_number, user_id)
             if account_number is not None:
                 self._guard_owner(unit, account_number, user, by)
-                if user.role == PortalRole.OWNER.value:
-                    self._keep_an_owner(unit, account_number, user)
+                self._keep_an_owner(unit, account_number, user)
             unit.repo.delete_user(user.id)
             unit.commit()
             return user
@@ -816,6 +815,9 @@ class IdentityService:
 
     @staticmethod
     def _keep_an_owner(unit: IdentityUnit, account_number: str, user: User) -> None:
+        """Refuse to take an active owner away when they are the account's last one."""
+        if user.role != PortalRole.OWNER.value or not user.has_password:
+            return
         owners = [
             u
             for u in unit.repo.users_of(account_number)

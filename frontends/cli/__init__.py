@@ -22,6 +22,7 @@ from postroom.frontends.cli import (
     rates,
     scale,
     serve,
+    users,
     vault,
     worker,
 )
@@ -61,6 +62,7 @@ for command in (
     rates.rates,
     scale.scale,
     serve.serve,
+    users.users,
     vault.vault,
     worker.worker,
 ):
