@@ -12,7 +12,14 @@ from typing import Any, Protocol, TypeVar
 from babel.numbers import get_territory_currencies
 
 from postroom.core.clock import Clock
-from postroom.core.errors import Conflict, Locked, NotFound, PermissionDenied, Unauthenticated
+from postroom.core.errors import (
+    Conflict,
+    Locked,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationError,
+)
 from postroom.core.identity import model
 from postroom.core.identity.mail import Mailer
 from postroom.core.identity.model import (
@@ -234,7 +241,7 @@ class IdentityService:
         stops working). The caller answers the same whatever happened."""
         try:
             address = model.parse_email(email)
-        except model.ValidationError:
+        except ValidationError:
             return None
         token = model.new_token()
 
@@ -413,7 +420,7 @@ class IdentityService:
         whatever happened."""
         try:
             address = model.parse_email(email)
-        except model.ValidationError:
+        except ValidationError:
             return None
         token = model.new_token()
 

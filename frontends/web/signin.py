@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import attrs
-from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
 
 from postroom.core.errors import Unauthenticated
 from postroom.core.identity.model import User

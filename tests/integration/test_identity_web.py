@@ -140,7 +140,8 @@ def test_each_wrong_field_has_its_message_and_values_come_back_except_passwords(
     assert 'value="ann@"' in page
     assert 'value="Ann Archer"' in page
     assert "short" not in re.sub(r"<p[^>]*>[^<]*</p>", "", page)  # no password re-filled
-    assert postroom.identity.staff() == [] and postroom.outbox.messages() == []
+    assert postroom.identity.staff() == []
+    assert postroom.outbox.messages() == []
 
 
 def test_script_in_a_field_is_escaped_and_a_megabyte_field_is_refused(browser: Browser) -> None:
@@ -240,7 +241,9 @@ def test_a_new_session_id_at_sign_in_and_the_old_one_is_dead_after_sign_out(
     first = browser.cookie()
     browser.sign_in()
     second = browser.cookie()
-    assert first and second and first != second
+    assert first
+    assert second
+    assert first != second
     other.client.set_cookie(COOKIE, first)
     assert other.client.get("/account/profile").status_code == 302  # rotated away
     browser.sign_out()
@@ -253,12 +256,16 @@ def test_session_cookie_flags(browser: Browser, app: Flask) -> None:
     browser.register()
     browser.verify()
     header = browser.sign_in().headers["Set-Cookie"]
-    assert "HttpOnly" in header and "SameSite=Lax" in header and "Secure" not in header
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Secure" not in header
     app.config["SESSION_COOKIE_SECURE"] = True  # as POSTROOM_ENV=production sets it
     browser.client.get("/account/sign-in")
     header = browser.sign_in().headers["Set-Cookie"]
     assert header.startswith(SECURE_COOKIE + "=")
-    assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
+    assert "Secure" in header
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
 
 
 def test_idle_and_absolute_timeouts(browser: Browser, clock: FrozenClock) -> None:
@@ -454,7 +461,8 @@ def test_api_keys_are_shown_once_and_revoked(browser: Browser, postroom: Postroo
     created = browser.post("/account/api-keys", {"label": "shipping robot"})
     token = re.search(r'class="token">([^<]+)<', created.text).group(1)
     listed = browser.client.get("/account/api-keys").text
-    assert token not in listed and "shipping robot" in listed
+    assert token not in listed
+    assert "shipping robot" in listed
     balance = browser.client.get("/api/v1/meters", headers={"Authorization": f"Bearer {token}"})
     assert balance.status_code == 200
     prefix = token.split("_")[1]
