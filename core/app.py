@@ -22,6 +22,7 @@ from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.mail import MAILDIR_NAME, LocalMailbox
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.service import MetersService
 from postroom.core.outbox import NoAddressBook, Outbox
@@ -63,7 +64,9 @@ class Postroom:
         # Who reads a customer account's email: nobody is known until the identity area
         # (portal users) provides the address book.
         self.address_book: AddressBook = NoAddressBook()
-        self.outbox = Outbox(db, clock, plugins, address_book=self.address_book)
+        # the embedded default's sent email (no SMTP host): `postroom mail outbox`
+        self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
+        self.outbox = Outbox(db, clock, plugins, config, address_book=self.address_book)
         self.vault = VaultService(
             db,
             clock,
