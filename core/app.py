@@ -61,12 +61,12 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
-        # Who reads a customer account's email: nobody is known until the identity area
-        # (portal users) provides the address book.
-        self.address_book: AddressBook = NoAddressBook()
         # the embedded default's sent email (no SMTP host): `postroom mail outbox`
         self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
-        self.outbox = Outbox(db, clock, plugins, config, address_book=self.address_book)
+        # Who reads a customer account's email (``customer:<number>`` messages): nobody
+        # until the identity area provides its address book; that service sends through
+        # the outbox itself, so it sets ``self.address_book`` once it exists.
+        self.outbox = Outbox(db, clock, plugins, config, address_book=NoAddressBook())
         self.vault = VaultService(
             db,
             clock,
@@ -198,6 +198,16 @@ class Postroom:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def address_book(self) -> AddressBook:
+        """Who reads each customer account's email: the outbox resolves
+        ``customer:<number>`` messages through it at delivery time."""
+        return self.outbox.address_book
+
+    @address_book.setter
+    def address_book(self, book: AddressBook) -> None:
+        self.outbox.address_book = book
 
     @property
     def version(self) -> str:

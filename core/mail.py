@@ -40,16 +40,20 @@ _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.?[^@\s<>()\[
 _LINK = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
 # What a link ends with in prose but is not part of it: "see https://x.example/a."
 _LINK_TRAILER = ".,;:!?)]}'\""
+# C0 controls but tab, DEL, C1 controls (NEL among them), and the Unicode line and
+# paragraph separators: everything str.splitlines breaks at, and other controls.
+_UNFIT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # Message-Id's left part is a dot-atom: keep the outbox id's letters, digits and - _ .
 _NOT_ATOM = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def check_header(name: str, value: str) -> str:
-    """``value`` if it may go into header ``name``; a line break (CR or LF) would start a
-    header of the caller's choosing, so it is refused."""
-    if "\r" in value or "\n" in value:
+    """``value`` if it may go into header ``name``. A line break (CR, LF, or any other
+    character Python splits lines at) would start a header of the caller's choosing, and
+    other control characters have no place in a header: both are refused."""
+    if any(_UNFIT.match(character) for character in value):
         raise ValidationError(
-            f"the {name} of an email may not contain a line break",
+            f"the {name} of an email may not contain a line break or control character",
             code="mail_header_injection",
         )
     return value

@@ -87,9 +87,15 @@ def test_the_senders_html_is_used_when_the_message_has_one() -> None:
         {"data": {"addressee_name": "Olive\r\nBcc: victim@example.org"}},
         {"recipient": "olive@customer.example\r\nBcc: victim@example.org"},
         {"language": "en\nBcc: victim@example.org"},
+        {"subject": "Hello\u2028Bcc: victim@example.org"},
+        {"subject": "Hello\x85Bcc: victim@example.org"},
+        {"subject": "Hello\x0bBcc: victim@example.org"},
+        {"subject": "Hello\x00"},
     ],
 )
-def test_a_line_break_in_a_header_value_is_refused(change: dict[str, object]) -> None:
+def test_a_line_break_or_control_character_in_a_header_is_refused(
+    change: dict[str, object],
+) -> None:
     with pytest.raises(ValidationError) as refused:
         compose(Notification(**{**_fields(NOTICE), **change}), sender=SENDER, now=NOW)
     assert refused.value.code == "mail_header_injection"
@@ -99,6 +105,15 @@ def test_a_sender_with_a_line_break_is_refused() -> None:
     with pytest.raises(ValidationError) as refused:
         compose(NOTICE, sender="postage@acme.example\r\nBcc: x@y.example", now=NOW)
     assert refused.value.code == "mail_header_injection"
+
+
+def test_a_tab_and_accented_text_are_fine_in_a_subject() -> None:
+    message = compose(
+        Notification(**{**_fields(NOTICE), "subject": "Recharge\tretournée — 20,00 €"}),
+        sender=SENDER,
+        now=NOW,
+    )
+    assert message["Subject"] == "Recharge\tretournée — 20,00 €"
 
 
 def test_only_email_addresses_are_sent_to() -> None:
