@@ -29,6 +29,7 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.db import UnitOfWork
+from postroom.core.money import Money
 from postroom.core.outbox import MessageStatus
 from postroom.core.ports import Addressee, Notification, Translation
 from postroom.frontends.cli import cli
@@ -219,6 +220,30 @@ def test_a_customer_with_nobody_to_write_to_gets_no_email(
         done = pr.outbox.message(message_id)
     assert done.status is MessageStatus.DELIVERED  # nothing to retry: no address exists
     assert smtp_server.received == []
+
+
+def test_a_returned_debit_reaches_the_customers_people_by_email(
+    open_postroom: OpenPostroom, smtp_server: SmtpServer
+) -> None:
+    ach = {
+        "routing_number": "111000025",
+        "account_number": "000123456789",
+        "account_type": "checking",
+        "account_holder": "Acme Inc.",
+    }
+    with open_postroom(**smtp_server.settings) as pr:
+        customer = pr.accounts.create("Acme", "US", "USD")
+        pr.address_book = Directory({customer.number: PEOPLE})
+        bank = pr.funding.add_instrument(customer.number, "ach-debit", ach)
+        debit = pr.funding.deposit(customer.number, bank.id, Money.parse("20.00 USD"), "d1")
+        pr.funding.record_return(debit.id, "R01")
+        [told] = pr.outbox.messages()
+        assert told.status is MessageStatus.DELIVERED
+    arrived = by_recipient(smtp_server.messages)
+    assert set(arrived) == {"olive@acme.example", "omar@acme.example"}
+    for message in arrived.values():
+        assert message["Subject"] == "Your payment of 20.00 USD was returned (R01)"
+        assert f"payment {debit.id} of 20.00 USD" in text_of(message)
 
 
 # ---------------------------------------------------------------------------- TLS
