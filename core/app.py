@@ -31,10 +31,12 @@ from postroom.core.identity.service import IdentityService
 from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.mail import MAILDIR_NAME, LocalMailbox
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.service import MetersService
-from postroom.core.outbox import Outbox
+from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
+from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
 from postroom.core.vault.funding import FundingService
 from postroom.core.vault.model import ChainKey
@@ -68,7 +70,12 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
-        self.outbox = Outbox(db, clock, plugins)
+        # the embedded default's sent email (no SMTP host): `postroom mail outbox`
+        self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
+        # Who reads a customer account's email (``customer:<number>`` messages): the
+        # identity area's owners and admins; it sends through the outbox itself, so the
+        # address book is set once it exists (below).
+        self.outbox = Outbox(db, clock, plugins, config, address_book=NoAddressBook())
         self.vault = VaultService(
             db,
             clock,
@@ -127,6 +134,7 @@ class Postroom:
                 absolute=timedelta(hours=config.session_absolute_hours),
             ),
         )
+        self.address_book = self.identity
         self.vault.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -211,6 +219,16 @@ class Postroom:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def address_book(self) -> AddressBook:
+        """Who reads each customer account's email: the outbox resolves
+        ``customer:<number>`` messages through it at delivery time."""
+        return self.outbox.address_book
+
+    @address_book.setter
+    def address_book(self, book: AddressBook) -> None:
+        self.outbox.address_book = book
 
     @property
     def version(self) -> str:

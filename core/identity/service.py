@@ -34,7 +34,7 @@ from postroom.core.identity.model import (
     User,
 )
 from postroom.core.identity.store import IdentityRepository
-from postroom.core.ports import Notification
+from postroom.core.ports import Addressee, Notification
 
 T = TypeVar("T")
 
@@ -835,6 +835,18 @@ class IdentityService:
                 "an account keeps at least one owner: make someone else owner first",
                 code="last_owner",
             )
+
+    # ------------------------------------------------------------ address book
+
+    def addresses(self, customer_number: str) -> builtins.list[Addressee]:
+        """Who reads a customer account's email (the outbox's ``AddressBook``): its
+        verified owners and admins, each in their language."""
+        people = self._tx.run(lambda unit: unit.repo.users_of(customer_number), readonly=True)
+        return [
+            Addressee(email=p.email, name=p.name, language=p.language)
+            for p in people
+            if p.verified and p.has_password and model.may_manage(p.role)
+        ]
 
     # ------------------------------------------------------------ housekeeping
 
