@@ -341,6 +341,7 @@ class IdentityService:
 
         def start(unit: IdentityUnit) -> None:
             unit.repo.clear_failures(f"email:{address}")
+            self._forgive(unit, subjects)
             unit.repo.add_session(model.token_hash(token), signed_in.id, self._clock.now())
             if rehash is not None:
                 unit.repo.update_user(signed_in.id, {"password_hash": rehash})
@@ -378,6 +379,18 @@ class IdentityService:
                 code="sign_in_locked",
                 retry_after=wait,
             )
+
+    @staticmethod
+    def _forgive(unit: IdentityUnit, subjects: dict[str, int]) -> None:
+        """A success takes back its own pre-counted failure from the client address's
+        count (and the lock that one earned), without clearing the failures of others
+        behind the same address: a busy office signing in is never held back, and a
+        guesser gains nothing by signing in to an account of their own."""
+        for subject, free in subjects.items():
+            if subject.startswith("address:"):
+                remaining = unit.repo.undo_failure(subject)
+                if model.lock_after(remaining, free) is None:
+                    unit.repo.unlock(subject)
 
     def session_user(self, token: str) -> User:
         """The person signed in with session ``token``; ``session_expired`` when there is
@@ -470,6 +483,7 @@ class IdentityService:
             unit.repo.update_user(person.id, {"password_hash": password_hash})
             unit.repo.end_sessions_of(person.id)
             unit.repo.clear_failures(f"email:{person.email}")
+            self._forgive(unit, subjects)
             unit.send(
                 self._mailer.message(
                     "password-changed", person.email, person.language, name=person.name

@@ -484,3 +484,10 @@ def test_the_api_takes_the_session_with_its_csrf_header(browser: Browser) -> Non
     assert response.status_code == 200
     browser.sign_out()
     assert browser.client.get("/api/v1/meters", headers={"X-CSRFToken": token}).status_code == 401
+
+
+def test_many_people_signing_in_from_one_address_are_not_locked_out(browser: Browser) -> None:
+    browser.member()
+    assert browser.sign_in(password="one typo here").status_code == 401
+    for _ in range(25):  # more than the address's free failures, all of them successes
+        assert browser.sign_in().status_code == 303

@@ -159,6 +159,18 @@ class FakeRepository:
         failures, last, _lock = self.throttles[subject]
         self.throttles[subject] = (failures, last, until)
 
+    def undo_failure(self, subject: str) -> int:
+        if subject not in self.throttles:
+            return 0
+        failures, last, lock = self.throttles[subject]
+        self.throttles[subject] = (max(0, failures - 1), last, lock)
+        return max(0, failures - 1)
+
+    def unlock(self, subject: str) -> None:
+        if subject in self.throttles:
+            failures, last, _lock = self.throttles[subject]
+            self.throttles[subject] = (failures, last, None)
+
     def clear_failures(self, subject: str) -> None:
         self.throttles.pop(subject, None)
 

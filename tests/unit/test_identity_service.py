@@ -233,6 +233,18 @@ def test_one_client_address_guessing_many_accounts_is_throttled(
         identity.sign_in("other@example.com", "guess guess guess", client="198.51.100.1")
 
 
+def test_an_office_signing_in_from_one_address_is_never_held_back(
+    identity: IdentityService, tx: FakeTransactions
+) -> None:
+    registered_and_verified(identity, tx)
+    for _ in range(3):
+        with pytest.raises(Unauthenticated):  # a few typos from the office
+            identity.sign_in("ann@example.com", "a typo password", client="192.0.2.7")
+    for _ in range(40):  # then the whole office signs in, all day, behind one address
+        identity.sign_in("ann@example.com", PASSWORD, client="192.0.2.7")
+    assert tx.repo.throttles["address:192.0.2.7"][0] == 3
+
+
 def test_sessions_end_when_idle_or_too_old_and_at_sign_out(
     identity: IdentityService, tx: FakeTransactions, clock: FrozenClock
 ) -> None:
