@@ -149,4 +149,4 @@ def remember_language(user: User) -> None:
 def init_app(app: Flask) -> None:
     app.before_request(load_user)
     app.after_request(forget_ended_session)
-    app.jinja_env.globals.update(current_user=current_user)
+    app.jinja_env.globals.update(current_user=current_user, signed_in_person=signed_in_person)
