@@ -410,6 +410,7 @@ def _profile_page(**forms: FlaskForm) -> str:
     return render_template(
         "account/profile.html",
         person=person,
+        roles=ROLE_LABELS,
         profile_form=profile_form,
         password_form=forms.get("password") or PasswordForm(),
         email_form=forms.get("email") or ChangeEmailForm(),
