@@ -30,6 +30,7 @@ from postroom.core.identity.model import (
     SessionRules,
     SignIn,
     StaffRole,
+    StoredSession,
     TokenPurpose,
     User,
 )
@@ -394,27 +395,33 @@ class IdentityService:
 
     def session_user(self, token: str) -> User:
         """The person signed in with session ``token``; ``session_expired`` when there is
-        none, or it was idle or open too long (it is then ended)."""
+        none, or it was idle or open too long (it is then ended).
+
+        Runs on every request: a read-only look-up, and a write only to end the session
+        or to note its use (at most once a minute), so requests do not queue for
+        SQLite's write lock."""
+        if len(token) > 100:
+            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
         id_hash = model.token_hash(token)
         now = self._clock.now()
 
-        def work(unit: IdentityUnit) -> User | None:
+        def read(unit: IdentityUnit) -> tuple[StoredSession | None, User | None]:
             found = unit.repo.session(id_hash)
-            if found is None:
-                return None
-            if self.session_rules.expired(found.started_at, found.last_seen, now):
-                unit.repo.end_session(id_hash)
-                unit.commit()
-                return None
-            user = unit.repo.user(found.user_id)
-            if user is not None and now - found.last_seen >= model.SESSION_TOUCH_EVERY:
+            return found, None if found is None else unit.repo.user(found.user_id)
+
+        found, user = self._tx.run(read, readonly=True)
+        if found is None or user is None:
+            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+        if self.session_rules.expired(found.started_at, found.last_seen, now):
+            self.sign_out(token)
+            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+        if now - found.last_seen >= model.SESSION_TOUCH_EVERY:
+
+            def touch(unit: IdentityUnit) -> None:
                 unit.repo.touch_session(id_hash, now)
                 unit.commit()
-            return user
 
-        user = self._tx.run(work) if len(token) <= 100 else None
-        if user is None:
-            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+            self._tx.run(touch)
         return user
 
     def sign_out(self, token: str) -> None:
