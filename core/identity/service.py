@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from babel.numbers import get_territory_currencies
@@ -159,6 +159,8 @@ class IdentityService:
             repo = unit.repo
             existing = repo.user_by_email(email)
             if existing is not None:
+                if not self._may_mail(unit, email):
+                    return None
                 unit.send(
                     self._mailer.message(
                         "duplicate",
@@ -250,11 +252,22 @@ class IdentityService:
             user = unit.repo.user_by_email(address)
             if user is None or user.verified or not user.has_password:
                 return None
+            if not self._may_mail(unit, address):
+                return None
             self._issue(unit, user, TokenPurpose.VERIFY, token, self._clock.now())
             unit.commit()
             return IssuedLink(user, token)
 
         return self._tx.run(work)
+
+    def _may_mail(self, unit: IdentityUnit, address: str) -> bool:
+        """Count one unasked-for message to ``address``; False past the hourly cap (the
+        caller then sends nothing and answers the same)."""
+        now = self._clock.now()
+        sent, _lock = unit.repo.count_failure(
+            f"mail:{address}", now, now - model.FORGET_FAILURES_AFTER
+        )
+        return sent <= model.MAILS_PER_HOUR
 
     def _use(self, unit: IdentityUnit, token: str, purpose: TokenPurpose) -> User:
         """The token's person, the token marked used; ``token_invalid`` (forged or of
@@ -446,7 +459,7 @@ class IdentityService:
 
         def work(unit: IdentityUnit) -> IssuedLink | None:
             user = unit.repo.user_by_email(address)
-            if user is None or not user.has_password:
+            if user is None or not user.has_password or not self._may_mail(unit, address):
                 return None
             self._issue(unit, user, TokenPurpose.RESET, token, self._clock.now())
             unit.commit()
@@ -882,5 +895,16 @@ class IdentityService:
                 unit.repo.delete_user(user.id)
             unit.commit()
             return len(stale)
+
+        return self._tx.run(work)
+
+    def forget_old_failures(self) -> int:
+        """Delete the throttle's counts that are past forgetting (a day old)."""
+        before = self._clock.now() - timedelta(days=1)
+
+        def work(unit: IdentityUnit) -> int:
+            forgotten = unit.repo.forget_failures(before)
+            unit.commit()
+            return forgotten
 
         return self._tx.run(work)

@@ -134,6 +134,7 @@ class IdentityRepository(Protocol):
     def undo_failure(self, subject: str) -> int: ...
     def unlock(self, subject: str) -> None: ...
     def clear_failures(self, subject: str) -> None: ...
+    def forget_failures(self, before: datetime) -> int: ...
 
 
 def _user(row: Row[Any]) -> User:
@@ -376,6 +377,18 @@ class SqlIdentityRepository:
 
     def clear_failures(self, subject: str) -> None:
         self._c.execute(sa.delete(identity_throttle).where(identity_throttle.c.subject == subject))
+
+    def forget_failures(self, before: datetime) -> int:
+        """Delete the counts whose last failure is older than ``before`` and whose lock
+        (if any) has passed: they would start afresh anyway."""
+        table = identity_throttle
+        result = self._c.execute(
+            sa.delete(table).where(
+                table.c.last_failure_at < before,
+                sa.or_(table.c.locked_until.is_(None), table.c.locked_until < before),
+            )
+        )
+        return int(result.rowcount)
 
 
 class SqlIdentityUnit:

@@ -171,6 +171,16 @@ class FakeRepository:
             failures, last, _lock = self.throttles[subject]
             self.throttles[subject] = (failures, last, None)
 
+    def forget_failures(self, before: datetime) -> int:
+        stale = [
+            subject
+            for subject, (_failures, last, lock) in self.throttles.items()
+            if last < before and (lock is None or lock < before)
+        ]
+        for subject in stale:
+            del self.throttles[subject]
+        return len(stale)
+
     def clear_failures(self, subject: str) -> None:
         self.throttles.pop(subject, None)
 

@@ -299,6 +299,18 @@ def test_a_reset_request_for_an_unknown_address_sends_nothing(
     assert tx.outbox == []
 
 
+def test_nobody_can_flood_an_inbox_with_reset_links(
+    identity: IdentityService, tx: FakeTransactions, clock: FrozenClock
+) -> None:
+    registered_and_verified(identity, tx)
+    sent = len(tx.outbox)
+    for _ in range(20):
+        identity.request_reset("ann@example.com")
+    assert len(tx.outbox) == sent + 5
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert identity.request_reset("ann@example.com") is not None
+
+
 def test_changing_the_email_asks_the_password_and_tells_the_old_address(
     identity: IdentityService, tx: FakeTransactions
 ) -> None:
