@@ -115,7 +115,7 @@ class IdentityService:
         as the page must look the same); otherwise the verification link (mailed).
         """
         check = FormCheck()
-        language = model.parse_language(form.language) if form.language in model.LANGUAGES else "en"
+        language = form.language if form.language in model.LANGUAGES else "en"
         email = check.parse("email", model.parse_email, form.email)
         check.parse("password", model.check_password, form.password)
         question = check.parse("security_question", model.parse_question, form.security_question)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -235,8 +236,6 @@ class FakeTransactions:
     outbox: list[Notification] = attrs.field(factory=list)
 
     def run(self, work: Callable[[Any], T], *, readonly: bool = False) -> T:
-        import copy
-
         before = copy.deepcopy(self.repo.__dict__)
         accounts_before = dict(self.customers.accounts)
         unit = FakeUnit(self.repo, self.customers)
