@@ -36,5 +36,6 @@ def mail_outbox(state: CliState, to: str | None, limit: int, as_json: bool) -> N
     for message in messages:
         date = message.date.isoformat() if message.date else "-"
         click.echo(f"{date}  to {message.to}  [{message.language}]  {message.subject}")
-        click.echo("    " + message.text.rstrip().replace("\n", "\n    "))
+        for line in message.text.rstrip().splitlines():
+            click.echo(f"    {line}".rstrip())
         click.echo()
