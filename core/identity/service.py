@@ -109,7 +109,8 @@ class IdentityService:
 
         With ``customer_number`` and ``serial`` the person joins that customer account
         (only when a meter with that serial is registered to it): as its owner when it
-        has no portal user yet, else as a user. Without both, a new customer account
+        has no verified portal user yet, else as a user (its owners and admins are told
+        once the address is verified). Without both, a new customer account
         is opened when the email is verified. An email that is already registered gets
         a message saying so, and the caller learns nothing of it (None is returned,
         as the page must look the same); otherwise the verification link (mailed).
@@ -311,6 +312,18 @@ class IdentityService:
                 country = model.phone_country(user.phone) or DEFAULT_COUNTRY
                 changes["account_number"] = unit.open_customer_account(
                     user.company, country, _currency(country)
+                )
+            elif user.account_number is not None and user.role == PortalRole.USER.value:
+                # joined with a meter's serial: the account's owners and admins are told
+                unit.send(
+                    self._mailer.to_customer(
+                        "joined",
+                        user.account_number,
+                        name=user.name,
+                        email=user.email,
+                        number=user.account_number,
+                        link=self._mailer.link("/account/users"),
+                    )
                 )
             unit.repo.update_user(user.id, changes)
             unit.commit()

@@ -138,6 +138,10 @@ def test_joining_needs_a_meter_of_that_account(
     identity.register(form(email="bo@example.com", customer_number=number, serial="PM-100200"))
     second = identity.verify(link_in(tx, "/account/verify/"))
     assert (second.account_number, second.role) == (number, "user")
+    told = tx.outbox[-1]
+    assert (told.recipient, told.kind) == (f"customer:{number}", "identity.joined")
+    assert "bo@example.com" in told.body
+    assert "bo@example.com" in told.translations["fr"].body
     assert len(customers.accounts) == 1
 
 
