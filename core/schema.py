@@ -8,6 +8,7 @@ from postroom.core.accounts import closure_store
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
+from postroom.core.identity import store as identity_store
 from postroom.core.ledger import store as ledger_store
 from postroom.core.meters import refill_store, virtual_store
 from postroom.core.meters import store as meters_store
@@ -19,6 +20,7 @@ __all__ = [
     "accounts_store",
     "closure_store",
     "funding_store",
+    "identity_store",
     "instance",
     "ledger_store",
     "metadata",
