@@ -18,6 +18,7 @@ from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
+from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
@@ -107,6 +108,12 @@ class Postroom:
             sandbox_allowed=config.sandbox_payments_allowed,
         )
         self.payouts = PayoutService(db, clock, self.vault, self.funding, self.outbox)
+        self.contracts = ContractsService(
+            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+        )
+        self.equipment = EquipmentService(
+            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+        )
         self.vault.add_debit_listener(self._after_debit)
 
     @classmethod

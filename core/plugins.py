@@ -29,6 +29,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.housekeeping",
     "postroom.core.vault.jobs",
     "postroom.core.meters.jobs",
+    "postroom.core.contracts.jobs",
 )
 
 

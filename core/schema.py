@@ -5,6 +5,7 @@ An area adds its store module here when it adds tables.
 
 from postroom.core import instance, outbox
 from postroom.core.accounts import store as accounts_store
+from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
 from postroom.core.meters import store as meters_store
 from postroom.core.meters import virtual_store
@@ -14,6 +15,7 @@ from postroom.core.vault import store as vault_store
 
 __all__ = [
     "accounts_store",
+    "contracts_store",
     "funding_store",
     "instance",
     "metadata",
