@@ -147,9 +147,10 @@ def test_the_worker_job_sends_reminders_and_skips_cancelled_and_ended_contracts(
     assert "does not renew by itself" in postroom.outbox.messages(limit=1)[0].notification.body
     clock.set(clock.now().replace(year=2027, month=12, day=1))  # ended a year ago
     assert job.run(postroom) == 0
-    assert postroom.contracts.get(numbers["mine"], ending.number).status_on(
-        clock.now().date()
-    ) is ContractStatus.ENDED
+    assert (
+        postroom.contracts.get(numbers["mine"], ending.number).status_on(clock.now().date())
+        is ContractStatus.ENDED
+    )
 
 
 def test_registering_a_product_keeps_its_address_and_lists_it_with_contracts(
@@ -198,7 +199,8 @@ def test_an_address_change_is_kept_for_staff_who_apply_it(
     ]
     product = postroom.equipment.product(numbers["mine"], SERIAL)
     assert product.address == ADDRESS  # unchanged until staff apply it
-    assert product.open_request is not None and product.open_request.reference == reference
+    assert product.open_request is not None
+    assert product.open_request.reference == reference
     acknowledged = postroom.outbox.messages(limit=1)[0].notification
     assert reference in acknowledged.subject
     assert acknowledged.recipient == f"customer:{numbers['mine']}"
