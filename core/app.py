@@ -25,8 +25,9 @@ from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.service import MetersService
-from postroom.core.outbox import Outbox
+from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.plugins import PluginManager, make_plugin_manager
+from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
 from postroom.core.vault.funding import FundingService
 from postroom.core.vault.model import ChainKey
@@ -60,7 +61,10 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
-        self.outbox = Outbox(db, clock, plugins)
+        # Who reads a customer account's email: nobody is known until the identity area
+        # (portal users) provides the address book.
+        self.address_book: AddressBook = NoAddressBook()
+        self.outbox = Outbox(db, clock, plugins, address_book=self.address_book)
         self.vault = VaultService(
             db,
             clock,
