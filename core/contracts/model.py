@@ -233,31 +233,6 @@ class Contract:
         return None
 
 
-def reminder_text(contract: Contract, term: Term) -> tuple[str, str]:
-    """The renewal reminder's subject and body."""
-    renewal = term.end + timedelta(days=1)
-    notice = term.end - timedelta(days=contract.terms.notice_days)
-    what = f"{contract.kind.value} contract {contract.number} for meter {contract.serial}"
-    amount = f"{contract.terms.amount.format()} {contract.terms.billing_period.value}"
-    if contract.auto_renew:
-        subject = f"Your {contract.kind.value} contract {contract.number} renews on {renewal}"
-        body = (
-            f"Your {what} ends its current term on {term.end.isoformat()} and renews by "
-            f"itself on {renewal.isoformat()} for {contract.term_months} months "
-            f"({amount}).\n\n"
-            f"To end it instead, give notice by {notice.isoformat()} "
-            f"({contract.terms.notice_days} days before the end of the term).\n"
-        )
-    else:
-        subject = f"Your {contract.kind.value} contract {contract.number} ends on {term.end}"
-        body = (
-            f"Your {what} ends on {term.end.isoformat()} ({amount}).\n\n"
-            f"To renew it from {renewal.isoformat()}, contact us before "
-            f"{term.end.isoformat()}; it does not renew by itself.\n"
-        )
-    return subject, body
-
-
 # --------------------------------------------------------- installation address
 
 

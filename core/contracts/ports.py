@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.contracts.model import AddressChange
 from postroom.core.meters.model import Meter, RegisteredMeter
+from postroom.core.ports import Translation
 
 T = TypeVar("T")
 
@@ -59,6 +60,9 @@ class CustomerMessages(Protocol):
         subject: str,
         body: str,
         data: Mapping[str, str],
+        *,
+        language: str = "en",
+        translations: Mapping[str, Translation] | None = None,
     ) -> str: ...
 
     def deliver(self, message_ids: Iterable[str]) -> int: ...

@@ -9,13 +9,13 @@ one, and changing its installation address.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 import attrs
 
 from postroom.core.clock import Clock, today
-from postroom.core.contracts import model
+from postroom.core.contracts import messages, model
 from postroom.core.contracts.model import (
     AddressChange,
     AddressRequest,
@@ -38,6 +38,7 @@ from postroom.core.contracts.store import ContractRepository, ContractStore, Kep
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.meters.model import Meter
 from postroom.core.money import Money
+from postroom.core.ports import Translation
 
 RepositoryFactory = Callable[[Session], ContractRepository]
 MAX_PAGE = 1000
@@ -182,14 +183,13 @@ class ContractsService:
                 # concurrent worker
                 if term is None or not repository.record_reminder(contract.id, term.number, now):
                     continue
-                subject, body = model.reminder_text(contract, term)
                 written.append(
-                    self._messages.add_for_customer(
-                        uow.connection,
+                    _send(
+                        self._messages,
+                        uow,
                         contract.customer_number,
                         "contract.renewal-reminder",
-                        subject,
-                        body,
+                        messages.renewal_reminder(contract, term),
                         {
                             "contract": contract.number,
                             "serial": contract.serial,
@@ -206,6 +206,33 @@ class ContractsService:
         written = self._db.run(work)
         self._messages.deliver(written)
         return len(written)
+
+
+def _send(
+    outbox: CustomerMessages,
+    uow: Session,
+    customer_number: str,
+    kind: str,
+    texts: messages.Texts,
+    data: Mapping[str, str],
+) -> str:
+    """Write the customer's email in the caller's transaction: English, with the other
+    languages as translations."""
+    subject, body = texts["en"]
+    return outbox.add_for_customer(
+        uow.connection,
+        customer_number,
+        kind,
+        subject,
+        body,
+        data,
+        language="en",
+        translations={
+            language: Translation(subject=text[0], body=text[1])
+            for language, text in texts.items()
+            if language != "en"
+        },
+    )
 
 
 def _contract_number(text: str) -> str:
@@ -361,16 +388,13 @@ class EquipmentService:
 
         def work(uow: Session) -> tuple[str, str]:
             reference = self._requests.hand_over(uow.connection, change)
-            message_id = self._messages.add_for_customer(
-                uow.connection,
+            message_id = _send(
+                self._messages,
+                uow,
                 change.customer_number,
                 "equipment.address-change-requested",
-                f"We received your address change {reference} for meter {change.serial}",
-                (
-                    f"{who} asked to move meter {change.serial} on "
-                    f"{clean_move.isoformat()} to:\n\n"
-                    + "\n".join(address.lines())
-                    + f"\n\nOur support team will confirm the move. Reference: {reference}.\n"
+                messages.address_change_received(
+                    reference, change.serial, address, clean_move, who
                 ),
                 {"reference": reference, "serial": change.serial},
             )
@@ -425,22 +449,15 @@ class EquipmentService:
                 self._repository(uow).set_address(
                     change.customer_number, change.serial, change.address, now
                 )
-                subject = f"Meter {change.serial}: installation address changed ({clean_ref})"
-                body = "The installation address of meter {} is now:\n\n{}\n".format(
-                    change.serial, "\n".join(change.address.lines())
-                )
+                texts = messages.address_change_made(clean_ref, change.serial, change.address)
             else:
-                subject = f"Meter {change.serial}: address change {clean_ref} not made"
-                body = (
-                    f"We could not make the address change {clean_ref} for meter "
-                    f"{change.serial}: {clean_note}\nPlease contact support.\n"
-                )
-            message_id = self._messages.add_for_customer(
-                uow.connection,
+                texts = messages.address_change_refused(clean_ref, change.serial, clean_note)
+            message_id = _send(
+                self._messages,
+                uow,
                 change.customer_number,
                 "equipment.address-change-resolved",
-                subject,
-                body,
+                texts,
                 {"reference": clean_ref, "serial": change.serial, "status": status.value},
             )
             uow.commit()

@@ -12,6 +12,7 @@ import pytest
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.contracts.model import ContractStatus, parse_address
+from postroom.core.demo import DEMO_CUSTOMER, DEMO_METER, load_demo
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 
@@ -125,8 +126,9 @@ def test_the_renewal_reminder_goes_once_per_term_60_days_before_the_end(
     assert reminders(postroom) == [added.number]
     message = postroom.outbox.messages(limit=1)[0].notification
     assert message.recipient == f"customer:{numbers['mine']}"
-    assert "renews by itself on 2027-01-01" in message.body
-    assert "give notice by 2026-12-01" in message.body
+    assert "renews by itself on January 1, 2027" in message.body
+    assert "give notice by December 1, 2026" in message.body
+    assert message.translations["fr"].subject.startswith("Votre contrat de crédit-bail")
     # the next term (2027) has its own reminder
     clock.set(clock.now().replace(year=2027, month=11, day=15))
     assert postroom.contracts.send_renewal_reminders() == 1
@@ -226,3 +228,17 @@ def test_an_address_change_for_another_accounts_meter_is_not_found(
         )
     assert caught.value.code == "invalid_move_date"
     assert postroom.equipment.address_requests(status=None) == []
+
+
+def test_the_demo_customer_has_a_lease_and_a_maintenance_contract(postroom: Postroom) -> None:
+    load_demo(postroom)
+    customer = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER)
+    [product] = postroom.equipment.products(customer.number)
+    assert product.serial == DEMO_METER
+    assert product.address is not None
+    assert product.address.city == "New York"
+    today = postroom.contracts.today()
+    assert sorted((c.kind.value, c.status_on(today).value) for c in product.contracts) == [
+        ("lease", "active"),
+        ("maintenance", "expiring"),
+    ]

@@ -15,6 +15,7 @@ from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.contracts.model import AddressChange, Contract, InstallationAddress
 from postroom.core.errors import Conflict, NotFound
 from postroom.core.meters.model import Meter, MeterStatus, RegisteredMeter
+from postroom.core.ports import Translation
 
 T = TypeVar("T")
 
@@ -136,6 +137,9 @@ class FakeMessages:
         subject: str,
         body: str,
         data: Mapping[str, str],
+        *,
+        language: str = "en",
+        translations: Mapping[str, Translation] | None = None,
     ) -> str:
         message_id = f"msg_{len(self.db.state.messages) + 1}"
         self.db.state.messages.append(
@@ -146,6 +150,8 @@ class FakeMessages:
                 "subject": subject,
                 "body": body,
                 "data": dict(data),
+                "language": language,
+                "translations": dict(translations or {}),
             }
         )
         return message_id

@@ -156,7 +156,8 @@ def test_reminders_are_written_once_per_term_and_delivered(
         "term_end": "2027-03-31",
         "auto_renew": "yes",
     }
-    assert "give notice by 2026-12-31" in sent["body"]  # 90 days' notice
+    assert "give notice by December 31, 2026" in sent["body"]  # 90 days' notice
+    assert "préavis au plus tard le 31 décembre 2026" in sent["translations"]["fr"].body
     assert messages.delivered == [sent["id"]]
     clock.set(clock.now().replace(year=2028, month=2, day=1))
     assert contracts.send_renewal_reminders() == 1
