@@ -25,6 +25,7 @@ from postroom.frontends.web import (
     limits,
     operations,
     portal,
+    products,
     rates_pages,
     security,
 )
@@ -70,6 +71,7 @@ def create_app(
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(rates_pages.bp)
+    app.register_blueprint(products.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
