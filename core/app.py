@@ -20,7 +20,16 @@ from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
 from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import ConfigurationError, StorageUnavailable
+from postroom.core.errors import (
+    ConfigurationError,
+    NotFound,
+    StorageUnavailable,
+    ValidationError,
+)
+from postroom.core.identity.mail import Mailer
+from postroom.core.identity.model import SessionRules
+from postroom.core.identity.service import IdentityService
+from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.meters.model import InspectionRules
@@ -117,6 +126,17 @@ class Postroom:
         )
         self.equipment = EquipmentService(
             db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+        )
+        self.identity = IdentityService(
+            SqlTransactions(db, self.outbox, self.accounts.open_in),
+            clock,
+            Mailer(config.public_url),
+            _MeterRegistry(self.meters),
+            self.accounts,
+            SessionRules(
+                idle=timedelta(minutes=config.session_idle_minutes),
+                absolute=timedelta(hours=config.session_absolute_hours),
+            ),
         )
         self.vault.add_debit_listener(self._after_debit)
 
@@ -260,6 +280,20 @@ class Postroom:
             uow.commit()
 
         self.db.run(work)
+
+
+class _MeterRegistry:
+    """The meters area as registration asks it (``identity.service.MeterRegistry``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def registered_to(self, customer_number: str, serial: str) -> bool:
+        try:
+            self._meters.customer_meter(customer_number, serial)
+        except (NotFound, ValidationError):
+            return False
+        return True
 
 
 def _config_values(config: Config) -> dict[str, Any]:

@@ -128,6 +128,19 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "1 lets sandbox payment sources (sandbox-card) serve in production, with a "
         "warning at start; they are refused there otherwise",
     ),
+    "session_idle_minutes": (
+        "POSTROOM_SESSION_IDLE_MINUTES",
+        "minutes without a request after which a portal session ends (default 30)",
+    ),
+    "session_absolute_hours": (
+        "POSTROOM_SESSION_ABSOLUTE_HOURS",
+        "hours after sign-in a portal session ends however busy (default 12)",
+    ),
+    "public_url": (
+        "POSTROOM_PUBLIC_URL",
+        "the portal's address as people reach it, for the links in emails "
+        "(default http://localhost:8000)",
+    ),
     "health_token": (
         "POSTROOM_HEALTH_TOKEN",
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
@@ -201,6 +214,24 @@ class Config:
     api_rate_limit_per_address: str = "1200/minute"
     allow_sandbox_payments: bool = attrs.field(default=False, converter=_flag)
     health_token: str | None = attrs.field(default=None, repr=False)
+    session_idle_minutes: int = attrs.field(default=30, converter=int)
+    session_absolute_hours: int = attrs.field(default=12, converter=int)
+    public_url: str = attrs.field(default="http://localhost:8000")
+
+    @session_idle_minutes.validator
+    def _positive_idle_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("session_idle_minutes must be at least 1")
+
+    @session_absolute_hours.validator
+    def _positive_absolute(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("session_absolute_hours must be at least 1")
+
+    @public_url.validator
+    def _web_address(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
 
     @kiosk_idle_seconds.validator
     def _positive_idle(self, _attribute: attrs.Attribute[int], value: int) -> None:

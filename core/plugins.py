@@ -30,6 +30,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.vault.jobs",
     "postroom.core.meters.jobs",
     "postroom.core.contracts.jobs",
+    "postroom.core.identity.jobs",
 )
 
 

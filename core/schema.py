@@ -7,6 +7,7 @@ from postroom.core import instance, outbox
 from postroom.core.accounts import store as accounts_store
 from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
+from postroom.core.identity import store as identity_store
 from postroom.core.meters import store as meters_store
 from postroom.core.meters import virtual_store
 from postroom.core.rates import store as rates_store
@@ -17,6 +18,7 @@ __all__ = [
     "accounts_store",
     "contracts_store",
     "funding_store",
+    "identity_store",
     "instance",
     "metadata",
     "meters_store",
