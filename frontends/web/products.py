@@ -18,10 +18,11 @@ from typing import Any
 from babel import Locale
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_babel import format_date, get_locale
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import DateField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
 from postroom.core.contracts.model import Contract, InstallationAddress, parse_address
@@ -42,25 +43,25 @@ NOT_COUNTRIES = frozenset({"ZZ", "QO", "EU", "EZ", "UN"})
 def error_messages() -> dict[str, Any]:
     """The visitor's-language text of each error code of the core."""
     return {
-        "unknown_product_code": _l("Enter the product code printed on the label, e.g. PR-VPSD1."),
-        "invalid_serial": _l("Enter the serial number printed on the label (letters, digits, -)."),
-        "invalid_installation_number": _l(
+        "unknown_product_code": _("Enter the product code printed on the label, e.g. PR-VPSD1."),
+        "invalid_serial": _("Enter the serial number printed on the label (letters, digits, -)."),
+        "invalid_installation_number": _(
             "Enter the 11 digits of the installation account number; check them on the "
             "delivery note."
         ),
-        "installation_number_unknown": _l("No product was shipped with this number."),
-        "invalid_registration": _l(
+        "installation_number_unknown": _("No product was shipped with this number."),
+        "invalid_registration": _(
             "Give the product code and serial number, or the installation account number."
         ),
-        "meter_exists": _l("This product is registered already."),
-        "invalid_address_line1": _l("Enter the street address (up to 100 characters)."),
-        "invalid_address_line2": _l("Up to 100 characters."),
-        "invalid_postal_code": _l("Enter the postal code (letters, digits, spaces, dashes)."),
-        "invalid_city": _l("Enter the city (up to 80 characters)."),
-        "unknown_country": _l("Choose the country."),
-        "invalid_move_date": _l("Choose a moving date from today to a year ahead."),
-        "invalid_requested_by": _l("Your name on your profile is needed for the request."),
-        "control_character": _l("Remove the control characters from this field."),
+        "meter_exists": _("This product is registered already."),
+        "invalid_address_line1": _("Enter the street address (up to 100 characters)."),
+        "invalid_address_line2": _("Up to 100 characters."),
+        "invalid_postal_code": _("Enter the postal code (letters, digits, spaces, dashes)."),
+        "invalid_city": _("Enter the city (up to 80 characters)."),
+        "unknown_country": _("Choose the country."),
+        "invalid_move_date": _("Choose a moving date from today to a year ahead."),
+        "invalid_requested_by": _("Your name on your profile is needed for the request."),
+        "control_character": _("Remove the control characters from this field."),
     }
 
 
@@ -102,25 +103,25 @@ def _language() -> str:
 
 
 # Where a product stands, in both forms; the core checks and cleans each line.
-LINE1 = StringField(_l("Street address"), validators=[InputRequired()])
-LINE2 = StringField(_l("Building, floor, suite (optional)"), validators=[Optional()])
-POSTAL_CODE = StringField(_l("Postal code"), validators=[InputRequired()])
-CITY = StringField(_l("City"), validators=[InputRequired()])
-COUNTRY = SelectField(_l("Country"), validators=[InputRequired()], validate_choice=False)
+LINE1 = StringField(_("Street address"), validators=[InputRequired()])
+LINE2 = StringField(_("Building, floor, suite (optional)"), validators=[Optional()])
+POSTAL_CODE = StringField(_("Postal code"), validators=[InputRequired()])
+CITY = StringField(_("City"), validators=[InputRequired()])
+COUNTRY = SelectField(_("Country"), validators=[InputRequired()], validate_choice=False)
 
 
-class RegisterProductForm(FlaskForm):
+class RegisterProductForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
     method = RadioField(
-        _l("How do you identify the product?"),
+        _("How do you identify the product?"),
         choices=[
-            ("label", _l("Product code and serial number (on the label)")),
-            ("installation", _l("Installation account number (on the delivery note)")),
+            SelectChoice("label", _("Product code and serial number (on the label)")),
+            SelectChoice("installation", _("Installation account number (on the delivery note)")),
         ],
         default="label",
     )
-    product_code = StringField(_l("Product code"))
-    serial = StringField(_l("Serial number"))
-    installation_number = StringField(_l("Installation account number"))
+    product_code = StringField(_("Product code"))
+    serial = StringField(_("Serial number"))
+    installation_number = StringField(_("Installation account number"))
     line1 = LINE1
     line2 = LINE2
     postal_code = POSTAL_CODE
@@ -128,17 +129,20 @@ class RegisterProductForm(FlaskForm):
     country = COUNTRY
 
 
-class AddressChangeForm(FlaskForm):
+class AddressChangeForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
     line1 = LINE1
     line2 = LINE2
     postal_code = POSTAL_CODE
     city = CITY
     country = COUNTRY
-    move_on = DateField(_l("Moving date"), validators=[InputRequired()])
+    move_on = DateField(_("Moving date"), validators=[InputRequired()])
 
 
 def _prepare(form: RegisterProductForm | AddressChangeForm, default_country: str) -> None:
-    form.country.choices = [("", _l("Choose…")), *_countries(_language())]
+    form.country.choices = [
+        SelectChoice("", _("Choose…")),
+        *(SelectChoice(code, name) for code, name in _countries(_language())),
+    ]
     if not form.is_submitted():
         form.country.data = default_country
 
@@ -294,17 +298,17 @@ def _contract_facts(contract: Contract, today: date) -> dict[str, Any]:
 def _label(value: str) -> str:
     """The visitor's-language name of a contract kind, status or billing period."""
     labels = {
-        "lease": _l("Lease"),
-        "rental": _l("Rental"),
-        "maintenance": _l("Maintenance"),
-        "active": _l("Active"),
-        "expiring": _l("Expiring"),
-        "ended": _l("Ended"),
-        "cancelled": _l("Cancelled"),
-        "withdrawn": _l("Withdrawn"),
-        "monthly": _l("per month"),
-        "quarterly": _l("per quarter"),
-        "yearly": _l("per year"),
+        "lease": _("Lease"),
+        "rental": _("Rental"),
+        "maintenance": _("Maintenance"),
+        "active": _("Active"),
+        "expiring": _("Expiring"),
+        "ended": _("Ended"),
+        "cancelled": _("Cancelled"),
+        "withdrawn": _("Withdrawn"),
+        "monthly": _("per month"),
+        "quarterly": _("per quarter"),
+        "yearly": _("per year"),
     }
     return str(labels.get(value, value))
 
