@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from babel import Locale
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
@@ -226,7 +226,9 @@ def register() -> str | Response:
                 fallback = "line1"
             _show_error(form, error, fallback)
         else:
-            return render_template("products/registered.html", done=done)
+            shown = make_response(render_template("products/registered.html", done=done))
+            shown.headers["Cache-Control"] = "no-store"  # the meter's key, shown once
+            return shown
     return render_template("products/register.html", form=form)
 
 
@@ -295,6 +297,11 @@ def _contract_facts(contract: Contract, today: date) -> dict[str, Any]:
     }
 
 
+def _country(code: str) -> str:
+    """The country's name in the visitor's language."""
+    return dict(_countries(_language())).get(code, code)
+
+
 def _label(value: str) -> str:
     """The visitor's-language name of a contract kind, status or billing period."""
     labels = {
@@ -319,7 +326,12 @@ def contract_facts(contract: Contract, today: date) -> dict[str, Any]:
 
 
 def _register_filters(state: Any) -> None:
-    filters: dict[str, Callable[..., str]] = {"money": _money, "day": _day, "label": _label}
+    filters: dict[str, Callable[..., str]] = {
+        "money": _money,
+        "day": _day,
+        "label": _label,
+        "country": _country,
+    }
     state.app.jinja_env.filters.update(filters)
 
 

@@ -206,6 +206,7 @@ def test_an_owner_registers_a_product_by_its_label_and_sees_its_key_once(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Product registered" in page
+    assert response.headers["Cache-Control"] == "no-store"
     assert re.search(r"prm_[0-9a-f]{12}_", page)
     product = postroom.equipment.product(portal.mine, "PR-WEB-2")
     assert product.address == parse_address("1 Main Street", "", "10001", "New York", "US")
