@@ -32,6 +32,7 @@ from postroom.core.identity.service import IdentityService
 from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.mail import MAILDIR_NAME, LocalMailbox
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.service import MetersService
 from postroom.core.outbox import NoAddressBook, Outbox
@@ -70,10 +71,12 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
-        # Who reads a customer account's email: nobody is known until the identity area
-        # (portal users) provides the address book.
-        self.address_book: AddressBook = NoAddressBook()
-        self.outbox = Outbox(db, clock, plugins, address_book=self.address_book)
+        # the embedded default's sent email (no SMTP host): `postroom mail outbox`
+        self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
+        # Who reads a customer account's email (``customer:<number>`` messages): the
+        # identity area's owners and admins; it sends through the outbox itself, so the
+        # address book is set once it exists (below).
+        self.outbox = Outbox(db, clock, plugins, config, address_book=NoAddressBook())
         self.vault = VaultService(
             db,
             clock,
@@ -138,6 +141,7 @@ class Postroom:
                 absolute=timedelta(hours=config.session_absolute_hours),
             ),
         )
+        self.address_book = self.identity
         self.vault.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -222,6 +226,16 @@ class Postroom:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def address_book(self) -> AddressBook:
+        """Who reads each customer account's email: the outbox resolves
+        ``customer:<number>`` messages through it at delivery time."""
+        return self.outbox.address_book
+
+    @address_book.setter
+    def address_book(self, book: AddressBook) -> None:
+        self.outbox.address_book = book
 
     @property
     def version(self) -> str:

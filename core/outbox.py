@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.clock import Clock
+from postroom.core.config import Config
 from postroom.core.db import Database, UnitOfWork, UtcDateTime, metadata
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.plugins import PluginManager
@@ -189,6 +190,7 @@ class Outbox:
         db: Database,
         clock: Clock,
         plugins: PluginManager,
+        config: Config,
         *,
         address_book: AddressBook | None = None,
         max_attempts: int = MAX_ATTEMPTS,
@@ -196,6 +198,7 @@ class Outbox:
         self._db = db
         self._clock = clock
         self._plugins = plugins
+        self._config = config
         self.address_book: AddressBook = address_book or NoAddressBook()
         self.max_attempts = max_attempts
 
@@ -399,9 +402,11 @@ class Outbox:
         returns something else than a Notifier is logged and left out."""
         found: list[Notifier] = []
         hook = self._plugins.hook.register_notifiers
+        arguments = {"config": self._config, "clock": self._clock}
         for impl in hook.get_hookimpls():
             try:
-                provided: Iterable[object] = impl.function() or ()  # type: ignore[assignment]
+                returned = impl.function(*(arguments[name] for name in impl.argnames))
+                provided: Iterable[object] = returned or ()  # type: ignore[assignment]
             except Exception:
                 log.exception("plugin %s failed in register_notifiers", impl.plugin_name)
                 continue

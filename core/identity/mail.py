@@ -171,7 +171,8 @@ class Mailer:
             body=text,
             channel="email",
             kind=f"identity.{kind}",
-            data={"language": lang, "html": as_html(text)},
+            language=lang,
+            html=as_html(text),
         )
 
     def role_name(self, role: str, language: str) -> str:

@@ -382,8 +382,11 @@ class InvalidForm(ValidationError):
     code = "invalid_form"
 
     def __init__(self, errors: dict[str, ValidationError]) -> None:
+        # one wrong field keeps its own code (what a CLI user or API client branches on)
+        only = next(iter(errors.values())).code if len(errors) == 1 else None
         super().__init__(
             "; ".join(f"{field}: {error.message}" for field, error in errors.items()),
+            code=only,
             fields={field: error.code for field, error in errors.items()},
         )
         self.errors = errors

@@ -12,7 +12,14 @@ from typing import Any, Protocol, TypeVar
 from babel.numbers import get_territory_currencies
 
 from postroom.core.clock import Clock
-from postroom.core.errors import Conflict, Locked, NotFound, PermissionDenied, Unauthenticated
+from postroom.core.errors import (
+    Conflict,
+    Locked,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationError,
+)
 from postroom.core.identity import model
 from postroom.core.identity.mail import Mailer
 from postroom.core.identity.model import (
@@ -27,7 +34,7 @@ from postroom.core.identity.model import (
     User,
 )
 from postroom.core.identity.store import IdentityRepository
-from postroom.core.ports import Notification
+from postroom.core.ports import Addressee, Notification
 
 T = TypeVar("T")
 
@@ -234,7 +241,7 @@ class IdentityService:
         stops working). The caller answers the same whatever happened."""
         try:
             address = model.parse_email(email)
-        except model.ValidationError:
+        except ValidationError:
             return None
         token = model.new_token()
 
@@ -334,6 +341,7 @@ class IdentityService:
 
         def start(unit: IdentityUnit) -> None:
             unit.repo.clear_failures(f"email:{address}")
+            self._forgive(unit, subjects)
             unit.repo.add_session(model.token_hash(token), signed_in.id, self._clock.now())
             if rehash is not None:
                 unit.repo.update_user(signed_in.id, {"password_hash": rehash})
@@ -371,6 +379,18 @@ class IdentityService:
                 code="sign_in_locked",
                 retry_after=wait,
             )
+
+    @staticmethod
+    def _forgive(unit: IdentityUnit, subjects: dict[str, int]) -> None:
+        """A success takes back its own pre-counted failure from the client address's
+        count (and the lock that one earned), without clearing the failures of others
+        behind the same address: a busy office signing in is never held back, and a
+        guesser gains nothing by signing in to an account of their own."""
+        for subject, free in subjects.items():
+            if subject.startswith("address:"):
+                remaining = unit.repo.undo_failure(subject)
+                if model.lock_after(remaining, free) is None:
+                    unit.repo.unlock(subject)
 
     def session_user(self, token: str) -> User:
         """The person signed in with session ``token``; ``session_expired`` when there is
@@ -413,7 +433,7 @@ class IdentityService:
         whatever happened."""
         try:
             address = model.parse_email(email)
-        except model.ValidationError:
+        except ValidationError:
             return None
         token = model.new_token()
 
@@ -463,6 +483,7 @@ class IdentityService:
             unit.repo.update_user(person.id, {"password_hash": password_hash})
             unit.repo.end_sessions_of(person.id)
             unit.repo.clear_failures(f"email:{person.email}")
+            self._forgive(unit, subjects)
             unit.send(
                 self._mailer.message(
                     "password-changed", person.email, person.language, name=person.name
@@ -777,7 +798,7 @@ class IdentityService:
             user = self._member(unit, account_number, user_id)
             if account_number is not None:
                 self._guard_owner(unit, account_number, user, by)
-                if user.role == PortalRole.OWNER.value and clean is not PortalRole.OWNER:
+                if clean is not PortalRole.OWNER:
                     self._keep_an_owner(unit, account_number, user)
             unit.repo.update_user(user.id, {"role": clean.value})
             unit.commit()
@@ -797,8 +818,7 @@ class IdentityService:
             user = self._member(unit, account_number, user_id)
             if account_number is not None:
                 self._guard_owner(unit, account_number, user, by)
-                if user.role == PortalRole.OWNER.value:
-                    self._keep_an_owner(unit, account_number, user)
+                self._keep_an_owner(unit, account_number, user)
             unit.repo.delete_user(user.id)
             unit.commit()
             return user
@@ -816,6 +836,9 @@ class IdentityService:
 
     @staticmethod
     def _keep_an_owner(unit: IdentityUnit, account_number: str, user: User) -> None:
+        """Refuse to take an active owner away when they are the account's last one."""
+        if user.role != PortalRole.OWNER.value or not user.has_password:
+            return
         owners = [
             u
             for u in unit.repo.users_of(account_number)
@@ -826,6 +849,18 @@ class IdentityService:
                 "an account keeps at least one owner: make someone else owner first",
                 code="last_owner",
             )
+
+    # ------------------------------------------------------------ address book
+
+    def addresses(self, customer_number: str) -> builtins.list[Addressee]:
+        """Who reads a customer account's email (the outbox's ``AddressBook``): its
+        verified owners and admins, each in their language."""
+        people = self._tx.run(lambda unit: unit.repo.users_of(customer_number), readonly=True)
+        return [
+            Addressee(email=p.email, name=p.name, language=p.language)
+            for p in people
+            if p.verified and p.has_password and model.may_manage(p.role)
+        ]
 
     # ------------------------------------------------------------ housekeeping
 

@@ -131,6 +131,8 @@ class IdentityRepository(Protocol):
     ) -> tuple[int, datetime | None]: ...
     def throttle(self, subject: str) -> datetime | None: ...
     def lock(self, subject: str, until: datetime) -> None: ...
+    def undo_failure(self, subject: str) -> int: ...
+    def unlock(self, subject: str) -> None: ...
     def clear_failures(self, subject: str) -> None: ...
 
 
@@ -351,6 +353,25 @@ class SqlIdentityRepository:
             sa.update(identity_throttle)
             .where(identity_throttle.c.subject == subject)
             .values(locked_until=until)
+        )
+
+    def undo_failure(self, subject: str) -> int:
+        """Take back the failure counted before an attempt that then succeeded, and the
+        lock it earned: how many failures in a row remain."""
+        table = identity_throttle
+        row = self._c.execute(
+            sa.update(table)
+            .where(table.c.subject == subject)
+            .values(failures=sa.case((table.c.failures > 0, table.c.failures - 1), else_=0))
+            .returning(table.c.failures)
+        ).first()
+        return 0 if row is None else int(row[0])
+
+    def unlock(self, subject: str) -> None:
+        self._c.execute(
+            sa.update(identity_throttle)
+            .where(identity_throttle.c.subject == subject)
+            .values(locked_until=None)
         )
 
     def clear_failures(self, subject: str) -> None:

@@ -112,7 +112,11 @@ def _safe_next(target: str | None) -> str:
 # --------------------------------------------------------------------- forms
 
 
-class RegistrationForm(FlaskForm):
+class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    """A form of these pages: its fields, and the CSRF token checked on every POST."""
+
+
+class RegistrationForm(Form):
     email = EmailField(_l("Email (your login)"))
     password = PasswordField(_l("Password (12 to 128 characters)"))
     security_question = StringField(_l("Security question"))
@@ -124,43 +128,43 @@ class RegistrationForm(FlaskForm):
     serial = StringField(_l("Equipment serial number"))
 
 
-class SignInForm(FlaskForm):
+class SignInForm(Form):
     email = EmailField(_l("Email"))
     password = PasswordField(_l("Password"))
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = EmailField(_l("Email"))
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     security_answer = StringField(_l("Answer to your security question"))
     password = PasswordField(_l("New password (12 to 128 characters)"))
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = StringField(_l("Your name"))
     phone = TelField(_l("Business phone"))
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     current_password = PasswordField(_l("Current password"))
     new_password = PasswordField(_l("New password (12 to 128 characters)"))
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(Form):
     current_password = PasswordField(_l("Current password"))
     new_email = EmailField(_l("New email"))
 
 
-class SecurityForm(FlaskForm):
+class SecurityForm(Form):
     current_password = PasswordField(_l("Current password"))
     security_question = StringField(_l("Security question"))
     security_answer = StringField(_l("Answer to the security question"))
 
 
-class InvitationForm(FlaskForm):
+class InvitationForm(Form):
     name = StringField(_l("Your name"))
     phone = TelField(_l("Business phone"))
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
@@ -169,20 +173,20 @@ class InvitationForm(FlaskForm):
     security_answer = StringField(_l("Answer to the security question"))
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     email = EmailField(_l("Email"))
     role = SelectField(_l("Role"), choices=[(k, v) for k, v in ROLE_LABELS.items()])
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField(_l("Role"), choices=[(k, v) for k, v in ROLE_LABELS.items()])
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(Form):
     label = StringField(_l("What the key is for"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button and its CSRF token."""
 
 

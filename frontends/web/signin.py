@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import attrs
-from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
 
 from postroom.core.errors import Unauthenticated
 from postroom.core.identity.model import User
@@ -148,4 +149,4 @@ def remember_language(user: User) -> None:
 def init_app(app: Flask) -> None:
     app.before_request(load_user)
     app.after_request(forget_ended_session)
-    app.jinja_env.globals.update(current_user=current_user)
+    app.jinja_env.globals.update(current_user=current_user, signed_in_person=signed_in_person)

@@ -89,7 +89,7 @@ def test_a_customer_message_goes_to_each_addressee_in_their_language(
     postroom: Postroom,
 ) -> None:
     recorder = recording(postroom)
-    postroom.outbox.address_book = Directory(
+    postroom.address_book = Directory(
         {
             "10000000001": [
                 Addressee("owner@acme.example", "Olive Owner", "fr"),
@@ -118,7 +118,7 @@ def test_an_addressee_who_got_the_message_is_not_sent_it_again_on_retry(
 ) -> None:
     recorder = recording(postroom)
     recorder.down_for = {"ops@acme.example"}
-    postroom.outbox.address_book = Directory(
+    postroom.address_book = Directory(
         {
             "10000000001": [
                 Addressee("owner@acme.example", "Olive Owner", "en"),
