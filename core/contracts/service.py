@@ -36,7 +36,7 @@ from postroom.core.contracts.ports import (
 )
 from postroom.core.contracts.store import ContractRepository, ContractStore, KeptAddressRequests
 from postroom.core.errors import Conflict, NotFound, ValidationError
-from postroom.core.meters.model import Meter
+from postroom.core.meters.model import Meter, MeterStatus
 from postroom.core.money import Money
 from postroom.core.ports import Translation
 
@@ -103,7 +103,7 @@ class ContractsService:
                 f"account {account.number} pays in {account.currency}, not {amount.currency}",
                 code="currency_mismatch",
             )
-        meter = self._meters.customer_meter(account.number, serial)
+        meter = _in_service(self._meters.customer_meter(account.number, serial))
         now = self._clock.now()
 
         def work(uow: Session) -> Contract:
@@ -376,7 +376,7 @@ class EquipmentService:
         now = self._clock.now()
         clean_move = model.check_move_date(move_on, now.date())
         who = model.parse_requested_by(requested_by)
-        meter = self._meter(customer_number, serial)
+        meter = _in_service(self._meter(customer_number, serial))
         change = AddressChange(
             customer_number=meter.customer_account,
             serial=meter.serial,
@@ -475,6 +475,14 @@ class EquipmentService:
             return self._meters.customer_meter(account.number, serial)
         except NotFound:
             raise NotFound(f"no product {serial!r}", code="product_not_found") from None
+
+
+def _in_service(meter: Meter) -> Meter:
+    """The meter, unless it was withdrawn: a withdrawn meter gets no new contract and
+    is not moved."""
+    if meter.status is not MeterStatus.ACTIVE:
+        raise Conflict(f"meter {meter.serial} is {meter.status.value}", code="meter_withdrawn")
+    return meter
 
 
 def _request_status(text: str) -> AddressRequestStatus:

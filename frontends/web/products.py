@@ -62,6 +62,7 @@ def error_messages() -> dict[str, Any]:
         "invalid_move_date": _("Choose a moving date from today to a year ahead."),
         "invalid_requested_by": _("Your name on your profile is needed for the request."),
         "control_character": _("Remove the control characters from this field."),
+        "meter_withdrawn": _("This product was withdrawn: it is not moved any more."),
     }
 
 
@@ -287,7 +288,9 @@ def _day(day: date | None) -> str:
     return "" if day is None else str(format_date(day, "medium"))
 
 
-def _contract_facts(contract: Contract, today: date) -> dict[str, Any]:
+@bp.app_template_global("contract_facts")
+def contract_facts(contract: Contract, today: date) -> dict[str, Any]:
+    """What a contract is on ``today``: its term, status, renewal date, notice deadline."""
     term = contract.term_on(today)
     return {
         "term": term,
@@ -318,11 +321,6 @@ def _label(value: str) -> str:
         "yearly": _("per year"),
     }
     return str(labels.get(value, value))
-
-
-@bp.app_template_global("contract_facts")
-def contract_facts(contract: Contract, today: date) -> dict[str, Any]:
-    return _contract_facts(contract, today)
 
 
 def _register_filters(state: Any) -> None:

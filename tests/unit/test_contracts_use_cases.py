@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import attrs
 import pytest
 from contracts_fakes import (
     FakeAccounts,
@@ -20,6 +21,7 @@ from postroom.core.clock import FrozenClock
 from postroom.core.contracts.model import ContractStatus, parse_address
 from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.meters.model import MeterStatus
 from postroom.core.money import Money
 
 MINE = "1000000009"
@@ -223,3 +225,22 @@ def test_a_bad_address_change_is_refused_and_nothing_handed_over(
     assert caught.value.code == code
     assert db.state.handed_over == []
     assert db.state.messages == []
+
+
+def test_a_withdrawn_meter_gets_no_new_contract_and_is_not_moved(
+    contracts: ContractsService,
+    equipment: EquipmentService,
+    meters: FakeMeters,
+    clock: FrozenClock,
+    db: FakeDatabase,
+) -> None:
+    meters.meters["PR-1"] = attrs.evolve(meters.meters["PR-1"], status=MeterStatus.WITHDRAWN)
+    with pytest.raises(Conflict) as caught:
+        add(contracts)
+    assert caught.value.code == "meter_withdrawn"
+    with pytest.raises(Conflict):
+        equipment.request_address_change(
+            MINE, "PR-1", ADDRESS, clock.now().date() + timedelta(days=3), "Ada"
+        )
+    assert db.state.contracts == {}
+    assert db.state.handed_over == []
