@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -24,7 +34,7 @@ from postroom.core.errors import (
     Unauthenticated,
     ValidationError,
 )
-from postroom.core.identity.model import InvalidForm, Registration
+from postroom.core.identity.model import InvalidForm, Registration, User
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import (
     current_user,
@@ -222,8 +232,6 @@ def register() -> str | Response:
 
 
 def _language() -> str:
-    from flask_babel import get_locale
-
     return str(get_locale() or "en")
 
 
@@ -253,14 +261,7 @@ def _token_problem(error: PostroomError) -> Response:
     message = TOKEN_MESSAGES.get(error.code, error.message)
     status = 404 if isinstance(error, NotFound) else 409
     page = render_template("account/link_problem.html", message=message, code=error.code)
-    response = current_app_response(page, status)
-    return response
-
-
-def current_app_response(body: str, status: int) -> Response:
-    from flask import make_response
-
-    response: Response = make_response(body, status)
+    response: Response = make_response(page, status)
     return response
 
 
@@ -315,8 +316,6 @@ def sign_in() -> str | Response | tuple[str, int]:
         old = session_token()
         if old is not None:
             pr.identity.sign_out(old)  # a new session id at every sign-in
-        from flask import session
-
         session.pop("csrf_token", None)  # and a new CSRF token with it
         remember_language(signed.user)
         target = (
@@ -411,6 +410,7 @@ def _profile_page(**forms: FlaskForm) -> str:
     return render_template(
         "account/profile.html",
         person=person,
+        roles=ROLE_LABELS,
         profile_form=profile_form,
         password_form=forms.get("password") or PasswordForm(),
         email_form=forms.get("email") or ChangeEmailForm(),
@@ -550,12 +550,13 @@ def _users_page(invite: InviteForm) -> str:
     )
 
 
-def _manager() -> tuple[str, object]:
-    user = current_user()
-    assert user is not None
-    assert user.account_number is not None
+def _manager() -> tuple[str, User]:
+    """The customer account of the signed-in owner or admin, and that person (the
+    views' ``roles_required`` let nobody else in)."""
     person = signed_in_person()
-    return user.account_number, person
+    assert person is not None
+    assert person.account_number is not None
+    return person.account_number, person
 
 
 @bp.post("/users/invite")
@@ -570,7 +571,7 @@ def invite() -> str | Response:
                 number,
                 form.email.data or "",
                 form.role.data or "",
-                by=person,  # type: ignore[arg-type]
+                by=person,
             )
         except ValidationError as error:
             _attach(form, error)
@@ -596,7 +597,7 @@ def set_role(user_id: int) -> Response:
                 number,
                 user_id,
                 form.role.data or "",
-                by=person,  # type: ignore[arg-type]
+                by=person,
             )
         except PermissionDenied:
             flash(str(_l("Only an owner changes an owner or gives the owner role.")), "error")
@@ -620,7 +621,7 @@ def remove_user(user_id: int) -> Response:
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            current_postroom().identity.remove(number, user_id, by=person)  # type: ignore[arg-type]
+            current_postroom().identity.remove(number, user_id, by=person)
         except PermissionDenied:
             flash(str(_l("Only an owner removes an owner.")), "error")
         except Conflict:
@@ -630,7 +631,7 @@ def remove_user(user_id: int) -> Response:
             )
         else:
             flash(str(_l("The person was removed.")))
-            if g.get("identity_user") is not None and g.identity_user.id == user_id:
+            if person.id == user_id:  # removed themselves: signed out with it
                 response = redirect(url_for("account.sign_in"), code=303)
                 end_session(response)
                 return response

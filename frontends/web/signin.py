@@ -125,15 +125,30 @@ def login_required(view: F) -> F:
     return cast(F, wrapped)
 
 
+#: Staff roles that no portal user has: named as they are in ``roles_required``.
+STAFF_ONLY_ROLES = frozenset({"agent", "supervisor", "account-manager"})
+
+
+def has_role(user: SignedInUser, roles: tuple[str, ...]) -> bool:
+    """Whether ``user`` has one of ``roles``. Portal and staff roles share the name
+    ``admin``: a plain ``admin`` is a customer account's admin, ``staff:admin`` the
+    staff one (``staff:agent`` and the like are accepted too)."""
+    if user.is_staff:
+        return f"staff:{user.role}" in roles or (
+            user.role in STAFF_ONLY_ROLES and user.role in roles
+        )
+    return user.role in roles
+
+
 def roles_required(*roles: str) -> Callable[[F], F]:
-    """Only for the signed-in people with one of ``roles``; the others get 404, as if
-    the page did not exist."""
+    """Only for the signed-in people with one of ``roles`` (see ``has_role``); the others
+    get 404, as if the page did not exist."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             user = current_user()
-            if user is not None and user.role not in roles:
+            if user is not None and not has_role(user, roles):
                 abort(404)
             return view(*args, **kwargs)
 

@@ -491,3 +491,21 @@ def test_many_people_signing_in_from_one_address_are_not_locked_out(browser: Bro
     assert browser.sign_in(password="one typo here").status_code == 401
     for _ in range(25):  # more than the address's free failures, all of them successes
         assert browser.sign_in().status_code == 303
+
+
+def test_staff_are_not_customer_admins(browser: Browser, postroom: Postroom) -> None:
+    invited = postroom.identity.invite_staff("staff@vendor.example", "admin")
+    postroom.identity.accept_invitation(
+        invited.token,
+        name="Sam Staff",
+        password="sam's long password",
+        security_question="Q?",
+        security_answer="A",
+        phone="+1 202 555 0143",
+        language="en",
+    )
+    assert browser.sign_in("staff@vendor.example", "sam's long password").status_code == 303
+    assert browser.client.get("/account/profile").status_code == 200
+    for path in ("/account/users", "/account/api-keys"):
+        assert browser.client.get(path).status_code == 404, path
+    assert browser.client.get("/api/v1/meters", headers={"X-CSRFToken": "x"}).status_code == 403

@@ -85,3 +85,16 @@ def test_a_session_ends_idle_or_old() -> None:
     assert rules.expired(start, start, start + timedelta(minutes=30))
     late = start + timedelta(hours=12)
     assert rules.expired(start, late - timedelta(minutes=1), late)
+
+
+def test_staff_and_portal_roles_do_not_mix() -> None:
+    from postroom.frontends.web.signin import SignedInUser, has_role
+
+    def person(role: str, staff: bool) -> SignedInUser:
+        return SignedInUser(1, "a@example.com", "A", None if staff else "1", role, "en", staff)
+
+    assert has_role(person("admin", staff=False), ("owner", "admin"))
+    assert not has_role(person("admin", staff=True), ("owner", "admin"))
+    assert has_role(person("admin", staff=True), ("agent", "staff:admin"))
+    assert has_role(person("agent", staff=True), ("agent",))
+    assert not has_role(person("user", staff=False), ("owner", "admin"))
