@@ -178,7 +178,7 @@ def _customer() -> str:
 
 def _may_manage() -> bool:
     user = current_user()
-    return user is not None and user.role in MANAGERS
+    return user is not None and not user.is_staff and user.role in MANAGERS
 
 
 def _account_country(number: str) -> str:

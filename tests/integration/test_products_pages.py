@@ -32,8 +32,11 @@ class Portal:
     their_contract: str
 
 
-def _person(postroom: Postroom, number: str, email: str, role: str) -> None:
-    link = postroom.identity.invite(number, email, role)
+def _person(postroom: Postroom, number: str | None, email: str, role: str) -> None:
+    if number is None:
+        link = postroom.identity.invite_staff(email, role)
+    else:
+        link = postroom.identity.invite(number, email, role)
     postroom.identity.accept_invitation(
         link.token,
         name=email.split("@")[0].title(),
@@ -69,6 +72,7 @@ def portal(postroom: Postroom) -> Portal:
     _person(postroom, mine, "owner@acme.example", "owner")
     _person(postroom, mine, "operator@acme.example", "user")
     _person(postroom, theirs, "owner@other.example", "owner")
+    _person(postroom, None, "admin@postroom.example", "admin")
     return Portal(
         mine, theirs, _contract(postroom, mine, MINE), _contract(postroom, theirs, THEIRS)
     )
@@ -320,3 +324,11 @@ def test_the_pages_speak_french(client: FlaskClient, postroom: Postroom, portal:
     detail = client.get(f"/products/{MINE}", headers=headers).get_data(as_text=True)
     assert "149,70" in detail
     assert "1 janv. 2029" in detail
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_staff_have_no_products_page_of_their_own(
+    client: FlaskClient, postroom: Postroom, portal: Portal, path: str
+) -> None:
+    sign_in(client, postroom, "admin@postroom.example")
+    assert client.get(path).status_code == 404
