@@ -18,6 +18,7 @@ from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
+from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
     ConfigurationError,
@@ -143,6 +144,12 @@ class Postroom:
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
+        )
+        self.contracts = ContractsService(
+            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+        )
+        self.equipment = EquipmentService(
+            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
         )
         self.identity = IdentityService(
             SqlTransactions(db, self.outbox, self.accounts.open_in),

@@ -12,7 +12,9 @@ from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
 from postroom.frontends.cli import (
     accounts,
+    contracts,
     db,
+    equipment,
     imb,
     kiosk,
     mail,
@@ -54,7 +56,9 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
 
 for command in (
     accounts.accounts,
+    contracts.contracts,
     db.db,
+    equipment.equipment,
     imb.imb,
     kiosk.kiosk,
     mail.mail,

@@ -26,6 +26,7 @@ from postroom.frontends.web import (
     limits,
     operations,
     portal,
+    products,
     rates_pages,
     security,
     signin,
@@ -73,6 +74,7 @@ def create_app(
     app.register_blueprint(portal.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
+    app.register_blueprint(products.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
