@@ -3,7 +3,7 @@
     python bench/bench_vault.py --postgres-url postgresql://postgres@127.0.0.1/vault_bench \\
         --pgbench-db pgbench_vault --clients 1,4,16 --seconds 10
 
-Every client is its own process running ``pr.vault.transfer`` (one posted debit of a
+Every client is its own process running ``pr.ledger.transfer`` (one posted debit of a
 single customer's postage account: the hot-row case) in a loop for ``--seconds``, on
 SQLite and on PostgreSQL; at each client count pgbench runs first, and both stores'
 rates are printed beside it as a ratio.
@@ -30,9 +30,9 @@ from pathlib import Path
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
+from postroom.core.ledger.model import AccountKind, TransferCode, TransferRequest
+from postroom.core.ledger.service import postage_code
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind, TransferCode, TransferRequest
-from postroom.core.vault.service import postage_code
 
 DEBIT_MILLS = 1
 
@@ -57,7 +57,7 @@ def _client(
     time.sleep(max(0.0, start_at - time.time()))
     stop = time.time() + seconds
     while time.time() < stop:
-        pr.vault.transfer(
+        pr.ledger.transfer(
             TransferRequest(
                 id=f"{tag}-{done}",
                 debit=debit,
@@ -79,9 +79,9 @@ def vault_rate(
     debits = []
     for k in range(clients if own_accounts else 1):
         customer = pr.accounts.create(f"Bench {run} {k}", "US", "USD")
-        pr.vault.deposit(customer.number, Money(10**12, "USD"), f"{run}-funding-{k}")
-        debits.append(pr.vault.account(postage_code(customer.number)).id)
-    credit = pr.vault.system_account(AccountKind.FEES, "USD").id
+        pr.ledger.deposit(customer.number, Money(10**12, "USD"), f"{run}-funding-{k}")
+        debits.append(pr.ledger.account(postage_code(customer.number)).id)
+    credit = pr.ledger.system_account(AccountKind.FEES, "USD").id
     pr.close()
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -114,15 +114,15 @@ def mail_run(url: str, data_dir: str, pieces: int, batch: int, run: str) -> floa
     """Pieces per second: ``pieces`` usage rows posted as linked batches from one meter."""
     pr = _open(url, data_dir, migrate=True)
     customer = pr.accounts.create(f"Mail run {run}", "US", "USD")
-    pr.vault.deposit(customer.number, Money(10**9, "USD"), f"{run}-funding")
+    pr.ledger.deposit(customer.number, Money(10**9, "USD"), f"{run}-funding")
     serial = f"MR-{run}"
-    pr.vault.register_meter(serial, customer.number, "USPS")
-    pr.vault.refill(serial, Money(10**8, "USD"), f"{run}-refill")
-    meter = pr.vault.account(f"meter:{serial}").id
-    used = pr.vault.system_account(AccountKind.POSTAGE_USED, "USD", "USPS").id
+    pr.meters.funds.register_meter(serial, customer.number, "USPS")
+    pr.meters.funds.refill(serial, Money(10**8, "USD"), f"{run}-refill")
+    meter = pr.ledger.account(f"meter:{serial}").id
+    used = pr.ledger.system_account(AccountKind.POSTAGE_USED, "USD", "USPS").id
     started = time.perf_counter()
     for first in range(0, pieces, batch):
-        pr.vault.create_transfers(
+        pr.ledger.create_transfers(
             [
                 TransferRequest(
                     id=f"{run}-p{n}",
@@ -137,7 +137,7 @@ def mail_run(url: str, data_dir: str, pieces: int, batch: int, run: str) -> floa
             ]
         )
     elapsed = time.perf_counter() - started
-    assert pr.vault.registers(serial).pieces == pieces
+    assert pr.meters.funds.registers(serial).pieces == pieces
     pr.close()
     return pieces / elapsed
 

@@ -20,20 +20,24 @@ from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, StorageUnavailable
+from postroom.core.funding.service import FundingService
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.ledger.model import ChainKey
+from postroom.core.ledger.service import LedgerService
 from postroom.core.mail import MAILDIR_NAME, LocalMailbox
+from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import InspectionRules
+from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
+from postroom.core.meters.token_states import MeterTokens
+from postroom.core.meters.views import MeterViews
 from postroom.core.outbox import NoAddressBook, Outbox
+from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
-from postroom.core.vault.funding import FundingService
-from postroom.core.vault.model import ChainKey
-from postroom.core.vault.payouts import PayoutService
-from postroom.core.vault.refunds import RefundService, policy_from_settings
-from postroom.core.vault.service import VaultService
+from postroom.core.refunds.service import RefundService, policy_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +71,52 @@ class Postroom:
         # until the identity area provides its address book; that service sends through
         # the outbox itself, so it sets ``self.address_book`` once it exists.
         self.outbox = Outbox(db, clock, plugins, config, address_book=NoAddressBook())
-        self.vault = VaultService(
+        self.ledger = LedgerService(
             db,
             clock,
+            self.accounts,
             ledger_key=ledger_key or ChainKey.from_text(config.resolved_ledger_key()),
+        )
+        self.rates = RatesService(db, plugins, clock)
+        self.funding = FundingService(
+            db,
+            clock,
+            plugins,
+            self.ledger,
+            self.accounts,
+            self.outbox,
+            sandbox_allowed=config.sandbox_payments_allowed,
+        )
+        self.meters = MetersService(
+            db,
+            clock,
+            self.accounts,
+            self.ledger,
+            MeterFunds(
+                db,
+                clock,
+                self.ledger,
+                self.accounts,
+                # the meters' RefillLock port: funding knows of returned payments
+                refills_locked=self.funding.refills_locked_in,
+                secret=config.resolved_secret_key,
+            ),
+            self.rates,
+            InspectionRules(
+                config.meter_inspection_due_days,
+                config.meter_inspection_lock_days,
+                config.meter_inspection_warning_days,
+            ),
+            virtual_key=config.resolved_virtual_meter_key,
+            outbox=self.outbox,
             secret=config.resolved_secret_key,
         )
         self.refunds = RefundService(
             db,
             clock,
-            self.vault,
+            self.ledger,
+            self.accounts,
+            self.meters,
             policy_from_settings(
                 config.refund_window_days,
                 config.refund_fee_percent,
@@ -84,37 +124,18 @@ class Postroom:
                 config.refund_fixed_fee,
             ),
         )
-        self.rates = RatesService(db, plugins, clock)
-        self.meters = MetersService(
-            db,
-            clock,
-            self.vault,
-            self.rates,
-            InspectionRules(
-                config.meter_inspection_due_days,
-                config.meter_inspection_lock_days,
-                config.meter_inspection_warning_days,
-            ),
-            refunds=self.refunds,
-            virtual_key=config.resolved_virtual_meter_key,
-            outbox=self.outbox,
-            secret=config.resolved_secret_key,
+        self.payouts = PayoutService(
+            db, clock, self.ledger, self.accounts, self.funding, self.outbox
         )
+        self.meter_tokens = MeterTokens(self.meters.funds, clock)
+        self.meter_views = MeterViews(db, self.meters, self.ledger)
+        self.printer = Printer(self.rates, clock, self.meters.rate_package)
         self.jobs = Jobs(
             job_registry,
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
-        self.funding = FundingService(
-            db,
-            clock,
-            plugins,
-            self.vault,
-            self.outbox,
-            sandbox_allowed=config.sandbox_payments_allowed,
-        )
-        self.payouts = PayoutService(db, clock, self.vault, self.funding, self.outbox)
-        self.vault.add_debit_listener(self._after_debit)
+        self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod
     def open(

@@ -61,7 +61,7 @@ def _fund_vault(postroom: Postroom) -> DemoFacts:
     customer = next(
         (a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER), None
     ) or postroom.accounts.create(DEMO_CUSTOMER, "US", "USD")
-    vault = postroom.vault
+    funds = postroom.meters.funds
     # Money enters by payment or by a person, with a reason: the demo is that person.
     postroom.funding.manual_deposit(
         customer.number,
@@ -71,8 +71,8 @@ def _fund_vault(postroom: Postroom) -> DemoFacts:
         reason="opening balance of the demo customer (serve --demo)",
     )
     with contextlib.suppress(Conflict):  # a rerun: registered before
-        vault.register_meter(DEMO_METER, customer.number, "USPS")
-    vault.refill(DEMO_METER, Money.parse("100.00 USD"), "demo-refill-1")
+        funds.register_meter(DEMO_METER, customer.number, "USPS")
+    funds.refill(DEMO_METER, Money.parse("100.00 USD"), "demo-refill-1")
     issued = postroom.accounts.create_api_key(customer.number, "demo")
     return {"demo API key": issued.token}
 

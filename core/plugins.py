@@ -27,7 +27,9 @@ ENTRY_POINT_GROUP = "postroom"
 #: plugin's, always, whatever the allowlist says.
 BUILTIN_PLUGINS = (
     "postroom.core.housekeeping",
-    "postroom.core.vault.jobs",
+    "postroom.core.ledger.jobs",
+    "postroom.core.funding.jobs",
+    "postroom.core.payouts.jobs",
     "postroom.core.meters.jobs",
 )
 

@@ -4,24 +4,29 @@ An area adds its store module here when it adds tables.
 """
 
 from postroom.core import instance, outbox
+from postroom.core.accounts import closure_store
 from postroom.core.accounts import store as accounts_store
 from postroom.core.db import metadata
+from postroom.core.funding import store as funding_store
+from postroom.core.ledger import store as ledger_store
+from postroom.core.meters import refill_store, virtual_store
 from postroom.core.meters import store as meters_store
-from postroom.core.meters import virtual_store
+from postroom.core.payouts import store as payouts_store
 from postroom.core.rates import store as rates_store
-from postroom.core.vault import funding_store, payout_store, refund_store
-from postroom.core.vault import store as vault_store
+from postroom.core.refunds import store as refunds_store
 
 __all__ = [
     "accounts_store",
+    "closure_store",
     "funding_store",
     "instance",
+    "ledger_store",
     "metadata",
     "meters_store",
     "outbox",
-    "payout_store",
+    "payouts_store",
     "rates_store",
-    "refund_store",
-    "vault_store",
+    "refill_store",
+    "refunds_store",
     "virtual_store",
 ]

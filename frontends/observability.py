@@ -163,7 +163,7 @@ class StoreCounters(Collector):
         rows = CounterMetricFamily(
             "postroom_ledger_transfers", "Rows in the ledger's hash chain (transfers posted)"
         )
-        rows.add_metric([], self._postroom.vault.ledger_rows())
+        rows.add_metric([], self._postroom.ledger.ledger_rows())
         yield rows
         finished, unfinished = self._postroom.meters.sync_counts()
         syncs = CounterMetricFamily(

@@ -9,6 +9,8 @@ import secrets
 from datetime import timedelta
 
 from postroom.core.accounts import model
+from postroom.core.accounts.closure import AccountClosure
+from postroom.core.accounts.closure_store import ClosureStore
 from postroom.core.accounts.model import (
     ApiKey,
     CustomerAccount,
@@ -271,6 +273,45 @@ class AccountsService:
             uow.commit()
 
         self._db.run(work)
+
+    # ------------------------------------------ for other areas, in their unit of work
+
+    def customer_in(self, uow: UnitOfWork, customer_number: object) -> CustomerAccount:
+        """The customer account numbered ``customer_number`` (checked: text with a valid
+        check digit) inside the caller's unit of work: ``account_not_found`` if none."""
+        if not isinstance(customer_number, str):
+            raise ValidationError(
+                "a customer account number is text", code="invalid_account_number"
+            )
+        return _get(AccountStore(uow.connection), model.parse_account_number(customer_number))
+
+    def customer_by_id_in(self, uow: UnitOfWork, customer_id: int) -> CustomerAccount | None:
+        return AccountStore(uow.connection).get_by_id(customer_id)
+
+    def customer_by_number_in(self, uow: UnitOfWork, number: str) -> CustomerAccount | None:
+        """The customer numbered ``number`` (already clean), None if none: no error."""
+        return AccountStore(uow.connection).get_by_number(number)
+
+    def closure_in(self, uow: UnitOfWork, ledger_account_id: int) -> AccountClosure | None:
+        """The closing of postage account ``ledger_account_id``, None while it is open."""
+        return ClosureStore(uow.connection).closure(ledger_account_id)
+
+    def is_closed_in(self, uow: UnitOfWork, ledger_account_id: int) -> bool:
+        return ClosureStore(uow.connection).is_closed(ledger_account_id)
+
+    def record_closure_in(
+        self, uow: UnitOfWork, ledger_account_id: int, closure: AccountClosure
+    ) -> None:
+        """Record that postage account ``ledger_account_id`` is closed (the caller commits)."""
+        ClosureStore(uow.connection).add_closure(ledger_account_id, closure)
+
+    def closed_refund_in(self, uow: UnitOfWork, customer_number: str) -> int:
+        """Mills the closing of the customer's postage account moved to refunds payable."""
+        return ClosureStore(uow.connection).closed_refund(customer_number)
+
+    def closed_customers_in(self, uow: UnitOfWork) -> builtins.list[str]:
+        """Customer numbers whose closing left money payable, oldest closing first."""
+        return ClosureStore(uow.connection).closed_customers()
 
 
 def _token_hash(token: str) -> str:

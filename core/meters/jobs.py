@@ -15,6 +15,10 @@ def inspection_reminders(postroom: Postroom) -> int:
     return postroom.meters.send_inspection_reminders()
 
 
+def cancel_expired_tokens(postroom: Postroom) -> int:
+    return postroom.meters.cancel_expired_tokens()
+
+
 def finish_virtual_prints(postroom: Postroom) -> int:
     return postroom.meters.virtual.finish_interrupted()
 
@@ -36,5 +40,14 @@ def register_jobs(registry: JobRegistry) -> None:
             "piece, release the hold of one cut before signing (idempotent)",
             schedule={"minute": "*/5"},
             run=finish_virtual_prints,
+        )
+    )
+    registry.add_periodic(
+        PeriodicJob(
+            name="vault.cancel-expired-tokens",
+            description="return to the postage account each refill whose reset token expired"
+            " unapplied (a day past its expiry), and tell the customer (idempotent)",
+            schedule={"minute": "23"},
+            run=cancel_expired_tokens,
         )
     )

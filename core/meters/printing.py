@@ -182,10 +182,11 @@ def print_indicium(
 ) -> PrintedIndicium:
     """Rate, debit and sign, render. Nothing is debited unless every check passed.
 
-    The print names the rate digest the meter holds for the quoted table: the table's
-    own digest when the table was installed alone, else the digest of the data center's
-    rate package for the carrier on that day (``rate_package``, the document a sync
-    installs), which holds the table.
+    The print names the quoted table's own digest (the one ``postroom rates show`` and
+    ``GET /api/v1/rates/tables`` know) when the meter holds that table, alone or inside an
+    installed rate package. Only a device that does not report the tables inside its
+    packages gets the digest of the data center's rate package for the carrier on that day
+    (``rate_package``, the document a sync installs).
     """
     rid = check_request_id(request_id)
     day = request.mailing_date or today(clock)
@@ -232,6 +233,30 @@ def print_indicium(
     )
 
 
+class Printer:
+    """The device-print use case wired once by the composition root (``pr.printer``):
+    the rates, the clock and the data center's rate packages, so a frontend hands over
+    only the device and what the operator asked."""
+
+    def __init__(self, rates: RatesService, clock: Clock, rate_package: RatePackage) -> None:
+        self._rates = rates
+        self._clock = clock
+        self._rate_package = rate_package
+
+    def print(
+        self, device: MeterDevice, request: PrintRequest, *, request_id: str | None = None
+    ) -> PrintedIndicium:
+        """``print_indicium`` on this installation's rates and rate packages."""
+        return print_indicium(
+            self._rates,
+            device,
+            request,
+            clock=self._clock,
+            request_id=request_id,
+            rate_package=self._rate_package,
+        )
+
+
 def _no_rates(quote: Quote, day: date) -> ValidationError:
     table = quote.table
     return ValidationError(
@@ -244,12 +269,16 @@ def _no_rates(quote: Quote, day: date) -> ValidationError:
 
 
 def installed_rate_digests(diagnostics: Mapping[str, Any]) -> list[str]:
-    """The rate digests a meter accepts, from its ``diagnostics``."""
+    """The rate digests a meter accepts, from its ``diagnostics``: the installed documents'
+    and, from a device that reports them, those of the tables inside its rate packages."""
     digests = diagnostics.get("rate_digests")
     if isinstance(digests, list):
-        return [str(d) for d in digests]
-    latest = diagnostics.get("rate_digest")
-    return [str(latest)] if latest else []
+        found = [str(d) for d in digests]
+    else:
+        latest = diagnostics.get("rate_digest")
+        found = [str(latest)] if latest else []
+    tables = diagnostics.get("rate_table_digests")
+    return found + ([str(d) for d in tables] if isinstance(tables, list) else [])
 
 
 def _rate_digest(

@@ -1,7 +1,7 @@
 """``pr.meters``: the meter registry and the data-center side of the sync conversation.
 
 The vault owns the money: registering a meter opens its ledger account
-(``pr.vault.register_meter``), usage and applied tokens are recorded there
+(``pr.meters.funds.register_meter``), usage and applied tokens are recorded there
 (``record_usage``, ``apply_reset_token``), and withdraw/replace move its funds. This
 service keeps what a data center knows of each device and decides each sync
 (``core/meters/sync.py``; docs/meters.md).
@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from postroom.core.accounts.model import CustomerAccount, parse_account_number
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.model import CustomerAccount
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -31,8 +31,10 @@ from postroom.core.errors import (
     Unauthenticated,
     ValidationError,
 )
+from postroom.core.ledger.service import LedgerService
 from postroom.core.meters import model
 from postroom.core.meters import tokens as prt
+from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import (
     CARRIER_BY_COUNTRY,
     PRODUCTS,
@@ -46,6 +48,7 @@ from postroom.core.meters.model import (
     StoredPiece,
 )
 from postroom.core.meters.printing import IndiciumCheck, verify_registered_indicium
+from postroom.core.meters.refills import CancelledToken, IssuedToken, token_cancellable
 from postroom.core.meters.store import MeterStore
 from postroom.core.meters.sync import (
     InstallStep,
@@ -68,10 +71,6 @@ from postroom.core.outbox import CUSTOMER_PREFIX, Outbox
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
 from postroom.core.units import Weight
-from postroom.core.vault.model import CancelledToken, IssuedToken, token_cancellable
-from postroom.core.vault.refund_model import PieceClaim, Refund
-from postroom.core.vault.refunds import RefundService
-from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +87,12 @@ class MetersService:
         self,
         db: Database,
         clock: Clock,
-        vault: VaultService,
+        accounts: AccountsService,
+        ledger: LedgerService,
+        funds: MeterFunds,
         rates: RatesService,
         rules: InspectionRules | None = None,
         *,
-        refunds: RefundService,
         virtual_key: Callable[[], str],
         outbox: Outbox,
         secret: Callable[[], str],
@@ -100,13 +100,15 @@ class MetersService:
         self._secret = secret
         self._db = db
         self._outbox = outbox
-        self._refunds = refunds
         self._clock = clock
-        self._vault = vault
+        self._accounts = accounts
+        self._ledger = ledger
+        #: the money side of each meter: registers, refills, reset tokens, usage
+        self.funds = funds
         self._rates = rates
         self.rules = rules or InspectionRules()
         #: the data center's virtual meters (PC postage, the kiosk)
-        self.virtual = VirtualMeters(db, clock, vault, rates, virtual_key, self._customer)
+        self.virtual = VirtualMeters(db, clock, accounts, ledger, funds, rates, virtual_key)
 
     def sync_counts(self) -> tuple[int, int]:
         """(finished, unfinished) syncs ever started, for the metrics."""
@@ -145,7 +147,7 @@ class MetersService:
     def device_reset_key(self, serial: str) -> bytes:
         """The reset-token key to load into meter ``serial``'s device before it ships: the
         device checks this data center's refills with it. Secret; never sent at a sync."""
-        return self._vault.device_reset_key(model.parse_serial(serial))
+        return self.funds.device_reset_key(model.parse_serial(serial))
 
     def provisioned(self, installation_number: str) -> Provisioned:
         number = model.parse_installation_number(installation_number)
@@ -227,11 +229,11 @@ class MetersService:
         if self._db.run(lambda uow: MeterStore(uow.connection).get(clean), readonly=True):
             raise Conflict(f"meter {clean} is registered", code="meter_exists")
         try:
-            self._vault.register_meter(clean, customer.number, operator)
+            self.funds.register_meter(clean, customer.number, operator)
         except Conflict:
             # registered in the vault already (the demo's meter, or a retry): adopt it
             # when it is this customer's and active, never another's.
-            registers = self._vault.registers(clean)
+            registers = self.funds.registers(clean)
             if registers.customer_account_id != customer.id or registers.status != "active":
                 raise
         key = model.new_meter_key()
@@ -301,15 +303,7 @@ class MetersService:
         return self.virtual.cost_centers(customer_number)
 
     def _customer(self, customer_number: str) -> CustomerAccount:
-        number = parse_account_number(customer_number)
-
-        def work(uow: UnitOfWork) -> CustomerAccount:
-            found = AccountStore(uow.connection).get_by_number(number)
-            if found is None:
-                raise NotFound(f"no customer account {number}", code="account_not_found")
-            return found
-
-        return self._db.run(work, readonly=True)
+        return self._accounts.get(customer_number)
 
     # ----------------------------------------------------------------------- reading
 
@@ -340,19 +334,14 @@ class MetersService:
             lambda uow: MeterStore(uow.connection).pieces(clean, limit=limit), readonly=True
         )
 
-    def request_refund(
-        self,
-        customer_number: str,
-        refund_id: str,
-        serial: str,
-        pieces: Sequence[int],
-        reason: str,
-        *,
-        note: str = "",
-    ) -> Refund:
-        """Ask back misprinted or spoiled pieces by their numbers in the meter's piece log:
-        face value and indicium date come from what the meter uploaded at its syncs, so the
-        customer claims nothing the device did not print. An agent approves as usual."""
+    def logged_pieces(
+        self, customer_number: str, serial: str, pieces: Sequence[int]
+    ) -> tuple[str, builtins.list[StoredPiece], dict[int, str] | None]:
+        """The customer's meter ``serial``'s pieces numbered ``pieces`` as its syncs
+        uploaded them (face value, mailing date): (serial, pieces by number, and for a
+        virtual meter the transfer that charged each piece, else None). For a refund of
+        logged pieces (``pr.refunds.request_logged``): the customer claims nothing the
+        device did not print. ``piece_not_logged`` names any piece not uploaded."""
         numbers = list(pieces)
         if not numbers or any(
             isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in numbers
@@ -370,26 +359,10 @@ class MetersService:
                 "uploaded piece log (connect the meter first)",
                 code="piece_not_logged",
             )
-        claims = [
-            PieceClaim(
-                piece=p.piece,
-                face=p.mills,
-                indicium_date=date.fromisoformat(p.mailing_date),
-            )
-            for p in (logged[n] for n in sorted(set(numbers)))
-        ]
         charged_by = None
         if meter.product_code == VIRTUAL_PRODUCT:  # each piece charged by its own transfer
             charged_by = {p.piece: p.usage_transfer_id for p in logged.values() if p.recorded}
-        return self._refunds.request(
-            customer_number,
-            refund_id,
-            meter.serial,
-            claims,
-            reason,
-            note=note,
-            charged_by=charged_by,
-        )
+        return meter.serial, [logged[n] for n in sorted(set(numbers))], charged_by
 
     def alerts(self, serial: str | None = None) -> builtins.list[Alert]:
         return self._db.run(lambda uow: MeterStore(uow.connection).alerts(serial), readonly=True)
@@ -399,7 +372,7 @@ class MetersService:
         registers, what the device last reported, the inspection and the piece log."""
         meter = self.get(serial)
         data = meter.to_json()
-        data["registers"] = self._vault.registers(meter.serial).to_json()
+        data["registers"] = self.funds.registers(meter.serial).to_json()
         data["device_registers"] = meter.device.get("registers")
         data["device_firmware"] = meter.device.get("firmware")
         data["rate_digest"] = meter.device.get("rate_digest")
@@ -410,7 +383,7 @@ class MetersService:
 
     def summary(self, meter: Meter) -> dict[str, Any]:
         data = meter.to_json()
-        data["registers"] = self._vault.registers(meter.serial).to_json()
+        data["registers"] = self.funds.registers(meter.serial).to_json()
         return data
 
     def inspection(self, meter: Meter) -> dict[str, Any]:
@@ -563,8 +536,8 @@ class MetersService:
             raise Conflict(f"meter {new.serial} is withdrawn", code="meter_withdrawn")
         moved = self._withdraw_funds(old, f"mr:{old.serial}")
         if moved:
-            registers = self._vault.registers(old.serial)
-            self._vault.refill(
+            registers = self.funds.registers(old.serial)
+            self.funds.refill(
                 new.serial,
                 Money(moved, registers.currency),
                 f"mr:{old.serial}:in",
@@ -575,12 +548,12 @@ class MetersService:
 
     def _withdraw_funds(self, meter: Meter, transfer_id: str) -> int:
         try:
-            done = self._vault.withdraw_meter(meter.serial, transfer_id)
+            done = self.funds.withdraw_meter(meter.serial, transfer_id)
         except Conflict as error:
             if error.code != "meter_withdrawn":
                 raise
             try:  # withdrawn before: by this very id (a rerun), or by the vault directly
-                item = self._vault.customer_transfer(meter.customer_account, transfer_id)
+                item = self._ledger.customer_transfer(meter.customer_account, transfer_id)
             except NotFound:
                 return 0
             return item.transfer.amount
@@ -656,14 +629,14 @@ class MetersService:
                 code="model_mismatch",
             )
         diagnostics = dict(report.diagnostics)
-        vault_meter = self._vault.registers(meter.serial)
+        vault_meter = self.funds.registers(meter.serial)
         if registers["currency"] != vault_meter.currency:
             raise ValidationError(
                 "the device's currency is not its account's", code="currency_mismatch"
             )
 
         sync_id = secrets.token_hex(16)
-        issued = self._vault.issued_tokens(meter.serial)
+        issued = self.funds.issued_tokens(meter.serial)
         pending = _pending_tokens(issued, diagnostics, now)
         # withdrawn in the registry, or in the vault directly (`postroom vault withdraw-meter`)
         active = meter.status is MeterStatus.ACTIVE and vault_meter.status == "active"
@@ -672,8 +645,8 @@ class MetersService:
         # token records the inspection
         decision = decide(wanted, diagnostics, len([t for t in pending if not t.cancelled]))
         if decision.issue_sync_token:
-            self._vault.issue_sync_token(meter.serial, f"sync:{sync_id}")
-            pending = _pending_tokens(self._vault.issued_tokens(meter.serial), diagnostics, now)
+            self.funds.issue_sync_token(meter.serial, f"sync:{sync_id}")
+            pending = _pending_tokens(self.funds.issued_tokens(meter.serial), diagnostics, now)
         installs: builtins.list[InstallStep] = []
         if decision.install_rates:
             package = self.rate_package(meter.carrier)
@@ -776,7 +749,7 @@ class MetersService:
 
         # 3. tokens: a signed refill reply proves the device applied it; recorded in
         # sequence order (the vault refuses an older sequence after a newer one)
-        issued = {t.reset.sequence: t for t in self._vault.issued_tokens(meter.serial)}
+        issued = {t.reset.sequence: t for t in self.funds.issued_tokens(meter.serial)}
         proven: set[int] = set()
         replies: dict[int, Mapping[str, Any]] = {}  # the signed proofs, for the vault
         replayed: builtins.list[int] = []
@@ -880,7 +853,7 @@ class MetersService:
         if registers is not None:
             if (
                 meter.status is MeterStatus.ACTIVE
-                and self._vault.registers(meter.serial).status == "active"
+                and self.funds.registers(meter.serial).status == "active"
             ):
                 reconciled = self._reconcile(meter, registers, alert)
         elif results.errors:
@@ -959,7 +932,7 @@ class MetersService:
         parsed = sorted((_piece_row(p, meter) for p in pieces), key=lambda p: p["piece"])
         if len(parsed) > MAX_PIECES_PER_SYNC:
             raise ValidationError("too many pieces in one sync", code="too_many_pieces")
-        vault_currency = self._vault.registers(meter.serial).currency
+        vault_currency = self.funds.registers(meter.serial).currency
 
         def work(uow: UnitOfWork) -> tuple[int, dict[str, int] | None]:
             store = MeterStore(uow.connection)
@@ -1029,7 +1002,7 @@ class MetersService:
             center = group[0].cost_center
             reference = f"meter pieces {group[0].piece}-{group[-1].piece}"
             try:
-                self._vault.record_usage(
+                self.funds.record_usage(
                     meter.serial,
                     Money(total, group[0].currency),
                     len(group),
@@ -1065,7 +1038,7 @@ class MetersService:
         refill reply, which the vault accepts however late); True once recorded."""
         sequence = token.reset.sequence
         try:
-            self._vault.apply_reset_token(meter.serial, token.token, proof=proof)
+            self.funds.apply_reset_token(meter.serial, token.token, proof=proof)
         except PostroomError as error:
             if error.code == "token_replayed":
                 return True  # recorded by an earlier run of this sync
@@ -1102,10 +1075,10 @@ class MetersService:
         """Cancel the meter's expired, unapplied refills when the device's signed control
         sum proves it never applied them: it equals the refills the vault recorded
         applied, so no unrecorded token is on the device. The sequences cancelled."""
-        vault = self._vault.registers(meter.serial)
+        vault = self.funds.registers(meter.serial)
         if vault.status != "active":
             return set()  # a withdrawal returned the meter's funds already
-        issued = self._vault.issued_tokens(meter.serial)
+        issued = self.funds.issued_tokens(meter.serial)
         live = sum(t.reset.amount.mills for t in issued if not t.applied and not t.cancelled)
         if int(registers["control"]) != vault.control_sum - live:
             return set()  # the device's refills are not those recorded: it proves nothing
@@ -1114,7 +1087,7 @@ class MetersService:
             if not token_cancellable(token, now):
                 continue
             try:
-                cancelled = self._vault.cancel_reset_token(meter.serial, token.reset.sequence)
+                cancelled = self.funds.cancel_reset_token(meter.serial, token.reset.sequence)
             except PostroomError as error:
                 alert(
                     "token_not_cancelled",
@@ -1129,10 +1102,10 @@ class MetersService:
         return done
 
     def cancel_token(self, serial: str, sequence: int) -> CancelledToken:
-        """Cancel one refill whose token expired unapplied (``pr.vault.cancel_reset_token``)
+        """Cancel one refill whose token expired unapplied (``pr.meters.funds.cancel_reset_token``)
         and tell the customer, as the worker does; a cancellation run again tells nobody
         twice."""
-        cancelled = self._vault.cancel_reset_token(self.get(serial).serial, sequence)
+        cancelled = self.funds.cancel_reset_token(self.get(serial).serial, sequence)
         self._tell_refill_returned(cancelled)  # queued only if not told before
         return cancelled
 
@@ -1141,8 +1114,8 @@ class MetersService:
         whose token expired unapplied (past its grace), and each customer is told once
         that the refill was returned (through the outbox, which retries a message no
         notifier took). The number of refills cancelled by this run."""
-        cancelled = self._vault.cancel_expired_tokens()
-        for waiting in self._vault.cancellations_to_notify():
+        cancelled = self.funds.cancel_expired_tokens()
+        for waiting in self.funds.cancellations_to_notify():
             self._tell_refill_returned(waiting)
         return len(cancelled)
 
@@ -1163,7 +1136,7 @@ class MetersService:
             data=cancelled.to_json(),
             id=f"refill_returned:{cancelled.serial}:{cancelled.sequence}",
         )
-        queued = self._vault.mark_cancellation_notified(
+        queued = self.funds.mark_cancellation_notified(
             cancelled.serial,
             cancelled.sequence,
             lambda connection: str(self._outbox.add(connection, message).id),
@@ -1175,10 +1148,10 @@ class MetersService:
         """Compare the device's signed registers with the data center's view: the vault's
         registers less the refills the device has not applied yet. A difference opens
         an alert (and notifies); money is never adjusted here."""
-        vault = self._vault.registers(meter.serial)
+        vault = self.funds.registers(meter.serial)
         unapplied = sum(
             t.reset.amount.mills
-            for t in self._vault.issued_tokens(meter.serial)
+            for t in self.funds.issued_tokens(meter.serial)
             if not t.applied and not t.cancelled  # a cancelled refill left the vault's view
         )
         expected = {

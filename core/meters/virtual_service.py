@@ -1,7 +1,7 @@
 """Printing postage on the data center's virtual meters (PC postage, the kiosk).
 
 ``print_postage`` quotes the piece with the rates area, holds the postage on the
-customer's postage account (``pr.vault.reserve_postage``, with the cost centre), signs
+customer's postage account (``pr.ledger.reserve_postage``, with the cost centre), signs
 and renders the indicium under the virtual meter's row lock, then posts the hold. When
 signing or rendering fails the hold is voided: nothing is charged, no piece number is
 used. The client's idempotency key makes a retry safe: a printed piece is answered
@@ -22,11 +22,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from postroom.core.accounts.model import CustomerAccount
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
+from postroom.core.ledger.service import LedgerService
 from postroom.core.meters import model
+from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import CARRIER_BY_COUNTRY, Meter, MeterStatus, operator_of
 from postroom.core.meters.store import MeterStore
 from postroom.core.meters.virtual import (
@@ -51,7 +53,6 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.rates.service import RatesService
 from postroom.core.units import Weight
-from postroom.core.vault.service import VaultService
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,20 @@ class VirtualMeters:
         self,
         db: Database,
         clock: Clock,
-        vault: VaultService,
+        accounts: AccountsService,
+        ledger: LedgerService,
+        funds: MeterFunds,
         rates: RatesService,
         secret: Callable[[], str],
-        customer: Callable[[str], CustomerAccount],
         renderer: Renderer = _render_png,
     ) -> None:
         self._db = db
         self._clock = clock
-        self._vault = vault
+        self._ledger = ledger
+        self._funds = funds
         self._rates = rates
         self._secret = secret
-        self._customer = customer
+        self._accounts = accounts
         self._renderer = renderer
 
     # ------------------------------------------------------------------ the meter
@@ -101,16 +104,16 @@ class VirtualMeters:
     def meter(self, customer_number: str) -> Meter:
         """The customer's virtual meter, opened on first use: a registry entry with its
         public key pinned, a (never funded) vault meter account, a sealed signing key."""
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         serial = virtual_serial(customer.number)
         found = self._db.run(lambda uow: MeterStore(uow.connection).get(serial), readonly=True)
         if found is not None:
             return found
         carrier = CARRIER_BY_COUNTRY.get(customer.country, "usps")
         try:
-            self._vault.register_meter(serial, customer.number, operator_of(carrier))
+            self._funds.register_meter(serial, customer.number, operator_of(carrier))
         except Conflict:
-            registers = self._vault.registers(serial)  # a concurrent first print opened it
+            registers = self._funds.registers(serial)  # a concurrent first print opened it
             if registers.customer_account_id != customer.id:
                 raise
         key = new_signing_key()
@@ -147,7 +150,7 @@ class VirtualMeters:
     def cost_centers(self, customer_number: str) -> tuple[str, ...]:
         """The cost centres a print may name: those set on any of the customer's meters
         (the virtual one included); none set means any department name is accepted."""
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         meters = self._db.run(
             lambda uow: MeterStore(uow.connection).find(customer.id), readonly=True
         )
@@ -172,7 +175,7 @@ class VirtualMeters:
         (who printed: a kiosk operator's label) goes into the booking's reference."""
         key = check_idempotency_key(idempotency_key)
         request = PostageRequest(carrier, service, weight, origin_zip, extras, cost_center)
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         earlier = self._db.run(
             lambda uow: VirtualMeterStore(uow.connection).job(customer.id, key), readonly=True
         )
@@ -202,7 +205,7 @@ class VirtualMeters:
         if job["status"] == PrintStatus.RESERVED:
             postage = Money(int(job["mills"]), str(job["currency"]))
             try:
-                self._vault.reserve_postage(
+                self._ledger.reserve_postage(
                     customer.number,
                     postage,
                     hold_id,
@@ -217,7 +220,7 @@ class VirtualMeters:
             try:
                 job = self._sign(customer, key, request, quote.table.digest, post_id, day)
             except Exception as error:
-                self._vault.void_postage(customer.number, hold_id, void_id)
+                self._ledger.void_postage(customer.number, hold_id, void_id)
                 self._set_status(customer.id, key, PrintStatus.VOIDED)
                 log.warning("virtual print %s of %s voided: %s", key, customer.number, error)
                 if isinstance(error, PostroomError):
@@ -226,7 +229,7 @@ class VirtualMeters:
                     "the indicium could not be signed or rendered; the postage was released "
                     "and nothing was charged: print again"
                 ) from error
-        self._vault.post_postage(customer.number, hold_id, post_id)
+        self._ledger.post_postage(customer.number, hold_id, post_id)
         self._posted(customer, key, meter.serial, post_id)
         return _printed({**job, "status": PrintStatus.POSTED}, key, created=started)
 
@@ -242,10 +245,9 @@ class VirtualMeters:
         before = self._clock.now() - older_than
 
         def read(uow: UnitOfWork) -> list[tuple[dict[str, Any], CustomerAccount]]:
-            accounts = AccountStore(uow.connection)
             found = []
             for job in VirtualMeterStore(uow.connection).interrupted(before, limit):
-                customer = accounts.get_by_id(int(job["customer_account_id"]))
+                customer = self._accounts.customer_by_id_in(uow, int(job["customer_account_id"]))
                 if customer is not None:
                     found.append((job, customer))
             return found
@@ -256,11 +258,11 @@ class VirtualMeters:
             hold_id, post_id, void_id = attempt_ids(customer.number, key, int(job["attempt"]))
             try:
                 if job["status"] == PrintStatus.SIGNED:
-                    self._vault.post_postage(customer.number, hold_id, post_id)
+                    self._ledger.post_postage(customer.number, hold_id, post_id)
                     self._posted(customer, key, str(job["serial"]), post_id)
                 else:
                     with contextlib.suppress(NotFound):  # cut before its hold was made
-                        self._vault.void_postage(customer.number, hold_id, void_id)
+                        self._ledger.void_postage(customer.number, hold_id, void_id)
                     self._set_status(customer.id, key, PrintStatus.VOIDED)
             except PostroomError as error:  # left for a person; the next run tries again
                 log.warning("interrupted virtual print %s of %s: %s", key, customer.number, error)
@@ -344,7 +346,7 @@ class VirtualMeters:
     ) -> dict[str, Any]:
         """Number, sign and render the piece in one transaction under the meter's lock:
         either the piece is logged with its registers advanced, or nothing changed."""
-        available = self._vault.balance(customer.number).balances.available
+        available = self._ledger.balance(customer.number).balances.available
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
             store = VirtualMeterStore(uow.connection)
@@ -425,7 +427,7 @@ class VirtualMeters:
 
     def printed(self, customer_number: str, serial: str, piece: int) -> PrintedPostage:
         """A piece the customer printed on a virtual meter; another's is ``piece_not_found``."""
-        customer = self._customer(customer_number)
+        customer = self._accounts.get(customer_number)
         if not 1 <= piece < 2**32 or not 0 < len(serial) <= 32:  # no piece has these numbers
             raise NotFound(f"no printed piece {serial}/{piece}", code="piece_not_found")
 

@@ -94,6 +94,17 @@ class VirtualMeterStore:
             )
         )
 
+    def registers(self, serials: list[str]) -> dict[str, tuple[int, int]]:
+        """(pieces, ascending mills) of each virtual meter among ``serials``."""
+        if not serials:
+            return {}
+        rows = self._c.execute(
+            sa.select(
+                virtual_meters.c.serial, virtual_meters.c.pieces, virtual_meters.c.ascending
+            ).where(virtual_meters.c.serial.in_(serials))
+        )
+        return {row.serial: (int(row.pieces), int(row.ascending)) for row in rows}
+
     def advance(self, serial: str, pieces: int, ascending: int) -> None:
         self._c.execute(
             sa.update(virtual_meters)

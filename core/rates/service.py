@@ -87,18 +87,33 @@ class Refusal:
 
 @attrs.frozen
 class Comparison:
-    """Every service that can carry the piece, cheapest first, and why the others cannot."""
+    """Every service that can carry the piece and why the others cannot.
+
+    Prices are ranked only against prices in the same currency: ``options`` runs currency
+    by currency (by code), cheapest first within each, and ``cheapest`` names one service
+    per currency. A dollar price is never "cheaper" than a euro price.
+    """
 
     options: tuple[Quote, ...]
     refused: tuple[Refusal, ...]
 
     @property
-    def cheapest(self) -> Quote | None:
-        return self.options[0] if self.options else None
+    def currencies(self) -> tuple[str, ...]:
+        return tuple(sorted({option.total.currency for option in self.options}))
+
+    def in_currency(self, currency: str) -> tuple[Quote, ...]:
+        """The options priced in ``currency``, cheapest first."""
+        return tuple(o for o in self.options if o.total.currency == currency)
+
+    @property
+    def cheapest(self) -> dict[str, Quote]:
+        """The cheapest option of each currency, by currency code."""
+        return {currency: self.in_currency(currency)[0] for currency in self.currencies}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "options": [option.to_json() for option in self.options],
+            "cheapest": {currency: q.to_json() for currency, q in self.cheapest.items()},
             "refused": [refusal.to_json() for refusal in self.refused],
         }
 

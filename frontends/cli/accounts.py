@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.options import (
+    account_option,
+    currency_option,
+    json_option,
+    limit_option,
+    offset_option,
+)
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
 @click.group()
@@ -17,7 +24,7 @@ def accounts() -> None:
 @accounts.command()
 @click.option("--name", required=True, help="Customer (company or person) name.")
 @click.option("--country", required=True, help="ISO 3166 alpha-2 code, e.g. US.")
-@click.option("--currency", required=True, help="ISO 4217 code of the postage funds, e.g. USD.")
+@currency_option
 @json_option
 @pass_state
 def create(state: CliState, name: str, country: str, currency: str, as_json: bool) -> None:
@@ -27,8 +34,8 @@ def create(state: CliState, name: str, country: str, currency: str, as_json: boo
 
 
 @accounts.command("list")
-@click.option("--limit", default=100, show_default=True, help="At most this many accounts.")
-@click.option("--offset", default=0, show_default=True, help="Skip this many first.")
+@limit_option(100)
+@offset_option
 @json_option
 @pass_state
 def list_(state: CliState, limit: int, offset: int, as_json: bool) -> None:
@@ -38,7 +45,7 @@ def list_(state: CliState, limit: int, offset: int, as_json: bool) -> None:
 
 
 @accounts.command()
-@click.argument("number")
+@account_option()
 @json_option
 @pass_state
 def show(state: CliState, number: str, as_json: bool) -> None:
@@ -55,12 +62,12 @@ def api_key() -> None:
 
 
 @api_key.command("create")
-@click.argument("number")
+@account_option()
 @click.option("--label", default="", help="What the key is for.")
 @json_option
 @pass_state
 def api_key_create(state: CliState, number: str, label: str, as_json: bool) -> None:
-    """Create an API key for account NUMBER. The token is shown this once only."""
+    """Create an API key for customer --account NUMBER. The token is shown this once only."""
     issued = state.postroom().accounts.create_api_key(number, label)
     data = {**issued.key.to_json(), "token": issued.token}
     emit(

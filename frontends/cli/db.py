@@ -7,8 +7,9 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import migrate
 from postroom.core.db import Database
-from postroom.core.vault.model import ChainKey
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.core.ledger.model import ChainKey
+from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
 @click.group()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from postroom.core import imb as imb_core
-from postroom.frontends.cli.state import emit, json_option
+from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.state import emit
 
 
 @click.group()

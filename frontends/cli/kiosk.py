@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli import options
+from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
-account_option = click.option(
-    "--account", "number", required=True, help="Customer account number the kiosks print for."
-)
+account_option = options.account_option(help="Customer account number the kiosks print for.")
 pin_stdin_option = click.option(
     "--pin-stdin", is_flag=True, help="Read the PIN as one line from standard input (no prompt)."
 )

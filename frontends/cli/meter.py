@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 import uuid
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,12 @@ import click
 from postroom.core.errors import DeviceError, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
-from postroom.core.vault.model import IssuedToken
-from postroom.core.vault.refund_model import refund_json
+from postroom.core.refunds.model import refund_json
+from postroom.frontends.cli.options import account_option, day_option, json_option
 from postroom.frontends.cli.state import (
     CliState,
     choose,
     emit,
-    json_option,
     pass_state,
     registered,
 )
@@ -163,13 +162,17 @@ def _money(mills: int, currency: str) -> str:
 def _human_meter(data: dict[str, Any]) -> str:
     registers = data.get("registers") or {}
     currency = registers.get("currency", "USD")
+    virtual = bool(registers.get("virtual"))
     lines = [
-        f"meter       {data['serial']} ({data['model']}, {data['status']})",
+        f"meter       {data['serial']} ({data['model']}, {data['status']}"
+        + (", virtual" if virtual else "")
+        + ")",
         f"customer    {data['customer_account']}",
     ]
     if registers:
         lines += [
-            f"descending  {_money(registers['descending_mills'], currency)}",
+            f"descending  {_money(registers['descending_mills'], currency)}"
+            + ("  (the postage account's available funds)" if virtual else ""),
             f"ascending   {_money(registers['ascending_mills'], currency)}",
             f"pieces      {registers['pieces']}",
         ]
@@ -179,11 +182,20 @@ def _human_meter(data: dict[str, Any]) -> str:
         lines.append(f"inspection  {inspection['status']}, due {inspection['due_at'][:10]}")
     if data.get("firmware"):
         lines.append(f"firmware    {data['firmware']}")
+    pieces = data.get("pieces") or []
+    if pieces:
+        lines.append("recent pieces:")
+        lines += [
+            f"  {p['piece']:>6}  {p['date']}  {_money(p['mills'], p['currency']):>10}  "
+            f"{p['service']}  from {p['origin_zip']}"
+            + (f"  cost centre {p['cost_center']}" if p["cost_center"] else "")
+            for p in pieces
+        ]
     return "\n".join(lines)
 
 
 @meter.command()
-@click.option("--customer", required=True, help="Customer account number (10 digits).")
+@account_option()
 @click.option("--product-code", help="Product code on the meter's label (e.g. PR-VPSD1).")
 @click.option("--serial", help="Serial number on the meter's label.")
 @click.option(
@@ -201,7 +213,7 @@ def _human_meter(data: dict[str, Any]) -> str:
 @pass_state
 def register(
     state: CliState,
-    customer: str,
+    number: str,
     product_code: str | None,
     serial: str | None,
     installation_number: str | None,
@@ -229,7 +241,7 @@ def register(
         finally:
             device.close()
     done = state.postroom().meters.register(
-        customer,
+        number,
         product_code=product_code,
         serial=serial,
         installation_number=installation_number,
@@ -270,13 +282,12 @@ def provision(state: CliState, product_code: str, serial: str, as_json: bool) ->
 
 
 @meter.command("list")
-@click.option("--customer", help="Only this customer's meters.")
+@account_option(required=False, help="Only this customer's meters.")
 @json_option
 @pass_state
-def list_meters(state: CliState, customer: str | None, as_json: bool) -> None:
+def list_meters(state: CliState, number: str | None, as_json: bool) -> None:
     """Registered meters, with their registers as the vault keeps them."""
-    meters = state.postroom().meters
-    data = [meters.summary(m) for m in meters.list(customer)]
+    data = state.postroom().meter_views.list(number)
     emit(
         data,
         as_json,
@@ -284,6 +295,8 @@ def list_meters(state: CliState, customer: str | None, as_json: bool) -> None:
             "\n".join(
                 f"{r['serial']:<20} {r['customer_account']}  {r['status']:<9} "
                 f"{_money(r['registers']['descending_mills'], r['registers']['currency'])}"
+                f"  {r['registers']['pieces']} pieces"
+                + ("  (virtual)" if r["registers"].get("virtual") else "")
                 for r in rows
             )
             or "no meters registered"
@@ -298,7 +311,7 @@ def list_meters(state: CliState, customer: str | None, as_json: bool) -> None:
 @pass_state
 def show(state: CliState, serial: str, pieces: int, as_json: bool) -> None:
     """One meter: registers, last sync, inspection, firmware, features, graphics, pieces."""
-    data = state.postroom().meters.details(serial, pieces=pieces)
+    data = state.postroom().meter_views.details(serial, pieces=pieces)
     emit(data, as_json, _human_meter)
 
 
@@ -366,7 +379,7 @@ def connect(
 def withdraw(state: CliState, serial: str, as_json: bool) -> None:
     """Withdraw a meter: its funds return to the postage account; its next sync locks it."""
     found, moved = state.postroom().meters.withdraw(serial)
-    currency = state.postroom().vault.registers(found.serial).currency
+    currency = state.postroom().meters.funds.registers(found.serial).currency
     emit(
         {**found.to_json(), "returned_mills": moved},
         as_json,
@@ -376,32 +389,13 @@ def withdraw(state: CliState, serial: str, as_json: bool) -> None:
     )
 
 
-def _token_state(token: IssuedToken, now: datetime) -> str:
-    if token.applied:
-        return "applied"
-    if token.cancelled:
-        return "cancelled"
-    return "expired" if now >= token.reset.expires_at else "live"
-
-
 @meter.command("tokens")
 @click.argument("serial")
 @json_option
 @pass_state
 def list_tokens(state: CliState, serial: str, as_json: bool) -> None:
     """The reset tokens issued for meter SERIAL: applied, live, expired or cancelled."""
-    pr = state.postroom()
-    now = pr.clock.now()
-    rows = [
-        {
-            **t.reset.to_json(),
-            "state": _token_state(t, now),
-            "device_applied_at": None
-            if t.device_applied_at is None
-            else t.device_applied_at.isoformat(),
-        }
-        for t in pr.vault.issued_tokens(serial)
-    ]
+    rows = [t.to_json() for t in state.postroom().meter_tokens.list(serial)]
     emit(
         rows,
         as_json,
@@ -446,7 +440,7 @@ def cancel_token(state: CliState, serial: str, sequence: int, as_json: bool) -> 
 def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
     """Replace meter OLD by NEW: OLD's funds go to NEW at its next sync."""
     withdrawn, successor, moved = state.postroom().meters.replace(old, new)
-    currency = state.postroom().vault.registers(successor.serial).currency
+    currency = state.postroom().meters.funds.registers(successor.serial).currency
     emit(
         {"old": withdrawn.to_json(), "new": successor.to_json(), "moved_mills": moved},
         as_json,
@@ -459,7 +453,7 @@ def replace(state: CliState, old: str, new: str, as_json: bool) -> None:
 
 @meter.command()
 @click.argument("serial")
-@click.option("--account", "number", required=True, help="Customer account number.")
+@account_option()
 @click.option(
     "--piece",
     "pieces",
@@ -483,7 +477,7 @@ def refund(
     as_json: bool,
 ) -> None:
     """Ask back misprinted pieces by number: value and date come from the piece log."""
-    done = state.postroom().meters.request_refund(
+    done = state.postroom().refunds.request_logged(
         number, refund_id or uuid.uuid4().hex, serial, list(pieces), reason, note=note
     )
     emit(refund_json(done), as_json, refund_line)
@@ -668,12 +662,7 @@ def _human_print(data: dict[str, Any]) -> str:
     "--from", "origin", metavar="ZIP", help="Origin ZIP; with --to, finds a zoned service's zone."
 )
 @click.option("--to", "destination", metavar="ZIP", help="Destination ZIP (zoned services).")
-@click.option(
-    "--date",
-    "mailing_date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Date of mailing, YYYY-MM-DD [default: today].",
-)
+@day_option("--date", "mailing_date", help="Date of mailing, YYYY-MM-DD [default: today].")
 @click.option(
     "--origin-zip",
     metavar="ZIP",
@@ -709,7 +698,7 @@ def print_postage(
     extras: tuple[str, ...],
     origin: str | None,
     destination: str | None,
-    mailing_date: Any,
+    mailing_date: date | None,
     origin_zip: str | None,
     cost_center: str | None,
     slogan: str | None,
@@ -720,7 +709,7 @@ def print_postage(
 ) -> None:
     """Frank one piece: rate it, have the meter debit and sign, write the indicium image."""
     from postroom.core.meters.indicium_image import MAX_GRAPHIC_BYTES
-    from postroom.core.meters.printing import PrintRequest, print_indicium
+    from postroom.core.meters.printing import PrintRequest
     from postroom.core.rates.model import Piece
     from postroom.core.units import Weight
 
@@ -738,7 +727,7 @@ def print_postage(
         piece=Piece(Weight.parse(weight).require_positive()),
         origin_zip=origin_zip or origin or "",
         extras=extras,
-        mailing_date=None if mailing_date is None else mailing_date.date(),
+        mailing_date=mailing_date,
         origin=origin,
         destination=destination,
         cost_center=cost_center,
@@ -751,15 +740,7 @@ def print_postage(
     try:
         device = _open(state, driver, url)
         try:
-            printed = print_indicium(
-                pr.rates,
-                device,
-                request,
-                clock=pr.clock,
-                request_id=request_id,
-                # the rate package a sync installs, where the meters area provides one
-                rate_package=getattr(getattr(pr, "meters", None), "rate_package", None),
-            )
+            printed = pr.printer.print(device, request, request_id=request_id)
         finally:
             device.close()
         try:
@@ -793,7 +774,7 @@ def _human_postage(data: dict[str, Any]) -> str:
 
 
 @meter.command("print-postage")
-@click.option("--account", "number", required=True, help="Customer account number.")
+@account_option()
 @click.option("--carrier", required=True, help="Carrier code (usps, laposte...).")
 @click.option("--service", required=True, help="Service code (first-class-letter...).")
 @click.option("--weight", required=True, help="Weight with its unit: 1.2oz, 35g.")

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from postroom.core.outbox import MessageStatus, OutboxMessage
-from postroom.frontends.cli.state import CliState, json_option, pass_state
+from postroom.frontends.cli.options import json_option, limit_option
+from postroom.frontends.cli.state import CliState, pass_state
 
 
 def message_line(data: dict[str, Any]) -> str:
@@ -48,7 +49,7 @@ def notifications() -> None:
     help="Only messages in this state.",
 )
 @click.option("--recipient", default=None, help='e.g. "customer:1000000001".')
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@limit_option()
 @json_option
 @pass_state
 def notifications_list(

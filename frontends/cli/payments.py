@@ -9,13 +9,16 @@ from typing import Any
 
 import click
 
+from postroom.core.funding.model import AutoRefillRule, Payment
 from postroom.core.money import Money
-from postroom.core.vault.funding_model import AutoRefillRule, Payment
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
-
-
-def _money(text: str | None) -> Money | None:
-    return None if text is None else Money.parse(text)
+from postroom.frontends.cli.options import (
+    account_option,
+    amount_option,
+    json_option,
+    limit_option,
+    offset_option,
+)
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
 def payment_line(data: dict[str, Any]) -> str:
@@ -76,15 +79,15 @@ def instrument() -> None:
 
 
 @instrument.command("add")
-@click.argument("number")
 @click.argument("source")
 @click.argument("fields", nargs=-1)
+@account_option()
 @json_option
 @pass_state
 def instrument_add(
-    state: CliState, number: str, source: str, fields: tuple[str, ...], as_json: bool
+    state: CliState, source: str, fields: tuple[str, ...], number: str, as_json: bool
 ) -> None:
-    """Add an instrument of SOURCE for customer account NUMBER from FIELDS (name=value).
+    """Add an instrument of SOURCE for customer --account NUMBER from FIELDS (name=value).
 
     \b
     sepa-debit:  iban= bic= mandate_reference= signature_date=YYYY-MM-DD creditor_id=
@@ -105,11 +108,11 @@ def instrument_add(
 
 
 @instrument.command("list")
-@click.argument("number")
+@account_option()
 @json_option
 @pass_state
 def instrument_list(state: CliState, number: str, as_json: bool) -> None:
-    """The active instruments of customer account NUMBER."""
+    """The active instruments of customer --account NUMBER."""
     found = state.postroom().funding.instruments(number)
     emit(
         [i.to_json() for i in found],
@@ -132,13 +135,13 @@ def instrument_remove(state: CliState, instrument_id: str, as_json: bool) -> Non
 
 
 @click.command()
-@click.argument("number")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@account_option()
+@limit_option()
+@offset_option
 @json_option
 @pass_state
 def payments(state: CliState, number: str, limit: int, offset: int, as_json: bool) -> None:
-    """Payments of customer account NUMBER, newest first."""
+    """Payments of customer --account NUMBER, newest first."""
     found = state.postroom().funding.payments(number, limit=limit, offset=offset)
     emit(
         [p.to_json() for p in found],
@@ -181,18 +184,18 @@ def payment_settle(state: CliState, payment_id: str, as_json: bool) -> None:
 
 
 @click.command("credit-payment")
-@click.argument("number")
+@account_option()
 @click.option("--instrument", "instrument_id", required=True, help="Instrument to pay from.")
-@click.option("--amount", required=True, help='Amount with its currency, e.g. "100.00 USD".')
+@amount_option()
 @click.option("--id", "key", default=None, help="Idempotency key (default: a new one).")
 @json_option
 @pass_state
 def credit_payment(
-    state: CliState, number: str, instrument_id: str, amount: str, key: str | None, as_json: bool
+    state: CliState, number: str, instrument_id: str, amount: Money, key: str | None, as_json: bool
 ) -> None:
-    """Pay down the postage line of credit of customer account NUMBER."""
+    """Pay down the postage line of credit of customer --account NUMBER."""
     done = state.postroom().funding.pay_credit_line(
-        number, instrument_id, Money.parse(amount), key or uuid.uuid4().hex
+        number, instrument_id, amount, key or uuid.uuid4().hex
     )
     _payment(done, as_json)
 
@@ -221,49 +224,49 @@ def auto_refill() -> None:
 
 
 @auto_refill.command("set")
-@click.argument("number")
-@click.option("--threshold", required=True, help='Alert and refill below this, e.g. "50 USD".')
-@click.option("--amount", default=None, help="Deposit this much each time (omit: alert only).")
-@click.option("--daily-cap", default=None, help="At most this much auto-refilled a day.")
+@account_option()
+@amount_option("--threshold", help='Alert and refill below this, e.g. "50 USD".')
+@amount_option("--amount", required=False, help="Deposit this much each time (omit: alert only).")
+@amount_option("--daily-cap", required=False, help="At most this much auto-refilled a day.")
 @click.option("--instrument", "instrument_id", default=None, help="Instrument to charge.")
 @json_option
 @pass_state
 def auto_refill_set(
     state: CliState,
     number: str,
-    threshold: str,
-    amount: str | None,
-    daily_cap: str | None,
+    threshold: Money,
+    amount: Money | None,
+    daily_cap: Money | None,
     instrument_id: str | None,
     as_json: bool,
 ) -> None:
-    """Set the auto-refill rule of customer account NUMBER."""
+    """Set the auto-refill rule of customer --account NUMBER."""
     rule = state.postroom().funding.set_auto_refill(
         number,
-        Money.parse(threshold),
-        amount=_money(amount),
-        daily_cap=_money(daily_cap),
+        threshold,
+        amount=amount,
+        daily_cap=daily_cap,
         instrument_id=instrument_id,
     )
     emit(rule.to_json(), as_json, lambda _: _rule_line(rule))
 
 
 @auto_refill.command("show")
-@click.argument("number")
+@account_option()
 @json_option
 @pass_state
 def auto_refill_show(state: CliState, number: str, as_json: bool) -> None:
-    """Show the auto-refill rule of customer account NUMBER."""
+    """Show the auto-refill rule of customer --account NUMBER."""
     rule = state.postroom().funding.auto_refill(number)
     emit(None if rule is None else rule.to_json(), as_json, lambda _: _rule_line(rule))
 
 
 @auto_refill.command("off")
-@click.argument("number")
+@account_option()
 @json_option
 @pass_state
 def auto_refill_off(state: CliState, number: str, as_json: bool) -> None:
-    """Remove the auto-refill rule (and its alerts) of customer account NUMBER."""
+    """Remove the auto-refill rule (and its alerts) of customer --account NUMBER."""
     removed = state.postroom().funding.disable_auto_refill(number)
     emit(
         {"removed": removed},
@@ -273,12 +276,12 @@ def auto_refill_off(state: CliState, number: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("number")
+@account_option()
 @click.option("--month", default=None, help="YYYY-MM (default: the last closed month).")
 @json_option
 @pass_state
 def statement(state: CliState, number: str, month: str | None, as_json: bool) -> None:
-    """The postage line of credit's statement of customer account NUMBER for a month
+    """The postage line of credit's statement of customer --account NUMBER for a month
     (produced and sent once, then shown as stored)."""
     done = state.postroom().funding.statement(number, month)
 
@@ -322,11 +325,11 @@ def payouts() -> None:
 
 
 @payouts.command("run")
-@click.argument("number", required=False)
+@account_option(required=False)
 @json_option
 @pass_state
 def payouts_run(state: CliState, number: str | None, as_json: bool) -> None:
-    """Pay back one closed account (or, without NUMBER, every one: the worker's job)."""
+    """Pay back one closed account (or, without --account, every one: the worker's job)."""
     pr = state.postroom()
     if number is None:
         made = pr.payouts.run_all()
@@ -348,8 +351,8 @@ def payouts_run(state: CliState, number: str | None, as_json: bool) -> None:
 
 
 @payouts.command("list")
-@click.argument("number")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@account_option()
+@limit_option()
 @json_option
 @pass_state
 def payouts_list(state: CliState, number: str, limit: int, as_json: bool) -> None:

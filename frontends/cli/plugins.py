@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
+from postroom.core.funding.service import sandbox_source_codes
 from postroom.core.plugins import make_plugin_manager
-from postroom.core.vault.funding import sandbox_source_codes
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
 @click.command()

@@ -13,7 +13,8 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece, Quote, RateTable, StepPricing
 from postroom.core.rates.service import Comparison, ImportReport
 from postroom.core.units import Dimensions, Weight
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.options import day_option, json_option
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 
 @click.group()
@@ -23,12 +24,7 @@ def rates() -> None:
 
 # -- shared options ----------------------------------------------------------------------------
 
-date_option = click.option(
-    "--date",
-    "on",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Price on this day (YYYY-MM-DD; default today).",
-)
+date_option = day_option(help="Price on this day (YYYY-MM-DD; default today).")
 extra_option = click.option(
     "--extra",
     "extras",
@@ -44,10 +40,6 @@ dimensions_option = click.option(
 )
 from_option = click.option("--from", "origin", metavar="ZIP", help="Origin ZIP code.")
 to_option = click.option("--to", "destination", metavar="ZIP", help="Destination ZIP code.")
-
-
-def _day(on: Any) -> date | None:
-    return None if on is None else on.date()
 
 
 def _piece(
@@ -113,12 +105,12 @@ def list_(state: CliState, carrier: str | None, service: str | None, as_json: bo
 @date_option
 @json_option
 @pass_state
-def show(state: CliState, ref: str, on: Any, as_json: bool) -> None:
+def show(state: CliState, ref: str, on: date | None, as_json: bool) -> None:
     """One table in full: REF is a digest (8+ characters) or CARRIER/SERVICE (in force --date)."""
     service = state.postroom().rates
     if "/" in ref:
         carrier, _, code = ref.partition("/")
-        table = service.in_force(carrier, code, _day(on))
+        table = service.in_force(carrier, code, on)
     else:
         table = service.get(ref)
     data = {"digest": table.digest, **table.canonical()}
@@ -169,7 +161,7 @@ def quote(
     service: str,
     weight: str,
     dimensions: str | None,
-    on: Any,
+    on: date | None,
     extras: tuple[str, ...],
     origin: str | None,
     destination: str | None,
@@ -187,7 +179,7 @@ def quote(
         carrier,
         service,
         extras,
-        on=_day(on),
+        on=on,
         zone=zone,
         origin=origin,
         destination=destination,
@@ -221,19 +213,20 @@ def compare(
     state: CliState,
     weight: str,
     dimensions: str | None,
-    on: Any,
+    on: date | None,
     extras: tuple[str, ...],
     origin: str | None,
     destination: str | None,
     carriers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Which service is cheapest for this piece, across all loaded carriers."""
+    """Which service is cheapest for this piece, across all loaded carriers: one ranking
+    per currency (prices in different currencies are never ranked against each other)."""
     _zip_pair(origin, destination)
     result = state.postroom().rates.compare(
         _piece(weight, dimensions),
         extras,
-        on=_day(on),
+        on=on,
         origin=origin,
         destination=destination,
         carriers=list(carriers) or None,
@@ -243,13 +236,15 @@ def compare(
 
 def _compare_text(result: Comparison) -> str:
     lines = []
-    for option in result.options:
-        table = option.table
-        delivery = f"  ({table.delivery})" if table.delivery else ""
-        lines.append(
-            f"{option.total.amount:>8} {option.total.currency}  "
-            f"{table.carrier}/{table.service}{delivery}"
-        )
+    for currency in result.currencies:  # a price is only ranked against its own currency
+        lines.append(f"in {currency}, cheapest first:")
+        for option in result.in_currency(currency):
+            table = option.table
+            delivery = f"  ({table.delivery})" if table.delivery else ""
+            lines.append(
+                f"  {option.total.amount:>8} {option.total.currency}  "
+                f"{table.carrier}/{table.service}{delivery}"
+            )
     if not lines:
         lines.append("no service can carry this piece")
     for refusal in result.refused:

@@ -8,11 +8,11 @@ from typing import Any
 import click
 
 from postroom.core.ports import Scale
+from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import (
     CliState,
     choose,
     emit,
-    json_option,
     pass_state,
     registered,
 )

@@ -60,10 +60,6 @@ class CliState:
 
 pass_state = click.make_pass_decorator(CliState)
 
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
-)
-
 
 def registered(state: CliState, hook: str) -> list[Any]:
     """Every provider the loaded plugins return from the registration ``hook``."""

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 import click
 
+from postroom.core.accounts.closure import closure_json
 from postroom.core.errors import PermissionDenied, ValidationError
-from postroom.core.money import Money
-from postroom.core.vault.funding_model import stamp
-from postroom.core.vault.model import (
+from postroom.core.funding.model import stamp
+from postroom.core.ledger.model import (
     FUNDS_KINDS,
     Checkpoint,
     LedgerAccount,
@@ -24,16 +24,18 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.vault.refund_model import (
-    Refund,
-    RefundReason,
-    claims_from_json,
-    closure_json,
-    refund_json,
+from postroom.core.ledger.report import report_csv, report_json
+from postroom.core.money import Money
+from postroom.core.refunds.model import Refund, RefundReason, claims_from_json, refund_json
+from postroom.frontends.cli.options import (
+    account_option,
+    amount_option,
+    json_option,
+    limit_option,
+    offset_option,
 )
-from postroom.core.vault.report import report_csv, report_json
 from postroom.frontends.cli.payments import payment_line
-from postroom.frontends.cli.state import CliState, emit, json_option, pass_state
+from postroom.frontends.cli.state import CliState, emit, pass_state
 
 id_option = click.option(
     "--id",
@@ -41,9 +43,6 @@ id_option = click.option(
     default=None,
     help="Client-chosen transfer id; sending it again never moves money twice "
     "(default: a new random id).",
-)
-amount_option = click.option(
-    "--amount", required=True, help='Amount with its currency, e.g. "20.00 USD".'
 )
 
 
@@ -57,17 +56,17 @@ def _money(account: LedgerAccount, mills: int) -> str:
 
 @click.group()
 def vault() -> None:
-    """The funds vault: postage accounts, meters and the ledger."""
+    """The funds vault: postage accounts, refills, funding, refunds and the ledger."""
 
 
 @vault.command()
-@click.argument("number")
+@account_option()
 @json_option
 @pass_state
 def balance(state: CliState, number: str, as_json: bool) -> None:
-    """Show the postage account of customer account NUMBER."""
+    """Show the postage account of customer account --account NUMBER."""
     pr = state.postroom()
-    account = pr.vault.balance(number)
+    account = pr.ledger.balance(number)
     expected = pr.funding.expected_by(number)
 
     def human(_: Any) -> str:
@@ -95,8 +94,8 @@ def _os_user() -> str | None:
 
 
 @vault.command()
-@click.argument("number", required=False)
-@amount_option
+@account_option(required=False, help="Customer account number (10 digits).")
+@amount_option()
 @id_option
 @click.option(
     "--instrument",
@@ -123,7 +122,7 @@ def _os_user() -> str | None:
 def deposit(
     state: CliState,
     number: str | None,
-    amount: str,
+    amount: Money,
     transfer_id: str | None,
     instrument_id: str | None,
     reason: str | None,
@@ -131,22 +130,20 @@ def deposit(
     reference: str,
     as_json: bool,
 ) -> None:
-    """Credit funds to the postage account of customer account NUMBER.
+    """Credit funds to the postage account of customer account --account NUMBER.
 
-    With --instrument: collect them from that instrument (NUMBER may be left out).
+    With --instrument: collect them from that instrument (--account may be left out).
     Without: funds received outside any payment source (a cheque, a wire), credited by
     a staff member with --reason and recorded in the audit (`vault manual-deposits`).
     """
     pr = state.postroom()
     if instrument_id is not None:
         owner = pr.funding.instrument_owner(instrument_id)
-        payment = pr.funding.deposit(
-            number or owner, instrument_id, Money.parse(amount), _id(transfer_id)
-        )
+        payment = pr.funding.deposit(number or owner, instrument_id, amount, _id(transfer_id))
         emit(payment.to_json(), as_json, payment_line)
         return
     if number is None:
-        raise click.UsageError("give the customer account NUMBER, or --instrument")
+        raise click.UsageError("give the customer account (--account NUMBER), or --instrument")
     if reason is None:
         raise click.UsageError("a manual deposit needs --reason: why the funds are credited")
     who = staff or _os_user()
@@ -154,7 +151,7 @@ def deposit(
         raise click.UsageError("say who credits the funds with --staff NAME")
     done = pr.funding.manual_deposit(
         number,
-        Money.parse(amount),
+        amount,
         _id(transfer_id),
         staff=who,
         reason=reason,
@@ -164,15 +161,15 @@ def deposit(
 
 
 @vault.command("manual-deposits")
-@click.argument("number", required=False)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--offset", default=0, type=click.IntRange(0, 10**9))
+@account_option(required=False)
+@limit_option()
+@offset_option
 @json_option
 @pass_state
 def manual_deposits(
     state: CliState, number: str | None, limit: int, offset: int, as_json: bool
 ) -> None:
-    """The audit of manual deposits, newest first: of customer NUMBER, or of everyone."""
+    """The audit of manual deposits, newest first: of one customer (--account), or of everyone."""
     found = state.postroom().funding.manual_deposits(number, limit=limit, offset=offset)
     emit(
         [d.to_json() for d in found],
@@ -190,17 +187,17 @@ def _manual_deposit_line(data: dict[str, Any]) -> str:
 
 @vault.command()
 @click.option("--meter", "serial", required=True, help="Meter serial number.")
-@amount_option
+@amount_option()
 @id_option
 @json_option
 @pass_state
 def refill(
-    state: CliState, serial: str, amount: str, transfer_id: str | None, as_json: bool
+    state: CliState, serial: str, amount: Money, transfer_id: str | None, as_json: bool
 ) -> None:
     """Move funds from the postage account into a meter."""
     pr = state.postroom()
-    done = pr.vault.refill(serial, Money.parse(amount), _id(transfer_id))
-    registers = pr.vault.registers(serial)
+    done = pr.meters.funds.refill(serial, amount, _id(transfer_id))
+    registers = pr.meters.funds.registers(serial)
     emit(
         {
             "transfer": done.transfer.to_json(),
@@ -216,53 +213,6 @@ def refill(
     )
 
 
-@vault.command("register-meter")
-@click.argument("serial")
-@click.option("--account", "number", required=True, help="Owner's customer account number.")
-@click.option("--operator", required=True, help="Postal operator, e.g. USPS.")
-@json_option
-@pass_state
-def register_meter(state: CliState, serial: str, number: str, operator: str, as_json: bool) -> None:
-    """Register meter SERIAL for a customer (opens its ledger account and registers)."""
-    registers = state.postroom().vault.register_meter(serial, number, operator)
-    emit(registers.to_json(), as_json, lambda d: f"registered meter {d['serial']}")
-
-
-@vault.command("withdraw-meter")
-@click.argument("serial")
-@id_option
-@json_option
-@pass_state
-def withdraw_meter(state: CliState, serial: str, transfer_id: str | None, as_json: bool) -> None:
-    """Withdraw meter SERIAL: its remaining funds return to the postage account."""
-    done = state.postroom().vault.withdraw_meter(serial, _id(transfer_id))
-    data = None if done is None else done.to_json()
-    emit(
-        data,
-        as_json,
-        lambda d: f"meter {serial} withdrawn" + (f"; {_transfer_line(d)}" if d else ""),
-    )
-
-
-@vault.command("replace-meter")
-@click.argument("old")
-@click.argument("new")
-@id_option
-@json_option
-@pass_state
-def replace_meter(
-    state: CliState, old: str, new: str, transfer_id: str | None, as_json: bool
-) -> None:
-    """Move meter OLD's funds into meter NEW (registered already) and withdraw OLD."""
-    done = state.postroom().vault.replace_meter(old, new, _id(transfer_id))
-    data = None if done is None else done.to_json()
-    emit(
-        data,
-        as_json,
-        lambda d: f"meter {old} replaced by {new}" + (f"; {_transfer_line(d)}" if d else ""),
-    )
-
-
 @vault.command("apply-token")
 @click.argument("serial")
 @click.argument("token")
@@ -273,30 +223,16 @@ def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None
 
     TOKEN is the text form of the refill's PRT1 token (the `reset_token` of `refill`).
     """
-    reset = state.postroom().vault.apply_reset_token(serial, token)
+    reset = state.postroom().meters.funds.apply_reset_token(serial, token)
     emit(
         reset.to_json(), as_json, lambda d: f"reset {d['sequence']} of meter {d['serial']} applied"
     )
 
 
 @vault.command()
-@click.argument("serial")
-@json_option
-@pass_state
-def registers(state: CliState, serial: str, as_json: bool) -> None:
-    """Show the registers of meter SERIAL."""
-    regs = state.postroom().vault.registers(serial)
-    emit(
-        regs.to_json(),
-        as_json,
-        lambda d: "\n".join(f"{key}: {value}" for key, value in d.items()),
-    )
-
-
-@vault.command()
 @click.option("--from", "debit", required=True, help="Ledger account code to debit.")
 @click.option("--to", "credit", required=True, help="Ledger account code to credit.")
-@amount_option
+@amount_option()
 @id_option
 @click.option(
     "--code",
@@ -313,7 +249,7 @@ def transfer(
     state: CliState,
     debit: str,
     credit: str,
-    amount: str,
+    amount: Money,
     transfer_id: str | None,
     code: str,
     pending: bool,
@@ -327,16 +263,16 @@ def transfer(
     meter from a system account (payment clearing, fees, refunds...): money entering a
     customer's funds is a payment, or `vault deposit --reason`, which is audited.
     """
-    money = Money.parse(amount)
+    money = amount
     pr = state.postroom()
-    into, out_of = pr.vault.account(credit), pr.vault.account(debit)
+    into, out_of = pr.ledger.account(credit), pr.ledger.account(debit)
     if into.kind in FUNDS_KINDS and out_of.kind not in FUNDS_KINDS:
         raise PermissionDenied(
             f"{credit} is a customer's funds: credit it with `postroom vault deposit "
             "--reason` (audited), not a raw transfer from a system account",
             code="manual_credit_needs_deposit",
         )
-    done = pr.vault.transfer(
+    done = pr.ledger.transfer(
         TransferRequest(
             id=_id(transfer_id),
             debit=debit,
@@ -353,7 +289,7 @@ def transfer(
 
 
 @vault.command()
-@click.option("--account", "number", required=True, help="Customer account number.")
+@account_option()
 @click.option("--from", "since", default=None, help="First day, YYYY-MM-DD (inclusive).")
 @click.option("--to", "until", default=None, help="Last day, YYYY-MM-DD (inclusive).")
 @click.option(
@@ -388,7 +324,7 @@ def report(
 
     The totals are per ledger account; without filters each one's net is its balance.
     """
-    result = state.postroom().vault.report(
+    result = state.postroom().ledger.report(
         number,
         since=None if since is None else parse_moment(since),
         until=None if until is None else parse_moment(until, end=True),
@@ -416,7 +352,7 @@ def report(
 def verify(state: CliState, checkpoint_file: TextIO | None, as_json: bool) -> None:
     """Re-check the keyed hash chain, every balance and every meter; exit 1 on any break."""
     checkpoint = None if checkpoint_file is None else _read_checkpoint(checkpoint_file)
-    report = state.postroom().vault.verify(checkpoint)
+    report = state.postroom().ledger.verify(checkpoint)
 
     def human(_: Any) -> str:
         if report.ok:
@@ -454,7 +390,7 @@ def _read_checkpoint(source: TextIO) -> Checkpoint:
 @pass_state
 def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
     """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
-    taken = state.postroom().vault.checkpoint()
+    taken = state.postroom().ledger.checkpoint()
     json.dump(taken.to_json(), output, indent=2)
     output.write("\n")
     emit(
@@ -470,7 +406,7 @@ def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
 def seal(state: CliState, as_json: bool) -> None:
     """Seal, with the ledger key, the rows written before the chain was keyed (needed
     only when `db upgrade` ran without the key: verify says `ledger_unsealed`)."""
-    sealed = state.postroom().vault.seal()
+    sealed = state.postroom().ledger.seal()
     data = {"sealed_through": None if sealed is None else sealed.seq}
     emit(
         data,
@@ -558,7 +494,7 @@ def refund_reason_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @refund.command("request")
-@click.option("--account", "number", required=True, help="Customer account number.")
+@account_option()
 @click.option("--meter", "serial", required=True, help="Serial of the meter that printed.")
 @click.option(
     "--piece",
@@ -613,8 +549,8 @@ def refund_request(
 
 
 @refund.command("approve")
-@click.argument("number")
 @click.argument("refund_id")
+@account_option()
 @click.option("--agent", required=True, help="Name of the agent who approves.")
 @click.option("--note", default="", help="The agent's note.")
 @json_option
@@ -622,14 +558,14 @@ def refund_request(
 def refund_approve(
     state: CliState, number: str, refund_id: str, agent: str, note: str, as_json: bool
 ) -> None:
-    """Approve refund REFUND_ID of account NUMBER: credit it to the postage account."""
+    """Approve refund REFUND_ID of customer --account NUMBER: credit it to the postage account."""
     done = state.postroom().refunds.approve(number, refund_id, agent, note=note)
     emit(refund_json(done), as_json, refund_line)
 
 
 @refund.command("reject")
-@click.argument("number")
 @click.argument("refund_id")
+@account_option()
 @click.option("--agent", required=True, help="Name of the agent who rejects.")
 @click.option("--reason", required=True, help="Why, as the customer will read it.")
 @json_option
@@ -637,16 +573,16 @@ def refund_approve(
 def refund_reject(
     state: CliState, number: str, refund_id: str, agent: str, reason: str, as_json: bool
 ) -> None:
-    """Reject refund REFUND_ID of account NUMBER (its pieces may be asked back again)."""
+    """Reject refund REFUND_ID of customer --account NUMBER (its pieces may be asked again)."""
     done = state.postroom().refunds.reject(number, refund_id, agent, reason)
     emit(refund_json(done), as_json, refund_line)
 
 
 @refund.command("list")
-@click.option("--account", "number", default=None, help="One customer's (default: all).")
+@account_option(required=False)
 @click.option("--status", default=None, type=click.Choice(["requested", "approved", "rejected"]))
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@limit_option(100)
+@offset_option
 @json_option
 @pass_state
 def refund_list(
@@ -669,12 +605,12 @@ def refund_list(
 
 
 @refund.command("show")
-@click.argument("number")
 @click.argument("refund_id")
+@account_option()
 @json_option
 @pass_state
 def refund_show(state: CliState, number: str, refund_id: str, as_json: bool) -> None:
-    """Show refund REFUND_ID of account NUMBER with its pieces."""
+    """Show refund REFUND_ID of customer --account NUMBER with its pieces."""
     found = state.postroom().refunds.get(number, refund_id)
 
     def human(data: dict[str, Any]) -> str:
@@ -691,11 +627,11 @@ def refund_show(state: CliState, number: str, refund_id: str, as_json: bool) -> 
 
 
 @vault.command("close")
-@click.argument("number")
+@account_option()
 @json_option
 @pass_state
 def close(state: CliState, number: str, as_json: bool) -> None:
-    """Close the postage account of NUMBER: its balance is refunded to the customer.
+    """Close the postage account of --account NUMBER: its balance is refunded to the customer.
 
     Withdraw its meters first (their funds return to the postage account).
     """

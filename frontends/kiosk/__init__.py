@@ -214,12 +214,12 @@ def price() -> tuple[str, int]:
 @bp.post("/price")
 def price_piece() -> tuple[str, int]:
     services, extras = service_choices()
-    form = PriceForm.from_request(request.form, request.form.getlist("extras"))
+    form = PriceForm(request.form)
     # a kiosk prices for today, by the installation's clock
-    form.date = today(current_postroom().clock).isoformat()
+    form.date.data = today(current_postroom().clock).isoformat()
     key = request.form.get("key")
     if isinstance(key, str) and key:
-        form.weight = _press(form.weight, key[:8])
+        form.weight.data = _press(form.weight.data or "", key[:8])
         return _render(form, services, extras)
     quoted = quote_form(form, services)
     if quoted is None:
@@ -301,8 +301,8 @@ def print_postage() -> ResponseReturnValue:
         )
     account, origin_zip = bound
     services, extras = service_choices()
-    form = PriceForm.from_request(request.form, request.form.getlist("extras"))
-    form.date = today(current_postroom().clock).isoformat()
+    form = PriceForm(request.form)
+    form.date.data = today(current_postroom().clock).isoformat()
     quoted = quote_form(form, services)
     if quoted is None:
         return _render(form, services, extras, status=422)
@@ -314,7 +314,7 @@ def print_postage() -> ResponseReturnValue:
             carrier,
             service,
             piece.weight,
-            form.extras,
+            form.extra_codes,
             center,
             key,
             origin_zip=origin_zip,

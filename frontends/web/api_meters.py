@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify
 from postroom.core.errors import ValidationError
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.sync import SyncReport, SyncResults
-from postroom.core.vault.refund_model import refund_json
+from postroom.core.refunds.model import refund_json
 from postroom.frontends.web.auth import current_account, current_meter, meter_key_required
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.jsonbody import json_object
@@ -43,16 +43,13 @@ def sync_finish() -> Response:
 
 @bp.get("")
 def list_meters() -> Response:
-    meters = _meters()
-    items = [meters.summary(m) for m in meters.list(current_account().number)]
-    return jsonify({"items": items})
+    return jsonify({"items": current_postroom().meter_views.list(current_account().number)})
 
 
 @bp.get("/<serial>")
 def show_meter(serial: str) -> Response:
-    meters = _meters()
-    meter = meters.customer_meter(current_account().number, serial)
-    return jsonify(meters.details(meter.serial))
+    meter = _meters().customer_meter(current_account().number, serial)
+    return jsonify(current_postroom().meter_views.details(meter.serial))
 
 
 @bp.post("/<serial>/refunds")
@@ -79,7 +76,7 @@ def request_refund(serial: str) -> tuple[Response, int]:
         or any(isinstance(n, bool) or not isinstance(n, int) for n in pieces)
     ):
         raise ValidationError("pieces is a list of 1 to 500 piece numbers", code="invalid_piece")
-    done = _meters().request_refund(
+    done = current_postroom().refunds.request_logged(
         current_account().number, refund_id, serial, pieces, reason, note=note
     )
     return jsonify(refund_json(done)), 200 if done.replayed else 201

@@ -189,9 +189,7 @@ def compare() -> Response:
         )
     except NotFound as error:
         raise _as_input_error(error) from error
-    body = result.to_json()
-    body["cheapest"] = result.cheapest.to_json() if result.cheapest else None
-    return jsonify(body)
+    return jsonify(result.to_json())
 
 
 @bp.get("/tables")

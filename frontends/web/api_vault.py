@@ -13,10 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.errors import Conflict, NotFound, ValidationError
-from postroom.core.money import Money
-from postroom.core.text import check_no_control
-from postroom.core.vault.funding_model import stamp
-from postroom.core.vault.model import (
+from postroom.core.funding.model import stamp
+from postroom.core.ledger.model import (
     HistoryItem,
     LedgerAccount,
     MeterRegisters,
@@ -26,9 +24,11 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.vault.refund_model import claims_from_json, refund_json
-from postroom.core.vault.report import report_csv, report_json
-from postroom.core.vault.service import VaultService
+from postroom.core.ledger.report import report_csv, report_json
+from postroom.core.ledger.service import LedgerService
+from postroom.core.money import Money
+from postroom.core.refunds.model import claims_from_json, refund_json
+from postroom.core.text import check_no_control
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.jsonbody import json_object
@@ -39,8 +39,8 @@ MAX_TIMEOUT = 30 * 86400
 bp = Blueprint("api_vault", __name__, url_prefix="/api/v1/vault")
 
 
-def _vault() -> VaultService:
-    return current_postroom().vault
+def _vault() -> LedgerService:
+    return current_postroom().ledger
 
 
 def _number() -> str:
@@ -219,12 +219,14 @@ def transfer(transfer_id: str) -> Response:
 
 @bp.get("/meters")
 def meters() -> Response:
-    return jsonify({"items": [_meter_json(m) for m in _vault().meters(_number())]})
+    return jsonify(
+        {"items": [_meter_json(m) for m in current_postroom().meters.funds.meters(_number())]}
+    )
 
 
 @bp.get("/meters/<serial>")
 def meter(serial: str) -> Response:
-    return jsonify(_meter_json(_vault().customer_meter(_number(), serial)))
+    return jsonify(_meter_json(current_postroom().meters.funds.customer_meter(_number(), serial)))
 
 
 @bp.post("/meters/<serial>/refills")
@@ -232,10 +234,10 @@ def refill(serial: str) -> tuple[Response, int]:
     data = json_object()
     transfer_id = _transfer_id(data)
     amount = _required_money(data)
-    vault = _vault()
-    vault.customer_meter(_number(), serial)  # another account's meter: 404
-    done = vault.refill(serial, amount, transfer_id, reference=_reference(data))
-    registers = vault.customer_meter(_number(), serial)
+    funds = current_postroom().meters.funds
+    funds.customer_meter(_number(), serial)  # another account's meter: 404
+    done = funds.refill(serial, amount, transfer_id, reference=_reference(data))
+    registers = funds.customer_meter(_number(), serial)
     return jsonify(
         {
             "transfer": _done(done.transfer),

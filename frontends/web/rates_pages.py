@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,8 @@ from babel.numbers import format_decimal
 from flask import Blueprint, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from wtforms import Field, Form, SelectMultipleField, StringField
+from wtforms.validators import StopValidation
 
 from postroom.core.clock import today
 from postroom.core.errors import PostroomError
@@ -184,71 +186,123 @@ def service_label(carrier: str, service: str, default: str) -> str:
     return current_postroom().rates.names().name(_lang(), carrier, "services", service, default)
 
 
-@attrs.define
-class PriceForm:
-    """The form's values as typed, and its errors by field."""
+def _text(value: object) -> str:
+    return value.strip()[:100] if isinstance(value, str) else ""
 
-    service: str = ""
-    weight: str = ""
-    unit: str = "oz"
-    date: str = ""
-    extras: list[str] = attrs.Factory(list)
-    origin: str = ""
-    destination: str = ""
-    errors: dict[str, str] = attrs.Factory(dict)
 
-    @classmethod
-    def from_request(cls, form: Mapping[str, Any], extras: list[str]) -> PriceForm:
-        def text(name: str) -> str:
-            value = form.get(name, "")
-            return value.strip()[:100] if isinstance(value, str) else ""
+def _unit(value: object) -> str:
+    return _text(value).lower() or "oz"
 
-        return cls(
-            service=text("service"),
-            weight=text("weight"),
-            unit=text("unit").lower() or "oz",
-            date=text("date"),
-            extras=[code[:60] for code in extras if code],
-            origin=text("from"),
-            destination=text("to"),
-        )
 
-    def fail(self, field: str, message: str) -> None:
-        self.errors.setdefault(field, message)
+def _codes(values: object) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    return [code[:60] for code in values if isinstance(code, str) and code]
 
-    def parse(
-        self, known: set[str]
-    ) -> tuple[str, str, Piece, datetime.date, str | None, str | None]:
-        """Typed values for the engine; collects every field error it can find."""
-        carrier, _sep, service = self.service.partition("/")
-        if self.service not in known:
-            self.fail("service", _("Choose a service from the list."))
-        piece: Piece | None = None
-        if self.unit not in UNITS:
-            self.fail("weight", _("Choose a unit: oz, lb, g or kg."))
-        else:
-            try:
-                # a decimal comma is what French visitors type: 1,2 is 1.2
-                number = self.weight if "." in self.weight else self.weight.replace(",", ".", 1)
-                piece = Piece(Weight.of(number, self.unit).require_positive())
-            except PostroomError:
-                self.fail("weight", _("Enter a weight greater than zero, e.g. 1.2."))
-        day: datetime.date | None = None
+
+#: Where each field's error is shown (both ZIP codes share one message, as the unit's
+#: shares the weight's), in the order the first error of a place wins.
+_ERROR_PLACES = (
+    ("service", "service"),
+    ("unit", "weight"),
+    ("weight", "weight"),
+    ("date", "date"),
+    ("extras", "extras"),
+    ("origin", "zip"),
+    ("destination", "zip"),
+)
+
+
+class PriceForm(Form):
+    """The price-a-piece form of the portal and the kiosk (WTForms), with the posted
+    names ``service``, ``weight``, ``unit``, ``date``, ``extras``, ``from`` and ``to``.
+
+    The CSRF token is checked for every POST by the application's ``CSRFProtect``, as
+    for every other form. ``messages`` holds one error text per place on the page (a
+    field, ``zip`` for both ZIP codes, ``form`` and ``detail`` for the engine's refusals),
+    in the visitor's language.
+    """
+
+    service = StringField(filters=[_text])
+    weight = StringField(filters=[_text])
+    unit = StringField(filters=[_unit])
+    date = StringField(filters=[_text])
+    extras = SelectMultipleField(validate_choice=False, filters=[_codes])
+    origin = StringField(name="from", filters=[_text])
+    destination = StringField(name="to", filters=[_text])
+
+    def __init__(self, *args: Any, known: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.known = frozenset(known)
+        self.piece: Piece | None = None
+        self.day: datetime.date | None = None
+        self._failures: dict[str, str] = {}
+
+    def validate_service(self, field: Field) -> None:
+        if field.data not in self.known:
+            raise StopValidation(_("Choose a service from the list."))
+
+    def validate_unit(self, field: Field) -> None:
+        if field.data not in UNITS:
+            raise StopValidation(_("Choose a unit: oz, lb, g or kg."))
+
+    def validate_weight(self, field: Field) -> None:
+        if self.unit.data not in UNITS:
+            return  # the unit's own error says what to fix first
+        # a decimal comma is what French visitors type: 1,2 is 1.2
+        number = field.data if "." in field.data else field.data.replace(",", ".", 1)
         try:
-            if not _DATE_RE.fullmatch(self.date):
-                raise ValueError(self.date)
-            day = datetime.date.fromisoformat(self.date)
+            self.piece = Piece(Weight.of(number, self.unit.data).require_positive())
+        except PostroomError:
+            raise StopValidation(_("Enter a weight greater than zero, e.g. 1.2.")) from None
+
+    def validate_date(self, field: Field) -> None:
+        try:
+            if not _DATE_RE.fullmatch(field.data):
+                raise ValueError(field.data)
+            self.day = datetime.date.fromisoformat(field.data)
         except ValueError:
-            self.fail("date", _("Enter a date as YYYY-MM-DD."))
-        origin, destination = self.origin or None, self.destination or None
-        if (origin is None) != (destination is None):
-            self.fail("zip", _("Enter both ZIP codes, 5 digits each, or neither."))
-        for code in (origin, destination):
-            if code is not None and not _ZIP_RE.fullmatch(code):
-                self.fail("zip", _("Enter both ZIP codes, 5 digits each, or neither."))
-        if self.errors or piece is None or day is None:
+            raise StopValidation(_("Enter a date as YYYY-MM-DD.")) from None
+
+    def validate_origin(self, field: Field) -> None:
+        if bool(field.data) != bool(self.destination.data):
+            raise StopValidation(_("Enter both ZIP codes, 5 digits each, or neither."))
+        self._check_zip(field)
+
+    def validate_destination(self, field: Field) -> None:
+        self._check_zip(field)
+
+    @staticmethod
+    def _check_zip(field: Field) -> None:
+        if field.data and not _ZIP_RE.fullmatch(field.data):
+            raise StopValidation(_("Enter both ZIP codes, 5 digits each, or neither."))
+
+    @property
+    def extra_codes(self) -> list[str]:
+        """The extra services ticked (their codes)."""
+        return list(self.extras.data or ())
+
+    def fail(self, place: str, message: str) -> None:
+        """Show ``message`` at ``place`` (the first message of a place stays)."""
+        self._failures.setdefault(place, message)
+
+    @property
+    def messages(self) -> dict[str, str]:
+        shown: dict[str, str] = {}
+        for name, place in _ERROR_PLACES:
+            for message in self[name].errors:
+                shown.setdefault(place, str(message))
+        for place, message in self._failures.items():
+            shown.setdefault(place, message)
+        return shown
+
+    def parse(self) -> ParsedForm:
+        """Typed values for the engine, or ``FormInvalid`` with every field error found."""
+        if not self.validate() or self.piece is None or self.day is None:
             raise FormInvalid
-        return carrier, service, piece, day, origin, destination
+        carrier, _sep, service = (self.service.data or "").partition("/")
+        origin, destination = self.origin.data or None, self.destination.data or None
+        return carrier, service, self.piece, self.day, origin, destination
 
 
 class FormInvalid(Exception):
@@ -261,14 +315,21 @@ ParsedForm = tuple[str, str, Piece, datetime.date, str | None, str | None]
 def quote_form(form: PriceForm, services: list[ServiceChoice]) -> tuple[Quote, ParsedForm] | None:
     """Quote the piece a price form describes (the portal's and the kiosk's), or None
     with the form's errors recorded on it."""
+    form.known = frozenset(choice.value for choice in services)
     try:
-        parsed = form.parse({choice.value for choice in services})
+        parsed = form.parse()
     except FormInvalid:
         return None
     carrier, service, piece, day, origin, destination = parsed
     try:
         result = current_postroom().rates.quote(
-            piece, carrier, service, form.extras, on=day, origin=origin, destination=destination
+            piece,
+            carrier,
+            service,
+            form.extra_codes,
+            on=day,
+            origin=origin,
+            destination=destination,
         )
     except PostroomError as error:
         field = FIELD_OF_CODE.get(error.code, "form")
@@ -335,19 +396,19 @@ def price() -> tuple[str, int]:
 @bp.post("/price")
 def price_piece() -> tuple[str, int]:
     services, extras = service_choices()
-    form = PriceForm.from_request(request.form, request.form.getlist("extras"))
+    form = PriceForm(request.form)
     quoted = quote_form(form, services)
     if quoted is None:
         return _render(form, services, extras, status=422)
     result, (_, _, piece, day, origin, destination) = quoted
     try:
         comparison: Comparison | None = current_postroom().rates.compare(
-            piece, form.extras, on=day, origin=origin, destination=destination
+            piece, form.extra_codes, on=day, origin=origin, destination=destination
         )
     except PostroomError:  # the comparison is a bonus: the quote stands without it
         comparison = None
     if comparison is not None:
         # only prices in the quote's currency compare: a dollar and a euro price do not
-        same = tuple(o for o in comparison.options if o.total.currency == result.total.currency)
+        same = comparison.in_currency(result.total.currency)
         comparison = attrs.evolve(comparison, options=same)
     return _render(form, services, extras, result, comparison)

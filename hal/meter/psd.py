@@ -163,6 +163,26 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def table_digests(package: bytes) -> list[str]:
+    """The digest of each rate table inside a data center's rate package (``{"carrier":
+    ..., "tables": [canonical table, ...]}``): SHA-256 of the table's canonical JSON, the
+    digest the data center publishes it under. A document of another shape holds none."""
+    try:
+        document = json.loads(package)
+    except (ValueError, RecursionError):
+        return []
+    tables = document.get("tables") if isinstance(document, dict) else None
+    if not isinstance(tables, list):
+        return []
+    return [
+        hashlib.sha256(
+            json.dumps(table, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        for table in tables
+        if isinstance(table, dict)
+    ]
+
+
 @attrs.define
 class InspectionPolicy:
     due_after: timedelta = timedelta(days=90)
@@ -430,6 +450,12 @@ class Psd:
         latest = s["rate_digest"]
         return digests if latest is None or latest in digests else [*digests, str(latest)]
 
+    def rate_table_digests(self) -> list[str]:
+        """The digests of the single tables inside the installed rate packages: a print
+        names the table that priced it (the identifier ``postroom rates show`` knows)."""
+        inside: dict[str, list[str]] = self.state.get("rate_tables", {})  # absent before 1.2
+        return [d for package in self.rate_digests() for d in inside.get(package, [])]
+
     def sign(self, data: bytes) -> bytes:
         return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
 
@@ -588,7 +614,7 @@ class Psd:
                 " sync with the data center",
                 code="piece_log_full",
             )
-        if rate_digest not in self.rate_digests():
+        if rate_digest not in self.rate_digests() and rate_digest not in self.rate_table_digests():
             raise ValidationError(
                 "rate table not installed on this meter", code="rate_table_unknown"
             )
@@ -675,6 +701,7 @@ class Psd:
                 "firmware": s["firmware"],
                 "rate_digest": s["rate_digest"],
                 "rate_digests": self.rate_digests(),
+                "rate_table_digests": self.rate_table_digests(),
                 "locked": s["locked"],
                 "lock_reason": s["lock_reason"],
                 "features": s["features"],
@@ -793,6 +820,9 @@ class Psd:
             kept = [d for d in self.rate_digests() if d != transfer.digest]
             new["rate_digest"] = transfer.digest
             new["rate_digests"] = [*kept, transfer.digest][-RATE_TABLES_KEPT:]
+            tables = table_digests(bytes(transfer.data))
+            inside = {**self.state.get("rate_tables", {}), transfer.digest: tables}
+            new["rate_tables"] = {d: inside[d] for d in new["rate_digests"] if d in inside}
         elif transfer.kind == "firmware":
             new["firmware"] = transfer.version
         else:

@@ -90,7 +90,7 @@ def kiosk_server(tmp_path):
     config = Config.load({}, data_dir=tmp_path / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:
         account = postroom.accounts.create("Kiosk Mailroom", "US", "USD")
-        postroom.vault.deposit(account.number, Money.parse("20 USD"), "kiosk-deposit")
+        postroom.ledger.deposit(account.number, Money.parse("20 USD"), "kiosk-deposit")
         serial = postroom.meters.virtual_meter(account.number).serial
         postroom.meters.set_cost_centers(serial, ["Legal", "Sales"])
         postroom.accounts.add_operator(account.number, *KIOSK_OPERATOR)

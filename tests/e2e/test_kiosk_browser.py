@@ -110,7 +110,7 @@ def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, kiosk_operator, p
         key = postroom.meters.get(serial).public_key_pem
         check = verify_indicium(image.body(), key, today=today(postroom.clock), serial=serial)
         assert check.valid, check.reason
-        report = postroom.vault.report(postroom.meters.get(serial).customer_account)
+        report = postroom.ledger.report(postroom.meters.get(serial).customer_account)
         assert report.by_cost_center[0][0] == "Sales"
         # booked to the operator who printed it
         assert any(kiosk_operator[0] in entry.reference for entry in report.entries)

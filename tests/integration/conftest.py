@@ -91,7 +91,7 @@ def kiosk(client: FlaskClient) -> Kiosk:
 def kiosk_account(postroom: Postroom) -> CustomerAccount:
     """The account the kiosk prints for: funded, with two cost centres."""
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.deposit(account.number, Money.parse("10 USD"), "dep-1")
+    postroom.ledger.deposit(account.number, Money.parse("10 USD"), "dep-1")
     serial = postroom.meters.virtual_meter(account.number).serial
     postroom.meters.set_cost_centers(serial, ["Legal", "Sales"])
     postroom.config = attrs.evolve(

@@ -46,7 +46,7 @@ def customer(runner: CliRunner) -> str:
         )
     )
     number = str(account["number"])
-    ok(runner, "vault", "deposit", number, "--amount", "100.00 USD", *STAFF_REASON)
+    ok(runner, "vault", "deposit", "--account", number, "--amount", "100.00 USD", *STAFF_REASON)
     return number
 
 
@@ -65,7 +65,7 @@ def test_register_connect_show_list_withdraw(
             runner,
             "meter",
             "register",
-            "--customer",
+            "--account",
             customer,
             "--product-code",
             "PR-VPSD1",
@@ -88,7 +88,7 @@ def test_register_connect_show_list_withdraw(
     assert synced["tokens_applied"] == [1]
     assert sim.psd.state["descending"] == 30_000
 
-    listed = json.loads(ok(runner, "meter", "list", "--customer", customer, "--json"))
+    listed = json.loads(ok(runner, "meter", "list", "--account", customer, "--json"))
     assert [(m["serial"], m["model"], m["customer_account"]) for m in listed] == [
         (SERIAL, "postroom-vpsd-1", customer)
     ]
@@ -104,7 +104,7 @@ def test_register_connect_show_list_withdraw(
 
     withdrawn = json.loads(ok(runner, "meter", "withdraw", SERIAL, "--json"))
     assert withdrawn["returned_mills"] == 30_000
-    balance = json.loads(ok(runner, "vault", "balance", customer, "--json"))
+    balance = json.loads(ok(runner, "vault", "balance", "--account", customer, "--json"))
     assert balance["balance_mills"] == 100_000
     ok(runner, "meter", "connect", "--port", sim.path)
     assert sim.psd.state["locked"] is True
@@ -122,11 +122,11 @@ def test_register_by_installation_number_and_replace(
     )
     number = shipped["installation_number"]
     assert len(number) == 11
-    text = ok(runner, "meter", "register", "--customer", customer, "--installation-number", number)
+    text = ok(runner, "meter", "register", "--account", customer, "--installation-number", number)
     assert f"meter {SERIAL} (postroom-vpsd-1) registered to {customer}" in text
     assert "prm_" in text
     ok(runner, "vault", "refill", "--meter", SERIAL, "--amount", "10.00 USD")
-    ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+    ok(runner, "meter", "register", "--account", customer, "--product-code", "PR-VPSD1",
        "--serial", "PR-CLI-2")  # fmt: skip
     moved = json.loads(ok(runner, "meter", "replace", SERIAL, "PR-CLI-2", "--json"))
     assert moved["moved_mills"] == 10_000
@@ -147,7 +147,7 @@ def test_a_provisioned_device_takes_this_data_centers_refills(
     assert f"--reset-key {shipped['reset_token_key']}" in again
     with MeterSimulator(tmp_path / "new", "PR-NEW-7", meter_key=key) as device:
         number = shipped["installation_number"]
-        ok(runner, "meter", "register", "--customer", customer,
+        ok(runner, "meter", "register", "--account", customer,
            "--installation-number", number, "--port", device.path)  # fmt: skip
         ok(runner, "vault", "refill", "--meter", "PR-NEW-7", "--amount", "12.50 USD")
         synced = json.loads(ok(runner, "meter", "connect", "--port", device.path, "--json"))
@@ -155,7 +155,7 @@ def test_a_provisioned_device_takes_this_data_centers_refills(
         assert device.psd.state["descending"] == 12_500
     with MeterSimulator(tmp_path / "other", "PR-NEW-8", meter_key=key) as stranger:
         # Another serial's device holding this key: the data center's tokens for it fail.
-        ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+        ok(runner, "meter", "register", "--account", customer, "--product-code", "PR-VPSD1",
            "--serial", "PR-NEW-8", "--port", stranger.path)  # fmt: skip
         ok(runner, "vault", "refill", "--meter", "PR-NEW-8", "--amount", "1.00 USD")
         refused = json.loads(
@@ -168,15 +168,15 @@ def test_a_provisioned_device_takes_this_data_centers_refills(
 def test_bad_input_is_a_clear_error(runner: CliRunner, customer: str, sim: MeterSimulator) -> None:
     wrong = runner.invoke(
         cli,
-        ["meter", "register", "--customer", customer, "--installation-number", "12345678901"],
+        ["meter", "register", "--account", customer, "--installation-number", "12345678901"],
     )
     assert wrong.exit_code == 1
     assert "[invalid_installation_number]" in wrong.output
-    neither = runner.invoke(cli, ["meter", "register", "--customer", customer])
+    neither = runner.invoke(cli, ["meter", "register", "--account", customer])
     assert neither.exit_code == 2
     other = runner.invoke(
         cli,
-        ["meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+        ["meter", "register", "--account", customer, "--product-code", "PR-VPSD1",
          "--serial", "PR-OTHER", "--port", sim.path],
     )  # fmt: skip
     assert other.exit_code == 1
@@ -196,7 +196,7 @@ def test_bad_input_is_a_clear_error(runner: CliRunner, customer: str, sim: Meter
 def test_misprinted_pieces_are_refunded_from_the_uploaded_piece_log(
     runner: CliRunner, customer: str, sim: MeterSimulator, tmp_path: Path
 ) -> None:
-    ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+    ok(runner, "meter", "register", "--account", customer, "--product-code", "PR-VPSD1",
        "--serial", SERIAL, "--port", sim.path)  # fmt: skip
     ok(runner, "vault", "refill", "--meter", SERIAL, "--amount", "30.00 USD")
     ok(runner, "meter", "connect", "--port", sim.path)
@@ -237,22 +237,27 @@ def test_misprinted_pieces_are_refunded_from_the_uploaded_piece_log(
     assert Money.from_json(asked["pieces"][0]["face"]) == Money(logged[2]["mills"], "USD")
     assert asked["pieces"][0]["indicium_date"] == logged[2]["date"]
 
-    before = json.loads(ok(runner, "vault", "balance", customer, "--json"))["balance_mills"]
+    before = json.loads(ok(runner, "vault", "balance", "--account", customer, "--json"))[
+        "balance_mills"
+    ]
     approved = json.loads(
         ok(
             runner,
             "vault",
             "refund",
             "approve",
-            customer,
             "misprint-2",
+            "--account",
+            customer,
             "--agent",
             "Dana",
             "--json",
         )
     )
     assert approved["status"] == "approved"
-    after = json.loads(ok(runner, "vault", "balance", customer, "--json"))["balance_mills"]
+    after = json.loads(ok(runner, "vault", "balance", "--account", customer, "--json"))[
+        "balance_mills"
+    ]
     assert after - before == Money.from_json(approved["net"]).mills
 
 
@@ -269,7 +274,7 @@ def test_the_documented_sequence_works_as_written(
     try:
         assert device.stdout is not None
         port = device.stdout.readline().strip()
-        ok(runner, "meter", "register", "--customer", customer, "--product-code", "PR-VPSD1",
+        ok(runner, "meter", "register", "--account", customer, "--product-code", "PR-VPSD1",
            "--serial", "PR-DOC-1", "--port", port)  # fmt: skip
         ok(runner, "vault", "refill", "--meter", "PR-DOC-1", "--amount", "25.00 USD")
         synced = json.loads(ok(runner, "meter", "connect", "--port", port, "--json"))

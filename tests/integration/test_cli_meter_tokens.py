@@ -32,9 +32,9 @@ def test_an_expired_refill_is_listed_and_cancelled_from_the_command_line(
     runner: CliRunner, earlier: Postroom
 ) -> None:
     number = earlier.accounts.create("Acme", "US", "USD").number
-    earlier.vault.deposit(number, Money.parse("100.00 USD"), "dep-1")
+    earlier.ledger.deposit(number, Money.parse("100.00 USD"), "dep-1")
     earlier.meters.register(number, product_code="PR-VPSD1", serial=SERIAL)
-    earlier.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    earlier.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
 
     listed = runner.invoke(cli, ["meter", "tokens", SERIAL, "--json"])
     assert listed.exit_code == 0, listed.output
@@ -50,7 +50,7 @@ def test_an_expired_refill_is_listed_and_cancelled_from_the_command_line(
     again = runner.invoke(cli, ["meter", "cancel-token", SERIAL, "1", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["transfer_id"] == f"prc:{SERIAL}:1"  # nothing moved twice
-    balance = runner.invoke(cli, ["vault", "balance", number, "--json"])
+    balance = runner.invoke(cli, ["vault", "balance", "--account", number, "--json"])
     assert json.loads(balance.stdout)["balance_mills"] == 100_000
     human = runner.invoke(cli, ["meter", "tokens", SERIAL])
     assert human.stdout.split()[-1] == "cancelled"

@@ -83,18 +83,23 @@ def _one_error_line(result, code: str) -> None:
     assert f"[{code}]" in line
 
 
-def test_the_cli_answers_huge_weights_with_one_line(runner, tmp_path):
+def test_the_cli_answers_huge_weights_with_one_line(runner, tmp_path, postroom: Postroom):
     rates = ["rates", "quote", "--carrier", "usps", "--service", "first-class-letter"]
     _one_error_line(runner.invoke(cli, [*rates, "--weight", f"{HUGE}g"]), "invalid_weight")
-    printing = ["meter", "print-postage", "--account", "C000000", "--carrier", "usps"]
+    number = postroom.accounts.create("Acme Mailroom", "US", "USD").number
+    printing = ["meter", "print-postage", "--account", number, "--carrier", "usps"]
     printing += ["--service", "first-class-letter", "--origin-zip", "10001"]
     printing += ["--output", str(tmp_path / "i.png"), "--weight", f"{HUGE}g"]
     _one_error_line(runner.invoke(cli, printing), "invalid_weight")
+    printing[3] = "C000000"
+    _one_error_line(runner.invoke(cli, printing), "invalid_account_number")
 
 
 def test_the_cli_answers_a_statement_of_9999_12_with_one_line(runner, postroom: Postroom):
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    result = runner.invoke(cli, ["vault", "statement", account.number, "--month", "9999-12"])
+    result = runner.invoke(
+        cli, ["vault", "statement", "--account", account.number, "--month", "9999-12"]
+    )
     _one_error_line(result, "month_not_closed")
 
 
@@ -111,7 +116,7 @@ def test_control_characters_in_a_reference_are_refused_and_nothing_is_written(
 
 def test_control_characters_in_names_and_notes_are_refused(postroom: Postroom, runner):
     from postroom.core.errors import ValidationError
-    from postroom.core.vault.refund_model import check_note
+    from postroom.core.refunds.model import check_note
 
     with pytest.raises(ValidationError) as caught:
         postroom.accounts.create("Acme\x00Mailroom", "US", "USD")

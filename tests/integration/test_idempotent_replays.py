@@ -18,7 +18,7 @@ USD = {"amount": "1.00", "currency": "USD"}
 @pytest.fixture
 def auth(postroom: Postroom) -> dict[str, str]:
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.deposit(account.number, Money.parse("100 USD"), f"dep-{account.number}")
+    postroom.ledger.deposit(account.number, Money.parse("100 USD"), f"dep-{account.number}")
     return {"Authorization": f"Bearer {postroom.accounts.create_api_key(account.number).token}"}
 
 

@@ -42,7 +42,7 @@ def test_a_priced_letter_is_printed_and_its_indicium_verifies(
     # a second touch on the same form prints nothing more
     again = kiosk.post("/kiosk/print", data)
     assert again.headers["Location"].endswith(f"/kiosk/printed/{serial}/1")
-    report = postroom.vault.report(kiosk_account.number, cost_center="Sales")
+    report = postroom.ledger.report(kiosk_account.number, cost_center="Sales")
     assert len(report.entries) == 1
 
 
@@ -79,7 +79,7 @@ def test_without_funds_the_kiosk_says_so_and_charges_nothing(kiosk, postroom: Po
     assert response.status_code == 409
     assert "postage funds are too low" in response.get_data(as_text=True)
     assert postroom.meters.pieces(f"V{poor.number}") == []
-    assert postroom.vault.balance(poor.number).balances.debits_pending == 0
+    assert postroom.ledger.balance(poor.number).balances.debits_pending == 0
 
 
 def test_a_cost_centre_not_of_the_account_is_refused(kiosk, signed_in: KioskOperator) -> None:
@@ -120,11 +120,11 @@ def test_the_demo_kiosk_prints_for_the_demo_operator(
     assert match is not None
     (operator,) = postroom.accounts.operators(customer.number)
     assert kiosk.sign_in(operator.id, match.group(1)).status_code == 303
-    before = postroom.vault.balance(customer.number).balances.balance
+    before = postroom.ledger.balance(customer.number).balances.balance
     response = kiosk.print_piece()
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/kiosk/printed/V{customer.number}/1")
-    assert postroom.vault.balance(customer.number).balances.balance < before
+    assert postroom.ledger.balance(customer.number).balances.balance < before
     configured = attrs.evolve(postroom.config, kiosk_account="1234567897")
     postroom.config = configured
     demo_kiosk(postroom)

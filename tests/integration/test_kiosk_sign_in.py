@@ -45,14 +45,14 @@ def test_nothing_prints_without_a_signed_in_operator(
         assert response.status_code == 401
         assert "Sign in to print postage." in response.get_data(as_text=True)
     assert _printed(postroom, kiosk_account) == 0
-    assert postroom.vault.balance(kiosk_account.number).balances.debits_posted == 0
+    assert postroom.ledger.balance(kiosk_account.number).balances.debits_posted == 0
 
 
 def test_each_print_is_booked_to_its_operator(
     kiosk, postroom: Postroom, kiosk_account: CustomerAccount, signed_in: KioskOperator
 ) -> None:
     assert kiosk.print_piece().status_code == 303
-    (entry,) = [e for e in postroom.vault.report(kiosk_account.number).entries if e.reference]
+    (entry,) = [e for e in postroom.ledger.report(kiosk_account.number).entries if e.reference]
     assert entry.reference == (
         f"virtual meter V{kiosk_account.number}, kiosk operator {signed_in.id} (Alice Martin)"
     )

@@ -324,9 +324,9 @@ def test_from_alone_is_the_origin_zip_of_the_indicium(runner, sim, funded, tmp_p
     assert json.loads(result.output)["origin_zip"] == "20260"
 
 
-def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom, sim, meter):
+def test_a_meter_holding_a_rate_package_prints_with_the_table_digest(runner, postroom, sim, meter):
     """A sync installs one document with every service's table of the carrier; the print
-    then names that document's digest, which holds the quoted table."""
+    names the quoted table's own digest, the one `postroom rates show` knows."""
 
     day = datetime.now(UTC).date()
     table = postroom.rates.in_force("usps", "first-class-letter", on=day)
@@ -335,6 +335,32 @@ def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom,
     meter.refill(
         tokens.issue(KEY, "PRN1", 1, Money(FUNDS, "USD"), datetime.now(UTC) + timedelta(days=1))
     )
+    assert table.digest in meter.diagnostics()["rate_table_digests"]
+    request = PrintRequest("usps", "first-class-letter", Piece(Weight.parse("1oz")), "12345")
+    # the device's clock is the system's; no package needed: the device names the table
+    printed = print_indicium(postroom.rates, meter, request, clock=SystemClock())
+    assert printed.piece.record.rate_digest.hex() == table.digest
+    assert printed.to_json()["rate_digest"] == printed.to_json()["table"]["digest"]
+    assert verify_indicium(printed.image, meter.public_key_pem(), today=day).valid
+    shown = runner.invoke(cli, ["rates", "show", printed.to_json()["rate_digest"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["digest"] == table.digest
+
+
+def test_a_device_blind_to_the_tables_of_its_package_prints_with_the_package_digest(
+    postroom, sim, meter
+):
+    """A device that reports only the documents it installed (not the tables inside)
+    gets the digest of the data center's package for the carrier on that day."""
+
+    day = datetime.now(UTC).date()
+    table = postroom.rates.in_force("usps", "first-class-letter", on=day)
+    package = json.dumps({"carrier": "usps", "by_service": [table.canonical()]}).encode()
+    meter.install_rates(package)
+    meter.refill(
+        tokens.issue(KEY, "PRN1", 1, Money(FUNDS, "USD"), datetime.now(UTC) + timedelta(days=1))
+    )
+    assert meter.diagnostics()["rate_table_digests"] == []
     asked = []
 
     def rate_package(carrier, on):
@@ -347,9 +373,7 @@ def test_a_meter_holding_a_rate_package_prints_with_the_package_digest(postroom,
     )
     assert asked == [("usps", day)]
     assert printed.piece.record.rate_digest == hashlib.sha256(package).digest()
-    assert printed.to_json()["rate_digest"] == hashlib.sha256(package).hexdigest()
     assert printed.to_json()["table"]["digest"] == table.digest
-    assert verify_indicium(printed.image, meter.public_key_pem(), today=day).valid
     # without the package the meter's digest is not the table's: refused, nothing debited
     with pytest.raises(ValidationError, match="connect it to the data center") as refused:
         print_indicium(postroom.rates, meter, request, clock=SystemClock())
@@ -463,7 +487,7 @@ def test_verify_with_the_key_the_data_center_pinned(runner, sim, funded, tmp_pat
             [
                 "meter",
                 "register",
-                "--customer",
+                "--account",
                 customer,
                 "--product-code",
                 "PR-VPSD1",

@@ -53,7 +53,7 @@ def cut_at(step_name: str):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def customer(postroom: Postroom) -> str:
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.deposit(account.number, Money.parse("500.00 USD"), "dep-1")
+    postroom.ledger.deposit(account.number, Money.parse("500.00 USD"), "dep-1")
     return account.number
 
 
@@ -105,7 +105,7 @@ def test_register_by_product_code_and_serial(postroom: Postroom, customer: str) 
     assert done.api_key.startswith("prm_")
     assert done.meter.model == "postroom-vpsd-1"
     assert done.meter.carrier == "usps"
-    assert postroom.vault.registers(SERIAL).operator == "USPS"
+    assert postroom.meters.funds.registers(SERIAL).operator == "USPS"
     assert postroom.meters.authenticate(done.api_key).serial == SERIAL
     assert [m.serial for m in postroom.meters.list(customer)] == [SERIAL]
     with pytest.raises(Conflict) as twice:
@@ -127,7 +127,7 @@ def test_register_by_installation_number(postroom: Postroom, customer: str) -> N
     assert mistyped.value.code == "invalid_installation_number"
     done = postroom.meters.register(customer, installation_number=f"{number[:5]} {number[5:]}")
     assert (done.meter.serial, done.meter.installation_number) == (NEW, number)
-    assert postroom.vault.registers(NEW).status == "active"
+    assert postroom.meters.funds.registers(NEW).status == "active"
     with pytest.raises(Conflict):
         postroom.meters.register(customer, installation_number=number)
 
@@ -148,7 +148,7 @@ def test_a_meter_key_is_not_a_customer_key(postroom: Postroom, registered: str) 
 def test_first_sync_pins_the_key_applies_the_refill_and_records_the_inspection(
     postroom: Postroom, device: MeterSimulator, clock: FrozenClock
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     clock.advance(timedelta(days=3))
     outcome = connect(device, postroom)
     assert outcome.complete
@@ -163,14 +163,14 @@ def test_first_sync_pins_the_key_applies_the_refill_and_records_the_inspection(
     assert meter.public_key_pem == device.psd.public_key_pem()
     assert meter.inspected_at == clock.now()
     assert meter.inspection_due_at == clock.now() + timedelta(days=90)
-    assert [t.applied for t in postroom.vault.issued_tokens(SERIAL)] == [True]
+    assert [t.applied for t in postroom.meters.funds.issued_tokens(SERIAL)] == [True]
 
     # a second sync with nothing to refill records the inspection with a sync token
     clock.advance(timedelta(days=30))
     again = connect(device, postroom).summary
     assert again.installed == ()
     assert len(again.tokens_applied) == 1
-    assert postroom.vault.issued_tokens(SERIAL)[-1].reset.amount == Money(0, "USD")
+    assert postroom.meters.funds.issued_tokens(SERIAL)[-1].reset.amount == Money(0, "USD")
     assert device.psd.state["descending"] == 60_000
     assert device.psd.inspection()["last_sync"] == clock.now().isoformat()
     assert postroom.meters.get(SERIAL).inspected_at == clock.now()
@@ -179,28 +179,28 @@ def test_first_sync_pins_the_key_applies_the_refill_and_records_the_inspection(
 def test_a_refill_is_applied_once_when_the_sync_is_cut_before_the_data_center_records_it(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("40.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("40.00 USD"), "r1")
     with pytest.raises(Cut):
         connect(device, postroom, progress=cut_at("finish"))
     # the device applied it; the data center did not hear
     assert device.psd.state["descending"] == 40_000
-    assert postroom.vault.issued_tokens(SERIAL)[0].applied is False
+    assert postroom.meters.funds.issued_tokens(SERIAL)[0].applied is False
 
     summary = connect(device, postroom).summary  # run again
     assert summary.tokens_applied == (refill.reset.sequence,)
     assert summary.reconciled is True
     assert device.psd.state["descending"] == 40_000  # not twice
     assert device.psd.state["control"] == 40_000
-    assert postroom.vault.issued_tokens(SERIAL)[0].applied is True
-    assert postroom.vault.registers(SERIAL).control_sum == 40_000
-    assert postroom.vault.verify().ok
+    assert postroom.meters.funds.issued_tokens(SERIAL)[0].applied is True
+    assert postroom.meters.funds.registers(SERIAL).control_sum == 40_000
+    assert postroom.ledger.verify().ok
 
 
 def test_a_sync_cut_by_the_device_going_away_is_completed_by_the_next(
     postroom: Postroom, device: MeterSimulator, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
-    postroom.vault.refill(SERIAL, Money.parse("15.00 USD"), "r2")
+    postroom.meters.funds.refill(SERIAL, Money.parse("10.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("15.00 USD"), "r2")
 
     def unplug(step: str) -> None:
         if step == "token 2":
@@ -219,7 +219,7 @@ def test_a_sync_cut_by_the_device_going_away_is_completed_by_the_next(
 
 def test_usage_is_recorded_once_by_cost_centre(postroom: Postroom, device: MeterSimulator) -> None:
     postroom.meters.set_cost_centers(SERIAL, ["Legal", "Sales", "Mailroom"])
-    postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("20.00 USD"), "r1")
     connect(device, postroom)  # refill + rate package
     print_piece(device, postroom, 730, "p1", "Legal")
     print_piece(device, postroom, 730, "p2", "Sales")
@@ -232,7 +232,7 @@ def test_usage_is_recorded_once_by_cost_centre(postroom: Postroom, device: Meter
     assert summary.reconciled is True
     again = connect(device, postroom).summary
     assert (again.pieces_uploaded, again.usage_recorded_mills) == (0, 0)
-    registers = postroom.vault.registers(SERIAL)
+    registers = postroom.meters.funds.registers(SERIAL)
     assert (registers.ascending, registers.pieces) == (2960, 3)
     assert registers.descending == device.psd.state["descending"]
     pieces = postroom.meters.pieces(SERIAL)
@@ -240,22 +240,22 @@ def test_usage_is_recorded_once_by_cost_centre(postroom: Postroom, device: Meter
     assert len({p.usage_transfer_id for p in pieces}) == 2  # one transfer per cost centre
     usage = [
         item.transfer
-        for item in postroom.vault.customer_transfers(postroom.meters.get(SERIAL).customer_account)
+        for item in postroom.ledger.customer_transfers(postroom.meters.get(SERIAL).customer_account)
         if item.transfer.code.value == "usage"
     ]
     assert sorted((t.cost_center, t.amount) for t in usage) == [("Legal", 2230), ("Sales", 730)]
-    report = postroom.vault.report(postroom.meters.get(SERIAL).customer_account)
+    report = postroom.ledger.report(postroom.meters.get(SERIAL).customer_account)
     assert {c[0] for c in report.by_cost_center} == {"Legal", "Sales"}
 
 
 def test_a_reconciliation_mismatch_opens_an_alert_and_moves_no_money(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("20.00 USD"), "r1")
     connect(device, postroom)
     # the data center believes in usage the device never printed
-    postroom.vault.record_usage(SERIAL, Money.parse("1.00 USD"), 1, "phantom")
-    before = postroom.vault.registers(SERIAL)
+    postroom.meters.funds.record_usage(SERIAL, Money.parse("1.00 USD"), 1, "phantom")
+    before = postroom.meters.funds.registers(SERIAL)
     summary = connect(device, postroom).summary
     assert summary.reconciled is False
     assert summary.alerts == ("registers_mismatch",)
@@ -263,7 +263,7 @@ def test_a_reconciliation_mismatch_opens_an_alert_and_moves_no_money(
     assert alert.kind == "registers_mismatch"
     assert alert.details["device"]["ascending"] == 0
     assert alert.details["expected"]["ascending"] == 1000
-    assert postroom.vault.registers(SERIAL) == before  # never "fixed"
+    assert postroom.meters.funds.registers(SERIAL) == before  # never "fixed"
     connect(device, postroom)  # the same mismatch again: one alert
     assert [a.kind for a in postroom.meters.alerts(SERIAL)] == ["registers_mismatch"]
 
@@ -301,8 +301,8 @@ def test_a_replayed_or_foreign_token_is_refused(
     postroom: Postroom, device: MeterSimulator, customer: str, clock: FrozenClock
 ) -> None:
     postroom.meters.register(customer, product_code=PRODUCT, serial=NEW)
-    foreign = postroom.vault.refill(NEW, Money.parse("30.00 USD"), "rf")
-    mine = postroom.vault.refill(SERIAL, Money.parse("5.00 USD"), "r1")
+    foreign = postroom.meters.funds.refill(NEW, Money.parse("30.00 USD"), "rf")
+    mine = postroom.meters.funds.refill(SERIAL, Money.parse("5.00 USD"), "r1")
     connect(device, postroom)
 
     def inject(token: str, sequence: int):  # type: ignore[no-untyped-def]
@@ -318,38 +318,38 @@ def test_a_replayed_or_foreign_token_is_refused(
     assert device.psd.state["descending"] == 5_000
     kinds = [a.kind for a in postroom.meters.alerts(SERIAL)]
     assert "token_unknown" in kinds  # the foreign token's sequence was never issued here
-    assert postroom.vault.registers(NEW).control_sum == 30_000
-    assert postroom.vault.issued_tokens(NEW)[0].applied is False
+    assert postroom.meters.funds.registers(NEW).control_sum == 30_000
+    assert postroom.meters.funds.issued_tokens(NEW)[0].applied is False
 
 
 def test_withdraw_returns_funds_and_locks_the_device(
     postroom: Postroom, device: MeterSimulator, customer: str
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("20.00 USD"), "r1")
     connect(device, postroom)
     meter, moved = postroom.meters.withdraw(SERIAL)
     assert moved == 20_000
     assert meter.status.value == "withdrawn"
-    assert postroom.vault.balance(customer).balances.balance == 500_000
+    assert postroom.ledger.balance(customer).balances.balance == 500_000
     summary = connect(device, postroom).summary
     assert summary.tokens_applied == ()
     assert device.psd.state["locked"] is True
     with pytest.raises(Conflict):
-        postroom.vault.refill(SERIAL, Money.parse("1.00 USD"), "r2")
+        postroom.meters.funds.refill(SERIAL, Money.parse("1.00 USD"), "r2")
 
 
 def test_replace_moves_the_funds_to_the_new_device(
     postroom: Postroom, device: MeterSimulator, customer: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("20.00 USD"), "r1")
     connect(device, postroom)
     postroom.meters.register(customer, product_code=PRODUCT, serial=NEW)
     old, _new, moved = postroom.meters.replace(SERIAL, NEW)
     assert moved == 20_000
     assert postroom.meters.replace(SERIAL, NEW)[2] == 20_000  # run again: nothing moves twice
     assert old.status.value == "withdrawn"
-    assert postroom.vault.registers(NEW).descending == 20_000
-    assert postroom.vault.balance(customer).balances.balance == 480_000
+    assert postroom.meters.funds.registers(NEW).descending == 20_000
+    assert postroom.ledger.balance(customer).balances.balance == 480_000
     with simulator(tmp_path, postroom, clock, NEW) as fresh:
         summary = connect(fresh, postroom, NEW).summary
         assert summary.reconciled is True
@@ -481,17 +481,17 @@ def test_a_gap_in_the_piece_log_opens_an_alert_and_bad_reports_are_refused(
 def test_a_token_whose_reply_is_gone_is_proven_by_the_signed_control_sum(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("12.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("12.00 USD"), "r1")
     with MeterClient.open(device.path, timeout=0.3) as meter:
         # applied under another request id (its reply since forgotten by the device)
         meter.refill(tokens.from_text(refill.token), request_id="elsewhere")
-    later = postroom.vault.refill(SERIAL, Money.parse("3.00 USD"), "r2")
+    later = postroom.meters.funds.refill(SERIAL, Money.parse("3.00 USD"), "r2")
     summary = connect(device, postroom).summary
     # the later token's signed reply comes first, yet both are recorded, in order
     assert summary.tokens_applied == (refill.reset.sequence, later.reset.sequence)
     assert summary.reconciled is True
     assert device.psd.state["descending"] == 15_000
-    assert [t.applied for t in postroom.vault.issued_tokens(SERIAL)] == [True, True]
+    assert [t.applied for t in postroom.meters.funds.issued_tokens(SERIAL)] == [True, True]
 
 
 @pytest.mark.parametrize(
@@ -500,12 +500,12 @@ def test_a_token_whose_reply_is_gone_is_proven_by_the_signed_control_sum(
 def test_a_sync_cut_at_any_step_and_run_again_neither_loses_nor_doubles_funds(
     postroom: Postroom, device: MeterSimulator, step: str
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("10.00 USD"), "r1")
     connect(device, postroom)  # token 1 and the rate package
     print_piece(device, postroom, 730, "p1", "Legal")
     print_piece(device, postroom, 500, "p2")
-    postroom.vault.refill(SERIAL, Money.parse("20.00 USD"), "r2")  # token 2
-    postroom.vault.refill(SERIAL, Money.parse("30.00 USD"), "r3")  # token 3
+    postroom.meters.funds.refill(SERIAL, Money.parse("20.00 USD"), "r2")  # token 2
+    postroom.meters.funds.refill(SERIAL, Money.parse("30.00 USD"), "r3")  # token 3
     postroom.meters.set_features(SERIAL, {"dept": True})
 
     def cut_and_garble(name: str) -> None:
@@ -521,11 +521,11 @@ def test_a_sync_cut_at_any_step_and_run_again_neither_loses_nor_doubles_funds(
     assert summary.alerts == ()
     state = device.psd.state
     assert (state["control"], state["ascending"], state["pieces"]) == (60_000, 1230, 2)
-    registers = postroom.vault.registers(SERIAL)
+    registers = postroom.meters.funds.registers(SERIAL)
     assert (registers.control_sum, registers.ascending, registers.pieces) == (60_000, 1230, 2)
-    assert all(t.applied for t in postroom.vault.issued_tokens(SERIAL))
+    assert all(t.applied for t in postroom.meters.funds.issued_tokens(SERIAL))
     assert state["features"] == {"dept": True}
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_the_same_results_finished_twice_at_once_are_recorded_once(
@@ -533,11 +533,11 @@ def test_the_same_results_finished_twice_at_once_are_recorded_once(
 ) -> None:
     import threading
 
-    postroom.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("10.00 USD"), "r1")
     connect(device, postroom)
     for n in range(1, 4):
         print_piece(device, postroom, 500, f"p{n}", "Legal")
-    postroom.vault.record_usage(SERIAL, Money.parse("0.10 USD"), 1, "phantom")  # a mismatch
+    postroom.meters.funds.record_usage(SERIAL, Money.parse("0.10 USD"), 1, "phantom")  # a mismatch
     datacenter = postroom.meters.datacenter(SERIAL)
     captured: list[SyncResults] = []
 
@@ -566,20 +566,20 @@ def test_the_same_results_finished_twice_at_once_are_recorded_once(
     for thread in threads:
         thread.join()
     assert errors == []
-    registers = postroom.vault.registers(SERIAL)
+    registers = postroom.meters.funds.registers(SERIAL)
     assert (registers.ascending, registers.pieces) == (1600, 4)
     assert [a.kind for a in postroom.meters.alerts(SERIAL)] == ["registers_mismatch"]
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_a_piece_printed_on_the_synced_rate_package_comes_back_as_usage(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    from postroom.core.meters.printing import PrintRequest, print_indicium
+    from postroom.core.meters.printing import PrintRequest
     from postroom.core.rates.model import Piece
     from postroom.core.units import Weight
 
-    postroom.vault.refill(SERIAL, Money.parse("10.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("10.00 USD"), "r1")
     connect(device, postroom)  # installs the rate package
     request = PrintRequest(
         carrier="usps",
@@ -589,15 +589,11 @@ def test_a_piece_printed_on_the_synced_rate_package_comes_back_as_usage(
         cost_center="Legal",
     )
     with MeterClient.open(device.path, timeout=0.3) as meter:
-        printed = print_indicium(
-            postroom.rates,
-            meter,
-            request,
-            clock=postroom.clock,
-            request_id="letter-1",
-            rate_package=postroom.meters.rate_package,
-        )
-    assert printed.piece.record.rate_digest.hex() == postroom.meters.rate_digest(SERIAL)
+        printed = postroom.printer.print(meter, request, request_id="letter-1")
+    # the indicium names the table that priced it, one `rates show` knows, not the package
+    named = printed.piece.record.rate_digest.hex()
+    assert named == printed.quote.table.digest != postroom.meters.rate_digest(SERIAL)
+    assert postroom.rates.get(named).digest == named
     summary = connect(device, postroom).summary
     assert summary.pieces_uploaded == 1
     assert summary.usage_recorded_mills == printed.quote.total.mills
@@ -636,7 +632,7 @@ def logged(sim: MeterSimulator) -> tuple[int, int]:
 def test_thousands_of_pieces_between_syncs_are_all_stored_once(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     connect(device, postroom)
     print_many(device, postroom, 2_600)
     assert logged(device) == (2_600, 0)  # more than the 1000 a device used to keep
@@ -647,7 +643,7 @@ def test_thousands_of_pieces_between_syncs_are_all_stored_once(
     assert summary.reconciled is True
     assert summary.acknowledged == 2_600
     assert logged(device) == (0, 2_600)  # dropped once the data center had them
-    registers = postroom.vault.registers(SERIAL)
+    registers = postroom.meters.funds.registers(SERIAL)
     assert (registers.pieces, registers.ascending) == (2_600, 26_000)
     assert postroom.meters.pieces(SERIAL, limit=1)[0].piece == 2_600
 
@@ -655,13 +651,13 @@ def test_thousands_of_pieces_between_syncs_are_all_stored_once(
     again = connect(device, postroom).summary
     assert (again.pieces_uploaded, again.acknowledged, again.alerts) == (3, 2_603, ())
     assert logged(device) == (0, 2_603)
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_a_full_log_stops_printing_until_a_sync(
     postroom: Postroom, registered: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     with simulator(tmp_path, postroom, clock, log_capacity=45) as sim:
         connect(sim, postroom)
         print_many(sim, postroom, 45)  # three pages of the log command
@@ -675,24 +671,24 @@ def test_a_full_log_stops_printing_until_a_sync(
         assert (summary.pieces_uploaded, summary.alerts) == (45, ())
         assert logged(sim) == (0, 45)
         assert print_piece(sim, postroom, 730, "one-more").record.piece == 46
-    assert postroom.vault.registers(SERIAL).pieces == 45
+    assert postroom.meters.funds.registers(SERIAL).pieces == 45
 
 
 def test_a_sync_cut_between_finish_and_the_acknowledgement_stores_nothing_twice(
     postroom: Postroom, device: MeterSimulator
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     connect(device, postroom)
     print_many(device, postroom, 30)
     with pytest.raises(Cut):
         connect(device, postroom, progress=cut_at("ack"))
-    assert postroom.vault.registers(SERIAL).pieces == 30  # the data center has them...
+    assert postroom.meters.funds.registers(SERIAL).pieces == 30  # the data center has them...
     assert logged(device) == (30, 0)  # ...and the device still does
 
     summary = connect(device, postroom).summary
     assert (summary.pieces_uploaded, summary.usage_recorded_mills) == (0, 0)
     assert (summary.acknowledged, summary.alerts) == (30, ())
     assert logged(device) == (0, 30)
-    registers = postroom.vault.registers(SERIAL)
+    registers = postroom.meters.funds.registers(SERIAL)
     assert (registers.pieces, registers.ascending) == (30, 300)
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok

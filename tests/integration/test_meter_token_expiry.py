@@ -59,7 +59,7 @@ def inbox(postroom: Postroom) -> Inbox:
 @pytest.fixture
 def customer(postroom: Postroom) -> str:
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.deposit(account.number, Money.parse("500.00 USD"), "dep-1")
+    postroom.ledger.deposit(account.number, Money.parse("500.00 USD"), "dep-1")
     postroom.meters.register(account.number, product_code="PR-VPSD1", serial=SERIAL)
     return account.number
 
@@ -87,7 +87,7 @@ def connect(sim: MeterSimulator, postroom: Postroom, *, cut: bool = False) -> Co
 
 
 def postage(postroom: Postroom, customer: str) -> int:
-    return postroom.vault.balance(customer).balances.balance
+    return postroom.ledger.balance(customer).balances.balance
 
 
 def alert_kinds(postroom: Postroom) -> list[str]:
@@ -97,7 +97,7 @@ def alert_kinds(postroom: Postroom) -> list[str]:
 def test_a_token_applied_in_time_is_recorded_when_its_sync_arrives_after_the_expiry(
     postroom: Postroom, device: MeterSimulator, clock: FrozenClock, customer: str
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     clock.advance(6 * DAY)
     applied_at = clock.now()
     with pytest.raises(Cut):  # the device applied it; the data center did not hear
@@ -108,30 +108,30 @@ def test_a_token_applied_in_time_is_recorded_when_its_sync_arrives_after_the_exp
     assert summary.tokens_applied[0] == refill.reset.sequence
     assert summary.reconciled is True
     assert summary.alerts == ()
-    first = postroom.vault.issued_tokens(SERIAL)[0]
+    first = postroom.meters.funds.issued_tokens(SERIAL)[0]
     assert (first.applied, first.cancelled) == (True, False)
     assert first.device_applied_at == applied_at  # the device's clock, from its signed reply
     assert device.psd.state["descending"] == 60_000
-    assert postroom.vault.registers(SERIAL).descending == 60_000
+    assert postroom.meters.funds.registers(SERIAL).descending == 60_000
     assert postage(postroom, customer) == 440_000
     assert postroom.jobs.run_now("vault.cancel-expired-tokens") == 0
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_a_refill_that_expired_before_the_meter_connected_is_returned_at_its_sync(
     postroom: Postroom, device: MeterSimulator, clock: FrozenClock, customer: str, inbox: Inbox
 ) -> None:
     connect(device, postroom)  # the rate package, and a first inspection
-    postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     clock.advance(WEEK + timedelta(hours=2))  # expired, and the worker has not run yet
 
     summary = connect(device, postroom).summary
     assert summary.reconciled is True
     assert summary.alerts == ()
-    refill = postroom.vault.issued_tokens(SERIAL)[1]
+    refill = postroom.meters.funds.issued_tokens(SERIAL)[1]
     assert (refill.applied, refill.cancelled) == (False, True)
     assert postage(postroom, customer) == 500_000
-    registers = postroom.vault.registers(SERIAL)
+    registers = postroom.meters.funds.registers(SERIAL)
     assert (registers.descending, registers.ascending, registers.control_sum) == (0, 0, 0)
     assert device.psd.state["control"] == 0
     [told] = [n for n in inbox.sent if n.kind == "meter.refill_returned"]
@@ -140,7 +140,7 @@ def test_a_refill_that_expired_before_the_meter_connected_is_returned_at_its_syn
     # nothing more for the worker, and no second message
     assert postroom.jobs.run_now("vault.cancel-expired-tokens") == 0
     assert len([n for n in inbox.sent if n.kind == "meter.refill_returned"]) == 1
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_a_device_whose_clock_runs_ahead_refuses_a_token_the_data_center_keeps_until_it_expires(
@@ -149,26 +149,26 @@ def test_a_device_whose_clock_runs_ahead_refuses_a_token_the_data_center_keeps_u
     ahead = FrozenClock(clock.now() + DAY)
     with simulator(tmp_path, postroom, ahead) as device:
         connect(device, postroom)
-        postroom.vault.refill(SERIAL, Money.parse("25.00 USD"), "r1")
+        postroom.meters.funds.refill(SERIAL, Money.parse("25.00 USD"), "r1")
         clock.advance(WEEK - timedelta(hours=6))
         ahead.advance(WEEK - timedelta(hours=6))
         summary = connect(device, postroom).summary
         assert "token_refused" in summary.alerts  # token_expired, by the device's clock
-        assert postroom.vault.issued_tokens(SERIAL)[1].cancelled is False  # not by ours
+        assert postroom.meters.funds.issued_tokens(SERIAL)[1].cancelled is False  # not by ours
         assert postage(postroom, customer) == 475_000
 
         clock.advance(DAY)
         ahead.advance(DAY)
         again = connect(device, postroom).summary
         assert again.reconciled is True
-        assert postroom.vault.issued_tokens(SERIAL)[1].cancelled is True
+        assert postroom.meters.funds.issued_tokens(SERIAL)[1].cancelled is True
         assert postage(postroom, customer) == 500_000
 
 
 def test_an_expired_token_the_device_applied_out_of_sight_is_never_returned_at_a_sync(
     postroom: Postroom, device: MeterSimulator, clock: FrozenClock, customer: str
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("12.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("12.00 USD"), "r1")
     with MeterClient.open(device.path, timeout=0.3) as meter:
         # applied under another request id: the device keeps no reply under prt-1
         meter.refill(tokens.from_text(refill.token), request_id="elsewhere")
@@ -179,7 +179,7 @@ def test_an_expired_token_the_device_applied_out_of_sight_is_never_returned_at_a
     # the data center does not return it, and says so
     assert summary.reconciled is False
     assert {"token_refused", "registers_mismatch"} <= set(summary.alerts)
-    assert postroom.vault.issued_tokens(SERIAL)[0].cancelled is False
+    assert postroom.meters.funds.issued_tokens(SERIAL)[0].cancelled is False
     assert postage(postroom, customer) == 488_000
     assert device.psd.state["descending"] == 12_000
 
@@ -187,7 +187,7 @@ def test_an_expired_token_the_device_applied_out_of_sight_is_never_returned_at_a
 def test_a_late_proof_after_the_worker_returned_the_refill_alerts_and_funds_nothing_twice(
     postroom: Postroom, device: MeterSimulator, clock: FrozenClock, customer: str
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("60.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     clock.advance(6 * DAY)
     with pytest.raises(Cut):  # applied in time; the PC died before it told the data center
         connect(device, postroom, cut=True)
@@ -204,11 +204,11 @@ def test_a_late_proof_after_the_worker_returned_the_refill_alerts_and_funds_noth
     assert alert.details["cancel_transfer_id"] == f"prc:{SERIAL}:1"
     # the ledger keeps the cancellation: the difference is a person's to settle
     assert postage(postroom, customer) == 500_000
-    assert postroom.vault.registers(SERIAL).control_sum == 0
+    assert postroom.meters.funds.registers(SERIAL).control_sum == 0
     assert device.psd.state["control"] == 60_000
-    first = postroom.vault.issued_tokens(SERIAL)[0]
+    first = postroom.meters.funds.issued_tokens(SERIAL)[0]
     assert (first.applied, first.cancelled) == (False, True)
     again = connect(device, postroom).summary  # run again: the same alert is not reopened
     assert "token_applied_after_cancel" not in again.alerts
     assert alert_kinds(postroom).count("token_applied_after_cancel") == 1
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok

@@ -32,7 +32,7 @@ SERIAL = "PR-API-1"
 def accounts(postroom: Postroom) -> dict[str, str]:
     mine = postroom.accounts.create("Acme Mailroom", "US", "USD")
     other = postroom.accounts.create("Other Mailroom", "US", "USD")
-    postroom.vault.deposit(mine.number, Money.parse("100.00 USD"), "dep-1")
+    postroom.ledger.deposit(mine.number, Money.parse("100.00 USD"), "dep-1")
     meter_key = postroom.meters.register(mine.number, product_code="PR-VPSD1", serial=SERIAL)
     postroom.meters.register(other.number, product_code="PR-VPSD1", serial="PR-API-9")
     return {
@@ -110,7 +110,7 @@ def test_a_remote_sync_over_http_applies_the_refill_once(
     tmp_path: Path,
     clock: FrozenClock,
 ) -> None:
-    refill = postroom.vault.refill(SERIAL, Money.parse("25.00 USD"), "r1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("25.00 USD"), "r1")
     key = tokens.meter_key(postroom.config.resolved_secret_key(), SERIAL)
     with MeterSimulator(tmp_path / "psd", SERIAL, clock=clock, meter_key=key) as sim:
         remote = RemoteDataCenter(server, accounts["meter"])
@@ -126,7 +126,7 @@ def test_a_remote_sync_over_http_applies_the_refill_once(
         assert sim.psd.state["descending"] == 25_000
         with MeterClient.open(sim.path, timeout=0.3) as meter, pytest.raises(Unauthenticated):
             run_sync(meter, RemoteDataCenter(server, accounts["mine"]))  # a customer's key
-    assert postroom.vault.issued_tokens(SERIAL)[0].applied is True
+    assert postroom.meters.funds.issued_tokens(SERIAL)[0].applied is True
     assert postroom.meters.get(SERIAL).last_sync_at == clock.now()
 
 
@@ -142,7 +142,7 @@ def test_meter_connect_with_server_and_meter_key(
 
     from postroom.frontends.cli import cli
 
-    postroom.vault.refill(SERIAL, Money.parse("5.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("5.00 USD"), "r1")
     key = tokens.meter_key(postroom.config.resolved_secret_key(), SERIAL)
     with MeterSimulator(tmp_path / "psd", SERIAL, clock=clock, meter_key=key) as sim:
         args = ["meter", "connect", "--port", sim.path, "--server", server, "--json"]
@@ -168,7 +168,7 @@ def test_a_customer_asks_back_a_logged_piece_by_number(
     tmp_path: Path,
     clock: FrozenClock,
 ) -> None:
-    postroom.vault.refill(SERIAL, Money.parse("25.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("25.00 USD"), "r1")
     key = tokens.meter_key(postroom.config.resolved_secret_key(), SERIAL)
     datacenter = postroom.meters.datacenter(SERIAL)
     with (

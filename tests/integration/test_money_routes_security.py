@@ -43,7 +43,7 @@ def rival(postroom: Postroom) -> tuple[str, dict[str, str]]:
     postroom.funding.manual_deposit(
         number, Money.parse("100 USD"), "rival-dep", staff="staff", reason="cheque 1 received"
     )
-    postroom.vault.register_meter("RIVAL-1", number, "USPS")
+    postroom.meters.funds.register_meter("RIVAL-1", number, "USPS")
     return number, headers
 
 
@@ -52,14 +52,14 @@ def _error(response: Any) -> tuple[int, str]:
 
 
 def _balance(postroom: Postroom, number: str) -> int:
-    return postroom.vault.balance(number).balances.balance
+    return postroom.ledger.balance(number).balances.balance
 
 
 def _unfunded(postroom: Postroom, number: str) -> None:
     """The customer's postage account holds nothing and the ledger verifies."""
-    postroom.vault.open_postage_account(number)
+    postroom.ledger.open_postage_account(number)
     assert _balance(postroom, number) == 0
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def _card(client: FlaskClient, headers: dict[str, str], fields: dict[str, str]) -> str:
@@ -149,7 +149,7 @@ def test_refills_move_only_paid_funds_into_the_callers_own_meters(
 ):
     number, headers = customer
     rival_number, _ = rival
-    postroom.vault.register_meter("PB-1", number, "USPS")
+    postroom.meters.funds.register_meter("PB-1", number, "USPS")
     unpaid = client.post(
         f"{V}/meters/PB-1/refills", json={"id": "r1", "amount": usd("50.00")}, headers=headers
     )
@@ -158,8 +158,8 @@ def test_refills_move_only_paid_funds_into_the_callers_own_meters(
         f"{V}/meters/RIVAL-1/refills", json={"id": "r2", "amount": usd("5.00")}, headers=headers
     )
     assert _error(theirs) == (404, "meter_not_found")
-    assert postroom.vault.registers("PB-1").descending == 0
-    assert postroom.vault.registers("RIVAL-1").descending == 0
+    assert postroom.meters.funds.registers("PB-1").descending == 0
+    assert postroom.meters.funds.registers("RIVAL-1").descending == 0
     assert _balance(postroom, rival_number) == 100_000
     _unfunded(postroom, number)
 
@@ -169,7 +169,7 @@ def test_reservations_hold_only_paid_funds_and_another_accounts_answer_404(
 ):
     number, headers = customer
     rival_number, rival_headers = rival
-    postroom.vault.open_postage_account(number)
+    postroom.ledger.open_postage_account(number)
     unpaid = client.post(
         f"{V}/reservations", json={"id": "h1", "amount": usd("5.00")}, headers=headers
     )
@@ -183,7 +183,7 @@ def test_reservations_hold_only_paid_funds_and_another_accounts_answer_404(
             f"{V}/reservations/rival-h1/{action}", json={"id": f"x-{action}"}, headers=headers
         )
         assert response.status_code == 404, (action, response.get_json())
-    rival_balance = postroom.vault.balance(rival_number).balances
+    rival_balance = postroom.ledger.balance(rival_number).balances
     assert (rival_balance.balance, rival_balance.debits_pending) == (100_000, 5_000)
     _unfunded(postroom, number)
 
@@ -205,7 +205,7 @@ def test_refund_requests_claim_only_printed_pieces_of_the_callers_meters(
         headers=headers,
     )
     assert by_number.status_code == 404
-    postroom.vault.register_meter("PB-1", number, "USPS")
+    postroom.meters.funds.register_meter("PB-1", number, "USPS")
     never_printed = client.post(
         f"{V}/refunds",
         json={"id": "rf3", "meter": "PB-1", "reason": "spoiled", "pieces": pieces},
@@ -222,4 +222,4 @@ def test_a_customer_key_cannot_speak_for_a_meter(client, postroom, customer, riv
     for step in ("begin", "finish"):
         response = client.post(f"/api/v1/meters/sync/{step}", json={}, headers=headers)
         assert response.status_code == 401, (step, response.get_json())
-    assert postroom.vault.registers("RIVAL-1").descending == 0
+    assert postroom.meters.funds.registers("RIVAL-1").descending == 0

@@ -58,7 +58,7 @@ def test_a_traceback_stays_on_one_line():
 
 def test_loopback_reads_the_metrics_of_requests_the_ledger_and_the_syncs(client, postroom):
     customer = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.open_postage_account(customer.number)
+    postroom.ledger.open_postage_account(customer.number)
     client.get("/rates/price")
     answer = client.get("/metrics")
     assert answer.status_code == 200
@@ -91,7 +91,7 @@ def test_each_job_is_counted_and_logged_with_its_id(postroom, caplog):
     name = "vault.check-postage-account"
     before = JOBS.labels(name, "ok")._value.get()
     customer = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    account = postroom.vault.open_postage_account(customer.number)
+    account = postroom.ledger.open_postage_account(customer.number)
     with caplog.at_level(logging.DEBUG, logger="postroom.jobs"):
         postroom.jobs.enqueue(name, account.id)
     assert JOBS.labels(name, "ok")._value.get() == before + 1

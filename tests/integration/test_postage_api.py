@@ -18,7 +18,7 @@ P = "/api/v1/postage"
 def _customer(postroom: Postroom, name: str) -> tuple[str, dict[str, str]]:
     account = postroom.accounts.create(name, "US", "USD")
     token = postroom.accounts.create_api_key(account.number, "test").token
-    postroom.vault.deposit(account.number, Money.parse("10 USD"), f"dep-{account.number}")
+    postroom.ledger.deposit(account.number, Money.parse("10 USD"), f"dep-{account.number}")
     return account.number, {"Authorization": f"Bearer {token}"}
 
 
@@ -50,13 +50,13 @@ def test_printing_answers_the_signed_piece_and_its_indicium_images(
     serial = f"V{number}"
     assert (data["serial"], data["piece"], data["cost_center"]) == (serial, 1, "Legal")
     assert data["links"]["indicium_png"] == f"{P}/{serial}/1/indicium.png"
-    balance = postroom.vault.balance(number).balances.balance
+    balance = postroom.ledger.balance(number).balances.balance
     assert balance == 10_000 - data["postage_mills"]
 
     again = client.post(P, json=body(), headers=auth)
     assert again.status_code == 200
     assert again.get_json()["signature"] == data["signature"]
-    assert postroom.vault.balance(number).balances.balance == balance
+    assert postroom.ledger.balance(number).balances.balance == balance
 
     key = postroom.meters.get(serial).public_key_pem
     assert key is not None
@@ -111,7 +111,7 @@ def test_bad_input_gets_a_stable_code_and_charges_nothing(
     assert response.status_code == status, response.get_json()
     error = response.get_json()["error"]
     assert error["code"] == code
-    assert postroom.vault.balance(number).balances.balance == 10_000
+    assert postroom.ledger.balance(number).balances.balance == 10_000
 
 
 def test_a_reused_key_and_missing_funds_are_conflicts(

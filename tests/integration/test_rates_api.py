@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -115,10 +117,43 @@ def test_compare_names_the_cheapest_service(client: FlaskClient, headers):
     )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["cheapest"]["total"] == {"amount": "0.74", "currency": "USD"}
-    assert body["cheapest"]["table"]["service"] == "first-class-letter"
-    assert body["options"][0] == body["cheapest"]
+    assert list(body["cheapest"]) == ["USD"]
+    assert body["cheapest"]["USD"]["total"] == {"amount": "0.74", "currency": "USD"}
+    assert body["cheapest"]["USD"]["table"]["service"] == "first-class-letter"
+    assert body["options"][0] == body["cheapest"]["USD"]
     assert any(r["service"] == "postcard" for r in body["refused"])
+
+
+def test_compare_names_the_cheapest_service_of_each_currency(client: FlaskClient, headers):
+    response = client.post(
+        "/api/v1/rates/compare",
+        json={"weight": "0.2oz", "dimensions": "6x4x0.01in", "date": "2025-08-01"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    # dollars, euros and Canadian dollars are never ranked against each other
+    assert sorted(body["cheapest"]) == ["CAD", "EUR", "USD"]
+    for currency, cheapest in body["cheapest"].items():
+        same = [o for o in body["options"] if o["total"]["currency"] == currency]
+        assert cheapest == same[0]
+        assert [Decimal(o["total"]["amount"]) for o in same] == sorted(
+            Decimal(o["total"]["amount"]) for o in same
+        )
+    assert body["cheapest"]["USD"]["table"]["service"] == "postcard"
+    currencies = [o["total"]["currency"] for o in body["options"]]
+    assert currencies == sorted(currencies)  # grouped, one currency after the other
+
+
+def test_compare_with_nothing_to_offer_names_no_cheapest(client: FlaskClient, headers):
+    response = client.post(
+        "/api/v1/rates/compare",
+        json={"weight": "900lb", "date": "2025-08-01", "carriers": ["usps"]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["options"] == []
+    assert response.get_json()["cheapest"] == {}
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,21 @@ def test_compare_lists_the_cheapest_first(runner):
     usd = [o["table"]["service"] for o in data["options"] if o["total"]["currency"] == "USD"]
     assert usd == ["postcard", "first-class-letter"]
     assert {o["table"]["carrier"] for o in data["options"]} == {"usps", "laposte", "canadapost"}
+    assert data["cheapest"]["USD"]["table"]["service"] == "postcard"
+    assert sorted(data["cheapest"]) == ["CAD", "EUR", "USD"]
+
+
+def test_compare_ranks_each_currency_on_its_own(runner):
+    args = ["rates", "compare", "--weight", "0.2oz", "--dimensions", "6x4x0.01in"]
+    result = runner.invoke(cli, [*args, "--date", "2025-08-01"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    headers = [line for line in lines if line.startswith("in ")]
+    assert headers == [f"in {c}, cheapest first:" for c in ("CAD", "EUR", "USD")]
+    usd = lines[lines.index("in USD, cheapest first:") + 1 :]
+    priced = [line for line in usd if line.startswith("  ") and line.strip()[0].isdigit()]
+    assert all(line.split()[1] == "USD" for line in priced)
+    assert "usps/postcard" in priced[0]
 
 
 def test_sync_is_idempotent(runner):

@@ -164,3 +164,20 @@ def test_service_and_extra_names_are_french_on_the_french_page(client: FlaskClie
     assert "<td>Certified Mail</td>" in english
     assert "1.2 oz charged as 2 oz: $0.74 + 1 x $0.29</td>" in english
     assert "affranchissement machine" not in english
+
+
+def test_every_field_error_is_shown_at_once_in_the_visitor_language(client: FlaskClient):
+    fields = {"unit": "stone", "weight": "abc", "date": "2025-02-30", "from": "10001"}
+    page = _post(client, **fields).get_data(as_text=True)
+    errors = dict(re.findall(r'id="([a-z]+)-error" role="alert">([^<]*)</p>', page))
+    assert set(errors) == {"weight", "date", "zip"}
+    assert "Choose a unit" in errors["weight"]  # the unit is what to fix first
+    assert "YYYY-MM-DD" in errors["date"]
+    assert "Enter both ZIP codes" in errors["zip"]
+    client.post(
+        "/language", data={"lang": "fr", "next": "/rates/price", "csrf_token": _csrf(client)}
+    )
+    page = _post(client, **fields).get_data(as_text=True)
+    french = dict(re.findall(r'id="([a-z]+)-error" role="alert">([^<]*)</p>', page))
+    assert set(french) == {"weight", "date", "zip"}
+    assert french["date"] != errors["date"]

@@ -28,9 +28,9 @@ OTHER = "PB-E2E2"
 @pytest.fixture
 def customer(postroom: Postroom) -> str:
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
-    postroom.vault.deposit(account.number, Money.parse("200.00 USD"), "dep-1")
-    postroom.vault.register_meter(SERIAL, account.number, "USPS")
-    postroom.vault.register_meter(OTHER, account.number, "USPS")
+    postroom.ledger.deposit(account.number, Money.parse("200.00 USD"), "dep-1")
+    postroom.meters.funds.register_meter(SERIAL, account.number, "USPS")
+    postroom.meters.funds.register_meter(OTHER, account.number, "USPS")
     return account.number
 
 
@@ -56,7 +56,7 @@ def test_a_vault_refill_is_applied_by_the_meter(
     assert meter.identify()["serial"] == SERIAL
     assert meter.registers().descending == Money(0, "USD")
 
-    refill = postroom.vault.refill(SERIAL, Money.parse("50.00 USD"), "refill-e2e-1")
+    refill = postroom.meters.funds.refill(SERIAL, Money.parse("50.00 USD"), "refill-e2e-1")
     assert isinstance(refill.token, str)
     raw = tokens.from_text(refill.token)
     assert raw.startswith(tokens.MAGIC)
@@ -67,11 +67,11 @@ def test_a_vault_refill_is_applied_by_the_meter(
     assert meter.registers().descending == Money.parse("50.00 USD")
 
     # at its sync the meter reports the token; the vault records it once
-    applied = postroom.vault.apply_reset_token(SERIAL, refill.token)
+    applied = postroom.meters.funds.apply_reset_token(SERIAL, refill.token)
     assert applied == refill.reset
     assert applied.amount == Money.parse("50.00 USD")
     with pytest.raises(Conflict) as again:
-        postroom.vault.apply_reset_token(SERIAL, refill.token)
+        postroom.meters.funds.apply_reset_token(SERIAL, refill.token)
     assert again.value.code == "token_replayed"
 
     # the same token on the device again (a new request id, so no idempotent replay)
@@ -81,7 +81,7 @@ def test_a_vault_refill_is_applied_by_the_meter(
     assert meter.registers().descending == Money.parse("50.00 USD")
 
     # another meter's vault refill is under another key: not authentic here
-    foreign = postroom.vault.refill(OTHER, Money.parse("10.00 USD"), "refill-e2e-other")
+    foreign = postroom.meters.funds.refill(OTHER, Money.parse("10.00 USD"), "refill-e2e-other")
     with pytest.raises(PermissionDenied) as forged:
         meter.refill(tokens.from_text(foreign.token), request_id="e2e-refill-3")
     assert forged.value.code == "token_forged"
@@ -95,8 +95,8 @@ def test_a_vault_refill_is_applied_by_the_meter(
     assert meter.registers().descending == Money.parse("50.00 USD")
 
     # the next vault refill goes on from the device's last sequence
-    second = postroom.vault.refill(SERIAL, Money.parse("5.00 USD"), "refill-e2e-2")
+    second = postroom.meters.funds.refill(SERIAL, Money.parse("5.00 USD"), "refill-e2e-2")
     assert second.reset.sequence == 2
     registers = meter.refill(tokens.from_text(second.token), request_id="e2e-refill-5")
     assert registers.descending == Money.parse("55.00 USD")
-    assert postroom.vault.apply_reset_token(SERIAL, second.token).sequence == 2
+    assert postroom.meters.funds.apply_reset_token(SERIAL, second.token).sequence == 2

@@ -21,11 +21,11 @@ def usd(text: str) -> dict[str, str]:
 def _customer(postroom: Postroom, name: str, serial: str) -> tuple[str, dict[str, str]]:
     account = postroom.accounts.create(name, "US", "USD")
     token = postroom.accounts.create_api_key(account.number, "test").token
-    postroom.vault.deposit(account.number, Money.parse("100 USD"), f"dep-{serial}")
-    postroom.vault.register_meter(serial, account.number, "USPS")
-    postroom.vault.refill(serial, Money.parse("50 USD"), f"refill-{serial}")
-    postroom.vault.record_usage(serial, Money.parse("0.73 USD"), 1, f"use-1-{serial}")
-    postroom.vault.record_usage(serial, Money.parse("12.40 USD"), 1, f"use-2-{serial}")
+    postroom.ledger.deposit(account.number, Money.parse("100 USD"), f"dep-{serial}")
+    postroom.meters.funds.register_meter(serial, account.number, "USPS")
+    postroom.meters.funds.refill(serial, Money.parse("50 USD"), f"refill-{serial}")
+    postroom.meters.funds.record_usage(serial, Money.parse("0.73 USD"), 1, f"use-1-{serial}")
+    postroom.meters.funds.record_usage(serial, Money.parse("12.40 USD"), 1, f"use-2-{serial}")
     return account.number, {"Authorization": f"Bearer {token}"}
 
 

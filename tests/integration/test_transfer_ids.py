@@ -19,8 +19,8 @@ def usd(text: str) -> dict[str, str]:
 
 def funded(postroom: Postroom, name: str) -> tuple[str, dict[str, str]]:
     account = postroom.accounts.create(name, "US", "USD")
-    postroom.vault.open_postage_account(account.number)
-    postroom.vault.deposit(account.number, Money.parse("50.00 USD"), f"seed-{account.number}")
+    postroom.ledger.open_postage_account(account.number)
+    postroom.ledger.deposit(account.number, Money.parse("50.00 USD"), f"seed-{account.number}")
     token = postroom.accounts.create_api_key(account.number, "test").token
     return account.number, {"Authorization": f"Bearer {token}"}
 
@@ -73,7 +73,7 @@ def test_a_reservation_is_posted_and_voided_by_the_ids_the_customer_chose(client
 def test_an_id_written_before_ids_were_scoped_is_still_the_customers(client, two, postroom):
     (number, acme), _ = two
     # a reservation made under its bare id, as every id was before
-    postroom.vault.reserve_postage(number, Money.parse("1.00 USD"), "legacy-1")
+    postroom.ledger.reserve_postage(number, Money.parse("1.00 USD"), "legacy-1")
     found = client.get(f"{V}/transfers/legacy-1", headers=acme)
     assert found.status_code == 200
     again = reserve(client, acme, "legacy-1", "1.00")

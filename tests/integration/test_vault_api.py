@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.demo import DEMO_METER, load_demo
+from postroom.core.ledger.model import ReportType
 from postroom.core.money import Money
-from postroom.core.vault.model import ReportType
 from postroom.frontends.cli import cli
 
 V = "/api/v1/vault"
@@ -84,11 +84,11 @@ def test_reservation_retry_is_idempotent_and_reused_id_conflicts(client, custome
     again = client.post(f"{V}/reservations", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 200)  # a replay: the first answer
     assert again.get_json() == first.get_json()
-    assert postroom.vault.balance(number).balances.debits_pending == 10_000
+    assert postroom.ledger.balance(number).balances.debits_pending == 10_000
     clash = client.post(f"{V}/reservations", json={**body, "amount": usd("11.00")}, headers=headers)
     assert clash.status_code == 409
     assert clash.get_json()["error"]["code"] == "transfer_id_reused"
-    assert postroom.vault.balance(number).balances.debits_pending == 10_000
+    assert postroom.ledger.balance(number).balances.debits_pending == 10_000
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_bad_amount_bodies(client, customer, postroom, body, status, code):
     response = client.post(f"{V}/reservations", json=body, headers=customer[1])
     assert response.status_code == status, response.get_json()
     assert response.get_json()["error"]["code"] == code
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_bad_json_and_content_type_are_4xx_with_a_code(client, customer):
@@ -171,7 +171,7 @@ def test_bad_history_queries(client, customer, query, code):
 def test_meters_refill_returns_a_token_that_applies(client, customer, postroom):
     number, headers = customer
     deposit(client, headers, "dep-1", "100.00")
-    postroom.vault.register_meter("PB-1", number, "USPS")
+    postroom.meters.funds.register_meter("PB-1", number, "USPS")
     listed = client.get(f"{V}/meters", headers=headers).get_json()["items"]
     assert [m["serial"] for m in listed] == ["PB-1"]
     response = client.post(
@@ -187,8 +187,10 @@ def test_meters_refill_returns_a_token_that_applies(client, customer, postroom):
         f"{V}/meters/PB-1/refills", json={"id": "r1", "amount": usd("60.00")}, headers=headers
     ).get_json()
     assert again["reset_token"] == body["reset_token"]
-    assert postroom.vault.apply_reset_token("PB-1", body["reset_token"]).amount.mills == 60_000
-    postroom.vault.record_usage("PB-1", Money.parse("7.30 USD"), 10, "use-1")
+    assert (
+        postroom.meters.funds.apply_reset_token("PB-1", body["reset_token"]).amount.mills == 60_000
+    )
+    postroom.meters.funds.record_usage("PB-1", Money.parse("7.30 USD"), 10, "use-1")
     meter = client.get(f"{V}/meters/PB-1", headers=headers).get_json()
     assert Money.from_json(meter["ascending"]) == Money.parse("7.30 USD")
     assert Money.from_json(meter["descending"]) == Money.parse("52.70 USD")
@@ -201,20 +203,20 @@ def test_meters_refill_returns_a_token_that_applies(client, customer, postroom):
 def test_refill_beyond_funds_is_insufficient_funds(client, customer, postroom):
     number, headers = customer
     deposit(client, headers, "dep-1", "10.00")
-    postroom.vault.register_meter("PB-1", number, "USPS")
+    postroom.meters.funds.register_meter("PB-1", number, "USPS")
     response = client.post(
         f"{V}/meters/PB-1/refills", json={"id": "r1", "amount": usd("10.01")}, headers=headers
     )
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "insufficient_funds"
-    assert postroom.vault.registers("PB-1").descending == 0
+    assert postroom.meters.funds.registers("PB-1").descending == 0
 
 
 def test_another_accounts_objects_answer_404(client, customer, other, postroom):
     _number, headers = customer
     rival_number, rival = other
     deposit(client, rival, "rival-dep", "50.00")
-    postroom.vault.register_meter("RIVAL-1", rival_number, "USPS")
+    postroom.meters.funds.register_meter("RIVAL-1", rival_number, "USPS")
     reserved = client.post(
         f"{V}/reservations", json={"id": "rival-p", "amount": usd("1.00")}, headers=rival
     )
@@ -231,7 +233,7 @@ def test_another_accounts_objects_answer_404(client, customer, other, postroom):
         response = getattr(client, method)(path, json=body, headers=headers)
         assert response.status_code == 404, (path, response.get_json())
         assert response.get_json()["error"]["code"].endswith("not_found")
-    assert postroom.vault.registers("RIVAL-1").descending == 0
+    assert postroom.meters.funds.registers("RIVAL-1").descending == 0
     assert [t["id"] for t in client.get(f"{V}/transfers", headers=headers).get_json()["items"]] == [
         "dep-1"
     ]
@@ -270,10 +272,10 @@ def test_reserve_post_and_void_virtual_meter_postage(client, customer, postroom)
     voided = client.post(f"{V}/reservations/p3/void", json={"id": "p3-void"}, headers=headers)
     assert voided.status_code == 201
     assert voided.get_json()["phase"] == "void_pending"
-    account = postroom.vault.balance(number)
+    account = postroom.ledger.balance(number)
     assert account.balances.balance == 6_500
     assert account.balances.debits_pending == 0
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_kiosk_postage_is_reported_by_cost_center(client, customer):
@@ -304,40 +306,40 @@ def test_kiosk_postage_is_reported_by_cost_center(client, customer):
 def _ledger_setup(client, customer, postroom, clock):
     number, headers = customer
     deposit(client, headers, "dep-1", "200.00")
-    postroom.vault.register_meter("PB-1", number, "USPS")
-    postroom.vault.register_meter("PB-2", number, "USPS")
+    postroom.meters.funds.register_meter("PB-1", number, "USPS")
+    postroom.meters.funds.register_meter("PB-2", number, "USPS")
     clock.advance(timedelta(days=1))
-    postroom.vault.refill("PB-1", Money.parse("60 USD"), "r1")
-    postroom.vault.refill("PB-2", Money.parse("25 USD"), "r2")
+    postroom.meters.funds.refill("PB-1", Money.parse("60 USD"), "r1")
+    postroom.meters.funds.refill("PB-2", Money.parse("25 USD"), "r2")
     clock.advance(timedelta(days=1))
-    postroom.vault.record_usage("PB-1", Money.parse("7.30 USD"), 10, "use-1")
-    postroom.vault.record_usage("PB-2", Money.parse("1.10 USD"), 2, "use-2")
-    postroom.vault.reserve_postage(number, Money.parse("2 USD"), "pending-1")  # not posted
+    postroom.meters.funds.record_usage("PB-1", Money.parse("7.30 USD"), 10, "use-1")
+    postroom.meters.funds.record_usage("PB-2", Money.parse("1.10 USD"), 2, "use-2")
+    postroom.ledger.reserve_postage(number, Money.parse("2 USD"), "pending-1")  # not posted
     return number, headers
 
 
 def test_report_totals_match_the_ledger(client, customer, postroom, clock):
     number, headers = customer
     _ledger_setup(client, customer, postroom, clock)
-    report = postroom.vault.report(number)
-    for account in postroom.vault.accounts():
+    report = postroom.ledger.report(number)
+    for account in postroom.ledger.accounts():
         if account.owner_id is None:
             continue
         assert report.total(account.code).net == account.balances.balance
     assert report.total(f"postage:{number}").net == 200_000 - 85_000
-    assert report.total("meter:PB-1").net == postroom.vault.registers("PB-1").descending
+    assert report.total("meter:PB-1").net == postroom.meters.funds.registers("PB-1").descending
     body = client.get(f"{V}/report", headers=headers).get_json()
     totals = {t["account"]: Money.from_json(t["net"]) for t in body["totals"]}
     assert totals[f"postage:{number}"] == Money.parse("115 USD")
     assert totals["meter:PB-2"] == Money.parse("23.90 USD")
     assert all(isinstance(e["amount"]["amount"], str) for e in body["entries"])
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_report_filters_by_type_meter_and_date(client, customer, postroom, clock):
     number, headers = customer
     _ledger_setup(client, customer, postroom, clock)
-    prints = postroom.vault.report(number, types=[ReportType.PRINT])
+    prints = postroom.ledger.report(number, types=[ReportType.PRINT])
     assert {e.transfer_id for e in prints.entries} == {"use-1", "use-2"}
     meter = client.get(f"{V}/report?meter=PB-1", headers=headers).get_json()
     assert {e["transfer_id"] for e in meter["entries"]} == {"r1", "use-1"}
@@ -362,14 +364,14 @@ def test_report_as_csv(client, customer, postroom, clock):
         rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
         postage = [r for r in rows if r["account"] == f"postage:{number}"]
         net = sum(Money.parse(f"{r['amount']} USD").mills for r in postage)
-        assert net == postroom.vault.balance(number).balances.balance
+        assert net == postroom.ledger.balance(number).balances.balance
 
 
 def test_cli_report_matches_the_ledger(postroom, runner):
     number = postroom.accounts.create("CLI Mailroom", "US", "USD").number
-    postroom.vault.deposit(number, Money.parse("80 USD"), "d1")
-    postroom.vault.register_meter("CLI-1", number, "USPS")
-    postroom.vault.refill("CLI-1", Money.parse("30 USD"), "r1")
+    postroom.ledger.deposit(number, Money.parse("80 USD"), "d1")
+    postroom.meters.funds.register_meter("CLI-1", number, "USPS")
+    postroom.meters.funds.refill("CLI-1", Money.parse("30 USD"), "r1")
     result = runner.invoke(cli, ["vault", "report", "--account", number, "--format", "json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
@@ -394,10 +396,10 @@ def test_demo_step_funds_an_account_and_hands_back_a_key_once(postroom):
     token = facts["demo API key"]
     customer = postroom.accounts.authenticate(token)
     assert customer.name == "Demo Mailroom Inc."
-    assert postroom.vault.balance(customer.number).balances.balance == 400_000
-    registers = postroom.vault.registers(DEMO_METER)
+    assert postroom.ledger.balance(customer.number).balances.balance == 400_000
+    registers = postroom.meters.funds.registers(DEMO_METER)
     assert registers.descending == 100_000 == registers.control_sum
     again: dict[str, str] = {}
     assert load_demo(postroom, facts=again) == []
     assert again == {}
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok

@@ -7,19 +7,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from postroom.core.errors import NotFound, ValidationError
-from postroom.core.money import Money
-from postroom.core.vault.funding_model import (
+from postroom.core.funding.model import (
     AutoRefillRule,
     Statement,
     check_instrument_id,
     check_key,
     day_bounds,
-    match_refunds,
     minimum_due,
     month_bounds,
     parse_month,
     previous_month,
 )
+from postroom.core.money import Money
+from postroom.core.payouts.model import match_refunds
 
 
 def usd(text: str) -> Money:

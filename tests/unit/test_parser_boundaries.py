@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from postroom.core.clock import iso_utc
 from postroom.core.errors import ValidationError
+from postroom.core.funding.model import parse_month
+from postroom.core.ledger.model import check_transfer_id, parse_moment
 from postroom.core.money import MAX_DIGITS, Money
 from postroom.core.text import check_no_control
 from postroom.core.units import MAX_DIGITS as QUANTITY_DIGITS
 from postroom.core.units import Dimensions, Weight
-from postroom.core.vault.funding_model import parse_month
-from postroom.core.vault.model import check_transfer_id, parse_moment
 
 hostile = st.one_of(
     st.text(max_size=300),

@@ -100,7 +100,8 @@ def test_postroom_s_own_jobs_come_through_the_register_jobs_hook_whatever_the_al
     )
     assert manager.plugin_infos() == []
     builtin = {info.name: info.hooks for info in manager.plugin_infos(builtin=True)}
-    assert builtin["postroom.core.vault.jobs"] == ("register_jobs",)
+    for area in ("ledger", "funding", "payouts", "meters"):
+        assert builtin[f"postroom.core.{area}.jobs"] == ("register_jobs",)
 
 
 def test_a_plugin_registered_after_opening_still_hears_postroom_opened():

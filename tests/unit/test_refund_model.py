@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
-from postroom.core.vault.refund_model import (
+from postroom.core.refunds.model import (
     IndiciumProof,
     PieceClaim,
     RefundPolicy,
@@ -265,7 +265,7 @@ def test_bad_public_keys() -> None:
 def test_the_settings_reach_the_policy() -> None:
     from postroom.core.config import Config
     from postroom.core.errors import ConfigurationError
-    from postroom.core.vault.refunds import policy_from_settings
+    from postroom.core.refunds.service import policy_from_settings
 
     env = {
         "POSTROOM_REFUND_WINDOW_DAYS": "30",

@@ -22,7 +22,7 @@ from postroom.core.accounts.model import (
     split_token,
 )
 from postroom.core.errors import ConfigurationError, Unauthenticated, ValidationError
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     GENESIS_HASH,
     AccountKind,
     Balances,

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from postroom.core.errors import ValidationError
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     ReportEntry,
     ReportType,
     TransactionReport,
@@ -19,7 +19,7 @@ from postroom.core.vault.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.vault.report import report_csv, report_json
+from postroom.core.ledger.report import report_csv, report_json
 
 
 def test_a_bare_to_date_includes_the_whole_day():

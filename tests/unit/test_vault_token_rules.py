@@ -8,22 +8,24 @@ from typing import Any
 import pytest
 
 from postroom.core.errors import PermissionDenied
-from postroom.core.meters import tokens
-from postroom.core.money import Money
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     GENESIS_HASH,
     REPORT_TYPE_OF,
-    IssuedToken,
     MeterRegisters,
     Phase,
     ReportType,
     Transfer,
     TransferCode,
     TransferRequest,
+)
+from postroom.core.meters import tokens
+from postroom.core.meters.refills import (
+    IssuedToken,
     refill_cancel_id,
     refill_proof,
     token_cancellable,
 )
+from postroom.core.money import Money
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EXPIRES = NOW + timedelta(days=7)

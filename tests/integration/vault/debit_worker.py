@@ -11,7 +11,7 @@ import sys
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
-from postroom.core.vault.model import TransferCode, TransferRequest
+from postroom.core.ledger.model import TransferCode, TransferRequest
 
 
 def main() -> None:
@@ -29,8 +29,8 @@ def main() -> None:
                 currency="USD",
                 code=TransferCode.FEE,
             )
-            first = pr.vault.transfer(request)
-            if i % 25 == 0 and pr.vault.transfer(request) != first:
+            first = pr.ledger.transfer(request)
+            if i % 25 == 0 and pr.ledger.transfer(request) != first:
                 raise SystemExit(f"retry of {request.id} answered another transfer")
             applied += 1
     print(applied)

@@ -109,8 +109,8 @@ def test_a_declined_auto_refill_is_retried_after_1_4_and_24_hours_then_suspended
     assert pr.funding.auto_refill(number).suspended is False
     pr.funding.set_auto_refill(number, usd("50"), amount=usd("100"), instrument_id=good.id)
     assert pr.funding.check_account(number).refill is not None
-    assert pr.vault.balance(number).balances.balance == 100_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(number).balances.balance == 100_000
+    assert pr.ledger.verify().ok
 
 
 def test_a_retry_that_goes_through_charges_once_and_counts_against_the_daily_cap(
@@ -132,8 +132,8 @@ def test_a_retry_that_goes_through_charges_once_and_counts_against_the_daily_cap
     rule = pr.funding.auto_refill(number)
     assert (rule.declines, rule.retry_at, rule.suspended) == (0, None, False)
     # spend below the threshold: the next refill would pass the daily cap of 100
-    held = pr.vault.reserve_postage(number, usd("20"), "label-1")
-    pr.vault.post_postage(number, held.id, "label-1-printed")
+    held = pr.ledger.reserve_postage(number, usd("20"), "label-1")
+    pr.ledger.post_postage(number, held.id, "label-1-printed")
     assert pr.funding.check_account(number).skipped == "daily_cap"
     assert list(card.collected.values()) == [60_000]
 
@@ -152,4 +152,4 @@ def test_a_manual_deposit_resumes_a_declined_auto_refill(
     rule = pr.funding.auto_refill(number)
     assert (rule.declines, rule.retry_at) == (0, None)
     assert pr.funding.check_account(number).refill is not None  # at once, not in an hour
-    assert pr.vault.balance(number).balances.balance == 70_000
+    assert pr.ledger.balance(number).balances.balance == 70_000

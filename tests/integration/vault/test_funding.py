@@ -15,11 +15,11 @@ import pytest
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.errors import Conflict, InsufficientFunds, Locked, NotFound, ValidationError
+from postroom.core.funding.service import PaymentDeclined, PaymentSourceUnavailable
 from postroom.core.hookspecs import hookimpl
+from postroom.core.ledger.model import AccountKind
 from postroom.core.money import Money
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
-from postroom.core.vault.funding import PaymentDeclined, PaymentSourceUnavailable
-from postroom.core.vault.model import AccountKind
 
 ACH = {
     "routing_number": "111000025",
@@ -76,7 +76,7 @@ def customer(pr: Postroom) -> CustomerAccount:
 
 
 def balance(pr: Postroom, customer: CustomerAccount) -> int:
-    return pr.vault.balance(customer.number).balances.balance
+    return pr.ledger.balance(customer.number).balances.balance
 
 
 def test_the_built_in_sources_are_registered(pr):
@@ -119,9 +119,9 @@ def test_card_deposit_settles_through_the_ledger_and_is_idempotent(pr, customer)
     with pytest.raises(Conflict) as reused:
         pr.funding.deposit(customer.number, card.id, usd("60.00"), "dep-1")
     assert reused.value.code == "idempotency_key_reused"
-    clearing = pr.vault.account("payment_clearing:USD")
+    clearing = pr.ledger.account("payment_clearing:USD")
     assert clearing.balances.balance == -50_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_bad_deposits_write_nothing(pr, customer, amount, code):
         pr.funding.deposit(customer.number, card.id, amount, "dep-1")
     assert bad.value.code == code
     assert pr.funding.payments(customer.number) == []
-    assert pr.vault.verify().transfers_checked == 0
+    assert pr.ledger.verify().transfers_checked == 0
 
 
 def test_unknown_or_foreign_instrument_is_not_found(pr, customer):
@@ -185,11 +185,11 @@ def test_return_reverses_locks_refills_tells_the_customer_and_a_payment_unlocks(
     debit = pr.funding.deposit(customer.number, bank.id, usd("100.00"), "dep-bank")
     assert debit.status is PaymentStatus.PENDING
     assert balance(pr, customer) == 0  # on its way, not spendable before the bank pays
-    assert pr.vault.balance(customer.number).balances.credits_pending == 100_000
+    assert pr.ledger.balance(customer.number).balances.credits_pending == 100_000
     pr.funding.settle(debit.id)
     assert balance(pr, customer) == 100_000
-    pr.vault.register_meter("PB-1", customer.number, "USPS")
-    pr.vault.refill("PB-1", usd("70.00"), "r1")  # the money is in the meter now
+    pr.meters.funds.register_meter("PB-1", customer.number, "USPS")
+    pr.meters.funds.refill("PB-1", usd("70.00"), "r1")  # the money is in the meter now
 
     returned = pr.funding.record_return(debit.id, "R01")
     assert returned.status is PaymentStatus.RETURNED
@@ -199,9 +199,11 @@ def test_return_reverses_locks_refills_tells_the_customer_and_a_payment_unlocks(
     assert pr.funding.debt(customer.number) == usd("70.00")
     assert pr.funding.refills_locked(customer.number)
     with pytest.raises(Locked) as locked:
-        pr.vault.refill("PB-1", usd("1.00"), "r2")
+        pr.meters.funds.refill("PB-1", usd("1.00"), "r2")
     assert locked.value.code == "refills_locked"
-    assert pr.vault.refill("PB-1", usd("70.00"), "r1").transfer.id == "r1"  # a replay answers
+    assert (
+        pr.meters.funds.refill("PB-1", usd("70.00"), "r1").transfer.id == "r1"
+    )  # a replay answers
     (told,) = [n for n in outbox.sent if n.kind == "payment_returned"]
     assert told.recipient == f"customer:{customer.number}"
     assert told.data["refills_locked"] == "yes"
@@ -220,10 +222,10 @@ def test_return_reverses_locks_refills_tells_the_customer_and_a_payment_unlocks(
     assert not pr.funding.refills_locked(customer.number)
     assert balance(pr, customer) == 10_000
     assert "refills_unlocked" in outbox.kinds()
-    pr.vault.refill("PB-1", usd("5.00"), "r3")
-    report = pr.vault.verify()
+    pr.meters.funds.refill("PB-1", usd("5.00"), "r3")
+    report = pr.ledger.verify()
     assert report.ok, report.problems
-    assert pr.vault.account("payment_clearing:USD").balances.balance == -80_000
+    assert pr.ledger.account("payment_clearing:USD").balances.balance == -80_000
 
 
 def test_return_fully_taken_back_leaves_no_lock(pr, customer, outbox):
@@ -258,17 +260,17 @@ def test_failure_of_a_pending_debit_and_settlement(pr, customer, outbox):
     bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
     first = pr.funding.deposit(customer.number, bank.id, usd("40.00"), "d1")
     with pytest.raises(InsufficientFunds):  # not spendable before it settles
-        pr.vault.reserve_postage(customer.number, usd("15.00"), "print-0")
+        pr.ledger.reserve_postage(customer.number, usd("15.00"), "print-0")
     failed = pr.funding.record_failure(first.id, "R03")
     assert failed.status is PaymentStatus.FAILED
     assert failed.outstanding == 0  # voided: nothing of it was spent
     assert not pr.funding.refills_locked(customer.number)
     assert "payment_failed" in outbox.kinds()
-    assert pr.vault.balance(customer.number).balances.credits_pending == 0
+    assert pr.ledger.balance(customer.number).balances.credits_pending == 0
     # a debit returned after it settled leaves what was spent as debt
     settled_first = pr.funding.deposit(customer.number, bank.id, usd("40.00"), "d0")
     pr.funding.settle(settled_first.id)
-    pr.vault.reserve_postage(customer.number, usd("15.00"), "print-1")
+    pr.ledger.reserve_postage(customer.number, usd("15.00"), "print-1")
     assert pr.funding.record_return(settled_first.id, "R01").outstanding == 15_000
     assert pr.funding.refills_locked(customer.number)
     second = pr.funding.deposit(customer.number, bank.id, usd("20.00"), "d2")
@@ -279,7 +281,7 @@ def test_failure_of_a_pending_debit_and_settlement(pr, customer, outbox):
     assert pr.funding.settle(second.id).status is PaymentStatus.SETTLED
     with pytest.raises(Conflict):
         pr.funding.record_failure(second.id, "R01")  # settled: it can be returned, not fail
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_auto_refill_with_daily_cap_and_one_alert_per_crossing(pr, customer, outbox, clock):
@@ -292,8 +294,8 @@ def test_auto_refill_with_daily_cap_and_one_alert_per_crossing(pr, customer, out
         daily_cap=usd("80.00"),
         instrument_id=card.id,
     )
-    pr.vault.register_meter("PB-1", customer.number, "USPS")
-    pr.vault.refill("PB-1", usd("60.00"), "r1")  # 40 left: below 50, auto-refill runs
+    pr.meters.funds.register_meter("PB-1", customer.number, "USPS")
+    pr.meters.funds.refill("PB-1", usd("60.00"), "r1")  # 40 left: below 50, auto-refill runs
     assert balance(pr, customer) == 80_000
     assert sorted(p.kind for p in pr.funding.payments(customer.number)) == [
         "auto_refill",
@@ -304,12 +306,12 @@ def test_auto_refill_with_daily_cap_and_one_alert_per_crossing(pr, customer, out
     assert pr.funding.check_account(customer.number).refill is None  # idempotent
     assert pr.jobs.run_now("vault.auto-refill") == 0
 
-    pr.vault.refill("PB-1", usd("40.00"), "r2")  # 40 left: second refill, cap reached
+    pr.meters.funds.refill("PB-1", usd("40.00"), "r2")  # 40 left: second refill, cap reached
     assert balance(pr, customer) == 80_000
-    pr.vault.refill("PB-1", usd("40.00"), "r3")  # 40 left: over the cap, alert instead
+    pr.meters.funds.refill("PB-1", usd("40.00"), "r3")  # 40 left: over the cap, alert instead
     assert balance(pr, customer) == 40_000
     assert outbox.kinds().count("low_balance") == 1
-    pr.vault.refill("PB-1", usd("10.00"), "r4")  # still below: no second alert
+    pr.meters.funds.refill("PB-1", usd("10.00"), "r4")  # still below: no second alert
     pr.jobs.run_now("vault.auto-refill")
     assert outbox.kinds().count("low_balance") == 1
     assert balance(pr, customer) == 30_000
@@ -317,11 +319,11 @@ def test_auto_refill_with_daily_cap_and_one_alert_per_crossing(pr, customer, out
     clock.advance(timedelta(days=1))  # a new day: the cap starts over
     assert pr.jobs.run_now("vault.auto-refill") == 1
     assert balance(pr, customer) == 70_000  # back above: the alert re-arms
-    pr.vault.refill("PB-1", usd("30.00"), "r5")  # 40 left: refill again
+    pr.meters.funds.refill("PB-1", usd("30.00"), "r5")  # 40 left: refill again
     assert balance(pr, customer) == 80_000
-    pr.vault.refill("PB-1", usd("40.00"), "r6")  # cap reached for this day
+    pr.meters.funds.refill("PB-1", usd("40.00"), "r6")  # cap reached for this day
     assert outbox.kinds().count("low_balance") == 2
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_alert_only_rule_and_turning_it_off(pr, customer, outbox):
@@ -329,7 +331,7 @@ def test_alert_only_rule_and_turning_it_off(pr, customer, outbox):
     pr.funding.deposit(customer.number, card.id, usd("30.00"), "seed")
     rule = pr.funding.set_auto_refill(customer.number, usd("25.00"))
     assert not rule.refills
-    pr.vault.reserve_postage(customer.number, usd("10.00"), "p1")
+    pr.ledger.reserve_postage(customer.number, usd("10.00"), "p1")
     assert outbox.kinds().count("low_balance") == 1
     assert len(pr.funding.payments(customer.number)) == 1  # no refill was made
     assert pr.funding.disable_auto_refill(customer.number)
@@ -347,7 +349,7 @@ def test_alert_only_rule_and_turning_it_off(pr, customer, outbox):
 
 def test_credit_line_draws_payments_and_an_idempotent_statement(pr, customer, outbox, clock):
     line = pr.funding.add_instrument(customer.number, "postage-credit-line", {"limit": "500.00"})
-    assert pr.vault.account(f"credit_line:{customer.number}").kind is AccountKind.CREDIT_LINE
+    assert pr.ledger.account(f"credit_line:{customer.number}").kind is AccountKind.CREDIT_LINE
     with pytest.raises(Conflict):
         pr.funding.add_instrument(customer.number, "postage-credit-line", {"limit": "500.00"})
     card = pr.funding.add_instrument(customer.number, "sandbox-card", CARD)
@@ -381,7 +383,7 @@ def test_credit_line_draws_payments_and_an_idempotent_statement(pr, customer, ou
     assert open_month.value.code == "month_not_closed"
     with pytest.raises(Conflict):
         pr.funding.remove_instrument(customer.number, line.id)
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 class FlakyGateway:
@@ -463,7 +465,7 @@ def test_one_key_sent_at_once_from_several_threads_makes_one_payment(pr, custome
     assert len(ids) == 1
     assert len(pr.funding.payments(customer.number)) == 1
     assert balance(pr, customer) == 10_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 class BrokenPlugin:
@@ -499,8 +501,8 @@ def test_the_worker_settles_bank_debits_after_their_settlement_days(pr, customer
     bank = pr.funding.add_instrument(customer.number, "ach-debit", ACH)
     first = pr.funding.deposit(customer.number, bank.id, usd("30.00"), "d1")
     pr.funding.settle(first.id)
-    pr.vault.register_meter("PB-1", customer.number, "USPS")
-    pr.vault.refill("PB-1", usd("30.00"), "r1")
+    pr.meters.funds.register_meter("PB-1", customer.number, "USPS")
+    pr.meters.funds.refill("PB-1", usd("30.00"), "r1")
     pr.funding.record_return(first.id, "R01")
     assert pr.funding.debt(customer.number) == usd("30.00")
     second = pr.funding.deposit(customer.number, bank.id, usd("50.00"), "d2")

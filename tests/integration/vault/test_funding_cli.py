@@ -38,14 +38,18 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert not sources["postage-credit-line"]["self_service"]
 
     number = new_account(runner)
-    code, out = run(runner, "vault", "instrument", "add", number, "ach-debit", *ACH, "--json")
+    code, out = run(
+        runner, "vault", "instrument", "add", "--account", number, "ach-debit", *ACH, "--json"
+    )
     assert code == 0, out
     bank = json.loads(out)["id"]
-    code, out = run(runner, "vault", "instrument", "add", number, "sandbox-card", *CARD)
+    code, out = run(
+        runner, "vault", "instrument", "add", "--account", number, "sandbox-card", *CARD
+    )
     assert code == 0, out
     assert "Visa ...4242" in out
     card = out.split()[1].rstrip(":")
-    code, out = run(runner, "vault", "instrument", "list", number, "--json")
+    code, out = run(runner, "vault", "instrument", "list", "--account", number, "--json")
     assert {i["id"] for i in json.loads(out)} == {bank, card}
 
     code, out = run(runner, "vault", "deposit", "--instrument", bank, "--amount", "50.00 USD",
@@ -53,13 +57,14 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     assert code == 0, out
     payment = json.loads(out)
     assert payment["status"] == "pending"
-    code, out = run(runner, "vault", "balance", number)
+    code, out = run(runner, "vault", "balance", "--account", number)
     assert "available 0.00 USD" in out
     assert "pending 50.00 USD (expected by " in out  # on its way, not spendable yet
     code, out = run(runner, "vault", "payment-settle", payment["id"])  # the bank paid
     assert code == 0, out
-    code, out = run(runner, "vault", "register-meter", "PB-1", "--account", number,
-                    "--operator", "USPS")  # fmt: skip
+    code, out = run(runner, "meter", "register", "--account", number,
+                    "--product-code", "PR-VPSD1", "--serial", "PB-1")  # fmt: skip
+    assert code == 0, out
     code, out = run(runner, "vault", "refill", "--meter", "PB-1", "--amount", "30 USD")
     assert code == 0, out
     code, out = run(runner, "vault", "payment-return", payment["id"], "--reason", "R01")
@@ -69,18 +74,30 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
     code, out = run(runner, "vault", "refill", "--meter", "PB-1", "--amount", "1 USD")
     assert code == 1
     assert "[refills_locked]" in out
-    code, out = run(runner, "vault", "balance", number, "--json")
+    code, out = run(runner, "vault", "balance", "--account", number, "--json")
     assert json.loads(out)["balance_mills"] == 0
 
-    code, out = run(runner, "vault", "deposit", number, "--instrument", card, "--amount",
-                    "40 USD", "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--instrument",
+        card,
+        "--amount",
+        "40 USD",
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["status"] == "settled"
     code, out = run(runner, "vault", "refill", "--meter", "PB-1", "--amount", "10 USD")
     assert code == 0, out
-    code, out = run(runner, "vault", "payments", number, "--json")
+    code, out = run(runner, "vault", "payments", "--account", number, "--json")
     assert [p["status"] for p in json.loads(out)].count("returned") == 1
-    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD", *STAFF_REASON)
+    code, out = run(
+        runner, "vault", "deposit", "--account", number, "--amount", "5 USD", *STAFF_REASON
+    )
     assert code == 0, out
     code, out = run(runner, "vault", "verify")
     assert code == 0, out
@@ -88,7 +105,7 @@ def test_sources_instruments_deposit_return_lock_and_unlock(runner: CliRunner) -
 
 def test_declines_and_bad_input_are_clear_errors(runner: CliRunner) -> None:
     number = new_account(runner)
-    code, out = run(runner, "vault", "instrument", "add", number, "sandbox-card",
+    code, out = run(runner, "vault", "instrument", "add", "--account", number, "sandbox-card",
                     "number=4000000000009995", *CARD[1:])  # fmt: skip
     assert code == 0, out
     declining = out.split()[1].rstrip(":")
@@ -96,9 +113,9 @@ def test_declines_and_bad_input_are_clear_errors(runner: CliRunner) -> None:
     assert code == 1
     assert "[insufficient_funds]" in out
     bad = [
-        (("instrument", "add", number, "sandbox-card", "number=4242424242424241",
+        (("instrument", "add", "--account", number, "sandbox-card", "number=4242424242424241",
           "exp_month=12", "exp_year=2030", "cvc=123"), "[luhn_check_failed]"),
-        (("instrument", "add", number, "paypal"), "[unknown_payment_source]"),
+        (("instrument", "add", "--account", number, "paypal"), "[unknown_payment_source]"),
         (("deposit", "--instrument", declining, "--amount", "0 USD"), "[invalid_amount]"),
         (("deposit", "--instrument", declining, "--amount", "-5 USD"), "[invalid_amount]"),
         (("deposit", "--instrument", declining, "--amount", "5 EUR"), "[currency_mismatch]"),
@@ -106,48 +123,88 @@ def test_declines_and_bad_input_are_clear_errors(runner: CliRunner) -> None:
         (("deposit", "--instrument", "pi_00000000000000000000", "--amount", "5 USD"),
          "[instrument_not_found]"),
         (("payment-return", "pm_00000000000000000000", "--reason", "R01"), "[payment_not_found]"),
-        (("statement", number, "--month", "2026-13"), "[invalid_month]"),
-        (("statement", number), "[no_credit_line]"),
+        (("statement", "--account", number, "--month", "2026-13"), "[invalid_month]"),
+        (("statement", "--account", number), "[no_credit_line]"),
     ]  # fmt: skip
     for args, error in bad:
         code, out = run(runner, "vault", *args)
         assert (code, error in out) == (1, True), (args, out)
     code, out = run(runner, "vault", "deposit", "--amount", "5 USD")
     assert code == 2  # neither an account nor an instrument
-    code, out = run(runner, "vault", "payments", number, "--json")
+    code, out = run(runner, "vault", "payments", "--account", number, "--json")
     assert len(json.loads(out)) == 1  # only the declined one
 
 
 def test_auto_refill_commands_and_credit_line_statement(runner: CliRunner) -> None:
     number = new_account(runner)
-    code, out = run(runner, "vault", "instrument", "add", number, "sandbox-card", *CARD)
+    code, out = run(
+        runner, "vault", "instrument", "add", "--account", number, "sandbox-card", *CARD
+    )
     card = out.split()[1].rstrip(":")
-    code, out = run(runner, "vault", "auto-refill", "set", number, "--threshold", "50 USD",
-                    "--amount", "100 USD", "--daily-cap", "300 USD", "--instrument", card,
-                    "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "auto-refill",
+        "set",
+        "--account",
+        number,
+        "--threshold",
+        "50 USD",
+        "--amount",
+        "100 USD",
+        "--daily-cap",
+        "300 USD",
+        "--instrument",
+        card,
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["daily_cap"] == {"amount": "300.00", "currency": "USD"}
-    code, out = run(runner, "vault", "auto-refill", "show", number)
+    code, out = run(runner, "vault", "auto-refill", "show", "--account", number)
     assert "below 50.00 USD: add 100.00 USD" in out
-    code, out = run(runner, "vault", "auto-refill", "set", number, "--threshold", "50 USD",
-                    "--amount", "100 USD", "--daily-cap", "30 USD",
-                    "--instrument", card)  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "auto-refill",
+        "set",
+        "--account",
+        number,
+        "--threshold",
+        "50 USD",
+        "--amount",
+        "100 USD",
+        "--daily-cap",
+        "30 USD",
+        "--instrument",
+        card,
+    )
     assert code == 1
     assert "[invalid_auto_refill]" in out
-    code, out = run(runner, "vault", "auto-refill", "off", number, "--json")
+    code, out = run(runner, "vault", "auto-refill", "off", "--account", number, "--json")
     assert json.loads(out) == {"removed": True}
-    code, out = run(runner, "vault", "auto-refill", "show", number, "--json")
+    code, out = run(runner, "vault", "auto-refill", "show", "--account", number, "--json")
     assert json.loads(out) is None
 
-    code, out = run(runner, "vault", "instrument", "add", number, "postage-credit-line",
-                    "limit=1000.00", "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "instrument",
+        "add",
+        "--account",
+        number,
+        "postage-credit-line",
+        "limit=1000.00",
+        "--json",
+    )
     assert code == 0, out
     line = json.loads(out)["id"]
     code, out = run(runner, "vault", "deposit", "--instrument", line, "--amount", "200 USD")
     assert code == 0, out
-    code, out = run(runner, "vault", "credit-payment", number, "--instrument", card,
+    code, out = run(runner, "vault", "credit-payment", "--account", number, "--instrument", card,
                     "--amount", "50 USD")  # fmt: skip
     assert code == 0, out
-    code, out = run(runner, "vault", "statement", number, "--month", "2020-01", "--json")
+    code, out = run(
+        runner, "vault", "statement", "--account", number, "--month", "2020-01", "--json"
+    )
     assert code == 0, out
     assert json.loads(out)["closing_balance"] == {"amount": "0.00", "currency": "USD"}

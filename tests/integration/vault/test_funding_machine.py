@@ -41,7 +41,7 @@ class FundingMachine(RuleBasedStateMachine):
         self.number = self.pr.accounts.create("Acme", "US", "USD").number
         self.card = self.pr.funding.add_instrument(self.number, "sandbox-card", CARD).id
         self.bank = self.pr.funding.add_instrument(self.number, "ach-debit", ACH).id
-        self.pr.vault.register_meter("PB-M", self.number, "USPS")
+        self.pr.meters.funds.register_meter("PB-M", self.number, "USPS")
         self.balance = 0
         self.debt = 0
         self.open: list[tuple[str, int]] = []  # bank payments that may still be returned
@@ -96,7 +96,7 @@ class FundingMachine(RuleBasedStateMachine):
     @rule(mills=amounts)
     def refill(self, mills: int) -> None:
         try:
-            self.pr.vault.refill("PB-M", Money(mills, "USD"), self.key())
+            self.pr.meters.funds.refill("PB-M", Money(mills, "USD"), self.key())
         except Locked:
             assert self.debt > 0
             return
@@ -111,12 +111,12 @@ class FundingMachine(RuleBasedStateMachine):
     @rule()
     def refill_everything(self) -> None:
         """Put every funded dollar in the meter: a later return cannot take it back."""
-        self.pr.vault.refill("PB-M", Money(self.balance, "USD"), self.key())
+        self.pr.meters.funds.refill("PB-M", Money(self.balance, "USD"), self.key())
         self.balance = 0
 
     @invariant()
     def matches_the_model(self) -> None:
-        balances = self.pr.vault.balance(self.number).balances
+        balances = self.pr.ledger.balance(self.number).balances
         assert balances.balance == self.balance >= 0
         assert balances.credits_pending == sum(self.pending.values())
         assert self.pr.funding.debt(self.number).mills == self.debt
@@ -124,7 +124,7 @@ class FundingMachine(RuleBasedStateMachine):
 
     @invariant()
     def ledger_verifies(self) -> None:
-        assert self.pr.vault.verify().ok
+        assert self.pr.ledger.verify().ok
 
 
 @pytest.mark.slow

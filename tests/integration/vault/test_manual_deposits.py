@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from postroom.core.app import Postroom
 from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.ledger.model import AccountKind
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind
 from postroom.frontends.cli import cli
 
 REASON = "cheque 10442 received 2026-03-01"
@@ -31,12 +31,12 @@ def test_a_manual_deposit_credits_and_records_who_when_why_and_how_much(postroom
     )
     assert (done.staff, done.reason, done.amount) == ("alice", REASON, Money.parse("250 USD"))
     assert done.created_at == clock.now()
-    assert postroom.vault.balance(number).balances.balance == 250_000
-    item = postroom.vault.customer_transfer(number, "md-1")
+    assert postroom.ledger.balance(number).balances.balance == 250_000
+    item = postroom.ledger.customer_transfer(number, "md-1")
     assert (item.transfer.amount, item.transfer.reference) == (250_000, "CHQ10442")
     assert postroom.funding.manual_deposits(number) == [done]
     assert postroom.funding.manual_deposits() == [done]
-    assert postroom.vault.verify().ok
+    assert postroom.ledger.verify().ok
 
 
 def test_a_replay_answers_the_first_deposit_and_another_body_conflicts(postroom, number, clock):
@@ -53,7 +53,7 @@ def test_a_replay_answers_the_first_deposit_and_another_body_conflicts(postroom,
         with pytest.raises(Conflict) as caught:
             postroom.funding.manual_deposit(number, transfer_id="md-1", reason=REASON, **kwargs)
         assert caught.value.code == "transfer_id_reused"
-    assert postroom.vault.balance(number).balances.balance == 10_000
+    assert postroom.ledger.balance(number).balances.balance == 10_000
     assert len(postroom.funding.manual_deposits(number)) == 1
 
 
@@ -78,7 +78,7 @@ def test_no_deposit_without_a_staff_name_and_a_reason(postroom, number, staff, r
     assert caught.value.code == code
     assert postroom.funding.manual_deposits() == []
     with pytest.raises(NotFound):  # not even the postage account was opened
-        postroom.vault.balance(number)
+        postroom.ledger.balance(number)
 
 
 def test_a_refused_transfer_leaves_no_audit_row(postroom, number):
@@ -96,20 +96,30 @@ def _run(runner: CliRunner, *args: str) -> tuple[int, str]:
 
 
 def test_the_cli_deposit_needs_a_reason_and_records_the_staff(runner, postroom, number):
-    code, out = _run(runner, "vault", "deposit", number, "--amount", "50 USD")
+    code, out = _run(runner, "vault", "deposit", "--account", number, "--amount", "50 USD")
     assert code == 2
     assert "--reason" in out
     code, out = _run(
-        runner, "vault", "deposit", number, "--amount", "50 USD", "--id", "md-1",
+        runner, "vault", "deposit", "--account", number, "--amount", "50 USD", "--id", "md-1",
         "--reason", REASON, "--staff", "alice", "--json",
     )  # fmt: skip
     assert code == 0, out
     assert json.loads(out)["staff"] == "alice"
     code, out = _run(
-        runner, "vault", "deposit", number, "--amount", "5 USD", "--id", "md-2", "--reason", REASON
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--amount",
+        "5 USD",
+        "--id",
+        "md-2",
+        "--reason",
+        REASON,
     )
     assert code == 0, out
-    code, out = _run(runner, "vault", "manual-deposits", number, "--json")
+    code, out = _run(runner, "vault", "manual-deposits", "--account", number, "--json")
     assert code == 0, out
     listed = json.loads(out)
     assert [(d["transfer_id"], d["staff"]) for d in listed] == [
@@ -121,11 +131,13 @@ def test_the_cli_deposit_needs_a_reason_and_records_the_staff(runner, postroom, 
     code, out = _run(runner, "vault", "manual-deposits")
     assert code == 0, out
     assert f"50.00 USD to {number}  by alice  (transfer md-1): {REASON}" in out
-    assert postroom.vault.balance(number).balances.balance == 55_000
+    assert postroom.ledger.balance(number).balances.balance == 55_000
 
 
 def test_the_cli_refuses_a_bad_reason_with_its_code_and_credits_nothing(runner, postroom, number):
-    code, out = _run(runner, "vault", "deposit", number, "--amount", "50 USD", "--reason", "ok")
+    code, out = _run(
+        runner, "vault", "deposit", "--account", number, "--amount", "50 USD", "--reason", "ok"
+    )
     assert code == 1
     assert "[invalid_reason]" in out
     assert postroom.funding.manual_deposits() == []
@@ -135,18 +147,18 @@ def test_a_raw_transfer_cannot_credit_a_customer_around_the_audit(runner, postro
     postroom.funding.manual_deposit(
         number, Money.parse("20 USD"), "md-1", staff="alice", reason=REASON
     )
-    postroom.vault.system_account(AccountKind.FEES, "USD")
+    postroom.ledger.system_account(AccountKind.FEES, "USD")
     code, out = _run(
         runner, "vault", "transfer", "--from", "payment_clearing:USD",
         "--to", f"postage:{number}", "--amount", "1000 USD", "--code", "deposit",
     )  # fmt: skip
     assert code == 1
     assert "[manual_credit_needs_deposit]" in out
-    assert postroom.vault.balance(number).balances.balance == 20_000
+    assert postroom.ledger.balance(number).balances.balance == 20_000
     # A correction the other way, out of the customer's funds, stays the admin's tool.
     code, out = _run(
         runner, "vault", "transfer", "--from", f"postage:{number}", "--to", "fees:USD",
         "--amount", "5 USD", "--code", "fee",
     )  # fmt: skip
     assert code == 0, out
-    assert postroom.vault.balance(number).balances.balance == 15_000
+    assert postroom.ledger.balance(number).balances.balance == 15_000

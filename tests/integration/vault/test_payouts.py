@@ -18,10 +18,10 @@ from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.ledger.model import AccountKind
 from postroom.core.money import Money
+from postroom.core.payouts.model import PayoutPartStatus, PayoutStatus
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
-from postroom.core.vault.funding_model import PayoutPartStatus, PayoutStatus
-from postroom.core.vault.model import AccountKind
 from postroom.frontends.cli import cli
 from postroom.plugins.payments.card import SandboxCard
 
@@ -84,7 +84,7 @@ def customer(pr: Postroom) -> CustomerAccount:
 
 
 def payable_account(pr: Postroom) -> int:
-    return pr.vault.system_account(AccountKind.REFUNDS, "USD").balances.balance
+    return pr.ledger.system_account(AccountKind.REFUNDS, "USD").balances.balance
 
 
 def test_a_closed_account_is_paid_back_newest_deposits_first_and_the_rest_waits_for_an_agent(
@@ -100,10 +100,10 @@ def test_a_closed_account_is_paid_back_newest_deposits_first_and_the_rest_waits_
     debit = pr.funding.deposit(number, bank.id, usd("40.00"), "a1")
     clock.advance(timedelta(days=4))
     assert pr.funding.settle_due() == 1
-    pr.vault.deposit(number, usd("5.00"), "cash-at-the-counter")  # outside any source
-    pr.vault.register_meter("PB-1", number, "USPS")
-    pr.vault.refill("PB-1", usd("10.00"), "r1")
-    pr.vault.withdraw_meter("PB-1", "w1")  # its funds return to the postage account
+    pr.ledger.deposit(number, usd("5.00"), "cash-at-the-counter")  # outside any source
+    pr.meters.funds.register_meter("PB-1", number, "USPS")
+    pr.meters.funds.refill("PB-1", usd("10.00"), "r1")
+    pr.meters.funds.withdraw_meter("PB-1", "w1")  # its funds return to the postage account
     pr.refunds.close_account(number)
     assert pr.payouts.payable(number) == usd("95.00")
     assert payable_account(pr) == 95_000
@@ -120,8 +120,8 @@ def test_a_closed_account_is_paid_back_newest_deposits_first_and_the_rest_waits_
     assert payout.unmatched == 5_000
     assert payout.parts[0].source_reference.startswith("ach-credit_")
     assert payout.parts[1].source_reference.startswith("re_")
-    refunds_payable = pr.vault.system_account(AccountKind.REFUNDS, "USD").code
-    booked = {t.id: t.amount for t in pr.vault.history(refunds_payable)}
+    refunds_payable = pr.ledger.system_account(AccountKind.REFUNDS, "USD").code
+    booked = {t.id: t.amount for t in pr.ledger.history(refunds_payable)}
     for part in payout.parts:
         assert part.transfer_id == f"payout:{part.id}"
         assert booked[part.transfer_id] == part.amount.mills
@@ -148,7 +148,7 @@ def test_a_closed_account_is_paid_back_newest_deposits_first_and_the_rest_waits_
     [later] = pr.payouts.payouts(number)
     assert [p.status for p in later.parts] == [PayoutPartStatus.SETTLED] * 3
     assert later.paid == 90_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_partial_refund_leaves_the_deposit_settled_with_what_it_gave_back(
@@ -157,8 +157,8 @@ def test_a_partial_refund_leaves_the_deposit_settled_with_what_it_gave_back(
     number = customer.number
     card = pr.funding.add_instrument(number, "sandbox-card", CARD)
     paid = pr.funding.deposit(number, card.id, usd("30.00"), "c1")
-    held = pr.vault.reserve_postage(number, usd("12.00"), "label-1")
-    pr.vault.post_postage(number, held.id, "label-1-printed")  # postage spent
+    held = pr.ledger.reserve_postage(number, usd("12.00"), "label-1")
+    pr.ledger.post_postage(number, held.id, "label-1-printed")  # postage spent
     pr.refunds.close_account(number)
     payout = pr.payouts.run(number)
     assert payout is not None
@@ -170,7 +170,7 @@ def test_a_partial_refund_leaves_the_deposit_settled_with_what_it_gave_back(
     assert shown.to_json()["refunded"] == {"amount": "18.00", "currency": "USD"}
     assert pr.payouts.unmatched() == []
     assert pr.payouts.payable(number) == usd("0.00")
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_an_unreachable_gateway_is_asked_again_with_the_same_key_and_refunds_once(
@@ -197,7 +197,7 @@ def test_an_unreachable_gateway_is_asked_again_with_the_same_key_and_refunds_onc
     assert payable_account(pr) == 0
     assert pr.funding.payment(number, paid.id).status is PaymentStatus.REFUNDED
     assert [n.kind for n in told] == ["payout_sent"]
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_refused_refund_books_nothing_and_is_left_to_an_agent(
@@ -239,7 +239,7 @@ def test_bad_requests_are_refused_and_write_nothing(
         pr.payouts.payout(customer.number, "po_nope")
     assert missing.value.code == "payout_not_found"
     assert pr.payouts.payouts(customer.number) == []
-    assert pr.vault.balance(customer.number).balances.balance == 25_000
+    assert pr.ledger.balance(customer.number).balances.balance == 25_000
 
 
 def test_payouts_from_the_command_line(
@@ -248,24 +248,24 @@ def test_payouts_from_the_command_line(
     number = customer.number
     card = pr.funding.add_instrument(number, "sandbox-card", CARD)
     pr.funding.deposit(number, card.id, usd("25.00"), "c1")
-    pr.vault.deposit(number, usd("3.00"), "cash")
+    pr.ledger.deposit(number, usd("3.00"), "cash")
     runner = CliRunner(env={"POSTROOM_DATABASE_URL": store_url, "POSTROOM_DATA_DIR": str(data_dir)})
-    refused = runner.invoke(cli, ["vault", "payouts", "run", number])
+    refused = runner.invoke(cli, ["vault", "payouts", "run", "--account", number])
     assert refused.exit_code == 1
     assert "[account_open]" in refused.output
     pr.refunds.close_account(number)
-    ran = runner.invoke(cli, ["vault", "payouts", "run", number, "--json"])
+    ran = runner.invoke(cli, ["vault", "payouts", "run", "--account", number, "--json"])
     assert ran.exit_code == 0, ran.output
     shown = json.loads(ran.output)
     assert shown["status"] == "partial"
     assert shown["paid"] == {"amount": "25.00", "currency": "USD"}
-    listed = runner.invoke(cli, ["vault", "payouts", "list", number, "--json"])
+    listed = runner.invoke(cli, ["vault", "payouts", "list", "--account", number, "--json"])
     assert [p["id"] for p in json.loads(listed.output)] == [shown["id"]]
     left = runner.invoke(cli, ["vault", "payouts", "unmatched", "--json"])
     assert json.loads(left.output) == [
         {"customer_number": number, "amount": {"amount": "3.00", "currency": "USD"}}
     ]
-    again = runner.invoke(cli, ["vault", "payouts", "run", number])
+    again = runner.invoke(cli, ["vault", "payouts", "run", "--account", number])
     assert again.exit_code == 0
     assert "nothing to pay back" in again.output
 
@@ -297,8 +297,8 @@ def test_a_sepa_collection_is_paid_back_by_credit_transfer(
     )
     assert part.source_reference.startswith("sct_")
     assert pr.funding.payment(number, collected.id).status is PaymentStatus.REFUNDED
-    assert pr.vault.system_account(AccountKind.REFUNDS, "EUR").balances.balance == 0
-    assert pr.vault.verify().ok
+    assert pr.ledger.system_account(AccountKind.REFUNDS, "EUR").balances.balance == 0
+    assert pr.ledger.verify().ok
 
 
 def test_a_returned_credit_transfer_is_payable_again_for_an_agent(
@@ -349,7 +349,7 @@ def test_a_returned_credit_transfer_is_payable_again_for_an_agent(
         (number, usd("40.00"))
     ]
     assert [n.kind for n in told].count("payout_returned") == 1
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_card_refund_is_not_returned(pr: Postroom, customer: CustomerAccount) -> None:

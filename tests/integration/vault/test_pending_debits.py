@@ -20,9 +20,9 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import InsufficientFunds
 from postroom.core.hookspecs import hookimpl
+from postroom.core.ledger.model import Phase
 from postroom.core.money import Money
 from postroom.core.ports import Notification, PaymentStatus
-from postroom.core.vault.model import Phase
 
 V = "/api/v1/vault"
 ACH = {
@@ -119,7 +119,7 @@ def test_a_customer_key_cannot_print_with_a_bank_debit_before_the_bank_pays(
     )
     assert printed.get_json()["error"]["code"] == "insufficient_funds"
     with pytest.raises(InsufficientFunds):
-        pr.vault.reserve_postage(number, usd("1.00"), "hold-1")
+        pr.ledger.reserve_postage(number, usd("1.00"), "hold-1")
 
     assert payment["expected_settlement_at"] == "2026-03-05T09:30:00Z"  # ACH: 3 days
     balance = client.get(f"{V}/balance", headers=headers).get_json()
@@ -139,7 +139,7 @@ def test_a_customer_key_cannot_print_with_a_bank_debit_before_the_bank_pays(
     assert balance["pending_expected_at"] is None
     settled = client.get(f"{V}/payments/{payment['id']}", headers=headers).get_json()
     assert (settled["status"], settled["expected_settlement_at"]) == ("settled", None)
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_return_before_settlement_voids_the_credit_without_debt(pr: Postroom, told: Told) -> None:
@@ -147,7 +147,7 @@ def test_a_return_before_settlement_voids_the_credit_without_debt(pr: Postroom, 
     debit = _debit(pr, number)
     returned = pr.funding.record_return(debit.id, "R01")
     assert (returned.status, returned.outstanding) == (PaymentStatus.RETURNED, 0)
-    account = pr.vault.balance(number)
+    account = pr.ledger.balance(number)
     assert (account.balances.balance, account.balances.credits_pending) == (0, 0)
     assert pr.funding.debt(number) == usd("0")
     assert not pr.funding.refills_locked(number)
@@ -157,20 +157,20 @@ def test_a_return_before_settlement_voids_the_credit_without_debt(pr: Postroom, 
     assert pr.funding.record_return(debit.id, "R01") == returned  # recorded once
     assert told.kinds().count("payment_returned") == 1
     assert pr.jobs.run_now("vault.settle-payments") == 0
-    voided = pr.vault.customer_transfer(number, f"void:{debit.id}").transfer
+    voided = pr.ledger.customer_transfer(number, f"void:{debit.id}").transfer
     assert (voided.phase, voided.pending_id) == (Phase.VOID, f"pay:{debit.id}")
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_return_after_settlement_keeps_the_debt_path(pr: Postroom) -> None:
     number = pr.accounts.create("Acme Mailroom", "US", "USD").number
     debit = _debit(pr, number)
     pr.funding.settle(debit.id)
-    pr.vault.reserve_postage(number, usd("60.00"), "hold-1")  # spent, in effect
+    pr.ledger.reserve_postage(number, usd("60.00"), "hold-1")  # spent, in effect
     returned = pr.funding.record_return(debit.id, "R01")  # weeks later, as banks do
     assert returned.outstanding == 60_000
     assert pr.funding.refills_locked(number)
-    assert pr.vault.balance(number).balances.balance == 60_000  # what the hold still holds
+    assert pr.ledger.balance(number).balances.balance == 60_000  # what the hold still holds
 
 
 def test_expire_pending_never_releases_a_debit_on_its_way(pr: Postroom, clock: FrozenClock) -> None:
@@ -178,9 +178,9 @@ def test_expire_pending_never_releases_a_debit_on_its_way(pr: Postroom, clock: F
     debit = _debit(pr, number)
     clock.advance(timedelta(days=400))
     assert pr.jobs.run_now("vault.expire-pending") == 0
-    assert pr.vault.balance(number).balances.credits_pending == 100_000
+    assert pr.ledger.balance(number).balances.credits_pending == 100_000
     assert pr.funding.settle(debit.id).status is PaymentStatus.SETTLED
-    assert pr.vault.balance(number).balances.available == 100_000
+    assert pr.ledger.balance(number).balances.available == 100_000
 
 
 def test_a_pending_auto_refill_suppresses_another_and_counts_toward_the_cap(
@@ -201,7 +201,7 @@ def test_a_pending_auto_refill_suppresses_another_and_counts_toward_the_cap(
     assert len(pr.funding.payments(number)) == 1
 
     pr.funding.settle(first.refill.id)
-    pr.vault.reserve_postage(number, usd("45.00"), "hold-1")  # below the threshold again
+    pr.ledger.reserve_postage(number, usd("45.00"), "hold-1")  # below the threshold again
     capped = pr.funding.check_account(number)  # 50 + 50 would pass the 80 cap today
     assert (capped.refill, capped.skipped) == (None, "daily_cap")
     clock.advance(timedelta(days=1))

@@ -19,10 +19,10 @@ from postroom.core.errors import (
     PostroomError,
     ValidationError,
 )
+from postroom.core.ledger.model import ReportType
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import Money
-from postroom.core.vault.model import ReportType
-from postroom.core.vault.refund_model import IndiciumProof, PieceClaim, RefundStatus
+from postroom.core.refunds.model import IndiciumProof, PieceClaim, RefundStatus
 
 TODAY = date(2026, 3, 2)  # the clock fixture's day
 USD = "USD"
@@ -33,12 +33,12 @@ def metered(pr: Postroom, customer: CustomerAccount) -> str:
     """A customer with 100.00 USD deposited, meter PB-1 refilled with 50.00 and three
     usage reports: piece 1 (0.73), pieces 2-6 (5.00 together), piece 7 (12.40)."""
     n = customer.number
-    pr.vault.deposit(n, Money.parse("100 USD"), "dep-1")
-    pr.vault.register_meter("PB-1", n, "USPS")
-    pr.vault.refill("PB-1", Money.parse("50 USD"), "refill-1")
-    pr.vault.record_usage("PB-1", Money.parse("0.73 USD"), 1, "use-1")
-    pr.vault.record_usage("PB-1", Money.parse("5.00 USD"), 5, "use-2")
-    pr.vault.record_usage("PB-1", Money.parse("12.40 USD"), 1, "use-3")
+    pr.ledger.deposit(n, Money.parse("100 USD"), "dep-1")
+    pr.meters.funds.register_meter("PB-1", n, "USPS")
+    pr.meters.funds.refill("PB-1", Money.parse("50 USD"), "refill-1")
+    pr.meters.funds.record_usage("PB-1", Money.parse("0.73 USD"), 1, "use-1")
+    pr.meters.funds.record_usage("PB-1", Money.parse("5.00 USD"), 5, "use-2")
+    pr.meters.funds.record_usage("PB-1", Money.parse("12.40 USD"), 1, "use-3")
     return n
 
 
@@ -58,39 +58,39 @@ def table_counts(pr: Postroom) -> tuple[int, int, int]:
 
 
 def test_request_then_approve_credits_the_postage_account(pr: Postroom, metered: str) -> None:
-    before = pr.vault.balance(metered).balances.balance  # 50.00
-    used_before = pr.vault.account("used:USPS:USD").balances
+    before = pr.ledger.balance(metered).balances.balance  # 50.00
+    used_before = pr.ledger.account("used:USPS:USD").balances
     refund = pr.refunds.request(
         metered, "rf-1", "PB-1", [claim(1, 730), claim(7, 12_400)], "misprinted", note="smudged"
     )
     assert refund.status is RefundStatus.REQUESTED
     assert (refund.face, refund.fee, refund.net) == (13_130, 1_310, 11_820)
-    assert pr.vault.balance(metered).balances.balance == before  # nothing moves yet
+    assert pr.ledger.balance(metered).balances.balance == before  # nothing moves yet
 
     approved = pr.refunds.approve(metered, "rf-1", "Jane Agent", note="envelopes seen")
     assert approved.status is RefundStatus.APPROVED
     assert (approved.agent, approved.decision_note) == ("Jane Agent", "envelopes seen")
-    assert pr.vault.balance(metered).balances.balance == before + 11_820
-    assert pr.vault.account("fees:USD").balances.balance == 1_310
-    used = pr.vault.account("used:USPS:USD").balances
+    assert pr.ledger.balance(metered).balances.balance == before + 11_820
+    assert pr.ledger.account("fees:USD").balances.balance == 1_310
+    used = pr.ledger.account("used:USPS:USD").balances
     assert used.debits_posted - used_before.debits_posted == 13_130
-    report = pr.vault.report(metered, types=[ReportType.REFUND, ReportType.FEE])
+    report = pr.ledger.report(metered, types=[ReportType.REFUND, ReportType.FEE])
     assert [(e.type, e.amount) for e in report.entries] == [
         (ReportType.REFUND, 13_130),
         (ReportType.FEE, -1_310),
     ]
-    assert pr.vault.registers("PB-1").ascending == 18_130  # the meter did print them
-    assert pr.vault.verify().ok
+    assert pr.meters.funds.registers("PB-1").ascending == 18_130  # the meter did print them
+    assert pr.ledger.verify().ok
 
 
 def test_approving_twice_moves_money_once(pr: Postroom, metered: str) -> None:
     pr.refunds.request(metered, "rf-1", "PB-1", [claim(1, 730)], "spoiled")
     first = pr.refunds.approve(metered, "rf-1", "jane")
-    balance = pr.vault.balance(metered).balances.balance
+    balance = pr.ledger.balance(metered).balances.balance
     rows = table_counts(pr)
     again = pr.refunds.approve(metered, "rf-1", "john")
     assert again == first  # the first decision stands, agent included
-    assert pr.vault.balance(metered).balances.balance == balance
+    assert pr.ledger.balance(metered).balances.balance == balance
     assert table_counts(pr) == rows
     with pytest.raises(Conflict) as refused:
         pr.refunds.reject(metered, "rf-1", "john", "too late")
@@ -98,12 +98,12 @@ def test_approving_twice_moves_money_once(pr: Postroom, metered: str) -> None:
 
 
 def test_reject_moves_nothing_and_frees_the_pieces(pr: Postroom, metered: str) -> None:
-    balance = pr.vault.balance(metered).balances.balance
+    balance = pr.ledger.balance(metered).balances.balance
     pr.refunds.request(metered, "rf-1", "PB-1", [claim(1, 730)], "spoiled")
     rejected = pr.refunds.reject(metered, "rf-1", "jane", "no envelope was sent")
     assert rejected.status is RefundStatus.REJECTED
     assert rejected.decision_note == "no envelope was sent"
-    assert pr.vault.balance(metered).balances.balance == balance
+    assert pr.ledger.balance(metered).balances.balance == balance
     assert pr.refunds.reject(metered, "rf-1", "jane", "again") == rejected
     with pytest.raises(Conflict) as refused:
         pr.refunds.approve(metered, "rf-1", "jane")
@@ -175,7 +175,7 @@ def test_the_window_is_judged_with_the_clock(
 
 def test_another_customers_meter_and_refund_are_not_found(pr: Postroom, metered: str) -> None:
     other = pr.accounts.create("Other Co", "US", "USD").number
-    pr.vault.deposit(other, Money.parse("10 USD"), "dep-other")
+    pr.ledger.deposit(other, Money.parse("10 USD"), "dep-other")
     with pytest.raises(NotFound) as refused:
         pr.refunds.request(other, "rf-1", "PB-1", [claim(1, 730)], "spoiled")
     assert refused.value.code == "meter_not_found"
@@ -258,75 +258,79 @@ def test_closing_refuses_active_meters_then_refunds_the_rest(pr: Postroom, meter
         pr.refunds.close_account(metered)
     assert refused.value.code == "active_meters"
     assert refused.value.details["meters"] == ["PB-1"]
-    pr.vault.withdraw_meter("PB-1", "withdraw-1")  # 31.87 back to the postage account
-    left = pr.vault.balance(metered).balances.balance
+    pr.meters.funds.withdraw_meter("PB-1", "withdraw-1")  # 31.87 back to the postage account
+    left = pr.ledger.balance(metered).balances.balance
     assert left == 50_000 + 31_870
     closure = pr.refunds.close_account(metered)
     assert closure.refunded == left
-    assert pr.vault.balance(metered).balances.balance == 0
-    assert pr.vault.account("refunds:USD").balances.balance == left
+    assert pr.ledger.balance(metered).balances.balance == 0
+    assert pr.ledger.account("refunds:USD").balances.balance == left
     assert pr.refunds.close_account(metered) == closure  # closing again: the same answer
     assert pr.refunds.closure(metered) == closure
     for call in (
-        lambda: pr.vault.deposit(metered, Money.parse("1 USD"), "dep-after"),
-        lambda: pr.vault.reserve_postage(metered, Money.parse("1 USD"), "res-after"),
-        lambda: pr.vault.register_meter("PB-2", metered, "USPS"),
+        lambda: pr.ledger.deposit(metered, Money.parse("1 USD"), "dep-after"),
+        lambda: pr.ledger.reserve_postage(metered, Money.parse("1 USD"), "res-after"),
+        lambda: pr.meters.funds.register_meter("PB-2", metered, "USPS"),
         lambda: pr.refunds.request(metered, "rf-9", "PB-1", [claim(1, 730)], "spoiled"),
     ):
         with pytest.raises(Conflict) as refused:
             call()
         assert refused.value.code == "account_closed"
-    assert pr.vault.deposit(metered, Money.parse("100 USD"), "dep-1").id == "dep-1"  # a replay
-    report = pr.vault.report(metered, types=[ReportType.REFUND])
+    assert pr.ledger.deposit(metered, Money.parse("100 USD"), "dep-1").id == "dep-1"  # a replay
+    report = pr.ledger.report(metered, types=[ReportType.REFUND])
     assert [e.amount for e in report.entries] == [-left]
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_closing_without_meters_and_with_nothing_left(
     pr: Postroom, customer: CustomerAccount
 ) -> None:
-    pr.vault.open_postage_account(customer.number)
+    pr.ledger.open_postage_account(customer.number)
     closure = pr.refunds.close_account(customer.number)
     assert (closure.refunded, closure.transfer_id) == (0, None)
     with pytest.raises(Conflict):
-        pr.vault.deposit(customer.number, Money.parse("5 USD"), "d")
+        pr.ledger.deposit(customer.number, Money.parse("5 USD"), "d")
 
 
 def test_closing_refuses_reservations_and_undecided_refunds(pr: Postroom, metered: str) -> None:
     pr.refunds.request(metered, "rf-1", "PB-1", [claim(1, 730)], "spoiled")
-    pr.vault.withdraw_meter("PB-1", "withdraw-1")
+    pr.meters.funds.withdraw_meter("PB-1", "withdraw-1")
     with pytest.raises(Conflict) as refused:
         pr.refunds.close_account(metered)
     assert refused.value.code == "pending_refunds"
     pr.refunds.approve(metered, "rf-1", "jane")
-    pr.vault.reserve_postage(metered, Money.parse("1 USD"), "res-1")
+    pr.ledger.reserve_postage(metered, Money.parse("1 USD"), "res-1")
     with pytest.raises(Conflict) as refused:
         pr.refunds.close_account(metered)
     assert refused.value.code == "pending_reservations"
-    pr.vault.void_postage(metered, "res-1", "void-1")
+    pr.ledger.void_postage(metered, "res-1", "void-1")
     assert (
         pr.refunds.close_account(metered).refunded
-        == pr.vault.account("refunds:USD").balances.balance
+        == pr.ledger.account("refunds:USD").balances.balance
     )
 
 
 def test_closing_refuses_an_account_that_owes_its_credit_line(
     pr: Postroom, customer: CustomerAccount
 ) -> None:
-    pr.vault.open_postage_account(customer.number, credit_limit=Money.parse("20 USD"))
-    pr.vault.reserve_postage(customer.number, Money.parse("5 USD"), "res-1")
-    pr.vault.post_postage(customer.number, "res-1", "post-1")
+    pr.ledger.open_postage_account(customer.number, credit_limit=Money.parse("20 USD"))
+    pr.ledger.reserve_postage(customer.number, Money.parse("5 USD"), "res-1")
+    pr.ledger.post_postage(customer.number, "res-1", "post-1")
     with pytest.raises(Conflict) as refused:
         pr.refunds.close_account(customer.number)
     assert refused.value.code == "balance_owed"
 
 
 def test_a_refund_is_booked_to_the_cost_center_of_its_pieces(pr: Postroom, metered: str) -> None:
-    pr.vault.record_usage("PB-1", Money.parse("2.00 USD"), 1, "use-legal", cost_center="Legal")
-    pr.vault.record_usage("PB-1", Money.parse("3.00 USD"), 1, "use-sales", cost_center="Sales")
+    pr.meters.funds.record_usage(
+        "PB-1", Money.parse("2.00 USD"), 1, "use-legal", cost_center="Legal"
+    )
+    pr.meters.funds.record_usage(
+        "PB-1", Money.parse("3.00 USD"), 1, "use-sales", cost_center="Sales"
+    )
     pr.refunds.request(metered, "rf-legal", "PB-1", [claim(8, 2_000)], "spoiled")
     pr.refunds.approve(metered, "rf-legal", "jane")
-    legal = pr.vault.report(metered, cost_center="Legal")
+    legal = pr.ledger.report(metered, cost_center="Legal")
     assert [(e.type, e.amount) for e in legal.entries if e.account.startswith("postage:")] == [
         (ReportType.REFUND, 2_000),
         (ReportType.FEE, -200),
@@ -334,7 +338,9 @@ def test_a_refund_is_booked_to_the_cost_center_of_its_pieces(pr: Postroom, meter
     # pieces of two departments: the refund names none
     pr.refunds.request(metered, "rf-mixed", "PB-1", [claim(1, 730), claim(9, 3_000)], "spoiled")
     done = pr.refunds.approve(metered, "rf-mixed", "jane")
-    assert pr.vault.customer_transfer(metered, done.refund_transfer_id).transfer.cost_center is None
+    assert (
+        pr.ledger.customer_transfer(metered, done.refund_transfer_id).transfer.cost_center is None
+    )
 
 
 def _race(pr: Postroom, calls: list) -> list[str]:  # type: ignore[type-arg]
@@ -371,7 +377,7 @@ def test_concurrent_requests_claim_a_piece_once(pr: Postroom, metered: str) -> N
     assert _race(pr, calls) == ["face_value_mismatch", "ok"]
     (winner,) = [r.id for r in pr.refunds.list(metered) if r.pieces[0].piece == 1]
     approvals = [(lambda: pr.refunds.approve(metered, winner, "jane")) for _ in range(4)]
-    before = pr.vault.balance(metered).balances.balance
+    before = pr.ledger.balance(metered).balances.balance
     assert _race(pr, approvals) == ["ok"] * 4
-    assert pr.vault.balance(metered).balances.balance == before + 730 - 70
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(metered).balances.balance == before + 730 - 70
+    assert pr.ledger.verify().ok

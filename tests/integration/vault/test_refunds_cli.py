@@ -26,11 +26,11 @@ def _setup(database_url: str, data_dir: Path) -> str:
     config = Config.load({}, data_dir=data_dir, database_url=database_url, secret_key="test-secret")
     with Postroom.open(config=config, migrate_schema=True) as pr:
         number = pr.accounts.create("Acme", "US", "USD").number
-        pr.vault.deposit(number, Money.parse("100 USD"), "dep-1")
-        pr.vault.register_meter("PB-9", number, "USPS")
-        pr.vault.refill("PB-9", Money.parse("20 USD"), "refill-1")
-        pr.vault.record_usage("PB-9", Money.parse("0.73 USD"), 1, "use-1")
-        pr.vault.record_usage("PB-9", Money.parse("4.00 USD"), 4, "use-2")
+        pr.ledger.deposit(number, Money.parse("100 USD"), "dep-1")
+        pr.meters.register(number, product_code="PR-VPSD1", serial="PB-9")
+        pr.meters.funds.refill("PB-9", Money.parse("20 USD"), "refill-1")
+        pr.meters.funds.record_usage("PB-9", Money.parse("0.73 USD"), 1, "use-1")
+        pr.meters.funds.record_usage("PB-9", Money.parse("4.00 USD"), 4, "use-2")
     return number
 
 
@@ -51,19 +51,33 @@ def test_refund_commands(runner: CliRunner, database_url: str, data_dir: Path) -
     code, out = run(runner, "vault", "refund", "list", "--status", "requested")
     assert code == 0
     assert "refund rf-1 (requested)" in out
-    code, out = run(runner, "vault", "refund", "show", number, "rf-1")
+    code, out = run(runner, "vault", "refund", "show", "--account", number, "rf-1")
     assert code == 0
     assert "piece 3: 1.00 USD" in out
 
-    code, out = run(runner, "vault", "refund", "approve", number, "rf-1", "--agent", "Jane",
-                    "--note", "seen", "--json")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "refund",
+        "approve",
+        "--account",
+        number,
+        "rf-1",
+        "--agent",
+        "Jane",
+        "--note",
+        "seen",
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["status"] == "approved"
-    code, out = run(runner, "vault", "balance", number, "--json")
+    code, out = run(runner, "vault", "balance", "--account", number, "--json")
     assert json.loads(out)["balance_mills"] == 80_000 + 1_560
-    code, out = run(runner, "vault", "refund", "approve", number, "rf-1", "--agent", "Jane")
+    code, out = run(
+        runner, "vault", "refund", "approve", "--account", number, "rf-1", "--agent", "Jane"
+    )
     assert code == 0  # approving again changes nothing
-    code, out = run(runner, "vault", "balance", number, "--json")
+    code, out = run(runner, "vault", "balance", "--account", number, "--json")
     assert json.loads(out)["balance_mills"] == 81_560
 
     code, out = run(runner, "vault", "refund", "request", "--account", number, "--meter",
@@ -74,22 +88,35 @@ def test_refund_commands(runner: CliRunner, database_url: str, data_dir: Path) -
                     "PB-9", "--piece", f"2:1.00:{day}", "--reason", "spoiled",
                     "--id", "rf-2")  # fmt: skip
     assert code == 0, out
-    code, out = run(runner, "vault", "refund", "reject", number, "rf-2", "--agent", "Jane",
-                    "--reason", "no envelope")  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "refund",
+        "reject",
+        "--account",
+        number,
+        "rf-2",
+        "--agent",
+        "Jane",
+        "--reason",
+        "no envelope",
+    )
     assert code == 0, out
     assert "(rejected)" in out
     assert "no envelope" in out
 
-    code, out = run(runner, "vault", "close", number)
+    code, out = run(runner, "vault", "close", "--account", number)
     assert code == 1
     assert "[active_meters]" in out
-    code, out = run(runner, "vault", "withdraw-meter", "PB-9", "--id", "w-1")
+    code, out = run(runner, "meter", "withdraw", "PB-9")
     assert code == 0, out
-    code, out = run(runner, "vault", "close", number, "--json")
+    code, out = run(runner, "vault", "close", "--account", number, "--json")
     assert code == 0, out
     closed = json.loads(out)
     assert closed["refunded"] == {"amount": "96.83", "currency": "USD"}  # 81.56 + 15.27
-    code, out = run(runner, "vault", "deposit", number, "--amount", "5 USD", *STAFF_REASON)
+    code, out = run(
+        runner, "vault", "deposit", "--account", number, "--amount", "5 USD", *STAFF_REASON
+    )
     assert code == 1
     assert "[account_closed]" in out
     code, out = run(runner, "vault", "verify")
@@ -119,6 +146,6 @@ def test_refund_request_bad_input(runner: CliRunner, database_url: str, data_dir
         assert code_text in out, (extra, out)
     code, out = run(runner, "vault", "refund", "list", "--json")
     assert json.loads(out) == []
-    code, out = run(runner, "vault", "refund", "show", number, "missing")
+    code, out = run(runner, "vault", "refund", "show", "--account", number, "missing")
     assert code == 1
     assert "[refund_not_found]" in out

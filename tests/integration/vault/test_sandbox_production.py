@@ -101,8 +101,8 @@ def test_a_sandbox_instrument_left_from_development_pays_nothing_in_production(
         with caplog.at_level(logging.WARNING):
             checked = production.funding.check_account(number)
         assert (checked.refill, checked.skipped) == (None, "sandbox_source_refused")
-        assert production.vault.balance(number).balances.balance == 0
-        assert production.vault.verify().ok
+        assert production.ledger.balance(number).balances.balance == 0
+        assert production.ledger.verify().ok
 
 
 def test_production_may_allow_sandboxes_explicitly_and_then_warns_at_start(

@@ -25,20 +25,30 @@ def test_accounts_and_vault_commands(runner: CliRunner) -> None:
     number = json.loads(out)["number"]
     code, out = run(runner, "accounts", "list", "--json")
     assert [a["number"] for a in json.loads(out)] == [number]
-    code, out = run(runner, "accounts", "api-key", "create", number, "--json")
+    code, out = run(runner, "accounts", "api-key", "create", "--account", number, "--json")
     assert code == 0
     token = json.loads(out)["token"]
     assert token.startswith("prk_")
-    code, out = run(runner, "accounts", "show", number)
+    code, out = run(runner, "accounts", "show", "--account", number)
     assert "active" in out
     assert token not in out
 
-    code, out = run(runner, "vault", "deposit", number, "--amount", "50.00 USD", "--id", "d1",
-                    *STAFF_REASON)  # fmt: skip
+    code, out = run(
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--amount",
+        "50.00 USD",
+        "--id",
+        "d1",
+        *STAFF_REASON,
+    )
     assert code == 0, out
     assert "50.000 USD" in out or "50.00 USD" in out
-    code, out = run(runner, "vault", "register-meter", "PB-9", "--account", number,
-                    "--operator", "USPS")  # fmt: skip
+    code, out = run(runner, "meter", "register", "--account", number,
+                    "--product-code", "PR-VPSD1", "--serial", "PB-9")  # fmt: skip
     assert code == 0, out
     code, out = run(runner, "vault", "refill", "--meter", "PB-9", "--amount", "20 USD",
                     "--id", "r1", "--json")  # fmt: skip
@@ -50,15 +60,15 @@ def test_accounts_and_vault_commands(runner: CliRunner) -> None:
     code, out = run(runner, "vault", "apply-token", "PB-9", refilled["reset_token"])
     assert code == 1
     assert "token_replayed" in out
-    code, out = run(runner, "vault", "balance", number, "--json")
+    code, out = run(runner, "vault", "balance", "--account", number, "--json")
     assert json.loads(out)["balance_mills"] == 30_000
     code, out = run(runner, "vault", "verify")
     assert code == 0
     assert "ledger ok: 2 rows" in out
-    code, out = run(runner, "vault", "withdraw-meter", "PB-9", "--id", "w1", "--json")
+    code, out = run(runner, "meter", "withdraw", "PB-9", "--json")
     assert code == 0, out
-    assert json.loads(out)["amount_mills"] == 20_000
-    code, out = run(runner, "vault", "balance", number, "--json")
+    assert json.loads(out)["returned_mills"] == 20_000
+    code, out = run(runner, "vault", "balance", "--account", number, "--json")
     assert json.loads(out)["balance_mills"] == 50_000
 
 
@@ -66,16 +76,20 @@ def test_domain_errors_exit_1_with_the_code(runner: CliRunner) -> None:
     code, out = run(runner, "accounts", "create", "--name", "Acme", "--country", "US",
                     "--currency", "USD", "--json")  # fmt: skip
     number = json.loads(out)["number"]
-    code, out = run(runner, "vault", "deposit", number, "--amount", "0 USD", *STAFF_REASON)
+    code, out = run(
+        runner, "vault", "deposit", "--account", number, "--amount", "0 USD", *STAFF_REASON
+    )
     assert code == 1
     assert "invalid_amount" in out
-    code, out = run(runner, "vault", "deposit", number, "--amount", "1.5 EUR", *STAFF_REASON)
+    code, out = run(
+        runner, "vault", "deposit", "--account", number, "--amount", "1.5 EUR", *STAFF_REASON
+    )
     assert code == 1
     assert "currency_mismatch" in out
     code, out = run(runner, "vault", "refill", "--meter", "nope", "--amount", "1 USD")
     assert code == 1
     assert "meter_not_found" in out
-    code, out = run(runner, "vault", "deposit", number)
+    code, out = run(runner, "vault", "deposit", "--account", number)
     assert code == 2  # usage error: --amount missing
 
 
@@ -83,8 +97,30 @@ def test_verify_exits_1_and_names_the_row(runner: CliRunner, cli_env: dict[str, 
     _, out = run(runner, "accounts", "create", "--name", "Acme", "--country", "US",
                  "--currency", "USD", "--json")  # fmt: skip
     number = json.loads(out)["number"]
-    run(runner, "vault", "deposit", number, "--amount", "5 USD", "--id", "d1", *STAFF_REASON)
-    run(runner, "vault", "deposit", number, "--amount", "6 USD", "--id", "d2", *STAFF_REASON)
+    run(
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--amount",
+        "5 USD",
+        "--id",
+        "d1",
+        *STAFF_REASON,
+    )
+    run(
+        runner,
+        "vault",
+        "deposit",
+        "--account",
+        number,
+        "--amount",
+        "6 USD",
+        "--id",
+        "d2",
+        *STAFF_REASON,
+    )
     database = Database(cli_env["POSTROOM_DATABASE_URL"])
     with database.engine.begin() as connection:
         if database.dialect == "postgresql":

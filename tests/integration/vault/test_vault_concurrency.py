@@ -13,9 +13,9 @@ import pytest
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.errors import InsufficientFunds
+from postroom.core.ledger.model import AccountKind, TransferCode, TransferRequest
+from postroom.core.ledger.service import postage_code
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind, TransferCode, TransferRequest
-from postroom.core.vault.service import postage_code
 
 WORKERS = 8
 # The figure: 2,000 per process, about 40 s per store (docs/performance.md);
@@ -30,8 +30,8 @@ def test_concurrent_debits_are_exact(
     pr: Postroom, customer: CustomerAccount, store_url: str, data_dir: Path
 ) -> None:
     total = WORKERS * DEBITS * MILLS
-    pr.vault.deposit(customer.number, Money(total, "USD"), "funding")
-    pr.vault.system_account(AccountKind.FEES, "USD")
+    pr.ledger.deposit(customer.number, Money(total, "USD"), "funding")
+    pr.ledger.system_account(AccountKind.FEES, "USD")
     code = postage_code(customer.number)
     started = time.monotonic()
     processes = [
@@ -55,7 +55,7 @@ def test_concurrent_debits_are_exact(
     # verify() reads one consistent snapshot while the writers run: never a false alarm
     checks = 0
     while any(process.poll() is None for process in processes) and checks < 20:
-        report = pr.vault.verify()
+        report = pr.ledger.verify()
         assert report.ok, report.problems
         checks += 1
         time.sleep(0.2)
@@ -66,15 +66,15 @@ def test_concurrent_debits_are_exact(
         assert int(out.split()[-1]) == DEBITS
     print(f"{WORKERS}x{DEBITS} debits on {pr.db.dialect}: {elapsed:.1f} s")
 
-    account = pr.vault.balance(customer.number)
+    account = pr.ledger.balance(customer.number)
     assert account.balances.balance == 0
     assert account.balances.debits_posted == total
-    assert pr.vault.account("fees:USD").balances.credits_posted == total
-    report = pr.vault.verify()
+    assert pr.ledger.account("fees:USD").balances.credits_posted == total
+    report = pr.ledger.verify()
     assert report.ok, report.problems
     assert report.transfers_checked == 1 + WORKERS * DEBITS  # every id applied exactly once
     with pytest.raises(InsufficientFunds):
-        pr.vault.transfer(
+        pr.ledger.transfer(
             TransferRequest(
                 id="one-too-many",
                 debit=code,

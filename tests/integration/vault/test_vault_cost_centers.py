@@ -16,46 +16,46 @@ def usd(text: str) -> Money:
 
 @pytest.fixture
 def metered(pr: Postroom, customer: CustomerAccount) -> CustomerAccount:
-    pr.vault.deposit(customer.number, usd("100"), "dep")
-    pr.vault.register_meter("PB-CC1", customer.number, "usps")
-    pr.vault.refill("PB-CC1", usd("50"), "refill-1")
+    pr.ledger.deposit(customer.number, usd("100"), "dep")
+    pr.meters.funds.register_meter("PB-CC1", customer.number, "usps")
+    pr.meters.funds.refill("PB-CC1", usd("50"), "refill-1")
     return customer
 
 
 def test_usage_by_cost_center_is_totalled_in_the_report(
     pr: Postroom, metered: CustomerAccount
 ) -> None:
-    pr.vault.record_usage("PB-CC1", usd("1.48"), 2, "use-legal", cost_center="Legal")
-    pr.vault.record_usage("PB-CC1", usd("0.74"), 1, "use-sales", cost_center="Sales")
-    pr.vault.record_usage("PB-CC1", usd("2.22"), 3, "use-legal-2", cost_center="Legal")
-    pr.vault.record_usage("PB-CC1", usd("0.74"), 1, "use-none")
+    pr.meters.funds.record_usage("PB-CC1", usd("1.48"), 2, "use-legal", cost_center="Legal")
+    pr.meters.funds.record_usage("PB-CC1", usd("0.74"), 1, "use-sales", cost_center="Sales")
+    pr.meters.funds.record_usage("PB-CC1", usd("2.22"), 3, "use-legal-2", cost_center="Legal")
+    pr.meters.funds.record_usage("PB-CC1", usd("0.74"), 1, "use-none")
 
-    report = pr.vault.report(metered.number)
+    report = pr.ledger.report(metered.number)
     assert report.by_cost_center == (("Legal", -3_700, 5), ("Sales", -740, 1))
 
-    legal = pr.vault.report(metered.number, cost_center="Legal")
+    legal = pr.ledger.report(metered.number, cost_center="Legal")
     assert {e.transfer_id for e in legal.entries} == {"use-legal", "use-legal-2"}
     assert sum(e.amount for e in legal.entries) == -3_700
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_posted_reservation_keeps_its_cost_center(pr: Postroom, metered: CustomerAccount) -> None:
-    pr.vault.reserve_postage(metered.number, usd("0.74"), "hold-1", cost_center="Mailroom")
-    posted = pr.vault.post_postage(metered.number, "hold-1", "post-1")
+    pr.ledger.reserve_postage(metered.number, usd("0.74"), "hold-1", cost_center="Mailroom")
+    posted = pr.ledger.post_postage(metered.number, "hold-1", "post-1")
     assert posted.cost_center == "Mailroom"
-    report = pr.vault.report(metered.number, cost_center="Mailroom")
+    report = pr.ledger.report(metered.number, cost_center="Mailroom")
     assert [(e.transfer_id, e.amount) for e in report.entries] == [("post-1", -740)]
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_the_cost_center_is_part_of_the_idempotent_body(
     pr: Postroom, metered: CustomerAccount
 ) -> None:
-    first = pr.vault.record_usage("PB-CC1", usd("0.74"), 1, "use-1", cost_center="Legal")
-    again = pr.vault.record_usage("PB-CC1", usd("0.74"), 1, "use-1", cost_center="Legal")
+    first = pr.meters.funds.record_usage("PB-CC1", usd("0.74"), 1, "use-1", cost_center="Legal")
+    again = pr.meters.funds.record_usage("PB-CC1", usd("0.74"), 1, "use-1", cost_center="Legal")
     assert again.seq == first.seq
     with pytest.raises(Conflict) as caught:
-        pr.vault.record_usage("PB-CC1", usd("0.74"), 1, "use-1", cost_center="Sales")
+        pr.meters.funds.record_usage("PB-CC1", usd("0.74"), 1, "use-1", cost_center="Sales")
     assert caught.value.code == "transfer_id_reused"
 
 
@@ -63,8 +63,8 @@ def test_the_cost_center_is_part_of_the_idempotent_body(
 def test_a_malformed_cost_center_is_refused_and_nothing_written(
     pr: Postroom, metered: CustomerAccount, bad: str
 ) -> None:
-    before = pr.vault.registers("PB-CC1")
+    before = pr.meters.funds.registers("PB-CC1")
     with pytest.raises(ValidationError) as caught:
-        pr.vault.record_usage("PB-CC1", usd("0.74"), 1, "use-bad", cost_center=bad)
+        pr.meters.funds.record_usage("PB-CC1", usd("0.74"), 1, "use-bad", cost_center=bad)
     assert caught.value.code == "invalid_cost_center"
-    assert pr.vault.registers("PB-CC1") == before
+    assert pr.meters.funds.registers("PB-CC1") == before

@@ -25,9 +25,9 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.errors import ConfigurationError
+from postroom.core.ledger.model import ChainKey, Checkpoint, VerifyReport, chain_hash
+from postroom.core.ledger.store import ledger_transfers, transfer_from_row
 from postroom.core.money import Money
-from postroom.core.vault.model import ChainKey, Checkpoint, VerifyReport, chain_hash
-from postroom.core.vault.store import ledger_transfers, transfer_from_row
 from postroom.frontends.cli import cli
 
 #: 100,000 USD in mills.
@@ -43,13 +43,13 @@ def usd(text: str) -> Money:
 def _ledger(pr: Postroom, customer: CustomerAccount) -> None:
     """Six rows (registering a meter writes none); the last deposit, dep-2 (row 4), has
     two rows after it."""
-    pr.vault.deposit(customer.number, usd("100"), "dep-1")
-    pr.vault.register_meter("M-1", customer.number, "USPS")
-    pr.vault.refill("M-1", usd("40"), "refill-1")
-    pr.vault.record_usage("M-1", usd("1.5"), 2, "use-1")
-    pr.vault.deposit(customer.number, usd("5"), "dep-2")
-    pr.vault.refill("M-1", usd("10"), "refill-2")
-    pr.vault.record_usage("M-1", usd("0.5"), 1, "use-2")
+    pr.ledger.deposit(customer.number, usd("100"), "dep-1")
+    pr.meters.funds.register_meter("M-1", customer.number, "USPS")
+    pr.meters.funds.refill("M-1", usd("40"), "refill-1")
+    pr.meters.funds.record_usage("M-1", usd("1.5"), 2, "use-1")
+    pr.ledger.deposit(customer.number, usd("5"), "dep-2")
+    pr.meters.funds.refill("M-1", usd("10"), "refill-2")
+    pr.meters.funds.record_usage("M-1", usd("0.5"), 1, "use-2")
 
 
 def _seq_of(pr: Postroom, transfer_id: str) -> int:
@@ -158,11 +158,11 @@ def test_a_dba_without_the_key_cannot_rewrite_the_last_deposit(
     pr: Postroom, customer: CustomerAccount, forger: str
 ) -> None:
     _ledger(pr, customer)
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
     _steal(pr, "dep-2", FORGERS[forger])
-    assert pr.vault.balance(customer.number).balances.balance > STOLEN  # the money is "there"
+    assert pr.ledger.balance(customer.number).balances.balance > STOLEN  # the money is "there"
 
-    report = pr.vault.verify()
+    report = pr.ledger.verify()
     assert not report.ok
     assert _first(report) == ("row_altered", 4, "dep-2")
     # Balances and head were fixed: the hashes alone give the rewrite away.
@@ -173,7 +173,7 @@ def test_the_same_rewrite_with_the_key_verifies(pr: Postroom, customer: Customer
     """The control: the rewrite above is complete; only the key was missing."""
     _ledger(pr, customer)
     _steal(pr, "dep-2", _key_of(pr).row_hash)
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_another_key_fails_verify_and_names_the_first_row(
@@ -188,7 +188,7 @@ def test_another_key_fails_verify_and_names_the_first_row(
         ledger_key="not the key this ledger was written with, though long enough",
     )
     with Postroom.open(config=config, clock=clock) as other:
-        report = other.vault.verify()
+        report = other.ledger.verify()
     assert _first(report) == ("row_altered", 1, "dep-1")
 
 
@@ -233,11 +233,11 @@ def test_an_old_ledger_upgrades_sealed_and_verifies(old_ledger: Postroom) -> Non
     pr = old_ledger
     assert "vault_0009_seal" not in migrate.applied_revisions(pr.db)
     migrate.upgrade(pr.db, seal_ledger=_key_of(pr).seal)  # as `postroom db upgrade` does
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
     customer = pr.accounts.list()[0]
-    pr.vault.deposit(customer.number, usd("7"), "dep-3")  # row 7: keyed
-    pr.vault.record_usage("M-1", usd("2"), 1, "use-3")
-    assert pr.vault.verify().ok
+    pr.ledger.deposit(customer.number, usd("7"), "dep-3")  # row 7: keyed
+    pr.meters.funds.record_usage("M-1", usd("2"), 1, "use-3")
+    assert pr.ledger.verify().ok
     with pr.db.engine.connect() as connection:
         rows = {
             r.id: r for r in map(transfer_from_row, connection.execute(sa.select(ledger_transfers)))
@@ -250,14 +250,14 @@ def test_a_rewrite_before_the_seal_is_caught(old_ledger: Postroom) -> None:
     pr = old_ledger
     migrate.upgrade(pr.db, seal_ledger=_key_of(pr).seal)
     customer = pr.accounts.list()[0]
-    pr.vault.deposit(customer.number, usd("7"), "dep-3")
+    pr.ledger.deposit(customer.number, usd("7"), "dep-3")
     # Rows 1-6 are unkeyed: the administrator recomputes them with the public algorithm
     # and moves the boundary's recorded hash too, but cannot redo its seal.
     _steal(pr, "dep-1", chain_hash)
     with pr.db.engine.begin() as connection:
         head = connection.execute(sa.text("SELECT row_hash FROM ledger_transfers WHERE seq = 6"))
         connection.execute(sa.text("UPDATE ledger_seal SET row_hash = :h"), {"h": head.scalar()})
-    report = pr.vault.verify()
+    report = pr.ledger.verify()
     assert _first(report) == ("seal_broken", 6, "use-2")
     assert "balance_mismatch" not in _codes(report)
 
@@ -269,7 +269,7 @@ def test_a_rewrite_before_the_seal_without_a_new_hash_is_named(old_ledger: Postr
         _without_guards(connection)
         connection.execute(sa.text("UPDATE ledger_transfers SET amount = 1 WHERE id = 'dep-1'"))
         _restore_guards(connection)
-    assert _first(pr.vault.verify()) == ("row_altered", 1, "dep-1")
+    assert _first(pr.ledger.verify()) == ("row_altered", 1, "dep-1")
 
 
 def test_a_boundary_recorded_without_the_key_is_refused_until_sealed(
@@ -277,12 +277,12 @@ def test_a_boundary_recorded_without_the_key_is_refused_until_sealed(
 ) -> None:
     pr = old_ledger
     migrate.upgrade(pr.db)  # no key: the boundary is recorded, not sealed
-    assert _first(pr.vault.verify()) == ("ledger_unsealed", 6, "use-2")
-    sealed = pr.vault.seal()
+    assert _first(pr.ledger.verify()) == ("ledger_unsealed", 6, "use-2")
+    sealed = pr.ledger.seal()
     assert sealed is not None
     assert sealed.seq == 6
-    assert pr.vault.verify().ok
-    assert pr.vault.seal() == sealed  # once
+    assert pr.ledger.verify().ok
+    assert pr.ledger.seal() == sealed  # once
 
 
 def test_sealing_refuses_an_altered_ledger(old_ledger: Postroom) -> None:
@@ -293,7 +293,7 @@ def test_sealing_refuses_an_altered_ledger(old_ledger: Postroom) -> None:
         connection.execute(sa.text("UPDATE ledger_transfers SET amount = 1 WHERE id = 'use-1'"))
         _restore_guards(connection)
     with pytest.raises(Exception, match="not sealing an altered ledger") as caught:
-        pr.vault.seal()
+        pr.ledger.seal()
     assert getattr(caught.value, "code", None) == "ledger_altered"
 
 
@@ -302,12 +302,12 @@ def test_sealing_refuses_an_altered_ledger(old_ledger: Postroom) -> None:
 
 def test_a_checkpoint_catches_a_cut_tail(pr: Postroom, customer: CustomerAccount) -> None:
     _ledger(pr, customer)
-    pr.vault.deposit(customer.number, usd("9"), "dep-3")
-    checkpoint = pr.vault.checkpoint()
+    pr.ledger.deposit(customer.number, usd("9"), "dep-3")
+    checkpoint = pr.ledger.checkpoint()
     assert checkpoint.seq == 7
-    assert pr.vault.verify(checkpoint).ok
-    pr.vault.deposit(customer.number, usd("1"), "dep-4")
-    assert pr.vault.verify(checkpoint).ok  # the ledger grew: the checkpoint still holds
+    assert pr.ledger.verify(checkpoint).ok
+    pr.ledger.deposit(customer.number, usd("1"), "dep-4")
+    assert pr.ledger.verify(checkpoint).ok  # the ledger grew: the checkpoint still holds
 
     # The administrator removes the last two deposits and fixes balances and head: the
     # rows that remain are intact, so only the checkpoint can tell.
@@ -330,21 +330,21 @@ def test_a_checkpoint_catches_a_cut_tail(pr: Postroom, customer: CustomerAccount
             " head_hash = (SELECT row_hash FROM ledger_transfers WHERE seq = 6)"
         )
         _restore_guards(connection)
-    assert pr.vault.verify().ok
-    report = pr.vault.verify(checkpoint)
+    assert pr.ledger.verify().ok
+    report = pr.ledger.verify(checkpoint)
     assert _first(report)[0] == "checkpoint_missing"
 
 
 def test_a_checkpoint_is_signed(pr: Postroom, customer: CustomerAccount) -> None:
     _ledger(pr, customer)
-    taken = pr.vault.checkpoint()
+    taken = pr.ledger.checkpoint()
     forged = Checkpoint(taken.seq, taken.row_hash, GUESSED.checkpoint(taken.seq, taken.row_hash))
-    assert _first(pr.vault.verify(forged))[0] == "checkpoint_invalid"
+    assert _first(pr.ledger.verify(forged))[0] == "checkpoint_invalid"
     # A checkpoint signed with another key says nothing, even of a row that differs.
     wrong = Checkpoint(2, "ab" * 32, GUESSED.checkpoint(2, "ab" * 32))
-    assert [p.code for p in pr.vault.verify(wrong).problems] == ["checkpoint_invalid"]
+    assert [p.code for p in pr.ledger.verify(wrong).problems] == ["checkpoint_invalid"]
     other = Checkpoint(2, taken.row_hash, _key_of(pr).checkpoint(2, taken.row_hash))
-    assert _first(pr.vault.verify(other)) == ("checkpoint_mismatch", 2, "refill-1")
+    assert _first(pr.ledger.verify(other)) == ("checkpoint_mismatch", 2, "refill-1")
 
 
 # ------------------------------------------------------------- the key and the CLI

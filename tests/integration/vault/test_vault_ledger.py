@@ -11,9 +11,9 @@ from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from postroom.core.ledger.model import AccountKind, Phase, TransferCode, TransferRequest
+from postroom.core.ledger.service import postage_code
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind, Phase, TransferCode, TransferRequest
-from postroom.core.vault.service import postage_code
 
 USD = "USD"
 
@@ -23,43 +23,43 @@ def usd(text: str) -> Money:
 
 
 def balance(pr: Postroom, customer: CustomerAccount) -> int:
-    return pr.vault.balance(customer.number).balances.balance
+    return pr.ledger.balance(customer.number).balances.balance
 
 
 def transfer_count(pr: Postroom) -> int:
-    return pr.vault.verify().transfers_checked
+    return pr.ledger.verify().transfers_checked
 
 
 def test_deposit_credits_the_postage_account(pr: Postroom, customer: CustomerAccount) -> None:
-    t = pr.vault.deposit(customer.number, usd("100.00"), "dep-1")
+    t = pr.ledger.deposit(customer.number, usd("100.00"), "dep-1")
     assert t.amount == 100_000
     assert t.code is TransferCode.DEPOSIT
     assert balance(pr, customer) == 100_000
-    clearing = pr.vault.account("payment_clearing:USD")
+    clearing = pr.ledger.account("payment_clearing:USD")
     assert clearing.balances.debits_posted == 100_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_same_id_same_body_returns_the_first_result(
     pr: Postroom, customer: CustomerAccount
 ) -> None:
-    first = pr.vault.deposit(customer.number, usd("10"), "dep-1")
-    again = pr.vault.deposit(customer.number, usd("10"), "dep-1")
+    first = pr.ledger.deposit(customer.number, usd("10"), "dep-1")
+    again = pr.ledger.deposit(customer.number, usd("10"), "dep-1")
     assert again == first
     assert balance(pr, customer) == 10_000
     assert transfer_count(pr) == 1
 
 
 def test_same_id_other_body_is_a_conflict(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("10"), "dep-1")
+    pr.ledger.deposit(customer.number, usd("10"), "dep-1")
     with pytest.raises(Conflict) as error:
-        pr.vault.deposit(customer.number, usd("11"), "dep-1")
+        pr.ledger.deposit(customer.number, usd("11"), "dep-1")
     assert error.value.code == "transfer_id_reused"
     assert balance(pr, customer) == 10_000
 
 
 def test_insufficient_funds_id_stays_failed(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("5"), "dep-1")
+    pr.ledger.deposit(customer.number, usd("5"), "dep-1")
     spend = TransferRequest(
         id="spend-1",
         debit=postage_code(customer.number),
@@ -68,88 +68,88 @@ def test_insufficient_funds_id_stays_failed(pr: Postroom, customer: CustomerAcco
         currency=USD,
         code=TransferCode.FEE,
     )
-    pr.vault.system_account(AccountKind.FEES, USD)
+    pr.ledger.system_account(AccountKind.FEES, USD)
     with pytest.raises(InsufficientFunds) as error:
-        pr.vault.transfer(spend)
+        pr.ledger.transfer(spend)
     assert error.value.code == "insufficient_funds"
-    pr.vault.deposit(customer.number, usd("5"), "dep-2")  # now there would be enough
+    pr.ledger.deposit(customer.number, usd("5"), "dep-2")  # now there would be enough
     with pytest.raises(InsufficientFunds):
-        pr.vault.transfer(spend)  # but the id stays failed
+        pr.ledger.transfer(spend)  # but the id stays failed
     with pytest.raises(Conflict) as reused:
-        pr.vault.transfer(attrs.evolve(spend, amount=1_000))
+        pr.ledger.transfer(attrs.evolve(spend, amount=1_000))
     assert reused.value.code == "transfer_id_reused"
     assert balance(pr, customer) == 10_000
-    pr.vault.transfer(attrs.evolve(spend, id="spend-2"))
+    pr.ledger.transfer(attrs.evolve(spend, id="spend-2"))
     assert balance(pr, customer) == 4_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_credit_line_lets_the_balance_go_below_zero(
     pr: Postroom, customer: CustomerAccount
 ) -> None:
-    pr.vault.open_postage_account(customer.number, credit_limit=usd("50"))
-    pr.vault.register_meter("M-1", customer.number, "USPS")
-    pr.vault.refill("M-1", usd("50"), "r1")
+    pr.ledger.open_postage_account(customer.number, credit_limit=usd("50"))
+    pr.meters.funds.register_meter("M-1", customer.number, "USPS")
+    pr.meters.funds.refill("M-1", usd("50"), "r1")
     assert balance(pr, customer) == -50_000
     with pytest.raises(InsufficientFunds):
-        pr.vault.refill("M-1", usd("0.001"), "r2")
-    assert pr.vault.verify().ok
+        pr.meters.funds.refill("M-1", usd("0.001"), "r2")
+    assert pr.ledger.verify().ok
 
 
 def test_two_phase_partial_post_releases_the_rest(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("20"), "dep")
-    pr.vault.system_account(AccountKind.POSTAGE_USED, USD, "USPS")
-    pending = pr.vault.reserve(postage_code(customer.number), "used:USPS:USD", usd("8"), "p1")
+    pr.ledger.deposit(customer.number, usd("20"), "dep")
+    pr.ledger.system_account(AccountKind.POSTAGE_USED, USD, "USPS")
+    pending = pr.ledger.reserve(postage_code(customer.number), "used:USPS:USD", usd("8"), "p1")
     assert pending.phase is Phase.PENDING
-    account = pr.vault.balance(customer.number)
+    account = pr.ledger.balance(customer.number)
     assert account.balances.available == 12_000
     assert account.balances.balance == 20_000
-    posted = pr.vault.post_pending("p1", "p1-post", usd("5"))
+    posted = pr.ledger.post_pending("p1", "p1-post", usd("5"))
     assert posted.amount == 5_000
-    account = pr.vault.balance(customer.number)
+    account = pr.ledger.balance(customer.number)
     assert account.balances.balance == 15_000
     assert account.balances.debits_pending == 0
     with pytest.raises(Conflict) as twice:
-        pr.vault.void_pending("p1", "p1-void")
+        pr.ledger.void_pending("p1", "p1-void")
     assert twice.value.code == "pending_transfer_resolved"
-    assert pr.vault.post_pending("p1", "p1-post", usd("5")) == posted  # idempotent
-    assert pr.vault.verify().ok
+    assert pr.ledger.post_pending("p1", "p1-post", usd("5")) == posted  # idempotent
+    assert pr.ledger.verify().ok
 
 
 def test_void_releases_the_reservation(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("20"), "dep")
-    pr.vault.system_account(AccountKind.POSTAGE_USED, USD, "USPS")
-    pr.vault.reserve(postage_code(customer.number), "used:USPS:USD", usd("20"), "p1")
+    pr.ledger.deposit(customer.number, usd("20"), "dep")
+    pr.ledger.system_account(AccountKind.POSTAGE_USED, USD, "USPS")
+    pr.ledger.reserve(postage_code(customer.number), "used:USPS:USD", usd("20"), "p1")
     with pytest.raises(InsufficientFunds):
-        pr.vault.reserve(postage_code(customer.number), "used:USPS:USD", usd("1"), "p2")
-    pr.vault.void_pending("p1", "v1")
-    assert pr.vault.balance(customer.number).balances.available == 20_000
-    assert pr.vault.verify().ok
+        pr.ledger.reserve(postage_code(customer.number), "used:USPS:USD", usd("1"), "p2")
+    pr.ledger.void_pending("p1", "v1")
+    assert pr.ledger.balance(customer.number).balances.available == 20_000
+    assert pr.ledger.verify().ok
 
 
 def test_expiry_by_the_worker_job(
     pr: Postroom, customer: CustomerAccount, clock: FrozenClock
 ) -> None:
-    pr.vault.deposit(customer.number, usd("20"), "dep")
-    pr.vault.system_account(AccountKind.POSTAGE_USED, USD, "USPS")
+    pr.ledger.deposit(customer.number, usd("20"), "dep")
+    pr.ledger.system_account(AccountKind.POSTAGE_USED, USD, "USPS")
     code = postage_code(customer.number)
-    pr.vault.reserve(code, "used:USPS:USD", usd("3"), "p1", timeout_seconds=60)
-    pr.vault.reserve(code, "used:USPS:USD", usd("4"), "p2")  # no timeout: never expires
+    pr.ledger.reserve(code, "used:USPS:USD", usd("3"), "p1", timeout_seconds=60)
+    pr.ledger.reserve(code, "used:USPS:USD", usd("4"), "p2")  # no timeout: never expires
     assert pr.jobs.run_now("vault.expire-pending") == 0
     clock.advance(timedelta(seconds=61))
     with pytest.raises(Conflict) as late:
-        pr.vault.post_pending("p1", "p1-post")
+        pr.ledger.post_pending("p1", "p1-post")
     assert late.value.code == "pending_transfer_expired"
     assert pr.jobs.run_now("vault.expire-pending") == 1
     assert pr.jobs.run_now("vault.expire-pending") == 0  # idempotent
-    account = pr.vault.balance(customer.number)
+    account = pr.ledger.balance(customer.number)
     assert account.balances.debits_pending == 4_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_linked_batch_is_all_or_nothing(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("10"), "dep")
-    pr.vault.system_account(AccountKind.FEES, USD)
+    pr.ledger.deposit(customer.number, usd("10"), "dep")
+    pr.ledger.system_account(AccountKind.FEES, USD)
     code = postage_code(customer.number)
 
     def fee(tid: str, mills: int) -> TransferRequest:
@@ -158,12 +158,12 @@ def test_linked_batch_is_all_or_nothing(pr: Postroom, customer: CustomerAccount)
         )
 
     with pytest.raises(InsufficientFunds):
-        pr.vault.create_transfers([fee("a", 6_000), fee("b", 6_000)])
+        pr.ledger.create_transfers([fee("a", 6_000), fee("b", 6_000)])
     assert balance(pr, customer) == 10_000
-    done = pr.vault.create_transfers([fee("c", 6_000), fee("d", 4_000)])
+    done = pr.ledger.create_transfers([fee("c", 6_000), fee("d", 4_000)])
     assert [t.batch for t in done] == ["c", "c"]
     assert balance(pr, customer) == 0
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 @pytest.mark.parametrize(
@@ -184,8 +184,8 @@ def test_linked_batch_is_all_or_nothing(pr: Postroom, customer: CustomerAccount)
 def test_bad_input_writes_nothing(
     pr: Postroom, customer: CustomerAccount, change: dict[str, object], code: str
 ) -> None:
-    pr.vault.deposit(customer.number, usd("10"), "dep")
-    pr.vault.system_account(AccountKind.FEES, USD)
+    pr.ledger.deposit(customer.number, usd("10"), "dep")
+    pr.ledger.system_account(AccountKind.FEES, USD)
     base = {
         "id": "bad",
         "debit": postage_code(customer.number),
@@ -195,7 +195,7 @@ def test_bad_input_writes_nothing(
     }
     request = TransferRequest(**{**base, **change})  # type: ignore[arg-type]
     with pytest.raises((ValidationError, NotFound)) as error:
-        pr.vault.transfer(request)
+        pr.ledger.transfer(request)
     assert error.value.code == code
     assert transfer_count(pr) == 1
     assert balance(pr, customer) == 10_000
@@ -203,22 +203,22 @@ def test_bad_input_writes_nothing(
 
 def test_money_refuses_floats_and_mixed_currencies(pr: Postroom, customer: CustomerAccount) -> None:
     with pytest.raises(ValidationError):
-        pr.vault.deposit(customer.number, Money.of(1.5, USD), "x")  # type: ignore[arg-type]
+        pr.ledger.deposit(customer.number, Money.of(1.5, USD), "x")  # type: ignore[arg-type]
     with pytest.raises(ValidationError) as mixed:
-        pr.vault.deposit(customer.number, Money.parse("5 EUR"), "x")
+        pr.ledger.deposit(customer.number, Money.parse("5 EUR"), "x")
     assert mixed.value.code == "currency_mismatch"
     with pytest.raises(NotFound):
-        pr.vault.deposit("1234567897", usd("5"), "x")
+        pr.ledger.deposit("1234567897", usd("5"), "x")
     assert transfer_count(pr) == 0
 
 
 def test_rows_are_immutable_in_the_database(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("10"), "dep")
+    pr.ledger.deposit(customer.number, usd("10"), "dep")
     with pytest.raises(Exception, match="immutable"), pr.db.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE ledger_transfers SET amount = 1")
     with pytest.raises(Exception, match="immutable"), pr.db.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM ledger_transfers")
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_batch_stores_its_times_as_every_other_row(
@@ -228,10 +228,10 @@ def test_a_batch_stores_its_times_as_every_other_row(
     # SQLAlchemy stores any other, or SQL comparisons (expiry, date-range reports) and
     # reading them back would go wrong.
     clock.advance(timedelta(seconds=1, microseconds=123456))
-    pr.vault.deposit(customer.number, usd("20"), "dep")
-    used = pr.vault.system_account(AccountKind.POSTAGE_USED, USD, "USPS")  # made now
+    pr.ledger.deposit(customer.number, usd("20"), "dep")
+    used = pr.ledger.system_account(AccountKind.POSTAGE_USED, USD, "USPS")  # made now
     code = postage_code(customer.number)
-    rows = pr.vault.create_transfers(
+    rows = pr.ledger.create_transfers(
         [
             TransferRequest(
                 id="hold", debit=code, credit=used.id, amount=3_000, currency=USD,
@@ -252,7 +252,7 @@ def test_a_batch_stores_its_times_as_every_other_row(
             (used.id,),
         ).scalar_one()
     assert stored.created_at == account_made
-    assert pr.vault.history(code)[0].created_at == clock.now()
+    assert pr.ledger.history(code)[0].created_at == clock.now()
     clock.advance(timedelta(seconds=60))
     assert pr.jobs.run_now("vault.expire-pending") == 1
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok

@@ -19,15 +19,15 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.errors import InsufficientFunds, PostroomError
-from postroom.core.money import Money
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     AccountKind,
     ChainKey,
     Transfer,
     TransferCode,
     TransferRequest,
 )
-from postroom.core.vault.service import postage_code
+from postroom.core.ledger.service import postage_code
+from postroom.core.money import Money
 
 
 def ledger_key(pr: Postroom) -> ChainKey:
@@ -73,9 +73,9 @@ def sent_at_once(
 
 
 def test_a_posted_debit_runs_on_the_driver_alone(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, Money(10_000, "USD"), "funding")
-    pr.vault.system_account(AccountKind.FEES, "USD")
-    pr.vault.transfer(fee(customer, "first"))  # learns the account codes
+    pr.ledger.deposit(customer.number, Money(10_000, "USD"), "funding")
+    pr.ledger.system_account(AccountKind.FEES, "USD")
+    pr.ledger.transfer(fee(customer, "first"))  # learns the account codes
     through_sqlalchemy: list[str] = []
 
     def count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
@@ -83,8 +83,8 @@ def test_a_posted_debit_runs_on_the_driver_alone(pr: Postroom, customer: Custome
 
     sa.event.listen(pr.db.engine, "before_cursor_execute", count)
     try:
-        done = pr.vault.transfer(fee(customer, "second"))
-        again = pr.vault.transfer(fee(customer, "second"))  # a replay: the general path
+        done = pr.ledger.transfer(fee(customer, "second"))
+        again = pr.ledger.transfer(fee(customer, "second"))  # a replay: the general path
     finally:
         sa.event.remove(pr.db.engine, "before_cursor_execute", count)
     assert again == done
@@ -95,8 +95,8 @@ def test_a_posted_debit_runs_on_the_driver_alone(pr: Postroom, customer: Custome
         through_sqlalchemy
     )
     assert done.row_hash == done.computed_hash(ledger_key(pr))
-    assert pr.vault.balance(customer.number).balances.balance == 8_000
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(customer.number).balances.balance == 8_000
+    assert pr.ledger.verify().ok
 
 
 @pytest.mark.postgres
@@ -105,10 +105,10 @@ def test_a_failed_transfer_id_never_becomes_a_transfer_in_the_database(
 ) -> None:
     if pr.db.dialect != "postgresql":
         pytest.skip("the trigger is PostgreSQL's; SQLite's single writer cannot race")
-    pr.vault.deposit(customer.number, Money(500, "USD"), "funding")
-    pr.vault.system_account(AccountKind.FEES, "USD")
+    pr.ledger.deposit(customer.number, Money(500, "USD"), "funding")
+    pr.ledger.system_account(AccountKind.FEES, "USD")
     with pytest.raises(InsufficientFunds):
-        pr.vault.transfer(fee(customer, "too-much"))
+        pr.ledger.transfer(fee(customer, "too-much"))
     copy = (
         "INSERT INTO ledger_transfers SELECT seq + 1, 'too-much', debit_account_id,"
         " credit_account_id, amount, currency, phase, code, pending_id, timeout_at, batch,"
@@ -127,7 +127,7 @@ def test_a_ledger_row_names_only_accounts_that_exist(
 ) -> None:
     # Both stores refuse a row naming an unknown account: SQLite by its foreign keys,
     # PostgreSQL by the statement-level check that replaced them (vault_0008).
-    pr.vault.deposit(customer.number, Money(500, "USD"), "funding")
+    pr.ledger.deposit(customer.number, Money(500, "USD"), "funding")
     orphan = (
         "INSERT INTO ledger_transfers SELECT seq + 1, 'orphan', 999999,"
         " credit_account_id, amount, currency, phase, code, pending_id, timeout_at, batch,"
@@ -141,20 +141,20 @@ def test_a_ledger_row_names_only_accounts_that_exist(
         for change in ("DELETE FROM ledger_accounts", "UPDATE ledger_accounts SET id = id + 1000"):
             with pytest.raises(sa.exc.IntegrityError), pr.db.engine.begin() as connection:
                 connection.exec_driver_sql(change)
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_twin_requests_sent_at_once_get_one_answer(pr: Postroom, customer: CustomerAccount) -> None:
     # 30 ids, each sent by 4 threads at the same moment; funds for 20 of them.
-    pr.vault.deposit(customer.number, Money(20 * 1000, "USD"), "funding")
-    pr.vault.system_account(AccountKind.FEES, "USD")
-    pr.vault.transfer(fee(customer, "warm-up", 1))
-    pr.vault.deposit(customer.number, Money(1, "USD"), "top-up")
+    pr.ledger.deposit(customer.number, Money(20 * 1000, "USD"), "funding")
+    pr.ledger.system_account(AccountKind.FEES, "USD")
+    pr.ledger.transfer(fee(customer, "warm-up", 1))
+    pr.ledger.deposit(customer.number, Money(1, "USD"), "top-up")
     threads, ids = 4, [f"twin-{n}" for n in range(30)]
 
     def send(transfer_id: str) -> object:
         try:
-            return pr.vault.transfer(fee(customer, transfer_id))
+            return pr.ledger.transfer(fee(customer, transfer_id))
         except InsufficientFunds as error:
             return error.code
 
@@ -164,27 +164,27 @@ def test_twin_requests_sent_at_once_get_one_answer(pr: Postroom, customer: Custo
         assert len(answers[transfer_id]) == threads
         assert len({repr(a) for a in answers[transfer_id]}) == 1, answers[transfer_id]
     assert len(applied) == 20
-    assert pr.vault.balance(customer.number).balances.balance == 0
-    report = pr.vault.verify()
+    assert pr.ledger.balance(customer.number).balances.balance == 0
+    report = pr.ledger.verify()
     assert report.ok, report.problems
     assert report.transfers_checked == 3 + 20
     # A refused id stays refused, even with the funds there now.
-    pr.vault.deposit(customer.number, Money(10**6, "USD"), "later")
+    pr.ledger.deposit(customer.number, Money(10**6, "USD"), "later")
     refused = next(i for i in ids if i not in applied)
     with pytest.raises(InsufficientFunds, match="failed before"):
-        pr.vault.transfer(fee(customer, refused))
+        pr.ledger.transfer(fee(customer, refused))
 
 
 def test_twin_batches_sent_at_once_get_one_answer(pr: Postroom, customer: CustomerAccount) -> None:
     # 12 linked batches of 3, each sent by 4 threads at the same moment; funds for 8.
     # The losers of a race find the winner's rows (or its refusal) and answer with them.
-    pr.vault.deposit(customer.number, Money(8 * 3 * 1000, "USD"), "funding")
-    pr.vault.system_account(AccountKind.FEES, "USD")
+    pr.ledger.deposit(customer.number, Money(8 * 3 * 1000, "USD"), "funding")
+    pr.ledger.system_account(AccountKind.FEES, "USD")
     threads, batches = 4, [tuple(f"batch-{b}-{n}" for n in range(3)) for b in range(12)]
 
     def send(ids: tuple[str, ...]) -> object:
         try:
-            return pr.vault.create_transfers([fee(customer, i) for i in ids])
+            return pr.ledger.create_transfers([fee(customer, i) for i in ids])
         except InsufficientFunds as error:
             return (error.code, error.details["transfer_id"])
 
@@ -194,8 +194,8 @@ def test_twin_batches_sent_at_once_get_one_answer(pr: Postroom, customer: Custom
         assert len({repr(a) for a in answers[ids]}) == 1, answers[ids]
     applied = [b for b, ids in enumerate(batches) if isinstance(answers[ids][0], list)]
     assert applied == list(range(8))
-    assert pr.vault.balance(customer.number).balances.balance == 0
-    report = pr.vault.verify()
+    assert pr.ledger.balance(customer.number).balances.balance == 0
+    report = pr.ledger.verify()
     assert report.ok, report.problems
     assert report.transfers_checked == 1 + 8 * 3
 
@@ -214,15 +214,15 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
 
     fast, general = opened("fast.db"), opened("general.db")
     decided_in_sql: list[bool] = []  # applied, or left to the general path
-    post_at_once = fast.vault._post_at_once
+    post_at_once = fast.ledger._post_at_once
 
     def recorded(request: TransferRequest) -> Transfer | None:
         done = post_at_once(request)
         decided_in_sql.append(done is not None)
         return done
 
-    monkeypatch.setattr(fast.vault, "_post_at_once", recorded)
-    monkeypatch.setattr(general.vault, "_post_at_once", lambda request: None)
+    monkeypatch.setattr(fast.ledger, "_post_at_once", recorded)
+    monkeypatch.setattr(general.ledger, "_post_at_once", lambda request: None)
     ledgers = (fast, general)
     accounts: list[int | str] = []
     meter = 0
@@ -231,23 +231,23 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
         usd = pr.accounts.create("Plain", "US", "USD")
         lined = pr.accounts.create("On credit", "US", "USD")
         eur = pr.accounts.create("Euro", "FR", "EUR")
-        pr.vault.open_postage_account(usd.number)
-        pr.vault.open_postage_account(lined.number, credit_limit=Money(5_000, "USD"))
-        pr.vault.open_postage_account(eur.number)
+        pr.ledger.open_postage_account(usd.number)
+        pr.ledger.open_postage_account(lined.number, credit_limit=Money(5_000, "USD"))
+        pr.ledger.open_postage_account(eur.number)
         customers.append([usd.number, lined.number])
-        pr.vault.register_meter("PM-1", usd.number, "USPS")
+        pr.meters.funds.register_meter("PM-1", usd.number, "USPS")
         in_dollars: list[int | str] = [
-            pr.vault.balance(usd.number).id,
-            pr.vault.balance(lined.number).id,
-            pr.vault.system_account(AccountKind.FEES, "USD").id,
+            pr.ledger.balance(usd.number).id,
+            pr.ledger.balance(lined.number).id,
+            pr.ledger.system_account(AccountKind.FEES, "USD").id,
             "fees:USD",
         ]
-        meter = pr.vault.account("meter:PM-1").id
+        meter = pr.ledger.account("meter:PM-1").id
         accounts = [
             *in_dollars,
             meter,
-            pr.vault.balance(eur.number).id,
-            pr.vault.system_account(AccountKind.FEES, "EUR").id,
+            pr.ledger.balance(eur.number).id,
+            pr.ledger.system_account(AccountKind.FEES, "EUR").id,
         ]
     rng = random.Random(20261123)
     sent: list[TransferRequest] = []
@@ -255,8 +255,8 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
         if n % 40 == 0:  # funds come and go
             for pr, numbers in zip(ledgers, customers, strict=True):
                 for k, number in enumerate(numbers):
-                    pr.vault.deposit(number, Money(25_000, "USD"), f"funding-{n}-{k}")
-                pr.vault.refill("PM-1", Money(5_000, "USD"), f"refill-{n}")
+                    pr.ledger.deposit(number, Money(25_000, "USD"), f"funding-{n}-{k}")
+                pr.meters.funds.refill("PM-1", Money(5_000, "USD"), f"refill-{n}")
         if sent and rng.random() < 0.15:  # a replay, as sent or with another amount
             request = rng.choice(sent)
             if rng.random() < 0.5:
@@ -275,7 +275,7 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
             if rng.random() < 0.1:  # a meter on one side, which only the general path moves
                 request = attrs.evolve(request, **{rng.choice(["debit", "credit"]): meter})
             if isinstance(request.debit, int) and rng.random() < 0.3:  # at the edge
-                debit = next(a for a in fast.vault.accounts() if a.id == request.debit)
+                debit = next(a for a in fast.ledger.accounts() if a.id == request.debit)
                 edge = debit.balances.available + debit.credit_limit + rng.choice([-1, 0, 1, 300])
                 request = attrs.evolve(request, amount=max(1, edge))
             sent.append(request)
@@ -283,7 +283,7 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
         for pr in ledgers:
             try:
                 # The chains differ in the deposits' rows (customer numbers are random).
-                done = pr.vault.transfer(request)
+                done = pr.ledger.transfer(request)
                 answers.append(attrs.evolve(done, prev_hash="", row_hash=""))
                 assert done.row_hash == done.computed_hash(ledger_key(pr))
             except PostroomError as error:
@@ -291,10 +291,10 @@ def test_a_posted_transfer_answers_alike_with_or_without_its_sql_checks(
         assert answers[0] == answers[1], (request, answers)
     assert decided_in_sql.count(True) > 150
     assert decided_in_sql.count(False) > 100
-    assert [a.balances for a in fast.vault.accounts()] == [
-        a.balances for a in general.vault.accounts()
+    assert [a.balances for a in fast.ledger.accounts()] == [
+        a.balances for a in general.ledger.accounts()
     ]
-    assert fast.vault.registers("PM-1") == general.vault.registers("PM-1")
+    assert fast.meters.funds.registers("PM-1") == general.meters.funds.registers("PM-1")
     for pr in ledgers:
-        assert pr.vault.verify().ok
+        assert pr.ledger.verify().ok
         pr.close()

@@ -15,9 +15,9 @@ import pytest
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.app import Postroom
+from postroom.core.ledger.model import AccountKind
+from postroom.core.ledger.service import postage_code
 from postroom.core.money import Money
-from postroom.core.vault.model import AccountKind
-from postroom.core.vault.service import postage_code
 
 KILLS = int(os.environ.get("VAULT_SIGKILLS", "20"))
 MILLS = 7
@@ -29,8 +29,8 @@ def test_killed_writers_leave_an_exact_ledger(
     pr: Postroom, customer: CustomerAccount, store_url: str, data_dir: Path
 ) -> None:
     funding = 10**9
-    pr.vault.deposit(customer.number, Money(funding, "USD"), "funding")
-    pr.vault.system_account(AccountKind.FEES, "USD")
+    pr.ledger.deposit(customer.number, Money(funding, "USD"), "funding")
+    pr.ledger.system_account(AccountKind.FEES, "USD")
     code = postage_code(customer.number)
     rng = random.Random(3)
     for k in range(KILLS):
@@ -56,10 +56,10 @@ def test_killed_writers_leave_an_exact_ledger(
         process.wait()
         assert process.returncode == -signal.SIGKILL
 
-    report = pr.vault.verify()
+    report = pr.ledger.verify()
     assert report.ok, report.problems
     debits = report.transfers_checked - 1
     assert debits > KILLS  # the writers did get work done between kills
-    account = pr.vault.balance(customer.number)
+    account = pr.ledger.balance(customer.number)
     assert account.balances.balance == funding - MILLS * debits
-    assert pr.vault.account("fees:USD").balances.credits_posted == MILLS * debits
+    assert pr.ledger.account("fees:USD").balances.credits_posted == MILLS * debits

@@ -35,16 +35,11 @@ from postroom.core.errors import (
     PostroomError,
     ValidationError,
 )
+from postroom.core.ledger.model import AccountKind, Balances, sum_balances
+from postroom.core.ledger.service import postage_code
+from postroom.core.meters.refills import RESET_TOKEN_TTL_SECONDS, TOKEN_CANCEL_GRACE_SECONDS
 from postroom.core.money import Money
-from postroom.core.vault.model import (
-    RESET_TOKEN_TTL_SECONDS,
-    TOKEN_CANCEL_GRACE_SECONDS,
-    AccountKind,
-    Balances,
-    sum_balances,
-)
-from postroom.core.vault.refund_model import PieceClaim
-from postroom.core.vault.service import postage_code
+from postroom.core.refunds.model import PieceClaim
 
 amounts = st.integers(min_value=1, max_value=50_000)
 
@@ -105,8 +100,8 @@ class VaultMachine(RuleBasedStateMachine):
     def customer(self, mills: int, part: int) -> None:
         self.number = self.pr.accounts.create("State Machine", "US", "USD").number
         for serial in METERS:
-            self.pr.vault.register_meter(serial, self.number, "USPS")
-        self.pr.vault.system_account(AccountKind.POSTAGE_USED, "USD", "USPS")
+            self.pr.meters.funds.register_meter(serial, self.number, "USPS")
+        self.pr.ledger.system_account(AccountKind.POSTAGE_USED, "USD", "USPS")
         # often start funded, so that prints and refunds come within a short run
         if mills:
             self.deposit(mills)
@@ -120,13 +115,13 @@ class VaultMachine(RuleBasedStateMachine):
 
     @rule(mills=amounts)
     def deposit(self, mills: int) -> None:
-        self.pr.vault.deposit(self.number, Money(mills, "USD"), self.next_id("dep"))
+        self.pr.ledger.deposit(self.number, Money(mills, "USD"), self.next_id("dep"))
         self.postage += mills
 
     @rule(serial=st.sampled_from(METERS), mills=amounts)
     def refill(self, serial: str, mills: int) -> None:
         try:
-            done = self.pr.vault.refill(serial, Money(mills, "USD"), self.next_id("refill"))
+            done = self.pr.meters.funds.refill(serial, Money(mills, "USD"), self.next_id("refill"))
         except InsufficientFunds:
             assert mills > self.available
             return
@@ -149,7 +144,7 @@ class VaultMachine(RuleBasedStateMachine):
         last = max((t.sequence for t in self.tokens[serial] if t.applied), default=0)
         refused: PostroomError | None = None
         try:
-            self.pr.vault.apply_reset_token(serial, token.text)
+            self.pr.meters.funds.apply_reset_token(serial, token.text)
         except (Conflict, ValidationError) as error:
             refused = error
         if token.cancelled:
@@ -167,7 +162,7 @@ class VaultMachine(RuleBasedStateMachine):
     def days_pass_and_worker_cancels_expired_refills(self, days: int) -> None:
         self.clock.advance(timedelta(days=days))
         self.worker_expires_reservations()
-        cancelled = {(c.serial, c.sequence) for c in self.pr.vault.cancel_expired_tokens()}
+        cancelled = {(c.serial, c.sequence) for c in self.pr.meters.funds.cancel_expired_tokens()}
         due = self.clock.now() - timedelta(seconds=TOKEN_CANCEL_GRACE_SECONDS)
         # the worker goes by expiry, then serial and sequence; an uncovered one is left
         candidates = sorted(
@@ -190,7 +185,9 @@ class VaultMachine(RuleBasedStateMachine):
     @rule(serial=st.sampled_from(METERS), mills=amounts, pieces=st.integers(1, 20))
     def usage(self, serial: str, mills: int, pieces: int) -> None:
         try:
-            self.pr.vault.record_usage(serial, Money(mills, "USD"), pieces, self.next_id("use"))
+            self.pr.meters.funds.record_usage(
+                serial, Money(mills, "USD"), pieces, self.next_id("use")
+            )
         except InsufficientFunds:
             assert mills > self.meters[serial]
             return
@@ -212,7 +209,7 @@ class VaultMachine(RuleBasedStateMachine):
     def reserve(self, mills: int, timeout: int | None) -> str:
         tid = self.next_id("res")
         try:
-            self.pr.vault.reserve(
+            self.pr.ledger.reserve(
                 postage_code(self.number),
                 "used:USPS:USD",
                 Money(mills, "USD"),
@@ -231,7 +228,7 @@ class VaultMachine(RuleBasedStateMachine):
         held = self.reserved.get(pending)
         mills = None if held is None else max(1, held * part // 100)
         try:
-            self.pr.vault.post_pending(
+            self.pr.ledger.post_pending(
                 pending, self.next_id("post"), None if mills is None else Money(mills, "USD")
             )
         except (Conflict, NotFound):  # resolved already, or a refused reservation
@@ -246,7 +243,7 @@ class VaultMachine(RuleBasedStateMachine):
     def void(self, pending: str) -> None:
         held = self.reserved.get(pending)
         try:
-            self.pr.vault.void_pending(pending, self.next_id("void"))
+            self.pr.ledger.void_pending(pending, self.next_id("void"))
         except (Conflict, NotFound):
             assert held is None
             return
@@ -259,14 +256,14 @@ class VaultMachine(RuleBasedStateMachine):
         self.worker_expires_reservations()
 
     def worker_expires_reservations(self) -> None:
-        self.pr.vault.expire_pending()
+        self.pr.ledger.expire_pending()
         # the model learns what expired from the ledger itself, then checks the sum below
-        account = self.pr.vault.balance(self.number)
+        account = self.pr.ledger.balance(self.number)
         still = account.balances.debits_pending
         if still != sum(self.reserved.values()):
             open_ids = {
                 t.pending_id
-                for t in self.pr.vault.history(postage_code(self.number), limit=10_000)
+                for t in self.pr.ledger.history(postage_code(self.number), limit=10_000)
                 if t.pending_id
             }
             for tid in list(self.reserved):
@@ -330,26 +327,26 @@ class VaultMachine(RuleBasedStateMachine):
     def ledger_holds(self) -> None:
         if not hasattr(self, "number"):
             return
-        accounts = self.pr.vault.accounts()
+        accounts = self.pr.ledger.accounts()
         for account in accounts:
             if account.kind in (AccountKind.POSTAGE, AccountKind.METER):
                 assert account.balances.available + account.credit_limit >= 0, account
         totals: Balances = sum_balances(a.balances for a in accounts)
         assert totals.debits_posted == totals.credits_posted
         assert totals.debits_pending == totals.credits_pending
-        postage = self.pr.vault.balance(self.number).balances
+        postage = self.pr.ledger.balance(self.number).balances
         assert postage.balance == self.postage
         assert postage.debits_pending == sum(self.reserved.values())
         for serial in METERS:
-            regs = self.pr.vault.registers(serial)
+            regs = self.pr.meters.funds.registers(serial)
             assert regs.ascending + regs.descending == regs.control_sum
             assert regs.descending == self.meters[serial]
             assert regs.control_sum == self.refilled[serial]
-            issued = [(t.applied, t.cancelled) for t in self.pr.vault.issued_tokens(serial)]
+            issued = [(t.applied, t.cancelled) for t in self.pr.meters.funds.issued_tokens(serial)]
             assert issued == [(t.applied, t.cancelled) for t in self.tokens[serial]]
         if self.fees:
-            assert self.pr.vault.account("fees:USD").balances.balance == self.fees
-        report = self.pr.vault.verify()
+            assert self.pr.ledger.account("fees:USD").balances.balance == self.fees
+        report = self.pr.ledger.verify()
         assert report.ok, report.problems
 
 

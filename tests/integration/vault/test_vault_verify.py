@@ -14,11 +14,11 @@ def usd(text: str) -> Money:
 
 
 def _ledger(pr: Postroom, customer: CustomerAccount) -> None:
-    pr.vault.deposit(customer.number, usd("100"), "dep-1")
-    pr.vault.register_meter("M-1", customer.number, "USPS")
-    pr.vault.refill("M-1", usd("40"), "refill-1")
-    pr.vault.record_usage("M-1", usd("1.5"), 2, "use-1")
-    pr.vault.deposit(customer.number, usd("5"), "dep-2")
+    pr.ledger.deposit(customer.number, usd("100"), "dep-1")
+    pr.meters.funds.register_meter("M-1", customer.number, "USPS")
+    pr.meters.funds.refill("M-1", usd("40"), "refill-1")
+    pr.meters.funds.record_usage("M-1", usd("1.5"), 2, "use-1")
+    pr.ledger.deposit(customer.number, usd("5"), "dep-2")
 
 
 def _tamper(pr: Postroom, sql: str) -> None:
@@ -35,7 +35,7 @@ def _tamper(pr: Postroom, sql: str) -> None:
 
 def test_clean_ledger_verifies(pr: Postroom, customer: CustomerAccount) -> None:
     _ledger(pr, customer)
-    report = pr.vault.verify()
+    report = pr.ledger.verify()
     assert report.ok, report.problems
     assert (report.transfers_checked, report.meters_checked) == (4, 1)
 
@@ -43,7 +43,7 @@ def test_clean_ledger_verifies(pr: Postroom, customer: CustomerAccount) -> None:
 def test_changed_amount_is_named(pr: Postroom, customer: CustomerAccount) -> None:
     _ledger(pr, customer)
     _tamper(pr, "UPDATE ledger_transfers SET amount = 400000 WHERE id = 'refill-1'")
-    report = pr.vault.verify()
+    report = pr.ledger.verify()
     assert not report.ok
     first = report.first_broken
     assert first is not None
@@ -57,7 +57,7 @@ def test_changed_account_is_named(pr: Postroom, customer: CustomerAccount) -> No
             sa.text("SELECT id FROM ledger_accounts WHERE code = 'payment_clearing:USD'")
         ).scalar_one()
     _tamper(pr, f"UPDATE ledger_transfers SET debit_account_id = {clearing} WHERE id = 'use-1'")
-    first = pr.vault.verify().first_broken
+    first = pr.ledger.verify().first_broken
     assert first is not None
     assert (first.code, first.transfer_id) == ("row_altered", "use-1")
 
@@ -71,7 +71,7 @@ def test_changed_balance_is_named(pr: Postroom, customer: CustomerAccount) -> No
             ),
             {"code": f"postage:{customer.number}"},
         )
-    report = pr.vault.verify()
+    report = pr.ledger.verify()
     codes = {p.code for p in report.problems}
     assert "balance_mismatch" in codes
     assert report.problems[0].account == f"postage:{customer.number}"

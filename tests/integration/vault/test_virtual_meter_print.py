@@ -33,7 +33,7 @@ def usd(text: str) -> Money:
 
 @pytest.fixture
 def funded(pr: Postroom, customer: CustomerAccount) -> CustomerAccount:
-    pr.vault.deposit(customer.number, usd("20"), "dep-1")
+    pr.ledger.deposit(customer.number, usd("20"), "dep-1")
     return customer
 
 
@@ -69,7 +69,7 @@ def test_a_printed_letter_is_charged_logged_and_verifies_with_the_meter_key(
         price.mills,
         20_000 - price.mills,
     )
-    balance = pr.vault.balance(funded.number)
+    balance = pr.ledger.balance(funded.number)
     assert balance.balances.balance == 20_000 - price.mills
     assert balance.balances.debits_pending == 0
 
@@ -87,10 +87,10 @@ def test_a_printed_letter_is_charged_logged_and_verifies_with_the_meter_key(
     assert [(p.piece, p.mills, p.cost_center, p.recorded) for p in logged] == [
         (1, price.mills, "Legal", True)
     ]
-    report = pr.vault.report(funded.number, cost_center="Legal")
+    report = pr.ledger.report(funded.number, cost_center="Legal")
     assert [e.amount for e in report.entries] == [-price.mills]
     assert report.by_cost_center == (("Legal", -price.mills, 0),)
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_a_retry_answers_the_same_piece_and_charges_once(
@@ -99,7 +99,7 @@ def test_a_retry_answers_the_same_piece_and_charges_once(
     first = letter(pr, funded, "k-1")
     again = letter(pr, funded, "k-1")
     assert (again.piece, again.signature, again.created) == (first.piece, first.signature, False)
-    assert pr.vault.balance(funded.number).balances.balance == 20_000 - first.postage.mills
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000 - first.postage.mills
     with pytest.raises(Conflict) as caught:
         letter(pr, funded, "k-1", cost_center="Sales")
     assert caught.value.code == "idempotency_key_reused"
@@ -126,7 +126,7 @@ def test_a_signing_failure_voids_the_hold_and_uses_no_piece_number(
     ):
         letter(other, funded, "k-2")
     assert caught.value.code == "signing_key_unavailable"
-    balance = pr.vault.balance(funded.number)
+    balance = pr.ledger.balance(funded.number)
     assert balance.balances.balance == 20_000 - first.postage.mills
     assert balance.balances.debits_pending == 0
     assert [p.piece for p in pr.meters.pieces(first.serial)] == [1]
@@ -134,8 +134,8 @@ def test_a_signing_failure_voids_the_hold_and_uses_no_piece_number(
     retried = letter(pr, funded, "k-2")  # the same key, with the right installation
     assert retried.piece == 2
     assert retried.record.ascending == 2 * first.postage.mills
-    assert pr.vault.balance(funded.number).balances.balance == 20_000 - 2 * first.postage.mills
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000 - 2 * first.postage.mills
+    assert pr.ledger.verify().ok
 
 
 def test_a_rendering_failure_voids_the_hold(pr: Postroom, funded: CustomerAccount) -> None:
@@ -148,10 +148,11 @@ def test_a_rendering_failure_voids_the_hold(pr: Postroom, funded: CustomerAccoun
     failing = VirtualMeters(
         pr.db,
         pr.clock,
-        pr.vault,
+        pr.accounts,
+        pr.ledger,
+        pr.meters.funds,
         pr.rates,
         pr.config.resolved_virtual_meter_key,
-        pr.accounts.get,
         renderer=broken,
     )
     with pytest.raises(PrintFailed):
@@ -163,8 +164,8 @@ def test_a_rendering_failure_voids_the_hold(pr: Postroom, funded: CustomerAccoun
             idempotency_key="k-1",
             origin_zip="10001",
         )
-    assert pr.vault.balance(funded.number).balances.debits_pending == 0
-    assert pr.vault.balance(funded.number).balances.balance == 20_000
+    assert pr.ledger.balance(funded.number).balances.debits_pending == 0
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000
     assert letter(pr, funded, "k-1").piece == 1
 
 
@@ -175,7 +176,7 @@ def test_without_funds_nothing_is_printed_and_a_retry_after_a_deposit_prints(
         letter(pr, customer, "k-1")
     serial = f"V{customer.number}"
     assert pr.meters.pieces(serial) == []
-    pr.vault.deposit(customer.number, usd("5"), "dep-1")
+    pr.ledger.deposit(customer.number, usd("5"), "dep-1")
     assert letter(pr, customer, "k-1").piece == 1
 
 
@@ -210,7 +211,7 @@ def test_bad_input_is_refused_before_anything_is_held(
         with pytest.raises((ValidationError, NotFound)) as caught:
             pr.meters.print_postage(**options)  # type: ignore[arg-type]
         assert caught.value.code == code, change
-    assert pr.vault.balance(funded.number).balances.balance == 20_000
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000
 
 
 def test_another_accounts_piece_is_not_found(pr: Postroom, funded: CustomerAccount) -> None:
@@ -249,8 +250,8 @@ def test_concurrent_prints_number_pieces_exactly(
     price = printed[0].postage.mills
     assert sorted(p.piece for p in printed) == list(range(1, 25))
     assert sorted(p.record.ascending for p in printed) == [price * n for n in range(1, 25)]
-    assert pr.vault.balance(funded.number).balances.balance == 20_000 - 24 * price
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000 - 24 * price
+    assert pr.ledger.verify().ok
 
 
 def test_the_cli_shows_the_virtual_meters_key_and_verifies_its_indicium(
@@ -282,22 +283,22 @@ def test_a_misprinted_virtual_piece_is_refunded_to_its_cost_centre(
 ) -> None:
     kept = letter(pr, funded, "k-1", cost_center="Legal")
     spoiled = letter(pr, funded, "k-2", cost_center="Legal")
-    refund = pr.meters.request_refund(
+    refund = pr.refunds.request_logged(
         funded.number, "r-1", spoiled.serial, [spoiled.piece], "misprinted"
     )
     assert refund.face == spoiled.postage.mills
     with pytest.raises(Conflict) as caught:
-        pr.meters.request_refund(funded.number, "r-2", spoiled.serial, [2], "misprinted")
+        pr.refunds.request_logged(funded.number, "r-2", spoiled.serial, [2], "misprinted")
     assert caught.value.code == "piece_already_refunded"
     pr.refunds.approve(funded.number, "r-1", "agent smith")
-    balance = pr.vault.balance(funded.number).balances.balance
+    balance = pr.ledger.balance(funded.number).balances.balance
     assert balance == 20_000 - kept.postage.mills - refund.fee
-    legal = pr.vault.report(funded.number, cost_center="Legal")
+    legal = pr.ledger.report(funded.number, cost_center="Legal")
     assert sum(e.amount for e in legal.entries) == -kept.postage.mills - refund.fee
     with pytest.raises(NotFound) as missing:
-        pr.meters.request_refund(funded.number, "r-3", spoiled.serial, [3], "misprinted")
+        pr.refunds.request_logged(funded.number, "r-3", spoiled.serial, [3], "misprinted")
     assert missing.value.code == "piece_not_logged"
-    assert pr.vault.verify().ok
+    assert pr.ledger.verify().ok
 
 
 def test_the_cli_prints_pc_postage_once_per_key(
@@ -342,7 +343,7 @@ def test_the_cli_prints_pc_postage_once_per_key(
     assert again.exit_code == 0, again.output
     assert "nothing charged" in again.output
     price = json.loads(first.output)["postage_mills"]
-    assert pr.vault.balance(funded.number).balances.balance == 20_000 - price
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000 - price
 
     bad = runner.invoke(cli, [*command, "--output", str(tmp_path / "letter.gif")])
     assert bad.exit_code == 2
@@ -369,7 +370,7 @@ def test_a_withdrawn_virtual_meter_prints_nothing(pr: Postroom, funded: Customer
     with pytest.raises(Locked) as caught:
         letter(pr, funded, "k-1")
     assert caught.value.code == "meter_withdrawn"
-    assert pr.vault.balance(funded.number).balances.balance == 20_000
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000
 
 
 def test_a_print_cut_after_signing_is_charged_by_the_worker(
@@ -381,21 +382,21 @@ def test_a_print_cut_after_signing_is_charged_by_the_worker(
         raise KeyboardInterrupt  # the process dies between signing and posting
 
     with monkeypatch.context() as patched:
-        patched.setattr(pr.vault, "post_postage", crash)
+        patched.setattr(pr.ledger, "post_postage", crash)
         with pytest.raises(KeyboardInterrupt):
             letter(pr, funded, "k-cut")
-    held = pr.vault.balance(funded.number).balances
+    held = pr.ledger.balance(funded.number).balances
     assert (held.debits_pending, held.balance) == (price.mills, 20_000)
     assert pr.jobs.run_now("meters.finish-virtual-prints") == 0  # it may still be running
     clock.advance(timedelta(minutes=11))
     assert pr.jobs.run_now("meters.finish-virtual-prints") == 1
     assert pr.jobs.run_now("meters.finish-virtual-prints") == 0
-    charged = pr.vault.balance(funded.number).balances
+    charged = pr.ledger.balance(funded.number).balances
     assert (charged.debits_pending, charged.balance) == (0, 20_000 - price.mills)
     again = letter(pr, funded, "k-cut")  # the client's retry answers the signed piece
     assert (again.piece, again.postage) == (1, price)
-    assert pr.vault.balance(funded.number).balances.balance == 20_000 - price.mills
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000 - price.mills
+    assert pr.ledger.verify().ok
 
 
 def test_a_print_cut_before_signing_has_its_hold_released_by_the_worker(
@@ -408,12 +409,44 @@ def test_a_print_cut_before_signing_has_its_hold_released_by_the_worker(
         patched.setattr(pr.meters.virtual, "_sign", crash)
         with pytest.raises(KeyboardInterrupt):
             letter(pr, funded, "k-early")
-    assert pr.vault.balance(funded.number).balances.debits_pending > 0
+    assert pr.ledger.balance(funded.number).balances.debits_pending > 0
     clock.advance(timedelta(minutes=11))
     assert pr.jobs.run_now("meters.finish-virtual-prints") == 1
-    released = pr.vault.balance(funded.number).balances
+    released = pr.ledger.balance(funded.number).balances
     assert (released.debits_pending, released.balance) == (0, 20_000)
     printed = letter(pr, funded, "k-early")  # the retry prints afresh, once
     assert printed.piece == 1
-    assert pr.vault.balance(funded.number).balances.balance == 20_000 - quoted(pr).mills
-    assert pr.vault.verify().ok
+    assert pr.ledger.balance(funded.number).balances.balance == 20_000 - quoted(pr).mills
+    assert pr.ledger.verify().ok
+
+
+def test_meter_show_and_list_give_a_virtual_meter_its_registers_and_pieces(
+    pr: Postroom, funded: CustomerAccount, store_url: str, data_dir: Path
+) -> None:
+    first = letter(pr, funded, "k-1", cost_center="Legal")
+    second = letter(pr, funded, "k-2")
+    printed = first.postage.mills + second.postage.mills
+    runner = CliRunner(
+        env={
+            "POSTROOM_DATABASE_URL": store_url,
+            "POSTROOM_DATA_DIR": str(data_dir),
+            "POSTROOM_SECRET_KEY": "test-secret",
+        }
+    )
+    shown = runner.invoke(cli, ["meter", "show", first.serial, "--json"])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert data["registers"]["pieces"] == 2
+    assert data["registers"]["ascending_mills"] == printed
+    # it prints from the postage account: what is left there is what it can still print
+    assert data["registers"]["descending_mills"] == 20_000 - printed
+    assert data["registers"]["virtual"] is True
+    assert [p["piece"] for p in data["pieces"]] == [2, 1]
+
+    text = runner.invoke(cli, ["meter", "show", first.serial]).output
+    assert "pieces      2" in text
+    assert "cost centre Legal" in text
+    listed = runner.invoke(cli, ["meter", "list", "--account", funded.number, "--json"])
+    (row,) = json.loads(listed.output)
+    assert row["registers"] == data["registers"]
+    assert "2 pieces  (virtual)" in runner.invoke(cli, ["meter", "list"]).output

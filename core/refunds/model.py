@@ -1,5 +1,5 @@
 """Refunds of spoiled or misprinted metered postage, and closing a postage account:
-values and pure rules (no I/O). ``refunds.py`` runs them inside one transaction.
+values and pure rules (no I/O). ``service.py`` runs them inside one transaction.
 
 The rules (docs/vault.md "Refunds"):
 
@@ -403,29 +403,6 @@ class Refund:
         }
 
 
-@attrs.frozen
-class AccountClosure:
-    """A closed postage account: what was left in it went to refunds payable."""
-
-    customer_number: str
-    account: str
-    currency: str
-    refunded: int  # mills moved to the refunds-payable account
-    transfer_id: str | None  # None when nothing was left
-    closed_at: datetime
-    ledger_seq: int  # the last ledger row at the closing: later rows may not touch it
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customer_number": self.customer_number,
-            "account": self.account,
-            "currency": self.currency,
-            "refunded_mills": self.refunded,
-            "transfer_id": self.transfer_id,
-            "closed_at": _stamp(self.closed_at),
-        }
-
-
 def claims_from_json(items: object, currency: str) -> tuple[PieceClaim, ...]:
     """Pieces as the API and the CLI receive them: a list of objects ``{"piece": 12,
     "face": {"amount": "0.73", "currency": "USD"}, "indicium_date": "2026-03-01",
@@ -476,10 +453,4 @@ def refund_json(refund: Refund) -> dict[str, Any]:
         data[name] = Money(data.pop(f"{name}_mills"), cur).to_json()
     for piece in data["pieces"]:
         piece["face"] = Money(piece.pop("face_mills"), cur).to_json()
-    return data
-
-
-def closure_json(closure: AccountClosure) -> dict[str, Any]:
-    data = closure.to_json()
-    data["refunded"] = Money(data.pop("refunded_mills"), closure.currency).to_json()
     return data

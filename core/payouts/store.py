@@ -3,7 +3,7 @@ the customer through the payment sources it came from.
 
 ``payouts`` is one run for one customer; ``payout_refunds`` its parts, one refund against
 one earlier payment each (the part's id is the idempotency key the source receives).
-``payments.refunded`` (funding's table) keeps what each payment gave back so far.
+What each payment gave back so far is funding's (``FundingService.add_refunded_in``).
 """
 
 from __future__ import annotations
@@ -13,19 +13,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.clock import utc
 from postroom.core.db import metadata
 from postroom.core.money import Money
-from postroom.core.ports import PaymentStatus
-from postroom.core.vault.funding_model import (
+from postroom.core.payouts.model import (
     NOT_PAID,
     Payout,
     PayoutPart,
     PayoutPartStatus,
     PayoutStatus,
 )
-from postroom.core.vault.funding_store import payment_instruments, payments
-from postroom.core.vault.model import utc
-from postroom.core.vault.refund_store import postage_account_closures
 
 Mills = sa.BigInteger
 
@@ -95,24 +92,6 @@ class PayoutStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def closed_refund(self, customer_number: str) -> int:
-        """Mills the closing of the customer's postage account moved to refunds payable."""
-        found = self._c.execute(
-            sa.select(postage_account_closures.c.refunded).where(
-                postage_account_closures.c.customer_number == customer_number
-            )
-        ).scalar()
-        return int(found or 0)
-
-    def closed_customers(self) -> list[str]:
-        """Customer numbers whose closing left money payable, oldest closing first."""
-        rows = self._c.execute(
-            sa.select(postage_account_closures.c.customer_number)
-            .where(postage_account_closures.c.refunded > 0)
-            .order_by(postage_account_closures.c.closed_at)
-        )
-        return [str(r[0]) for r in rows]
-
     def paid_out(self, customer_id: int) -> int:
         """Mills of the customer's live payout parts (asked, submitted or done)."""
         total = self._c.execute(
@@ -125,43 +104,20 @@ class PayoutStore:
         ).scalar()
         return int(total or 0)
 
-    def refundable(
-        self, customer_id: int, kinds: tuple[str, ...], sources: list[str]
-    ) -> list[tuple[str, int]]:
-        """(payment id, mills it can still give back) of the customer's settled payments
-        of ``kinds`` from ``sources``, newest first; a payment whose refund the source
-        refused or the bank returned before is left to an agent."""
-        live = (
-            sa.select(
-                payout_refunds.c.payment_id,
-                sa.func.sum(payout_refunds.c.amount).label("taken"),
-            )
+    def taken_and_refused(self) -> tuple[dict[str, int], set[str]]:
+        """Per payment: mills its live payout parts take (asked, submitted or done), and
+        the payments whose refund the source refused or the bank returned (an agent's)."""
+        taken = self._c.execute(
+            sa.select(payout_refunds.c.payment_id, sa.func.sum(payout_refunds.c.amount))
             .where(payout_refunds.c.status.in_(LIVE_PARTS))
             .group_by(payout_refunds.c.payment_id)
-            .subquery()
         )
-        refused = sa.select(payout_refunds.c.payment_id).where(
-            payout_refunds.c.status.in_([s.value for s in NOT_PAID])
+        refused = self._c.execute(
+            sa.select(payout_refunds.c.payment_id)
+            .where(payout_refunds.c.status.in_([s.value for s in NOT_PAID]))
+            .distinct()
         )
-        rows = self._c.execute(
-            sa.select(payments.c.id, payments.c.amount, live.c.taken)
-            .outerjoin(live, live.c.payment_id == payments.c.id)
-            .where(
-                payments.c.customer_account_id == customer_id,
-                payments.c.kind.in_(kinds),
-                payments.c.source.in_(sources),
-                payments.c.status == PaymentStatus.SETTLED.value,
-                payments.c.outstanding == 0,
-                payments.c.id.not_in(refused),
-            )
-            .order_by(payments.c.created_at.desc(), payments.c.id.desc())
-        )
-        found = []
-        for r in rows:
-            left = int(r.amount) - int(r.taken or 0)
-            if left > 0:
-                found.append((str(r.id), left))
-        return found
+        return {str(r[0]): int(r[1]) for r in taken}, {str(r[0]) for r in refused}
 
     def add_payout(
         self, id: str, customer_id: int, currency: str, payable: int, unmatched: int, now: datetime
@@ -294,35 +250,3 @@ class PayoutStore:
             .limit(limit)
         )
         return [str(r[0]) for r in rows]
-
-    def instrument_details(self, payment_id: str) -> str:
-        """The stored instrument (JSON) a payment was collected from."""
-        return str(
-            self._c.execute(
-                sa.select(payment_instruments.c.details)
-                .join(payments, payments.c.instrument_id == payment_instruments.c.id)
-                .where(payments.c.id == payment_id)
-            ).scalar_one()
-        )
-
-    def add_refunded(self, payment_id: str, mills: int, now: datetime) -> None:
-        """Count ``mills`` more (less, for a returned refund) as given back by the
-        payment; fully given back, its status becomes ``refunded``, and ``settled`` again
-        when a return leaves it less."""
-        refunded = payments.c.refunded + mills
-        self._c.execute(
-            sa.update(payments)
-            .where(payments.c.id == payment_id)
-            .values(
-                refunded=refunded,
-                status=sa.case(
-                    (refunded >= payments.c.amount, PaymentStatus.REFUNDED.value),
-                    (
-                        payments.c.status == PaymentStatus.REFUNDED.value,
-                        PaymentStatus.SETTLED.value,
-                    ),
-                    else_=payments.c.status,
-                ),
-                updated_at=now,
-            )
-        )

@@ -1,7 +1,9 @@
 """Refunds of spoiled or misprinted metered postage, and closing a postage account
-(``pr.refunds``). The rules are in ``refund_model``; each use case here runs in one unit
-of work, the ledger transfers of an approval or a closing in the same transaction as
-the refund's or the closing's own rows.
+(``pr.refunds``). The rules are in ``model``; each use case here runs in one unit of
+work, the ledger transfers of an approval or a closing (``LedgerService.within``) in the
+same transaction as the refund's own rows or the closing's record (kept by the accounts
+area: ``AccountsService.record_closure_in``). The meter's piece log comes from the
+meters' service (``MetersService.logged_pieces``).
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import attrs
 
-from postroom.core.accounts.model import CustomerAccount, parse_account_number
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.closure import AccountClosure
+from postroom.core.accounts.model import CustomerAccount
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, Conflict, NotFound, ValidationError
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     AccountKind,
     LedgerAccount,
     MeterRegisters,
@@ -27,8 +31,9 @@ from postroom.core.vault.model import (
     TransferCode,
     TransferRequest,
 )
-from postroom.core.vault.refund_model import (
-    AccountClosure,
+from postroom.core.ledger.service import LedgerService, LedgerSession, postage_code, system_code
+from postroom.core.meters.service import MetersService
+from postroom.core.refunds.model import (
     PieceClaim,
     Refund,
     RefundedPiece,
@@ -41,9 +46,7 @@ from postroom.core.vault.refund_model import (
     load_public_key,
     parse_reason,
 )
-from postroom.core.vault.refund_store import RefundStore
-from postroom.core.vault.service import VaultService, postage_code, system_code
-from postroom.core.vault.store import LedgerStore
+from postroom.core.refunds.store import RefundStore
 
 MAX_AGENT = 100
 MAX_LIST = 1000
@@ -87,13 +90,50 @@ def _body_hash(serial: str, reason: RefundReason, note: str, claims: Sequence[Pi
 class RefundService:
     """``pr.refunds``: refund requests, the agent's decision, closing a postage account."""
 
-    def __init__(self, db: Database, clock: Clock, vault: VaultService, policy: RefundPolicy):
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: LedgerService,
+        accounts: AccountsService,
+        meters: MetersService,
+        policy: RefundPolicy,
+    ):
         self._db = db
         self._clock = clock
-        self._vault = vault
+        self._ledger = ledger
+        self._accounts = accounts
+        self._meters = meters
         self.policy = policy
 
     # ------------------------------------------------------------------ requests
+
+    def request_logged(
+        self,
+        customer_number: str,
+        refund_id: str,
+        serial: str,
+        pieces: Sequence[int],
+        reason: RefundReason | str,
+        *,
+        note: str = "",
+    ) -> Refund:
+        """Ask back misprinted or spoiled pieces by their numbers in the meter's piece log:
+        face value and indicium date come from what the meter uploaded at its syncs
+        (``MetersService.logged_pieces``), so the customer claims nothing the device did
+        not print. An agent approves as usual."""
+        clean, logged, charged_by = self._meters.logged_pieces(customer_number, serial, pieces)
+        claims = [
+            PieceClaim(
+                piece=p.piece,
+                face=p.mills,
+                indicium_date=date.fromisoformat(p.mailing_date),
+            )
+            for p in logged
+        ]
+        return self.request(
+            customer_number, refund_id, clean, claims, reason, note=note, charged_by=charged_by
+        )
 
     def request(
         self,
@@ -127,9 +167,9 @@ class RefundService:
         body_hash = _body_hash(clean_serial, why, clean_note, pieces)
 
         def work(uow: UnitOfWork) -> Refund:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             refunds = RefundStore(uow.connection)
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             existing = refunds.get(customer.id, refund_id)
             if existing is not None:
                 if existing.body_hash != body_hash:
@@ -139,7 +179,7 @@ class RefundService:
                     )
                 return attrs.evolve(existing, replayed=True)
             postage = _postage(ledger, customer)
-            if refunds.is_closed(postage.id):
+            if self._accounts.is_closed_in(uow, postage.id):
                 raise _closed(postage)
             meter = ledger.meter_by_serial(clean_serial)
             if meter is None or meter.customer_account_id != customer.id:
@@ -169,7 +209,7 @@ class RefundService:
                 if charged_by is not None:
                     usage_of[claim.piece] = _charge(ledger, postage, meter, claim, charged_by)
                     continue
-                usage = refunds.usage_covering(meter.account_id, claim.piece)
+                usage = ledger.usage_covering(meter.account_id, claim.piece)
                 if usage is None:
                     raise ValidationError(
                         f"no usage report of meter {meter.serial} counts piece {claim.piece}",
@@ -227,13 +267,13 @@ class RefundService:
             uow.commit()
             return refund
 
-        return self._vault.run_idempotent(work)
+        return self._ledger.run_idempotent(work)
 
     def get(self, customer_number: str, refund_id: str) -> Refund:
         """The customer's refund; another customer's answers ``refund_not_found``."""
 
         def work(uow: UnitOfWork) -> Refund:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             return _refund(RefundStore(uow.connection), customer, refund_id)
 
         return self._db.run(work, readonly=True)
@@ -262,7 +302,11 @@ class RefundService:
             raise ValidationError("offset is 0 or more", code="invalid_offset")
 
         def work(uow: UnitOfWork) -> list[Refund]:
-            owner = None if customer_number is None else _customer(uow, customer_number).id
+            owner = (
+                None
+                if customer_number is None
+                else self._accounts.customer_in(uow, customer_number).id
+            )
             return RefundStore(uow.connection).find(
                 customer_account_id=owner, status=wanted, limit=limit, offset=offset
             )
@@ -281,19 +325,19 @@ class RefundService:
         clean_note = check_note(note)
 
         def work(uow: UnitOfWork) -> Refund:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             refunds = RefundStore(uow.connection)
             refund = _refund(refunds, customer, refund_id, lock=True)
             if refund.status is RefundStatus.APPROVED:
                 return refund
             if refund.status is RefundStatus.REJECTED:
                 raise Conflict(f"refund {refund.id} was rejected", code="refund_rejected")
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             postage = _postage(ledger, customer)
-            if refunds.is_closed(postage.id):
+            if self._accounts.is_closed_in(uow, postage.id):
                 raise _closed(postage)
-            used = self._vault.system_account_in(
-                uow, AccountKind.POSTAGE_USED, refund.currency, refund.operator
+            used = self._ledger.within(uow).system_account(
+                AccountKind.POSTAGE_USED, refund.currency, refund.operator
             )
             # booked back to the department the pieces were printed for, when they share one
             usages = ledger.transfers_by_id(p.usage_transfer_id for p in refund.pieces)
@@ -312,7 +356,7 @@ class RefundService:
                 )
             ]
             if refund.fee:
-                fees = self._vault.system_account_in(uow, AccountKind.FEES, refund.currency)
+                fees = self._ledger.within(uow).system_account(AccountKind.FEES, refund.currency)
                 requests.append(
                     TransferRequest(
                         id=refund.fee_transfer_id,
@@ -325,14 +369,14 @@ class RefundService:
                         cost_center=center,
                     )
                 )
-            self._vault.transfers_in(uow, requests)
+            self._ledger.within(uow).post(requests)
             now = self._clock.now()
             if not refunds.decide(refund, RefundStatus.APPROVED, now, who, clean_note):
                 raise Conflict(f"refund {refund.id} was decided meanwhile", code="refund_decided")
             uow.commit()
             return _refund(refunds, customer, refund_id)
 
-        return self._vault.run_idempotent(work)
+        return self._ledger.run_idempotent(work)
 
     def reject(self, customer_number: str, refund_id: str, agent: str, reason: str) -> Refund:
         """An agent rejects, saying why; the pieces may be asked back again. Rejecting again
@@ -341,7 +385,7 @@ class RefundService:
         why = check_note(reason, "reason", required=True)
 
         def work(uow: UnitOfWork) -> Refund:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             refunds = RefundStore(uow.connection)
             refund = _refund(refunds, customer, refund_id, lock=True)
             if refund.status is RefundStatus.REJECTED:
@@ -353,7 +397,7 @@ class RefundService:
             uow.commit()
             return _refund(refunds, customer, refund_id)
 
-        return self._vault.run_idempotent(work)
+        return self._ledger.run_idempotent(work)
 
     # ------------------------------------------------------------------- closing
 
@@ -366,11 +410,11 @@ class RefundService:
         closed account answers the first closing."""
 
         def work(uow: UnitOfWork) -> AccountClosure:
-            customer = _customer(uow, customer_number)
-            ledger = LedgerStore(uow.connection)
+            customer = self._accounts.customer_in(uow, customer_number)
+            ledger = self._ledger.within(uow)
             refunds = RefundStore(uow.connection)
             postage = _postage(ledger, customer)
-            done = refunds.closure(postage.id)
+            done = self._accounts.closure_in(uow, postage.id)
             if done is not None:
                 return done
             postage = ledger.lock_accounts([postage.id])[postage.id]
@@ -399,10 +443,11 @@ class RefundService:
                 )
             transfer_id = None
             if b.balance > 0:
-                payable = self._vault.system_account_in(uow, AccountKind.REFUNDS, postage.currency)
+                payable = self._ledger.within(uow).system_account(
+                    AccountKind.REFUNDS, postage.currency
+                )
                 transfer_id = CLOSE_PREFIX + customer.number
-                self._vault.transfers_in(
-                    uow,
+                self._ledger.within(uow).post(
                     [
                         TransferRequest(
                             id=transfer_id,
@@ -424,32 +469,24 @@ class RefundService:
                 closed_at=self._clock.now(),
                 ledger_seq=ledger.chain_head()[0],
             )
-            refunds.add_closure(postage.id, closure)
+            self._accounts.record_closure_in(uow, postage.id, closure)
             uow.commit()
             return closure
 
-        return self._vault.run_idempotent(work)
+        return self._ledger.run_idempotent(work)
 
     def closure(self, customer_number: str) -> AccountClosure | None:
         """The closing of the customer's postage account, or None while it is open."""
 
         def work(uow: UnitOfWork) -> AccountClosure | None:
-            customer = _customer(uow, customer_number)
-            postage = _postage(LedgerStore(uow.connection), customer)
-            return RefundStore(uow.connection).closure(postage.id)
+            customer = self._accounts.customer_in(uow, customer_number)
+            postage = _postage(self._ledger.within(uow), customer)
+            return self._accounts.closure_in(uow, postage.id)
 
         return self._db.run(work, readonly=True)
 
 
-def _customer(uow: UnitOfWork, customer_number: str) -> CustomerAccount:
-    number = parse_account_number(customer_number)
-    customer = AccountStore(uow.connection).get_by_number(number)
-    if customer is None:
-        raise NotFound(f"no customer account {number}", code="account_not_found")
-    return customer
-
-
-def _postage(ledger: LedgerStore, customer: CustomerAccount) -> LedgerAccount:
+def _postage(ledger: LedgerSession, customer: CustomerAccount) -> LedgerAccount:
     account = ledger.account_by_code(postage_code(customer.number))
     if account is None:
         raise NotFound(
@@ -474,7 +511,7 @@ def _closed(account: LedgerAccount) -> Conflict:
 
 
 def _charge(
-    ledger: LedgerStore,
+    ledger: LedgerSession,
     postage: LedgerAccount,
     meter: MeterRegisters,
     claim: PieceClaim,

@@ -1,4 +1,7 @@
-"""The vault's background jobs, added to the registry when postroom opens."""
+"""Funding's background jobs, added to the registry when postroom opens.
+
+Their names keep the ``vault.`` prefix that queued jobs and operators know.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,6 @@ from postroom.core.jobs import JobRegistry, PeriodicJob, Task
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
-
-
-def expire_pending(postroom: Postroom) -> int:
-    return postroom.vault.expire_pending()
 
 
 def check_auto_refills(postroom: Postroom) -> int:
@@ -31,33 +30,8 @@ def credit_statements(postroom: Postroom) -> int:
     return postroom.funding.run_statements()
 
 
-def cancel_expired_tokens(postroom: Postroom) -> int:
-    return postroom.meters.cancel_expired_tokens()
-
-
-def payouts(postroom: Postroom) -> int:
-    return postroom.payouts.run_all()
-
-
 @hookimpl
 def register_jobs(registry: JobRegistry) -> None:
-    registry.add_periodic(
-        PeriodicJob(
-            name="vault.payouts",
-            description="pay the refunds payable of closed accounts back through the payment "
-            "sources they came from (and finish runs a crash interrupted)",
-            schedule={"minute": "23"},
-            run=payouts,
-        )
-    )
-    registry.add_periodic(
-        PeriodicJob(
-            name="vault.expire-pending",
-            description="release reservations (pending transfers) whose timeout has passed",
-            schedule={"minute": "*"},
-            run=expire_pending,
-        )
-    )
     registry.add_periodic(
         PeriodicJob(
             name="vault.auto-refill",
@@ -90,14 +64,5 @@ def register_jobs(registry: JobRegistry) -> None:
             "without a failure or return (then they pay outstanding debts)",
             schedule={"minute": "7"},
             run=settle_payments,
-        )
-    )
-    registry.add_periodic(
-        PeriodicJob(
-            name="vault.cancel-expired-tokens",
-            description="return to the postage account each refill whose reset token expired"
-            " unapplied (a day past its expiry), and tell the customer (idempotent)",
-            schedule={"minute": "23"},
-            run=cancel_expired_tokens,
         )
     )

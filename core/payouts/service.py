@@ -23,35 +23,30 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from postroom.core.accounts.model import CustomerAccount, parse_account_number
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, NotFound, PostroomError, ValidationError
+from postroom.core.funding.model import PaymentKind, check_return_reason, return_reason_code
+from postroom.core.ledger.model import AccountKind, TransferCode, TransferRequest
+from postroom.core.ledger.service import LedgerService, postage_code
 from postroom.core.money import Money
 from postroom.core.outbox import Outbox
-from postroom.core.ports import PaymentResult, PaymentStatus
-from postroom.core.vault.funding_model import (
+from postroom.core.payouts.model import (
     NOT_PAID,
-    PaymentKind,
     Payout,
     PayoutPart,
     PayoutPartStatus,
     PayoutStatus,
     Unmatched,
-    check_return_reason,
     match_refunds,
-    return_reason_code,
+    refundable_room,
 )
-from postroom.core.vault.funding_store import FundingStore
-from postroom.core.vault.model import AccountKind, TransferCode, TransferRequest
-from postroom.core.vault.payout_store import PayoutStore
-from postroom.core.vault.refund_store import RefundStore
-from postroom.core.vault.service import VaultService, postage_code
-from postroom.core.vault.store import LedgerStore
+from postroom.core.payouts.store import PayoutStore
+from postroom.core.ports import PaymentResult, PaymentStatus
 
 if TYPE_CHECKING:
-    from postroom.core.vault.funding import FundingService
+    from postroom.core.funding.service import FundingService
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +62,15 @@ class PayoutService:
         self,
         db: Database,
         clock: Clock,
-        vault: VaultService,
+        ledger: LedgerService,
+        accounts: AccountsService,
         funding: FundingService,
         outbox: Outbox,
     ) -> None:
         self._db = db
         self._clock = clock
-        self._vault = vault
+        self._ledger = ledger
+        self._accounts = accounts
         self._funding = funding
         self._outbox = outbox
 
@@ -95,9 +92,7 @@ class PayoutService:
         Credit transfers submitted more than their source's ``settlement_days`` ago
         without coming back are taken as settled first."""
         self.settle_due()
-        numbers = self._db.run(
-            lambda uow: PayoutStore(uow.connection).closed_customers(), readonly=True
-        )
+        numbers = self._db.run(lambda uow: self._accounts.closed_customers_in(uow), readonly=True)
         made = 0
         for number in numbers:
             try:
@@ -126,8 +121,8 @@ class PayoutService:
         return self._db.run(work)
 
     def _start(self, uow: UnitOfWork, customer_number: str) -> str | None:
-        customer = _customer(uow, customer_number)
-        ledger = LedgerStore(uow.connection)
+        customer = self._accounts.customer_in(uow, customer_number)
+        ledger = self._ledger.within(uow)
         postage = ledger.account_by_code(postage_code(customer.number))
         if postage is None:
             raise NotFound(
@@ -138,28 +133,26 @@ class PayoutService:
         running = store.in_progress(customer.id)
         if running is not None:
             return running
-        if not RefundStore(uow.connection).is_closed(postage.id):
+        if not self._accounts.is_closed_in(uow, postage.id):
             raise Conflict(
                 f"{postage.code} is open: close it first (its balance then moves to "
                 "refunds payable)",
                 code="account_open",
             )
-        payable = store.closed_refund(customer.number) - store.paid_out(customer.id)
+        payable = self._accounts.closed_refund_in(uow, customer.number) - store.paid_out(
+            customer.id
+        )
         if payable <= 0:
             return None
         sources = [code for code, s in self._funding.sources().items() if s.kind != "credit_line"]
-        parts, unmatched = match_refunds(
-            payable, store.refundable(customer.id, REFUNDABLE_KINDS, sources)
-        )
+        parts, unmatched = match_refunds(payable, self._refundable(uow, customer.id, sources))
         if not parts:
             return None
         now = self._clock.now()
         payout_id = "po_" + uuid.uuid4().hex[:20]
         store.add_payout(payout_id, customer.id, customer.currency, payable, unmatched, now)
-        funding = FundingStore(uow.connection)
         for position, (payment_id, amount) in enumerate(parts):
-            payment = funding.payment(payment_id, customer.id, customer.number)
-            assert payment is not None
+            payment = self._funding.payment_in(uow, payment_id, customer)
             store.add_part(
                 f"{payout_id}-{position + 1}",
                 payout_id,
@@ -172,12 +165,25 @@ class PayoutService:
         uow.commit()
         return payout_id
 
+    def _refundable(
+        self, uow: UnitOfWork, customer_id: int, sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, mills it can still give back) of the customer's settled deposits
+        from ``sources``, newest first; a payment whose refund the source refused or the
+        bank returned before is left to an agent."""
+        taken, refused = PayoutStore(uow.connection).taken_and_refused()
+        return refundable_room(
+            self._funding.settled_payments_in(uow, customer_id, REFUNDABLE_KINDS, sources),
+            taken,
+            refused,
+        )
+
     def _complete(self, customer_number: str, payout_id: str) -> Payout:
         payout = self.payout(customer_number, payout_id)
         for part in payout.parts:
             if part.status is PayoutPartStatus.REQUESTED:
                 self._refund(payout, part)
-        done, told = self._vault.run_idempotent(
+        done, told = self._ledger.run_idempotent(
             lambda uow: self._finish(uow, customer_number, payout_id)
         )
         if told is not None:
@@ -188,12 +194,9 @@ class PayoutService:
         """Ask the source for one part (its id is the idempotency key), then record it."""
 
         def read(uow: UnitOfWork) -> tuple[str, dict[str, str]]:
-            customer = _customer(uow, payout.customer_number)
-            payment = FundingStore(uow.connection).payment(
-                part.payment_id, customer.id, customer.number
-            )
-            assert payment is not None
-            details = json.loads(PayoutStore(uow.connection).instrument_details(payment.id))
+            customer = self._accounts.customer_in(uow, payout.customer_number)
+            payment = self._funding.payment_in(uow, part.payment_id, customer)
+            details = json.loads(self._funding.instrument_details_in(uow, payment.id))
             return payment.source_reference, dict(details)
 
         charge_reference, instrument = self._db.run(read, readonly=True)
@@ -220,13 +223,13 @@ class PayoutService:
         ):
             log.error("payment source %s answered %r to refund %s", source.code, result, part.id)
             return
-        self._vault.run_idempotent(lambda uow: self._record(uow, payout, part, result))
+        self._ledger.run_idempotent(lambda uow: self._record(uow, payout, part, result))
 
     def _record(
         self, uow: UnitOfWork, payout: Payout, part: PayoutPart, result: PaymentResult
     ) -> None:
-        customer = _customer(uow, payout.customer_number)
-        ledger = LedgerStore(uow.connection)
+        customer = self._accounts.customer_in(uow, payout.customer_number)
+        ledger = self._ledger.within(uow)
         postage = ledger.account_by_code(postage_code(customer.number))
         assert postage is not None
         ledger.lock_accounts([postage.id])  # serialises with a concurrent run
@@ -252,15 +255,14 @@ class PayoutService:
             return
         currency = part.amount.currency
         transfer_id = PAYOUT_PREFIX + part.id
-        self._vault.execute_in(
-            uow,
+        self._ledger.within(uow).post(
             [
                 TransferRequest(
                     id=transfer_id,
-                    debit=self._vault.system_account_in(uow, AccountKind.REFUNDS, currency).id,
-                    credit=self._vault.system_account_in(
-                        uow, AccountKind.PAYMENT_CLEARING, currency
-                    ).id,
+                    debit=self._ledger.within(uow).system_account(AccountKind.REFUNDS, currency).id,
+                    credit=self._ledger.within(uow)
+                    .system_account(AccountKind.PAYMENT_CLEARING, currency)
+                    .id,
                     amount=part.amount.mills,
                     currency=currency,
                     code=TransferCode.REFUND,
@@ -280,14 +282,14 @@ class PayoutService:
             source_reference=reference,
             transfer_id=transfer_id,
         )
-        store.add_refunded(part.payment_id, part.amount.mills, now)
+        self._funding.add_refunded_in(uow, part.payment_id, part.amount.mills)
         uow.commit()
 
     def _finish(
         self, uow: UnitOfWork, customer_number: str, payout_id: str
     ) -> tuple[Payout, str | None]:
         """Close the run once every part is answered, and tell the customer (once)."""
-        customer = _customer(uow, customer_number)
+        customer = self._accounts.customer_in(uow, customer_number)
         store = PayoutStore(uow.connection)
         payout = store.payout(payout_id, customer.id, customer.number)
         assert payout is not None
@@ -339,10 +341,10 @@ class PayoutService:
         def work(uow: UnitOfWork) -> tuple[Payout, str | None]:
             store = PayoutStore(uow.connection)
             owner = store.part_owner(part_id)
-            customer = None if owner is None else AccountStore(uow.connection).get_by_id(owner[1])
+            customer = None if owner is None else self._accounts.customer_by_id_in(uow, owner[1])
             if owner is None or customer is None:
                 raise NotFound(f"no payout refund {part_id!r}", code="payout_refund_not_found")
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             postage = ledger.account_by_code(postage_code(customer.number))
             assert postage is not None
             ledger.lock_accounts([postage.id])  # serialises with a run and a twin return
@@ -366,15 +368,16 @@ class PayoutService:
             assert source is not None
             meaning = check_return_reason(source, code)
             currency = part.amount.currency
-            self._vault.execute_in(
-                uow,
+            self._ledger.within(uow).post(
                 [
                     TransferRequest(
                         id=f"payout-return:{part.id}",
-                        debit=self._vault.system_account_in(
-                            uow, AccountKind.PAYMENT_CLEARING, currency
-                        ).id,
-                        credit=self._vault.system_account_in(uow, AccountKind.REFUNDS, currency).id,
+                        debit=self._ledger.within(uow)
+                        .system_account(AccountKind.PAYMENT_CLEARING, currency)
+                        .id,
+                        credit=self._ledger.within(uow)
+                        .system_account(AccountKind.REFUNDS, currency)
+                        .id,
                         amount=part.amount.mills,
                         currency=currency,
                         code=TransferCode.ADJUSTMENT,
@@ -390,7 +393,7 @@ class PayoutService:
                 failure_code=code,
                 failure_message=meaning[:300],
             )
-            store.add_refunded(part.payment_id, -part.amount.mills, now)
+            self._funding.add_refunded_in(uow, part.payment_id, -part.amount.mills)
             if payout.status is PayoutStatus.PAID:
                 store.set_status(payout.id, PayoutStatus.PARTIAL, now)
             told = self._outbox.add_for_customer(
@@ -413,7 +416,7 @@ class PayoutService:
             assert done is not None
             return done, told
 
-        done, told = self._vault.run_idempotent(work)
+        done, told = self._ledger.run_idempotent(work)
         if told is not None:
             self._outbox.deliver([told])
         return done
@@ -426,7 +429,7 @@ class PayoutService:
             raise ValidationError("limit is 1 to 1000", code="invalid_limit")
 
         def work(uow: UnitOfWork) -> list[Payout]:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             store = PayoutStore(uow.connection)
             found = []
             for payout_id in store.payout_ids(customer.id, limit):
@@ -441,7 +444,7 @@ class PayoutService:
         """The customer's payout; another customer's is ``payout_not_found``."""
 
         def work(uow: UnitOfWork) -> Payout | None:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             if not isinstance(payout_id, str) or len(payout_id) > 40:
                 return None
             return PayoutStore(uow.connection).payout(payout_id, customer.id, customer.number)
@@ -456,9 +459,11 @@ class PayoutService:
         and accepted refunds deducted)."""
 
         def work(uow: UnitOfWork) -> Money:
-            customer = _customer(uow, customer_number)
+            customer = self._accounts.customer_in(uow, customer_number)
             store = PayoutStore(uow.connection)
-            owed = store.closed_refund(customer.number) - store.paid_out(customer.id)
+            owed = self._accounts.closed_refund_in(uow, customer.number) - store.paid_out(
+                customer.id
+            )
             return Money(owed, customer.currency)
 
         return self._db.run(work, readonly=True)
@@ -471,30 +476,17 @@ class PayoutService:
 
         def work(uow: UnitOfWork) -> list[Unmatched]:
             store = PayoutStore(uow.connection)
-            accounts = AccountStore(uow.connection)
             found = []
-            for number in store.closed_customers():
-                customer = accounts.get_by_number(number)
+            for number in self._accounts.closed_customers_in(uow):
+                customer = self._accounts.customer_by_number_in(uow, number)
                 if customer is None:
                     continue
-                payable = store.closed_refund(number) - store.paid_out(customer.id)
+                payable = self._accounts.closed_refund_in(uow, number) - store.paid_out(customer.id)
                 if payable <= 0:
                     continue
-                _, left = match_refunds(
-                    payable, store.refundable(customer.id, REFUNDABLE_KINDS, sources)
-                )
+                _, left = match_refunds(payable, self._refundable(uow, customer.id, sources))
                 if left:
                     found.append(Unmatched(number, Money(left, customer.currency)))
             return found
 
         return self._db.run(work, readonly=True)
-
-
-def _customer(uow: UnitOfWork, customer_number: str) -> CustomerAccount:
-    if not isinstance(customer_number, str):
-        raise ValidationError("a customer account number is text", code="invalid_account_number")
-    number = parse_account_number(customer_number)
-    customer = AccountStore(uow.connection).get_by_number(number)
-    if customer is None:
-        raise NotFound(f"no customer account {number}", code="account_not_found")
-    return customer

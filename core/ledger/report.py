@@ -7,8 +7,8 @@ import csv
 import io
 from typing import Any
 
+from postroom.core.ledger.model import REPORT_CSV_COLUMNS, TransactionReport
 from postroom.core.money import Money
-from postroom.core.vault.model import REPORT_CSV_COLUMNS, TransactionReport
 
 
 def _m(mills: int, currency: str) -> dict[str, str]:

@@ -14,18 +14,17 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.clock import utc
 from postroom.core.db import metadata
-from postroom.core.money import Money
-from postroom.core.ports import PaymentStatus
-from postroom.core.vault.funding_model import (
+from postroom.core.funding.model import (
     AutoRefillRule,
     Instrument,
     ManualDeposit,
     Payment,
     Statement,
 )
-from postroom.core.vault.model import utc
-from postroom.core.vault.store import ledger_accounts
+from postroom.core.money import Money
+from postroom.core.ports import PaymentStatus
 
 Mills = sa.BigInteger
 
@@ -204,16 +203,11 @@ def refills_locked(connection: Connection, customer_account_id: int) -> bool:
     return found is not None
 
 
-def has_rule_for_ledger_account(connection: Connection, account_id: int) -> bool:
-    """Whether the owner of postage ledger account ``account_id`` has an auto-refill rule
-    (one indexed read: the debit listener queues a check only then)."""
+def has_rule(connection: Connection, customer_account_id: int) -> bool:
+    """Whether the customer has an auto-refill rule."""
     found = connection.execute(
         sa.select(auto_refill_rules.c.customer_account_id)
-        .join(
-            ledger_accounts,
-            ledger_accounts.c.owner_id == auto_refill_rules.c.customer_account_id,
-        )
-        .where(ledger_accounts.c.id == account_id)
+        .where(auto_refill_rules.c.customer_account_id == customer_account_id)
         .limit(1)
     ).first()
     return found is not None
@@ -618,5 +612,55 @@ class FundingStore:
                 due_date=statement.due_date,
                 credit_limit=statement.credit_limit,
                 created_at=statement.created_at,
+            )
+        )
+
+    def settled_payments(
+        self, customer_id: int, kinds: tuple[str, ...], sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, amount) of the customer's settled, fully paid payments of
+        ``kinds`` from ``sources``, newest first."""
+        rows = self._c.execute(
+            sa.select(payments.c.id, payments.c.amount)
+            .where(
+                payments.c.customer_account_id == customer_id,
+                payments.c.kind.in_(kinds),
+                payments.c.source.in_(sources),
+                payments.c.status == PaymentStatus.SETTLED.value,
+                payments.c.outstanding == 0,
+            )
+            .order_by(payments.c.created_at.desc(), payments.c.id.desc())
+        )
+        return [(str(r.id), int(r.amount)) for r in rows]
+
+    def instrument_details(self, payment_id: str) -> str:
+        """The stored instrument (JSON) a payment was collected from."""
+        return str(
+            self._c.execute(
+                sa.select(payment_instruments.c.details)
+                .join(payments, payments.c.instrument_id == payment_instruments.c.id)
+                .where(payments.c.id == payment_id)
+            ).scalar_one()
+        )
+
+    def add_refunded(self, payment_id: str, mills: int, now: datetime) -> None:
+        """Count ``mills`` more (less, for a returned refund) as given back by the
+        payment; fully given back, its status becomes ``refunded``, and ``settled`` again
+        when a return leaves it less."""
+        refunded = payments.c.refunded + mills
+        self._c.execute(
+            sa.update(payments)
+            .where(payments.c.id == payment_id)
+            .values(
+                refunded=refunded,
+                status=sa.case(
+                    (refunded >= payments.c.amount, PaymentStatus.REFUNDED.value),
+                    (
+                        payments.c.status == PaymentStatus.REFUNDED.value,
+                        PaymentStatus.SETTLED.value,
+                    ),
+                    else_=payments.c.status,
+                ),
+                updated_at=now,
             )
         )

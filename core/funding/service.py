@@ -2,7 +2,7 @@
 failed and returned debits, the refill lock, auto-refill, low-balance alerts and the
 postage line of credit's monthly statement.
 
-Money moves only through the vault's ledger, here with ``VaultService.execute_in`` so
+Money moves only through the ledger's API, here with ``LedgerService.within(uow).post`` so
 that a ledger transfer and the funding row that explains it commit together:
 
 - a settled charge credits the postage account from payment clearing (``pay:<payment>``),
@@ -38,8 +38,8 @@ from typing import Any, TypeVar
 import attrs
 from sqlalchemy.exc import IntegrityError
 
-from postroom.core.accounts.model import CustomerAccount, parse_account_number
-from postroom.core.accounts.store import AccountStore
+from postroom.core.accounts.model import CustomerAccount
+from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -50,15 +50,7 @@ from postroom.core.errors import (
     PostroomError,
     ValidationError,
 )
-from postroom.core.money import Money
-from postroom.core.outbox import Outbox
-from postroom.core.plugins import PluginManager
-from postroom.core.ports import (
-    PaymentResult,
-    PaymentSource,
-    PaymentStatus,
-)
-from postroom.core.vault.funding_model import (
+from postroom.core.funding.model import (
     INSTRUMENT_ID,
     PAYMENT_ID,
     AutoRefillRule,
@@ -79,12 +71,12 @@ from postroom.core.vault.funding_model import (
     previous_month,
     return_reason_code,
 )
-from postroom.core.vault.funding_store import (
+from postroom.core.funding.store import (
     FundingStore,
-    has_rule_for_ledger_account,
+    has_rule,
     refills_locked,
 )
-from postroom.core.vault.model import (
+from postroom.core.ledger.model import (
     POSTING_PHASES,
     AccountKind,
     LedgerAccount,
@@ -94,9 +86,15 @@ from postroom.core.vault.model import (
     check_amount,
     check_transfer_id,
 )
-from postroom.core.vault.refund_store import RefundStore
-from postroom.core.vault.service import VaultService, postage_code
-from postroom.core.vault.store import LedgerStore
+from postroom.core.ledger.service import LedgerService, LedgerSession, postage_code
+from postroom.core.money import Money
+from postroom.core.outbox import Outbox
+from postroom.core.plugins import PluginManager
+from postroom.core.ports import (
+    PaymentResult,
+    PaymentSource,
+    PaymentStatus,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,7 +156,8 @@ class FundingService:
         db: Database,
         clock: Clock,
         plugins: PluginManager,
-        vault: VaultService,
+        ledger: LedgerService,
+        accounts: AccountsService,
         outbox: Outbox,
         *,
         sandbox_allowed: bool = True,
@@ -166,7 +165,8 @@ class FundingService:
         self._db = db
         self._clock = clock
         self._plugins = plugins
-        self._vault = vault
+        self._ledger = ledger
+        self._accounts = accounts
         self._outbox = outbox
         self._sandbox_allowed = sandbox_allowed
         self._sources: dict[str, PaymentSource] | None = None
@@ -293,7 +293,7 @@ class FundingService:
         ):
             raise Conflict("the account has a credit line already", code="credit_line_exists")
         limit = int(details["limit_mills"])
-        ledger = LedgerStore(uow.connection)
+        ledger = self._ledger.within(uow)
         account = ledger.account_by_code(credit_line_code(customer.number))
         if account is None:
             ledger.add_account(
@@ -304,7 +304,6 @@ class FundingService:
                 limit,
                 True,
                 False,
-                self._clock.now(),
             )
         elif account.credit_limit != limit:
             raise Conflict(
@@ -334,7 +333,7 @@ class FundingService:
 
         def work(uow: UnitOfWork) -> str:
             owner = FundingStore(uow.connection).instrument_owner(clean)
-            customer = None if owner is None else AccountStore(uow.connection).get_by_id(owner)
+            customer = None if owner is None else self._accounts.customer_by_id_in(uow, owner)
             if customer is None:
                 raise NotFound(f"no payment instrument {clean!r}", code="instrument_not_found")
             return customer.number
@@ -359,9 +358,7 @@ class FundingService:
             if self.sources().get(instrument.source) and (
                 self.source(instrument.source).kind == CREDIT_LINE_KIND
             ):
-                line = LedgerStore(uow.connection).account_by_code(
-                    credit_line_code(customer.number)
-                )
+                line = self._ledger.within(uow).account_by_code(credit_line_code(customer.number))
                 if line is not None and line.balances.balance < 0:
                     raise Conflict(
                         "the credit line has an unpaid balance", code="credit_line_outstanding"
@@ -432,7 +429,7 @@ class FundingService:
                     )
                 return existing
             # the vault's deposit, checked under its lock, in this transaction with its audit
-            self._vault.deposit_in(uow, customer.number, amount, clean_id, reference=reference)
+            self._ledger.within(uow).deposit(customer.number, amount, clean_id, reference=reference)
             store.add_manual_deposit(customer.id, deposit)
             uow.commit()
             log.info(
@@ -637,7 +634,7 @@ class FundingService:
             if amount is not None:
                 check_amount(amount.mills)
             store.save_rule(customer.id, rule, self._clock.now())
-            self._vault._postage_account(uow, customer.number, create=True)
+            self._ledger.within(uow).postage_account(customer.number, create=True)
             uow.commit()
             return rule
 
@@ -686,7 +683,7 @@ class FundingService:
         customer, rule, refilled_today, declined, refill_pending = self._db.run(read, readonly=True)
         if rule is None:
             return CheckResult(skipped="no_rule")
-        account = self._vault.balance(customer.number)
+        account = self._ledger.balance(customer.number)
         available = _available(account)
         refill: Payment | None = None
         skipped: str | None = None
@@ -728,7 +725,7 @@ class FundingService:
             except PostroomError as error:
                 log.warning("auto-refill of %s failed: %s", customer.number, error.message)
                 skipped = error.code
-            available = _available(self._vault.balance(customer.number))
+            available = _available(self._ledger.balance(customer.number))
         alerted = self._alert(customer, rule, available)
         return CheckResult(refill, alerted, skipped)
 
@@ -792,14 +789,14 @@ class FundingService:
         listener's task)."""
 
         def work(uow: UnitOfWork) -> str | None:
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             code = ledger.codes_by_id([account_id]).get(account_id)
             account = None if code is None else ledger.account_by_code(code)
             if account is None or account.kind is not AccountKind.POSTAGE:
                 return None
             if account.owner_id is None:
                 return None
-            customer = AccountStore(uow.connection).get_by_id(account.owner_id)
+            customer = self._accounts.customer_by_id_in(uow, account.owner_id)
             return None if customer is None else customer.number
 
         number = self._db.run(work, readonly=True)
@@ -810,18 +807,50 @@ class FundingService:
     def wants_check(self, account_id: int) -> bool:
         """Whether a debit of ledger account ``account_id`` calls for ``check_postage_account``
         (its owner has an auto-refill rule): the cheap test the debit listener makes."""
-        return self._db.run(
-            lambda uow: has_rule_for_ledger_account(uow.connection, account_id), readonly=True
-        )
+
+        def work(uow: UnitOfWork) -> bool:
+            owner = self._ledger.within(uow).owner_of(account_id)
+            return owner is not None and has_rule(uow.connection, owner)
+
+        return self._db.run(work, readonly=True)
+
+    # ------------------------------------------------ for payouts, in their unit of work
+
+    def payment_in(self, uow: UnitOfWork, payment_id: str, customer: CustomerAccount) -> Payment:
+        """The customer's payment ``payment_id`` (``payment_not_found`` if not theirs)."""
+        found = FundingStore(uow.connection).payment(payment_id, customer.id, customer.number)
+        if found is None:
+            raise NotFound(f"no payment {payment_id!r}", code="payment_not_found")
+        return found
+
+    def settled_payments_in(
+        self, uow: UnitOfWork, customer_id: int, kinds: tuple[str, ...], sources: list[str]
+    ) -> list[tuple[str, int]]:
+        """(payment id, amount) of the customer's settled, fully paid payments of
+        ``kinds`` from ``sources``, newest first: what a payout may give back through."""
+        return FundingStore(uow.connection).settled_payments(customer_id, kinds, sources)
+
+    def instrument_details_in(self, uow: UnitOfWork, payment_id: str) -> str:
+        """The stored instrument (JSON) payment ``payment_id`` was collected from."""
+        return FundingStore(uow.connection).instrument_details(payment_id)
+
+    def add_refunded_in(self, uow: UnitOfWork, payment_id: str, mills: int) -> None:
+        """Count ``mills`` more (less, for a returned refund) as given back by the
+        payment (its status follows: ``refunded`` when all of it went back)."""
+        FundingStore(uow.connection).add_refunded(payment_id, mills, self._clock.now())
+
+    def refills_locked_in(self, uow: UnitOfWork, customer_account_id: int) -> bool:
+        """Whether refills of the customer's meters are locked (a returned or failed
+        payment unpaid, 39 CFR 501.16), in the caller's unit of work: the meters' port."""
+        return refills_locked(uow.connection, customer_account_id)
 
     def check_all(self) -> int:
         """The worker's periodic pass over every rule; returns how many refills it made."""
 
         def work(uow: UnitOfWork) -> list[str]:
-            accounts = AccountStore(uow.connection)
             numbers = []
             for customer_id in FundingStore(uow.connection).rule_customers():
-                customer = accounts.get_by_id(customer_id)
+                customer = self._accounts.customer_by_id_in(uow, customer_id)
                 if customer is not None:
                     numbers.append(customer.number)
             return numbers
@@ -879,11 +908,10 @@ class FundingService:
         returns how many were produced now (0 on a second run)."""
 
         def work(uow: UnitOfWork) -> list[str]:
-            accounts = AccountStore(uow.connection)
             numbers = []
-            for line in LedgerStore(uow.connection).accounts():
+            for line in self._ledger.within(uow).accounts():
                 if line.kind is AccountKind.CREDIT_LINE and line.owner_id is not None:
-                    customer = accounts.get_by_id(line.owner_id)
+                    customer = self._accounts.customer_by_id_in(uow, line.owner_id)
                     if customer is not None:
                         numbers.append(customer.number)
             return numbers
@@ -912,7 +940,7 @@ class FundingService:
             stored = store.statement(customer.id, label, customer.number)
             if stored is not None:
                 return stored, None
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             line = ledger.account_by_code(credit_line_code(customer.number))
             if line is None:
                 raise NotFound(
@@ -1012,7 +1040,7 @@ class FundingService:
                     f"{source.name} collects {', '.join(source.currencies)}",
                     code="currency_not_supported",
                 )
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             if kind == PaymentKind.CREDIT_PAYMENT:
                 if source.kind == CREDIT_LINE_KIND:
                     raise ValidationError(
@@ -1021,8 +1049,8 @@ class FundingService:
                 if ledger.account_by_code(credit_line_code(customer.number)) is None:
                     raise NotFound("no postage line of credit", code="no_credit_line")
             else:
-                postage = self._vault._postage_account(uow, customer.number, create=True)
-                if RefundStore(uow.connection).is_closed(postage.id):
+                postage = self._ledger.within(uow).postage_account(customer.number, create=True)
+                if self._accounts.is_closed_in(uow, postage.id):
                     raise Conflict(f"{postage.code} is closed", code="account_closed")
             if source.kind == CREDIT_LINE_KIND:
                 line = ledger.account_by_code(credit_line_code(customer.number))
@@ -1125,7 +1153,7 @@ class FundingService:
             raise PaymentSourceUnavailable(
                 f"{source.name} answered {result.status.value} to a charge", payment_id=payment.id
             )
-        ledger = LedgerStore(uow.connection)
+        ledger = self._ledger.within(uow)
         if payment.kind == PaymentKind.CREDIT_PAYMENT:
             target = _must(ledger.account_by_code(credit_line_code(customer.number)))
         else:
@@ -1139,8 +1167,7 @@ class FundingService:
         # (not spendable) until settled. No timeout: only a settlement or a return
         # resolves it, never the expiry job.
         phase = Phase.PENDING if result.status is PaymentStatus.PENDING else Phase.POSTED
-        self._vault.execute_in(
-            uow,
+        self._ledger.within(uow).post(
             [
                 TransferRequest(
                     id=transfer_id,
@@ -1180,15 +1207,14 @@ class FundingService:
         debts = store.debts(customer.id, customer.number)
         if not debts:
             return None
-        ledger = LedgerStore(uow.connection)
+        ledger = self._ledger.within(uow)
         postage = _must(ledger.account_by_code(postage_code(customer.number)))
         postage = ledger.lock_accounts([postage.id])[postage.id]
         take = min(sum(p.outstanding for p in debts), max(0, postage.balances.available))
         if take <= 0:
             return None
         clearing = self._clearing(ledger, customer.currency)
-        self._vault.execute_in(
-            uow,
+        self._ledger.within(uow).post(
             [
                 TransferRequest(
                     id=f"recover:{payment_id}",
@@ -1246,7 +1272,7 @@ class FundingService:
             meaning = check_return_reason(source, code)
             if self._on_hold(uow, payment.transfer_id):
                 return self._void(uow, customer, payment, status, code, meaning)
-            ledger = LedgerStore(uow.connection)
+            ledger = self._ledger.within(uow)
             target_code = (
                 credit_line_code(customer.number)
                 if payment.kind == PaymentKind.CREDIT_PAYMENT
@@ -1259,8 +1285,7 @@ class FundingService:
             )
             take = min(payment.amount.mills, max(0, room))
             if take > 0:
-                self._vault.execute_in(
-                    uow,
+                self._ledger.within(uow).post(
                     [
                         TransferRequest(
                             id=f"return:{payment.id}",
@@ -1324,7 +1349,7 @@ class FundingService:
         debit booked before credits were held is posted already)."""
         if transfer_id is None:
             return False
-        ledger = LedgerStore(uow.connection)
+        ledger = self._ledger.within(uow)
         found = ledger.transfers_by_id([transfer_id]).get(transfer_id)
         if found is None or found.phase is not Phase.PENDING:
             return False
@@ -1338,7 +1363,7 @@ class FundingService:
         request = TransferRequest(
             id=f"{prefix}:{payment.id}", phase=phase, pending_id=payment.transfer_id
         )
-        self._vault.execute_in(uow, [request])
+        self._ledger.within(uow).post([request])
 
     def _void(
         self,
@@ -1388,12 +1413,12 @@ class FundingService:
     ) -> tuple[CustomerAccount, Payment]:
         store = FundingStore(uow.connection)
         owner = store.payment_owner(payment_id)
-        customer = None if owner is None else AccountStore(uow.connection).get_by_id(owner)
+        customer = None if owner is None else self._accounts.customer_by_id_in(uow, owner)
         if customer is None:
             raise NotFound(f"no payment {payment_id!r}", code="payment_not_found")
         # Lock the customer's postage account first: returns, settlements and deposits
         # of one customer serialise on it (SQLite's BEGIN IMMEDIATE does so already).
-        ledger = LedgerStore(uow.connection)
+        ledger = self._ledger.within(uow)
         postage = ledger.account_by_code(postage_code(customer.number))
         if postage is not None:
             ledger.lock_accounts([postage.id])
@@ -1412,19 +1437,11 @@ class FundingService:
             raise NotFound(f"no payment instrument {instrument_id!r}", code="instrument_not_found")
         return found
 
-    def _clearing(self, ledger: LedgerStore, currency: str) -> LedgerAccount:
-        return self._vault._system_account(ledger, AccountKind.PAYMENT_CLEARING, currency)
+    def _clearing(self, ledger: LedgerSession, currency: str) -> LedgerAccount:
+        return ledger.system_account(AccountKind.PAYMENT_CLEARING, currency)
 
     def _customer(self, uow: UnitOfWork, customer_number: str) -> CustomerAccount:
-        if not isinstance(customer_number, str):
-            raise ValidationError(
-                "a customer account number is text", code="invalid_account_number"
-            )
-        number = parse_account_number(customer_number)
-        customer = AccountStore(uow.connection).get_by_number(number)
-        if customer is None:
-            raise NotFound(f"no customer account {number}", code="account_not_found")
-        return customer
+        return self._accounts.customer_in(uow, customer_number)
 
     def _run(self, work: Callable[[UnitOfWork], T]) -> T:
         try:

@@ -14,22 +14,20 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from postroom.core.clock import iso_utc
+from postroom.core.clock import iso_utc, utc
 from postroom.core.errors import (
     ConfigurationError,
-    PermissionDenied,
+    Conflict,
     PostroomError,
     ValidationError,
 )
-from postroom.core.meters.tokens import ResetToken
-from postroom.core.money import Money
 from postroom.core.text import check_no_control
 
 GENESIS_HASH = "0" * 64
@@ -93,13 +91,6 @@ class TransferCode(StrEnum):
     TRANSFER = "transfer"
     WITHDRAWAL = "withdrawal"  # a meter's remaining funds leaving it (withdrawn or replaced)
     REFILL_CANCEL = "refill_cancel"  # an expired, unapplied refill returned to postage
-
-
-def utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (SQLite hands back naive UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -822,72 +813,6 @@ def sum_balances(items: Iterable[Balances]) -> Balances:
     return total
 
 
-#: How long a refill's reset token may wait for the meter to apply it.
-RESET_TOKEN_TTL_SECONDS = 7 * 24 * 3600
-#: How long past its expiry the worker waits before it cancels a refill's token that no
-#: sync proved applied: a device whose clock lags, or whose sync was cut after it applied
-#: the token, has that long to report it. A sync whose signed control sum shows the token
-#: unapplied cancels it as soon as it has expired.
-TOKEN_CANCEL_GRACE_SECONDS = 24 * 3600
-
-
-def refill_cancel_id(serial: str, sequence: int) -> str:
-    """The id of the transfer that cancels the refill of token ``sequence``: one per token,
-    so a cancellation run again (the worker, a sync) moves nothing twice."""
-    return f"prc:{serial}:{sequence}"
-
-
-def token_cancellable(token: IssuedToken, now: datetime) -> bool:
-    """A refill's token may be cancelled once it expired unapplied (the worker waits
-    ``TOKEN_CANCEL_GRACE_SECONDS`` more). A zero-amount sync token holds no money: it
-    simply lapses."""
-    return (
-        token.reset.amount.mills > 0
-        and not token.applied
-        and not token.cancelled
-        and now >= token.reset.expires_at
-    )
-
-
-def refill_proof(body: Mapping[str, Any], token: ResetToken) -> datetime | None:
-    """Check that a device's signed ``refill`` reply (``body``, its signature already
-    verified) proves it applied ``token``; the device's time of application when the
-    reply carries it.
-
-    The reply must be a success naming the token's sequence and amount (and serial,
-    when the device names it): ``token_proof_mismatch`` otherwise.
-    """
-    applied = body.get("applied")
-    if (
-        body.get("ok") is not True
-        or not isinstance(applied, Mapping)
-        or applied.get("sequence") != token.sequence
-        or applied.get("mills") != token.amount.mills
-        or applied.get("serial", token.serial) != token.serial
-    ):
-        raise PermissionDenied(
-            f"the device's reply does not prove it applied token {token.sequence}",
-            code="token_proof_mismatch",
-        )
-    at = body.get("at")
-    if not isinstance(at, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return None
-    return None if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-@attrs.frozen
-class Refill:
-    """A refill's ledger row and the reset token the meter applies at its next sync."""
-
-    transfer: Transfer
-    token: str  # tokens.to_text of the PRT1 bytes
-    reset: ResetToken
-
-
 class ReportType(StrEnum):
     """The transaction report's types; each groups one or more transfer codes."""
 
@@ -1165,37 +1090,20 @@ def parse_report_types(values: Iterable[str]) -> tuple[ReportType, ...]:
     return tuple(found)
 
 
-@attrs.frozen
-class IssuedToken:
-    """A reset token the vault issued for a meter (a refill's, or a zero-amount sync
-    token), in its text form, and whether the meter's sync recorded it applied."""
-
-    reset: ResetToken
-    token: str  # tokens.to_text of the PRT1 bytes
-    applied: bool
-    cancelled: bool = False  # expired unapplied: its refill went back to the postage account
-    device_applied_at: datetime | None = None  # the device's clock, from its signed reply
+def clean_operator(operator: str) -> str:
+    clean = operator.strip().upper()
+    if not clean or len(clean) > 40 or not clean.replace("_", "").replace("-", "").isalnum():
+        raise ValidationError(f"invalid postal operator {operator!r}", code="invalid_operator")
+    return clean
 
 
-@attrs.frozen
-class CancelledToken:
-    """A refill's reset token cancelled once it expired unapplied, and the transfer that
-    returned its amount from the meter to the customer's postage account."""
+def account_closed(code: str) -> Conflict:
+    return Conflict(f"{code} is closed", code="account_closed", account=code)
 
-    serial: str
-    sequence: int
-    refill_id: str  # the refill's transfer id
-    amount: Money
-    transfer: Transfer
-    customer_number: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "serial": self.serial,
-            "sequence": self.sequence,
-            "refill_id": self.refill_id,
-            "amount_mills": self.amount.mills,
-            "currency": self.amount.currency,
-            "transfer_id": self.transfer.id,
-            "customer": self.customer_number,
-        }
+def currency_mismatch(given: str, expected: str, account: str | None = None) -> ValidationError:
+    where = f" of {account}" if account else ""
+    return ValidationError(
+        f"amount in {given} but the account{where} is in {expected}",
+        code="currency_mismatch",
+    )

@@ -13,16 +13,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.clock import utc
 from postroom.core.db import metadata
-from postroom.core.vault.model import Phase, Transfer, TransferCode, utc
-from postroom.core.vault.refund_model import (
-    AccountClosure,
+from postroom.core.refunds.model import (
     Refund,
     RefundedPiece,
     RefundReason,
     RefundStatus,
 )
-from postroom.core.vault.store import ledger_transfers, transfer_from_row
 
 Mills = sa.BigInteger
 
@@ -82,19 +80,6 @@ sa.Index(
     postgresql_where=refund_pieces.c.claimed.is_(True),
 )
 
-postage_account_closures = sa.Table(
-    "postage_account_closures",
-    metadata,
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("ledger_accounts.id"), primary_key=True),
-    sa.Column("customer_number", sa.String(10), nullable=False, unique=True),
-    sa.Column("account", sa.String(120), nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("refunded", Mills, nullable=False),
-    sa.Column("transfer_id", sa.String(80), nullable=True),
-    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("ledger_seq", sa.BigInteger, nullable=False),
-)
-
 
 def _piece_from_row(row: Row[tuple[object, ...]]) -> RefundedPiece:
     m = row._mapping
@@ -127,19 +112,6 @@ def _refund_from_row(row: Row[tuple[object, ...]], pieces: Sequence[RefundedPiec
         decided_at=None if m["decided_at"] is None else utc(m["decided_at"]),
         agent=m["agent"],
         decision_note=m["decision_note"],
-    )
-
-
-def _closure_from_row(row: Row[tuple[object, ...]]) -> AccountClosure:
-    m = row._mapping
-    return AccountClosure(
-        customer_number=str(m["customer_number"]),
-        account=str(m["account"]),
-        currency=str(m["currency"]),
-        refunded=int(m["refunded"]),
-        transfer_id=m["transfer_id"],
-        closed_at=utc(m["closed_at"]),
-        ledger_seq=int(m["ledger_seq"]),
     )
 
 
@@ -309,65 +281,3 @@ class RefundStore:
             .group_by(refund_pieces.c.usage_transfer_id)
         )
         return {str(r[0]): int(r[1]) for r in rows}
-
-    def usage_covering(self, meter_account_id: int, piece: int) -> Transfer | None:
-        """The meter's usage report that counted ``piece`` (pieces are numbered 1, 2, …
-        across the meter's usage reports, in ledger order)."""
-        t = ledger_transfers
-        running = (
-            sa.select(
-                t.c.seq,
-                sa.func.sum(t.c.pieces).over(order_by=t.c.seq).label("upto"),
-                t.c.pieces,
-            )
-            .where(
-                t.c.debit_account_id == meter_account_id,
-                t.c.code == TransferCode.USAGE.value,
-                t.c.phase == Phase.POSTED.value,
-                t.c.pieces > 0,
-            )
-            .subquery()
-        )
-        seq = self._c.execute(
-            sa.select(running.c.seq)
-            .where(running.c.upto >= piece, running.c.upto - running.c.pieces < piece)
-            .limit(1)
-        ).scalar()
-        if seq is None:
-            return None
-        row = self._c.execute(sa.select(t).where(t.c.seq == seq)).one()
-        return transfer_from_row(row)
-
-    # closures ---------------------------------------------------------------
-
-    def closure(self, account_id: int) -> AccountClosure | None:
-        row = self._c.execute(
-            sa.select(postage_account_closures).where(
-                postage_account_closures.c.account_id == account_id
-            )
-        ).first()
-        return None if row is None else _closure_from_row(row)
-
-    def is_closed(self, account_id: int) -> bool:
-        return (
-            self._c.execute(
-                sa.select(postage_account_closures.c.account_id).where(
-                    postage_account_closures.c.account_id == account_id
-                )
-            ).first()
-            is not None
-        )
-
-    def add_closure(self, account_id: int, closure: AccountClosure) -> None:
-        self._c.execute(
-            sa.insert(postage_account_closures).values(
-                account_id=account_id,
-                customer_number=closure.customer_number,
-                account=closure.account,
-                currency=closure.currency,
-                refunded=closure.refunded,
-                transfer_id=closure.transfer_id,
-                closed_at=closure.closed_at,
-                ledger_seq=closure.ledger_seq,
-            )
-        )

@@ -1,0 +1,1 @@
+"""Funding: payment instruments, deposits, auto-refill, returns, statements, pending debits."""

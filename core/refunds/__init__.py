@@ -1,0 +1,1 @@
+"""Refunds of unused postage: requests, review, the refund fee."""
