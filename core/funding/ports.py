@@ -171,6 +171,11 @@ class _SqlMessages:
         )
 
 
+def sql_messages(outbox: Outbox, uow: UnitOfWork) -> MessagesPort:
+    """The outbox in the transaction's connection."""
+    return _SqlMessages(outbox, uow)
+
+
 def sql_repositories(
     ledger: LedgerService, accounts: AccountsService, outbox: Outbox
 ) -> Repositories:
@@ -182,7 +187,7 @@ def sql_repositories(
             FundingStore(uow.connection),
             ledger.within(uow),
             _SqlCustomers(accounts, uow),
-            _SqlMessages(outbox, uow),
+            sql_messages(outbox, uow),
             uow.commit,
         )
 
