@@ -44,7 +44,7 @@ T = TypeVar("T")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class _Rollback:
+class Rollback:
     """State a fake keeps: every attribute not named in ``_links`` (its neighbours)."""
 
     _links: tuple[str, ...] = ()
@@ -56,7 +56,7 @@ class _Rollback:
         vars(self).update(state)
 
 
-class FakeCustomers(_Rollback):
+class FakeCustomers(Rollback):
     def __init__(self) -> None:
         self.by_number: dict[str, CustomerAccount] = {}
         self.closed_accounts: set[int] = set()  # closed postage (ledger) account ids
@@ -97,7 +97,7 @@ class FakeCustomers(_Rollback):
         return [n for n, mills in self.closed_refunds.items() if mills > 0]
 
 
-class FakeLedger(_Rollback):
+class FakeLedger(Rollback):
     """Accounts with balances and transfers posted, reserved, posted from a reservation
     or voided; a transfer id seen before is a replay. Funds accounts never go below
     their credit limit (``insufficient_funds``)."""
@@ -316,7 +316,7 @@ class _PaymentRow:
     body_hash: str
 
 
-class FakeFundingRepository(_Rollback):
+class FakeFundingRepository(Rollback):
     """``FundingRepository`` in dictionaries."""
 
     def __init__(self) -> None:
@@ -582,7 +582,7 @@ class Message:
     data: Mapping[str, str]
 
 
-class FakeOutbox(_Rollback):
+class FakeOutbox(Rollback):
     """Messages queued in a transaction (``MessagesPort``) and delivered after it
     (``Deliverer``)."""
 
@@ -698,12 +698,14 @@ class FakeTransactions:
     """Runs work on the fakes as one transaction: what it did not commit (or did before
     raising) is rolled back."""
 
-    def __init__(self, *fakes: _Rollback) -> None:
-        self._fakes = fakes
-        self.runs = 0
+    def __init__(self, *fakes: Rollback) -> None:
+        self._fakes = list(fakes)
+
+    def watch(self, fake: Rollback) -> None:
+        """Roll ``fake`` back with the others."""
+        self._fakes.append(fake)
 
     def run(self, work: Callable[[Any], T], *, readonly: bool = False) -> T:
-        self.runs += 1
         saved = [fake.snapshot() for fake in self._fakes]
         uow = FakeTransaction()
         try:
