@@ -31,7 +31,7 @@ from postroom.core.funding.context import REFILL_LOCK_RULE, FundingContext, cred
 from postroom.core.funding.deposits import ManualDeposits
 from postroom.core.funding.instruments import Instruments
 from postroom.core.funding.model import Payment
-from postroom.core.funding.ports import Deliverer, Repositories, Transactions, sql_repositories
+from postroom.core.funding.ports import sql_repositories
 from postroom.core.funding.settlement import Settlement
 from postroom.core.funding.sources import (
     CREDIT_LINE_KIND,
@@ -63,42 +63,9 @@ __all__ = [
 class FundingService:
     """``pr.funding``: the funding use cases under their public names."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        plugins: PluginManager,
-        ledger: LedgerService,
-        accounts: AccountsService,
-        outbox: Outbox,
-        *,
-        sandbox_allowed: bool = True,
-    ) -> None:
-        self._init(
-            FundingContext(
-                db,
-                sql_repositories(ledger, accounts, outbox),
-                clock,
-                PaymentSources.from_plugins(plugins, sandbox_allowed=sandbox_allowed),
-                outbox,
-            )
-        )
-
-    @classmethod
-    def on(
-        cls,
-        transactions: Transactions,
-        repositories: Repositories,
-        clock: Clock,
-        sources: PaymentSources,
-        outbox: Deliverer,
-    ) -> FundingService:
-        """The service on other transactions and repositories (the unit tests' fakes)."""
-        service = cls.__new__(cls)
-        service._init(FundingContext(transactions, repositories, clock, sources, outbox))
-        return service
-
-    def _init(self, context: FundingContext) -> None:
+    def __init__(self, context: FundingContext) -> None:
+        """The use cases on ``context``'s transactions and repositories (the unit tests
+        hand in fakes); ``on_database`` builds the real one."""
         self._c = context
         instruments = Instruments(context)
         collect = Collect(context)
@@ -140,6 +107,29 @@ class FundingService:
         self.manual_deposits = deposits.manual_deposits
         self.statement = statements.statement
         self.run_statements = statements.run_statements
+
+    @classmethod
+    def on_database(
+        cls,
+        db: Database,
+        clock: Clock,
+        plugins: PluginManager,
+        ledger: LedgerService,
+        accounts: AccountsService,
+        outbox: Outbox,
+        *,
+        sandbox_allowed: bool = True,
+    ) -> FundingService:
+        """``pr.funding``: on the database, the plugins' payment sources and the outbox."""
+        return cls(
+            FundingContext(
+                db,
+                sql_repositories(ledger, accounts, outbox),
+                clock,
+                PaymentSources.from_plugins(plugins, sandbox_allowed=sandbox_allowed),
+                outbox,
+            )
+        )
 
     # ------------------------------------------------------------------ sources
 

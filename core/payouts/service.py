@@ -21,40 +21,50 @@ in-memory fakes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database
 from postroom.core.errors import NotFound, ValidationError
-from postroom.core.funding.ports import Deliverer, Transactions
 from postroom.core.ledger.service import LedgerService
 from postroom.core.money import Money
 from postroom.core.outbox import Outbox
 from postroom.core.payouts.context import PayoutContext
 from postroom.core.payouts.model import Payout, Unmatched, match_refunds
-from postroom.core.payouts.ports import PayoutRepos, Repositories, sql_repositories
+from postroom.core.payouts.ports import PayoutRepos, sql_repositories
 from postroom.core.payouts.returns import PayoutReturns
 from postroom.core.payouts.runs import PayoutRuns, refundable
-from postroom.core.ports import PaymentSource
 
 if TYPE_CHECKING:
     from postroom.core.funding.service import FundingService
 
+
 class PayoutService:
     """``pr.payouts``: refunds payable paid back through the payment sources."""
 
-    def __init__(
-        self,
+    def __init__(self, context: PayoutContext) -> None:
+        """The use cases on ``context``'s transactions and repositories (the unit tests
+        hand in fakes); ``on_database`` builds the real one."""
+        self._c = context
+        runs = PayoutRuns(context)
+        self.run = runs.run
+        self.run_all = runs.run_all
+        self.settle_due = runs.settle_due
+        self.record_return = PayoutReturns(context).record_return
+
+    @classmethod
+    def on_database(
+        cls,
         db: Database,
         clock: Clock,
         ledger: LedgerService,
         accounts: AccountsService,
         funding: FundingService,
         outbox: Outbox,
-    ) -> None:
-        self._init(
+    ) -> PayoutService:
+        """``pr.payouts``: on the database, funding's payments and sources, the outbox."""
+        return cls(
             PayoutContext(
                 db,
                 sql_repositories(ledger, accounts, funding, outbox),
@@ -63,28 +73,6 @@ class PayoutService:
                 outbox,
             )
         )
-
-    @classmethod
-    def on(
-        cls,
-        transactions: Transactions,
-        repositories: Repositories,
-        clock: Clock,
-        sources: Callable[[], Mapping[str, PaymentSource]],
-        outbox: Deliverer,
-    ) -> PayoutService:
-        """The service on other transactions and repositories (the unit tests' fakes)."""
-        service = cls.__new__(cls)
-        service._init(PayoutContext(transactions, repositories, clock, sources, outbox))
-        return service
-
-    def _init(self, context: PayoutContext) -> None:
-        self._c = context
-        runs = PayoutRuns(context)
-        self.run = runs.run
-        self.run_all = runs.run_all
-        self.settle_due = runs.settle_due
-        self.record_return = PayoutReturns(context).record_return
 
     # ------------------------------------------------------------------- reading
 

@@ -17,6 +17,7 @@ import attrs
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, InsufficientFunds, NotFound
+from postroom.core.funding.context import FundingContext
 from postroom.core.funding.model import (
     AutoRefillRule,
     Instrument,
@@ -734,12 +735,16 @@ class FundingWorld:
         self.outbox = FakeOutbox()
         self.transactions = FakeTransactions(self.customers, self.ledger, self.funding, self.outbox)
         self.sources = {s.code: s for s in sources}
-        self.service = FundingService.on(
-            self.transactions,
-            self.repositories,
-            self.clock,
-            PaymentSources(lambda: list(self.sources.values()), sandbox_allowed=sandbox_allowed),
-            self.outbox,
+        self.service = FundingService(
+            FundingContext(
+                self.transactions,
+                self.repositories,
+                self.clock,
+                PaymentSources(
+                    lambda: list(self.sources.values()), sandbox_allowed=sandbox_allowed
+                ),
+                self.outbox,
+            )
         )
 
     def repositories(self, uow: FakeTransaction) -> FundingRepos:

@@ -13,6 +13,7 @@ from postroom.core.errors import NotFound
 from postroom.core.funding.model import Payment
 from postroom.core.ledger.model import AccountKind, TransferRequest
 from postroom.core.money import Money
+from postroom.core.payouts.context import PayoutContext
 from postroom.core.payouts.model import NOT_PAID, Payout, PayoutPart, PayoutPartStatus, PayoutStatus
 from postroom.core.payouts.ports import PayoutRepos
 from postroom.core.payouts.service import PayoutService
@@ -166,12 +167,14 @@ class PayoutWorld(FundingWorld):
         super().__init__(*sources)
         self.payout_rows = FakePayouts()
         self.transactions.watch(self.payout_rows)
-        self.payouts = PayoutService.on(
-            self.transactions,
-            self.payout_repositories,
-            self.clock,
-            lambda: dict(self.sources),
-            self.outbox,
+        self.payouts = PayoutService(
+            PayoutContext(
+                self.transactions,
+                self.payout_repositories,
+                self.clock,
+                lambda: dict(self.sources),
+                self.outbox,
+            )
         )
 
     def payout_repositories(self, uow: FakeTransaction) -> PayoutRepos:
