@@ -12,9 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -28,10 +27,10 @@ from postroom.core.errors import (
     PostroomError,
     ValidationError,
 )
+from postroom.core.idempotency import KEY_PATTERN, canonical_json, fingerprint
 from postroom.core.text import check_no_control
 
 GENESIS_HASH = "0" * 64
-TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
 #: The largest amount one transfer may carry (a signed 64-bit column holds every sum).
 MAX_AMOUNT = 10**15
 
@@ -117,7 +116,7 @@ def check_amount(mills: object, *, field: str = "amount") -> int:
 
 
 def check_transfer_id(value: object) -> str:
-    if not isinstance(value, str) or not TRANSFER_ID.fullmatch(value):
+    if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
         raise ValidationError(
             "a transfer id is 1 to 64 letters, digits or ._:@/- and starts with a letter or digit",
             code="invalid_transfer_id",
@@ -331,8 +330,9 @@ class TransferRequest:
             check_cost_center(self.cost_center)
 
     def fingerprint(self) -> str:
-        """The request's body, hashed: the same id must come back with the same body."""
-        return body_fingerprint(self.body())
+        """The request's body, hashed (``idempotency.fingerprint``): the same id must
+        come back with the same body."""
+        return fingerprint(self.body())
 
     def body(self) -> tuple[object, ...]:
         """What ``fingerprint`` hashes: everything but the id (the pieces of a mail run
@@ -353,11 +353,6 @@ class TransferRequest:
             # Appended only when set, so the bodies of older requests hash as they did.
             body.append(self.cost_center)
         return tuple(body)
-
-
-def body_fingerprint(body: Sequence[object]) -> str:
-    """The fingerprint of a request's ``body()``."""
-    return hashlib.sha256(_canonical(body)).hexdigest()
 
 
 @attrs.frozen
@@ -434,7 +429,7 @@ class Transfer:
         if self.cost_center is not None:
             # Sealed only when set: rows written before cost centres existed verify unchanged.
             values.append(self.cost_center)
-        return _canonical(values)[1:]
+        return canonical_json(values)[1:]
 
     def computed_hash(self, key: ChainKey | None, prev_hash: str | None = None) -> str:
         """This row's hash: keyed under ``key``, or the unkeyed one of rows written before
@@ -500,27 +495,6 @@ class Transfer:
 # An enum member's value through a dict: ``.value`` is a descriptor call, paid per piece.
 PHASE_TEXT = {phase: phase.value for phase in Phase}
 CODE_TEXT = {code: code.value for code in TransferCode}
-_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
-# The encoder's own writers for the exact types of a hashed row (its C string escaper).
-_JSON_WRITERS: dict[type, Callable[[Any], str]] = {
-    str: json.encoder.encode_basestring_ascii,
-    int: int.__repr__,
-    type(None): lambda _: "null",
-}
-
-
-def _canonical(values: Sequence[object]) -> bytes:
-    """Compact, ASCII-only JSON of a flat list, byte for byte what ``_CANONICAL`` writes.
-
-    Hashed rows hold only strings, ints and nulls, which are written here directly:
-    ``JSONEncoder.encode`` builds a new C encoder on every call, a cost a mail run pays
-    twice a piece. Anything else (a bool, a float) goes to the encoder itself.
-    """
-    try:
-        text = ",".join([_JSON_WRITERS[type(value)](value) for value in values])
-    except KeyError:
-        return _CANONICAL.encode(list(values)).encode("ascii")
-    return b"[%s]" % text.encode("ascii")
 
 
 def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:

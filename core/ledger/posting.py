@@ -22,6 +22,7 @@ from postroom.core.errors import (
     PostroomError,
     ValidationError,
 )
+from postroom.core.idempotency import fingerprint, is_replay
 from postroom.core.ledger.model import (
     AccountKind,
     Balances,
@@ -32,7 +33,6 @@ from postroom.core.ledger.model import (
     Phase,
     Transfer,
     TransferRequest,
-    body_fingerprint,
     check_amount,
     currency_mismatch,
     effects,
@@ -252,14 +252,8 @@ def replay_of(
     for r in requests:
         seen = existing.get(r.id)
         failed = failures.get(r.id)
-        if (seen is not None and seen.body_hash != fingerprints[r.id]) or (
-            failed is not None and failed[0] != fingerprints[r.id]
-        ):
-            raise Conflict(
-                f"transfer id {r.id} was used before with another body",
-                code="transfer_id_reused",
-                transfer_id=r.id,
-            )
+        stored = seen.body_hash if seen is not None else failed[0] if failed is not None else None
+        is_replay(stored, fingerprints[r.id], lambda id=r.id: _id_reused(id))
     if len(existing) == len(requests):
         return [attrs.evolve(existing[i], replayed=True) for i in ids]
     for r in requests:
@@ -297,6 +291,14 @@ def meters_after(
     return changed
 
 
+def _id_reused(transfer_id: str) -> Conflict:
+    return Conflict(
+        f"transfer id {transfer_id} was used before with another body",
+        code="transfer_id_reused",
+        transfer_id=transfer_id,
+    )
+
+
 def _expired(pending: Transfer, now: datetime) -> bool:
     return pending.timeout_at is not None and pending.timeout_at <= now
 
@@ -315,8 +317,8 @@ def fingerprints_of(requests: Sequence[TransferRequest]) -> dict[str, str]:
     found = {}
     for r in requests:
         body = r.body()
-        fingerprint = by_body.get(body)
-        if fingerprint is None:
-            fingerprint = by_body[body] = body_fingerprint(body)
-        found[r.id] = fingerprint
+        hashed = by_body.get(body)
+        if hashed is None:
+            hashed = by_body[body] = fingerprint(body)
+        found[r.id] = hashed
     return found
