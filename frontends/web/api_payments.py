@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from postroom.core.errors import ValidationError
 from postroom.core.funding.model import AutoRefillRule, Payment, check_key, stamp
 from postroom.core.funding.replays import paid_before
 from postroom.core.funding.service import FundingService
@@ -19,12 +18,9 @@ from postroom.core.money import Money
 from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.jsonbody import json_object
+from postroom.frontends.web.requestbody import request_object
 
 bp = Blueprint("api_vault_payments", __name__, url_prefix="/api/v1/vault")
-
-#: Most fields an instrument may carry.
-MAX_FIELDS = 20
 
 
 def _funding() -> FundingService:
@@ -33,17 +29,6 @@ def _funding() -> FundingService:
 
 def _number() -> str:
     return current_account().number
-
-
-def _text(data: dict[str, Any], field: str, *, required: bool = True) -> str | None:
-    value = data.get(field)
-    if value is None and not required:
-        return None
-    if value is None:
-        raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} is a string", code="invalid_field", field=field)
-    return value
 
 
 def _optional_money(data: dict[str, Any], field: str) -> Money | None:
@@ -96,19 +81,10 @@ def instruments() -> Response:
 
 @bp.post("/instruments")
 def add_instrument() -> tuple[Response, int]:
-    data = json_object()
-    source = _text(data, "source")
-    fields = data.get("fields", {})
-    if (
-        not isinstance(fields, dict)
-        or len(fields) > MAX_FIELDS
-        or not all(isinstance(v, str) for v in fields.values())
-    ):
-        raise ValidationError(
-            "fields is an object of at most 20 string values", code="invalid_instrument"
-        )
-    assert source is not None
-    added = _funding().add_instrument(_number(), source, fields, self_service=True)
+    data = request_object()
+    added = _funding().add_instrument(
+        _number(), data["source"], data.get("fields", {}), self_service=True
+    )
     return jsonify(added.to_json()), 201
 
 
@@ -148,13 +124,10 @@ def payment(payment_id: str) -> Response:
 @bp.post("/payments")
 def pay() -> tuple[Response, int]:
     """Collect an amount from one of the caller's instruments into its postage account."""
-    data = json_object()
-    key = check_key(_text(data, "id"))
-    instrument_id = _text(data, "instrument_id")
-    if "amount" not in data:
-        raise ValidationError("'amount' is required", code="missing_field", field="amount")
+    data = request_object()
+    key = check_key(data["id"])
+    instrument_id = data["instrument_id"]
     amount = _money(data["amount"])
-    assert instrument_id is not None
     account = current_account()
     replay = paid_before(current_postroom().db, account.id, account.number, key)
     done = _funding().deposit(account.number, instrument_id, amount, key)
@@ -172,15 +145,13 @@ def auto_refill() -> Response:
 
 @bp.put("/auto-refill")
 def set_auto_refill() -> Response:
-    data = json_object()
-    if "threshold" not in data:
-        raise ValidationError("'threshold' is required", code="missing_field", field="threshold")
+    data = request_object()
     rule = _funding().set_auto_refill(
         _number(),
         _money(data["threshold"], "threshold"),
         amount=_optional_money(data, "amount"),
         daily_cap=_optional_money(data, "daily_cap"),
-        instrument_id=_text(data, "instrument_id", required=False),
+        instrument_id=data.get("instrument_id"),
     )
     return jsonify(_rule_json(rule))
 
