@@ -136,13 +136,6 @@ class CheckResult:
     alerted: bool = False
     skipped: str | None = None  # why no refill was tried: daily_cap, refills_locked...
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "refill": None if self.refill is None else self.refill.to_json(),
-            "alerted": self.alerted,
-            "skipped": self.skipped,
-        }
-
 
 def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()

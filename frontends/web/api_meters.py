@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify
 
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.sync import SyncReport, SyncResults
-from postroom.core.refunds.model import refund_json
+from postroom.frontends.serialise.refunds import refund_json
 from postroom.frontends.web.auth import current_account, current_meter, meter_key_required
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object

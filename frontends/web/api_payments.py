@@ -11,10 +11,18 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from postroom.core.funding.model import AutoRefillRule, Payment, check_key, stamp
+from postroom.core.funding.model import AutoRefillRule, Payment, check_key
 from postroom.core.funding.replays import paid_before
 from postroom.core.funding.service import FundingService
 from postroom.core.money import Money
+from postroom.frontends.serialise import money, stamp
+from postroom.frontends.serialise.funding import (
+    auto_refill_json,
+    instrument_json,
+    payment_json,
+    statement_json,
+)
+from postroom.frontends.serialise.payouts import payout_json
 from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
@@ -39,13 +47,13 @@ def _optional_money(data: dict[str, Any], field: str) -> Money | None:
 def _payment_json(payment: Payment) -> dict[str, Any]:
     # when a bank debit on its way is expected to be spendable (null once it is not pending)
     expected = _funding().expected_settlement(payment)
-    return {**payment.to_json(), "expected_settlement_at": stamp(expected)}
+    return {**payment_json(payment), "expected_settlement_at": stamp(expected)}
 
 
 def _rule_json(rule: AutoRefillRule | None) -> dict[str, Any]:
     if rule is None:
         return {"enabled": False}
-    return {"enabled": True, **rule.to_json()}
+    return {"enabled": True, **auto_refill_json(rule)}
 
 
 # ----------------------------------------------------------------------- sources
@@ -76,7 +84,7 @@ def payment_sources() -> Response:
 
 @bp.get("/instruments")
 def instruments() -> Response:
-    return jsonify({"items": [i.to_json() for i in _funding().instruments(_number())]})
+    return jsonify({"items": [instrument_json(i) for i in _funding().instruments(_number())]})
 
 
 @bp.post("/instruments")
@@ -85,17 +93,17 @@ def add_instrument() -> tuple[Response, int]:
     added = _funding().add_instrument(
         _number(), data["source"], data.get("fields", {}), self_service=True
     )
-    return jsonify(added.to_json()), 201
+    return jsonify(instrument_json(added)), 201
 
 
 @bp.get("/instruments/<instrument_id>")
 def instrument(instrument_id: str) -> Response:
-    return jsonify(_funding().instrument(_number(), instrument_id).to_json())
+    return jsonify(instrument_json(_funding().instrument(_number(), instrument_id)))
 
 
 @bp.delete("/instruments/<instrument_id>")
 def remove_instrument(instrument_id: str) -> Response:
-    return jsonify(_funding().remove_instrument(_number(), instrument_id).to_json())
+    return jsonify(instrument_json(_funding().remove_instrument(_number(), instrument_id)))
 
 
 # ---------------------------------------------------------------------- payments
@@ -166,7 +174,7 @@ def disable_auto_refill() -> Response:
 
 @bp.get("/statements/<month>")
 def statement(month: str) -> Response:
-    return jsonify(_funding().statement(_number(), month).to_json())
+    return jsonify(statement_json(_funding().statement(_number(), month)))
 
 
 # ----------------------------------------------------------------------- payouts
@@ -179,12 +187,12 @@ def payouts() -> Response:
     found = pr.payouts.payouts(_number(), limit=_int_arg("limit", 50))
     return jsonify(
         {
-            "items": [p.to_json() for p in found],
-            "payable": pr.payouts.payable(_number()).to_json(),
+            "items": [payout_json(p) for p in found],
+            "payable": money(pr.payouts.payable(_number())),
         }
     )
 
 
 @bp.get("/payouts/<payout_id>")
 def payout(payout_id: str) -> Response:
-    return jsonify(current_postroom().payouts.payout(_number(), payout_id).to_json())
+    return jsonify(payout_json(current_postroom().payouts.payout(_number(), payout_id)))

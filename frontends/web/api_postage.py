@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, url_for
 
 from postroom.core.meters.virtual import PrintedPostage
+from postroom.frontends.serialise.meters import printed_postage_json
 from postroom.frontends.web.api_rates import weight_field
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
@@ -25,7 +26,7 @@ MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 def _json(printed: PrintedPostage) -> dict[str, Any]:
-    data = printed.to_json()
+    data = printed_postage_json(printed)
     data["links"] = {
         name: url_for(f"api_postage.{endpoint}", serial=printed.serial, piece=printed.piece)
         for name, endpoint in (

@@ -18,6 +18,7 @@ from postroom.core.errors import NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.units import Dimensions, Weight
+from postroom.frontends.serialise.rates import comparison_json, quote_json
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.jsonbody import BadRequest, UnsupportedMediaType, json_body
 from postroom.frontends.web.requestbody import check_body
@@ -108,7 +109,7 @@ def quote() -> Response:
         )
     except NotFound as error:
         raise _as_input_error(error) from error
-    return jsonify(result.to_json())
+    return jsonify(quote_json(result))
 
 
 @bp.post("/compare")
@@ -130,7 +131,7 @@ def compare() -> Response:
         )
     except NotFound as error:
         raise _as_input_error(error) from error
-    return jsonify(result.to_json())
+    return jsonify(comparison_json(result))
 
 
 @bp.get("/tables")

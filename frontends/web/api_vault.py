@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.errors import Conflict, NotFound, ValidationError
-from postroom.core.funding.model import stamp
 from postroom.core.ledger.model import (
     HistoryItem,
     LedgerAccount,
@@ -24,11 +23,14 @@ from postroom.core.ledger.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.ledger.report import report_csv, report_json
 from postroom.core.ledger.service import LedgerService
 from postroom.core.money import Money
-from postroom.core.refunds.model import claims_from_json, refund_json
+from postroom.core.refunds.model import claims_from_json
 from postroom.core.text import check_no_control
+from postroom.frontends.serialise import mills, stamp
+from postroom.frontends.serialise.ledger import history_item_json, report_csv, report_json
+from postroom.frontends.serialise.meters import reset_token_json
+from postroom.frontends.serialise.refunds import refund_json
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -65,10 +67,6 @@ def _reference(data: dict[str, Any]) -> str:
     return check_no_control(data.get("reference", ""), "reference")
 
 
-def _m(mills: int, currency: str) -> dict[str, str]:
-    return Money(mills, currency).to_json()
-
-
 def _named(transfer_id: str) -> str:
     """The ledger id of a transfer the caller names in a path; one it cannot have is 404."""
     try:
@@ -78,12 +76,12 @@ def _named(transfer_id: str) -> str:
 
 
 def _item_json(item: HistoryItem) -> dict[str, Any]:
-    data = item.to_json()
+    data = history_item_json(item)
     # the ids as the caller chose them (the ledger keeps them behind the account number)
     for field in ("id", "pending_id"):
         if data[field] is not None:
             data[field] = client_transfer_id(_number(), data[field])
-    data["amount"] = _m(data.pop("amount_mills"), item.transfer.currency)
+    data["amount"] = mills(data.pop("amount_mills"), item.transfer.currency)
     del data["currency"]
     return data
 
@@ -103,12 +101,12 @@ def _balance_json(account: LedgerAccount) -> dict[str, Any]:
         "customer_number": _number(),
         "account": account.code,
         "currency": cur,
-        "balance": _m(b.balance, cur),
-        "available": _m(b.available + account.credit_limit, cur),
-        "reserved": _m(b.debits_pending, cur),
-        "credit_limit": _m(account.credit_limit, cur),
+        "balance": mills(b.balance, cur),
+        "available": mills(b.available + account.credit_limit, cur),
+        "reserved": mills(b.debits_pending, cur),
+        "credit_limit": mills(account.credit_limit, cur),
         # bank debits on their way: not spendable until the bank has paid
-        "pending": _m(b.credits_pending, cur),
+        "pending": mills(b.credits_pending, cur),
         "pending_expected_at": stamp(current_postroom().funding.expected_by(_number())),
     }
 
@@ -119,9 +117,9 @@ def _meter_json(meter: MeterRegisters) -> dict[str, Any]:
         "serial": meter.serial,
         "operator": meter.operator,
         "status": meter.status,
-        "descending": _m(meter.descending, cur),
-        "ascending": _m(meter.ascending, cur),
-        "control_sum": _m(meter.control_sum, cur),
+        "descending": mills(meter.descending, cur),
+        "ascending": mills(meter.ascending, cur),
+        "control_sum": mills(meter.control_sum, cur),
         "pieces": meter.pieces,
     }
 
@@ -213,7 +211,7 @@ def refill(serial: str) -> tuple[Response, int]:
             "transfer": _done(done.transfer),
             "reset_token": done.token,
             "sequence": done.reset.sequence,
-            "expires_at": done.reset.to_json()["expires_at"],
+            "expires_at": reset_token_json(done.reset)["expires_at"],
             "meter": _meter_json(registers),
         }
     ), _status(done.transfer)
