@@ -42,6 +42,9 @@ API_ROOT: Final = "/api/v1"
 #: body property coded, so this is only a safety net).
 FALLBACK_CODE: Final = "invalid_request"
 
+#: The longest message a violation answers (the validator's quote the value sent).
+MAX_MESSAGE: Final = 300
+
 _RULE_ARGUMENT: Final = re.compile(r"<(?:[a-z_]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
@@ -92,11 +95,11 @@ class BodySchema:
             return str(error.kind.property)
         return None
 
-    def _rank(self, error: Any) -> tuple[int, int]:
+    def _rank(self, error: Any) -> int:
         if not error.instance_path and error.schema_path[:1] == ["additionalProperties"]:
-            return (-1, 0)  # an unknown field is refused before the known ones are read
+            return -1  # an unknown field is refused before the known ones are read
         field = self._field(error)
-        return (self.order.get(field, len(self.order)) if field else len(self.order), 0)
+        return self.order.get(field, len(self.order)) if field else len(self.order)
 
     def _error(self, error: Any, data: Any, inherited: str | None = None) -> ValidationError:
         path = list(error.schema_path)
@@ -129,7 +132,12 @@ class BodySchema:
                 return branch
         code = named or found or inherited or FALLBACK_CODE
         details = {"field": field} if field else {}
-        return ValidationError(f"{where}: {error.message}", code=code, **details)
+        return ValidationError(_shortened(f"{where}: {error.message}"), code=code, **details)
+
+
+def _shortened(message: str) -> str:
+    """The validator's message, which quotes the value: a megabyte string is not echoed."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
 def _branch_error(

@@ -176,3 +176,11 @@ def test_the_first_field_in_the_documents_order_is_reported():
 def test_a_lone_surrogate_reaches_the_domain_rather_than_the_validator():
     body = {"id": "r-1", "amount": MONEY, "reference": "a\ud800"}
     body_schemas()[("/vault/reservations", "post")].check(body)  # the domain refuses it
+
+
+def test_a_huge_value_is_not_echoed_back():
+    body = {"id": "r-1", "amount": MONEY, "reference": "x" * 100_000}
+    with pytest.raises(ValidationError) as raised:
+        body_schemas()[("/vault/reservations", "post")].check(body)
+    assert raised.value.code == "invalid_reference"
+    assert len(raised.value.message) <= 300
