@@ -2,19 +2,18 @@
 ``--json`` output are one shape, built here and nowhere in core.
 
 One module per area (``ledger``, ``funding``, ``payouts``, ``refunds``, ``accounts``,
-``rates``, ``meters``). ``converter`` is a cattrs converter whose hooks write the kernel's
-values the one way the API documents them: Money as ``{"amount": "12.34", "currency":
-"USD"}``, an enum as its value, a moment as ISO 8601 in UTC with ``Z``; an object whose
-JSON is its fields unstructures through it, and the others are written out by hand where
-the JSON renames, omits or derives fields.
+``rates``, ``meters``, ``notifications``). ``converter`` is a cattrs converter whose hooks
+write the kernel's values the one way the API documents them: Money as
+``{"amount": "12.34", "currency": "USD"}``, an enum as its value, a moment as ISO 8601 in
+UTC with ``Z``; an object whose JSON is its fields unstructures through it, and the others
+are written out by hand where the JSON renames, omits or derives fields.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
 import cattrs
 
@@ -57,13 +56,8 @@ def _converter() -> cattrs.Converter:
     made = cattrs.Converter()
     made.register_unstructure_hook(Money, money)
     made.register_unstructure_hook(datetime, stamp)
-    made.register_unstructure_hook(date, date.isoformat)
     made.register_unstructure_hook(Enum, lambda member: member.value)
     return made
 
 
 converter = _converter()
-
-
-def unstructure(value: Any) -> Any:
-    return converter.unstructure(value)
