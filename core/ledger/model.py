@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -245,22 +244,6 @@ class LedgerAccount:
             return "negative_register"
         return None
 
-    def to_json(self) -> dict[str, Any]:
-        b = self.balances
-        return {
-            "id": self.id,
-            "code": self.code,
-            "kind": self.kind.value,
-            "currency": self.currency,
-            "credit_limit_mills": self.credit_limit,
-            "balance_mills": b.balance,
-            "available_mills": b.available + self.credit_limit,
-            "debits_pending_mills": b.debits_pending,
-            "debits_posted_mills": b.debits_posted,
-            "credits_pending_mills": b.credits_pending,
-            "credits_posted_mills": b.credits_posted,
-        }
-
 
 @attrs.frozen
 class TransferRequest:
@@ -473,26 +456,6 @@ class Transfer:
             self.cost_center,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "id": self.id,
-            "debit_account_id": self.debit_account_id,
-            "credit_account_id": self.credit_account_id,
-            "amount_mills": self.amount,
-            "currency": self.currency,
-            "phase": self.phase.value,
-            "code": self.code.value,
-            "pending_id": self.pending_id,
-            "timeout_at": _stamp(self.timeout_at),
-            "batch": self.batch,
-            "pieces": self.pieces,
-            "reference": self.reference,
-            "cost_center": self.cost_center,
-            "created_at": _stamp(self.created_at),
-            "row_hash": self.row_hash,
-        }
-
 
 # An enum member's value through a dict: ``.value`` is a descriptor call, paid per piece.
 PHASE_TEXT = {phase: phase.value for phase in Phase}
@@ -590,9 +553,6 @@ class ChainSeal:
     mac: str | None
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
 @attrs.frozen
 class Checkpoint:
     """A signed record of the chain head, kept outside the database: a later verify
@@ -604,31 +564,6 @@ class Checkpoint:
     signature: str
 
     FORMAT: ClassVar[str] = "postroom-ledger-checkpoint/1"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": self.FORMAT,
-            "seq": self.seq,
-            "row_hash": self.row_hash,
-            "signature": self.signature,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> Checkpoint:
-        """A checkpoint read back from its file; ValidationError when it is not one."""
-        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
-            raise ValidationError("not a ledger checkpoint", code="invalid_checkpoint")
-        seq, row_hash, signature = data.get("seq"), data.get("row_hash"), data.get("signature")
-        if (
-            type(seq) is not int
-            or not 0 <= seq < 2**63
-            or not isinstance(row_hash, str)
-            or not isinstance(signature, str)
-            or not _HEX64.fullmatch(row_hash)
-            or not _HEX64.fullmatch(signature)
-        ):
-            raise ValidationError("the ledger checkpoint is malformed", code="invalid_checkpoint")
-        return cls(seq, row_hash, signature)
 
 
 def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Balances]]:
@@ -866,9 +801,6 @@ class Problem:
     transfer_id: str | None = None
     account: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
 
 @attrs.frozen
 class VerifyReport:
@@ -884,15 +816,6 @@ class VerifyReport:
     @property
     def first_broken(self) -> Problem | None:
         return self.problems[0] if self.problems else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "transfers_checked": self.transfers_checked,
-            "accounts_checked": self.accounts_checked,
-            "meters_checked": self.meters_checked,
-            "problems": [problem.to_json() for problem in self.problems],
-        }
 
 
 def sum_balances(items: Iterable[Balances]) -> Balances:
@@ -1239,23 +1162,6 @@ class ReportEntry:
     reference: str
     cost_center: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "transfer_id": self.transfer_id,
-            "created_at": _stamp(self.created_at),
-            "type": self.type.value,
-            "code": self.code.value,
-            "account": self.account,
-            "counterparty": self.counterparty,
-            "meter": self.meter,
-            "amount_mills": self.amount,
-            "currency": self.currency,
-            "pieces": self.pieces,
-            "reference": self.reference,
-            "cost_center": self.cost_center,
-        }
-
 
 @attrs.frozen
 class ReportTotal:
@@ -1270,16 +1176,6 @@ class ReportTotal:
     @property
     def net(self) -> int:
         return self.credits - self.debits
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "currency": self.currency,
-            "credits_mills": self.credits,
-            "debits_mills": self.debits,
-            "net_mills": self.net,
-            "count": self.count,
-        }
 
 
 @attrs.frozen
@@ -1347,24 +1243,6 @@ class TransactionReport:
                 return t
         return ReportTotal(account, self.currency)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customer_number": self.customer_number,
-            "currency": self.currency,
-            "from": _stamp(self.since),
-            "to": _stamp(self.until),
-            "types": [t.value for t in self.types],
-            "meter": self.meter,
-            "entries": [e.to_json() for e in self.entries],
-            "totals": [t.to_json() for t in self.totals],
-            "by_type": [{"type": t.value, "net_mills": n} for t, n in self.by_type],
-            "cost_center": self.cost_center,
-            "by_cost_center": [
-                {"cost_center": name, "net_mills": net, "pieces": pieces}
-                for name, net, pieces in self.by_cost_center
-            ],
-        }
-
 
 REPORT_CSV_COLUMNS = (
     "seq",
@@ -1390,26 +1268,6 @@ class HistoryItem:
     transfer: Transfer
     debit: str
     credit: str
-
-    def to_json(self) -> dict[str, Any]:
-        t = self.transfer
-        return {
-            "id": t.id,
-            "seq": t.seq,
-            "debit": self.debit,
-            "credit": self.credit,
-            "amount_mills": t.amount,
-            "currency": t.currency,
-            "phase": t.phase.value,
-            "code": t.code.value,
-            "type": REPORT_TYPE_OF[t.code].value,
-            "pending_id": t.pending_id,
-            "timeout_at": _stamp(t.timeout_at),
-            "pieces": t.pieces,
-            "reference": t.reference,
-            "cost_center": t.cost_center,
-            "created_at": _stamp(t.created_at),
-        }
 
 
 def parse_moment(text: str, *, end: bool = False) -> datetime:
