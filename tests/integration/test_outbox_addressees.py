@@ -13,6 +13,7 @@ from postroom.core.db import UnitOfWork
 from postroom.core.hookspecs import hookimpl
 from postroom.core.outbox import MessageStatus
 from postroom.core.ports import Addressee, Notification, Translation
+from postroom.frontends.serialise.notifications import message_json
 
 
 class Recorder:
@@ -82,7 +83,7 @@ def test_language_html_and_translations_are_kept_with_the_message(postroom: Post
     assert kept.html == RETURNED.html
     assert kept.language == "en"
     assert kept.translations == RETURNED.translations
-    assert postroom.outbox.message(message_id).to_json()["translations"] == ["fr"]
+    assert message_json(postroom.outbox.message(message_id))["translations"] == ["fr"]
 
 
 def test_a_customer_message_goes_to_each_addressee_in_their_language(
