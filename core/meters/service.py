@@ -67,7 +67,7 @@ from postroom.core.meters.sync import (
 from postroom.core.meters.virtual import VIRTUAL_PRODUCT, PrintedPostage
 from postroom.core.meters.virtual_service import VirtualMeters
 from postroom.core.money import Money
-from postroom.core.outbox import Outbox
+from postroom.core.outbox import CUSTOMER_PREFIX, Outbox
 from postroom.core.ports import Notification
 from postroom.core.rates.service import RatesService
 from postroom.core.units import Weight
@@ -1124,7 +1124,7 @@ class MetersService:
         the message goes to the outbox in the transaction that marks the cancellation
         told, so it is queued exactly once and retried until a notifier takes it."""
         message = Notification(
-            recipient=cancelled.customer_number,
+            recipient=f"{CUSTOMER_PREFIX}{cancelled.customer_number}",
             subject=f"Meter {cancelled.serial}: refill of {cancelled.amount} returned",
             body=(
                 f"The refill of {cancelled.amount} for your postage meter"
@@ -1247,7 +1247,7 @@ class MetersService:
                     " `postroom meter connect` to restore it."
                 )
             reminder = Notification(
-                recipient=meter.customer_account,
+                recipient=f"{CUSTOMER_PREFIX}{meter.customer_account}",
                 subject=subject,
                 body=body,
                 kind=f"meter.inspection_{kind}",
