@@ -139,6 +139,22 @@ def compose(notification: Notification, *, sender: str, now: datetime) -> EmailM
     return message
 
 
+def check_message(recipient: str) -> Notification:
+    """The email an admin sends to check the mail settings (``postroom mail test``)."""
+    address = email_address(recipient)
+    if address is None:
+        raise ValidationError(f"{recipient!r} is not an email address", code="invalid_recipient")
+    return Notification(
+        recipient=address,
+        subject="postroom: test email",
+        body=(
+            "This is a test email from postroom. It arrived, so postroom's mail settings "
+            "work for this address.\n\nNothing else to do."
+        ),
+        kind="mail.test",
+    )
+
+
 def _fresh_id(now: datetime) -> str:
     """An id for a message that was never stored (no retry can repeat it)."""
     return f"unstored.{now.timestamp():.6f}.{os.urandom(6).hex()}"

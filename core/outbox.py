@@ -270,6 +270,20 @@ class Outbox:
         assert message.id is not None
         return message.id
 
+    def send_now(self, notification: Notification) -> OutboxMessage:
+        """Store ``notification`` on its own and try it at once (a message no change
+        goes with, such as an admin's test email); where it stands after that try."""
+
+        def work(uow: UnitOfWork) -> str:
+            added = self.add(uow.connection, notification)
+            uow.commit()
+            assert added.id is not None
+            return added.id
+
+        message_id = self._db.run(work)
+        self.deliver([message_id])
+        return self.message(message_id)
+
     # ---------------------------------------------------------------- delivery
 
     def deliver(self, message_ids: Iterable[str]) -> int:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 
 def purge_unverified(postroom: Postroom) -> int:
+    postroom.identity.forget_old_failures()
     return postroom.identity.purge_unverified()
 
 
@@ -21,7 +22,7 @@ def register_jobs(registry: JobRegistry) -> None:
         PeriodicJob(
             name="identity.purge-unverified",
             description="delete the people who did not verify their email within 30 days "
-            "(they register again)",
+            "(they register again), and sign-in failure counts a day old",
             schedule={"hour": "4", "minute": "23"},
             run=purge_unverified,
         )

@@ -10,7 +10,7 @@ from html import escape
 
 import attrs
 
-from postroom.core.ports import Notification
+from postroom.core.ports import Notification, Translation
 
 SUBJECTS = {
     "verify": {
@@ -36,6 +36,10 @@ SUBJECTS = {
     "email-changed": {
         "en": "Your postroom email address was changed",
         "fr": "L'adresse e-mail de votre compte postroom a été modifiée",
+    },
+    "joined": {
+        "en": "Someone joined your postroom account",
+        "fr": "Une personne a rejoint votre compte postroom",
     },
     "password-changed": {
         "en": "Your postroom password was changed",
@@ -118,6 +122,19 @@ BODIES = {
             "{new}.\nSi ce n'est pas vous, contactez le support sans attendre."
         ),
     },
+    "joined": {
+        "en": (
+            "Hello,\n\n{name} ({email}) joined your customer account {number} as a mailroom "
+            "operator, with one of its meters' serial numbers.\nIf you do not know them, "
+            "remove them on the users page:\n\n{link}"
+        ),
+        "fr": (
+            "Bonjour,\n\n{name} ({email}) a rejoint votre compte client {number} en tant "
+            "qu'opérateur du courrier, avec le numéro de série de l'une de ses machines.\n"
+            "Si vous ne connaissez pas cette personne, retirez-la sur la page des "
+            "utilisateurs :\n\n{link}"
+        ),
+    },
     "password-changed": {
         "en": (
             "Hello {name},\n\nthe password of your postroom account was changed, and every "
@@ -173,6 +190,15 @@ class Mailer:
             kind=f"identity.{kind}",
             language=lang,
             html=as_html(text),
+        )
+
+    def to_customer(self, kind: str, customer_number: str, **values: str) -> Notification:
+        """A message to a customer account's owners and admins, each in their language."""
+        english = self.message(kind, f"customer:{customer_number}", "en", **values)
+        french = self.message(kind, f"customer:{customer_number}", "fr", **values)
+        return attrs.evolve(
+            english,
+            translations={"fr": Translation(french.subject, french.body, french.html)},
         )
 
     def role_name(self, role: str, language: str) -> str:

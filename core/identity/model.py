@@ -56,6 +56,10 @@ LONGEST_LOCK = timedelta(minutes=15)
 #: Failures older than this are forgotten: a busy office's occasional typos never add up.
 FORGET_FAILURES_AFTER = timedelta(hours=1)
 
+#: Unasked-for mail to one address (reset links, new verification links, "someone tried
+#: to register"): at most this many an hour, so nobody can flood an inbox through us.
+MAILS_PER_HOUR = 5
+
 #: A session's last use is written at most this often (not on every request).
 SESSION_TOUCH_EVERY = timedelta(seconds=60)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from babel.numbers import get_territory_currencies
@@ -30,6 +30,7 @@ from postroom.core.identity.model import (
     SessionRules,
     SignIn,
     StaffRole,
+    StoredSession,
     TokenPurpose,
     User,
 )
@@ -108,13 +109,14 @@ class IdentityService:
 
         With ``customer_number`` and ``serial`` the person joins that customer account
         (only when a meter with that serial is registered to it): as its owner when it
-        has no portal user yet, else as a user. Without both, a new customer account
+        has no verified portal user yet, else as a user (its owners and admins are told
+        once the address is verified). Without both, a new customer account
         is opened when the email is verified. An email that is already registered gets
         a message saying so, and the caller learns nothing of it (None is returned,
         as the page must look the same); otherwise the verification link (mailed).
         """
         check = FormCheck()
-        language = model.parse_language(form.language) if form.language in model.LANGUAGES else "en"
+        language = form.language if form.language in model.LANGUAGES else "en"
         email = check.parse("email", model.parse_email, form.email)
         check.parse("password", model.check_password, form.password)
         question = check.parse("security_question", model.parse_question, form.security_question)
@@ -158,6 +160,8 @@ class IdentityService:
             repo = unit.repo
             existing = repo.user_by_email(email)
             if existing is not None:
+                if not self._may_mail(unit, email):
+                    return None
                 unit.send(
                     self._mailer.message(
                         "duplicate",
@@ -249,11 +253,22 @@ class IdentityService:
             user = unit.repo.user_by_email(address)
             if user is None or user.verified or not user.has_password:
                 return None
+            if not self._may_mail(unit, address):
+                return None
             self._issue(unit, user, TokenPurpose.VERIFY, token, self._clock.now())
             unit.commit()
             return IssuedLink(user, token)
 
         return self._tx.run(work)
+
+    def _may_mail(self, unit: IdentityUnit, address: str) -> bool:
+        """Count one unasked-for message to ``address``; False past the hourly cap (the
+        caller then sends nothing and answers the same)."""
+        now = self._clock.now()
+        sent, _lock = unit.repo.count_failure(
+            f"mail:{address}", now, now - model.FORGET_FAILURES_AFTER
+        )
+        return sent <= model.MAILS_PER_HOUR
 
     def _use(self, unit: IdentityUnit, token: str, purpose: TokenPurpose) -> User:
         """The token's person, the token marked used; ``token_invalid`` (forged or of
@@ -297,6 +312,18 @@ class IdentityService:
                 country = model.phone_country(user.phone) or DEFAULT_COUNTRY
                 changes["account_number"] = unit.open_customer_account(
                     user.company, country, _currency(country)
+                )
+            elif user.account_number is not None and user.role == PortalRole.USER.value:
+                # joined with a meter's serial: the account's owners and admins are told
+                unit.send(
+                    self._mailer.to_customer(
+                        "joined",
+                        user.account_number,
+                        name=user.name,
+                        email=user.email,
+                        number=user.account_number,
+                        link=self._mailer.link("/account/users"),
+                    )
                 )
             unit.repo.update_user(user.id, changes)
             unit.commit()
@@ -394,27 +421,33 @@ class IdentityService:
 
     def session_user(self, token: str) -> User:
         """The person signed in with session ``token``; ``session_expired`` when there is
-        none, or it was idle or open too long (it is then ended)."""
+        none, or it was idle or open too long (it is then ended).
+
+        Runs on every request: a read-only look-up, and a write only to end the session
+        or to note its use (at most once a minute), so requests do not queue for
+        SQLite's write lock."""
+        if len(token) > 100:
+            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
         id_hash = model.token_hash(token)
         now = self._clock.now()
 
-        def work(unit: IdentityUnit) -> User | None:
+        def read(unit: IdentityUnit) -> tuple[StoredSession | None, User | None]:
             found = unit.repo.session(id_hash)
-            if found is None:
-                return None
-            if self.session_rules.expired(found.started_at, found.last_seen, now):
-                unit.repo.end_session(id_hash)
-                unit.commit()
-                return None
-            user = unit.repo.user(found.user_id)
-            if user is not None and now - found.last_seen >= model.SESSION_TOUCH_EVERY:
+            return found, None if found is None else unit.repo.user(found.user_id)
+
+        found, user = self._tx.run(read, readonly=True)
+        if found is None or user is None:
+            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+        if self.session_rules.expired(found.started_at, found.last_seen, now):
+            self.sign_out(token)
+            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+        if now - found.last_seen >= model.SESSION_TOUCH_EVERY:
+
+            def touch(unit: IdentityUnit) -> None:
                 unit.repo.touch_session(id_hash, now)
                 unit.commit()
-            return user
 
-        user = self._tx.run(work) if len(token) <= 100 else None
-        if user is None:
-            raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+            self._tx.run(touch)
         return user
 
     def sign_out(self, token: str) -> None:
@@ -439,7 +472,7 @@ class IdentityService:
 
         def work(unit: IdentityUnit) -> IssuedLink | None:
             user = unit.repo.user_by_email(address)
-            if user is None or not user.has_password:
+            if user is None or not user.has_password or not self._may_mail(unit, address):
                 return None
             self._issue(unit, user, TokenPurpose.RESET, token, self._clock.now())
             unit.commit()
@@ -875,5 +908,16 @@ class IdentityService:
                 unit.repo.delete_user(user.id)
             unit.commit()
             return len(stale)
+
+        return self._tx.run(work)
+
+    def forget_old_failures(self) -> int:
+        """Delete the throttle's counts that are past forgetting (a day old)."""
+        before = self._clock.now() - timedelta(days=1)
+
+        def work(unit: IdentityUnit) -> int:
+            forgotten = unit.repo.forget_failures(before)
+            unit.commit()
+            return forgotten
 
         return self._tx.run(work)

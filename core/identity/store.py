@@ -134,6 +134,7 @@ class IdentityRepository(Protocol):
     def undo_failure(self, subject: str) -> int: ...
     def unlock(self, subject: str) -> None: ...
     def clear_failures(self, subject: str) -> None: ...
+    def forget_failures(self, before: datetime) -> int: ...
 
 
 def _user(row: Row[Any]) -> User:
@@ -377,6 +378,18 @@ class SqlIdentityRepository:
     def clear_failures(self, subject: str) -> None:
         self._c.execute(sa.delete(identity_throttle).where(identity_throttle.c.subject == subject))
 
+    def forget_failures(self, before: datetime) -> int:
+        """Delete the counts whose last failure is older than ``before`` and whose lock
+        (if any) has passed: they would start afresh anyway."""
+        table = identity_throttle
+        result = self._c.execute(
+            sa.delete(table).where(
+                table.c.last_failure_at < before,
+                sa.or_(table.c.locked_until.is_(None), table.c.locked_until < before),
+            )
+        )
+        return int(result.rowcount)
+
 
 class SqlIdentityUnit:
     """A unit of work of the identity area on the database."""
@@ -391,23 +404,23 @@ class SqlIdentityUnit:
         self._outbox = outbox
         self._open_account = open_account
         self.repo = SqlIdentityRepository(uow.connection)
-        self.sent: list[str] = []
 
     def commit(self) -> None:
         self._uow.commit()
 
     def send(self, notification: Notification) -> None:
-        message = self._outbox.add(self._uow.connection, notification)
-        assert message.id is not None
-        self.sent.append(message.id)
+        self._outbox.add(self._uow.connection, notification)
 
     def open_customer_account(self, name: str, country: str, currency: str) -> str:
         return self._open_account(self._uow.connection, name, country, currency)
 
 
 class SqlTransactions:
-    """Runs identity use cases on the database; their messages are handed to the
-    notifiers right after the commit (the worker retries what fails)."""
+    """Runs identity use cases on the database.
+
+    Their messages are left to the worker's ``outbox.deliver`` job (every minute), never
+    sent during the request: how long a reset, a resend or a registration takes must not
+    tell whether the address is registered (an SMTP round trip would)."""
 
     def __init__(
         self,
@@ -420,14 +433,7 @@ class SqlTransactions:
         self._open_account = open_account
 
     def run(self, work: Callable[[Any], T], *, readonly: bool = False) -> T:
-        units: list[SqlIdentityUnit] = []
-
-        def transaction(uow: UnitOfWork) -> T:
-            unit = SqlIdentityUnit(uow, self._outbox, self._open_account)
-            units[:] = [unit]  # a retried transaction starts again with nothing sent
-            return work(unit)
-
-        result = self._db.run(transaction, readonly=readonly)
-        if units and units[0].sent:
-            self._outbox.deliver(units[0].sent)
-        return result
+        return self._db.run(
+            lambda uow: work(SqlIdentityUnit(uow, self._outbox, self._open_account)),
+            readonly=readonly,
+        )

@@ -6,13 +6,15 @@ import json
 
 import click
 
+from postroom.core.mail import check_message
+from postroom.core.outbox import MessageStatus
 from postroom.frontends.cli.options import json_option
-from postroom.frontends.cli.state import CliState, pass_state
+from postroom.frontends.cli.state import EXIT_ERROR, CliState, pass_state
 
 
 @click.group()
 def mail() -> None:
-    """Email kept by the embedded default instead of an SMTP server."""
+    """Email: what the embedded default kept instead of sending, and a test email."""
 
 
 @mail.command("outbox")
@@ -37,5 +39,25 @@ def mail_outbox(state: CliState, to: str | None, limit: int, as_json: bool) -> N
     for message in messages:
         date = message.date.isoformat() if message.date else "-"
         click.echo(f"{date}  to {message.to}  [{message.language}]  {message.subject}")
-        click.echo("    " + message.text.rstrip().replace("\n", "\n    "))
+        for line in message.text.rstrip().splitlines():
+            click.echo(f"    {line}".rstrip())
         click.echo()
+
+
+@mail.command("test")
+@click.option("--to", "to", required=True, help="The address to send the test email to.")
+@json_option
+@pass_state
+def mail_test(state: CliState, to: str, as_json: bool) -> None:
+    """Send a test email to --to at once through the mail settings (the SMTP server, or
+    the maildir without one) and say whether it went. For the installation's admin.
+    Exit code 1 when it did not go; the outbox retries it like any message."""
+    sent = state.postroom().outbox.send_now(check_message(to))
+    if as_json:
+        click.echo(json.dumps(sent.to_json(), indent=2))
+    elif sent.status is MessageStatus.DELIVERED:
+        click.echo(f"sent {sent.id} to {to}")
+    else:
+        click.echo(f"not sent {sent.id} to {to}: {sent.last_error}", err=True)
+    if sent.status is not MessageStatus.DELIVERED:
+        raise SystemExit(EXIT_ERROR)

@@ -411,3 +411,32 @@ def test_the_mail_outbox_of_a_fresh_installation_is_empty(cli_env: dict[str, str
     assert listed.output.strip() == "no email kept"
     as_json = CliRunner(env=cli_env).invoke(cli, ["mail", "outbox", "--json"])
     assert json.loads(as_json.output) == []
+
+
+def test_an_admin_checks_the_mail_settings_with_a_test_email(
+    smtp_server: SmtpServer, cli_env: dict[str, str]
+) -> None:
+    runner = CliRunner(env={**cli_env, **smtp_server.env})
+    sent = runner.invoke(cli, ["mail", "test", "--to", "admin@acme.example"])
+    assert sent.exit_code == 0, sent.output
+    assert "sent msg_" in sent.output
+    [arrived] = smtp_server.messages
+    assert arrived["To"] == "admin@acme.example"
+    assert arrived["Subject"] == "postroom: test email"
+
+
+def test_a_test_email_that_cannot_go_says_why_and_exits_1(cli_env: dict[str, str]) -> None:
+    down = {
+        "POSTROOM_SMTP_HOST": "127.0.0.1",
+        "POSTROOM_SMTP_PORT": str(_closed_port()),
+        "POSTROOM_SMTP_SECURITY": "none",
+    }
+    failed = CliRunner(env={**cli_env, **down}).invoke(
+        cli, ["mail", "test", "--to", "admin@acme.example"]
+    )
+    assert failed.exit_code == 1
+    assert "not sent" in failed.output
+    assert "ConnectionRefusedError" in failed.output
+    refused = CliRunner(env=cli_env).invoke(cli, ["mail", "test", "--to", "customer:1"])
+    assert refused.exit_code == 1
+    assert "[invalid_recipient]" in refused.output

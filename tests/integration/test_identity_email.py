@@ -67,6 +67,8 @@ def test_the_verification_link_arrives_in_french_as_text_and_html(
     with open_postroom(database_url, data_dir, clock, smtp_server) as pr:
         client = create_app({"TESTING": True}, postroom=pr).test_client()
         register(client, "anne@acme.example", "fr")
+        assert smtp_server.received == []  # not during the request: the worker sends it
+        assert pr.outbox.deliver_due() == 1
         [arrived] = smtp_server.wait_for(1)
         assert arrived["To"].addresses[0].addr_spec == "anne@acme.example"
         assert arrived["Subject"] == "Confirmez votre adresse e-mail"
@@ -87,6 +89,7 @@ def test_customer_messages_reach_the_verified_owners_and_admins_only(
     with open_postroom(database_url, data_dir, clock, smtp_server) as pr:
         client = create_app({"TESTING": True}, postroom=pr).test_client()
         register(client, "anne@acme.example", "fr")
+        pr.outbox.deliver_due()
         [verification] = smtp_server.wait_for(1)
         link = re.search(r"(/account/verify/\S+)", part(verification, "plain")).group(1)
         client.post(link, data={"csrf_token": csrf(client.get(link).text)})
@@ -104,6 +107,7 @@ def test_customer_messages_reach_the_verified_owners_and_admins_only(
         )
         pr.identity.invite(number, "otto@acme.example", "user")  # an operator: not told
         pr.identity.invite(number, "ivy@acme.example", "admin")  # invited, not accepted
+        pr.outbox.deliver_due()
         before = len(smtp_server.wait_for(4))
 
         def work(uow: UnitOfWork) -> str:

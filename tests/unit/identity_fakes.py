@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -171,6 +172,16 @@ class FakeRepository:
             failures, last, _lock = self.throttles[subject]
             self.throttles[subject] = (failures, last, None)
 
+    def forget_failures(self, before: datetime) -> int:
+        stale = [
+            subject
+            for subject, (_failures, last, lock) in self.throttles.items()
+            if last < before and (lock is None or lock < before)
+        ]
+        for subject in stale:
+            del self.throttles[subject]
+        return len(stale)
+
     def clear_failures(self, subject: str) -> None:
         self.throttles.pop(subject, None)
 
@@ -225,8 +236,6 @@ class FakeTransactions:
     outbox: list[Notification] = attrs.field(factory=list)
 
     def run(self, work: Callable[[Any], T], *, readonly: bool = False) -> T:
-        import copy
-
         before = copy.deepcopy(self.repo.__dict__)
         accounts_before = dict(self.customers.accounts)
         unit = FakeUnit(self.repo, self.customers)

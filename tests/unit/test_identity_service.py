@@ -138,6 +138,10 @@ def test_joining_needs_a_meter_of_that_account(
     identity.register(form(email="bo@example.com", customer_number=number, serial="PM-100200"))
     second = identity.verify(link_in(tx, "/account/verify/"))
     assert (second.account_number, second.role) == (number, "user")
+    told = tx.outbox[-1]
+    assert (told.recipient, told.kind) == (f"customer:{number}", "identity.joined")
+    assert "bo@example.com" in told.body
+    assert "bo@example.com" in told.translations["fr"].body
     assert len(customers.accounts) == 1
 
 
@@ -297,6 +301,18 @@ def test_a_reset_request_for_an_unknown_address_sends_nothing(
     assert identity.request_reset("nobody@example.com") is None
     assert identity.request_reset("not an address") is None
     assert tx.outbox == []
+
+
+def test_nobody_can_flood_an_inbox_with_reset_links(
+    identity: IdentityService, tx: FakeTransactions, clock: FrozenClock
+) -> None:
+    registered_and_verified(identity, tx)
+    sent = len(tx.outbox)
+    for _ in range(20):
+        identity.request_reset("ann@example.com")
+    assert len(tx.outbox) == sent + 5
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert identity.request_reset("ann@example.com") is not None
 
 
 def test_changing_the_email_asks_the_password_and_tells_the_old_address(
