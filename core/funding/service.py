@@ -129,6 +129,15 @@ def credit_line_code(customer_number: str) -> str:
 
 
 @attrs.frozen
+class FundingOverview:
+    """How a customer pays (``FundingService.overview``): the active instruments and
+    the auto-refill rule if one is set."""
+
+    instruments: list[Instrument]
+    auto_refill: AutoRefillRule | None
+
+
+@attrs.frozen
 class CheckResult:
     """What one auto-refill / low-balance check did."""
 
@@ -315,6 +324,19 @@ class FundingService:
         def work(uow: UnitOfWork) -> list[Instrument]:
             customer = self._customer(uow, customer_number)
             return FundingStore(uow.connection).instruments(customer.id, customer.number)
+
+        return self._db.run(work, readonly=True)
+
+    def overview(self, customer_number: str) -> FundingOverview:
+        """The customer's payment instruments and auto-refill rule, in one read."""
+
+        def work(uow: UnitOfWork) -> FundingOverview:
+            customer = self._customer(uow, customer_number)
+            store = FundingStore(uow.connection)
+            return FundingOverview(
+                store.instruments(customer.id, customer.number),
+                store.rule(customer.id, customer.number),
+            )
 
         return self._db.run(work, readonly=True)
 

@@ -241,6 +241,29 @@ class LedgerService:
 
         return self._db.run(work, readonly=True)
 
+    def postage_overview(self, customer_number: str, *, refills: int = 5) -> PostageOverview:
+        """The customer's postage balance and its last ``refills`` posted refills (funds
+        added to the postage account, postage loaded into a meter), newest first, in one
+        read. A customer whose postage account is not opened yet has a zero balance."""
+        if isinstance(refills, bool) or not isinstance(refills, int) or not 1 <= refills <= 100:
+            raise ValidationError("refills is 1 to 100", code="invalid_limit")
+
+        def work(uow: UnitOfWork) -> PostageOverview:
+            customer = self._customer(uow, customer_number)
+            store = LedgerStore(uow.connection)
+            own = store.accounts(owner_id=customer.id)
+            postage = next((a for a in own if a.code == postage_code(customer.number)), None)
+            found = store.transfers_touching(
+                [a.id for a in own],
+                codes=REFILL_CODES,
+                phases=POSTING_PHASES,
+                limit=refills,
+                newest_first=True,
+            )
+            return PostageOverview(customer.currency, postage, _history(store, found))
+
+        return self._db.run(work, readonly=True)
+
     def own_transfer_id(self, customer_number: str, client_id: object) -> str:
         """The ledger id of the customer's ``client_id``: the one it already names among
         the customer's transfers (written before ids were scoped), else the scoped id."""
@@ -906,6 +929,25 @@ class LedgerSession:
     def withdrawn_meters(self) -> list[str]:
         """Serials of the meters taken out of service."""
         return self._store.withdrawn_serials()
+
+
+#: The transfers a customer calls refills: money into the postage account, postage
+#: from it into a meter.
+REFILL_CODES = frozenset({TransferCode.DEPOSIT, TransferCode.REFILL})
+
+
+@attrs.frozen
+class PostageOverview:
+    """What the portal's dashboard shows of the ledger: see ``postage_overview``."""
+
+    currency: str
+    account: LedgerAccount | None
+    refills: list[HistoryItem]
+
+    @property
+    def available_mills(self) -> int:
+        """What may still be spent: the posted balance less reservations (no credit line)."""
+        return 0 if self.account is None else self.account.balances.available
 
 
 def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:
