@@ -329,16 +329,18 @@ class FundingService:
 
     def overview(self, customer_number: str) -> FundingOverview:
         """The customer's payment instruments and auto-refill rule, in one read."""
+        return self._db.run(
+            lambda uow: self.overview_in(uow, self._customer(uow, customer_number)),
+            readonly=True,
+        )
 
-        def work(uow: UnitOfWork) -> FundingOverview:
-            customer = self._customer(uow, customer_number)
-            store = FundingStore(uow.connection)
-            return FundingOverview(
-                store.instruments(customer.id, customer.number),
-                store.rule(customer.id, customer.number),
-            )
-
-        return self._db.run(work, readonly=True)
+    def overview_in(self, uow: UnitOfWork, customer: CustomerAccount) -> FundingOverview:
+        """``overview`` inside the caller's unit of work."""
+        store = FundingStore(uow.connection)
+        return FundingOverview(
+            store.instruments(customer.id, customer.number),
+            store.rule(customer.id, customer.number),
+        )
 
     def instrument(self, customer_number: str, instrument_id: str) -> Instrument:
         """The customer's instrument; another customer's is ``instrument_not_found``."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import attrs
 from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from postroom.core.dashboard import customer_dashboard
-from postroom.core.ledger.model import HistoryItem, TransferCode
+from postroom.core.ledger.service import RecentRefill
 from postroom.core.money import Money
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.health import may_see_details
@@ -35,23 +34,10 @@ def home() -> str:
     )
 
 
-@attrs.frozen
-class RefillLine:
-    """One of the last refills as the dashboard lists it."""
-
-    at: datetime
-    what: str
-    amount: Money
-
-
-def _refill_line(item: HistoryItem) -> RefillLine:
-    transfer = item.transfer
-    if transfer.code is TransferCode.REFILL:
-        serial = item.credit.removeprefix("meter:")
-        what = _("Postage loaded into meter %(serial)s", serial=serial)
-    else:
-        what = _("Funds added to the postage account")
-    return RefillLine(transfer.created_at, what, Money(transfer.amount, transfer.currency))
+def _refill_text(refill: RecentRefill) -> str:
+    if refill.meter is not None:
+        return str(_("Postage loaded into meter %(serial)s", serial=refill.meter))
+    return str(_("Funds added to the postage account"))
 
 
 @bp.get("/dashboard")
@@ -68,7 +54,6 @@ def dashboard() -> str | Response:
         "dashboard.html",
         board=board,
         balance=Money(board.postage.available_mills, board.postage.currency),
-        refills=[_refill_line(item) for item in board.postage.refills],
         may_manage=user.role in ("owner", "admin"),
     )
 
@@ -82,4 +67,5 @@ def _day_of(moment: date | datetime | None) -> str:
 
 
 bp.add_app_template_filter(_when, "when")
+bp.add_app_template_filter(_refill_text, "refill_text")
 bp.add_app_template_filter(_day_of, "long_day")
