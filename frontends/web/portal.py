@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from babel.dates import get_datetime_format
 from flask import Blueprint, redirect, render_template, url_for
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_time, get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -59,7 +60,16 @@ def dashboard() -> str | Response:
 
 
 def _when(moment: datetime | None) -> str:
-    return "" if moment is None else str(format_datetime(moment, "medium"))
+    """A day and a time to the minute in the reader's language and the portal's time
+    zone ("Dec 2, 2026, 10:23 AM", "2 déc. 2026, 10:23")."""
+    if moment is None:
+        return ""
+    pattern = get_datetime_format("medium", locale=get_locale())
+    return (
+        str(pattern)
+        .replace("{1}", format_date(moment, "medium"))
+        .replace("{0}", format_time(moment, "short"))
+    )
 
 
 def _day_of(moment: date | datetime | None) -> str:
