@@ -5,6 +5,7 @@ and that it never sees another account's."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from flask.testing import FlaskClient
 
@@ -158,3 +159,26 @@ def test_staff_go_to_their_profile(client: FlaskClient, postroom: Postroom) -> N
     response = client.get("/dashboard")
     assert response.status_code == 302
     assert response.headers["Location"] == "/account/profile"
+
+
+def test_the_last_five_refills_newest_first_with_their_meter(
+    postroom: Postroom, clock: FrozenClock
+) -> None:
+    number = postroom.accounts.create("Acme Mail", "US", "USD").number
+    postroom.meters.register(number, product_code="PR-VPSD1", serial="PR-DASH-0001")
+    for n in range(1, 7):
+        clock.advance(timedelta(hours=1))
+        postroom.funding.manual_deposit(
+            number, Money(n * 1000, "USD"), f"dep-{n}", staff="Sue", reason="a top-up by hand"
+        )
+    clock.advance(timedelta(hours=1))
+    postroom.meters.funds.refill("PR-DASH-0001", Money.parse("2.50 USD"), "refill-1")
+    overview = postroom.ledger.postage_overview(number)
+    assert [(r.amount, r.meter) for r in overview.refills] == [
+        (Money.parse("2.50 USD"), "PR-DASH-0001"),
+        (Money.parse("6.00 USD"), None),
+        (Money.parse("5.00 USD"), None),
+        (Money.parse("4.00 USD"), None),
+        (Money.parse("3.00 USD"), None),
+    ]
+    assert overview.available_mills == 21000 - 2500
