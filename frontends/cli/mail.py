@@ -8,7 +8,7 @@ import click
 
 from postroom.core.mail import check_message
 from postroom.core.outbox import MessageStatus
-from postroom.frontends.cli.options import json_option
+from postroom.frontends.cli.options import json_option, limit_option
 from postroom.frontends.cli.state import EXIT_ERROR, CliState, pass_state
 
 
@@ -19,7 +19,7 @@ def mail() -> None:
 
 @mail.command("outbox")
 @click.option("--to", "to", default=None, help="Only the email to this address.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@limit_option()
 @json_option
 @pass_state
 def mail_outbox(state: CliState, to: str | None, limit: int, as_json: bool) -> None:
