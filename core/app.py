@@ -88,7 +88,7 @@ class Postroom:
             ledger_key=ledger_key or ChainKey.from_text(config.resolved_ledger_key()),
         )
         self.rates = RatesService(db, plugins, clock)
-        self.funding = FundingService(
+        self.funding = FundingService.on_database(
             db,
             clock,
             plugins,
@@ -134,7 +134,7 @@ class Postroom:
                 config.refund_fixed_fee,
             ),
         )
-        self.payouts = PayoutService(
+        self.payouts = PayoutService.on_database(
             db, clock, self.ledger, self.accounts, self.funding, self.outbox
         )
         self.meter_tokens = MeterTokens(self.meters.funds, clock)

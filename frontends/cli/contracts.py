@@ -13,12 +13,12 @@ import click
 
 from postroom.core.contracts.model import MAX_NOTICE_DAYS, MAX_TERM_MONTHS, Contract
 from postroom.core.money import Money
+from postroom.frontends.cli.options import account_option as shared_account_option
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
 
-account_option = click.option(
-    "--account", "customer_number", required=True, help="Customer account number."
-)
+# a contract has a number of its own: the customer's is passed as customer_number
+account_option = shared_account_option(param="customer_number")
 
 
 def contract_json(contract: Contract, today: date) -> dict[str, Any]:

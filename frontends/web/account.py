@@ -24,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
 
 from postroom.core.errors import (
     Conflict,
@@ -82,7 +83,7 @@ ROLE_LABELS = {
     "user": _l("Mailroom operator"),
 }
 
-LANGUAGE_CHOICES = [("en", "English"), ("fr", "Français")]
+LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
 
 
 def _attach(form: FlaskForm, error: ValidationError) -> None:
@@ -186,11 +187,11 @@ class InvitationForm(Form):
 
 class InviteForm(Form):
     email = EmailField(_l("Email"))
-    role = SelectField(_l("Role"), choices=[(k, v) for k, v in ROLE_LABELS.items()])
+    role = SelectField(_l("Role"), choices=[SelectChoice(k, v) for k, v in ROLE_LABELS.items()])
 
 
 class RoleForm(Form):
-    role = SelectField(_l("Role"), choices=[(k, v) for k, v in ROLE_LABELS.items()])
+    role = SelectField(_l("Role"), choices=[SelectChoice(k, v) for k, v in ROLE_LABELS.items()])
 
 
 class ApiKeyForm(Form):
