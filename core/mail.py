@@ -25,7 +25,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import attrs
 
@@ -175,17 +175,6 @@ class MailedMessage:
     message_id: str
     language: str
     sender: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "to": self.to,
-            "from": self.sender,
-            "subject": self.subject,
-            "date": None if self.date is None else self.date.isoformat(),
-            "message_id": self.message_id,
-            "language": self.language,
-            "text": self.text,
-        }
 
 
 class _PrivateMaildir(mailbox.Maildir):

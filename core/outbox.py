@@ -136,28 +136,6 @@ class OutboxMessage:
             updated_at=m["updated_at"],
         )
 
-    def to_json(self) -> dict[str, Any]:
-        n = self.notification
-        return {
-            "id": self.id,
-            "kind": n.kind,
-            "channel": n.channel,
-            "recipient": n.recipient,
-            "subject": n.subject,
-            "language": n.language,
-            "translations": sorted(n.translations),
-            "data": dict(n.data),
-            "status": self.status.value,
-            "attempts": self.attempts,
-            "next_attempt_at": (
-                self.next_attempt_at.isoformat() if self.status is MessageStatus.PENDING else None
-            ),
-            "last_error": self.last_error,
-            "delivered_to": list(self.delivered_to),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 class NoAddressBook:
     """The address book of an installation that knows nobody's email address: every

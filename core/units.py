@@ -324,8 +324,6 @@ class Weight:
                 return {"value": str(self.to_decimal(unit)), "unit": unit.value}
         return {"value": str(self.to_decimal(WeightUnit.G, 9)), "unit": WeightUnit.G.value}
 
-    to_json = json
-
     def __str__(self) -> str:
         data = self.json()
         return f"{data['value']} {data['unit']}"

@@ -14,7 +14,6 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from babel import Locale
 
-from postroom.core.clock import iso_utc
 from postroom.core.errors import Unauthenticated, ValidationError
 from postroom.core.money import KNOWN_CURRENCIES
 from postroom.core.text import check_no_control
@@ -125,16 +124,6 @@ class CustomerAccount:
     status: AccountStatus
     created_at: datetime
 
-    def to_json(self) -> dict[str, str]:
-        return {
-            "number": self.number,
-            "name": self.name,
-            "country": self.country,
-            "currency": self.currency,
-            "status": self.status.value,
-            "created_at": iso_utc(self.created_at),
-        }
-
 
 @attrs.define
 class ApiKey:
@@ -148,14 +137,6 @@ class ApiKey:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {
-            "prefix": self.prefix,
-            "label": self.label,
-            "created_at": iso_utc(self.created_at),
-            "revoked_at": None if self.revoked_at is None else iso_utc(self.revoked_at),
-        }
 
 
 @attrs.frozen
@@ -284,9 +265,6 @@ class KioskOperator:
     def label(self) -> str:
         """How the operator is named where a print is booked."""
         return f"kiosk operator {self.id} ({self.name})"
-
-    def to_json(self) -> dict[str, str | int]:
-        return {"id": self.id, "name": self.name, "created_at": self.created_at.isoformat()}
 
 
 @attrs.frozen

@@ -32,13 +32,6 @@ class CheckResult:
     alerted: bool = False
     skipped: str | None = None  # why no refill was tried: daily_cap, refills_locked...
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "refill": None if self.refill is None else self.refill.to_json(),
-            "alerted": self.alerted,
-            "skipped": self.skipped,
-        }
-
 
 @attrs.frozen
 class _Standing:

@@ -100,17 +100,6 @@ class ManualDeposit:
     reference: str
     created_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "transfer_id": self.transfer_id,
-            "customer_number": self.customer_number,
-            "amount": self.amount.to_json(),
-            "staff": self.staff,
-            "reason": self.reason,
-            "reference": self.reference,
-            "created_at": _stamp(self.created_at),
-        }
-
 
 @attrs.frozen
 class Instrument:
@@ -123,15 +112,6 @@ class Instrument:
     details: dict[str, str]
     status: str  # active | removed
     created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "label": self.label,
-            "status": self.status,
-            "created_at": _stamp(self.created_at),
-        }
 
 
 @attrs.frozen
@@ -158,26 +138,6 @@ class Payment:
     #: Not part of the row: True when this answer is the first payment of an earlier
     #: request with the same idempotency key (frontends answer 200 instead of 201).
     replayed: bool = attrs.field(default=False, eq=False, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "instrument_id": self.instrument_id,
-            "source": self.source,
-            "kind": self.kind,
-            "amount": self.amount.to_json(),
-            "idempotency_key": self.idempotency_key,
-            "status": self.status.value,
-            "source_reference": self.source_reference,
-            "transfer_id": self.transfer_id,
-            "failure_code": self.failure_code,
-            "failure_message": self.failure_message,
-            "return_reason": self.return_reason,
-            "outstanding": Money(self.outstanding, self.amount.currency).to_json(),
-            "refunded": Money(self.refunded, self.amount.currency).to_json(),
-            "created_at": _stamp(self.created_at),
-            "updated_at": _stamp(self.updated_at),
-        }
 
 
 def return_reason_code(reason: object) -> str:
@@ -253,18 +213,6 @@ class AutoRefillRule:
         """Whether one more refill fits under the daily cap (None: no cap)."""
         assert self.amount is not None
         return self.daily_cap is None or refilled_today + self.amount.mills <= self.daily_cap.mills
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "threshold": self.threshold.to_json(),
-            "amount": None if self.amount is None else self.amount.to_json(),
-            "daily_cap": None if self.daily_cap is None else self.daily_cap.to_json(),
-            "instrument_id": self.instrument_id,
-            "alerted": self.alerted,
-            "declines": self.declines,
-            "retry_at": _stamp(self.retry_at),
-            "suspended": self.suspended,
-        }
 
     def after_decline(self, now: datetime) -> AutoRefillRule:
         """The rule after one more declined auto-refill at ``now``: tried again after

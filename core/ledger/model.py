@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -25,13 +23,15 @@ from postroom.core.clock import iso_utc, utc
 from postroom.core.errors import (
     ConfigurationError,
     Conflict,
+    InsufficientFunds,
+    NotFound,
     PostroomError,
     ValidationError,
 )
+from postroom.core.idempotency import KEY_PATTERN, canonical_json, fingerprint
 from postroom.core.text import check_no_control
 
 GENESIS_HASH = "0" * 64
-TRANSFER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
 #: The largest amount one transfer may carry (a signed 64-bit column holds every sum).
 MAX_AMOUNT = 10**15
 
@@ -117,7 +117,7 @@ def check_amount(mills: object, *, field: str = "amount") -> int:
 
 
 def check_transfer_id(value: object) -> str:
-    if not isinstance(value, str) or not TRANSFER_ID.fullmatch(value):
+    if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
         raise ValidationError(
             "a transfer id is 1 to 64 letters, digits or ._:@/- and starts with a letter or digit",
             code="invalid_transfer_id",
@@ -244,22 +244,6 @@ class LedgerAccount:
             return "negative_register"
         return None
 
-    def to_json(self) -> dict[str, Any]:
-        b = self.balances
-        return {
-            "id": self.id,
-            "code": self.code,
-            "kind": self.kind.value,
-            "currency": self.currency,
-            "credit_limit_mills": self.credit_limit,
-            "balance_mills": b.balance,
-            "available_mills": b.available + self.credit_limit,
-            "debits_pending_mills": b.debits_pending,
-            "debits_posted_mills": b.debits_posted,
-            "credits_pending_mills": b.credits_pending,
-            "credits_posted_mills": b.credits_posted,
-        }
-
 
 @attrs.frozen
 class TransferRequest:
@@ -331,8 +315,9 @@ class TransferRequest:
             check_cost_center(self.cost_center)
 
     def fingerprint(self) -> str:
-        """The request's body, hashed: the same id must come back with the same body."""
-        return body_fingerprint(self.body())
+        """The request's body, hashed (``idempotency.fingerprint``): the same id must
+        come back with the same body."""
+        return fingerprint(self.body())
 
     def body(self) -> tuple[object, ...]:
         """What ``fingerprint`` hashes: everything but the id (the pieces of a mail run
@@ -353,11 +338,6 @@ class TransferRequest:
             # Appended only when set, so the bodies of older requests hash as they did.
             body.append(self.cost_center)
         return tuple(body)
-
-
-def body_fingerprint(body: Sequence[object]) -> str:
-    """The fingerprint of a request's ``body()``."""
-    return hashlib.sha256(_canonical(body)).hexdigest()
 
 
 @attrs.frozen
@@ -434,7 +414,7 @@ class Transfer:
         if self.cost_center is not None:
             # Sealed only when set: rows written before cost centres existed verify unchanged.
             values.append(self.cost_center)
-        return _canonical(values)[1:]
+        return canonical_json(values)[1:]
 
     def computed_hash(self, key: ChainKey | None, prev_hash: str | None = None) -> str:
         """This row's hash: keyed under ``key``, or the unkeyed one of rows written before
@@ -476,51 +456,10 @@ class Transfer:
             self.cost_center,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "id": self.id,
-            "debit_account_id": self.debit_account_id,
-            "credit_account_id": self.credit_account_id,
-            "amount_mills": self.amount,
-            "currency": self.currency,
-            "phase": self.phase.value,
-            "code": self.code.value,
-            "pending_id": self.pending_id,
-            "timeout_at": _stamp(self.timeout_at),
-            "batch": self.batch,
-            "pieces": self.pieces,
-            "reference": self.reference,
-            "cost_center": self.cost_center,
-            "created_at": _stamp(self.created_at),
-            "row_hash": self.row_hash,
-        }
-
 
 # An enum member's value through a dict: ``.value`` is a descriptor call, paid per piece.
 PHASE_TEXT = {phase: phase.value for phase in Phase}
 CODE_TEXT = {code: code.value for code in TransferCode}
-_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
-# The encoder's own writers for the exact types of a hashed row (its C string escaper).
-_JSON_WRITERS: dict[type, Callable[[Any], str]] = {
-    str: json.encoder.encode_basestring_ascii,
-    int: int.__repr__,
-    type(None): lambda _: "null",
-}
-
-
-def _canonical(values: Sequence[object]) -> bytes:
-    """Compact, ASCII-only JSON of a flat list, byte for byte what ``_CANONICAL`` writes.
-
-    Hashed rows hold only strings, ints and nulls, which are written here directly:
-    ``JSONEncoder.encode`` builds a new C encoder on every call, a cost a mail run pays
-    twice a piece. Anything else (a bool, a float) goes to the encoder itself.
-    """
-    try:
-        text = ",".join([_JSON_WRITERS[type(value)](value) for value in values])
-    except KeyError:
-        return _CANONICAL.encode(list(values)).encode("ascii")
-    return b"[%s]" % text.encode("ascii")
 
 
 def chain_hash(prev_hash: str, seq: int, tail: bytes) -> str:
@@ -614,9 +553,6 @@ class ChainSeal:
     mac: str | None
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
 @attrs.frozen
 class Checkpoint:
     """A signed record of the chain head, kept outside the database: a later verify
@@ -628,31 +564,6 @@ class Checkpoint:
     signature: str
 
     FORMAT: ClassVar[str] = "postroom-ledger-checkpoint/1"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": self.FORMAT,
-            "seq": self.seq,
-            "row_hash": self.row_hash,
-            "signature": self.signature,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> Checkpoint:
-        """A checkpoint read back from its file; ValidationError when it is not one."""
-        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
-            raise ValidationError("not a ledger checkpoint", code="invalid_checkpoint")
-        seq, row_hash, signature = data.get("seq"), data.get("row_hash"), data.get("signature")
-        if (
-            type(seq) is not int
-            or not 0 <= seq < 2**63
-            or not isinstance(row_hash, str)
-            or not isinstance(signature, str)
-            or not _HEX64.fullmatch(row_hash)
-            or not _HEX64.fullmatch(signature)
-        ):
-            raise ValidationError("the ledger checkpoint is malformed", code="invalid_checkpoint")
-        return cls(seq, row_hash, signature)
 
 
 def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Balances]]:
@@ -676,6 +587,119 @@ def effects(transfer: Transfer, pending: Transfer | None) -> list[tuple[int, Bal
         (transfer.debit_account_id, Balances(debits_pending=-reserved, debits_posted=posted)),
         (transfer.credit_account_id, Balances(credits_pending=-reserved, credits_posted=posted)),
     ]
+
+
+# ------------------------------------------------------------ the posting rules
+# Every rule a transfer must keep, on values: the posting engine (posting.py) applies
+# them to the locked rows, and the one-statement posted debit (store.py's SQL checks)
+# is held equal to them by a property test on generated ledgers.
+
+
+def check_pair(debit: LedgerAccount, credit: LedgerAccount, currency: str) -> None:
+    """A new transfer's two accounts: distinct, and both kept in ``currency``."""
+    if debit.id == credit.id:
+        raise ValidationError("debit and credit account are the same", code="same_account")
+    for account in (debit, credit):
+        if account.currency != currency:
+            raise currency_mismatch(currency, account.currency, account.code)
+
+
+def is_expired(pending: Transfer, now: datetime) -> bool:
+    """Whether the reservation ``pending`` has timed out at ``now``."""
+    return pending.timeout_at is not None and pending.timeout_at <= now
+
+
+def check_resolution(
+    phase: Phase,
+    pending: Transfer | None,
+    pending_id: str | None,
+    resolution: Transfer | None,
+    *,
+    amount: int | None,
+    currency: str | None,
+    now: datetime,
+) -> tuple[Transfer, int]:
+    """``pending`` and the amount its post, void or expiry (``phase``) moves, checked:
+    ``pending`` open (``resolution``: its earlier post, void or expiry, if any), timed
+    out for an expiry and not for the others, in its currency, posted no more than
+    reserved."""
+    if pending is None:
+        raise NotFound(f"no pending transfer {pending_id}", code="pending_transfer_not_found")
+    if pending.phase is not Phase.PENDING:
+        raise ValidationError(f"transfer {pending.id} is not pending", code="not_pending")
+    if resolution is not None:
+        how = resolution.phase.value
+        raise Conflict(
+            f"pending transfer {pending.id} is already resolved ({how})",
+            code="pending_transfer_resolved",
+            resolution=how,
+        )
+    if phase is Phase.EXPIRE:
+        if not is_expired(pending, now):
+            raise Conflict(
+                f"pending transfer {pending.id} has not timed out", code="pending_not_expired"
+            )
+    elif is_expired(pending, now):
+        raise Conflict(f"pending transfer {pending.id} expired", code="pending_transfer_expired")
+    if currency is not None and currency.upper() != pending.currency:
+        raise currency_mismatch(currency, pending.currency)
+    if phase is Phase.POST and amount is not None:
+        if amount > pending.amount:
+            raise ValidationError(
+                f"cannot post {amount} of a {pending.amount} reservation",
+                code="exceeds_pending_amount",
+            )
+        return pending, amount
+    return pending, pending.amount
+
+
+def check_balances(
+    account: LedgerAccount, before: Balances, after: Balances, transfer_id: str, amount: int
+) -> Balances:
+    """``after``, when ``account``'s rules allow moving from ``before`` to it: else
+    ``insufficient_funds`` (debits past the credits and the credit limit) or a Conflict
+    named after the rule broken."""
+    why = account.violation(after)
+    if why == "exceeds_credits":
+        raise InsufficientFunds(
+            f"{account.code} cannot cover {amount} mills",
+            transfer_id=transfer_id,
+            account=account.code,
+            available_mills=before.available + account.credit_limit,
+        )
+    if why is not None:
+        raise Conflict(f"{account.code} refuses this transfer ({why})", code=why)
+    return after
+
+
+def moved_balances(
+    transfer: Transfer, pending: Transfer | None, balances: Mapping[int, Balances]
+) -> tuple[tuple[int, Balances], ...]:
+    """Each account ``transfer`` touches with its balances after it (``effects``
+    applied to ``balances``, unchecked)."""
+    if pending is None and transfer.phase is Phase.POSTED:
+        debit, credit = transfer.debit_account_id, transfer.credit_account_id
+        return (
+            (debit, balances[debit].debited(transfer.amount)),
+            (credit, balances[credit].credited(transfer.amount)),
+        )
+    return tuple((i, balances[i] + d) for i, d in effects(transfer, pending))
+
+
+def posted_between(
+    debit: LedgerAccount, credit: LedgerAccount, amount: int, currency: str, transfer_id: str
+) -> tuple[Balances, Balances]:
+    """The two accounts' balances after a posted transfer of ``amount`` from ``debit``
+    to ``credit``, every rule checked (what the posting engine decides for one posted
+    transfer, without the rows)."""
+    check_pair(debit, credit, currency)
+    amount = check_amount(amount)
+    return (
+        check_balances(debit, debit.balances, debit.balances.debited(amount), transfer_id, amount),
+        check_balances(
+            credit, credit.balances, credit.balances.credited(amount), transfer_id, amount
+        ),
+    )
 
 
 #: Transfers out of a meter that take back refilled funds rather than record postage.
@@ -777,9 +801,6 @@ class Problem:
     transfer_id: str | None = None
     account: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
 
 @attrs.frozen
 class VerifyReport:
@@ -796,21 +817,293 @@ class VerifyReport:
     def first_broken(self) -> Problem | None:
         return self.problems[0] if self.problems else None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "transfers_checked": self.transfers_checked,
-            "accounts_checked": self.accounts_checked,
-            "meters_checked": self.meters_checked,
-            "problems": [problem.to_json() for problem in self.problems],
-        }
-
 
 def sum_balances(items: Iterable[Balances]) -> Balances:
     total = Balances()
     for item in items:
         total = total + item
     return total
+
+
+# ------------------------------------------------------------ verification rules
+# ``verify`` (verify.py) reads the ledger and feeds it, row by row in chain order, to
+# these two audits: the chain's (order, links, hashes, seal, checkpoint) and the
+# balances' (each row's rules, every balance and register re-derived from the rows).
+
+
+def _problem(
+    code: str, message: str, t: Transfer | None = None, account: str | None = None
+) -> Problem:
+    return Problem(
+        code, message, None if t is None else t.seq, None if t is None else t.id, account
+    )
+
+
+def _where(t: Transfer) -> str:
+    return f"row {t.seq} (transfer {t.id})"
+
+
+@attrs.define
+class ChainAudit:
+    """The hash chain checked row by row: no gap, each row linked to the one before,
+    each row's content matching its hash (keyed after the seal, unkeyed up to it), the
+    seal vouching for its row, and the row a kept checkpoint names unchanged."""
+
+    key: ChainKey
+    seal: ChainSeal | None
+    checkpoint: Checkpoint | None
+    prev_hash: str = GENESIS_HASH
+    expected_seq: int = 1
+    count: int = 0
+
+    @classmethod
+    def start(
+        cls, key: ChainKey, seal: ChainSeal | None, checkpoint: Checkpoint | None
+    ) -> tuple[ChainAudit, list[Problem]]:
+        """The audit before the first row, and the problem of a checkpoint not signed
+        under ``key`` (nothing it says is trusted then)."""
+        if checkpoint is not None and not hmac.compare_digest(
+            checkpoint.signature, key.checkpoint(checkpoint.seq, checkpoint.row_hash)
+        ):
+            message = f"the checkpoint of row {checkpoint.seq} is not signed with this ledger key"
+            return cls(key, seal, None), [_problem("checkpoint_invalid", message)]
+        return cls(key, seal, checkpoint), []
+
+    @property
+    def last_seq(self) -> int:
+        return self.expected_seq - 1
+
+    def row(self, t: Transfer) -> list[Problem]:
+        """The chain's problems at row ``t`` (the next in chain order)."""
+        found = []
+        where = _where(t)
+        self.count += 1
+        if t.seq != self.expected_seq:
+            found.append(
+                _problem("chain_gap", f"{where}: expected row {self.expected_seq} here", t)
+            )
+        if t.prev_hash != self.prev_hash:
+            found.append(
+                _problem("chain_broken", f"{where}: does not follow the previous row's hash", t)
+            )
+        # Rows up to the seal kept their unkeyed hashes; the seal (keyed) vouches for the
+        # last of them, and so for every one before it. Rows after it are keyed.
+        keyed = self.seal is None or t.seq > self.seal.seq
+        if t.computed_hash(self.key if keyed else None, t.prev_hash) != t.row_hash:
+            found.append(
+                _problem(
+                    "row_altered",
+                    f"{where}: content does not match its"
+                    + (" keyed hash (altered, or another ledger key)" if keyed else " hash"),
+                    t,
+                )
+            )
+        if self.seal is not None and t.seq == self.seal.seq:
+            found.extend(self._seal_problems(t))
+        checkpoint = self.checkpoint
+        if checkpoint is not None and t.seq == checkpoint.seq and t.row_hash != checkpoint.row_hash:
+            found.append(
+                _problem(
+                    "checkpoint_mismatch",
+                    f"{where}: differs from the checkpoint taken of it (rewritten)",
+                    t,
+                )
+            )
+        self.prev_hash, self.expected_seq = t.row_hash, t.seq + 1
+        return found
+
+    def _seal_problems(self, t: Transfer) -> list[Problem]:
+        """The seal's checks, at the row it seals (the last row hashed the old way)."""
+        seal = self.seal
+        assert seal is not None
+        where = _where(t)
+        if seal.mac is None:
+            message = (
+                f"{where}: rows up to it were written before the chain was keyed and"
+                " nobody holding the ledger key has sealed them (`postroom vault seal`)"
+            )
+            return [_problem("ledger_unsealed", message, t)]
+        if not hmac.compare_digest(seal.mac, self.key.seal(seal.seq, seal.row_hash)):
+            message = f"{where}: its seal does not match the ledger key (altered, or another key)"
+            return [_problem("seal_broken", message, t)]
+        if t.row_hash != seal.row_hash:
+            message = f"{where}: is not the row that was sealed (rows up to it were rewritten)"
+            return [_problem("seal_broken", message, t)]
+        return []
+
+    def end(self, head: tuple[int, str]) -> list[Problem]:
+        """The problems once every row was read: rows removed after the checkpoint or
+        the seal, and a chain head that is not the last row."""
+        found = []
+        last = self.last_seq
+        if self.checkpoint is not None and self.checkpoint.seq > last:
+            found.append(
+                _problem(
+                    "checkpoint_missing",
+                    f"the checkpoint names row {self.checkpoint.seq} but the ledger ends at"
+                    f" {last} (rows were removed)",
+                )
+            )
+        if self.seal is not None and self.seal.seq > last:
+            found.append(
+                _problem(
+                    "seal_broken",
+                    f"rows up to {self.seal.seq} were sealed but the ledger ends at {last}",
+                )
+            )
+        if head != (last, self.prev_hash):
+            found.append(
+                _problem(
+                    "chain_head_mismatch",
+                    f"the chain head says row {head[0]} but the last row is {last}",
+                )
+            )
+        return found
+
+
+@attrs.define
+class BalanceAudit:
+    """Every balance and meter register re-derived from the rows in chain order, each
+    row checked against the posting rules as it is applied, then compared with the
+    stored balances and registers."""
+
+    accounts: dict[int, LedgerAccount]
+    stored_meters: dict[int, MeterRegisters]
+    derived: dict[int, Balances]
+    meters: dict[int, MeterRegisters]
+    pendings: dict[str, Transfer] = attrs.Factory(dict)
+    resolved: set[str] = attrs.Factory(set)
+
+    @classmethod
+    def start(
+        cls, accounts: Iterable[LedgerAccount], stored_meters: Iterable[MeterRegisters]
+    ) -> BalanceAudit:
+        """The audit before the first row: every balance and register at zero."""
+        by_id = {a.id: a for a in accounts}
+        stored = {m.account_id: m for m in stored_meters}
+        return cls(
+            by_id,
+            stored,
+            {i: Balances() for i in by_id},
+            {
+                i: MeterRegisters(
+                    m.account_id, m.serial, m.customer_account_id, m.operator, m.currency, m.status
+                )
+                for i, m in stored.items()
+            },
+        )
+
+    def row(self, t: Transfer) -> list[Problem]:
+        """Row ``t``'s problems, once it is applied to the derived balances."""
+        where = _where(t)
+        debit, credit = (
+            self.accounts.get(t.debit_account_id),
+            self.accounts.get(t.credit_account_id),
+        )
+        if debit is None or credit is None:
+            return [
+                _problem("unknown_account", f"{where}: names an account that does not exist", t)
+            ]
+        found = []
+        if debit.currency != t.currency or credit.currency != t.currency:
+            found.append(
+                _problem("currency_mismatch", f"{where}: currency differs from its accounts'", t)
+            )
+        if t.amount <= 0 and t.phase is not Phase.VOID and t.phase is not Phase.EXPIRE:
+            found.append(_problem("invalid_amount", f"{where}: amount is not positive", t))
+        pending = None
+        if t.phase is Phase.PENDING:
+            self.pendings[t.id] = t
+        elif t.phase in RESOLVING_PHASES:
+            pending = self.pendings.get(str(t.pending_id))
+            if pending is None or t.pending_id in self.resolved:
+                found.append(
+                    _problem("bad_resolution", f"{where}: resolves no open pending transfer", t)
+                )
+                return found
+            self.resolved.add(pending.id)
+            if (pending.debit_account_id, pending.credit_account_id) != (
+                t.debit_account_id,
+                t.credit_account_id,
+            ) or t.amount > pending.amount:
+                found.append(
+                    _problem("bad_resolution", f"{where}: does not match its pending transfer", t)
+                )
+        for affected, delta in effects(t, pending):
+            account = self.accounts[affected]
+            self.derived[affected] = self.derived[affected] + delta
+            why = account.violation(self.derived[affected])
+            if why is not None and t.phase in (Phase.POSTED, Phase.PENDING):
+                found.append(
+                    _problem(
+                        "balance_rule_broken",
+                        f"{where}: leaves {account.code} in breach ({why})",
+                        t,
+                        account.code,
+                    )
+                )
+        for meter_id in (t.debit_account_id, t.credit_account_id):
+            if meter_id in self.meters:
+                self.meters[meter_id] = self.meters[meter_id].after(t)
+        return found
+
+    def end(self) -> list[Problem]:
+        """The stored balances and registers against the derived ones, and the ledger's
+        sums: debits equal credits, each meter's registers consistent."""
+        found = []
+        for i, account in self.accounts.items():
+            if account.balances != self.derived[i]:
+                found.append(
+                    _problem(
+                        "balance_mismatch",
+                        f"{account.code}: stored balances {attrs.astuple(account.balances)} but"
+                        f" the rows give {attrs.astuple(self.derived[i])}",
+                        account=account.code,
+                    )
+                )
+        total = sum_balances(a.balances for a in self.accounts.values())
+        if (
+            total.debits_posted != total.credits_posted
+            or total.debits_pending != total.credits_pending
+        ):
+            found.append(
+                _problem(
+                    "debits_credits_differ", "the sum of debits differs from the sum of credits"
+                )
+            )
+        for i, registers in self.meters.items():
+            found.extend(self._meter_problems(i, registers))
+        return found
+
+    def _meter_problems(self, i: int, registers: MeterRegisters) -> list[Problem]:
+        stored = self.stored_meters[i]
+        code = self.accounts[i].code if i in self.accounts else stored.serial
+        found = []
+        if stored != registers:
+            found.append(
+                _problem(
+                    "registers_mismatch",
+                    f"meter {stored.serial}: stored registers differ from the rows",
+                    account=code,
+                )
+            )
+        if not stored.consistent:
+            found.append(
+                _problem(
+                    "control_sum_broken",
+                    f"meter {stored.serial}: used + available differs from the control sum",
+                    account=code,
+                )
+            )
+        if i in self.derived and registers.descending != self.derived[i].balance:
+            found.append(
+                _problem(
+                    "registers_mismatch",
+                    f"meter {stored.serial}: descending register differs from its account",
+                    account=code,
+                )
+            )
+        return found
 
 
 class ReportType(StrEnum):
@@ -869,23 +1162,6 @@ class ReportEntry:
     reference: str
     cost_center: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "transfer_id": self.transfer_id,
-            "created_at": _stamp(self.created_at),
-            "type": self.type.value,
-            "code": self.code.value,
-            "account": self.account,
-            "counterparty": self.counterparty,
-            "meter": self.meter,
-            "amount_mills": self.amount,
-            "currency": self.currency,
-            "pieces": self.pieces,
-            "reference": self.reference,
-            "cost_center": self.cost_center,
-        }
-
 
 @attrs.frozen
 class ReportTotal:
@@ -900,16 +1176,6 @@ class ReportTotal:
     @property
     def net(self) -> int:
         return self.credits - self.debits
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "currency": self.currency,
-            "credits_mills": self.credits,
-            "debits_mills": self.debits,
-            "net_mills": self.net,
-            "count": self.count,
-        }
 
 
 @attrs.frozen
@@ -977,24 +1243,6 @@ class TransactionReport:
                 return t
         return ReportTotal(account, self.currency)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "customer_number": self.customer_number,
-            "currency": self.currency,
-            "from": _stamp(self.since),
-            "to": _stamp(self.until),
-            "types": [t.value for t in self.types],
-            "meter": self.meter,
-            "entries": [e.to_json() for e in self.entries],
-            "totals": [t.to_json() for t in self.totals],
-            "by_type": [{"type": t.value, "net_mills": n} for t, n in self.by_type],
-            "cost_center": self.cost_center,
-            "by_cost_center": [
-                {"cost_center": name, "net_mills": net, "pieces": pieces}
-                for name, net, pieces in self.by_cost_center
-            ],
-        }
-
 
 REPORT_CSV_COLUMNS = (
     "seq",
@@ -1020,26 +1268,6 @@ class HistoryItem:
     transfer: Transfer
     debit: str
     credit: str
-
-    def to_json(self) -> dict[str, Any]:
-        t = self.transfer
-        return {
-            "id": t.id,
-            "seq": t.seq,
-            "debit": self.debit,
-            "credit": self.credit,
-            "amount_mills": t.amount,
-            "currency": t.currency,
-            "phase": t.phase.value,
-            "code": t.code.value,
-            "type": REPORT_TYPE_OF[t.code].value,
-            "pending_id": t.pending_id,
-            "timeout_at": _stamp(t.timeout_at),
-            "pieces": t.pieces,
-            "reference": t.reference,
-            "cost_center": t.cost_center,
-            "created_at": _stamp(t.created_at),
-        }
 
 
 def parse_moment(text: str, *, end: bool = False) -> datetime:

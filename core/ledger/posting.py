@@ -1,15 +1,17 @@
 """The ledger's posting engine: one linked batch checked on locked rows, then appended.
 
 ``execute`` runs inside the caller's unit of work (``LedgerService`` and
-``LedgerSession.post`` call it): the first statement locks the accounts (ascending id)
-and pre-checks the ids; ``check_batch`` applies every rule of the model to the locked
+``LedgerSession.post`` call it), on its ``LedgerRepository``: the first statement locks
+the accounts (ascending id) and pre-checks the ids; ``check_batch`` applies the model's
+posting rules (``check_pair``, ``check_resolution``, ``check_balances``) to the locked
 rows and builds the rows; ``meters_after`` checks the postal invariant of the meters
 touched; the rows are appended with their hash. A replayed id answers its first result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -22,6 +24,7 @@ from postroom.core.errors import (
     PostroomError,
     ValidationError,
 )
+from postroom.core.idempotency import fingerprint, is_replay
 from postroom.core.ledger.model import (
     AccountKind,
     Balances,
@@ -32,16 +35,18 @@ from postroom.core.ledger.model import (
     Phase,
     Transfer,
     TransferRequest,
-    body_fingerprint,
     check_amount,
-    currency_mismatch,
-    effects,
+    check_balances,
+    check_pair,
+    check_resolution,
+    moved_balances,
 )
-from postroom.core.ledger.store import LedgerStore, LockedAccounts
+from postroom.core.ledger.store import LedgerRepository, LockedAccounts
 
 
 def execute(
     uow: UnitOfWork,
+    store: LedgerRepository,
     requests: Sequence[TransferRequest],
     *,
     key: ChainKey,
@@ -53,8 +58,9 @@ def execute(
     The first statement locks the accounts (ascending id) and pre-checks the ids;
     every rule is checked on the locked rows; nothing is written before the rows
     are appended, so a request found to be a replay answers with nothing written.
+    An insufficient-funds refusal is recorded and committed (``uow``): the id stays
+    failed.
     """
-    store = LedgerStore(uow.connection)
     ids = [r.id for r in requests]
     if len(set(ids)) != len(ids):
         raise ValidationError("a transfer id appears twice in the batch", code="duplicate_id")
@@ -62,17 +68,7 @@ def execute(
 
     # The pending transfers named (immutable rows: no lock), then every account.
     pendings = store.transfers_by_id(r.pending_id for r in requests if r.pending_id)
-    account_ids: set[int] = set()
-    codes: set[str] = set()
-    for r in requests:
-        for ref in (r.debit, r.credit):
-            if isinstance(ref, str):
-                codes.add(ref)
-            elif ref is not None:
-                account_ids.add(ref)
-    for p in pendings.values():
-        account_ids.update((p.debit_account_id, p.credit_account_id))
-    locked = store.lock_for_transfers(account_ids, codes, ids)
+    locked = store.lock_for_transfers(*_accounts_named(requests, pendings), ids)
     known_ids.update(locked.ids_by_code)
     if locked.seen or not locked.accounts:
         replay = replay_of(store, requests, fingerprints)
@@ -105,142 +101,157 @@ def execute(
     return sealed
 
 
+def _accounts_named(
+    requests: Sequence[TransferRequest], pendings: Mapping[str, Transfer]
+) -> tuple[set[int], set[str]]:
+    """The ids and the codes of the accounts the batch names, its reservations' included."""
+    account_ids: set[int] = set()
+    codes: set[str] = set()
+    for r in requests:
+        for ref in (r.debit, r.credit):
+            if isinstance(ref, str):
+                codes.add(ref)
+            elif ref is not None:
+                account_ids.add(ref)
+    for p in pendings.values():
+        account_ids.update((p.debit_account_id, p.credit_account_id))
+    return account_ids, codes
+
+
 def check_batch(
-    store: LedgerStore,
+    store: LedgerRepository,
     requests: Sequence[TransferRequest],
     locked: LockedAccounts,
-    pendings: dict[str, Transfer],
-    fingerprints: dict[str, str],
+    pendings: Mapping[str, Transfer],
+    fingerprints: Mapping[str, str],
     now: datetime,
 ) -> tuple[list[Transfer], dict[int, Balances]]:
     """The batch's rows, unsealed, and the accounts' balances after them; raises on
     the first rule a request breaks."""
     accounts = locked.accounts
-    ids = [r.id for r in requests]
-
-    def account_id(ref: int | str | None) -> int | None:
-        if isinstance(ref, str):
-            return locked.ids_by_code.get(ref)
-        return ref
-
     resolutions = store.resolutions_of(r.pending_id for r in requests if r.pending_id)
     balances = {i: a.balances for i, a in accounts.items()}
-    batch = ids[0] if len(requests) > 1 else None
+    batch = requests[0].id if len(requests) > 1 else None
+    pairs = _Pairs(locked)
     built: list[Transfer] = []
-    # (debit, credit, currency) as asked -> as checked: a mail run names one pair
-    # a thousand times
-    pairs: dict[tuple[object, object, object], tuple[int, int, str]] = {}
     for r in requests:
-        pending: Transfer | None = None
-        if r.phase in (Phase.POSTED, Phase.PENDING):
-            pair = pairs.get((r.debit, r.credit, r.currency))
-            if pair is None:
-                debit = _known(accounts, account_id(r.debit), r.debit)
-                credit = _known(accounts, account_id(r.credit), r.credit)
-                if debit.id == credit.id:
-                    raise ValidationError(
-                        "debit and credit account are the same", code="same_account"
-                    )
-                currency = str(r.currency).upper()
-                for account in (debit, credit):
-                    if account.currency != currency:
-                        raise currency_mismatch(currency, account.currency, account.code)
-                pair = pairs[r.debit, r.credit, r.currency] = (debit.id, credit.id, currency)
-            debit_id, credit_id, currency = pair
-            amount = check_amount(r.amount)
-            timeout_at = now + timedelta(seconds=r.timeout_seconds) if r.timeout_seconds else None
+        if r.phase is Phase.POSTED or r.phase is Phase.PENDING:
+            pending = None
+            transfer = _new_row(r, pairs.checked(r), fingerprints[r.id], batch, now)
         else:
-            pending = pendings.get(str(r.pending_id))
-            if pending is None:
-                raise NotFound(
-                    f"no pending transfer {r.pending_id}", code="pending_transfer_not_found"
-                )
-            if pending.phase is not Phase.PENDING:
-                raise ValidationError(f"transfer {pending.id} is not pending", code="not_pending")
-            if pending.id in resolutions:
-                how = resolutions[pending.id].phase.value
-                raise Conflict(
-                    f"pending transfer {pending.id} is already resolved ({how})",
-                    code="pending_transfer_resolved",
-                    resolution=how,
-                )
-            if r.phase is Phase.EXPIRE:
-                if not _expired(pending, now):
-                    raise Conflict(
-                        f"pending transfer {pending.id} has not timed out",
-                        code="pending_not_expired",
-                    )
-            elif _expired(pending, now):
-                raise Conflict(
-                    f"pending transfer {pending.id} expired", code="pending_transfer_expired"
-                )
-            if r.currency is not None and r.currency.upper() != pending.currency:
-                raise currency_mismatch(r.currency, pending.currency)
-            amount = pending.amount
-            if r.phase is Phase.POST and r.amount is not None:
-                if r.amount > pending.amount:
-                    raise ValidationError(
-                        f"cannot post {r.amount} of a {pending.amount} reservation",
-                        code="exceeds_pending_amount",
-                    )
-                amount = r.amount
-            currency = pending.currency
-            timeout_at = None
-            debit_id, credit_id = pending.debit_account_id, pending.credit_account_id
-            resolutions[pending.id] = pending  # a second resolution in this batch fails
-        transfer = Transfer(
-            seq=0,
-            id=r.id,
-            debit_account_id=debit_id,
-            credit_account_id=credit_id,
-            amount=amount,
-            currency=currency,
-            phase=r.phase,
-            code=pending.code if pending is not None else r.code,
-            pending_id=r.pending_id,
-            timeout_at=timeout_at,
-            batch=batch,
-            pieces=r.pieces,
-            # Posting a reservation keeps what it was made for and by whom (a kiosk
-            # print's operator), and the department.
-            reference=r.reference or (pending.reference if pending is not None else ""),
-            cost_center=(
-                r.cost_center
-                if r.cost_center is not None or pending is None
-                else pending.cost_center
-            ),
-            body_hash=fingerprints[r.id],
-            created_at=now,
-            prev_hash="",
-            row_hash="",
-        )
-        moved: tuple[tuple[int, Balances], ...]
-        if pending is None and transfer.phase is Phase.POSTED:
-            moved = (
-                (debit_id, balances[debit_id].debited(amount)),
-                (credit_id, balances[credit_id].credited(amount)),
+            pending, amount = check_resolution(
+                r.phase,
+                pendings.get(str(r.pending_id)),
+                r.pending_id,
+                resolutions.get(str(r.pending_id)),
+                amount=r.amount,
+                currency=r.currency,
+                now=now,
             )
-        else:
-            moved = tuple((i, balances[i] + d) for i, d in effects(transfer, pending))
-        for affected, after in moved:
-            why = accounts[affected].violation(after)
-            if why == "exceeds_credits":
-                raise InsufficientFunds(
-                    f"{accounts[affected].code} cannot cover {amount} mills",
-                    transfer_id=r.id,
-                    account=accounts[affected].code,
-                    available_mills=balances[affected].available + accounts[affected].credit_limit,
-                )
-            if why is not None:
-                raise Conflict(f"{accounts[affected].code} refuses this transfer ({why})", code=why)
-            balances[affected] = after
+            resolutions[pending.id] = pending  # a second resolution in this batch fails
+            transfer = _resolution_row(r, pending, amount, fingerprints[r.id], batch, now)
+        for affected, after in moved_balances(transfer, pending, balances):
+            balances[affected] = check_balances(
+                accounts[affected], balances[affected], after, r.id, transfer.amount
+            )
         built.append(transfer)
-
     return built, balances
 
 
+class _Pairs:
+    """The (debit, credit, currency) of new transfers as asked -> as checked on the
+    locked accounts: a mail run names one pair a thousand times."""
+
+    def __init__(self, locked: LockedAccounts) -> None:
+        self._locked = locked
+        self._checked: dict[tuple[object, object, object], tuple[int, int, str]] = {}
+
+    def checked(self, r: TransferRequest) -> tuple[int, int, str, int]:
+        """(debit id, credit id, currency, amount) of ``r``, its accounts found and
+        ``check_pair``'s rules kept."""
+        pair = self._checked.get((r.debit, r.credit, r.currency))
+        if pair is None:
+            debit, credit = self._account(r.debit), self._account(r.credit)
+            currency = str(r.currency).upper()
+            check_pair(debit, credit, currency)
+            pair = self._checked[r.debit, r.credit, r.currency] = (debit.id, credit.id, currency)
+        return (*pair, check_amount(r.amount))
+
+    def _account(self, ref: int | str | None) -> LedgerAccount:
+        account_id = self._locked.ids_by_code.get(ref) if isinstance(ref, str) else ref
+        if account_id is None or account_id not in self._locked.accounts:
+            raise NotFound(f"no ledger account {ref!r}", code="account_not_found")
+        return self._locked.accounts[account_id]
+
+
+def _new_row(
+    r: TransferRequest,
+    checked: tuple[int, int, str, int],
+    body_hash: str,
+    batch: str | None,
+    now: datetime,
+) -> Transfer:
+    """The unsealed row of a new posted or pending transfer."""
+    debit_id, credit_id, currency, amount = checked
+    return Transfer(
+        seq=0,
+        id=r.id,
+        debit_account_id=debit_id,
+        credit_account_id=credit_id,
+        amount=amount,
+        currency=currency,
+        phase=r.phase,
+        code=r.code,
+        pending_id=r.pending_id,
+        timeout_at=now + timedelta(seconds=r.timeout_seconds) if r.timeout_seconds else None,
+        batch=batch,
+        pieces=r.pieces,
+        reference=r.reference,
+        cost_center=r.cost_center,
+        body_hash=body_hash,
+        created_at=now,
+        prev_hash="",
+        row_hash="",
+    )
+
+
+def _resolution_row(
+    r: TransferRequest,
+    pending: Transfer,
+    amount: int,
+    body_hash: str,
+    batch: str | None,
+    now: datetime,
+) -> Transfer:
+    """The unsealed row of a post, void or expiry of ``pending``. It keeps what the
+    reservation was made for and by whom (a kiosk print's operator), and the department,
+    unless the request names its own."""
+    return Transfer(
+        seq=0,
+        id=r.id,
+        debit_account_id=pending.debit_account_id,
+        credit_account_id=pending.credit_account_id,
+        amount=amount,
+        currency=pending.currency,
+        phase=r.phase,
+        code=pending.code,
+        pending_id=r.pending_id,
+        timeout_at=None,
+        batch=batch,
+        pieces=r.pieces,
+        reference=r.reference or pending.reference,
+        cost_center=r.cost_center if r.cost_center is not None else pending.cost_center,
+        body_hash=body_hash,
+        created_at=now,
+        prev_hash="",
+        row_hash="",
+    )
+
+
 def replay_of(
-    store: LedgerStore, requests: Sequence[TransferRequest], fingerprints: dict[str, str]
+    store: LedgerRepository,
+    requests: Sequence[TransferRequest],
+    fingerprints: Mapping[str, str],
 ) -> list[Transfer] | None:
     """The answer to a batch whose ids were seen before: the first result for the same
     bodies, a Conflict for another body, the stuck failure; None when no id was seen."""
@@ -252,14 +263,8 @@ def replay_of(
     for r in requests:
         seen = existing.get(r.id)
         failed = failures.get(r.id)
-        if (seen is not None and seen.body_hash != fingerprints[r.id]) or (
-            failed is not None and failed[0] != fingerprints[r.id]
-        ):
-            raise Conflict(
-                f"transfer id {r.id} was used before with another body",
-                code="transfer_id_reused",
-                transfer_id=r.id,
-            )
+        stored = seen.body_hash if seen is not None else failed[0] if failed is not None else None
+        is_replay(stored, fingerprints[r.id], functools.partial(_id_reused, r.id))
     if len(existing) == len(requests):
         return [attrs.evolve(existing[i], replayed=True) for i in ids]
     for r in requests:
@@ -276,7 +281,7 @@ def replay_of(
 
 
 def meters_after(
-    store: LedgerStore,
+    store: LedgerRepository,
     rows: Sequence[Transfer],
     accounts: dict[int, LedgerAccount],
     balances: dict[int, Balances],
@@ -297,16 +302,12 @@ def meters_after(
     return changed
 
 
-def _expired(pending: Transfer, now: datetime) -> bool:
-    return pending.timeout_at is not None and pending.timeout_at <= now
-
-
-def _known(
-    accounts: dict[int, LedgerAccount], account_id: int | None, ref: object
-) -> LedgerAccount:
-    if account_id is None or account_id not in accounts:
-        raise NotFound(f"no ledger account {ref!r}", code="account_not_found")
-    return accounts[account_id]
+def _id_reused(transfer_id: str) -> Conflict:
+    return Conflict(
+        f"transfer id {transfer_id} was used before with another body",
+        code="transfer_id_reused",
+        transfer_id=transfer_id,
+    )
 
 
 def fingerprints_of(requests: Sequence[TransferRequest]) -> dict[str, str]:
@@ -315,8 +316,8 @@ def fingerprints_of(requests: Sequence[TransferRequest]) -> dict[str, str]:
     found = {}
     for r in requests:
         body = r.body()
-        fingerprint = by_body.get(body)
-        if fingerprint is None:
-            fingerprint = by_body[body] = body_fingerprint(body)
-        found[r.id] = fingerprint
+        hashed = by_body.get(body)
+        if hashed is None:
+            hashed = by_body[body] = fingerprint(body)
+        found[r.id] = hashed
     return found

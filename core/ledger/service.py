@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from postroom.core.accounts.closure import AccountClosure
 from postroom.core.accounts.model import CustomerAccount, parse_account_number, parse_currency
-from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -56,10 +56,7 @@ from postroom.core.ledger.model import (
     customer_transfer_id,
 )
 from postroom.core.ledger.posting import execute
-from postroom.core.ledger.store import (
-    LedgerStore,
-    post_at_once,
-)
+from postroom.core.ledger.store import LedgerRepository, LedgerStorage, SqlLedgerStorage
 from postroom.core.ledger.verify import verify_ledger
 from postroom.core.money import Money
 
@@ -88,22 +85,48 @@ def system_code(kind: AccountKind, currency: str, operator: str | None = None) -
     return f"{kind.value}:{currency}"
 
 
+class Transactions(Protocol):
+    """How the ledger runs a use case: in one unit of work, retried (``Database.run``)."""
+
+    def run(self, work: Callable[[UnitOfWork], T], *, readonly: bool = False) -> T: ...
+
+
+class Customers(Protocol):
+    """What the ledger asks the accounts area, inside its unit of work
+    (``AccountsService``)."""
+
+    def customer_in(self, uow: UnitOfWork, customer_number: object) -> CustomerAccount: ...
+
+    def is_closed_in(self, uow: UnitOfWork, ledger_account_id: int) -> bool: ...
+
+    def closure_in(self, uow: UnitOfWork, ledger_account_id: int) -> AccountClosure | None: ...
+
+
 class LedgerService:
     """``pr.ledger``: the double-entry ledger of integer mills, its accounts (the meters'
     registers among them), transfers, history, report, verification and seal."""
 
     def __init__(
         self,
-        db: Database,
+        db: Transactions,
         clock: Clock,
-        accounts: AccountsService,
+        accounts: Customers,
         *,
         ledger_key: ChainKey,
+        storage: LedgerStorage | None = None,
     ) -> None:
+        """``storage`` defaults to the ledger's tables in ``db`` (``db`` must then be a
+        ``Database``); the unit tests hand in an in-memory one, with ``db`` running its
+        units of work."""
         self._db = db
         self._clock = clock
         self._accounts = accounts
         self._key = ledger_key
+        if storage is None:
+            assert isinstance(db, Database)
+            storage = SqlLedgerStorage(db)
+        self._storage = storage
+        self._repository = storage.repository
         # Account code -> id, as the ledger's locks last saw them: a code never changes
         # its account, and the one-statement debit re-checks the pair before using it.
         self._account_ids: dict[str, int] = {}
@@ -165,7 +188,7 @@ class LedgerService:
         """A data-center account (clearing, fees, refunds, postage used per operator...)."""
 
         def work(uow: UnitOfWork) -> LedgerAccount:
-            account = self._system_account(LedgerStore(uow.connection), kind, currency, operator)
+            account = self._system_account(self._repository(uow), kind, currency, operator)
             uow.commit()
             return account
 
@@ -176,7 +199,7 @@ class LedgerService:
 
     def account(self, code: str) -> LedgerAccount:
         def work(uow: UnitOfWork) -> LedgerAccount:
-            account = LedgerStore(uow.connection).account_by_code(code)
+            account = self._repository(uow).account_by_code(code)
             if account is None:
                 raise NotFound(f"no ledger account {code!r}", code="account_not_found")
             return account
@@ -191,14 +214,14 @@ class LedgerService:
 
     def ledger_rows(self) -> int:
         """How many rows the ledger holds (its chain head's seq), for the metrics."""
-        return self._db.run(lambda uow: LedgerStore(uow.connection).chain_head()[0], readonly=True)
+        return self._db.run(lambda uow: self._repository(uow).chain_head()[0], readonly=True)
 
     def accounts(self) -> list[LedgerAccount]:
-        return self._db.run(lambda uow: LedgerStore(uow.connection).accounts(), readonly=True)
+        return self._db.run(lambda uow: self._repository(uow).accounts(), readonly=True)
 
     def history(self, code: str, *, limit: int = 100) -> list[Transfer]:
         def work(uow: UnitOfWork) -> list[Transfer]:
-            store = LedgerStore(uow.connection)
+            store = self._repository(uow)
             account = store.account_by_code(code)
             if account is None:
                 raise NotFound(f"no ledger account {code!r}", code="account_not_found")
@@ -227,7 +250,7 @@ class LedgerService:
 
         def work(uow: UnitOfWork) -> list[HistoryItem]:
             customer = self._customer(uow, customer_number)
-            store = LedgerStore(uow.connection)
+            store = self._repository(uow)
             own = [a.id for a in store.accounts(owner_id=customer.id)]
             found = store.transfers_touching(
                 own,
@@ -261,7 +284,7 @@ class LedgerService:
         has a zero balance."""
         if isinstance(refills, bool) or not isinstance(refills, int) or not 1 <= refills <= 100:
             raise ValidationError("refills is 1 to 100", code="invalid_limit")
-        store = LedgerStore(uow.connection)
+        store = self._repository(uow)
         own = store.accounts(owner_id=customer.id)
         postage = next((a for a in own if a.code == postage_code(customer.number)), None)
         meters = {a.id: a.code.removeprefix("meter:") for a in own if a.kind is AccountKind.METER}
@@ -301,7 +324,7 @@ class LedgerService:
 
         def work(uow: UnitOfWork) -> HistoryItem:
             customer = self._customer(uow, customer_number)
-            store = LedgerStore(uow.connection)
+            store = self._repository(uow)
             own = {a.id for a in store.accounts(owner_id=customer.id)}
             found = store.transfers_by_id([transfer_id]).get(transfer_id)
             if found is None or not {found.debit_account_id, found.credit_account_id} & own:
@@ -332,7 +355,7 @@ class LedgerService:
 
         def work(uow: UnitOfWork) -> TransactionReport:
             customer = self._customer(uow, customer_number)
-            store = LedgerStore(uow.connection)
+            store = self._repository(uow)
             accounts = store.accounts(owner_id=customer.id)
             serials = store.meters_for_accounts(
                 a.id for a in accounts if a.kind is AccountKind.METER
@@ -413,7 +436,7 @@ class LedgerService:
             postage = self._postage_account(uow, customer_number, create=False)
             if self._accounts.is_closed_in(uow, postage.id):
                 raise account_closed(postage.code)  # before a funds check could answer
-            store = LedgerStore(uow.connection)
+            store = self._repository(uow)
             used = self._system_account(store, AccountKind.POSTAGE_USED, postage.currency, operator)
             request = TransferRequest(
                 id=transfer_id,
@@ -528,7 +551,7 @@ class LedgerService:
         )
 
         try:
-            return post_at_once(self._db, row, debit_code, credit_code, self._key)
+            return self._storage.post_at_once(row, debit_code, credit_code, self._key)
         except DBAPIError:
             # A twin took the id meanwhile, or the connection died (the statement may
             # have committed): the general path, idempotent, answers either way.
@@ -564,7 +587,7 @@ class LedgerService:
         postage = self._postage_account(uow, customer_number, create=True)
         if amount.currency != postage.currency:
             raise currency_mismatch(amount.currency, postage.currency)
-        store = LedgerStore(uow.connection)
+        store = self._repository(uow)
         clearing = self._system_account(store, AccountKind.PAYMENT_CLEARING, postage.currency)
         request = TransferRequest(
             id=transfer_id,
@@ -634,7 +657,7 @@ class LedgerService:
         """
         now = self._clock.now()
         candidates = self._db.run(
-            lambda uow: LedgerStore(uow.connection).expired_pending(now, limit), readonly=True
+            lambda uow: self._repository(uow).expired_pending(now, limit), readonly=True
         )
         expired = 0
         for pending in candidates:
@@ -662,7 +685,9 @@ class LedgerService:
         (keyed after the seal) and every invariant, and that the ledger still holds
         ``checkpoint``'s row; problems come in ledger order, so the first names the first
         broken row."""
-        return self._db.run(lambda uow: verify_ledger(uow, self._key, checkpoint), readonly=True)
+        return self._db.run(
+            lambda uow: verify_ledger(self._repository(uow), self._key, checkpoint), readonly=True
+        )
 
     def seal(self) -> ChainSeal | None:
         """Seal, under the ledger key, the rows written before the chain was keyed, when
@@ -671,7 +696,7 @@ class LedgerService:
         no longer hash to the recorded boundary. None: no boundary (every row keyed)."""
 
         def work(uow: UnitOfWork) -> ChainSeal | None:
-            store = LedgerStore(uow.connection)
+            store = self._repository(uow)
             seal = store.seal()
             if seal is None or seal.mac is not None:
                 return seal
@@ -703,7 +728,7 @@ class LedgerService:
         """The chain head, signed under the ledger key, to keep outside the database."""
 
         def read(uow: UnitOfWork) -> tuple[int, str]:
-            return LedgerStore(uow.connection).chain_head()
+            return self._repository(uow).chain_head()
 
         seq, row_hash = self._db.run(read, readonly=True)
         return Checkpoint(seq, row_hash, self._key.checkpoint(seq, row_hash))
@@ -732,7 +757,12 @@ class LedgerService:
 
     def _execute(self, uow: UnitOfWork, requests: Sequence[TransferRequest]) -> list[Transfer]:
         return execute(
-            uow, requests, key=self._key, now=self._clock.now(), known_ids=self._account_ids
+            uow,
+            self._repository(uow),
+            requests,
+            key=self._key,
+            now=self._clock.now(),
+            known_ids=self._account_ids,
         )
 
     def _customer(self, uow: UnitOfWork, customer_number: str) -> CustomerAccount:
@@ -750,7 +780,7 @@ class LedgerService:
         self, uow: UnitOfWork, customer_number: str, *, create: bool, credit_limit: int = 0
     ) -> LedgerAccount:
         customer = self._customer(uow, customer_number)
-        store = LedgerStore(uow.connection)
+        store = self._repository(uow)
         account = store.account_by_code(postage_code(customer.number))
         if account is None:
             if not create:
@@ -770,7 +800,7 @@ class LedgerService:
         return account
 
     def _system_account(
-        self, store: LedgerStore, kind: AccountKind, currency: str, operator: str | None = None
+        self, store: LedgerRepository, kind: AccountKind, currency: str, operator: str | None = None
     ) -> LedgerAccount:
         currency = parse_currency(currency)
         if operator is not None:
@@ -794,7 +824,7 @@ class LedgerSession:
     def __init__(self, ledger: LedgerService, uow: UnitOfWork) -> None:
         self._ledger = ledger
         self._uow = uow
-        self._store = LedgerStore(uow.connection)
+        self._store = ledger._repository(uow)
 
     # ------------------------------------------------------------------ posting
 
@@ -980,7 +1010,7 @@ class PostageOverview:
         return 0 if self.account is None else self.account.balances.available
 
 
-def _history(store: LedgerStore, transfers: Sequence[Transfer]) -> list[HistoryItem]:
+def _history(store: LedgerRepository, transfers: Sequence[Transfer]) -> list[HistoryItem]:
     codes = store.codes_by_id(
         x for t in transfers for x in (t.debit_account_id, t.credit_account_id)
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.clock import utc
-from postroom.core.db import Database, copy_rows, metadata
+from postroom.core.db import Database, UnitOfWork, copy_rows, metadata
 from postroom.core.ledger.model import (
     CODE_TEXT,
     GENESIS_HASH,
@@ -520,12 +520,117 @@ def registers_from_row(row: Row[tuple[object, ...]]) -> MeterRegisters:
     )
 
 
+class LedgerRepository(Protocol):
+    """What the ledger's use cases read and write inside one unit of work: ``LedgerStore``
+    on the database, an in-memory fake in the unit tests. Appending rows is the only way
+    to add a transfer; nothing changes or deletes one."""
+
+    def read_one_snapshot(self) -> None:
+        """Read every later statement of this unit of work from one snapshot (called
+        first, by a read-only unit of work that reads the whole ledger)."""
+
+    # accounts
+    def add_account(
+        self,
+        code: str,
+        kind: AccountKind,
+        currency: str,
+        owner_id: int | None,
+        credit_limit: int,
+        debits_must_not_exceed_credits: bool,
+        credits_must_not_exceed_debits: bool,
+        now: datetime,
+    ) -> LedgerAccount: ...
+    def account_by_code(self, code: str) -> LedgerAccount | None: ...
+    def lock_accounts(self, ids: Iterable[int]) -> dict[int, LedgerAccount]: ...
+    def accounts(self, *, owner_id: int | None = None) -> list[LedgerAccount]: ...
+    def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]: ...
+    def owner_of(self, account_id: int) -> int | None: ...
+
+    # transfers
+    def ids_seen(self, ids: Iterable[str]) -> bool: ...
+    def transfers_by_id(self, ids: Iterable[str]) -> dict[str, Transfer]: ...
+    def resolutions_of(self, pending_ids: Iterable[str]) -> dict[str, Transfer]: ...
+    def expired_pending(self, now: datetime, limit: int) -> list[Transfer]: ...
+    def all_transfers(self) -> Iterable[Transfer]: ...
+    def transfers_of(self, account_id: int, limit: int) -> list[Transfer]: ...
+    def transfers_touching(
+        self,
+        account_ids: Iterable[int],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        codes: Iterable[TransferCode] | None = None,
+        phases: Iterable[Phase] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[Transfer]: ...
+    def usage_covering(self, meter_account_id: int, piece: int) -> Transfer | None: ...
+    def chain_head(self) -> tuple[int, str]: ...
+
+    # the transfer path
+    def lock_for_transfers(
+        self, account_ids: Iterable[int], codes: Iterable[str], transfer_ids: Sequence[str]
+    ) -> LockedAccounts: ...
+    def append_transfers(
+        self, rows: Sequence[Transfer], balances: Mapping[int, Balances], key: ChainKey
+    ) -> list[Transfer] | None: ...
+    def failures_by_id(self, ids: Iterable[str]) -> dict[str, tuple[str, str, str]]: ...
+    def add_failure(
+        self, id: str, body_hash: str, code: str, message: str, now: datetime
+    ) -> None: ...
+
+    # the seal
+    def seal(self) -> ChainSeal | None: ...
+    def record_seal_mac(self, seal: ChainSeal, mac: str) -> bool: ...
+
+    # meters' registers
+    def add_meter(self, registers: MeterRegisters) -> None: ...
+    def meter_by_serial(self, serial: str) -> MeterRegisters | None: ...
+    def meters_for_accounts(self, account_ids: Iterable[int]) -> dict[int, MeterRegisters]: ...
+    def all_meters(self) -> list[MeterRegisters]: ...
+    def save_all_registers(self, registers: Iterable[MeterRegisters]) -> None: ...
+    def set_meter_status(self, account_id: int, status: str) -> None: ...
+    def withdrawn_serials(self) -> list[str]: ...
+
+
+class LedgerStorage(Protocol):
+    """Where the ledger keeps its rows: its repository in a unit of work, and the
+    one-statement posted transfer (None: not applied, the general path answers)."""
+
+    def repository(self, uow: UnitOfWork) -> LedgerRepository: ...
+
+    def post_at_once(
+        self, row: Transfer, debit_code: str | None, credit_code: str | None, key: ChainKey
+    ) -> Transfer | None: ...
+
+
+@attrs.frozen
+class SqlLedgerStorage:
+    """The ledger on the database: ``LedgerStore`` and ``post_at_once``."""
+
+    db: Database
+
+    def repository(self, uow: UnitOfWork) -> LedgerRepository:
+        return LedgerStore(uow.connection)
+
+    def post_at_once(
+        self, row: Transfer, debit_code: str | None, credit_code: str | None, key: ChainKey
+    ) -> Transfer | None:
+        return post_at_once(self.db, row, debit_code, credit_code, key)
+
+
 class LedgerStore:
-    """Repository of the ledger on the unit of work's connection."""
+    """Repository of the ledger on the unit of work's connection (``LedgerRepository``)."""
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
         self._postgres = connection.dialect.name == "postgresql"
+
+    def read_one_snapshot(self) -> None:
+        if self._postgres:
+            self._c.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
     # accounts -------------------------------------------------------------
 
@@ -871,11 +976,6 @@ class LedgerStore:
             .values(mac=mac)
         )
         return result.rowcount == 1
-
-    def transfer_at(self, seq: int) -> Transfer | None:
-        row = self._c.execute(sa.select(ledger_transfers).where(ledger_transfers.c.seq == seq))
-        found = row.first()
-        return None if found is None else transfer_from_row(found)
 
     def save_all_registers(self, registers: Iterable[MeterRegisters]) -> None:
         values = [

@@ -37,16 +37,6 @@ class MeterRegisters:
     def balanced(self) -> bool:
         return bool(self.ascending + self.descending == self.control)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "serial": self.serial,
-            "currency": self.control.currency,
-            "descending": self.descending.mills,
-            "ascending": self.ascending.mills,
-            "pieces": self.pieces,
-            "control": self.control.mills,
-        }
-
 
 @attrs.frozen
 class PrintJob:

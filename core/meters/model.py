@@ -338,16 +338,6 @@ class Provisioned:
     issued_at: datetime
     registered: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "installation_number": self.installation_number,
-            "product_code": self.product_code,
-            "serial": self.serial,
-            "model": PRODUCTS[self.product_code],
-            "issued_at": self.issued_at.isoformat(),
-            "registered": self.registered,
-        }
-
 
 @attrs.frozen
 class RegisteredMeter:

@@ -148,28 +148,6 @@ class PrintedIndicium:
     image: bytes
     image_format: str
 
-    def to_json(self) -> dict[str, Any]:
-        record, registers = self.piece.record, self.piece.registers
-        priced = self.quote.to_json()
-        return {
-            "total": priced["total"],
-            "lines": priced["lines"],
-            "table": priced["table"],
-            "piece": record.piece,
-            "serial": record.serial,
-            "mailing_date": record.mailing_date.isoformat(),
-            "origin_zip": record.origin_zip,
-            "rate_category": record.rate_category,
-            "rate_digest": record.rate_digest.hex(),
-            "cost_center": self.cost_center,
-            "request_id": self.request_id,
-            "payload": self.piece.record_bytes.hex(),
-            "signature": self.piece.signature.hex(),
-            "symbol": self.symbol.hex(),
-            "registers": registers.to_json(),
-            "format": self.image_format,
-        }
-
 
 def print_indicium(
     rates: RatesService,
@@ -321,32 +299,6 @@ class IndiciumCheck:
     @property
     def valid(self) -> bool:
         return self.code is None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"valid": self.valid}
-        if not self.valid:
-            data["error"] = {"code": self.code, "message": self.reason}
-        record = self.record
-        if record is not None:
-            data.update(
-                {
-                    "version": record.version,
-                    "serial": record.serial,
-                    "piece": record.piece,
-                    "postage": record.postage.to_json(),
-                    "postage_mills": record.postage.mills,
-                    "mailing_date": record.mailing_date.isoformat(),
-                    "origin_zip": record.origin_zip,
-                    "rate_category": record.rate_category,
-                    "ascending": record.ascending,
-                    "descending": record.descending,
-                    "control": record.ascending + record.descending,
-                    "rate_digest": record.rate_digest.hex(),
-                }
-            )
-        data["payload"] = self.record_bytes.hex()
-        data["signature"] = self.signature.hex()
-        return data
 
 
 def check_symbol(

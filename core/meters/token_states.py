@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 import attrs
 
@@ -40,14 +39,6 @@ class TokenStatus:
 
     token: IssuedToken
     state: TokenState
-
-    def to_json(self) -> dict[str, Any]:
-        applied_at = self.token.device_applied_at
-        return {
-            **self.token.reset.to_json(),
-            "state": self.state.value,
-            "device_applied_at": None if applied_at is None else applied_at.isoformat(),
-        }
 
 
 class MeterTokens:

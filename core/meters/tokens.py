@@ -46,11 +46,9 @@ import re
 import secrets
 import struct
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 
-from postroom.core.clock import iso_utc
 from postroom.core.errors import Conflict, PermissionDenied, ValidationError
 from postroom.core.money import Money
 
@@ -127,15 +125,6 @@ class ResetToken:
     amount: Money
     expires_at: datetime
     nonce: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "serial": self.serial,
-            "sequence": self.sequence,
-            "amount_mills": self.amount.mills,
-            "currency": self.amount.currency,
-            "expires_at": iso_utc(self.expires_at),
-        }
 
     def body(self) -> bytes:
         """The canonical bytes the MAC covers."""

@@ -22,7 +22,6 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
 
 import attrs
 from cryptography.exceptions import InvalidTag
@@ -234,27 +233,6 @@ class PrintedPostage:
         block = HumanBlock.of(self.record, carrier_mark(self.carrier))
         render = render_png if image_format == "png" else render_svg
         return render(self.symbol, block)
-
-    def to_json(self) -> dict[str, Any]:
-        record = self.record
-        return {
-            "serial": self.serial,
-            "piece": self.piece,
-            "postage": self.postage.to_json(),
-            "postage_mills": self.postage.mills,
-            "carrier": self.carrier,
-            "service": self.service,
-            "cost_center": self.cost_center,
-            "idempotency_key": self.idempotency_key,
-            "mailing_date": record.mailing_date.isoformat(),
-            "origin_zip": record.origin_zip,
-            "ascending": record.ascending,
-            "descending": record.descending,
-            "rate_digest": record.rate_digest.hex(),
-            "payload": self.record_bytes.hex(),
-            "signature": self.signature.hex(),
-            "printed_at": self.printed_at.isoformat(),
-        }
 
 
 def next_record(

@@ -7,11 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import attrs
 
-from postroom.core.funding.model import stamp as _stamp
 from postroom.core.money import Money
 
 
@@ -48,19 +46,6 @@ class PayoutPart:
     failure_message: str
     transfer_id: str | None  # refunds payable -> payment clearing, once the source accepted
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "payment_id": self.payment_id,
-            "amount": self.amount.to_json(),
-            "source": self.source,
-            "status": self.status.value,
-            "source_reference": self.source_reference,
-            "failure_code": self.failure_code,
-            "failure_message": self.failure_message,
-            "transfer_id": self.transfer_id,
-        }
-
 
 @attrs.frozen
 class Payout:
@@ -92,21 +77,6 @@ class Payout:
         refused = sum(p.amount.mills for p in self.parts if p.status in NOT_PAID)
         return self.unmatched + refused
 
-    def to_json(self) -> dict[str, Any]:
-        currency = self.payable.currency
-        return {
-            "id": self.id,
-            "customer_number": self.customer_number,
-            "status": self.status.value,
-            "payable": self.payable.to_json(),
-            "paid": Money(self.paid, currency).to_json(),
-            "unmatched": Money(self.unmatched, currency).to_json(),
-            "left_payable": Money(self.left, currency).to_json(),
-            "refunds": [p.to_json() for p in self.parts],
-            "created_at": _stamp(self.created_at),
-            "updated_at": _stamp(self.updated_at),
-        }
-
 
 @attrs.frozen
 class Unmatched:
@@ -114,9 +84,6 @@ class Unmatched:
 
     customer_number: str
     amount: Money
-
-    def to_json(self) -> dict[str, Any]:
-        return {"customer_number": self.customer_number, "amount": self.amount.to_json()}
 
 
 def match_refunds(

@@ -317,15 +317,6 @@ class QuoteLine:
     rule: str
     amount: Money
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "code": self.code,
-            "description": self.description,
-            "rule": self.rule,
-            "amount": self.amount.to_json(),
-        }
-
 
 @attrs.frozen
 class TableRef:
@@ -349,17 +340,6 @@ class TableRef:
             table.delivery,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "carrier": self.carrier,
-            "service": self.service,
-            "name": self.name,
-            "effective_from": self.effective_from.isoformat(),
-            "digest": self.digest,
-            "source": {"document": self.source.document, "url": self.source.url},
-            "delivery": self.delivery,
-        }
-
 
 @attrs.frozen
 class Quote:
@@ -368,14 +348,6 @@ class Quote:
     table: TableRef
     charged_weight: Weight
     zone: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """``{"total", "lines", "table"}``; the base line also tells the charged weight
-        and the zone."""
-        lines = [line.to_json() for line in self.lines]
-        lines[0]["charged_weight"] = self.charged_weight.to_json()
-        lines[0]["zone"] = self.zone
-        return {"total": self.total.to_json(), "lines": lines, "table": self.table.to_json()}
 
 
 # -- the compiled hot path ---------------------------------------------------------------------
@@ -698,16 +670,6 @@ class BatchQuote:
 
     def prices(self) -> list[Money]:
         return [Money(m, self.total.currency) for m in self.mills]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table.to_json(),
-            "count": self.count,
-            "total": self.total.to_json(),
-            "extras_per_piece": self.extras_per_piece.to_json(),
-            "zone": self.zone,
-            "prices": [m.to_json() for m in self.prices()],
-        }
 
 
 def quote_batch(

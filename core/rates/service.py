@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from typing import Any
 
 import attrs
 from sqlalchemy.exc import IntegrityError
@@ -66,13 +65,6 @@ class ImportReport:
             self.added + other.added, self.unchanged + other.unchanged, self.failed + other.failed
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "added": list(self.added),
-            "unchanged": list(self.unchanged),
-            "failed": [{"source": name, "error": error} for name, error in self.failed],
-        }
-
 
 @attrs.frozen
 class Refusal:
@@ -80,9 +72,6 @@ class Refusal:
     service: str
     code: str
     message: str
-
-    def to_json(self) -> dict[str, str]:
-        return attrs.asdict(self)
 
 
 @attrs.frozen
@@ -109,13 +98,6 @@ class Comparison:
     def cheapest(self) -> dict[str, Quote]:
         """The cheapest option of each currency, by currency code."""
         return {currency: self.in_currency(currency)[0] for currency in self.currencies}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "options": [option.to_json() for option in self.options],
-            "cheapest": {currency: q.to_json() for currency, q in self.cheapest.items()},
-            "refused": [refusal.to_json() for refusal in self.refused],
-        }
 
 
 def zip3(value: str, label: str) -> str:

@@ -20,14 +20,12 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
 
 import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from postroom.core.clock import iso_utc
 from postroom.core.errors import PermissionDenied, ValidationError
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import MILLS_PER_UNIT, Money
@@ -329,19 +327,6 @@ class RefundedPiece:
     usage_transfer_id: str
     verified: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "piece": self.piece,
-            "face_mills": self.face,
-            "indicium_date": self.indicium_date.isoformat(),
-            "usage_transfer_id": self.usage_transfer_id,
-            "signature_verified": self.verified,
-        }
-
-
-def _stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else iso_utc(moment)
-
 
 @attrs.frozen
 class Refund:
@@ -378,29 +363,6 @@ class Refund:
     @property
     def fee_transfer_id(self) -> str:
         return f"refund-fee:{self.customer_number}:{self.id}"
-
-    def to_json(self) -> dict[str, Any]:
-        approved = self.status is RefundStatus.APPROVED
-        return {
-            "id": self.id,
-            "customer_number": self.customer_number,
-            "meter": self.serial,
-            "operator": self.operator,
-            "currency": self.currency,
-            "reason": self.reason.value,
-            "note": self.note,
-            "status": self.status.value,
-            "pieces": [p.to_json() for p in self.pieces],
-            "face_mills": self.face,
-            "fee_mills": self.fee,
-            "net_mills": self.net,
-            "requested_at": _stamp(self.requested_at),
-            "decided_at": _stamp(self.decided_at),
-            "agent": self.agent,
-            "decision_note": self.decision_note,
-            "refund_transfer_id": self.refund_transfer_id if approved else None,
-            "fee_transfer_id": self.fee_transfer_id if approved and self.fee else None,
-        }
 
 
 def claims_from_json(items: object, currency: str) -> tuple[PieceClaim, ...]:
@@ -443,14 +405,3 @@ def claims_from_json(items: object, currency: str) -> tuple[PieceClaim, ...]:
             )
         )
     return check_claims(claims)
-
-
-def refund_json(refund: Refund) -> dict[str, Any]:
-    """A refund for people and programs: amounts as ``{"amount", "currency"}`` objects."""
-    data = refund.to_json()
-    cur = refund.currency
-    for name in ("face", "fee", "net"):
-        data[name] = Money(data.pop(f"{name}_mills"), cur).to_json()
-    for piece in data["pieces"]:
-        piece["face"] = Money(piece.pop("face_mills"), cur).to_json()
-    return data

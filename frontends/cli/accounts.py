@@ -14,6 +14,7 @@ from postroom.frontends.cli.options import (
     offset_option,
 )
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.serialise.accounts import account_json, api_key_json
 
 
 @click.group()
@@ -30,7 +31,7 @@ def accounts() -> None:
 def create(state: CliState, name: str, country: str, currency: str, as_json: bool) -> None:
     """Create a customer account; prints its customer account number."""
     account = state.postroom().accounts.create(name, country, currency)
-    emit(account.to_json(), as_json, lambda a: f"created customer account {a['number']}")
+    emit(account_json(account), as_json, lambda a: f"created customer account {a['number']}")
 
 
 @accounts.command("list")
@@ -41,7 +42,7 @@ def create(state: CliState, name: str, country: str, currency: str, as_json: boo
 def list_(state: CliState, limit: int, offset: int, as_json: bool) -> None:
     """List customer accounts."""
     found = state.postroom().accounts.list(limit=limit, offset=offset)
-    emit([a.to_json() for a in found], as_json, _table)
+    emit([account_json(a) for a in found], as_json, _table)
 
 
 @accounts.command()
@@ -51,8 +52,8 @@ def list_(state: CliState, limit: int, offset: int, as_json: bool) -> None:
 def show(state: CliState, number: str, as_json: bool) -> None:
     """Show one customer account with its API keys."""
     pr = state.postroom()
-    data: dict[str, Any] = dict(pr.accounts.get(number).to_json())
-    data["api_keys"] = [key.to_json() for key in pr.accounts.api_keys(number)]
+    data: dict[str, Any] = dict(account_json(pr.accounts.get(number)))
+    data["api_keys"] = [api_key_json(key) for key in pr.accounts.api_keys(number)]
     emit(data, as_json, _detail)
 
 
@@ -69,7 +70,7 @@ def api_key() -> None:
 def api_key_create(state: CliState, number: str, label: str, as_json: bool) -> None:
     """Create an API key for customer --account NUMBER. The token is shown this once only."""
     issued = state.postroom().accounts.create_api_key(number, label)
-    data = {**issued.key.to_json(), "token": issued.token}
+    data = {**api_key_json(issued.key), "token": issued.token}
     emit(
         data,
         as_json,
@@ -84,7 +85,7 @@ def api_key_create(state: CliState, number: str, label: str, as_json: bool) -> N
 def api_key_revoke(state: CliState, prefix: str, as_json: bool) -> None:
     """Revoke the API key with PREFIX (the part after ``prk_``)."""
     key = state.postroom().accounts.revoke_api_key(prefix)
-    emit(key.to_json(), as_json, lambda d: f"revoked key {d['prefix']}")
+    emit(api_key_json(key), as_json, lambda d: f"revoked key {d['prefix']}")
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

@@ -15,6 +15,7 @@ import click
 from postroom.frontends.cli import options
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.serialise.accounts import kiosk_operator_json
 
 account_option = options.account_option(help="Customer account number the kiosks print for.")
 pin_stdin_option = click.option(
@@ -50,7 +51,11 @@ def _read_pin(from_stdin: bool) -> str:
 def add(state: CliState, number: str, name: str, pin_stdin: bool, as_json: bool) -> None:
     """Add an operator to the account's kiosks; asks for their PIN."""
     operator = state.postroom().accounts.add_operator(number, name, _read_pin(pin_stdin))
-    emit(operator.to_json(), as_json, lambda d: f"added kiosk operator {d['id']} ({d['name']})")
+    emit(
+        kiosk_operator_json(operator),
+        as_json,
+        lambda d: f"added kiosk operator {d['id']} ({d['name']})",
+    )
 
 
 @operators.command("list")
@@ -60,7 +65,7 @@ def add(state: CliState, number: str, name: str, pin_stdin: bool, as_json: bool)
 def list_(state: CliState, number: str, as_json: bool) -> None:
     """List the account's kiosk operators."""
     found = state.postroom().accounts.operators(number)
-    emit([o.to_json() for o in found], as_json, _table)
+    emit([kiosk_operator_json(o) for o in found], as_json, _table)
 
 
 @operators.command("set-pin")
@@ -72,7 +77,7 @@ def list_(state: CliState, number: str, as_json: bool) -> None:
 def set_pin(state: CliState, number: str, operator_id: int, pin_stdin: bool, as_json: bool) -> None:
     """Give operator OPERATOR_ID a new PIN (signs them out of every kiosk)."""
     operator = state.postroom().accounts.set_operator_pin(number, operator_id, _read_pin(pin_stdin))
-    emit(operator.to_json(), as_json, lambda d: f"new PIN for kiosk operator {d['id']}")
+    emit(kiosk_operator_json(operator), as_json, lambda d: f"new PIN for kiosk operator {d['id']}")
 
 
 @operators.command("remove")
@@ -83,7 +88,11 @@ def set_pin(state: CliState, number: str, operator_id: int, pin_stdin: bool, as_
 def remove(state: CliState, number: str, operator_id: int, as_json: bool) -> None:
     """Remove operator OPERATOR_ID (signs them out; their prints stay booked to them)."""
     operator = state.postroom().accounts.remove_operator(number, operator_id)
-    emit(operator.to_json(), as_json, lambda d: f"removed kiosk operator {d['id']} ({d['name']})")
+    emit(
+        kiosk_operator_json(operator),
+        as_json,
+        lambda d: f"removed kiosk operator {d['id']} ({d['name']})",
+    )
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

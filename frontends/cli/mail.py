@@ -10,6 +10,7 @@ from postroom.core.mail import check_message
 from postroom.core.outbox import MessageStatus
 from postroom.frontends.cli.options import json_option, limit_option
 from postroom.frontends.cli.state import EXIT_ERROR, CliState, pass_state
+from postroom.frontends.serialise.notifications import mailed_json, message_json
 
 
 @click.group()
@@ -29,7 +30,7 @@ def mail_outbox(state: CliState, to: str | None, limit: int, as_json: bool) -> N
     pr = state.postroom()
     messages = pr.mailbox.messages(to=to, limit=limit)
     if as_json:
-        click.echo(json.dumps([m.to_json() for m in messages], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([mailed_json(m) for m in messages], indent=2, ensure_ascii=False))
         return
     if pr.config.smtp_host:
         click.echo(f"(email is sent through {pr.config.smtp_host}; this is what was kept before)")
@@ -54,7 +55,7 @@ def mail_test(state: CliState, to: str, as_json: bool) -> None:
     Exit code 1 when it did not go; the outbox retries it like any message."""
     sent = state.postroom().outbox.send_now(check_message(to))
     if as_json:
-        click.echo(json.dumps(sent.to_json(), indent=2))
+        click.echo(json.dumps(message_json(sent), indent=2))
     elif sent.status is MessageStatus.DELIVERED:
         click.echo(f"sent {sent.id} to {to}")
     else:

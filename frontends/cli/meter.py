@@ -15,7 +15,6 @@ import click
 from postroom.core.errors import DeviceError, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
-from postroom.core.refunds.model import refund_json
 from postroom.frontends.cli.options import account_option, day_option, json_option
 from postroom.frontends.cli.state import (
     CliState,
@@ -25,6 +24,15 @@ from postroom.frontends.cli.state import (
     registered,
 )
 from postroom.frontends.cli.vault import refund_id_option, refund_line, refund_reason_options
+from postroom.frontends.serialise.meters import (
+    device_registers_json,
+    indicium_check_json,
+    printed_indicium_json,
+    printed_postage_json,
+    provisioned_json,
+    token_status_json,
+)
+from postroom.frontends.serialise.refunds import refund_json
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.psd import LOG_CAPACITY, STATE_FILE
@@ -103,7 +111,7 @@ def registers(state: CliState, url: str, driver: str, as_json: bool) -> None:
     """The meter's signed registers (amounts in mills in --json)."""
     device = _open(state, driver, url)
     try:
-        data = device.registers().to_json()
+        data = device_registers_json(device.registers())
     finally:
         device.close()
     emit(data, as_json, _human_registers)
@@ -269,7 +277,7 @@ def provision(state: CliState, product_code: str, serial: str, as_json: bool) ->
     reset-token key to load into its device (secret: the device checks refills with it)."""
     meters = state.postroom().meters
     done = meters.provision(product_code, serial)
-    data = done.to_json() | {"reset_token_key": meters.device_reset_key(done.serial).hex()}
+    data = provisioned_json(done) | {"reset_token_key": meters.device_reset_key(done.serial).hex()}
     emit(
         data,
         as_json,
@@ -395,7 +403,7 @@ def withdraw(state: CliState, serial: str, as_json: bool) -> None:
 @pass_state
 def list_tokens(state: CliState, serial: str, as_json: bool) -> None:
     """The reset tokens issued for meter SERIAL: applied, live, expired or cancelled."""
-    rows = [t.to_json() for t in state.postroom().meter_tokens.list(serial)]
+    rows = [token_status_json(t) for t in state.postroom().meter_tokens.list(serial)]
     emit(
         rows,
         as_json,
@@ -754,7 +762,7 @@ def print_postage(
             ) from error
     finally:
         target.discard()
-    emit({**printed.to_json(), "file": str(output)}, as_json, _human_print)
+    emit({**printed_indicium_json(printed), "file": str(output)}, as_json, _human_print)
 
 
 def _human_postage(data: dict[str, Any]) -> str:
@@ -840,7 +848,7 @@ def print_virtual_postage(
     finally:
         target.discard()
     emit(
-        {**printed.to_json(), "created": printed.created, "file": str(output)},
+        {**printed_postage_json(printed), "created": printed.created, "file": str(output)},
         as_json,
         _human_postage,
     )
@@ -929,6 +937,6 @@ def verify_indicium_command(
                 )
             serial = at_port
         check = verify_indicium(data, pem, today=today(SystemClock()), serial=serial)
-    emit(check.to_json(), as_json, _human_check)
+    emit(indicium_check_json(check), as_json, _human_check)
     if not check.valid:
         ctx.exit(1)

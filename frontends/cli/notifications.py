@@ -10,6 +10,7 @@ import click
 from postroom.core.outbox import MessageStatus, OutboxMessage
 from postroom.frontends.cli.options import json_option, limit_option
 from postroom.frontends.cli.state import CliState, pass_state
+from postroom.frontends.serialise.notifications import message_json
 
 
 def message_line(data: dict[str, Any]) -> str:
@@ -25,7 +26,7 @@ def message_line(data: dict[str, Any]) -> str:
 
 
 def _show(messages: list[OutboxMessage], as_json: bool) -> None:
-    rows = [m.to_json() for m in messages]
+    rows = [message_json(m) for m in messages]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -19,6 +19,13 @@ from postroom.frontends.cli.options import (
     offset_option,
 )
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.serialise.funding import (
+    auto_refill_json,
+    instrument_json,
+    payment_json,
+    statement_json,
+)
+from postroom.frontends.serialise.payouts import payout_json, unmatched_json
 
 
 def payment_line(data: dict[str, Any]) -> str:
@@ -33,7 +40,7 @@ def payment_line(data: dict[str, Any]) -> str:
 
 
 def _payment(payment: Payment, as_json: bool) -> None:
-    emit(payment.to_json(), as_json, payment_line)
+    emit(payment_json(payment), as_json, payment_line)
 
 
 @click.command("payment-sources")
@@ -104,7 +111,7 @@ def instrument_add(
             raise click.BadParameter(f"{item!r} is not name=value", param_hint="FIELDS")
         values[name.strip()] = value
     added = state.postroom().funding.add_instrument(number, source, values)
-    emit(added.to_json(), as_json, lambda d: f"instrument {d['id']}: {d['label']}")
+    emit(instrument_json(added), as_json, lambda d: f"instrument {d['id']}: {d['label']}")
 
 
 @instrument.command("list")
@@ -115,7 +122,7 @@ def instrument_list(state: CliState, number: str, as_json: bool) -> None:
     """The active instruments of customer --account NUMBER."""
     found = state.postroom().funding.instruments(number)
     emit(
-        [i.to_json() for i in found],
+        [instrument_json(i) for i in found],
         as_json,
         lambda d: (
             "\n".join(f"{i['id']}  {i['source']:<20} {i['label']}" for i in d) or "no instruments"
@@ -131,7 +138,7 @@ def instrument_remove(state: CliState, instrument_id: str, as_json: bool) -> Non
     """Stop using instrument INSTRUMENT_ID (its payments stay on record)."""
     funding = state.postroom().funding
     removed = funding.remove_instrument(funding.instrument_owner(instrument_id), instrument_id)
-    emit(removed.to_json(), as_json, lambda d: f"instrument {d['id']} removed")
+    emit(instrument_json(removed), as_json, lambda d: f"instrument {d['id']} removed")
 
 
 @click.command()
@@ -144,7 +151,7 @@ def payments(state: CliState, number: str, limit: int, offset: int, as_json: boo
     """Payments of customer --account NUMBER, newest first."""
     found = state.postroom().funding.payments(number, limit=limit, offset=offset)
     emit(
-        [p.to_json() for p in found],
+        [payment_json(p) for p in found],
         as_json,
         lambda d: "\n".join(payment_line(p) for p in d) or "no payments",
     )
@@ -248,7 +255,7 @@ def auto_refill_set(
         daily_cap=daily_cap,
         instrument_id=instrument_id,
     )
-    emit(rule.to_json(), as_json, lambda _: _rule_line(rule))
+    emit(auto_refill_json(rule), as_json, lambda _: _rule_line(rule))
 
 
 @auto_refill.command("show")
@@ -258,7 +265,7 @@ def auto_refill_set(
 def auto_refill_show(state: CliState, number: str, as_json: bool) -> None:
     """Show the auto-refill rule of customer --account NUMBER."""
     rule = state.postroom().funding.auto_refill(number)
-    emit(None if rule is None else rule.to_json(), as_json, lambda _: _rule_line(rule))
+    emit(None if rule is None else auto_refill_json(rule), as_json, lambda _: _rule_line(rule))
 
 
 @auto_refill.command("off")
@@ -298,7 +305,7 @@ def statement(state: CliState, number: str, month: str | None, as_json: bool) ->
             f"  minimum due      {m('minimum_due')} by {d['due_date']}"
         )
 
-    emit(done.to_json(), as_json, human)
+    emit(statement_json(done), as_json, human)
 
 
 def _amount(data: dict[str, str]) -> str:
@@ -347,7 +354,7 @@ def payouts_run(state: CliState, number: str | None, as_json: bool) -> None:
             ),
         )
         return
-    emit(done.to_json(), as_json, payout_line)
+    emit(payout_json(done), as_json, payout_line)
 
 
 @payouts.command("list")
@@ -357,7 +364,7 @@ def payouts_run(state: CliState, number: str | None, as_json: bool) -> None:
 @pass_state
 def payouts_list(state: CliState, number: str, limit: int, as_json: bool) -> None:
     """The account's payouts, newest first."""
-    rows = [p.to_json() for p in state.postroom().payouts.payouts(number, limit=limit)]
+    rows = [payout_json(p) for p in state.postroom().payouts.payouts(number, limit=limit)]
     emit(rows, as_json, lambda r: "\n".join(payout_line(p) for p in r) or "no payouts")
 
 
@@ -371,7 +378,9 @@ def payouts_list(state: CliState, number: str, limit: int, as_json: bool) -> Non
 def payouts_return(state: CliState, refund_id: str, reason: str, as_json: bool) -> None:
     """Record that the bank sent payout refund REFUND_ID (po_...-N) back: its money is
     payable again, for an agent; the customer is told."""
-    emit(state.postroom().payouts.record_return(refund_id, reason).to_json(), as_json, payout_line)
+    emit(
+        payout_json(state.postroom().payouts.record_return(refund_id, reason)), as_json, payout_line
+    )
 
 
 @payouts.command("unmatched")
@@ -379,7 +388,7 @@ def payouts_return(state: CliState, refund_id: str, reason: str, as_json: bool) 
 @pass_state
 def payouts_unmatched(state: CliState, as_json: bool) -> None:
     """Money payable that no deposit can take back: for an agent to pay."""
-    rows = [u.to_json() for u in state.postroom().payouts.unmatched()]
+    rows = [unmatched_json(u) for u in state.postroom().payouts.unmatched()]
     emit(
         rows,
         as_json,

@@ -15,6 +15,7 @@ from postroom.core.rates.service import Comparison, ImportReport
 from postroom.core.units import Dimensions, Weight
 from postroom.frontends.cli.options import day_option, json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.serialise.rates import comparison_json, import_report_json, quote_json
 
 
 @click.group()
@@ -184,7 +185,7 @@ def quote(
         origin=origin,
         destination=destination,
     )
-    emit(result.to_json(), as_json, lambda _: _quote_text(result))
+    emit(quote_json(result), as_json, lambda _: _quote_text(result))
 
 
 def _quote_text(result: Quote) -> str:
@@ -231,7 +232,7 @@ def compare(
         destination=destination,
         carriers=list(carriers) or None,
     )
-    emit(result.to_json(), as_json, lambda _: _compare_text(result))
+    emit(comparison_json(result), as_json, lambda _: _compare_text(result))
 
 
 def _compare_text(result: Comparison) -> str:
@@ -259,7 +260,7 @@ def _compare_text(result: Comparison) -> str:
 def import_(state: CliState, file: Path, as_json: bool) -> None:
     """Publish the tables of a rate file (validated whole first; all or nothing)."""
     report = state.postroom().rates.import_file(_read(file), file.name)
-    emit(report.to_json(), as_json, lambda _: _report_text(report))
+    emit(import_report_json(report), as_json, lambda _: _report_text(report))
 
 
 @rates.command("import-zones")
@@ -283,7 +284,7 @@ def import_zones(state: CliState, file: Path, carrier: str, as_json: bool) -> No
 def sync(state: CliState, as_json: bool) -> None:
     """Load the rate tables the installed plugins ship (idempotent)."""
     report = state.postroom().rates.sync_plugin_tables()
-    emit(report.to_json(), as_json, lambda _: _report_text(report))
+    emit(import_report_json(report), as_json, lambda _: _report_text(report))
     if report.failed:
         raise SystemExit(1)
 

@@ -11,9 +11,7 @@ from typing import Any, TextIO
 
 import click
 
-from postroom.core.accounts.closure import closure_json
 from postroom.core.errors import PermissionDenied, ValidationError
-from postroom.core.funding.model import stamp
 from postroom.core.ledger.model import (
     FUNDS_KINDS,
     Checkpoint,
@@ -24,9 +22,8 @@ from postroom.core.ledger.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.ledger.report import report_csv, report_json
 from postroom.core.money import Money
-from postroom.core.refunds.model import Refund, RefundReason, claims_from_json, refund_json
+from postroom.core.refunds.model import Refund, RefundReason, claims_from_json
 from postroom.frontends.cli.options import (
     account_option,
     amount_option,
@@ -36,6 +33,20 @@ from postroom.frontends.cli.options import (
 )
 from postroom.frontends.cli.payments import payment_line
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.serialise import money, stamp
+from postroom.frontends.serialise.accounts import closure_json
+from postroom.frontends.serialise.funding import manual_deposit_json, payment_json
+from postroom.frontends.serialise.ledger import (
+    checkpoint_from_json,
+    checkpoint_json,
+    ledger_account_json,
+    report_csv,
+    report_json,
+    transfer_json,
+    verify_report_json,
+)
+from postroom.frontends.serialise.meters import reset_token_json
+from postroom.frontends.serialise.refunds import refund_json
 
 id_option = click.option(
     "--id",
@@ -83,7 +94,7 @@ def balance(state: CliState, number: str, as_json: bool) -> None:
                 line += f" (expected by {stamp(expected)})"
         return line
 
-    emit({**account.to_json(), "pending_expected_at": stamp(expected)}, as_json, human)
+    emit({**ledger_account_json(account), "pending_expected_at": stamp(expected)}, as_json, human)
 
 
 def _os_user() -> str | None:
@@ -140,7 +151,7 @@ def deposit(
     if instrument_id is not None:
         owner = pr.funding.instrument_owner(instrument_id)
         payment = pr.funding.deposit(number or owner, instrument_id, amount, _id(transfer_id))
-        emit(payment.to_json(), as_json, payment_line)
+        emit(payment_json(payment), as_json, payment_line)
         return
     if number is None:
         raise click.UsageError("give the customer account (--account NUMBER), or --instrument")
@@ -157,7 +168,7 @@ def deposit(
         reason=reason,
         reference=reference,
     )
-    emit(done.to_json(), as_json, _manual_deposit_line)
+    emit(manual_deposit_json(done), as_json, _manual_deposit_line)
 
 
 @vault.command("manual-deposits")
@@ -172,7 +183,7 @@ def manual_deposits(
     """The audit of manual deposits, newest first: of one customer (--account), or of everyone."""
     found = state.postroom().funding.manual_deposits(number, limit=limit, offset=offset)
     emit(
-        [d.to_json() for d in found],
+        [manual_deposit_json(d) for d in found],
         as_json,
         lambda items: "\n".join(_manual_deposit_line(d) for d in items) or "no manual deposits",
     )
@@ -200,7 +211,7 @@ def refill(
     registers = pr.meters.funds.registers(serial)
     emit(
         {
-            "transfer": done.transfer.to_json(),
+            "transfer": transfer_json(done.transfer),
             "registers": registers.to_json(),
             "reset_token": done.token,
         },
@@ -225,7 +236,9 @@ def apply_token(state: CliState, serial: str, token: str, as_json: bool) -> None
     """
     reset = state.postroom().meters.funds.apply_reset_token(serial, token)
     emit(
-        reset.to_json(), as_json, lambda d: f"reset {d['sequence']} of meter {d['serial']} applied"
+        reset_token_json(reset),
+        as_json,
+        lambda d: f"reset {d['sequence']} of meter {d['serial']} applied",
     )
 
 
@@ -285,7 +298,7 @@ def transfer(
             reference=reference,
         )
     )
-    emit(done.to_json(), as_json, _transfer_line)
+    emit(transfer_json(done), as_json, _transfer_line)
 
 
 @vault.command()
@@ -363,7 +376,7 @@ def verify(state: CliState, checkpoint_file: TextIO | None, as_json: bool) -> No
             )
         return "\n".join(f"BROKEN [{p.code}] {p.message}" for p in report.problems)
 
-    emit(report.to_json(), as_json, human)
+    emit(verify_report_json(report), as_json, human)
     if not report.ok:
         sys.exit(1)
 
@@ -375,7 +388,7 @@ def _read_checkpoint(source: TextIO) -> Checkpoint:
         raise ValidationError(
             "the checkpoint file is not JSON", code="invalid_checkpoint"
         ) from error
-    return Checkpoint.from_json(data)
+    return checkpoint_from_json(data)
 
 
 @vault.command()
@@ -391,10 +404,10 @@ def _read_checkpoint(source: TextIO) -> Checkpoint:
 def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
     """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
     taken = state.postroom().ledger.checkpoint()
-    json.dump(taken.to_json(), output, indent=2)
+    json.dump(checkpoint_json(taken), output, indent=2)
     output.write("\n")
     emit(
-        taken.to_json(),
+        checkpoint_json(taken),
         as_json,
         lambda d: f"checkpoint of row {d['seq']} ({d['row_hash'][:16]}...) written",
     )
@@ -460,7 +473,7 @@ def _pieces(specs: tuple[str, ...], proofs: tuple[str, ...], currency: str) -> l
         face = Money.parse(amount, currency)
         items[number] = {
             "piece": int(number) if number.isascii() and number.isdigit() else number,
-            "face": face.to_json(),
+            "face": money(face),
             "indicium_date": day,
         }
     for proof in proofs:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from postroom.core.errors import ValidationError
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.sync import SyncReport, SyncResults
-from postroom.core.refunds.model import refund_json
+from postroom.frontends.serialise.refunds import refund_json
 from postroom.frontends.web.auth import current_account, current_meter, meter_key_required
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.jsonbody import json_object
+from postroom.frontends.web.requestbody import request_object
 
 bp = Blueprint("api_meters", __name__, url_prefix="/api/v1/meters")
 
@@ -30,14 +29,14 @@ def _meters() -> MetersService:
 @bp.post("/sync/begin")
 @meter_key_required
 def sync_begin() -> Response:
-    report = SyncReport.from_json(json_object())
+    report = SyncReport.from_json(request_object())
     return jsonify(_meters().begin_sync(current_meter().serial, report).to_json())
 
 
 @bp.post("/sync/finish")
 @meter_key_required
 def sync_finish() -> Response:
-    results = SyncResults.from_json(json_object())
+    results = SyncResults.from_json(request_object())
     return jsonify(_meters().finish_sync(current_meter().serial, results).to_json())
 
 
@@ -54,29 +53,13 @@ def show_meter(serial: str) -> Response:
 
 @bp.post("/<serial>/refunds")
 def request_refund(serial: str) -> tuple[Response, int]:
-    data = json_object()
-    for field in ("id", "reason", "pieces"):
-        if field not in data:
-            raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    refund_id, reason, pieces, note = (
-        data["id"],
-        data["reason"],
-        data["pieces"],
-        data.get("note", ""),
-    )
-    if not isinstance(refund_id, str):
-        raise ValidationError("id is text", code="invalid_refund_id")
-    if not isinstance(reason, str):
-        raise ValidationError("reason is text", code="invalid_reason")
-    if not isinstance(note, str):
-        raise ValidationError("note is text", code="invalid_note")
-    if (
-        not isinstance(pieces, list)
-        or not 1 <= len(pieces) <= 500
-        or any(isinstance(n, bool) or not isinstance(n, int) for n in pieces)
-    ):
-        raise ValidationError("pieces is a list of 1 to 500 piece numbers", code="invalid_piece")
+    data = request_object()
     done = current_postroom().refunds.request_logged(
-        current_account().number, refund_id, serial, pieces, reason, note=note
+        current_account().number,
+        data["id"],
+        serial,
+        data["pieces"],
+        data["reason"],
+        note=data.get("note", ""),
     )
     return jsonify(refund_json(done)), 200 if done.replayed else 201

@@ -11,20 +11,24 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from postroom.core.errors import ValidationError
-from postroom.core.funding.model import AutoRefillRule, Payment, stamp
+from postroom.core.funding.model import AutoRefillRule, Payment
 from postroom.core.funding.service import FundingService
 from postroom.core.idempotency import check_key
 from postroom.core.money import Money
+from postroom.frontends.serialise import money, stamp
+from postroom.frontends.serialise.funding import (
+    auto_refill_json,
+    instrument_json,
+    payment_json,
+    statement_json,
+)
+from postroom.frontends.serialise.payouts import payout_json
 from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.jsonbody import json_object
+from postroom.frontends.web.requestbody import request_object
 
 bp = Blueprint("api_vault_payments", __name__, url_prefix="/api/v1/vault")
-
-#: Most fields an instrument may carry.
-MAX_FIELDS = 20
 
 
 def _funding() -> FundingService:
@@ -35,17 +39,6 @@ def _number() -> str:
     return current_account().number
 
 
-def _text(data: dict[str, Any], field: str, *, required: bool = True) -> str | None:
-    value = data.get(field)
-    if value is None and not required:
-        return None
-    if value is None:
-        raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} is a string", code="invalid_field", field=field)
-    return value
-
-
 def _optional_money(data: dict[str, Any], field: str) -> Money | None:
     value = data.get(field)
     return None if value is None else _money(value, field)
@@ -54,13 +47,13 @@ def _optional_money(data: dict[str, Any], field: str) -> Money | None:
 def _payment_json(payment: Payment) -> dict[str, Any]:
     # when a bank debit on its way is expected to be spendable (null once it is not pending)
     expected = _funding().expected_settlement(payment)
-    return {**payment.to_json(), "expected_settlement_at": stamp(expected)}
+    return {**payment_json(payment), "expected_settlement_at": stamp(expected)}
 
 
 def _rule_json(rule: AutoRefillRule | None) -> dict[str, Any]:
     if rule is None:
         return {"enabled": False}
-    return {"enabled": True, **rule.to_json()}
+    return {"enabled": True, **auto_refill_json(rule)}
 
 
 # ----------------------------------------------------------------------- sources
@@ -91,35 +84,26 @@ def payment_sources() -> Response:
 
 @bp.get("/instruments")
 def instruments() -> Response:
-    return jsonify({"items": [i.to_json() for i in _funding().instruments(_number())]})
+    return jsonify({"items": [instrument_json(i) for i in _funding().instruments(_number())]})
 
 
 @bp.post("/instruments")
 def add_instrument() -> tuple[Response, int]:
-    data = json_object()
-    source = _text(data, "source")
-    fields = data.get("fields", {})
-    if (
-        not isinstance(fields, dict)
-        or len(fields) > MAX_FIELDS
-        or not all(isinstance(v, str) for v in fields.values())
-    ):
-        raise ValidationError(
-            "fields is an object of at most 20 string values", code="invalid_instrument"
-        )
-    assert source is not None
-    added = _funding().add_instrument(_number(), source, fields, self_service=True)
-    return jsonify(added.to_json()), 201
+    data = request_object()
+    added = _funding().add_instrument(
+        _number(), data["source"], data.get("fields", {}), self_service=True
+    )
+    return jsonify(instrument_json(added)), 201
 
 
 @bp.get("/instruments/<instrument_id>")
 def instrument(instrument_id: str) -> Response:
-    return jsonify(_funding().instrument(_number(), instrument_id).to_json())
+    return jsonify(instrument_json(_funding().instrument(_number(), instrument_id)))
 
 
 @bp.delete("/instruments/<instrument_id>")
 def remove_instrument(instrument_id: str) -> Response:
-    return jsonify(_funding().remove_instrument(_number(), instrument_id).to_json())
+    return jsonify(instrument_json(_funding().remove_instrument(_number(), instrument_id)))
 
 
 # ---------------------------------------------------------------------- payments
@@ -148,13 +132,10 @@ def payment(payment_id: str) -> Response:
 @bp.post("/payments")
 def pay() -> tuple[Response, int]:
     """Collect an amount from one of the caller's instruments into its postage account."""
-    data = json_object()
-    key = check_key(_text(data, "id"))
-    instrument_id = _text(data, "instrument_id")
-    if "amount" not in data:
-        raise ValidationError("'amount' is required", code="missing_field", field="amount")
+    data = request_object()
+    key = check_key(data["id"])
+    instrument_id = data["instrument_id"]
     amount = _money(data["amount"])
-    assert instrument_id is not None
     done = _funding().deposit(_number(), instrument_id, amount, key)
     # 201 for the request that made the payment; 200 for a replay of it (same body)
     return jsonify(_payment_json(done)), 200 if done.replayed else 201
@@ -170,15 +151,13 @@ def auto_refill() -> Response:
 
 @bp.put("/auto-refill")
 def set_auto_refill() -> Response:
-    data = json_object()
-    if "threshold" not in data:
-        raise ValidationError("'threshold' is required", code="missing_field", field="threshold")
+    data = request_object()
     rule = _funding().set_auto_refill(
         _number(),
         _money(data["threshold"], "threshold"),
         amount=_optional_money(data, "amount"),
         daily_cap=_optional_money(data, "daily_cap"),
-        instrument_id=_text(data, "instrument_id", required=False),
+        instrument_id=data.get("instrument_id"),
     )
     return jsonify(_rule_json(rule))
 
@@ -193,7 +172,7 @@ def disable_auto_refill() -> Response:
 
 @bp.get("/statements/<month>")
 def statement(month: str) -> Response:
-    return jsonify(_funding().statement(_number(), month).to_json())
+    return jsonify(statement_json(_funding().statement(_number(), month)))
 
 
 # ----------------------------------------------------------------------- payouts
@@ -206,12 +185,12 @@ def payouts() -> Response:
     found = pr.payouts.payouts(_number(), limit=_int_arg("limit", 50))
     return jsonify(
         {
-            "items": [p.to_json() for p in found],
-            "payable": pr.payouts.payable(_number()).to_json(),
+            "items": [payout_json(p) for p in found],
+            "payable": money(pr.payouts.payable(_number())),
         }
     )
 
 
 @bp.get("/payouts/<payout_id>")
 def payout(payout_id: str) -> Response:
-    return jsonify(current_postroom().payouts.payout(_number(), payout_id).to_json())
+    return jsonify(payout_json(current_postroom().payouts.payout(_number(), payout_id)))

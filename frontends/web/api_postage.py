@@ -13,44 +13,20 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from postroom.core.errors import ValidationError
 from postroom.core.meters.virtual import PrintedPostage
+from postroom.frontends.serialise.meters import printed_postage_json
 from postroom.frontends.web.api_rates import weight_field
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.jsonbody import json_object
+from postroom.frontends.web.requestbody import request_object
 
 bp = Blueprint("api_postage", __name__, url_prefix="/api/v1/postage")
 
-FIELDS = frozenset(
-    {"carrier", "service", "weight", "extras", "cost_center", "idempotency_key", "origin_zip"}
-)
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-def _optional(data: dict[str, Any], field: str) -> str | None:
-    value = data.get(field)
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{field!r} is a string", code=f"invalid_{field}", field=field)
-    return value
-
-
-def _required(data: dict[str, Any], field: str) -> str:
-    value = _optional(data, field)
-    if value is None:
-        raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    return value
-
-
-def _extras(data: dict[str, Any]) -> list[str]:
-    value = data.get("extras", [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationError("'extras' is a list of codes", code="invalid_extras", field="extras")
-    return value
-
-
 def _json(printed: PrintedPostage) -> dict[str, Any]:
-    data = printed.to_json()
+    data = printed_postage_json(printed)
     data["links"] = {
         name: url_for(f"api_postage.{endpoint}", serial=printed.serial, piece=printed.piece)
         for name, endpoint in (
@@ -64,21 +40,16 @@ def _json(printed: PrintedPostage) -> dict[str, Any]:
 
 @bp.post("")
 def print_postage() -> tuple[Response, int]:
-    data = json_object()
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise ValidationError(
-            f"unknown field(s): {', '.join(unknown)}", code="unknown_field", fields=unknown
-        )
+    data = request_object()
     printed = current_postroom().meters.print_postage(
         current_account().number,
-        _required(data, "carrier"),
-        _required(data, "service"),
+        data["carrier"],
+        data["service"],
         weight_field(data),
-        _extras(data),
-        _optional(data, "cost_center"),
-        _required(data, "idempotency_key"),
-        origin_zip=_required(data, "origin_zip"),
+        data.get("extras", []),
+        data.get("cost_center"),
+        data["idempotency_key"],
+        origin_zip=data["origin_zip"],
     )
     return jsonify(_json(printed)), 201 if printed.created else 200
 

@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.errors import Conflict, NotFound, ValidationError
-from postroom.core.funding.model import stamp
 from postroom.core.ledger.model import (
     HistoryItem,
     LedgerAccount,
@@ -24,17 +23,17 @@ from postroom.core.ledger.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.ledger.report import report_csv, report_json
 from postroom.core.ledger.service import LedgerService
 from postroom.core.money import Money
-from postroom.core.refunds.model import claims_from_json, refund_json
+from postroom.core.refunds.model import claims_from_json
 from postroom.core.text import check_no_control
+from postroom.frontends.serialise import mills, stamp
+from postroom.frontends.serialise.ledger import history_item_json, report_csv, report_json
+from postroom.frontends.serialise.meters import reset_token_json
+from postroom.frontends.serialise.refunds import refund_json
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.jsonbody import json_object
-
-#: The longest a reservation may wait to be posted or voided: 30 days.
-MAX_TIMEOUT = 30 * 86400
+from postroom.frontends.web.requestbody import request_object
 
 bp = Blueprint("api_vault", __name__, url_prefix="/api/v1/vault")
 
@@ -47,52 +46,25 @@ def _number() -> str:
     return current_account().number
 
 
-def _transfer_id(data: dict[str, Any], field: str = "id") -> str:
+def _transfer_id(data: dict[str, Any]) -> str:
     """The ledger id of the id the caller chose: its own, whoever else chose the same."""
-    if field not in data:
-        raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    return _vault().own_transfer_id(_number(), data[field])
+    return _vault().own_transfer_id(_number(), data["id"])
 
 
-def _money(value: object, field: str = "amount") -> Money:
-    if isinstance(value, int | float):
-        raise ValidationError(
-            f'{field} is an object {{"amount": "12.34", "currency": "USD"}}, not a number',
-            code="amount_not_a_string",
-            field=field,
+def _money(value: dict[str, str], field: str = "amount") -> Money:
+    """A MoneyInput the document has checked, in the caller's account currency."""
+    expected = current_account().currency
+    if value["currency"].strip().upper() != expected:
+        # Well formed, but not this account's currency: a conflict with its state.
+        raise Conflict(
+            f"{field} in {value['currency']!r} but the account is in {expected}",
+            code="currency_mismatch",
         )
-    if isinstance(value, dict) and isinstance(value.get("amount"), int | float):
-        raise ValidationError(
-            f'{field}.amount is a decimal string such as "12.34", not a number',
-            code="amount_not_a_string",
-            field=field,
-        )
-    if isinstance(value, dict) and isinstance(value.get("currency"), str):
-        expected = current_account().currency
-        if value["currency"].strip().upper() != expected:
-            # Well formed, but not this account's currency: a conflict with its state.
-            raise Conflict(
-                f"amount in {value['currency']!r} but the account is in {expected}",
-                code="currency_mismatch",
-            )
     return Money.from_json(value)
 
 
-def _required_money(data: dict[str, Any]) -> Money:
-    if "amount" not in data:
-        raise ValidationError("'amount' is required", code="missing_field", field="amount")
-    return _money(data["amount"])
-
-
 def _reference(data: dict[str, Any]) -> str:
-    value = data.get("reference", "")
-    if not isinstance(value, str):
-        raise ValidationError("reference is a string", code="invalid_reference")
-    return check_no_control(value, "reference")
-
-
-def _m(mills: int, currency: str) -> dict[str, str]:
-    return Money(mills, currency).to_json()
+    return check_no_control(data.get("reference", ""), "reference")
 
 
 def _named(transfer_id: str) -> str:
@@ -104,12 +76,12 @@ def _named(transfer_id: str) -> str:
 
 
 def _item_json(item: HistoryItem) -> dict[str, Any]:
-    data = item.to_json()
+    data = history_item_json(item)
     # the ids as the caller chose them (the ledger keeps them behind the account number)
     for field in ("id", "pending_id"):
         if data[field] is not None:
             data[field] = client_transfer_id(_number(), data[field])
-    data["amount"] = _m(data.pop("amount_mills"), item.transfer.currency)
+    data["amount"] = mills(data.pop("amount_mills"), item.transfer.currency)
     del data["currency"]
     return data
 
@@ -129,12 +101,12 @@ def _balance_json(account: LedgerAccount) -> dict[str, Any]:
         "customer_number": _number(),
         "account": account.code,
         "currency": cur,
-        "balance": _m(b.balance, cur),
-        "available": _m(b.available + account.credit_limit, cur),
-        "reserved": _m(b.debits_pending, cur),
-        "credit_limit": _m(account.credit_limit, cur),
+        "balance": mills(b.balance, cur),
+        "available": mills(b.available + account.credit_limit, cur),
+        "reserved": mills(b.debits_pending, cur),
+        "credit_limit": mills(account.credit_limit, cur),
         # bank debits on their way: not spendable until the bank has paid
-        "pending": _m(b.credits_pending, cur),
+        "pending": mills(b.credits_pending, cur),
         "pending_expected_at": stamp(current_postroom().funding.expected_by(_number())),
     }
 
@@ -145,9 +117,9 @@ def _meter_json(meter: MeterRegisters) -> dict[str, Any]:
         "serial": meter.serial,
         "operator": meter.operator,
         "status": meter.status,
-        "descending": _m(meter.descending, cur),
-        "ascending": _m(meter.ascending, cur),
-        "control_sum": _m(meter.control_sum, cur),
+        "descending": mills(meter.descending, cur),
+        "ascending": mills(meter.ascending, cur),
+        "control_sum": mills(meter.control_sum, cur),
         "pieces": meter.pieces,
     }
 
@@ -161,12 +133,8 @@ def _range() -> dict[str, Any]:
     }
 
 
-def _cost_center(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError("cost_center is a string", code="invalid_cost_center")
-    return check_cost_center(value.strip())
+def _cost_center(value: str | None) -> str | None:
+    return None if value is None else check_cost_center(value.strip())
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -231,9 +199,9 @@ def meter(serial: str) -> Response:
 
 @bp.post("/meters/<serial>/refills")
 def refill(serial: str) -> tuple[Response, int]:
-    data = json_object()
+    data = request_object()
     transfer_id = _transfer_id(data)
-    amount = _required_money(data)
+    amount = _money(data["amount"])
     funds = current_postroom().meters.funds
     funds.customer_meter(_number(), serial)  # another account's meter: 404
     done = funds.refill(serial, amount, transfer_id, reference=_reference(data))
@@ -243,7 +211,7 @@ def refill(serial: str) -> tuple[Response, int]:
             "transfer": _done(done.transfer),
             "reset_token": done.token,
             "sequence": done.reset.sequence,
-            "expires_at": done.reset.to_json()["expires_at"],
+            "expires_at": reset_token_json(done.reset)["expires_at"],
             "meter": _meter_json(registers),
         }
     ), _status(done.transfer)
@@ -254,25 +222,15 @@ def refill(serial: str) -> tuple[Response, int]:
 
 @bp.post("/reservations")
 def reserve() -> tuple[Response, int]:
-    data = json_object()
+    data = request_object()
     transfer_id = _transfer_id(data)
-    amount = _required_money(data)
-    operator = data.get("operator", "USPS")
-    timeout = data.get("timeout_seconds")
-    if not isinstance(operator, str):
-        raise ValidationError("operator is a string", code="invalid_operator")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT
-    ):
-        raise ValidationError(
-            f"timeout_seconds is a whole number from 1 to {MAX_TIMEOUT}", code="invalid_timeout"
-        )
+    amount = _money(data["amount"])
     done = _vault().reserve_postage(
         _number(),
         amount,
         transfer_id,
-        operator=operator,
-        timeout_seconds=timeout,
+        operator=data.get("operator", "USPS"),
+        timeout_seconds=data.get("timeout_seconds"),
         reference=_reference(data),
         cost_center=_cost_center(data.get("cost_center")),
     )
@@ -281,7 +239,7 @@ def reserve() -> tuple[Response, int]:
 
 @bp.post("/reservations/<pending_id>/post")
 def post_reservation(pending_id: str) -> tuple[Response, int]:
-    data = json_object()
+    data = request_object()
     transfer_id = _transfer_id(data)
     amount = _money(data["amount"]) if data.get("amount") is not None else None
     done = _vault().post_postage(_number(), _named(pending_id), transfer_id, amount)
@@ -290,7 +248,7 @@ def post_reservation(pending_id: str) -> tuple[Response, int]:
 
 @bp.post("/reservations/<pending_id>/void")
 def void_reservation(pending_id: str) -> tuple[Response, int]:
-    data = json_object()
+    data = request_object()
     transfer_id = _transfer_id(data)
     done = _vault().void_postage(_number(), _named(pending_id), transfer_id)
     return jsonify(_done(done)), _status(done)
@@ -329,28 +287,19 @@ def report() -> Response:
 
 @bp.post("/refunds")
 def request_refund() -> tuple[Response, int]:
-    data = json_object()
-    refund_id = data.get("id")
-    if refund_id is None:
-        raise ValidationError("'id' is required", code="missing_field", field="id")
-    for field in ("meter", "reason", "pieces"):
-        if field not in data:
-            raise ValidationError(f"{field!r} is required", code="missing_field", field=field)
-    serial, note, key = data["meter"], data.get("note", ""), data.get("public_key")
-    if not isinstance(serial, str):
-        raise ValidationError("meter is a serial number (text)", code="invalid_serial")
-    if not isinstance(note, str):
-        raise ValidationError("note is text", code="invalid_note")
-    if key is not None and not isinstance(key, str):
-        raise ValidationError("public_key is PEM text", code="invalid_public_key")
+    data = request_object()
     pieces = data["pieces"]
-    if isinstance(pieces, list):
-        for item in pieces:
-            if isinstance(item, dict) and "face" in item:
-                _money(item["face"], "face")  # numbers and another currency, as for amounts
+    for item in pieces:
+        _money(item["face"], "face")  # another currency is a conflict, as for amounts
     claims = claims_from_json(pieces, current_account().currency)
     done = current_postroom().refunds.request(
-        _number(), refund_id, serial, claims, data["reason"], note=note, public_key_pem=key
+        _number(),
+        data["id"],
+        data["meter"],
+        claims,
+        data["reason"],
+        note=data.get("note", ""),
+        public_key_pem=data.get("public_key"),
     )
     return jsonify(refund_json(done)), 200 if done.replayed else 201
 

@@ -14,6 +14,7 @@ from postroom.core.rates.model import Piece
 from postroom.core.rates.service import VERSIONS_FRESH_SECONDS, RatesService
 from postroom.core.rates.store import rate_tables, rate_zones
 from postroom.core.units import Dimensions, Weight
+from postroom.frontends.serialise.rates import quote_json
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "rates"
 AUG_1 = date(2025, 8, 1)
@@ -59,7 +60,7 @@ def test_certified_and_return_receipt_make_10_73_usd(postroom):
     result = postroom.rates.quote(
         piece("1.2oz"), "usps", "first-class-letter", ["certified", "return-receipt"], on=AUG_1
     )
-    assert result.to_json()["total"] == {"amount": "10.73", "currency": "USD"}
+    assert quote_json(result)["total"] == {"amount": "10.73", "currency": "USD"}
 
 
 def test_the_quote_uses_today_when_no_date_is_given(postroom, clock):

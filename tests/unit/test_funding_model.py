@@ -19,6 +19,7 @@ from postroom.core.funding.model import (
 )
 from postroom.core.money import Money
 from postroom.core.payouts.model import match_refunds
+from postroom.frontends.serialise.funding import auto_refill_json, statement_json
 
 
 def usd(text: str) -> Money:
@@ -66,7 +67,7 @@ def test_malformed_rules_are_refused(changes, code):
 def test_an_alert_only_rule():
     r = rule(amount=None, instrument_id=None, daily_cap=None)
     assert not r.refills
-    assert r.to_json()["amount"] is None
+    assert auto_refill_json(r)["amount"] is None
 
 
 def test_minimum_due():
@@ -96,7 +97,7 @@ def test_statement_closing_and_due_date():
     assert s.closing == 120_000
     assert s.minimum_due == 25_000
     assert s.due_date.isoformat() == "2026-03-21"
-    assert s.to_json()["closing_balance"] == {"amount": "120.00", "currency": "USD"}
+    assert statement_json(s)["closing_balance"] == {"amount": "120.00", "currency": "USD"}
 
 
 def test_instrument_ids():
@@ -126,4 +127,4 @@ def test_a_declined_rule_waits_1_then_4_then_24_hours_then_is_suspended():
     assert third.retry_at == t0 + timedelta(hours=24)
     fourth = third.after_decline(t0)
     assert (fourth.declines, fourth.retry_at, fourth.suspended) == (4, None, True)
-    assert fourth.to_json()["suspended"] is True
+    assert auto_refill_json(fourth)["suspended"] is True

@@ -23,6 +23,7 @@ from postroom.core.meters.printing import (
 from postroom.core.money import Money
 from postroom.core.rates.model import Piece
 from postroom.core.units import Weight
+from postroom.frontends.serialise.meters import indicium_check_json
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 PEM = (
@@ -52,7 +53,7 @@ def signed(record: IndiciumRecord = RECORD, key: ec.EllipticCurvePrivateKey = KE
 def test_a_signed_record_is_valid_and_reports_its_fields() -> None:
     check = check_symbol(signed(), PEM, today=TODAY)
     assert check.valid
-    data = check.to_json()
+    data = indicium_check_json(check)
     assert data["valid"] is True
     assert (data["serial"], data["piece"], data["postage_mills"]) == ("SN1", 3, 730)
     assert data["control"] == 10_000
@@ -74,7 +75,7 @@ def test_another_meters_key_is_invalid() -> None:
     check = check_symbol(signed(key=ec.generate_private_key(ec.SECP256R1())), PEM, today=TODAY)
     assert check.code == "signature_invalid"
     assert check.record == RECORD  # the fields are still shown, marked invalid
-    assert check.to_json()["error"]["code"] == "signature_invalid"
+    assert indicium_check_json(check)["error"]["code"] == "signature_invalid"
 
 
 @pytest.mark.parametrize(

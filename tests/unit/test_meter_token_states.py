@@ -10,6 +10,7 @@ from postroom.core.meters import tokens
 from postroom.core.meters.refills import IssuedToken, token_cancellable
 from postroom.core.meters.token_states import TokenState, TokenStatus, token_state
 from postroom.core.money import Money
+from postroom.frontends.serialise.meters import token_status_json
 
 EXPIRES = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -37,7 +38,7 @@ def test_a_token_state_follows_the_vault_rules(
 
 
 def test_the_json_row_carries_the_token_and_its_state() -> None:
-    row = TokenStatus(issued(), TokenState.LIVE).to_json()
+    row = token_status_json(TokenStatus(issued(), TokenState.LIVE))
     assert row["sequence"] == 3
     assert row["amount_mills"] == 25_000
     assert row["state"] == "live"

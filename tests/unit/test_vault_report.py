@@ -19,7 +19,7 @@ from postroom.core.ledger.model import (
     parse_moment,
     parse_report_types,
 )
-from postroom.core.ledger.report import report_csv, report_json
+from postroom.frontends.serialise.ledger import report_csv, report_json
 
 
 def test_a_bare_to_date_includes_the_whole_day():

@@ -28,6 +28,7 @@ from postroom.core.meters.virtual import (
 )
 from postroom.core.money import Money
 from postroom.core.units import Weight
+from postroom.frontends.serialise.meters import printed_postage_json
 
 DIGEST = "ab" * 32
 
@@ -72,7 +73,7 @@ def test_the_next_record_advances_the_registers_and_verifies_like_a_meters() -> 
     )
     check = check_symbol(printed.symbol, public_key_pem(key), today=date(2026, 3, 2))
     assert check.valid
-    assert printed.to_json()["ascending"] == 3_700
+    assert printed_postage_json(printed)["ascending"] == 3_700
     with pytest.raises(ValidationError) as caught:
         printed.render("gif")
     assert caught.value.code == "invalid_format"

@@ -15,6 +15,7 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.money import Money
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
+from postroom.frontends.serialise.funding import auto_refill_json
 from postroom.plugins.payments.card import SandboxCard
 
 DECLINED = {"number": "4000000000000002", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
@@ -102,7 +103,7 @@ def test_a_declined_auto_refill_is_retried_after_1_4_and_24_hours_then_suspended
     assert pr.funding.check_account(number).skipped == "auto_refill_suspended"
     assert pr.jobs.run_now("vault.auto-refill") == 0
     assert len(pr.funding.payments(number)) == 4
-    assert pr.funding.auto_refill(number).to_json()["suspended"] is True
+    assert auto_refill_json(pr.funding.auto_refill(number))["suspended"] is True
 
     # the customer adds a working card and points the rule at it: auto-refill resumes
     good = pr.funding.add_instrument(number, "sandbox-card", GOOD)

@@ -23,6 +23,8 @@ from postroom.core.money import Money
 from postroom.core.payouts.model import PayoutPartStatus, PayoutStatus
 from postroom.core.ports import Notification, PaymentResult, PaymentStatus
 from postroom.frontends.cli import cli
+from postroom.frontends.serialise.funding import payment_json
+from postroom.frontends.serialise.payouts import payout_json
 from postroom.plugins.payments.card import SandboxCard
 
 CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
@@ -167,7 +169,7 @@ def test_a_partial_refund_leaves_the_deposit_settled_with_what_it_gave_back(
     shown = pr.funding.payment(number, paid.id)
     assert shown.status is PaymentStatus.SETTLED
     assert shown.refunded == 18_000
-    assert shown.to_json()["refunded"] == {"amount": "18.00", "currency": "USD"}
+    assert payment_json(shown)["refunded"] == {"amount": "18.00", "currency": "USD"}
     assert pr.payouts.unmatched() == []
     assert pr.payouts.payable(number) == usd("0.00")
     assert pr.ledger.verify().ok
@@ -215,7 +217,7 @@ def test_a_refused_refund_books_nothing_and_is_left_to_an_agent(
     assert part.status is PayoutPartStatus.FAILED
     assert part.failure_code == "charge_disputed"
     assert part.transfer_id is None
-    assert payout.to_json()["left_payable"] == {"amount": "25.00", "currency": "USD"}
+    assert payout_json(payout)["left_payable"] == {"amount": "25.00", "currency": "USD"}
     assert payable_account(pr) == 25_000
     assert pr.funding.payment(number, paid.id).refunded == 0
     assert [(u.customer_number, u.amount) for u in pr.payouts.unmatched()] == [
@@ -338,7 +340,7 @@ def test_a_returned_credit_transfer_is_payable_again_for_an_agent(
     runner = CliRunner(env={"POSTROOM_DATABASE_URL": store_url, "POSTROOM_DATA_DIR": str(data_dir)})
     shown = runner.invoke(cli, ["vault", "payouts", "return", part.id, "--reason", "R02", "--json"])
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output) == returned.to_json()  # recorded already: unchanged
+    assert json.loads(shown.output) == payout_json(returned)  # recorded already: unchanged
     assert payable_account(pr) == 40_000
     assert pr.payouts.payable(number) == usd("40.00")
     payment = pr.funding.payment(number, collected.id)
