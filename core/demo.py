@@ -176,6 +176,41 @@ def _kiosk_operator(postroom: Postroom) -> DemoFacts:
     return {"demo kiosk operator": f"{operator.name}, PIN {pin} (sign in at /kiosk/sign-in)"}
 
 
+#: The demo customer's portal users: (role, email, name, language). The owner manages
+#: the account; the operator (role ``user``) runs the mailroom, in French.
+DEMO_PORTAL_USERS = (
+    ("owner", "owner@demo-mailroom.example", "Olivia Owner", "en"),
+    ("user", "operator@demo-mailroom.example", "Odile Opératrice", "fr"),
+)
+
+
+def _portal_users(postroom: Postroom) -> DemoFacts:
+    """The demo customer's owner and operator, verified, each with a random password
+    shown once at start (a password in the repository would open every demo left
+    reachable); a person who already has a login is left as they are."""
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    facts: dict[str, str] = {}
+    for role, email, name, language in DEMO_PORTAL_USERS:
+        password = secrets.token_urlsafe(15)  # 20 characters, 120 random bits
+        try:
+            link = postroom.identity.invite(customer.number, email, role)
+        except Conflict:  # a rerun after the person was added by hand
+            continue
+        postroom.identity.accept_invitation(
+            link.token,
+            name=name,
+            password=password,
+            security_question="Demo security question: which mailroom?",
+            security_answer=secrets.token_urlsafe(12),
+            phone="+1 212 555 0100",
+            language=language,
+        )
+        facts[f"demo portal {'owner' if role == 'owner' else 'operator'}"] = (
+            f"{email}, password {password} (sign in at /account/sign-in)"
+        )
+    return facts
+
+
 #: In order: later steps may use what earlier ones created.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
@@ -185,6 +220,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("contracts", _contracts),
     DemoStep("funding", _funding),
     DemoStep("kiosk-operator", _kiosk_operator),
+    DemoStep("portal-users", _portal_users),
 ]
 
 

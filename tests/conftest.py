@@ -361,6 +361,16 @@ def smtp_server() -> Iterator[SmtpServer]:
         stop()
 
 
+@pytest.fixture(scope="module")
+def module_smtp_server() -> Iterator[SmtpServer]:
+    """``smtp_server`` for a whole module: for one server process shared by its tests."""
+    server, stop = _start_smtp_server()
+    try:
+        yield server
+    finally:
+        stop()
+
+
 @pytest.fixture
 def smtp_server_factory() -> Iterator[Callable[..., SmtpServer]]:
     """Starts SMTP servers with ``starttls=`` or ``implicit_tls=`` (an ``ssl.SSLContext``

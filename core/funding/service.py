@@ -20,6 +20,10 @@ them on in-memory fakes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import attrs
+
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
@@ -30,7 +34,7 @@ from postroom.core.funding.collect import Collect
 from postroom.core.funding.context import REFILL_LOCK_RULE, FundingContext, credit_line_code
 from postroom.core.funding.deposits import ManualDeposits
 from postroom.core.funding.instruments import Instruments
-from postroom.core.funding.model import Payment
+from postroom.core.funding.model import AutoRefillRule, Instrument, Payment
 from postroom.core.funding.ports import sql_repositories
 from postroom.core.funding.settlement import Settlement
 from postroom.core.funding.sources import (
@@ -47,10 +51,14 @@ from postroom.core.outbox import Outbox
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import PaymentSource
 
+if TYPE_CHECKING:
+    from postroom.core.funding.store import FundingRepository
+
 __all__ = [
     "CREDIT_LINE_KIND",
     "REFILL_LOCK_RULE",
     "CheckResult",
+    "FundingOverview",
     "FundingService",
     "PaymentDeclined",
     "PaymentSourceUnavailable",
@@ -58,6 +66,15 @@ __all__ = [
     "credit_line_code",
     "sandbox_source_codes",
 ]
+
+
+@attrs.frozen
+class FundingOverview:
+    """How a customer pays (``FundingService.overview``): the active instruments and
+    the auto-refill rule if one is set."""
+
+    instruments: list[Instrument]
+    auto_refill: AutoRefillRule | None
 
 
 class FundingService:
@@ -152,7 +169,24 @@ class FundingService:
         """The sources customers may pick from: a refused sandbox is not offered."""
         return self._c.sources.offered()
 
+    def overview(self, customer_number: str) -> FundingOverview:
+        """The customer's payment instruments and auto-refill rule, in one read."""
+        return self._c.read(
+            lambda repos: self._overview(repos.funding, repos.customers.customer(customer_number))
+        )
+
+    @staticmethod
+    def _overview(funding: FundingRepository, customer: CustomerAccount) -> FundingOverview:
+        return FundingOverview(
+            funding.instruments(customer.id, customer.number),
+            funding.rule(customer.id, customer.number),
+        )
+
     # ------------------------------------- for other areas, in their unit of work
+
+    def overview_in(self, uow: UnitOfWork, customer: CustomerAccount) -> FundingOverview:
+        """``overview`` inside the caller's unit of work (the portal's dashboard)."""
+        return self._overview(self._c.repositories(uow).funding, customer)
 
     def payment_in(self, uow: UnitOfWork, payment_id: str, customer: CustomerAccount) -> Payment:
         """The customer's payment ``payment_id`` (``payment_not_found`` if not theirs)."""

@@ -58,6 +58,7 @@ from postroom.core.ledger.model import (
 from postroom.core.ledger.posting import execute
 from postroom.core.ledger.store import LedgerRepository, LedgerStorage, SqlLedgerStorage
 from postroom.core.ledger.verify import verify_ledger
+from postroom.core.money import Money
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -263,6 +264,48 @@ class LedgerService:
             return _history(store, found)
 
         return self._db.run(work, readonly=True)
+
+    def postage_overview(self, customer_number: str, *, refills: int = 5) -> PostageOverview:
+        """The customer's postage balance and its last ``refills`` refills, in one read
+        (see ``postage_overview_in``)."""
+        return self._db.run(
+            lambda uow: self.postage_overview_in(
+                uow, self._customer(uow, customer_number), refills=refills
+            ),
+            readonly=True,
+        )
+
+    def postage_overview_in(
+        self, uow: UnitOfWork, customer: CustomerAccount, *, refills: int = 5
+    ) -> PostageOverview:
+        """Inside the caller's unit of work: the customer's postage balance and its last
+        ``refills`` posted refills (funds added to the postage account, postage loaded
+        into a meter), newest first. A customer whose postage account is not opened yet
+        has a zero balance."""
+        if isinstance(refills, bool) or not isinstance(refills, int) or not 1 <= refills <= 100:
+            raise ValidationError("refills is 1 to 100", code="invalid_limit")
+        store = self._repository(uow)
+        own = store.accounts(owner_id=customer.id)
+        postage = next((a for a in own if a.code == postage_code(customer.number)), None)
+        meters = {a.id: a.code.removeprefix("meter:") for a in own if a.kind is AccountKind.METER}
+        # No phase filter in SQL: with one, SQLite walks the phase index over every
+        # customer's transfers; a customer's few pending deposits are skipped here.
+        found = store.transfers_touching(
+            [a.id for a in own], codes=REFILL_CODES, limit=refills * 2, newest_first=True
+        )
+        posted = [t for t in found if t.phase in POSTING_PHASES][:refills]
+        return PostageOverview(
+            customer.currency,
+            postage,
+            [
+                RecentRefill(
+                    t.created_at,
+                    Money(t.amount, t.currency),
+                    meters.get(t.credit_account_id) if t.code is TransferCode.REFILL else None,
+                )
+                for t in posted
+            ],
+        )
 
     def own_transfer_id(self, customer_number: str, client_id: object) -> str:
         """The ledger id of the customer's ``client_id``: the one it already names among
@@ -936,6 +979,35 @@ class LedgerSession:
     def withdrawn_meters(self) -> list[str]:
         """Serials of the meters taken out of service."""
         return self._store.withdrawn_serials()
+
+
+#: The transfers a customer calls refills: money into the postage account, postage
+#: from it into a meter.
+REFILL_CODES = frozenset({TransferCode.DEPOSIT, TransferCode.REFILL})
+
+
+@attrs.frozen
+class RecentRefill:
+    """A refill as the customer sees it: money added to the postage account, or (with
+    ``meter``, its serial) postage loaded from it into a meter."""
+
+    at: datetime
+    amount: Money
+    meter: str | None
+
+
+@attrs.frozen
+class PostageOverview:
+    """What the portal's dashboard shows of the ledger: see ``postage_overview``."""
+
+    currency: str
+    account: LedgerAccount | None
+    refills: list[RecentRefill]
+
+    @property
+    def available_mills(self) -> int:
+        """What may still be spent: the posted balance less reservations (no credit line)."""
+        return 0 if self.account is None else self.account.balances.available
 
 
 def _history(store: LedgerRepository, transfers: Sequence[Transfer]) -> list[HistoryItem]:

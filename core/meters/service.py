@@ -319,6 +319,10 @@ class MetersService:
         customer_id = None if customer_number is None else self._customer(customer_number).id
         return self._db.run(lambda uow: MeterStore(uow.connection).find(customer_id), readonly=True)
 
+    def list_in(self, uow: UnitOfWork, customer: CustomerAccount) -> builtins.list[Meter]:
+        """The customer's registered meters inside the caller's unit of work."""
+        return MeterStore(uow.connection).find(customer.id)
+
     def customer_meter(self, customer_number: str, serial: str) -> Meter:
         """The customer's meter; another customer's answers ``meter_not_found``."""
         meter = self.get(serial)

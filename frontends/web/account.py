@@ -107,7 +107,8 @@ def _client() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """A local path to go to after signing in; anything else goes to the profile."""
+    """A local path to go to after signing in; anything else goes to the dashboard
+    (which sends staff, who have no customer account, on to their profile)."""
     if target:
         parts = urlsplit(target)
         if (
@@ -117,7 +118,7 @@ def _safe_next(target: str | None) -> str:
             and not (target.startswith("//") or target.startswith("/\\"))
         ):
             return target
-    return url_for("account.profile")
+    return url_for("portal.dashboard")
 
 
 # --------------------------------------------------------------------- forms

@@ -144,26 +144,26 @@ class PortalOwner:
     password: str
 
 
-@pytest.fixture
-def demo_owner(tmp_path):
-    """``postroom serve --demo`` with an owner of the demo customer (its meter, address
-    and contracts come from the demo) who can sign in to the portal."""
-    from postroom.core.demo import DEMO_CUSTOMER, load_demo
+def demo_portal_people(tmp_path) -> dict[str, tuple[str, str]]:
+    """Load the demo into ``tmp_path``'s data directory as `serve --demo` would and
+    return the (email, password) it prints for ``owner`` and ``operator``."""
+    from postroom.core.demo import load_demo
 
-    email, password = "owner@demo-mailroom.example", "quiet harbour lantern 8"
+    facts: dict[str, str] = {}
     config = Config.load({}, data_dir=tmp_path / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:
-        load_demo(postroom)
-        number = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER).number
-        link = postroom.identity.invite(number, email, "owner")
-        postroom.identity.accept_invitation(
-            link.token,
-            name="Olivia Owner",
-            password=password,
-            security_question="First mailroom?",
-            security_answer="Dock 4",
-            phone="+12125550100",
-            language="en",
-        )
+        load_demo(postroom, facts=facts)
+    people = {}
+    for who in ("owner", "operator"):
+        email, rest = facts[f"demo portal {who}"].split(", password ", 1)
+        people[who] = (email, rest.split(" ", 1)[0])
+    return people
+
+
+@pytest.fixture
+def demo_owner(tmp_path):
+    """``postroom serve --demo`` and the owner of its demo customer (its meter, address
+    and contracts come from the demo), with the password the demo printed."""
+    email, password = demo_portal_people(tmp_path)["owner"]
     for server in serve_demo(tmp_path):
         yield PortalOwner(server, email, password)

@@ -116,7 +116,7 @@ def test_register_verify_and_sign_in(browser: Browser, postroom: Postroom) -> No
     assert page.status_code == 200  # a GET shows a button: it changes nothing
     assert not postroom.identity.by_email("ann@example.com").verified
     assert browser.verify().status_code == 303
-    assert browser.sign_in().headers["Location"] == "/account/profile"
+    assert browser.sign_in().headers["Location"] == "/dashboard"
     profile = browser.client.get("/account/profile")
     assert profile.status_code == 200
     assert "Ann Archer" in profile.text  # the header names who is signed in
@@ -219,7 +219,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_and_back(browser: Browser) -> N
         "/account/sign-in?next=//evil.example/",
         data={"csrf_token": token, "email": "ann@example.com", "password": PASSWORD},
     )
-    assert elsewhere.headers["Location"] == "/account/profile"
+    assert elsewhere.headers["Location"] == "/dashboard"
 
 
 def test_unknown_email_and_wrong_password_answer_the_same(browser: Browser) -> None:

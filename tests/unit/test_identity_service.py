@@ -7,13 +7,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from identity_fakes import FakeCustomers, FakeMeters, FakeRepository, FakeTransactions
 
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, Locked, NotFound, PermissionDenied, Unauthenticated
 from postroom.core.identity.mail import Mailer
 from postroom.core.identity.model import InvalidForm, Registration, SessionRules
 from postroom.core.identity.service import IdentityService
-from tests.unit.identity_fakes import FakeCustomers, FakeMeters, FakeRepository, FakeTransactions
 
 PASSWORD = "correct horse battery staple"
 

@@ -1,0 +1,53 @@
+"""What a customer account's dashboard shows (``/dashboard``): one read of each area's
+service API, gathered at the composition root's level because it spans areas.
+
+Cases, invoices, orders and shipments have no area yet; the dashboard names them so
+that the page keeps its shape when those areas arrive and fill them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from postroom.core.funding.service import FundingOverview
+from postroom.core.ledger.service import PostageOverview
+from postroom.core.meters.model import Meter
+
+if TYPE_CHECKING:
+    from postroom.core.app import Postroom
+    from postroom.core.db import UnitOfWork
+
+#: How many of the last refills the dashboard lists.
+RECENT_REFILLS = 5
+
+
+@attrs.frozen
+class Dashboard:
+    customer_number: str
+    customer_name: str
+    postage: PostageOverview
+    meters: list[Meter]
+    funding: FundingOverview
+
+
+def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
+    """The dashboard of ``customer_number`` (the caller has checked that the person
+    reading it belongs to that account); ``account_not_found`` for an unknown number.
+
+    One read-only transaction: each area answers with one read inside it (its ``*_in``
+    API), so the balance, the refills and the meters agree with each other and a page
+    costs one round of the database, not one per area."""
+
+    def read(uow: UnitOfWork) -> Dashboard:
+        customer = postroom.accounts.customer_in(uow, customer_number)
+        return Dashboard(
+            customer_number=customer.number,
+            customer_name=customer.name,
+            postage=postroom.ledger.postage_overview_in(uow, customer, refills=RECENT_REFILLS),
+            meters=postroom.meters.list_in(uow, customer),
+            funding=postroom.funding.overview_in(uow, customer),
+        )
+
+    return postroom.db.run(read, readonly=True)
