@@ -23,7 +23,9 @@ class FakeUnitOfWork:
 
     @property
     def connection(self) -> Any:
-        raise AssertionError("a use case on fakes reached for a database connection")
+        """What a use case hands its fakes as the connection (the outbox's ``add``):
+        the unit of work itself; a real repository would fail on it at once."""
+        return self
 
     def commit(self) -> None:
         assert not self.readonly, "a read-only unit of work committed"

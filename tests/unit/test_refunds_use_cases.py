@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from fakes_refunds import FakeAccounts, FakeLedger, FakeRefunds, open_customer
+from fakes_money import FakeAccounts, FakeLedger, open_customer
+from fakes_refunds import FakeRefunds
 from fakes_transactions import FakeDatabase
 
 from postroom.core.clock import FrozenClock
