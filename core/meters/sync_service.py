@@ -71,7 +71,7 @@ from postroom.core.money import Money
 log = logging.getLogger(__name__)
 
 #: Opens alerts in order; collects the kinds newly opened for the sync's answer.
-Raise = Callable[[Iterable[AlertNote]], None]
+OpenAlerts = Callable[[Iterable[AlertNote]], None]
 
 
 class MeterSyncs:
@@ -303,7 +303,7 @@ class MeterSyncs:
         return found[1]
 
     def _store_pieces(
-        self, meter: Meter, pieces: Sequence[Mapping[str, Any]], now: datetime, alert: Raise
+        self, meter: Meter, pieces: Sequence[Mapping[str, Any]], now: datetime, alert: OpenAlerts
     ) -> int:
         """Step 1: store the uploaded log's new pieces once each (the meter's last piece
         moves with them), then raise what the upload showed."""
@@ -325,7 +325,7 @@ class MeterSyncs:
         alert(upload_alerts(parsed, meter.cost_centers, gap))  # each its own transaction
         return stored
 
-    def _record_usage(self, meter: Meter, alert: Raise) -> int:
+    def _record_usage(self, meter: Meter, alert: OpenAlerts) -> int:
         """Step 2: record in the vault the postage of every stored piece not recorded yet,
         one usage transfer per group (its id makes a rerun record nothing twice)."""
         unrecorded = self._db.run(
@@ -355,7 +355,7 @@ class MeterSyncs:
         return recorded
 
     def _final_registers(
-        self, meter: Meter, pem: str, results: SyncResults, alert: Raise
+        self, meter: Meter, pem: str, results: SyncResults, alert: OpenAlerts
     ) -> dict[str, Any] | None:
         """Step 3: the device's final registers, signed; they settle tokens whose reply
         is gone and are reconciled with the vault's."""
@@ -383,7 +383,7 @@ class MeterSyncs:
         registers: Mapping[str, Any] | None,
         diagnostics: Mapping[str, Any],
         now: datetime,
-        alert: Raise,
+        alert: OpenAlerts,
     ) -> list[int]:
         """Step 4: record the tokens the device proved it applied, in sequence order (the
         vault refuses an older sequence after a newer one); return to the postage account
@@ -412,7 +412,7 @@ class MeterSyncs:
         alert(expired_refusals(findings.expired, cancelled, issued))
         return applied
 
-    def _reconcile(self, meter: Meter, device: Mapping[str, Any], alert: Raise) -> bool | None:
+    def _reconcile(self, meter: Meter, device: Mapping[str, Any], alert: OpenAlerts) -> bool | None:
         """Step 5: compare the device's signed registers with the data center's view, once
         every token is recorded; a difference is an alert, money is never adjusted here.
         None for a meter out of service (its funds went back)."""

@@ -192,11 +192,6 @@ class RefundPolicy:
         """How many calendar days after its indicium date a piece is asked back (0 = same day)."""
         return (today - indicium_date).days
 
-    def check_windows(self, claims: Sequence[PieceClaim], today: date) -> None:
-        """Every claimed piece is asked back within the window of its indicium date."""
-        for claim in claims:
-            self.check_window(claim.piece, claim.indicium_date, today)
-
     def check_window(self, piece: int, indicium_date: date, today: date) -> None:
         day = self.day_of_window(indicium_date, today)
         if day < 0:
@@ -350,15 +345,14 @@ def refund_id_reused(refund_id: str) -> Conflict:
     )
 
 
-def check_counted(meter: MeterRegisters, claims: Sequence[PieceClaim]) -> None:
+def check_counted(meter: MeterRegisters, claim: PieceClaim) -> None:
     """A metered piece is asked back only once the meter's usage reports counted it."""
-    for claim in claims:
-        if claim.piece > meter.pieces:
-            raise ValidationError(
-                f"meter {meter.serial} has printed {meter.pieces} pieces, not piece {claim.piece}",
-                code="piece_not_printed",
-                piece=claim.piece,
-            )
+    if claim.piece > meter.pieces:
+        raise ValidationError(
+            f"meter {meter.serial} has printed {meter.pieces} pieces, not piece {claim.piece}",
+            code="piece_not_printed",
+            piece=claim.piece,
+        )
 
 
 def check_unclaimed(serial: str, taken: set[int]) -> None:

@@ -173,16 +173,17 @@ class RefundService:
             refunds = self._refunds(uow)
             ledger = self._ledger.within(uow)
             existing = refunds.get(customer.id, refund_id)
-            stored = None if existing is None else existing.body_hash
             if existing is not None and is_replay(
-                stored, body_hash, lambda: refund_id_reused(refund_id)
+                existing.body_hash, body_hash, lambda: refund_id_reused(refund_id)
             ):
                 return attrs.evolve(existing, replayed=True)
             postage = self._open_postage(uow, ledger, customer)
             meter = _claimed_meter(ledger, customer, clean_serial)
-            self.policy.check_windows(pieces, self._clock.now().date())
-            if charged_by is None:
-                check_counted(meter, pieces)
+            today = self._clock.now().date()
+            for claim in pieces:
+                self.policy.check_window(claim.piece, claim.indicium_date, today)
+                if charged_by is None:  # a virtual meter's pieces are charged one by one
+                    check_counted(meter, claim)
             check_unclaimed(meter.serial, refunds.claimed(meter.serial, (c.piece for c in pieces)))
             usage_of = {
                 c.piece: (
