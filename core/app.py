@@ -18,22 +18,34 @@ from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
+from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import ConfigurationError, StorageUnavailable
+from postroom.core.errors import (
+    ConfigurationError,
+    NotFound,
+    StorageUnavailable,
+    ValidationError,
+)
 from postroom.core.funding.service import FundingService
+from postroom.core.identity.mail import Mailer
+from postroom.core.identity.model import SessionRules
+from postroom.core.identity.service import IdentityService
+from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
+from postroom.core.mail import MAILDIR_NAME, LocalMailbox
 from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.token_states import MeterTokens
 from postroom.core.meters.views import MeterViews
-from postroom.core.outbox import Outbox
+from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
+from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
 
@@ -63,7 +75,12 @@ class Postroom:
         self.plugins = plugins
         self.db = db
         self.accounts = AccountsService(db, clock)
-        self.outbox = Outbox(db, clock, plugins)
+        # the embedded default's sent email (no SMTP host): `postroom mail outbox`
+        self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
+        # Who reads a customer account's email (``customer:<number>`` messages): the
+        # identity area's owners and admins; it sends through the outbox itself, so the
+        # address book is set once it exists (below).
+        self.outbox = Outbox(db, clock, plugins, config, address_book=NoAddressBook())
         self.ledger = LedgerService(
             db,
             clock,
@@ -71,7 +88,7 @@ class Postroom:
             ledger_key=ledger_key or ChainKey.from_text(config.resolved_ledger_key()),
         )
         self.rates = RatesService(db, plugins, clock)
-        self.funding = FundingService(
+        self.funding = FundingService.on_database(
             db,
             clock,
             plugins,
@@ -117,7 +134,7 @@ class Postroom:
                 config.refund_fixed_fee,
             ),
         )
-        self.payouts = PayoutService(
+        self.payouts = PayoutService.on_database(
             db, clock, self.ledger, self.accounts, self.funding, self.outbox
         )
         self.meter_tokens = MeterTokens(self.meters.funds, clock)
@@ -128,6 +145,24 @@ class Postroom:
             make_huey(config.redis_url, config.data_dir, immediate=immediate_jobs),
             self,
         )
+        self.contracts = ContractsService(
+            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+        )
+        self.equipment = EquipmentService(
+            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+        )
+        self.identity = IdentityService(
+            SqlTransactions(db, self.outbox, self.accounts.open_in),
+            clock,
+            Mailer(config.public_url),
+            _MeterRegistry(self.meters),
+            self.accounts,
+            SessionRules(
+                idle=timedelta(minutes=config.session_idle_minutes),
+                absolute=timedelta(hours=config.session_absolute_hours),
+            ),
+        )
+        self.address_book = self.identity
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -214,6 +249,16 @@ class Postroom:
         self.close()
 
     @property
+    def address_book(self) -> AddressBook:
+        """Who reads each customer account's email: the outbox resolves
+        ``customer:<number>`` messages through it at delivery time."""
+        return self.outbox.address_book
+
+    @address_book.setter
+    def address_book(self, book: AddressBook) -> None:
+        self.outbox.address_book = book
+
+    @property
     def version(self) -> str:
         return __version__
 
@@ -270,6 +315,20 @@ class Postroom:
             uow.commit()
 
         self.db.run(work)
+
+
+class _MeterRegistry:
+    """The meters area as registration asks it (``identity.service.MeterRegistry``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def registered_to(self, customer_number: str, serial: str) -> bool:
+        try:
+            self._meters.customer_meter(customer_number, serial)
+        except (NotFound, ValidationError):
+            return False
+        return True
 
 
 def _config_values(config: Config) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import secrets
 import tempfile
 import tomllib
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,58 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "1 lets sandbox payment sources (sandbox-card) serve in production, with a "
         "warning at start; they are refused there otherwise",
     ),
+    "session_idle_minutes": (
+        "POSTROOM_SESSION_IDLE_MINUTES",
+        "minutes without a request after which a portal session ends (default 30)",
+    ),
+    "session_absolute_hours": (
+        "POSTROOM_SESSION_ABSOLUTE_HOURS",
+        "hours after sign-in a portal session ends however busy (default 12)",
+    ),
+    "public_url": (
+        "POSTROOM_PUBLIC_URL",
+        "the portal's address as people reach it, for the links in emails "
+        "(default http://localhost:8000)",
+    ),
+    "smtp_host": (
+        "POSTROOM_SMTP_HOST",
+        "SMTP server that sends email (unset: email is kept in the `mail` maildir of the "
+        "data directory, listed by `postroom mail outbox`)",
+    ),
+    "smtp_port": (
+        "POSTROOM_SMTP_PORT",
+        "SMTP port (default: 587 with starttls, 465 with tls, 25 with none)",
+    ),
+    "smtp_security": (
+        "POSTROOM_SMTP_SECURITY",
+        "`starttls` (default), `tls` (implicit TLS) or `none`; the server's certificate "
+        "is verified with TLS",
+    ),
+    "smtp_username": (
+        "POSTROOM_SMTP_USERNAME",
+        "SMTP login (unset: no authentication); refused with security `none` except to a "
+        "loopback server",
+    ),
+    "smtp_password": ("POSTROOM_SMTP_PASSWORD", "SMTP password"),
+    "smtp_timeout": (
+        "POSTROOM_SMTP_TIMEOUT",
+        "seconds to wait for the SMTP server before the attempt fails and is retried (default 30)",
+    ),
+    "smtp_ca_file": (
+        "POSTROOM_SMTP_CA_FILE",
+        "PEM file of the certificate authorities that the SMTP server's certificate is "
+        "checked against (default: the system's)",
+    ),
+    "mail_from": (
+        "POSTROOM_MAIL_FROM",
+        "From of postroom's email, e.g. `Acme Postage <postage@acme.example>` "
+        "(default `postroom <postroom@localhost>`)",
+    ),
+    "mail_data_center": (
+        "POSTROOM_MAIL_DATA_CENTER",
+        "email address of the data center's staff: meter alerts go there (unset: "
+        "they are only logged)",
+    ),
     "health_token": (
         "POSTROOM_HEALTH_TOKEN",
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
@@ -136,6 +189,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SMTP_SECURITY = ("starttls", "tls", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 LOCALES = ("en", "fr")
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 LEDGER_KEY_FILE = "ledger_key"
@@ -201,11 +257,74 @@ class Config:
     api_rate_limit_per_address: str = "1200/minute"
     allow_sandbox_payments: bool = attrs.field(default=False, converter=_flag)
     health_token: str | None = attrs.field(default=None, repr=False)
+    session_idle_minutes: int = attrs.field(default=30, converter=int)
+    session_absolute_hours: int = attrs.field(default=12, converter=int)
+    public_url: str = attrs.field(default="http://localhost:8000")
+
+    # outgoing email (docs/notifications.md "Email"); no host: the local maildir
+    smtp_host: str | None = None
+    smtp_port: int | None = attrs.field(default=None, converter=attrs.converters.optional(int))
+    smtp_security: str = attrs.field(
+        default="starttls", validator=attrs.validators.in_(SMTP_SECURITY)
+    )
+    smtp_username: str | None = attrs.field(default=None)
+    smtp_password: str | None = attrs.field(default=None, repr=False)
+    smtp_timeout: int = attrs.field(default=30, converter=int)
+    smtp_ca_file: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    mail_from: str = attrs.field(default="postroom <postroom@localhost>")
+    mail_data_center: str | None = None
+
+    @session_idle_minutes.validator
+    def _positive_idle_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("session_idle_minutes must be at least 1")
+
+    @session_absolute_hours.validator
+    def _positive_absolute(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("session_absolute_hours must be at least 1")
+
+    @public_url.validator
+    def _web_address(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
 
     @kiosk_idle_seconds.validator
     def _positive_idle(self, _attribute: attrs.Attribute[int], value: int) -> None:
         if value < 1:
             raise ValueError("kiosk_idle_seconds must be at least 1")
+
+    @smtp_port.validator
+    def _port(self, _attribute: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError("smtp_port must be 1 to 65535")
+
+    @smtp_timeout.validator
+    def _positive_timeout(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("smtp_timeout must be at least 1")
+
+    @smtp_username.validator
+    def _no_password_in_clear(
+        self, _attribute: attrs.Attribute[str | None], value: str | None
+    ) -> None:
+        # A login over a plain connection gives the password to anyone on the path.
+        if value and self.smtp_security == "none" and self.smtp_host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "smtp_username needs smtp_security starttls or tls (the password would "
+                "cross the network in clear)"
+            )
+
+    @mail_from.validator
+    def _sender(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        address = parseaddr(value)[1]
+        if "\r" in value or "\n" in value or "@" not in address:
+            raise ValueError(f"mail_from {value!r} is not an email address")
+
+    @property
+    def smtp_resolved_port(self) -> int:
+        """The SMTP port: the setting, else the usual one for the security chosen."""
+        return self.smtp_port or SMTP_DEFAULT_PORTS[self.smtp_security]
 
     @property
     def kiosk_served(self) -> bool:

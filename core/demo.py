@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import attrs
 
+from postroom.core.clock import today
+from postroom.core.contracts.model import add_months, parse_address
 from postroom.core.errors import Conflict, ValidationError
 from postroom.core.instance import InstanceSettings
 from postroom.core.money import Money
@@ -120,6 +123,41 @@ def _funding(postroom: Postroom) -> None:
     )
 
 
+def _contracts(postroom: Postroom) -> None:
+    """Where the demo meter stands, and its lease (three years, renewing) and
+    maintenance contract (one year, ending), started a year and a half and eleven months
+    ago, so the portal shows a running contract and one close to its end."""
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    postroom.equipment.set_installation_address(
+        customer.number,
+        DEMO_METER,
+        parse_address("350 Fifth Avenue", "Mailroom, floor 2", "10118", "New York", "US"),
+    )
+    first_of_month = today(postroom.clock).replace(day=1)
+    postroom.contracts.add(
+        customer.number,
+        DEMO_METER,
+        kind="lease",
+        start=add_months(first_of_month, -18),
+        term_months=36,
+        billing_period="quarterly",
+        amount=Money.parse("149.70 USD"),
+        notice_days=90,
+        auto_renew=True,
+    )
+    postroom.contracts.add(
+        customer.number,
+        DEMO_METER,
+        kind="maintenance",
+        start=add_months(first_of_month, -11) + timedelta(days=14),
+        term_months=12,
+        billing_period="yearly",
+        amount=Money.parse("240.00 USD"),
+        notice_days=30,
+        auto_renew=False,
+    )
+
+
 DEMO_OPERATOR = "Demo Operator"
 
 
@@ -144,6 +182,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("rates", _load_rate_tables),
     DemoStep("vault", _fund_vault),
     DemoStep("meters", _register_demo_meter),
+    DemoStep("contracts", _contracts),
     DemoStep("funding", _funding),
     DemoStep("kiosk-operator", _kiosk_operator),
 ]

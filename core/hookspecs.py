@@ -17,6 +17,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
+    from postroom.core.clock import Clock
+    from postroom.core.config import Config
     from postroom.core.jobs import JobRegistry
     from postroom.core.ports import (
         MeterDriver,
@@ -43,12 +45,14 @@ def register_payment_sources() -> list[PaymentSource]:
 
 
 @hookspec
-def register_notifiers() -> list[Notifier]:
+def register_notifiers(config: Config, clock: Clock) -> list[Notifier]:
     """Return notifiers that deliver messages to customers and agents.
 
     Each implements ``ports.Notifier``; postroom sends every notification through
     every notifier whose ``channels`` include the notification's channel (email,
-    sms, log...).
+    sms, log...). ``config`` is the installation's settings (a mail server, the data
+    directory) and ``clock`` its clock (a message's date); take only the arguments
+    you need. Called at each delivery, so keep it cheap.
     """
 
 

@@ -13,6 +13,12 @@ Delivery is at least once: a notifier may get one message twice (a crash after i
 the message, before that was recorded), so every message carries a stable ``id`` a
 notifier can dedupe on. Each notifier serving the channel gets the message; one that
 took it is recorded and not sent it again when another one is retried.
+
+A ``customer:<number>`` message goes to every addressee the ``AddressBook`` knows for
+that customer account at delivery time, each in their own language when the message
+has a translation into it; each (notifier, addressee) pair is recorded once it took its
+copy. A customer without addressees gets the message unresolved (the log notifier
+keeps its trace; an email notifier has nobody to write to).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -30,10 +36,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.clock import Clock
+from postroom.core.config import Config
 from postroom.core.db import Database, UnitOfWork, UtcDateTime, metadata
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.plugins import PluginManager
-from postroom.core.ports import Notification, Notifier
+from postroom.core.ports import AddressBook, Addressee, Notification, Notifier, Translation
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,8 @@ MAX_DELAY = timedelta(hours=6)
 MAX_ATTEMPTS = 10
 #: Delivered messages are kept this long (a trace of what people were told), then purged.
 KEEP_DELIVERED = timedelta(days=90)
+#: A recipient ``customer:<number>`` means the people of that customer account.
+CUSTOMER_PREFIX = "customer:"
 
 outbox_messages = sa.Table(
     "outbox_messages",
@@ -57,6 +66,10 @@ outbox_messages = sa.Table(
     sa.Column("recipient", sa.String(200), nullable=False),
     sa.Column("subject", sa.String(300), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=True),
+    sa.Column("language", sa.String(16), nullable=False, server_default="en"),
+    # JSON object: language -> {"subject", "body", "html"}
+    sa.Column("translations", sa.Text, nullable=False, server_default="{}"),
     sa.Column("data", sa.Text, nullable=False),  # JSON object of text values
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -105,6 +118,14 @@ class OutboxMessage:
                 channel=str(m["channel"]),
                 kind=str(m["kind"]),
                 data=dict(json.loads(str(m["data"]))),
+                language=str(m["language"]),
+                html=None if m["html"] is None else str(m["html"]),
+                translations={
+                    language: Translation(
+                        subject=str(t["subject"]), body=str(t["body"]), html=t.get("html")
+                    )
+                    for language, t in json.loads(str(m["translations"])).items()
+                },
             ),
             status=MessageStatus(str(m["status"])),
             attempts=int(m["attempts"]),
@@ -123,6 +144,8 @@ class OutboxMessage:
             "channel": n.channel,
             "recipient": n.recipient,
             "subject": n.subject,
+            "language": n.language,
+            "translations": sorted(n.translations),
             "data": dict(n.data),
             "status": self.status.value,
             "attempts": self.attempts,
@@ -134,6 +157,23 @@ class OutboxMessage:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+class NoAddressBook:
+    """The address book of an installation that knows nobody's email address: every
+    ``customer:<number>`` message stays unresolved."""
+
+    def addresses(self, customer_number: str) -> Sequence[Addressee]:
+        return ()
+
+
+def _addressed(notification: Notification, addressee: Addressee) -> Notification:
+    read = notification.in_language(addressee.language)
+    return attrs.evolve(
+        read,
+        recipient=addressee.email,
+        data={**read.data, "addressee_name": addressee.name},
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -150,12 +190,16 @@ class Outbox:
         db: Database,
         clock: Clock,
         plugins: PluginManager,
+        config: Config,
         *,
+        address_book: AddressBook | None = None,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self._db = db
         self._clock = clock
         self._plugins = plugins
+        self._config = config
+        self.address_book: AddressBook = address_book or NoAddressBook()
         self.max_attempts = max_attempts
 
     # ----------------------------------------------------------------- writing
@@ -173,6 +217,15 @@ class Outbox:
                 recipient=notification.recipient[:200],
                 subject=notification.subject[:300],
                 body=notification.body,
+                html=notification.html,
+                language=notification.language[:16],
+                translations=json.dumps(
+                    {
+                        language: attrs.asdict(translation)
+                        for language, translation in notification.translations.items()
+                    },
+                    sort_keys=True,
+                ),
                 data=json.dumps(dict(notification.data), sort_keys=True),
                 status=MessageStatus.PENDING.value,
                 attempts=0,
@@ -193,22 +246,43 @@ class Outbox:
         subject: str,
         body: str,
         data: Mapping[str, str],
+        *,
+        html: str | None = None,
+        language: str = "en",
+        translations: Mapping[str, Translation] | None = None,
     ) -> str:
         """``add`` an email message to a customer (``customer:<number>``; the customer's
         number goes into its data too); its id, for ``deliver`` after the commit."""
         message = self.add(
             connection,
             Notification(
-                recipient=f"customer:{customer_number}",
+                recipient=f"{CUSTOMER_PREFIX}{customer_number}",
                 subject=subject,
                 body=body,
                 channel="email",
                 kind=kind,
                 data={"customer_number": customer_number, **data},
+                html=html,
+                language=language,
+                translations=dict(translations or {}),
             ),
         )
         assert message.id is not None
         return message.id
+
+    def send_now(self, notification: Notification) -> OutboxMessage:
+        """Store ``notification`` on its own and try it at once (a message no change
+        goes with, such as an admin's test email); where it stands after that try."""
+
+        def work(uow: UnitOfWork) -> str:
+            added = self.add(uow.connection, notification)
+            uow.commit()
+            assert added.id is not None
+            return added.id
+
+        message_id = self._db.run(work)
+        self.deliver([message_id])
+        return self.message(message_id)
 
     # ---------------------------------------------------------------- delivery
 
@@ -242,26 +316,48 @@ class Outbox:
         notification = claimed.notification
         taken = list(claimed.delivered_to)
         errors: list[str] = []
+        try:
+            copies = self._copies(notification)
+        except Exception as error:  # the address book is down: try again later
+            log.warning("no addressees for %s: %s", notification.id, error)
+            return self._record(claimed, taken, [f"address book: {type(error).__name__}: {error}"])
         serving = [n for n in self._notifiers() if notification.channel in n.channels]
         for notifier in serving:
-            if notifier.name in taken:
-                continue
-            try:
-                notifier.send(notification)
-            except Exception as error:  # a broken notifier is reported, never fatal
-                log.warning(
-                    "notifier %s failed to send %s (%s): %s",
-                    notifier.name,
-                    notification.id,
-                    notification.kind,
-                    error,
-                )
-                errors.append(f"{notifier.name}: {type(error).__name__}: {error}")
-                continue
-            taken.append(notifier.name)
+            for address, copy in copies:
+                done = notifier.name if address is None else f"{notifier.name}:{address}"
+                if done in taken:
+                    continue
+                try:
+                    notifier.send(copy)
+                except Exception as error:  # a broken notifier is reported, never fatal
+                    log.warning(
+                        "notifier %s failed to send %s (%s) to %s: %s",
+                        notifier.name,
+                        notification.id,
+                        notification.kind,
+                        copy.recipient,
+                        error,
+                    )
+                    errors.append(f"{done}: {type(error).__name__}: {error}")
+                    continue
+                taken.append(done)
         if not serving:
             errors.append(f"no notifier serves the {notification.channel} channel")
         return self._record(claimed, taken, errors)
+
+    def _copies(self, notification: Notification) -> list[tuple[str | None, Notification]]:
+        """What the notifiers send for ``notification``: one copy per addressee of a
+        ``customer:<number>`` message (with that address, in that addressee's language
+        when the message has it), else the message itself (address None)."""
+        if not notification.recipient.startswith(CUSTOMER_PREFIX):
+            return [(None, notification)]
+        number = notification.recipient.removeprefix(CUSTOMER_PREFIX)
+        copies: dict[str, Notification] = {}
+        for addressee in self.address_book.addresses(number):
+            copies.setdefault(addressee.email, _addressed(notification, addressee))
+        if not copies:
+            return [(None, notification)]
+        return list(copies.items())
 
     def _claim(self, message_id: str) -> OutboxMessage | None:
         """Take the message for one attempt: push its next attempt a lease ahead, so a
@@ -320,9 +416,11 @@ class Outbox:
         returns something else than a Notifier is logged and left out."""
         found: list[Notifier] = []
         hook = self._plugins.hook.register_notifiers
+        arguments = {"config": self._config, "clock": self._clock}
         for impl in hook.get_hookimpls():
             try:
-                provided: Iterable[object] = impl.function() or ()  # type: ignore[assignment]
+                returned = impl.function(*(arguments[name] for name in impl.argnames))
+                provided: Iterable[object] = returned or ()  # type: ignore[assignment]
             except Exception:
                 log.exception("plugin %s failed in register_notifiers", impl.plugin_name)
                 continue

@@ -31,6 +31,8 @@ BUILTIN_PLUGINS = (
     "postroom.core.funding.jobs",
     "postroom.core.payouts.jobs",
     "postroom.core.meters.jobs",
+    "postroom.core.contracts.jobs",
+    "postroom.core.identity.jobs",
 )
 
 

@@ -17,8 +17,26 @@ from postroom.core.meters.device import LoggedPiece, MeterRegisters, PrintedPiec
 
 
 @attrs.frozen
+class Translation:
+    """A notification's text in another language: what an addressee who reads that
+    language gets instead of the message's own text."""
+
+    subject: str
+    body: str
+    html: str | None = None
+
+
+@attrs.frozen
 class Notification:
     """A message for a person, independent of how it travels.
+
+    ``recipient`` is an email address (used as is), ``customer:<number>`` (every
+    addressee the ``AddressBook`` knows for that customer account, resolved at delivery
+    time) or a name a notifier knows (``data-center``). ``body`` is plain text;
+    ``html`` its HTML rendering when the sender has one (an email notifier otherwise
+    makes one from the text). ``language`` is the language of the text (``en``,
+    ``fr``...); ``translations`` maps other languages to the same message in them, so
+    each addressee of a customer gets the message in their own language when it is there.
 
     ``id`` is the message's stable id in postroom's outbox: delivery is at least once,
     so a notifier that must not repeat itself dedupes on it (None for a message that
@@ -32,6 +50,43 @@ class Notification:
     kind: str = "general"
     data: Mapping[str, str] = attrs.field(factory=dict)
     id: str | None = None
+    language: str = "en"
+    html: str | None = None
+    translations: Mapping[str, Translation] = attrs.field(factory=dict)
+
+    def in_language(self, language: str) -> Notification:
+        """This message as read in ``language``: its translation into it when it has
+        one, else itself."""
+        translation = self.translations.get(language)
+        if language == self.language or translation is None:
+            return self
+        return attrs.evolve(
+            self,
+            subject=translation.subject,
+            body=translation.body,
+            html=translation.html,
+            language=language,
+        )
+
+
+@attrs.frozen
+class Addressee:
+    """A person who receives a customer account's email, in their language."""
+
+    email: str
+    name: str
+    language: str = "en"
+
+
+@runtime_checkable
+class AddressBook(Protocol):
+    """Who reads a customer account's email: the people the outbox sends a
+    ``customer:<number>`` message to (the identity area knows them)."""
+
+    def addresses(self, customer_number: str) -> Sequence[Addressee]:
+        """The addressees of the customer account ``customer_number`` (none when it has
+        nobody with an email address, or is unknown)."""
+        ...
 
 
 @runtime_checkable

@@ -6,8 +6,10 @@ An area adds its store module here when it adds tables.
 from postroom.core import instance, outbox
 from postroom.core.accounts import closure_store
 from postroom.core.accounts import store as accounts_store
+from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
+from postroom.core.identity import store as identity_store
 from postroom.core.ledger import store as ledger_store
 from postroom.core.meters import refill_store, virtual_store
 from postroom.core.meters import store as meters_store
@@ -18,7 +20,9 @@ from postroom.core.refunds import store as refunds_store
 __all__ = [
     "accounts_store",
     "closure_store",
+    "contracts_store",
     "funding_store",
+    "identity_store",
     "instance",
     "ledger_store",
     "metadata",

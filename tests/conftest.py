@@ -7,11 +7,18 @@ schema is migrated once per session there and every table emptied between tests.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
+import ssl
+import threading
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -226,3 +233,148 @@ def cli_env(database_url: str, data_dir: Path) -> dict[str, str]:
 @pytest.fixture
 def runner(cli_env: dict[str, str]) -> CliRunner:
     return CliRunner(env=cli_env)
+
+
+# ------------------------------------------------------------------ a real SMTP server
+
+
+@attrs.frozen
+class ReceivedMail:
+    """One message the SMTP server accepted: the envelope and the parsed message."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+    #: the user name the client logged in with (None: no AUTH)
+    login: str | None
+    #: whether the session ran over TLS (STARTTLS or implicit)
+    secure: bool
+
+
+@attrs.define
+class SmtpServer:
+    """An aiosmtpd server on 127.0.0.1 (a free port) that keeps what it receives.
+
+    ``settings`` are the postroom settings that send to it (``Config.load({},
+    **server.settings)``), ``env`` the same as environment variables for a CLI or a
+    server process. ``wait_for(n)`` waits (without sleeping blindly) until ``n``
+    messages arrived, for mail sent by another thread or process."""
+
+    host: str
+    port: int
+    security: str
+    received: list[ReceivedMail] = attrs.field(factory=list)
+    #: the next this-many messages are answered 451 (try again later), like a busy server
+    defer: int = 0
+    deferred: list[EmailMessage] = attrs.field(factory=list)
+    _arrived: threading.Condition = attrs.field(factory=threading.Condition)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [r.message for r in self.received]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"smtp_host": self.host, "smtp_port": self.port, "smtp_security": self.security}
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "POSTROOM_SMTP_HOST": self.host,
+            "POSTROOM_SMTP_PORT": str(self.port),
+            "POSTROOM_SMTP_SECURITY": self.security,
+        }
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"{len(self.received)} message(s) arrived, not {count}")
+        return self.messages
+
+    # aiosmtpd's handler hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        if self.defer > 0:
+            self.defer -= 1
+            self.deferred.append(parsed)
+            return "451 4.3.0 Busy, try again later"
+        login = session.auth_data
+        secure = session.ssl is not None or server.transport.get_extra_info("ssl_object")
+        with self._arrived:
+            self.received.append(
+                ReceivedMail(
+                    mail_from=envelope.mail_from,
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    message=parsed,
+                    login=None if login is None else login.login.decode(),
+                    secure=bool(secure),
+                )
+            )
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+
+def _start_smtp_server(
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    logins: dict[str, str] | None = None,
+) -> tuple[SmtpServer, Callable[[], None]]:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    class LoopbackController(Controller):
+        # port 0 lets the system choose a free port: read it back once bound.
+        def _trigger_server(self) -> None:
+            assert self.server is not None
+            self.port = self.server.sockets[0].getsockname()[1]
+            super()._trigger_server()
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+        user = auth.login.decode()
+        ok = logins is not None and logins.get(user) == auth.password.decode()
+        return AuthResult(success=ok, handled=False, auth_data=auth)
+
+    security = "tls" if implicit_tls else "starttls" if starttls else "none"
+    server = SmtpServer(host="127.0.0.1", port=0, security=security)
+    options: dict[str, Any] = {}
+    if starttls is not None:
+        options.update(tls_context=starttls, require_starttls=True)
+    if logins is not None:
+        options.update(authenticator=authenticate, auth_require_tls=True)
+    controller = LoopbackController(
+        server, hostname="127.0.0.1", port=0, ssl_context=implicit_tls, **options
+    )
+    controller.start()
+    server.port = controller.port
+    return server, controller.stop
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A plain SMTP server on loopback that collects what postroom sends it."""
+    server, stop = _start_smtp_server()
+    try:
+        yield server
+    finally:
+        stop()
+
+
+@pytest.fixture
+def smtp_server_factory() -> Iterator[Callable[..., SmtpServer]]:
+    """Starts SMTP servers with ``starttls=`` or ``implicit_tls=`` (an ``ssl.SSLContext``
+    with the server's certificate) and ``logins={"user": "password"}``; all stopped
+    after the test."""
+    stops: list[Callable[[], None]] = []
+
+    def start(**options: Any) -> SmtpServer:
+        server, stop = _start_smtp_server(**options)
+        stops.append(stop)
+        return server
+
+    try:
+        yield start
+    finally:
+        for stop in stops:
+            stop()

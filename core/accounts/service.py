@@ -8,6 +8,8 @@ import math
 import secrets
 from datetime import timedelta
 
+from sqlalchemy.engine import Connection
+
 from postroom.core.accounts import model
 from postroom.core.accounts.closure import AccountClosure
 from postroom.core.accounts.closure_store import ClosureStore
@@ -39,17 +41,38 @@ class AccountsService:
         clean_currency = model.parse_currency(currency)
 
         def work(uow: UnitOfWork) -> CustomerAccount:
-            store = AccountStore(uow.connection)
-            number = model.new_account_number()
-            while store.number_taken(number):  # 900 million numbers: rarely more than once
-                number = model.new_account_number()
-            account = store.add(
-                number, clean_name, clean_country, clean_currency, self._clock.now()
-            )
+            account = self._add(uow.connection, clean_name, clean_country, clean_currency)
             uow.commit()
             return account
 
         return self._db.run(work)
+
+    def open_in(self, connection: Connection, name: str, country: str, currency: str) -> str:
+        """Open a customer account inside the caller's transaction (another area's use
+        case, such as a verified registration); its number."""
+        account = self._add(
+            connection,
+            model.parse_name(name),
+            model.parse_country(country),
+            model.parse_currency(currency),
+        )
+        return account.number
+
+    def exists(self, number: str) -> bool:
+        try:
+            self.get(number)
+        except (NotFound, ValidationError):
+            return False
+        return True
+
+    def _add(
+        self, connection: Connection, name: str, country: str, currency: str
+    ) -> CustomerAccount:
+        store = AccountStore(connection)
+        number = model.new_account_number()
+        while store.number_taken(number):  # 900 million numbers: rarely more than once
+            number = model.new_account_number()
+        return store.add(number, name, country, currency, self._clock.now())
 
     def get(self, number: str) -> CustomerAccount:
         clean = model.parse_account_number(number)

@@ -17,7 +17,6 @@ from postroom.core.ports import PaymentSource, PaymentStatus
 
 INSTRUMENT_ID = re.compile(r"pi_[0-9a-f]{20}")
 PAYMENT_ID = re.compile(r"pm_[0-9a-f]{20}")
-IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}")
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 #: A credit-line statement asks for at least this share of the closing balance...
@@ -43,15 +42,6 @@ def _stamp(moment: datetime | None) -> str | None:
 
 #: How payments and balances write a moment in JSON (ISO 8601, UTC, ``Z``).
 stamp = _stamp
-
-
-def check_key(value: object, field: str = "idempotency key") -> str:
-    if not isinstance(value, str) or not IDEMPOTENCY_KEY.fullmatch(value):
-        raise ValidationError(
-            f"an {field} is 1 to 64 letters, digits or ._:@/- and starts with a letter or digit",
-            code="invalid_idempotency_key",
-        )
-    return value
 
 
 def check_instrument_id(value: object) -> str:
@@ -165,6 +155,9 @@ class Payment:
     created_at: datetime
     updated_at: datetime
     refunded: int = 0  # mills given back by payouts; ``refunded`` status once all of it
+    #: Not part of the row: True when this answer is the first payment of an earlier
+    #: request with the same idempotency key (frontends answer 200 instead of 201).
+    replayed: bool = attrs.field(default=False, eq=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

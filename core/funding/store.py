@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -190,34 +191,108 @@ def _payment(row: Row[tuple[object, ...]], number: str) -> Payment:
     )
 
 
-def refills_locked(connection: Connection, customer_account_id: int) -> bool:
-    """Whether a failed or returned debit of this customer is still unpaid."""
-    found = connection.execute(
-        sa.select(payments.c.id)
-        .where(
-            payments.c.customer_account_id == customer_account_id,
-            payments.c.outstanding > 0,
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+class FundingRepository(Protocol):
+    """Funding's rows as the use cases read and write them (``FundingStore`` on the
+    database; an in-memory fake in the unit tests). ``customer_id`` is the customer
+    account's id; ``number`` its number, which the rows do not repeat."""
 
+    # manual deposits
+    def add_manual_deposit(self, customer_id: int, deposit: ManualDeposit) -> None: ...
+    def manual_deposit(self, transfer_id: str) -> ManualDeposit | None: ...
+    def manual_deposits(
+        self, customer_id: int | None, *, limit: int, offset: int
+    ) -> list[ManualDeposit]: ...
 
-def has_rule(connection: Connection, customer_account_id: int) -> bool:
-    """Whether the customer has an auto-refill rule."""
-    found = connection.execute(
-        sa.select(auto_refill_rules.c.customer_account_id)
-        .where(auto_refill_rules.c.customer_account_id == customer_account_id)
-        .limit(1)
-    ).first()
-    return found is not None
+    # instruments
+    def add_instrument(
+        self,
+        id: str,
+        customer_id: int,
+        source: str,
+        label: str,
+        details: dict[str, str],
+        now: datetime,
+    ) -> None: ...
+    def instrument(self, id: str, customer_id: int, number: str) -> Instrument | None: ...
+    def instrument_owner(self, id: str) -> int | None: ...
+    def instruments(
+        self, customer_id: int, number: str, *, include_removed: bool = False
+    ) -> list[Instrument]: ...
+    def remove_instrument(self, id: str, now: datetime) -> None: ...
+    def instrument_details(self, payment_id: str) -> str: ...
+
+    # payments
+    def add_payment(
+        self,
+        id: str,
+        customer_id: int,
+        instrument: Instrument,
+        kind: str,
+        amount: Money,
+        key: str,
+        body_hash: str,
+        now: datetime,
+    ) -> None: ...
+    def payment_by_key(
+        self, customer_id: int, key: str, number: str
+    ) -> tuple[Payment, str] | None: ...
+    def payment(self, id: str, customer_id: int | None, number: str) -> Payment | None: ...
+    def payment_owner(self, id: str) -> int | None: ...
+    def payments(
+        self, customer_id: int, number: str, *, limit: int, offset: int
+    ) -> list[Payment]: ...
+    def update_payment(self, id: str, now: datetime, **values: object) -> None: ...
+    def submitted_before(self, before: datetime, limit: int) -> list[tuple[str, str, datetime]]: ...
+    def debts(self, customer_id: int, number: str) -> list[Payment]: ...
+    def refills_locked(self, customer_id: int) -> bool: ...
+    def auto_refilled(self, customer_id: int, since: datetime, until: datetime) -> int: ...
+    def pending_payments(self, customer_id: int, number: str) -> list[Payment]: ...
+    def declined_auto_refills(self, customer_id: int) -> int: ...
+    def settled_payments(
+        self, customer_id: int, kinds: tuple[str, ...], sources: list[str]
+    ) -> list[tuple[str, int]]: ...
+    def add_refunded(self, payment_id: str, mills: int, now: datetime) -> None: ...
+
+    # auto-refill rules
+    def rule(self, customer_id: int, number: str) -> AutoRefillRule | None: ...
+    def has_rule(self, customer_id: int) -> bool: ...
+    def save_rule(self, customer_id: int, rule: AutoRefillRule, now: datetime) -> None: ...
+    def delete_rule(self, customer_id: int) -> bool: ...
+    def set_alerted(self, customer_id: int, alerted: bool, now: datetime) -> bool: ...
+    def record_decline(
+        self, customer_id: int, declines_before: int, after: AutoRefillRule, now: datetime
+    ) -> bool: ...
+    def clear_declines(self, customer_id: int, now: datetime) -> bool: ...
+    def rule_customers(self) -> list[int]: ...
+
+    # credit-line statements
+    def statement(self, customer_id: int, month: str, number: str) -> Statement | None: ...
+    def add_statement(self, customer_id: int, statement: Statement) -> None: ...
 
 
 class FundingStore:
-    """Repository of funding rows for one customer account at a time."""
+    """``FundingRepository`` on the database, in one transaction's connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+
+    def refills_locked(self, customer_id: int) -> bool:
+        """Whether a failed or returned debit of this customer is still unpaid."""
+        found = self._c.execute(
+            sa.select(payments.c.id)
+            .where(payments.c.customer_account_id == customer_id, payments.c.outstanding > 0)
+            .limit(1)
+        ).first()
+        return found is not None
+
+    def has_rule(self, customer_id: int) -> bool:
+        """Whether the customer has an auto-refill rule."""
+        found = self._c.execute(
+            sa.select(auto_refill_rules.c.customer_account_id)
+            .where(auto_refill_rules.c.customer_account_id == customer_id)
+            .limit(1)
+        ).first()
+        return found is not None
 
     # manual deposits ------------------------------------------------------
 

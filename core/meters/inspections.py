@@ -12,7 +12,7 @@ from postroom.core.db import Database, UnitOfWork
 from postroom.core.meters.model import InspectionRules, Meter, MeterStatus
 from postroom.core.meters.registry import MeterRegistry
 from postroom.core.meters.store import MeterRepositories
-from postroom.core.outbox import Outbox
+from postroom.core.outbox import CUSTOMER_PREFIX, Outbox
 from postroom.core.ports import Notification
 
 
@@ -104,7 +104,7 @@ def _reminder(meter: Meter, base: datetime, deadline: datetime, kind: str) -> No
             " `postroom meter connect` to restore it."
         )
     return Notification(
-        recipient=meter.customer_account,
+        recipient=f"{CUSTOMER_PREFIX}{meter.customer_account}",
         subject=subject,
         body=body,
         kind=f"meter.inspection_{kind}",

@@ -18,7 +18,7 @@ from postroom.core.meters.sync_rules import (
     token_not_cancelled,
     token_not_recorded,
 )
-from postroom.core.outbox import Outbox
+from postroom.core.outbox import CUSTOMER_PREFIX, Outbox
 from postroom.core.ports import Notification
 
 
@@ -92,7 +92,7 @@ class ResetTokens:
         the message goes to the outbox in the transaction that marks the cancellation
         told, so it is queued exactly once and retried until a notifier takes it."""
         message = Notification(
-            recipient=cancelled.customer_number,
+            recipient=f"{CUSTOMER_PREFIX}{cancelled.customer_number}",
             subject=f"Meter {cancelled.serial}: refill of {cancelled.amount} returned",
             body=(
                 f"The refill of {cancelled.amount} for your postage meter"

@@ -9,6 +9,7 @@ What each payment gave back so far is funding's (``FundingService.add_refunded_i
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -86,8 +87,37 @@ def _part(row: Row[tuple[object, ...]]) -> PayoutPart:
     )
 
 
+class PayoutRepository(Protocol):
+    """Payouts and their parts as the use cases read and write them (``PayoutStore`` on
+    the database; an in-memory fake in the unit tests)."""
+
+    def paid_out(self, customer_id: int) -> int: ...
+    def taken_and_refused(self) -> tuple[dict[str, int], set[str]]: ...
+    def add_payout(
+        self, id: str, customer_id: int, currency: str, payable: int, unmatched: int, now: datetime
+    ) -> None: ...
+    def add_part(
+        self,
+        id: str,
+        payout_id: str,
+        position: int,
+        payment_id: str,
+        source: str,
+        amount: Money,
+        now: datetime,
+    ) -> None: ...
+    def update_part(self, id: str, now: datetime, **values: object) -> None: ...
+    def submitted_parts(self) -> list[tuple[str, str, datetime]]: ...
+    def settle_part(self, id: str, now: datetime) -> bool: ...
+    def part_owner(self, part_id: str) -> tuple[str, int] | None: ...
+    def set_status(self, payout_id: str, status: PayoutStatus, now: datetime) -> None: ...
+    def in_progress(self, customer_id: int) -> str | None: ...
+    def payout(self, id: str, customer_id: int, number: str) -> Payout | None: ...
+    def payout_ids(self, customer_id: int, limit: int) -> list[str]: ...
+
+
 class PayoutStore:
-    """Repository of payouts, for one customer account at a time."""
+    """``PayoutRepository`` on the database, in one transaction's connection."""
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection

@@ -12,9 +12,12 @@ from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
 from postroom.frontends.cli import (
     accounts,
+    contracts,
     db,
+    equipment,
     imb,
     kiosk,
+    mail,
     meter,
     notifications,
     payments,
@@ -22,6 +25,7 @@ from postroom.frontends.cli import (
     rates,
     scale,
     serve,
+    users,
     vault,
     worker,
 )
@@ -52,15 +56,19 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
 
 for command in (
     accounts.accounts,
+    contracts.contracts,
     db.db,
+    equipment.equipment,
     imb.imb,
     kiosk.kiosk,
+    mail.mail,
     meter.meter,
     notifications.notifications,
     plugins.plugins,
     rates.rates,
     scale.scale,
     serve.serve,
+    users.users,
     vault.vault,
     worker.worker,
 ):

@@ -33,12 +33,16 @@ def _account(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 
 
 def account_option(
-    *, required: bool = True, help: str = "Customer account number (10 digits)."
+    *,
+    required: bool = True,
+    help: str = "Customer account number (10 digits).",
+    param: str = "number",
 ) -> Callable[[F], F]:
-    """``--account NUMBER``: the one way to name a customer account (passed as ``number``)."""
+    """``--account NUMBER``: the one way to name a customer account (passed as ``param``,
+    ``number`` unless the command has another number of its own)."""
     return click.option(
         "--account",
-        "number",
+        param,
         metavar="NUMBER",
         required=required,
         callback=_account,

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from postroom.core.app import Postroom
 from postroom.frontends import kiosk
 from postroom.frontends.web import (
+    account,
     api,
     api_meters,
     api_payments,
@@ -25,8 +26,10 @@ from postroom.frontends.web import (
     limits,
     operations,
     portal,
+    products,
     rates_pages,
     security,
+    signin,
 )
 
 
@@ -69,7 +72,9 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
+    app.register_blueprint(products.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
@@ -79,6 +84,7 @@ def create_app(
     app.register_blueprint(api_postage.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
+    signin.init_app(app)  # before the API's check: it may take the session
     app.before_request(auth.authenticate_request)
     # The API authenticates with bearer tokens, not cookies, so it needs no CSRF token.
     csrf.exempt(api.bp)

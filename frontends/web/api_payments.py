@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from postroom.core.errors import ValidationError
-from postroom.core.funding.model import AutoRefillRule, Payment, check_key, stamp
-from postroom.core.funding.replays import paid_before
+from postroom.core.funding.model import AutoRefillRule, Payment, stamp
 from postroom.core.funding.service import FundingService
+from postroom.core.idempotency import check_key
 from postroom.core.money import Money
 from postroom.frontends.web.api_vault import _int_arg, _money
 from postroom.frontends.web.auth import current_account
@@ -155,11 +155,9 @@ def pay() -> tuple[Response, int]:
         raise ValidationError("'amount' is required", code="missing_field", field="amount")
     amount = _money(data["amount"])
     assert instrument_id is not None
-    account = current_account()
-    replay = paid_before(current_postroom().db, account.id, account.number, key)
-    done = _funding().deposit(account.number, instrument_id, amount, key)
+    done = _funding().deposit(_number(), instrument_id, amount, key)
     # 201 for the request that made the payment; 200 for a replay of it (same body)
-    return jsonify(_payment_json(done)), 200 if replay else 201
+    return jsonify(_payment_json(done)), 200 if done.replayed else 201
 
 
 # ------------------------------------------------------------------- auto-refill

@@ -20,8 +20,9 @@ BASE: dict[str, Any] = {
         "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
     },
     "servers": [{"url": "/api/v1"}],
-    # Every operation needs an account's API key unless it says "security": [].
-    "security": [{"apiKey": []}],
+    # Every operation needs an account's API key, or a portal session with its CSRF
+    # token (a page's own script), unless it says "security": [].
+    "security": [{"apiKey": []}, {"portalSession": [], "csrfToken": []}],
     "paths": {},
     "components": {
         "schemas": {
@@ -67,7 +68,20 @@ BASE: dict[str, Any] = {
             },
         },
         "securitySchemes": {
-            "apiKey": {"type": "http", "scheme": "bearer", "description": "an account API key"}
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "an account API key"},
+            "portalSession": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "postroom_session",
+                "description": "a signed-in portal user's session (`__Host-postroom_session` "
+                "in production); needs csrfToken too",
+            },
+            "csrfToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-CSRFToken",
+                "description": "the CSRF token of the portal page the call comes from",
+            },
         },
     },
     "tags": [],

@@ -1,8 +1,10 @@
-"""API-key authentication for /api/v1: a bearer token per customer account.
+"""Authentication for /api/v1: a bearer token per customer account, or the portal's
+session cookie with the page's CSRF token in an ``X-CSRFToken`` header (a page's own
+script calling the API).
 
-Every API endpoint requires a key unless its view is marked ``@public``; the
-account the key belongs to is ``current_account()`` for the rest of the request,
-and views only ever look up objects through it, so another account's object
+Every API endpoint requires one unless its view is marked ``@public``; the account
+the key (or the signed-in person) belongs to is ``current_account()`` for the rest of
+the request, and views only ever look up objects through it, so another account's object
 answers 404 exactly like one that does not exist.
 """
 
@@ -12,11 +14,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import current_app, g, request
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError as WTFormsValidationError
 
 from postroom.core.accounts.model import CustomerAccount
-from postroom.core.errors import Unauthenticated
+from postroom.core.errors import PermissionDenied, Unauthenticated
 from postroom.core.meters.model import Meter
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.signin import current_user
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -48,6 +53,8 @@ def authenticate_request() -> None:
     if view is None or getattr(view, _PUBLIC, False):
         return  # unknown routes answer 404, public ones need nothing
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if not token.strip() and not getattr(view, _METER, False) and _by_session():
+        return
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
             "send an API key as 'Authorization: Bearer <key>'", code="missing_api_key"
@@ -56,6 +63,26 @@ def authenticate_request() -> None:
         g.meter = current_postroom().meters.authenticate(token.strip())
         return
     g.account = current_postroom().accounts.authenticate(token.strip())
+
+
+def _by_session() -> bool:
+    """Authenticate by the portal session when there is one: it then needs the CSRF
+    token, or a page of another site could make the browser call the API."""
+    user = current_user()
+    if user is None:
+        return False
+    if user.account_number is None:
+        raise PermissionDenied(
+            "staff sign in to the API with an API key", code="customer_account_required"
+        )
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken", ""))
+    except WTFormsValidationError:
+        raise PermissionDenied(
+            "send the page's CSRF token as the X-CSRFToken header", code="csrf_failed"
+        ) from None
+    g.account = current_postroom().accounts.get(user.account_number)
+    return True
 
 
 def current_account() -> CustomerAccount:

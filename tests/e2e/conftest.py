@@ -133,3 +133,37 @@ def page(tmp_path):
         yield page
         context.close()
         browser.close()
+
+
+@attrs.frozen
+class PortalOwner:
+    """A server and the owner of its demo customer, who signs in with these."""
+
+    server: DemoServer
+    email: str
+    password: str
+
+
+@pytest.fixture
+def demo_owner(tmp_path):
+    """``postroom serve --demo`` with an owner of the demo customer (its meter, address
+    and contracts come from the demo) who can sign in to the portal."""
+    from postroom.core.demo import DEMO_CUSTOMER, load_demo
+
+    email, password = "owner@demo-mailroom.example", "quiet harbour lantern 8"
+    config = Config.load({}, data_dir=tmp_path / "data")
+    with Postroom.open(config=config, migrate_schema=True) as postroom:
+        load_demo(postroom)
+        number = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER).number
+        link = postroom.identity.invite(number, email, "owner")
+        postroom.identity.accept_invitation(
+            link.token,
+            name="Olivia Owner",
+            password=password,
+            security_question="First mailroom?",
+            security_answer="Dock 4",
+            phone="+12125550100",
+            language="en",
+        )
+    for server in serve_demo(tmp_path):
+        yield PortalOwner(server, email, password)

@@ -79,3 +79,21 @@ def test_posting_and_voiding_again_answer_200_with_the_first_body(client, auth):
         again = client.post(path, json={"id": f"{action}-1"}, headers=auth)
         assert (first.status_code, again.status_code) == (201, 200)
         assert again.get_json() == first.get_json()
+
+
+def test_concurrent_payments_with_one_key_make_one_payment_and_answer_201_once(
+    app: Flask, postroom: Postroom, auth
+):
+    card = app.test_client().post(
+        "/api/v1/vault/instruments",
+        json={"source": "sandbox-card", "fields": {"number": "4242 4242 4242 4242",
+              "exp_month": "12", "exp_year": "2030", "cvc": "123"}},
+        headers=auth,
+    ).get_json()  # fmt: skip
+    body = {"id": "topup-1", "instrument_id": card["id"], "amount": USD}
+    answers = concurrently(app, "/api/v1/vault/payments", body, auth)
+    _one_created_and_the_rest_replays(answers)
+    # one payment, charged once: the balance grew by its amount once
+    number = postroom.funding.instrument_owner(card["id"])
+    assert [p.id for p in postroom.funding.payments(number)] == [answers[0][1]["id"]]
+    assert postroom.ledger.balance(number).balances.available == Money.parse("101 USD").mills

@@ -402,7 +402,7 @@ def test_inspection_reminders_are_sent_once_per_deadline(
     assert postroom.meters.send_inspection_reminders() == 0
     assert postroom.jobs.run_now("meters.inspection-reminders") == 0
     assert sent[0].kind == "meter.inspection_warning"
-    assert sent[0].recipient == postroom.meters.get(SERIAL).customer_account
+    assert sent[0].recipient == f"customer:{postroom.meters.get(SERIAL).customer_account}"
     clock.advance(timedelta(days=14))
     assert postroom.meters.send_inspection_reminders() == 1
     assert sent[-1].kind == "meter.inspection_overdue"

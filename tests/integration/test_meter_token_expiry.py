@@ -135,7 +135,7 @@ def test_a_refill_that_expired_before_the_meter_connected_is_returned_at_its_syn
     assert (registers.descending, registers.ascending, registers.control_sum) == (0, 0, 0)
     assert device.psd.state["control"] == 0
     [told] = [n for n in inbox.sent if n.kind == "meter.refill_returned"]
-    assert told.recipient == customer
+    assert told.recipient == f"customer:{customer}"
     assert told.data["refill_id"] == "r1"
     # nothing more for the worker, and no second message
     assert postroom.jobs.run_now("vault.cancel-expired-tokens") == 0

@@ -33,6 +33,11 @@ def test_plugin_allowlist_is_a_comma_separated_list():
         ({"POSTROOM_ENV": "staging"}, "invalid setting"),
         ({"POSTROOM_LOG_LEVEL": "loud"}, "invalid setting"),
         ({"POSTROOM_DEFAULT_LOCALE": "de"}, "invalid setting"),
+        ({"POSTROOM_SMTP_SECURITY": "ssl"}, "invalid setting"),
+        ({"POSTROOM_SMTP_PORT": "70000"}, "smtp_port"),
+        ({"POSTROOM_SMTP_TIMEOUT": "0"}, "smtp_timeout"),
+        ({"POSTROOM_MAIL_FROM": "postroom"}, "mail_from"),
+        ({"POSTROOM_MAIL_FROM": "a@b.example\r\nBcc: c@d.example"}, "mail_from"),
     ],
 )
 def test_invalid_settings_are_configuration_errors(env, message):
@@ -89,3 +94,26 @@ def test_sandbox_payments_serve_production_only_when_explicitly_allowed(env, all
 def test_a_garbled_sandbox_switch_is_an_error_not_a_yes():
     with pytest.raises(ConfigurationError, match="yes/no"):
         Config.load({"POSTROOM_ALLOW_SANDBOX_PAYMENTS": "maybe"})
+
+
+def test_the_smtp_settings_come_from_the_environment_with_the_usual_ports():
+    env = {
+        "POSTROOM_SMTP_HOST": "mail.example.net",
+        "POSTROOM_SMTP_SECURITY": "tls",
+        "POSTROOM_SMTP_USERNAME": "mailer",
+        "POSTROOM_SMTP_PASSWORD": "s3cret",
+        "POSTROOM_MAIL_FROM": "Acme Postage <postage@acme.example>",
+    }
+    config = Config.load(env)
+    assert (config.smtp_host, config.smtp_resolved_port) == ("mail.example.net", 465)
+    assert "s3cret" not in repr(config)
+    assert Config.load({}).smtp_resolved_port == 587  # starttls by default
+    assert Config.load({"POSTROOM_SMTP_SECURITY": "none"}).smtp_resolved_port == 25
+    assert Config.load({"POSTROOM_SMTP_PORT": "2525"}).smtp_resolved_port == 2525
+
+
+def test_a_login_over_plain_smtp_is_refused_except_to_a_loopback_server():
+    plain = {"POSTROOM_SMTP_SECURITY": "none", "POSTROOM_SMTP_USERNAME": "mailer"}
+    with pytest.raises(ConfigurationError, match="in clear"):
+        Config.load({**plain, "POSTROOM_SMTP_HOST": "mail.example.net"})
+    assert Config.load({**plain, "POSTROOM_SMTP_HOST": "127.0.0.1"}).smtp_username == "mailer"

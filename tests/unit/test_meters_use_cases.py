@@ -248,6 +248,7 @@ def test_an_expired_unapplied_refill_goes_back_and_the_customer_is_told_once(
     assert world.meters.cancel_token("PB100", 1) == cancelled  # nothing moves twice
     assert world.postage() == 100_000
     assert world.outbox.kinds() == ["meter.refill_returned"]  # told once
+    assert world.outbox.delivered[0].recipient == f"customer:{ALICE}"  # its people
     with pytest.raises(Conflict) as error:  # the device can never apply it now
         world.funds.apply_reset_token("PB100", world.funds.issued_tokens("PB100")[0].token)
     assert error.value.code == "token_cancelled"

@@ -2,6 +2,8 @@
 
 from importlib.metadata import EntryPoint
 
+from postroom.core.clock import FrozenClock
+from postroom.core.config import Config
 from postroom.core.hookspecs import hookimpl
 from postroom.core.jobs import JobRegistry
 from postroom.core.plugins import make_plugin_manager
@@ -34,6 +36,10 @@ class MisspeltPlugin:
         return []
 
 
+CONFIG = Config.load({})
+CLOCK = FrozenClock.at("2026-03-02T09:30:00+00:00")
+
+
 def point(name: str, value: str) -> EntryPoint:
     return EntryPoint(name=name, value=value, group="postroom")
 
@@ -43,12 +49,12 @@ def test_a_plugin_registered_for_one_test_has_its_hooks_called():
     plugin = NotifierPlugin()
     manager.register(plugin, name="recording")
     try:
-        [notifiers] = manager.hook.register_notifiers()
+        [notifiers] = manager.hook.register_notifiers(config=CONFIG, clock=CLOCK)
         assert notifiers == [plugin.notifier]
         assert isinstance(notifiers[0], Notifier)
     finally:
         manager.unregister(plugin)
-    assert manager.hook.register_notifiers() == []
+    assert manager.hook.register_notifiers(config=CONFIG, clock=CLOCK) == []
 
 
 def test_a_misspelt_hook_disables_the_plugin_and_is_listed_with_its_error():

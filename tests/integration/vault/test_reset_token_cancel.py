@@ -272,6 +272,7 @@ def test_the_worker_cancels_a_day_past_expiry_and_tells_the_customer_once(
     pr: Postroom, customer: CustomerAccount, device: Device, clock: FrozenClock
 ) -> None:
     pr.plugins.unregister(name="log_notifier")  # no notifier at all, for now
+    pr.plugins.unregister(name="smtp_notifier")
     pr.meters.funds.refill(SERIAL, Money.parse("60.00 USD"), "r1")
     pr.meters.funds.issue_sync_token(SERIAL, "s1")  # expires unapplied too: nothing to return
     clock.advance(WEEK)
@@ -285,7 +286,7 @@ def test_the_worker_cancels_a_day_past_expiry_and_tells_the_customer_once(
     clock.advance(timedelta(minutes=1))
     assert pr.jobs.run_now("outbox.deliver") == 1  # the outbox retries it
     [told] = inbox.sent
-    assert (told.kind, told.recipient) == ("meter.refill_returned", customer.number)
+    assert (told.kind, told.recipient) == ("meter.refill_returned", f"customer:{customer.number}")
     assert told.data["transfer_id"] == "prc:PR-TOK-1:1"
     assert told.subject == "Meter PR-TOK-1: refill of 60.00 USD returned"
     assert pr.jobs.run_now("vault.cancel-expired-tokens") == 0

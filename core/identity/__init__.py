@@ -1,0 +1,1 @@
+"""Identity: portal users, staff, credentials and web sessions."""

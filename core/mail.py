@@ -1,0 +1,258 @@
+"""Email: a notification composed as a MIME message, and the local mailbox.
+
+``compose`` turns an outbox message into what an email notifier sends: a
+multipart/alternative of the plain text and its HTML (the sender's, else the text
+escaped with its links made clickable), with From, To, Subject, Date (postroom's
+clock), Content-Language and a Message-Id derived from the outbox message's id and the
+recipient, so every retry of one message carries the same Message-Id and a receiving
+server can drop the repeat. A line break in any header value is refused
+(``mail_header_injection``): it would let a subject or name add headers or recipients.
+
+``LocalMailbox`` is the embedded default's mail server: a maildir in the data
+directory (private, like the database) that ``postroom mail outbox`` lists.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import html
+import mailbox
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from postroom.core.errors import ValidationError
+from postroom.core.files import PRIVATE_FILE, private_dir
+from postroom.core.ports import Notification
+
+#: The maildir's folder in the data directory.
+MAILDIR_NAME = "mail"
+
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.?[^@\s<>()\[\],;:\"]*$")
+_LINK = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+# What a link ends with in prose but is not part of it: "see https://x.example/a."
+_LINK_TRAILER = ".,;:!?)]}'\""
+# C0 controls but tab, DEL, C1 controls (NEL among them), and the Unicode line and
+# paragraph separators: everything str.splitlines breaks at, and other controls.
+_UNFIT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Message-Id's left part is a dot-atom: keep the outbox id's letters, digits and - _ .
+_NOT_ATOM = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def check_header(name: str, value: str) -> str:
+    """``value`` if it may go into header ``name``. A line break (CR, LF, or any other
+    character Python splits lines at) would start a header of the caller's choosing, and
+    other control characters have no place in a header: both are refused."""
+    if any(_UNFIT.match(character) for character in value):
+        raise ValidationError(
+            f"the {name} of an email may not contain a line break or control character",
+            code="mail_header_injection",
+        )
+    return value
+
+
+def email_address(recipient: str) -> str | None:
+    """The address if ``recipient`` is an email address (``customer:<number>`` and
+    names such as ``data-center`` are not), else None."""
+    check_header("recipient", recipient)
+    text = recipient.strip()
+    return text if _ADDRESS.match(text) else None
+
+
+def message_id(notification_id: str, recipient: str, domain: str) -> str:
+    """The Message-Id of the outbox message ``notification_id`` to ``recipient``: the same
+    on every retry, and different for each addressee of one customer message."""
+    digest = hashlib.sha256(f"{notification_id}\n{recipient.lower()}".encode()).hexdigest()
+    atom = _NOT_ATOM.sub("-", notification_id).strip(".-")[:64] or "message"
+    return f"<{atom}.{digest[:16]}@{domain}>"
+
+
+def text_to_html(text: str, language: str) -> str:
+    """A plain-text message as a small HTML page: escaped, paragraphs and line breaks
+    kept, and ``http(s)://`` links clickable."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    body = "\n".join(
+        "<p>" + "<br>\n".join(_linked(line) for line in paragraph.splitlines()) + "</p>"
+        for paragraph in paragraphs
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="{html.escape(language)}">\n<head><meta charset="utf-8">'
+        f"</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _linked(line: str) -> str:
+    parts: list[str] = []
+    position = 0
+    for match in _LINK.finditer(line):
+        url = match.group(0).rstrip(_LINK_TRAILER)
+        parts.append(html.escape(line[position : match.start()]))
+        parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+        position = match.start() + len(url)
+    parts.append(html.escape(line[position:]))
+    return "".join(parts)
+
+
+def sender_address(sender: str) -> str:
+    """The address of a From value such as ``postroom <mail@example.com>``."""
+    check_header("sender", sender)
+    address = parseaddr(sender)[1]
+    if email_address(address) is None:
+        raise ValidationError(f"{sender!r} is not an email address", code="invalid_mail_from")
+    return address
+
+
+def compose(notification: Notification, *, sender: str, now: datetime) -> EmailMessage:
+    """The email of ``notification`` (whose recipient is an email address) from
+    ``sender``, dated ``now``."""
+    to = email_address(notification.recipient)
+    if to is None:
+        raise ValidationError(
+            f"{notification.recipient!r} is not an email address", code="invalid_recipient"
+        )
+    from_address = sender_address(sender)
+    name = check_header("recipient name", notification.data.get("addressee_name", ""))
+    message = EmailMessage(policy=email.policy.default)
+    message["From"] = sender
+    message["To"] = formataddr((name, to)) if name else to
+    message["Subject"] = check_header("subject", notification.subject)
+    message["Date"] = format_datetime(now)
+    domain = from_address.rpartition("@")[2]
+    message["Message-ID"] = message_id(notification.id or _fresh_id(now), to, domain)
+    # RFC 3834: a robot wrote it; vacation responders keep quiet.
+    message["Auto-Submitted"] = "auto-generated"
+    language = check_header("language", notification.language)
+    message.set_content(notification.body)
+    message.add_alternative(
+        notification.html or text_to_html(notification.body, language), subtype="html"
+    )
+    # after the parts: set_content and add_alternative move Content-* headers into them
+    message["Content-Language"] = language
+    return message
+
+
+def check_message(recipient: str) -> Notification:
+    """The email an admin sends to check the mail settings (``postroom mail test``)."""
+    address = email_address(recipient)
+    if address is None:
+        raise ValidationError(f"{recipient!r} is not an email address", code="invalid_recipient")
+    return Notification(
+        recipient=address,
+        subject="postroom: test email",
+        body=(
+            "This is a test email from postroom. It arrived, so postroom's mail settings "
+            "work for this address.\n\nNothing else to do."
+        ),
+        kind="mail.test",
+    )
+
+
+def _fresh_id(now: datetime) -> str:
+    """An id for a message that was never stored (no retry can repeat it)."""
+    return f"unstored.{now.timestamp():.6f}.{os.urandom(6).hex()}"
+
+
+# ----------------------------------------------------------------- the local mailbox
+
+
+@attrs.frozen
+class MailedMessage:
+    """An email kept in the local mailbox, as ``postroom mail outbox`` shows it."""
+
+    to: str
+    subject: str
+    date: datetime | None
+    text: str
+    html: str | None
+    message_id: str
+    language: str
+    sender: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "to": self.to,
+            "from": self.sender,
+            "subject": self.subject,
+            "date": None if self.date is None else self.date.isoformat(),
+            "message_id": self.message_id,
+            "language": self.language,
+            "text": self.text,
+        }
+
+
+class _PrivateMaildir(mailbox.Maildir):
+    """A maildir whose message files are 0600 from their creation (mailbox creates them
+    0666 less the umask, and postroom never changes the process umask)."""
+
+    def _create_tmp(self) -> IO[bytes]:
+        handle: IO[bytes] = super()._create_tmp()  # type: ignore[misc]
+        os.fchmod(handle.fileno(), PRIVATE_FILE)
+        return handle
+
+
+class LocalMailbox:
+    """The embedded default's outgoing mail: a maildir (``mail/`` in the data directory,
+    0700, its messages 0600) instead of an SMTP server."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _maildir(self) -> mailbox.Maildir:
+        private_dir(self.path)
+        for folder in ("tmp", "new", "cur"):
+            private_dir(self.path / folder)
+        return _PrivateMaildir(self.path, factory=None, create=True)
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Keep ``message`` (written to ``tmp/``, then moved to ``new/``)."""
+        self._maildir().add(message)
+
+    def messages(self, *, to: str | None = None, limit: int = 50) -> list[MailedMessage]:
+        """The kept messages, newest first; only those to ``to`` when given."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit is 1 to 1000", code="invalid_limit")
+        if not self.path.is_dir():
+            return []
+        found: list[MailedMessage] = []
+        for key, raw in self._maildir().iteritems():
+            parsed = email.message_from_bytes(raw.as_bytes(), policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            kept = _mailed(parsed, key)
+            if to is None or parseaddr(kept.to)[1].lower() == to.strip().lower():
+                found.append(kept)
+        found.sort(key=_newest_first)
+        return found[:limit]
+
+
+def _newest_first(message: MailedMessage) -> tuple[float, str]:
+    return (-(message.date.timestamp() if message.date else 0.0), message.message_id)
+
+
+def _mailed(message: EmailMessage, key: str) -> MailedMessage:
+    def part(kind: str) -> str | None:
+        body = message.get_body(preferencelist=(kind,))
+        return None if body is None else str(body.get_content())
+
+    headers: Mapping[str, str] = {k.lower(): str(v) for k, v in message.items()}
+    try:
+        date = parsedate_to_datetime(headers["date"]) if "date" in headers else None
+    except (TypeError, ValueError):
+        date = None
+    return MailedMessage(
+        to=headers.get("to", ""),
+        subject=headers.get("subject", ""),
+        date=date,
+        text=part("plain") or "",
+        html=part("html"),
+        message_id=headers.get("message-id", key),
+        language=headers.get("content-language", ""),
+        sender=headers.get("from", ""),
+    )
