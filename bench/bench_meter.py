@@ -61,7 +61,7 @@ def bench_prints(count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "postroom.frontends.cli", "meter", "simulate"]
         command += ["--serial", "BENCH1", "--pty", "--state-dir", str(Path(folder) / "psd")]
-        command += ["--meter-key", KEY.hex()]
+        command += ["--reset-key", KEY.hex()]
         env = {**os.environ, "POSTROOM_DATA_DIR": folder}
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         try:

@@ -29,7 +29,7 @@ from postroom.core.mail import (
     email_address,
     sender_address,
 )
-from postroom.core.meters.service import DATA_CENTER
+from postroom.core.meters.alerts import DATA_CENTER
 from postroom.core.ports import Notification, Notifier
 
 log = logging.getLogger(__name__)

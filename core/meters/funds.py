@@ -46,7 +46,11 @@ from postroom.core.ledger.model import (
 )
 from postroom.core.ledger.service import LedgerService, LedgerSession
 from postroom.core.meters import tokens as prt
-from postroom.core.meters.refill_store import IssuedReset, ResetTokenStore
+from postroom.core.meters.refill_store import (
+    IssuedReset,
+    ResetTokenRepositories,
+    sql_reset_tokens,
+)
 from postroom.core.meters.refills import (
     RESET_TOKEN_TTL_SECONDS,
     TOKEN_CANCEL_GRACE_SECONDS,
@@ -56,7 +60,7 @@ from postroom.core.meters.refills import (
     refill_cancel_id,
     refill_proof,
 )
-from postroom.core.meters.store import MeterStore
+from postroom.core.meters.store import MeterRepositories, MeterRepository, sql_meters
 from postroom.core.meters.sync import verify_signed
 from postroom.core.meters.tokens import ResetToken
 from postroom.core.money import Money
@@ -83,7 +87,12 @@ class MeterFunds:
         *,
         refills_locked: RefillLock,
         secret: Callable[[], str] | None = None,
+        reset_tokens: ResetTokenRepositories = sql_reset_tokens,
+        meters: MeterRepositories = sql_meters,
     ) -> None:
+        #: the area's repositories in a unit of work (the unit tests hand in fakes)
+        self._reset_tokens = reset_tokens
+        self._meters = meters
         self._db = db
         self._clock = clock
         self._ledger = ledger
@@ -216,7 +225,7 @@ class MeterFunds:
             request.validate()
             done = ledger.post([request])[0]
             ledger.refuse_closed(postage, done)
-            issued_tokens = ResetTokenStore(uow.connection)
+            issued_tokens = self._reset_tokens(uow)
             issued = issued_tokens.by_transfer(done.id)
             if issued is None:  # a first refill, not a replay: the meter account is locked
                 expires = self._clock.now() + timedelta(seconds=RESET_TOKEN_TTL_SECONDS)
@@ -263,7 +272,7 @@ class MeterFunds:
         raw = prt.from_text(token)
 
         def work(uow: UnitOfWork) -> ResetToken:
-            issued_tokens = ResetTokenStore(uow.connection)
+            issued_tokens = self._reset_tokens(uow)
             issued = issued_tokens.for_meter(clean)
             device_at = None
             reset = prt.authenticate(key, raw, clean)
@@ -286,7 +295,7 @@ class MeterFunds:
             elif found.applied_at is not None:
                 raise Conflict("this reset token was applied already", code="token_replayed")
             else:
-                device_at = refill_proof(_device_signed(uow, clean, proof), reset)
+                device_at = refill_proof(_device_signed(self._meters(uow), clean, proof), reset)
             if not issued_tokens.mark_applied(clean, reset.sequence, self._clock.now(), device_at):
                 raise Conflict(  # recorded or cancelled by a twin meanwhile (PostgreSQL)
                     "this reset token was applied or cancelled already", code="token_replayed"
@@ -314,7 +323,7 @@ class MeterFunds:
 
         def work(uow: UnitOfWork) -> CancelledToken:
             ledger = self._ledger.within(uow)
-            issued_tokens = ResetTokenStore(uow.connection)
+            issued_tokens = self._reset_tokens(uow)
             mine = issued_tokens.for_meter(clean)  # locked (PostgreSQL): applies wait
             found = next((i for i in mine if i.sequence == sequence), None)
             if found is None:
@@ -375,7 +384,7 @@ class MeterFunds:
         meter, not covered, applied meanwhile) is logged and left. Idempotent."""
         before = self._clock.now() - timedelta(seconds=TOKEN_CANCEL_GRACE_SECONDS)
         candidates = self._db.run(
-            lambda uow: ResetTokenStore(uow.connection).expired_unapplied(
+            lambda uow: self._reset_tokens(uow).expired_unapplied(
                 before, limit, withdrawn=self._ledger.within(uow).withdrawn_meters()
             ),
             readonly=True,
@@ -397,7 +406,7 @@ class MeterFunds:
         """Cancelled refills whose customer was not told yet (``mark_cancellation_notified``)."""
 
         def work(uow: UnitOfWork) -> list[CancelledToken]:
-            found = ResetTokenStore(uow.connection).cancelled_unnotified(limit)
+            found = self._reset_tokens(uow).cancelled_unnotified(limit)
             return [self._cancelled(uow, issued) for issued in found]
 
         return self._db.run(work, readonly=True)
@@ -414,7 +423,7 @@ class MeterFunds:
         ``queue``)."""
 
         def work(uow: UnitOfWork) -> str | None:
-            marked = ResetTokenStore(uow.connection).mark_cancel_notified(
+            marked = self._reset_tokens(uow).mark_cancel_notified(
                 serial.strip(), sequence, self._clock.now()
             )
             if not marked:
@@ -461,7 +470,7 @@ class MeterFunds:
         def work(uow: UnitOfWork) -> IssuedToken:
             ledger = self._ledger.within(uow)
             meter = _meter(ledger, clean)
-            issued_tokens = ResetTokenStore(uow.connection)
+            issued_tokens = self._reset_tokens(uow)
             issued = issued_tokens.by_transfer(row_id)
             if issued is None:
                 if meter.status != "active":
@@ -491,7 +500,7 @@ class MeterFunds:
         def work(uow: UnitOfWork) -> list[IssuedToken]:
             _meter(self._ledger.within(uow), clean)
             found = []
-            for issued in ResetTokenStore(uow.connection).for_meter(clean):
+            for issued in self._reset_tokens(uow).for_meter(clean):
                 reset, raw = self._token(key, issued)
                 found.append(_issued_token(reset, raw, issued))
             return found
@@ -610,10 +619,12 @@ def _issued_token(reset: ResetToken, raw: bytes, issued: IssuedReset) -> IssuedT
     )
 
 
-def _device_signed(uow: UnitOfWork, serial: str, reply: Mapping[str, Any]) -> dict[str, Any]:
+def _device_signed(
+    meters: MeterRepository, serial: str, reply: Mapping[str, Any]
+) -> dict[str, Any]:
     """``reply`` without its signature, once it verifies under meter ``serial``'s device
     key as pinned in the registry (read here: a caller cannot hand the vault a key)."""
-    meter = MeterStore(uow.connection).get(serial)
+    meter = meters.get(serial)
     if meter is None or meter.public_key_pem is None:
         raise Conflict(
             f"meter {serial} has no device key pinned: its replies prove nothing",

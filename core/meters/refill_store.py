@@ -7,15 +7,16 @@ the meter's key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.clock import utc
-from postroom.core.db import metadata
+from postroom.core.db import UnitOfWork, metadata
 from postroom.core.money import Money
 
 Mills = sa.BigInteger
@@ -80,7 +81,46 @@ def reset_from_row(row: Row[tuple[object, ...]]) -> IssuedReset:
     )
 
 
+class ResetTokenRepository(Protocol):
+    """The reset tokens' reads and writes that ``MeterFunds`` needs (``ResetTokenStore``
+    on the database, an in-memory fake in the unit tests)."""
+
+    def by_transfer(self, transfer_id: str) -> IssuedReset | None: ...
+    def for_meter(self, serial: str) -> list[IssuedReset]:
+        """The meter's reset tokens by sequence; locked on PostgreSQL (applies serialise)."""
+        ...
+
+    def next_sequence(self, serial: str) -> int: ...
+    def add(self, token: IssuedReset, now: datetime) -> None: ...
+    def mark_applied(
+        self, serial: str, sequence: int, now: datetime, device_at: datetime | None = None
+    ) -> bool:
+        """Record the token applied, once, unless it was cancelled."""
+        ...
+
+    def mark_cancelled(self, serial: str, sequence: int, transfer_id: str, now: datetime) -> bool:
+        """Record the token cancelled, once, unless it was recorded applied."""
+        ...
+
+    def expired_unapplied(
+        self, before: datetime, limit: int, *, withdrawn: Iterable[str] = ()
+    ) -> list[IssuedReset]:
+        """Refills' tokens (amount above 0) that expired before ``before``, neither applied
+        nor cancelled, of meters not ``withdrawn``, oldest expiry first."""
+        ...
+
+    def cancelled_unnotified(self, limit: int) -> list[IssuedReset]:
+        """Cancelled tokens whose customer was not told yet, oldest cancellation first."""
+        ...
+
+    def mark_cancel_notified(self, serial: str, sequence: int, now: datetime) -> bool:
+        """Record the customer told of a cancellation; False when told before."""
+        ...
+
+
 class ResetTokenStore:
+    """``ResetTokenRepository`` on the unit of work's connection."""
+
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
@@ -190,3 +230,11 @@ class ResetTokenStore:
             .values(cancel_notified_at=now)
         )
         return result.rowcount == 1
+
+
+#: How ``MeterFunds`` reaches the reset tokens in its unit of work (tests: a fake).
+ResetTokenRepositories = Callable[[UnitOfWork], ResetTokenRepository]
+
+
+def sql_reset_tokens(uow: UnitOfWork) -> ResetTokenRepository:
+    return ResetTokenStore(uow.connection)

@@ -11,14 +11,15 @@ for shipped meters; ``meter_assets`` firmware images and graphics to install;
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from postroom.core.db import UtcDateTime, metadata
+from postroom.core.db import UnitOfWork, UtcDateTime, metadata
 from postroom.core.meters.model import (
     Alert,
     Meter,
@@ -194,7 +195,87 @@ def _alert(row: Row[tuple[object, ...]]) -> Alert:
     )
 
 
+class MeterRepository(Protocol):
+    """The meter registry's reads and writes that the use cases need (``MeterStore`` on
+    the database, an in-memory fake in the unit tests)."""
+
+    def sync_counts(self) -> tuple[int, int]: ...
+
+    # registry
+    def get(self, serial: str, *, lock: bool = False) -> Meter | None: ...
+    def find(self, customer_account_id: int | None = None) -> list[Meter]: ...
+    def add(
+        self, meter: Meter, customer_account_id: int, key_prefix: str, key_hash: str
+    ) -> None: ...
+    def update(self, serial: str, **values: Any) -> None:
+        """Set the named fields of meter ``serial`` (``Meter``'s names, plus ``key_hash``)."""
+        ...
+
+    def key_hash(self, prefix: str) -> tuple[str, str] | None:
+        """(serial, key hash) of the meter whose API key has ``prefix``."""
+        ...
+
+    # provisioning
+    def add_provisioned(self, provisioned: Provisioned) -> None: ...
+    def provisioned(
+        self, *, number: str | None = None, serial: str | None = None
+    ) -> Provisioned | None: ...
+    def number_taken(self, number: str) -> bool: ...
+
+    # the piece log
+    def add_pieces(self, pieces: Sequence[StoredPiece], uploaded_at: datetime) -> None: ...
+    def pieces(
+        self, serial: str, *, limit: int = 50, unrecorded: bool = False
+    ) -> list[StoredPiece]:
+        """The newest ``limit`` pieces, newest first; or every piece not recorded in the
+        vault yet, in piece order."""
+        ...
+
+    def pieces_numbered(self, serial: str, numbers: Iterable[int]) -> dict[int, StoredPiece]: ...
+    def mark_recorded(self, serial: str, transfer_id: str) -> None: ...
+
+    # syncs
+    def add_sync(
+        self, sync_id: str, serial: str, now: datetime, plan: Mapping[str, Any]
+    ) -> None: ...
+    def sync(self, sync_id: str) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
+        """(serial, plan, summary once finished) of sync ``sync_id``."""
+        ...
+
+    def finish_sync(self, sync_id: str, now: datetime, summary: Mapping[str, Any]) -> None: ...
+
+    # alerts, assets, reminders
+    def add_alert(
+        self,
+        serial: str,
+        kind: str,
+        fingerprint: str,
+        message: str,
+        details: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Open an alert unless one with this fingerprint exists; True when new."""
+        ...
+
+    def alerts(self, serial: str | None = None) -> list[Alert]: ...
+    def add_asset(
+        self, kind: str, scope: str, name: str, digest: str, data: bytes, now: datetime
+    ) -> None: ...
+    def latest_asset(
+        self, kind: str, scope: str, name: str | None = None
+    ) -> tuple[str, str, bytes] | None:
+        """(name, digest, data) of the newest asset of ``kind`` for ``scope``."""
+        ...
+
+    def reminder_sent(self, serial: str, deadline: datetime, kind: str) -> bool: ...
+    def add_reminder(self, serial: str, deadline: datetime, kind: str, now: datetime) -> bool:
+        """Record a reminder unless it was sent; True when new."""
+        ...
+
+
 class MeterStore:
+    """``MeterRepository`` on the unit of work's connection."""
+
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
@@ -317,8 +398,8 @@ class MeterStore:
 
     # -- pieces ----------------------------------------------------------------------
 
-    def add_pieces(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        values = list(rows)
+    def add_pieces(self, pieces: Sequence[StoredPiece], uploaded_at: datetime) -> None:
+        values = [{**attrs.asdict(p), "uploaded_at": uploaded_at} for p in pieces]
         if values:
             self._c.execute(sa.insert(meter_pieces), values)
 
@@ -454,3 +535,12 @@ class MeterStore:
             )
         )
         return True
+
+
+#: How a use case reaches the registry in its unit of work (the tests hand in a fake).
+MeterRepositories = Callable[[UnitOfWork], MeterRepository]
+
+
+def sql_meters(uow: UnitOfWork) -> MeterRepository:
+    """The registry on the unit of work's database connection."""
+    return MeterStore(uow.connection)

@@ -168,7 +168,10 @@ class PostageRequest:
     cost_center: str | None = attrs.field(default=None, converter=check_cost_center)
 
     def body_hash(self) -> str:
-        """What an idempotency key is bound to: another body under the key is a conflict."""
+        """What an idempotency key is bound to: another body under the key is a conflict
+        (``idempotency.is_replay``). Stored print jobs were hashed as this sorted-key
+        object, not as ``idempotency.fingerprint``'s compact list: their retries must
+        keep matching, so the bytes stay."""
         body = {
             "carrier": self.carrier,
             "service": self.service,

@@ -26,10 +26,17 @@ from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
+from postroom.core.idempotency import is_replay
 from postroom.core.ledger.service import LedgerService
 from postroom.core.meters import model
 from postroom.core.meters.funds import MeterFunds
-from postroom.core.meters.model import CARRIER_BY_COUNTRY, Meter, MeterStatus, operator_of
+from postroom.core.meters.model import (
+    CARRIER_BY_COUNTRY,
+    Meter,
+    MeterStatus,
+    StoredPiece,
+    operator_of,
+)
 from postroom.core.meters.store import MeterStore
 from postroom.core.meters.virtual import (
     VIRTUAL_MODEL,
@@ -179,10 +186,12 @@ class VirtualMeters:
         earlier = self._db.run(
             lambda uow: VirtualMeterStore(uow.connection).job(customer.id, key), readonly=True
         )
-        if earlier is not None and earlier["status"] == PrintStatus.POSTED:
+        if (
+            earlier is not None
+            and earlier["status"] == PrintStatus.POSTED
             # a retry: the piece as printed, whatever the rates or cost centres are now
-            if earlier["body_hash"] != request.body_hash():
-                raise _key_reused(key)
+            and is_replay(earlier["body_hash"], request.body_hash(), lambda: _key_reused(key))
+        ):
             return _printed(earlier, key, created=False)
         check_allowed_cost_center(request.cost_center, self.cost_centers(customer.number))
         day = today(self._clock)
@@ -297,6 +306,8 @@ class VirtualMeters:
         def work(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
             store = VirtualMeterStore(uow.connection)
             job = store.job(customer.id, key, lock=True)
+            if job is not None:  # the same body goes on below; another is refused
+                is_replay(job["body_hash"], body_hash, lambda: _key_reused(key))
             if job is None:
                 store.add_job(
                     customer.id,
@@ -309,8 +320,6 @@ class VirtualMeters:
                     request.cost_center,
                     self._clock.now(),
                 )
-            elif job["body_hash"] != body_hash:
-                raise _key_reused(key)
             elif job["status"] == PrintStatus.VOIDED:
                 store.update_job(
                     customer.id,
@@ -393,22 +402,22 @@ class VirtualMeters:
             meters = MeterStore(uow.connection)
             meters.add_pieces(
                 [
-                    {
-                        "serial": serial,
-                        "piece": record.piece,
-                        "mills": postage.mills,
-                        "currency": postage.currency,
-                        "mailing_date": record.mailing_date.isoformat(),
-                        "service": request.service,
-                        "origin_zip": request.origin_zip,
-                        "cost_center": request.cost_center,
-                        "printed_at": now,
-                        "request_id": key,
-                        "usage_transfer_id": post_id,
-                        "recorded": False,
-                        "uploaded_at": now,
-                    }
-                ]
+                    StoredPiece(
+                        serial=serial,
+                        piece=record.piece,
+                        mills=postage.mills,
+                        currency=postage.currency,
+                        mailing_date=record.mailing_date.isoformat(),
+                        service=request.service,
+                        origin_zip=request.origin_zip,
+                        cost_center=request.cost_center,
+                        printed_at=now,
+                        request_id=key,
+                        usage_transfer_id=post_id,
+                        recorded=False,
+                    )
+                ],
+                now,
             )
             meters.update(serial, last_piece=record.piece)
             uow.commit()

@@ -15,7 +15,7 @@ The rules (docs/vault.md "Refunds"):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -26,7 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from postroom.core.errors import PermissionDenied, ValidationError
+from postroom.core.errors import Conflict, PermissionDenied, ValidationError
+from postroom.core.ledger.model import MeterRegisters, Phase, Transfer
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.money import MILLS_PER_UNIT, Money
 from postroom.core.text import check_no_control
@@ -317,6 +318,123 @@ def check_claims(claims: Sequence[PieceClaim]) -> tuple[PieceClaim, ...]:
     return tuple(sorted(found, key=lambda c: c.piece))
 
 
+def request_body(
+    serial: str, reason: RefundReason, note: str, claims: Sequence[PieceClaim]
+) -> list[object]:
+    """What a request's fingerprint covers (``idempotency.fingerprint``): all but its id."""
+    body: list[object] = [serial, reason.value, note]
+    for c in claims:
+        proof = c.proof
+        body.append(
+            [
+                c.piece,
+                c.face,
+                c.indicium_date.isoformat(),
+                None if proof is None else proof.record.hex(),
+                None if proof is None or proof.signature is None else proof.signature.hex(),
+            ]
+        )
+    return body
+
+
+def refund_id_reused(refund_id: str) -> Conflict:
+    return Conflict(
+        f"refund id {refund_id} was used before with another request", code="refund_id_reused"
+    )
+
+
+def check_counted(meter: MeterRegisters, claim: PieceClaim) -> None:
+    """A metered piece is asked back only once the meter's usage reports counted it."""
+    if claim.piece > meter.pieces:
+        raise ValidationError(
+            f"meter {meter.serial} has printed {meter.pieces} pieces, not piece {claim.piece}",
+            code="piece_not_printed",
+            piece=claim.piece,
+        )
+
+
+def check_unclaimed(serial: str, taken: set[int]) -> None:
+    """No piece is asked back twice while a live refund claims it."""
+    if taken:
+        raise Conflict(
+            f"piece(s) {', '.join(map(str, sorted(taken)))} of meter {serial}"
+            " are refunded or asked back already",
+            code="piece_already_refunded",
+            pieces=sorted(taken),
+        )
+
+
+def check_covered(serial: str, claim: PieceClaim, usage: Transfer | None) -> Transfer:
+    """The usage report that counted ``claim``'s piece (its postage left the meter)."""
+    if usage is None:
+        raise ValidationError(
+            f"no usage report of meter {serial} counts piece {claim.piece}",
+            code="piece_not_printed",
+            piece=claim.piece,
+        )
+    return usage
+
+
+def check_charge(
+    meter: MeterRegisters,
+    claim: PieceClaim,
+    charge: Transfer | None,
+    postage_account_id: int,
+    postage_used_id: int | None,
+) -> Transfer:
+    """The posted transfer that charged a virtual meter's piece: from the postage account
+    out to the meter operator's postage used (where an approval takes the refund from),
+    of the claimed face value."""
+    if (
+        charge is None
+        or postage_used_id is None
+        or charge.phase is not Phase.POST
+        or charge.debit_account_id != postage_account_id
+        or charge.credit_account_id != postage_used_id
+    ):
+        raise ValidationError(
+            f"no charge of meter {meter.serial}'s piece {claim.piece} to the postage account"
+            f" out to {meter.operator}",
+            code="piece_not_printed",
+            piece=claim.piece,
+        )
+    if charge.amount != claim.face:
+        raise ValidationError(
+            f"piece {claim.piece}: face value {claim.face} mills but {charge.amount} mills"
+            " were charged for it",
+            code="face_value_mismatch",
+            piece=claim.piece,
+        )
+    return charge
+
+
+def check_usage_left(
+    claims: Sequence[PieceClaim],
+    usage_of: Mapping[int, Transfer],
+    claimed_face: Mapping[str, int],
+) -> None:
+    """The claims on each usage report fit in it: a one-piece report is asked back at its
+    exact amount, and no report gives back more than live refunds have left of it."""
+    for usage in {u.id: u for u in usage_of.values()}.values():
+        mine = [c for c in claims if usage_of[c.piece].id == usage.id]
+        asked = sum(c.face for c in mine)
+        if usage.pieces == 1 and asked != usage.amount:
+            raise ValidationError(
+                f"piece {mine[0].piece}: face value {asked} mills but the meter recorded"
+                f" {usage.amount} mills for it",
+                code="face_value_mismatch",
+                piece=mine[0].piece,
+            )
+        left = usage.amount - claimed_face.get(usage.id, 0)
+        if asked > left:
+            raise ValidationError(
+                f"pieces {', '.join(str(c.piece) for c in mine)}: face values of"
+                f" {asked} mills exceed the {left} mills left of the meter's usage"
+                f" report {usage.id} ({usage.pieces} pieces, {usage.amount} mills)",
+                code="face_value_mismatch",
+            )
+
+
 @attrs.frozen
 class RefundedPiece:
     """A piece of a stored refund."""
@@ -351,6 +469,39 @@ class Refund:
     decision_note: str | None = None
     #: this answer is a replay of the request that made the refund (not stored)
     replayed: bool = attrs.field(default=False, eq=False, repr=False)
+
+    @classmethod
+    def requested(
+        cls,
+        refund_id: str,
+        customer: tuple[int, str],
+        meter: MeterRegisters,
+        reason: RefundReason,
+        note: str,
+        pieces: Sequence[RefundedPiece],
+        policy: RefundPolicy,
+        now: datetime,
+        body_hash: str,
+    ) -> Refund:
+        """A new request of ``customer`` (account id, number) for ``pieces`` of ``meter``:
+        face value the pieces' sum, the policy's fee on it, awaiting an agent."""
+        face = sum(p.face for p in pieces)
+        return cls(
+            id=refund_id,
+            customer_account_id=customer[0],
+            customer_number=customer[1],
+            serial=meter.serial,
+            operator=meter.operator,
+            currency=meter.currency,
+            reason=reason,
+            note=note,
+            pieces=tuple(pieces),
+            face=face,
+            fee=policy.fee(face),
+            status=RefundStatus.REQUESTED,
+            requested_at=now,
+            body_hash=body_hash,
+        )
 
     @property
     def net(self) -> int:

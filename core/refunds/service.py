@@ -8,11 +8,8 @@ meters' service (``MetersService.logged_pieces``).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
 
 import attrs
 
@@ -22,11 +19,11 @@ from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import ConfigurationError, Conflict, NotFound, ValidationError
+from postroom.core.idempotency import fingerprint, is_replay
 from postroom.core.ledger.model import (
     AccountKind,
     LedgerAccount,
     MeterRegisters,
-    Phase,
     Transfer,
     TransferCode,
     TransferRequest,
@@ -40,13 +37,20 @@ from postroom.core.refunds.model import (
     RefundPolicy,
     RefundReason,
     RefundStatus,
+    check_charge,
     check_claims,
+    check_counted,
+    check_covered,
     check_note,
     check_refund_id,
+    check_unclaimed,
+    check_usage_left,
     load_public_key,
     parse_reason,
+    refund_id_reused,
+    request_body,
 )
-from postroom.core.refunds.store import RefundStore
+from postroom.core.refunds.store import RefundRepository, RefundStore
 
 MAX_AGENT = 100
 MAX_LIST = 1000
@@ -70,23 +74,6 @@ def _agent(value: object) -> str:
     return name
 
 
-def _body_hash(serial: str, reason: RefundReason, note: str, claims: Sequence[PieceClaim]) -> str:
-    body: list[Any] = [serial, reason.value, note]
-    for c in claims:
-        proof = c.proof
-        body.append(
-            [
-                c.piece,
-                c.face,
-                c.indicium_date.isoformat(),
-                None if proof is None else proof.record.hex(),
-                None if proof is None or proof.signature is None else proof.signature.hex(),
-            ]
-        )
-    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    return hashlib.sha256(raw).hexdigest()
-
-
 class RefundService:
     """``pr.refunds``: refund requests, the agent's decision, closing a postage account."""
 
@@ -98,13 +85,28 @@ class RefundService:
         accounts: AccountsService,
         meters: MetersService,
         policy: RefundPolicy,
+        *,
+        refunds: Callable[[UnitOfWork], RefundRepository] | None = None,
     ):
+        #: the refunds' repository in a unit of work (the tests hand in an in-memory one)
+        self._refunds: Callable[[UnitOfWork], RefundRepository] = refunds or (
+            lambda uow: RefundStore(uow.connection)
+        )
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._accounts = accounts
         self._meters = meters
         self.policy = policy
+
+    def _open_postage(
+        self, uow: UnitOfWork, ledger: LedgerSession, customer: CustomerAccount
+    ) -> LedgerAccount:
+        """The customer's postage account, refused once it is closed."""
+        postage = _postage(ledger, customer)
+        if self._accounts.is_closed_in(uow, postage.id):
+            raise _closed(postage)
+        return postage
 
     # ------------------------------------------------------------------ requests
 
@@ -164,104 +166,57 @@ class RefundService:
             raise ValidationError("a meter serial is 1 to 60 characters", code="invalid_serial")
         clean_serial = serial.strip()
         key = None if public_key_pem is None else load_public_key(public_key_pem)
-        body_hash = _body_hash(clean_serial, why, clean_note, pieces)
+        body_hash = fingerprint(request_body(clean_serial, why, clean_note, pieces))
 
         def work(uow: UnitOfWork) -> Refund:
             customer = self._accounts.customer_in(uow, customer_number)
-            refunds = RefundStore(uow.connection)
+            refunds = self._refunds(uow)
             ledger = self._ledger.within(uow)
             existing = refunds.get(customer.id, refund_id)
-            if existing is not None:
-                if existing.body_hash != body_hash:
-                    raise Conflict(
-                        f"refund id {refund_id} was used before with another request",
-                        code="refund_id_reused",
-                    )
+            if existing is not None and is_replay(
+                existing.body_hash, body_hash, lambda: refund_id_reused(refund_id)
+            ):
                 return attrs.evolve(existing, replayed=True)
-            postage = _postage(ledger, customer)
-            if self._accounts.is_closed_in(uow, postage.id):
-                raise _closed(postage)
-            meter = ledger.meter_by_serial(clean_serial)
-            if meter is None or meter.customer_account_id != customer.id:
-                raise NotFound(f"no meter {clean_serial!r}", code="meter_not_found")
-            # one request per meter at a time: what its usage reports have left is exact
-            ledger.lock_accounts([meter.account_id])
+            postage = self._open_postage(uow, ledger, customer)
+            meter = _claimed_meter(ledger, customer, clean_serial)
             today = self._clock.now().date()
             for claim in pieces:
                 self.policy.check_window(claim.piece, claim.indicium_date, today)
-                if charged_by is None and claim.piece > meter.pieces:
-                    raise ValidationError(
-                        f"meter {meter.serial} has printed {meter.pieces} pieces, not piece"
-                        f" {claim.piece}",
-                        code="piece_not_printed",
-                        piece=claim.piece,
+                if charged_by is None:  # a virtual meter's pieces are charged one by one
+                    check_counted(meter, claim)
+            check_unclaimed(meter.serial, refunds.claimed(meter.serial, (c.piece for c in pieces)))
+            usage_of = {
+                c.piece: (
+                    _charge(ledger, postage, meter, c, charged_by)
+                    if charged_by is not None
+                    else check_covered(
+                        meter.serial, c, ledger.usage_covering(meter.account_id, c.piece)
                     )
-            taken = refunds.claimed(meter.serial, (c.piece for c in pieces))
-            if taken:
-                raise Conflict(
-                    f"piece(s) {', '.join(map(str, sorted(taken)))} of meter {meter.serial}"
-                    " are refunded or asked back already",
-                    code="piece_already_refunded",
-                    pieces=sorted(taken),
-                )
-            usage_of = {}
-            for claim in pieces:
-                if charged_by is not None:
-                    usage_of[claim.piece] = _charge(ledger, postage, meter, claim, charged_by)
-                    continue
-                usage = ledger.usage_covering(meter.account_id, claim.piece)
-                if usage is None:
-                    raise ValidationError(
-                        f"no usage report of meter {meter.serial} counts piece {claim.piece}",
-                        code="piece_not_printed",
-                        piece=claim.piece,
-                    )
-                usage_of[claim.piece] = usage
-            claimed_face = refunds.claimed_face_by_usage(u.id for u in usage_of.values())
-            for usage in {u.id: u for u in usage_of.values()}.values():
-                mine = [c for c in pieces if usage_of[c.piece].id == usage.id]
-                asked = sum(c.face for c in mine)
-                if usage.pieces == 1 and asked != usage.amount:
-                    raise ValidationError(
-                        f"piece {mine[0].piece}: face value {asked} mills but the meter recorded"
-                        f" {usage.amount} mills for it",
-                        code="face_value_mismatch",
-                        piece=mine[0].piece,
-                    )
-                left = usage.amount - claimed_face.get(usage.id, 0)
-                if asked > left:
-                    raise ValidationError(
-                        f"pieces {', '.join(str(c.piece) for c in mine)}: face values of"
-                        f" {asked} mills exceed the {left} mills left of the meter's usage"
-                        f" report {usage.id} ({usage.pieces} pieces, {usage.amount} mills)",
-                        code="face_value_mismatch",
-                    )
-            recorded = tuple(
-                RefundedPiece(
-                    c.piece,
-                    c.face,
-                    c.indicium_date,
-                    usage_of[c.piece].id,
-                    c.verify(meter.serial, meter.currency, key),
                 )
                 for c in pieces
+            }
+            check_usage_left(
+                pieces, usage_of, refunds.claimed_face_by_usage(u.id for u in usage_of.values())
             )
-            face = sum(c.face for c in pieces)
-            refund = Refund(
-                id=refund_id,
-                customer_account_id=customer.id,
-                customer_number=customer.number,
-                serial=meter.serial,
-                operator=meter.operator,
-                currency=meter.currency,
-                reason=why,
-                note=clean_note,
-                pieces=recorded,
-                face=face,
-                fee=self.policy.fee(face),
-                status=RefundStatus.REQUESTED,
-                requested_at=self._clock.now(),
-                body_hash=body_hash,
+            refund = Refund.requested(
+                refund_id,
+                (customer.id, customer.number),
+                meter,
+                why,
+                clean_note,
+                [
+                    RefundedPiece(
+                        c.piece,
+                        c.face,
+                        c.indicium_date,
+                        usage_of[c.piece].id,
+                        c.verify(meter.serial, meter.currency, key),
+                    )
+                    for c in pieces
+                ],
+                self.policy,
+                self._clock.now(),
+                body_hash,
             )
             refunds.add(refund)
             uow.commit()
@@ -274,7 +229,7 @@ class RefundService:
 
         def work(uow: UnitOfWork) -> Refund:
             customer = self._accounts.customer_in(uow, customer_number)
-            return _refund(RefundStore(uow.connection), customer, refund_id)
+            return _refund(self._refunds(uow), customer, refund_id)
 
         return self._db.run(work, readonly=True)
 
@@ -307,7 +262,7 @@ class RefundService:
                 if customer_number is None
                 else self._accounts.customer_in(uow, customer_number).id
             )
-            return RefundStore(uow.connection).find(
+            return self._refunds(uow).find(
                 customer_account_id=owner, status=wanted, limit=limit, offset=offset
             )
 
@@ -326,16 +281,14 @@ class RefundService:
 
         def work(uow: UnitOfWork) -> Refund:
             customer = self._accounts.customer_in(uow, customer_number)
-            refunds = RefundStore(uow.connection)
+            refunds = self._refunds(uow)
             refund = _refund(refunds, customer, refund_id, lock=True)
             if refund.status is RefundStatus.APPROVED:
                 return refund
             if refund.status is RefundStatus.REJECTED:
                 raise Conflict(f"refund {refund.id} was rejected", code="refund_rejected")
             ledger = self._ledger.within(uow)
-            postage = _postage(ledger, customer)
-            if self._accounts.is_closed_in(uow, postage.id):
-                raise _closed(postage)
+            postage = self._open_postage(uow, ledger, customer)
             used = self._ledger.within(uow).system_account(
                 AccountKind.POSTAGE_USED, refund.currency, refund.operator
             )
@@ -386,7 +339,7 @@ class RefundService:
 
         def work(uow: UnitOfWork) -> Refund:
             customer = self._accounts.customer_in(uow, customer_number)
-            refunds = RefundStore(uow.connection)
+            refunds = self._refunds(uow)
             refund = _refund(refunds, customer, refund_id, lock=True)
             if refund.status is RefundStatus.REJECTED:
                 return refund
@@ -412,7 +365,7 @@ class RefundService:
         def work(uow: UnitOfWork) -> AccountClosure:
             customer = self._accounts.customer_in(uow, customer_number)
             ledger = self._ledger.within(uow)
-            refunds = RefundStore(uow.connection)
+            refunds = self._refunds(uow)
             postage = _postage(ledger, customer)
             done = self._accounts.closure_in(uow, postage.id)
             if done is not None:
@@ -486,6 +439,16 @@ class RefundService:
         return self._db.run(work, readonly=True)
 
 
+def _claimed_meter(ledger: LedgerSession, customer: CustomerAccount, serial: str) -> MeterRegisters:
+    """The customer's meter ``serial``, locked: one request per meter at a time, so what
+    its usage reports have left is exact."""
+    meter = ledger.meter_by_serial(serial)
+    if meter is None or meter.customer_account_id != customer.id:
+        raise NotFound(f"no meter {serial!r}", code="meter_not_found")
+    ledger.lock_accounts([meter.account_id])
+    return meter
+
+
 def _postage(ledger: LedgerSession, customer: CustomerAccount) -> LedgerAccount:
     account = ledger.account_by_code(postage_code(customer.number))
     if account is None:
@@ -496,7 +459,7 @@ def _postage(ledger: LedgerSession, customer: CustomerAccount) -> LedgerAccount:
 
 
 def _refund(
-    store: RefundStore, customer: CustomerAccount, refund_id: str, *, lock: bool = False
+    store: RefundRepository, customer: CustomerAccount, refund_id: str, *, lock: bool = False
 ) -> Refund:
     found = None
     if isinstance(refund_id, str) and len(refund_id) <= 40:
@@ -517,31 +480,10 @@ def _charge(
     claim: PieceClaim,
     charged_by: Mapping[int, str],
 ) -> Transfer:
-    """The posted transfer that charged a virtual meter's piece to the postage account,
-    out to the meter operator's postage used (where an approval takes the refund from)."""
+    """The posted transfer that charged a virtual meter's piece (``model.check_charge``)."""
     used = ledger.account_by_code(
         system_code(AccountKind.POSTAGE_USED, meter.currency, meter.operator)
     )
     found = ledger.transfers_by_id([charged_by.get(claim.piece, "")])
     charge = next(iter(found.values()), None)
-    if (
-        charge is None
-        or used is None
-        or charge.phase is not Phase.POST
-        or charge.debit_account_id != postage.id
-        or charge.credit_account_id != used.id
-    ):
-        raise ValidationError(
-            f"no charge of meter {meter.serial}'s piece {claim.piece} to the postage account"
-            f" out to {meter.operator}",
-            code="piece_not_printed",
-            piece=claim.piece,
-        )
-    if charge.amount != claim.face:
-        raise ValidationError(
-            f"piece {claim.piece}: face value {claim.face} mills but {charge.amount} mills"
-            " were charged for it",
-            code="face_value_mismatch",
-            piece=claim.piece,
-        )
-    return charge
+    return check_charge(meter, claim, charge, postage.id, None if used is None else used.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -115,8 +116,45 @@ def _refund_from_row(row: Row[tuple[object, ...]], pieces: Sequence[RefundedPiec
     )
 
 
+class RefundRepository(Protocol):
+    """The refunds' reads and writes that the use cases need (``RefundStore`` on the
+    database, an in-memory fake in the unit tests)."""
+
+    def add(self, refund: Refund) -> None: ...
+
+    def get(
+        self, customer_account_id: int, refund_id: str, *, lock: bool = False
+    ) -> Refund | None: ...
+
+    def find(
+        self,
+        *,
+        customer_account_id: int | None = None,
+        status: RefundStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Refund]: ...
+
+    def pending_count(self, customer_account_id: int) -> int: ...
+
+    def decide(
+        self, refund: Refund, status: RefundStatus, now: datetime, agent: str, note: str
+    ) -> bool:
+        """Move a requested refund to ``status``; False when another decision came first.
+        A rejection releases its pieces (they may be asked back again)."""
+        ...
+
+    def claimed(self, serial: str, pieces: Iterable[int]) -> set[int]:
+        """Which of ``pieces`` of meter ``serial`` a live refund claims already."""
+        ...
+
+    def claimed_face_by_usage(self, usage_ids: Iterable[str]) -> dict[str, int]:
+        """Face value claimed by live refunds out of each usage report."""
+        ...
+
+
 class RefundStore:
-    """Repository of refunds and account closures on the unit of work's connection."""
+    """Repository of refunds on the unit of work's connection (``RefundRepository``)."""
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
