@@ -133,6 +133,7 @@ def _sqlite_engine(url: URL) -> Engine:
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         poolclass=sa.StaticPool if memory else sa.QueuePool,
+        **({} if memory else {"pool_size": 16, "max_overflow": 16}),
     )
 
     @sa.event.listens_for(engine, "connect")

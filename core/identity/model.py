@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,7 @@ import email_validator
 import phonenumbers
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from babel.core import get_global
 
 from postroom.core.errors import ValidationError
 
@@ -162,6 +164,41 @@ def phone_country(e164: str) -> str | None:
     """The ISO country of an E.164 number (``+33...`` → ``FR``)."""
     region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
     return region if region and region != "001" else None
+
+
+#: The zone a country's people expect where it has several (Babel lists a country's
+#: zones without saying which one most of its people live in).
+MAIN_TIME_ZONE = {
+    "US": "America/New_York",
+    "CA": "America/Toronto",
+    "FR": "Europe/Paris",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City",
+    "RU": "Europe/Moscow",
+}
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """Every IANA zone this machine's tz database knows."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def default_time_zone(country: str) -> str:
+    """The usual zone of an ISO country (``FR`` → ``Europe/Paris``), UTC when unknown."""
+    code = country.upper()
+    if code in MAIN_TIME_ZONE:
+        return MAIN_TIME_ZONE[code]
+    zones = get_global("territory_zones").get(code, ())
+    return next((zone for zone in zones if zone in time_zones()), "UTC")
+
+
+def parse_time_zone(value: str) -> str:
+    text = value.strip()
+    if text not in time_zones():
+        raise invalid("time_zone", "invalid_time_zone", "this is not a time zone")
+    return text
 
 
 @cache
@@ -320,6 +357,17 @@ class User:
     verified_at: datetime | None = None
     #: an invited person who has not accepted yet has no password
     has_password: bool = True
+    #: the IANA zone the person chose; "" until they do (see ``shown_time_zone``)
+    time_zone: str = ""
+
+    @property
+    def shown_time_zone(self) -> str:
+        """The zone the portal shows this person's times in: their choice, else the
+        usual one of their phone's country, else UTC."""
+        if self.time_zone:
+            return self.time_zone
+        country = phone_country(self.phone) if self.phone else None
+        return default_time_zone(country) if country else "UTC"
 
     @property
     def verified(self) -> bool:

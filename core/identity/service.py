@@ -535,18 +535,22 @@ class IdentityService:
             raise NotFound(f"no user {user_id}", code="user_not_found")
         return found
 
-    def update_profile(self, user_id: int, *, name: str, phone: str, language: str) -> User:
+    def update_profile(
+        self, user_id: int, *, name: str, phone: str, language: str, time_zone: str = ""
+    ) -> User:
+        """Name, phone, language and time zone ("" keeps the one shown until now)."""
         check = FormCheck()
         clean_language = check.parse("language", model.parse_language, language)
         clean_name = check.parse("name", model.parse_name, name)
         region = PHONE_REGION.get(clean_language or "en", "US")
         clean_phone = check.parse("phone", model.parse_phone, phone, region)
+        changes = {"name": clean_name, "phone": clean_phone, "language": clean_language}
+        if time_zone:
+            changes["time_zone"] = check.parse("time_zone", model.parse_time_zone, time_zone)
         check.done()
 
         def work(unit: IdentityUnit) -> User:
-            unit.repo.update_user(
-                user_id, {"name": clean_name, "phone": clean_phone, "language": clean_language}
-            )
+            unit.repo.update_user(user_id, changes)
             unit.commit()
             found = unit.repo.user(user_id)
             if found is None:
@@ -678,31 +682,43 @@ class IdentityService:
         return found
 
     def invite(
-        self, account_number: str, email: str, role: str, *, by: User | None = None
+        self,
+        account_number: str,
+        email: str,
+        role: str,
+        *,
+        by: User | None = None,
+        language: str | None = None,
     ) -> IssuedLink:
         """Invite a colleague into the customer account (``by``: the portal user who
         invites, None for an admin on the CLI): a single-use link lets them choose
-        their password. An owner invites any role, an admin users and admins."""
+        their password. An owner invites any role, an admin users and admins.
+
+        The invitation is written in ``language``, by default the inviter's: the
+        invited person has not chosen one yet, and keeps it until they do."""
         check = FormCheck()
         address = check.parse("email", model.parse_email, email)
         clean_role = check.parse("role", model.parse_portal_role, role)
+        chosen = language or (by.language if by is not None else "en")
+        clean_language = check.parse("language", model.parse_language, chosen)
         check.done()
         self._require_manager(account_number, by, clean_role)
         if not self._customers.exists(account_number):
             raise NotFound(f"no customer account {account_number}", code="account_not_found")
         inviter = by.name if by is not None else "postroom"
-        return self._invite(address, clean_role.value, account_number, inviter)
+        return self._invite(address, clean_role.value, account_number, inviter, clean_language)
 
-    def invite_staff(self, email: str, role: str) -> IssuedLink:
+    def invite_staff(self, email: str, role: str, *, language: str = "en") -> IssuedLink:
         """Invite a member of staff (agent, supervisor, account manager, admin); CLI only."""
         check = FormCheck()
         address = check.parse("email", model.parse_email, email)
         clean_role = check.parse("role", model.parse_staff_role, role)
+        clean_language = check.parse("language", model.parse_language, language)
         check.done()
-        return self._invite(address, clean_role.value, None, "postroom")
+        return self._invite(address, clean_role.value, None, "postroom", clean_language)
 
     def _invite(
-        self, address: str, role: str, account_number: str | None, inviter: str
+        self, address: str, role: str, account_number: str | None, inviter: str, language: str
     ) -> IssuedLink:
         token = model.new_token()
         now = self._clock.now()
@@ -716,7 +732,7 @@ class IdentityService:
                     "name": "",
                     "company": "",
                     "phone": "",
-                    "language": "en",
+                    "language": language,
                     "account_number": account_number,
                     "staff": account_number is None,
                     "role": role,

@@ -31,6 +31,8 @@ identity_users = sa.Table(
     sa.Column("company", sa.String(200), nullable=False),
     sa.Column("phone", sa.String(20), nullable=False),
     sa.Column("language", sa.String(5), nullable=False),
+    # the IANA zone the person chose; "" until then (User.shown_time_zone)
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default=""),
     # portal users: their customer account; staff: none
     sa.Column(
         "account_number",
@@ -153,6 +155,7 @@ def _user(row: Row[Any]) -> User:
         security_question=str(m["security_question"]),
         verified_at=m["verified_at"],
         has_password=m["password_hash"] is not None,
+        time_zone=str(m["time_zone"]),
     )
 
 

@@ -83,18 +83,31 @@ def list_(state: CliState, account: str | None, staff: bool, as_json: bool) -> N
     required=True,
     help="owner|admin|user, or agent|supervisor|account-manager|admin for staff.",
 )
+@click.option(
+    "--language",
+    type=click.Choice(["en", "fr"]),
+    default="en",
+    show_default=True,
+    help="The language of the invitation (the person may change it later).",
+)
 @json_option
 @pass_state
 def add(
-    state: CliState, account: str | None, staff: bool, email: str, role: str, as_json: bool
+    state: CliState,
+    account: str | None,
+    staff: bool,
+    email: str,
+    role: str,
+    language: str,
+    as_json: bool,
 ) -> None:
     """Invite a person: an email with a single-use link to choose their password."""
     number = _scope(account, staff)
     identity = state.postroom().identity
     issued = (
-        identity.invite_staff(email, role)
+        identity.invite_staff(email, role, language=language)
         if number is None
-        else identity.invite(number, email, role)
+        else identity.invite(number, email, role, language=language)
     )
     emit(user_json(issued.user), as_json, lambda d: f"invited {d['email']} as {d['role']}")
 

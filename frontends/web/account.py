@@ -35,7 +35,7 @@ from postroom.core.errors import (
     Unauthenticated,
     ValidationError,
 )
-from postroom.core.identity.model import InvalidForm, Registration, User
+from postroom.core.identity.model import InvalidForm, Registration, User, time_zones
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import (
     current_user,
@@ -61,6 +61,7 @@ MESSAGES = {
     "password_too_long": _l("A password has at most 128 characters."),
     "password_common": _l("This password is one of the most common ones: choose another."),
     "invalid_language": _l("Choose English or French."),
+    "invalid_time_zone": _l("Choose a time zone from the list."),
     "invalid_role": _l("Choose one of the roles offered."),
     "no_matching_meter": _l(
         "No meter with this serial number is registered to this customer account."
@@ -158,6 +159,12 @@ class ProfileForm(Form):
     name = StringField(_l("Your name"))
     phone = TelField(_l("Business phone"))
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
+    # the service checks it (an unknown zone is reported next to the field)
+    time_zone = SelectField(
+        _l("Time zone (dates and times are shown in it)"),
+        choices=[SelectChoice(zone, zone) for zone in sorted(time_zones())],
+        validate_choice=False,
+    )
 
 
 class PasswordForm(Form):
@@ -188,6 +195,10 @@ class InvitationForm(Form):
 class InviteForm(Form):
     email = EmailField(_l("Email"))
     role = SelectField(_l("Role"), choices=[SelectChoice(k, v) for k, v in ROLE_LABELS.items()])
+    # optional: a post without it writes in the inviter's language; the service checks it
+    language = SelectField(
+        _l("Language of the invitation"), choices=LANGUAGE_CHOICES, validate_choice=False
+    )
 
 
 class RoleForm(Form):
@@ -404,7 +415,12 @@ def _profile_page(**forms: FlaskForm) -> str:
     person = signed_in_person()
     assert person is not None
     profile_form = forms.get("profile") or ProfileForm(
-        data={"name": person.name, "phone": person.phone, "language": person.language}
+        data={
+            "name": person.name,
+            "phone": person.phone,
+            "language": person.language,
+            "time_zone": person.shown_time_zone,
+        }
     )
     security = forms.get("security") or SecurityForm(
         data={"security_question": person.security_question}
@@ -434,6 +450,7 @@ def update_profile() -> str | Response:
                 name=form.name.data or "",
                 phone=form.phone.data or "",
                 language=form.language.data or "",
+                time_zone=form.time_zone.data or "",
             )
         except ValidationError as error:
             _attach(form, error)
@@ -534,7 +551,7 @@ def confirm_email(token: str) -> str | Response:
 @roles_required("owner", "admin")
 def users() -> str:
     """Owners and admins of a customer account: its people."""
-    return _users_page(InviteForm())
+    return _users_page(InviteForm(language=_language()))
 
 
 def _users_page(invite: InviteForm) -> str:
@@ -574,6 +591,7 @@ def invite() -> str | Response:
                 form.email.data or "",
                 form.role.data or "",
                 by=person,
+                language=form.language.data or None,
             )
         except ValidationError as error:
             _attach(form, error)
@@ -649,8 +667,8 @@ def accept_invitation(token: str) -> str | Response:
     except (NotFound, Conflict) as error:
         return _token_problem(error)
     form = InvitationForm()
-    if request.method == "GET":
-        form.language.data = _language()
+    if request.method == "GET":  # the language the invitation was written in
+        form.language.data = invited.language
     if form.validate_on_submit():
         try:
             identity.accept_invitation(

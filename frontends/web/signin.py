@@ -38,6 +38,8 @@ class SignedInUser:
     role: str
     language: str
     is_staff: bool
+    #: the IANA zone the portal shows this person's times in
+    time_zone: str = "UTC"
 
     @classmethod
     def of(cls, user: User) -> SignedInUser:
@@ -49,6 +51,7 @@ class SignedInUser:
             role=user.role,
             language=user.language,
             is_staff=user.staff,
+            time_zone=user.shown_time_zone,
         )
 
 

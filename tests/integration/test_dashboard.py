@@ -5,7 +5,7 @@ and that it never sees another account's."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask.testing import FlaskClient
 
@@ -182,3 +182,43 @@ def test_the_last_five_refills_newest_first_with_their_meter(
         (Money.parse("3.00 USD"), None),
     ]
     assert overview.available_mills == 21000 - 2500
+
+
+def test_times_are_shown_in_the_persons_time_zone(
+    client: FlaskClient, postroom: Postroom, clock: FrozenClock
+) -> None:
+    """A refill at 15:30 UTC in December reads 10:30 AM for a US phone's New York, and
+    16:30 once the person chooses Paris on the profile page."""
+    clock.set(datetime(2026, 12, 2, 15, 30, tzinfo=UTC))
+    number = funded_customer(postroom, "Acme Mail", "PR-DASH-0001", "100.00 USD")
+    person(postroom, number, "ann@example.com")  # phone +1 202...: America/New_York
+    sign_in(client, "ann@example.com")
+    page = client.get("/dashboard").text
+    assert "10:30\u202fAM" in page or "10:30 AM" in page
+    profile = client.get("/account/profile").text
+    assert '<option selected value="America/New_York">' in profile
+    answer = client.post(
+        "/account/profile",
+        data={
+            "csrf_token": csrf(profile),
+            "name": "Ann",
+            "phone": "+1 202 555 0143",
+            "language": "en",
+            "time_zone": "Europe/Paris",
+        },
+    )
+    assert answer.status_code == 303
+    assert "4:30\u202fPM" in client.get("/dashboard").text
+    wrong = client.post(
+        "/account/profile",
+        data={
+            "csrf_token": csrf(profile),
+            "name": "Ann",
+            "phone": "+1 202 555 0143",
+            "language": "en",
+            "time_zone": "Mars/Olympus_Mons",
+        },
+    )
+    assert wrong.status_code == 200
+    assert "Choose a time zone from the list." in wrong.text
+    assert postroom.identity.users(number)[0].time_zone == "Europe/Paris"

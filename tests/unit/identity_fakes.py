@@ -37,6 +37,7 @@ class Row:
             security_question=v["security_question"],
             verified_at=v["verified_at"],
             has_password=v["password_hash"] is not None,
+            time_zone=v.get("time_zone", ""),
         )
 
 

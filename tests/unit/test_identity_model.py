@@ -98,3 +98,21 @@ def test_staff_and_portal_roles_do_not_mix() -> None:
     assert has_role(person("admin", staff=True), ("agent", "staff:admin"))
     assert has_role(person("agent", staff=True), ("agent",))
     assert not has_role(person("user", staff=False), ("owner", "admin"))
+
+
+def test_a_persons_time_zone_is_their_choice_else_their_phones_country() -> None:
+    assert model.default_time_zone("FR") == "Europe/Paris"
+    assert model.default_time_zone("us") == "America/New_York"
+    assert model.default_time_zone("CA") == "America/Toronto"
+    assert model.default_time_zone("DE") == "Europe/Berlin"
+    assert model.default_time_zone("QQ") == "UTC"
+    assert model.parse_time_zone(" Europe/Paris ") == "Europe/Paris"
+    with pytest.raises(ValidationError) as caught:
+        model.parse_time_zone("Paris")
+    assert caught.value.code == "invalid_time_zone"
+    when = datetime(2026, 12, 2, tzinfo=UTC)
+    person = model.User(1, "a@example.com", "A", "owner", False, "fr", when, phone="+33142685300")
+    assert person.shown_time_zone == "Europe/Paris"
+    person.time_zone = "America/Toronto"
+    assert person.shown_time_zone == "America/Toronto"
+    assert model.User(2, "s@example.com", "S", "agent", True, "en", when).shown_time_zone == "UTC"

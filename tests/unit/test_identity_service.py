@@ -380,6 +380,23 @@ def test_invitations_roles_and_the_last_owner(
     }
 
 
+def test_an_invitation_is_written_in_the_inviters_language_or_the_one_chosen(
+    identity: IdentityService, tx: FakeTransactions
+) -> None:
+    owner = registered_and_verified(identity, tx, language="fr")
+    number = owner.account_number
+    invited = identity.invite(number, "op@example.com", "user", by=owner)
+    assert invited.user.language == "fr"
+    assert tx.outbox[-1].language == "fr"
+    assert "vous invite" in tx.outbox[-1].body
+    chosen = identity.invite(number, "ed@example.com", "user", by=owner, language="en")
+    assert (chosen.user.language, tx.outbox[-1].language) == ("en", "en")
+    assert "invites you" in tx.outbox[-1].body
+    with pytest.raises(InvalidForm) as caught:
+        identity.invite(number, "xx@example.com", "user", by=owner, language="de")
+    assert caught.value.details["fields"] == {"language": "invalid_language"}
+
+
 def test_another_accounts_person_is_not_found(
     identity: IdentityService, tx: FakeTransactions
 ) -> None:
