@@ -6,7 +6,7 @@ portal owner); `postroom serve` runs in its own process; CLIENTS threads, each o
 own keep-alive connection, ask for one path as fast as the server answers for SECONDS.
 The dashboard is read by the demo's owner with her session cookie, as a browser would.
 
-Run: python bench/bench_portal.py [--clients 16] [--seconds 30] [--threads 8]
+Run: python bench/bench_portal.py [--clients 16] [--seconds 30] [--threads 8] [--processes 1]
                                   [--hashes 50] [--sign-ins 100]
 Target (issue #13): dashboard >= 0.25 x healthz requests/s, dashboard p99 < 150 ms.
 """
@@ -53,11 +53,13 @@ def demo_owner(data_dir: Path) -> tuple[str, str]:
     return email, rest.split(" ", 1)[0]
 
 
-def start_server(data_dir: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, port: int, threads: int, processes: int
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "POSTROOM_DATA_DIR": str(data_dir), "POSTROOM_LOG_LEVEL": "WARNING"}
     env.pop("POSTROOM_DATABASE_URL", None)
     process = subprocess.Popen(
-        [*SERVE, "--port", str(port), "--threads", str(threads)],
+        [*SERVE, "--port", str(port), "--threads", str(threads), "--processes", str(processes)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--processes", type=int, default=1, help="server processes")
     parser.add_argument("--hashes", type=int, default=50)
     parser.add_argument("--sign-ins", type=int, default=100)
     args = parser.parse_args()
@@ -154,7 +157,7 @@ def main() -> None:
         data_dir = Path(folder)
         email, password = demo_owner(data_dir)
         port = free_port()
-        server = start_server(data_dir, port, args.threads)
+        server = start_server(data_dir, port, args.threads, args.processes)
         try:
             cookie = sign_in(port, email, password)
             load(port, "/dashboard", cookie, args.clients, 2)  # warm both paths up
@@ -166,7 +169,8 @@ def main() -> None:
             server.wait(timeout=30)
 
     print(
-        f"postroom serve (waitress, {args.threads} threads, SQLite), {args.clients} clients "
+        f"postroom serve (waitress, {args.processes} x {args.threads} threads, SQLite), "
+        f"{args.clients} clients "
         f"with keep-alive, {args.seconds:.0f} s per path"
     )
     print(f"{'path':<12}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")

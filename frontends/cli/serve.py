@@ -1,11 +1,16 @@
-"""``postroom serve``: the portal and API on a production WSGI server (waitress)."""
+"""``postroom serve``: the portal and API on a production WSGI server (waitress), in one
+process or several that share the listening socket."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
+import os
 import signal
+import socket
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +24,8 @@ from postroom.frontends.cli.state import CliState, pass_state
 from postroom.frontends.observability import configure_logging, watch_jobs
 from postroom.frontends.web import create_app
 
+log = logging.getLogger("postroom.serve")
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="POSTROOM_HOST")
@@ -27,13 +34,25 @@ from postroom.frontends.web import create_app
 )
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="POSTROOM_PROCESSES",
+    help="Server processes sharing the port (POSIX), each with --threads threads: one per "
+    "CPU uses every core. Set POSTROOM_REDIS_URL so that rate limits count across them.",
+)
+@click.option(
     "--demo", is_flag=True, help="Load demo data and run a background worker in this process."
 )
 @pass_state
-def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
+def serve(state: CliState, host: str, port: int, threads: int, processes: int, demo: bool) -> None:
     """Serve the portal and the JSON API."""
     postroom = state.postroom()
     configure_logging(postroom.config.log_level)
+    if processes > 1:
+        _serve_in_processes(state, host, port, threads, processes, demo)
+        return
     app = create_app(postroom=postroom)
     try:
         server = create_server(app, host=host, port=port, threads=threads)
@@ -58,10 +77,117 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
             server.close()
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        listener = socket.socket(info[0], socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(info[4])
+        listener.listen(1024)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use", code="port_in_use"
+            ) from error
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {error}") from error
+    return listener
+
+
+def _serve_in_processes(
+    state: CliState, host: str, port: int, threads: int, processes: int, demo: bool
+) -> None:
+    """A parent that binds the port, forks ``processes`` servers that accept on it,
+    starts a new one when one dies, and stops them all on SIGTERM or Ctrl+C.
+
+    Nothing open crosses the fork: the parent migrates (and loads the demo), closes its
+    database, and each server opens its own connections."""
+    if not hasattr(os, "fork"):
+        raise ConfigurationError(
+            "--processes needs a POSIX system (fork); use one process", code="processes_unsupported"
+        )
+    listener = _listen(host, port)
+    facts: dict[str, str] = {}
+    if demo:
+        load_demo(state.postroom(), facts=facts)
+        demo_kiosk(state.postroom())
+    version = state.postroom().version
+    state.close()
+    servers = {_fork_server(state, listener, threads) for _ in range(processes)}
+    stopping = False
+
+    def stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in servers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    with _demo_worker(state.postroom(), facts, load=False) if demo else contextlib.nullcontext():
+        signal.signal(signal.SIGTERM, stop)  # after the demo worker's own handlers
+        signal.signal(signal.SIGINT, stop)
+        for name, value in facts.items():
+            click.echo(f"{name}: {value}")
+        click.echo(
+            f"postroom {version} serving on http://{host}:{port}/ with {processes} processes "
+            "(Ctrl+C stops)"
+        )
+        quick_deaths = 0
+        while servers:
+            try:
+                pid, _status = os.wait()
+            except ChildProcessError:
+                break
+            servers.discard(pid)
+            if stopping:
+                continue
+            # a server that keeps dying at once (a broken configuration) is not restarted
+            quick_deaths = quick_deaths + 1 if _recent(pid) else 0
+            if quick_deaths >= 5:
+                log.error("server processes keep dying at start; stopping")
+                stop(signal.SIGTERM, None)
+                continue
+            log.warning("server process %s ended; starting another", pid)
+            servers.add(_fork_server(state, listener, threads))
+    listener.close()
+    click.echo("stopped")
+
+
+_started: dict[int, float] = {}
+
+
+def _recent(pid: int) -> bool:
+    return time.monotonic() - _started.pop(pid, 0.0) < 2.0
+
+
+def _fork_server(state: CliState, listener: socket.socket, threads: int) -> int:
+    pid = os.fork()
+    if pid:
+        _started[pid] = time.monotonic()
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, with SIGTERM
+        signal.signal(signal.SIGTERM, _exit_on_term)
+        app = create_app(postroom=state.postroom())
+        server = create_server(app, sockets=[listener], threads=threads)
+        try:
+            server.run()
+        finally:
+            server.close()
+    except SystemExit as stopped:
+        code = stopped.code if isinstance(stopped.code, int) else 0
+    except BaseException:
+        log.exception("server process failed")
+        code = 1
+    finally:
+        os._exit(code)  # never run the parent's clean-up or atexit in a child
+
+
 @contextlib.contextmanager
-def _demo_worker(postroom: Postroom, facts: dict[str, str]) -> Iterator[None]:
-    load_demo(postroom, facts=facts)
-    demo_kiosk(postroom)
+def _demo_worker(postroom: Postroom, facts: dict[str, str], *, load: bool = True) -> Iterator[None]:
+    if load:
+        load_demo(postroom, facts=facts)
+        demo_kiosk(postroom)
     watch_jobs(postroom.jobs.huey)
     consumer = postroom.jobs.huey.create_consumer(workers=1, worker_type="thread", periodic=True)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

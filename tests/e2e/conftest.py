@@ -31,15 +31,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_demo(tmp_path: Path, **settings: str):
-    """Start ``postroom serve --demo`` on a free port (``settings``: more environment)."""
+def serve_demo(tmp_path: Path, *arguments: str, **settings: str):
+    """Start ``postroom serve --demo`` on a free port (``arguments``: more options,
+    ``settings``: more environment)."""
     port = _free_port()
     env = {**os.environ, "POSTROOM_DATA_DIR": str(tmp_path / "data"), **settings}
     env.pop("POSTROOM_DATABASE_URL", None)
     log_path = tmp_path / "server.log"
     log = log_path.open("w")  # a file, not a pipe: a chatty server must never block on it
     process = subprocess.Popen(
-        [sys.executable, "-m", "postroom.frontends.cli", "serve", "--demo", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "postroom.frontends.cli", "serve", "--demo"),
+            *("--port", str(port), *arguments),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -71,6 +75,12 @@ def serve_demo(tmp_path: Path, **settings: str):
 @pytest.fixture
 def demo_server(tmp_path):
     yield from serve_demo(tmp_path)
+
+
+@pytest.fixture
+def two_process_server(tmp_path):
+    """``postroom serve --demo --processes 2``: two server processes on one port."""
+    yield from serve_demo(tmp_path, "--processes", "2", "--threads", "2")
 
 
 #: The kiosk operator of ``kiosk_server`` and her PIN.

@@ -1,9 +1,14 @@
 """`postroom serve --demo` as a real process on a real port."""
 
 import json
+import os
 import signal
+import subprocess
+import time
 import urllib.error
 import urllib.request
+
+import pytest
 
 
 def _get(url: str) -> tuple[int, bytes, dict[str, str]]:
@@ -59,3 +64,30 @@ def test_the_demo_prints_its_api_key_once_and_the_key_reads_the_funded_account(d
     assert meter["descending"] == {"amount": "100.00", "currency": "USD"}
     stored = b"".join(path.read_bytes() for path in demo_server.data_dir.glob("postroom.db*"))
     assert token.encode() not in stored  # only the key's hash is kept
+
+
+def _servers_of(parent: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+    return {int(pid) for pid in found.stdout.split()}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="--processes needs fork (POSIX)")
+def test_several_processes_share_the_port_and_one_that_dies_is_replaced(two_process_server):
+    server = two_process_server
+    parent = server.process.pid
+    servers = _servers_of(parent)
+    assert len(servers) == 2
+    os.kill(min(servers), signal.SIGKILL)  # a server process crashes
+    deadline = time.monotonic() + 20
+    while len(_servers_of(parent) - servers) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    replaced = _servers_of(parent)
+    assert len(replaced) == 2 and min(servers) not in replaced
+    for _ in range(20):  # every request answered, whichever process takes it
+        assert _get(f"{server.base}/healthz")[0] == 200
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) == 0
+    assert not _servers_of(parent)
+    output = server.log_path.read_text()
+    assert "with 2 processes" in output
+    assert "Traceback" not in output
