@@ -37,16 +37,18 @@ def account_option(
     required: bool = True,
     help: str = "Customer account number (10 digits).",
     param: str = "number",
+    when_missing: str = "Default: every account.",
 ) -> Callable[[F], F]:
     """``--account NUMBER``: the one way to name a customer account (passed as ``param``,
-    ``number`` unless the command has another number of its own)."""
+    ``number`` unless the command has another number of its own; ``when_missing`` says
+    what an optional one means when left out)."""
     return click.option(
         "--account",
         param,
         metavar="NUMBER",
         required=required,
         callback=_account,
-        help=help if required else f"{help} Default: every account.",
+        help=help if required or not when_missing else f"{help} {when_missing}",
     )
 
 

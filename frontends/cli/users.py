@@ -9,6 +9,7 @@ import click
 
 from postroom.core.clock import iso_utc
 from postroom.core.identity.model import User
+from postroom.frontends.cli.options import account_option as shared_account_option
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
 
@@ -48,7 +49,12 @@ def _scope(account: str | None, staff: bool) -> str | None:
     return account
 
 
-account_option = click.option("--account", help="Customer account number.")
+account_option = shared_account_option(
+    required=False,
+    param="account",
+    help="Customer account number (10 digits); or --staff.",
+    when_missing="",
+)
 staff_option = click.option("--staff", is_flag=True, help="Staff instead of a customer account.")
 
 

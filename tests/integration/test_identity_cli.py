@@ -104,7 +104,7 @@ def test_bad_input_is_a_clear_error(runner: CliRunner) -> None:
                 "users",
                 "add",
                 "--account",
-                "1234567890",
+                "1234567897",  # a well-formed number no account has
                 "--email",
                 "a@example.com",
                 "--role",
@@ -117,6 +117,19 @@ def test_bad_input_is_a_clear_error(runner: CliRunner) -> None:
             "[user_not_found]",
         ),
         (["users", "list", "--account", "0000000000"], "[invalid_account_number]"),
+        (
+            [
+                "users",
+                "add",
+                "--account",
+                "1234567890",
+                "--email",
+                "a@example.com",
+                "--role",
+                "user",
+            ],
+            "[invalid_account_number]",
+        ),
     ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 1, (args, result.output)
