@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         PaymentSource,
         RateTableSource,
         Scale,
+        VirusScanner,
     )
 
 PROJECT = "postroom"
@@ -113,4 +114,14 @@ def register_routes(app: Any) -> None:
     """Add routes or blueprints to the web application.
 
     ``app`` is the Flask application being created; register blueprints on it.
+    """
+
+
+@hookspec
+def register_virus_scanners() -> list[VirusScanner]:
+    """Return virus scanners for the files attached to cases (email and uploads).
+
+    Each implements ``ports.VirusScanner``: ``scan(content)`` answers the threat's name
+    or None when clean, and raises when it cannot tell. The first scanner returned is
+    used; without one, files are only checked by type and size.
     """
