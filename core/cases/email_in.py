@@ -30,10 +30,15 @@ from postroom.core.errors import ValidationError
 CASE_TAG = re.compile(r"\[(C-\d{4}-\d{6})\]", re.IGNORECASE)
 #: What a subject and a file name keep at most (longer is cut, never refused).
 MAX_SUBJECT = 300
-_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+# printable ASCII but < and > (RFC 5322's msg-id is ASCII): at most 250 with the brackets
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,248}>")
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9.-]{1,253}$")
 # C0/C1 controls, DEL and the Unicode line separators: never in a one-line header value.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# in a text: controls but line feed and tab
+_TEXT_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+# lone surrogates: what the email package leaves of undecodable bytes in a header
+_SURROGATES = re.compile("[\ud800-\udfff]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 #: Senders no person writes from.
@@ -143,8 +148,16 @@ def automatic_reason(message: Message, envelope_sender: str | None = None) -> st
 
 
 def one_line(value: str) -> str:
-    """A header value on one line: controls and line breaks become one space."""
-    return _SPACES.sub(" ", _CONTROLS.sub(" ", value)).strip()
+    """A header value on one line: controls and line breaks become one space, bytes
+    that were not text the replacement character."""
+    return _SPACES.sub(" ", _CONTROLS.sub(" ", _SURROGATES.sub("\ufffd", value))).strip()
+
+
+def clean_text(value: str) -> str:
+    """A body's text fit to store: line breaks as line feeds, other control characters
+    and undecodable bytes gone (a NUL cannot even be stored by PostgreSQL)."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _TEXT_CONTROLS.sub("", _SURROGATES.sub("\ufffd", text)).strip()
 
 
 def html_to_text(markup: str) -> str:
@@ -221,10 +234,10 @@ def _content(
 ) -> tuple[str, str | None, tuple[InboundAttachment, ...]]:
     plain = message.get_body(preferencelist=("plain",))
     rich = message.get_body(preferencelist=("html",))
-    text = _decoded(plain).replace("\r\n", "\n").strip() if plain is not None else ""
+    text = clean_text(_decoded(plain)) if plain is not None else ""
     safe_html = sanitise_html(_decoded(rich)) if rich is not None else None
     if not text and rich is not None:
-        text = html_to_text(_decoded(rich))
+        text = clean_text(html_to_text(_decoded(rich)))
     bodies = {id(part) for part in (plain, rich) if part is not None}
     attachments: list[InboundAttachment] = []
     for part in message.walk():

@@ -32,7 +32,7 @@ from __future__ import annotations
 import builtins
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 from sqlalchemy.engine import Connection
@@ -59,7 +59,7 @@ from postroom.core.cases.mail_model import (
 )
 from postroom.core.cases.mail_store import MailRepository, MailStore
 from postroom.core.clock import Clock
-from postroom.core.errors import NotFound, ValidationError
+from postroom.core.errors import NotFound, PostroomError, StorageUnavailable, ValidationError
 from postroom.core.ports import Notification, Translation, VirusScanner
 
 T = TypeVar("T")
@@ -158,6 +158,10 @@ class MailSettings:
 
 RepositoryFactory = Callable[[Connection], MailRepository]
 MAX_PAGE = 1000
+#: what a case's subject, message and contact name hold (the cases model's limits)
+MAX_SUBJECT = 200
+MAX_BODY = 20_000
+MAX_NAME = 200
 
 
 def _store(connection: Connection) -> MailRepository:
@@ -244,38 +248,53 @@ class CaseMail:
         target = self._target(email, sender, threaded)
         files, refused = self._attachments(email)
         to_case = EmailToCase(
-            sender=attrs.evolve(sender, name=sender.name or email.sender_name),
-            subject=(email.subject if target else without_tags(email.subject)) or "(no subject)",
+            sender=attrs.evolve(sender, name=(sender.name or email.sender_name)[:MAX_NAME]),
+            subject=_subject(email.subject if target else without_tags(email.subject)),
             body=_body(email, refused),
-            message_id=email.message_id,
+            # a Message-Id for every email (one is made for an email without), so that
+            # the case's thread and a retry of the same email recognise it
+            message_id=email.message_id or self._new_message_id("inbound"),
             in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
             attachments=files,
         )
-        outbox: list[str] = []
-        outcomes: list[Outcome] = []
+        # set, not appended: the cases area may run its transaction (and this) again
+        done: dict[str, Any] = {}
 
         def record(connection: Connection, number: str) -> None:
             # a reply to a long-resolved case opens a follow-up: a new case, acknowledged
             outcome = Outcome.APPENDED if number == target else Outcome.OPENED
-            outcomes.append(outcome)
             repository = self._repository(connection)
             keep.store(repository, outcome, "", number)
-            if email.message_id:
-                repository.remember(email.message_id, number, Direction.IN, now)
-            if outcome is Outcome.OPENED:
-                outbox.append(self._acknowledge(connection, repository, number, email, to_case))
+            assert to_case.message_id is not None
+            repository.remember(to_case.message_id, number, Direction.IN, now)
+            done["outcome"] = outcome
+            done["acknowledgement"] = (
+                self._acknowledge(connection, repository, number, email, to_case)
+                if outcome is Outcome.OPENED
+                else None
+            )
 
-        if target is None:
-            number = self._desk.open_by_email(to_case, record)
-        else:
-            number = self._desk.add_by_email(target, to_case, record)
-        self._messages.deliver(outbox)
+        try:
+            if target is None:
+                number = self._desk.open_by_email(to_case, record)
+            else:
+                number = self._desk.add_by_email(target, to_case, record)
+        except StorageUnavailable:
+            raise  # the sending server tries again later
+        except PostroomError as error:
+            # the cases area refused it: kept for staff rather than lost or retried forever
+            return self._keep_only(keep, Outcome.REJECTED, error.code)
+        if done["acknowledgement"] is not None:
+            self._messages.deliver([done["acknowledgement"]])
         return Received(
             kept_id=keep.id,
-            outcome=outcomes[-1],
+            outcome=done["outcome"],
             case_number=number,
             refused_files=tuple(f"{name}: {reason}" for name, reason in refused),
         )
+
+    def _new_message_id(self, kind: str) -> str:
+        return f"<{kind}.{secrets.token_hex(12)}@{self.settings.domain}>"
 
     def _target(self, email: InboundEmail, sender: Sender, threaded: list[str]) -> str | None:
         """The case this email continues, if its sender may write to it: the tag first,
@@ -411,7 +430,7 @@ class CaseMail:
     ) -> str:
         language = _language(language, texts)
         subject, body = texts[language]
-        message_id = f"<case.{number}.{secrets.token_hex(8)}@{self.settings.domain}>"
+        message_id = self._new_message_id(f"case.{number}")
         data = {"case_number": number, "message_id": message_id}
         if answered:
             data["in_reply_to"] = answered
@@ -498,9 +517,23 @@ def _language(wanted: str, texts: mail_messages.Texts) -> str:
     return wanted if wanted in texts else "en"
 
 
+def _subject(subject: str) -> str:
+    if len(subject) > MAX_SUBJECT:
+        return subject[: MAX_SUBJECT - 1].rstrip() + "…"
+    return subject or "(no subject)"
+
+
 def _body(email: InboundEmail, refused: list[tuple[str, str]]) -> str:
-    body = email.text or "(no text)"
+    """The case's message: the email's text (cut to what a message holds: the whole
+    email stays kept), and the attachments that were refused, with why."""
+    notes = ""
     if refused:
-        notes = "\n".join(f"- {name}: {reason}" for name, reason in refused)
-        body = f"{body}\n\n[attachments not kept]\n{notes}"
-    return body
+        notes = "\n\n[attachments not kept]\n" + "\n".join(
+            f"- {name}: {reason}" for name, reason in refused
+        )
+    text = email.text or "(no text)"
+    room = MAX_BODY - len(notes)
+    if len(text) > room:
+        cut = "\n\n[cut here: the whole email is kept for staff]"
+        text = text[: max(0, room - len(cut))].rstrip() + cut
+    return (text + notes)[:MAX_BODY]

@@ -178,3 +178,21 @@ def test_a_bounce_without_any_sender_is_still_read_as_automatic():
 
 def test_html_to_text_drops_scripts_and_styles():
     assert html_to_text("<style>p{}</style><p>a<br>b</p><script>x</script>") == "a\nb"
+
+
+def test_controls_and_undecodable_bytes_never_reach_the_case():
+    raw = (
+        b"From: ann@example.com\r\nSubject: caf\xe9 \x1b[31mred\r\n"
+        b"Message-ID: <bad\x01id@example.com>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"line one\x00\x1b[0m\r\nline two\r\n"
+    )
+    read = parse_email(raw)
+    assert read.subject == "caf\ufffd [31mred"
+    assert read.text == "line one[0m\nline two"
+    assert read.message_id is None
+
+
+def test_an_overlong_message_id_is_not_taken():
+    raw = f"From: ann@example.com\r\nMessage-ID: <{'a' * 300}@x>\r\n\r\nbody\r\n".encode()
+    assert parse_email(raw).message_id is None
