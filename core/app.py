@@ -16,6 +16,14 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
+from postroom.core.cases.attachment_files import FOLDER as ATTACHMENTS_FOLDER
+from postroom.core.cases.attachment_files import AttachmentFiles
+from postroom.core.cases.attachments import AttachmentLimits, first_scanner
+from postroom.core.cases.inbound import CaseMail, MailSettings
+from postroom.core.cases.mail_desk import ServiceDesk
+from postroom.core.cases.mail_model import Sender
+from postroom.core.cases.model import sla_targets
+from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
 from postroom.core.contracts.service import ContractsService, EquipmentService
@@ -35,7 +43,7 @@ from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
-from postroom.core.mail import MAILDIR_NAME, LocalMailbox
+from postroom.core.mail import MAILDIR_NAME, LocalMailbox, sender_address
 from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.printing import Printer
@@ -45,7 +53,7 @@ from postroom.core.meters.views import MeterViews
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
-from postroom.core.ports import AddressBook
+from postroom.core.ports import AddressBook, VirusScanner
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
 
@@ -148,8 +156,19 @@ class Postroom:
         self.contracts = ContractsService(
             db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
         )
+        self.cases = CasesService(
+            db,
+            clock,
+            accounts=self.accounts,
+            targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
+            reopen_days=config.case_reopen_days,
+        )
         self.equipment = EquipmentService(
-            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+            db,
+            clock,
+            meters=self.meters,
+            accounts=self.accounts,
+            messages=self.outbox,
         )
         self.identity = IdentityService(
             SqlTransactions(db, self.outbox, self.accounts.open_in),
@@ -163,6 +182,25 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
+        # support's email channel (`postroom mail serve` / `mail import`): inbound email
+        # opens and continues cases; agents' replies on email cases go out by email
+        self.case_mail = CaseMail(
+            db,
+            clock,
+            desk=ServiceDesk(self.cases),
+            senders=_MailSenders(self.identity),
+            messages=self.outbox,
+            files=AttachmentFiles(config.data_dir / ATTACHMENTS_FOLDER),
+            settings=MailSettings(
+                domain=sender_address(config.mail_from).rpartition("@")[2],
+                per_hour=config.cases_mail_per_hour,
+                max_bytes=config.cases_mail_max_bytes,
+                attachments=AttachmentLimits(max_bytes=config.cases_attachment_max_bytes),
+                language=config.default_locale,
+            ),
+            scanner=self._virus_scanner,
+        )
+        self.cases.add_message_listener(self.case_mail.on_case_message)
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -236,6 +274,13 @@ class Postroom:
         """A postage account was debited: check its auto-refill rule and alert (a job)."""
         if self.funding.wants_check(account_id):
             self.jobs.enqueue("vault.check-postage-account", account_id)
+
+    def _virus_scanner(self) -> VirusScanner:
+        """The scanner of files attached to cases: the first a plugin provides."""
+        provided = self.plugins.hook.register_virus_scanners()
+        return first_scanner(
+            [s for group in provided for s in group or () if isinstance(s, VirusScanner)]
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -329,6 +374,24 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class _MailSenders:
+    """The identity area as the email channel asks it (``cases.inbound.Senders``): a
+    verified user of a customer account, else an unknown contact (staff, unverified
+    registrations and strangers alike)."""
+
+    def __init__(self, identity: IdentityService) -> None:
+        self._identity = identity
+
+    def find(self, address: str) -> Sender:
+        try:
+            user = self._identity.by_email(address)
+        except (NotFound, ValidationError):
+            return Sender(address)
+        if user.staff or user.account_number is None or user.verified_at is None:
+            return Sender(address)
+        return Sender(address, user.name, user.account_number, user.id, user.language)
 
 
 def _config_values(config: Config) -> dict[str, Any]:

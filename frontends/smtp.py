@@ -64,9 +64,9 @@ class _Controller(Controller):
     """aiosmtpd's controller, reading back the port the system chose for port 0."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        server: Any = self.server
+        self.port = server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 def start(case_mail: CaseMail, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Controller:

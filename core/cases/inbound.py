@@ -58,6 +58,15 @@ from postroom.core.cases.mail_model import (
     references,
 )
 from postroom.core.cases.mail_store import MailRepository, MailStore
+from postroom.core.cases.model import (
+    MAX_BODY,
+    MAX_NAME,
+    MAX_SUBJECT,
+    Case,
+    Channel,
+    Message,
+    MessageKind,
+)
 from postroom.core.clock import Clock
 from postroom.core.errors import NotFound, PostroomError, StorageUnavailable, ValidationError
 from postroom.core.ports import Notification, Translation, VirusScanner
@@ -158,10 +167,6 @@ class MailSettings:
 
 RepositoryFactory = Callable[[Connection], MailRepository]
 MAX_PAGE = 1000
-#: what a case's subject, message and contact name hold (the cases model's limits)
-MAX_SUBJECT = 200
-MAX_BODY = 20_000
-MAX_NAME = 200
 
 
 def _store(connection: Connection) -> MailRepository:
@@ -284,6 +289,13 @@ class CaseMail:
         except PostroomError as error:
             # the cases area refused it: kept for staff rather than lost or retried forever
             return self._keep_only(keep, Outcome.REJECTED, error.code)
+        if "outcome" not in done:  # the desk stored no message with this email's id
+
+            def settle(session: Session) -> None:
+                record(session.connection, number)
+                session.commit()
+
+            self._db.run(settle)
         if done["acknowledgement"] is not None:
             self._messages.deliver([done["acknowledgement"]])
         return Received(
@@ -312,7 +324,7 @@ class CaseMail:
         limits = self.settings.attachments
         kept: list[CheckedFile] = []
         refused: list[tuple[str, str]] = []
-        scanner = self._scanner()
+        scanner = self._scanner() if email.attachments else None
         for index, attachment in enumerate(email.attachments):
             if index >= limits.max_files:
                 refused.append((attachment.name, f"more than {limits.max_files} files"))
@@ -454,6 +466,23 @@ class CaseMail:
         repository.remember(message_id, number, Direction.OUT, self._clock.now())
         assert added.id is not None
         return added.id
+
+    def on_case_message(self, session: Session, case: Case, message: Message) -> None:
+        """The cases area's message listener: an agent's reply on a case that came by
+        email goes to the case's contact by email, in the same transaction as the reply
+        (the outbox delivers it after the commit, through the worker)."""
+        if message.kind is not MessageKind.AGENT or case.channel is not Channel.EMAIL:
+            return
+        if not case.contact.email:
+            return
+        self.reply_email(
+            session.connection,
+            case.number,
+            to=case.contact.email,
+            language=self._senders.find(case.contact.email).language or self.settings.language,
+            subject=without_tags(case.subject),
+            body=message.body,
+        )
 
     # ------------------------------------------------------------------- staff
 

@@ -126,6 +126,7 @@ def mail_import(state: CliState, source: str, as_json: bool) -> None:
     becomes of it; exit code 1 only for one that could not be taken (too large)."""
     pr = state.postroom()
     path = Path(source)
+    batch: list[tuple[str, bytes, Path | None]]
     if source == "-":
         batch = [("-", sys.stdin.buffer.read(), None)]
     elif path.is_dir():
