@@ -415,6 +415,9 @@ class CaseMail:
         Its outbox id, to deliver after the commit."""
         repository = self._repository(connection)
         thread = repository.thread(case_number)
+        # it answers the customer's latest email (else postroom's latest)
+        theirs = [m for m, direction in thread if direction is Direction.IN]
+        answered = theirs[-1] if theirs else (thread[-1][0] if thread else None)
         return self._thread_email(
             connection,
             repository,
@@ -423,8 +426,8 @@ class CaseMail:
             language=language,
             texts=mail_messages.agent_reply(case_number, subject, body),
             kind="cases.reply",
-            answered=thread[-1] if thread else None,
-            previous=thread[:-1],
+            answered=answered,
+            previous=[m for m, _direction in thread if m != answered],
         )
 
     def _thread_email(

@@ -87,8 +87,8 @@ class MailRepository(Protocol):
         """Note that ``message_id`` belongs to ``case_number``; False if it was known."""
         ...
 
-    def thread(self, case_number: str) -> list[str]:
-        """The Message-Ids of a case's emails, oldest first."""
+    def thread(self, case_number: str) -> list[tuple[str, Direction]]:
+        """The Message-Ids of a case's emails and which way each went, oldest first."""
         ...
 
     def listed(self, outcome: Outcome | None, limit: int) -> list[KeptEmail]: ...
@@ -203,12 +203,14 @@ class MailStore:
         )
         return True
 
-    def thread(self, case_number: str) -> list[str]:
+    def thread(self, case_number: str) -> list[tuple[str, Direction]]:
         t = cases_mail_ids
         rows = self._c.execute(
-            sa.select(t.c.message_id).where(t.c.case_number == case_number).order_by(t.c.id)
+            sa.select(t.c.message_id, t.c.direction)
+            .where(t.c.case_number == case_number)
+            .order_by(t.c.id)
         )
-        return [str(r[0]) for r in rows]
+        return [(str(r[0]), Direction(str(r[1]))) for r in rows]
 
     def listed(self, outcome: Outcome | None, limit: int) -> list[KeptEmail]:
         t = cases_mail_inbound

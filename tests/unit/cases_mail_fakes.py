@@ -101,8 +101,8 @@ class FakeMailRepository:
         self._s.ids[message_id] = (case_number, direction, at)
         return True
 
-    def thread(self, case_number: str) -> list[str]:
-        return [i for i, (number, _d, _at) in self._s.ids.items() if number == case_number]
+    def thread(self, case_number: str) -> list[tuple[str, Direction]]:
+        return [(i, d) for i, (number, d, _at) in self._s.ids.items() if number == case_number]
 
     def listed(self, outcome: Outcome | None, limit: int) -> list[KeptEmail]:
         found = [k.email for k in reversed(self._s.kept) if outcome in (None, k.email.outcome)]

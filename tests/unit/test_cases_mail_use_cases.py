@@ -282,8 +282,8 @@ def test_an_agent_reply_is_tagged_and_threaded_under_the_cases_emails():
     channel.db.run(reply)
     sent = channel.outbox[-1]
     assert sent.subject == "[C-2026-000001] Re: Meter locked"
-    assert sent.data["in_reply_to"] == ack_id
-    assert sent.data["references"] == f"<m1@example.com> {ack_id}"
+    assert sent.data["in_reply_to"] == "<m1@example.com>"  # the customer's latest email
+    assert sent.data["references"] == f"{ack_id} <m1@example.com>"
     answer = _email(
         subject="Re: Meter locked",
         message_id="<m9@example.com>",
