@@ -19,6 +19,7 @@ from postroom.core.accounts.service import AccountsService
 from postroom.core.cases.attachment_files import FOLDER as ATTACHMENTS_FOLDER
 from postroom.core.cases.attachment_files import AttachmentFiles
 from postroom.core.cases.attachments import AttachmentLimits, first_scanner
+from postroom.core.cases.case_files import CaseFiles
 from postroom.core.cases.inbound import CaseMail, MailSettings
 from postroom.core.cases.mail_desk import ServiceDesk
 from postroom.core.cases.mail_model import Sender
@@ -201,6 +202,13 @@ class Postroom:
             scanner=self._virus_scanner,
         )
         self.cases.add_message_listener(self.case_mail.on_case_message)
+        # files attached to cases (email, uploads), served back only to who sees the case
+        self.case_files = CaseFiles(
+            self.cases,
+            AttachmentFiles(config.data_dir / ATTACHMENTS_FOLDER),
+            AttachmentLimits(max_bytes=config.cases_attachment_max_bytes),
+            self._virus_scanner,
+        )
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import smtplib
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -21,6 +25,7 @@ from postroom.core.app import Postroom
 from postroom.core.cases.model import Actor, Channel, MessageKind
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
+from postroom.core.errors import NotFound, ValidationError
 from postroom.core.identity.model import Registration
 from postroom.frontends import smtp
 from postroom.frontends.cli import cli
@@ -331,3 +336,71 @@ def test_mail_import_bad_input_is_a_clear_error(runner: CliRunner, tmp_path: Pat
     )
     assert too_big.exit_code == 1
     assert "[mail_too_large]" in too_big.output
+
+
+def test_an_attachment_is_served_only_to_who_may_see_its_case(inbound: Inbound) -> None:
+    message = email()
+    message.add_attachment(PDF, maintype="application", subtype="pdf", filename="receipt.pdf")
+    inbound.send(message)
+    digest = hashlib.sha256(PDF).hexdigest()
+    files = inbound.pr.case_files
+    for viewer in (AGENT, Actor.contact("ann@example.com")):
+        ref, content = files.read("C-2026-000001", digest, by=viewer)
+        assert (ref.filename, content) == ("receipt.pdf", PDF)
+    other = inbound.pr.accounts.create("Other Co", "US", "USD")
+    for stranger in (
+        Actor.contact("mallory@evil.example"),
+        Actor.customer(other.number, 9, "Eve"),
+    ):
+        with pytest.raises(NotFound) as hidden:
+            files.read("C-2026-000001", digest, by=stranger)
+        assert hidden.value.code == "case_not_found"
+    with pytest.raises(NotFound) as unknown:
+        files.read("C-2026-000001", "0" * 64, by=AGENT)
+    assert unknown.value.code == "attachment_not_found"
+    # a file on an internal note stays with staff
+    secret = files.take("notes.txt", b"internal findings")
+    inbound.pr.cases.add_note("C-2026-000001", "see file", by=AGENT, attachments=[secret])
+    assert files.read("C-2026-000001", secret.sha256, by=AGENT)[1] == b"internal findings"
+    with pytest.raises(NotFound):
+        files.read("C-2026-000001", secret.sha256, by=Actor.contact("ann@example.com"))
+
+
+def test_an_upload_is_checked_by_content(inbound: Inbound) -> None:
+    with pytest.raises(ValidationError) as refused:
+        inbound.pr.case_files.take("invoice.pdf", b"MZ\x90\x00 executable")
+    assert refused.value.code == "attachment_disguised"
+    with pytest.raises(ValidationError) as too_big:
+        inbound.pr.case_files.take("big.txt", b"x" * 60_000)
+    assert too_big.value.code == "attachment_too_large"
+
+
+def test_postroom_mail_serve_takes_email_until_stopped(
+    cli_env: dict[str, str], smtp_server: Any
+) -> None:
+    env = {**os.environ, **cli_env, **smtp_server.env, "POSTROOM_SMTP_SECURITY": "none"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "postroom.frontends.cli", "mail", "serve", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        port = 0
+        for line in server.stderr:  # the server says where it listens once it does
+            if line.startswith("postroom inbound SMTP on "):
+                port = int(line.rsplit(":", 1)[1])
+                break
+        assert port, "mail serve did not start"
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.ehlo("test.example")
+            client.mail("ann@example.com")
+            client.rcpt("support@acme.example")
+            code, answer = client.data(email().as_bytes(policy=SMTP_POLICY))
+        assert (code, answer.decode().split(": ")[1]) == (250, "opened C-2026-000001")
+        [ack] = smtp_server.wait_for(1)
+        assert ack["Subject"] == "[C-2026-000001] Re: Meter locked"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
