@@ -234,14 +234,15 @@ class CaseMail:
 
         def screen(session: Session) -> tuple[str | None, bool, bool, list[str]]:
             repository = self._repository(session.connection)
-            known = repository.case_of([email.message_id]) if email.message_id else []
-            sent = repository.counted_since(email.sender, now - FLOOD_WINDOW)
-            told = repository.notified_since(email.sender, now - FLOOD_WINDOW)
+            own = [email.message_id] if email.message_id else []
+            cases = repository.cases_of([*own, *email.thread_ids])
+            sent, told = repository.sent_since(email.sender, now - FLOOD_WINDOW)
+            threaded = [cases[i] for i in email.thread_ids if i in cases]
             return (
-                known[0] if known else None,
+                cases.get(email.message_id) if email.message_id else None,
                 over_limit(sent, self.settings.per_hour),
                 told,
-                repository.case_of(email.thread_ids),
+                list(dict.fromkeys(threaded)),
             )
 
         duplicate_of, flooding, told, threaded = self._db.run(screen, readonly=True)

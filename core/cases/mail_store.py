@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome
@@ -69,16 +71,13 @@ class MailRepository(Protocol):
         """Keep an inbound email; its id."""
         ...
 
-    def counted_since(self, sender: str, since: datetime) -> int:
-        """How many emails ``sender`` sent that count against the flood limit."""
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
+        """How many emails ``sender`` sent since ``since`` that count against the flood
+        limit, and whether they were told of it in that time."""
         ...
 
-    def notified_since(self, sender: str, since: datetime) -> bool:
-        """Whether ``sender`` was told of the flood limit since ``since``."""
-        ...
-
-    def case_of(self, message_ids: Sequence[str]) -> list[str]:
-        """The case numbers these Message-Ids belong to, in the order of the ids."""
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The case number of each of these Message-Ids that belongs to a case."""
         ...
 
     def remember(
@@ -154,54 +153,42 @@ class MailStore:
         ).one()
         return int(row[0])
 
-    def counted_since(self, sender: str, since: datetime) -> int:
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
         t = cases_mail_inbound
-        found = self._c.execute(
-            sa.select(sa.func.count())
-            .select_from(t)
-            .where(
-                t.c.sender == sender,
-                t.c.received_at > since,
-                t.c.outcome.in_([o.value for o in COUNTED]),
+        counted = sa.case((t.c.outcome.in_([o.value for o in COUNTED]), 1), else_=0)
+        told = sa.case((t.c.notified.is_(True), 1), else_=0)
+        row = self._c.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(counted), 0), sa.func.max(told)).where(
+                t.c.sender == sender, t.c.received_at > since
             )
-        ).scalar_one()
-        return int(found)
+        ).one()
+        return int(row[0]), bool(row[1])
 
-    def notified_since(self, sender: str, since: datetime) -> bool:
-        t = cases_mail_inbound
-        found = self._c.execute(
-            sa.select(t.c.id)
-            .where(t.c.sender == sender, t.c.received_at > since, t.c.notified.is_(True))
-            .limit(1)
-        ).first()
-        return found is not None
-
-    def case_of(self, message_ids: Sequence[str]) -> list[str]:
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         if not message_ids:
-            return []
+            return {}
         t = cases_mail_ids
         rows = self._c.execute(
             sa.select(t.c.message_id, t.c.case_number).where(t.c.message_id.in_(message_ids))
-        ).all()
-        cases = {str(r[0]): str(r[1]) for r in rows}
-        return list(dict.fromkeys(cases[i] for i in message_ids if i in cases))
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def remember(
         self, message_id: str, case_number: str, direction: Direction, at: datetime
     ) -> bool:
         t = cases_mail_ids
-        known = self._c.execute(sa.select(t.c.case_number).where(t.c.message_id == message_id))
-        if known.first() is not None:
-            return False
-        self._c.execute(
-            t.insert().values(
+        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        done = self._c.execute(
+            insert(t)
+            .values(
                 message_id=message_id[:255],
                 case_number=case_number,
                 direction=direction.value,
                 created_at=at,
             )
+            .on_conflict_do_nothing(index_elements=[t.c.message_id])
         )
-        return True
+        return done.rowcount == 1
 
     def thread(self, case_number: str) -> list[tuple[str, Direction]]:
         t = cases_mail_ids

@@ -75,23 +75,14 @@ class FakeMailRepository:
         self._s.kept.append(Kept(KeptEmail(id=kept_id, size=len(raw), **values), notified, raw))
         return kept_id
 
-    def counted_since(self, sender: str, since: datetime) -> int:
-        return sum(
-            1
-            for k in self._s.kept
-            if k.email.sender == sender
-            and k.email.received_at > since
-            and k.email.outcome in COUNTED
-        )
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
+        recent = [
+            k for k in self._s.kept if k.email.sender == sender and k.email.received_at > since
+        ]
+        return sum(1 for k in recent if k.email.outcome in COUNTED), any(k.notified for k in recent)
 
-    def notified_since(self, sender: str, since: datetime) -> bool:
-        return any(
-            k.notified and k.email.sender == sender and k.email.received_at > since
-            for k in self._s.kept
-        )
-
-    def case_of(self, message_ids: Sequence[str]) -> list[str]:
-        return list(dict.fromkeys(self._s.ids[i][0] for i in message_ids if i in self._s.ids))
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        return {i: self._s.ids[i][0] for i in message_ids if i in self._s.ids}
 
     def remember(
         self, message_id: str, case_number: str, direction: Direction, at: datetime
