@@ -118,6 +118,8 @@ class FakeCaseDesk:
     db: FakeDatabase
     cases: dict[str, FakeCase] = attrs.field(factory=dict)
     merged: dict[str, str] = attrs.field(factory=dict)
+    #: what the cases area answers to every email, when it refuses them
+    refusal: Exception | None = None
 
     def find(self, number: str) -> CaseFacts | None:
         case = self.cases.get(self.merged.get(number, number))
@@ -137,6 +139,9 @@ class FakeCaseDesk:
         return number
 
     def open_by_email(self, email: EmailToCase, then: AfterCase) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+
         def work(session: FakeSession) -> str:
             number = self._new(email)
             then(session.connection, number)

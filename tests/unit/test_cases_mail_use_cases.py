@@ -296,3 +296,40 @@ def test_kept_refuses_an_unknown_outcome():
     with pytest.raises(ValidationError) as refused:
         Channel().mail.kept(outcome="lost")
     assert refused.value.code == "invalid_outcome"
+
+
+def test_an_email_the_cases_area_refuses_is_kept_rejected_not_lost():
+    channel = Channel()
+
+    channel.desk.refusal = ValidationError("no", code="subject_too_long")
+    received = channel.mail.receive(_email().as_bytes())
+    assert (received.outcome, received.reason) == (Outcome.REJECTED, "subject_too_long")
+    assert channel.outbox == []
+    assert channel.mail.kept()[0].outcome is Outcome.REJECTED
+
+
+def test_an_email_without_message_id_gets_one_and_threads_all_the_same():
+    channel = Channel()
+    channel.mail.receive(_email(message_id=None).as_bytes())
+    [email] = channel.desk.cases["C-2026-000001"].emails
+    assert email.message_id.startswith("<inbound.")
+    assert email.message_id.endswith("@support.example>")
+
+
+def test_a_long_email_is_cut_to_what_a_case_holds_and_kept_whole():
+    channel = Channel(max_bytes=200_000)
+    message = _email()
+    message.set_content("word " * 10_000)
+    received = channel.mail.receive(message.as_bytes())
+    body = channel.desk.cases[received.case_number].emails[0].body
+    assert len(body) <= 20_000
+    assert body.endswith("[cut here: the whole email is kept for staff]")
+    assert b"word word" in channel.mail.original(received.kept_id)
+
+
+def test_a_new_cases_subject_drops_another_cases_tag_and_is_cut():
+    channel = Channel()
+    channel.mail.receive(_email(subject="[C-2026-999999] " + "x" * 300).as_bytes())
+    case = channel.desk.cases["C-2026-000001"]
+    assert "C-2026-999999" not in case.facts.subject
+    assert len(case.facts.subject) == 200
