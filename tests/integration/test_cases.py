@@ -21,6 +21,7 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.clock import FrozenClock
+from postroom.core.demo import DEMO_CUSTOMER, load_demo
 from postroom.core.errors import NotFound
 
 AGENT = Actor.staff(1, "Alex Agent")
@@ -142,3 +143,27 @@ def test_the_queue_filters_on_the_store(
     assert queue(QueueFilter(breached=True), by=AGENT) == []
     clock.advance(timedelta(days=1))
     assert [c.number for c in queue(QueueFilter(breached=True), by=AGENT)] == [urgent.number]
+
+
+def test_the_demo_has_cases_across_channels_departments_and_sla_states(
+    postroom: Postroom,
+) -> None:
+    facts: dict[str, str] = {}
+    load_demo(postroom, facts=facts)
+    assert "demo staff supervisor" in facts
+    customer = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER)
+    cases = postroom.cases.list(customer.number, limit=50)
+    assert {c.channel.value for c in cases} == {"web", "phone", "social", "chat", "mail"}
+    assert {c.department.value for c in cases} >= {"equipment", "billing", "software", "shipping"}
+    assert {c.status for c in cases} >= {
+        Status.NEW,
+        Status.OPEN,
+        Status.WAITING,
+        Status.ESCALATED,
+        Status.RESOLVED,
+    }
+    claims = [c for c in cases if c.subject.startswith("Lost parcel claim")]
+    assert postroom.cases.claim(customer.number, claims[0].number).claim.missing
+    supervisor = Actor.staff(0, "test", role="supervisor")
+    assert len(postroom.cases.priority_queue(by=supervisor)) == 1
+    assert load_demo(postroom) == []  # a restart adds nothing
