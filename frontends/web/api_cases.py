@@ -98,6 +98,5 @@ def reply(number: str) -> tuple[Response, int]:
 
 @bp.post("/<number>/close")
 def close(number: str) -> Response:
-    account = current_account()
-    _cases().close(number, by=_actor(), customer_number=account.number)
+    _cases().close(number, by=_actor())
     return jsonify(_detail(number))
