@@ -38,7 +38,12 @@ import attrs
 from sqlalchemy.engine import Connection
 
 from postroom.core.cases import mail_messages
-from postroom.core.cases.attachments import AttachmentLimits, CheckedFile, check_file
+from postroom.core.cases.attachments import (
+    AttachmentLimits,
+    CheckedFile,
+    NoVirusScanner,
+    check_file,
+)
 from postroom.core.cases.email_in import (
     InboundEmail,
     UnreadableEmail,
@@ -176,13 +181,6 @@ def _store(connection: Connection) -> MailRepository:
     return MailStore(connection)
 
 
-class NoScanner:
-    name = "none"
-
-    def scan(self, content: bytes) -> str | None:
-        return None
-
-
 # ---------------------------------------------------------------------- service
 
 
@@ -199,7 +197,7 @@ class CaseMail:
         messages: Messages,
         files: Files,
         settings: MailSettings,
-        scanner: Callable[[], VirusScanner] = NoScanner,
+        scanner: Callable[[], VirusScanner] = NoVirusScanner,
         repository: RepositoryFactory = _store,
     ) -> None:
         self._db = db
