@@ -1,4 +1,5 @@
-"""``postroom kiosk``: the people who may print on a customer account's kiosks.
+"""``postroom kiosk``: the people who may print on a customer account's kiosks, and the
+keys of its terminals (``postroom kiosk keys``).
 
 A PIN is never an argument (it would land in the shell's history and the process
 list): it is asked at a hidden prompt, twice, or read as one line from standard input
@@ -16,6 +17,7 @@ from postroom.frontends.cli import options
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
 from postroom.frontends.serialise.accounts import kiosk_operator_json
+from postroom.frontends.serialise.kiosks import issued_kiosk_key_json, kiosk_key_json
 
 account_option = options.account_option(help="Customer account number the kiosks print for.")
 pin_stdin_option = click.option(
@@ -99,3 +101,58 @@ def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no kiosk operators"
     return "\n".join(f"{r['id']:>5}  {r['created_at']}  {r['name']}" for r in rows)
+
+
+@kiosk.group()
+def keys() -> None:
+    """Kiosk keys: one per mailroom terminal, scoped to one customer account, revocable."""
+
+
+@keys.command("add")
+@account_option
+@click.option("--label", required=True, help="Where the terminal stands (Mailroom, 2nd floor).")
+@json_option
+@pass_state
+def add_key(state: CliState, number: str, label: str, as_json: bool) -> None:
+    """Issue a key for one terminal of the account; the key is shown this once."""
+    issued = state.postroom().kiosks.issue_key(number, label)
+    emit(
+        issued_kiosk_key_json(issued),
+        as_json,
+        lambda d: (
+            f"kiosk key {d['prefix']} ({d['label']}) for account {d['customer_number']}\n"
+            f"{d['token']}\n"
+            "Set it on the terminal (postroom kiosk serve --key ...): it is not shown again."
+        ),
+    )
+
+
+@keys.command("list")
+@account_option
+@json_option
+@pass_state
+def list_keys(state: CliState, number: str, as_json: bool) -> None:
+    """List the account's kiosk keys with their last contact."""
+    found = state.postroom().kiosks.keys(number)
+    emit([kiosk_key_json(k) for k in found], as_json, _keys_table)
+
+
+@keys.command("revoke")
+@account_option
+@click.argument("prefix")
+@json_option
+@pass_state
+def revoke_key(state: CliState, number: str, prefix: str, as_json: bool) -> None:
+    """Revoke the account's kiosk key PREFIX: its terminal is refused from now on."""
+    key = state.postroom().kiosks.revoke_key(number, prefix)
+    emit(kiosk_key_json(key), as_json, lambda d: f"revoked kiosk key {d['prefix']} ({d['label']})")
+
+
+def _keys_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no kiosk keys"
+    return "\n".join(
+        f"{r['prefix']}  {'revoked' if r['revoked_at'] else 'active ':7}  "
+        f"last contact {r['last_contact_at'] or 'never'}  {r['label']}"
+        for r in rows
+    )
