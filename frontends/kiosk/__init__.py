@@ -46,7 +46,13 @@ from flask_babel import gettext as _
 
 from postroom.core.accounts.model import KioskOperator
 from postroom.core.clock import today
-from postroom.core.errors import InsufficientFunds, Locked, PostroomError, Unauthenticated
+from postroom.core.errors import (
+    InsufficientFunds,
+    Locked,
+    PostroomError,
+    StorageUnavailable,
+    Unauthenticated,
+)
 from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Quote
 from postroom.frontends.web.context import current_postroom
@@ -56,6 +62,7 @@ from postroom.frontends.web.rates_pages import (
     ExtraChoice,
     PriceForm,
     ServiceChoice,
+    error_messages,
     money_locale,
     quote_form,
     render_price_page,
@@ -165,6 +172,15 @@ def _kiosk_context() -> dict[str, object]:
     }
 
 
+def _service_choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
+    """The services this kiosk offers: with a bound account, only those priced in its
+    currency (a US kiosk never offers a euro service it could not book)."""
+    bound = _account()
+    if bound is None:
+        return service_choices()
+    return service_choices(current_postroom().accounts.get(bound[0]).currency)
+
+
 def _print_choices(result: Quote | None) -> dict[str, object]:
     """What the "Print postage" form needs after a price: the account's cost centres and
     a fresh idempotency key (a double touch then prints one piece)."""
@@ -203,7 +219,7 @@ def _render(
 
 @bp.get("/price")
 def price() -> tuple[str, int]:
-    services, extras = service_choices()
+    services, extras = _service_choices()
     form = PriceForm(
         service=services[0].value if services else "",
         date=today(current_postroom().clock).isoformat(),
@@ -213,7 +229,7 @@ def price() -> tuple[str, int]:
 
 @bp.post("/price")
 def price_piece() -> tuple[str, int]:
-    services, extras = service_choices()
+    services, extras = _service_choices()
     form = PriceForm(request.form)
     # a kiosk prices for today, by the installation's clock
     form.date.data = today(current_postroom().clock).isoformat()
@@ -300,10 +316,12 @@ def print_postage() -> ResponseReturnValue:
             _("This form is incomplete: price the piece again, then print."),
         )
     account, origin_zip = bound
-    services, extras = service_choices()
+    services, extras = _service_choices()
     form = PriceForm(request.form)
     form.date.data = today(current_postroom().clock).isoformat()
-    quoted = quote_form(form, services)
+    # any loaded service parses: one this kiosk cannot print (a stale page's) is refused
+    # by the meters with its real reason, not as an unknown choice
+    quoted = quote_form(form, service_choices()[0])
     if quoted is None:
         return _render(form, services, extras, status=422)
     result, (carrier, service, piece, _day, _origin, _destination) = quoted
@@ -328,7 +346,8 @@ def print_postage() -> ResponseReturnValue:
 
 
 def _print_error(error: PostroomError) -> str:
-    """What the person at the kiosk reads, in their language; nothing was charged."""
+    """What the person at the kiosk reads, in their language: the real reason and what to
+    do; nothing was charged."""
     if isinstance(error, InsufficientFunds):
         return str(
             _(
@@ -338,7 +357,35 @@ def _print_error(error: PostroomError) -> str:
         )
     if error.code in ("cost_center_not_allowed", "invalid_cost_center"):
         return str(_("Choose one of the cost centres shown."))
-    return str(_("The postage could not be printed. Nothing was charged: please try again."))
+    if error.code in ("service_not_printable", "currency_mismatch"):
+        return str(
+            _(
+                "This kiosk cannot print this service: it is priced in %(currency)s and "
+                "the account pays in %(account_currency)s. Nothing was charged: choose "
+                "another service.",
+                currency=error.details.get("currency", "?"),
+                account_currency=error.details.get("account_currency", "?"),
+            )
+        )
+    if error.code == "meter_withdrawn":
+        return str(
+            _(
+                "The account's virtual meter is withdrawn. Nothing was charged: ask your "
+                "mailroom's administrator to contact the data center."
+            )
+        )
+    if error.code in ("over_limit", "unknown_extra", "extra_requires", "no_rate_table"):
+        message = error_messages().get(error.code, error.message)
+        return str(_("%(reason)s Nothing was charged.", reason=message))
+    if isinstance(error, StorageUnavailable) or error.code == "print_failed":
+        return str(_("The postage could not be printed. Nothing was charged: please try again."))
+    return str(
+        _(
+            "The postage could not be printed (%(code)s). Nothing was charged: ask your "
+            "mailroom's administrator.",
+            code=error.code,
+        )
+    )
 
 
 def _mine(serial: str, piece: int) -> PrintedPostage:
