@@ -1,5 +1,6 @@
 """``postroom kiosk``: the people who may print on a customer account's kiosks, and the
-keys of its terminals (``postroom kiosk keys``).
+keys of its terminals (``postroom kiosk keys``), and the terminal's own screen
+(``postroom kiosk serve``).
 
 A PIN is never an argument (it would land in the shell's history and the process
 list): it is asked at a hidden prompt, twice, or read as one line from standard input
@@ -8,14 +9,24 @@ with ``--pin-stdin`` for scripts.
 
 from __future__ import annotations
 
+import errno
+import secrets
 import sys
 from typing import Any
 
 import click
+from waitress.server import create_server
 
+from postroom.core.demo import demo_kiosk, load_demo
+from postroom.core.errors import ConfigurationError
 from postroom.frontends.cli import options
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.kiosk.backend import DataCenter
+from postroom.frontends.kiosk.local import LocalDataCenter
+from postroom.frontends.kiosk.remote import RemoteDataCenter
+from postroom.frontends.kiosk.scale import TerminalScale
+from postroom.frontends.kiosk.terminal import create_terminal_app
 from postroom.frontends.serialise.accounts import kiosk_operator_json
 from postroom.frontends.serialise.kiosks import issued_kiosk_key_json, kiosk_key_json
 
@@ -156,3 +167,106 @@ def _keys_table(rows: list[dict[str, Any]]) -> str:
         f"last contact {r['last_contact_at'] or 'never'}  {r['label']}"
         for r in rows
     )
+
+
+@kiosk.command("serve")
+@click.option(
+    "--server",
+    envvar="POSTROOM_KIOSK_SERVER",
+    help="The data center's URL (https://...); without it, the local store on this machine.",
+)
+@click.option(
+    "--key",
+    envvar="POSTROOM_KIOSK_KEY",
+    help="This terminal's kiosk key (postroom kiosk keys add); POSTROOM_KIOSK_KEY keeps it "
+    "out of the process list.",
+)
+@click.option("--scale", "scale_url", help="The scale's port: /dev/ttyUSB0, socket://host:port...")
+@click.option(
+    "--scale-protocol",
+    type=click.Choice(["nci", "sics"]),
+    default="nci",
+    show_default=True,
+    help="What the scale speaks.",
+)
+@click.option(
+    "--origin-zip",
+    envvar="POSTROOM_KIOSK_ORIGIN_ZIP",
+    help="The ZIP or postal code the mailroom mails from.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo", is_flag=True, help="Local store only: load the demo and print for it.")
+@pass_state
+def serve(
+    state: CliState,
+    server: str | None,
+    key: str | None,
+    scale_url: str | None,
+    scale_protocol: str,
+    origin_zip: str | None,
+    host: str,
+    port: int,
+    demo: bool,
+) -> None:
+    """Run this mailroom terminal's screen (open it full screen: chromium --kiosk URL)."""
+    config = state.config()
+    data_center: DataCenter
+    if server:
+        if not key:
+            raise click.UsageError("--server needs this terminal's --key")
+        if demo:
+            raise click.UsageError("--demo runs on the local store: leave out --server")
+        data_center = RemoteDataCenter(server, key)
+        secret = secrets.token_hex(32)  # sessions last as long as this process
+        where = server
+    else:
+        postroom = state.postroom()
+        if demo:
+            facts: dict[str, str] = {}
+            load_demo(postroom, facts=facts)
+            demo_kiosk(postroom)
+            for name, value in facts.items():  # only on the first load: shown once
+                click.echo(f"{name}: {value}")
+        number = postroom.kiosks.authenticate(key).customer_number if key else None
+        number = number or postroom.config.kiosk_account
+        if not number:
+            raise ConfigurationError(
+                "this terminal prints for no account: give its --key, or set "
+                "POSTROOM_KIOSK_ACCOUNT",
+                code="kiosk_account_required",
+            )
+        data_center = LocalDataCenter(postroom, number, "local terminal")
+        secret = postroom.config.resolved_secret_key()
+        origin_zip = origin_zip or postroom.config.kiosk_origin_zip
+        where = postroom.db.display_url
+    if not origin_zip:
+        raise click.UsageError("give the mailroom's --origin-zip (or POSTROOM_KIOSK_ORIGIN_ZIP)")
+    info = data_center.terminal()  # fails now, not at the first touch, on a wrong key
+    scale = TerminalScale(scale_url, scale_protocol) if scale_url else None
+    app = create_terminal_app(
+        data_center,
+        secret_key=secret,
+        origin_zip=origin_zip,
+        idle_seconds=config.kiosk_idle_seconds,
+        scale=scale,
+        default_locale=config.default_locale,
+    )
+    try:
+        listening = create_server(app, host=host, port=port, threads=4)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use", code="port_in_use"
+            ) from error
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    click.echo(
+        f"kiosk terminal of {info.account_name} ({info.customer_number}) on {where}, "
+        f"serving http://{host}:{port}/ (Ctrl+C stops)"
+    )
+    try:
+        listening.run()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        listening.close()

@@ -71,3 +71,24 @@ def test_bad_input_is_a_clear_error(runner: CliRunner, cli_env: dict[str, str]) 
     assert "Traceback" not in no_label.output + bad_prefix.output
     listed = runner.invoke(cli, ["kiosk", "keys", "list", "--account", number, "--json"])
     assert json.loads(listed.output) == []
+
+
+def test_serve_refuses_to_start_without_what_it_needs(
+    runner: CliRunner, cli_env: dict[str, str]
+) -> None:
+    no_key = runner.invoke(cli, ["kiosk", "serve", "--server", "https://dc.example"])
+    assert no_key.exit_code == 2
+    assert "--server needs this terminal's --key" in no_key.output
+    no_account = runner.invoke(cli, ["kiosk", "serve", "--origin-zip", "10001"])
+    assert no_account.exit_code == 1
+    assert "kiosk_account_required" in no_account.output
+    bad_key = runner.invoke(
+        cli, ["kiosk", "serve", "--key", "prt_0123456789ab_nope", "--origin-zip", "10001"]
+    )
+    assert bad_key.exit_code == 1
+    assert "invalid_kiosk_key" in bad_key.output
+    bad_url = runner.invoke(
+        cli, ["kiosk", "serve", "--server", "ftp://dc.example", "--key", "prt_0123456789ab_x"]
+    )
+    assert bad_url.exit_code == 1
+    assert "invalid_server_url" in bad_url.output
