@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import (
     Blueprint,
     Flask,
@@ -54,7 +55,13 @@ from postroom.frontends.web.rates_pages import LOCALES
 HERE = Path(__file__).resolve().parent
 WEB = HERE.parent / "web"
 
-bp = Blueprint("terminal", __name__, static_folder="static", template_folder="templates")
+bp = Blueprint(
+    "terminal",
+    __name__,
+    static_folder="static",
+    static_url_path="/terminal-static",  # the app's /static serves the portal's icon
+    template_folder="templates",
+)
 
 #: Screens reachable without an operator.
 OPEN_ENDPOINTS = frozenset(
@@ -145,6 +152,14 @@ def _money(amount: Money) -> str:
     return amount.format(LOCALES.get(str(get_locale()), "en_US"))
 
 
+def _shown_weight(weight: Weight, unit: str) -> str:
+    """``0.96 oz`` (``0,96 oz`` in French), to the hundredth."""
+    value = format_decimal(
+        weight.to_decimal(unit, 2), "#,##0.00", locale=LOCALES.get(str(get_locale()), "en_US")
+    )
+    return f"{value} {unit}"
+
+
 # ------------------------------------------------------------------------ sign in
 
 
@@ -220,7 +235,7 @@ def _weigh_page(
         )
     shown = ""
     if reading is not None and reading.weight is not None:
-        shown = f"{reading.weight.to_decimal(units[0], 2)} {units[0]}"
+        shown = _shown_weight(reading.weight, units[0])
     return render_template(
         "terminal/weigh.html",
         info=info,
@@ -309,7 +324,7 @@ def _offers_page(weight: Weight, error: str | None = None, status: int = 200) ->
         info=info,
         offers=found,
         weight=weight.json(),
-        shown_weight=f"{weight.to_decimal(_units(info)[0], 2)} {_units(info)[0]}",
+        shown_weight=_shown_weight(weight, _units(info)[0]),
         money=_money,
         print_key="terminal-" + secrets.token_hex(12),
         error=error,
