@@ -29,6 +29,7 @@ from postroom.frontends.kiosk.scale import TerminalScale
 from postroom.frontends.kiosk.terminal import create_terminal_app
 from postroom.frontends.serialise.accounts import kiosk_operator_json
 from postroom.frontends.serialise.kiosks import issued_kiosk_key_json, kiosk_key_json
+from postroom.hal.labels import ZplPrinter
 
 account_option = options.account_option(help="Customer account number the kiosks print for.")
 pin_stdin_option = click.option(
@@ -190,6 +191,12 @@ def _keys_table(rows: list[dict[str, Any]]) -> str:
     help="What the scale speaks.",
 )
 @click.option(
+    "--printer",
+    "printer_url",
+    help="A ZPL label printer: socket://host:9100 (networked) or a serial port; without "
+    "one, the indicium is printed from the screen (PDF/PNG for an office printer).",
+)
+@click.option(
     "--origin-zip",
     envvar="POSTROOM_KIOSK_ORIGIN_ZIP",
     help="The ZIP or postal code the mailroom mails from.",
@@ -204,6 +211,7 @@ def serve(
     key: str | None,
     scale_url: str | None,
     scale_protocol: str,
+    printer_url: str | None,
     origin_zip: str | None,
     host: str,
     port: int,
@@ -250,6 +258,7 @@ def serve(
         origin_zip=origin_zip,
         idle_seconds=config.kiosk_idle_seconds,
         scale=scale,
+        label_printer=ZplPrinter(printer_url) if printer_url else None,
         default_locale=config.default_locale,
     )
     try:

@@ -39,7 +39,16 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from postroom.core.errors import InsufficientFunds, Locked, PostroomError, Unauthenticated
+from postroom.core.errors import (
+    DeviceError,
+    InsufficientFunds,
+    Locked,
+    PostroomError,
+    Unauthenticated,
+)
+from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.meters.indicium_image import HumanBlock, read_symbol, unpack_symbol
+from postroom.core.meters.printing import carrier_mark
 from postroom.core.money import Money
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
@@ -51,6 +60,7 @@ from postroom.frontends.kiosk.backend import (
 from postroom.frontends.kiosk.scale import ScaleView, TerminalScale
 from postroom.frontends.web import i18n, security
 from postroom.frontends.web.rates_pages import LOCALES
+from postroom.hal.labels import ZplPrinter, indicium_label
 
 HERE = Path(__file__).resolve().parent
 WEB = HERE.parent / "web"
@@ -99,6 +109,28 @@ def _data_center() -> DataCenter:
 def _scale() -> TerminalScale | None:
     found: TerminalScale | None = bp_state()["scale"]
     return found
+
+
+def _label_printer() -> ZplPrinter | None:
+    found: ZplPrinter | None = bp_state()["label_printer"]
+    return found
+
+
+#: Label printer problems, as the operator reads them.
+PRINTER_PROBLEMS: dict[str, Callable[[], str]] = {
+    "printer_offline": lambda: _(
+        "The label printer does not answer: check that it is on and connected."
+    ),
+    "printer_out_of_labels": lambda: _("The label printer is out of labels: load a new roll."),
+    "printer_paused": lambda: _("The label printer is paused: press its pause button."),
+}
+
+
+def _printer_problem(error: DeviceError) -> str:
+    problem = PRINTER_PROBLEMS.get(error.code)
+    if problem is None:
+        return str(_("The label printer reports a problem (%(code)s).", code=error.code))
+    return str(problem())
 
 
 def bp_state() -> dict[str, Any]:
@@ -347,6 +379,14 @@ def print_postage() -> ResponseReturnValue:
     center = request.form.get("cost_center") or None
     if center is not None and center not in info.cost_centers:
         return _offers_page(weight, _("Choose one of the cost centres shown."), 422)
+    printer = _label_printer()
+    if printer is not None:
+        try:  # before any charge: a label that cannot come out is not paid for
+            printer.check()
+        except DeviceError as error:
+            return _offers_page(
+                weight, _printer_problem(error) + " " + _("Nothing was charged."), 503
+            )
     try:
         printed = _data_center().print_postage(
             token,
@@ -375,8 +415,30 @@ def print_postage() -> ResponseReturnValue:
         printed.postage.mills,
         printed.postage.currency,
         printed.cost_center,
+        printed.carrier,
     ]
+    if printer is not None:
+        problem = _print_label(printer, printed.serial, printed.piece, printed.carrier)
+        if problem is not None:
+            return _printed_page(printed.serial, printed.piece, problem, 503)
     return redirect(url_for("terminal.printed", serial=printed.serial, piece=printed.piece), 303)
+
+
+def _print_label(printer: ZplPrinter, serial: str, piece: int, carrier: str) -> str | None:
+    """Print the piece's label (the indicium as a ZPL Data Matrix); the problem's text
+    when the printer could not. The piece is paid: a reprint never charges again."""
+    content = read_symbol(_data_center().indicium_png(serial, piece))
+    record = IndiciumRecord.from_bytes(unpack_symbol(content)[0])
+    lines = HumanBlock.of(record, carrier_mark(carrier)).lines
+    try:
+        printer.print_label(indicium_label(content, lines))
+    except DeviceError as error:
+        return (
+            _printer_problem(error)
+            + " "
+            + str(_("The postage is paid: touch Print the label again; it is not charged twice."))
+        )
+    return None
 
 
 def print_error(error: PostroomError) -> str:
@@ -426,23 +488,43 @@ def print_error(error: PostroomError) -> str:
     )
 
 
-def _mine(serial: str, piece: int) -> tuple[Money, str | None]:
+def _mine(serial: str, piece: int) -> tuple[Money, str | None, str]:
     if [serial, piece] not in session.get(SESSION_PIECES, []):
         abort(404)
-    mills, currency, center = session[f"piece:{serial}:{piece}"]
-    return Money(int(mills), str(currency)), center
+    mills, currency, center, carrier = session[f"piece:{serial}:{piece}"]
+    return Money(int(mills), str(currency)), center, str(carrier)
 
 
-@bp.get("/printed/<serial>/<int:piece>")
-def printed(serial: str, piece: int) -> str:
-    postage, center = _mine(serial, piece)
+def _printed_page(
+    serial: str, piece: int, label_problem: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    postage, center, _carrier = _mine(serial, piece)
     return render_template(
         "terminal/printed.html",
         serial=serial,
         piece=piece,
         postage=_money(postage),
         cost_center=center,
-    )
+        label_printer=_label_printer() is not None,
+        label_problem=label_problem,
+    ), status
+
+
+@bp.get("/printed/<serial>/<int:piece>")
+def printed(serial: str, piece: int) -> tuple[str, int]:
+    return _printed_page(serial, piece)
+
+
+@bp.post("/printed/<serial>/<int:piece>/label")
+def print_label_again(serial: str, piece: int) -> ResponseReturnValue:
+    _postage, _center, carrier = _mine(serial, piece)
+    printer = _label_printer()
+    if printer is None:
+        abort(404)
+    problem = _print_label(printer, serial, piece, carrier)
+    if problem is not None:
+        return _printed_page(serial, piece, problem, 503)
+    return redirect(url_for("terminal.printed", serial=serial, piece=piece, label=1), 303)
 
 
 @bp.get("/printed/<serial>/<int:piece>/indicium.png")
@@ -465,9 +547,11 @@ def create_terminal_app(
     origin_zip: str,
     idle_seconds: int = 60,
     scale: TerminalScale | None = None,
+    label_printer: ZplPrinter | None = None,
     default_locale: str = "en",
 ) -> Flask:
-    """The terminal's app over ``data_center`` (and its ``scale``, if one is attached)."""
+    """The terminal's app over ``data_center`` (and its ``scale`` and ``label_printer``,
+    when attached)."""
     app = Flask(__name__, static_folder=str(WEB / "static"), root_path=str(HERE))
     app.config.update(
         SECRET_KEY=secret_key,
@@ -482,6 +566,7 @@ def create_terminal_app(
     app.extensions["postroom_terminal"] = {
         "data_center": data_center,
         "scale": scale,
+        "label_printer": label_printer,
         "origin_zip": origin_zip,
         "idle_seconds": idle_seconds,
     }

@@ -27,6 +27,9 @@ from postroom.frontends.kiosk.remote import RemoteDataCenter
 from postroom.frontends.kiosk.scale import TerminalScale
 from postroom.frontends.kiosk.terminal import create_terminal_app
 from postroom.frontends.web import create_app
+from postroom.hal.labels import ZplPrinter
+from postroom.hal.labels.simulator import ZplPrinterSimulator
+from postroom.hal.labels.zpl import datamatrix_contents
 from postroom.hal.scales.simulators import NciSimulator
 
 OPERATOR_PIN = "246813"  # the ``operator`` fixture's
@@ -303,3 +306,59 @@ def test_an_unreachable_data_center_says_it_waits(operator) -> None:
     answer = screen.client.get("/sign-in")
     assert answer.status_code == 503
     assert "The data center cannot be reached" in answer.get_data(as_text=True)
+
+
+def test_a_parcel_label_goes_to_the_zpl_printer_and_a_reprint_charges_nothing(
+    local: LocalDataCenter, postroom: Postroom, kiosk_account: CustomerAccount, operator
+) -> None:
+    with ZplPrinterSimulator() as printer:
+        app = create_terminal_app(
+            local,
+            secret_key="terminal-test",
+            origin_zip="10001",
+            scale=None,
+            label_printer=ZplPrinter(printer.path, timeout=0.5),
+        )
+        screen = Screen(app.test_client())
+        screen.sign_in(operator.id)
+        page = screen.offers("1", "oz").get_data(as_text=True)
+        printed = screen.client.post("/print", data=screen.print_form(page))
+        assert printed.status_code == 303, printed.get_data(as_text=True)
+        location = printed.headers["Location"]
+        ZplPrinter(printer.path).check()  # a round trip: the label before it has been read
+        [label] = printer.labels
+        assert datamatrix_contents(label)
+
+        printer.state.paper_out = True
+        shown = screen.get(location)
+        again = screen.post(location + "/label", shown)
+        assert again.status_code == 503
+        assert "out of labels" in again.get_data(as_text=True)
+        printer.state.paper_out = False
+        assert screen.post(location + "/label", shown).status_code == 303
+        ZplPrinter(printer.path).check()
+        assert len(printer.labels) == 2
+        assert datamatrix_contents(printer.labels[1]) == datamatrix_contents(label)
+    report = postroom.ledger.report(kiosk_account.number, cost_center="Legal")
+    assert len(report.entries) == 1  # two labels, one charge
+
+
+def test_a_printer_out_of_labels_is_refused_before_any_charge(
+    local: LocalDataCenter, postroom: Postroom, kiosk_account: CustomerAccount, operator
+) -> None:
+    with ZplPrinterSimulator(paper_out=True) as printer:
+        app = create_terminal_app(
+            local,
+            secret_key="terminal-test",
+            origin_zip="10001",
+            label_printer=ZplPrinter(printer.path, timeout=0.5),
+        )
+        screen = Screen(app.test_client())
+        screen.sign_in(operator.id)
+        before = postroom.ledger.report(kiosk_account.number).entries
+        page = screen.offers("1", "oz").get_data(as_text=True)
+        answer = screen.client.post("/print", data=screen.print_form(page))
+    assert answer.status_code == 503
+    text = answer.get_data(as_text=True)
+    assert "The label printer is out of labels: load a new roll. Nothing was charged." in text
+    assert postroom.ledger.report(kiosk_account.number).entries == before
