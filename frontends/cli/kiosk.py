@@ -218,7 +218,6 @@ def serve(
     demo: bool,
 ) -> None:
     """Run this mailroom terminal's screen (open it full screen: chromium --kiosk URL)."""
-    config = state.config()
     data_center: DataCenter
     if server:
         if not key:
@@ -256,10 +255,10 @@ def serve(
         data_center,
         secret_key=secret,
         origin_zip=origin_zip,
-        idle_seconds=config.kiosk_idle_seconds,
+        idle_seconds=info.idle_seconds,  # the data center's: it signs operators out
         scale=scale,
         label_printer=ZplPrinter(printer_url) if printer_url else None,
-        default_locale=config.default_locale,
+        default_locale=state.config().default_locale,
     )
     try:
         listening = create_server(app, host=host, port=port, threads=4)

@@ -39,6 +39,8 @@ class TerminalInfo:
     label: str
     cost_centers: tuple[str, ...]
     operators: tuple[OperatorChoice, ...]
+    #: After how long without a touch the data center signs an operator out.
+    idle_seconds: int
 
 
 @attrs.frozen

@@ -47,6 +47,7 @@ class LocalDataCenter:
             self._label,
             self._pr.meters.print_cost_centers(account.number),
             tuple(OperatorChoice(o.id, o.name) for o in self._pr.accounts.operators(self._number)),
+            self._pr.config.kiosk_idle_seconds,
         )
 
     def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:

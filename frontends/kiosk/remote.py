@@ -114,6 +114,7 @@ class RemoteDataCenter:
             data["key"]["label"],
             tuple(data["cost_centers"]),
             tuple(OperatorChoice(int(o["id"]), o["name"]) for o in data["operators"]),
+            int(data["idle_seconds"]),
         )
 
     def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
