@@ -64,10 +64,17 @@ class TerminalScale:
 
     def zero(self) -> str | None:
         """Zero the scale; the problem's code when it could not."""
+        return self._command("zero")
+
+    def tare(self) -> str | None:
+        """Take the load as tare (a tray, a box); the problem's code when it could not."""
+        return self._command("tare")
+
+    def _command(self, name: str) -> str | None:
         with self._lock:
             try:
                 with open_scale(self.url, self.protocol, timeout=self._timeout) as scale:
-                    scale.zero()
+                    getattr(scale, name)()
             except DeviceError as error:
                 return error.code
         return None

@@ -94,6 +94,9 @@ SCALE_PROBLEMS: dict[str, Callable[[], str]] = {
     "device_unavailable": lambda: _("No scale is connected: key the weight in."),
     "scale_protocol_error": lambda: _("The scale answers something unreadable: key the weight in."),
     "scale_in_motion": lambda: _("The weight is not stable yet: wait a moment."),
+    "scale_tare_unsupported": lambda: _("This scale cannot tare: weigh the container apart."),
+    "scale_tare_out_of_range": lambda: _("The load is too heavy to tare."),
+    "scale_zero_out_of_range": lambda: _("The load is too heavy to zero: empty the platter."),
 }
 
 
@@ -288,10 +291,19 @@ def weigh() -> tuple[str, int]:
 
 @bp.post("/weigh/zero")
 def zero() -> ResponseReturnValue:
+    return _scale_command("zero")
+
+
+@bp.post("/weigh/tare")
+def tare() -> ResponseReturnValue:
+    return _scale_command("tare")
+
+
+def _scale_command(name: str) -> ResponseReturnValue:
     scale = _scale()
     if scale is None:
         return redirect(url_for("terminal.weigh"), 303)
-    problem = scale.zero()
+    problem = scale.zero() if name == "zero" else scale.tare()
     if problem is not None:
         return _weigh_page(ScaleView(problem=problem), status=409)
     return redirect(url_for("terminal.weigh"), 303)

@@ -30,7 +30,7 @@ from postroom.frontends.web import create_app
 from postroom.hal.labels import ZplPrinter
 from postroom.hal.labels.simulator import ZplPrinterSimulator
 from postroom.hal.labels.zpl import datamatrix_contents
-from postroom.hal.scales.simulators import NciSimulator
+from postroom.hal.scales.simulators import NciSimulator, SicsSimulator
 
 OPERATOR_PIN = "246813"  # the ``operator`` fixture's
 IDLE = 60
@@ -362,3 +362,24 @@ def test_a_printer_out_of_labels_is_refused_before_any_charge(
     text = answer.get_data(as_text=True)
     assert "The label printer is out of labels: load a new roll. Nothing was charged." in text
     assert postroom.ledger.report(kiosk_account.number).entries == before
+
+
+def test_tare_on_a_sics_scale_and_its_absence_on_nci(
+    local: LocalDataCenter, operator: KioskOperator
+) -> None:
+    with SicsSimulator(weight="40.0", unit="g") as simulator:
+        screen = Screen(
+            _terminal(local, TerminalScale(simulator.path, "sics", timeout=0.5)).test_client()
+        )
+        screen.sign_in(operator.id)
+        assert screen.post("/weigh/tare", screen.get("/weigh")).status_code == 303
+        simulator.state.weight = Decimal("68.3")  # a 28.3 g letter in the tared tray
+        assert 'id="scale-weight">1.00 oz' in screen.get("/weigh")  # net: 28.3 g = 0.998 oz
+    with NciSimulator(weight="0.10", unit="lb") as simulator:
+        screen = Screen(
+            _terminal(local, TerminalScale(simulator.path, "nci", timeout=0.5)).test_client()
+        )
+        screen.sign_in(operator.id)
+        answer = screen.post("/weigh/tare", screen.get("/weigh"))
+        assert answer.status_code == 409
+        assert "This scale cannot tare" in answer.get_data(as_text=True)
