@@ -37,7 +37,7 @@ def test_the_printed_data_matrix_verifies(
     with ZplPrinterSimulator() as printer:
         assert printer.path.startswith("socket://127.0.0.1:")
         ZplPrinter(printer.path).print_label(indicium_label(printed.symbol, block.lines))
-        [label] = _wait_for_labels(printer, 1)
+        [label] = printer.wait_for_labels(1)
     assert b"US POSTAGE" in label
     [image] = printer.printed_symbols(label)
     scanned = tmp_path / "label.png"
@@ -45,15 +45,6 @@ def test_the_printed_data_matrix_verifies(
     checked = runner.invoke(cli, ["meter", "verify-indicium", str(scanned), "--json"])
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.output)["valid"] is True
-
-
-def _wait_for_labels(printer: ZplPrinterSimulator, count: int) -> list[bytes]:
-    """The printer's labels once ``count`` arrived: asking its status again is the
-    round trip that proves it read everything sent before (no sleep)."""
-    ZplPrinter(printer.path).check()
-    labels = printer.labels
-    assert len(labels) == count
-    return labels
 
 
 @pytest.mark.parametrize(
