@@ -69,6 +69,8 @@ class PrintedPiece:
     carrier: str
     service: str
     cost_center: str | None
+    #: What the indicium's Data Matrix carries (the signed record): a label prints it.
+    symbol: bytes = attrs.field(repr=False)
 
 
 class DataCenter(Protocol):

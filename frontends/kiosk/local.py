@@ -99,6 +99,7 @@ class LocalDataCenter:
             printed.carrier,
             printed.service,
             printed.cost_center,
+            printed.symbol,
         )
 
     def indicium_png(self, serial: str, piece: int) -> bytes:

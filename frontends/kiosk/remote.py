@@ -20,6 +20,7 @@ from postroom.core.errors import (
     Unauthenticated,
     ValidationError,
 )
+from postroom.core.meters.indicium_image import pack_symbol
 from postroom.core.money import Money
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
@@ -174,6 +175,7 @@ class RemoteDataCenter:
             data["carrier"],
             data["service"],
             data["cost_center"],
+            pack_symbol(bytes.fromhex(data["payload"]), bytes.fromhex(data["signature"])),
         )
 
     def indicium_png(self, serial: str, piece: int) -> bytes:

@@ -430,16 +430,22 @@ def print_postage() -> ResponseReturnValue:
         printed.carrier,
     ]
     if printer is not None:
-        problem = _print_label(printer, printed.serial, printed.piece, printed.carrier)
+        problem = _print_label(
+            printer, printed.serial, printed.piece, printed.carrier, printed.symbol
+        )
         if problem is not None:
             return _printed_page(printed.serial, printed.piece, problem, 503)
     return redirect(url_for("terminal.printed", serial=printed.serial, piece=printed.piece), 303)
 
 
-def _print_label(printer: ZplPrinter, serial: str, piece: int, carrier: str) -> str | None:
-    """Print the piece's label (the indicium as a ZPL Data Matrix); the problem's text
-    when the printer could not. The piece is paid: a reprint never charges again."""
-    content = read_symbol(_data_center().indicium_png(serial, piece))
+def _print_label(
+    printer: ZplPrinter, serial: str, piece: int, carrier: str, symbol: bytes | None = None
+) -> str | None:
+    """Print the piece's label (the indicium as a ZPL Data Matrix): its ``symbol`` as the
+    print answered it, or, for a reprint, read back from the indicium's image; the
+    problem's text when the printer could not. The piece is paid: a reprint never
+    charges again."""
+    content = symbol or read_symbol(_data_center().indicium_png(serial, piece))
     record = IndiciumRecord.from_bytes(unpack_symbol(content)[0])
     lines = HumanBlock.of(record, carrier_mark(carrier)).lines
     try:
