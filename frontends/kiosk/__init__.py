@@ -46,15 +46,10 @@ from flask_babel import gettext as _
 
 from postroom.core.accounts.model import KioskOperator
 from postroom.core.clock import today
-from postroom.core.errors import (
-    InsufficientFunds,
-    Locked,
-    PostroomError,
-    StorageUnavailable,
-    Unauthenticated,
-)
+from postroom.core.errors import Locked, PostroomError, Unauthenticated
 from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Quote
+from postroom.frontends.kiosk.messages import print_error
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.errors import error_response
 from postroom.frontends.web.limits import client_address
@@ -62,7 +57,6 @@ from postroom.frontends.web.rates_pages import (
     ExtraChoice,
     PriceForm,
     ServiceChoice,
-    error_messages,
     money_locale,
     quote_form,
     render_price_page,
@@ -339,53 +333,10 @@ def print_postage() -> ResponseReturnValue:
             printed_by=operator.label,
         )
     except PostroomError as error:
-        return _render(form, services, extras, result, error.http_status, _print_error(error))
+        return _render(form, services, extras, result, error.http_status, print_error(error))
     pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
     session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
     return redirect(url_for("kiosk.printed", serial=printed.serial, piece=printed.piece), 303)
-
-
-def _print_error(error: PostroomError) -> str:
-    """What the person at the kiosk reads, in their language: the real reason and what to
-    do; nothing was charged."""
-    if isinstance(error, InsufficientFunds):
-        return str(
-            _(
-                "The account's postage funds are too low for this piece. Nothing was charged: "
-                "ask your mailroom to add funds."
-            )
-        )
-    if error.code in ("cost_center_not_allowed", "invalid_cost_center"):
-        return str(_("Choose one of the cost centres shown."))
-    if error.code in ("service_not_printable", "currency_mismatch"):
-        return str(
-            _(
-                "This kiosk cannot print this service: it is priced in %(currency)s and "
-                "the account pays in %(account_currency)s. Nothing was charged: choose "
-                "another service.",
-                currency=error.details.get("currency", "?"),
-                account_currency=error.details.get("account_currency", "?"),
-            )
-        )
-    if error.code == "meter_withdrawn":
-        return str(
-            _(
-                "The account's virtual meter is withdrawn. Nothing was charged: ask your "
-                "mailroom's administrator to contact the data center."
-            )
-        )
-    if error.code in ("over_limit", "unknown_extra", "extra_requires", "no_rate_table"):
-        message = error_messages().get(error.code, error.message)
-        return str(_("%(reason)s Nothing was charged.", reason=message))
-    if isinstance(error, StorageUnavailable) or error.code == "print_failed":
-        return str(_("The postage could not be printed. Nothing was charged: please try again."))
-    return str(
-        _(
-            "The postage could not be printed (%(code)s). Nothing was charged: ask your "
-            "mailroom's administrator.",
-            code=error.code,
-        )
-    )
 
 
 def _mine(serial: str, piece: int) -> PrintedPostage:

@@ -41,7 +41,6 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from postroom.core.errors import (
     DeviceError,
-    InsufficientFunds,
     Locked,
     PostroomError,
     Unauthenticated,
@@ -57,6 +56,7 @@ from postroom.frontends.kiosk.backend import (
     OperatorChoice,
     TerminalInfo,
 )
+from postroom.frontends.kiosk.messages import print_error
 from postroom.frontends.kiosk.scale import ScaleView, TerminalScale
 from postroom.frontends.web import i18n, security
 from postroom.frontends.web.rates_pages import LOCALES
@@ -457,53 +457,6 @@ def _print_label(
             + str(_("The postage is paid: touch Print the label again; it is not charged twice."))
         )
     return None
-
-
-def print_error(error: PostroomError) -> str:
-    """The real reason a print failed and what to do, in the operator's language; in
-    every case nothing was charged (the data center charges only a signed indicium)."""
-    if isinstance(error, InsufficientFunds):
-        return str(
-            _(
-                "The account's postage funds are too low for this piece. Nothing was "
-                "charged: ask your mailroom to add funds."
-            )
-        )
-    if error.code in ("service_not_printable", "currency_mismatch"):
-        return str(
-            _(
-                "This kiosk cannot print this service: it is priced in %(currency)s and "
-                "the account pays in %(account_currency)s. Nothing was charged: choose "
-                "another service.",
-                currency=error.details.get("currency", "?"),
-                account_currency=error.details.get("account_currency", "?"),
-            )
-        )
-    if error.code == "over_limit":
-        return str(
-            _(
-                "%(reason)s Nothing was charged.",
-                reason=_("This piece is over a limit of the service."),
-            )
-        )
-    if error.code == "kiosk_signed_out":
-        return str(_("You were signed out: sign in again to print. Nothing was charged."))
-    if error.code == "meter_withdrawn":
-        return str(
-            _(
-                "The account's virtual meter is withdrawn. Nothing was charged: ask your "
-                "mailroom's administrator to contact the data center."
-            )
-        )
-    if error.code in ("print_failed", "signing_key_unavailable"):
-        return str(_("The postage could not be printed. Nothing was charged: please try again."))
-    return str(
-        _(
-            "The postage could not be printed (%(code)s). Nothing was charged: ask your "
-            "mailroom's administrator.",
-            code=error.code,
-        )
-    )
 
 
 def _mine(serial: str, piece: int) -> tuple[Money, str | None, str]:
