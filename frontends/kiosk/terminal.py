@@ -14,6 +14,7 @@ token; English and French on every screen.
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -38,6 +39,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from PIL import Image
 
 from postroom.core.errors import (
     DeviceError,
@@ -502,6 +504,24 @@ def print_label_again(serial: str, piece: int) -> ResponseReturnValue:
 def printed_indicium(serial: str, piece: int) -> Response:
     _mine(serial, piece)
     return Response(_data_center().indicium_png(serial, piece), mimetype="image/png")
+
+
+#: The indicium image's resolution (the meters' renderer draws it at 200 dpi).
+INDICIUM_DPI = 200.0
+
+
+@bp.get("/printed/<serial>/<int:piece>/indicium.pdf")
+def printed_indicium_pdf(serial: str, piece: int) -> Response:
+    """The indicium as a one-page PDF at its true size, for an office printer."""
+    _mine(serial, piece)
+    with Image.open(io.BytesIO(_data_center().indicium_png(serial, piece))) as image:
+        document = io.BytesIO()
+        image.convert("L").save(document, format="PDF", resolution=INDICIUM_DPI)
+    return Response(
+        document.getvalue(),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{serial}-{piece}.pdf"'},
+    )
 
 
 # --------------------------------------------------------------------------- app

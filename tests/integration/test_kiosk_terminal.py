@@ -156,6 +156,10 @@ def test_a_keyed_in_letter_is_offered_cheapest_first_and_printed_once(
     key = postroom.meters.get(serial).public_key_pem
     assert key is not None
     assert verify_indicium(image.data, key, today=today(postroom.clock)).valid
+    document = screen.client.get(location + "/indicium.pdf")
+    assert document.mimetype == "application/pdf"
+    assert document.data.startswith(b"%PDF-")
+    assert 'id="indicium-pdf"' in shown
     # another session (another screen) cannot show the piece
     stranger = Screen(screen.client.application.test_client())
     stranger.sign_in(operator.id)
