@@ -166,6 +166,10 @@ def _check_operator() -> ResponseReturnValue | None:
     if isinstance(token, str):
         try:
             g.operator = _data_center().operator(token)
+        except DataCenterUnreachable:
+            if request.endpoint == "terminal.print_postage" and request.method == "POST":
+                return _retry_page()
+            raise
         except Unauthenticated:  # idle too long, signed out elsewhere, or removed
             _fresh_session()
             if request.endpoint not in OPEN_ENDPOINTS:
@@ -362,6 +366,25 @@ def offers() -> tuple[str, int]:
     return _offers_page(weight)
 
 
+#: The print form's fields a retry sends again unchanged.
+RETRIED_FIELDS = (
+    "idempotency_key",
+    "carrier",
+    "service",
+    "weight_value",
+    "weight_unit",
+    "cost_center",
+)
+
+
+def _retry_page() -> tuple[str, int]:
+    """The data center did not answer a print, maybe after charging it: the same print
+    again, with the same idempotency key, so that the next touch shows the piece if it
+    was printed and never charges twice (no offers: they need the data center too)."""
+    fields = {name: request.form.get(name, "")[:80] for name in RETRIED_FIELDS}
+    return render_template("terminal/retry.html", fields=fields), 503
+
+
 def _offers_page(weight: Weight, error: str | None = None, status: int = 200) -> tuple[str, int]:
     info = _info()
     found = _data_center().offers(weight, ())
@@ -413,14 +436,7 @@ def print_postage() -> ResponseReturnValue:
             bp_state()["origin_zip"],
         )
     except DataCenterUnreachable:
-        return _offers_page(
-            weight,
-            _(
-                "The data center cannot be reached: the virtual meter waits for the connection. "
-                "Nothing was charged."
-            ),
-            503,
-        )
+        return _retry_page()
     except PostroomError as error:
         return _offers_page(weight, print_error(error), error.http_status)
     pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]

@@ -385,3 +385,43 @@ def test_tare_on_a_sics_scale_and_its_absence_on_nci(
         answer = screen.post("/weigh/tare", screen.get("/weigh"))
         assert answer.status_code == 409
         assert "This scale cannot tare" in answer.get_data(as_text=True)
+
+
+def test_a_print_whose_answer_is_lost_is_retried_with_the_same_key(
+    postroom: Postroom, kiosk_account: CustomerAccount, operator
+) -> None:
+    """The data center stops answering at the print: the screen offers the same print
+    again, with the same key; once it is back, that touch prints, and a lost answer
+    after a charge would show the piece without charging twice."""
+    issued = postroom.kiosks.issue_key(kiosk_account.number, "Mailroom")
+    server = create_server(create_app(postroom=postroom), host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    port = server.effective_port
+    remote = RemoteDataCenter(f"http://127.0.0.1:{port}", issued.token, timeout=2)
+    screen = Screen(_terminal(remote).test_client())
+    screen.sign_in(operator.id)
+    page = screen.offers("1", "oz").get_data(as_text=True)
+    form = screen.print_form(page)
+    server.close()
+    thread.join(timeout=5)
+
+    lost = screen.client.post("/print", data=form)
+    assert lost.status_code == 503
+    text = lost.get_data(as_text=True)
+    assert "The data center did not answer" in text
+    assert f'name="idempotency_key" value="{form["idempotency_key"]}"' in text
+    assert postroom.ledger.report(kiosk_account.number, cost_center="Legal").entries == ()
+
+    back = create_server(create_app(postroom=postroom), host="127.0.0.1", port=port, threads=2)
+    thread = threading.Thread(target=back.run, daemon=True)
+    thread.start()
+    try:
+        retried = screen.client.post("/print", data={**form, "csrf_token": _csrf(text)})
+        assert retried.status_code == 303, retried.get_data(as_text=True)
+        again = screen.client.post("/print", data={**form, "csrf_token": _csrf(text)})
+        assert again.headers["Location"] == retried.headers["Location"]
+    finally:
+        back.close()
+        thread.join(timeout=5)
+    assert len(postroom.ledger.report(kiosk_account.number, cost_center="Legal").entries) == 1
