@@ -77,7 +77,13 @@ bp = Blueprint(
 
 #: Screens reachable without an operator.
 OPEN_ENDPOINTS = frozenset(
-    {"terminal.sign_in", "terminal.sign_in_submit", "terminal.static", "i18n.choose_language"}
+    {
+        "terminal.sign_in",
+        "terminal.sign_in_submit",
+        "terminal.static",
+        "static",
+        "i18n.choose_language",
+    }
 )
 SESSION_OPERATOR = "terminal_operator"
 SESSION_PIECES = "terminal_pieces"

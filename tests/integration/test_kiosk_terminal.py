@@ -110,6 +110,8 @@ def test_nothing_but_sign_in_without_an_operator(screen: Screen) -> None:
         assert answer.headers["Location"].endswith("/sign-in")
     page = screen.get("/sign-in")
     assert "Alice Martin" not in page  # no operator yet: the fixture adds her
+    for asset in ("/static/favicon.svg", "/terminal-static/kiosk.css"):
+        assert screen.client.get(asset).status_code == 200
 
 
 def test_a_wrong_pin_is_refused_and_the_right_one_signs_in(
