@@ -427,3 +427,12 @@ def test_a_print_whose_answer_is_lost_is_retried_with_the_same_key(
         back.close()
         thread.join(timeout=5)
     assert len(postroom.ledger.report(kiosk_account.number, cost_center="Legal").entries) == 1
+
+
+def test_a_piece_over_every_limit_is_offered_nothing(
+    screen: Screen, postroom: Postroom, kiosk_account: CustomerAccount, operator
+) -> None:
+    screen.sign_in(operator.id)
+    page = screen.offers("70", "lb").get_data(as_text=True)
+    assert 'id="no-offers"' in page
+    assert "print-button" not in page
