@@ -47,6 +47,7 @@ from postroom.core.identity.service import IdentityService
 from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.kiosks.service import KiosksService
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
 from postroom.core.mail import MAILDIR_NAME, LocalMailbox, sender_address
@@ -182,6 +183,7 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
+        self.kiosks = KiosksService(db, clock, accounts=self.accounts, prices=self.rates)
         self.ledger.add_debit_listener(self._after_debit)
         self.cases = CasesService(
             db,

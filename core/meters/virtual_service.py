@@ -25,7 +25,7 @@ from postroom.core.accounts.model import CustomerAccount
 from postroom.core.accounts.service import AccountsService
 from postroom.core.clock import Clock, today
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import Conflict, Locked, NotFound, PostroomError
+from postroom.core.errors import Conflict, Locked, NotFound, PostroomError, ValidationError
 from postroom.core.idempotency import is_replay
 from postroom.core.ledger.service import LedgerService
 from postroom.core.meters import model
@@ -202,6 +202,16 @@ class VirtualMeters:
             request.extras,
             on=day,
         )
+        if quote.total.currency != customer.currency:
+            # before any hold: the ledger would refuse the postage as currency_mismatch,
+            # after a job row was written, on every retry alike
+            raise ValidationError(
+                f"account {customer.number} pays in {customer.currency}: it cannot print "
+                f"{request.carrier}/{request.service}, priced in {quote.total.currency}",
+                code="service_not_printable",
+                currency=quote.total.currency,
+                account_currency=customer.currency,
+            )
         meter = self.meter(customer.number)
         if meter.status is not MeterStatus.ACTIVE:
             raise Locked(

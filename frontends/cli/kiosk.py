@@ -1,4 +1,6 @@
-"""``postroom kiosk``: the people who may print on a customer account's kiosks.
+"""``postroom kiosk``: the people who may print on a customer account's kiosks, and the
+keys of its terminals (``postroom kiosk keys``), and the terminal's own screen
+(``postroom kiosk serve``).
 
 A PIN is never an argument (it would land in the shell's history and the process
 list): it is asked at a hidden prompt, twice, or read as one line from standard input
@@ -7,15 +9,27 @@ with ``--pin-stdin`` for scripts.
 
 from __future__ import annotations
 
+import errno
+import secrets
 import sys
 from typing import Any
 
 import click
+from waitress.server import create_server
 
+from postroom.core.demo import demo_kiosk, load_demo
+from postroom.core.errors import ConfigurationError
 from postroom.frontends.cli import options
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.kiosk.backend import DataCenter
+from postroom.frontends.kiosk.local import LocalDataCenter
+from postroom.frontends.kiosk.remote import RemoteDataCenter
+from postroom.frontends.kiosk.scale import TerminalScale
+from postroom.frontends.kiosk.terminal import create_terminal_app
 from postroom.frontends.serialise.accounts import kiosk_operator_json
+from postroom.frontends.serialise.kiosks import issued_kiosk_key_json, kiosk_key_json
+from postroom.hal.labels import ZplPrinter
 
 account_option = options.account_option(help="Customer account number the kiosks print for.")
 pin_stdin_option = click.option(
@@ -99,3 +113,168 @@ def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no kiosk operators"
     return "\n".join(f"{r['id']:>5}  {r['created_at']}  {r['name']}" for r in rows)
+
+
+@kiosk.group()
+def keys() -> None:
+    """Kiosk keys: one per mailroom terminal, scoped to one customer account, revocable."""
+
+
+@keys.command("add")
+@account_option
+@click.option("--label", required=True, help="Where the terminal stands (Mailroom, 2nd floor).")
+@json_option
+@pass_state
+def add_key(state: CliState, number: str, label: str, as_json: bool) -> None:
+    """Issue a key for one terminal of the account; the key is shown this once."""
+    issued = state.postroom().kiosks.issue_key(number, label)
+    emit(
+        issued_kiosk_key_json(issued),
+        as_json,
+        lambda d: (
+            f"kiosk key {d['prefix']} ({d['label']}) for account {d['customer_number']}\n"
+            f"{d['token']}\n"
+            "Set it on the terminal (postroom kiosk serve --key ...): it is not shown again."
+        ),
+    )
+
+
+@keys.command("list")
+@account_option
+@json_option
+@pass_state
+def list_keys(state: CliState, number: str, as_json: bool) -> None:
+    """List the account's kiosk keys with their last contact."""
+    found = state.postroom().kiosks.keys(number)
+    emit([kiosk_key_json(k) for k in found], as_json, _keys_table)
+
+
+@keys.command("revoke")
+@account_option
+@click.argument("prefix")
+@json_option
+@pass_state
+def revoke_key(state: CliState, number: str, prefix: str, as_json: bool) -> None:
+    """Revoke the account's kiosk key PREFIX: its terminal is refused from now on."""
+    key = state.postroom().kiosks.revoke_key(number, prefix)
+    emit(kiosk_key_json(key), as_json, lambda d: f"revoked kiosk key {d['prefix']} ({d['label']})")
+
+
+def _keys_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no kiosk keys"
+    return "\n".join(
+        f"{r['prefix']}  {'revoked' if r['revoked_at'] else 'active ':7}  "
+        f"last contact {r['last_contact_at'] or 'never'}  {r['label']}"
+        for r in rows
+    )
+
+
+@kiosk.command("serve")
+@click.option(
+    "--server",
+    envvar="POSTROOM_KIOSK_SERVER",
+    help="The data center's URL (https://...); without it, the local store on this machine.",
+)
+@click.option(
+    "--key",
+    envvar="POSTROOM_KIOSK_KEY",
+    help="This terminal's kiosk key (postroom kiosk keys add); POSTROOM_KIOSK_KEY keeps it "
+    "out of the process list.",
+)
+@click.option("--scale", "scale_url", help="The scale's port: /dev/ttyUSB0, socket://host:port...")
+@click.option(
+    "--scale-protocol",
+    type=click.Choice(["nci", "sics"]),
+    default="nci",
+    show_default=True,
+    help="What the scale speaks.",
+)
+@click.option(
+    "--printer",
+    "printer_url",
+    help="A ZPL label printer: socket://host:9100 (networked) or a serial port; without "
+    "one, the indicium is printed from the screen (PDF/PNG for an office printer).",
+)
+@click.option(
+    "--origin-zip",
+    envvar="POSTROOM_KIOSK_ORIGIN_ZIP",
+    help="The ZIP or postal code the mailroom mails from.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo", is_flag=True, help="Local store only: load the demo and print for it.")
+@pass_state
+def serve(
+    state: CliState,
+    server: str | None,
+    key: str | None,
+    scale_url: str | None,
+    scale_protocol: str,
+    printer_url: str | None,
+    origin_zip: str | None,
+    host: str,
+    port: int,
+    demo: bool,
+) -> None:
+    """Run this mailroom terminal's screen (open it full screen: chromium --kiosk URL)."""
+    data_center: DataCenter
+    if server:
+        if not key:
+            raise click.UsageError("--server needs this terminal's --key")
+        if demo:
+            raise click.UsageError("--demo runs on the local store: leave out --server")
+        data_center = RemoteDataCenter(server, key)
+        secret = secrets.token_hex(32)  # sessions last as long as this process
+        where = server
+    else:
+        postroom = state.postroom()
+        if demo:
+            facts: dict[str, str] = {}
+            load_demo(postroom, facts=facts)
+            demo_kiosk(postroom)
+            for name, value in facts.items():  # only on the first load: shown once
+                click.echo(f"{name}: {value}")
+        number = postroom.kiosks.authenticate(key).customer_number if key else None
+        number = number or postroom.config.kiosk_account
+        if not number:
+            raise ConfigurationError(
+                "this terminal prints for no account: give its --key, or set "
+                "POSTROOM_KIOSK_ACCOUNT",
+                code="kiosk_account_required",
+            )
+        data_center = LocalDataCenter(postroom, number, "local terminal")
+        secret = postroom.config.resolved_secret_key()
+        origin_zip = origin_zip or postroom.config.kiosk_origin_zip
+        where = postroom.db.display_url
+    if not origin_zip:
+        raise click.UsageError("give the mailroom's --origin-zip (or POSTROOM_KIOSK_ORIGIN_ZIP)")
+    info = data_center.terminal()  # fails now, not at the first touch, on a wrong key
+    scale = TerminalScale(scale_url, scale_protocol) if scale_url else None
+    app = create_terminal_app(
+        data_center,
+        secret_key=secret,
+        origin_zip=origin_zip,
+        idle_seconds=info.idle_seconds,  # the data center's: it signs operators out
+        scale=scale,
+        label_printer=ZplPrinter(printer_url) if printer_url else None,
+        default_locale=state.config().default_locale,
+    )
+    try:
+        listening = create_server(app, host=host, port=port, threads=4)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use", code="port_in_use"
+            ) from error
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    click.echo(
+        f"kiosk terminal of {info.account_name} ({info.customer_number}) on {where}, "
+        f"serving http://{host}:{port}/ (Ctrl+C stops)"
+    )
+    try:
+        listening.run()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        listening.close()

@@ -46,9 +46,10 @@ from flask_babel import gettext as _
 
 from postroom.core.accounts.model import KioskOperator
 from postroom.core.clock import today
-from postroom.core.errors import InsufficientFunds, Locked, PostroomError, Unauthenticated
+from postroom.core.errors import Locked, PostroomError, Unauthenticated
 from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Quote
+from postroom.frontends.kiosk.messages import print_error
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.errors import error_response
 from postroom.frontends.web.limits import client_address
@@ -165,6 +166,15 @@ def _kiosk_context() -> dict[str, object]:
     }
 
 
+def _service_choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
+    """The services this kiosk offers: with a bound account, only those priced in its
+    currency (a US kiosk never offers a euro service it could not book)."""
+    bound = _account()
+    if bound is None:
+        return service_choices()
+    return service_choices(current_postroom().accounts.get(bound[0]).currency)
+
+
 def _print_choices(result: Quote | None) -> dict[str, object]:
     """What the "Print postage" form needs after a price: the account's cost centres and
     a fresh idempotency key (a double touch then prints one piece)."""
@@ -203,7 +213,7 @@ def _render(
 
 @bp.get("/price")
 def price() -> tuple[str, int]:
-    services, extras = service_choices()
+    services, extras = _service_choices()
     form = PriceForm(
         service=services[0].value if services else "",
         date=today(current_postroom().clock).isoformat(),
@@ -213,7 +223,7 @@ def price() -> tuple[str, int]:
 
 @bp.post("/price")
 def price_piece() -> tuple[str, int]:
-    services, extras = service_choices()
+    services, extras = _service_choices()
     form = PriceForm(request.form)
     # a kiosk prices for today, by the installation's clock
     form.date.data = today(current_postroom().clock).isoformat()
@@ -300,10 +310,12 @@ def print_postage() -> ResponseReturnValue:
             _("This form is incomplete: price the piece again, then print."),
         )
     account, origin_zip = bound
-    services, extras = service_choices()
+    services, extras = _service_choices()
     form = PriceForm(request.form)
     form.date.data = today(current_postroom().clock).isoformat()
-    quoted = quote_form(form, services)
+    # any loaded service parses: one this kiosk cannot print (a stale page's) is refused
+    # by the meters with its real reason, not as an unknown choice
+    quoted = quote_form(form, service_choices()[0])
     if quoted is None:
         return _render(form, services, extras, status=422)
     result, (carrier, service, piece, _day, _origin, _destination) = quoted
@@ -321,24 +333,10 @@ def print_postage() -> ResponseReturnValue:
             printed_by=operator.label,
         )
     except PostroomError as error:
-        return _render(form, services, extras, result, error.http_status, _print_error(error))
+        return _render(form, services, extras, result, error.http_status, print_error(error))
     pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
     session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
     return redirect(url_for("kiosk.printed", serial=printed.serial, piece=printed.piece), 303)
-
-
-def _print_error(error: PostroomError) -> str:
-    """What the person at the kiosk reads, in their language; nothing was charged."""
-    if isinstance(error, InsufficientFunds):
-        return str(
-            _(
-                "The account's postage funds are too low for this piece. Nothing was charged: "
-                "ask your mailroom to add funds."
-            )
-        )
-    if error.code in ("cost_center_not_allowed", "invalid_cost_center"):
-        return str(_("Choose one of the cost centres shown."))
-    return str(_("The postage could not be printed. Nothing was charged: please try again."))
 
 
 def _mine(serial: str, piece: int) -> PrintedPostage:

@@ -14,6 +14,7 @@ from postroom.frontends.web import (
     account,
     api,
     api_cases,
+    api_kiosk,
     api_meters,
     api_payments,
     api_postage,
@@ -84,6 +85,7 @@ def create_app(
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
     app.register_blueprint(api_cases.bp)
+    app.register_blueprint(api_kiosk.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
     signin.init_app(app)  # before the API's check: it may take the session
@@ -96,6 +98,7 @@ def create_app(
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
     csrf.exempt(api_cases.bp)
+    csrf.exempt(api_kiosk.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app

@@ -19,6 +19,7 @@ from wtforms.validators import ValidationError as WTFormsValidationError
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.errors import PermissionDenied, Unauthenticated
+from postroom.core.kiosks.model import KioskKey
 from postroom.core.meters.model import Meter
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user
@@ -27,6 +28,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 _PUBLIC = "_postroom_public"
 _METER = "_postroom_meter_key"
+_KIOSK = "_postroom_kiosk_key"
 
 
 def public(view: F) -> F:
@@ -42,6 +44,13 @@ def meter_key_required(view: F) -> F:
     return view
 
 
+def kiosk_key_required(view: F) -> F:
+    """Mark an API view as authenticated by a mailroom terminal's kiosk key (``prt_...``):
+    the key is ``current_kiosk_key()`` and its account ``current_account()``."""
+    setattr(view, _KIOSK, True)
+    return view
+
+
 API_PREFIX = "/api/v1/"
 
 
@@ -53,7 +62,8 @@ def authenticate_request() -> None:
     if view is None or getattr(view, _PUBLIC, False):
         return  # unknown routes answer 404, public ones need nothing
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not token.strip() and not getattr(view, _METER, False) and _by_session():
+    own_key = getattr(view, _METER, False) or getattr(view, _KIOSK, False)
+    if not token.strip() and not own_key and _by_session():
         return
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
@@ -61,6 +71,10 @@ def authenticate_request() -> None:
         )
     if getattr(view, _METER, False):
         g.meter = current_postroom().meters.authenticate(token.strip())
+        return
+    if getattr(view, _KIOSK, False):
+        g.kiosk_key = current_postroom().kiosks.authenticate(token.strip())
+        g.account = current_postroom().accounts.get(g.kiosk_key.customer_number)
         return
     g.account = current_postroom().accounts.authenticate(token.strip())
 
@@ -88,6 +102,11 @@ def _by_session() -> bool:
 def current_account() -> CustomerAccount:
     account: CustomerAccount = g.account
     return account
+
+
+def current_kiosk_key() -> KioskKey:
+    key: KioskKey = g.kiosk_key
+    return key
 
 
 def current_meter() -> Meter:

@@ -101,25 +101,29 @@ def _lang() -> str:
     return str(get_locale())
 
 
-def service_choices() -> tuple[list[ServiceChoice], list[ExtraChoice]]:
+def service_choices(currency: str | None = None) -> tuple[list[ServiceChoice], list[ExtraChoice]]:
     """Every carrier/service with a table, and every extra service they offer, named in
-    the visitor's language when the rate file gives a translation."""
+    the visitor's language when the rate file gives a translation. With ``currency`` (a
+    kiosk's account's), only the services priced in it: the others cannot be printed."""
     rates = current_postroom().rates
     names, lang = rates.names(), _lang()
     latest: dict[tuple[str, str], Any] = {}
-    for table in rates.list_tables():  # oldest first: the last one wins
-        latest[(table.carrier, table.service)] = table
+    for stored in rates.list_tables():  # oldest first: the last one wins
+        latest[(stored.carrier, stored.service)] = stored
+    loaded = {key: rates.get(found.digest) for key, found in sorted(latest.items())}
+    if currency is not None:
+        loaded = {key: t for key, t in loaded.items() if t.currency == currency}
     services = [
         ServiceChoice(
             f"{carrier}/{service}",
             carrier,
-            names.name(lang, carrier, "services", service, stored.name),
+            names.name(lang, carrier, "services", service, latest[(carrier, service)].name),
         )
-        for (carrier, service), stored in sorted(latest.items())
+        for (carrier, service) in loaded
     ]
     extras: dict[str, str] = {}
-    for (carrier, _service), stored in sorted(latest.items()):
-        for extra in rates.get(stored.digest).extras:
+    for (carrier, _service), rate_table in loaded.items():
+        for extra in rate_table.extras:
             extras.setdefault(
                 extra.code, names.name(lang, carrier, "extras", extra.code, extra.name)
             )

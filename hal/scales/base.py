@@ -146,6 +146,13 @@ class SerialScale:
     def zero(self) -> None:
         raise NotImplementedError
 
+    def tare(self) -> None:
+        """Take the load on the platter as tare: later readings are net of it."""
+        raise DeviceError(
+            f"the {self.protocol} protocol has no tare command; weigh the container apart",
+            code="scale_tare_unsupported",
+        )
+
     def transact(self, command: bytes, terminator: bytes) -> bytes:
         """Send ``command`` and return the reply up to and including ``terminator``."""
         try:

@@ -1,4 +1,4 @@
-"""Mettler-Toledo MT-SICS level 0 (Standard Interface Command Set).
+"""Mettler-Toledo MT-SICS level 0, and tare of level 1 (Standard Interface Command Set).
 
 Commands and replies are ASCII lines ending with CR LF. Level 0 commands used here:
 
@@ -9,6 +9,8 @@ Commands and replies are ASCII lines ending with CR LF. Level 0 commands used he
   ``S I``, ``S +``, ``S -`` as above.
 - ``Z``: zero. ``Z A`` done; ``Z I`` not executable (motion, busy); ``Z +`` / ``Z -``
   upper / lower limit of the zero range exceeded.
+- ``T`` (level 1): tare. ``T S  12.30 g`` done (the tare taken); ``T I`` not executable;
+  ``T +`` / ``T -`` upper / lower limit of the taring range exceeded.
 - Any command may get ``ES`` (syntax error: not recognised), ``ET`` (transmission
   error: a character could not be read) or ``EL`` (logical error: not executable).
 """
@@ -95,3 +97,18 @@ class SicsScale(SerialScale):
                 "the load is outside the scale's zero range", code="scale_zero_out_of_range"
             )
         raise protocol_error("unexpected MT-SICS reply to Z", raw)
+
+    def tare(self) -> None:
+        text = _line(self.transact(b"T" + CRLF, CRLF))
+        parts = text.split()
+        if parts[:2] == ["T", "S"] and len(parts) == 4:
+            return
+        if text == "T I":
+            raise DeviceError(
+                "the scale cannot tare now (in motion or busy)", code="scale_in_motion"
+            )
+        if text in ("T +", "T -"):
+            raise DeviceError(
+                "the load is outside the scale's taring range", code="scale_tare_out_of_range"
+            )
+        raise protocol_error("unexpected MT-SICS reply to T", text.encode("latin-1"))

@@ -27,6 +27,7 @@ class ScaleState:
     unit: str = "lb"
     motion: bool = False  # in motion until set back to False
     settle_after: int = 0  # report motion for this many more weighings, then settle
+    tare: Decimal = Decimal("0")  # taken by a tare command; readings are net of it
     overload: bool = False
     underload: bool = False
     silent: bool = False  # answer nothing (a cable pulled out)
@@ -157,12 +158,12 @@ class NciSimulator(LineSimulator):
 
 
 class SicsSimulator(LineSimulator):
-    """A Mettler-Toledo MT-SICS level 0 balance: ``S``, ``SI`` and ``Z`` commands."""
+    """A Mettler-Toledo MT-SICS balance: ``S``, ``SI`` and ``Z`` (level 0), ``T`` (tare)."""
 
     default_unit = "g"
 
     def _weight_line(self, stable: bool) -> bytes:
-        text = format(self.state.weight, "f")
+        text = format(self.state.weight - self.state.tare, "f")
         return f"S {'S' if stable else 'D'} {text:>10} {self.state.unit}\r\n".encode()
 
     def answer(self, command: bytes) -> bytes:
@@ -187,7 +188,15 @@ class SicsSimulator(LineSimulator):
             if state.underload:
                 return b"Z -\r\n"
             state.weight = Decimal(0).quantize(state.weight)
+            state.tare = Decimal(0)
             return b"Z A\r\n"
+        if verb == b"T":
+            if state.motion:
+                return b"T I\r\n"
+            if state.overload:
+                return b"T +\r\n"
+            state.tare = state.weight
+            return f"T S {format(state.tare, 'f'):>10} {state.unit}\r\n".encode()
         if verb.isascii() and verb.isalnum():
             return b"ES\r\n"
         return b"ET\r\n"

@@ -31,6 +31,7 @@ def keys(postroom: Postroom) -> dict[str, str]:
     return {
         "customer": postroom.accounts.create_api_key(account.number).token,
         "meter": meter.api_key,
+        "kiosk": postroom.kiosks.issue_key(account.number, "Mailroom").token,
     }
 
 
@@ -57,6 +58,7 @@ def test_each_body_is_checked_against_the_document(
     monkeypatch.setattr(requestbody, "body_schemas", lambda: dict.fromkeys(body_schemas(), PROBE))
     url = "/api/v1" + re.sub(r"\{serial\}", SERIAL, re.sub(r"\{[a-z_]+\}", "x", path))
     key = keys["meter"] if path.startswith("/meters/sync/") else keys["customer"]
+    key = keys["kiosk"] if path.startswith("/kiosk/") else key
     response = client.open(
         url, method=method.upper(), json={}, headers={"Authorization": f"Bearer {key}"}
     )

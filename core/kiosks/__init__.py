@@ -1,0 +1,1 @@
+"""The kiosks area: mailroom terminals' keys, and what a terminal may print."""

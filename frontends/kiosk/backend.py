@@ -1,0 +1,110 @@
+"""What a mailroom terminal asks of its data center, whether it is reached over the API
+with the terminal's kiosk key (``remote.RemoteDataCenter``) or is the local store on the
+same machine (``local.LocalDataCenter``): the values it answers and the Protocol both
+implement. The terminal's screens (``terminal.py``) know only this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from postroom.core.errors import PostroomError
+from postroom.core.money import Money
+from postroom.core.units import Weight
+
+
+class DataCenterUnreachable(PostroomError):
+    """The data center did not answer: nothing was charged; the screen says it waits."""
+
+    code = "data_center_unreachable"
+    http_status = 503
+
+
+@attrs.frozen
+class OperatorChoice:
+    id: int
+    name: str
+
+
+@attrs.frozen
+class TerminalInfo:
+    """The terminal's account and who may print on it."""
+
+    customer_number: str
+    account_name: str
+    country: str
+    currency: str
+    label: str
+    cost_centers: tuple[str, ...]
+    operators: tuple[OperatorChoice, ...]
+    #: After how long without a touch the data center signs an operator out.
+    idle_seconds: int
+
+
+@attrs.frozen
+class OfferLine:
+    description: str
+    amount: Money
+
+
+@attrs.frozen
+class Offer:
+    """One service the terminal can print for the piece, with its itemised price."""
+
+    carrier: str
+    service: str
+    name: str
+    delivery: str
+    total: Money
+    lines: tuple[OfferLine, ...]
+
+
+@attrs.frozen
+class PrintedPiece:
+    serial: str
+    piece: int
+    postage: Money
+    carrier: str
+    service: str
+    cost_center: str | None
+    #: What the indicium's Data Matrix carries (the signed record): a label prints it.
+    symbol: bytes = attrs.field(repr=False)
+
+
+class DataCenter(Protocol):
+    def terminal(self) -> TerminalInfo: ...
+
+    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
+        """The services the account can print for the piece, cheapest first."""
+        ...
+
+    def sign_in(self, operator_id: int, pin: str) -> str:
+        """The operator's session token; Unauthenticated for a wrong PIN, Locked when
+        too many were wrong."""
+        ...
+
+    def operator(self, token: str) -> OperatorChoice:
+        """The operator signed in with ``token``, marked active; Unauthenticated
+        ``kiosk_signed_out`` once idle too long or signed out."""
+        ...
+
+    def sign_out(self, token: str) -> None: ...
+
+    def print_postage(
+        self,
+        token: str,
+        carrier: str,
+        service: str,
+        weight: Weight,
+        extras: Sequence[str],
+        cost_center: str | None,
+        idempotency_key: str,
+        origin_zip: str,
+    ) -> PrintedPiece:
+        """Print one piece on the account's virtual meter, booked to the operator; the
+        same key again answers the same piece and charges nothing."""
+        ...
+
+    def indicium_png(self, serial: str, piece: int) -> bytes: ...

@@ -1,0 +1,106 @@
+"""The terminal's data center when it is the local store (the embedded default, one
+machine): the same use cases the API runs, called in process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from postroom.core.app import Postroom
+from postroom.core.rates.model import Piece, Quote
+from postroom.core.units import Weight
+from postroom.frontends.kiosk.backend import (
+    Offer,
+    OfferLine,
+    OperatorChoice,
+    PrintedPiece,
+    TerminalInfo,
+)
+
+
+def offer_of(quote: Quote) -> Offer:
+    return Offer(
+        quote.table.carrier,
+        quote.table.service,
+        quote.table.name,
+        quote.table.delivery,
+        quote.total,
+        tuple(OfferLine(line.description, line.amount) for line in quote.lines),
+    )
+
+
+class LocalDataCenter:
+    """``DataCenter`` on an open Postroom, for the account ``customer_number``."""
+
+    def __init__(self, postroom: Postroom, customer_number: str, label: str) -> None:
+        self._pr = postroom
+        self._number = postroom.accounts.get(customer_number).number
+        self._label = label
+
+    def terminal(self) -> TerminalInfo:
+        account = self._pr.accounts.get(self._number)
+        return TerminalInfo(
+            account.number,
+            account.name,
+            account.country,
+            account.currency,
+            self._label,
+            self._pr.meters.print_cost_centers(account.number),
+            tuple(OperatorChoice(o.id, o.name) for o in self._pr.accounts.operators(self._number)),
+            self._pr.config.kiosk_idle_seconds,
+        )
+
+    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
+        found = self._pr.kiosks.offers(self._number, Piece(weight.require_positive()), extras)
+        return [offer_of(quote) for quote in found.options]
+
+    def sign_in(self, operator_id: int, pin: str) -> str:
+        signed_in = self._pr.accounts.sign_in_operator(
+            self._number, operator_id, pin, kiosk=f"terminal:{self._label}"
+        )
+        return signed_in.token
+
+    def operator(self, token: str) -> OperatorChoice:
+        idle = timedelta(seconds=self._pr.config.kiosk_idle_seconds)
+        found = self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+        return OperatorChoice(found.id, found.name)
+
+    def sign_out(self, token: str) -> None:
+        self._pr.accounts.sign_out_operator(token)
+
+    def print_postage(
+        self,
+        token: str,
+        carrier: str,
+        service: str,
+        weight: Weight,
+        extras: Sequence[str],
+        cost_center: str | None,
+        idempotency_key: str,
+        origin_zip: str,
+    ) -> PrintedPiece:
+        idle = timedelta(seconds=self._pr.config.kiosk_idle_seconds)
+        operator = self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+        printed = self._pr.meters.print_postage(
+            self._number,
+            carrier,
+            service,
+            weight,
+            extras,
+            cost_center,
+            idempotency_key,
+            origin_zip=origin_zip,
+            printed_by=operator.label,
+        )
+        return PrintedPiece(
+            printed.serial,
+            printed.piece,
+            printed.postage,
+            printed.carrier,
+            printed.service,
+            printed.cost_center,
+            printed.symbol,
+        )
+
+    def indicium_png(self, serial: str, piece: int) -> bytes:
+        return self._pr.meters.printed_postage(self._number, serial, piece).render("png")

@@ -1,0 +1,207 @@
+"""The terminal's data center over its JSON API (``/api/v1/kiosk``), authenticated by the
+terminal's kiosk key. An error the data center answers comes back as the same domain
+error (its code and message); no answer at all is ``DataCenterUnreachable``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlsplit
+from urllib.request import Request, urlopen
+
+from postroom.core.errors import (
+    Conflict,
+    InsufficientFunds,
+    Locked,
+    NotFound,
+    PostroomError,
+    Unauthenticated,
+    ValidationError,
+)
+from postroom.core.meters.indicium_image import pack_symbol
+from postroom.core.money import Money
+from postroom.core.units import Weight
+from postroom.frontends.kiosk.backend import (
+    DataCenterUnreachable,
+    Offer,
+    OfferLine,
+    OperatorChoice,
+    PrintedPiece,
+    TerminalInfo,
+)
+
+#: Seconds to wait for the data center before the screen says it cannot be reached.
+TIMEOUT = 10.0
+#: The longest answer read (an indicium PNG is a few kilobytes).
+MAX_ANSWER = 4 * 1024 * 1024
+
+_BY_STATUS: dict[int, type[PostroomError]] = {
+    400: ValidationError,
+    401: Unauthenticated,
+    404: NotFound,
+    409: Conflict,
+    422: ValidationError,
+    423: Locked,
+}
+
+
+class DataCenterFailed(PostroomError):
+    """The data center answered, but could not do it now (a print it released)."""
+
+    code = "data_center_failed"
+    http_status = 503
+
+
+def check_server_url(url: str) -> str:
+    """The data center's base URL (http or https), without a trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError(
+            f"the data center is an http(s) URL, not {url!r}", code="invalid_server_url"
+        )
+    return url.strip().rstrip("/")
+
+
+def _money(data: dict[str, str]) -> Money:
+    return Money.of(data["amount"], data["currency"])
+
+
+class RemoteDataCenter:
+    """``DataCenter`` over HTTP with the kiosk key ``key``."""
+
+    def __init__(self, server: str, key: str, *, timeout: float = TIMEOUT) -> None:
+        self._base = check_server_url(server) + "/api/v1/kiosk"
+        self._key = key.strip()
+        self._timeout = timeout
+
+    def _call(
+        self, method: str, path: str, body: object = None, *, operator: str | None = None
+    ) -> tuple[bytes, str]:
+        headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if operator:
+            headers["X-Kiosk-Operator"] = operator
+        # the scheme is http(s), checked when the URL was given
+        request = Request(self._base + path, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
+                return answer.read(MAX_ANSWER), answer.headers.get_content_type()
+        except HTTPError as error:
+            raise _domain_error(error) from None
+        except (URLError, TimeoutError, OSError) as error:
+            raise DataCenterUnreachable(
+                f"the data center does not answer ({error})", code="data_center_unreachable"
+            ) from None
+
+    def _json(
+        self, method: str, path: str, body: object = None, *, operator: str | None = None
+    ) -> Any:
+        raw, _type = self._call(method, path, body, operator=operator)
+        return json.loads(raw) if raw else None
+
+    def terminal(self) -> TerminalInfo:
+        data = self._json("GET", "")
+        account = data["account"]
+        return TerminalInfo(
+            account["number"],
+            account["name"],
+            account["country"],
+            account["currency"],
+            data["key"]["label"],
+            tuple(data["cost_centers"]),
+            tuple(OperatorChoice(int(o["id"]), o["name"]) for o in data["operators"]),
+            int(data["idle_seconds"]),
+        )
+
+    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
+        body = {"weight": _weight(weight), "extras": list(extras)}
+        data = self._json("POST", "/offers", body)
+        return [
+            Offer(
+                option["table"]["carrier"],
+                option["table"]["service"],
+                option["table"]["name"],
+                option["table"].get("delivery", ""),
+                _money(option["total"]),
+                tuple(
+                    OfferLine(line["description"], _money(line["amount"]))
+                    for line in option["lines"]
+                ),
+            )
+            for option in data["options"]
+        ]
+
+    def sign_in(self, operator_id: int, pin: str) -> str:
+        data = self._json("POST", "/session", {"operator": operator_id, "pin": pin})
+        return str(data["token"])
+
+    def operator(self, token: str) -> OperatorChoice:
+        data = self._json("GET", "/session", operator=token)["operator"]
+        return OperatorChoice(int(data["id"]), data["name"])
+
+    def sign_out(self, token: str) -> None:
+        self._call("DELETE", "/session", operator=token)
+
+    def print_postage(
+        self,
+        token: str,
+        carrier: str,
+        service: str,
+        weight: Weight,
+        extras: Sequence[str],
+        cost_center: str | None,
+        idempotency_key: str,
+        origin_zip: str,
+    ) -> PrintedPiece:
+        body = {
+            "carrier": carrier,
+            "service": service,
+            "weight": _weight(weight),
+            "extras": list(extras),
+            "cost_center": cost_center,
+            "origin_zip": origin_zip,
+            "idempotency_key": idempotency_key,
+        }
+        data = self._json("POST", "/postage", body, operator=token)
+        return PrintedPiece(
+            data["serial"],
+            int(data["piece"]),
+            _money(data["postage"]),
+            data["carrier"],
+            data["service"],
+            data["cost_center"],
+            pack_symbol(bytes.fromhex(data["payload"]), bytes.fromhex(data["signature"])),
+        )
+
+    def indicium_png(self, serial: str, piece: int) -> bytes:
+        raw, media = self._call(
+            "GET", f"/postage/{quote(serial, safe='')}/{int(piece)}/indicium.png"
+        )
+        if media != "image/png":
+            raise DataCenterUnreachable("the data center answered no image")
+        return raw
+
+
+def _weight(weight: Weight) -> dict[str, str]:
+    return weight.json()
+
+
+def _domain_error(error: HTTPError) -> PostroomError:
+    """The data center's ``{"error": {"code", "message", "details"}}`` as a domain error."""
+    try:
+        body = json.loads(error.read(MAX_ANSWER))["error"]
+        code, message = str(body["code"]), str(body["message"])
+        details = body.get("details") or {}
+    except (ValueError, KeyError, TypeError):
+        return DataCenterUnreachable(f"the data center answered {error.code} without an error body")
+    kind = _BY_STATUS.get(error.code, PostroomError)
+    if code == "insufficient_funds":
+        kind = InsufficientFunds
+    if error.code >= 500:
+        kind = DataCenterFailed
+    return kind(message, code=code, **(details if isinstance(details, dict) else {}))

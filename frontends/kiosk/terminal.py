@@ -1,0 +1,614 @@
+"""``postroom kiosk serve``: the mailroom terminal's own web app, for its touch screen.
+
+It drives the terminal's scale through the HAL and asks its data center
+(``backend.DataCenter``: the API with the terminal's kiosk key, or the local store) for
+everything else. The screens: sign in (an operator and their PIN), weigh (the live weight
+from the scale, zero, or a weight keyed in; the unit follows the account's country),
+choose (the services the account can print, cheapest first, each with its itemised price
+and delivery note), print (booked to the operator and a cost centre; a double touch prints
+once) and the printed piece. Nothing prints without an operator; after
+``idle_seconds`` without a touch the data center signs the operator out and the screen
+goes back to sign-in (a ``refresh`` header, no script). Every form carries its CSRF
+token; English and French on every screen.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from babel.numbers import format_decimal
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from PIL import Image
+
+from postroom.core.errors import (
+    DeviceError,
+    Locked,
+    PostroomError,
+    Unauthenticated,
+)
+from postroom.core.meters.indicium import IndiciumRecord
+from postroom.core.meters.indicium_image import HumanBlock, read_symbol, unpack_symbol
+from postroom.core.meters.printing import carrier_mark
+from postroom.core.money import Money
+from postroom.core.units import Weight
+from postroom.frontends.kiosk.backend import (
+    DataCenter,
+    DataCenterUnreachable,
+    OperatorChoice,
+    TerminalInfo,
+)
+from postroom.frontends.kiosk.messages import print_error
+from postroom.frontends.kiosk.scale import ScaleView, TerminalScale
+from postroom.frontends.web import i18n, security
+from postroom.frontends.web.rates_pages import LOCALES
+from postroom.hal.labels import ZplPrinter, indicium_label
+
+HERE = Path(__file__).resolve().parent
+WEB = HERE.parent / "web"
+
+bp = Blueprint(
+    "terminal",
+    __name__,
+    static_folder="static",
+    static_url_path="/terminal-static",  # the app's /static serves the portal's icon
+    template_folder="templates",
+)
+
+#: Screens reachable without an operator.
+OPEN_ENDPOINTS = frozenset(
+    {
+        "terminal.sign_in",
+        "terminal.sign_in_submit",
+        "terminal.static",
+        "static",
+        "i18n.choose_language",
+    }
+)
+SESSION_OPERATOR = "terminal_operator"
+SESSION_PIECES = "terminal_pieces"
+MAX_SESSION_PIECES = 20
+MAX_PIN_TEXT = 64
+MAX_WEIGHT_TEXT = 12
+#: The weight units offered, by the account's country (the first is the default).
+UNITS_BY_COUNTRY = {"US": ("oz", "lb"), "LR": ("oz", "lb"), "MM": ("oz", "lb")}
+METRIC_UNITS = ("g", "kg")
+#: Scale problems, as the operator reads them.
+SCALE_PROBLEMS: dict[str, Callable[[], str]] = {
+    "scale_overload": lambda: _("Over capacity: take the piece off the scale."),
+    "scale_underload": lambda: _("Below zero: empty the platter and touch Zero."),
+    "scale_under_zero": lambda: _("Below zero: empty the platter and touch Zero."),
+    "scale_timeout": lambda: _("The scale does not answer: check its cable, or key the weight in."),
+    "device_unavailable": lambda: _("No scale is connected: key the weight in."),
+    "scale_protocol_error": lambda: _("The scale answers something unreadable: key the weight in."),
+    "scale_in_motion": lambda: _("The weight is not stable yet: wait a moment."),
+    "scale_tare_unsupported": lambda: _("This scale cannot tare: weigh the container apart."),
+    "scale_tare_out_of_range": lambda: _("The load is too heavy to tare."),
+    "scale_zero_out_of_range": lambda: _("The load is too heavy to zero: empty the platter."),
+}
+
+
+def _units(info: TerminalInfo) -> tuple[str, ...]:
+    return UNITS_BY_COUNTRY.get(info.country, METRIC_UNITS)
+
+
+def _data_center() -> DataCenter:
+    found: DataCenter = bp_state()["data_center"]
+    return found
+
+
+def _scale() -> TerminalScale | None:
+    found: TerminalScale | None = bp_state()["scale"]
+    return found
+
+
+def _label_printer() -> ZplPrinter | None:
+    found: ZplPrinter | None = bp_state()["label_printer"]
+    return found
+
+
+#: Label printer problems, as the operator reads them.
+PRINTER_PROBLEMS: dict[str, Callable[[], str]] = {
+    "printer_offline": lambda: _(
+        "The label printer does not answer: check that it is on and connected."
+    ),
+    "printer_out_of_labels": lambda: _("The label printer is out of labels: load a new roll."),
+    "printer_paused": lambda: _("The label printer is paused: press its pause button."),
+}
+
+
+def _printer_problem(error: DeviceError) -> str:
+    problem = PRINTER_PROBLEMS.get(error.code)
+    if problem is None:
+        return str(_("The label printer reports a problem (%(code)s).", code=error.code))
+    return str(problem())
+
+
+def bp_state() -> dict[str, Any]:
+    state: dict[str, Any] = current_app.extensions["postroom_terminal"]
+    return state
+
+
+def _info() -> TerminalInfo:
+    """The terminal's account, asked once per request."""
+    if "terminal_info" not in g:
+        g.terminal_info = _data_center().terminal()
+    info: TerminalInfo = g.terminal_info
+    return info
+
+
+def _fresh_session() -> None:
+    """A new browser session (a new CSRF token, no pieces), keeping the language."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+@bp.before_app_request
+def _check_operator() -> ResponseReturnValue | None:
+    g.operator = None
+    token = session.get(SESSION_OPERATOR)
+    if isinstance(token, str):
+        try:
+            g.operator = _data_center().operator(token)
+        except DataCenterUnreachable:
+            if request.endpoint == "terminal.print_postage" and request.method == "POST":
+                return _retry_page()
+            raise
+        except Unauthenticated:  # idle too long, signed out elsewhere, or removed
+            _fresh_session()
+            if request.endpoint not in OPEN_ENDPOINTS:
+                return redirect(url_for("terminal.sign_in", idle=1), 303)
+    if g.operator is None and request.endpoint not in OPEN_ENDPOINTS:
+        return redirect(url_for("terminal.sign_in"), 303)
+    return None
+
+
+def _operator() -> OperatorChoice | None:
+    found: OperatorChoice | None = g.get("operator")
+    return found
+
+
+@bp.app_context_processor
+def _context() -> dict[str, object]:
+    return {"operator": _operator(), "idle_seconds": bp_state()["idle_seconds"]}
+
+
+def _money(amount: Money) -> str:
+    return amount.format(LOCALES.get(str(get_locale()), "en_US"))
+
+
+def _shown_weight(weight: Weight, unit: str) -> str:
+    """``0.96 oz`` (``0,96 oz`` in French), to the hundredth."""
+    value = format_decimal(
+        weight.to_decimal(unit, 2), "#,##0.00", locale=LOCALES.get(str(get_locale()), "en_US")
+    )
+    return f"{value} {unit}"
+
+
+# ------------------------------------------------------------------------ sign in
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    return redirect(url_for("terminal.weigh"), 303)
+
+
+def _sign_in_page(status: int = 200, error: str | None = None) -> tuple[str, int]:
+    return render_template(
+        "terminal/sign_in.html",
+        info=_info(),
+        error=error,
+        signed_out=request.args.get("idle") == "1",
+    ), status
+
+
+@bp.get("/sign-in")
+def sign_in() -> tuple[str, int]:
+    return _sign_in_page()
+
+
+@bp.post("/sign-in")
+def sign_in_submit() -> ResponseReturnValue:
+    chosen = request.form.get("operator", "")
+    # a tampered choice is an unknown operator: the same answer and throttle as a wrong PIN
+    operator_id = int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 10 else 0
+    pin = request.form.get("pin", "")[:MAX_PIN_TEXT]
+    try:
+        token = _data_center().sign_in(operator_id, pin)
+    except Locked as error:
+        seconds = error.details.get("retry_after", 1)
+        page, status = _sign_in_page(
+            429, _("Too many wrong PINs. Try again in %(seconds)s seconds.", seconds=seconds)
+        )
+        return page, status, {"Retry-After": str(seconds)}
+    except Unauthenticated:
+        return _sign_in_page(401, _("Unknown operator or wrong PIN."))
+    _fresh_session()
+    session[SESSION_OPERATOR] = token
+    return redirect(url_for("terminal.weigh"), 303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    token = session.get(SESSION_OPERATOR)
+    if isinstance(token, str):
+        _data_center().sign_out(token)
+    _fresh_session()
+    return redirect(url_for("terminal.sign_in"), 303)
+
+
+# -------------------------------------------------------------------------- weigh
+
+
+def _weigh_page(
+    reading: ScaleView | None = None,
+    *,
+    weight: str = "",
+    unit: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    info = _info()
+    units = _units(info)
+    scale = _scale()
+    if reading is None and scale is not None:
+        reading = scale.read()
+    problem = SCALE_PROBLEMS.get(reading.problem or "", lambda: "")() if reading else ""
+    if reading is not None and reading.problem and not problem:
+        problem = _(
+            "The scale reports a problem (%(code)s): key the weight in.", code=reading.problem
+        )
+    shown = ""
+    if reading is not None and reading.weight is not None:
+        shown = _shown_weight(reading.weight, units[0])
+    return render_template(
+        "terminal/weigh.html",
+        info=info,
+        units=units,
+        unit=unit if unit in units else units[0],
+        weight=weight,
+        reading=reading,
+        shown=shown,
+        problem=problem,
+        error=error,
+    ), status
+
+
+@bp.get("/weigh")
+def weigh() -> tuple[str, int]:
+    return _weigh_page()
+
+
+@bp.post("/weigh/zero")
+def zero() -> ResponseReturnValue:
+    return _scale_command("zero")
+
+
+@bp.post("/weigh/tare")
+def tare() -> ResponseReturnValue:
+    return _scale_command("tare")
+
+
+def _scale_command(name: str) -> ResponseReturnValue:
+    scale = _scale()
+    if scale is None:
+        return redirect(url_for("terminal.weigh"), 303)
+    problem = scale.zero() if name == "zero" else scale.tare()
+    if problem is not None:
+        return _weigh_page(ScaleView(problem=problem), status=409)
+    return redirect(url_for("terminal.weigh"), 303)
+
+
+def _typed_weight(text: str, unit: str, units: tuple[str, ...]) -> Weight | None:
+    """The keyed-in weight, or None when it is not a positive decimal in a known unit."""
+    text = text.strip().replace(",", ".")[:MAX_WEIGHT_TEXT]
+    if unit not in units:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value <= 0:
+        return None
+    return Weight.of(value, unit)
+
+
+def _piece_weight() -> tuple[Weight | None, str | None]:
+    """The piece's weight from the form: the scale's stable reading ("Use the scale") or
+    the keyed-in value; else the reason, for the weigh screen."""
+    info = _info()
+    scale = _scale()
+    if request.form.get("source") == "scale" and scale is not None:
+        reading = scale.read(stable=True)
+        if not reading.usable:
+            return None, (
+                SCALE_PROBLEMS.get(reading.problem or "", lambda: "")()
+                or _("Put the piece on the scale and wait for a stable weight.")
+            )
+        return reading.weight, None
+    weight = _typed_weight(
+        request.form.get("weight", ""), request.form.get("unit", ""), _units(info)
+    )
+    if weight is None:
+        return None, _("Enter a weight greater than zero, e.g. 1.2.")
+    return weight, None
+
+
+# ------------------------------------------------------------------- choose, print
+
+
+@bp.post("/offers")
+def offers() -> tuple[str, int]:
+    weight, error = _piece_weight()
+    if weight is None:
+        return _weigh_page(
+            weight=request.form.get("weight", "")[:MAX_WEIGHT_TEXT],
+            unit=request.form.get("unit"),
+            error=error,
+            status=422,
+        )
+    return _offers_page(weight)
+
+
+#: The print form's fields a retry sends again unchanged.
+RETRIED_FIELDS = (
+    "idempotency_key",
+    "carrier",
+    "service",
+    "weight_value",
+    "weight_unit",
+    "cost_center",
+)
+
+
+def _retry_page() -> tuple[str, int]:
+    """The data center did not answer a print, maybe after charging it: the same print
+    again, with the same idempotency key, so that the next touch shows the piece if it
+    was printed and never charges twice (no offers: they need the data center too)."""
+    fields = {name: request.form.get(name, "")[:80] for name in RETRIED_FIELDS}
+    return render_template("terminal/retry.html", fields=fields), 503
+
+
+def _offers_page(weight: Weight, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    info = _info()
+    found = _data_center().offers(weight, ())
+    return render_template(
+        "terminal/offers.html",
+        info=info,
+        offers=found,
+        weight=weight.json(),
+        shown_weight=_shown_weight(weight, _units(info)[0]),
+        money=_money,
+        print_key="terminal-" + secrets.token_hex(12),
+        error=error,
+    ), status
+
+
+@bp.post("/print")
+def print_postage() -> ResponseReturnValue:
+    token = session.get(SESSION_OPERATOR)
+    key = request.form.get("idempotency_key", "").strip()[:64]
+    info = _info()
+    try:
+        weight = Weight.of(
+            request.form.get("weight_value", ""), request.form.get("weight_unit", "")
+        )
+    except (PostroomError, ValueError, TypeError, InvalidOperation):
+        return _weigh_page(error=_("Weigh the piece again."), status=422)
+    if not isinstance(token, str) or not key:
+        return _weigh_page(error=_("Weigh the piece again."), status=422)
+    center = request.form.get("cost_center") or None
+    if center is not None and center not in info.cost_centers:
+        return _offers_page(weight, _("Choose one of the cost centres shown."), 422)
+    printer = _label_printer()
+    if printer is not None:
+        try:  # before any charge: a label that cannot come out is not paid for
+            printer.check()
+        except DeviceError as error:
+            return _offers_page(
+                weight, _printer_problem(error) + " " + _("Nothing was charged."), 503
+            )
+    try:
+        printed = _data_center().print_postage(
+            token,
+            request.form.get("carrier", "")[:40],
+            request.form.get("service", "")[:80],
+            weight,
+            (),
+            center,
+            key,
+            bp_state()["origin_zip"],
+        )
+    except DataCenterUnreachable:
+        return _retry_page()
+    except PostroomError as error:
+        return _offers_page(weight, print_error(error), error.http_status)
+    pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
+    session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
+    session[f"piece:{printed.serial}:{printed.piece}"] = [
+        printed.postage.mills,
+        printed.postage.currency,
+        printed.cost_center,
+        printed.carrier,
+    ]
+    if printer is not None:
+        problem = _print_label(
+            printer, printed.serial, printed.piece, printed.carrier, printed.symbol
+        )
+        if problem is not None:
+            return _printed_page(printed.serial, printed.piece, problem, 503)
+    return redirect(url_for("terminal.printed", serial=printed.serial, piece=printed.piece), 303)
+
+
+def _print_label(
+    printer: ZplPrinter, serial: str, piece: int, carrier: str, symbol: bytes | None = None
+) -> str | None:
+    """Print the piece's label (the indicium as a ZPL Data Matrix): its ``symbol`` as the
+    print answered it, or, for a reprint, read back from the indicium's image; the
+    problem's text when the printer could not. The piece is paid: a reprint never
+    charges again."""
+    content = symbol or read_symbol(_data_center().indicium_png(serial, piece))
+    record = IndiciumRecord.from_bytes(unpack_symbol(content)[0])
+    lines = HumanBlock.of(record, carrier_mark(carrier)).lines
+    try:
+        printer.print_label(indicium_label(content, lines))
+    except DeviceError as error:
+        return (
+            _printer_problem(error)
+            + " "
+            + str(_("The postage is paid: touch Print the label again; it is not charged twice."))
+        )
+    return None
+
+
+def _mine(serial: str, piece: int) -> tuple[Money, str | None, str]:
+    if [serial, piece] not in session.get(SESSION_PIECES, []):
+        abort(404)
+    mills, currency, center, carrier = session[f"piece:{serial}:{piece}"]
+    return Money(int(mills), str(currency)), center, str(carrier)
+
+
+def _printed_page(
+    serial: str, piece: int, label_problem: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    postage, center, _carrier = _mine(serial, piece)
+    return render_template(
+        "terminal/printed.html",
+        serial=serial,
+        piece=piece,
+        postage=_money(postage),
+        cost_center=center,
+        label_printer=_label_printer() is not None,
+        label_problem=label_problem,
+    ), status
+
+
+@bp.get("/printed/<serial>/<int:piece>")
+def printed(serial: str, piece: int) -> tuple[str, int]:
+    return _printed_page(serial, piece)
+
+
+@bp.post("/printed/<serial>/<int:piece>/label")
+def print_label_again(serial: str, piece: int) -> ResponseReturnValue:
+    _postage, _center, carrier = _mine(serial, piece)
+    printer = _label_printer()
+    if printer is None:
+        abort(404)
+    problem = _print_label(printer, serial, piece, carrier)
+    if problem is not None:
+        return _printed_page(serial, piece, problem, 503)
+    return redirect(url_for("terminal.printed", serial=serial, piece=piece, label=1), 303)
+
+
+@bp.get("/printed/<serial>/<int:piece>/indicium.png")
+def printed_indicium(serial: str, piece: int) -> Response:
+    _mine(serial, piece)
+    return Response(_data_center().indicium_png(serial, piece), mimetype="image/png")
+
+
+#: The indicium image's resolution (the meters' renderer draws it at 200 dpi).
+INDICIUM_DPI = 200.0
+
+
+@bp.get("/printed/<serial>/<int:piece>/indicium.pdf")
+def printed_indicium_pdf(serial: str, piece: int) -> Response:
+    """The indicium as a one-page PDF at its true size, for an office printer."""
+    _mine(serial, piece)
+    with Image.open(io.BytesIO(_data_center().indicium_png(serial, piece))) as image:
+        document = io.BytesIO()
+        image.convert("L").save(document, format="PDF", resolution=INDICIUM_DPI)
+    return Response(
+        document.getvalue(),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{serial}-{piece}.pdf"'},
+    )
+
+
+# --------------------------------------------------------------------------- app
+
+
+def _error_page(status: int, message: str) -> tuple[str, int]:
+    return render_template("terminal/problem.html", message=message), status
+
+
+def create_terminal_app(
+    data_center: DataCenter,
+    *,
+    secret_key: str,
+    origin_zip: str,
+    idle_seconds: int = 60,
+    scale: TerminalScale | None = None,
+    label_printer: ZplPrinter | None = None,
+    default_locale: str = "en",
+) -> Flask:
+    """The terminal's app over ``data_center`` (and its ``scale`` and ``label_printer``,
+    when attached)."""
+    app = Flask(__name__, static_folder=str(WEB / "static"), root_path=str(HERE))
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="postroom_terminal",
+        MAX_CONTENT_LENGTH=64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE=default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(WEB / "translations"),
+    )
+    app.extensions["postroom_terminal"] = {
+        "data_center": data_center,
+        "scale": scale,
+        "label_printer": label_printer,
+        "origin_zip": origin_zip,
+        "idle_seconds": idle_seconds,
+    }
+    CSRFProtect(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(i18n.bp)
+    app.register_blueprint(bp)
+
+    @app.errorhandler(DataCenterUnreachable)
+    def unreachable(error: DataCenterUnreachable) -> tuple[str, int]:
+        return _error_page(
+            503,
+            _(
+                "The data center cannot be reached: the terminal waits for the connection. "
+                "Nothing was charged."
+            ),
+        )
+
+    @app.errorhandler(PostroomError)
+    def domain_error(error: PostroomError) -> tuple[str, int]:
+        return _error_page(error.http_status, print_error(error))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
+        return _error_page(400, _("The form expired or was not sent from this site; try again."))
+
+    @app.errorhandler(404)
+    def not_found(error: Exception) -> tuple[str, int]:
+        return _error_page(404, _("This page does not exist."))
+
+    return app

@@ -1,0 +1,35 @@
+"""Kiosk keys and a terminal's offers as the API and ``postroom kiosk keys ... --json``
+write them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from postroom.core.kiosks.model import IssuedKioskKey, KioskKey
+from postroom.core.kiosks.service import Offers
+from postroom.frontends.serialise import utc
+from postroom.frontends.serialise.rates import quote_json
+
+
+def kiosk_key_json(key: KioskKey) -> dict[str, Any]:
+    """A key as it may be shown: its prefix, never its secret."""
+    return {
+        "prefix": key.prefix,
+        "customer_number": key.customer_number,
+        "label": key.label,
+        "created_at": utc(key.created_at),
+        "revoked_at": utc(key.revoked_at),
+        "last_contact_at": utc(key.last_contact_at),
+    }
+
+
+def issued_kiosk_key_json(issued: IssuedKioskKey) -> dict[str, Any]:
+    """A fresh key with its token: shown this once."""
+    return {**kiosk_key_json(issued.key), "token": issued.token}
+
+
+def offers_json(offers: Offers) -> dict[str, Any]:
+    return {
+        "currency": offers.currency,
+        "options": [quote_json(option) for option in offers.options],
+    }

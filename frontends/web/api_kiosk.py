@@ -1,0 +1,125 @@
+"""``/api/v1/kiosk``: what a mailroom terminal (``postroom kiosk serve --server``) asks the
+data center, authenticated by its kiosk key (``Authorization: Bearer prt_...``).
+
+The key names the customer account; everything answers for that account alone. An
+operator signs in with their PIN (``POST /kiosk/session``, throttled per operator and
+per terminal key); the token it answers goes in the ``X-Kiosk-Operator`` header of the
+calls that need an operator (printing) and is refused once idle longer than
+``POSTROOM_KIOSK_IDLE_SECONDS``. Another account's piece answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Response, jsonify, request
+
+from postroom.core.accounts.model import KioskOperator
+from postroom.core.errors import Unauthenticated
+from postroom.core.rates.model import Piece
+from postroom.frontends.serialise.accounts import account_json, kiosk_operator_json
+from postroom.frontends.serialise.kiosks import kiosk_key_json, offers_json
+from postroom.frontends.serialise.meters import printed_postage_json
+from postroom.frontends.web.api_rates import weight_field
+from postroom.frontends.web.auth import current_account, current_kiosk_key, kiosk_key_required
+from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.requestbody import request_object
+
+bp = Blueprint("api_kiosk", __name__, url_prefix="/api/v1/kiosk")
+
+OPERATOR_HEADER = "X-Kiosk-Operator"
+
+
+def _operator() -> KioskOperator:
+    """The operator signed in at this terminal (``X-Kiosk-Operator``), marked active now."""
+    token = request.headers.get(OPERATOR_HEADER, "").strip()
+    if not token:
+        raise Unauthenticated(
+            f"sign an operator in and send their token as {OPERATOR_HEADER}",
+            code="kiosk_signed_out",
+        )
+    postroom = current_postroom()
+    idle = timedelta(seconds=postroom.config.kiosk_idle_seconds)
+    return postroom.accounts.kiosk_operator(current_account().number, token[:200], idle=idle)
+
+
+@bp.get("")
+@kiosk_key_required
+def terminal() -> Response:
+    postroom = current_postroom()
+    number = current_account().number
+    return jsonify(
+        {
+            "account": account_json(current_account()),
+            "key": kiosk_key_json(current_kiosk_key()),
+            "cost_centers": list(postroom.meters.print_cost_centers(number)),
+            "operators": [kiosk_operator_json(o) for o in postroom.accounts.operators(number)],
+            "idle_seconds": postroom.config.kiosk_idle_seconds,
+        }
+    )
+
+
+@bp.post("/offers")
+@kiosk_key_required
+def offers() -> Response:
+    data = request_object()
+    found = current_postroom().kiosks.offers(
+        current_account().number, Piece(weight_field(data)), data.get("extras", [])
+    )
+    return jsonify(offers_json(found))
+
+
+@bp.post("/session")
+@kiosk_key_required
+def sign_in() -> tuple[Response, int]:
+    data = request_object()
+    signed_in = current_postroom().accounts.sign_in_operator(
+        current_account().number,
+        data["operator"],
+        data["pin"],
+        kiosk=f"key:{current_kiosk_key().prefix}",
+    )
+    return jsonify(
+        {"token": signed_in.token, "operator": kiosk_operator_json(signed_in.operator)}
+    ), 201
+
+
+@bp.get("/session")
+@kiosk_key_required
+def signed_in_operator() -> Response:
+    return jsonify({"operator": kiosk_operator_json(_operator())})
+
+
+@bp.delete("/session")
+@kiosk_key_required
+def sign_out() -> tuple[str, int]:
+    token = request.headers.get(OPERATOR_HEADER, "").strip()
+    if token:
+        current_postroom().accounts.sign_out_operator(token[:200])
+    return "", 204
+
+
+@bp.post("/postage")
+@kiosk_key_required
+def print_postage() -> tuple[Response, int]:
+    data = request_object()
+    operator = _operator()
+    printed = current_postroom().meters.print_postage(
+        current_account().number,
+        data["carrier"],
+        data["service"],
+        weight_field(data),
+        data.get("extras", []),
+        data.get("cost_center"),
+        data["idempotency_key"],
+        origin_zip=data["origin_zip"],
+        printed_by=operator.label,
+    )
+    return jsonify(printed_postage_json(printed)), 201 if printed.created else 200
+
+
+@bp.get("/postage/<serial>/<int:piece>/indicium.png")
+@kiosk_key_required
+def indicium_png(serial: str, piece: int) -> Response:
+    printed = current_postroom().meters.printed_postage(current_account().number, serial, piece)
+    return Response(printed.render("png"), mimetype="image/png")

@@ -1,0 +1,148 @@
+"""In-memory fakes of what the kiosks use cases depend on: the repository, the
+transactions (rolled back unless committed), the accounts and the prices. No I/O."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from postroom.core.accounts.model import AccountStatus, CustomerAccount
+from postroom.core.errors import NotFound
+from postroom.core.kiosks.model import KioskKey
+from postroom.core.money import Money
+from postroom.core.rates.model import Piece, Quote, Source, TableRef
+from postroom.core.rates.service import Comparison
+from postroom.core.units import Weight
+
+T = TypeVar("T")
+
+
+@attrs.define
+class State:
+    """Everything the fakes keep; copied at the start of a transaction, restored on
+    rollback."""
+
+    keys: dict[str, tuple[KioskKey, str]] = attrs.field(factory=dict)
+    writes: int = 0
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.committed = False
+        self.connection: Any = None  # the fakes keep no connection
+
+    def commit(self) -> None:
+        self.committed = True
+
+
+@attrs.define
+class FakeDatabase:
+    state: State = attrs.field(factory=State)
+
+    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
+        before = copy.deepcopy(self.state)
+        session = FakeSession()
+        try:
+            result = work(session)
+        except BaseException:
+            self.state = before
+            raise
+        if not session.committed:
+            self.state = before
+        return result
+
+
+@attrs.define
+class FakeKioskKeys:
+    """``KioskKeyRepository`` on the fake database's state."""
+
+    db: FakeDatabase
+
+    @property
+    def _s(self) -> State:
+        return self.db.state
+
+    def add(self, key: KioskKey, secret_hash: str) -> KioskKey:
+        stored = attrs.evolve(key, id=len(self._s.keys) + 1)
+        self._s.keys[stored.prefix] = (stored, secret_hash)
+        self._s.writes += 1
+        return stored
+
+    def prefix_taken(self, prefix: str) -> bool:
+        return prefix in self._s.keys
+
+    def of_customer(self, customer_number: str) -> list[KioskKey]:
+        found = [k for k, _ in self._s.keys.values() if k.customer_number == customer_number]
+        return sorted(found, key=lambda k: k.id)
+
+    def with_hash(self, prefix: str) -> tuple[KioskKey, str] | None:
+        found = self._s.keys.get(prefix)
+        return (attrs.evolve(found[0]), found[1]) if found else None
+
+    def _update(self, key_id: int, **changes: Any) -> None:
+        for prefix, (key, secret_hash) in self._s.keys.items():
+            if key.id == key_id:
+                self._s.keys[prefix] = (attrs.evolve(key, **changes), secret_hash)
+                self._s.writes += 1
+
+    def revoke(self, key_id: int, at: datetime) -> None:
+        self._update(key_id, revoked_at=at)
+
+    def record_contact(self, key_id: int, at: datetime) -> None:
+        self._update(key_id, last_contact_at=at)
+
+
+def account(number: str, country: str = "US", currency: str = "USD") -> CustomerAccount:
+    return CustomerAccount(
+        id=int(number[:3]),
+        number=number,
+        name=f"Account {number}",
+        country=country,
+        currency=currency,
+        status=AccountStatus.ACTIVE,
+        created_at=datetime.fromisoformat("2026-01-05T08:00:00+00:00"),
+    )
+
+
+@attrs.define
+class FakeAccounts:
+    accounts: dict[str, CustomerAccount] = attrs.field(factory=dict)
+
+    def get(self, number: str) -> CustomerAccount:
+        if number not in self.accounts:
+            raise NotFound(f"no customer account {number}", code="account_not_found")
+        return self.accounts[number]
+
+
+def priced(carrier: str, service: str, mills: int, currency: str) -> Quote:
+    table = TableRef(
+        carrier, service, service, date(2026, 1, 1), "d" * 64, Source("notice", "https://x")
+    )
+    return Quote(Money(mills, currency), (), table, Weight.of(1, "oz"))
+
+
+@attrs.define
+class FakePrices:
+    """Every loaded service's price for any piece, as ``RatesService.compare`` answers
+    (ordered by currency, then price)."""
+
+    options: list[Quote] = attrs.field(factory=list)
+    asked: list[tuple[Piece, tuple[str, ...], date | None]] = attrs.field(factory=list)
+
+    def compare(
+        self,
+        piece: Piece,
+        extras: Sequence[str] = (),
+        *,
+        on: date | None = None,
+        origin: str | None = None,
+        destination: str | None = None,
+        carriers: Sequence[str] | None = None,
+    ) -> Comparison:
+        self.asked.append((piece, tuple(extras), on))
+        ordered = sorted(self.options, key=lambda q: (q.total.currency, q.total.mills))
+        return Comparison(tuple(ordered), ())
