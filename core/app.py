@@ -33,6 +33,7 @@ from postroom.core.identity.service import IdentityService
 from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.knowledge.service import KnowledgeService
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
 from postroom.core.mail import MAILDIR_NAME, LocalMailbox
@@ -163,6 +164,7 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
+        self.knowledge = KnowledgeService(db, clock)
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod

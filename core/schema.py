@@ -10,6 +10,7 @@ from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
 from postroom.core.identity import store as identity_store
+from postroom.core.knowledge import store as knowledge_store
 from postroom.core.ledger import store as ledger_store
 from postroom.core.meters import refill_store, virtual_store
 from postroom.core.meters import store as meters_store
@@ -24,6 +25,7 @@ __all__ = [
     "funding_store",
     "identity_store",
     "instance",
+    "knowledge_store",
     "ledger_store",
     "metadata",
     "meters_store",
