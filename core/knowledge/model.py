@@ -290,6 +290,15 @@ def make_draft(
     )
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def is_deflection_token(value: object) -> bool:
+    """Whether ``value`` has the shape of a new-case form's deflection token (32 random
+    bytes, base64url)."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
 def parse_query(value: object) -> str:
     """A search query: some words, at most ``MAX_QUERY`` characters."""
     clean = " ".join(value.split()) if isinstance(value, str) else ""
@@ -297,7 +306,7 @@ def parse_query(value: object) -> str:
         raise ValidationError("type a few words to search for", code="empty_query")
     if len(clean) > MAX_QUERY:
         raise ValidationError(f"a search is at most {MAX_QUERY} characters", code="query_too_long")
-    return clean
+    return check_no_control(clean, "query")
 
 
 # ------------------------------------------------------------------ rules

@@ -14,7 +14,7 @@ import attrs
 
 from postroom.core.clock import Clock
 from postroom.core.errors import Conflict, NotFound, ValidationError
-from postroom.core.knowledge import analysis, model
+from postroom.core.knowledge import analysis, markdown_files, model
 from postroom.core.knowledge.model import (
     Article,
     DeflectionReport,
@@ -35,10 +35,11 @@ from postroom.core.knowledge.store import ArticleRepository, ArticleStore
 RepositoryFactory = Callable[[Session], ArticleRepository]
 IndexFactory = Callable[[Session], SearchIndex]
 MAX_RESULTS = 50
+#: who the shipped articles name as their author
+SHIPPED_AUTHOR = "postroom knowledge team"
 #: Typo tolerance applies to queries of at most this many words (longer ones carry
 #: enough right words to match without it).
 SHORT_QUERY_WORDS = 3
-_TOKEN_LENGTH = 43
 
 
 def _store(session: Session) -> ArticleRepository:
@@ -197,6 +198,16 @@ class KnowledgeService:
             article = self.set_status(article.slug, status)
             outcome = "updated" if outcome == "unchanged" else outcome
         return article, outcome
+
+    def load_shipped_articles(self, author: str = SHIPPED_AUTHOR) -> int:
+        """Import the articles postroom ships (``articles/``), creating or updating
+        each; returns how many there are."""
+        count = 0
+        for name, text in markdown_files.shipped_articles():
+            draft, status = markdown_files.parse(text, name)
+            self.import_article(draft, author, status)
+            count += 1
+        return count
 
     # -------------------------------------------------------------- reading
 
@@ -397,9 +408,9 @@ def _slug(slug: object) -> str:
 
 
 def _token(token: object) -> str:
-    if not isinstance(token, str) or len(token) != _TOKEN_LENGTH or not token.isascii():
+    if not model.is_deflection_token(token):
         raise ValidationError("not a new-case form's key", code="invalid_deflection_token")
-    return token
+    return str(token)
 
 
 def _get(repository: ArticleRepository, slug: str) -> Article:

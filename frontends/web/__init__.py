@@ -13,6 +13,7 @@ from postroom.frontends import kiosk
 from postroom.frontends.web import (
     account,
     api,
+    api_knowledge,
     api_meters,
     api_payments,
     api_postage,
@@ -22,6 +23,7 @@ from postroom.frontends.web import (
     auth,
     errors,
     health,
+    help_centre,
     i18n,
     limits,
     operations,
@@ -75,9 +77,11 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
+    app.register_blueprint(help_centre.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
+    app.register_blueprint(api_knowledge.bp)
     app.register_blueprint(api_vault.bp)
     app.register_blueprint(api_meters.bp)
     app.register_blueprint(api_payments.bp)

@@ -183,7 +183,12 @@ def test_searches_without_result_are_reported(kb: KnowledgeService) -> None:
 
 @pytest.mark.parametrize(
     ("query", "code"),
-    [("", "empty_query"), ("   ", "empty_query"), ("x" * 100_000, "query_too_long")],
+    [
+        ("", "empty_query"),
+        ("   ", "empty_query"),
+        ("x" * 100_000, "query_too_long"),
+        ("meter\x00", "control_character"),
+    ],
 )
 def test_an_empty_or_huge_query_is_refused_clearly(
     kb: KnowledgeService, query: str, code: str
