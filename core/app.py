@@ -33,16 +33,18 @@ from postroom.core.identity.service import IdentityService
 from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.knowledge.assistant import Assistant, MeterInspection
 from postroom.core.knowledge.service import KnowledgeService
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
 from postroom.core.mail import MAILDIR_NAME, LocalMailbox
 from postroom.core.meters.funds import MeterFunds
-from postroom.core.meters.model import InspectionRules
+from postroom.core.meters.model import InspectionRules, MeterStatus
 from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.token_states import MeterTokens
 from postroom.core.meters.views import MeterViews
+from postroom.core.money import Money
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
@@ -165,6 +167,7 @@ class Postroom:
         )
         self.address_book = self.identity
         self.knowledge = KnowledgeService(db, clock)
+        self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -331,6 +334,30 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class _CustomerFacts:
+    """What the assistant reads of a customer's own account (``assistant.CustomerFacts``):
+    the ledger's postage balance and the meters' inspection dates. Parcels are not
+    tracked by postroom yet: their status is unknown here."""
+
+    def __init__(self, ledger: LedgerService, meters: MetersService) -> None:
+        self._ledger = ledger
+        self._meters = meters
+
+    def postage_balance(self, customer_number: str) -> Money | None:
+        account = self._ledger.balance(customer_number)
+        return Money(account.balances.available, account.currency)
+
+    def inspections(self, customer_number: str) -> list[MeterInspection]:
+        return [
+            MeterInspection(meter.serial, meter.inspection_due_at, meter.inspection_lock_at)
+            for meter in self._meters.list(customer_number)
+            if meter.status == MeterStatus.ACTIVE
+        ]
+
+    def parcel_status(self, customer_number: str, tracking_number: str) -> str | None:
+        return None
 
 
 def _config_values(config: Config) -> dict[str, Any]:

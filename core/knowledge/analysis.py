@@ -5,6 +5,7 @@ highlighted snippets and the edit distance behind typo tolerance."""
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -47,6 +48,7 @@ STOP_WORDS = {
             "or",
             "the",
             "to",
+            "please",
             "what",
             "when",
             "where",
@@ -107,6 +109,7 @@ STOP_WORDS = {
             "une",
             "vos",
             "votre",
+            "svp",
             "l",
             "d",
             "j",
@@ -122,11 +125,21 @@ STOP_WORDS = {
 _STEMMER_NAMES = {"en": "english", "fr": "french"}
 
 
+def _strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# Latin letters with accents, mapped once to their bare letters: folding a whole article
+# is then one translate, and only other scripts take the slow path.
+_LATIN = str.maketrans({chr(c): _strip_marks(chr(c)) for c in range(0xC0, 0x250)})
+
+
 def fold(text: str) -> str:
     """``text`` lower-cased, without accents or ligatures: "Œuvre Éléphant" → "oeuvre
     elephant"."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    quick = text.translate(_LATIN)
+    return (quick if quick.isascii() else _strip_marks(quick)).lower()
 
 
 def tokens(text: str) -> list[str]:
@@ -139,9 +152,22 @@ def _stemmer(language: str) -> snowballstemmer.Stemmer:
     return snowballstemmer.stemmer(_STEMMER_NAMES[language])
 
 
+@lru_cache(maxsize=200_000)
+def _stem(language: str, word: str) -> str:
+    # The Snowball stemmers are pure Python (about 0.1 ms a word); a language's words
+    # repeat, so each is stemmed once per process.
+    return str(_stemmer(language).stemWord(word))
+
+
+@lru_cache(maxsize=200_000)
+def _surface_stem(language: str, word: str) -> str:
+    """The stem of a word as written (any case, accents), for snippets."""
+    return _stem(language, fold(word))
+
+
 def stems(words: Iterable[str], language: str) -> list[str]:
     """The Snowball stems of folded ``words`` in ``language`` (en or fr)."""
-    return list(_stemmer(language).stemWords(list(words)))
+    return [_stem(language, word) for word in words]
 
 
 def index_text(text: str, language: str) -> str:
@@ -197,20 +223,22 @@ def closest(word: str, vocabulary: Iterable[str]) -> str | None:
     return None if best is None else best[1]
 
 
+#: How far into an article a snippet looks for matches (words): past that, the cost of
+#: a snippet would grow with the article rather than stay that of a few lines.
+SNIPPET_SCOPE = 1500
+
+
 def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> str:
     """An HTML excerpt of plain ``text`` around the densest run of the query's
     ``words`` (matched by stem, so "refunds" lights up "refund"), each match in
     <mark>; everything else escaped. ``width`` is in words."""
     wanted = set(stems(words, language))
-    spans = list(_WORD.finditer(text))
+    spans = list(itertools.islice(_WORD.finditer(text), SNIPPET_SCOPE))
     if not spans:
         return ""
-    folded = stems([fold(m.group()) for m in spans], language)
+    folded = [_surface_stem(language, m.group()) for m in spans]
     hits = [i for i, stem in enumerate(folded) if stem in wanted]
-    start = 0
-    if hits:
-        best = max(hits, key=lambda i: sum(1 for h in hits if i <= h < i + width))
-        start = max(0, best - 3)
+    start = max(0, _densest(hits, width) - 3) if hits else 0
     end = min(len(spans), start + width)
     out: list[str] = ["… " if start > 0 else ""]
     cursor = spans[start].start()
@@ -220,7 +248,19 @@ def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> 
         word = html.escape(match.group())
         out.append(f"<mark>{word}</mark>" if folded[i] in wanted else word)
         cursor = match.end()
-    out.append(html.escape(text[cursor : spans[end - 1].end()]))
-    if end < len(spans):
+    if end < len(spans) or len(spans) == SNIPPET_SCOPE:
         out.append(" …")
     return "".join(out).strip()
+
+
+def _densest(hits: Sequence[int], width: int) -> int:
+    """The position in sorted ``hits`` that starts the window of ``width`` words holding
+    the most of them (the first such), by two pointers: linear in the hits."""
+    best, best_count, last = hits[0], 0, 0
+    for first, position in enumerate(hits):
+        last = max(last, first)
+        while last + 1 < len(hits) and hits[last + 1] < position + width:
+            last += 1
+        if last - first + 1 > best_count:
+            best, best_count = position, last - first + 1
+    return best

@@ -131,6 +131,8 @@ class SearchResult:
     hits: tuple[Hit, ...]
     #: the query as searched when typos were corrected, else None
     corrected: str | None = None
+    #: whether the hits hold every word (else they hold some: the fallback)
+    matched_all: bool = True
 
 
 @attrs.frozen

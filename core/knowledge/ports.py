@@ -28,8 +28,8 @@ class IndexEntry:
 
 
 class SearchIndex(Protocol):
-    def put(self, entry: IndexEntry) -> None:
-        """Index (or re-index) one article."""
+    def put(self, entries: Sequence[IndexEntry]) -> None:
+        """Index (or re-index) articles, in one go (a bulk import passes thousands)."""
         ...
 
     def drop(self, article_id: int) -> None:

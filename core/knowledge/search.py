@@ -28,6 +28,15 @@ from postroom.core.knowledge.ports import IndexEntry, SearchIndex
 from postroom.core.knowledge.store import knowledge_search, knowledge_terms
 
 MAX_TERM = 60
+# The FTS5 table, as SQLAlchemy sees it to write it (it is not in the metadata: only
+# SQLite has it, and its migration creates it).
+_FTS = sa.table(
+    "knowledge_fts",
+    sa.column("rowid"),
+    sa.column("title"),
+    sa.column("body"),
+    sa.column("language"),
+)
 _CONFIG = {Language.EN: "english", Language.FR: "french"}
 
 
@@ -37,33 +46,41 @@ class _IndexTables:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def _put_text(self, entry: IndexEntry) -> None:
+    def _put_text(self, entries: Sequence[IndexEntry]) -> None:
+        ids = [entry.article_id for entry in entries]
         self.connection.execute(
-            sa.delete(knowledge_search).where(knowledge_search.c.article_id == entry.article_id)
+            sa.delete(knowledge_search).where(knowledge_search.c.article_id.in_(ids))
         )
         self.connection.execute(
-            sa.insert(knowledge_search).values(
-                article_id=entry.article_id,
-                language=entry.language.value,
-                product=entry.product,
-                topic=entry.topic,
-                title=analysis.fold(entry.title),
-                body=analysis.fold(entry.body),
-            )
+            sa.insert(knowledge_search),
+            [
+                {
+                    "article_id": entry.article_id,
+                    "language": entry.language.value,
+                    "product": entry.product,
+                    "topic": entry.topic,
+                    "title": analysis.fold(entry.title),
+                    "body": analysis.fold(entry.body),
+                }
+                for entry in entries
+            ],
         )
-        words = {
-            w
+        terms = {
+            (entry.language.value, w)
+            for entry in entries
             for w in analysis.tokens(f"{entry.title} {entry.body}")
             if len(w) <= MAX_TERM and not w.isdigit()
         }
-        if words:
-            rows = [{"language": entry.language.value, "term": w, "length": len(w)} for w in words]
+        if terms:
             insert = (
                 pg_insert(knowledge_terms)
                 if self.connection.dialect.name == "postgresql"
                 else sqlite_insert(knowledge_terms)
             )
-            self.connection.execute(insert.on_conflict_do_nothing(), rows)
+            self.connection.execute(
+                insert.on_conflict_do_nothing(),
+                [{"language": lang, "term": w, "length": len(w)} for lang, w in sorted(terms)],
+            )
 
     def _drop_text(self, article_id: int) -> None:
         self.connection.execute(
@@ -104,18 +121,24 @@ class _IndexTables:
 class SqliteSearch(_IndexTables):
     """``SearchIndex`` on SQLite FTS5."""
 
-    def put(self, entry: IndexEntry) -> None:
-        self._put_text(entry)
+    def put(self, entries: Sequence[IndexEntry]) -> None:
+        if not entries:
+            return
+        self._put_text(entries)
         self.connection.execute(
-            sa.text("DELETE FROM knowledge_fts WHERE rowid = :id"), {"id": entry.article_id}
+            sa.delete(_FTS).where(_FTS.c.rowid.in_([e.article_id for e in entries]))
         )
         self.connection.execute(
-            sa.text("INSERT INTO knowledge_fts (rowid, title, body) VALUES (:id, :title, :body)"),
-            {
-                "id": entry.article_id,
-                "title": analysis.index_text(entry.title, entry.language),
-                "body": analysis.index_text(entry.body, entry.language),
-            },
+            sa.insert(_FTS),
+            [
+                {
+                    "rowid": entry.article_id,
+                    "title": analysis.index_text(entry.title, entry.language),
+                    "body": analysis.index_text(entry.body, entry.language),
+                    "language": entry.language.value,
+                }
+                for entry in entries
+            ],
         )
 
     def drop(self, article_id: int) -> None:
@@ -139,15 +162,18 @@ class SqliteSearch(_IndexTables):
         if not match:
             return []
         filters, params = self._filters(product, topic)
+        # The language is matched inside the index; the join to knowledge_search is
+        # only for a product or topic filter.
+        join = " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid" if filters else ""
+        # the join and the filters are fixed fragments; every value is bound
+        sql = (
+            "SELECT knowledge_fts.rowid, bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank"  # noqa: S608
+            f" FROM knowledge_fts{join} WHERE knowledge_fts MATCH :match{filters}"
+            " ORDER BY rank LIMIT :limit"
+        )
         rows = self.connection.execute(
-            sa.text(
-                # the filters are fixed fragments; every value is bound
-                "SELECT s.article_id, bm25(knowledge_fts, 4.0, 1.0) AS rank"  # noqa: S608
-                " FROM knowledge_fts JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid"
-                f" WHERE knowledge_fts MATCH :match AND s.language = :language{filters}"
-                " ORDER BY rank LIMIT :limit"
-            ),
-            {"match": match, "language": language.value, "limit": limit, **params},
+            sa.text(sql),
+            {"match": f"language : {language.value} AND ({match})", "limit": limit, **params},
         )
         # bm25 is lower for better matches; the port says higher is better
         return [(int(r[0]), -float(r[1])) for r in rows]
@@ -169,8 +195,9 @@ def fts5_query(
 class PostgresSearch(_IndexTables):
     """``SearchIndex`` on PostgreSQL full-text search."""
 
-    def put(self, entry: IndexEntry) -> None:
-        self._put_text(entry)  # the generated tsvector column follows the row
+    def put(self, entries: Sequence[IndexEntry]) -> None:
+        if entries:
+            self._put_text(entries)  # the generated tsvector column follows the rows
 
     def drop(self, article_id: int) -> None:
         self._drop_text(article_id)

@@ -137,7 +137,7 @@ class KnowledgeService:
             )
             repository.update(changed)
             if changed.status == Status.PUBLISHED:
-                self._index(uow).put(_entry(changed))
+                self._index(uow).put([_entry(changed)])
             uow.commit()
             return changed
 
@@ -167,7 +167,7 @@ class KnowledgeService:
             repository.update(changed)
             index = self._index(uow)
             if target == Status.PUBLISHED:
-                index.put(_entry(changed))
+                index.put([_entry(changed)])
             else:
                 index.drop(changed.id)
             uow.commit()
@@ -254,6 +254,14 @@ class KnowledgeService:
         )
         return [a for a in found if a.status == Status.PUBLISHED]
 
+    def in_family(self, family: str, language: str | Language) -> Article | None:
+        """The published text of ``family`` in ``language``, if there is one."""
+        lang = model.parse_language(language)
+        found = self._db.run(
+            lambda uow: self._repository(uow).in_families([family], lang), readonly=True
+        )
+        return next((a for a in found if a.status == Status.PUBLISHED), None)
+
     def versions(self, slug: str) -> builtins.list[Version]:
         article = self.get(slug, staff=True)
         return self._db.run(lambda uow: self._repository(uow).versions(article.id), readonly=True)
@@ -305,6 +313,7 @@ class KnowledgeService:
                 )
 
             ranked = find(False) if searched else []
+            matched_all = bool(ranked)
             if not ranked and len(searched) > 1:
                 ranked = find(True)
             articles = self._repository(uow).by_ids(i for i, _ in ranked)
@@ -320,7 +329,9 @@ class KnowledgeService:
             if record:
                 self._repository(uow).record_search(analysis.fold(text), lang, len(hits), now)
                 uow.commit()
-            return SearchResult(query=text, language=lang, hits=hits, corrected=corrected)
+            return SearchResult(
+                query=text, language=lang, hits=hits, corrected=corrected, matched_all=matched_all
+            )
 
         return self._db.run(work, readonly=not record)
 

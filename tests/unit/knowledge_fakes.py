@@ -178,8 +178,9 @@ class FakeIndex:
 
     db: FakeDatabase
 
-    def put(self, entry: IndexEntry) -> None:
-        self.db.state.index[entry.article_id] = entry
+    def put(self, entries: Sequence[IndexEntry]) -> None:
+        for entry in entries:
+            self.db.state.index[entry.article_id] = entry
 
     def drop(self, article_id: int) -> None:
         self.db.state.index.pop(article_id, None)

@@ -90,8 +90,10 @@ def upgrade() -> None:
         op.execute("CREATE INDEX ix_knowledge_search_document ON knowledge_search USING GIN (document)")
     else:
         op.execute(
+            # the language is a column of its own, so that a search of one language
+            # filters inside the index rather than by a join
             "CREATE VIRTUAL TABLE knowledge_fts USING fts5("
-            "title, body, tokenize = 'unicode61 remove_diacritics 2')"
+            "title, body, language, tokenize = 'unicode61 remove_diacritics 2')"
         )
     op.create_table(
         "knowledge_terms",
