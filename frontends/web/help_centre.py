@@ -40,6 +40,8 @@ bp = Blueprint("help", __name__, url_prefix="/help")
 
 #: Who writes the knowledge base.
 WRITERS = ("agent", "supervisor", "staff:admin")
+#: The assistant hands off at two misses in a row: a larger count from a form is noise.
+MISSES_CARRIED = 9
 
 
 def product_names() -> dict[str, Any]:
@@ -190,6 +192,37 @@ def suggestions() -> str:
     hits = knowledge.suggest(subject, description, _language()) if subject or description else []
     return render_template(
         "help/suggestions.html", hits=hits, token=token, subject=subject, description=description
+    )
+
+
+@bp.route("/ask", methods=["GET", "POST"])
+def ask() -> str:
+    """Ask the virtual assistant, without JavaScript: one question per post, the count
+    of misses carried in the form. Signed in as a customer, it reads that account's own
+    balance and meters (the account comes from the session, never from the form)."""
+    form = FlaskForm()
+    reply = None
+    question = ""
+    error = None
+    misses = 0
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        question = request.form.get("question", "")
+        carried = request.form.get("misses", "0")
+        misses = min(int(carried), MISSES_CARRIED) if carried.isdigit() else 0
+        user = current_user()
+        customer = None if user is None else user.account_number
+        try:
+            reply = current_postroom().assistant.answer(
+                question, _language(), customer_number=customer, misses=misses
+            )
+        except ValidationError as failure:
+            error = failure.code
+        else:
+            misses = reply.misses
+    return render_template(
+        "help/ask.html", reply=reply, question=question, error=error, misses=misses
     )
 
 

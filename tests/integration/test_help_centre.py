@@ -193,3 +193,46 @@ def test_an_agent_writes_publishes_edits_and_archives(people: Postroom, client) 
     assert "Another article has this address." in taken.get_data(as_text=True)
     post_form(client, page, f"{page}/status", {"status": "archived"})
     assert client.get("/help/articles/weigh-parcel").status_code == 404
+
+
+def test_the_assistant_page_answers_without_signing_in(people: Postroom, client) -> None:
+    answer = post_form(client, "/help/ask", "/help/ask", {"question": "my meter is locked"})
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "/help/articles/meter-locked" in text
+    french(client)
+    answer = post_form(client, "/help/ask", "/help/ask", {"question": "ma machine est bloquée"})
+    assert "/help/articles/machine-bloquee" in answer.get_data(as_text=True)
+
+
+def test_the_assistant_reads_only_the_signed_in_customers_balance(people: Postroom, client) -> None:
+    anonymous = post_form(client, "/help/ask", "/help/ask", {"question": "what is my balance?"})
+    assert "Sign in and ask again" in anonymous.get_data(as_text=True)
+    sign_in(client, people, "owner@acme.example")
+    mine = post_form(client, "/help/ask", "/help/ask", {"question": "what is my balance?"})
+    text = mine.get_data(as_text=True)
+    assert "$0.00" in text or "no postage account" in text
+    # the account is the session's: a customer number in the form is not read
+    other = people.accounts.create("Other Mailroom", "US", "USD").number
+    forged = post_form(
+        client, "/help/ask", "/help/ask", {"question": "what is my balance?", "account": other}
+    )
+    assert other not in forged.get_data(as_text=True)
+
+
+def test_the_assistant_page_hands_off_and_refuses_bad_questions(people: Postroom, client) -> None:
+    handoff = post_form(client, "/help/ask", "/help/ask", {"question": "agent please"})
+    assert "open a support case" in handoff.get_data(as_text=True)
+    first = post_form(client, "/help/ask", "/help/ask", {"question": "xyzzy frobnicate"})
+    assert 'name="misses" value="1"' in first.get_data(as_text=True)
+    second = post_form(client, "/help/ask", "/help/ask", {"question": "quux wibble", "misses": "1"})
+    assert "open a support case" in second.get_data(as_text=True)
+    huge = post_form(client, "/help/ask", "/help/ask", {"question": "x" * 100_000})
+    assert huge.status_code in (200, 413)
+    if huge.status_code == 200:
+        assert "That is too long" in huge.get_data(as_text=True)
+    script = post_form(
+        client, "/help/ask", "/help/ask", {"question": "<script>alert(1)</script> meter"}
+    )
+    assert "<script>alert(1)" not in script.get_data(as_text=True)
+    assert client.post("/help/ask", data={"question": "hi"}).status_code == 400  # no CSRF
