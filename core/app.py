@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -37,6 +37,7 @@ from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.knowledge.assistant import Assistant, MeterInspection
+from postroom.core.knowledge.chat import ChatService
 from postroom.core.knowledge.service import KnowledgeService
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
@@ -188,6 +189,9 @@ class Postroom:
             warning_minutes=config.case_warning_minutes,
         )
         self.cases.add_escalation_listener(lambda case: plugins.hook.case_escalated(case=case))
+        self.chat = ChatService(
+            db, clock, self.assistant, _ChatCases(self.cases), _ChatCases(self.cases)
+        )
         # the contracts area's InstallationAddressRequests: an address change is a case
         self.equipment.use_address_requests(
             _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True
@@ -381,6 +385,32 @@ class _CustomerFacts:
 
     def parcel_status(self, customer_number: str, tracking_number: str) -> str | None:
         return None
+
+
+class _ChatCases:
+    """The cases area as the live chat needs it (``chat.CaseDesk``, ``chat.SupportHours``):
+    a closed chat opens a case on the chat channel, its transcript the first message;
+    support answers live within the customer's business hours."""
+
+    def __init__(self, cases: CasesService) -> None:
+        self._cases = cases
+
+    def open_chat_case(
+        self, customer_number: str, name: str, subject: str, transcript: str, department: str
+    ) -> str:
+        case = self._cases.open(
+            by=Actor.customer(customer_number, name=name),
+            subject=subject,
+            description=transcript,
+            channel="chat",
+            customer_number=customer_number,
+            department=department,
+        )
+        return case.number
+
+    def open_at(self, customer_number: str, moment: datetime) -> bool:
+        calendar = self._cases.calendar(customer_number)
+        return calendar.between(moment, moment + timedelta(seconds=1)) > 0
 
 
 class KeptRequests(Protocol):

@@ -11,6 +11,7 @@ from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
 from postroom.core.identity import store as identity_store
+from postroom.core.knowledge import chat_store
 from postroom.core.knowledge import store as knowledge_store
 from postroom.core.ledger import store as ledger_store
 from postroom.core.meters import refill_store, virtual_store
@@ -22,6 +23,7 @@ from postroom.core.refunds import store as refunds_store
 __all__ = [
     "accounts_store",
     "cases_store",
+    "chat_store",
     "closure_store",
     "contracts_store",
     "funding_store",
