@@ -22,6 +22,7 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    chat,
     errors,
     health,
     help_centre,
@@ -79,6 +80,7 @@ def create_app(
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
     app.register_blueprint(help_centre.bp)
+    app.register_blueprint(chat.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
