@@ -35,6 +35,8 @@ class State:
     searches: list[tuple[str, Language, int, datetime]] = attrs.field(factory=list)
     reads: set[tuple[str, int]] = attrs.field(factory=set)
     cases: dict[str, str] = attrs.field(factory=dict)
+    #: the live chat's conversations and messages (test_chat_use_cases.FakeChats)
+    chats: dict[str, list[Any]] = attrs.field(factory=lambda: {"conversations": [], "messages": []})
 
 
 class FakeSession:
