@@ -13,6 +13,7 @@ from postroom.core.plugins import make_plugin_manager
 from postroom.frontends.cli import (
     accounts,
     cases,
+    chat,
     contracts,
     db,
     equipment,
@@ -59,6 +60,7 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
 for command in (
     accounts.accounts,
     cases.cases,
+    chat.chat,
     contracts.contracts,
     db.db,
     equipment.equipment,

@@ -5,6 +5,7 @@ customer leaves a message; floods, strangers and abandoned chats get a clear out
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -133,3 +134,18 @@ def test_an_abandoned_chat_and_an_agent_who_leaves_lose_nothing(
     assert "my refund was rejected" in case.description
     assert "abandoned" in case.description
     assert chat.close_abandoned() == 0
+
+
+def test_postroom_chat_queue_lists_the_waiting_chats(
+    postroom: Postroom, customer: str, cli_env: dict[str, str]
+) -> None:
+    from click.testing import CliRunner
+
+    from postroom.frontends.cli import cli
+
+    conversation = postroom.chat.start(customer, "Olivia Owner", "en")
+    postroom.chat.say(customer, conversation.token, "agent please")
+    result = CliRunner(env=cli_env).invoke(cli, ["chat", "queue", "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert (row["customer_number"], row["position"]) == (customer, 1)
