@@ -13,6 +13,7 @@ plain polling of ``.../messages`` where those fail. Both read the database, so a
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -31,6 +32,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from postroom.core.errors import Conflict, PostroomError
@@ -65,12 +67,46 @@ def _after() -> int:
     return int(text) if text.isdigit() and len(text) < 12 else 0
 
 
+def system_texts() -> dict[str, Any]:
+    """What the chat's own notes say, in the reader's language (stored in English)."""
+    return {
+        "joined": _("joined the chat"),
+        "left": _("left the chat; it is back in the queue"),
+        "the customer left a message": _("the customer left a message"),
+        "closed by the customer": _("closed by the customer"),
+        "closed by the agent": _("closed by the agent"),
+        "abandoned: the customer left": _("abandoned: the customer left"),
+    }
+
+
+def _system_text(body: str) -> str:
+    return str(system_texts().get(body, body))
+
+
+_ARTICLE_PATH = re.compile(r"/help/articles/[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _linked(body: str) -> Markup:
+    """A message as HTML: escaped, with the help centre's article paths as links."""
+    out = Markup()
+    last = 0
+    for match in _ARTICLE_PATH.finditer(body):
+        out += escape(body[last : match.start()])
+        out += Markup('<a href="{0}">{0}</a>').format(match.group())
+        last = match.end()
+    return out + escape(body[last:])
+
+
+bp.add_app_template_filter(_linked, "chat_linked")
+bp.add_app_template_filter(_system_text, "chat_system")
+
+
 def _message_json(message: ChatMessage) -> dict[str, Any]:
     return {
         "id": message.id,
         "author": message.author.value,
         "name": message.name,
-        "body": message.body,
+        "body": _system_text(message.body) if message.author.value == "system" else message.body,
         "at": message.at.isoformat(),
     }
 

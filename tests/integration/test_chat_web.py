@@ -146,3 +146,15 @@ def test_bad_messages_get_a_clear_answer(desk: Postroom, client) -> None:
     post(client, page, f"{page}/say", {"message": "<script>alert(1)</script>"})
     assert "<script>alert(1)" not in client.get(page).get_data(as_text=True)
     assert client.post(f"{page}/say", data={"message": "no token"}).status_code == 400
+
+
+def test_article_paths_become_links_and_nothing_else_does(desk: Postroom, client) -> None:
+    sign_in(client, desk, "owner@acme.example")
+    token = start_chat(client)
+    page = f"/chat/{token}"
+    post(client, page, f"{page}/say", {"message": "my meter is locked"})
+    post(client, page, f"{page}/say", {"message": '<a href="/x">/help/articles/evil"x</a>'})
+    shown = client.get(page).get_data(as_text=True)
+    assert '<a href="/help/articles/meter-locked">' in shown
+    assert '<a href="/x">' not in shown
+    assert "&lt;a href=" in shown

@@ -8,7 +8,6 @@
   var log = document.getElementById("chat-log");
   var form = document.getElementById("chat-form");
   var typingNote = document.getElementById("chat-typing");
-  var state = document.getElementById("chat-state");
   var token = form ? form.querySelector("input[name=csrf_token]").value : "";
   var last = 0;
   Array.prototype.forEach.call(log.children, function (item) {
@@ -26,7 +25,21 @@
     who.textContent = message.author === "system" ? "postroom" : (message.name || message.author);
     var body = document.createElement("span");
     body.className = "chat-body";
-    body.textContent = message.author === "system" ? message.name + " · " + message.body : message.body;
+    if (message.author === "system") {
+      body.textContent = (message.name ? message.name + " · " : "") + message.body;
+    } else {
+      // text, with the help centre's article paths as links (never HTML from the server)
+      message.body.split(/(\/help\/articles\/[a-z0-9-]+)/).forEach(function (part, i) {
+        if (i % 2 === 1) {
+          var link = document.createElement("a");
+          link.href = part;
+          link.textContent = part;
+          body.appendChild(link);
+        } else {
+          body.appendChild(document.createTextNode(part));
+        }
+      });
+    }
     item.appendChild(who);
     item.appendChild(body);
     log.appendChild(item);
@@ -35,7 +48,8 @@
   function apply(data) {
     data.messages.forEach(add);
     if (typingNote) { typingNote.hidden = !data.state.agent_typing; }
-    if (state && data.state.status === "closed") { window.location.reload(); }
+    // a new status (an agent joined, the chat closed) redraws the page's state and forms
+    if (data.state.status !== root.getAttribute("data-status")) { window.location.reload(); }
   }
 
   function poll() {
