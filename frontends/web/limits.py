@@ -57,6 +57,16 @@ def _not_kiosk_print() -> bool:
     return request.endpoint != KIOSK_PRINT_ENDPOINT or request.method != "POST"
 
 
+#: Questions to the virtual assistant's page per client address: each answer costs a
+#: search and the intent matching (about 15 ms), so a flood is refused early.
+ASSISTANT_RATE_LIMIT = "30/minute"
+ASSISTANT_ENDPOINT = "help.ask"
+
+
+def _not_assistant_question() -> bool:
+    return request.endpoint != ASSISTANT_ENDPOINT or request.method != "POST"
+
+
 def _checked(setting: str, value: str) -> str:
     try:
         parse_many(value)
@@ -95,6 +105,12 @@ def init_app(app: Flask, config: Config) -> Limiter:
                 key_function=client_address,
                 scope="kiosk-print",
                 exempt_when=_not_kiosk_print,
+            ),
+            ApplicationLimit(
+                ASSISTANT_RATE_LIMIT,
+                key_function=client_address,
+                scope="assistant",
+                exempt_when=_not_assistant_question,
             ),
         ],
         key_prefix="postroom-limits",

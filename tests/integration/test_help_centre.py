@@ -236,3 +236,13 @@ def test_the_assistant_page_hands_off_and_refuses_bad_questions(people: Postroom
     )
     assert "<script>alert(1)" not in script.get_data(as_text=True)
     assert client.post("/help/ask", data={"question": "hi"}).status_code == 400  # no CSRF
+
+
+def test_a_flood_of_questions_to_the_assistant_is_rate_limited(people: Postroom, client) -> None:
+    token = csrf(client.get("/help/ask").get_data(as_text=True))
+    answers = [
+        client.post("/help/ask", data={"csrf_token": token, "question": "meter"}).status_code
+        for _ in range(31)
+    ]
+    assert answers[:30] == [200] * 30
+    assert answers[30] == 429
