@@ -57,14 +57,15 @@ def _not_kiosk_print() -> bool:
     return request.endpoint != KIOSK_PRINT_ENDPOINT or request.method != "POST"
 
 
-#: Questions to the virtual assistant's page per client address: each answer costs a
-#: search and the intent matching (about 15 ms), so a flood is refused early.
+#: Questions to the virtual assistant's page and new chats, per client address: each
+#: costs a search and the intent matching (about 15 ms), so a flood is refused early
+#: (a chat's own messages are limited per conversation by the chat itself).
 ASSISTANT_RATE_LIMIT = "30/minute"
-ASSISTANT_ENDPOINT = "help.ask"
+ASSISTANT_ENDPOINTS = frozenset({"help.ask", "chat.start"})
 
 
 def _not_assistant_question() -> bool:
-    return request.endpoint != ASSISTANT_ENDPOINT or request.method != "POST"
+    return request.endpoint not in ASSISTANT_ENDPOINTS or request.method != "POST"
 
 
 def _checked(setting: str, value: str) -> str:
