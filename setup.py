@@ -25,6 +25,7 @@ DATA = [
         "mo",
         "mako",
         "txt",
+        "md",
     )
 ]
 

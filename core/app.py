@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -48,11 +48,14 @@ from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.kiosks.service import KiosksService
+from postroom.core.knowledge.assistant import Assistant, MeterInspection
+from postroom.core.knowledge.chat import ChatService
+from postroom.core.knowledge.service import KnowledgeService
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
 from postroom.core.mail import MAILDIR_NAME, LocalMailbox, sender_address
 from postroom.core.meters.funds import MeterFunds
-from postroom.core.meters.model import InspectionRules
+from postroom.core.meters.model import InspectionRules, MeterStatus
 from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.token_states import MeterTokens
@@ -184,6 +187,8 @@ class Postroom:
         )
         self.address_book = self.identity
         self.kiosks = KiosksService(db, clock, accounts=self.accounts, prices=self.rates)
+        self.knowledge = KnowledgeService(db, clock)
+        self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
         self.ledger.add_debit_listener(self._after_debit)
         self.cases = CasesService(
             db,
@@ -197,6 +202,9 @@ class Postroom:
             warning_minutes=config.case_warning_minutes,
         )
         self.cases.add_escalation_listener(lambda case: plugins.hook.case_escalated(case=case))
+        self.chat = ChatService(
+            db, clock, self.assistant, _ChatCases(self.cases), _ChatCases(self.cases)
+        )
         # the contracts area's InstallationAddressRequests: an address change is a case
         self.equipment.use_address_requests(
             _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True
@@ -403,6 +411,56 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class _CustomerFacts:
+    """What the assistant reads of a customer's own account (``assistant.CustomerFacts``):
+    the ledger's postage balance and the meters' inspection dates. Parcels are not
+    tracked by postroom yet: their status is unknown here."""
+
+    def __init__(self, ledger: LedgerService, meters: MetersService) -> None:
+        self._ledger = ledger
+        self._meters = meters
+
+    def postage_balance(self, customer_number: str) -> Money | None:
+        account = self._ledger.balance(customer_number)
+        return Money(account.balances.available, account.currency)
+
+    def inspections(self, customer_number: str) -> list[MeterInspection]:
+        return [
+            MeterInspection(meter.serial, meter.inspection_due_at, meter.inspection_lock_at)
+            for meter in self._meters.list(customer_number)
+            if meter.status == MeterStatus.ACTIVE
+        ]
+
+    def parcel_status(self, customer_number: str, tracking_number: str) -> str | None:
+        return None
+
+
+class _ChatCases:
+    """The cases area as the live chat needs it (``chat.CaseDesk``, ``chat.SupportHours``):
+    a closed chat opens a case on the chat channel, its transcript the first message;
+    support answers live within the customer's business hours."""
+
+    def __init__(self, cases: CasesService) -> None:
+        self._cases = cases
+
+    def open_chat_case(
+        self, customer_number: str, name: str, subject: str, transcript: str, department: str
+    ) -> str:
+        case = self._cases.open(
+            by=Actor.customer(customer_number, name=name),
+            subject=subject,
+            description=transcript,
+            channel="chat",
+            customer_number=customer_number,
+            department=department,
+        )
+        return case.number
+
+    def open_at(self, customer_number: str, moment: datetime) -> bool:
+        calendar = self._cases.calendar(customer_number)
+        return calendar.between(moment, moment + timedelta(seconds=1)) > 0
 
 
 class KeptRequests(Protocol):

@@ -316,6 +316,11 @@ def _support_cases(postroom: Postroom) -> DemoFacts:
 
 
 #: In order: later steps may use what earlier ones created.
+def _knowledge_base(postroom: Postroom) -> None:
+    """The help centre's articles, in English and French (docs/knowledge.md)."""
+    postroom.knowledge.load_shipped_articles()
+
+
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
     DemoStep("rates", _load_rate_tables),
@@ -325,6 +330,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("funding", _funding),
     DemoStep("kiosk-operator", _kiosk_operator),
     DemoStep("portal-users", _portal_users),
+    DemoStep("knowledge-base", _knowledge_base),
     DemoStep("support-cases", _support_cases),
 ]
 

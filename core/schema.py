@@ -13,6 +13,8 @@ from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
 from postroom.core.identity import store as identity_store
 from postroom.core.kiosks import store as kiosks_store
+from postroom.core.knowledge import chat_store
+from postroom.core.knowledge import store as knowledge_store
 from postroom.core.ledger import store as ledger_store
 from postroom.core.meters import refill_store, virtual_store
 from postroom.core.meters import store as meters_store
@@ -24,12 +26,14 @@ __all__ = [
     "accounts_store",
     "cases_mail_store",
     "cases_store",
+    "chat_store",
     "closure_store",
     "contracts_store",
     "funding_store",
     "identity_store",
     "instance",
     "kiosks_store",
+    "knowledge_store",
     "ledger_store",
     "metadata",
     "meters_store",

@@ -15,6 +15,7 @@ from postroom.frontends.web import (
     api,
     api_cases,
     api_kiosk,
+    api_knowledge,
     api_meters,
     api_payments,
     api_postage,
@@ -22,8 +23,10 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    chat,
     errors,
     health,
+    help_centre,
     i18n,
     limits,
     operations,
@@ -77,9 +80,12 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
+    app.register_blueprint(help_centre.bp)
+    app.register_blueprint(chat.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
+    app.register_blueprint(api_knowledge.bp)
     app.register_blueprint(api_vault.bp)
     app.register_blueprint(api_meters.bp)
     app.register_blueprint(api_payments.bp)

@@ -57,6 +57,17 @@ def _not_kiosk_print() -> bool:
     return request.endpoint != KIOSK_PRINT_ENDPOINT or request.method != "POST"
 
 
+#: Questions to the virtual assistant's page and new chats, per client address: each
+#: costs a search and the intent matching (about 15 ms), so a flood is refused early
+#: (a chat's own messages are limited per conversation by the chat itself).
+ASSISTANT_RATE_LIMIT = "30/minute"
+ASSISTANT_ENDPOINTS = frozenset({"help.ask", "chat.start"})
+
+
+def _not_assistant_question() -> bool:
+    return request.endpoint not in ASSISTANT_ENDPOINTS or request.method != "POST"
+
+
 def _checked(setting: str, value: str) -> str:
     try:
         parse_many(value)
@@ -95,6 +106,12 @@ def init_app(app: Flask, config: Config) -> Limiter:
                 key_function=client_address,
                 scope="kiosk-print",
                 exempt_when=_not_kiosk_print,
+            ),
+            ApplicationLimit(
+                ASSISTANT_RATE_LIMIT,
+                key_function=client_address,
+                scope="assistant",
+                exempt_when=_not_assistant_question,
             ),
         ],
         key_prefix="postroom-limits",

@@ -1,0 +1,205 @@
+"""Knowledge-base search over generated articles: p50/p99 per query through
+``pr.knowledge.search``, beside a raw full-text query of the same terms, in one run.
+
+Run: python bench/bench_kb_search.py [--count 100000] [--queries 300]
+         [--database-url postgresql://...]   (default: a new SQLite file)
+
+The articles are drawn from the words of the shipped English and French articles (half
+each language, 60 to 160 words, a 4 to 9 word title), so the vocabulary and the word
+frequencies look like a real base. They are loaded in bulk through the search index port
+(the service's per-article transactions would take most of the run), then every query
+runs twice: through the use case (stop words dropped, typo check against the vocabulary,
+stems, ranking, the articles read back and a highlighted snippet made for each of ten
+hits; not recorded as a search), and as the bare ranked FTS query (SQLite FTS5 MATCH +
+bm25, or PostgreSQL @@ + ts_rank_cd) returning ten ids. A PostgreSQL URL must name a
+migrated, empty database of its own: the bench fills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from postroom.core.app import Postroom
+from postroom.core.config import Config
+from postroom.core.knowledge import analysis, markdown_files
+from postroom.core.knowledge.model import Language
+from postroom.core.knowledge.ports import IndexEntry
+from postroom.core.knowledge.search import fts5_query, index_on, tsquery
+from postroom.core.knowledge.store import knowledge_articles
+
+PRODUCTS = ("meters", "software", "shipping", "billing")
+TOPICS = ("inspections", "postage", "refunds", "connection", "tracking", "payments")
+BATCH = 2000
+
+
+def vocabularies() -> dict[Language, list[str]]:
+    words: dict[Language, list[str]] = {Language.EN: [], Language.FR: []}
+    for name, text in markdown_files.shipped_articles():
+        draft, _ = markdown_files.parse(text, name)
+        words[draft.language] += [w for w in draft.body.split() if w.isalpha() and len(w) > 2]
+    return words
+
+
+def generate(pr: Postroom, count: int, rng: random.Random) -> None:
+    words = vocabularies()
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    made = 0
+    while made < count:
+        size = min(BATCH, count - made)
+
+        def work(uow, size: int = size, start: int = made) -> None:
+            rows, entries = [], []
+            for i in range(start, start + size):
+                language = Language.EN if i % 2 == 0 else Language.FR
+                pool = words[language]
+                title = " ".join(rng.choices(pool, k=rng.randint(4, 9))).capitalize()
+                body = " ".join(rng.choices(pool, k=rng.randint(60, 160)))
+                rows.append(
+                    {
+                        "family": f"bench-{i // 2}",
+                        "slug": f"bench-{i}",
+                        "language": language.value,
+                        "title": title,
+                        "body": body,
+                        "product": PRODUCTS[i % 4],
+                        "topic": TOPICS[i % 6],
+                        "status": "published",
+                        "author": "bench",
+                        "version": 1,
+                        "related": "",
+                        "created_at": now,
+                        "updated_at": now,
+                        "published_at": now,
+                    }
+                )
+            uow.connection.execute(sa.insert(knowledge_articles), rows)
+            ids = dict(
+                uow.connection.execute(
+                    sa.select(knowledge_articles.c.slug, knowledge_articles.c.id).where(
+                        knowledge_articles.c.slug.in_([r["slug"] for r in rows])
+                    )
+                ).all()
+            )
+            index = index_on(uow.connection)
+            for row in rows:
+                entries.append(
+                    IndexEntry(
+                        ids[row["slug"]],
+                        Language(row["language"]),
+                        row["product"],
+                        row["topic"],
+                        row["title"],
+                        row["body"],
+                    )
+                )
+            index.put(entries)
+            uow.commit()
+
+        pr.db.run(work)
+        made += size
+        print(f"\r  loaded {made:,} articles", end="", flush=True)
+    print()
+
+
+def queries(rng: random.Random, count: int) -> list[tuple[str, Language]]:
+    """What people type: one to three content words (some with a typo), per language."""
+    words = vocabularies()
+    out = []
+    for i in range(count):
+        language = Language.EN if i % 2 == 0 else Language.FR
+        pool = [w for w in words[language] if len(w) > 4]
+        picked = rng.sample(pool, rng.randint(1, 3))
+        if i % 10 == 0:  # a swapped pair of letters, for the typo path
+            w = picked[0]
+            picked[0] = w[:2] + w[3] + w[2] + w[4:]
+        out.append((" ".join(picked), language))
+    return out
+
+
+def raw_query(pr: Postroom) -> Callable[[str, Language], int]:
+    """The bare ranked full-text query of the same words, ten ids."""
+    if pr.db.dialect == "postgresql":
+        config = {Language.EN: "english", Language.FR: "french"}
+        sql = sa.text(
+            "SELECT article_id FROM knowledge_search, to_tsquery(CAST(:c AS regconfig), :q) q"
+            " WHERE document @@ q AND language = :l ORDER BY ts_rank_cd(document, q) DESC"
+            " LIMIT 10"
+        )
+
+        def run(text: str, language: Language) -> int:
+            words = analysis.query_words(text, language.value)
+            query = tsquery(words)
+            with pr.db.engine.connect() as c:
+                return len(
+                    c.execute(sql, {"c": config[language], "q": query, "l": language.value}).all()
+                )
+
+        return run
+    sql = sa.text(
+        "SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH :m"
+        " ORDER BY bm25(knowledge_fts, 4.0, 1.0, 0.0) LIMIT 10"
+    )
+
+    def run_sqlite(text: str, language: Language) -> int:
+        match = fts5_query(analysis.query_words(text, language.value), language)
+        with pr.db.engine.connect() as c:
+            found = c.execute(sql, {"m": f"language : {language.value} AND ({match})"})
+            return len(found.all())
+
+    return run_sqlite
+
+
+def measure(label: str, work: Callable[[str, Language], object], asked) -> list[float]:
+    for text, language in asked[:10]:
+        work(text, language)  # warm the caches
+    times = []
+    for text, language in asked:
+        start = time.perf_counter()
+        work(text, language)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p50 = statistics.median(times)
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    rate = len(times) / (sum(times) / 1000)
+    print(f"  {label:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   {rate:8.0f} q/s")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    rng = random.Random(15)
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.database_url or f"sqlite:///{Path(folder) / 'kb.db'}"
+        config = Config.load({}, data_dir=Path(folder), database_url=url, secret_key="bench")
+        with Postroom.open(config=config, migrate_schema=True) as pr:
+            print(f"{pr.db.dialect}: generating {args.count:,} articles")
+            start = time.perf_counter()
+            generate(pr, args.count, rng)
+            print(f"  loaded in {time.perf_counter() - start:.0f} s")
+            asked = queries(rng, args.queries)
+            search = pr.knowledge.search
+
+            def use_case(text: str, language: Language) -> object:
+                return search(text, language, limit=10, record=False)
+
+            ours = measure("pr.knowledge.search (10 hits)", use_case, asked)
+            raw = measure("raw ranked FTS query (10 ids)", raw_query(pr), asked)
+            ratio = statistics.median(raw) / statistics.median(ours)
+            print(f"  use case / raw at p50: {ratio:.2f} x the raw query's speed")
+
+
+if __name__ == "__main__":
+    main()

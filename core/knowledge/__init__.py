@@ -1,0 +1,1 @@
+"""The knowledge base: self-service articles in English and French, and their search."""

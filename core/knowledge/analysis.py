@@ -1,0 +1,266 @@
+"""Text analysis for search, pure and shared by both search backends: folding (case,
+accents and ligatures ignored), tokens, stop words, a Snowball stemmer per language,
+highlighted snippets and the edit distance behind typo tolerance."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import snowballstemmer
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
+
+#: Words too common to rank on (folded: no accents). Short, on purpose: a question
+#: word like "how" or "comment" carries no topic.
+STOP_WORDS = {
+    "en": frozenset(
+        [
+            "a",
+            "an",
+            "and",
+            "are",
+            "as",
+            "at",
+            "be",
+            "by",
+            "can",
+            "do",
+            "does",
+            "for",
+            "from",
+            "how",
+            "i",
+            "if",
+            "in",
+            "is",
+            "it",
+            "my",
+            "me",
+            "of",
+            "on",
+            "or",
+            "the",
+            "to",
+            "please",
+            "what",
+            "when",
+            "where",
+            "which",
+            "who",
+            "why",
+            "will",
+            "with",
+            "you",
+            "your",
+            "our",
+            "we",
+            "this",
+            "that",
+        ]
+    ),
+    "fr": frozenset(
+        [
+            "a",
+            "au",
+            "aux",
+            "avec",
+            "ce",
+            "ces",
+            "comment",
+            "dans",
+            "de",
+            "des",
+            "du",
+            "en",
+            "est",
+            "et",
+            "il",
+            "je",
+            "la",
+            "le",
+            "les",
+            "leur",
+            "ma",
+            "mon",
+            "ne",
+            "nous",
+            "on",
+            "ou",
+            "par",
+            "pas",
+            "pour",
+            "quand",
+            "que",
+            "quel",
+            "quelle",
+            "qui",
+            "sa",
+            "se",
+            "son",
+            "sur",
+            "un",
+            "une",
+            "vos",
+            "votre",
+            "svp",
+            "l",
+            "d",
+            "j",
+            "qu",
+            "n",
+            "s",
+            "c",
+            "y",
+            "est-ce",
+        ]
+    ),
+}
+_STEMMER_NAMES = {"en": "english", "fr": "french"}
+
+
+def _strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# Latin letters with accents, mapped once to their bare letters: folding a whole article
+# is then one translate, and only other scripts take the slow path.
+_LATIN = str.maketrans({chr(c): _strip_marks(chr(c)) for c in range(0xC0, 0x250)})
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased, without accents or ligatures: "Œuvre Éléphant" → "oeuvre
+    elephant"."""
+    quick = text.translate(_LATIN)
+    return (quick if quick.isascii() else _strip_marks(quick)).lower()
+
+
+def tokens(text: str) -> list[str]:
+    """The folded words of ``text`` (letters and digits)."""
+    return _TOKEN.findall(fold(text))
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str) -> snowballstemmer.Stemmer:
+    return snowballstemmer.stemmer(_STEMMER_NAMES[language])
+
+
+@lru_cache(maxsize=200_000)
+def _stem(language: str, word: str) -> str:
+    # The Snowball stemmers are pure Python (about 0.1 ms a word); a language's words
+    # repeat, so each is stemmed once per process.
+    return str(_stemmer(language).stemWord(word))
+
+
+@lru_cache(maxsize=200_000)
+def _surface_stem(language: str, word: str) -> str:
+    """The stem of a word as written (any case, accents), for snippets."""
+    return _stem(language, fold(word))
+
+
+def stems(words: Iterable[str], language: str) -> list[str]:
+    """The Snowball stems of folded ``words`` in ``language`` (en or fr)."""
+    return [_stem(language, word) for word in words]
+
+
+def index_text(text: str, language: str) -> str:
+    """What the SQLite index holds for ``text``: its stems, space-separated (FTS5's own
+    porter stemmer knows only English)."""
+    return " ".join(stems(tokens(text), language))
+
+
+def query_words(text: str, language: str) -> list[str]:
+    """The folded words of a query that are worth searching: no stop words, no repeats
+    (a query of stop words only keeps them, so "how to" still finds something)."""
+    words = tokens(text)
+    kept = [w for w in words if w not in STOP_WORDS[language]] or words
+    return list(dict.fromkeys(kept))
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Optimal string alignment distance (insertions, deletions, substitutions and
+    swaps of two neighbours), or ``limit`` + 1 once it is certainly above ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def allowed_typos(word: str) -> int:
+    """How many edits a word of this length may carry and still be recognised."""
+    if len(word) < 4:
+        return 0
+    return 1 if len(word) < 8 else 2
+
+
+def closest(word: str, vocabulary: Iterable[str]) -> str | None:
+    """The vocabulary word nearest to ``word`` within its allowed typos (ties: the
+    alphabetically first), or None."""
+    limit = allowed_typos(word)
+    best: tuple[int, str] | None = None
+    for candidate in vocabulary:
+        distance = edit_distance(word, candidate, limit)
+        if distance <= limit and (best is None or (distance, candidate) < best):
+            best = (distance, candidate)
+    return None if best is None else best[1]
+
+
+#: How far into an article a snippet looks for matches (words): past that, the cost of
+#: a snippet would grow with the article rather than stay that of a few lines.
+SNIPPET_SCOPE = 1500
+
+
+def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> str:
+    """An HTML excerpt of plain ``text`` around the densest run of the query's
+    ``words`` (matched by stem, so "refunds" lights up "refund"), each match in
+    <mark>; everything else escaped. ``width`` is in words."""
+    wanted = set(stems(words, language))
+    spans = list(itertools.islice(_WORD.finditer(text), SNIPPET_SCOPE))
+    if not spans:
+        return ""
+    folded = [_surface_stem(language, m.group()) for m in spans]
+    hits = [i for i, stem in enumerate(folded) if stem in wanted]
+    start = max(0, _densest(hits, width) - 3) if hits else 0
+    end = min(len(spans), start + width)
+    out: list[str] = ["… " if start > 0 else ""]
+    cursor = spans[start].start()
+    for i in range(start, end):
+        match = spans[i]
+        out.append(html.escape(text[cursor : match.start()]))
+        word = html.escape(match.group())
+        out.append(f"<mark>{word}</mark>" if folded[i] in wanted else word)
+        cursor = match.end()
+    if end < len(spans) or len(spans) == SNIPPET_SCOPE:
+        out.append(" …")
+    return "".join(out).strip()
+
+
+def _densest(hits: Sequence[int], width: int) -> int:
+    """The position in sorted ``hits`` that starts the window of ``width`` words holding
+    the most of them (the first such), by two pointers: linear in the hits."""
+    best, best_count, last = hits[0], 0, 0
+    for first, position in enumerate(hits):
+        last = max(last, first)
+        while last + 1 < len(hits) and hits[last + 1] < position + width:
+            last += 1
+        if last - first + 1 > best_count:
+            best, best_count = position, last - first + 1
+    return best

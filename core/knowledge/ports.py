@@ -1,0 +1,77 @@
+"""What the knowledge use cases need, as Protocols: the transactions, and the search
+index (one port, two backends in ``search.py``: SQLite FTS5 and PostgreSQL full-text
+search; tests use an in-memory fake)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
+
+import attrs
+from sqlalchemy.engine import Connection
+
+from postroom.core.knowledge.model import Language
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class IndexEntry:
+    """A published article as the index holds it: plain text, no markup."""
+
+    article_id: int
+    language: Language
+    product: str
+    topic: str
+    title: str
+    body: str
+
+
+class SearchIndex(Protocol):
+    def put(self, entries: Sequence[IndexEntry]) -> None:
+        """Index (or re-index) articles, in one go (a bulk import passes thousands)."""
+        ...
+
+    def drop(self, article_id: int) -> None:
+        """Forget an article (archived or back to draft); nothing if it was not there."""
+        ...
+
+    def find(
+        self,
+        words: Sequence[str],
+        language: Language,
+        *,
+        limit: int,
+        any_word: bool = False,
+        prefix_last: bool = False,
+        product: str | None = None,
+        topic: str | None = None,
+    ) -> list[tuple[int, float]]:
+        """Article ids whose text matches the folded query ``words`` (all of them, or
+        any with ``any_word``; the last as a prefix with ``prefix_last``), best first,
+        with their score (higher is better)."""
+        ...
+
+    def known(self, words: Iterable[str], language: Language) -> set[str]:
+        """Those of the folded ``words`` that occur in some indexed article."""
+        ...
+
+    def vocabulary(self, language: Language, shortest: int, longest: int) -> list[str]:
+        """Indexed words of ``language`` between the two lengths, for typo correction."""
+        ...
+
+
+class Session(Protocol):
+    @property
+    def connection(self) -> Connection: ...
+
+    def commit(self) -> None: ...
+
+
+class Transactions(Protocol):
+    """``Database.run``: ``work`` in one transaction, rolled back unless it commits."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T: ...

@@ -1,0 +1,42 @@
+"""Search text analysis: folding, stems, snippets and edit distance (pure)."""
+
+from postroom.core.knowledge import analysis
+from postroom.core.knowledge.model import Language
+from postroom.core.knowledge.search import fts5_query, tsquery
+
+
+def test_folding_drops_case_accents_and_ligatures() -> None:
+    assert analysis.fold("Œuvre ÉCHUE Straße") == "oeuvre echue strasse"
+    assert analysis.tokens("L'inspection, c'est dû!") == ["l", "inspection", "c", "est", "du"]
+
+
+def test_each_language_has_its_stemmer() -> None:
+    assert analysis.stems(["refunds", "refunding"], "en") == ["refund", "refund"]
+    assert analysis.stems(["remboursements", "remboursement"], "fr") == ["rembours"] * 2
+
+
+def test_query_words_leave_stop_words_out_unless_nothing_else_is_left() -> None:
+    assert analysis.query_words("How do I reset my password?", "en") == ["reset", "password"]
+    assert analysis.query_words("comment", "fr") == ["comment"]
+
+
+def test_edit_distance_counts_a_swap_as_one() -> None:
+    assert analysis.edit_distance("inspectoin", "inspection") == 1
+    assert analysis.edit_distance("meter", "metre") == 1
+    assert analysis.edit_distance("abc", "xyz", limit=1) == 2  # stops past the limit
+    assert analysis.closest("refil", ["refill", "rebill", "profile"]) == "refill"
+    assert analysis.closest("abc", ["abd"]) is None  # three letters: no typo allowed
+
+
+def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
+    text = "Refunds <b>take</b> 60 days. A refund request lists the pieces."
+    out = analysis.snippet(text, ["refunding"], "en", width=8)
+    assert out.count("<mark>") == 2
+    assert "&lt;b&gt;" in out
+    assert "<b>" not in out
+
+
+def test_query_text_has_no_operator_a_reader_could_inject() -> None:
+    assert fts5_query(["meter", "or", "near"], Language.EN) == '"meter" AND "or" AND "near"'
+    assert fts5_query(["inspec"], Language.EN, prefix_last=True) == '"inspec"*'
+    assert tsquery(["meter", "refill"], any_word=True, prefix_last=True) == "meter | refill:*"
