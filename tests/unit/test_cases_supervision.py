@@ -186,7 +186,9 @@ def test_a_breach_of_the_resolution_escalates_again(cases: CasesService, clock: 
     assert cases.watch_slas().escalated == (number,)
     cases.reply(number, "On it", by=AGENT)
     clock.advance(timedelta(days=2))  # the 8 business hours of resolution are gone
-    assert cases.watch_slas().escalated == (number,)
+    again = cases.watch_slas()
+    assert again.breached == (number,)
+    assert again.escalated == ()  # escalated already: the supervisors are told again
     assert [h.action for h in cases.get_for_staff(number, by=AGENT).history].count("breached") == 1
 
 
