@@ -180,7 +180,7 @@ def test_waiting_on_the_customer_is_never_breached(cases: CasesService, clock: F
     assert cases.watch_slas().escalated == ()
 
 
-def test_a_breach_of_the_resolution_escalates_again(cases: CasesService, clock: FrozenClock):
+def test_a_breach_of_the_resolution_is_flagged_again(cases: CasesService, clock: FrozenClock):
     number = open_case(cases, priority="urgent")
     clock.advance(timedelta(hours=3))
     assert cases.watch_slas().escalated == (number,)
