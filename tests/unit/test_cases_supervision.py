@@ -261,3 +261,17 @@ def test_the_report_counts_volumes_times_attainment_and_backlog(
         cases.report(start, start, by=AGENT)
     with pytest.raises(PermissionDenied):
         cases.report(start, start + timedelta(days=1), by=CUSTOMER)
+
+
+def test_the_assignee_is_warned_again_before_the_next_deadline(
+    cases: CasesService, clock: FrozenClock, db: FakeDatabase
+):
+    number = open_case(cases, priority="urgent")  # due 12:00, and 10:00 the next day (NY)
+    cases.take(number, by=AGENT)
+    clock.advance(timedelta(hours=1, minutes=30))
+    assert cases.watch_slas().warned == (number,)
+    cases.reply(number, "Working on it", by=AGENT)
+    assert cases.watch_slas().warned == ()  # the resolution is a working day away
+    clock.advance(timedelta(hours=22))  # 09:30 the next day: within the hour of 10:00
+    assert cases.watch_slas().warned == (number,)
+    assert [m[1] for m in db.state.mail].count("case.sla-warning") == 2
