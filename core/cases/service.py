@@ -47,6 +47,7 @@ from postroom.core.cases.model import (
     Priority,
     QueueFilter,
     SlaTargets,
+    StaffMember,
     Status,
 )
 from postroom.core.cases.ports import (
@@ -137,6 +138,15 @@ class CasesService:
         self.claim_for_staff = desk.claim_for_staff
         self.add_claim_document = desk.add_claim_document
         self.decide_claim = desk.decide_claim
+
+    def staff_member(self, user_id: object) -> StaffMember:
+        """The staff user ``user_id`` (``staff_not_found`` for anyone else)."""
+        if isinstance(user_id, bool) or not isinstance(user_id, int):
+            raise ValidationError("a staff member is a user id", code="invalid_staff_id")
+        for member in self._staff.staff():
+            if member.id == user_id:
+                return member
+        raise NotFound(f"no staff member {user_id}", code="staff_not_found")
 
     def add_escalation_listener(self, listener: EscalationListener) -> None:
         """Call ``listener(case)`` after each escalation is committed (core/app.py
@@ -626,6 +636,8 @@ class CasesService:
             isinstance(assignee_id, bool) or not isinstance(assignee_id, int) or assignee_id < 1
         ):
             raise ValidationError("an assignee is a staff user's id", code="invalid_assignee")
+        if assignee_id is not None:
+            self.staff_member(assignee_id)  # cases go to staff only
         clean = case_number(number)
         now = self._clock.now()
         found = self._found(clean)

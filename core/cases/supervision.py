@@ -45,7 +45,7 @@ from postroom.core.cases.model import (
 )
 from postroom.core.cases.ports import Session
 from postroom.core.cases.store import CaseRepository
-from postroom.core.errors import NotFound, ValidationError
+from postroom.core.errors import ValidationError
 
 if TYPE_CHECKING:
     from postroom.core.cases.service import CasesService
@@ -74,14 +74,6 @@ class Supervision:
 
     # ---------------------------------------------------------------- people
 
-    def _member(self, user_id: object) -> StaffMember:
-        if isinstance(user_id, bool) or not isinstance(user_id, int):
-            raise ValidationError("a staff member is a user id", code="invalid_staff_id")
-        for member in self._c._staff.staff():
-            if member.id == user_id:
-                return member
-        raise NotFound(f"no staff member {user_id}", code="staff_not_found")
-
     def set_agent(
         self,
         user_id: int,
@@ -96,7 +88,7 @@ class Supervision:
         staff_only(by)
         if not by.supervises and by.id != str(user_id):
             supervisors_only(by)
-        member = self._member(user_id)
+        member = self._c.staff_member(user_id)
         if not isinstance(available, bool):
             raise ValidationError("available is true or false", code="invalid_available")
         agent = Agent(
@@ -137,7 +129,7 @@ class Supervision:
             time_zone=None if time_zone in (None, "") else parse_time_zone(time_zone),
             subdivision=parse_subdivision(account.country, subdivision),
             account_manager_id=(
-                None if account_manager_id is None else self._member(account_manager_id).id
+                None if account_manager_id is None else self._c.staff_member(account_manager_id).id
             ),
         )
         now = self._c._clock.now()

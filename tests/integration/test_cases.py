@@ -38,6 +38,21 @@ def numbers(postroom: Postroom) -> dict[str, str]:
     return {"mine": mine.number, "other": other.number}
 
 
+def staff(postroom: Postroom, email: str, role: str) -> Actor:
+    """A staff user of the identity area, as the cases area sees them act."""
+    link = postroom.identity.invite_staff(email, role)
+    user = postroom.identity.accept_invitation(
+        link.token,
+        name=email.split("@")[0].title(),
+        password="correct horse battery staple 9",
+        security_question="Which desk?",
+        security_answer="the front desk",
+        phone="+1 212 555 0100",
+        language="en",
+    )
+    return Actor.staff(user.id, user.name, role=role)
+
+
 def test_concurrent_openings_take_consecutive_numbers(
     postroom: Postroom, numbers: dict[str, str]
 ) -> None:
@@ -134,10 +149,15 @@ def test_the_queue_filters_on_the_store(
     low = postroom.cases.open(
         by=customer, subject="Invoice copy", description="x", channel="web", priority="low"
     )
-    postroom.cases.take(urgent.number, by=AGENT)
+    agent = staff(postroom, "agent@support.example", "agent")
+    postroom.cases.take(urgent.number, by=agent)
     queue = postroom.cases.queue
     assert [c.number for c in queue(QueueFilter(), by=AGENT)] == [urgent.number, low.number]
-    assert [c.number for c in queue(QueueFilter(assignee_id=1), by=AGENT)] == [urgent.number]
+    mine = queue(QueueFilter(assignee_id=int(agent.id)), by=agent)
+    assert [c.number for c in mine] == [urgent.number]
+    with pytest.raises(NotFound) as caught:
+        postroom.cases.assign(low.number, 99_999, by=AGENT)  # nobody of the staff
+    assert caught.value.code == "staff_not_found"
     assert [c.number for c in queue(QueueFilter(unassigned=True), by=AGENT)] == [low.number]
     billing = queue(QueueFilter(department=Department.BILLING), by=AGENT)
     assert [c.number for c in billing] == [low.number]
