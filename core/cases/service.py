@@ -671,11 +671,11 @@ class CasesService:
         """Move the case along its transitions (staff). Escalating needs a reason and
         is ``escalate`` (the supervisors are told, the hook fires)."""
         staff_only(by)
-        if model.parse_status(status) is Status.ESCALATED:
+        target = model.parse_status(status)
+        if target is Status.ESCALATED:
             return self.escalate(number, reason, by=by)
         clean = case_number(number)
-        target = model.parse_status(status)
-        why = model.parse_reason(reason) if target is Status.ESCALATED or reason else ""
+        why = model.parse_reason(reason) if reason else ""
         now = self._clock.now()
         found = self._found(clean)
         calendar = self.calendar(found.customer_number)
