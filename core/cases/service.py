@@ -47,6 +47,7 @@ from postroom.core.cases.model import (
     Priority,
     QueueFilter,
     SlaTargets,
+    StaffMember,
     Status,
 )
 from postroom.core.cases.ports import (
@@ -137,6 +138,15 @@ class CasesService:
         self.claim_for_staff = desk.claim_for_staff
         self.add_claim_document = desk.add_claim_document
         self.decide_claim = desk.decide_claim
+
+    def staff_member(self, user_id: object) -> StaffMember:
+        """The staff user ``user_id`` (``staff_not_found`` for anyone else)."""
+        if isinstance(user_id, bool) or not isinstance(user_id, int):
+            raise ValidationError("a staff member is a user id", code="invalid_staff_id")
+        for member in self._staff.staff():
+            if member.id == user_id:
+                return member
+        raise NotFound(f"no staff member {user_id}", code="staff_not_found")
 
     def add_escalation_listener(self, listener: EscalationListener) -> None:
         """Call ``listener(case)`` after each escalation is committed (core/app.py
@@ -393,7 +403,7 @@ class CasesService:
         limit: int = 50,
         offset: int = 0,
     ) -> builtins.list[Case]:
-        """The account's cases, the nearest deadline first (merged duplicates left out)."""
+        """The account's cases, the nearest deadline first."""
         clean_limit, clean_offset = model.check_limit(limit, offset)
         statuses = () if status in (None, "") else (model.parse_status(status),)
         query = QueueFilter(
@@ -402,7 +412,7 @@ class CasesService:
             limit=clean_limit,
             offset=clean_offset,
         )
-        return [c for c in self._queue(query) if c.merged_into is None]
+        return self._queue(query)
 
     def queue(self, query: QueueFilter, *, by: Actor) -> builtins.list[Case]:
         """The console's queue under ``query`` (staff)."""
@@ -554,7 +564,8 @@ class CasesService:
                     f"case {case.number} is {case.status.value}", code="case_closed"
                 )
             if case.first_response_at is None:
-                case = attrs.evolve(case, first_response_at=now)
+                # the next deadline is now the resolution's: its own warning will come
+                case = attrs.evolve(case, first_response_at=now, warned_at=None)
             target = wanted or (Status.OPEN if case.status is Status.NEW else None)
             if target is not None and target is not case.status:
                 case = self._moved(repository, case, target, by, now, calendar)
@@ -625,6 +636,8 @@ class CasesService:
             isinstance(assignee_id, bool) or not isinstance(assignee_id, int) or assignee_id < 1
         ):
             raise ValidationError("an assignee is a staff user's id", code="invalid_assignee")
+        if assignee_id is not None:
+            self.staff_member(assignee_id)  # cases go to staff only
         clean = case_number(number)
         now = self._clock.now()
         found = self._found(clean)
@@ -658,11 +671,11 @@ class CasesService:
         """Move the case along its transitions (staff). Escalating needs a reason and
         is ``escalate`` (the supervisors are told, the hook fires)."""
         staff_only(by)
-        if model.parse_status(status) is Status.ESCALATED:
+        target = model.parse_status(status)
+        if target is Status.ESCALATED:
             return self.escalate(number, reason, by=by)
         clean = case_number(number)
-        target = model.parse_status(status)
-        why = model.parse_reason(reason) if target is Status.ESCALATED or reason else ""
+        why = model.parse_reason(reason) if reason else ""
         now = self._clock.now()
         found = self._found(clean)
         calendar = self.calendar(found.customer_number)
@@ -837,7 +850,10 @@ def _with_deadlines(case: Case, calendar: BusinessCalendar, targets: SlaTargets)
     """The deadlines recomputed; a first response already given keeps its deadline."""
     due = sla.deadlines(case, calendar, targets)
     first = due.first_response_due if case.first_response_at is None else case.first_response_due
-    return attrs.evolve(case, first_response_due=first, resolution_due=due.resolution_due)
+    # new deadlines: the assignee is warned again before them
+    return attrs.evolve(
+        case, first_response_due=first, resolution_due=due.resolution_due, warned_at=None
+    )
 
 
 def _resumed(

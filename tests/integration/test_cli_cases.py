@@ -57,15 +57,18 @@ def test_open_then_show_with_its_sla_and_messages(runner: CliRunner) -> None:
     assert shown["links"] == [{"kind": "meter", "reference": "PR-1"}]
 
 
-def test_reply_note_assign_escalate_merge_close(runner: CliRunner) -> None:
+def test_reply_note_assign_escalate_merge_close(runner: CliRunner, cli_env: dict[str, str]) -> None:
     number = customer(runner)
+    agent = staff_user(cli_env, "agent@support.example", "agent")
     first = open_case(runner, number)["number"]
     second = open_case(runner, number)["number"]
     replied = run(runner, "cases", "reply", first, "--body", "Try a reset", "--json")
     assert replied["status"] == "open"
     run(runner, "cases", "note", first, "--body", "firmware 4.1 known bad")
-    assigned = run(runner, "cases", "assign", first, "--to", "12", "--json")
-    assert assigned["assignee_id"] == 12
+    assigned = run(runner, "cases", "assign", first, "--to", "agent@support.example", "--json")
+    assert assigned["assignee_id"] == agent
+    nobody = run(runner, "cases", "assign", first, "--to", "99999", code=1)
+    assert "[staff_not_found]" in nobody
     escalated = run(runner, "cases", "escalate", first, "--reason", "deadline", "--json")
     assert escalated["status"] == "escalated"
     queue = run(runner, "cases", "list", "--priority-queue", "--json")

@@ -27,7 +27,7 @@ from postroom.core.cases.model import (
     StaffMember,
 )
 from postroom.core.cases.service import CasesService
-from postroom.core.errors import NotFound
+from postroom.core.errors import NotFound, StorageUnavailable
 from postroom.core.money import Money
 
 T = TypeVar("T")
@@ -144,6 +144,7 @@ class FakeCases:
         def matches(c: Case) -> bool:
             return all(
                 (
+                    c.merged_into is None,
                     not query.statuses or c.status in query.statuses,
                     query.department is None or c.department is query.department,
                     not query.unassigned or c.assignee_id is None,
@@ -283,6 +284,8 @@ class FakeRefunds:
     """Funding's staff credit: idempotent by transfer id."""
 
     credits: dict[str, tuple[str, Money, str]] = attrs.field(factory=dict)
+    #: the next credits fail (the funding area refusing, a lost connection)
+    failures: int = 0
 
     def credit(
         self,
@@ -294,6 +297,9 @@ class FakeRefunds:
         reason: str,
         reference: str,
     ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StorageUnavailable("the database went away")
         self.credits.setdefault(transfer_id, (customer_number, amount, staff))
 
 
