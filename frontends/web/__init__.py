@@ -20,6 +20,11 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    case_terms,
+    console,
+    console_canned,
+    console_case,
+    console_reports,
     errors,
     health,
     i18n,
@@ -30,6 +35,7 @@ from postroom.frontends.web import (
     rates_pages,
     security,
     signin,
+    support,
 )
 
 
@@ -68,6 +74,7 @@ def create_app(
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app, postroom.config)
+    case_terms.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
@@ -75,6 +82,11 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
+    app.register_blueprint(support.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(console_case.bp)
+    app.register_blueprint(console_reports.bp)
+    app.register_blueprint(console_canned.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)

@@ -1,0 +1,47 @@
+"""The reader's-language text of the support-cases area's error codes, for the console's
+and the customer's pages (an unknown code shows the core's own message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _
+
+from postroom.core.errors import PostroomError
+
+
+def messages() -> dict[str, Any]:
+    return {
+        "case_not_found": _("There is no such case."),
+        "invalid_case_number": _("A case number looks like C-2026-000123."),
+        "missing_subject": _("Give the subject."),
+        "subject_too_long": _("A subject has at most 200 characters."),
+        "missing_body": _("Write a message."),
+        "body_too_long": _("A message has at most 20,000 characters."),
+        "missing_description": _("Describe the problem."),
+        "missing_reason": _("Give the reason."),
+        "reason_too_long": _("A reason has at most 500 characters."),
+        "control_character": _("Remove the control characters from this field."),
+        "invalid_transition": _("The case cannot move to that status from where it is."),
+        "case_closed": _("This case is closed: write to it to open a follow-up case."),
+        "invalid_status": _("Choose a status."),
+        "invalid_priority": _("Choose a priority."),
+        "invalid_channel": _("Choose a channel."),
+        "invalid_department": _("Choose a department."),
+        "invalid_assignee": _("Choose a member of staff."),
+        "invalid_link": _("Choose what the case is linked to."),
+        "link_not_found": _("Nothing of that kind has this reference on the account."),
+        "account_not_found": _("There is no customer account with this number."),
+        "invalid_contact_email": _("Enter an email address."),
+        "contact_name_too_long": _("A name has at most 200 characters."),
+        "contact_phone_too_long": _("A phone number has at most 40 characters."),
+        "contact_details_too_long": _("At most 500 characters."),
+        "merge_into_itself": _("A case cannot be merged into itself."),
+        "not_customer": _("Only the customer writes as the customer."),
+        "staff_only": _("Only staff may do this."),
+        "meter_not_found": _("Choose one of your meters."),
+    }
+
+
+def error_text(error: PostroomError) -> str:
+    return str(messages().get(error.code, error.message))

@@ -1,0 +1,204 @@
+"""``/support``: a customer's support cases — open one with the web form, read them
+and their history, reply, close (docs/support.md).
+
+Every page needs a signed-in user of a customer account (any role) and shows only that
+account's cases: another account's case, a merged-away number or a made-up one answers
+404 alike. Internal notes never reach these pages (``pr.cases.get`` leaves them out).
+The case number is on every page, in its title and heading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import lazy_gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
+
+from postroom.core.cases import model
+from postroom.core.cases.model import Actor, Channel, Department, Link, LinkKind
+from postroom.core.errors import PostroomError, ValidationError
+from postroom.frontends.web.case_messages import error_text
+from postroom.frontends.web.case_terms import case_term
+from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.signin import SignedInUser, current_user, login_required
+
+bp = Blueprint("support", __name__, url_prefix="/support")
+
+PAGE_SIZE = 50
+
+
+class OpenCaseForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
+    department = SelectField(_("Department"), validate_choice=False)
+    subject = StringField(_("Subject"))
+    description = TextAreaField(_("Describe the problem"))
+    meter = SelectField(_("About one of your meters (optional)"), validate_choice=False)
+
+
+class ReplyForm(FlaskForm):  # type: ignore[misc]
+    body = TextAreaField(_("Your message"))
+
+
+def _customer() -> SignedInUser:
+    """The signed-in user of a customer account (staff have none: not their pages)."""
+    user = current_user()
+    if user is None or user.account_number is None or user.is_staff:
+        abort(404)
+    return user
+
+
+def _actor(user: SignedInUser) -> Actor:
+    assert user.account_number is not None
+    return Actor.customer(user.account_number, user.user_id, user.name or user.email)
+
+
+def _detail(user: SignedInUser, number: str) -> Any:
+    """The account's case or 404 (another account's, unknown, malformed: alike)."""
+    assert user.account_number is not None
+    try:
+        return current_postroom().cases.get(user.account_number, model.parse_case_number(number))
+    except PostroomError:
+        abort(404)
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    """The account's cases, open ones first (any user of the account)."""
+    user = _customer()
+    assert user.account_number is not None
+    cases = current_postroom().cases.list(user.account_number, limit=PAGE_SIZE)
+    return render_template("support/list.html", cases=cases)
+
+
+def _open_form(user: SignedInUser) -> OpenCaseForm:
+    assert user.account_number is not None
+    form = OpenCaseForm()
+    form.department.choices = [
+        SelectChoice("", _("Choose…")),
+        *(SelectChoice(d.value, case_term(d)) for d in Department),
+    ]
+    meters = current_postroom().meters.list(user.account_number)
+    form.meter.choices = [
+        SelectChoice("", _("No meter")),
+        *(SelectChoice(m.serial, f"{m.model} · {m.serial}") for m in meters),
+    ]
+    return form
+
+
+def _serials(user: SignedInUser) -> set[str]:
+    """The serials of the account's meters: the only ones a case may be linked to."""
+    assert user.account_number is not None
+    return {m.serial for m in current_postroom().meters.list(user.account_number)}
+
+
+OPEN_FIELDS = {"subject": "subject", "body": "description", "description": "description"}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def open_case() -> str | Response:
+    """Open a case on the web form (any user of the account)."""
+    user = _customer()
+    form = _open_form(user)
+    if form.validate_on_submit():
+        serial = form.meter.data or ""
+        try:
+            if not form.department.data:
+                raise ValidationError("choose a department", code="invalid_department")
+            if serial and serial not in _serials(user):
+                raise ValidationError("not a meter of this account", code="meter_not_found")
+            case = current_postroom().cases.open(
+                by=_actor(user),
+                subject=form.subject.data or "",
+                description=form.description.data or "",
+                channel=Channel.WEB,
+                customer_number=user.account_number,
+                department=form.department.data,
+                contact=model.Contact(name=user.name, email=user.email),
+                links=[Link(LinkKind.METER, serial)] if serial else [],
+            )
+        except PostroomError as error:
+            name = str(error.details.get("field") or "")
+            if error.code == "invalid_department":
+                name = "department"
+            elif error.code == "meter_not_found":
+                name = "meter"
+            field = getattr(form, OPEN_FIELDS.get(name, name), None) if name else None
+            if field is None:
+                field = form.description
+            field.errors = [*list(field.errors or ()), error_text(error)]
+        else:
+            flash(
+                _(
+                    "Case %(number)s is open. Quote this number whenever you contact us about it.",
+                    number=case.number,
+                ),
+                "success",
+            )
+            return redirect(url_for("support.show", number=case.number), code=303)
+    return render_template("support/new.html", form=form)
+
+
+@bp.get("/<number>")
+@login_required
+def show(number: str) -> Any:
+    """One case of the account with its public thread and history."""
+    user = _customer()
+    detail = _detail(user, number)
+    if detail.case.number != number:  # merged into another case: that one's page
+        return redirect(url_for("support.show", number=detail.case.number), code=301)
+    return render_template("support/case.html", detail=detail, case=detail.case, form=ReplyForm())
+
+
+@bp.post("/<number>/reply")
+@login_required
+def reply(number: str) -> Any:
+    """Write to the case: it reopens a waiting or recently resolved case; a closed one
+    opens a follow-up case (linked to this one), where the customer is taken."""
+    user = _customer()
+    detail = _detail(user, number)
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        posted = current_postroom().cases.add_customer_message(
+            detail.case.number, form.body.data or "", by=_actor(user), channel=Channel.WEB
+        )
+    except PostroomError as error:
+        form.body.errors = [error_text(error)]
+        page = render_template("support/case.html", detail=detail, case=detail.case, form=form)
+        return page, 422
+    if posted.follow_up:
+        flash(
+            _(
+                "That case was closed: your message opened case %(number)s, linked to it.",
+                number=posted.case.number,
+            ),
+            "success",
+        )
+    else:
+        flash(_("Message sent."), "success")
+    return redirect(url_for("support.show", number=posted.case.number), code=303)
+
+
+@bp.post("/<number>/close")
+@login_required
+def close(number: str) -> Response:
+    """Close the case: the customer says the problem is solved."""
+    user = _customer()
+    detail = _detail(user, number)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        current_postroom().cases.close(
+            detail.case.number, by=_actor(user), customer_number=user.account_number
+        )
+    except PostroomError as error:
+        flash(error_text(error), "error")
+    else:
+        flash(_("Case %(number)s is closed.", number=detail.case.number), "success")
+    return redirect(url_for("support.show", number=detail.case.number), code=303)
