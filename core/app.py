@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
+from postroom.core.cases.model import sla_targets
+from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
 from postroom.core.contracts.service import ContractsService, EquipmentService
@@ -148,8 +150,19 @@ class Postroom:
         self.contracts = ContractsService(
             db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
         )
+        self.cases = CasesService(
+            db,
+            clock,
+            accounts=self.accounts,
+            targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
+            reopen_days=config.case_reopen_days,
+        )
         self.equipment = EquipmentService(
-            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+            db,
+            clock,
+            meters=self.meters,
+            accounts=self.accounts,
+            messages=self.outbox,
         )
         self.identity = IdentityService(
             SqlTransactions(db, self.outbox, self.accounts.open_in),

@@ -1,0 +1,537 @@
+"""Tables and the repository of the support-cases area (SQLAlchemy Core).
+
+``CaseRepository`` is the Protocol the use cases depend on; ``CaseStore`` implements it
+on a unit of work's connection (the unit tests use an in-memory fake).
+
+Case numbers come from ``case_counters``, one row per year, incremented in the
+transaction that stores the case: the row's lock (PostgreSQL) or the write lock
+(SQLite's ``BEGIN IMMEDIATE``) orders concurrent openings, and a rolled-back opening
+rolls its increment back with it, so the numbers of a year have no gaps.
+
+The console's queue reads ``cases`` alone, through indexes that end in
+``queue_due_at`` (the next running deadline, or a far-future sentinel when none runs)
+so that "the next N by deadline" under any common filter is an index range scan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Row
+
+from postroom.core.cases.model import (
+    PRIORITY_RANK,
+    Actor,
+    ActorKind,
+    AttachmentRef,
+    Case,
+    Channel,
+    Contact,
+    Department,
+    HistoryEntry,
+    Link,
+    LinkKind,
+    Message,
+    MessageKind,
+    Priority,
+    QueueFilter,
+    Status,
+)
+from postroom.core.db import UtcDateTime, metadata
+
+#: ``queue_due_at`` of a case whose SLA clock does not run (waiting, resolved, closed)
+NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
+
+case_counters = sa.Table(
+    "case_counters",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("number", sa.String(16), nullable=False, unique=True),
+    sa.Column(
+        "customer_number",
+        sa.String(10),
+        sa.ForeignKey("customer_accounts.number"),
+        nullable=True,
+    ),
+    sa.Column("contact_name", sa.String(200), nullable=False),
+    sa.Column("contact_email", sa.String(254), nullable=False),
+    sa.Column("contact_phone", sa.String(40), nullable=False),
+    sa.Column("contact_details", sa.String(500), nullable=False),
+    sa.Column("department", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("priority", sa.String(8), nullable=False),
+    sa.Column("priority_rank", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("assignee_id", sa.Integer, nullable=True),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("first_response_at", UtcDateTime(), nullable=True),
+    sa.Column("resolved_at", UtcDateTime(), nullable=True),
+    sa.Column("closed_at", UtcDateTime(), nullable=True),
+    sa.Column("waiting_since", UtcDateTime(), nullable=True),
+    sa.Column("paused_seconds", sa.Integer, nullable=False),
+    sa.Column("first_response_due", UtcDateTime(), nullable=True),
+    sa.Column("resolution_due", UtcDateTime(), nullable=True),
+    sa.Column("queue_due_at", UtcDateTime(), nullable=False),
+    sa.Column("escalated_at", UtcDateTime(), nullable=True),
+    sa.Column("escalation_reason", sa.String(500), nullable=False),
+    sa.Column("warned_at", UtcDateTime(), nullable=True),
+    sa.Column("breached_at", UtcDateTime(), nullable=True),
+    sa.Column("recurring", sa.Boolean, nullable=False),
+    sa.Column("merged_into", sa.String(16), nullable=True),
+    sa.Index("ix_cases_status_due", "status", "queue_due_at", "id"),
+    sa.Index("ix_cases_department_status_due", "department", "status", "queue_due_at", "id"),
+    sa.Index("ix_cases_assignee_status_due", "assignee_id", "status", "queue_due_at", "id"),
+    sa.Index("ix_cases_priority_status_due", "priority", "status", "queue_due_at", "id"),
+    sa.Index("ix_cases_channel_status_due", "channel", "status", "queue_due_at", "id"),
+    sa.Index("ix_cases_due", "queue_due_at", "id"),
+    sa.Index("ix_cases_customer_department_opened", "customer_number", "department", "opened_at"),
+)
+
+case_messages = sa.Table(
+    "case_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("author_kind", sa.String(10), nullable=False),
+    sa.Column("author_id", sa.String(254), nullable=False),
+    sa.Column("author_name", sa.String(200), nullable=False),
+    sa.Column("author_account", sa.String(10), nullable=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("message_id", sa.String(250), nullable=True),
+    sa.Column("in_reply_to", sa.String(250), nullable=True),
+    # the stored attachments' references (sha256, filename, type, size), as JSON
+    sa.Column("attachments", sa.Text, nullable=False),
+    sa.Index("ix_case_messages_case", "case_id", "id"),
+    sa.Index("ix_case_messages_message_id", "message_id"),
+)
+
+case_links = sa.Table(
+    "case_links",
+    metadata,
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("reference", sa.String(64), primary_key=True),
+    sa.Index("ix_case_links_reference", "kind", "reference"),
+)
+
+case_history = sa.Table(
+    "case_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("actor", sa.String(300), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("detail", sa.String(1000), nullable=False),
+    sa.Index("ix_case_history_case", "case_id", "id"),
+)
+
+
+class CaseRepository(Protocol):
+    """What the case use cases read and write."""
+
+    def next_number(self, year: int) -> int:
+        """The year's next sequence number, taken in the caller's transaction."""
+        ...
+
+    def add(self, case: Case) -> Case:
+        """Store a new case with its links (its ``id`` is ignored); returns it with its id."""
+        ...
+
+    def get(self, number: str) -> Case | None: ...
+
+    def lock(self, number: str) -> Case | None:
+        """The case, its row locked for the rest of the transaction (PostgreSQL)."""
+        ...
+
+    def update(self, case: Case) -> None:
+        """Write the case's mutable fields (status, deadlines, assignee...)."""
+        ...
+
+    def add_link(self, case_id: int, link: Link) -> bool:
+        """False when the case had that link already."""
+        ...
+
+    def add_message(self, message: Message) -> Message: ...
+
+    def messages(self, case_id: int) -> list[Message]: ...
+
+    def move_messages(self, from_case: int, to_case: int) -> int: ...
+
+    def add_history(self, entry: HistoryEntry) -> None: ...
+
+    def history(self, case_id: int) -> list[HistoryEntry]: ...
+
+    def queue(self, query: QueueFilter, now: datetime) -> list[Case]:
+        """Cases matching ``query``, the nearest deadline first."""
+        ...
+
+    def case_of_message_ids(self, message_ids: Iterable[str]) -> Case | None:
+        """The case holding one of these email Message-Ids (the newest such message's)."""
+        ...
+
+    def cases_linked_to(self, kind: LinkKind, reference: str) -> list[Case]: ...
+
+    def opened_since(self, customer_number: str, department: Department, since: datetime) -> int:
+        """How many of the account's cases of ``department`` opened at or after ``since``."""
+        ...
+
+    def open_load(self, assignee_ids: Iterable[int]) -> dict[int, int]:
+        """Active cases assigned to each of ``assignee_ids`` (0 included)."""
+        ...
+
+    def due_before(self, moment: datetime, *, limit: int) -> list[Case]:
+        """Active cases whose next deadline is before ``moment``, the nearest first."""
+        ...
+
+
+def _insert(connection: Connection) -> Any:
+    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+
+
+def _case(row: Row[Any], links: tuple[Link, ...] = ()) -> Case:
+    m = row._mapping
+    return Case(
+        id=int(m["id"]),
+        number=str(m["number"]),
+        customer_number=None if m["customer_number"] is None else str(m["customer_number"]),
+        contact=Contact(
+            name=str(m["contact_name"]),
+            email=str(m["contact_email"]),
+            phone=str(m["contact_phone"]),
+            details=str(m["contact_details"]),
+        ),
+        department=Department(m["department"]),
+        channel=Channel(m["channel"]),
+        subject=str(m["subject"]),
+        description=str(m["description"]),
+        priority=Priority(m["priority"]),
+        status=Status(m["status"]),
+        opened_at=m["opened_at"],
+        updated_at=m["updated_at"],
+        assignee_id=None if m["assignee_id"] is None else int(m["assignee_id"]),
+        first_response_at=m["first_response_at"],
+        resolved_at=m["resolved_at"],
+        closed_at=m["closed_at"],
+        waiting_since=m["waiting_since"],
+        paused_seconds=int(m["paused_seconds"]),
+        first_response_due=m["first_response_due"],
+        resolution_due=m["resolution_due"],
+        escalated_at=m["escalated_at"],
+        escalation_reason=str(m["escalation_reason"]),
+        warned_at=m["warned_at"],
+        breached_at=m["breached_at"],
+        recurring=bool(m["recurring"]),
+        merged_into=None if m["merged_into"] is None else str(m["merged_into"]),
+        links=links,
+    )
+
+
+def case_values(case: Case) -> dict[str, Any]:
+    """The row of ``case`` without its id (the bench inserts rows with it too)."""
+    return {
+        "number": case.number,
+        "customer_number": case.customer_number,
+        "contact_name": case.contact.name,
+        "contact_email": case.contact.email,
+        "contact_phone": case.contact.phone,
+        "contact_details": case.contact.details,
+        "department": case.department.value,
+        "channel": case.channel.value,
+        "subject": case.subject,
+        "description": case.description,
+        "priority": case.priority.value,
+        "priority_rank": PRIORITY_RANK[case.priority],
+        "status": case.status.value,
+        "assignee_id": case.assignee_id,
+        "opened_at": case.opened_at,
+        "updated_at": case.updated_at,
+        "first_response_at": case.first_response_at,
+        "resolved_at": case.resolved_at,
+        "closed_at": case.closed_at,
+        "waiting_since": case.waiting_since,
+        "paused_seconds": case.paused_seconds,
+        "first_response_due": case.first_response_due,
+        "resolution_due": case.resolution_due,
+        "queue_due_at": case.next_due or NO_DEADLINE,
+        "escalated_at": case.escalated_at,
+        "escalation_reason": case.escalation_reason,
+        "warned_at": case.warned_at,
+        "breached_at": case.breached_at,
+        "recurring": case.recurring,
+        "merged_into": case.merged_into,
+    }
+
+
+def _attachments_column(refs: tuple[AttachmentRef, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "sha256": r.sha256,
+                "filename": r.filename,
+                "content_type": r.content_type,
+                "size": r.size,
+            }
+            for r in refs
+        ]
+    )
+
+
+def _attachments(text: str) -> tuple[AttachmentRef, ...]:
+    return tuple(
+        AttachmentRef(str(a["sha256"]), str(a["filename"]), str(a["content_type"]), int(a["size"]))
+        for a in json.loads(text or "[]")
+    )
+
+
+def _message(row: Row[Any]) -> Message:
+    m = row._mapping
+    return Message(
+        id=int(m["id"]),
+        case_id=int(m["case_id"]),
+        kind=MessageKind(m["kind"]),
+        author=Actor(
+            ActorKind(m["author_kind"]),
+            str(m["author_id"]),
+            str(m["author_name"]),
+            None if m["author_account"] is None else str(m["author_account"]),
+        ),
+        body=str(m["body"]),
+        created_at=m["created_at"],
+        message_id=m["message_id"],
+        in_reply_to=m["in_reply_to"],
+        attachments=_attachments(str(m["attachments"])),
+    )
+
+
+class CaseStore:
+    """``CaseRepository`` on the unit of work's connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def next_number(self, year: int) -> int:
+        t = case_counters
+        # the first case of a year creates its row; a racing creator's row wins quietly
+        self._c.execute(
+            _insert(self._c)(t)
+            .values(year=year, last=0)
+            .on_conflict_do_nothing(index_elements=[t.c.year])
+        )
+        return int(
+            self._c.execute(
+                t.update().where(t.c.year == year).values(last=t.c.last + 1).returning(t.c.last)
+            ).scalar_one()
+        )
+
+    def _links(self, case_ids: list[int]) -> dict[int, list[Link]]:
+        found: dict[int, list[Link]] = {case_id: [] for case_id in case_ids}
+        if not case_ids:
+            return found
+        rows = self._c.execute(
+            sa.select(case_links)
+            .where(case_links.c.case_id.in_(case_ids))
+            .order_by(case_links.c.kind, case_links.c.reference)
+        )
+        for row in rows:
+            found[int(row.case_id)].append(Link(LinkKind(row.kind), str(row.reference)))
+        return found
+
+    def _with_links(self, rows: Iterable[Row[Any]]) -> list[Case]:
+        listed = list(rows)
+        links = self._links([int(row.id) for row in listed])
+        return [_case(row, tuple(links[int(row.id)])) for row in listed]
+
+    def add(self, case: Case) -> Case:
+        row = self._c.execute(cases.insert().values(**case_values(case)).returning(*cases.c)).one()
+        for link in case.links:
+            self.add_link(int(row.id), link)
+        return _case(row, case.links)
+
+    def get(self, number: str) -> Case | None:
+        found = self._with_links(self._c.execute(sa.select(cases).where(cases.c.number == number)))
+        return found[0] if found else None
+
+    def lock(self, number: str) -> Case | None:
+        query = sa.select(cases).where(cases.c.number == number)
+        if self._c.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found = self._with_links(self._c.execute(query))
+        return found[0] if found else None
+
+    def update(self, case: Case) -> None:
+        values = case_values(case)
+        del values["number"], values["opened_at"]
+        self._c.execute(cases.update().where(cases.c.id == case.id).values(**values))
+
+    def add_link(self, case_id: int, link: Link) -> bool:
+        t = case_links
+        added = self._c.execute(
+            _insert(self._c)(t)
+            .values(case_id=case_id, kind=link.kind.value, reference=link.reference)
+            .on_conflict_do_nothing()
+            .returning(t.c.case_id)
+        ).first()
+        return added is not None
+
+    def add_message(self, message: Message) -> Message:
+        row = self._c.execute(
+            case_messages.insert()
+            .values(
+                case_id=message.case_id,
+                kind=message.kind.value,
+                author_kind=message.author.kind.value,
+                author_id=message.author.id,
+                author_name=message.author.name,
+                author_account=message.author.account,
+                body=message.body,
+                created_at=message.created_at,
+                message_id=message.message_id,
+                in_reply_to=message.in_reply_to,
+                attachments=_attachments_column(message.attachments),
+            )
+            .returning(*case_messages.c)
+        ).one()
+        return _message(row)
+
+    def messages(self, case_id: int) -> list[Message]:
+        t = case_messages
+        rows = self._c.execute(sa.select(t).where(t.c.case_id == case_id).order_by(t.c.id))
+        return [_message(row) for row in rows]
+
+    def move_messages(self, from_case: int, to_case: int) -> int:
+        t = case_messages
+        moved = self._c.execute(t.update().where(t.c.case_id == from_case).values(case_id=to_case))
+        return int(moved.rowcount)
+
+    def add_history(self, entry: HistoryEntry) -> None:
+        self._c.execute(
+            case_history.insert().values(
+                case_id=entry.case_id,
+                at=entry.at,
+                actor=entry.actor[:300],
+                action=entry.action,
+                detail=entry.detail[:1000],
+            )
+        )
+
+    def history(self, case_id: int) -> list[HistoryEntry]:
+        t = case_history
+        rows = self._c.execute(sa.select(t).where(t.c.case_id == case_id).order_by(t.c.id))
+        return [
+            HistoryEntry(int(r.case_id), r.at, str(r.actor), str(r.action), str(r.detail))
+            for r in rows
+        ]
+
+    def queue(self, query: QueueFilter, now: datetime) -> list[Case]:
+        t = cases
+        select = sa.select(t)
+        if query.statuses:
+            select = select.where(t.c.status.in_([s.value for s in query.statuses]))
+        if query.department is not None:
+            select = select.where(t.c.department == query.department.value)
+        if query.unassigned:
+            select = select.where(t.c.assignee_id.is_(None))
+        elif query.assignee_id is not None:
+            select = select.where(t.c.assignee_id == query.assignee_id)
+        if query.priority is not None:
+            select = select.where(t.c.priority == query.priority.value)
+        if query.channel is not None:
+            select = select.where(t.c.channel == query.channel.value)
+        if query.customer_number is not None:
+            select = select.where(t.c.customer_number == query.customer_number)
+        if query.escalated:
+            select = select.where(t.c.escalated_at.is_not(None), t.c.status.not_in(_DONE))
+        if query.recurring:
+            select = select.where(t.c.recurring.is_(True))
+        if query.breached:
+            select = select.where(t.c.queue_due_at < now)
+        elif query.due_within is not None:
+            select = select.where(
+                t.c.queue_due_at >= now, t.c.queue_due_at < now + query.due_within
+            )
+        select = select.order_by(t.c.queue_due_at, t.c.id).limit(query.limit).offset(query.offset)
+        return self._with_links(self._c.execute(select))
+
+    def case_of_message_ids(self, message_ids: Iterable[str]) -> Case | None:
+        wanted = [m for m in message_ids if m]
+        if not wanted:
+            return None
+        row = self._c.execute(
+            sa.select(cases)
+            .join(case_messages, case_messages.c.case_id == cases.c.id)
+            .where(case_messages.c.message_id.in_(wanted))
+            .order_by(case_messages.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else self._with_links([row])[0]
+
+    def cases_linked_to(self, kind: LinkKind, reference: str) -> list[Case]:
+        rows = self._c.execute(
+            sa.select(cases)
+            .join(case_links, case_links.c.case_id == cases.c.id)
+            .where(case_links.c.kind == kind.value, case_links.c.reference == reference)
+            .order_by(cases.c.id)
+        )
+        return self._with_links(rows)
+
+    def opened_since(self, customer_number: str, department: Department, since: datetime) -> int:
+        t = cases
+        return int(
+            self._c.execute(
+                sa.select(sa.func.count())
+                .select_from(t)
+                .where(
+                    t.c.customer_number == customer_number,
+                    t.c.department == department.value,
+                    t.c.opened_at >= since,
+                    t.c.merged_into.is_(None),
+                )
+            ).scalar_one()
+        )
+
+    def open_load(self, assignee_ids: Iterable[int]) -> dict[int, int]:
+        ids = list(assignee_ids)
+        load = dict.fromkeys(ids, 0)
+        if not ids:
+            return load
+        t = cases
+        rows = self._c.execute(
+            sa.select(t.c.assignee_id, sa.func.count())
+            .where(t.c.assignee_id.in_(ids), t.c.status.not_in(_DONE))
+            .group_by(t.c.assignee_id)
+        )
+        for assignee, count in rows:
+            load[int(assignee)] = int(count)
+        return load
+
+    def due_before(self, moment: datetime, *, limit: int) -> list[Case]:
+        t = cases
+        rows = self._c.execute(
+            sa.select(t)
+            .where(t.c.queue_due_at < moment)
+            .order_by(t.c.queue_due_at, t.c.id)
+            .limit(limit)
+        )
+        return self._with_links(rows)
+
+
+_DONE = (Status.RESOLVED.value, Status.CLOSED.value)
