@@ -16,7 +16,10 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
-from postroom.core.cases.model import sla_targets
+from postroom.core.cases.canned import CannedReplies
+from postroom.core.cases.linking import CaseLinks
+from postroom.core.cases.model import parse_department, sla_targets
+from postroom.core.cases.reports import CaseReports
 from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
@@ -157,6 +160,9 @@ class Postroom:
             targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
             reopen_days=config.case_reopen_days,
         )
+        self.canned_replies = CannedReplies(db, clock, lambda value: parse_department(value).value)
+        self.case_reports = CaseReports(db, clock)
+        self.case_links = CaseLinks(db, clock, self.meters.customer_meter)
         self.equipment = EquipmentService(
             db,
             clock,

@@ -137,6 +137,12 @@ class Transactions(Protocol):
 RepositoryFactory = Callable[[Session], CannedRepository]
 
 
+def _store(session: Session) -> CannedRepository:
+    from postroom.core.cases.canned_store import CannedStore  # it imports this module
+
+    return CannedStore(session.connection)
+
+
 # -------------------------------------------------------------- use cases
 
 
@@ -147,8 +153,8 @@ class CannedReplies:
         self,
         db: Transactions,
         clock: Clock,
-        repository: RepositoryFactory,
         parse_department: Callable[[object], str],
+        repository: RepositoryFactory = _store,
     ) -> None:
         self._db = db
         self._clock = clock

@@ -105,7 +105,9 @@ def durations(hours: Iterable[float]) -> Durations:
     )
 
 
-def attainment(pairs: Iterable[tuple[datetime | None, datetime | None]], now: datetime) -> Attainment:
+def attainment(
+    pairs: Iterable[tuple[datetime | None, datetime | None]], now: datetime
+) -> Attainment:
     """``pairs`` of (moment reached or None, deadline): a deadline still ahead with the
     moment not reached yet counts neither way."""
     met = due = 0
@@ -195,11 +197,17 @@ class Transactions(Protocol):
     def run(self, work: Callable[[Any], Any], *, readonly: bool = False) -> Any: ...
 
 
+def _store(session: Session) -> ReportFacts:
+    from postroom.core.cases.reports_store import ReportFactsStore  # it imports this module
+
+    return ReportFactsStore(session.connection)
+
+
 class CaseReports:
     """``pr.case_reports``: the console's reports (staff; the frontends check who)."""
 
     def __init__(
-        self, db: Transactions, clock: Clock, facts: Callable[[Session], ReportFacts]
+        self, db: Transactions, clock: Clock, facts: Callable[[Session], ReportFacts] = _store
     ) -> None:
         self._db = db
         self._clock = clock

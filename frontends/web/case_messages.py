@@ -37,6 +37,7 @@ def messages() -> dict[str, Any]:
         "contact_phone_too_long": _("A phone number has at most 40 characters."),
         "contact_details_too_long": _("At most 500 characters."),
         "merge_into_itself": _("A case cannot be merged into itself."),
+        "merge_other_account": _("Cases of different customer accounts cannot be merged."),
         "not_customer": _("Only the customer writes as the customer."),
         "staff_only": _("Only staff may do this."),
         "meter_not_found": _("Choose one of your meters."),

@@ -46,4 +46,5 @@ def bar_chart(
             f'dominant-baseline="middle" class="chart-value">{escape(shown)}</text>'
         )
     parts.append("</svg>")
-    return Markup("".join(parts))
+    # every text above went through escape(); the numbers are ours
+    return Markup("".join(parts))  # noqa: S704

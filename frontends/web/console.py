@@ -10,6 +10,7 @@ works without JavaScript; every action is a POST with its CSRF token.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -62,11 +63,15 @@ def staff_names() -> dict[int, str]:
 
 def local_target(target: str | None, fallback: str) -> str:
     """A local path to return to after an action; anything else goes to ``fallback``."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/"):
-            if not target.startswith("//") and not target.startswith("/\\"):
-                return target
+    parts = urlsplit(target or "")
+    if (
+        target
+        and not parts.scheme
+        and not parts.netloc
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+    ):
+        return target
     return fallback
 
 
@@ -146,9 +151,7 @@ def queue() -> str:
     cases = current_postroom().cases.queue(query, by=staff_actor())
     if view == "priority":
         cases.sort(key=lambda c: (model.PRIORITY_RANK[c.priority], c.next_due or c.opened_at))
-    title = (
-        case_term(query.department) if view == "department" else _titles()[view]
-    )
+    title = case_term(query.department) if view == "department" else _titles()[view]
     page = _page()
     return render_template(
         "console/queue.html",
@@ -173,8 +176,9 @@ def queue() -> str:
 @bp.app_template_global("queue_url")
 def queue_url(page: int) -> str:
     """This queue's URL on ``page`` (the other filters kept)."""
-    args = {k: v for k, v in request.args.items() if k != "page"}
-    return url_for("console.queue", **args, page=page)
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
+    args["page"] = page
+    return url_for("console.queue", **args)
 
 
 @bp.app_template_global("case_due_state")

@@ -262,9 +262,7 @@ def status(number: str) -> Any:
         number,
         "status",
         form,
-        lambda n: current_postroom().cases.set_status(
-            n, form.status.data or "", by=staff_actor()
-        ),
+        lambda n: current_postroom().cases.set_status(n, form.status.data or "", by=staff_actor()),
         _("Status changed."),
     )
 
@@ -308,7 +306,7 @@ def merge(number: str) -> Response:
         number,
         "merge",
         form,
-        lambda n: current_postroom().cases.merge(n, into, by=staff_actor()),
+        lambda n: current_postroom().case_links.merge(n, into, by=staff_actor()),
         _("Merged: the thread and links moved to %(number)s.", number=into),
     )
 
@@ -321,7 +319,7 @@ def link(number: str) -> Any:
         number,
         "link",
         form,
-        lambda n: current_postroom().cases.link(
+        lambda n: current_postroom().case_links.link(
             n, form.kind.data or "", form.reference.data or "", by=staff_actor()
         ),
         _("Link added."),

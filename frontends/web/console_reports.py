@@ -90,9 +90,21 @@ def rows_of(report: Report, table: str) -> tuple[list[str], list[list[str]]]:
             [case_term(k), str(n)] for k, n in report.by_department
         ]
     if table == "times":
-        header = [str(_("Measure")), str(_("Cases")), str(_("Mean (h)")), str(_("Median (h)")), str(_("90th percentile (h)"))]
+        header = [
+            str(_("Measure")),
+            str(_("Cases")),
+            str(_("Mean (h)")),
+            str(_("Median (h)")),
+            str(_("90th percentile (h)")),
+        ]
         return header, [
-            [str(label), str(d.count), _hours(d.mean_hours), _hours(d.median_hours), _hours(d.p90_hours)]
+            [
+                str(label),
+                str(d.count),
+                _hours(d.mean_hours),
+                _hours(d.median_hours),
+                _hours(d.p90_hours),
+            ]
             for label, d in (
                 (_("First response"), report.first_response),
                 (_("Resolution"), report.resolution),
@@ -161,9 +173,7 @@ def reports() -> str:
         "sla": _("SLA attainment"),
         "backlog": _("Backlog age"),
     }
-    tables = (
-        [(name, titles[name], *rows_of(report, name)) for name in TABLES] if report else []
-    )
+    tables = [(name, titles[name], *rows_of(report, name)) for name in TABLES] if report else []
     return render_template(
         "console/reports.html",
         report=report,

@@ -29,7 +29,7 @@ def db() -> FakeCannedDatabase:
 @pytest.fixture
 def canned(db: FakeCannedDatabase) -> CannedReplies:
     clock = FrozenClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
-    return CannedReplies(db, clock, db.factory, _department)
+    return CannedReplies(db, clock, _department, db.factory)
 
 
 def test_a_reply_is_filled_in_the_readers_language(canned: CannedReplies) -> None:

@@ -37,14 +37,23 @@ def facts(channel: str, department: str, opened: datetime, **moments: datetime |
 def test_volume_by_channel_and_department_lists_every_value_even_at_zero() -> None:
     opened = NOW - 30 * H
     report = build_report(
-        [facts("web", "billing", opened), facts("web", "equipment", opened), facts("phone", "billing", opened)],
+        [
+            facts("web", "billing", opened),
+            facts("web", "equipment", opened),
+            facts("phone", "billing", opened),
+        ],
         [],
         since=NOW - 48 * H,
         until=NOW,
         now=NOW,
     )
     assert dict(report.by_channel) == {
-        "phone": 1, "email": 0, "web": 2, "chat": 0, "social": 0, "mail": 0
+        "phone": 1,
+        "email": 0,
+        "web": 2,
+        "chat": 0,
+        "social": 0,
+        "mail": 0,
     }
     assert dict(report.by_department)["billing"] == 2
     assert report.opened == 3
@@ -85,7 +94,11 @@ def test_backlog_falls_in_age_bands() -> None:
         [], [NOW - H, NOW - 2 * H, NOW - timedelta(days=10)], since=NOW - H, until=NOW, now=NOW
     )
     assert dict(report.backlog) == {
-        "under_1_day": 2, "1_to_3_days": 0, "3_to_7_days": 0, "7_to_30_days": 1, "over_30_days": 0
+        "under_1_day": 2,
+        "1_to_3_days": 0,
+        "3_to_7_days": 0,
+        "7_to_30_days": 1,
+        "over_30_days": 0,
     }
 
 
