@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
+    from postroom.core.cases.model import Case
     from postroom.core.clock import Clock
     from postroom.core.config import Config
     from postroom.core.jobs import JobRegistry
@@ -113,4 +114,15 @@ def register_routes(app: Any) -> None:
     """Add routes or blueprints to the web application.
 
     ``app`` is the Flask application being created; register blueprints on it.
+    """
+
+
+@hookspec
+def case_escalated(case: Case) -> None:
+    """A support case was escalated (by hand, with a reason, or by the SLA watch on a
+    breach) and the escalation is committed.
+
+    ``case`` is the escalated ``postroom.core.cases.model.Case`` (``number``,
+    ``priority``, ``department``, ``escalation_reason``...): page an on-call
+    supervisor, open an incident elsewhere. Called once per escalation.
     """

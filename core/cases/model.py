@@ -104,6 +104,10 @@ class LinkKind(StrEnum):
     CASE = "case"  # a follow-up's predecessor, a merged duplicate
 
 
+#: staff roles (the identity area's) that supervise support
+SUPERVISING_ROLES = frozenset({"supervisor", "admin"})
+
+
 class ActorKind(StrEnum):
     CUSTOMER = "customer"  # a portal user or API key of the case's account
     CONTACT = "contact"  # someone known only by an address (an email sender)
@@ -123,10 +127,12 @@ class Actor:
     id: str = ""
     name: str = ""
     account: str | None = None
+    #: a staff member's role (agent, supervisor, account-manager, admin)
+    role: str = ""
 
     @classmethod
-    def staff(cls, user_id: int | str, name: str) -> Actor:
-        return cls(ActorKind.STAFF, str(user_id), name)
+    def staff(cls, user_id: int | str, name: str, role: str = "agent") -> Actor:
+        return cls(ActorKind.STAFF, str(user_id), name, role=role)
 
     @classmethod
     def customer(cls, account: str, user_id: int | str = "", name: str = "") -> Actor:
@@ -145,10 +151,26 @@ class Actor:
         return self.kind is ActorKind.STAFF
 
     @property
+    def supervises(self) -> bool:
+        """Supervisors and admins run the priority queue, the agents and the accounts'
+        support settings."""
+        return self.is_staff and self.role in SUPERVISING_ROLES
+
+    @property
     def label(self) -> str:
         """How the history names them: ``staff:12 Jane Agent``."""
         who = f"{self.kind.value}:{self.id}" if self.id else self.kind.value
         return f"{who} {self.name}".strip()
+
+
+@attrs.frozen
+class StaffMember:
+    """A staff user as the identity area knows them."""
+
+    id: int
+    name: str
+    email: str
+    role: str
 
 
 @attrs.frozen
@@ -328,6 +350,8 @@ class QueueFilter:
     breached: bool = False
     escalated: bool = False
     recurring: bool = False
+    #: the most urgent priority first (the supervisors' queue), else the nearest deadline
+    by_priority: bool = False
     limit: int = 50
     offset: int = 0
 
@@ -497,3 +521,94 @@ def check_limit(limit: object, offset: object = 0, *, most: int = 500) -> tuple[
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValidationError("offset is 0 or more", code="invalid_offset")
     return limit, offset
+
+
+# ------------------------------------------------------------- routing, SLAs
+
+
+@attrs.frozen
+class Agent:
+    """A staff member who works cases: the departments whose queue they serve and
+    whether they take new cases now (away, on leave: not)."""
+
+    user_id: int
+    name: str
+    departments: frozenset[Department]
+    available: bool = True
+
+
+@attrs.frozen
+class AccountProfile:
+    """What support keeps about a customer account: its working calendar (an IANA time
+    zone, default by country; a state or province whose holidays count) and its
+    dedicated account manager (a staff user's id), who gets its cases first."""
+
+    customer_number: str
+    time_zone: str | None = None
+    subdivision: str | None = None
+    account_manager_id: int | None = None
+
+
+def least_loaded(agents: list[Agent], load: dict[int, int]) -> Agent | None:
+    """The available agent with the fewest active cases (ties: the lowest id)."""
+    ready = [a for a in agents if a.available]
+    if not ready:
+        return None
+    return min(ready, key=lambda a: (load.get(a.user_id, 0), a.user_id))
+
+
+def breach_due(case: Case, now: datetime) -> datetime | None:
+    """The running deadline ``case`` has passed and was not yet escalated for; None
+    when there is none."""
+    due = case.next_due
+    if due is None or due > now:
+        return None
+    if case.breached_at is not None and case.breached_at >= due:
+        return None
+    return due
+
+
+def merge_check(duplicate: Case, survivor: Case) -> None:
+    """A case merges only into another active-or-resolved case of the same account."""
+    if duplicate.id == survivor.id:
+        raise ValidationError("a case cannot be merged into itself", code="merge_same_case")
+    if duplicate.merged_into is not None or survivor.merged_into is not None:
+        raise ValidationError("that case was merged already", code="already_merged")
+    if (
+        duplicate.customer_number is not None
+        and survivor.customer_number is not None
+        and duplicate.customer_number != survivor.customer_number
+    ):
+        raise ValidationError(
+            "cases of two customer accounts are not merged", code="merge_other_account"
+        )
+    if survivor.status is Status.CLOSED:
+        raise ValidationError(
+            f"case {survivor.number} is closed: merge into an open case", code="case_closed"
+        )
+
+
+@attrs.frozen
+class ReportRow:
+    """One line of a report: a channel or department (or ``all``) over a period."""
+
+    key: str
+    opened: int
+    resolved: int
+    #: mean business hours to the first response and to the resolution (None: none yet)
+    first_response_hours: float | None
+    resolution_hours: float | None
+    #: share of the cases with a due deadline that met it (None: none due yet)
+    sla_attainment: float | None
+    #: cases still active, and the age in days of the oldest of them
+    backlog: int
+    oldest_backlog_days: float | None
+
+
+@attrs.frozen
+class CaseReport:
+    since: datetime
+    until: datetime
+    by_channel: tuple[ReportRow, ...]
+    by_department: tuple[ReportRow, ...]
+    total: ReportRow

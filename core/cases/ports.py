@@ -7,6 +7,9 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from postroom.core.accounts.model import CustomerAccount
+from postroom.core.cases.claims import Shipment
+from postroom.core.cases.model import Case, StaffMember
+from postroom.core.money import Money
 
 T = TypeVar("T")
 
@@ -28,3 +31,52 @@ class CustomerAccounts(Protocol):
     def get(self, number: str) -> CustomerAccount:
         """The account; NotFound (``account_not_found``) for an unknown number."""
         ...
+
+
+class StaffDirectory(Protocol):
+    """The identity area's staff users (``pr.identity.staff``)."""
+
+    def staff(self) -> list[StaffMember]: ...
+
+
+class StaffMail(Protocol):
+    """An email to a staff member, written in the caller's transaction (the outbox)."""
+
+    def send(
+        self, connection: Any, to: str, subject: str, body: str, kind: str, data: dict[str, str]
+    ) -> None: ...
+
+
+class ClaimRefunds(Protocol):
+    """Credits a claim's refund to the customer's postage account (funding's staff
+    credit: ``pr.funding.manual_deposit``); the same ``transfer_id`` again answers the
+    first credit."""
+
+    def credit(
+        self,
+        customer_number: str,
+        amount: Money,
+        transfer_id: str,
+        *,
+        staff: str,
+        reason: str,
+        reference: str,
+    ) -> None: ...
+
+
+class ShipmentLookup(Protocol):
+    """What the tracking area knows of a shipment by its tracking number."""
+
+    def shipment(self, tracking_number: str) -> Shipment: ...
+
+
+class TrackingNumberAsGiven:
+    """The ``ShipmentLookup`` until the tracking area lands: a shipment is its tracking
+    number, as the customer gave it (checked for form only)."""
+
+    def shipment(self, tracking_number: str) -> Shipment:
+        return Shipment(tracking_number=tracking_number)
+
+
+#: called once an escalation is committed (the ``case_escalated`` hook)
+EscalationListener = Callable[[Case], None]

@@ -20,7 +20,17 @@ from typing import Any
 import attrs
 
 from postroom.core.cases import model, routing, sla
+from postroom.core.cases.access import (
+    case_number,
+    detail_for,
+    locked,
+    may_write,
+    not_found,
+    resolve,
+    staff_only,
+)
 from postroom.core.cases.calendar import BusinessCalendar, calendar_for, default_time_zone
+from postroom.core.cases.claims_desk import ClaimsDesk
 from postroom.core.cases.model import (
     Actor,
     ActorKind,
@@ -39,8 +49,19 @@ from postroom.core.cases.model import (
     SlaTargets,
     Status,
 )
-from postroom.core.cases.ports import CustomerAccounts, Session, Transactions
+from postroom.core.cases.ports import (
+    ClaimRefunds,
+    CustomerAccounts,
+    EscalationListener,
+    Session,
+    ShipmentLookup,
+    StaffDirectory,
+    StaffMail,
+    TrackingNumberAsGiven,
+    Transactions,
+)
 from postroom.core.cases.store import CaseRepository, CaseStore
+from postroom.core.cases.supervision import Supervision
 from postroom.core.clock import Clock
 from postroom.core.errors import NotFound, PermissionDenied, ValidationError
 
@@ -48,13 +69,6 @@ RepositoryFactory = Callable[[Session], CaseRepository]
 #: called in the transaction of every new message: (session, case, message). The email
 #: channel sends agent replies from here, in the same commit.
 MessageListener = Callable[[Session, Case, Message], None]
-
-#: history actions a customer sees (the rest are staff matters: notes, assignment)
-PUBLIC_ACTIONS = frozenset(
-    {"opened", "status", "reply", "message", "reopened", "closed", "merged", "follow-up"}
-)
-#: the chain of merges followed when a merged number is asked for
-MAX_MERGE_HOPS = 5
 
 
 def _store(session: Session) -> CaseRepository:
@@ -80,17 +94,53 @@ class CasesService:
         clock: Clock,
         *,
         accounts: CustomerAccounts,
+        staff: StaffDirectory,
+        mail: StaffMail,
+        refunds: ClaimRefunds,
+        shipments: ShipmentLookup | None = None,
         targets: SlaTargets | None = None,
         reopen_days: int = model.DEFAULT_REOPEN_DAYS,
+        warning_minutes: int = 60,
         repository: RepositoryFactory = _store,
     ) -> None:
         self._db = db
         self._clock = clock
         self._accounts = accounts
+        self._staff = staff
+        self._mail = mail
         self.targets = targets or SlaTargets()
         self.reopen_days = reopen_days
         self._repository = repository
         self._listeners: list[MessageListener] = []
+        self._escalation_listeners: list[EscalationListener] = []
+
+        supervision = Supervision(self, warning_minutes=warning_minutes)
+        # routing and people
+        self.set_agent = supervision.set_agent
+        self.agents = supervision.agents
+        self.set_account_profile = supervision.set_account_profile
+        self.account_profile = supervision.account_profile
+        # SLAs and escalation
+        self.escalate = supervision.escalate
+        self.priority_queue = supervision.priority_queue
+        self.watch_slas = supervision.watch_slas
+        self.merge = supervision.merge
+        self.link_account = supervision.link_account
+        self.add_link = supervision.add_link
+        self.report = supervision.report
+        desk = ClaimsDesk(self, refunds=refunds, shipments=shipments or TrackingNumberAsGiven())
+        # traces and claims
+        self.request_trace = desk.request_trace
+        self.file_claim = desk.file_claim
+        self.claim = desk.claim
+        self.claim_for_staff = desk.claim_for_staff
+        self.add_claim_document = desk.add_claim_document
+        self.decide_claim = desk.decide_claim
+
+    def add_escalation_listener(self, listener: EscalationListener) -> None:
+        """Call ``listener(case)`` after each escalation is committed (core/app.py
+        fires the ``case_escalated`` hook from here)."""
+        self._escalation_listeners.append(listener)
 
     def add_message_listener(self, listener: MessageListener) -> None:
         """Call ``listener(session, case, message)`` in the transaction of every new
@@ -100,12 +150,21 @@ class CasesService:
     # ------------------------------------------------------------- calendars
 
     def calendar(self, customer_number: str | None) -> BusinessCalendar:
-        """The working calendar of the account (its country's time zone and holidays);
-        a case without an account runs on UTC weekdays."""
+        """The working calendar of the account: its time zone (default by country),
+        its country's and subdivision's holidays; a case without an account runs on
+        UTC weekdays."""
         if customer_number is None:
             return calendar_for("UTC", "")
         account = self._accounts.get(customer_number)
-        return calendar_for(default_time_zone(account.country), account.country)
+        profile = self._db.run(
+            lambda uow: self._repository(uow).profile(account.number), readonly=True
+        )
+        zone = profile.time_zone if profile and profile.time_zone else None
+        return calendar_for(
+            zone or default_time_zone(account.country),
+            account.country,
+            profile.subdivision if profile else None,
+        )
 
     def sla(self, case: Case) -> sla.SlaView:
         """The SLA of ``case`` now (deadlines, pause, breach)."""
@@ -243,6 +302,7 @@ class CasesService:
                 draft,
                 first_response_due=due.first_response_due,
                 resolution_due=due.resolution_due,
+                assignee_id=_route(repository, request.customer_number, request.department),
             )
         )
         author = request.by
@@ -268,6 +328,8 @@ class CasesService:
         )
         detail = f"{request.channel.value}, {request.department.value}, {request.priority.value}"
         self._history(repository, case, request.by, now, "opened", detail)
+        if case.assignee_id is not None:
+            self._history(repository, case, Actor.system(), now, "assigned", str(case.assignee_id))
         if recurring:
             self._history(repository, case, Actor.system(), now, "recurring", request.department)
         return case
@@ -277,41 +339,41 @@ class CasesService:
     def get(self, customer_number: str, number: str) -> CaseDetail:
         """The account's case with its thread as the customer sees it (no internal notes,
         no staff-only history); another account's case is ``case_not_found``."""
-        clean = _case_number(number)
+        clean = case_number(number)
 
         def work(uow: Session) -> CaseDetail:
             repository = self._repository(uow)
-            case = _resolve(repository, clean)
+            case = resolve(repository, clean)
             if case is None or case.customer_number != customer_number:
-                raise _not_found(number)
-            return _detail(repository, case, public=True)
+                raise not_found(number)
+            return detail_for(repository, case, public=True)
 
         return self._db.run(work, readonly=True)
 
     def get_for_contact(self, address: str, number: str) -> CaseDetail:
         """A case as the contact ``address`` (the email channel) may see it."""
-        clean = _case_number(number)
+        clean = case_number(number)
 
         def work(uow: Session) -> CaseDetail:
             repository = self._repository(uow)
-            case = _resolve(repository, clean)
+            case = resolve(repository, clean)
             if case is None or not address or case.contact.email != address.strip().lower():
-                raise _not_found(number)
-            return _detail(repository, case, public=True)
+                raise not_found(number)
+            return detail_for(repository, case, public=True)
 
         return self._db.run(work, readonly=True)
 
     def get_for_staff(self, number: str, *, by: Actor) -> CaseDetail:
         """The case with its whole thread and history (staff)."""
-        _staff_only(by)
-        clean = _case_number(number)
+        staff_only(by)
+        clean = case_number(number)
 
         def work(uow: Session) -> CaseDetail:
             repository = self._repository(uow)
-            case = _resolve(repository, clean)
+            case = resolve(repository, clean)
             if case is None:
-                raise _not_found(number)
-            return _detail(repository, case, public=False)
+                raise not_found(number)
+            return detail_for(repository, case, public=False)
 
         return self._db.run(work, readonly=True)
 
@@ -336,7 +398,7 @@ class CasesService:
 
     def queue(self, query: QueueFilter, *, by: Actor) -> builtins.list[Case]:
         """The console's queue under ``query`` (staff)."""
-        _staff_only(by)
+        staff_only(by)
         if not isinstance(query, QueueFilter):
             raise ValidationError("give a queue filter", code="invalid_filter")
         model.check_limit(query.limit, query.offset)
@@ -361,7 +423,7 @@ class CasesService:
             clean = model.parse_case_number(number)
         except ValidationError:
             return None
-        return self._db.run(lambda uow: _resolve(self._repository(uow), clean), readonly=True)
+        return self._db.run(lambda uow: resolve(self._repository(uow), clean), readonly=True)
 
     # ------------------------------------------------------------- messages
 
@@ -382,7 +444,7 @@ class CasesService:
         opens, linked to this one, and takes the message."""
         if by.kind not in (ActorKind.CUSTOMER, ActorKind.CONTACT):
             raise PermissionDenied("only the customer writes as the customer", code="not_customer")
-        clean = _case_number(number)
+        clean = case_number(number)
         text = model.parse_body(body, required=not attachments)
         refs = tuple(_check_attachment(a) for a in attachments)
         clean_channel = model.parse_channel(channel)
@@ -390,13 +452,13 @@ class CasesService:
         clean_reply = model.parse_message_id(in_reply_to)
         now = self._clock.now()
         found = self.find(clean)
-        if found is None or not _may_write(by, found):
-            raise _not_found(number)
+        if found is None or not may_write(by, found):
+            raise not_found(number)
         calendar = self.calendar(found.customer_number)
 
         def work(uow: Session) -> Posted:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             outcome = model.reply_reopens(case, now, self.reopen_days)
             follow_up = False
             if outcome is False:
@@ -465,8 +527,8 @@ class CasesService:
         """An agent's reply to the customer: the first one stops the first-response
         clock. A new case becomes open; ``status`` (``waiting_on_customer``,
         ``resolved``...) moves it in the same step."""
-        _staff_only(by)
-        clean = _case_number(number)
+        staff_only(by)
+        clean = case_number(number)
         text = model.parse_body(body)
         refs = tuple(_check_attachment(a) for a in attachments)
         wanted = None if status in (None, "") else model.parse_status(status)
@@ -478,7 +540,7 @@ class CasesService:
 
         def work(uow: Session) -> Message:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             if not case.active and case.status is not Status.RESOLVED:
                 raise ValidationError(
                     f"case {case.number} is {case.status.value}", code="case_closed"
@@ -516,8 +578,8 @@ class CasesService:
         self, number: str, body: str, *, by: Actor, attachments: Iterable[AttachmentRef] = ()
     ) -> Message:
         """An internal note: staff see it, the customer never does."""
-        _staff_only(by)
-        clean = _case_number(number)
+        staff_only(by)
+        clean = case_number(number)
         text = model.parse_body(body)
         refs = tuple(_check_attachment(a) for a in attachments)
         now = self._clock.now()
@@ -525,7 +587,7 @@ class CasesService:
 
         def work(uow: Session) -> Message:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             message = self._post(
                 uow,
                 repository,
@@ -550,18 +612,18 @@ class CasesService:
 
     def assign(self, number: str, assignee_id: int | None, *, by: Actor) -> Case:
         """Give the case to the staff member ``assignee_id`` (None: back to the queue)."""
-        _staff_only(by)
+        staff_only(by)
         if assignee_id is not None and (
             isinstance(assignee_id, bool) or not isinstance(assignee_id, int) or assignee_id < 1
         ):
             raise ValidationError("an assignee is a staff user's id", code="invalid_assignee")
-        clean = _case_number(number)
+        clean = case_number(number)
         now = self._clock.now()
         found = self._found(clean)
 
         def work(uow: Session) -> Case:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             if case.assignee_id == assignee_id:
                 return case
             case = attrs.evolve(case, assignee_id=assignee_id, updated_at=now)
@@ -581,13 +643,13 @@ class CasesService:
 
     def take(self, number: str, *, by: Actor) -> Case:
         """The agent takes the case (it is assigned to them)."""
-        _staff_only(by)
+        staff_only(by)
         return self.assign(number, int(by.id), by=by)
 
     def set_status(self, number: str, status: str, *, by: Actor, reason: str = "") -> Case:
         """Move the case along its transitions (staff). Escalating needs a reason."""
-        _staff_only(by)
-        clean = _case_number(number)
+        staff_only(by)
+        clean = case_number(number)
         target = model.parse_status(status)
         why = model.parse_reason(reason) if target is Status.ESCALATED or reason else ""
         now = self._clock.now()
@@ -596,7 +658,7 @@ class CasesService:
 
         def work(uow: Session) -> Case:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             if target is case.status:
                 return case
             case = self._moved(repository, case, target, by, now, calendar, why)
@@ -608,8 +670,8 @@ class CasesService:
 
     def set_priority(self, number: str, priority: str, *, by: Actor) -> Case:
         """Change the priority (staff); the deadlines follow the new targets."""
-        _staff_only(by)
-        clean = _case_number(number)
+        staff_only(by)
+        clean = case_number(number)
         wanted = model.parse_priority(priority)
         now = self._clock.now()
         found = self._found(clean)
@@ -617,7 +679,7 @@ class CasesService:
 
         def work(uow: Session) -> Case:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             if case.priority is wanted:
                 return case
             case = _with_deadlines(
@@ -632,20 +694,20 @@ class CasesService:
 
     def close(self, number: str, *, by: Actor, customer_number: str | None = None) -> Case:
         """Close the case: staff any, a customer their own (``customer_number``)."""
-        clean = _case_number(number)
+        clean = case_number(number)
         now = self._clock.now()
         if by.kind is ActorKind.CUSTOMER:
             found = self.find(clean)
             if found is None or found.customer_number != by.account:
-                raise _not_found(number)
+                raise not_found(number)
         else:
-            _staff_only(by)
+            staff_only(by)
             found = self._found(clean)
         calendar = self.calendar(found.customer_number)
 
         def work(uow: Session) -> Case:
             repository = self._repository(uow)
-            case = _locked(repository, found.number)
+            case = locked(repository, found.number)
             if case.status is Status.CLOSED:
                 return case
             case = self._moved(repository, case, Status.CLOSED, by, now, calendar)
@@ -660,7 +722,7 @@ class CasesService:
     def _found(self, number: str) -> Case:
         found = self.find(number)
         if found is None:
-            raise _not_found(number)
+            raise not_found(number)
         return found
 
     def _moved(
@@ -711,6 +773,23 @@ class CasesService:
         detail: str,
     ) -> None:
         repository.add_history(HistoryEntry(case.id, at, by.label, action, detail))
+
+
+def _route(
+    repository: CaseRepository, customer_number: str | None, department: model.Department
+) -> int | None:
+    """Who gets a new case: the account's manager when they are available (or not on
+    the desk's roster at all), else the least-loaded available agent of the
+    department; None leaves it in the department's queue."""
+    if customer_number is not None:
+        profile = repository.profile(customer_number)
+        if profile is not None and profile.account_manager_id is not None:
+            manager = repository.agent(profile.account_manager_id)
+            if manager is None or manager.available:
+                return profile.account_manager_id
+    agents = repository.agents(department)
+    chosen = model.least_loaded(agents, repository.open_load(a.user_id for a in agents))
+    return None if chosen is None else chosen.user_id
 
 
 @attrs.frozen
@@ -768,56 +847,6 @@ def _reopened(case: Case, now: datetime, calendar: BusinessCalendar, targets: Sl
         case, status=Status.OPEN, resolved_at=None, paused_seconds=paused, updated_at=now
     )
     return _with_deadlines(reopened, calendar, targets)
-
-
-def _resolve(repository: CaseRepository, number: str) -> Case | None:
-    """The case under ``number``, following merges to the surviving case."""
-    case = repository.get(number)
-    hops = 0
-    while case is not None and case.merged_into is not None and hops < MAX_MERGE_HOPS:
-        case = repository.get(case.merged_into)
-        hops += 1
-    return case
-
-
-def _locked(repository: CaseRepository, number: str) -> Case:
-    case = repository.lock(number)
-    if case is None:  # gone between the look-up and the write: cannot happen, cases stay
-        raise _not_found(number)
-    return case
-
-
-def _detail(repository: CaseRepository, case: Case, *, public: bool) -> CaseDetail:
-    messages = repository.messages(case.id)
-    history = repository.history(case.id)
-    if public:
-        messages = [m for m in messages if m.public]
-        history = [h for h in history if h.action in PUBLIC_ACTIONS]
-    return CaseDetail(case, tuple(messages), tuple(history))
-
-
-def _may_write(by: Actor, case: Case) -> bool:
-    if by.kind is ActorKind.CUSTOMER:
-        return case.customer_number is not None and case.customer_number == by.account
-    if by.kind is ActorKind.CONTACT:
-        return bool(by.id) and case.contact.email == by.id.strip().lower()
-    return False
-
-
-def _staff_only(by: Actor) -> None:
-    if not isinstance(by, Actor) or not by.is_staff:
-        raise PermissionDenied("staff only", code="staff_only")
-
-
-def _case_number(text: str) -> str:
-    try:
-        return model.parse_case_number(text)
-    except ValidationError:  # no case can have this number
-        raise _not_found(text) from None
-
-
-def _not_found(number: object) -> NotFound:
-    return NotFound(f"no case {number!r}", code="case_not_found")
 
 
 def _check_link(link: object) -> Link:

@@ -25,10 +25,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.cases.claims import Claim, ClaimKind, Document, Outcome
 from postroom.core.cases.model import (
     PRIORITY_RANK,
+    AccountProfile,
     Actor,
     ActorKind,
+    Agent,
     AttachmentRef,
     Case,
     Channel,
@@ -44,6 +47,7 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.db import UtcDateTime, metadata
+from postroom.core.money import Money
 
 #: ``queue_due_at`` of a case whose SLA clock does not run (waiting, resolved, closed)
 NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -144,6 +148,76 @@ case_history = sa.Table(
     sa.Index("ix_case_history_case", "case_id", "id"),
 )
 
+case_agents = sa.Table(
+    "case_agents",
+    metadata,
+    # a staff user of the identity area (its id; that area owns the users' table)
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("available", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+case_agent_departments = sa.Table(
+    "case_agent_departments",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("case_agents.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("department", sa.String(16), primary_key=True),
+)
+
+case_account_profiles = sa.Table(
+    "case_account_profiles",
+    metadata,
+    sa.Column(
+        "customer_number",
+        sa.String(10),
+        sa.ForeignKey("customer_accounts.number"),
+        primary_key=True,
+    ),
+    sa.Column("time_zone", sa.String(64), nullable=True),
+    sa.Column("subdivision", sa.String(8), nullable=True),
+    sa.Column("account_manager_id", sa.Integer, nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+case_claims = sa.Table(
+    "case_claims",
+    metadata,
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("tracking_number", sa.String(40), nullable=False),
+    sa.Column("declared_mills", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("filed_at", UtcDateTime(), nullable=False),
+    sa.Column("deadline", sa.Date, nullable=False),
+    sa.Column("outcome", sa.String(12), nullable=False),
+    sa.Column("outcome_reason", sa.String(500), nullable=False),
+    sa.Column("refunded_mills", sa.BigInteger, nullable=True),
+    sa.Column("refund_transfer_id", sa.String(64), nullable=True),
+    sa.Column("reshipment", sa.String(64), nullable=False),
+    sa.Column("decided_at", UtcDateTime(), nullable=True),
+    sa.Column("decided_by", sa.String(300), nullable=False),
+)
+
+case_claim_documents = sa.Table(
+    "case_claim_documents",
+    metadata,
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("case_claims.case_id"), primary_key=True),
+    sa.Column("document", sa.String(20), primary_key=True),
+    # the attachment (its SHA-256) that proves it
+    sa.Column("sha256", sa.String(64), nullable=False),
+)
+
+#: the supervisors' priority queue: escalated cases, the most urgent first
+ix_cases_status_rank_due = sa.Index(
+    "ix_cases_status_rank_due", cases.c.status, cases.c.priority_rank, cases.c.queue_due_at
+)
+
 
 class CaseRepository(Protocol):
     """What the case use cases read and write."""
@@ -200,6 +274,34 @@ class CaseRepository(Protocol):
 
     def due_before(self, moment: datetime, *, limit: int) -> list[Case]:
         """Active cases whose next deadline is before ``moment``, the nearest first."""
+        ...
+
+    def to_warn(self, before: datetime, *, limit: int) -> list[Case]:
+        """Assigned cases due before ``before`` whose assignee was not warned yet."""
+        ...
+
+    def to_escalate(self, now: datetime, *, limit: int) -> list[Case]:
+        """Cases past a running deadline they were not escalated for yet."""
+        ...
+
+    def agents(self, department: Department | None = None) -> list[Agent]: ...
+
+    def agent(self, user_id: int) -> Agent | None: ...
+
+    def save_agent(self, agent: Agent, at: datetime) -> None: ...
+
+    def profile(self, customer_number: str) -> AccountProfile | None: ...
+
+    def save_profile(self, profile: AccountProfile, at: datetime) -> None: ...
+
+    def claim(self, case_id: int) -> Claim | None: ...
+
+    def save_claim(self, claim: Claim) -> None:
+        """Store the claim (new or changed) with its documents."""
+        ...
+
+    def report_rows(self, since: datetime, until: datetime) -> list[Case]:
+        """Cases opened in [since, until), without links (for the reports)."""
         ...
 
 
@@ -468,7 +570,9 @@ class CaseStore:
             select = select.where(
                 t.c.queue_due_at >= now, t.c.queue_due_at < now + query.due_within
             )
-        select = select.order_by(t.c.queue_due_at, t.c.id).limit(query.limit).offset(query.offset)
+        order = (t.c.priority_rank, t.c.queue_due_at, t.c.id) if query.by_priority else ()
+        select = select.order_by(*(order or (t.c.queue_due_at, t.c.id)))
+        select = select.limit(query.limit).offset(query.offset)
         return self._with_links(self._c.execute(select))
 
     def case_of_message_ids(self, message_ids: Iterable[str]) -> Case | None:
@@ -532,6 +636,169 @@ class CaseStore:
             .limit(limit)
         )
         return self._with_links(rows)
+
+    def to_warn(self, before: datetime, *, limit: int) -> list[Case]:
+        t = cases
+        rows = self._c.execute(
+            sa.select(t)
+            .where(
+                t.c.queue_due_at < before,
+                t.c.warned_at.is_(None),
+                t.c.assignee_id.is_not(None),
+            )
+            .order_by(t.c.queue_due_at, t.c.id)
+            .limit(limit)
+        )
+        return self._with_links(rows)
+
+    def to_escalate(self, now: datetime, *, limit: int) -> list[Case]:
+        t = cases
+        rows = self._c.execute(
+            sa.select(t)
+            .where(
+                t.c.queue_due_at < now,
+                sa.or_(t.c.breached_at.is_(None), t.c.breached_at < t.c.queue_due_at),
+            )
+            .order_by(t.c.queue_due_at, t.c.id)
+            .limit(limit)
+        )
+        return self._with_links(rows)
+
+    def agents(self, department: Department | None = None) -> list[Agent]:
+        query = sa.select(case_agents).order_by(case_agents.c.user_id)
+        if department is not None:
+            query = query.where(
+                case_agents.c.user_id.in_(
+                    sa.select(case_agent_departments.c.user_id).where(
+                        case_agent_departments.c.department == department.value
+                    )
+                )
+            )
+        rows = list(self._c.execute(query))
+        if not rows:
+            return []
+        departments: dict[int, set[Department]] = {int(r.user_id): set() for r in rows}
+        for user_id, name in self._c.execute(
+            sa.select(case_agent_departments.c.user_id, case_agent_departments.c.department).where(
+                case_agent_departments.c.user_id.in_(list(departments))
+            )
+        ):
+            departments[int(user_id)].add(Department(name))
+        return [
+            Agent(int(r.user_id), str(r.name), frozenset(departments[int(r.user_id)]), r.available)
+            for r in rows
+        ]
+
+    def agent(self, user_id: int) -> Agent | None:
+        found = [a for a in self.agents() if a.user_id == user_id]
+        return found[0] if found else None
+
+    def save_agent(self, agent: Agent, at: datetime) -> None:
+        t = case_agents
+        values = {"name": agent.name, "available": agent.available, "updated_at": at}
+        self._c.execute(
+            _insert(self._c)(t)
+            .values(user_id=agent.user_id, **values)
+            .on_conflict_do_update(index_elements=[t.c.user_id], set_=values)
+        )
+        d = case_agent_departments
+        self._c.execute(d.delete().where(d.c.user_id == agent.user_id))
+        for department in sorted(agent.departments):
+            self._c.execute(d.insert().values(user_id=agent.user_id, department=department.value))
+
+    def profile(self, customer_number: str) -> AccountProfile | None:
+        t = case_account_profiles
+        row = self._c.execute(sa.select(t).where(t.c.customer_number == customer_number)).first()
+        if row is None:
+            return None
+        return AccountProfile(
+            customer_number=str(row.customer_number),
+            time_zone=row.time_zone,
+            subdivision=row.subdivision,
+            account_manager_id=row.account_manager_id,
+        )
+
+    def save_profile(self, profile: AccountProfile, at: datetime) -> None:
+        t = case_account_profiles
+        values = {
+            "time_zone": profile.time_zone,
+            "subdivision": profile.subdivision,
+            "account_manager_id": profile.account_manager_id,
+            "updated_at": at,
+        }
+        self._c.execute(
+            _insert(self._c)(t)
+            .values(customer_number=profile.customer_number, **values)
+            .on_conflict_do_update(index_elements=[t.c.customer_number], set_=values)
+        )
+
+    def claim(self, case_id: int) -> Claim | None:
+        t = case_claims
+        row = self._c.execute(sa.select(t).where(t.c.case_id == case_id)).first()
+        if row is None:
+            return None
+        d = case_claim_documents
+        documents = {
+            Document(r.document): str(r.sha256)
+            for r in self._c.execute(sa.select(d).where(d.c.case_id == case_id))
+        }
+        m = row._mapping
+        currency = str(m["currency"])
+        refunded = m["refunded_mills"]
+        return Claim(
+            case_id=int(m["case_id"]),
+            kind=ClaimKind(m["kind"]),
+            tracking_number=str(m["tracking_number"]),
+            declared_value=Money(int(m["declared_mills"]), currency),
+            filed_at=m["filed_at"],
+            deadline=m["deadline"],
+            documents=documents,
+            outcome=Outcome(m["outcome"]),
+            outcome_reason=str(m["outcome_reason"]),
+            refunded=None if refunded is None else Money(int(refunded), currency),
+            refund_transfer_id=m["refund_transfer_id"],
+            reshipment=str(m["reshipment"]),
+            decided_at=m["decided_at"],
+            decided_by=str(m["decided_by"]),
+        )
+
+    def save_claim(self, claim: Claim) -> None:
+        t = case_claims
+        values = {
+            "kind": claim.kind.value,
+            "tracking_number": claim.tracking_number,
+            "declared_mills": claim.declared_value.mills,
+            "currency": claim.declared_value.currency,
+            "filed_at": claim.filed_at,
+            "deadline": claim.deadline,
+            "outcome": claim.outcome.value,
+            "outcome_reason": claim.outcome_reason,
+            "refunded_mills": None if claim.refunded is None else claim.refunded.mills,
+            "refund_transfer_id": claim.refund_transfer_id,
+            "reshipment": claim.reshipment,
+            "decided_at": claim.decided_at,
+            "decided_by": claim.decided_by,
+        }
+        self._c.execute(
+            _insert(self._c)(t)
+            .values(case_id=claim.case_id, **values)
+            .on_conflict_do_update(index_elements=[t.c.case_id], set_=values)
+        )
+        d = case_claim_documents
+        self._c.execute(d.delete().where(d.c.case_id == claim.case_id))
+        for document, sha256 in sorted(claim.documents.items()):
+            self._c.execute(
+                d.insert().values(case_id=claim.case_id, document=document.value, sha256=sha256)
+            )
+
+    def report_rows(self, since: datetime, until: datetime) -> list[Case]:
+        t = cases
+        rows = self._c.execute(
+            sa.select(t)
+            .where(t.c.opened_at >= since, t.c.opened_at < until, t.c.merged_into.is_(None))
+            .order_by(t.c.id)
+        )
+        return [_case(row) for row in rows]
 
 
 _DONE = (Status.RESOLVED.value, Status.CLOSED.value)

@@ -107,8 +107,13 @@ def queue_filter(view: str, user_id: int, errors: list[str]) -> QueueFilter:
         account = ""
     due = request.args.get("due", "")
     page = _page()
+    if view == "priority":  # the supervisors' queue: escalated, the most urgent first
+        statuses: tuple[Status, ...] = (Status.ESCALATED,)
+    else:
+        statuses = (status,) if isinstance(status, Status) else tuple(ACTIVE)
     return QueueFilter(
-        statuses=(status,) if isinstance(status, Status) else tuple(ACTIVE),
+        statuses=statuses,
+        by_priority=view == "priority",
         department=department if isinstance(department, Department) else None,
         assignee_id=user_id if view == "mine" else None,
         unassigned=view == "unassigned",
@@ -117,7 +122,7 @@ def queue_filter(view: str, user_id: int, errors: list[str]) -> QueueFilter:
         customer_number=account or None,
         due_within=DUE_SOON if due == "soon" else None,
         breached=due == "breached",
-        escalated=view == "priority" or request.args.get("escalated") == "1",
+        escalated=request.args.get("escalated") == "1",
         recurring=request.args.get("recurring") == "1",
         # one more than shown: whether there is a next page
         limit=PAGE_SIZE + 1,
@@ -149,8 +154,6 @@ def queue() -> str:
     if view == "department" and query.department is None:
         abort(404)
     cases = current_postroom().cases.queue(query, by=staff_actor())
-    if view == "priority":
-        cases.sort(key=lambda c: (model.PRIORITY_RANK[c.priority], c.next_due or c.opened_at))
     title = case_term(query.department) if view == "department" else _titles()[view]
     page = _page()
     return render_template(

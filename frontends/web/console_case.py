@@ -290,9 +290,7 @@ def escalate(number: str) -> Any:
         number,
         "escalate",
         form,
-        lambda n: current_postroom().cases.set_status(
-            n, Status.ESCALATED.value, by=staff_actor(), reason=form.reason.data or ""
-        ),
+        lambda n: current_postroom().cases.escalate(n, form.reason.data or "", by=staff_actor()),
         _("Escalated to the supervisors' priority queue."),
     )
 
@@ -306,7 +304,7 @@ def merge(number: str) -> Response:
         number,
         "merge",
         form,
-        lambda n: current_postroom().case_links.merge(n, into, by=staff_actor()),
+        lambda n: current_postroom().cases.merge(n, into, by=staff_actor()),
         _("Merged: the thread and links moved to %(number)s.", number=into),
     )
 
@@ -319,8 +317,10 @@ def link(number: str) -> Any:
         number,
         "link",
         form,
-        lambda n: current_postroom().case_links.link(
-            n, form.kind.data or "", form.reference.data or "", by=staff_actor()
+        lambda n: current_postroom().cases.add_link(
+            n,
+            model.parse_link(form.kind.data or "", form.reference.data or ""),
+            by=staff_actor(),
         ),
         _("Link added."),
     )

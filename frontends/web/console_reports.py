@@ -1,6 +1,6 @@
-"""``/console/reports``: volume by channel and department, first-response and resolution
-times, SLA attainment and the backlog's age — as tables, SVG charts and CSV downloads
-(``pr.case_reports``). Console users only; anyone else gets 404.
+"""``/console/reports``: volume by channel and department, mean first-response and
+resolution times in business hours, SLA attainment and the backlog — as tables, SVG
+charts and CSV downloads (``pr.cases.report``). Console users only; anyone else gets 404.
 
 The period is two days (``since``, ``until``, both included, UTC), the last 30 days
 by default; a bad date is said on the page and the default used.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -17,11 +18,12 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _
 
-from postroom.core.cases.reports import Report
+from postroom.core.cases.model import CaseReport, Channel, ReportRow
 from postroom.core.errors import PostroomError
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, case_term
 from postroom.frontends.web.charts import bar_chart
+from postroom.frontends.web.console import staff_actor
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import roles_required
 
@@ -42,121 +44,101 @@ def _day(name: str, default: date, errors: list[str]) -> date:
         return default
 
 
-def _period(errors: list[str]) -> tuple[date, date]:
-    today = current_postroom().case_reports.now().date()
+def _report(errors: list[str]) -> tuple[CaseReport | None, date, date]:
+    today = current_postroom().clock.now().astimezone(UTC).date()
     first = _day("since", today - timedelta(days=DEFAULT_DAYS - 1), errors)
     last = _day("until", today, errors)
-    return first, last
-
-
-def _report(errors: list[str]) -> tuple[Report | None, date, date]:
-    first, last = _period(errors)
     since = datetime.combine(first, time(0), tzinfo=UTC)
     until = datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC)
     try:
-        return current_postroom().case_reports.report(since, until), first, last
+        return current_postroom().cases.report(since, until, by=staff_actor()), first, last
     except PostroomError as error:
         errors.append(error_text(error))
         return None, first, last
 
 
-def _band(key: str) -> str:
-    bands: dict[str, Any] = {
-        "under_1_day": _("Under a day"),
-        "1_to_3_days": _("1 to 3 days"),
-        "3_to_7_days": _("3 to 7 days"),
-        "7_to_30_days": _("7 to 30 days"),
-        "over_30_days": _("Over 30 days"),
-    }
-    return str(bands.get(key, key))
+def _number(value: float | None, pattern: str = "#,##0.0") -> str:
+    return "—" if value is None else str(format_decimal(value, format=pattern))
 
 
-def _hours(value: float) -> str:
-    return str(format_decimal(round(value, 1), format="#,##0.0"))
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{_number(100 * share)} %"
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{format_decimal(round(value, 1), format='#,##0.0')} %"
+def _name(row: ReportRow) -> str:
+    return str(_("All cases")) if row.key == "all" else case_term(row.key)
 
 
-def rows_of(report: Report, table: str) -> tuple[list[str], list[list[str]]]:
+def _channels(report: CaseReport) -> list[ReportRow]:
+    """A row for every channel, an empty one where no case came by it."""
+    found = {row.key: row for row in report.by_channel}
+    return [
+        found.get(c.value) or ReportRow(c.value, 0, 0, None, None, None, 0, None) for c in Channel
+    ]
+
+
+def _lines(report: CaseReport) -> list[ReportRow]:
+    return [*report.by_department, report.total]
+
+
+#: each table: its columns, and how a row fills them
+COLUMNS: dict[str, tuple[tuple[Any, Callable[[ReportRow], str]], ...]] = {
+    "volume": (
+        (_("Opened"), lambda r: str(r.opened)),
+        (_("Resolved"), lambda r: str(r.resolved)),
+    ),
+    "times": (
+        (_("Cases"), lambda r: str(r.opened)),
+        (_("Mean business hours to first response"), lambda r: _number(r.first_response_hours)),
+        (_("Mean business hours to resolution"), lambda r: _number(r.resolution_hours)),
+    ),
+    "sla": (
+        (_("Cases"), lambda r: str(r.opened)),
+        (_("Deadlines met"), lambda r: _percent(r.sla_attainment)),
+    ),
+    "backlog": (
+        (_("Open cases"), lambda r: str(r.backlog)),
+        (_("Oldest (days)"), lambda r: _number(r.oldest_backlog_days)),
+    ),
+}
+
+
+def rows_of(report: CaseReport, table: str) -> tuple[list[str], list[list[str]]]:
     """The header and rows of one of the report's tables, in the reader's language."""
     if table == "channels":
-        return [str(_("Channel")), str(_("Cases"))], [
-            [case_term(k), str(n)] for k, n in report.by_channel
-        ]
-    if table == "departments":
-        return [str(_("Department")), str(_("Cases"))], [
-            [case_term(k), str(n)] for k, n in report.by_department
-        ]
-    if table == "times":
-        header = [
-            str(_("Measure")),
-            str(_("Cases")),
-            str(_("Mean (h)")),
-            str(_("Median (h)")),
-            str(_("90th percentile (h)")),
-        ]
-        return header, [
-            [
-                str(label),
-                str(d.count),
-                _hours(d.mean_hours),
-                _hours(d.median_hours),
-                _hours(d.p90_hours),
-            ]
-            for label, d in (
-                (_("First response"), report.first_response),
-                (_("Resolution"), report.resolution),
-            )
-        ]
-    if table == "sla":
-        header = [str(_("Target")), str(_("Met")), str(_("Due")), str(_("Attainment"))]
-        return header, [
-            [str(label), str(a.met), str(a.due), _percent(a.percent)]
-            for label, a in (
-                (_("First response"), report.first_response_sla),
-                (_("Resolution"), report.resolution_sla),
-            )
-        ]
-    return [str(_("Age")), str(_("Open cases"))], [[_band(k), str(n)] for k, n in report.backlog]
+        first, rows, columns = _("Channel"), _channels(report), COLUMNS["volume"]
+    elif table == "departments":
+        first, rows, columns = _("Department"), _lines(report), COLUMNS["volume"]
+    else:
+        first, rows, columns = _("Department"), _lines(report), COLUMNS[table]
+    header = [str(first), *(str(title) for title, _cell in columns)]
+    return header, [[_name(row), *(cell(row) for _title, cell in columns)] for row in rows]
 
 
-def _charts(report: Report) -> dict[str, Any]:
-    def pct(value: float | None) -> float:
-        return value or 0.0
-
+def _charts(report: CaseReport) -> dict[str, Any]:
+    departments = list(report.by_department)
     return {
         "channels": bar_chart(
-            str(_("Cases by channel")), [(case_term(k), n) for k, n in report.by_channel]
+            str(_("Cases opened by channel")),
+            [(case_term(r.key), r.opened) for r in _channels(report)],
         ),
         "departments": bar_chart(
-            str(_("Cases by department")), [(case_term(k), n) for k, n in report.by_department]
+            str(_("Cases opened by department")),
+            [(case_term(r.key), r.opened) for r in departments],
         ),
         "times": bar_chart(
-            str(_("Median hours to first response and to resolution")),
-            [
-                (str(_("First response")), report.first_response.median_hours),
-                (str(_("Resolution")), report.resolution.median_hours),
-            ],
-            value_text=[
-                _hours(report.first_response.median_hours),
-                _hours(report.resolution.median_hours),
-            ],
+            str(_("Mean business hours to first response, by department")),
+            [(case_term(r.key), r.first_response_hours or 0) for r in departments],
+            value_text=[_number(r.first_response_hours) for r in departments],
         ),
         "sla": bar_chart(
-            str(_("SLA attainment")),
-            [
-                (str(_("First response")), pct(report.first_response_sla.percent)),
-                (str(_("Resolution")), pct(report.resolution_sla.percent)),
-            ],
-            value_text=[
-                _percent(report.first_response_sla.percent),
-                _percent(report.resolution_sla.percent),
-            ],
+            str(_("Deadlines met, by department")),
+            [(case_term(r.key), 100 * (r.sla_attainment or 0)) for r in departments],
+            value_text=[_percent(r.sla_attainment) for r in departments],
         ),
         "backlog": bar_chart(
-            str(_("Open cases by age")), [(_band(k), n) for k, n in report.backlog]
+            str(_("Open cases, by department")),
+            [(case_term(r.key), r.backlog) for r in departments],
         ),
     }
 
@@ -171,7 +153,7 @@ def reports() -> str:
         "departments": _("Volume by department"),
         "times": _("First-response and resolution times"),
         "sla": _("SLA attainment"),
-        "backlog": _("Backlog age"),
+        "backlog": _("Backlog"),
     }
     tables = [(name, titles[name], *rows_of(report, name)) for name in TABLES] if report else []
     return render_template(

@@ -390,8 +390,8 @@ def test_reports_show_tables_svg_charts_and_csv(app: Flask, people: People) -> N
     assert download.status_code == 200
     assert download.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(download.text)))
-    assert rows[0] == ["Channel", "Cases"]
-    assert ["Web form", "2"] in rows
+    assert rows[0] == ["Channel", "Opened", "Resolved"]
+    assert ["Web form", "2", "0"] in rows
     assert agent.get("/console/reports?since=yesterday").status_code == 200
     assert "Enter dates as YYYY-MM-DD." in agent.get("/console/reports?since=x").text
     assert agent.get("/console/reports/nothing.csv").status_code == 404

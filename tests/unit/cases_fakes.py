@@ -11,8 +11,12 @@ from typing import Any, TypeVar
 import attrs
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
+from postroom.core.cases.claims import Claim, Shipment
 from postroom.core.cases.model import (
     ACTIVE,
+    PRIORITY_RANK,
+    AccountProfile,
+    Agent,
     Case,
     Department,
     HistoryEntry,
@@ -20,8 +24,11 @@ from postroom.core.cases.model import (
     LinkKind,
     Message,
     QueueFilter,
+    StaffMember,
 )
+from postroom.core.cases.service import CasesService
 from postroom.core.errors import NotFound
+from postroom.core.money import Money
 
 T = TypeVar("T")
 NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -36,6 +43,10 @@ class State:
     cases: dict[str, Case] = attrs.field(factory=dict)
     messages: list[Message] = attrs.field(factory=list)
     history: list[HistoryEntry] = attrs.field(factory=list)
+    agents: dict[int, Agent] = attrs.field(factory=dict)
+    profiles: dict[str, AccountProfile] = attrs.field(factory=dict)
+    claims: dict[int, Claim] = attrs.field(factory=dict)
+    mail: list[tuple[str, str, str]] = attrs.field(factory=list)
 
 
 class FakeSession:
@@ -151,9 +162,11 @@ class FakeCases:
                 )
             )
 
-        found = sorted(
-            (c for c in self._s.cases.values() if matches(c)), key=lambda c: (due(c), c.id)
-        )
+        def order(c: Case) -> tuple[int, datetime, int]:
+            rank = PRIORITY_RANK[c.priority] if query.by_priority else 0
+            return (rank, due(c), c.id)
+
+        found = sorted((c for c in self._s.cases.values() if matches(c)), key=order)
         return [copy.deepcopy(c) for c in found[query.offset : query.offset + query.limit]]
 
     def case_of_message_ids(self, message_ids: Iterable[str]) -> Case | None:
@@ -189,6 +202,108 @@ class FakeCases:
         found.sort(key=lambda c: (c.next_due, c.id))
         return [copy.deepcopy(c) for c in found[:limit]]
 
+    def to_warn(self, before: datetime, *, limit: int) -> list[Case]:
+        found = [
+            c
+            for c in self._s.cases.values()
+            if (c.next_due or NO_DEADLINE) < before
+            and c.warned_at is None
+            and c.assignee_id is not None
+        ]
+        found.sort(key=lambda c: (c.next_due, c.id))
+        return [copy.deepcopy(c) for c in found[:limit]]
+
+    def to_escalate(self, now: datetime, *, limit: int) -> list[Case]:
+        found = [
+            c
+            for c in self._s.cases.values()
+            if (c.next_due or NO_DEADLINE) < now
+            and (c.breached_at is None or c.breached_at < (c.next_due or NO_DEADLINE))
+        ]
+        found.sort(key=lambda c: (c.next_due, c.id))
+        return [copy.deepcopy(c) for c in found[:limit]]
+
+    def agents(self, department: Department | None = None) -> list[Agent]:
+        return [
+            a
+            for _, a in sorted(self._s.agents.items())
+            if department is None or department in a.departments
+        ]
+
+    def agent(self, user_id: int) -> Agent | None:
+        return self._s.agents.get(user_id)
+
+    def save_agent(self, agent: Agent, at: datetime) -> None:
+        self._s.agents[agent.user_id] = agent
+
+    def profile(self, customer_number: str) -> AccountProfile | None:
+        return self._s.profiles.get(customer_number)
+
+    def save_profile(self, profile: AccountProfile, at: datetime) -> None:
+        self._s.profiles[profile.customer_number] = profile
+
+    def claim(self, case_id: int) -> Claim | None:
+        return copy.deepcopy(self._s.claims.get(case_id))
+
+    def save_claim(self, claim: Claim) -> None:
+        self._s.claims[claim.case_id] = copy.deepcopy(claim)
+
+    def report_rows(self, since: datetime, until: datetime) -> list[Case]:
+        return [
+            attrs.evolve(c, links=())
+            for c in self._s.cases.values()
+            if since <= c.opened_at < until and c.merged_into is None
+        ]
+
+
+@attrs.define
+class FakeStaff:
+    """The identity area's staff users."""
+
+    members: list[StaffMember] = attrs.field(factory=list)
+
+    def staff(self) -> list[StaffMember]:
+        return list(self.members)
+
+
+@attrs.define
+class FakeMail:
+    """Staff emails, kept in the transaction's state (gone on rollback)."""
+
+    db: FakeDatabase
+
+    def send(
+        self, connection: Any, to: str, subject: str, body: str, kind: str, data: dict[str, str]
+    ) -> None:
+        self.db.state.mail.append((to, kind, subject))
+
+
+@attrs.define
+class FakeRefunds:
+    """Funding's staff credit: idempotent by transfer id."""
+
+    credits: dict[str, tuple[str, Money, str]] = attrs.field(factory=dict)
+
+    def credit(
+        self,
+        customer_number: str,
+        amount: Money,
+        transfer_id: str,
+        *,
+        staff: str,
+        reason: str,
+        reference: str,
+    ) -> None:
+        self.credits.setdefault(transfer_id, (customer_number, amount, staff))
+
+
+@attrs.define
+class FakeShipments:
+    known: dict[str, Shipment] = attrs.field(factory=dict)
+
+    def shipment(self, tracking_number: str) -> Shipment:
+        return self.known.get(tracking_number, Shipment(tracking_number))
+
 
 @attrs.define
 class FakeAccounts:
@@ -211,3 +326,33 @@ class FakeAccounts:
         if number not in self.accounts:
             raise NotFound(f"no account {number}", code="account_not_found")
         return self.accounts[number]
+
+
+MINE = "1000000009"
+OTHER = "2000000008"
+STAFF = [
+    StaffMember(7, "Alex Agent", "alex@support.example", "agent"),
+    StaffMember(8, "Bo Billing", "bo@support.example", "agent"),
+    StaffMember(9, "Sue Supervisor", "sue@support.example", "supervisor"),
+    StaffMember(10, "Max Manager", "max@support.example", "account-manager"),
+]
+
+
+def make_service(
+    db: FakeDatabase, clock: Any, *, refunds: FakeRefunds | None = None, **options: Any
+) -> CasesService:
+    """The service on fakes: account MINE in the US, OTHER in France, four staff."""
+    accounts = FakeAccounts()
+    accounts.add(MINE, "US")
+    accounts.add(OTHER, "FR")
+    return CasesService(
+        db,
+        clock,
+        accounts=accounts,
+        staff=FakeStaff(list(STAFF)),
+        mail=FakeMail(db),
+        refunds=refunds or FakeRefunds(),
+        shipments=FakeShipments(),
+        repository=lambda _session: FakeCases(db),
+        **options,
+    )

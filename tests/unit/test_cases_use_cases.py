@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cases_fakes import FakeAccounts, FakeCases, FakeDatabase
+from cases_fakes import FakeDatabase, make_service
 
 from postroom.core.cases.model import (
     Actor,
@@ -45,10 +45,7 @@ def db() -> FakeDatabase:
 
 @pytest.fixture
 def cases(db: FakeDatabase, clock: FrozenClock) -> CasesService:
-    accounts = FakeAccounts()
-    accounts.add(MINE, "US")
-    accounts.add(OTHER, "FR")
-    return CasesService(db, clock, accounts=accounts, repository=lambda _s: FakeCases(db))
+    return make_service(db, clock)
 
 
 def open_one(cases: CasesService, **changes: object) -> str:
