@@ -16,7 +16,14 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
+from postroom.core.cases.attachment_files import FOLDER as ATTACHMENTS_FOLDER
+from postroom.core.cases.attachment_files import AttachmentFiles
+from postroom.core.cases.attachments import AttachmentLimits, first_scanner
 from postroom.core.cases.canned import CannedReplies
+from postroom.core.cases.case_files import CaseFiles
+from postroom.core.cases.inbound import CaseMail, MailSettings
+from postroom.core.cases.mail_desk import ServiceDesk
+from postroom.core.cases.mail_model import Sender
 from postroom.core.cases.model import (
     Actor,
     InstallationMove,
@@ -45,7 +52,7 @@ from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.ledger.model import ChainKey
 from postroom.core.ledger.service import LedgerService
-from postroom.core.mail import MAILDIR_NAME, LocalMailbox
+from postroom.core.mail import MAILDIR_NAME, LocalMailbox, sender_address
 from postroom.core.meters.funds import MeterFunds
 from postroom.core.meters.model import InspectionRules
 from postroom.core.meters.printing import Printer
@@ -56,7 +63,7 @@ from postroom.core.money import Money
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
-from postroom.core.ports import AddressBook, Notification
+from postroom.core.ports import AddressBook, Notification, VirusScanner
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
 
@@ -196,6 +203,32 @@ class Postroom:
         self.equipment.use_address_requests(
             _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True
         )
+        # support's email channel (`postroom mail serve` / `mail import`): inbound email
+        # opens and continues cases; agents' replies on email cases go out by email
+        self.case_mail = CaseMail(
+            db,
+            clock,
+            desk=ServiceDesk(self.cases),
+            senders=_MailSenders(self.identity),
+            messages=self.outbox,
+            files=AttachmentFiles(config.data_dir / ATTACHMENTS_FOLDER),
+            settings=MailSettings(
+                domain=sender_address(config.mail_from).rpartition("@")[2],
+                per_hour=config.cases_mail_per_hour,
+                max_bytes=config.cases_mail_max_bytes,
+                attachments=AttachmentLimits(max_bytes=config.cases_attachment_max_bytes),
+                language=config.default_locale,
+            ),
+            scanner=self._virus_scanner,
+        )
+        self.cases.add_message_listener(self.case_mail.on_case_message)
+        # files attached to cases (email, uploads), served back only to who sees the case
+        self.case_files = CaseFiles(
+            self.cases,
+            AttachmentFiles(config.data_dir / ATTACHMENTS_FOLDER),
+            AttachmentLimits(max_bytes=config.cases_attachment_max_bytes),
+            self._virus_scanner,
+        )
 
     @classmethod
     def open(
@@ -268,6 +301,13 @@ class Postroom:
         """A postage account was debited: check its auto-refill rule and alert (a job)."""
         if self.funding.wants_check(account_id):
             self.jobs.enqueue("vault.check-postage-account", account_id)
+
+    def _virus_scanner(self) -> VirusScanner:
+        """The scanner of files attached to cases: the first a plugin provides."""
+        provided = self.plugins.hook.register_virus_scanners()
+        return first_scanner(
+            [s for group in provided for s in group or () if isinstance(s, VirusScanner)]
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -457,6 +497,24 @@ class _ClaimRefunds:
         self._funding.manual_deposit(
             customer_number, amount, transfer_id, staff=staff, reason=reason, reference=reference
         )
+
+
+class _MailSenders:
+    """The identity area as the email channel asks it (``cases.inbound.Senders``): a
+    verified user of a customer account, else an unknown contact (staff, unverified
+    registrations and strangers alike)."""
+
+    def __init__(self, identity: IdentityService) -> None:
+        self._identity = identity
+
+    def find(self, address: str) -> Sender:
+        try:
+            user = self._identity.by_email(address)
+        except (NotFound, ValidationError):
+            return Sender(address)
+        if user.staff or user.account_number is None or user.verified_at is None:
+            return Sender(address)
+        return Sender(address, user.name, user.account_number, user.id, user.language)
 
 
 def _config_values(config: Config) -> dict[str, Any]:

@@ -205,6 +205,19 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_CASE_WARNING_MINUTES",
         "business minutes before an SLA deadline the case's assignee is warned (default 60)",
     ),
+    "cases_mail_per_hour": (
+        "POSTROOM_CASES_MAIL_PER_HOUR",
+        "emails one sender may send to support in an hour before further ones are kept "
+        "for staff without opening cases (told once; default 20)",
+    ),
+    "cases_mail_max_bytes": (
+        "POSTROOM_CASES_MAIL_MAX_BYTES",
+        "largest inbound support email taken, in bytes (default 26214400, 25 MiB)",
+    ),
+    "cases_attachment_max_bytes": (
+        "POSTROOM_CASES_ATTACHMENT_MAX_BYTES",
+        "largest file attached to a case, in bytes (default 10485760, 10 MiB)",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -292,6 +305,17 @@ class Config:
     smtp_ca_file: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
     mail_from: str = attrs.field(default="postroom <postroom@localhost>")
     mail_data_center: str | None = None
+    # the email channel of support cases (docs/cases-email.md)
+    cases_mail_per_hour: int = attrs.field(default=20, converter=int)
+    cases_mail_max_bytes: int = attrs.field(default=25 * 1024 * 1024, converter=int)
+    cases_attachment_max_bytes: int = attrs.field(default=10 * 1024 * 1024, converter=int)
+
+    @cases_mail_per_hour.validator
+    @cases_mail_max_bytes.validator
+    @cases_attachment_max_bytes.validator
+    def _positive_mail_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"{attribute.name} must be at least 1")
 
     # support cases (docs/cases.md "SLAs"); the targets are checked when postroom opens
     case_reopen_days: int = attrs.field(default=7, converter=int)

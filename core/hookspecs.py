@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         PaymentSource,
         RateTableSource,
         Scale,
+        VirusScanner,
     )
 
 PROJECT = "postroom"
@@ -125,4 +126,14 @@ def case_escalated(case: Case) -> None:
     ``case`` is the escalated ``postroom.core.cases.model.Case`` (``number``,
     ``priority``, ``department``, ``escalation_reason``...): page an on-call
     supervisor, open an incident elsewhere. Called once per escalation.
+    """
+
+
+@hookspec
+def register_virus_scanners() -> list[VirusScanner]:
+    """Return virus scanners for the files attached to cases (email and uploads).
+
+    Each implements ``ports.VirusScanner``: ``scan(content)`` answers the threat's name
+    or None when clean, and raises when it cannot tell. The first scanner returned is
+    used; without one, files are only checked by type and size.
     """

@@ -126,7 +126,17 @@ def compose(notification: Notification, *, sender: str, now: datetime) -> EmailM
     message["Subject"] = check_header("subject", notification.subject)
     message["Date"] = format_datetime(now)
     domain = from_address.rpartition("@")[2]
-    message["Message-ID"] = message_id(notification.id or _fresh_id(now), to, domain)
+    # A message that is part of a thread (a support case's email) names its own
+    # Message-Id, so that a reply to it can be matched, and what it answers.
+    threaded = notification.data.get("message_id")
+    message["Message-ID"] = (
+        check_header("Message-Id", threaded)
+        if threaded
+        else message_id(notification.id or _fresh_id(now), to, domain)
+    )
+    for header, key in (("In-Reply-To", "in_reply_to"), ("References", "references")):
+        if notification.data.get(key):
+            message[header] = check_header(header, notification.data[key])
     # RFC 3834: a robot wrote it; vacation responders keep quiet.
     message["Auto-Submitted"] = "auto-generated"
     language = check_header("language", notification.language)

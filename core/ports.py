@@ -323,3 +323,14 @@ class RateTableSource(Protocol):
     def read_text(self) -> str:
         """The text of the rate table file."""
         ...
+
+
+@runtime_checkable
+class VirusScanner(Protocol):
+    """Scans a file before a case keeps it (ClamAV through a plugin; the default scans
+    nothing). ``scan`` answers the threat's name when the content is infected, None
+    when it is clean; it raises when it cannot tell (the file is then not kept)."""
+
+    name: str
+
+    def scan(self, content: bytes) -> str | None: ...

@@ -45,6 +45,14 @@ def messages() -> dict[str, Any]:
         "not_customer": _("Only the customer writes as the customer."),
         "staff_only": _("Only staff may do this."),
         "meter_not_found": _("Choose one of your meters."),
+        "attachment_empty": _("That file is empty."),
+        "attachment_too_large": _("That file is too large."),
+        "attachment_too_many": _("Too many files at once."),
+        "attachment_type_refused": _(
+            "Send PDF, PNG, JPEG, GIF, plain text or CSV files; that type is not accepted."
+        ),
+        "attachment_disguised": _("That file is not what its name says: it is refused."),
+        "attachment_infected": _("The virus scanner refused that file."),
     }
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _
 
 from postroom.core.cases.model import Department
+from postroom.frontends.web.case_uploads import max_megabytes
 from postroom.frontends.web.signin import current_user, has_role
 
 #: Staff roles that work in the console (``roles_required`` names).
@@ -99,10 +101,19 @@ def placeholder(name: str) -> str:
     return "{" + name + "}"
 
 
+def filesize(size: int) -> str:
+    """A file's size with the reader's decimal mark (``12.5 kB``, ``1,2 MB``)."""
+    if size < 10**6:
+        return f"{format_decimal(size / 1000, format='#,##0.#')} kB"
+    return f"{format_decimal(size / 10**6, format='#,##0.#')} MB"
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
-        case_term=case_term, placeholder=placeholder, history_text=history_text
+        case_term=case_term, placeholder=placeholder, history_text=history_text, filesize=filesize
     )
     app.jinja_env.globals.update(
-        console_may_supervise=may_supervise, console_departments=departments
+        console_may_supervise=may_supervise,
+        console_departments=departments,
+        attachment_max_mb=max_megabytes,
     )

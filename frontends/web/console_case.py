@@ -16,6 +16,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
@@ -27,6 +28,7 @@ from postroom.core.errors import PostroomError
 from postroom.core.money import Money
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, case_term
+from postroom.frontends.web.case_uploads import download, take_files
 from postroom.frontends.web.console import staff_actor, staff_names
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, roles_required
@@ -39,6 +41,7 @@ OTHER_CASES = 6
 
 class ReplyForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
     body = TextAreaField(_("Reply to the customer"))
+    files = MultipleFileField(_("Attach files (optional)"))
     status = SelectField(_("Then"), validate_choice=False)
 
 
@@ -191,6 +194,8 @@ def _act(number: str, name: str, form: FlaskForm, action: Any, done: Any) -> Any
         for candidate in form:
             if candidate.short_name in ("body", "reason", "into", "reference"):
                 field = candidate
+        if error.code.startswith("attachment_") and "files" in form._fields:
+            field = form.files
         field.errors = [*list(field.errors or ()), error_text(error)]
         return _page(clean, {name: form}, status=422)
     flash(done, "success")
@@ -206,7 +211,11 @@ def reply(number: str) -> Any:
         "reply",
         form,
         lambda n: current_postroom().cases.reply(
-            n, form.body.data or "", by=staff_actor(), status=form.status.data or None
+            n,
+            form.body.data or "",
+            by=staff_actor(),
+            status=form.status.data or None,
+            attachments=take_files(form.files.data or []),
         ),
         _("Reply sent."),
     )
@@ -324,3 +333,16 @@ def link(number: str) -> Any:
         ),
         _("Link added."),
     )
+
+
+@bp.get("/<number>/files/<sha256>")
+@roles_required(*CONSOLE_ROLES)
+def file(number: str, sha256: str) -> Any:
+    """A file of a message of the case (internal notes' too), as a download."""
+    try:
+        reference, content = current_postroom().case_files.read(
+            model.parse_case_number(number), sha256, by=staff_actor()
+        )
+    except PostroomError:
+        abort(404)
+    return download(reference, content)

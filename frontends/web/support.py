@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
@@ -23,6 +24,7 @@ from postroom.core.cases.model import Actor, Channel, Department, Link, LinkKind
 from postroom.core.errors import PostroomError, ValidationError
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import case_term
+from postroom.frontends.web.case_uploads import download, take_files
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import SignedInUser, current_user, login_required
 
@@ -36,10 +38,12 @@ class OpenCaseForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
     subject = StringField(_("Subject"))
     description = TextAreaField(_("Describe the problem"))
     meter = SelectField(_("About one of your meters (optional)"), validate_choice=False)
+    files = MultipleFileField(_("Attach files (optional)"))
 
 
 class ReplyForm(FlaskForm):  # type: ignore[misc]
     body = TextAreaField(_("Your message"))
+    files = MultipleFileField(_("Attach files (optional)"))
 
 
 def _customer() -> SignedInUser:
@@ -111,6 +115,7 @@ def open_case() -> str | Response:
                 raise ValidationError("choose a department", code="invalid_department")
             if serial and serial not in _serials(user):
                 raise ValidationError("not a meter of this account", code="meter_not_found")
+            attachments = take_files(form.files.data or [])
             case = current_postroom().cases.open(
                 by=_actor(user),
                 subject=form.subject.data or "",
@@ -120,6 +125,7 @@ def open_case() -> str | Response:
                 department=form.department.data,
                 contact=model.Contact(name=user.name, email=user.email),
                 links=[Link(LinkKind.METER, serial)] if serial else [],
+                attachments=attachments,
             )
         except PostroomError as error:
             name = str(error.details.get("field") or "")
@@ -127,6 +133,8 @@ def open_case() -> str | Response:
                 name = "department"
             elif error.code == "meter_not_found":
                 name = "meter"
+            elif error.code.startswith("attachment_"):
+                name = "files"
             field = getattr(form, OPEN_FIELDS.get(name, name), None) if name else None
             if field is None:
                 field = form.description
@@ -165,11 +173,17 @@ def reply(number: str) -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
+        attachments = take_files(form.files.data or [])
         posted = current_postroom().cases.add_customer_message(
-            detail.case.number, form.body.data or "", by=_actor(user), channel=Channel.WEB
+            detail.case.number,
+            form.body.data or "",
+            by=_actor(user),
+            channel=Channel.WEB,
+            attachments=attachments,
         )
     except PostroomError as error:
-        form.body.errors = [error_text(error)]
+        field = form.files if error.code.startswith("attachment_") else form.body
+        field.errors = [error_text(error)]
         page = render_template("support/case.html", detail=detail, case=detail.case, form=form)
         return page, 422
     if posted.follow_up:
@@ -202,3 +216,19 @@ def close(number: str) -> Response:
     else:
         flash(_("Case %(number)s is closed.", number=detail.case.number), "success")
     return redirect(url_for("support.show", number=detail.case.number), code=303)
+
+
+@bp.get("/<number>/files/<sha256>")
+@login_required
+def file(number: str, sha256: str) -> Response:
+    """A file of a message of the account's case, as a download; any other asker, or
+    a file of another case, gets 404."""
+    user = _customer()
+    detail = _detail(user, number)
+    try:
+        reference, content = current_postroom().case_files.read(
+            detail.case.number, sha256, by=_actor(user)
+        )
+    except PostroomError:
+        abort(404)
+    return download(reference, content)

@@ -467,3 +467,75 @@ def test_the_pages_are_in_french_for_a_french_reader(app: Flask, people: People)
     assert "Tous les dossiers ouverts" in console
     assert number in console
     assert "Rapports" in agent.get("/console/reports").text
+
+
+# -------------------------------------------------------------------- files
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
+
+
+def test_a_customer_attaches_a_file_and_only_who_may_see_the_case_downloads_it(
+    app: Flask, people: People
+) -> None:
+    alice = sign_in(app, "alice@acme.example")
+    token = csrf(alice.get("/support/new").text)
+    response = alice.post(
+        "/support/new",
+        data={
+            "csrf_token": token,
+            "department": "equipment",
+            "subject": "Photo of the jam",
+            "description": "See the photo.",
+            "meter": "",
+            "files": (io.BytesIO(PNG), "../../jam photo.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303, response.text[:2000]
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    page = alice.get(f"/support/{number}").text
+    link = re.search(rf'href="(/support/{number}/files/[0-9a-f]{{64}})"', page)
+    assert link is not None
+    assert "../" not in page.split(link.group(1))[1][:200]  # the name lost its path
+    download = alice.get(link.group(1))
+    assert download.status_code == 200
+    assert download.data == PNG
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    agent = sign_in(app, "agnes@vendor.example")
+    sha = link.group(1).rsplit("/", 1)[1]
+    assert agent.get(f"/console/cases/{number}/files/{sha}").data == PNG
+    bob = sign_in(app, "bob@other.example")
+    assert bob.get(link.group(1)).status_code == 404
+    assert bob.get(f"/console/cases/{number}/files/{sha}").status_code == 404
+    assert alice.get(f"/support/{number}/files/{'0' * 64}").status_code == 404
+
+
+def test_a_disguised_file_is_refused_next_to_the_field_and_nothing_is_written(
+    app: Flask, people: People
+) -> None:
+    alice = sign_in(app, "alice@acme.example")
+    number = open_case(alice)
+    token = csrf(alice.get(f"/support/{number}").text)
+    response = alice.post(
+        f"/support/{number}/reply",
+        data={
+            "csrf_token": token,
+            "body": "Here is the invoice.",
+            "files": (io.BytesIO(b"MZ\x90\x00" + bytes(200)), "invoice.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "That file is not what its name says" in response.text
+    assert "Here is the invoice." not in alice.get(f"/support/{number}").text
+
+
+def test_cases_of_two_accounts_are_not_merged(app: Flask, people: People) -> None:
+    mine = open_case(sign_in(app, "alice@acme.example"))
+    theirs = open_case(sign_in(app, "bob@other.example"))
+    agent = sign_in(app, "agnes@vendor.example")
+    page = f"/console/cases/{mine}"
+    refused = post_form(agent, page, f"{page}/merge", {"merge-into": theirs})
+    assert refused.status_code == 422
+    assert "Cases of different customer accounts cannot be merged." in refused.text
+    assert agent.get(page).status_code == 200  # still its own case

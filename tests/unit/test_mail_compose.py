@@ -140,3 +140,39 @@ def _fields(notification: Notification) -> dict[str, object]:
             "translations",
         )
     }
+
+
+def test_a_threaded_message_carries_its_own_message_id_and_what_it_answers():
+    message = compose(
+        Notification(
+            recipient="ann@example.com",
+            subject="[C-2026-000001] Re: Meter locked",
+            body="Please sync.",
+            id="msg_1",
+            data={
+                "message_id": "<case.C-2026-000001.ab@acme.example>",
+                "in_reply_to": "<m1@example.com>",
+                "references": "<m0@example.com> <m1@example.com>",
+            },
+        ),
+        sender="support@acme.example",
+        now=datetime(2026, 12, 2, tzinfo=UTC),
+    )
+    assert message["Message-ID"] == "<case.C-2026-000001.ab@acme.example>"
+    assert message["In-Reply-To"] == "<m1@example.com>"
+    assert message["References"] == "<m0@example.com> <m1@example.com>"
+
+
+def test_a_line_break_in_a_threading_header_is_refused():
+    with pytest.raises(ValidationError) as refused:
+        compose(
+            Notification(
+                recipient="ann@example.com",
+                subject="x",
+                body="y",
+                data={"in_reply_to": "<a@b>\r\nBcc: victim@example.com"},
+            ),
+            sender="support@acme.example",
+            now=datetime(2026, 12, 2, tzinfo=UTC),
+        )
+    assert refused.value.code == "mail_header_injection"

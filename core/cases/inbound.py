@@ -1,0 +1,572 @@
+"""The email channel's use cases: ``pr.case_mail``.
+
+``receive`` takes one inbound email (from ``postroom mail serve`` or ``mail import``)
+and keeps it, always, with what became of it:
+
+- a robot's email (auto-reply, bounce, list) is kept and nothing else: no case, no
+  answer, so two robots never talk to each other through postroom;
+- an email without a usable sender is kept as rejected, for staff;
+- the same Message-Id again (a server retrying after a lost answer) is kept as a
+  duplicate and changes nothing;
+- past ``cases_mail_per_hour`` emails from one sender in an hour, further ones are kept
+  without opening cases, and the sender is told so once an hour;
+- a reply whose subject carries a case tag, or whose In-Reply-To / References name one
+  of a case's emails, is added to that case, but only when its sender is the case's
+  contact or a user of the case's customer account; anyone else's email (a guessed or
+  forged tag) opens a new case of its own, and learns nothing of the other;
+- anything else opens a case (the sender matched to a user of a customer account,
+  else an unknown contact that staff can link) and is acknowledged by an email that
+  carries the case number and threads with the sender's message.
+
+Attachments are checked by content (``attachments``), stored by their sha256
+(``attachment_files``) and handed to the case; a refused one is named in the case's
+message with the reason, and stays in the kept original.
+
+Outgoing email about a case (``reply_email``) carries the case tag in its subject, a
+Message-Id postroom remembers for the case, and In-Reply-To / References to the
+thread, so the customer's mail program threads it and a reply finds its case.
+"""
+
+from __future__ import annotations
+
+import builtins
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import attrs
+from sqlalchemy.engine import Connection
+
+from postroom.core.cases import mail_messages
+from postroom.core.cases.attachments import AttachmentLimits, CheckedFile, check_file
+from postroom.core.cases.email_in import (
+    InboundEmail,
+    UnreadableEmail,
+    parse_email,
+    without_tags,
+)
+from postroom.core.cases.mail_model import (
+    FLOOD_WINDOW,
+    Direction,
+    KeptEmail,
+    Outcome,
+    Received,
+    Sender,
+    may_write_to,
+    over_limit,
+    parse_outcome,
+    references,
+)
+from postroom.core.cases.mail_store import MailRepository, MailStore
+from postroom.core.cases.model import (
+    MAX_BODY,
+    MAX_NAME,
+    MAX_SUBJECT,
+    Case,
+    Channel,
+    Message,
+    MessageKind,
+)
+from postroom.core.clock import Clock
+from postroom.core.errors import NotFound, PostroomError, StorageUnavailable, ValidationError
+from postroom.core.ports import Notification, Translation, VirusScanner
+
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------------- ports
+
+
+class Session(Protocol):
+    @property
+    def connection(self) -> Connection: ...
+
+    def commit(self) -> None: ...
+
+
+class Transactions(Protocol):
+    def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T: ...
+
+
+@attrs.frozen
+class CaseFacts:
+    """What the email channel needs to know of a case (the cases area's ``Case``,
+    narrowed): its number (after any merge), account and contact."""
+
+    number: str
+    customer_number: str | None
+    contact_email: str
+    subject: str
+
+
+@attrs.frozen
+class EmailToCase:
+    """An inbound email as the cases area takes it."""
+
+    sender: Sender
+    subject: str
+    body: str
+    message_id: str | None
+    in_reply_to: str | None
+    attachments: tuple[CheckedFile, ...]
+
+
+#: Called in the cases area's unit of work with the case the email went to, so that
+#: what the channel records commits or rolls back with the case itself.
+AfterCase = Callable[[Connection, str], None]
+
+
+class CaseDesk(Protocol):
+    """The cases area as the email channel calls it (``pr.cases``, adapted in app.py)."""
+
+    def find(self, number: str) -> CaseFacts | None:
+        """The case ``number`` (followed to the case it was merged into), None if none."""
+        ...
+
+    def open_by_email(self, email: EmailToCase, then: AfterCase) -> str:
+        """Open a case on the email channel; its number."""
+        ...
+
+    def add_by_email(self, number: str, email: EmailToCase, then: AfterCase) -> str:
+        """Add the customer's email to case ``number`` (reopening it, or opening a
+        follow-up that links it, by the cases area's rules); the case it went to."""
+        ...
+
+
+class Senders(Protocol):
+    def find(self, address: str) -> Sender:
+        """Who ``address`` is: a user of a customer account, else an unknown contact."""
+        ...
+
+
+class Messages(Protocol):
+    """The outbox: messages written in the caller's transaction, delivered after."""
+
+    def add(self, connection: Connection, notification: Notification) -> Notification: ...
+
+    def deliver(self, message_ids: Sequence[str]) -> int: ...
+
+
+class Files(Protocol):
+    """Where attachments' content goes (``attachment_files.AttachmentFiles``)."""
+
+    def put(self, content: bytes) -> str:
+        """Keep ``content`` once; its sha256."""
+        ...
+
+
+@attrs.frozen
+class MailSettings:
+    #: the domain of postroom's Message-Ids (``POSTROOM_MAIL_FROM``'s)
+    domain: str
+    per_hour: int = 20
+    max_bytes: int = 25 * 1024 * 1024
+    attachments: AttachmentLimits = attrs.field(factory=AttachmentLimits)
+    language: str = "en"
+
+
+RepositoryFactory = Callable[[Connection], MailRepository]
+MAX_PAGE = 1000
+
+
+def _store(connection: Connection) -> MailRepository:
+    return MailStore(connection)
+
+
+class NoScanner:
+    name = "none"
+
+    def scan(self, content: bytes) -> str | None:
+        return None
+
+
+# ---------------------------------------------------------------------- service
+
+
+class CaseMail:
+    """``pr.case_mail``: support's email channel."""
+
+    def __init__(
+        self,
+        db: Transactions,
+        clock: Clock,
+        *,
+        desk: CaseDesk,
+        senders: Senders,
+        messages: Messages,
+        files: Files,
+        settings: MailSettings,
+        scanner: Callable[[], VirusScanner] = NoScanner,
+        repository: RepositoryFactory = _store,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._desk = desk
+        self._senders = senders
+        self._messages = messages
+        self._files = files
+        self.settings = settings
+        self._scanner = scanner
+        self._repository = repository
+
+    # ------------------------------------------------------------------ inbound
+
+    def receive(
+        self, raw: bytes, *, envelope_sender: str | None = None, source: str = "smtp"
+    ) -> Received:
+        """Take one inbound email (its bytes as they came); what became of it. Raises
+        ``ValidationError`` (``mail_too_large``) only for an email over the size limit,
+        which is then not kept: the SMTP server refuses it, so the sender is told."""
+        if len(raw) > self.settings.max_bytes:
+            raise ValidationError(
+                f"the email is {len(raw)} bytes; the limit is {self.settings.max_bytes}",
+                code="mail_too_large",
+            )
+        keep = _Keeper(raw, envelope_sender, source, self._clock)
+        try:
+            email = parse_email(raw, envelope_sender=envelope_sender)
+        except UnreadableEmail as error:
+            return self._keep_only(keep, Outcome.REJECTED, error.code)
+        keep.sender, keep.subject, keep.message_id = email.sender, email.subject, email.message_id
+        if email.automatic is not None:
+            return self._keep_only(keep, Outcome.AUTOMATIC, email.automatic)
+        now = self._clock.now()
+
+        def screen(session: Session) -> tuple[str | None, bool, bool, list[str]]:
+            repository = self._repository(session.connection)
+            own = [email.message_id] if email.message_id else []
+            cases = repository.cases_of([*own, *email.thread_ids])
+            sent, told = repository.sent_since(email.sender, now - FLOOD_WINDOW)
+            threaded = [cases[i] for i in email.thread_ids if i in cases]
+            return (
+                cases.get(email.message_id) if email.message_id else None,
+                over_limit(sent, self.settings.per_hour),
+                told,
+                list(dict.fromkeys(threaded)),
+            )
+
+        duplicate_of, flooding, told, threaded = self._db.run(screen, readonly=True)
+        if duplicate_of is not None:
+            return self._keep_only(keep, Outcome.DUPLICATE, "mail_duplicate", duplicate_of)
+        sender = self._senders.find(email.sender)
+        if flooding:
+            return self._flooded(keep, sender, notify=not told)
+        target = self._target(email, sender, threaded)
+        files, refused = self._attachments(email)
+        to_case = EmailToCase(
+            sender=attrs.evolve(sender, name=(sender.name or email.sender_name)[:MAX_NAME]),
+            subject=_subject(email.subject if target else without_tags(email.subject)),
+            body=_body(email, refused),
+            # a Message-Id for every email (one is made for an email without), so that
+            # the case's thread and a retry of the same email recognise it
+            message_id=email.message_id or self._new_message_id("inbound"),
+            in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
+            attachments=files,
+        )
+        # set, not appended: the cases area may run its transaction (and this) again
+        done: dict[str, Any] = {}
+
+        def record(connection: Connection, number: str) -> None:
+            # a reply to a long-resolved case opens a follow-up: a new case, acknowledged
+            outcome = Outcome.APPENDED if number == target else Outcome.OPENED
+            repository = self._repository(connection)
+            keep.store(repository, outcome, "", number)
+            assert to_case.message_id is not None
+            repository.remember(to_case.message_id, number, Direction.IN, now)
+            done["outcome"] = outcome
+            done["acknowledgement"] = (
+                self._acknowledge(connection, repository, number, email, to_case)
+                if outcome is Outcome.OPENED
+                else None
+            )
+
+        try:
+            if target is None:
+                number = self._desk.open_by_email(to_case, record)
+            else:
+                number = self._desk.add_by_email(target, to_case, record)
+        except StorageUnavailable:
+            raise  # the sending server tries again later
+        except PostroomError as error:
+            # the cases area refused it: kept for staff rather than lost or retried forever
+            return self._keep_only(keep, Outcome.REJECTED, error.code)
+        if "outcome" not in done:  # the desk stored no message with this email's id
+
+            def settle(session: Session) -> None:
+                record(session.connection, number)
+                session.commit()
+
+            self._db.run(settle)
+        if done["acknowledgement"] is not None:
+            self._messages.deliver([done["acknowledgement"]])
+        return Received(
+            kept_id=keep.id,
+            outcome=done["outcome"],
+            case_number=number,
+            refused_files=tuple(f"{name}: {reason}" for name, reason in refused),
+        )
+
+    def _new_message_id(self, kind: str) -> str:
+        return f"<{kind}.{secrets.token_hex(12)}@{self.settings.domain}>"
+
+    def _target(self, email: InboundEmail, sender: Sender, threaded: list[str]) -> str | None:
+        """The case this email continues, if its sender may write to it: the tag first,
+        then the cases its In-Reply-To / References name."""
+        candidates = ([email.case_tag] if email.case_tag else []) + threaded
+        for number in dict.fromkeys(candidates):
+            case = self._desk.find(number)
+            if case is not None and may_write_to(sender, case.contact_email, case.customer_number):
+                return case.number
+        return None
+
+    def _attachments(
+        self, email: InboundEmail
+    ) -> tuple[tuple[CheckedFile, ...], list[tuple[str, str]]]:
+        limits = self.settings.attachments
+        kept: list[CheckedFile] = []
+        refused: list[tuple[str, str]] = []
+        scanner = self._scanner() if email.attachments else None
+        for index, attachment in enumerate(email.attachments):
+            if index >= limits.max_files:
+                refused.append((attachment.name, f"more than {limits.max_files} files"))
+                continue
+            try:
+                checked = check_file(attachment.name, attachment.content, limits, scanner)
+            except ValidationError as error:
+                refused.append((attachment.name, error.message))
+                continue
+            self._files.put(attachment.content)
+            kept.append(checked)
+        return tuple(kept), refused
+
+    def _acknowledge(
+        self,
+        connection: Connection,
+        repository: MailRepository,
+        number: str,
+        email: InboundEmail,
+        to_case: EmailToCase,
+    ) -> str:
+        sender = to_case.sender
+        texts = mail_messages.acknowledgement(number, without_tags(to_case.subject), sender.name)
+        thread = [*email.references, *([email.message_id] if email.message_id else [])]
+        return self._thread_email(
+            connection,
+            repository,
+            number,
+            to=email.sender,
+            language=sender.language or self.settings.language,
+            texts=texts,
+            kind="cases.acknowledgement",
+            answered=email.message_id,
+            previous=thread,
+        )
+
+    def _flooded(self, keep: _Keeper, sender: Sender, *, notify: bool) -> Received:
+        def work(session: Session) -> str | None:
+            repository = self._repository(session.connection)
+            keep.store(repository, Outcome.RATE_LIMITED, "mail_rate_limited", None, notify)
+            told = None
+            if notify:
+                texts = mail_messages.flood_notice(self.settings.per_hour)
+                language = _language(sender.language or self.settings.language, texts)
+                subject, body = texts[language]
+                told = self._messages.add(
+                    session.connection,
+                    Notification(
+                        recipient=sender.address,
+                        subject=subject,
+                        body=body,
+                        kind="cases.mail_rate_limited",
+                        language=language,
+                    ),
+                ).id
+            session.commit()
+            return told
+
+        told = self._db.run(work)
+        if told is not None:
+            self._messages.deliver([told])
+        return Received(kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited")
+
+    def _keep_only(
+        self, keep: _Keeper, outcome: Outcome, reason: str, case_number: str | None = None
+    ) -> Received:
+        def work(session: Session) -> None:
+            keep.store(self._repository(session.connection), outcome, reason, case_number)
+            session.commit()
+
+        self._db.run(work)
+        return Received(kept_id=keep.id, outcome=outcome, case_number=case_number, reason=reason)
+
+    # ----------------------------------------------------------------- outbound
+
+    def reply_email(
+        self,
+        connection: Connection,
+        case_number: str,
+        *,
+        to: str,
+        language: str,
+        subject: str,
+        body: str,
+    ) -> str:
+        """Write an agent's reply on case ``case_number`` to ``to`` into the outbox, in
+        the caller's transaction: the subject tagged, threaded under the case's emails.
+        Its outbox id, to deliver after the commit."""
+        repository = self._repository(connection)
+        thread = repository.thread(case_number)
+        # it answers the customer's latest email (else postroom's latest)
+        theirs = [m for m, direction in thread if direction is Direction.IN]
+        answered = theirs[-1] if theirs else (thread[-1][0] if thread else None)
+        return self._thread_email(
+            connection,
+            repository,
+            case_number,
+            to=to,
+            language=language,
+            texts=mail_messages.agent_reply(case_number, subject, body),
+            kind="cases.reply",
+            answered=answered,
+            previous=[m for m, _direction in thread if m != answered],
+        )
+
+    def _thread_email(
+        self,
+        connection: Connection,
+        repository: MailRepository,
+        number: str,
+        *,
+        to: str,
+        language: str,
+        texts: mail_messages.Texts,
+        kind: str,
+        answered: str | None,
+        previous: Sequence[str],
+    ) -> str:
+        language = _language(language, texts)
+        subject, body = texts[language]
+        message_id = self._new_message_id(f"case.{number}")
+        data = {"case_number": number, "message_id": message_id}
+        if answered:
+            data["in_reply_to"] = answered
+            data["references"] = references(previous, answered)
+        added = self._messages.add(
+            connection,
+            Notification(
+                recipient=to,
+                subject=subject,
+                body=body,
+                kind=kind,
+                language=language,
+                data=data,
+                translations={
+                    other: Translation(subject=s, body=b)
+                    for other, (s, b) in texts.items()
+                    if other != language
+                },
+            ),
+        )
+        repository.remember(message_id, number, Direction.OUT, self._clock.now())
+        assert added.id is not None
+        return added.id
+
+    def on_case_message(self, session: Session, case: Case, message: Message) -> None:
+        """The cases area's message listener: an agent's reply on a case that came by
+        email goes to the case's contact by email, in the same transaction as the reply
+        (the outbox delivers it after the commit, through the worker)."""
+        if message.kind is not MessageKind.AGENT or case.channel is not Channel.EMAIL:
+            return
+        if not case.contact.email:
+            return
+        self.reply_email(
+            session.connection,
+            case.number,
+            to=case.contact.email,
+            language=self._senders.find(case.contact.email).language or self.settings.language,
+            subject=without_tags(case.subject),
+            body=message.body,
+        )
+
+    # ------------------------------------------------------------------- staff
+
+    def kept(self, *, outcome: str | None = None, limit: int = 50) -> builtins.list[KeptEmail]:
+        """Inbound email as kept, newest first; only one outcome's when given."""
+        wanted = None if outcome is None else parse_outcome(outcome)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit is 1 to {MAX_PAGE}", code="invalid_limit")
+        return self._db.run(
+            lambda session: self._repository(session.connection).listed(wanted, limit),
+            readonly=True,
+        )
+
+    def original(self, kept_id: int) -> bytes:
+        """The bytes of a kept email, as they came."""
+        found = self._db.run(
+            lambda session: self._repository(session.connection).raw(kept_id), readonly=True
+        )
+        if found is None:
+            raise NotFound(f"no kept email {kept_id}", code="mail_not_found")
+        return found
+
+
+@attrs.define
+class _Keeper:
+    """One inbound email on its way to the store: what is known of it so far."""
+
+    raw: bytes
+    envelope_sender: str | None
+    source: str
+    clock: Clock
+    sender: str = ""
+    subject: str = ""
+    message_id: str | None = None
+    id: int = 0
+
+    def store(
+        self,
+        repository: MailRepository,
+        outcome: Outcome,
+        reason: str,
+        case_number: str | None,
+        notified: bool = False,
+    ) -> None:
+        self.id = repository.keep(
+            received_at=self.clock.now(),
+            source=self.source,
+            envelope_sender=self.envelope_sender,
+            sender=self.sender,
+            subject=self.subject,
+            message_id=self.message_id,
+            outcome=outcome,
+            reason=reason,
+            case_number=case_number,
+            notified=notified,
+            raw=self.raw,
+        )
+
+
+def _language(wanted: str, texts: mail_messages.Texts) -> str:
+    return wanted if wanted in texts else "en"
+
+
+def _subject(subject: str) -> str:
+    if len(subject) > MAX_SUBJECT:
+        return subject[: MAX_SUBJECT - 1].rstrip() + "…"
+    return subject or "(no subject)"
+
+
+def _body(email: InboundEmail, refused: list[tuple[str, str]]) -> str:
+    """The case's message: the email's text (cut to what a message holds: the whole
+    email stays kept), and the attachments that were refused, with why."""
+    notes = ""
+    if refused:
+        notes = "\n\n[attachments not kept]\n" + "\n".join(
+            f"- {name}: {reason}" for name, reason in refused
+        )
+    text = email.text or "(no text)"
+    room = MAX_BODY - len(notes)
+    if len(text) > room:
+        cut = "\n\n[cut here: the whole email is kept for staff]"
+        text = text[: max(0, room - len(cut))].rstrip() + cut
+    return (text + notes)[:MAX_BODY]

@@ -1,0 +1,212 @@
+"""The email channel's tables: every inbound email kept with its outcome, and the
+Message-Ids of each case's emails (both ways) that thread replies to it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Row
+
+from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome
+from postroom.core.db import UtcDateTime, metadata
+
+cases_mail_inbound = sa.Table(
+    "cases_mail_inbound",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("envelope_sender", sa.String(320), nullable=True),
+    sa.Column("sender", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("case_number", sa.String(20), nullable=True),
+    sa.Column("notified", sa.Boolean, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Index("ix_cases_mail_inbound_sender", "sender", "received_at"),
+    sa.Index("ix_cases_mail_inbound_outcome", "outcome", "received_at"),
+)
+
+cases_mail_ids = sa.Table(
+    "cases_mail_ids",
+    metadata,
+    # the order emails were written in (two can share a moment of the frozen clock)
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("case_number", sa.String(20), nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_cases_mail_ids_case", "case_number", "id"),
+)
+
+_LISTED = [c for c in cases_mail_inbound.c if c.name != "raw"]
+
+
+class MailRepository(Protocol):
+    """The email channel's storage, on one unit of work."""
+
+    def keep(
+        self,
+        *,
+        received_at: datetime,
+        source: str,
+        envelope_sender: str | None,
+        sender: str,
+        subject: str,
+        message_id: str | None,
+        outcome: Outcome,
+        reason: str,
+        case_number: str | None,
+        notified: bool,
+        raw: bytes,
+    ) -> int:
+        """Keep an inbound email; its id."""
+        ...
+
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
+        """How many emails ``sender`` sent since ``since`` that count against the flood
+        limit, and whether they were told of it in that time."""
+        ...
+
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The case number of each of these Message-Ids that belongs to a case."""
+        ...
+
+    def remember(
+        self, message_id: str, case_number: str, direction: Direction, at: datetime
+    ) -> bool:
+        """Note that ``message_id`` belongs to ``case_number``; False if it was known."""
+        ...
+
+    def thread(self, case_number: str) -> list[tuple[str, Direction]]:
+        """The Message-Ids of a case's emails and which way each went, oldest first."""
+        ...
+
+    def listed(self, outcome: Outcome | None, limit: int) -> list[KeptEmail]: ...
+
+    def raw(self, kept_id: int) -> bytes | None: ...
+
+
+def _kept(row: Row[Any]) -> KeptEmail:
+    m = row._mapping
+    return KeptEmail(
+        id=int(m["id"]),
+        received_at=m["received_at"],
+        source=str(m["source"]),
+        envelope_sender=m["envelope_sender"],
+        sender=str(m["sender"]),
+        subject=str(m["subject"]),
+        message_id=m["message_id"],
+        outcome=Outcome(str(m["outcome"])),
+        reason=str(m["reason"]),
+        case_number=m["case_number"],
+        size=int(m["size"]),
+    )
+
+
+class MailStore:
+    """``MailRepository`` on a unit of work's connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def keep(
+        self,
+        *,
+        received_at: datetime,
+        source: str,
+        envelope_sender: str | None,
+        sender: str,
+        subject: str,
+        message_id: str | None,
+        outcome: Outcome,
+        reason: str,
+        case_number: str | None,
+        notified: bool,
+        raw: bytes,
+    ) -> int:
+        row = self._c.execute(
+            cases_mail_inbound.insert()
+            .values(
+                received_at=received_at,
+                source=source[:20],
+                envelope_sender=None if envelope_sender is None else envelope_sender[:320],
+                sender=sender[:320],
+                subject=subject[:300],
+                message_id=None if message_id is None else message_id[:255],
+                outcome=outcome.value,
+                reason=reason[:500],
+                case_number=case_number,
+                notified=notified,
+                size=len(raw),
+                raw=raw,
+            )
+            .returning(cases_mail_inbound.c.id)
+        ).one()
+        return int(row[0])
+
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
+        t = cases_mail_inbound
+        counted = sa.case((t.c.outcome.in_([o.value for o in COUNTED]), 1), else_=0)
+        told = sa.case((t.c.notified.is_(True), 1), else_=0)
+        row = self._c.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(counted), 0), sa.func.max(told)).where(
+                t.c.sender == sender, t.c.received_at > since
+            )
+        ).one()
+        return int(row[0]), bool(row[1])
+
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        if not message_ids:
+            return {}
+        t = cases_mail_ids
+        rows = self._c.execute(
+            sa.select(t.c.message_id, t.c.case_number).where(t.c.message_id.in_(message_ids))
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def remember(
+        self, message_id: str, case_number: str, direction: Direction, at: datetime
+    ) -> bool:
+        t = cases_mail_ids
+        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        done = self._c.execute(
+            insert(t)
+            .values(
+                message_id=message_id[:255],
+                case_number=case_number,
+                direction=direction.value,
+                created_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.message_id])
+        )
+        return done.rowcount == 1
+
+    def thread(self, case_number: str) -> list[tuple[str, Direction]]:
+        t = cases_mail_ids
+        rows = self._c.execute(
+            sa.select(t.c.message_id, t.c.direction)
+            .where(t.c.case_number == case_number)
+            .order_by(t.c.id)
+        )
+        return [(str(r[0]), Direction(str(r[1]))) for r in rows]
+
+    def listed(self, outcome: Outcome | None, limit: int) -> list[KeptEmail]:
+        t = cases_mail_inbound
+        query = sa.select(*_LISTED).order_by(t.c.received_at.desc(), t.c.id.desc()).limit(limit)
+        if outcome is not None:
+            query = query.where(t.c.outcome == outcome.value)
+        return [_kept(r) for r in self._c.execute(query)]
+
+    def raw(self, kept_id: int) -> bytes | None:
+        t = cases_mail_inbound
+        found = self._c.execute(sa.select(t.c.raw).where(t.c.id == kept_id)).first()
+        return None if found is None else bytes(found[0])

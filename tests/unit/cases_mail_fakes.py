@@ -1,0 +1,196 @@
+"""In-memory fakes of what the email channel's use cases depend on: its repository,
+the transactions (rolled back unless committed), the cases area, the identity area's
+sender look-up, the outbox and the attachment files. No I/O."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from postroom.core.cases.inbound import AfterCase, CaseFacts, EmailToCase
+from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome, Sender
+from postroom.core.ports import Notification
+
+T = TypeVar("T")
+
+
+@attrs.define
+class Kept:
+    email: KeptEmail
+    notified: bool
+    raw: bytes
+
+
+@attrs.define
+class State:
+    kept: list[Kept] = attrs.field(factory=list)
+    ids: dict[str, tuple[str, Direction, datetime]] = attrs.field(factory=dict)
+    outbox: list[Notification] = attrs.field(factory=list)
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.committed = False
+        self.connection: Any = None
+
+    def commit(self) -> None:
+        self.committed = True
+
+
+@attrs.define
+class FakeDatabase:
+    state: State = attrs.field(factory=State)
+
+    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
+        before = copy.deepcopy(self.state)
+        session = FakeSession()
+        try:
+            result = work(session)
+        except BaseException:
+            self.state = before
+            raise
+        if not session.committed:
+            self.state = before
+        return result
+
+    def repository(self, _connection: Any) -> FakeMailRepository:
+        return FakeMailRepository(self)
+
+
+@attrs.define
+class FakeMailRepository:
+    db: FakeDatabase
+
+    @property
+    def _s(self) -> State:
+        return self.db.state
+
+    def keep(self, *, raw: bytes, notified: bool, **values: Any) -> int:
+        kept_id = len(self._s.kept) + 1
+        self._s.kept.append(Kept(KeptEmail(id=kept_id, size=len(raw), **values), notified, raw))
+        return kept_id
+
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
+        recent = [
+            k for k in self._s.kept if k.email.sender == sender and k.email.received_at > since
+        ]
+        return sum(1 for k in recent if k.email.outcome in COUNTED), any(k.notified for k in recent)
+
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        return {i: self._s.ids[i][0] for i in message_ids if i in self._s.ids}
+
+    def remember(
+        self, message_id: str, case_number: str, direction: Direction, at: datetime
+    ) -> bool:
+        if message_id in self._s.ids:
+            return False
+        self._s.ids[message_id] = (case_number, direction, at)
+        return True
+
+    def thread(self, case_number: str) -> list[tuple[str, Direction]]:
+        return [(i, d) for i, (number, d, _at) in self._s.ids.items() if number == case_number]
+
+    def listed(self, outcome: Outcome | None, limit: int) -> list[KeptEmail]:
+        found = [k.email for k in reversed(self._s.kept) if outcome in (None, k.email.outcome)]
+        return found[:limit]
+
+    def raw(self, kept_id: int) -> bytes | None:
+        return next((k.raw for k in self._s.kept if k.email.id == kept_id), None)
+
+
+@attrs.define
+class FakeCase:
+    facts: CaseFacts
+    emails: list[EmailToCase] = attrs.field(factory=list)
+    #: a reply to it opens a follow-up case (the cases area's rule for old resolved cases)
+    follow_up: bool = False
+
+
+@attrs.define
+class FakeCaseDesk:
+    """The cases area: numbers C-2026-000001 on, each email kept with its case."""
+
+    db: FakeDatabase
+    cases: dict[str, FakeCase] = attrs.field(factory=dict)
+    merged: dict[str, str] = attrs.field(factory=dict)
+    #: what the cases area answers to every email, when it refuses them
+    refusal: Exception | None = None
+
+    def find(self, number: str) -> CaseFacts | None:
+        case = self.cases.get(self.merged.get(number, number))
+        return None if case is None else case.facts
+
+    def _new(self, email: EmailToCase) -> str:
+        number = f"C-2026-{len(self.cases) + 1:06d}"
+        self.cases[number] = FakeCase(
+            CaseFacts(
+                number=number,
+                customer_number=email.sender.account,
+                contact_email=email.sender.address,
+                subject=email.subject,
+            ),
+            [email],
+        )
+        return number
+
+    def open_by_email(self, email: EmailToCase, then: AfterCase) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+
+        def work(session: FakeSession) -> str:
+            number = self._new(email)
+            then(session.connection, number)
+            session.commit()
+            return number
+
+        return self.db.run(work)
+
+    def add_by_email(self, number: str, email: EmailToCase, then: AfterCase) -> str:
+        def work(session: FakeSession) -> str:
+            case = self.cases[number]
+            went = self._new(email) if case.follow_up else number
+            if not case.follow_up:
+                case.emails.append(email)
+            then(session.connection, went)
+            session.commit()
+            return went
+
+        return self.db.run(work)
+
+
+@attrs.define
+class FakeSenders:
+    known: dict[str, Sender] = attrs.field(factory=dict)
+
+    def find(self, address: str) -> Sender:
+        return self.known.get(address, Sender(address=address))
+
+
+@attrs.define
+class FakeMessages:
+    db: FakeDatabase
+    delivered: list[str] = attrs.field(factory=list)
+
+    def add(self, connection: Any, notification: Notification) -> Notification:
+        added = attrs.evolve(notification, id=f"msg_{len(self.db.state.outbox) + 1}")
+        self.db.state.outbox.append(added)
+        return added
+
+    def deliver(self, message_ids: Sequence[str]) -> int:
+        self.delivered.extend(message_ids)
+        return len(message_ids)
+
+
+@attrs.define
+class FakeFiles:
+    content: dict[str, bytes] = attrs.field(factory=dict)
+
+    def put(self, content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        self.content[digest] = content
+        return digest
