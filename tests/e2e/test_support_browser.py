@@ -149,9 +149,18 @@ def sign_in(page, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/account/sign-in")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
-    page.locator("form", has=page.locator("input[name=password]")).locator(
-        "button[type=submit]"
-    ).click()
+    submit(
+        page,
+        page.locator("form", has=page.locator("input[name=password]")).locator(
+            "button[type=submit]"
+        ),
+    )
+
+
+def submit(page, button) -> None:
+    """Click a form's button and wait for the page it leads to (after any redirect)."""
+    with page.expect_navigation():
+        button.click()
 
 
 def new_page(browser, language: str, errors: list[str]):
@@ -181,7 +190,7 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
         customer.locator("input[name=subject]").fill(journey.subject)
         customer.locator("textarea[name=description]").fill("E42 <b>since</b> this morning.")
         customer.locator("select[name=meter]").select_option("PR-DEMO-0001")
-        customer.locator("form.portal-form button[type=submit]").click()
+        submit(customer, customer.locator("form.portal-form button[type=submit]"))
         heading = customer.locator("h1").inner_text()
         number = re.search(r"C-\d{4}-\d{6}", heading).group(0)
         assert journey.subject in heading
@@ -195,33 +204,33 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
         agent.goto(f"{base}/console?view=unassigned")
         assert agent.locator("h1").inner_text() == journey.queue
         check(agent, "console-unassigned")
-        agent.get_by_role("link", name=number).click()
+        submit(agent, agent.get_by_role("link", name=number))
         assert number in agent.locator("h1").inner_text()
         assert agent.get_by_text("PR-DEMO-0001").first.is_visible()  # the customer's meter
         check(agent, "console-case")
 
         # takes it, inserts the canned reply, sends it and waits on the customer
-        agent.locator(f"form[action='/console/cases/{number}/take'] button").click()
+        submit(agent, agent.locator(f"form[action='/console/cases/{number}/take'] button"))
         agent.locator("#canned-lang").select_option(journey.language)
-        agent.locator("form:has(select[name=canned]) button").click()
+        submit(agent, agent.locator("form:has(select[name=canned]) button"))
         body = agent.locator("textarea[name=reply-body]").input_value()
         assert body.startswith(journey.greeting)
         assert number in body
         agent.locator("select[name=reply-status]").select_option("waiting_on_customer")
-        agent.locator(f"form[action='/console/cases/{number}/reply'] button.primary").click()
+        submit(agent, agent.locator(f"form[action='/console/cases/{number}/reply'] button.primary"))
         agent.locator("textarea[name=note-body]").fill("Internal: firmware 2.1 suspected.")
-        agent.locator(f"form[action='/console/cases/{number}/note'] button").click()
+        submit(agent, agent.locator(f"form[action='/console/cases/{number}/note'] button"))
         assert agent.locator(".thread li.internal-note").count() == 1
         check(agent, "console-case-answered")
 
         # the customer reads the answer (never the note) and closes the case
         customer.goto(f"{base}/support")
         check(customer, "support-list")
-        customer.get_by_role("link", name=number).click()
+        submit(customer, customer.get_by_role("link", name=number))
         assert customer.get_by_text(journey.waiting).first.is_visible()
         assert customer.get_by_text(body.splitlines()[0]).is_visible()
         assert "firmware 2.1" not in customer.content()
-        customer.locator(f"form[action='/support/{number}/close'] button").click()
+        submit(customer, customer.locator(f"form[action='/support/{number}/close'] button"))
         assert customer.locator("dl.facts dd").first.inner_text() == journey.closed
         check(customer, "support-case-closed")
         customer.goto(f"{base}/dashboard")
