@@ -32,6 +32,7 @@ def messages() -> dict[str, Any]:
         "invalid_link": _("Choose what the case is linked to."),
         "link_not_found": _("Nothing of that kind has this reference on the account."),
         "account_not_found": _("There is no customer account with this number."),
+        "invalid_account_number": _("There is no customer account with this number."),
         "invalid_contact_email": _("Enter an email address."),
         "contact_name_too_long": _("A name has at most 200 characters."),
         "contact_phone_too_long": _("A phone number has at most 40 characters."),

@@ -102,7 +102,9 @@ def placeholder(name: str) -> str:
 
 
 def filesize(size: int) -> str:
-    """A file's size with the reader's decimal mark (``12.5 kB``, ``1,2 MB``)."""
+    """A file's size with the reader's decimal mark (``980 B``, ``12.5 kB``, ``1,2 MB``)."""
+    if size < 1000:
+        return f"{size} B"
     if size < 10**6:
         return f"{format_decimal(size / 1000, format='#,##0.#')} kB"
     return f"{format_decimal(size / 10**6, format='#,##0.#')} MB"

@@ -69,6 +69,10 @@ class MergeForm(FlaskForm):  # type: ignore[misc]
     into = StringField(_("Merge into case number"))
 
 
+class AccountForm(FlaskForm):  # type: ignore[misc]
+    account = StringField(_("Customer account number"))
+
+
 class LinkForm(FlaskForm):  # type: ignore[misc]
     kind = SelectField(_("Link to"), validate_choice=False)
     reference = StringField(_("Reference"))
@@ -85,6 +89,7 @@ def _forms(posted: dict[str, FlaskForm] | None = None) -> dict[str, Any]:
         "escalate": EscalateForm(prefix="escalate", formdata=None),
         "merge": MergeForm(prefix="merge", formdata=None),
         "link": LinkForm(prefix="link", formdata=None),
+        "account": AccountForm(prefix="account", formdata=None),
     }
     made.update(posted or {})
     made["reply"].status.choices = [
@@ -192,7 +197,7 @@ def _act(number: str, name: str, form: FlaskForm, action: Any, done: Any) -> Any
             abort(404)
         field = next(iter(form._fields.values()))
         for candidate in form:
-            if candidate.short_name in ("body", "reason", "into", "reference"):
+            if candidate.short_name in ("body", "reason", "into", "reference", "account"):
                 field = candidate
         if error.code.startswith("attachment_") and "files" in form._fields:
             field = form.files
@@ -346,3 +351,20 @@ def file(number: str, sha256: str) -> Any:
     except PostroomError:
         abort(404)
     return download(reference, content)
+
+
+@bp.post("/<number>/account")
+@roles_required(*CONSOLE_ROLES)
+def account(number: str) -> Any:
+    """Give a case opened by an unknown contact (an email from an address no user has)
+    its customer account."""
+    form = AccountForm(prefix="account")
+    return _act(
+        number,
+        "account",
+        form,
+        lambda n: current_postroom().cases.link_account(
+            n, (form.account.data or "").strip(), by=staff_actor()
+        ),
+        _("The case is now the account's."),
+    )

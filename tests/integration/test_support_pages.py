@@ -539,3 +539,35 @@ def test_cases_of_two_accounts_are_not_merged(app: Flask, people: People) -> Non
     assert refused.status_code == 422
     assert "Cases of different customer accounts cannot be merged." in refused.text
     assert agent.get(page).status_code == 200  # still its own case
+
+
+def test_an_agent_gives_an_unknown_contacts_case_its_account(
+    app: Flask, people: People, postroom: Postroom
+) -> None:
+    agent = sign_in(app, "agnes@vendor.example")
+    response = post_form(
+        agent,
+        "/console/log",
+        "/console/log",
+        {
+            "channel": "mail",
+            "account": "",
+            "contact_name": "Eve Writer",
+            "subject": "Letter",
+            "description": "A letter about a meter.",
+            "priority": "normal",
+            "department": "",
+        },
+    )
+    assert response.status_code == 303
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    page = f"/console/cases/{number}"
+    assert "Not linked to an account" in agent.get(page).text
+    refused = post_form(agent, page, f"{page}/account", {"account-account": "0000000000"})
+    assert refused.status_code == 422
+    assert "There is no customer account with this number." in refused.text
+    done = post_form(agent, page, f"{page}/account", {"account-account": people.mine})
+    assert done.status_code == 303
+    assert "Acme Mail" in agent.get(page).text
+    alice = sign_in(app, "alice@acme.example")
+    assert alice.get(f"/support/{number}").status_code == 200
