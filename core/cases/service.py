@@ -647,8 +647,11 @@ class CasesService:
         return self.assign(number, int(by.id), by=by)
 
     def set_status(self, number: str, status: str, *, by: Actor, reason: str = "") -> Case:
-        """Move the case along its transitions (staff). Escalating needs a reason."""
+        """Move the case along its transitions (staff). Escalating needs a reason and
+        is ``escalate`` (the supervisors are told, the hook fires)."""
         staff_only(by)
+        if model.parse_status(status) is Status.ESCALATED:
+            return self.escalate(number, reason, by=by)
         clean = case_number(number)
         target = model.parse_status(status)
         why = model.parse_reason(reason) if target is Status.ESCALATED or reason else ""
@@ -692,8 +695,8 @@ class CasesService:
 
         return self._db.run(work)
 
-    def close(self, number: str, *, by: Actor, customer_number: str | None = None) -> Case:
-        """Close the case: staff any, a customer their own (``customer_number``)."""
+    def close(self, number: str, *, by: Actor) -> Case:
+        """Close the case: staff any, a customer their own."""
         clean = case_number(number)
         now = self._clock.now()
         if by.kind is ActorKind.CUSTOMER:

@@ -208,9 +208,7 @@ def close(number: str) -> Response:
     if not FlaskForm().validate_on_submit():
         abort(400)
     try:
-        current_postroom().cases.close(
-            detail.case.number, by=_actor(user), customer_number=user.account_number
-        )
+        current_postroom().cases.close(detail.case.number, by=_actor(user))
     except PostroomError as error:
         flash(error_text(error), "error")
     else:

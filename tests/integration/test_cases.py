@@ -21,7 +21,9 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.clock import FrozenClock
-from postroom.core.errors import NotFound
+from postroom.core.demo import DEMO_CUSTOMER, load_demo
+from postroom.core.errors import NotFound, PermissionDenied, ValidationError
+from postroom.core.money import Money
 
 AGENT = Actor.staff(1, "Alex Agent")
 
@@ -142,3 +144,80 @@ def test_the_queue_filters_on_the_store(
     assert queue(QueueFilter(breached=True), by=AGENT) == []
     clock.advance(timedelta(days=1))
     assert [c.number for c in queue(QueueFilter(breached=True), by=AGENT)] == [urgent.number]
+
+
+def test_the_demo_has_cases_across_channels_departments_and_sla_states(
+    postroom: Postroom,
+) -> None:
+    facts: dict[str, str] = {}
+    load_demo(postroom, facts=facts)
+    assert "demo staff supervisor" in facts
+    customer = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER)
+    cases = postroom.cases.list(customer.number, limit=50)
+    assert {c.channel.value for c in cases} == {"web", "phone", "social", "chat", "mail"}
+    assert {c.department.value for c in cases} >= {"equipment", "billing", "software", "shipping"}
+    assert {c.status for c in cases} >= {
+        Status.NEW,
+        Status.OPEN,
+        Status.WAITING,
+        Status.ESCALATED,
+        Status.RESOLVED,
+    }
+    claims = [c for c in cases if c.subject.startswith("Lost parcel claim")]
+    assert postroom.cases.claim(customer.number, claims[0].number).claim.missing
+    supervisor = Actor.staff(0, "test", role="supervisor")
+    assert len(postroom.cases.priority_queue(by=supervisor)) == 1
+    assert load_demo(postroom) == []  # a restart adds nothing
+
+
+def test_a_claims_refund_is_credited_once_by_a_supervisor_only(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    customer = Actor.customer(numbers["mine"], 1, "Chris")
+    supervisor = Actor.staff(2, "Sue Supervisor", role="supervisor")
+    view = postroom.cases.file_claim(
+        by=customer,
+        tracking_number="9400100000000000000099",
+        kind="lost",
+        declared_value=Money.parse("45.00 USD"),
+        description="Never arrived",
+    )
+    number = view.case.number
+    for document in ("proof_of_mailing", "shipment_details", "proof_of_value"):
+        ref = AttachmentRef(document[0] * 64, f"{document}.pdf", "application/pdf", 900)
+        postroom.cases.add_claim_document(number, document, ref, by=customer)
+
+    def balance() -> int:
+        try:
+            return postroom.ledger.balance(numbers["mine"]).balances.balance
+        except NotFound:  # no postage account yet: nothing in it
+            return 0
+
+    before = balance()
+    amount = Money.parse("45.00 USD")
+    for wrong in (customer, AGENT):
+        with pytest.raises(PermissionDenied):
+            postroom.cases.decide_claim(number, "refund", by=wrong, amount=amount)
+    assert balance() == before
+    claim = postroom.cases.decide_claim(number, "refund", by=supervisor, amount=amount)
+    assert claim.refund_transfer_id == f"claim-{number}"
+    assert balance() == before + amount.mills
+    with pytest.raises(ValidationError):
+        postroom.cases.decide_claim(number, "refund", by=supervisor, amount=amount)
+    assert balance() == before + amount.mills
+    [deposit] = postroom.funding.manual_deposits(numbers["mine"])
+    assert deposit.reference == number
+    assert postroom.cases.get(numbers["mine"], number).case.status is Status.RESOLVED
+
+
+def test_the_sla_watch_job_escalates_on_the_store(
+    postroom: Postroom, numbers: dict[str, str], clock: FrozenClock
+) -> None:
+    customer = Actor.customer(numbers["mine"], 1, "Chris")
+    case = postroom.cases.open(
+        by=customer, subject="Down", description="x", channel="web", priority="urgent"
+    )
+    clock.advance(timedelta(days=1))
+    assert postroom.jobs.run_now("cases.sla-watch") == 1
+    assert postroom.jobs.run_now("cases.sla-watch") == 0
+    assert postroom.cases.get(numbers["mine"], case.number).case.status is Status.ESCALATED

@@ -15,10 +15,11 @@ depends_on = ("accounts_0001",)
 
 _QUEUE_INDEXES = {
     "ix_cases_status_due": ["status", "queue_due_at", "id"],
-    "ix_cases_department_status_due": ["department", "status", "queue_due_at", "id"],
-    "ix_cases_assignee_status_due": ["assignee_id", "status", "queue_due_at", "id"],
-    "ix_cases_priority_status_due": ["priority", "status", "queue_due_at", "id"],
-    "ix_cases_channel_status_due": ["channel", "status", "queue_due_at", "id"],
+    "ix_cases_department_due": ["department", "queue_due_at", "id"],
+    "ix_cases_assignee_due": ["assignee_id", "queue_due_at", "id"],
+    "ix_cases_priority_due": ["priority", "queue_due_at", "id"],
+    "ix_cases_channel_due": ["channel", "queue_due_at", "id"],
+    "ix_cases_customer_due": ["customer_number", "queue_due_at", "id"],
     "ix_cases_due": ["queue_due_at", "id"],
     "ix_cases_customer_department_opened": ["customer_number", "department", "opened_at"],
 }
