@@ -1,8 +1,8 @@
 """Support in a real Chromium (Debian's, driven by Playwright) on one `postroom serve
---demo`: a customer opens a case on the web form, an agent in a second browser context
-finds it in its department's queue, takes it and answers with a canned reply filled in;
-the customer reads the answer and closes the case. Once in English, once in French, with axe-core checking
-every page for serious and critical accessibility violations.
+--demo`: a customer opens a case on the web form; an agent in a second browser context
+finds it in its department's queue, takes it and answers with a canned reply filled
+in; the customer reads the answer and closes the case. Once in English, once in French,
+with axe-core checking every page for serious and critical accessibility violations.
 
 Set ``POSTROOM_SCREENSHOTS`` to a folder to keep a full-page screenshot of each page."""
 
