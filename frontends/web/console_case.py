@@ -123,6 +123,17 @@ def _placeholders(detail: CaseDetail, customer_name: str) -> dict[str, str]:
     }
 
 
+def _customer_language(email: str) -> str:
+    """The language a canned reply defaults to: the contact's, when the contact is a
+    portal user; else the reader's."""
+    if email:
+        try:
+            return current_postroom().identity.by_email(email).language
+        except PostroomError:
+            pass  # not a portal user (an email sender, a caller)
+    return str(get_locale())
+
+
 def _page(number: str, posted: dict[str, FlaskForm] | None = None, status: int = 200) -> Any:
     pr = current_postroom()
     detail = pr.cases.get_for_staff(number, by=staff_actor())
@@ -138,7 +149,7 @@ def _page(number: str, posted: dict[str, FlaskForm] | None = None, status: int =
     forms = _forms(posted)
     canned = pr.canned_replies.list(case.department.value)
     chosen = request.args.get("canned", "")
-    language = request.args.get("lang", str(get_locale()))
+    language = request.args.get("lang") or _customer_language(case.contact.email)
     if chosen.isdigit() and not (posted and "reply" in posted):
         try:
             forms["reply"].body.data = pr.canned_replies.render(

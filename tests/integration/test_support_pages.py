@@ -338,6 +338,12 @@ def test_a_canned_reply_is_filled_from_the_case_in_french(
     agent = sign_in(app, "agnes@vendor.example")
     page = agent.get(f"/console/cases/{number}?canned={reply.id}&lang=fr").text
     assert f"Bonjour Alice, votre dossier {number} est entre nos mains." in page
+    # without a language chosen, the customer's own (Alice reads English)
+    page = agent.get(f"/console/cases/{number}?canned={reply.id}").text
+    assert f"Hello Alice, your case {number} is with us." in page
+    bob_case = open_case(sign_in(app, "bob@other.example"))
+    page = agent.get(f"/console/cases/{bob_case}?canned={reply.id}").text
+    assert f"Bonjour Bob, votre dossier {bob_case} est entre nos mains." in page
 
 
 def test_a_supervisor_writes_a_canned_reply_and_an_unknown_placeholder_is_refused(
