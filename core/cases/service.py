@@ -60,6 +60,7 @@ from postroom.core.cases.ports import (
     TrackingNumberAsGiven,
     Transactions,
 )
+from postroom.core.cases.sla import SlaView
 from postroom.core.cases.store import CaseRepository, CaseStore
 from postroom.core.cases.supervision import Supervision
 from postroom.core.clock import Clock
@@ -166,9 +167,16 @@ class CasesService:
             profile.subdivision if profile else None,
         )
 
-    def sla(self, case: Case) -> sla.SlaView:
+    def sla(self, case: Case) -> SlaView:
         """The SLA of ``case`` now (deadlines, pause, breach)."""
         return sla.view(case, self.calendar(case.customer_number), self.targets, self._clock.now())
+
+    def slas(self, cases: Iterable[Case]) -> builtins.list[SlaView]:
+        """The SLAs of a page of cases, each account's calendar looked up once."""
+        listed = builtins.list(cases)
+        now = self._clock.now()
+        calendars = {n: self.calendar(n) for n in {c.customer_number for c in listed}}
+        return [sla.view(c, calendars[c.customer_number], self.targets, now) for c in listed]
 
     # ------------------------------------------------------------------ open
 

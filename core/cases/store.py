@@ -553,6 +553,11 @@ class CaseStore:
         select = sa.select(t)
         if query.statuses:
             select = select.where(t.c.status.in_([s.value for s in query.statuses]))
+            if set(query.statuses) <= _STILL:
+                # true of every such case; it lets the planner seek past the running
+                # ones rather than filter them out one by one (PostgreSQL otherwise
+                # walks ix_cases_due through every active case first)
+                select = select.where(t.c.queue_due_at == NO_DEADLINE)
         if query.department is not None:
             select = select.where(t.c.department == query.department.value)
         if query.unassigned:
@@ -807,3 +812,5 @@ class CaseStore:
 
 
 _DONE = (Status.RESOLVED.value, Status.CLOSED.value)
+#: statuses whose SLA clock stands still (``queue_due_at`` is ``NO_DEADLINE``)
+_STILL = frozenset({Status.WAITING, Status.RESOLVED, Status.CLOSED})

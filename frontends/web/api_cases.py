@@ -61,7 +61,10 @@ def list_cases() -> Response:
         limit=_int_arg("limit", 50, 1, MAX_PAGE),
         offset=_int_arg("offset", 0, 0, 10**9),
     )
-    return jsonify({"items": [case_json(c, cases.sla(c), staff=False) for c in found]})
+    views = cases.slas(found)
+    return jsonify(
+        {"items": [case_json(c, v, staff=False) for c, v in zip(found, views, strict=True)]}
+    )
 
 
 @bp.post("")
