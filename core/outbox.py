@@ -182,9 +182,13 @@ class Outbox:
 
     # ----------------------------------------------------------------- writing
 
-    def add(self, connection: Connection, notification: Notification) -> Notification:
+    def add(
+        self, connection: Connection, notification: Notification, *, claimed: bool = False
+    ) -> Notification:
         """Store ``notification`` on ``connection`` (inside the caller's transaction: it
-        commits or rolls back with the change it reports). Returns it with its id."""
+        commits or rolls back with the change it reports). Returns it with its id.
+        ``claimed``: the caller delivers it itself right after the commit
+        (``deliver_claimed``); other deliveries leave it alone for a lease."""
         message_id = notification.id or "msg_" + uuid.uuid4().hex[:24]
         now = self._clock.now()
         connection.execute(
@@ -207,7 +211,7 @@ class Outbox:
                 data=json.dumps(dict(notification.data), sort_keys=True),
                 status=MessageStatus.PENDING.value,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=now + CLAIM_LEASE if claimed else now,
                 last_error=None,
                 delivered_to="[]",
                 created_at=now,
@@ -287,10 +291,37 @@ class Outbox:
 
         return self.deliver(self._db.run(due, readonly=True))
 
+    def deliver_claimed(self, message_ids: Iterable[str]) -> int:
+        """Deliver messages written with ``add(..., claimed=True)``, right after the
+        commit that wrote them: they were claimed in that very transaction, so no
+        transaction of its own claims them (one write less a message, for a sender of
+        many, such as support's email channel). One not delivered now (a notifier
+        failed, the process died) is retried by the worker once its lease runs out.
+        Returns how many were delivered."""
+        delivered = 0
+        for message_id in dict.fromkeys(message_ids):
+
+            def read(uow: UnitOfWork, message_id: str = message_id) -> OutboxMessage | None:
+                t = outbox_messages
+                row = uow.connection.execute(
+                    sa.select(t).where(
+                        t.c.id == message_id, t.c.status == MessageStatus.PENDING.value
+                    )
+                ).first()
+                return None if row is None else OutboxMessage.from_row(row)
+
+            found = self._db.run(read, readonly=True)
+            if found is not None:
+                delivered += self._send(found)
+        return delivered
+
     def _attempt(self, message_id: str) -> bool:
         claimed = self._claim(message_id)
         if claimed is None:
             return False
+        return self._send(claimed)
+
+    def _send(self, claimed: OutboxMessage) -> bool:
         notification = claimed.notification
         taken = list(claimed.delivered_to)
         errors: list[str] = []

@@ -200,13 +200,6 @@ def check_file(
     )
 
 
-def check_count(count: int, limits: AttachmentLimits) -> None:
-    if count > limits.max_files:
-        raise ValidationError(
-            f"{count} files; at most {limits.max_files} at once", code="attachment_too_many"
-        )
-
-
 def first_scanner(scanners: Sequence[VirusScanner]) -> VirusScanner:
     """The scanner to use: the first a plugin provided, else none."""
     return scanners[0] if scanners else NoVirusScanner()

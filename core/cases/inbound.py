@@ -38,7 +38,12 @@ import attrs
 from sqlalchemy.engine import Connection
 
 from postroom.core.cases import mail_messages
-from postroom.core.cases.attachments import AttachmentLimits, CheckedFile, check_file
+from postroom.core.cases.attachments import (
+    AttachmentLimits,
+    CheckedFile,
+    NoVirusScanner,
+    check_file,
+)
 from postroom.core.cases.email_in import (
     InboundEmail,
     UnreadableEmail,
@@ -140,11 +145,14 @@ class Senders(Protocol):
 
 
 class Messages(Protocol):
-    """The outbox: messages written in the caller's transaction, delivered after."""
+    """The outbox: messages written in the caller's transaction, delivered after
+    (``claimed``: by the caller at once, else by the worker)."""
 
-    def add(self, connection: Connection, notification: Notification) -> Notification: ...
+    def add(
+        self, connection: Connection, notification: Notification, *, claimed: bool = False
+    ) -> Notification: ...
 
-    def deliver(self, message_ids: Sequence[str]) -> int: ...
+    def deliver_claimed(self, message_ids: Sequence[str]) -> int: ...
 
 
 class Files(Protocol):
@@ -173,13 +181,6 @@ def _store(connection: Connection) -> MailRepository:
     return MailStore(connection)
 
 
-class NoScanner:
-    name = "none"
-
-    def scan(self, content: bytes) -> str | None:
-        return None
-
-
 # ---------------------------------------------------------------------- service
 
 
@@ -196,7 +197,7 @@ class CaseMail:
         messages: Messages,
         files: Files,
         settings: MailSettings,
-        scanner: Callable[[], VirusScanner] = NoScanner,
+        scanner: Callable[[], VirusScanner] = NoVirusScanner,
         repository: RepositoryFactory = _store,
     ) -> None:
         self._db = db
@@ -298,7 +299,7 @@ class CaseMail:
 
             self._db.run(settle)
         if done["acknowledgement"] is not None:
-            self._messages.deliver([done["acknowledgement"]])
+            self._messages.deliver_claimed([done["acknowledgement"]])
         return Received(
             kept_id=keep.id,
             outcome=done["outcome"],
@@ -360,6 +361,7 @@ class CaseMail:
             kind="cases.acknowledgement",
             answered=email.message_id,
             previous=thread,
+            claimed=True,
         )
 
     def _flooded(self, keep: _Keeper, sender: Sender, *, notify: bool) -> Received:
@@ -380,13 +382,14 @@ class CaseMail:
                         kind="cases.mail_rate_limited",
                         language=language,
                     ),
+                    claimed=True,
                 ).id
             session.commit()
             return told
 
         told = self._db.run(work)
         if told is not None:
-            self._messages.deliver([told])
+            self._messages.deliver_claimed([told])
         return Received(kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited")
 
     def _keep_only(
@@ -413,7 +416,7 @@ class CaseMail:
     ) -> str:
         """Write an agent's reply on case ``case_number`` to ``to`` into the outbox, in
         the caller's transaction: the subject tagged, threaded under the case's emails.
-        Its outbox id, to deliver after the commit."""
+        Its outbox id; the worker delivers it after the commit."""
         repository = self._repository(connection)
         thread = repository.thread(case_number)
         # it answers the customer's latest email (else postroom's latest)
@@ -429,6 +432,7 @@ class CaseMail:
             kind="cases.reply",
             answered=answered,
             previous=[m for m, _direction in thread if m != answered],
+            claimed=False,
         )
 
     def _thread_email(
@@ -443,7 +447,10 @@ class CaseMail:
         kind: str,
         answered: str | None,
         previous: Sequence[str],
+        claimed: bool,
     ) -> str:
+        """Write a threaded email about case ``number`` to the outbox; ``claimed`` when
+        this process delivers it right after the commit."""
         language = _language(language, texts)
         subject, body = texts[language]
         message_id = self._new_message_id(f"case.{number}")
@@ -466,6 +473,7 @@ class CaseMail:
                     if other != language
                 },
             ),
+            claimed=claimed,
         )
         repository.remember(message_id, number, Direction.OUT, self._clock.now())
         assert added.id is not None

@@ -175,13 +175,19 @@ class FakeSenders:
 class FakeMessages:
     db: FakeDatabase
     delivered: list[str] = attrs.field(factory=list)
+    claimed: list[str] = attrs.field(factory=list)
 
-    def add(self, connection: Any, notification: Notification) -> Notification:
+    def add(
+        self, connection: Any, notification: Notification, *, claimed: bool = False
+    ) -> Notification:
         added = attrs.evolve(notification, id=f"msg_{len(self.db.state.outbox) + 1}")
         self.db.state.outbox.append(added)
+        if claimed:
+            self.claimed.append(added.id)
         return added
 
-    def deliver(self, message_ids: Sequence[str]) -> int:
+    def deliver_claimed(self, message_ids: Sequence[str]) -> int:
+        assert set(message_ids) <= set(self.claimed)
         self.delivered.extend(message_ids)
         return len(message_ids)
 

@@ -9,7 +9,6 @@ import pytest
 
 from postroom.core.cases.attachments import (
     AttachmentLimits,
-    check_count,
     check_file,
     safe_name,
     sniff,
@@ -109,10 +108,3 @@ def test_a_scanner_has_the_last_word():
     with pytest.raises(ValidationError) as refused:
         check_file("x.txt", b"X5O!P%@AP EICAR", LIMITS, Infected())
     assert refused.value.code == "attachment_infected"
-
-
-def test_too_many_files():
-    check_count(3, LIMITS)
-    with pytest.raises(ValidationError) as refused:
-        check_count(4, LIMITS)
-    assert refused.value.code == "attachment_too_many"

@@ -333,3 +333,16 @@ def test_a_new_cases_subject_drops_another_cases_tag_and_is_cut():
     case = channel.desk.cases["C-2026-000001"]
     assert "C-2026-999999" not in case.facts.subject
     assert len(case.facts.subject) == 200
+
+
+def test_files_past_the_limit_are_named_not_kept():
+    channel = Channel()  # at most 3 files an email
+    message = _email()
+    for n in range(4):
+        message.add_attachment(
+            f"note {n}".encode(), maintype="text", subtype="plain", filename=f"n{n}.txt"
+        )
+    received = channel.mail.receive(message.as_bytes())
+    [email] = channel.desk.cases[received.case_number].emails
+    assert [f.name for f in email.attachments] == ["n0.txt", "n1.txt", "n2.txt"]
+    assert received.refused_files == ("n3.txt: more than 3 files",)

@@ -267,3 +267,28 @@ def test_delivered_messages_are_purged_after_90_days_and_failed_ones_stay(
     clock.advance(timedelta(days=365))
     pr.jobs.run_now("outbox.deliver")
     assert pr.outbox.counts() == {"pending": 0, "delivered": 0, "failed": 1}
+
+
+def test_a_message_added_claimed_is_delivered_by_its_writer_else_by_the_worker_after_the_lease(
+    pr: Postroom, inbox: Inbox, clock: FrozenClock
+) -> None:
+    def write(uow: Any) -> str:
+        added = pr.outbox.add(
+            uow.connection,
+            Notification(recipient="ann@example.com", subject="s", body="b", kind="claimed"),
+            claimed=True,
+        )
+        uow.commit()
+        assert added.id is not None
+        return added.id
+
+    first = pr.db.run(write)
+    assert pr.jobs.run_now("outbox.deliver") == 0  # the writer's: the worker leaves it
+    assert pr.outbox.deliver_claimed([first]) == 1
+    assert pr.outbox.deliver_claimed([first]) == 0  # delivered once
+    assert list(inbox.received) == [first]
+    # a writer that never delivers it (it died): the worker does once the lease runs out
+    second = pr.db.run(write)
+    clock.advance(timedelta(minutes=5))
+    assert pr.jobs.run_now("outbox.deliver") == 1
+    assert list(inbox.received) == [first, second]

@@ -1,0 +1,57 @@
+"""``postroom mail serve``'s SMTP answers (frontends.smtp.InboundHandler) for each thing
+that can happen to an email: kept (250), too large (552), the store down or anything
+unexpected (451: the sending server tries again, nothing is lost). No I/O: the email
+channel is a stand-in that answers as told."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from postroom.core.cases.mail_model import Outcome, Received
+from postroom.core.errors import StorageUnavailable, ValidationError
+from postroom.frontends.smtp import InboundHandler
+
+
+class Channel:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.taken: list[tuple[bytes, str | None, str]] = []
+
+    def receive(self, raw: bytes, *, envelope_sender: str | None, source: str) -> Received:
+        self.taken.append((raw, envelope_sender, source))
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+def _answer(channel: Channel) -> str:
+    handler = InboundHandler(channel)  # type: ignore[arg-type]
+    envelope = SimpleNamespace(original_content=b"Subject: x\r\n\r\nbody\r\n", mail_from="a@b.c")
+    return asyncio.run(handler.handle_DATA(None, None, envelope))  # type: ignore[arg-type]
+
+
+def test_a_kept_email_is_250_with_its_outcome_and_case() -> None:
+    channel = Channel(Received(kept_id=7, outcome=Outcome.OPENED, case_number="C-2026-000001"))
+    assert _answer(channel) == "250 2.0.0 Kept 7: opened C-2026-000001"
+    assert channel.taken == [(b"Subject: x\r\n\r\nbody\r\n", "a@b.c", "smtp")]
+    robot = Channel(Received(kept_id=8, outcome=Outcome.AUTOMATIC, reason="bounce"))
+    assert _answer(robot) == "250 2.0.0 Kept 8: automatic"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ValidationError("too big", code="mail_too_large"), "552"),
+        (StorageUnavailable("database down"), "451"),
+        (ValidationError("odd", code="something_else"), "451"),
+        (RuntimeError("bug"), "451"),
+    ],
+)
+def test_what_could_not_be_kept_is_refused_so_the_sender_retries_or_is_told(
+    error: BaseException, code: str
+) -> None:
+    assert _answer(Channel(error)).startswith(code + " ")
