@@ -25,6 +25,7 @@ from postroom.frontends.web import (
     console,
     console_canned,
     console_case,
+    console_desks,
     console_reports,
     errors,
     health,
@@ -88,6 +89,7 @@ def create_app(
     app.register_blueprint(console_case.bp)
     app.register_blueprint(console_reports.bp)
     app.register_blueprint(console_canned.bp)
+    app.register_blueprint(console_desks.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)

@@ -110,9 +110,23 @@ def filesize(size: int) -> str:
     return f"{format_decimal(size / 10**6, format='#,##0.#')} MB"
 
 
+def staff_role(role: str) -> str:
+    roles: dict[str, Any] = {
+        "agent": _("Agent"),
+        "supervisor": _("Supervisor"),
+        "account-manager": _("Account manager"),
+        "admin": _("Administrator"),
+    }
+    return str(roles.get(role, role))
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
-        case_term=case_term, placeholder=placeholder, history_text=history_text, filesize=filesize
+        case_term=case_term,
+        placeholder=placeholder,
+        history_text=history_text,
+        filesize=filesize,
+        staff_role=staff_role,
     )
     app.jinja_env.globals.update(
         console_may_supervise=may_supervise,

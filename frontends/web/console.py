@@ -53,7 +53,8 @@ def staff_actor() -> Actor:
     user = current_user()
     if user is None or not user.is_staff:
         abort(404)
-    return Actor.staff(user.user_id, user.name or user.email)
+    # the role travels with the actor: the area checks what a supervisor may do
+    return Actor.staff(user.user_id, user.name or user.email, role=user.role)
 
 
 def staff_names() -> dict[int, str]:

@@ -577,3 +577,45 @@ def test_an_agent_gives_an_unknown_contacts_case_its_account(
     assert "Acme Mail" in agent.get(page).text
     alice = sign_in(app, "alice@acme.example")
     assert alice.get(f"/support/{number}").status_code == 200
+
+
+def test_a_supervisor_puts_an_agent_on_a_desk_and_new_cases_go_to_them(
+    app: Flask, people: People
+) -> None:
+    agent = sign_in(app, "agnes@vendor.example")
+    token = csrf(agent.get("/console").text)
+    assert agent.get("/console/desks").status_code == 404
+    assert (
+        agent.post(f"/console/desks/{people.agent_id}", data={"csrf_token": token}).status_code
+        == 404
+    )
+    supervisor = sign_in(app, "sue@vendor.example")
+    assert "Agnes" in supervisor.get("/console/desks").text
+    saved = post_form(
+        supervisor,
+        "/console/desks",
+        f"/console/desks/{people.agent_id}",
+        {"department": ["billing"], "available": "1"},
+    )
+    assert saved.status_code == 303
+    assert (
+        post_form(
+            supervisor, "/console/desks", "/console/desks/99999", {"department": ["billing"]}
+        ).status_code
+        == 404
+    )
+    number = open_case(sign_in(app, "alice@acme.example"), department="billing")
+    assert number in agent.get("/console?view=mine").text  # routed to the billing desk
+
+
+def test_escalating_twice_is_refused_with_a_message(app: Flask, people: People) -> None:
+    number = open_case(sign_in(app, "alice@acme.example"))
+    supervisor = sign_in(app, "sue@vendor.example")
+    page = f"/console/cases/{number}"
+    assert (
+        post_form(supervisor, page, f"{page}/escalate", {"escalate-reason": "deadline"}).status_code
+        == 303
+    )
+    again = post_form(supervisor, page, f"{page}/escalate", {"escalate-reason": "again"})
+    assert again.status_code == 422
+    assert "The case is escalated already." in again.text
