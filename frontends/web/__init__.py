@@ -23,6 +23,7 @@ from postroom.frontends.web import (
     auth,
     case_terms,
     console,
+    console_accounts,
     console_canned,
     console_case,
     console_desks,
@@ -90,6 +91,7 @@ def create_app(
     app.register_blueprint(console_reports.bp)
     app.register_blueprint(console_canned.bp)
     app.register_blueprint(console_desks.bp)
+    app.register_blueprint(console_accounts.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)

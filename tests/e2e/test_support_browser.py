@@ -32,6 +32,7 @@ class Journey:
     language: str
     customer: str  # the demo person who opens the case (their profile's language)
     agent: str
+    supervisor: str
     department: str
     subject: str
     waiting: str
@@ -44,6 +45,7 @@ JOURNEYS = [
         "en",
         customer="owner",
         agent="agnes@vendor.example",
+        supervisor="sue@vendor.example",
         department="Mailing equipment",
         subject="Meter shows error E42",
         waiting="Waiting on customer",
@@ -54,6 +56,7 @@ JOURNEYS = [
         "fr",
         customer="operator",
         agent="fabienne@vendor.example",
+        supervisor="sylvie@vendor.example",
         department="Matériel d\u2019affranchissement",
         subject="La machine affiche l\u2019erreur E42",
         waiting="En attente du client",
@@ -75,6 +78,7 @@ def support_server(tmp_path_factory):
             ("agnes@vendor.example", "agent", "Agnes Agent", "en"),
             ("fabienne@vendor.example", "agent", "Fabienne Agente", "fr"),
             ("sue@vendor.example", "supervisor", "Sue Supervisor", "en"),
+            ("sylvie@vendor.example", "supervisor", "Sylvie Superviseure", "fr"),
         ):
             link = postroom.identity.invite_staff(email, role)
             postroom.identity.accept_invitation(
@@ -246,6 +250,22 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
             check(agent, name)
             if name == "console-reports":
                 assert agent.locator("svg.chart").count() == 5
+
+        # the supervisors' pages
+        supervisor_context, supervisor = new_page(browser, journey.language, errors)
+        sign_in(supervisor, base, journey.supervisor, PASSWORD)
+        supervisor.goto(f"{base}/console/cases/{number}")
+        context_line = supervisor.locator(".case-context p.muted").first.inner_text()
+        account = re.search(r"\d{10}", context_line).group(0)
+        for path, name in (
+            ("/console?view=priority", "console-priority"),
+            ("/console/desks", "console-desks"),
+            (f"/console/accounts/{account}", "console-account"),
+            ("/console/canned/new", "console-canned-new"),
+        ):
+            supervisor.goto(f"{base}{path}")
+            check(supervisor, name)
+        supervisor_context.close()
         assert errors == []
     finally:
         customer_context.close()

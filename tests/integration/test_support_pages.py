@@ -619,3 +619,37 @@ def test_escalating_twice_is_refused_with_a_message(app: Flask, people: People) 
     again = post_form(supervisor, page, f"{page}/escalate", {"escalate-reason": "again"})
     assert again.status_code == 422
     assert "The case is escalated already." in again.text
+
+
+def test_a_supervisor_sets_an_accounts_calendar_and_manager(
+    app: Flask, people: People, postroom: Postroom
+) -> None:
+    agent = sign_in(app, "agnes@vendor.example")
+    page = f"/console/accounts/{people.mine}"
+    assert "America/New_York" in agent.get(page).text  # the country's default, read only
+    token = csrf(agent.get(page).text)
+    assert agent.post(page, data={"csrf_token": token, "time_zone": "UTC"}).status_code == 404
+    assert agent.get("/console/accounts/0000000000").status_code == 404
+    alice = sign_in(app, "alice@acme.example")
+    assert alice.get(page).status_code == 404
+    supervisor = sign_in(app, "sue@vendor.example")
+    bad = post_form(supervisor, page, page, {"time_zone": "Mars/Olympus", "subdivision": ""})
+    assert bad.status_code == 200
+    assert "Enter an IANA time zone" in bad.text
+    done = post_form(
+        supervisor,
+        page,
+        page,
+        {
+            "time_zone": "America/Chicago",
+            "subdivision": "IL",
+            "account_manager": str(people.agent_id),
+        },
+    )
+    assert done.status_code == 303
+    profile = postroom.cases.account_profile(people.mine, by=Actor.staff(people.agent_id, "A"))
+    assert (profile.time_zone, profile.subdivision, profile.account_manager_id) == (
+        "America/Chicago",
+        "IL",
+        people.agent_id,
+    )
