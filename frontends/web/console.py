@@ -62,6 +62,14 @@ def staff_names() -> dict[int, str]:
     return {user.id: user.name or user.email for user in current_postroom().identity.staff()}
 
 
+def record_id(text: str) -> int | None:
+    """A database id typed in a form or a link: ASCII digits, small enough for any
+    store's integer (``"²"`` is a digit to Python, a 30-digit number overflows SQLite)."""
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        return int(text)
+    return None
+
+
 def local_target(target: str | None, fallback: str) -> str:
     """A local path to return to after an action; anything else goes to ``fallback``."""
     parts = urlsplit(target or "")
@@ -91,8 +99,8 @@ def _choice(values: list[str], name: str, parse: object, errors: list[str]) -> o
 
 
 def _page() -> int:
-    text = request.args.get("page", "1")
-    return int(text) if text.isdigit() and 1 <= int(text) <= 100_000 else 1
+    page = record_id(request.args.get("page", "1"))
+    return page if page is not None and 1 <= page <= 100_000 else 1
 
 
 def queue_filter(view: str, user_id: int, errors: list[str]) -> QueueFilter:
@@ -217,8 +225,8 @@ def bulk() -> Response:
         try:
             if action == "take":
                 cases.take(number, by=by)
-            elif action.startswith("assign:") and action[7:].isdigit():
-                cases.assign(number, int(action[7:]), by=by)
+            elif action.startswith("assign:") and record_id(action[7:]) is not None:
+                cases.assign(number, record_id(action[7:]), by=by)
             elif action == "close":
                 cases.close(number, by=by)
             elif action.startswith("status:"):

@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  #
 from postroom.core.errors import NotFound, PostroomError
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, may_supervise
-from postroom.frontends.web.console import staff_actor, staff_names
+from postroom.frontends.web.console import record_id, staff_actor, staff_names
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import roles_required
 
@@ -61,7 +61,7 @@ def profile(number: str) -> Any:
                 account.number,
                 time_zone=(form.time_zone.data or "").strip() or None,
                 subdivision=(form.subdivision.data or "").strip() or None,
-                account_manager_id=int(manager) if manager.isdigit() else None,
+                account_manager_id=record_id(manager),
                 by=staff_actor(),
             )
         except NotFound as error:

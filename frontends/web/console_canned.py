@@ -91,7 +91,7 @@ def new() -> str | Response:
     return render_template("console/canned_form.html", form=form, reply=None, names=PLACEHOLDERS)
 
 
-@bp.route("/<int:reply_id>", methods=["GET", "POST"])
+@bp.route("/<int(max=999999999):reply_id>", methods=["GET", "POST"])
 @roles_required(*SUPERVISORS)
 def edit(reply_id: int) -> str | Response:
     canned = current_postroom().canned_replies
@@ -121,7 +121,7 @@ def edit(reply_id: int) -> str | Response:
     return render_template("console/canned_form.html", form=form, reply=reply, names=PLACEHOLDERS)
 
 
-@bp.post("/<int:reply_id>/delete")
+@bp.post("/<int(max=999999999):reply_id>/delete")
 @roles_required(*SUPERVISORS)
 def delete(reply_id: int) -> Response:
     try:

@@ -29,7 +29,7 @@ from postroom.core.money import Money
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, case_term
 from postroom.frontends.web.case_uploads import download, take_files
-from postroom.frontends.web.console import staff_actor, staff_names
+from postroom.frontends.web.console import record_id, staff_actor, staff_names
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, roles_required
 
@@ -150,10 +150,10 @@ def _page(number: str, posted: dict[str, FlaskForm] | None = None, status: int =
     canned = pr.canned_replies.list(case.department.value)
     chosen = request.args.get("canned", "")
     language = request.args.get("lang") or _customer_language(case.contact.email)
-    if chosen.isdigit() and not (posted and "reply" in posted):
+    if record_id(chosen) is not None and not (posted and "reply" in posted):
         try:
             forms["reply"].body.data = pr.canned_replies.render(
-                int(chosen),
+                record_id(chosen) or 0,
                 language,
                 _placeholders(detail, board.customer_name if board else ""),
             )
@@ -272,9 +272,7 @@ def assign(number: str) -> Any:
         number,
         "assign",
         form,
-        lambda n: current_postroom().cases.assign(
-            n, int(chosen) if chosen.isdigit() else None, by=staff_actor()
-        ),
+        lambda n: current_postroom().cases.assign(n, record_id(chosen), by=staff_actor()),
         _("Assignee changed."),
     )
 

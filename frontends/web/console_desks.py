@@ -44,7 +44,7 @@ def index() -> str:
     )
 
 
-@bp.post("/<int:user_id>")
+@bp.post("/<int(max=999999999):user_id>")
 @roles_required(*SUPERVISORS)
 def save(user_id: int) -> Response:
     """Put a staff member on the ticked departments' desks, available or not."""

@@ -653,3 +653,30 @@ def test_a_supervisor_sets_an_accounts_calendar_and_manager(
         "IL",
         people.agent_id,
     )
+
+
+def test_odd_digits_and_huge_ids_in_links_and_forms_never_give_a_500(
+    app: Flask, people: People
+) -> None:
+    number = open_case(sign_in(app, "alice@acme.example"))
+    supervisor = sign_in(app, "sue@vendor.example")
+    for path in (
+        "/console?view=all&page=%C2%B2",
+        f"/console/cases/{number}?canned=%C2%B2",
+        f"/console/cases/{number}?canned=999999999999999999999999",
+    ):
+        assert supervisor.get(path).status_code == 200, path
+    assert supervisor.get("/console/canned/99999999999999999999").status_code == 404
+    for action in ("assign:\u00b2", "assign:99999999999999999999", "status:bogus", "nothing"):
+        response = post_form(
+            supervisor,
+            "/console?view=all",
+            "/console/bulk",
+            {"case": [number], "action": action, "next": "/console?view=all"},
+        )
+        assert response.status_code == 303, action
+    page = f"/console/cases/{number}"
+    assert (
+        post_form(supervisor, page, f"{page}/assign", {"assign-assignee": "\u00b2"}).status_code
+        == 303
+    )
