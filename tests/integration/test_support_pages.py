@@ -680,3 +680,21 @@ def test_odd_digits_and_huge_ids_in_links_and_forms_never_give_a_500(
         post_form(supervisor, page, f"{page}/assign", {"assign-assignee": "\u00b2"}).status_code
         == 303
     )
+
+
+def test_writing_to_a_closed_case_opens_a_follow_up_linked_to_it(
+    app: Flask, people: People
+) -> None:
+    alice = sign_in(app, "alice@acme.example")
+    number = open_case(alice)
+    post_form(alice, f"/support/{number}", f"/support/{number}/close", {})
+    response = post_form(
+        alice, f"/support/{number}", f"/support/{number}/reply", {"body": "It jams again."}
+    )
+    assert response.status_code == 303
+    follow_up = response.headers["Location"].rsplit("/", 1)[1]
+    assert follow_up != number
+    page = alice.get(f"/support/{follow_up}").text
+    assert "It jams again." in page
+    assert f"/support/{number}" in page  # linked to the old case
+    assert f"opened case {follow_up}" in page
