@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def watch_slas(postroom: Postroom) -> int:
     run = postroom.cases.watch_slas()
-    return len(run.warned) + len(run.escalated)
+    return len(run.warned) + len(run.breached)
 
 
 @hookimpl

@@ -336,7 +336,8 @@ class CaseDetail:
 
 @attrs.frozen
 class QueueFilter:
-    """The console's filters; ``None`` is "any"."""
+    """The console's filters; ``None`` is "any". Merged duplicates are never listed
+    (their number resolves to the survivor)."""
 
     statuses: tuple[Status, ...] = ()
     department: Department | None = None

@@ -393,7 +393,7 @@ class CasesService:
         limit: int = 50,
         offset: int = 0,
     ) -> builtins.list[Case]:
-        """The account's cases, the nearest deadline first (merged duplicates left out)."""
+        """The account's cases, the nearest deadline first."""
         clean_limit, clean_offset = model.check_limit(limit, offset)
         statuses = () if status in (None, "") else (model.parse_status(status),)
         query = QueueFilter(
@@ -402,7 +402,7 @@ class CasesService:
             limit=clean_limit,
             offset=clean_offset,
         )
-        return [c for c in self._queue(query) if c.merged_into is None]
+        return self._queue(query)
 
     def queue(self, query: QueueFilter, *, by: Actor) -> builtins.list[Case]:
         """The console's queue under ``query`` (staff)."""
@@ -554,7 +554,8 @@ class CasesService:
                     f"case {case.number} is {case.status.value}", code="case_closed"
                 )
             if case.first_response_at is None:
-                case = attrs.evolve(case, first_response_at=now)
+                # the next deadline is now the resolution's: its own warning will come
+                case = attrs.evolve(case, first_response_at=now, warned_at=None)
             target = wanted or (Status.OPEN if case.status is Status.NEW else None)
             if target is not None and target is not case.status:
                 case = self._moved(repository, case, target, by, now, calendar)
@@ -837,7 +838,10 @@ def _with_deadlines(case: Case, calendar: BusinessCalendar, targets: SlaTargets)
     """The deadlines recomputed; a first response already given keeps its deadline."""
     due = sla.deadlines(case, calendar, targets)
     first = due.first_response_due if case.first_response_at is None else case.first_response_due
-    return attrs.evolve(case, first_response_due=first, resolution_due=due.resolution_due)
+    # new deadlines: the assignee is warned again before them
+    return attrs.evolve(
+        case, first_response_due=first, resolution_due=due.resolution_due, warned_at=None
+    )
 
 
 def _resumed(

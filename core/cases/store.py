@@ -550,7 +550,8 @@ class CaseStore:
 
     def queue(self, query: QueueFilter, now: datetime) -> list[Case]:
         t = cases
-        select = sa.select(t)
+        # a merged duplicate lives on in its survivor
+        select = sa.select(t).where(t.c.merged_into.is_(None))
         if query.statuses:
             select = select.where(t.c.status.in_([s.value for s in query.statuses]))
             if set(query.statuses) <= _STILL:

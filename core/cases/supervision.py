@@ -61,6 +61,9 @@ class SlaWatch:
     """What one run of the SLA watch did."""
 
     warned: tuple[str, ...]
+    #: every case past a deadline it was not yet flagged for
+    breached: tuple[str, ...]
+    #: those of them that were escalated now (the others were escalated already)
     escalated: tuple[str, ...]
 
 
@@ -202,15 +205,25 @@ class Supervision:
 
     def watch_slas(self) -> SlaWatch:
         """The worker's job: warn each assignee whose case comes within the warning
-        time of a deadline (business time, once per case), and escalate each case past
-        a deadline (once per deadline). Running it twice changes nothing."""
+        time of a deadline (business time, once per case), and flag each case past a
+        deadline (once per deadline): the supervisors are told, and a case not yet
+        escalated is escalated (the ``case_escalated`` hook fires for those). Running
+        it twice changes nothing."""
         now = self._c._clock.now()
         # business time runs no faster than the wall clock: a case due within the
         # warning in business time is due within it plus the longest closed stretch
         horizon = now + self.warning + timedelta(days=6)
         warned: builtins.list[str] = []
+        breached: builtins.list[str] = []
         escalated: builtins.list[Case] = []
         directory = {member.id: member for member in self._c._staff.staff()}
+        calendars: dict[str | None, BusinessCalendar] = {}
+
+        def calendar_of(case: Case) -> BusinessCalendar:
+            # one look-up per account and run, not per case
+            if case.customer_number not in calendars:
+                calendars[case.customer_number] = self._c.calendar(case.customer_number)
+            return calendars[case.customer_number]
 
         def work(uow: Session) -> None:
             repository = self._c._repository(uow)
@@ -219,20 +232,30 @@ class Supervision:
                 due = model.breach_due(case, now)
                 if due is None:
                     continue
-                escalated.append(self._breached(uow, repository, case, due, now))
+                breached.append(case.number)
+                was_escalated = case.status is Status.ESCALATED
+                case = self._breached(uow, repository, case, due, now, calendar_of(case))
+                if not was_escalated:
+                    escalated.append(case)
             for candidate in repository.to_warn(horizon, limit=WATCH_BATCH):
                 case = locked(repository, candidate.number)
-                if self._warn(uow, repository, case, now, directory):
+                if self._warn(uow, repository, case, now, directory, calendar_of(case)):
                     warned.append(case.number)
             uow.commit()
 
         self._c._db.run(work)
         for case in escalated:
             self._escalated(case)
-        return SlaWatch(tuple(warned), tuple(c.number for c in escalated))
+        return SlaWatch(tuple(warned), tuple(breached), tuple(c.number for c in escalated))
 
     def _breached(
-        self, uow: Session, repository: CaseRepository, case: Case, due: datetime, now: datetime
+        self,
+        uow: Session,
+        repository: CaseRepository,
+        case: Case,
+        due: datetime,
+        now: datetime,
+        calendar: BusinessCalendar,
     ) -> Case:
         which = (
             "first response"
@@ -245,7 +268,6 @@ class Supervision:
             case = attrs.evolve(case, breached_at=now, escalation_reason=reason, updated_at=now)
             self._c._history(repository, case, system, now, "breached", reason)
         else:
-            calendar = self._c.calendar(case.customer_number)
             case = self._c._moved(repository, case, Status.ESCALATED, system, now, calendar, reason)
             case = attrs.evolve(case, breached_at=now)
         repository.update(case)
@@ -259,11 +281,11 @@ class Supervision:
         case: Case,
         now: datetime,
         directory: dict[int, StaffMember],
+        calendar: BusinessCalendar,
     ) -> bool:
         due = case.next_due
         if due is None or due <= now or case.warned_at is not None or case.assignee_id is None:
             return False
-        calendar = self._c.calendar(case.customer_number)
         if calendar.between(now, due) > self.warning.total_seconds():
             return False
         assignee = directory.get(case.assignee_id)

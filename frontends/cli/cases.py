@@ -34,14 +34,22 @@ from postroom.core.cases.model import (
     parse_status,
 )
 from postroom.core.errors import NotFound, ValidationError
+from postroom.core.money import Money
 from postroom.frontends.cli.options import (
     account_option,
+    amount_option,
     json_option,
     limit_option,
     offset_option,
 )
 from postroom.frontends.cli.state import CliState, emit, pass_state
-from postroom.frontends.serialise.cases import case_json, detail_json, report_json
+from postroom.frontends.serialise.cases import (
+    agent_json,
+    case_json,
+    claim_json,
+    detail_json,
+    report_json,
+)
 
 as_option = click.option(
     "--as",
@@ -427,4 +435,147 @@ def _report_table(data: dict[str, Any]) -> str:
             f"{group:<10} {r['key']:<10} {r['opened']:>6} {r['resolved']:>8} {first:>10} "
             f"{res:>8} {met:>7} {r['backlog']:>7}"
         )
+    return "\n".join(lines)
+
+
+@cases.command()
+@click.option("--user", "user", required=True, metavar="ID|EMAIL", help="The staff user.")
+@click.option(
+    "--department",
+    "departments",
+    multiple=True,
+    type=_choice(Department),
+    help="A desk they serve (repeatable; none: off every desk).",
+)
+@click.option("--away", is_flag=True, help="They take no new cases for now.")
+@json_option
+@as_option
+@pass_state
+def desk(
+    state: CliState,
+    user: str,
+    departments: tuple[str, ...],
+    away: bool,
+    as_json: bool,
+    as_staff: str | None,
+) -> None:
+    """Put a staff user on department desks for routing (supervisors; anyone for
+    themselves)."""
+    pr = state.postroom()
+    agent = pr.cases.set_agent(
+        _staff_id(pr, user), departments=departments, available=not away, by=_actor(pr, as_staff)
+    )
+    emit(agent_json(agent), as_json, _desk_line)
+
+
+@cases.command()
+@click.option("--department", type=_choice(Department), default=None)
+@json_option
+@as_option
+@pass_state
+def desks(state: CliState, department: str | None, as_json: bool, as_staff: str | None) -> None:
+    """The staff on the desks, with their departments and availability."""
+    pr = state.postroom()
+    found = [agent_json(a) for a in pr.cases.agents(department, by=_actor(pr, as_staff))]
+    emit(found, as_json, lambda rows: "\n".join(map(_desk_line, rows)) or "nobody on the desks")
+
+
+def _desk_line(d: dict[str, Any]) -> str:
+    where = ", ".join(d["departments"]) or "no desk"
+    return f"{d['user_id']:>6}  {d['name']:<30}  {where}  {'' if d['available'] else '(away)'}"
+
+
+@cases.command("account")
+@account_option(param="customer_number")
+@click.option("--time-zone", default=None, help="IANA time zone of its business hours.")
+@click.option("--subdivision", default=None, help="State or province whose holidays count.")
+@click.option("--manager", default=None, metavar="ID|EMAIL", help="Its account manager.")
+@json_option
+@as_option
+@pass_state
+def account(
+    state: CliState,
+    customer_number: str,
+    time_zone: str | None,
+    subdivision: str | None,
+    manager: str | None,
+    as_json: bool,
+    as_staff: str | None,
+) -> None:
+    """Show an account's support settings, or set them (supervisors): the calendar of
+    its SLAs and its account manager."""
+    pr = state.postroom()
+    by = _actor(pr, as_staff)
+    if time_zone is not None or subdivision is not None or manager is not None:
+        pr.cases.set_account_profile(
+            customer_number,
+            time_zone=time_zone,
+            subdivision=subdivision,
+            account_manager_id=None if manager is None else _staff_id(pr, manager),
+            by=by,
+        )
+    profile = pr.cases.account_profile(customer_number, by=by)
+    data = {
+        "customer_number": profile.customer_number,
+        "time_zone": profile.time_zone,
+        "subdivision": profile.subdivision,
+        "account_manager_id": profile.account_manager_id,
+    }
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"{d['customer_number']}: {d['time_zone']}"
+            f"{' (' + d['subdivision'] + ')' if d['subdivision'] else ''}, "
+            f"account manager {d['account_manager_id'] or '-'}"
+        ),
+    )
+
+
+@cases.command()
+@click.argument("number")
+@click.option(
+    "--decide",
+    type=click.Choice(["refund", "reshipment", "denied"]),
+    default=None,
+    help="Decide the claim (a refund: supervisors only).",
+)
+@amount_option(required=False, help='The refund, e.g. "45.00 USD" (at most the declared value).')
+@click.option("--reason", default="", help="Why (required to deny).")
+@click.option("--reshipment", default="", help="The new shipment's tracking number.")
+@json_option
+@as_option
+@pass_state
+def claim(
+    state: CliState,
+    number: str,
+    decide: str | None,
+    amount: Money | None,
+    reason: str,
+    reshipment: str,
+    as_json: bool,
+    as_staff: str | None,
+) -> None:
+    """Show a trace-and-claim case's claim (documents still missing), or decide it: a
+    refund credits the customer's postage account once."""
+    pr = state.postroom()
+    by = _actor(pr, as_staff)
+    if decide is not None:
+        pr.cases.decide_claim(
+            number, decide, by=by, amount=amount, reason=reason, reshipment=reshipment
+        )
+    view = pr.cases.claim_for_staff(number, by=by)
+    data = {"number": view.case.number, **claim_json(view.claim)}
+    emit(data, as_json, _claim_text)
+
+
+def _claim_text(d: dict[str, Any]) -> str:
+    missing = ", ".join(m["name"] for m in d["missing"]) or "none"
+    value = d["declared_value"]
+    lines = [
+        f"{d['number']}  {d['kind']} parcel {d['tracking_number']}, declared "
+        f"{value['amount']} {value['currency']}, documents due {d['deadline']}",
+        f"missing: {missing}",
+        f"outcome: {d['outcome']}",
+    ]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from postroom.core.cases.model import Actor, Link, parse_link
 from postroom.core.cases.service import CasesService
 from postroom.core.errors import ValidationError
-from postroom.frontends.serialise.cases import case_json, detail_json
+from postroom.frontends.serialise.cases import case_json, claim_json, detail_json
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -103,3 +103,9 @@ def reply(number: str) -> tuple[Response, int]:
 def close(number: str) -> Response:
     _cases().close(number, by=_actor())
     return jsonify(_detail(number))
+
+
+@bp.get("/<number>/claim")
+def show_claim(number: str) -> Response:
+    view = _cases().claim(current_account().number, number)
+    return jsonify({"number": view.case.number, **claim_json(view.claim)})

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from postroom.core.app import Postroom
 from postroom.core.cases.model import Actor
+from postroom.core.money import Money
 
 AGENT = Actor.staff(1, "Alex Agent")
 
@@ -134,3 +135,30 @@ def test_markup_is_kept_as_text(client: FlaskClient, keys: dict[str, Any]) -> No
     response = client.get(f"/api/v1/cases/{opened['number']}", headers=auth(keys["mine_key"]))
     assert response.content_type.startswith("application/json")
     assert response.get_json()["subject"] == "<script>alert(1)</script>"
+
+
+def test_a_customer_sees_the_documents_their_claim_still_needs(
+    client: FlaskClient, postroom: Postroom, keys: dict[str, Any]
+) -> None:
+    view = postroom.cases.file_claim(
+        by=Actor.customer(keys["mine"], 1, "Chris"),
+        tracking_number="9400100000000000000555",
+        kind="damaged",
+        declared_value=Money.parse("25.00 USD"),
+        description="Crushed box",
+    )
+    number = view.case.number
+    claim = client.get(f"/api/v1/cases/{number}/claim", headers=auth(keys["mine_key"]))
+    assert claim.status_code == 200
+    assert [m["document"] for m in claim.get_json()["missing"]] == [
+        "proof_of_mailing",
+        "shipment_details",
+        "proof_of_value",
+        "damage_photos",
+    ]
+    theirs = client.get(f"/api/v1/cases/{number}/claim", headers=auth(keys["theirs_key"]))
+    assert theirs.status_code == 404
+    plain = open_case(client, keys["mine_key"])["number"]
+    none = client.get(f"/api/v1/cases/{plain}/claim", headers=auth(keys["mine_key"]))
+    assert none.status_code == 404
+    assert none.get_json()["error"]["code"] == "claim_not_found"

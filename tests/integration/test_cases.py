@@ -13,6 +13,7 @@ from postroom.core.app import Postroom
 from postroom.core.cases.model import (
     Actor,
     AttachmentRef,
+    Case,
     Department,
     Link,
     LinkKind,
@@ -21,8 +22,10 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.clock import FrozenClock
+from postroom.core.config import Config
 from postroom.core.demo import DEMO_CUSTOMER, load_demo
 from postroom.core.errors import NotFound, PermissionDenied, ValidationError
+from postroom.core.hookspecs import hookimpl
 from postroom.core.money import Money
 
 AGENT = Actor.staff(1, "Alex Agent")
@@ -221,3 +224,38 @@ def test_the_sla_watch_job_escalates_on_the_store(
     assert postroom.jobs.run_now("cases.sla-watch") == 1
     assert postroom.jobs.run_now("cases.sla-watch") == 0
     assert postroom.cases.get(numbers["mine"], case.number).case.status is Status.ESCALATED
+
+
+class EscalationPager:
+    """A third party's plugin: pages someone for every escalated case."""
+
+    def __init__(self) -> None:
+        self.paged: list[tuple[str, str]] = []
+
+    @hookimpl
+    def case_escalated(self, case: Case) -> None:
+        self.paged.append((case.number, case.escalation_reason))
+
+
+def test_an_escalation_fires_the_case_escalated_hook_once(
+    config: Config, clock: FrozenClock
+) -> None:
+    pager = EscalationPager()
+    with Postroom.open(
+        config=config, clock=clock, migrate_schema=True, extra_plugins=[("pager", pager)]
+    ) as pr:
+        account = pr.accounts.create("Acme", "US", "USD")
+        customer = Actor.customer(account.number, 1, "Chris")
+        first = pr.cases.open(by=customer, subject="a", description="x", channel="web")
+        pr.cases.escalate(first.number, "recurring problem", by=AGENT)
+        second = pr.cases.open(
+            by=customer, subject="b", description="x", channel="web", priority="urgent"
+        )
+        with pytest.raises(ValidationError):
+            pr.cases.escalate(first.number, "again", by=AGENT)
+        clock.advance(timedelta(days=1))
+        pr.cases.watch_slas()
+        pr.cases.watch_slas()
+    assert [number for number, _ in pager.paged] == [first.number, second.number]
+    assert pager.paged[0][1] == "recurring problem"
+    assert pager.paged[1][1].startswith("SLA breached: first response")

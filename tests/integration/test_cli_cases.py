@@ -11,6 +11,10 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from postroom.core.app import Postroom
+from postroom.core.cases.model import Actor, AttachmentRef
+from postroom.core.config import Config
+from postroom.core.money import Money
 from postroom.frontends.cli import cli
 
 
@@ -114,3 +118,99 @@ def test_bad_input_is_a_stable_code(runner: CliRunner) -> None:
         runner, "cases", "open", "--account", number, "--subject", " ", "--channel", "web", code=1
     )
     assert "no cases" in run(runner, "cases", "list", "--breached")
+
+
+def staff_user(cli_env: dict[str, str], email: str, role: str) -> int:
+    config = Config.load(
+        {}, database_url=cli_env["POSTROOM_DATABASE_URL"], data_dir=cli_env["POSTROOM_DATA_DIR"]
+    )
+    with Postroom.open(config=config) as pr:
+        link = pr.identity.invite_staff(email, role)
+        user = pr.identity.accept_invitation(
+            link.token,
+            name=email.split("@")[0].title(),
+            password="correct horse battery staple 9",
+            security_question="Which desk?",
+            security_answer="the front desk",
+            phone="+1 212 555 0100",
+            language="en",
+        )
+        return user.id
+
+
+def test_desks_account_managers_and_routing(runner: CliRunner, cli_env: dict[str, str]) -> None:
+    number = customer(runner)
+    agent = staff_user(cli_env, "agent@support.example", "agent")
+    manager = staff_user(cli_env, "manager@support.example", "account-manager")
+    placed = run(
+        runner, "cases", "desk", "--user", "agent@support.example", "--department", "billing",
+        "--json",
+    )  # fmt: skip
+    assert placed == {
+        "user_id": agent,
+        "name": "Agent",
+        "departments": ["billing"],
+        "available": True,
+    }
+    assert [d["user_id"] for d in run(runner, "cases", "desks", "--json")] == [agent]
+    billed = open_case(runner, number, "--department", "billing")
+    assert billed["assignee_id"] == agent
+    profile = run(
+        runner, "cases", "account", "--account", number, "--manager", str(manager),
+        "--time-zone", "America/Chicago", "--subdivision", "IL", "--json",
+    )  # fmt: skip
+    assert profile["account_manager_id"] == manager
+    managed = open_case(runner, number, "--department", "billing")
+    assert managed["assignee_id"] == manager
+    assert managed["sla"]["time_zone"] == "America/Chicago"
+    bad = run(runner, "cases", "account", "--account", number, "--time-zone", "Mars/Base", code=1)
+    assert "[invalid_time_zone]" in bad
+    not_staff = run(runner, "cases", "desk", "--user", "99999", "--department", "billing", code=1)
+    assert "[staff_not_found]" in not_staff
+
+
+def test_a_claim_is_shown_and_refunded_once_from_the_cli(
+    runner: CliRunner, cli_env: dict[str, str]
+) -> None:
+    number = customer(runner)
+    config = Config.load(
+        {}, database_url=cli_env["POSTROOM_DATABASE_URL"], data_dir=cli_env["POSTROOM_DATA_DIR"]
+    )
+    with Postroom.open(config=config) as pr:
+        who = Actor.customer(number, 1, "Chris")
+        view = pr.cases.file_claim(
+            by=who,
+            tracking_number="9400100000000000000123",
+            kind="lost",
+            declared_value=Money.parse("30.00 USD"),
+            description="Never arrived",
+        )
+        case_number = view.case.number
+    shown = run(runner, "cases", "claim", case_number, "--json")
+    assert [m["document"] for m in shown["missing"]] == [
+        "proof_of_mailing",
+        "shipment_details",
+        "proof_of_value",
+    ]
+    refused = run(
+        runner, "cases", "claim", case_number, "--decide", "refund", "--amount", "30.00 USD",
+        code=1,
+    )  # fmt: skip
+    assert "[claim_documents_missing]" in refused
+    with Postroom.open(config=config) as pr:
+        for document in ("proof_of_mailing", "shipment_details", "proof_of_value"):
+            ref = AttachmentRef(document[0] * 64, f"{document}.pdf", "application/pdf", 10)
+            pr.cases.add_claim_document(case_number, document, ref, by=who)
+    decided = run(
+        runner, "cases", "claim", case_number, "--decide", "refund", "--amount", "30.00 USD",
+        "--json",
+    )  # fmt: skip
+    assert decided["outcome"] == "refund"
+    assert decided["refunded"] == {"amount": "30.00", "currency": "USD"}
+    again = run(
+        runner, "cases", "claim", case_number, "--decide", "refund", "--amount", "30.00 USD",
+        code=1,
+    )  # fmt: skip
+    assert "[claim_decided]" in again
+    deposits = run(runner, "vault", "manual-deposits", "--account", number, "--json")
+    assert [d["reference"] for d in deposits] == [case_number]

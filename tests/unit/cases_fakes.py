@@ -144,6 +144,7 @@ class FakeCases:
         def matches(c: Case) -> bool:
             return all(
                 (
+                    c.merged_into is None,
                     not query.statuses or c.status in query.statuses,
                     query.department is None or c.department is query.department,
                     not query.unassigned or c.assignee_id is None,

@@ -180,13 +180,15 @@ def test_waiting_on_the_customer_is_never_breached(cases: CasesService, clock: F
     assert cases.watch_slas().escalated == ()
 
 
-def test_a_breach_of_the_resolution_escalates_again(cases: CasesService, clock: FrozenClock):
+def test_a_breach_of_the_resolution_is_flagged_again(cases: CasesService, clock: FrozenClock):
     number = open_case(cases, priority="urgent")
     clock.advance(timedelta(hours=3))
     assert cases.watch_slas().escalated == (number,)
     cases.reply(number, "On it", by=AGENT)
     clock.advance(timedelta(days=2))  # the 8 business hours of resolution are gone
-    assert cases.watch_slas().escalated == (number,)
+    again = cases.watch_slas()
+    assert again.breached == (number,)
+    assert again.escalated == ()  # escalated already: the supervisors are told again
     assert [h.action for h in cases.get_for_staff(number, by=AGENT).history].count("breached") == 1
 
 
@@ -259,3 +261,17 @@ def test_the_report_counts_volumes_times_attainment_and_backlog(
         cases.report(start, start, by=AGENT)
     with pytest.raises(PermissionDenied):
         cases.report(start, start + timedelta(days=1), by=CUSTOMER)
+
+
+def test_the_assignee_is_warned_again_before_the_next_deadline(
+    cases: CasesService, clock: FrozenClock, db: FakeDatabase
+):
+    number = open_case(cases, priority="urgent")  # due 12:00, and 10:00 the next day (NY)
+    cases.take(number, by=AGENT)
+    clock.advance(timedelta(hours=1, minutes=30))
+    assert cases.watch_slas().warned == (number,)
+    cases.reply(number, "Working on it", by=AGENT)
+    assert cases.watch_slas().warned == ()  # the resolution is a working day away
+    clock.advance(timedelta(hours=22))  # 09:30 the next day: within the hour of 10:00
+    assert cases.watch_slas().warned == (number,)
+    assert [m[1] for m in db.state.mail].count("case.sla-warning") == 2
