@@ -18,7 +18,11 @@ from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
 from postroom.core.cases.attachment_files import FOLDER as ATTACHMENTS_FOLDER
 from postroom.core.cases.attachment_files import AttachmentFiles
-from postroom.core.cases.attachments import AttachmentLimits, first_scanner
+from postroom.core.cases.attachments import (
+    AttachmentLimits,
+    UnavailableScanner,
+    first_scanner,
+)
 from postroom.core.cases.canned import CannedReplies
 from postroom.core.cases.case_files import CaseFiles
 from postroom.core.cases.inbound import CaseMail, MailSettings
@@ -304,7 +308,11 @@ class Postroom:
 
     def _virus_scanner(self) -> VirusScanner:
         """The scanner of files attached to cases: the first a plugin provides."""
-        provided = self.plugins.hook.register_virus_scanners()
+        try:
+            provided = self.plugins.hook.register_virus_scanners()
+        except Exception:
+            log.exception("a plugin failed in register_virus_scanners: files are refused")
+            return UnavailableScanner()
         return first_scanner(
             [s for group in provided for s in group or () if isinstance(s, VirusScanner)]
         )

@@ -96,6 +96,16 @@ class NoVirusScanner:
         return None
 
 
+class UnavailableScanner:
+    """Stands for a scanner plugin that failed to load: it cannot tell, so every file
+    is refused (``attachment_not_scanned``) rather than let through unscanned."""
+
+    name = "unavailable"
+
+    def scan(self, content: bytes) -> str | None:
+        raise RuntimeError("the virus scanner plugin failed to load")
+
+
 def sniff(content: bytes) -> str | None:
     """The allowed type ``content`` is, by its first bytes; None when it is none of them."""
     for magic, media_type in _SIGNATURES:
@@ -155,7 +165,7 @@ def check_file(
 ) -> CheckedFile:
     """``content`` under ``name`` if it may be kept; ValidationError with a stable code
     when not: ``attachment_empty``, ``attachment_too_large``, ``attachment_type_refused``,
-    ``attachment_disguised``, ``attachment_infected``."""
+    ``attachment_disguised``, ``attachment_infected``, ``attachment_not_scanned``."""
     clean = safe_name(name)
     if not content:
         raise ValidationError(f"{clean} is empty", code="attachment_empty")
@@ -187,7 +197,13 @@ def check_file(
         )
     if not extension:
         clean = safe_name(clean + EXTENSIONS[media_type][0])
-    threat = (scanner or NoVirusScanner()).scan(content)
+    try:
+        threat = (scanner or NoVirusScanner()).scan(content)
+    except Exception as error:  # a scanner that cannot tell lets nothing through
+        raise ValidationError(
+            f"{clean} could not be checked by the virus scanner ({type(error).__name__})",
+            code="attachment_not_scanned",
+        ) from error
     if threat:
         raise ValidationError(
             f"{clean} was refused by the virus scanner: {threat}", code="attachment_infected"

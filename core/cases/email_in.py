@@ -103,7 +103,12 @@ def parse_email(raw: bytes, *, envelope_sender: str | None = None) -> InboundEma
         sender = ""
     subject = one_line(_header(message, "subject"))[:MAX_SUBJECT]
     tag = CASE_TAG.search(subject)
-    text, safe_html, attachments = _content(message)
+    try:
+        text, safe_html, attachments = _content(message)
+    except Exception as error:  # a MIME structure the email package cannot walk
+        raise UnreadableEmail(
+            f"the email's parts cannot be read ({type(error).__name__})", code="mail_malformed"
+        ) from error
     return InboundEmail(
         sender=sender,
         sender_name=sender_name,
@@ -139,7 +144,7 @@ def automatic_reason(message: Message, envelope_sender: str | None = None) -> st
         return "null_sender"
     if _header(message, "return-path").strip() == "<>":
         return "null_sender"
-    if message.get_content_type() == "multipart/report":
+    if _content_type(message) == "multipart/report":
         return "bounce"
     for _name, address in getaddresses([_header(message, "from"), _header(message, "sender")]):
         if address.partition("@")[0].lower() in _ROBOT_LOCAL_PARTS:
@@ -184,9 +189,16 @@ def _header(message: Message, name: str) -> str:
     read as absent, never as an error of the whole message)."""
     try:
         value = message.get(name)
-    except (ValueError, IndexError, TypeError):
+    except Exception:  # the stdlib's header parser has its own bugs on hostile input
         return ""
     return "" if value is None else str(value)
+
+
+def _content_type(message: Message) -> str:
+    try:
+        return message.get_content_type()
+    except Exception:  # a Content-Type the stdlib cannot parse: plain text, as RFC 2045 says
+        return "text/plain"
 
 
 def _sender(message: Message) -> tuple[str | None, str]:

@@ -26,6 +26,7 @@ from postroom.core.cases.model import Actor, Channel, MessageKind
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.errors import NotFound, ValidationError
+from postroom.core.hookspecs import hookimpl
 from postroom.core.identity.model import Registration
 from postroom.frontends import smtp
 from postroom.frontends.cli import cli
@@ -404,3 +405,43 @@ def test_postroom_mail_serve_takes_email_until_stopped(
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+
+
+class EicarScanner:
+    name = "eicar"
+
+    def scan(self, content: bytes) -> str | None:
+        return "Eicar-Test-Signature" if b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in content else None
+
+
+class ScannerPlugin:
+    @hookimpl
+    def register_virus_scanners(self) -> list[EicarScanner]:
+        return [EicarScanner()]
+
+
+class BrokenScannerPlugin:
+    @hookimpl
+    def register_virus_scanners(self) -> list[EicarScanner]:
+        raise ImportError("clamd bindings missing")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "reason"),
+    [
+        (ScannerPlugin(), "refused by the virus scanner: Eicar-Test-Signature"),
+        (BrokenScannerPlugin(), "could not be checked by the virus scanner"),
+    ],
+)
+def test_a_virus_scanner_plugin_has_the_last_word(
+    config: Config, clock: FrozenClock, plugin: object, reason: str
+) -> None:
+    with Postroom.open(config=config, clock=clock, extra_plugins=[("scanner", plugin)]) as pr:
+        message = email()
+        eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+        message.add_attachment(eicar, maintype="text", subtype="plain", filename="eicar.txt")
+        received = pr.case_mail.receive(message.as_bytes())
+        assert received.outcome.value == "opened"
+        [first] = pr.cases.get_for_staff("C-2026-000001", by=AGENT).messages
+        assert first.attachments == ()
+        assert reason in first.body

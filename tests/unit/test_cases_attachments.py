@@ -108,3 +108,15 @@ def test_a_scanner_has_the_last_word():
     with pytest.raises(ValidationError) as refused:
         check_file("x.txt", b"X5O!P%@AP EICAR", LIMITS, Infected())
     assert refused.value.code == "attachment_infected"
+
+
+def test_a_scanner_that_cannot_tell_lets_nothing_through():
+    class Down:
+        name = "down"
+
+        def scan(self, content: bytes) -> str | None:
+            raise ConnectionError("clamd is not running")
+
+    with pytest.raises(ValidationError) as refused:
+        check_file("ok.txt", b"clean", LIMITS, Down())
+    assert refused.value.code == "attachment_not_scanned"

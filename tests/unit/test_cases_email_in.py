@@ -196,3 +196,9 @@ def test_controls_and_undecodable_bytes_never_reach_the_case():
 def test_an_overlong_message_id_is_not_taken():
     raw = f"From: ann@example.com\r\nMessage-ID: <{'a' * 300}@x>\r\n\r\nbody\r\n".encode()
     assert parse_email(raw).message_id is None
+
+
+def test_a_from_the_stdlib_parser_chokes_on_is_read_as_absent():
+    # found by the generated tests: the header parser raises AttributeError on this
+    raw = b"From: =?utf-8?q?a?=@[\r\nReply-To: bob@example.com\r\n\r\nbody\r\n"
+    assert parse_email(raw).sender == "bob@example.com"
