@@ -47,6 +47,17 @@ def terms() -> dict[str, Any]:
         "shipping": _("Shipping and e-commerce"),
         "billing": _("Financial services and billing"),
         "tracking": _("Tracking"),
+        # claims: kinds, documents, outcomes
+        "lost": _("Lost parcel"),
+        "damaged": _("Damaged parcel"),
+        "proof_of_mailing": _("Proof of mailing or shipping receipt"),
+        "shipment_details": _("Tracking number and shipment details"),
+        "proof_of_value": _("Invoice or proof of value"),
+        "damage_photos": _("Photos of the damage"),
+        "pending": _("Being examined"),
+        "refund": _("Refunded"),
+        "reshipment": _("Reshipped"),
+        "denied": _("Denied"),
         # links
         "meter": _("Meter"),
         "invoice": _("Invoice"),

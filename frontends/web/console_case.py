@@ -165,8 +165,13 @@ def _page(number: str, posted: dict[str, FlaskForm] | None = None, status: int =
         forms["status"].status.data = case.status.value
     if not (posted and "priority" in posted):
         forms["priority"].priority.data = case.priority.value
+    try:
+        claim = pr.cases.claim_for_staff(case.number, by=staff_actor()).claim
+    except PostroomError:
+        claim = None  # not a claim
     body = render_template(
         "console/case.html",
+        claim=claim,
         detail=detail,
         case=case,
         sla=pr.cases.sla(case),

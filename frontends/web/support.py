@@ -14,12 +14,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
+from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.wrappers import Response
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
 
 from postroom.core.cases import model
+from postroom.core.cases.claims import Claim
 from postroom.core.cases.model import Actor, Channel, Department, Link, LinkKind
 from postroom.core.errors import PostroomError, ValidationError
 from postroom.frontends.web.case_messages import error_text
@@ -44,6 +45,11 @@ class OpenCaseForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
 class ReplyForm(FlaskForm):  # type: ignore[misc]
     body = TextAreaField(_("Your message"))
     files = MultipleFileField(_("Attach files (optional)"))
+
+
+class ClaimDocumentForm(FlaskForm):  # type: ignore[misc]
+    document = SelectField(_("Document"), validate_choice=False)
+    file = FileField(_("File"))
 
 
 def _customer() -> SignedInUser:
@@ -159,7 +165,64 @@ def show(number: str) -> Any:
     detail = _detail(user, number)
     if detail.case.number != number:  # merged into another case: that one's page
         return redirect(url_for("support.show", number=detail.case.number), code=301)
-    return render_template("support/case.html", detail=detail, case=detail.case, form=ReplyForm())
+    return _case_page(user, detail, ReplyForm())
+
+
+def _claim(user: SignedInUser, number: str) -> Claim | None:
+    """The claim of the account's case, if it is one."""
+    assert user.account_number is not None
+    try:
+        return current_postroom().cases.claim(user.account_number, number).claim
+    except PostroomError:
+        return None
+
+
+def _case_page(
+    user: SignedInUser,
+    detail: Any,
+    form: ReplyForm,
+    document_form: ClaimDocumentForm | None = None,
+    status: int = 200,
+) -> Any:
+    claim = _claim(user, detail.case.number)
+    documents = document_form or ClaimDocumentForm(formdata=None)
+    if claim is not None:
+        documents.document.choices = [SelectChoice(d.value, case_term(d)) for d in claim.missing]
+    page = render_template(
+        "support/case.html",
+        detail=detail,
+        case=detail.case,
+        form=form,
+        claim=claim,
+        document_form=documents,
+    )
+    return page, status
+
+
+@bp.post("/<number>/claim-documents")
+@login_required
+def claim_document(number: str) -> Any:
+    """Send one document of the claim's checklist: it joins the thread as a file and the
+    item is ticked."""
+    user = _customer()
+    detail = _detail(user, number)
+    form = ClaimDocumentForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        attachments = take_files([form.file.data])
+        if not attachments:
+            raise ValidationError("choose a file", code="attachment_empty")
+        current_postroom().cases.add_claim_document(
+            detail.case.number, form.document.data or "", attachments[0], by=_actor(user)
+        )
+    except PostroomError as error:
+        if error.code == "claim_not_found":
+            abort(404)
+        form.file.errors = [error_text(error)]
+        return _case_page(user, detail, ReplyForm(formdata=None), form, status=422)
+    flash(_("Document received."), "success")
+    return redirect(url_for("support.show", number=detail.case.number), code=303)
 
 
 @bp.post("/<number>/reply")
@@ -184,8 +247,7 @@ def reply(number: str) -> Any:
     except PostroomError as error:
         field = form.files if error.code.startswith("attachment_") else form.body
         field.errors = [error_text(error)]
-        page = render_template("support/case.html", detail=detail, case=detail.case, form=form)
-        return page, 422
+        return _case_page(user, detail, form, status=422)
     if posted.follow_up:
         flash(
             _(

@@ -698,3 +698,53 @@ def test_writing_to_a_closed_case_opens_a_follow_up_linked_to_it(
     assert "It jams again." in page
     assert f"/support/{number}" in page  # linked to the old case
     assert f"opened case {follow_up}" in page
+
+
+def test_a_customer_sees_the_claims_missing_documents_and_sends_one(
+    app: Flask, people: People, postroom: Postroom
+) -> None:
+    from postroom.core.money import Money
+
+    view = postroom.cases.file_claim(
+        by=Actor.customer(people.mine, 1, "Alice"),
+        customer_number=people.mine,
+        tracking_number="9400100000000000000024",
+        kind="lost",
+        declared_value=Money.parse("80.00 USD"),
+        description="Never arrived.",
+    )
+    number = view.case.number
+    alice = sign_in(app, "alice@acme.example")
+    page = alice.get(f"/support/{number}").text
+    assert page.count("Still needed:") == 3
+    assert "Invoice or proof of value" in page
+    token = csrf(page)
+    sent = alice.post(
+        f"/support/{number}/claim-documents",
+        data={
+            "csrf_token": token,
+            "document": "proof_of_value",
+            "file": (io.BytesIO(PNG), "invoice.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 303
+    page = alice.get(f"/support/{number}").text
+    assert page.count("Still needed:") == 2
+    assert "invoice.png" in page
+    agent = sign_in(app, "agnes@vendor.example")
+    staff_page = agent.get(f"/console/cases/{number}").text
+    assert staff_page.count("Still needed:") == 2
+    assert "Lost parcel" in staff_page
+    bob = sign_in(app, "bob@other.example")
+    token = csrf(bob.get("/support").text)
+    response = bob.post(
+        f"/support/{number}/claim-documents",
+        data={
+            "csrf_token": token,
+            "document": "proof_of_value",
+            "file": (io.BytesIO(PNG), "x.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 404
