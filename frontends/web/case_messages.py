@@ -46,6 +46,14 @@ def messages() -> dict[str, Any]:
         "not_customer": _("Only the customer writes as the customer."),
         "staff_only": _("Only staff may do this."),
         "meter_not_found": _("Choose one of your meters."),
+        "invalid_tracking_number": _(
+            "Enter the tracking number: 8 to 40 letters and digits, as on the receipt."
+        ),
+        "invalid_declared_value": _("Enter the parcel's value, more than zero."),
+        "invalid_amount": _("Enter an amount such as 80.00."),
+        "ambiguous_amount": _("Enter an amount such as 80.00."),
+        "unknown_currency": _("Enter the amount in your account's currency."),
+        "currency_mismatch": _("Enter the amount in your account's currency."),
         "invalid_time_zone": _("Enter an IANA time zone such as Europe/Paris."),
         "invalid_subdivision": _("Enter a state or province code of the account's country."),
         "staff_not_found": _("Choose a member of staff."),

@@ -23,6 +23,7 @@ from postroom.core.cases import model
 from postroom.core.cases.claims import Claim
 from postroom.core.cases.model import Actor, Channel, Department, Link, LinkKind
 from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.money import Money
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import case_term
 from postroom.frontends.web.case_uploads import download, take_files
@@ -45,6 +46,99 @@ class OpenCaseForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
 class ReplyForm(FlaskForm):  # type: ignore[misc]
     body = TextAreaField(_("Your message"))
     files = MultipleFileField(_("Attach files (optional)"))
+
+
+class TraceForm(FlaskForm):  # type: ignore[misc]
+    tracking_number = StringField(_("Tracking number"))
+    description = TextAreaField(_("What happened (where it was going, when it left)"))
+
+
+class ClaimForm(FlaskForm):  # type: ignore[misc]
+    kind = SelectField(_("The parcel is"), validate_choice=False)
+    tracking_number = StringField(_("Tracking number"))
+    declared_value = StringField(_("Declared value"))
+    description = TextAreaField(_("What happened (where it was going, when it left)"))
+
+
+#: the form's field of each code of a trace or a claim
+PARCEL_FIELDS = {
+    "invalid_tracking_number": "tracking_number",
+    "invalid_declared_value": "declared_value",
+    "invalid_amount": "declared_value",
+    "missing_currency": "declared_value",
+    "currency_mismatch": "declared_value",
+    "invalid_claim_kind": "kind",
+    "unknown_currency": "declared_value",
+    "ambiguous_amount": "declared_value",
+}
+
+
+def _parcel_error(form: FlaskForm, error: PostroomError) -> None:
+    name = PARCEL_FIELDS.get(error.code, "description")
+    field = getattr(form, name, form.description)
+    field.errors = [*list(field.errors or ()), error_text(error)]
+
+
+@bp.route("/trace", methods=["GET", "POST"])
+@login_required
+def request_trace() -> Any:
+    """ "Request a trace": a tracking case linked to the shipment (any user)."""
+    user = _customer()
+    form = TraceForm()
+    if form.validate_on_submit():
+        try:
+            case = current_postroom().cases.request_trace(
+                by=_actor(user),
+                customer_number=user.account_number,
+                tracking_number=form.tracking_number.data or "",
+                description=form.description.data or "",
+            )
+        except PostroomError as error:
+            _parcel_error(form, error)
+        else:
+            flash(
+                _(
+                    "Case %(number)s is open. Quote this number whenever you contact us about it.",
+                    number=case.number,
+                ),
+                "success",
+            )
+            return redirect(url_for("support.show", number=case.number), code=303)
+    return render_template("support/trace.html", form=form)
+
+
+@bp.route("/claim", methods=["GET", "POST"])
+@login_required
+def file_claim() -> Any:
+    """ "Report a lost parcel" (or a damaged one): a claim with its checklist."""
+    user = _customer()
+    assert user.account_number is not None
+    currency = current_postroom().accounts.get(user.account_number).currency
+    form = ClaimForm()
+    form.kind.choices = [SelectChoice("lost", _("Lost")), SelectChoice("damaged", _("Damaged"))]
+    if form.validate_on_submit():
+        try:
+            value = Money.parse(form.declared_value.data or "", default_currency=currency)
+            view = current_postroom().cases.file_claim(
+                by=_actor(user),
+                customer_number=user.account_number,
+                tracking_number=form.tracking_number.data or "",
+                kind=form.kind.data or "",
+                declared_value=value,
+                description=form.description.data or "",
+            )
+        except PostroomError as error:
+            _parcel_error(form, error)
+        else:
+            flash(
+                _(
+                    "Case %(number)s is open. Quote this number whenever you contact us about it.",
+                    number=view.case.number,
+                ),
+                "success",
+            )
+            return redirect(url_for("support.show", number=view.case.number), code=303)
+    return render_template("support/claim.html", form=form, currency=currency)
 
 
 class ClaimDocumentForm(FlaskForm):  # type: ignore[misc]

@@ -238,6 +238,12 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
         check(customer, "support-case-closed")
         customer.goto(f"{base}/dashboard")
         check(customer, "dashboard")
+        for path, name in (
+            ("/support/trace", "support-trace"),
+            ("/support/claim", "support-claim"),
+        ):
+            customer.goto(f"{base}{path}")
+            check(customer, name)
 
         # the console's other pages
         for path, name in (

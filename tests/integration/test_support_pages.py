@@ -223,6 +223,8 @@ def test_staff_have_no_customer_support_pages(app: Flask, people: People) -> Non
     agent = sign_in(app, "agnes@vendor.example")
     assert agent.get("/support").status_code == 404
     assert agent.get("/support/new").status_code == 404
+    assert agent.get("/support/trace").status_code == 404
+    assert agent.get("/support/claim").status_code == 404
 
 
 def test_the_priority_queue_and_canned_reply_writing_are_the_supervisors(
@@ -748,3 +750,46 @@ def test_a_customer_sees_the_claims_missing_documents_and_sends_one(
         content_type="multipart/form-data",
     )
     assert response.status_code == 404
+
+
+def test_a_customer_requests_a_trace_and_files_a_claim_from_the_pages(
+    app: Flask, people: People
+) -> None:
+    alice = sign_in(app, "alice@acme.example")
+    bad = post_form(
+        alice, "/support/trace", "/support/trace", {"tracking_number": "12", "description": "x"}
+    )
+    assert bad.status_code == 200
+    assert "8 to 40 letters and digits" in bad.text
+    trace = post_form(
+        alice,
+        "/support/trace",
+        "/support/trace",
+        {"tracking_number": "9400 1000 0000 0000 0000 31", "description": "Late by a week."},
+    )
+    assert trace.status_code == 303
+    page = alice.get(trace.headers["Location"]).text
+    assert "9400100000000000000031" in page
+    assert "Tracking" in page
+    form = {
+        "kind": "damaged",
+        "tracking_number": "9400100000000000000048",
+        "description": "Crushed.",
+    }
+    for value, message in (
+        ("-5", "more than zero"),
+        ("80 EUR", "Enter the amount in your account"),
+        ("abc", "80.00"),
+    ):
+        refused = post_form(
+            alice, "/support/claim", "/support/claim", {**form, "declared_value": value}
+        )
+        assert refused.status_code == 200, value
+        assert message in refused.text, value
+    claim = post_form(
+        alice, "/support/claim", "/support/claim", {**form, "declared_value": "80.00"}
+    )
+    assert claim.status_code == 303
+    page = alice.get(claim.headers["Location"]).text
+    assert page.count("Still needed:") == 4  # a damaged parcel also needs photos
+    assert "$80.00" in page
