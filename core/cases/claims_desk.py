@@ -226,46 +226,82 @@ class ClaimsDesk:
             claims.parse_tracking_number(reshipment) if clean_outcome is Outcome.RESHIPMENT else ""
         )
         view = self.claim_for_staff(number, by=by)
-        claims.check_decision(view.claim, clean_outcome, amount)
         case = view.case
-        transfer_id = f"claim-{case.number}"
+        # a refund decided before whose credit or finish failed is taken up again
+        resuming = (
+            clean_outcome is Outcome.REFUND
+            and view.claim.outcome is Outcome.REFUND
+            and view.claim.refunded == amount
+            and view.claim.decided_at is None  # set once the customer was told
+        )
+        if not resuming:
+            claims.check_decision(view.claim, clean_outcome, amount)
+        decided = attrs.evolve(
+            view.claim,
+            outcome=clean_outcome,
+            outcome_reason=why,
+            refunded=amount if clean_outcome is Outcome.REFUND else None,
+            refund_transfer_id=f"claim-{case.number}" if clean_outcome is Outcome.REFUND else None,
+            reshipment=new_shipment,
+            decided_by=by.label,
+        )
         if clean_outcome is Outcome.REFUND:
+            if not resuming:
+                # the decision first, in its own commit: a concurrent other decision is
+                # refused from here on, so no credit can meet a denied claim
+                self._record(case.number, decided, amount)
             assert amount is not None
             assert case.customer_number is not None
-            # the credit first, idempotent by its transfer id: a failure below and a
-            # retry credit once
+            assert decided.refund_transfer_id is not None
+            # idempotent by its transfer id: a retry after a failure below credits once
             self._refunds.credit(
                 case.customer_number,
                 amount,
-                transfer_id,
+                decided.refund_transfer_id,
                 staff=by.label,
                 reason=f"claim {case.number}: parcel {view.claim.tracking_number}",
                 reference=case.number,
             )
-        now = self._c._clock.now()
-        calendar = self._c.calendar(case.customer_number)
+        return self._finish(
+            case.number, decided, amount, by, check=clean_outcome is not Outcome.REFUND
+        )
+
+    def _record(self, number: str, decided: Claim, amount: Money | None) -> None:
+        def work(uow: Session) -> None:
+            repository = self._c._repository(uow)
+            current = locked(repository, number)
+            claim = repository.claim(current.id)
+            assert claim is not None
+            claims.check_decision(claim, decided.outcome, amount)
+            repository.save_claim(decided)
+            uow.commit()
+
+        self._c._db.run(work)
+
+    def _finish(
+        self, number: str, decided: Claim, amount: Money | None, by: Actor, *, check: bool
+    ) -> Claim:
+        """Record the decision as told (``decided_at``), tell the customer in the thread
+        and resolve the case, in one commit; ``check``: the decision is new here (a
+        refund's was recorded before its credit)."""
+        text = _decision_text(decided)
+        calendar = self._c.calendar(self._c._found(number).customer_number)
 
         def work(uow: Session) -> Claim:
             repository = self._c._repository(uow)
-            current = locked(repository, case.number)
+            current = locked(repository, number)
             claim = repository.claim(current.id)
             assert claim is not None
-            claims.check_decision(claim, clean_outcome, amount)
-            claim = attrs.evolve(
-                claim,
-                outcome=clean_outcome,
-                outcome_reason=why,
-                refunded=amount if clean_outcome is Outcome.REFUND else None,
-                refund_transfer_id=transfer_id if clean_outcome is Outcome.REFUND else None,
-                reshipment=new_shipment,
-                decided_at=now,
-                decided_by=by.label,
-            )
-            repository.save_claim(claim)
-            text = _decision_text(claim)
+            if check:
+                claims.check_decision(claim, decided.outcome, amount)
+            elif claim.decided_at is not None:  # a racing retry finished it
+                return claim
+            now = self._c._clock.now()
+            told = attrs.evolve(decided, decided_at=now)
+            repository.save_claim(told)
             if current.first_response_at is None:
                 current = attrs.evolve(current, first_response_at=now)
-            if current.status is not Status.RESOLVED:
+            if current.active:  # a case the customer closed meanwhile stays closed
                 current = self._c._moved(repository, current, Status.RESOLVED, by, now, calendar)
             repository.update(current)
             self._c._post(
@@ -283,7 +319,7 @@ class ClaimsDesk:
             )
             self._c._history(repository, current, by, now, "claim", text)
             uow.commit()
-            return claim
+            return told
 
         return self._c._db.run(work)
 

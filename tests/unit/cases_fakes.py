@@ -27,7 +27,7 @@ from postroom.core.cases.model import (
     StaffMember,
 )
 from postroom.core.cases.service import CasesService
-from postroom.core.errors import NotFound
+from postroom.core.errors import NotFound, StorageUnavailable
 from postroom.core.money import Money
 
 T = TypeVar("T")
@@ -284,6 +284,8 @@ class FakeRefunds:
     """Funding's staff credit: idempotent by transfer id."""
 
     credits: dict[str, tuple[str, Money, str]] = attrs.field(factory=dict)
+    #: the next credits fail (the funding area refusing, a lost connection)
+    failures: int = 0
 
     def credit(
         self,
@@ -295,6 +297,9 @@ class FakeRefunds:
         reason: str,
         reference: str,
     ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StorageUnavailable("the database went away")
         self.credits.setdefault(transfer_id, (customer_number, amount, staff))
 
 

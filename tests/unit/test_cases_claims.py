@@ -13,7 +13,7 @@ from postroom.core.cases.claims import Document, Outcome
 from postroom.core.cases.model import Actor, AttachmentRef, Department, Link, LinkKind, Status
 from postroom.core.cases.service import CasesService
 from postroom.core.clock import FrozenClock
-from postroom.core.errors import NotFound, PermissionDenied, ValidationError
+from postroom.core.errors import NotFound, PermissionDenied, StorageUnavailable, ValidationError
 from postroom.core.money import Money
 
 AGENT = Actor.staff(7, "Alex Agent")
@@ -150,3 +150,37 @@ def test_reshipment_and_denial(cases: CasesService):
     denied = cases.decide_claim(second, "denied", by=AGENT, reason="delivered, signed for")
     assert denied.outcome_reason == "delivered, signed for"
     assert cases.get(MINE, second).messages[-1].body == "Claim denied: delivered, signed for"
+
+
+def test_a_refund_decided_first_is_credited_once_even_after_a_failure(
+    cases: CasesService, refunds: FakeRefunds
+):
+    number = file_lost(cases)
+    complete(cases, number)
+    amount = Money.parse("80.00 USD")
+    refunds.failures = 1
+    with pytest.raises(StorageUnavailable):
+        cases.decide_claim(number, "refund", by=SUPERVISOR, amount=amount)
+    # decided (no other outcome may come now), not credited, the case still open
+    assert cases.claim(MINE, number).claim.outcome is Outcome.REFUND
+    with pytest.raises(ValidationError) as caught:
+        cases.decide_claim(number, "denied", by=AGENT, reason="changed my mind")
+    assert caught.value.code == "claim_decided"
+    assert refunds.credits == {}
+    assert cases.get(MINE, number).case.status is not Status.RESOLVED
+    # the retry takes it up: credited once, the customer told once
+    cases.decide_claim(number, "refund", by=SUPERVISOR, amount=amount)
+    assert list(refunds.credits) == [f"claim-{number}"]
+    detail = cases.get(MINE, number)
+    assert detail.case.status is Status.RESOLVED
+    assert sum("refund of" in m.body for m in detail.messages) == 1
+    with pytest.raises(ValidationError):
+        cases.decide_claim(number, "refund", by=SUPERVISOR, amount=amount)
+
+
+def test_a_claim_on_a_case_the_customer_closed_is_still_decided(cases: CasesService):
+    number = file_lost(cases)
+    cases.close(number, by=CUSTOMER)
+    claim = cases.decide_claim(number, "denied", by=AGENT, reason="delivered, signed for")
+    assert claim.outcome is Outcome.DENIED
+    assert cases.get(MINE, number).case.status is Status.CLOSED
