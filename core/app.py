@@ -23,11 +23,18 @@ from postroom.core.cases.attachments import (
     UnavailableScanner,
     first_scanner,
 )
+from postroom.core.cases.canned import CannedReplies
 from postroom.core.cases.case_files import CaseFiles
 from postroom.core.cases.inbound import CaseMail, MailSettings
 from postroom.core.cases.mail_desk import ServiceDesk
 from postroom.core.cases.mail_model import Sender
-from postroom.core.cases.model import Actor, InstallationMove, StaffMember, sla_targets
+from postroom.core.cases.model import (
+    Actor,
+    InstallationMove,
+    StaffMember,
+    parse_department,
+    sla_targets,
+)
 from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
@@ -205,6 +212,7 @@ class Postroom:
         self.chat = ChatService(
             db, clock, self.assistant, _ChatCases(self.cases), _ChatCases(self.cases)
         )
+        self.canned_replies = CannedReplies(db, clock, lambda value: parse_department(value).value)
         # the contracts area's InstallationAddressRequests: an address change is a case
         self.equipment.use_address_requests(
             _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True

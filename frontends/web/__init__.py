@@ -23,7 +23,14 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    case_terms,
     chat,
+    console,
+    console_accounts,
+    console_canned,
+    console_case,
+    console_desks,
+    console_reports,
     errors,
     health,
     help_centre,
@@ -35,6 +42,7 @@ from postroom.frontends.web import (
     rates_pages,
     security,
     signin,
+    support,
 )
 
 
@@ -73,6 +81,7 @@ def create_app(
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app, postroom.config)
+    case_terms.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
@@ -82,6 +91,13 @@ def create_app(
     app.register_blueprint(products.bp)
     app.register_blueprint(help_centre.bp)
     app.register_blueprint(chat.bp)
+    app.register_blueprint(support.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(console_case.bp)
+    app.register_blueprint(console_reports.bp)
+    app.register_blueprint(console_canned.bp)
+    app.register_blueprint(console_desks.bp)
+    app.register_blueprint(console_accounts.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)

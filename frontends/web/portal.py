@@ -15,11 +15,15 @@ from werkzeug.wrappers import Response
 from postroom.core.dashboard import customer_dashboard
 from postroom.core.ledger.service import RecentRefill
 from postroom.core.money import Money
+from postroom.frontends.web.case_terms import CONSOLE_ROLES
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.health import may_see_details
-from postroom.frontends.web.signin import current_user, login_required
+from postroom.frontends.web.signin import current_user, has_role, login_required
 
 bp = Blueprint("portal", __name__)
+
+#: how many open support cases the dashboard lists (the nearest deadline first)
+DASHBOARD_CASES = 5
 
 
 @bp.get("/")
@@ -45,15 +49,20 @@ def _refill_text(refill: RecentRefill) -> str:
 @login_required
 def dashboard() -> str | Response:
     """A signed-in, verified user of a customer account (owner, admin or user) sees that
-    account's dashboard and no other; staff, who belong to no customer account, go to
-    their profile."""
+    account's dashboard and no other; staff who work cases go to the support console,
+    other staff (who belong to no customer account) to their profile."""
     user = current_user()
+    if user is not None and user.is_staff and has_role(user, CONSOLE_ROLES):
+        return redirect(url_for("console.queue"))  # staff who answer customers
     if user is None or user.account_number is None:
         return redirect(url_for("account.profile"))
-    board = customer_dashboard(current_postroom(), user.account_number)
+    pr = current_postroom()
+    board = customer_dashboard(pr, user.account_number)
+    recent = pr.cases.list(user.account_number, limit=DASHBOARD_CASES * 4)
     return render_template(
         "dashboard.html",
         board=board,
+        open_cases=[case for case in recent if case.active][:DASHBOARD_CASES],
         balance=Money(board.postage.available_mills, board.postage.currency),
         may_manage=user.role in ("owner", "admin"),
     )

@@ -140,7 +140,7 @@ def test_the_dashboard_in_french_with_french_dates_and_money(
     assert f"{due.day} {months.split()[due.month - 1]} {due.year}" in page
 
 
-def test_staff_go_to_their_profile(client: FlaskClient, postroom: Postroom) -> None:
+def test_staff_go_to_the_support_console(client: FlaskClient, postroom: Postroom) -> None:
     invited = postroom.identity.invite_staff("sam@vendor.example", "agent")
     postroom.identity.accept_invitation(
         invited.token,
@@ -158,7 +158,7 @@ def test_staff_go_to_their_profile(client: FlaskClient, postroom: Postroom) -> N
     )
     response = client.get("/dashboard")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/account/profile"
+    assert response.headers["Location"] == "/console"
 
 
 def test_the_last_five_refills_newest_first_with_their_meter(
