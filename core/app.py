@@ -16,6 +16,9 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
+from postroom.core.billing.model import Party
+from postroom.core.billing.service import BillingService, BillingSettings
+from postroom.core.billing.taxes import TaxTable
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
 from postroom.core.contracts.service import ContractsService, EquipmentService
@@ -163,6 +166,13 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
+        self.billing = BillingService(
+            db,
+            clock,
+            _billing_settings(config),
+            accounts=self.accounts,
+            messages=self.outbox,
+        )
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -329,6 +339,22 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+def _billing_settings(config: Config) -> BillingSettings:
+    """The seller printed on invoices and the tax table, from the settings."""
+    address = tuple(
+        line.strip() for line in config.billing_seller_address.split("|") if line.strip()
+    )
+    return BillingSettings(
+        seller=Party(config.billing_seller_name, address, config.billing_seller_tax_id),
+        taxes=(
+            TaxTable.default()
+            if config.billing_tax_file is None
+            else TaxTable.from_file(config.billing_tax_file)
+        ),
+        portal_url=config.public_url,
+    )
 
 
 def _config_values(config: Config) -> dict[str, Any]:

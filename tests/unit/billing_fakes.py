@@ -1,0 +1,241 @@
+"""In-memory fakes of what the billing use cases depend on: the repository, the
+transactions (rolled back unless committed), the accounts, the contracts, the meters'
+installation numbers, the funding area's payments and the customer messages. No I/O."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from postroom.core.accounts.model import AccountStatus, CustomerAccount
+from postroom.core.billing.model import BillingProfile, Invoice, InvoiceKind, InvoiceStatus, Series
+from postroom.core.billing.store import InvoicePayment
+from postroom.core.errors import NotFound
+from postroom.core.ports import Translation
+
+T = TypeVar("T")
+
+
+@attrs.define
+class State:
+    """Everything the fakes keep; copied at the start of a transaction, restored on
+    rollback."""
+
+    invoices: dict[str, Invoice] = attrs.field(factory=dict)
+    sequences: dict[tuple[str, int], int] = attrs.field(factory=dict)
+    profiles: dict[str, BillingProfile] = attrs.field(factory=dict)
+    payments: list[tuple[int, InvoicePayment]] = attrs.field(factory=list)
+    debits: set[int] = attrs.field(factory=set)
+    messages: list[dict[str, Any]] = attrs.field(factory=list)
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.committed = False
+        self.connection: Any = None  # the fakes keep no connection
+
+    def commit(self) -> None:
+        self.committed = True
+
+
+@attrs.define
+class FakeDatabase:
+    state: State = attrs.field(factory=State)
+
+    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
+        before = copy.deepcopy(self.state)
+        session = FakeSession()
+        try:
+            result = work(session)
+        except BaseException:
+            self.state = before
+            raise
+        if not session.committed:
+            self.state = before
+        return result
+
+
+@attrs.define
+class FakeBilling:
+    """``BillingRepository`` on the fake database's state."""
+
+    db: FakeDatabase
+
+    @property
+    def _s(self) -> State:
+        return self.db.state
+
+    def next_numbers(self, series: Series, year: int, count: int) -> int:
+        last = self._s.sequences.get((series.value, year), 0)
+        self._s.sequences[(series.value, year)] = last + count
+        return last + 1
+
+    def add(self, invoice: Invoice) -> Invoice:
+        assert invoice.number not in self._s.invoices
+        assert self.by_reference(invoice.customer_number, invoice.reference) is None
+        stored = attrs.evolve(invoice, id=len(self._s.invoices) + 1)
+        self._s.invoices[stored.number] = stored
+        return stored
+
+    def add_many(self, new: Sequence[Invoice]) -> None:
+        for invoice in new:
+            self.add(invoice)
+
+    def get(self, number: str) -> Invoice | None:
+        return self._s.invoices.get(number)
+
+    def by_reference(self, customer_number: str, reference: str) -> Invoice | None:
+        for invoice in self._s.invoices.values():
+            if invoice.customer_number == customer_number and invoice.reference == reference:
+                return invoice
+        return None
+
+    def references_taken(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        have = {(i.customer_number, i.reference) for i in self._s.invoices.values()}
+        return have & set(pairs)
+
+    def listed(
+        self,
+        customer_number: str,
+        *,
+        statuses: Iterable[InvoiceStatus] | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Invoice]:
+        wanted = None if statuses is None else set(statuses)
+        found = [
+            i
+            for i in self._s.invoices.values()
+            if i.customer_number == customer_number
+            and (wanted is None or i.status in wanted)
+            and (since is None or i.issued_on >= since)
+            and (until is None or i.issued_on <= until)
+        ]
+        found.sort(key=lambda i: (i.issued_on, i.id), reverse=True)
+        return found[offset : offset + limit]
+
+    def unpaid(self, customer_number: str) -> list[Invoice]:
+        return sorted(
+            (
+                i
+                for i in self._s.invoices.values()
+                if i.customer_number == customer_number and i.status is InvoiceStatus.OPEN
+            ),
+            key=lambda i: (i.due_on, i.id),
+        )
+
+    def set_status(self, invoice_id: int, status: InvoiceStatus, **changes: Any) -> None:
+        for number, invoice in self._s.invoices.items():
+            if invoice.id == invoice_id:
+                self._s.invoices[number] = attrs.evolve(invoice, status=status, **changes)
+
+    def due_for_debit(self, day: date) -> list[Invoice]:
+        return [
+            i
+            for i in self._s.invoices.values()
+            if i.status is InvoiceStatus.OPEN
+            and i.due_on <= day
+            and i.id not in self._s.debits
+            and i.kind is not InvoiceKind.CREDIT_NOTE
+        ]
+
+    def claim_debit(self, invoice_id: int, at: datetime) -> bool:
+        if invoice_id in self._s.debits:
+            return False
+        self._s.debits.add(invoice_id)
+        return True
+
+    def profile(self, customer_number: str) -> BillingProfile | None:
+        return self._s.profiles.get(customer_number)
+
+    def profiles(self, numbers: Iterable[str]) -> dict[str, BillingProfile]:
+        return {n: self._s.profiles[n] for n in numbers if n in self._s.profiles}
+
+    def save_profile(self, profile: BillingProfile, at: datetime) -> None:
+        self._s.profiles[profile.customer_number] = profile
+
+    def add_payment(self, payment: InvoicePayment, invoice_id: int) -> None:
+        assert all(p.payment_id != payment.payment_id for _, p in self._s.payments)
+        self._s.payments.append((invoice_id, payment))
+
+    def update_payment(self, payment_id: str, status: str, at: datetime) -> None:
+        self._s.payments = [
+            (i, attrs.evolve(p, status=status, updated_at=at) if p.payment_id == payment_id else p)
+            for i, p in self._s.payments
+        ]
+
+    def payments(self, customer_number: str, *, limit: int = 100) -> list[InvoicePayment]:
+        found = [p for _, p in self._s.payments if p.customer_number == customer_number]
+        return list(reversed(found))[:limit]
+
+    def open_payments(self) -> list[InvoicePayment]:
+        return [p for _, p in self._s.payments if p.status in ("pending", "settled")]
+
+
+@attrs.define
+class FakeMessages:
+    db: FakeDatabase
+    delivered: list[str] = attrs.field(factory=list)
+
+    def add_for_customer(
+        self,
+        connection: Any,
+        customer_number: str,
+        kind: str,
+        subject: str,
+        body: str,
+        data: Mapping[str, str],
+        *,
+        language: str = "en",
+        translations: Mapping[str, Translation] | None = None,
+    ) -> str:
+        message_id = f"msg_{len(self.db.state.messages) + 1}"
+        self.db.state.messages.append(
+            {
+                "id": message_id,
+                "to": customer_number,
+                "kind": kind,
+                "subject": subject,
+                "body": body,
+                "data": dict(data),
+                "language": language,
+                "translations": dict(translations or {}),
+            }
+        )
+        return message_id
+
+    def deliver(self, message_ids: Iterable[str]) -> int:
+        ids = list(message_ids)
+        self.delivered.extend(ids)
+        return len(ids)
+
+
+def account(number: str, country: str = "US", currency: str = "USD") -> CustomerAccount:
+    return CustomerAccount(
+        id=int(number[:4]),
+        number=number,
+        name=f"Customer {number}",
+        country=country,
+        currency=currency,
+        status=AccountStatus.ACTIVE,
+        created_at=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+    )
+
+
+@attrs.define
+class FakeAccounts:
+    accounts: dict[str, CustomerAccount] = attrs.field(factory=dict)
+
+    def add(self, customer: CustomerAccount) -> None:
+        self.accounts[customer.number] = customer
+
+    def get(self, number: str) -> CustomerAccount:
+        if number not in self.accounts:
+            raise NotFound(f"no customer account {number}", code="account_not_found")
+        return self.accounts[number]
