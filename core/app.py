@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
 from postroom.core.billing.model import Party
-from postroom.core.billing.service import BillingService, BillingSettings
+from postroom.core.billing.service import BillingService
+from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
@@ -172,7 +173,13 @@ class Postroom:
             _billing_settings(config),
             accounts=self.accounts,
             messages=self.outbox,
+            payments=self.funding,
+            contracts=self.contracts,
+            meters=_InstallationNumbers(self.meters),
+            statements=self.funding,
         )
+        # a settled, failed or returned invoice payment reaches its invoice
+        self.funding.add_payment_listener(self.billing.payment_changed)
         self.ledger.add_debit_listener(self._after_debit)
 
     @classmethod
@@ -339,6 +346,21 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class _InstallationNumbers:
+    """The meters' installation account numbers as billing asks for them
+    (``billing.ports.InstallationNumbers``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def installation_numbers(self, customer_number: str | None = None) -> dict[str, str]:
+        return {
+            m.serial: m.installation_number
+            for m in self._meters.list(customer_number)
+            if m.installation_number
+        }
 
 
 def _billing_settings(config: Config) -> BillingSettings:

@@ -6,10 +6,21 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from billing_fakes import FakeAccounts, FakeBilling, FakeDatabase, FakeMessages, account
+from billing_fakes import (
+    FakeAccounts,
+    FakeBilling,
+    FakeContracts,
+    FakeDatabase,
+    FakeInstallationNumbers,
+    FakeMessages,
+    FakePayments,
+    FakeStatements,
+    account,
+)
 
 from postroom.core.billing.model import InvoiceStatus, LineItem, Party
-from postroom.core.billing.service import BillingService, BillingSettings
+from postroom.core.billing.service import BillingService
+from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, NotFound, ValidationError
@@ -36,7 +47,29 @@ def messages(db: FakeDatabase) -> FakeMessages:
 
 
 @pytest.fixture
-def billing(db: FakeDatabase, clock: FrozenClock, messages: FakeMessages) -> BillingService:
+def payments(clock: FrozenClock) -> FakePayments:
+    return FakePayments(clock)
+
+
+@pytest.fixture
+def contracts() -> FakeContracts:
+    return FakeContracts()
+
+
+@pytest.fixture
+def statements() -> FakeStatements:
+    return FakeStatements()
+
+
+@pytest.fixture
+def billing(
+    db: FakeDatabase,
+    clock: FrozenClock,
+    messages: FakeMessages,
+    payments: FakePayments,
+    contracts: FakeContracts,
+    statements: FakeStatements,
+) -> BillingService:
     accounts = FakeAccounts()
     accounts.add(account(MINE))
     accounts.add(account(OTHER))
@@ -47,6 +80,10 @@ def billing(db: FakeDatabase, clock: FrozenClock, messages: FakeMessages) -> Bil
         BillingSettings(Party("Seller SA", ("1 Main St",)), TaxTable.default()),
         accounts=accounts,
         messages=messages,
+        payments=payments,
+        contracts=contracts,
+        meters=FakeInstallationNumbers({"PR-1": "12345678903"}),
+        statements=statements,
         repository=lambda session: FakeBilling(db),
     )
     service.set_profile(MINE, region="NY")
