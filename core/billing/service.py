@@ -18,6 +18,7 @@ import attrs
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.billing import messages, model
+from postroom.core.billing.document import invoice_pdf
 from postroom.core.billing.model import (
     AccountStatement,
     BillingProfile,
@@ -321,6 +322,11 @@ class BillingService:
         clean = model.known_number(number)
         found = self._db.run(lambda uow: self._repository(uow).get(clean), readonly=True)
         return model.owned(found, account.number, number)
+
+    def pdf(self, customer_number: str, number: str) -> bytes:
+        """The customer's invoice as a PDF document, in the invoice's language."""
+        invoice = self.get(customer_number, number)
+        return invoice_pdf(invoice, self.settings.invoice_link(invoice.number))
 
     def list(
         self,
