@@ -454,6 +454,34 @@ def parse_region(text: object) -> str | None:
     return clean
 
 
+# ------------------------------------------------------------------ payments
+
+
+@attrs.frozen
+class InvoicePayment:
+    """One attempt to pay an invoice, as billing recorded it: ``started`` until the
+    payment source answered, then the funding payment's status (``pending``,
+    ``settled``, ``failed``, ``returned``)."""
+
+    invoice_number: str
+    customer_number: str
+    key: str
+    payment_id: str | None
+    amount: Money
+    via: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def active(self) -> bool:
+        """Started, or collected (pending or settled): the invoice is being paid."""
+        return self.status in ACTIVE_ATTEMPTS
+
+
+ACTIVE_ATTEMPTS = ("started", "pending", "settled")
+
+
 # ------------------------------------------------------------- account status
 
 

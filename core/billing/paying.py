@@ -20,7 +20,13 @@ from datetime import date
 import attrs
 
 from postroom.core.billing import messages, model
-from postroom.core.billing.model import BillingProfile, Invoice, InvoiceKind, InvoiceStatus
+from postroom.core.billing.model import (
+    BillingProfile,
+    Invoice,
+    InvoiceKind,
+    InvoicePayment,
+    InvoiceStatus,
+)
 from postroom.core.billing.ports import (
     CustomerAccounts,
     CustomerMessages,
@@ -29,7 +35,7 @@ from postroom.core.billing.ports import (
     Transactions,
 )
 from postroom.core.billing.settings import BillingSettings
-from postroom.core.billing.store import BillingRepository, InvoicePayment
+from postroom.core.billing.store import BillingRepository
 from postroom.core.clock import Clock
 from postroom.core.errors import Conflict, NotFound, PostroomError
 from postroom.core.funding.model import Payment

@@ -24,6 +24,7 @@ from postroom.core.billing.model import (
     BillingProfile,
     Invoice,
     InvoiceKind,
+    InvoicePayment,
     InvoiceStatus,
     LineItem,
     Party,
@@ -42,7 +43,7 @@ from postroom.core.billing.ports import (
 )
 from postroom.core.billing.runs import BillingRuns
 from postroom.core.billing.settings import BillingSettings
-from postroom.core.billing.store import BillingRepository, BillingStore, InvoicePayment
+from postroom.core.billing.store import BillingRepository, BillingStore
 from postroom.core.clock import Clock, today
 from postroom.core.errors import Conflict, NotFound, ValidationError
 

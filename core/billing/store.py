@@ -23,6 +23,7 @@ from postroom.core.billing.model import (
     Invoice,
     InvoiceKind,
     InvoiceLine,
+    InvoicePayment,
     InvoiceStatus,
     Party,
     Series,
@@ -142,31 +143,6 @@ invoice_payments = sa.Table(
     sa.UniqueConstraint("payment_id", name="uq_invoice_payments_payment_id"),
     sa.Index("ix_invoice_payments_customer", "customer_number", "created_at"),
 )
-
-
-@attrs.frozen
-class InvoicePayment:
-    """One attempt to pay an invoice, as billing recorded it: ``started`` until the
-    payment source answered, then the funding payment's status (``pending``,
-    ``settled``, ``failed``, ``returned``)."""
-
-    invoice_number: str
-    customer_number: str
-    key: str
-    payment_id: str | None
-    amount: Money
-    via: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def active(self) -> bool:
-        """Started, or collected (pending or settled): the invoice is being paid."""
-        return self.status in ACTIVE_ATTEMPTS
-
-
-ACTIVE_ATTEMPTS = ("started", "pending", "settled")
 
 
 class BillingRepository(Protocol):

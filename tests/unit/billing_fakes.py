@@ -12,8 +12,14 @@ from typing import Any, TypeVar
 import attrs
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
-from postroom.core.billing.model import BillingProfile, Invoice, InvoiceKind, InvoiceStatus, Series
-from postroom.core.billing.store import InvoicePayment
+from postroom.core.billing.model import (
+    BillingProfile,
+    Invoice,
+    InvoiceKind,
+    InvoicePayment,
+    InvoiceStatus,
+    Series,
+)
 from postroom.core.contracts.model import Contract
 from postroom.core.errors import NotFound
 from postroom.core.funding.model import Instrument, Payment, Statement
