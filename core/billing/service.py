@@ -46,6 +46,7 @@ from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.store import BillingRepository, BillingStore
 from postroom.core.clock import Clock, today
 from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.text import check_no_control
 
 RepositoryFactory = Callable[[Session], BillingRepository]
 #: The payment sources' kind automatic debit takes (SEPA, ACH).
@@ -426,7 +427,10 @@ class BillingService:
         changes: dict[str, Any] = {}
         if region is not None:
             clean_region = model.parse_region(region)
-            self.settings.taxes.rates_for(account.country, clean_region)  # known, or refused
+            try:
+                self.settings.taxes.rates_for(account.country, clean_region)
+            except ValidationError as error:  # well formed, not a region of the country
+                raise Conflict(error.message, code=error.code) from None
             changes["region"] = clean_region
         if language is not None:
             changes["language"] = model.parse_language(language)
@@ -493,10 +497,9 @@ def _address(lines: Sequence[str]) -> tuple[str, ...]:
     clean = []
     for line in lines:
         text = " ".join(line.split()) if isinstance(line, str) else ""
-        if len(text) > 80 or not text.isprintable():
-            raise ValidationError(
-                "an address line is up to 80 printable characters", code="invalid_address"
-            )
+        check_no_control(text, "billing_address")
+        if len(text) > 80:
+            raise ValidationError("an address line is up to 80 characters", code="invalid_address")
         if text:
             clean.append(text)
     return tuple(clean)
@@ -513,5 +516,3 @@ def _period(since: date | None, until: date | None) -> None:
     for value in (since, until):
         if value is not None and not isinstance(value, date):
             raise ValidationError("a period is given by dates", code="invalid_period")
-    if since is not None and until is not None and since > until:
-        raise ValidationError("the period starts before it ends", code="invalid_period")
