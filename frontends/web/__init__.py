@@ -21,6 +21,7 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    billing_pages,
     errors,
     health,
     i18n,
@@ -76,6 +77,7 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
+    app.register_blueprint(billing_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
