@@ -175,7 +175,7 @@ class Postroom:
             messages=self.outbox,
             payments=self.funding,
             contracts=self.contracts,
-            meters=_InstallationNumbers(self.meters),
+            meters=MeterInstallationNumbers(self.meters),
             statements=self.funding,
         )
         # a settled, failed or returned invoice payment reaches its invoice
@@ -348,7 +348,7 @@ class _MeterRegistry:
         return True
 
 
-class _InstallationNumbers:
+class MeterInstallationNumbers:
     """The meters' installation account numbers as billing asks for them
     (``billing.ports.InstallationNumbers``)."""
 
