@@ -395,6 +395,16 @@ class BillingService:
             account.number, account.currency, self.today(), listed, owing
         )
 
+    def overview_in(
+        self, session: Session, customer: CustomerAccount, *, latest: int = 5
+    ) -> AccountStatement:
+        """Balance due, overdue amount and the unpaid invoices (at most ``latest``,
+        oldest due first) inside the caller's unit of work: the portal's dashboard."""
+        owing = self._repository(session).unpaid(customer.number)
+        return model.account_statement(
+            customer.number, customer.currency, self.today(), owing[:latest], owing
+        )
+
     def payments(self, customer_number: str, *, limit: int = 100) -> builtins.list[InvoicePayment]:
         """The customer's invoice payments (each attempt), newest first."""
         account = self._accounts.get(customer_number)

@@ -228,3 +228,13 @@ def test_an_owner_turns_on_paperless_billing_and_automatic_debit(
         "/billing/settings", data={"csrf_token": token, "paperless": "y", "auto_debit": portal.card}
     )
     assert postroom.billing.profile(portal.mine).auto_debit_instrument == bank
+
+
+def test_the_dashboard_shows_what_the_account_owes(
+    client: FlaskClient, postroom: Postroom, portal: Portal
+) -> None:
+    sign_in(client, postroom, "operator@acme.example")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert portal.invoice in page
+    assert "$83.20" in page
+    assert portal.their_invoice not in page
