@@ -16,7 +16,6 @@ from datetime import date
 from decimal import Decimal
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 
 from postroom.core.billing.model import Invoice, InvoiceStatus
 from postroom.core.money import Money
@@ -101,17 +100,68 @@ def _latin(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
+#: The page's writing area (A4, millimetres): text baselines run from TOP to BOTTOM.
+LEFT, RIGHT, TOP, BOTTOM = 15.0, 195.0, 20.0, 275.0
+#: Columns of the lines' table: the description's width, then each figure's right edge.
+DESCRIPTION_WIDTH = 74.0
+FIGURE_EDGES = (105.0, 131.0, 153.0, 174.0, 195.0)
+
+
 class _Document(FPDF):
     def __init__(self, footer: str) -> None:
         super().__init__(format="A4")
         self._footer = footer
-        self.set_auto_page_break(auto=True, margin=20)
-        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(auto=False)
 
     def footer(self) -> None:
-        self.set_y(-14)
+        # a cell, not ``text``: fpdf2 puts the page count ({nb}) in cells only
         self.set_font("Helvetica", size=7)
-        self.cell(0, 5, _latin(f"{self._footer} {self.page_no()}/{{nb}}"), align="C")
+        self.set_xy(0, 283)
+        self.cell(210, 5, _latin(f"{self._footer} {self.page_no()}/{{nb}}"), align="C")
+
+
+class _Writer:
+    """Puts text on the document line by line with ``FPDF.text`` (a string at a
+    position: fpdf2's cheapest drawing call, no cell layout), breaking pages itself."""
+
+    def __init__(self, pdf: _Document) -> None:
+        self.pdf = pdf
+        self.y = TOP
+        self._font: tuple[float, bool] | None = None
+
+    def font(self, size: float, *, bold: bool = False) -> None:
+        if self._font != (size, bold):
+            self.pdf.set_font("Helvetica", "B" if bold else "", size)
+            self._font = (size, bold)
+
+    def put(self, x: float, text: str, *, right: bool = False) -> None:
+        clean = _latin(text)
+        if right:
+            x -= self.pdf.get_string_width(clean)
+        self.pdf.text(x, self.y, clean)
+
+    def down(self, height: float) -> None:
+        self.y += height
+        if self.y > BOTTOM:
+            self.pdf.add_page()
+            self._font = None
+            self.y = TOP
+
+    def rule(self) -> None:
+        self.pdf.line(LEFT, self.y + 1.5, RIGHT, self.y + 1.5)
+
+    def wrapped(self, text: str, width: float) -> list[str]:
+        """``text`` broken into lines of at most ``width`` millimetres at spaces."""
+        lines: list[str] = []
+        current = ""
+        for word in _latin(text).split(" "):
+            candidate = f"{current} {word}" if current else word
+            if current and self.pdf.get_string_width(candidate) > width:
+                lines.append(current)
+                current = word
+            else:
+                current = candidate
+        return [*lines, current]
 
 
 def invoice_pdf(invoice: Invoice, payment_link: str) -> bytes:
@@ -122,79 +172,84 @@ def invoice_pdf(invoice: Invoice, payment_link: str) -> bytes:
     pdf.set_title(invoice.number)
     pdf.set_author(_latin(invoice.seller.name))
     pdf.add_page()
-
-    def line(text: str, *, size: float = 9, bold: bool = False, height: float = 4.5) -> None:
-        pdf.set_font("Helvetica", "B" if bold else "", size)
-        pdf.cell(0, height, _latin(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    out = _Writer(pdf)
 
     title = label["credit_note" if invoice.is_credit_note else "invoice"]
-    line(f"{title} {invoice.number}", size=16, bold=True, height=9)
+    out.font(16, bold=True)
+    out.put(LEFT, f"{title} {invoice.number}")
+    out.down(8)
     if invoice.status is InvoiceStatus.PAID:
-        line(label["paid"], size=11, bold=True, height=6)
-    line(f"{label['issued']}: {day(invoice.issued_on, language)}")
+        out.font(11, bold=True)
+        out.put(LEFT, label["paid"])
+        out.down(6)
+    facts = [f"{label['issued']}: {day(invoice.issued_on, language)}"]
     if not invoice.is_credit_note:
-        line(f"{label['due']}: {day(invoice.due_on, language)}")
-    line(f"{label['customer_number']}: {invoice.customer_number}")
+        facts.append(f"{label['due']}: {day(invoice.due_on, language)}")
+    facts.append(f"{label['customer_number']}: {invoice.customer_number}")
     if invoice.installation_number:
-        line(f"{label['installation']}: {invoice.installation_number}")
+        facts.append(f"{label['installation']}: {invoice.installation_number}")
     if invoice.is_credit_note:
-        line(f"{label['corrects']}: {invoice.related_number}")
-        line(f"{label['reason']}: {invoice.reason}")
-    pdf.ln(4)
+        facts += [
+            f"{label['corrects']}: {invoice.related_number}",
+            f"{label['reason']}: {invoice.reason}",
+        ]
+    out.font(9)
+    for fact in facts:
+        out.put(LEFT, fact)
+        out.down(4.5)
+    out.down(4)
 
     # the two parties side by side
-    top = pdf.get_y()
-    for column, (heading, party) in enumerate(
-        ((label["seller"], invoice.seller), (label["customer"], invoice.customer))
+    columns = []
+    for heading, party in (
+        (label["seller"], invoice.seller),
+        (label["customer"], invoice.customer),
     ):
-        pdf.set_xy(15 + column * 95, top)
         rows = [party.name, *party.address]
         if party.tax_id:
             rows.append(f"{label['tax_id']}: {party.tax_id}")
-        pdf.set_font("Helvetica", "B", 9)
-        pdf.cell(90, 4.5, _latin(heading), new_x=XPos.LEFT, new_y=YPos.NEXT)
-        pdf.set_font("Helvetica", "", 9)
-        for row in rows:
-            pdf.cell(90, 4.5, _latin(row), new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.set_xy(15, max(pdf.get_y(), top + 30))
-    pdf.ln(4)
+        columns.append((heading, rows))
+    out.font(9, bold=True)
+    for column, (heading, _) in enumerate(columns):
+        out.put(LEFT + column * 95, heading)
+    out.font(9)
+    for row in range(max(len(rows) for _, rows in columns)):
+        out.down(4.5)
+        for column, (_, rows) in enumerate(columns):
+            if row < len(rows):
+                out.put(LEFT + column * 95, rows[row])
+    out.down(10)
 
-    widths = (76, 12, 26, 22, 22, 22)
-    heads = ("description", "quantity", "unit_price", "net", "tax", "total")
-    pdf.set_font("Helvetica", "B", 8)
-    for width, head in zip(widths, heads, strict=True):
-        pdf.cell(
-            width, 6, _latin(label[head]), border="B", align="L" if head == "description" else "R"
-        )
-    pdf.ln()
-    pdf.set_font("Helvetica", "", 8)
+    heads = ("quantity", "unit_price", "net", "tax", "total")
+    out.font(8, bold=True)
+    out.put(LEFT, label["description"])
+    for edge, head in zip(FIGURE_EDGES, heads, strict=True):
+        out.put(edge, label[head], right=True)
+    out.rule()
+    out.down(6)
+    out.font(8)
     for item in invoice.lines:
-        x, y = pdf.get_x(), pdf.get_y()
-        pdf.multi_cell(widths[0], 4.5, _latin(item.description), new_x=XPos.RIGHT, new_y=YPos.TOP)
-        after = pdf.get_y()
-        height = max(4.5, pdf.get_y() - y)
-        pdf.set_xy(x + widths[0], y)
-        for width, text in zip(
-            widths[1:],
-            (
-                str(item.quantity),
-                amount(item.unit_price, language, mills=True),
-                amount(item.net, language),
-                amount(item.tax, language),
-                amount(item.total, language),
-            ),
-            strict=True,
-        ):
-            pdf.cell(width, 4.5, _latin(text), align="R")
-        pdf.set_xy(15, max(after, y + height) + 1)
-    pdf.ln(2)
+        figures = (
+            str(item.quantity),
+            amount(item.unit_price, language, mills=True),
+            amount(item.net, language),
+            amount(item.tax, language),
+            amount(item.total, language),
+        )
+        for edge, text in zip(FIGURE_EDGES, figures, strict=True):
+            out.put(edge, text, right=True)
+        for number, part in enumerate(out.wrapped(item.description, DESCRIPTION_WIDTH)):
+            if number:
+                out.down(4)
+            out.put(LEFT, part)
+        out.down(5)
+    out.down(2)
 
     def total(text: str, value: Money, *, bold: bool = False) -> None:
-        pdf.set_font("Helvetica", "B" if bold else "", 9)
-        pdf.cell(138, 5, _latin(text), align="R")
-        pdf.cell(
-            42, 5, _latin(amount(value, language)), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        out.font(9, bold=bold)
+        out.put(FIGURE_EDGES[2], text, right=True)
+        out.put(RIGHT, amount(value, language), right=True)
+        out.down(5)
 
     total(label["subtotal"], invoice.net)
     for tax in invoice.tax_summary():
@@ -204,12 +259,14 @@ def invoice_pdf(invoice: Invoice, payment_link: str) -> bytes:
         invoice.total,
         bold=True,
     )
-    pdf.ln(6)
-    pdf.set_font("Helvetica", "", 9)
+    out.down(6)
+    out.font(9)
     instructions = (
         label["credit"]
         if invoice.is_credit_note
         else label["pay"].format(link=payment_link, number=invoice.number)
     )
-    pdf.multi_cell(0, 4.5, _latin(instructions))
+    for part in out.wrapped(instructions, RIGHT - LEFT):
+        out.put(LEFT, part)
+        out.down(4.5)
     return bytes(pdf.output())

@@ -97,3 +97,4 @@ def test_a_long_invoice_runs_over_pages_with_its_totals_on_the_last():
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) > 1
     assert "Total due" in reader.pages[-1].extract_text()
+    assert reader.pages[0].extract_text().rstrip().endswith(f"1/{len(reader.pages)}")
