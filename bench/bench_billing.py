@@ -85,7 +85,9 @@ def _contracts(pr: Postroom, run: str, customers: int, contracts: int) -> None:
     pr.db.run(work)
 
 
-def billing_run(url: str, data_dir: str, customers: int, contracts: int, run: str) -> tuple[float, float]:
+def billing_run(
+    url: str, data_dir: str, customers: int, contracts: int, run: str
+) -> tuple[float, float]:
     """Invoices per second of the first run, and the seconds of the second (no-op) run."""
     clock = FrozenClock(datetime(2026, 12, 2, 5, 10, tzinfo=UTC))
     pr = _open(url, data_dir, clock)
@@ -110,7 +112,9 @@ def pdf_rate(count: int) -> tuple[float, int]:
             number,
             [
                 LineItem("Cartouche d'encre PR-INK-1", 2, Money.parse("42.50 EUR")),
-                LineItem("Étiquettes d'affranchissement, rouleau de 300", 3, Money.parse("11.90 EUR")),
+                LineItem(
+                    "Étiquettes d'affranchissement, rouleau de 300", 3, Money.parse("11.90 EUR")
+                ),
                 LineItem("Maintenance annuelle", 1, Money.parse("240.00 EUR")),
             ],
             kind="supplies",
