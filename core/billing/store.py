@@ -314,9 +314,12 @@ class BillingStore:
         taken: set[tuple[str, str]] = set()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
+            # both columns IN lists: the unique key's index is searched (a row-value IN
+            # scans it whole on SQLite); the cross pairs found are dropped below
             rows = self._c.execute(
                 sa.select(invoices.c.customer_number, invoices.c.reference).where(
-                    invoices.c.reference.in_({reference for _, reference in chunk})
+                    invoices.c.customer_number.in_({c for c, _ in chunk})
+                    & invoices.c.reference.in_({r for _, r in chunk})
                 )
             ).all()
             taken |= {(r.customer_number, r.reference) for r in rows} & set(chunk)
