@@ -16,6 +16,10 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
+from postroom.core.billing.model import Party
+from postroom.core.billing.service import BillingService
+from postroom.core.billing.settings import BillingSettings
+from postroom.core.billing.taxes import TaxTable
 from postroom.core.cases.attachment_files import FOLDER as ATTACHMENTS_FOLDER
 from postroom.core.cases.attachment_files import AttachmentFiles
 from postroom.core.cases.attachments import (
@@ -196,6 +200,19 @@ class Postroom:
         self.kiosks = KiosksService(db, clock, accounts=self.accounts, prices=self.rates)
         self.knowledge = KnowledgeService(db, clock)
         self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
+        self.billing = BillingService(
+            db,
+            clock,
+            _billing_settings(config),
+            accounts=self.accounts,
+            messages=self.outbox,
+            payments=self.funding,
+            contracts=self.contracts,
+            meters=MeterInstallationNumbers(self.meters),
+            statements=self.funding,
+        )
+        # a settled, failed or returned invoice payment reaches its invoice
+        self.funding.add_payment_listener(self.billing.payment_changed)
         self.ledger.add_debit_listener(self._after_debit)
         self.cases = CasesService(
             db,
@@ -583,6 +600,37 @@ class _MailSenders:
         if user.staff or user.account_number is None or user.verified_at is None:
             return Sender(address)
         return Sender(address, user.name, user.account_number, user.id, user.language)
+
+
+class MeterInstallationNumbers:
+    """The meters' installation account numbers as billing asks for them
+    (``billing.ports.InstallationNumbers``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def installation_numbers(self, customer_number: str | None = None) -> dict[str, str]:
+        return {
+            m.serial: m.installation_number
+            for m in self._meters.list(customer_number)
+            if m.installation_number
+        }
+
+
+def _billing_settings(config: Config) -> BillingSettings:
+    """The seller printed on invoices and the tax table, from the settings."""
+    address = tuple(
+        line.strip() for line in config.billing_seller_address.split("|") if line.strip()
+    )
+    return BillingSettings(
+        seller=Party(config.billing_seller_name, address, config.billing_seller_tax_id),
+        taxes=(
+            TaxTable.default()
+            if config.billing_tax_file is None
+            else TaxTable.from_file(config.billing_tax_file)
+        ),
+        portal_url=config.public_url,
+    )
 
 
 def _config_values(config: Config) -> dict[str, Any]:

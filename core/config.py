@@ -333,6 +333,14 @@ class Config:
         if not 1 <= value <= 24 * 60:
             raise ValueError("case_warning_minutes must be 1 to 1440")
 
+    # billing (docs/billing.md): who is printed as the seller, and the tax table
+    billing_seller_name: str = "postroom data center"
+    billing_seller_address: str = ""  # lines separated by "|"
+    billing_seller_tax_id: str = ""
+    billing_tax_file: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Path)
+    )
+
     @session_idle_minutes.validator
     def _positive_idle_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:
         if value < 1:

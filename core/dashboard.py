@@ -1,8 +1,8 @@
 """What a customer account's dashboard shows (``/dashboard``): one read of each area's
 service API, gathered at the composition root's level because it spans areas.
 
-Cases, invoices, orders and shipments have no area yet; the dashboard names them so
-that the page keeps its shape when those areas arrive and fill them.
+Cases, orders and shipments have no area yet; the dashboard names them so that the
+page keeps its shape when those areas arrive and fill them. Invoices come from billing.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from postroom.core.billing.model import AccountStatement
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
@@ -30,6 +31,8 @@ class Dashboard:
     postage: PostageOverview
     meters: list[Meter]
     funding: FundingOverview
+    #: what the account owes: balance due, overdue, the unpaid invoices first due
+    invoices: AccountStatement
 
 
 def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
@@ -48,6 +51,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             postage=postroom.ledger.postage_overview_in(uow, customer, refills=RECENT_REFILLS),
             meters=postroom.meters.list_in(uow, customer),
             funding=postroom.funding.overview_in(uow, customer),
+            invoices=postroom.billing.overview_in(uow, customer),
         )
 
     return postroom.db.run(read, readonly=True)

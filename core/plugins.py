@@ -35,6 +35,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.identity.jobs",
     "postroom.core.cases.jobs",
     "postroom.core.knowledge.jobs",
+    "postroom.core.billing.jobs",
 )
 
 

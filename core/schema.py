@@ -6,6 +6,7 @@ An area adds its store module here when it adds tables.
 from postroom.core import instance, outbox
 from postroom.core.accounts import closure_store
 from postroom.core.accounts import store as accounts_store
+from postroom.core.billing import store as billing_store
 from postroom.core.cases import canned_store
 from postroom.core.cases import mail_store as cases_mail_store
 from postroom.core.cases import store as cases_store
@@ -25,6 +26,7 @@ from postroom.core.refunds import store as refunds_store
 
 __all__ = [
     "accounts_store",
+    "billing_store",
     "canned_store",
     "cases_mail_store",
     "cases_store",

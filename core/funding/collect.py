@@ -34,6 +34,7 @@ from postroom.core.funding.context import (
 )
 from postroom.core.funding.model import (
     PAYMENT_ID,
+    POSTAGE_KINDS,
     Instrument,
     Payment,
     PaymentKind,
@@ -47,6 +48,7 @@ from postroom.core.funding.sources import (
 )
 from postroom.core.idempotency import check_key, fingerprint, is_replay
 from postroom.core.ledger.model import (
+    AccountKind,
     Phase,
     TransferCode,
     TransferRequest,
@@ -84,6 +86,16 @@ class Collect:
         """Pay down the postage line of credit from another instrument."""
         return self.collect(
             customer_number, instrument_id, amount, idempotency_key, PaymentKind.CREDIT_PAYMENT
+        )
+
+    def pay_invoice(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> Payment:
+        """Collect an invoice's amount (billing's collection path): the money goes to the
+        invoice receipts, never to the postage account. A bank debit is ``pending``
+        until settled; a return is recorded like any other (``record_return``)."""
+        return self.collect(
+            customer_number, instrument_id, amount, idempotency_key, PaymentKind.INVOICE
         )
 
     def payments(self, customer_number: str, *, limit: int = 50, offset: int = 0) -> list[Payment]:
@@ -193,6 +205,12 @@ class Collect:
                 raise ValidationError("a credit line cannot pay itself", code="invalid_instrument")
             if repos.ledger.account_by_code(credit_line_code(customer.number)) is None:
                 raise NotFound("no postage line of credit", code="no_credit_line")
+        elif kind == PaymentKind.INVOICE:
+            if source.kind == CREDIT_LINE_KIND:
+                raise ValidationError(
+                    "the postage line of credit pays postage, not invoices",
+                    code="invalid_instrument",
+                )
         else:
             postage = repos.ledger.postage_account(customer.number, create=True)
             if repos.customers.is_closed(postage.id):
@@ -289,6 +307,8 @@ class Collect:
             )
         if payment.kind == PaymentKind.CREDIT_PAYMENT:
             target = must(repos.ledger.account_by_code(credit_line_code(customer.number)))
+        elif payment.kind == PaymentKind.INVOICE:
+            target = repos.ledger.system_account(AccountKind.INVOICE_RECEIPTS, customer.currency)
         else:
             target = must(repos.ledger.account_by_code(postage_code(customer.number)))
         if source.kind == CREDIT_LINE_KIND:
@@ -321,11 +341,11 @@ class Collect:
             source_reference=result.reference[:120] or "-",
             transfer_id=transfer_id,
         )
-        if payment.kind != PaymentKind.CREDIT_PAYMENT:
+        if payment.kind in POSTAGE_KINDS:
             # money came in: a declined or suspended auto-refill resumes
             repos.funding.clear_declines(customer.id, now)
         unlocked = None
-        if result.status is PaymentStatus.SETTLED:
+        if result.status is PaymentStatus.SETTLED and payment.kind in POSTAGE_KINDS:
             unlocked = recover_debts(repos, customer, payment.id, now)
         found = repos.funding.payment(payment.id, customer.id, customer.number)
         assert found is not None

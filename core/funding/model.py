@@ -31,9 +31,17 @@ class PaymentKind:
     DEPOSIT = "deposit"  # from an instrument into the postage account
     AUTO_REFILL = "auto_refill"  # the same, started by the auto-refill rule
     CREDIT_PAYMENT = "credit_payment"  # from an instrument to pay down the credit line
+    INVOICE = "invoice"  # from an instrument to pay an invoice (billing): never postage
 
 
-KINDS = (PaymentKind.DEPOSIT, PaymentKind.AUTO_REFILL, PaymentKind.CREDIT_PAYMENT)
+KINDS = (
+    PaymentKind.DEPOSIT,
+    PaymentKind.AUTO_REFILL,
+    PaymentKind.CREDIT_PAYMENT,
+    PaymentKind.INVOICE,
+)
+#: Payments that credit the customer's postage account.
+POSTAGE_KINDS = (PaymentKind.DEPOSIT, PaymentKind.AUTO_REFILL)
 
 
 def _stamp(moment: datetime | None) -> str | None:

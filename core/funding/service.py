@@ -100,6 +100,7 @@ class FundingService:
         # collecting payments
         self.deposit = collect.deposit
         self.pay_credit_line = collect.pay_credit_line
+        self.pay_invoice = collect.pay_invoice
         self.payments = collect.payments
         self.payment = collect.payment
         # settlement, returns and the refill lock
@@ -107,6 +108,7 @@ class FundingService:
         self.settle_due = settlement.settle_due
         self.record_return = settlement.record_return
         self.record_failure = settlement.record_failure
+        self.add_payment_listener = settlement.add_listener
         self.expected_settlement = settlement.expected_settlement
         self.expected_by = settlement.expected_by
         self.debt = settlement.debt
@@ -124,6 +126,7 @@ class FundingService:
         self.manual_deposits = deposits.manual_deposits
         self.statement = statements.statement
         self.run_statements = statements.run_statements
+        self.statements_of_month = statements.statements_of_month
 
     @classmethod
     def on_database(

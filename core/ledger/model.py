@@ -61,6 +61,7 @@ class AccountKind(StrEnum):
     FEES = "fees"
     PAYMENT_CLEARING = "payment_clearing"  # money arriving from payment sources
     CREDIT_LINE = "credit_line"  # the postage line of credit
+    INVOICE_RECEIPTS = "invoice_receipts"  # invoices paid (leases, supplies...): not postage
 
 
 #: Kinds whose balance is money held for a customer: never below zero / the credit limit.

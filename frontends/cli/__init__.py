@@ -12,6 +12,7 @@ from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
 from postroom.frontends.cli import (
     accounts,
+    billing,
     cases,
     chat,
     contracts,
@@ -61,6 +62,7 @@ for command in (
     accounts.accounts,
     cases.cases,
     chat.chat,
+    billing.billing,
     contracts.contracts,
     db.db,
     equipment.equipment,

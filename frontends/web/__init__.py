@@ -13,6 +13,7 @@ from postroom.frontends import kiosk
 from postroom.frontends.web import (
     account,
     api,
+    api_billing,
     api_cases,
     api_kiosk,
     api_knowledge,
@@ -23,6 +24,7 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    billing_pages,
     case_terms,
     chat,
     console,
@@ -98,6 +100,7 @@ def create_app(
     app.register_blueprint(console_canned.bp)
     app.register_blueprint(console_desks.bp)
     app.register_blueprint(console_accounts.bp)
+    app.register_blueprint(billing_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
@@ -108,6 +111,7 @@ def create_app(
     app.register_blueprint(api_postage.bp)
     app.register_blueprint(api_cases.bp)
     app.register_blueprint(api_kiosk.bp)
+    app.register_blueprint(api_billing.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
     signin.init_app(app)  # before the API's check: it may take the session
@@ -121,6 +125,7 @@ def create_app(
     csrf.exempt(api_postage.bp)
     csrf.exempt(api_cases.bp)
     csrf.exempt(api_kiosk.bp)
+    csrf.exempt(api_billing.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app

@@ -1,0 +1,1 @@
+"""Billing: invoices, credit notes, taxes, invoice documents and paying them."""
