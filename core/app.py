@@ -48,6 +48,8 @@ from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
+from postroom.core.tracking.carriers import Carriers
+from postroom.core.tracking.service import TrackingService
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,16 @@ class Postroom:
         )
         self.address_book = self.identity
         self.ledger.add_debit_listener(self._after_debit)
+        self.tracking = TrackingService(
+            db,
+            clock,
+            Carriers.from_plugins(plugins, config, sandbox_allowed=not config.production),
+            accounts=self.accounts,
+            messages=self.outbox,
+            status_changed=lambda shipment, old, new: plugins.hook.shipment_status_changed(
+                shipment=shipment, old=old, new=new
+            ),
+        )
 
     @classmethod
     def open(

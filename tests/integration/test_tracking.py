@@ -1,0 +1,112 @@
+"""Tracking on the real store (SQLite, and PostgreSQL in the PostgreSQL pass), with the
+sandbox carrier plugin as installed: shipments followed once, scans folded in with
+their time zones, the worker's jobs on a frozen clock, the stuck-parcel path to a
+kept trace request, and another account's shipment answering not found."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from postroom.core.app import Postroom
+from postroom.core.clock import FrozenClock
+from postroom.core.errors import NotFound, ValidationError
+from postroom.core.money import Money
+from postroom.core.ports import ShipmentStatus
+from postroom.core.tracking.model import Customs, Parties
+from postroom.plugins.sandbox_carrier import journey_start, scenario
+
+S = ShipmentStatus
+
+
+def numbered(kind: str, count: int = 1) -> list[str]:
+    """DHL Express numbers whose sandbox journey is of ``kind``."""
+    found = []
+    for body in range(100_000_000, 100_100_000):
+        number = f"{body:09d}{body % 7}"
+        if scenario(number) == kind:
+            found.append(number)
+            if len(found) == count:
+                return found
+    raise AssertionError(kind)
+
+
+@pytest.fixture
+def accounts(postroom: Postroom) -> tuple[str, str]:
+    mine = postroom.accounts.create("Acme Mailroom", "US", "USD")
+    other = postroom.accounts.create("Other Mailroom", "US", "USD")
+    return mine.number, other.number
+
+
+def at_journey_start(clock: FrozenClock, number: str) -> None:
+    start = journey_start(number, clock.now())
+    if start + timedelta(days=20) < clock.now():
+        clock.set(start + timedelta(days=28))
+    clock.set(journey_start(number, clock.now()))
+
+
+def test_a_delivered_journey_is_stored_with_its_zones_and_proof(
+    postroom: Postroom, clock: FrozenClock, accounts: tuple[str, str]
+) -> None:
+    mine, other = accounts
+    [number] = numbered("delivered")
+    at_journey_start(clock, number)
+    shipment = postroom.tracking.add(
+        mine,
+        number,
+        service="Express Worldwide",
+        parties=Parties("Acme", "Ann Smith", "Chicago", "Boston"),
+        reference="PO-1",
+        customs=Customs("Books", ("490199",), Money.parse("45.00", "USD")),
+    )
+    assert shipment.carrier == "sandbox"
+    assert postroom.tracking.add(mine, number).id == shipment.id
+    clock.advance(timedelta(hours=20))
+    postroom.tracking.refresh_due()
+    assert postroom.tracking.get(mine, shipment.id).status is S.IN_TRANSIT
+    clock.advance(timedelta(days=2))
+    postroom.tracking.refresh_due()
+    postroom.tracking.refresh_due()  # nothing due twice
+    done = postroom.tracking.get(mine, shipment.id)
+    assert done.status is S.DELIVERED
+    assert done.proof is not None
+    assert done.proof.signed_by
+    assert done.customs == Customs("Books", ("490199",), Money.parse("45.00", "USD"))
+    scans = postroom.tracking.scans(mine, shipment.id)
+    assert [scan.code for scan in scans] == ["IR", "PU", "AR", "DP", "AR", "OD", "DL"]
+    assert {scan.occurred_at.utcoffset() for scan in scans} != {timedelta(0)}
+    assert [m.notification.kind for m in postroom.outbox.messages(limit=10)] == ["tracking.status"]
+    with pytest.raises(NotFound):
+        postroom.tracking.get(other, shipment.id)
+
+
+def test_a_lost_parcel_becomes_a_kept_trace_request(
+    postroom: Postroom, clock: FrozenClock, accounts: tuple[str, str]
+) -> None:
+    mine, _ = accounts
+    [number] = numbered("lost")
+    at_journey_start(clock, number)
+    shipment = postroom.tracking.add(mine, number, auto_trace=True)
+    for _day in range(14):
+        clock.advance(timedelta(days=1))
+        postroom.tracking.refresh_due()
+        postroom.tracking.apply_rules()
+    lost = postroom.tracking.get(mine, shipment.id)
+    assert lost.status is S.LOST
+    assert lost.trace_reference.startswith("TR-")
+    with postroom.db.engine.connect() as connection:
+        kinds = connection.execute(
+            sa.text("SELECT kind, requested_by FROM shipment_trace_requests")
+        ).all()
+    assert [tuple(row) for row in kinds] == [("trace", "rules")]
+    assert postroom.tracking.apply_rules() == 0
+
+
+def test_a_bad_number_writes_nothing(postroom: Postroom, accounts: tuple[str, str]) -> None:
+    mine, _ = accounts
+    with pytest.raises(ValidationError) as caught:
+        postroom.tracking.add(mine, "3318810010")
+    assert caught.value.code == "bad_check_digit"
+    assert postroom.tracking.list(mine) == []
