@@ -181,6 +181,31 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "email address of the data center's staff: meter alerts go there (unset: "
         "they are only logged)",
     ),
+    "carrier_timeout": (
+        "POSTROOM_CARRIER_TIMEOUT",
+        "seconds to wait for a carrier's tracking API before the attempt fails and is "
+        "retried (default 10)",
+    ),
+    "usps_api_url": ("POSTROOM_USPS_API_URL", "USPS APIs base URL (default https://apis.usps.com)"),
+    "usps_client_id": ("POSTROOM_USPS_CLIENT_ID", "USPS APIs OAuth client id (tracking)"),
+    "usps_client_secret": ("POSTROOM_USPS_CLIENT_SECRET", "USPS APIs OAuth client secret"),
+    "ups_api_url": (
+        "POSTROOM_UPS_API_URL",
+        "UPS APIs base URL (default https://onlinetools.ups.com)",
+    ),
+    "ups_client_id": ("POSTROOM_UPS_CLIENT_ID", "UPS OAuth client id (Track API)"),
+    "ups_client_secret": ("POSTROOM_UPS_CLIENT_SECRET", "UPS OAuth client secret"),
+    "canadapost_api_url": (
+        "POSTROOM_CANADAPOST_API_URL",
+        "Canada Post web services base URL (default https://soa-gw.canadapost.ca)",
+    ),
+    "canadapost_username": ("POSTROOM_CANADAPOST_USERNAME", "Canada Post API key's user name"),
+    "canadapost_password": ("POSTROOM_CANADAPOST_PASSWORD", "Canada Post API key's password"),
+    "laposte_api_url": (
+        "POSTROOM_LAPOSTE_API_URL",
+        "La Poste Okapi base URL (default https://api.laposte.fr)",
+    ),
+    "laposte_api_key": ("POSTROOM_LAPOSTE_API_KEY", "La Poste Suivi API key (X-Okapi-Key)"),
     "health_token": (
         "POSTROOM_HEALTH_TOKEN",
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
@@ -273,6 +298,20 @@ class Config:
     smtp_ca_file: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
     mail_from: str = attrs.field(default="postroom <postroom@localhost>")
     mail_data_center: str | None = None
+
+    # carriers' tracking APIs (docs/tracking.md); credentials are never shown or logged
+    carrier_timeout: int = attrs.field(default=10, converter=int)
+    usps_api_url: str = "https://apis.usps.com"
+    usps_client_id: str | None = attrs.field(default=None, repr=False)
+    usps_client_secret: str | None = attrs.field(default=None, repr=False)
+    ups_api_url: str = "https://onlinetools.ups.com"
+    ups_client_id: str | None = attrs.field(default=None, repr=False)
+    ups_client_secret: str | None = attrs.field(default=None, repr=False)
+    canadapost_api_url: str = "https://soa-gw.canadapost.ca"
+    canadapost_username: str | None = attrs.field(default=None, repr=False)
+    canadapost_password: str | None = attrs.field(default=None, repr=False)
+    laposte_api_url: str = "https://api.laposte.fr"
+    laposte_api_key: str | None = attrs.field(default=None, repr=False)
 
     @session_idle_minutes.validator
     def _positive_idle_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:

@@ -124,8 +124,8 @@ def register_carriers(config: Config) -> list[Carrier]:
     """Return carriers whose tracking postroom asks (USPS, UPS, a sandbox...).
 
     ``config`` is the installation's settings (each carrier's base URL and credentials);
-    a carrier whose credentials are not set may still be returned: it answers
-    ``not_configured`` for each number.
+    return a carrier only when its credentials are set, so numbers go to a carrier that
+    can answer.
 
     Each implements ``ports.Carrier``: a ``code``, the number families it tracks and
     ``track(numbers, now=...)`` answering a ``ports.ParcelTracking`` or a

@@ -398,8 +398,9 @@ class Carrier(Protocol):
 
     ``code`` names it in shipments (``usps``); ``name`` is for people; ``number_carriers``
     lists the number families (``tracking.numbers``: ``usps``, ``ups``, ``fedex``,
-    ``dhl``, ``upu``) whose numbers it tracks, so postroom can pick a carrier for a
-    number; ``sandbox`` is True for a carrier that invents its journeys.
+    ``dhl``, ``upu``) whose numbers it tracks, or ``upu:CC`` for the UPU S10 numbers of
+    one country (``upu:FR``), so postroom can pick a carrier for a number; ``sandbox``
+    is True for a carrier that invents its journeys.
     """
 
     @property

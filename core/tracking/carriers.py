@@ -65,17 +65,13 @@ class Carriers:
         carrier before the sandbox."""
         if code is not None:
             carrier = self.get(code)
-            if identification.carrier not in carrier.number_carriers:
+            if not tracks(carrier, identification):
                 raise ValidationError(
                     f"{carrier.name} does not track {identification.format} numbers",
                     code="carrier_mismatch",
                 )
             return carrier
-        candidates = [
-            carrier
-            for carrier in self.all().values()
-            if identification.carrier in carrier.number_carriers
-        ]
+        candidates = [carrier for carrier in self.all().values() if tracks(carrier, identification)]
         candidates.sort(key=lambda carrier: (carrier.sandbox, carrier.code))
         if not candidates:
             raise ValidationError(
@@ -83,3 +79,12 @@ class Carriers:
                 code="no_carrier_for_number",
             )
         return candidates[0]
+
+
+def tracks(carrier: Carrier, identification: Identification) -> bool:
+    """Whether ``carrier`` tracks numbers like ``identification``: its family, or for a
+    UPU S10 number, ``upu:`` and the number's country."""
+    families = carrier.number_carriers
+    if identification.carrier in families:
+        return True
+    return identification.carrier == "upu" and f"upu:{identification.number[-2:]}" in families
