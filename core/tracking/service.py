@@ -155,6 +155,32 @@ class TrackingService:
     ) -> Shipment:
         """Follow ``number`` for the customer; the same number again with the same
         carrier answers the shipment already followed."""
+        return self.follow(
+            customer_number,
+            number,
+            carrier=carrier,
+            service=service,
+            parties=parties,
+            mailed_on=mailed_on,
+            reference=reference,
+            customs=customs,
+            auto_trace=auto_trace,
+        )[0]
+
+    def follow(
+        self,
+        customer_number: str,
+        number: str,
+        *,
+        carrier: str | None = None,
+        service: str = "",
+        parties: Parties | None = None,
+        mailed_on: date | None = None,
+        reference: str = "",
+        customs: Customs | None = None,
+        auto_trace: bool = False,
+    ) -> tuple[Shipment, bool]:
+        """``add``, and whether the shipment is new (False: it was followed already)."""
         shipment = self._new_shipment(
             customer_number,
             number,
@@ -167,8 +193,8 @@ class TrackingService:
             auto_trace=auto_trace,
         )
 
-        def work(uow: Session) -> Shipment:
-            stored, _created = self._repository(uow).add(shipment)
+        def work(uow: Session) -> tuple[Shipment, bool]:
+            stored = self._repository(uow).add(shipment)
             uow.commit()
             return stored
 
