@@ -120,6 +120,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_API_RATE_LIMIT_PER_KEY",
         "JSON API requests allowed per API key, e.g. `600/minute` (default)",
     ),
+    "track_lookup_rate_limit": (
+        "POSTROOM_TRACK_LOOKUP_RATE_LIMIT",
+        "public tracking look-ups (/track) allowed per client address, e.g. `30/minute` "
+        "(default): nobody walks the number space",
+    ),
     "api_rate_limit_per_address": (
         "POSTROOM_API_RATE_LIMIT_PER_ADDRESS",
         "JSON API requests allowed per client address, e.g. `1200/minute` (default)",
@@ -280,6 +285,7 @@ class Config:
     kiosk_print_rate_limit: str = "20/minute"
     api_rate_limit_per_key: str = "600/minute"
     api_rate_limit_per_address: str = "1200/minute"
+    track_lookup_rate_limit: str = "30/minute"
     allow_sandbox_payments: bool = attrs.field(default=False, converter=_flag)
     health_token: str | None = attrs.field(default=None, repr=False)
     session_idle_minutes: int = attrs.field(default=30, converter=int)
