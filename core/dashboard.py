@@ -1,8 +1,8 @@
 """What a customer account's dashboard shows (``/dashboard``): one read of each area's
 service API, gathered at the composition root's level because it spans areas.
 
-Cases, invoices, orders and shipments have no area yet; the dashboard names them so
-that the page keeps its shape when those areas arrive and fill them.
+Cases, invoices and orders have no area yet; the dashboard names them so that the page
+keeps its shape when those areas arrive and fill them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import attrs
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
+from postroom.core.tracking.service import ShipmentsOverview
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
@@ -30,6 +31,7 @@ class Dashboard:
     postage: PostageOverview
     meters: list[Meter]
     funding: FundingOverview
+    shipments: ShipmentsOverview
 
 
 def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
@@ -48,6 +50,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             postage=postroom.ledger.postage_overview_in(uow, customer, refills=RECENT_REFILLS),
             meters=postroom.meters.list_in(uow, customer),
             funding=postroom.funding.overview_in(uow, customer),
+            shipments=postroom.tracking.overview_in(uow, customer.number),
         )
 
     return postroom.db.run(read, readonly=True)

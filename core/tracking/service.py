@@ -61,6 +61,8 @@ CARRIER_BATCH = 10
 #: The most numbers ``identify`` takes at once.
 MAX_IDENTIFY = 1000
 MAX_NOTE = 1000
+#: How many of the newest shipments the dashboard lists.
+RECENT_SHIPMENTS = 5
 
 
 def _store(session: Session) -> ShipmentRepository:
@@ -76,6 +78,18 @@ class PublicTracking:
     status: ShipmentStatus
     scans: tuple[ScanEvent, ...]
     delivered_at: datetime | None
+
+
+@attrs.frozen
+class ShipmentsOverview:
+    counts: dict[ShipmentStatus, int]
+    recent: tuple[Shipment, ...]
+    #: shipments in exception or lost
+    attention: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
 
 @attrs.frozen
@@ -313,6 +327,17 @@ class TrackingService:
             return found[0].status if found else None
 
         return self._db.run(read, readonly=True)
+
+    def overview_in(self, uow: Session, customer_number: str) -> ShipmentsOverview:
+        """The account's shipments at a glance, read in the caller's transaction (the
+        dashboard): counts by status, the newest ones, and how many need attention."""
+        repository = self._repository(uow)
+        counts = repository.status_counts(customer_number)
+        recent = repository.of_customer(customer_number, limit=RECENT_SHIPMENTS)
+        attention = sum(
+            counts.get(status, 0) for status in (ShipmentStatus.EXCEPTION, ShipmentStatus.LOST)
+        )
+        return ShipmentsOverview(counts, tuple(recent), attention)
 
     def report(self, customer_number: str) -> TrackingReport:
         account = self._accounts.get(customer_number)

@@ -110,3 +110,20 @@ def test_a_bad_number_writes_nothing(postroom: Postroom, accounts: tuple[str, st
         postroom.tracking.add(mine, "3318810010")
     assert caught.value.code == "bad_check_digit"
     assert postroom.tracking.list(mine) == []
+
+
+def test_the_demo_follows_parcels_of_every_kind_and_the_dashboard_shows_them(
+    postroom: Postroom,
+) -> None:
+    from postroom.core.dashboard import customer_dashboard
+    from postroom.core.demo import DEMO_CUSTOMER, DEMO_SHIPMENTS, load_demo
+
+    assert "shipments" in load_demo(postroom)
+    customer = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER)
+    followed = postroom.tracking.list(customer.number)
+    assert len(followed) == len(DEMO_SHIPMENTS)
+    assert len({s.status for s in followed}) >= 3
+    board = customer_dashboard(postroom, customer.number).shipments
+    assert board.total == len(DEMO_SHIPMENTS)
+    assert len(board.recent) == 5
+    assert "shipments" not in load_demo(postroom)  # once per database
