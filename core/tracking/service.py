@@ -22,7 +22,7 @@ from datetime import date, datetime
 import attrs
 
 from postroom.core.clock import Clock
-from postroom.core.errors import NotFound, ValidationError
+from postroom.core.errors import NotFound, PostroomError, ValidationError
 from postroom.core.money import Money
 from postroom.core.ports import (
     DeliveryProof,
@@ -32,6 +32,7 @@ from postroom.core.ports import (
     TrackingFailure,
 )
 from postroom.core.tracking import messages, model, numbers
+from postroom.core.tracking.bulk import ImportRow, RowError
 from postroom.core.tracking.carriers import Carriers
 from postroom.core.tracking.model import (
     Customs,
@@ -61,6 +62,8 @@ CARRIER_BATCH = 10
 #: The most numbers ``identify`` takes at once.
 MAX_IDENTIFY = 1000
 MAX_NOTE = 1000
+#: Rows of a bulk import written per transaction.
+IMPORT_BATCH = 500
 #: How many of the newest shipments the dashboard lists.
 RECENT_SHIPMENTS = 5
 
@@ -78,6 +81,13 @@ class PublicTracking:
     status: ShipmentStatus
     scans: tuple[ScanEvent, ...]
     delivered_at: datetime | None
+
+
+@attrs.frozen
+class ImportReport:
+    added: int
+    already: int
+    errors: tuple[RowError, ...]
 
 
 @attrs.frozen
@@ -226,8 +236,12 @@ class TrackingService:
         reference: str,
         customs: Customs | None,
         auto_trace: bool,
+        known_account: bool = False,
     ) -> Shipment:
-        account = self._accounts.get(customer_number)
+        """A new shipment of the account, every value checked (``known_account``: the
+        caller has just read the account, as a bulk import does once)."""
+        if not known_account:
+            customer_number = self._accounts.get(customer_number).number
         identification = valid_number(number)
         chosen = self.carriers.for_number(identification, carrier)
         clean_parties = Parties(
@@ -247,7 +261,7 @@ class TrackingService:
             number_format=identification.format or "",
             carrier=chosen.code,
             service=model.parse_text(service, "service"),
-            customer_number=account.number,
+            customer_number=customer_number,
             parties=clean_parties,
             mailed_on=mailed_on,
             reference=model.parse_text(reference, "reference"),
@@ -259,6 +273,68 @@ class TrackingService:
             next_check_at=now,
             auto_trace=bool(auto_trace),
         )
+
+    def import_rows(
+        self,
+        customer_number: str,
+        rows: Iterable[ImportRow | RowError],
+        *,
+        progress: Callable[[int], None] = lambda done: None,
+        batch: int = IMPORT_BATCH,
+    ) -> ImportReport:
+        """Follow each valid row's number for the customer (``bulk.read_rows``), ``batch``
+        rows a transaction; a row the account follows already adds nothing, a bad row is
+        reported with its line and reason and the others go on. ``progress`` hears how
+        many rows were handled after each batch."""
+        account = self._accounts.get(customer_number)
+        added = already = 0
+        errors: builtins.list[RowError] = []
+        pending: builtins.list[Shipment] = []
+        handled = 0
+
+        def flush() -> None:
+            nonlocal added, already
+
+            def work(uow: Session) -> tuple[int, int]:
+                repository = self._repository(uow)
+                new = sum(1 for shipment in pending if repository.add(shipment)[1])
+                uow.commit()
+                return new, len(pending) - new
+
+            fresh, known = self._db.run(work)
+            added += fresh
+            already += known
+            pending.clear()
+
+        for row in rows:
+            handled += 1
+            if isinstance(row, RowError):
+                errors.append(row)
+            else:
+                try:
+                    pending.append(
+                        self._new_shipment(
+                            account.number,
+                            row.number,
+                            carrier=row.carrier,
+                            service=row.service,
+                            parties=row.parties,
+                            mailed_on=row.mailed_on,
+                            reference=row.reference,
+                            customs=row.customs,
+                            auto_trace=False,
+                            known_account=True,
+                        )
+                    )
+                except PostroomError as error:
+                    errors.append(RowError(row.line, error.code, error.message))
+            if len(pending) >= batch:
+                flush()
+                progress(handled)
+        if pending:
+            flush()
+        progress(handled)
+        return ImportReport(added, already, tuple(errors))
 
     def get(self, customer_number: str, shipment_id: int) -> Shipment:
         """The customer's shipment; another account's is ``shipment_not_found``."""

@@ -7,11 +7,15 @@ and name the customer account with ``--account``.
 
 from __future__ import annotations
 
+import io
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from postroom.core.money import Money
+from postroom.core.tracking import bulk
 from postroom.core.tracking import numbers as rules
 from postroom.core.tracking.model import Customs, Parties, parse_status
 from postroom.frontends.cli.options import account_option, json_option
@@ -23,6 +27,9 @@ from postroom.frontends.serialise.tracking import (
     scan_json,
     shipment_json,
 )
+
+#: The largest CSV file ``track import`` reads (a few hundred thousand rows).
+MAX_CSV_BYTES = 100_000_000
 
 
 @click.group()
@@ -150,6 +157,53 @@ def refresh(
     if customer_number is None:
         raise click.UsageError("a SHIPMENT_ID needs --account")
     emit(shipment_json(pr.tracking.refresh(customer_number, shipment_id)), as_json, _detail)
+
+
+@track.command("import")
+@account_option(param="customer_number")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@pass_state
+def import_(state: CliState, customer_number: str, csv_file: Path, as_json: bool) -> None:
+    """Follow every number of CSV_FILE (a header row: number, carrier, service, sender,
+    recipient, origin, destination, mailed_on, reference, contents, hs_codes, value).
+
+    Valid rows are imported, bad ones listed with their line and reason; importing the
+    same file again adds nothing. Staff only."""
+    if csv_file.stat().st_size > MAX_CSV_BYTES:
+        raise click.UsageError(f"the file is larger than {MAX_CSV_BYTES // 1_000_000} MB")
+    pr = state.postroom()
+    try:
+        text = csv_file.read_text("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise click.UsageError(f"the file is not UTF-8 text (byte {error.start})") from error
+    total = max(0, text.count("\n") - 1)
+    with click.progressbar(length=total, label="importing", file=sys.stderr, show_pos=True) as bar:
+        done = [0]
+
+        def progress(handled: int) -> None:
+            bar.update(handled - done[0])
+            done[0] = handled
+
+        report = pr.tracking.import_rows(
+            customer_number, bulk.read_rows(io.StringIO(text, newline="")), progress=progress
+        )
+    data = {
+        "added": report.added,
+        "already": report.already,
+        "invalid": [{"line": e.line, "code": e.code, "message": e.message} for e in report.errors],
+    }
+    emit(data, as_json, _imported)
+    if report.errors:
+        raise SystemExit(1)
+
+
+def _imported(d: dict[str, Any]) -> str:
+    lines = [f"added {d['added']}, already followed {d['already']}, invalid {len(d['invalid'])}"]
+    lines += [f"  line {e['line']}: {e['code']}: {e['message']}" for e in d["invalid"][:200]]
+    if len(d["invalid"]) > 200:
+        lines.append(f"  ... and {len(d['invalid']) - 200} more (--json lists them all)")
+    return "\n".join(lines)
 
 
 @track.command()

@@ -91,3 +91,60 @@ def test_bad_input_exits_1_with_its_code_and_writes_nothing(runner: CliRunner) -
         runner, "track", "list", "--account", mine, "--status", "x", code=1
     )
     assert run(runner, "track", "list", "--account", mine, "--json") == []
+
+
+def test_a_csv_import_adds_valid_rows_lists_bad_ones_and_adds_nothing_twice(
+    runner: CliRunner, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    mine = customer(runner, "Acme")
+    rows = ["number,reference,recipient,mailed_on,contents,hs_codes,value"]
+    rows += [f"RR{n:08d}{s10(n)}US,ORD-{n},Customer {n},2026-03-01,,," for n in range(1, 1201)]
+    rows += [
+        "3318810010,BAD-1,,,,,",  # wrong check digit
+        "hello,BAD-2,,,,,",
+        "RB123456785GB,BAD-3,,yesterday,,,",
+        'RB123456785FR,BAD-4,"two, fields",2026-03-01,Books,4901.99,1.0.0 USD',
+        "RB123456785CA,ONLY,,,",  # too few fields
+        "",
+    ]
+    path = tmp_path / "shipments.csv"
+    path.write_text("\n".join(rows) + "\n", "utf-8")
+    first = runner.invoke(cli, ["track", "import", "--account", mine, str(path), "--json"])
+    assert first.exit_code == 1
+    report = json.loads(first.stdout)
+    assert (report["added"], report["already"]) == (1200, 0)
+    assert [(e["line"], e["code"]) for e in report["invalid"]] == [
+        (1202, "bad_check_digit"),
+        (1203, "unknown_format"),
+        (1204, "invalid_mailed_on"),
+        (1205, "invalid_amount"),
+        (1206, "csv_wrong_field_count"),
+    ]
+    again = json.loads(
+        runner.invoke(cli, ["track", "import", "--account", mine, str(path), "--json"]).stdout
+    )
+    assert (again["added"], again["already"]) == (0, 1200)
+    listed = run(runner, "track", "list", "--account", mine, "--json")
+    assert len(listed) == 1000  # the list's page; the account follows 1,200
+
+
+def test_a_file_that_is_no_shipment_csv_is_refused_whole(runner: CliRunner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mine = customer(runner, "Acme")
+    for name, content, code in [
+        ("empty.csv", b"", "csv_empty"),
+        ("nonumber.csv", b"reference\nx\n", "csv_missing_column"),
+        ("odd.csv", b"number,colour\n1,2\n", "csv_unknown_column"),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert code in run(runner, "track", "import", "--account", mine, str(path), code=1)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"number\n\xff\xfe\x00junk\n")
+    assert "not UTF-8" in run(runner, "track", "import", "--account", mine, str(binary), code=2)
+    assert run(runner, "track", "list", "--account", mine, "--json") == []
+
+
+def s10(serial: int) -> str:
+    from postroom.core.tracking.numbers import s10_check_digit
+
+    return s10_check_digit(f"{serial:08d}")

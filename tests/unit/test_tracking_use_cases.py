@@ -398,3 +398,25 @@ def test_scan_events_need_a_time_zone() -> None:
     with pytest.raises(ValueError, match="time zone"):
         ScanEvent(datetime(2026, 1, 1), "01", "x", "y", S.DELIVERED)
     assert ScanEvent(datetime(2026, 1, 1, tzinfo=UTC), "01", "x", "y", S.DELIVERED)
+
+
+def test_a_bulk_import_adds_valid_rows_reports_bad_ones_and_is_idempotent(
+    tracking: TrackingService, db: FakeDatabase
+) -> None:
+    from postroom.core.tracking.bulk import read_rows
+
+    lines = [
+        "number,reference,value,contents",
+        f"{NUMBER},A,,",
+        "9400111201080805483017,B,,",
+        "RB123456785FR,C,12.00 EUR,Books",
+        "1Z5R89390357567127,D,,",
+    ]
+    seen: list[int] = []
+    report = tracking.import_rows(MINE, read_rows(lines), progress=seen.append, batch=2)
+    assert (report.added, report.already) == (3, 0)
+    assert [(e.line, e.code) for e in report.errors] == [(3, "bad_check_digit")]
+    assert seen[-1] == 4
+    again = tracking.import_rows(MINE, read_rows(lines))
+    assert (again.added, again.already) == (0, 3)
+    assert len(db.state.shipments) == 3
