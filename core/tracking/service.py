@@ -399,8 +399,7 @@ class TrackingService:
         clean = numbers.normalise(number)
 
         def read(uow: Session) -> ShipmentStatus | None:
-            found = self._repository(uow).by_number(clean)
-            return found[0].status if found else None
+            return self._repository(uow).status_of(clean)
 
         return self._db.run(read, readonly=True)
 

@@ -124,6 +124,10 @@ class ShipmentRepository(Protocol):
         """Every shipment with that tracking number (any account), newest first."""
         ...
 
+    def status_of(self, number: str) -> ShipmentStatus | None:
+        """The status of the newest shipment with that number (any account)."""
+        ...
+
     def of_customer(
         self,
         customer_number: str,
@@ -295,6 +299,13 @@ class ShipmentStore:
         t = shipments
         rows = self._c.execute(sa.select(t).where(t.c.number == number).order_by(t.c.id.desc()))
         return [shipment_from_row(row) for row in rows]
+
+    def status_of(self, number: str) -> ShipmentStatus | None:
+        t = shipments
+        found = self._c.execute(
+            sa.select(t.c.status).where(t.c.number == number).order_by(t.c.id.desc()).limit(1)
+        ).scalar()
+        return None if found is None else ShipmentStatus(found)
 
     def of_customer(
         self,

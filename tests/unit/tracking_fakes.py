@@ -92,6 +92,10 @@ class FakeShipments:
         found = [s for s in self._s.shipments.values() if s.number == number]
         return [copy.deepcopy(s) for s in sorted(found, key=lambda s: -s.id)]
 
+    def status_of(self, number: str) -> ShipmentStatus | None:
+        found = self.by_number(number)
+        return found[0].status if found else None
+
     def of_customer(
         self,
         customer_number: str,
