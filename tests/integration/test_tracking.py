@@ -127,3 +127,37 @@ def test_the_demo_follows_parcels_of_every_kind_and_the_dashboard_shows_them(
     assert board.total == len(DEMO_SHIPMENTS)
     assert len(board.recent) == 5
     assert "shipments" not in load_demo(postroom)  # once per database
+
+
+def test_a_long_history_is_written_in_one_go_and_read_back_with_its_zones(
+    postroom: Postroom, accounts: tuple[str, str]
+) -> None:
+    """25 scans at once take PostgreSQL's COPY path (SQLite's INSERT): the same rows."""
+    from datetime import timezone
+
+    from postroom.core.ports import ScanEvent
+    from postroom.core.tracking.store import COPY_FROM, ShipmentStore
+
+    mine, _ = accounts
+    shipment = postroom.tracking.add(mine, "9400111201080805483016")
+    start = postroom.clock.now()
+    zones = [timezone(timedelta(hours=h)) for h in (-6, -5, 1)]
+    scans = [
+        ScanEvent(
+            (start + timedelta(hours=k)).astimezone(zones[k % 3]),
+            "10",
+            "Scan é",
+            f"HUB {k}",
+            S.IN_TRANSIT,
+        )
+        for k in range(COPY_FROM + 5)
+    ]
+
+    def work(uow):  # type: ignore[no-untyped-def]
+        ShipmentStore(uow.connection).add_scans(shipment.id, scans)
+        uow.commit()
+
+    postroom.db.run(work)
+    read = postroom.tracking.scans(mine, shipment.id)
+    assert read == scans
+    assert [s.occurred_at.utcoffset() for s in read] == [s.occurred_at.utcoffset() for s in scans]
