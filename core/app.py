@@ -9,15 +9,26 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import attrs
 from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
+from postroom.core.cases.claims import Shipment as CaseShipment
+from postroom.core.cases.model import (
+    Actor,
+    InstallationMove,
+    Link,
+    LinkKind,
+    StaffMember,
+    sla_targets,
+)
+from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
+from postroom.core.contracts.model import AddressChange
 from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -42,13 +53,15 @@ from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.token_states import MeterTokens
 from postroom.core.meters.views import MeterViews
+from postroom.core.money import Money
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
-from postroom.core.ports import AddressBook
+from postroom.core.ports import AddressBook, Notification
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
 from postroom.core.tracking.carriers import Carriers
+from postroom.core.tracking.model import SupportRequestKind, TraceRequest
 from postroom.core.tracking.service import TrackingService
 
 log = logging.getLogger(__name__)
@@ -151,7 +164,11 @@ class Postroom:
             db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
         )
         self.equipment = EquipmentService(
-            db, clock, meters=self.meters, accounts=self.accounts, messages=self.outbox
+            db,
+            clock,
+            meters=self.meters,
+            accounts=self.accounts,
+            messages=self.outbox,
         )
         self.identity = IdentityService(
             SqlTransactions(db, self.outbox, self.accounts.open_in),
@@ -176,6 +193,27 @@ class Postroom:
                 shipment=shipment, old=old, new=new
             ),
         )
+        self.cases = CasesService(
+            db,
+            clock,
+            accounts=self.accounts,
+            staff=_StaffDirectory(self.identity),
+            mail=_StaffMail(self.outbox),
+            refunds=_ClaimRefunds(self.funding),
+            targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
+            reopen_days=config.case_reopen_days,
+            warning_minutes=config.case_warning_minutes,
+            # what tracking knows of a shipment a trace or claim names
+            shipments=_TrackedShipments(self.tracking),
+        )
+        self.cases.add_escalation_listener(lambda case: plugins.hook.case_escalated(case=case))
+        # the contracts area's InstallationAddressRequests: an address change is a case
+        self.equipment.use_address_requests(
+            _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True
+        )
+        # the tracking area's TraceRequests: a trace, a lost parcel, a reroute or a
+        # redelivery opens a tracking case linked to the shipment
+        self.tracking.use_trace_requests(_TracesAsCases(self.cases))
 
     @classmethod
     def open(
@@ -341,6 +379,158 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class KeptRequests(Protocol):
+    """The contracts area's own keeping of address changes for staff."""
+
+    def hand_over(
+        self, connection: Any, change: AddressChange, reference: str | None = None
+    ) -> str: ...
+
+
+class _AddressChangesAsCases:
+    """The contracts area's ``InstallationAddressRequests``: an installation address
+    change opens an equipment case, linked to the meter, in the caller's transaction;
+    its number is the reference the customer quotes, and the request staff apply
+    (``postroom equipment address-requests``) is kept under that number."""
+
+    def __init__(self, cases: CasesService, kept: KeptRequests) -> None:
+        self._cases = cases
+        self._kept = kept
+
+    def hand_over(self, connection: Any, change: AddressChange) -> str:
+        move = InstallationMove(
+            serial=change.serial,
+            lines=tuple(
+                line
+                for line in (
+                    change.address.line1,
+                    change.address.line2,
+                    f"{change.address.postal_code} {change.address.city}",
+                    change.address.country,
+                )
+                if line
+            ),
+            move_on=change.move_on,
+        )
+        case = self._cases.open_in(
+            connection,
+            by=Actor.customer(change.customer_number, name=change.requested_by),
+            customer_number=change.customer_number,
+            subject=move.subject,
+            description=move.description,
+            channel="web",
+            department="equipment",
+            links=[move.link],
+        )
+        # staff apply the move from the contracts area's list, under the case's number
+        return self._kept.hand_over(connection, change, reference=case.number)
+
+
+class _TracesAsCases:
+    """The tracking area's ``TraceRequests``: a trace, a lost-parcel report, a reroute or
+    a redelivery opens a tracking case linked to the shipment, in the caller's
+    transaction; the case's number is the reference the customer quotes. The rules'
+    automatic trace opens it as postroom itself."""
+
+    SUBJECTS = {
+        SupportRequestKind.TRACE: "Trace request",
+        SupportRequestKind.LOST: "Lost parcel",
+        SupportRequestKind.REROUTE: "Reroute request",
+        SupportRequestKind.REDELIVERY: "Redelivery request",
+    }
+
+    def __init__(self, cases: CasesService) -> None:
+        self._cases = cases
+
+    def hand_over(self, connection: Any, request: TraceRequest) -> str:
+        shipment = request.shipment
+        by = (
+            Actor.system("tracking rules")
+            if request.requested_by == "rules"
+            else Actor.customer(shipment.customer_number, name=request.requested_by)
+        )
+        last_scan = shipment.last_scan_at.isoformat() if shipment.last_scan_at else "none"
+        description = request.note or (
+            f"{self.SUBJECTS[request.kind]} for {shipment.number} ({shipment.carrier}): "
+            f"status {shipment.status.value}, last scan {last_scan}."
+        )
+        case = self._cases.open_in(
+            connection,
+            by=by,
+            customer_number=shipment.customer_number,
+            subject=f"{self.SUBJECTS[request.kind]}: {shipment.number}",
+            description=description,
+            channel="web",
+            department="tracking",
+            links=[Link(LinkKind.SHIPMENT, shipment.number)],
+        )
+        return case.number
+
+
+class _TrackedShipments:
+    """The cases area's ``ShipmentLookup``: what tracking knows of a number (its carrier
+    and status); a number postroom does not follow is taken as given."""
+
+    def __init__(self, tracking: TrackingService) -> None:
+        self._tracking = tracking
+
+    def shipment(self, tracking_number: str) -> CaseShipment:
+        try:
+            found = self._tracking.lookup(tracking_number)
+        except (NotFound, ValidationError):
+            return CaseShipment(tracking_number)
+        return CaseShipment(found.number, found.carrier, found.status.value)
+
+
+class _StaffDirectory:
+    """The identity area's staff users as the cases area asks for them."""
+
+    def __init__(self, identity: IdentityService) -> None:
+        self._identity = identity
+
+    def staff(self) -> list[StaffMember]:
+        return [
+            StaffMember(id=user.id, name=user.name, email=user.email, role=user.role)
+            for user in self._identity.staff()
+        ]
+
+
+class _StaffMail:
+    """Support's emails to staff (SLA warnings, escalations), through the outbox."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def send(
+        self, connection: Any, to: str, subject: str, body: str, kind: str, data: dict[str, str]
+    ) -> None:
+        self._outbox.add(
+            connection, Notification(recipient=to, subject=subject, body=body, kind=kind, data=data)
+        )
+
+
+class _ClaimRefunds:
+    """A claim's refund is a staff credit of funding (``manual_deposit``): the one way
+    besides a settled payment that money enters a postage account."""
+
+    def __init__(self, funding: FundingService) -> None:
+        self._funding = funding
+
+    def credit(
+        self,
+        customer_number: str,
+        amount: Money,
+        transfer_id: str,
+        *,
+        staff: str,
+        reason: str,
+        reference: str,
+    ) -> None:
+        self._funding.manual_deposit(
+            customer_number, amount, transfer_id, staff=staff, reason=reason, reference=reference
+        )
 
 
 def _config_values(config: Config) -> dict[str, Any]:

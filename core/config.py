@@ -216,6 +216,25 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
         "to a remote client; loopback clients see them without it",
     ),
+    "case_reopen_days": (
+        "POSTROOM_CASE_REOPEN_DAYS",
+        "days after a support case is resolved in which the customer's reply reopens it; "
+        "later, a reply opens a follow-up case (default 7)",
+    ),
+    "case_first_response_hours": (
+        "POSTROOM_CASE_FIRST_RESPONSE_HOURS",
+        "business hours to a case's first response by priority "
+        "(default `urgent=2,high=4,normal=8,low=16`)",
+    ),
+    "case_resolution_hours": (
+        "POSTROOM_CASE_RESOLUTION_HOURS",
+        "business hours to a case's resolution by priority "
+        "(default `urgent=8,high=16,normal=40,low=80`)",
+    ),
+    "case_warning_minutes": (
+        "POSTROOM_CASE_WARNING_MINUTES",
+        "business minutes before an SLA deadline the case's assignee is warned (default 60)",
+    ),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -318,6 +337,22 @@ class Config:
     canadapost_password: str | None = attrs.field(default=None, repr=False)
     laposte_api_url: str = "https://api.laposte.fr"
     laposte_api_key: str | None = attrs.field(default=None, repr=False)
+
+    # support cases (docs/cases.md "SLAs"); the targets are checked when postroom opens
+    case_reopen_days: int = attrs.field(default=7, converter=int)
+    case_first_response_hours: str = "urgent=2,high=4,normal=8,low=16"
+    case_resolution_hours: str = "urgent=8,high=16,normal=40,low=80"
+    case_warning_minutes: int = attrs.field(default=60, converter=int)
+
+    @case_reopen_days.validator
+    def _reopen_days(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if not 0 <= value <= 365:
+            raise ValueError("case_reopen_days must be 0 to 365")
+
+    @case_warning_minutes.validator
+    def _warning_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if not 1 <= value <= 24 * 60:
+            raise ValueError("case_warning_minutes must be 1 to 1440")
 
     @session_idle_minutes.validator
     def _positive_idle_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from postroom.core.cases.model import Actor, Contact, Link, LinkKind
 from postroom.core.clock import today
 from postroom.core.contracts.model import add_months, parse_address
 from postroom.core.errors import Conflict, ValidationError
@@ -253,6 +254,109 @@ def _shipments(postroom: Postroom) -> None:
     postroom.tracking.apply_rules()
 
 
+#: The support desk of the demo: an agent on the equipment and billing desks and a
+#: supervisor, each with a random password shown once at start.
+DEMO_STAFF = (
+    ("agent", "agent@postroom-demo.example", "Andrea Agent", ("equipment", "billing", "software")),
+    ("supervisor", "supervisor@postroom-demo.example", "Sam Supervisor", ("shipping", "tracking")),
+)
+
+
+def _support_cases(postroom: Postroom) -> DemoFacts:
+    """The support desk and cases of the demo customer across channels, departments and
+    SLA states: new, answered, waiting on the customer (its clock paused), escalated,
+    resolved, a logged call and letter, a trace and a lost-parcel claim with documents
+    still missing."""
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    facts: dict[str, str] = {}
+    staff: dict[str, Actor] = {}
+    for role, email, name, departments in DEMO_STAFF:
+        password = secrets.token_urlsafe(15)
+        try:
+            link = postroom.identity.invite_staff(email, role)
+            user = postroom.identity.accept_invitation(
+                link.token,
+                name=name,
+                password=password,
+                security_question="Demo security question: which desk?",
+                security_answer=secrets.token_urlsafe(12),
+                phone="+1 212 555 0199",
+                language="en",
+            )
+            facts[f"demo staff {role}"] = f"{email}, password {password}"
+        except Conflict:  # a rerun after the person was added by hand
+            user = postroom.identity.by_email(email)
+        staff[role] = Actor.staff(user.id, user.name, role=role)
+        postroom.cases.set_agent(user.id, departments=departments, by=staff[role])
+    agent, supervisor = staff["agent"], staff["supervisor"]
+    owner = Actor.customer(customer.number, "", "Olivia Owner")
+    cases = postroom.cases
+
+    cases.open(
+        by=owner,
+        subject="Meter shows error 41 after the last refill",
+        description="Our meter stops after printing ten pieces and shows error 41.",
+        channel="web",
+        links=[Link(LinkKind.METER, DEMO_METER)],
+    )
+    answered = cases.open(
+        by=agent,
+        customer_number=customer.number,
+        subject="Caller asks about a double charge on the November invoice",
+        description="Olivia called: the November invoice shows the rental twice.",
+        channel="phone",
+        contact=Contact(name="Olivia Owner", phone="+1 212 555 0100"),
+        links=[Link(LinkKind.INVOICE, "INV-2026-0112")],
+    )
+    cases.reply(answered.number, "We are checking the invoice with billing.", by=agent)
+    waiting = cases.open(
+        by=agent,
+        customer_number=customer.number,
+        subject="Cannot sign in to the portal from the mailroom PC",
+        description="Message on our social page: the sign-in page keeps loading.",
+        channel="social",
+        contact=Contact(name="Odile Opératrice", details="@demo_mailroom"),
+    )
+    cases.reply(
+        waiting.number,
+        "Which browser and version does the mailroom PC use?",
+        by=agent,
+        status="waiting_on_customer",
+    )
+    urgent = cases.open(
+        by=owner,
+        subject="Label orders not shipped before our mailing deadline",
+        description="We need the labels for Friday's mailing.",
+        channel="chat",
+        priority="urgent",
+        department="shipping",
+    )
+    cases.escalate(urgent.number, "customer's mailing deadline on Friday", by=agent)
+    letter = cases.open(
+        by=agent,
+        customer_number=customer.number,
+        subject="Letter: cheque for the postage account",
+        description="A cheque arrived by post for the postage account.",
+        channel="mail",
+        contact=Contact(name="Demo Mailroom Inc.", details="1 Main Street, New York, NY 10001"),
+    )
+    cases.reply(letter.number, "The cheque was credited. Thank you.", by=agent, status="resolved")
+    cases.request_trace(
+        by=owner,
+        tracking_number="9400 1000 0000 0000 0000 17",
+        description="The parcel to our Boston office has not moved for a week.",
+    )
+    cases.file_claim(
+        by=owner,
+        tracking_number="9400 1000 0000 0000 0000 24",
+        kind="lost",
+        declared_value=Money.parse("120.00 USD"),
+        description="The parcel never arrived; we shipped it three weeks ago.",
+    )
+    cases.add_note(urgent.number, "Warehouse says the printer was down Tuesday.", by=supervisor)
+    return facts
+
+
 #: In order: later steps may use what earlier ones created.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
@@ -264,6 +368,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("kiosk-operator", _kiosk_operator),
     DemoStep("portal-users", _portal_users),
     DemoStep("shipments", _shipments),
+    DemoStep("support-cases", _support_cases),
 ]
 
 

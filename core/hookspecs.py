@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
+    from postroom.core.cases.model import Case
     from postroom.core.clock import Clock
     from postroom.core.config import Config
     from postroom.core.jobs import JobRegistry
@@ -139,3 +140,14 @@ def shipment_status_changed(shipment: Shipment, old: ShipmentStatus, new: Shipme
     """A shipment's normalized status changed from ``old`` to ``new`` (a carrier's scan
     or a rule of the worker: delayed, lost, expired). Called after the change is
     committed; ``shipment`` is the shipment as it now stands."""
+
+
+@hookspec
+def case_escalated(case: Case) -> None:
+    """A support case was escalated (by hand, with a reason, or by the SLA watch on a
+    breach) and the escalation is committed.
+
+    ``case`` is the escalated ``postroom.core.cases.model.Case`` (``number``,
+    ``priority``, ``department``, ``escalation_reason``...): page an on-call
+    supervisor, open an incident elsewhere. Called once per escalation.
+    """

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.contracts.jobs",
     "postroom.core.identity.jobs",
     "postroom.core.tracking.jobs",
+    "postroom.core.cases.jobs",
 )
 
 

@@ -6,6 +6,7 @@ An area adds its store module here when it adds tables.
 from postroom.core import instance, outbox
 from postroom.core.accounts import closure_store
 from postroom.core.accounts import store as accounts_store
+from postroom.core.cases import store as cases_store
 from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
@@ -20,6 +21,7 @@ from postroom.core.tracking import store as tracking_store
 
 __all__ = [
     "accounts_store",
+    "cases_store",
     "closure_store",
     "contracts_store",
     "funding_store",

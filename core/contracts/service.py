@@ -265,6 +265,16 @@ class EquipmentService:
         #: the default hand-over, which keeps requests for staff
         self.kept_requests = KeptAddressRequests()
         self._requests: InstallationAddressRequests = requests or self.kept_requests
+        self._requests_kept = self._requests is self.kept_requests
+
+    def use_address_requests(
+        self, requests: InstallationAddressRequests, *, kept_too: bool = False
+    ) -> None:
+        """Hand address changes to ``requests`` from now on (the composition root wires
+        the support-cases area here once it exists); ``kept_too``: it also keeps them
+        in ``kept_requests`` for staff, so a product shows its open request."""
+        self._requests = requests
+        self._requests_kept = kept_too
 
     def register_product(
         self,
@@ -324,7 +334,7 @@ class EquipmentService:
         def work(uow: Session) -> Product:
             repository = self._repository(uow)
             open_request = None
-            if self._requests is self.kept_requests:
+            if self._requests_kept:
                 waiting = self.kept_requests.listed(
                     uow.connection,
                     status=AddressRequestStatus.OPEN,

@@ -327,10 +327,15 @@ class KeptAddressRequests:
     staff list (``postroom equipment address-requests``) and resolve, until the support
     area takes them over as cases."""
 
-    def hand_over(self, connection: Connection, change: AddressChange) -> str:
-        reference = new_request_reference(change.requested_at.date())
-        while self.reference_taken(connection, reference):  # a million a year: rarely
+    def hand_over(
+        self, connection: Connection, change: AddressChange, reference: str | None = None
+    ) -> str:
+        """Keep ``change`` for staff under ``reference`` (the support case's number when
+        support took it), else under a new ``AR-`` reference."""
+        if reference is None:
             reference = new_request_reference(change.requested_at.date())
+            while self.reference_taken(connection, reference):  # a million a year: rarely
+                reference = new_request_reference(change.requested_at.date())
         connection.execute(
             address_change_requests.insert().values(
                 reference=reference,

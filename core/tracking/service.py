@@ -152,6 +152,11 @@ class TrackingService:
         self._status_changed = status_changed
         self._repository = repository
 
+    def use_trace_requests(self, trace_requests: TraceRequests) -> None:
+        """Hand stuck parcels to ``trace_requests`` from now on (the support-cases area,
+        wired by the composition root once both areas exist)."""
+        self._trace_requests = trace_requests
+
     # -- numbers ---------------------------------------------------------------
 
     def identify(self, raw_numbers: Sequence[str]) -> builtins.list[Identification]:

@@ -13,6 +13,7 @@ from postroom.frontends import kiosk
 from postroom.frontends.web import (
     account,
     api,
+    api_cases,
     api_meters,
     api_payments,
     api_postage,
@@ -86,6 +87,7 @@ def create_app(
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
     app.register_blueprint(api_tracking.bp)
+    app.register_blueprint(api_cases.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
     signin.init_app(app)  # before the API's check: it may take the session
@@ -98,6 +100,7 @@ def create_app(
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
     csrf.exempt(api_tracking.bp)
+    csrf.exempt(api_cases.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app

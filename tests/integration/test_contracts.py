@@ -194,7 +194,10 @@ def test_an_address_change_is_kept_for_staff_who_apply_it(
     reference = postroom.equipment.request_address_change(
         numbers["mine"], SERIAL, NEW_ADDRESS, move_on, "Ada Lovelace"
     )
-    assert reference.startswith("AR-2026-")
+    assert reference.startswith("C-2026-")  # support's case, under which staff apply it
+    case = postroom.cases.get(numbers["mine"], reference).case
+    assert case.department.value == "equipment"
+    assert [(link.kind.value, link.reference) for link in case.links] == [("meter", SERIAL)]
     waiting = postroom.equipment.address_requests()
     assert [(r.reference, r.change.serial, r.change.move_on) for r in waiting] == [
         (reference, SERIAL, move_on)

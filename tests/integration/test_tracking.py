@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
@@ -82,7 +81,7 @@ def test_a_delivered_journey_is_stored_with_its_zones_and_proof(
         postroom.tracking.get(other, shipment.id)
 
 
-def test_a_lost_parcel_becomes_a_kept_trace_request(
+def test_a_lost_parcel_opens_its_trace_case_by_itself(
     postroom: Postroom, clock: FrozenClock, accounts: tuple[str, str]
 ) -> None:
     mine, _ = accounts
@@ -95,12 +94,10 @@ def test_a_lost_parcel_becomes_a_kept_trace_request(
         postroom.tracking.apply_rules()
     lost = postroom.tracking.get(mine, shipment.id)
     assert lost.status is S.LOST
-    assert lost.trace_reference.startswith("TR-")
-    with postroom.db.engine.connect() as connection:
-        kinds = connection.execute(
-            sa.text("SELECT kind, requested_by FROM shipment_trace_requests")
-        ).all()
-    assert [tuple(row) for row in kinds] == [("trace", "rules")]
+    # the support-cases area opened the trace as a tracking case linked to the shipment
+    case = postroom.cases.get(mine, lost.trace_reference).case
+    assert case.subject == f"Trace request: {number}"
+    assert case.department.value == "tracking"
     assert postroom.tracking.apply_rules() == 0
 
 

@@ -29,7 +29,7 @@ def follow(client: FlaskClient, headers: dict[str, str], **body: object) -> dict
 
 
 def test_an_account_follows_reads_refreshes_and_asks_support(
-    client: FlaskClient, keys: dict[str, dict[str, str]]
+    client: FlaskClient, postroom: Postroom, keys: dict[str, dict[str, str]]
 ) -> None:
     mine = keys["mine"]
     created = client.post(
@@ -67,7 +67,8 @@ def test_an_account_follows_reads_refreshes_and_asks_support(
     assert french["status"]["title"] != shipment["status"]["title"]
     support = client.post(f"{url}/support", json={"kind": "lost", "note": "not here"}, headers=mine)
     assert support.status_code == 201
-    assert support.get_json()["reference"].startswith("TR-")
+    case = postroom.cases.get(shipment["customer_number"], support.get_json()["reference"]).case
+    assert case.subject == "Lost parcel: 9400111201080805483016"
 
 
 def test_another_accounts_shipment_is_404_on_every_endpoint(

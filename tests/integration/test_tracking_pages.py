@@ -116,7 +116,7 @@ def test_my_shipments_follow_a_number_and_see_its_page(
     asked = client.post(
         detail_url, data={"csrf_token": csrf(detail), "kind": "lost", "note": "not here"}
     ).get_data(as_text=True)
-    assert "reference TR-" in asked or "not possible" in asked
+    assert "Support has your request: reference" in asked or "not possible" in asked
     french = client.get(detail_url, headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "pour ce colis ?" in french
     assert "Parcours" in french

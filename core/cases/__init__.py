@@ -1,0 +1,1 @@
+"""Support cases: every channel, routing, SLAs in business time, escalation, traces and claims."""

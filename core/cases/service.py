@@ -1,0 +1,876 @@
+"""Use cases of the support-cases area (``pr.cases``); each runs in one unit of work.
+
+Who may call what: a customer (``Actor.customer``) opens cases on their own account,
+reads them (never the internal notes), writes to them and closes them; any other
+account's case answers ``case_not_found``, exactly like a number that does not exist.
+A contact known only by an address (the email channel) reaches only the cases whose
+contact is that address. Staff (``Actor.staff``) do everything else: the queues,
+replies, notes, assignment, status changes. The frontends say who the actor is; this
+service checks what that actor may do.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from postroom.core.cases import model, routing, sla
+from postroom.core.cases.access import (
+    case_number,
+    detail_for,
+    locked,
+    may_write,
+    not_found,
+    resolve,
+    staff_only,
+)
+from postroom.core.cases.calendar import BusinessCalendar, calendar_for, default_time_zone
+from postroom.core.cases.claims_desk import ClaimsDesk
+from postroom.core.cases.model import (
+    Actor,
+    ActorKind,
+    AttachmentRef,
+    Case,
+    CaseDetail,
+    Channel,
+    Contact,
+    HistoryEntry,
+    Link,
+    LinkKind,
+    Message,
+    MessageKind,
+    Priority,
+    QueueFilter,
+    SlaTargets,
+    Status,
+)
+from postroom.core.cases.ports import (
+    ClaimRefunds,
+    CustomerAccounts,
+    EscalationListener,
+    Session,
+    ShipmentLookup,
+    StaffDirectory,
+    StaffMail,
+    TrackingNumberAsGiven,
+    Transactions,
+)
+from postroom.core.cases.sla import SlaView
+from postroom.core.cases.store import CaseRepository, CaseStore
+from postroom.core.cases.supervision import Supervision
+from postroom.core.clock import Clock
+from postroom.core.errors import NotFound, PermissionDenied, ValidationError
+
+RepositoryFactory = Callable[[Session], CaseRepository]
+#: called in the transaction of every new message: (session, case, message). The email
+#: channel sends agent replies from here, in the same commit.
+MessageListener = Callable[[Session, Case, Message], None]
+
+
+def _store(session: Session) -> CaseRepository:
+    return CaseStore(session.connection)
+
+
+@attrs.frozen
+class Posted:
+    """A customer's message and the case it went to: the one asked for, or a follow-up
+    opened because that one was closed."""
+
+    case: Case
+    message: Message
+    follow_up: bool = False
+
+
+class CasesService:
+    """``pr.cases``: support cases of customer accounts."""
+
+    def __init__(
+        self,
+        db: Transactions,
+        clock: Clock,
+        *,
+        accounts: CustomerAccounts,
+        staff: StaffDirectory,
+        mail: StaffMail,
+        refunds: ClaimRefunds,
+        shipments: ShipmentLookup | None = None,
+        targets: SlaTargets | None = None,
+        reopen_days: int = model.DEFAULT_REOPEN_DAYS,
+        warning_minutes: int = 60,
+        repository: RepositoryFactory = _store,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._accounts = accounts
+        self._staff = staff
+        self._mail = mail
+        self.targets = targets or SlaTargets()
+        self.reopen_days = reopen_days
+        self._repository = repository
+        self._listeners: list[MessageListener] = []
+        self._escalation_listeners: list[EscalationListener] = []
+
+        supervision = Supervision(self, warning_minutes=warning_minutes)
+        # routing and people
+        self.set_agent = supervision.set_agent
+        self.agents = supervision.agents
+        self.set_account_profile = supervision.set_account_profile
+        self.account_profile = supervision.account_profile
+        # SLAs and escalation
+        self.escalate = supervision.escalate
+        self.priority_queue = supervision.priority_queue
+        self.watch_slas = supervision.watch_slas
+        self.merge = supervision.merge
+        self.link_account = supervision.link_account
+        self.add_link = supervision.add_link
+        self.report = supervision.report
+        desk = ClaimsDesk(self, refunds=refunds, shipments=shipments or TrackingNumberAsGiven())
+        # traces and claims
+        self.request_trace = desk.request_trace
+        self.file_claim = desk.file_claim
+        self.claim = desk.claim
+        self.claim_for_staff = desk.claim_for_staff
+        self.add_claim_document = desk.add_claim_document
+        self.decide_claim = desk.decide_claim
+
+    def add_escalation_listener(self, listener: EscalationListener) -> None:
+        """Call ``listener(case)`` after each escalation is committed (core/app.py
+        fires the ``case_escalated`` hook from here)."""
+        self._escalation_listeners.append(listener)
+
+    def add_message_listener(self, listener: MessageListener) -> None:
+        """Call ``listener(session, case, message)`` in the transaction of every new
+        message (customer, agent or note)."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------- calendars
+
+    def calendar(self, customer_number: str | None) -> BusinessCalendar:
+        """The working calendar of the account: its time zone (default by country),
+        its country's and subdivision's holidays; a case without an account runs on
+        UTC weekdays."""
+        if customer_number is None:
+            return calendar_for("UTC", "")
+        account = self._accounts.get(customer_number)
+        profile = self._db.run(
+            lambda uow: self._repository(uow).profile(account.number), readonly=True
+        )
+        zone = profile.time_zone if profile and profile.time_zone else None
+        return calendar_for(
+            zone or default_time_zone(account.country),
+            account.country,
+            profile.subdivision if profile else None,
+        )
+
+    def sla(self, case: Case) -> SlaView:
+        """The SLA of ``case`` now (deadlines, pause, breach)."""
+        return sla.view(case, self.calendar(case.customer_number), self.targets, self._clock.now())
+
+    def slas(self, cases: Iterable[Case]) -> builtins.list[SlaView]:
+        """The SLAs of a page of cases, each account's calendar looked up once."""
+        listed = builtins.list(cases)
+        now = self._clock.now()
+        calendars = {n: self.calendar(n) for n in {c.customer_number for c in listed}}
+        return [sla.view(c, calendars[c.customer_number], self.targets, now) for c in listed]
+
+    # ------------------------------------------------------------------ open
+
+    def open(
+        self,
+        *,
+        by: Actor,
+        subject: str,
+        description: str,
+        channel: str | Channel,
+        customer_number: str | None = None,
+        priority: str | Priority = Priority.NORMAL,
+        department: str | None = None,
+        contact: Contact | None = None,
+        links: Iterable[Link] = (),
+        message_id: str | None = None,
+        attachments: Iterable[AttachmentRef] = (),
+    ) -> Case:
+        """Open a case: a customer on their own account, staff on any (logging a call,
+        a letter, a social-media message with the caller's details), a contact known
+        only by an address without one. ``department`` is the customer's choice; else
+        the routing rules choose."""
+        request = self._request(
+            by=by,
+            subject=subject,
+            description=description,
+            channel=channel,
+            customer_number=customer_number,
+            priority=priority,
+            department=department,
+            contact=contact,
+            links=links,
+            message_id=message_id,
+            attachments=attachments,
+        )
+        calendar = self.calendar(request.customer_number)
+
+        def work(uow: Session) -> Case:
+            case = self._open(uow, request, calendar)
+            uow.commit()
+            return case
+
+        return self._db.run(work)
+
+    def open_in(self, connection: Any, **kwargs: Any) -> Case:
+        """``open`` on the caller's transaction ``connection`` (it commits or rolls back
+        with the caller's work): another area hands a request over as a case."""
+        request = self._request(**kwargs)
+        return self._open(_Joined(connection), request, self.calendar(request.customer_number))
+
+    def _request(
+        self,
+        *,
+        by: Actor,
+        subject: str,
+        description: str,
+        channel: str | Channel,
+        customer_number: str | None = None,
+        priority: str | Priority = Priority.NORMAL,
+        department: str | None = None,
+        contact: Contact | None = None,
+        links: Iterable[Link] = (),
+        message_id: str | None = None,
+        attachments: Iterable[AttachmentRef] = (),
+    ) -> _OpenRequest:
+        if not isinstance(by, Actor):
+            raise ValidationError("say who opens the case", code="invalid_actor")
+        if by.kind is ActorKind.CUSTOMER:
+            if customer_number not in (None, by.account):
+                raise NotFound(f"no account {customer_number!r}", code="account_not_found")
+            customer_number = by.account
+        elif by.kind is ActorKind.CONTACT:
+            customer_number = None
+        account = None if customer_number is None else self._accounts.get(customer_number)
+        clean_subject = model.parse_subject(subject)
+        clean_description = model.parse_body(description)
+        clean_channel = model.parse_channel(channel)
+        clean_links = tuple(dict.fromkeys(_check_link(link) for link in links))
+        chosen = None if department in (None, "") else model.parse_department(department)
+        who = contact if contact is not None else Contact()
+        if not isinstance(who, Contact):
+            raise ValidationError("the contact is a Contact", code="invalid_contact")
+        if by.kind is ActorKind.CONTACT and not who.email:
+            who = attrs.evolve(who, email=by.id, name=who.name or by.name)
+        if by.kind is ActorKind.CUSTOMER and not who.name:
+            who = attrs.evolve(who, name=by.name)
+        return _OpenRequest(
+            by=by,
+            customer_number=None if account is None else account.number,
+            subject=clean_subject,
+            description=clean_description,
+            channel=clean_channel,
+            priority=model.parse_priority(priority),
+            department=chosen
+            or routing.department_for(clean_subject, clean_description, clean_channel, clean_links),
+            contact=who,
+            links=clean_links,
+            message_id=model.parse_message_id(message_id),
+            attachments=tuple(_check_attachment(a) for a in attachments),
+        )
+
+    def _open(self, uow: Session, request: _OpenRequest, calendar: BusinessCalendar) -> Case:
+        repository = self._repository(uow)
+        now = self._clock.now()
+        sequence = repository.next_number(now.year)
+        recurring = request.customer_number is not None and model.is_recurring_count(
+            repository.opened_since(
+                request.customer_number, request.department, now - model.RECURRING_WINDOW
+            )
+            + 1
+        )
+        draft = Case(
+            id=0,
+            number=model.format_case_number(now.year, sequence),
+            customer_number=request.customer_number,
+            contact=request.contact,
+            department=request.department,
+            channel=request.channel,
+            subject=request.subject,
+            description=request.description,
+            priority=request.priority,
+            status=Status.NEW,
+            opened_at=now,
+            updated_at=now,
+            recurring=recurring,
+            links=request.links,
+        )
+        due = sla.deadlines(draft, calendar, self.targets)
+        case = repository.add(
+            attrs.evolve(
+                draft,
+                first_response_due=due.first_response_due,
+                resolution_due=due.resolution_due,
+                assignee_id=_route(repository, request.customer_number, request.department),
+            )
+        )
+        author = request.by
+        if author.kind in (ActorKind.STAFF, ActorKind.SYSTEM):
+            # an agent logs what the caller said: the first message is the caller's
+            author = Actor.contact(
+                request.contact.email or request.contact.phone, request.contact.name
+            )
+        self._post(
+            uow,
+            repository,
+            case,
+            Message(
+                id=0,
+                case_id=case.id,
+                kind=MessageKind.CUSTOMER,
+                author=author,
+                body=request.description,
+                created_at=now,
+                message_id=request.message_id or new_message_id(case.number),
+                attachments=request.attachments,
+            ),
+        )
+        detail = f"{request.channel.value}, {request.department.value}, {request.priority.value}"
+        self._history(repository, case, request.by, now, "opened", detail)
+        if case.assignee_id is not None:
+            self._history(repository, case, Actor.system(), now, "assigned", str(case.assignee_id))
+        if recurring:
+            self._history(repository, case, Actor.system(), now, "recurring", request.department)
+        return case
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, customer_number: str, number: str) -> CaseDetail:
+        """The account's case with its thread as the customer sees it (no internal notes,
+        no staff-only history); another account's case is ``case_not_found``."""
+        clean = case_number(number)
+
+        def work(uow: Session) -> CaseDetail:
+            repository = self._repository(uow)
+            case = resolve(repository, clean)
+            if case is None or case.customer_number != customer_number:
+                raise not_found(number)
+            return detail_for(repository, case, public=True)
+
+        return self._db.run(work, readonly=True)
+
+    def get_for_contact(self, address: str, number: str) -> CaseDetail:
+        """A case as the contact ``address`` (the email channel) may see it."""
+        clean = case_number(number)
+
+        def work(uow: Session) -> CaseDetail:
+            repository = self._repository(uow)
+            case = resolve(repository, clean)
+            if case is None or not address or case.contact.email != address.strip().lower():
+                raise not_found(number)
+            return detail_for(repository, case, public=True)
+
+        return self._db.run(work, readonly=True)
+
+    def get_for_staff(self, number: str, *, by: Actor) -> CaseDetail:
+        """The case with its whole thread and history (staff)."""
+        staff_only(by)
+        clean = case_number(number)
+
+        def work(uow: Session) -> CaseDetail:
+            repository = self._repository(uow)
+            case = resolve(repository, clean)
+            if case is None:
+                raise not_found(number)
+            return detail_for(repository, case, public=False)
+
+        return self._db.run(work, readonly=True)
+
+    def list(
+        self,
+        customer_number: str,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> builtins.list[Case]:
+        """The account's cases, the nearest deadline first."""
+        clean_limit, clean_offset = model.check_limit(limit, offset)
+        statuses = () if status in (None, "") else (model.parse_status(status),)
+        query = QueueFilter(
+            statuses=statuses,
+            customer_number=customer_number,
+            limit=clean_limit,
+            offset=clean_offset,
+        )
+        return self._queue(query)
+
+    def queue(self, query: QueueFilter, *, by: Actor) -> builtins.list[Case]:
+        """The console's queue under ``query`` (staff)."""
+        staff_only(by)
+        if not isinstance(query, QueueFilter):
+            raise ValidationError("give a queue filter", code="invalid_filter")
+        model.check_limit(query.limit, query.offset)
+        return self._queue(query)
+
+    def _queue(self, query: QueueFilter) -> builtins.list[Case]:
+        now = self._clock.now()
+        return self._db.run(lambda uow: self._repository(uow).queue(query, now), readonly=True)
+
+    def find_by_message_ids(self, message_ids: Iterable[str]) -> Case | None:
+        """The case one of these email Message-Ids belongs to (the email channel's
+        threading by In-Reply-To / References); None when none does."""
+        wanted = [m for m in message_ids if isinstance(m, str) and m.strip()]
+        return self._db.run(
+            lambda uow: self._repository(uow).case_of_message_ids(wanted), readonly=True
+        )
+
+    def find(self, number: str) -> Case | None:
+        """The case under ``number`` (a merged number resolves to the survivor), for a
+        channel that checks the sender itself; None when there is none."""
+        try:
+            clean = model.parse_case_number(number)
+        except ValidationError:
+            return None
+        return self._db.run(lambda uow: resolve(self._repository(uow), clean), readonly=True)
+
+    # ------------------------------------------------------------- messages
+
+    def add_customer_message(
+        self,
+        number: str,
+        body: str,
+        *,
+        by: Actor,
+        channel: str | Channel = Channel.WEB,
+        message_id: str | None = None,
+        in_reply_to: str | None = None,
+        attachments: Iterable[AttachmentRef] = (),
+    ) -> Posted:
+        """The customer (or the case's contact) writes to the case. Waiting on the
+        customer: the case opens again and the SLA clock runs. Resolved within the
+        reopen window: it reopens. Closed, or resolved longer ago: a follow-up case
+        opens, linked to this one, and takes the message."""
+        if by.kind not in (ActorKind.CUSTOMER, ActorKind.CONTACT):
+            raise PermissionDenied("only the customer writes as the customer", code="not_customer")
+        clean = case_number(number)
+        text = model.parse_body(body, required=not attachments)
+        refs = tuple(_check_attachment(a) for a in attachments)
+        clean_channel = model.parse_channel(channel)
+        clean_id = model.parse_message_id(message_id)
+        clean_reply = model.parse_message_id(in_reply_to)
+        now = self._clock.now()
+        found = self.find(clean)
+        if found is None or not may_write(by, found):
+            raise not_found(number)
+        calendar = self.calendar(found.customer_number)
+
+        def work(uow: Session) -> Posted:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            outcome = model.reply_reopens(case, now, self.reopen_days)
+            follow_up = False
+            if outcome is False:
+                case = self._open(
+                    uow,
+                    _OpenRequest(
+                        by=by,
+                        customer_number=case.customer_number,
+                        subject=case.subject,
+                        description=text or "(attachments)",
+                        channel=clean_channel,
+                        priority=case.priority,
+                        department=case.department,
+                        contact=case.contact,
+                        links=(*case.links, Link(LinkKind.CASE, case.number)),
+                        message_id=clean_id,
+                        attachments=refs,
+                    ),
+                    calendar,
+                )
+                self._history(repository, case, by, now, "follow-up", found.number)
+                uow.commit()
+                messages = repository.messages(case.id)
+                return Posted(case, messages[-1], follow_up=True)
+            if outcome is True:
+                case = _reopened(case, now, calendar, self.targets)
+                self._history(repository, case, by, now, "reopened", "")
+            elif case.status is Status.WAITING:
+                case = _resumed(case, now, calendar, self.targets, Status.OPEN)
+                self._history(repository, case, by, now, "status", Status.OPEN.value)
+            case = attrs.evolve(case, updated_at=now)
+            repository.update(case)
+            message = self._post(
+                uow,
+                repository,
+                case,
+                Message(
+                    id=0,
+                    case_id=case.id,
+                    kind=MessageKind.CUSTOMER,
+                    author=by,
+                    body=text,
+                    created_at=now,
+                    message_id=clean_id or new_message_id(case.number),
+                    in_reply_to=clean_reply,
+                    attachments=refs,
+                ),
+            )
+            self._history(repository, case, by, now, "message", "")
+            uow.commit()
+            return Posted(case, message, follow_up)
+
+        return self._db.run(work)
+
+    def reply(
+        self,
+        number: str,
+        body: str,
+        *,
+        by: Actor,
+        status: str | None = None,
+        message_id: str | None = None,
+        in_reply_to: str | None = None,
+        attachments: Iterable[AttachmentRef] = (),
+    ) -> Message:
+        """An agent's reply to the customer: the first one stops the first-response
+        clock. A new case becomes open; ``status`` (``waiting_on_customer``,
+        ``resolved``...) moves it in the same step."""
+        staff_only(by)
+        clean = case_number(number)
+        text = model.parse_body(body)
+        refs = tuple(_check_attachment(a) for a in attachments)
+        wanted = None if status in (None, "") else model.parse_status(status)
+        clean_id = model.parse_message_id(message_id)
+        clean_reply = model.parse_message_id(in_reply_to)
+        now = self._clock.now()
+        found = self._found(clean)
+        calendar = self.calendar(found.customer_number)
+
+        def work(uow: Session) -> Message:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            if not case.active and case.status is not Status.RESOLVED:
+                raise ValidationError(
+                    f"case {case.number} is {case.status.value}", code="case_closed"
+                )
+            if case.first_response_at is None:
+                # the next deadline is now the resolution's: its own warning will come
+                case = attrs.evolve(case, first_response_at=now, warned_at=None)
+            target = wanted or (Status.OPEN if case.status is Status.NEW else None)
+            if target is not None and target is not case.status:
+                case = self._moved(repository, case, target, by, now, calendar)
+            case = attrs.evolve(case, updated_at=now)
+            repository.update(case)
+            message = self._post(
+                uow,
+                repository,
+                case,
+                Message(
+                    id=0,
+                    case_id=case.id,
+                    kind=MessageKind.AGENT,
+                    author=by,
+                    body=text,
+                    created_at=now,
+                    message_id=clean_id or new_message_id(case.number),
+                    in_reply_to=clean_reply,
+                    attachments=refs,
+                ),
+            )
+            self._history(repository, case, by, now, "reply", "")
+            uow.commit()
+            return message
+
+        return self._db.run(work)
+
+    def add_note(
+        self, number: str, body: str, *, by: Actor, attachments: Iterable[AttachmentRef] = ()
+    ) -> Message:
+        """An internal note: staff see it, the customer never does."""
+        staff_only(by)
+        clean = case_number(number)
+        text = model.parse_body(body)
+        refs = tuple(_check_attachment(a) for a in attachments)
+        now = self._clock.now()
+        found = self._found(clean)
+
+        def work(uow: Session) -> Message:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            message = self._post(
+                uow,
+                repository,
+                case,
+                Message(
+                    id=0,
+                    case_id=case.id,
+                    kind=MessageKind.NOTE,
+                    author=by,
+                    body=text,
+                    created_at=now,
+                    attachments=refs,
+                ),
+            )
+            self._history(repository, case, by, now, "note", "")
+            uow.commit()
+            return message
+
+        return self._db.run(work)
+
+    # ------------------------------------------------------- status, people
+
+    def assign(self, number: str, assignee_id: int | None, *, by: Actor) -> Case:
+        """Give the case to the staff member ``assignee_id`` (None: back to the queue)."""
+        staff_only(by)
+        if assignee_id is not None and (
+            isinstance(assignee_id, bool) or not isinstance(assignee_id, int) or assignee_id < 1
+        ):
+            raise ValidationError("an assignee is a staff user's id", code="invalid_assignee")
+        clean = case_number(number)
+        now = self._clock.now()
+        found = self._found(clean)
+
+        def work(uow: Session) -> Case:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            if case.assignee_id == assignee_id:
+                return case
+            case = attrs.evolve(case, assignee_id=assignee_id, updated_at=now)
+            repository.update(case)
+            self._history(
+                repository,
+                case,
+                by,
+                now,
+                "assigned",
+                "" if assignee_id is None else str(assignee_id),
+            )
+            uow.commit()
+            return case
+
+        return self._db.run(work)
+
+    def take(self, number: str, *, by: Actor) -> Case:
+        """The agent takes the case (it is assigned to them)."""
+        staff_only(by)
+        return self.assign(number, int(by.id), by=by)
+
+    def set_status(self, number: str, status: str, *, by: Actor, reason: str = "") -> Case:
+        """Move the case along its transitions (staff). Escalating needs a reason and
+        is ``escalate`` (the supervisors are told, the hook fires)."""
+        staff_only(by)
+        if model.parse_status(status) is Status.ESCALATED:
+            return self.escalate(number, reason, by=by)
+        clean = case_number(number)
+        target = model.parse_status(status)
+        why = model.parse_reason(reason) if target is Status.ESCALATED or reason else ""
+        now = self._clock.now()
+        found = self._found(clean)
+        calendar = self.calendar(found.customer_number)
+
+        def work(uow: Session) -> Case:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            if target is case.status:
+                return case
+            case = self._moved(repository, case, target, by, now, calendar, why)
+            repository.update(case)
+            uow.commit()
+            return case
+
+        return self._db.run(work)
+
+    def set_priority(self, number: str, priority: str, *, by: Actor) -> Case:
+        """Change the priority (staff); the deadlines follow the new targets."""
+        staff_only(by)
+        clean = case_number(number)
+        wanted = model.parse_priority(priority)
+        now = self._clock.now()
+        found = self._found(clean)
+        calendar = self.calendar(found.customer_number)
+
+        def work(uow: Session) -> Case:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            if case.priority is wanted:
+                return case
+            case = _with_deadlines(
+                attrs.evolve(case, priority=wanted, updated_at=now), calendar, self.targets
+            )
+            repository.update(case)
+            self._history(repository, case, by, now, "priority", wanted.value)
+            uow.commit()
+            return case
+
+        return self._db.run(work)
+
+    def close(self, number: str, *, by: Actor) -> Case:
+        """Close the case: staff any, a customer their own."""
+        clean = case_number(number)
+        now = self._clock.now()
+        if by.kind is ActorKind.CUSTOMER:
+            found = self.find(clean)
+            if found is None or found.customer_number != by.account:
+                raise not_found(number)
+        else:
+            staff_only(by)
+            found = self._found(clean)
+        calendar = self.calendar(found.customer_number)
+
+        def work(uow: Session) -> Case:
+            repository = self._repository(uow)
+            case = locked(repository, found.number)
+            if case.status is Status.CLOSED:
+                return case
+            case = self._moved(repository, case, Status.CLOSED, by, now, calendar)
+            repository.update(case)
+            uow.commit()
+            return case
+
+        return self._db.run(work)
+
+    # -------------------------------------------------------------- helpers
+
+    def _found(self, number: str) -> Case:
+        found = self.find(number)
+        if found is None:
+            raise not_found(number)
+        return found
+
+    def _moved(
+        self,
+        repository: CaseRepository,
+        case: Case,
+        target: Status,
+        by: Actor,
+        now: datetime,
+        calendar: BusinessCalendar,
+        reason: str = "",
+    ) -> Case:
+        """``case`` moved to ``target`` with its clocks and a history line (not stored)."""
+        model.check_transition(case, target)
+        if case.status is Status.WAITING:
+            case = _resumed(case, now, calendar, self.targets, target)
+        elif case.status is Status.RESOLVED and target is Status.OPEN:
+            case = _reopened(case, now, calendar, self.targets)
+        case = attrs.evolve(case, status=target, updated_at=now)
+        if target is Status.WAITING:
+            case = attrs.evolve(case, waiting_since=now)
+        elif target is Status.RESOLVED:
+            case = attrs.evolve(case, resolved_at=now)
+        elif target is Status.CLOSED:
+            case = attrs.evolve(case, closed_at=now, resolved_at=case.resolved_at or now)
+        elif target is Status.ESCALATED:
+            case = attrs.evolve(case, escalated_at=now, escalation_reason=reason)
+        action = "closed" if target is Status.CLOSED else "status"
+        detail = target.value if not reason else f"{target.value}: {reason}"
+        self._history(repository, case, by, now, action, detail)
+        return case
+
+    def _post(
+        self, uow: Session, repository: CaseRepository, case: Case, message: Message
+    ) -> Message:
+        stored = repository.add_message(message)
+        for listener in self._listeners:
+            listener(uow, case, stored)
+        return stored
+
+    @staticmethod
+    def _history(
+        repository: CaseRepository,
+        case: Case,
+        by: Actor,
+        at: datetime,
+        action: str,
+        detail: str,
+    ) -> None:
+        repository.add_history(HistoryEntry(case.id, at, by.label, action, detail))
+
+
+def _route(
+    repository: CaseRepository, customer_number: str | None, department: model.Department
+) -> int | None:
+    """Who gets a new case: the account's manager when they are available (or not on
+    the desk's roster at all), else the least-loaded available agent of the
+    department; None leaves it in the department's queue."""
+    if customer_number is not None:
+        profile = repository.profile(customer_number)
+        if profile is not None and profile.account_manager_id is not None:
+            manager = repository.agent(profile.account_manager_id)
+            if manager is None or manager.available:
+                return profile.account_manager_id
+    agents = repository.agents(department)
+    chosen = model.least_loaded(agents, repository.open_load(a.user_id for a in agents))
+    return None if chosen is None else chosen.user_id
+
+
+@attrs.frozen
+class _Joined:
+    """The caller's transaction as a session: the caller commits it."""
+
+    connection: Any
+
+    def commit(self) -> None:
+        raise AssertionError("the caller's transaction is the caller's to commit")
+
+
+@attrs.frozen
+class _OpenRequest:
+    by: Actor
+    customer_number: str | None
+    subject: str
+    description: str
+    channel: Channel
+    priority: Priority
+    department: model.Department
+    contact: Contact
+    links: tuple[Link, ...]
+    message_id: str | None
+    attachments: tuple[AttachmentRef, ...]
+
+
+def new_message_id(number: str) -> str:
+    """A Message-Id for a message of case ``number``, unique and naming the case."""
+    return f"<{uuid.uuid4().hex}.{number}@cases.postroom>"
+
+
+def _with_deadlines(case: Case, calendar: BusinessCalendar, targets: SlaTargets) -> Case:
+    """The deadlines recomputed; a first response already given keeps its deadline."""
+    due = sla.deadlines(case, calendar, targets)
+    first = due.first_response_due if case.first_response_at is None else case.first_response_due
+    # new deadlines: the assignee is warned again before them
+    return attrs.evolve(
+        case, first_response_due=first, resolution_due=due.resolution_due, warned_at=None
+    )
+
+
+def _resumed(
+    case: Case, now: datetime, calendar: BusinessCalendar, targets: SlaTargets, to: Status
+) -> Case:
+    """The wait is over: its business time is added to the pause, the deadlines move."""
+    paused = case.paused_seconds + sla.current_wait(case, calendar, now)
+    resumed = attrs.evolve(case, paused_seconds=paused, waiting_since=None, status=to)
+    return _with_deadlines(resumed, calendar, targets)
+
+
+def _reopened(case: Case, now: datetime, calendar: BusinessCalendar, targets: SlaTargets) -> Case:
+    """A resolved case opens again: the time it stood resolved does not count."""
+    paused = case.paused_seconds
+    if case.resolved_at is not None:
+        paused += calendar.between(case.resolved_at, now)
+    reopened = attrs.evolve(
+        case, status=Status.OPEN, resolved_at=None, paused_seconds=paused, updated_at=now
+    )
+    return _with_deadlines(reopened, calendar, targets)
+
+
+def _check_link(link: object) -> Link:
+    if not isinstance(link, Link):
+        raise ValidationError("a link is a Link", code="invalid_link")
+    return model.parse_link(link.kind.value, link.reference)
+
+
+def _check_attachment(ref: object) -> AttachmentRef:
+    if not isinstance(ref, AttachmentRef):
+        raise ValidationError("an attachment is a stored AttachmentRef", code="invalid_attachment")
+    return ref

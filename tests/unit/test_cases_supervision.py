@@ -1,0 +1,277 @@
+"""Routing, the accounts' calendars, escalation by hand and by the SLA watch, the
+supervisors' queue, merging duplicates and the reports, on in-memory fakes (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cases_fakes import MINE, OTHER, FakeDatabase, make_service
+
+from postroom.core.cases.model import Actor, Link, LinkKind, MessageKind, QueueFilter, Status
+from postroom.core.cases.service import CasesService
+from postroom.core.clock import FrozenClock
+from postroom.core.errors import NotFound, PermissionDenied, ValidationError
+
+AGENT = Actor.staff(7, "Alex Agent")
+BILLING_AGENT = Actor.staff(8, "Bo Billing")
+SUPERVISOR = Actor.staff(9, "Sue Supervisor", role="supervisor")
+CUSTOMER = Actor.customer(MINE, 3, "Chris Customer")
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    # Wednesday 4 March 2026, 10:00 in New York
+    return FrozenClock.at("2026-03-04T15:00:00+00:00")
+
+
+@pytest.fixture
+def db() -> FakeDatabase:
+    return FakeDatabase()
+
+
+@pytest.fixture
+def cases(db: FakeDatabase, clock: FrozenClock) -> CasesService:
+    return make_service(db, clock, warning_minutes=60)
+
+
+def open_case(cases: CasesService, subject: str = "Meter jams", **changes: object) -> str:
+    values: dict[str, object] = {
+        "by": CUSTOMER,
+        "subject": subject,
+        "description": "details",
+        "channel": "web",
+    }
+    values.update(changes)
+    return cases.open(**values).number  # type: ignore[arg-type]
+
+
+def staff_case(cases: CasesService, number: str):  # type: ignore[no-untyped-def]
+    return cases.get_for_staff(number, by=AGENT).case
+
+
+# ------------------------------------------------------------------ routing
+
+
+def test_new_cases_go_to_the_least_loaded_available_agent(cases: CasesService):
+    cases.set_agent(7, departments=["equipment"], by=SUPERVISOR)
+    cases.set_agent(8, departments=["equipment", "billing"], by=SUPERVISOR)
+    first = open_case(cases)
+    second = open_case(cases)
+    third = open_case(cases)
+    assert [staff_case(cases, n).assignee_id for n in (first, second, third)] == [7, 8, 7]
+    cases.set_agent(7, departments=["equipment"], available=False, by=AGENT)
+    assert staff_case(cases, open_case(cases)).assignee_id == 8
+
+
+def test_nobody_on_the_desk_leaves_the_case_in_the_departments_queue(cases: CasesService):
+    cases.set_agent(8, departments=["billing"], by=SUPERVISOR)
+    number = open_case(cases)  # equipment
+    assert staff_case(cases, number).assignee_id is None
+    unassigned = cases.queue(QueueFilter(unassigned=True), by=AGENT)
+    assert [c.number for c in unassigned] == [number]
+
+
+def test_an_account_managers_accounts_go_to_them_first(cases: CasesService):
+    cases.set_agent(7, departments=["equipment"], by=SUPERVISOR)
+    cases.set_account_profile(MINE, account_manager_id=10, by=SUPERVISOR)
+    assert staff_case(cases, open_case(cases)).assignee_id == 10
+    # away: the desk takes it
+    cases.set_agent(10, departments=[], available=False, by=SUPERVISOR)
+    assert staff_case(cases, open_case(cases)).assignee_id == 7
+
+
+def test_only_supervisors_manage_other_agents_and_accounts(cases: CasesService):
+    with pytest.raises(PermissionDenied) as caught:
+        cases.set_agent(8, departments=["billing"], by=AGENT)
+    assert caught.value.code == "supervisors_only"
+    with pytest.raises(PermissionDenied):
+        cases.set_account_profile(MINE, account_manager_id=7, by=AGENT)
+    with pytest.raises(NotFound) as missing:
+        cases.set_agent(99, departments=["billing"], by=SUPERVISOR)
+    assert missing.value.code == "staff_not_found"
+
+
+def test_reassignment_and_take_are_in_the_history(cases: CasesService):
+    number = open_case(cases)
+    cases.assign(number, 8, by=SUPERVISOR)
+    cases.take(number, by=AGENT)
+    history = cases.get_for_staff(number, by=AGENT).history
+    assert [(h.action, h.detail) for h in history][-2:] == [("assigned", "8"), ("assigned", "7")]
+
+
+# ---------------------------------------------------------------- calendars
+
+
+def test_the_accounts_own_time_zone_and_province_set_its_deadlines(
+    cases: CasesService, clock: FrozenClock
+):
+    # France: Wednesday 16:00 Paris; urgent = 2 business hours
+    clock.set(datetime(2026, 3, 4, 15, tzinfo=UTC))
+    theirs = Actor.customer(OTHER, 4, "Camille")
+    case = cases.open(by=theirs, subject="x", description="y", channel="web", priority="urgent")
+    assert case.first_response_due == datetime(2026, 3, 5, 9, tzinfo=UTC)  # Thursday 10:00
+    cases.set_account_profile(OTHER, time_zone="America/Toronto", by=SUPERVISOR)
+    later = cases.open(by=theirs, subject="x", description="y", channel="web", priority="urgent")
+    assert later.first_response_due == datetime(2026, 3, 4, 17, tzinfo=UTC)  # 12:00 Toronto
+    with pytest.raises(ValidationError) as caught:
+        cases.set_account_profile(MINE, subdivision="QC", by=SUPERVISOR)  # not a US state
+    assert caught.value.code == "invalid_subdivision"
+    profile = cases.account_profile(MINE, by=AGENT)
+    assert profile.time_zone == "America/New_York"
+
+
+# --------------------------------------------------------------- escalation
+
+
+def test_manual_escalation_needs_a_reason_and_reaches_the_supervisors(
+    cases: CasesService, db: FakeDatabase
+):
+    escalated: list[str] = []
+    cases.add_escalation_listener(lambda case: escalated.append(case.number))
+    number = open_case(cases, priority="low")
+    other = open_case(cases, priority="urgent")
+    with pytest.raises(ValidationError) as caught:
+        cases.escalate(number, "", by=AGENT)
+    assert caught.value.code == "missing_reason"
+    assert escalated == []
+    cases.escalate(number, "customer's deadline is tomorrow", by=AGENT)
+    cases.escalate(other, "recurring problem", by=AGENT)
+    assert escalated == [number, other]
+    assert ("sue@support.example", "case.escalated", f"[{number}] escalated: Meter jams") in (
+        db.state.mail
+    )
+    queue = cases.priority_queue(by=SUPERVISOR)
+    assert [c.number for c in queue] == [other, number]  # urgent first
+    with pytest.raises(PermissionDenied):
+        cases.priority_queue(by=AGENT)
+    with pytest.raises(ValidationError) as again:
+        cases.escalate(number, "once more", by=AGENT)
+    assert again.value.code == "escalated"
+
+
+def test_the_sla_watch_warns_once_then_escalates_once_on_breach(
+    cases: CasesService, clock: FrozenClock, db: FakeDatabase
+):
+    escalated: list[str] = []
+    cases.add_escalation_listener(lambda case: escalated.append(case.number))
+    number = open_case(cases, priority="urgent")  # first response due 12:00 New York
+    cases.take(number, by=AGENT)
+    assert cases.watch_slas().warned == ()
+    clock.advance(timedelta(hours=1, minutes=1))  # 11:01: within the hour
+    assert cases.watch_slas().warned == (number,)
+    assert cases.watch_slas().warned == ()  # once
+    warnings = [m for m in db.state.mail if m[1] == "case.sla-warning"]
+    assert [m[0] for m in warnings] == ["alex@support.example"]
+    clock.advance(timedelta(hours=1))  # 12:01: breached
+    run = cases.watch_slas()
+    assert run.escalated == (number,)
+    case = staff_case(cases, number)
+    assert case.status is Status.ESCALATED
+    assert case.escalation_reason.startswith("SLA breached: first response")
+    assert cases.watch_slas().escalated == ()  # idempotent
+    assert escalated == [number]
+
+
+def test_waiting_on_the_customer_is_never_breached(cases: CasesService, clock: FrozenClock):
+    number = open_case(cases, priority="urgent")
+    cases.reply(number, "Which model?", by=AGENT, status="waiting_on_customer")
+    clock.advance(timedelta(days=30))
+    assert cases.watch_slas().escalated == ()
+
+
+def test_a_breach_of_the_resolution_is_flagged_again(cases: CasesService, clock: FrozenClock):
+    number = open_case(cases, priority="urgent")
+    clock.advance(timedelta(hours=3))
+    assert cases.watch_slas().escalated == (number,)
+    cases.reply(number, "On it", by=AGENT)
+    clock.advance(timedelta(days=2))  # the 8 business hours of resolution are gone
+    again = cases.watch_slas()
+    assert again.breached == (number,)
+    assert again.escalated == ()  # escalated already: the supervisors are told again
+    assert [h.action for h in cases.get_for_staff(number, by=AGENT).history].count("breached") == 1
+
+
+# -------------------------------------------------------------------- merge
+
+
+def test_merging_combines_threads_and_links_and_the_number_resolves(cases: CasesService):
+    survivor = open_case(cases, links=[Link(LinkKind.METER, "PR-1")])
+    duplicate = open_case(cases, subject="Meter jams again", links=[Link(LinkKind.INVOICE, "I-9")])
+    cases.add_note(duplicate, "same as the other", by=AGENT)
+    merged = cases.merge(duplicate, survivor, by=AGENT)
+    assert merged.number == survivor
+    assert set(merged.links) == {
+        Link(LinkKind.METER, "PR-1"),
+        Link(LinkKind.INVOICE, "I-9"),
+        Link(LinkKind.CASE, duplicate),
+    }
+    seen = cases.get(MINE, duplicate)
+    assert seen.case.number == survivor
+    assert [m.kind for m in seen.messages] == [MessageKind.CUSTOMER, MessageKind.CUSTOMER]
+    assert len(cases.get_for_staff(survivor, by=AGENT).messages) == 3
+    assert [c.number for c in cases.list(MINE)] == [survivor]
+    with pytest.raises(ValidationError) as caught:
+        cases.merge(duplicate, survivor, by=AGENT)
+    assert caught.value.code in ("already_merged", "merge_same_case")
+
+
+def test_cases_of_two_accounts_are_not_merged(cases: CasesService):
+    mine = open_case(cases)
+    theirs = open_case(cases, by=Actor.customer(OTHER, 4, "Camille"))
+    with pytest.raises(ValidationError) as caught:
+        cases.merge(theirs, mine, by=AGENT)
+    assert caught.value.code == "merge_other_account"
+    with pytest.raises(PermissionDenied):
+        cases.merge(theirs, mine, by=CUSTOMER)
+
+
+def test_staff_link_an_unknown_contacts_case_to_an_account(cases: CasesService):
+    sender = Actor.contact("chris@acme.example", "Chris")
+    case = cases.open(by=sender, subject="Hi", description="?", channel="email")
+    with pytest.raises(NotFound):
+        cases.get(MINE, case.number)
+    cases.link_account(case.number, MINE, by=AGENT)
+    assert cases.get(MINE, case.number).case.customer_number == MINE
+
+
+# ------------------------------------------------------------------ reports
+
+
+def test_the_report_counts_volumes_times_attainment_and_backlog(
+    cases: CasesService, clock: FrozenClock
+):
+    start = clock.now()
+    web = open_case(cases)
+    cases.open(
+        by=AGENT, customer_number=MINE, subject="Invoice", description="x", channel="phone"
+    ).number
+    clock.advance(timedelta(hours=2))
+    cases.reply(web, "Fixed", by=AGENT, status="resolved")
+    clock.advance(timedelta(days=5))
+    report = cases.report(start, start + timedelta(days=1), by=AGENT)
+    assert report.total.opened == 2
+    assert report.total.resolved == 1
+    assert report.total.first_response_hours == 2.0
+    assert report.total.backlog == 1
+    assert {r.key: r.opened for r in report.by_channel} == {"phone": 1, "web": 1}
+    # web met both deadlines; phone missed its first response, its resolution is not due
+    assert report.total.sla_attainment == 0.6667
+    with pytest.raises(ValidationError):
+        cases.report(start, start, by=AGENT)
+    with pytest.raises(PermissionDenied):
+        cases.report(start, start + timedelta(days=1), by=CUSTOMER)
+
+
+def test_the_assignee_is_warned_again_before_the_next_deadline(
+    cases: CasesService, clock: FrozenClock, db: FakeDatabase
+):
+    number = open_case(cases, priority="urgent")  # due 12:00, and 10:00 the next day (NY)
+    cases.take(number, by=AGENT)
+    clock.advance(timedelta(hours=1, minutes=30))
+    assert cases.watch_slas().warned == (number,)
+    cases.reply(number, "Working on it", by=AGENT)
+    assert cases.watch_slas().warned == ()  # the resolution is a working day away
+    clock.advance(timedelta(hours=22))  # 09:30 the next day: within the hour of 10:00
+    assert cases.watch_slas().warned == (number,)
+    assert [m[1] for m in db.state.mail].count("case.sla-warning") == 2
