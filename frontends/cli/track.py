@@ -7,6 +7,7 @@ and name the customer account with ``--account``.
 
 from __future__ import annotations
 
+import csv
 import io
 import sys
 from pathlib import Path
@@ -209,10 +210,28 @@ def _imported(d: dict[str, Any]) -> str:
 @track.command()
 @account_option(param="customer_number")
 @json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print the shipments needing attention as CSV.")
 @pass_state
-def report(state: CliState, customer_number: str, as_json: bool) -> None:
-    """Counts by status, the delayed and lost shipments and the on-time rate. Staff only."""
-    emit(report_json(state.postroom().tracking.report(customer_number)), as_json, _report)
+def report(state: CliState, customer_number: str, as_json: bool, as_csv: bool) -> None:
+    """Counts by status, the delayed and lost shipments and the on-time rate (--csv: the
+    delayed and lost shipments, one a line). Staff only."""
+    data = report_json(state.postroom().tracking.report(customer_number))
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["list", "id", "number", "carrier", "reference", "status", "last_scan_at"])
+        for name in ("delayed", "lost"):
+            for row in data[name]:
+                writer.writerow(
+                    [name, row["id"], row["number"], row["carrier"], _cell(row["reference"]),
+                     row["status"], row["last_scan_at"] or ""]
+                )  # fmt: skip
+        return
+    emit(data, as_json, _report)
+
+
+def _cell(text: str) -> str:
+    """A customer's text as a CSV cell a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

@@ -148,3 +148,13 @@ def s10(serial: int) -> str:
     from postroom.core.tracking.numbers import s10_check_digit
 
     return s10_check_digit(f"{serial:08d}")
+
+
+def test_the_report_as_csv_has_its_header_and_defuses_formulas(runner: CliRunner) -> None:
+    from postroom.frontends.cli.track import _cell
+
+    mine = customer(runner, "Acme")
+    run(runner, "track", "add", "--account", mine, "3318810025", "--reference", "PO-1")
+    out = run(runner, "track", "report", "--account", mine, "--csv")
+    assert out.splitlines() == ["list,id,number,carrier,reference,status,last_scan_at"]
+    assert [_cell(t) for t in ("=HYPERLINK(1)", "+1", "PO-1")] == ["'=HYPERLINK(1)", "'+1", "PO-1"]
