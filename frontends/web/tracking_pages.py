@@ -140,6 +140,21 @@ def shipments() -> str | Response:
     )
 
 
+@bp.get("/shipments/report")
+@login_required
+def report() -> str:
+    """Any signed-in user of the account: counts by status (a bar chart drawn by the
+    server), the delayed and lost shipments, and the on-time delivery rate."""
+    found = current_postroom().tracking.report(_customer())
+    largest = max(found.counts.values(), default=0)
+    bars = [
+        {"status": status, "count": found.counts.get(status, 0),
+         "width": 0 if not largest else round(100 * found.counts.get(status, 0) / largest)}
+        for status in ShipmentStatus
+    ]  # fmt: skip
+    return render_template("tracking/report.html", report=found, bars=bars)
+
+
 @bp.route("/shipments/<int:shipment_id>", methods=["GET", "POST"])
 @login_required
 def shipment(shipment_id: int) -> str | Response:

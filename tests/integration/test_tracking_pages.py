@@ -145,7 +145,21 @@ def test_another_accounts_shipment_is_404(
 
 
 def test_signed_out_visitors_go_to_the_sign_in(client: FlaskClient) -> None:
-    for path in ("/shipments", "/shipments/1"):
+    for path in ("/shipments", "/shipments/1", "/shipments/report"):
         response = client.get(path)
         assert response.status_code == 302
         assert response.headers["Location"].startswith("/account/sign-in")
+
+
+def test_the_report_page_charts_the_accounts_shipments_only(
+    client: FlaskClient, postroom: Postroom, accounts: dict[str, str]
+) -> None:
+    postroom.tracking.add(accounts["mine"], NUMBER, reference="MINE-1")
+    postroom.tracking.add(accounts["theirs"], "1Z5R89390357567127", reference="THEIRS-1")
+    sign_in(client, postroom, "clerk@acme.example")
+    page = client.get("/shipments/report").get_data(as_text=True)
+    assert "<svg" in page
+    assert "Shipments by status" in page
+    assert "THEIRS-1" not in page
+    french = client.get("/shipments/report", headers={"Accept-Language": "fr"})
+    assert "Envois par statut" in french.get_data(as_text=True)
