@@ -107,11 +107,16 @@ def test_every_ups_body_has_one_check_digit(body: str) -> None:
     st.text(alphabet="0123456789", min_size=8, max_size=8),
     st.sampled_from(["US", "CA", "FR", "GB", "DE", "JP"]),
 )
-def test_s10_check_digit_round_trips_and_catches_a_changed_digit(serial: str, country: str) -> None:
+def test_s10_check_digit_round_trips_and_a_changed_digit_follows_the_rule(
+    serial: str, country: str
+) -> None:
     number = f"RR{serial}{s10_check_digit(serial)}{country}"
     assert identify(number).valid
     changed = str((int(serial[0]) + 1) % 10) + serial[1:]
-    assert not identify(f"RR{changed}{s10_check_digit(serial)}{country}").valid
+    # caught unless S10's own mapping gives both serials one digit (11 - r: 10 -> 0 and
+    # 11 -> 5 share digits with other remainders): the rule, not a gap in the check
+    caught = s10_check_digit(changed) != s10_check_digit(serial)
+    assert identify(f"RR{changed}{s10_check_digit(serial)}{country}").valid is not caught
 
 
 @given(st.text(alphabet="0123456789", min_size=19, max_size=19))
