@@ -29,6 +29,7 @@ from postroom.core.tracking.explanations import explain
 from postroom.core.tracking.model import Parties
 from postroom.core.tracking.service import PublicTracking
 from postroom.frontends.web.context import current_postroom
+from postroom.frontends.web.proof_pdf import proof_pdf
 from postroom.frontends.web.signin import current_user, login_required
 
 bp = Blueprint("tracking_pages", __name__)
@@ -186,6 +187,33 @@ def shipment(shipment_id: int) -> str | Response:
         refresh_form=RefreshForm(),
         reference=reference,
     )
+
+
+@bp.get("/shipments/<int:shipment_id>/proof.pdf")
+@login_required
+def proof(shipment_id: int) -> Response:
+    """The account's shipment's proof of delivery as a PDF; 404 without one."""
+    number = _customer()
+    pr = current_postroom()
+    found = pr.tracking.get(number, shipment_id)
+    if found.proof is None:
+        abort(404)
+    labels = {
+        "title": str(_("Proof of delivery")),
+        "number": str(_("Tracking number")),
+        "carrier": str(_("Carrier")),
+        "reference": str(_("Reference")),
+        "recipient": str(_("Recipient")),
+        "delivered": str(_("Delivered")),
+        "signed_by": str(_("Signed by")),
+        "carrier_reference": str(_("Carrier's reference")),
+        "journey": str(_("Journey")),
+    }
+    document = proof_pdf(found, found.proof, pr.tracking.scans(number, shipment_id), labels)
+    response = Response(document, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="proof-{found.number}.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/shipments/<int:shipment_id>/refresh")

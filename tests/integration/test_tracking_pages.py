@@ -163,3 +163,46 @@ def test_the_report_page_charts_the_accounts_shipments_only(
     assert "THEIRS-1" not in page
     french = client.get("/shipments/report", headers={"Accept-Language": "fr"})
     assert "Envois par statut" in french.get_data(as_text=True)
+
+
+def test_the_proof_of_delivery_downloads_as_a_pdf_for_its_account_only(
+    client: FlaskClient, postroom: Postroom, accounts: dict[str, str]
+) -> None:
+    from datetime import timedelta
+
+    from postroom.core.ports import DeliveryProof, ParcelTracking, ScanEvent, ShipmentStatus
+    from postroom.core.tracking.model import merge_scans
+
+    mine = postroom.tracking.add(accounts["mine"], NUMBER, reference="ORDER-1")
+    pending = postroom.tracking.add(accounts["mine"], "1Z5R89390357567127")
+    theirs = postroom.tracking.add(accounts["theirs"], "3318810025")
+    delivered_at = postroom.clock.now() - timedelta(hours=1)
+    scan = ScanEvent(delivered_at, "DL", "Delivered", "BOSTON MA", ShipmentStatus.DELIVERED)
+    parcel = ParcelTracking(NUMBER, (scan,), DeliveryProof(delivered_at, "José Núñez", "sig-1"))
+
+    # what the worker does with a carrier's answer, straight on the store
+    from postroom.core.tracking.store import ShipmentStore
+
+    def work(uow):  # type: ignore[no-untyped-def]
+        store = ShipmentStore(uow.connection)
+        for shipment in (mine, theirs):
+            merged = merge_scans(
+                store.get(shipment.id),
+                [],
+                parcel.events,
+                proof=parcel.proof,
+                now=postroom.clock.now(),
+            )
+            store.add_scans(shipment.id, merged.new_scans)
+            store.update(merged.shipment)
+        uow.commit()
+
+    postroom.db.run(work)
+    sign_in(client, postroom, "clerk@acme.example")
+    assert "Download the proof (PDF)" in client.get(f"/shipments/{mine.id}").get_data(as_text=True)
+    response = client.get(f"/shipments/{mine.id}/proof.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")
+    assert client.get(f"/shipments/{pending.id}/proof.pdf").status_code == 404
+    assert client.get(f"/shipments/{theirs.id}/proof.pdf").status_code == 404
