@@ -63,6 +63,7 @@ from postroom.core.refunds.service import RefundService, policy_from_settings
 from postroom.core.tracking.carriers import Carriers
 from postroom.core.tracking.model import SupportRequestKind, TraceRequest
 from postroom.core.tracking.service import TrackingService
+from postroom.core.tracking.webhook_http import HttpWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,10 @@ class Postroom:
             status_changed=lambda shipment, old, new: plugins.hook.shipment_status_changed(
                 shipment=shipment, old=old, new=new
             ),
+            webhooks=HttpWebhooks(
+                allow_private=config.webhooks_allow_private, timeout=config.carrier_timeout
+            ),
+            production=config.production,
         )
         self.cases = CasesService(
             db,

@@ -186,6 +186,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "email address of the data center's staff: meter alerts go there (unset: "
         "they are only logged)",
     ),
+    "webhooks_allow_private": (
+        "POSTROOM_WEBHOOKS_ALLOW_PRIVATE",
+        "`1` lets tracking webhooks reach loopback and private addresses (development and "
+        "tests only; refused otherwise)",
+    ),
     "carrier_timeout": (
         "POSTROOM_CARRIER_TIMEOUT",
         "seconds to wait for a carrier's tracking API before the attempt fails and is "
@@ -326,6 +331,7 @@ class Config:
 
     # carriers' tracking APIs (docs/tracking.md); credentials are never shown or logged
     carrier_timeout: int = attrs.field(default=10, converter=int)
+    webhooks_allow_private: bool = attrs.field(default=False, converter=_flag)
     usps_api_url: str = "https://apis.usps.com"
     usps_client_id: str | None = attrs.field(default=None, repr=False)
     usps_client_secret: str | None = attrs.field(default=None, repr=False)

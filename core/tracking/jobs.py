@@ -19,6 +19,10 @@ def rules(postroom: Postroom) -> int:
     return postroom.tracking.apply_rules()
 
 
+def webhooks(postroom: Postroom) -> int:
+    return postroom.tracking.deliver_webhooks()
+
+
 @hookimpl
 def register_jobs(registry: JobRegistry) -> None:
     registry.add_periodic(
@@ -37,5 +41,13 @@ def register_jobs(registry: JobRegistry) -> None:
             "lost ones (10 days; automatic trace) and expired numbers (30 days)",
             schedule={"minute": "17"},
             run=rules,
+        )
+    )
+    registry.add_periodic(
+        PeriodicJob(
+            name="tracking.webhooks",
+            description="send the tracking webhooks that are due (signed, retried with backoff)",
+            schedule={"minute": "*"},
+            run=webhooks,
         )
     )

@@ -355,3 +355,32 @@ def support_allowed(shipment: Shipment, kind: SupportRequestKind) -> bool:
     if shipment.status in (ShipmentStatus.RETURNED_TO_SENDER, ShipmentStatus.EXPIRED):
         return kind in (SupportRequestKind.TRACE, SupportRequestKind.LOST)
     return True
+
+
+@attrs.frozen
+class Subscription:
+    """A webhook alert: the account's shipment's status changes (every shipment of the
+    account when ``shipment_id`` is None) POSTed to ``url``, signed with ``secret``."""
+
+    id: int
+    customer_number: str
+    shipment_id: int | None
+    url: str
+    secret: str = attrs.field(repr=False)
+    created_at: datetime
+
+
+@attrs.define
+class WebhookDelivery:
+    """One webhook body on its way: ``pending`` (tried again at ``next_attempt_at``),
+    ``delivered`` or ``failed``; ``last_result`` the receiver's status or the error."""
+
+    id: int
+    subscription_id: int
+    body: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_result: str
+    created_at: datetime
+    delivered_at: datetime | None = None

@@ -11,13 +11,14 @@ are the parts of other areas' services this area calls (``pr.accounts``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.ports import ShipmentStatus, Translation
-from postroom.core.tracking.model import Shipment, TraceRequest
+from postroom.core.tracking.model import Shipment, Subscription, TraceRequest, WebhookDelivery
 
 T = TypeVar("T")
 
@@ -65,3 +66,29 @@ class Transactions(Protocol):
     """``Database.run``: ``work`` in one transaction, rolled back unless it commits."""
 
     def run(self, work: Callable[[Session], T], *, readonly: bool = False) -> T: ...
+
+
+class WebhookPoster(Protocol):
+    """Sends webhook bodies (``webhook_http.HttpWebhooks``): ``check`` refuses a URL
+    whose host resolves to an address webhooks may not reach; ``post`` checks again,
+    sends, and answers the receiver's HTTP status (raises when it cannot be reached)."""
+
+    def check(self, url: str) -> None: ...
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int: ...
+
+
+class WebhookRepository(Protocol):
+    def add_subscription(self, subscription: Subscription) -> Subscription: ...
+
+    def subscriptions(self, customer_number: str) -> list[Subscription]: ...
+
+    def remove_subscription(self, customer_number: str, subscription_id: int) -> bool: ...
+
+    def add_delivery(self, subscription_id: int, body: str, now: datetime) -> None: ...
+
+    def due(self, now: datetime, limit: int) -> list[tuple[WebhookDelivery, Subscription]]: ...
+
+    def record(self, delivery: WebhookDelivery) -> None: ...
+
+    def log(self, customer_number: str, limit: int) -> list[WebhookDelivery]: ...

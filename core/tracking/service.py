@@ -14,7 +14,9 @@ after their commit.
 from __future__ import annotations
 
 import builtins
+import json
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -31,7 +33,7 @@ from postroom.core.ports import (
     ShipmentStatus,
     TrackingFailure,
 )
-from postroom.core.tracking import messages, model, numbers
+from postroom.core.tracking import messages, model, numbers, webhooks
 from postroom.core.tracking.bulk import ImportRow, RowError
 from postroom.core.tracking.carriers import Carriers
 from postroom.core.tracking.model import (
@@ -39,8 +41,10 @@ from postroom.core.tracking.model import (
     Flags,
     Parties,
     Shipment,
+    Subscription,
     SupportRequestKind,
     TraceRequest,
+    WebhookDelivery,
 )
 from postroom.core.tracking.numbers import Identification
 from postroom.core.tracking.ports import (
@@ -50,8 +54,15 @@ from postroom.core.tracking.ports import (
     StatusListener,
     TraceRequests,
     Transactions,
+    WebhookPoster,
+    WebhookRepository,
 )
-from postroom.core.tracking.store import KeptTraceRequests, ShipmentRepository, ShipmentStore
+from postroom.core.tracking.store import (
+    KeptTraceRequests,
+    ShipmentRepository,
+    ShipmentStore,
+    WebhookStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +81,13 @@ RECENT_SHIPMENTS = 5
 
 def _store(session: Session) -> ShipmentRepository:
     return ShipmentStore(session.connection)
+
+
+def _webhook_store(session: Session) -> WebhookRepository:
+    return WebhookStore(session.connection)
+
+
+WebhookRepositoryFactory = Callable[[Session], WebhookRepository]
 
 
 @attrs.frozen
@@ -141,6 +159,9 @@ class TrackingService:
         status_changed: StatusListener,
         trace_requests: TraceRequests | None = None,
         repository: RepositoryFactory = _store,
+        webhooks: WebhookPoster | None = None,
+        webhook_repository: WebhookRepositoryFactory = _webhook_store,
+        production: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -151,6 +172,9 @@ class TrackingService:
         self._trace_requests = trace_requests or KeptTraceRequests()
         self._status_changed = status_changed
         self._repository = repository
+        self._webhooks = webhooks
+        self._webhook_repository = webhook_repository
+        self._production = production
 
     def use_trace_requests(self, trace_requests: TraceRequests) -> None:
         """Hand stuck parcels to ``trace_requests`` from now on (the support-cases area,
@@ -601,6 +625,103 @@ class TrackingService:
         uow.commit()
         return change
 
+    # -- webhook alerts --------------------------------------------------------
+
+    def subscribe(
+        self, customer_number: str, url: str, *, shipment_id: int | None = None
+    ) -> Subscription:
+        """POST the account's status changes (of one shipment, or all) to ``url``, signed
+        with a new secret returned here once (``Subscription.secret``)."""
+        clean = webhooks.check_url(url, production=self._production)
+        if self._webhooks is None:
+            raise ValidationError("webhooks are not available here", code="webhooks_unavailable")
+        try:
+            self._webhooks.check(clean)
+        except Exception as error:
+            raise ValidationError(str(error)[:200], code="webhook_address_refused") from error
+        account = self._accounts.get(customer_number)
+        now = self._clock.now()
+
+        def work(uow: Session) -> Subscription:
+            if shipment_id is not None:
+                _owned(self._repository(uow), account.number, shipment_id)
+            made = self._webhook_repository(uow).add_subscription(
+                Subscription(0, account.number, shipment_id, clean, secrets.token_hex(32), now)
+            )
+            uow.commit()
+            return made
+
+        return self._db.run(work)
+
+    def subscriptions(self, customer_number: str) -> builtins.list[Subscription]:
+        account = self._accounts.get(customer_number)
+        return self._db.run(
+            lambda uow: self._webhook_repository(uow).subscriptions(account.number), readonly=True
+        )
+
+    def unsubscribe(self, customer_number: str, subscription_id: int) -> None:
+        def work(uow: Session) -> None:
+            if not self._webhook_repository(uow).remove_subscription(
+                customer_number, subscription_id
+            ):
+                raise NotFound(f"no subscription {subscription_id}", code="subscription_not_found")
+            uow.commit()
+
+        self._db.run(work)
+
+    def webhook_log(
+        self, customer_number: str, *, limit: int = 100
+    ) -> builtins.list[WebhookDelivery]:
+        """The account's webhook deliveries, newest first (status, attempts, last result)."""
+        account = self._accounts.get(customer_number)
+        return self._db.run(
+            lambda uow: self._webhook_repository(uow).log(account.number, limit), readonly=True
+        )
+
+    def deliver_webhooks(self, *, limit: int = 100) -> int:
+        """The worker's job: send every webhook body whose time has come, signed with its
+        subscription's secret and the time of sending; a failure is tried again with
+        backoff, ``webhooks.MAX_ATTEMPTS`` times. Returns how many were delivered."""
+        if self._webhooks is None:
+            return 0
+        now = self._clock.now()
+        due = self._db.run(lambda uow: self._webhook_repository(uow).due(now, limit), readonly=True)
+        delivered = 0
+        for delivery, subscription in due:
+            body = delivery.body.encode()
+            timestamp = int(self._clock.now().timestamp())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "postroom-webhooks",
+                "Postroom-Signature": webhooks.signature(subscription.secret, timestamp, body),
+            }
+            try:
+                status = self._webhooks.post(subscription.url, body, headers)
+                result = str(status)
+                ok = 200 <= status < 300
+            except Exception as error:  # refused address, timeout, connection: tried again
+                result, ok = f"{type(error).__name__}: {error}"[:200], False
+            delivery.attempts += 1
+            delivery.last_result = result
+            if ok:
+                delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+                    "delivered",
+                    now,
+                    None,
+                )
+                delivered += 1
+            else:
+                delivery.next_attempt_at = webhooks.next_attempt(delivery.attempts, now)
+                if delivery.next_attempt_at is None:
+                    delivery.status = "failed"
+
+            def work(uow: Session, done: WebhookDelivery = delivery) -> None:
+                self._webhook_repository(uow).record(done)
+                uow.commit()
+
+            self._db.run(work)
+        return delivered
+
     # -- support ---------------------------------------------------------------
 
     def request_support(
@@ -656,9 +777,19 @@ class TrackingService:
         ids = list(message_ids)
         if shipment.status != old and shipment.status in messages.ALERTED:
             ids.append(self._send(uow, shipment, messages.status_alert(shipment)))
+        if shipment.status != old:
+            self._queue_webhooks(uow, shipment, old)
         if shipment.status == old and not ids:
             return None
         return _Change(attrs.evolve(shipment), old, tuple(ids))
+
+    def _queue_webhooks(self, uow: Session, shipment: Shipment, old: ShipmentStatus) -> None:
+        store = self._webhook_repository(uow)
+        now = self._clock.now()
+        body = webhook_body(shipment, old, now)
+        for subscription in store.subscriptions(shipment.customer_number):
+            if subscription.shipment_id in (None, shipment.id):
+                store.add_delivery(subscription.id, body, now)
 
     def _send(self, uow: Session, shipment: Shipment, message: messages.Message) -> str:
         return self._messages.add_for_customer(
@@ -726,3 +857,20 @@ def _owned(repository: ShipmentRepository, customer_number: str, shipment_id: in
 
 def _proof(answer: ParcelTracking) -> DeliveryProof | None:
     return answer.proof
+
+
+def webhook_body(shipment: Shipment, old: ShipmentStatus, at: datetime) -> str:
+    """The JSON a webhook receives for a status change (no names or addresses)."""
+    return json.dumps(
+        {
+            "event": "shipment.status_changed",
+            "shipment_id": shipment.id,
+            "number": shipment.number,
+            "carrier": shipment.carrier,
+            "reference": shipment.reference,
+            "old_status": old.value,
+            "status": shipment.status.value,
+            "changed_at": at.isoformat(),
+        },
+        sort_keys=True,
+    )

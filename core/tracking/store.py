@@ -15,13 +15,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.db import UtcDateTime, metadata
 from postroom.core.money import Money
 from postroom.core.ports import DeliveryProof, ScanEvent, ShipmentStatus
-from postroom.core.tracking.model import FINAL, Customs, Flags, Parties, Shipment, TraceRequest
+from postroom.core.tracking.model import (
+    FINAL,
+    Customs,
+    Flags,
+    Parties,
+    Shipment,
+    Subscription,
+    TraceRequest,
+    WebhookDelivery,
+)
 
 shipments = sa.Table(
     "shipments",
@@ -107,6 +117,47 @@ shipment_trace_requests = sa.Table(
     sa.Column("requested_by", sa.String(200), nullable=False),
     sa.Column("requested_at", UtcDateTime(), nullable=False),
     sa.Index("ix_shipment_trace_requests_shipment", "shipment_id"),
+)
+
+
+tracking_subscriptions = sa.Table(
+    "tracking_subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "customer_number",
+        sa.String(10),
+        sa.ForeignKey("customer_accounts.number"),
+        nullable=False,
+    ),
+    # None: every shipment of the account
+    sa.Column(
+        "shipment_id", sa.Integer, sa.ForeignKey("shipments.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("url", sa.String(500), nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_tracking_subscriptions_customer", "customer_number"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("tracking_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
+    sa.Column("last_result", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("delivered_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
 
 
@@ -448,3 +499,110 @@ class KeptTraceRequests:
             )
         )
         return reference
+
+
+class WebhookStore:
+    """Subscriptions and the delivery log of webhook alerts, on a unit of work's
+    connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add_subscription(self, subscription: Subscription) -> Subscription:
+        values = attrs.asdict(subscription, recurse=False)
+        del values["id"]
+        new_id = self._c.execute(
+            tracking_subscriptions.insert().values(**values)
+        ).inserted_primary_key
+        assert new_id is not None
+        return attrs.evolve(subscription, id=int(new_id[0]))
+
+    def subscriptions(self, customer_number: str) -> list[Subscription]:
+        t = tracking_subscriptions
+        rows = self._c.execute(
+            sa.select(t).where(t.c.customer_number == customer_number).order_by(t.c.id)
+        )
+        return [Subscription(**row._mapping) for row in rows]
+
+    def remove_subscription(self, customer_number: str, subscription_id: int) -> bool:
+        t = tracking_subscriptions
+        done = self._c.execute(
+            t.delete().where(t.c.id == subscription_id, t.c.customer_number == customer_number)
+        )
+        return bool(done.rowcount)
+
+    def add_delivery(self, subscription_id: int, body: str, now: datetime) -> None:
+        self._c.execute(
+            webhook_deliveries.insert().values(
+                subscription_id=subscription_id,
+                body=body,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                last_result="",
+                created_at=now,
+            )
+        )
+
+    def due(self, now: datetime, limit: int) -> list[tuple[WebhookDelivery, Subscription]]:
+        d, t = webhook_deliveries, tracking_subscriptions
+        rows = self._c.execute(
+            sa.select(d, t.c.url, t.c.secret, t.c.customer_number, t.c.shipment_id)
+            .join(t, t.c.id == d.c.subscription_id)
+            .where(d.c.status == "pending", d.c.next_attempt_at <= now)
+            .order_by(d.c.next_attempt_at, d.c.id)
+            .limit(limit)
+        )
+        return [
+            (
+                _delivery(row),
+                Subscription(
+                    row.subscription_id,
+                    row.customer_number,
+                    row.shipment_id,
+                    row.url,
+                    row.secret,
+                    row.created_at,
+                ),
+            )
+            for row in rows
+        ]
+
+    def record(self, delivery: WebhookDelivery) -> None:
+        d = webhook_deliveries
+        self._c.execute(
+            d.update()
+            .where(d.c.id == delivery.id)
+            .values(
+                status=delivery.status,
+                attempts=delivery.attempts,
+                next_attempt_at=delivery.next_attempt_at,
+                last_result=delivery.last_result[:200],
+                delivered_at=delivery.delivered_at,
+            )
+        )
+
+    def log(self, customer_number: str, limit: int) -> list[WebhookDelivery]:
+        d, t = webhook_deliveries, tracking_subscriptions
+        rows = self._c.execute(
+            sa.select(d)
+            .join(t, t.c.id == d.c.subscription_id)
+            .where(t.c.customer_number == customer_number)
+            .order_by(d.c.id.desc())
+            .limit(limit)
+        )
+        return [_delivery(row) for row in rows]
+
+
+def _delivery(row: Row[Any]) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=row.id,
+        subscription_id=row.subscription_id,
+        body=row.body,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_result=row.last_result,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+    )

@@ -160,6 +160,58 @@ def refresh(
     emit(shipment_json(pr.tracking.refresh(customer_number, shipment_id)), as_json, _detail)
 
 
+@track.command()
+@account_option(param="customer_number")
+@click.argument("url")
+@click.option("--shipment", "shipment_id", type=int, default=None, help="Only this shipment.")
+@json_option
+@pass_state
+def subscribe(
+    state: CliState, customer_number: str, url: str, shipment_id: int | None, as_json: bool
+) -> None:
+    """POST the account's status changes to URL (signed; the secret is shown once).
+    Staff only."""
+    made = state.postroom().tracking.subscribe(customer_number, url, shipment_id=shipment_id)
+    data = {"id": made.id, "url": made.url, "shipment_id": made.shipment_id, "secret": made.secret}
+    emit(data, as_json, lambda d: f"subscription {d['id']}: secret {d['secret']} (shown once)")
+
+
+@track.command()
+@account_option(param="customer_number")
+@json_option
+@pass_state
+def webhooks(state: CliState, customer_number: str, as_json: bool) -> None:
+    """The account's webhook subscriptions and their delivery log. Staff only."""
+    pr = state.postroom()
+    data = {
+        "subscriptions": [
+            {"id": s.id, "url": s.url, "shipment_id": s.shipment_id}
+            for s in pr.tracking.subscriptions(customer_number)
+        ],
+        "deliveries": [
+            {
+                "id": d.id,
+                "subscription_id": d.subscription_id,
+                "status": d.status,
+                "attempts": d.attempts,
+                "last_result": d.last_result,
+                "created_at": d.created_at.isoformat(),
+            }
+            for d in pr.tracking.webhook_log(customer_number)
+        ],
+    }
+    emit(data, as_json, _webhooks)
+
+
+def _webhooks(d: dict[str, Any]) -> str:
+    lines = [f"subscription {s['id']}: {s['url']}" for s in d["subscriptions"]]
+    lines += [
+        f"  delivery {x['id']}: {x['status']} after {x['attempts']} attempt(s), {x['last_result']}"
+        for x in d["deliveries"]
+    ]
+    return "\n".join(lines) or "no subscriptions"
+
+
 @track.command("import")
 @account_option(param="customer_number")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

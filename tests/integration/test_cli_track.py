@@ -158,3 +158,13 @@ def test_the_report_as_csv_has_its_header_and_defuses_formulas(runner: CliRunner
     out = run(runner, "track", "report", "--account", mine, "--csv")
     assert out.splitlines() == ["list,id,number,carrier,reference,status,last_scan_at"]
     assert [_cell(t) for t in ("=HYPERLINK(1)", "+1", "PO-1")] == ["'=HYPERLINK(1)", "'+1", "PO-1"]
+
+
+def test_a_webhook_to_a_private_address_is_refused_on_the_command_line(runner: CliRunner) -> None:
+    mine = customer(runner, "Acme")
+    out = run(runner, "track", "subscribe", "--account", mine, "http://127.0.0.1:9/hook", code=1)
+    assert "webhook_address_refused" in out
+    assert run(runner, "track", "webhooks", "--account", mine, "--json") == {
+        "subscriptions": [],
+        "deliveries": [],
+    }

@@ -13,6 +13,8 @@ from tracking_fakes import (
     FakeMessages,
     FakeShipments,
     FakeSupport,
+    FakeWebhookStore,
+    RecordingWebhooks,
     ScriptedCarrier,
     account,
 )
@@ -59,6 +61,11 @@ def heard() -> list[tuple[str, S, S]]:
 
 
 @pytest.fixture
+def receiver() -> RecordingWebhooks:
+    return RecordingWebhooks()
+
+
+@pytest.fixture
 def messages(db: FakeDatabase) -> FakeMessages:
     return FakeMessages(db)
 
@@ -70,6 +77,7 @@ def tracking(
     carrier: ScriptedCarrier,
     messages: FakeMessages,
     heard: list[tuple[str, S, S]],
+    receiver: RecordingWebhooks,
 ) -> TrackingService:
     return TrackingService(
         db,
@@ -80,6 +88,8 @@ def tracking(
         trace_requests=FakeSupport(db),
         status_changed=lambda shipment, old, new: heard.append((shipment.number, old, new)),
         repository=lambda session: FakeShipments(db),
+        webhooks=receiver,
+        webhook_repository=lambda session: FakeWebhookStore(db),
     )
 
 
@@ -420,3 +430,95 @@ def test_a_bulk_import_adds_valid_rows_reports_bad_ones_and_is_idempotent(
     again = tracking.import_rows(MINE, read_rows(lines))
     assert (again.added, again.already) == (0, 3)
     assert len(db.state.shipments) == 3
+
+
+def test_a_webhook_gets_each_status_change_signed_and_is_retried_with_backoff(
+    tracking: TrackingService,
+    carrier: ScriptedCarrier,
+    clock: FrozenClock,
+    receiver: RecordingWebhooks,
+    db: FakeDatabase,
+) -> None:
+    import hashlib
+    import hmac
+    import json
+
+    shipment = tracking.add(MINE, NUMBER)
+    subscription = tracking.subscribe(
+        MINE, "https://hooks.example.com/postroom", shipment_id=shipment.id
+    )
+    assert len(subscription.secret) == 64
+    carrier.answers[NUMBER] = ParcelTracking(
+        NUMBER, journey(clock.now(), (1, "03", S.IN_TRANSIT, "CHICAGO IL"))
+    )
+    clock.advance(timedelta(hours=2))
+    tracking.refresh_due()
+    receiver.answers = [500, ConnectionError("reset")]
+    assert tracking.deliver_webhooks() == 0  # 500: tried again in a minute
+    clock.advance(timedelta(seconds=59))
+    assert tracking.deliver_webhooks() == 0  # not due yet
+    clock.advance(timedelta(seconds=1))
+    assert tracking.deliver_webhooks() == 0  # connection reset: two minutes
+    clock.advance(timedelta(minutes=2))
+    assert tracking.deliver_webhooks() == 1
+    assert tracking.deliver_webhooks() == 0  # delivered once
+    _url, body, headers = receiver.received[-1]
+    event = json.loads(body)
+    assert (event["old_status"], event["status"], event["number"]) == (
+        "pending",
+        "in_transit",
+        NUMBER,
+    )
+    stamp, mac = (part.split("=", 1)[1] for part in headers["Postroom-Signature"].split(","))
+    expected = hmac.new(subscription.secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+    assert mac == expected.hexdigest()
+    assert int(stamp) == int(clock.now().timestamp())
+    log = tracking.webhook_log(MINE)
+    assert [(d.status, d.attempts, d.last_result) for d in log] == [("delivered", 3, "200")]
+
+
+def test_a_webhook_url_that_reaches_inside_is_refused(tracking: TrackingService) -> None:
+    from postroom.core.tracking.webhooks import address_allowed, check_url
+
+    for url, code in [
+        ("http://localhost:8000/hook", "webhook_address_refused"),
+        ("http://169.254.169.254/latest/meta-data", "webhook_address_refused"),
+        ("ftp://example.com/x", "invalid_webhook_url"),
+        ("https://user:pw@example.com/x", "invalid_webhook_url"),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            tracking.subscribe(MINE, url)
+        assert caught.value.code == code
+    with pytest.raises(ValidationError) as plain:
+        check_url("http://example.com/x", production=True)
+    assert plain.value.code == "webhook_not_https"
+    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fe80::1",
+                    "::ffff:127.0.0.1", "0.0.0.0", "224.0.0.1"):  # fmt: skip
+        assert not address_allowed(address, allow_private=False), address
+    assert address_allowed("93.184.216.34", allow_private=False)
+    assert address_allowed("127.0.0.1", allow_private=True)
+    assert not address_allowed("169.254.169.254", allow_private=True)  # never the metadata
+    assert tracking.subscriptions(MINE) == []
+
+
+def test_a_webhook_is_given_up_after_its_attempts(
+    tracking: TrackingService,
+    carrier: ScriptedCarrier,
+    clock: FrozenClock,
+    receiver: RecordingWebhooks,
+) -> None:
+    from postroom.core.tracking.webhooks import MAX_ATTEMPTS
+
+    tracking.add(MINE, NUMBER)
+    tracking.subscribe(MINE, "https://hooks.example.com/all")
+    carrier.answers[NUMBER] = ParcelTracking(
+        NUMBER, journey(clock.now(), (1, "03", S.IN_TRANSIT, "CHICAGO IL"))
+    )
+    clock.advance(timedelta(hours=2))
+    tracking.refresh_due()
+    receiver.answers = [503] * MAX_ATTEMPTS
+    for _ in range(MAX_ATTEMPTS):
+        tracking.deliver_webhooks()
+        clock.advance(timedelta(hours=7))
+    [delivery] = tracking.webhook_log(MINE)
+    assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)

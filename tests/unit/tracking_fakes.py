@@ -20,7 +20,13 @@ from postroom.core.ports import (
     TrackingFailure,
     Translation,
 )
-from postroom.core.tracking.model import FINAL, Shipment, TraceRequest
+from postroom.core.tracking.model import (
+    FINAL,
+    Shipment,
+    Subscription,
+    TraceRequest,
+    WebhookDelivery,
+)
 
 T = TypeVar("T")
 
@@ -31,6 +37,8 @@ class State:
     scans: dict[int, list[ScanEvent]] = attrs.field(factory=dict)
     messages: list[dict[str, Any]] = attrs.field(factory=list)
     handed_over: list[tuple[str, TraceRequest]] = attrs.field(factory=list)
+    subscriptions: list[Subscription] = attrs.field(factory=list)
+    deliveries: list[WebhookDelivery] = attrs.field(factory=list)
 
 
 class FakeSession:
@@ -239,3 +247,71 @@ class ScriptedCarrier:
             n: self.answers.get(n, TrackingFailure(n, "not_found", "unknown number"))
             for n in numbers
         }
+
+
+@attrs.define
+class FakeWebhookStore:
+    """``WebhookRepository`` on the fake database's state."""
+
+    db: FakeDatabase
+
+    def add_subscription(self, subscription: Subscription) -> Subscription:
+        made = attrs.evolve(subscription, id=len(self.db.state.subscriptions) + 1)
+        self.db.state.subscriptions.append(made)
+        return made
+
+    def subscriptions(self, customer_number: str) -> list[Subscription]:
+        return [s for s in self.db.state.subscriptions if s.customer_number == customer_number]
+
+    def remove_subscription(self, customer_number: str, subscription_id: int) -> bool:
+        before = len(self.db.state.subscriptions)
+        self.db.state.subscriptions = [
+            s
+            for s in self.db.state.subscriptions
+            if not (s.id == subscription_id and s.customer_number == customer_number)
+        ]
+        return len(self.db.state.subscriptions) < before
+
+    def add_delivery(self, subscription_id: int, body: str, now: datetime) -> None:
+        self.db.state.deliveries.append(
+            WebhookDelivery(
+                len(self.db.state.deliveries) + 1, subscription_id, body, "pending", 0, now, "", now
+            )
+        )
+
+    def due(self, now: datetime, limit: int) -> list[tuple[WebhookDelivery, Subscription]]:
+        by_id = {s.id: s for s in self.db.state.subscriptions}
+        return [
+            (copy.deepcopy(d), by_id[d.subscription_id])
+            for d in self.db.state.deliveries
+            if d.status == "pending" and d.next_attempt_at is not None and d.next_attempt_at <= now
+        ][:limit]
+
+    def record(self, delivery: WebhookDelivery) -> None:
+        self.db.state.deliveries[delivery.id - 1] = copy.deepcopy(delivery)
+
+    def log(self, customer_number: str, limit: int) -> list[WebhookDelivery]:
+        mine = {s.id for s in self.subscriptions(customer_number)}
+        return [d for d in reversed(self.db.state.deliveries) if d.subscription_id in mine][:limit]
+
+
+@attrs.define
+class RecordingWebhooks:
+    """A receiver that answers the statuses a test queues (200 when none) and keeps
+    what it got; ``refuse`` names hosts whose addresses webhooks may not reach."""
+
+    answers: list[int | Exception] = attrs.field(factory=list)
+    received: list[tuple[str, bytes, dict[str, str]]] = attrs.field(factory=list)
+    refuse: tuple[str, ...] = ("localhost", "127.0.0.1", "10.0.0.1", "169.254.169.254")
+
+    def check(self, url: str) -> None:
+        if any(f"//{host}" in url for host in self.refuse):
+            raise ValueError("resolves to an address webhooks may not reach")
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        self.check(url)
+        self.received.append((url, body, dict(headers)))
+        answer = self.answers.pop(0) if self.answers else 200
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
