@@ -29,12 +29,15 @@ from postroom.core.cases.attachments import (
 )
 from postroom.core.cases.canned import CannedReplies
 from postroom.core.cases.case_files import CaseFiles
+from postroom.core.cases.claims import Shipment as CaseShipment
 from postroom.core.cases.inbound import CaseMail, MailSettings
 from postroom.core.cases.mail_desk import ServiceDesk
 from postroom.core.cases.mail_model import Sender
 from postroom.core.cases.model import (
     Actor,
     InstallationMove,
+    Link,
+    LinkKind,
     StaffMember,
     parse_department,
     sla_targets,
@@ -78,6 +81,10 @@ from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.ports import AddressBook, Notification, VirusScanner
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
+from postroom.core.tracking.carriers import Carriers
+from postroom.core.tracking.model import SupportRequestKind, TraceRequest
+from postroom.core.tracking.service import TrackingService
+from postroom.core.tracking.webhook_http import HttpWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +221,20 @@ class Postroom:
         # a settled, failed or returned invoice payment reaches its invoice
         self.funding.add_payment_listener(self.billing.payment_changed)
         self.ledger.add_debit_listener(self._after_debit)
+        self.tracking = TrackingService(
+            db,
+            clock,
+            Carriers.from_plugins(plugins, config, sandbox_allowed=not config.production),
+            accounts=self.accounts,
+            messages=self.outbox,
+            status_changed=lambda shipment, old, new: plugins.hook.shipment_status_changed(
+                shipment=shipment, old=old, new=new
+            ),
+            webhooks=HttpWebhooks(
+                allow_private=config.webhooks_allow_private, timeout=config.carrier_timeout
+            ),
+            production=config.production,
+        )
         self.cases = CasesService(
             db,
             clock,
@@ -224,6 +245,8 @@ class Postroom:
             targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
             reopen_days=config.case_reopen_days,
             warning_minutes=config.case_warning_minutes,
+            # what tracking knows of a shipment a trace or claim names
+            shipments=_TrackedShipments(self.tracking),
         )
         self.cases.add_escalation_listener(lambda case: plugins.hook.case_escalated(case=case))
         self.chat = ChatService(
@@ -260,6 +283,9 @@ class Postroom:
             AttachmentLimits(max_bytes=config.cases_attachment_max_bytes),
             self._virus_scanner,
         )
+        # the tracking area's TraceRequests: a trace, a lost parcel, a reroute or a
+        # redelivery opens a tracking case linked to the shipment
+        self.tracking.use_trace_requests(_TracesAsCases(self.cases))
 
     @classmethod
     def open(
@@ -533,6 +559,62 @@ class _AddressChangesAsCases:
         )
         # staff apply the move from the contracts area's list, under the case's number
         return self._kept.hand_over(connection, change, reference=case.number)
+
+
+class _TracesAsCases:
+    """The tracking area's ``TraceRequests``: a trace, a lost-parcel report, a reroute or
+    a redelivery opens a tracking case linked to the shipment, in the caller's
+    transaction; the case's number is the reference the customer quotes. The rules'
+    automatic trace opens it as postroom itself."""
+
+    SUBJECTS = {
+        SupportRequestKind.TRACE: "Trace request",
+        SupportRequestKind.LOST: "Lost parcel",
+        SupportRequestKind.REROUTE: "Reroute request",
+        SupportRequestKind.REDELIVERY: "Redelivery request",
+    }
+
+    def __init__(self, cases: CasesService) -> None:
+        self._cases = cases
+
+    def hand_over(self, connection: Any, request: TraceRequest) -> str:
+        shipment = request.shipment
+        by = (
+            Actor.system("tracking rules")
+            if request.requested_by == "rules"
+            else Actor.customer(shipment.customer_number, name=request.requested_by)
+        )
+        last_scan = shipment.last_scan_at.isoformat() if shipment.last_scan_at else "none"
+        description = request.note or (
+            f"{self.SUBJECTS[request.kind]} for {shipment.number} ({shipment.carrier}): "
+            f"status {shipment.status.value}, last scan {last_scan}."
+        )
+        case = self._cases.open_in(
+            connection,
+            by=by,
+            customer_number=shipment.customer_number,
+            subject=f"{self.SUBJECTS[request.kind]}: {shipment.number}",
+            description=description,
+            channel="web",
+            department="tracking",
+            links=[Link(LinkKind.SHIPMENT, shipment.number)],
+        )
+        return case.number
+
+
+class _TrackedShipments:
+    """The cases area's ``ShipmentLookup``: what tracking knows of a number (its carrier
+    and status); a number postroom does not follow is taken as given."""
+
+    def __init__(self, tracking: TrackingService) -> None:
+        self._tracking = tracking
+
+    def shipment(self, tracking_number: str) -> CaseShipment:
+        try:
+            found = self._tracking.lookup(tracking_number)
+        except (NotFound, ValidationError):
+            return CaseShipment(tracking_number)
+        return CaseShipment(found.number, found.carrier, found.status.value)
 
 
 class _StaffDirectory:

@@ -120,6 +120,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "POSTROOM_API_RATE_LIMIT_PER_KEY",
         "JSON API requests allowed per API key, e.g. `600/minute` (default)",
     ),
+    "track_lookup_rate_limit": (
+        "POSTROOM_TRACK_LOOKUP_RATE_LIMIT",
+        "public tracking look-ups (/track) allowed per client address, e.g. `30/minute` "
+        "(default): nobody walks the number space",
+    ),
     "api_rate_limit_per_address": (
         "POSTROOM_API_RATE_LIMIT_PER_ADDRESS",
         "JSON API requests allowed per client address, e.g. `1200/minute` (default)",
@@ -181,6 +186,36 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "email address of the data center's staff: meter alerts go there (unset: "
         "they are only logged)",
     ),
+    "webhooks_allow_private": (
+        "POSTROOM_WEBHOOKS_ALLOW_PRIVATE",
+        "`1` lets tracking webhooks reach loopback and private addresses (development and "
+        "tests only; refused otherwise)",
+    ),
+    "carrier_timeout": (
+        "POSTROOM_CARRIER_TIMEOUT",
+        "seconds to wait for a carrier's tracking API before the attempt fails and is "
+        "retried (default 10)",
+    ),
+    "usps_api_url": ("POSTROOM_USPS_API_URL", "USPS APIs base URL (default https://apis.usps.com)"),
+    "usps_client_id": ("POSTROOM_USPS_CLIENT_ID", "USPS APIs OAuth client id (tracking)"),
+    "usps_client_secret": ("POSTROOM_USPS_CLIENT_SECRET", "USPS APIs OAuth client secret"),
+    "ups_api_url": (
+        "POSTROOM_UPS_API_URL",
+        "UPS APIs base URL (default https://onlinetools.ups.com)",
+    ),
+    "ups_client_id": ("POSTROOM_UPS_CLIENT_ID", "UPS OAuth client id (Track API)"),
+    "ups_client_secret": ("POSTROOM_UPS_CLIENT_SECRET", "UPS OAuth client secret"),
+    "canadapost_api_url": (
+        "POSTROOM_CANADAPOST_API_URL",
+        "Canada Post web services base URL (default https://soa-gw.canadapost.ca)",
+    ),
+    "canadapost_username": ("POSTROOM_CANADAPOST_USERNAME", "Canada Post API key's user name"),
+    "canadapost_password": ("POSTROOM_CANADAPOST_PASSWORD", "Canada Post API key's password"),
+    "laposte_api_url": (
+        "POSTROOM_LAPOSTE_API_URL",
+        "La Poste Okapi base URL (default https://api.laposte.fr)",
+    ),
+    "laposte_api_key": ("POSTROOM_LAPOSTE_API_KEY", "La Poste Suivi API key (X-Okapi-Key)"),
     "health_token": (
         "POSTROOM_HEALTH_TOKEN",
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
@@ -287,6 +322,7 @@ class Config:
     kiosk_print_rate_limit: str = "20/minute"
     api_rate_limit_per_key: str = "600/minute"
     api_rate_limit_per_address: str = "1200/minute"
+    track_lookup_rate_limit: str = "30/minute"
     allow_sandbox_payments: bool = attrs.field(default=False, converter=_flag)
     health_token: str | None = attrs.field(default=None, repr=False)
     session_idle_minutes: int = attrs.field(default=30, converter=int)
@@ -316,6 +352,21 @@ class Config:
     def _positive_mail_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value < 1:
             raise ValueError(f"{attribute.name} must be at least 1")
+
+    # carriers' tracking APIs (docs/tracking.md); credentials are never shown or logged
+    carrier_timeout: int = attrs.field(default=10, converter=int)
+    webhooks_allow_private: bool = attrs.field(default=False, converter=_flag)
+    usps_api_url: str = "https://apis.usps.com"
+    usps_client_id: str | None = attrs.field(default=None, repr=False)
+    usps_client_secret: str | None = attrs.field(default=None, repr=False)
+    ups_api_url: str = "https://onlinetools.ups.com"
+    ups_client_id: str | None = attrs.field(default=None, repr=False)
+    ups_client_secret: str | None = attrs.field(default=None, repr=False)
+    canadapost_api_url: str = "https://soa-gw.canadapost.ca"
+    canadapost_username: str | None = attrs.field(default=None, repr=False)
+    canadapost_password: str | None = attrs.field(default=None, repr=False)
+    laposte_api_url: str = "https://api.laposte.fr"
+    laposte_api_key: str | None = attrs.field(default=None, repr=False)
 
     # support cases (docs/cases.md "SLAs"); the targets are checked when postroom opens
     case_reopen_days: int = attrs.field(default=7, converter=int)

@@ -1,8 +1,8 @@
 """What a customer account's dashboard shows (``/dashboard``): one read of each area's
 service API, gathered at the composition root's level because it spans areas.
 
-Cases, orders and shipments have no area yet; the dashboard names them so that the
-page keeps its shape when those areas arrive and fill them. Invoices come from billing.
+Invoices come from billing and shipments from tracking; the portal adds the open
+support cases beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from postroom.core.billing.model import AccountStatement
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
+from postroom.core.tracking.service import ShipmentsOverview
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
@@ -33,6 +34,7 @@ class Dashboard:
     funding: FundingOverview
     #: what the account owes: balance due, overdue, the unpaid invoices first due
     invoices: AccountStatement
+    shipments: ShipmentsOverview
 
 
 def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
@@ -52,6 +54,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             meters=postroom.meters.list_in(uow, customer),
             funding=postroom.funding.overview_in(uow, customer),
             invoices=postroom.billing.overview_in(uow, customer),
+            shipments=postroom.tracking.overview_in(uow, customer.number),
         )
 
     return postroom.db.run(read, readonly=True)

@@ -21,6 +21,7 @@ from postroom.core.contracts.model import add_months, parse_address
 from postroom.core.errors import Conflict, ValidationError
 from postroom.core.instance import InstanceSettings
 from postroom.core.money import Money
+from postroom.core.tracking.model import Customs, Parties
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
@@ -212,6 +213,47 @@ def _portal_users(postroom: Postroom) -> DemoFacts:
     return facts
 
 
+#: The demo customer's parcels: numbers whose sandbox journeys are, in order, delivered,
+#: delayed, stopped by an address exception, misrouted, waiting at a pickup point,
+#: returned and lost, then two international parcels through customs (the sandbox
+#: carrier picks a journey from each number's digest: plugins/sandbox_carrier.py).
+DEMO_SHIPMENTS = (
+    ("9400111201080805010021", "Priority Mail", "ORD-1041", "Harbor Books, Boston MA"),
+    ("9400111201080805010052", "Priority Mail", "ORD-1042", "Lakeside Dental, Chicago IL"),
+    ("9400111201080805010014", "Ground Advantage", "ORD-1043", "R. Alvarez, Denver CO"),
+    ("9400111201080805010045", "Ground Advantage", "ORD-1044", "Summit Legal, Memphis TN"),
+    ("9400111201080805010038", "Priority Mail", "ORD-1045", "K. Nguyen, Indianapolis IN"),
+    ("9400111201080805010069", "First-Class Package", "ORD-1046", "Old Mill Cafe, Boston MA"),
+    ("9400111201080805010007", "Ground Advantage", "ORD-1047", "Northwind Clinic, Denver CO"),
+    ("CP100000003FR", "International", "ORD-1048", "Librairie Dubois, Paris"),
+    ("CP100000255CA", "International", "ORD-1049", "Maple Print, Toronto ON"),
+)
+
+
+def _shipments(postroom: Postroom) -> None:
+    """The demo customer's parcels, asked of the sandbox carrier once and judged by the
+    rules, so the portal shows delivered, moving, stuck and lost ones."""
+    if "sandbox" not in postroom.tracking.carriers.all():
+        return  # the allowlist left the sandbox carrier out, or production refuses it
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    for number, service, reference, recipient in DEMO_SHIPMENTS:
+        international = not number.isdigit()
+        postroom.tracking.add(
+            customer.number,
+            number,
+            carrier="sandbox",
+            service=service,
+            reference=reference,
+            parties=Parties("Demo Mailroom Inc., New York NY", recipient, "New York NY", recipient),
+            customs=Customs("Printed books", ("490199",), Money.parse("45.00 USD"))
+            if international
+            else None,
+            auto_trace=True,
+        )
+    postroom.tracking.refresh_due()
+    postroom.tracking.apply_rules()
+
+
 #: The support desk of the demo: an agent on the equipment and billing desks and a
 #: supervisor, each with a random password shown once at start.
 DEMO_STAFF = (
@@ -392,6 +434,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("kiosk-operator", _kiosk_operator),
     DemoStep("portal-users", _portal_users),
     DemoStep("knowledge-base", _knowledge_base),
+    DemoStep("shipments", _shipments),
     DemoStep("support-cases", _support_cases),
     DemoStep("billing", _billing),
 ]

@@ -22,13 +22,16 @@ if TYPE_CHECKING:
     from postroom.core.config import Config
     from postroom.core.jobs import JobRegistry
     from postroom.core.ports import (
+        Carrier,
         MeterDriver,
         Notifier,
         PaymentSource,
         RateTableSource,
         Scale,
+        ShipmentStatus,
         VirusScanner,
     )
+    from postroom.core.tracking.model import Shipment
 
 PROJECT = "postroom"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -116,6 +119,28 @@ def register_routes(app: Any) -> None:
 
     ``app`` is the Flask application being created; register blueprints on it.
     """
+
+
+@hookspec
+def register_carriers(config: Config) -> list[Carrier]:
+    """Return carriers whose tracking postroom asks (USPS, UPS, a sandbox...).
+
+    ``config`` is the installation's settings (each carrier's base URL and credentials);
+    return a carrier only when its credentials are set, so numbers go to a carrier that
+    can answer.
+
+    Each implements ``ports.Carrier``: a ``code``, the number families it tracks and
+    ``track(numbers, now=...)`` answering a ``ports.ParcelTracking`` or a
+    ``ports.TrackingFailure`` per number. Collected at the first use of ``pr.tracking``;
+    codes must be unique.
+    """
+
+
+@hookspec
+def shipment_status_changed(shipment: Shipment, old: ShipmentStatus, new: ShipmentStatus) -> None:
+    """A shipment's normalized status changed from ``old`` to ``new`` (a carrier's scan
+    or a rule of the worker: delayed, lost, expired). Called after the change is
+    committed; ``shipment`` is the shipment as it now stands."""
 
 
 @hookspec

@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.meters.jobs",
     "postroom.core.contracts.jobs",
     "postroom.core.identity.jobs",
+    "postroom.core.tracking.jobs",
     "postroom.core.cases.jobs",
     "postroom.core.knowledge.jobs",
     "postroom.core.billing.jobs",

@@ -345,3 +345,99 @@ class VirusScanner(Protocol):
     name: str
 
     def scan(self, content: bytes) -> str | None: ...
+
+
+class ShipmentStatus(StrEnum):
+    """The normalized status of a shipment, whatever its carrier (each carrier plugin
+    maps its own event codes to these; docs/tracking.md has every mapping)."""
+
+    PENDING = "pending"
+    INFO_RECEIVED = "info_received"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERY_ATTEMPTED = "delivery_attempted"
+    DELIVERED = "delivered"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup"
+    EXCEPTION = "exception"
+    RETURNED_TO_SENDER = "returned_to_sender"
+    LOST = "lost"
+    EXPIRED = "expired"
+
+
+@attrs.frozen
+class ScanEvent:
+    """One scan of a parcel as its carrier reports it. ``occurred_at`` is
+    timezone-aware, in the offset of the place of the scan when the carrier gives it;
+    ``code`` is the carrier's own event code and ``status`` the normalized status it
+    maps to."""
+
+    occurred_at: datetime
+    code: str
+    description: str
+    location: str
+    status: ShipmentStatus
+
+    def __attrs_post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("a scan event's time needs its time zone")
+
+
+@attrs.frozen
+class DeliveryProof:
+    """The carrier's proof of delivery: when, who signed, and the carrier's reference
+    of the signature image or photo (empty when it has none)."""
+
+    delivered_at: datetime
+    signed_by: str
+    reference: str = ""
+
+
+@attrs.frozen
+class ParcelTracking:
+    """What a carrier knows of one number: its scans (any order) and, once delivered,
+    the proof of delivery when the carrier supplies one."""
+
+    number: str
+    events: tuple[ScanEvent, ...]
+    proof: DeliveryProof | None = None
+    service: str = ""
+
+
+@attrs.frozen
+class TrackingFailure:
+    """Why a carrier could not answer for one number: a stable ``code``
+    (``not_found``, ``carrier_unavailable``, ``carrier_timeout``, ``carrier_rate_limited``,
+    ``carrier_bad_answer``, ``not_configured``...) and a message for people."""
+
+    number: str
+    code: str
+    message: str
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    """A carrier's tracking service (USPS, UPS, Canada Post, La Poste, the sandbox).
+
+    ``code`` names it in shipments (``usps``); ``name`` is for people; ``number_carriers``
+    lists the number families (``tracking.numbers``: ``usps``, ``ups``, ``fedex``,
+    ``dhl``, ``upu``) whose numbers it tracks, or ``upu:CC`` for the UPU S10 numbers of
+    one country (``upu:FR``), so postroom can pick a carrier for a number; ``sandbox``
+    is True for a carrier that invents its journeys.
+    """
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def number_carriers(self) -> Sequence[str]: ...
+    @property
+    def sandbox(self) -> bool: ...
+
+    def track(
+        self, numbers: Sequence[str], *, now: datetime
+    ) -> Mapping[str, ParcelTracking | TrackingFailure]:
+        """What the carrier knows of each of ``numbers`` (normalised), one entry per
+        number: its tracking or why it failed. One number's failure never stops the
+        others; raise only for a programming error. ``now`` is postroom's clock."""
+        ...

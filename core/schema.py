@@ -23,6 +23,7 @@ from postroom.core.meters import store as meters_store
 from postroom.core.payouts import store as payouts_store
 from postroom.core.rates import store as rates_store
 from postroom.core.refunds import store as refunds_store
+from postroom.core.tracking import store as tracking_store
 
 __all__ = [
     "accounts_store",
@@ -46,5 +47,6 @@ __all__ = [
     "rates_store",
     "refill_store",
     "refunds_store",
+    "tracking_store",
     "virtual_store",
 ]

@@ -21,6 +21,7 @@ from postroom.frontends.web import (
     api_payments,
     api_postage,
     api_rates,
+    api_tracking,
     api_vault,
     apiref,
     auth,
@@ -45,6 +46,7 @@ from postroom.frontends.web import (
     security,
     signin,
     support,
+    tracking_pages,
 )
 
 
@@ -101,6 +103,7 @@ def create_app(
     app.register_blueprint(console_desks.bp)
     app.register_blueprint(console_accounts.bp)
     app.register_blueprint(billing_pages.bp)
+    app.register_blueprint(tracking_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
@@ -109,6 +112,7 @@ def create_app(
     app.register_blueprint(api_meters.bp)
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
+    app.register_blueprint(api_tracking.bp)
     app.register_blueprint(api_cases.bp)
     app.register_blueprint(api_kiosk.bp)
     app.register_blueprint(api_billing.bp)
@@ -123,6 +127,7 @@ def create_app(
     csrf.exempt(api_meters.bp)
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
+    csrf.exempt(api_tracking.bp)
     csrf.exempt(api_cases.bp)
     csrf.exempt(api_kiosk.bp)
     csrf.exempt(api_billing.bp)

@@ -1,5 +1,5 @@
-"""Rate limits (Flask-Limiter): the JSON API per API key and per client address, and
-kiosk prints per kiosk.
+"""Rate limits (Flask-Limiter): the JSON API per API key and per client address, kiosk
+prints per kiosk, and public tracking look-ups per client address.
 
 The limits are settings (``api_rate_limit_per_key``, ``api_rate_limit_per_address``,
 ``kiosk_print_rate_limit``). Their counters live in Redis when ``POSTROOM_REDIS_URL`` is
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 KIOSK_PRINT_ENDPOINT = "kiosk.print_postage"
+#: the public tracking page: a look-up per request (tracking_pages.LOOKUP_ENDPOINT)
+TRACK_LOOKUP_ENDPOINT = "tracking_pages.lookup"
 
 
 def client_address() -> str:
@@ -68,6 +70,10 @@ def _not_assistant_question() -> bool:
     return request.endpoint not in ASSISTANT_ENDPOINTS or request.method != "POST"
 
 
+def _not_track_lookup() -> bool:
+    return request.endpoint != TRACK_LOOKUP_ENDPOINT or "number" not in request.args
+
+
 def _checked(setting: str, value: str) -> str:
     try:
         parse_many(value)
@@ -100,6 +106,12 @@ def init_app(app: Flask, config: Config) -> Limiter:
                 key_function=api_key_id,
                 scope="api-key",
                 exempt_when=_not_api_with_key,
+            ),
+            ApplicationLimit(
+                _checked("track_lookup_rate_limit", config.track_lookup_rate_limit),
+                key_function=client_address,
+                scope="track-lookup",
+                exempt_when=_not_track_lookup,
             ),
             ApplicationLimit(
                 _checked("kiosk_print_rate_limit", config.kiosk_print_rate_limit),
