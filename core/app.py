@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
-from postroom.core.billing.model import Party
+from postroom.core.billing.model import LineItem, Party
 from postroom.core.billing.service import BillingService, BillingSettings
 from postroom.core.billing.taxes import TaxTable
 from postroom.core.clock import Clock, SystemClock
@@ -25,6 +25,7 @@ from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
     ConfigurationError,
+    Conflict,
     NotFound,
     StorageUnavailable,
     ValidationError,
@@ -45,12 +46,15 @@ from postroom.core.meters.printing import Printer
 from postroom.core.meters.service import MetersService
 from postroom.core.meters.token_states import MeterTokens
 from postroom.core.meters.views import MeterViews
+from postroom.core.money import Money
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
+from postroom.core.shop.ports import ChargeLine, PurchasePayment, Session
+from postroom.core.shop.service import ShopService
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +176,14 @@ class Postroom:
             _billing_settings(config),
             accounts=self.accounts,
             messages=self.outbox,
+        )
+        self.shop = ShopService(
+            db,
+            clock,
+            accounts=self.accounts,
+            meters=_ShopMeters(self.meters),
+            purchases=_ShopPurchases(self.funding),
+            charges=_ShopCharges(self.billing),
         )
         self.ledger.add_debit_listener(self._after_debit)
 
@@ -339,6 +351,72 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class _ShopMeters:
+    """The meters area as the shop asks it (``shop.ports.CustomerMeters``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def product_codes(self, customer_number: str) -> list[str]:
+        return sorted(
+            {m.product_code for m in self._meters.list(customer_number) if m.status == "active"}
+        )
+
+    def customer_meter_serial(self, customer_number: str, serial: str) -> str:
+        meter = self._meters.customer_meter(customer_number, serial)
+        if meter.status != "active":
+            raise NotFound(f"no meter {serial!r} in service", code="meter_not_found")
+        return meter.serial
+
+
+class _ShopPurchases:
+    """Funding's collection path as the shop pays with it (``shop.ports.Purchases``)."""
+
+    def __init__(self, funding: FundingService) -> None:
+        self._funding = funding
+
+    def purchase(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> PurchasePayment:
+        payment = self._funding.purchase(customer_number, instrument_id, amount, idempotency_key)
+        return PurchasePayment(payment.id)
+
+    def refund(self, customer_number: str, payment_id: str, idempotency_key: str) -> None:
+        self._funding.refund_purchase(customer_number, payment_id, idempotency_key)
+
+
+class _ShopCharges:
+    """Billing as the shop charges the account (``shop.ports.AccountCharges``)."""
+
+    def __init__(self, billing: BillingService) -> None:
+        self._billing = billing
+
+    def charge_in(
+        self,
+        session: Session,
+        customer_number: str,
+        lines: Sequence[ChargeLine],
+        *,
+        kind: str,
+        reference: str,
+    ) -> str:
+        invoice = self._billing.issue_invoice_in(
+            session,
+            customer_number,
+            [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+            kind=kind,
+            reference=reference,
+        )
+        return invoice.number
+
+    def credit(self, customer_number: str, invoice_number: str, reason: str) -> None:
+        try:
+            self._billing.credit(customer_number, invoice_number, reason)
+        except Conflict as error:
+            if error.code != "invoice_not_creditable":  # credited already: done
+                raise
 
 
 def _billing_settings(config: Config) -> BillingSettings:

@@ -211,6 +211,47 @@ def _portal_users(postroom: Postroom) -> DemoFacts:
     return facts
 
 
+def _shop(postroom: Postroom) -> None:
+    """The supplies catalogue, and the demo customer's past orders: delivered ones a
+    year and three months ago, one shipped last week (paid by the demo's card)."""
+    from postroom.core.clock import FrozenClock
+    from postroom.core.meters.model import PRODUCTS
+    from postroom.core.shop.catalogue import demo_items
+
+    for item in demo_items(PRODUCTS):
+        postroom.shop.save_item(item)
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    card = next(
+        (i for i in postroom.funding.instruments(customer.number) if i.source == "sandbox-card"),
+        None,
+    )
+    if card is None:
+        return  # no card to have paid with: the catalogue alone
+    ink = f"INK-{next(iter(sorted(PRODUCTS))).removeprefix('PR-')}"
+    history = [
+        (timedelta(days=365), [(ink, 2), ("SEAL-1L", 1)], "delivered"),
+        (timedelta(days=90), [("ENV-DL-500", 1), ("LBL-TAPE-300", 2)], "delivered"),
+        (timedelta(days=7), [(ink, 1)], "shipped"),
+    ]
+    now = postroom.clock.now()
+    for number, (ago, lines, last) in enumerate(history):
+        then = postroom.shop.as_of(FrozenClock(now - ago))
+        for sku, quantity in lines:
+            then.add_to_cart(customer.number, sku, quantity)
+        order = then.checkout(
+            customer.number, f"demo-order-{number}", method="source", instrument_id=card.id
+        )
+        for status in ("picking", "shipped", "delivered"):
+            then.set_status(
+                order.number,
+                status,
+                staff="postroom demo",
+                tracking_number=f"1Z DEMO {number:04d}" if status == "shipped" else None,
+            )
+            if status == last:
+                break
+
+
 #: In order: later steps may use what earlier ones created.
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("instance", _mark_demo_instance),
@@ -221,6 +262,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("funding", _funding),
     DemoStep("kiosk-operator", _kiosk_operator),
     DemoStep("portal-users", _portal_users),
+    DemoStep("shop", _shop),
 ]
 
 

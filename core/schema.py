@@ -17,6 +17,7 @@ from postroom.core.meters import store as meters_store
 from postroom.core.payouts import store as payouts_store
 from postroom.core.rates import store as rates_store
 from postroom.core.refunds import store as refunds_store
+from postroom.core.shop import store as shop_store
 
 __all__ = [
     "accounts_store",
@@ -34,5 +35,6 @@ __all__ = [
     "rates_store",
     "refill_store",
     "refunds_store",
+    "shop_store",
     "virtual_store",
 ]

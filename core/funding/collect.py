@@ -47,6 +47,7 @@ from postroom.core.funding.sources import (
 )
 from postroom.core.idempotency import check_key, fingerprint, is_replay
 from postroom.core.ledger.model import (
+    AccountKind,
     Phase,
     TransferCode,
     TransferRequest,
@@ -85,6 +86,98 @@ class Collect:
         return self.collect(
             customer_number, instrument_id, amount, idempotency_key, PaymentKind.CREDIT_PAYMENT
         )
+
+    def purchase(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> Payment:
+        """Collect ``amount`` for something the customer bought (a shop order, a meter
+        add-on) into the data center's sales account. Only sources that answer at once
+        (cards, the credit line) pay purchases: a bank debit could come back after the
+        goods left. Declines and replays as ``deposit``."""
+        return self.collect(
+            customer_number, instrument_id, amount, idempotency_key, PaymentKind.PURCHASE
+        )
+
+    def refund_purchase(
+        self, customer_number: str, payment_id: str, idempotency_key: str
+    ) -> Payment:
+        """Give all of a settled purchase back to the instrument it came from (a cancelled
+        order): the source refunds the charge, then the ledger moves the money out of
+        sales. Once only: a purchase refunded already answers as it is; a refusal of
+        the source raises ``PaymentDeclined`` and changes nothing."""
+        key = check_key(idempotency_key)
+
+        def read(repos: FundingRepos) -> tuple[Payment, Instrument]:
+            customer = repos.customers.customer(customer_number)
+            found = None
+            if isinstance(payment_id, str) and PAYMENT_ID.fullmatch(payment_id.strip()):
+                found = repos.funding.payment(payment_id.strip(), customer.id, customer.number)
+            if found is None or found.kind != PaymentKind.PURCHASE:
+                raise NotFound(f"no purchase {payment_id!r}", code="payment_not_found")
+            return found, find_instrument(repos, customer, found.instrument_id)
+
+        payment, instrument = self._c.read(read)
+        if payment.status is PaymentStatus.REFUNDED:
+            return payment
+        if payment.status is not PaymentStatus.SETTLED:
+            raise Conflict(
+                f"payment {payment.id} is {payment.status.value}", code="payment_not_refundable"
+            )
+        source = self._c.sources.get(instrument.source)
+        try:
+            result = source.refund(
+                instrument.details,
+                payment.source_reference,
+                payment.amount.mills,
+                payment.amount.currency,
+                key,
+                now=self._c.clock.now(),
+            )
+        except PostroomError:
+            raise
+        except Exception as error:  # the source's own failure: retry with the same key
+            log.exception("payment source %s failed to refund", source.code)
+            raise PaymentSourceUnavailable(
+                f"{source.name} could not be reached; retry", payment_id=payment.id
+            ) from error
+        if not isinstance(result, PaymentResult) or result.status is PaymentStatus.FAILED:
+            raise PaymentDeclined(
+                getattr(result, "message", "") or "the refund was refused",
+                code=getattr(result, "failure_code", None) or "refund_declined",
+                payment_id=payment.id,
+            )
+
+        def record(repos: FundingRepos) -> Payment:
+            customer, current = payment_for_update(repos, payment.id)
+            if current.refunded >= current.amount.mills:  # recorded by a concurrent retry
+                return current
+            sales = repos.ledger.system_account(AccountKind.SALES, current.amount.currency)
+            if source.kind == CREDIT_LINE_KIND:
+                origin = must(repos.ledger.account_by_code(credit_line_code(customer.number)))
+            else:
+                origin = clearing(repos, current.amount.currency)
+            repos.ledger.post(
+                [
+                    TransferRequest(
+                        id=f"refund-purchase:{current.id}",
+                        debit=sales.id,
+                        credit=origin.id,
+                        amount=current.amount.mills - current.refunded,
+                        currency=current.amount.currency,
+                        code=TransferCode.REFUND,
+                        reference=f"purchase {current.id} refunded ({source.code})",
+                    )
+                ],
+            )
+            repos.funding.add_refunded(
+                current.id, current.amount.mills - current.refunded, self._c.clock.now()
+            )
+            done = repos.funding.payment(current.id, customer.id, customer.number)
+            assert done is not None
+            repos.commit()
+            return done
+
+        return self._c.write_racing(record)
 
     def payments(self, customer_number: str, *, limit: int = 50, offset: int = 0) -> list[Payment]:
         """The customer's payments, newest first."""
@@ -193,6 +286,13 @@ class Collect:
                 raise ValidationError("a credit line cannot pay itself", code="invalid_instrument")
             if repos.ledger.account_by_code(credit_line_code(customer.number)) is None:
                 raise NotFound("no postage line of credit", code="no_credit_line")
+        elif kind == PaymentKind.PURCHASE:
+            if source.settlement_days > 0:
+                raise ValidationError(
+                    f"{source.name} payments settle later: pay supplies by card, from the "
+                    "credit line, or on account",
+                    code="instrument_not_for_purchases",
+                )
         else:
             postage = repos.ledger.postage_account(customer.number, create=True)
             if repos.customers.is_closed(postage.id):
@@ -289,6 +389,8 @@ class Collect:
             )
         if payment.kind == PaymentKind.CREDIT_PAYMENT:
             target = must(repos.ledger.account_by_code(credit_line_code(customer.number)))
+        elif payment.kind == PaymentKind.PURCHASE:
+            target = repos.ledger.system_account(AccountKind.SALES, payment.amount.currency)
         else:
             target = must(repos.ledger.account_by_code(postage_code(customer.number)))
         if source.kind == CREDIT_LINE_KIND:
@@ -321,11 +423,12 @@ class Collect:
             source_reference=result.reference[:120] or "-",
             transfer_id=transfer_id,
         )
-        if payment.kind != PaymentKind.CREDIT_PAYMENT:
+        if payment.kind not in (PaymentKind.CREDIT_PAYMENT, PaymentKind.PURCHASE):
             # money came in: a declined or suspended auto-refill resumes
             repos.funding.clear_declines(customer.id, now)
         unlocked = None
-        if result.status is PaymentStatus.SETTLED:
+        # a purchase paid for goods: it pays no postage debt
+        if result.status is PaymentStatus.SETTLED and payment.kind != PaymentKind.PURCHASE:
             unlocked = recover_debts(repos, customer, payment.id, now)
         found = repos.funding.payment(payment.id, customer.id, customer.number)
         assert found is not None

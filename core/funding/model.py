@@ -31,9 +31,15 @@ class PaymentKind:
     DEPOSIT = "deposit"  # from an instrument into the postage account
     AUTO_REFILL = "auto_refill"  # the same, started by the auto-refill rule
     CREDIT_PAYMENT = "credit_payment"  # from an instrument to pay down the credit line
+    PURCHASE = "purchase"  # from an instrument to the data center's sales (a shop order)
 
 
-KINDS = (PaymentKind.DEPOSIT, PaymentKind.AUTO_REFILL, PaymentKind.CREDIT_PAYMENT)
+KINDS = (
+    PaymentKind.DEPOSIT,
+    PaymentKind.AUTO_REFILL,
+    PaymentKind.CREDIT_PAYMENT,
+    PaymentKind.PURCHASE,
+)
 
 
 def _stamp(moment: datetime | None) -> str | None:

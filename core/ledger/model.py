@@ -61,6 +61,7 @@ class AccountKind(StrEnum):
     FEES = "fees"
     PAYMENT_CLEARING = "payment_clearing"  # money arriving from payment sources
     CREDIT_LINE = "credit_line"  # the postage line of credit
+    SALES = "sales"  # what customers paid the data center for supplies and add-ons
 
 
 #: Kinds whose balance is money held for a customer: never below zero / the credit limit.
