@@ -21,7 +21,7 @@ from enum import StrEnum
 
 import attrs
 
-from postroom.core.errors import Conflict, ValidationError
+from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.text import check_no_control
 
@@ -292,7 +292,7 @@ def repriced(lines: Sequence[CartLine], items: Mapping[str, Item]) -> list[Price
 def sellable(item: Item | None, sku: str, currency: str) -> Item:
     """``item`` if it may be sold in ``currency``; ``unknown_sku`` otherwise."""
     if item is None or not item.active or item.price(currency) is None:
-        raise ValidationError(f"no item {sku!r} in the catalogue", code="unknown_sku")
+        raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
     return item
 
 

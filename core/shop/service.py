@@ -149,7 +149,7 @@ class ShopService:
             lambda uow: self._repository(uow).items_by_sku([clean]).get(clean), readonly=True
         )
         if found is None:
-            raise ValidationError(f"no item {sku!r} in the catalogue", code="unknown_sku")
+            raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
         return found
 
     def save_item(self, item: Item) -> Item:
@@ -174,7 +174,7 @@ class ShopService:
         def work(uow: Session) -> Item:
             repository = self._repository(uow)
             if clean not in repository.items_by_sku([clean]):
-                raise ValidationError(f"no item {sku!r} in the catalogue", code="unknown_sku")
+                raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
             if repository.adjust_stock(clean, amount) is None:
                 raise Conflict(f"{clean} has less stock than that", code="out_of_stock")
             uow.commit()
@@ -269,7 +269,7 @@ class ShopService:
                 return attrs.evolve(first, replayed=True)
             lines = repository.cart_lines(account.number)
             if not lines:
-                raise ValidationError("the cart is empty", code="cart_empty")
+                raise Conflict("the cart is empty", code="cart_empty")
             items = repository.items_by_sku(line.sku for line in lines)
             for line in lines:
                 model.sellable(items.get(line.sku), line.sku, account.currency)

@@ -17,6 +17,7 @@ from postroom.frontends.web import (
     api_payments,
     api_postage,
     api_rates,
+    api_shop,
     api_vault,
     apiref,
     auth,
@@ -82,6 +83,7 @@ def create_app(
     app.register_blueprint(api_meters.bp)
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
+    app.register_blueprint(api_shop.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
     signin.init_app(app)  # before the API's check: it may take the session
@@ -93,6 +95,7 @@ def create_app(
     csrf.exempt(api_meters.bp)
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
+    csrf.exempt(api_shop.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app
