@@ -30,6 +30,7 @@ from postroom.frontends.web import (
     products,
     rates_pages,
     security,
+    shop_pages,
     signin,
 )
 
@@ -76,6 +77,7 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
+    app.register_blueprint(shop_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
