@@ -1,7 +1,7 @@
 """What a customer account's dashboard shows (``/dashboard``): one read of each area's
 service API, gathered at the composition root's level because it spans areas.
 
-Cases, invoices, orders and shipments have no area yet; the dashboard names them so
+Cases, invoices and shipments have no area yet; the dashboard names them so
 that the page keeps its shape when those areas arrive and fill them.
 """
 
@@ -14,6 +14,7 @@ import attrs
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
+from postroom.core.shop.model import Order
 
 if TYPE_CHECKING:
     from postroom.core.app import Postroom
@@ -30,6 +31,8 @@ class Dashboard:
     postage: PostageOverview
     meters: list[Meter]
     funding: FundingOverview
+    #: supplies orders on their way (not delivered or cancelled yet)
+    orders: list[Order] = attrs.field(factory=list)
 
 
 def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
@@ -48,6 +51,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             postage=postroom.ledger.postage_overview_in(uow, customer, refills=RECENT_REFILLS),
             meters=postroom.meters.list_in(uow, customer),
             funding=postroom.funding.overview_in(uow, customer),
+            orders=postroom.shop.open_orders_in(uow, customer.number),
         )
 
     return postroom.db.run(read, readonly=True)

@@ -109,6 +109,10 @@ def test_an_owner_orders_two_supplies_by_card_once(
     assert "Paid" in page
     listed = client.get("/shop/orders").get_data(as_text=True)
     assert number in listed
+    dashboard = client.get("/dashboard").get_data(as_text=True)
+    assert number in dashboard  # paid, on its way: the dashboard's orders list it
+    postroom.shop.set_status(number, "cancelled", staff="Sam", note="test")
+    assert number not in client.get("/dashboard").get_data(as_text=True)
 
 
 def test_a_changed_price_is_shown_before_paying(
