@@ -184,6 +184,7 @@ class Postroom:
             meters=_ShopMeters(self.meters),
             purchases=_ShopPurchases(self.funding),
             charges=_ShopCharges(self.billing),
+            assets=_ShopMeterAssets(self.meters),
         )
         self.ledger.add_debit_listener(self._after_debit)
 
@@ -369,6 +370,23 @@ class _ShopMeters:
         if meter.status != "active":
             raise NotFound(f"no meter {serial!r} in service", code="meter_not_found")
         return meter.serial
+
+
+class _ShopMeterAssets:
+    """The meters' sync assets as the shop hands add-ons and slogans to them
+    (``shop.ports.MeterAssets``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def queue_feature(self, serial: str, feature: str) -> None:
+        self._meters.set_features(serial, {feature: True})
+
+    def queue_graphic(self, serial: str, name: str, data: bytes) -> None:
+        self._meters.set_graphic(serial, name, data)
+
+    def queue_slogan_text(self, serial: str, text: str) -> None:
+        self._meters.set_ad_slogan(serial, text)
 
 
 class _ShopPurchases:

@@ -109,3 +109,7 @@ class MeterAssets(Protocol):
     def queue_graphic(self, serial: str, name: str, data: bytes) -> None:
         """Install the graphic at the meter's next sync."""
         ...
+
+    def queue_slogan_text(self, serial: str, text: str) -> None:
+        """Print ``text`` as the meter's ad slogan from its next sync."""
+        ...

@@ -27,6 +27,9 @@ from postroom.core.errors import Conflict, NotFound, PostroomError, ValidationEr
 from postroom.core.idempotency import check_key
 from postroom.core.money import Money
 from postroom.core.shop import model
+from postroom.core.shop.addon_service import AddonsService
+from postroom.core.shop.addon_service import RepositoryFactory as AddonRepositoryFactory
+from postroom.core.shop.addon_service import store as _addon_store
 from postroom.core.shop.model import (
     Cart,
     CartLine,
@@ -42,6 +45,7 @@ from postroom.core.shop.ports import (
     ChargeLine,
     CustomerAccounts,
     CustomerMeters,
+    MeterAssets,
     Purchases,
     Session,
     Transactions,
@@ -104,7 +108,9 @@ class ShopService:
         meters: CustomerMeters,
         purchases: Purchases,
         charges: AccountCharges,
+        assets: MeterAssets,
         repository: RepositoryFactory = _store,
+        addon_repository: AddonRepositoryFactory = _addon_store,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -112,7 +118,19 @@ class ShopService:
         self._meters = meters
         self._purchases = purchases
         self._charges = charges
+        self._assets = assets
         self._repository = repository
+        self._addon_repository = addon_repository
+        #: meter add-ons and ad slogans
+        self.addons = AddonsService(
+            db,
+            clock,
+            accounts=accounts,
+            meters=meters,
+            charges=charges,
+            assets=assets,
+            repository=addon_repository,
+        )
 
     def as_of(self, clock: Clock) -> ShopService:
         """The same shop on another clock: the demo writes its order history as it
@@ -124,7 +142,9 @@ class ShopService:
             meters=self._meters,
             purchases=self._purchases,
             charges=self._charges,
+            assets=self._assets,
             repository=self._repository,
+            addon_repository=self._addon_repository,
         )
 
     # ------------------------------------------------------------- catalogue

@@ -20,6 +20,14 @@ from sqlalchemy.engine import Connection
 
 from postroom.core.db import UtcDateTime, metadata
 from postroom.core.money import Money
+from postroom.core.shop.addons import (
+    AddonPurchase,
+    PurchaseStatus,
+    SloganKind,
+    SloganOrder,
+    SloganStatus,
+)
+from postroom.core.shop.graphics import GraphicType
 from postroom.core.shop.model import (
     CartLine,
     Category,
@@ -132,6 +140,80 @@ shop_order_events = sa.Table(
     sa.Column("note", sa.String(500), nullable=False),
     sa.Index("ix_shop_order_events_order", "order_id", "id"),
 )
+
+
+shop_addon_purchases = sa.Table(
+    "shop_addon_purchases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("number", sa.String(16), nullable=False, unique=True),
+    sa.Column(
+        "customer_number",
+        sa.String(10),
+        sa.ForeignKey("customer_accounts.number"),
+        nullable=False,
+    ),
+    sa.Column("serial", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("price_mills", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("invoice_number", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("bought_at", UtcDateTime(), nullable=False),
+    # one purchase of an add-on per meter: a second click (or a second person) finds it
+    sa.UniqueConstraint("serial", "code", name="uq_shop_addon_purchases_serial_code"),
+    sa.Index("ix_shop_addon_purchases_customer", "customer_number"),
+)
+
+shop_slogans = sa.Table(
+    "shop_slogans",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("number", sa.String(16), nullable=False, unique=True),
+    sa.Column(
+        "customer_number",
+        sa.String(10),
+        sa.ForeignKey("customer_accounts.number"),
+        nullable=False,
+    ),
+    sa.Column("serial", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("content_type", sa.String(40), nullable=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("decided_at", UtcDateTime(), nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Index("ix_shop_slogans_customer", "customer_number", "created_at"),
+    sa.Index("ix_shop_slogans_status", "status", "created_at"),
+)
+
+
+class AddonRepository(Protocol):
+    """What the add-on and slogan use cases read and write."""
+
+    def addon_purchase(self, serial: str, code: str) -> AddonPurchase | None: ...
+    def add_addon_purchase(self, purchase: AddonPurchase) -> bool:
+        """Store it; False (nothing stored) when the meter has this add-on already."""
+        ...
+
+    def set_addon_status(self, number: str, status: PurchaseStatus) -> None: ...
+    def addon_purchases(self, customer_number: str) -> list[AddonPurchase]: ...
+    def add_slogan(self, order: SloganOrder, data: bytes) -> None: ...
+    def slogan(self, number: str) -> tuple[SloganOrder, bytes] | None: ...
+    def slogans(
+        self, *, customer_number: str | None = None, status: SloganStatus | None = None
+    ) -> list[SloganOrder]:
+        """Newest first."""
+        ...
+
+    def decide_slogan(
+        self, number: str, status: SloganStatus, at: datetime, by: str, reason: str
+    ) -> bool:
+        """Decide a pending slogan; False when it was decided already (nothing changes)."""
+        ...
 
 
 class ShopRepository(Protocol):
@@ -471,3 +553,115 @@ class ShopStore:
             query = query.where(t.c.payment_attempts == attempts)
         done = self._c.execute(query.values(**fields))
         return bool(done.rowcount == 1)
+
+    # ---------------------------------------------------- add-ons and slogans
+
+    def addon_purchase(self, serial: str, code: str) -> AddonPurchase | None:
+        t = shop_addon_purchases
+        row = self._c.execute(sa.select(t).where(t.c.serial == serial, t.c.code == code)).first()
+        return None if row is None else _purchase(row)
+
+    def add_addon_purchase(self, purchase: AddonPurchase) -> bool:
+        t = shop_addon_purchases
+        inserted = self._c.execute(
+            _insert(self._c)(t)
+            .values(
+                number=purchase.number,
+                customer_number=purchase.customer_number,
+                serial=purchase.serial,
+                code=purchase.code,
+                price_mills=purchase.price.mills,
+                currency=purchase.price.currency,
+                invoice_number=purchase.invoice_number,
+                status=purchase.status.value,
+                bought_at=purchase.bought_at,
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.serial, t.c.code])
+            .returning(t.c.id)
+        ).first()
+        return inserted is not None
+
+    def set_addon_status(self, number: str, status: PurchaseStatus) -> None:
+        t = shop_addon_purchases
+        self._c.execute(t.update().where(t.c.number == number).values(status=status.value))
+
+    def addon_purchases(self, customer_number: str) -> list[AddonPurchase]:
+        t = shop_addon_purchases
+        rows = self._c.execute(
+            sa.select(t).where(t.c.customer_number == customer_number).order_by(t.c.id)
+        )
+        return [_purchase(row) for row in rows]
+
+    def add_slogan(self, order: SloganOrder, data: bytes) -> None:
+        self._c.execute(
+            shop_slogans.insert().values(
+                number=order.number,
+                customer_number=order.customer_number,
+                serial=order.serial,
+                kind=order.kind.value,
+                label=order.label,
+                content_type=None if order.content_type is None else order.content_type.value,
+                data=data,
+                status=order.status.value,
+                created_at=order.created_at,
+                reason=order.reason,
+            )
+        )
+
+    def slogan(self, number: str) -> tuple[SloganOrder, bytes] | None:
+        t = shop_slogans
+        row = self._c.execute(sa.select(t).where(t.c.number == number)).first()
+        return None if row is None else (_slogan(row), bytes(row.data))
+
+    def slogans(
+        self, *, customer_number: str | None = None, status: SloganStatus | None = None
+    ) -> list[SloganOrder]:
+        t = shop_slogans
+        query = sa.select(*[c for c in t.c if c.name != "data"]).order_by(
+            t.c.created_at.desc(), t.c.id.desc()
+        )
+        if customer_number is not None:
+            query = query.where(t.c.customer_number == customer_number)
+        if status is not None:
+            query = query.where(t.c.status == status.value)
+        return [_slogan(row) for row in self._c.execute(query.limit(500))]
+
+    def decide_slogan(
+        self, number: str, status: SloganStatus, at: datetime, by: str, reason: str
+    ) -> bool:
+        t = shop_slogans
+        done = self._c.execute(
+            t.update()
+            .where(t.c.number == number, t.c.status == SloganStatus.PENDING.value)
+            .values(status=status.value, decided_at=at, decided_by=by, reason=reason)
+        )
+        return bool(done.rowcount == 1)
+
+
+def _purchase(row: Any) -> AddonPurchase:
+    return AddonPurchase(
+        number=row.number,
+        customer_number=row.customer_number,
+        serial=row.serial,
+        code=row.code,
+        price=Money(int(row.price_mills), row.currency),
+        invoice_number=row.invoice_number,
+        status=PurchaseStatus(row.status),
+        bought_at=row.bought_at,
+    )
+
+
+def _slogan(row: Any) -> SloganOrder:
+    return SloganOrder(
+        number=row.number,
+        customer_number=row.customer_number,
+        serial=row.serial,
+        kind=SloganKind(row.kind),
+        label=row.label,
+        content_type=None if row.content_type is None else GraphicType(row.content_type),
+        status=SloganStatus(row.status),
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        reason=row.reason,
+    )

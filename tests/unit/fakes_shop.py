@@ -13,6 +13,7 @@ import attrs
 
 from postroom.core.errors import NotFound, PostroomError
 from postroom.core.money import Money
+from postroom.core.shop.addons import AddonPurchase, PurchaseStatus, SloganOrder, SloganStatus
 from postroom.core.shop.model import CartLine, Item, Order, OrderEvent, OrderStatus
 from postroom.core.shop.ports import ChargeLine, PurchasePayment
 
@@ -201,11 +202,91 @@ class FakeCharges:
 
 
 class FakeCustomerMeters:
+    """Customers' meters in service: serial -> (customer, product code)."""
+
     def __init__(self) -> None:
-        self.models: dict[str, list[str]] = {}
+        self.meters: dict[str, tuple[str, str]] = {}
+
+    def add(self, customer_number: str, serial: str, product_code: str = "PR-VPSD1") -> None:
+        self.meters[serial] = (customer_number, product_code)
 
     def product_codes(self, customer_number: str) -> list[str]:
-        return self.models.get(customer_number, [])
+        return sorted({code for owner, code in self.meters.values() if owner == customer_number})
 
     def customer_meter_serial(self, customer_number: str, serial: str) -> str:
-        raise NotFound("no meter", code="meter_not_found")
+        owner = self.meters.get(serial.strip().upper() if isinstance(serial, str) else "")
+        if owner is None or owner[0] != customer_number:
+            raise NotFound(f"no meter {serial!r}", code="meter_not_found")
+        return serial.strip().upper()
+
+
+class FakeAddonRepository:
+    def __init__(self) -> None:
+        self.bought: dict[tuple[str, str], AddonPurchase] = {}
+        self.slogan_rows: dict[str, tuple[SloganOrder, bytes]] = {}
+
+    def __call__(self, _session: Any) -> FakeAddonRepository:
+        return self
+
+    def addon_purchase(self, serial: str, code: str) -> AddonPurchase | None:
+        return self.bought.get((serial, code))
+
+    def add_addon_purchase(self, purchase: AddonPurchase) -> bool:
+        if (purchase.serial, purchase.code) in self.bought:
+            return False
+        self.bought[(purchase.serial, purchase.code)] = purchase
+        return True
+
+    def set_addon_status(self, number: str, status: PurchaseStatus) -> None:
+        for key, purchase in self.bought.items():
+            if purchase.number == number:
+                self.bought[key] = attrs.evolve(purchase, status=status)
+
+    def addon_purchases(self, customer_number: str) -> list[AddonPurchase]:
+        return [p for p in self.bought.values() if p.customer_number == customer_number]
+
+    def add_slogan(self, order: SloganOrder, data: bytes) -> None:
+        self.slogan_rows[order.number] = (order, data)
+
+    def slogan(self, number: str) -> tuple[SloganOrder, bytes] | None:
+        return self.slogan_rows.get(number)
+
+    def slogans(
+        self, *, customer_number: str | None = None, status: SloganStatus | None = None
+    ) -> list[SloganOrder]:
+        return [
+            o
+            for o, _ in reversed(self.slogan_rows.values())
+            if (customer_number is None or o.customer_number == customer_number)
+            and (status is None or o.status is status)
+        ]
+
+    def decide_slogan(
+        self, number: str, status: SloganStatus, at: datetime, by: str, reason: str
+    ) -> bool:
+        order, data = self.slogan_rows[number]
+        if order.status is not SloganStatus.PENDING:
+            return False
+        self.slogan_rows[number] = (
+            attrs.evolve(order, status=status, decided_at=at, decided_by=by, reason=reason),
+            data,
+        )
+        return True
+
+
+class FakeMeterAssets:
+    """The meters' sync assets: what each meter gets at its next sync."""
+
+    def __init__(self) -> None:
+        self.features: dict[str, set[str]] = {}
+        self.graphics: dict[str, dict[str, bytes]] = {}
+        self.slogan_texts: dict[str, str] = {}
+
+    def queue_feature(self, serial: str, feature: str) -> None:
+        self.features.setdefault(serial, set()).add(feature)
+
+    def queue_graphic(self, serial: str, name: str, data: bytes) -> None:
+        self.graphics.setdefault(serial, {})[name] = data
+
+    def queue_slogan_text(self, serial: str, text: str) -> None:
+        self.slogan_texts[serial] = text

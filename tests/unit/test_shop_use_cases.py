@@ -8,7 +8,14 @@ from datetime import timedelta
 import attrs
 import pytest
 from contracts_fakes import FakeAccounts, account
-from fakes_shop import FakeCharges, FakeCustomerMeters, FakePurchases, FakeShopRepository
+from fakes_shop import (
+    FakeAddonRepository,
+    FakeCharges,
+    FakeCustomerMeters,
+    FakeMeterAssets,
+    FakePurchases,
+    FakeShopRepository,
+)
 from fakes_transactions import FakeDatabase
 
 from postroom.core.clock import FrozenClock
@@ -95,7 +102,7 @@ def shop(
     charges: FakeCharges,
 ) -> ShopService:
     meters = FakeCustomerMeters()
-    meters.models[MINE] = ["PR-VPSD1"]
+    meters.add(MINE, "PR-MINE-1")
     return ShopService(
         db,
         clock,
@@ -103,7 +110,9 @@ def shop(
         meters=meters,
         purchases=purchases,
         charges=charges,
+        assets=FakeMeterAssets(),
         repository=repo,
+        addon_repository=FakeAddonRepository(),
     )
 
 
