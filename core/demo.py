@@ -221,6 +221,9 @@ def _shop(postroom: Postroom) -> None:
     for item in demo_items(PRODUCTS):
         postroom.shop.save_item(item)
     customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    if postroom.billing.profile(customer.number).region is None:
+        # orders on account and add-ons are invoiced with New York's sales tax
+        postroom.billing.set_profile(customer.number, region="NY")
     card = next(
         (i for i in postroom.funding.instruments(customer.number) if i.source == "sandbox-card"),
         None,

@@ -243,6 +243,10 @@ class AddonsService:
             readonly=True,
         )
 
+    def all_slogans(self) -> builtins.list[SloganOrder]:
+        """Every account's slogan orders, newest first (staff)."""
+        return self._db.run(lambda uow: self._repository(uow).slogans(), readonly=True)
+
     def slogan_graphic(self, number: str) -> tuple[SloganOrder, bytes]:
         """A slogan order and its checked graphic (staff review it)."""
         return self._find(number)

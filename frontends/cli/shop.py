@@ -14,7 +14,7 @@ from postroom.core.shop.model import MAX_STOCK, OrderStatus
 from postroom.frontends.cli.options import account_option as shared_account_option
 from postroom.frontends.cli.options import json_option, limit_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
-from postroom.frontends.serialise.shop import item_json, order_json
+from postroom.frontends.serialise.shop import item_json, order_json, slogan_json
 
 account_option = shared_account_option(
     required=False, param="customer_number", help="Only this customer account's orders."
@@ -98,6 +98,61 @@ def order_status(
         number, status, staff=staff, tracking_number=tracking, note=note
     )
     emit(order_json(order), as_json, lambda d: f"{d['number']}: {d['status']}")
+
+
+@shop.command()
+@click.option("--all", "everything", is_flag=True, help="Every account's, not only those waiting.")
+@json_option
+@pass_state
+def slogans(state: CliState, everything: bool, as_json: bool) -> None:
+    """List uploaded ad slogans waiting for staff. Staff only."""
+    addons = state.postroom().shop.addons
+    found = addons.all_slogans() if everything else addons.pending_slogans()
+    emit([slogan_json(o) for o in found], as_json, _slogans)
+
+
+@shop.command("slogan-graphic")
+@click.argument("number")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write."
+)
+@pass_state
+def slogan_graphic(state: CliState, number: str, output: str) -> None:
+    """Write an uploaded slogan's checked graphic to a file, to look at it. Staff only."""
+    order, data = state.postroom().shop.addons.slogan_graphic(number)
+    with open(output, "wb") as out:
+        out.write(data)
+    click.echo(f"{order.number}: {order.content_type} written to {output}")
+
+
+@shop.command("slogan-decision")
+@click.argument("number")
+@click.argument("decision", type=click.Choice(["approve", "reject"]))
+@click.option("--staff", required=True, help="Who decides.")
+@click.option("--reason", default="", help="Why it is rejected (the customer reads it).")
+@json_option
+@pass_state
+def slogan_decision(
+    state: CliState, number: str, decision: str, staff: str, reason: str, as_json: bool
+) -> None:
+    """Approve an uploaded slogan (it goes to the meter at its next sync) or reject it
+    with a reason. Staff only."""
+    addons = state.postroom().shop.addons
+    if decision == "approve":
+        done = addons.approve_slogan(number, staff=staff)
+    else:
+        done = addons.reject_slogan(number, staff=staff, reason=reason)
+    emit(slogan_json(done), as_json, lambda d: f"{d['number']}: {d['status']}")
+
+
+def _slogans(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no slogans waiting"
+    return "\n".join(
+        f"{r['number']}  {r['customer_number']}  {r['serial']:<14} {r['status']:<8} "
+        f"{r['content_type'] or 'text'}  {r['label']}"
+        for r in rows
+    )
 
 
 def _catalog(rows: list[dict[str, Any]]) -> str:

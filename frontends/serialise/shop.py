@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from postroom.core.shop.addons import SloganOrder
 from postroom.core.shop.model import Item, Order
 from postroom.core.shop.service import CartView, CatalogEntry
 from postroom.frontends.serialise import mills, money, optional_money, stamp
@@ -84,4 +85,20 @@ def order_json(order: Order) -> dict[str, Any]:
             {"status": e.status.value, "at": stamp(e.at), "by": e.by, "note": e.note or None}
             for e in order.events
         ],
+    }
+
+
+def slogan_json(order: SloganOrder) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "customer_number": order.customer_number,
+        "serial": order.serial,
+        "kind": order.kind.value,
+        "label": order.label,
+        "content_type": None if order.content_type is None else order.content_type.value,
+        "status": order.status.value,
+        "created_at": stamp(order.created_at),
+        "decided_at": stamp(order.decided_at),
+        "decided_by": order.decided_by,
+        "reason": order.reason or None,
     }

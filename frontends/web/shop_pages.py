@@ -15,10 +15,13 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _
 from werkzeug.wrappers import Response
 
 from postroom.core.errors import PostroomError
+from postroom.core.shop.addons import SLOGAN_LIBRARY
+from postroom.core.shop.graphics import MAX_BYTES, MAX_HEIGHT, MAX_WIDTH
 from postroom.core.shop.model import MAX_QUANTITY, OrderStatus
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, login_required, roles_required
@@ -54,6 +57,21 @@ def error_messages() -> dict[str, Any]:
         "billing_region_required": _(
             "Your billing address needs its state or province before we can invoice you."
         ),
+        "unknown_addon": _("Choose one of the add-ons."),
+        "addon_owned": _("This meter has this add-on already."),
+        "meter_not_found": _("Choose one of your meters in service."),
+        "unknown_slogan": _("Choose a slogan of the library."),
+        "upload_empty": _("Choose a PNG or SVG file."),
+        "upload_too_large": _("The file is too large."),
+        "upload_not_an_image": _("The file is neither a PNG nor an SVG image."),
+        "upload_type_mismatch": _("The file is not what its name or type says."),
+        "upload_too_many_pixels": _("The image is too large: see the limits below."),
+        "svg_invalid": _("The SVG could not be read safely."),
+        "svg_size_required": _("The SVG needs its width and height in pixels."),
+        "svg_script_refused": _("The SVG contains a script: it is refused."),
+        "svg_foreign_object_refused": _("The SVG embeds foreign content: it is refused."),
+        "svg_external_reference": _("The SVG refers to files outside itself: it is refused."),
+        "svg_style_refused": _("The SVG uses style attributes: use presentation attributes."),
         "payment_source_unavailable": _(
             "The payment service could not be reached. Nothing was charged; try again."
         ),
@@ -241,6 +259,93 @@ def reorder(number: str) -> Response:
     return redirect(url_for("shop_pages.cart"), code=303)
 
 
+# --------------------------------------------------------- add-ons and slogans
+
+
+@bp.get("/addons")
+@login_required
+def addons() -> str:
+    """Meter add-ons and ad slogans of the account: any user reads; owners and admins buy."""
+    number = _customer()
+    pr = current_postroom()
+    meters = [m for m in pr.meters.list(number) if m.status.value == "active"]
+    return render_template(
+        "shop/addons.html",
+        offer=pr.shop.addons.offer(number),
+        meters=meters,
+        slogans=pr.shop.addons.slogans(number),
+        library=SLOGAN_LIBRARY,
+        may_buy=_may_buy(),
+        max_kib=MAX_BYTES // 1024,
+        max_width=MAX_WIDTH,
+        max_height=MAX_HEIGHT,
+    )
+
+
+@bp.post("/addons/buy")
+@login_required
+@roles_required(*BUYERS)
+def buy_addon() -> Response:
+    number = _customer()
+    try:
+        bought = current_postroom().shop.addons.buy(
+            number, request.form.get("serial", ""), request.form.get("addon", "")
+        )
+    except PostroomError as error:
+        flash(_message(error), "error")
+    else:
+        flash(
+            str(
+                _(
+                    "Invoiced (%(invoice)s): the meter %(serial)s gets it at its next sync.",
+                    invoice=bought.invoice_number,
+                    serial=bought.serial,
+                )
+            )
+        )
+    return redirect(url_for("shop_pages.addons"), code=303)
+
+
+@bp.post("/slogans/library")
+@login_required
+@roles_required(*BUYERS)
+def choose_slogan() -> Response:
+    number = _customer()
+    try:
+        current_postroom().shop.addons.choose_slogan(
+            number,
+            request.form.get("serial", ""),
+            request.form.get("slogan", ""),
+            str(get_locale()),
+        )
+    except PostroomError as error:
+        flash(_message(error), "error")
+    else:
+        flash(str(_("The slogan goes to your meter at its next sync.")))
+    return redirect(url_for("shop_pages.addons"), code=303)
+
+
+@bp.post("/slogans/upload")
+@login_required
+@roles_required(*BUYERS)
+def upload_slogan() -> Response:
+    number = _customer()
+    upload = request.files.get("graphic")
+    try:
+        current_postroom().shop.addons.upload_slogan(
+            number,
+            request.form.get("serial", ""),
+            upload.filename or "" if upload else "",
+            upload.read(MAX_BYTES + 1) if upload else b"",
+            upload.mimetype if upload else None,
+        )
+    except PostroomError as error:
+        flash(_message(error), "error")
+    else:
+        flash(str(_("Thank you: our staff check your slogan before it goes to the meter.")))
+    return redirect(url_for("shop_pages.addons"), code=303)
+
+
 def status_label(value: str) -> str:
     """The visitor's-language name of an order status."""
     labels = {
@@ -255,6 +360,10 @@ def status_label(value: str) -> str:
         "sealing": _("Sealing"),
         "envelopes": _("Envelopes"),
         "office": _("Office supplies"),
+        "pending": _("Waiting for approval"),
+        "rejected": _("Rejected"),
+        "queued": _("Sent at the next sync"),
+        "invoiced": _("Invoiced"),
     }
     return str(labels.get(value, value))
 

@@ -68,3 +68,31 @@ def test_staff_move_an_order_to_shipped_and_list_it(
     assert number in run(runner, "shop", "orders")
     out = run(runner, "shop", "order-status", "SO-2026-000000", "picking", "--staff", "Sam", code=1)
     assert "order" in out
+
+
+def test_staff_review_approve_and_reject_uploaded_slogans(
+    runner: CliRunner, cli_env: dict[str, str], tmp_path
+) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="60" height="20"><text>Hi</text></svg>'
+    config = Config.load(
+        {}, database_url=cli_env["POSTROOM_DATABASE_URL"], data_dir=cli_env["POSTROOM_DATA_DIR"]
+    )
+    with Postroom.open(config=config) as pr:
+        number = pr.accounts.create("Acme", "US", "USD").number
+        pr.meters.register(number, product_code="PR-VPSD1", serial="PR-CLI-AD")
+        first = pr.shop.addons.upload_slogan(number, "PR-CLI-AD", "a.svg", svg).number
+        second = pr.shop.addons.upload_slogan(number, "PR-CLI-AD", "b.svg", svg).number
+    waiting = run(runner, "shop", "slogans", "--json")
+    assert {w["number"] for w in waiting} == {first, second}
+    shown = tmp_path / "first.svg"
+    run(runner, "shop", "slogan-graphic", first, "--output", str(shown))
+    assert b"<text>Hi</text>" in shown.read_bytes() or b">Hi<" in shown.read_bytes()
+    assert run(runner, "shop", "slogan-decision", first, "approve", "--staff", "Sam",
+               "--json")["status"] == "queued"  # fmt: skip
+    out = run(runner, "shop", "slogan-decision", second, "reject", "--staff", "Sam", code=1)
+    assert "reason" in out
+    rejected = run(runner, "shop", "slogan-decision", second, "reject", "--staff", "Sam",
+                   "--reason", "unreadable", "--json")  # fmt: skip
+    assert rejected["reason"] == "unreadable"
+    assert run(runner, "shop", "slogans") == "no slogans waiting\n"
+    assert len(run(runner, "shop", "slogans", "--all", "--json")) == 2

@@ -4,6 +4,7 @@ unpaid, another account's order is 404 and only owners and admins order."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import attrs
@@ -189,3 +190,63 @@ def test_another_accounts_order_is_404_and_a_user_does_not_order(
     assert checkout(client, "account", "x-key").status_code == 404
     page = client.get(f"/shop/orders/{order.number}").get_data(as_text=True)
     assert "Payée" in page
+
+
+def test_an_owner_buys_an_addon_and_uploads_a_slogan_bad_files_are_a_message(
+    client: FlaskClient, postroom: Postroom, world: dict[str, str]
+) -> None:
+    sign_in(client, postroom, "owner@acme.example")
+    page = client.get("/shop/addons").get_data(as_text=True)
+    assert "Department accounting" in page
+    token = field(page, "csrf_token")
+    bought = client.post(
+        "/shop/addons/buy",
+        data={"csrf_token": token, "serial": "PR-PAGE-1", "addon": "AD-SLOTS-4"},
+    )
+    assert bought.status_code == 303
+    page = client.get("/shop/addons").get_data(as_text=True)
+    assert "the meter PR-PAGE-1 gets it at its next sync" in page
+    assert postroom.meters.get("PR-PAGE-1").features.get("ad_slots_4") is True
+
+    def upload(data: bytes, name: str, mimetype: str) -> str:
+        response = client.post(
+            "/shop/slogans/upload",
+            data={
+                "csrf_token": token,
+                "serial": "PR-PAGE-1",
+                "graphic": (io.BytesIO(data), name, mimetype),
+            },
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 303
+        return client.get("/shop/addons").get_data(as_text=True)
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="90" height="30">'
+    script = svg + b"<script>alert(1)</script></svg>"
+    assert "The SVG contains a script: it is refused." in upload(script, "x.svg", "image/svg+xml")
+    disguised = b"MZ\x90\x00" + b"\0" * 64
+    assert "The file is neither a PNG nor an SVG image." in upload(disguised, "x.png", "image/png")
+    fine = svg + b"<text>&lt;b&gt;Hi</text></svg>"
+    page = upload(fine, "<i>logo</i>.svg", "image/svg+xml")
+    assert "Waiting for approval" in page
+    assert "<i>logo</i>" not in page  # the file name is escaped
+    assert "&lt;i&gt;logo&lt;/i&gt;.svg" in page
+    assert len(postroom.shop.addons.slogans(world["mine"])) == 1
+
+
+def test_a_user_and_another_account_do_not_buy_for_the_meter(
+    client: FlaskClient, postroom: Postroom, world: dict[str, str]
+) -> None:
+    sign_in(client, postroom, "operator@acme.example")
+    token = field(client.get("/shop/addons").get_data(as_text=True), "csrf_token")
+    data = {"csrf_token": token, "serial": "PR-PAGE-1", "addon": "WEIGH-30KG"}
+    assert client.post("/shop/addons/buy", data=data).status_code == 404
+    sign_in(client, postroom, "owner@other.example")
+    token = field(client.get("/shop/addons").get_data(as_text=True), "csrf_token")
+    response = client.post("/shop/addons/buy", data={**data, "csrf_token": token})
+    assert response.status_code == 303
+    assert "Choose one of your meters in service." in client.get("/shop/addons").get_data(
+        as_text=True
+    )
+    assert postroom.shop.addons.purchases(world["mine"]) == []
+    assert postroom.billing.list(world["other"]) == []
