@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
 from postroom.core.billing.model import LineItem, Party
-from postroom.core.billing.service import BillingService, BillingSettings
+from postroom.core.billing.service import BillingService
+from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
@@ -176,7 +177,13 @@ class Postroom:
             _billing_settings(config),
             accounts=self.accounts,
             messages=self.outbox,
+            payments=self.funding,
+            contracts=self.contracts,
+            meters=MeterInstallationNumbers(self.meters),
+            statements=self.funding,
         )
+        # a settled, failed or returned invoice payment reaches its invoice
+        self.funding.add_payment_listener(self.billing.payment_changed)
         self.shop = ShopService(
             db,
             clock,
@@ -352,6 +359,21 @@ class _MeterRegistry:
         except (NotFound, ValidationError):
             return False
         return True
+
+
+class MeterInstallationNumbers:
+    """The meters' installation account numbers as billing asks for them
+    (``billing.ports.InstallationNumbers``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def installation_numbers(self, customer_number: str | None = None) -> dict[str, str]:
+        return {
+            m.serial: m.installation_number
+            for m in self._meters.list(customer_number)
+            if m.installation_number
+        }
 
 
 class _ShopMeters:

@@ -1,8 +1,9 @@
 """What a customer account's dashboard shows (``/dashboard``): one read of each area's
 service API, gathered at the composition root's level because it spans areas.
 
-Cases, invoices and shipments have no area yet; the dashboard names them so
-that the page keeps its shape when those areas arrive and fill them.
+Cases and shipments have no area yet; the dashboard names them so that the page
+keeps its shape when those areas arrive and fill them. Invoices come from billing,
+orders from the shop.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from postroom.core.billing.model import AccountStatement
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
@@ -31,6 +33,8 @@ class Dashboard:
     postage: PostageOverview
     meters: list[Meter]
     funding: FundingOverview
+    #: what the account owes: balance due, overdue, the unpaid invoices first due
+    invoices: AccountStatement
     #: supplies orders on their way (not delivered or cancelled yet)
     orders: list[Order] = attrs.field(factory=list)
 
@@ -51,6 +55,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             postage=postroom.ledger.postage_overview_in(uow, customer, refills=RECENT_REFILLS),
             meters=postroom.meters.list_in(uow, customer),
             funding=postroom.funding.overview_in(uow, customer),
+            invoices=postroom.billing.overview_in(uow, customer),
             orders=postroom.shop.open_orders_in(uow, customer.number),
         )
 

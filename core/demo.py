@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import attrs
@@ -211,6 +211,67 @@ def _portal_users(postroom: Postroom) -> DemoFacts:
     return facts
 
 
+def _billing(postroom: Postroom) -> None:
+    """A year of the demo customer's invoices: its contracts billed on schedule month by
+    month, supplies every other month, one corrected by a credit note; the past ones
+    paid by the sandbox card, this month's open; paperless billing on.
+
+    Each past month is billed by the billing service as of that day (a frozen clock),
+    so its numbers, dates and payments read as they would have then."""
+    from postroom.core.app import MeterInstallationNumbers
+    from postroom.core.billing.model import LineItem
+    from postroom.core.billing.service import BillingService
+    from postroom.core.clock import FrozenClock
+
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    postroom.billing.set_profile(
+        customer.number,
+        region="NY",
+        billing_address=["350 Fifth Avenue", "New York, NY 10118", "United States"],
+    )
+    card = next(
+        (i for i in postroom.funding.instruments(customer.number) if i.source == "sandbox-card"),
+        None,
+    )
+    now = postroom.clock.now()
+    for months_ago in range(12, -1, -1):
+        moment = datetime.combine(
+            add_months(now.date().replace(day=1), -months_ago) + timedelta(days=1),
+            now.timetz(),
+        )
+        if moment > now:
+            continue
+        then = BillingService(
+            postroom.db,
+            FrozenClock(moment),
+            postroom.billing.settings,
+            accounts=postroom.accounts,
+            messages=postroom.outbox,
+            payments=postroom.funding,
+            contracts=postroom.contracts,
+            meters=MeterInstallationNumbers(postroom.meters),
+            statements=postroom.funding,
+        )
+        then.run_contracts(moment.date())
+        if months_ago % 2 == 0:
+            order = then.issue_invoice(
+                customer.number,
+                [
+                    LineItem("Ink cartridge PR-INK-1 (red)", 2, Money.parse("42.50 USD")),
+                    LineItem("Postage labels, roll of 300", 3, Money.parse("11.90 USD")),
+                ],
+                kind="supplies",
+                reference=f"demo-order:{moment.date().isoformat()}",
+            )
+            if months_ago == 8:  # the labels were damaged in transit: corrected
+                then.credit(customer.number, order.number, "Labels damaged in transit")
+        if months_ago >= 1 and card is not None:
+            for invoice in then.list(customer.number, status="open", limit=100):
+                if invoice.due_on < now.date():
+                    then.pay(customer.number, invoice.number, card.id, f"demo-{invoice.number}")
+    postroom.billing.set_profile(customer.number, paperless=True)
+
+
 def _shop(postroom: Postroom) -> None:
     """The supplies catalogue, and the demo customer's past orders: delivered ones a
     year and three months ago, one shipped last week (paid by the demo's card)."""
@@ -265,6 +326,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("funding", _funding),
     DemoStep("kiosk-operator", _kiosk_operator),
     DemoStep("portal-users", _portal_users),
+    DemoStep("billing", _billing),
     DemoStep("shop", _shop),
 ]
 

@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.meters.jobs",
     "postroom.core.contracts.jobs",
     "postroom.core.identity.jobs",
+    "postroom.core.billing.jobs",
 )
 
 

@@ -144,6 +144,17 @@ class AccountStore:
         ).first()
         return None if row is None else _account(row)
 
+    def get_many(self, numbers: list[str]) -> list[CustomerAccount]:
+        found: list[CustomerAccount] = []
+        for start in range(0, len(numbers), 500):
+            rows = self._c.execute(
+                sa.select(customer_accounts).where(
+                    customer_accounts.c.number.in_(numbers[start : start + 500])
+                )
+            )
+            found += [_account(row) for row in rows]
+        return found
+
     def get_by_id(self, account_id: int) -> CustomerAccount | None:
         row = self._c.execute(
             sa.select(customer_accounts).where(customer_accounts.c.id == account_id)

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from postroom.core.billing.model import Invoice
+from postroom.core.billing.ports import CustomerMessages, Session
 from postroom.core.money import Money
+from postroom.core.ports import Translation
 
 Texts = dict[str, tuple[str, str]]
+
+
+def write(
+    outbox: CustomerMessages,
+    uow: Session,
+    customer_number: str,
+    kind: str,
+    texts: Texts,
+    data: Mapping[str, str],
+    language: str,
+) -> str:
+    """Write the customer's email in the caller's transaction, in ``language`` with the
+    other languages as translations; returns its id (delivered after the commit)."""
+    subject, body = texts[language]
+    return outbox.add_for_customer(
+        uow.connection,
+        customer_number,
+        kind,
+        subject,
+        body,
+        data,
+        language=language,
+        translations={
+            other: Translation(subject=text[0], body=text[1])
+            for other, text in texts.items()
+            if other != language
+        },
+    )
 
 
 def _amount(money: Money, language: str) -> str:

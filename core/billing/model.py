@@ -21,7 +21,8 @@ from enum import StrEnum
 
 import attrs
 
-from postroom.core.errors import ValidationError
+from postroom.core.contracts.model import add_months
+from postroom.core.errors import NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.text import check_no_control
 
@@ -93,6 +94,22 @@ def round_to_cents(mills: int | Decimal) -> int:
         (magnitude / MILLS_PER_CENT + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR")
     )
     return (-cents if mills < 0 else cents) * MILLS_PER_CENT
+
+
+def known_number(text: str) -> str:
+    """The number in canonical form; ``invoice_not_found`` when no invoice can have it."""
+    clean = parse_invoice_number(text)
+    if clean is None:
+        raise NotFound(f"no invoice {text!r}", code="invoice_not_found")
+    return clean
+
+
+def owned(found: Invoice | None, customer_number: str, asked: str) -> Invoice:
+    """``found`` when it is the customer's; else ``invoice_not_found`` (another
+    account's invoice does not exist for this one)."""
+    if found is None or found.customer_number != customer_number:
+        raise NotFound(f"no invoice {asked!r}", code="invoice_not_found")
+    return found
 
 
 # --------------------------------------------------------------------- taxes
@@ -355,6 +372,57 @@ def due_date(issued_on: date, due_days: int | None) -> date:
     return issued_on + timedelta(days=days)
 
 
+# ------------------------------------------------------------------ contracts
+
+#: Months in each contract billing period.
+PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+
+_CONTRACT_KIND_NAMES = {
+    "lease": {"en": "Lease", "fr": "Location-bail"},
+    "rental": {"en": "Rental", "fr": "Location"},
+    "maintenance": {"en": "Maintenance", "fr": "Maintenance"},
+}
+
+
+def contract_period(start: date, months: int, day: date) -> tuple[date, date]:
+    """The billing period of a contract started on ``start`` that ``day`` falls in:
+    periods of ``months`` months from the start, both ends included."""
+    elapsed = (day.year - start.year) * 12 + day.month - start.month
+    index = max(0, elapsed // months)
+    while index > 0 and add_months(start, index * months) > day:
+        index -= 1
+    first = add_months(start, index * months)
+    return first, add_months(start, (index + 1) * months) - timedelta(days=1)
+
+
+def contract_line(
+    kind: str,
+    serial: str,
+    product_code: str,
+    contract_number: str,
+    period: tuple[date, date],
+    language: str,
+) -> str:
+    """A contract period's line, in the customer's language."""
+    name = _CONTRACT_KIND_NAMES.get(kind, {"en": kind, "fr": kind})[language]
+    first, last = period
+    if language == "fr":
+        return (
+            f"{name} du compteur {serial} ({product_code}), contrat {contract_number}, "
+            f"du {first:%d/%m/%Y} au {last:%d/%m/%Y}"
+        )
+    return (
+        f"{name} of meter {serial} ({product_code}), contract {contract_number}, "
+        f"{first.isoformat()} to {last.isoformat()}"
+    )
+
+
+def statement_line(month: str, language: str) -> str:
+    if language == "fr":
+        return f"Ligne de crédit d'affranchissement, relevé {month}"
+    return f"Postage line of credit, statement {month}"
+
+
 # ------------------------------------------------------------------ profile
 
 
@@ -384,6 +452,34 @@ def parse_region(text: object) -> str | None:
             "a region is a two-letter state or province code", code="invalid_region"
         )
     return clean
+
+
+# ------------------------------------------------------------------ payments
+
+
+@attrs.frozen
+class InvoicePayment:
+    """One attempt to pay an invoice, as billing recorded it: ``started`` until the
+    payment source answered, then the funding payment's status (``pending``,
+    ``settled``, ``failed``, ``returned``)."""
+
+    invoice_number: str
+    customer_number: str
+    key: str
+    payment_id: str | None
+    amount: Money
+    via: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def active(self) -> bool:
+        """Started, or collected (pending or settled): the invoice is being paid."""
+        return self.status in ACTIVE_ATTEMPTS
+
+
+ACTIVE_ATTEMPTS = ("started", "pending", "settled")
 
 
 # ------------------------------------------------------------- account status

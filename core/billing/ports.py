@@ -21,7 +21,7 @@ from postroom.core.billing.model import Invoice, LineItem
 from postroom.core.contracts.model import Contract
 from postroom.core.funding.model import Instrument, Payment, Statement
 from postroom.core.money import Money
-from postroom.core.ports import Translation
+from postroom.core.ports import PaymentSource, Translation
 
 T = TypeVar("T")
 
@@ -87,6 +87,10 @@ class Transactions(Protocol):
 class CustomerAccounts(Protocol):
     def get(self, number: str) -> CustomerAccount: ...
 
+    def many(self, numbers: Iterable[str]) -> dict[str, CustomerAccount]:
+        """The accounts of ``numbers`` by number (unknown ones left out), in one read."""
+        ...
+
 
 class Contracts(Protocol):
     def billable_on(self, day: date) -> builtins.list[Contract]:
@@ -120,9 +124,11 @@ class Payments(Protocol):
 
     def instruments(self, customer_number: str) -> builtins.list[Instrument]: ...
 
+    def source(self, code: str) -> PaymentSource: ...
+
 
 class CreditStatements(Protocol):
-    def statements_of_month(self, month: str) -> builtins.list[Statement]:
+    def statements_of_month(self, month: str | None = None) -> builtins.list[Statement]:
         """Every credit line's statement of ``month`` (YYYY-MM), produced if needed."""
         ...
 

@@ -18,47 +18,44 @@ import attrs
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.billing import messages, model
+from postroom.core.billing.document import invoice_pdf
 from postroom.core.billing.model import (
     AccountStatement,
     BillingProfile,
     Invoice,
     InvoiceKind,
+    InvoicePayment,
     InvoiceStatus,
     LineItem,
     Party,
     Series,
 )
+from postroom.core.billing.paying import Paying
 from postroom.core.billing.ports import (
+    Contracts,
+    CreditStatements,
     CustomerAccounts,
     CustomerMessages,
+    InstallationNumbers,
+    Payments,
     Session,
     Transactions,
 )
-from postroom.core.billing.store import BillingRepository, BillingStore, InvoicePayment
-from postroom.core.billing.taxes import TaxTable
+from postroom.core.billing.runs import BillingRuns
+from postroom.core.billing.settings import BillingSettings
+from postroom.core.billing.store import BillingRepository, BillingStore
 from postroom.core.clock import Clock, today
 from postroom.core.errors import Conflict, NotFound, ValidationError
-from postroom.core.ports import Translation
+from postroom.core.text import check_no_control
 
 RepositoryFactory = Callable[[Session], BillingRepository]
+#: The payment sources' kind automatic debit takes (SEPA, ACH).
+BANK_DEBIT = "bank_debit"
 MAX_PAGE = 1000
 
 
 def _store(session: Session) -> BillingRepository:
     return BillingStore(session.connection)
-
-
-@attrs.frozen
-class BillingSettings:
-    """Who bills (printed on every document), the tax table, and where customers read
-    their invoices (the portal's address, for emails)."""
-
-    seller: Party
-    taxes: TaxTable
-    portal_url: str = "http://localhost:8000"
-
-    def invoice_link(self, number: str) -> str:
-        return f"{self.portal_url.rstrip('/')}/billing/invoices/{number}"
 
 
 class BillingService:
@@ -72,6 +69,10 @@ class BillingService:
         *,
         accounts: CustomerAccounts,
         messages: CustomerMessages,
+        payments: Payments,
+        contracts: Contracts,
+        meters: InstallationNumbers,
+        statements: CreditStatements,
         repository: RepositoryFactory = _store,
     ) -> None:
         self._db = db
@@ -79,7 +80,45 @@ class BillingService:
         self.settings = settings
         self._accounts = accounts
         self._messages = messages
+        self._payments = payments
         self._repository = repository
+        paying = Paying(
+            db,
+            clock,
+            repository,
+            settings,
+            accounts=accounts,
+            payments=payments,
+            outbox=messages,
+        )
+        runs = BillingRuns(
+            db,
+            clock,
+            repository,
+            settings,
+            accounts=accounts,
+            contracts=contracts,
+            meters=meters,
+            statements=statements,
+            outbox=messages,
+            issue=self.issue_invoice,
+            profile=self.profile,
+        )
+        # paying (paying.py) and the worker's runs (runs.py), under their public names
+        self.pay = paying.pay
+        self.payment_changed = paying.payment_changed
+        self._run_auto_debit = paying.run_auto_debit
+        self._run_contracts = runs.run_contracts
+        self.run_credit_statements = runs.run_credit_statements
+
+    def run_contracts(self, day: date | None = None) -> int:
+        """The worker's job: bill every running contract's current period once."""
+        return self._run_contracts(day or self.today())
+
+    def run_auto_debit(self, day: date | None = None) -> int:
+        """The worker's job: debit the invoices due by ``day`` of customers with
+        automatic debit, once each."""
+        return self._run_auto_debit(day or self.today())
 
     def today(self) -> date:
         return today(self._clock)
@@ -183,7 +222,8 @@ class BillingService:
         if not profile.paperless:
             return []
         return [
-            self._send(
+            messages.write(
+                self._messages,
                 uow,
                 invoice.customer_number,
                 "billing.invoice-issued",
@@ -208,7 +248,9 @@ class BillingService:
 
         def work(uow: Session) -> tuple[Invoice, builtins.list[str]]:
             repository = self._repository(uow)
-            invoice = _owned(repository.get(_number(number)), account, number)
+            invoice = model.owned(
+                repository.get(model.known_number(number)), account.number, number
+            )
             if invoice.is_credit_note:
                 raise Conflict("a credit note is not credited", code="invoice_not_creditable")
             if invoice.status in (InvoiceStatus.CREDITED, InvoiceStatus.CANCELLED):
@@ -259,7 +301,9 @@ class BillingService:
 
         def work(uow: Session) -> Invoice:
             repository = self._repository(uow)
-            invoice = _owned(repository.get(_number(number)), account, number)
+            invoice = model.owned(
+                repository.get(model.known_number(number)), account.number, number
+            )
             if not invoice.payable or invoice.payment_id is not None:
                 raise Conflict(
                     f"invoice {invoice.number} is {invoice.status.value}: credit it instead",
@@ -277,9 +321,14 @@ class BillingService:
         """The customer's invoice or credit note; another account's is
         ``invoice_not_found``."""
         account = self._accounts.get(customer_number)
-        clean = _number(number)
+        clean = model.known_number(number)
         found = self._db.run(lambda uow: self._repository(uow).get(clean), readonly=True)
-        return _owned(found, account, number)
+        return model.owned(found, account.number, number)
+
+    def pdf(self, customer_number: str, number: str) -> bytes:
+        """The customer's invoice as a PDF document, in the invoice's language."""
+        invoice = self.get(customer_number, number)
+        return invoice_pdf(invoice, self.settings.invoice_link(invoice.number))
 
     def list(
         self,
@@ -346,6 +395,16 @@ class BillingService:
             account.number, account.currency, self.today(), listed, owing
         )
 
+    def overview_in(
+        self, session: Session, customer: CustomerAccount, *, latest: int = 5
+    ) -> AccountStatement:
+        """Balance due, overdue amount and the unpaid invoices (at most ``latest``,
+        oldest due first) inside the caller's unit of work: the portal's dashboard."""
+        owing = self._repository(session).unpaid(customer.number)
+        return model.account_statement(
+            customer.number, customer.currency, self.today(), owing[:latest], owing
+        )
+
     def payments(self, customer_number: str, *, limit: int = 100) -> builtins.list[InvoicePayment]:
         """The customer's invoice payments (each attempt), newest first."""
         account = self._accounts.get(customer_number)
@@ -378,7 +437,10 @@ class BillingService:
         changes: dict[str, Any] = {}
         if region is not None:
             clean_region = model.parse_region(region)
-            self.settings.taxes.rates_for(account.country, clean_region)  # known, or refused
+            try:
+                self.settings.taxes.rates_for(account.country, clean_region)
+            except ValidationError as error:  # well formed, not a region of the country
+                raise Conflict(error.message, code=error.code) from None
             changes["region"] = clean_region
         if language is not None:
             changes["language"] = model.parse_language(language)
@@ -389,6 +451,32 @@ class BillingService:
         if billing_address is not None:
             changes["billing_address"] = _address(billing_address)
         return self._change_profile(account, changes)
+
+    def set_auto_debit(self, customer_number: str, instrument_id: str | None) -> BillingProfile:
+        """Debit the account's invoices on their due date from ``instrument_id`` (a
+        bank debit: a SEPA mandate or an ACH authorisation of the vault), or stop
+        (None)."""
+        account = self._accounts.get(customer_number)
+        if instrument_id is not None:
+            found = next(
+                (
+                    i
+                    for i in self._payments.instruments(account.number)
+                    if i.id == instrument_id and i.status == "active"
+                ),
+                None,
+            )
+            if found is None:
+                raise NotFound(
+                    f"no payment instrument {instrument_id!r}", code="instrument_not_found"
+                )
+            if self._payments.source(found.source).kind != BANK_DEBIT:
+                raise ValidationError(
+                    "automatic debit takes a bank debit instrument (SEPA mandate or ACH "
+                    "authorisation)",
+                    code="invalid_instrument",
+                )
+        return self._change_profile(account, {"auto_debit_instrument": instrument_id})
 
     def _change_profile(
         self, account: CustomerAccount, changes: Mapping[str, Any]
@@ -407,31 +495,6 @@ class BillingService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _send(
-        self,
-        uow: Session,
-        customer_number: str,
-        kind: str,
-        texts: messages.Texts,
-        data: Mapping[str, str],
-        language: str,
-    ) -> str:
-        subject, body = texts[language]
-        return self._messages.add_for_customer(
-            uow.connection,
-            customer_number,
-            kind,
-            subject,
-            body,
-            data,
-            language=language,
-            translations={
-                other: Translation(subject=text[0], body=text[1])
-                for other, text in texts.items()
-                if other != language
-            },
-        )
-
 
 def _customer_party(account: CustomerAccount, profile: BillingProfile) -> Party:
     address = profile.billing_address or (account.country,)
@@ -444,26 +507,12 @@ def _address(lines: Sequence[str]) -> tuple[str, ...]:
     clean = []
     for line in lines:
         text = " ".join(line.split()) if isinstance(line, str) else ""
-        if len(text) > 80 or not text.isprintable():
-            raise ValidationError(
-                "an address line is up to 80 printable characters", code="invalid_address"
-            )
+        check_no_control(text, "billing_address")
+        if len(text) > 80:
+            raise ValidationError("an address line is up to 80 characters", code="invalid_address")
         if text:
             clean.append(text)
     return tuple(clean)
-
-
-def _number(text: str) -> str:
-    clean = model.parse_invoice_number(text)
-    if clean is None:  # no invoice can have this number
-        raise NotFound(f"no invoice {text!r}", code="invoice_not_found")
-    return clean
-
-
-def _owned(found: Invoice | None, account: CustomerAccount, asked: str) -> Invoice:
-    if found is None or found.customer_number != account.number:
-        raise NotFound(f"no invoice {asked!r}", code="invoice_not_found")
-    return found
 
 
 def _page(limit: int, offset: int) -> None:
@@ -477,5 +526,3 @@ def _period(since: date | None, until: date | None) -> None:
     for value in (since, until):
         if value is not None and not isinstance(value, date):
             raise ValidationError("a period is given by dates", code="invalid_period")
-    if since is not None and until is not None and since > until:
-        raise ValidationError("the period starts before it ends", code="invalid_period")

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.billing.model import (
@@ -21,6 +23,7 @@ from postroom.core.billing.model import (
     Invoice,
     InvoiceKind,
     InvoiceLine,
+    InvoicePayment,
     InvoiceStatus,
     Party,
     Series,
@@ -115,7 +118,8 @@ billing_profiles = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-# Every attempt to pay an invoice, with the funding payment that carried it.
+# Every attempt to pay an invoice: ``key`` (the funding payment's idempotency key) is
+# written before the payment source is asked, the funding payment once it answered.
 invoice_payments = sa.Table(
     "invoice_payments",
     metadata,
@@ -127,30 +131,18 @@ invoice_payments = sa.Table(
         nullable=False,
     ),
     sa.Column("customer_number", sa.String(10), nullable=False),
-    sa.Column("payment_id", sa.String(40), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("payment_id", sa.String(40), nullable=True),
     sa.Column("amount_mills", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("via", sa.String(12), nullable=False),  # portal | auto_debit
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("key", name="uq_invoice_payments_key"),
     sa.UniqueConstraint("payment_id", name="uq_invoice_payments_payment_id"),
     sa.Index("ix_invoice_payments_customer", "customer_number", "created_at"),
 )
-
-
-@attrs.frozen
-class InvoicePayment:
-    """One attempt to pay an invoice, as billing recorded it."""
-
-    invoice_number: str
-    customer_number: str
-    payment_id: str
-    amount: Money
-    via: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
 
 
 class BillingRepository(Protocol):
@@ -211,13 +203,17 @@ class BillingRepository(Protocol):
 
     def add_payment(self, payment: InvoicePayment, invoice_id: int) -> None: ...
 
-    def update_payment(self, payment_id: str, status: str, at: datetime) -> None: ...
+    def update_payment(
+        self, key: str, status: str, at: datetime, payment_id: str | None = None
+    ) -> None: ...
+
+    def attempts(self, invoice_id: int) -> list[InvoicePayment]:
+        """The invoice's payment attempts, newest first."""
+        ...
+
+    def attempt_of_payment(self, payment_id: str) -> InvoicePayment | None: ...
 
     def payments(self, customer_number: str, *, limit: int = 100) -> list[InvoicePayment]: ...
-
-    def open_payments(self) -> list[InvoicePayment]:
-        """Attempts still pending or counted as paying: what settlement may change."""
-        ...
 
 
 _ADDRESS_SEPARATOR = "\n"
@@ -232,20 +228,24 @@ class BillingStore:
     # ---------------------------------------------------------------- numbers
 
     def next_numbers(self, series: Series, year: int, count: int) -> int:
-        key = (invoice_sequences.c.series == series.value) & (invoice_sequences.c.year == year)
-        # One statement reads and advances the counter; the row lock it takes (PostgreSQL)
-        # or the write transaction (SQLite, BEGIN IMMEDIATE) holds it until commit.
+        # The year's counter exists first (ON CONFLICT DO NOTHING waits for a concurrent
+        # insert of the same key, then does nothing); then one statement reads and
+        # advances it. Its row lock (PostgreSQL) or the write transaction (SQLite,
+        # BEGIN IMMEDIATE) holds the counter until commit: numbers are gap-free.
+        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        self._c.execute(
+            insert(invoice_sequences)
+            .values(series=series.value, year=year, last=0)
+            .on_conflict_do_nothing(index_elements=["series", "year"])
+        )
         last = self._c.execute(
             sa.update(invoice_sequences)
-            .where(key)
+            .where(
+                (invoice_sequences.c.series == series.value) & (invoice_sequences.c.year == year)
+            )
             .values(last=invoice_sequences.c.last + count)
             .returning(invoice_sequences.c.last)
-        ).scalar_one_or_none()
-        if last is None:
-            self._c.execute(
-                sa.insert(invoice_sequences).values(series=series.value, year=year, last=count)
-            )
-            last = count
+        ).scalar_one()
         return int(last) - count + 1
 
     # ---------------------------------------------------------------- invoices
@@ -426,6 +426,7 @@ class BillingStore:
             sa.insert(invoice_payments).values(
                 invoice_id=invoice_id,
                 customer_number=payment.customer_number,
+                key=payment.key,
                 payment_id=payment.payment_id,
                 amount_mills=payment.amount.mills,
                 currency=payment.amount.currency,
@@ -436,18 +437,25 @@ class BillingStore:
             )
         )
 
-    def update_payment(self, payment_id: str, status: str, at: datetime) -> None:
+    def update_payment(
+        self, key: str, status: str, at: datetime, payment_id: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "updated_at": at}
+        if payment_id is not None:
+            values["payment_id"] = payment_id
         self._c.execute(
-            sa.update(invoice_payments)
-            .where(invoice_payments.c.payment_id == payment_id)
-            .values(status=status, updated_at=at)
+            sa.update(invoice_payments).where(invoice_payments.c.key == key).values(**values)
         )
+
+    def attempts(self, invoice_id: int) -> list[InvoicePayment]:
+        return self._payments(invoice_payments.c.invoice_id == invoice_id, limit=None)
+
+    def attempt_of_payment(self, payment_id: str) -> InvoicePayment | None:
+        found = self._payments(invoice_payments.c.payment_id == payment_id, limit=1)
+        return found[0] if found else None
 
     def payments(self, customer_number: str, *, limit: int = 100) -> list[InvoicePayment]:
         return self._payments(invoice_payments.c.customer_number == customer_number, limit=limit)
-
-    def open_payments(self) -> list[InvoicePayment]:
-        return self._payments(invoice_payments.c.status.in_(("pending", "settled")), limit=None)
 
     def _payments(
         self, where: sa.ColumnElement[bool], *, limit: int | None
@@ -464,6 +472,7 @@ class BillingStore:
             InvoicePayment(
                 invoice_number=row.number,
                 customer_number=row.customer_number,
+                key=row.key,
                 payment_id=row.payment_id,
                 amount=Money(row.amount_mills, row.currency),
                 via=row.via,

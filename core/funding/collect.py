@@ -34,6 +34,7 @@ from postroom.core.funding.context import (
 )
 from postroom.core.funding.model import (
     PAYMENT_ID,
+    POSTAGE_KINDS,
     Instrument,
     Payment,
     PaymentKind,
@@ -91,9 +92,9 @@ class Collect:
         self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
     ) -> Payment:
         """Collect ``amount`` for something the customer bought (a shop order, a meter
-        add-on) into the data center's sales account. Only sources that answer at once
-        (cards, the credit line) pay purchases: a bank debit could come back after the
-        goods left. Declines and replays as ``deposit``."""
+        add-on) into the data center's sales account. Only cards pay purchases: a bank
+        debit could come back after the goods left, and the credit line pays postage.
+        Declines and replays as ``deposit``."""
         return self.collect(
             customer_number, instrument_id, amount, idempotency_key, PaymentKind.PURCHASE
         )
@@ -152,10 +153,7 @@ class Collect:
             if current.refunded >= current.amount.mills:  # recorded by a concurrent retry
                 return current
             sales = repos.ledger.system_account(AccountKind.SALES, current.amount.currency)
-            if source.kind == CREDIT_LINE_KIND:
-                origin = must(repos.ledger.account_by_code(credit_line_code(customer.number)))
-            else:
-                origin = clearing(repos, current.amount.currency)
+            origin = clearing(repos, current.amount.currency)  # purchases come by card
             repos.ledger.post(
                 [
                     TransferRequest(
@@ -178,6 +176,16 @@ class Collect:
             return done
 
         return self._c.write_racing(record)
+
+    def pay_invoice(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> Payment:
+        """Collect an invoice's amount (billing's collection path): the money goes to the
+        invoice receipts, never to the postage account. A bank debit is ``pending``
+        until settled; a return is recorded like any other (``record_return``)."""
+        return self.collect(
+            customer_number, instrument_id, amount, idempotency_key, PaymentKind.INVOICE
+        )
 
     def payments(self, customer_number: str, *, limit: int = 50, offset: int = 0) -> list[Payment]:
         """The customer's payments, newest first."""
@@ -287,11 +295,18 @@ class Collect:
             if repos.ledger.account_by_code(credit_line_code(customer.number)) is None:
                 raise NotFound("no postage line of credit", code="no_credit_line")
         elif kind == PaymentKind.PURCHASE:
-            if source.settlement_days > 0:
+            if source.kind == CREDIT_LINE_KIND or source.settlement_days > 0:
                 raise ValidationError(
-                    f"{source.name} payments settle later: pay supplies by card, from the "
-                    "credit line, or on account",
+                    f"{source.name} does not pay supplies: pay by card or on account (the "
+                    "credit line pays postage; a bank debit could come back after the goods "
+                    "left)",
                     code="instrument_not_for_purchases",
+                )
+        elif kind == PaymentKind.INVOICE:
+            if source.kind == CREDIT_LINE_KIND:
+                raise ValidationError(
+                    "the postage line of credit pays postage, not invoices",
+                    code="invalid_instrument",
                 )
         else:
             postage = repos.ledger.postage_account(customer.number, create=True)
@@ -391,6 +406,8 @@ class Collect:
             target = must(repos.ledger.account_by_code(credit_line_code(customer.number)))
         elif payment.kind == PaymentKind.PURCHASE:
             target = repos.ledger.system_account(AccountKind.SALES, payment.amount.currency)
+        elif payment.kind == PaymentKind.INVOICE:
+            target = repos.ledger.system_account(AccountKind.INVOICE_RECEIPTS, customer.currency)
         else:
             target = must(repos.ledger.account_by_code(postage_code(customer.number)))
         if source.kind == CREDIT_LINE_KIND:
@@ -423,12 +440,11 @@ class Collect:
             source_reference=result.reference[:120] or "-",
             transfer_id=transfer_id,
         )
-        if payment.kind not in (PaymentKind.CREDIT_PAYMENT, PaymentKind.PURCHASE):
+        if payment.kind in POSTAGE_KINDS:
             # money came in: a declined or suspended auto-refill resumes
             repos.funding.clear_declines(customer.id, now)
         unlocked = None
-        # a purchase paid for goods: it pays no postage debt
-        if result.status is PaymentStatus.SETTLED and payment.kind != PaymentKind.PURCHASE:
+        if result.status is PaymentStatus.SETTLED and payment.kind in POSTAGE_KINDS:
             unlocked = recover_debts(repos, customer, payment.id, now)
         found = repos.funding.payment(payment.id, customer.id, customer.number)
         assert found is not None

@@ -32,6 +32,7 @@ class PaymentKind:
     AUTO_REFILL = "auto_refill"  # the same, started by the auto-refill rule
     CREDIT_PAYMENT = "credit_payment"  # from an instrument to pay down the credit line
     PURCHASE = "purchase"  # from an instrument to the data center's sales (a shop order)
+    INVOICE = "invoice"  # from an instrument to pay an invoice (billing): never postage
 
 
 KINDS = (
@@ -39,7 +40,10 @@ KINDS = (
     PaymentKind.AUTO_REFILL,
     PaymentKind.CREDIT_PAYMENT,
     PaymentKind.PURCHASE,
+    PaymentKind.INVOICE,
 )
+#: Payments that credit the customer's postage account.
+POSTAGE_KINDS = (PaymentKind.DEPOSIT, PaymentKind.AUTO_REFILL)
 
 
 def _stamp(moment: datetime | None) -> str | None:

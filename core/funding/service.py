@@ -102,6 +102,7 @@ class FundingService:
         self.pay_credit_line = collect.pay_credit_line
         self.purchase = collect.purchase
         self.refund_purchase = collect.refund_purchase
+        self.pay_invoice = collect.pay_invoice
         self.payments = collect.payments
         self.payment = collect.payment
         # settlement, returns and the refill lock
@@ -109,6 +110,7 @@ class FundingService:
         self.settle_due = settlement.settle_due
         self.record_return = settlement.record_return
         self.record_failure = settlement.record_failure
+        self.add_payment_listener = settlement.add_listener
         self.expected_settlement = settlement.expected_settlement
         self.expected_by = settlement.expected_by
         self.debt = settlement.debt
@@ -126,6 +128,7 @@ class FundingService:
         self.manual_deposits = deposits.manual_deposits
         self.statement = statements.statement
         self.run_statements = statements.run_statements
+        self.statements_of_month = statements.statements_of_month
 
     @classmethod
     def on_database(

@@ -30,6 +30,7 @@ from postroom.core.funding.context import (
     payment_for_update,
 )
 from postroom.core.funding.model import (
+    POSTAGE_KINDS,
     Payment,
     PaymentKind,
     check_payment_id,
@@ -53,6 +54,19 @@ class Settlement:
         (the balance fell: the auto-refill check)."""
         self._c = context
         self._after_return = after_return
+        #: called with the payment once a settlement, failure or return committed (the
+        #: billing area reopens a returned invoice); a listener's error is logged
+        self.listeners: list[Callable[[Payment], object]] = []
+
+    def add_listener(self, listener: Callable[[Payment], object]) -> None:
+        self.listeners.append(listener)
+
+    def _tell_listeners(self, payment: Payment) -> None:
+        for listener in self.listeners:
+            try:
+                listener(payment)
+            except PostroomError as error:
+                log.warning("listener of payment %s failed: %s", payment.id, error.message)
 
     def settle(self, payment_id: str) -> Payment:
         """The bank confirmed a submitted debit: its pending credit is posted (now
@@ -71,12 +85,18 @@ class Settlement:
                 _end_hold(repos, payment, Phase.POST)
             now = self._c.clock.now()
             repos.funding.update_payment(clean, now, status=PaymentStatus.SETTLED.value)
-            unlocked = recover_debts(repos, customer, clean, now)
+            # an invoice's money is the vendor's, not postage: it pays no postage debt
+            unlocked = (
+                None
+                if payment.kind == PaymentKind.INVOICE
+                else recover_debts(repos, customer, clean, now)
+            )
             repos.commit()
             return attrs.evolve(payment, status=PaymentStatus.SETTLED), unlocked
 
         payment, unlocked = self._c.write_racing(work)
         self._c.deliver(unlocked)
+        self._tell_listeners(payment)
         return payment
 
     def settle_due(self, *, limit: int = 1000) -> int:
@@ -127,11 +147,7 @@ class Settlement:
             customer = repos.customers.customer(customer_number)
             return repos.funding.pending_payments(customer.id, customer.number)
 
-        dates = [
-            self.expected_settlement(p)
-            for p in self._c.read(work)
-            if p.kind != PaymentKind.CREDIT_PAYMENT
-        ]
+        dates = [self.expected_settlement(p) for p in self._c.read(work) if p.kind in POSTAGE_KINDS]
         return max((d for d in dates if d is not None), default=None)
 
     def debt(self, customer_number: str) -> Money:
@@ -177,11 +193,16 @@ class Settlement:
                     f"{source.name} payments are not returned", code="payment_not_returnable"
                 )
             meaning = check_return_reason(source, code)
+            if payment.kind == PaymentKind.INVOICE:
+                return _reverse_invoice_payment(
+                    repos, payment, status, code, meaning, self._c.clock.now()
+                )
             if _on_hold(repos, payment.transfer_id):
                 return self._void(repos, payment, status, code, meaning)
             return self._take_back(repos, customer, payment, status, code, meaning)
 
         payment, told = self._c.write_racing(work)
+        self._tell_listeners(payment)
         if told is not None:
             self._c.deliver(told)
             if self._after_return is not None:
@@ -304,6 +325,51 @@ class Settlement:
         )
         repos.commit()
         return done, told
+
+
+def _reverse_invoice_payment(
+    repos: FundingRepos,
+    payment: Payment,
+    status: PaymentStatus,
+    code: str,
+    meaning: str,
+    now: datetime,
+) -> tuple[Payment, str | None]:
+    """An invoice's debit failed or came back: its pending credit is voided, or what it
+    paid into the invoice receipts is taken back whole. Nothing is owed to postage: the
+    invoice itself is open again (billing reopens it and tells the customer)."""
+    if _on_hold(repos, payment.transfer_id):
+        _end_hold(repos, payment, Phase.VOID)
+    else:
+        receipts = repos.ledger.system_account(
+            AccountKind.INVOICE_RECEIPTS, payment.amount.currency
+        )
+        repos.ledger.post(
+            [
+                TransferRequest(
+                    id=f"return:{payment.id}",
+                    debit=receipts.id,
+                    credit=clearing(repos, payment.amount.currency).id,
+                    amount=payment.amount.mills,
+                    currency=payment.amount.currency,
+                    code=TransferCode.ADJUSTMENT,
+                    reference=f"invoice payment {payment.id} {status.value}: {code}",
+                )
+            ],
+        )
+    repos.funding.update_payment(
+        payment.id,
+        now,
+        status=status.value,
+        return_reason=code,
+        failure_code=code,
+        failure_message=meaning[:300],
+        outstanding=0,
+    )
+    done = repos.funding.payment(payment.id, None, payment.customer_number)
+    assert done is not None
+    repos.commit()
+    return done, None
 
 
 def _on_hold(repos: FundingRepos, transfer_id: str | None) -> bool:

@@ -27,20 +27,16 @@ class Statements:
         """The worker's job: every credit line's statement of the last closed month;
         returns how many were produced now (0 on a second run)."""
 
-        def work(repos: FundingRepos) -> list[str]:
-            numbers = []
-            for line in repos.ledger.accounts():
-                if line.kind is AccountKind.CREDIT_LINE and line.owner_id is not None:
-                    customer = repos.customers.customer_by_id(line.owner_id)
-                    if customer is not None:
-                        numbers.append(customer.number)
-            return numbers
-
         made = 0
-        for number in self._c.read(work):
+        for number in self._c.read(_line_owners):
             _, new = self._statement(number, month)
             made += new
         return made
+
+    def statements_of_month(self, month: str | None = None) -> list[Statement]:
+        """Every credit line's statement of ``month`` (default: the last closed one),
+        produced and sent where it was not yet: what billing turns into invoices."""
+        return [self._statement(number, month)[0] for number in self._c.read(_line_owners)]
 
     def _statement(self, customer_number: str, month: str | None) -> tuple[Statement, bool]:
         now = self._c.clock.now()
@@ -107,6 +103,17 @@ class Statements:
         statement, told = self._c.write_racing(work)
         self._c.deliver(told)
         return statement, told is not None
+
+
+def _line_owners(repos: FundingRepos) -> list[str]:
+    """The numbers of the customers with a postage line of credit."""
+    numbers = []
+    for line in repos.ledger.accounts():
+        if line.kind is AccountKind.CREDIT_LINE and line.owner_id is not None:
+            customer = repos.customers.customer_by_id(line.owner_id)
+            if customer is not None:
+                numbers.append(customer.number)
+    return numbers
 
 
 def _money(data: Mapping[str, str]) -> str:

@@ -62,6 +62,7 @@ class AccountKind(StrEnum):
     PAYMENT_CLEARING = "payment_clearing"  # money arriving from payment sources
     CREDIT_LINE = "credit_line"  # the postage line of credit
     SALES = "sales"  # what customers paid the data center for supplies and add-ons
+    INVOICE_RECEIPTS = "invoice_receipts"  # invoices paid (leases, supplies...): not postage
 
 
 #: Kinds whose balance is money held for a customer: never below zero / the credit limit.

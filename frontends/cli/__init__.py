@@ -12,6 +12,7 @@ from postroom.core.errors import PostroomError
 from postroom.core.plugins import make_plugin_manager
 from postroom.frontends.cli import (
     accounts,
+    billing,
     contracts,
     db,
     equipment,
@@ -57,6 +58,7 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -
 
 for command in (
     accounts.accounts,
+    billing.billing,
     contracts.contracts,
     db.db,
     equipment.equipment,

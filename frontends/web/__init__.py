@@ -13,6 +13,7 @@ from postroom.frontends import kiosk
 from postroom.frontends.web import (
     account,
     api,
+    api_billing,
     api_meters,
     api_payments,
     api_postage,
@@ -21,6 +22,7 @@ from postroom.frontends.web import (
     api_vault,
     apiref,
     auth,
+    billing_pages,
     errors,
     health,
     i18n,
@@ -78,6 +80,7 @@ def create_app(
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
     app.register_blueprint(shop_pages.bp)
+    app.register_blueprint(billing_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)
     app.register_blueprint(api_rates.bp)
@@ -86,6 +89,7 @@ def create_app(
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
     app.register_blueprint(api_shop.bp)
+    app.register_blueprint(api_billing.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
     signin.init_app(app)  # before the API's check: it may take the session
@@ -98,6 +102,7 @@ def create_app(
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
     csrf.exempt(api_shop.bp)
+    csrf.exempt(api_billing.bp)
 
     postroom.plugins.hook.register_routes(app=app)
     return app

@@ -11,6 +11,8 @@ import pytest
 from postroom.core.app import Postroom
 from postroom.core.billing.model import InvoiceStatus, LineItem
 from postroom.core.errors import NotFound, ValidationError
+from postroom.core.funding.sources import PaymentDeclined
+from postroom.core.ledger.model import AccountKind
 from postroom.core.money import Money
 
 
@@ -106,3 +108,92 @@ def test_numbers_stay_gap_free_when_issued_from_several_threads(
     assert errors == []
     got = sorted(i.number for i in postroom.billing.list(numbers["mine"]))
     assert got == [f"INV-2026-{n:06d}" for n in range(1, 9)]
+
+
+CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+DECLINED = {**CARD, "number": "4000000000009995"}
+ACH = {
+    "routing_number": "111000025",
+    "account_number": "000123456789",
+    "account_type": "checking",
+    "account_holder": "Acme Inc.",
+}
+
+
+def supplies(postroom: Postroom, number: str, reference: str = "order:1"):  # type: ignore[no-untyped-def]
+    return postroom.billing.issue_invoice(
+        number, [LineItem("Ink", 2, Money.of("40.00", "USD"))], kind="supplies", reference=reference
+    )
+
+
+def test_paying_through_funding_charges_once_and_books_the_receipt(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    card = postroom.funding.add_instrument(numbers["mine"], "sandbox-card", CARD)
+    invoice = supplies(postroom, numbers["mine"])
+    paid = postroom.billing.pay(numbers["mine"], invoice.number, card.id, "click-1")
+    assert paid.status is InvoiceStatus.PAID
+    assert postroom.billing.pay(numbers["mine"], invoice.number, card.id, "click-1") == paid
+    (payment,) = postroom.funding.payments(numbers["mine"])
+    assert (payment.kind, payment.amount) == ("invoice", Money.of("83.20", "USD"))
+    assert paid.payment_id == payment.id
+    # the money is the vendor's: it went to the invoice receipts, not to postage
+    receipts = postroom.ledger.system_account(AccountKind.INVOICE_RECEIPTS, "USD")
+    assert receipts.balances.credits_posted == 83_200
+    with pytest.raises(NotFound):
+        postroom.ledger.balance(numbers["mine"])
+
+
+def test_a_declined_card_leaves_the_invoice_open(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    card = postroom.funding.add_instrument(numbers["mine"], "sandbox-card", DECLINED)
+    invoice = supplies(postroom, numbers["mine"])
+    with pytest.raises(PaymentDeclined):
+        postroom.billing.pay(numbers["mine"], invoice.number, card.id, "k")
+    assert postroom.billing.get(numbers["mine"], invoice.number).status is InvoiceStatus.OPEN
+
+
+def test_a_returned_ach_debit_opens_the_invoice_again(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    bank = postroom.funding.add_instrument(numbers["mine"], "ach-debit", ACH)
+    postroom.billing.set_auto_debit(numbers["mine"], bank.id)
+    invoice = supplies(postroom, numbers["mine"])
+    assert postroom.billing.run_auto_debit(invoice.due_on) == 1
+    assert postroom.billing.run_auto_debit(invoice.due_on) == 0
+    paid = postroom.billing.get(numbers["mine"], invoice.number)
+    assert paid.status is InvoiceStatus.PAID
+    assert paid.payment_id is not None
+    postroom.funding.settle(paid.payment_id)
+    postroom.funding.record_return(paid.payment_id, "R01")
+    assert postroom.billing.get(numbers["mine"], invoice.number).status is InvoiceStatus.OPEN
+    kinds = [m.notification.kind for m in postroom.outbox.messages(limit=50)]
+    assert "billing.payment-returned" in kinds
+    assert postroom.ledger.verify().ok
+
+
+def test_contracts_bill_themselves_once_per_period_on_the_worker(
+    postroom: Postroom, numbers: dict[str, str], clock
+) -> None:  # type: ignore[no-untyped-def]
+    postroom.meters.register(numbers["mine"], product_code="PR-VPSD1", serial="PR-BILL-1")
+    contract = postroom.contracts.add(
+        numbers["mine"],
+        "PR-BILL-1",
+        kind="lease",
+        start=date(2026, 1, 10),
+        term_months=12,
+        billing_period="monthly",
+        amount=Money.of("49.90", "USD"),
+        notice_days=30,
+        auto_renew=False,
+    )
+    ran = postroom.jobs.run_now("billing.contracts")
+    assert ran == 1
+    assert postroom.billing.run_contracts() == 0
+    (invoice,) = postroom.billing.list(numbers["mine"])
+    assert invoice.reference == f"contract:{contract.number}:2026-02-10"
+    assert invoice.kind.value == "lease"
+    meter = postroom.meters.customer_meter(numbers["mine"], "PR-BILL-1")
+    assert invoice.installation_number == meter.installation_number
+    assert invoice.total == Money.of("51.90", "USD")

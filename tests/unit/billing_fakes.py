@@ -12,10 +12,20 @@ from typing import Any, TypeVar
 import attrs
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
-from postroom.core.billing.model import BillingProfile, Invoice, InvoiceKind, InvoiceStatus, Series
-from postroom.core.billing.store import InvoicePayment
+from postroom.core.billing.model import (
+    BillingProfile,
+    Invoice,
+    InvoiceKind,
+    InvoicePayment,
+    InvoiceStatus,
+    Series,
+)
+from postroom.core.contracts.model import Contract
 from postroom.core.errors import NotFound
-from postroom.core.ports import Translation
+from postroom.core.funding.model import Instrument, Payment, Statement
+from postroom.core.funding.sources import PaymentDeclined
+from postroom.core.money import Money
+from postroom.core.ports import PaymentStatus, Translation
 
 T = TypeVar("T")
 
@@ -161,21 +171,31 @@ class FakeBilling:
         self._s.profiles[profile.customer_number] = profile
 
     def add_payment(self, payment: InvoicePayment, invoice_id: int) -> None:
-        assert all(p.payment_id != payment.payment_id for _, p in self._s.payments)
+        assert all(p.key != payment.key for _, p in self._s.payments)
         self._s.payments.append((invoice_id, payment))
 
-    def update_payment(self, payment_id: str, status: str, at: datetime) -> None:
-        self._s.payments = [
-            (i, attrs.evolve(p, status=status, updated_at=at) if p.payment_id == payment_id else p)
-            for i, p in self._s.payments
-        ]
+    def update_payment(
+        self, key: str, status: str, at: datetime, payment_id: str | None = None
+    ) -> None:
+        def changed(p: InvoicePayment) -> InvoicePayment:
+            return attrs.evolve(
+                p, status=status, updated_at=at, payment_id=payment_id or p.payment_id
+            )
+
+        self._s.payments = [(i, changed(p) if p.key == key else p) for i, p in self._s.payments]
+
+    def attempts(self, invoice_id: int) -> list[InvoicePayment]:
+        return [p for i, p in reversed(self._s.payments) if i == invoice_id]
+
+    def attempt_of_payment(self, payment_id: str) -> InvoicePayment | None:
+        for _, p in self._s.payments:
+            if p.payment_id == payment_id:
+                return p
+        return None
 
     def payments(self, customer_number: str, *, limit: int = 100) -> list[InvoicePayment]:
         found = [p for _, p in self._s.payments if p.customer_number == customer_number]
         return list(reversed(found))[:limit]
-
-    def open_payments(self) -> list[InvoicePayment]:
-        return [p for _, p in self._s.payments if p.status in ("pending", "settled")]
 
 
 @attrs.define
@@ -239,3 +259,129 @@ class FakeAccounts:
         if number not in self.accounts:
             raise NotFound(f"no customer account {number}", code="account_not_found")
         return self.accounts[number]
+
+    def many(self, numbers: Iterable[str]) -> dict[str, CustomerAccount]:
+        return {n: self.accounts[n] for n in numbers if n in self.accounts}
+
+
+@attrs.define
+class FakeSource:
+    kind: str
+
+
+@attrs.define
+class FakePayments:
+    """The funding area's collection path: charges by idempotency key, once."""
+
+    clock: Any
+    instruments_by_customer: dict[str, list[Instrument]] = attrs.field(factory=dict)
+    declining: set[str] = attrs.field(factory=set)
+    pending: set[str] = attrs.field(factory=set)  # instruments that are bank debits
+    by_key: dict[tuple[str, str], Payment] = attrs.field(factory=dict)
+    charges: list[Payment] = attrs.field(factory=list)
+
+    def add_instrument(self, customer_number: str, source: str) -> Instrument:
+        found = self.instruments_by_customer.setdefault(customer_number, [])
+        instrument = Instrument(
+            id=f"pi_{sum(map(len, self.instruments_by_customer.values())) + 1:020d}",
+            customer_number=customer_number,
+            source=source,
+            label=source,
+            details={},
+            status="active",
+            created_at=self.clock.now(),
+        )
+        found.append(instrument)
+        if source in ("sepa-debit", "ach-debit"):
+            self.pending.add(instrument.id)
+        return instrument
+
+    def _collect(
+        self, customer_number: str, instrument_id: str, amount: Money, key: str, kind: str
+    ) -> Payment:
+        first = self.by_key.get((customer_number, key))
+        if first is not None:
+            if first.status is PaymentStatus.FAILED:
+                raise PaymentDeclined("declined", code="card_declined", payment_id=first.id)
+            return attrs.evolve(first, replayed=True)
+        if instrument_id not in {i.id for i in self.instruments(customer_number)}:
+            raise NotFound("no instrument", code="instrument_not_found")
+        declined = instrument_id in self.declining
+        status = (
+            PaymentStatus.FAILED
+            if declined
+            else PaymentStatus.PENDING
+            if instrument_id in self.pending
+            else PaymentStatus.SETTLED
+        )
+        payment = Payment(
+            id=f"pm_{len(self.by_key) + 1:020d}",
+            customer_number=customer_number,
+            instrument_id=instrument_id,
+            source="fake",
+            kind=kind,
+            amount=amount,
+            idempotency_key=key,
+            status=status,
+            source_reference="ref",
+            transfer_id=None,
+            failure_code="card_declined" if declined else None,
+            failure_message="insufficient funds" if declined else "",
+            return_reason=None,
+            outstanding=0,
+            created_at=self.clock.now(),
+            updated_at=self.clock.now(),
+        )
+        self.by_key[(customer_number, key)] = payment
+        if declined:
+            raise PaymentDeclined("declined", code="card_declined", payment_id=payment.id)
+        self.charges.append(payment)
+        return payment
+
+    def pay_invoice(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> Payment:
+        return self._collect(customer_number, instrument_id, amount, idempotency_key, "invoice")
+
+    def pay_credit_line(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> Payment:
+        return self._collect(
+            customer_number, instrument_id, amount, idempotency_key, "credit_payment"
+        )
+
+    def payment(self, customer_number: str, payment_id: str) -> Payment:
+        for p in self.by_key.values():
+            if p.id == payment_id and p.customer_number == customer_number:
+                return p
+        raise NotFound("no payment", code="payment_not_found")
+
+    def instruments(self, customer_number: str) -> list[Instrument]:
+        return list(self.instruments_by_customer.get(customer_number, []))
+
+    def source(self, code: str) -> FakeSource:
+        return FakeSource("bank_debit" if code in ("sepa-debit", "ach-debit") else "card")
+
+
+@attrs.define
+class FakeContracts:
+    contracts: list[Contract] = attrs.field(factory=list)
+
+    def billable_on(self, day: date) -> list[Contract]:
+        return [c for c in self.contracts if c.start <= day and c.cancelled_at is None]
+
+
+@attrs.define
+class FakeInstallationNumbers:
+    numbers: dict[str, str] = attrs.field(factory=dict)
+
+    def installation_numbers(self, customer_number: str | None = None) -> dict[str, str]:
+        return dict(self.numbers)
+
+
+@attrs.define
+class FakeStatements:
+    statements: list[Statement] = attrs.field(factory=list)
+
+    def statements_of_month(self, month: str | None = None) -> list[Statement]:
+        return list(self.statements)

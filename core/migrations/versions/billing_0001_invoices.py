@@ -105,7 +105,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("invoice_id", sa.Integer(), nullable=False),
         sa.Column("customer_number", sa.String(10), nullable=False),
-        sa.Column("payment_id", sa.String(40), nullable=False),
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("payment_id", sa.String(40), nullable=True),
         sa.Column("amount_mills", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("via", sa.String(12), nullable=False),
@@ -113,6 +114,7 @@ def upgrade() -> None:
         sa.Column("created_at", moment, nullable=False),
         sa.Column("updated_at", moment, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_invoice_payments"),
+        sa.UniqueConstraint("key", name="uq_invoice_payments_key"),
         sa.UniqueConstraint("payment_id", name="uq_invoice_payments_payment_id"),
         _invoice("invoice_payments"),
     )

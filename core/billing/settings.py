@@ -1,0 +1,22 @@
+"""What billing is configured with: who bills, the tax table, where customers read
+their invoices."""
+
+from __future__ import annotations
+
+import attrs
+
+from postroom.core.billing.model import Party
+from postroom.core.billing.taxes import TaxTable
+
+
+@attrs.frozen
+class BillingSettings:
+    """The seller printed on every document, the tax table, and the portal's address
+    (links in emails)."""
+
+    seller: Party
+    taxes: TaxTable
+    portal_url: str = "http://localhost:8000"
+
+    def invoice_link(self, number: str) -> str:
+        return f"{self.portal_url.rstrip('/')}/billing/invoices/{number}"
