@@ -418,6 +418,31 @@ class ShopService:
             return current
         return self._reread(order.number)
 
+    def cancel_unpaid(self, customer_number: str, number: str) -> Order:
+        """The customer gives up an order that is not paid (its payment was declined):
+        cancelled, its stock back on the shelf. A paid order is cancelled by staff."""
+        order = self.order(customer_number, number)
+        if order.status is not OrderStatus.PLACED:
+            raise Conflict(
+                f"order {order.number} is {order.status.value}: ask us to cancel it",
+                code="order_not_cancellable",
+            )
+        now = self._clock.now()
+
+        def work(uow: Session) -> None:
+            repository = self._repository(uow)
+            event = OrderEvent(OrderStatus.CANCELLED, now, CUSTOMER, "unpaid")
+            if not repository.move(order.number, OrderStatus.PLACED, event):
+                raise Conflict(
+                    f"order {order.number} changed meanwhile: reload it", code="order_changed"
+                )
+            for line in order.lines:
+                repository.release(line.sku, line.quantity)
+            uow.commit()
+
+        self._db.run(work)
+        return self._reread(order.number)
+
     # ---------------------------------------------------------------- orders
 
     def order(self, customer_number: str, number: str) -> Order:

@@ -87,6 +87,11 @@ def pay(number: str) -> Response:
     return jsonify(order_json(_shop().pay(_number(), number, data["instrument_id"])))
 
 
+@bp.post("/orders/<number>/cancel")
+def cancel(number: str) -> Response:
+    return jsonify(order_json(_shop().cancel_unpaid(_number(), number)))
+
+
 @bp.post("/orders/<number>/reorder")
 def reorder(number: str) -> Response:
     done = _shop().reorder(_number(), number)

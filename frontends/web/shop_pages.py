@@ -54,6 +54,8 @@ def error_messages() -> dict[str, Any]:
         "instrument_not_found": _("Choose one of your payment methods."),
         "instrument_removed": _("This payment method was removed: choose another."),
         "order_not_payable": _("This order is paid or cancelled already."),
+        "order_not_cancellable": _("This order is paid: ask us to cancel it."),
+        "order_changed": _("The order changed meanwhile: here it is as it stands."),
         "billing_region_required": _(
             "Your billing address needs its state or province before we can invoice you."
         ),
@@ -241,6 +243,21 @@ def pay(number: str) -> Response:
     if paid.payment_failure and paid.status is OrderStatus.PLACED:
         flash(str(_("Your payment was declined: the order is not paid.")), "error")
     return redirect(url_for("shop_pages.order", number=paid.number), code=303)
+
+
+@bp.post("/orders/<number>/cancel")
+@login_required
+@roles_required(*BUYERS)
+def cancel(number: str) -> Response:
+    """Give up an unpaid order (its stock goes back): owners and admins only."""
+    customer = _customer()
+    try:
+        current_postroom().shop.cancel_unpaid(customer, number)
+    except PostroomError as error:
+        if error.code == "order_not_found":
+            abort(404)
+        flash(_message(error), "error")
+    return redirect(url_for("shop_pages.order", number=number), code=303)
 
 
 @bp.post("/orders/<number>/reorder")

@@ -182,3 +182,33 @@ def test_a_price_change_answers_409_with_the_new_prices(
     assert error["details"]["changes"] == [{"sku": "SEAL-1L", "before": "12.90", "now": "14.90"}]
     cart = client.get("/api/v1/cart", headers=bearer(world["mine"])).get_json()
     assert cart["total"] == {"amount": "14.90", "currency": "USD"}
+
+
+def test_another_account_cannot_pay_with_my_card(
+    client: FlaskClient, postroom: Postroom, world: dict[str, str]
+) -> None:
+    client.post(
+        "/api/v1/cart/lines", json={"sku": "SEAL-1L", "quantity": 1}, headers=bearer(world["other"])
+    )
+    response = client.post(
+        "/api/v1/orders",
+        json={"id": "steal-1", "payment_method": "source", "instrument_id": world["card"]},
+        headers=bearer(world["other"]),
+    )
+    # the order is placed unpaid: the card is not the caller's, nothing was charged
+    assert response.status_code == 201
+    order = response.get_json()
+    assert order["status"] == "placed"
+    assert order["payment_failure"].startswith("instrument_not_found")
+    purchases = [
+        p for n in ("mine", "other") for p in postroom.funding.payments(
+            postroom.accounts.authenticate(world[n]).number
+        ) if p.kind == "purchase"
+    ]  # fmt: skip
+    assert purchases == []
+    stock = postroom.shop.item("SEAL-1L").stock
+    cancelled = client.post(
+        f"/api/v1/orders/{order['number']}/cancel", headers=bearer(world["other"])
+    )
+    assert cancelled.get_json()["status"] == "cancelled"
+    assert postroom.shop.item("SEAL-1L").stock == stock + 1

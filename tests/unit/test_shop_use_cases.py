@@ -352,3 +352,24 @@ def test_checkout_refuses_an_empty_cart_and_a_missing_instrument(shop: ShopServi
     with pytest.raises(ValidationError) as caught:
         shop.checkout(MINE, "k", method="cash")
     assert caught.value.code == "invalid_payment_method"
+
+
+def test_the_customer_gives_up_an_unpaid_order_and_its_stock_returns(
+    shop: ShopService, repo: FakeShopRepository
+) -> None:
+    shop.add_to_cart(MINE, "LBL-100", 3)
+    unpaid = shop.checkout(MINE, "k1", method="source", instrument_id=BAD_CARD)
+    assert stock(repo, "LBL-100") == 2
+    with pytest.raises(NotFound):
+        shop.cancel_unpaid(OTHER, unpaid.number)
+    cancelled = shop.cancel_unpaid(MINE, unpaid.number)
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert cancelled.refund is None  # nothing was charged
+    assert stock(repo, "LBL-100") == 5
+    with pytest.raises(Conflict):
+        shop.cancel_unpaid(MINE, unpaid.number)
+    shop.add_to_cart(MINE, "LBL-100", 1)
+    paid = shop.checkout(MINE, "k2", method="source", instrument_id=CARD)
+    with pytest.raises(Conflict) as caught:
+        shop.cancel_unpaid(MINE, paid.number)
+    assert caught.value.code == "order_not_cancellable"
