@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.contracts.jobs",
     "postroom.core.identity.jobs",
     "postroom.core.billing.jobs",
+    "postroom.core.shop.jobs",
 )
 
 

@@ -36,6 +36,8 @@ MAX_STAFF = 200
 MAX_TRACKING = 40
 #: The order history the portal lists (the seeds' window); older orders are kept.
 HISTORY_WINDOW = timedelta(days=730)
+#: An order still unpaid this long after it was placed gives its stock back (a job).
+UNPAID_HOLD = timedelta(hours=24)
 
 _SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 _ORDER_NUMBER = re.compile(r"SO-[0-9]{4}-[0-9]{6}")

@@ -443,6 +443,30 @@ class ShopService:
         self._db.run(work)
         return self._reread(order.number)
 
+    def expire_unpaid(self) -> builtins.list[str]:
+        """The worker's job: cancel the orders still unpaid ``UNPAID_HOLD`` after they
+        were placed, their stock back on the shelf. Returns their numbers (none on a
+        rerun: a cancelled order is not placed any more)."""
+        now = self._clock.now()
+        before = now - model.UNPAID_HOLD
+
+        def work(uow: Session) -> builtins.list[str]:
+            repository = self._repository(uow)
+            expired = []
+            for order in repository.orders(status=OrderStatus.PLACED, limit=MAX_PAGE):
+                if order.placed_at > before:
+                    continue
+                event = OrderEvent(OrderStatus.CANCELLED, now, "postroom", "unpaid for 24 hours")
+                if repository.move(order.number, OrderStatus.PLACED, event):
+                    for line in order.lines:
+                        repository.release(line.sku, line.quantity)
+                    expired.append(order.number)
+            if expired:
+                uow.commit()
+            return expired
+
+        return self._db.run(work)
+
     # ---------------------------------------------------------------- orders
 
     def order(self, customer_number: str, number: str) -> Order:

@@ -174,3 +174,21 @@ def test_staff_ship_with_a_tracking_number_and_another_account_sees_nothing(
     assert postroom.shop.orders(numbers["other"]) == []
     again = postroom.shop.reorder(mine, order.number)
     assert [(ln.sku, ln.quantity) for ln in again.cart.lines] == [("OFF-OPENER", 3)]
+
+
+def test_the_worker_job_gives_back_the_stock_of_orders_unpaid_for_a_day(
+    postroom: Postroom, numbers: dict[str, str], clock
+) -> None:
+    from datetime import timedelta
+
+    from postroom.core.shop import jobs
+
+    mine = numbers["mine"]
+    postroom.shop.add_to_cart(mine, "SEAL-1L", 5)
+    order = postroom.shop.checkout(mine, "k", method="source", instrument_id=numbers["declining"])
+    assert postroom.shop.item("SEAL-1L").stock == 55
+    clock.advance(timedelta(hours=25))
+    assert jobs.expire_unpaid(postroom) == 1
+    assert jobs.expire_unpaid(postroom) == 0
+    assert postroom.shop.order(mine, order.number).status is OrderStatus.CANCELLED
+    assert postroom.shop.item("SEAL-1L").stock == 60

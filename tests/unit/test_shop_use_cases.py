@@ -373,3 +373,20 @@ def test_the_customer_gives_up_an_unpaid_order_and_its_stock_returns(
     with pytest.raises(Conflict) as caught:
         shop.cancel_unpaid(MINE, paid.number)
     assert caught.value.code == "order_not_cancellable"
+
+
+def test_the_job_cancels_orders_unpaid_for_a_day_once(
+    shop: ShopService, repo: FakeShopRepository, clock: FrozenClock
+) -> None:
+    shop.add_to_cart(MINE, "LBL-100", 2)
+    unpaid = shop.checkout(MINE, "k1", method="source", instrument_id=BAD_CARD)
+    shop.add_to_cart(MINE, "LBL-100", 1)
+    paid = shop.checkout(MINE, "k2", method="source", instrument_id=CARD)
+    clock.advance(timedelta(hours=23))
+    assert shop.expire_unpaid() == []
+    clock.advance(timedelta(hours=1))
+    assert shop.expire_unpaid() == [unpaid.number]
+    assert shop.expire_unpaid() == []  # a rerun changes nothing
+    assert shop.order(MINE, unpaid.number).status is OrderStatus.CANCELLED
+    assert shop.order(MINE, paid.number).status is OrderStatus.PAID
+    assert stock(repo, "LBL-100") == 4
