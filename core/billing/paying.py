@@ -37,7 +37,7 @@ from postroom.core.billing.ports import (
 from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.store import BillingRepository
 from postroom.core.clock import Clock
-from postroom.core.errors import Conflict, NotFound, PostroomError
+from postroom.core.errors import Conflict, PostroomError
 from postroom.core.funding.model import Payment
 from postroom.core.funding.sources import PaymentDeclined
 from postroom.core.idempotency import check_key
@@ -148,7 +148,7 @@ class Paying:
                 ) from None
             self._record(attempt, "refused", None)
             raise
-        except (NotFound, PostroomError) as refused:
+        except PostroomError as refused:
             if refused.code != "payment_source_unavailable":  # else: resumed by a retry
                 self._record(attempt, "refused", None)
             raise

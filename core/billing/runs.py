@@ -14,8 +14,6 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import date
 
-import attrs
-
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.billing import messages, model
 from postroom.core.billing.model import (
@@ -45,7 +43,7 @@ from postroom.core.money import Money
 log = logging.getLogger(__name__)
 
 #: Contracts billed per transaction.
-CHUNK = 500
+CHUNK = 1000
 
 
 def contract_reference(contract: Contract, period_start: date) -> str:
@@ -128,6 +126,8 @@ class BillingRuns:
             return 0, []
         profiles = repository.profiles({c.customer_number for _, c in todo})
         drafts: list[tuple[Invoice, BillingProfile]] = []
+        due_on = model.due_date(day, None)
+        now = self._clock.now()
         for (_, reference), contract in todo:
             account = accounts.get(contract.customer_number)
             if account is None:
@@ -166,12 +166,12 @@ class BillingRuns:
                         seller=self._settings.seller,
                         currency=account.currency,
                         issued_on=day,
-                        due_on=model.due_date(day, None),
+                        due_on=due_on,
                         lines=model.price_lines(items, rates),
                         reference=reference,
                         installation_number=installation.get(contract.serial),
                         language=profile.language,
-                        created_at=self._clock.now(),
+                        created_at=now,
                     ),
                     profile,
                 )
@@ -179,15 +179,10 @@ class BillingRuns:
         if not drafts:
             return 0, []
         first = repository.next_numbers(Series.INVOICE, day.year, len(drafts))
-        numbered = [
-            (
-                attrs.evolve(
-                    invoice, number=model.format_number(Series.INVOICE, day.year, first + i)
-                ),
-                profile,
-            )
-            for i, (invoice, profile) in enumerate(drafts)
-        ]
+        for offset, (draft, _) in enumerate(drafts):
+            # numbered before it is stored: not yet issued, so not yet immutable
+            draft.number = model.format_number(Series.INVOICE, day.year, first + offset)
+        numbered = drafts
         repository.add_many([invoice for invoice, _ in numbered])
         told = [
             messages.write(

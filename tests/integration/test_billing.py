@@ -197,3 +197,7 @@ def test_contracts_bill_themselves_once_per_period_on_the_worker(
     meter = postroom.meters.customer_meter(numbers["mine"], "PR-BILL-1")
     assert invoice.installation_number == meter.installation_number
     assert invoice.total == Money.of("51.90", "USD")
+    # written by the driver (COPY, executemany): read back as issued
+    assert (invoice.issued_on, invoice.due_on) == (date(2026, 3, 2), date(2026, 4, 1))
+    assert invoice.created_at == clock.now()
+    assert invoice.lines[0].taxes[0].amount == Money.of("2.00", "USD")

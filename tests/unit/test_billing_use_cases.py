@@ -262,3 +262,24 @@ def test_a_profile_refuses_an_unknown_region_or_language(billing):
             billing.set_profile(MINE, **changes)
         assert refused.value.code == code
     assert billing.profile(MINE).region == "NY"
+
+
+def test_an_issuer_invoices_inside_its_own_unit_of_work(billing, db):
+    lines = [LineItem("Ink", 1, usd("10.00"))]
+
+    def rolled_back(session):  # the issuer's order failed after its invoice was written
+        billing.issue_invoice_in(session, MINE, lines, kind="supplies", reference="order:9")
+
+    db.run(rolled_back)
+    assert db.state.invoices == {}
+    assert db.state.sequences == {}
+
+    def committed(session):
+        invoice = billing.issue_invoice_in(
+            session, MINE, lines, kind="supplies", reference="order:9"
+        )
+        session.commit()
+        return invoice
+
+    assert db.run(committed).number == "INV-2026-000001"
+    assert billing.get(MINE, "INV-2026-000001").reference == "order:9"

@@ -1,0 +1,85 @@
+"""/billing in a real browser on `postroom serve --demo`, in English and in French: the
+demo customer's owner opens an open invoice, reads its PDF, and pays it with a double
+click that is charged once."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from postroom.core.app import Postroom
+from postroom.core.config import Config
+from postroom.core.demo import DEMO_CUSTOMER
+
+TEXTS = {
+    "en": {
+        "billing": "Billing",
+        "open": "Open",
+        "paid": "Paid",
+        "thanks": "is paid",
+        "due": "Due date",
+    },
+    "fr": {
+        "billing": "Facturation",
+        "open": "À payer",
+        "paid": "Payée",
+        "thanks": "est payée",
+        "due": "Date d'échéance",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, language) -> None:
+    text = TEXTS[language]
+    base = demo_owner.server.base
+    page.goto(f"{base}/billing")
+    assert "/account/sign-in" in page.url
+    page.fill("input[name=email]", demo_owner.email)
+    page.fill("input[name=password]", demo_owner.password)
+    page.locator("form", has=page.locator("input[name=password]")).locator(
+        "button[type=submit]"
+    ).click()
+    page.goto(f"{base}/billing")
+    if language == "fr":
+        page.select_option("#lang", "fr")
+        page.locator("form.language button").click()
+    assert page.locator("h1").inner_text() == text["billing"]
+
+    open_row = page.locator("table tbody tr", has=page.locator(".status-open")).first
+    number = open_row.locator("a").inner_text()
+    open_row.locator("a").click()
+    assert number in page.locator("h1").inner_text()
+    assert page.locator(".status").inner_text() == text["open"]
+
+    # the PDF the button opens: the invoice's number and total, in the invoice's language
+    pdf_link = page.get_by_role("link", name="PDF")
+    response = page.request.get(base + pdf_link.get_attribute("href"))
+    assert response.headers["content-type"] == "application/pdf"
+    pdf_text = PdfReader(io.BytesIO(response.body())).pages[0].extract_text()
+    assert number in pdf_text
+    assert "Total due" in pdf_text  # the demo customer's documents are in English
+
+    pay = page.locator("form button.primary")
+    pay.dblclick()
+    page.wait_for_url(f"**/billing/invoices/{number}")
+    assert text["thanks"] in page.locator(".flash").first.inner_text()
+    assert page.locator(".status").inner_text() == text["paid"]
+    assert page.console_errors == []
+
+    config = Config.load({}, data_dir=demo_owner.server.data_dir)
+    with Postroom.open(config=config) as postroom:
+        customer = next(a for a in postroom.accounts.list() if a.name == DEMO_CUSTOMER)
+        charged = [
+            p for p in postroom.funding.payments(customer.number, limit=200) if p.kind == "invoice"
+        ]
+        paid = postroom.billing.get(customer.number, number)
+        assert [p.id for p in charged].count(paid.payment_id) == 1
+        attempts = [
+            a
+            for a in postroom.billing.payments(customer.number, limit=200)
+            if a.invoice_number == number
+        ]
+        assert [a.status for a in attempts] == ["settled"]  # one attempt: charged once
