@@ -199,8 +199,8 @@ class Item:
         return None if mills is None else Money(mills, currency)
 
     def fits_any(self, product_codes: Sequence[str]) -> bool:
-        """Whether the item fits one of the customer's meters (True for any meter when
-        it is not tied to a model)."""
+        """Whether the item is made for one of the customer's meter models (an item
+        tied to no model, such as envelopes, is not marked)."""
         return bool(self.fits) and any(code in self.fits for code in product_codes)
 
 

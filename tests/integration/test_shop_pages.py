@@ -107,6 +107,8 @@ def test_an_owner_orders_two_supplies_by_card_once(
     page = client.get(f"/shop/orders/{number}").get_data(as_text=True)
     assert "shop-order.js" in page
     assert "<script>" not in page
+    head = page.split("</head>")[0]  # without JavaScript the page refreshes itself
+    assert '<noscript><meta http-equiv="refresh" content="30"></noscript>' in head
     assert "Paid" in page
     listed = client.get("/shop/orders").get_data(as_text=True)
     assert number in listed
