@@ -134,6 +134,14 @@ def compose(notification: Notification, *, sender: str, now: datetime) -> EmailM
     message.add_alternative(
         notification.html or text_to_html(notification.body, language), subtype="html"
     )
+    for attachment in notification.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=check_header("attachment name", attachment.filename),
+        )
     # after the parts: set_content and add_alternative move Content-* headers into them
     message["Content-Language"] = language
     return message

@@ -23,6 +23,7 @@ keeps its trace; an email notifier has nobody to write to).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
@@ -40,7 +41,14 @@ from postroom.core.config import Config
 from postroom.core.db import Database, UnitOfWork, UtcDateTime, metadata
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.plugins import PluginManager
-from postroom.core.ports import AddressBook, Addressee, Notification, Notifier, Translation
+from postroom.core.ports import (
+    AddressBook,
+    Addressee,
+    Attachment,
+    Notification,
+    Notifier,
+    Translation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,8 @@ outbox_messages = sa.Table(
     sa.Column("delivered_to", sa.Text, nullable=False),  # JSON list of notifier names
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # JSON list of {filename, content_type, base64}: files an email carries
+    sa.Column("attachments", sa.Text, nullable=False, server_default="[]"),
     sa.Index("ix_outbox_messages_due", "status", "next_attempt_at"),
 )
 
@@ -126,6 +136,12 @@ class OutboxMessage:
                     )
                     for language, t in json.loads(str(m["translations"])).items()
                 },
+                attachments=tuple(
+                    Attachment(
+                        str(a["filename"]), str(a["content_type"]), base64.b64decode(a["base64"])
+                    )
+                    for a in json.loads(str(m["attachments"]))
+                ),
             ),
             status=MessageStatus(str(m["status"])),
             attempts=int(m["attempts"]),
@@ -205,6 +221,16 @@ class Outbox:
                     sort_keys=True,
                 ),
                 data=json.dumps(dict(notification.data), sort_keys=True),
+                attachments=json.dumps(
+                    [
+                        {
+                            "filename": a.filename,
+                            "content_type": a.content_type,
+                            "base64": base64.b64encode(a.content).decode("ascii"),
+                        }
+                        for a in notification.attachments
+                    ]
+                ),
                 status=MessageStatus.PENDING.value,
                 attempts=0,
                 next_attempt_at=now,
@@ -228,6 +254,7 @@ class Outbox:
         html: str | None = None,
         language: str = "en",
         translations: Mapping[str, Translation] | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> str:
         """``add`` an email message to a customer (``customer:<number>``; the customer's
         number goes into its data too); its id, for ``deliver`` after the commit."""
@@ -243,6 +270,7 @@ class Outbox:
                 html=html,
                 language=language,
                 translations=dict(translations or {}),
+                attachments=tuple(attachments),
             ),
         )
         assert message.id is not None

@@ -17,6 +17,15 @@ from postroom.core.meters.device import LoggedPiece, MeterRegisters, PrintedPiec
 
 
 @attrs.frozen
+class Attachment:
+    """A file an email carries (an invoice's PDF): its name, media type and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
 class Translation:
     """A notification's text in another language: what an addressee who reads that
     language gets instead of the message's own text."""
@@ -53,6 +62,8 @@ class Notification:
     language: str = "en"
     html: str | None = None
     translations: Mapping[str, Translation] = attrs.field(factory=dict)
+    #: files an email carries (other channels leave them out)
+    attachments: tuple[Attachment, ...] = ()
 
     def in_language(self, language: str) -> Notification:
         """This message as read in ``language``: its translation into it when it has

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from postroom.core.billing.document import invoice_pdf
 from postroom.core.billing.model import Invoice
 from postroom.core.billing.ports import CustomerMessages, Session
 from postroom.core.money import Money
-from postroom.core.ports import Translation
+from postroom.core.ports import Attachment, Translation
 
 Texts = dict[str, tuple[str, str]]
 
@@ -20,9 +21,11 @@ def write(
     texts: Texts,
     data: Mapping[str, str],
     language: str,
+    attachments: Sequence[Attachment] = (),
 ) -> str:
     """Write the customer's email in the caller's transaction, in ``language`` with the
-    other languages as translations; returns its id (delivered after the commit)."""
+    other languages as translations (and ``attachments``); returns its id (delivered
+    after the commit)."""
     subject, body = texts[language]
     return outbox.add_for_customer(
         uow.connection,
@@ -37,11 +40,17 @@ def write(
             for other, text in texts.items()
             if other != language
         },
+        attachments=attachments,
     )
 
 
 def _amount(money: Money, language: str) -> str:
     return money.format("fr_FR" if language == "fr" else "en_US")
+
+
+def pdf_attachment(invoice: Invoice, link: str) -> Attachment:
+    """The invoice's PDF as a paperless email carries it."""
+    return Attachment(f"{invoice.number}.pdf", "application/pdf", invoice_pdf(invoice, link))
 
 
 def invoice_issued(invoice: Invoice, link: str) -> Texts:

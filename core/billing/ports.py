@@ -21,7 +21,7 @@ from postroom.core.billing.model import Invoice, LineItem
 from postroom.core.contracts.model import Contract
 from postroom.core.funding.model import Instrument, Payment, Statement
 from postroom.core.money import Money
-from postroom.core.ports import PaymentSource, Translation
+from postroom.core.ports import Attachment, PaymentSource, Translation
 
 T = TypeVar("T")
 
@@ -145,6 +145,7 @@ class CustomerMessages(Protocol):
         *,
         language: str = "en",
         translations: Mapping[str, Translation] | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> str: ...
 
     def deliver(self, message_ids: Iterable[str]) -> int: ...

@@ -197,6 +197,7 @@ class BillingRuns:
                     "due_on": invoice.due_on.isoformat(),
                 },
                 profile.language,
+                [messages.pdf_attachment(invoice, self._settings.invoice_link(invoice.number))],
             )
             for invoice, profile in numbered
             if profile.paperless

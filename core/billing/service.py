@@ -217,23 +217,25 @@ class BillingService:
     def _tell_issued(
         self, uow: Session, invoice: Invoice, profile: BillingProfile
     ) -> builtins.list[str]:
-        """Paperless billing: an email for each new invoice (none otherwise: the paper
-        invoice goes by post)."""
+        """Paperless billing: an email with the PDF for each new invoice (none
+        otherwise: the paper invoice goes by post)."""
         if not profile.paperless:
             return []
+        link = self.settings.invoice_link(invoice.number)
         return [
             messages.write(
                 self._messages,
                 uow,
                 invoice.customer_number,
                 "billing.invoice-issued",
-                messages.invoice_issued(invoice, self.settings.invoice_link(invoice.number)),
+                messages.invoice_issued(invoice, link),
                 {
                     "invoice": invoice.number,
                     "total": str(invoice.total),
                     "due_on": invoice.due_on.isoformat(),
                 },
                 profile.language,
+                [messages.pdf_attachment(invoice, link)],
             )
         ]
 

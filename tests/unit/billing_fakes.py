@@ -25,7 +25,7 @@ from postroom.core.errors import NotFound
 from postroom.core.funding.model import Instrument, Payment, Statement
 from postroom.core.funding.sources import PaymentDeclined
 from postroom.core.money import Money
-from postroom.core.ports import PaymentStatus, Translation
+from postroom.core.ports import Attachment, PaymentStatus, Translation
 
 T = TypeVar("T")
 
@@ -214,6 +214,7 @@ class FakeMessages:
         *,
         language: str = "en",
         translations: Mapping[str, Translation] | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> str:
         message_id = f"msg_{len(self.db.state.messages) + 1}"
         self.db.state.messages.append(
@@ -226,6 +227,7 @@ class FakeMessages:
                 "data": dict(data),
                 "language": language,
                 "translations": dict(translations or {}),
+                "attachments": list(attachments),
             }
         )
         return message_id

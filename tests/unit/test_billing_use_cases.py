@@ -249,6 +249,9 @@ def test_paperless_customers_get_an_email_per_invoice_in_their_language(billing,
     assert sent["subject"].startswith("Facture")
     assert "en" in sent["translations"]
     assert messages.delivered == [sent["id"]]
+    (pdf,) = sent["attachments"]
+    assert (pdf.filename, pdf.content_type) == (f"{invoice.number}.pdf", "application/pdf")
+    assert pdf.content.startswith(b"%PDF")
 
 
 def test_a_profile_refuses_an_unknown_region_or_language(billing):
