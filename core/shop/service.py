@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import attrs
+from sqlalchemy.exc import IntegrityError
 
 from postroom.core.clock import Clock
 from postroom.core.errors import Conflict, NotFound, PostroomError, ValidationError
@@ -353,7 +354,10 @@ class ShopService:
             uow.commit()
             return order
 
-        done = self._db.run(work)
+        try:
+            done = self._db.run(work)
+        except IntegrityError:  # a concurrent click wrote the order of this key first
+            done = self._db.run(work)
         if isinstance(done, builtins.list):
             raise price_changed(done)
         if done.method is PaymentMethod.SOURCE and done.status is OrderStatus.PLACED:

@@ -192,3 +192,32 @@ def test_the_worker_job_gives_back_the_stock_of_orders_unpaid_for_a_day(
     assert jobs.expire_unpaid(postroom) == 0
     assert postroom.shop.order(mine, order.number).status is OrderStatus.CANCELLED
     assert postroom.shop.item("SEAL-1L").stock == 60
+
+
+def test_two_simultaneous_clicks_of_one_checkout_place_one_order_charged_once(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    mine = numbers["mine"]
+    postroom.shop.add_to_cart(mine, "SEAL-1L", 2)
+    start = threading.Barrier(4)
+    answers: list[str] = []
+
+    def click() -> None:
+        start.wait()
+        order = postroom.shop.checkout(
+            mine, "same-click", method="source", instrument_id=numbers["card"]
+        )
+        answers.append(order.number)
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 4
+    assert len(set(answers)) == 1
+    assert [p.amount for p in postroom.funding.payments(mine) if p.kind == "purchase"] == [
+        Money.of("25.80", "USD")
+    ]
+    assert postroom.shop.item("SEAL-1L").stock == 58
+    assert sales(postroom) == 25_800
