@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
-from postroom.core.billing.model import LineItem, Party
+from postroom.core.billing.model import LineItem, Party, price_lines
 from postroom.core.billing.service import BillingService
 from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
@@ -54,7 +54,7 @@ from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.ports import AddressBook
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
-from postroom.core.shop.ports import ChargeLine, PurchasePayment, Session
+from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment, Session, TaxRule
 from postroom.core.shop.service import ShopService
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class Postroom:
             accounts=self.accounts,
             meters=_ShopMeters(self.meters),
             purchases=_ShopPurchases(self.funding),
-            charges=_ShopCharges(self.billing),
+            charges=_ShopCharges(self.billing, self.accounts),
             assets=_ShopMeterAssets(self.meters),
         )
         self.ledger.add_debit_listener(self._after_debit)
@@ -430,8 +430,9 @@ class _ShopPurchases:
 class _ShopCharges:
     """Billing as the shop charges the account (``shop.ports.AccountCharges``)."""
 
-    def __init__(self, billing: BillingService) -> None:
+    def __init__(self, billing: BillingService, accounts: AccountsService) -> None:
         self._billing = billing
+        self._accounts = accounts
 
     def charge_in(
         self,
@@ -441,15 +442,37 @@ class _ShopCharges:
         *,
         kind: str,
         reference: str,
-    ) -> str:
-        invoice = self._billing.issue_invoice_in(
-            session,
-            customer_number,
-            [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
-            kind=kind,
-            reference=reference,
-        )
-        return invoice.number
+    ) -> Charged:
+        try:
+            invoice = self._billing.issue_invoice_in(
+                session,
+                customer_number,
+                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                kind=kind,
+                reference=reference,
+            )
+        except ValidationError as error:
+            if error.code not in ("billing_region_required", "unknown_region"):
+                raise
+            raise Conflict(error.message, code=error.code) from None  # the account's profile
+        return Charged(invoice.number, invoice.tax)
+
+    def tax_rule(self, customer_number: str) -> TaxRule:
+        account = self._accounts.get(customer_number)
+        region = self._billing.profile(customer_number).region
+        try:
+            rates = self._billing.settings.taxes.rates_for(account.country, region)
+        except ValidationError as error:  # the request is fine; the account lacks its region
+            raise Conflict(error.message, code=error.code) from None
+
+        def tax_of(lines: Sequence[ChargeLine]) -> Money:
+            priced = price_lines(
+                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                rates,
+            )
+            return Money(sum(line.tax.mills for line in priced), account.currency)
+
+        return tax_of
 
     def credit(self, customer_number: str, invoice_number: str, reason: str) -> None:
         try:

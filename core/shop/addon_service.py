@@ -126,7 +126,7 @@ class AddonsService:
                 [ChargeLine(f"{addon.name('en')} ({meter})", 1, price)],
                 kind="addon",
                 reference=f"addon:{meter}:{addon.code}",
-            )
+            ).invoice_number
             purchase = AddonPurchase(
                 number=rules.new_number("AO", now.date()),
                 customer_number=account.number,

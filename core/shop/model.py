@@ -335,6 +335,8 @@ class Order:
     method: PaymentMethod
     placed_at: datetime
     updated_at: datetime
+    #: the sales taxes in ``total`` (billing's, for the customer's country and region)
+    tax: Money | None = None
     #: the funding payment of a payment-source order, once one was attempted
     payment_id: str | None = None
     #: the invoice of an order on account
@@ -348,6 +350,11 @@ class Order:
     events: tuple[OrderEvent, ...] = ()
     #: true when this answer replays an earlier checkout of the same key
     replayed: bool = False
+
+    @property
+    def net(self) -> Money:
+        """The total before taxes."""
+        return self.total - self.tax if self.tax is not None else self.total
 
     @property
     def final(self) -> bool:

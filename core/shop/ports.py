@@ -45,7 +45,25 @@ class ChargeLine:
     unit_price: Money
 
 
+@attrs.frozen
+class Charged:
+    """The invoice an order on account became, and the taxes billing put on it."""
+
+    invoice_number: str
+    tax: Money
+
+
+#: The taxes billing would put on lines for one customer (its country and region).
+TaxRule = Callable[[Sequence[ChargeLine]], Money]
+
+
 class AccountCharges(Protocol):
+    def tax_rule(self, customer_number: str) -> TaxRule:
+        """How billing taxes this customer's lines (read once, then pure): a card order
+        is charged what an invoice of the same lines would total. ``ValidationError``
+        ``billing_region_required`` when the customer's region is needed and unknown."""
+        ...
+
     def charge_in(
         self,
         session: Session,
@@ -54,9 +72,9 @@ class AccountCharges(Protocol):
         *,
         kind: str,
         reference: str,
-    ) -> str:
+    ) -> Charged:
         """Invoice ``lines`` to the customer in the caller's transaction (the order and
-        its invoice commit together; the caller commits); return the invoice number.
+        its invoice commit together; the caller commits).
         ``kind`` is ``supplies`` or ``addon``; the same ``reference`` again answers the
         first invoice's number."""
         ...

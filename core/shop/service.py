@@ -281,6 +281,8 @@ class ShopService:
         if how is PaymentMethod.SOURCE and not (isinstance(instrument_id, str) and instrument_id):
             raise ValidationError("choose how to pay", code="instrument_required")
         account = self._accounts.get(customer_number)
+        # a card order is charged what an invoice of its lines would total
+        tax_of = self._charges.tax_rule(account.number) if how is PaymentMethod.SOURCE else None
         now = self._clock.now()
 
         def work(uow: Session) -> Order | builtins.list[PriceChange]:
@@ -318,14 +320,20 @@ class ShopService:
             order_lines = tuple(
                 model.order_line(items[line.sku], line.quantity, line.unit_price) for line in lines
             )
-            total = Money.zero(account.currency)
+            charges = [
+                ChargeLine(f"{ol.sku} {ol.name('en')}", ol.quantity, ol.unit_price)
+                for ol in order_lines
+            ]
+            net = Money.zero(account.currency)
             for ol in order_lines:
-                total = total + ol.total
+                net = net + ol.total
+            tax = Money.zero(account.currency) if tax_of is None else tax_of(charges)
             order = Order(
                 number=number,
                 customer_number=account.number,
                 lines=order_lines,
-                total=total,
+                total=net + tax,
+                tax=tax,
                 status=OrderStatus.PLACED,
                 method=how,
                 placed_at=now,
@@ -333,18 +341,14 @@ class ShopService:
                 events=(OrderEvent(OrderStatus.PLACED, now, CUSTOMER),),
             )
             if how is PaymentMethod.ACCOUNT:
-                invoice = self._charges.charge_in(
-                    uow,
-                    account.number,
-                    [
-                        ChargeLine(f"{ol.sku} {ol.name('en')}", ol.quantity, ol.unit_price)
-                        for ol in order_lines
-                    ],
-                    kind="supplies",
-                    reference=f"order:{number}",
+                charged = self._charges.charge_in(
+                    uow, account.number, charges, kind="supplies", reference=f"order:{number}"
                 )
+                invoice = charged.invoice_number
                 order = attrs.evolve(
                     order,
+                    total=net + charged.tax,
+                    tax=charged.tax,
                     status=OrderStatus.PAID,
                     invoice_number=invoice,
                     events=(*order.events, OrderEvent(OrderStatus.PAID, now, CUSTOMER, invoice)),

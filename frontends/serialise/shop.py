@@ -73,6 +73,8 @@ def order_json(order: Order) -> dict[str, Any]:
             }
             for line in order.lines
         ],
+        "net": money(order.net),
+        "tax": money(order.tax or order.total - order.net),
         "total": money(order.total),
         "payment_id": order.payment_id,
         "invoice_number": order.invoice_number,

@@ -15,14 +15,14 @@ from postroom.core.config import Config
 TEXTS = {
     "en": {
         "add": "Add to cart",
-        "order": re.compile(r"Place the order for"),
+        "order": re.compile(r"Place the order"),
         "paid": "Paid",
         "shipped": "Shipped",
         "fits": "Fits your meter",
     },
     "fr": {
         "add": "Ajouter au panier",
-        "order": re.compile(r"Passer la commande de"),
+        "order": re.compile(r"Passer la commande"),
         "paid": "Payée",
         "shipped": "Expédiée",
         "fits": "Compatible avec votre machine",

@@ -70,10 +70,12 @@ def test_a_card_checkout_is_charged_once_into_sales_and_a_cancel_refunds_it(
     assert order.status is OrderStatus.PAID
     assert again.replayed
     assert again.number == order.number
-    assert order.total == usd("112.88")
+    assert order.net == usd("112.88")
+    assert order.tax == usd("4.52")  # New York's 4 %, line by line, as billing invoices it
+    assert order.total == usd("117.40")
     purchases = [p for p in postroom.funding.payments(mine) if p.kind == "purchase"]
-    assert [(p.amount, p.status.value) for p in purchases] == [(usd("112.88"), "settled")]
-    assert sales(postroom) == 112_880
+    assert [(p.amount, p.status.value) for p in purchases] == [(usd("117.40"), "settled")]
+    assert sales(postroom) == 117_400
     assert postroom.shop.item("INK-VPSD1").stock == 38
     assert postroom.shop.order(mine, order.number.lower()).lines == order.lines
 
@@ -104,7 +106,7 @@ def test_a_declined_card_leaves_the_order_unpaid_and_takes_no_money(
         postroom.shop.set_status(order.number, "picking", staff="Sam Staff")
     paid = postroom.shop.pay(mine, order.number, numbers["card"])
     assert paid.status is OrderStatus.PAID
-    assert sales(postroom) == 12_900
+    assert sales(postroom) == 13_420
 
 
 def test_an_order_on_account_is_invoiced_and_a_cancel_credits_the_invoice(
@@ -217,7 +219,7 @@ def test_two_simultaneous_clicks_of_one_checkout_place_one_order_charged_once(
     assert len(answers) == 4
     assert len(set(answers)) == 1
     assert [p.amount for p in postroom.funding.payments(mine) if p.kind == "purchase"] == [
-        Money.of("25.80", "USD")
+        Money.of("26.83", "USD")
     ]
     assert postroom.shop.item("SEAL-1L").stock == 58
-    assert sales(postroom) == 25_800
+    assert sales(postroom) == 26_830

@@ -88,7 +88,8 @@ def test_a_customer_orders_by_api_and_a_retry_answers_the_same_order(
     assert ink["price"] == {"amount": "49.99", "currency": "USD"}
     order = order_two(client, world)
     assert order["status"] == "paid"
-    assert order["total"] == {"amount": "75.79", "currency": "USD"}
+    assert order["net"] == {"amount": "75.79", "currency": "USD"}
+    assert order["total"] == {"amount": "78.82", "currency": "USD"}  # with New York's tax
     again = client.post(
         "/api/v1/orders",
         json={"id": "api-1", "payment_method": "source", "instrument_id": world["card"]},

@@ -5,7 +5,7 @@ unit of work fails or does not commit. No I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from postroom.core.errors import NotFound, PostroomError
 from postroom.core.money import Money
 from postroom.core.shop.addons import AddonPurchase, PurchaseStatus, SloganOrder, SloganStatus
 from postroom.core.shop.model import CartLine, Item, Order, OrderEvent, OrderStatus
-from postroom.core.shop.ports import ChargeLine, PurchasePayment
+from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment
 
 
 class FakeShopRepository:
@@ -191,10 +191,18 @@ class FakeCharges:
         *,
         kind: str,
         reference: str,
-    ) -> str:
+    ) -> Charged:
         number = self.invoices.get(reference, (f"INV-2026-{len(self.invoices) + 1:06d}", []))[0]
         self.invoices[reference] = (number, list(lines))
-        return number
+        return Charged(number, self._tax(lines))
+
+    def tax_rule(self, customer_number: str) -> Callable[[Sequence[ChargeLine]], Money]:
+        return self._tax
+
+    def _tax(self, lines: Sequence[ChargeLine]) -> Money:
+        """A flat 10 % on each line's net, rounded down to the cent."""
+        currency = lines[0].unit_price.currency
+        return Money(sum(ln.quantity * ln.unit_price.mills // 100 * 10 for ln in lines), currency)
 
     def credit(self, customer_number: str, invoice_number: str, reason: str) -> None:
         if invoice_number not in self.credited:

@@ -166,13 +166,15 @@ def test_a_card_checkout_pays_reserves_stock_and_empties_the_cart(
     shop.add_to_cart(MINE, "LBL-100", 1)
     order = shop.checkout(MINE, "key-1", method="source", instrument_id=CARD)
     assert order.status is OrderStatus.PAID
-    assert order.total == usd("112.48")
+    assert order.net == usd("112.48")
+    assert order.tax == usd("11.24")  # billing's taxes on the lines (the fake's 10 %)
+    assert order.total == usd("123.72")
     assert order.payment_id is not None
     assert [e.status for e in order.events] == [OrderStatus.PLACED, OrderStatus.PAID]
     assert stock(repo, "INK-VPSD1") == 8
     assert stock(repo, "LBL-100") == 4
     assert shop.cart(MINE).cart.lines == ()
-    assert purchases.charged(MINE) == usd("112.48")
+    assert purchases.charged(MINE) == usd("123.72")  # the card pays taxes included
 
 
 def test_a_double_clicked_checkout_charges_once(
@@ -203,7 +205,7 @@ def test_a_price_change_stops_checkout_and_shows_the_new_price(
     assert stock(repo, "INK-VPSD1") == 10
     assert purchases.charges == {}
     order = shop.checkout(MINE, "k", method="source", instrument_id=CARD)
-    assert order.total == usd("109.98")
+    assert order.net == usd("109.98")
 
 
 def test_a_declined_payment_leaves_the_order_unpaid_and_unshipped(
@@ -222,7 +224,7 @@ def test_a_declined_payment_leaves_the_order_unpaid_and_unshipped(
     assert shop.checkout(MINE, "k", method="source", instrument_id=BAD_CARD).replayed
     paid = shop.pay(MINE, order.number, CARD)
     assert paid.status is OrderStatus.PAID
-    assert purchases.charged(MINE) == usd("12.50")
+    assert purchases.charged(MINE) == usd("13.75")
 
 
 def test_an_unreachable_gateway_changes_nothing_and_a_retry_charges_once(

@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("checkout_key", sa.String(100), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("total_mills", sa.BigInteger(), nullable=False),
+        sa.Column("tax_mills", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("method", sa.String(10), nullable=False),
         sa.Column("payment_id", sa.String(40), nullable=True),
