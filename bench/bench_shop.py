@@ -7,7 +7,8 @@ same collection path (deposits per second), on the same store in one run.
 For each store (SQLite in a temporary directory, then PostgreSQL when given):
 ``--customers`` accounts each get a sandbox card; then each account in turn fills a
 cart with two items and checks out by card (``pr.shop.checkout``: price check, stock
-reserved by conditional updates, the order written, the card charged through
+reserved by conditional updates, the taxes billing would invoice, the order written,
+the card charged through
 ``pr.funding.purchase``, the payment recorded) until ``--orders`` orders are paid; then
 the same number of card deposits (``pr.funding.deposit``) is timed as the reference.
 A last figure runs the checkouts from ``--threads`` threads at once (SQLite serialises
@@ -39,6 +40,7 @@ def _customers(pr: Postroom, run: str, count: int) -> list[tuple[str, str]]:
     found = []
     for k in range(count):
         number = pr.accounts.create(f"Bench shop {run} {k}", "US", "USD").number
+        pr.billing.set_profile(number, region="NY")  # card orders are taxed as invoiced
         found.append((number, pr.funding.add_instrument(number, "sandbox-card", CARD).id))
     return found
 
