@@ -171,6 +171,11 @@ class BillingRepository(Protocol):
         """Which of (customer number, reference) have an invoice already."""
         ...
 
+    def contract_references_since(self, since: date) -> set[tuple[str, str]]:
+        """(customer number, reference) of the contract invoices issued on or after
+        ``since``: what a billing run finds billed already."""
+        ...
+
     def listed(
         self,
         customer_number: str,
@@ -325,6 +330,14 @@ class BillingStore:
             ).all()
             taken |= {(r.customer_number, r.reference) for r in rows} & set(chunk)
         return taken
+
+    def contract_references_since(self, since: date) -> set[tuple[str, str]]:
+        rows = self._c.execute(
+            sa.select(invoices.c.customer_number, invoices.c.reference).where(
+                (invoices.c.issued_on >= since) & invoices.c.reference.startswith("contract:")
+            )
+        )
+        return {(r.customer_number, r.reference) for r in rows}
 
     def listed(
         self,

@@ -31,8 +31,31 @@ TEXTS = {
 }
 
 
+#: axe-core's impacts that fail the test (minor and moderate ones are reported only).
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+@pytest.fixture(scope="module")
+def axe():
+    axe_module = pytest.importorskip(
+        "axe_playwright_python.sync_playwright",
+        reason="the accessibility check needs axe-playwright-python (it ships axe-core)",
+    )
+    return axe_module.Axe()
+
+
+def check_accessibility(axe, page) -> None:
+    """Fail on any serious or critical axe-core violation of the page shown."""
+    blocking = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in axe.run(page).response["violations"]
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
+    assert blocking == [], f"{page.url}: {blocking}"
+
+
 @pytest.mark.parametrize("language", ["en", "fr"])
-def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, language) -> None:
+def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, axe, language) -> None:
     text = TEXTS[language]
     base = demo_owner.server.base
     page.goto(f"{base}/billing")
@@ -47,12 +70,14 @@ def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, langua
         page.select_option("#lang", "fr")
         page.locator("form.language button").click()
     assert page.locator("h1").inner_text() == text["billing"]
+    check_accessibility(axe, page)
 
     open_row = page.locator("table tbody tr", has=page.locator(".status-open")).first
     number = open_row.locator("a").inner_text()
     open_row.locator("a").click()
     assert number in page.locator("h1").inner_text()
     assert page.locator(".status").inner_text() == text["open"]
+    check_accessibility(axe, page)
 
     # the PDF the button opens: the invoice's number and total, in the invoice's language
     pdf_link = page.get_by_role("link", name="PDF")

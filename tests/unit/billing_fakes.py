@@ -108,6 +108,13 @@ class FakeBilling:
         have = {(i.customer_number, i.reference) for i in self._s.invoices.values()}
         return have & set(pairs)
 
+    def contract_references_since(self, since: date) -> set[tuple[str, str]]:
+        return {
+            (i.customer_number, i.reference)
+            for i in self._s.invoices.values()
+            if i.issued_on >= since and i.reference.startswith("contract:")
+        }
+
     def listed(
         self,
         customer_number: str,
