@@ -11,6 +11,29 @@ import pytest
 from postroom.core.app import Postroom
 from postroom.core.config import Config
 
+#: axe-core's impacts that fail the test (minor and moderate ones are reported only).
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+@pytest.fixture(scope="module")
+def axe():
+    axe_module = pytest.importorskip(
+        "axe_playwright_python.sync_playwright",
+        reason="the accessibility check needs axe-playwright-python (it ships axe-core)",
+    )
+    return axe_module.Axe()
+
+
+def check_accessibility(axe, page) -> None:
+    """Fail on any serious or critical axe-core violation of the page shown."""
+    blocking = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in axe.run(page).response["violations"]
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
+    assert blocking == [], f"{page.url}: {blocking}"
+
+
 #: What each language calls the page's parts.
 TEXTS = {
     "en": {
@@ -32,7 +55,7 @@ TEXTS = {
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_an_owner_orders_two_supplies_and_sees_the_order_ship(
-    demo_owner, page, language: str
+    demo_owner, page, axe, language: str
 ) -> None:
     texts = TEXTS[language]
     base = demo_owner.server.base
@@ -46,6 +69,7 @@ def test_an_owner_orders_two_supplies_and_sees_the_order_ship(
     page.select_option("#lang", language)  # the owner reads the portal in this language
     page.locator("form.language button[type=submit]").click()
     page.goto(f"{base}/shop")
+    check_accessibility(axe, page)
     ink = page.locator("section.shop-item", has=page.get_by_text("INK-VPSD1", exact=True))
     assert texts["fits"] in ink.inner_text()
     ink.get_by_role("button", name=texts["add"]).click()
@@ -55,11 +79,13 @@ def test_an_owner_orders_two_supplies_and_sees_the_order_ship(
     seal.get_by_role("button", name=texts["add"]).click()
     assert page.url.endswith("/shop/cart")
     assert page.locator("table.cart tbody tr").count() == 2
+    check_accessibility(axe, page)
     page.get_by_role("button", name=texts["order"]).click()
     assert "/shop/orders/SO-" in page.url
     status = page.locator("#order-status")
     assert status.inner_text() == texts["paid"]
     number = page.url.rsplit("/", 1)[-1]
+    check_accessibility(axe, page)
 
     # the warehouse prepares and ships it, in the data center's own process
     config = Config.load({}, data_dir=demo_owner.server.data_dir)
@@ -78,4 +104,8 @@ def test_an_owner_orders_two_supplies_and_sees_the_order_ship(
     assert page.locator(".order-steps li.done").count() == 4
     page.reload()  # and a plain reload shows the same
     assert status.inner_text() == texts["shipped"]
+    page.goto(f"{base}/shop/addons")
+    check_accessibility(axe, page)
+    page.goto(f"{base}/shop/orders")
+    check_accessibility(axe, page)
     assert page.console_errors == []
