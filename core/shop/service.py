@@ -292,6 +292,11 @@ class ShopService:
                 return attrs.evolve(first, replayed=True)
             lines = repository.cart_lines(account.number)
             if not lines:
+                # a simultaneous click may have ordered the cart since the look-up above
+                # (each statement sees what committed before it): its order, replayed
+                first = repository.order_by_key(account.number, key)
+                if first is not None:
+                    return attrs.evolve(first, replayed=True)
                 raise Conflict("the cart is empty", code="cart_empty")
             items = repository.items_by_sku(line.sku for line in lines)
             for line in lines:
@@ -362,6 +367,14 @@ class ShopService:
             done = self._db.run(work)
         except IntegrityError:  # a concurrent click wrote the order of this key first
             done = self._db.run(work)
+        except Conflict:  # out of stock, say: unless a simultaneous click took it for us
+            first = self._db.run(
+                lambda uow: self._repository(uow).order_by_key(account.number, key),
+                readonly=True,
+            )
+            if first is None:
+                raise
+            done = attrs.evolve(first, replayed=True)
         if isinstance(done, builtins.list):
             raise price_changed(done)
         if done.method is PaymentMethod.SOURCE and done.status is OrderStatus.PLACED:
