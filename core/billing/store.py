@@ -275,16 +275,25 @@ class BillingStore:
         postgres = self._c.dialect.name == "postgresql"
         rows = [_invoice_values(i) for i in new]
         if postgres:
-            copy_rows(self._c, "invoices", _INVOICE_COLUMNS, rows)
+            # ids drawn from the table's sequence first: no look-up of the rows after
+            # (on a table without statistics yet, that look-up scanned it per batch)
+            drawn = self._c.execute(_DRAW_IDS_PG, {"count": len(new)}).scalars().all()
+            ids = {i.number: int(n) for i, n in zip(new, drawn, strict=True)}
+            copy_rows(
+                self._c,
+                "invoices",
+                ("id", *_INVOICE_COLUMNS),
+                [(ids[i.number], *row) for i, row in zip(new, rows, strict=True)],
+            )
         else:
             self._c.exec_driver_sql(_INSERT_INVOICES_SQLITE, [_for_sqlite(r) for r in rows])
-        ids = dict(
-            self._c.execute(
-                sa.select(invoices.c.number, invoices.c.id).where(
-                    invoices.c.number.in_([i.number for i in new])
-                )
-            ).all()
-        )
+            ids = dict(
+                self._c.execute(
+                    sa.select(invoices.c.number, invoices.c.id).where(
+                        invoices.c.number.in_([i.number for i in new])
+                    )
+                ).all()
+            )
         lines = [
             (
                 ids[invoice.number],
@@ -526,6 +535,9 @@ class BillingStore:
 
 _INVOICE_COLUMNS = tuple(c.name for c in invoices.columns if c.name not in ("id", "auto_debit_at"))
 _LINE_COLUMNS = tuple(c.name for c in invoice_lines.columns)
+_DRAW_IDS_PG = sa.text(
+    "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :count)"
+)
 _SQLITE = sqlite_dialect()
 _INSERT_INVOICES_SQLITE = str(
     sa.insert(invoices).compile(dialect=_SQLITE, column_keys=list(_INVOICE_COLUMNS))
