@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
-from postroom.core.billing.model import Party
+from postroom.core.billing.model import LineItem, Party, price_lines
 from postroom.core.billing.service import BillingService
 from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
@@ -50,6 +50,7 @@ from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
     ConfigurationError,
+    Conflict,
     NotFound,
     StorageUnavailable,
     ValidationError,
@@ -81,6 +82,8 @@ from postroom.core.plugins import PluginManager, make_plugin_manager
 from postroom.core.ports import AddressBook, Notification, VirusScanner
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
+from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment, Session, TaxRule
+from postroom.core.shop.service import ShopService
 from postroom.core.tracking.carriers import Carriers
 from postroom.core.tracking.model import SupportRequestKind, TraceRequest
 from postroom.core.tracking.service import TrackingService
@@ -220,6 +223,15 @@ class Postroom:
         )
         # a settled, failed or returned invoice payment reaches its invoice
         self.funding.add_payment_listener(self.billing.payment_changed)
+        self.shop = ShopService(
+            db,
+            clock,
+            accounts=self.accounts,
+            meters=_ShopMeters(self.meters),
+            purchases=_ShopPurchases(self.funding),
+            charges=_ShopCharges(self.billing, self.accounts),
+            assets=_ShopMeterAssets(self.meters),
+        )
         self.ledger.add_debit_listener(self._after_debit)
         self.tracking = TrackingService(
             db,
@@ -697,6 +709,112 @@ class MeterInstallationNumbers:
             for m in self._meters.list(customer_number)
             if m.installation_number
         }
+
+
+class _ShopMeters:
+    """The meters area as the shop asks it (``shop.ports.CustomerMeters``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def product_codes(self, customer_number: str) -> list[str]:
+        return sorted(
+            {m.product_code for m in self._meters.list(customer_number) if m.status == "active"}
+        )
+
+    def customer_meter_serial(self, customer_number: str, serial: str) -> str:
+        meter = self._meters.customer_meter(customer_number, serial)
+        if meter.status != "active":
+            raise NotFound(f"no meter {serial!r} in service", code="meter_not_found")
+        return meter.serial
+
+
+class _ShopMeterAssets:
+    """The meters' sync assets as the shop hands add-ons and slogans to them
+    (``shop.ports.MeterAssets``)."""
+
+    def __init__(self, meters: MetersService) -> None:
+        self._meters = meters
+
+    def queue_feature(self, serial: str, feature: str) -> None:
+        self._meters.set_features(serial, {feature: True})
+
+    def queue_graphic(self, serial: str, name: str, data: bytes) -> None:
+        self._meters.set_graphic(serial, name, data)
+
+    def queue_slogan_text(self, serial: str, text: str) -> None:
+        self._meters.set_ad_slogan(serial, text)
+
+
+class _ShopPurchases:
+    """Funding's collection path as the shop pays with it (``shop.ports.Purchases``)."""
+
+    def __init__(self, funding: FundingService) -> None:
+        self._funding = funding
+
+    def purchase(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> PurchasePayment:
+        payment = self._funding.purchase(customer_number, instrument_id, amount, idempotency_key)
+        return PurchasePayment(payment.id)
+
+    def refund(self, customer_number: str, payment_id: str, idempotency_key: str) -> None:
+        self._funding.refund_purchase(customer_number, payment_id, idempotency_key)
+
+
+class _ShopCharges:
+    """Billing as the shop charges the account (``shop.ports.AccountCharges``)."""
+
+    def __init__(self, billing: BillingService, accounts: AccountsService) -> None:
+        self._billing = billing
+        self._accounts = accounts
+
+    def charge_in(
+        self,
+        session: Session,
+        customer_number: str,
+        lines: Sequence[ChargeLine],
+        *,
+        kind: str,
+        reference: str,
+    ) -> Charged:
+        try:
+            invoice = self._billing.issue_invoice_in(
+                session,
+                customer_number,
+                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                kind=kind,
+                reference=reference,
+            )
+        except ValidationError as error:
+            if error.code not in ("billing_region_required", "unknown_region"):
+                raise
+            raise Conflict(error.message, code=error.code) from None  # the account's profile
+        return Charged(invoice.number, invoice.tax)
+
+    def tax_rule(self, customer_number: str) -> TaxRule:
+        account = self._accounts.get(customer_number)
+        region = self._billing.profile(customer_number).region
+        try:
+            rates = self._billing.settings.taxes.rates_for(account.country, region)
+        except ValidationError as error:  # the request is fine; the account lacks its region
+            raise Conflict(error.message, code=error.code) from None
+
+        def tax_of(lines: Sequence[ChargeLine]) -> Money:
+            priced = price_lines(
+                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                rates,
+            )
+            return Money(sum(line.tax.mills for line in priced), account.currency)
+
+        return tax_of
+
+    def credit(self, customer_number: str, invoice_number: str, reason: str) -> None:
+        try:
+            self._billing.credit(customer_number, invoice_number, reason)
+        except Conflict as error:
+            if error.code != "invoice_not_creditable":  # credited already: done
+                raise
 
 
 def _billing_settings(config: Config) -> BillingSettings:

@@ -1,8 +1,8 @@
 """What a customer account's dashboard shows (``/dashboard``): one read of each area's
 service API, gathered at the composition root's level because it spans areas.
 
-Invoices come from billing and shipments from tracking; the portal adds the open
-support cases beside them.
+Invoices come from billing, shipments from tracking and orders from the shop; the
+portal adds the open support cases beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from postroom.core.billing.model import AccountStatement
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
+from postroom.core.shop.model import Order
 from postroom.core.tracking.service import ShipmentsOverview
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class Dashboard:
     #: what the account owes: balance due, overdue, the unpaid invoices first due
     invoices: AccountStatement
     shipments: ShipmentsOverview
+    #: supplies orders on their way (not delivered or cancelled yet)
+    orders: list[Order] = attrs.field(factory=list)
 
 
 def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
@@ -55,6 +58,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             funding=postroom.funding.overview_in(uow, customer),
             invoices=postroom.billing.overview_in(uow, customer),
             shipments=postroom.tracking.overview_in(uow, customer.number),
+            orders=postroom.shop.open_orders_in(uow, customer.number),
         )
 
     return postroom.db.run(read, readonly=True)

@@ -418,6 +418,50 @@ def _billing(postroom: Postroom) -> None:
     postroom.billing.set_profile(customer.number, paperless=True)
 
 
+def _shop(postroom: Postroom) -> None:
+    """The supplies catalogue, and the demo customer's past orders: delivered ones a
+    year and three months ago, one shipped last week (paid by the demo's card)."""
+    from postroom.core.clock import FrozenClock
+    from postroom.core.meters.model import PRODUCTS
+    from postroom.core.shop.catalogue import demo_items
+
+    for item in demo_items(PRODUCTS):
+        postroom.shop.save_item(item)
+    customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
+    if postroom.billing.profile(customer.number).region is None:
+        # orders on account and add-ons are invoiced with New York's sales tax
+        postroom.billing.set_profile(customer.number, region="NY")
+    card = next(
+        (i for i in postroom.funding.instruments(customer.number) if i.source == "sandbox-card"),
+        None,
+    )
+    if card is None:
+        return  # no card to have paid with: the catalogue alone
+    ink = f"INK-{next(iter(sorted(PRODUCTS))).removeprefix('PR-')}"
+    history = [
+        (timedelta(days=365), [(ink, 2), ("SEAL-1L", 1)], "delivered"),
+        (timedelta(days=90), [("ENV-DL-500", 1), ("LBL-TAPE-300", 2)], "delivered"),
+        (timedelta(days=7), [(ink, 1)], "shipped"),
+    ]
+    now = postroom.clock.now()
+    for number, (ago, lines, last) in enumerate(history):
+        then = postroom.shop.as_of(FrozenClock(now - ago))
+        for sku, quantity in lines:
+            then.add_to_cart(customer.number, sku, quantity)
+        order = then.checkout(
+            customer.number, f"demo-order-{number}", method="source", instrument_id=card.id
+        )
+        for status in ("picking", "shipped", "delivered"):
+            then.set_status(
+                order.number,
+                status,
+                staff="postroom demo",
+                tracking_number=f"1Z DEMO {number:04d}" if status == "shipped" else None,
+            )
+            if status == last:
+                break
+
+
 #: In order: later steps may use what earlier ones created.
 def _knowledge_base(postroom: Postroom) -> None:
     """The help centre's articles, in English and French (docs/knowledge.md)."""
@@ -437,6 +481,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("shipments", _shipments),
     DemoStep("support-cases", _support_cases),
     DemoStep("billing", _billing),
+    DemoStep("shop", _shop),
 ]
 
 

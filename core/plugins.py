@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "postroom.core.cases.jobs",
     "postroom.core.knowledge.jobs",
     "postroom.core.billing.jobs",
+    "postroom.core.shop.jobs",
 )
 
 

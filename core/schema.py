@@ -23,6 +23,7 @@ from postroom.core.meters import store as meters_store
 from postroom.core.payouts import store as payouts_store
 from postroom.core.rates import store as rates_store
 from postroom.core.refunds import store as refunds_store
+from postroom.core.shop import store as shop_store
 from postroom.core.tracking import store as tracking_store
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "rates_store",
     "refill_store",
     "refunds_store",
+    "shop_store",
     "tracking_store",
     "virtual_store",
 ]

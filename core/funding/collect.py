@@ -88,6 +88,95 @@ class Collect:
             customer_number, instrument_id, amount, idempotency_key, PaymentKind.CREDIT_PAYMENT
         )
 
+    def purchase(
+        self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
+    ) -> Payment:
+        """Collect ``amount`` for something the customer bought (a shop order, a meter
+        add-on) into the data center's sales account. Only cards pay purchases: a bank
+        debit could come back after the goods left, and the credit line pays postage.
+        Declines and replays as ``deposit``."""
+        return self.collect(
+            customer_number, instrument_id, amount, idempotency_key, PaymentKind.PURCHASE
+        )
+
+    def refund_purchase(
+        self, customer_number: str, payment_id: str, idempotency_key: str
+    ) -> Payment:
+        """Give all of a settled purchase back to the instrument it came from (a cancelled
+        order): the source refunds the charge, then the ledger moves the money out of
+        sales. Once only: a purchase refunded already answers as it is; a refusal of
+        the source raises ``PaymentDeclined`` and changes nothing."""
+        key = check_key(idempotency_key)
+
+        def read(repos: FundingRepos) -> tuple[Payment, Instrument]:
+            customer = repos.customers.customer(customer_number)
+            found = None
+            if isinstance(payment_id, str) and PAYMENT_ID.fullmatch(payment_id.strip()):
+                found = repos.funding.payment(payment_id.strip(), customer.id, customer.number)
+            if found is None or found.kind != PaymentKind.PURCHASE:
+                raise NotFound(f"no purchase {payment_id!r}", code="payment_not_found")
+            return found, find_instrument(repos, customer, found.instrument_id)
+
+        payment, instrument = self._c.read(read)
+        if payment.status is PaymentStatus.REFUNDED:
+            return payment
+        if payment.status is not PaymentStatus.SETTLED:
+            raise Conflict(
+                f"payment {payment.id} is {payment.status.value}", code="payment_not_refundable"
+            )
+        source = self._c.sources.get(instrument.source)
+        try:
+            result = source.refund(
+                instrument.details,
+                payment.source_reference,
+                payment.amount.mills,
+                payment.amount.currency,
+                key,
+                now=self._c.clock.now(),
+            )
+        except PostroomError:
+            raise
+        except Exception as error:  # the source's own failure: retry with the same key
+            log.exception("payment source %s failed to refund", source.code)
+            raise PaymentSourceUnavailable(
+                f"{source.name} could not be reached; retry", payment_id=payment.id
+            ) from error
+        if not isinstance(result, PaymentResult) or result.status is PaymentStatus.FAILED:
+            raise PaymentDeclined(
+                getattr(result, "message", "") or "the refund was refused",
+                code=getattr(result, "failure_code", None) or "refund_declined",
+                payment_id=payment.id,
+            )
+
+        def record(repos: FundingRepos) -> Payment:
+            customer, current = payment_for_update(repos, payment.id)
+            if current.refunded >= current.amount.mills:  # recorded by a concurrent retry
+                return current
+            sales = repos.ledger.system_account(AccountKind.SALES, current.amount.currency)
+            origin = clearing(repos, current.amount.currency)  # purchases come by card
+            repos.ledger.post(
+                [
+                    TransferRequest(
+                        id=f"refund-purchase:{current.id}",
+                        debit=sales.id,
+                        credit=origin.id,
+                        amount=current.amount.mills - current.refunded,
+                        currency=current.amount.currency,
+                        code=TransferCode.REFUND,
+                        reference=f"purchase {current.id} refunded ({source.code})",
+                    )
+                ],
+            )
+            repos.funding.add_refunded(
+                current.id, current.amount.mills - current.refunded, self._c.clock.now()
+            )
+            done = repos.funding.payment(current.id, customer.id, customer.number)
+            assert done is not None
+            repos.commit()
+            return done
+
+        return self._c.write_racing(record)
+
     def pay_invoice(
         self, customer_number: str, instrument_id: str, amount: Money, idempotency_key: str
     ) -> Payment:
@@ -205,6 +294,14 @@ class Collect:
                 raise ValidationError("a credit line cannot pay itself", code="invalid_instrument")
             if repos.ledger.account_by_code(credit_line_code(customer.number)) is None:
                 raise NotFound("no postage line of credit", code="no_credit_line")
+        elif kind == PaymentKind.PURCHASE:
+            if source.kind == CREDIT_LINE_KIND or source.settlement_days > 0:
+                raise ValidationError(
+                    f"{source.name} does not pay supplies: pay by card or on account (the "
+                    "credit line pays postage; a bank debit could come back after the goods "
+                    "left)",
+                    code="instrument_not_for_purchases",
+                )
         elif kind == PaymentKind.INVOICE:
             if source.kind == CREDIT_LINE_KIND:
                 raise ValidationError(
@@ -307,6 +404,8 @@ class Collect:
             )
         if payment.kind == PaymentKind.CREDIT_PAYMENT:
             target = must(repos.ledger.account_by_code(credit_line_code(customer.number)))
+        elif payment.kind == PaymentKind.PURCHASE:
+            target = repos.ledger.system_account(AccountKind.SALES, payment.amount.currency)
         elif payment.kind == PaymentKind.INVOICE:
             target = repos.ledger.system_account(AccountKind.INVOICE_RECEIPTS, customer.currency)
         else:

@@ -31,6 +31,7 @@ class PaymentKind:
     DEPOSIT = "deposit"  # from an instrument into the postage account
     AUTO_REFILL = "auto_refill"  # the same, started by the auto-refill rule
     CREDIT_PAYMENT = "credit_payment"  # from an instrument to pay down the credit line
+    PURCHASE = "purchase"  # from an instrument to the data center's sales (a shop order)
     INVOICE = "invoice"  # from an instrument to pay an invoice (billing): never postage
 
 
@@ -38,6 +39,7 @@ KINDS = (
     PaymentKind.DEPOSIT,
     PaymentKind.AUTO_REFILL,
     PaymentKind.CREDIT_PAYMENT,
+    PaymentKind.PURCHASE,
     PaymentKind.INVOICE,
 )
 #: Payments that credit the customer's postage account.

@@ -100,6 +100,8 @@ class FundingService:
         # collecting payments
         self.deposit = collect.deposit
         self.pay_credit_line = collect.pay_credit_line
+        self.purchase = collect.purchase
+        self.refund_purchase = collect.refund_purchase
         self.pay_invoice = collect.pay_invoice
         self.payments = collect.payments
         self.payment = collect.payment

@@ -61,6 +61,7 @@ class AccountKind(StrEnum):
     FEES = "fees"
     PAYMENT_CLEARING = "payment_clearing"  # money arriving from payment sources
     CREDIT_LINE = "credit_line"  # the postage line of credit
+    SALES = "sales"  # what customers paid the data center for supplies and add-ons
     INVOICE_RECEIPTS = "invoice_receipts"  # invoices paid (leases, supplies...): not postage
 
 

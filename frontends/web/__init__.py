@@ -21,6 +21,7 @@ from postroom.frontends.web import (
     api_payments,
     api_postage,
     api_rates,
+    api_shop,
     api_tracking,
     api_vault,
     apiref,
@@ -44,6 +45,7 @@ from postroom.frontends.web import (
     products,
     rates_pages,
     security,
+    shop_pages,
     signin,
     support,
     tracking_pages,
@@ -102,6 +104,7 @@ def create_app(
     app.register_blueprint(console_canned.bp)
     app.register_blueprint(console_desks.bp)
     app.register_blueprint(console_accounts.bp)
+    app.register_blueprint(shop_pages.bp)
     app.register_blueprint(billing_pages.bp)
     app.register_blueprint(tracking_pages.bp)
     app.register_blueprint(api.bp)
@@ -115,6 +118,7 @@ def create_app(
     app.register_blueprint(api_tracking.bp)
     app.register_blueprint(api_cases.bp)
     app.register_blueprint(api_kiosk.bp)
+    app.register_blueprint(api_shop.bp)
     app.register_blueprint(api_billing.bp)
     if postroom.config.kiosk_served:  # production mounts the kiosk only when told
         app.register_blueprint(kiosk.bp)
@@ -130,6 +134,7 @@ def create_app(
     csrf.exempt(api_tracking.bp)
     csrf.exempt(api_cases.bp)
     csrf.exempt(api_kiosk.bp)
+    csrf.exempt(api_shop.bp)
     csrf.exempt(api_billing.bp)
 
     postroom.plugins.hook.register_routes(app=app)

@@ -22,13 +22,14 @@ from postroom.core.errors import PermissionDenied, Unauthenticated
 from postroom.core.kiosks.model import KioskKey
 from postroom.core.meters.model import Meter
 from postroom.frontends.web.context import current_postroom
-from postroom.frontends.web.signin import current_user
+from postroom.frontends.web.signin import current_user, has_role
 
 F = TypeVar("F", bound=Callable[..., object])
 
 _PUBLIC = "_postroom_public"
 _METER = "_postroom_meter_key"
 _KIOSK = "_postroom_kiosk_key"
+_STAFF = "_postroom_staff_session"
 
 
 def public(view: F) -> F:
@@ -51,6 +52,32 @@ def kiosk_key_required(view: F) -> F:
     return view
 
 
+def staff_session_required(*roles: str) -> Callable[[F], F]:
+    """Mark an API view as for staff with one of ``roles`` (``staff:agent``...): their
+    portal session and the page's CSRF token; an API key (a customer's) is refused."""
+
+    def mark(view: F) -> F:
+        setattr(view, _STAFF, tuple(roles))
+        return view
+
+    return mark
+
+
+def _staff_session(roles: tuple[str, ...]) -> None:
+    user = current_user()
+    if user is None:
+        raise Unauthenticated("sign in as staff", code="staff_session_required")
+    if not user.is_staff or not has_role(user, roles):
+        raise PermissionDenied("staff only", code="staff_only")
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken", ""))
+    except WTFormsValidationError:
+        raise PermissionDenied(
+            "send the page's CSRF token as the X-CSRFToken header", code="csrf_failed"
+        ) from None
+    g.staff = user
+
+
 API_PREFIX = "/api/v1/"
 
 
@@ -61,6 +88,10 @@ def authenticate_request() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None or getattr(view, _PUBLIC, False):
         return  # unknown routes answer 404, public ones need nothing
+    staff_roles = getattr(view, _STAFF, None)
+    if staff_roles is not None:
+        _staff_session(staff_roles)
+        return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     own_key = getattr(view, _METER, False) or getattr(view, _KIOSK, False)
     if not token.strip() and not own_key and _by_session():

@@ -1,0 +1,1 @@
+"""The supplies shop: catalogue, carts, orders, meter add-ons and ad slogans."""
