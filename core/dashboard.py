@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from postroom.core.billing.model import AccountStatement
+from postroom.core.cases.model import Case
 from postroom.core.funding.service import FundingOverview
 from postroom.core.ledger.service import PostageOverview
 from postroom.core.meters.model import Meter
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: How many of the last refills the dashboard lists.
 RECENT_REFILLS = 5
+#: How many of the account's open support cases it lists.
+OPEN_CASES = 5
 
 
 @attrs.frozen
@@ -38,6 +41,8 @@ class Dashboard:
     shipments: ShipmentsOverview
     #: supplies orders on their way (not delivered or cancelled yet)
     orders: list[Order] = attrs.field(factory=list)
+    #: the account's active support cases, the nearest deadline first
+    open_cases: list[Case] = attrs.field(factory=list)
 
 
 def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
@@ -59,6 +64,7 @@ def customer_dashboard(postroom: Postroom, customer_number: str) -> Dashboard:
             invoices=postroom.billing.overview_in(uow, customer),
             shipments=postroom.tracking.overview_in(uow, customer.number),
             orders=postroom.shop.open_orders_in(uow, customer.number),
+            open_cases=postroom.cases.open_of_customer_in(uow, customer.number, limit=OPEN_CASES),
         )
 
     return postroom.db.run(read, readonly=True)

@@ -414,6 +414,16 @@ class CasesService:
         )
         return self._queue(query)
 
+    def open_of_customer_in(
+        self, uow: Session, customer_number: str, *, limit: int = 5
+    ) -> builtins.list[Case]:
+        """The account's active cases, the nearest deadline first, read in the caller's
+        transaction (the dashboard's support card)."""
+        query = QueueFilter(
+            statuses=tuple(sorted(model.ACTIVE)), customer_number=customer_number, limit=limit
+        )
+        return self._repository(uow).queue(query, self._clock.now())
+
     def queue(self, query: QueueFilter, *, by: Actor) -> builtins.list[Case]:
         """The console's queue under ``query`` (staff)."""
         staff_only(by)

@@ -23,7 +23,6 @@ from postroom.frontends.web.signin import current_user, has_role, login_required
 bp = Blueprint("portal", __name__)
 
 #: how many open support cases the dashboard lists (the nearest deadline first)
-DASHBOARD_CASES = 5
 
 
 @bp.get("/")
@@ -56,13 +55,11 @@ def dashboard() -> str | Response:
         return redirect(url_for("console.queue"))  # staff who answer customers
     if user is None or user.account_number is None:
         return redirect(url_for("account.profile"))
-    pr = current_postroom()
-    board = customer_dashboard(pr, user.account_number)
-    recent = pr.cases.list(user.account_number, limit=DASHBOARD_CASES * 4)
+    board = customer_dashboard(current_postroom(), user.account_number)
     return render_template(
         "dashboard.html",
         board=board,
-        open_cases=[case for case in recent if case.active][:DASHBOARD_CASES],
+        open_cases=board.open_cases,
         balance=Money(board.postage.available_mills, board.postage.currency),
         may_manage=user.role in ("owner", "admin"),
     )

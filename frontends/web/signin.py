@@ -108,7 +108,10 @@ def current_user() -> SignedInUser | None:
     user = signed_in_person()
     if user is None or not user.verified:
         return None
-    return SignedInUser.of(user)
+    seen: SignedInUser | None = g.get("signed_in_user")  # once a request: see shown_time_zone
+    if seen is None or seen.user_id != user.id:
+        seen = g.signed_in_user = SignedInUser.of(user)
+    return seen
 
 
 def login_required(view: F) -> F:
