@@ -16,7 +16,7 @@ import bisect
 import functools
 import threading
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 
@@ -29,39 +29,6 @@ HOUR = 3600
 #: years precomputed around the first moment asked about; more are added on demand
 _SPAN_BEFORE = 1
 _SPAN_AFTER = 3
-
-#: the time zone of an account that names none, by country (else UTC)
-DEFAULT_TIME_ZONES = {
-    "US": "America/New_York",
-    "CA": "America/Toronto",
-    "FR": "Europe/Paris",
-    "GB": "Europe/London",
-    "DE": "Europe/Berlin",
-    "BE": "Europe/Brussels",
-    "CH": "Europe/Zurich",
-    "LU": "Europe/Luxembourg",
-    "ES": "Europe/Madrid",
-    "IT": "Europe/Rome",
-    "NL": "Europe/Amsterdam",
-}
-
-
-def default_time_zone(country: str) -> str:
-    return DEFAULT_TIME_ZONES.get(country.upper(), "UTC")
-
-
-def parse_time_zone(text: object) -> str:
-    """An IANA time zone name (``Europe/Paris``)."""
-    clean = text.strip() if isinstance(text, str) else ""
-    try:
-        if not clean or ("/" not in clean and clean != "UTC"):
-            raise ZoneInfoNotFoundError(clean)
-        ZoneInfo(clean)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            f"{text!r} is not an IANA time zone such as Europe/Paris", code="invalid_time_zone"
-        ) from None
-    return clean
 
 
 def parse_subdivision(country: str, text: object) -> str | None:

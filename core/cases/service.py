@@ -29,7 +29,7 @@ from postroom.core.cases.access import (
     resolve,
     staff_only,
 )
-from postroom.core.cases.calendar import BusinessCalendar, calendar_for, default_time_zone
+from postroom.core.cases.calendar import BusinessCalendar, calendar_for
 from postroom.core.cases.claims_desk import ClaimsDesk
 from postroom.core.cases.model import (
     Actor,
@@ -66,6 +66,7 @@ from postroom.core.cases.store import CaseRepository, CaseStore
 from postroom.core.cases.supervision import Supervision
 from postroom.core.clock import Clock
 from postroom.core.errors import NotFound, PermissionDenied, ValidationError
+from postroom.core.timezones import default_time_zone
 
 RepositoryFactory = Callable[[Session], CaseRepository]
 #: called in the transaction of every new message: (session, case, message). The email

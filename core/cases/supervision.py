@@ -25,9 +25,7 @@ from postroom.core.cases.access import (
 from postroom.core.cases.calendar import (
     HOUR,
     BusinessCalendar,
-    default_time_zone,
     parse_subdivision,
-    parse_time_zone,
 )
 from postroom.core.cases.model import (
     AccountProfile,
@@ -46,6 +44,7 @@ from postroom.core.cases.model import (
 from postroom.core.cases.ports import Session
 from postroom.core.cases.store import CaseRepository
 from postroom.core.errors import ValidationError
+from postroom.core.timezones import default_time_zone, parse_time_zone
 
 if TYPE_CHECKING:
     from postroom.core.cases.service import CasesService

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,9 +18,9 @@ import email_validator
 import phonenumbers
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from babel.core import get_global
 
 from postroom.core.errors import ValidationError
+from postroom.core.timezones import default_time_zone
 
 T = TypeVar("T")
 
@@ -164,41 +163,6 @@ def phone_country(e164: str) -> str | None:
     """The ISO country of an E.164 number (``+33...`` → ``FR``)."""
     region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
     return region if region and region != "001" else None
-
-
-#: The zone a country's people expect where it has several (Babel lists a country's
-#: zones without saying which one most of its people live in).
-MAIN_TIME_ZONE = {
-    "US": "America/New_York",
-    "CA": "America/Toronto",
-    "FR": "Europe/Paris",
-    "AU": "Australia/Sydney",
-    "BR": "America/Sao_Paulo",
-    "MX": "America/Mexico_City",
-    "RU": "Europe/Moscow",
-}
-
-
-@cache
-def time_zones() -> frozenset[str]:
-    """Every IANA zone this machine's tz database knows."""
-    return frozenset(zoneinfo.available_timezones())
-
-
-def default_time_zone(country: str) -> str:
-    """The usual zone of an ISO country (``FR`` → ``Europe/Paris``), UTC when unknown."""
-    code = country.upper()
-    if code in MAIN_TIME_ZONE:
-        return MAIN_TIME_ZONE[code]
-    zones = get_global("territory_zones").get(code, ())
-    return next((zone for zone in zones if zone in time_zones()), "UTC")
-
-
-def parse_time_zone(value: str) -> str:
-    text = value.strip()
-    if text not in time_zones():
-        raise invalid("time_zone", "invalid_time_zone", "this is not a time zone")
-    return text
 
 
 @cache

@@ -36,6 +36,7 @@ from postroom.core.identity.model import (
 )
 from postroom.core.identity.store import IdentityRepository
 from postroom.core.ports import Addressee, Notification
+from postroom.core.timezones import parse_time_zone
 
 T = TypeVar("T")
 
@@ -546,7 +547,7 @@ class IdentityService:
         clean_phone = check.parse("phone", model.parse_phone, phone, region)
         changes = {"name": clean_name, "phone": clean_phone, "language": clean_language}
         if time_zone:
-            changes["time_zone"] = check.parse("time_zone", model.parse_time_zone, time_zone)
+            changes["time_zone"] = check.parse("time_zone", parse_time_zone, time_zone)
         check.done()
 
         def work(unit: IdentityUnit) -> User:

@@ -35,7 +35,8 @@ from postroom.core.errors import (
     Unauthenticated,
     ValidationError,
 )
-from postroom.core.identity.model import InvalidForm, Registration, User, time_zones
+from postroom.core.identity.model import InvalidForm, Registration, User
+from postroom.core.timezones import time_zones
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import (
     current_user,

@@ -11,11 +11,10 @@ from postroom.core.cases.calendar import (
     HOUR,
     BusinessCalendar,
     calendar_for,
-    default_time_zone,
     parse_subdivision,
-    parse_time_zone,
 )
 from postroom.core.errors import ValidationError
+from postroom.core.timezones import default_time_zone, parse_time_zone
 
 
 def utc(text: str) -> datetime:

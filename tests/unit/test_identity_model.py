@@ -8,6 +8,7 @@ import pytest
 
 from postroom.core.errors import ValidationError
 from postroom.core.identity import model
+from postroom.core.timezones import default_time_zone, parse_time_zone
 
 
 @pytest.mark.parametrize(
@@ -101,14 +102,14 @@ def test_staff_and_portal_roles_do_not_mix() -> None:
 
 
 def test_a_persons_time_zone_is_their_choice_else_their_phones_country() -> None:
-    assert model.default_time_zone("FR") == "Europe/Paris"
-    assert model.default_time_zone("us") == "America/New_York"
-    assert model.default_time_zone("CA") == "America/Toronto"
-    assert model.default_time_zone("DE") == "Europe/Berlin"
-    assert model.default_time_zone("QQ") == "UTC"
-    assert model.parse_time_zone(" Europe/Paris ") == "Europe/Paris"
+    assert default_time_zone("FR") == "Europe/Paris"
+    assert default_time_zone("us") == "America/New_York"
+    assert default_time_zone("CA") == "America/Toronto"
+    assert default_time_zone("DE") == "Europe/Berlin"
+    assert default_time_zone("QQ") == "UTC"
+    assert parse_time_zone(" Europe/Paris ") == "Europe/Paris"
     with pytest.raises(ValidationError) as caught:
-        model.parse_time_zone("Paris")
+        parse_time_zone("Paris")
     assert caught.value.code == "invalid_time_zone"
     when = datetime(2026, 12, 2, tzinfo=UTC)
     person = model.User(1, "a@example.com", "A", "owner", False, "fr", when, phone="+33142685300")
