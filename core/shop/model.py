@@ -361,6 +361,10 @@ class Order:
         return not TRANSITIONS[self.status]
 
 
+#: Where an order's life ends (delivered, cancelled): no status follows.
+FINAL_STATUSES = frozenset(status for status, after in TRANSITIONS.items() if not after)
+
+
 def check_transition(order: Order, to: OrderStatus, tracking_number: str | None) -> None:
     """Raise unless ``order`` may move to ``to`` now."""
     if to not in TRANSITIONS[order.status]:

@@ -518,10 +518,9 @@ class ShopService:
         """The customer's orders not yet delivered or cancelled, newest first, inside the
         caller's unit of work (the dashboard's one read)."""
         since = model.listed_since(self._clock.now())
-        found = self._repository(session).orders(
-            customer_number=customer_number, since=since, limit=MAX_PAGE
+        return self._repository(session).orders(
+            customer_number=customer_number, since=since, open_only=True, limit=MAX_PAGE
         )
-        return [o for o in found if not o.final]
 
     def reorder(self, customer_number: str, number: str) -> Reordered:
         """Put an earlier order's items back in the cart, at today's prices; items no

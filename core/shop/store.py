@@ -29,6 +29,7 @@ from postroom.core.shop.addons import (
 )
 from postroom.core.shop.graphics import GraphicType
 from postroom.core.shop.model import (
+    FINAL_STATUSES,
     CartLine,
     Category,
     Item,
@@ -255,9 +256,10 @@ class ShopRepository(Protocol):
         customer_number: str | None = None,
         since: datetime | None = None,
         status: OrderStatus | None = None,
+        open_only: bool = False,
         limit: int = 100,
     ) -> list[Order]:
-        """Newest first."""
+        """Newest first (``open_only``: not delivered or cancelled yet)."""
         ...
 
     def move(self, number: str, expected: OrderStatus, event: OrderEvent, **fields: Any) -> bool:
@@ -523,6 +525,7 @@ class ShopStore:
         customer_number: str | None = None,
         since: datetime | None = None,
         status: OrderStatus | None = None,
+        open_only: bool = False,
         limit: int = 100,
     ) -> list[Order]:
         t = shop_orders
@@ -533,6 +536,8 @@ class ShopStore:
             query = query.where(t.c.placed_at >= since)
         if status is not None:
             query = query.where(t.c.status == status.value)
+        if open_only:
+            query = query.where(t.c.status.not_in([s.value for s in FINAL_STATUSES]))
         return self._orders(query)
 
     def move(self, number: str, expected: OrderStatus, event: OrderEvent, **fields: Any) -> bool:

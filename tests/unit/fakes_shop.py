@@ -95,6 +95,7 @@ class FakeShopRepository:
         customer_number: str | None = None,
         since: datetime | None = None,
         status: OrderStatus | None = None,
+        open_only: bool = False,
         limit: int = 100,
     ) -> list[Order]:
         found = [
@@ -103,6 +104,7 @@ class FakeShopRepository:
             if (customer_number is None or o.customer_number == customer_number)
             and (since is None or o.placed_at >= since)
             and (status is None or o.status is status)
+            and not (open_only and o.final)
         ]
         return sorted(found, key=lambda o: o.placed_at, reverse=True)[:limit]
 
