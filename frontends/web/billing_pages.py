@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
@@ -95,7 +96,8 @@ def _status_choices() -> list[Any]:
 
 def _status_label(value: str) -> str:
     labels = {
-        "open": _("Open"),
+        # "Open" is also a support case's status ("Ouvert"); an open invoice is "À payer"
+        "open": lazy_pgettext("invoice status", "Open"),
         "paid": _("Paid"),
         "overdue": _("Overdue"),
         "cancelled": _("Cancelled"),
