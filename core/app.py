@@ -59,7 +59,6 @@ from postroom.core.funding.service import FundingService
 from postroom.core.identity.mail import Mailer
 from postroom.core.identity.model import SessionRules
 from postroom.core.identity.service import IdentityService
-from postroom.core.identity.store import SqlTransactions
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
 from postroom.core.kiosks.service import KiosksService
@@ -195,8 +194,10 @@ class Postroom:
             accounts=self.accounts,
             messages=self.outbox,
         )
-        self.identity = IdentityService(
-            SqlTransactions(db, self.outbox, self.accounts.open_in),
+        self.identity = IdentityService.on_database(
+            db,
+            self.outbox,
+            self.accounts.open_in,
             clock,
             Mailer(config.public_url),
             _MeterRegistry(self.meters),

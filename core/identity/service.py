@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from babel.numbers import get_territory_currencies
+from sqlalchemy.engine import Connection
 
 from postroom.core.clock import Clock
+from postroom.core.db import Database
 from postroom.core.errors import (
     Conflict,
     Locked,
@@ -34,7 +36,8 @@ from postroom.core.identity.model import (
     TokenPurpose,
     User,
 )
-from postroom.core.identity.store import IdentityRepository
+from postroom.core.identity.store import IdentityRepository, SqlTransactions
+from postroom.core.outbox import Outbox
 from postroom.core.ports import Addressee, Notification
 from postroom.core.timezones import parse_time_zone
 
@@ -102,6 +105,30 @@ class IdentityService:
         self._meters = meters
         self._customers = customers
         self.session_rules = sessions
+
+    @classmethod
+    def on_database(
+        cls,
+        db: Database,
+        outbox: Outbox,
+        open_account: Callable[[Connection, str, str, str], str],
+        clock: Clock,
+        mailer: Mailer,
+        meters: MeterRegistry,
+        customers: CustomerAccounts,
+        sessions: SessionRules,
+    ) -> IdentityService:
+        """``pr.identity`` on the database: its messages go to the outbox, and a
+        verified registration opens its customer account with ``open_account`` in the
+        same transaction (the tests hand the constructor fakes instead)."""
+        return cls(
+            SqlTransactions(db, outbox, open_account),
+            clock,
+            mailer,
+            meters,
+            customers,
+            sessions,
+        )
 
     # ------------------------------------------------------------ registration
 
