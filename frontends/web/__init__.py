@@ -50,6 +50,7 @@ from postroom.frontends.web import (
     support,
     tracking_pages,
 )
+from postroom.frontends.web.flask_app import PortalFlask
 
 
 def create_app(
@@ -64,7 +65,7 @@ def create_app(
     if postroom is None:
         postroom = Postroom.open(settings.pop("DATABASE_URL", None))
     # An explicit instance path: Flask cannot infer one inside a namespace package.
-    app = Flask(__name__, instance_path=str(postroom.config.data_dir.resolve()))
+    app = PortalFlask(__name__, instance_path=str(postroom.config.data_dir.resolve()))
     app.config.update(
         SECRET_KEY=postroom.config.resolved_secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
