@@ -21,15 +21,18 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, Type
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
 from postroom.core import migrate, schema
+from postroom.core.accounts import model as accounts_model
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.db import Database
+from postroom.core.identity import model as identity_model
 
 PG_ENV = "POSTROOM_TEST_DATABASE_URL"
 
@@ -104,6 +107,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres") and postgres_url() is None:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)")
+
+
+#: argon2id at its cheapest: the tests hash hundreds of passwords, PINs and
+#: security answers, each a quarter of a second at the production setting on a busy CI
+#: machine. The hash is still argon2id, verified the same way (its parameters travel in
+#: the hash); a test marked ``production_argon2`` (the ones pinning that setting) keeps it.
+CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("production_argon2"):
+        return
+    monkeypatch.setattr(identity_model, "PASSWORD_HASHER", CHEAP_ARGON2)
+    monkeypatch.setattr(accounts_model, "PIN_HASHER", CHEAP_ARGON2)
 
 
 @pytest.fixture

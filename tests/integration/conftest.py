@@ -6,32 +6,16 @@ import re
 
 import attrs
 import pytest
-from argon2 import PasswordHasher, Type
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from postroom.core.accounts import model as accounts_model
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
-from postroom.core.identity import model as identity_model
 from postroom.core.money import Money
 
 #: The test client's host: what a kiosk page's own forms send as their Origin.
 KIOSK_ORIGIN = "http://localhost"
 OPERATOR_PIN = "246813"
-
-
-#: argon2id at its cheapest: the integration tests hash hundreds of passwords, PINs and
-#: security answers, each a quarter of a second at the production setting on a busy CI
-#: machine. The hash is still argon2id, verified the same way (its parameters travel in
-#: the hash); the unit tests pin the production setting itself.
-CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(identity_model, "PASSWORD_HASHER", CHEAP_ARGON2)
-    monkeypatch.setattr(accounts_model, "PIN_HASHER", CHEAP_ARGON2)
 
 
 def csrf(page: str) -> str:
