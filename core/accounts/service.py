@@ -319,9 +319,7 @@ class AccountsService:
             account = _get(store, clean)
             operator = _operator(store, account, operator_id)
             if hashed is not None and store.badge_taken(account.id, hashed):
-                raise Conflict(
-                    "another operator of the account has this badge", code="badge_taken"
-                )
+                raise Conflict("another operator of the account has this badge", code="badge_taken")
             store.set_operator_badge(operator.id, hashed)
             store.end_operator_sessions(operator.id)
             uow.commit()

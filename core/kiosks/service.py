@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
 
-from postroom.core.accounts.model import AccountStatus
+from postroom.core.accounts.model import AccountStatus, KioskOperator
 from postroom.core.clock import Clock, today
 from postroom.core.errors import (
     ConfigurationError,
@@ -23,7 +23,6 @@ from postroom.core.errors import (
     ValidationError,
 )
 from postroom.core.kiosks import model
-from postroom.core.accounts.model import KioskOperator
 from postroom.core.kiosks.model import IssuedKioskKey, KioskKey, KioskPiece, Notice, PieceReport
 from postroom.core.kiosks.ports import (
     AccountFacts,
@@ -34,6 +33,7 @@ from postroom.core.kiosks.ports import (
     Transactions,
 )
 from postroom.core.kiosks.store import KioskKeyRepository, KioskKeyStore
+from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Piece, Quote
 
 RepositoryFactory = Callable[[Session], KioskKeyRepository]
@@ -230,6 +230,29 @@ class KiosksService:
             return True
 
         return self._db.run(work)
+
+    def log_printed(
+        self,
+        customer_number: str,
+        printed: PrintedPostage,
+        operator: KioskOperator,
+        terminal: str,
+    ) -> bool:
+        """Log a piece the account's virtual meter printed for ``operator`` at
+        ``terminal`` (a retry's answer logs nothing new)."""
+        piece = KioskPiece(
+            serial=printed.serial,
+            piece=printed.piece,
+            printed_at=printed.printed_at,
+            postage=printed.postage,
+            carrier=printed.carrier,
+            service=printed.service,
+            cost_center=printed.cost_center,
+            operator_id=operator.id,
+            operator_name=operator.name,
+            terminal=terminal[: model.MAX_LOG_TEXT],
+        )
+        return self.log_piece(customer_number, piece)
 
     def report(
         self, customer_number: str, day: date | None = None, *, terminal: str | None = None
