@@ -115,6 +115,7 @@ def signed_in_operator() -> Response:
         {
             "operator": {
                 **kiosk_operator_json(operator),
+                # what the terminal offers: the account's, narrowed to the operator's
                 "cost_centers": list(operator.usable_cost_centers(centers)),
             }
         }
