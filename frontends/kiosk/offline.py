@@ -315,6 +315,8 @@ class WatchedDataCenter:
         done = self.queue.flush(self._inner)
         if done.unreachable:
             self.offline = True
+        elif done.sent or done.refused:  # it answered
+            self.offline = False
         return done
 
     def open_case(self, operator: str, subject: str, description: str, idempotency_key: str) -> str:
