@@ -232,9 +232,6 @@ def sign_in_page(
     ), status
 
 
-_sign_in_page = sign_in_page
-
-
 def start_session(token: str) -> None:
     """A fresh browser session for the operator just signed in with ``token``."""
     _fresh_session()
@@ -243,7 +240,7 @@ def start_session(token: str) -> None:
 
 @bp.get("/sign-in")
 def sign_in() -> tuple[str, int]:
-    return _sign_in_page()
+    return sign_in_page()
 
 
 @bp.post("/sign-in")
@@ -256,12 +253,12 @@ def sign_in_submit() -> ResponseReturnValue:
         token = _data_center().sign_in(operator_id, pin)
     except Locked as error:
         seconds = error.details.get("retry_after", 1)
-        page, status = _sign_in_page(
+        page, status = sign_in_page(
             429, _("Too many wrong PINs. Try again in %(seconds)s seconds.", seconds=seconds)
         )
         return page, status, {"Retry-After": str(seconds)}
     except Unauthenticated:
-        return _sign_in_page(401, _("Unknown operator or wrong PIN."))
+        return sign_in_page(401, _("Unknown operator or wrong PIN."))
     start_session(token)
     return redirect(url_for("terminal.weigh"), 303)
 
