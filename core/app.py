@@ -113,7 +113,7 @@ class Postroom:
         self.clock = clock
         self.plugins = plugins
         self.db = db
-        self.accounts = AccountsService(db, clock)
+        self.accounts = AccountsService(db, clock, badge_secret=config.resolved_secret_key)
         # the embedded default's sent email (no SMTP host): `postroom mail outbox`
         self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
         # Who reads a customer account's email (``customer:<number>`` messages): the
@@ -208,7 +208,6 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
-        self.kiosks = KiosksService(db, clock, accounts=self.accounts, prices=self.rates)
         self.knowledge = KnowledgeService(db, clock)
         self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
         self.billing = BillingService(
@@ -262,6 +261,14 @@ class Postroom:
             shipments=_TrackedShipments(self.tracking),
         )
         self.cases.add_escalation_listener(lambda case: plugins.hook.case_escalated(case=case))
+        self.kiosks = KiosksService(
+            db,
+            clock,
+            accounts=self.accounts,
+            prices=self.rates,
+            operators=self.accounts,
+            facts=_KioskFacts(self.meters, self.ledger, self.funding, self.cases),
+        )
         self.chat = ChatService(
             db, clock, self.assistant, _ChatCases(self.cases), _ChatCases(self.cases)
         )
@@ -499,6 +506,56 @@ class _CustomerFacts:
 
     def parcel_status(self, customer_number: str, tracking_number: str) -> str | None:
         return None
+
+
+class _KioskFacts:
+    """What the kiosks read of an account (``kiosks.ports.AccountFacts``): the virtual
+    meter's cost centres, the postage funds and the alert threshold of the auto-refill
+    rule, the meters' inspection dates; and a support case opened from a terminal."""
+
+    def __init__(
+        self,
+        meters: MetersService,
+        ledger: LedgerService,
+        funding: FundingService,
+        cases: CasesService,
+    ) -> None:
+        self._meters = meters
+        self._ledger = ledger
+        self._funding = funding
+        self._cases = cases
+
+    def cost_centers(self, customer_number: str) -> tuple[str, ...]:
+        return self._meters.print_cost_centers(customer_number)
+
+    def funds(self, customer_number: str) -> tuple[Money, Money | None]:
+        account = self._ledger.balance(customer_number)
+        rule = self._funding.overview(customer_number).auto_refill
+        return Money(account.balances.available, account.currency), (
+            None if rule is None else rule.threshold
+        )
+
+    def inspections(
+        self, customer_number: str
+    ) -> list[tuple[str, datetime | None, datetime | None]]:
+        return [
+            (meter.serial, meter.inspection_due_at, meter.inspection_lock_at)
+            for meter in self._meters.list(customer_number)
+            if meter.status == MeterStatus.ACTIVE
+        ]
+
+    def open_case_in(
+        self, uow: Session, customer_number: str, name: str, subject: str, description: str
+    ) -> str:
+        case = self._cases.open_in(
+            uow.connection,
+            by=Actor.customer(customer_number, name=name),
+            subject=subject,
+            description=description,
+            channel="kiosk",
+            customer_number=customer_number,
+        )
+        return case.number
 
 
 class _ChatCases:

@@ -52,6 +52,7 @@ from postroom.core.meters.indicium_image import HumanBlock, read_symbol, unpack_
 from postroom.core.meters.printing import carrier_mark
 from postroom.core.money import Money
 from postroom.core.units import Weight
+from postroom.frontends.kiosk import ops
 from postroom.frontends.kiosk.backend import (
     DataCenter,
     DataCenterUnreachable,
@@ -76,14 +77,17 @@ bp = Blueprint(
 )
 
 #: Screens reachable without an operator.
-OPEN_ENDPOINTS = frozenset(
-    {
-        "terminal.sign_in",
-        "terminal.sign_in_submit",
-        "terminal.static",
-        "static",
-        "i18n.choose_language",
-    }
+OPEN_ENDPOINTS = (
+    frozenset(
+        {
+            "terminal.sign_in",
+            "terminal.sign_in_submit",
+            "terminal.static",
+            "static",
+            "i18n.choose_language",
+        }
+    )
+    | ops.OPEN_ENDPOINTS
 )
 SESSION_OPERATOR = "terminal_operator"
 SESSION_PIECES = "terminal_pieces"
@@ -215,18 +219,28 @@ def home() -> ResponseReturnValue:
     return redirect(url_for("terminal.weigh"), 303)
 
 
-def _sign_in_page(status: int = 200, error: str | None = None) -> tuple[str, int]:
+def sign_in_page(
+    status: int = 200, error: str | None = None, *, badge_error: bool = False
+) -> tuple[str, int]:
+    """The sign-in screen; ``error`` under the badge field or the PIN form."""
     return render_template(
         "terminal/sign_in.html",
         info=_info(),
-        error=error,
+        error=None if badge_error else error,
+        badge_error=error if badge_error else None,
         signed_out=request.args.get("idle") == "1",
     ), status
 
 
+def start_session(token: str) -> None:
+    """A fresh browser session for the operator just signed in with ``token``."""
+    _fresh_session()
+    session[SESSION_OPERATOR] = token
+
+
 @bp.get("/sign-in")
 def sign_in() -> tuple[str, int]:
-    return _sign_in_page()
+    return sign_in_page()
 
 
 @bp.post("/sign-in")
@@ -239,14 +253,13 @@ def sign_in_submit() -> ResponseReturnValue:
         token = _data_center().sign_in(operator_id, pin)
     except Locked as error:
         seconds = error.details.get("retry_after", 1)
-        page, status = _sign_in_page(
+        page, status = sign_in_page(
             429, _("Too many wrong PINs. Try again in %(seconds)s seconds.", seconds=seconds)
         )
         return page, status, {"Retry-After": str(seconds)}
     except Unauthenticated:
-        return _sign_in_page(401, _("Unknown operator or wrong PIN."))
-    _fresh_session()
-    session[SESSION_OPERATOR] = token
+        return sign_in_page(401, _("Unknown operator or wrong PIN."))
+    start_session(token)
     return redirect(url_for("terminal.weigh"), 303)
 
 
@@ -391,12 +404,20 @@ def _retry_page() -> tuple[str, int]:
     return render_template("terminal/retry.html", fields=fields), 503
 
 
+def _cost_centers(info: TerminalInfo) -> tuple[str, ...]:
+    """The cost centres the signed-in operator may book to (the data center narrows the
+    account's to the operator's)."""
+    operator = _operator()
+    return operator.cost_centers if operator is not None else info.cost_centers
+
+
 def _offers_page(weight: Weight, error: str | None = None, status: int = 200) -> tuple[str, int]:
     info = _info()
     found = _data_center().offers(weight, ())
     return render_template(
         "terminal/offers.html",
         info=info,
+        cost_centers=_cost_centers(info),
         offers=found,
         weight=weight.json(),
         shown_weight=_shown_weight(weight, _units(info)[0]),
@@ -420,7 +441,7 @@ def print_postage() -> ResponseReturnValue:
     if not isinstance(token, str) or not key:
         return _weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
-    if center is not None and center not in info.cost_centers:
+    if center is not None and center not in _cost_centers(info):
         return _offers_page(weight, _("Choose one of the cost centres shown."), 422)
     printer = _label_printer()
     if printer is not None:
@@ -588,14 +609,15 @@ def create_terminal_app(
     security.init_app(app)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(bp)
+    ops.init_app(app)
 
     @app.errorhandler(DataCenterUnreachable)
     def unreachable(error: DataCenterUnreachable) -> tuple[str, int]:
         return _error_page(
             503,
             _(
-                "The data center cannot be reached: the terminal waits for the connection. "
-                "Nothing was charged."
+                "The data center cannot be reached: the virtual meter and the price refresh "
+                "wait for the connection. Nothing was charged."
             ),
         )
 

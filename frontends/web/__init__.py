@@ -39,6 +39,7 @@ from postroom.frontends.web import (
     health,
     help_centre,
     i18n,
+    kiosk_admin,
     limits,
     operations,
     portal,
@@ -94,6 +95,7 @@ def create_app(
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(kiosk_admin.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
     app.register_blueprint(help_centre.bp)
