@@ -247,6 +247,7 @@ class Postroom:
                 allow_private=config.webhooks_allow_private, timeout=config.carrier_timeout
             ),
             production=config.production,
+            statuses=TrackingService.status_reader(db),
         )
         self.cases = CasesService(
             db,
