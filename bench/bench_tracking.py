@@ -7,12 +7,13 @@
    the same table in the same run: the driver's ``executemany`` on SQLite, ``COPY`` on
    PostgreSQL. Target: >= 20,000 events/s and >= 0.5 x the raw insert.
 2. Look-ups: LOOKUP_SHIPMENTS shipments (default 1,000,000) stored, then the status of
-   random numbers: in process (``pr.tracking.status_of``) and over HTTP (the public
+   random numbers: in process (``pr.tracking.status_of``, beside the same read through a
+   unit of work and SQLAlchemy's statement, interleaved) and over HTTP (the public
    ``/track?number=`` page on ``postroom serve``, one keep-alive client). p50 and p99.
    Target: p99 under 5 ms in process.
 
 Run: python bench/bench_tracking.py [--events 1000000] [--shipments 10000]
-                                    [--lookup-shipments 1000000] [--lookups 2000]
+                                    [--lookup-shipments 1000000] [--lookups 20000]
                                     [--database-url postgresql://.../empty_db]
 A PostgreSQL database must be empty (it is migrated here); SQLite uses a temporary file.
 """
@@ -185,6 +186,12 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[max(0, int(len(ordered) * share) - 1)]
 
 
+def distribution(samples: list[float]) -> str:
+    shares = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p99.9", 0.999))
+    parts = [f"{name} {percentile(samples, share) * 1000:.3f}" for name, share in shares]
+    return ", ".join([*parts, f"max {max(samples) * 1000:.3f} ms"])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -239,7 +246,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--shipments", type=int, default=10_000)
     parser.add_argument("--lookup-shipments", type=int, default=1_000_000)
-    parser.add_argument("--lookups", type=int, default=2_000)
+    parser.add_argument("--lookups", type=int, default=20_000)
+    parser.add_argument("--no-http", action="store_true", help="in process only")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
@@ -275,18 +283,31 @@ def main() -> None:
                 print(f"seeded {more:,} more shipments in {time.perf_counter() - began:.0f} s")
             total = max(args.lookup_shipments, 4 * args.shipments)
             chosen = [random.randrange(total) for _ in range(args.lookups)]
-            samples = []
+
+            def through_unit_of_work(n: str) -> ShipmentStatus | None:
+                # the path before: a unit of work and SQLAlchemy's statement per call
+                return pr.db.run(
+                    lambda uow: ShipmentStore(uow.connection).status_of(n), readonly=True
+                )
+
+            # both paths interleaved, so the machine's load falls on both alike
+            paths = {"status_of": pr.tracking.status_of, "unit of work": through_unit_of_work}
+            samples: dict[str, list[float]] = {name: [] for name in paths}
             for serial in chosen:
-                began = time.perf_counter()
-                status = pr.tracking.status_of(number(serial))
-                samples.append(time.perf_counter() - began)
-                assert status is ShipmentStatus.IN_TRANSIT
+                for name, look_up in paths.items():
+                    began = time.perf_counter()
+                    status = look_up(number(serial))
+                    samples[name].append(time.perf_counter() - began)
+                    assert status is ShipmentStatus.IN_TRANSIT
             print(
-                f"status by number among {total:,} shipments, in process: "
-                f"p50 {statistics.median(samples) * 1000:.3f} ms, "
-                f"p99 {percentile(samples, 0.99) * 1000:.3f} ms"
+                f"status by number among {total:,} shipments, in process "
+                f"({len(chosen):,} look-ups; load average {os.getloadavg()[0]:.1f}):"
             )
-        over_http = http_lookups(url, data_dir, chosen[: max(1, args.lookups // 4)])
+            for name, taken in samples.items():
+                print(f"  {name:<14} {distribution(taken)}")
+        if args.no_http:
+            return
+        over_http = http_lookups(url, data_dir, chosen[: max(1, min(2_000, args.lookups // 4))])
         print(
             f"  over HTTP (GET /track?number=, {len(over_http):,} look-ups): "
             f"p50 {statistics.median(over_http) * 1000:.2f} ms, "

@@ -264,6 +264,35 @@ class TrackingService:
 
         return self._db.run(work)
 
+    def follow_in(
+        self, uow: Session, customer_number: str, number: str, *, reference: str = ""
+    ) -> Shipment:
+        """``add`` in the caller's transaction, which commits it (a shop order shipped
+        with this parcel: both stand or neither)."""
+        shipment = self._new_shipment(
+            customer_number,
+            number,
+            carrier=None,
+            service="",
+            parties=Parties(),
+            mailed_on=None,
+            reference=reference,
+            customs=None,
+            auto_trace=False,
+        )
+        stored, _new = self._repository(uow).add(shipment)
+        return stored
+
+    def find(self, customer_number: str, number: str) -> Shipment | None:
+        """The account's newest shipment with that number (any spelling), or None."""
+        clean = numbers.normalise(number)
+
+        def read(uow: Session) -> Shipment | None:
+            found = self._repository(uow).by_number(clean)
+            return next((s for s in found if s.customer_number == customer_number), None)
+
+        return self._db.run(read, readonly=True)
+
     def _new_shipment(
         self,
         customer_number: str,
