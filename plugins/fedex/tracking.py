@@ -37,45 +37,16 @@ from postroom.plugins.carrier_http import CarrierError, CarrierHttp, OAuthToken,
 S = ShipmentStatus
 #: FedEx takes at most this many numbers a request.
 BATCH = 30
+#: Scans of a parcel on its way: picked up, arrived, departed, at an airport or a sort
+#: facility, in customs, clearance done, in flight, transferred...
+MOVING = (  # noqa: SIM905 - two-letter codes read best as one line
+    "PU PX AR AF DP IT LO AA AC AX AD AP CC CP CU CH EO ED EP FD OF OX PF PM SF TR DS BR RR SP"
+).split()
 STATUS_BY_EVENT: Mapping[str, ShipmentStatus] = {
     "OC": S.INFO_RECEIVED,  # shipment information sent to FedEx (label created)
     "IN": S.INFO_RECEIVED,  # initiated
     "CA": S.EXPIRED,  # shipment cancelled
-    **{
-        code: S.IN_TRANSIT
-        for code in (
-            "PU",
-            "PX",
-            "AR",
-            "AF",
-            "DP",
-            "IT",
-            "LO",
-            "AA",
-            "AC",
-            "AX",
-            "AD",
-            "AP",
-            "CC",
-            "CP",
-            "CU",
-            "CH",
-            "EO",
-            "ED",
-            "EP",
-            "FD",
-            "OF",
-            "OX",
-            "PF",
-            "PM",
-            "SF",
-            "TR",
-            "DS",
-            "BR",
-            "RR",
-            "SP",
-        )
-    },  # fmt: skip
+    **{code: S.IN_TRANSIT for code in MOVING},
     "OD": S.OUT_FOR_DELIVERY,  # on FedEx vehicle for delivery
     "DL": S.DELIVERED,
     "DE": S.DELIVERY_ATTEMPTED,  # delivery exception: the courier could not deliver
