@@ -309,19 +309,27 @@ class Database:
         cache, psycopg's ``prepare=True``), for a look-up so hot that the rest shows (the
         tracking status by number). It sees the last committed state, as any read does.
 
-        A driver error is raised wrapped as SQLAlchemy's; the connection is discarded
-        when the error says it is dead. Never retried here.
+        A lost or unreachable database is ``StorageUnavailable`` (the connection is
+        discarded); another driver error is raised wrapped as SQLAlchemy's. Never
+        retried here.
         """
-        with self._driver(statement, None) as driver:
-            if self.dialect != "postgresql":
-                # postroom's SQLite connections are in autocommit: the SELECT is alone
-                return driver.execute(statement, params).fetchone()  # type: ignore[no-any-return]
-            driver.autocommit = True
-            try:
-                return driver.execute(statement, params, prepare=True).fetchone()  # type: ignore[no-any-return]
-            finally:
-                if not driver.closed:
-                    driver.autocommit = False
+        try:
+            with self._driver(statement, None) as driver:
+                if self.dialect != "postgresql":
+                    # postroom's SQLite connections are in autocommit: the SELECT is alone
+                    return driver.execute(statement, params).fetchone()  # type: ignore[no-any-return]
+                driver.autocommit = True
+                try:
+                    return driver.execute(statement, params, prepare=True).fetchone()  # type: ignore[no-any-return]
+                finally:
+                    if not driver.closed:
+                        driver.autocommit = False
+        except DBAPIError as error:
+            if error.connection_invalidated or isinstance(error, sa.exc.OperationalError):
+                raise self.unavailable(error) from error
+            raise
+        except self.engine.dialect.loaded_dbapi.OperationalError as error:
+            raise self.unavailable(error) from error  # no connection could be made
 
     def write_on_driver(self, work: Callable[[Any], T | None]) -> T | None:
         """Run ``work`` with a driver cursor of an SQLite write transaction of its own
