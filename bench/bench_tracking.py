@@ -15,6 +15,9 @@
 Run: python bench/bench_tracking.py [--events 1000000] [--shipments 10000]
                                     [--lookup-shipments 1000000] [--lookups 20000]
                                     [--database-url postgresql://.../empty_db]
+                                    [--no-http] [--realtime]
+``--realtime`` (root) looks up again under SCHED_FIFO: the tail without the wait for a
+CPU; the CPU time of each ``status_of`` call is printed beside its wall time.
 A PostgreSQL database must be empty (it is migrated here); SQLite uses a temporary file.
 """
 
