@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
+import pluggy
 from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
@@ -52,6 +53,7 @@ from postroom.core.errors import (
     ConfigurationError,
     Conflict,
     NotFound,
+    PostroomError,
     StorageUnavailable,
     ValidationError,
 )
@@ -78,13 +80,13 @@ from postroom.core.money import Money
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
-from postroom.core.ports import AddressBook, Notification, VirusScanner
+from postroom.core.ports import AddressBook, Notification, ShipmentStatus, VirusScanner
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
 from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment, Session, TaxRule
 from postroom.core.shop.service import ShopService
 from postroom.core.tracking.carriers import Carriers
-from postroom.core.tracking.model import SupportRequestKind, TraceRequest
+from postroom.core.tracking.model import Shipment, SupportRequestKind, TraceRequest
 from postroom.core.tracking.service import TrackingService
 from postroom.core.tracking.webhook_http import HttpWebhooks
 
@@ -239,14 +241,15 @@ class Postroom:
             Carriers.from_plugins(plugins, config, sandbox_allowed=not config.production),
             accounts=self.accounts,
             messages=self.outbox,
-            status_changed=lambda shipment, old, new: plugins.hook.shipment_status_changed(
-                shipment=shipment, old=old, new=new
-            ),
+            status_changed=_ShipmentStatusChanges(plugins, self.shop),
             webhooks=HttpWebhooks(
                 allow_private=config.webhooks_allow_private, timeout=config.carrier_timeout
             ),
             production=config.production,
+            statuses=TrackingService.status_reader(db),
         )
+        # a shop order shipped with a tracking number follows its parcel
+        self.shop.use_shipments(_ShopShipments(self.tracking))
         self.cases = CasesService(
             db,
             clock,
@@ -802,6 +805,50 @@ class _ShopMeterAssets:
 
     def queue_slogan_text(self, serial: str, text: str) -> None:
         self._meters.set_ad_slogan(serial, text)
+
+
+class _ShopShipments:
+    """The tracking area as the shop hands it a shipped order's parcel
+    (``shop.ports.Shipments``): followed for the account in the order's transaction, its
+    reference the order's number."""
+
+    #: a number no installed carrier knows: the order ships untracked
+    UNTRACKED = frozenset({"unknown_format", "no_carrier_for_number"})
+
+    def __init__(self, tracking: TrackingService) -> None:
+        self._tracking = tracking
+
+    def follow_in(
+        self, session: Session, customer_number: str, tracking_number: str, order_number: str
+    ) -> bool:
+        try:
+            self._tracking.follow_in(
+                session, customer_number, tracking_number, reference=order_number
+            )
+        except ValidationError as error:
+            if error.code in self.UNTRACKED:
+                return False
+            raise
+        return True
+
+
+class _ShipmentStatusChanges:
+    """Who hears a shipment's committed status change: the shop (a delivered parcel
+    delivers the order it was shipped for) and plugins (``shipment_status_changed``)."""
+
+    def __init__(self, plugins: pluggy.PluginManager, shop: ShopService) -> None:
+        self._plugins = plugins
+        self._shop = shop
+
+    def __call__(self, shipment: Shipment, old: ShipmentStatus, new: ShipmentStatus) -> None:
+        if new is ShipmentStatus.DELIVERED and shipment.reference:
+            try:
+                self._shop.delivered_by_carrier(
+                    shipment.customer_number, shipment.reference, shipment.number
+                )
+            except PostroomError:  # the order stays shipped; staff can still move it
+                log.exception("the order of shipment %s was not marked delivered", shipment.id)
+        self._plugins.hook.shipment_status_changed(shipment=shipment, old=old, new=new)
 
 
 class _ShopPurchases:

@@ -24,6 +24,7 @@ from postroom.frontends.web import (
     api_shop,
     api_tracking,
     api_vault,
+    api_webhooks,
     apiref,
     auth,
     billing_pages,
@@ -119,6 +120,7 @@ def create_app(
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
     app.register_blueprint(api_tracking.bp)
+    app.register_blueprint(api_webhooks.bp)
     app.register_blueprint(api_cases.bp)
     app.register_blueprint(api_kiosk.bp)
     app.register_blueprint(api_shop.bp)
@@ -135,6 +137,7 @@ def create_app(
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
     csrf.exempt(api_tracking.bp)
+    csrf.exempt(api_webhooks.bp)
     csrf.exempt(api_cases.bp)
     csrf.exempt(api_kiosk.bp)
     csrf.exempt(api_shop.bp)
