@@ -110,6 +110,15 @@ def generate(pr: Postroom, count: int, rng: random.Random) -> None:
     print()
 
 
+def generated(pr: Postroom) -> int:
+    with pr.db.engine.connect() as c:
+        return int(
+            c.execute(
+                sa.select(sa.func.count()).where(knowledge_articles.c.slug.like("bench-%"))
+            ).scalar_one()
+        )
+
+
 def queries(rng: random.Random, count: int) -> list[tuple[str, Language]]:
     """What people type: one to three content words (some with a typo), per language."""
     words = vocabularies()
@@ -179,17 +188,26 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the articles a previous run left in --database-url (same --count)",
+    )
     args = parser.parse_args()
     rng = random.Random(15)
     with tempfile.TemporaryDirectory() as folder:
         url = args.database_url or f"sqlite:///{Path(folder) / 'kb.db'}"
         config = Config.load({}, data_dir=Path(folder), database_url=url, secret_key="bench")
         with Postroom.open(config=config, migrate_schema=True) as pr:
-            print(f"{pr.db.dialect}: generating {args.count:,} articles")
-            start = time.perf_counter()
-            generate(pr, args.count, rng)
-            print(f"  loaded in {time.perf_counter() - start:.0f} s")
-            asked = queries(rng, args.queries)
+            if args.reuse and generated(pr) == args.count:
+                print(f"{pr.db.dialect}: reusing {args.count:,} generated articles")
+            else:
+                print(f"{pr.db.dialect}: generating {args.count:,} articles")
+                start = time.perf_counter()
+                generate(pr, args.count, rng)
+                print(f"  loaded in {time.perf_counter() - start:.0f} s")
+            # their own generator: the same queries whether the base was made now or not
+            asked = queries(random.Random(16), args.queries)
             search = pr.knowledge.search
 
             def use_case(text: str, language: Language) -> object:

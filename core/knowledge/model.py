@@ -163,6 +163,11 @@ class DeflectionReport:
     deflected: int
 
     @property
+    def opened_anyway(self) -> int:
+        """Case forms where the customer read an article and still opened the case."""
+        return self.read - self.deflected
+
+    @property
     def rate(self) -> float:
         return self.deflected / self.read if self.read else 0.0
 
