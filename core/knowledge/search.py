@@ -28,6 +28,11 @@ from postroom.core.knowledge.ports import IndexEntry, SearchIndex
 from postroom.core.knowledge.store import knowledge_search, knowledge_terms
 
 MAX_TERM = 60
+#: How many matches are ranked, at most: the first ones the index yields (on SQLite the
+#: newest articles). A query that matches more than this in one language is too broad
+#: for its order to mean much, and ranking every match of it is what made a search of
+#: a large base slow (docs/performance.md).
+RANKED_MATCHES = 1000
 # The FTS5 table, as SQLAlchemy sees it to write it (it is not in the metadata: only
 # SQLite has it, and its migration creates it).
 _FTS = sa.table(
@@ -167,13 +172,20 @@ class SqliteSearch(_IndexTables):
         join = " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid" if filters else ""
         # the join and the filters are fixed fragments; every value is bound
         sql = (
-            "SELECT knowledge_fts.rowid, bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank"  # noqa: S608
+            "SELECT id, rank FROM (SELECT knowledge_fts.rowid AS id,"  # noqa: S608
+            " bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank"
             f" FROM knowledge_fts{join} WHERE knowledge_fts MATCH :match{filters}"
-            " ORDER BY rank LIMIT :limit"
+            " ORDER BY knowledge_fts.rowid DESC LIMIT :candidates)"
+            " ORDER BY rank, id DESC LIMIT :limit"
         )
         rows = self.connection.execute(
             sa.text(sql),
-            {"match": f"language : {language.value} AND ({match})", "limit": limit, **params},
+            {
+                "match": f"language : {language.value} AND ({match})",
+                "candidates": RANKED_MATCHES,
+                "limit": limit,
+                **params,
+            },
         )
         # bm25 is lower for better matches; the port says higher is better
         return [(int(r[0]), -float(r[1])) for r in rows]
@@ -219,15 +231,18 @@ class PostgresSearch(_IndexTables):
         filters, params = self._filters(product, topic)
         rows = self.connection.execute(
             sa.text(
-                "SELECT s.article_id, ts_rank_cd(s.document, q) AS rank"  # noqa: S608
-                " FROM knowledge_search s, to_tsquery(CAST(:config AS regconfig), :query) q"
+                "SELECT c.article_id, ts_rank_cd(c.document, c.q) AS rank FROM"  # noqa: S608
+                " (SELECT s.article_id, s.document, q FROM knowledge_search s,"
+                " to_tsquery(CAST(:config AS regconfig), :query) q"
                 f" WHERE s.document @@ q AND s.language = :language{filters}"
-                " ORDER BY rank DESC, s.article_id LIMIT :limit"
+                " LIMIT :candidates) c"
+                " ORDER BY rank DESC, c.article_id LIMIT :limit"
             ),
             {
                 "config": _CONFIG[language],
                 "query": query,
                 "language": language.value,
+                "candidates": RANKED_MATCHES,
                 "limit": limit,
                 **params,
             },

@@ -252,7 +252,7 @@ def open_case() -> str | Response:
             field.errors = [*list(field.errors or ()), error_text(error)]
         else:
             # the customer did not find the answer in what was suggested (read or not)
-            knowledge.note_case_opened(form.deflection.data, case.number)
+            knowledge.note_case_opened(str(form.deflection.data), case.number)
             flash(
                 _(
                     "Case %(number)s is open. Quote this number whenever you contact us about it.",
