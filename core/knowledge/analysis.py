@@ -220,14 +220,21 @@ class Spelling:
     large vocabulary), by rapidfuzz's compiled edit distance."""
 
     def __init__(self, words: Iterable[str]) -> None:
-        self._by_length: dict[int, list[str]] = {}
-        for word in words:
-            self._by_length.setdefault(len(word), []).append(word)
+        self._words = set(words)
+        by_length: dict[int, list[str]] = {}
+        for word in sorted(self._words):
+            by_length.setdefault(len(word), []).append(word)
+        self._by_length = by_length
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._words
 
     def nearest(self, word: str) -> str | None:
         typos = allowed_typos(word)
-        band = range(len(word) - typos, len(word) + typos + 1)
-        return closest(word, [w for n in band for w in self._by_length.get(n, ())])
+        band: list[str] = []
+        for length in range(len(word) - typos, len(word) + typos + 1):
+            band += self._by_length.get(length, ())
+        return closest(word, band)
 
 
 #: How far into an article a snippet looks for matches (words): past that, the cost of
@@ -245,7 +252,7 @@ def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> 
         return ""
     # A stem keeps the start of its word, so only the words that begin like a wanted
     # stem are stemmed: most of a text never pays for the (pure-Python) stemmer.
-    starts = tuple({stem[:3] for stem in wanted})
+    starts = tuple({stem[:4] for stem in wanted})
     folded = [
         _stem(language, word) if word.startswith(starts) else ""
         for word in (_fold_word(m.group()) for m in spans)

@@ -487,8 +487,13 @@ def _corrected(
     """``words`` with each one the index does not know replaced by its nearest known
     word, when one is near enough. A word still being typed is left alone."""
     candidates = [w for w in (words[:-1] if keep_last else words) if analysis.allowed_typos(w)]
-    unknown = set(candidates) - index.known(candidates, language)
+    if not candidates:
+        return words
+    # The index's words are never taken back, so a word the cached vocabulary holds is
+    # known for sure; only the others (typos, or words newer than the cache) are asked.
+    known = spelling()
+    unknown = {w for w in candidates if w not in known}
+    unknown -= index.known(unknown, language)
     if not unknown:
         return words
-    known = spelling()
     return [(known.nearest(w) or w) if w in unknown else w for w in words]
