@@ -2,17 +2,21 @@
 ``pr.knowledge.search``, beside a raw full-text query of the same terms, in one run.
 
 Run: python bench/bench_kb_search.py [--count 100000] [--queries 300]
-         [--database-url postgresql://...]   (default: a new SQLite file)
+         [--vocabulary zipf|shipped] [--database-url postgresql://...] [--reuse]
+         (default: a new SQLite file)
 
-The articles are drawn from the words of the shipped English and French articles (half
-each language, 60 to 160 words, a 4 to 9 word title), so the vocabulary and the word
-frequencies look like a real base. They are loaded in bulk through the search index port
-(the service's per-article transactions would take most of the run), then every query
-runs twice: through the use case (stop words dropped, typo check against the vocabulary,
-stems, ranking, the articles read back and a highlighted snippet made for each of ten
-hits; not recorded as a search), and as the bare ranked FTS query (SQLite FTS5 MATCH +
-bm25, or PostgreSQL @@ + ts_rank_cd) returning ten ids. A PostgreSQL URL must name a
-migrated, empty database of its own: the bench fills it.
+Half the articles are English, half French, 60 to 160 words each with a 4 to 9 word
+title. ``zipf`` (the default) draws them from 30,000 words a language with Zipf
+frequencies — the shipped articles' words first, made-up words for the long tail — the
+shape of a real base; ``shipped`` draws from the shipped articles' 700-odd words alone
+(the first runs' generator, kept to compare). They are loaded in bulk through the
+search index port (the service's per-article transactions would take most of the run),
+then every query runs twice: through the use case (stop words dropped, typo check
+against the vocabulary, stems, ranking, the articles read back and a highlighted
+snippet made for each of ten hits; not recorded as a search), and as the bare ranked
+FTS query in the same shape (the first ``RANKED_MATCHES`` matches ranked: SQLite FTS5
+MATCH + bm25, or PostgreSQL @@ + ts_rank_cd) returning ten ids. A PostgreSQL URL must
+name a database of its own, empty or filled by an earlier run with ``--reuse``.
 """
 
 from __future__ import annotations

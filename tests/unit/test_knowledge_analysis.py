@@ -28,6 +28,17 @@ def test_edit_distance_counts_a_swap_as_one() -> None:
     assert analysis.closest("abc", ["abd"]) is None  # three letters: no typo allowed
 
 
+def test_the_vocabulary_finds_the_nearest_word_among_those_of_a_length_it_may_have() -> None:
+    spelling = analysis.Spelling(["meter", "metre", "meters", "inspection", "inspections"])
+    assert "meter" in spelling
+    assert "mete" not in spelling
+    assert spelling.nearest("mteer") == "meter"  # a swap
+    assert spelling.nearest("metee") == "meter"  # a tie with metre: the first in order
+    assert spelling.nearest("inspectoins") == "inspections"
+    assert spelling.nearest("inspxctoin") == "inspection"  # two typos from eight letters
+    assert spelling.nearest("xyzzy") is None
+
+
 def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
     text = "Refunds <b>take</b> 60 days. A refund request lists the pieces."
     out = analysis.snippet(text, ["refunding"], "en", width=8)
