@@ -224,9 +224,7 @@ def raw_query(pr: Postroom) -> Callable[[str, Language], int]:
         if not match:  # stop words only: the use case does not query either
             return 0
         with pr.db.engine.connect() as c:
-            found = c.execute(
-                sql, {"m": f"language : {language.value} AND ({match})", "n": RANKED_MATCHES}
-            )
+            found = c.execute(sql, {"m": match, "n": RANKED_MATCHES})
             return len(found.all())
 
     return run_sqlite

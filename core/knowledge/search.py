@@ -43,6 +43,17 @@ _FTS = sa.table(
     sa.column("language"),
 )
 _CONFIG = {Language.EN: "english", Language.FR: "french"}
+#: On SQLite each stem is indexed behind its language's mark, so that a search of one
+#: language reads only that language's postings: a ``language`` term in the MATCH made
+#: FTS5 intersect with half the base, most of a query's cost (docs/performance.md).
+#: Digits are token characters for unicode61, and no stem starts with both marks.
+_MARK = {Language.EN: "0", Language.FR: "1"}
+
+
+def fts5_text(text: str, language: Language) -> str:
+    """What the FTS5 table holds for ``text``: its stems, each behind the language's mark."""
+    mark = _MARK[language]
+    return " ".join(mark + stem for stem in analysis.stems(analysis.tokens(text), language))
 
 
 class _IndexTables:
@@ -138,8 +149,8 @@ class SqliteSearch(_IndexTables):
             [
                 {
                     "rowid": entry.article_id,
-                    "title": analysis.index_text(entry.title, entry.language),
-                    "body": analysis.index_text(entry.body, entry.language),
+                    "title": fts5_text(entry.title, entry.language),
+                    "body": fts5_text(entry.body, entry.language),
                     "language": entry.language.value,
                 }
                 for entry in entries
@@ -167,8 +178,8 @@ class SqliteSearch(_IndexTables):
         if not match:
             return []
         filters, params = self._filters(product, topic)
-        # The language is matched inside the index; the join to knowledge_search is
-        # only for a product or topic filter.
+        # The language is in the terms themselves (their mark); the join to
+        # knowledge_search is only for a product or topic filter.
         join = " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid" if filters else ""
         # the join and the filters are fixed fragments; every value is bound
         sql = (
@@ -181,7 +192,7 @@ class SqliteSearch(_IndexTables):
         rows = self.connection.execute(
             sa.text(sql),
             {
-                "match": f"language : {language.value} AND ({match})",
+                "match": match,
                 "candidates": RANKED_MATCHES,
                 "limit": limit,
                 **params,
@@ -194,11 +205,11 @@ class SqliteSearch(_IndexTables):
 def fts5_query(
     words: Sequence[str], language: Language, *, any_word: bool = False, prefix_last: bool = False
 ) -> str:
-    """The FTS5 MATCH expression for folded ``words``: their stems quoted (so no word
-    is read as an operator), joined by AND or OR; the last one a prefix when the
-    reader is still typing it."""
+    """The FTS5 MATCH expression for folded ``words``: their stems behind the
+    language's mark, quoted (so no word is read as an operator), joined by AND or OR;
+    the last one a prefix when the reader is still typing it."""
     stems = analysis.stems(words, language)
-    terms = [f'"{stem}"' for stem in stems if stem]
+    terms = [f'"{_MARK[language]}{stem}"' for stem in stems if stem]
     if prefix_last and terms:
         terms[-1] += "*"
     return (" OR " if any_word else " AND ").join(terms)

@@ -2,7 +2,7 @@
 
 from postroom.core.knowledge import analysis
 from postroom.core.knowledge.model import Language
-from postroom.core.knowledge.search import fts5_query, tsquery
+from postroom.core.knowledge.search import fts5_query, fts5_text, tsquery
 
 
 def test_folding_drops_case_accents_and_ligatures() -> None:
@@ -48,6 +48,8 @@ def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
 
 
 def test_query_text_has_no_operator_a_reader_could_inject() -> None:
-    assert fts5_query(["meter", "or", "near"], Language.EN) == '"meter" AND "or" AND "near"'
-    assert fts5_query(["inspec"], Language.EN, prefix_last=True) == '"inspec"*'
+    assert fts5_query(["meter", "or", "near"], Language.EN) == '"0meter" AND "0or" AND "0near"'
+    assert fts5_query(["inspec"], Language.EN, prefix_last=True) == '"0inspec"*'
+    assert fts5_query(["machine"], Language.FR) == '"1machin"'
+    assert fts5_text("Meters, machines", Language.EN) == "0meter 0machin"
     assert tsquery(["meter", "refill"], any_word=True, prefix_last=True) == "meter | refill:*"
