@@ -146,13 +146,15 @@ class Senders(Protocol):
 
 class Messages(Protocol):
     """The outbox: messages written in the caller's transaction, delivered after
-    (``claimed``: by the caller at once, else by the worker)."""
+    (``claimed``: handed over by the caller after its commit, else by the worker)."""
 
     def add(
         self, connection: Connection, notification: Notification, *, claimed: bool = False
     ) -> Notification: ...
 
-    def deliver_claimed(self, message_ids: Sequence[str]) -> int: ...
+    def hand_over(self, message_ids: Sequence[str]) -> None:
+        """Deliver these claimed messages now, or have the background sender do it."""
+        ...
 
 
 class Files(Protocol):
@@ -299,7 +301,7 @@ class CaseMail:
 
             self._db.run(settle)
         if done["acknowledgement"] is not None:
-            self._messages.deliver_claimed([done["acknowledgement"]])
+            self._messages.hand_over([done["acknowledgement"]])
         return Received(
             kept_id=keep.id,
             outcome=done["outcome"],
@@ -389,7 +391,7 @@ class CaseMail:
 
         told = self._db.run(work)
         if told is not None:
-            self._messages.deliver_claimed([told])
+            self._messages.hand_over([told])
         return Received(kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited")
 
     def _keep_only(
