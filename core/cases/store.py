@@ -434,6 +434,12 @@ def _message(row: Row[Any]) -> Message:
 _ADD_CASE = cases.insert().returning(*cases.c)
 _ADD_MESSAGE = case_messages.insert().returning(*case_messages.c)
 _ADD_HISTORY = case_history.insert()
+_NEXT_NUMBER = (
+    case_counters.update()
+    .where(case_counters.c.year == sa.bindparam("b_year"))
+    .values(last=case_counters.c.last + 1)
+    .returning(case_counters.c.last)
+)
 
 
 class CaseStore:
@@ -444,17 +450,16 @@ class CaseStore:
 
     def next_number(self, year: int) -> int:
         t = case_counters
+        taken = self._c.execute(_NEXT_NUMBER, {"b_year": year}).scalar()
+        if taken is not None:
+            return int(taken)
         # the first case of a year creates its row; a racing creator's row wins quietly
         self._c.execute(
             _insert(self._c)(t)
             .values(year=year, last=0)
             .on_conflict_do_nothing(index_elements=[t.c.year])
         )
-        return int(
-            self._c.execute(
-                t.update().where(t.c.year == year).values(last=t.c.last + 1).returning(t.c.last)
-            ).scalar_one()
-        )
+        return int(self._c.execute(_NEXT_NUMBER, {"b_year": year}).scalar_one())
 
     def _links(self, case_ids: list[int]) -> dict[int, list[Link]]:
         found: dict[int, list[Link]] = {case_id: [] for case_id in case_ids}
