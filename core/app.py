@@ -255,6 +255,8 @@ class Postroom:
             staff=_StaffDirectory(self.identity),
             mail=_StaffMail(self.outbox),
             refunds=_ClaimRefunds(self.funding),
+            # the meters, invoices, orders and shipments a case may link
+            links=_CaseLinkTargets(self.meters, self.billing, self.shop, self.tracking),
             targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
             reopen_days=config.case_reopen_days,
             warning_minutes=config.case_warning_minutes,
@@ -613,6 +615,40 @@ class _TracesAsCases:
             links=[Link(LinkKind.SHIPMENT, shipment.number)],
         )
         return case.number
+
+
+class _CaseLinkTargets:
+    """The cases area's ``LinkTargets``: a meter, invoice, order or shipment is an
+    account's when its own area says so (each asked through its service)."""
+
+    def __init__(
+        self,
+        meters: MetersService,
+        billing: BillingService,
+        shop: ShopService,
+        tracking: TrackingService,
+    ) -> None:
+        self._meters = meters
+        self._billing = billing
+        self._shop = shop
+        self._tracking = tracking
+
+    def belongs(self, customer_number: str, link: Link) -> bool:
+        reference = link.reference
+        try:
+            if link.kind is LinkKind.METER:
+                return self._meters.get(reference).customer_account == customer_number
+            if link.kind is LinkKind.INVOICE:
+                self._billing.get(customer_number, reference)
+                return True
+            if link.kind is LinkKind.ORDER:
+                self._shop.order(customer_number, reference)
+                return True
+            if link.kind is LinkKind.SHIPMENT:
+                return self._tracking.follows(customer_number, reference)
+        except (NotFound, ValidationError):
+            return False
+        return False
 
 
 class _TrackedShipments:

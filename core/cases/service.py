@@ -54,6 +54,7 @@ from postroom.core.cases.ports import (
     ClaimRefunds,
     CustomerAccounts,
     EscalationListener,
+    LinkTargets,
     Session,
     ShipmentLookup,
     StaffDirectory,
@@ -100,6 +101,7 @@ class CasesService:
         staff: StaffDirectory,
         mail: StaffMail,
         refunds: ClaimRefunds,
+        links: LinkTargets,
         shipments: ShipmentLookup | None = None,
         targets: SlaTargets | None = None,
         reopen_days: int = model.DEFAULT_REOPEN_DAYS,
@@ -111,6 +113,7 @@ class CasesService:
         self._accounts = accounts
         self._staff = staff
         self._mail = mail
+        self._links = links
         self.targets = targets or SlaTargets()
         self.reopen_days = reopen_days
         self._repository = repository
@@ -641,14 +644,17 @@ class CasesService:
     # ------------------------------------------------------- status, people
 
     def assign(self, number: str, assignee_id: int | None, *, by: Actor) -> Case:
-        """Give the case to the staff member ``assignee_id`` (None: back to the queue)."""
+        """Give the case to the staff member ``assignee_id`` (None: back to the queue):
+        someone who works cases (``assignee_not_case_worker``), available
+        (``assignee_unavailable``: away staff only take a case themselves) and on the
+        case's department's desk (``assignee_wrong_department``; a supervisor and the
+        account's manager serve every desk). Staff on no desk serve them all."""
         staff_only(by)
         if assignee_id is not None and (
             isinstance(assignee_id, bool) or not isinstance(assignee_id, int) or assignee_id < 1
         ):
             raise ValidationError("an assignee is a staff user's id", code="invalid_assignee")
-        if assignee_id is not None:
-            self.staff_member(assignee_id)  # cases go to staff only
+        member = None if assignee_id is None else self.staff_member(assignee_id)
         clean = case_number(number)
         now = self._clock.now()
         found = self._found(clean)
@@ -658,6 +664,21 @@ class CasesService:
             case = locked(repository, found.number)
             if case.assignee_id == assignee_id:
                 return case
+            if member is not None:
+                profile = (
+                    None
+                    if case.customer_number is None
+                    else repository.profile(case.customer_number)
+                )
+                refused = model.assignment_refusal(
+                    member,
+                    repository.agent(member.id),
+                    case,
+                    manager_id=None if profile is None else profile.account_manager_id,
+                    taking=by.id == str(member.id),
+                )
+                if refused is not None:
+                    raise refused
             case = attrs.evolve(case, assignee_id=assignee_id, updated_at=now)
             repository.update(case)
             self._history(
