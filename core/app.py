@@ -45,7 +45,7 @@ from postroom.core.cases.model import (
 from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
-from postroom.core.contracts.model import AddressChange
+from postroom.core.contracts.model import AddressChange, AddressRequest, AddressRequestStatus
 from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -269,9 +269,9 @@ class Postroom:
         )
         self.canned_replies = CannedReplies(db, clock, lambda value: parse_department(value).value)
         # the contracts area's InstallationAddressRequests: an address change is a case
-        self.equipment.use_address_requests(
-            _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True
-        )
+        address_cases = _AddressChangesAsCases(self.cases, self.equipment.kept_requests)
+        self.equipment.use_address_requests(address_cases, kept_too=True)
+        self.equipment.add_resolved_listener(address_cases.resolved)
         # support's email channel (`postroom mail serve` / `mail import`): inbound email
         # opens and continues cases; agents' replies on email cases go out by email
         self.case_mail = CaseMail(
@@ -574,6 +574,17 @@ class _AddressChangesAsCases:
         )
         # staff apply the move from the contracts area's list, under the case's number
         return self._kept.hand_over(connection, change, reference=case.number)
+
+    def resolved(self, connection: Any, request: AddressRequest) -> None:
+        """The address change was applied or refused: its case is resolved with it (the
+        contracts area tells the customer, quoting the case's number)."""
+        done = request.status is AddressRequestStatus.DONE
+        self._cases.resolve_in(
+            connection,
+            request.reference,
+            by=Actor.system(f"equipment: {request.resolved_by or 'staff'}"),
+            reason="address change applied" if done else "address change refused",
+        )
 
 
 class _TracesAsCases:

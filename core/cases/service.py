@@ -356,6 +356,29 @@ class CasesService:
             self._history(repository, case, Actor.system(), now, "recurring", request.department)
         return case
 
+    def resolve_in(self, connection: Any, number: str, *, by: Actor, reason: str) -> Case | None:
+        """Resolve case ``number`` on the caller's transaction ``connection``: another
+        area did what the case asked (an address change applied or refused), and the
+        history says so (``reason``). A case already resolved or closed stays as it is;
+        None when there is no such case."""
+        try:
+            clean = model.parse_case_number(number)
+        except ValidationError:
+            return None
+        why = model.parse_reason(reason)
+        repository = self._repository(_Joined(connection))
+        found = resolve(repository, clean)
+        if found is None:
+            return None
+        case = locked(repository, found.number)
+        if case.status not in model.ACTIVE:
+            return case
+        now = self._clock.now()
+        calendar = self.calendar(case.customer_number)
+        case = self._moved(repository, case, Status.RESOLVED, by, now, calendar, why)
+        repository.update(case)
+        return case
+
     # ----------------------------------------------------------------- reads
 
     def get(self, customer_number: str, number: str) -> CaseDetail:

@@ -353,3 +353,28 @@ def test_a_link_names_an_object_of_the_cases_own_account(db: FakeDatabase, clock
     )
     history = [h.action for h in cases.get_for_staff(number, by=AGENT).history]
     assert history.count("linked") == 2
+
+
+def test_another_area_resolves_a_case_in_its_own_transaction(cases: CasesService, db: FakeDatabase):
+    def resolved(number: str, reason: str = "address change applied"):  # type: ignore[no-untyped-def]
+        def work(session):  # type: ignore[no-untyped-def]
+            case = cases.resolve_in(
+                session.connection, number, by=Actor.system("equipment"), reason=reason
+            )
+            session.commit()  # the caller's transaction: the caller commits
+            return case
+
+        return db.run(work)
+
+    number = open_case(cases, subject="Installation address change")
+    done = resolved(number)
+    assert done is not None and done.status is Status.RESOLVED
+    history = cases.get(MINE, number).history  # the customer sees it
+    assert (history[-1].action, history[-1].detail) == (
+        "status",
+        "resolved: address change applied",
+    )
+    # again, or for a reference that is no case: nothing happens
+    assert resolved(number, "again") is not None
+    assert len(cases.get(MINE, number).history) == len(history)
+    assert resolved("AR-2026-000001") is None
