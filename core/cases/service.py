@@ -550,16 +550,8 @@ class CasesService:
                 uow,
                 repository,
                 case,
-                Message(
-                    id=0,
-                    case_id=case.id,
-                    kind=MessageKind.CUSTOMER,
-                    author=by,
-                    body=text,
-                    created_at=now,
-                    message_id=clean_id or new_message_id(case.number),
-                    in_reply_to=clean_reply,
-                    attachments=refs,
+                _thread_message(
+                    case, MessageKind.CUSTOMER, by, text, now, clean_id, clean_reply, refs
                 ),
             )
             self._history(repository, case, by, now, "message", "")
@@ -612,16 +604,8 @@ class CasesService:
                 uow,
                 repository,
                 case,
-                Message(
-                    id=0,
-                    case_id=case.id,
-                    kind=MessageKind.AGENT,
-                    author=by,
-                    body=text,
-                    created_at=now,
-                    message_id=clean_id or new_message_id(case.number),
-                    in_reply_to=clean_reply,
-                    attachments=refs,
+                _thread_message(
+                    case, MessageKind.AGENT, by, text, now, clean_id, clean_reply, refs
                 ),
             )
             self._history(repository, case, by, now, "reply", "")
@@ -894,6 +878,31 @@ class _OpenRequest:
     links: tuple[Link, ...]
     message_id: str | None
     attachments: tuple[AttachmentRef, ...]
+
+
+def _thread_message(
+    case: Case,
+    kind: MessageKind,
+    by: Actor,
+    text: str,
+    now: datetime,
+    message_id: str | None,
+    in_reply_to: str | None,
+    attachments: tuple[AttachmentRef, ...],
+) -> Message:
+    """A customer's message or an agent's reply on ``case``, with a Message-Id of its
+    own when it came with none (email threading finds the case by it)."""
+    return Message(
+        id=0,
+        case_id=case.id,
+        kind=kind,
+        author=by,
+        body=text,
+        created_at=now,
+        message_id=message_id or new_message_id(case.number),
+        in_reply_to=in_reply_to,
+        attachments=attachments,
+    )
 
 
 def new_message_id(number: str) -> str:
