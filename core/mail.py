@@ -30,7 +30,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import attrs
 
@@ -162,7 +162,9 @@ def render(notification: Notification, *, sender: str, now: datetime) -> bytes:
         )
     body["From"] = formataddr(parseaddr(sender), charset="utf-8")
     body["To"] = formataddr((name, to), charset="utf-8") if name else to
-    body["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    # compat32 takes a Header for text it must encode (typeshed knows only str)
+    encoded: Any = subject if subject.isascii() else Header(subject, "utf-8")
+    body["Subject"] = encoded
     body["Date"] = format_datetime(now)
     body["Message-ID"] = own_id
     for header, value in answers:

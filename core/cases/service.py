@@ -295,13 +295,16 @@ class CasesService:
     def _open(self, uow: Session, request: _OpenRequest, calendar: BusinessCalendar) -> Case:
         repository = self._repository(uow)
         now = self._clock.now()
-        sequence = repository.next_number(now.year)
         recurring = request.customer_number is not None and model.is_recurring_count(
             repository.opened_since(
                 request.customer_number, request.department, now - model.RECURRING_WINDOW
             )
             + 1
         )
+        assignee = _route(repository, request.customer_number, request.department)
+        # the year's counter is locked from here to the commit (numbers have no gaps):
+        # the reads above stay out of that wait
+        sequence = repository.next_number(now.year)
         draft = Case(
             id=0,
             number=model.format_case_number(now.year, sequence),
@@ -324,7 +327,7 @@ class CasesService:
                 draft,
                 first_response_due=due.first_response_due,
                 resolution_due=due.resolution_due,
-                assignee_id=_route(repository, request.customer_number, request.department),
+                assignee_id=assignee,
             )
         )
         author = request.by
