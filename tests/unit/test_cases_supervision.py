@@ -368,7 +368,8 @@ def test_another_area_resolves_a_case_in_its_own_transaction(cases: CasesService
 
     number = open_case(cases, subject="Installation address change")
     done = resolved(number)
-    assert done is not None and done.status is Status.RESOLVED
+    assert done is not None
+    assert done.status is Status.RESOLVED
     history = cases.get(MINE, number).history  # the customer sees it
     assert (history[-1].action, history[-1].detail) == (
         "status",
