@@ -24,7 +24,7 @@ from typing import NamedTuple
 import attrs
 
 from postroom.core.contracts.model import add_months
-from postroom.core.errors import NotFound, ValidationError
+from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.text import check_no_control
 
@@ -228,6 +228,16 @@ def price_lines(items: Sequence[LineItem], rates: Sequence[TaxRate]) -> tuple[In
             )
         )
     return tuple(lines)
+
+
+def check_receipt(lines: Sequence[InvoiceLine], currency: str, paid: Money) -> None:
+    """An invoice issued paid totals exactly what was paid."""
+    total = sum(line.total.mills for line in lines)
+    if paid.currency != currency or paid.mills != total:
+        raise Conflict(
+            f"the sale was paid {paid}, its invoice would total {Money(total, currency)}",
+            code="receipt_total_mismatch",
+        )
 
 
 def negated(lines: Sequence[InvoiceLine]) -> tuple[InvoiceLine, ...]:

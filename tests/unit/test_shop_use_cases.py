@@ -177,6 +177,35 @@ def test_a_card_checkout_pays_reserves_stock_and_empties_the_cart(
     assert purchases.charged(MINE) == usd("123.72")  # the card pays taxes included
 
 
+def test_a_card_order_gets_its_invoice_issued_paid_by_the_card_once(
+    shop: ShopService, charges: FakeCharges
+) -> None:
+    shop.add_to_cart(MINE, "INK-VPSD1", 2)
+    order = shop.checkout(MINE, "k", method="source", instrument_id=CARD)
+    assert order.invoice_number == "INV-2026-000001"
+    assert charges.paid == {f"order:{order.number}": order.payment_id}
+    again = shop.checkout(MINE, "k", method="source", instrument_id=CARD)  # double click
+    assert again.invoice_number == order.invoice_number
+    assert len(charges.invoices) == 1
+    shop.set_status(order.number, "cancelled", staff="Ann", note="damaged")
+    assert charges.credited == [order.invoice_number]  # refunded, and its credit note
+
+
+def test_a_card_order_billing_would_price_otherwise_is_paid_without_an_invoice(
+    shop: ShopService, charges: FakeCharges, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.add_to_cart(MINE, "INK-VPSD1", 1)
+    unpaid = shop.checkout(MINE, "k", method="source", instrument_id=BAD_CARD)
+
+    def changed_taxes(*args: object, **kwargs: object) -> None:
+        raise Conflict("the taxes changed", code="receipt_total_mismatch")
+
+    monkeypatch.setattr(charges, "paid_in", changed_taxes)  # the region changed meanwhile
+    paid = shop.pay(MINE, unpaid.number, CARD)
+    assert paid.status is OrderStatus.PAID
+    assert paid.invoice_number is None
+
+
 def test_a_double_clicked_checkout_charges_once(
     shop: ShopService, repo: FakeShopRepository, purchases: FakePurchases
 ) -> None:
