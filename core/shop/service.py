@@ -41,6 +41,7 @@ from postroom.core.shop.model import (
     OrderStatus,
     PaymentMethod,
     PriceChange,
+    StockMove,
 )
 from postroom.core.shop.ports import (
     AccountCharges,
@@ -188,21 +189,40 @@ class ShopService:
 
         return self._db.run(work)
 
-    def adjust_stock(self, sku: str, change: int) -> Item:
-        """Receive goods (``change`` > 0) or write off stock (< 0; never below zero)."""
+    def adjust_stock(self, sku: str, change: int, *, staff: str, reason: str) -> Item:
+        """Receive goods (``change`` > 0) or write off stock (< 0; never below zero),
+        recorded with who did it and why (``stock_moves``)."""
         clean = model.parse_sku(sku)
         amount = model.check_stock_change(change)
+        who = model.parse_staff(staff)
+        why = model.parse_note(reason, required=True)
+        now = self._clock.now()
 
         def work(uow: Session) -> Item:
             repository = self._repository(uow)
             if clean not in repository.items_by_sku([clean]):
                 raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
-            if repository.adjust_stock(clean, amount) is None:
+            left = repository.adjust_stock(clean, amount)
+            if left is None:
                 raise Conflict(f"{clean} has less stock than that", code="out_of_stock")
+            repository.add_stock_move(StockMove(clean, amount, left, who, why, now))
             uow.commit()
             return repository.items_by_sku([clean])[clean]
 
         return self._db.run(work)
+
+    def stock_moves(self, sku: str, *, limit: int = 100) -> builtins.list[StockMove]:
+        """The item's stock changes by staff, newest first (staff)."""
+        clean = model.parse_sku(sku)
+        wanted = _limit(limit)
+
+        def work(uow: Session) -> builtins.list[StockMove]:
+            repository = self._repository(uow)
+            if clean not in repository.items_by_sku([clean]):
+                raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
+            return repository.stock_moves(clean, limit=wanted)
+
+        return self._db.run(work, readonly=True)
 
     # ------------------------------------------------------------------ cart
 

@@ -212,7 +212,9 @@ def test_two_simultaneous_clicks_of_one_checkout_place_one_order_charged_once(
     postroom: Postroom, numbers: dict[str, str]
 ) -> None:
     mine = numbers["mine"]
-    postroom.shop.adjust_stock("SEAL-1L", -58)  # the last two: a second reservation fails
+    postroom.shop.adjust_stock(
+        "SEAL-1L", -58, staff="Sam Staff", reason="damaged"
+    )  # the last two: a second reservation fails
     postroom.shop.add_to_cart(mine, "SEAL-1L", 2)
     start = threading.Barrier(4)
     answers: list[str] = []

@@ -14,7 +14,14 @@ import attrs
 from postroom.core.errors import Conflict, NotFound, PostroomError
 from postroom.core.money import Money
 from postroom.core.shop.addons import AddonPurchase, PurchaseStatus, SloganOrder, SloganStatus
-from postroom.core.shop.model import CartLine, Item, Order, OrderEvent, OrderStatus
+from postroom.core.shop.model import (
+    CartLine,
+    Item,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    StockMove,
+)
 from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment
 
 
@@ -23,6 +30,7 @@ class FakeShopRepository:
         self.catalogue: dict[str, Item] = {}
         self.carts: dict[str, dict[str, CartLine]] = {}
         self.placed: dict[str, tuple[Order, str]] = {}
+        self.moves: list[StockMove] = []
 
     def __call__(self, _session: Any) -> FakeShopRepository:
         return self
@@ -51,6 +59,12 @@ class FakeShopRepository:
     def release(self, sku: str, quantity: int) -> None:
         item = self.catalogue[sku]
         self.catalogue[sku] = attrs.evolve(item, stock=item.stock + quantity)
+
+    def add_stock_move(self, move: StockMove) -> None:
+        self.moves.append(move)
+
+    def stock_moves(self, sku: str, *, limit: int) -> list[StockMove]:
+        return [m for m in reversed(self.moves) if m.sku == sku][:limit]
 
     def adjust_stock(self, sku: str, change: int) -> int | None:
         item = self.catalogue[sku]

@@ -275,7 +275,7 @@ def test_stock_gone_before_checkout_is_out_of_stock_and_reserves_nothing(
 ) -> None:
     shop.add_to_cart(MINE, "INK-VPSD1", 3)
     shop.add_to_cart(MINE, "LBL-100", 5)
-    shop.adjust_stock("LBL-100", -1)
+    shop.adjust_stock("LBL-100", -1, staff="Ann", reason="torn")
     with pytest.raises(Conflict) as caught:
         shop.checkout(MINE, "k", method="account")
     assert caught.value.code == "out_of_stock"
@@ -421,3 +421,28 @@ def test_the_job_cancels_orders_unpaid_for_a_day_once(
     assert shop.order(MINE, unpaid.number).status is OrderStatus.CANCELLED
     assert shop.order(MINE, paid.number).status is OrderStatus.PAID
     assert stock(repo, "LBL-100") == 4
+
+
+def test_a_stock_change_is_recorded_with_who_and_why_and_a_refused_one_not_at_all(
+    shop: ShopService, repo: FakeShopRepository
+) -> None:
+    shop.adjust_stock("LBL-100", 20, staff="Ann", reason="delivery 4411")
+    for change, staff, reason, code in (
+        (-100, "Ann", "torn", "out_of_stock"),
+        (1, "", "delivery", "invalid_staff"),
+        (1, "Ann", " ", "invalid_note"),
+        (0, "Ann", "nothing", "invalid_stock"),
+    ):
+        with pytest.raises(PostroomError) as caught:
+            shop.adjust_stock("LBL-100", change, staff=staff, reason=reason)
+        assert caught.value.code == code
+    assert stock(repo, "LBL-100") == 25
+    (move,) = shop.stock_moves("LBL-100")
+    assert (move.change, move.stock_after, move.staff, move.reason) == (
+        20,
+        25,
+        "Ann",
+        "delivery 4411",
+    )
+    with pytest.raises(NotFound):
+        shop.stock_moves("NOPE-1")
