@@ -376,8 +376,8 @@ class BillingStore:
             sa.select(invoices.c.customer_number, invoices.c.reference).where(
                 (invoices.c.issued_on >= since) & invoices.c.reference.startswith("contract:")
             )
-        )
-        return {(r.customer_number, r.reference) for r in rows}
+        ).all()  # fetched at once: row by row, the driver answers a call per row
+        return {(customer, reference) for customer, reference in rows}
 
     def listed(
         self,

@@ -295,7 +295,7 @@ class ContractStore:
                 sa.or_(t.c.auto_renew.is_(True), t.c.first_term_end >= day),
             )
             .order_by(t.c.id)
-        )
+        ).all()  # fetched at once: row by row, the driver answers a call per row
         return [BillableContract._make(row) for row in rows]
 
     def record_reminder(self, contract_id: int, term: int, at: datetime) -> bool:
