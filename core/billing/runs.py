@@ -47,8 +47,9 @@ from postroom.core.money import Money
 
 log = logging.getLogger(__name__)
 
-#: Contracts billed per transaction.
-CHUNK = 2000
+#: Contracts billed per transaction (its block of numbers, its commit): a second or
+#: less of SQLite's write lock at a time.
+CHUNK = 5000
 
 
 def contract_reference(contract: BillableContract, period_start: date) -> str:
