@@ -944,6 +944,28 @@ class _ShopCharges:
             raise Conflict(error.message, code=error.code) from None  # the account's profile
         return Charged(invoice.number, invoice.tax)
 
+    def paid_in(
+        self,
+        session: Session,
+        customer_number: str,
+        lines: Sequence[ChargeLine],
+        *,
+        kind: str,
+        reference: str,
+        payment_id: str,
+        paid: Money,
+    ) -> Charged:
+        invoice = self._billing.issue_paid_invoice_in(
+            session,
+            customer_number,
+            [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+            kind=kind,
+            reference=reference,
+            payment_id=payment_id,
+            paid=paid,
+        )
+        return Charged(invoice.number, invoice.tax)
+
     def tax_rule(self, customer_number: str) -> TaxRule:
         account = self._accounts.get(customer_number)
         region = self._billing.profile(customer_number).region

@@ -169,15 +169,10 @@ class ContractsService:
 
         return self._db.run(work)
 
-    def billable_on(self, day: date) -> builtins.list[Contract]:
+    def billable_on(self, day: date) -> builtins.list[model.BillableContract]:
         """Every contract running on ``day``: started, not cancelled, not ended (the
-        billing run's list)."""
-        running = self._db.run(lambda uow: self._repository(uow).running_on(day), readonly=True)
-        return [
-            c
-            for c in running
-            if c.status_on(day) in (model.ContractStatus.ACTIVE, model.ContractStatus.EXPIRING)
-        ]
+        billing run's list, as flat rows)."""
+        return self._db.run(lambda uow: self._repository(uow).billable_on(day), readonly=True)
 
     def send_renewal_reminders(self) -> int:
         """The worker's job: email each contract's renewal reminder once per term, in its
