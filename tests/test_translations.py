@@ -13,7 +13,10 @@ METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 
 def _french(folder: Path) -> set[str]:
     with (folder / "translations/fr/LC_MESSAGES/messages.po").open("rb") as po:
-        return {str(m.id) for m in read_po(po) if m.id and m.string}
+        # a plural's id is its (singular, plural) pair: the singular is what the code names
+        return {
+            m.id if isinstance(m.id, str) else m.id[0] for m in read_po(po) if m.id and m.string
+        }
 
 
 def _used(folder: Path) -> set[str]:
