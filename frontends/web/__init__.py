@@ -40,6 +40,7 @@ from postroom.frontends.web import (
     help_centre,
     i18n,
     limits,
+    nav,
     operations,
     portal,
     products,
@@ -84,6 +85,7 @@ def create_app(
     csrf = CSRFProtect(app)
     operations.init_app(app)  # first: its request id and timing wrap every other hook
     i18n.init_app(app)
+    nav.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app, postroom.config)
