@@ -1,4 +1,5 @@
-"""The main menu's links, built once per mount point rather than on every page.
+"""The main menu's links (and the dashboard's), built once per mount point rather than
+on every page.
 
 Every page shows the menu (about twenty links); building each with ``url_for`` cost
 more than some pages' own work. The links take no arguments, so they depend only on
@@ -38,6 +39,10 @@ LINKS = {
     "register": "account.register",
     "sign_out": "account.sign_out",
     "language": "i18n.choose_language",
+    # the dashboard's links to the areas' pages
+    "register_product": "products.register",
+    "orders": "shop_pages.orders",
+    "open_case": "support.open_case",
 }
 #: the menu's name for a static file every page loads -> the file
 FILES = {"style": "style.css", "favicon": "favicon.svg", "menu_script": "nav.js"}
