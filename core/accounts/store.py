@@ -119,6 +119,12 @@ def _operator(row: Row[tuple[object, ...]]) -> KioskOperator:
     )
 
 
+# Nearly every request of a customer looks the account up: built once (its cache key too).
+_BY_NUMBER = sa.select(customer_accounts).where(
+    customer_accounts.c.number == sa.bindparam("number")
+)
+
+
 class AccountStore:
     """Repository of customer accounts and API keys on the unit of work's connection."""
 
@@ -147,9 +153,7 @@ class AccountStore:
         return _account(result.one())
 
     def get_by_number(self, number: str) -> CustomerAccount | None:
-        row = self._c.execute(
-            sa.select(customer_accounts).where(customer_accounts.c.number == number)
-        ).first()
+        row = self._c.execute(_BY_NUMBER, {"number": number}).first()
         return None if row is None else _account(row)
 
     def get_many(self, numbers: list[str]) -> list[CustomerAccount]:

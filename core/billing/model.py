@@ -589,6 +589,47 @@ class AccountStatement:
     invoices: tuple[Invoice, ...]
 
 
+@attrs.frozen
+class UnpaidInvoice:
+    """An unpaid invoice or credit note as a summary lists it: no lines, no parties."""
+
+    number: str
+    total: Money
+    due_on: date
+    is_credit_note: bool
+
+    def status_on(self, day: date) -> InvoiceStatus:
+        """Open, or overdue once ``day`` is past its due date."""
+        return InvoiceStatus.OVERDUE if day > self.due_on else InvoiceStatus.OPEN
+
+    @property
+    def payable(self) -> bool:
+        return not self.is_credit_note
+
+
+@attrs.frozen
+class AmountsOwed:
+    """What a customer account owes on ``day`` and the unpaid invoices first due (the
+    dashboard's card; ``AccountStatement`` is the full statement)."""
+
+    day: date
+    balance_due: Money
+    overdue: Money
+    invoices: tuple[UnpaidInvoice, ...]
+
+
+def amounts_owed(
+    currency: str, day: date, owing: Sequence[UnpaidInvoice], *, latest: int
+) -> AmountsOwed:
+    """``owing`` are all the account's unpaid invoices, oldest due first; the first
+    ``latest`` are listed."""
+    due = sum(i.total.mills for i in owing if i.payable)
+    overdue = sum(
+        i.total.mills for i in owing if i.payable and i.status_on(day) is InvoiceStatus.OVERDUE
+    )
+    return AmountsOwed(day, Money(due, currency), Money(overdue, currency), tuple(owing[:latest]))
+
+
 def account_statement(
     customer_number: str,
     currency: str,

@@ -21,6 +21,7 @@ from postroom.core.billing import messages, model
 from postroom.core.billing.document import invoice_pdf
 from postroom.core.billing.model import (
     AccountStatement,
+    AmountsOwed,
     BillingProfile,
     Invoice,
     InvoiceKind,
@@ -470,15 +471,14 @@ class BillingService:
             account.number, account.currency, self.today(), listed, owing
         )
 
-    def overview_in(
+    def owed_in(
         self, session: Session, customer: CustomerAccount, *, latest: int = 5
-    ) -> AccountStatement:
+    ) -> AmountsOwed:
         """Balance due, overdue amount and the unpaid invoices (at most ``latest``,
-        oldest due first) inside the caller's unit of work: the portal's dashboard."""
-        owing = self._repository(session).unpaid(customer.number)
-        return model.account_statement(
-            customer.number, customer.currency, self.today(), owing[:latest], owing
-        )
+        oldest due first, without their lines) inside the caller's unit of work: the
+        portal's dashboard, in one statement."""
+        owing = self._repository(session).unpaid_summaries(customer.number)
+        return model.amounts_owed(customer.currency, self.today(), owing, latest=latest)
 
     def payments(self, customer_number: str, *, limit: int = 100) -> builtins.list[InvoicePayment]:
         """The customer's invoice payments (each attempt), newest first."""

@@ -31,6 +31,7 @@ from postroom.core.billing.model import (
     Party,
     Series,
     TaxAmount,
+    UnpaidInvoice,
 )
 from postroom.core.db import UtcDateTime, copy_rows, metadata
 from postroom.core.money import Money
@@ -150,6 +151,23 @@ invoice_payments = sa.Table(
 )
 
 
+# The dashboard's read, on every page view: built once (its cache key too).
+_UNPAID_SUMMARIES = (
+    sa.select(
+        invoices.c.number,
+        invoices.c.kind,
+        invoices.c.currency,
+        invoices.c.total_mills,
+        invoices.c.due_on,
+    )
+    .where(
+        (invoices.c.customer_number == sa.bindparam("customer_number"))
+        & (invoices.c.status == InvoiceStatus.OPEN.value)
+    )
+    .order_by(invoices.c.due_on, invoices.c.id)
+)
+
+
 class BillingRepository(Protocol):
     """What the billing use cases read and write."""
 
@@ -196,6 +214,9 @@ class BillingRepository(Protocol):
         ...
 
     def unpaid(self, customer_number: str) -> list[Invoice]: ...
+    def unpaid_summaries(self, customer_number: str) -> list[UnpaidInvoice]:
+        """The unpaid invoices, oldest due first, without their lines."""
+        ...
 
     def set_status(self, invoice_id: int, status: InvoiceStatus, **changes: Any) -> None:
         """Change what may change after issue: the status and ``related_number``,
@@ -412,6 +433,17 @@ class BillingStore:
             )
             .order_by(invoices.c.due_on, invoices.c.id)
         )
+
+    def unpaid_summaries(self, customer_number: str) -> list[UnpaidInvoice]:
+        return [
+            UnpaidInvoice(
+                row.number,
+                Money(int(row.total_mills), row.currency),
+                row.due_on,
+                row.kind == InvoiceKind.CREDIT_NOTE.value,
+            )
+            for row in self._c.execute(_UNPAID_SUMMARIES, {"customer_number": customer_number})
+        ]
 
     def set_status(self, invoice_id: int, status: InvoiceStatus, **changes: Any) -> None:
         allowed = {"related_number", "reason", "payment_id", "paid_at"}

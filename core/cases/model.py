@@ -278,6 +278,15 @@ class HistoryEntry:
     detail: str = ""
 
 
+@attrs.frozen
+class CaseSummary:
+    """A case as a summary lists it (the dashboard): no links, messages or clock."""
+
+    number: str
+    subject: str
+    status: Status
+
+
 @attrs.define
 class Case:
     id: int

@@ -37,6 +37,7 @@ from postroom.core.cases.model import (
     AttachmentRef,
     Case,
     CaseDetail,
+    CaseSummary,
     Channel,
     Contact,
     HistoryEntry,
@@ -446,13 +447,10 @@ class CasesService:
 
     def open_of_customer_in(
         self, uow: Session, customer_number: str, *, limit: int = 5
-    ) -> builtins.list[Case]:
+    ) -> builtins.list[CaseSummary]:
         """The account's active cases, the nearest deadline first, read in the caller's
         transaction (the dashboard's support card)."""
-        query = QueueFilter(
-            statuses=tuple(sorted(model.ACTIVE)), customer_number=customer_number, limit=limit
-        )
-        return self._repository(uow).queue(query, self._clock.now())
+        return self._repository(uow).active_summaries(customer_number, limit)
 
     def queue(self, query: QueueFilter, *, by: Actor) -> builtins.list[Case]:
         """The console's queue under ``query`` (staff)."""

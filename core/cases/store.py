@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Row
 
 from postroom.core.cases.claims import Claim, ClaimKind, Document, Outcome
 from postroom.core.cases.model import (
+    ACTIVE,
     PRIORITY_RANK,
     AccountProfile,
     Actor,
@@ -34,6 +35,7 @@ from postroom.core.cases.model import (
     Agent,
     AttachmentRef,
     Case,
+    CaseSummary,
     Channel,
     Contact,
     Department,
@@ -224,6 +226,19 @@ ix_cases_status_rank_due = sa.Index(
 )
 
 
+# The dashboard's read, on every page view: built once (its cache key too).
+_ACTIVE_SUMMARIES = (
+    sa.select(cases.c.number, cases.c.subject, cases.c.status)
+    .where(
+        cases.c.customer_number == sa.bindparam("customer_number"),
+        cases.c.merged_into.is_(None),
+        cases.c.status.in_(sorted(s.value for s in ACTIVE)),
+    )
+    .order_by(cases.c.queue_due_at, cases.c.id)
+    .limit(sa.bindparam("limit"))
+)
+
+
 class CaseRepository(Protocol):
     """What the case use cases read and write."""
 
@@ -261,6 +276,10 @@ class CaseRepository(Protocol):
 
     def queue(self, query: QueueFilter, now: datetime) -> list[Case]:
         """Cases matching ``query``, the nearest deadline first."""
+        ...
+
+    def active_summaries(self, customer_number: str, limit: int) -> list[CaseSummary]:
+        """The account's active cases (not merged away), the nearest deadline first."""
         ...
 
     def case_of_message_ids(self, message_ids: Iterable[str]) -> Case | None:
@@ -559,6 +578,12 @@ class CaseStore:
             HistoryEntry(int(r.case_id), r.at, str(r.actor), str(r.action), str(r.detail))
             for r in rows
         ]
+
+    def active_summaries(self, customer_number: str, limit: int) -> list[CaseSummary]:
+        rows = self._c.execute(
+            _ACTIVE_SUMMARIES, {"customer_number": customer_number, "limit": limit}
+        )
+        return [CaseSummary(row.number, row.subject, Status(row.status)) for row in rows]
 
     def queue(self, query: QueueFilter, now: datetime) -> list[Case]:
         t = cases

@@ -191,6 +191,18 @@ def _payment(row: Row[tuple[object, ...]], number: str) -> Payment:
     )
 
 
+# Read on every dashboard: built once (their cache keys too).
+_EVERY_INSTRUMENT = (
+    sa.select(payment_instruments)
+    .where(payment_instruments.c.customer_account_id == sa.bindparam("customer_id"))
+    .order_by(payment_instruments.c.created_at, payment_instruments.c.id)
+)
+_ACTIVE_INSTRUMENTS = _EVERY_INSTRUMENT.where(payment_instruments.c.status == "active")
+_RULE = sa.select(auto_refill_rules).where(
+    auto_refill_rules.c.customer_account_id == sa.bindparam("customer_id")
+)
+
+
 class FundingRepository(Protocol):
     """Funding's rows as the use cases read and write them (``FundingStore`` on the
     database; an in-memory fake in the unit tests). ``customer_id`` is the customer
@@ -372,12 +384,8 @@ class FundingStore:
     def instruments(
         self, customer_id: int, number: str, *, include_removed: bool = False
     ) -> list[Instrument]:
-        query = sa.select(payment_instruments).where(
-            payment_instruments.c.customer_account_id == customer_id
-        )
-        if not include_removed:
-            query = query.where(payment_instruments.c.status == "active")
-        rows = self._c.execute(query.order_by(payment_instruments.c.created_at, "id"))
+        query = _EVERY_INSTRUMENT if include_removed else _ACTIVE_INSTRUMENTS
+        rows = self._c.execute(query, {"customer_id": customer_id})
         return [_instrument(row, number) for row in rows]
 
     def remove_instrument(self, id: str, now: datetime) -> None:
@@ -538,11 +546,7 @@ class FundingStore:
     # auto-refill rules ----------------------------------------------------
 
     def rule(self, customer_id: int, number: str) -> AutoRefillRule | None:
-        row = self._c.execute(
-            sa.select(auto_refill_rules).where(
-                auto_refill_rules.c.customer_account_id == customer_id
-            )
-        ).first()
+        row = self._c.execute(_RULE, {"customer_id": customer_id}).first()
         if row is None:
             return None
         m = row._mapping

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -159,8 +159,11 @@ def parse_phone(value: str, region: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=1024)
 def phone_country(e164: str) -> str | None:
-    """The ISO country of an E.164 number (``+33...`` → ``FR``)."""
+    """The ISO country of an E.164 number (``+33...`` → ``FR``). Kept per number: every
+    request of a person without a chosen zone asks (``User.shown_time_zone``), and
+    phonenumbers parses in about 0.1 ms."""
     region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
     return region if region and region != "001" else None
 

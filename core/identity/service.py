@@ -32,7 +32,6 @@ from postroom.core.identity.model import (
     SessionRules,
     SignIn,
     StaffRole,
-    StoredSession,
     TokenPurpose,
     User,
 )
@@ -459,13 +458,10 @@ class IdentityService:
         id_hash = model.token_hash(token)
         now = self._clock.now()
 
-        def read(unit: IdentityUnit) -> tuple[StoredSession | None, User | None]:
-            found = unit.repo.session(id_hash)
-            return found, None if found is None else unit.repo.user(found.user_id)
-
-        found, user = self._tx.run(read, readonly=True)
-        if found is None or user is None:
+        pair = self._tx.run(lambda unit: unit.repo.session_with_user(id_hash), readonly=True)
+        if pair is None:
             raise Unauthenticated("your session has ended; sign in again", code="session_expired")
+        found, user = pair
         if self.session_rules.expired(found.started_at, found.last_seen, now):
             self.sign_out(token)
             raise Unauthenticated("your session has ended; sign in again", code="session_expired")

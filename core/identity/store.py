@@ -125,6 +125,7 @@ class IdentityRepository(Protocol):
     def drop_tokens(self, user_id: int, purpose: TokenPurpose) -> None: ...
     def add_session(self, id_hash: str, user_id: int, now: datetime) -> None: ...
     def session(self, id_hash: str) -> StoredSession | None: ...
+    def session_with_user(self, id_hash: str) -> tuple[StoredSession, User] | None: ...
     def touch_session(self, id_hash: str, now: datetime) -> None: ...
     def end_session(self, id_hash: str) -> None: ...
     def end_sessions_of(self, user_id: int, *, keep: str | None = None) -> None: ...
@@ -157,6 +158,18 @@ def _user(row: Row[Any]) -> User:
         has_password=m["password_hash"] is not None,
         time_zone=str(m["time_zone"]),
     )
+
+
+# Every request looks its session up: one statement, built once (its cache key too).
+_SESSION_WITH_USER = (
+    sa.select(
+        identity_sessions.c.started_at.label("session_started_at"),
+        identity_sessions.c.last_seen.label("session_last_seen"),
+        *identity_users.c,
+    )
+    .join(identity_users, identity_users.c.id == identity_sessions.c.user_id)
+    .where(identity_sessions.c.id_hash == sa.bindparam("id_hash"))
+)
 
 
 class SqlIdentityRepository:
@@ -299,6 +312,13 @@ class SqlIdentityRepository:
         if row is None:
             return None
         return StoredSession(int(row.user_id), row.started_at, row.last_seen)
+
+    def session_with_user(self, id_hash: str) -> tuple[StoredSession, User] | None:
+        row = self._c.execute(_SESSION_WITH_USER, {"id_hash": id_hash}).first()
+        if row is None:
+            return None
+        user = _user(row)
+        return StoredSession(user.id, row.session_started_at, row.session_last_seen), user
 
     def touch_session(self, id_hash: str, now: datetime) -> None:
         self._c.execute(

@@ -8,6 +8,7 @@ say; ``LedgerService.verify`` re-derives them from the rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -621,6 +622,48 @@ class SqlLedgerStorage:
         return post_at_once(self.db, row, debit_code, credit_code, key)
 
 
+# A customer's own accounts: read by every dashboard and most customer requests, so
+# built once (its cache key too).
+_ACCOUNTS_OF_OWNER = (
+    sa.select(ledger_accounts)
+    .where(ledger_accounts.c.owner_id == sa.bindparam("owner_id"))
+    .order_by(ledger_accounts.c.id)
+)
+
+
+@functools.cache
+def _transfers_touching(
+    since: bool,
+    until: bool,
+    codes: bool,
+    phases: bool,
+    limit: bool,
+    offset: bool,
+    newest_first: bool,
+) -> sa.Select[Any]:
+    """``LedgerStore.transfers_touching``'s statement for the filters given, built once
+    per combination (the account ids, codes and phases are expanded on execution)."""
+    t = ledger_transfers.c
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+    query = sa.select(ledger_transfers).where(
+        sa.or_(t.debit_account_id.in_(ids), t.credit_account_id.in_(ids))
+    )
+    if since:
+        query = query.where(t.created_at >= sa.bindparam("since"))
+    if until:
+        query = query.where(t.created_at < sa.bindparam("until"))
+    if codes:
+        query = query.where(t.code.in_(sa.bindparam("codes", expanding=True)))
+    if phases:
+        query = query.where(t.phase.in_(sa.bindparam("phases", expanding=True)))
+    query = query.order_by(t.seq.desc() if newest_first else t.seq)
+    if limit:
+        query = query.limit(sa.bindparam("limit"))
+    if offset:
+        query = query.offset(sa.bindparam("offset"))
+    return query
+
+
 class LedgerStore:
     """Repository of the ledger on the unit of work's connection (``LedgerRepository``)."""
 
@@ -690,10 +733,11 @@ class LedgerStore:
         return {account.id: account for account in map(account_from_row, self._c.execute(query))}
 
     def accounts(self, *, owner_id: int | None = None) -> list[LedgerAccount]:
-        query = sa.select(ledger_accounts).order_by(ledger_accounts.c.id)
         if owner_id is not None:
-            query = query.where(ledger_accounts.c.owner_id == owner_id)
-        return [account_from_row(row) for row in self._c.execute(query)]
+            rows = self._c.execute(_ACCOUNTS_OF_OWNER, {"owner_id": owner_id})
+        else:
+            rows = self._c.execute(sa.select(ledger_accounts).order_by(ledger_accounts.c.id))
+        return [account_from_row(row) for row in rows]
 
     # transfers ------------------------------------------------------------
 
@@ -787,24 +831,29 @@ class LedgerStore:
         wanted = sorted(set(account_ids))
         if not wanted:
             return []
-        t = ledger_transfers.c
-        query = sa.select(ledger_transfers).where(
-            sa.or_(t.debit_account_id.in_(wanted), t.credit_account_id.in_(wanted))
-        )
+        values: dict[str, Any] = {"ids": wanted}
         if since is not None:
-            query = query.where(t.created_at >= since)
+            values["since"] = since
         if until is not None:
-            query = query.where(t.created_at < until)
+            values["until"] = until
         if codes is not None:
-            query = query.where(t.code.in_(sorted(c.value for c in codes)))
+            values["codes"] = sorted(c.value for c in codes)
         if phases is not None:
-            query = query.where(t.phase.in_(sorted(p.value for p in phases)))
-        query = query.order_by(t.seq.desc() if newest_first else t.seq)
+            values["phases"] = sorted(p.value for p in phases)
         if limit is not None:
-            query = query.limit(limit)
+            values["limit"] = limit
         if offset:
-            query = query.offset(offset)
-        return [transfer_from_row(row) for row in self._c.execute(query)]
+            values["offset"] = offset
+        query = _transfers_touching(
+            since is not None,
+            until is not None,
+            codes is not None,
+            phases is not None,
+            limit is not None,
+            bool(offset),
+            newest_first,
+        )
+        return [transfer_from_row(row) for row in self._c.execute(query, values)]
 
     def codes_by_id(self, ids: Iterable[int]) -> dict[int, str]:
         wanted = sorted(set(ids))

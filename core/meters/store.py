@@ -10,6 +10,7 @@ for shipped meters; ``meter_assets`` firmware images and graphics to install;
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -195,6 +196,25 @@ def _alert(row: Row[tuple[object, ...]]) -> Alert:
     )
 
 
+@functools.cache
+def _with_customer_number() -> sa.Select[Any]:
+    from postroom.core.accounts.store import customer_accounts
+
+    return sa.select(meters, customer_accounts.c.number.label("customer_number")).join(
+        customer_accounts, customer_accounts.c.id == meters.c.customer_account_id
+    )
+
+
+@functools.cache
+def _meters_of_customer() -> sa.Select[Any]:
+    """A customer's meters (every dashboard reads them): built once, its cache key too."""
+    return (
+        _with_customer_number()
+        .where(meters.c.customer_account_id == sa.bindparam("customer_account_id"))
+        .order_by(meters.c.serial)
+    )
+
+
 class MeterRepository(Protocol):
     """The meter registry's reads and writes that the use cases need (``MeterStore`` on
     the database, an in-memory fake in the unit tests)."""
@@ -289,11 +309,7 @@ class MeterStore:
     # -- registry --------------------------------------------------------------------
 
     def _select(self) -> sa.Select[Any]:
-        from postroom.core.accounts.store import customer_accounts
-
-        return sa.select(meters, customer_accounts.c.number.label("customer_number")).join(
-            customer_accounts, customer_accounts.c.id == meters.c.customer_account_id
-        )
+        return _with_customer_number()
 
     def get(self, serial: str, *, lock: bool = False) -> Meter | None:
         query = self._select().where(meters.c.serial == serial)
@@ -303,10 +319,13 @@ class MeterStore:
         return None if row is None else _meter(row, str(row._mapping["customer_number"]))
 
     def find(self, customer_account_id: int | None = None) -> list[Meter]:
-        query = self._select().order_by(meters.c.serial)
-        if customer_account_id is not None:
-            query = query.where(meters.c.customer_account_id == customer_account_id)
-        return [_meter(r, str(r._mapping["customer_number"])) for r in self._c.execute(query)]
+        if customer_account_id is None:
+            rows = self._c.execute(self._select().order_by(meters.c.serial))
+        else:
+            rows = self._c.execute(
+                _meters_of_customer(), {"customer_account_id": customer_account_id}
+            )
+        return [_meter(r, str(r._mapping["customer_number"])) for r in rows]
 
     def add(self, meter: Meter, customer_account_id: int, key_prefix: str, key_hash: str) -> None:
         self._c.execute(

@@ -350,6 +350,16 @@ class OrderEvent:
     note: str = ""
 
 
+@attrs.frozen
+class OrderSummary:
+    """An order as a summary lists it (the dashboard): no lines, no history."""
+
+    number: str
+    placed_at: datetime
+    total: Money
+    status: OrderStatus
+
+
 @attrs.define
 class Order:
     number: str

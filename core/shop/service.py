@@ -39,6 +39,7 @@ from postroom.core.shop.model import (
     OrderEvent,
     OrderLine,
     OrderStatus,
+    OrderSummary,
     PaymentMethod,
     PriceChange,
     StockMove,
@@ -567,12 +568,14 @@ class ShopService:
             readonly=True,
         )
 
-    def open_orders_in(self, session: Session, customer_number: str) -> builtins.list[Order]:
-        """The customer's orders not yet delivered or cancelled, newest first, inside the
-        caller's unit of work (the dashboard's one read)."""
+    def open_orders_in(
+        self, session: Session, customer_number: str, *, limit: int = 5
+    ) -> builtins.list[OrderSummary]:
+        """The customer's newest ``limit`` orders not yet delivered or cancelled, without
+        their lines, inside the caller's unit of work (the dashboard's one read)."""
         since = model.listed_since(self._clock.now())
-        return self._repository(session).orders(
-            customer_number=customer_number, since=since, open_only=True, limit=MAX_PAGE
+        return self._repository(session).open_order_summaries(
+            customer_number, since=since, limit=limit
         )
 
     def reorder(self, customer_number: str, number: str) -> Reordered:

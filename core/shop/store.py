@@ -37,6 +37,7 @@ from postroom.core.shop.model import (
     OrderEvent,
     OrderLine,
     OrderStatus,
+    OrderSummary,
     PaymentMethod,
     StockMove,
 )
@@ -235,6 +236,25 @@ class AddonRepository(Protocol):
         ...
 
 
+# The dashboard's read, on every page view: built once (its cache key too).
+_OPEN_ORDER_SUMMARIES = (
+    sa.select(
+        shop_orders.c.number,
+        shop_orders.c.placed_at,
+        shop_orders.c.currency,
+        shop_orders.c.total_mills,
+        shop_orders.c.status,
+    )
+    .where(
+        shop_orders.c.customer_number == sa.bindparam("customer_number"),
+        shop_orders.c.placed_at >= sa.bindparam("since"),
+        shop_orders.c.status.not_in(sorted(s.value for s in FINAL_STATUSES)),
+    )
+    .order_by(shop_orders.c.placed_at.desc(), shop_orders.c.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+
+
 class ShopRepository(Protocol):
     """What the shop's use cases read and write."""
 
@@ -282,6 +302,13 @@ class ShopRepository(Protocol):
         limit: int = 100,
     ) -> list[Order]:
         """Newest first (``open_only``: not delivered or cancelled yet)."""
+        ...
+
+    def open_order_summaries(
+        self, customer_number: str, *, since: datetime, limit: int
+    ) -> list[OrderSummary]:
+        """The orders placed since ``since`` and not delivered or cancelled yet, newest
+        first, without their lines and history."""
         ...
 
     def move(self, number: str, expected: OrderStatus, event: OrderEvent, **fields: Any) -> bool:
@@ -590,6 +617,23 @@ class ShopStore:
         if open_only:
             query = query.where(t.c.status.not_in([s.value for s in FINAL_STATUSES]))
         return self._orders(query)
+
+    def open_order_summaries(
+        self, customer_number: str, *, since: datetime, limit: int
+    ) -> list[OrderSummary]:
+        rows = self._c.execute(
+            _OPEN_ORDER_SUMMARIES,
+            {"customer_number": customer_number, "since": since, "limit": limit},
+        )
+        return [
+            OrderSummary(
+                row.number,
+                row.placed_at,
+                Money(int(row.total_mills), row.currency),
+                OrderStatus(row.status),
+            )
+            for row in rows
+        ]
 
     def move(self, number: str, expected: OrderStatus, event: OrderEvent, **fields: Any) -> bool:
         t = shop_orders

@@ -108,6 +108,16 @@ class Flags:
     misrouted: bool = False
 
 
+@attrs.frozen
+class ShipmentSummary:
+    """A shipment as a summary lists it (the dashboard): no parties, scans or proof."""
+
+    id: int
+    number: str
+    reference: str
+    status: ShipmentStatus
+
+
 @attrs.define
 class Shipment:
     id: int

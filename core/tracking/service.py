@@ -42,6 +42,7 @@ from postroom.core.tracking.model import (
     Flags,
     Parties,
     Shipment,
+    ShipmentSummary,
     Subscription,
     SupportRequestKind,
     TraceRequest,
@@ -114,7 +115,7 @@ class ImportReport:
 @attrs.frozen
 class ShipmentsOverview:
     counts: dict[ShipmentStatus, int]
-    recent: tuple[Shipment, ...]
+    recent: tuple[ShipmentSummary, ...]
     #: shipments in exception or lost
     attention: int
 
@@ -490,7 +491,7 @@ class TrackingService:
         dashboard): counts by status, the newest ones, and how many need attention."""
         repository = self._repository(uow)
         counts = repository.status_counts(customer_number)
-        recent = repository.of_customer(customer_number, limit=RECENT_SHIPMENTS)
+        recent = repository.newest_summaries(customer_number, RECENT_SHIPMENTS)
         attention = sum(
             counts.get(status, 0) for status in (ShipmentStatus.EXCEPTION, ShipmentStatus.LOST)
         )

@@ -28,6 +28,7 @@ from postroom.core.tracking.model import (
     Flags,
     Parties,
     Shipment,
+    ShipmentSummary,
     Subscription,
     TraceRequest,
     WebhookDelivery,
@@ -185,6 +186,20 @@ _INSERT_SCANS = (
 COPY_FROM = 20
 
 
+# The dashboard's reads, on every page view: built once (their cache keys too).
+_STATUS_COUNTS = (
+    sa.select(shipments.c.status, sa.func.count())
+    .where(shipments.c.customer_number == sa.bindparam("customer_number"))
+    .group_by(shipments.c.status)
+)
+_NEWEST_SUMMARIES = (
+    sa.select(shipments.c.id, shipments.c.number, shipments.c.reference, shipments.c.status)
+    .where(shipments.c.customer_number == sa.bindparam("customer_number"))
+    .order_by(shipments.c.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+
+
 class ShipmentRepository(Protocol):
     """What the tracking use cases read and write."""
 
@@ -231,6 +246,10 @@ class ShipmentRepository(Protocol):
         ...
 
     def status_counts(self, customer_number: str) -> dict[ShipmentStatus, int]: ...
+
+    def newest_summaries(self, customer_number: str, limit: int) -> list[ShipmentSummary]:
+        """The account's ``limit`` newest shipments, without parties or scans."""
+        ...
 
 
 def _customs(row: Row[Any]) -> Customs | None:
@@ -471,16 +490,20 @@ class ShipmentStore:
         return [shipment_from_row(row) for row in rows]
 
     def status_counts(self, customer_number: str) -> dict[ShipmentStatus, int]:
-        t = shipments
-        rows = self._c.execute(
-            sa.select(t.c.status, sa.func.count())
-            .where(t.c.customer_number == customer_number)
-            .group_by(t.c.status)
-        )
+        rows = self._c.execute(_STATUS_COUNTS, {"customer_number": customer_number})
         counts: Counter[ShipmentStatus] = Counter()
         for status, count in rows:
             counts[ShipmentStatus(status)] = int(count)
         return dict(counts)
+
+    def newest_summaries(self, customer_number: str, limit: int) -> list[ShipmentSummary]:
+        rows = self._c.execute(
+            _NEWEST_SUMMARIES, {"customer_number": customer_number, "limit": limit}
+        )
+        return [
+            ShipmentSummary(int(row.id), row.number, row.reference, ShipmentStatus(row.status))
+            for row in rows
+        ]
 
 
 class KeptTraceRequests:

@@ -42,6 +42,7 @@ from postroom.frontends.web import (
     i18n,
     kiosk_admin,
     limits,
+    nav,
     operations,
     portal,
     products,
@@ -87,6 +88,7 @@ def create_app(
     csrf = CSRFProtect(app)
     operations.init_app(app)  # first: its request id and timing wrap every other hook
     i18n.init_app(app)
+    nav.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     limits.init_app(app, postroom.config)

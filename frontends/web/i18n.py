@@ -49,9 +49,14 @@ def translations_for_this_page() -> dict[str, Any]:
     for its database reads. The page's context shadows the globals, with the same
     new-style semantics as Jinja's i18n extension (autoescape-aware, ``%(name)s``)."""
     catalogue = get_translations()
+    gettext = _newstyle(catalogue.ugettext)
+    # ``_`` too: the i18n extension's ``_`` is a context-passing alias that resolves
+    # ``gettext`` again and derives a new context for each text inside a block
     return {
-        "gettext": _newstyle(catalogue.ugettext),
+        "_": gettext,
+        "gettext": gettext,
         "ngettext": _newstyle_plural(catalogue.ungettext),
+        "pgettext": _newstyle_context(catalogue.upgettext),
     }
 
 
@@ -64,6 +69,17 @@ def _newstyle(translate: Callable[[str], str]) -> Callable[..., str]:
         return translated % variables
 
     return gettext
+
+
+def _newstyle_context(translate: Callable[[str, str], str]) -> Callable[..., str]:
+    @pass_eval_context
+    def pgettext(eval_ctx: EvalContext, context: str, text: str, **variables: Any) -> str:
+        translated = translate(context, text)
+        if eval_ctx.autoescape:
+            translated = Markup(translated)  # noqa: S704 - our catalogue; % escapes the values
+        return translated % variables
+
+    return pgettext
 
 
 def _newstyle_plural(translate: Callable[[str, str, int], str]) -> Callable[..., str]:

@@ -88,6 +88,10 @@ def test_an_owner_sees_the_accounts_funds_meters_and_payment_methods(
         assert f">{slot}</h2>" in page
     assert "will be listed here" in page
     assert 'href="/products"' in page
+    menu = page.split('<nav class="main-nav"', 1)[1].split("</nav>", 1)[0]
+    groups = re.findall(r"<summary>([^<]+)</summary>", menu)
+    assert groups == ["Postage", "Billing and shop", "Support", "Account"]
+    assert 'href="/account/users"' in menu  # people and API keys: for owners and admins
 
 
 def test_an_operator_sees_the_dashboard_without_the_owners_links(
@@ -102,6 +106,7 @@ def test_an_operator_sees_the_dashboard_without_the_owners_links(
     assert "No meter is registered to your account." in page
     assert 'href="/products/register"' not in page  # registering is for owners and admins
     assert 'href="/account/users"' not in page
+    assert "<summary>Account</summary>" in page
 
 
 def test_another_accounts_data_is_never_shown(client: FlaskClient, postroom: Postroom) -> None:
@@ -134,6 +139,7 @@ def test_the_dashboard_in_french_with_french_dates_and_money(
     assert "1\u202f209,50\xa0$US" in page or "1\xa0209,50\xa0$US" in page
     assert "Fonds ajoutés au compte d\u2019affranchissement" in page
     assert "Jamais" in page
+    assert "<summary>Facturation et boutique</summary>" in page
     months = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
     due = postroom.meters.get("PR-DASH-0001").inspection_due_at
     assert due is not None
@@ -159,6 +165,10 @@ def test_staff_go_to_the_support_console(client: FlaskClient, postroom: Postroom
     response = client.get("/dashboard")
     assert response.status_code == 302
     assert response.headers["Location"] == "/console"
+    menu = client.get("/account/profile").text.split('<nav class="main-nav"', 1)[1]
+    assert "<summary>Console</summary>" in menu.split("</nav>", 1)[0]
+    assert 'href="/console"' in menu
+    assert 'href="/dashboard"' not in menu.split("</nav>", 1)[0]  # no customer account
 
 
 def test_the_last_five_refills_newest_first_with_their_meter(

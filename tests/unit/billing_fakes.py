@@ -21,6 +21,7 @@ from postroom.core.billing.model import (
     OneLineInvoice,
     Party,
     Series,
+    UnpaidInvoice,
 )
 from postroom.core.contracts.model import BillableContract, Contract
 from postroom.core.errors import NotFound
@@ -150,6 +151,12 @@ class FakeBilling:
             ),
             key=lambda i: (i.due_on, i.id),
         )
+
+    def unpaid_summaries(self, customer_number: str) -> list[UnpaidInvoice]:
+        return [
+            UnpaidInvoice(i.number, i.total, i.due_on, i.is_credit_note)
+            for i in self.unpaid(customer_number)
+        ]
 
     def set_status(self, invoice_id: int, status: InvoiceStatus, **changes: Any) -> None:
         for number, invoice in self._s.invoices.items():

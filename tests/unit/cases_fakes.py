@@ -18,6 +18,7 @@ from postroom.core.cases.model import (
     AccountProfile,
     Agent,
     Case,
+    CaseSummary,
     Department,
     HistoryEntry,
     Link,
@@ -136,6 +137,12 @@ class FakeCases:
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         return [h for h in self._s.history if h.case_id == case_id]
+
+    def active_summaries(self, customer_number: str, limit: int) -> list[CaseSummary]:
+        query = QueueFilter(
+            statuses=tuple(sorted(ACTIVE)), customer_number=customer_number, limit=limit
+        )
+        return [CaseSummary(c.number, c.subject, c.status) for c in self.queue(query, NO_DEADLINE)]
 
     def queue(self, query: QueueFilter, now: datetime) -> list[Case]:
         def due(case: Case) -> datetime:

@@ -20,6 +20,7 @@ from postroom.core.shop.model import (
     Order,
     OrderEvent,
     OrderStatus,
+    OrderSummary,
     StockMove,
 )
 from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment
@@ -121,6 +122,12 @@ class FakeShopRepository:
             and not (open_only and o.final)
         ]
         return sorted(found, key=lambda o: o.placed_at, reverse=True)[:limit]
+
+    def open_order_summaries(
+        self, customer_number: str, *, since: datetime, limit: int
+    ) -> list[OrderSummary]:
+        found = self.orders(customer_number=customer_number, since=since, open_only=True)
+        return [OrderSummary(o.number, o.placed_at, o.total, o.status) for o in found[:limit]]
 
     def move(self, number: str, expected: OrderStatus, event: OrderEvent, **fields: Any) -> bool:
         order, key = self.placed[number]

@@ -134,6 +134,11 @@ class FakeRepository:
     def session(self, id_hash: str) -> StoredSession | None:
         return self.sessions.get(id_hash)
 
+    def session_with_user(self, id_hash: str) -> tuple[StoredSession, User] | None:
+        found = self.sessions.get(id_hash)
+        user = None if found is None else self.user(found.user_id)
+        return None if found is None or user is None else (found, user)
+
     def touch_session(self, id_hash: str, now: datetime) -> None:
         if id_hash in self.sessions:
             self.sessions[id_hash] = attrs.evolve(self.sessions[id_hash], last_seen=now)

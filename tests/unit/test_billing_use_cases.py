@@ -236,6 +236,21 @@ def test_overdue_is_open_past_the_due_date_and_the_list_filters_by_it(billing, c
     assert billing.list(MINE, since=date(2026, 4, 1), until=date(2026, 3, 1)) == []  # empty
 
 
+def test_the_dashboards_summary_owes_what_the_statement_owes_without_the_lines(billing, db, clock):
+    old = billing.issue_invoice(
+        MINE, [LineItem("Ink", 1, usd("10.00"))], kind="supplies", reference="a", due_days=10
+    )
+    clock.advance(timedelta(days=20))
+    billing.issue_invoice(MINE, [LineItem("Ink", 1, usd("5.00"))], kind="supplies", reference="b")
+    billing.issue_invoice(OTHER, [LineItem("Ink", 1, usd("9.00"))], kind="supplies", reference="c")
+    statement = billing.account_statement(MINE)
+    owed = db.run(lambda session: billing.owed_in(session, account(MINE), latest=1), readonly=True)
+    assert (owed.balance_due, owed.overdue) == (statement.balance_due, statement.overdue)
+    (first,) = owed.invoices  # the oldest due only
+    assert (first.number, first.total) == (old.number, old.total)
+    assert first.status_on(owed.day).value == "overdue"
+
+
 def test_paperless_customers_get_an_email_per_invoice_in_their_language(billing, db, messages):
     billing.issue_invoice(MINE, [LineItem("Ink", 1, usd("1.00"))], kind="supplies", reference="a")
     assert db.state.messages == []

@@ -23,6 +23,7 @@ from postroom.core.ports import (
 from postroom.core.tracking.model import (
     FINAL,
     Shipment,
+    ShipmentSummary,
     Subscription,
     TraceRequest,
     WebhookDelivery,
@@ -144,6 +145,12 @@ class FakeShipments:
             if id_ > after_id and s.status not in FINAL
         ]
         return [copy.deepcopy(s) for s in found[:limit]]
+
+    def newest_summaries(self, customer_number: str, limit: int) -> list[ShipmentSummary]:
+        return [
+            ShipmentSummary(s.id, s.number, s.reference, s.status)
+            for s in self.of_customer(customer_number, limit=limit)
+        ]
 
     def status_counts(self, customer_number: str) -> dict[ShipmentStatus, int]:
         counts: dict[ShipmentStatus, int] = {}
