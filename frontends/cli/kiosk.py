@@ -24,6 +24,7 @@ from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
 from postroom.frontends.kiosk.backend import DataCenter
 from postroom.frontends.kiosk.local import LocalDataCenter
+from postroom.frontends.kiosk.meter import TerminalMeter
 from postroom.frontends.kiosk.remote import RemoteDataCenter
 from postroom.frontends.kiosk.scale import TerminalScale
 from postroom.frontends.kiosk.terminal import create_terminal_app
@@ -197,6 +198,12 @@ def _keys_table(rows: list[dict[str, Any]]) -> str:
     "one, the indicium is printed from the screen (PDF/PNG for an office printer).",
 )
 @click.option(
+    "--meter",
+    "meter_url",
+    help="The postage meter attached to the terminal: /dev/ttyUSB0, a pty, "
+    "socket://host:port; it debits its own funds and signs each indicium.",
+)
+@click.option(
     "--origin-zip",
     envvar="POSTROOM_KIOSK_ORIGIN_ZIP",
     help="The ZIP or postal code the mailroom mails from.",
@@ -212,6 +219,7 @@ def serve(
     scale_url: str | None,
     scale_protocol: str,
     printer_url: str | None,
+    meter_url: str | None,
     origin_zip: str | None,
     host: str,
     port: int,
@@ -258,6 +266,7 @@ def serve(
         idle_seconds=info.idle_seconds,  # the data center's: it signs operators out
         scale=scale,
         label_printer=ZplPrinter(printer_url) if printer_url else None,
+        meter=TerminalMeter(meter_url) if meter_url else None,
         default_locale=state.config().default_locale,
     )
     try:

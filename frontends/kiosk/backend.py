@@ -59,6 +59,8 @@ class Offer:
     delivery: str
     total: Money
     lines: tuple[OfferLine, ...]
+    #: The digest of the rate table that priced it: what a meter's print job names.
+    digest: str = ""
 
 
 @attrs.frozen
@@ -71,6 +73,15 @@ class PrintedPiece:
     cost_center: str | None
     #: What the indicium's Data Matrix carries (the signed record): a label prints it.
     symbol: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class MisprintAnswer:
+    """A misprint flagged: its refund request's id, or ``awaiting_sync`` while the data
+    center has not counted the meter's piece yet."""
+
+    status: str
+    refund_id: str | None = None
 
 
 class DataCenter(Protocol):
@@ -108,3 +119,20 @@ class DataCenter(Protocol):
         ...
 
     def indicium_png(self, serial: str, piece: int) -> bytes: ...
+
+    def record_meter_piece(
+        self,
+        token: str,
+        record: bytes,
+        signature: bytes,
+        carrier: str,
+        cost_center: str | None,
+        request_id: str,
+    ) -> None:
+        """Book a piece the attached meter signed to the operator and the cost centre
+        (the same report again changes nothing)."""
+        ...
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        """Flag a printed piece as misprinted and ask its refund."""
+        ...

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from postroom.core.accounts.model import KioskOperator
 from postroom.core.app import Postroom
+from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.rates.model import Piece, Quote
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
+    MisprintAnswer,
     Offer,
     OfferLine,
     OperatorChoice,
@@ -26,6 +29,7 @@ def offer_of(quote: Quote) -> Offer:
         quote.table.delivery,
         quote.total,
         tuple(OfferLine(line.description, line.amount) for line in quote.lines),
+        quote.table.digest,
     )
 
 
@@ -60,9 +64,12 @@ class LocalDataCenter:
         )
         return signed_in.token
 
-    def operator(self, token: str) -> OperatorChoice:
+    def _operator(self, token: str) -> KioskOperator:
         idle = timedelta(seconds=self._pr.config.kiosk_idle_seconds)
-        found = self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+        return self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+
+    def operator(self, token: str) -> OperatorChoice:
+        found = self._operator(token)
         return OperatorChoice(found.id, found.name)
 
     def sign_out(self, token: str) -> None:
@@ -79,8 +86,7 @@ class LocalDataCenter:
         idempotency_key: str,
         origin_zip: str,
     ) -> PrintedPiece:
-        idle = timedelta(seconds=self._pr.config.kiosk_idle_seconds)
-        operator = self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+        operator = self._operator(token)
         printed = self._pr.meters.print_postage(
             self._number,
             carrier,
@@ -104,3 +110,21 @@ class LocalDataCenter:
 
     def indicium_png(self, serial: str, piece: int) -> bytes:
         return self._pr.meters.printed_postage(self._number, serial, piece).render("png")
+
+    def record_meter_piece(
+        self,
+        token: str,
+        record: bytes,
+        signature: bytes,
+        carrier: str,
+        cost_center: str | None,
+        request_id: str,
+    ) -> None:
+        operator = self._operator(token)
+        printed = MeterPrint(record, signature, carrier, cost_center, request_id)
+        self._pr.kiosk_pieces.record(self._number, printed, operator.id, operator.name)
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        operator = self._operator(token)
+        flag = self._pr.kiosk_pieces.flag_misprint(self._number, serial, piece, operator.label)
+        return MisprintAnswer(flag.status, flag.refund_id)

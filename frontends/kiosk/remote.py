@@ -25,6 +25,7 @@ from postroom.core.money import Money
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     DataCenterUnreachable,
+    MisprintAnswer,
     Offer,
     OfferLine,
     OperatorChoice,
@@ -132,6 +133,7 @@ class RemoteDataCenter:
                     OfferLine(line["description"], _money(line["amount"]))
                     for line in option["lines"]
                 ),
+                str(option["table"].get("digest", "")),
             )
             for option in data["options"]
         ]
@@ -185,6 +187,29 @@ class RemoteDataCenter:
         if media != "image/png":
             raise DataCenterUnreachable("the data center answered no image")
         return raw
+
+    def record_meter_piece(
+        self,
+        token: str,
+        record: bytes,
+        signature: bytes,
+        carrier: str,
+        cost_center: str | None,
+        request_id: str,
+    ) -> None:
+        body = {
+            "record": record.hex(),
+            "signature": signature.hex(),
+            "carrier": carrier,
+            "cost_center": cost_center,
+            "request_id": request_id,
+        }
+        self._call("POST", "/meter-pieces", body, operator=token)
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        body = {"serial": serial, "piece": int(piece)}
+        data = self._json("POST", "/misprints", body, operator=token)
+        return MisprintAnswer(str(data["status"]), data.get("refund_id"))
 
 
 def _weight(weight: Weight) -> dict[str, str]:

@@ -55,10 +55,13 @@ from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     DataCenter,
     DataCenterUnreachable,
+    Offer,
     OperatorChoice,
     TerminalInfo,
 )
 from postroom.frontends.kiosk.messages import print_error
+from postroom.frontends.kiosk.meter import MeterPrinting, TerminalMeter
+from postroom.frontends.kiosk.meter_messages import meter_error
 from postroom.frontends.kiosk.scale import ScaleView, TerminalScale
 from postroom.frontends.web import i18n, security
 from postroom.frontends.web.rates_pages import LOCALES
@@ -124,6 +127,11 @@ def _scale() -> TerminalScale | None:
 
 def _label_printer() -> ZplPrinter | None:
     found: ZplPrinter | None = bp_state()["label_printer"]
+    return found
+
+
+def _meter_printing() -> MeterPrinting | None:
+    found: MeterPrinting | None = bp_state()["meter_printing"]
     return found
 
 
@@ -380,24 +388,35 @@ RETRIED_FIELDS = (
     "weight_value",
     "weight_unit",
     "cost_center",
+    "target",
 )
 
 
-def _retry_page() -> tuple[str, int]:
-    """The data center did not answer a print, maybe after charging it: the same print
-    again, with the same idempotency key, so that the next touch shows the piece if it
-    was printed and never charges twice (no offers: they need the data center too)."""
+def _retry_page(message: str | None = None) -> tuple[str, int]:
+    """The data center (or the meter) did not answer a print, maybe after charging it:
+    the same print again, with the same idempotency key, so that the next touch shows
+    the piece if it was printed and never charges twice (no offers: they need the data
+    center too)."""
     fields = {name: request.form.get(name, "")[:80] for name in RETRIED_FIELDS}
-    return render_template("terminal/retry.html", fields=fields), 503
+    return render_template("terminal/retry.html", fields=fields, message=message), 503
 
 
 def _offers_page(weight: Weight, error: str | None = None, status: int = 200) -> tuple[str, int]:
     info = _info()
     found = _data_center().offers(weight, ())
+    printing = _meter_printing()
+    on_meter = (
+        {offer.digest for offer in found if printing.meter.can_print(offer)}
+        if printing is not None
+        else set()
+    )
     return render_template(
         "terminal/offers.html",
         info=info,
         offers=found,
+        meter_attached=printing is not None,
+        on_meter=on_meter,
+        label_printer=_label_printer() is not None,
         weight=weight.json(),
         shown_weight=_shown_weight(weight, _units(info)[0]),
         money=_money,
@@ -422,6 +441,9 @@ def print_postage() -> ResponseReturnValue:
     center = request.form.get("cost_center") or None
     if center is not None and center not in info.cost_centers:
         return _offers_page(weight, _("Choose one of the cost centres shown."), 422)
+    printing = _meter_printing()
+    if printing is not None and request.form.get("target") == "meter":
+        return _print_on_meter(printing, token, weight, center, key)
     printer = _label_printer()
     if printer is not None:
         try:  # before any charge: a label that cannot come out is not paid for
@@ -445,14 +467,7 @@ def print_postage() -> ResponseReturnValue:
         return _retry_page()
     except PostroomError as error:
         return _offers_page(weight, print_error(error), error.http_status)
-    pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
-    session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
-    session[f"piece:{printed.serial}:{printed.piece}"] = [
-        printed.postage.mills,
-        printed.postage.currency,
-        printed.cost_center,
-        printed.carrier,
-    ]
+    _remember(printed.serial, printed.piece, printed.postage, printed.cost_center, printed.carrier)
     if printer is not None:
         problem = _print_label(
             printer, printed.serial, printed.piece, printed.carrier, printed.symbol
@@ -460,6 +475,49 @@ def print_postage() -> ResponseReturnValue:
         if problem is not None:
             return _printed_page(printed.serial, printed.piece, problem, 503)
     return redirect(url_for("terminal.printed", serial=printed.serial, piece=printed.piece), 303)
+
+
+def _remember(
+    serial: str, piece: int, postage: Money, cost_center: str | None, carrier: str
+) -> None:
+    """This browser session printed the piece: it may show it again."""
+    pieces = [p for p in session.get(SESSION_PIECES, []) if p != [serial, piece]]
+    session[SESSION_PIECES] = [*pieces, [serial, piece]][-MAX_SESSION_PIECES:]
+    session[f"piece:{serial}:{piece}"] = [postage.mills, postage.currency, cost_center, carrier]
+
+
+def _chosen_offer(weight: Weight, carrier: str, service: str) -> Offer | None:
+    """The offer of ``carrier``'s ``service`` for the piece, priced again now (never from
+    the form)."""
+    for offer in _data_center().offers(weight, ()):
+        if (offer.carrier, offer.service) == (carrier, service):
+            return offer
+    return None
+
+
+def _print_on_meter(
+    printing: MeterPrinting, token: str, weight: Weight, center: str | None, key: str
+) -> ResponseReturnValue:
+    """Print on the attached meter (it debits and signs), then book the piece to the
+    operator with the data center."""
+    offer = _chosen_offer(
+        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80]
+    )
+    if offer is None:
+        return _offers_page(
+            weight, _("This service cannot print this piece: choose one of those shown."), 422
+        )
+    try:
+        piece, booked = printing.print(token, offer, bp_state()["origin_zip"], center, key)
+    except DeviceError as error:
+        if error.code in ("meter_unavailable", "meter_not_printed"):
+            return _retry_page(meter_error(error))
+        return _offers_page(weight, meter_error(error), 503)
+    except PostroomError as error:
+        return _offers_page(weight, meter_error(error) or print_error(error), error.http_status)
+    _remember(piece.serial, piece.number, piece.postage, center, piece.carrier)
+    address = url_for("terminal.printed", serial=piece.serial, piece=piece.number)
+    return redirect(address if booked else address + "?unbooked=1", 303)
 
 
 def _print_label(
@@ -491,17 +549,31 @@ def _mine(serial: str, piece: int) -> tuple[Money, str | None, str]:
 
 
 def _printed_page(
-    serial: str, piece: int, label_problem: str | None = None, status: int = 200
+    serial: str,
+    piece: int,
+    label_problem: str | None = None,
+    status: int = 200,
+    *,
+    notice: str | None = None,
 ) -> tuple[str, int]:
     postage, center, _carrier = _mine(serial, piece)
+    printing = _meter_printing()
+    on_meter = printing is not None and printing.meter.kept(serial, piece) is not None
+    if notice is None and request.args.get("unbooked") == "1":
+        notice = _(
+            "The data center cannot be reached: the piece is paid from the meter's funds "
+            "and is booked to you when the connection is back."
+        )
     return render_template(
         "terminal/printed.html",
         serial=serial,
         piece=piece,
         postage=_money(postage),
         cost_center=center,
-        label_printer=_label_printer() is not None,
+        label_printer=_label_printer() is not None and not on_meter,
         label_problem=label_problem,
+        on_meter=on_meter,
+        notice=notice,
     ), status
 
 
@@ -522,10 +594,81 @@ def print_label_again(serial: str, piece: int) -> ResponseReturnValue:
     return redirect(url_for("terminal.printed", serial=serial, piece=piece, label=1), 303)
 
 
+@bp.post("/printed/<serial>/<int:piece>/meter")
+def print_on_meter_again(serial: str, piece: int) -> ResponseReturnValue:
+    """The same indicium again on the meter: it answers the reply it stored, no debit."""
+    _mine(serial, piece)
+    printing = _meter_printing()
+    kept = printing.meter.kept(serial, piece) if printing is not None else None
+    if printing is None or kept is None:
+        abort(404)
+    try:
+        printing.meter.reprint(kept)
+    except PostroomError as error:
+        return _printed_page(serial, piece, meter_error(error) or print_error(error), 503)
+    return redirect(url_for("terminal.printed", serial=serial, piece=piece, again=1), 303)
+
+
+@bp.post("/printed/<serial>/<int:piece>/misprint")
+def flag_misprint(serial: str, piece: int) -> ResponseReturnValue:
+    """Flag the piece as misprinted: a refund request (the 60-day rule), asked once."""
+    _mine(serial, piece)
+    token = session.get(SESSION_OPERATOR)
+    if not isinstance(token, str):
+        return redirect(url_for("terminal.sign_in"), 303)
+    try:
+        answer = _data_center().flag_misprint(token, serial, piece)
+    except DataCenterUnreachable:
+        return _printed_page(
+            serial,
+            piece,
+            status=503,
+            notice=_("The data center cannot be reached: flag the piece again later."),
+        )
+    except PostroomError as error:
+        return _printed_page(
+            serial, piece, status=error.http_status, notice=_misprint_refused(error)
+        )
+    if answer.status == "awaiting_sync":
+        notice = _(
+            "Flagged as misprinted. The refund is asked once the meter has been connected to "
+            "the data center: flag the piece again after that."
+        )
+    else:
+        notice = _(
+            "Flagged as misprinted: refund request %(id)s is with the data center.",
+            id=answer.refund_id,
+        )
+    return _printed_page(serial, piece, notice=notice)
+
+
+def _misprint_refused(error: PostroomError) -> str:
+    if error.code == "piece_already_refunded":
+        return str(_("This piece is already asked back."))
+    if error.code == "refund_window_passed":
+        return str(_("Misprints are refunded within 60 days of printing: this piece is too old."))
+    return str(
+        _(
+            "The refund could not be asked (%(code)s): ask your mailroom's administrator.",
+            code=error.code,
+        )
+    )
+
+
 @bp.get("/printed/<serial>/<int:piece>/indicium.png")
 def printed_indicium(serial: str, piece: int) -> Response:
+    return Response(_indicium_png(serial, piece), mimetype="image/png")
+
+
+def _indicium_png(serial: str, piece: int) -> bytes:
+    """The piece's indicium: drawn from the meter's signed reply for a piece printed on the
+    attached meter, else the data center's image of the virtual meter's piece."""
     _mine(serial, piece)
-    return Response(_data_center().indicium_png(serial, piece), mimetype="image/png")
+    printing = _meter_printing()
+    kept = printing.meter.kept(serial, piece) if printing is not None else None
+    if kept is not None:
+        return kept.png()
+    return _data_center().indicium_png(serial, piece)
 
 
 #: The indicium image's resolution (the meters' renderer draws it at 200 dpi).
@@ -535,8 +678,7 @@ INDICIUM_DPI = 200.0
 @bp.get("/printed/<serial>/<int:piece>/indicium.pdf")
 def printed_indicium_pdf(serial: str, piece: int) -> Response:
     """The indicium as a one-page PDF at its true size, for an office printer."""
-    _mine(serial, piece)
-    with Image.open(io.BytesIO(_data_center().indicium_png(serial, piece))) as image:
+    with Image.open(io.BytesIO(_indicium_png(serial, piece))) as image:
         document = io.BytesIO()
         image.convert("L").save(document, format="PDF", resolution=INDICIUM_DPI)
     return Response(
@@ -561,10 +703,11 @@ def create_terminal_app(
     idle_seconds: int = 60,
     scale: TerminalScale | None = None,
     label_printer: ZplPrinter | None = None,
+    meter: TerminalMeter | None = None,
     default_locale: str = "en",
 ) -> Flask:
-    """The terminal's app over ``data_center`` (and its ``scale`` and ``label_printer``,
-    when attached)."""
+    """The terminal's app over ``data_center`` (and its ``scale``, ``label_printer`` and
+    postage ``meter``, when attached)."""
     app = Flask(__name__, static_folder=str(WEB / "static"), root_path=str(HERE))
     app.config.update(
         SECRET_KEY=secret_key,
@@ -580,6 +723,7 @@ def create_terminal_app(
         "data_center": data_center,
         "scale": scale,
         "label_printer": label_printer,
+        "meter_printing": None if meter is None else MeterPrinting(meter, data_center),
         "origin_zip": origin_zip,
         "idle_seconds": idle_seconds,
     }

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from postroom.core.kiosks.meter_pieces import LoggedMeterPiece
 from postroom.core.kiosks.model import IssuedKioskKey, KioskKey
 from postroom.core.kiosks.service import Offers
-from postroom.frontends.serialise import utc
+from postroom.frontends.serialise import money, utc
 from postroom.frontends.serialise.rates import quote_json
 
 
@@ -32,4 +33,19 @@ def offers_json(offers: Offers) -> dict[str, Any]:
     return {
         "currency": offers.currency,
         "options": [quote_json(option) for option in offers.options],
+    }
+
+
+def meter_piece_json(piece: LoggedMeterPiece) -> dict[str, Any]:
+    return {
+        "serial": piece.serial,
+        "piece": piece.piece,
+        "postage": money(piece.postage),
+        "carrier": piece.carrier,
+        "service": piece.service,
+        "cost_center": piece.cost_center,
+        "operator": {"id": piece.operator_id, "name": piece.operator_name},
+        "printed_at": utc(piece.printed_at),
+        "misprint_at": None if piece.misprint_at is None else utc(piece.misprint_at),
+        "refund_id": piece.refund_id,
     }
