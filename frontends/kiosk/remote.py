@@ -16,6 +16,7 @@ from postroom.core.errors import (
     InsufficientFunds,
     Locked,
     NotFound,
+    PermissionDenied,
     PostroomError,
     Unauthenticated,
     ValidationError,
@@ -41,6 +42,7 @@ MAX_ANSWER = 4 * 1024 * 1024
 _BY_STATUS: dict[int, type[PostroomError]] = {
     400: ValidationError,
     401: Unauthenticated,
+    403: PermissionDenied,
     404: NotFound,
     409: Conflict,
     422: ValidationError,

@@ -7,12 +7,14 @@ and flags a misprint for a refund. On the local store, and over HTTP with the ki
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from waitress.server import create_server
 
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
@@ -20,11 +22,14 @@ from postroom.core.clock import FrozenClock
 from postroom.core.errors import NotFound, PermissionDenied
 from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.meters import tokens
+from postroom.core.meters.device import PrintJob
 from postroom.core.money import Money
 from postroom.frontends.kiosk.backend import DataCenter
 from postroom.frontends.kiosk.local import LocalDataCenter
 from postroom.frontends.kiosk.meter import TerminalMeter
+from postroom.frontends.kiosk.remote import RemoteDataCenter
 from postroom.frontends.kiosk.terminal import create_terminal_app
+from postroom.frontends.web import create_app
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.simulator import MeterSimulator
@@ -138,7 +143,8 @@ def test_the_meter_debits_and_signs_once_booked_to_the_operator_and_a_misprint_i
     assert 'id="printed-serial">PR-KM-1' in printed
     assert 'id="printed-cost-center">Legal' in printed
     postage = funds - sim.psd.state["descending"]
-    assert postage > 0 and sim.psd.state["pieces"] == 1
+    assert postage > 0
+    assert sim.psd.state["pieces"] == 1
 
     # the data center has it, booked to Alice and Legal, and the indicium is the meter's
     [logged] = postroom.kiosk_pieces.pieces(kiosk_account.number)
@@ -214,3 +220,77 @@ def test_a_meter_that_resets_answers_garbage_or_goes_silent_never_charges_withou
     assert funds - sim.psd.state["descending"] == sum(
         p.postage.mills for p in postroom.kiosk_pieces.pieces(kiosk_account.number)
     )
+
+
+@pytest.fixture
+def data_center_url(postroom: Postroom) -> Iterator[str]:
+    """The data center's API on a real HTTP port (waitress)."""
+    server = create_server(create_app(postroom=postroom), host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def test_over_the_api_the_piece_is_booked_and_only_the_accounts_own_meter_may_report(
+    postroom: Postroom,
+    kiosk_account: CustomerAccount,
+    operator: KioskOperator,
+    sim: MeterSimulator,
+    clock: FrozenClock,
+    data_center_url: str,
+) -> None:
+    key = postroom.kiosks.issue_key(kiosk_account.number, "Mailroom").token
+    remote = RemoteDataCenter(data_center_url, key)
+    screen = Screen(terminal(remote, sim, clock).test_client())
+    screen.sign_in(operator.id)
+    answer = _print_letter(screen)
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    [logged] = postroom.kiosk_pieces.pieces(kiosk_account.number)
+    assert (logged.serial, logged.operator_name, logged.cost_center) == (
+        SERIAL,
+        "Alice Martin",
+        "Legal",
+    )
+    printed = MeterPrint(
+        *_signed_piece(sim, postroom), carrier="usps", cost_center="Legal", request_id="x-1"
+    )
+    token = remote.sign_in(operator.id, PIN)
+
+    # a record the meter did not sign is refused; so is another account's terminal
+    with pytest.raises(PermissionDenied):
+        remote.record_meter_piece(
+            token, printed.record, bytes(70), "usps", "Legal", printed.request_id
+        )
+    other = postroom.accounts.create("Other Co", "US", "USD")
+    intruder = postroom.accounts.add_operator(other.number, "Mallory", PIN)
+    stranger = RemoteDataCenter(data_center_url, postroom.kiosks.issue_key(other.number, "X").token)
+    intruding = stranger.sign_in(intruder.id, PIN)
+    with pytest.raises(NotFound) as refused:
+        stranger.record_meter_piece(
+            intruding,
+            printed.record,
+            printed.signature,
+            "usps",
+            None,
+            "x-1",
+        )
+    assert refused.value.code == "meter_not_found"
+    with pytest.raises(NotFound):
+        stranger.flag_misprint(intruding, SERIAL, 1)
+    assert len(postroom.kiosk_pieces.pieces(kiosk_account.number)) == 1
+
+
+def _signed_piece(sim: MeterSimulator, postroom: Postroom) -> tuple[bytes, bytes]:
+    """A second piece printed on the meter directly: its signed record and signature."""
+    digest = postroom.meters.rate_digest(SERIAL)
+    assert digest is not None
+    with _quick(sim.path) as meter:
+        job = PrintJob(
+            Money(730, "USD"), digest, "first-class-letter", postroom.clock.now().date(), "10001"
+        )
+        piece = meter.print_postage(job, request_id="x-1")
+    return piece.record_bytes, piece.signature
