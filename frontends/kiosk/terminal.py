@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from PIL import Image
 
+from postroom.core.clock import Clock, SystemClock, today
 from postroom.core.errors import (
     DeviceError,
     Locked,
@@ -191,6 +193,10 @@ def _check_operator() -> ResponseReturnValue | None:
     if g.operator is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("terminal.sign_in"), 303)
     return None
+
+
+def today_on_terminal() -> date:
+    return today(bp_state()["clock"])
 
 
 def _operator() -> OperatorChoice | None:
@@ -661,9 +667,13 @@ def printed_indicium(serial: str, piece: int) -> Response:
 
 
 def _indicium_png(serial: str, piece: int) -> bytes:
+    _mine(serial, piece)
+    return _render_indicium(serial, piece)
+
+
+def _render_indicium(serial: str, piece: int) -> bytes:
     """The piece's indicium: drawn from the meter's signed reply for a piece printed on the
     attached meter, else the data center's image of the virtual meter's piece."""
-    _mine(serial, piece)
     printing = _meter_printing()
     kept = printing.meter.kept(serial, piece) if printing is not None else None
     if kept is not None:
@@ -705,9 +715,12 @@ def create_terminal_app(
     label_printer: ZplPrinter | None = None,
     meter: TerminalMeter | None = None,
     default_locale: str = "en",
+    clock: Clock | None = None,
 ) -> Flask:
     """The terminal's app over ``data_center`` (and its ``scale``, ``label_printer`` and
     postage ``meter``, when attached)."""
+    from postroom.frontends.kiosk import batch  # its screens use this module's helpers
+
     app = Flask(__name__, static_folder=str(WEB / "static"), root_path=str(HERE))
     app.config.update(
         SECRET_KEY=secret_key,
@@ -724,6 +737,8 @@ def create_terminal_app(
         "scale": scale,
         "label_printer": label_printer,
         "meter_printing": None if meter is None else MeterPrinting(meter, data_center),
+        "batches": batch.Batches(),
+        "clock": clock or SystemClock(),
         "origin_zip": origin_zip,
         "idle_seconds": idle_seconds,
     }
@@ -732,6 +747,7 @@ def create_terminal_app(
     security.init_app(app)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(bp)
+    app.register_blueprint(batch.bp)
 
     @app.errorhandler(DataCenterUnreachable)
     def unreachable(error: DataCenterUnreachable) -> tuple[str, int]:

@@ -294,3 +294,68 @@ def _signed_piece(sim: MeterSimulator, postroom: Postroom) -> tuple[bytes, bytes
         )
         piece = meter.print_postage(job, request_id="x-1")
     return piece.record_bytes, piece.signature
+
+
+def _add(screen: Screen, weight: str):
+    return screen.post(
+        "/batch/pieces", screen.get("/batch"), weight=weight, unit="oz", source="keyed"
+    )
+
+
+def test_a_batch_of_letters_prints_on_the_meter_once_with_one_receipt(
+    screen: Screen, postroom: Postroom, kiosk_account: CustomerAccount, sim: MeterSimulator
+) -> None:
+    page = screen.offers("1")
+    form = {**screen.letter_form(page), "csrf_token": _csrf(page)}
+    form.pop("target")
+    started = screen.client.post("/batch", data=form)
+    assert started.headers["Location"].endswith("/batch")
+    assert _add(screen, "2").status_code == 303
+    assert _add(screen, "0.5").status_code == 303
+    assert _add(screen, "40").status_code == 422  # over the letter's limit: printed apart
+    batch = screen.get("/batch")
+    assert 'id="batch-count">3 pieces' in batch
+    funds = sim.psd.state["descending"]
+    done = screen.post("/batch/print", batch)
+    assert done.headers["Location"].endswith("/batch/receipt")
+    receipt = screen.get("/batch/receipt")
+    charged = funds - sim.psd.state["descending"]
+    assert sim.psd.state["pieces"] == 3
+    assert f'id="receipt-total">{Money(charged, "USD").format("en_US")}' in receipt
+    assert 'id="receipt-cost-center">Legal' in receipt
+    logged = postroom.kiosk_pieces.pieces(kiosk_account.number)
+    assert sorted(p.piece for p in logged) == [1, 2, 3]
+    assert {p.cost_center for p in logged} == {"Legal"}
+    # "Print all" touched again: nothing left to print, nothing charged
+    assert (
+        screen.client.post("/batch/print", data={"csrf_token": _csrf(receipt)}).status_code == 303
+    )
+    assert sim.psd.state["pieces"] == 3
+
+
+def test_a_batch_without_a_meter_prints_on_the_virtual_meter(
+    postroom: Postroom, kiosk_account: CustomerAccount, operator: KioskOperator
+) -> None:
+    app = create_terminal_app(
+        LocalDataCenter(postroom, kiosk_account.number, "Mailroom"),
+        secret_key="terminal-test",
+        origin_zip="10001",
+    )
+    screen = Screen(app.test_client())
+    screen.sign_in(operator.id)
+    page = screen.offers("1")
+    data = dict(
+        re.findall(
+            r'type="hidden" name="([a-z_]+)" value="([^"]*)"', page.split('class="offer"')[1]
+        )
+    )
+    started = screen.client.post("/batch", data={**data, "cost_center": "Sales"})
+    assert started.status_code == 303
+    assert _add(screen, "1.5").status_code == 303
+    done = screen.post("/batch/print", screen.get("/batch"))
+    assert done.headers["Location"].endswith("/batch/receipt")
+    receipt = screen.get("/batch/receipt")
+    assert receipt.count("/batch/pieces/") == 2  # both indicia, to print on the office printer
+    assert screen.client.get("/batch/pieces/1/indicium.png").status_code == 200
+    pieces = postroom.meters.pieces(postroom.meters.virtual_meter(kiosk_account.number).serial)
+    assert sorted((p.piece, p.cost_center) for p in pieces) == [(1, "Sales"), (2, "Sales")]
