@@ -50,6 +50,15 @@ class OfferLine:
 
 
 @attrs.frozen
+class OfferExtra:
+    """An extra service the offer's table sells at a fixed price (Certified...)."""
+
+    code: str
+    name: str
+    price: Money
+
+
+@attrs.frozen
 class Offer:
     """One service the terminal can print for the piece, with its itemised price."""
 
@@ -61,6 +70,8 @@ class Offer:
     lines: tuple[OfferLine, ...]
     #: The digest of the rate table that priced it: what a meter's print job names.
     digest: str = ""
+    #: The extras its service sells, to add on the choose screen.
+    extras: tuple[OfferExtra, ...] = ()
 
 
 @attrs.frozen

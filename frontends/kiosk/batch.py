@@ -62,6 +62,7 @@ class Batch:
     name: str
     cost_center: str | None
     operator_id: int
+    extras: tuple[str, ...] = ()
     pieces: list[BatchPiece] = attrs.field(factory=list)
 
     @property
@@ -114,7 +115,7 @@ def _mine() -> Batch:
 
 
 def _priced(batch: Batch, weight: Weight) -> Offer | None:
-    return terminal._chosen_offer(weight, batch.carrier, batch.service)
+    return terminal._chosen_offer(weight, batch.carrier, batch.service, batch.extras)
 
 
 @bp.post("/batch")
@@ -131,8 +132,9 @@ def start() -> ResponseReturnValue:
     center = request.form.get("cost_center") or None
     if operator is None or (center is not None and center not in info.cost_centers):
         return terminal._offers_page(weight, _("Choose one of the cost centres shown."), 422)
+    extras = terminal._extras_chosen()
     offer = terminal._chosen_offer(
-        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80]
+        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80], extras
     )
     if offer is None:
         return terminal._offers_page(
@@ -232,7 +234,7 @@ def print_all() -> ResponseReturnValue:
                     batch.carrier,
                     batch.service,
                     piece.weight,
-                    (),
+                    batch.extras,
                     batch.cost_center,
                     key,
                     origin_zip,

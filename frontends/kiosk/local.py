@@ -9,19 +9,21 @@ from datetime import timedelta
 from postroom.core.accounts.model import KioskOperator
 from postroom.core.app import Postroom
 from postroom.core.kiosks.meter_pieces import MeterPrint
-from postroom.core.rates.model import Piece, Quote
+from postroom.core.rates.model import ExtraService, Piece, Quote
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     MisprintAnswer,
     Offer,
+    OfferExtra,
     OfferLine,
     OperatorChoice,
     PrintedPiece,
     TerminalInfo,
 )
+from postroom.frontends.serialise.kiosks import table_extras
 
 
-def offer_of(quote: Quote) -> Offer:
+def offer_of(quote: Quote, extras: Sequence[ExtraService] = ()) -> Offer:
     return Offer(
         quote.table.carrier,
         quote.table.service,
@@ -30,6 +32,11 @@ def offer_of(quote: Quote) -> Offer:
         quote.total,
         tuple(OfferLine(line.description, line.amount) for line in quote.lines),
         quote.table.digest,
+        tuple(
+            OfferExtra(extra.code, extra.name, extra.price)
+            for extra in extras
+            if extra.price is not None  # one priced by declared value needs that value
+        ),
     )
 
 
@@ -56,7 +63,7 @@ class LocalDataCenter:
 
     def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
         found = self._pr.kiosks.offers(self._number, Piece(weight.require_positive()), extras)
-        return [offer_of(quote) for quote in found.options]
+        return [offer_of(q, table_extras(self._pr.rates, q)) for q in found.options]
 
     def sign_in(self, operator_id: int, pin: str) -> str:
         signed_in = self._pr.accounts.sign_in_operator(

@@ -28,6 +28,7 @@ from postroom.frontends.kiosk.backend import (
     DataCenterUnreachable,
     MisprintAnswer,
     Offer,
+    OfferExtra,
     OfferLine,
     OperatorChoice,
     PrintedPiece,
@@ -136,6 +137,10 @@ class RemoteDataCenter:
                     for line in option["lines"]
                 ),
                 str(option["table"].get("digest", "")),
+                tuple(
+                    OfferExtra(extra["code"], extra["name"], _money(extra["price"]))
+                    for extra in option.get("extras_offered", [])
+                ),
             )
             for option in data["options"]
         ]

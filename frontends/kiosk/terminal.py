@@ -58,6 +58,7 @@ from postroom.frontends.kiosk.backend import (
     DataCenter,
     DataCenterUnreachable,
     Offer,
+    OfferExtra,
     OperatorChoice,
     TerminalInfo,
 )
@@ -373,6 +374,20 @@ def _piece_weight() -> tuple[Weight | None, str | None]:
 # ------------------------------------------------------------------- choose, print
 
 
+#: The most extras one piece carries, and the longest extra code read from a form.
+MAX_EXTRAS = 6
+MAX_EXTRA_CODE = 40
+
+
+def _extras_chosen() -> tuple[str, ...]:
+    """The extras the form names (Certified...), each once; the data center checks them."""
+    chosen: list[str] = []
+    for code in request.form.getlist("extra")[:MAX_EXTRAS]:
+        if code and len(code) <= MAX_EXTRA_CODE and code.isascii() and code not in chosen:
+            chosen.append(code)
+    return tuple(chosen)
+
+
 @bp.post("/offers")
 def offers() -> tuple[str, int]:
     weight, error = _piece_weight()
@@ -383,7 +398,7 @@ def offers() -> tuple[str, int]:
             error=error,
             status=422,
         )
-    return _offers_page(weight)
+    return _offers_page(weight, extras=_extras_chosen())
 
 
 #: The print form's fields a retry sends again unchanged.
@@ -404,12 +419,24 @@ def _retry_page(message: str | None = None) -> tuple[str, int]:
     the piece if it was printed and never charges twice (no offers: they need the data
     center too)."""
     fields = {name: request.form.get(name, "")[:80] for name in RETRIED_FIELDS}
-    return render_template("terminal/retry.html", fields=fields, message=message), 503
+    return render_template(
+        "terminal/retry.html", fields=fields, extras=_extras_chosen(), message=message
+    ), 503
 
 
-def _offers_page(weight: Weight, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _offers_page(
+    weight: Weight, error: str | None = None, status: int = 200, extras: tuple[str, ...] = ()
+) -> tuple[str, int]:
     info = _info()
-    found = _data_center().offers(weight, ())
+    found = _data_center().offers(weight, extras)
+    sold = found
+    if extras and not found:  # no service sells them all: offer the extras of each service
+        sold = _data_center().offers(weight, ())
+        error = error or _("No service sells all the extras chosen: remove one.")
+    available: dict[str, OfferExtra] = {}
+    for offer in sold:
+        for extra in offer.extras:
+            available.setdefault(extra.code, extra)
     printing = _meter_printing()
     on_meter = (
         {offer.digest for offer in found if printing.meter.can_print(offer)}
@@ -420,6 +447,8 @@ def _offers_page(weight: Weight, error: str | None = None, status: int = 200) ->
         "terminal/offers.html",
         info=info,
         offers=found,
+        extras=extras,
+        available_extras=list(available.values()),
         meter_attached=printing is not None,
         on_meter=on_meter,
         label_printer=_label_printer() is not None,
@@ -445,18 +474,19 @@ def print_postage() -> ResponseReturnValue:
     if not isinstance(token, str) or not key:
         return _weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
+    extras = _extras_chosen()
     if center is not None and center not in info.cost_centers:
-        return _offers_page(weight, _("Choose one of the cost centres shown."), 422)
+        return _offers_page(weight, _("Choose one of the cost centres shown."), 422, extras)
     printing = _meter_printing()
     if printing is not None and request.form.get("target") == "meter":
-        return _print_on_meter(printing, token, weight, center, key)
+        return _print_on_meter(printing, token, weight, center, key, extras)
     printer = _label_printer()
     if printer is not None:
         try:  # before any charge: a label that cannot come out is not paid for
             printer.check()
         except DeviceError as error:
             return _offers_page(
-                weight, _printer_problem(error) + " " + _("Nothing was charged."), 503
+                weight, _printer_problem(error) + " " + _("Nothing was charged."), 503, extras
             )
     try:
         printed = _data_center().print_postage(
@@ -464,7 +494,7 @@ def print_postage() -> ResponseReturnValue:
             request.form.get("carrier", "")[:40],
             request.form.get("service", "")[:80],
             weight,
-            (),
+            extras,
             center,
             key,
             bp_state()["origin_zip"],
@@ -472,7 +502,7 @@ def print_postage() -> ResponseReturnValue:
     except DataCenterUnreachable:
         return _retry_page()
     except PostroomError as error:
-        return _offers_page(weight, print_error(error), error.http_status)
+        return _offers_page(weight, print_error(error), error.http_status, extras)
     _remember(printed.serial, printed.piece, printed.postage, printed.cost_center, printed.carrier)
     if printer is not None:
         problem = _print_label(
@@ -492,35 +522,47 @@ def _remember(
     session[f"piece:{serial}:{piece}"] = [postage.mills, postage.currency, cost_center, carrier]
 
 
-def _chosen_offer(weight: Weight, carrier: str, service: str) -> Offer | None:
-    """The offer of ``carrier``'s ``service`` for the piece, priced again now (never from
-    the form)."""
-    for offer in _data_center().offers(weight, ()):
+def _chosen_offer(
+    weight: Weight, carrier: str, service: str, extras: tuple[str, ...] = ()
+) -> Offer | None:
+    """The offer of ``carrier``'s ``service`` for the piece with ``extras``, priced again
+    now (never from the form)."""
+    for offer in _data_center().offers(weight, extras):
         if (offer.carrier, offer.service) == (carrier, service):
             return offer
     return None
 
 
 def _print_on_meter(
-    printing: MeterPrinting, token: str, weight: Weight, center: str | None, key: str
+    printing: MeterPrinting,
+    token: str,
+    weight: Weight,
+    center: str | None,
+    key: str,
+    extras: tuple[str, ...],
 ) -> ResponseReturnValue:
     """Print on the attached meter (it debits and signs), then book the piece to the
     operator with the data center."""
     offer = _chosen_offer(
-        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80]
+        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80], extras
     )
     if offer is None:
         return _offers_page(
-            weight, _("This service cannot print this piece: choose one of those shown."), 422
+            weight,
+            _("This service cannot print this piece: choose one of those shown."),
+            422,
+            extras,
         )
     try:
         piece, booked = printing.print(token, offer, bp_state()["origin_zip"], center, key)
     except DeviceError as error:
         if error.code in ("meter_unavailable", "meter_not_printed"):
             return _retry_page(meter_error(error))
-        return _offers_page(weight, meter_error(error), 503)
+        return _offers_page(weight, meter_error(error), 503, extras)
     except PostroomError as error:
-        return _offers_page(weight, meter_error(error) or print_error(error), error.http_status)
+        return _offers_page(
+            weight, meter_error(error) or print_error(error), error.http_status, extras
+        )
     _remember(piece.serial, piece.number, piece.postage, center, piece.carrier)
     address = url_for("terminal.printed", serial=piece.serial, piece=piece.number)
     return redirect(address if booked else address + "?unbooked=1", 303)

@@ -19,7 +19,12 @@ from postroom.core.errors import Unauthenticated
 from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.rates.model import Piece
 from postroom.frontends.serialise.accounts import account_json, kiosk_operator_json
-from postroom.frontends.serialise.kiosks import kiosk_key_json, meter_piece_json, offers_json
+from postroom.frontends.serialise.kiosks import (
+    kiosk_key_json,
+    meter_piece_json,
+    offers_json,
+    table_extras,
+)
 from postroom.frontends.serialise.meters import printed_postage_json
 from postroom.frontends.web.api_rates import weight_field
 from postroom.frontends.web.auth import current_account, current_kiosk_key, kiosk_key_required
@@ -64,10 +69,11 @@ def terminal() -> Response:
 @kiosk_key_required
 def offers() -> Response:
     data = request_object()
-    found = current_postroom().kiosks.offers(
+    postroom = current_postroom()
+    found = postroom.kiosks.offers(
         current_account().number, Piece(weight_field(data)), data.get("extras", [])
     )
-    return jsonify(offers_json(found))
+    return jsonify(offers_json(found, lambda quote: table_extras(postroom.rates, quote)))
 
 
 @bp.post("/session")

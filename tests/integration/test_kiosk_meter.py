@@ -24,6 +24,7 @@ from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.meters import tokens
 from postroom.core.meters.device import PrintJob
 from postroom.core.money import Money
+from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import DataCenter
 from postroom.frontends.kiosk.local import LocalDataCenter
 from postroom.frontends.kiosk.meter import TerminalMeter
@@ -58,9 +59,9 @@ def sync(sim: MeterSimulator, postroom: Postroom) -> None:
 def sim(
     tmp_path: Path, postroom: Postroom, clock: FrozenClock, kiosk_account: CustomerAccount
 ) -> Iterator[MeterSimulator]:
-    """The account's meter, registered, refilled with $5 and synced (rates installed)."""
+    """The account's meter, registered, refilled with $9 and synced (rates installed)."""
     postroom.meters.register(kiosk_account.number, product_code="PR-VPSD1", serial=SERIAL)
-    postroom.meters.funds.refill(SERIAL, Money.parse("5.00 USD"), "r1")
+    postroom.meters.funds.refill(SERIAL, Money.parse("9.00 USD"), "r1")
     key = tokens.meter_key(postroom.config.resolved_secret_key(), SERIAL)
     with MeterSimulator(tmp_path / "meter", SERIAL, clock=clock, meter_key=key) as simulator:
         sync(simulator, postroom)
@@ -177,6 +178,19 @@ def test_the_meter_debits_and_signs_once_booked_to_the_operator_and_a_misprint_i
     assert screen.post(f"/printed/{SERIAL}/1/misprint", printed).status_code == 200
     assert len(postroom.refunds.list(kiosk_account.number)) == 1
 
+    # an extra service: Certified Mail, itemised, and on the meter for the letter + $5.30
+    with_extra = screen.post(
+        "/offers", screen.get("/weigh"), weight="1", unit="oz", source="keyed", extra="certified"
+    ).get_data(as_text=True)
+    assert 'name="extra" value="certified" checked' in with_extra
+    assert "Certified Mail" in with_extra
+    before = sim.psd.state["descending"]
+    form = screen.letter_form(with_extra)
+    assert form["extra"] == "certified"
+    answer = screen.client.post("/print", data={"csrf_token": _csrf(with_extra), **form})
+    assert answer.headers["Location"].endswith(f"/printed/{SERIAL}/2")
+    assert before - sim.psd.state["descending"] == postage + 5300
+
 
 def test_a_meter_that_resets_answers_garbage_or_goes_silent_never_charges_without_indicium(
     screen: Screen, postroom: Postroom, kiosk_account: CustomerAccount, sim: MeterSimulator
@@ -249,6 +263,9 @@ def test_over_the_api_the_piece_is_booked_and_only_the_accounts_own_meter_may_re
     screen.sign_in(operator.id)
     answer = _print_letter(screen)
     assert answer.status_code == 303, answer.get_data(as_text=True)
+    assert {"certified", "return-receipt"} <= {
+        extra.code for extra in remote.offers(Weight.of(1, "oz"), ())[0].extras
+    }
     [logged] = postroom.kiosk_pieces.pieces(kiosk_account.number)
     assert (logged.serial, logged.operator_name, logged.cost_center) == (
         SERIAL,
