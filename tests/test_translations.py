@@ -13,7 +13,12 @@ METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 
 def _french(folder: Path) -> set[str]:
     with (folder / "translations/fr/LC_MESSAGES/messages.po").open("rb") as po:
-        return {str(m.id) for m in read_po(po) if m.id and m.string}
+        # a plural message's id is (singular, plural): the singular is what extraction finds
+        return {
+            m.id[0] if isinstance(m.id, tuple) else str(m.id)
+            for m in read_po(po)
+            if m.id and m.string
+        }
 
 
 def _used(folder: Path) -> set[str]:
