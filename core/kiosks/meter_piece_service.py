@@ -95,26 +95,48 @@ class MeterPieceLog:
         and whether it is new. The signature must verify under the meter's registered
         key; the same report again answers the piece logged (a terminal retrying after a
         lost answer)."""
-        record = printed.indicium
-        meter = self._meters.customer_meter(customer_number, record.serial)
-        if meter.public_key_pem is None:
-            raise ValidationError(
-                f"meter {meter.serial} has not been connected to the data center yet",
-                code="no_public_key",
-            )
-        printed.verified(meter.public_key_pem)
-        piece = LoggedMeterPiece.of(
-            meter.customer_account, record, printed, operator_id, operator_name, self._clock.now()
-        )
+        return self.record_all(customer_number, [printed], operator_id, operator_name)[0]
 
-        def work(uow: Session) -> tuple[LoggedMeterPiece, bool]:
+    def record_all(
+        self,
+        customer_number: str,
+        prints: Sequence[MeterPrint],
+        operator_id: int,
+        operator_name: str,
+    ) -> builtins.list[tuple[LoggedMeterPiece, bool]]:
+        """``record`` for several pieces (a batch) in one transaction: all or none."""
+        keys: dict[str, str] = {}
+        now = self._clock.now()
+        pieces: builtins.list[LoggedMeterPiece] = []
+        for printed in prints:
+            record = printed.indicium
+            if record.serial not in keys:
+                meter = self._meters.customer_meter(customer_number, record.serial)
+                if meter.public_key_pem is None:
+                    raise ValidationError(
+                        f"meter {meter.serial} has not been connected to the data center yet",
+                        code="no_public_key",
+                    )
+                keys[record.serial] = meter.public_key_pem
+            printed.verified(keys[record.serial])
+            pieces.append(
+                LoggedMeterPiece.of(
+                    customer_number, record, printed, operator_id, operator_name, now
+                )
+            )
+
+        def work(uow: Session) -> builtins.list[tuple[LoggedMeterPiece, bool]]:
             repository = self._repository(uow)
-            earlier = repository.get(piece.serial, piece.piece)
-            if earlier is not None:
-                return check_replay(earlier, piece), False
-            repository.add(piece)
+            answers: builtins.list[tuple[LoggedMeterPiece, bool]] = []
+            for piece in pieces:
+                earlier = repository.get(piece.serial, piece.piece)
+                if earlier is not None:
+                    answers.append((check_replay(earlier, piece), False))
+                else:
+                    repository.add(piece)
+                    answers.append((piece, True))
             uow.commit()
-            return piece, True
+            return answers
 
         return self._db.run(work)
 

@@ -87,6 +87,17 @@ class PrintedPiece:
 
 
 @attrs.frozen
+class MeterReport:
+    """A piece the attached meter printed, as the terminal reports it."""
+
+    record: bytes = attrs.field(repr=False)
+    signature: bytes = attrs.field(repr=False)
+    carrier: str
+    cost_center: str | None
+    request_id: str
+
+
+@attrs.frozen
 class MisprintAnswer:
     """A misprint flagged: its refund request's id, or ``awaiting_sync`` while the data
     center has not counted the meter's piece yet."""
@@ -131,16 +142,8 @@ class DataCenter(Protocol):
 
     def indicium_png(self, serial: str, piece: int) -> bytes: ...
 
-    def record_meter_piece(
-        self,
-        token: str,
-        record: bytes,
-        signature: bytes,
-        carrier: str,
-        cost_center: str | None,
-        request_id: str,
-    ) -> None:
-        """Book a piece the attached meter signed to the operator and the cost centre
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
+        """Book pieces the attached meter signed to the operator and their cost centre
         (the same report again changes nothing)."""
         ...
 

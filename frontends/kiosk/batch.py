@@ -220,37 +220,48 @@ def print_all() -> ResponseReturnValue:
         return redirect(url_for("terminal.sign_in"), 303)
     origin_zip = terminal.bp_state()["origin_zip"]
     printing = terminal._meter_printing()
+    if printing is not None:  # on the meter, one piece after the other, booked at once
+        left = batch.left
+        printed, _booked, failure = printing.print_all(
+            token,
+            [(piece.offer, f"{batch.id}-{index}") for index, piece in left],
+            origin_zip,
+            batch.cost_center,
+        )
+        for (_index, piece), done in zip(left, printed, strict=False):
+            piece.printed = (done.serial, done.number)
+        if failure is not None:
+            return _failed(batch, failure)
+        return redirect(url_for("batch.receipt"), 303)
     for index, piece in batch.left:
-        key = f"{batch.id}-{index}"
         try:
-            if printing is not None:
-                printed, _booked = printing.print(
-                    token, piece.offer, origin_zip, batch.cost_center, key
-                )
-                piece.printed = (printed.serial, printed.number)
-            else:
-                virtual = terminal._data_center().print_postage(
-                    token,
-                    batch.carrier,
-                    batch.service,
-                    piece.weight,
-                    batch.extras,
-                    batch.cost_center,
-                    key,
-                    origin_zip,
-                )
-                piece.printed = (virtual.serial, virtual.piece)
-        except DataCenterUnreachable:
-            return _page(
-                batch,
-                _("The data center cannot be reached: touch Print all again when it is back."),
-                503,
+            virtual = terminal._data_center().print_postage(
+                token,
+                batch.carrier,
+                batch.service,
+                piece.weight,
+                batch.extras,
+                batch.cost_center,
+                f"{batch.id}-{index}",
+                origin_zip,
             )
-        except DeviceError as error:
-            return _page(batch, meter_error(error), 503)
         except PostroomError as error:
-            return _page(batch, meter_error(error) or print_error(error), error.http_status)
+            return _failed(batch, error)
+        piece.printed = (virtual.serial, virtual.piece)
     return redirect(url_for("batch.receipt"), 303)
+
+
+def _failed(batch: Batch, error: PostroomError) -> tuple[str, int]:
+    """The batch, with why "Print all" stopped (nothing was charged for that piece)."""
+    if isinstance(error, DataCenterUnreachable):
+        return _page(
+            batch,
+            _("The data center cannot be reached: touch Print all again when it is back."),
+            503,
+        )
+    if isinstance(error, DeviceError):
+        return _page(batch, meter_error(error), 503)
+    return _page(batch, meter_error(error) or print_error(error), error.http_status)
 
 
 @bp.get("/batch/receipt")

@@ -12,6 +12,7 @@ from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.rates.model import ExtraService, Piece, Quote
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
+    MeterReport,
     MisprintAnswer,
     Offer,
     OfferExtra,
@@ -118,18 +119,13 @@ class LocalDataCenter:
     def indicium_png(self, serial: str, piece: int) -> bytes:
         return self._pr.meters.printed_postage(self._number, serial, piece).render("png")
 
-    def record_meter_piece(
-        self,
-        token: str,
-        record: bytes,
-        signature: bytes,
-        carrier: str,
-        cost_center: str | None,
-        request_id: str,
-    ) -> None:
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
         operator = self._operator(token)
-        printed = MeterPrint(record, signature, carrier, cost_center, request_id)
-        self._pr.kiosk_pieces.record(self._number, printed, operator.id, operator.name)
+        prints = [
+            MeterPrint(r.record, r.signature, r.carrier, r.cost_center, r.request_id)
+            for r in reports
+        ]
+        self._pr.kiosk_pieces.record_all(self._number, prints, operator.id, operator.name)
 
     def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
         operator = self._operator(token)

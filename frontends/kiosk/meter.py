@@ -3,7 +3,7 @@
 The meter is the printer and the bank: it debits its own descending register and signs
 the indicium (the HAL's meter driver, ``hal.meter.driver.MeterClient``). The terminal
 then reports the piece to its data center, which books it to the operator and the cost
-centre (``DataCenter.record_meter_piece``; ``pr.kiosk_pieces`` on the local store).
+centre (``DataCenter.record_meter_pieces``; ``pr.kiosk_pieces`` on the local store).
 
 Every print carries a request id made from the print form's idempotency key, so a
 second touch, a reprint or a retry after a lost reply is answered by the meter from the
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -28,7 +28,7 @@ from postroom.core.meters.device import PrintedPiece, PrintJob
 from postroom.core.meters.indicium_image import HumanBlock, pack_symbol, render_png
 from postroom.core.meters.printing import carrier_mark, check_request_id, installed_rate_digests
 from postroom.core.money import Money
-from postroom.frontends.kiosk.backend import DataCenter, DataCenterUnreachable, Offer
+from postroom.frontends.kiosk.backend import DataCenter, DataCenterUnreachable, MeterReport, Offer
 from postroom.hal.meter.driver import MeterClient
 
 #: Pieces whose indicium the terminal keeps to show and reprint (the latest ones).
@@ -244,28 +244,63 @@ class MeterPrinting:
     ) -> tuple[MeterPiece, bool]:
         """The printed piece, and whether the data center has it booked already."""
         piece = self.meter.print(offer, origin_zip, cost_center, idempotency_key)
-        return piece, self._report(token, piece)
+        return piece, self._report(token, [piece])
 
-    def _report(self, token: str, piece: MeterPiece) -> bool:
+    def print_all(
+        self,
+        token: str,
+        jobs: Sequence[tuple[Offer, str]],
+        origin_zip: str,
+        cost_center: str | None,
+    ) -> tuple[list[MeterPiece], bool, PostroomError | None]:
+        """Print each ``(offer, idempotency key)`` on the meter, then book them all at
+        once: the pieces printed, whether they are booked, and the failure that stopped
+        the printing (the pieces printed before it are booked all the same)."""
+        printed: list[MeterPiece] = []
+        failure: PostroomError | None = None
+        for offer, key in jobs:
+            try:
+                printed.append(self.meter.print(offer, origin_zip, cost_center, key))
+            except PostroomError as error:
+                failure = error
+                break
+        booked = self._report(token, printed) if printed else True
+        return printed, booked, failure
+
+    def _report(self, token: str, pieces: list[MeterPiece]) -> bool:
+        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked."""
         with self._lock:
-            waiting = [*self._unreported, piece]
+            waiting = [*self._unreported, *pieces]
             self._unreported = []
-            reported = True
-            for index, each in enumerate(waiting):
-                try:
-                    self._data_center.record_meter_piece(
-                        token,
-                        each.printed.record_bytes,
-                        each.printed.signature,
-                        each.carrier,
-                        each.job.cost_center,
-                        each.request_id,
-                    )
-                except DataCenterUnreachable:
-                    self._unreported = waiting[index:][-MAX_UNREPORTED:]
-                    return False
-                except PostroomError:
-                    # refused (another operator's token expired, a meter not registered):
-                    # the meter's own log still brings the piece at its sync
-                    reported = reported and each is not piece
-            return reported
+            try:
+                self._data_center.record_meter_pieces(token, [_report(p) for p in waiting])
+            except DataCenterUnreachable:
+                self._unreported = waiting[-MAX_UNREPORTED:]
+                return False
+            except PostroomError:
+                return self._one_by_one(token, waiting, pieces)
+            return True
+
+    def _one_by_one(self, token: str, waiting: list[MeterPiece], pieces: list[MeterPiece]) -> bool:
+        """One report refused (a token expired, a meter not registered): book the others
+        one by one; the meter's own log still brings a refused piece at its sync."""
+        booked = True
+        for index, each in enumerate(waiting):
+            try:
+                self._data_center.record_meter_pieces(token, [_report(each)])
+            except DataCenterUnreachable:
+                self._unreported = waiting[index:][-MAX_UNREPORTED:]
+                return False
+            except PostroomError:
+                booked = booked and all(each is not p for p in pieces)
+        return booked
+
+
+def _report(piece: MeterPiece) -> MeterReport:
+    return MeterReport(
+        piece.printed.record_bytes,
+        piece.printed.signature,
+        piece.carrier,
+        piece.job.cost_center,
+        piece.request_id,
+    )

@@ -26,6 +26,7 @@ from postroom.core.money import Money
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     DataCenterUnreachable,
+    MeterReport,
     MisprintAnswer,
     Offer,
     OfferExtra,
@@ -195,23 +196,16 @@ class RemoteDataCenter:
             raise DataCenterUnreachable("the data center answered no image")
         return raw
 
-    def record_meter_piece(
-        self,
-        token: str,
-        record: bytes,
-        signature: bytes,
-        carrier: str,
-        cost_center: str | None,
-        request_id: str,
-    ) -> None:
-        body = {
-            "record": record.hex(),
-            "signature": signature.hex(),
-            "carrier": carrier,
-            "cost_center": cost_center,
-            "request_id": request_id,
-        }
-        self._call("POST", "/meter-pieces", body, operator=token)
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
+        for report in reports:
+            body = {
+                "record": report.record.hex(),
+                "signature": report.signature.hex(),
+                "carrier": report.carrier,
+                "cost_center": report.cost_center,
+                "request_id": report.request_id,
+            }
+            self._call("POST", "/meter-pieces", body, operator=token)
 
     def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
         body = {"serial": serial, "piece": int(piece)}

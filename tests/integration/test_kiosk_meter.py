@@ -25,7 +25,7 @@ from postroom.core.meters import tokens
 from postroom.core.meters.device import PrintJob
 from postroom.core.money import Money
 from postroom.core.units import Weight
-from postroom.frontends.kiosk.backend import DataCenter
+from postroom.frontends.kiosk.backend import DataCenter, MeterReport
 from postroom.frontends.kiosk.local import LocalDataCenter
 from postroom.frontends.kiosk.meter import TerminalMeter
 from postroom.frontends.kiosk.remote import RemoteDataCenter
@@ -279,21 +279,16 @@ def test_over_the_api_the_piece_is_booked_and_only_the_accounts_own_meter_may_re
 
     # a record the meter did not sign is refused; so is another account's terminal
     with pytest.raises(PermissionDenied):
-        remote.record_meter_piece(
-            token, printed.record, bytes(70), "usps", "Legal", printed.request_id
+        remote.record_meter_pieces(
+            token, [MeterReport(printed.record, bytes(70), "usps", "Legal", printed.request_id)]
         )
     other = postroom.accounts.create("Other Co", "US", "USD")
     intruder = postroom.accounts.add_operator(other.number, "Mallory", PIN)
     stranger = RemoteDataCenter(data_center_url, postroom.kiosks.issue_key(other.number, "X").token)
     intruding = stranger.sign_in(intruder.id, PIN)
     with pytest.raises(NotFound) as refused:
-        stranger.record_meter_piece(
-            intruding,
-            printed.record,
-            printed.signature,
-            "usps",
-            None,
-            "x-1",
+        stranger.record_meter_pieces(
+            intruding, [MeterReport(printed.record, printed.signature, "usps", None, "x-1")]
         )
     assert refused.value.code == "meter_not_found"
     with pytest.raises(NotFound):

@@ -207,3 +207,16 @@ def test_a_refund_id_fits_the_refunds_rules_whatever_the_serial() -> None:
     assert long.startswith("kiosk-")
     assert len(long) <= 40
     assert misprint_refund_id("A B", 1) != misprint_refund_id("A-B", 1)
+
+
+def test_a_batch_is_booked_in_one_transaction_all_or_none(log: MeterPieceLog) -> None:
+    first = MeterPrint(*signed(1), "usps", "Legal", "batch-1-0")
+    second = MeterPrint(*signed(2), "usps", "Legal", "batch-1-1")
+    forged = MeterPrint(signed(3)[0], signed(4)[1], "usps", "Legal", "batch-1-2")
+    with pytest.raises(PermissionDenied):
+        log.record_all(MINE, [first, second, forged], 7, "Alice")
+    assert log.pieces(MINE) == []
+    answers = log.record_all(MINE, [first, second], 7, "Alice")
+    assert [(p.piece, created) for p, created in answers] == [(1, True), (2, True)]
+    again = log.record_all(MINE, [second], 7, "Alice")
+    assert [(p.piece, created) for p, created in again] == [(2, False)]
