@@ -106,6 +106,9 @@ def _csrf(page: str) -> str:
 
 
 def _meter_form(page: str) -> dict[str, str]:
+    if 'class="offer"' not in page:
+        found = re.search(r'role="(?:alert|status)"[^>]*>([^<]*)<', page)
+        raise RuntimeError(f"no offers: {found.group(1) if found else page[-400:]}")
     form = page.split('class="offer"', 1)[1].split("</form>", 1)[0]
     assert 'name="target" value="meter"' in form, "the meter cannot print the cheapest offer"
     data = dict(re.findall(r'type="hidden" name="([a-z_]+)" value="([^"]*)"', form))
