@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
+import pluggy
 from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
@@ -52,6 +53,7 @@ from postroom.core.errors import (
     ConfigurationError,
     Conflict,
     NotFound,
+    PostroomError,
     StorageUnavailable,
     ValidationError,
 )
@@ -79,13 +81,13 @@ from postroom.core.money import Money
 from postroom.core.outbox import NoAddressBook, Outbox
 from postroom.core.payouts.service import PayoutService
 from postroom.core.plugins import PluginManager, make_plugin_manager
-from postroom.core.ports import AddressBook, Notification, VirusScanner
+from postroom.core.ports import AddressBook, Notification, ShipmentStatus, VirusScanner
 from postroom.core.rates.service import RatesService
 from postroom.core.refunds.service import RefundService, policy_from_settings
 from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment, Session, TaxRule
 from postroom.core.shop.service import ShopService
 from postroom.core.tracking.carriers import Carriers
-from postroom.core.tracking.model import SupportRequestKind, TraceRequest
+from postroom.core.tracking.model import Shipment, SupportRequestKind, TraceRequest
 from postroom.core.tracking.service import TrackingService
 from postroom.core.tracking.webhook_http import HttpWebhooks
 
@@ -114,7 +116,7 @@ class Postroom:
         self.clock = clock
         self.plugins = plugins
         self.db = db
-        self.accounts = AccountsService(db, clock)
+        self.accounts = AccountsService(db, clock, badge_secret=config.resolved_secret_key)
         # the embedded default's sent email (no SMTP host): `postroom mail outbox`
         self.mailbox = LocalMailbox(config.data_dir / MAILDIR_NAME)
         # Who reads a customer account's email (``customer:<number>`` messages): the
@@ -209,7 +211,6 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
-        self.kiosks = KiosksService(db, clock, accounts=self.accounts, prices=self.rates)
         self.kiosk_pieces = MeterPieceLog(db, clock, meters=self.meters, refunds=self.refunds)
         self.knowledge = KnowledgeService(db, clock)
         self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
@@ -242,14 +243,15 @@ class Postroom:
             Carriers.from_plugins(plugins, config, sandbox_allowed=not config.production),
             accounts=self.accounts,
             messages=self.outbox,
-            status_changed=lambda shipment, old, new: plugins.hook.shipment_status_changed(
-                shipment=shipment, old=old, new=new
-            ),
+            status_changed=_ShipmentStatusChanges(plugins, self.shop),
             webhooks=HttpWebhooks(
                 allow_private=config.webhooks_allow_private, timeout=config.carrier_timeout
             ),
             production=config.production,
+            statuses=TrackingService.status_reader(db),
         )
+        # a shop order shipped with a tracking number follows its parcel
+        self.shop.use_shipments(_ShopShipments(self.tracking))
         self.cases = CasesService(
             db,
             clock,
@@ -264,6 +266,14 @@ class Postroom:
             shipments=_TrackedShipments(self.tracking),
         )
         self.cases.add_escalation_listener(lambda case: plugins.hook.case_escalated(case=case))
+        self.kiosks = KiosksService(
+            db,
+            clock,
+            accounts=self.accounts,
+            prices=self.rates,
+            operators=self.accounts,
+            facts=_KioskFacts(self.meters, self.ledger, self.funding, self.cases),
+        )
         self.chat = ChatService(
             db, clock, self.assistant, _ChatCases(self.cases), _ChatCases(self.cases)
         )
@@ -501,6 +511,56 @@ class _CustomerFacts:
 
     def parcel_status(self, customer_number: str, tracking_number: str) -> str | None:
         return None
+
+
+class _KioskFacts:
+    """What the kiosks read of an account (``kiosks.ports.AccountFacts``): the virtual
+    meter's cost centres, the postage funds and the alert threshold of the auto-refill
+    rule, the meters' inspection dates; and a support case opened from a terminal."""
+
+    def __init__(
+        self,
+        meters: MetersService,
+        ledger: LedgerService,
+        funding: FundingService,
+        cases: CasesService,
+    ) -> None:
+        self._meters = meters
+        self._ledger = ledger
+        self._funding = funding
+        self._cases = cases
+
+    def cost_centers(self, customer_number: str) -> tuple[str, ...]:
+        return self._meters.print_cost_centers(customer_number)
+
+    def funds(self, customer_number: str) -> tuple[Money, Money | None]:
+        account = self._ledger.balance(customer_number)
+        rule = self._funding.overview(customer_number).auto_refill
+        return Money(account.balances.available, account.currency), (
+            None if rule is None else rule.threshold
+        )
+
+    def inspections(
+        self, customer_number: str
+    ) -> list[tuple[str, datetime | None, datetime | None]]:
+        return [
+            (meter.serial, meter.inspection_due_at, meter.inspection_lock_at)
+            for meter in self._meters.list(customer_number)
+            if meter.status == MeterStatus.ACTIVE
+        ]
+
+    def open_case_in(
+        self, uow: Session, customer_number: str, name: str, subject: str, description: str
+    ) -> str:
+        case = self._cases.open_in(
+            uow.connection,
+            by=Actor.customer(customer_number, name=name),
+            subject=subject,
+            description=description,
+            channel="kiosk",
+            customer_number=customer_number,
+        )
+        return case.number
 
 
 class _ChatCases:
@@ -747,6 +807,50 @@ class _ShopMeterAssets:
 
     def queue_slogan_text(self, serial: str, text: str) -> None:
         self._meters.set_ad_slogan(serial, text)
+
+
+class _ShopShipments:
+    """The tracking area as the shop hands it a shipped order's parcel
+    (``shop.ports.Shipments``): followed for the account in the order's transaction, its
+    reference the order's number."""
+
+    #: a number no installed carrier knows: the order ships untracked
+    UNTRACKED = frozenset({"unknown_format", "no_carrier_for_number"})
+
+    def __init__(self, tracking: TrackingService) -> None:
+        self._tracking = tracking
+
+    def follow_in(
+        self, session: Session, customer_number: str, tracking_number: str, order_number: str
+    ) -> bool:
+        try:
+            self._tracking.follow_in(
+                session, customer_number, tracking_number, reference=order_number
+            )
+        except ValidationError as error:
+            if error.code in self.UNTRACKED:
+                return False
+            raise
+        return True
+
+
+class _ShipmentStatusChanges:
+    """Who hears a shipment's committed status change: the shop (a delivered parcel
+    delivers the order it was shipped for) and plugins (``shipment_status_changed``)."""
+
+    def __init__(self, plugins: pluggy.PluginManager, shop: ShopService) -> None:
+        self._plugins = plugins
+        self._shop = shop
+
+    def __call__(self, shipment: Shipment, old: ShipmentStatus, new: ShipmentStatus) -> None:
+        if new is ShipmentStatus.DELIVERED and shipment.reference:
+            try:
+                self._shop.delivered_by_carrier(
+                    shipment.customer_number, shipment.reference, shipment.number
+                )
+            except PostroomError:  # the order stays shipped; staff can still move it
+                log.exception("the order of shipment %s was not marked delivered", shipment.id)
+        self._plugins.hook.shipment_status_changed(shipment=shipment, old=old, new=new)
 
 
 class _ShopPurchases:

@@ -216,6 +216,17 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "La Poste Okapi base URL (default https://api.laposte.fr)",
     ),
     "laposte_api_key": ("POSTROOM_LAPOSTE_API_KEY", "La Poste Suivi API key (X-Okapi-Key)"),
+    "fedex_api_url": (
+        "POSTROOM_FEDEX_API_URL",
+        "FedEx APIs base URL (default https://apis.fedex.com)",
+    ),
+    "fedex_client_id": ("POSTROOM_FEDEX_CLIENT_ID", "FedEx OAuth client id (Track API key)"),
+    "fedex_client_secret": ("POSTROOM_FEDEX_CLIENT_SECRET", "FedEx OAuth client secret"),
+    "dhl_api_url": (
+        "POSTROOM_DHL_API_URL",
+        "DHL Shipment Tracking - Unified API base URL (default https://api-eu.dhl.com)",
+    ),
+    "dhl_api_key": ("POSTROOM_DHL_API_KEY", "DHL Shipment Tracking API key (DHL-API-Key)"),
     "health_token": (
         "POSTROOM_HEALTH_TOKEN",
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
@@ -367,6 +378,11 @@ class Config:
     canadapost_password: str | None = attrs.field(default=None, repr=False)
     laposte_api_url: str = "https://api.laposte.fr"
     laposte_api_key: str | None = attrs.field(default=None, repr=False)
+    fedex_api_url: str = "https://apis.fedex.com"
+    fedex_client_id: str | None = attrs.field(default=None, repr=False)
+    fedex_client_secret: str | None = attrs.field(default=None, repr=False)
+    dhl_api_url: str = "https://api-eu.dhl.com"
+    dhl_api_key: str | None = attrs.field(default=None, repr=False)
 
     # support cases (docs/cases.md "SLAs"); the targets are checked when postroom opens
     case_reopen_days: int = attrs.field(default=7, converter=int)

@@ -297,6 +297,40 @@ class Database:
                 if not driver.closed:
                     driver.autocommit = False
 
+    @property
+    def placeholder(self) -> str:
+        """The driver's positional placeholder, for ``read_alone``'s statements."""
+        return "%s" if self.dialect == "postgresql" else "?"
+
+    def read_alone(self, statement: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """Run one driver-level read ``statement`` (positional ``placeholder``s) outside
+        any transaction of ours and return its first row: no unit of work, no
+        SQLAlchemy compilation, a statement the driver prepares once (SQLite's statement
+        cache, psycopg's ``prepare=True``), for a look-up so hot that the rest shows (the
+        tracking status by number). It sees the last committed state, as any read does.
+
+        A lost or unreachable database is ``StorageUnavailable`` (the connection is
+        discarded); another driver error is raised wrapped as SQLAlchemy's. Never
+        retried here.
+        """
+        try:
+            with self._driver(statement, None) as driver:
+                if self.dialect != "postgresql":
+                    # postroom's SQLite connections are in autocommit: the SELECT is alone
+                    return driver.execute(statement, params).fetchone()  # type: ignore[no-any-return]
+                driver.autocommit = True
+                try:
+                    return driver.execute(statement, params, prepare=True).fetchone()  # type: ignore[no-any-return]
+                finally:
+                    if not driver.closed:
+                        driver.autocommit = False
+        except DBAPIError as error:
+            if error.connection_invalidated or isinstance(error, sa.exc.OperationalError):
+                raise self.unavailable(error) from error
+            raise
+        except self.engine.dialect.loaded_dbapi.OperationalError as error:
+            raise self.unavailable(error) from error  # no connection could be made
+
     def write_on_driver(self, work: Callable[[Any], T | None]) -> T | None:
         """Run ``work`` with a driver cursor of an SQLite write transaction of its own
         (BEGIN IMMEDIATE: the database's one write lock), for a hot path too small for

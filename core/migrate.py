@@ -6,6 +6,7 @@ foundation revision, so areas grow independently; ``upgrade`` goes to all heads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from alembic import command
@@ -24,8 +25,16 @@ def _alembic_config() -> AlembicConfig:
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The revisions shipped with this code, read once a process: reading them imports
+    every revision file, a third of a second that a process opening the store again and
+    again (a test suite, a command run per job) would pay each time."""
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+    return set(_scripts().get_heads())
 
 
 def current_revisions(db: Database) -> set[str]:
@@ -39,7 +48,7 @@ def applied_revisions(db: Database) -> set[str]:
     Alembic records only the tips; a revision that another one ``depends_on`` (the vault
     on accounts) is applied but not recorded, so the tips alone can differ from the heads.
     """
-    script = ScriptDirectory.from_config(_alembic_config())
+    script = _scripts()
     seen: set[str] = set()
     todo = list(current_revisions(db))
     while todo:
@@ -67,6 +76,8 @@ def upgrade(db: Database, target: str = "heads", *, seal_ledger: SealLedger | No
     ``seal_ledger`` (the ledger key's seal) lets migration ``vault_0009_seal`` seal the
     rows written before the chain was keyed; without it they stay unsealed until
     ``postroom vault seal``."""
+    if target == "heads" and is_current(db):
+        return  # nothing to run: skip Alembic's own reading of every revision
     config = _alembic_config()
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection

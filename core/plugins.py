@@ -8,6 +8,7 @@ and listed with its error; postroom keeps running without it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -61,6 +62,14 @@ class PluginInfo:
         return data
 
 
+@functools.cache
+def installed_entry_points() -> tuple[EntryPoint, ...]:
+    """The ``postroom`` entry points of the installed distributions, read once a process:
+    reading them scans every distribution's metadata (tens of milliseconds), and a
+    plugin installed later needs a restart anyway, like any change of code."""
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager plus a record of what was loaded and what failed."""
 
@@ -74,7 +83,7 @@ class PluginManager(pluggy.PluginManager):
         self, allowlist: Sequence[str] | None = None, points: Iterable[EntryPoint] | None = None
     ) -> None:
         """Register every plugin of the entry-point group (only those in ``allowlist``)."""
-        candidates = entry_points(group=ENTRY_POINT_GROUP) if points is None else points
+        candidates = installed_entry_points() if points is None else points
         for point in candidates:
             if allowlist is not None and point.name not in allowlist:
                 continue

@@ -21,15 +21,18 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, Type
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
 from postroom.core import migrate, schema
+from postroom.core.accounts import model as accounts_model
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.db import Database
+from postroom.core.identity import model as identity_model
 
 PG_ENV = "POSTROOM_TEST_DATABASE_URL"
 
@@ -106,6 +109,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (see tox -e postgres)")
 
 
+#: argon2id at its cheapest: the tests hash hundreds of passwords, PINs and
+#: security answers, each a quarter of a second at the production setting on a busy CI
+#: machine. The hash is still argon2id, verified the same way (its parameters travel in
+#: the hash); a test marked ``production_argon2`` (the ones pinning that setting) keeps it.
+CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("production_argon2"):
+        return
+    monkeypatch.setattr(identity_model, "PASSWORD_HASHER", CHEAP_ARGON2)
+    monkeypatch.setattr(accounts_model, "PIN_HASHER", CHEAP_ARGON2)
+
+
 @pytest.fixture
 def pg_url() -> str:
     """The PostgreSQL URL of this run (tests using it are marked ``postgres``)."""
@@ -134,25 +154,36 @@ def _empty_tables(url: str) -> None:
     """Empty every table of postroom's schema in the database at ``url`` (PostgreSQL)
     and restart its sequences, as before a test that needs an empty store.
 
-    DELETE with triggers off (``session_replication_role``, a superuser's setting: the
-    ledger's own triggers refuse deletes) takes a quarter of TRUNCATE's time on these
-    small tables, paid before every PostgreSQL test; TRUNCATE is the fallback."""
+    One round trip: a DO block deletes, with triggers off (``session_replication_role``,
+    a superuser's setting: the ledger's own triggers refuse deletes), from each table
+    that has a row, and restarts the sequences. DELETE takes a quarter of TRUNCATE's time
+    on these small tables, and this runs before every PostgreSQL test; TRUNCATE is the
+    fallback."""
     engine = _EMPTYING_ENGINES.get(url)
     if engine is None:
         # pre-ping: some tests terminate every backend, this engine's pooled one too
         engine = _EMPTYING_ENGINES[url] = sa.create_engine(Database(url).url, pool_pre_ping=True)
     tables = [f'"{table.name}"' for table in reversed(schema.metadata.sorted_tables)]
+    deletes = "\n".join(
+        f"IF EXISTS (SELECT FROM {table}) THEN DELETE FROM {table}; END IF;" for table in tables
+    )
+    block = f"""
+        DO $empty$
+        DECLARE sequence text;
+        BEGIN
+            SET LOCAL session_replication_role = replica;
+            {deletes}
+            FOR sequence IN
+                SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename)
+                FROM pg_sequences WHERE last_value IS NOT NULL  -- drawn from since restart
+            LOOP
+                EXECUTE 'ALTER SEQUENCE ' || sequence || ' RESTART';
+            END LOOP;
+        END
+        $empty$"""
     try:
         with engine.begin() as connection:
-            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-            for table in tables:
-                connection.exec_driver_sql(f"DELETE FROM {table}")
-            sequences = connection.exec_driver_sql(
-                "SELECT quote_ident(sequence_schema) || '.' || quote_ident(sequence_name)"
-                " FROM information_schema.sequences"
-            ).scalars()
-            for sequence in list(sequences):
-                connection.exec_driver_sql(f"ALTER SEQUENCE {sequence} RESTART")
+            connection.exec_driver_sql(block)
     except sa.exc.ProgrammingError:  # not a superuser
         with engine.begin() as connection:
             connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")

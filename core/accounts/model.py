@@ -14,7 +14,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from babel import Locale
 
-from postroom.core.errors import Unauthenticated, ValidationError
+from postroom.core.errors import PermissionDenied, Unauthenticated, ValidationError
 from postroom.core.money import KNOWN_CURRENCIES
 from postroom.core.text import check_no_control
 
@@ -252,6 +252,59 @@ def lock_after(failures: int, free: int) -> timedelta | None:
     return min(lock, LONGEST_LOCK)
 
 
+#: A badge is what a barcode or NFC reader types before its Enter: 4 to 64 printable
+#: ASCII characters (reader prefixes and suffixes included, as they are typed each time).
+BADGE_MIN = 4
+BADGE_MAX = 64
+#: The cost centres one operator may be limited to (an account has a handful).
+MAX_OPERATOR_COST_CENTERS = 50
+MAX_COST_CENTER = 64
+
+
+def parse_badge(text: str) -> str:
+    badge = text.strip()
+    if not (BADGE_MIN <= len(badge) <= BADGE_MAX and badge.isascii() and badge.isprintable()):
+        raise ValidationError(
+            f"a badge code is {BADGE_MIN} to {BADGE_MAX} printable characters",
+            code="invalid_badge",
+        )
+    return badge
+
+
+def badge_hash(secret: str, badge: str) -> str:
+    """The badge's keyed hash: looked up as is (a badge is the whole credential, like a
+    key), and keyed with the installation's secret, which is not in the database, so
+    that a copy of the table cannot be turned back into badges by trying every number."""
+    return hmac.new(secret.encode(), b"kiosk-badge:" + badge.encode(), hashlib.sha256).hexdigest()
+
+
+def parse_operator_cost_centers(values: object) -> tuple[str, ...]:
+    """The cost centres an operator may book to (none: all of the account's), each
+    named once, in order."""
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValidationError("cost centres are a list of names", code="invalid_cost_center")
+    names = tuple(dict.fromkeys(" ".join(str(v).split()) for v in values))
+    if len(names) > MAX_OPERATOR_COST_CENTERS or any(
+        not n or len(n) > MAX_COST_CENTER or not n.isprintable() for n in names
+    ):
+        raise ValidationError(
+            f"up to {MAX_OPERATOR_COST_CENTERS} cost centres of 1 to {MAX_COST_CENTER} "
+            "printable characters",
+            code="invalid_cost_center",
+        )
+    return names
+
+
+def check_cost_centers_exist(chosen: tuple[str, ...], account_centers: tuple[str, ...]) -> None:
+    """An operator is limited to cost centres the account has."""
+    unknown = [name for name in chosen if name not in account_centers]
+    if unknown:
+        raise ValidationError(
+            f"not cost centres of the account: {', '.join(unknown)}",
+            code="unknown_cost_center",
+        )
+
+
 @attrs.define
 class KioskOperator:
     """A person who may print on the kiosks of one customer account."""
@@ -260,6 +313,24 @@ class KioskOperator:
     account_id: int
     name: str
     created_at: datetime
+    #: The account's cost centres this operator may book to; empty: all of them.
+    cost_centers: tuple[str, ...] = ()
+    #: Whether a badge signs them in (its code is never kept, only its keyed hash).
+    has_badge: bool = False
+
+    def usable_cost_centers(self, account_centers: tuple[str, ...]) -> tuple[str, ...]:
+        """The account's cost centres this operator may choose among, in its order."""
+        if not self.cost_centers:
+            return account_centers
+        return tuple(c for c in account_centers if c in self.cost_centers)
+
+    def check_cost_center(self, center: str | None) -> None:
+        """An operator limited to some cost centres books every print to one of them."""
+        if self.cost_centers and center not in self.cost_centers:
+            raise PermissionDenied(
+                f"operator {self.id} may book only to: {', '.join(self.cost_centers)}",
+                code="cost_center_not_allowed",
+            )
 
     @property
     def label(self) -> str:

@@ -6,9 +6,10 @@ import builtins
 import hashlib
 import math
 import secrets
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
+import attrs
 from sqlalchemy.engine import Connection
 
 from postroom.core.accounts import model
@@ -24,7 +25,7 @@ from postroom.core.accounts.model import (
 from postroom.core.accounts.store import AccountStore
 from postroom.core.clock import Clock
 from postroom.core.db import Database, UnitOfWork
-from postroom.core.errors import Locked, NotFound, Unauthenticated, ValidationError
+from postroom.core.errors import Conflict, Locked, NotFound, Unauthenticated, ValidationError
 
 MAX_PAGE = 1000
 
@@ -32,9 +33,12 @@ MAX_PAGE = 1000
 class AccountsService:
     """``pr.accounts``: customer accounts and their API keys."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, badge_secret: Callable[[], str] | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._badge_secret = badge_secret
 
     def create(self, name: str, country: str, currency: str) -> CustomerAccount:
         clean_name = model.parse_name(name)
@@ -237,19 +241,7 @@ class AccountsService:
             # too many, all in one transaction per attempt: parallel guesses wait for each
             # other's count instead of all slipping past a lock not yet written.
             store = AccountStore(uow.connection)
-            now = self._clock.now()
-            for subject, free in subjects.items():
-                failures, locked_until = store.count_sign_in_attempt(subject)
-                if locked_until is not None and locked_until > now:
-                    wait = math.ceil((locked_until - now).total_seconds())
-                    raise Locked(  # rolls back: a refused attempt is not counted
-                        f"too many wrong PINs: try again in {wait} s",
-                        code="sign_in_locked",
-                        retry_after=wait,
-                    )
-                lock = model.lock_after(failures, free)
-                if lock is not None:
-                    store.lock_sign_in(subject, now + lock)
+            _count_attempt(store, subjects, self._clock.now())
             account = store.get_by_number(clean)
             found = None
             if account is not None and account.status is model.AccountStatus.ACTIVE:
@@ -261,18 +253,107 @@ class AccountsService:
         # verified outside any transaction: argon2 takes tens of milliseconds
         if operator is None or not model.pin_matches(pin, pin_hash):
             raise Unauthenticated("unknown operator or wrong PIN", code="sign_in_failed")
-        signed_in = operator
+        return self._start_session(operator, subjects)
+
+    def _start_session(self, operator: KioskOperator, subjects: Iterable[str]) -> KioskSignIn:
         token = secrets.token_urlsafe(32)
 
         def start(uow: UnitOfWork) -> None:
             store = AccountStore(uow.connection)
             for subject in subjects:
                 store.clear_sign_in_failures(subject)
-            store.add_kiosk_session(_token_hash(token), signed_in.id, self._clock.now())
+            store.add_kiosk_session(_token_hash(token), operator.id, self._clock.now())
             uow.commit()
 
         self._db.run(start)
-        return KioskSignIn(signed_in, token)
+        return KioskSignIn(operator, token)
+
+    def sign_in_operator_by_badge(self, number: str, badge: str, *, kiosk: str) -> KioskSignIn:
+        """Sign in the operator whose badge a reader at ``kiosk`` typed. Failures are
+        counted per kiosk like wrong PINs; an unknown badge is ``unknown_badge``, and a
+        badge of another account's operator ``badge_other_account`` (the reader works:
+        this person belongs elsewhere)."""
+        clean = model.parse_account_number(number)
+        subjects = {f"kiosk:{kiosk[:90]}": model.KIOSK_FREE_FAILURES}
+        try:
+            hashed = model.badge_hash(self._require_badge_secret(), model.parse_badge(badge))
+        except ValidationError:
+            hashed = ""  # counted like an unknown badge
+
+        def attempt(uow: UnitOfWork) -> tuple[KioskOperator | None, bool]:
+            store = AccountStore(uow.connection)
+            _count_attempt(store, subjects, self._clock.now())
+            account = store.get_by_number(clean)
+            holders = store.operator_by_badge(hashed) if hashed else []
+            uow.commit()
+            if account is None or account.status is not model.AccountStatus.ACTIVE:
+                return None, False
+            mine = [o for o in holders if o.account_id == account.id]
+            return (mine[0] if mine else None), bool(holders) and not mine
+
+        operator, elsewhere = self._db.run(attempt)
+        if elsewhere:
+            raise Unauthenticated(
+                "this badge belongs to another account's operator", code="badge_other_account"
+            )
+        if operator is None:
+            raise Unauthenticated("unknown badge", code="unknown_badge")
+        return self._start_session(operator, subjects)
+
+    def _require_badge_secret(self) -> str:
+        # asked when a badge is used: an installation without badges needs no secret here
+        if self._badge_secret is None:
+            raise ValidationError("badges need the installation's secret key", code="no_secret")
+        return self._badge_secret()
+
+    def set_operator_badge(self, number: str, operator_id: int, badge: str | None) -> KioskOperator:
+        """Give the operator a badge (``None``: take it away); a badge is unique in the
+        account (``badge_taken``). Either way the operator is signed out everywhere."""
+        clean = model.parse_account_number(number)
+        hashed = None
+        if badge is not None:
+            hashed = model.badge_hash(self._require_badge_secret(), model.parse_badge(badge))
+
+        def work(uow: UnitOfWork) -> KioskOperator:
+            store = AccountStore(uow.connection)
+            account = _get(store, clean)
+            operator = _operator(store, account, operator_id)
+            if hashed is not None and store.badge_taken(account.id, hashed):
+                raise Conflict("another operator of the account has this badge", code="badge_taken")
+            store.set_operator_badge(operator.id, hashed)
+            store.end_operator_sessions(operator.id)
+            uow.commit()
+            return attrs.evolve(operator, has_badge=hashed is not None)
+
+        return self._db.run(work)
+
+    def set_operator_cost_centers(
+        self, number: str, operator_id: int, names: Iterable[str], *, account_centers: Iterable[str]
+    ) -> KioskOperator:
+        """Limit the operator to ``names`` among ``account_centers`` (the account's
+        cost centres; ``pr.kiosks`` passes them); no names: all of them."""
+        clean = model.parse_account_number(number)
+        chosen = model.parse_operator_cost_centers(list(names))
+        model.check_cost_centers_exist(chosen, tuple(account_centers))
+
+        def work(uow: UnitOfWork) -> KioskOperator:
+            store = AccountStore(uow.connection)
+            operator = _operator(store, _get(store, clean), operator_id)
+            store.set_operator_cost_centers(operator.id, chosen)
+            uow.commit()
+            return attrs.evolve(operator, cost_centers=chosen)
+
+        return self._db.run(work)
+
+    def operator(self, number: str, operator_id: int) -> KioskOperator:
+        """One operator of the account; another account's is ``operator_not_found``."""
+        clean = model.parse_account_number(number)
+
+        def work(uow: UnitOfWork) -> KioskOperator:
+            store = AccountStore(uow.connection)
+            return _operator(store, _get(store, clean), operator_id)
+
+        return self._db.run(work, readonly=True)
 
     def kiosk_operator(self, number: str, token: str, *, idle: timedelta) -> KioskOperator:
         """The operator signed in with ``token`` at a kiosk of the account, marked as active
@@ -352,6 +433,23 @@ class AccountsService:
 def _token_hash(token: str) -> str:
     # 256 random bits: a plain SHA-256 suffices (see model.hash_secret)
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _count_attempt(store: AccountStore, subjects: dict[str, int], now: datetime) -> None:
+    """One more sign-in attempt counted for each subject (as a failure until it
+    succeeds), locking the ones that reached their free failures; Locked while locked."""
+    for subject, free in subjects.items():
+        failures, locked_until = store.count_sign_in_attempt(subject)
+        if locked_until is not None and locked_until > now:
+            wait = math.ceil((locked_until - now).total_seconds())
+            raise Locked(  # rolls back: a refused attempt is not counted
+                f"too many failed sign-ins: try again in {wait} s",
+                code="sign_in_locked",
+                retry_after=wait,
+            )
+        lock = model.lock_after(failures, free)
+        if lock is not None:
+            store.lock_sign_in(subject, now + lock)
 
 
 def _operator(store: AccountStore, account: CustomerAccount, operator_id: int) -> KioskOperator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -45,7 +46,12 @@ kiosk_operators = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("pin_hash", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # the keyed hash of the operator's badge (model.badge_hash), unique per account
+    sa.Column("badge_hash", sa.String(64), nullable=True),
+    # JSON list of the cost centres they may book to; NULL: all of the account's
+    sa.Column("cost_centers", sa.Text(), nullable=True),
     sa.Index("ix_kiosk_operators_account_id", "account_id"),
+    sa.Index("uq_kiosk_operators_badge", "account_id", "badge_hash", unique=True),
 )
 
 # A signed-in operator at a kiosk: the browser keeps the token, the server its hash and
@@ -108,6 +114,8 @@ def _operator(row: Row[tuple[object, ...]]) -> KioskOperator:
         account_id=int(m["account_id"]),
         name=str(m["name"]),
         created_at=m["created_at"],
+        cost_centers=tuple(json.loads(str(m["cost_centers"]))) if m["cost_centers"] else (),
+        has_badge=m["badge_hash"] is not None,
     )
 
 
@@ -242,6 +250,41 @@ class AccountStore:
         # a new PIN ends every sign-in made with the old one
         self._c.execute(
             sa.delete(kiosk_sessions).where(kiosk_sessions.c.operator_id == operator_id)
+        )
+
+    def set_operator_badge(self, operator_id: int, badge_hash: str | None) -> None:
+        self._c.execute(
+            sa.update(kiosk_operators)
+            .where(kiosk_operators.c.id == operator_id)
+            .values(badge_hash=badge_hash)
+        )
+
+    def badge_taken(self, account_id: int, badge_hash: str) -> bool:
+        found = self._c.execute(
+            sa.select(kiosk_operators.c.id).where(
+                kiosk_operators.c.account_id == account_id,
+                kiosk_operators.c.badge_hash == badge_hash,
+            )
+        ).first()
+        return found is not None
+
+    def operator_by_badge(self, badge_hash: str) -> list[KioskOperator]:
+        """The operators with this badge, whatever their account (at most one each)."""
+        rows = self._c.execute(
+            sa.select(kiosk_operators).where(kiosk_operators.c.badge_hash == badge_hash)
+        )
+        return [_operator(row) for row in rows]
+
+    def end_operator_sessions(self, operator_id: int) -> None:
+        self._c.execute(
+            sa.delete(kiosk_sessions).where(kiosk_sessions.c.operator_id == operator_id)
+        )
+
+    def set_operator_cost_centers(self, operator_id: int, names: tuple[str, ...]) -> None:
+        self._c.execute(
+            sa.update(kiosk_operators)
+            .where(kiosk_operators.c.id == operator_id)
+            .values(cost_centers=json.dumps(list(names)) if names else None)
         )
 
     def remove_operator(self, operator_id: int) -> None:

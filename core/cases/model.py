@@ -43,6 +43,7 @@ class Channel(StrEnum):
     CHAT = "chat"
     SOCIAL = "social"
     MAIL = "mail"
+    KIOSK = "kiosk"  # a mailroom terminal's help screen
 
 
 class Department(StrEnum):

@@ -9,12 +9,15 @@ terminal) differs from an API key's (``prk``), so neither is taken for the other
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 import attrs
 
 from postroom.core.accounts.model import hash_secret, secret_matches
 from postroom.core.errors import Unauthenticated, ValidationError
+from postroom.core.money import Money
 from postroom.core.rates.model import Quote
 from postroom.core.text import check_no_control
 
@@ -123,3 +126,154 @@ def printable(options: tuple[Quote, ...], currency: str) -> tuple[Quote, ...]:
     account (the ledger refuses it as ``currency_mismatch``)."""
     mine = [quote for quote in options if quote.total.currency == currency]
     return tuple(sorted(mine, key=lambda q: (q.total.mills, q.table.carrier, q.table.service)))
+
+
+# ------------------------------------------------------------------ the piece log
+
+
+class PieceSource(StrEnum):
+    """Where a terminal's piece was printed: the account's virtual meter (the data
+    center charged it) or the meter attached to the terminal (charged on the device)."""
+
+    VIRTUAL = "virtual"
+    METER = "meter"
+
+
+@attrs.frozen
+class KioskPiece:
+    """One piece a terminal printed, as its piece log keeps it for the reports."""
+
+    serial: str
+    piece: int
+    printed_at: datetime
+    postage: Money
+    carrier: str
+    service: str
+    cost_center: str | None
+    operator_id: int | None
+    operator_name: str
+    terminal: str
+    source: PieceSource = PieceSource.VIRTUAL
+
+
+MAX_LOG_TEXT = 100
+
+
+def check_piece(piece: KioskPiece) -> KioskPiece:
+    """A piece as a terminal reports it: a positive piece number, a serial, postage of
+    zero or more, text of bounded length."""
+    texts = (piece.serial, piece.carrier, piece.service, piece.operator_name, piece.terminal)
+    if (
+        piece.piece < 1
+        or piece.postage.mills < 0
+        or not piece.serial
+        or any(len(t) > MAX_LOG_TEXT or not t.isprintable() for t in texts)
+        or (piece.cost_center is not None and len(piece.cost_center) > MAX_LOG_TEXT)
+    ):
+        raise ValidationError("this piece cannot be logged as sent", code="invalid_piece")
+    return piece
+
+
+@attrs.frozen
+class ReportLine:
+    """The pieces and postage of one cost centre or one operator."""
+
+    name: str
+    pieces: int
+    postage: Money
+
+
+@attrs.frozen
+class PieceReport:
+    """A day of a terminal's (or all the account's terminals') pieces."""
+
+    day: date
+    currency: str
+    pieces: tuple[KioskPiece, ...]
+    by_cost_center: tuple[ReportLine, ...]
+    by_operator: tuple[ReportLine, ...]
+    total: Money
+
+
+#: How a piece booked to no cost centre is named in a report.
+NO_COST_CENTER = ""
+
+
+def report_of(day: date, currency: str, pieces: Sequence[KioskPiece]) -> PieceReport:
+    """The day's pieces (oldest first) summed by cost centre and by operator (each by
+    name; lines by most postage, then name)."""
+    ordered = tuple(sorted(pieces, key=lambda p: (p.printed_at, p.serial, p.piece)))
+
+    def lines(name_of: Callable[[KioskPiece], str]) -> tuple[ReportLine, ...]:
+        counts: dict[str, list[int]] = {}
+        for piece in ordered:
+            entry = counts.setdefault(name_of(piece), [0, 0])
+            entry[0] += 1
+            entry[1] += piece.postage.mills
+        found = [ReportLine(n, c, Money(m, currency)) for n, (c, m) in counts.items()]
+        return tuple(sorted(found, key=lambda line: (-line.postage.mills, line.name)))
+
+    return PieceReport(
+        day,
+        currency,
+        ordered,
+        lines(lambda p: p.cost_center or NO_COST_CENTER),
+        lines(lambda p: p.operator_name),
+        Money(sum(p.postage.mills for p in ordered), currency),
+    )
+
+
+# -------------------------------------------------------------------- notices
+
+
+class NoticeKind(StrEnum):
+    FUNDS_LOW = "funds_low"
+    INSPECTION_DUE = "inspection_due"
+    INSPECTION_OVERDUE = "inspection_overdue"
+
+
+@attrs.frozen
+class Notice:
+    """Something the terminal says on every screen until it is fixed, with the fix."""
+
+    kind: NoticeKind
+    #: The meter concerned (an inspection), or None (the account's funds).
+    serial: str | None = None
+    #: The account's available funds (funds low), or the date due (an inspection).
+    available: Money | None = None
+    due_at: datetime | None = None
+
+
+#: Without an alert threshold of their own (the auto-refill rule's), funds are low below
+#: this many units of the account's currency: a day or two of a small mailroom's postage.
+DEFAULT_LOW_FUNDS_UNITS = 20
+
+
+def funds_notice(available: Money, threshold: Money | None) -> Notice | None:
+    limit = threshold.mills if threshold is not None else DEFAULT_LOW_FUNDS_UNITS * 1000
+    return Notice(NoticeKind.FUNDS_LOW, available=available) if available.mills < limit else None
+
+
+def inspection_notice(
+    serial: str, due_at: datetime | None, lock_at: datetime | None, now: datetime
+) -> Notice | None:
+    """A meter past its inspection date says so; past its lock date, that it is overdue
+    (the data center locks it until it is inspected: a sync does that)."""
+    if lock_at is not None and now >= lock_at:
+        return Notice(NoticeKind.INSPECTION_OVERDUE, serial=serial, due_at=lock_at)
+    if due_at is not None and now >= due_at:
+        return Notice(NoticeKind.INSPECTION_DUE, serial=serial, due_at=due_at)
+    return None
+
+
+MAX_REQUEST_KEY = 64
+
+
+def check_request_key(value: str) -> str:
+    """A terminal's idempotency key: 8 to 64 printable ASCII characters."""
+    key = str(value).strip()
+    if not (8 <= len(key) <= MAX_REQUEST_KEY and key.isascii() and key.isprintable()):
+        raise ValidationError(
+            "an idempotency key is 8 to 64 printable characters", code="invalid_idempotency_key"
+        )
+    return key

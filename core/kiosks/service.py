@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
 
-from postroom.core.accounts.model import AccountStatus
+from postroom.core.accounts.model import AccountStatus, KioskOperator
 from postroom.core.clock import Clock, today
-from postroom.core.errors import NotFound, Unauthenticated
+from postroom.core.errors import (
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    Unauthenticated,
+    ValidationError,
+)
 from postroom.core.kiosks import model
-from postroom.core.kiosks.model import IssuedKioskKey, KioskKey
-from postroom.core.kiosks.ports import CustomerAccounts, Prices, Session, Transactions
+from postroom.core.kiosks.model import IssuedKioskKey, KioskKey, KioskPiece, Notice, PieceReport
+from postroom.core.kiosks.ports import (
+    AccountFacts,
+    CustomerAccounts,
+    Operators,
+    Prices,
+    Session,
+    Transactions,
+)
 from postroom.core.kiosks.store import KioskKeyRepository, KioskKeyStore
+from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Piece, Quote
 
 RepositoryFactory = Callable[[Session], KioskKeyRepository]
@@ -48,13 +62,22 @@ class KiosksService:
         *,
         accounts: CustomerAccounts,
         prices: Prices,
+        operators: Operators | None = None,
+        facts: AccountFacts | None = None,
         repository: RepositoryFactory = _store,
     ) -> None:
         self._db = db
         self._clock = clock
         self._accounts = accounts
         self._prices = prices
+        self._operators = operators
+        self._facts = facts
         self._repository = repository
+
+    def _facts_port(self) -> AccountFacts:
+        if self._facts is None:
+            raise ConfigurationError("the kiosks area was built without its account facts")
+        return self._facts
 
     # ------------------------------------------------------------------- keys
 
@@ -158,3 +181,135 @@ class KiosksService:
             destination=destination,
         )
         return Offers(account.currency, model.printable(comparison.options, account.currency))
+
+    # ------------------------------------------------------------ operators
+
+    def cost_centers(self, customer_number: str) -> tuple[str, ...]:
+        """The cost centres the account's prints may be booked to."""
+        return self._facts_port().cost_centers(self._accounts.get(customer_number).number)
+
+    def set_operator_cost_centers(
+        self, customer_number: str, operator_id: int, names: Sequence[str]
+    ) -> KioskOperator:
+        """Limit the operator to ``names``, cost centres of the account (``unknown_cost_center``
+        otherwise); none: all the account's. Owners and admins only (the callers check)."""
+        if self._operators is None:
+            raise ConfigurationError("the kiosks area was built without the operators")
+        return self._operators.set_operator_cost_centers(
+            customer_number,
+            operator_id,
+            names,
+            account_centers=self.cost_centers(customer_number),
+        )
+
+    # ------------------------------------------------------------ piece log
+
+    def log_piece(self, customer_number: str, piece: KioskPiece) -> bool:
+        """Log a piece a terminal of the account printed; whether it is new. The same
+        piece again (a queue's retry) changes nothing; the same serial and piece sent
+        for another account, or with another body, is ``piece_conflict``."""
+        account = self._accounts.get(customer_number)
+        clean = model.check_piece(piece)
+        if clean.postage.currency != account.currency:
+            raise ValidationError(
+                "the piece's postage is not in the account's currency", code="currency_mismatch"
+            )
+
+        def work(uow: Session) -> bool:
+            repository = self._repository(uow)
+            found = repository.piece(clean.serial, clean.piece)
+            if found is not None:
+                if found[0] != account.number or found[1] != clean:
+                    raise Conflict(
+                        f"piece {clean.piece} of {clean.serial} was logged otherwise",
+                        code="piece_conflict",
+                    )
+                return False
+            repository.add_piece(account.number, clean)
+            uow.commit()
+            return True
+
+        return self._db.run(work)
+
+    def log_printed(
+        self,
+        customer_number: str,
+        printed: PrintedPostage,
+        operator: KioskOperator,
+        terminal: str,
+    ) -> bool:
+        """Log a piece the account's virtual meter printed for ``operator`` at
+        ``terminal`` (a retry's answer logs nothing new)."""
+        piece = KioskPiece(
+            serial=printed.serial,
+            piece=printed.piece,
+            printed_at=printed.printed_at,
+            postage=printed.postage,
+            carrier=printed.carrier,
+            service=printed.service,
+            cost_center=printed.cost_center,
+            operator_id=operator.id,
+            operator_name=operator.name,
+            terminal=terminal[: model.MAX_LOG_TEXT],
+        )
+        return self.log_piece(customer_number, piece)
+
+    def report(
+        self, customer_number: str, day: date | None = None, *, terminal: str | None = None
+    ) -> PieceReport:
+        """The pieces of ``day`` (today by default, UTC) printed at the account's
+        terminals (or at ``terminal`` alone), by cost centre and by operator."""
+        account = self._accounts.get(customer_number)
+        when = day or today(self._clock)
+        start = datetime.combine(when, time(), tzinfo=UTC)
+        end = start + timedelta(days=1)
+        pieces = self._db.run(
+            lambda uow: self._repository(uow).pieces(account.number, start, end, terminal),
+            readonly=True,
+        )
+        return model.report_of(when, account.currency, pieces)
+
+    # ----------------------------------------------------- notices and help
+
+    def notices(self, customer_number: str) -> builtins.list[Notice]:
+        """What the account's terminals say until it is fixed: funds below the alert
+        threshold, a meter whose inspection is due or overdue."""
+        account = self._accounts.get(customer_number)
+        facts = self._facts_port()
+        now = self._clock.now()
+        available, threshold = facts.funds(account.number)
+        found = [model.funds_notice(available, threshold)]
+        found += [
+            model.inspection_notice(serial, due, lock, now)
+            for serial, due, lock in facts.inspections(account.number)
+        ]
+        return [notice for notice in found if notice is not None]
+
+    def open_case(
+        self,
+        customer_number: str,
+        operator: str,
+        subject: str,
+        description: str,
+        idempotency_key: str,
+    ) -> str:
+        """Open a support case from a terminal (its description names the meter and the
+        last pieces); its number. The same ``idempotency_key`` again (a queued case
+        sent once more) answers the same case and opens none."""
+        account = self._accounts.get(customer_number)
+        key = model.check_request_key(idempotency_key)
+        facts = self._facts_port()
+
+        def work(uow: Session) -> str:
+            # one transaction: the case and the answer to its key are kept together, so a
+            # retry finds the case, and a failed open leaves no answer behind
+            repository = self._repository(uow)
+            first = repository.answer(account.number, key)
+            if first is not None:
+                return first
+            number = facts.open_case_in(uow, account.number, operator, subject, description)
+            repository.add_answer(account.number, key, number, self._clock.now())
+            uow.commit()
+            return number
+
+        return self._db.run(work)

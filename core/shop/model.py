@@ -42,6 +42,7 @@ UNPAID_HOLD = timedelta(hours=24)
 _SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 _ORDER_NUMBER = re.compile(r"SO-[0-9]{4}-[0-9]{6}")
 _TRACKING = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{3,39}")
+_SEPARATORS = re.compile(r"[ -]")
 
 
 class Category(StrEnum):
@@ -143,6 +144,17 @@ def parse_tracking_number(text: object) -> str:
             code="invalid_tracking_number",
         )
     return clean
+
+
+#: Who an order event by the carrier's own word is recorded as (its delivery scan).
+CARRIER = "carrier"
+
+
+def same_parcel(ours: str | None, theirs: str) -> bool:
+    """Whether two spellings name one tracking number (spaces, dashes and case aside)."""
+    if ours is None:
+        return False
+    return _SEPARATORS.sub("", ours).upper() == _SEPARATORS.sub("", theirs).upper()
 
 
 def parse_note(text: object, *, required: bool = False) -> str:

@@ -131,3 +131,26 @@ class MeterAssets(Protocol):
     def queue_slogan_text(self, serial: str, text: str) -> None:
         """Print ``text`` as the meter's ad slogan from its next sync."""
         ...
+
+
+class Shipments(Protocol):
+    """The tracking area as the shop hands it a shipped order's parcel (an adapter in
+    core/app.py over ``pr.tracking``)."""
+
+    def follow_in(
+        self, session: Session, customer_number: str, tracking_number: str, order_number: str
+    ) -> bool:
+        """Follow the parcel for the account in the caller's transaction, its reference
+        the order's number, and answer whether it is tracked (a number of a format no
+        carrier knows is shipped untracked). ``ValidationError`` ``bad_check_digit``
+        when the number is mistyped."""
+        ...
+
+
+class Untracked:
+    """No tracking wired (the unit tests): orders ship without a followed parcel."""
+
+    def follow_in(
+        self, session: Session, customer_number: str, tracking_number: str, order_number: str
+    ) -> bool:
+        return False

@@ -49,7 +49,9 @@ from postroom.core.shop.ports import (
     MeterAssets,
     Purchases,
     Session,
+    Shipments,
     Transactions,
+    Untracked,
 )
 from postroom.core.shop.store import ShopRepository, ShopStore
 
@@ -112,8 +114,10 @@ class ShopService:
         assets: MeterAssets,
         repository: RepositoryFactory = _store,
         addon_repository: AddonRepositoryFactory = _addon_store,
+        shipments: Shipments | None = None,
     ) -> None:
         self._db = db
+        self._shipments = shipments or Untracked()
         self._clock = clock
         self._accounts = accounts
         self._meters = meters
@@ -133,6 +137,11 @@ class ShopService:
             repository=addon_repository,
         )
 
+    def use_shipments(self, shipments: Shipments) -> None:
+        """Hand shipped orders' parcels to ``shipments`` (the tracking area, wired by
+        the composition root once both areas exist)."""
+        self._shipments = shipments
+
     def as_of(self, clock: Clock) -> ShopService:
         """The same shop on another clock: the demo writes its order history as it
         happened, months ago."""
@@ -146,6 +155,7 @@ class ShopService:
             assets=self._assets,
             repository=self._repository,
             addon_repository=self._addon_repository,
+            shipments=self._shipments,
         )
 
     # ------------------------------------------------------------- catalogue
@@ -601,10 +611,43 @@ class ShopService:
             if to is OrderStatus.CANCELLED:
                 for line in order.lines:
                     repository.release(line.sku, line.quantity)
+            if tracking is not None:
+                # the parcel is followed with the move: both stand or neither
+                self._shipments.follow_in(uow, order.customer_number, tracking, order.number)
             uow.commit()
 
         self._db.run(work)
         return self._finish_refund(self._reread(order.number))
+
+    def delivered_by_carrier(
+        self, customer_number: str, order_number: str, tracking_number: str
+    ) -> bool:
+        """The carrier delivered the parcel ``tracking_number`` (told by the tracking
+        area): the account's shipped order whose parcel it is becomes delivered. Answers
+        whether it moved; any other order, status or number is left alone, so a second
+        word of the same delivery changes nothing."""
+        clean = model.parse_order_number(order_number)
+        if clean is None:
+            return False
+        now = self._clock.now()
+
+        def work(uow: Session) -> bool:
+            repository = self._repository(uow)
+            order = repository.order(clean)
+            if (
+                order is None
+                or order.customer_number != customer_number
+                or order.status is not OrderStatus.SHIPPED
+                or not model.same_parcel(order.tracking_number, tracking_number)
+            ):
+                return False
+            event = OrderEvent(OrderStatus.DELIVERED, now, model.CARRIER, tracking_number)
+            if not repository.move(order.number, order.status, event):
+                return False  # moved meanwhile (staff marked it delivered)
+            uow.commit()
+            return True
+
+        return self._db.run(work)
 
     def _finish_refund(self, order: Order) -> Order:
         """Give a cancelled order's money back, once: the payment source refunds the

@@ -360,7 +360,9 @@ def support_allowed(shipment: Shipment, kind: SupportRequestKind) -> bool:
 @attrs.frozen
 class Subscription:
     """A webhook alert: the account's shipment's status changes (every shipment of the
-    account when ``shipment_id`` is None) POSTed to ``url``, signed with ``secret``."""
+    account when ``shipment_id`` is None) POSTed to ``url``, signed with ``secret``;
+    only the changes to one of ``events`` (the new statuses), or every change when
+    ``events`` is empty."""
 
     id: int
     customer_number: str
@@ -368,6 +370,32 @@ class Subscription:
     url: str
     secret: str = attrs.field(repr=False)
     created_at: datetime
+    events: frozenset[ShipmentStatus] = frozenset()
+
+    def wants(self, shipment: Shipment) -> bool:
+        return self.shipment_id in (None, shipment.id) and (
+            not self.events or shipment.status in self.events
+        )
+
+
+#: The most subscriptions one account keeps (each change is one delivery per match).
+MAX_SUBSCRIPTIONS = 20
+
+
+def parse_events(values: object) -> frozenset[ShipmentStatus]:
+    """The statuses a subscription is told of: a list of status names, none for all."""
+    if values is None:
+        return frozenset()
+    if isinstance(values, str) or not isinstance(values, (list, tuple, set, frozenset)):
+        raise ValidationError("events is a list of statuses", code="invalid_events")
+    if len(values) > len(ShipmentStatus):
+        raise ValidationError("events lists each status at most once", code="invalid_events")
+    chosen = set()
+    for value in values:
+        if not isinstance(value, str):
+            raise ValidationError("events is a list of statuses", code="invalid_events")
+        chosen.add(parse_status(value))
+    return frozenset(chosen)
 
 
 @attrs.define

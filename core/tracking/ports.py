@@ -55,6 +55,11 @@ class CustomerMessages(Protocol):
 StatusListener = Callable[[Shipment, ShipmentStatus, ShipmentStatus], None]
 
 
+#: The status of the newest shipment with a (normalised) number, or None
+#: (``store.StatusByNumber``).
+StatusReader = Callable[[str], ShipmentStatus | None]
+
+
 class Session(Protocol):
     @property
     def connection(self) -> Connection: ...

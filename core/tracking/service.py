@@ -24,7 +24,8 @@ from datetime import date, datetime
 import attrs
 
 from postroom.core.clock import Clock
-from postroom.core.errors import NotFound, PostroomError, ValidationError
+from postroom.core.db import Database
+from postroom.core.errors import Conflict, NotFound, PostroomError, ValidationError
 from postroom.core.money import Money
 from postroom.core.ports import (
     DeliveryProof,
@@ -52,6 +53,7 @@ from postroom.core.tracking.ports import (
     CustomerMessages,
     Session,
     StatusListener,
+    StatusReader,
     TraceRequests,
     Transactions,
     WebhookPoster,
@@ -61,6 +63,7 @@ from postroom.core.tracking.store import (
     KeptTraceRequests,
     ShipmentRepository,
     ShipmentStore,
+    StatusByNumber,
     WebhookStore,
 )
 
@@ -162,8 +165,10 @@ class TrackingService:
         webhooks: WebhookPoster | None = None,
         webhook_repository: WebhookRepositoryFactory = _webhook_store,
         production: bool = False,
+        statuses: StatusReader | None = None,
     ) -> None:
         self._db = db
+        self._statuses = statuses
         self._clock = clock
         self.carriers = carriers
         self._accounts = accounts
@@ -175,6 +180,12 @@ class TrackingService:
         self._webhooks = webhooks
         self._webhook_repository = webhook_repository
         self._production = production
+
+    @staticmethod
+    def status_reader(db: Database) -> StatusReader:
+        """``status_of`` straight on the database: one prepared statement, no unit of
+        work (the tests leave ``statuses`` out and read through the repository)."""
+        return StatusByNumber(db)
 
     def use_trace_requests(self, trace_requests: TraceRequests) -> None:
         """Hand stuck parcels to ``trace_requests`` from now on (the support-cases area,
@@ -252,6 +263,35 @@ class TrackingService:
             return stored
 
         return self._db.run(work)
+
+    def follow_in(
+        self, uow: Session, customer_number: str, number: str, *, reference: str = ""
+    ) -> Shipment:
+        """``add`` in the caller's transaction, which commits it (a shop order shipped
+        with this parcel: both stand or neither)."""
+        shipment = self._new_shipment(
+            customer_number,
+            number,
+            carrier=None,
+            service="",
+            parties=Parties(),
+            mailed_on=None,
+            reference=reference,
+            customs=None,
+            auto_trace=False,
+        )
+        stored, _new = self._repository(uow).add(shipment)
+        return stored
+
+    def find(self, customer_number: str, number: str) -> Shipment | None:
+        """The account's newest shipment with that number (any spelling), or None."""
+        clean = numbers.normalise(number)
+
+        def read(uow: Session) -> Shipment | None:
+            found = self._repository(uow).by_number(clean)
+            return next((s for s in found if s.customer_number == customer_number), None)
+
+        return self._db.run(read, readonly=True)
 
     def _new_shipment(
         self,
@@ -426,6 +466,8 @@ class TrackingService:
         """The status of the newest shipment with that (normalised) number; the hot
         path of the public lookup and the benchmark."""
         clean = numbers.normalise(number)
+        if self._statuses is not None:
+            return self._statuses(clean)
 
         def read(uow: Session) -> ShipmentStatus | None:
             return self._repository(uow).status_of(clean)
@@ -628,10 +670,17 @@ class TrackingService:
     # -- webhook alerts --------------------------------------------------------
 
     def subscribe(
-        self, customer_number: str, url: str, *, shipment_id: int | None = None
+        self,
+        customer_number: str,
+        url: str,
+        *,
+        shipment_id: int | None = None,
+        events: Iterable[str] | None = None,
     ) -> Subscription:
-        """POST the account's status changes (of one shipment, or all) to ``url``, signed
-        with a new secret returned here once (``Subscription.secret``)."""
+        """POST the account's status changes (of one shipment, or all; to the statuses
+        in ``events``, or every one) to ``url``, signed with a new secret returned here
+        once (``Subscription.secret``)."""
+        chosen = model.parse_events(None if events is None else builtins.list(events))
         clean = webhooks.check_url(url, production=self._production)
         if self._webhooks is None:
             raise ValidationError("webhooks are not available here", code="webhooks_unavailable")
@@ -645,8 +694,22 @@ class TrackingService:
         def work(uow: Session) -> Subscription:
             if shipment_id is not None:
                 _owned(self._repository(uow), account.number, shipment_id)
-            made = self._webhook_repository(uow).add_subscription(
-                Subscription(0, account.number, shipment_id, clean, secrets.token_hex(32), now)
+            store = self._webhook_repository(uow)
+            if len(store.subscriptions(account.number)) >= model.MAX_SUBSCRIPTIONS:
+                raise Conflict(
+                    f"an account keeps at most {model.MAX_SUBSCRIPTIONS} webhook subscriptions",
+                    code="too_many_subscriptions",
+                )
+            made = store.add_subscription(
+                Subscription(
+                    0,
+                    account.number,
+                    shipment_id,
+                    clean,
+                    secrets.token_hex(32),
+                    now,
+                    events=chosen,
+                )
             )
             uow.commit()
             return made
@@ -658,6 +721,13 @@ class TrackingService:
         return self._db.run(
             lambda uow: self._webhook_repository(uow).subscriptions(account.number), readonly=True
         )
+
+    def subscription(self, customer_number: str, subscription_id: int) -> Subscription:
+        """One of the account's subscriptions; another account's is not found."""
+        for found in self.subscriptions(customer_number):
+            if found.id == subscription_id:
+                return found
+        raise NotFound(f"no subscription {subscription_id!r}", code="subscription_not_found")
 
     def unsubscribe(self, customer_number: str, subscription_id: int) -> None:
         def work(uow: Session) -> None:
@@ -788,7 +858,7 @@ class TrackingService:
         now = self._clock.now()
         body = webhook_body(shipment, old, now)
         for subscription in store.subscriptions(shipment.customer_number):
-            if subscription.shipment_id in (None, shipment.id):
+            if subscription.wants(shipment):
                 store.add_delivery(subscription.id, body, now)
 
     def _send(self, uow: Session, shipment: Shipment, message: messages.Message) -> str:

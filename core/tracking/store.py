@@ -19,7 +19,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from postroom.core.db import UtcDateTime, metadata
+from postroom.core.db import Database, UtcDateTime, metadata
 from postroom.core.money import Money
 from postroom.core.ports import DeliveryProof, ScanEvent, ShipmentStatus
 from postroom.core.tracking.model import (
@@ -137,6 +137,8 @@ tracking_subscriptions = sa.Table(
     sa.Column("url", sa.String(500), nullable=False),
     sa.Column("secret", sa.String(64), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # the statuses told, space-separated; empty: every change
+    sa.Column("events", sa.String(250), nullable=False, server_default=""),
     sa.Index("ix_tracking_subscriptions_customer", "customer_number"),
 )
 
@@ -501,6 +503,26 @@ class KeptTraceRequests:
         return reference
 
 
+_STATUSES = {status.value: status for status in ShipmentStatus}
+_STATUS_BY_NUMBER = "SELECT status FROM shipments WHERE number = ? ORDER BY id DESC LIMIT 1"
+
+
+class StatusByNumber:
+    """``pr.tracking.status_of``, the hottest read there is: one driver statement,
+    prepared once, on a pooled connection outside any unit of work (a lone SELECT
+    needs no transaction of its own), answering the newest shipment's status through
+    ``ix_shipments_number``; no SQLAlchemy statement is compiled and no row object is
+    built per call."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._sql = _STATUS_BY_NUMBER.replace("?", db.placeholder)
+
+    def __call__(self, number: str) -> ShipmentStatus | None:
+        row = self._db.read_alone(self._sql, (number,))
+        return None if row is None else _STATUSES[row[0]]
+
+
 class WebhookStore:
     """Subscriptions and the delivery log of webhook alerts, on a unit of work's
     connection."""
@@ -511,6 +533,7 @@ class WebhookStore:
     def add_subscription(self, subscription: Subscription) -> Subscription:
         values = attrs.asdict(subscription, recurse=False)
         del values["id"]
+        values["events"] = " ".join(sorted(status.value for status in subscription.events))
         new_id = self._c.execute(
             tracking_subscriptions.insert().values(**values)
         ).inserted_primary_key
@@ -522,7 +545,7 @@ class WebhookStore:
         rows = self._c.execute(
             sa.select(t).where(t.c.customer_number == customer_number).order_by(t.c.id)
         )
-        return [Subscription(**row._mapping) for row in rows]
+        return [_subscription(row) for row in rows]
 
     def remove_subscription(self, customer_number: str, subscription_id: int) -> bool:
         t = tracking_subscriptions
@@ -605,4 +628,16 @@ def _delivery(row: Row[Any]) -> WebhookDelivery:
         last_result=row.last_result,
         created_at=row.created_at,
         delivered_at=row.delivered_at,
+    )
+
+
+def _subscription(row: Row[Any]) -> Subscription:
+    return Subscription(
+        id=row.id,
+        customer_number=row.customer_number,
+        shipment_id=row.shipment_id,
+        url=row.url,
+        secret=row.secret,
+        created_at=row.created_at,
+        events=frozenset(_STATUSES[value] for value in row.events.split()),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import secrets
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -22,14 +23,26 @@ from postroom.core.errors import ConfigurationError
 from postroom.frontends.cli import options
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
+from postroom.frontends.kiosk import ops
 from postroom.frontends.kiosk.backend import DataCenter
 from postroom.frontends.kiosk.local import LocalDataCenter
 from postroom.frontends.kiosk.meter import TerminalMeter
+from postroom.frontends.kiosk.offline import (
+    QUEUE_FILE,
+    OfflineQueue,
+    QueueFlusher,
+    WatchedDataCenter,
+)
 from postroom.frontends.kiosk.remote import RemoteDataCenter
 from postroom.frontends.kiosk.scale import TerminalScale
 from postroom.frontends.kiosk.terminal import create_terminal_app
 from postroom.frontends.serialise.accounts import kiosk_operator_json
-from postroom.frontends.serialise.kiosks import issued_kiosk_key_json, kiosk_key_json
+from postroom.frontends.serialise.kiosks import (
+    issued_kiosk_key_json,
+    kiosk_key_json,
+    piece_report_csv,
+    piece_report_json,
+)
 from postroom.hal.labels import ZplPrinter
 
 account_option = options.account_option(help="Customer account number the kiosks print for.")
@@ -95,6 +108,61 @@ def set_pin(state: CliState, number: str, operator_id: int, pin_stdin: bool, as_
     emit(kiosk_operator_json(operator), as_json, lambda d: f"new PIN for kiosk operator {d['id']}")
 
 
+def _read_badge(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().strip()
+    text: str = click.prompt("Badge (hold it to the reader, or type its code)", hide_input=True)
+    return text
+
+
+@operators.command("set-badge")
+@account_option
+@click.argument("operator_id", type=int)
+@click.option(
+    "--badge-stdin", is_flag=True, help="Read the badge code as one line from standard input."
+)
+@json_option
+@pass_state
+def set_badge(
+    state: CliState, number: str, operator_id: int, badge_stdin: bool, as_json: bool
+) -> None:
+    """Give operator OPERATOR_ID a badge (its code is asked, never an argument; only its
+    keyed hash is kept). Signs them out of every kiosk."""
+    operator = state.postroom().accounts.set_operator_badge(
+        number, operator_id, _read_badge(badge_stdin)
+    )
+    emit(kiosk_operator_json(operator), as_json, lambda d: f"badge set for operator {d['id']}")
+
+
+@operators.command("remove-badge")
+@account_option
+@click.argument("operator_id", type=int)
+@json_option
+@pass_state
+def remove_badge(state: CliState, number: str, operator_id: int, as_json: bool) -> None:
+    """Take operator OPERATOR_ID's badge away (a lost badge): the PIN still signs them in."""
+    operator = state.postroom().accounts.set_operator_badge(number, operator_id, None)
+    emit(kiosk_operator_json(operator), as_json, lambda d: f"badge removed for operator {d['id']}")
+
+
+@operators.command("set-cost-centers")
+@account_option
+@click.argument("operator_id", type=int)
+@click.argument("names", nargs=-1)
+@json_option
+@pass_state
+def set_cost_centers(
+    state: CliState, number: str, operator_id: int, names: tuple[str, ...], as_json: bool
+) -> None:
+    """Limit operator OPERATOR_ID to the account's cost centres NAMES (none: all of them)."""
+    operator = state.postroom().kiosks.set_operator_cost_centers(number, operator_id, names)
+    emit(
+        kiosk_operator_json(operator),
+        as_json,
+        lambda d: f"kiosk operator {d['id']} books to: {', '.join(d['cost_centers']) or 'all'}",
+    )
+
+
 @operators.command("remove")
 @account_option
 @click.argument("operator_id", type=int)
@@ -113,7 +181,47 @@ def remove(state: CliState, number: str, operator_id: int, as_json: bool) -> Non
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no kiosk operators"
-    return "\n".join(f"{r['id']:>5}  {r['created_at']}  {r['name']}" for r in rows)
+    return "\n".join(
+        f"{r['id']:>5}  {r['created_at']}  {r['name']}"
+        f"{'  [badge]' if r['badge'] else ''}"
+        f"  cost centres: {', '.join(r['cost_centers']) or 'all'}"
+        for r in rows
+    )
+
+
+@kiosk.command("report")
+@account_option
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The UTC day (default: today).")
+@click.option("--terminal", help="One terminal only (its key's label).")
+@click.option("--csv", "as_csv", is_flag=True, help="The pieces and totals as CSV.")
+@json_option
+@pass_state
+def report(
+    state: CliState,
+    number: str,
+    day: datetime | None,
+    terminal: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """The pieces the account's terminals printed on a day, by cost centre and operator."""
+    found = state.postroom().kiosks.report(number, day.date() if day else None, terminal=terminal)
+    if as_csv:
+        click.echo(piece_report_csv(found), nl=False)
+        return
+    emit(piece_report_json(found), as_json, _report_text)
+
+
+def _report_text(data: dict[str, Any]) -> str:
+    total = data["total"]
+    lines = [f"{data['day']}: {len(data['pieces'])} pieces, {total['amount']} {total['currency']}"]
+    for title, key in (("by cost centre", "by_cost_center"), ("by operator", "by_operator")):
+        lines.append(title + ":")
+        lines += [
+            f"  {line['name'] or '(none)':<30} {line['pieces']:>6}  {line['postage']['amount']:>12}"
+            for line in data[key]
+        ]
+    return "\n".join(lines)
 
 
 @kiosk.group()
@@ -232,9 +340,15 @@ def serve(
             raise click.UsageError("--server needs this terminal's --key")
         if demo:
             raise click.UsageError("--demo runs on the local store: leave out --server")
-        data_center = RemoteDataCenter(server, key)
+        # what waits for the data center (the attached meter's pieces, support cases)
+        queue = OfflineQueue(state.config().data_dir / QUEUE_FILE)
+        watched = WatchedDataCenter(RemoteDataCenter(server, key), queue)
+        flusher = QueueFlusher(watched)
+        watched.on_back = flusher.wake
+        data_center = watched
         secret = secrets.token_hex(32)  # sessions last as long as this process
         where = server
+        portal = server
     else:
         postroom = state.postroom()
         if demo:
@@ -255,6 +369,8 @@ def serve(
         secret = postroom.config.resolved_secret_key()
         origin_zip = origin_zip or postroom.config.kiosk_origin_zip
         where = postroom.db.display_url
+        portal = postroom.config.public_url
+        flusher = None
     if not origin_zip:
         raise click.UsageError("give the mailroom's --origin-zip (or POSTROOM_KIOSK_ORIGIN_ZIP)")
     info = data_center.terminal()  # fails now, not at the first touch, on a wrong key
@@ -269,6 +385,8 @@ def serve(
         meter=TerminalMeter(meter_url) if meter_url else None,
         default_locale=state.config().default_locale,
     )
+    # the low-funds notice's fix: an administrator adds funds on the portal's dashboard
+    ops.configure(app, funds_url=f"{portal.rstrip('/')}/dashboard" if portal else None)
     try:
         listening = create_server(app, host=host, port=port, threads=4)
     except OSError as error:
@@ -281,9 +399,13 @@ def serve(
         f"kiosk terminal of {info.account_name} ({info.customer_number}) on {where}, "
         f"serving http://{host}:{port}/ (Ctrl+C stops)"
     )
+    if flusher is not None:
+        flusher.start()
     try:
         listening.run()
     except KeyboardInterrupt:
         click.echo("stopped")
     finally:
         listening.close()
+        if flusher is not None:
+            flusher.stop()

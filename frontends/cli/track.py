@@ -164,15 +164,34 @@ def refresh(
 @account_option(param="customer_number")
 @click.argument("url")
 @click.option("--shipment", "shipment_id", type=int, default=None, help="Only this shipment.")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    help="Only changes to this status (repeat for several; none: every change).",
+)
 @json_option
 @pass_state
 def subscribe(
-    state: CliState, customer_number: str, url: str, shipment_id: int | None, as_json: bool
+    state: CliState,
+    customer_number: str,
+    url: str,
+    shipment_id: int | None,
+    events: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """POST the account's status changes to URL (signed; the secret is shown once).
     Staff only."""
-    made = state.postroom().tracking.subscribe(customer_number, url, shipment_id=shipment_id)
-    data = {"id": made.id, "url": made.url, "shipment_id": made.shipment_id, "secret": made.secret}
+    made = state.postroom().tracking.subscribe(
+        customer_number, url, shipment_id=shipment_id, events=events or None
+    )
+    data = {
+        "id": made.id,
+        "url": made.url,
+        "shipment_id": made.shipment_id,
+        "events": sorted(s.value for s in made.events),
+        "secret": made.secret,
+    }
     emit(data, as_json, lambda d: f"subscription {d['id']}: secret {d['secret']} (shown once)")
 
 

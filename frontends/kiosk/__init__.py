@@ -90,6 +90,8 @@ def _press(weight: str, key: str) -> str:
     return weight
 
 
+#: How the piece log and the reports name these pages' prints.
+PORTAL_KIOSK = "kiosk pages"
 #: The pieces a browser session printed (the newest last), so that it alone shows them again.
 SESSION_PIECES = "kiosk_pieces"
 MAX_SESSION_PIECES = 20
@@ -183,9 +185,13 @@ def _print_choices(result: Quote | None) -> dict[str, object]:
         return {"can_print": False}
     if _operator() is None:
         return {"can_print": False, "sign_in_to_print": True}
+    operator = _operator()
+    assert operator is not None
     return {
         "can_print": True,
-        "cost_centers": current_postroom().meters.print_cost_centers(bound[0]),
+        "cost_centers": operator.usable_cost_centers(
+            current_postroom().meters.print_cost_centers(bound[0])
+        ),
         "print_key": "kiosk-" + secrets.token_hex(12),
     }
 
@@ -321,6 +327,7 @@ def print_postage() -> ResponseReturnValue:
     result, (carrier, service, piece, _day, _origin, _destination) = quoted
     center = request.form.get("cost_center") or None
     try:
+        operator.check_cost_center(center)
         printed = current_postroom().meters.print_postage(
             account,
             carrier,
@@ -334,6 +341,7 @@ def print_postage() -> ResponseReturnValue:
         )
     except PostroomError as error:
         return _render(form, services, extras, result, error.http_status, print_error(error))
+    current_postroom().kiosks.log_printed(account, printed, operator, PORTAL_KIOSK)
     pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
     session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
     return redirect(url_for("kiosk.printed", serial=printed.serial, piece=printed.piece), 303)

@@ -6,12 +6,15 @@ implement. The terminal's screens (``terminal.py``) know only this."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 import attrs
 
 from postroom.core.errors import PostroomError
+from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.money import Money
+from postroom.core.ports import ShipmentStatus
 from postroom.core.units import Weight
 
 
@@ -26,6 +29,9 @@ class DataCenterUnreachable(PostroomError):
 class OperatorChoice:
     id: int
     name: str
+    #: The account's cost centres this operator may book to (as the data center
+    #: answers for the signed-in operator; empty in the sign-in list).
+    cost_centers: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -106,6 +112,17 @@ class MisprintAnswer:
     refund_id: str | None = None
 
 
+@attrs.frozen
+class TrackedPiece:
+    """A tracking number's status as the terminal shows it (explained in plain words
+    on the screen, in the operator's language)."""
+
+    number: str
+    carrier: str
+    status: ShipmentStatus
+    delivered_at: datetime | None = None
+
+
 class DataCenter(Protocol):
     def terminal(self) -> TerminalInfo: ...
 
@@ -149,4 +166,29 @@ class DataCenter(Protocol):
 
     def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
         """Flag a printed piece as misprinted and ask its refund."""
+
+    def sign_in_badge(self, badge: str) -> str:
+        """The session token of the operator whose badge the reader typed;
+        Unauthenticated ``unknown_badge`` or ``badge_other_account``, Locked after too
+        many failures."""
+        ...
+
+    def log_piece(self, piece: KioskPiece) -> bool:
+        """Log a piece the attached meter printed (the offline queue sends it); whether
+        it was new: the same piece again changes nothing."""
+        ...
+
+    def report(self) -> PieceReport:
+        """Today's pieces of this terminal, by cost centre and by operator."""
+        ...
+
+    def track(self, number: str) -> TrackedPiece: ...
+
+    def open_case(self, operator: str, subject: str, description: str, idempotency_key: str) -> str:
+        """Open a support case for the account, from the operator named ``operator``;
+        its number. The same key again answers the same case."""
+        ...
+
+    def notices(self) -> list[Notice]:
+        """What the terminal says until it is fixed: low funds, an inspection due."""
         ...

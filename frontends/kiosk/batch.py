@@ -130,7 +130,7 @@ def start() -> ResponseReturnValue:
     except (PostroomError, ValueError, TypeError, ArithmeticError):
         return terminal._weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
-    if operator is None or (center is not None and center not in info.cost_centers):
+    if operator is None or (center is not None and center not in terminal._cost_centers(info)):
         return terminal._offers_page(weight, _("Choose one of the cost centres shown."), 422)
     extras = terminal._extras_chosen()
     offer = terminal._chosen_offer(
@@ -222,8 +222,12 @@ def print_all() -> ResponseReturnValue:
     printing = terminal._meter_printing()
     if printing is not None:  # on the meter, one piece after the other, booked at once
         left = batch.left
+        operator = terminal._operator()
+        if operator is None:
+            return redirect(url_for("terminal.sign_in"), 303)
         printed, _booked, failure = printing.print_all(
             token,
+            operator,
             [(piece.offer, f"{batch.id}-{index}") for index, piece in left],
             origin_zip,
             batch.cost_center,

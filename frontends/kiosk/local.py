@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+import attrs
+
 from postroom.core.accounts.model import KioskOperator
 from postroom.core.app import Postroom
 from postroom.core.kiosks.meter_pieces import MeterPrint
+from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.rates.model import ExtraService, Piece, Quote
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
@@ -20,6 +23,7 @@ from postroom.frontends.kiosk.backend import (
     OperatorChoice,
     PrintedPiece,
     TerminalInfo,
+    TrackedPiece,
 )
 from postroom.frontends.serialise.kiosks import table_extras
 
@@ -78,7 +82,8 @@ class LocalDataCenter:
 
     def operator(self, token: str) -> OperatorChoice:
         found = self._operator(token)
-        return OperatorChoice(found.id, found.name)
+        centers = found.usable_cost_centers(self._pr.kiosks.cost_centers(self._number))
+        return OperatorChoice(found.id, found.name, centers)
 
     def sign_out(self, token: str) -> None:
         self._pr.accounts.sign_out_operator(token)
@@ -95,6 +100,7 @@ class LocalDataCenter:
         origin_zip: str,
     ) -> PrintedPiece:
         operator = self._operator(token)
+        operator.check_cost_center(cost_center)
         printed = self._pr.meters.print_postage(
             self._number,
             carrier,
@@ -106,6 +112,7 @@ class LocalDataCenter:
             origin_zip=origin_zip,
             printed_by=operator.label,
         )
+        self._pr.kiosks.log_printed(self._number, printed, operator, self.terminal_name)
         return PrintedPiece(
             printed.serial,
             printed.piece,
@@ -131,3 +138,32 @@ class LocalDataCenter:
         operator = self._operator(token)
         flag = self._pr.kiosk_pieces.flag_misprint(self._number, serial, piece, operator.label)
         return MisprintAnswer(flag.status, flag.refund_id)
+
+    @property
+    def terminal_name(self) -> str:
+        """How the piece log and the reports name this terminal."""
+        return self._label
+
+    def sign_in_badge(self, badge: str) -> str:
+        signed_in = self._pr.accounts.sign_in_operator_by_badge(
+            self._number, badge, kiosk=f"terminal:{self._label}"
+        )
+        return signed_in.token
+
+    def log_piece(self, piece: KioskPiece) -> bool:
+        return self._pr.kiosks.log_piece(self._number, attrs.evolve(piece, terminal=self._label))
+
+    def report(self) -> PieceReport:
+        return self._pr.kiosks.report(self._number, terminal=self._label)
+
+    def track(self, number: str) -> TrackedPiece:
+        found = self._pr.tracking.lookup(number)
+        return TrackedPiece(found.number, found.carrier, found.status, found.delivered_at)
+
+    def open_case(self, operator: str, subject: str, description: str, idempotency_key: str) -> str:
+        return self._pr.kiosks.open_case(
+            self._number, operator, subject, description, idempotency_key
+        )
+
+    def notices(self) -> list[Notice]:
+        return self._pr.kiosks.notices(self._number)

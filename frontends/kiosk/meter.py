@@ -19,16 +19,24 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import attrs
 
 from postroom.core.clock import Clock, SystemClock, today
 from postroom.core.errors import DeviceError, PostroomError, ValidationError
+from postroom.core.kiosks.model import KioskPiece, PieceSource
 from postroom.core.meters.device import PrintedPiece, PrintJob
 from postroom.core.meters.indicium_image import HumanBlock, pack_symbol, render_png
 from postroom.core.meters.printing import carrier_mark, check_request_id, installed_rate_digests
 from postroom.core.money import Money
-from postroom.frontends.kiosk.backend import DataCenter, DataCenterUnreachable, MeterReport, Offer
+from postroom.frontends.kiosk.backend import (
+    DataCenter,
+    DataCenterUnreachable,
+    MeterReport,
+    Offer,
+    OperatorChoice,
+)
 from postroom.hal.meter.driver import MeterClient
 
 #: Pieces whose indicium the terminal keeps to show and reprint (the latest ones).
@@ -149,6 +157,9 @@ class TerminalMeter:
                 return False
             return offer.digest in self._digests
 
+    def now(self) -> datetime:
+        return self._clock.now()
+
     def kept(self, serial: str, piece: int) -> MeterPiece | None:
         return self._kept.get((serial, piece))
 
@@ -237,6 +248,7 @@ class MeterPrinting:
     def print(
         self,
         token: str,
+        operator: OperatorChoice,
         offer: Offer,
         origin_zip: str,
         cost_center: str | None,
@@ -244,11 +256,12 @@ class MeterPrinting:
     ) -> tuple[MeterPiece, bool]:
         """The printed piece, and whether the data center has it booked already."""
         piece = self.meter.print(offer, origin_zip, cost_center, idempotency_key)
-        return piece, self._report(token, [piece])
+        return piece, self._report(token, operator, [piece])
 
     def print_all(
         self,
         token: str,
+        operator: OperatorChoice,
         jobs: Sequence[tuple[Offer, str]],
         origin_zip: str,
         cost_center: str | None,
@@ -264,11 +277,15 @@ class MeterPrinting:
             except PostroomError as error:
                 failure = error
                 break
-        booked = self._report(token, printed) if printed else True
+        booked = self._report(token, operator, printed) if printed else True
         return printed, booked, failure
 
-    def _report(self, token: str, pieces: list[MeterPiece]) -> bool:
-        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked."""
+    def _report(self, token: str, operator: OperatorChoice, pieces: list[MeterPiece]) -> bool:
+        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked. Each
+        piece also goes to the terminals' piece log for the reports (``log_piece``: the
+        offline queue keeps it while the data center does not answer)."""
+        for piece in pieces:
+            self._log(operator, piece)
         with self._lock:
             waiting = [*self._unreported, *pieces]
             self._unreported = []
@@ -294,6 +311,25 @@ class MeterPrinting:
             except PostroomError:
                 booked = booked and all(each is not p for p in pieces)
         return booked
+
+    def _log(self, operator: OperatorChoice, piece: MeterPiece) -> None:
+        logged = KioskPiece(
+            piece.serial,
+            piece.number,
+            self.meter.now(),
+            piece.postage,
+            piece.carrier,
+            piece.job.service,
+            piece.job.cost_center,
+            operator.id,
+            operator.name,
+            "terminal",  # the data center names it: by the kiosk key, or the local label
+            PieceSource.METER,
+        )
+        try:
+            self._data_center.log_piece(logged)
+        except PostroomError:  # no queue and no connection: the meter's sync brings it
+            return
 
 
 def _report(piece: MeterPiece) -> MeterReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit
@@ -21,8 +22,10 @@ from postroom.core.errors import (
     Unauthenticated,
     ValidationError,
 )
+from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.meters.indicium_image import pack_symbol
 from postroom.core.money import Money
+from postroom.core.ports import ShipmentStatus
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     DataCenterUnreachable,
@@ -34,6 +37,12 @@ from postroom.frontends.kiosk.backend import (
     OperatorChoice,
     PrintedPiece,
     TerminalInfo,
+    TrackedPiece,
+)
+from postroom.frontends.serialise.kiosks import (
+    kiosk_piece_json,
+    notice_from_json,
+    piece_report_from_json,
 )
 
 #: Seconds to wait for the data center before the screen says it cannot be reached.
@@ -84,6 +93,12 @@ class RemoteDataCenter:
     def _call(
         self, method: str, path: str, body: object = None, *, operator: str | None = None
     ) -> tuple[bytes, str]:
+        raw, media, _status = self._send(method, path, body, operator=operator)
+        return raw, media
+
+    def _send(
+        self, method: str, path: str, body: object = None, *, operator: str | None = None
+    ) -> tuple[bytes, str, int]:
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         data = None
         if body is not None:
@@ -95,7 +110,8 @@ class RemoteDataCenter:
         request = Request(self._base + path, data=data, headers=headers, method=method)  # noqa: S310
         try:
             with urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
-                return answer.read(MAX_ANSWER), answer.headers.get_content_type()
+                raw = answer.read(MAX_ANSWER)
+                return raw, answer.headers.get_content_type(), int(answer.status)
         except HTTPError as error:
             raise _domain_error(error) from None
         except (URLError, TimeoutError, OSError) as error:
@@ -152,7 +168,7 @@ class RemoteDataCenter:
 
     def operator(self, token: str) -> OperatorChoice:
         data = self._json("GET", "/session", operator=token)["operator"]
-        return OperatorChoice(int(data["id"]), data["name"])
+        return OperatorChoice(int(data["id"]), data["name"], tuple(data.get("cost_centers", ())))
 
     def sign_out(self, token: str) -> None:
         self._call("DELETE", "/session", operator=token)
@@ -211,6 +227,41 @@ class RemoteDataCenter:
         body = {"serial": serial, "piece": int(piece)}
         data = self._json("POST", "/misprints", body, operator=token)
         return MisprintAnswer(str(data["status"]), data.get("refund_id"))
+
+    def sign_in_badge(self, badge: str) -> str:
+        data = self._json("POST", "/session/badge", {"badge": badge[:64]})
+        return str(data["token"])
+
+    def log_piece(self, piece: KioskPiece) -> bool:
+        body = kiosk_piece_json(piece)
+        del body["terminal"]  # the data center names the terminal by its key
+        _raw, _media, status = self._send("POST", "/pieces", body)
+        return status == 201
+
+    def report(self) -> PieceReport:
+        return piece_report_from_json(self._json("GET", "/report"))
+
+    def track(self, number: str) -> TrackedPiece:
+        data = self._json("GET", f"/tracking/{quote(number.strip()[:64], safe='')}")
+        delivered = data.get("delivered_at")
+        return TrackedPiece(
+            data["number"],
+            data["carrier"],
+            ShipmentStatus(data["status"]),
+            None if delivered is None else datetime.fromisoformat(delivered),
+        )
+
+    def open_case(self, operator: str, subject: str, description: str, idempotency_key: str) -> str:
+        body = {
+            "operator_name": operator,
+            "subject": subject,
+            "description": description,
+            "idempotency_key": idempotency_key,
+        }
+        return str(self._json("POST", "/cases", body)["number"])
+
+    def notices(self) -> list[Notice]:
+        return [notice_from_json(item) for item in self._json("GET", "/notices")["notices"]]
 
 
 def _weight(weight: Weight) -> dict[str, str]:

@@ -54,6 +54,7 @@ from postroom.core.meters.indicium_image import HumanBlock, read_symbol, unpack_
 from postroom.core.meters.printing import carrier_mark
 from postroom.core.money import Money
 from postroom.core.units import Weight
+from postroom.frontends.kiosk import ops
 from postroom.frontends.kiosk.backend import (
     DataCenter,
     DataCenterUnreachable,
@@ -82,14 +83,17 @@ bp = Blueprint(
 )
 
 #: Screens reachable without an operator.
-OPEN_ENDPOINTS = frozenset(
-    {
-        "terminal.sign_in",
-        "terminal.sign_in_submit",
-        "terminal.static",
-        "static",
-        "i18n.choose_language",
-    }
+OPEN_ENDPOINTS = (
+    frozenset(
+        {
+            "terminal.sign_in",
+            "terminal.sign_in_submit",
+            "terminal.static",
+            "static",
+            "i18n.choose_language",
+        }
+    )
+    | ops.OPEN_ENDPOINTS
 )
 SESSION_OPERATOR = "terminal_operator"
 SESSION_PIECES = "terminal_pieces"
@@ -230,18 +234,28 @@ def home() -> ResponseReturnValue:
     return redirect(url_for("terminal.weigh"), 303)
 
 
-def _sign_in_page(status: int = 200, error: str | None = None) -> tuple[str, int]:
+def sign_in_page(
+    status: int = 200, error: str | None = None, *, badge_error: bool = False
+) -> tuple[str, int]:
+    """The sign-in screen; ``error`` under the badge field or the PIN form."""
     return render_template(
         "terminal/sign_in.html",
         info=_info(),
-        error=error,
+        error=None if badge_error else error,
+        badge_error=error if badge_error else None,
         signed_out=request.args.get("idle") == "1",
     ), status
 
 
+def start_session(token: str) -> None:
+    """A fresh browser session for the operator just signed in with ``token``."""
+    _fresh_session()
+    session[SESSION_OPERATOR] = token
+
+
 @bp.get("/sign-in")
 def sign_in() -> tuple[str, int]:
-    return _sign_in_page()
+    return sign_in_page()
 
 
 @bp.post("/sign-in")
@@ -254,14 +268,13 @@ def sign_in_submit() -> ResponseReturnValue:
         token = _data_center().sign_in(operator_id, pin)
     except Locked as error:
         seconds = error.details.get("retry_after", 1)
-        page, status = _sign_in_page(
+        page, status = sign_in_page(
             429, _("Too many wrong PINs. Try again in %(seconds)s seconds.", seconds=seconds)
         )
         return page, status, {"Retry-After": str(seconds)}
     except Unauthenticated:
-        return _sign_in_page(401, _("Unknown operator or wrong PIN."))
-    _fresh_session()
-    session[SESSION_OPERATOR] = token
+        return sign_in_page(401, _("Unknown operator or wrong PIN."))
+    start_session(token)
     return redirect(url_for("terminal.weigh"), 303)
 
 
@@ -424,6 +437,13 @@ def _retry_page(message: str | None = None) -> tuple[str, int]:
     ), 503
 
 
+def _cost_centers(info: TerminalInfo) -> tuple[str, ...]:
+    """The cost centres the signed-in operator may book to (the data center narrows the
+    account's to the operator's)."""
+    operator = _operator()
+    return operator.cost_centers if operator is not None else info.cost_centers
+
+
 def _offers_page(
     weight: Weight, error: str | None = None, status: int = 200, extras: tuple[str, ...] = ()
 ) -> tuple[str, int]:
@@ -446,6 +466,7 @@ def _offers_page(
     return render_template(
         "terminal/offers.html",
         info=info,
+        cost_centers=_cost_centers(info),
         offers=found,
         extras=extras,
         available_extras=list(available.values()),
@@ -475,7 +496,7 @@ def print_postage() -> ResponseReturnValue:
         return _weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
     extras = _extras_chosen()
-    if center is not None and center not in info.cost_centers:
+    if center is not None and center not in _cost_centers(info):
         return _offers_page(weight, _("Choose one of the cost centres shown."), 422, extras)
     printing = _meter_printing()
     if printing is not None and request.form.get("target") == "meter":
@@ -554,7 +575,12 @@ def _print_on_meter(
             extras,
         )
     try:
-        piece, booked = printing.print(token, offer, bp_state()["origin_zip"], center, key)
+        operator = _operator()
+        if operator is None:
+            return redirect(url_for("terminal.sign_in"), 303)
+        piece, booked = printing.print(
+            token, operator, offer, bp_state()["origin_zip"], center, key
+        )
     except DeviceError as error:
         if error.code in ("meter_unavailable", "meter_not_printed"):
             return _retry_page(meter_error(error))
@@ -790,14 +816,15 @@ def create_terminal_app(
     app.register_blueprint(i18n.bp)
     app.register_blueprint(bp)
     app.register_blueprint(batch.bp)
+    ops.init_app(app)
 
     @app.errorhandler(DataCenterUnreachable)
     def unreachable(error: DataCenterUnreachable) -> tuple[str, int]:
         return _error_page(
             503,
             _(
-                "The data center cannot be reached: the terminal waits for the connection. "
-                "Nothing was charged."
+                "The data center cannot be reached: the virtual meter and the price refresh "
+                "wait for the connection. Nothing was charged."
             ),
         )
 

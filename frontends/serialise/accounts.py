@@ -31,7 +31,13 @@ def api_key_json(key: ApiKey) -> dict[str, Any]:
 
 
 def kiosk_operator_json(operator: KioskOperator) -> dict[str, Any]:
-    return {"id": operator.id, "name": operator.name, "created_at": operator.created_at.isoformat()}
+    return {
+        "id": operator.id,
+        "name": operator.name,
+        "created_at": operator.created_at.isoformat(),
+        "cost_centers": list(operator.cost_centers),
+        "badge": operator.has_badge,
+    }
 
 
 def closure_json(closure: AccountClosure) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from postroom.core.ports import ScanEvent, ShipmentStatus
 from postroom.core.tracking.explanations import explain
-from postroom.core.tracking.model import Shipment
+from postroom.core.tracking.model import Shipment, Subscription
 from postroom.core.tracking.numbers import Identification
 from postroom.core.tracking.service import PublicTracking, RefreshReport, TrackingReport
 from postroom.frontends.serialise import money, stamp
@@ -126,3 +126,18 @@ def _brief(shipment: Shipment) -> dict[str, Any]:
         "status": shipment.status.value,
         "last_scan_at": stamp(shipment.last_scan_at),
     }
+
+
+def subscription_json(subscription: Subscription, *, with_secret: bool = False) -> dict[str, Any]:
+    """A webhook subscription; its secret only in the answer that created it."""
+    data: dict[str, Any] = {
+        "id": subscription.id,
+        "url": subscription.url,
+        "shipment_id": subscription.shipment_id,
+        "events": [s.value for s in ShipmentStatus if s in subscription.events]
+        or [s.value for s in ShipmentStatus],
+        "created_at": stamp(subscription.created_at),
+    }
+    if with_secret:
+        data["secret"] = subscription.secret
+    return data

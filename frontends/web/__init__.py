@@ -24,6 +24,7 @@ from postroom.frontends.web import (
     api_shop,
     api_tracking,
     api_vault,
+    api_webhooks,
     apiref,
     auth,
     billing_pages,
@@ -39,6 +40,7 @@ from postroom.frontends.web import (
     health,
     help_centre,
     i18n,
+    kiosk_admin,
     limits,
     operations,
     portal,
@@ -50,6 +52,7 @@ from postroom.frontends.web import (
     support,
     tracking_pages,
 )
+from postroom.frontends.web.flask_app import PortalFlask
 
 
 def create_app(
@@ -64,7 +67,7 @@ def create_app(
     if postroom is None:
         postroom = Postroom.open(settings.pop("DATABASE_URL", None))
     # An explicit instance path: Flask cannot infer one inside a namespace package.
-    app = Flask(__name__, instance_path=str(postroom.config.data_dir.resolve()))
+    app = PortalFlask(__name__, instance_path=str(postroom.config.data_dir.resolve()))
     app.config.update(
         SECRET_KEY=postroom.config.resolved_secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
@@ -93,6 +96,7 @@ def create_app(
     app.register_blueprint(i18n.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(kiosk_admin.bp)
     app.register_blueprint(rates_pages.bp)
     app.register_blueprint(products.bp)
     app.register_blueprint(help_centre.bp)
@@ -116,6 +120,7 @@ def create_app(
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_postage.bp)
     app.register_blueprint(api_tracking.bp)
+    app.register_blueprint(api_webhooks.bp)
     app.register_blueprint(api_cases.bp)
     app.register_blueprint(api_kiosk.bp)
     app.register_blueprint(api_shop.bp)
@@ -132,6 +137,7 @@ def create_app(
     csrf.exempt(api_payments.bp)
     csrf.exempt(api_postage.bp)
     csrf.exempt(api_tracking.bp)
+    csrf.exempt(api_webhooks.bp)
     csrf.exempt(api_cases.bp)
     csrf.exempt(api_kiosk.bp)
     csrf.exempt(api_shop.bp)

@@ -18,11 +18,16 @@ from postroom.core.accounts.model import KioskOperator
 from postroom.core.errors import Unauthenticated
 from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.rates.model import Piece
+from postroom.frontends.serialise import utc
 from postroom.frontends.serialise.accounts import account_json, kiosk_operator_json
 from postroom.frontends.serialise.kiosks import (
     kiosk_key_json,
+    kiosk_piece_from_json,
+    kiosk_piece_json,
     meter_piece_json,
+    notice_json,
     offers_json,
+    piece_report_json,
     table_extras,
 )
 from postroom.frontends.serialise.meters import printed_postage_json
@@ -91,10 +96,34 @@ def sign_in() -> tuple[Response, int]:
     ), 201
 
 
+@bp.post("/session/badge")
+@kiosk_key_required
+def sign_in_badge() -> tuple[Response, int]:
+    """Sign in the operator whose badge the terminal's reader typed (throttled per
+    terminal key; a badge of another account is ``badge_other_account``)."""
+    data = request_object()
+    signed_in = current_postroom().accounts.sign_in_operator_by_badge(
+        current_account().number, data["badge"], kiosk=f"key:{current_kiosk_key().prefix}"
+    )
+    return jsonify(
+        {"token": signed_in.token, "operator": kiosk_operator_json(signed_in.operator)}
+    ), 201
+
+
 @bp.get("/session")
 @kiosk_key_required
 def signed_in_operator() -> Response:
-    return jsonify({"operator": kiosk_operator_json(_operator())})
+    operator = _operator()
+    centers = current_postroom().kiosks.cost_centers(current_account().number)
+    return jsonify(
+        {
+            "operator": {
+                **kiosk_operator_json(operator),
+                # what the terminal offers: the account's, narrowed to the operator's
+                "cost_centers": list(operator.usable_cost_centers(centers)),
+            }
+        }
+    )
 
 
 @bp.delete("/session")
@@ -111,6 +140,7 @@ def sign_out() -> tuple[str, int]:
 def print_postage() -> tuple[Response, int]:
     data = request_object()
     operator = _operator()
+    operator.check_cost_center(data.get("cost_center"))
     printed = current_postroom().meters.print_postage(
         current_account().number,
         data["carrier"],
@@ -121,6 +151,9 @@ def print_postage() -> tuple[Response, int]:
         data["idempotency_key"],
         origin_zip=data["origin_zip"],
         printed_by=operator.label,
+    )
+    current_postroom().kiosks.log_printed(
+        current_account().number, printed, operator, current_kiosk_key().label
     )
     return jsonify(printed_postage_json(printed)), 201 if printed.created else 200
 
@@ -170,3 +203,61 @@ def flag_misprint() -> Response:
             "refund_id": flag.refund_id,
         }
     )
+
+
+@bp.post("/pieces")
+@kiosk_key_required
+def log_piece() -> tuple[Response, int]:
+    """A piece the terminal's own meter printed (charged on the device), for the
+    reports; the same piece again answers 200 and logs nothing."""
+    piece = kiosk_piece_from_json(request_object(), current_kiosk_key().label)
+    created = current_postroom().kiosks.log_piece(current_account().number, piece)
+    return jsonify(kiosk_piece_json(piece)), 201 if created else 200
+
+
+@bp.get("/report")
+@kiosk_key_required
+def report() -> Response:
+    """Today's pieces of this terminal, by cost centre and by operator."""
+    found = current_postroom().kiosks.report(
+        current_account().number, terminal=current_kiosk_key().label
+    )
+    return jsonify(piece_report_json(found))
+
+
+@bp.get("/notices")
+@kiosk_key_required
+def notices() -> Response:
+    found = current_postroom().kiosks.notices(current_account().number)
+    return jsonify({"notices": [notice_json(notice) for notice in found]})
+
+
+@bp.get("/tracking/<number>")
+@kiosk_key_required
+def track(number: str) -> Response:
+    """A tracking number's public status (what anyone may look up)."""
+    found = current_postroom().tracking.lookup(number[:64])
+    return jsonify(
+        {
+            "number": found.number,
+            "carrier": found.carrier,
+            "status": found.status.value,
+            "delivered_at": utc(found.delivered_at),
+        }
+    )
+
+
+@bp.post("/cases")
+@kiosk_key_required
+def open_case() -> tuple[Response, int]:
+    """A support case from the terminal (idempotent by ``idempotency_key``: a queued
+    case sent again answers the same case)."""
+    data = request_object()
+    number = current_postroom().kiosks.open_case(
+        current_account().number,
+        data["operator_name"],
+        data["subject"],
+        data["description"],
+        data["idempotency_key"],
+    )
+    return jsonify({"number": number}), 201

@@ -41,6 +41,7 @@ def terms() -> dict[str, Any]:
         "chat": _("Chat"),
         "social": _("Social media"),
         "mail": _("Postal mail"),
+        "kiosk": _("Mailroom terminal"),
         # departments
         "equipment": _("Mailing equipment"),
         "software": _("Software and online services"),

@@ -215,9 +215,16 @@ def order(number: str) -> str:
     """One order of the account with its progress; another account's answers 404."""
     customer = _customer()
     found = current_postroom().shop.order(customer, number)
+    # the parcel the order was shipped with, when tracking follows it
+    parcel = (
+        current_postroom().tracking.find(customer, found.tracking_number)
+        if found.tracking_number
+        else None
+    )
     return render_template(
         "shop/order.html",
         order=found,
+        parcel=parcel,
         steps=STEPS,
         reached={e.status.value for e in found.events},
         may_buy=_may_buy(),

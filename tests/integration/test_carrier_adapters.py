@@ -1,4 +1,4 @@
-"""The USPS, UPS, La Poste and Canada Post adapters against a real HTTP server on
+"""The USPS, UPS, La Poste, Canada Post, FedEx and DHL adapters against a real HTTP server on
 loopback that answers documents in the shapes of those APIs' public documentation:
 OAuth, the requests' shapes, statuses mapped, time zones kept, proof of delivery, and
 per-number errors for timeouts, 500s, 429s, garbage and unknown numbers."""
@@ -15,9 +15,11 @@ from carrier_server import CarrierServer, Reply, carrier_server, document
 
 from postroom.core.config import Config
 from postroom.core.ports import ParcelTracking, ShipmentStatus, TrackingFailure
-from postroom.plugins import canadapost, laposte, ups, usps
+from postroom.plugins import canadapost, dhl, fedex, laposte, ups, usps
 from postroom.plugins.canadapost.tracking import CanadaPostTracking
 from postroom.plugins.carrier_http import CarrierHttp
+from postroom.plugins.dhl.tracking import DhlTracking
+from postroom.plugins.fedex.tracking import FedexTracking
 from postroom.plugins.laposte.tracking import LaPosteTracking
 from postroom.plugins.ups.tracking import UpsTracking
 from postroom.plugins.usps.tracking import UspsTracking
@@ -216,23 +218,109 @@ def test_canada_post_refuses_a_doctype(server: CarrierServer, waits: list[float]
 
 def test_carriers_register_only_with_their_credentials(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bare = Config.load({}, data_dir=tmp_path)
-    assert [m.register_carriers(config=bare) for m in (usps, ups, laposte, canadapost)] == [
-        [], [], [], []
-    ]  # fmt: skip
+    modules = (usps, ups, laposte, canadapost, fedex, dhl)
+    assert [m.register_carriers(config=bare) for m in modules] == [[]] * len(modules)
     configured = Config.load(
         {
             "POSTROOM_USPS_CLIENT_ID": "a", "POSTROOM_USPS_CLIENT_SECRET": "b",
             "POSTROOM_UPS_CLIENT_ID": "c", "POSTROOM_UPS_CLIENT_SECRET": "d",
             "POSTROOM_LAPOSTE_API_KEY": "e",
             "POSTROOM_CANADAPOST_USERNAME": "f", "POSTROOM_CANADAPOST_PASSWORD": "g",
+            "POSTROOM_FEDEX_CLIENT_ID": "h", "POSTROOM_FEDEX_CLIENT_SECRET": "i",
+            "POSTROOM_DHL_API_KEY": "j",
         },
         data_dir=tmp_path,
     )  # fmt: skip
-    codes = [
-        c.code
-        for m in (usps, ups, laposte, canadapost)
-        for c in m.register_carriers(config=configured)
-    ]
-    assert codes == ["usps", "ups", "laposte", "canadapost"]
+    codes = [c.code for m in modules for c in m.register_carriers(config=configured)]
+    assert codes == ["usps", "ups", "laposte", "canadapost", "fedex", "dhl"]
     assert "secret" not in repr(configured.usps_client_secret and configured)
     assert "'b'" not in repr(configured)
+
+
+def test_fedex_oauth_form_then_one_batch_with_statuses_zones_proof_and_unknowns(
+    server: CarrierServer, waits: list[float]
+) -> None:
+    number, unknown = "123456789012", "123456789023"
+    server.queue("/oauth/token", Reply(200, TOKEN, JSON))
+    server.queue("/track/v1/trackingnumbers", Reply(200, document("fedex_track.json"), JSON))
+    answers = FedexTracking(http(server, waits), "fx-id", "fx-secret").track(
+        [number, unknown], now=NOW
+    )
+    parcel = tracked(answers[number])
+    assert [e.status for e in parcel.events] == [
+        S.DELIVERED, S.OUT_FOR_DELIVERY, S.DELIVERY_ATTEMPTED, S.IN_TRANSIT, S.IN_TRANSIT,
+        S.INFO_RECEIVED,
+    ]  # fmt: skip
+    assert parcel.events[0].occurred_at.isoformat() == "2026-03-05T14:12:00-06:00"
+    assert parcel.events[3].location == "MEMPHIS TN US"
+    assert parcel.service == "FedEx Ground"
+    assert parcel.proof is not None
+    assert (parcel.proof.signed_by, parcel.proof.reference) == ("M.GARCIA", "fedex-signature")
+    assert failed(answers[unknown]) == "not_found"
+    token, track = server.received
+    assert dict(x.split("=") for x in token.body.decode().split("&")) == {
+        "grant_type": "client_credentials", "client_id": "fx-id", "client_secret": "fx-secret",
+    }  # fmt: skip
+    assert track.headers["authorization"] == "Bearer tok-1"
+    sent = json.loads(track.body)
+    assert sent["includeDetailedScans"] is True
+    assert [i["trackingNumberInfo"]["trackingNumber"] for i in sent["trackingInfo"]] == [
+        number, unknown,
+    ]  # fmt: skip
+
+
+def test_fedex_refused_credentials_and_rate_limits_are_codes_per_number(
+    server: CarrierServer, waits: list[float]
+) -> None:
+    numbers = ["123456789012", "123456789034"]
+    server.queue("/oauth/token", Reply(401, document("fedex_unauthorized.json"), JSON))
+    refused = FedexTracking(http(server, waits), "id", "wrong").track(numbers, now=NOW)
+    assert {failed(a) for a in refused.values()} == {"carrier_auth_failed"}
+    server.queue("/oauth/token", Reply(200, TOKEN, JSON))
+    server.queue("/track/v1/trackingnumbers", *[Reply(429, b"", {"Retry-After": "2"})] * 3)
+    limited = FedexTracking(http(server, waits), "id", "secret").track(numbers, now=NOW)
+    assert [failed(limited[n]) for n in numbers] == ["carrier_rate_limited"] * 2
+    server.queue("/oauth/token", Reply(200, TOKEN, JSON))
+    server.queue("/track/v1/trackingnumbers", Reply(200, b"<html>maintenance</html>"))
+    garbled = FedexTracking(http(server, waits), "id", "secret").track(numbers, now=NOW)
+    assert {failed(a) for a in garbled.values()} == {"carrier_bad_answer"}
+
+
+def test_dhl_express_by_api_key_with_finer_statuses_zones_and_proof(
+    server: CarrierServer, waits: list[float]
+) -> None:
+    number, unknown = "3318810025", "3318810033"
+    server.queue("/track/shipments", Reply(200, document("dhl_shipment.json"), JSON))
+    server.queue("/track/shipments", Reply(404, document("dhl_not_found.json"), JSON))
+    answers = DhlTracking(http(server, waits), "dhl-key").track([number, unknown], now=NOW)
+    parcel = tracked(answers[number])
+    assert [e.status for e in parcel.events] == [
+        S.DELIVERED, S.OUT_FOR_DELIVERY, S.DELIVERY_ATTEMPTED, S.IN_TRANSIT, S.IN_TRANSIT,
+        S.INFO_RECEIVED,
+    ]  # fmt: skip
+    assert parcel.events[4].occurred_at.isoformat() == "2026-03-02T18:05:00+01:00"
+    assert parcel.events[3].occurred_at.tzinfo is UTC  # an Express scan without an offset
+    assert parcel.events[0].location == "CHICAGO, IL - USA"
+    assert parcel.service == "EXPRESS WORLDWIDE"
+    assert parcel.proof is not None
+    assert (parcel.proof.signed_by, parcel.proof.reference) == ("K LEE", "dhl-signature")
+    assert failed(answers[unknown]) == "not_found"
+    first = server.received[0]
+    assert first.headers["dhl-api-key"] == "dhl-key"
+    assert f"trackingNumber={number}" in first.path
+    assert "service=express" in first.path
+
+
+def test_dhl_a_bad_key_and_a_rate_limit_are_codes_and_the_batch_goes_on(
+    server: CarrierServer, waits: list[float]
+) -> None:
+    numbers = ["3318810025", "3318810033"]
+    server.queue("/track/shipments", Reply(401, document("dhl_unauthorized.json"), JSON))
+    server.queue("/track/shipments", Reply(200, document("dhl_shipment.json"), JSON))
+    answers = DhlTracking(http(server, waits), "wrong").track(numbers, now=NOW)
+    assert failed(answers[numbers[0]]) == "carrier_auth_failed"
+    assert failed(answers[numbers[1]]) == "not_found"  # the document names another number
+    server.queue("/track/shipments", *[Reply(429, b"", {"Retry-After": "60"})] * 3)
+    limited = DhlTracking(http(server, waits), "key").track(numbers[:1], now=NOW)
+    assert failed(limited[numbers[0]]) == "carrier_rate_limited"
+    assert max(waits) == 30.0  # Retry-After 60, waited at most 30 s

@@ -164,6 +164,8 @@ def test_a_webhook_to_a_private_address_is_refused_on_the_command_line(runner: C
     mine = customer(runner, "Acme")
     out = run(runner, "track", "subscribe", "--account", mine, "http://127.0.0.1:9/hook", code=1)
     assert "webhook_address_refused" in out
+    args = ["track", "subscribe", "--account", mine, "https://hooks.example.com/x"]
+    assert "invalid_status" in run(runner, *args, "--event", "shipped", code=1)
     assert run(runner, "track", "webhooks", "--account", mine, "--json") == {
         "subscriptions": [],
         "deliveries": [],

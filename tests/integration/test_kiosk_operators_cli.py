@@ -85,3 +85,36 @@ def test_a_pin_is_never_an_argument_and_a_weak_or_mistyped_one_is_refused(
     assert mistyped.exit_code == 0  # asked again until both entries agree
     listed = runner.invoke(cli, ["kiosk", "operators", "list", "--account", number])
     assert listed.output.count("Alice") == 1
+
+
+def test_an_operator_gets_a_badge_and_cost_centres_and_the_report_is_printed(
+    runner: CliRunner, config: Config
+) -> None:
+    number = _account(runner)
+    with Postroom.open(config=config) as postroom:
+        serial = postroom.meters.virtual_meter(number).serial
+        postroom.meters.set_cost_centers(serial, ["Legal", "Sales"])
+    runner.invoke(
+        cli,
+        ["kiosk", "operators", "add", "--account", number, "--name", "Alice", "--pin-stdin"],
+        input="482915\n",
+    )
+    operators = ["kiosk", "operators"]
+    badge = runner.invoke(
+        cli, [*operators, "set-badge", "--account", number, "1", "--badge-stdin"], input="04A1B2\n"
+    )
+    assert badge.exit_code == 0, badge.output
+    assert "04A1B2" not in badge.output
+    centers = runner.invoke(
+        cli, [*operators, "set-cost-centers", "--account", number, "1", "Sales"]
+    )
+    assert "books to: Sales" in centers.output
+    unknown = runner.invoke(cli, [*operators, "set-cost-centers", "--account", number, "1", "HR"])
+    assert unknown.exit_code == 1
+    listed = json.loads(
+        runner.invoke(cli, [*operators, "list", "--account", number, "--json"]).output
+    )
+    assert (listed[0]["badge"], listed[0]["cost_centers"]) == (True, ["Sales"])
+    report = runner.invoke(cli, ["kiosk", "report", "--account", number, "--csv"])
+    assert report.exit_code == 0, report.output
+    assert report.output.splitlines()[-1].startswith("total,all,,0,0.000,USD")

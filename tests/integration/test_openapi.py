@@ -71,6 +71,8 @@ RUNTIME_RULES = {
     "POST /postage",
     # a tracking number's check digit, and the HS codes and amount of its customs
     "POST /shipments",
+    # a webhook URL's host must resolve to addresses webhooks may reach (DNS at run time)
+    "POST /webhooks",
 }
 #: Bounded and derandomized so CI is fast and repeatable; run `schemathesis run -c all`
 #: against `postroom serve` for a deeper search (docs/security.md).

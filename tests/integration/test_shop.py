@@ -228,3 +228,45 @@ def test_two_simultaneous_clicks_of_one_checkout_place_one_order_charged_once(
     ]
     assert postroom.shop.item("SEAL-1L").stock == 0
     assert sales(postroom) == 26_830
+
+
+def test_a_shipped_order_follows_its_parcel_whose_delivery_delivers_the_order(
+    postroom: Postroom, numbers: dict[str, str], clock
+) -> None:
+    from datetime import timedelta
+
+    from postroom.core.errors import ValidationError
+    from postroom.core.ports import ShipmentStatus
+    from postroom.plugins.sandbox_carrier import journey_start, scenario
+
+    mine = numbers["mine"]
+    parcel = next(  # a DHL Express number the sandbox delivers
+        n
+        for n in (f"{body:09d}{body % 7}" for body in range(100_000_000, 100_100_000))
+        if scenario(n) == "delivered"
+    )
+    clock.set(journey_start(parcel, clock.now() + timedelta(days=28)))
+    postroom.shop.add_to_cart(mine, "OFF-OPENER", 1)
+    order = postroom.shop.checkout(mine, "k", method="account")
+    postroom.shop.set_status(order.number, "picking", staff="Sam Staff")
+    with pytest.raises(ValidationError) as mistyped:  # a wrong check digit ships nothing
+        postroom.shop.set_status(
+            order.number, "shipped", staff="Sam Staff", tracking_number=parcel[:-1] + "0"
+            if parcel[-1] != "0" else parcel[:-1] + "1",
+        )  # fmt: skip
+    assert mistyped.value.code == "bad_check_digit"
+    assert postroom.shop.order(mine, order.number).status is OrderStatus.PICKING
+    postroom.shop.set_status(order.number, "shipped", staff="Sam Staff", tracking_number=parcel)
+    shipment = postroom.tracking.find(mine, parcel)
+    assert shipment is not None
+    assert (shipment.reference, shipment.status) == (order.number, ShipmentStatus.PENDING)
+    assert [s.id for s in postroom.tracking.list(mine)] == [shipment.id]
+    assert postroom.tracking.find(numbers["other"], parcel) is None
+    clock.advance(timedelta(days=3))
+    postroom.tracking.refresh_due()
+    assert postroom.tracking.get(mine, shipment.id).status is ShipmentStatus.DELIVERED
+    delivered = postroom.shop.order(mine, order.number)
+    assert delivered.status is OrderStatus.DELIVERED
+    assert delivered.events[-1].by == "carrier"
+    # a second word of the same delivery changes nothing
+    assert not postroom.shop.delivered_by_carrier(mine, order.number, parcel)

@@ -252,3 +252,23 @@ def test_a_user_and_another_account_do_not_buy_for_the_meter(
     )
     assert postroom.shop.addons.purchases(world["mine"]) == []
     assert postroom.billing.list(world["other"]) == []
+
+
+def test_a_shipped_orders_page_links_its_parcel_which_my_shipments_lists(
+    client: FlaskClient, postroom: Postroom, world: dict[str, str]
+) -> None:
+    postroom.shop.add_to_cart(world["mine"], "SEAL-1L", 1)
+    order = postroom.shop.checkout(world["mine"], "k", method="account")
+    postroom.shop.set_status(order.number, "picking", staff="Sam Staff")
+    postroom.shop.set_status(
+        order.number, "shipped", staff="Sam Staff", tracking_number="9400 1112 0108 0805 4830 16"
+    )
+    shipment = postroom.tracking.find(world["mine"], "9400111201080805483016")
+    assert shipment is not None
+    sign_in(client, postroom, "owner@acme.example")
+    page = client.get(f"/shop/orders/{order.number}").get_data(as_text=True)
+    assert f'href="/shipments/{shipment.id}"' in page
+    assert "Follow the parcel" in page
+    assert order.number in client.get("/shipments").get_data(as_text=True)
+    sign_in(client, postroom, "owner@other.example")
+    assert client.get(f"/shipments/{shipment.id}").status_code == 404

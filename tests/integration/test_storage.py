@@ -90,6 +90,14 @@ def test_an_unreachable_postgresql_is_reported_unavailable(tmp_path, clock):
         Postroom.open(config=config, clock=clock)
 
 
+def test_a_lone_read_on_an_unreachable_database_is_reported_unavailable(tmp_path):
+    for url in ("postgresql://postgres@127.0.0.1:1/x", f"sqlite:///{tmp_path}/no/such.db"):
+        database = Database(url)
+        with pytest.raises(StorageUnavailable, match="unavailable"):
+            database.read_alone(f"SELECT {database.placeholder}", (1,))
+        database.dispose()
+
+
 @pytest.mark.postgres
 def test_postgresql_must_be_migrated_explicitly(tmp_path, clock, pg_url):
     admin = sa.create_engine(Database(pg_url).url, isolation_level="AUTOCOMMIT")

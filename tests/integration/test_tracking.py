@@ -15,6 +15,7 @@ from postroom.core.errors import NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.ports import ShipmentStatus
 from postroom.core.tracking.model import Customs, Parties
+from postroom.core.tracking.store import shipments
 from postroom.plugins.sandbox_carrier import journey_start, scenario
 
 S = ShipmentStatus
@@ -158,3 +159,23 @@ def test_a_long_history_is_written_in_one_go_and_read_back_with_its_zones(
     read = postroom.tracking.scans(mine, shipment.id)
     assert read == scans
     assert [s.occurred_at.utcoffset() for s in read] == [s.occurred_at.utcoffset() for s in scans]
+
+
+def test_the_status_by_number_reads_the_newest_shipment_outside_any_transaction(
+    postroom: Postroom, accounts: tuple[str, str]
+) -> None:
+    mine, other = accounts
+    [number] = numbered("delivered")
+    assert postroom.tracking.status_of(number) is None
+    postroom.tracking.add(mine, number)
+    assert postroom.tracking.status_of(f" {number[:4]}-{number[4:]} ") is S.PENDING
+    with postroom.db.unit_of_work() as uow:  # a write in progress elsewhere
+        uow.connection.execute(
+            shipments.update().where(shipments.c.number == number).values(status="in_transit")
+        )
+        assert postroom.tracking.status_of(number) is S.PENDING  # only what is committed
+        uow.commit()
+    assert postroom.tracking.status_of(number) is S.IN_TRANSIT
+    postroom.tracking.add(other, number, carrier="sandbox")
+    assert postroom.tracking.status_of(number) is S.PENDING  # the newest shipment's
+    assert postroom.tracking.status_of("x" * 500) is None

@@ -12,7 +12,7 @@ import attrs
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.errors import NotFound
-from postroom.core.kiosks.model import KioskKey
+from postroom.core.kiosks.model import KioskKey, KioskPiece
 from postroom.core.money import Money
 from postroom.core.rates.model import Piece, Quote, Source, TableRef
 from postroom.core.rates.service import Comparison
@@ -27,6 +27,9 @@ class State:
     rollback."""
 
     keys: dict[str, tuple[KioskKey, str]] = attrs.field(factory=dict)
+    pieces: dict[tuple[str, int], tuple[str, KioskPiece]] = attrs.field(factory=dict)
+    answers: dict[tuple[str, str], str] = attrs.field(factory=dict)
+    cases: list[tuple[str, str, str, str]] = attrs.field(factory=list)
     writes: int = 0
 
 
@@ -94,6 +97,59 @@ class FakeKioskKeys:
 
     def record_contact(self, key_id: int, at: datetime) -> None:
         self._update(key_id, last_contact_at=at)
+
+    def piece(self, serial: str, piece: int) -> tuple[str, KioskPiece] | None:
+        return self._s.pieces.get((serial, piece))
+
+    def add_piece(self, customer_number: str, piece: KioskPiece) -> None:
+        self._s.pieces[(piece.serial, piece.piece)] = (customer_number, piece)
+        self._s.writes += 1
+
+    def pieces(
+        self, customer_number: str, start: datetime, end: datetime, terminal: str | None
+    ) -> list[KioskPiece]:
+        return [
+            p
+            for number, p in self._s.pieces.values()
+            if number == customer_number
+            and start <= p.printed_at < end
+            and terminal in (None, p.terminal)
+        ]
+
+    def answer(self, customer_number: str, key: str) -> str | None:
+        return self._s.answers.get((customer_number, key))
+
+    def add_answer(self, customer_number: str, key: str, answer: str, at: datetime) -> None:
+        self._s.answers[(customer_number, key)] = answer
+        self._s.writes += 1
+
+
+@attrs.define
+class FakeFacts:
+    """``AccountFacts``: cost centres, funds, meters' inspections and cases, as set."""
+
+    db: FakeDatabase
+    centers: tuple[str, ...] = ("Legal", "Sales")
+    available: Money = attrs.field(factory=lambda: Money(50_000, "USD"))
+    threshold: Money | None = None
+    meters: list[tuple[str, datetime | None, datetime | None]] = attrs.field(factory=list)
+
+    def cost_centers(self, customer_number: str) -> tuple[str, ...]:
+        return self.centers
+
+    def funds(self, customer_number: str) -> tuple[Money, Money | None]:
+        return self.available, self.threshold
+
+    def inspections(
+        self, customer_number: str
+    ) -> list[tuple[str, datetime | None, datetime | None]]:
+        return self.meters
+
+    def open_case_in(
+        self, uow: Any, customer_number: str, name: str, subject: str, description: str
+    ) -> str:
+        self.db.state.cases.append((customer_number, name, subject, description))
+        return f"C-{len(self.db.state.cases):04d}"
 
 
 def account(number: str, country: str = "US", currency: str = "USD") -> CustomerAccount:

@@ -64,6 +64,7 @@ def test_passwords_are_12_to_128_characters() -> None:
     assert model.check_password("x" * 12 + "é") == "x" * 12 + "é"
 
 
+@pytest.mark.production_argon2
 def test_hashes_are_argon2id_with_owasp_parameters() -> None:
     hashed = model.hash_secret("a long secret")
     assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

@@ -35,6 +35,7 @@ def test_short_long_non_digit_and_guessable_pins_are_refused(pin: str, code: str
     assert refused.value.code == code
 
 
+@pytest.mark.production_argon2
 def test_a_pin_is_hashed_with_argon2id_at_owasp_parameters() -> None:
     stored = model.hash_pin("482915")
     assert stored.startswith("$argon2id$")

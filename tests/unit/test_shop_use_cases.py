@@ -392,3 +392,43 @@ def test_the_job_cancels_orders_unpaid_for_a_day_once(
     assert shop.order(MINE, unpaid.number).status is OrderStatus.CANCELLED
     assert shop.order(MINE, paid.number).status is OrderStatus.PAID
     assert stock(repo, "LBL-100") == 4
+
+
+class FakeShipments:
+    """The tracking area as the shop hands it parcels: follows what it is given, and
+    refuses a number ending in 0 as mistyped."""
+
+    def __init__(self) -> None:
+        self.followed: list[tuple[str, str, str]] = []
+
+    def follow_in(
+        self, session: object, customer_number: str, tracking_number: str, order_number: str
+    ) -> bool:
+        if tracking_number.endswith("0"):
+            raise ValidationError("mistyped", code="bad_check_digit")
+        self.followed.append((customer_number, tracking_number, order_number))
+        return True
+
+
+def test_a_shipped_order_hands_its_parcel_over_and_its_delivery_comes_back(
+    shop: ShopService,
+) -> None:
+    parcels = FakeShipments()
+    shop.use_shipments(parcels)
+    shop.add_to_cart(MINE, "LBL-100", 1)
+    order = shop.checkout(MINE, "k", method="source", instrument_id=CARD)
+    shop.set_status(order.number, "picking", staff="Ann")
+    assert not shop.delivered_by_carrier(MINE, order.number, "3318810025")  # not shipped yet
+    with pytest.raises(ValidationError) as caught:
+        shop.set_status(order.number, "shipped", staff="Ann", tracking_number="3318810020")
+    assert caught.value.code == "bad_check_digit"
+    assert shop.order(MINE, order.number).status.value == "picking"  # nothing moved
+    shop.set_status(order.number, "shipped", staff="Ann", tracking_number="33188-10025")
+    assert parcels.followed == [(MINE, "33188-10025", order.number)]
+    assert not shop.delivered_by_carrier(OTHER, order.number, "3318810025")
+    assert not shop.delivered_by_carrier(MINE, order.number, "3318810033")
+    assert not shop.delivered_by_carrier(MINE, "not an order", "3318810025")
+    assert shop.delivered_by_carrier(MINE, order.number, "3318810025")
+    delivered = shop.order(MINE, order.number)
+    assert (delivered.status.value, delivered.events[-1].by) == ("delivered", "carrier")
+    assert not shop.delivered_by_carrier(MINE, order.number, "3318810025")  # once

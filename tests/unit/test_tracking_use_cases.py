@@ -522,3 +522,48 @@ def test_a_webhook_is_given_up_after_its_attempts(
         clock.advance(timedelta(hours=7))
     [delivery] = tracking.webhook_log(MINE)
     assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)
+
+
+def test_a_subscription_is_told_only_of_the_statuses_it_chose(
+    tracking: TrackingService,
+    carrier: ScriptedCarrier,
+    clock: FrozenClock,
+    receiver: RecordingWebhooks,
+) -> None:
+    import json
+
+    tracking.add(MINE, NUMBER)
+    delivered = tracking.subscribe(
+        MINE, "https://hooks.example.com/delivered", events=["delivered"]
+    )
+    every = tracking.subscribe(MINE, "https://hooks.example.com/all", events=[])
+    assert (delivered.events, every.events) == (frozenset({S.DELIVERED}), frozenset())
+    carrier.answers[NUMBER] = ParcelTracking(
+        NUMBER, journey(clock.now(), (1, "03", S.IN_TRANSIT, "CHICAGO IL"))
+    )
+    clock.advance(timedelta(hours=2))
+    tracking.refresh_due()
+    carrier.answers[NUMBER] = ParcelTracking(
+        NUMBER,
+        journey(
+            clock.now() - timedelta(hours=2),
+            (1, "03", S.IN_TRANSIT, "CHICAGO IL"),
+            (3, "01", S.DELIVERED, "BOSTON MA"),
+        ),
+    )
+    clock.advance(timedelta(hours=5))
+    tracking.refresh_due()
+    assert tracking.deliver_webhooks() == 3
+    told = sorted((url, json.loads(body)["status"]) for url, body, _ in receiver.received)
+    assert told == [
+        ("https://hooks.example.com/all", "delivered"),
+        ("https://hooks.example.com/all", "in_transit"),
+        ("https://hooks.example.com/delivered", "delivered"),
+    ]
+    for events in (["shipped"], "delivered", [1]):
+        with pytest.raises(ValidationError) as caught:
+            tracking.subscribe(MINE, "https://hooks.example.com/x", events=events)  # type: ignore[arg-type]
+        assert caught.value.code in ("invalid_status", "invalid_events")
+    assert tracking.subscription(MINE, delivered.id) == delivered
+    with pytest.raises(NotFound):
+        tracking.subscription(OTHER, delivered.id)
