@@ -85,8 +85,8 @@ def bench(url: str, data_dir: str, orders: int, customers: int, threads: int, ru
     try:
         for item in demo_items({"PR-VPSD1": "postroom-vpsd-1"}):
             pr.shop.save_item(item)
-        pr.shop.adjust_stock("SEAL-1L", orders * 4)
-        pr.shop.adjust_stock("OFF-OPENER", orders * 8)
+        pr.shop.adjust_stock("SEAL-1L", orders * 4, staff="bench", reason="restock")
+        pr.shop.adjust_stock("OFF-OPENER", orders * 8, staff="bench", reason="restock")
         people = _customers(pr, run, customers)
         checkouts = _checkouts(pr, people, orders, f"{run}-order")
         deposits = _deposits(pr, people, orders, f"{run}-deposit")

@@ -46,7 +46,7 @@ from postroom.core.cases.model import (
 from postroom.core.cases.service import CasesService
 from postroom.core.clock import Clock, SystemClock
 from postroom.core.config import Config
-from postroom.core.contracts.model import AddressChange
+from postroom.core.contracts.model import AddressChange, AddressRequest, AddressRequestStatus
 from postroom.core.contracts.service import ContractsService, EquipmentService
 from postroom.core.db import Database, UnitOfWork
 from postroom.core.errors import (
@@ -259,6 +259,8 @@ class Postroom:
             staff=_StaffDirectory(self.identity),
             mail=_StaffMail(self.outbox),
             refunds=_ClaimRefunds(self.funding),
+            # the meters, invoices, orders and shipments a case may link
+            links=_CaseLinkTargets(self.meters, self.billing, self.shop, self.tracking),
             targets=sla_targets(config.case_first_response_hours, config.case_resolution_hours),
             reopen_days=config.case_reopen_days,
             warning_minutes=config.case_warning_minutes,
@@ -279,9 +281,9 @@ class Postroom:
         )
         self.canned_replies = CannedReplies(db, clock, lambda value: parse_department(value).value)
         # the contracts area's InstallationAddressRequests: an address change is a case
-        self.equipment.use_address_requests(
-            _AddressChangesAsCases(self.cases, self.equipment.kept_requests), kept_too=True
-        )
+        address_cases = _AddressChangesAsCases(self.cases, self.equipment.kept_requests)
+        self.equipment.use_address_requests(address_cases, kept_too=True)
+        self.equipment.add_resolved_listener(address_cases.resolved)
         # support's email channel (`postroom mail serve` / `mail import`): inbound email
         # opens and continues cases; agents' replies on email cases go out by email
         self.case_mail = CaseMail(
@@ -635,6 +637,17 @@ class _AddressChangesAsCases:
         # staff apply the move from the contracts area's list, under the case's number
         return self._kept.hand_over(connection, change, reference=case.number)
 
+    def resolved(self, connection: Any, request: AddressRequest) -> None:
+        """The address change was applied or refused: its case is resolved with it (the
+        contracts area tells the customer, quoting the case's number)."""
+        done = request.status is AddressRequestStatus.DONE
+        self._cases.resolve_in(
+            connection,
+            request.reference,
+            by=Actor.system(f"equipment: {request.resolved_by or 'staff'}"),
+            reason="address change applied" if done else "address change refused",
+        )
+
 
 class _TracesAsCases:
     """The tracking area's ``TraceRequests``: a trace, a lost-parcel report, a reroute or
@@ -675,6 +688,40 @@ class _TracesAsCases:
             links=[Link(LinkKind.SHIPMENT, shipment.number)],
         )
         return case.number
+
+
+class _CaseLinkTargets:
+    """The cases area's ``LinkTargets``: a meter, invoice, order or shipment is an
+    account's when its own area says so (each asked through its service)."""
+
+    def __init__(
+        self,
+        meters: MetersService,
+        billing: BillingService,
+        shop: ShopService,
+        tracking: TrackingService,
+    ) -> None:
+        self._meters = meters
+        self._billing = billing
+        self._shop = shop
+        self._tracking = tracking
+
+    def belongs(self, customer_number: str, link: Link) -> bool:
+        reference = link.reference
+        try:
+            if link.kind is LinkKind.METER:
+                return self._meters.get(reference).customer_account == customer_number
+            if link.kind is LinkKind.INVOICE:
+                self._billing.get(customer_number, reference)
+                return True
+            if link.kind is LinkKind.ORDER:
+                self._shop.order(customer_number, reference)
+                return True
+            if link.kind is LinkKind.SHIPMENT:
+                return self._tracking.follows(customer_number, reference)
+        except (NotFound, ValidationError):
+            return False
+        return False
 
 
 class _TrackedShipments:
@@ -897,6 +944,28 @@ class _ShopCharges:
             if error.code not in ("billing_region_required", "unknown_region"):
                 raise
             raise Conflict(error.message, code=error.code) from None  # the account's profile
+        return Charged(invoice.number, invoice.tax)
+
+    def paid_in(
+        self,
+        session: Session,
+        customer_number: str,
+        lines: Sequence[ChargeLine],
+        *,
+        kind: str,
+        reference: str,
+        payment_id: str,
+        paid: Money,
+    ) -> Charged:
+        invoice = self._billing.issue_paid_invoice_in(
+            session,
+            customer_number,
+            [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+            kind=kind,
+            reference=reference,
+            payment_id=payment_id,
+            paid=paid,
+        )
         return Charged(invoice.number, invoice.tax)
 
     def tax_rule(self, customer_number: str) -> TaxRule:

@@ -1,6 +1,6 @@
 """Email: a notification composed as a MIME message, and the local mailbox.
 
-``compose`` turns an outbox message into what an email notifier sends: a
+``render`` turns an outbox message into what an email notifier sends: a
 multipart/alternative of the plain text and its HTML (the sender's, else the text
 escaped with its links made clickable), with From, To, Subject, Date (postroom's
 clock), Content-Language and a Message-Id derived from the outbox message's id and the
@@ -22,16 +22,21 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from email.message import EmailMessage
+from email import encoders
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import attrs
 
 from postroom.core.errors import ValidationError
 from postroom.core.files import PRIVATE_FILE, private_dir
-from postroom.core.ports import Notification
+from postroom.core.ports import Attachment, Notification
 
 #: The maildir's folder in the data directory.
 MAILDIR_NAME = "mail"
@@ -45,6 +50,10 @@ _LINK_TRAILER = ".,;:!?)]}'\""
 _UNFIT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # Message-Id's left part is a dot-atom: keep the outbox id's letters, digits and - _ .
 _NOT_ATOM = re.compile(r"[^A-Za-z0-9_.-]+")
+#: SMTP's line length limit (RFC 5322 2.1.1), without the CRLF
+_MAX_LINE = 998
+#: the wire form of an email: CRLF line ends
+_WIRE = email.policy.compat32.clone(linesep="\r\n")
 
 
 def check_header(name: str, value: str) -> str:
@@ -110,9 +119,13 @@ def sender_address(sender: str) -> str:
     return address
 
 
-def compose(notification: Notification, *, sender: str, now: datetime) -> EmailMessage:
+def render(notification: Notification, *, sender: str, now: datetime) -> bytes:
     """The email of ``notification`` (whose recipient is an email address) from
-    ``sender``, dated ``now``."""
+    ``sender``, dated ``now``, as the bytes an SMTP server or a maildir takes.
+
+    Built with the standard library's ``compat32`` classes: the ``email.policy.default``
+    ones parse every header value they are given and fold it again on output, which
+    cost more than the rest of sending an email (issue 14's acknowledgements)."""
     to = email_address(notification.recipient)
     if to is None:
         raise ValidationError(
@@ -120,41 +133,77 @@ def compose(notification: Notification, *, sender: str, now: datetime) -> EmailM
         )
     from_address = sender_address(sender)
     name = check_header("recipient name", notification.data.get("addressee_name", ""))
-    message = EmailMessage(policy=email.policy.default)
-    message["From"] = sender
-    message["To"] = formataddr((name, to)) if name else to
-    message["Subject"] = check_header("subject", notification.subject)
-    message["Date"] = format_datetime(now)
+    subject = check_header("subject", notification.subject)
+    language = check_header("language", notification.language)
     domain = from_address.rpartition("@")[2]
     # A message that is part of a thread (a support case's email) names its own
     # Message-Id, so that a reply to it can be matched, and what it answers.
     threaded = notification.data.get("message_id")
-    message["Message-ID"] = (
+    own_id = (
         check_header("Message-Id", threaded)
         if threaded
         else message_id(notification.id or _fresh_id(now), to, domain)
     )
-    for header, key in (("In-Reply-To", "in_reply_to"), ("References", "references")):
-        if notification.data.get(key):
-            message[header] = check_header(header, notification.data[key])
-    # RFC 3834: a robot wrote it; vacation responders keep quiet.
-    message["Auto-Submitted"] = "auto-generated"
-    language = check_header("language", notification.language)
-    message.set_content(notification.body)
-    message.add_alternative(
-        notification.html or text_to_html(notification.body, language), subtype="html"
+    answers = [
+        (header, check_header(header, notification.data[key]))
+        for header, key in (("In-Reply-To", "in_reply_to"), ("References", "references"))
+        if notification.data.get(key)
+    ]
+    body: Message = MIMEMultipart(
+        "alternative",
+        _subparts=[
+            _text_part(notification.body, "plain"),
+            _text_part(notification.html or text_to_html(notification.body, language), "html"),
+        ],
     )
-    for attachment in notification.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        message.add_attachment(
-            attachment.content,
-            maintype=maintype,
-            subtype=subtype,
-            filename=check_header("attachment name", attachment.filename),
+    if notification.attachments:
+        body = MIMEMultipart(
+            "mixed", _subparts=[body, *(_attached(a) for a in notification.attachments)]
         )
-    # after the parts: set_content and add_alternative move Content-* headers into them
-    message["Content-Language"] = language
+    body["From"] = formataddr(parseaddr(sender), charset="utf-8")
+    body["To"] = formataddr((name, to), charset="utf-8") if name else to
+    # compat32 takes a Header for text it must encode (typeshed knows only str)
+    encoded: Any = subject if subject.isascii() else Header(subject, "utf-8")
+    body["Subject"] = encoded
+    body["Date"] = format_datetime(now)
+    body["Message-ID"] = own_id
+    for header, value in answers:
+        body[header] = value
+    # RFC 3834: a robot wrote it; vacation responders keep quiet.
+    body["Auto-Submitted"] = "auto-generated"
+    body["Content-Language"] = language
+    return body.as_bytes(policy=_WIRE)
+
+
+def compose(notification: Notification, *, sender: str, now: datetime) -> EmailMessage:
+    """``render``'s email read back as an ``EmailMessage`` (its headers decoded, its
+    parts at hand): what a reader of the email sees."""
+    message = email.message_from_bytes(
+        render(notification, sender=sender, now=now), policy=email.policy.default
+    )
+    assert isinstance(message, EmailMessage)
     return message
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    # plain ASCII in short lines travels as it is; anything else as UTF-8 in base64
+    if text.isascii() and all(len(line) <= _MAX_LINE for line in text.splitlines()):
+        return MIMEText(text, subtype, "us-ascii")
+    return MIMEText(text, subtype, "utf-8")
+
+
+def _attached(attachment: Attachment) -> MIMEBase:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    filename = check_header("attachment name", attachment.filename)
+    part = MIMEBase(maintype, subtype or "octet-stream")
+    part.set_payload(attachment.content)
+    encoders.encode_base64(part)
+    part.add_header(
+        "Content-Disposition",
+        "attachment",
+        filename=filename if filename.isascii() else ("utf-8", "", filename),
+    )
+    return part
 
 
 def check_message(recipient: str) -> Notification:
@@ -218,7 +267,7 @@ class LocalMailbox:
             private_dir(self.path / folder)
         return _PrivateMaildir(self.path, factory=None, create=True)
 
-    def deliver(self, message: EmailMessage) -> None:
+    def deliver(self, message: EmailMessage | bytes) -> None:
         """Keep ``message`` (written to ``tmp/``, then moved to ``new/``)."""
         self._maildir().add(message)
 

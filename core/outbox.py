@@ -26,8 +26,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -45,6 +48,7 @@ from postroom.core.ports import (
     AddressBook,
     Addressee,
     Attachment,
+    BatchNotifier,
     Notification,
     Notifier,
     Translation,
@@ -89,6 +93,23 @@ outbox_messages = sa.Table(
     # JSON list of {filename, content_type, base64}: files an email carries
     sa.Column("attachments", sa.Text, nullable=False, server_default="[]"),
     sa.Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+)
+
+
+#: A new message (built once: the values come with each execution).
+_ADD = outbox_messages.insert()
+#: One attempt's outcome, recorded for many messages at once (an executemany).
+_RECORD = (
+    outbox_messages.update()
+    .where(outbox_messages.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        attempts=sa.bindparam("b_attempts"),
+        next_attempt_at=sa.bindparam("b_next_attempt_at"),
+        last_error=sa.bindparam("b_last_error"),
+        delivered_to=sa.bindparam("b_delivered_to"),
+        updated_at=sa.bindparam("b_updated_at"),
+    )
 )
 
 
@@ -195,6 +216,7 @@ class Outbox:
         self._config = config
         self.address_book: AddressBook = address_book or NoAddressBook()
         self.max_attempts = max_attempts
+        self._sender: BackgroundSender | None = None
 
     # ----------------------------------------------------------------- writing
 
@@ -208,7 +230,8 @@ class Outbox:
         message_id = notification.id or "msg_" + uuid.uuid4().hex[:24]
         now = self._clock.now()
         connection.execute(
-            outbox_messages.insert().values(
+            _ADD,
+            dict(
                 id=message_id,
                 kind=notification.kind[:60],
                 channel=notification.channel[:20],
@@ -242,7 +265,7 @@ class Outbox:
                 delivered_to="[]",
                 created_at=now,
                 updated_at=now,
-            )
+            ),
         )
         return attrs.evolve(notification, id=message_id)
 
@@ -323,33 +346,69 @@ class Outbox:
         """Deliver messages written with ``add(..., claimed=True)``, right after the
         commit that wrote them: they were claimed in that very transaction, so no
         transaction of its own claims them (one write less a message, for a sender of
-        many, such as support's email channel). One not delivered now (a notifier
-        failed, the process died) is retried by the worker once its lease runs out.
-        Returns how many were delivered."""
-        delivered = 0
-        for message_id in dict.fromkeys(message_ids):
+        many, such as support's email channel). They are read in one transaction and
+        their outcomes recorded in one. One not delivered now (a notifier failed, the
+        process died) is retried by the worker once its lease runs out. Returns how
+        many were delivered."""
+        return self._deliver_batch(list(dict.fromkeys(message_ids)), self._notifiers())
 
-            def read(uow: UnitOfWork, message_id: str = message_id) -> OutboxMessage | None:
-                t = outbox_messages
-                row = uow.connection.execute(
-                    sa.select(t).where(
-                        t.c.id == message_id, t.c.status == MessageStatus.PENDING.value
-                    )
-                ).first()
-                return None if row is None else OutboxMessage.from_row(row)
+    def hand_over(self, message_ids: Sequence[str]) -> None:
+        """Claimed messages, after the commit that wrote them: to the background sender
+        when one runs in this process (``background_sender``: delivered in batches over
+        one connection), else delivered now (``deliver_claimed``)."""
+        sender = self._sender
+        if sender is not None:
+            sender.hand_over(message_ids)
+        else:
+            self.deliver_claimed(message_ids)
 
-            found = self._db.run(read, readonly=True)
-            if found is not None:
-                delivered += self._send(found)
-        return delivered
+    @contextmanager
+    def background_sender(self, *, max_batch: int = 200) -> Iterator[BackgroundSender]:
+        """Run a ``BackgroundSender`` for the block (``postroom mail serve``): what is
+        handed over meanwhile is sent in batches; at the end of the block what is left
+        is sent, then the sender stops."""
+        sender = BackgroundSender(self, max_batch=max_batch)
+        sender.start()
+        self._sender = sender
+        try:
+            yield sender
+        finally:
+            self._sender = None
+            sender.stop()
+
+    def _deliver_batch(self, message_ids: Sequence[str], notifiers: Sequence[Notifier]) -> int:
+        """Send the pending messages among ``message_ids`` (read in one transaction)
+        through ``notifiers``, and record every outcome in one transaction."""
+        if not message_ids:
+            return 0
+
+        def read(uow: UnitOfWork) -> list[OutboxMessage]:
+            t = outbox_messages
+            rows = uow.connection.execute(
+                sa.select(t).where(
+                    t.c.id.in_(message_ids), t.c.status == MessageStatus.PENDING.value
+                )
+            )
+            return [OutboxMessage.from_row(r) for r in rows]
+
+        found = self._db.run(read, readonly=True)
+        outcomes = [(message, *self._sent(message, notifiers)) for message in found]
+        self._record(outcomes)
+        return sum(1 for _message, _taken, errors in outcomes if not errors)
 
     def _attempt(self, message_id: str) -> bool:
         claimed = self._claim(message_id)
         if claimed is None:
             return False
-        return self._send(claimed)
+        taken, errors = self._sent(claimed, self._notifiers())
+        self._record([(claimed, taken, errors)])
+        return not errors
 
-    def _send(self, claimed: OutboxMessage) -> bool:
+    def _sent(
+        self, claimed: OutboxMessage, notifiers: Sequence[Notifier]
+    ) -> tuple[list[str], list[str]]:
+        """Send ``claimed`` through every notifier of its channel that has not taken it
+        yet: who took it (all of them so far), and the errors."""
         notification = claimed.notification
         taken = list(claimed.delivered_to)
         errors: list[str] = []
@@ -357,8 +416,8 @@ class Outbox:
             copies = self._copies(notification)
         except Exception as error:  # the address book is down: try again later
             log.warning("no addressees for %s: %s", notification.id, error)
-            return self._record(claimed, taken, [f"address book: {type(error).__name__}: {error}"])
-        serving = [n for n in self._notifiers() if notification.channel in n.channels]
+            return taken, [f"address book: {type(error).__name__}: {error}"]
+        serving = [n for n in notifiers if notification.channel in n.channels]
         for notifier in serving:
             for address, copy in copies:
                 done = notifier.name if address is None else f"{notifier.name}:{address}"
@@ -380,7 +439,7 @@ class Outbox:
                 taken.append(done)
         if not serving:
             errors.append(f"no notifier serves the {notification.channel} channel")
-        return self._record(claimed, taken, errors)
+        return taken, errors
 
     def _copies(self, notification: Notification) -> list[tuple[str | None, Notification]]:
         """What the notifiers send for ``notification``: one copy per addressee of a
@@ -420,33 +479,47 @@ class Outbox:
 
         return self._db.run(work)
 
-    def _record(self, message: OutboxMessage, taken: list[str], errors: list[str]) -> bool:
+    def _record(self, outcomes: Sequence[tuple[OutboxMessage, list[str], list[str]]]) -> None:
+        """Record, in one transaction, each message's attempt: delivered, or its error
+        and next attempt (``failed`` after the last one)."""
         now = self._clock.now()
-        values: dict[str, Any] = {"delivered_to": json.dumps(taken), "updated_at": now}
-        if not errors:
-            values.update(status=MessageStatus.DELIVERED.value, next_attempt_at=now)
-        else:
-            attempts = message.attempts + 1
-            values.update(attempts=attempts, last_error="; ".join(errors)[:500])
-            if attempts >= self.max_attempts:
-                values.update(status=MessageStatus.FAILED.value, next_attempt_at=now)
-                log.error(
-                    "message %s (%s) to %s failed %d times; left for an admin",
-                    message.id,
-                    message.notification.kind,
-                    message.notification.recipient,
-                    attempts,
-                )
-            else:
-                values.update(next_attempt_at=now + retry_delay(attempts))
+        rows: list[dict[str, Any]] = []
+        for message, taken, errors in outcomes:
+            row = {
+                "b_id": message.id,
+                "b_delivered_to": json.dumps(taken),
+                "b_updated_at": now,
+                "b_status": MessageStatus.DELIVERED.value,
+                "b_attempts": message.attempts,
+                "b_next_attempt_at": now,
+                "b_last_error": message.last_error,
+            }
+            if errors:
+                attempts = message.attempts + 1
+                row.update(b_attempts=attempts, b_last_error="; ".join(errors)[:500])
+                if attempts >= self.max_attempts:
+                    row.update(b_status=MessageStatus.FAILED.value)
+                    log.error(
+                        "message %s (%s) to %s failed %d times; left for an admin",
+                        message.id,
+                        message.notification.kind,
+                        message.notification.recipient,
+                        attempts,
+                    )
+                else:
+                    row.update(
+                        b_status=MessageStatus.PENDING.value,
+                        b_next_attempt_at=now + retry_delay(attempts),
+                    )
+            rows.append(row)
+        if not rows:
+            return
 
         def work(uow: UnitOfWork) -> None:
-            t = outbox_messages
-            uow.connection.execute(t.update().where(t.c.id == message.id).values(**values))
+            uow.connection.execute(_RECORD, rows)
             uow.commit()
 
         self._db.run(work)
-        return not errors
 
     def _notifiers(self) -> list[Notifier]:
         """Every registered notifier, one plugin at a time: a plugin whose hook raises or
@@ -570,3 +643,89 @@ class Outbox:
 
         found = self._db.run(work, readonly=True)
         return {s.value: found.get(s.value, 0) for s in MessageStatus}
+
+
+class BackgroundSender:
+    """Delivers claimed messages handed over after their commit (``Outbox.hand_over``)
+    from a thread of its own, in batches: what was handed over while the last batch
+    went out is read in one transaction, sent through one connection per notifier
+    (``ports.BatchNotifier``: one SMTP session, kept open while messages keep coming
+    and closed after ``IDLE_SECONDS`` without any), and recorded in one transaction.
+
+    The caller's answer does not wait for the delivery (``postroom mail serve``
+    answers 250 once the case and its acknowledgement are committed). Nothing is lost
+    if the process dies first: a handed-over message is still claimed in the outbox,
+    and the worker's ``outbox.deliver`` sends it once the claim's lease runs out; a
+    message sent but not yet recorded is sent again then, under the same Message-Id."""
+
+    IDLE_SECONDS = 2.0
+
+    def __init__(self, outbox: Outbox, *, max_batch: int = 200) -> None:
+        self._outbox = outbox
+        self._max_batch = max_batch
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self.batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hand_over(self, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            self._queue.put(message_id)
+
+    def drain(self) -> None:
+        """Wait until everything handed over so far was tried."""
+        self._queue.join()
+
+    def stop(self) -> None:
+        """Send what is left, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        connections: ExitStack | None = None
+        notifiers: list[Notifier] = []
+        stopping = False
+        try:
+            while not stopping:
+                try:
+                    first = self._queue.get(
+                        timeout=self.IDLE_SECONDS if connections is not None else None
+                    )
+                except queue.Empty:  # idle: the connections are closed until needed
+                    if connections is not None:
+                        connections.close()
+                    connections = None
+                    continue
+                batch = [] if first is None else [first]
+                stopping = first is None
+                while len(batch) < self._max_batch and not stopping:
+                    try:
+                        following = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if following is None:
+                        stopping = True
+                    else:
+                        batch.append(following)
+                try:
+                    if batch and connections is None:
+                        notifiers = self._outbox._notifiers()
+                        connections = ExitStack()
+                        for notifier in notifiers:
+                            if isinstance(notifier, BatchNotifier):
+                                connections.enter_context(notifier.batch())
+                    self._outbox._deliver_batch(batch, notifiers)
+                    self.batches += 1 if batch else 0
+                except Exception:  # left claimed: the worker sends them after the lease
+                    log.exception("the outbox's background sender failed a batch")
+                    if connections is not None:
+                        connections.close()
+                    connections = None
+                finally:
+                    for _taken in range(len(batch) + (1 if stopping else 0)):
+                        self._queue.task_done()
+        finally:
+            if connections is not None:
+                connections.close()

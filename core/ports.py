@@ -7,6 +7,7 @@ only ever talks to a carrier, payment source, notifier, meter or scale through t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -110,6 +111,17 @@ class Notifier(Protocol):
     def send(self, notification: Notification) -> None:
         """Deliver ``notification`` or raise; postroom retries failed deliveries with
         backoff, so the same ``notification.id`` may come again (dedupe on it)."""
+        ...
+
+
+@runtime_checkable
+class BatchNotifier(Protocol):
+    """A notifier that can send many messages over one connection (the email notifier:
+    one SMTP session). Optional: the outbox's background sender wraps each batch of
+    ``send`` calls in ``batch()`` when the notifier has it."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A block whose ``send`` calls share one connection, closed at its end."""
         ...
 
 

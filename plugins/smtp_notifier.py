@@ -2,9 +2,10 @@
 
 Settings ``POSTROOM_SMTP_*`` and ``POSTROOM_MAIL_FROM`` (core/config.py). Each message
 goes as multipart/alternative text + HTML in its reader's language, with a Message-Id
-that is the same on every retry of one outbox message (``core.mail.compose``). Any
+that is the same on every retry of one outbox message (``core.mail.render``). Any
 failure (server down, TLS refused, login or recipient rejected) raises, so the outbox
-retries with backoff and an admin sees the last error.
+retries with backoff and an admin sees the last error. A batch of messages (the
+outbox's background sender) goes through one SMTP session.
 
 Without ``POSTROOM_SMTP_HOST`` (the embedded default) the same email is kept in the
 maildir ``mail/`` of the data directory instead, and ``postroom mail outbox`` lists it.
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from email.message import EmailMessage
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import attrs
 
@@ -25,8 +27,8 @@ from postroom.core.hookspecs import hookimpl
 from postroom.core.mail import (
     MAILDIR_NAME,
     LocalMailbox,
-    compose,
     email_address,
+    render,
     sender_address,
 )
 from postroom.core.meters.alerts import DATA_CENTER
@@ -36,7 +38,9 @@ log = logging.getLogger(__name__)
 
 
 class SmtpTransport:
-    """One SMTP session per message: connect, secure, log in, send, quit."""
+    """SMTP sessions to the site's server: one per message, or one for a whole batch
+    of messages (``session``), which spares each message its connection, TLS
+    handshake and login."""
 
     def __init__(self, config: Config) -> None:
         assert config.smtp_host is not None
@@ -47,6 +51,8 @@ class SmtpTransport:
         self.password = config.smtp_password or ""
         self.timeout = config.smtp_timeout
         self.ca_file = config.smtp_ca_file
+        self._open: smtplib.SMTP | None = None
+        self._batching = False
 
     def _tls(self) -> ssl.SSLContext:
         # Certificate and host name checked; a private CA comes from POSTROOM_SMTP_CA_FILE.
@@ -54,7 +60,7 @@ class SmtpTransport:
             cafile=None if self.ca_file is None else str(self.ca_file)
         )
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def _connect(self) -> smtplib.SMTP:
         session: smtplib.SMTP
         if self.security == "tls":
             session = smtplib.SMTP_SSL(
@@ -62,14 +68,68 @@ class SmtpTransport:
             )
         else:
             session = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with session:
+        try:
             if self.security == "starttls":
                 session.starttls(context=self._tls())
             if self.username:
                 session.login(self.username, self.password)
-            refused = session.send_message(message, from_addr=sender, to_addrs=[recipient])
-            if refused:  # only one recipient: SMTPRecipientsRefused covers it, but be sure
-                raise smtplib.SMTPRecipientsRefused(refused)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Send every message of the block through one SMTP session (opened at the
+        first message, ended with QUIT at the end of the block)."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self._close(quit=True)
+
+    def _close(self, *, quit: bool) -> None:
+        session, self._open = self._open, None
+        if session is None:
+            return
+        try:
+            if quit:
+                session.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            session.close()
+
+    def send(self, message: bytes, sender: str, recipient: str) -> None:
+        if not self._batching:
+            with self._connect() as session:
+                _send_one(session, message, sender, recipient)
+            return
+        reused = self._open is not None
+        if self._open is None:
+            self._open = self._connect()
+        try:
+            _send_one(self._open, message, sender, recipient)
+        except smtplib.SMTPServerDisconnected:
+            self._close(quit=False)
+            if not reused:
+                raise
+            # the server ended an idle session: once more on a new one (at worst the
+            # server had taken it: the same Message-Id lets the receiver drop a repeat)
+            self._open = self._connect()
+            _send_one(self._open, message, sender, recipient)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError):
+            raise  # the server answered and reset the transaction: the session goes on
+        except BaseException:
+            self._close(quit=False)  # a session in an unknown state is not reused
+            raise
+
+
+def _send_one(session: smtplib.SMTP, message: bytes, sender: str, recipient: str) -> None:
+    refused = session.sendmail(sender, [recipient], message)
+    if refused:  # only one recipient: SMTPRecipientsRefused covers it, but be sure
+        raise smtplib.SMTPRecipientsRefused(refused)
 
 
 @attrs.frozen
@@ -78,8 +138,11 @@ class MaildirTransport:
 
     mailbox: LocalMailbox
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: bytes, sender: str, recipient: str) -> None:
         self.mailbox.deliver(message)
+
+    def session(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class EmailNotifier:
@@ -101,6 +164,11 @@ class EmailNotifier:
         self.sender = sender
         self.data_center = data_center
 
+    def batch(self) -> AbstractContextManager[None]:
+        """The messages sent in the block go through one SMTP session
+        (``ports.BatchNotifier``)."""
+        return self.transport.session()
+
     def send(self, notification: Notification) -> None:
         recipient = notification.recipient
         if recipient == DATA_CENTER and self.data_center:
@@ -116,7 +184,7 @@ class EmailNotifier:
                 notification.kind,
             )
             return
-        message = compose(
+        message = render(
             attrs.evolve(notification, recipient=address),
             sender=self.sender,
             now=self.clock.now(),

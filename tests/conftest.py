@@ -280,6 +280,8 @@ class ReceivedMail:
     login: str | None
     #: whether the session ran over TLS (STARTTLS or implicit)
     secure: bool
+    #: the client's address and port: one per SMTP session
+    peer: tuple[str, int] = ("", 0)
 
 
 @attrs.define
@@ -340,6 +342,7 @@ class SmtpServer:
                     message=parsed,
                     login=None if login is None else login.login.decode(),
                     secure=bool(secure),
+                    peer=tuple(session.peer[:2]),
                 )
             )
             self._arrived.notify_all()

@@ -13,11 +13,9 @@ METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 
 def _french(folder: Path) -> set[str]:
     with (folder / "translations/fr/LC_MESSAGES/messages.po").open("rb") as po:
-        # a plural message's id is (singular, plural): the singular is what extraction finds
+        # a plural's id is its (singular, plural) pair: the singular is what the code names
         return {
-            m.id[0] if isinstance(m.id, tuple) else str(m.id)
-            for m in read_po(po)
-            if m.id and m.string
+            m.id if isinstance(m.id, str) else m.id[0] for m in read_po(po) if m.id and m.string
         }
 
 

@@ -45,6 +45,8 @@ LABELS = {
         "paid": "PAID",
         "pay": "Pay online in your account at {link} or by bank transfer quoting {number}.",
         "credit": "This credit note is deducted from what your account owes.",
+        "paid_with": "Paid on {day} with {how} (payment {payment}). Nothing is due.",
+        "paid_on": "Paid on {day} (payment {payment}). Nothing is due.",
         "page": "Page",
     },
     "fr": {
@@ -72,6 +74,8 @@ LABELS = {
         "pay": "Payez en ligne dans votre compte sur {link} ou par virement en indiquant "
         "la référence {number}.",
         "credit": "Cet avoir est déduit des sommes dues par votre compte.",
+        "paid_with": "Payée le {day} par {how} (paiement {payment}). Rien n'est dû.",
+        "paid_on": "Payée le {day} (paiement {payment}). Rien n'est dû.",
         "page": "Page",
     },
 }
@@ -164,8 +168,9 @@ class _Writer:
         return [*lines, current]
 
 
-def invoice_pdf(invoice: Invoice, payment_link: str) -> bytes:
-    """The PDF of ``invoice`` in its language; ``payment_link`` is where it is paid."""
+def invoice_pdf(invoice: Invoice, payment_link: str, paid_with: str | None = None) -> bytes:
+    """The PDF of ``invoice`` in its language; ``payment_link`` is where it is paid,
+    ``paid_with`` what paid it (an instrument's label) once it is paid."""
     language = invoice.language if invoice.language in LABELS else "en"
     label = LABELS[language]
     pdf = _Document(f"{invoice.number} - {label['page']}")
@@ -255,18 +260,33 @@ def invoice_pdf(invoice: Invoice, payment_link: str) -> bytes:
     for tax in invoice.tax_summary():
         total(f"{tax.name} {percent(tax.percent, language)}", tax.amount)
     total(
-        label["total_due"] if not invoice.is_credit_note else label["total"],
+        label["total_due"] if invoice.payable else label["total"],
         invoice.total,
         bold=True,
     )
     out.down(6)
     out.font(9)
-    instructions = (
-        label["credit"]
-        if invoice.is_credit_note
-        else label["pay"].format(link=payment_link, number=invoice.number)
-    )
+    instructions = _instructions(invoice, label, language, payment_link, paid_with)
     for part in out.wrapped(instructions, RIGHT - LEFT):
         out.put(LEFT, part)
         out.down(4.5)
     return bytes(pdf.output())
+
+
+def _instructions(
+    invoice: Invoice,
+    label: dict[str, str],
+    language: str,
+    payment_link: str,
+    paid_with: str | None,
+) -> str:
+    """What the customer does about the document: pay it, nothing (paid: how), or
+    deduct it (a credit note)."""
+    if invoice.is_credit_note:
+        return label["credit"]
+    if invoice.status is InvoiceStatus.PAID and invoice.paid_at is not None:
+        facts = {"day": day(invoice.paid_at.date(), language), "payment": invoice.payment_id}
+        if paid_with:
+            return label["paid_with"].format(how=paid_with, **facts)
+        return label["paid_on"].format(**facts)
+    return label["pay"].format(link=payment_link, number=invoice.number)

@@ -19,11 +19,12 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 import attrs
 
 from postroom.core.contracts.model import add_months
-from postroom.core.errors import NotFound, ValidationError
+from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.money import Money
 from postroom.core.text import check_no_control
 
@@ -229,6 +230,16 @@ def price_lines(items: Sequence[LineItem], rates: Sequence[TaxRate]) -> tuple[In
     return tuple(lines)
 
 
+def check_receipt(lines: Sequence[InvoiceLine], currency: str, paid: Money) -> None:
+    """An invoice issued paid totals exactly what was paid."""
+    total = sum(line.total.mills for line in lines)
+    if paid.currency != currency or paid.mills != total:
+        raise Conflict(
+            f"the sale was paid {paid}, its invoice would total {Money(total, currency)}",
+            code="receipt_total_mismatch",
+        )
+
+
 def negated(lines: Sequence[InvoiceLine]) -> tuple[InvoiceLine, ...]:
     """The lines of a credit note for ``lines``: every amount the other way."""
     return tuple(
@@ -418,6 +429,83 @@ def contract_line(
         f"{name} of meter {serial} ({product_code}), contract {contract_number}, "
         f"{first.isoformat()} to {last.isoformat()}"
     )
+
+
+#: A line's taxes, flat: (name as printed, percent, amount in mills).
+FlatTaxes = tuple[tuple[str, Decimal, int], ...]
+#: One unit priced: its net, its taxes and their sum, in mills.
+PricedUnit = tuple[int, FlatTaxes, int]
+
+
+def check_description(description: str) -> None:
+    """What ``check_items`` asks of a line's description, for a text made by billing."""
+    if not description.isprintable():  # printable text holds no control character
+        check_no_control(description, "description")
+    if not 1 <= len(description) <= MAX_DESCRIPTION:
+        raise ValidationError(
+            f"a line's description is 1 to {MAX_DESCRIPTION} characters",
+            code="invalid_description",
+        )
+
+
+def price_one(unit_price_mills: int, rates: Sequence[TaxRate]) -> PricedUnit:
+    """One unit at ``unit_price_mills``: its net, its taxes and their sum, rounded as
+    ``price_lines`` rounds them (a billing run prices each contract amount once)."""
+    net = round_to_cents(unit_price_mills)
+    taxes = tuple((rate.name, rate.percent, rate.on(net)) for rate in rates)
+    return net, taxes, sum(t[2] for t in taxes)
+
+
+class OneLineInvoice(NamedTuple):
+    """A new invoice of one unit on one line, as the billing run issues it: flat
+    values, no ``Invoice``, ``InvoiceLine`` or ``Money`` each (a run issues a hundred
+    thousand). The seller and the moment of issue are the run's, the same for all;
+    ``invoice`` builds the full document when one is needed (a paperless email)."""
+
+    number: str
+    kind: str
+    customer_number: str
+    customer_name: str
+    customer_address: tuple[str, ...]
+    currency: str
+    issued_on: date
+    due_on: date
+    reference: str
+    installation_number: str | None
+    language: str
+    description: str
+    unit_price_mills: int
+    net_mills: int
+    taxes: FlatTaxes
+    tax_mills: int
+
+    def invoice(self, seller: Party, created_at: datetime) -> Invoice:
+        money = functools.partial(Money, currency=self.currency)
+        return Invoice(
+            id=0,
+            number=self.number,
+            kind=InvoiceKind(self.kind),
+            customer_number=self.customer_number,
+            customer=Party(self.customer_name, self.customer_address),
+            seller=seller,
+            currency=self.currency,
+            issued_on=self.issued_on,
+            due_on=self.due_on,
+            lines=(
+                InvoiceLine(
+                    position=1,
+                    description=self.description,
+                    quantity=1,
+                    unit_price=money(self.unit_price_mills),
+                    net=money(self.net_mills),
+                    taxes=tuple(TaxAmount(n, p, money(m)) for n, p, m in self.taxes),
+                ),
+            ),
+            reference=self.reference,
+            installation_number=self.installation_number,
+            language=self.language,
+            created_at=created_at,
+        )
 
 
 def statement_line(month: str, language: str) -> str:

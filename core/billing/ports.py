@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.billing.model import Invoice, LineItem
-from postroom.core.contracts.model import Contract
+from postroom.core.contracts.model import BillableContract
 from postroom.core.funding.model import Instrument, Payment, Statement
 from postroom.core.money import Money
 from postroom.core.ports import Attachment, PaymentSource, Translation
@@ -93,7 +93,7 @@ class CustomerAccounts(Protocol):
 
 
 class Contracts(Protocol):
-    def billable_on(self, day: date) -> builtins.list[Contract]:
+    def billable_on(self, day: date) -> builtins.list[BillableContract]:
         """Every contract running on ``day`` (not cancelled, started, not ended)."""
         ...
 

@@ -46,11 +46,14 @@ from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.store import BillingRepository, BillingStore
 from postroom.core.clock import Clock, today
 from postroom.core.errors import Conflict, NotFound, ValidationError
+from postroom.core.money import Money
 from postroom.core.text import check_no_control
 
 RepositoryFactory = Callable[[Session], BillingRepository]
 #: The payment sources' kind automatic debit takes (SEPA, ACH).
 BANK_DEBIT = "bank_debit"
+#: How an invoice issued paid was paid: at the sale's checkout (a card).
+CHECKOUT = "checkout"
 MAX_PAGE = 1000
 
 
@@ -168,6 +171,39 @@ class BillingService:
         )
         return invoice
 
+    def issue_paid_invoice_in(
+        self,
+        session: Session,
+        customer_number: str,
+        lines: Sequence[LineItem],
+        *,
+        kind: str,
+        reference: str,
+        payment_id: str,
+        paid: Money,
+    ) -> Invoice:
+        """The invoice of a sale already paid (a shop order charged to a card), issued
+        ``paid`` by the funding payment ``payment_id`` in the caller's unit of work: its
+        payment shows in the account's history. ``paid`` must be what the invoice totals
+        (``receipt_total_mismatch`` otherwise, before anything is written: the tax table
+        or the customer's region changed since the sale was priced). The same
+        ``reference`` again answers the first invoice."""
+        account = self._accounts.get(customer_number)
+        if not isinstance(payment_id, str) or not 1 <= len(payment_id) <= 40:
+            raise ValidationError("a payment id is 1 to 40 characters", code="invalid_payment_id")
+        clean_payment = check_no_control(payment_id, "payment_id")
+        invoice, _ = self._issue(
+            session,
+            account,
+            lines,
+            kind,
+            reference,
+            0,
+            None,
+            paid=(clean_payment, paid),
+        )
+        return invoice
+
     def _issue(
         self,
         uow: Session,
@@ -177,7 +213,10 @@ class BillingService:
         reference: str,
         due_days: int | None,
         installation_number: str | None,
+        *,
+        paid: tuple[str, Money] | None = None,
     ) -> tuple[Invoice, builtins.list[str]]:
+        """``paid``: the funding payment that paid the sale already, and its amount."""
         clean_kind = model.parse_kind(kind)
         clean_reference = model.check_reference(reference)
         items = model.check_items(lines, account.currency)
@@ -193,6 +232,13 @@ class BillingService:
             if clean_kind is InvoiceKind.CREDIT_STATEMENT  # postage is not taxed
             else self.settings.taxes.rates_for(account.country, profile.region)
         )
+        priced = model.price_lines(items, rates)
+        now = self._clock.now()
+        settled: dict[str, Any] = {}
+        if paid is not None:
+            payment_id, amount = paid
+            model.check_receipt(priced, account.currency, amount)
+            settled = {"status": InvoiceStatus.PAID, "payment_id": payment_id, "paid_at": now}
         first = repository.next_numbers(Series.INVOICE, issued_on.year, 1)
         invoice = repository.add(
             Invoice(
@@ -205,13 +251,29 @@ class BillingService:
                 currency=account.currency,
                 issued_on=issued_on,
                 due_on=due_on,
-                lines=model.price_lines(items, rates),
+                lines=priced,
                 reference=clean_reference,
                 installation_number=installation_number,
                 language=profile.language,
-                created_at=self._clock.now(),
+                created_at=now,
+                **settled,
             )
         )
+        if paid is not None:
+            repository.add_payment(
+                InvoicePayment(
+                    invoice_number=invoice.number,
+                    customer_number=account.number,
+                    key=f"checkout:{invoice.number}",
+                    payment_id=paid[0],
+                    amount=invoice.total,
+                    via=CHECKOUT,
+                    status="settled",
+                    created_at=now,
+                    updated_at=now,
+                ),
+                invoice.id,
+            )
         return invoice, self._tell_issued(uow, invoice, profile)
 
     def _tell_issued(
@@ -330,7 +392,18 @@ class BillingService:
     def pdf(self, customer_number: str, number: str) -> bytes:
         """The customer's invoice as a PDF document, in the invoice's language."""
         invoice = self.get(customer_number, number)
-        return invoice_pdf(invoice, self.settings.invoice_link(invoice.number))
+        return invoice_pdf(
+            invoice, self.settings.invoice_link(invoice.number), self.paid_with(invoice)
+        )
+
+    def paid_with(self, invoice: Invoice) -> str | None:
+        """What paid a paid invoice, as the customer knows it: the label of the vault's
+        instrument (``Visa …4242 exp 12/2035``); None while it is not paid."""
+        if invoice.status is not InvoiceStatus.PAID or invoice.payment_id is None:
+            return None
+        payment = self._payments.payment(invoice.customer_number, invoice.payment_id)
+        labels = {i.id: i.label for i in self._payments.instruments(invoice.customer_number)}
+        return labels.get(payment.instrument_id) or payment.source
 
     def list(
         self,

@@ -27,6 +27,7 @@ from postroom.core.billing.model import (
     InvoiceLine,
     InvoicePayment,
     InvoiceStatus,
+    OneLineInvoice,
     Party,
     Series,
     TaxAmount,
@@ -161,7 +162,12 @@ class BillingRepository(Protocol):
         """Store a new invoice (its ``id`` is ignored); returns it with its id."""
         ...
 
-    def add_many(self, new: Sequence[Invoice]) -> None: ...
+    def add_one_line(
+        self, new: Sequence[OneLineInvoice], seller: Party, created_at: datetime
+    ) -> None:
+        """Store a billing run's invoices (numbered, of one line each), issued by
+        ``seller`` at ``created_at``."""
+        ...
 
     def get(self, number: str) -> Invoice | None: ...
 
@@ -266,51 +272,76 @@ class BillingStore:
         self._c.execute(sa.insert(invoice_lines), _line_rows(new_id, invoice.lines))
         return attrs.evolve(invoice, id=int(new_id))
 
-    def add_many(self, new: Sequence[Invoice]) -> None:
-        """A billing run's invoices, written by the driver itself (COPY on PostgreSQL,
-        the driver's executemany on SQLite): SQLAlchemy would build every row's
-        parameters anew, which cost more than the run's own rules."""
+    def add_one_line(
+        self, new: Sequence[OneLineInvoice], seller: Party, created_at: datetime
+    ) -> None:
+        """Written by the driver itself (COPY on PostgreSQL, the driver's executemany on
+        SQLite), with the ids chosen first so that no row is looked up again: SQLAlchemy
+        would build every row's parameters anew, which costs more than the run's rules."""
         if not new:
             return
         postgres = self._c.dialect.name == "postgresql"
-        rows = [_invoice_values(i) for i in new]
         if postgres:
-            # ids drawn from the table's sequence first: no look-up of the rows after
-            # (on a table without statistics yet, that look-up scanned it per batch)
-            drawn = self._c.execute(_DRAW_IDS_PG, {"count": len(new)}).scalars().all()
-            ids = {i.number: int(n) for i, n in zip(new, drawn, strict=True)}
-            copy_rows(
-                self._c,
-                "invoices",
-                ("id", *_INVOICE_COLUMNS),
-                [(ids[i.number], *row) for i, row in zip(new, rows, strict=True)],
-            )
+            ids = [int(n) for n in self._c.execute(_DRAW_IDS_PG, {"count": len(new)}).scalars()]
         else:
-            self._c.exec_driver_sql(_INSERT_INVOICES_SQLITE, [_for_sqlite(r) for r in rows])
-            ids = dict(
-                self._c.execute(
-                    sa.select(invoices.c.number, invoices.c.id).where(
-                        invoices.c.number.in_([i.number for i in new])
-                    )
-                ).all()
+            # the transaction holds SQLite's one write lock (BEGIN IMMEDIATE): nobody
+            # else adds an invoice until it ends, and these are the ids SQLite would give
+            last = int(self._c.exec_driver_sql(_LAST_ID_SQLITE).scalar_one())
+            ids = list(range(last + 1, last + 1 + len(new)))
+        # what every row of the run shares, converted once
+        seller_address = _ADDRESS_SEPARATOR.join(seller.address)
+        at = created_at if postgres else _SQLITE_MOMENT(created_at)
+        days: dict[date, object] = {}
+        taxes_json: dict[int, str] = {}  # by the identity of the run's shared tuples
+        invoice_rows = []
+        line_rows = []
+        for invoice_id, i in zip(ids, new, strict=True):
+            issued_on = days.get(i.issued_on)
+            if issued_on is None:
+                issued_on = days[i.issued_on] = i.issued_on if postgres else i.issued_on.isoformat()
+            due_on = days.get(i.due_on)
+            if due_on is None:
+                due_on = days[i.due_on] = i.due_on if postgres else i.due_on.isoformat()
+            invoice_rows.append(
+                (
+                    invoice_id,
+                    i.number,
+                    i.kind,
+                    i.customer_number,
+                    i.customer_name,
+                    _ADDRESS_SEPARATOR.join(i.customer_address),
+                    "",
+                    seller.name,
+                    seller_address,
+                    seller.tax_id,
+                    i.currency,
+                    issued_on,
+                    due_on,
+                    i.reference,
+                    i.installation_number,
+                    i.language,
+                    i.net_mills,
+                    i.tax_mills,
+                    i.net_mills + i.tax_mills,
+                    at,
+                    _OPEN,
+                    "",
+                )
             )
-        lines = [
-            (
-                ids[invoice.number],
-                line.position,
-                line.description,
-                line.quantity,
-                line.unit_price.mills,
-                line.net.mills,
-                json.dumps([[t.name, str(t.percent), t.amount.mills] for t in line.taxes]),
+            taxes = taxes_json.get(id(i.taxes))
+            if taxes is None:
+                taxes = taxes_json[id(i.taxes)] = json.dumps(
+                    [[name, str(percent), mills] for name, percent, mills in i.taxes]
+                )
+            line_rows.append(
+                (invoice_id, 1, i.description, 1, i.unit_price_mills, i.net_mills, taxes)
             )
-            for invoice in new
-            for line in invoice.lines
-        ]
         if postgres:
-            copy_rows(self._c, "invoice_lines", _LINE_COLUMNS, lines)
+            copy_rows(self._c, "invoices", _ONE_LINE_COLUMNS, invoice_rows)
+            copy_rows(self._c, "invoice_lines", _LINE_COLUMNS, line_rows)
         else:
-            self._c.exec_driver_sql(_INSERT_LINES_SQLITE, lines)
+            self._c.exec_driver_sql(_INSERT_ONE_LINE_SQLITE, invoice_rows)
+            self._c.exec_driver_sql(_INSERT_LINES_SQLITE, line_rows)
 
     def get(self, number: str) -> Invoice | None:
         found = self._load(sa.select(invoices).where(invoices.c.number == number))
@@ -345,8 +376,8 @@ class BillingStore:
             sa.select(invoices.c.customer_number, invoices.c.reference).where(
                 (invoices.c.issued_on >= since) & invoices.c.reference.startswith("contract:")
             )
-        )
-        return {(r.customer_number, r.reference) for r in rows}
+        ).all()  # fetched at once: row by row, the driver answers a call per row
+        return {(customer, reference) for customer, reference in rows}
 
     def listed(
         self,
@@ -533,38 +564,46 @@ class BillingStore:
         ]
 
 
-_INVOICE_COLUMNS = tuple(c.name for c in invoices.columns if c.name not in ("id", "auto_debit_at"))
+#: The columns of a billing run's new invoice: the others keep their defaults (none).
+_ONE_LINE_COLUMNS = (
+    "id",
+    "number",
+    "kind",
+    "customer_number",
+    "customer_name",
+    "customer_address",
+    "customer_tax_id",
+    "seller_name",
+    "seller_address",
+    "seller_tax_id",
+    "currency",
+    "issued_on",
+    "due_on",
+    "reference",
+    "installation_number",
+    "language",
+    "net_mills",
+    "tax_mills",
+    "total_mills",
+    "created_at",
+    "status",
+    "reason",
+)
+_OPEN = InvoiceStatus.OPEN.value
 _LINE_COLUMNS = tuple(c.name for c in invoice_lines.columns)
 _DRAW_IDS_PG = sa.text(
     "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :count)"
 )
+_LAST_ID_SQLITE = "SELECT COALESCE(MAX(id), 0) FROM invoices"
 _SQLITE = sqlite_dialect()
-_INSERT_INVOICES_SQLITE = str(
-    sa.insert(invoices).compile(dialect=_SQLITE, column_keys=list(_INVOICE_COLUMNS))
+_INSERT_ONE_LINE_SQLITE = str(
+    sa.insert(invoices).compile(dialect=_SQLITE, column_keys=list(_ONE_LINE_COLUMNS))
 )
 _INSERT_LINES_SQLITE = str(
     sa.insert(invoice_lines).compile(dialect=_SQLITE, column_keys=list(_LINE_COLUMNS))
 )
-#: How SQLAlchemy writes a moment (UtcDateTime) and a day (ISO text) in SQLite, for
-#: rows the driver writes.
-_SQLITE_BINDS: dict[str, Any] = {
-    name: invoices.c[name].type.bind_processor(_SQLITE) for name in ("created_at", "paid_at")
-}
-_SQLITE_BINDS.update({"issued_on": date.isoformat, "due_on": date.isoformat})
-_SQLITE_POSITIONS = [(_INVOICE_COLUMNS.index(n), f) for n, f in _SQLITE_BINDS.items()]
-
-
-def _invoice_values(invoice: Invoice) -> tuple[object, ...]:
-    row = _invoice_row(invoice)
-    return tuple(row[name] for name in _INVOICE_COLUMNS)
-
-
-def _for_sqlite(values: tuple[object, ...]) -> tuple[object, ...]:
-    converted = list(values)
-    for index, bind in _SQLITE_POSITIONS:
-        if converted[index] is not None:
-            converted[index] = bind(converted[index])
-    return tuple(converted)
+#: How SQLAlchemy writes a moment (UtcDateTime) in SQLite, for rows the driver writes.
+_SQLITE_MOMENT: Any = invoices.c.created_at.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
 
 
 def _invoice_row(invoice: Invoice) -> dict[str, Any]:

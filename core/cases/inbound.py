@@ -67,13 +67,14 @@ from postroom.core.cases.model import (
     MAX_BODY,
     MAX_NAME,
     MAX_SUBJECT,
+    ActorKind,
     Case,
-    Channel,
     Message,
     MessageKind,
 )
 from postroom.core.clock import Clock
 from postroom.core.errors import NotFound, PostroomError, StorageUnavailable, ValidationError
+from postroom.core.outbox import CUSTOMER_PREFIX
 from postroom.core.ports import Notification, Translation, VirusScanner
 
 T = TypeVar("T")
@@ -146,13 +147,15 @@ class Senders(Protocol):
 
 class Messages(Protocol):
     """The outbox: messages written in the caller's transaction, delivered after
-    (``claimed``: by the caller at once, else by the worker)."""
+    (``claimed``: handed over by the caller after its commit, else by the worker)."""
 
     def add(
         self, connection: Connection, notification: Notification, *, claimed: bool = False
     ) -> Notification: ...
 
-    def deliver_claimed(self, message_ids: Sequence[str]) -> int: ...
+    def hand_over(self, message_ids: Sequence[str]) -> None:
+        """Deliver these claimed messages now, or have the background sender do it."""
+        ...
 
 
 class Files(Protocol):
@@ -299,7 +302,7 @@ class CaseMail:
 
             self._db.run(settle)
         if done["acknowledgement"] is not None:
-            self._messages.deliver_claimed([done["acknowledgement"]])
+            self._messages.hand_over([done["acknowledgement"]])
         return Received(
             kept_id=keep.id,
             outcome=done["outcome"],
@@ -389,7 +392,7 @@ class CaseMail:
 
         told = self._db.run(work)
         if told is not None:
-            self._messages.deliver_claimed([told])
+            self._messages.hand_over([told])
         return Received(kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited")
 
     def _keep_only(
@@ -480,18 +483,26 @@ class CaseMail:
         return added.id
 
     def on_case_message(self, session: Session, case: Case, message: Message) -> None:
-        """The cases area's message listener: an agent's reply on a case that came by
-        email goes to the case's contact by email, in the same transaction as the reply
-        (the outbox delivers it after the commit, through the worker)."""
-        if message.kind is not MessageKind.AGENT or case.channel is not Channel.EMAIL:
-            return
-        if not case.contact.email:
-            return
+        """The cases area's message listener: an agent's reply goes to the customer by
+        email in the reply's own transaction (the outbox delivers it after the commit),
+        whatever channel the case came by (email, phone, portal, chat, letter). It goes
+        to the case's contact when the case has their address, in their language;
+        else to the people of the case's account (the outbox's address book), each in
+        theirs. Its tag and Message-Id bring their answer back into the case."""
+        if message.kind is not MessageKind.AGENT or message.author.kind is ActorKind.SYSTEM:
+            return  # notes stay inside; an area that acts for a case tells people itself
+        if case.contact.email:
+            to = case.contact.email
+            language = self._senders.find(to).language or self.settings.language
+        elif case.customer_number is not None:
+            to, language = f"{CUSTOMER_PREFIX}{case.customer_number}", self.settings.language
+        else:
+            return  # nobody to write to: the caller left no address and no account
         self.reply_email(
             session.connection,
             case.number,
-            to=case.contact.email,
-            language=self._senders.find(case.contact.email).language or self.settings.language,
+            to=to,
+            language=language,
             subject=without_tags(case.subject),
             body=message.body,
         )

@@ -112,6 +112,17 @@ def _kept(row: Row[Any]) -> KeptEmail:
     )
 
 
+# Built once; the values come with each execution (issue 14's inbound throughput).
+_KEEP = cases_mail_inbound.insert().returning(cases_mail_inbound.c.id)
+#: remembering a Message-Id that is already known changes nothing (SQLite, PostgreSQL)
+_REMEMBER = {
+    postgres: insert(cases_mail_ids).on_conflict_do_nothing(
+        index_elements=[cases_mail_ids.c.message_id]
+    )
+    for postgres, insert in ((False, sqlite_insert), (True, pg_insert))
+}
+
+
 class MailStore:
     """``MailRepository`` on a unit of work's connection."""
 
@@ -134,22 +145,21 @@ class MailStore:
         raw: bytes,
     ) -> int:
         row = self._c.execute(
-            cases_mail_inbound.insert()
-            .values(
-                received_at=received_at,
-                source=source[:20],
-                envelope_sender=None if envelope_sender is None else envelope_sender[:320],
-                sender=sender[:320],
-                subject=subject[:300],
-                message_id=None if message_id is None else message_id[:255],
-                outcome=outcome.value,
-                reason=reason[:500],
-                case_number=case_number,
-                notified=notified,
-                size=len(raw),
-                raw=raw,
-            )
-            .returning(cases_mail_inbound.c.id)
+            _KEEP,
+            {
+                "received_at": received_at,
+                "source": source[:20],
+                "envelope_sender": None if envelope_sender is None else envelope_sender[:320],
+                "sender": sender[:320],
+                "subject": subject[:300],
+                "message_id": None if message_id is None else message_id[:255],
+                "outcome": outcome.value,
+                "reason": reason[:500],
+                "case_number": case_number,
+                "notified": notified,
+                "size": len(raw),
+                "raw": raw,
+            },
         ).one()
         return int(row[0])
 
@@ -176,17 +186,14 @@ class MailStore:
     def remember(
         self, message_id: str, case_number: str, direction: Direction, at: datetime
     ) -> bool:
-        t = cases_mail_ids
-        insert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
         done = self._c.execute(
-            insert(t)
-            .values(
-                message_id=message_id[:255],
-                case_number=case_number,
-                direction=direction.value,
-                created_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=[t.c.message_id])
+            _REMEMBER[self._c.dialect.name == "postgresql"],
+            {
+                "message_id": message_id[:255],
+                "case_number": case_number,
+                "direction": direction.value,
+                "created_at": at,
+            },
         )
         return done.rowcount == 1
 

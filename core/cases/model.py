@@ -551,6 +551,49 @@ class AccountProfile:
     account_manager_id: int | None = None
 
 
+#: staff roles that work cases (an installation's admin administers, it is not a desk)
+CASE_WORKER_ROLES = frozenset({"agent", "supervisor", "account-manager"})
+
+
+def assignment_refusal(
+    member: StaffMember,
+    desk: Agent | None,
+    case: Case,
+    *,
+    manager_id: int | None,
+    taking: bool,
+) -> ValidationError | None:
+    """Why ``member`` may not get ``case`` (None when they may). ``desk``: their place
+    on the desks' roster, None when they are on none (they then serve every
+    department, as routing takes it). A supervisor and the account's manager take a
+    case of any department; someone away takes a case only themselves (``taking``)."""
+    if member.role not in CASE_WORKER_ROLES:
+        return ValidationError(
+            f"{member.name} ({member.role}) does not work cases", code="assignee_not_case_worker"
+        )
+    if desk is None:
+        return None
+    if not desk.available and not taking:
+        return ValidationError(f"{member.name} is not available", code="assignee_unavailable")
+    serves_any = member.role == "supervisor" or member.id == manager_id
+    if desk.departments and case.department not in desk.departments and not serves_any:
+        return ValidationError(
+            f"{member.name} does not serve the {case.department.value} desk",
+            code="assignee_wrong_department",
+        )
+    return None
+
+
+def linkable_case(case: Case, target: Case) -> bool:
+    """Whether ``target`` may be linked from ``case``: another case of the same account
+    (of the same contact, for cases without one)."""
+    if target.id == case.id:
+        return False
+    if case.customer_number is not None or target.customer_number is not None:
+        return case.customer_number == target.customer_number
+    return bool(case.contact.email) and case.contact.email == target.contact.email
+
+
 def least_loaded(agents: list[Agent], load: dict[int, int]) -> Agent | None:
     """The available agent with the fewest active cases (ties: the lowest id)."""
     ready = [a for a in agents if a.available]

@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.cases.claims import Shipment
-from postroom.core.cases.model import Case, StaffMember
+from postroom.core.cases.model import Case, Link, StaffMember
 from postroom.core.money import Money
 
 T = TypeVar("T")
@@ -62,6 +62,17 @@ class ClaimRefunds(Protocol):
         reason: str,
         reference: str,
     ) -> None: ...
+
+
+class LinkTargets(Protocol):
+    """The objects a case links to, as their own areas know them (meters, billing, shop,
+    tracking; wired in core/app.py)."""
+
+    def belongs(self, customer_number: str, link: Link) -> bool:
+        """Whether the meter, invoice, order or shipment ``link`` names exists and is
+        the account ``customer_number``'s (False for anything else: unknown, or
+        another account's)."""
+        ...
 
 
 class ShipmentLookup(Protocol):

@@ -54,6 +54,7 @@ from postroom.core.cases.ports import (
     ClaimRefunds,
     CustomerAccounts,
     EscalationListener,
+    LinkTargets,
     Session,
     ShipmentLookup,
     StaffDirectory,
@@ -100,6 +101,7 @@ class CasesService:
         staff: StaffDirectory,
         mail: StaffMail,
         refunds: ClaimRefunds,
+        links: LinkTargets,
         shipments: ShipmentLookup | None = None,
         targets: SlaTargets | None = None,
         reopen_days: int = model.DEFAULT_REOPEN_DAYS,
@@ -111,6 +113,7 @@ class CasesService:
         self._accounts = accounts
         self._staff = staff
         self._mail = mail
+        self._links = links
         self.targets = targets or SlaTargets()
         self.reopen_days = reopen_days
         self._repository = repository
@@ -292,13 +295,16 @@ class CasesService:
     def _open(self, uow: Session, request: _OpenRequest, calendar: BusinessCalendar) -> Case:
         repository = self._repository(uow)
         now = self._clock.now()
-        sequence = repository.next_number(now.year)
         recurring = request.customer_number is not None and model.is_recurring_count(
             repository.opened_since(
                 request.customer_number, request.department, now - model.RECURRING_WINDOW
             )
             + 1
         )
+        assignee = _route(repository, request.customer_number, request.department)
+        # the year's counter is locked from here to the commit (numbers have no gaps):
+        # the reads above stay out of that wait
+        sequence = repository.next_number(now.year)
         draft = Case(
             id=0,
             number=model.format_case_number(now.year, sequence),
@@ -321,7 +327,7 @@ class CasesService:
                 draft,
                 first_response_due=due.first_response_due,
                 resolution_due=due.resolution_due,
-                assignee_id=_route(repository, request.customer_number, request.department),
+                assignee_id=assignee,
             )
         )
         author = request.by
@@ -351,6 +357,29 @@ class CasesService:
             self._history(repository, case, Actor.system(), now, "assigned", str(case.assignee_id))
         if recurring:
             self._history(repository, case, Actor.system(), now, "recurring", request.department)
+        return case
+
+    def resolve_in(self, connection: Any, number: str, *, by: Actor, reason: str) -> Case | None:
+        """Resolve case ``number`` on the caller's transaction ``connection``: another
+        area did what the case asked (an address change applied or refused), and the
+        history says so (``reason``). A case already resolved or closed stays as it is;
+        None when there is no such case."""
+        try:
+            clean = model.parse_case_number(number)
+        except ValidationError:
+            return None
+        why = model.parse_reason(reason)
+        repository = self._repository(_Joined(connection))
+        found = resolve(repository, clean)
+        if found is None:
+            return None
+        case = locked(repository, found.number)
+        if case.status not in model.ACTIVE:
+            return case
+        now = self._clock.now()
+        calendar = self.calendar(case.customer_number)
+        case = self._moved(repository, case, Status.RESOLVED, by, now, calendar, why)
+        repository.update(case)
         return case
 
     # ----------------------------------------------------------------- reads
@@ -524,16 +553,8 @@ class CasesService:
                 uow,
                 repository,
                 case,
-                Message(
-                    id=0,
-                    case_id=case.id,
-                    kind=MessageKind.CUSTOMER,
-                    author=by,
-                    body=text,
-                    created_at=now,
-                    message_id=clean_id or new_message_id(case.number),
-                    in_reply_to=clean_reply,
-                    attachments=refs,
+                _thread_message(
+                    case, MessageKind.CUSTOMER, by, text, now, clean_id, clean_reply, refs
                 ),
             )
             self._history(repository, case, by, now, "message", "")
@@ -586,16 +607,8 @@ class CasesService:
                 uow,
                 repository,
                 case,
-                Message(
-                    id=0,
-                    case_id=case.id,
-                    kind=MessageKind.AGENT,
-                    author=by,
-                    body=text,
-                    created_at=now,
-                    message_id=clean_id or new_message_id(case.number),
-                    in_reply_to=clean_reply,
-                    attachments=refs,
+                _thread_message(
+                    case, MessageKind.AGENT, by, text, now, clean_id, clean_reply, refs
                 ),
             )
             self._history(repository, case, by, now, "reply", "")
@@ -641,14 +654,17 @@ class CasesService:
     # ------------------------------------------------------- status, people
 
     def assign(self, number: str, assignee_id: int | None, *, by: Actor) -> Case:
-        """Give the case to the staff member ``assignee_id`` (None: back to the queue)."""
+        """Give the case to the staff member ``assignee_id`` (None: back to the queue):
+        someone who works cases (``assignee_not_case_worker``), available
+        (``assignee_unavailable``: away staff only take a case themselves) and on the
+        case's department's desk (``assignee_wrong_department``; a supervisor and the
+        account's manager serve every desk). Staff on no desk serve them all."""
         staff_only(by)
         if assignee_id is not None and (
             isinstance(assignee_id, bool) or not isinstance(assignee_id, int) or assignee_id < 1
         ):
             raise ValidationError("an assignee is a staff user's id", code="invalid_assignee")
-        if assignee_id is not None:
-            self.staff_member(assignee_id)  # cases go to staff only
+        member = None if assignee_id is None else self.staff_member(assignee_id)
         clean = case_number(number)
         now = self._clock.now()
         found = self._found(clean)
@@ -658,6 +674,21 @@ class CasesService:
             case = locked(repository, found.number)
             if case.assignee_id == assignee_id:
                 return case
+            if member is not None:
+                profile = (
+                    None
+                    if case.customer_number is None
+                    else repository.profile(case.customer_number)
+                )
+                refused = model.assignment_refusal(
+                    member,
+                    repository.agent(member.id),
+                    case,
+                    manager_id=None if profile is None else profile.account_manager_id,
+                    taking=by.id == str(member.id),
+                )
+                if refused is not None:
+                    raise refused
             case = attrs.evolve(case, assignee_id=assignee_id, updated_at=now)
             repository.update(case)
             self._history(
@@ -850,6 +881,31 @@ class _OpenRequest:
     links: tuple[Link, ...]
     message_id: str | None
     attachments: tuple[AttachmentRef, ...]
+
+
+def _thread_message(
+    case: Case,
+    kind: MessageKind,
+    by: Actor,
+    text: str,
+    now: datetime,
+    message_id: str | None,
+    in_reply_to: str | None,
+    attachments: tuple[AttachmentRef, ...],
+) -> Message:
+    """A customer's message or an agent's reply on ``case``, with a Message-Id of its
+    own when it came with none (email threading finds the case by it)."""
+    return Message(
+        id=0,
+        case_id=case.id,
+        kind=kind,
+        author=by,
+        body=text,
+        created_at=now,
+        message_id=message_id or new_message_id(case.number),
+        in_reply_to=in_reply_to,
+        attachments=attachments,
+    )
 
 
 def new_message_id(number: str) -> str:

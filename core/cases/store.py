@@ -429,6 +429,19 @@ def _message(row: Row[Any]) -> Message:
     )
 
 
+# The inserts of every new case, built once: the values come with each execution
+# (building a statement with .values() each time cost more than running it).
+_ADD_CASE = cases.insert().returning(*cases.c)
+_ADD_MESSAGE = case_messages.insert().returning(*case_messages.c)
+_ADD_HISTORY = case_history.insert()
+_NEXT_NUMBER = (
+    case_counters.update()
+    .where(case_counters.c.year == sa.bindparam("b_year"))
+    .values(last=case_counters.c.last + 1)
+    .returning(case_counters.c.last)
+)
+
+
 class CaseStore:
     """``CaseRepository`` on the unit of work's connection."""
 
@@ -437,17 +450,16 @@ class CaseStore:
 
     def next_number(self, year: int) -> int:
         t = case_counters
+        taken = self._c.execute(_NEXT_NUMBER, {"b_year": year}).scalar()
+        if taken is not None:
+            return int(taken)
         # the first case of a year creates its row; a racing creator's row wins quietly
         self._c.execute(
             _insert(self._c)(t)
             .values(year=year, last=0)
             .on_conflict_do_nothing(index_elements=[t.c.year])
         )
-        return int(
-            self._c.execute(
-                t.update().where(t.c.year == year).values(last=t.c.last + 1).returning(t.c.last)
-            ).scalar_one()
-        )
+        return int(self._c.execute(_NEXT_NUMBER, {"b_year": year}).scalar_one())
 
     def _links(self, case_ids: list[int]) -> dict[int, list[Link]]:
         found: dict[int, list[Link]] = {case_id: [] for case_id in case_ids}
@@ -468,7 +480,7 @@ class CaseStore:
         return [_case(row, tuple(links[int(row.id)])) for row in listed]
 
     def add(self, case: Case) -> Case:
-        row = self._c.execute(cases.insert().values(**case_values(case)).returning(*cases.c)).one()
+        row = self._c.execute(_ADD_CASE, case_values(case)).one()
         for link in case.links:
             self.add_link(int(row.id), link)
         return _case(row, case.links)
@@ -501,21 +513,20 @@ class CaseStore:
 
     def add_message(self, message: Message) -> Message:
         row = self._c.execute(
-            case_messages.insert()
-            .values(
-                case_id=message.case_id,
-                kind=message.kind.value,
-                author_kind=message.author.kind.value,
-                author_id=message.author.id,
-                author_name=message.author.name,
-                author_account=message.author.account,
-                body=message.body,
-                created_at=message.created_at,
-                message_id=message.message_id,
-                in_reply_to=message.in_reply_to,
-                attachments=_attachments_column(message.attachments),
-            )
-            .returning(*case_messages.c)
+            _ADD_MESSAGE,
+            {
+                "case_id": message.case_id,
+                "kind": message.kind.value,
+                "author_kind": message.author.kind.value,
+                "author_id": message.author.id,
+                "author_name": message.author.name,
+                "author_account": message.author.account,
+                "body": message.body,
+                "created_at": message.created_at,
+                "message_id": message.message_id,
+                "in_reply_to": message.in_reply_to,
+                "attachments": _attachments_column(message.attachments),
+            },
         ).one()
         return _message(row)
 
@@ -531,13 +542,14 @@ class CaseStore:
 
     def add_history(self, entry: HistoryEntry) -> None:
         self._c.execute(
-            case_history.insert().values(
-                case_id=entry.case_id,
-                at=entry.at,
-                actor=entry.actor[:300],
-                action=entry.action,
-                detail=entry.detail[:1000],
-            )
+            _ADD_HISTORY,
+            {
+                "case_id": entry.case_id,
+                "at": entry.at,
+                "actor": entry.actor[:300],
+                "action": entry.action,
+                "detail": entry.detail[:1000],
+            },
         )
 
     def history(self, case_id: int) -> list[HistoryEntry]:

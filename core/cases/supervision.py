@@ -43,7 +43,7 @@ from postroom.core.cases.model import (
 )
 from postroom.core.cases.ports import Session
 from postroom.core.cases.store import CaseRepository
-from postroom.core.errors import ValidationError
+from postroom.core.errors import NotFound, ValidationError
 from postroom.core.timezones import default_time_zone, parse_time_zone
 
 if TYPE_CHECKING:
@@ -386,6 +386,12 @@ class Supervision:
         def work(uow: Session) -> Case:
             repository = self._c._repository(uow)
             case = locked(repository, found.number)
+            if not self._may_link(repository, case, clean):
+                # as for an object that does not exist: another account's is not told apart
+                raise NotFound(
+                    f"no {clean.kind.value} {clean.reference} of this case's account",
+                    code="link_not_found",
+                )
             if repository.add_link(case.id, clean):
                 self._c._history(
                     repository, case, by, now, "linked", f"{clean.kind.value} {clean.reference}"
@@ -396,6 +402,15 @@ class Supervision:
             return linked
 
         return self._c._db.run(work)
+
+    def _may_link(self, repository: CaseRepository, case: Case, link: Link) -> bool:
+        """Whether ``link``'s object exists and is the case's account's."""
+        if link.kind is LinkKind.CASE:
+            target = resolve(repository, link.reference)
+            return target is not None and model.linkable_case(case, target)
+        if case.customer_number is None:
+            return False  # a case of an unknown contact links an account's objects once linked
+        return self._c._links.belongs(case.customer_number, link)
 
     def _change(
         self,

@@ -15,6 +15,7 @@ import re
 import secrets
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 import attrs
 
@@ -159,6 +160,22 @@ class Term:
     end: date
 
 
+class BillableContract(NamedTuple):
+    """A running contract as the billing run reads it: the columns its invoice needs and
+    nothing more (a run reads a hundred thousand of them; a ``Contract`` with its
+    ``Terms`` and ``Money`` each would cost more than the invoice)."""
+
+    number: str
+    customer_number: str
+    serial: str
+    product_code: str
+    kind: str
+    start: date
+    billing_period: str
+    amount_mills: int
+    currency: str
+
+
 @attrs.define
 class Contract:
     id: int
@@ -194,6 +211,19 @@ class Contract:
         while self.term(number).end < day:
             number += 1
         return self.term(number)
+
+    def billable(self) -> BillableContract:
+        return BillableContract(
+            self.number,
+            self.customer_number,
+            self.serial,
+            self.product_code,
+            self.kind.value,
+            self.start,
+            self.terms.billing_period.value,
+            self.terms.amount.mills,
+            self.terms.amount.currency,
+        )
 
     @property
     def cancelled(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy.engine import Connection
 
 from postroom.core.accounts.model import CustomerAccount
-from postroom.core.contracts.model import AddressChange
+from postroom.core.contracts.model import AddressChange, AddressRequest
 from postroom.core.meters.model import Meter, RegisteredMeter
 from postroom.core.ports import Translation
 
@@ -28,6 +28,13 @@ class InstallationAddressRequests(Protocol):
         """Take ``change`` in the caller's transaction (it commits or rolls back with
         it); return the reference the customer quotes to support."""
         ...
+
+
+class AddressRequestResolved(Protocol):
+    """Told, in the transaction that applies (or refuses) an address change, which
+    request it was (the support-cases area resolves the case opened for it)."""
+
+    def __call__(self, connection: Connection, request: AddressRequest) -> None: ...
 
 
 class MeterRegistry(Protocol):

@@ -27,6 +27,7 @@ from postroom.core.contracts.model import (
     Terms,
 )
 from postroom.core.contracts.ports import (
+    AddressRequestResolved,
     CustomerAccounts,
     CustomerMessages,
     InstallationAddressRequests,
@@ -168,15 +169,10 @@ class ContractsService:
 
         return self._db.run(work)
 
-    def billable_on(self, day: date) -> builtins.list[Contract]:
+    def billable_on(self, day: date) -> builtins.list[model.BillableContract]:
         """Every contract running on ``day``: started, not cancelled, not ended (the
-        billing run's list)."""
-        running = self._db.run(lambda uow: self._repository(uow).running_on(day), readonly=True)
-        return [
-            c
-            for c in running
-            if c.status_on(day) in (model.ContractStatus.ACTIVE, model.ContractStatus.EXPIRING)
-        ]
+        billing run's list, as flat rows)."""
+        return self._db.run(lambda uow: self._repository(uow).billable_on(day), readonly=True)
 
     def send_renewal_reminders(self) -> int:
         """The worker's job: email each contract's renewal reminder once per term, in its
@@ -276,6 +272,7 @@ class EquipmentService:
         self.kept_requests = KeptAddressRequests()
         self._requests: InstallationAddressRequests = requests or self.kept_requests
         self._requests_kept = self._requests is self.kept_requests
+        self._resolved_listeners: builtins.list[AddressRequestResolved] = []
 
     def use_address_requests(
         self, requests: InstallationAddressRequests, *, kept_too: bool = False
@@ -285,6 +282,11 @@ class EquipmentService:
         in ``kept_requests`` for staff, so a product shows its open request."""
         self._requests = requests
         self._requests_kept = kept_too
+
+    def add_resolved_listener(self, listener: AddressRequestResolved) -> None:
+        """Call ``listener(connection, request)`` in the transaction of every address
+        request staff apply or refuse (``resolve_address_request``)."""
+        self._resolved_listeners.append(listener)
 
     def register_product(
         self,
@@ -472,6 +474,11 @@ class EquipmentService:
                 texts = messages.address_change_made(clean_ref, change.serial, change.address)
             else:
                 texts = messages.address_change_refused(clean_ref, change.serial, clean_note)
+            resolved = attrs.evolve(
+                found, status=status, resolved_at=now, resolved_by=who, note=clean_note
+            )
+            for listener in self._resolved_listeners:
+                listener(uow.connection, resolved)
             message_id = _send(
                 self._messages,
                 uow,
@@ -481,9 +488,7 @@ class EquipmentService:
                 {"reference": clean_ref, "serial": change.serial, "status": status.value},
             )
             uow.commit()
-            return attrs.evolve(
-                found, status=status, resolved_at=now, resolved_by=who, note=clean_note
-            ), message_id
+            return resolved, message_id
 
         resolved, message_id = self._db.run(work)
         self._messages.deliver([message_id])

@@ -20,6 +20,7 @@ from postroom.core.contracts.model import (
     AddressChange,
     AddressRequest,
     AddressRequestStatus,
+    BillableContract,
     BillingPeriod,
     Contract,
     ContractKind,
@@ -140,6 +141,11 @@ class ContractRepository(Protocol):
 
     def running_on(self, day: date) -> list[Contract]:
         """Contracts not cancelled that started by ``day`` and may still run on it."""
+        ...
+
+    def billable_on(self, day: date) -> list[BillableContract]:
+        """Contracts running on ``day``: not cancelled, started, not ended (a contract
+        that does not renew ends with its first term)."""
         ...
 
     def record_reminder(self, contract_id: int, term: int, at: datetime) -> bool:
@@ -268,6 +274,29 @@ class ContractStore:
             .order_by(t.c.id)
         )
         return [_contract(row) for row in rows]
+
+    def billable_on(self, day: date) -> list[BillableContract]:
+        t = contracts
+        rows = self._c.execute(
+            sa.select(
+                t.c.number,
+                t.c.customer_number,
+                t.c.serial,
+                t.c.product_code,
+                t.c.kind,
+                t.c.start,
+                t.c.billing_period,
+                t.c.amount_mills,
+                t.c.currency,
+            )
+            .where(
+                t.c.cancelled_at.is_(None),
+                t.c.start <= day,
+                sa.or_(t.c.auto_renew.is_(True), t.c.first_term_end >= day),
+            )
+            .order_by(t.c.id)
+        ).all()  # fetched at once: row by row, the driver answers a call per row
+        return [BillableContract._make(row) for row in rows]
 
     def record_reminder(self, contract_id: int, term: int, at: datetime) -> bool:
         t = contract_reminders

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import snowballstemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -160,9 +162,9 @@ def _stem(language: str, word: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def _surface_stem(language: str, word: str) -> str:
-    """The stem of a word as written (any case, accents), for snippets."""
-    return _stem(language, fold(word))
+def _fold_word(word: str) -> str:
+    """A word as written (any case, accents) folded, for snippets."""
+    return fold(word)
 
 
 def stems(words: Iterable[str], language: str) -> list[str]:
@@ -187,21 +189,7 @@ def query_words(text: str, language: str) -> list[str]:
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
     """Optimal string alignment distance (insertions, deletions, substitutions and
     swaps of two neighbours), or ``limit`` + 1 once it is certainly above ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) > limit:
-            return limit + 1
-        previous2, previous = previous, current
-    return previous[-1]
+    return int(OSA.distance(a, b, score_cutoff=limit))
 
 
 def allowed_typos(word: str) -> int:
@@ -215,12 +203,38 @@ def closest(word: str, vocabulary: Iterable[str]) -> str | None:
     """The vocabulary word nearest to ``word`` within its allowed typos (ties: the
     alphabetically first), or None."""
     limit = allowed_typos(word)
-    best: tuple[int, str] | None = None
-    for candidate in vocabulary:
-        distance = edit_distance(word, candidate, limit)
-        if distance <= limit and (best is None or (distance, candidate) < best):
-            best = (distance, candidate)
-    return None if best is None else best[1]
+    # (rapidfuzz's stubs type a scorer as a float similarity; a distance works the same)
+    near = process.extract(
+        word,
+        vocabulary,
+        scorer=OSA.distance,  # type: ignore[arg-type]
+        score_cutoff=limit,
+        limit=None,
+    )
+    return min(((int(distance), found) for found, distance, _ in near), default=(0, None))[1]
+
+
+class Spelling:
+    """A language's known words grouped by length, so that the nearest one to a typo
+    is looked for only among the words of a length it may have (a few thousand of a
+    large vocabulary), by rapidfuzz's compiled edit distance."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._words = set(words)
+        by_length: dict[int, list[str]] = {}
+        for word in sorted(self._words):
+            by_length.setdefault(len(word), []).append(word)
+        self._by_length = by_length
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._words
+
+    def nearest(self, word: str) -> str | None:
+        typos = allowed_typos(word)
+        band: list[str] = []
+        for length in range(len(word) - typos, len(word) + typos + 1):
+            band += self._by_length.get(length, ())
+        return closest(word, band)
 
 
 #: How far into an article a snippet looks for matches (words): past that, the cost of
@@ -232,22 +246,29 @@ def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> 
     """An HTML excerpt of plain ``text`` around the densest run of the query's
     ``words`` (matched by stem, so "refunds" lights up "refund"), each match in
     <mark>; everything else escaped. ``width`` is in words."""
-    wanted = set(stems(words, language))
+    wanted = set(stems(words, language)) - {""}
     spans = list(itertools.islice(_WORD.finditer(text), SNIPPET_SCOPE))
     if not spans:
         return ""
-    folded = [_surface_stem(language, m.group()) for m in spans]
+    # A stem keeps the start of its word, so only the words that begin like a wanted
+    # stem are stemmed: most of a text never pays for the (pure-Python) stemmer.
+    starts = tuple({stem[:4] for stem in wanted})
+    folded = [
+        _stem(language, word) if word.startswith(starts) else ""
+        for word in (_fold_word(m.group()) for m in spans)
+    ]
     hits = [i for i, stem in enumerate(folded) if stem in wanted]
     start = max(0, _densest(hits, width) - 3) if hits else 0
     end = min(len(spans), start + width)
     out: list[str] = ["… " if start > 0 else ""]
     cursor = spans[start].start()
-    for i in range(start, end):
-        match = spans[i]
-        out.append(html.escape(text[cursor : match.start()]))
-        word = html.escape(match.group())
-        out.append(f"<mark>{word}</mark>" if folded[i] in wanted else word)
-        cursor = match.end()
+    for i in hits:  # the text between two matches is escaped in one piece
+        if start <= i < end:
+            match = spans[i]
+            out.append(html.escape(text[cursor : match.start()]))
+            out.append(f"<mark>{html.escape(match.group())}</mark>")
+            cursor = match.end()
+    out.append(html.escape(text[cursor : spans[end - 1].end()]))
     if end < len(spans) or len(spans) == SNIPPET_SCOPE:
         out.append(" …")
     return "".join(out).strip()

@@ -12,6 +12,7 @@ import html
 import re
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 import attrs
 import nh3
@@ -163,6 +164,11 @@ class DeflectionReport:
     deflected: int
 
     @property
+    def opened_anyway(self) -> int:
+        """Case forms where the customer read an article and still opened the case."""
+        return self.read - self.deflected
+
+    @property
     def rate(self) -> float:
         return self.deflected / self.read if self.read else 0.0
 
@@ -188,8 +194,10 @@ def render(body: str) -> str:
     )
 
 
+@lru_cache(maxsize=2048)
 def plain_text(body: str) -> str:
-    """The article's words without markup, for the index and the snippets."""
+    """The article's words without markup, for the index and the snippets (kept for
+    the articles read most: rendering is most of a search's snippet)."""
     rendered = _MARKDOWN.render(body)
     text = nh3.clean(rendered, tags=set())
     return re.sub(r"\s+", " ", html.unescape(text)).strip()

@@ -28,6 +28,11 @@ from postroom.core.knowledge.ports import IndexEntry, SearchIndex
 from postroom.core.knowledge.store import knowledge_search, knowledge_terms
 
 MAX_TERM = 60
+#: How many matches are ranked, at most: the first ones the index yields (on SQLite the
+#: newest articles). A query that matches more than this in one language is too broad
+#: for its order to mean much, and ranking every match of it is what made a search of
+#: a large base slow (docs/performance.md).
+RANKED_MATCHES = 1000
 # The FTS5 table, as SQLAlchemy sees it to write it (it is not in the metadata: only
 # SQLite has it, and its migration creates it).
 _FTS = sa.table(
@@ -38,6 +43,17 @@ _FTS = sa.table(
     sa.column("language"),
 )
 _CONFIG = {Language.EN: "english", Language.FR: "french"}
+#: On SQLite each stem is indexed behind its language's mark, so that a search of one
+#: language reads only that language's postings: a ``language`` term in the MATCH made
+#: FTS5 intersect with half the base, most of a query's cost (docs/performance.md).
+#: Digits are token characters for unicode61, and no stem starts with both marks.
+_MARK = {Language.EN: "0", Language.FR: "1"}
+
+
+def fts5_text(text: str, language: Language) -> str:
+    """What the FTS5 table holds for ``text``: its stems, each behind the language's mark."""
+    mark = _MARK[language]
+    return " ".join(mark + stem for stem in analysis.stems(analysis.tokens(text), language))
 
 
 class _IndexTables:
@@ -133,8 +149,8 @@ class SqliteSearch(_IndexTables):
             [
                 {
                     "rowid": entry.article_id,
-                    "title": analysis.index_text(entry.title, entry.language),
-                    "body": analysis.index_text(entry.body, entry.language),
+                    "title": fts5_text(entry.title, entry.language),
+                    "body": fts5_text(entry.body, entry.language),
                     "language": entry.language.value,
                 }
                 for entry in entries
@@ -162,18 +178,25 @@ class SqliteSearch(_IndexTables):
         if not match:
             return []
         filters, params = self._filters(product, topic)
-        # The language is matched inside the index; the join to knowledge_search is
-        # only for a product or topic filter.
+        # The language is in the terms themselves (their mark); the join to
+        # knowledge_search is only for a product or topic filter.
         join = " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid" if filters else ""
         # the join and the filters are fixed fragments; every value is bound
         sql = (
-            "SELECT knowledge_fts.rowid, bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank"  # noqa: S608
+            "SELECT id, rank FROM (SELECT knowledge_fts.rowid AS id,"  # noqa: S608
+            " bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank"
             f" FROM knowledge_fts{join} WHERE knowledge_fts MATCH :match{filters}"
-            " ORDER BY rank LIMIT :limit"
+            " ORDER BY knowledge_fts.rowid DESC LIMIT :candidates)"
+            " ORDER BY rank, id DESC LIMIT :limit"
         )
         rows = self.connection.execute(
             sa.text(sql),
-            {"match": f"language : {language.value} AND ({match})", "limit": limit, **params},
+            {
+                "match": match,
+                "candidates": RANKED_MATCHES,
+                "limit": limit,
+                **params,
+            },
         )
         # bm25 is lower for better matches; the port says higher is better
         return [(int(r[0]), -float(r[1])) for r in rows]
@@ -182,11 +205,11 @@ class SqliteSearch(_IndexTables):
 def fts5_query(
     words: Sequence[str], language: Language, *, any_word: bool = False, prefix_last: bool = False
 ) -> str:
-    """The FTS5 MATCH expression for folded ``words``: their stems quoted (so no word
-    is read as an operator), joined by AND or OR; the last one a prefix when the
-    reader is still typing it."""
+    """The FTS5 MATCH expression for folded ``words``: their stems behind the
+    language's mark, quoted (so no word is read as an operator), joined by AND or OR;
+    the last one a prefix when the reader is still typing it."""
     stems = analysis.stems(words, language)
-    terms = [f'"{stem}"' for stem in stems if stem]
+    terms = [f'"{_MARK[language]}{stem}"' for stem in stems if stem]
     if prefix_last and terms:
         terms[-1] += "*"
     return (" OR " if any_word else " AND ").join(terms)
@@ -219,15 +242,18 @@ class PostgresSearch(_IndexTables):
         filters, params = self._filters(product, topic)
         rows = self.connection.execute(
             sa.text(
-                "SELECT s.article_id, ts_rank_cd(s.document, q) AS rank"  # noqa: S608
-                " FROM knowledge_search s, to_tsquery(CAST(:config AS regconfig), :query) q"
+                "SELECT c.article_id, ts_rank_cd(c.document, c.q) AS rank FROM"  # noqa: S608
+                " (SELECT s.article_id, s.document, q FROM knowledge_search s,"
+                " to_tsquery(CAST(:config AS regconfig), :query) q"
                 f" WHERE s.document @@ q AND s.language = :language{filters}"
-                " ORDER BY rank DESC, s.article_id LIMIT :limit"
+                " LIMIT :candidates) c"
+                " ORDER BY rank DESC, c.article_id LIMIT :limit"
             ),
             {
                 "config": _CONFIG[language],
                 "query": query,
                 "language": language.value,
+                "candidates": RANKED_MATCHES,
                 "limit": limit,
                 **params,
             },

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import secrets
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -29,7 +30,7 @@ from postroom.core.knowledge.model import (
     VoteCount,
 )
 from postroom.core.knowledge.ports import IndexEntry, SearchIndex, Session, Transactions
-from postroom.core.knowledge.search import index_on
+from postroom.core.knowledge.search import MAX_TERM, index_on
 from postroom.core.knowledge.store import ArticleRepository, ArticleStore
 
 RepositoryFactory = Callable[[Session], ArticleRepository]
@@ -40,6 +41,9 @@ SHIPPED_AUTHOR = "postroom knowledge team"
 #: Typo tolerance applies to queries of at most this many words (longer ones carry
 #: enough right words to match without it).
 SHORT_QUERY_WORDS = 3
+#: How long a process keeps a language's vocabulary for typo checks before it reads it
+#: again (another process may have published articles with new words meanwhile).
+SPELLING_KEPT = timedelta(minutes=5)
 
 
 def _store(session: Session) -> ArticleRepository:
@@ -65,6 +69,8 @@ class KnowledgeService:
         self._clock = clock
         self._repository = repository
         self._index = index
+        # each language's known words, read once in a while rather than per typo
+        self._spelling: dict[Language, tuple[datetime, analysis.Spelling]] = {}
 
     # -------------------------------------------------------------- writing
 
@@ -139,6 +145,7 @@ class KnowledgeService:
             if changed.status == Status.PUBLISHED:
                 self._index(uow).put([_entry(changed)])
             uow.commit()
+            self._forget_spelling()
             return changed
 
         return self._db.run(work)
@@ -171,6 +178,7 @@ class KnowledgeService:
             else:
                 index.drop(changed.id)
             uow.commit()
+            self._forget_spelling()
             return changed
 
         return self._db.run(work)
@@ -297,7 +305,9 @@ class KnowledgeService:
             searched = words
             corrected = None
             if words and len(words) <= SHORT_QUERY_WORDS:
-                searched = _corrected(index, words, lang, keep_last=typing)
+                searched = _corrected(
+                    index, words, lang, lambda: self._spelling_of(index, lang), keep_last=typing
+                )
                 if searched != words:
                     corrected = " ".join(searched)
 
@@ -334,6 +344,18 @@ class KnowledgeService:
             )
 
         return self._db.run(work, readonly=not record)
+
+    def _spelling_of(self, index: SearchIndex, language: Language) -> analysis.Spelling:
+        now = self._clock.now()
+        kept = self._spelling.get(language)
+        if kept is None or now - kept[0] >= SPELLING_KEPT:
+            kept = (now, analysis.Spelling(index.vocabulary(language, 1, MAX_TERM)))
+            self._spelling[language] = kept
+        return kept[1]
+
+    def _forget_spelling(self) -> None:
+        """New words were indexed in this process: the next typo check reads them."""
+        self._spelling.clear()
 
     def suggest(
         self, subject: str, description: str, language: str | Language, *, limit: int = 5
@@ -455,20 +477,23 @@ def _entry(article: Article) -> IndexEntry:
 
 
 def _corrected(
-    index: SearchIndex, words: builtins.list[str], language: Language, *, keep_last: bool
+    index: SearchIndex,
+    words: builtins.list[str],
+    language: Language,
+    spelling: Callable[[], analysis.Spelling],
+    *,
+    keep_last: bool,
 ) -> builtins.list[str]:
     """``words`` with each one the index does not know replaced by its nearest known
     word, when one is near enough. A word still being typed is left alone."""
     candidates = [w for w in (words[:-1] if keep_last else words) if analysis.allowed_typos(w)]
-    unknown = set(candidates) - index.known(candidates, language)
+    if not candidates:
+        return words
+    # The index's words are never taken back, so a word the cached vocabulary holds is
+    # known for sure; only the others (typos, or words newer than the cache) are asked.
+    known = spelling()
+    unknown = {w for w in candidates if w not in known}
+    unknown -= index.known(unknown, language)
     if not unknown:
         return words
-    out = []
-    for word in words:
-        if word in unknown:
-            typos = analysis.allowed_typos(word)
-            vocabulary = index.vocabulary(language, len(word) - typos, len(word) + typos)
-            out.append(analysis.closest(word, vocabulary) or word)
-        else:
-            out.append(word)
-    return out
+    return [(known.nearest(w) or w) if w in unknown else w for w in words]

@@ -85,6 +85,19 @@ class PaymentMethod(StrEnum):
     ACCOUNT = "account"
 
 
+@attrs.frozen
+class StockMove:
+    """A change of an item's stock by staff: goods received (``change`` > 0) or
+    written off (< 0), who did it, when and why, and the stock it left."""
+
+    sku: str
+    change: int
+    stock_after: int
+    staff: str
+    reason: str
+    at: datetime
+
+
 # ------------------------------------------------------------------ parsers
 
 

@@ -79,6 +79,23 @@ class AccountCharges(Protocol):
         first invoice's number."""
         ...
 
+    def paid_in(
+        self,
+        session: Session,
+        customer_number: str,
+        lines: Sequence[ChargeLine],
+        *,
+        kind: str,
+        reference: str,
+        payment_id: str,
+        paid: Money,
+    ) -> Charged:
+        """The invoice of ``lines`` already paid ``paid`` by the funding payment
+        ``payment_id`` (a card order), issued paid in the caller's transaction; the same
+        ``reference`` again answers the first. ``Conflict`` ``receipt_total_mismatch``
+        (nothing written) when billing's taxes of the lines no longer total ``paid``."""
+        ...
+
     def credit(self, customer_number: str, invoice_number: str, reason: str) -> None:
         """Cancel the charge: a credit note for the invoice (once: an invoice credited
         already is left as it is)."""

@@ -37,9 +37,11 @@ from postroom.core.shop.model import (
     Item,
     Order,
     OrderEvent,
+    OrderLine,
     OrderStatus,
     PaymentMethod,
     PriceChange,
+    StockMove,
 )
 from postroom.core.shop.ports import (
     AccountCharges,
@@ -197,21 +199,40 @@ class ShopService:
 
         return self._db.run(work)
 
-    def adjust_stock(self, sku: str, change: int) -> Item:
-        """Receive goods (``change`` > 0) or write off stock (< 0; never below zero)."""
+    def adjust_stock(self, sku: str, change: int, *, staff: str, reason: str) -> Item:
+        """Receive goods (``change`` > 0) or write off stock (< 0; never below zero),
+        recorded with who did it and why (``stock_moves``)."""
         clean = model.parse_sku(sku)
         amount = model.check_stock_change(change)
+        who = model.parse_staff(staff)
+        why = model.parse_note(reason, required=True)
+        now = self._clock.now()
 
         def work(uow: Session) -> Item:
             repository = self._repository(uow)
             if clean not in repository.items_by_sku([clean]):
                 raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
-            if repository.adjust_stock(clean, amount) is None:
+            left = repository.adjust_stock(clean, amount)
+            if left is None:
                 raise Conflict(f"{clean} has less stock than that", code="out_of_stock")
+            repository.add_stock_move(StockMove(clean, amount, left, who, why, now))
             uow.commit()
             return repository.items_by_sku([clean])[clean]
 
         return self._db.run(work)
+
+    def stock_moves(self, sku: str, *, limit: int = 100) -> builtins.list[StockMove]:
+        """The item's stock changes by staff, newest first (staff)."""
+        clean = model.parse_sku(sku)
+        wanted = _limit(limit)
+
+        def work(uow: Session) -> builtins.list[StockMove]:
+            repository = self._repository(uow)
+            if clean not in repository.items_by_sku([clean]):
+                raise NotFound(f"no item {sku!r} in the catalogue", code="unknown_sku")
+            return repository.stock_moves(clean, limit=wanted)
+
+        return self._db.run(work, readonly=True)
 
     # ------------------------------------------------------------------ cart
 
@@ -335,10 +356,7 @@ class ShopService:
             order_lines = tuple(
                 model.order_line(items[line.sku], line.quantity, line.unit_price) for line in lines
             )
-            charges = [
-                ChargeLine(f"{ol.sku} {ol.name('en')}", ol.quantity, ol.unit_price)
-                for ol in order_lines
-            ]
+            charges = _charge_lines(order_lines)
             net = Money.zero(account.currency)
             for ol in order_lines:
                 net = net + ol.total
@@ -431,13 +449,18 @@ class ShopService:
         now = self._clock.now()
 
         def record(uow: Session) -> bool:
-            moved = self._repository(uow).move(
+            repository = self._repository(uow)
+            moved = repository.move(
                 order.number,
                 OrderStatus.PLACED,
                 OrderEvent(OrderStatus.PAID, now, CUSTOMER, paid.payment_id),
                 payment_id=paid.payment_id,
                 payment_failure=None,
             )
+            if moved:
+                invoice = self._receipt(uow, order, paid.payment_id)
+                if invoice is not None:
+                    repository.update_order(order.number, OrderStatus.PAID, invoice_number=invoice)
             uow.commit()
             return moved
 
@@ -448,6 +471,26 @@ class ShopService:
                 self._purchases.refund(order.customer_number, paid.payment_id, f"cancel:{key}")
             return current
         return self._reread(order.number)
+
+    def _receipt(self, uow: Session, order: Order, payment_id: str) -> str | None:
+        """The invoice of a card order, issued paid with the order's payment (in the
+        order's transaction); None, logged, when billing would not total what the card
+        was charged (the tax table or the region changed since the order was placed):
+        the order stays paid, its receipt is the order."""
+        try:
+            charged = self._charges.paid_in(
+                uow,
+                order.customer_number,
+                _charge_lines(order.lines),
+                kind="supplies",
+                reference=f"order:{order.number}",
+                payment_id=payment_id,
+                paid=order.total,
+            )
+        except PostroomError as error:
+            log.warning("order %s paid without an invoice: %s", order.number, error.message)
+            return None
+        return charged.invoice_number
 
     def cancel_unpaid(self, customer_number: str, number: str) -> Order:
         """The customer gives up an order that is not paid (its payment was declined):
@@ -661,7 +704,7 @@ class ShopService:
             self._purchases.refund(
                 order.customer_number, order.payment_id, f"cancel:{order.number}"
             )
-        elif order.invoice_number is not None:
+        if order.invoice_number is not None:  # on account, or a card order's paid invoice
             self._charges.credit(
                 order.customer_number,
                 order.invoice_number,
@@ -683,6 +726,11 @@ class ShopService:
         if found is None:
             raise NotFound(f"no order {number!r}", code="order_not_found")
         return found
+
+
+def _charge_lines(lines: Sequence[OrderLine]) -> builtins.list[ChargeLine]:
+    """An order's lines as billing invoices them."""
+    return [ChargeLine(f"{ol.sku} {ol.name('en')}", ol.quantity, ol.unit_price) for ol in lines]
 
 
 def _charged(order: Order) -> bool:

@@ -38,6 +38,7 @@ from postroom.core.shop.model import (
     OrderLine,
     OrderStatus,
     PaymentMethod,
+    StockMove,
 )
 
 shop_items = sa.Table(
@@ -168,6 +169,21 @@ shop_addon_purchases = sa.Table(
     sa.Index("ix_shop_addon_purchases_customer", "customer_number"),
 )
 
+# Every stock change staff make (goods received, stock written off): the audit of the
+# shelf, beside the orders' own reservations and returns.
+shop_stock_moves = sa.Table(
+    "shop_stock_moves",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sku", sa.String(32), sa.ForeignKey("shop_items.sku"), nullable=False),
+    sa.Column("change", sa.Integer, nullable=False),
+    sa.Column("stock_after", sa.Integer, nullable=False),
+    sa.Column("staff", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_shop_stock_moves_sku", "sku", "at"),
+)
+
 shop_slogans = sa.Table(
     "shop_slogans",
     metadata,
@@ -237,6 +253,12 @@ class ShopRepository(Protocol):
     def adjust_stock(self, sku: str, change: int) -> int | None:
         """Add ``change`` (negative: remove) unless the stock would go below zero;
         the new stock, or None (nothing changed)."""
+        ...
+
+    def add_stock_move(self, move: StockMove) -> None: ...
+
+    def stock_moves(self, sku: str, *, limit: int) -> list[StockMove]:
+        """The item's stock changes by staff, newest first."""
         ...
 
     # carts
@@ -364,6 +386,35 @@ class ShopStore:
             .returning(t.c.stock)
         ).first()
         return None if row is None else int(row.stock)
+
+    def add_stock_move(self, move: StockMove) -> None:
+        self._c.execute(
+            shop_stock_moves.insert().values(
+                sku=move.sku,
+                change=move.change,
+                stock_after=move.stock_after,
+                staff=move.staff,
+                reason=move.reason,
+                at=move.at,
+            )
+        )
+
+    def stock_moves(self, sku: str, *, limit: int) -> list[StockMove]:
+        t = shop_stock_moves
+        rows = self._c.execute(
+            sa.select(t).where(t.c.sku == sku).order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
+        )
+        return [
+            StockMove(
+                sku=row.sku,
+                change=int(row.change),
+                stock_after=int(row.stock_after),
+                staff=row.staff,
+                reason=row.reason,
+                at=row.at,
+            )
+            for row in rows
+        ]
 
     # ---------------------------------------------------------------- carts
 

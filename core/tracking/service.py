@@ -462,6 +462,17 @@ class TrackingService:
 
         return self._db.run(read, readonly=True)
 
+    def follows(self, customer_number: str, number: str) -> bool:
+        """Whether the account follows a shipment under that tracking number (a
+        support case may link it)."""
+        clean = numbers.normalise(number)
+
+        def read(uow: Session) -> bool:
+            found = self._repository(uow).by_number(clean)
+            return any(s.customer_number == customer_number for s in found)
+
+        return self._db.run(read, readonly=True)
+
     def status_of(self, number: str) -> ShipmentStatus | None:
         """The status of the newest shipment with that (normalised) number; the hot
         path of the public lookup and the benchmark."""

@@ -10,9 +10,11 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
+from postroom.core.cases.inbound import CaseMail
 from postroom.core.errors import PostroomError
 from postroom.core.mail import check_message
 from postroom.core.outbox import MessageStatus
@@ -90,7 +92,13 @@ def mail_serve(state: CliState, host: str, port: int) -> None:
     message opens a case or adds to one (docs/cases-email.md). For the installation's
     admin: put it behind the site's mail server, which relays support's address here."""
     pr = state.postroom()
-    server = smtp.start(pr.case_mail, host, port)
+    # acknowledgements go out in batches over one SMTP session, after the 250 answer
+    with pr.outbox.background_sender():
+        _serve(pr.case_mail, host, port)
+
+
+def _serve(case_mail: CaseMail, host: str, port: int) -> None:
+    server = smtp.start(case_mail, host, port)
     stopped = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -137,11 +145,22 @@ def mail_import(state: CliState, source: str, as_json: bool) -> None:
         batch = [(source, path.read_bytes(), None)]
     else:
         raise click.BadParameter(f"{source} is neither a file nor a maildir", param_hint="SOURCE")
-    results = []
+    with pr.outbox.background_sender():
+        results, failed = _import(pr.case_mail, batch, as_json)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    if failed:
+        raise SystemExit(EXIT_ERROR)
+
+
+def _import(
+    case_mail: CaseMail, batch: list[tuple[str, bytes, Path | None]], as_json: bool
+) -> tuple[list[dict[str, Any]], bool]:
+    results: list[dict[str, Any]] = []
     failed = False
     for name, raw, maildir_file in batch:
         try:
-            received = pr.case_mail.receive(raw, source="maildir" if maildir_file else "file")
+            received = case_mail.receive(raw, source="maildir" if maildir_file else "file")
         except PostroomError as error:
             failed = True
             results.append(
@@ -159,10 +178,7 @@ def mail_import(state: CliState, source: str, as_json: bool) -> None:
             click.echo(f"{name}: {received.outcome.value}{where}{why}")
             for refused in received.refused_files:
                 click.echo(f"    attachment not kept: {refused}")
-    if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
-    if failed:
-        raise SystemExit(EXIT_ERROR)
+    return results, failed
 
 
 @mail.command("inbound")

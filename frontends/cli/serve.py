@@ -53,7 +53,7 @@ def serve(state: CliState, host: str, port: int, threads: int, processes: int, d
     if processes > 1:
         _serve_in_processes(state, host, port, threads, processes, demo)
         return
-    app = create_app(postroom=postroom)
+    app = create_app(_web_settings(threads), postroom=postroom)
     try:
         server = create_server(app, host=host, port=port, threads=threads)
     except OSError as error:
@@ -74,7 +74,13 @@ def serve(state: CliState, host: str, port: int, threads: int, processes: int, d
         except KeyboardInterrupt:
             click.echo("stopped")
         finally:
+            app.extensions["chat_streams"].stop()
             server.close()
+
+
+def _web_settings(threads: int) -> dict[str, int]:
+    # live chats' event streams wait on at most half the threads: the rest serve pages
+    return {"CHAT_WAITING_STREAMS": threads // 2}
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -168,11 +174,12 @@ def _fork_server(state: CliState, listener: socket.socket, threads: int) -> int:
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, with SIGTERM
         signal.signal(signal.SIGTERM, _exit_on_term)
-        app = create_app(postroom=state.postroom())
+        app = create_app(_web_settings(threads), postroom=state.postroom())
         server = create_server(app, sockets=[listener], threads=threads)
         try:
             server.run()
         finally:
+            app.extensions["chat_streams"].stop()
             server.close()
     except SystemExit as stopped:
         code = stopped.code if isinstance(stopped.code, int) else 0

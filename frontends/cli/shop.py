@@ -14,7 +14,12 @@ from postroom.core.shop.model import MAX_STOCK, OrderStatus
 from postroom.frontends.cli.options import account_option as shared_account_option
 from postroom.frontends.cli.options import json_option, limit_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
-from postroom.frontends.serialise.shop import item_json, order_json, slogan_json
+from postroom.frontends.serialise.shop import (
+    item_json,
+    order_json,
+    slogan_json,
+    stock_move_json,
+)
 
 account_option = shared_account_option(
     required=False, param="customer_number", help="Only this customer account's orders."
@@ -44,12 +49,26 @@ def catalog(state: CliState, as_json: bool) -> None:
     required=True,
     help="Units received (or, negative, written off).",
 )
+@click.option("--staff", required=True, help="Who makes the change.")
+@click.option("--reason", required=True, help="Why (a delivery note, damage...).")
 @json_option
 @pass_state
-def stock(state: CliState, sku: str, change: int, as_json: bool) -> None:
-    """Receive goods into an item's stock, or write some off. Staff only."""
-    item = state.postroom().shop.adjust_stock(sku, change)
+def stock(state: CliState, sku: str, change: int, staff: str, reason: str, as_json: bool) -> None:
+    """Receive goods into an item's stock, or write some off (recorded with who and
+    why). Staff only."""
+    item = state.postroom().shop.adjust_stock(sku, change, staff=staff, reason=reason)
     emit(item_json(item), as_json, lambda d: f"{d['sku']}: {d['stock']} in stock")
+
+
+@shop.command("stock-moves")
+@click.argument("sku")
+@limit_option(100)
+@json_option
+@pass_state
+def stock_moves(state: CliState, sku: str, limit: int, as_json: bool) -> None:
+    """An item's stock changes by staff, newest first. Staff only."""
+    moves = [stock_move_json(m) for m in state.postroom().shop.stock_moves(sku, limit=limit)]
+    emit(moves, as_json, _moves)
 
 
 @shop.command()
@@ -173,5 +192,14 @@ def _orders(rows: list[dict[str, Any]]) -> str:
         f"{r['number']}  {r['customer_number']}  {r['status']:<9}  "
         f"{r['total']['amount']} {r['total']['currency']}  {r['placed_at']}"
         + (f"  tracking {r['tracking_number']}" if r["tracking_number"] else "")
+        for r in rows
+    )
+
+
+def _moves(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no stock change recorded"
+    return "\n".join(
+        f"{r['at']}  {r['change']:>+7}  -> {r['stock_after']:>6}  {r['staff']}: {r['reason']}"
         for r in rows
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from postroom.core.shop.addons import SloganOrder
-from postroom.core.shop.model import Item, Order
+from postroom.core.shop.model import Item, Order, StockMove
 from postroom.core.shop.service import CartView, CatalogEntry
 from postroom.frontends.serialise import mills, money, optional_money, stamp
 
@@ -103,4 +103,15 @@ def slogan_json(order: SloganOrder) -> dict[str, Any]:
         "decided_at": stamp(order.decided_at),
         "decided_by": order.decided_by,
         "reason": order.reason or None,
+    }
+
+
+def stock_move_json(move: StockMove) -> dict[str, Any]:
+    return {
+        "sku": move.sku,
+        "change": move.change,
+        "stock_after": move.stock_after,
+        "staff": move.staff,
+        "reason": move.reason,
+        "at": stamp(move.at),
     }

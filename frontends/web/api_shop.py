@@ -1,5 +1,7 @@
 """The shop under /api/v1: the catalogue, the caller's cart and orders (a customer's
-API key or portal session), and staff moving an order on (a staff portal session).
+API key or portal session), and staff's warehouse work with their portal session: moving
+an order on, changing an item's stock (recorded with who and why), and deciding on
+uploaded ad slogans.
 
 Every order is looked up through the caller's account, so another account's order
 answers 404 exactly like a missing one.
@@ -7,10 +9,18 @@ answers 404 exactly like a missing one.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
+from postroom.core.errors import NotFound, ValidationError
 from postroom.core.shop.service import ShopService
-from postroom.frontends.serialise.shop import cart_json, entry_json, order_json
+from postroom.frontends.serialise.shop import (
+    cart_json,
+    entry_json,
+    item_json,
+    order_json,
+    slogan_json,
+    stock_move_json,
+)
 from postroom.frontends.web.api_vault import _int_arg
 from postroom.frontends.web.auth import current_account, staff_session_required
 from postroom.frontends.web.context import current_postroom
@@ -19,8 +29,14 @@ from postroom.frontends.web.signin import current_user
 
 bp = Blueprint("api_shop", __name__, url_prefix="/api/v1")
 
-#: Staff who move orders on: the warehouse's agents and their supervisors, and admins.
+#: Staff who move orders on and keep the stock: the warehouse's agents and their
+#: supervisors, and admins. They also list uploaded slogans and look at them.
 ORDER_STAFF = ("staff:agent", "staff:supervisor", "staff:admin")
+#: Staff who decide what a customer's meter prints on mail: supervisors and admins.
+SLOGAN_REVIEWERS = ("staff:supervisor", "staff:admin")
+#: What a slogan's graphic may do in the browser that shows it to staff: nothing (an
+#: SVG is rebuilt from an allow-list already; this keeps a missed case inert).
+GRAPHIC_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 def _shop() -> ShopService:
@@ -98,17 +114,72 @@ def reorder(number: str) -> Response:
     return jsonify({"cart": cart_json(_shop().cart(_number())), "skipped": list(done.skipped)})
 
 
+def _staff() -> str:
+    """Who the signed-in staff member is, as the audit records them."""
+    staff = current_user()
+    assert staff is not None  # staff_session_required
+    return staff.name or staff.email
+
+
 @bp.post("/orders/<number>/status")
 @staff_session_required(*ORDER_STAFF)
 def set_status(number: str) -> Response:
     data = request_object()
-    staff = current_user()
-    assert staff is not None  # staff_session_required
     order = _shop().set_status(
         number,
         data["status"],
-        staff=staff.name or staff.email,
+        staff=_staff(),
         tracking_number=data.get("tracking_number"),
         note=data.get("note", ""),
     )
     return jsonify(order_json(order))
+
+
+@bp.post("/catalog/<sku>/stock")
+@staff_session_required(*ORDER_STAFF)
+def adjust_stock(sku: str) -> Response:
+    data = request_object()
+    item = _shop().adjust_stock(sku, data["change"], staff=_staff(), reason=data["reason"])
+    return jsonify(item_json(item))
+
+
+@bp.get("/catalog/<sku>/stock-moves")
+@staff_session_required(*ORDER_STAFF)
+def stock_moves(sku: str) -> Response:
+    moves = _shop().stock_moves(sku, limit=_int_arg("limit", 100))
+    return jsonify({"items": [stock_move_json(m) for m in moves]})
+
+
+@bp.get("/slogans")
+@staff_session_required(*ORDER_STAFF)
+def slogans() -> Response:
+    addons = _shop().addons
+    which = request.args.get("status", "pending")
+    if which not in ("pending", "all"):
+        raise ValidationError("status is pending or all", code="invalid_status")
+    found = addons.pending_slogans() if which == "pending" else addons.all_slogans()
+    return jsonify({"items": [slogan_json(o) for o in found]})
+
+
+@bp.get("/slogans/<number>/graphic")
+@staff_session_required(*ORDER_STAFF)
+def slogan_graphic(number: str) -> Response:
+    order, data = _shop().addons.slogan_graphic(number)
+    if order.content_type is None:  # a library slogan is a text, not a graphic
+        raise NotFound(f"slogan {order.number} has no graphic", code="slogan_not_found")
+    response = Response(data, mimetype=order.content_type.value)
+    response.headers["Content-Security-Policy"] = GRAPHIC_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("/slogans/<number>/decision")
+@staff_session_required(*SLOGAN_REVIEWERS)
+def decide_slogan(number: str) -> Response:
+    data = request_object()
+    addons = _shop().addons
+    if data["decision"] == "approve":
+        done = addons.approve_slogan(number, staff=_staff())
+    else:
+        done = addons.reject_slogan(number, staff=_staff(), reason=data.get("reason", ""))
+    return jsonify(slogan_json(done))

@@ -190,6 +190,7 @@ def invoice(invoice_number: str) -> str:
         "billing/invoice.html",
         invoice=found,
         status=found.status_on(billing.today()).value,
+        paid_with=billing.paid_with(found),
         form=form,
         may_pay=_may_pay() and found.payable,
     )
@@ -205,6 +206,7 @@ def print_view(invoice_number: str) -> str:
         "billing/print.html",
         invoice=found,
         status=found.status_on(billing.today()).value,
+        paid_with=billing.paid_with(found),
         link=billing.settings.invoice_link(found.number),
     )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -38,15 +38,30 @@ from werkzeug.wrappers import Response
 from postroom.core.errors import Conflict, PostroomError
 from postroom.core.knowledge.chat import Agent
 from postroom.core.knowledge.chat_model import ChatMessage, ChatStatus, Conversation
+from postroom.frontends.web import long_poll
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, login_required, roles_required
 
 bp = Blueprint("chat", __name__)
 
 SUPPORT = ("agent", "supervisor", "staff:admin")
-#: How long one server-sent-events response streams before the browser reconnects.
-EVENTS_SECONDS = 25
-_PAUSE = threading.Event()
+#: How long one server-sent-events response waits for news at most (seconds).
+EVENTS_WAIT = 20
+#: How often a waiting response looks at the store (seconds).
+EVENTS_TICK = 1.0
+#: When the browser reconnects after an event, or after a response that could not wait
+#: because enough others already were (milliseconds).
+RETRY_MS = 500
+BUSY_RETRY_MS = 2000
+
+
+@bp.record_once
+def _streams(state: Any) -> None:
+    """The process's gate of waiting event streams: by default half the server's
+    threads (``postroom serve`` says how many it has)."""
+    app = state.app
+    capacity = int(app.config.get("CHAT_WAITING_STREAMS", 4))
+    app.extensions["chat_streams"] = long_poll.WaitGate(capacity)
 
 
 def _customer() -> tuple[str, str]:
@@ -233,27 +248,42 @@ def messages(token: str) -> Response:
 @bp.get("/chat/<token>/events")
 @login_required
 def events(token: str) -> Response:
-    """Server-sent events: the same as polling, pushed once a second for a while."""
+    """Server-sent events: what polling answers, pushed as soon as it changes. Each
+    response waits at most ``CHAT_EVENTS_WAIT`` seconds and ends after one event; the
+    browser reconnects with ``Last-Event-ID`` (the last message seen and a mark of
+    the state). Only ``CHAT_WAITING_STREAMS`` responses of a process wait at once;
+    the others look once and end, and their browsers come back ``retry`` later. A
+    closed chat with nothing new answers 204, which stops the browser's reconnections."""
     number, _name = _customer()
-    chat = current_postroom().chat
-    clock = current_postroom().clock
-    chat.get(number, token)  # 404 before the stream starts
-    after = _after()
+    postroom = current_postroom()
+    chat, clock = postroom.chat, postroom.clock
+    seen = long_poll.parse_event_id(request.headers.get("Last-Event-ID"))
+    last, seen_mark = seen if seen is not None else (_after(), "")
+    found, new, position = chat.messages(number, token, last)  # 404 before the stream
+    if found.status == ChatStatus.CLOSED and not new and seen is not None:
+        return Response(status=204)
+    settings = current_app.config
+    wait = float(settings.get("CHAT_EVENTS_WAIT", EVENTS_WAIT))
+    gate = current_app.extensions["chat_streams"]
 
     def stream() -> Iterator[str]:
-        last = after
-        for _second in range(EVENTS_SECONDS):
-            found, new, position = chat.messages(number, token, last)
-            if new:
-                last = new[-1].id
-            payload = {
-                "messages": [_message_json(m) for m in new],
-                "state": _state_json(found, position, clock.now()),
-            }
-            yield f"id: {last}\ndata: {json.dumps(payload)}\n\n"
-            if found.status == ChatStatus.CLOSED:
-                return
-            _PAUSE.wait(1.0)  # never set: one second between two looks at the store
+        nonlocal found, new, position
+        with gate.slot() as may_wait:
+            # a response that waits is followed at once; one that could not, later
+            yield f"retry: {RETRY_MS if may_wait else BUSY_RETRY_MS}\n\n"
+            looks = max(1, int(wait / EVENTS_TICK)) if may_wait else 1
+            for look in range(looks):
+                if look:
+                    if not gate.pause(EVENTS_TICK):
+                        break
+                    found, new, position = chat.messages(number, token, last)
+                state = _state_json(found, position, clock.now())
+                if new or long_poll.mark(state) != seen_mark:
+                    newest = new[-1].id if new else last
+                    data = json.dumps({"messages": [_message_json(m) for m in new], "state": state})
+                    yield f"id: {long_poll.event_id(newest, state)}\ndata: {data}\n\n"
+                    return
+            yield ": nothing new\n\n"
 
     return Response(stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-store"})
 

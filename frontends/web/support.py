@@ -9,20 +9,23 @@ The case number is on every page, in its title and heading.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.wrappers import Response
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
 
 from postroom.core.cases import model
 from postroom.core.cases.claims import Claim
 from postroom.core.cases.model import Actor, Channel, Department, Link, LinkKind
 from postroom.core.errors import PostroomError, ValidationError
+from postroom.core.knowledge.model import Language, is_deflection_token
 from postroom.core.money import Money
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import case_term
@@ -41,6 +44,9 @@ class OpenCaseForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
     description = TextAreaField(_("Describe the problem"))
     meter = SelectField(_("About one of your meters (optional)"), validate_choice=False)
     files = MultipleFileField(_("Attach files (optional)"))
+    #: the form's deflection token: the suggested articles read from this form are
+    #: counted against it, and it tells the knowledge base when the form became a case
+    deflection = HiddenField()
 
 
 class ReplyForm(FlaskForm):  # type: ignore[misc]
@@ -205,9 +211,14 @@ OPEN_FIELDS = {"subject": "subject", "body": "description", "description": "desc
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def open_case() -> str | Response:
-    """Open a case on the web form (any user of the account)."""
+    """Open a case on the web form (any user of the account). Articles matching the
+    subject and description are suggested beside it (``static/case-suggest.js`` as the
+    customer types, the server when the form comes back with an error)."""
     user = _customer()
     form = _open_form(user)
+    knowledge = current_postroom().knowledge
+    if not is_deflection_token(form.deflection.data):
+        form.deflection.data = knowledge.new_deflection_token()
     if form.validate_on_submit():
         serial = form.meter.data or ""
         try:
@@ -240,6 +251,8 @@ def open_case() -> str | Response:
                 field = form.description
             field.errors = [*list(field.errors or ()), error_text(error)]
         else:
+            # the customer did not find the answer in what was suggested (read or not)
+            knowledge.note_case_opened(str(form.deflection.data), case.number)
             flash(
                 _(
                     "Case %(number)s is open. Quote this number whenever you contact us about it.",
@@ -248,7 +261,13 @@ def open_case() -> str | Response:
                 "success",
             )
             return redirect(url_for("support.show", number=case.number), code=303)
-    return render_template("support/new.html", form=form)
+    language = Language.FR if str(get_locale()) == "fr" else Language.EN
+    hits = []
+    # what made the form fail is said beside its field; a bad text suggests nothing
+    if form.is_submitted():
+        with contextlib.suppress(ValidationError):
+            hits = knowledge.suggest(form.subject.data or "", form.description.data or "", language)
+    return render_template("support/new.html", form=form, hits=hits, language=language.value)
 
 
 @bp.get("/<number>")

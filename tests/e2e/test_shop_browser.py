@@ -104,6 +104,10 @@ def test_an_owner_orders_two_supplies_and_sees_the_order_ship(
     assert page.locator(".order-steps li.done").count() == 4
     page.reload()  # and a plain reload shows the same
     assert status.inner_text() == texts["shipped"]
+    # the card order's invoice, issued paid by the card
+    page.locator("a[href*='/billing/invoices/INV-']").click()
+    assert page.locator(".status-paid").inner_text() == texts["paid"]
+    assert "4242" in page.locator("dl.facts").inner_text()
     page.goto(f"{base}/shop/addons")
     check_accessibility(axe, page)
     page.goto(f"{base}/shop/orders")

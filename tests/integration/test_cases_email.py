@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from postroom.core.app import Postroom
-from postroom.core.cases.model import Actor, Channel, MessageKind
+from postroom.core.cases.model import Actor, Channel, Contact, MessageKind
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.errors import NotFound, ValidationError
@@ -277,6 +277,32 @@ def test_an_agents_reply_goes_out_tagged_and_threaded_and_its_answer_comes_back(
     assert inbound.send(answer)[1].endswith("appended C-2026-000001")
     kinds = [m.kind for m in inbound.pr.cases.get_for_staff("C-2026-000001", by=AGENT).messages]
     assert kinds == [MessageKind.CUSTOMER, MessageKind.AGENT, MessageKind.CUSTOMER]
+
+
+def test_an_agents_reply_on_a_phone_case_reaches_the_account_in_its_language_and_back(
+    inbound: Inbound,
+) -> None:
+    account = verified_user(inbound.pr, "camille@example.fr", language="fr")
+    case = inbound.pr.cases.open(
+        by=AGENT,
+        customer_number=account,
+        subject="Meter locked",
+        description="The caller's meter says LOCKED.",
+        channel="phone",
+        contact=Contact(name="Camille", phone="+33 1 23 45 67 89"),
+    )
+    inbound.pr.cases.reply(case.number, "Merci de synchroniser la machine.", by=AGENT)
+    inbound.pr.outbox.deliver_due()
+    [reply] = [m for m in inbound.outgoing.messages if case.number in str(m["Subject"])]
+    assert reply["To"].addresses[0].addr_spec == "camille@example.fr"
+    assert reply["Content-Language"] == "fr"
+    assert "Dossier " + case.number in reply.get_body(("plain",)).get_content()
+    answer = email(
+        "Camille <camille@example.fr>", subject=f"Re: {reply['Subject']}", message_id="<c2@x.fr>"
+    )
+    assert inbound.send(answer)[1].endswith(f"appended {case.number}")
+    detail = inbound.pr.cases.get_for_staff(case.number, by=AGENT)
+    assert [m.kind for m in detail.messages][-1] is MessageKind.CUSTOMER
 
 
 # ------------------------------------------------------------------------ the CLI

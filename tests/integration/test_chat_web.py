@@ -6,14 +6,18 @@ the transcript shows in the case."""
 from __future__ import annotations
 
 import re
+import socket
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
+from waitress.server import create_server
 from werkzeug.test import TestResponse
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
+from postroom.frontends.web import create_app
 
 PASSWORD = "quiet harbour lantern 8"
 OPEN = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York, a Monday
@@ -158,3 +162,74 @@ def test_article_paths_become_links_and_nothing_else_does(desk: Postroom, client
     assert '<a href="/help/articles/meter-locked">' in shown
     assert '<a href="/x">' not in shown
     assert "&lt;a href=" in shown
+
+
+# ------------------------------------------------------------------ event streams
+
+
+def _start(sock: socket.socket) -> bytes:
+    """An event stream's first bytes, up to its ``retry`` (how soon its browser comes back)."""
+    seen = b""
+    while not re.search(rb"\nretry: \d+\n", seen):
+        chunk = sock.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    return seen
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_twenty_four_watchers_of_a_chat_do_not_starve_a_real_server(
+    postroom: Postroom, clock: FrozenClock
+) -> None:
+    """waitress with four threads, two of which may hold a waiting event stream: of 24
+    watchers of one chat two wait, 22 are answered at once (their browsers come back
+    later), and a page is served while the two still wait."""
+    clock.set(OPEN)
+    number = postroom.accounts.create("Acme Mailroom", "US", "USD").number
+    _person(postroom, number, "owner@acme.example", "owner")
+    session = postroom.identity.sign_in("owner@acme.example", PASSWORD, client="127.0.0.1")
+    chat = postroom.chat.start(number, "Owner", "en")
+    app = create_app(
+        {"TESTING": True, "CHAT_WAITING_STREAMS": 2, "CHAT_EVENTS_WAIT": 30}, postroom=postroom
+    )
+    client = app.test_client()
+    client.set_cookie("postroom_session", session.token)
+    first = client.get(f"/chat/{chat.token}/events").get_data(as_text=True)
+    seen = re.search(r"^id: (\S+)$", first, re.MULTILINE)
+    assert seen is not None  # a client without an id gets the state at once
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    running = threading.Thread(target=server.run, daemon=True)
+    running.start()
+    port = server.effective_port  # type: ignore[union-attr]
+    request = (
+        f"GET /chat/{chat.token}/events HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+        f"Cookie: postroom_session={session.token}\r\nLast-Event-ID: {seen.group(1)}\r\n\r\n"
+    )
+    watchers = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(24)]
+    try:
+        for watcher in watchers:
+            watcher.sendall(request.encode())
+        starts = {watcher: _start(watcher) for watcher in watchers}
+        answered = [w for w in watchers if b"\nretry: 2000\n" in starts[w]]
+        assert len(answered) == 22
+        for watcher in answered:  # ended at once: no thread held
+            assert (starts[watcher] + _read_all(watcher)).endswith(b": nothing new\n\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as other:
+            other.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            assert _read_all(other).startswith(b"HTTP/1.0 200")
+        app.extensions["chat_streams"].stop()  # the two waiting end at once, not in 30 s
+        for watcher in set(watchers) - set(answered):
+            assert b"\nretry: 500\n" in starts[watcher]
+            assert (starts[watcher] + _read_all(watcher)).endswith(b": nothing new\n\n")
+    finally:
+        for watcher in watchers:
+            watcher.close()
+        server.close()
+        running.join(5)

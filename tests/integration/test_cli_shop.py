@@ -43,10 +43,18 @@ def test_staff_list_the_catalogue_and_receive_stock(
     assert items["SEAL-1L"]["stock"] == 58
     assert items["SEAL-1L"]["prices"]["USD"] == {"amount": "12.90", "currency": "USD"}
     assert "SEAL-1L" in run(runner, "shop", "catalog")
-    assert run(runner, "shop", "stock", "SEAL-1L", "--add", "10", "--json")["stock"] == 68
-    out = run(runner, "shop", "stock", "SEAL-1L", "--add", "-1000", code=1)
+    who = ("--staff", "Sam Staff", "--reason", "delivery 4411")
+    assert run(runner, "shop", "stock", "SEAL-1L", "--add", "10", *who, "--json")["stock"] == 68
+    out = run(runner, "shop", "stock", "SEAL-1L", "--add", "-1000", *who, code=1)
     assert "out_of_stock" in out or "less stock" in out
-    assert "Traceback" not in run(runner, "shop", "stock", "NOPE-0", "--add", "1", code=1)
+    assert "Traceback" not in run(runner, "shop", "stock", "NOPE-0", "--add", "1", *who, code=1)
+    (move,) = run(runner, "shop", "stock-moves", "SEAL-1L", "--json")
+    assert (move["change"], move["stock_after"], move["staff"], move["reason"]) == (
+        10,
+        68,
+        "Sam Staff",
+        "delivery 4411",
+    )
 
 
 def test_staff_move_an_order_to_shipped_and_list_it(

@@ -214,6 +214,13 @@ def test_an_address_change_is_kept_for_staff_who_apply_it(
     assert done.status.value == "done"
     assert postroom.equipment.product(numbers["mine"], SERIAL).address == NEW_ADDRESS
     assert postroom.equipment.address_requests() == []
+    # the case is resolved with it, in the same transaction, and the customer sees why
+    detail = postroom.cases.get(numbers["mine"], reference)
+    assert detail.case.status.value == "resolved"
+    assert (detail.history[-1].action, detail.history[-1].detail) == (
+        "status",
+        "resolved: address change applied",
+    )
     with pytest.raises(Conflict):
         postroom.equipment.resolve_address_request(reference, done=False, staff="x", note="no")
 

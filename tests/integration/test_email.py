@@ -164,6 +164,41 @@ def test_a_message_the_server_deferred_arrives_on_retry_with_the_same_message_id
     assert arrived["Message-ID"] == deferred["Message-ID"]  # the receiver can drop a repeat
 
 
+def test_the_background_sender_sends_a_batch_through_one_smtp_session(
+    open_postroom: OpenPostroom, smtp_server: SmtpServer, clock: FrozenClock
+) -> None:
+    smtp_server.defer = 1  # the first one is answered "try again later"
+    with open_postroom(**smtp_server.settings) as pr:
+
+        def write(uow: UnitOfWork) -> list[str]:
+            added = [
+                pr.outbox.add(
+                    uow.connection,
+                    attrs.evolve(RETURNED, recipient=f"person{n}@example.org"),
+                    claimed=True,
+                ).id
+                for n in range(5)
+            ]
+            uow.commit()
+            return [str(a) for a in added]
+
+        ids = pr.db.run(write)
+        with pr.outbox.background_sender() as sender:
+            pr.outbox.hand_over(ids)
+            sender.drain()
+        assert len({r.peer for r in smtp_server.received}) == 1  # one session for the batch
+        assert sorted(m["To"] for m in smtp_server.messages) == [
+            f"person{n}@example.org" for n in range(1, 5)
+        ]
+        deferred = pr.outbox.message(ids[0])
+        assert (deferred.status, deferred.attempts) == (MessageStatus.PENDING, 1)
+        assert deferred.last_error is not None
+        assert "451" in deferred.last_error
+        clock.advance(deferred.next_attempt_at - clock.now())  # retried with backoff
+        assert pr.jobs.run_now("outbox.deliver") == 1
+        assert pr.outbox.counts()["delivered"] == 5
+
+
 def test_a_server_that_is_down_leaves_the_message_pending_for_a_retry(
     open_postroom: OpenPostroom,
 ) -> None:

@@ -28,7 +28,8 @@ PROBE = BodySchema.compile(
 def keys(postroom: Postroom) -> dict[str, str]:
     account = postroom.accounts.create("Acme Mailroom", "US", "USD")
     meter = postroom.meters.register(account.number, product_code="PR-VPSD1", serial=SERIAL)
-    link = postroom.identity.invite_staff("agent@postroom.example", "agent")
+    # a supervisor: staff of every staff route with a body (slogan decisions included)
+    link = postroom.identity.invite_staff("agent@postroom.example", "supervisor")
     postroom.identity.accept_invitation(
         link.token,
         name="Agent",
@@ -50,7 +51,11 @@ def keys(postroom: Postroom) -> dict[str, str]:
 
 
 #: Operations for staff, by their portal session and the page's CSRF token.
-STAFF_SESSION_PATHS = {"/orders/{number}/status"}
+STAFF_SESSION_PATHS = {
+    "/orders/{number}/status",
+    "/catalog/{sku}/stock",
+    "/slogans/{number}/decision",
+}
 
 
 def _page_csrf(page: str) -> str:

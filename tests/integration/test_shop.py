@@ -5,9 +5,11 @@ buyers race for the last items, and the demo's catalogue and history."""
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from pypdf import PdfReader
 
 from postroom.core.app import Postroom
 from postroom.core.billing.model import InvoiceStatus
@@ -78,6 +80,15 @@ def test_a_card_checkout_is_charged_once_into_sales_and_a_cancel_refunds_it(
     assert sales(postroom) == 117_400
     assert postroom.shop.item("INK-VPSD1").stock == 38
     assert postroom.shop.order(mine, order.number.lower()).lines == order.lines
+    # its invoice, issued paid by the card's payment in the order's transaction
+    invoice = postroom.billing.get(mine, order.invoice_number or "")
+    assert (invoice.status, invoice.payment_id) == (InvoiceStatus.PAID, order.payment_id)
+    assert (invoice.total, invoice.tax) == (order.total, order.tax)
+    (payment,) = postroom.billing.payments(mine)
+    assert (payment.via, payment.status) == ("checkout", "settled")
+    assert postroom.billing.account_statement(mine).balance_due == usd("0")
+    text = PdfReader(io.BytesIO(postroom.billing.pdf(mine, invoice.number))).pages[0]
+    assert f"4242 exp 12/2035 (payment {order.payment_id})" in text.extract_text()
 
     cancelled = postroom.shop.set_status(
         order.number, "cancelled", staff="Sam Staff", note="customer changed their mind"
@@ -90,6 +101,7 @@ def test_a_card_checkout_is_charged_once_into_sales_and_a_cancel_refunds_it(
     postroom.shop.set_status(order.number, "cancelled", staff="Sam Staff", note="again")
     assert sales(postroom) == 0  # refunded once
     assert postroom.shop.item("INK-VPSD1").stock == 40
+    assert postroom.billing.get(mine, invoice.number).status is InvoiceStatus.CREDITED
 
 
 def test_a_declined_card_leaves_the_order_unpaid_and_takes_no_money(
@@ -200,7 +212,9 @@ def test_two_simultaneous_clicks_of_one_checkout_place_one_order_charged_once(
     postroom: Postroom, numbers: dict[str, str]
 ) -> None:
     mine = numbers["mine"]
-    postroom.shop.adjust_stock("SEAL-1L", -58)  # the last two: a second reservation fails
+    postroom.shop.adjust_stock(
+        "SEAL-1L", -58, staff="Sam Staff", reason="damaged"
+    )  # the last two: a second reservation fails
     postroom.shop.add_to_cart(mine, "SEAL-1L", 2)
     start = threading.Barrier(4)
     answers: list[str] = []

@@ -1,5 +1,6 @@
 """/api/v1/catalog, /cart and /orders: a customer orders by API key; another account's
-order answers 404; only staff, by their portal session, move an order on."""
+order answers 404; only staff, by their portal session, move an order on, change the
+stock (recorded with who and why) and decide on uploaded slogans (supervisors)."""
 
 from __future__ import annotations
 
@@ -213,3 +214,80 @@ def test_another_account_cannot_pay_with_my_card(
     )
     assert cancelled.get_json()["status"] == "cancelled"
     assert postroom.shop.item("SEAL-1L").stock == stock + 1
+
+
+def test_only_staff_change_the_stock_and_each_change_says_who_and_why(
+    client: FlaskClient, world: dict[str, str], postroom: Postroom
+) -> None:
+    path = "/api/v1/catalog/SEAL-1L/stock"
+    body = {"change": 12, "reason": "delivery 4411"}
+    assert client.post(path, json=body, headers=bearer(world["mine"])).status_code == 401
+    client.set_cookie("postroom_session", world["owner"])
+    refused = client.post(path, json=body, headers={"X-CSRFToken": csrf_of(client)})
+    assert refused.get_json()["error"]["code"] == "staff_only"
+    client.set_cookie("postroom_session", world["agent"])
+    assert client.post(path, json=body).status_code == 403  # no CSRF token
+    token = {"X-CSRFToken": csrf_of(client)}
+    for bad, status, code in (
+        ({"change": 0, "reason": "x"}, 422, "invalid_stock"),
+        ({"change": 5}, 422, "missing_field"),
+        ({"change": -10_000, "reason": "count"}, 409, "out_of_stock"),
+    ):
+        answer = client.post(path, json=bad, headers=token)
+        assert (answer.status_code, answer.get_json()["error"]["code"]) == (status, code)
+    assert client.post("/api/v1/catalog/NOPE-1/stock", json=body, headers=token).status_code == 404
+    received = client.post(path, json=body, headers=token)
+    assert received.status_code == 200
+    assert received.get_json()["stock"] == 72
+    moves = client.get("/api/v1/catalog/SEAL-1L/stock-moves", headers=token).get_json()["items"]
+    assert [(m["change"], m["stock_after"], m["staff"], m["reason"]) for m in moves] == [
+        (12, 72, "Agent", "delivery 4411")
+    ]
+    assert postroom.shop.item("SEAL-1L").stock == 72
+
+
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="300" height="100">'
+    b'<rect width="300" height="100" fill="#036"/></svg>'
+)
+
+
+def test_supervisors_decide_on_uploaded_slogans_agents_look_and_customers_cannot(
+    client: FlaskClient, world: dict[str, str], postroom: Postroom
+) -> None:
+    customer = postroom.accounts.authenticate(world["mine"]).number
+    number = postroom.shop.addons.upload_slogan(customer, "PR-API-1", "ad.svg", SVG).number
+    decide = f"/api/v1/slogans/{number}/decision"
+    assert client.get("/api/v1/slogans", headers=bearer(world["mine"])).status_code == 401
+    assert (
+        client.post(decide, json={"decision": "approve"}, headers=bearer(world["mine"])).status_code
+        == 401
+    )
+    client.set_cookie("postroom_session", world["owner"])
+    owner = client.post(
+        decide, json={"decision": "approve"}, headers={"X-CSRFToken": csrf_of(client)}
+    )
+    assert owner.get_json()["error"]["code"] == "staff_only"
+    client.set_cookie("postroom_session", world["agent"])
+    token = {"X-CSRFToken": csrf_of(client)}
+    (waiting,) = client.get("/api/v1/slogans", headers=token).get_json()["items"]
+    assert (waiting["number"], waiting["status"]) == (number, "pending")
+    graphic = client.get(f"/api/v1/slogans/{number}/graphic", headers=token)
+    assert graphic.mimetype == "image/svg+xml"
+    assert "sandbox" in graphic.headers["Content-Security-Policy"]
+    agent = client.post(decide, json={"decision": "approve"}, headers=token)
+    assert (agent.status_code, agent.get_json()["error"]["code"]) == (403, "staff_only")
+    supervisor = _person(postroom, None, "supervisor@postroom.example", "supervisor")
+    client.set_cookie("postroom_session", supervisor)
+    token = {"X-CSRFToken": csrf_of(client)}
+    no_reason = client.post(decide, json={"decision": "reject"}, headers=token)
+    assert no_reason.get_json()["error"]["code"] == "invalid_note"
+    approved = client.post(decide, json={"decision": "approve"}, headers=token)
+    assert approved.status_code == 200
+    assert (approved.get_json()["status"], approved.get_json()["decided_by"]) == (
+        "queued",
+        "Supervisor",
+    )
+    again = client.post(decide, json={"decision": "reject", "reason": "no"}, headers=token)
+    assert (again.status_code, again.get_json()["error"]["code"]) == (409, "slogan_decided")
+    assert client.get("/api/v1/slogans", headers=token).get_json()["items"] == []

@@ -793,3 +793,57 @@ def test_a_customer_requests_a_trace_and_files_a_claim_from_the_pages(
     page = alice.get(claim.headers["Location"]).text
     assert page.count("Still needed:") == 4  # a damaged parcel also needs photos
     assert "$80.00" in page
+
+
+# ------------------------------------------------------------------ deflection
+
+
+def _deflection_token(page: str) -> str:
+    match = re.search(r'name="deflection"[^>]*value="([^"]+)"', page)
+    assert match is not None, page[:500]
+    return match.group(1)
+
+
+def test_the_case_form_counts_an_article_read_before_the_case_was_opened(
+    app: Flask, people: People, postroom: Postroom
+) -> None:
+    from postroom.core.knowledge.model import make_draft
+
+    kb = postroom.knowledge
+    kb.write(
+        make_draft(
+            family="meter-locked",
+            slug="meter-locked",
+            language="en",
+            title="My meter is locked",
+            body="A meter locks when its inspection is overdue. Connect it to sync.",
+            product="meters",
+            topic="inspections",
+        ),
+        "ana@staff",
+    )
+    kb.publish("meter-locked")
+    alice = sign_in(app, "alice@acme.example")
+
+    page = alice.get("/support/new").text
+    token = _deflection_token(page)
+    assert f"/help/suggestions?token={token}" in page  # the no-script way to the suggestions
+    # sent back (no department): the same token, and the articles suggested by the server
+    data = {"csrf_token": csrf(page), "deflection": token, "department": ""}
+    data |= {"subject": "Meter locked", "description": "It says the inspection is due."}
+    page = alice.post("/support/new", data=data).text
+    assert _deflection_token(page) == token
+    assert f"/help/articles/meter-locked?from={token}" in page
+    # read the suggestion, then open the case anyway: read, not deflected
+    assert alice.get(f"/help/articles/meter-locked?from={token}").status_code == 200
+    assert alice.post("/support/new", data=data | {"department": "equipment"}).status_code == 303
+    # another form: an article read, no case: deflected
+    other = _deflection_token(alice.get("/support/new").text)
+    assert other != token
+    alice.get(f"/help/articles/meter-locked?from={other}")
+
+    report = kb.deflection()
+    assert (report.read, report.deflected, report.opened_anyway) == (2, 1, 1)
+    staff = sign_in(app, "agnes@vendor.example").get("/help/staff").text
+    assert "Read an article and still opened a case" in staff
+    assert "50 %" in staff

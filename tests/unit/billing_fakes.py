@@ -18,9 +18,11 @@ from postroom.core.billing.model import (
     InvoiceKind,
     InvoicePayment,
     InvoiceStatus,
+    OneLineInvoice,
+    Party,
     Series,
 )
-from postroom.core.contracts.model import Contract
+from postroom.core.contracts.model import BillableContract, Contract
 from postroom.core.errors import NotFound
 from postroom.core.funding.model import Instrument, Payment, Statement
 from postroom.core.funding.sources import PaymentDeclined
@@ -91,9 +93,11 @@ class FakeBilling:
         self._s.invoices[stored.number] = stored
         return stored
 
-    def add_many(self, new: Sequence[Invoice]) -> None:
-        for invoice in new:
-            self.add(invoice)
+    def add_one_line(
+        self, new: Sequence[OneLineInvoice], seller: Party, created_at: datetime
+    ) -> None:
+        for row in new:
+            self.add(row.invoice(seller, created_at))
 
     def get(self, number: str) -> Invoice | None:
         return self._s.invoices.get(number)
@@ -376,8 +380,8 @@ class FakePayments:
 class FakeContracts:
     contracts: list[Contract] = attrs.field(factory=list)
 
-    def billable_on(self, day: date) -> list[Contract]:
-        return [c for c in self.contracts if c.start <= day and c.cancelled_at is None]
+    def billable_on(self, day: date) -> list[BillableContract]:
+        return [c.billable() for c in self.contracts if c.start <= day and c.cancelled_at is None]
 
 
 @attrs.define

@@ -334,6 +334,16 @@ class FakeAccounts:
         return self.accounts[number]
 
 
+@attrs.define
+class FakeLinkTargets:
+    """The meters, invoices, orders and shipments each account has."""
+
+    owned: dict[tuple[LinkKind, str], str] = attrs.field(factory=dict)
+
+    def belongs(self, customer_number: str, link: Link) -> bool:
+        return self.owned.get((link.kind, link.reference)) == customer_number
+
+
 MINE = "1000000009"
 OTHER = "2000000008"
 STAFF = [
@@ -345,7 +355,12 @@ STAFF = [
 
 
 def make_service(
-    db: FakeDatabase, clock: Any, *, refunds: FakeRefunds | None = None, **options: Any
+    db: FakeDatabase,
+    clock: Any,
+    *,
+    refunds: FakeRefunds | None = None,
+    links: FakeLinkTargets | None = None,
+    **options: Any,
 ) -> CasesService:
     """The service on fakes: account MINE in the US, OTHER in France, four staff."""
     accounts = FakeAccounts()
@@ -358,6 +373,7 @@ def make_service(
         staff=FakeStaff(list(STAFF)),
         mail=FakeMail(db),
         refunds=refunds or FakeRefunds(),
+        links=links or FakeLinkTargets(),
         shipments=FakeShipments(),
         repository=lambda _session: FakeCases(db),
         **options,

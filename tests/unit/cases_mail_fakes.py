@@ -186,10 +186,9 @@ class FakeMessages:
             self.claimed.append(added.id)
         return added
 
-    def deliver_claimed(self, message_ids: Sequence[str]) -> int:
+    def hand_over(self, message_ids: Sequence[str]) -> None:
         assert set(message_ids) <= set(self.claimed)
         self.delivered.extend(message_ids)
-        return len(message_ids)
 
 
 @attrs.define

@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 import attrs
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
-from postroom.core.contracts.model import AddressChange, Contract, InstallationAddress
+from postroom.core.contracts.model import (
+    AddressChange,
+    BillableContract,
+    Contract,
+    InstallationAddress,
+)
 from postroom.core.errors import Conflict, NotFound
 from postroom.core.meters.model import Meter, MeterStatus, RegisteredMeter
 from postroom.core.ports import Translation
@@ -104,6 +109,9 @@ class FakeContracts:
             and c.start <= day
             and (c.auto_renew or c.first_term.end >= day)
         ]
+
+    def billable_on(self, day: date) -> list[BillableContract]:
+        return [c.billable() for c in self.running_on(day)]
 
     def record_reminder(self, contract_id: int, term: int, at: datetime) -> bool:
         if (contract_id, term) in self._s.reminders:

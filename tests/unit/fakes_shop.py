@@ -11,10 +11,17 @@ from typing import Any
 
 import attrs
 
-from postroom.core.errors import NotFound, PostroomError
+from postroom.core.errors import Conflict, NotFound, PostroomError
 from postroom.core.money import Money
 from postroom.core.shop.addons import AddonPurchase, PurchaseStatus, SloganOrder, SloganStatus
-from postroom.core.shop.model import CartLine, Item, Order, OrderEvent, OrderStatus
+from postroom.core.shop.model import (
+    CartLine,
+    Item,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    StockMove,
+)
 from postroom.core.shop.ports import Charged, ChargeLine, PurchasePayment
 
 
@@ -23,6 +30,7 @@ class FakeShopRepository:
         self.catalogue: dict[str, Item] = {}
         self.carts: dict[str, dict[str, CartLine]] = {}
         self.placed: dict[str, tuple[Order, str]] = {}
+        self.moves: list[StockMove] = []
 
     def __call__(self, _session: Any) -> FakeShopRepository:
         return self
@@ -51,6 +59,12 @@ class FakeShopRepository:
     def release(self, sku: str, quantity: int) -> None:
         item = self.catalogue[sku]
         self.catalogue[sku] = attrs.evolve(item, stock=item.stock + quantity)
+
+    def add_stock_move(self, move: StockMove) -> None:
+        self.moves.append(move)
+
+    def stock_moves(self, sku: str, *, limit: int) -> list[StockMove]:
+        return [m for m in reversed(self.moves) if m.sku == sku][:limit]
 
     def adjust_stock(self, sku: str, change: int) -> int | None:
         item = self.catalogue[sku]
@@ -184,6 +198,8 @@ class FakeCharges:
     def __init__(self) -> None:
         self.invoices: dict[str, tuple[str, list[ChargeLine]]] = {}
         self.credited: list[str] = []
+        #: reference -> the payment an invoice issued paid was paid by
+        self.paid: dict[str, str] = {}
 
     def charge_in(
         self,
@@ -197,6 +213,23 @@ class FakeCharges:
         number = self.invoices.get(reference, (f"INV-2026-{len(self.invoices) + 1:06d}", []))[0]
         self.invoices[reference] = (number, list(lines))
         return Charged(number, self._tax(lines))
+
+    def paid_in(
+        self,
+        session: Any,
+        customer_number: str,
+        lines: Sequence[ChargeLine],
+        *,
+        kind: str,
+        reference: str,
+        payment_id: str,
+        paid: Money,
+    ) -> Charged:
+        tax = self._tax(lines)
+        if paid.mills != sum(ln.quantity * ln.unit_price.mills for ln in lines) + tax.mills:
+            raise Conflict("the taxes changed", code="receipt_total_mismatch")
+        self.paid[reference] = payment_id
+        return self.charge_in(session, customer_number, lines, kind=kind, reference=reference)
 
     def tax_rule(self, customer_number: str) -> Callable[[Sequence[ChargeLine]], Money]:
         return self._tax

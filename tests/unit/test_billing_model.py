@@ -15,6 +15,7 @@ from postroom.core.billing.model import (
     negated,
     parse_invoice_number,
     price_lines,
+    price_one,
     round_to_cents,
 )
 from postroom.core.billing.taxes import TaxTable
@@ -108,3 +109,12 @@ def test_numbers_are_formatted_and_parsed():
     assert format_number(Series.INVOICE, 2026, 42) == "INV-2026-000042"
     assert parse_invoice_number(" inv-2026-000042 ") == "INV-2026-000042"
     assert parse_invoice_number("INV-26-42") is None
+
+
+@pytest.mark.parametrize("mills", [0, 5, 49_900, 33_335, 1_000_000_000])
+def test_a_run_prices_one_unit_as_an_invoice_line_is_priced(mills):
+    rates = TaxTable.default().rates_for("CA", "QC")  # GST 5 % and QST 9.975 %
+    (line,) = price_lines(check_items([LineItem("Lease", 1, Money(mills, "CAD"))], "CAD"), rates)
+    net, taxes, tax = price_one(mills, rates)
+    assert (net, tax) == (line.net.mills, line.tax.mills)
+    assert taxes == tuple((t.name, t.percent, t.amount.mills) for t in line.taxes)

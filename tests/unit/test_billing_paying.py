@@ -192,6 +192,21 @@ def test_contracts_bill_themselves_once_per_period(billing, contracts, clock):
     assert billing.list(MINE)[0].number == "INV-2026-000003"
 
 
+def test_a_paperless_customer_gets_each_contract_invoice_by_email_in_french(billing, contracts, db):
+    billing.set_profile(MINE, paperless=True, language="fr")
+    contracts.contracts.append(lease())
+    assert billing.run_contracts() == 1
+    (invoice,) = billing.list(MINE)
+    assert invoice.lines[0].description == (
+        "Location-bail du compteur PR-1 (PR-VPSD1), contrat LS-2026-000001, "
+        "du 15/02/2026 au 14/03/2026"
+    )
+    (sent,) = db.state.messages
+    assert sent["subject"].startswith(f"Facture {invoice.number}")
+    (pdf,) = sent["attachments"]
+    assert pdf.filename == f"{invoice.number}.pdf"
+
+
 def test_contracts_of_a_customer_whose_profile_lacks_a_region_wait_and_others_go(
     billing, contracts
 ):

@@ -286,3 +286,43 @@ def test_an_issuer_invoices_inside_its_own_unit_of_work(billing, db):
 
     assert db.run(committed).number == "INV-2026-000001"
     assert billing.get(MINE, "INV-2026-000001").reference == "order:9"
+
+
+def test_a_sale_paid_by_card_is_invoiced_paid_with_its_payment_once(billing, db):
+    lines = [LineItem("INK-1 Ink", 2, usd("10.00"))]
+
+    def sold(paid: Money):
+        def work(session):
+            invoice = billing.issue_paid_invoice_in(
+                session,
+                MINE,
+                lines,
+                kind="supplies",
+                reference="order:SO-1",
+                payment_id="pay_1",
+                paid=paid,
+            )
+            session.commit()
+            return invoice
+
+        return work
+
+    with pytest.raises(Conflict) as caught:  # New York's 4 % is 0.80: 20.00 was not it
+        db.run(sold(usd("20.00")))
+    assert caught.value.code == "receipt_total_mismatch"
+    assert db.state.invoices == {}
+    assert db.state.sequences == {}
+    invoice = db.run(sold(usd("20.80")))
+    assert (invoice.status, invoice.payment_id, invoice.due_on) == (
+        InvoiceStatus.PAID,
+        "pay_1",
+        invoice.issued_on,
+    )
+    assert db.run(sold(usd("20.80"))).number == invoice.number  # the same sale again
+    (payment,) = billing.payments(MINE)
+    assert (payment.invoice_number, payment.via, payment.amount) == (
+        invoice.number,
+        "checkout",
+        usd("20.80"),
+    )
+    assert billing.account_statement(MINE).balance_due == usd("0")

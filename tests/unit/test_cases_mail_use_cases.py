@@ -8,11 +8,23 @@ from email.message import EmailMessage
 import pytest
 
 from postroom.core.cases.attachments import AttachmentLimits
-from postroom.core.cases.inbound import CaseMail, MailSettings
+from postroom.core.cases.inbound import CaseFacts, CaseMail, MailSettings
 from postroom.core.cases.mail_model import Outcome, Sender
+from postroom.core.cases.model import (
+    Actor,
+    Case,
+    Contact,
+    Department,
+    Message,
+    MessageKind,
+    Priority,
+    Status,
+)
+from postroom.core.cases.model import Channel as CaseChannel
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import ValidationError
 from tests.unit.cases_mail_fakes import (
+    FakeCase,
     FakeCaseDesk,
     FakeDatabase,
     FakeFiles,
@@ -21,6 +33,7 @@ from tests.unit.cases_mail_fakes import (
 )
 
 PDF = b"%PDF-1.7\n1 0 obj\n"
+AGENT = Actor.staff(7, "Alex Agent")
 
 
 class Channel:
@@ -346,3 +359,92 @@ def test_files_past_the_limit_are_named_not_kept():
     [email] = channel.desk.cases[received.case_number].emails
     assert [f.name for f in email.attachments] == ["n0.txt", "n1.txt", "n2.txt"]
     assert received.refused_files == ("n3.txt: more than 3 files",)
+
+
+# ----------------------------------------- a reply on a case that came another way
+
+
+def _phone_case(channel: Channel, *, email: str = "", account: str | None = "1000000009"):
+    """A case an agent logged from a phone call (the caller's address if they gave one),
+    known to the cases area (``desk``), and an agent's reply on it."""
+    now = channel.clock.now()
+    case = Case(
+        id=1,
+        number="C-2026-000001",
+        customer_number=account,
+        contact=Contact(name="Ann", email=email, phone="+1 212 555 0100"),
+        department=Department.EQUIPMENT,
+        channel=CaseChannel.PHONE,
+        subject="Meter locked",
+        description="Caller says the meter is locked.",
+        priority=Priority.NORMAL,
+        status=Status.OPEN,
+        opened_at=now,
+        updated_at=now,
+    )
+    channel.desk.cases[case.number] = FakeCase(CaseFacts(case.number, account, email, case.subject))
+
+    def reply(body: str, author: Actor = AGENT, kind=MessageKind.AGENT):  # type: ignore[no-untyped-def]
+        message = Message(id=2, case_id=1, kind=kind, author=author, body=body, created_at=now)
+
+        def work(session):  # type: ignore[no-untyped-def]
+            channel.mail.on_case_message(session, case, message)
+            session.commit()
+
+        channel.db.run(work)
+
+    return case, reply
+
+
+def test_a_reply_on_a_phone_case_emails_the_accounts_people_in_their_language():
+    channel = Channel()
+    case, reply = _phone_case(channel)
+    reply("Please sync your meter.")
+    sent = channel.outbox[-1]
+    # the outbox sends one copy per person of the account, each in their language
+    assert sent.recipient == "customer:1000000009"
+    assert sent.subject == "[C-2026-000001] Re: Meter locked"
+    assert "Please sync your meter." in sent.body
+    assert "Please sync your meter." in sent.translations["fr"].body
+    assert sent.translations["fr"].body.endswith("pour le compléter.\n")
+    assert sent.kind == "cases.reply"
+    assert not channel.messages.claimed  # the worker sends it
+    # an internal note and a system's message are not emailed
+    reply("internal", kind=MessageKind.NOTE)
+    reply("resolved by the equipment desk", author=Actor.system("equipment"))
+    assert len(channel.outbox) == 1
+    # a user of the account answers the email: it lands in the case, by its tag
+    channel.senders.known["bo@customer.example"] = Sender(
+        address="bo@customer.example", account="1000000009", user_id=3, name="Bo"
+    )
+    answer = _email(
+        sender="bo@customer.example",
+        subject=sent.subject,
+        message_id="<a1@customer.example>",
+    )
+    received = channel.mail.receive(answer.as_bytes())
+    assert (received.outcome, received.case_number) == (Outcome.APPENDED, case.number)
+
+
+def test_a_reply_goes_to_the_callers_address_in_their_language_when_they_gave_one():
+    channel = Channel()
+    channel.senders.known["ann@example.com"] = Sender(address="ann@example.com", language="fr")
+    _case, reply = _phone_case(channel, email="ann@example.com", account=None)
+    reply("Merci de synchroniser.")
+    sent = channel.outbox[-1]
+    assert (sent.recipient, sent.language) == ("ann@example.com", "fr")
+    assert sent.body.startswith("Merci de synchroniser.")
+    # threaded back without the tag too: by the Message-Id the reply names
+    answer = _email(
+        subject="Re: ma question",
+        message_id="<a2@example.com>",
+        In_Reply_To=sent.data["message_id"],
+    )
+    assert channel.mail.receive(answer.as_bytes()).outcome is Outcome.APPENDED
+
+
+def test_a_caller_without_address_nor_account_gets_no_email():
+    channel = Channel()
+    _case, reply = _phone_case(channel, account=None)
+    reply("We called you back.")
+    assert channel.outbox == []

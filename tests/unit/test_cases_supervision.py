@@ -6,9 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cases_fakes import MINE, OTHER, FakeDatabase, make_service
+from cases_fakes import MINE, OTHER, FakeDatabase, FakeLinkTargets, make_service
 
-from postroom.core.cases.model import Actor, Link, LinkKind, MessageKind, QueueFilter, Status
+from postroom.core.cases.model import (
+    Actor,
+    Link,
+    LinkKind,
+    MessageKind,
+    QueueFilter,
+    StaffMember,
+    Status,
+)
 from postroom.core.cases.service import CasesService
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import NotFound, PermissionDenied, ValidationError
@@ -275,3 +283,99 @@ def test_the_assignee_is_warned_again_before_the_next_deadline(
     clock.advance(timedelta(hours=22))  # 09:30 the next day: within the hour of 10:00
     assert cases.watch_slas().warned == (number,)
     assert [m[1] for m in db.state.mail].count("case.sla-warning") == 2
+
+
+# ------------------------------------------------- who may get a case, what it links
+
+
+def test_a_case_goes_only_to_available_staff_of_its_desk(cases: CasesService):
+    number = open_case(cases)  # routed to the equipment desk
+    cases.set_agent(8, departments=["billing"], by=SUPERVISOR)
+    cases.set_agent(7, departments=["equipment"], available=False, by=SUPERVISOR)
+    refused = {}
+    for assignee in (8, 7):
+        with pytest.raises(ValidationError) as caught:
+            cases.assign(number, assignee, by=SUPERVISOR)
+        refused[assignee] = caught.value.code
+    assert refused == {8: "assignee_wrong_department", 7: "assignee_unavailable"}
+    assert staff_case(cases, number).assignee_id is None  # nothing changed
+    # someone away may still take a case themselves; a supervisor serves every desk
+    assert cases.take(number, by=AGENT).assignee_id == 7
+    cases.set_agent(9, departments=["billing"], by=SUPERVISOR)
+    assert cases.assign(number, 9, by=AGENT).assignee_id == 9
+
+
+def test_an_admin_does_not_work_cases(db: FakeDatabase, clock: FrozenClock):
+    cases = make_service(db, clock)
+    cases._staff.members.append(StaffMember(11, "Ada Admin", "ada@support.example", "admin"))  # type: ignore[attr-defined]
+    number = open_case(cases)
+    with pytest.raises(ValidationError) as caught:
+        cases.assign(number, 11, by=SUPERVISOR)
+    assert caught.value.code == "assignee_not_case_worker"
+    with pytest.raises(NotFound) as missing:
+        cases.assign(number, 99, by=SUPERVISOR)
+    assert missing.value.code == "staff_not_found"
+
+
+def test_the_accounts_manager_gets_its_cases_from_any_desk(cases: CasesService):
+    cases.set_agent(10, departments=["billing"], by=SUPERVISOR)
+    cases.set_account_profile(MINE, account_manager_id=10, by=SUPERVISOR)
+    number = open_case(cases, subject="Meter jams again")
+    assert cases.assign(number, 10, by=SUPERVISOR).assignee_id == 10
+
+
+def test_a_link_names_an_object_of_the_cases_own_account(db: FakeDatabase, clock: FrozenClock):
+    links = FakeLinkTargets(
+        {(LinkKind.METER, "PM100001"): MINE, (LinkKind.INVOICE, "INV-2026-000002"): OTHER}
+    )
+    cases = make_service(db, clock, links=links)
+    number = open_case(cases)
+    linked = cases.add_link(number, Link(LinkKind.METER, "PM100001"), by=AGENT)
+    assert Link(LinkKind.METER, "PM100001") in linked.links
+    theirs = cases.open(
+        by=Actor.customer(OTHER, 4, "Camille"), subject="x", description="y", channel="web"
+    ).number
+    # another account's invoice or case, and one that does not exist, answer alike
+    for link in (
+        Link(LinkKind.INVOICE, "INV-2026-000002"),
+        Link(LinkKind.ORDER, "SO-2026-000009"),
+        Link(LinkKind.CASE, theirs),
+        Link(LinkKind.CASE, "C-2026-999999"),
+        Link(LinkKind.CASE, number),  # itself
+    ):
+        with pytest.raises(NotFound) as caught:
+            cases.add_link(number, link, by=AGENT)
+        assert caught.value.code == "link_not_found", link
+    mine_too = open_case(cases, subject="Second")
+    assert (
+        Link(LinkKind.CASE, mine_too)
+        in cases.add_link(number, Link(LinkKind.CASE, mine_too), by=AGENT).links
+    )
+    history = [h.action for h in cases.get_for_staff(number, by=AGENT).history]
+    assert history.count("linked") == 2
+
+
+def test_another_area_resolves_a_case_in_its_own_transaction(cases: CasesService, db: FakeDatabase):
+    def resolved(number: str, reason: str = "address change applied"):  # type: ignore[no-untyped-def]
+        def work(session):  # type: ignore[no-untyped-def]
+            case = cases.resolve_in(
+                session.connection, number, by=Actor.system("equipment"), reason=reason
+            )
+            session.commit()  # the caller's transaction: the caller commits
+            return case
+
+        return db.run(work)
+
+    number = open_case(cases, subject="Installation address change")
+    done = resolved(number)
+    assert done is not None
+    assert done.status is Status.RESOLVED
+    history = cases.get(MINE, number).history  # the customer sees it
+    assert (history[-1].action, history[-1].detail) == (
+        "status",
+        "resolved: address change applied",
+    )
+    # again, or for a reference that is no case: nothing happens
+    assert resolved(number, "again") is not None
+    assert len(cases.get(MINE, number).history) == len(history)
+    assert resolved("AR-2026-000001") is None

@@ -2,7 +2,7 @@
 
 from postroom.core.knowledge import analysis
 from postroom.core.knowledge.model import Language
-from postroom.core.knowledge.search import fts5_query, tsquery
+from postroom.core.knowledge.search import fts5_query, fts5_text, tsquery
 
 
 def test_folding_drops_case_accents_and_ligatures() -> None:
@@ -28,6 +28,17 @@ def test_edit_distance_counts_a_swap_as_one() -> None:
     assert analysis.closest("abc", ["abd"]) is None  # three letters: no typo allowed
 
 
+def test_the_vocabulary_finds_the_nearest_word_among_those_of_a_length_it_may_have() -> None:
+    spelling = analysis.Spelling(["meter", "metre", "meters", "inspection", "inspections"])
+    assert "meter" in spelling
+    assert "mete" not in spelling
+    assert spelling.nearest("mteer") == "meter"  # a swap
+    assert spelling.nearest("metee") == "meter"  # a tie with metre: the first in order
+    assert spelling.nearest("inspectoins") == "inspections"
+    assert spelling.nearest("inspxctoin") == "inspection"  # two typos from eight letters
+    assert spelling.nearest("xyzzy") is None
+
+
 def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
     text = "Refunds <b>take</b> 60 days. A refund request lists the pieces."
     out = analysis.snippet(text, ["refunding"], "en", width=8)
@@ -37,6 +48,8 @@ def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
 
 
 def test_query_text_has_no_operator_a_reader_could_inject() -> None:
-    assert fts5_query(["meter", "or", "near"], Language.EN) == '"meter" AND "or" AND "near"'
-    assert fts5_query(["inspec"], Language.EN, prefix_last=True) == '"inspec"*'
+    assert fts5_query(["meter", "or", "near"], Language.EN) == '"0meter" AND "0or" AND "0near"'
+    assert fts5_query(["inspec"], Language.EN, prefix_last=True) == '"0inspec"*'
+    assert fts5_query(["machine"], Language.FR) == '"1machin"'
+    assert fts5_text("Meters, machines", Language.EN) == "0meter 0machin"
     assert tsquery(["meter", "refill"], any_word=True, prefix_last=True) == "meter | refill:*"

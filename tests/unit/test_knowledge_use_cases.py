@@ -225,7 +225,7 @@ def test_a_form_whose_reader_read_an_article_and_opened_no_case_is_deflected(
     kb.note_read(became_case, "inspection-due")
     kb.note_case_opened(became_case, "CS-2026-000001")
     report = kb.deflection()
-    assert (report.read, report.deflected, report.rate) == (2, 1, 0.5)
+    assert (report.read, report.deflected, report.opened_anyway, report.rate) == (2, 1, 1, 0.5)
     with pytest.raises(ValidationError):
         kb.note_read("forged", "inspection-due")
 

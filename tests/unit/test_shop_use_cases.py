@@ -177,6 +177,35 @@ def test_a_card_checkout_pays_reserves_stock_and_empties_the_cart(
     assert purchases.charged(MINE) == usd("123.72")  # the card pays taxes included
 
 
+def test_a_card_order_gets_its_invoice_issued_paid_by_the_card_once(
+    shop: ShopService, charges: FakeCharges
+) -> None:
+    shop.add_to_cart(MINE, "INK-VPSD1", 2)
+    order = shop.checkout(MINE, "k", method="source", instrument_id=CARD)
+    assert order.invoice_number == "INV-2026-000001"
+    assert charges.paid == {f"order:{order.number}": order.payment_id}
+    again = shop.checkout(MINE, "k", method="source", instrument_id=CARD)  # double click
+    assert again.invoice_number == order.invoice_number
+    assert len(charges.invoices) == 1
+    shop.set_status(order.number, "cancelled", staff="Ann", note="damaged")
+    assert charges.credited == [order.invoice_number]  # refunded, and its credit note
+
+
+def test_a_card_order_billing_would_price_otherwise_is_paid_without_an_invoice(
+    shop: ShopService, charges: FakeCharges, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.add_to_cart(MINE, "INK-VPSD1", 1)
+    unpaid = shop.checkout(MINE, "k", method="source", instrument_id=BAD_CARD)
+
+    def changed_taxes(*args: object, **kwargs: object) -> None:
+        raise Conflict("the taxes changed", code="receipt_total_mismatch")
+
+    monkeypatch.setattr(charges, "paid_in", changed_taxes)  # the region changed meanwhile
+    paid = shop.pay(MINE, unpaid.number, CARD)
+    assert paid.status is OrderStatus.PAID
+    assert paid.invoice_number is None
+
+
 def test_a_double_clicked_checkout_charges_once(
     shop: ShopService, repo: FakeShopRepository, purchases: FakePurchases
 ) -> None:
@@ -246,7 +275,7 @@ def test_stock_gone_before_checkout_is_out_of_stock_and_reserves_nothing(
 ) -> None:
     shop.add_to_cart(MINE, "INK-VPSD1", 3)
     shop.add_to_cart(MINE, "LBL-100", 5)
-    shop.adjust_stock("LBL-100", -1)
+    shop.adjust_stock("LBL-100", -1, staff="Ann", reason="torn")
     with pytest.raises(Conflict) as caught:
         shop.checkout(MINE, "k", method="account")
     assert caught.value.code == "out_of_stock"
@@ -432,3 +461,28 @@ def test_a_shipped_order_hands_its_parcel_over_and_its_delivery_comes_back(
     delivered = shop.order(MINE, order.number)
     assert (delivered.status.value, delivered.events[-1].by) == ("delivered", "carrier")
     assert not shop.delivered_by_carrier(MINE, order.number, "3318810025")  # once
+
+
+def test_a_stock_change_is_recorded_with_who_and_why_and_a_refused_one_not_at_all(
+    shop: ShopService, repo: FakeShopRepository
+) -> None:
+    shop.adjust_stock("LBL-100", 20, staff="Ann", reason="delivery 4411")
+    for change, staff, reason, code in (
+        (-100, "Ann", "torn", "out_of_stock"),
+        (1, "", "delivery", "invalid_staff"),
+        (1, "Ann", " ", "invalid_note"),
+        (0, "Ann", "nothing", "invalid_stock"),
+    ):
+        with pytest.raises(PostroomError) as caught:
+            shop.adjust_stock("LBL-100", change, staff=staff, reason=reason)
+        assert caught.value.code == code
+    assert stock(repo, "LBL-100") == 25
+    (move,) = shop.stock_moves("LBL-100")
+    assert (move.change, move.stock_after, move.staff, move.reason) == (
+        20,
+        25,
+        "Ann",
+        "delivery 4411",
+    )
+    with pytest.raises(NotFound):
+        shop.stock_moves("NOPE-1")

@@ -62,14 +62,15 @@
 
   function listen() {
     var url = root.getAttribute("data-events");
+    if (root.getAttribute("data-status") === "closed") { return; }
     if (!url || !window.EventSource) { poll(); return; }
     var source = new EventSource(url + "?after=" + last);
-    var failed = 0;
-    source.onmessage = function (event) { failed = 0; apply(JSON.parse(event.data)); };
+    source.onmessage = function (event) { apply(JSON.parse(event.data)); };
     source.onerror = function () {
-      source.close();
-      failed += 1;
-      if (failed > 2) { poll(); } else { window.setTimeout(listen, 1000); }
+      // The server ends each response after one event or a short wait, and the browser
+      // reconnects by itself with the last event's id. Closed for good: the server
+      // refused the stream (or the chat ended): plain polling takes over.
+      if (source.readyState === EventSource.CLOSED) { poll(); }
     };
   }
 
