@@ -63,6 +63,7 @@ from postroom.core.identity.model import SessionRules
 from postroom.core.identity.service import IdentityService
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
+from postroom.core.kiosks.meter_piece_service import MeterPieceLog
 from postroom.core.kiosks.service import KiosksService
 from postroom.core.knowledge.assistant import Assistant, MeterInspection
 from postroom.core.knowledge.chat import ChatService
@@ -210,6 +211,7 @@ class Postroom:
             ),
         )
         self.address_book = self.identity
+        self.kiosk_pieces = MeterPieceLog(db, clock, meters=self.meters, refunds=self.refunds)
         self.knowledge = KnowledgeService(db, clock)
         self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
         self.billing = BillingService(

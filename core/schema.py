@@ -14,6 +14,7 @@ from postroom.core.contracts import store as contracts_store
 from postroom.core.db import metadata
 from postroom.core.funding import store as funding_store
 from postroom.core.identity import store as identity_store
+from postroom.core.kiosks import meter_piece_store
 from postroom.core.kiosks import store as kiosks_store
 from postroom.core.knowledge import chat_store
 from postroom.core.knowledge import store as knowledge_store
@@ -42,6 +43,7 @@ __all__ = [
     "knowledge_store",
     "ledger_store",
     "metadata",
+    "meter_piece_store",
     "meters_store",
     "outbox",
     "payouts_store",

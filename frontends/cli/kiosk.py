@@ -26,6 +26,7 @@ from postroom.frontends.cli.state import CliState, emit, pass_state
 from postroom.frontends.kiosk import ops
 from postroom.frontends.kiosk.backend import DataCenter
 from postroom.frontends.kiosk.local import LocalDataCenter
+from postroom.frontends.kiosk.meter import TerminalMeter
 from postroom.frontends.kiosk.offline import (
     QUEUE_FILE,
     OfflineQueue,
@@ -305,6 +306,12 @@ def _keys_table(rows: list[dict[str, Any]]) -> str:
     "one, the indicium is printed from the screen (PDF/PNG for an office printer).",
 )
 @click.option(
+    "--meter",
+    "meter_url",
+    help="The postage meter attached to the terminal: /dev/ttyUSB0, a pty, "
+    "socket://host:port; it debits its own funds and signs each indicium.",
+)
+@click.option(
     "--origin-zip",
     envvar="POSTROOM_KIOSK_ORIGIN_ZIP",
     help="The ZIP or postal code the mailroom mails from.",
@@ -320,6 +327,7 @@ def serve(
     scale_url: str | None,
     scale_protocol: str,
     printer_url: str | None,
+    meter_url: str | None,
     origin_zip: str | None,
     host: str,
     port: int,
@@ -374,6 +382,7 @@ def serve(
         idle_seconds=info.idle_seconds,  # the data center's: it signs operators out
         scale=scale,
         label_printer=ZplPrinter(printer_url) if printer_url else None,
+        meter=TerminalMeter(meter_url) if meter_url else None,
         default_locale=state.config().default_locale,
     )
     # the low-funds notice's fix: an administrator adds funds on the portal's dashboard

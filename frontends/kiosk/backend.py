@@ -56,6 +56,15 @@ class OfferLine:
 
 
 @attrs.frozen
+class OfferExtra:
+    """An extra service the offer's table sells at a fixed price (Certified...)."""
+
+    code: str
+    name: str
+    price: Money
+
+
+@attrs.frozen
 class Offer:
     """One service the terminal can print for the piece, with its itemised price."""
 
@@ -65,6 +74,10 @@ class Offer:
     delivery: str
     total: Money
     lines: tuple[OfferLine, ...]
+    #: The digest of the rate table that priced it: what a meter's print job names.
+    digest: str = ""
+    #: The extras its service sells, to add on the choose screen.
+    extras: tuple[OfferExtra, ...] = ()
 
 
 @attrs.frozen
@@ -77,6 +90,26 @@ class PrintedPiece:
     cost_center: str | None
     #: What the indicium's Data Matrix carries (the signed record): a label prints it.
     symbol: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class MeterReport:
+    """A piece the attached meter printed, as the terminal reports it."""
+
+    record: bytes = attrs.field(repr=False)
+    signature: bytes = attrs.field(repr=False)
+    carrier: str
+    cost_center: str | None
+    request_id: str
+
+
+@attrs.frozen
+class MisprintAnswer:
+    """A misprint flagged: its refund request's id, or ``awaiting_sync`` while the data
+    center has not counted the meter's piece yet."""
+
+    status: str
+    refund_id: str | None = None
 
 
 @attrs.frozen
@@ -125,6 +158,14 @@ class DataCenter(Protocol):
         ...
 
     def indicium_png(self, serial: str, piece: int) -> bytes: ...
+
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
+        """Book pieces the attached meter signed to the operator and their cost centre
+        (the same report again changes nothing)."""
+        ...
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        """Flag a printed piece as misprinted and ask its refund."""
 
     def sign_in_badge(self, badge: str) -> str:
         """The session token of the operator whose badge the reader typed;

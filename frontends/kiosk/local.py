@@ -8,21 +8,27 @@ from datetime import timedelta
 
 import attrs
 
+from postroom.core.accounts.model import KioskOperator
 from postroom.core.app import Postroom
+from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
-from postroom.core.rates.model import Piece, Quote
+from postroom.core.rates.model import ExtraService, Piece, Quote
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
+    MeterReport,
+    MisprintAnswer,
     Offer,
+    OfferExtra,
     OfferLine,
     OperatorChoice,
     PrintedPiece,
     TerminalInfo,
     TrackedPiece,
 )
+from postroom.frontends.serialise.kiosks import table_extras
 
 
-def offer_of(quote: Quote) -> Offer:
+def offer_of(quote: Quote, extras: Sequence[ExtraService] = ()) -> Offer:
     return Offer(
         quote.table.carrier,
         quote.table.service,
@@ -30,6 +36,12 @@ def offer_of(quote: Quote) -> Offer:
         quote.table.delivery,
         quote.total,
         tuple(OfferLine(line.description, line.amount) for line in quote.lines),
+        quote.table.digest,
+        tuple(
+            OfferExtra(extra.code, extra.name, extra.price)
+            for extra in extras
+            if extra.price is not None  # one priced by declared value needs that value
+        ),
     )
 
 
@@ -56,7 +68,7 @@ class LocalDataCenter:
 
     def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
         found = self._pr.kiosks.offers(self._number, Piece(weight.require_positive()), extras)
-        return [offer_of(quote) for quote in found.options]
+        return [offer_of(q, table_extras(self._pr.rates, q)) for q in found.options]
 
     def sign_in(self, operator_id: int, pin: str) -> str:
         signed_in = self._pr.accounts.sign_in_operator(
@@ -64,9 +76,12 @@ class LocalDataCenter:
         )
         return signed_in.token
 
-    def operator(self, token: str) -> OperatorChoice:
+    def _operator(self, token: str) -> KioskOperator:
         idle = timedelta(seconds=self._pr.config.kiosk_idle_seconds)
-        found = self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+        return self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+
+    def operator(self, token: str) -> OperatorChoice:
+        found = self._operator(token)
         centers = found.usable_cost_centers(self._pr.kiosks.cost_centers(self._number))
         return OperatorChoice(found.id, found.name, centers)
 
@@ -84,8 +99,7 @@ class LocalDataCenter:
         idempotency_key: str,
         origin_zip: str,
     ) -> PrintedPiece:
-        idle = timedelta(seconds=self._pr.config.kiosk_idle_seconds)
-        operator = self._pr.accounts.kiosk_operator(self._number, token, idle=idle)
+        operator = self._operator(token)
         operator.check_cost_center(cost_center)
         printed = self._pr.meters.print_postage(
             self._number,
@@ -111,6 +125,19 @@ class LocalDataCenter:
 
     def indicium_png(self, serial: str, piece: int) -> bytes:
         return self._pr.meters.printed_postage(self._number, serial, piece).render("png")
+
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
+        operator = self._operator(token)
+        prints = [
+            MeterPrint(r.record, r.signature, r.carrier, r.cost_center, r.request_id)
+            for r in reports
+        ]
+        self._pr.kiosk_pieces.record_all(self._number, prints, operator.id, operator.name)
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        operator = self._operator(token)
+        flag = self._pr.kiosk_pieces.flag_misprint(self._number, serial, piece, operator.label)
+        return MisprintAnswer(flag.status, flag.refund_id)
 
     @property
     def terminal_name(self) -> str:

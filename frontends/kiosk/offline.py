@@ -33,6 +33,8 @@ from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     DataCenter,
     DataCenterUnreachable,
+    MeterReport,
+    MisprintAnswer,
     Offer,
     OperatorChoice,
     PrintedPiece,
@@ -333,6 +335,12 @@ class WatchedDataCenter:
             raise CaseQueued("kept on the terminal until the data center answers") from None
 
     # ---------------------------------------------------------------- passed on
+
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
+        self._watch(lambda: self._inner.record_meter_pieces(token, reports))
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        return self._watch(lambda: self._inner.flag_misprint(token, serial, piece))
 
     def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
         return self._watch(lambda: self._inner.offers(weight, extras))

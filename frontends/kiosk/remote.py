@@ -17,6 +17,7 @@ from postroom.core.errors import (
     InsufficientFunds,
     Locked,
     NotFound,
+    PermissionDenied,
     PostroomError,
     Unauthenticated,
     ValidationError,
@@ -28,7 +29,10 @@ from postroom.core.ports import ShipmentStatus
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
     DataCenterUnreachable,
+    MeterReport,
+    MisprintAnswer,
     Offer,
+    OfferExtra,
     OfferLine,
     OperatorChoice,
     PrintedPiece,
@@ -49,6 +53,7 @@ MAX_ANSWER = 4 * 1024 * 1024
 _BY_STATUS: dict[int, type[PostroomError]] = {
     400: ValidationError,
     401: Unauthenticated,
+    403: PermissionDenied,
     404: NotFound,
     409: Conflict,
     422: ValidationError,
@@ -148,6 +153,11 @@ class RemoteDataCenter:
                     OfferLine(line["description"], _money(line["amount"]))
                     for line in option["lines"]
                 ),
+                str(option["table"].get("digest", "")),
+                tuple(
+                    OfferExtra(extra["code"], extra["name"], _money(extra["price"]))
+                    for extra in option.get("extras_offered", [])
+                ),
             )
             for option in data["options"]
         ]
@@ -201,6 +211,22 @@ class RemoteDataCenter:
         if media != "image/png":
             raise DataCenterUnreachable("the data center answered no image")
         return raw
+
+    def record_meter_pieces(self, token: str, reports: Sequence[MeterReport]) -> None:
+        for report in reports:
+            body = {
+                "record": report.record.hex(),
+                "signature": report.signature.hex(),
+                "carrier": report.carrier,
+                "cost_center": report.cost_center,
+                "request_id": report.request_id,
+            }
+            self._call("POST", "/meter-pieces", body, operator=token)
+
+    def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
+        body = {"serial": serial, "piece": int(piece)}
+        data = self._json("POST", "/misprints", body, operator=token)
+        return MisprintAnswer(str(data["status"]), data.get("refund_id"))
 
     def sign_in_badge(self, badge: str) -> str:
         data = self._json("POST", "/session/badge", {"badge": badge[:64]})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from PIL import Image
 
+from postroom.core.clock import Clock, SystemClock, today
 from postroom.core.errors import (
     DeviceError,
     Locked,
@@ -56,10 +58,14 @@ from postroom.frontends.kiosk import ops
 from postroom.frontends.kiosk.backend import (
     DataCenter,
     DataCenterUnreachable,
+    Offer,
+    OfferExtra,
     OperatorChoice,
     TerminalInfo,
 )
 from postroom.frontends.kiosk.messages import print_error
+from postroom.frontends.kiosk.meter import MeterPrinting, TerminalMeter
+from postroom.frontends.kiosk.meter_messages import meter_error
 from postroom.frontends.kiosk.scale import ScaleView, TerminalScale
 from postroom.frontends.web import i18n, security
 from postroom.frontends.web.rates_pages import LOCALES
@@ -131,6 +137,11 @@ def _label_printer() -> ZplPrinter | None:
     return found
 
 
+def _meter_printing() -> MeterPrinting | None:
+    found: MeterPrinting | None = bp_state()["meter_printing"]
+    return found
+
+
 #: Label printer problems, as the operator reads them.
 PRINTER_PROBLEMS: dict[str, Callable[[], str]] = {
     "printer_offline": lambda: _(
@@ -187,6 +198,10 @@ def _check_operator() -> ResponseReturnValue | None:
     if g.operator is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("terminal.sign_in"), 303)
     return None
+
+
+def today_on_terminal() -> date:
+    return today(bp_state()["clock"])
 
 
 def _operator() -> OperatorChoice | None:
@@ -372,6 +387,20 @@ def _piece_weight() -> tuple[Weight | None, str | None]:
 # ------------------------------------------------------------------- choose, print
 
 
+#: The most extras one piece carries, and the longest extra code read from a form.
+MAX_EXTRAS = 6
+MAX_EXTRA_CODE = 40
+
+
+def _extras_chosen() -> tuple[str, ...]:
+    """The extras the form names (Certified...), each once; the data center checks them."""
+    chosen: list[str] = []
+    for code in request.form.getlist("extra")[:MAX_EXTRAS]:
+        if code and len(code) <= MAX_EXTRA_CODE and code.isascii() and code not in chosen:
+            chosen.append(code)
+    return tuple(chosen)
+
+
 @bp.post("/offers")
 def offers() -> tuple[str, int]:
     weight, error = _piece_weight()
@@ -382,7 +411,7 @@ def offers() -> tuple[str, int]:
             error=error,
             status=422,
         )
-    return _offers_page(weight)
+    return _offers_page(weight, extras=_extras_chosen())
 
 
 #: The print form's fields a retry sends again unchanged.
@@ -393,15 +422,19 @@ RETRIED_FIELDS = (
     "weight_value",
     "weight_unit",
     "cost_center",
+    "target",
 )
 
 
-def _retry_page() -> tuple[str, int]:
-    """The data center did not answer a print, maybe after charging it: the same print
-    again, with the same idempotency key, so that the next touch shows the piece if it
-    was printed and never charges twice (no offers: they need the data center too)."""
+def _retry_page(message: str | None = None) -> tuple[str, int]:
+    """The data center (or the meter) did not answer a print, maybe after charging it:
+    the same print again, with the same idempotency key, so that the next touch shows
+    the piece if it was printed and never charges twice (no offers: they need the data
+    center too)."""
     fields = {name: request.form.get(name, "")[:80] for name in RETRIED_FIELDS}
-    return render_template("terminal/retry.html", fields=fields), 503
+    return render_template(
+        "terminal/retry.html", fields=fields, extras=_extras_chosen(), message=message
+    ), 503
 
 
 def _cost_centers(info: TerminalInfo) -> tuple[str, ...]:
@@ -411,14 +444,35 @@ def _cost_centers(info: TerminalInfo) -> tuple[str, ...]:
     return operator.cost_centers if operator is not None else info.cost_centers
 
 
-def _offers_page(weight: Weight, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _offers_page(
+    weight: Weight, error: str | None = None, status: int = 200, extras: tuple[str, ...] = ()
+) -> tuple[str, int]:
     info = _info()
-    found = _data_center().offers(weight, ())
+    found = _data_center().offers(weight, extras)
+    sold = found
+    if extras and not found:  # no service sells them all: offer the extras of each service
+        sold = _data_center().offers(weight, ())
+        error = error or _("No service sells all the extras chosen: remove one.")
+    available: dict[str, OfferExtra] = {}
+    for offer in sold:
+        for extra in offer.extras:
+            available.setdefault(extra.code, extra)
+    printing = _meter_printing()
+    on_meter = (
+        {offer.digest for offer in found if printing.meter.can_print(offer)}
+        if printing is not None
+        else set()
+    )
     return render_template(
         "terminal/offers.html",
         info=info,
         cost_centers=_cost_centers(info),
         offers=found,
+        extras=extras,
+        available_extras=list(available.values()),
+        meter_attached=printing is not None,
+        on_meter=on_meter,
+        label_printer=_label_printer() is not None,
         weight=weight.json(),
         shown_weight=_shown_weight(weight, _units(info)[0]),
         money=_money,
@@ -441,15 +495,19 @@ def print_postage() -> ResponseReturnValue:
     if not isinstance(token, str) or not key:
         return _weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
+    extras = _extras_chosen()
     if center is not None and center not in _cost_centers(info):
-        return _offers_page(weight, _("Choose one of the cost centres shown."), 422)
+        return _offers_page(weight, _("Choose one of the cost centres shown."), 422, extras)
+    printing = _meter_printing()
+    if printing is not None and request.form.get("target") == "meter":
+        return _print_on_meter(printing, token, weight, center, key, extras)
     printer = _label_printer()
     if printer is not None:
         try:  # before any charge: a label that cannot come out is not paid for
             printer.check()
         except DeviceError as error:
             return _offers_page(
-                weight, _printer_problem(error) + " " + _("Nothing was charged."), 503
+                weight, _printer_problem(error) + " " + _("Nothing was charged."), 503, extras
             )
     try:
         printed = _data_center().print_postage(
@@ -457,7 +515,7 @@ def print_postage() -> ResponseReturnValue:
             request.form.get("carrier", "")[:40],
             request.form.get("service", "")[:80],
             weight,
-            (),
+            extras,
             center,
             key,
             bp_state()["origin_zip"],
@@ -465,15 +523,8 @@ def print_postage() -> ResponseReturnValue:
     except DataCenterUnreachable:
         return _retry_page()
     except PostroomError as error:
-        return _offers_page(weight, print_error(error), error.http_status)
-    pieces = [p for p in session.get(SESSION_PIECES, []) if p != [printed.serial, printed.piece]]
-    session[SESSION_PIECES] = [*pieces, [printed.serial, printed.piece]][-MAX_SESSION_PIECES:]
-    session[f"piece:{printed.serial}:{printed.piece}"] = [
-        printed.postage.mills,
-        printed.postage.currency,
-        printed.cost_center,
-        printed.carrier,
-    ]
+        return _offers_page(weight, print_error(error), error.http_status, extras)
+    _remember(printed.serial, printed.piece, printed.postage, printed.cost_center, printed.carrier)
     if printer is not None:
         problem = _print_label(
             printer, printed.serial, printed.piece, printed.carrier, printed.symbol
@@ -481,6 +532,66 @@ def print_postage() -> ResponseReturnValue:
         if problem is not None:
             return _printed_page(printed.serial, printed.piece, problem, 503)
     return redirect(url_for("terminal.printed", serial=printed.serial, piece=printed.piece), 303)
+
+
+def _remember(
+    serial: str, piece: int, postage: Money, cost_center: str | None, carrier: str
+) -> None:
+    """This browser session printed the piece: it may show it again."""
+    pieces = [p for p in session.get(SESSION_PIECES, []) if p != [serial, piece]]
+    session[SESSION_PIECES] = [*pieces, [serial, piece]][-MAX_SESSION_PIECES:]
+    session[f"piece:{serial}:{piece}"] = [postage.mills, postage.currency, cost_center, carrier]
+
+
+def _chosen_offer(
+    weight: Weight, carrier: str, service: str, extras: tuple[str, ...] = ()
+) -> Offer | None:
+    """The offer of ``carrier``'s ``service`` for the piece with ``extras``, priced again
+    now (never from the form)."""
+    for offer in _data_center().offers(weight, extras):
+        if (offer.carrier, offer.service) == (carrier, service):
+            return offer
+    return None
+
+
+def _print_on_meter(
+    printing: MeterPrinting,
+    token: str,
+    weight: Weight,
+    center: str | None,
+    key: str,
+    extras: tuple[str, ...],
+) -> ResponseReturnValue:
+    """Print on the attached meter (it debits and signs), then book the piece to the
+    operator with the data center."""
+    offer = _chosen_offer(
+        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80], extras
+    )
+    if offer is None:
+        return _offers_page(
+            weight,
+            _("This service cannot print this piece: choose one of those shown."),
+            422,
+            extras,
+        )
+    try:
+        operator = _operator()
+        if operator is None:
+            return redirect(url_for("terminal.sign_in"), 303)
+        piece, booked = printing.print(
+            token, operator, offer, bp_state()["origin_zip"], center, key
+        )
+    except DeviceError as error:
+        if error.code in ("meter_unavailable", "meter_not_printed"):
+            return _retry_page(meter_error(error))
+        return _offers_page(weight, meter_error(error), 503, extras)
+    except PostroomError as error:
+        return _offers_page(
+            weight, meter_error(error) or print_error(error), error.http_status, extras
+        )
+    _remember(piece.serial, piece.number, piece.postage, center, piece.carrier)
+    address = url_for("terminal.printed", serial=piece.serial, piece=piece.number)
+    return redirect(address if booked else address + "?unbooked=1", 303)
 
 
 def _print_label(
@@ -512,17 +623,31 @@ def _mine(serial: str, piece: int) -> tuple[Money, str | None, str]:
 
 
 def _printed_page(
-    serial: str, piece: int, label_problem: str | None = None, status: int = 200
+    serial: str,
+    piece: int,
+    label_problem: str | None = None,
+    status: int = 200,
+    *,
+    notice: str | None = None,
 ) -> tuple[str, int]:
     postage, center, _carrier = _mine(serial, piece)
+    printing = _meter_printing()
+    on_meter = printing is not None and printing.meter.kept(serial, piece) is not None
+    if notice is None and request.args.get("unbooked") == "1":
+        notice = _(
+            "The data center cannot be reached: the piece is paid from the meter's funds "
+            "and is booked to you when the connection is back."
+        )
     return render_template(
         "terminal/printed.html",
         serial=serial,
         piece=piece,
         postage=_money(postage),
         cost_center=center,
-        label_printer=_label_printer() is not None,
+        label_printer=_label_printer() is not None and not on_meter,
         label_problem=label_problem,
+        on_meter=on_meter,
+        notice=notice,
     ), status
 
 
@@ -543,10 +668,85 @@ def print_label_again(serial: str, piece: int) -> ResponseReturnValue:
     return redirect(url_for("terminal.printed", serial=serial, piece=piece, label=1), 303)
 
 
+@bp.post("/printed/<serial>/<int:piece>/meter")
+def print_on_meter_again(serial: str, piece: int) -> ResponseReturnValue:
+    """The same indicium again on the meter: it answers the reply it stored, no debit."""
+    _mine(serial, piece)
+    printing = _meter_printing()
+    kept = printing.meter.kept(serial, piece) if printing is not None else None
+    if printing is None or kept is None:
+        abort(404)
+    try:
+        printing.meter.reprint(kept)
+    except PostroomError as error:
+        return _printed_page(serial, piece, meter_error(error) or print_error(error), 503)
+    return redirect(url_for("terminal.printed", serial=serial, piece=piece, again=1), 303)
+
+
+@bp.post("/printed/<serial>/<int:piece>/misprint")
+def flag_misprint(serial: str, piece: int) -> ResponseReturnValue:
+    """Flag the piece as misprinted: a refund request (the 60-day rule), asked once."""
+    _mine(serial, piece)
+    token = session.get(SESSION_OPERATOR)
+    if not isinstance(token, str):
+        return redirect(url_for("terminal.sign_in"), 303)
+    try:
+        answer = _data_center().flag_misprint(token, serial, piece)
+    except DataCenterUnreachable:
+        return _printed_page(
+            serial,
+            piece,
+            status=503,
+            notice=_("The data center cannot be reached: flag the piece again later."),
+        )
+    except PostroomError as error:
+        return _printed_page(
+            serial, piece, status=error.http_status, notice=_misprint_refused(error)
+        )
+    if answer.status == "awaiting_sync":
+        notice = _(
+            "Flagged as misprinted. The refund is asked once the meter has been connected to "
+            "the data center: flag the piece again after that."
+        )
+    else:
+        notice = _(
+            "Flagged as misprinted: refund request %(id)s is with the data center.",
+            id=answer.refund_id,
+        )
+    return _printed_page(serial, piece, notice=notice)
+
+
+def _misprint_refused(error: PostroomError) -> str:
+    if error.code == "piece_already_refunded":
+        return str(_("This piece is already asked back."))
+    if error.code == "refund_window_passed":
+        return str(_("Misprints are refunded within 60 days of printing: this piece is too old."))
+    return str(
+        _(
+            "The refund could not be asked (%(code)s): ask your mailroom's administrator.",
+            code=error.code,
+        )
+    )
+
+
 @bp.get("/printed/<serial>/<int:piece>/indicium.png")
 def printed_indicium(serial: str, piece: int) -> Response:
+    return Response(_indicium_png(serial, piece), mimetype="image/png")
+
+
+def _indicium_png(serial: str, piece: int) -> bytes:
     _mine(serial, piece)
-    return Response(_data_center().indicium_png(serial, piece), mimetype="image/png")
+    return _render_indicium(serial, piece)
+
+
+def _render_indicium(serial: str, piece: int) -> bytes:
+    """The piece's indicium: drawn from the meter's signed reply for a piece printed on the
+    attached meter, else the data center's image of the virtual meter's piece."""
+    printing = _meter_printing()
+    kept = printing.meter.kept(serial, piece) if printing is not None else None
+    if kept is not None:
+        return kept.png()
+    return _data_center().indicium_png(serial, piece)
 
 
 #: The indicium image's resolution (the meters' renderer draws it at 200 dpi).
@@ -556,8 +756,7 @@ INDICIUM_DPI = 200.0
 @bp.get("/printed/<serial>/<int:piece>/indicium.pdf")
 def printed_indicium_pdf(serial: str, piece: int) -> Response:
     """The indicium as a one-page PDF at its true size, for an office printer."""
-    _mine(serial, piece)
-    with Image.open(io.BytesIO(_data_center().indicium_png(serial, piece))) as image:
+    with Image.open(io.BytesIO(_indicium_png(serial, piece))) as image:
         document = io.BytesIO()
         image.convert("L").save(document, format="PDF", resolution=INDICIUM_DPI)
     return Response(
@@ -582,10 +781,14 @@ def create_terminal_app(
     idle_seconds: int = 60,
     scale: TerminalScale | None = None,
     label_printer: ZplPrinter | None = None,
+    meter: TerminalMeter | None = None,
     default_locale: str = "en",
+    clock: Clock | None = None,
 ) -> Flask:
-    """The terminal's app over ``data_center`` (and its ``scale`` and ``label_printer``,
-    when attached)."""
+    """The terminal's app over ``data_center`` (and its ``scale``, ``label_printer`` and
+    postage ``meter``, when attached)."""
+    from postroom.frontends.kiosk import batch  # its screens use this module's helpers
+
     app = Flask(__name__, static_folder=str(WEB / "static"), root_path=str(HERE))
     app.config.update(
         SECRET_KEY=secret_key,
@@ -601,6 +804,9 @@ def create_terminal_app(
         "data_center": data_center,
         "scale": scale,
         "label_printer": label_printer,
+        "meter_printing": None if meter is None else MeterPrinting(meter, data_center),
+        "batches": batch.Batches(),
+        "clock": clock or SystemClock(),
         "origin_zip": origin_zip,
         "idle_seconds": idle_seconds,
     }
@@ -609,6 +815,7 @@ def create_terminal_app(
     security.init_app(app)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(bp)
+    app.register_blueprint(batch.bp)
     ops.init_app(app)
 
     @app.errorhandler(DataCenterUnreachable)

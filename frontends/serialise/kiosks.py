@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from postroom.core.errors import ValidationError
+from postroom.core.kiosks.meter_pieces import LoggedMeterPiece
 from postroom.core.kiosks.model import (
     IssuedKioskKey,
     KioskKey,
@@ -21,7 +23,9 @@ from postroom.core.kiosks.model import (
 )
 from postroom.core.kiosks.service import Offers
 from postroom.core.money import Money
-from postroom.frontends.serialise import utc
+from postroom.core.rates.model import ExtraService, Quote
+from postroom.core.rates.service import RatesService
+from postroom.frontends.serialise import money, utc
 from postroom.frontends.serialise.rates import quote_json
 
 
@@ -42,11 +46,46 @@ def issued_kiosk_key_json(issued: IssuedKioskKey) -> dict[str, Any]:
     return {**kiosk_key_json(issued.key), "token": issued.token}
 
 
-def offers_json(offers: Offers) -> dict[str, Any]:
+def offers_json(
+    offers: Offers, extras: Callable[[Quote], Sequence[ExtraService]] = lambda quote: ()
+) -> dict[str, Any]:
+    """The offers; ``extras(quote)``: the extras the quote's service sells, listed with
+    each option when they have a fixed price (one priced by declared value needs it)."""
     return {
         "currency": offers.currency,
-        "options": [quote_json(option) for option in offers.options],
+        "options": [
+            {
+                **quote_json(option),
+                "extras_offered": [
+                    {"code": extra.code, "name": extra.name, "price": money(extra.price)}
+                    for extra in extras(option)
+                    if extra.price is not None
+                ],
+            }
+            for option in offers.options
+        ],
     }
+
+
+def meter_piece_json(piece: LoggedMeterPiece) -> dict[str, Any]:
+    return {
+        "serial": piece.serial,
+        "piece": piece.piece,
+        "postage": money(piece.postage),
+        "carrier": piece.carrier,
+        "service": piece.service,
+        "cost_center": piece.cost_center,
+        "operator": {"id": piece.operator_id, "name": piece.operator_name},
+        "printed_at": utc(piece.printed_at),
+        "misprint_at": None if piece.misprint_at is None else utc(piece.misprint_at),
+        "refund_id": piece.refund_id,
+    }
+
+
+def table_extras(rates: RatesService, quote: Quote) -> tuple[ExtraService, ...]:
+    """The extras of the table that priced ``quote`` (the quote names the table only)."""
+    table = rates.in_force(quote.table.carrier, quote.table.service, on=quote.table.effective_from)
+    return table.extras if table.digest == quote.table.digest else ()
 
 
 def kiosk_piece_json(piece: KioskPiece) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.accounts.model import KioskOperator
 from postroom.core.errors import Unauthenticated
+from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.rates.model import Piece
 from postroom.frontends.serialise import utc
 from postroom.frontends.serialise.accounts import account_json, kiosk_operator_json
@@ -23,9 +24,11 @@ from postroom.frontends.serialise.kiosks import (
     kiosk_key_json,
     kiosk_piece_from_json,
     kiosk_piece_json,
+    meter_piece_json,
     notice_json,
     offers_json,
     piece_report_json,
+    table_extras,
 )
 from postroom.frontends.serialise.meters import printed_postage_json
 from postroom.frontends.web.api_rates import weight_field
@@ -71,10 +74,11 @@ def terminal() -> Response:
 @kiosk_key_required
 def offers() -> Response:
     data = request_object()
-    found = current_postroom().kiosks.offers(
+    postroom = current_postroom()
+    found = postroom.kiosks.offers(
         current_account().number, Piece(weight_field(data)), data.get("extras", [])
     )
-    return jsonify(offers_json(found))
+    return jsonify(offers_json(found, lambda quote: table_extras(postroom.rates, quote)))
 
 
 @bp.post("/session")
@@ -159,6 +163,46 @@ def print_postage() -> tuple[Response, int]:
 def indicium_png(serial: str, piece: int) -> Response:
     printed = current_postroom().meters.printed_postage(current_account().number, serial, piece)
     return Response(printed.render("png"), mimetype="image/png")
+
+
+@bp.post("/meter-pieces")
+@kiosk_key_required
+def record_meter_piece() -> tuple[Response, int]:
+    """Who may: a terminal of the account (its kiosk key) with a signed-in operator; the
+    piece must be signed by a meter registered to that account."""
+    data = request_object()
+    operator = _operator()
+    printed = MeterPrint(
+        bytes.fromhex(data["record"]),
+        bytes.fromhex(data["signature"]),
+        data["carrier"],
+        data.get("cost_center"),
+        data["request_id"],
+    )
+    logged, created = current_postroom().kiosk_pieces.record(
+        current_account().number, printed, operator.id, operator.name
+    )
+    return jsonify(meter_piece_json(logged)), 201 if created else 200
+
+
+@bp.post("/misprints")
+@kiosk_key_required
+def flag_misprint() -> Response:
+    """Who may: a terminal of the account with a signed-in operator; another account's
+    piece answers 404."""
+    data = request_object()
+    operator = _operator()
+    flag = current_postroom().kiosk_pieces.flag_misprint(
+        current_account().number, data["serial"], data["piece"], operator.label
+    )
+    return jsonify(
+        {
+            "serial": flag.serial,
+            "piece": flag.piece,
+            "status": flag.status,
+            "refund_id": flag.refund_id,
+        }
+    )
 
 
 @bp.post("/pieces")

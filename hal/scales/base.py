@@ -41,6 +41,9 @@ class ScaleReading:
 class Port(Protocol):
     timeout: float | None
 
+    @property
+    def in_waiting(self) -> int: ...
+
     def read(self, size: int = 1) -> bytes: ...
 
     def write(self, data: bytes, /) -> int | None: ...
@@ -166,7 +169,9 @@ class SerialScale:
         reply = bytearray()
         deadline = self._clock() + self.timeout
         while self._clock() < deadline:
-            chunk = self.port.read(64)
+            # what has arrived, or wait for one byte: read(64) would sit out the port's
+            # timeout on every reply shorter than 64 bytes (all of them)
+            chunk = self.port.read(self.port.in_waiting or 1)
             if not chunk:
                 continue
             reply += chunk
