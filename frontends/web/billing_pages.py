@@ -185,7 +185,9 @@ def invoice(invoice_number: str) -> str:
     found = billing.get(number, invoice_number)
     form = PayForm()
     form.instrument.choices = [SelectChoice(i.id, i.label) for i in _instruments(number)]
-    form.key.data = secrets.token_urlsafe(24)  # one page, one payment: a double click pays once
+    # one page, one payment: a double click pays once (hex: an idempotency key starts with
+    # a letter or digit, and token_urlsafe starts with - or _ once in 32)
+    form.key.data = secrets.token_hex(16)
     return render_template(
         "billing/invoice.html",
         invoice=found,
