@@ -341,9 +341,11 @@ class VirtualMeters:
                 )
             else:
                 return job, False
-            uow.commit()
+            # read before the commit: a read after it that met a busy database would have
+            # run ``work`` again, which finds the job and answers "not started" (all 200s)
             found = store.job(customer.id, key)
             assert found is not None
+            uow.commit()
             return found, True
 
         try:
