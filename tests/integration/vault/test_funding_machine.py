@@ -4,6 +4,7 @@ model says, never below zero, and the ledger verifies."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,10 +26,16 @@ amounts = st.integers(min_value=1, max_value=200).map(lambda units: units * 1000
 
 
 class FundingMachine(RuleBasedStateMachine):
+    #: set by the test: the suite's migrated SQLite file, copied per run (migrating a new
+    #: file for each of the runs would cost more than the runs)
+    sqlite_template: Path | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = tempfile.TemporaryDirectory()
         data = Path(self.folder.name)
+        assert self.sqlite_template is not None
+        shutil.copyfile(self.sqlite_template, data / "m.db")
         config = Config.load(
             {}, data_dir=data, database_url=f"sqlite:///{data / 'm.db'}", secret_key="s"
         )
@@ -129,8 +136,15 @@ class FundingMachine(RuleBasedStateMachine):
         assert self.pr.ledger.verify().ok
 
 
+@pytest.fixture
+def sqlite_template(_migrated_sqlite: Path) -> Path:
+    """The suite's migrated SQLite file."""
+    return _migrated_sqlite
+
+
 @pytest.mark.slow
-def test_funding_state_machine() -> None:
+def test_funding_state_machine(sqlite_template: Path) -> None:
+    FundingMachine.sqlite_template = sqlite_template
     FundingMachine.TestCase.settings = settings(
         max_examples=25,
         stateful_step_count=15,

@@ -33,28 +33,29 @@ def test_killed_writers_leave_an_exact_ledger(
     pr.ledger.system_account(AccountKind.FEES, "USD")
     code = postage_code(customer.number)
     rng = random.Random(3)
-    for k in range(KILLS):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER_SCRIPT),
-                store_url,
-                str(data_dir),
-                f"k{k}",
-                "1000000",
-                code,
-                str(MILLS),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.4))  # mid-stream: almost surely inside a transaction
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert process.returncode == -signal.SIGKILL
+    # One process imports postroom once and forks each writer: each writer is still its
+    # own process, killed by the kernel in the middle of its work
+    server = subprocess.Popen(
+        [sys.executable, str(WORKER_SCRIPT), "--fork-server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None
+    assert server.stdout is not None
+    try:
+        for k in range(KILLS):
+            arguments = (store_url, str(data_dir), f"k{k}", "1000000", code, str(MILLS))
+            server.stdin.write(" ".join(arguments) + "\n")
+            server.stdin.flush()
+            ready, pid = server.stdout.readline().split()
+            assert ready == "ready"
+            time.sleep(rng.uniform(0.05, 0.4))  # mid-stream: almost surely inside a transaction
+            os.kill(int(pid), signal.SIGKILL)
+            assert server.stdout.readline().split() == ["ended", str(-signal.SIGKILL)]
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
 
     report = pr.ledger.verify()
     assert report.ok, report.problems

@@ -65,6 +65,8 @@ class VaultMachine(RuleBasedStateMachine):
     postgres_url: str | None = None
     #: set by the autouse fixture below: the suite's one way to empty PostgreSQL
     empty_postgres: Callable[[str], None] | None = None
+    #: set by the autouse fixture below: the suite's migrated SQLite file, copied per run
+    sqlite_template: Path | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,6 +76,9 @@ class VaultMachine(RuleBasedStateMachine):
         if self.postgres_url:
             assert self.empty_postgres is not None
             self.empty_postgres(self.postgres_url)
+        else:  # a copy of the migrated template: every run would migrate a new file again
+            assert self.sqlite_template is not None
+            shutil.copyfile(self.sqlite_template, self.tmp / "vault.db")
         config = Config.load({}, data_dir=self.tmp, database_url=url, secret_key="test")
         self.pr = Postroom.open(config=config, clock=self.clock, migrate_schema=True)
         self.counter = 0
@@ -374,6 +379,12 @@ test_vault_state_machine_postgres = pytest.mark.slow(
 
 
 @pytest.fixture(autouse=True)
-def _migrated(_migrated_postgres: str | None, empty_postgres: Callable[[str], None]) -> None:
-    """Makes sure the PostgreSQL schema exists before the machine empties it."""
+def _migrated(
+    _migrated_postgres: str | None,
+    _migrated_sqlite: Path,
+    empty_postgres: Callable[[str], None],
+) -> None:
+    """Makes sure the PostgreSQL schema exists before the machine empties it, and hands
+    the machine the migrated SQLite template."""
     VaultMachine.empty_postgres = staticmethod(empty_postgres)
+    VaultMachine.sqlite_template = _migrated_sqlite
