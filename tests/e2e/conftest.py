@@ -1,6 +1,7 @@
 """A real `postroom serve --demo` process for end-to-end tests."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,9 +32,45 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@attrs.frozen
+class DemoTemplate:
+    """A data directory where the demo is loaded already, and what its loading printed
+    once (the demo people's passwords, keys)."""
+
+    data_dir: Path
+    facts: dict[str, str]
+
+    def copy_to(self, tmp_path: Path) -> None:
+        """Give ``tmp_path`` a data directory of its own with the demo loaded: `serve
+        --demo` finds every step done and starts at once."""
+        shutil.copytree(self.data_dir, tmp_path / "data")
+
+    def person(self, who: str) -> tuple[str, str]:
+        """The (email, password) the demo printed for ``who``: "portal owner", "portal
+        operator", "staff agent"..."""
+        email, rest = self.facts[f"demo {who}"].split(", password ", 1)
+        return email, rest.split(" ", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory, _migrated_sqlite: Path) -> DemoTemplate:
+    """The demo loaded once per test process, from the suite's migrated template: each
+    browser test copies it instead of migrating and loading the demo again (seconds)."""
+    from postroom.core.demo import load_demo
+
+    data = tmp_path_factory.mktemp("demo-template") / "data"
+    data.mkdir()
+    shutil.copyfile(_migrated_sqlite, data / "postroom.db")
+    facts: dict[str, str] = {}
+    with Postroom.open(config=Config.load({}, data_dir=data), migrate_schema=True) as postroom:
+        load_demo(postroom, facts=facts)
+    return DemoTemplate(data, facts)
+
+
 def serve_demo(tmp_path: Path, *arguments: str, **settings: str):
     """Start ``postroom serve --demo`` on a free port (``arguments``: more options,
-    ``settings``: more environment)."""
+    ``settings``: more environment) on ``tmp_path``'s data directory (made by the server
+    when there is none, or a copy of ``demo_template``)."""
     port = _free_port()
     env = {**os.environ, "POSTROOM_DATA_DIR": str(tmp_path / "data"), **settings}
     env.pop("POSTROOM_DATABASE_URL", None)
@@ -50,7 +87,7 @@ def serve_demo(tmp_path: Path, *arguments: str, **settings: str):
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a deadline, not a wait: a busy machine starts slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited early: {log_path.read_text()}")
@@ -62,7 +99,7 @@ def serve_demo(tmp_path: Path, *arguments: str, **settings: str):
             time.sleep(0.1)
     else:
         process.kill()
-        pytest.fail("server did not answer within 30 s")
+        pytest.fail("server did not answer within 60 s")
     try:
         yield DemoServer(base, process, tmp_path / "data", log_path)
     finally:
@@ -74,6 +111,15 @@ def serve_demo(tmp_path: Path, *arguments: str, **settings: str):
 
 @pytest.fixture
 def demo_server(tmp_path):
+    """``postroom serve --demo`` on a new data directory: it migrates, loads the demo and
+    prints its facts (passwords, keys) in its log."""
+    yield from serve_demo(tmp_path)
+
+
+@pytest.fixture
+def demo_site(tmp_path, demo_template):
+    """``postroom serve --demo`` on a copy of the loaded demo (nothing printed)."""
+    demo_template.copy_to(tmp_path)
     yield from serve_demo(tmp_path)
 
 
@@ -94,9 +140,10 @@ def kiosk_operator() -> tuple[str, str]:
 
 
 @pytest.fixture
-def kiosk_server(tmp_path):
+def kiosk_server(tmp_path, demo_template):
     """``postroom serve --demo`` with the kiosk bound to a funded customer account that
     has two cost centres on its virtual meter and one operator (``KIOSK_OPERATOR``)."""
+    demo_template.copy_to(tmp_path)
     config = Config.load({}, data_dir=tmp_path / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:
         account = postroom.accounts.create("Kiosk Mailroom", "US", "USD")
@@ -154,26 +201,11 @@ class PortalOwner:
     password: str
 
 
-def demo_portal_people(tmp_path) -> dict[str, tuple[str, str]]:
-    """Load the demo into ``tmp_path``'s data directory as `serve --demo` would and
-    return the (email, password) it prints for ``owner`` and ``operator``."""
-    from postroom.core.demo import load_demo
-
-    facts: dict[str, str] = {}
-    config = Config.load({}, data_dir=tmp_path / "data")
-    with Postroom.open(config=config, migrate_schema=True) as postroom:
-        load_demo(postroom, facts=facts)
-    people = {}
-    for who in ("owner", "operator"):
-        email, rest = facts[f"demo portal {who}"].split(", password ", 1)
-        people[who] = (email, rest.split(" ", 1)[0])
-    return people
-
-
 @pytest.fixture
-def demo_owner(tmp_path):
+def demo_owner(tmp_path, demo_template):
     """``postroom serve --demo`` and the owner of its demo customer (its meter, address
     and contracts come from the demo), with the password the demo printed."""
-    email, password = demo_portal_people(tmp_path)["owner"]
+    demo_template.copy_to(tmp_path)
+    email, password = demo_template.person("portal owner")
     for server in serve_demo(tmp_path):
         yield PortalOwner(server, email, password)

@@ -11,12 +11,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, serve_demo
+from conftest import CHROMIUM, CHROMIUM_ARGS, DemoTemplate, serve_demo
 
 from postroom.core.app import Postroom
 from postroom.core.cases.model import Actor
 from postroom.core.config import Config
-from postroom.core.demo import DEMO_CUSTOMER, load_demo
+from postroom.core.demo import DEMO_CUSTOMER
 
 
 def _open_zone(now: datetime) -> str | None:
@@ -30,13 +30,15 @@ def _open_zone(now: datetime) -> str | None:
     return None
 
 
-def _people(data: Path, language: str) -> tuple[tuple[str, str], tuple[str, str], str]:
-    """The demo customer's person who speaks ``language`` (the owner speaks English, the
-    mailroom operator French), the demo agent, and the customer's number."""
-    facts: dict[str, str] = {}
-    config = Config.load({}, data_dir=data)
-    with Postroom.open(config=config, migrate_schema=True) as postroom:
-        load_demo(postroom, facts=facts)
+def _people(
+    template: DemoTemplate, tmp_path: Path, language: str
+) -> tuple[tuple[str, str], tuple[str, str], str]:
+    """A copy of the demo for ``tmp_path``; the demo customer's person who speaks
+    ``language`` (the owner speaks English, the mailroom operator French), the demo
+    agent, and the customer's number."""
+    template.copy_to(tmp_path)
+    config = Config.load({}, data_dir=tmp_path / "data")
+    with Postroom.open(config=config) as postroom:
         customer = next(a for a in postroom.accounts.list(limit=100) if a.name == DEMO_CUSTOMER)
         zone = _open_zone(datetime.now(UTC))
         if zone is None:
@@ -45,12 +47,8 @@ def _people(data: Path, language: str) -> tuple[tuple[str, str], tuple[str, str]
             customer.number, time_zone=zone, by=Actor.staff(0, "e2e", role="supervisor")
         )
 
-    def pair(key: str) -> tuple[str, str]:
-        email, rest = facts[key].split(", password ", 1)
-        return email, rest.split(" ", 1)[0]
-
-    speaker = "demo portal owner" if language == "en" else "demo portal operator"
-    return pair(speaker), pair("demo staff agent"), customer.number
+    speaker = "portal owner" if language == "en" else "portal operator"
+    return template.person(speaker), template.person("staff agent"), customer.number
 
 
 @pytest.fixture
@@ -85,9 +83,10 @@ LANGUAGES = {
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_assistant_then_agent_and_the_transcript_in_the_case(
-    tmp_path: Path, browser, language: str
+    tmp_path: Path, demo_template: DemoTemplate, browser, language: str
 ) -> None:
-    (owner, owner_password), (agent, agent_password), number = _people(tmp_path / "data", language)
+    people = _people(demo_template, tmp_path, language)
+    (owner, owner_password), (agent, agent_password), number = people
     question, article, ask_person, answer = LANGUAGES[language]
     for server in serve_demo(tmp_path):
         locale = "fr-FR" if language == "fr" else "en-US"

@@ -7,9 +7,9 @@ from postroom.core.config import Config
 from postroom.core.meters.printing import verify_indicium
 
 
-def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_server, page, tmp_path):
+def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_site, page, tmp_path):
     page.set_viewport_size({"width": 1080, "height": 1920})  # a portrait mailroom terminal
-    page.goto(demo_server.base + "/kiosk/price")
+    page.goto(demo_site.base + "/kiosk/price")
     page.get_by_text("First-Class Mail letter (metered)").click()
     # the weight typed on the on-screen keypad: 1 . 2 (each key a server round trip)
     for key in ("1", ".", "2"):
@@ -35,7 +35,7 @@ def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_server, page, tmp
     page.screenshot(path=str(tmp_path / "kiosk-price.png"), full_page=True)
     # one touch for French: the same page, French names and a French total
     page.get_by_role("button", name="Français").click()
-    page.wait_for_url(demo_server.base + "/kiosk/price")
+    page.wait_for_url(demo_site.base + "/kiosk/price")
     assert page.locator("html").get_attribute("lang") == "fr"
     assert page.get_by_text("Lettre First-Class Mail (affranchissement machine)").count() == 1
     assert page.console_errors == []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import _free_port, serve_demo
+from conftest import DemoTemplate, _free_port, serve_demo
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -82,8 +82,9 @@ METER = "PR-E2E-1"
 
 @pytest.fixture
 def mailroom(
-    tmp_path: Path,
+    tmp_path: Path, demo_template: DemoTemplate
 ) -> Iterator[tuple[str, ZplPrinterSimulator, NciSimulator, MeterSimulator]]:
+    demo_template.copy_to(tmp_path)
     config = Config.load({}, data_dir=tmp_path / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:
         account = postroom.accounts.create("Kiosk Mailroom", "US", "USD")

@@ -1,10 +1,10 @@
 """The "price a piece" page in a real Chromium against ``postroom serve --demo``."""
 
 
-def test_a_clerk_prices_a_first_class_letter(demo_server, page, tmp_path):
-    page.goto(demo_server.base + "/")
+def test_a_clerk_prices_a_first_class_letter(demo_site, page, tmp_path):
+    page.goto(demo_site.base + "/")
     page.get_by_role("link", name="Price a piece").click()
-    page.wait_for_url(demo_server.base + "/rates/price")
+    page.wait_for_url(demo_site.base + "/rates/price")
     page.select_option("#service", "usps/first-class-letter")
     page.fill("#weight", "1.2")
     page.select_option("#unit", "oz")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, demo_portal_people, serve_demo
+from conftest import CHROMIUM, CHROMIUM_ARGS, serve_demo
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -67,11 +67,12 @@ JOURNEYS = [
 
 
 @pytest.fixture(scope="module")
-def support_server(tmp_path_factory):
+def support_server(tmp_path_factory, demo_template):
     """`postroom serve --demo` with two agents (English, French), a supervisor and a
     canned reply; yields the server and the demo's customer people."""
     root = tmp_path_factory.mktemp("support")
-    people = demo_portal_people(root)
+    demo_template.copy_to(root)
+    people = {who: demo_template.person(f"portal {who}") for who in ("owner", "operator")}
     config = Config.load({}, data_dir=root / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:
         for email, role, name, language in (
