@@ -168,28 +168,35 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def page(tmp_path):
-    """A Chromium page (Debian's browser, driven by Playwright) that records console errors."""
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium per test process (Debian's browser, driven by Playwright): each test
+    gets contexts of its own, as separate as two browsers' profiles."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(locale="en-US")
-        page = context.new_page()
-        page.console_errors = []
-        page.on(
-            "console",
-            lambda message: (
-                page.console_errors.append(message.text) if message.type == "error" else None
-            ),
-        )
-        yield page
-        context.close()
-        browser.close()
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a new browser context that records console errors."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.console_errors = []
+    page.on(
+        "console",
+        lambda message: (
+            page.console_errors.append(message.text) if message.type == "error" else None
+        ),
+    )
+    yield page
+    context.close()
 
 
 @attrs.frozen

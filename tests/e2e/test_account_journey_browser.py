@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, serve_demo
+from conftest import serve_demo
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -76,19 +76,6 @@ def outbox_tick(mailing_server, module_smtp_server):
     config = Config.load({}, data_dir=mailing_server.data_dir, **module_smtp_server.settings)
     with Postroom.open(config=config) as worker:
         yield worker.outbox.deliver_due
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, DemoTemplate, serve_demo
+from conftest import DemoTemplate, serve_demo
 
 from postroom.core.app import Postroom
 from postroom.core.cases.model import Actor
@@ -49,19 +49,6 @@ def _people(
 
     speaker = "portal owner" if language == "en" else "portal operator"
     return template.person(speaker), template.person("staff agent"), customer.number
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def _sign_in(page, base: str, email: str, password: str) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, serve_demo
+from conftest import serve_demo
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -98,19 +98,6 @@ def support_server(tmp_path_factory, demo_template):
         )
     for server in serve_demo(root):
         yield server, people
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
