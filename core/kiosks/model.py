@@ -188,9 +188,27 @@ class KioskPiece:
     operator_name: str
     terminal: str
     source: PieceSource = PieceSource.VIRTUAL
+    #: A meter's piece whose signed report the log has (``pr.kiosk_pieces.record``): its
+    #: operator, cost centre and service are the report's (not part of equality).
+    signed: bool = attrs.field(default=False, eq=False)
 
 
 MAX_LOG_TEXT = 100
+
+
+def same_logged_piece(logged: KioskPiece, again: KioskPiece) -> bool:
+    """Whether ``again`` logs the piece ``logged`` is (a retry changes nothing). A meter's
+    piece is its serial and number, signed by the meter: once its signed report came, the
+    log keeps that report's operator, cost centre and service, and the terminal's queued
+    copy (sent after it) only needs the same postage; otherwise a piece must be sent
+    exactly again."""
+    if logged.signed and again.source is PieceSource.METER:
+        return (logged.serial, logged.piece, logged.postage) == (
+            again.serial,
+            again.piece,
+            again.postage,
+        )
+    return logged == again
 
 
 def check_piece(piece: KioskPiece) -> KioskPiece:

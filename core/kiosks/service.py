@@ -241,7 +241,7 @@ class KiosksService:
             repository = self._repository(uow)
             found = repository.piece(clean.serial, clean.piece)
             if found is not None:
-                if found[0] != account.number or found[1] != clean:
+                if found[0] != account.number or not model.same_logged_piece(found[1], clean):
                     raise Conflict(
                         f"piece {clean.piece} of {clean.serial} was logged otherwise",
                         code="piece_conflict",

@@ -147,7 +147,9 @@ class LocalDataCenter:
             MeterPrint(r.record, r.signature, r.carrier, r.cost_center, r.request_id)
             for r in reports
         ]
-        self._pr.kiosk_pieces.record_all(self._number, prints, operator.id, operator.name)
+        self._pr.kiosk_pieces.record_all(
+            self._number, prints, operator.id, operator.name, self._label
+        )
 
     def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
         operator = self._operator(token)

@@ -185,7 +185,7 @@ def record_meter_piece() -> tuple[Response, int]:
         data["request_id"],
     )
     logged, created = current_postroom().kiosk_pieces.record(
-        current_account().number, printed, operator.id, operator.name
+        current_account().number, printed, operator.id, operator.name, current_kiosk_key().label
     )
     return jsonify(meter_piece_json(logged)), 201 if created else 200
 
