@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -184,12 +184,53 @@ def bp_state() -> dict[str, Any]:
     return state
 
 
+#: How long the terminal trusts what its data center last said of the account and of a
+#: signed-in operator, instead of asking on every touch (two round trips, one a write):
+#: an operator signed out elsewhere, removed or whose key was revoked is refused within
+#: this time; every print on the virtual meter is checked by the data center itself.
+FACTS_TTL = timedelta(seconds=3)
+
+
+def _facts_now() -> datetime:
+    clock: Clock = bp_state()["clock"]
+    return clock.now()
+
+
 def _info() -> TerminalInfo:
-    """The terminal's account, asked once per request."""
+    """The terminal's account, asked at most every ``FACTS_TTL``."""
     if "terminal_info" not in g:
-        g.terminal_info = _data_center().terminal()
+        state = bp_state()
+        now = _facts_now()
+        kept: tuple[TerminalInfo, datetime] | None = state.get("info_kept")
+        if kept is None or not timedelta(0) <= now - kept[1] < FACTS_TTL:
+            kept = state["info_kept"] = (_data_center().terminal(), now)
+        g.terminal_info = kept[0]
     info: TerminalInfo = g.terminal_info
     return info
+
+
+def _signed_in(token: str) -> OperatorChoice:
+    """The operator signed in with ``token``, asked of the data center (which marks the
+    sign-in active) at most every ``FACTS_TTL``."""
+    kept: dict[str, tuple[OperatorChoice, datetime]] = bp_state()["operators_kept"]
+    now = _facts_now()
+    found = kept.get(token)
+    if found is not None and timedelta(0) <= now - found[1] < FACTS_TTL:
+        return found[0]
+    try:
+        operator = _data_center().operator(token)
+    except Unauthenticated:
+        kept.pop(token, None)
+        raise
+    for stale in [t for t, (_o, at) in kept.items() if not now - at < FACTS_TTL]:
+        kept.pop(stale, None)  # the browsers gone: the dict stays small
+    kept[token] = (operator, now)
+    return operator
+
+
+def forget_operator(token: str) -> None:
+    """Signed out here: the next touch asks the data center again."""
+    bp_state()["operators_kept"].pop(token, None)
 
 
 def _fresh_session() -> None:
@@ -206,7 +247,7 @@ def _check_operator() -> ResponseReturnValue | None:
     token = session.get(SESSION_OPERATOR)
     if isinstance(token, str):
         try:
-            g.operator = _data_center().operator(token)
+            g.operator = _signed_in(token)
         except DataCenterUnreachable:
             if request.endpoint == "terminal.print_postage" and request.method == "POST":
                 return _retry_page()
@@ -302,6 +343,7 @@ def sign_in_submit() -> ResponseReturnValue:
 def sign_out() -> ResponseReturnValue:
     token = session.get(SESSION_OPERATOR)
     if isinstance(token, str):
+        forget_operator(token)
         _data_center().sign_out(token)
     _fresh_session()
     return redirect(url_for("terminal.sign_in"), 303)
@@ -954,6 +996,7 @@ def create_terminal_app(
         "meter_printing": None if meter is None else MeterPrinting(meter, data_center),
         "batches": batch.Batches(),
         "clock": clock or SystemClock(),
+        "operators_kept": {},
         "origin_zip": origin_zip,
         "idle_seconds": idle_seconds,
     }
