@@ -305,11 +305,10 @@ class MeterPrinting:
         return printed, booked, failure
 
     def _report(self, token: str, operator: OperatorChoice, pieces: list[MeterPiece]) -> bool:
-        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked. Each
-        piece also goes to the terminals' piece log for the reports (``log_piece``: the
-        offline queue keeps it while the data center does not answer)."""
-        for piece in pieces:
-            self._log(operator, piece)
+        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked. A signed
+        report booked is the piece's row of the one piece log; a piece whose report the
+        data center could not take goes to the log unsigned (``log_piece``: the offline
+        queue keeps it while the data center does not answer), so the reports count it."""
         with self._lock:
             waiting = [*self._unreported, *pieces]
             self._unreported = []
@@ -317,10 +316,14 @@ class MeterPrinting:
                 self._data_center.record_meter_pieces(token, [_report(p) for p in waiting])
             except DataCenterUnreachable:
                 self._unreported = waiting[-MAX_UNREPORTED:]
-                return False
+                booked = False
             except PostroomError:
-                return self._one_by_one(token, waiting, pieces)
-            return True
+                booked = self._one_by_one(token, waiting, pieces)
+            else:
+                return True
+        for piece in pieces:
+            self._log(operator, piece)
+        return booked
 
     def _one_by_one(self, token: str, waiting: list[MeterPiece], pieces: list[MeterPiece]) -> bool:
         """One report refused (a token expired, a meter not registered): book the others
