@@ -80,6 +80,8 @@ class Refusal:
     limit: str = ""
     dimension: str = ""
     bound: str = ""
+    #: The service's name in its table ("" when no table was found).
+    name: str = ""
 
 
 @attrs.frozen
@@ -398,12 +400,12 @@ class RatesService:
         for carrier, service in services:
             if carriers is not None and carrier not in carriers:
                 continue
-            currency = ""
+            currency = name = ""
             try:
                 table, compiled, digest = self._in_force(carrier, service, day)
                 if shapes is not None and table.shape not in shapes:
                     continue
-                currency = table.currency
+                currency, name = table.currency, table.name
                 where = self._zone(compiled, None, origin, destination)
                 options.append(quote(table, piece, extras, where, compiled=compiled, digest=digest))
             except PostroomError as error:
@@ -419,6 +421,7 @@ class RatesService:
                         str(
                             error.details.get("bound", "max" if error.code == "over_limit" else "")
                         ),
+                        name,
                     )
                 )
         options.sort(key=lambda q: (q.total.currency, q.total.mills, q.table.carrier))

@@ -106,6 +106,8 @@ class RefusedOffer:
     limit: str = ""
     dimension: str = ""
     bound: str = ""
+    #: The service's name, as its table gives it.
+    name: str = ""
 
 
 @attrs.frozen

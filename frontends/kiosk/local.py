@@ -80,7 +80,9 @@ class LocalDataCenter:
         return OfferList(
             tuple(offer_of(q, table_extras(self._pr.rates, q)) for q in found.options),
             tuple(
-                RefusedOffer(r.carrier, r.service, r.code, r.message, r.limit, r.dimension, r.bound)
+                RefusedOffer(
+                    r.carrier, r.service, r.code, r.message, r.limit, r.dimension, r.bound, r.name
+                )
                 for r in found.refused
             ),
         )

@@ -181,6 +181,7 @@ class RemoteDataCenter:
                     str(r.get("limit", "")),
                     str(r.get("dimension", "")),
                     str(r.get("bound", "")),
+                    str(r.get("name", "")),
                 )
                 for r in data.get("refused", [])
             ),

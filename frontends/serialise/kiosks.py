@@ -68,6 +68,7 @@ def offers_json(
             {
                 "carrier": refusal.carrier,
                 "service": refusal.service,
+                "name": refusal.name,
                 "code": refusal.code,
                 "message": refusal.message,
                 "limit": refusal.limit,

@@ -98,7 +98,7 @@ def test_a_parcel_too_big_for_a_service_is_not_offered_it_and_says_why(
     screen.sign_in(operator.id)
     page = _measured(screen, "parcel", ("16", "8", "4"), "2", "lb").get_data(as_text=True)
     assert re.findall(r'class="offer-name">([^<]+)<', page) == ["Boxpost big box"]
-    assert "boxpost small-box: the length is over its maximum of 12 in." in page
+    assert "Boxpost small box: the length is over its maximum of 12 in." in page
     # the print form names the size: printing the small box anyway is refused, uncharged
     form = Screen.print_form(page, 0, service="small-box")
     answer = screen.client.post("/print", data={"csrf_token": _csrf(page), **form})
