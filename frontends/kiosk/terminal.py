@@ -222,8 +222,8 @@ def _signed_in(token: str) -> OperatorChoice:
     except Unauthenticated:
         kept.pop(token, None)
         raise
-    for stale in [t for t, (_o, at) in kept.items() if not now - at < FACTS_TTL]:
-        kept.pop(stale, None)  # the browsers gone: the dict stays small
+    for stale in [t for t, (_o, at) in list(kept.items()) if not now - at < FACTS_TTL]:
+        kept.pop(stale, None)  # browsers gone: the dict stays small (a copy: threads)
     kept[token] = (operator, now)
     return operator
 
