@@ -89,13 +89,19 @@ class MeterPieceLog:
         self._repository = repository
 
     def record(
-        self, customer_number: str, printed: MeterPrint, operator_id: int, operator_name: str
+        self,
+        customer_number: str,
+        printed: MeterPrint,
+        operator_id: int,
+        operator_name: str,
+        terminal: str = "",
     ) -> tuple[LoggedMeterPiece, bool]:
         """Book a piece the account's meter signed to the operator and the cost centre,
         and whether it is new. The signature must verify under the meter's registered
         key; the same report again answers the piece logged (a terminal retrying after a
-        lost answer)."""
-        return self.record_all(customer_number, [printed], operator_id, operator_name)[0]
+        lost answer). The piece goes into the one piece log (``kiosk_pieces``), onto the
+        row the terminal's queue logged for the reports if it came first."""
+        return self.record_all(customer_number, [printed], operator_id, operator_name, terminal)[0]
 
     def record_all(
         self,
@@ -103,6 +109,7 @@ class MeterPieceLog:
         prints: Sequence[MeterPrint],
         operator_id: int,
         operator_name: str,
+        terminal: str = "",
     ) -> builtins.list[tuple[LoggedMeterPiece, bool]]:
         """``record`` for several pieces (a batch) in one transaction: all or none."""
         keys: dict[str, str] = {}
@@ -121,7 +128,7 @@ class MeterPieceLog:
             printed.verified(keys[record.serial])
             pieces.append(
                 LoggedMeterPiece.of(
-                    customer_number, record, printed, operator_id, operator_name, now
+                    customer_number, record, printed, operator_id, operator_name, now, terminal
                 )
             )
 

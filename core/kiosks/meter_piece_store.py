@@ -1,7 +1,12 @@
-"""The terminals' piece log (``kiosk_meter_pieces``): SQLAlchemy Core table and repository.
+"""The signed side of the terminals' one piece log (``kiosk_pieces``, ``store.py``): the
+pieces of the account's own meters a terminal reported with the meter's signature, their
+print's request id, misprint flag and refund id. SQLAlchemy Core statements and the
+repository.
 
 ``MeterPieceRepository`` is the Protocol the use cases depend on; ``MeterPieceStore`` its
-implementation on a unit of work's connection (tests use an in-memory fake).
+implementation on a unit of work's connection (tests use an in-memory fake). A piece the
+terminal's offline queue logged first (unsigned, for the reports) takes the signed facts
+when its report comes; the row stays one.
 """
 
 from __future__ import annotations
@@ -12,40 +17,19 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from postroom.core.db import UtcDateTime, metadata
+from postroom.core.errors import Conflict
 from postroom.core.kiosks.meter_pieces import LoggedMeterPiece
+from postroom.core.kiosks.model import PieceSource
+from postroom.core.kiosks.store import kiosk_pieces
 from postroom.core.money import Money
 
-kiosk_meter_pieces = sa.Table(
-    "kiosk_meter_pieces",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "customer_number",
-        sa.String(10),
-        sa.ForeignKey("customer_accounts.number"),
-        nullable=False,
-    ),
-    sa.Column("serial", sa.String(60), nullable=False),
-    sa.Column("piece", sa.Integer, nullable=False),
-    sa.Column("mills", sa.BigInteger, nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("carrier", sa.String(80), nullable=False),
-    sa.Column("service", sa.String(80), nullable=False),
-    sa.Column("cost_center", sa.String(64), nullable=True),
-    sa.Column("operator_id", sa.Integer, nullable=False),
-    sa.Column("operator_name", sa.String(80), nullable=False),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("printed_at", UtcDateTime(), nullable=False),
-    sa.Column("misprint_at", UtcDateTime(), nullable=True),
-    sa.Column("refund_id", sa.String(40), nullable=True),
-    sa.UniqueConstraint("serial", "piece", name="uq_kiosk_meter_pieces_serial_piece"),
-    sa.Index("ix_kiosk_meter_pieces_customer_number", "customer_number", "printed_at"),
-)
+_SIGNED = kiosk_pieces.c.request_id.is_not(None)
 
 
 class MeterPieceRepository(Protocol):
-    def get(self, serial: str, piece: int) -> LoggedMeterPiece | None: ...
+    def get(self, serial: str, piece: int) -> LoggedMeterPiece | None:
+        """The piece as its signed report booked it (None: not reported signed)."""
+        ...
 
     def add(self, piece: LoggedMeterPiece) -> None: ...
 
@@ -66,13 +50,18 @@ def _piece(row: Row[tuple[object, ...]]) -> LoggedMeterPiece:
         carrier=str(m["carrier"]),
         service=str(m["service"]),
         cost_center=m["cost_center"],
-        operator_id=int(m["operator_id"]),
+        operator_id=int(m["operator_id"] or 0),
         operator_name=str(m["operator_name"]),
         request_id=str(m["request_id"]),
         printed_at=m["printed_at"],
         misprint_at=m["misprint_at"],
         refund_id=m["refund_id"],
+        terminal=str(m["terminal"]),
     )
+
+
+def _same_piece(serial: str, piece: int) -> sa.ColumnElement[bool]:
+    return sa.and_(kiosk_pieces.c.serial == serial, kiosk_pieces.c.piece == piece)
 
 
 class MeterPieceStore:
@@ -83,45 +72,68 @@ class MeterPieceStore:
 
     def get(self, serial: str, piece: int) -> LoggedMeterPiece | None:
         row = self._c.execute(
-            sa.select(kiosk_meter_pieces).where(
-                kiosk_meter_pieces.c.serial == serial, kiosk_meter_pieces.c.piece == piece
-            )
+            sa.select(kiosk_pieces).where(_same_piece(serial, piece), _SIGNED)
         ).first()
         return None if row is None else _piece(row)
 
     def add(self, piece: LoggedMeterPiece) -> None:
+        signed = {
+            "request_id": piece.request_id,
+            "mills": piece.postage.mills,
+            "currency": piece.postage.currency,
+            "carrier": piece.carrier,
+            "service": piece.service,
+            "cost_center": piece.cost_center,
+            "operator_id": piece.operator_id,
+            "operator_name": piece.operator_name,
+        }
+        # logged first by the terminal's queue (unsigned): the signed facts go onto it
+        moved = self._c.execute(
+            sa.update(kiosk_pieces)
+            .where(
+                _same_piece(piece.serial, piece.piece),
+                kiosk_pieces.c.customer_number == piece.customer_number,
+                kiosk_pieces.c.request_id.is_(None),
+            )
+            .values(**signed)
+        )
+        if moved.rowcount:
+            return
+        taken = self._c.execute(
+            sa.select(kiosk_pieces.c.id).where(_same_piece(piece.serial, piece.piece))
+        ).first()
+        if taken is not None:  # another account logged this meter's piece
+            raise Conflict(
+                f"piece {piece.piece} of meter {piece.serial} is logged with another print",
+                code="meter_piece_conflict",
+            )
         self._c.execute(
-            sa.insert(kiosk_meter_pieces).values(
+            sa.insert(kiosk_pieces).values(
                 customer_number=piece.customer_number,
                 serial=piece.serial,
                 piece=piece.piece,
-                mills=piece.postage.mills,
-                currency=piece.postage.currency,
-                carrier=piece.carrier,
-                service=piece.service,
-                cost_center=piece.cost_center,
-                operator_id=piece.operator_id,
-                operator_name=piece.operator_name,
-                request_id=piece.request_id,
                 printed_at=piece.printed_at,
+                terminal=piece.terminal,
+                source=PieceSource.METER.value,
+                **signed,
             )
         )
 
     def flag_misprint(self, serial: str, piece: int, at: datetime, refund_id: str | None) -> None:
         self._c.execute(
-            sa.update(kiosk_meter_pieces)
-            .where(kiosk_meter_pieces.c.serial == serial, kiosk_meter_pieces.c.piece == piece)
+            sa.update(kiosk_pieces)
+            .where(_same_piece(serial, piece), _SIGNED)
             .values(
-                misprint_at=sa.func.coalesce(kiosk_meter_pieces.c.misprint_at, at),
+                misprint_at=sa.func.coalesce(kiosk_pieces.c.misprint_at, at),
                 refund_id=refund_id,
             )
         )
 
     def of_customer(self, customer_number: str, limit: int) -> list[LoggedMeterPiece]:
         rows = self._c.execute(
-            sa.select(kiosk_meter_pieces)
-            .where(kiosk_meter_pieces.c.customer_number == customer_number)
-            .order_by(kiosk_meter_pieces.c.printed_at.desc(), kiosk_meter_pieces.c.id.desc())
+            sa.select(kiosk_pieces)
+            .where(kiosk_pieces.c.customer_number == customer_number, _SIGNED)
+            .order_by(kiosk_pieces.c.printed_at.desc(), kiosk_pieces.c.id.desc())
             .limit(limit)
         )
         return [_piece(row) for row in rows]

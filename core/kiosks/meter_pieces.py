@@ -26,6 +26,7 @@ from postroom.core.money import Money
 MAX_RECORD_BYTES = 512
 MAX_SIGNATURE_BYTES = 80
 MAX_NAME = 80
+MAX_TERMINAL = 100
 MAX_REFUND_ID = 40
 _REFUND_ID_TEXT = re.compile(r"[A-Za-z0-9._:@-]+")
 
@@ -84,6 +85,8 @@ class LoggedMeterPiece:
     printed_at: datetime
     misprint_at: datetime | None = None
     refund_id: str | None = None
+    #: The terminal that reported it, as the reports name it ("" when unknown).
+    terminal: str = attrs.field(default="", eq=False)
 
     @classmethod
     def of(
@@ -94,6 +97,7 @@ class LoggedMeterPiece:
         operator_id: int,
         operator_name: str,
         at: datetime,
+        terminal: str = "",
     ) -> LoggedMeterPiece:
         return cls(
             customer_number,
@@ -107,6 +111,7 @@ class LoggedMeterPiece:
             operator_name[:MAX_NAME],
             printed.request_id,
             at,
+            terminal=terminal[:MAX_TERMINAL],
         )
 
     def same_print(self, other: LoggedMeterPiece) -> bool:

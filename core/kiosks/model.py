@@ -12,13 +12,14 @@ import secrets
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 import attrs
 
 from postroom.core.accounts.model import hash_secret, secret_matches
 from postroom.core.errors import Unauthenticated, ValidationError
 from postroom.core.money import Money
-from postroom.core.rates.model import Quote
+from postroom.core.rates.model import Piece, Quote
 from postroom.core.text import check_no_control
 
 KEY_SCHEME = "prt"  # postroom terminal
@@ -119,6 +120,39 @@ def contact_due(last: datetime | None, now: datetime) -> bool:
     return last is None or now - last >= CONTACT_RESOLUTION
 
 
+#: What the operator says a piece is, and the rate tables' shapes (``rates.model.SHAPES``)
+#: that price it: a letter on letter tables, a large envelope on flat ones, a parcel on
+#: parcel ones. A postcard is a letter at the terminal (a card's price needs its size).
+PIECE_SHAPES: Final[dict[str, tuple[str, ...]]] = {
+    "letter": ("letter",),
+    "large_envelope": ("flat",),
+    "parcel": ("parcel",),
+}
+#: The shapes measured at the terminal (length x width x height): their limits are sizes.
+MEASURED_SHAPES: Final = frozenset({"large_envelope", "parcel"})
+#: Why a service of the piece's shape is not offered, when the operator can act on it.
+SHOWN_REFUSALS: Final = frozenset({"over_limit", "dimensions_required"})
+
+
+def piece_shape(value: object) -> str:
+    """The piece's shape as the terminal names it; ``invalid_shape`` otherwise."""
+    if not isinstance(value, str) or value not in PIECE_SHAPES:
+        raise ValidationError(
+            f"shape must be one of {', '.join(PIECE_SHAPES)}",
+            code="invalid_shape",
+        )
+    return value
+
+
+def check_measured(shape: str, piece: Piece) -> None:
+    """A large envelope or a parcel is priced with its size: ``dimensions_required``."""
+    if shape in MEASURED_SHAPES and piece.dimensions is None:
+        raise ValidationError(
+            "a large envelope or a parcel needs its length, width and height",
+            code="dimensions_required",
+        )
+
+
 def printable(options: tuple[Quote, ...], currency: str) -> tuple[Quote, ...]:
     """The priced services a terminal of an account paying in ``currency`` can print,
     cheapest first (then by carrier and service, for a stable order). A service priced in
@@ -154,9 +188,27 @@ class KioskPiece:
     operator_name: str
     terminal: str
     source: PieceSource = PieceSource.VIRTUAL
+    #: A meter's piece whose signed report the log has (``pr.kiosk_pieces.record``): its
+    #: operator, cost centre and service are the report's (not part of equality).
+    signed: bool = attrs.field(default=False, eq=False)
 
 
 MAX_LOG_TEXT = 100
+
+
+def same_logged_piece(logged: KioskPiece, again: KioskPiece) -> bool:
+    """Whether ``again`` logs the piece ``logged`` is (a retry changes nothing). A meter's
+    piece is its serial and number, signed by the meter: once its signed report came, the
+    log keeps that report's operator, cost centre and service, and the terminal's queued
+    copy (sent after it) only needs the same postage; otherwise a piece must be sent
+    exactly again."""
+    if logged.signed and again.source is PieceSource.METER:
+        return (logged.serial, logged.piece, logged.postage) == (
+            again.serial,
+            again.piece,
+            again.postage,
+        )
+    return logged == again
 
 
 def check_piece(piece: KioskPiece) -> KioskPiece:

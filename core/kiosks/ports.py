@@ -66,6 +66,7 @@ class Prices(Protocol):
         origin: str | None = None,
         destination: str | None = None,
         carriers: Sequence[str] | None = None,
+        shapes: Sequence[str] | None = None,
     ) -> Comparison: ...
 
 

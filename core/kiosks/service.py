@@ -35,6 +35,7 @@ from postroom.core.kiosks.ports import (
 from postroom.core.kiosks.store import KioskKeyRepository, KioskKeyStore
 from postroom.core.meters.virtual import PrintedPostage
 from postroom.core.rates.model import Piece, Quote
+from postroom.core.rates.service import Refusal
 
 RepositoryFactory = Callable[[Session], KioskKeyRepository]
 
@@ -50,6 +51,9 @@ class Offers:
 
     currency: str
     options: tuple[Quote, ...]
+    #: The services of the piece's shape in that currency that cannot carry it (too
+    #: heavy, too big, too small), with the reason: the screen shows why.
+    refused: tuple[Refusal, ...] = ()
 
 
 class KiosksService:
@@ -169,9 +173,17 @@ class KiosksService:
         on: date | None = None,
         origin: str | None = None,
         destination: str | None = None,
+        shape: str | None = None,
     ) -> Offers:
         """The services the account's terminals can print for ``piece`` with ``extras``,
-        cheapest first: only those priced in the account's currency."""
+        cheapest first: only those priced in the account's currency. With ``shape``
+        (``model.PIECE_SHAPES``: letter, large_envelope, parcel), only the services of
+        that shape, a measured one priced with its dimensions, and those it is too big or
+        too heavy for listed in ``refused`` with the reason."""
+        shapes = None
+        if shape is not None:
+            shapes = model.PIECE_SHAPES[model.piece_shape(shape)]
+            model.check_measured(shape, piece)
         account = self._accounts.get(customer_number)
         comparison = self._prices.compare(
             piece,
@@ -179,8 +191,18 @@ class KiosksService:
             on=on or today(self._clock),
             origin=origin,
             destination=destination,
+            shapes=shapes,
         )
-        return Offers(account.currency, model.printable(comparison.options, account.currency))
+        refused: tuple[Refusal, ...] = ()
+        if shape is not None:
+            refused = tuple(
+                r
+                for r in comparison.refused
+                if r.currency == account.currency and r.code in model.SHOWN_REFUSALS
+            )
+        return Offers(
+            account.currency, model.printable(comparison.options, account.currency), refused
+        )
 
     # ------------------------------------------------------------ operators
 
@@ -219,7 +241,7 @@ class KiosksService:
             repository = self._repository(uow)
             found = repository.piece(clean.serial, clean.piece)
             if found is not None:
-                if found[0] != account.number or found[1] != clean:
+                if found[0] != account.number or not model.same_logged_piece(found[1], clean):
                     raise Conflict(
                         f"piece {clean.piece} of {clean.serial} was logged otherwise",
                         code="piece_conflict",

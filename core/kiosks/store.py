@@ -37,7 +37,10 @@ kiosk_keys = sa.Table(
 
 
 # One row per piece a terminal printed (the reports read it); a piece is logged once,
-# whoever sends it again (the terminal's offline queue retries until it is answered).
+# whoever sends it again (the terminal's offline queue retries until it is answered). A
+# piece of the attached meter the terminal reported signed (``pr.kiosk_pieces.record``,
+# its signature checked) carries the print's request id, and a misprint its flag and
+# refund id (``meter_piece_store.py`` reads and writes those: migration kiosks_0003).
 kiosk_pieces = sa.Table(
     "kiosk_pieces",
     metadata,
@@ -45,7 +48,7 @@ kiosk_pieces = sa.Table(
     sa.Column(
         "customer_number", sa.String(10), sa.ForeignKey("customer_accounts.number"), nullable=False
     ),
-    sa.Column("serial", sa.String(32), nullable=False),
+    sa.Column("serial", sa.String(60), nullable=False),
     sa.Column("piece", sa.BigInteger, nullable=False),
     sa.Column("printed_at", UtcDateTime(), nullable=False),
     sa.Column("mills", sa.BigInteger, nullable=False),
@@ -58,6 +61,9 @@ kiosk_pieces = sa.Table(
     sa.Column("operator_name", sa.String(100), nullable=False),
     sa.Column("terminal", sa.String(100), nullable=False),
     sa.Column("source", sa.String(10), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("misprint_at", UtcDateTime(), nullable=True),
+    sa.Column("refund_id", sa.String(40), nullable=True),
     sa.UniqueConstraint("serial", "piece", name="uq_kiosk_pieces_serial_piece"),
     sa.Index("ix_kiosk_pieces_customer_printed", "customer_number", "printed_at"),
 )
@@ -245,4 +251,5 @@ def _piece(row: Row[tuple[object, ...]]) -> KioskPiece:
         operator_name=str(m["operator_name"]),
         terminal=str(m["terminal"]),
         source=PieceSource(m["source"]),
+        signed=m["request_id"] is not None,
     )

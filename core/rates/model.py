@@ -502,6 +502,7 @@ def _check_dimensions(table: RateTable, dimensions: Dimensions) -> None:
                     f"{table.carrier} {table.service}: {name} over the maximum of {shown}",
                     limit=shown,
                     dimension=name,
+                    bound="max",
                 )
     if limits.min_dimensions is not None:
         minimum = limits.min_dimensions.millimetres
@@ -512,6 +513,7 @@ def _check_dimensions(table: RateTable, dimensions: Dimensions) -> None:
                     f"{table.carrier} {table.service}: {name} under the minimum of {shown}",
                     limit=shown,
                     dimension=name,
+                    bound="min",
                 )
 
 

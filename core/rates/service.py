@@ -72,6 +72,16 @@ class Refusal:
     service: str
     code: str
     message: str
+    #: The currency of the table that refused the piece ("" when no table was found).
+    currency: str = ""
+    #: For ``over_limit``: the limit broken (``3.5 oz``, ``11.5 in``), which side of the
+    #: piece (``length``, ``height``, ``thickness``; "" for its weight) and whether it is
+    #: the ``max`` or the ``min``: a screen says it in its own words.
+    limit: str = ""
+    dimension: str = ""
+    bound: str = ""
+    #: The service's name in its table ("" when no table was found).
+    name: str = ""
 
 
 @attrs.frozen
@@ -369,11 +379,13 @@ class RatesService:
         origin: str | None = None,
         destination: str | None = None,
         carriers: Sequence[str] | None = None,
+        shapes: Sequence[str] | None = None,
     ) -> Comparison:
         """Every loaded service that can carry ``piece``, cheapest first (by currency).
 
         The rules are ``quote``'s (a postcard price needs the card's dimensions); every
-        service not offered is listed with the reason.
+        service not offered is listed with the reason. With ``shapes``, only the services
+        whose table prices one of those shapes (``SHAPES``) are compared at all.
         """
         self._ensure_synced()
         day = on or today(self._clock)
@@ -388,12 +400,30 @@ class RatesService:
         for carrier, service in services:
             if carriers is not None and carrier not in carriers:
                 continue
+            currency = name = ""
             try:
                 table, compiled, digest = self._in_force(carrier, service, day)
+                if shapes is not None and table.shape not in shapes:
+                    continue
+                currency, name = table.currency, table.name
                 where = self._zone(compiled, None, origin, destination)
                 options.append(quote(table, piece, extras, where, compiled=compiled, digest=digest))
             except PostroomError as error:
-                refused.append(Refusal(carrier, service, error.code, error.message))
+                refused.append(
+                    Refusal(
+                        carrier,
+                        service,
+                        error.code,
+                        error.message,
+                        currency,
+                        str(error.details.get("limit", "")),
+                        str(error.details.get("dimension", "")),
+                        str(
+                            error.details.get("bound", "max" if error.code == "over_limit" else "")
+                        ),
+                        name,
+                    )
+                )
         options.sort(key=lambda q: (q.total.currency, q.total.mills, q.table.carrier))
         return Comparison(tuple(options), tuple(refused))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import secrets
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from waitress.server import create_server
 
 from postroom.core.demo import demo_kiosk, load_demo
 from postroom.core.errors import ConfigurationError
+from postroom.core.meters.sync import DataCenter as SyncDataCenter
 from postroom.frontends.cli import options
 from postroom.frontends.cli.options import json_option
 from postroom.frontends.cli.state import CliState, emit, pass_state
@@ -44,6 +46,7 @@ from postroom.frontends.serialise.kiosks import (
     piece_report_json,
 )
 from postroom.hal.labels import ZplPrinter
+from postroom.hal.meter.remote import RemoteDataCenter as RemoteMeterDataCenter
 
 account_option = options.account_option(help="Customer account number the kiosks print for.")
 pin_stdin_option = click.option(
@@ -312,6 +315,12 @@ def _keys_table(rows: list[dict[str, Any]]) -> str:
     "socket://host:port; it debits its own funds and signs each indicium.",
 )
 @click.option(
+    "--meter-key",
+    envvar="POSTROOM_METER_API_KEY",
+    help="With --server and --meter: the meter's API key (prm_...), so that the inspection "
+    "notice's Sync now syncs it with the data center (as postroom meter connect does).",
+)
+@click.option(
     "--origin-zip",
     envvar="POSTROOM_KIOSK_ORIGIN_ZIP",
     help="The ZIP or postal code the mailroom mails from.",
@@ -328,6 +337,7 @@ def serve(
     scale_protocol: str,
     printer_url: str | None,
     meter_url: str | None,
+    meter_key: str | None,
     origin_zip: str | None,
     host: str,
     port: int,
@@ -349,6 +359,11 @@ def serve(
         secret = secrets.token_hex(32)  # sessions last as long as this process
         where = server
         portal = server
+        # the meter's side of a sync, over the meter's own API key
+        meter_data_center: Callable[[str], SyncDataCenter] | None = None
+        if meter_key:
+            remote = RemoteMeterDataCenter(server, meter_key)
+            meter_data_center = lambda _serial: remote  # noqa: E731 (the key names the meter)
     else:
         postroom = state.postroom()
         if demo:
@@ -371,10 +386,12 @@ def serve(
         where = postroom.db.display_url
         portal = postroom.config.public_url
         flusher = None
+        meter_data_center = postroom.meters.datacenter
     if not origin_zip:
         raise click.UsageError("give the mailroom's --origin-zip (or POSTROOM_KIOSK_ORIGIN_ZIP)")
     info = data_center.terminal()  # fails now, not at the first touch, on a wrong key
     scale = TerminalScale(scale_url, scale_protocol) if scale_url else None
+    meter = TerminalMeter(meter_url) if meter_url else None
     app = create_terminal_app(
         data_center,
         secret_key=secret,
@@ -382,11 +399,22 @@ def serve(
         idle_seconds=info.idle_seconds,  # the data center's: it signs operators out
         scale=scale,
         label_printer=ZplPrinter(printer_url) if printer_url else None,
-        meter=TerminalMeter(meter_url) if meter_url else None,
+        meter=meter,
         default_locale=state.config().default_locale,
     )
+    sync_meter: Callable[[], None] | None = None
+    if meter is not None and meter_data_center is not None:
+        attached, center = meter, meter_data_center
+
+        def sync_meter() -> None:  # the inspection notice's Sync now
+            attached.sync(center)
+
     # the low-funds notice's fix: an administrator adds funds on the portal's dashboard
-    ops.configure(app, funds_url=f"{portal.rstrip('/')}/dashboard" if portal else None)
+    ops.configure(
+        app,
+        funds_url=f"{portal.rstrip('/')}/dashboard" if portal else None,
+        sync_meter=sync_meter,
+    )
     try:
         listening = create_server(app, host=host, port=port, threads=4)
     except OSError as error:

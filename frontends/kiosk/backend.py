@@ -5,7 +5,7 @@ implement. The terminal's screens (``terminal.py``) know only this."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -15,7 +15,7 @@ from postroom.core.errors import PostroomError
 from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.money import Money
 from postroom.core.ports import ShipmentStatus
-from postroom.core.units import Weight
+from postroom.core.units import Dimensions, Weight
 
 
 class DataCenterUnreachable(PostroomError):
@@ -81,6 +81,54 @@ class Offer:
 
 
 @attrs.frozen
+class PieceSize:
+    """What the operator says the piece is (``kiosks.model.PIECE_SHAPES``: a letter, a
+    large envelope, a parcel) and, measured, its length x width x height."""
+
+    shape: str = "letter"
+    dimensions: Dimensions | None = None
+
+
+#: A letter: weighed, never measured (a stack of letters stays one touch each).
+LETTER = PieceSize()
+
+
+@attrs.frozen
+class RefusedOffer:
+    """A service of the piece's shape that cannot carry it, and why (``over_limit``:
+    the ``limit`` broken, on which ``dimension``, "" for the weight; ``bound`` max or
+    min)."""
+
+    carrier: str
+    service: str
+    code: str
+    message: str
+    limit: str = ""
+    dimension: str = ""
+    bound: str = ""
+    #: The service's name, as its table gives it.
+    name: str = ""
+
+
+@attrs.frozen
+class OfferList:
+    """The offers for one piece, cheapest first, and the services refused with why.
+    As a sequence, it is the offers."""
+
+    options: tuple[Offer, ...]
+    refused: tuple[RefusedOffer, ...] = ()
+
+    def __iter__(self) -> Iterator[Offer]:
+        return iter(self.options)
+
+    def __len__(self) -> int:
+        return len(self.options)
+
+    def __getitem__(self, index: int) -> Offer:
+        return self.options[index]
+
+
+@attrs.frozen
 class PrintedPiece:
     serial: str
     piece: int
@@ -126,8 +174,9 @@ class TrackedPiece:
 class DataCenter(Protocol):
     def terminal(self) -> TerminalInfo: ...
 
-    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
-        """The services the account can print for the piece, cheapest first."""
+    def offers(self, weight: Weight, extras: Sequence[str], size: PieceSize = LETTER) -> OfferList:
+        """The services of the piece's shape the account can print for it, cheapest first,
+        and those its weight or size is over a limit of, with the reason."""
         ...
 
     def sign_in(self, operator_id: int, pin: str) -> str:

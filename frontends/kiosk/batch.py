@@ -34,7 +34,7 @@ from postroom.core.errors import DeviceError, PostroomError
 from postroom.core.money import Money
 from postroom.core.units import Weight
 from postroom.frontends.kiosk import terminal
-from postroom.frontends.kiosk.backend import DataCenterUnreachable, Offer
+from postroom.frontends.kiosk.backend import LETTER, DataCenterUnreachable, Offer, PieceSize
 from postroom.frontends.kiosk.messages import print_error
 from postroom.frontends.kiosk.meter_messages import meter_error
 
@@ -64,6 +64,9 @@ class Batch:
     operator_id: int
     extras: tuple[str, ...] = ()
     pieces: list[BatchPiece] = attrs.field(factory=list)
+    #: What every piece is: letters (the stack's usual case: one touch a piece), or large
+    #: envelopes or parcels of the first piece's size.
+    size: PieceSize = LETTER
 
     @property
     def total(self) -> Money:
@@ -115,7 +118,7 @@ def _mine() -> Batch:
 
 
 def _priced(batch: Batch, weight: Weight) -> Offer | None:
-    return terminal._chosen_offer(weight, batch.carrier, batch.service, batch.extras)
+    return terminal._chosen_offer(weight, batch.carrier, batch.service, batch.extras, batch.size)
 
 
 @bp.post("/batch")
@@ -129,12 +132,19 @@ def start() -> ResponseReturnValue:
         )
     except (PostroomError, ValueError, TypeError, ArithmeticError):
         return terminal._weigh_page(error=_("Weigh the piece again."), status=422)
+    size = terminal._piece_size()[0]
+    if size is None:
+        return terminal._weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
     if operator is None or (center is not None and center not in terminal._cost_centers(info)):
         return terminal._offers_page(weight, _("Choose one of the cost centres shown."), 422)
     extras = terminal._extras_chosen()
     offer = terminal._chosen_offer(
-        weight, request.form.get("carrier", "")[:40], request.form.get("service", "")[:80], extras
+        weight,
+        request.form.get("carrier", "")[:40],
+        request.form.get("service", "")[:80],
+        extras,
+        size,
     )
     if offer is None:
         return terminal._offers_page(
@@ -147,6 +157,8 @@ def start() -> ResponseReturnValue:
         offer.name,
         center,
         operator.id,
+        extras,
+        size=size,
     )
     batch.pieces.append(BatchPiece(weight, offer))
     _batches().open(batch)
@@ -173,6 +185,7 @@ def _page(batch: Batch, error: str | None = None, status: int = 200) -> tuple[st
         on_meter=terminal._meter_printing() is not None,
         full=len(batch.pieces) >= MAX_PIECES,
         error=error,
+        shown_size=terminal._shown_size(batch.size),
     ), status
 
 

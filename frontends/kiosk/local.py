@@ -15,13 +15,17 @@ from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.rates.model import ExtraService, Piece, Quote
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
+    LETTER,
     MeterReport,
     MisprintAnswer,
     Offer,
     OfferExtra,
     OfferLine,
+    OfferList,
     OperatorChoice,
+    PieceSize,
     PrintedPiece,
+    RefusedOffer,
     TerminalInfo,
     TrackedPiece,
 )
@@ -66,9 +70,22 @@ class LocalDataCenter:
             self._pr.config.kiosk_idle_seconds,
         )
 
-    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
-        found = self._pr.kiosks.offers(self._number, Piece(weight.require_positive()), extras)
-        return [offer_of(q, table_extras(self._pr.rates, q)) for q in found.options]
+    def offers(self, weight: Weight, extras: Sequence[str], size: PieceSize = LETTER) -> OfferList:
+        found = self._pr.kiosks.offers(
+            self._number,
+            Piece(weight.require_positive(), size.dimensions),
+            extras,
+            shape=size.shape,
+        )
+        return OfferList(
+            tuple(offer_of(q, table_extras(self._pr.rates, q)) for q in found.options),
+            tuple(
+                RefusedOffer(
+                    r.carrier, r.service, r.code, r.message, r.limit, r.dimension, r.bound, r.name
+                )
+                for r in found.refused
+            ),
+        )
 
     def sign_in(self, operator_id: int, pin: str) -> str:
         signed_in = self._pr.accounts.sign_in_operator(
@@ -132,7 +149,9 @@ class LocalDataCenter:
             MeterPrint(r.record, r.signature, r.carrier, r.cost_center, r.request_id)
             for r in reports
         ]
-        self._pr.kiosk_pieces.record_all(self._number, prints, operator.id, operator.name)
+        self._pr.kiosk_pieces.record_all(
+            self._number, prints, operator.id, operator.name, self._label
+        )
 
     def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
         operator = self._operator(token)

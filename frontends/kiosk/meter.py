@@ -29,6 +29,7 @@ from postroom.core.kiosks.model import KioskPiece, PieceSource
 from postroom.core.meters.device import PrintedPiece, PrintJob
 from postroom.core.meters.indicium_image import HumanBlock, pack_symbol, render_png
 from postroom.core.meters.printing import carrier_mark, check_request_id, installed_rate_digests
+from postroom.core.meters.sync import DataCenter as SyncDataCenter
 from postroom.core.money import Money
 from postroom.frontends.kiosk.backend import (
     DataCenter,
@@ -37,6 +38,7 @@ from postroom.frontends.kiosk.backend import (
     Offer,
     OperatorChoice,
 )
+from postroom.hal.meter.connect import ConnectOutcome, run_sync
 from postroom.hal.meter.driver import MeterClient
 
 #: Pieces whose indicium the terminal keeps to show and reprint (the latest ones).
@@ -160,6 +162,28 @@ class TerminalMeter:
     def now(self) -> datetime:
         return self._clock.now()
 
+    def sync(self, data_center: Callable[[str], SyncDataCenter]) -> ConnectOutcome:
+        """Sync the meter with the data center now (``postroom meter connect``'s sync:
+        refills, rates, inspection), ``data_center(serial)`` answering its side; the
+        inspection notice's *Sync now*. The line is read afresh after it (a sync may
+        install rate tables or lock the meter); a sync cut short is ``sync_incomplete``."""
+        with self._lock:
+            try:
+                client = self._connected()
+                serial = str(client.identify()["serial"])
+                outcome = run_sync(client, data_center(serial))
+            except DeviceError:
+                self._drop()
+                raise
+            self._drop()
+        if not outcome.complete:
+            raise DeviceError(
+                f"the sync of {outcome.summary.serial} was cut short "
+                f"({'; '.join(outcome.errors)}): sync again",
+                code="sync_incomplete",
+            )
+        return outcome
+
     def kept(self, serial: str, piece: int) -> MeterPiece | None:
         return self._kept.get((serial, piece))
 
@@ -281,11 +305,10 @@ class MeterPrinting:
         return printed, booked, failure
 
     def _report(self, token: str, operator: OperatorChoice, pieces: list[MeterPiece]) -> bool:
-        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked. Each
-        piece also goes to the terminals' piece log for the reports (``log_piece``: the
-        offline queue keeps it while the data center does not answer)."""
-        for piece in pieces:
-            self._log(operator, piece)
+        """Book the pieces waiting and ``pieces``; whether ``pieces`` are booked. A signed
+        report booked is the piece's row of the one piece log; a piece whose report the
+        data center could not take goes to the log unsigned (``log_piece``: the offline
+        queue keeps it while the data center does not answer), so the reports count it."""
         with self._lock:
             waiting = [*self._unreported, *pieces]
             self._unreported = []
@@ -293,10 +316,14 @@ class MeterPrinting:
                 self._data_center.record_meter_pieces(token, [_report(p) for p in waiting])
             except DataCenterUnreachable:
                 self._unreported = waiting[-MAX_UNREPORTED:]
-                return False
+                booked = False
             except PostroomError:
-                return self._one_by_one(token, waiting, pieces)
-            return True
+                booked = self._one_by_one(token, waiting, pieces)
+            else:
+                return True
+        for piece in pieces:
+            self._log(operator, piece)
+        return booked
 
     def _one_by_one(self, token: str, waiting: list[MeterPiece], pieces: list[MeterPiece]) -> bool:
         """One report refused (a token expired, a meter not registered): book the others

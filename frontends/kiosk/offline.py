@@ -31,12 +31,14 @@ from postroom.core.errors import PostroomError, Unauthenticated, ValidationError
 from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.units import Weight
 from postroom.frontends.kiosk.backend import (
+    LETTER,
     DataCenter,
     DataCenterUnreachable,
     MeterReport,
     MisprintAnswer,
-    Offer,
+    OfferList,
     OperatorChoice,
+    PieceSize,
     PrintedPiece,
     TerminalInfo,
     TrackedPiece,
@@ -342,8 +344,8 @@ class WatchedDataCenter:
     def flag_misprint(self, token: str, serial: str, piece: int) -> MisprintAnswer:
         return self._watch(lambda: self._inner.flag_misprint(token, serial, piece))
 
-    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
-        return self._watch(lambda: self._inner.offers(weight, extras))
+    def offers(self, weight: Weight, extras: Sequence[str], size: PieceSize = LETTER) -> OfferList:
+        return self._watch(lambda: self._inner.offers(weight, extras, size))
 
     def sign_in(self, operator_id: int, pin: str) -> str:
         return self._watch(lambda: self._inner.sign_in(operator_id, pin))

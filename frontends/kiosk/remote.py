@@ -26,16 +26,20 @@ from postroom.core.kiosks.model import KioskPiece, Notice, PieceReport
 from postroom.core.meters.indicium_image import pack_symbol
 from postroom.core.money import Money
 from postroom.core.ports import ShipmentStatus
-from postroom.core.units import Weight
+from postroom.core.units import Dimensions, Weight, fraction_to_decimal
 from postroom.frontends.kiosk.backend import (
+    LETTER,
     DataCenterUnreachable,
     MeterReport,
     MisprintAnswer,
     Offer,
     OfferExtra,
     OfferLine,
+    OfferList,
     OperatorChoice,
+    PieceSize,
     PrintedPiece,
+    RefusedOffer,
     TerminalInfo,
     TrackedPiece,
 )
@@ -139,28 +143,49 @@ class RemoteDataCenter:
             int(data["idle_seconds"]),
         )
 
-    def offers(self, weight: Weight, extras: Sequence[str]) -> list[Offer]:
-        body = {"weight": _weight(weight), "extras": list(extras)}
+    def offers(self, weight: Weight, extras: Sequence[str], size: PieceSize = LETTER) -> OfferList:
+        body: dict[str, object] = {
+            "weight": _weight(weight),
+            "extras": list(extras),
+            "shape": size.shape,
+        }
+        if size.dimensions is not None:
+            body["dimensions"] = dimensions_text(size.dimensions)
         data = self._json("POST", "/offers", body)
-        return [
-            Offer(
-                option["table"]["carrier"],
-                option["table"]["service"],
-                option["table"]["name"],
-                option["table"].get("delivery", ""),
-                _money(option["total"]),
-                tuple(
-                    OfferLine(line["description"], _money(line["amount"]))
-                    for line in option["lines"]
-                ),
-                str(option["table"].get("digest", "")),
-                tuple(
-                    OfferExtra(extra["code"], extra["name"], _money(extra["price"]))
-                    for extra in option.get("extras_offered", [])
-                ),
-            )
-            for option in data["options"]
-        ]
+        return OfferList(
+            tuple(
+                Offer(
+                    option["table"]["carrier"],
+                    option["table"]["service"],
+                    option["table"]["name"],
+                    option["table"].get("delivery", ""),
+                    _money(option["total"]),
+                    tuple(
+                        OfferLine(line["description"], _money(line["amount"]))
+                        for line in option["lines"]
+                    ),
+                    str(option["table"].get("digest", "")),
+                    tuple(
+                        OfferExtra(extra["code"], extra["name"], _money(extra["price"]))
+                        for extra in option.get("extras_offered", [])
+                    ),
+                )
+                for option in data["options"]
+            ),
+            tuple(
+                RefusedOffer(
+                    str(r["carrier"]),
+                    str(r["service"]),
+                    str(r["code"]),
+                    str(r["message"]),
+                    str(r.get("limit", "")),
+                    str(r.get("dimension", "")),
+                    str(r.get("bound", "")),
+                    str(r.get("name", "")),
+                )
+                for r in data.get("refused", [])
+            ),
+        )
 
     def sign_in(self, operator_id: int, pin: str) -> str:
         data = self._json("POST", "/session", {"operator": operator_id, "pin": pin})
@@ -262,6 +287,13 @@ class RemoteDataCenter:
 
     def notices(self) -> list[Notice]:
         return [notice_from_json(item) for item in self._json("GET", "/notices")["notices"]]
+
+
+def dimensions_text(dimensions: Dimensions) -> str:
+    """``30x20x10cm``: exactly the lengths keyed in, in their unit (as the API reads them)."""
+    unit = dimensions.unit
+    values = (fraction_to_decimal(v, 4).normalize() for v in dimensions.to(unit))
+    return "x".join(f"{v:f}" for v in values) + unit.value
 
 
 def _weight(weight: Weight) -> dict[str, str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -49,18 +49,22 @@ from postroom.core.errors import (
     PostroomError,
     Unauthenticated,
 )
+from postroom.core.kiosks.model import MEASURED_SHAPES
 from postroom.core.meters.indicium import IndiciumRecord
 from postroom.core.meters.indicium_image import HumanBlock, read_symbol, unpack_symbol
 from postroom.core.meters.printing import carrier_mark
 from postroom.core.money import Money
-from postroom.core.units import Weight
+from postroom.core.units import Dimensions, Weight, fraction_to_decimal
 from postroom.frontends.kiosk import ops
 from postroom.frontends.kiosk.backend import (
+    LETTER,
     DataCenter,
     DataCenterUnreachable,
     Offer,
     OfferExtra,
     OperatorChoice,
+    PieceSize,
+    RefusedOffer,
     TerminalInfo,
 )
 from postroom.frontends.kiosk.messages import print_error
@@ -122,6 +126,22 @@ def _units(info: TerminalInfo) -> tuple[str, ...]:
     return UNITS_BY_COUNTRY.get(info.country, METRIC_UNITS)
 
 
+def _length_unit(info: TerminalInfo) -> str:
+    """Inches where the weight is in ounces (the US), centimetres elsewhere (CA, FR...)."""
+    return "in" if info.country in UNITS_BY_COUNTRY else "cm"
+
+
+#: The shapes the operator chooses from, in the order shown (``kiosks.model.PIECE_SHAPES``).
+SHAPES: dict[str, Callable[[], str]] = {
+    "letter": lambda: _("Letter"),
+    "large_envelope": lambda: _("Large envelope"),
+    "parcel": lambda: _("Parcel"),
+}
+#: The sides of a measured piece, as the form names them.
+SIDES = ("length", "width", "height")
+MAX_LENGTH_TEXT = 8
+
+
 def _data_center() -> DataCenter:
     found: DataCenter = bp_state()["data_center"]
     return found
@@ -164,12 +184,53 @@ def bp_state() -> dict[str, Any]:
     return state
 
 
+#: How long the terminal trusts what its data center last said of the account and of a
+#: signed-in operator, instead of asking on every touch (two round trips, one a write):
+#: an operator signed out elsewhere, removed or whose key was revoked is refused within
+#: this time; every print on the virtual meter is checked by the data center itself.
+FACTS_TTL = timedelta(seconds=3)
+
+
+def _facts_now() -> datetime:
+    clock: Clock = bp_state()["clock"]
+    return clock.now()
+
+
 def _info() -> TerminalInfo:
-    """The terminal's account, asked once per request."""
+    """The terminal's account, asked at most every ``FACTS_TTL``."""
     if "terminal_info" not in g:
-        g.terminal_info = _data_center().terminal()
+        state = bp_state()
+        now = _facts_now()
+        kept: tuple[TerminalInfo, datetime] | None = state.get("info_kept")
+        if kept is None or not timedelta(0) <= now - kept[1] < FACTS_TTL:
+            kept = state["info_kept"] = (_data_center().terminal(), now)
+        g.terminal_info = kept[0]
     info: TerminalInfo = g.terminal_info
     return info
+
+
+def _signed_in(token: str) -> OperatorChoice:
+    """The operator signed in with ``token``, asked of the data center (which marks the
+    sign-in active) at most every ``FACTS_TTL``."""
+    kept: dict[str, tuple[OperatorChoice, datetime]] = bp_state()["operators_kept"]
+    now = _facts_now()
+    found = kept.get(token)
+    if found is not None and timedelta(0) <= now - found[1] < FACTS_TTL:
+        return found[0]
+    try:
+        operator = _data_center().operator(token)
+    except Unauthenticated:
+        kept.pop(token, None)
+        raise
+    for stale in [t for t, (_o, at) in list(kept.items()) if not now - at < FACTS_TTL]:
+        kept.pop(stale, None)  # browsers gone: the dict stays small (a copy: threads)
+    kept[token] = (operator, now)
+    return operator
+
+
+def forget_operator(token: str) -> None:
+    """Signed out here: the next touch asks the data center again."""
+    bp_state()["operators_kept"].pop(token, None)
 
 
 def _fresh_session() -> None:
@@ -186,7 +247,7 @@ def _check_operator() -> ResponseReturnValue | None:
     token = session.get(SESSION_OPERATOR)
     if isinstance(token, str):
         try:
-            g.operator = _data_center().operator(token)
+            g.operator = _signed_in(token)
         except DataCenterUnreachable:
             if request.endpoint == "terminal.print_postage" and request.method == "POST":
                 return _retry_page()
@@ -282,6 +343,7 @@ def sign_in_submit() -> ResponseReturnValue:
 def sign_out() -> ResponseReturnValue:
     token = session.get(SESSION_OPERATOR)
     if isinstance(token, str):
+        forget_operator(token)
         _data_center().sign_out(token)
     _fresh_session()
     return redirect(url_for("terminal.sign_in"), 303)
@@ -299,6 +361,13 @@ def _weigh_page(
     status: int = 200,
 ) -> tuple[str, int]:
     info = _info()
+    shape = request.values.get("shape", "letter")
+    if shape not in SHAPES:
+        shape = "letter"
+    sides = {side: request.values.get(side, "")[:MAX_LENGTH_TEXT] for side in SIDES}
+    size, size_error = _piece_size()
+    if not any(sides.values()):
+        size_error = None  # the measuring step, not yet filled in
     units = _units(info)
     scale = _scale()
     if reading is None and scale is not None:
@@ -321,6 +390,20 @@ def _weigh_page(
         shown=shown,
         problem=problem,
         error=error,
+        shapes={code: name() for code, name in SHAPES.items()},
+        shape=shape,
+        measured=shape in MEASURED_SHAPES,
+        sides=sides,
+        side_names=[
+            ("length", _("Length")),
+            ("width", _("Width")),
+            ("height", _("Height")),
+        ],
+        size_fields=size_fields(size) if size is not None and size.shape == shape else [],
+        size_error=size_error,
+        shown_size=_shown_size(size) if size is not None else "",
+        length_unit=_length_unit(info),
+        decimal_mark="," if str(get_locale()).startswith("fr") else ".",
     ), status
 
 
@@ -384,6 +467,77 @@ def _piece_weight() -> tuple[Weight | None, str | None]:
     return weight, None
 
 
+def _typed_length(text: str) -> Decimal | None:
+    text = text.strip().replace(",", ".")[:MAX_LENGTH_TEXT]
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and value > 0 else None
+
+
+def _piece_size() -> tuple[PieceSize | None, str | None]:
+    """What the form says the piece is: a letter (the default), or a large envelope or a
+    parcel with its three sides in the account's length unit; else the reason."""
+    shape = request.values.get("shape", "letter")
+    if shape not in SHAPES:
+        return None, _("Choose a letter, a large envelope or a parcel.")
+    if shape not in MEASURED_SHAPES:
+        return PieceSize(shape), None
+    lengths = [_typed_length(request.values.get(side, "")) for side in SIDES]
+    if any(length is None for length in lengths):
+        return None, _("Enter the length, width and height, each greater than zero.")
+    length, width, height = (length or Decimal(0) for length in lengths)
+    unit = _length_unit(_info())
+    return PieceSize(shape, Dimensions.of(length, width, height, unit)), None
+
+
+def size_fields(size: PieceSize) -> list[tuple[str, str]]:
+    """The piece's shape and sides as hidden form fields: the next screen prices the
+    same piece."""
+    fields = [("shape", size.shape)]
+    if size.dimensions is not None:
+        unit = size.dimensions.unit
+        values = size.dimensions.to(unit)
+        fields += [
+            (side, f"{fraction_to_decimal(value, 4).normalize():f}")
+            for side, value in zip(SIDES, values, strict=True)
+        ]
+    return fields
+
+
+def _shown_size(size: PieceSize) -> str:
+    """``Parcel, 30 x 20 x 10 cm`` (decimal comma in French); a letter: ``Letter``."""
+    name = SHAPES[size.shape]()
+    if size.dimensions is None:
+        return str(name)
+    unit = size.dimensions.unit
+    locale = LOCALES.get(str(get_locale()), "en_US")
+    sides = " x ".join(
+        format_decimal(fraction_to_decimal(value, 2), "#,##0.##", locale=locale)
+        for value in size.dimensions.to(unit)
+    )
+    return f"{name}, {sides} {unit.value}"
+
+
+#: Why a service of the piece's shape is not offered, in the operator's words.
+def _refusal_text(refused: RefusedOffer) -> str:
+    if refused.code == "dimensions_required":
+        return str(_("it needs the piece's size"))
+    if refused.dimension:
+        side = {
+            "length": _("the length"),
+            "height": _("the width"),  # the rates' height is the terminal's width
+            "thickness": _("the height"),
+        }.get(refused.dimension, refused.dimension)
+        if refused.bound == "min":
+            return str(
+                _("%(side)s is under its minimum of %(limit)s", side=side, limit=refused.limit)
+            )
+        return str(_("%(side)s is over its maximum of %(limit)s", side=side, limit=refused.limit))
+    return str(_("the weight is over its maximum of %(limit)s", limit=refused.limit))
+
+
 # ------------------------------------------------------------------- choose, print
 
 
@@ -403,15 +557,18 @@ def _extras_chosen() -> tuple[str, ...]:
 
 @bp.post("/offers")
 def offers() -> tuple[str, int]:
-    weight, error = _piece_weight()
-    if weight is None:
+    size, error = _piece_size()
+    weight = None
+    if size is not None:
+        weight, error = _piece_weight()
+    if size is None or weight is None:
         return _weigh_page(
             weight=request.form.get("weight", "")[:MAX_WEIGHT_TEXT],
             unit=request.form.get("unit"),
             error=error,
             status=422,
         )
-    return _offers_page(weight, extras=_extras_chosen())
+    return _offers_page(weight, extras=_extras_chosen(), size=size)
 
 
 #: The print form's fields a retry sends again unchanged.
@@ -423,6 +580,8 @@ RETRIED_FIELDS = (
     "weight_unit",
     "cost_center",
     "target",
+    "shape",
+    *SIDES,
 )
 
 
@@ -445,13 +604,18 @@ def _cost_centers(info: TerminalInfo) -> tuple[str, ...]:
 
 
 def _offers_page(
-    weight: Weight, error: str | None = None, status: int = 200, extras: tuple[str, ...] = ()
+    weight: Weight,
+    error: str | None = None,
+    status: int = 200,
+    extras: tuple[str, ...] = (),
+    size: PieceSize | None = None,
 ) -> tuple[str, int]:
     info = _info()
-    found = _data_center().offers(weight, extras)
+    size = size or _piece_size()[0] or LETTER
+    found = _data_center().offers(weight, extras, size)
     sold = found
     if extras and not found:  # no service sells them all: offer the extras of each service
-        sold = _data_center().offers(weight, ())
+        sold = _data_center().offers(weight, (), size)
         error = error or _("No service sells all the extras chosen: remove one.")
     available: dict[str, OfferExtra] = {}
     for offer in sold:
@@ -478,6 +642,9 @@ def _offers_page(
         money=_money,
         print_key="terminal-" + secrets.token_hex(12),
         error=error,
+        size_fields=size_fields(size),
+        shown_size=_shown_size(size),
+        refused=[(r, _refusal_text(r)) for r in found.refused],
     ), status
 
 
@@ -492,7 +659,8 @@ def print_postage() -> ResponseReturnValue:
         )
     except (PostroomError, ValueError, TypeError, InvalidOperation):
         return _weigh_page(error=_("Weigh the piece again."), status=422)
-    if not isinstance(token, str) or not key:
+    size = _piece_size()[0]
+    if not isinstance(token, str) or not key or size is None:
         return _weigh_page(error=_("Weigh the piece again."), status=422)
     center = request.form.get("cost_center") or None
     extras = _extras_chosen()
@@ -501,6 +669,22 @@ def print_postage() -> ResponseReturnValue:
     printing = _meter_printing()
     if printing is not None and request.form.get("target") == "meter":
         return _print_on_meter(printing, token, weight, center, key, extras)
+    if size.dimensions is not None and (
+        _chosen_offer(
+            weight,
+            request.form.get("carrier", "")[:40],
+            request.form.get("service", "")[:80],
+            extras,
+            size,
+        )
+        is None
+    ):  # the virtual meter prices by weight: the size is checked against the service here
+        return _offers_page(
+            weight,
+            _("This service cannot print this piece: choose one of those shown."),
+            422,
+            extras,
+        )
     printer = _label_printer()
     if printer is not None:
         try:  # before any charge: a label that cannot come out is not paid for
@@ -544,11 +728,16 @@ def _remember(
 
 
 def _chosen_offer(
-    weight: Weight, carrier: str, service: str, extras: tuple[str, ...] = ()
+    weight: Weight,
+    carrier: str,
+    service: str,
+    extras: tuple[str, ...] = (),
+    size: PieceSize | None = None,
 ) -> Offer | None:
-    """The offer of ``carrier``'s ``service`` for the piece with ``extras``, priced again
-    now (never from the form)."""
-    for offer in _data_center().offers(weight, extras):
+    """The offer of ``carrier``'s ``service`` for the piece of ``size`` (the form's by
+    default) with ``extras``, priced again now (never from the form)."""
+    size = size or _piece_size()[0] or LETTER
+    for offer in _data_center().offers(weight, extras, size):
         if (offer.carrier, offer.service) == (carrier, service):
             return offer
     return None
@@ -807,6 +996,7 @@ def create_terminal_app(
         "meter_printing": None if meter is None else MeterPrinting(meter, data_center),
         "batches": batch.Batches(),
         "clock": clock or SystemClock(),
+        "operators_kept": {},
         "origin_zip": origin_zip,
         "idle_seconds": idle_seconds,
     }

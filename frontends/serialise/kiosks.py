@@ -64,6 +64,19 @@ def offers_json(
             }
             for option in offers.options
         ],
+        "refused": [
+            {
+                "carrier": refusal.carrier,
+                "service": refusal.service,
+                "name": refusal.name,
+                "code": refusal.code,
+                "message": refusal.message,
+                "limit": refusal.limit,
+                "dimension": refusal.dimension,
+                "bound": refusal.bound,
+            }
+            for refusal in offers.refused
+        ],
     }
 
 

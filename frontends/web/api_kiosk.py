@@ -18,6 +18,7 @@ from postroom.core.accounts.model import KioskOperator
 from postroom.core.errors import Unauthenticated
 from postroom.core.kiosks.meter_pieces import MeterPrint
 from postroom.core.rates.model import Piece
+from postroom.core.units import Dimensions
 from postroom.frontends.serialise import utc
 from postroom.frontends.serialise.accounts import account_json, kiosk_operator_json
 from postroom.frontends.serialise.kiosks import (
@@ -75,8 +76,12 @@ def terminal() -> Response:
 def offers() -> Response:
     data = request_object()
     postroom = current_postroom()
+    dimensions = data.get("dimensions")
     found = postroom.kiosks.offers(
-        current_account().number, Piece(weight_field(data)), data.get("extras", [])
+        current_account().number,
+        Piece(weight_field(data), Dimensions.parse(dimensions) if dimensions else None),
+        data.get("extras", []),
+        shape=data.get("shape"),
     )
     return jsonify(offers_json(found, lambda quote: table_extras(postroom.rates, quote)))
 
@@ -180,7 +185,7 @@ def record_meter_piece() -> tuple[Response, int]:
         data["request_id"],
     )
     logged, created = current_postroom().kiosk_pieces.record(
-        current_account().number, printed, operator.id, operator.name
+        current_account().number, printed, operator.id, operator.name, current_kiosk_key().label
     )
     return jsonify(meter_piece_json(logged)), 201 if created else 200
 

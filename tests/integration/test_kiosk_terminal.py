@@ -25,7 +25,7 @@ from postroom.frontends.kiosk.backend import DataCenter
 from postroom.frontends.kiosk.local import LocalDataCenter
 from postroom.frontends.kiosk.remote import RemoteDataCenter
 from postroom.frontends.kiosk.scale import TerminalScale
-from postroom.frontends.kiosk.terminal import create_terminal_app
+from postroom.frontends.kiosk.terminal import FACTS_TTL, create_terminal_app
 from postroom.frontends.web import create_app
 from postroom.hal.labels import ZplPrinter
 from postroom.hal.labels.simulator import ZplPrinterSimulator
@@ -72,9 +72,16 @@ class Screen:
         return data
 
 
-def _terminal(data_center: DataCenter, scale: TerminalScale | None = None) -> Flask:
+def _terminal(
+    data_center: DataCenter, scale: TerminalScale | None = None, clock: FrozenClock | None = None
+) -> Flask:
     app = create_terminal_app(
-        data_center, secret_key="terminal-test", origin_zip="10001", idle_seconds=IDLE, scale=scale
+        data_center,
+        secret_key="terminal-test",
+        origin_zip="10001",
+        idle_seconds=IDLE,
+        scale=scale,
+        clock=clock,
     )
     app.config["TESTING"] = True
     return app
@@ -275,10 +282,15 @@ def test_a_missing_scale_leaves_manual_entry(local: LocalDataCenter, operator) -
 
 
 def test_over_the_api_with_the_kiosk_key(
-    data_center_url: str, postroom: Postroom, kiosk_account: CustomerAccount, operator
+    data_center_url: str,
+    postroom: Postroom,
+    kiosk_account: CustomerAccount,
+    operator,
+    clock: FrozenClock,
 ) -> None:
     issued = postroom.kiosks.issue_key(kiosk_account.number, "Mailroom, 2nd floor")
-    screen = Screen(_terminal(RemoteDataCenter(data_center_url, issued.token)).test_client())
+    remote = RemoteDataCenter(data_center_url, issued.token)
+    screen = Screen(_terminal(remote, clock=clock).test_client())
     assert "Mailroom, 2nd floor" in screen.get("/sign-in")
     assert screen.sign_in(operator.id, "000000").status_code == 401
     assert screen.sign_in(operator.id).status_code == 303
@@ -302,6 +314,9 @@ def test_over_the_api_with_the_kiosk_key(
     assert "priced in EUR and the account pays in USD" in euro.get_data(as_text=True)
 
     postroom.kiosks.revoke_key(kiosk_account.number, issued.key.prefix)
+    # the terminal trusts its last answer for FACTS_TTL (3 s), then asks again
+    assert screen.client.get("/weigh").status_code == 200
+    clock.advance(FACTS_TTL)
     refused = screen.client.get("/weigh")
     assert refused.status_code == 303  # the revoked key's operator session is refused too
 

@@ -15,7 +15,7 @@ from postroom.core.errors import NotFound
 from postroom.core.kiosks.model import KioskKey, KioskPiece
 from postroom.core.money import Money
 from postroom.core.rates.model import Piece, Quote, Source, TableRef
-from postroom.core.rates.service import Comparison
+from postroom.core.rates.service import Comparison, Refusal
 from postroom.core.units import Weight
 
 T = TypeVar("T")
@@ -188,6 +188,9 @@ class FakePrices:
 
     options: list[Quote] = attrs.field(factory=list)
     asked: list[tuple[Piece, tuple[str, ...], date | None]] = attrs.field(factory=list)
+    #: What the comparison refuses (as ``RatesService.compare`` lists it), and the shapes asked.
+    refused: list[Refusal] = attrs.field(factory=list)
+    shapes_asked: list[tuple[str, ...] | None] = attrs.field(factory=list)
 
     def compare(
         self,
@@ -198,7 +201,9 @@ class FakePrices:
         origin: str | None = None,
         destination: str | None = None,
         carriers: Sequence[str] | None = None,
+        shapes: Sequence[str] | None = None,
     ) -> Comparison:
         self.asked.append((piece, tuple(extras), on))
+        self.shapes_asked.append(None if shapes is None else tuple(shapes))
         ordered = sorted(self.options, key=lambda q: (q.total.currency, q.total.mills))
-        return Comparison(tuple(ordered), ())
+        return Comparison(tuple(ordered), tuple(self.refused))

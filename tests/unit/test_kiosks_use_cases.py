@@ -21,7 +21,8 @@ from postroom.core.clock import FrozenClock
 from postroom.core.errors import NotFound, Unauthenticated, ValidationError
 from postroom.core.kiosks.service import KiosksService
 from postroom.core.rates.model import Piece
-from postroom.core.units import Weight
+from postroom.core.rates.service import Refusal
+from postroom.core.units import Dimensions, Weight
 
 MINE = "1000000009"
 OTHER = "2000000008"
@@ -178,3 +179,43 @@ def test_a_us_terminal_is_offered_only_dollar_services_cheapest_first(
 def test_a_french_terminal_is_offered_only_euro_services(kiosks: KiosksService) -> None:
     offers = kiosks.offers(OTHER, Piece(Weight.of(20, "g")))
     assert [(o.table.carrier, o.total.currency) for o in offers.options] == [("laposte", "EUR")]
+
+
+def test_a_parcel_is_priced_on_parcel_tables_and_the_too_big_ones_say_why(
+    kiosks: KiosksService, prices: FakePrices
+) -> None:
+    prices.refused = [
+        Refusal("usps", "ground", "over_limit", "length over the maximum of 22 in", "USD"),
+        Refusal("laposte", "colissimo", "over_limit", "too long", "EUR"),  # not the account's
+        Refusal("usps", "old", "no_rate_table", "not in force", "USD"),  # nothing to act on
+    ]
+    parcel = Piece(Weight.of(2, "lb"), Dimensions.of(30, 20, 10, "in"))
+    offers = kiosks.offers(MINE, parcel, shape="parcel")
+    assert prices.shapes_asked[-1] == ("parcel",)
+    assert prices.asked[-1][0] == parcel  # priced with its size
+    assert [(r.service, r.code) for r in offers.refused] == [("ground", "over_limit")]
+
+
+def test_a_letter_is_priced_on_letter_tables_only(
+    kiosks: KiosksService, prices: FakePrices
+) -> None:
+    kiosks.offers(MINE, Piece(Weight.of(1, "oz")), shape="letter")
+    kiosks.offers(MINE, Piece(Weight.of(1, "oz")))  # the API without a shape: every table
+    assert prices.shapes_asked[-2:] == [("letter",), None]
+
+
+@pytest.mark.parametrize(
+    ("shape", "piece", "code"),
+    [
+        ("parcel", Piece(Weight.of(2, "lb")), "dimensions_required"),
+        ("large_envelope", Piece(Weight.of(2, "oz")), "dimensions_required"),
+        ("box", Piece(Weight.of(2, "oz")), "invalid_shape"),
+    ],
+)
+def test_a_shape_without_its_size_or_unknown_is_refused(
+    kiosks: KiosksService, prices: FakePrices, shape: str, piece: Piece, code: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        kiosks.offers(MINE, piece, shape=shape)
+    assert refused.value.code == code
+    assert prices.asked == []
