@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -57,6 +57,7 @@ from postroom.core.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from postroom.core.funding.model import Instrument
 from postroom.core.funding.service import FundingService
 from postroom.core.identity.mail import Mailer
 from postroom.core.identity.model import SessionRules
@@ -224,6 +225,7 @@ class Postroom:
             contracts=self.contracts,
             meters=MeterInstallationNumbers(self.meters),
             statements=self.funding,
+            bank_accounts=_BillingBankAccounts(self.funding),
         )
         # a settled, failed or returned invoice payment reaches its invoice
         self.funding.add_payment_listener(self.billing.payment_changed)
@@ -900,6 +902,34 @@ class _ShipmentStatusChanges:
         self._plugins.hook.shipment_status_changed(shipment=shipment, old=old, new=new)
 
 
+class _BillingBankAccounts:
+    """The vault as billing's mandates store bank accounts (``billing.ports.BankAccounts``),
+    in billing's unit of work (a ``UnitOfWork`` of the one database both areas share)."""
+
+    def __init__(self, funding: FundingService) -> None:
+        self._funding = funding
+
+    def add_instrument_in(
+        self, session: Any, customer_number: str, source_code: str, fields: Mapping[str, str]
+    ) -> Instrument:
+        return self._funding.add_instrument_in(
+            _unit_of_work(session), customer_number, source_code, fields
+        )
+
+    def remove_instrument_in(
+        self, session: Any, customer_number: str, instrument_id: str
+    ) -> Instrument:
+        return self._funding.remove_instrument_in(
+            _unit_of_work(session), customer_number, instrument_id
+        )
+
+
+def _unit_of_work(session: object) -> UnitOfWork:
+    if not isinstance(session, UnitOfWork):
+        raise TypeError(f"expected the database's unit of work, got {session!r}")
+    return session
+
+
 class _ShopPurchases:
     """Funding's collection path as the shop pays with it (``shop.ports.Purchases``)."""
 
@@ -1006,6 +1036,7 @@ def _billing_settings(config: Config) -> BillingSettings:
             else TaxTable.from_file(config.billing_tax_file)
         ),
         portal_url=config.public_url,
+        creditor_id=config.billing_creditor_id,
     )
 
 

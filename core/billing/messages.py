@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from postroom.core.billing.document import invoice_pdf
+from postroom.core.billing.mandate import PRE_NOTIFICATION_DAYS, DebitMandate, DebitScheme
+from postroom.core.billing.mandate_document import mandate_pdf
 from postroom.core.billing.model import Invoice
 from postroom.core.billing.ports import CustomerMessages, Session
 from postroom.core.money import Money
@@ -112,5 +114,55 @@ def auto_debit_declined(invoice: Invoice, reason: str, link: str) -> Texts:
             f"Prélèvement de la facture {invoice.number} refusé",
             f"Le prélèvement automatique de la facture {invoice.number} ({total['fr']}) "
             f"a été refusé : {reason}. La facture reste à payer : {link}",
+        ),
+    }
+
+
+def mandate_attachment(mandate: DebitMandate) -> Attachment:
+    """The signed mandate's PDF, in the customer's language, for their records."""
+    return Attachment(f"mandate-{mandate.reference}.pdf", "application/pdf", mandate_pdf(mandate))
+
+
+def mandate_signed(mandate: DebitMandate, link: str) -> Texts:
+    """The confirmation of a new mandate, with the pre-notification rule."""
+    days = PRE_NOTIFICATION_DAYS
+    if mandate.scheme is DebitScheme.SEPA:
+        en_name, fr_name = "SEPA Direct Debit mandate", "mandat de prélèvement SEPA"
+    else:
+        en_name, fr_name = "ACH debit authorization", "autorisation de prélèvement ACH"
+    return {
+        "en": (
+            f"Your {en_name} {mandate.reference}",
+            f"You signed the {en_name} {mandate.reference} on "
+            f"{mandate.signed_on.isoformat()} for the account {mandate.account} "
+            f"({mandate.account_holder}), in favour of {mandate.creditor_name}. Each debit's "
+            f"amount and date are announced at least {days} days before it by the invoice. "
+            f"The mandate is attached for your records; you can revoke it at any time: {link}",
+        ),
+        "fr": (
+            f"Votre {fr_name} {mandate.reference}",
+            f"Vous avez signé le {fr_name} {mandate.reference} le "
+            f"{mandate.signed_on.strftime('%d/%m/%Y')} pour le compte {mandate.account} "
+            f"({mandate.account_holder}), en faveur de {mandate.creditor_name}. Le montant et "
+            f"la date de chaque prélèvement vous sont annoncés au moins {days} jours avant "
+            f"par la facture. Le mandat est joint pour vos archives ; vous pouvez le révoquer "
+            f"à tout moment : {link}",
+        ),
+    }
+
+
+def mandate_revoked(mandate: DebitMandate, link: str) -> Texts:
+    return {
+        "en": (
+            f"Direct debit mandate {mandate.reference} revoked",
+            f"The mandate {mandate.reference} for the account {mandate.account} is revoked: "
+            f"no invoice will be debited from it any more. Pay your invoices in your "
+            f"account: {link}",
+        ),
+        "fr": (
+            f"Mandat de prélèvement {mandate.reference} révoqué",
+            f"Le mandat {mandate.reference} du compte {mandate.account} est révoqué : plus "
+            f"aucune facture n'en sera prélevée. Payez vos factures dans votre espace "
+            f"client : {link}",
         ),
     }
