@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
-from postroom.core.billing.model import LineItem, Party, price_lines
+from postroom.core.billing.model import LineItem, LineText, Party, price_lines
 from postroom.core.billing.service import BillingService
 from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
@@ -966,7 +966,7 @@ class _ShopCharges:
             invoice = self._billing.issue_invoice_in(
                 session,
                 customer_number,
-                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                [_line_item(line) for line in lines],
                 kind=kind,
                 reference=reference,
             )
@@ -990,7 +990,7 @@ class _ShopCharges:
         invoice = self._billing.issue_paid_invoice_in(
             session,
             customer_number,
-            [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+            [_line_item(line) for line in lines],
             kind=kind,
             reference=reference,
             payment_id=payment_id,
@@ -1008,7 +1008,7 @@ class _ShopCharges:
 
         def tax_of(lines: Sequence[ChargeLine]) -> Money:
             priced = price_lines(
-                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                [_line_item(line) for line in lines],
                 rates,
             )
             return Money(sum(line.tax.mills for line in priced), account.currency)
@@ -1021,6 +1021,12 @@ class _ShopCharges:
         except Conflict as error:
             if error.code != "invoice_not_creditable":  # credited already: done
                 raise
+
+
+def _line_item(line: ChargeLine) -> LineItem:
+    """A shop or add-on line as billing invoices it, with its code for the languages."""
+    text = LineText(line.code, tuple(sorted(line.params))) if line.code else None
+    return LineItem(line.description, line.quantity, line.unit_price, text)
 
 
 def _billing_settings(config: Config) -> BillingSettings:

@@ -53,6 +53,12 @@ def scheme_for(currency: str) -> tuple[DebitScheme, str]:
     return found
 
 
+def debit_announced(issued_on: date, day: date) -> bool:
+    """Whether an invoice issued on ``issued_on`` announced its debit long enough
+    before ``day`` (the pre-notification the mandate promises)."""
+    return (day - issued_on).days >= PRE_NOTIFICATION_DAYS
+
+
 def new_mandate_reference(customer_number: str, day: date) -> str:
     """A fresh mandate reference: the customer, the signature day and 32 random bits
     (unique per customer is checked against the stored ones by the caller)."""

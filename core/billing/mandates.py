@@ -18,10 +18,9 @@ from datetime import date
 import attrs
 
 from postroom.core.billing import mandate as rules
-from postroom.core.billing import messages
+from postroom.core.billing import messages, model
 from postroom.core.billing.mandate import DebitMandate, DebitScheme
 from postroom.core.billing.mandate_document import mandate_pdf
-from postroom.core.billing.model import BillingProfile
 from postroom.core.billing.ports import (
     BankAccounts,
     CustomerAccounts,
@@ -120,7 +119,9 @@ class Mandates:
 
         def work(uow: Session) -> tuple[DebitMandate, builtins.list[str]]:
             repository = self._repository(uow)
-            profile = repository.profile(account.number) or BillingProfile(account.number)
+            profile = repository.profile(account.number) or model.default_profile(
+                account.number, account.country
+            )
             reference = self._fresh_reference(repository, account.number, now.date())
             if scheme is DebitScheme.SEPA:
                 given = {
@@ -221,7 +222,9 @@ class Mandates:
             mandate = rules.owned(repository.mandate(clean), account.number, reference)
             if not mandate.active:
                 return mandate, []
-            profile = repository.profile(account.number) or BillingProfile(account.number)
+            profile = repository.profile(account.number) or model.default_profile(
+                account.number, account.country
+            )
             if profile.auto_debit_instrument == mandate.instrument_id:
                 repository.save_profile(attrs.evolve(profile, auto_debit_instrument=None), now)
             if bank_accounts is not None:

@@ -55,6 +55,18 @@ def pdf_attachment(invoice: Invoice, link: str) -> Attachment:
     return Attachment(f"{invoice.number}.pdf", "application/pdf", invoice_pdf(invoice, link))
 
 
+def _lines(invoice: Invoice, language: str) -> str:
+    """The invoice's lines in ``language``, one a line with its total (at most 20)."""
+    shown = [
+        f"- {line.quantity} x {line.describe(language)}: {_amount(line.total, language)}"
+        for line in invoice.lines[:20]
+    ]
+    if len(invoice.lines) > 20:
+        more = len(invoice.lines) - 20
+        shown.append(f"- ... (+{more})")
+    return "\n".join(shown)
+
+
 def invoice_issued(invoice: Invoice, link: str) -> Texts:
     total = {lang: _amount(invoice.total, lang) for lang in ("en", "fr")}
     if invoice.is_credit_note:
@@ -62,26 +74,29 @@ def invoice_issued(invoice: Invoice, link: str) -> Texts:
             "en": (
                 f"Credit note {invoice.number}",
                 f"Credit note {invoice.number} of {total['en']} corrects invoice "
-                f"{invoice.related_number}. It is in your account: {link}",
+                f"{invoice.related_number}. It is in your account: {link}\n\n"
+                f"{_lines(invoice, 'en')}",
             ),
             "fr": (
                 f"Avoir {invoice.number}",
                 f"L'avoir {invoice.number} de {total['fr']} corrige la facture "
-                f"{invoice.related_number}. Il est dans votre compte : {link}",
+                f"{invoice.related_number}. Il est dans votre compte : {link}\n\n"
+                f"{_lines(invoice, 'fr')}",
             ),
         }
     return {
         "en": (
             f"Invoice {invoice.number}: {total['en']} due {invoice.due_on.isoformat()}",
             f"Invoice {invoice.number} of {total['en']} is due on "
-            f"{invoice.due_on.isoformat()}. View, print or pay it: {link}",
+            f"{invoice.due_on.isoformat()}. View, print or pay it: {link}\n\n"
+            f"{_lines(invoice, 'en')}",
         ),
         "fr": (
             f"Facture {invoice.number} : {total['fr']} à payer le "
             f"{invoice.due_on.strftime('%d/%m/%Y')}",
             f"La facture {invoice.number} de {total['fr']} est à payer le "
             f"{invoice.due_on.strftime('%d/%m/%Y')}. Consultez-la, imprimez-la ou "
-            f"payez-la : {link}",
+            f"payez-la : {link}\n\n{_lines(invoice, 'fr')}",
         ),
     }
 

@@ -248,7 +248,9 @@ class BillingService:
         existing = repository.by_reference(account.number, clean_reference)
         if existing is not None:
             return existing, []
-        profile = repository.profile(account.number) or BillingProfile(account.number)
+        profile = repository.profile(account.number) or model.default_profile(
+            account.number, account.country
+        )
         rates = (
             ()
             if clean_kind is InvoiceKind.CREDIT_STATEMENT  # postage is not taxed
@@ -370,7 +372,9 @@ class BillingService:
                 related_number=note.number,
                 reason=clean_reason,
             )
-            profile = repository.profile(account.number) or BillingProfile(account.number)
+            profile = repository.profile(account.number) or model.default_profile(
+                account.number, account.country
+            )
             told = self._tell_issued(uow, note, profile)
             uow.commit()
             return note, told
@@ -517,7 +521,7 @@ class BillingService:
         found = self._db.run(
             lambda uow: self._repository(uow).profile(account.number), readonly=True
         )
-        return found or BillingProfile(account.number)
+        return found or model.default_profile(account.number, account.country)
 
     def set_profile(
         self,
@@ -581,7 +585,9 @@ class BillingService:
 
         def work(uow: Session) -> BillingProfile:
             repository = self._repository(uow)
-            current = repository.profile(account.number) or BillingProfile(account.number)
+            current = repository.profile(account.number) or model.default_profile(
+                account.number, account.country
+            )
             changed = attrs.evolve(current, **changes)
             repository.save_profile(changed, now)
             uow.commit()

@@ -28,6 +28,7 @@ from postroom.core.billing.model import (
     InvoiceLine,
     InvoicePayment,
     InvoiceStatus,
+    LineText,
     OneLineInvoice,
     Party,
     Series,
@@ -96,6 +97,9 @@ invoice_lines = sa.Table(
     sa.Column("net_mills", sa.BigInteger, nullable=False),
     # [[name, percent, mills], ...]: the line's taxes, in the order printed
     sa.Column("taxes", sa.JSON, nullable=False),
+    # {"code": ..., "params": {...}}: what the line says, so that it reads in each
+    # reader's language (model.LineText); none for a free-text line
+    sa.Column("text", sa.JSON, nullable=True),
 )
 
 # The last number given per series and year: incremented in the transaction that
@@ -394,8 +398,9 @@ class BillingStore:
                 taxes = taxes_json[id(i.taxes)] = json.dumps(
                     [[name, str(percent), mills] for name, percent, mills in i.taxes]
                 )
+            text = None if i.text is None else json.dumps(_text_value(i.text))
             line_rows.append(
-                (invoice_id, 1, i.description, 1, i.unit_price_mills, i.net_mills, taxes)
+                (invoice_id, 1, i.description, 1, i.unit_price_mills, i.net_mills, taxes, text)
             )
         if postgres:
             copy_rows(self._c, "invoices", _ONE_LINE_COLUMNS, invoice_rows)
@@ -749,9 +754,23 @@ def _line_rows(invoice_id: int, lines: Sequence[InvoiceLine]) -> list[dict[str, 
             "unit_price_mills": line.unit_price.mills,
             "net_mills": line.net.mills,
             "taxes": [[t.name, str(t.percent), t.amount.mills] for t in line.taxes],
+            "text": None if line.text is None else _text_value(line.text),
         }
         for line in lines
     ]
+
+
+def _text_value(text: LineText) -> dict[str, Any]:
+    return {"code": text.code, "params": dict(text.params)}
+
+
+def _text(value: Any) -> LineText | None:
+    if not isinstance(value, dict) or not isinstance(value.get("params"), dict):
+        return None
+    return LineText(
+        str(value.get("code", "")),
+        tuple(sorted((str(k), str(v)) for k, v in value["params"].items())),
+    )
 
 
 def _line(row: Row[Any], currency: str) -> InvoiceLine:
@@ -765,6 +784,7 @@ def _line(row: Row[Any], currency: str) -> InvoiceLine:
             TaxAmount(str(name), Decimal(percent), Money(int(mills), currency))
             for name, percent, mills in row.taxes
         ),
+        text=_text(row.text),
     )
 
 

@@ -34,10 +34,11 @@ def _party(party: Party) -> dict[str, Any]:
     return {"name": party.name, "address": list(party.address), "tax_id": party.tax_id or None}
 
 
-def _line(line: InvoiceLine) -> dict[str, Any]:
+def _line(line: InvoiceLine, language: str) -> dict[str, Any]:
     return {
         "position": line.position,
-        "description": line.description,
+        # in the invoice's language, as its PDF prints it
+        "description": line.describe(language),
         "quantity": line.quantity,
         "unit_price": money(line.unit_price),
         "net": money(line.net),
@@ -73,7 +74,7 @@ def invoice(invoice: Invoice, today: date) -> dict[str, Any]:
         "customer": _party(invoice.customer),
         "installation_number": invoice.installation_number,
         "language": invoice.language,
-        "lines": [_line(line) for line in invoice.lines],
+        "lines": [_line(line, invoice.language) for line in invoice.lines],
         "taxes": [_tax(t) for t in invoice.tax_summary()],
         "reason": invoice.reason or None,
         "payment_id": invoice.payment_id,

@@ -201,3 +201,9 @@ def test_contracts_bill_themselves_once_per_period_on_the_worker(
     assert (invoice.issued_on, invoice.due_on) == (date(2026, 3, 2), date(2026, 4, 1))
     assert invoice.created_at == clock.now()
     assert invoice.lines[0].taxes[0].amount == Money.of("2.00", "USD")
+    # the line keeps its code: it reads in each reader's language
+    assert invoice.lines[0].description.startswith("Lease of meter PR-BILL-1 (PR-VPSD1)")
+    assert invoice.lines[0].describe("fr") == (
+        f"Location-bail du compteur PR-BILL-1 (PR-VPSD1), contrat {contract.number}, "
+        "du 10/02/2026 au 09/03/2026"
+    )
