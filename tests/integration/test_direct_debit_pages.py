@@ -120,10 +120,10 @@ def test_an_owner_signs_a_sepa_mandate_with_automatic_debit_and_revokes_it(
         for m in postroom.outbox.messages(limit=20)
         if m.notification.kind == "billing.mandate-signed"
     )
-    assert mail.language == "en"  # the billing profile's language (not set: English)
-    assert mandate.reference in mail.subject
-    assert "at least 5 days before" in mail.body
-    assert mail.translations["fr"].subject.startswith("Votre mandat de prélèvement SEPA")
+    assert mail.language == "fr"  # a French account's, until its billing profile says otherwise
+    assert mail.subject == f"Votre mandat de prélèvement SEPA {mandate.reference}"
+    assert "au moins 5 jours avant" in mail.body
+    assert "at least 5 days before" in mail.translations["en"].body
 
     revoked = client.post(
         f"/billing/direct-debit/{mandate.reference}/revoke", data={"csrf_token": csrf(listed)}
