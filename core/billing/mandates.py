@@ -45,6 +45,7 @@ class DebitOffer:
 
     scheme: DebitScheme | None
     source: str | None
+    currency: str
     creditor_name: str
     creditor_id: str
     reason: str = ""
@@ -76,9 +77,9 @@ class Mandates:
         try:
             self._check_offered(account.currency)
         except Conflict as error:
-            return DebitOffer(None, None, creditor, "", error.message)
+            return DebitOffer(None, None, account.currency, creditor, "", error.message)
         scheme, source = rules.scheme_for(account.currency)
-        return DebitOffer(scheme, source, creditor, self._settings.creditor_id)
+        return DebitOffer(scheme, source, account.currency, creditor, self._settings.creditor_id)
 
     def _check_offered(self, currency: str) -> tuple[DebitScheme, str]:
         scheme, source = rules.scheme_for(currency)

@@ -53,6 +53,7 @@ def test_a_french_customer_reads_its_lines_in_french_everywhere(
     french = client.get(page, headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "PR-INK-1 Cartouche d&#39;encre rouge" in french
     assert "Handling" in french
+    assert "TVA 20 %" in french  # not Decimal's "2E+1"
     english = client.get(page, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "PR-INK-1 Red ink cartridge" in english
     printed = client.get(f"{page}/print", headers={"Accept-Language": "fr"})
