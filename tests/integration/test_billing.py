@@ -207,3 +207,26 @@ def test_contracts_bill_themselves_once_per_period_on_the_worker(
         f"Location-bail du compteur PR-BILL-1 (PR-VPSD1), contrat {contract.number}, "
         "du 10/02/2026 au 09/03/2026"
     )
+
+
+def test_what_is_billed_already_is_found_by_customer_and_reference(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    """The billing run's question after losing a race, answered by the unique
+    (customer, reference) index: the same reference of another customer is not taken."""
+    from postroom.core.billing.store import BillingStore
+
+    for reference in ("contract:LS-1:2026-03-01", "contract:LS-2:2026-03-01"):
+        postroom.billing.issue_invoice(
+            numbers["mine"],
+            [LineItem("Lease", 1, Money.of("10.00", "USD"))],
+            kind="lease",
+            reference=reference,
+        )
+    asked = [
+        (numbers["mine"], "contract:LS-1:2026-03-01"),
+        (numbers["mine"], "contract:LS-3:2026-03-01"),
+        (numbers["other"], "contract:LS-2:2026-03-01"),
+    ]
+    taken = postroom.db.run(lambda uow: BillingStore(uow.connection).references_taken(asked))
+    assert taken == {(numbers["mine"], "contract:LS-1:2026-03-01")}
