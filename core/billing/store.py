@@ -77,8 +77,8 @@ invoices = sa.Table(
     sa.UniqueConstraint("customer_number", "reference", name="uq_invoices_customer_reference"),
     sa.Index("ix_invoices_customer_issued", "customer_number", "issued_on"),
     sa.Index("ix_invoices_status_due", "status", "due_on"),
-    # "which of these are billed already" is answered by the unique (customer_number,
-    # reference) index: no index of the reference alone to keep on every insert
+    # the billing run's "which of these are billed already": by reference alone
+    sa.Index("ix_invoices_reference", "reference"),
 )
 
 invoice_lines = sa.Table(
@@ -427,13 +427,14 @@ class BillingStore:
         taken: set[tuple[str, str]] = set()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            # (customer, reference) pairs: a probe each of the unique index
+            # by reference (its own index: one probe each); pairs of another customer
+            # with the same reference are dropped below
             rows = self._c.execute(
                 sa.select(invoices.c.customer_number, invoices.c.reference).where(
-                    sa.tuple_(invoices.c.customer_number, invoices.c.reference).in_(chunk)
+                    invoices.c.reference.in_({r for _, r in chunk})
                 )
             ).all()
-            taken |= {(r.customer_number, r.reference) for r in rows}
+            taken |= {(r.customer_number, r.reference) for r in rows} & set(chunk)
         return taken
 
     def contract_references_since(self, since: date) -> set[tuple[str, str]]:

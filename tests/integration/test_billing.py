@@ -212,8 +212,8 @@ def test_contracts_bill_themselves_once_per_period_on_the_worker(
 def test_what_is_billed_already_is_found_by_customer_and_reference(
     postroom: Postroom, numbers: dict[str, str]
 ) -> None:
-    """The billing run's question after losing a race, answered by the unique
-    (customer, reference) index: the same reference of another customer is not taken."""
+    """The billing run's question after losing a race: the same reference of another
+    customer is not taken."""
     from postroom.core.billing.store import BillingStore
 
     for reference in ("contract:LS-1:2026-03-01", "contract:LS-2:2026-03-01"):
