@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from postroom.core.billing.mandate import DebitMandate
 from postroom.core.billing.model import (
     AccountStatement,
     BillingProfile,
@@ -100,6 +101,26 @@ def statement(found: AccountStatement) -> dict[str, Any]:
         "balance_due": money(found.balance_due),
         "overdue": money(found.overdue),
         "invoices": [invoice_summary(i, found.day) for i in found.invoices],
+    }
+
+
+def mandate(found: DebitMandate) -> dict[str, Any]:
+    """A direct-debit mandate as the CLI shows it: the account masked, as everywhere."""
+    return {
+        "reference": found.reference,
+        "scheme": found.scheme.value,
+        "instrument_id": found.instrument_id,
+        "account_holder": found.account_holder,
+        "account": found.account,
+        "bank": found.bank,
+        "account_type": found.account_type or None,
+        "creditor_name": found.creditor_name,
+        "creditor_id": found.creditor_id or None,
+        "signed_at": found.signed_at.isoformat(),
+        "signed_by": found.signed_by,
+        "revoked_at": None if found.revoked_at is None else found.revoked_at.isoformat(),
+        "revoked_by": found.revoked_by or None,
+        "active": found.active,
     }
 
 
