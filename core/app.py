@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
 from postroom.core.accounts.service import AccountsService
-from postroom.core.billing.model import LineItem, Party, price_lines
+from postroom.core.billing.model import LineItem, LineText, Party, price_lines
 from postroom.core.billing.service import BillingService
 from postroom.core.billing.settings import BillingSettings
 from postroom.core.billing.taxes import TaxTable
@@ -57,6 +57,7 @@ from postroom.core.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from postroom.core.funding.model import Instrument
 from postroom.core.funding.service import FundingService
 from postroom.core.identity.mail import Mailer
 from postroom.core.identity.model import SessionRules
@@ -224,6 +225,7 @@ class Postroom:
             contracts=self.contracts,
             meters=MeterInstallationNumbers(self.meters),
             statements=self.funding,
+            bank_accounts=_BillingBankAccounts(self.funding),
         )
         # a settled, failed or returned invoice payment reaches its invoice
         self.funding.add_payment_listener(self.billing.payment_changed)
@@ -900,6 +902,34 @@ class _ShipmentStatusChanges:
         self._plugins.hook.shipment_status_changed(shipment=shipment, old=old, new=new)
 
 
+class _BillingBankAccounts:
+    """The vault as billing's mandates store bank accounts (``billing.ports.BankAccounts``),
+    in billing's unit of work (a ``UnitOfWork`` of the one database both areas share)."""
+
+    def __init__(self, funding: FundingService) -> None:
+        self._funding = funding
+
+    def add_instrument_in(
+        self, session: Any, customer_number: str, source_code: str, fields: Mapping[str, str]
+    ) -> Instrument:
+        return self._funding.add_instrument_in(
+            _unit_of_work(session), customer_number, source_code, fields
+        )
+
+    def remove_instrument_in(
+        self, session: Any, customer_number: str, instrument_id: str
+    ) -> Instrument:
+        return self._funding.remove_instrument_in(
+            _unit_of_work(session), customer_number, instrument_id
+        )
+
+
+def _unit_of_work(session: object) -> UnitOfWork:
+    if not isinstance(session, UnitOfWork):
+        raise TypeError(f"expected the database's unit of work, got {session!r}")
+    return session
+
+
 class _ShopPurchases:
     """Funding's collection path as the shop pays with it (``shop.ports.Purchases``)."""
 
@@ -936,7 +966,7 @@ class _ShopCharges:
             invoice = self._billing.issue_invoice_in(
                 session,
                 customer_number,
-                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                [_line_item(line) for line in lines],
                 kind=kind,
                 reference=reference,
             )
@@ -960,7 +990,7 @@ class _ShopCharges:
         invoice = self._billing.issue_paid_invoice_in(
             session,
             customer_number,
-            [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+            [_line_item(line) for line in lines],
             kind=kind,
             reference=reference,
             payment_id=payment_id,
@@ -978,7 +1008,7 @@ class _ShopCharges:
 
         def tax_of(lines: Sequence[ChargeLine]) -> Money:
             priced = price_lines(
-                [LineItem(line.description, line.quantity, line.unit_price) for line in lines],
+                [_line_item(line) for line in lines],
                 rates,
             )
             return Money(sum(line.tax.mills for line in priced), account.currency)
@@ -991,6 +1021,12 @@ class _ShopCharges:
         except Conflict as error:
             if error.code != "invoice_not_creditable":  # credited already: done
                 raise
+
+
+def _line_item(line: ChargeLine) -> LineItem:
+    """A shop or add-on line as billing invoices it, with its code for the languages."""
+    text = LineText(line.code, tuple(sorted(line.params))) if line.code else None
+    return LineItem(line.description, line.quantity, line.unit_price, text)
 
 
 def _billing_settings(config: Config) -> BillingSettings:
@@ -1006,6 +1042,7 @@ def _billing_settings(config: Config) -> BillingSettings:
             else TaxTable.from_file(config.billing_tax_file)
         ),
         portal_url=config.public_url,
+        creditor_id=config.billing_creditor_id,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import platformdirs
+from stdnum.eu import at_02
 
 from postroom.core.errors import ConfigurationError
 from postroom.core.files import private_dir, tighten
@@ -232,6 +233,24 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "bearer token that shows /healthz's details (version, plugins, database, worker) "
         "to a remote client; loopback clients see them without it",
     ),
+    "billing_seller_name": (
+        "POSTROOM_BILLING_SELLER_NAME",
+        "who is printed as the seller on invoices, and names the SEPA and ACH mandates",
+    ),
+    "billing_seller_address": (
+        "POSTROOM_BILLING_SELLER_ADDRESS",
+        "the seller's address on invoices, lines separated by a vertical bar",
+    ),
+    "billing_seller_tax_id": ("POSTROOM_BILLING_SELLER_TAX_ID", "the seller's tax ID on invoices"),
+    "billing_tax_file": (
+        "POSTROOM_BILLING_TAX_FILE",
+        "a TOML tax table replacing the built-in one (docs/billing.md)",
+    ),
+    "billing_creditor_id": (
+        "POSTROOM_BILLING_CREDITOR_ID",
+        "the SEPA creditor identifier (AT-02) the portal's SEPA mandates name; empty: "
+        "SEPA direct debit is not offered in the portal",
+    ),
     "case_reopen_days": (
         "POSTROOM_CASE_REOPEN_DAYS",
         "days after a support case is resolved in which the customer's reply reopens it; "
@@ -407,6 +426,14 @@ class Config:
     billing_tax_file: Path | None = attrs.field(
         default=None, converter=attrs.converters.optional(Path)
     )
+    # the SEPA creditor identifier (AT-02) the data center collects under; empty: the
+    # portal does not offer SEPA direct debit
+    billing_creditor_id: str = attrs.field(default="")
+
+    @billing_creditor_id.validator
+    def _creditor_id(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        if value and not at_02.is_valid(value):
+            raise ValueError("billing_creditor_id is not a valid SEPA creditor identifier")
 
     @session_idle_minutes.validator
     def _positive_idle_minutes(self, _attribute: attrs.Attribute[int], value: int) -> None:

@@ -243,7 +243,7 @@ def invoice_pdf(invoice: Invoice, payment_link: str, paid_with: str | None = Non
         )
         for edge, text in zip(FIGURE_EDGES, figures, strict=True):
             out.put(edge, text, right=True)
-        for number, part in enumerate(out.wrapped(item.description, DESCRIPTION_WIDTH)):
+        for number, part in enumerate(out.wrapped(item.describe(language), DESCRIPTION_WIDTH)):
             if number:
                 out.down(4)
             out.put(LEFT, part)

@@ -141,13 +141,35 @@ class TaxAmount:
 
 
 @attrs.frozen
+class LineText:
+    """What a line says, as a stable code and its parameters, so that it reads in each
+    reader's language (``line_text``): ``contract`` (a contract's period),
+    ``credit_statement`` (a month's statement), ``catalogue`` (a shop item: its SKU and
+    its name in each language, ``name_en``, ``name_fr``), ``addon`` (a meter add-on:
+    its name in each language and the meter). The line's stored ``description`` is
+    the text in the invoice's language when it was issued."""
+
+    code: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, code: str, **params: str) -> LineText:
+        return cls(code, tuple(sorted(params.items())))
+
+    def param(self, name: str) -> str:
+        return dict(self.params).get(name, "")
+
+
+@attrs.frozen
 class LineItem:
-    """What an issuer asks to bill: ``quantity`` x ``unit_price`` for ``description``.
-    Checked by ``check_items``; taxes are added by billing."""
+    """What an issuer asks to bill: ``quantity`` x ``unit_price`` for ``description``
+    (and, so that it reads in the customer's language, its ``text``). Checked by
+    ``check_items``; taxes are added by billing."""
 
     description: str
     quantity: int
     unit_price: Money
+    text: LineText | None = None
 
 
 @attrs.frozen
@@ -158,6 +180,14 @@ class InvoiceLine:
     unit_price: Money
     net: Money
     taxes: tuple[TaxAmount, ...]
+    text: LineText | None = None
+
+    def describe(self, language: str) -> str:
+        """The line in ``language``: from its code when it has one, else as stored
+        (invoices issued before lines had codes, an issuer's free text)."""
+        if self.text is None:
+            return self.description
+        return line_text(self.text, language) or self.description
 
     @property
     def tax(self) -> Money:
@@ -204,8 +234,26 @@ def check_items(items: object, currency: str) -> list[LineItem]:
             raise ValidationError(
                 f"the invoice is in {currency}, not {price.currency}", code="currency_mismatch"
             )
-        checked.append(LineItem(description, quantity, price))
+        checked.append(LineItem(description, quantity, price, _check_text(item.text)))
     return checked
+
+
+def _check_text(text: object) -> LineText | None:
+    if text is None:
+        return None
+    if (
+        not isinstance(text, LineText)
+        or text.code not in LINE_CODES
+        or len(text.params) > 10
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_DESCRIPTION
+            for k, v in text.params
+        )
+    ):
+        raise ValidationError("a line's text is a known code and its values", code="invalid_lines")
+    for _, value in text.params:
+        check_no_control(value, "description")
+    return text
 
 
 def price_lines(items: Sequence[LineItem], rates: Sequence[TaxRate]) -> tuple[InvoiceLine, ...]:
@@ -225,6 +273,7 @@ def price_lines(items: Sequence[LineItem], rates: Sequence[TaxRate]) -> tuple[In
                     TaxAmount(rate.name, rate.percent, Money(rate.on(net), currency))
                     for rate in rates
                 ),
+                text=item.text,
             )
         )
     return tuple(lines)
@@ -431,6 +480,52 @@ def contract_line(
     )
 
 
+def contract_text(
+    kind: str, serial: str, product_code: str, contract_number: str, period: tuple[date, date]
+) -> LineText:
+    """A contract period's line as a code (``contract_line`` in each language)."""
+    first, last = period
+    return LineText(
+        "contract",
+        (
+            ("contract", contract_number),
+            ("first", first.isoformat()),
+            ("kind", kind),
+            ("last", last.isoformat()),
+            ("product", product_code),
+            ("serial", serial),
+        ),
+    )
+
+
+def statement_text(month: str) -> LineText:
+    return LineText("credit_statement", (("month", month),))
+
+
+def line_text(text: LineText, language: str) -> str | None:
+    """The text of a coded line in ``language`` (None for a code this version does not
+    know, or parameters it cannot read: the stored description is shown then)."""
+    lang = language if language in LANGUAGES else "en"
+    p = dict(text.params)
+    try:
+        if text.code == "contract":
+            period = (date.fromisoformat(p["first"]), date.fromisoformat(p["last"]))
+            return contract_line(p["kind"], p["serial"], p["product"], p["contract"], period, lang)
+        if text.code == "credit_statement":
+            return statement_line(p["month"], lang)
+        if text.code == "catalogue":
+            return f"{p['sku']} {p.get('name_' + lang) or p['name_en']}"
+        if text.code == "addon":
+            return f"{p.get('name_' + lang) or p['name_en']} ({p['meter']})"
+    except (KeyError, ValueError):
+        return None
+    return None
+
+
+#: The codes ``line_text`` renders.
+LINE_CODES = frozenset({"contract", "credit_statement", "catalogue", "addon"})
+
+
 #: A line's taxes, flat: (name as printed, percent, amount in mills).
 FlatTaxes = tuple[tuple[str, Decimal, int], ...]
 #: One unit priced: its net, its taxes and their sum, in mills.
@@ -478,6 +573,7 @@ class OneLineInvoice(NamedTuple):
     net_mills: int
     taxes: FlatTaxes
     tax_mills: int
+    text: LineText | None = None
 
     def invoice(self, seller: Party, created_at: datetime) -> Invoice:
         money = functools.partial(Money, currency=self.currency)
@@ -499,6 +595,7 @@ class OneLineInvoice(NamedTuple):
                     unit_price=money(self.unit_price_mills),
                     net=money(self.net_mills),
                     taxes=tuple(TaxAmount(n, p, money(m)) for n, p, m in self.taxes),
+                    text=self.text,
                 ),
             ),
             reference=self.reference,
@@ -530,6 +627,17 @@ class BillingProfile:
     paperless: bool = False
     auto_debit_instrument: str | None = None
     billing_address: tuple[str, ...] = ()
+
+
+#: The language of the documents of an account whose billing profile says none yet,
+#: by its country; the others' are in English.
+COUNTRY_LANGUAGES = {"FR": "fr"}
+
+
+def default_profile(customer_number: str, country: str) -> BillingProfile:
+    """An account's billing before anybody set it: documents in its country's language
+    (French in France), on paper, without automatic debit."""
+    return BillingProfile(customer_number, language=COUNTRY_LANGUAGES.get(country, "en"))
 
 
 def parse_region(text: object) -> str | None:

@@ -20,6 +20,7 @@ from datetime import date
 import attrs
 
 from postroom.core.billing import messages, model
+from postroom.core.billing.mandate import debit_announced
 from postroom.core.billing.model import (
     BillingProfile,
     Invoice,
@@ -196,7 +197,9 @@ class Paying:
     def run_auto_debit(self, day: date) -> int:
         """The worker's job: debit each open invoice due by ``day`` of the customers
         with automatic debit, once per invoice (a declined debit is not tried again:
-        the customer is told and pays by hand). Returns how many were collected."""
+        the customer is told and pays by hand), and not before the invoice, which
+        announces the debit, is ``PRE_NOTIFICATION_DAYS`` old (the mandate promises it).
+        Returns how many were collected."""
 
         def due(uow: Session) -> list[tuple[Invoice, BillingProfile]]:
             repository = self._repository(uow)
@@ -207,6 +210,7 @@ class Paying:
                 for i in invoices
                 if i.customer_number in profiles
                 and profiles[i.customer_number].auto_debit_instrument is not None
+                and debit_announced(i.issued_on, day)
             ]
 
         collected = 0

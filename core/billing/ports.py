@@ -127,6 +127,30 @@ class Payments(Protocol):
     def source(self, code: str) -> PaymentSource: ...
 
 
+class BankAccounts(Protocol):
+    """The funding area's vault, for the bank accounts that mandates debit: added and
+    removed inside billing's unit of work, so that an instrument and its mandate (and
+    the automatic-debit choice) commit together or not at all."""
+
+    def add_instrument_in(
+        self,
+        session: Session,
+        customer_number: str,
+        source_code: str,
+        fields: Mapping[str, str],
+    ) -> Instrument:
+        """Validate ``fields`` with the source (``invalid_iban``,
+        ``invalid_routing_number``...) and store the customer's instrument; the caller
+        commits."""
+        ...
+
+    def remove_instrument_in(
+        self, session: Session, customer_number: str, instrument_id: str
+    ) -> Instrument:
+        """Stop using the instrument (``instrument_in_use`` while auto-refill uses it)."""
+        ...
+
+
 class CreditStatements(Protocol):
     def statements_of_month(self, month: str | None = None) -> builtins.list[Statement]:
         """Every credit line's statement of ``month`` (YYYY-MM), produced if needed."""

@@ -158,7 +158,9 @@ class BillingRuns:
             account = accounts.get(contract.customer_number)
             if account is None:
                 continue
-            profile = profiles.get(account.number) or BillingProfile(account.number)
+            profile = profiles.get(account.number) or model.default_profile(
+                account.number, account.country
+            )
             description = model.contract_line(
                 contract.kind,
                 contract.serial,
@@ -173,7 +175,7 @@ class BillingRuns:
             except PostroomError as error:  # the account's billing profile needs a fix
                 log.warning("contract %s not billed: %s", contract.number, error.message)
                 continue
-            drafts.append((reference, contract, account, profile, description, priced))
+            drafts.append((reference, contract, account, profile, description, priced, period))
         if not drafts:
             return 0, []
         first = repository.next_numbers(Series.INVOICE, day.year, len(drafts))
@@ -196,16 +198,25 @@ class BillingRuns:
                 description,
                 contract.amount_mills,
                 *priced,
+                model.contract_text(
+                    contract.kind, contract.serial, contract.product_code, contract.number, period
+                ),
             )
-            for offset, (reference, contract, account, profile, description, priced) in enumerate(
-                drafts
-            )
+            for offset, (
+                reference,
+                contract,
+                account,
+                profile,
+                description,
+                priced,
+                period,
+            ) in enumerate(drafts)
         ]
         now = self._clock.now()
         repository.add_one_line(invoices, self._settings.seller, now)
         told = [
             self._tell_issued(uow, row.invoice(self._settings.seller, now), profile.language)
-            for row, (_, _, _, profile, _, _) in zip(invoices, drafts, strict=True)
+            for row, (_, _, _, profile, _, _, _) in zip(invoices, drafts, strict=True)
             if profile.paperless
         ]
         uow.commit()
@@ -255,6 +266,7 @@ class BillingRuns:
                             model.statement_line(statement.month, profile.language),
                             1,
                             Money(statement.closing, statement.currency),
+                            model.statement_text(statement.month),
                         )
                     ],
                     kind=InvoiceKind.CREDIT_STATEMENT.value,

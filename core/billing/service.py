@@ -19,6 +19,7 @@ import attrs
 from postroom.core.accounts.model import CustomerAccount
 from postroom.core.billing import messages, model
 from postroom.core.billing.document import invoice_pdf
+from postroom.core.billing.mandates import Mandates
 from postroom.core.billing.model import (
     AccountStatement,
     AmountsOwed,
@@ -33,6 +34,7 @@ from postroom.core.billing.model import (
 )
 from postroom.core.billing.paying import Paying
 from postroom.core.billing.ports import (
+    BankAccounts,
     Contracts,
     CreditStatements,
     CustomerAccounts,
@@ -77,8 +79,11 @@ class BillingService:
         contracts: Contracts,
         meters: InstallationNumbers,
         statements: CreditStatements,
+        bank_accounts: BankAccounts | None = None,
         repository: RepositoryFactory = _store,
     ) -> None:
+        """``bank_accounts``: the vault for the mandates' bank accounts (None: direct
+        debit cannot be set up, only chosen among existing instruments)."""
         self._db = db
         self._clock = clock
         self.settings = settings
@@ -108,6 +113,22 @@ class BillingService:
             issue=self.issue_invoice,
             profile=self.profile,
         )
+        mandates = Mandates(
+            db,
+            clock,
+            repository,
+            settings,
+            accounts=accounts,
+            bank_accounts=bank_accounts,
+            outbox=messages,
+        )
+        # direct-debit mandates (mandates.py)
+        self.debit_offer = mandates.offer
+        self.set_up_debit = mandates.set_up_debit
+        self.mandates = mandates.mandates
+        self.mandate = mandates.mandate
+        self.mandate_pdf = mandates.mandate_pdf
+        self.revoke_mandate = mandates.revoke
         # paying (paying.py) and the worker's runs (runs.py), under their public names
         self.pay = paying.pay
         self.payment_changed = paying.payment_changed
@@ -227,7 +248,9 @@ class BillingService:
         existing = repository.by_reference(account.number, clean_reference)
         if existing is not None:
             return existing, []
-        profile = repository.profile(account.number) or BillingProfile(account.number)
+        profile = repository.profile(account.number) or model.default_profile(
+            account.number, account.country
+        )
         rates = (
             ()
             if clean_kind is InvoiceKind.CREDIT_STATEMENT  # postage is not taxed
@@ -349,7 +372,9 @@ class BillingService:
                 related_number=note.number,
                 reason=clean_reason,
             )
-            profile = repository.profile(account.number) or BillingProfile(account.number)
+            profile = repository.profile(account.number) or model.default_profile(
+                account.number, account.country
+            )
             told = self._tell_issued(uow, note, profile)
             uow.commit()
             return note, told
@@ -496,7 +521,7 @@ class BillingService:
         found = self._db.run(
             lambda uow: self._repository(uow).profile(account.number), readonly=True
         )
-        return found or BillingProfile(account.number)
+        return found or model.default_profile(account.number, account.country)
 
     def set_profile(
         self,
@@ -560,7 +585,9 @@ class BillingService:
 
         def work(uow: Session) -> BillingProfile:
             repository = self._repository(uow)
-            current = repository.profile(account.number) or BillingProfile(account.number)
+            current = repository.profile(account.number) or model.default_profile(
+                account.number, account.country
+            )
             changed = attrs.evolve(current, **changes)
             repository.save_profile(changed, now)
             uow.commit()

@@ -17,6 +17,12 @@ class BillingSettings:
     seller: Party
     taxes: TaxTable
     portal_url: str = "http://localhost:8000"
+    #: the SEPA creditor identifier (AT-02) SEPA mandates name; empty: SEPA direct
+    #: debit is not offered
+    creditor_id: str = ""
 
     def invoice_link(self, number: str) -> str:
         return f"{self.portal_url.rstrip('/')}/billing/invoices/{number}"
+
+    def debit_link(self) -> str:
+        return f"{self.portal_url.rstrip('/')}/billing/direct-debit"

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
+from postroom.core.billing.mandate import DebitMandate, DebitScheme
 from postroom.core.billing.model import (
     BillingProfile,
     Invoice,
@@ -27,6 +28,7 @@ from postroom.core.billing.model import (
     InvoiceLine,
     InvoicePayment,
     InvoiceStatus,
+    LineText,
     OneLineInvoice,
     Party,
     Series,
@@ -95,6 +97,9 @@ invoice_lines = sa.Table(
     sa.Column("net_mills", sa.BigInteger, nullable=False),
     # [[name, percent, mills], ...]: the line's taxes, in the order printed
     sa.Column("taxes", sa.JSON, nullable=False),
+    # {"code": ..., "params": {...}}: what the line says, so that it reads in each
+    # reader's language (model.LineText); none for a free-text line
+    sa.Column("text", sa.JSON, nullable=True),
 )
 
 # The last number given per series and year: incremented in the transaction that
@@ -148,6 +153,35 @@ invoice_payments = sa.Table(
     sa.UniqueConstraint("key", name="uq_invoice_payments_key"),
     sa.UniqueConstraint("payment_id", name="uq_invoice_payments_payment_id"),
     sa.Index("ix_invoice_payments_customer", "customer_number", "created_at"),
+)
+
+
+# Signed direct-debit mandates (SEPA) and authorizations (ACH): the bank account itself
+# is the vault's instrument; here only what the mandate says, the account masked.
+debit_mandates = sa.Table(
+    "debit_mandates",
+    metadata,
+    sa.Column("reference", sa.String(35), primary_key=True),
+    sa.Column(
+        "customer_number",
+        sa.String(10),
+        sa.ForeignKey("customer_accounts.number"),
+        nullable=False,
+    ),
+    sa.Column("scheme", sa.String(8), nullable=False),
+    sa.Column("instrument_id", sa.String(40), nullable=False),
+    sa.Column("account_holder", sa.String(70), nullable=False),
+    sa.Column("account", sa.String(60), nullable=False),
+    sa.Column("bank", sa.String(11), nullable=False),
+    sa.Column("account_type", sa.String(10), nullable=False),
+    sa.Column("creditor_name", sa.String(200), nullable=False),
+    sa.Column("creditor_id", sa.String(35), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("signed_at", UtcDateTime(), nullable=False),
+    sa.Column("signed_by", sa.String(320), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Column("revoked_by", sa.String(320), nullable=False),
+    sa.Index("ix_debit_mandates_customer", "customer_number", "signed_at"),
 )
 
 
@@ -250,6 +284,16 @@ class BillingRepository(Protocol):
     def attempt_of_payment(self, payment_id: str) -> InvoicePayment | None: ...
 
     def payments(self, customer_number: str, *, limit: int = 100) -> list[InvoicePayment]: ...
+
+    def add_mandate(self, mandate: DebitMandate) -> None: ...
+
+    def mandate(self, reference: str) -> DebitMandate | None: ...
+
+    def mandates(self, customer_number: str) -> list[DebitMandate]:
+        """The customer's mandates, newest first (revoked ones too)."""
+        ...
+
+    def revoke_mandate(self, reference: str, at: datetime, by: str) -> None: ...
 
 
 _ADDRESS_SEPARATOR = "\n"
@@ -354,8 +398,9 @@ class BillingStore:
                 taxes = taxes_json[id(i.taxes)] = json.dumps(
                     [[name, str(percent), mills] for name, percent, mills in i.taxes]
                 )
+            text = None if i.text is None else json.dumps(_text_value(i.text))
             line_rows.append(
-                (invoice_id, 1, i.description, 1, i.unit_price_mills, i.net_mills, taxes)
+                (invoice_id, 1, i.description, 1, i.unit_price_mills, i.net_mills, taxes, text)
             )
         if postgres:
             copy_rows(self._c, "invoices", _ONE_LINE_COLUMNS, invoice_rows)
@@ -531,6 +576,36 @@ class BillingStore:
                 )
             )
 
+    # ---------------------------------------------------------------- mandates
+
+    def add_mandate(self, mandate: DebitMandate) -> None:
+        values = attrs.asdict(mandate, recurse=False)
+        values["scheme"] = mandate.scheme.value
+        self._c.execute(sa.insert(debit_mandates).values(**values))
+
+    def mandate(self, reference: str) -> DebitMandate | None:
+        row = self._c.execute(
+            sa.select(debit_mandates).where(debit_mandates.c.reference == reference)
+        ).first()
+        return None if row is None else _mandate(row)
+
+    def mandates(self, customer_number: str) -> list[DebitMandate]:
+        rows = self._c.execute(
+            sa.select(debit_mandates)
+            .where(debit_mandates.c.customer_number == customer_number)
+            .order_by(debit_mandates.c.signed_at.desc(), debit_mandates.c.reference)
+        )
+        return [_mandate(row) for row in rows]
+
+    def revoke_mandate(self, reference: str, at: datetime, by: str) -> None:
+        self._c.execute(
+            sa.update(debit_mandates)
+            .where(
+                (debit_mandates.c.reference == reference) & debit_mandates.c.revoked_at.is_(None)
+            )
+            .values(revoked_at=at, revoked_by=by)
+        )
+
     # ---------------------------------------------------------------- payments
 
     def add_payment(self, payment: InvoicePayment, invoice_id: int) -> None:
@@ -679,9 +754,23 @@ def _line_rows(invoice_id: int, lines: Sequence[InvoiceLine]) -> list[dict[str, 
             "unit_price_mills": line.unit_price.mills,
             "net_mills": line.net.mills,
             "taxes": [[t.name, str(t.percent), t.amount.mills] for t in line.taxes],
+            "text": None if line.text is None else _text_value(line.text),
         }
         for line in lines
     ]
+
+
+def _text_value(text: LineText) -> dict[str, Any]:
+    return {"code": text.code, "params": dict(text.params)}
+
+
+def _text(value: Any) -> LineText | None:
+    if not isinstance(value, dict) or not isinstance(value.get("params"), dict):
+        return None
+    return LineText(
+        str(value.get("code", "")),
+        tuple(sorted((str(k), str(v)) for k, v in value["params"].items())),
+    )
 
 
 def _line(row: Row[Any], currency: str) -> InvoiceLine:
@@ -695,6 +784,7 @@ def _line(row: Row[Any], currency: str) -> InvoiceLine:
             TaxAmount(str(name), Decimal(percent), Money(int(mills), currency))
             for name, percent, mills in row.taxes
         ),
+        text=_text(row.text),
     )
 
 
@@ -734,4 +824,24 @@ def _profile(row: Row[Any]) -> BillingProfile:
         paperless=bool(row.paperless),
         auto_debit_instrument=row.auto_debit_instrument,
         billing_address=_split(row.billing_address),
+    )
+
+
+def _mandate(row: Row[Any]) -> DebitMandate:
+    return DebitMandate(
+        reference=row.reference,
+        customer_number=row.customer_number,
+        scheme=DebitScheme(row.scheme),
+        instrument_id=row.instrument_id,
+        account_holder=row.account_holder,
+        account=row.account,
+        bank=row.bank,
+        account_type=row.account_type,
+        creditor_name=row.creditor_name,
+        creditor_id=row.creditor_id,
+        language=row.language,
+        signed_at=row.signed_at,
+        signed_by=row.signed_by,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
     )

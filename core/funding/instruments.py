@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import attrs
 
 from postroom.core.accounts.model import CustomerAccount
+from postroom.core.db import UnitOfWork
 from postroom.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from postroom.core.funding.context import FundingContext, credit_line_code, find_instrument
 from postroom.core.funding.model import Instrument, check_instrument_id
@@ -37,6 +38,31 @@ class Instruments:
         center grants (the credit line) are refused there (``source_not_self_service``).
         A credit line opens the customer's credit-line ledger account with its limit.
         """
+        source = self._source(source_code, fields, self_service=self_service)
+
+        def work(repos: FundingRepos) -> Instrument:
+            instrument = self._add(repos, customer_number, source, fields)
+            repos.commit()
+            return instrument
+
+        return self._c.write(work)
+
+    def add_instrument_in(
+        self,
+        uow: UnitOfWork,
+        customer_number: str,
+        source_code: str,
+        fields: Mapping[str, str],
+    ) -> Instrument:
+        """``add_instrument`` by the customer (self-service) inside the caller's unit of
+        work (billing's mandate and its bank account commit together); the caller
+        commits."""
+        source = self._source(source_code, fields, self_service=True)
+        return self._add(self._c.repositories(uow), customer_number, source, fields)
+
+    def _source(
+        self, source_code: str, fields: Mapping[str, str], *, self_service: bool
+    ) -> PaymentSource:
         source = self._c.sources.usable(source_code)
         if self_service and not source.self_service:
             raise PermissionDenied(
@@ -46,38 +72,42 @@ class Instruments:
             isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
         ):
             raise ValidationError("instrument fields are text", code="invalid_instrument")
+        return source
+
+    def _add(
+        self,
+        repos: FundingRepos,
+        customer_number: str,
+        source: PaymentSource,
+        fields: Mapping[str, str],
+    ) -> Instrument:
         now = self._c.clock.now()
-
-        def work(repos: FundingRepos) -> Instrument:
-            customer = repos.customers.customer(customer_number)
-            if source.currencies and customer.currency not in source.currencies:
-                raise ValidationError(
-                    f"{source.name} collects {', '.join(source.currencies)}, "
-                    f"not the account's {customer.currency}",
-                    code="currency_not_supported",
-                )
-            details = dict(
-                source.validate_instrument({**fields, "currency": customer.currency}, now=now)
+        customer = repos.customers.customer(customer_number)
+        if source.currencies and customer.currency not in source.currencies:
+            raise ValidationError(
+                f"{source.name} collects {', '.join(source.currencies)}, "
+                f"not the account's {customer.currency}",
+                code="currency_not_supported",
             )
-            if source.kind == CREDIT_LINE_KIND:
-                self._open_credit_line(repos, customer, source, details)
-            instrument = Instrument(
-                id="pi_" + uuid.uuid4().hex[:20],
-                customer_number=customer.number,
-                source=source.code,
-                label=source.describe(details),
-                details=details,
-                status="active",
-                created_at=now,
-            )
-            repos.funding.add_instrument(
-                instrument.id, customer.id, source.code, instrument.label, details, now
-            )
-            repos.funding.clear_declines(customer.id, now)  # a declined auto-refill resumes
-            repos.commit()
-            return instrument
-
-        return self._c.write(work)
+        details = dict(
+            source.validate_instrument({**fields, "currency": customer.currency}, now=now)
+        )
+        if source.kind == CREDIT_LINE_KIND:
+            self._open_credit_line(repos, customer, source, details)
+        instrument = Instrument(
+            id="pi_" + uuid.uuid4().hex[:20],
+            customer_number=customer.number,
+            source=source.code,
+            label=source.describe(details),
+            details=details,
+            status="active",
+            created_at=now,
+        )
+        repos.funding.add_instrument(
+            instrument.id, customer.id, source.code, instrument.label, details, now
+        )
+        repos.funding.clear_declines(customer.id, now)  # a declined auto-refill resumes
+        return instrument
 
     def _open_credit_line(
         self,
@@ -142,24 +172,34 @@ class Instruments:
         """Stop using an instrument (its payments stay on record)."""
 
         def work(repos: FundingRepos) -> Instrument:
-            customer = repos.customers.customer(customer_number)
-            instrument = find_instrument(repos, customer, instrument_id)
-            if instrument.status != "active":
-                return instrument
-            rule = repos.funding.rule(customer.id, customer.number)
-            if rule is not None and rule.instrument_id == instrument.id:
-                raise Conflict(
-                    "the auto-refill rule uses this instrument; change or turn it off first",
-                    code="instrument_in_use",
-                )
-            if self._c.sources.is_credit_line(instrument.source):
-                line = repos.ledger.account_by_code(credit_line_code(customer.number))
-                if line is not None and line.balances.balance < 0:
-                    raise Conflict(
-                        "the credit line has an unpaid balance", code="credit_line_outstanding"
-                    )
-            repos.funding.remove_instrument(instrument.id, self._c.clock.now())
+            removed = self._remove(repos, customer_number, instrument_id)
             repos.commit()
-            return attrs.evolve(instrument, status="removed")
+            return removed
 
         return self._c.write(work)
+
+    def remove_instrument_in(
+        self, uow: UnitOfWork, customer_number: str, instrument_id: str
+    ) -> Instrument:
+        """``remove_instrument`` inside the caller's unit of work; the caller commits."""
+        return self._remove(self._c.repositories(uow), customer_number, instrument_id)
+
+    def _remove(self, repos: FundingRepos, customer_number: str, instrument_id: str) -> Instrument:
+        customer = repos.customers.customer(customer_number)
+        instrument = find_instrument(repos, customer, instrument_id)
+        if instrument.status != "active":
+            return instrument
+        rule = repos.funding.rule(customer.id, customer.number)
+        if rule is not None and rule.instrument_id == instrument.id:
+            raise Conflict(
+                "the auto-refill rule uses this instrument; change or turn it off first",
+                code="instrument_in_use",
+            )
+        if self._c.sources.is_credit_line(instrument.source):
+            line = repos.ledger.account_by_code(credit_line_code(customer.number))
+            if line is not None and line.balances.balance < 0:
+                raise Conflict(
+                    "the credit line has an unpaid balance", code="credit_line_outstanding"
+                )
+        repos.funding.remove_instrument(instrument.id, self._c.clock.now())
+        return attrs.evolve(instrument, status="removed")

@@ -97,6 +97,8 @@ class FundingService:
         self.instrument = instruments.instrument
         self.instrument_owner = instruments.instrument_owner
         self.remove_instrument = instruments.remove_instrument
+        self.add_instrument_in = instruments.add_instrument_in
+        self.remove_instrument_in = instruments.remove_instrument_in
         # collecting payments
         self.deposit = collect.deposit
         self.pay_credit_line = collect.pay_credit_line

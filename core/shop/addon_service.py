@@ -123,7 +123,19 @@ class AddonsService:
             invoice = self._charges.charge_in(
                 uow,
                 account.number,
-                [ChargeLine(f"{addon.name('en')} ({meter})", 1, price)],
+                [
+                    ChargeLine(
+                        f"{addon.name('en')} ({meter})",
+                        1,
+                        price,
+                        "addon",
+                        (
+                            ("meter", meter),
+                            ("name_en", addon.name("en")),
+                            ("name_fr", addon.name("fr")),
+                        ),
+                    )
+                ],
                 kind="addon",
                 reference=f"addon:{meter}:{addon.code}",
             ).invoice_number

@@ -38,11 +38,15 @@ class Transactions(Protocol):
 
 @attrs.frozen
 class ChargeLine:
-    """One line of what is charged to the account: quantity x unit price."""
+    """One line of what is charged to the account: quantity x unit price; ``code`` and
+    ``params`` say what it is so that the invoice reads in each reader's language
+    (``catalogue``: sku, name_en, name_fr; ``addon``: meter, name_en, name_fr)."""
 
     description: str
     quantity: int
     unit_price: Money
+    code: str = ""
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen

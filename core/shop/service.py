@@ -733,7 +733,16 @@ class ShopService:
 
 def _charge_lines(lines: Sequence[OrderLine]) -> builtins.list[ChargeLine]:
     """An order's lines as billing invoices them."""
-    return [ChargeLine(f"{ol.sku} {ol.name('en')}", ol.quantity, ol.unit_price) for ol in lines]
+    return [
+        ChargeLine(
+            f"{ol.sku} {ol.name('en')}",
+            ol.quantity,
+            ol.unit_price,
+            "catalogue",
+            (("name_en", ol.name("en")), ("name_fr", ol.name("fr")), ("sku", ol.sku)),
+        )
+        for ol in lines
+    ]
 
 
 def _charged(order: Order) -> bool:

@@ -135,6 +135,31 @@ def credit(state: CliState, number: str, invoice: str, reason: str, as_json: boo
 
 
 @billing.command()
+@account_option()
+@json_option
+@pass_state
+def mandates(state: CliState, number: str, as_json: bool) -> None:
+    """The account's direct-debit mandates (signed in the portal), revoked ones too."""
+    found = [serialise.mandate(m) for m in state.postroom().billing.mandates(number)]
+    emit({"items": found}, as_json, _mandates)
+
+
+@billing.command("revoke-mandate")
+@account_option()
+@click.argument("reference")
+@click.option("--by", "revoked_by", required=True, help="Who asked (the customer's letter...).")
+@json_option
+@pass_state
+def revoke_mandate(
+    state: CliState, number: str, reference: str, revoked_by: str, as_json: bool
+) -> None:
+    """Revoke a mandate the customer revoked in writing: automatic debit off, the bank
+    account removed from the vault, the mandate kept (revoked); the customer is told."""
+    found = state.postroom().billing.revoke_mandate(number, reference, revoked_by=revoked_by)
+    emit(serialise.mandate(found), as_json, lambda d: f"mandate {d['reference']} revoked")
+
+
+@billing.command()
 @click.argument("what", type=click.Choice(["contracts", "credit-statements", "auto-debit"]))
 @click.option(
     "--month", default=None, help="credit-statements: the month, YYYY-MM [default: last]."
@@ -232,4 +257,15 @@ def _profile(d: dict[str, Any]) -> str:
         f"{d['customer_number']}: region {d['region'] or '-'}, language {d['language']}, "
         f"{'paperless' if d['paperless'] else 'paper'}, automatic debit "
         f"{d['auto_debit_instrument'] or 'off'}"
+    )
+
+
+def _mandates(data: dict[str, Any]) -> str:
+    if not data["items"]:
+        return "no mandate"
+    return "\n".join(
+        f"{m['reference']}  {m['scheme']}  {m['account_holder']}  {m['account']}  "
+        f"signed {m['signed_at'][:10]} by {m['signed_by']}  "
+        + ("active" if m["active"] else f"revoked {m['revoked_at'][:10]}")
+        for m in data["items"]
     )

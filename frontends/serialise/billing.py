@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from postroom.core.billing.mandate import DebitMandate
 from postroom.core.billing.model import (
     AccountStatement,
     BillingProfile,
@@ -34,10 +35,11 @@ def _party(party: Party) -> dict[str, Any]:
     return {"name": party.name, "address": list(party.address), "tax_id": party.tax_id or None}
 
 
-def _line(line: InvoiceLine) -> dict[str, Any]:
+def _line(line: InvoiceLine, language: str) -> dict[str, Any]:
     return {
         "position": line.position,
-        "description": line.description,
+        # in the invoice's language, as its PDF prints it
+        "description": line.describe(language),
         "quantity": line.quantity,
         "unit_price": money(line.unit_price),
         "net": money(line.net),
@@ -73,7 +75,7 @@ def invoice(invoice: Invoice, today: date) -> dict[str, Any]:
         "customer": _party(invoice.customer),
         "installation_number": invoice.installation_number,
         "language": invoice.language,
-        "lines": [_line(line) for line in invoice.lines],
+        "lines": [_line(line, invoice.language) for line in invoice.lines],
         "taxes": [_tax(t) for t in invoice.tax_summary()],
         "reason": invoice.reason or None,
         "payment_id": invoice.payment_id,
@@ -99,6 +101,26 @@ def statement(found: AccountStatement) -> dict[str, Any]:
         "balance_due": money(found.balance_due),
         "overdue": money(found.overdue),
         "invoices": [invoice_summary(i, found.day) for i in found.invoices],
+    }
+
+
+def mandate(found: DebitMandate) -> dict[str, Any]:
+    """A direct-debit mandate as the CLI shows it: the account masked, as everywhere."""
+    return {
+        "reference": found.reference,
+        "scheme": found.scheme.value,
+        "instrument_id": found.instrument_id,
+        "account_holder": found.account_holder,
+        "account": found.account,
+        "bank": found.bank,
+        "account_type": found.account_type or None,
+        "creditor_name": found.creditor_name,
+        "creditor_id": found.creditor_id or None,
+        "signed_at": found.signed_at.isoformat(),
+        "signed_by": found.signed_by,
+        "revoked_at": None if found.revoked_at is None else found.revoked_at.isoformat(),
+        "revoked_by": found.revoked_by or None,
+        "active": found.active,
     }
 
 

@@ -36,6 +36,7 @@ from postroom.frontends.web import (
     console_case,
     console_desks,
     console_reports,
+    direct_debit_pages,
     errors,
     health,
     help_centre,
@@ -112,6 +113,7 @@ def create_app(
     app.register_blueprint(console_accounts.bp)
     app.register_blueprint(shop_pages.bp)
     app.register_blueprint(billing_pages.bp)
+    app.register_blueprint(direct_debit_pages.bp)
     app.register_blueprint(tracking_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(apiref.bp)

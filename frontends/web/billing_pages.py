@@ -14,14 +14,14 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _
-from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
 from wtforms.validators import InputRequired, Optional
 
-from postroom.core.billing.model import InvoiceStatus
+from postroom.core.billing.model import InvoiceLine, InvoiceStatus
 from postroom.core.errors import PostroomError
 from postroom.frontends.serialise import billing as serialise
 from postroom.frontends.web.context import current_postroom
@@ -302,9 +302,16 @@ def _payment_status(value: str) -> str:
     return str(labels.get(value, value))
 
 
+def _line_text(line: InvoiceLine) -> str:
+    """An invoice line in the visitor's language (as stored when it has no code)."""
+    locale = get_locale()
+    return line.describe("fr" if locale is not None and locale.language == "fr" else "en")
+
+
 def _register_filters(state: Any) -> None:
     state.app.jinja_env.filters.update(
         {
+            "line_text": _line_text,
             "invoice_status": _status_label,
             "invoice_kind": _kind_label,
             "payment_status": _payment_status,

@@ -109,7 +109,8 @@ class SepaDirectDebit:
         self, instrument: Mapping[str, str], *, now: datetime
     ) -> Mapping[str, str]:
         iban = _iban(field(instrument, "iban"))
-        bic = _bic(field(instrument, "bic", required=False).upper(), iban)
+        # not given: the bank's BIC from schwifty's registry when it knows the IBAN's bank
+        bic = _bic(field(instrument, "bic", required=False).upper(), iban) or iban.bic
         mandate = field(instrument, "mandate_reference")
         if not MANDATE_REFERENCE.fullmatch(mandate):
             raise ValidationError(

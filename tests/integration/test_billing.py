@@ -201,3 +201,32 @@ def test_contracts_bill_themselves_once_per_period_on_the_worker(
     assert (invoice.issued_on, invoice.due_on) == (date(2026, 3, 2), date(2026, 4, 1))
     assert invoice.created_at == clock.now()
     assert invoice.lines[0].taxes[0].amount == Money.of("2.00", "USD")
+    # the line keeps its code: it reads in each reader's language
+    assert invoice.lines[0].description.startswith("Lease of meter PR-BILL-1 (PR-VPSD1)")
+    assert invoice.lines[0].describe("fr") == (
+        f"Location-bail du compteur PR-BILL-1 (PR-VPSD1), contrat {contract.number}, "
+        "du 10/02/2026 au 09/03/2026"
+    )
+
+
+def test_what_is_billed_already_is_found_by_customer_and_reference(
+    postroom: Postroom, numbers: dict[str, str]
+) -> None:
+    """The billing run's question after losing a race: the same reference of another
+    customer is not taken."""
+    from postroom.core.billing.store import BillingStore
+
+    for reference in ("contract:LS-1:2026-03-01", "contract:LS-2:2026-03-01"):
+        postroom.billing.issue_invoice(
+            numbers["mine"],
+            [LineItem("Lease", 1, Money.of("10.00", "USD"))],
+            kind="lease",
+            reference=reference,
+        )
+    asked = [
+        (numbers["mine"], "contract:LS-1:2026-03-01"),
+        (numbers["mine"], "contract:LS-3:2026-03-01"),
+        (numbers["other"], "contract:LS-2:2026-03-01"),
+    ]
+    taken = postroom.db.run(lambda uow: BillingStore(uow.connection).references_taken(asked))
+    assert taken == {(numbers["mine"], "contract:LS-1:2026-03-01")}

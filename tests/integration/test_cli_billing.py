@@ -11,6 +11,7 @@ from typing import Any
 from click.testing import CliRunner
 from pypdf import PdfReader
 
+from postroom.core.app import Postroom
 from postroom.frontends.cli import cli
 
 CARD = ["number=4242424242424242", "exp_month=12", "exp_year=2030", "cvc=123"]
@@ -137,3 +138,40 @@ def test_staff_bill_a_contract_then_show_print_pay_and_credit_it(
         code=1,
     )
     assert "invoice_not_found" in bad
+
+
+def test_staff_list_and_revoke_a_mandate_the_customer_revoked_in_writing(
+    runner: CliRunner, postroom: Postroom
+) -> None:
+    number = postroom.accounts.create("Acme", "US", "USD").number
+    other = postroom.accounts.create("Other", "US", "USD").number
+    signed = postroom.billing.set_up_debit(
+        number,
+        {
+            "account_holder": "Acme Inc.",
+            "routing_number": "111000025",
+            "account_number": "000123456789",
+            "account_type": "checking",
+        },
+        consent=True,
+        signed_by="owner@acme.example",
+        auto_debit=True,
+    )
+    (listed,) = run(runner, "billing", "mandates", "--account", number, "--json")["items"]
+    assert listed["reference"] == signed.reference
+    assert listed["account"] == "****6789"  # masked on the command line too
+    assert listed["active"] is True
+    # another account's mandate: not found, nothing revoked
+    run(
+        runner,
+        "billing", "revoke-mandate", "--account", other, signed.reference, "--by", "x",
+        code=1,
+    )  # fmt: skip
+    revoked = run(
+        runner,
+        "billing", "revoke-mandate", "--account", number, signed.reference,
+        "--by", "letter of 2026-03-01", "--json",
+    )  # fmt: skip
+    assert revoked["active"] is False
+    assert revoked["revoked_by"] == "letter of 2026-03-01"
+    assert postroom.billing.profile(number).auto_debit_instrument is None

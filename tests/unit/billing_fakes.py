@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import attrs
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
+from postroom.core.billing.mandate import DebitMandate
 from postroom.core.billing.model import (
     BillingProfile,
     Invoice,
@@ -24,7 +25,7 @@ from postroom.core.billing.model import (
     UnpaidInvoice,
 )
 from postroom.core.contracts.model import BillableContract, Contract
-from postroom.core.errors import NotFound
+from postroom.core.errors import NotFound, ValidationError
 from postroom.core.funding.model import Instrument, Payment, Statement
 from postroom.core.funding.sources import PaymentDeclined
 from postroom.core.money import Money
@@ -44,6 +45,9 @@ class State:
     payments: list[tuple[int, InvoicePayment]] = attrs.field(factory=list)
     debits: set[int] = attrs.field(factory=set)
     messages: list[dict[str, Any]] = attrs.field(factory=list)
+    mandates: dict[str, DebitMandate] = attrs.field(factory=dict)
+    #: the vault's bank accounts (FakeBankAccounts), in the same transaction as billing
+    bank_accounts: dict[str, Instrument] = attrs.field(factory=dict)
 
 
 class FakeSession:
@@ -214,6 +218,61 @@ class FakeBilling:
     def payments(self, customer_number: str, *, limit: int = 100) -> list[InvoicePayment]:
         found = [p for _, p in self._s.payments if p.customer_number == customer_number]
         return list(reversed(found))[:limit]
+
+    def add_mandate(self, mandate: DebitMandate) -> None:
+        assert mandate.reference not in self._s.mandates
+        self._s.mandates[mandate.reference] = mandate
+
+    def mandate(self, reference: str) -> DebitMandate | None:
+        return self._s.mandates.get(reference)
+
+    def mandates(self, customer_number: str) -> list[DebitMandate]:
+        found = [m for m in self._s.mandates.values() if m.customer_number == customer_number]
+        return sorted(found, key=lambda m: m.signed_at, reverse=True)
+
+    def revoke_mandate(self, reference: str, at: datetime, by: str) -> None:
+        found = self._s.mandates[reference]
+        if found.revoked_at is None:
+            self._s.mandates[reference] = attrs.evolve(found, revoked_at=at, revoked_by=by)
+
+
+@attrs.define
+class FakeBankAccounts:
+    """The vault's bank accounts in the fake database's transaction: an IBAN or routing
+    number ending in 0 is refused, as a payment source refuses a bad check digit."""
+
+    db: FakeDatabase
+    clock: Any
+
+    def add_instrument_in(
+        self, session: Any, customer_number: str, source_code: str, fields: Mapping[str, str]
+    ) -> Instrument:
+        number = fields.get("iban") or fields.get("routing_number") or ""
+        if number.endswith("0"):
+            code = "invalid_iban" if source_code == "sepa-debit" else "invalid_routing_number"
+            raise ValidationError("refused", code=code)
+        details = {k: v for k, v in fields.items() if v}
+        instrument = Instrument(
+            id=f"pi_{len(self.db.state.bank_accounts) + 1:020d}",
+            customer_number=customer_number,
+            source=source_code,
+            label=source_code,
+            details=details,
+            status="active",
+            created_at=self.clock.now(),
+        )
+        self.db.state.bank_accounts[instrument.id] = instrument
+        return instrument
+
+    def remove_instrument_in(
+        self, session: Any, customer_number: str, instrument_id: str
+    ) -> Instrument:
+        found = self.db.state.bank_accounts.get(instrument_id)
+        if found is None or found.customer_number != customer_number:
+            raise NotFound("no instrument", code="instrument_not_found")
+        removed = attrs.evolve(found, status="removed")
+        self.db.state.bank_accounts[instrument_id] = removed
+        return removed
 
 
 @attrs.define

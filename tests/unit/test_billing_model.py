@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import date as day
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from postroom.core.billing.model import (
+    InvoiceLine,
     LineItem,
+    LineText,
     Series,
     TaxRate,
     check_items,
+    contract_text,
     format_number,
+    line_text,
     negated,
     parse_invoice_number,
     price_lines,
     price_one,
     round_to_cents,
+    statement_text,
 )
 from postroom.core.billing.taxes import TaxTable
 from postroom.core.errors import ConfigurationError, ValidationError
@@ -118,3 +125,28 @@ def test_a_run_prices_one_unit_as_an_invoice_line_is_priced(mills):
     net, taxes, tax = price_one(mills, rates)
     assert (net, tax) == (line.net.mills, line.tax.mills)
     assert taxes == tuple((t.name, t.percent, t.amount.mills) for t in line.taxes)
+
+
+def test_a_coded_line_reads_in_each_language_and_an_uncoded_one_as_stored():
+    lease = contract_text("lease", "PR-1", "PR-VPSD1", "LS-1", (day(2026, 2, 10), day(2026, 3, 9)))
+    assert line_text(lease, "fr") == (
+        "Location-bail du compteur PR-1 (PR-VPSD1), contrat LS-1, du 10/02/2026 au 09/03/2026"
+    )
+    assert line_text(lease, "en").startswith("Lease of meter PR-1")
+    assert line_text(statement_text("2026-02"), "fr") == (
+        "Ligne de crédit d'affranchissement, relevé 2026-02"
+    )
+    addon = LineText.of("addon", meter="PR-1", name_en="Department accounting", name_fr="")
+    assert line_text(addon, "fr") == "Department accounting (PR-1)"  # no French name: English
+    free = InvoiceLine(1, "Handling", 1, Money.of("5.00", "EUR"), Money.of("5.00", "EUR"), ())
+    assert free.describe("fr") == "Handling"
+    unknown = attrs.evolve(free, text=LineText.of("from-a-later-version", x="1"))
+    assert unknown.describe("fr") == "Handling"
+
+
+def test_a_line_of_an_unknown_code_is_refused():
+    with pytest.raises(ValidationError) as refused:
+        check_items(
+            [LineItem("Ink", 1, Money.of("1.00", "EUR"), LineText.of("poem", verse="1"))], "EUR"
+        )
+    assert refused.value.code == "invalid_lines"

@@ -136,6 +136,20 @@ def test_automatic_debit_takes_a_bank_debit_and_debits_once_on_the_due_date(
     assert billing.payments(MINE)[0].via == "auto_debit"
 
 
+def test_automatic_debit_waits_until_the_invoice_announced_it_five_days_before(
+    billing, payments, clock
+):
+    billing.set_auto_debit(MINE, payments.add_instrument(MINE, "ach-debit").id)
+    invoice = billing.issue_invoice(
+        MINE, [LineItem("Ink", 1, usd("10.00"))], kind="supplies", reference="o9", due_days=1
+    )
+    clock.advance(timedelta(days=4))  # due 3 days ago, announced 4 days ago
+    assert billing.run_auto_debit() == 0
+    clock.advance(timedelta(days=1))
+    assert billing.run_auto_debit() == 1
+    assert billing.get(MINE, invoice.number).status is InvoiceStatus.PAID
+
+
 def test_a_declined_automatic_debit_is_not_retried_and_the_customer_is_told(
     billing, payments, clock, db
 ):

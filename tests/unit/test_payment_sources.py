@@ -56,9 +56,9 @@ def test_sepa_mandate_is_normalised():
     assert "3000" in SepaDirectDebit().describe(stored)
 
 
-def test_sepa_bic_is_optional():
+def test_sepa_bic_is_optional_and_derived_from_the_iban_when_the_registry_knows_its_bank():
     stored = SepaDirectDebit().validate_instrument({**SEPA, "bic": ""}, now=NOW)
-    assert stored["bic"] == ""
+    assert stored["bic"] == "COBADEFFXXX"  # Commerzbank, bank code 370 400 44
 
 
 @pytest.mark.parametrize(
