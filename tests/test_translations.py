@@ -34,3 +34,20 @@ def test_every_text_of_the_web_and_the_kiosk_is_translated_to_french():
         if text not in translated
     )
     assert missing == [], f"texts without a French translation: {missing}"
+
+
+def test_the_french_catalogue_names_each_text_once_and_reads_cleanly():
+    """A merge must leave one entry a text (gettext's tools refuse a catalogue with two)
+    and no conflict markers, which the lenient reader above would pass over."""
+    path = ROOT / "frontends" / "web" / "translations/fr/LC_MESSAGES/messages.po"
+    text = path.read_text(encoding="utf-8")
+    markers = [line for line in text.splitlines() if line.startswith(("<<<<<<<", ">>>>>>>"))]
+    assert markers == []
+    ids = [
+        (m.context, m.id if isinstance(m.id, str) else m.id[0])
+        for m in read_po(path.open("rb"))
+        if m.id
+    ]
+    # read_po folds duplicates into one entry: count the msgid lines themselves
+    written = [line for line in text.splitlines() if line.startswith("msgid ")]
+    assert len(written) == len(ids) + 1  # + the header's empty msgid

@@ -12,13 +12,17 @@ printed as ``?`` rather than failing the document.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-
-from fpdf import FPDF
+from typing import TYPE_CHECKING
 
 from postroom.core.billing.model import Invoice, InvoiceStatus
 from postroom.core.money import Money
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 LABELS = {
     "en": {
@@ -111,24 +115,32 @@ DESCRIPTION_WIDTH = 74.0
 FIGURE_EDGES = (105.0, 131.0, 153.0, 174.0, 195.0)
 
 
-class _Document(FPDF):
-    def __init__(self, footer: str) -> None:
-        super().__init__(format="A4")
-        self._footer = footer
-        self.set_auto_page_break(auto=False)
+@functools.cache
+def _document() -> Callable[[str], FPDF]:
+    """The invoice's page class, made on the first PDF: importing fpdf2 (and Pillow)
+    costs every process's start about half a second, and most never draw a PDF."""
+    from fpdf import FPDF
 
-    def footer(self) -> None:
-        # a cell, not ``text``: fpdf2 puts the page count ({nb}) in cells only
-        self.set_font("Helvetica", size=7)
-        self.set_xy(0, 283)
-        self.cell(210, 5, _latin(f"{self._footer} {self.page_no()}/{{nb}}"), align="C")
+    class Document(FPDF):
+        def __init__(self, footer: str) -> None:
+            super().__init__(format="A4")
+            self._footer = footer
+            self.set_auto_page_break(auto=False)
+
+        def footer(self) -> None:
+            # a cell, not ``text``: fpdf2 puts the page count ({nb}) in cells only
+            self.set_font("Helvetica", size=7)
+            self.set_xy(0, 283)
+            self.cell(210, 5, _latin(f"{self._footer} {self.page_no()}/{{nb}}"), align="C")
+
+    return Document
 
 
 class _Writer:
     """Puts text on the document line by line with ``FPDF.text`` (a string at a
     position: fpdf2's cheapest drawing call, no cell layout), breaking pages itself."""
 
-    def __init__(self, pdf: _Document) -> None:
+    def __init__(self, pdf: FPDF) -> None:
         self.pdf = pdf
         self.y = TOP
         self._font: tuple[float, bool] | None = None
@@ -173,7 +185,7 @@ def invoice_pdf(invoice: Invoice, payment_link: str, paid_with: str | None = Non
     ``paid_with`` what paid it (an instrument's label) once it is paid."""
     language = invoice.language if invoice.language in LABELS else "en"
     label = LABELS[language]
-    pdf = _Document(f"{invoice.number} - {label['page']}")
+    pdf = _document()(f"{invoice.number} - {label['page']}")
     pdf.set_title(invoice.number)
     pdf.set_author(_latin(invoice.seller.name))
     pdf.add_page()

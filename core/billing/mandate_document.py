@@ -11,8 +11,6 @@ signing), the PDF and the confirmation email.
 
 from __future__ import annotations
 
-from fpdf import FPDF
-
 from postroom.core.billing.mandate import PRE_NOTIFICATION_DAYS, DebitMandate, DebitScheme
 
 
@@ -161,6 +159,8 @@ def mandate_pdf(mandate: DebitMandate, language: str | None = None) -> bytes:
     """The signed mandate as a one-page PDF (A4) for the customer's records."""
     lang = language or mandate.language
     labels = LABELS.get(lang, LABELS["en"])
+    from fpdf import FPDF  # on the first PDF: the import costs every process's start
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()

@@ -3,8 +3,6 @@ send on. Its core fonts cover Latin-1: another character is printed as "?"."""
 
 from __future__ import annotations
 
-from fpdf import FPDF
-
 from postroom.core.ports import DeliveryProof, ScanEvent
 from postroom.core.tracking.model import Shipment
 
@@ -18,6 +16,8 @@ def proof_pdf(
 ) -> bytes:
     """The PDF: the shipment, who signed and when, and its journey. ``labels`` are the
     page's words in the reader's language."""
+    from fpdf import FPDF  # imported on the first PDF: it costs every process's start
+
     pdf = FPDF(format="A4")
     pdf.set_title(_latin1(f"{labels['title']} {shipment.number}"))
     pdf.set_creator("postroom")
