@@ -281,7 +281,7 @@ def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> 
     ``words`` (matched by stem, so "refunds" lights up "refund"), each match in
     <mark>; everything else escaped. ``width`` is in words."""
     wanted = frozenset(stems(words, language)) - {""}
-    if _OTHER_LETTER.search(text):
+    if not text.isascii() and _OTHER_LETTER.search(text):
         return _snippet_word_by_word(text, wanted, language, width)
     # Folded in place (one byte a character, anything else "?"), the text keeps its
     # offsets and its words. A stem keeps the start of its word: one regular expression
