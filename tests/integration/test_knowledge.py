@@ -67,6 +67,17 @@ def test_search_ranks_the_title_first_and_keeps_languages_apart(shipped: Postroo
     assert hits == tuple(sorted(hits, key=lambda h: -h.score))
 
 
+def test_a_search_can_keep_to_one_product_and_topic(shipped: Postroom) -> None:
+    kb = shipped.knowledge
+    everywhere = kb.search("meter", "en", limit=50).hits
+    assert {h.article.product.value for h in everywhere} > {"meters"}
+    hits = kb.search("meter", "en", limit=50, product="meters", topic="inspections").hits
+    assert hits
+    assert {(h.article.product.value, h.article.topic) for h in hits} == {("meters", "inspections")}
+    assert {h.article.slug for h in hits} < {h.article.slug for h in everywhere}
+    assert kb.search("meter", "en", product="billing", topic="inspections").hits == ()
+
+
 def test_a_typo_in_a_short_query_is_forgiven(shipped: Postroom) -> None:
     result = shipped.knowledge.search("inspektion", "en")
     assert result.corrected == "inspection"
