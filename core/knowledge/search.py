@@ -305,18 +305,17 @@ class SearchReads:
 
 def _article_reader(dialect: sa.Dialect) -> Callable[[Sequence[Any]], Article]:
     """An article from a driver row of its columns (in the table's order), each value
-    converted as SQLAlchemy would (the timestamps above all)."""
+    converted as SQLAlchemy would (the timestamps: the others need nothing)."""
     columns = list(knowledge_articles.columns)
-    convert = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
     names = [c.name for c in columns]
+    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    convert = [(i, process) for i, process in enumerate(processors) if process is not None]
 
     def read(row: Sequence[Any]) -> Article:
-        return article_from_columns(
-            {
-                name: value if process is None else process(value)
-                for name, process, value in zip(names, convert, row, strict=True)
-            }
-        )
+        values = list(row)
+        for i, process in convert:
+            values[i] = process(values[i])
+        return article_from_columns(dict(zip(names, values, strict=True)))
 
     return read
 
