@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from postroom.core.app import Postroom
 from postroom.core.config import Config
 from postroom.core.knowledge import analysis, markdown_files
-from postroom.core.knowledge.model import Language
+from postroom.core.knowledge.model import Language, plain_text
 from postroom.core.knowledge.ports import IndexEntry
 from postroom.core.knowledge.search import RANKED_MATCHES, fts5_query, index_on, tsquery
 from postroom.core.knowledge.store import knowledge_articles
@@ -141,6 +141,7 @@ def generate(pr: Postroom, count: int, rng: random.Random, words: Vocabulary) ->
                         "created_at": now,
                         "updated_at": now,
                         "published_at": now,
+                        "text": plain_text(body),
                     }
                 )
             uow.connection.execute(sa.insert(knowledge_articles), rows)

@@ -213,7 +213,7 @@ class Postroom:
         )
         self.address_book = self.identity
         self.kiosk_pieces = MeterPieceLog(db, clock, meters=self.meters, refunds=self.refunds)
-        self.knowledge = KnowledgeService(db, clock)
+        self.knowledge = KnowledgeService(db, clock, reader=KnowledgeService.search_reader(db))
         self.assistant = Assistant(self.knowledge, _CustomerFacts(self.ledger, self.meters))
         self.billing = BillingService(
             db,

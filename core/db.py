@@ -313,14 +313,23 @@ class Database:
         discarded); another driver error is raised wrapped as SQLAlchemy's. Never
         retried here.
         """
+        row: tuple[Any, ...] | None = self._read(statement, params, lambda c: c.fetchone())
+        return row
+
+    def read_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """``read_alone``, answering every row (a search's ranked hits)."""
+        rows: list[tuple[Any, ...]] = self._read(statement, params, lambda c: c.fetchall())
+        return rows
+
+    def _read(self, statement: str, params: Sequence[Any], fetch: Callable[[Any], T]) -> T:
         try:
             with self._driver(statement, None) as driver:
                 if self.dialect != "postgresql":
                     # postroom's SQLite connections are in autocommit: the SELECT is alone
-                    return driver.execute(statement, params).fetchone()  # type: ignore[no-any-return]
+                    return fetch(driver.execute(statement, params))
                 driver.autocommit = True
                 try:
-                    return driver.execute(statement, params, prepare=True).fetchone()  # type: ignore[no-any-return]
+                    return fetch(driver.execute(statement, params, prepare=True))
                 finally:
                     if not driver.closed:
                         driver.autocommit = False

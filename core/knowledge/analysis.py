@@ -242,36 +242,140 @@ class Spelling:
 SNIPPET_SCOPE = 1500
 
 
+def _latin1_folds() -> dict[str, str]:
+    """The letters and digits of Latin-1 (ASCII's and the accented ones) that fold to
+    one ASCII letter or digit: "É" → "e"."""
+    folds = {}
+    for code in range(0x100):
+        written = chr(code)
+        folded = fold(written)
+        if len(folded) == 1 and _TOKEN.fullmatch(folded) and _WORD.fullmatch(written):
+            folds[written] = folded
+    return folds
+
+
+_FOLDS = _latin1_folds()
+#: A letter or digit outside the above (œ, ß, other scripts...): a text that has one is
+#: read word by word; the others are folded in place (one byte a character) and
+#: searched by one regular expression.
+_OTHER_LETTER = re.compile("[^\\W_" + re.escape("".join(_FOLDS)) + "]")
+_BYTE_FOLDS = bytes.maketrans(
+    "".join(_FOLDS).encode("latin-1"), "".join(_FOLDS.values()).encode("latin-1")
+)
+#: A text folded in place, as its words' outline: "a" for a word's character, " " for
+#: any other; each " a" (after a leading " ") is where a word starts, so that words
+#: are counted by ``bytes.count`` rather than one by one.
+_OUTLINE = bytes(
+    ord("a") if re.fullmatch(rb"\w", bytes([code])) else ord(" ") for code in range(0x100)
+)
+_WORD_STARTS = b" a"
+_OUTSIDE_WORDS = ord(" ")
+#: A word of a text folded in place: ASCII letters, digits and _ (``_WORD``'s words).
+_FOLDED_WORD = re.compile(rb"\w+")
+#: One word's match: its position among the words, where it starts and ends.
+_Match = tuple[int, int, int]
+
+
 def snippet(text: str, words: Sequence[str], language: str, width: int = 30) -> str:
     """An HTML excerpt of plain ``text`` around the densest run of the query's
     ``words`` (matched by stem, so "refunds" lights up "refund"), each match in
     <mark>; everything else escaped. ``width`` is in words."""
-    wanted = set(stems(words, language)) - {""}
+    wanted = frozenset(stems(words, language)) - {""}
+    if not text.isascii() and _OTHER_LETTER.search(text):
+        return _snippet_word_by_word(text, wanted, language, width)
+    # Folded in place (one byte a character, anything else "?"), the text keeps its
+    # offsets and its words. A stem keeps the start of its word: one regular expression
+    # finds the words that begin like a wanted stem, and only those are stemmed; the
+    # words in between are counted on the text's outline.
+    folded = text.encode("latin-1", "replace").translate(_BYTE_FOLDS)
+    outline = b" " + folded.translate(_OUTLINE)  # outline[i + 1] is folded[i]'s
+    total = min(outline.count(_WORD_STARTS), SNIPPET_SCOPE)
+    if not total:
+        return ""
+    hits: list[_Match] = []
+    for begins in _beginnings(folded, outline, wanted):
+        # the words that start before this one (a word starts at i where " a" is)
+        position = outline.count(_WORD_STARTS, 0, begins + 1)
+        if position >= SNIPPET_SCOPE:
+            break
+        word = _FOLDED_WORD.match(folded, begins)
+        assert word is not None  # a word starts there
+        if _stem(language, word.group().decode("ascii")) in wanted:
+            hits.append((position, begins, word.end()))
+    if hits:
+        best = _densest([i for i, _, _ in hits], width)
+        start = max(0, best - 3)
+        begins = next(h[1] for h in hits if h[0] == best)
+        for _ in range(best - start):  # back to the start of word ``start``
+            begins = outline.rfind(_WORD_STARTS, 0, begins + 1)
+    else:
+        start, begins = 0, outline.find(_WORD_STARTS)
+    length = min(total, start + width) - start
+    words_in_excerpt = _words_in_a_row(length).match(folded, begins)
+    assert words_in_excerpt is not None  # there are that many words from there
+    return _excerpt(text, hits, start, length, (begins, words_in_excerpt.end()), total)
+
+
+def _excerpt(
+    text: str,
+    hits: Sequence[_Match],
+    start: int,
+    length: int,
+    span: tuple[int, int],
+    total: int,
+) -> str:
+    """The ``length`` words of ``text`` from word ``start`` (``span``: where they
+    begin and end) with the hits among them marked; ``total``: how many words the text
+    has (within scope)."""
+    end = start + length
+    out: list[str] = ["… " if start > 0 else ""]
+    cursor, ends = span
+    for i, match_begins, match_ends in hits:  # the text between matches in one piece
+        if start <= i < end:
+            out.append(html.escape(text[cursor:match_begins]))
+            out.append(f"<mark>{html.escape(text[match_begins:match_ends])}</mark>")
+            cursor = match_ends
+    out.append(html.escape(text[cursor:ends]))
+    if end < total or total == SNIPPET_SCOPE:
+        out.append(" …")
+    return "".join(out).strip()
+
+
+def _snippet_word_by_word(text: str, wanted: frozenset[str], language: str, width: int) -> str:
+    """``snippet`` for a text with letters that do not fold to one: each word folded
+    on its own."""
     spans = list(itertools.islice(_WORD.finditer(text), SNIPPET_SCOPE))
     if not spans:
         return ""
-    # A stem keeps the start of its word, so only the words that begin like a wanted
-    # stem are stemmed: most of a text never pays for the (pure-Python) stemmer.
-    starts = tuple({stem[:4] for stem in wanted})
-    folded = [
-        _stem(language, word) if word.startswith(starts) else ""
-        for word in (_fold_word(m.group()) for m in spans)
-    ]
-    hits = [i for i, stem in enumerate(folded) if stem in wanted]
-    start = max(0, _densest(hits, width) - 3) if hits else 0
-    end = min(len(spans), start + width)
-    out: list[str] = ["… " if start > 0 else ""]
-    cursor = spans[start].start()
-    for i in hits:  # the text between two matches is escaped in one piece
-        if start <= i < end:
-            match = spans[i]
-            out.append(html.escape(text[cursor : match.start()]))
-            out.append(f"<mark>{html.escape(match.group())}</mark>")
-            cursor = match.end()
-    out.append(html.escape(text[cursor : spans[end - 1].end()]))
-    if end < len(spans) or len(spans) == SNIPPET_SCOPE:
-        out.append(" …")
-    return "".join(out).strip()
+    beginnings = tuple({stem[:4] for stem in wanted})
+    hits = []
+    for i, span in enumerate(spans):
+        word = _fold_word(span.group())
+        if word.startswith(beginnings) and _stem(language, word) in wanted:
+            hits.append((i, span.start(), span.end()))
+    start = max(0, _densest([i for i, _, _ in hits], width) - 3) if hits else 0
+    length = min(len(spans), start + width) - start
+    excerpt = (spans[start].start(), spans[start + length - 1].end())
+    return _excerpt(text, hits, start, length, excerpt, len(spans))
+
+
+@lru_cache(maxsize=64)
+def _words_in_a_row(count: int) -> re.Pattern[bytes]:
+    """``count`` words in a row of a folded text, from the first's start to the last's end."""
+    return re.compile(rb"\w+(?:\W+\w+){%d}" % (count - 1))
+
+
+def _beginnings(folded: bytes, outline: bytes, wanted: frozenset[str]) -> list[int]:
+    """Where the words of a ``folded`` text that begin like a ``wanted`` stem start, in
+    order (``bytes.find`` for each stem's start: no pattern to compile per query)."""
+    found = set()
+    for beginning in {stem[:4].encode("ascii") for stem in wanted}:
+        at = folded.find(beginning)
+        while at >= 0:
+            if outline[at] == _OUTSIDE_WORDS:  # the character before is no word's
+                found.add(at)
+            at = folded.find(beginning, at + 1)
+    return sorted(found)
 
 
 def _densest(hits: Sequence[int], width: int) -> int:

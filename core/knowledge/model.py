@@ -81,6 +81,11 @@ class Article:
     updated_at: datetime
     published_at: datetime | None = None
     related: tuple[str, ...] = ()
+    #: The plain text the store keeps beside ``body`` (rendered when it was written),
+    #: as (body, text): ``text`` trusts it only while the body is still that one.
+    _stored_text: tuple[str, str] | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True, alias="stored_text"
+    )
 
     @property
     def html(self) -> str:
@@ -88,6 +93,9 @@ class Article:
 
     @property
     def text(self) -> str:
+        stored = self._stored_text
+        if stored is not None and stored[0] == self.body:
+            return stored[1]
         return plain_text(self.body)
 
     def draft(self) -> Draft:

@@ -10,7 +10,7 @@ from typing import Protocol, TypeVar
 import attrs
 from sqlalchemy.engine import Connection
 
-from postroom.core.knowledge.model import Language
+from postroom.core.knowledge.model import Article, Language
 
 T = TypeVar("T")
 
@@ -28,6 +28,8 @@ class IndexEntry:
 
 
 class SearchIndex(Protocol):
+    """The index's writes, in the use case's unit of work."""
+
     def put(self, entries: Sequence[IndexEntry]) -> None:
         """Index (or re-index) articles, in one go (a bulk import passes thousands)."""
         ...
@@ -35,6 +37,12 @@ class SearchIndex(Protocol):
     def drop(self, article_id: int) -> None:
         """Forget an article (archived or back to draft); nothing if it was not there."""
         ...
+
+
+class SearchReader(Protocol):
+    """The index's reads: each one statement on its own, outside any unit of work (a
+    search is read-only, and its reads need not see one snapshot), so that a search
+    pays for no transaction of its own."""
 
     def find(
         self,
@@ -46,10 +54,11 @@ class SearchIndex(Protocol):
         prefix_last: bool = False,
         product: str | None = None,
         topic: str | None = None,
-    ) -> list[tuple[int, float]]:
-        """Article ids whose text matches the folded query ``words`` (all of them, or
-        any with ``any_word``; the last as a prefix with ``prefix_last``), best first,
-        with their score (higher is better)."""
+    ) -> list[tuple[Article, float]]:
+        """The published articles whose text matches the folded query ``words`` (all
+        of them, or any with ``any_word``; the last as a prefix with ``prefix_last``),
+        best first, with their score (higher is better); each article carries its
+        stored plain text, read in the same round trip."""
         ...
 
     def known(self, words: Iterable[str], language: Language) -> set[str]:

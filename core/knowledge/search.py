@@ -9,13 +9,17 @@
   a GIN index, ranked by ts_rank_cd. Folding in Python stands in for ``unaccent``, which
   is an extension a database may not have.
 
-Both keep the folded plain text in ``knowledge_search`` (snippets) and the words seen in
-``knowledge_terms`` (typo tolerance).
+Both keep the folded plain text in ``knowledge_search`` and the words seen in
+``knowledge_terms`` (typo tolerance). The writes (``SqliteSearch``, ``PostgresSearch``)
+run in the use case's unit of work; the reads (``SearchReads``) are driver-level
+statements on their own (``Database.read_rows``), the ranked query reading the articles
+it found and their stored plain text in its own round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,9 +27,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from postroom.core.knowledge import analysis
-from postroom.core.knowledge.model import Language
-from postroom.core.knowledge.ports import IndexEntry, SearchIndex
-from postroom.core.knowledge.store import knowledge_search, knowledge_terms
+from postroom.core.knowledge.model import Article, Language
+from postroom.core.knowledge.ports import IndexEntry, SearchIndex, SearchReader
+from postroom.core.knowledge.store import (
+    article_from_columns,
+    knowledge_articles,
+    knowledge_search,
+    knowledge_terms,
+)
 
 MAX_TERM = 60
 #: How many matches are ranked, at most: the first ones the index yields (on SQLite the
@@ -103,36 +112,6 @@ class _IndexTables:
             sa.delete(knowledge_search).where(knowledge_search.c.article_id == article_id)
         )
 
-    def known(self, words: Iterable[str], language: Language) -> set[str]:
-        wanted = list(words)
-        if not wanted:
-            return set()
-        t = knowledge_terms
-        rows = self.connection.execute(
-            sa.select(t.c.term).where(t.c.language == language.value, t.c.term.in_(wanted))
-        )
-        return {str(r.term) for r in rows}
-
-    def vocabulary(self, language: Language, shortest: int, longest: int) -> list[str]:
-        t = knowledge_terms
-        rows = self.connection.execute(
-            sa.select(t.c.term).where(
-                t.c.language == language.value, t.c.length.between(shortest, longest)
-            )
-        )
-        return [str(r.term) for r in rows]
-
-    @staticmethod
-    def _filters(product: str | None, topic: str | None) -> tuple[str, dict[str, str]]:
-        sql, params = "", {}
-        if product is not None:
-            sql += " AND s.product = :product"
-            params["product"] = product
-        if topic is not None:
-            sql += " AND s.topic = :topic"
-            params["topic"] = topic
-        return sql, params
-
 
 class SqliteSearch(_IndexTables):
     """``SearchIndex`` on SQLite FTS5."""
@@ -163,44 +142,6 @@ class SqliteSearch(_IndexTables):
             sa.text("DELETE FROM knowledge_fts WHERE rowid = :id"), {"id": article_id}
         )
 
-    def find(
-        self,
-        words: Sequence[str],
-        language: Language,
-        *,
-        limit: int,
-        any_word: bool = False,
-        prefix_last: bool = False,
-        product: str | None = None,
-        topic: str | None = None,
-    ) -> list[tuple[int, float]]:
-        match = fts5_query(words, language, any_word=any_word, prefix_last=prefix_last)
-        if not match:
-            return []
-        filters, params = self._filters(product, topic)
-        # The language is in the terms themselves (their mark); the join to
-        # knowledge_search is only for a product or topic filter.
-        join = " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid" if filters else ""
-        # the join and the filters are fixed fragments; every value is bound
-        sql = (
-            "SELECT id, rank FROM (SELECT knowledge_fts.rowid AS id,"  # noqa: S608
-            " bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank"
-            f" FROM knowledge_fts{join} WHERE knowledge_fts MATCH :match{filters}"
-            " ORDER BY knowledge_fts.rowid DESC LIMIT :candidates)"
-            " ORDER BY rank, id DESC LIMIT :limit"
-        )
-        rows = self.connection.execute(
-            sa.text(sql),
-            {
-                "match": match,
-                "candidates": RANKED_MATCHES,
-                "limit": limit,
-                **params,
-            },
-        )
-        # bm25 is lower for better matches; the port says higher is better
-        return [(int(r[0]), -float(r[1])) for r in rows]
-
 
 def fts5_query(
     words: Sequence[str], language: Language, *, any_word: bool = False, prefix_last: bool = False
@@ -225,41 +166,6 @@ class PostgresSearch(_IndexTables):
     def drop(self, article_id: int) -> None:
         self._drop_text(article_id)
 
-    def find(
-        self,
-        words: Sequence[str],
-        language: Language,
-        *,
-        limit: int,
-        any_word: bool = False,
-        prefix_last: bool = False,
-        product: str | None = None,
-        topic: str | None = None,
-    ) -> list[tuple[int, float]]:
-        query = tsquery(words, any_word=any_word, prefix_last=prefix_last)
-        if not query:
-            return []
-        filters, params = self._filters(product, topic)
-        rows = self.connection.execute(
-            sa.text(
-                "SELECT c.article_id, ts_rank_cd(c.document, c.q) AS rank FROM"  # noqa: S608
-                " (SELECT s.article_id, s.document, q FROM knowledge_search s,"
-                " to_tsquery(CAST(:config AS regconfig), :query) q"
-                f" WHERE s.document @@ q AND s.language = :language{filters}"
-                " LIMIT :candidates) c"
-                " ORDER BY rank DESC, c.article_id LIMIT :limit"
-            ),
-            {
-                "config": _CONFIG[language],
-                "query": query,
-                "language": language.value,
-                "candidates": RANKED_MATCHES,
-                "limit": limit,
-                **params,
-            },
-        )
-        return [(int(r[0]), float(r[1])) for r in rows]
-
 
 def tsquery(words: Sequence[str], *, any_word: bool = False, prefix_last: bool = False) -> str:
     """The to_tsquery text for folded ``words`` (letters and digits only, so nothing
@@ -271,7 +177,149 @@ def tsquery(words: Sequence[str], *, any_word: bool = False, prefix_last: bool =
 
 
 def index_on(connection: Connection) -> SearchIndex:
-    """The search index of the connection's database."""
+    """The search index of the connection's database (its writes)."""
     if connection.dialect.name == "postgresql":
         return PostgresSearch(connection)
     return SqliteSearch(connection)
+
+
+# ------------------------------------------------------------------ reads
+
+
+class Reads(Protocol):
+    """What the reads need of the database: ``Database``'s driver-level reads."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    @property
+    def engine(self) -> sa.Engine: ...
+
+    @property
+    def placeholder(self) -> str: ...
+
+    def read_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+
+
+#: The columns of an article, in ``article_from_columns``' order, after the score.
+_ARTICLE = ", ".join(f"a.{c.name}" for c in knowledge_articles.columns)
+
+#: SQLite: the first ``RANKED_MATCHES`` matches the index yields, the best ``limit`` of
+#: them by bm25 (title four times the body), joined to their articles. The language is
+#: in the terms themselves (their mark); knowledge_search is joined only for a product
+#: or topic filter. The fragments are fixed; every value is bound.
+_SQLITE_FIND = (
+    "SELECT r.rank, {article} FROM (SELECT id, rank FROM (SELECT knowledge_fts.rowid AS id,"
+    " bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank FROM knowledge_fts{join}"
+    " WHERE knowledge_fts MATCH ?{filters} ORDER BY knowledge_fts.rowid DESC LIMIT ?)"
+    " ORDER BY rank, id DESC LIMIT ?) r JOIN knowledge_articles a ON a.id = r.id"
+    " ORDER BY r.rank, r.id DESC"
+)
+#: PostgreSQL: the first ``RANKED_MATCHES`` matches of the language, the best ``limit``
+#: by ts_rank_cd, joined to their articles.
+_POSTGRES_FIND = (
+    "SELECT r.rank, {article} FROM (SELECT c.article_id, ts_rank_cd(c.document, c.q) AS rank"
+    " FROM (SELECT s.article_id, s.document, q FROM knowledge_search s,"
+    " to_tsquery(CAST(%s AS regconfig), %s) q WHERE s.document @@ q AND s.language = %s"
+    "{filters} LIMIT %s) c ORDER BY rank DESC, c.article_id LIMIT %s) r"
+    " JOIN knowledge_articles a ON a.id = r.article_id ORDER BY r.rank DESC, r.article_id"
+)
+
+
+class SearchReads:
+    """``SearchReader`` on a database: each read one driver-level statement, prepared
+    once per pooled connection, with no unit of work and no SQLAlchemy compilation."""
+
+    def __init__(self, db: Reads) -> None:
+        self._db = db
+        self._postgres = db.dialect == "postgresql"
+        mark = db.placeholder
+        self._vocabulary = (
+            "SELECT term FROM knowledge_terms WHERE language = ? AND length BETWEEN ? AND ?"
+        ).replace("?", mark)
+        self._article = _article_reader(db.engine.dialect)
+        self._statements: dict[tuple[bool, bool], str] = {}
+
+    def _find_statement(self, product: bool, topic: bool) -> str:
+        key = (product, topic)
+        statement = self._statements.get(key)
+        if statement is None:
+            mark = self._db.placeholder
+            filters = (f" AND s.product = {mark}" if product else "") + (
+                f" AND s.topic = {mark}" if topic else ""
+            )
+            if self._postgres:
+                statement = _POSTGRES_FIND.format(article=_ARTICLE, filters=filters)
+            else:
+                join = (
+                    " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid"
+                    if filters
+                    else ""
+                )
+                statement = _SQLITE_FIND.format(article=_ARTICLE, join=join, filters=filters)
+            self._statements[key] = statement
+        return statement
+
+    def find(
+        self,
+        words: Sequence[str],
+        language: Language,
+        *,
+        limit: int,
+        any_word: bool = False,
+        prefix_last: bool = False,
+        product: str | None = None,
+        topic: str | None = None,
+    ) -> list[tuple[Article, float]]:
+        filters = [v for v in (product, topic) if v is not None]
+        statement = self._find_statement(product is not None, topic is not None)
+        if self._postgres:
+            query = tsquery(words, any_word=any_word, prefix_last=prefix_last)
+            if not query:
+                return []
+            params: list[Any] = [_CONFIG[language], query, language.value, *filters]
+            rows = self._db.read_rows(statement, [*params, RANKED_MATCHES, limit])
+            return [(self._article(row[1:]), float(row[0])) for row in rows]
+        match = fts5_query(words, language, any_word=any_word, prefix_last=prefix_last)
+        if not match:
+            return []
+        rows = self._db.read_rows(statement, [match, *filters, RANKED_MATCHES, limit])
+        # bm25 is lower for better matches; the port says higher is better
+        return [(self._article(row[1:]), -float(row[0])) for row in rows]
+
+    def known(self, words: Iterable[str], language: Language) -> set[str]:
+        wanted = list(words)
+        if not wanted:
+            return set()
+        mark = self._db.placeholder
+        statement = (
+            f"SELECT term FROM knowledge_terms WHERE language = {mark}"  # noqa: S608
+            f" AND term IN ({', '.join([mark] * len(wanted))})"
+        )
+        return {str(row[0]) for row in self._db.read_rows(statement, [language.value, *wanted])}
+
+    def vocabulary(self, language: Language, shortest: int, longest: int) -> list[str]:
+        rows = self._db.read_rows(self._vocabulary, [language.value, shortest, longest])
+        return [str(row[0]) for row in rows]
+
+
+def _article_reader(dialect: sa.Dialect) -> Callable[[Sequence[Any]], Article]:
+    """An article from a driver row of its columns (in the table's order), each value
+    converted as SQLAlchemy would (the timestamps: the others need nothing)."""
+    columns = list(knowledge_articles.columns)
+    names = [c.name for c in columns]
+    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    convert = [(i, process) for i, process in enumerate(processors) if process is not None]
+
+    def read(row: Sequence[Any]) -> Article:
+        values = list(row)
+        for i, process in convert:
+            values[i] = process(values[i])
+        return article_from_columns(dict(zip(names, values, strict=True)))
+
+    return read
+
+
+def reader_on(db: Reads) -> SearchReader:
+    """The search index's reads on ``db``."""
+    return SearchReads(db)

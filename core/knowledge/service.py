@@ -29,8 +29,14 @@ from postroom.core.knowledge.model import (
     Version,
     VoteCount,
 )
-from postroom.core.knowledge.ports import IndexEntry, SearchIndex, Session, Transactions
-from postroom.core.knowledge.search import MAX_TERM, index_on
+from postroom.core.knowledge.ports import (
+    IndexEntry,
+    SearchIndex,
+    SearchReader,
+    Session,
+    Transactions,
+)
+from postroom.core.knowledge.search import MAX_TERM, Reads, index_on, reader_on
 from postroom.core.knowledge.store import ArticleRepository, ArticleStore
 
 RepositoryFactory = Callable[[Session], ArticleRepository]
@@ -62,15 +68,23 @@ class KnowledgeService:
         db: Transactions,
         clock: Clock,
         *,
+        reader: SearchReader,
         repository: RepositoryFactory = _store,
         index: IndexFactory = _index,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._reader = reader
         self._repository = repository
         self._index = index
         # each language's known words, read once in a while rather than per typo
         self._spelling: dict[Language, tuple[datetime, analysis.Spelling]] = {}
+
+    @staticmethod
+    def search_reader(db: Reads) -> SearchReader:
+        """The search's reads straight on the database (``Database``): driver-level
+        statements, no unit of work (the tests give an in-memory index instead)."""
+        return reader_on(db)
 
     # -------------------------------------------------------------- writing
 
@@ -298,58 +312,58 @@ class KnowledgeService:
         prod = None if product is None else model.parse_product(product).value
         top = None if topic is None else model.parse_key(topic, "topic")
         words = analysis.query_words(text, lang.value)
-        now = self._clock.now()
-
-        def work(uow: Session) -> SearchResult:
-            index = self._index(uow)
-            searched = words
-            corrected = None
-            if words and len(words) <= SHORT_QUERY_WORDS:
-                searched = _corrected(
-                    index, words, lang, lambda: self._spelling_of(index, lang), keep_last=typing
-                )
-                if searched != words:
-                    corrected = " ".join(searched)
-
-            def find(any_word: bool) -> builtins.list[tuple[int, float]]:
-                return index.find(
-                    searched,
-                    lang,
-                    limit=count,
-                    any_word=any_word,
-                    prefix_last=typing,
-                    product=prod,
-                    topic=top,
-                )
-
-            ranked = find(False) if searched else []
-            matched_all = bool(ranked)
-            if not ranked and len(searched) > 1:
-                ranked = find(True)
-            articles = self._repository(uow).by_ids(i for i, _ in ranked)
-            hits = tuple(
-                Hit(
-                    article=articles[i],
-                    score=score,
-                    snippet=analysis.snippet(articles[i].text, searched, lang.value),
-                )
-                for i, score in ranked
-                if i in articles
+        # Read-only unless recorded: each read is one statement of its own, with no
+        # unit of work (the reader's), and the articles come with the ranked query.
+        reader = self._reader
+        searched = words
+        corrected = None
+        if words and len(words) <= SHORT_QUERY_WORDS:
+            searched = _corrected(
+                reader, words, lang, lambda: self._spelling_of(lang), keep_last=typing
             )
-            if record:
+            if searched != words:
+                corrected = " ".join(searched)
+
+        def find(any_word: bool) -> builtins.list[tuple[Article, float]]:
+            return reader.find(
+                searched,
+                lang,
+                limit=count,
+                any_word=any_word,
+                prefix_last=typing,
+                product=prod,
+                topic=top,
+            )
+
+        ranked = find(False) if searched else []
+        matched_all = bool(ranked)
+        if not ranked and len(searched) > 1:
+            ranked = find(True)
+        hits = tuple(
+            Hit(
+                article=article,
+                score=score,
+                snippet=analysis.snippet(article.text, searched, lang.value),
+            )
+            for article, score in ranked
+        )
+        if record:
+            now = self._clock.now()
+
+            def keep(uow: Session) -> None:
                 self._repository(uow).record_search(analysis.fold(text), lang, len(hits), now)
                 uow.commit()
-            return SearchResult(
-                query=text, language=lang, hits=hits, corrected=corrected, matched_all=matched_all
-            )
 
-        return self._db.run(work, readonly=not record)
+            self._db.run(keep)
+        return SearchResult(
+            query=text, language=lang, hits=hits, corrected=corrected, matched_all=matched_all
+        )
 
-    def _spelling_of(self, index: SearchIndex, language: Language) -> analysis.Spelling:
+    def _spelling_of(self, language: Language) -> analysis.Spelling:
         now = self._clock.now()
         kept = self._spelling.get(language)
         if kept is None or now - kept[0] >= SPELLING_KEPT:
-            kept = (now, analysis.Spelling(index.vocabulary(language, 1, MAX_TERM)))
+            kept = (now, analysis.Spelling(self._reader.vocabulary(language, 1, MAX_TERM)))
             self._spelling[language] = kept
         return kept[1]
 
@@ -477,7 +491,7 @@ def _entry(article: Article) -> IndexEntry:
 
 
 def _corrected(
-    index: SearchIndex,
+    reader: SearchReader,
     words: builtins.list[str],
     language: Language,
     spelling: Callable[[], analysis.Spelling],
@@ -493,7 +507,7 @@ def _corrected(
     # known for sure; only the others (typos, or words newer than the cache) are asked.
     known = spelling()
     unknown = {w for w in candidates if w not in known}
-    unknown -= index.known(unknown, language)
+    unknown -= reader.known(unknown, language)
     if not unknown:
         return words
     return [(known.nearest(w) or w) if w in unknown else w for w in words]

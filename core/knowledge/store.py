@@ -45,6 +45,9 @@ knowledge_articles = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("published_at", UtcDateTime(), nullable=True),
+    # the body's plain text, rendered when the article is written: what a search's
+    # snippets are made from, read in the ranked query's own round trip
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("family", "language", name="uq_knowledge_articles_family_language"),
     sa.Index("ix_knowledge_articles_browse", "language", "status", "product", "topic"),
 )
@@ -195,14 +198,16 @@ class ArticleRepository(Protocol):
     def deflection(self) -> DeflectionReport: ...
 
 
-def _article(m: Any) -> Article:
+def article_from_columns(m: Any) -> Article:
+    """An article from its row's columns by name (a mapping)."""
+    body, text = str(m["body"]), str(m["text"])
     return Article(
         id=int(m["id"]),
         family=str(m["family"]),
         slug=str(m["slug"]),
         language=Language(m["language"]),
         title=str(m["title"]),
-        body=str(m["body"]),
+        body=body,
         product=Product(m["product"]),
         topic=str(m["topic"]),
         status=Status(m["status"]),
@@ -212,6 +217,8 @@ def _article(m: Any) -> Article:
         updated_at=m["updated_at"],
         published_at=m["published_at"],
         related=tuple(str(m["related"]).split()),
+        # (a row written by other means than the store has no text: rendered on use)
+        stored_text=(body, text) if text or not body else None,
     )
 
 
@@ -231,6 +238,7 @@ def _values(article: Article) -> dict[str, Any]:
         "created_at": article.created_at,
         "updated_at": article.updated_at,
         "published_at": article.published_at,
+        "text": article.text,
     }
 
 
@@ -260,7 +268,7 @@ class ArticleStore:
         row = self.connection.execute(
             sa.select(knowledge_articles).where(knowledge_articles.c.slug == slug)
         ).first()
-        return None if row is None else _article(row._mapping)
+        return None if row is None else article_from_columns(row._mapping)
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, Article]:
         wanted = list(ids)
@@ -269,7 +277,7 @@ class ArticleStore:
         rows = self.connection.execute(
             sa.select(knowledge_articles).where(knowledge_articles.c.id.in_(wanted))
         )
-        return {int(row.id): _article(row._mapping) for row in rows}
+        return {int(row.id): article_from_columns(row._mapping) for row in rows}
 
     def of_family(self, family: str) -> list[Article]:
         rows = self.connection.execute(
@@ -277,7 +285,7 @@ class ArticleStore:
             .where(knowledge_articles.c.family == family)
             .order_by(knowledge_articles.c.language)
         )
-        return [_article(row._mapping) for row in rows]
+        return [article_from_columns(row._mapping) for row in rows]
 
     def in_families(self, families: Iterable[str], language: Language) -> list[Article]:
         wanted = list(families)
@@ -289,7 +297,7 @@ class ArticleStore:
                 knowledge_articles.c.language == language.value,
             )
         )
-        found = {row.family: _article(row._mapping) for row in rows}
+        found = {row.family: article_from_columns(row._mapping) for row in rows}
         return [found[family] for family in wanted if family in found]
 
     def browse(
@@ -310,7 +318,7 @@ class ArticleStore:
             query = query.where(t.c.product == product.value)
         if topic is not None:
             query = query.where(t.c.topic == topic)
-        return [_article(row._mapping) for row in self.connection.execute(query)]
+        return [article_from_columns(row._mapping) for row in self.connection.execute(query)]
 
     def add_version(self, version: Version) -> None:
         self.connection.execute(

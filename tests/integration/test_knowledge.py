@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import ValidationError
 from postroom.core.knowledge import markdown_files
-from postroom.core.knowledge.model import Language, Status, make_draft
+from postroom.core.knowledge.model import Language, Status, make_draft, plain_text
+from postroom.core.knowledge.store import knowledge_articles
 from postroom.frontends.cli import cli
 
 
@@ -65,6 +67,17 @@ def test_search_ranks_the_title_first_and_keeps_languages_apart(shipped: Postroo
     assert hits == tuple(sorted(hits, key=lambda h: -h.score))
 
 
+def test_a_search_can_keep_to_one_product_and_topic(shipped: Postroom) -> None:
+    kb = shipped.knowledge
+    everywhere = kb.search("meter", "en", limit=50).hits
+    assert {h.article.product.value for h in everywhere} > {"meters"}
+    hits = kb.search("meter", "en", limit=50, product="meters", topic="inspections").hits
+    assert hits
+    assert {(h.article.product.value, h.article.topic) for h in hits} == {("meters", "inspections")}
+    assert {h.article.slug for h in hits} < {h.article.slug for h in everywhere}
+    assert kb.search("meter", "en", product="billing", topic="inspections").hits == ()
+
+
 def test_a_typo_in_a_short_query_is_forgiven(shipped: Postroom) -> None:
     result = shipped.knowledge.search("inspektion", "en")
     assert result.corrected == "inspection"
@@ -92,11 +105,27 @@ def test_an_edit_is_searchable_at_once_and_an_archived_article_is_gone(
         related=list(article.related),
     )
     assert kb.edit("order-ink", draft, "ana@staff").version == 2
-    assert [h.article.slug for h in kb.search("zebra striped", "en").hits] == ["order-ink"]
+    hits = kb.search("zebra striped", "en").hits
+    assert [h.article.slug for h in hits] == ["order-ink"]
+    assert "<mark>zebra</mark>-<mark>striped</mark> seal" in hits[0].snippet  # the new text
     assert [v.version for v in kb.versions("order-ink")] == [1]
     kb.archive("order-ink")
     assert kb.search("zebra striped", "en").hits == ()
     assert kb.get("order-ink", staff=True).status == Status.ARCHIVED
+
+
+def test_each_article_keeps_its_plain_text_which_the_search_reads_back(
+    shipped: Postroom,
+) -> None:
+    articles = knowledge_articles
+    with shipped.db.engine.connect() as connection:
+        kept = dict(connection.execute(sa.select(articles.c.slug, articles.c.text)).all())
+    article = shipped.knowledge.get("meter-locked")
+    assert kept["meter-locked"] == plain_text(article.body)
+    assert "## The inspection" in article.body
+    assert "## " not in kept["meter-locked"]  # no markup: the words alone
+    [hit, *_] = shipped.knowledge.search("meter locked", "en").hits
+    assert hit.article.text == kept[hit.article.slug]  # read with the hit, not rendered
 
 
 def test_reports_count_missed_searches_votes_and_deflection(shipped: Postroom) -> None:

@@ -95,6 +95,8 @@ def test_a_lone_read_on_an_unreachable_database_is_reported_unavailable(tmp_path
         database = Database(url)
         with pytest.raises(StorageUnavailable, match="unavailable"):
             database.read_alone(f"SELECT {database.placeholder}", (1,))
+        with pytest.raises(StorageUnavailable, match="unavailable"):
+            database.read_rows(f"SELECT {database.placeholder}", (1,))
         database.dispose()
 
 

@@ -176,7 +176,8 @@ class FakeArticles:
 
 @attrs.define
 class FakeIndex:
-    """``SearchIndex`` by brute force: every stem of every entry, counted."""
+    """``SearchIndex`` and ``SearchReader`` by brute force: every stem of every entry,
+    counted."""
 
     db: FakeDatabase
 
@@ -197,7 +198,7 @@ class FakeIndex:
         prefix_last: bool = False,
         product: str | None = None,
         topic: str | None = None,
-    ) -> list[tuple[int, float]]:
+    ) -> list[tuple[Article, float]]:
         wanted = analysis.stems(words, language.value)
         scored = []
         for entry in self.db.state.index.values():
@@ -217,7 +218,9 @@ class FakeIndex:
             counts = [count(s, i == len(wanted) - 1) for i, s in enumerate(wanted)]
             if (any(counts) if any_word else all(counts)) and counts:
                 scored.append((entry.article_id, float(sum(counts))))
-        return sorted(scored, key=lambda s: (-s[1], s[0]))[:limit]
+        best = sorted(scored, key=lambda s: (-s[1], s[0]))[:limit]
+        articles = self.db.state.articles
+        return [(attrs.evolve(articles[i]), score) for i, score in best if i in articles]
 
     def _words(self, language: Language) -> set[str]:
         return {

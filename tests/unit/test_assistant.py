@@ -50,6 +50,7 @@ def assistant() -> Assistant:
         FrozenClock.at("2026-03-02T09:30:00+00:00"),
         repository=lambda _: FakeArticles(db),
         index=lambda _: FakeIndex(db),
+        reader=FakeIndex(db),
     )
     for family, slug, language, title, body in [
         ("meter-locked", "meter-locked", "en", "The meter is locked and will not print",

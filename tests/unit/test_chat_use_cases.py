@@ -141,7 +141,11 @@ def desk() -> FakeDesk:
 def chat(clock: FrozenClock, desk: FakeDesk) -> ChatService:
     db = FakeDatabase()
     kb = KnowledgeService(
-        db, clock, repository=lambda _: FakeArticles(db), index=lambda _: FakeIndex(db)
+        db,
+        clock,
+        repository=lambda _: FakeArticles(db),
+        index=lambda _: FakeIndex(db),
+        reader=FakeIndex(db),
     )
     kb.write(
         make_draft(

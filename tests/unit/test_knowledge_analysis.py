@@ -1,5 +1,7 @@
 """Search text analysis: folding, stems, snippets and edit distance (pure)."""
 
+import pytest
+
 from postroom.core.knowledge import analysis
 from postroom.core.knowledge.model import Language
 from postroom.core.knowledge.search import fts5_query, fts5_text, tsquery
@@ -45,6 +47,37 @@ def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
     assert out.count("<mark>") == 2
     assert "&lt;b&gt;" in out
     assert "<b>" not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "marked"),
+    [
+        # folded in place: case and accents are found by the one pass
+        ("L'échéance est ÉCHUE, la machine est bloquée.", ["echue"], ["ÉCHUE"]),
+        ("Une Échéance, des échéances.", ["echeance"], ["Échéance", "échéances"]),
+        # a ligature folds to two letters: the text is read word by word, alike
+        ("Le cœur de l\u2019échéance : échue.", ["coeur", "echue"], ["cœur", "échue"]),
+        ("Straße, Œuvre; œuvres!", ["oeuvre"], ["Œuvre", "œuvres"]),
+    ],
+)
+def test_a_snippet_ignores_case_accents_and_ligatures(
+    text: str, query: list[str], marked: list[str]
+) -> None:
+    out = analysis.snippet(text, query, "fr")
+    assert [part.split("</mark>")[0] for part in out.split("<mark>")[1:]] == marked
+
+
+def test_a_long_text_is_cut_around_the_densest_run_of_matches() -> None:
+    words = [f"w{i}" for i in range(100)]
+    words[40] = words[44] = "refund"
+    words[80] = "Refunds"
+    out = analysis.snippet(" ".join(words), ["refund"], "en", width=10)
+    # three words of context before the first of the densest run, ten words in all
+    assert out == "… w37 w38 w39 <mark>refund</mark> w41 w42 w43 <mark>refund</mark> w45 w46 …"
+    assert analysis.snippet("", ["refund"], "en") == ""
+    assert (
+        analysis.snippet("No match here.", ["refund"], "en") == "No match here"
+    )  # to its last word
 
 
 def test_query_text_has_no_operator_a_reader_could_inject() -> None:

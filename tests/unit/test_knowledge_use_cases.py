@@ -26,7 +26,11 @@ def db() -> FakeDatabase:
 @pytest.fixture
 def kb(db: FakeDatabase, clock: FrozenClock) -> KnowledgeService:
     return KnowledgeService(
-        db, clock, repository=lambda _: FakeArticles(db), index=lambda _: FakeIndex(db)
+        db,
+        clock,
+        repository=lambda _: FakeArticles(db),
+        index=lambda _: FakeIndex(db),
+        reader=FakeIndex(db),
     )
 
 
