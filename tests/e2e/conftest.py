@@ -199,6 +199,12 @@ def page(browser):
     context.close()
 
 
+def wait_signed_in(page) -> None:
+    """After the sign-in form's button: wait until the portal has answered it (a page
+    opened before then races the sign-in and finds the visitor signed out)."""
+    page.wait_for_url(lambda url: "/account/sign-in" not in url)
+
+
 @attrs.frozen
 class PortalOwner:
     """A server and the owner of its demo customer, who signs in with these."""

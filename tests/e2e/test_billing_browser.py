@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import wait_signed_in
 from pypdf import PdfReader
 
 from postroom.core.app import Postroom
@@ -65,6 +66,7 @@ def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, axe, l
     page.locator("form", has=page.locator("input[name=password]")).locator(
         "button[type=submit]"
     ).click()
+    wait_signed_in(page)
     page.goto(f"{base}/billing")
     if language == "fr":
         page.select_option("#lang", "fr")

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import DemoTemplate, serve_demo
+from conftest import DemoTemplate, serve_demo, wait_signed_in
 
 from postroom.core.app import Postroom
 from postroom.core.cases.model import Actor
@@ -58,6 +58,7 @@ def _sign_in(page, base: str, email: str, password: str) -> None:
     page.locator("form", has=page.locator("input[name=password]")).locator(
         "button[type=submit]"
     ).click()
+    wait_signed_in(page)
 
 
 LANGUAGES = {
@@ -107,6 +108,8 @@ def test_assistant_then_agent_and_the_transcript_in_the_case(
         customer.wait_for_selector(f"#chat-log li.chat-agent:has-text('{answer}')", timeout=15_000)
         agent_page.reload()
         agent_page.locator("form[action$='/end'] button").click()
+        agent_page.context.close()
+        customer_context.close()
 
         config = Config.load({}, data_dir=server.data_dir)
         with Postroom.open(config=config) as postroom:

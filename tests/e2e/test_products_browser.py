@@ -3,6 +3,8 @@ in, finds the demo meter's contracts, registers a product and asks to move it.""
 
 from __future__ import annotations
 
+from conftest import wait_signed_in
+
 
 def test_an_owner_sees_contracts_registers_a_product_and_asks_to_move_it(demo_owner, page) -> None:
     base = demo_owner.server.base
@@ -13,6 +15,7 @@ def test_an_owner_sees_contracts_registers_a_product_and_asks_to_move_it(demo_ow
     page.locator("form", has=page.locator("input[name=password]")).locator(
         "button[type=submit]"
     ).click()
+    wait_signed_in(page)
     page.goto(f"{base}/products")
     assert page.locator("h1").inner_text() == "My products"
     assert page.get_by_text("350 Fifth Avenue").is_visible()

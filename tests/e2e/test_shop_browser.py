@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import wait_signed_in
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -65,6 +66,7 @@ def test_an_owner_orders_two_supplies_and_sees_the_order_ship(
     page.locator("form", has=page.locator("input[name=password]")).locator(
         "button[type=submit]"
     ).click()
+    wait_signed_in(page)
     page.goto(f"{base}/shop")
     page.select_option("#lang", language)  # the owner reads the portal in this language
     page.locator("form.language button[type=submit]").click()

@@ -4,6 +4,8 @@ opens the lost demo parcel and asks support for a trace."""
 
 from __future__ import annotations
 
+from conftest import wait_signed_in
+
 from postroom.core.demo import DEMO_SHIPMENTS
 
 LOST = "9400111201080805010007"  # the demo's parcel whose scans stop (ORD-1047)
@@ -24,6 +26,7 @@ def test_a_visitor_tracks_a_number_and_an_owner_asks_a_trace(demo_owner, page) -
     page.locator("form", has=page.locator("input[name=password]")).locator(
         "button[type=submit]"
     ).click()
+    wait_signed_in(page)
     page.goto(f"{base}/shipments")
     assert page.locator("h1").inner_text() == "My shipments"
     assert page.locator("table tbody tr").count() == len(DEMO_SHIPMENTS)
