@@ -460,3 +460,6 @@ class SqlTransactions:
             lambda uow: work(SqlIdentityUnit(uow, self._outbox, self._open_account)),
             readonly=readonly,
         )
+
+    def reading(self, connection: Connection) -> IdentityRepository:
+        return SqlIdentityRepository(connection)
