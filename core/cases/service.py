@@ -121,7 +121,8 @@ class CasesService:
         self._listeners: list[MessageListener] = []
         self._escalation_listeners: list[EscalationListener] = []
 
-        supervision = Supervision(self, warning_minutes=warning_minutes)
+        steps = _Steps(self)
+        supervision = Supervision(steps, warning_minutes=warning_minutes)
         # routing and people
         self.set_agent = supervision.set_agent
         self.agents = supervision.agents
@@ -135,7 +136,7 @@ class CasesService:
         self.link_account = supervision.link_account
         self.add_link = supervision.add_link
         self.report = supervision.report
-        desk = ClaimsDesk(self, refunds=refunds, shipments=shipments or TrackingNumberAsGiven())
+        desk = ClaimsDesk(steps, refunds=refunds, shipments=shipments or TrackingNumberAsGiven())
         # traces and claims
         self.request_trace = desk.request_trace
         self.file_claim = desk.file_claim
@@ -256,7 +257,7 @@ class CasesService:
         links: Iterable[Link] = (),
         message_id: str | None = None,
         attachments: Iterable[AttachmentRef] = (),
-    ) -> _OpenRequest:
+    ) -> OpenRequest:
         if not isinstance(by, Actor):
             raise ValidationError("say who opens the case", code="invalid_actor")
         if by.kind is ActorKind.CUSTOMER:
@@ -278,7 +279,7 @@ class CasesService:
             who = attrs.evolve(who, email=by.id, name=who.name or by.name)
         if by.kind is ActorKind.CUSTOMER and not who.name:
             who = attrs.evolve(who, name=by.name)
-        return _OpenRequest(
+        return OpenRequest(
             by=by,
             customer_number=None if account is None else account.number,
             subject=clean_subject,
@@ -293,7 +294,7 @@ class CasesService:
             attachments=tuple(_check_attachment(a) for a in attachments),
         )
 
-    def _open(self, uow: Session, request: _OpenRequest, calendar: BusinessCalendar) -> Case:
+    def _open(self, uow: Session, request: OpenRequest, calendar: BusinessCalendar) -> Case:
         repository = self._repository(uow)
         now = self._clock.now()
         recurring = request.customer_number is not None and model.is_recurring_count(
@@ -554,7 +555,7 @@ class CasesService:
         if outcome is False:
             follow_up = self._open(
                 uow,
-                _OpenRequest(
+                OpenRequest(
                     by=by,
                     customer_number=case.customer_number,
                     subject=case.subject,
@@ -903,8 +904,46 @@ class _Joined:
         raise AssertionError("the caller's transaction is the caller's to commit")
 
 
+class _Steps:
+    """``steps.CaseSteps`` over the service: the one place its desks reach its store,
+    ports and steps."""
+
+    def __init__(self, service: CasesService) -> None:
+        self._s = service
+        self.db = service._db
+        self.clock = service._clock
+        self.accounts = service._accounts
+        self.staff = service._staff
+        self.mail = service._mail
+        self.links = service._links
+        self.find = service.find
+        self.found = service._found
+        self.calendar = service.calendar
+        self.staff_member = service.staff_member
+        self.open = service.open
+        self.request = service._request
+        self.open_request = service._open
+        self.moved = service._moved
+        self.post = service._post
+        self.history = service._history
+        self.queue = service._queue
+
+    @property
+    def targets(self) -> SlaTargets:
+        return self._s.targets  # a setting staff may change: read when used
+
+    def repository(self, session: Session) -> CaseRepository:
+        return self._s._repository(session)
+
+    def escalated(self, case: Case) -> None:
+        for listener in self._s._escalation_listeners:
+            listener(case)
+
+
 @attrs.frozen
-class _OpenRequest:
+class OpenRequest:
+    """A case to open, its fields checked (``CasesService.open``'s arguments)."""
+
     by: Actor
     customer_number: str | None
     subject: str
