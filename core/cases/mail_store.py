@@ -131,9 +131,11 @@ _SENT_SINCE = sa.select(
     ),
     sa.func.max(sa.case((_t.c.notified.is_(True), 1), else_=0)),
 ).where(_t.c.sender == sa.bindparam("sender"), _t.c.received_at > sa.bindparam("since"))
-_CASES_OF = sa.select(cases_mail_ids.c.message_id, cases_mail_ids.c.case_number).where(
-    cases_mail_ids.c.message_id.in_(sa.bindparam("ids", expanding=True))
-)
+_CASE_IDS = sa.select(cases_mail_ids.c.message_id, cases_mail_ids.c.case_number)
+_CASES_OF = _CASE_IDS.where(cases_mail_ids.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+# a new email names one id, its own: a statement whose text never changes (an IN list
+# is rendered again at each execution, and PostgreSQL prepares only what repeats)
+_CASE_OF = _CASE_IDS.where(cases_mail_ids.c.message_id == sa.bindparam("id"))
 
 
 class MailStore:
@@ -183,7 +185,10 @@ class MailStore:
     def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         if not message_ids:
             return {}
-        rows = self._c.execute(_CASES_OF, {"ids": list(message_ids)})
+        if len(message_ids) == 1:
+            rows = self._c.execute(_CASE_OF, {"id": message_ids[0]})
+        else:
+            rows = self._c.execute(_CASES_OF, {"ids": list(message_ids)})
         return {str(r[0]): str(r[1]) for r in rows}
 
     def remember(
