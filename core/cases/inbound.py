@@ -18,6 +18,11 @@ and keeps it, always, with what became of it:
   else an unknown contact that staff can link) and is acknowledged by an email that
   carries the case number and threads with the sender's message.
 
+Emails that arrive together (``postroom mail serve``'s threads) are kept in one
+transaction (``group_commit.GroupCommit``), each answered once that transaction
+committed; when it fails, each of its emails is taken again alone, so only the email
+at fault fails (docs/cases-email.md).
+
 Attachments are checked by content (``attachments``), stored by their sha256
 (``attachment_files``) and handed to the case; a refused one is named in the case's
 message with the reason, and stays in the kept original.
