@@ -293,7 +293,13 @@ class CaseMail:
         taken = self._db.run(work)
         claimed = [message_id for t in taken for message_id in t.claimed]
         if claimed:  # acknowledgements and notices go after the commit, never before
-            self._messages.hand_over(claimed)
+            try:
+                self._messages.hand_over(claimed)
+            except Exception:  # committed: taking the emails again would double them
+                log.exception(
+                    "%d messages not handed over: the worker sends them once their claim runs out",
+                    len(claimed),
+                )
         return [t.received for t in taken]
 
     def _keep_alone(self, arrival: _Arrival) -> Received | BaseException:

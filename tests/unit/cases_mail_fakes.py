@@ -187,6 +187,8 @@ class FakeMessages:
     db: FakeDatabase
     delivered: list[str] = attrs.field(factory=list)
     claimed: list[str] = attrs.field(factory=list)
+    #: what handing messages over raises (the sender is down)
+    hand_over_error: Exception | None = None
 
     def add(
         self, connection: Any, notification: Notification, *, claimed: bool = False
@@ -199,6 +201,8 @@ class FakeMessages:
 
     def hand_over(self, message_ids: Sequence[str]) -> None:
         assert set(message_ids) <= set(self.claimed)
+        if self.hand_over_error is not None:
+            raise self.hand_over_error
         self.delivered.extend(message_ids)
 
 

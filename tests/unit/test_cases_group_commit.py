@@ -202,3 +202,15 @@ def test_an_unexpected_error_with_one_email_fails_that_email_alone():
     assert isinstance(answers[1], RuntimeError)  # its SMTP client is answered 451
     assert [answers[0].outcome, answers[2].outcome] == [Outcome.OPENED] * 2
     assert len(channel.mail.kept()) == 2  # the failed one is not kept: it comes again
+
+
+def test_emails_committed_stay_as_they_are_when_their_acknowledgements_cannot_be_handed_over():
+    held = _held_channel(hold=2)
+    channel = held[0]
+    channel.messages.hand_over_error = ConnectionError("the outgoing server is down")
+    answers = _receive_all(held, _emails("first", "two", "three"))
+    # kept once each, opened: the worker sends the claimed acknowledgements later
+    assert [a.outcome for a in answers] == [Outcome.OPENED] * 3
+    assert len(channel.mail.kept()) == 3
+    assert len(channel.outbox) == 3
+    assert channel.db.state.commits == [1, 2]
