@@ -13,6 +13,7 @@ from typing import Any, Protocol, Self
 
 import attrs
 import pluggy
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from postroom.core import __version__, migrate
@@ -798,12 +799,12 @@ class _MailSenders:
     def __init__(self, identity: IdentityService) -> None:
         self._identity = identity
 
-    def find(self, address: str) -> Sender:
+    def find_in(self, connection: Connection, address: str) -> Sender:
         try:
-            user = self._identity.by_email(address)
-        except (NotFound, ValidationError):
+            user = self._identity.by_email_in(connection, address)
+        except ValidationError:
             return Sender(address)
-        if user.staff or user.account_number is None or user.verified_at is None:
+        if user is None or user.staff or user.account_number is None or user.verified_at is None:
             return Sender(address)
         return Sender(address, user.name, user.account_number, user.id, user.language)
 

@@ -20,6 +20,7 @@ import html
 import mailbox
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from email import encoders
@@ -52,8 +53,28 @@ _UNFIT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _NOT_ATOM = re.compile(r"[^A-Za-z0-9_.-]+")
 #: SMTP's line length limit (RFC 5322 2.1.1), without the CRLF
 _MAX_LINE = 998
+
+
+class _WirePolicy(email.policy.Compat32):
+    """``compat32`` with CRLF line ends, writing a header that needs no folding as it is:
+    ``compat32`` sends every value through ``email.header.Header``, which cost more than
+    the rest of rendering for the short ASCII headers an email mostly has (issue 14's
+    acknowledgements). ``Header`` leaves such a value unchanged too."""
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\r" not in value
+            and "\n" not in value
+            and len(name) + 2 + len(value) <= (self.max_line_length or 78)
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
+
+
 #: the wire form of an email: CRLF line ends
-_WIRE = email.policy.compat32.clone(linesep="\r\n")
+_WIRE = _WirePolicy(linesep="\r\n")
 
 
 def check_header(name: str, value: str) -> str:
@@ -149,16 +170,18 @@ def render(notification: Notification, *, sender: str, now: datetime) -> bytes:
         for header, key in (("In-Reply-To", "in_reply_to"), ("References", "references"))
         if notification.data.get(key)
     ]
+    rich = notification.html or text_to_html(notification.body, language)
+    texts = (notification.body, rich)
     body: Message = MIMEMultipart(
         "alternative",
-        _subparts=[
-            _text_part(notification.body, "plain"),
-            _text_part(notification.html or text_to_html(notification.body, language), "html"),
-        ],
+        _subparts=[_text_part(notification.body, "plain"), _text_part(rich, "html")],
+        boundary=_boundary(texts),
     )
     if notification.attachments:
         body = MIMEMultipart(
-            "mixed", _subparts=[body, *(_attached(a) for a in notification.attachments)]
+            "mixed",
+            _subparts=[body, *(_attached(a) for a in notification.attachments)],
+            boundary=_boundary((*texts, str(body.get_boundary()))),
         )
     body["From"] = formataddr(parseaddr(sender), charset="utf-8")
     body["To"] = formataddr((name, to), charset="utf-8") if name else to
@@ -183,6 +206,16 @@ def compose(notification: Notification, *, sender: str, now: datetime) -> EmailM
     )
     assert isinstance(message, EmailMessage)
     return message
+
+
+def _boundary(texts: tuple[str, ...]) -> str:
+    """A multipart boundary found in none of ``texts`` (the parts' text as it may go
+    out unencoded; base64 never holds one). The generator's own choice compiles a
+    regular expression for every email."""
+    while True:
+        boundary = f"==============={secrets.randbelow(10**19):019d}=="
+        if not any(boundary in text for text in texts):
+            return boundary
 
 
 def _text_part(text: str, subtype: str) -> MIMEText:

@@ -5,8 +5,6 @@ or denied with a reason."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import attrs
 
 from postroom.core.cases import claims, model
@@ -24,11 +22,9 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.cases.ports import ClaimRefunds, Session, ShipmentLookup
+from postroom.core.cases.steps import CaseSteps
 from postroom.core.errors import NotFound, PermissionDenied, ValidationError
 from postroom.core.money import Money
-
-if TYPE_CHECKING:
-    from postroom.core.cases.service import CasesService
 
 DOCUMENT_NAMES = {
     Document.PROOF_OF_MAILING: "proof of mailing or shipping receipt",
@@ -46,9 +42,9 @@ class ClaimView:
 
 class ClaimsDesk:
     def __init__(
-        self, cases: CasesService, *, refunds: ClaimRefunds, shipments: ShipmentLookup
+        self, steps: CaseSteps, *, refunds: ClaimRefunds, shipments: ShipmentLookup
     ) -> None:
-        self._c = cases
+        self._c = steps
         self._refunds = refunds
         self._shipments = shipments
 
@@ -98,13 +94,13 @@ class ClaimsDesk:
         account_number = by.account if by.kind is ActorKind.CUSTOMER else customer_number
         if account_number is None:
             raise ValidationError("name the customer account", code="missing_account")
-        account = self._c._accounts.get(account_number)
+        account = self._c.accounts.get(account_number)
         if value.currency != account.currency:
             raise ValidationError(
                 f"account {account.number} is in {account.currency}", code="currency_mismatch"
             )
         what = "Lost parcel" if clean_kind is ClaimKind.LOST else "Damaged parcel"
-        request = self._c._request(
+        request = self._c.request(
             by=by,
             customer_number=account.number,
             subject=f"{what} claim: {shipment.tracking_number}",
@@ -114,19 +110,19 @@ class ClaimsDesk:
             links=[Link(LinkKind.SHIPMENT, shipment.tracking_number)],
         )
         calendar = self._c.calendar(account.number)
-        now = self._c._clock.now()
+        now = self._c.clock.now()
 
         def work(uow: Session) -> ClaimView:
-            case = self._c._open(uow, request, calendar)
+            case = self._c.open_request(uow, request, calendar)
             claim = claims.new_claim(case.id, clean_kind, shipment.tracking_number, value, now)
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             repository.save_claim(claim)
             missing = ", ".join(DOCUMENT_NAMES[d] for d in claim.missing)
-            self._c._history(repository, case, by, now, "claim", f"filed; missing: {missing}")
+            self._c.history(repository, case, by, now, "claim", f"filed; missing: {missing}")
             uow.commit()
             return ClaimView(case, claim)
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     def claim(self, customer_number: str, number: str) -> ClaimView:
         """The account's claim on case ``number``; another account's is not found."""
@@ -140,7 +136,7 @@ class ClaimsDesk:
         clean = case_number(number)
 
         def work(uow: Session) -> ClaimView:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             case = resolve(repository, clean)
             if case is None or not allowed(case):  # type: ignore[operator]
                 raise not_found(number)
@@ -149,7 +145,7 @@ class ClaimsDesk:
                 raise NotFound(f"case {case.number} has no claim", code="claim_not_found")
             return ClaimView(case, claim)
 
-        return self._c._db.run(work, readonly=True)
+        return self._c.db.run(work, readonly=True)
 
     def add_claim_document(
         self, number: str, document: str, attachment: AttachmentRef, *, by: Actor
@@ -160,7 +156,7 @@ class ClaimsDesk:
         if not isinstance(attachment, AttachmentRef):
             raise ValidationError("a document is a stored attachment", code="invalid_attachment")
         clean = case_number(number)
-        now = self._c._clock.now()
+        now = self._c.clock.now()
         found = self._c.find(clean)
         if found is None or not (
             by.is_staff or (by.kind is ActorKind.CUSTOMER and found.customer_number == by.account)
@@ -168,7 +164,7 @@ class ClaimsDesk:
             raise not_found(number)
 
         def work(uow: Session) -> Claim:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             case = locked(repository, found.number)
             claim = repository.claim(case.id)
             if claim is None:
@@ -177,7 +173,7 @@ class ClaimsDesk:
                 raise ValidationError("the claim was decided already", code="claim_decided")
             claim.documents[clean_document] = attachment.sha256
             repository.save_claim(claim)
-            self._c._post(
+            self._c.post(
                 uow,
                 repository,
                 case,
@@ -191,11 +187,11 @@ class ClaimsDesk:
                     attachments=(attachment,),
                 ),
             )
-            self._c._history(repository, case, by, now, "claim", f"document {clean_document}")
+            self._c.history(repository, case, by, now, "claim", f"document {clean_document}")
             uow.commit()
             return claim
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     def decide_claim(
         self,
@@ -268,7 +264,7 @@ class ClaimsDesk:
 
     def _record(self, number: str, decided: Claim, amount: Money | None) -> None:
         def work(uow: Session) -> None:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             current = locked(repository, number)
             claim = repository.claim(current.id)
             assert claim is not None
@@ -276,7 +272,7 @@ class ClaimsDesk:
             repository.save_claim(decided)
             uow.commit()
 
-        self._c._db.run(work)
+        self._c.db.run(work)
 
     def _finish(
         self, number: str, decided: Claim, amount: Money | None, by: Actor, *, check: bool
@@ -285,10 +281,10 @@ class ClaimsDesk:
         and resolve the case, in one commit; ``check``: the decision is new here (a
         refund's was recorded before its credit)."""
         text = _decision_text(decided)
-        calendar = self._c.calendar(self._c._found(number).customer_number)
+        calendar = self._c.calendar(self._c.found(number).customer_number)
 
         def work(uow: Session) -> Claim:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             current = locked(repository, number)
             claim = repository.claim(current.id)
             assert claim is not None
@@ -296,15 +292,15 @@ class ClaimsDesk:
                 claims.check_decision(claim, decided.outcome, amount)
             elif claim.decided_at is not None:  # a racing retry finished it
                 return claim
-            now = self._c._clock.now()
+            now = self._c.clock.now()
             told = attrs.evolve(decided, decided_at=now)
             repository.save_claim(told)
             if current.first_response_at is None:
                 current = attrs.evolve(current, first_response_at=now)
             if current.active:  # a case the customer closed meanwhile stays closed
-                current = self._c._moved(repository, current, Status.RESOLVED, by, now, calendar)
+                current = self._c.moved(repository, current, Status.RESOLVED, by, now, calendar)
             repository.update(current)
-            self._c._post(
+            self._c.post(
                 uow,
                 repository,
                 current,
@@ -317,11 +313,11 @@ class ClaimsDesk:
                     created_at=now,
                 ),
             )
-            self._c._history(repository, current, by, now, "claim", text)
+            self._c.history(repository, current, by, now, "claim", text)
             uow.commit()
             return told
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
 
 def _decision_text(claim: Claim) -> str:

@@ -18,6 +18,11 @@ and keeps it, always, with what became of it:
   else an unknown contact that staff can link) and is acknowledged by an email that
   carries the case number and threads with the sender's message.
 
+Emails that arrive together (``postroom mail serve``'s threads) are kept in one
+transaction (``group_commit.GroupCommit``), each answered once that transaction
+committed; when it fails, each of its emails is taken again alone, so only the email
+at fault fails (docs/cases-email.md).
+
 Attachments are checked by content (``attachments``), stored by their sha256
 (``attachment_files``) and handed to the case; a refused one is named in the case's
 message with the reason, and stays in the kept original.
@@ -30,9 +35,10 @@ thread, so the customer's mail program threads it and a reply finds its case.
 from __future__ import annotations
 
 import builtins
+import logging
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 from sqlalchemy.engine import Connection
@@ -50,6 +56,7 @@ from postroom.core.cases.email_in import (
     parse_email,
     without_tags,
 )
+from postroom.core.cases.group_commit import GroupCommit
 from postroom.core.cases.mail_model import (
     FLOOD_WINDOW,
     Direction,
@@ -78,6 +85,7 @@ from postroom.core.outbox import CUSTOMER_PREFIX
 from postroom.core.ports import Notification, Translation, VirusScanner
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------- ports
@@ -117,31 +125,29 @@ class EmailToCase:
     attachments: tuple[CheckedFile, ...]
 
 
-#: Called in the cases area's unit of work with the case the email went to, so that
-#: what the channel records commits or rolls back with the case itself.
-AfterCase = Callable[[Connection, str], None]
-
-
 class CaseDesk(Protocol):
-    """The cases area as the email channel calls it (``pr.cases``, adapted in app.py)."""
+    """The cases area as the email channel calls it (``pr.cases``, adapted in
+    mail_desk.py), on the channel's transaction ``connection``: the case commits or
+    rolls back with the email's keeping and its acknowledgement."""
 
-    def find(self, number: str) -> CaseFacts | None:
+    def find_in(self, connection: Connection, number: str) -> CaseFacts | None:
         """The case ``number`` (followed to the case it was merged into), None if none."""
         ...
 
-    def open_by_email(self, email: EmailToCase, then: AfterCase) -> str:
+    def open_in(self, connection: Connection, email: EmailToCase) -> str:
         """Open a case on the email channel; its number."""
         ...
 
-    def add_by_email(self, number: str, email: EmailToCase, then: AfterCase) -> str:
-        """Add the customer's email to case ``number`` (reopening it, or opening a
-        follow-up that links it, by the cases area's rules); the case it went to."""
+    def add_in(self, connection: Connection, case: CaseFacts, email: EmailToCase) -> str:
+        """Add the customer's email to ``case`` (reopening it, or opening a follow-up
+        that links it, by the cases area's rules); the number of the case it went to."""
         ...
 
 
 class Senders(Protocol):
-    def find(self, address: str) -> Sender:
-        """Who ``address`` is: a user of a customer account, else an unknown contact."""
+    def find_in(self, connection: Connection, address: str) -> Sender:
+        """Who ``address`` is, read on the caller's transaction ``connection``: a user of
+        a customer account, else an unknown contact."""
         ...
 
 
@@ -174,6 +180,8 @@ class MailSettings:
     max_bytes: int = 25 * 1024 * 1024
     attachments: AttachmentLimits = attrs.field(factory=AttachmentLimits)
     language: str = "en"
+    #: the most emails of concurrent callers kept in one transaction
+    max_batch: int = 64
 
 
 RepositoryFactory = Callable[[Connection], MailRepository]
@@ -212,15 +220,30 @@ class CaseMail:
         self.settings = settings
         self._scanner = scanner
         self._repository = repository
+        #: emails of concurrent callers (the SMTP server's threads) kept together
+        self.batches: GroupCommit[_Arrival, Received] = GroupCommit(
+            self._keep_all, max_batch=settings.max_batch
+        )
 
     # ------------------------------------------------------------------ inbound
 
     def receive(
         self, raw: bytes, *, envelope_sender: str | None = None, source: str = "smtp"
     ) -> Received:
-        """Take one inbound email (its bytes as they came); what became of it. Raises
-        ``ValidationError`` (``mail_too_large``) only for an email over the size limit,
-        which is then not kept: the SMTP server refuses it, so the sender is told."""
+        """Take one inbound email (its bytes as they came); what became of it, once it
+        is committed. Raises ``ValidationError`` (``mail_too_large``) only for an email
+        over the size limit, which is then not kept: the SMTP server refuses it, so the
+        sender is told.
+
+        The email is read (parsed, its attachments checked and stored by content) in
+        the caller's thread; it is then kept, with its case and acknowledgement, in one
+        transaction with the emails other threads are taking at the same moment
+        (``GroupCommit``). If that transaction fails, each of its emails is taken again
+        in a transaction of its own, so that only the email at fault fails."""
+        return self.batches.submit(self._read(raw, envelope_sender, source))
+
+    def _read(self, raw: bytes, envelope_sender: str | None, source: str) -> _Arrival:
+        """What can be known of an email before the store is asked anything."""
         if len(raw) > self.settings.max_bytes:
             raise ValidationError(
                 f"the email is {len(raw)} bytes; the limit is {self.settings.max_bytes}",
@@ -230,97 +253,142 @@ class CaseMail:
         try:
             email = parse_email(raw, envelope_sender=envelope_sender)
         except UnreadableEmail as error:
-            return self._keep_only(keep, Outcome.REJECTED, error.code)
+            return _Arrival(keep, settled=(Outcome.REJECTED, error.code))
         keep.sender, keep.subject, keep.message_id = email.sender, email.subject, email.message_id
         if email.automatic is not None:
-            return self._keep_only(keep, Outcome.AUTOMATIC, email.automatic)
-        now = self._clock.now()
-
-        def screen(session: Session) -> tuple[str | None, bool, bool, list[str]]:
-            repository = self._repository(session.connection)
-            own = [email.message_id] if email.message_id else []
-            cases = repository.cases_of([*own, *email.thread_ids])
-            sent, told = repository.sent_since(email.sender, now - FLOOD_WINDOW)
-            threaded = [cases[i] for i in email.thread_ids if i in cases]
-            return (
-                cases.get(email.message_id) if email.message_id else None,
-                over_limit(sent, self.settings.per_hour),
-                told,
-                list(dict.fromkeys(threaded)),
-            )
-
-        duplicate_of, flooding, told, threaded = self._db.run(screen, readonly=True)
-        if duplicate_of is not None:
-            return self._keep_only(keep, Outcome.DUPLICATE, "mail_duplicate", duplicate_of)
-        sender = self._senders.find(email.sender)
-        if flooding:
-            return self._flooded(keep, sender, notify=not told)
-        target = self._target(email, sender, threaded)
+            return _Arrival(keep, email, settled=(Outcome.AUTOMATIC, email.automatic))
+        # checked (a virus scanner may take its time) and stored by content out of the
+        # batch: the same file again is stored once, so a retried email adds nothing
         files, refused = self._attachments(email)
-        to_case = EmailToCase(
-            sender=attrs.evolve(sender, name=(sender.name or email.sender_name)[:MAX_NAME]),
-            subject=_subject(email.subject if target else without_tags(email.subject)),
-            body=_body(email, refused),
+        return _Arrival(
+            keep,
+            email,
+            files=files,
+            refused=tuple(refused),
             # a Message-Id for every email (one is made for an email without), so that
             # the case's thread and a retry of the same email recognise it
             message_id=email.message_id or self._new_message_id("inbound"),
-            in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
-            attachments=files,
         )
-        # set, not appended: the cases area may run its transaction (and this) again
-        done: dict[str, Any] = {}
 
-        def record(connection: Connection, number: str) -> None:
-            # a reply to a long-resolved case opens a follow-up: a new case, acknowledged
-            outcome = Outcome.APPENDED if number == target else Outcome.OPENED
-            repository = self._repository(connection)
-            keep.store(repository, outcome, "", number)
-            assert to_case.message_id is not None
-            repository.remember(to_case.message_id, number, Direction.IN, now)
-            done["outcome"] = outcome
-            done["acknowledgement"] = (
-                self._acknowledge(connection, repository, number, email, to_case)
-                if outcome is Outcome.OPENED
-                else None
+    def _keep_all(self, arrivals: Sequence[_Arrival]) -> list[Received | BaseException]:
+        """Keep ``arrivals`` in one transaction; if it fails, each in one of its own (an
+        error in an email's place is that email's alone)."""
+        if len(arrivals) > 1:
+            try:
+                return list(self._keep_together(arrivals))
+            except Exception as error:
+                log.info(
+                    "a batch of %d inbound emails failed (%s): each is taken alone",
+                    len(arrivals),
+                    type(error).__name__,
+                )
+        return [self._keep_alone(arrival) for arrival in arrivals]
+
+    def _keep_together(self, arrivals: Sequence[_Arrival]) -> list[Received]:
+        def work(session: Session) -> list[_Taken]:
+            taken = [self._take(session.connection, arrival) for arrival in arrivals]
+            session.commit()
+            return taken
+
+        taken = self._db.run(work)
+        claimed = [message_id for t in taken for message_id in t.claimed]
+        if claimed:  # acknowledgements and notices go after the commit, never before
+            try:
+                self._messages.hand_over(claimed)
+            except Exception:  # committed: taking the emails again would double them
+                log.exception(
+                    "%d messages not handed over: the worker sends them once their claim runs out",
+                    len(claimed),
+                )
+        return [t.received for t in taken]
+
+    def _keep_alone(self, arrival: _Arrival) -> Received | BaseException:
+        try:
+            try:
+                return self._keep_together([arrival])[0]
+            except _Refused as refused:
+                # the cases area refused it: kept for staff rather than lost or retried
+                return self._keep_only(arrival.keep, Outcome.REJECTED, refused.code)
+        except Exception as error:  # its caller answers for it (451: tried again later)
+            return error
+
+    def _take(self, connection: Connection, arrival: _Arrival) -> _Taken:
+        """Keep one email on the batch's ``connection``, with what it does: a case
+        opened or added to, its acknowledgement written (claimed) to the outbox."""
+        keep, email = arrival.keep, arrival.email
+        repository = self._repository(connection)
+        if email is None or arrival.settled is not None:
+            outcome, reason = arrival.settled or (Outcome.REJECTED, "mail_unreadable")
+            keep.store(repository, outcome, reason, None)
+            return _Taken(Received(kept_id=keep.id, outcome=outcome, reason=reason))
+        now = self._clock.now()
+        own = [email.message_id] if email.message_id else []
+        cases = repository.cases_of([*own, *email.thread_ids])
+        duplicate_of = cases.get(email.message_id) if email.message_id else None
+        if duplicate_of is not None:
+            keep.store(repository, Outcome.DUPLICATE, "mail_duplicate", duplicate_of)
+            return _Taken(
+                Received(
+                    kept_id=keep.id,
+                    outcome=Outcome.DUPLICATE,
+                    case_number=duplicate_of,
+                    reason="mail_duplicate",
+                )
             )
-
+        sender = self._senders.find_in(connection, email.sender)
+        sent, told = repository.sent_since(email.sender, now - FLOOD_WINDOW)
+        if over_limit(sent, self.settings.per_hour):
+            return self._flooded(connection, repository, keep, sender, notify=not told)
+        threaded = list(dict.fromkeys(cases[i] for i in email.thread_ids if i in cases))
+        target = self._target(connection, email, sender, threaded)
+        to_case = EmailToCase(
+            sender=attrs.evolve(sender, name=(sender.name or email.sender_name)[:MAX_NAME]),
+            subject=_subject(email.subject if target else without_tags(email.subject)),
+            body=_body(email, arrival.refused),
+            message_id=arrival.message_id,
+            in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
+            attachments=arrival.files,
+        )
         try:
             if target is None:
-                number = self._desk.open_by_email(to_case, record)
+                number = self._desk.open_in(connection, to_case)
             else:
-                number = self._desk.add_by_email(target, to_case, record)
+                number = self._desk.add_in(connection, target, to_case)
         except StorageUnavailable:
             raise  # the sending server tries again later
         except PostroomError as error:
-            # the cases area refused it: kept for staff rather than lost or retried forever
-            return self._keep_only(keep, Outcome.REJECTED, error.code)
-        if "outcome" not in done:  # the desk stored no message with this email's id
-
-            def settle(session: Session) -> None:
-                record(session.connection, number)
-                session.commit()
-
-            self._db.run(settle)
-        if done["acknowledgement"] is not None:
-            self._messages.hand_over([done["acknowledgement"]])
-        return Received(
-            kept_id=keep.id,
-            outcome=done["outcome"],
-            case_number=number,
-            refused_files=tuple(f"{name}: {reason}" for name, reason in refused),
+            raise _Refused(error.code) from error
+        # a reply to a long-resolved case opens a follow-up: a new case, acknowledged
+        opened = target is None or number != target.number
+        outcome = Outcome.OPENED if opened else Outcome.APPENDED
+        keep.store(repository, outcome, "", number)
+        repository.remember(arrival.message_id, number, Direction.IN, now)
+        acknowledgement = (
+            self._acknowledge(connection, repository, number, email, to_case) if opened else None
+        )
+        return _Taken(
+            Received(
+                kept_id=keep.id,
+                outcome=outcome,
+                case_number=number,
+                refused_files=tuple(f"{name}: {reason}" for name, reason in arrival.refused),
+            ),
+            () if acknowledgement is None else (acknowledgement,),
         )
 
     def _new_message_id(self, kind: str) -> str:
         return f"<{kind}.{secrets.token_hex(12)}@{self.settings.domain}>"
 
-    def _target(self, email: InboundEmail, sender: Sender, threaded: list[str]) -> str | None:
+    def _target(
+        self, connection: Connection, email: InboundEmail, sender: Sender, threaded: list[str]
+    ) -> CaseFacts | None:
         """The case this email continues, if its sender may write to it: the tag first,
         then the cases its In-Reply-To / References name."""
         candidates = ([email.case_tag] if email.case_tag else []) + threaded
         for number in dict.fromkeys(candidates):
-            case = self._desk.find(number)
+            case = self._desk.find_in(connection, number)
             if case is not None and may_write_to(sender, case.contact_email, case.customer_number):
-                return case.number
+                return case
         return None
 
     def _attachments(
@@ -367,33 +435,38 @@ class CaseMail:
             claimed=True,
         )
 
-    def _flooded(self, keep: _Keeper, sender: Sender, *, notify: bool) -> Received:
-        def work(session: Session) -> str | None:
-            repository = self._repository(session.connection)
-            keep.store(repository, Outcome.RATE_LIMITED, "mail_rate_limited", None, notify)
-            told = None
-            if notify:
-                texts = mail_messages.flood_notice(self.settings.per_hour)
-                language = _language(sender.language or self.settings.language, texts)
-                subject, body = texts[language]
-                told = self._messages.add(
-                    session.connection,
-                    Notification(
-                        recipient=sender.address,
-                        subject=subject,
-                        body=body,
-                        kind="cases.mail_rate_limited",
-                        language=language,
-                    ),
-                    claimed=True,
-                ).id
-            session.commit()
-            return told
-
-        told = self._db.run(work)
-        if told is not None:
-            self._messages.hand_over([told])
-        return Received(kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited")
+    def _flooded(
+        self,
+        connection: Connection,
+        repository: MailRepository,
+        keep: _Keeper,
+        sender: Sender,
+        *,
+        notify: bool,
+    ) -> _Taken:
+        keep.store(repository, Outcome.RATE_LIMITED, "mail_rate_limited", None, notify)
+        told: tuple[str, ...] = ()
+        if notify:
+            texts = mail_messages.flood_notice(self.settings.per_hour)
+            language = _language(sender.language or self.settings.language, texts)
+            subject, body = texts[language]
+            notice = self._messages.add(
+                connection,
+                Notification(
+                    recipient=sender.address,
+                    subject=subject,
+                    body=body,
+                    kind="cases.mail_rate_limited",
+                    language=language,
+                ),
+                claimed=True,
+            )
+            assert notice.id is not None
+            told = (notice.id,)
+        received = Received(
+            kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited"
+        )
+        return _Taken(received, told)
 
     def _keep_only(
         self, keep: _Keeper, outcome: Outcome, reason: str, case_number: str | None = None
@@ -493,7 +566,8 @@ class CaseMail:
             return  # notes stay inside; an area that acts for a case tells people itself
         if case.contact.email:
             to = case.contact.email
-            language = self._senders.find(to).language or self.settings.language
+            found = self._senders.find_in(session.connection, to)
+            language = found.language or self.settings.language
         elif case.customer_number is not None:
             to, language = f"{CUSTOMER_PREFIX}{case.customer_number}", self.settings.language
         else:
@@ -527,6 +601,38 @@ class CaseMail:
         if found is None:
             raise NotFound(f"no kept email {kept_id}", code="mail_not_found")
         return found
+
+
+@attrs.define
+class _Arrival:
+    """An inbound email read in its caller's thread, waiting for its batch."""
+
+    keep: _Keeper
+    email: InboundEmail | None = None
+    #: what became of it already (an unreadable email, a robot's): kept, nothing more
+    settled: tuple[Outcome, str] | None = None
+    files: tuple[CheckedFile, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+    #: its Message-Id, or the one made for an email without
+    message_id: str = ""
+
+
+@attrs.frozen
+class _Taken:
+    """What keeping an email did: its answer, and the outbox messages it wrote claimed
+    (handed to the sender once the batch committed)."""
+
+    received: Received
+    claimed: tuple[str, ...] = ()
+
+
+class _Refused(Exception):
+    """The cases area refused an email (its error's ``code``): taken alone, the email
+    is kept as rejected, for staff."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @attrs.define
@@ -575,7 +681,7 @@ def _subject(subject: str) -> str:
     return subject or "(no subject)"
 
 
-def _body(email: InboundEmail, refused: list[tuple[str, str]]) -> str:
+def _body(email: InboundEmail, refused: Sequence[tuple[str, str]]) -> str:
     """The case's message: the email's text (cut to what a message holds: the whole
     email stays kept), and the attachments that were refused, with why."""
     notes = ""

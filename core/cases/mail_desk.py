@@ -1,84 +1,54 @@
 """The cases service as the email channel's ``CaseDesk``: what ``inbound.CaseMail``
-asks of ``pr.cases``, and the listener that runs the channel's bookkeeping in the very
-transaction that stores the case's new message."""
+asks of ``pr.cases``, on the channel's transaction, so that a case opened or added to
+commits or rolls back with the email's keeping and its acknowledgement."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from sqlalchemy.engine import Connection
 
-from postroom.core.cases.inbound import AfterCase, CaseFacts, EmailToCase
+from postroom.core.cases.inbound import CaseFacts, EmailToCase
 from postroom.core.cases.mail_model import Sender
-from postroom.core.cases.model import Actor, AttachmentRef, Case, Channel, Contact, Message
-from postroom.core.cases.ports import Session
+from postroom.core.cases.model import Actor, AttachmentRef, Case, Channel, Contact
 from postroom.core.cases.service import CasesService
 
 
 class ServiceDesk:
-    """``inbound.CaseDesk`` over ``CasesService``. ``then`` of an email is called by the
-    service's message listener for the message carrying that email's Message-Id, so it
-    commits (or is retried, or rolls back) with the case."""
+    """``inbound.CaseDesk`` over ``CasesService``."""
 
     def __init__(self, cases: CasesService) -> None:
         self._cases = cases
-        self._pending: dict[str, AfterCase] = {}
-        self._lock = threading.Lock()
-        cases.add_message_listener(self._on_message)
 
-    def find(self, number: str) -> CaseFacts | None:
-        case = self._cases.find(number)
+    def find_in(self, connection: Connection, number: str) -> CaseFacts | None:
+        case = self._cases.find_in(connection, number)
         return None if case is None else _facts(case)
 
-    def open_by_email(self, email: EmailToCase, then: AfterCase) -> str:
+    def open_in(self, connection: Connection, email: EmailToCase) -> str:
         sender = email.sender
-        with self._awaiting(email.message_id, then):
-            case = self._cases.open(
-                by=_actor(sender, sender.account),
-                subject=email.subject,
-                description=email.body,
-                channel=Channel.EMAIL,
-                customer_number=sender.account,
-                contact=Contact(name=sender.name, email=sender.address),
-                message_id=email.message_id,
-                attachments=_refs(email),
-            )
+        case = self._cases.open_in(
+            connection,
+            by=_actor(sender, sender.account),
+            subject=email.subject,
+            description=email.body,
+            channel=Channel.EMAIL,
+            customer_number=sender.account,
+            contact=Contact(name=sender.name, email=sender.address),
+            message_id=email.message_id,
+            attachments=_refs(email),
+        )
         return case.number
 
-    def add_by_email(self, number: str, email: EmailToCase, then: AfterCase) -> str:
-        case = self._cases.find(number)
-        with self._awaiting(email.message_id, then):
-            posted = self._cases.add_customer_message(
-                number,
-                email.body,
-                by=_actor(email.sender, None if case is None else case.customer_number),
-                channel=Channel.EMAIL,
-                message_id=email.message_id,
-                in_reply_to=email.in_reply_to,
-                attachments=_refs(email),
-            )
+    def add_in(self, connection: Connection, case: CaseFacts, email: EmailToCase) -> str:
+        posted = self._cases.add_customer_message_in(
+            connection,
+            case.number,
+            email.body,
+            by=_actor(email.sender, case.customer_number),
+            channel=Channel.EMAIL,
+            message_id=email.message_id,
+            in_reply_to=email.in_reply_to,
+            attachments=_refs(email),
+        )
         return posted.case.number
-
-    @contextmanager
-    def _awaiting(self, message_id: str | None, then: AfterCase) -> Iterator[None]:
-        if message_id is None:
-            yield
-            return
-        with self._lock:
-            self._pending[message_id] = then
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._pending.pop(message_id, None)
-
-    def _on_message(self, session: Session, case: Case, message: Message) -> None:
-        if message.message_id is None:
-            return
-        with self._lock:
-            then = self._pending.get(message.message_id)
-        if then is not None:
-            then(session.connection, case.number)
 
 
 def _facts(case: Case) -> CaseFacts:

@@ -121,7 +121,8 @@ class CasesService:
         self._listeners: list[MessageListener] = []
         self._escalation_listeners: list[EscalationListener] = []
 
-        supervision = Supervision(self, warning_minutes=warning_minutes)
+        steps = _Steps(self)
+        supervision = Supervision(steps, warning_minutes=warning_minutes)
         # routing and people
         self.set_agent = supervision.set_agent
         self.agents = supervision.agents
@@ -135,7 +136,7 @@ class CasesService:
         self.link_account = supervision.link_account
         self.add_link = supervision.add_link
         self.report = supervision.report
-        desk = ClaimsDesk(self, refunds=refunds, shipments=shipments or TrackingNumberAsGiven())
+        desk = ClaimsDesk(steps, refunds=refunds, shipments=shipments or TrackingNumberAsGiven())
         # traces and claims
         self.request_trace = desk.request_trace
         self.file_claim = desk.file_claim
@@ -256,7 +257,7 @@ class CasesService:
         links: Iterable[Link] = (),
         message_id: str | None = None,
         attachments: Iterable[AttachmentRef] = (),
-    ) -> _OpenRequest:
+    ) -> OpenRequest:
         if not isinstance(by, Actor):
             raise ValidationError("say who opens the case", code="invalid_actor")
         if by.kind is ActorKind.CUSTOMER:
@@ -278,7 +279,7 @@ class CasesService:
             who = attrs.evolve(who, email=by.id, name=who.name or by.name)
         if by.kind is ActorKind.CUSTOMER and not who.name:
             who = attrs.evolve(who, name=by.name)
-        return _OpenRequest(
+        return OpenRequest(
             by=by,
             customer_number=None if account is None else account.number,
             subject=clean_subject,
@@ -293,7 +294,7 @@ class CasesService:
             attachments=tuple(_check_attachment(a) for a in attachments),
         )
 
-    def _open(self, uow: Session, request: _OpenRequest, calendar: BusinessCalendar) -> Case:
+    def _open(self, uow: Session, request: OpenRequest, calendar: BusinessCalendar) -> Case:
         repository = self._repository(uow)
         now = self._clock.now()
         recurring = request.customer_number is not None and model.is_recurring_count(
@@ -481,6 +482,15 @@ class CasesService:
             return None
         return self._db.run(lambda uow: resolve(self._repository(uow), clean), readonly=True)
 
+    def find_in(self, connection: Any, number: str) -> Case | None:
+        """``find`` on the caller's transaction ``connection`` (it sees what that
+        transaction wrote so far)."""
+        try:
+            clean = model.parse_case_number(number)
+        except ValidationError:
+            return None
+        return resolve(self._repository(_Joined(connection)), clean)
+
     # ------------------------------------------------------------- messages
 
     def add_customer_message(
@@ -498,68 +508,96 @@ class CasesService:
         customer: the case opens again and the SLA clock runs. Resolved within the
         reopen window: it reopens. Closed, or resolved longer ago: a follow-up case
         opens, linked to this one, and takes the message."""
-        if by.kind not in (ActorKind.CUSTOMER, ActorKind.CONTACT):
-            raise PermissionDenied("only the customer writes as the customer", code="not_customer")
-        clean = case_number(number)
-        text = model.parse_body(body, required=not attachments)
-        refs = tuple(_check_attachment(a) for a in attachments)
-        clean_channel = model.parse_channel(channel)
-        clean_id = model.parse_message_id(message_id)
-        clean_reply = model.parse_message_id(in_reply_to)
-        now = self._clock.now()
-        found = self.find(clean)
+        request = _customer_message(number, body, by, channel, message_id, in_reply_to, attachments)
+        found = self.find(request.number)
         if found is None or not may_write(by, found):
             raise not_found(number)
         calendar = self.calendar(found.customer_number)
 
         def work(uow: Session) -> Posted:
-            repository = self._repository(uow)
-            case = locked(repository, found.number)
-            outcome = model.reply_reopens(case, now, self.reopen_days)
-            follow_up = False
-            if outcome is False:
-                case = self._open(
-                    uow,
-                    _OpenRequest(
-                        by=by,
-                        customer_number=case.customer_number,
-                        subject=case.subject,
-                        description=text or "(attachments)",
-                        channel=clean_channel,
-                        priority=case.priority,
-                        department=case.department,
-                        contact=case.contact,
-                        links=(*case.links, Link(LinkKind.CASE, case.number)),
-                        message_id=clean_id,
-                        attachments=refs,
-                    ),
-                    calendar,
-                )
-                self._history(repository, case, by, now, "follow-up", found.number)
-                uow.commit()
-                messages = repository.messages(case.id)
-                return Posted(case, messages[-1], follow_up=True)
-            if outcome is True:
-                case = _reopened(case, now, calendar, self.targets)
-                self._history(repository, case, by, now, "reopened", "")
-            elif case.status is Status.WAITING:
-                case = _resumed(case, now, calendar, self.targets, Status.OPEN)
-                self._history(repository, case, by, now, "status", Status.OPEN.value)
-            case = attrs.evolve(case, updated_at=now)
-            repository.update(case)
-            message = self._post(
-                uow,
-                repository,
-                case,
-                _thread_message(
-                    case, MessageKind.CUSTOMER, by, text, now, clean_id, clean_reply, refs
-                ),
-            )
-            self._history(repository, case, by, now, "message", "")
+            posted = self._add_customer_message(uow, request, found.number, calendar)
             uow.commit()
-            return Posted(case, message, follow_up)
+            return posted
 
         return self._db.run(work)
+
+    def add_customer_message_in(
+        self,
+        connection: Any,
+        number: str,
+        body: str,
+        *,
+        by: Actor,
+        channel: str | Channel = Channel.WEB,
+        message_id: str | None = None,
+        in_reply_to: str | None = None,
+        attachments: Iterable[AttachmentRef] = (),
+    ) -> Posted:
+        """``add_customer_message`` on the caller's transaction ``connection`` (it
+        commits or rolls back with the caller's work: the email channel keeps the email
+        in the same transaction)."""
+        request = _customer_message(number, body, by, channel, message_id, in_reply_to, attachments)
+        joined = _Joined(connection)
+        found = resolve(self._repository(joined), request.number)
+        if found is None or not may_write(by, found):
+            raise not_found(number)
+        calendar = self.calendar(found.customer_number)
+        return self._add_customer_message(joined, request, found.number, calendar)
+
+    def _add_customer_message(
+        self, uow: Session, request: _MessageRequest, number: str, calendar: BusinessCalendar
+    ) -> Posted:
+        by = request.by
+        now = self._clock.now()
+        repository = self._repository(uow)
+        case = locked(repository, number)
+        outcome = model.reply_reopens(case, now, self.reopen_days)
+        if outcome is False:
+            follow_up = self._open(
+                uow,
+                OpenRequest(
+                    by=by,
+                    customer_number=case.customer_number,
+                    subject=case.subject,
+                    description=request.text or "(attachments)",
+                    channel=request.channel,
+                    priority=case.priority,
+                    department=case.department,
+                    contact=case.contact,
+                    links=(*case.links, Link(LinkKind.CASE, case.number)),
+                    message_id=request.message_id,
+                    attachments=request.attachments,
+                ),
+                calendar,
+            )
+            self._history(repository, follow_up, by, now, "follow-up", case.number)
+            messages = repository.messages(follow_up.id)
+            return Posted(follow_up, messages[-1], follow_up=True)
+        if outcome is True:
+            case = _reopened(case, now, calendar, self.targets)
+            self._history(repository, case, by, now, "reopened", "")
+        elif case.status is Status.WAITING:
+            case = _resumed(case, now, calendar, self.targets, Status.OPEN)
+            self._history(repository, case, by, now, "status", Status.OPEN.value)
+        case = attrs.evolve(case, updated_at=now)
+        repository.update(case)
+        message = self._post(
+            uow,
+            repository,
+            case,
+            _thread_message(
+                case,
+                MessageKind.CUSTOMER,
+                by,
+                request.text,
+                now,
+                request.message_id,
+                request.in_reply_to,
+                request.attachments,
+            ),
+        )
+        self._history(repository, case, by, now, "message", "")
+        return Posted(case, message)
 
     def reply(
         self,
@@ -866,8 +904,46 @@ class _Joined:
         raise AssertionError("the caller's transaction is the caller's to commit")
 
 
+class _Steps:
+    """``steps.CaseSteps`` over the service: the one place its desks reach its store,
+    ports and steps."""
+
+    def __init__(self, service: CasesService) -> None:
+        self._s = service
+        self.db = service._db
+        self.clock = service._clock
+        self.accounts = service._accounts
+        self.staff = service._staff
+        self.mail = service._mail
+        self.links = service._links
+        self.find = service.find
+        self.found = service._found
+        self.calendar = service.calendar
+        self.staff_member = service.staff_member
+        self.open = service.open
+        self.request = service._request
+        self.open_request = service._open
+        self.moved = service._moved
+        self.post = service._post
+        self.history = service._history
+        self.queue = service._queue
+
+    @property
+    def targets(self) -> SlaTargets:
+        return self._s.targets  # a setting staff may change: read when used
+
+    def repository(self, session: Session) -> CaseRepository:
+        return self._s._repository(session)
+
+    def escalated(self, case: Case) -> None:
+        for listener in self._s._escalation_listeners:
+            listener(case)
+
+
 @attrs.frozen
-class _OpenRequest:
+class OpenRequest:
+    """A case to open, its fields checked (``CasesService.open``'s arguments)."""
+
     by: Actor
     customer_number: str | None
     subject: str
@@ -879,6 +955,45 @@ class _OpenRequest:
     links: tuple[Link, ...]
     message_id: str | None
     attachments: tuple[AttachmentRef, ...]
+
+
+@attrs.frozen
+class _MessageRequest:
+    """A customer's message, checked before any transaction."""
+
+    number: str
+    text: str
+    by: Actor
+    channel: Channel
+    message_id: str | None
+    in_reply_to: str | None
+    attachments: tuple[AttachmentRef, ...]
+
+
+def _customer_message(
+    number: str,
+    body: str,
+    by: Actor,
+    channel: str | Channel,
+    message_id: str | None,
+    in_reply_to: str | None,
+    attachments: Iterable[AttachmentRef],
+) -> _MessageRequest:
+    if by.kind not in (ActorKind.CUSTOMER, ActorKind.CONTACT):
+        raise PermissionDenied("only the customer writes as the customer", code="not_customer")
+    clean = case_number(number)
+    attached = tuple(attachments)
+    text = model.parse_body(body, required=not attached)
+    refs = tuple(_check_attachment(a) for a in attached)
+    return _MessageRequest(
+        number=clean,
+        text=text,
+        by=by,
+        channel=model.parse_channel(channel),
+        message_id=model.parse_message_id(message_id),
+        in_reply_to=model.parse_message_id(in_reply_to),
+        attachments=refs,
+    )
 
 
 def _thread_message(

@@ -461,6 +461,17 @@ _NEXT_NUMBER = (
 )
 
 
+# routing reads the desk's agents for every new case
+_AGENTS = sa.select(case_agents).order_by(case_agents.c.user_id)
+_DESK_AGENTS = _AGENTS.where(
+    case_agents.c.user_id.in_(
+        sa.select(case_agent_departments.c.user_id).where(
+            case_agent_departments.c.department == sa.bindparam("department")
+        )
+    )
+)
+
+
 class CaseStore:
     """``CaseRepository`` on the unit of work's connection."""
 
@@ -713,16 +724,10 @@ class CaseStore:
         return self._with_links(rows)
 
     def agents(self, department: Department | None = None) -> list[Agent]:
-        query = sa.select(case_agents).order_by(case_agents.c.user_id)
-        if department is not None:
-            query = query.where(
-                case_agents.c.user_id.in_(
-                    sa.select(case_agent_departments.c.user_id).where(
-                        case_agent_departments.c.department == department.value
-                    )
-                )
-            )
-        rows = list(self._c.execute(query))
+        if department is None:
+            rows = list(self._c.execute(_AGENTS))
+        else:
+            rows = list(self._c.execute(_DESK_AGENTS, {"department": department.value}))
         if not rows:
             return []
         departments: dict[int, set[Department]] = {int(r.user_id): set() for r in rows}

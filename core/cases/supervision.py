@@ -9,7 +9,6 @@ import builtins
 import statistics
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -42,12 +41,10 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.cases.ports import Session
+from postroom.core.cases.steps import CaseSteps
 from postroom.core.cases.store import CaseRepository
 from postroom.core.errors import NotFound, ValidationError
 from postroom.core.timezones import default_time_zone, parse_time_zone
-
-if TYPE_CHECKING:
-    from postroom.core.cases.service import CasesService
 
 #: cases the SLA watch takes per run (the next run takes the rest)
 WATCH_BATCH = 500
@@ -67,8 +64,8 @@ class SlaWatch:
 
 
 class Supervision:
-    def __init__(self, cases: CasesService, *, warning_minutes: int) -> None:
-        self._c = cases
+    def __init__(self, steps: CaseSteps, *, warning_minutes: int) -> None:
+        self._c = steps
         self.warning = timedelta(minutes=warning_minutes)
 
     # ---------------------------------------------------------------- people
@@ -96,19 +93,19 @@ class Supervision:
             frozenset(model.parse_department(d) for d in departments),
             available,
         )
-        now = self._c._clock.now()
+        now = self._c.clock.now()
 
         def work(uow: Session) -> Agent:
-            self._c._repository(uow).save_agent(agent, now)
+            self._c.repository(uow).save_agent(agent, now)
             uow.commit()
             return agent
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     def agents(self, department: str | None = None, *, by: Actor) -> builtins.list[Agent]:
         staff_only(by)
         wanted = None if department in (None, "") else model.parse_department(department)
-        return self._c._db.run(lambda uow: self._c._repository(uow).agents(wanted), readonly=True)
+        return self._c.db.run(lambda uow: self._c.repository(uow).agents(wanted), readonly=True)
 
     def set_account_profile(
         self,
@@ -122,7 +119,7 @@ class Supervision:
         """An account's support settings (supervisors): its time zone (None: the
         country's), the state or province whose holidays count, its account manager."""
         supervisors_only(by)
-        account = self._c._accounts.get(customer_number)
+        account = self._c.accounts.get(customer_number)
         profile = AccountProfile(
             customer_number=account.number,
             time_zone=None if time_zone in (None, "") else parse_time_zone(time_zone),
@@ -131,21 +128,21 @@ class Supervision:
                 None if account_manager_id is None else self._c.staff_member(account_manager_id).id
             ),
         )
-        now = self._c._clock.now()
+        now = self._c.clock.now()
 
         def work(uow: Session) -> AccountProfile:
-            self._c._repository(uow).save_profile(profile, now)
+            self._c.repository(uow).save_profile(profile, now)
             uow.commit()
             return profile
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     def account_profile(self, customer_number: str, *, by: Actor) -> AccountProfile:
         """The account's support settings, the defaults filled in (staff)."""
         staff_only(by)
-        account = self._c._accounts.get(customer_number)
-        found = self._c._db.run(
-            lambda uow: self._c._repository(uow).profile(account.number), readonly=True
+        account = self._c.accounts.get(customer_number)
+        found = self._c.db.run(
+            lambda uow: self._c.repository(uow).profile(account.number), readonly=True
         )
         profile = found or AccountProfile(account.number)
         return attrs.evolve(
@@ -161,22 +158,22 @@ class Supervision:
         staff_only(by)
         clean = case_number(number)
         why = model.parse_reason(reason)
-        now = self._c._clock.now()
-        found = self._c._found(clean)
+        now = self._c.clock.now()
+        found = self._c.found(clean)
         calendar = self._c.calendar(found.customer_number)
 
         def work(uow: Session) -> Case:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             case = locked(repository, found.number)
             if case.status is Status.ESCALATED:
                 raise ValidationError(f"case {case.number} is escalated already", code="escalated")
-            case = self._c._moved(repository, case, Status.ESCALATED, by, now, calendar, why)
+            case = self._c.moved(repository, case, Status.ESCALATED, by, now, calendar, why)
             repository.update(case)
             self._tell_supervisors(uow, case, why)
             uow.commit()
             return case
 
-        case = self._c._db.run(work)
+        case = self._c.db.run(work)
         self._escalated(case)
         return case
 
@@ -185,7 +182,7 @@ class Supervision:
         deadline."""
         supervisors_only(by)
         clean_limit, clean_offset = model.check_limit(limit, offset)
-        return self._c._queue(
+        return self._c.queue(
             QueueFilter(
                 statuses=(Status.ESCALATED,),
                 by_priority=True,
@@ -200,14 +197,14 @@ class Supervision:
         deadline (once per deadline): the supervisors are told, and a case not yet
         escalated is escalated (the ``case_escalated`` hook fires for those). Running
         it twice changes nothing."""
-        now = self._c._clock.now()
+        now = self._c.clock.now()
         # business time runs no faster than the wall clock: a case due within the
         # warning in business time is due within it plus the longest closed stretch
         horizon = now + self.warning + timedelta(days=6)
         warned: builtins.list[str] = []
         breached: builtins.list[str] = []
         escalated: builtins.list[Case] = []
-        directory = {member.id: member for member in self._c._staff.staff()}
+        directory = {member.id: member for member in self._c.staff.staff()}
         calendars: dict[str | None, BusinessCalendar] = {}
 
         def calendar_of(case: Case) -> BusinessCalendar:
@@ -217,7 +214,7 @@ class Supervision:
             return calendars[case.customer_number]
 
         def work(uow: Session) -> None:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             for candidate in repository.to_escalate(now, limit=WATCH_BATCH):
                 case = locked(repository, candidate.number)
                 due = model.breach_due(case, now)
@@ -234,7 +231,7 @@ class Supervision:
                     warned.append(case.number)
             uow.commit()
 
-        self._c._db.run(work)
+        self._c.db.run(work)
         for case in escalated:
             self._escalated(case)
         return SlaWatch(tuple(warned), tuple(breached), tuple(c.number for c in escalated))
@@ -257,9 +254,9 @@ class Supervision:
         system = Actor.system()
         if case.status is Status.ESCALATED:
             case = attrs.evolve(case, breached_at=now, escalation_reason=reason, updated_at=now)
-            self._c._history(repository, case, system, now, "breached", reason)
+            self._c.history(repository, case, system, now, "breached", reason)
         else:
-            case = self._c._moved(repository, case, Status.ESCALATED, system, now, calendar, reason)
+            case = self._c.moved(repository, case, Status.ESCALATED, system, now, calendar, reason)
             case = attrs.evolve(case, breached_at=now)
         repository.update(case)
         self._tell_supervisors(uow, case, reason)
@@ -281,7 +278,7 @@ class Supervision:
             return False
         assignee = directory.get(case.assignee_id)
         if assignee is not None:
-            self._c._mail.send(
+            self._c.mail.send(
                 uow.connection,
                 assignee.email,
                 f"[{case.number}] due {due.isoformat(timespec='minutes')}: {case.subject}",
@@ -293,13 +290,13 @@ class Supervision:
             )
         case = attrs.evolve(case, warned_at=now)
         repository.update(case)
-        self._c._history(repository, case, Actor.system(), now, "warned", str(case.assignee_id))
+        self._c.history(repository, case, Actor.system(), now, "warned", str(case.assignee_id))
         return True
 
     def _tell_supervisors(self, uow: Session, case: Case, reason: str) -> None:
-        for member in self._c._staff.staff():
+        for member in self._c.staff.staff():
             if member.role in model.SUPERVISING_ROLES:
-                self._c._mail.send(
+                self._c.mail.send(
                     uow.connection,
                     member.email,
                     f"[{case.number}] escalated: {case.subject}",
@@ -310,8 +307,7 @@ class Supervision:
                 )
 
     def _escalated(self, case: Case) -> None:
-        for listener in self._c._escalation_listeners:
-            listener(case)
+        self._c.escalated(case)
 
     # ------------------------------------------------------- merge and links
 
@@ -320,11 +316,11 @@ class Supervision:
         join the survivor's, it closes, and its number resolves to the survivor."""
         staff_only(by)
         first, second = case_number(duplicate), case_number(into)
-        now = self._c._clock.now()
-        found = self._c._found(first)
+        now = self._c.clock.now()
+        found = self._c.found(first)
 
         def work(uow: Session) -> Case:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             target = resolve(repository, second)
             if target is None:
                 raise not_found(into)
@@ -350,20 +346,20 @@ class Supervision:
                 updated_at=now,
             )
             repository.update(dup)
-            self._c._history(repository, dup, by, now, "merged", f"into {survivor.number}")
+            self._c.history(repository, dup, by, now, "merged", f"into {survivor.number}")
             detail = f"{dup.number} ({moved} messages)"
-            self._c._history(repository, survivor, by, now, "merged", detail)
+            self._c.history(repository, survivor, by, now, "merged", detail)
             uow.commit()
             merged = repository.get(survivor.number)
             assert merged is not None
             return merged
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     def link_account(self, number: str, customer_number: str, *, by: Actor) -> Case:
         """Give a case opened by an unknown contact its customer account (staff)."""
         staff_only(by)
-        account = self._c._accounts.get(customer_number)
+        account = self._c.accounts.get(customer_number)
         return self._change(
             number,
             by,
@@ -380,11 +376,11 @@ class Supervision:
             raise ValidationError("a link is a Link", code="invalid_link")
         clean = model.parse_link(link.kind.value, link.reference)
         clean_number = case_number(number)
-        now = self._c._clock.now()
-        found = self._c._found(clean_number)
+        now = self._c.clock.now()
+        found = self._c.found(clean_number)
 
         def work(uow: Session) -> Case:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             case = locked(repository, found.number)
             if not self._may_link(repository, case, clean):
                 # as for an object that does not exist: another account's is not told apart
@@ -393,7 +389,7 @@ class Supervision:
                     code="link_not_found",
                 )
             if repository.add_link(case.id, clean):
-                self._c._history(
+                self._c.history(
                     repository, case, by, now, "linked", f"{clean.kind.value} {clean.reference}"
                 )
                 uow.commit()
@@ -401,7 +397,7 @@ class Supervision:
             assert linked is not None
             return linked
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     def _may_link(self, repository: CaseRepository, case: Case, link: Link) -> bool:
         """Whether ``link``'s object exists and is the case's account's."""
@@ -410,7 +406,7 @@ class Supervision:
             return target is not None and model.linkable_case(case, target)
         if case.customer_number is None:
             return False  # a case of an unknown contact links an account's objects once linked
-        return self._c._links.belongs(case.customer_number, link)
+        return self._c.links.belongs(case.customer_number, link)
 
     def _change(
         self,
@@ -423,21 +419,21 @@ class Supervision:
         unless: Callable[[Case], bool],
     ) -> Case:
         clean = case_number(number)
-        now = self._c._clock.now()
-        found = self._c._found(clean)
+        now = self._c.clock.now()
+        found = self._c.found(clean)
 
         def work(uow: Session) -> Case:
-            repository = self._c._repository(uow)
+            repository = self._c.repository(uow)
             case = locked(repository, found.number)
             if unless(case):
                 return case
             case = attrs.evolve(change(case), updated_at=now)
             repository.update(case)
-            self._c._history(repository, case, by, now, action, detail)
+            self._c.history(repository, case, by, now, action, detail)
             uow.commit()
             return case
 
-        return self._c._db.run(work)
+        return self._c.db.run(work)
 
     # --------------------------------------------------------------- reports
 
@@ -454,9 +450,9 @@ class Supervision:
             )
         if until - since > MAX_REPORT:
             raise ValidationError("a report covers at most a year", code="invalid_period")
-        now = self._c._clock.now()
-        rows = self._c._db.run(
-            lambda uow: self._c._repository(uow).report_rows(since, until), readonly=True
+        now = self._c.clock.now()
+        rows = self._c.db.run(
+            lambda uow: self._c.repository(uow).report_rows(since, until), readonly=True
         )
         calendars = {n: self._c.calendar(n) for n in {c.customer_number for c in rows}}
 

@@ -63,6 +63,10 @@ class IdentityUnit(Protocol):
 class Transactions(Protocol):
     def run(self, work: Callable[[IdentityUnit], T], *, readonly: bool = False) -> T: ...
 
+    def reading(self, connection: Any) -> IdentityRepository:
+        """The repository on another area's transaction ``connection``, to read in it."""
+        ...
+
 
 class MeterRegistry(Protocol):
     """The meters area, as registration asks it (wired in core/app.py)."""
@@ -704,6 +708,12 @@ class IdentityService:
         if found is None:
             raise NotFound(f"no user {address}", code="user_not_found")
         return found
+
+    def by_email_in(self, connection: Any, email: str) -> User | None:
+        """The user with the address ``email`` (None if none), read on the caller's
+        transaction ``connection``: the email channel reads its senders in the
+        transaction that keeps their emails."""
+        return self._tx.reading(connection).user_by_email(model.parse_email(email))
 
     def invite(
         self,

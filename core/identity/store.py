@@ -172,6 +172,10 @@ _SESSION_WITH_USER = (
 )
 
 
+# built once: the email channel looks up every inbound email's sender
+_USER_BY_EMAIL = sa.select(identity_users).where(identity_users.c.email == sa.bindparam("email"))
+
+
 class SqlIdentityRepository:
     """``IdentityRepository`` on the unit of work's connection."""
 
@@ -193,9 +197,7 @@ class SqlIdentityRepository:
         return None if row is None else _user(row)
 
     def user_by_email(self, email: str) -> User | None:
-        row = self._c.execute(
-            sa.select(identity_users).where(identity_users.c.email == email)
-        ).first()
+        row = self._c.execute(_USER_BY_EMAIL, {"email": email}).first()
         return None if row is None else _user(row)
 
     def secrets_of(self, user_id: int) -> tuple[str | None, str | None]:
@@ -460,3 +462,6 @@ class SqlTransactions:
             lambda uow: work(SqlIdentityUnit(uow, self._outbox, self._open_account)),
             readonly=readonly,
         )
+
+    def reading(self, connection: Connection) -> IdentityRepository:
+        return SqlIdentityRepository(connection)

@@ -12,7 +12,9 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from postroom.core.app import Postroom
+from postroom.core.cases.mail_model import Outcome
 from postroom.core.cases.model import Actor, Channel, Contact, MessageKind
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
@@ -234,6 +237,57 @@ def test_a_flood_is_rate_limited_told_once_and_kept(inbound: Inbound) -> None:
     notices = [m for m in sent if m["Subject"].startswith("Too many messages")]
     assert len(notices) == 1
     assert len(inbound.pr.case_mail.kept(outcome="rate_limited")) == 2
+
+
+def test_one_email_at_fault_in_a_batch_fails_alone_the_others_are_kept_and_answered_250(
+    inbound: Inbound,
+) -> None:
+    """Emails of concurrent SMTP clients are kept in one transaction; when one of them
+    fails, the batch is rolled back and taken again one email at a time."""
+    pr = inbound.pr
+    entered = threading.Event()
+    pause = threading.Event()
+
+    def listener(session: Any, case: Any, message: Any) -> None:
+        if not entered.is_set():  # the first email holds its batch: four gather behind it
+            entered.set()
+            for _ in range(10_000):
+                if pr.case_mail.batches.waiting >= 4:
+                    break
+                pause.wait(0.001)
+        if "poison" in case.subject:
+            raise ValidationError("refused", code="case_refused")
+        if "bug" in case.subject:
+            raise RuntimeError("a bug in one email's path")
+
+    pr.cases.add_message_listener(listener)
+
+    def send(subject: str) -> tuple[int, str]:
+        return inbound.send(email(f"{subject}@example.com", subject, f"<{subject}@example.com>"))
+
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(send, "first")
+        assert entered.wait(10)
+        rest = {s: pool.submit(send, s) for s in ("two", "poison", "bug", "five")}
+        answers = {"first": first.result(10), **{s: f.result(10) for s, f in rest.items()}}
+    assert pr.case_mail.batches.largest == 4
+    assert answers["poison"][0] == 250
+    assert answers["poison"][1].endswith("rejected")
+    assert answers["bug"][0] == 451  # its sending server tries again: nothing lost
+    opened = [answers[s] for s in ("first", "two", "five")]
+    assert {code for code, _answer in opened} == {250}
+    # the batch's transaction was rolled back whole: the numbers have no gap
+    numbers = sorted(answer.rsplit(" ", 1)[1] for _code, answer in opened)
+    assert numbers == ["C-2026-000001", "C-2026-000002", "C-2026-000003"]
+    assert pr.cases.find("C-2026-000004") is None
+    kept = {k.sender: k for k in pr.case_mail.kept()}
+    assert set(kept) == {f"{s}@example.com" for s in ("first", "two", "poison", "five")}
+    assert (kept["poison@example.com"].outcome, kept["poison@example.com"].reason) == (
+        Outcome.REJECTED,
+        "case_refused",
+    )
+    acknowledged = sorted(m["To"].addresses[0].addr_spec for m in inbound.outgoing.wait_for(3))
+    assert acknowledged == ["first@example.com", "five@example.com", "two@example.com"]
 
 
 def test_attachments_are_kept_by_content_and_a_disguised_one_refused(

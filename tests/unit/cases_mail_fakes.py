@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from postroom.core.cases.inbound import AfterCase, CaseFacts, EmailToCase
+from postroom.core.cases.inbound import CaseFacts, EmailToCase
 from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome, Sender
 from postroom.core.ports import Notification
 
@@ -27,10 +27,22 @@ class Kept:
 
 
 @attrs.define
+class FakeCase:
+    facts: CaseFacts
+    emails: list[EmailToCase] = attrs.field(factory=list)
+    #: a reply to it opens a follow-up case (the cases area's rule for old resolved cases)
+    follow_up: bool = False
+
+
+@attrs.define
 class State:
     kept: list[Kept] = attrs.field(factory=list)
     ids: dict[str, tuple[str, Direction, datetime]] = attrs.field(factory=dict)
     outbox: list[Notification] = attrs.field(factory=list)
+    #: the cases area's cases (they commit or roll back with the channel's transaction)
+    cases: dict[str, FakeCase] = attrs.field(factory=dict)
+    #: transactions committed, and the emails each kept (the batches)
+    commits: list[int] = attrs.field(factory=list)
 
 
 class FakeSession:
@@ -56,6 +68,8 @@ class FakeDatabase:
             raise
         if not session.committed:
             self.state = before
+        elif not readonly:
+            self.state.commits.append(len(self.state.kept) - len(before.kept))
         return result
 
     def repository(self, _connection: Any) -> FakeMailRepository:
@@ -104,24 +118,24 @@ class FakeMailRepository:
 
 
 @attrs.define
-class FakeCase:
-    facts: CaseFacts
-    emails: list[EmailToCase] = attrs.field(factory=list)
-    #: a reply to it opens a follow-up case (the cases area's rule for old resolved cases)
-    follow_up: bool = False
-
-
-@attrs.define
 class FakeCaseDesk:
-    """The cases area: numbers C-2026-000001 on, each email kept with its case."""
+    """The cases area: numbers C-2026-000001 on, each email kept with its case, in the
+    channel's transaction (the fake database's state)."""
 
     db: FakeDatabase
-    cases: dict[str, FakeCase] = attrs.field(factory=dict)
     merged: dict[str, str] = attrs.field(factory=dict)
     #: what the cases area answers to every email, when it refuses them
     refusal: Exception | None = None
+    #: what it answers to an email whose subject holds this text (one refused in a batch)
+    refuse_subject: tuple[str, Exception] | None = None
+    #: called with each email before it is taken (a test holds a batch open with it)
+    before: Callable[[EmailToCase], None] | None = None
 
-    def find(self, number: str) -> CaseFacts | None:
+    @property
+    def cases(self) -> dict[str, FakeCase]:
+        return self.db.state.cases
+
+    def find_in(self, connection: Any, number: str) -> CaseFacts | None:
         case = self.cases.get(self.merged.get(number, number))
         return None if case is None else case.facts
 
@@ -138,36 +152,33 @@ class FakeCaseDesk:
         )
         return number
 
-    def open_by_email(self, email: EmailToCase, then: AfterCase) -> str:
+    def _check(self, email: EmailToCase) -> None:
+        if self.before is not None:
+            self.before(email)
         if self.refusal is not None:
             raise self.refusal
+        if self.refuse_subject is not None and self.refuse_subject[0] in email.subject:
+            raise self.refuse_subject[1]
 
-        def work(session: FakeSession) -> str:
-            number = self._new(email)
-            then(session.connection, number)
-            session.commit()
-            return number
+    def open_in(self, connection: Any, email: EmailToCase) -> str:
+        number = self._new(email)  # written before the refusal: the rollback undoes it
+        self._check(email)
+        return number
 
-        return self.db.run(work)
-
-    def add_by_email(self, number: str, email: EmailToCase, then: AfterCase) -> str:
-        def work(session: FakeSession) -> str:
-            case = self.cases[number]
-            went = self._new(email) if case.follow_up else number
-            if not case.follow_up:
-                case.emails.append(email)
-            then(session.connection, went)
-            session.commit()
-            return went
-
-        return self.db.run(work)
+    def add_in(self, connection: Any, case: CaseFacts, email: EmailToCase) -> str:
+        self._check(email)
+        found = self.cases[case.number]
+        if found.follow_up:
+            return self._new(email)
+        found.emails.append(email)
+        return case.number
 
 
 @attrs.define
 class FakeSenders:
     known: dict[str, Sender] = attrs.field(factory=dict)
 
-    def find(self, address: str) -> Sender:
+    def find_in(self, connection: Any, address: str) -> Sender:
         return self.known.get(address, Sender(address=address))
 
 
@@ -176,6 +187,8 @@ class FakeMessages:
     db: FakeDatabase
     delivered: list[str] = attrs.field(factory=list)
     claimed: list[str] = attrs.field(factory=list)
+    #: what handing messages over raises (the sender is down)
+    hand_over_error: Exception | None = None
 
     def add(
         self, connection: Any, notification: Notification, *, claimed: bool = False
@@ -188,6 +201,8 @@ class FakeMessages:
 
     def hand_over(self, message_ids: Sequence[str]) -> None:
         assert set(message_ids) <= set(self.claimed)
+        if self.hand_over_error is not None:
+            raise self.hand_over_error
         self.delivered.extend(message_ids)
 
 

@@ -257,3 +257,6 @@ class FakeTransactions:
             self.repo.__dict__.update(before)
             self.customers.accounts = accounts_before
         return result
+
+    def reading(self, connection: Any) -> FakeRepository:
+        return self.repo

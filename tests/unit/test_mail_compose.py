@@ -3,10 +3,14 @@ retries, clickable links, and no header injection."""
 
 from __future__ import annotations
 
+import email.policy
+import re
 from datetime import UTC, datetime
 
+import attrs
 import pytest
 
+from postroom.core import mail
 from postroom.core.errors import ValidationError
 from postroom.core.mail import compose, email_address, message_id, text_to_html
 from postroom.core.ports import Notification
@@ -176,3 +180,38 @@ def test_a_line_break_in_a_threading_header_is_refused():
             now=datetime(2026, 12, 2, tzinfo=UTC),
         )
     assert refused.value.code == "mail_header_injection"
+
+
+def test_short_headers_go_out_as_they_are_and_long_or_unicode_ones_are_folded_and_encoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The email's bytes are what the standard library's compat32 writes (the fast path
+    for short ASCII headers changes no byte), and its boundaries split it right."""
+    notice = attrs.evolve(
+        NOTICE,
+        subject="Réponse à votre demande de remboursement, très longue " * 3,
+        body="Bonjour,\n\n--===============0000000000000000000==\nnot a boundary\n",
+        language="fr",
+        data={
+            "addressee_name": "Zoë Ünicode",
+            "message_id": "<case.C-2026-000001.abc@acme.example>",
+            "references": " ".join(f"<ref{n}.long-enough@example.com>" for n in range(20)),
+        },
+    )
+    ours = mail.render(notice, sender=SENDER, now=NOW)
+    monkeypatch.setattr(mail, "_WIRE", email.policy.compat32.clone(linesep="\r\n"))
+    theirs = mail.render(notice, sender=SENDER, now=NOW)
+
+    def boundaries(raw: bytes) -> bytes:
+        return re.sub(rb"={15}\d+==", b"BOUNDARY", raw)
+
+    assert boundaries(ours) == boundaries(theirs)
+    headers = ours.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert all(len(line) <= 998 for line in headers)  # SMTP's line limit
+    readable = compose(notice, sender=SENDER, now=NOW)
+    assert readable["Subject"] == notice.subject
+    assert readable["To"] == "Zoë Ünicode <olive@customer.example>"
+    assert len(readable["References"].split()) == 20
+    body = readable.get_body(("plain",))
+    assert body is not None
+    assert "not a boundary" in body.get_content()
