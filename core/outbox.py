@@ -119,6 +119,52 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
 
 
+def new_message_id() -> str:
+    """A new outbox message's id (a caller that writes a message later, in a batch,
+    knows its id at once)."""
+    return "msg_" + uuid.uuid4().hex[:24]
+
+
+def _row(
+    notification: Notification, message_id: str, claimed: bool, now: datetime
+) -> dict[str, Any]:
+    return dict(
+        id=message_id,
+        kind=notification.kind[:60],
+        channel=notification.channel[:20],
+        recipient=notification.recipient[:200],
+        subject=notification.subject[:300],
+        body=notification.body,
+        html=notification.html,
+        language=notification.language[:16],
+        translations=json.dumps(
+            {
+                language: attrs.asdict(translation)
+                for language, translation in notification.translations.items()
+            },
+            sort_keys=True,
+        ),
+        data=json.dumps(dict(notification.data), sort_keys=True),
+        attachments=json.dumps(
+            [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "base64": base64.b64encode(a.content).decode("ascii"),
+                }
+                for a in notification.attachments
+            ]
+        ),
+        status=MessageStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=now + CLAIM_LEASE if claimed else now,
+        last_error=None,
+        delivered_to="[]",
+        created_at=now,
+        updated_at=now,
+    )
+
+
 @attrs.frozen
 class OutboxMessage:
     """One stored message and where its delivery stands."""
@@ -227,47 +273,25 @@ class Outbox:
         commits or rolls back with the change it reports). Returns it with its id.
         ``claimed``: the caller delivers it itself right after the commit
         (``deliver_claimed``); other deliveries leave it alone for a lease."""
-        message_id = notification.id or "msg_" + uuid.uuid4().hex[:24]
+        message_id = notification.id or new_message_id()
+        connection.execute(_ADD, _row(notification, message_id, claimed, self._clock.now()))
+        return attrs.evolve(notification, id=message_id)
+
+    def add_all(
+        self, connection: Connection, notifications: Sequence[tuple[Notification, bool]]
+    ) -> None:
+        """``add`` several notifications, each with its id and whether it is
+        ``claimed``, in one statement (an executemany)."""
+        if not notifications:
+            return
         now = self._clock.now()
         connection.execute(
             _ADD,
-            dict(
-                id=message_id,
-                kind=notification.kind[:60],
-                channel=notification.channel[:20],
-                recipient=notification.recipient[:200],
-                subject=notification.subject[:300],
-                body=notification.body,
-                html=notification.html,
-                language=notification.language[:16],
-                translations=json.dumps(
-                    {
-                        language: attrs.asdict(translation)
-                        for language, translation in notification.translations.items()
-                    },
-                    sort_keys=True,
-                ),
-                data=json.dumps(dict(notification.data), sort_keys=True),
-                attachments=json.dumps(
-                    [
-                        {
-                            "filename": a.filename,
-                            "content_type": a.content_type,
-                            "base64": base64.b64encode(a.content).decode("ascii"),
-                        }
-                        for a in notification.attachments
-                    ]
-                ),
-                status=MessageStatus.PENDING.value,
-                attempts=0,
-                next_attempt_at=now + CLAIM_LEASE if claimed else now,
-                last_error=None,
-                delivered_to="[]",
-                created_at=now,
-                updated_at=now,
-            ),
+            [
+                _row(notification, notification.id or new_message_id(), claimed, now)
+                for notification, claimed in notifications
+            ],
         )
-        return attrs.evolve(notification, id=message_id)
 
     def add_for_customer(
         self,

@@ -38,7 +38,8 @@ import builtins
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 import attrs
 from sqlalchemy.engine import Connection
@@ -58,6 +59,7 @@ from postroom.core.cases.email_in import (
 )
 from postroom.core.cases.group_commit import GroupCommit
 from postroom.core.cases.mail_model import (
+    COUNTED,
     FLOOD_WINDOW,
     Direction,
     KeptEmail,
@@ -81,7 +83,7 @@ from postroom.core.cases.model import (
 )
 from postroom.core.clock import Clock
 from postroom.core.errors import NotFound, PostroomError, StorageUnavailable, ValidationError
-from postroom.core.outbox import CUSTOMER_PREFIX
+from postroom.core.outbox import CUSTOMER_PREFIX, new_message_id
 from postroom.core.ports import Notification, Translation, VirusScanner
 
 T = TypeVar("T")
@@ -158,6 +160,12 @@ class Messages(Protocol):
     def add(
         self, connection: Connection, notification: Notification, *, claimed: bool = False
     ) -> Notification: ...
+
+    def add_all(
+        self, connection: Connection, notifications: Sequence[tuple[Notification, bool]]
+    ) -> None:
+        """``add`` each ``(notification, claimed)``, in one statement."""
+        ...
 
     def hand_over(self, message_ids: Sequence[str]) -> None:
         """Deliver these claimed messages now, or have the background sender do it."""
@@ -286,7 +294,26 @@ class CaseMail:
 
     def _keep_together(self, arrivals: Sequence[_Arrival]) -> list[Received]:
         def work(session: Session) -> list[_Taken]:
-            taken = [self._take(session.connection, arrival) for arrival in arrivals]
+            store = _BatchStore(session.connection, self._repository, self._messages)
+            # the Message-Ids every email of the batch names, in one read
+            store.look_up(
+                [
+                    message_id
+                    for arrival in arrivals
+                    if arrival.email is not None and arrival.settled is None
+                    for message_id in (
+                        *([arrival.email.message_id] if arrival.email.message_id else []),
+                        *arrival.email.thread_ids,
+                    )
+                ]
+            )
+            # and the senders' emails of the last hour (the flood limit), in another
+            store.look_up_senders(
+                [a.email.sender for a in arrivals if a.email is not None and a.settled is None],
+                self._clock.now() - FLOOD_WINDOW,
+            )
+            taken = [self._take(session.connection, store, arrival) for arrival in arrivals]
+            store.flush()
             session.commit()
             return taken
 
@@ -300,7 +327,7 @@ class CaseMail:
                     "%d messages not handed over: the worker sends them once their claim runs out",
                     len(claimed),
                 )
-        return [t.received for t in taken]
+        return [attrs.evolve(t.received, kept_id=t.keep.id) for t in taken]
 
     def _keep_alone(self, arrival: _Arrival) -> Received | BaseException:
         try:
@@ -312,15 +339,15 @@ class CaseMail:
         except Exception as error:  # its caller answers for it (451: tried again later)
             return error
 
-    def _take(self, connection: Connection, arrival: _Arrival) -> _Taken:
+    def _take(self, connection: Connection, repository: _BatchStore, arrival: _Arrival) -> _Taken:
         """Keep one email on the batch's ``connection``, with what it does: a case
-        opened or added to, its acknowledgement written (claimed) to the outbox."""
+        opened or added to, its acknowledgement written (claimed) to the outbox. Its
+        ``Received`` gets its kept id once the batch's ``repository`` is flushed."""
         keep, email = arrival.keep, arrival.email
-        repository = self._repository(connection)
         if email is None or arrival.settled is not None:
             outcome, reason = arrival.settled or (Outcome.REJECTED, "mail_unreadable")
             keep.store(repository, outcome, reason, None)
-            return _Taken(Received(kept_id=keep.id, outcome=outcome, reason=reason))
+            return _Taken(keep, Received(kept_id=0, outcome=outcome, reason=reason))
         now = self._clock.now()
         own = [email.message_id] if email.message_id else []
         cases = repository.cases_of([*own, *email.thread_ids])
@@ -328,15 +355,17 @@ class CaseMail:
         if duplicate_of is not None:
             keep.store(repository, Outcome.DUPLICATE, "mail_duplicate", duplicate_of)
             return _Taken(
+                keep,
                 Received(
-                    kept_id=keep.id,
+                    kept_id=0,
                     outcome=Outcome.DUPLICATE,
                     case_number=duplicate_of,
                     reason="mail_duplicate",
-                )
+                ),
             )
         sender = self._senders.find_in(connection, email.sender)
-        sent, told = repository.sent_since(email.sender, now - FLOOD_WINDOW)
+        # the flood window as of the batch's start (the same for all its emails)
+        sent, told = repository.sent_since(email.sender, repository.since or now - FLOOD_WINDOW)
         if over_limit(sent, self.settings.per_hour):
             return self._flooded(connection, repository, keep, sender, notify=not told)
         threaded = list(dict.fromkeys(cases[i] for i in email.thread_ids if i in cases))
@@ -367,8 +396,9 @@ class CaseMail:
             self._acknowledge(connection, repository, number, email, to_case) if opened else None
         )
         return _Taken(
+            keep,
             Received(
-                kept_id=keep.id,
+                kept_id=0,
                 outcome=outcome,
                 case_number=number,
                 refused_files=tuple(f"{name}: {reason}" for name, reason in arrival.refused),
@@ -414,7 +444,7 @@ class CaseMail:
     def _acknowledge(
         self,
         connection: Connection,
-        repository: MailRepository,
+        repository: _BatchStore,
         number: str,
         email: InboundEmail,
         to_case: EmailToCase,
@@ -424,6 +454,7 @@ class CaseMail:
         thread = [*email.references, *([email.message_id] if email.message_id else [])]
         return self._thread_email(
             connection,
+            repository,
             repository,
             number,
             to=email.sender,
@@ -438,7 +469,7 @@ class CaseMail:
     def _flooded(
         self,
         connection: Connection,
-        repository: MailRepository,
+        repository: _BatchStore,
         keep: _Keeper,
         sender: Sender,
         *,
@@ -450,7 +481,7 @@ class CaseMail:
             texts = mail_messages.flood_notice(self.settings.per_hour)
             language = _language(sender.language or self.settings.language, texts)
             subject, body = texts[language]
-            notice = self._messages.add(
+            notice = repository.add(
                 connection,
                 Notification(
                     recipient=sender.address,
@@ -463,16 +494,16 @@ class CaseMail:
             )
             assert notice.id is not None
             told = (notice.id,)
-        received = Received(
-            kept_id=keep.id, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited"
-        )
-        return _Taken(received, told)
+        received = Received(kept_id=0, outcome=Outcome.RATE_LIMITED, reason="mail_rate_limited")
+        return _Taken(keep, received, told)
 
     def _keep_only(
         self, keep: _Keeper, outcome: Outcome, reason: str, case_number: str | None = None
     ) -> Received:
         def work(session: Session) -> None:
-            keep.store(self._repository(session.connection), outcome, reason, case_number)
+            store = _BatchStore(session.connection, self._repository, self._messages)
+            keep.store(store, outcome, reason, case_number)
+            store.flush()
             session.commit()
 
         self._db.run(work)
@@ -501,6 +532,7 @@ class CaseMail:
         return self._thread_email(
             connection,
             repository,
+            self._messages,
             case_number,
             to=to,
             language=language,
@@ -514,7 +546,8 @@ class CaseMail:
     def _thread_email(
         self,
         connection: Connection,
-        repository: MailRepository,
+        repository: MailRepository | _BatchStore,
+        outbox: Messages | _BatchStore,
         number: str,
         *,
         to: str,
@@ -534,7 +567,7 @@ class CaseMail:
         if answered:
             data["in_reply_to"] = answered
             data["references"] = references(previous, answered)
-        added = self._messages.add(
+        added = outbox.add(
             connection,
             Notification(
                 recipient=to,
@@ -619,9 +652,11 @@ class _Arrival:
 
 @attrs.frozen
 class _Taken:
-    """What keeping an email did: its answer, and the outbox messages it wrote claimed
-    (handed to the sender once the batch committed)."""
+    """What keeping an email did: its answer (without its kept id until the batch is
+    flushed: ``keep`` has it then), and the outbox messages it wrote claimed (handed to
+    the sender once the batch committed)."""
 
+    keep: _Keeper
     received: Received
     claimed: tuple[str, ...] = ()
 
@@ -650,13 +685,16 @@ class _Keeper:
 
     def store(
         self,
-        repository: MailRepository,
+        repository: _BatchStore,
         outcome: Outcome,
         reason: str,
         case_number: str | None,
         notified: bool = False,
     ) -> None:
-        self.id = repository.keep(
+        """Have the email kept with its outcome; ``id`` is its once ``repository`` is
+        flushed."""
+        repository.keep(
+            self,
             received_at=self.clock.now(),
             source=self.source,
             envelope_sender=self.envelope_sender,
@@ -669,6 +707,102 @@ class _Keeper:
             notified=notified,
             raw=self.raw,
         )
+
+
+class _BatchStore:
+    """The channel's repository and outbox for one batch of emails. What the batch
+    writes and nothing but the batch reads back (the kept emails, the Message-Ids
+    remembered, the acknowledgements and notices written to the outbox) waits for
+    ``flush``, at the batch's end, and goes in one statement a table; the Message-Ids
+    the batch's emails name are looked up in one read (``look_up``), and what their
+    senders sent in the flood window in another (``look_up_senders``). The batch's own
+    reads see its waiting writes, so it decides as if each write had gone at once: on
+    PostgreSQL every statement is a round trip (issue 14)."""
+
+    def __init__(
+        self, connection: Connection, repository: RepositoryFactory, outbox: Messages
+    ) -> None:
+        self._connection = connection
+        self._repository = repository(connection)
+        self._outbox = outbox
+        self._writing: list[tuple[Notification, bool]] = []
+        self._keeping: list[tuple[_Keeper, dict[str, Any]]] = []
+        self._remembering: dict[str, tuple[str, str, Direction, datetime]] = {}
+        #: the case of each Message-Id looked up (None: none), before the batch's writes
+        self._known: dict[str, str | None] = {}
+        #: the flood window's start for the senders looked up, and what each sent since
+        self.since: datetime | None = None
+        self._sent: dict[str, tuple[int, bool]] = {}
+
+    def look_up(self, message_ids: Sequence[str]) -> None:
+        wanted = [i for i in dict.fromkeys(message_ids) if i not in self._known]
+        if wanted:
+            found = self._repository.cases_of(wanted)
+            self._known.update({i: found.get(i) for i in wanted})
+
+    def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
+        self.look_up([i for i in message_ids if i not in self._remembering])
+        cases: dict[str, str] = {}
+        for message_id in message_ids:
+            waiting = self._remembering.get(message_id)
+            number = waiting[1] if waiting is not None else self._known.get(message_id)
+            if number is not None:
+                cases[message_id] = number
+        return cases
+
+    def remember(
+        self, message_id: str, case_number: str, direction: Direction, at: datetime
+    ) -> bool:
+        if message_id in self._remembering or self._known.get(message_id) is not None:
+            return False
+        self._remembering[message_id] = (message_id, case_number, direction, at)
+        return True
+
+    def add(
+        self, connection: Connection, notification: Notification, *, claimed: bool = False
+    ) -> Notification:
+        """An outbox message, written at ``flush`` (on the batch's connection: the
+        same as ``connection``): its id is known at once."""
+        added = attrs.evolve(notification, id=notification.id or new_message_id())
+        self._writing.append((added, claimed))
+        return added
+
+    def keep(self, keeper: _Keeper, **values: Any) -> None:
+        self._keeping.append((keeper, values))
+
+    def look_up_senders(self, senders: Sequence[str], since: datetime) -> None:
+        wanted = list(dict.fromkeys(senders))
+        if wanted:
+            found = self._repository.sent_since_by(wanted, since)
+            self.since = since
+            self._sent = {sender: found.get(sender, (0, False)) for sender in wanted}
+
+    def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
+        if since == self.since and sender in self._sent:
+            sent, told = self._sent[sender]  # the batch's writes are added below
+        else:
+            sent, told = self._repository.sent_since(sender, since)
+        for _keeper, kept in self._keeping:
+            # compared as the store compares (it keeps an address cut to its column)
+            if kept["sender"][:320] == sender and kept["received_at"] > since:
+                sent += kept["outcome"] in COUNTED
+                told = told or kept["notified"]
+        return sent, told
+
+    def flush(self) -> None:
+        """Write what waits; each keeper learns its email's id."""
+        if self._keeping:
+            ids = self._repository.keep_all([values for _keeper, values in self._keeping])
+            for (keeper, _values), kept_id in zip(self._keeping, ids, strict=True):
+                keeper.id = kept_id
+            self._keeping.clear()
+        if self._remembering:
+            self._repository.remember_all(list(self._remembering.values()))
+            self._known.update({i: r[1] for i, r in self._remembering.items()})
+            self._remembering.clear()
+        if self._writing:
+            self._outbox.add_all(self._connection, self._writing)
+            self._writing = []
 
 
 def _language(wanted: str, texts: mail_messages.Texts) -> str:

@@ -3,7 +3,7 @@ Message-Ids of each case's emails (both ways) that thread replies to it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -71,9 +71,19 @@ class MailRepository(Protocol):
         """Keep an inbound email; its id."""
         ...
 
+    def keep_all(self, emails: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Keep several inbound emails (each ``keep``'s arguments) in one statement;
+        their ids, in their order."""
+        ...
+
     def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
         """How many emails ``sender`` sent since ``since`` that count against the flood
         limit, and whether they were told of it in that time."""
+        ...
+
+    def sent_since_by(self, senders: Sequence[str], since: datetime) -> dict[str, tuple[int, bool]]:
+        """``sent_since`` of each of ``senders`` (those who sent none are left out), in
+        one read."""
         ...
 
     def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
@@ -84,6 +94,11 @@ class MailRepository(Protocol):
         self, message_id: str, case_number: str, direction: Direction, at: datetime
     ) -> bool:
         """Note that ``message_id`` belongs to ``case_number``; False if it was known."""
+        ...
+
+    def remember_all(self, ids: Sequence[tuple[str, str, Direction, datetime]]) -> None:
+        """``remember`` each ``(message_id, case_number, direction, at)``, in one
+        statement; the ones already known stay as they were."""
         ...
 
     def thread(self, case_number: str) -> list[tuple[str, Direction]]:
@@ -115,6 +130,11 @@ def _kept(row: Row[Any]) -> KeptEmail:
 # Built once; the values come with each execution (issue 14's inbound throughput:
 # building a statement cost more than running it).
 _KEEP = cases_mail_inbound.insert().returning(cases_mail_inbound.c.id)
+#: several at once: one multi-row INSERT (SQLAlchemy's "insertmanyvalues"), the ids in
+#: the rows' order
+_KEEP_ALL = cases_mail_inbound.insert().returning(
+    cases_mail_inbound.c.id, sort_by_parameter_order=True
+)
 #: remembering a Message-Id that is already known changes nothing (SQLite, PostgreSQL)
 _REMEMBER = {
     postgres: insert(cases_mail_ids).on_conflict_do_nothing(
@@ -131,11 +151,53 @@ _SENT_SINCE = sa.select(
     ),
     sa.func.max(sa.case((_t.c.notified.is_(True), 1), else_=0)),
 ).where(_t.c.sender == sa.bindparam("sender"), _t.c.received_at > sa.bindparam("since"))
+_SENT_SINCE_BY = (
+    sa.select(
+        _t.c.sender,
+        sa.func.sum(sa.case((_t.c.outcome.in_([o.value for o in COUNTED]), 1), else_=0)),
+        sa.func.max(sa.case((_t.c.notified.is_(True), 1), else_=0)),
+    )
+    .where(
+        _t.c.sender.in_(sa.bindparam("senders", expanding=True)),
+        _t.c.received_at > sa.bindparam("since"),
+    )
+    .group_by(_t.c.sender)
+)
 _CASE_IDS = sa.select(cases_mail_ids.c.message_id, cases_mail_ids.c.case_number)
 _CASES_OF = _CASE_IDS.where(cases_mail_ids.c.message_id.in_(sa.bindparam("ids", expanding=True)))
 # a new email names one id, its own: a statement whose text never changes (an IN list
 # is rendered again at each execution, and PostgreSQL prepares only what repeats)
 _CASE_OF = _CASE_IDS.where(cases_mail_ids.c.message_id == sa.bindparam("id"))
+
+
+def _kept_values(
+    *,
+    received_at: datetime,
+    source: str,
+    envelope_sender: str | None,
+    sender: str,
+    subject: str,
+    message_id: str | None,
+    outcome: Outcome,
+    reason: str,
+    case_number: str | None,
+    notified: bool,
+    raw: bytes,
+) -> dict[str, Any]:
+    return {
+        "received_at": received_at,
+        "source": source[:20],
+        "envelope_sender": None if envelope_sender is None else envelope_sender[:320],
+        "sender": sender[:320],
+        "subject": subject[:300],
+        "message_id": None if message_id is None else message_id[:255],
+        "outcome": outcome.value,
+        "reason": reason[:500],
+        "case_number": case_number,
+        "notified": notified,
+        "size": len(raw),
+        "raw": raw,
+    }
 
 
 class MailStore:
@@ -161,26 +223,37 @@ class MailStore:
     ) -> int:
         row = self._c.execute(
             _KEEP,
-            {
-                "received_at": received_at,
-                "source": source[:20],
-                "envelope_sender": None if envelope_sender is None else envelope_sender[:320],
-                "sender": sender[:320],
-                "subject": subject[:300],
-                "message_id": None if message_id is None else message_id[:255],
-                "outcome": outcome.value,
-                "reason": reason[:500],
-                "case_number": case_number,
-                "notified": notified,
-                "size": len(raw),
-                "raw": raw,
-            },
+            _kept_values(
+                received_at=received_at,
+                source=source,
+                envelope_sender=envelope_sender,
+                sender=sender,
+                subject=subject,
+                message_id=message_id,
+                outcome=outcome,
+                reason=reason,
+                case_number=case_number,
+                notified=notified,
+                raw=raw,
+            ),
         ).one()
         return int(row[0])
+
+    def keep_all(self, emails: Sequence[Mapping[str, Any]]) -> list[int]:
+        if len(emails) == 1:
+            return [self.keep(**emails[0])]
+        rows = self._c.execute(_KEEP_ALL, [_kept_values(**email) for email in emails])
+        return [int(row[0]) for row in rows]
 
     def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
         row = self._c.execute(_SENT_SINCE, {"sender": sender, "since": since}).one()
         return int(row[0]), bool(row[1])
+
+    def sent_since_by(self, senders: Sequence[str], since: datetime) -> dict[str, tuple[int, bool]]:
+        if not senders:
+            return {}
+        rows = self._c.execute(_SENT_SINCE_BY, {"senders": list(senders), "since": since})
+        return {str(r[0]): (int(r[1]), bool(r[2])) for r in rows}
 
     def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         if not message_ids:
@@ -204,6 +277,21 @@ class MailStore:
             },
         )
         return done.rowcount == 1
+
+    def remember_all(self, ids: Sequence[tuple[str, str, Direction, datetime]]) -> None:
+        if ids:
+            self._c.execute(
+                _REMEMBER[self._c.dialect.name == "postgresql"],
+                [
+                    {
+                        "message_id": message_id[:255],
+                        "case_number": case_number,
+                        "direction": direction.value,
+                        "created_at": at,
+                    }
+                    for message_id, case_number, direction, at in ids
+                ],
+            )
 
     def thread(self, case_number: str) -> list[tuple[str, Direction]]:
         t = cases_mail_ids

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
+from postroom.core.accounts.model import CustomerAccount
 from postroom.core.cases import model, routing, sla
 from postroom.core.cases.access import (
     case_number,
@@ -32,6 +33,7 @@ from postroom.core.cases.access import (
 from postroom.core.cases.calendar import BusinessCalendar, calendar_for
 from postroom.core.cases.claims_desk import ClaimsDesk
 from postroom.core.cases.model import (
+    AccountProfile,
     Actor,
     ActorKind,
     AttachmentRef,
@@ -176,12 +178,7 @@ class CasesService:
         profile = self._db.run(
             lambda uow: self._repository(uow).profile(account.number), readonly=True
         )
-        zone = profile.time_zone if profile and profile.time_zone else None
-        return calendar_for(
-            zone or default_time_zone(account.country),
-            account.country,
-            profile.subdivision if profile else None,
-        )
+        return _calendar_of(account, profile)
 
     def sla(self, case: Case) -> SlaView:
         """The SLA of ``case`` now (deadlines, pause, breach)."""
@@ -241,7 +238,15 @@ class CasesService:
         """``open`` on the caller's transaction ``connection`` (it commits or rolls back
         with the caller's work): another area hands a request over as a case."""
         request = self._request(**kwargs)
-        return self._open(_Joined(connection), request, self.calendar(request.customer_number))
+        uow = _Joined(connection)
+        if request.customer_number is None:
+            calendar = calendar_for("UTC", "")
+        else:  # the profile read on the caller's transaction: no transaction of its own
+            calendar = _calendar_of(
+                self._accounts.get(request.customer_number),
+                self._repository(uow).profile(request.customer_number),
+            )
+        return self._open(uow, request, calendar)
 
     def _request(
         self,
@@ -332,6 +337,16 @@ class CasesService:
                 assignee_id=assignee,
             )
         )
+        detail = f"{request.channel.value}, {request.department.value}, {request.priority.value}"
+        history = [HistoryEntry(case.id, now, request.by.label, "opened", detail)]
+        if case.assignee_id is not None:
+            history.append(
+                HistoryEntry(case.id, now, Actor.system().label, "assigned", str(case.assignee_id))
+            )
+        if recurring:
+            history.append(
+                HistoryEntry(case.id, now, Actor.system().label, "recurring", request.department)
+            )
         author = request.by
         if author.kind in (ActorKind.STAFF, ActorKind.SYSTEM):
             # an agent logs what the caller said: the first message is the caller's
@@ -352,13 +367,8 @@ class CasesService:
                 message_id=request.message_id or new_message_id(case.number),
                 attachments=request.attachments,
             ),
+            history,
         )
-        detail = f"{request.channel.value}, {request.department.value}, {request.priority.value}"
-        self._history(repository, case, request.by, now, "opened", detail)
-        if case.assignee_id is not None:
-            self._history(repository, case, Actor.system(), now, "assigned", str(case.assignee_id))
-        if recurring:
-            self._history(repository, case, Actor.system(), now, "recurring", request.department)
         return case
 
     def resolve_in(self, connection: Any, number: str, *, by: Actor, reason: str) -> Case | None:
@@ -858,9 +868,16 @@ class CasesService:
         return case
 
     def _post(
-        self, uow: Session, repository: CaseRepository, case: Case, message: Message
+        self,
+        uow: Session,
+        repository: CaseRepository,
+        case: Case,
+        message: Message,
+        history: Sequence[HistoryEntry] = (),
     ) -> Message:
-        stored = repository.add_message(message)
+        """Store ``message`` (with the ``history`` entries that go with it, in one
+        statement where the store can) and tell the listeners."""
+        stored = repository.add_message(message, history)
         for listener in self._listeners:
             listener(uow, case, stored)
         return stored
@@ -875,6 +892,17 @@ class CasesService:
         detail: str,
     ) -> None:
         repository.add_history(HistoryEntry(case.id, at, by.label, action, detail))
+
+
+def _calendar_of(account: CustomerAccount, profile: AccountProfile | None) -> BusinessCalendar:
+    """The account's working calendar: its time zone (default by country), its
+    country's and subdivision's holidays."""
+    zone = profile.time_zone if profile and profile.time_zone else None
+    return calendar_for(
+        zone or default_time_zone(account.country),
+        account.country,
+        profile.subdivision if profile else None,
+    )
 
 
 def _route(

@@ -15,8 +15,9 @@ so that "the next N by deadline" under any common filter is an index range scan.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -264,7 +265,10 @@ class CaseRepository(Protocol):
         """False when the case had that link already."""
         ...
 
-    def add_message(self, message: Message) -> Message: ...
+    def add_message(self, message: Message, history: Sequence[HistoryEntry] = ()) -> Message:
+        """Store ``message``, and the ``history`` entries that go with it (in their
+        order)."""
+        ...
 
     def messages(self, case_id: int) -> list[Message]: ...
 
@@ -453,6 +457,20 @@ def _message(row: Row[Any]) -> Message:
 _ADD_CASE = cases.insert().returning(*cases.c)
 _ADD_MESSAGE = case_messages.insert().returning(*case_messages.c)
 _ADD_HISTORY = case_history.insert()
+
+
+@functools.cache
+def _message_with_history(entries: int) -> Any:
+    """``_ADD_MESSAGE`` that also inserts ``entries`` history rows (PostgreSQL)."""
+    columns = ("case_id", "at", "actor", "action", "detail")
+    history = (
+        case_history.insert()
+        .values([{c: sa.bindparam(f"h{n}_{c}") for c in columns} for n in range(entries)])
+        .cte("added_history")
+    )
+    return _ADD_MESSAGE.add_cte(history)
+
+
 _NEXT_NUMBER = (
     case_counters.update()
     .where(case_counters.c.year == sa.bindparam("b_year"))
@@ -541,24 +559,38 @@ class CaseStore:
         ).first()
         return added is not None
 
-    def add_message(self, message: Message) -> Message:
-        row = self._c.execute(
-            _ADD_MESSAGE,
-            {
-                "case_id": message.case_id,
-                "kind": message.kind.value,
-                "author_kind": message.author.kind.value,
-                "author_id": message.author.id,
-                "author_name": message.author.name,
-                "author_account": message.author.account,
-                "body": message.body,
-                "created_at": message.created_at,
-                "message_id": message.message_id,
-                "in_reply_to": message.in_reply_to,
-                "attachments": _attachments_column(message.attachments),
-            },
-        ).one()
-        return _message(row)
+    def add_message(self, message: Message, history: Sequence[HistoryEntry] = ()) -> Message:
+        values = {
+            "case_id": message.case_id,
+            "kind": message.kind.value,
+            "author_kind": message.author.kind.value,
+            "author_id": message.author.id,
+            "author_name": message.author.name,
+            "author_account": message.author.account,
+            "body": message.body,
+            "created_at": message.created_at,
+            "message_id": message.message_id,
+            "in_reply_to": message.in_reply_to,
+            "attachments": _attachments_column(message.attachments),
+        }
+        if not history or self._c.dialect.name != "postgresql":
+            row = self._c.execute(_ADD_MESSAGE, values).one()
+            for entry in history:
+                self.add_history(entry)
+            return _message(row)
+        # PostgreSQL: the history rides in the message's statement (a data-modifying
+        # WITH), one round trip for both (issue 14's inbound email)
+        for n, entry in enumerate(history):
+            values.update(
+                {
+                    f"h{n}_case_id": entry.case_id,
+                    f"h{n}_at": entry.at,
+                    f"h{n}_actor": entry.actor[:300],
+                    f"h{n}_action": entry.action,
+                    f"h{n}_detail": entry.detail[:1000],
+                }
+            )
+        return _message(self._c.execute(_message_with_history(len(history)), values).one())
 
     def messages(self, case_id: int) -> list[Message]:
         t = case_messages

@@ -4,7 +4,7 @@ transactions (rolled back unless committed) and the customer accounts. No I/O.""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -116,9 +116,10 @@ class FakeCases:
         stored.links = (*stored.links, link)
         return True
 
-    def add_message(self, message: Message) -> Message:
+    def add_message(self, message: Message, history: Sequence[HistoryEntry] = ()) -> Message:
         stored = attrs.evolve(message, id=len(self._s.messages) + 1)
         self._s.messages.append(stored)
+        self._s.history.extend(history)
         return copy.deepcopy(stored)
 
     def messages(self, case_id: int) -> list[Message]:

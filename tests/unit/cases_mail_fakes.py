@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -89,11 +89,18 @@ class FakeMailRepository:
         self._s.kept.append(Kept(KeptEmail(id=kept_id, size=len(raw), **values), notified, raw))
         return kept_id
 
+    def keep_all(self, emails: Sequence[Mapping[str, Any]]) -> list[int]:
+        return [self.keep(**email) for email in emails]
+
     def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
         recent = [
             k for k in self._s.kept if k.email.sender == sender and k.email.received_at > since
         ]
         return sum(1 for k in recent if k.email.outcome in COUNTED), any(k.notified for k in recent)
+
+    def sent_since_by(self, senders: Sequence[str], since: datetime) -> dict[str, tuple[int, bool]]:
+        found = {sender: self.sent_since(sender, since) for sender in senders}
+        return {sender: sent for sender, sent in found.items() if sent != (0, False)}
 
     def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         return {i: self._s.ids[i][0] for i in message_ids if i in self._s.ids}
@@ -105,6 +112,10 @@ class FakeMailRepository:
             return False
         self._s.ids[message_id] = (case_number, direction, at)
         return True
+
+    def remember_all(self, ids: Sequence[tuple[str, str, Direction, datetime]]) -> None:
+        for message_id, case_number, direction, at in ids:
+            self.remember(message_id, case_number, direction, at)
 
     def thread(self, case_number: str) -> list[tuple[str, Direction]]:
         return [(i, d) for i, (number, d, _at) in self._s.ids.items() if number == case_number]
@@ -193,11 +204,17 @@ class FakeMessages:
     def add(
         self, connection: Any, notification: Notification, *, claimed: bool = False
     ) -> Notification:
-        added = attrs.evolve(notification, id=f"msg_{len(self.db.state.outbox) + 1}")
+        added = attrs.evolve(
+            notification, id=notification.id or f"msg_{len(self.db.state.outbox) + 1}"
+        )
         self.db.state.outbox.append(added)
         if claimed:
             self.claimed.append(added.id)
         return added
+
+    def add_all(self, connection: Any, notifications: Sequence[tuple[Notification, bool]]) -> None:
+        for notification, claimed in notifications:
+            self.add(connection, notification, claimed=claimed)
 
     def hand_over(self, message_ids: Sequence[str]) -> None:
         assert set(message_ids) <= set(self.claimed)
