@@ -108,7 +108,10 @@ def create_engine(url: str) -> Engine:
             parsed,
             pool_size=5,
             max_overflow=10,
-            connect_args={"connect_timeout": 10},
+            # A table scan starts where the last one of the same table is (a synchronized
+            # scan, on a table larger than a quarter of shared_buffers): the knowledge
+            # search's "first 1,000 matches" would then differ from one search to the next.
+            connect_args={"connect_timeout": 10, "options": "-c synchronize_seqscans=off"},
             # The vault's statements carry the ledger key's HMAC pads: an error message
             # (a log, a traceback) must not repeat them.
             hide_parameters=True,

@@ -285,3 +285,15 @@ def test_a_write_on_the_sqlite_driver_commits_only_what_it_answers(tmp_path, clo
             )
         )
         assert written() == ["kept", "later"]
+
+
+def test_postgresql_scans_start_at_the_first_row(pg_url):
+    """The knowledge search ranks the first 1,000 matches in the table's order: a scan
+    synchronized with another one would start mid-table and answer differently."""
+    database = Database(pg_url)
+    try:
+        with database.engine.connect() as connection:
+            setting = connection.exec_driver_sql("SHOW synchronize_seqscans").scalar()
+    finally:
+        database.dispose()
+    assert setting == "off"
