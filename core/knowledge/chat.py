@@ -202,9 +202,7 @@ class ChatService:
         now = self._clock.now()
 
         def work(uow: Session) -> None:
-            conversation.customer_typing_at = now
-            conversation.last_seen_at = now
-            self._repository(uow).update(conversation)
+            self._repository(uow).seen(conversation.id, now, typing=True)
             uow.commit()
 
         self._db.run(work)
@@ -226,9 +224,7 @@ class ChatService:
                 position = next(
                     (i for i, c in enumerate(queue, 1) if c.id == conversation.id), None
                 )
-            if conversation.status != ChatStatus.CLOSED:
-                conversation.last_seen_at = now
-                repository.update(conversation)
+            repository.seen(conversation.id, now)
             uow.commit()
             return found, position
 
@@ -305,8 +301,7 @@ class ChatService:
             message = repository.add_message(
                 ChatMessage(0, conversation.id, Author.AGENT, agent.name, body, now)
             )
-            conversation.agent_typing_at = None
-            repository.update(conversation)
+            repository.agent_typing(conversation.id, None)
             uow.commit()
             return message
 
@@ -317,8 +312,7 @@ class ChatService:
         now = self._clock.now()
 
         def work(uow: Session) -> None:
-            conversation.agent_typing_at = now
-            self._repository(uow).update(conversation)
+            self._repository(uow).agent_typing(conversation.id, now)
             uow.commit()
 
         self._db.run(work)
@@ -335,17 +329,14 @@ class ChatService:
 
         def work(uow: Session) -> Conversation:
             repository = self._repository(uow)
-            if conversation.status == ChatStatus.ACTIVE:
-                conversation.status = ChatStatus.WAITING
-                conversation.agent_id = None
-                conversation.agent_name = None
-                conversation.taken_at = None
-                repository.update(conversation)
+            if repository.release(conversation.id, agent.id):
                 repository.add_message(
                     ChatMessage(0, conversation.id, Author.SYSTEM, agent.name, "left", now)
                 )
                 uow.commit()
-            return conversation
+            current = repository.by_id(conversation.id)
+            assert current is not None
+            return current
 
         return self._db.run(work)
 

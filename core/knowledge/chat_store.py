@@ -64,6 +64,20 @@ class ChatRepository(Protocol):
 
     def update(self, conversation: Conversation) -> None: ...
 
+    def seen(self, conversation_id: int, at: datetime, *, typing: bool | None = None) -> None:
+        """The customer is there at ``at`` (and typing since then, or no longer typing;
+        None leaves it). Writes only those columns, and only while the chat is open: a
+        full write of a conversation read earlier would undo a hand-off or a close that
+        committed in between."""
+        ...
+
+    def agent_typing(self, conversation_id: int, at: datetime | None) -> None: ...
+
+    def release(self, conversation_id: int, agent_id: str) -> bool:
+        """The agent's active conversation back to the queue, in one conditional
+        write: False when it is not (or no longer) theirs and active."""
+        ...
+
     def take(self, conversation_id: int, agent_id: str, agent_name: str, at: datetime) -> bool:
         """Give a waiting conversation to the agent in one conditional write: True for
         the one caller that wins, False for any other (taken, or no longer waiting)."""
@@ -164,6 +178,36 @@ class ChatStore:
             .where(chat_conversations.c.id == conversation.id)
             .values(_values(conversation))
         )
+
+    def seen(self, conversation_id: int, at: datetime, *, typing: bool | None = None) -> None:
+        t = chat_conversations
+        values: dict[str, Any] = {"last_seen_at": at}
+        if typing is not None:
+            values["customer_typing_at"] = at if typing else None
+        self.connection.execute(
+            sa.update(t)
+            .where(t.c.id == conversation_id, t.c.status != ChatStatus.CLOSED.value)
+            .values(values)
+        )
+
+    def agent_typing(self, conversation_id: int, at: datetime | None) -> None:
+        t = chat_conversations
+        self.connection.execute(
+            sa.update(t).where(t.c.id == conversation_id).values(agent_typing_at=at)
+        )
+
+    def release(self, conversation_id: int, agent_id: str) -> bool:
+        t = chat_conversations
+        done = self.connection.execute(
+            sa.update(t)
+            .where(
+                t.c.id == conversation_id,
+                t.c.agent_id == agent_id,
+                t.c.status == ChatStatus.ACTIVE.value,
+            )
+            .values(status=ChatStatus.WAITING.value, agent_id=None, agent_name=None, taken_at=None)
+        )
+        return done.rowcount == 1
 
     def take(self, conversation_id: int, agent_id: str, agent_name: str, at: datetime) -> bool:
         t = chat_conversations

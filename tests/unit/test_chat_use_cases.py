@@ -48,6 +48,25 @@ class FakeChats:
         rows = self.store["conversations"]
         rows[conversation.id - 1] = attrs.evolve(conversation)
 
+    def seen(self, conversation_id: int, at: datetime, *, typing: bool | None = None) -> None:
+        row = self.store["conversations"][conversation_id - 1]
+        if row.status != ChatStatus.CLOSED:
+            row.last_seen_at = at
+            if typing is not None:
+                row.customer_typing_at = at if typing else None
+
+    def agent_typing(self, conversation_id: int, at: datetime | None) -> None:
+        self.store["conversations"][conversation_id - 1].agent_typing_at = at
+
+    def release(self, conversation_id: int, agent_id: str) -> bool:
+        row = self.store["conversations"][conversation_id - 1]
+        if row.status != ChatStatus.ACTIVE or row.agent_id != agent_id:
+            return False
+        row.status, row.agent_id, row.agent_name, row.taken_at = (
+            ChatStatus.WAITING, None, None, None,
+        )  # fmt: skip
+        return True
+
     def take(self, conversation_id: int, agent_id: str, agent_name: str, at: datetime) -> bool:
         row = self.store["conversations"][conversation_id - 1]
         if row.status != ChatStatus.WAITING:
@@ -187,6 +206,33 @@ def test_one_of_two_agents_takes_the_chat(chat: ChatService) -> None:
         chat.answer(c.id, BO, "mine now")
     chat.release(c.id, ANA)
     assert chat.take(c.id, BO).agent_name == "Bo"
+
+
+def test_a_poll_that_read_the_chat_before_the_hand_off_leaves_it_in_the_queue(
+    chat: ChatService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = chat.start("1000000001", "Olivia", "en")
+    read_by_the_poll = chat.get("1000000001", c.token)
+    chat.say("1000000001", c.token, "agent")  # the hand-off commits meanwhile
+    monkeypatch.setattr(chat, "get", lambda *_: read_by_the_poll)
+    chat.messages("1000000001", c.token)
+    chat.typing("1000000001", c.token)
+    monkeypatch.undo()
+    assert chat.get("1000000001", c.token).status == ChatStatus.WAITING
+    assert [e.conversation.id for e in chat.queue()] == [c.id]
+
+
+def test_an_agent_leaving_a_chat_the_customer_just_closed_does_not_reopen_it(
+    chat: ChatService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = chat.start("1000000001", "Olivia", "en")
+    chat.say("1000000001", c.token, "agent")
+    taken = chat.take(c.id, ANA)
+    chat.close("1000000001", c.token)
+    monkeypatch.setattr(chat, "_agents", lambda *_: taken)
+    assert chat.release(c.id, ANA).status == ChatStatus.CLOSED
+    monkeypatch.undo()
+    assert chat.queue() == []
 
 
 def test_the_transcript_with_the_assistants_turns_becomes_one_case(
