@@ -70,6 +70,13 @@ def installed_entry_points() -> tuple[EntryPoint, ...]:
     return tuple(entry_points(group=ENTRY_POINT_GROUP))
 
 
+@functools.cache
+def _version(point: EntryPoint) -> str | None:
+    """The version of the distribution that declares ``point``, read once a process
+    (each read parses its metadata file again: a tenth of a plugin manager's making)."""
+    return point.dist.version if point.dist is not None else None
+
+
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager plus a record of what was loaded and what failed."""
 
@@ -89,7 +96,7 @@ class PluginManager(pluggy.PluginManager):
                 continue
             if self.get_plugin(point.name) is not None or point.name in self.failures:
                 continue
-            version = point.dist.version if point.dist is not None else None
+            version = _version(point)
             try:
                 plugin = point.load()
                 self.register(plugin, name=point.name)

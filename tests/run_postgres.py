@@ -22,6 +22,8 @@ DEFAULT = [
     "--durations=10",
     "-n",
     "auto",
+    "--dist",
+    "worksteal",
 ]
 
 if __name__ == "__main__":
