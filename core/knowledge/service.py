@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -94,26 +94,7 @@ class KnowledgeService:
         now = self._clock.now()
 
         def work(uow: Session) -> Article:
-            repository = self._repository(uow)
-            _check_free(repository, draft, None)
-            article = repository.add(
-                Article(
-                    id=0,
-                    family=draft.family,
-                    slug=draft.slug,
-                    language=draft.language,
-                    title=draft.title,
-                    body=draft.body,
-                    product=draft.product,
-                    topic=draft.topic,
-                    status=Status.DRAFT,
-                    author=clean_author,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    related=draft.related,
-                )
-            )
+            article = self._write(uow, draft, clean_author, now)
             uow.commit()
             return article
 
@@ -126,43 +107,13 @@ class KnowledgeService:
         now = self._clock.now()
 
         def work(uow: Session) -> Article:
-            repository = self._repository(uow)
-            article = _get(repository, slug)
-            if article.draft() == draft:
-                return article  # nothing changed: no new version
-            _check_free(repository, draft, article.id)
-            repository.add_version(
-                Version(
-                    article_id=article.id,
-                    version=article.version,
-                    title=article.title,
-                    body=article.body,
-                    author=article.author,
-                    at=article.updated_at,
-                )
-            )
-            changed = attrs.evolve(
-                article,
-                family=draft.family,
-                slug=draft.slug,
-                language=draft.language,
-                title=draft.title,
-                body=draft.body,
-                product=draft.product,
-                topic=draft.topic,
-                related=draft.related,
-                author=clean_author,
-                version=article.version + 1,
-                updated_at=now,
-            )
-            repository.update(changed)
-            if changed.status == Status.PUBLISHED:
-                self._index(uow).put([_entry(changed)])
+            changed = self._edit(uow, slug, draft, clean_author, now)
             uow.commit()
-            self._forget_spelling()
             return changed
 
-        return self._db.run(work)
+        changed = self._db.run(work)
+        self._forget_spelling()
+        return changed
 
     def set_status(self, slug: str, status: str | Status) -> Article:
         """Publish, archive or withdraw to draft; only published articles are searched."""
@@ -170,66 +121,146 @@ class KnowledgeService:
         now = self._clock.now()
 
         def work(uow: Session) -> Article:
-            repository = self._repository(uow)
-            article = _get(repository, slug)
-            if article.status == target:
-                return article
-            if not model.can_transition(article.status, target):
-                raise Conflict(
-                    f"a {article.status.value} article cannot become {target.value}",
-                    code="invalid_status_change",
-                )
-            changed = attrs.evolve(
-                article,
-                status=target,
-                updated_at=now,
-                published_at=now if target == Status.PUBLISHED else article.published_at,
-            )
-            repository.update(changed)
-            index = self._index(uow)
-            if target == Status.PUBLISHED:
-                index.put([_entry(changed)])
-            else:
-                index.drop(changed.id)
+            changed = self._set_status(uow, slug, target, now)
             uow.commit()
-            self._forget_spelling()
             return changed
 
-        return self._db.run(work)
+        changed = self._db.run(work)
+        self._forget_spelling()
+        return changed
+
+    def import_article(self, draft: Draft, author: str, status: Status) -> tuple[Article, str]:
+        """Create or update the article of ``draft.slug`` and give it ``status`` (a
+        repository of Markdown files is the source): returns it and what happened
+        (created, updated or unchanged)."""
+        return self.import_articles([(draft, status)], author)[0]
+
+    def import_articles(
+        self, articles: Sequence[tuple[Draft, Status]], author: str
+    ) -> builtins.list[tuple[Article, str]]:
+        """``import_article`` for each, all in one transaction: a repository of Markdown
+        files goes in whole or not at all (and in one commit, not three an article)."""
+        clean_author = model.parse_author(author)
+        now = self._clock.now()
+
+        def work(uow: Session) -> builtins.list[tuple[Article, str]]:
+            repository = self._repository(uow)
+            done = []
+            for draft, status in articles:
+                existing = repository.by_slug(draft.slug)
+                if existing is None:
+                    article = self._write(uow, draft, clean_author, now)
+                    outcome = "created"
+                else:
+                    article = self._edit(uow, draft.slug, draft, clean_author, now)
+                    outcome = "unchanged" if article.version == existing.version else "updated"
+                if article.status != status:
+                    article = self._set_status(uow, article.slug, status, now)
+                    outcome = "updated" if outcome == "unchanged" else outcome
+                done.append((article, outcome))
+            uow.commit()
+            return done
+
+        imported = self._db.run(work)
+        self._forget_spelling()
+        return imported
+
+    def load_shipped_articles(self, author: str = SHIPPED_AUTHOR) -> int:
+        """Import the articles postroom ships (``articles/``), creating or updating
+        each; returns how many there are."""
+        shipped = [
+            markdown_files.parse(text, name) for name, text in markdown_files.shipped_articles()
+        ]
+        return len(self.import_articles(shipped, author))
+
+    # The steps of the writes above, inside the caller's unit of work (no commit).
+
+    def _write(self, uow: Session, draft: Draft, author: str, now: datetime) -> Article:
+        repository = self._repository(uow)
+        _check_free(repository, draft, None)
+        return repository.add(
+            Article(
+                id=0,
+                family=draft.family,
+                slug=draft.slug,
+                language=draft.language,
+                title=draft.title,
+                body=draft.body,
+                product=draft.product,
+                topic=draft.topic,
+                status=Status.DRAFT,
+                author=author,
+                version=1,
+                created_at=now,
+                updated_at=now,
+                related=draft.related,
+            )
+        )
+
+    def _edit(self, uow: Session, slug: str, draft: Draft, author: str, now: datetime) -> Article:
+        repository = self._repository(uow)
+        article = _get(repository, slug)
+        if article.draft() == draft:
+            return article  # nothing changed: no new version
+        _check_free(repository, draft, article.id)
+        repository.add_version(
+            Version(
+                article_id=article.id,
+                version=article.version,
+                title=article.title,
+                body=article.body,
+                author=article.author,
+                at=article.updated_at,
+            )
+        )
+        changed = attrs.evolve(
+            article,
+            family=draft.family,
+            slug=draft.slug,
+            language=draft.language,
+            title=draft.title,
+            body=draft.body,
+            product=draft.product,
+            topic=draft.topic,
+            related=draft.related,
+            author=author,
+            version=article.version + 1,
+            updated_at=now,
+        )
+        repository.update(changed)
+        if changed.status == Status.PUBLISHED:
+            self._index(uow).put([_entry(changed)])
+        return changed
+
+    def _set_status(self, uow: Session, slug: str, target: Status, now: datetime) -> Article:
+        repository = self._repository(uow)
+        article = _get(repository, slug)
+        if article.status == target:
+            return article
+        if not model.can_transition(article.status, target):
+            raise Conflict(
+                f"a {article.status.value} article cannot become {target.value}",
+                code="invalid_status_change",
+            )
+        changed = attrs.evolve(
+            article,
+            status=target,
+            updated_at=now,
+            published_at=now if target == Status.PUBLISHED else article.published_at,
+        )
+        repository.update(changed)
+        index = self._index(uow)
+        if target == Status.PUBLISHED:
+            index.put([_entry(changed)])
+        else:
+            index.drop(changed.id)
+        return changed
 
     def publish(self, slug: str) -> Article:
         return self.set_status(slug, Status.PUBLISHED)
 
     def archive(self, slug: str) -> Article:
         return self.set_status(slug, Status.ARCHIVED)
-
-    def import_article(self, draft: Draft, author: str, status: Status) -> tuple[Article, str]:
-        """Create or update the article of ``draft.slug`` and give it ``status`` (a
-        repository of Markdown files is the source): returns it and what happened
-        (created, updated or unchanged)."""
-        existing = self._db.run(
-            lambda uow: self._repository(uow).by_slug(draft.slug), readonly=True
-        )
-        if existing is None:
-            article = self.write(draft, author)
-            outcome = "created"
-        else:
-            article = self.edit(draft.slug, draft, author)
-            outcome = "unchanged" if article.version == existing.version else "updated"
-        if article.status != status:
-            article = self.set_status(article.slug, status)
-            outcome = "updated" if outcome == "unchanged" else outcome
-        return article, outcome
-
-    def load_shipped_articles(self, author: str = SHIPPED_AUTHOR) -> int:
-        """Import the articles postroom ships (``articles/``), creating or updating
-        each; returns how many there are."""
-        count = 0
-        for name, text in markdown_files.shipped_articles():
-            draft, status = markdown_files.parse(text, name)
-            self.import_article(draft, author, status)
-            count += 1
-        return count
 
     # -------------------------------------------------------------- reading
 

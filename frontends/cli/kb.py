@@ -80,7 +80,8 @@ def show(state: CliState, slug: str, as_json: bool) -> None:
 def import_(state: CliState, paths: tuple[Path, ...], author: str, as_json: bool) -> None:
     """Create or update articles from Markdown files (or folders of them), each with
     its front matter; the status in the file is applied. Every file is read and checked
-    before the first is written: one that does not parse stops the import."""
+    before the first is written: one that does not parse stops the import, and the
+    articles go in together (one that is refused leaves none written)."""
     files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*.md"))}, key=str)
     parsed = []
     for path in files:
@@ -91,11 +92,13 @@ def import_(state: CliState, paths: tuple[Path, ...], author: str, as_json: bool
                 f"{path}: cannot read it ({error})", code="unreadable_file"
             ) from error
         parsed.append((path, *markdown_files.parse(text, str(path))))
-    knowledge = state.postroom().knowledge
-    rows = []
-    for path, draft, status in parsed:
-        article, outcome = knowledge.import_article(draft, author, status)
-        rows.append({"file": str(path), "slug": article.slug, "outcome": outcome})
+    imported = state.postroom().knowledge.import_articles(
+        [(draft, status) for _, draft, status in parsed], author
+    )
+    rows = [
+        {"file": str(path), "slug": article.slug, "outcome": outcome}
+        for (path, _, _), (article, outcome) in zip(parsed, imported, strict=True)
+    ]
     emit(rows, as_json, _imported)
 
 

@@ -185,6 +185,23 @@ def test_kb_import_export_round_trip(runner: CliRunner, tmp_path: Path) -> None:
     assert again["outcome"] == "unchanged"
 
 
+def test_kb_import_writes_all_its_articles_or_none(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "articles"
+    source.mkdir()
+    head = "---\nfamily: scale-zero\nslug: {slug}\nlanguage: en\ntitle: Zero the scale\n"
+    tail = "product: shipping\ntopic: scales\nstatus: published\n---\nPress tare.\n"
+    # the second is a second English text of the same family: refused when written
+    for name, slug in (("a.md", "scale-zero"), ("b.md", "scale-zero-again")):
+        (source / name).write_text(head.format(slug=slug) + tail, encoding="utf-8")
+    output = run(runner, "kb", "import", str(source), code=1)
+    assert "translation_exists" in output or "has a en text" in output
+    assert "Traceback" not in output
+    assert run(runner, "kb", "list", "--status", "all", "--json") == []
+    (source / "b.md").unlink()
+    [row] = run(runner, "kb", "import", str(source), "--json")
+    assert (row["slug"], row["outcome"]) == ("scale-zero", "created")
+
+
 def test_kb_refuses_bad_files_and_unknown_articles(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.md"
     bad.write_text("---\nslug: x\n---\nbody", encoding="utf-8")
