@@ -206,20 +206,51 @@ def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+#: The time the ``clock`` fixture starts at.
+TEST_TIME = "2026-03-02T09:30:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def _shipped_sqlite(tmp_path_factory: pytest.TempPathFactory, _migrated_sqlite: Path) -> Path:
+    """The migrated template with the shipped help articles loaded (as at ``TEST_TIME``),
+    once per test process: loading them takes about a second, and a test that reads the
+    help centre copies this file instead."""
+    folder = tmp_path_factory.mktemp("shipped")
+    path = folder / "postroom.db"
+    shutil.copyfile(_migrated_sqlite, path)
+    config = Config.load({}, data_dir=folder, database_url=f"sqlite:///{path}")
+    with Postroom.open(
+        config=config, clock=FrozenClock.at(TEST_TIME), immediate_jobs=True
+    ) as postroom:
+        assert postroom.knowledge.load_shipped_articles() >= 80
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, _migrated_postgres: str | None, _migrated_sqlite: Path) -> str:
-    """A fresh, empty, migrated database: PostgreSQL when configured, else a SQLite file."""
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    _migrated_postgres: str | None,
+    _migrated_sqlite: Path,
+) -> str:
+    """A fresh, migrated database: PostgreSQL when configured, else a SQLite file. Empty,
+    but for the shipped help articles where the test asks for ``shipped_articles``."""
     if _migrated_postgres is not None:
         _empty_tables(_migrated_postgres)
         return _migrated_postgres
+    template = (
+        request.getfixturevalue("_shipped_sqlite")
+        if "shipped_articles" in request.fixturenames
+        else _migrated_sqlite
+    )
     path = tmp_path / "postroom.db"
-    shutil.copyfile(_migrated_sqlite, path)
+    shutil.copyfile(template, path)
     return f"sqlite:///{path}"
 
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock.at("2026-03-02T09:30:00+00:00")
+    return FrozenClock.at(TEST_TIME)
 
 
 @pytest.fixture
@@ -238,6 +269,15 @@ def config(database_url: str, data_dir: Path) -> Config:
 def postroom(config: Config, clock: FrozenClock) -> Iterator[Postroom]:
     with Postroom.open(config=config, clock=clock, migrate_schema=True, immediate_jobs=True) as pr:
         yield pr
+
+
+@pytest.fixture
+def shipped_articles(postroom: Postroom, _migrated_postgres: str | None) -> Postroom:
+    """``postroom`` with the shipped help articles published: copied with the SQLite file
+    (``database_url``), loaded here on PostgreSQL."""
+    if _migrated_postgres is not None:
+        assert postroom.knowledge.load_shipped_articles() >= 80
+    return postroom
 
 
 @pytest.fixture

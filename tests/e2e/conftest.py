@@ -109,23 +109,29 @@ def serve_demo(tmp_path: Path, *arguments: str, **settings: str):
         log.close()
 
 
-@pytest.fixture
-def demo_server(tmp_path):
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
     """``postroom serve --demo`` on a new data directory: it migrates, loads the demo and
-    prints its facts (passwords, keys) in its log."""
-    yield from serve_demo(tmp_path)
+    prints its facts (passwords, keys) in its log. One per module: loading the demo is
+    most of a server's start, and what these tests read of it (the log, the database made,
+    the funded account) no test changes."""
+    yield from serve_demo(tmp_path_factory.mktemp("demo-server"))
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory, demo_template):
+    """``postroom serve --demo`` on a copy of the loaded demo (nothing printed), shared by
+    a module's tests: each signs in as a visitor or person of its own."""
+    folder = tmp_path_factory.mktemp("demo-site")
+    demo_template.copy_to(folder)
+    yield from serve_demo(folder)
 
 
 @pytest.fixture
-def demo_site(tmp_path, demo_template):
-    """``postroom serve --demo`` on a copy of the loaded demo (nothing printed)."""
+def two_process_server(tmp_path, demo_template):
+    """``postroom serve --demo --processes 2``: two server processes on one port (on a copy
+    of the loaded demo)."""
     demo_template.copy_to(tmp_path)
-    yield from serve_demo(tmp_path)
-
-
-@pytest.fixture
-def two_process_server(tmp_path):
-    """``postroom serve --demo --processes 2``: two server processes on one port."""
     yield from serve_demo(tmp_path, "--processes", "2", "--threads", "2")
 
 
@@ -139,10 +145,12 @@ def kiosk_operator() -> tuple[str, str]:
     return KIOSK_OPERATOR
 
 
-@pytest.fixture
-def kiosk_server(tmp_path, demo_template):
+@pytest.fixture(scope="module")
+def kiosk_server(tmp_path_factory, demo_template):
     """``postroom serve --demo`` with the kiosk bound to a funded customer account that
-    has two cost centres on its virtual meter and one operator (``KIOSK_OPERATOR``)."""
+    has two cost centres on its virtual meter and one operator (``KIOSK_OPERATOR``); one
+    per module (a test that prints reads its own piece back)."""
+    tmp_path = tmp_path_factory.mktemp("kiosk-server")
     demo_template.copy_to(tmp_path)
     config = Config.load({}, data_dir=tmp_path / "data")
     with Postroom.open(config=config, migrate_schema=True) as postroom:

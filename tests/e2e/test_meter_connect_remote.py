@@ -13,19 +13,15 @@ from postroom.hal.meter.remote import RemoteDataCenter
 from postroom.hal.meter.simulator import MeterSimulator
 
 
-def _fact(log: str, name: str) -> str:
-    found = re.search(rf"^{name}: (\S+)", log, re.MULTILINE)
-    assert found, log
-    return found.group(1)
-
-
-def test_the_demo_meter_syncs_with_the_demo_server(demo_server, tmp_path: Path) -> None:
-    log = demo_server.log_path.read_text()
-    meter_key = _fact(log, "demo meter API key")
-    api_key = _fact(log, "demo API key")
-    reset_key = re.search(r"--reset-key ([0-9a-f]{64})", log)
-    assert reset_key, log
-    remote = RemoteDataCenter(demo_server.base, meter_key)
+def test_the_demo_meter_syncs_with_the_demo_server(
+    demo_site, demo_template, tmp_path: Path
+) -> None:
+    facts = demo_template.facts  # what the demo printed when it was loaded
+    meter_key = facts["demo meter API key"]
+    api_key = facts["demo API key"]
+    reset_key = re.search(r"--reset-key ([0-9a-f]{64})", facts["demo meter"])
+    assert reset_key, facts
+    remote = RemoteDataCenter(demo_site.base, meter_key)
     with MeterSimulator(
         tmp_path / "psd", "PR-DEMO-0001", meter_key=bytes.fromhex(reset_key.group(1))
     ) as sim:
@@ -40,7 +36,7 @@ def test_the_demo_meter_syncs_with_the_demo_server(demo_server, tmp_path: Path) 
 
         # the customer refills through the API; the next sync brings the funds
         request = urllib.request.Request(
-            f"{demo_server.base}/api/v1/vault/meters/PR-DEMO-0001/refills",
+            f"{demo_site.base}/api/v1/vault/meters/PR-DEMO-0001/refills",
             data=json.dumps(
                 {"id": "e2e-refill", "amount": {"amount": "7.50", "currency": "USD"}}
             ).encode(),

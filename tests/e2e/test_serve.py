@@ -34,11 +34,11 @@ def test_the_demo_creates_its_database_and_serves_the_portal(demo_server):
     assert json.loads(body)["error"]["code"] == "not_found"
 
 
-def test_the_server_stops_cleanly_on_sigterm(demo_server):
-    process = demo_server.process
+def test_the_server_stops_cleanly_on_sigterm(demo_site):
+    process = demo_site.process
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
-    output = demo_server.log_path.read_text()
+    output = demo_site.log_path.read_text()
     assert "serving on http://127.0.0.1:" in output
     assert "Traceback" not in output
 

@@ -27,8 +27,8 @@ def test_the_labelled_set_is_half_english_half_french() -> None:
     assert sum(1 for language, _, _ in rows if language == "en") == 100
 
 
-def test_at_least_85_percent_of_questions_route_right(postroom: Postroom) -> None:
-    postroom.knowledge.load_shipped_articles()
+def test_at_least_85_percent_of_questions_route_right(shipped_articles: Postroom) -> None:
+    postroom = shipped_articles
     wrong = []
     rows = labelled()
     for language, expected, question in rows:

@@ -25,9 +25,9 @@ BO = Agent("102", "Bo Agent")
 
 
 @pytest.fixture
-def customer(postroom: Postroom, clock: FrozenClock) -> str:
+def customer(shipped_articles: Postroom, clock: FrozenClock) -> str:
+    postroom = shipped_articles
     clock.set(OPEN)
-    postroom.knowledge.load_shipped_articles()
     return postroom.accounts.create("Acme Mailroom", "US", "USD").number
 
 

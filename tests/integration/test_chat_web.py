@@ -40,9 +40,9 @@ def _person(postroom: Postroom, number: str | None, email: str, role: str) -> No
 
 
 @pytest.fixture
-def desk(postroom: Postroom, clock: FrozenClock) -> Postroom:
+def desk(shipped_articles: Postroom, clock: FrozenClock) -> Postroom:
+    postroom = shipped_articles
     clock.set(OPEN)
-    postroom.knowledge.load_shipped_articles()
     mine = postroom.accounts.create("Acme Mailroom", "US", "USD").number
     theirs = postroom.accounts.create("Other Mailroom", "US", "USD").number
     _person(postroom, mine, "owner@acme.example", "owner")

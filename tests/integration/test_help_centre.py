@@ -33,12 +33,12 @@ def _person(postroom: Postroom, number: str | None, email: str, role: str) -> No
 
 
 @pytest.fixture
-def people(postroom: Postroom) -> Postroom:
+def people(shipped_articles: Postroom) -> Postroom:
+    postroom = shipped_articles
     number = postroom.accounts.create("Acme Mailroom", "US", "USD").number
     _person(postroom, number, "owner@acme.example", "owner")
     _person(postroom, None, "agent@postroom.example", "agent")
     _person(postroom, None, "manager@postroom.example", "account-manager")
-    postroom.knowledge.load_shipped_articles()
     return postroom
 
 
