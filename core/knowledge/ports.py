@@ -27,6 +27,15 @@ class IndexEntry:
     body: str
 
 
+@attrs.frozen
+class Found:
+    """What a search found: the articles with their scores, best first, and whether
+    they hold every word of the query (else some: the any-word fallback)."""
+
+    hits: list[tuple[Article, float]]
+    matched_all: bool
+
+
 class SearchIndex(Protocol):
     """The index's writes, in the use case's unit of work."""
 
@@ -50,15 +59,15 @@ class SearchReader(Protocol):
         language: Language,
         *,
         limit: int,
-        any_word: bool = False,
         prefix_last: bool = False,
         product: str | None = None,
         topic: str | None = None,
-    ) -> list[tuple[Article, float]]:
-        """The published articles whose text matches the folded query ``words`` (all
-        of them, or any with ``any_word``; the last as a prefix with ``prefix_last``),
-        best first, with their score (higher is better); each article carries its
-        stored plain text, read in the same round trip."""
+    ) -> Found:
+        """The published articles whose text matches all the folded query ``words``,
+        else, when there are several and no article holds them all, any of them (one
+        round trip for both); the last word a prefix with ``prefix_last``. Best first,
+        with their score (higher is better); each article carries its stored plain text,
+        read in the same round trip."""
         ...
 
     def known(self, words: Iterable[str], language: Language) -> set[str]:

@@ -19,6 +19,7 @@ it found and their stored plain text in its own round trip.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -27,10 +28,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from postroom.core.knowledge import analysis
-from postroom.core.knowledge.model import Article, Language
-from postroom.core.knowledge.ports import IndexEntry, SearchIndex, SearchReader
+from postroom.core.knowledge.model import Article, Language, Product, Status
+from postroom.core.knowledge.ports import Found, IndexEntry, SearchIndex, SearchReader
 from postroom.core.knowledge.store import (
-    article_from_columns,
     knowledge_articles,
     knowledge_search,
     knowledge_terms,
@@ -201,29 +201,57 @@ class Reads(Protocol):
     def read_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]: ...
 
 
-#: The columns of an article, in ``article_from_columns``' order, after the score.
+#: The columns of an article, in the table's order, after the two the reads put first.
 _ARTICLE = ", ".join(f"a.{c.name}" for c in knowledge_articles.columns)
 
 #: SQLite: the first ``RANKED_MATCHES`` matches the index yields, the best ``limit`` of
-#: them by bm25 (title four times the body), joined to their articles. The language is
-#: in the terms themselves (their mark); knowledge_search is joined only for a product
-#: or topic filter. The fragments are fixed; every value is bound.
-_SQLITE_FIND = (
-    "SELECT r.rank, {article} FROM (SELECT id, rank FROM (SELECT knowledge_fts.rowid AS id,"
+#: them by bm25 (title four times the body). The language is in the terms themselves
+#: (their mark); knowledge_search is joined only for a product or topic filter. The
+#: fragments are fixed; every value is bound.
+_SQLITE_RANKED = (
+    "SELECT id, rank FROM (SELECT knowledge_fts.rowid AS id,"
     " bm25(knowledge_fts, 4.0, 1.0, 0.0) AS rank FROM knowledge_fts{join}"
-    " WHERE knowledge_fts MATCH ?{filters} ORDER BY knowledge_fts.rowid DESC LIMIT ?)"
-    " ORDER BY rank, id DESC LIMIT ?) r JOIN knowledge_articles a ON a.id = r.id"
-    " ORDER BY r.rank, r.id DESC"
+    " WHERE knowledge_fts MATCH ?{filters} ORDER BY knowledge_fts.rowid DESC LIMIT {cap})"
+    " ORDER BY rank, id DESC LIMIT ?"
 )
+#: One word: its ranked matches joined to their articles (1: they hold every word).
+_SQLITE_ONE = (
+    "SELECT 1, r.rank, {article} FROM ({ranked}) r"
+    " JOIN knowledge_articles a ON a.id = r.id ORDER BY r.rank, r.id DESC"
+)
+#: Several words: the matches of all of them, else of any, in one statement. The second
+#: ranked query's cap is 0 when the first found something, and FTS5 is not even asked
+#: (SQLite checks a LIMIT of 0 before it opens the scan): a query whose words meet pays
+#: nothing for the fallback, one whose words never meet pays no second round trip.
+_SQLITE_ALL_ELSE_ANY = (
+    "WITH found AS ({all}), other AS ({any})"
+    " SELECT r.matched, r.rank, {article} FROM (SELECT 1 AS matched, id, rank FROM found"
+    " UNION ALL SELECT 0, id, rank FROM other) r"
+    " JOIN knowledge_articles a ON a.id = r.id ORDER BY r.rank, r.id DESC"
+)
+_SQLITE_FALLBACK_CAP = "(CASE WHEN EXISTS (SELECT 1 FROM found) THEN 0 ELSE ? END)"
+
 #: PostgreSQL: the first ``RANKED_MATCHES`` matches of the language, the best ``limit``
-#: by ts_rank_cd, joined to their articles.
-_POSTGRES_FIND = (
-    "SELECT r.rank, {article} FROM (SELECT c.article_id, ts_rank_cd(c.document, c.q) AS rank"
+#: by ts_rank_cd.
+_POSTGRES_RANKED = (
+    "SELECT c.article_id, ts_rank_cd(c.document, c.q) AS rank"
     " FROM (SELECT s.article_id, s.document, q FROM knowledge_search s,"
     " to_tsquery(CAST(%s AS regconfig), %s) q WHERE s.document @@ q AND s.language = %s"
-    "{filters} LIMIT %s) c ORDER BY rank DESC, c.article_id LIMIT %s) r"
+    "{filters}{guard} LIMIT %s) c ORDER BY rank DESC, c.article_id LIMIT %s"
+)
+_POSTGRES_ONE = (
+    "SELECT true, r.rank, {article} FROM ({ranked}) r"
     " JOIN knowledge_articles a ON a.id = r.article_id ORDER BY r.rank DESC, r.article_id"
 )
+#: All words, else any: the second query runs only when the first found nothing (its
+#: guard is a one-time filter, decided before its scan starts).
+_POSTGRES_ALL_ELSE_ANY = (
+    "WITH found AS ({all}), other AS ({any})"
+    " SELECT r.matched, r.rank, {article} FROM (SELECT true AS matched, article_id, rank"
+    " FROM found UNION ALL SELECT false, article_id, rank FROM other) r"
+    " JOIN knowledge_articles a ON a.id = r.article_id ORDER BY r.rank DESC, r.article_id"
+)
+_POSTGRES_FALLBACK_GUARD = " AND NOT EXISTS (SELECT 1 FROM found)"
 
 
 class SearchReads:
@@ -238,10 +266,10 @@ class SearchReads:
             "SELECT term FROM knowledge_terms WHERE language = ? AND length BETWEEN ? AND ?"
         ).replace("?", mark)
         self._article = _article_reader(db.engine.dialect)
-        self._statements: dict[tuple[bool, bool], str] = {}
+        self._statements: dict[tuple[bool, bool, bool], str] = {}
 
-    def _find_statement(self, product: bool, topic: bool) -> str:
-        key = (product, topic)
+    def _find_statement(self, product: bool, topic: bool, fallback: bool) -> str:
+        key = (product, topic, fallback)
         statement = self._statements.get(key)
         if statement is None:
             mark = self._db.placeholder
@@ -249,14 +277,28 @@ class SearchReads:
                 f" AND s.topic = {mark}" if topic else ""
             )
             if self._postgres:
-                statement = _POSTGRES_FIND.format(article=_ARTICLE, filters=filters)
+                ranked = _POSTGRES_RANKED.format(filters=filters, guard="")
+                if fallback:
+                    other = _POSTGRES_RANKED.format(filters=filters, guard=_POSTGRES_FALLBACK_GUARD)
+                    statement = _POSTGRES_ALL_ELSE_ANY.format(
+                        all=ranked, any=other, article=_ARTICLE
+                    )
+                else:
+                    statement = _POSTGRES_ONE.format(ranked=ranked, article=_ARTICLE)
             else:
                 join = (
                     " JOIN knowledge_search s ON s.article_id = knowledge_fts.rowid"
                     if filters
                     else ""
                 )
-                statement = _SQLITE_FIND.format(article=_ARTICLE, join=join, filters=filters)
+                ranked = _SQLITE_RANKED.format(join=join, filters=filters, cap="?")
+                if fallback:
+                    other = _SQLITE_RANKED.format(
+                        join=join, filters=filters, cap=_SQLITE_FALLBACK_CAP
+                    )
+                    statement = _SQLITE_ALL_ELSE_ANY.format(all=ranked, any=other, article=_ARTICLE)
+                else:
+                    statement = _SQLITE_ONE.format(ranked=ranked, article=_ARTICLE)
             self._statements[key] = statement
         return statement
 
@@ -266,26 +308,38 @@ class SearchReads:
         language: Language,
         *,
         limit: int,
-        any_word: bool = False,
         prefix_last: bool = False,
         product: str | None = None,
         topic: str | None = None,
-    ) -> list[tuple[Article, float]]:
+    ) -> Found:
         filters = [v for v in (product, topic) if v is not None]
-        statement = self._find_statement(product is not None, topic is not None)
         if self._postgres:
-            query = tsquery(words, any_word=any_word, prefix_last=prefix_last)
+            query = tsquery(words, prefix_last=prefix_last)
             if not query:
-                return []
-            params: list[Any] = [_CONFIG[language], query, language.value, *filters]
-            rows = self._db.read_rows(statement, [*params, RANKED_MATCHES, limit])
-            return [(self._article(row[1:]), float(row[0])) for row in rows]
-        match = fts5_query(words, language, any_word=any_word, prefix_last=prefix_last)
-        if not match:
-            return []
-        rows = self._db.read_rows(statement, [match, *filters, RANKED_MATCHES, limit])
+                return Found([], matched_all=False)
+            ranked = [_CONFIG[language], query, language.value, *filters, RANKED_MATCHES, limit]
+            params = ranked
+            if len(words) > 1:
+                ranked_any = tsquery(words, any_word=True, prefix_last=prefix_last)
+                params = [*ranked, _CONFIG[language], ranked_any, *ranked[2:]]
+        else:
+            match = fts5_query(words, language, prefix_last=prefix_last)
+            if not match:
+                return Found([], matched_all=False)
+            params = [match, *filters, RANKED_MATCHES, limit]
+            if len(words) > 1:
+                match_any = fts5_query(words, language, any_word=True, prefix_last=prefix_last)
+                params += [match_any, *filters, RANKED_MATCHES, limit]
+        statement = self._find_statement(product is not None, topic is not None, len(words) > 1)
+        rows = self._db.read_rows(statement, params)
+        if not rows:
+            return Found([], matched_all=False)
+        article = self._article
         # bm25 is lower for better matches; the port says higher is better
-        return [(self._article(row[1:]), -float(row[0])) for row in rows]
+        sign = 1.0 if self._postgres else -1.0
+        return Found(
+            [(article(row), sign * float(row[1])) for row in rows], matched_all=bool(rows[0][0])
+        )
 
     def known(self, words: Iterable[str], language: Language) -> set[str]:
         wanted = list(words)
@@ -303,21 +357,105 @@ class SearchReads:
         return [str(row[0]) for row in rows]
 
 
+_LANGUAGES = {member.value: member for member in Language}
+_PRODUCTS = {member.value: member for member in Product}
+_STATUSES = {member.value: member for member in Status}
+
+
 def _article_reader(dialect: sa.Dialect) -> Callable[[Sequence[Any]], Article]:
-    """An article from a driver row of its columns (in the table's order), each value
-    converted as SQLAlchemy would (the timestamps: the others need nothing)."""
-    columns = list(knowledge_articles.columns)
-    names = [c.name for c in columns]
-    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-    convert = [(i, process) for i, process in enumerate(processors) if process is not None]
+    """An article from a driver row of the reads (two values, then its columns in the
+    table's order), each value converted as SQLAlchemy would (the timestamps: the others
+    need nothing), read by position (the ten hits of every search are built here)."""
+    names = [c.name for c in knowledge_articles.columns]
+    assert names == list(_COLUMNS), "knowledge_articles changed: update _COLUMNS"
+    convert = _timestamps(dialect)
 
     def read(row: Sequence[Any]) -> Article:
-        values = list(row)
-        for i, process in convert:
-            values[i] = process(values[i])
-        return article_from_columns(dict(zip(names, values, strict=True)))
+        (
+            _,
+            _,
+            id_,
+            family,
+            slug,
+            language,
+            title,
+            body,
+            product,
+            topic,
+            status,
+            author,
+            version,
+            related,
+            created_at,
+            updated_at,
+            published_at,
+            text,
+        ) = row
+        return Article(
+            id=id_,
+            family=family,
+            slug=slug,
+            language=_LANGUAGES.get(language) or Language(language),
+            title=title,
+            body=body,
+            product=_PRODUCTS.get(product) or Product(product),
+            topic=topic,
+            status=_STATUSES.get(status) or Status(status),
+            author=author,
+            version=version,
+            created_at=convert(created_at),
+            updated_at=convert(updated_at),
+            published_at=convert(published_at),
+            related=tuple(related.split()),
+            # (a row written by other means than the store has no text: rendered on use)
+            stored_text=(body, text) if text or not body else None,
+        )
 
     return read
+
+
+def _timestamps(dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """How the driver's value of a ``UtcDateTime`` column becomes the datetime (all
+    three of an article's timestamps are one)."""
+    if dialect.name == "sqlite":
+        return _sqlite_timestamp
+    column = knowledge_articles.c.created_at.type.dialect_impl(dialect)
+    process = column.result_processor(dialect, None)
+    return process if process is not None else _unchanged
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _sqlite_timestamp(value: str | None) -> datetime | None:
+    """A ``UtcDateTime`` as SQLAlchemy reads it from SQLite (``datetime.fromisoformat``,
+    then UTC), without its chain of processors: a fifth of building a hit's article."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+#: knowledge_articles' columns, in order, as ``_article_reader`` unpacks them.
+_COLUMNS = (
+    "id",
+    "family",
+    "slug",
+    "language",
+    "title",
+    "body",
+    "product",
+    "topic",
+    "status",
+    "author",
+    "version",
+    "related",
+    "created_at",
+    "updated_at",
+    "published_at",
+    "text",
+)
 
 
 def reader_on(db: Reads) -> SearchReader:

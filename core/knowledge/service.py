@@ -355,21 +355,13 @@ class KnowledgeService:
             if searched != words:
                 corrected = " ".join(searched)
 
-        def find(any_word: bool) -> builtins.list[tuple[Article, float]]:
-            return reader.find(
-                searched,
-                lang,
-                limit=count,
-                any_word=any_word,
-                prefix_last=typing,
-                product=prod,
-                topic=top,
+        if searched:
+            found = reader.find(
+                searched, lang, limit=count, prefix_last=typing, product=prod, topic=top
             )
-
-        ranked = find(False) if searched else []
-        matched_all = bool(ranked)
-        if not ranked and len(searched) > 1:
-            ranked = find(True)
+            ranked, matched_all = found.hits, found.matched_all
+        else:
+            ranked, matched_all = [], False
         hits = tuple(
             Hit(
                 article=article,

@@ -77,6 +77,33 @@ def test_a_search_can_keep_to_one_product_and_topic(shipped: Postroom) -> None:
     assert kb.search("meter", "en", product="billing", topic="inspections").hits == ()
 
 
+def test_words_that_never_meet_find_the_articles_of_any_of_them(shipped: Postroom) -> None:
+    # One statement decides between all the words and any of them (the second ranked
+    # query runs only when the first found nothing).
+    kb = shipped.knowledge
+    together = kb.search("meter locked", "en")
+    assert together.matched_all
+    assert together.hits
+    first = together.hits[0].article
+    assert first == kb.get(first.slug)  # built from the search's row as the store builds it
+    assert first.created_at.tzinfo is not None
+    alone = kb.search("inspection", "en")
+    # "qzx": in no article, and too short for a typo correction
+    apart = kb.search("inspection qzx", "en")
+    assert not apart.matched_all
+    assert [h.article.slug for h in apart.hits] == [h.article.slug for h in alone.hits]
+    assert "<mark>" in apart.hits[0].snippet
+    kept = kb.search("meter qzx", "en", limit=50, product="meters", topic="inspections")
+    assert kept.hits
+    assert not kept.matched_all
+    assert {(h.article.product.value, h.article.topic) for h in kept.hits} == {
+        ("meters", "inspections")
+    }
+    nowhere = kb.search("qzx qzy", "en")
+    assert nowhere.hits == ()
+    assert not nowhere.matched_all
+
+
 def test_a_typo_in_a_short_query_is_forgiven(shipped: Postroom) -> None:
     result = shipped.knowledge.search("inspektion", "en")
     assert result.corrected == "inspection"

@@ -21,7 +21,7 @@ from postroom.core.knowledge.model import (
     Version,
     VoteCount,
 )
-from postroom.core.knowledge.ports import IndexEntry
+from postroom.core.knowledge.ports import Found, IndexEntry
 
 T = TypeVar("T")
 
@@ -194,10 +194,25 @@ class FakeIndex:
         language: Language,
         *,
         limit: int,
-        any_word: bool = False,
         prefix_last: bool = False,
         product: str | None = None,
         topic: str | None = None,
+    ) -> Found:
+        found = self._ranked(words, language, limit, False, prefix_last, product, topic)
+        if found or len(words) < 2:
+            return Found(found, matched_all=bool(found))
+        found = self._ranked(words, language, limit, True, prefix_last, product, topic)
+        return Found(found, matched_all=False)
+
+    def _ranked(
+        self,
+        words: Sequence[str],
+        language: Language,
+        limit: int,
+        any_word: bool,
+        prefix_last: bool,
+        product: str | None,
+        topic: str | None,
     ) -> list[tuple[Article, float]]:
         wanted = analysis.stems(words, language.value)
         scored = []

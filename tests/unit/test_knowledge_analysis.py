@@ -58,6 +58,11 @@ def test_a_snippet_marks_matches_by_stem_and_escapes_the_rest() -> None:
         # a ligature folds to two letters: the text is read word by word, alike
         ("Le cœur de l\u2019échéance : échue.", ["coeur", "echue"], ["cœur", "échue"]),
         ("Straße, Œuvre; œuvres!", ["oeuvre"], ["Œuvre", "œuvres"]),
+        # a Latin-1 letter that folds to two (ß) sends a Latin-1 text word by word too
+        ("La Straße est échue, échue.", ["echue"], ["échue", "échue"]),
+        # a character beyond Latin-1 that is no letter (an apostrophe, U+2019) keeps
+        # the one pass
+        ("L\u2019échéance est échue\u2026 Échue !", ["echue"], ["échue", "Échue"]),
     ],
 )
 def test_a_snippet_ignores_case_accents_and_ligatures(
