@@ -61,7 +61,7 @@ from postroom.core.errors import (
 from postroom.core.funding.model import Instrument
 from postroom.core.funding.service import FundingService
 from postroom.core.identity.mail import Mailer
-from postroom.core.identity.model import SessionRules
+from postroom.core.identity.model import SessionRules, User
 from postroom.core.identity.service import IdentityService
 from postroom.core.instance import InstanceSettings
 from postroom.core.jobs import JobRegistry, Jobs, make_huey
@@ -804,9 +804,17 @@ class _MailSenders:
             user = self._identity.by_email_in(connection, address)
         except ValidationError:
             return Sender(address)
-        if user is None or user.staff or user.account_number is None or user.verified_at is None:
-            return Sender(address)
-        return Sender(address, user.name, user.account_number, user.id, user.language)
+        return _sender(address, user)
+
+    def find_all_in(self, connection: Connection, addresses: Sequence[str]) -> dict[str, Sender]:
+        users = self._identity.by_emails_in(connection, addresses)
+        return {address: _sender(address, users.get(address)) for address in addresses}
+
+
+def _sender(address: str, user: User | None) -> Sender:
+    if user is None or user.staff or user.account_number is None or user.verified_at is None:
+        return Sender(address)
+    return Sender(address, user.name, user.account_number, user.id, user.language)
 
 
 class MeterInstallationNumbers:

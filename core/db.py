@@ -3,10 +3,14 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy
 timeout, and every write transaction opened with BEGIN IMMEDIATE so that a
 check-then-write cannot interleave with another writer (``with_for_update()``
-does nothing on SQLite). PostgreSQL runs on psycopg 3 with a connection pool;
-serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried, and so is a
-transaction whose connection turned out dead before its COMMIT was sent (the pool hands
-out connections without a ping: that ping was one more round trip per transaction).
+does nothing on SQLite). The write transactions of one process queue on a lock of the
+``Database`` before their BEGIN IMMEDIATE: a writer behind another starts as soon as
+that one ends, where SQLite's busy handler sleeps 1, 2, 5... up to 100 ms between its
+tries (other processes still meet the busy timeout). PostgreSQL runs on psycopg 3
+with a connection pool; serialization failures and deadlocks (SQLSTATE 40001, 40P01)
+are retried, and so is a transaction whose connection turned out dead before its COMMIT
+was sent (the pool hands out connections without a ping: that ping was one more round
+trip per transaction).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -170,12 +175,21 @@ def is_retryable(error: BaseException) -> bool:
 class UnitOfWork:
     """One transaction: rolled back on exit unless ``commit()`` was called."""
 
-    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        readonly: bool = False,
+        write_lock: threading.RLock | None = None,
+    ) -> None:
         self._engine = engine
         self._readonly = readonly
         self._committed = False
         self.commit_sent = False
         self._connection: Connection | None = None
+        # the process's SQLite writers queue here (Database); a read takes no lock
+        self._write_lock = None if readonly else write_lock
+        self._locked = False
 
     @property
     def connection(self) -> Connection:
@@ -188,12 +202,30 @@ class UnitOfWork:
         return self._engine.dialect.name
 
     def __enter__(self) -> Self:
-        connection = self._engine.connect()
-        if self._readonly:
-            connection = connection.execution_options(**{READONLY_OPTION: True})
-        connection.begin()
+        if self._write_lock is not None:
+            # reentrant: a nested write of the same thread meets SQLite's busy timeout
+            # as before; after that long SQLite's own wait takes over
+            self._locked = self._write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection = self._engine.connect()
+            if self._readonly:
+                connection = connection.execution_options(**{READONLY_OPTION: True})
+            try:
+                connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+        except BaseException:
+            self._unlock()
+            raise
         self._connection = connection
         return self
+
+    def _unlock(self) -> None:
+        if self._locked:
+            self._locked = False
+            assert self._write_lock is not None
+            self._write_lock.release()
 
     def commit(self) -> None:
         self.commit_sent = True  # from here on a lost connection leaves the outcome unknown
@@ -217,7 +249,10 @@ class UnitOfWork:
             if connection.in_transaction():
                 connection.rollback()
         finally:
-            connection.close()
+            try:
+                connection.close()
+            finally:
+                self._unlock()
 
 
 class Database:
@@ -227,6 +262,8 @@ class Database:
         self.url = parse_database_url(url)
         self.engine = create_engine(url)
         self.max_retries = max_retries
+        #: SQLite: this process's write transactions, one at a time (the module's doc)
+        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -237,7 +274,7 @@ class Database:
         return describe_url(self.url)
 
     def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, readonly=readonly)
+        return UnitOfWork(self.engine, readonly=readonly, write_lock=self._write_lock)
 
     def run(self, work: Callable[[UnitOfWork], T], *, readonly: bool = False) -> T:
         """Run ``work`` in one transaction, retrying it on serialization failure or deadlock.
@@ -351,7 +388,7 @@ class Database:
 
         A driver error is raised wrapped as SQLAlchemy's (IntegrityError...).
         """
-        with self._driver("BEGIN IMMEDIATE", None) as driver:
+        with self._writing(), self._driver("BEGIN IMMEDIATE", None) as driver:
             cursor = driver.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
@@ -362,6 +399,18 @@ class Database:
                 if driver.in_transaction:
                     driver.rollback()
                 cursor.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the process's SQLite write lock (``unit_of_work``'s) for the block."""
+        lock = self._write_lock
+        locked = lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            yield
+        finally:
+            if locked:
+                assert lock is not None
+                lock.release()
 
     @contextlib.contextmanager
     def _driver(self, statement: str, params: Mapping[str, Any] | None) -> Iterator[Any]:

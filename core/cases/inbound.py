@@ -140,6 +140,11 @@ class CaseDesk(Protocol):
         """Open a case on the email channel; its number."""
         ...
 
+    def open_all_in(self, connection: Connection, emails: Sequence[EmailToCase]) -> list[str]:
+        """``open_in`` of each of ``emails``, in their order, as one piece of work: their
+        numbers. Refused as a whole when one is refused."""
+        ...
+
     def add_in(self, connection: Connection, case: CaseFacts, email: EmailToCase) -> str:
         """Add the customer's email to ``case`` (reopening it, or opening a follow-up
         that links it, by the cases area's rules); the number of the case it went to."""
@@ -150,6 +155,10 @@ class Senders(Protocol):
     def find_in(self, connection: Connection, address: str) -> Sender:
         """Who ``address`` is, read on the caller's transaction ``connection``: a user of
         a customer account, else an unknown contact."""
+        ...
+
+    def find_all_in(self, connection: Connection, addresses: Sequence[str]) -> dict[str, Sender]:
+        """``find_in`` of each of ``addresses``, in one read."""
         ...
 
 
@@ -307,15 +316,24 @@ class CaseMail:
                     )
                 ]
             )
-            # and the senders' emails of the last hour (the flood limit), in another
-            store.look_up_senders(
-                [a.email.sender for a in arrivals if a.email is not None and a.settled is None],
-                self._clock.now() - FLOOD_WINDOW,
-            )
-            taken = [self._take(session.connection, store, arrival) for arrival in arrivals]
+            # the senders' emails of the last hour (the flood limit), in another, and who
+            # they are, in a third
+            addresses = [
+                a.email.sender for a in arrivals if a.email is not None and a.settled is None
+            ]
+            store.look_up_senders(addresses, self._clock.now() - FLOOD_WINDOW)
+            if addresses:
+                store.people = self._senders.find_all_in(
+                    session.connection, list(dict.fromkeys(addresses))
+                )
+            openings: list[_Opening] = []
+            taken = [
+                self._take(session.connection, store, arrival, openings) for arrival in arrivals
+            ]
+            self._open_all(session.connection, store, openings)
             store.flush()
             session.commit()
-            return taken
+            return [t.done() if isinstance(t, _Opening) else t for t in taken]
 
         taken = self._db.run(work)
         claimed = [message_id for t in taken for message_id in t.claimed]
@@ -339,15 +357,31 @@ class CaseMail:
         except Exception as error:  # its caller answers for it (451: tried again later)
             return error
 
-    def _take(self, connection: Connection, repository: _BatchStore, arrival: _Arrival) -> _Taken:
+    def _take(
+        self,
+        connection: Connection,
+        repository: _BatchStore,
+        arrival: _Arrival,
+        openings: list[_Opening],
+    ) -> _Taken | _Opening:
         """Keep one email on the batch's ``connection``, with what it does: a case
         opened or added to, its acknowledgement written (claimed) to the outbox. Its
-        ``Received`` gets its kept id once the batch's ``repository`` is flushed."""
+        ``Received`` gets its kept id once the batch's ``repository`` is flushed.
+
+        An email that opens a case joins ``openings``: the batch's new cases are opened
+        together (``_open_all``) before an email that names a case or a Message-Id, and
+        at the batch's end, so each email still sees the cases of those before it."""
         keep, email = arrival.keep, arrival.email
         if email is None or arrival.settled is not None:
             outcome, reason = arrival.settled or (Outcome.REJECTED, "mail_unreadable")
             keep.store(repository, outcome, reason, None)
             return _Taken(keep, Received(kept_id=0, outcome=outcome, reason=reason))
+        if openings and (
+            email.case_tag
+            or email.thread_ids
+            or any(o.message_id == email.message_id for o in openings)
+        ):
+            self._open_all(connection, repository, openings)
         now = self._clock.now()
         own = [email.message_id] if email.message_id else []
         cases = repository.cases_of([*own, *email.thread_ids])
@@ -363,7 +397,9 @@ class CaseMail:
                     reason="mail_duplicate",
                 ),
             )
-        sender = self._senders.find_in(connection, email.sender)
+        sender = repository.people.get(email.sender) or self._senders.find_in(
+            connection, email.sender
+        )
         # the flood window as of the batch's start (the same for all its emails)
         sent, told = repository.sent_since(email.sender, repository.since or now - FLOOD_WINDOW)
         if over_limit(sent, self.settings.per_hour):
@@ -378,17 +414,19 @@ class CaseMail:
             in_reply_to=email.in_reply_to[0] if email.in_reply_to else None,
             attachments=arrival.files,
         )
+        if target is None:  # opened with the batch's other new cases
+            kept = keep.store(repository, Outcome.OPENED, "", None)
+            opening = _Opening(keep, kept, email, to_case, arrival.message_id, arrival.refused, now)
+            openings.append(opening)
+            return opening
         try:
-            if target is None:
-                number = self._desk.open_in(connection, to_case)
-            else:
-                number = self._desk.add_in(connection, target, to_case)
+            number = self._desk.add_in(connection, target, to_case)
         except StorageUnavailable:
             raise  # the sending server tries again later
         except PostroomError as error:
             raise _Refused(error.code) from error
         # a reply to a long-resolved case opens a follow-up: a new case, acknowledged
-        opened = target is None or number != target.number
+        opened = number != target.number
         outcome = Outcome.OPENED if opened else Outcome.APPENDED
         keep.store(repository, outcome, "", number)
         repository.remember(arrival.message_id, number, Direction.IN, now)
@@ -405,6 +443,39 @@ class CaseMail:
             ),
             () if acknowledgement is None else (acknowledgement,),
         )
+
+    def _open_all(
+        self, connection: Connection, repository: _BatchStore, openings: list[_Opening]
+    ) -> None:
+        """Open the cases of the emails waiting in ``openings`` (in one go: the year's
+        numbers taken together, the cases and their messages written together), each
+        remembered and acknowledged; empties ``openings``."""
+        if not openings:
+            return
+        waiting = list(openings)
+        openings.clear()
+        try:
+            numbers = self._desk.open_all_in(connection, [o.to_case for o in waiting])
+        except StorageUnavailable:
+            raise  # the sending server tries again later
+        except PostroomError as error:  # taken alone, the email at fault is rejected
+            raise _Refused(error.code) from error
+        for opening, number in zip(waiting, numbers, strict=True):
+            opening.kept["case_number"] = number
+            repository.remember(opening.message_id, number, Direction.IN, opening.at)
+            acknowledgement = self._acknowledge(
+                connection, repository, number, opening.email, opening.to_case
+            )
+            opening.taken = _Taken(
+                opening.keep,
+                Received(
+                    kept_id=0,
+                    outcome=Outcome.OPENED,
+                    case_number=number,
+                    refused_files=tuple(f"{name}: {reason}" for name, reason in opening.refused),
+                ),
+                (acknowledgement,),
+            )
 
     def _new_message_id(self, kind: str) -> str:
         return f"<{kind}.{secrets.token_hex(12)}@{self.settings.domain}>"
@@ -661,6 +732,26 @@ class _Taken:
     claimed: tuple[str, ...] = ()
 
 
+@attrs.define
+class _Opening:
+    """An email that opens a case, waiting for the batch's new cases to be opened
+    together; ``taken`` once they are."""
+
+    keep: _Keeper
+    #: its values as kept: the case's number goes in once it has one
+    kept: dict[str, Any]
+    email: InboundEmail
+    to_case: EmailToCase
+    message_id: str
+    refused: tuple[tuple[str, str], ...]
+    at: datetime
+    taken: _Taken | None = None
+
+    def done(self) -> _Taken:
+        assert self.taken is not None, "the batch's new cases are opened before its end"
+        return self.taken
+
+
 class _Refused(Exception):
     """The cases area refused an email (its error's ``code``): taken alone, the email
     is kept as rejected, for staff."""
@@ -690,10 +781,10 @@ class _Keeper:
         reason: str,
         case_number: str | None,
         notified: bool = False,
-    ) -> None:
+    ) -> dict[str, Any]:
         """Have the email kept with its outcome; ``id`` is its once ``repository`` is
-        flushed."""
-        repository.keep(
+        flushed. The values it is kept with (they can still change until then)."""
+        return repository.keep(
             self,
             received_at=self.clock.now(),
             source=self.source,
@@ -733,6 +824,8 @@ class _BatchStore:
         #: the flood window's start for the senders looked up, and what each sent since
         self.since: datetime | None = None
         self._sent: dict[str, tuple[int, bool]] = {}
+        #: who the batch's senders are (read once a batch)
+        self.people: dict[str, Sender] = {}
 
     def look_up(self, message_ids: Sequence[str]) -> None:
         wanted = [i for i in dict.fromkeys(message_ids) if i not in self._known]
@@ -767,8 +860,9 @@ class _BatchStore:
         self._writing.append((added, claimed))
         return added
 
-    def keep(self, keeper: _Keeper, **values: Any) -> None:
+    def keep(self, keeper: _Keeper, **values: Any) -> dict[str, Any]:
         self._keeping.append((keeper, values))
+        return values
 
     def look_up_senders(self, senders: Sequence[str], since: datetime) -> None:
         wanted = list(dict.fromkeys(senders))

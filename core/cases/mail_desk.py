@@ -4,6 +4,9 @@ commits or rolls back with the email's keeping and its acknowledgement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.engine import Connection
 
 from postroom.core.cases.inbound import CaseFacts, EmailToCase
@@ -23,19 +26,11 @@ class ServiceDesk:
         return None if case is None else _facts(case)
 
     def open_in(self, connection: Connection, email: EmailToCase) -> str:
-        sender = email.sender
-        case = self._cases.open_in(
-            connection,
-            by=_actor(sender, sender.account),
-            subject=email.subject,
-            description=email.body,
-            channel=Channel.EMAIL,
-            customer_number=sender.account,
-            contact=Contact(name=sender.name, email=sender.address),
-            message_id=email.message_id,
-            attachments=_refs(email),
-        )
-        return case.number
+        return self.open_all_in(connection, [email])[0]
+
+    def open_all_in(self, connection: Connection, emails: Sequence[EmailToCase]) -> list[str]:
+        opened = self._cases.open_all_in(connection, [_request(email) for email in emails])
+        return [case.number for case in opened]
 
     def add_in(self, connection: Connection, case: CaseFacts, email: EmailToCase) -> str:
         posted = self._cases.add_customer_message_in(
@@ -49,6 +44,21 @@ class ServiceDesk:
             attachments=_refs(email),
         )
         return posted.case.number
+
+
+def _request(email: EmailToCase) -> dict[str, Any]:
+    """``CasesService.open``'s arguments for a case opened by ``email``."""
+    sender = email.sender
+    return {
+        "by": _actor(sender, sender.account),
+        "subject": email.subject,
+        "description": email.body,
+        "channel": Channel.EMAIL,
+        "customer_number": sender.account,
+        "contact": Contact(name=sender.name, email=sender.address),
+        "message_id": email.message_id,
+        "attachments": _refs(email),
+    }
 
 
 def _facts(case: Case) -> CaseFacts:

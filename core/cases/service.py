@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -237,16 +237,33 @@ class CasesService:
     def open_in(self, connection: Any, **kwargs: Any) -> Case:
         """``open`` on the caller's transaction ``connection`` (it commits or rolls back
         with the caller's work): another area hands a request over as a case."""
-        request = self._request(**kwargs)
+        return self.open_all_in(connection, [kwargs])[0]
+
+    def open_all_in(
+        self, connection: Any, requests: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[Case]:
+        """``open_in`` of each of ``requests`` (``open``'s arguments), in their order and
+        as if one after the other (routing counts the cases assigned before, a
+        recurring problem the cases opened before), in fewer statements: the desk's
+        agents and each account read once, the year's numbers taken in one statement
+        (after the reads: the counter stays locked until the caller's commit), the
+        cases, their first messages and history written in one statement each where
+        the store can (the email channel's batches, issue 14). Any refused request
+        refuses them all: none is opened."""
+        checked = [self._request(**request) for request in requests]
         uow = _Joined(connection)
-        if request.customer_number is None:
-            calendar = calendar_for("UTC", "")
-        else:  # the profile read on the caller's transaction: no transaction of its own
-            calendar = _calendar_of(
-                self._accounts.get(request.customer_number),
-                self._repository(uow).profile(request.customer_number),
-            )
-        return self._open(uow, request, calendar)
+        repository = self._repository(uow)
+        calendars: dict[str | None, BusinessCalendar] = {None: calendar_for("UTC", "")}
+        for request in checked:
+            number = request.customer_number
+            if number is not None and number not in calendars:
+                # the profile read on the caller's transaction: no transaction of its own
+                calendars[number] = _calendar_of(
+                    self._accounts.get(number), repository.profile(number)
+                )
+        return self._open_all(
+            uow, [(request, calendars[request.customer_number]) for request in checked]
+        )
 
     def _request(
         self,
@@ -300,64 +317,87 @@ class CasesService:
         )
 
     def _open(self, uow: Session, request: OpenRequest, calendar: BusinessCalendar) -> Case:
+        return self._open_all(uow, [(request, calendar)])[0]
+
+    def _open_all(
+        self, uow: Session, requests: Sequence[tuple[OpenRequest, BusinessCalendar]]
+    ) -> builtins.list[Case]:
+        """Open the cases of ``requests`` at one instant, in their order."""
+        if not requests:
+            return []
         repository = self._repository(uow)
         now = self._clock.now()
-        recurring = request.customer_number is not None and model.is_recurring_count(
-            repository.opened_since(
-                request.customer_number, request.department, now - model.RECURRING_WINDOW
-            )
-            + 1
-        )
-        assignee = _route(repository, request.customer_number, request.department)
+        router = _Router(repository)
+        opened: dict[tuple[str, model.Department], int] = {}
+        drafts = []
+        for request, calendar in requests:
+            recurring = False
+            if request.customer_number is not None:
+                key = (request.customer_number, request.department)
+                if key not in opened:
+                    opened[key] = repository.opened_since(
+                        request.customer_number, request.department, now - model.RECURRING_WINDOW
+                    )
+                opened[key] += 1  # this one, and the batch's before it
+                recurring = model.is_recurring_count(opened[key])
+            assignee = router.route(request.customer_number, request.department)
+            drafts.append((request, calendar, recurring, assignee))
         # the year's counter is locked from here to the commit (numbers have no gaps):
         # the reads above stay out of that wait
-        sequence = repository.next_number(now.year)
-        draft = Case(
-            id=0,
-            number=model.format_case_number(now.year, sequence),
-            customer_number=request.customer_number,
-            contact=request.contact,
-            department=request.department,
-            channel=request.channel,
-            subject=request.subject,
-            description=request.description,
-            priority=request.priority,
-            status=Status.NEW,
-            opened_at=now,
-            updated_at=now,
-            recurring=recurring,
-            links=request.links,
-        )
-        due = sla.deadlines(draft, calendar, self.targets)
-        case = repository.add(
-            attrs.evolve(
-                draft,
-                first_response_due=due.first_response_due,
-                resolution_due=due.resolution_due,
-                assignee_id=assignee,
+        first = repository.next_numbers(now.year, len(drafts))
+        cases = []
+        for n, (request, calendar, recurring, assignee) in enumerate(drafts):
+            draft = Case(
+                id=0,
+                number=model.format_case_number(now.year, first + n),
+                customer_number=request.customer_number,
+                contact=request.contact,
+                department=request.department,
+                channel=request.channel,
+                subject=request.subject,
+                description=request.description,
+                priority=request.priority,
+                status=Status.NEW,
+                opened_at=now,
+                updated_at=now,
+                recurring=recurring,
+                links=request.links,
             )
-        )
-        detail = f"{request.channel.value}, {request.department.value}, {request.priority.value}"
-        history = [HistoryEntry(case.id, now, request.by.label, "opened", detail)]
-        if case.assignee_id is not None:
-            history.append(
-                HistoryEntry(case.id, now, Actor.system().label, "assigned", str(case.assignee_id))
+            due = sla.deadlines(draft, calendar, self.targets)
+            cases.append(
+                attrs.evolve(
+                    draft,
+                    first_response_due=due.first_response_due,
+                    resolution_due=due.resolution_due,
+                    assignee_id=assignee,
+                )
             )
-        if recurring:
-            history.append(
-                HistoryEntry(case.id, now, Actor.system().label, "recurring", request.department)
+        added = repository.add_all(cases)
+        posts = []
+        for case, (request, _calendar, recurring, _assignee) in zip(added, drafts, strict=True):
+            detail = (
+                f"{request.channel.value}, {request.department.value}, {request.priority.value}"
             )
-        author = request.by
-        if author.kind in (ActorKind.STAFF, ActorKind.SYSTEM):
-            # an agent logs what the caller said: the first message is the caller's
-            author = Actor.contact(
-                request.contact.email or request.contact.phone, request.contact.name
-            )
-        self._post(
-            uow,
-            repository,
-            case,
-            Message(
+            history = [HistoryEntry(case.id, now, request.by.label, "opened", detail)]
+            if case.assignee_id is not None:
+                history.append(
+                    HistoryEntry(
+                        case.id, now, Actor.system().label, "assigned", str(case.assignee_id)
+                    )
+                )
+            if recurring:
+                history.append(
+                    HistoryEntry(
+                        case.id, now, Actor.system().label, "recurring", request.department
+                    )
+                )
+            author = request.by
+            if author.kind in (ActorKind.STAFF, ActorKind.SYSTEM):
+                # an agent logs what the caller said: the first message is the caller's
+                author = Actor.contact(
+                    request.contact.email or request.contact.phone, request.contact.name
+                )
+            message = Message(
                 id=0,
                 case_id=case.id,
                 kind=MessageKind.CUSTOMER,
@@ -366,10 +406,12 @@ class CasesService:
                 created_at=now,
                 message_id=request.message_id or new_message_id(case.number),
                 attachments=request.attachments,
-            ),
-            history,
-        )
-        return case
+            )
+            posts.append((message, history))
+        for case, stored in zip(added, repository.add_messages(posts), strict=True):
+            for listener in self._listeners:
+                listener(uow, case, stored)
+        return added
 
     def resolve_in(self, connection: Any, number: str, *, by: Actor, reason: str) -> Case | None:
         """Resolve case ``number`` on the caller's transaction ``connection``: another
@@ -905,21 +947,51 @@ def _calendar_of(account: CustomerAccount, profile: AccountProfile | None) -> Bu
     )
 
 
-def _route(
-    repository: CaseRepository, customer_number: str | None, department: model.Department
-) -> int | None:
-    """Who gets a new case: the account's manager when they are available (or not on
-    the desk's roster at all), else the least-loaded available agent of the
-    department; None leaves it in the department's queue."""
-    if customer_number is not None:
-        profile = repository.profile(customer_number)
-        if profile is not None and profile.account_manager_id is not None:
-            manager = repository.agent(profile.account_manager_id)
-            if manager is None or manager.available:
-                return profile.account_manager_id
-    agents = repository.agents(department)
-    chosen = model.least_loaded(agents, repository.open_load(a.user_id for a in agents))
-    return None if chosen is None else chosen.user_id
+class _Router:
+    """Who gets each new case of a batch opened at once: the account's manager when
+    they are available (or not on the desk's roster at all), else the least-loaded
+    available agent of the department; None leaves it in the department's queue. The
+    desk's agents, each account's profile and each agent's load are read once a batch;
+    a case assigned counts in its agent's load for the cases after it."""
+
+    def __init__(self, repository: CaseRepository) -> None:
+        self._repository = repository
+        self._profiles: dict[str, AccountProfile | None] = {}
+        self._desks: dict[model.Department, builtins.list[model.Agent]] = {}
+        self._roster: dict[int, model.Agent] | None = None
+        #: each agent's active cases as stored, and the batch's assigned so far
+        self._stored: dict[int, int] = {}
+        self._assigned: dict[int, int] = {}
+
+    def route(self, customer_number: str | None, department: model.Department) -> int | None:
+        chosen = self._choose(customer_number, department)
+        if chosen is not None:
+            self._assigned[chosen] = self._assigned.get(chosen, 0) + 1
+        return chosen
+
+    def _choose(self, customer_number: str | None, department: model.Department) -> int | None:
+        if customer_number is not None:
+            if customer_number not in self._profiles:
+                self._profiles[customer_number] = self._repository.profile(customer_number)
+            profile = self._profiles[customer_number]
+            if profile is not None and profile.account_manager_id is not None:
+                if self._roster is None:
+                    self._roster = {a.user_id: a for a in self._repository.agents()}
+                manager = self._roster.get(profile.account_manager_id)
+                if manager is None or manager.available:
+                    return profile.account_manager_id
+        if department not in self._desks:
+            self._desks[department] = self._repository.agents(department)
+        agents = self._desks[department]
+        unknown = [a.user_id for a in agents if a.user_id not in self._stored]
+        if unknown:
+            self._stored.update(self._repository.open_load(unknown))
+        load = {
+            a.user_id: self._stored.get(a.user_id, 0) + self._assigned.get(a.user_id, 0)
+            for a in agents
+        }
+        chosen = model.least_loaded(agents, load)
+        return None if chosen is None else chosen.user_id
 
 
 @attrs.frozen

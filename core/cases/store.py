@@ -243,12 +243,19 @@ _ACTIVE_SUMMARIES = (
 class CaseRepository(Protocol):
     """What the case use cases read and write."""
 
-    def next_number(self, year: int) -> int:
-        """The year's next sequence number, taken in the caller's transaction."""
+    def next_numbers(self, year: int, count: int = 1) -> int:
+        """Take the year's next ``count`` sequence numbers in the caller's transaction;
+        the first of them. The year's counter stays locked until the transaction ends
+        (numbers without gaps)."""
         ...
 
     def add(self, case: Case) -> Case:
         """Store a new case with its links (its ``id`` is ignored); returns it with its id."""
+        ...
+
+    def add_all(self, cases: Sequence[Case]) -> list[Case]:
+        """``add`` each of ``cases`` (in one statement where the store can); in their
+        order, with their ids."""
         ...
 
     def get(self, number: str) -> Case | None: ...
@@ -268,6 +275,13 @@ class CaseRepository(Protocol):
     def add_message(self, message: Message, history: Sequence[HistoryEntry] = ()) -> Message:
         """Store ``message``, and the ``history`` entries that go with it (in their
         order)."""
+        ...
+
+    def add_messages(
+        self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> list[Message]:
+        """``add_message`` of each ``(message, history)``, each message of another case
+        (in one statement on PostgreSQL); the messages in their order."""
         ...
 
     def messages(self, case_id: int) -> list[Message]: ...
@@ -375,6 +389,32 @@ def _case(row: Row[Any], links: tuple[Link, ...] = ()) -> Case:
     )
 
 
+def _message_values(message: Message, prefix: str = "") -> dict[str, Any]:
+    return {
+        f"{prefix}case_id": message.case_id,
+        f"{prefix}kind": message.kind.value,
+        f"{prefix}author_kind": message.author.kind.value,
+        f"{prefix}author_id": message.author.id,
+        f"{prefix}author_name": message.author.name,
+        f"{prefix}author_account": message.author.account,
+        f"{prefix}body": message.body,
+        f"{prefix}created_at": message.created_at,
+        f"{prefix}message_id": message.message_id,
+        f"{prefix}in_reply_to": message.in_reply_to,
+        f"{prefix}attachments": _attachments_column(message.attachments),
+    }
+
+
+def _history_values(entry: HistoryEntry, prefix: str = "") -> dict[str, Any]:
+    return {
+        f"{prefix}case_id": entry.case_id,
+        f"{prefix}at": entry.at,
+        f"{prefix}actor": entry.actor[:300],
+        f"{prefix}action": entry.action,
+        f"{prefix}detail": entry.detail[:1000],
+    }
+
+
 def case_values(case: Case) -> dict[str, Any]:
     """The row of ``case`` without its id (the bench inserts rows with it too)."""
     return {
@@ -459,22 +499,67 @@ _ADD_MESSAGE = case_messages.insert().returning(*case_messages.c)
 _ADD_HISTORY = case_history.insert()
 
 
+_HISTORY_COLUMNS = ("case_id", "at", "actor", "action", "detail")
+_MESSAGE_COLUMNS = (
+    "case_id",
+    "kind",
+    "author_kind",
+    "author_id",
+    "author_name",
+    "author_account",
+    "body",
+    "created_at",
+    "message_id",
+    "in_reply_to",
+    "attachments",
+)
+
+
+def _rows(table: sa.Table, columns: Sequence[str], prefix: str, count: int) -> Any:
+    """``count`` rows of bound values for ``table``'s ``columns`` (``{prefix}{n}_{column}``)
+    as one SELECT: an INSERT ... SELECT of them is a statement SQLAlchemy caches, where
+    a multi-row ``.values([...])`` is compiled again at every execution."""
+    rows = [
+        sa.select(*[sa.bindparam(f"{prefix}{n}_{c}", type_=table.c[c].type) for c in columns])
+        for n in range(count)
+    ]
+    return rows[0] if count == 1 else sa.union_all(*rows)
+
+
 @functools.cache
 def _message_with_history(entries: int) -> Any:
     """``_ADD_MESSAGE`` that also inserts ``entries`` history rows (PostgreSQL)."""
-    columns = ("case_id", "at", "actor", "action", "detail")
     history = (
         case_history.insert()
-        .values([{c: sa.bindparam(f"h{n}_{c}") for c in columns} for n in range(entries)])
+        .from_select(_HISTORY_COLUMNS, _rows(case_history, _HISTORY_COLUMNS, "h", entries))
         .cte("added_history")
     )
     return _ADD_MESSAGE.add_cte(history)
 
 
-_NEXT_NUMBER = (
+@functools.cache
+def _messages_with_history(messages: int, entries: int) -> Any:
+    """``messages`` new messages and ``entries`` history rows in one statement
+    (PostgreSQL), returning the messages."""
+    insert = (
+        case_messages.insert()
+        .from_select(_MESSAGE_COLUMNS, _rows(case_messages, _MESSAGE_COLUMNS, "m", messages))
+        .returning(*case_messages.c)
+    )
+    if not entries:
+        return insert
+    history = (
+        case_history.insert()
+        .from_select(_HISTORY_COLUMNS, _rows(case_history, _HISTORY_COLUMNS, "h", entries))
+        .cte("added_history")
+    )
+    return insert.add_cte(history)
+
+
+_NEXT_NUMBERS = (
     case_counters.update()
     .where(case_counters.c.year == sa.bindparam("b_year"))
-    .values(last=case_counters.c.last + 1)
+    .values(last=case_counters.c.last + sa.bindparam("b_count"))
     .returning(case_counters.c.last)
 )
 
@@ -496,18 +581,19 @@ class CaseStore:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def next_number(self, year: int) -> int:
+    def next_numbers(self, year: int, count: int = 1) -> int:
         t = case_counters
-        taken = self._c.execute(_NEXT_NUMBER, {"b_year": year}).scalar()
-        if taken is not None:
-            return int(taken)
-        # the first case of a year creates its row; a racing creator's row wins quietly
-        self._c.execute(
-            _insert(self._c)(t)
-            .values(year=year, last=0)
-            .on_conflict_do_nothing(index_elements=[t.c.year])
-        )
-        return int(self._c.execute(_NEXT_NUMBER, {"b_year": year}).scalar_one())
+        values = {"b_year": year, "b_count": count}
+        taken = self._c.execute(_NEXT_NUMBERS, values).scalar()
+        if taken is None:
+            # the first case of a year creates its row; a racing creator's row wins quietly
+            self._c.execute(
+                _insert(self._c)(t)
+                .values(year=year, last=0)
+                .on_conflict_do_nothing(index_elements=[t.c.year])
+            )
+            taken = self._c.execute(_NEXT_NUMBERS, values).scalar_one()
+        return int(taken) - count + 1
 
     def _links(self, case_ids: list[int]) -> dict[int, list[Link]]:
         found: dict[int, list[Link]] = {case_id: [] for case_id in case_ids}
@@ -532,6 +618,23 @@ class CaseStore:
         for link in case.links:
             self.add_link(int(row.id), link)
         return _case(row, case.links)
+
+    def add_all(self, cases: Sequence[Case]) -> list[Case]:
+        if len(cases) < 2:
+            return [self.add(case) for case in cases]
+        # one INSERT of every row (SQLAlchemy's "insertmanyvalues"), the rows it
+        # returns matched to the cases by their numbers
+        rows = {
+            str(row.number): row
+            for row in self._c.execute(_ADD_CASE, [case_values(case) for case in cases])
+        }
+        added = []
+        for case in cases:
+            row = rows[case.number]
+            for link in case.links:
+                self.add_link(int(row.id), link)
+            added.append(_case(row, case.links))
+        return added
 
     def get(self, number: str) -> Case | None:
         found = self._with_links(self._c.execute(sa.select(cases).where(cases.c.number == number)))
@@ -560,19 +663,7 @@ class CaseStore:
         return added is not None
 
     def add_message(self, message: Message, history: Sequence[HistoryEntry] = ()) -> Message:
-        values = {
-            "case_id": message.case_id,
-            "kind": message.kind.value,
-            "author_kind": message.author.kind.value,
-            "author_id": message.author.id,
-            "author_name": message.author.name,
-            "author_account": message.author.account,
-            "body": message.body,
-            "created_at": message.created_at,
-            "message_id": message.message_id,
-            "in_reply_to": message.in_reply_to,
-            "attachments": _attachments_column(message.attachments),
-        }
+        values = _message_values(message)
         if not history or self._c.dialect.name != "postgresql":
             row = self._c.execute(_ADD_MESSAGE, values).one()
             for entry in history:
@@ -581,16 +672,29 @@ class CaseStore:
         # PostgreSQL: the history rides in the message's statement (a data-modifying
         # WITH), one round trip for both (issue 14's inbound email)
         for n, entry in enumerate(history):
-            values.update(
-                {
-                    f"h{n}_case_id": entry.case_id,
-                    f"h{n}_at": entry.at,
-                    f"h{n}_actor": entry.actor[:300],
-                    f"h{n}_action": entry.action,
-                    f"h{n}_detail": entry.detail[:1000],
-                }
-            )
+            values.update(_history_values(entry, f"h{n}_"))
         return _message(self._c.execute(_message_with_history(len(history)), values).one())
+
+    def add_messages(
+        self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> list[Message]:
+        if len(posts) < 2 or self._c.dialect.name != "postgresql":
+            return [self.add_message(message, history) for message, history in posts]
+        # PostgreSQL: every message and history entry in one statement (one round trip
+        # for the cases an inbound batch opens); the messages it returns matched to
+        # theirs by case, each of another case
+        values: dict[str, Any] = {}
+        entries = 0
+        for n, (message, history) in enumerate(posts):
+            values.update(_message_values(message, f"m{n}_"))
+            for entry in history:
+                values.update(_history_values(entry, f"h{entries}_"))
+                entries += 1
+        statement = _messages_with_history(len(posts), entries)
+        rows = {int(row.case_id): row for row in self._c.execute(statement, values)}
+        if len(rows) != len(posts):
+            raise ValueError("add_messages takes one message a case")
+        return [_message(rows[message.case_id]) for message, _history in posts]
 
     def messages(self, case_id: int) -> list[Message]:
         t = case_messages
@@ -603,16 +707,7 @@ class CaseStore:
         return int(moved.rowcount)
 
     def add_history(self, entry: HistoryEntry) -> None:
-        self._c.execute(
-            _ADD_HISTORY,
-            {
-                "case_id": entry.case_id,
-                "at": entry.at,
-                "actor": entry.actor[:300],
-                "action": entry.action,
-                "detail": entry.detail[:1000],
-            },
-        )
+        self._c.execute(_ADD_HISTORY, _history_values(entry))
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         t = case_history

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -714,6 +714,22 @@ class IdentityService:
         transaction ``connection``: the email channel reads its senders in the
         transaction that keeps their emails."""
         return self._tx.reading(connection).user_by_email(model.parse_email(email))
+
+    def by_emails_in(self, connection: Any, emails: Sequence[str]) -> dict[str, User]:
+        """``by_email_in`` of each of ``emails`` in one read: the user of each address
+        that has one (keyed by the address as given); an address that is not one is
+        left out, as is an address of nobody."""
+        parsed: dict[str, str] = {}
+        for email in emails:
+            try:
+                parsed[email] = model.parse_email(email)
+            except ValidationError:
+                continue
+        found = {
+            user.email: user
+            for user in self._tx.reading(connection).users_by_email(sorted(set(parsed.values())))
+        }
+        return {email: found[clean] for email, clean in parsed.items() if clean in found}
 
     def invite(
         self,

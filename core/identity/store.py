@@ -6,7 +6,7 @@ the database, and the unit tests keep it in memory (tests/unit/identity_fakes.py
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -105,6 +105,10 @@ class IdentityRepository(Protocol):
     def add_user(self, values: Mapping[str, Any]) -> User: ...
     def user(self, user_id: int) -> User | None: ...
     def user_by_email(self, email: str) -> User | None: ...
+    def users_by_email(self, emails: Sequence[str]) -> list[User]:
+        """The users of these addresses (the addresses of nobody left out)."""
+        ...
+
     def secrets_of(self, user_id: int) -> tuple[str | None, str | None]: ...
     def update_user(self, user_id: int, values: Mapping[str, Any]) -> None: ...
     def delete_user(self, user_id: int) -> None: ...
@@ -174,6 +178,10 @@ _SESSION_WITH_USER = (
 
 # built once: the email channel looks up every inbound email's sender
 _USER_BY_EMAIL = sa.select(identity_users).where(identity_users.c.email == sa.bindparam("email"))
+# and the senders of a batch of inbound emails at once
+_USERS_BY_EMAIL = sa.select(identity_users).where(
+    identity_users.c.email.in_(sa.bindparam("emails", expanding=True))
+)
 
 
 class SqlIdentityRepository:
@@ -199,6 +207,11 @@ class SqlIdentityRepository:
     def user_by_email(self, email: str) -> User | None:
         row = self._c.execute(_USER_BY_EMAIL, {"email": email}).first()
         return None if row is None else _user(row)
+
+    def users_by_email(self, emails: Sequence[str]) -> list[User]:
+        if not emails:
+            return []
+        return [_user(row) for row in self._c.execute(_USERS_BY_EMAIL, {"emails": list(emails)})]
 
     def secrets_of(self, user_id: int) -> tuple[str | None, str | None]:
         row = self._c.execute(

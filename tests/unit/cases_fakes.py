@@ -86,14 +86,18 @@ class FakeCases:
     def _s(self) -> State:
         return self.db.state
 
-    def next_number(self, year: int) -> int:
-        self._s.counters[year] = self._s.counters.get(year, 0) + 1
-        return self._s.counters[year]
+    def next_numbers(self, year: int, count: int = 1) -> int:
+        first = self._s.counters.get(year, 0) + 1
+        self._s.counters[year] = first + count - 1
+        return first
 
     def add(self, case: Case) -> Case:
         stored = attrs.evolve(case, id=len(self._s.cases) + 1)
         self._s.cases[stored.number] = stored
         return copy.deepcopy(stored)
+
+    def add_all(self, cases: Sequence[Case]) -> list[Case]:
+        return [self.add(case) for case in cases]
 
     def get(self, number: str) -> Case | None:
         found = self._s.cases.get(number)
@@ -121,6 +125,11 @@ class FakeCases:
         self._s.messages.append(stored)
         self._s.history.extend(history)
         return copy.deepcopy(stored)
+
+    def add_messages(
+        self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> list[Message]:
+        return [self.add_message(message, history) for message, history in posts]
 
     def messages(self, case_id: int) -> list[Message]:
         return [copy.deepcopy(m) for m in self._s.messages if m.case_id == case_id]

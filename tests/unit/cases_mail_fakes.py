@@ -141,6 +141,8 @@ class FakeCaseDesk:
     refuse_subject: tuple[str, Exception] | None = None
     #: called with each email before it is taken (a test holds a batch open with it)
     before: Callable[[EmailToCase], None] | None = None
+    #: how many cases each ``open_all_in`` opened
+    opened_together: list[int] = attrs.field(factory=list)
 
     @property
     def cases(self) -> dict[str, FakeCase]:
@@ -176,6 +178,10 @@ class FakeCaseDesk:
         self._check(email)
         return number
 
+    def open_all_in(self, connection: Any, emails: Sequence[EmailToCase]) -> list[str]:
+        self.opened_together.append(len(emails))
+        return [self.open_in(connection, email) for email in emails]
+
     def add_in(self, connection: Any, case: CaseFacts, email: EmailToCase) -> str:
         self._check(email)
         found = self.cases[case.number]
@@ -189,8 +195,16 @@ class FakeCaseDesk:
 class FakeSenders:
     known: dict[str, Sender] = attrs.field(factory=dict)
 
+    #: how many addresses each look-up asked for
+    looked_up: list[int] = attrs.field(factory=list)
+
     def find_in(self, connection: Any, address: str) -> Sender:
+        self.looked_up.append(1)
         return self.known.get(address, Sender(address=address))
+
+    def find_all_in(self, connection: Any, addresses: Sequence[str]) -> dict[str, Sender]:
+        self.looked_up.append(len(addresses))
+        return {a: self.known.get(a, Sender(address=a)) for a in addresses}
 
 
 @attrs.define

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -67,6 +67,9 @@ class FakeRepository:
             if row.values["email"] == email:
                 return row.user(user_id)
         return None
+
+    def users_by_email(self, emails: Sequence[str]) -> list[User]:
+        return [row.user(i) for i, row in self.users.items() if row.values["email"] in emails]
 
     def secrets_of(self, user_id: int) -> tuple[str | None, str | None]:
         row = self.users.get(user_id)

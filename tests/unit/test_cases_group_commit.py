@@ -214,3 +214,68 @@ def test_emails_committed_stay_as_they_are_when_their_acknowledgements_cannot_be
     assert len(channel.mail.kept()) == 3
     assert len(channel.outbox) == 3
     assert channel.db.state.commits == [1, 2]
+
+
+def _receive_in_order(held: tuple[Channel, threading.Event], emails: Sequence[bytes]) -> list[Any]:
+    """``_receive_all``, the emails after the first queued in their order (each waits
+    for the batch before the next one comes)."""
+    channel, entered = held
+
+    def receive(raw: bytes) -> Any:
+        try:
+            return channel.mail.receive(raw)
+        except Exception as error:
+            return error
+
+    with ThreadPoolExecutor(len(emails)) as pool:
+        leading = pool.submit(receive, emails[0])
+        assert entered.wait(WAIT)
+        following = []
+        for n, raw in enumerate(emails[1:], start=1):
+            following.append(pool.submit(receive, raw))
+            _until(lambda n=n: channel.mail.batches.waiting >= n)  # type: ignore[misc]
+        return [leading.result(WAIT), *(f.result(WAIT) for f in following)]
+
+
+def test_the_new_cases_of_a_batch_are_opened_together_and_its_senders_read_once():
+    held = _held_channel(hold=3)
+    channel = held[0]
+    answers = _receive_all(held, _emails("first", "two", "three", "four"))
+    assert [a.outcome for a in answers] == [Outcome.OPENED] * 4
+    # one call to the cases area for the batch's three new cases (their numbers taken
+    # together), one read of its three senders
+    assert channel.desk.opened_together == [1, 3]
+    assert channel.senders.looked_up == [1, 3]
+    assert len(channel.outbox) == 4  # each acknowledged
+
+
+def test_an_email_sees_the_cases_opened_before_it_in_its_batch():
+    held = _held_channel(hold=4)
+    channel = held[0]
+    new = _email("ann@example.com", "Meter locked", "<x@example.com>")
+    reply = _email("ann@example.com", "More", "<y@example.com>", In_Reply_To="<x@example.com>")
+    again = _email("ann@example.com", "Meter locked", "<x@example.com>")  # a server's retry
+    other = _email("bob@example.com", "Scale broken", "<z@example.com>")
+    first = _emails("first")[0]
+    answers = _receive_in_order(held, [first, *(e.as_bytes() for e in (new, reply, again, other))])
+    outcomes = [a.outcome for a in answers]
+    assert outcomes == [
+        Outcome.OPENED,
+        Outcome.OPENED,
+        Outcome.APPENDED,  # the reply lands in the case its batch opened before it
+        Outcome.DUPLICATE,
+        Outcome.OPENED,
+    ]
+    assert [a.case_number for a in answers] == [
+        "C-2026-000001",
+        "C-2026-000002",
+        "C-2026-000002",
+        "C-2026-000002",
+        "C-2026-000003",
+    ]
+    assert [e.subject for e in channel.desk.cases["C-2026-000002"].emails] == [
+        "Meter locked",
+        "More",
+    ]
+    assert channel.db.state.commits == [1, 4]
+    assert len(channel.outbox) == 3  # the three new cases acknowledged, nothing else

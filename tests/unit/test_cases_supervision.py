@@ -89,6 +89,39 @@ def test_an_account_managers_accounts_go_to_them_first(cases: CasesService):
     assert staff_case(cases, open_case(cases)).assignee_id == 7
 
 
+def test_cases_opened_together_are_routed_and_counted_as_if_one_after_the_other(
+    clock: FrozenClock,
+):
+    # the email channel opens a batch's cases in one go (open_all_in): each one sees the
+    # cases before it, as when they are opened one by one
+    mine = {"by": CUSTOMER, "subject": "Meter jams", "description": "again", "channel": "email"}
+    stranger = {**mine, "by": Actor.contact("pat@example.com", "Pat")}
+    requests = [mine, stranger, stranger, stranger, mine, mine]
+
+    def desk() -> CasesService:
+        cases = make_service(FakeDatabase(), clock)
+        cases.set_agent(7, departments=["equipment"], by=SUPERVISOR)
+        cases.set_agent(8, departments=["equipment"], by=SUPERVISOR)
+        cases.set_account_profile(MINE, account_manager_id=8, by=SUPERVISOR)
+        return cases
+
+    cases = desk()
+    together = cases.open_all_in(None, requests)
+    assert [c.number for c in together] == [f"C-2026-00000{n}" for n in range(1, 7)]
+    # the manager's account to the manager, whose case counts in their load: the desk's
+    # cases then go to the least loaded, ties to the lowest id
+    assert [c.assignee_id for c in together] == [8, 7, 7, 8, 8, 8]
+    # the third case of the account and department in 30 days is recurring
+    assert [c.recurring for c in together] == [False] * 5 + [True]
+    for case in together:
+        detail = cases.get_for_staff(case.number, by=AGENT)
+        assert [m.body for m in detail.messages] == ["again"]
+        assert detail.case == case
+    alone = desk()
+    one_by_one = [alone.open_in(None, **request) for request in requests]
+    assert one_by_one == together
+
+
 def test_only_supervisors_manage_other_agents_and_accounts(cases: CasesService):
     with pytest.raises(PermissionDenied) as caught:
         cases.set_agent(8, departments=["billing"], by=AGENT)
