@@ -209,7 +209,12 @@ class UnitOfWork:
         try:
             connection = self._engine.connect()
             if self._readonly:
-                connection = connection.execution_options(**{READONLY_OPTION: True})
+                options: dict[str, Any] = {READONLY_OPTION: True}
+                if self.dialect == "postgresql":
+                    # BEGIN READ ONLY (the same round trip as BEGIN): the server refuses a
+                    # write, so the transaction can end with a COMMIT (``__exit__``)
+                    options["postgresql_readonly"] = True
+                connection = connection.execution_options(**options)
             try:
                 connection.begin()
             except BaseException:
@@ -247,7 +252,13 @@ class UnitOfWork:
             return
         try:
             if connection.in_transaction():
-                connection.rollback()
+                if self._readonly and exc_type is None and self.dialect == "postgresql":
+                    # psycopg forgets every statement it prepared on the connection at a
+                    # ROLLBACK (and sends DEALLOCATE ALL): a read that ended so cost the
+                    # next transactions on that connection their prepared statements
+                    connection.commit()
+                else:
+                    connection.rollback()
         finally:
             try:
                 connection.close()
