@@ -173,7 +173,10 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class UnitOfWork:
-    """One transaction: rolled back on exit unless ``commit()`` was called."""
+    """One transaction: rolled back on exit unless ``commit()`` was called. A read
+    (``readonly``: its work writes nothing, though it may lock rows) that ends without an
+    error is committed on PostgreSQL instead, which keeps the connection's prepared
+    statements (``__exit__``)."""
 
     def __init__(
         self,
@@ -209,12 +212,7 @@ class UnitOfWork:
         try:
             connection = self._engine.connect()
             if self._readonly:
-                options: dict[str, Any] = {READONLY_OPTION: True}
-                if self.dialect == "postgresql":
-                    # BEGIN READ ONLY (the same round trip as BEGIN): the server refuses a
-                    # write, so the transaction can end with a COMMIT (``__exit__``)
-                    options["postgresql_readonly"] = True
-                connection = connection.execution_options(**options)
+                connection = connection.execution_options(**{READONLY_OPTION: True})
             try:
                 connection.begin()
             except BaseException:
@@ -255,7 +253,8 @@ class UnitOfWork:
                 if self._readonly and exc_type is None and self.dialect == "postgresql":
                     # psycopg forgets every statement it prepared on the connection at a
                     # ROLLBACK (and sends DEALLOCATE ALL): a read that ended so cost the
-                    # next transactions on that connection their prepared statements
+                    # next transactions on that connection their prepared statements. A
+                    # read wrote nothing (it may have locked rows: the COMMIT frees them)
                     connection.commit()
                 else:
                     connection.rollback()
