@@ -4,6 +4,7 @@ email at fault in a batch fails alone. Threads, no I/O."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -136,16 +137,20 @@ def _held_channel(hold: int) -> tuple[Channel, threading.Event]:
     return channel, entered
 
 
+def _answer(channel: Channel, raw: bytes) -> Any:
+    """What ``receive`` answered a caller: its result, or the exception it got."""
+    try:
+        return channel.mail.receive(raw)
+    except Exception as error:
+        return error
+
+
 def _receive_all(held: tuple[Channel, threading.Event], emails: Sequence[bytes]) -> list[Any]:
     """The first email received alone, the others at once while it is being taken:
     each caller's answer (the exception it got, if any)."""
     channel, entered = held
 
-    def receive(raw: bytes) -> Any:
-        try:
-            return channel.mail.receive(raw)
-        except Exception as error:
-            return error
+    receive = functools.partial(_answer, channel)
 
     with ThreadPoolExecutor(len(emails)) as pool:
         leading = pool.submit(receive, emails[0])
@@ -221,11 +226,7 @@ def _receive_in_order(held: tuple[Channel, threading.Event], emails: Sequence[by
     for the batch before the next one comes)."""
     channel, entered = held
 
-    def receive(raw: bytes) -> Any:
-        try:
-            return channel.mail.receive(raw)
-        except Exception as error:
-            return error
+    receive = functools.partial(_answer, channel)
 
     with ThreadPoolExecutor(len(emails)) as pool:
         leading = pool.submit(receive, emails[0])
