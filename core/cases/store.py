@@ -527,17 +527,6 @@ def _rows(table: sa.Table, columns: Sequence[str], prefix: str, count: int) -> A
 
 
 @functools.cache
-def _message_with_history(entries: int) -> Any:
-    """``_ADD_MESSAGE`` that also inserts ``entries`` history rows (PostgreSQL)."""
-    history = (
-        case_history.insert()
-        .from_select(_HISTORY_COLUMNS, _rows(case_history, _HISTORY_COLUMNS, "h", entries))
-        .cte("added_history")
-    )
-    return _ADD_MESSAGE.add_cte(history)
-
-
-@functools.cache
 def _messages_with_history(messages: int, entries: int) -> Any:
     """``messages`` new messages and ``entries`` history rows in one statement
     (PostgreSQL), returning the messages."""
@@ -663,17 +652,14 @@ class CaseStore:
         return added is not None
 
     def add_message(self, message: Message, history: Sequence[HistoryEntry] = ()) -> Message:
-        values = _message_values(message)
         if not history or self._c.dialect.name != "postgresql":
-            row = self._c.execute(_ADD_MESSAGE, values).one()
+            row = self._c.execute(_ADD_MESSAGE, _message_values(message)).one()
             for entry in history:
                 self.add_history(entry)
             return _message(row)
         # PostgreSQL: the history rides in the message's statement (a data-modifying
         # WITH), one round trip for both (issue 14's inbound email)
-        for n, entry in enumerate(history):
-            values.update(_history_values(entry, f"h{n}_"))
-        return _message(self._c.execute(_message_with_history(len(history)), values).one())
+        return self._add_with_history([(message, history)])[0]
 
     def add_messages(
         self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
@@ -681,8 +667,14 @@ class CaseStore:
         if len(posts) < 2 or self._c.dialect.name != "postgresql":
             return [self.add_message(message, history) for message, history in posts]
         # PostgreSQL: every message and history entry in one statement (one round trip
-        # for the cases an inbound batch opens); the messages it returns matched to
-        # theirs by case, each of another case
+        # for the cases an inbound batch opens)
+        return self._add_with_history(posts)
+
+    def _add_with_history(
+        self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> list[Message]:
+        """PostgreSQL: ``posts`` in one statement; the messages it returns matched to
+        theirs by case, each of another case."""
         values: dict[str, Any] = {}
         entries = 0
         for n, (message, history) in enumerate(posts):

@@ -158,7 +158,7 @@ def test_the_statements_of_new_messages_with_their_history_are_compiled_once() -
     from postroom.core.cases import store
 
     for entries in (1, 2, 3):
-        assert store._message_with_history(entries)._generate_cache_key() is not None
+        assert store._messages_with_history(1, entries)._generate_cache_key() is not None
         assert store._messages_with_history(2, entries)._generate_cache_key() is not None
 
 
