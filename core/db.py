@@ -172,6 +172,21 @@ def is_retryable(error: BaseException) -> bool:
     return sqlstate in RETRYABLE_SQLSTATES
 
 
+@contextlib.contextmanager
+def _write_turn(lock: threading.RLock | None) -> Iterator[None]:
+    """Hold the process's SQLite write lock (``Database``'s; None: no lock) for the block.
+    Reentrant: a nested write of the same thread is not held here, and meets SQLite's
+    busy timeout as before; a writer that waited that long goes on without the lock,
+    and SQLite's own wait takes over."""
+    locked = lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        yield
+    finally:
+        if locked:
+            assert lock is not None
+            lock.release()
+
+
 class UnitOfWork:
     """One transaction: rolled back on exit unless ``commit()`` was called. A read
     (``readonly``: its work writes nothing, though it may lock rows) that ends without an
@@ -192,7 +207,7 @@ class UnitOfWork:
         self._connection: Connection | None = None
         # the process's SQLite writers queue here (Database); a read takes no lock
         self._write_lock = None if readonly else write_lock
-        self._locked = False
+        self._turn = contextlib.ExitStack()  # holds the write lock until __exit__
 
     @property
     def connection(self) -> Connection:
@@ -205,10 +220,7 @@ class UnitOfWork:
         return self._engine.dialect.name
 
     def __enter__(self) -> Self:
-        if self._write_lock is not None:
-            # reentrant: a nested write of the same thread meets SQLite's busy timeout
-            # as before; after that long SQLite's own wait takes over
-            self._locked = self._write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        self._turn.enter_context(_write_turn(self._write_lock))
         try:
             connection = self._engine.connect()
             if self._readonly:
@@ -219,16 +231,10 @@ class UnitOfWork:
                 connection.close()
                 raise
         except BaseException:
-            self._unlock()
+            self._turn.close()
             raise
         self._connection = connection
         return self
-
-    def _unlock(self) -> None:
-        if self._locked:
-            self._locked = False
-            assert self._write_lock is not None
-            self._write_lock.release()
 
     def commit(self) -> None:
         self.commit_sent = True  # from here on a lost connection leaves the outcome unknown
@@ -262,7 +268,7 @@ class UnitOfWork:
             try:
                 connection.close()
             finally:
-                self._unlock()
+                self._turn.close()
 
 
 class Database:
@@ -398,7 +404,7 @@ class Database:
 
         A driver error is raised wrapped as SQLAlchemy's (IntegrityError...).
         """
-        with self._writing(), self._driver("BEGIN IMMEDIATE", None) as driver:
+        with _write_turn(self._write_lock), self._driver("BEGIN IMMEDIATE", None) as driver:
             cursor = driver.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
@@ -409,18 +415,6 @@ class Database:
                 if driver.in_transaction:
                     driver.rollback()
                 cursor.close()
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the process's SQLite write lock (``unit_of_work``'s) for the block."""
-        lock = self._write_lock
-        locked = lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-        try:
-            yield
-        finally:
-            if locked:
-                assert lock is not None
-                lock.release()
 
     @contextlib.contextmanager
     def _driver(self, statement: str, params: Mapping[str, Any] | None) -> Iterator[Any]:
