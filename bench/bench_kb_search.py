@@ -200,44 +200,54 @@ def raw_query(pr: Postroom, *, else_any: bool = False) -> Callable[[str, Languag
     shape: the first ``RANKED_MATCHES`` matches ranked, the best ten kept. With
     ``else_any``, the search's own rule in raw SQL: when the words never meet in one
     article, a second ranked query of any of them (what the use case answers then)."""
-    if pr.db.dialect == "postgresql":
-        config = {Language.EN: "english", Language.FR: "french"}
-        sql = sa.text(
-            "SELECT article_id FROM (SELECT article_id, document, q FROM knowledge_search,"
-            " to_tsquery(CAST(:c AS regconfig), :q) q WHERE document @@ q AND language = :l"
-            " LIMIT :n) c ORDER BY ts_rank_cd(document, q) DESC LIMIT 10"
-        )
+    ranked = _ranked_postgres(pr) if pr.db.dialect == "postgresql" else _ranked_sqlite(pr)
 
-        def run(text: str, language: Language) -> int:
-            words = analysis.query_words(text, language.value)
-            params = {"c": config[language], "l": language.value, "n": RANKED_MATCHES}
-            with pr.db.engine.connect() as c:
-                found = len(c.execute(sql, {**params, "q": tsquery(words)}).all())
-                if found or not else_any or len(words) < 2:
-                    return found
-                any_word = tsquery(words, any_word=True)
-                return len(c.execute(sql, {**params, "q": any_word}).all())
+    def run(text: str, language: Language) -> int:
+        words = analysis.query_words(text, language.value)
+        found = ranked(words, language, False)
+        if found or not else_any or len(words) < 2:
+            return found
+        return ranked(words, language, True)
 
-        return run
+    return run
+
+
+def _ranked_postgres(pr: Postroom) -> Callable[[list[str], Language, bool], int]:
+    config = {Language.EN: "english", Language.FR: "french"}
+    sql = sa.text(
+        "SELECT article_id FROM (SELECT article_id, document, q FROM knowledge_search,"
+        " to_tsquery(CAST(:c AS regconfig), :q) q WHERE document @@ q AND language = :l"
+        " LIMIT :n) c ORDER BY ts_rank_cd(document, q) DESC LIMIT 10"
+    )
+
+    def ranked(words: list[str], language: Language, any_word: bool) -> int:
+        params = {
+            "c": config[language],
+            "q": tsquery(words, any_word=any_word),
+            "l": language.value,
+            "n": RANKED_MATCHES,
+        }
+        with pr.db.engine.connect() as c:
+            return len(c.execute(sql, params).all())
+
+    return ranked
+
+
+def _ranked_sqlite(pr: Postroom) -> Callable[[list[str], Language, bool], int]:
     sql = sa.text(
         "SELECT rowid FROM (SELECT rowid, bm25(knowledge_fts, 4.0, 1.0, 0.0) AS r"
         " FROM knowledge_fts WHERE knowledge_fts MATCH :m ORDER BY rowid DESC LIMIT :n)"
         " ORDER BY r LIMIT 10"
     )
 
-    def run_sqlite(text: str, language: Language) -> int:
-        words = analysis.query_words(text, language.value)
-        match = fts5_query(words, language)
+    def ranked(words: list[str], language: Language, any_word: bool) -> int:
+        match = fts5_query(words, language, any_word=any_word)
         if not match:  # stop words only: the use case does not query either
             return 0
         with pr.db.engine.connect() as c:
-            found = len(c.execute(sql, {"m": match, "n": RANKED_MATCHES}).all())
-            if found or not else_any or len(words) < 2:
-                return found
-            any_word = fts5_query(words, language, any_word=True)
-            return len(c.execute(sql, {"m": any_word, "n": RANKED_MATCHES}).all())
+            return len(c.execute(sql, {"m": match, "n": RANKED_MATCHES}).all())
 
-    return run_sqlite
+    return ranked
 
 
 def measure_side_by_side(
