@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 from conftest import serve_demo
+from playwright.sync_api import expect
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -165,12 +166,12 @@ def test_a_new_customer_registers_verifies_equips_invites_and_signs_out(
             "button[type=submit]"
         ).click()
         page.wait_for_url(f"{base}/dashboard")
-        assert page.locator("h1").inner_text() == journey.dashboard
+        expect(page.locator("h1")).to_have_text(journey.dashboard, use_inner_text=True)
         check_accessibility(axe, page, checked)
         page.screenshot(path=str(tmp_path / f"dashboard-{journey.language}.png"), full_page=True)
 
         page.goto(f"{base}/products/register")
-        assert page.locator("h1").inner_text() == journey.products
+        expect(page.locator("h1")).to_have_text(journey.products, use_inner_text=True)
         check_accessibility(axe, page, checked)
         serial = f"PR-E2E-{journey.language.upper()}1"
         page.fill("input[name=product_code]", "PR-VPSD1")
@@ -180,19 +181,19 @@ def test_a_new_customer_registers_verifies_equips_invites_and_signs_out(
         page.fill("input[name=city]", "New York")
         page.select_option("select[name=country]", "US")
         page.locator("main form button[type=submit]").click()
-        assert page.locator("h1").inner_text() == journey.registered
+        expect(page.locator("h1")).to_have_text(journey.registered, use_inner_text=True)
         check_accessibility(axe, page, checked)
         page.goto(f"{base}/dashboard")
-        assert page.get_by_text(serial).first.is_visible()  # the dashboard lists the meter
+        expect(page.get_by_text(serial).first).to_be_visible()  # the dashboard lists the meter
 
         page.goto(f"{base}/account/users")
-        assert page.locator("h1").inner_text() == journey.users
+        expect(page.locator("h1")).to_have_text(journey.users, use_inner_text=True)
         check_accessibility(axe, page, checked)
         seen = len(smtp.received)
         page.fill("input[name=email]", journey.colleague)
         page.select_option("select[name=role]", "user")
         page.locator("form[action$='/account/users/invite'] button[type=submit]").click()
-        assert page.get_by_text(journey.colleague).first.is_visible()
+        expect(page.get_by_text(journey.colleague).first).to_be_visible()
         invitation = mail_to(smtp, outbox_tick, journey.colleague, seen)
         # the invitee has no language yet: the invitation is in the inviter's (the form's
         # default)

@@ -8,6 +8,7 @@ import io
 
 import pytest
 from conftest import wait_signed_in
+from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from postroom.core.app import Postroom
@@ -71,14 +72,14 @@ def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, axe, l
     if language == "fr":
         page.select_option("#lang", "fr")
         page.locator("form.language button").click()
-    assert page.locator("h1").inner_text() == text["billing"]
+    expect(page.locator("h1")).to_have_text(text["billing"], use_inner_text=True)
     check_accessibility(axe, page)
 
     open_row = page.locator("table tbody tr", has=page.locator(".status-open")).first
     number = open_row.locator("a").inner_text()
     open_row.locator("a").click()
-    assert number in page.locator("h1").inner_text()
-    assert page.locator(".status").inner_text() == text["open"]
+    expect(page.locator("h1")).to_contain_text(number, use_inner_text=True)
+    expect(page.locator(".status")).to_have_text(text["open"], use_inner_text=True)
     check_accessibility(axe, page)
 
     # the PDF the button opens: the invoice's number and total, in the invoice's language
@@ -92,8 +93,8 @@ def test_an_owner_opens_an_invoice_pdf_and_pays_it_once(demo_owner, page, axe, l
     pay = page.locator("form button.primary")
     pay.dblclick()
     page.wait_for_url(f"**/billing/invoices/{number}")
-    assert text["thanks"] in page.locator(".flash").first.inner_text()
-    assert page.locator(".status").inner_text() == text["paid"]
+    expect(page.locator(".flash").first).to_contain_text(text["thanks"], use_inner_text=True)
+    expect(page.locator(".status")).to_have_text(text["paid"], use_inner_text=True)
     assert page.console_errors == []
 
     config = Config.load({}, data_dir=demo_owner.server.data_dir)

@@ -1,6 +1,8 @@
 """The kiosk in a real Chromium against ``postroom serve --demo``: touch sizes, the
 on-screen keypad, a priced piece, French, and a printed letter whose indicium verifies."""
 
+from playwright.sync_api import expect
+
 from postroom.core.app import Postroom
 from postroom.core.clock import today
 from postroom.core.config import Config
@@ -29,7 +31,7 @@ def test_a_customer_prices_a_letter_on_the_kiosk_by_touch(demo_site, page, tmp_p
     # while the 2025-07-13 list is in force
     total = page.locator("#quote-total").inner_text()
     assert total == "$6.33"
-    assert "charged as 2 oz" in page.locator(".quote-service").inner_text()
+    expect(page.locator(".quote-service")).to_contain_text("charged as 2 oz", use_inner_text=True)
     lines = page.locator(".quote-lines tbody tr").all_inner_texts()
     assert any("Certified Mail" in line and "$5.30" in line for line in lines)
     page.screenshot(path=str(tmp_path / "kiosk-price.png"), full_page=True)
@@ -57,7 +59,7 @@ def _sign_in(page, base: str, shots, operator: tuple[str, str]) -> None:
     page.screenshot(path=str(shots / "kiosk-sign-in.png"), full_page=True)
     page.locator("#sign-in-button").click()
     page.wait_for_url(base + "/kiosk/price")
-    assert page.locator("#signed-in-operator").inner_text() == name
+    expect(page.locator("#signed-in-operator")).to_have_text(name, use_inner_text=True)
 
 
 def test_an_operator_signs_in_by_touch_and_a_wrong_pin_is_refused(
@@ -67,7 +69,9 @@ def test_an_operator_signs_in_by_touch_and_a_wrong_pin_is_refused(
     page.goto(kiosk_server.base + "/kiosk/sign-in")
     page.locator("#pin").fill("864209")
     page.locator("#sign-in-button").click()
-    assert page.locator("#sign-in-error").inner_text() == "Unknown operator or wrong PIN."
+    expect(page.locator("#sign-in-error")).to_have_text(
+        "Unknown operator or wrong PIN.", use_inner_text=True
+    )
     page.screenshot(path=str(tmp_path / "kiosk-sign-in-refused.png"), full_page=True)
     _sign_in(page, kiosk_server.base, tmp_path, kiosk_operator)
     page.locator("#sign-out").click()
@@ -95,11 +99,11 @@ def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, kiosk_operator, p
     assert box["height"] >= 48
     button.click()
     page.wait_for_selector("#indicium")
-    assert page.locator("#printed-postage").inner_text() == total
-    assert page.locator("#printed-cost-center").inner_text() == "Sales"
+    expect(page.locator("#printed-postage")).to_have_text(total, use_inner_text=True)
+    expect(page.locator("#printed-cost-center")).to_have_text("Sales", use_inner_text=True)
     # the image is shown (decoded by the browser) and the script showed the print button
     assert page.locator("#indicium").evaluate("img => img.complete && img.naturalWidth > 0")
-    assert page.locator("#print-button").is_visible()
+    expect(page.locator("#print-button")).to_be_visible()
     src = page.locator("#indicium").get_attribute("src")
     assert src is not None
     image = page.request.get(kiosk_server.base + src)  # the browser's session: its piece
@@ -116,7 +120,7 @@ def test_a_customer_prints_a_letter_on_the_kiosk(kiosk_server, kiosk_operator, p
         assert any(kiosk_operator[0] in entry.reference for entry in report.entries)
     page.screenshot(path=str(tmp_path / "kiosk-printed-screen.png"), full_page=True)
     page.emulate_media(media="print")  # the print stylesheet keeps the indicium alone
-    assert not page.locator("#print-button").is_visible()
-    assert page.locator("#indicium").is_visible()
+    expect(page.locator("#print-button")).not_to_be_visible()
+    expect(page.locator("#indicium")).to_be_visible()
     page.screenshot(path=str(tmp_path / "kiosk-printed.png"), full_page=True)
     assert page.console_errors == []

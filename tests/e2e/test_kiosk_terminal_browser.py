@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import DemoTemplate, _free_port, serve_demo
+from playwright.sync_api import expect
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -168,7 +169,7 @@ def test_an_operator_weighs_prints_on_the_meter_and_a_label_and_both_verify(
     # left alone, the screen returns to sign-in and the data center signs the operator out
     page.goto(base + "/weigh")
     page.wait_for_url(base + "/sign-in?idle=1", timeout=(int(IDLE_SECONDS) + 10) * 1000)
-    assert page.locator("#signed-out").is_visible()
+    expect(page.locator("#signed-out")).to_be_visible()
     page.goto(base + "/weigh")
     page.wait_for_url(base + "/sign-in")
     # the wrong PIN's page answered 401, as it should; nothing else went wrong

@@ -1,16 +1,18 @@
 """The portal in a real Chromium (Debian's, driven by Playwright; no browser download)."""
 
+from playwright.sync_api import expect
+
 
 def test_a_visitor_switches_the_portal_to_french(demo_site, page, tmp_path):
     page.goto(demo_site.base + "/")
-    assert page.locator("h1").inner_text() == "Welcome to postroom"
+    expect(page.locator("h1")).to_have_text("Welcome to postroom", use_inner_text=True)
     page.select_option("#lang", "fr")
     page.get_by_role("button", name="Change").click()
     page.wait_for_url(demo_site.base + "/")
-    assert page.locator("h1").inner_text() == "Bienvenue sur postroom"
+    expect(page.locator("h1")).to_have_text("Bienvenue sur postroom", use_inner_text=True)
     assert page.locator("html").get_attribute("lang") == "fr"
     page.reload()  # the choice is remembered
-    assert page.locator("h1").inner_text() == "Bienvenue sur postroom"
+    expect(page.locator("h1")).to_have_text("Bienvenue sur postroom", use_inner_text=True)
     page.screenshot(path=str(tmp_path / "portal-fr.png"), full_page=True)
 
 

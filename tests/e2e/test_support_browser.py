@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 from conftest import serve_demo
+from playwright.sync_api import expect
 
 from postroom.core.app import Postroom
 from postroom.core.config import Config
@@ -183,7 +184,7 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
         heading = customer.locator("h1").inner_text()
         number = re.search(r"C-\d{4}-\d{6}", heading).group(0)
         assert journey.subject in heading
-        assert customer.get_by_text("E42 <b>since</b> this morning.").is_visible()  # as text
+        expect(customer.get_by_text("E42 <b>since</b> this morning.")).to_be_visible()  # as text
         check(customer, "support-case-open")
 
         # an agent, in a second browser, finds it in the department's queue
@@ -193,11 +194,11 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
         # (the routing may have given it to the demo's equipment agent: the department's
         # queue shows it whoever has it)
         agent.goto(f"{base}/console?view=department&department=equipment")
-        assert agent.locator("h1").inner_text() == journey.department
+        expect(agent.locator("h1")).to_have_text(journey.department, use_inner_text=True)
         check(agent, "console-department")
         submit(agent, agent.get_by_role("link", name=number))
-        assert number in agent.locator("h1").inner_text()
-        assert agent.get_by_text("PR-DEMO-0001").first.is_visible()  # the customer's meter
+        expect(agent.locator("h1")).to_contain_text(number, use_inner_text=True)
+        expect(agent.get_by_text("PR-DEMO-0001").first).to_be_visible()  # the customer's meter
         check(agent, "console-case")
 
         # takes it, inserts the canned reply, sends it and waits on the customer
@@ -218,11 +219,13 @@ def test_a_customer_opens_a_case_an_agent_answers_the_customer_reads_and_closes(
         customer.goto(f"{base}/support")
         check(customer, "support-list")
         submit(customer, customer.get_by_role("link", name=number))
-        assert customer.get_by_text(journey.waiting).first.is_visible()
-        assert customer.get_by_text(body.splitlines()[0]).is_visible()
+        expect(customer.get_by_text(journey.waiting).first).to_be_visible()
+        expect(customer.get_by_text(body.splitlines()[0])).to_be_visible()
         assert "firmware 2.1" not in customer.content()
         submit(customer, customer.locator(f"form[action='/support/{number}/close'] button"))
-        assert customer.locator("dl.facts dd").first.inner_text() == journey.closed
+        expect(customer.locator("dl.facts dd").first).to_have_text(
+            journey.closed, use_inner_text=True
+        )
         check(customer, "support-case-closed")
         customer.goto(f"{base}/dashboard")
         check(customer, "dashboard")
