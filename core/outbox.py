@@ -28,6 +28,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -98,10 +99,11 @@ outbox_messages = sa.Table(
 
 #: A new message (built once: the values come with each execution).
 _ADD = outbox_messages.insert()
-#: One attempt's outcome, recorded for many messages at once (an executemany).
+#: One attempt's outcome, recorded for every message it is the same for (most often
+#: each of a batch: delivered at its first attempt) in one statement.
 _RECORD = (
     outbox_messages.update()
-    .where(outbox_messages.c.id == sa.bindparam("b_id"))
+    .where(outbox_messages.c.id.in_(sa.bindparam("b_ids", expanding=True)))
     .values(
         status=sa.bindparam("b_status"),
         attempts=sa.bindparam("b_attempts"),
@@ -182,6 +184,22 @@ class OutboxMessage:
     def id(self) -> str:
         assert self.notification.id is not None
         return self.notification.id
+
+    @classmethod
+    def just_claimed(cls, notification: Notification, now: datetime) -> OutboxMessage:
+        """``notification`` as ``Outbox.add(..., claimed=True)`` wrote it, in the
+        transaction that has just committed: nobody has tried it yet, and nobody else
+        will before its claim's lease runs out."""
+        return cls(
+            notification=notification,
+            status=MessageStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now + CLAIM_LEASE,
+            last_error=None,
+            delivered_to=(),
+            created_at=now,
+            updated_at=now,
+        )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> OutboxMessage:
@@ -370,21 +388,25 @@ class Outbox:
         """Deliver messages written with ``add(..., claimed=True)``, right after the
         commit that wrote them: they were claimed in that very transaction, so no
         transaction of its own claims them (one write less a message, for a sender of
-        many, such as support's email channel). They are read in one transaction and
-        their outcomes recorded in one. One not delivered now (a notifier failed, the
-        process died) is retried by the worker once its lease runs out. Returns how
-        many were delivered."""
-        return self._deliver_batch(list(dict.fromkeys(message_ids)), self._notifiers())
+        many, such as support's email channel). Those still pending are read in one
+        transaction and their outcomes recorded in one. One not delivered now (a
+        notifier failed, the process died) is retried by the worker once its lease runs
+        out. Returns how many were delivered."""
+        return self._deliver(self._pending(list(dict.fromkeys(message_ids))), self._notifiers())
 
-    def hand_over(self, message_ids: Sequence[str]) -> None:
-        """Claimed messages, after the commit that wrote them: to the background sender
-        when one runs in this process (``background_sender``: delivered in batches over
-        one connection), else delivered now (``deliver_claimed``)."""
+    def hand_over(self, messages: Sequence[Notification]) -> None:
+        """Claimed messages, as written (with their ids) by the transaction that has
+        just committed: to the background sender when one runs in this process
+        (``background_sender``: delivered in batches over one connection), else
+        delivered now. They are not read back: their claim keeps every other delivery
+        away from them until its lease runs out."""
+        now = self._clock.now()
+        claimed = [OutboxMessage.just_claimed(m, now) for m in messages]
         sender = self._sender
         if sender is not None:
-            sender.hand_over(message_ids)
+            sender.hand_over(claimed)
         else:
-            self.deliver_claimed(message_ids)
+            self._deliver(claimed, self._notifiers())
 
     @contextmanager
     def background_sender(self, *, max_batch: int = 200) -> Iterator[BackgroundSender]:
@@ -400,11 +422,10 @@ class Outbox:
             self._sender = None
             sender.stop()
 
-    def _deliver_batch(self, message_ids: Sequence[str], notifiers: Sequence[Notifier]) -> int:
-        """Send the pending messages among ``message_ids`` (read in one transaction)
-        through ``notifiers``, and record every outcome in one transaction."""
+    def _pending(self, message_ids: Sequence[str]) -> list[OutboxMessage]:
+        """The pending messages among ``message_ids``, read in one transaction."""
         if not message_ids:
-            return 0
+            return []
 
         def read(uow: UnitOfWork) -> list[OutboxMessage]:
             t = outbox_messages
@@ -415,8 +436,12 @@ class Outbox:
             )
             return [OutboxMessage.from_row(r) for r in rows]
 
-        found = self._db.run(read, readonly=True)
-        outcomes = [(message, *self._sent(message, notifiers)) for message in found]
+        return self._db.run(read, readonly=True)
+
+    def _deliver(self, messages: Sequence[OutboxMessage], notifiers: Sequence[Notifier]) -> int:
+        """Send ``messages`` through ``notifiers``, and record every outcome in one
+        transaction; how many were delivered."""
+        outcomes = [(message, *self._sent(message, notifiers)) for message in messages]
         self._record(outcomes)
         return sum(1 for _message, _taken, errors in outcomes if not errors)
 
@@ -507,10 +532,10 @@ class Outbox:
         """Record, in one transaction, each message's attempt: delivered, or its error
         and next attempt (``failed`` after the last one)."""
         now = self._clock.now()
-        rows: list[dict[str, Any]] = []
+        # the messages whose outcome is the same, with their ids
+        rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         for message, taken, errors in outcomes:
             row = {
-                "b_id": message.id,
                 "b_delivered_to": json.dumps(taken),
                 "b_updated_at": now,
                 "b_status": MessageStatus.DELIVERED.value,
@@ -535,12 +560,14 @@ class Outbox:
                         b_status=MessageStatus.PENDING.value,
                         b_next_attempt_at=now + retry_delay(attempts),
                     )
-            rows.append(row)
+            same = rows.setdefault(tuple(row.values()), {**row, "b_ids": []})
+            same["b_ids"].append(message.id)
         if not rows:
             return
 
         def work(uow: UnitOfWork) -> None:
-            uow.connection.execute(_RECORD, rows)
+            for row in rows.values():
+                uow.connection.execute(_RECORD, row)
             uow.commit()
 
         self._db.run(work)
@@ -672,7 +699,8 @@ class Outbox:
 class BackgroundSender:
     """Delivers claimed messages handed over after their commit (``Outbox.hand_over``)
     from a thread of its own, in batches: what was handed over while the last batch
-    went out is read in one transaction, sent through one connection per notifier
+    went out, and within ``gather`` seconds of a batch's first message (so that a
+    steady trickle still goes in batches), is sent through one connection per notifier
     (``ports.BatchNotifier``: one SMTP session, kept open while messages keep coming
     and closed after ``IDLE_SECONDS`` without any), and recorded in one transaction.
 
@@ -684,19 +712,20 @@ class BackgroundSender:
 
     IDLE_SECONDS = 2.0
 
-    def __init__(self, outbox: Outbox, *, max_batch: int = 200) -> None:
+    def __init__(self, outbox: Outbox, *, max_batch: int = 200, gather: float = 0.05) -> None:
         self._outbox = outbox
         self._max_batch = max_batch
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._gather = gather
+        self._queue: queue.Queue[OutboxMessage | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
         self.batches = 0
 
     def start(self) -> None:
         self._thread.start()
 
-    def hand_over(self, message_ids: Sequence[str]) -> None:
-        for message_id in message_ids:
-            self._queue.put(message_id)
+    def hand_over(self, messages: Sequence[OutboxMessage]) -> None:
+        for message in messages:
+            self._queue.put(message)
 
     def drain(self) -> None:
         """Wait until everything handed over so far was tried."""
@@ -724,9 +753,10 @@ class BackgroundSender:
                     continue
                 batch = [] if first is None else [first]
                 stopping = first is None
+                until = time.monotonic() + self._gather
                 while len(batch) < self._max_batch and not stopping:
                     try:
-                        following = self._queue.get_nowait()
+                        following = self._queue.get(timeout=max(0.0, until - time.monotonic()))
                     except queue.Empty:
                         break
                     if following is None:
@@ -740,7 +770,7 @@ class BackgroundSender:
                         for notifier in notifiers:
                             if isinstance(notifier, BatchNotifier):
                                 connections.enter_context(notifier.batch())
-                    self._outbox._deliver_batch(batch, notifiers)
+                    self._outbox._deliver(batch, notifiers)
                     self.batches += 1 if batch else 0
                 except Exception:  # left claimed: the worker sends them after the lease
                     log.exception("the outbox's background sender failed a batch")

@@ -176,8 +176,9 @@ class Messages(Protocol):
         """``add`` each ``(notification, claimed)``, in one statement."""
         ...
 
-    def hand_over(self, message_ids: Sequence[str]) -> None:
-        """Deliver these claimed messages now, or have the background sender do it."""
+    def hand_over(self, messages: Sequence[Notification]) -> None:
+        """Deliver these claimed messages (as written, with their ids, by the
+        transaction that has just committed) now, or have the background sender do it."""
         ...
 
 
@@ -302,7 +303,7 @@ class CaseMail:
         return [self._keep_alone(arrival) for arrival in arrivals]
 
     def _keep_together(self, arrivals: Sequence[_Arrival]) -> list[Received]:
-        def work(session: Session) -> list[_Taken]:
+        def work(session: Session) -> tuple[list[_Taken], dict[str, Notification]]:
             store = _BatchStore(session.connection, self._repository, self._messages)
             # the Message-Ids every email of the batch names, in one read
             store.look_up(
@@ -331,12 +332,12 @@ class CaseMail:
                 self._take(session.connection, store, arrival, openings) for arrival in arrivals
             ]
             self._open_all(session.connection, store, openings)
-            store.flush()
+            written = store.flush()
             session.commit()
-            return [t.done() if isinstance(t, _Opening) else t for t in taken]
+            return [t.done() if isinstance(t, _Opening) else t for t in taken], written
 
-        taken = self._db.run(work)
-        claimed = [message_id for t in taken for message_id in t.claimed]
+        taken, written = self._db.run(work)
+        claimed = [written[message_id] for t in taken for message_id in t.claimed]
         if claimed:  # acknowledgements and notices go after the commit, never before
             try:
                 self._messages.hand_over(claimed)
@@ -883,8 +884,9 @@ class _BatchStore:
                 told = told or kept["notified"]
         return sent, told
 
-    def flush(self) -> None:
-        """Write what waits; each keeper learns its email's id."""
+    def flush(self) -> dict[str, Notification]:
+        """Write what waits; each keeper learns its email's id. The outbox messages
+        written, by id."""
         if self._keeping:
             ids = self._repository.keep_all([values for _keeper, values in self._keeping])
             for (keeper, _values), kept_id in zip(self._keeping, ids, strict=True):
@@ -894,9 +896,12 @@ class _BatchStore:
             self._repository.remember_all(list(self._remembering.values()))
             self._known.update({i: r[1] for i, r in self._remembering.items()})
             self._remembering.clear()
+        written = {}
         if self._writing:
             self._outbox.add_all(self._connection, self._writing)
+            written = {str(notification.id): notification for notification, _ in self._writing}
             self._writing = []
+        return written
 
 
 def _language(wanted: str, texts: mail_messages.Texts) -> str:

@@ -170,21 +170,22 @@ def test_the_background_sender_sends_a_batch_through_one_smtp_session(
     smtp_server.defer = 1  # the first one is answered "try again later"
     with open_postroom(**smtp_server.settings) as pr:
 
-        def write(uow: UnitOfWork) -> list[str]:
+        def write(uow: UnitOfWork) -> list[Notification]:
             added = [
                 pr.outbox.add(
                     uow.connection,
                     attrs.evolve(RETURNED, recipient=f"person{n}@example.org"),
                     claimed=True,
-                ).id
+                )
                 for n in range(5)
             ]
             uow.commit()
-            return [str(a) for a in added]
+            return added
 
-        ids = pr.db.run(write)
+        written = pr.db.run(write)
+        ids = [str(message.id) for message in written]
         with pr.outbox.background_sender() as sender:
-            pr.outbox.hand_over(ids)
+            pr.outbox.hand_over(written)
             sender.drain()
         assert len({r.peer for r in smtp_server.received}) == 1  # one session for the batch
         assert sorted(m["To"] for m in smtp_server.messages) == [

@@ -230,8 +230,10 @@ class FakeMessages:
         for notification, claimed in notifications:
             self.add(connection, notification, claimed=claimed)
 
-    def hand_over(self, message_ids: Sequence[str]) -> None:
+    def hand_over(self, messages: Sequence[Notification]) -> None:
+        message_ids = [str(m.id) for m in messages]
         assert set(message_ids) <= set(self.claimed)
+        assert all(m in self.db.state.outbox for m in messages)  # as written
         if self.hand_over_error is not None:
             raise self.hand_over_error
         self.delivered.extend(message_ids)
