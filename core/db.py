@@ -455,6 +455,107 @@ class Database:
 _QUEUE_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 
+#: ``inserts_together``'s waiting INSERTs, in the connection's ``info``
+_TOGETHER = "postroom.inserts_together"
+
+
+@contextlib.contextmanager
+def inserts_together(connection: Connection) -> Iterator[None]:
+    """Within the block, an ``insert`` on ``connection`` of a statement without
+    RETURNING waits, and goes to the server with the next ``insert`` that returns rows,
+    or at the block's end. On PostgreSQL they go in one round trip (psycopg's pipeline
+    mode), for the writes of a batch that depend on nothing the others return (issue
+    14's inbound email: the emails kept, their Message-Ids, their acknowledgements).
+    Elsewhere each runs at once. An error of a waiting INSERT is raised where they go."""
+    if connection.dialect.name != "postgresql" or _TOGETHER in connection.info:
+        yield
+        return
+    waiting: list[tuple[sa.Insert, Sequence[Mapping[str, Any]]]] = []
+    connection.info[_TOGETHER] = waiting
+    try:
+        yield
+        if waiting:
+            _pipelined(connection, waiting)
+    finally:
+        del connection.info[_TOGETHER]
+
+
+def insert(
+    connection: Connection, statement: sa.Insert, rows: Sequence[Mapping[str, Any]]
+) -> list[Sequence[Any]]:
+    """``statement`` for each of ``rows`` (one statement, or SQLAlchemy's executemany)
+    on ``connection``'s transaction: the rows its RETURNING gave, in the order of
+    ``rows`` (none without RETURNING). Inside ``inserts_together``, see there."""
+    if not rows:
+        return []
+    waiting = connection.info.get(_TOGETHER)
+    if waiting is None:
+        result = connection.execute(statement, list(rows))
+        return list(result) if result.returns_rows else []
+    waiting.append((statement, rows))
+    if not statement.exported_columns:
+        return []
+    try:
+        return _pipelined(connection, waiting)[-1]
+    finally:
+        waiting.clear()
+
+
+#: INSERTs compiled for the driver, by statement and the columns given (the statements
+#: are built once, at import)
+_DRIVER_INSERTS: dict[tuple[sa.Insert, tuple[str, ...]], Any] = {}
+
+
+def _pipelined(
+    connection: Connection, parts: Sequence[tuple[sa.Insert, Sequence[Mapping[str, Any]]]]
+) -> list[list[Sequence[Any]]]:
+    """PostgreSQL: each ``(statement, rows)`` of ``parts`` sent in one pipeline (one
+    round trip for them all); what each returned. The values pass through their
+    columns' bind processors, as SQLAlchemy's own execution would have them."""
+    dialect = connection.dialect
+    sent: list[tuple[str, list[dict[str, Any]], bool]] = []
+    for statement, rows in parts:
+        key = (statement, tuple(rows[0]))
+        compiled = _DRIVER_INSERTS.get(key)
+        if compiled is None:
+            if len(_DRIVER_INSERTS) > 256:  # a statement built per call: keep none
+                _DRIVER_INSERTS.clear()
+            compiled = _DRIVER_INSERTS[key] = statement.compile(
+                dialect=dialect, column_keys=list(key[1])
+            )
+        processors: Mapping[str, Any] = compiled._bind_processors  # callables here (no tuples)
+        params: list[dict[str, Any]] = []
+        for row in rows:
+            values = dict(compiled.construct_params(row))
+            for name, process in processors.items():
+                if name in values:
+                    values[name] = process(values[name])
+            params.append(values)
+        sent.append((str(compiled.string), params, bool(statement.exported_columns)))
+    pooled = connection.connection
+    driver = pooled.driver_connection
+    assert driver is not None
+    sql = ""
+    try:
+        cursors = []
+        with driver.pipeline():
+            for sql, params, returning in sent:
+                cursor = driver.cursor()
+                cursor.executemany(sql, params, returning=returning)
+                cursors.append((cursor, returning))
+        returned: list[list[Sequence[Any]]] = []
+        for cursor, returning in cursors:
+            rows_back: list[Sequence[Any]] = []
+            while returning:
+                rows_back.extend(cursor.fetchall())
+                returning = bool(cursor.nextset())
+            cursor.close()
+            returned.append(rows_back)
+        return returned
+    except dialect.loaded_dbapi.Error as error:
+        raise _driver_error(dialect, pooled, error, sql, None, connection.invalidate) from error
+
+
 def copy_rows(
     connection: Connection,
     table: str,

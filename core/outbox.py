@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Row
 
 from postroom.core.clock import Clock
 from postroom.core.config import Config
-from postroom.core.db import Database, UnitOfWork, UtcDateTime, metadata
+from postroom.core.db import Database, UnitOfWork, UtcDateTime, insert, metadata
 from postroom.core.errors import Conflict, NotFound, ValidationError
 from postroom.core.plugins import PluginManager
 from postroom.core.ports import (
@@ -303,7 +303,8 @@ class Outbox:
         if not notifications:
             return
         now = self._clock.now()
-        connection.execute(
+        insert(
+            connection,
             _ADD,
             [
                 _row(notification, notification.id or new_message_id(), claimed, now)

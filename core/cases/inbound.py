@@ -885,22 +885,24 @@ class _BatchStore:
         return sent, told
 
     def flush(self) -> dict[str, Notification]:
-        """Write what waits; each keeper learns its email's id. The outbox messages
-        written, by id."""
-        if self._keeping:
-            ids = self._repository.keep_all([values for _keeper, values in self._keeping])
-            for (keeper, _values), kept_id in zip(self._keeping, ids, strict=True):
-                keeper.id = kept_id
-            self._keeping.clear()
-        if self._remembering:
-            self._repository.remember_all(list(self._remembering.values()))
-            self._known.update({i: r[1] for i, r in self._remembering.items()})
-            self._remembering.clear()
+        """Write what waits, together (one round trip on PostgreSQL: the emails kept
+        go last, as theirs is the only write whose answer is needed); each keeper learns
+        its email's id. The outbox messages written, by id."""
         written = {}
-        if self._writing:
-            self._outbox.add_all(self._connection, self._writing)
-            written = {str(notification.id): notification for notification, _ in self._writing}
-            self._writing = []
+        with self._repository.writing_together():
+            if self._remembering:
+                self._repository.remember_all(list(self._remembering.values()))
+                self._known.update({i: r[1] for i, r in self._remembering.items()})
+                self._remembering.clear()
+            if self._writing:
+                self._outbox.add_all(self._connection, self._writing)
+                written = {str(n.id): n for n, _claimed in self._writing}
+                self._writing = []
+            if self._keeping:
+                ids = self._repository.keep_all([values for _keeper, values in self._keeping])
+                for (keeper, _values), kept_id in zip(self._keeping, ids, strict=True):
+                    keeper.id = kept_id
+                self._keeping.clear()
         return written
 
 

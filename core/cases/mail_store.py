@@ -4,6 +4,7 @@ Message-Ids of each case's emails (both ways) that thread replies to it."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome
-from postroom.core.db import UtcDateTime, metadata
+from postroom.core.db import UtcDateTime, insert, inserts_together, metadata
 
 cases_mail_inbound = sa.Table(
     "cases_mail_inbound",
@@ -94,6 +95,12 @@ class MailRepository(Protocol):
         self, message_id: str, case_number: str, direction: Direction, at: datetime
     ) -> bool:
         """Note that ``message_id`` belongs to ``case_number``; False if it was known."""
+        ...
+
+    def writing_together(self) -> AbstractContextManager[None]:
+        """In the block, this store's batch writes and the outbox's on the same
+        transaction go to the database together, with the emails kept (``keep_all``)
+        last (``db.inserts_together``: one round trip on PostgreSQL)."""
         ...
 
     def remember_all(self, ids: Sequence[tuple[str, str, Direction, datetime]]) -> None:
@@ -240,9 +247,11 @@ class MailStore:
         return int(row[0])
 
     def keep_all(self, emails: Sequence[Mapping[str, Any]]) -> list[int]:
-        if len(emails) == 1:
-            return [self.keep(**emails[0])]
-        rows = self._c.execute(_KEEP_ALL, [_kept_values(**email) for email in emails])
+        rows = insert(
+            self._c,
+            _KEEP if len(emails) == 1 else _KEEP_ALL,
+            [_kept_values(**email) for email in emails],
+        )
         return [int(row[0]) for row in rows]
 
     def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
@@ -278,9 +287,13 @@ class MailStore:
         )
         return done.rowcount == 1
 
+    def writing_together(self) -> AbstractContextManager[None]:
+        return inserts_together(self._c)
+
     def remember_all(self, ids: Sequence[tuple[str, str, Direction, datetime]]) -> None:
         if ids:
-            self._c.execute(
+            insert(
+                self._c,
                 _REMEMBER[self._c.dialect.name == "postgresql"],
                 [
                     {

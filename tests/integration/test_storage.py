@@ -4,6 +4,7 @@ import os
 import sqlite3
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from postroom.core import migrate
 from postroom.core.app import Postroom
 from postroom.core.config import Config
-from postroom.core.db import Database
+from postroom.core.db import Database, UnitOfWork, UtcDateTime, insert, inserts_together
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 
@@ -358,3 +359,64 @@ def test_a_postgresql_read_keeps_the_connections_prepared_statements(pg_url):
         assert made is None
     finally:
         database.dispose()
+
+
+def test_inserts_together_go_to_the_store_at_once_and_answer_in_order(postroom, clock):
+    """The email channel's batch writes its kept emails, their Message-Ids and their
+    acknowledgements together: on PostgreSQL the INSERTs without RETURNING wait for the
+    one that returns rows and all go in one round trip (psycopg's pipeline), with the
+    values as SQLAlchemy would have sent them; an error among them fails the whole
+    transaction."""
+    probes = sa.Table(
+        "together_probes",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(20), nullable=False, unique=True),
+        sa.Column("at", UtcDateTime, nullable=False),
+    )
+    probes.create(postroom.db.engine)
+    paris = clock.now().astimezone(timezone(timedelta(hours=1)))
+    returning = probes.insert().returning(probes.c.id, sort_by_parameter_order=True)
+    postgres = postroom.db.dialect == "postgresql"
+    through_sqlalchemy: list[str] = []
+    sa.event.listen(
+        postroom.db.engine,
+        "before_cursor_execute",
+        lambda *args: through_sqlalchemy.append(str(args[2])),
+    )
+
+    def names(uow: UnitOfWork) -> list[tuple[str, datetime]]:
+        return [(r.name, r.at) for r in uow.connection.execute(sa.select(probes).order_by("id"))]
+
+    with postroom.db.unit_of_work() as uow:
+        connection = uow.connection
+        with inserts_together(connection):
+            assert insert(connection, probes.insert(), [{"name": "first", "at": paris}]) == []
+            # on PostgreSQL it waits for the next INSERT that returns rows
+            assert len(names(uow)) == (0 if postgres else 1)
+            returned = insert(
+                connection, returning, [{"name": n, "at": paris} for n in ("second", "third")]
+            )
+        uow.commit()
+    with postroom.db.unit_of_work(readonly=True) as uow:
+        assert names(uow) == [
+            ("first", clock.now()),
+            ("second", clock.now()),
+            ("third", clock.now()),
+        ]
+        ids = [r.id for r in uow.connection.execute(sa.select(probes.c.id).order_by("id"))]
+    assert [row[0] for row in returned] == ids[1:]
+    if postgres:  # none of the INSERTs went through SQLAlchemy's execute
+        assert not [s for s in through_sqlalchemy if "INSERT" in s]
+
+    def a_taken_name(uow: UnitOfWork) -> None:
+        with inserts_together(uow.connection):
+            insert(uow.connection, probes.insert(), [{"name": "fourth", "at": paris}])
+            insert(uow.connection, returning, [{"name": "first", "at": paris}])  # taken
+        uow.commit()
+
+    with pytest.raises(sa.exc.IntegrityError):
+        postroom.db.run(a_taken_name)
+    with postroom.db.unit_of_work(readonly=True) as uow:
+        assert [name for name, _at in names(uow)] == ["first", "second", "third"]
+    probes.drop(postroom.db.engine)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -112,6 +113,9 @@ class FakeMailRepository:
             return False
         self._s.ids[message_id] = (case_number, direction, at)
         return True
+
+    def writing_together(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def remember_all(self, ids: Sequence[tuple[str, str, Direction, datetime]]) -> None:
         for message_id, case_number, direction, at in ids:
