@@ -305,24 +305,22 @@ class CaseMail:
     def _keep_together(self, arrivals: Sequence[_Arrival]) -> list[Received]:
         def work(session: Session) -> tuple[list[_Taken], dict[str, Notification]]:
             store = _BatchStore(session.connection, self._repository, self._messages)
-            # the Message-Ids every email of the batch names, in one read
-            store.look_up(
+            # in one read: the Message-Ids every email of the batch names, and its
+            # senders' emails of the last hour (the flood limit); who they are in another
+            reading = [a.email for a in arrivals if a.email is not None and a.settled is None]
+            addresses = [email.sender for email in reading]
+            store.screen(
                 [
                     message_id
-                    for arrival in arrivals
-                    if arrival.email is not None and arrival.settled is None
+                    for email in reading
                     for message_id in (
-                        *([arrival.email.message_id] if arrival.email.message_id else []),
-                        *arrival.email.thread_ids,
+                        *([email.message_id] if email.message_id else []),
+                        *email.thread_ids,
                     )
-                ]
+                ],
+                addresses,
+                self._clock.now() - FLOOD_WINDOW,
             )
-            # the senders' emails of the last hour (the flood limit), in another, and who
-            # they are, in a third
-            addresses = [
-                a.email.sender for a in arrivals if a.email is not None and a.settled is None
-            ]
-            store.look_up_senders(addresses, self._clock.now() - FLOOD_WINDOW)
             if addresses:
                 store.people = self._senders.find_all_in(
                     session.connection, list(dict.fromkeys(addresses))
@@ -805,11 +803,11 @@ class _BatchStore:
     """The channel's repository and outbox for one batch of emails. What the batch
     writes and nothing but the batch reads back (the kept emails, the Message-Ids
     remembered, the acknowledgements and notices written to the outbox) waits for
-    ``flush``, at the batch's end, and goes in one statement a table; the Message-Ids
-    the batch's emails name are looked up in one read (``look_up``), and what their
-    senders sent in the flood window in another (``look_up_senders``). The batch's own
-    reads see its waiting writes, so it decides as if each write had gone at once: on
-    PostgreSQL every statement is a round trip (issue 14)."""
+    ``flush``, at the batch's end, and goes together (one round trip on PostgreSQL);
+    the Message-Ids the batch's emails name, and what their senders sent in the flood
+    window, are read in one statement (``screen``). The batch's own reads see its
+    waiting writes, so it decides as if each write had gone at once: on PostgreSQL
+    every statement is a round trip (issue 14)."""
 
     def __init__(
         self, connection: Connection, repository: RepositoryFactory, outbox: Messages
@@ -827,6 +825,17 @@ class _BatchStore:
         self._sent: dict[str, tuple[int, bool]] = {}
         #: who the batch's senders are (read once a batch)
         self.people: dict[str, Sender] = {}
+
+    def screen(self, message_ids: Sequence[str], senders: Sequence[str], since: datetime) -> None:
+        """The batch's first read: the cases of ``message_ids``, and what each of
+        ``senders`` sent since ``since``."""
+        wanted = [i for i in dict.fromkeys(message_ids) if i not in self._known]
+        people = list(dict.fromkeys(senders))
+        found, sent = self._repository.screening(wanted, people, since)
+        self._known.update({i: found.get(i) for i in wanted})
+        if people:
+            self.since = since
+            self._sent = {sender: sent.get(sender, (0, False)) for sender in people}
 
     def look_up(self, message_ids: Sequence[str]) -> None:
         wanted = [i for i in dict.fromkeys(message_ids) if i not in self._known]
@@ -864,13 +873,6 @@ class _BatchStore:
     def keep(self, keeper: _Keeper, **values: Any) -> dict[str, Any]:
         self._keeping.append((keeper, values))
         return values
-
-    def look_up_senders(self, senders: Sequence[str], since: datetime) -> None:
-        wanted = list(dict.fromkeys(senders))
-        if wanted:
-            found = self._repository.sent_since_by(wanted, since)
-            self.since = since
-            self._sent = {sender: found.get(sender, (0, False)) for sender in wanted}
 
     def sent_since(self, sender: str, since: datetime) -> tuple[int, bool]:
         if since == self.since and sender in self._sent:

@@ -91,6 +91,13 @@ class MailRepository(Protocol):
         """The case number of each of these Message-Ids that belongs to a case."""
         ...
 
+    def screening(
+        self, message_ids: Sequence[str], senders: Sequence[str], since: datetime
+    ) -> tuple[dict[str, str], dict[str, tuple[int, bool]]]:
+        """``cases_of(message_ids)`` and ``sent_since_by(senders, since)``, in one read
+        (a batch of inbound emails asks both at its start)."""
+        ...
+
     def remember(
         self, message_id: str, case_number: str, direction: Direction, at: datetime
     ) -> bool:
@@ -172,6 +179,22 @@ _SENT_SINCE_BY = (
 )
 _CASE_IDS = sa.select(cases_mail_ids.c.message_id, cases_mail_ids.c.case_number)
 _CASES_OF = _CASE_IDS.where(cases_mail_ids.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+#: both in one read: what the ids belong to, and what the senders sent since
+_SCREENING = sa.union_all(
+    sa.select(
+        sa.literal("id", sa.String).label("kind"),
+        cases_mail_ids.c.message_id.label("key"),
+        cases_mail_ids.c.case_number,
+        sa.literal(0, sa.Integer).label("sent"),
+        sa.literal(0, sa.Integer).label("told"),
+    ).where(cases_mail_ids.c.message_id.in_(sa.bindparam("ids", expanding=True))),
+    _SENT_SINCE_BY.with_only_columns(
+        sa.literal("sender", sa.String),
+        _t.c.sender,
+        sa.null(),
+        *_SENT_SINCE_BY.selected_columns[1:],
+    ),
+)
 # a new email names one id, its own: a statement whose text never changes (an IN list
 # is rendered again at each execution, and PostgreSQL prepares only what repeats)
 _CASE_OF = _CASE_IDS.where(cases_mail_ids.c.message_id == sa.bindparam("id"))
@@ -263,6 +286,23 @@ class MailStore:
             return {}
         rows = self._c.execute(_SENT_SINCE_BY, {"senders": list(senders), "since": since})
         return {str(r[0]): (int(r[1]), bool(r[2])) for r in rows}
+
+    def screening(
+        self, message_ids: Sequence[str], senders: Sequence[str], since: datetime
+    ) -> tuple[dict[str, str], dict[str, tuple[int, bool]]]:
+        if not message_ids or not senders:
+            return self.cases_of(message_ids), self.sent_since_by(senders, since)
+        rows = self._c.execute(
+            _SCREENING, {"ids": list(message_ids), "senders": list(senders), "since": since}
+        )
+        cases: dict[str, str] = {}
+        sent: dict[str, tuple[int, bool]] = {}
+        for kind, key, case_number, count, told in rows:
+            if kind == "id":
+                cases[str(key)] = str(case_number)
+            else:
+                sent[str(key)] = (int(count), bool(told))
+        return cases, sent
 
     def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         if not message_ids:

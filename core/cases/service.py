@@ -372,9 +372,10 @@ class CasesService:
                     assignee_id=assignee,
                 )
             )
-        added = repository.add_all(cases)
+        # each case's first message and history, written with the cases (their case
+        # ids are filled in then)
         posts = []
-        for case, (request, _calendar, recurring, _assignee) in zip(added, drafts, strict=True):
+        for case, (request, _calendar, recurring, _assignee) in zip(cases, drafts, strict=True):
             detail = (
                 f"{request.channel.value}, {request.department.value}, {request.priority.value}"
             )
@@ -408,7 +409,8 @@ class CasesService:
                 attachments=request.attachments,
             )
             posts.append((message, history))
-        for case, stored in zip(added, repository.add_messages(posts), strict=True):
+        added, messages = repository.add_all_with_messages(cases, posts)
+        for case, stored in zip(added, messages, strict=True):
             for listener in self._listeners:
                 listener(uow, case, stored)
         return added

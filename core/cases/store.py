@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -277,6 +278,14 @@ class CaseRepository(Protocol):
         order)."""
         ...
 
+    def add_all_with_messages(
+        self, cases: Sequence[Case], posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> tuple[list[Case], list[Message]]:
+        """``add_all(cases)``, and ``add_messages(posts)``: each the first message of the
+        case at its place, with its history (their case ids are filled in); in one
+        statement on PostgreSQL (issue 14's inbound email)."""
+        ...
+
     def add_messages(
         self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
     ) -> list[Message]:
@@ -494,8 +503,10 @@ def _message(row: Row[Any]) -> Message:
 
 # The inserts of every new case, built once: the values come with each execution
 # (building a statement with .values() each time cost more than running it).
-_ADD_CASE = cases.insert().returning(*cases.c)
-_ADD_MESSAGE = case_messages.insert().returning(*case_messages.c)
+# They return the new rows' ids only: the rest is what was written (a row of thirty
+# columns read back cost more than its insert, issue 14's inbound email).
+_ADD_CASE = cases.insert().returning(cases.c.id, cases.c.number)
+_ADD_MESSAGE = case_messages.insert().returning(case_messages.c.id, case_messages.c.case_id)
 _ADD_HISTORY = case_history.insert()
 
 
@@ -533,7 +544,7 @@ def _messages_with_history(messages: int, entries: int) -> Any:
     insert = (
         case_messages.insert()
         .from_select(_MESSAGE_COLUMNS, _rows(case_messages, _MESSAGE_COLUMNS, "m", messages))
-        .returning(*case_messages.c)
+        .returning(case_messages.c.id, case_messages.c.case_id)
     )
     if not entries:
         return insert
@@ -543,6 +554,79 @@ def _messages_with_history(messages: int, entries: int) -> Any:
         .cte("added_history")
     )
     return insert.add_cte(history)
+
+
+#: a new case's columns (``case_values``'s keys)
+_CASE_COLUMNS = tuple(c.name for c in cases.c if c.name != "id")
+
+
+def _of_cases(table: sa.Table, columns: Sequence[str], prefix: str, count: int, added: Any) -> Any:
+    """``_rows`` of ``table`` that each name their case by its number
+    (``{prefix}{n}_number``), each with the id of that case in ``added`` first; in
+    their order (a case's history is read in the order of its ids)."""
+    rows = [
+        sa.select(
+            sa.literal(n, sa.Integer).label("place"),
+            sa.bindparam(f"{prefix}{n}_number", type_=cases.c.number.type).label("number"),
+            *[sa.bindparam(f"{prefix}{n}_{c}", type_=table.c[c].type).label(c) for c in columns],
+        )
+        for n in range(count)
+    ]
+    bound = (rows[0] if count == 1 else sa.union_all(*rows)).subquery()
+    return (
+        sa.select(added.c.id, *[bound.c[c] for c in columns])
+        .join_from(bound, added, bound.c.number == added.c.number)
+        .order_by(bound.c.place)
+    )
+
+
+@functools.cache
+def _cases_with_messages(count: int, entries: int) -> Any:
+    """``count`` new cases, each with its first message, and ``entries`` history rows,
+    in one statement (PostgreSQL: the cases' ids go to their messages and history in
+    the statement itself); each case's id and number, and its message's id."""
+    added = (
+        cases.insert()
+        .from_select(_CASE_COLUMNS, _rows(cases, _CASE_COLUMNS, "c", count))
+        .returning(cases.c.id, cases.c.number)
+        .cte("added_cases")
+    )
+    messages = (
+        case_messages.insert()
+        .from_select(
+            _MESSAGE_COLUMNS,  # the case's id first, from the case added
+            _of_cases(case_messages, _MESSAGE_COLUMNS[1:], "m", count, added),
+        )
+        .returning(case_messages.c.id, case_messages.c.case_id)
+        .cte("added_messages")
+    )
+    statement = sa.select(added.c.id, added.c.number, messages.c.id.label("message_id")).join_from(
+        added, messages, messages.c.case_id == added.c.id
+    )
+    if entries:
+        history = (
+            case_history.insert()
+            .from_select(
+                _HISTORY_COLUMNS, _of_cases(case_history, _HISTORY_COLUMNS[1:], "h", entries, added)
+            )
+            .cte("added_history")
+        )
+        statement = statement.add_cte(history)
+    return statement
+
+
+def with_case_ids(
+    added: Sequence[Case], posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+) -> list[tuple[Message, list[HistoryEntry]]]:
+    """``posts`` (each the first message of the case in ``added`` at its place, and its
+    history) with the ids of their cases."""
+    return [
+        (
+            attrs.evolve(message, case_id=case.id),
+            [attrs.evolve(entry, case_id=case.id) for entry in history],
+        )
+        for case, (message, history) in zip(added, posts, strict=True)
+    ]
 
 
 _NEXT_NUMBERS = (
@@ -606,7 +690,7 @@ class CaseStore:
         row = self._c.execute(_ADD_CASE, case_values(case)).one()
         for link in case.links:
             self.add_link(int(row.id), link)
-        return _case(row, case.links)
+        return attrs.evolve(case, id=int(row.id))
 
     def add_all(self, cases: Sequence[Case]) -> list[Case]:
         if len(cases) < 2:
@@ -622,7 +706,7 @@ class CaseStore:
             row = rows[case.number]
             for link in case.links:
                 self.add_link(int(row.id), link)
-            added.append(_case(row, case.links))
+            added.append(attrs.evolve(case, id=int(row.id)))
         return added
 
     def get(self, number: str) -> Case | None:
@@ -656,7 +740,7 @@ class CaseStore:
             row = self._c.execute(_ADD_MESSAGE, _message_values(message)).one()
             for entry in history:
                 self.add_history(entry)
-            return _message(row)
+            return attrs.evolve(message, id=int(row.id))
         # PostgreSQL: the history rides in the message's statement (a data-modifying
         # WITH), one round trip for both (issue 14's inbound email)
         return self._add_with_history([(message, history)])[0]
@@ -669,6 +753,33 @@ class CaseStore:
         # PostgreSQL: every message and history entry in one statement (one round trip
         # for the cases an inbound batch opens)
         return self._add_with_history(posts)
+
+    def add_all_with_messages(
+        self, cases: Sequence[Case], posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> tuple[list[Case], list[Message]]:
+        if self._c.dialect.name != "postgresql" or any(case.links for case in cases):
+            added = self.add_all(cases)
+            return added, self.add_messages(with_case_ids(added, posts))
+        values: dict[str, Any] = {}
+        entries = 0
+        for n, (case, (message, history)) in enumerate(zip(cases, posts, strict=True)):
+            values.update({f"c{n}_{k}": v for k, v in case_values(case).items()})
+            values.update(_message_values(message, f"m{n}_"))
+            values[f"m{n}_number"] = case.number
+            for entry in history:
+                values.update(_history_values(entry, f"h{entries}_"))
+                values[f"h{entries}_number"] = case.number
+                entries += 1
+        rows = {
+            str(row.number): row
+            for row in self._c.execute(_cases_with_messages(len(cases), entries), values)
+        }
+        added = [attrs.evolve(case, id=int(rows[case.number].id)) for case in cases]
+        stored = [
+            attrs.evolve(message, id=int(rows[case.number].message_id), case_id=case.id)
+            for case, (message, _history) in zip(added, posts, strict=True)
+        ]
+        return added, stored
 
     def _add_with_history(
         self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
@@ -686,7 +797,7 @@ class CaseStore:
         rows = {int(row.case_id): row for row in self._c.execute(statement, values)}
         if len(rows) != len(posts):
             raise ValueError("add_messages takes one message a case")
-        return [_message(rows[message.case_id]) for message, _history in posts]
+        return [attrs.evolve(message, id=int(rows[message.case_id].id)) for message, _ in posts]
 
     def messages(self, case_id: int) -> list[Message]:
         t = case_messages

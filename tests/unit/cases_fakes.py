@@ -28,6 +28,7 @@ from postroom.core.cases.model import (
     StaffMember,
 )
 from postroom.core.cases.service import CasesService
+from postroom.core.cases.store import with_case_ids
 from postroom.core.errors import NotFound, StorageUnavailable
 from postroom.core.money import Money
 
@@ -130,6 +131,12 @@ class FakeCases:
         self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
     ) -> list[Message]:
         return [self.add_message(message, history) for message, history in posts]
+
+    def add_all_with_messages(
+        self, cases: Sequence[Case], posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
+    ) -> tuple[list[Case], list[Message]]:
+        added = self.add_all(cases)
+        return added, self.add_messages(with_case_ids(added, posts))
 
     def messages(self, case_id: int) -> list[Message]:
         return [copy.deepcopy(m) for m in self._s.messages if m.case_id == case_id]

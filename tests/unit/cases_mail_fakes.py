@@ -106,6 +106,11 @@ class FakeMailRepository:
     def cases_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         return {i: self._s.ids[i][0] for i in message_ids if i in self._s.ids}
 
+    def screening(
+        self, message_ids: Sequence[str], senders: Sequence[str], since: datetime
+    ) -> tuple[dict[str, str], dict[str, tuple[int, bool]]]:
+        return self.cases_of(message_ids), self.sent_since_by(senders, since)
+
     def remember(
         self, message_id: str, case_number: str, direction: Direction, at: datetime
     ) -> bool:
