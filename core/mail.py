@@ -15,6 +15,7 @@ directory (private, like the database) that ``postroom mail outbox`` lists.
 from __future__ import annotations
 
 import email.policy
+import functools
 import hashlib
 import html
 import mailbox
@@ -81,7 +82,7 @@ def check_header(name: str, value: str) -> str:
     """``value`` if it may go into header ``name``. A line break (CR, LF, or any other
     character Python splits lines at) would start a header of the caller's choosing, and
     other control characters have no place in a header: both are refused."""
-    if any(_UNFIT.match(character) for character in value):
+    if _UNFIT.search(value):
         raise ValidationError(
             f"the {name} of an email may not contain a line break or control character",
             code="mail_header_injection",
@@ -131,8 +132,10 @@ def _linked(line: str) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=64)
 def sender_address(sender: str) -> str:
-    """The address of a From value such as ``postroom <mail@example.com>``."""
+    """The address of a From value such as ``postroom <mail@example.com>`` (kept: the
+    site's sender is the same for every email it sends)."""
     check_header("sender", sender)
     address = parseaddr(sender)[1]
     if email_address(address) is None:
@@ -183,7 +186,7 @@ def render(notification: Notification, *, sender: str, now: datetime) -> bytes:
             _subparts=[body, *(_attached(a) for a in notification.attachments)],
             boundary=_boundary((*texts, str(body.get_boundary()))),
         )
-    body["From"] = formataddr(parseaddr(sender), charset="utf-8")
+    body["From"] = _from_header(sender)
     body["To"] = formataddr((name, to), charset="utf-8") if name else to
     # compat32 takes a Header for text it must encode (typeshed knows only str)
     encoded: Any = subject if subject.isascii() else Header(subject, "utf-8")
@@ -196,6 +199,11 @@ def render(notification: Notification, *, sender: str, now: datetime) -> bytes:
     body["Auto-Submitted"] = "auto-generated"
     body["Content-Language"] = language
     return body.as_bytes(policy=_WIRE)
+
+
+@functools.lru_cache(maxsize=64)
+def _from_header(sender: str) -> str:
+    return formataddr(parseaddr(sender), charset="utf-8")
 
 
 def compose(notification: Notification, *, sender: str, now: datetime) -> EmailMessage:
