@@ -501,9 +501,64 @@ def insert(
         waiting.clear()
 
 
-#: INSERTs compiled for the driver, by statement and the columns given (the statements
-#: are built once, at import)
-_DRIVER_INSERTS: dict[tuple[sa.Insert, tuple[str, ...]], Any] = {}
+#: statements compiled for the driver, by statement and the values given (the
+#: statements are built once, at import, or kept by their builders)
+_DRIVER_STATEMENTS: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _for_driver(
+    dialect: sa.Dialect, statement: Any, values: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """``statement``'s SQL and parameters for the driver, with ``values`` passed through
+    their bind processors as SQLAlchemy's own execution would pass them (expanding IN
+    lists rendered for their lengths)."""
+    key = (statement, tuple(values))
+    compiled = _DRIVER_STATEMENTS.get(key)
+    if compiled is None:
+        if len(_DRIVER_STATEMENTS) > 512:  # a statement built per call: keep none
+            _DRIVER_STATEMENTS.clear()
+        compiled = _DRIVER_STATEMENTS[key] = statement.compile(
+            dialect=dialect, column_keys=list(key[1])
+        )
+    state = compiled.construct_expanded_state(values)
+    params = dict(state.parameters)
+    processors: Mapping[str, Any] = state.processors  # callables here (no tuples)
+    for name, process in processors.items():
+        if name in params:
+            params[name] = process(params[name])
+    return str(state.statement), params
+
+
+def rows_on_driver(
+    connection: Connection,
+    statement: Any,
+    values: Mapping[str, Any],
+    *,
+    prepare: bool | None = None,
+) -> list[Sequence[Any]]:
+    """The rows of ``statement`` (a SELECT, or a write with RETURNING) for ``values``,
+    in ``connection``'s transaction, as the driver gives them: no result processing, so
+    only for columns of text, numbers and booleans. On PostgreSQL it goes straight to
+    psycopg, without SQLAlchemy's execution and result objects (a third of a small
+    statement's cost in the email channel's batch, issue 14); ``prepare=False`` has the
+    server plan it for its values each time (psycopg prepares a statement after a few
+    executions, and the server may then keep one generic plan made while a table was
+    small: a scan of the whole table, which grows with it). Elsewhere SQLAlchemy runs
+    it."""
+    if connection.dialect.name != "postgresql":
+        return list(connection.execute(statement, dict(values)))
+    sql, params = _for_driver(connection.dialect, statement, values)
+    pooled = connection.connection
+    driver = pooled.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(sql, params, prepare=prepare)
+            return list(cursor.fetchall())
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(
+            connection.dialect, pooled, error, sql, None, connection.invalidate
+        ) from error
 
 
 def _pipelined(
@@ -515,23 +570,9 @@ def _pipelined(
     dialect = connection.dialect
     sent: list[tuple[str, list[dict[str, Any]], bool]] = []
     for statement, rows in parts:
-        key = (statement, tuple(rows[0]))
-        compiled = _DRIVER_INSERTS.get(key)
-        if compiled is None:
-            if len(_DRIVER_INSERTS) > 256:  # a statement built per call: keep none
-                _DRIVER_INSERTS.clear()
-            compiled = _DRIVER_INSERTS[key] = statement.compile(
-                dialect=dialect, column_keys=list(key[1])
-            )
-        processors: Mapping[str, Any] = compiled._bind_processors  # callables here (no tuples)
-        params: list[dict[str, Any]] = []
-        for row in rows:
-            values = dict(compiled.construct_params(row))
-            for name, process in processors.items():
-                if name in values:
-                    values[name] = process(values[name])
-            params.append(values)
-        sent.append((str(compiled.string), params, bool(statement.exported_columns)))
+        prepared = [_for_driver(dialect, statement, row) for row in rows]
+        params = [values for _sql, values in prepared]
+        sent.append((prepared[0][0], params, bool(statement.exported_columns)))
     pooled = connection.connection
     driver = pooled.driver_connection
     assert driver is not None

@@ -14,7 +14,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 
 from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome
-from postroom.core.db import UtcDateTime, insert, inserts_together, metadata
+from postroom.core.db import (
+    UtcDateTime,
+    insert,
+    inserts_together,
+    metadata,
+    rows_on_driver,
+)
 
 cases_mail_inbound = sa.Table(
     "cases_mail_inbound",
@@ -292,8 +298,11 @@ class MailStore:
     ) -> tuple[dict[str, str], dict[str, tuple[int, bool]]]:
         if not message_ids or not senders:
             return self.cases_of(message_ids), self.sent_since_by(senders, since)
-        rows = self._c.execute(
-            _SCREENING, {"ids": list(message_ids), "senders": list(senders), "since": since}
+        rows = rows_on_driver(  # planned each time: the tables grow (see there)
+            self._c,
+            _SCREENING,
+            {"ids": list(message_ids), "senders": list(senders), "since": since},
+            prepare=False,
         )
         cases: dict[str, str] = {}
         sent: dict[str, tuple[int, bool]] = {}

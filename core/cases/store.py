@@ -770,10 +770,8 @@ class CaseStore:
                 values.update(_history_values(entry, f"h{entries}_"))
                 values[f"h{entries}_number"] = case.number
                 entries += 1
-        rows = {
-            str(row.number): row
-            for row in self._c.execute(_cases_with_messages(len(cases), entries), values)
-        }
+        statement = _cases_with_messages(len(cases), entries)
+        rows = {str(row.number): row for row in self._c.execute(statement, values)}
         added = [attrs.evolve(case, id=int(rows[case.number].id)) for case in cases]
         stored = [
             attrs.evolve(message, id=int(rows[case.number].message_id), case_id=case.id)

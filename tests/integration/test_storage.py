@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from postroom.core import migrate
 from postroom.core.app import Postroom
 from postroom.core.config import Config
-from postroom.core.db import Database, UnitOfWork, UtcDateTime, insert, inserts_together
+from postroom.core.db import (
+    Database,
+    UnitOfWork,
+    UtcDateTime,
+    insert,
+    inserts_together,
+    rows_on_driver,
+)
 from postroom.core.errors import ConfigurationError, StorageUnavailable
 from postroom.core.instance import InstanceSettings
 
@@ -419,4 +426,48 @@ def test_inserts_together_go_to_the_store_at_once_and_answer_in_order(postroom, 
         postroom.db.run(a_taken_name)
     with postroom.db.unit_of_work(readonly=True) as uow:
         assert [name for name, _at in names(uow)] == ["first", "second", "third"]
+    probes.drop(postroom.db.engine)
+
+
+def test_a_read_on_the_driver_answers_as_sqlalchemy_and_is_planned_each_time(postroom, clock):
+    """The email channel's screening read goes straight to psycopg on PostgreSQL,
+    planned for its values each time: a plan kept from when the table was small scanned
+    all of it as it grew."""
+    probes = sa.Table(
+        "driver_probes",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(20), nullable=False),
+        sa.Column("at", UtcDateTime, nullable=False),
+    )
+    probes.create(postroom.db.engine)
+    now = clock.now()
+    read = (
+        sa.select(probes.c.name, sa.func.count())
+        .where(
+            probes.c.name.in_(sa.bindparam("names", expanding=True)),
+            probes.c.at > sa.bindparam("since"),
+        )
+        .group_by(probes.c.name)
+        .order_by(probes.c.name)
+    )
+    with postroom.db.unit_of_work() as uow:
+        uow.connection.execute(
+            probes.insert(),
+            [{"name": n, "at": now} for n in ("ann", "bob", "bob", "cy")]
+            + [{"name": "ann", "at": now - timedelta(hours=2)}],
+        )
+        for names in (["ann"], ["ann", "bob"], ["bob", "cy", "dan"]) * 3:
+            values = {"names": names, "since": now - timedelta(hours=1)}
+            expected = [tuple(r) for r in uow.connection.execute(read, values)]
+            found = [tuple(r) for r in rows_on_driver(uow.connection, read, values, prepare=False)]
+            assert found == expected
+        assert found == [("bob", 2), ("cy", 1)]
+        if postroom.db.dialect == "postgresql":
+            prepared = uow.connection.execute(
+                sa.text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :probes"),
+                {"probes": "%driver_probes%"},
+            ).scalar()
+            assert prepared == 1  # SQLAlchemy's own execution of the read was prepared
+        uow.commit()
     probes.drop(postroom.db.engine)
