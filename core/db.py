@@ -539,11 +539,10 @@ def rows_on_driver(
     """The rows of ``statement`` (a SELECT, or a write with RETURNING) for ``values``,
     in ``connection``'s transaction, as the driver gives them: no result processing, so
     only for columns of text, numbers and booleans. On PostgreSQL it goes straight to
-    psycopg, without SQLAlchemy's execution and result objects (a third of a small
-    statement's cost in the email channel's batch, issue 14); ``prepare=False`` has the
-    server plan it for its values each time (psycopg prepares a statement after a few
-    executions, and the server may then keep one generic plan made while a table was
-    small: a scan of the whole table, which grows with it). Elsewhere SQLAlchemy runs
+    psycopg, where ``prepare=False`` has the server plan it for its values each time:
+    psycopg prepares a statement after a few executions, and the server may then keep
+    one generic plan made while a table was small, a scan of the whole table that grows
+    with it (issue 14's inbound email on a new database). Elsewhere SQLAlchemy runs
     it."""
     if connection.dialect.name != "postgresql":
         return list(connection.execute(statement, dict(values)))
@@ -564,9 +563,10 @@ def rows_on_driver(
 def _pipelined(
     connection: Connection, parts: Sequence[tuple[sa.Insert, Sequence[Mapping[str, Any]]]]
 ) -> list[list[Sequence[Any]]]:
-    """PostgreSQL: each ``(statement, rows)`` of ``parts`` sent in one pipeline (one
-    round trip for them all); what each returned. The values pass through their
-    columns' bind processors, as SQLAlchemy's own execution would have them."""
+    """PostgreSQL: each ``(statement, rows)`` of ``parts`` (rows of the same columns)
+    sent in one pipeline (one round trip for them all); what each returned. The values
+    pass through their columns' bind processors, as SQLAlchemy's own execution would
+    have them."""
     dialect = connection.dialect
     sent: list[tuple[str, list[dict[str, Any]], bool]] = []
     for statement, rows in parts:

@@ -37,13 +37,29 @@ class InboundHandler:
     def __init__(self, case_mail: CaseMail) -> None:
         self.case_mail = case_mail
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        # an email is on its way: the batch about to start waits briefly for it
+        self.case_mail.expect(session)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RSET(self, server: SMTP, session: Any, envelope: Any) -> str:
+        self.case_mail.forget(session)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         raw = bytes(envelope.original_content or b"")
         sender = envelope.mail_from
         loop = asyncio.get_running_loop()
         try:
             received = await loop.run_in_executor(
-                None, lambda: self.case_mail.receive(raw, envelope_sender=sender, source="smtp")
+                None,
+                lambda: self.case_mail.receive(
+                    raw, envelope_sender=sender, source="smtp", token=session
+                ),
             )
         except StorageUnavailable as error:
             log.warning("inbound email not taken, the store is unavailable: %s", error.message)
@@ -56,6 +72,8 @@ class InboundHandler:
         except Exception:  # the sending server retries: nothing is lost
             log.exception("inbound email failed")
             return "451 4.3.0 Temporarily unable to take the message, try again later"
+        finally:
+            self.case_mail.forget(session)  # taken, or refused before its batch
         where = f" {received.case_number}" if received.case_number else ""
         return f"250 2.0.0 Kept {received.kept_id}: {received.outcome.value}{where}"
 

@@ -5,8 +5,14 @@ result (or raises its error). The first caller to arrive while no batch runs lea
 takes every item waiting (its own first, at most ``max_batch``), runs the batch in its
 own thread, answers each caller of the batch, and passes the lead to the oldest caller
 still waiting. Callers that arrive while a batch runs wait for the next one, so under
-load batches grow by themselves; a caller alone runs a batch of one at once. No timer,
-no thread of its own: nothing to start or stop.
+load batches grow by themselves; a caller alone runs a batch of one at once. No thread
+of its own: nothing to start or stop.
+
+A caller can be announced before its item is ready (``expect``: an SMTP client has
+begun sending an email). A leader waits up to ``gather`` seconds for the items
+announced to join its batch, as PostgreSQL's ``commit_delay`` waits for the other
+transactions in progress: the batch's fixed cost (its round trips, its commit) is then
+shared by more items. Nothing announced, no wait.
 
 ``postroom mail serve``'s SMTP handler threads take inbound email this way
 (``inbound.CaseMail.receive``): one commit, one wait on the year's counter row and no
@@ -16,6 +22,8 @@ wait on SQLite's write lock for the emails of several clients at once.
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -40,13 +48,18 @@ class _Ticket(Generic[I, R]):
 class GroupCommit(Generic[I, R]):
     """Batches ``submit``'s items from concurrent callers into calls of ``work``."""
 
-    def __init__(self, work: BatchWork[I, R], *, max_batch: int = 64) -> None:
+    def __init__(self, work: BatchWork[I, R], *, max_batch: int = 64, gather: float = 0.0) -> None:
         if max_batch < 1:
             raise ValueError("a batch holds at least one item")
         self._work = work
         self._max_batch = max_batch
+        self._gather = gather
         self._lock = threading.Lock()
+        self._joined = threading.Condition(self._lock)
         self._queue: list[_Ticket[I, R]] = []
+        #: callers announced, whose items are not submitted yet (a caller that goes
+        #: away without submitting leaves with its token)
+        self._coming: weakref.WeakSet[object] = weakref.WeakSet()
         self._leading = False
         #: batches run, and the most items one held (for the bench and the docs)
         self.batches = 0
@@ -58,11 +71,33 @@ class GroupCommit(Generic[I, R]):
         with self._lock:
             return len(self._queue)
 
-    def submit(self, item: I) -> R:
-        """Have ``item`` stored with whatever else is waiting; its result, once its
-        batch is done (an error of its own is raised here)."""
-        ticket: _Ticket[I, R] = _Ticket(item)
+    @property
+    def coming(self) -> int:
+        """How many callers are announced and have not submitted their item yet."""
         with self._lock:
+            return len(self._coming)
+
+    def expect(self, token: object) -> None:
+        """A caller's item is on its way (``token`` stands for the caller: it submits
+        with it, or ``forget``s it, or goes away with it)."""
+        with self._lock:
+            self._coming.add(token)
+
+    def forget(self, token: object) -> None:
+        """The caller ``token`` stands for will not submit after all."""
+        with self._joined:
+            self._coming.discard(token)
+            self._joined.notify_all()
+
+    def submit(self, item: I, token: object | None = None) -> R:
+        """Have ``item`` stored with whatever else is waiting; its result, once its
+        batch is done (an error of its own is raised here). ``token``: the caller's,
+        when it was announced (``expect``)."""
+        ticket: _Ticket[I, R] = _Ticket(item)
+        with self._joined:
+            if token is not None:
+                self._coming.discard(token)
+                self._joined.notify_all()
             self._queue.append(ticket)
             lead = not self._leading
             self._leading = True
@@ -76,7 +111,14 @@ class GroupCommit(Generic[I, R]):
         return answer  # type: ignore[return-value]
 
     def _lead(self) -> None:
-        with self._lock:
+        with self._joined:
+            if self._gather > 0 and self._coming:
+                until = time.monotonic() + self._gather
+                while self._coming and len(self._queue) < self._max_batch:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._joined.wait(left)
             batch = self._queue[: self._max_batch]
             del self._queue[: len(batch)]
         try:

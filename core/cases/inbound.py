@@ -200,6 +200,9 @@ class MailSettings:
     language: str = "en"
     #: the most emails of concurrent callers kept in one transaction
     max_batch: int = 64
+    #: how long a batch waits for the emails whose sending has begun (an SMTP client's
+    #: MAIL FROM) to join it: their batch's round trips and commit are shared
+    gather: float = 0.005
 
 
 RepositoryFactory = Callable[[Connection], MailRepository]
@@ -240,13 +243,28 @@ class CaseMail:
         self._repository = repository
         #: emails of concurrent callers (the SMTP server's threads) kept together
         self.batches: GroupCommit[_Arrival, Received] = GroupCommit(
-            self._keep_all, max_batch=settings.max_batch
+            self._keep_all, max_batch=settings.max_batch, gather=settings.gather
         )
 
     # ------------------------------------------------------------------ inbound
 
+    def expect(self, sender: object) -> None:
+        """An email is on its way from ``sender`` (an SMTP session that sent MAIL FROM,
+        which ``receive``s it with ``token=sender``, or ``forget``s it): the batch about
+        to start waits briefly for it (``MailSettings.gather``)."""
+        self.batches.expect(sender)
+
+    def forget(self, sender: object) -> None:
+        """No email is on its way from ``sender`` after all (RSET, a refused email)."""
+        self.batches.forget(sender)
+
     def receive(
-        self, raw: bytes, *, envelope_sender: str | None = None, source: str = "smtp"
+        self,
+        raw: bytes,
+        *,
+        envelope_sender: str | None = None,
+        source: str = "smtp",
+        token: object | None = None,
     ) -> Received:
         """Take one inbound email (its bytes as they came); what became of it, once it
         is committed. Raises ``ValidationError`` (``mail_too_large``) only for an email
@@ -258,7 +276,7 @@ class CaseMail:
         transaction with the emails other threads are taking at the same moment
         (``GroupCommit``). If that transaction fails, each of its emails is taken again
         in a transaction of its own, so that only the email at fault fails."""
-        return self.batches.submit(self._read(raw, envelope_sender, source))
+        return self.batches.submit(self._read(raw, envelope_sender, source), token)
 
     def _read(self, raw: bytes, envelope_sender: str | None, source: str) -> _Arrival:
         """What can be known of an email before the store is asked anything."""

@@ -113,6 +113,41 @@ def test_a_batch_that_fails_as_a_whole_fails_its_callers_and_the_next_batch_runs
     assert group.submit(2) == 2
 
 
+class _Caller:
+    """What a caller announced itself with (an SMTP session, in the email channel)."""
+
+
+def test_a_leader_waits_for_an_announced_caller_and_takes_its_item_along():
+    batches: list[list[int]] = []
+
+    def work(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return [item * 10 for item in items]
+
+    group: GroupCommit[int, int] = GroupCommit(work, gather=WAIT)
+    on_its_way = _Caller()
+    group.expect(on_its_way)
+    with ThreadPoolExecutor(1) as pool:
+        leading = pool.submit(group.submit, 1)
+        _until(lambda: group.waiting == 1)  # it leads, and waits for the one announced
+        assert batches == []
+        assert group.submit(2, on_its_way) == 20
+        assert leading.result(WAIT) == 10
+    assert batches == [[1, 2]]
+    assert group.coming == 0
+
+
+def test_a_caller_that_is_forgotten_or_gone_is_not_waited_for():
+    group: GroupCommit[int, int] = GroupCommit(lambda items: list(items), gather=WAIT)
+    reset, gone = _Caller(), _Caller()
+    group.expect(reset)
+    group.expect(gone)
+    group.forget(reset)  # RSET
+    del gone  # its session closed
+    assert group.coming == 0
+    assert group.submit(1) == 1  # at once: nobody is on their way
+
+
 def test_a_batch_holds_at_most_max_batch_items():
     held = HeldBatches(hold=3, max_batch=2)
     assert held.submit_all(0, [1, 2, 3]) == [0, 10, 20, 30]

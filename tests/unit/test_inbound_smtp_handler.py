@@ -19,25 +19,38 @@ from postroom.frontends.smtp import InboundHandler
 class Channel:
     def __init__(self, answer: Any) -> None:
         self.answer = answer
-        self.taken: list[tuple[bytes, str | None, str]] = []
+        self.taken: list[tuple[bytes, str | None, str, object]] = []
+        #: the sessions whose email is on its way, as the channel was told
+        self.coming: set[object] = set()
 
-    def receive(self, raw: bytes, *, envelope_sender: str | None, source: str) -> Received:
-        self.taken.append((raw, envelope_sender, source))
+    def expect(self, sender: object) -> None:
+        self.coming.add(sender)
+
+    def forget(self, sender: object) -> None:
+        self.coming.discard(sender)
+
+    def receive(
+        self, raw: bytes, *, envelope_sender: str | None, source: str, token: object
+    ) -> Received:
+        self.taken.append((raw, envelope_sender, source, token))
         if isinstance(self.answer, BaseException):
             raise self.answer
         return self.answer
 
 
+SESSION = object()
+
+
 def _answer(channel: Channel) -> str:
     handler = InboundHandler(channel)  # type: ignore[arg-type]
     envelope = SimpleNamespace(original_content=b"Subject: x\r\n\r\nbody\r\n", mail_from="a@b.c")
-    return asyncio.run(handler.handle_DATA(None, None, envelope))  # type: ignore[arg-type]
+    return asyncio.run(handler.handle_DATA(None, SESSION, envelope))  # type: ignore[arg-type]
 
 
 def test_a_kept_email_is_250_with_its_outcome_and_case() -> None:
     channel = Channel(Received(kept_id=7, outcome=Outcome.OPENED, case_number="C-2026-000001"))
     assert _answer(channel) == "250 2.0.0 Kept 7: opened C-2026-000001"
-    assert channel.taken == [(b"Subject: x\r\n\r\nbody\r\n", "a@b.c", "smtp")]
+    assert channel.taken == [(b"Subject: x\r\n\r\nbody\r\n", "a@b.c", "smtp", SESSION)]
     robot = Channel(Received(kept_id=8, outcome=Outcome.AUTOMATIC, reason="bounce"))
     assert _answer(robot) == "250 2.0.0 Kept 8: automatic"
 
@@ -55,3 +68,22 @@ def test_what_could_not_be_kept_is_refused_so_the_sender_retries_or_is_told(
     error: BaseException, code: str
 ) -> None:
     assert _answer(Channel(error)).startswith(code + " ")
+
+
+def test_a_session_that_sent_mail_from_is_expected_until_its_email_is_taken_or_reset() -> None:
+    # the batch about to start waits briefly for the emails whose sending has begun
+    channel = Channel(Received(kept_id=7, outcome=Outcome.OPENED, case_number="C-2026-000001"))
+    handler: Any = InboundHandler(channel)  # type: ignore[arg-type]
+    envelope = SimpleNamespace(mail_from=None, mail_options=[])
+    answer = asyncio.run(handler.handle_MAIL(None, SESSION, envelope, "a@b.c", ["SIZE=10"]))
+    assert (answer, envelope.mail_from, envelope.mail_options) == ("250 OK", "a@b.c", ["SIZE=10"])
+    assert channel.coming == {SESSION}
+    assert _answer(channel).startswith("250 ")
+    assert channel.coming == set()  # taken
+    asyncio.run(handler.handle_MAIL(None, SESSION, envelope, "a@b.c", []))
+    assert asyncio.run(handler.handle_RSET(None, SESSION, envelope)) == "250 OK"
+    assert channel.coming == set()
+    refused = Channel(ValidationError("too big", code="mail_too_large"))
+    refused.expect(SESSION)
+    assert _answer(refused).startswith("552 ")
+    assert refused.coming == set()  # not waited for
