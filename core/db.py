@@ -547,17 +547,9 @@ def rows_on_driver(
     if connection.dialect.name != "postgresql":
         return list(connection.execute(statement, dict(values)))
     sql, params = _for_driver(connection.dialect, statement, values)
-    pooled = connection.connection
-    driver = pooled.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor:
-            cursor.execute(sql, params, prepare=prepare)
-            return list(cursor.fetchall())
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _driver_error(
-            connection.dialect, pooled, error, sql, None, connection.invalidate
-        ) from error
+    with _driver_in(connection, sql) as driver, driver.cursor() as cursor:
+        cursor.execute(sql, params, prepare=prepare)
+        return list(cursor.fetchall())
 
 
 def _pipelined(
@@ -573,11 +565,7 @@ def _pipelined(
         prepared = [_for_driver(dialect, statement, row) for row in rows]
         params = [values for _sql, values in prepared]
         sent.append((prepared[0][0], params, bool(statement.exported_columns)))
-    pooled = connection.connection
-    driver = pooled.driver_connection
-    assert driver is not None
-    sql = ""
-    try:
+    with _driver_in(connection, ";\n".join(sql for sql, _params, _r in sent)) as driver:
         cursors = []
         with driver.pipeline():
             for sql, params, returning in sent:
@@ -593,8 +581,22 @@ def _pipelined(
             cursor.close()
             returned.append(rows_back)
         return returned
-    except dialect.loaded_dbapi.Error as error:
-        raise _driver_error(dialect, pooled, error, sql, None, connection.invalidate) from error
+
+
+@contextlib.contextmanager
+def _driver_in(connection: Connection, statement: str) -> Iterator[Any]:
+    """``connection``'s driver connection, inside its transaction; a driver error in the
+    block is raised wrapped as SQLAlchemy's (IntegrityError...), naming ``statement``,
+    and the connection is invalidated when the error says it is dead."""
+    pooled = connection.connection
+    driver = pooled.driver_connection
+    assert driver is not None
+    try:
+        yield driver
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(
+            connection.dialect, pooled, error, statement, None, connection.invalidate
+        ) from error
 
 
 def copy_rows(
@@ -611,21 +613,11 @@ def copy_rows(
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
-    dialect = connection.dialect
-    dbapi = dialect.loaded_dbapi
-    pooled = connection.connection
-    driver = pooled.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor:
-            with cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return int(cursor.rowcount)
-    except dbapi.Error as error:
-        raise _driver_error(
-            dialect, pooled, error, f"COPY {table}", None, connection.invalidate
-        ) from error
+    with _driver_in(connection, f"COPY {table}") as driver, driver.cursor() as cursor:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return int(cursor.rowcount)
 
 
 def _driver_error(

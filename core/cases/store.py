@@ -254,11 +254,6 @@ class CaseRepository(Protocol):
         """Store a new case with its links (its ``id`` is ignored); returns it with its id."""
         ...
 
-    def add_all(self, cases: Sequence[Case]) -> list[Case]:
-        """``add`` each of ``cases`` (in one statement where the store can); in their
-        order, with their ids."""
-        ...
-
     def get(self, number: str) -> Case | None: ...
 
     def lock(self, number: str) -> Case | None:
@@ -281,16 +276,10 @@ class CaseRepository(Protocol):
     def add_all_with_messages(
         self, cases: Sequence[Case], posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
     ) -> tuple[list[Case], list[Message]]:
-        """``add_all(cases)``, and ``add_messages(posts)``: each the first message of the
-        case at its place, with its history (their case ids are filled in); in one
-        statement on PostgreSQL (issue 14's inbound email)."""
-        ...
-
-    def add_messages(
-        self, posts: Sequence[tuple[Message, Sequence[HistoryEntry]]]
-    ) -> list[Message]:
-        """``add_message`` of each ``(message, history)``, each message of another case
-        (in one statement on PostgreSQL); the messages in their order."""
+        """Store new ``cases`` (as ``add`` does), each with its first message and that
+        message's history (``posts``, at the case's place; their case ids are filled
+        in); in one statement on PostgreSQL (issue 14's inbound email). The cases and
+        messages with their ids, in their order."""
         ...
 
     def messages(self, case_id: int) -> list[Message]: ...
@@ -424,6 +413,26 @@ def _history_values(entry: HistoryEntry, prefix: str = "") -> dict[str, Any]:
     }
 
 
+def _posts_values(
+    posts: Sequence[tuple[Message, Sequence[HistoryEntry]]], numbers: Sequence[str] = ()
+) -> tuple[dict[str, Any], int]:
+    """The bound values of ``posts`` for ``_messages_with_history`` (``m{n}_``, ``h{n}_``)
+    and how many history entries they hold; with ``numbers``, each row also names its
+    case's number (``_cases_with_messages``)."""
+    values: dict[str, Any] = {}
+    entries = 0
+    for n, (message, history) in enumerate(posts):
+        values.update(_message_values(message, f"m{n}_"))
+        if numbers:
+            values[f"m{n}_number"] = numbers[n]
+        for entry in history:
+            values.update(_history_values(entry, f"h{entries}_"))
+            if numbers:
+                values[f"h{entries}_number"] = numbers[n]
+            entries += 1
+    return values, entries
+
+
 def case_values(case: Case) -> dict[str, Any]:
     """The row of ``case`` without its id (the bench inserts rows with it too)."""
     return {
@@ -526,14 +535,16 @@ _MESSAGE_COLUMNS = (
 )
 
 
+def _bound(table: sa.Table, columns: Sequence[str], prefix: str, n: int) -> list[Any]:
+    """Row ``n``'s bound values for ``table``'s ``columns`` (``{prefix}{n}_{column}``)."""
+    return [sa.bindparam(f"{prefix}{n}_{c}", type_=table.c[c].type).label(c) for c in columns]
+
+
 def _rows(table: sa.Table, columns: Sequence[str], prefix: str, count: int) -> Any:
     """``count`` rows of bound values for ``table``'s ``columns`` (``{prefix}{n}_{column}``)
     as one SELECT: an INSERT ... SELECT of them is a statement SQLAlchemy caches, where
     a multi-row ``.values([...])`` is compiled again at every execution."""
-    rows = [
-        sa.select(*[sa.bindparam(f"{prefix}{n}_{c}", type_=table.c[c].type) for c in columns])
-        for n in range(count)
-    ]
+    rows = [sa.select(*_bound(table, columns, prefix, n)) for n in range(count)]
     return rows[0] if count == 1 else sa.union_all(*rows)
 
 
@@ -567,8 +578,8 @@ def _of_cases(table: sa.Table, columns: Sequence[str], prefix: str, count: int, 
     rows = [
         sa.select(
             sa.literal(n, sa.Integer).label("place"),
-            sa.bindparam(f"{prefix}{n}_number", type_=cases.c.number.type).label("number"),
-            *[sa.bindparam(f"{prefix}{n}_{c}", type_=table.c[c].type).label(c) for c in columns],
+            *_bound(cases, ["number"], prefix, n),
+            *_bound(table, columns, prefix, n),
         )
         for n in range(count)
     ]
@@ -760,16 +771,9 @@ class CaseStore:
         if self._c.dialect.name != "postgresql" or any(case.links for case in cases):
             added = self.add_all(cases)
             return added, self.add_messages(with_case_ids(added, posts))
-        values: dict[str, Any] = {}
-        entries = 0
-        for n, (case, (message, history)) in enumerate(zip(cases, posts, strict=True)):
+        values, entries = _posts_values(posts, [case.number for case in cases])
+        for n, case in enumerate(cases):
             values.update({f"c{n}_{k}": v for k, v in case_values(case).items()})
-            values.update(_message_values(message, f"m{n}_"))
-            values[f"m{n}_number"] = case.number
-            for entry in history:
-                values.update(_history_values(entry, f"h{entries}_"))
-                values[f"h{entries}_number"] = case.number
-                entries += 1
         statement = _cases_with_messages(len(cases), entries)
         rows = {str(row.number): row for row in self._c.execute(statement, values)}
         added = [attrs.evolve(case, id=int(rows[case.number].id)) for case in cases]
@@ -784,13 +788,7 @@ class CaseStore:
     ) -> list[Message]:
         """PostgreSQL: ``posts`` in one statement; the messages it returns matched to
         theirs by case, each of another case."""
-        values: dict[str, Any] = {}
-        entries = 0
-        for n, (message, history) in enumerate(posts):
-            values.update(_message_values(message, f"m{n}_"))
-            for entry in history:
-                values.update(_history_values(entry, f"h{entries}_"))
-                entries += 1
+        values, entries = _posts_values(posts)
         statement = _messages_with_history(len(posts), entries)
         rows = {int(row.case_id): row for row in self._c.execute(statement, values)}
         if len(rows) != len(posts):
