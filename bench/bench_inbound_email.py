@@ -7,9 +7,10 @@ client connections at once):
 - ``case``: ``postroom mail serve``'s handler, ``pr.case_mail.receive``: parse, match
   the sender, check and store attachments, open the case (number, routing, SLA
   deadlines, history), keep the raw email and write the acknowledgement to the outbox,
-  all before the 250 answer; the outbox's background sender delivers the
-  acknowledgements in batches over one SMTP session to a second loopback server (its own
-  process), and the clock stops once the last one went;
+  all before the 250 answer; as in ``postroom mail serve``, a delivery process of its
+  own (``frontends.delivery``) sends the acknowledgements in batches over one SMTP
+  session to a second loopback server (its own process too), and the clock stops once
+  the last one went;
 - ``raw``: a handler that parses the message (``email_in.parse_email``) and keeps its
   raw bytes in one transaction of the same table, the least any inbound path does.
 
@@ -51,6 +52,7 @@ from postroom.core.config import Config
 from postroom.core.db import UnitOfWork
 from postroom.core.outbox import outbox_messages
 from postroom.frontends import smtp
+from postroom.frontends.delivery import delivery_process
 
 PDF = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 40
 
@@ -234,10 +236,10 @@ def run(
         )
         with (
             Postroom.open(config=config, migrate_schema=True) as pr,
-            pr.outbox.background_sender() as sender,
+            delivery_process(pr) as delivery,  # as postroom mail serve runs it
         ):
             # the case path's clock stops once every acknowledgement went
-            settle: Callable[[], None] = sender.drain if path == "case" else _nothing
+            settle: Callable[[], None] = delivery.drain if path == "case" else _nothing
             if path == "case":
                 server = smtp.start(pr.case_mail, "127.0.0.1", 0)
             else:

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import sqlalchemy as sa
@@ -280,7 +280,7 @@ class Outbox:
         self._config = config
         self.address_book: AddressBook = address_book or NoAddressBook()
         self.max_attempts = max_attempts
-        self._sender: BackgroundSender | None = None
+        self._sender: Handover | None = None
 
     # ----------------------------------------------------------------- writing
 
@@ -397,10 +397,10 @@ class Outbox:
 
     def hand_over(self, messages: Sequence[Notification]) -> None:
         """Claimed messages, as written (with their ids) by the transaction that has
-        just committed: to the background sender when one runs in this process
-        (``background_sender``: delivered in batches over one connection), else
-        delivered now. They are not read back: their claim keeps every other delivery
-        away from them until its lease runs out."""
+        just committed: to the sender this process hands over to (``handing_over_to``:
+        a ``BackgroundSender`` delivering in batches over one connection, or a delivery
+        process), else delivered now. They are not read back: their claim keeps every
+        other delivery away from them until its lease runs out."""
         now = self._clock.now()
         claimed = [OutboxMessage.just_claimed(m, now) for m in messages]
         sender = self._sender
@@ -410,17 +410,25 @@ class Outbox:
             self._deliver(claimed, self._notifiers())
 
     @contextmanager
-    def background_sender(self, *, max_batch: int = 200) -> Iterator[BackgroundSender]:
-        """Run a ``BackgroundSender`` for the block (``postroom mail serve``): what is
-        handed over meanwhile is sent in batches; at the end of the block what is left
-        is sent, then the sender stops."""
-        sender = BackgroundSender(self, max_batch=max_batch)
-        sender.start()
+    def handing_over_to(self, sender: Handover) -> Iterator[None]:
+        """Hand what ``hand_over`` gets to ``sender`` during the block."""
         self._sender = sender
         try:
-            yield sender
+            yield
         finally:
             self._sender = None
+
+    @contextmanager
+    def background_sender(self, *, max_batch: int = 200) -> Iterator[BackgroundSender]:
+        """Run a ``BackgroundSender`` for the block (``postroom mail import``, and a
+        delivery process's own): what is handed over meanwhile is sent in batches; at
+        the end of the block what is left is sent, then the sender stops."""
+        sender = BackgroundSender(self, max_batch=max_batch)
+        sender.start()
+        try:
+            with self.handing_over_to(sender):
+                yield sender
+        finally:
             sender.stop()
 
     def _pending(self, message_ids: Sequence[str]) -> list[OutboxMessage]:
@@ -695,6 +703,13 @@ class Outbox:
 
         found = self._db.run(work, readonly=True)
         return {s.value: found.get(s.value, 0) for s in MessageStatus}
+
+
+class Handover(Protocol):
+    """Who delivers the claimed messages a process hands over after their commit."""
+
+    def hand_over(self, messages: Sequence[OutboxMessage]) -> None:
+        """Take ``messages`` (claimed, committed) for delivery; return at once."""
 
 
 class BackgroundSender:

@@ -21,6 +21,7 @@ from postroom.core.outbox import MessageStatus
 from postroom.frontends import smtp
 from postroom.frontends.cli.options import json_option, limit_option
 from postroom.frontends.cli.state import EXIT_ERROR, CliState, pass_state
+from postroom.frontends.delivery import delivery_process
 from postroom.frontends.serialise.case_mail import kept_json, received_json
 from postroom.frontends.serialise.notifications import mailed_json, message_json
 
@@ -92,8 +93,9 @@ def mail_serve(state: CliState, host: str, port: int) -> None:
     message opens a case or adds to one (docs/cases-email.md). For the installation's
     admin: put it behind the site's mail server, which relays support's address here."""
     pr = state.postroom()
-    # acknowledgements go out in batches over one SMTP session, after the 250 answer
-    with pr.outbox.background_sender():
+    # acknowledgements go out after the 250 answer, from a process of their own (in
+    # batches over one SMTP session): this process keeps its time for taking email
+    with delivery_process(pr):
         _serve(pr.case_mail, host, port)
 
 

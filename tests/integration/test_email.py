@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import signal
 import ssl
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -29,10 +31,12 @@ from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
 from postroom.core.config import Config
 from postroom.core.db import UnitOfWork
+from postroom.core.errors import ConfigurationError
 from postroom.core.money import Money
 from postroom.core.outbox import MessageStatus
 from postroom.core.ports import Addressee, Notification, Translation
 from postroom.frontends.cli import cli
+from postroom.frontends.delivery import DeliveryProcess, delivery_process
 
 CUSTOMER = "10000000001"
 RETURNED = Notification(
@@ -198,6 +202,54 @@ def test_the_background_sender_sends_a_batch_through_one_smtp_session(
         clock.advance(deferred.next_attempt_at - clock.now())  # retried with backoff
         assert pr.jobs.run_now("outbox.deliver") == 1
         assert pr.outbox.counts()["delivered"] == 5
+
+
+def _claimed(pr: Postroom, recipients: Sequence[str]) -> list[Notification]:
+    """Messages to ``recipients`` written claimed, as a use case writes them."""
+
+    def write(uow: UnitOfWork) -> list[Notification]:
+        added = [
+            pr.outbox.add(uow.connection, attrs.evolve(RETURNED, recipient=r), claimed=True)
+            for r in recipients
+        ]
+        uow.commit()
+        return added
+
+    return pr.db.run(write)
+
+
+def test_a_delivery_process_sends_what_it_is_handed_and_another_takes_over_when_it_dies(
+    open_postroom: OpenPostroom, smtp_server: SmtpServer
+) -> None:
+    # postroom mail serve's acknowledgements go out from a process of their own
+    with open_postroom(**smtp_server.settings) as pr:
+        written = _claimed(pr, [f"person{n}@example.org" for n in range(3)])
+        with delivery_process(pr) as delivery:
+            pr.outbox.hand_over(written[:2])
+            delivery.drain()
+            assert sorted(m["To"] for m in smtp_server.messages) == [
+                "person0@example.org",
+                "person1@example.org",
+            ]
+            first = delivery.pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            assert delivery.ended(timeout=10)
+            pr.outbox.hand_over(written[2:])  # a new process takes it
+            delivery.drain()
+            assert delivery.pid not in (None, first)
+        assert smtp_server.messages[-1]["To"] == "person2@example.org"
+        assert pr.outbox.counts()["delivered"] == 3
+    assert delivery.pid is None  # ended with the block
+
+
+def test_a_delivery_process_that_cannot_open_the_site_says_so(data_dir: Path) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postroom"
+    config = Config.load({}, data_dir=data_dir, database_url=unreachable, secret_key="s")
+    with pytest.raises(ConfigurationError) as refused:
+        DeliveryProcess(config).start()
+    assert refused.value.code == "delivery_failed"
+    assert "StorageUnavailable" in refused.value.message
 
 
 def test_a_server_that_is_down_leaves_the_message_pending_for_a_retry(
