@@ -53,12 +53,6 @@ def _worker_database(url: str, worker: str, *, create: bool) -> str:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if create:
                 connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-                # a test's commit is seen by every other session at once either way; the
-                # server need not wait for the disk (a crash of the server is never
-                # tested here, and a test database is thrown away)
-                connection.exec_driver_sql(
-                    f'ALTER DATABASE "{name}" SET synchronous_commit = off'
-                )
     finally:
         admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
