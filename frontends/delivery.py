@@ -31,7 +31,7 @@ from postroom.core.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-_READY, _DRAIN, _DRAINED, _STOP = "ready", "drain", "drained", "stop"
+_READY, _FAILED, _DRAIN, _DRAINED, _STOP = "ready", "failed", "drain", "drained", "stop"
 
 
 def _deliver(config: Config, requests: Connection, replies: Connection) -> None:
@@ -44,7 +44,7 @@ def _deliver(config: Config, requests: Connection, replies: Connection) -> None:
     try:
         pr = Postroom.open(config=config)
     except Exception as error:
-        replies.send(("failed", f"{type(error).__name__}: {error}"))
+        replies.send((_FAILED, f"{type(error).__name__}: {error}"))
         return
     with pr, pr.outbox.background_sender() as sender:
         replies.send((_READY, ""))
@@ -103,7 +103,7 @@ class DeliveryProcess:
         try:
             state, detail = replies_out.recv()
         except EOFError:
-            state, detail = "failed", f"it ended with exit code {process.exitcode}"
+            state, detail = _FAILED, f"it ended with exit code {process.exitcode}"
         if state != _READY:
             process.join()
             raise ConfigurationError(

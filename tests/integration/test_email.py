@@ -168,25 +168,26 @@ def test_a_message_the_server_deferred_arrives_on_retry_with_the_same_message_id
     assert arrived["Message-ID"] == deferred["Message-ID"]  # the receiver can drop a repeat
 
 
+def _claimed(pr: Postroom, recipients: Sequence[str]) -> list[Notification]:
+    """Messages to ``recipients`` written claimed, as a use case writes them."""
+
+    def write(uow: UnitOfWork) -> list[Notification]:
+        added = [
+            pr.outbox.add(uow.connection, attrs.evolve(RETURNED, recipient=r), claimed=True)
+            for r in recipients
+        ]
+        uow.commit()
+        return added
+
+    return pr.db.run(write)
+
+
 def test_the_background_sender_sends_a_batch_through_one_smtp_session(
     open_postroom: OpenPostroom, smtp_server: SmtpServer, clock: FrozenClock
 ) -> None:
     smtp_server.defer = 1  # the first one is answered "try again later"
     with open_postroom(**smtp_server.settings) as pr:
-
-        def write(uow: UnitOfWork) -> list[Notification]:
-            added = [
-                pr.outbox.add(
-                    uow.connection,
-                    attrs.evolve(RETURNED, recipient=f"person{n}@example.org"),
-                    claimed=True,
-                )
-                for n in range(5)
-            ]
-            uow.commit()
-            return added
-
-        written = pr.db.run(write)
+        written = _claimed(pr, [f"person{n}@example.org" for n in range(5)])
         ids = [str(message.id) for message in written]
         with pr.outbox.background_sender() as sender:
             pr.outbox.hand_over(written)
@@ -202,20 +203,6 @@ def test_the_background_sender_sends_a_batch_through_one_smtp_session(
         clock.advance(deferred.next_attempt_at - clock.now())  # retried with backoff
         assert pr.jobs.run_now("outbox.deliver") == 1
         assert pr.outbox.counts()["delivered"] == 5
-
-
-def _claimed(pr: Postroom, recipients: Sequence[str]) -> list[Notification]:
-    """Messages to ``recipients`` written claimed, as a use case writes them."""
-
-    def write(uow: UnitOfWork) -> list[Notification]:
-        added = [
-            pr.outbox.add(uow.connection, attrs.evolve(RETURNED, recipient=r), claimed=True)
-            for r in recipients
-        ]
-        uow.commit()
-        return added
-
-    return pr.db.run(write)
 
 
 def test_a_delivery_process_sends_what_it_is_handed_and_another_takes_over_when_it_dies(
