@@ -36,6 +36,9 @@ meters = sa.Table(
     sa.Column(
         "customer_account_id", sa.Integer, sa.ForeignKey("customer_accounts.id"), nullable=False
     ),
+    # the account's number, kept with the meter (a meter never changes hands and a number
+    # never changes), so that reading a meter needs no other area's table
+    sa.Column("customer_number", sa.String(10), nullable=False),
     sa.Column("product_code", sa.String(20), nullable=False),
     sa.Column("model", sa.String(60), nullable=False),
     sa.Column("carrier", sa.String(40), nullable=False),
@@ -139,11 +142,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _meter(row: Row[tuple[object, ...]], customer_number: str) -> Meter:
+def _meter(row: Row[tuple[object, ...]]) -> Meter:
     m = row._mapping
     return Meter(
         serial=str(m["serial"]),
-        customer_account=customer_number,
+        customer_account=str(m["customer_number"]),
         product_code=str(m["product_code"]),
         model=str(m["model"]),
         carrier=str(m["carrier"]),
@@ -197,19 +200,10 @@ def _alert(row: Row[tuple[object, ...]]) -> Alert:
 
 
 @functools.cache
-def _with_customer_number() -> sa.Select[Any]:
-    from postroom.core.accounts.store import customer_accounts
-
-    return sa.select(meters, customer_accounts.c.number.label("customer_number")).join(
-        customer_accounts, customer_accounts.c.id == meters.c.customer_account_id
-    )
-
-
-@functools.cache
 def _meters_of_customer() -> sa.Select[Any]:
     """A customer's meters (every dashboard reads them): built once, its cache key too."""
     return (
-        _with_customer_number()
+        sa.select(meters)
         .where(meters.c.customer_account_id == sa.bindparam("customer_account_id"))
         .order_by(meters.c.serial)
     )
@@ -308,30 +302,28 @@ class MeterStore:
 
     # -- registry --------------------------------------------------------------------
 
-    def _select(self) -> sa.Select[Any]:
-        return _with_customer_number()
-
     def get(self, serial: str, *, lock: bool = False) -> Meter | None:
-        query = self._select().where(meters.c.serial == serial)
+        query = sa.select(meters).where(meters.c.serial == serial)
         if lock and self._c.dialect.name == "postgresql":
             query = query.with_for_update(of=meters)
         row = self._c.execute(query).first()
-        return None if row is None else _meter(row, str(row._mapping["customer_number"]))
+        return None if row is None else _meter(row)
 
     def find(self, customer_account_id: int | None = None) -> list[Meter]:
         if customer_account_id is None:
-            rows = self._c.execute(self._select().order_by(meters.c.serial))
+            rows = self._c.execute(sa.select(meters).order_by(meters.c.serial))
         else:
             rows = self._c.execute(
                 _meters_of_customer(), {"customer_account_id": customer_account_id}
             )
-        return [_meter(r, str(r._mapping["customer_number"])) for r in rows]
+        return [_meter(r) for r in rows]
 
     def add(self, meter: Meter, customer_account_id: int, key_prefix: str, key_hash: str) -> None:
         self._c.execute(
             sa.insert(meters).values(
                 serial=meter.serial,
                 customer_account_id=customer_account_id,
+                customer_number=meter.customer_account,
                 product_code=meter.product_code,
                 model=meter.model,
                 carrier=meter.carrier,

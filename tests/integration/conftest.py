@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import attrs
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from postroom.core import migrate
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
+from postroom.core.db import Database
 from postroom.core.money import Money
 
 #: The test client's host: what a kiosk page's own forms send as their Origin.
@@ -110,3 +118,42 @@ def signed_in(kiosk: Kiosk, operator: KioskOperator) -> KioskOperator:
     """Alice is signed in at the kiosk."""
     assert kiosk.sign_in(operator.id).status_code == 303
     return operator
+
+
+# ------------------------------------------------------------------ migrations
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own, on each store (a migration test takes it down and up)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    pg_url: str = request.getfixturevalue("pg_url")
+    admin = sa.create_engine(Database(pg_url).url, isolation_level="AUTOCOMMIT")
+    name = f"postroom_fresh_{os.getpid()}_{threading.get_ident()}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield Database(pg_url).url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+Downgrade = Callable[[Database, str], None]
+
+
+@pytest.fixture
+def downgrade() -> Downgrade:
+    """Takes a database's schema down to a revision (as a site's was before it)."""
+
+    def down(database: Database, target: str) -> None:
+        config = migrate._alembic_config()
+        with database.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, target)
+
+    return down

@@ -5,14 +5,11 @@ it and drops that table, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from test_kiosk_meter import SERIAL, _signed_piece, sim  # noqa: F401 (sim: a fixture)
 
 from postroom.core import migrate
@@ -77,33 +74,6 @@ def test_a_meter_piece_logged_and_reported_signed_is_one_row(
 # ------------------------------------------------------------------ the migration
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of its own (the migration goes down and up again)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-        return
-    pg_url: str = request.getfixturevalue("pg_url")
-    admin = sa.create_engine(Database(pg_url).url, isolation_level="AUTOCOMMIT")
-    name = f"postroom_piece_log_{threading.get_ident()}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield Database(pg_url).url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _downgrade(database: Database, target: str) -> None:
-    config = migrate._alembic_config()
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, target)
-
-
 METER_PIECE = (
     "INSERT INTO kiosk_meter_pieces (customer_number, serial, piece, mills, currency, carrier, "
     "service, cost_center, operator_id, operator_name, request_id, printed_at, misprint_at, "
@@ -119,14 +89,14 @@ LOGGED_PIECE = (
 
 
 def test_the_migration_moves_the_meter_pieces_into_the_one_log(
-    fresh_url: str, tmp_path: Path, clock: FrozenClock
+    fresh_url: str, downgrade: Callable[[Database, str], None], tmp_path: Path, clock: FrozenClock
 ) -> None:
     config = Config.load({}, data_dir=tmp_path, secret_key="x", database_url=fresh_url)
     database = Database(fresh_url)
     migrate.upgrade(database)
     with Postroom.open(config=config, clock=clock) as pr:
         number = pr.accounts.create("Acme Mailroom", "US", "USD").number
-    _downgrade(database, "kiosks_0002")  # as the store was before: two logs
+    downgrade(database, "kiosks_0002")  # as the store was before: two logs
     at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     with database.engine.begin() as connection:
         connection.execute(sa.text(LOGGED_PIECE), {"number": number, "at": at})
