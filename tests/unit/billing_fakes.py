@@ -4,12 +4,12 @@ installation numbers, the funding area's payments and the customer messages. No 
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.billing.mandate import DebitMandate
@@ -31,8 +31,6 @@ from postroom.core.funding.sources import PaymentDeclined
 from postroom.core.money import Money
 from postroom.core.ports import Attachment, PaymentStatus, Translation
 
-T = TypeVar("T")
-
 
 @attrs.define
 class State:
@@ -50,30 +48,9 @@ class State:
     bank_accounts: dict[str, Instrument] = attrs.field(factory=dict)
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None  # the fakes keep no connection
-
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        return result
+        super().__init__(State())
 
 
 @attrs.define

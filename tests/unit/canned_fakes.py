@@ -3,15 +3,10 @@ unless committed). No I/O."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import attrs
+from fakes_transactions import FakeSession, StateDatabase
 
 from postroom.core.cases.canned import CannedReply
-
-T = TypeVar("T")
 
 
 @attrs.define
@@ -46,30 +41,13 @@ class FakeCannedRepository:
         return sorted(found, key=lambda r: (r.title, r.id))
 
 
-class FakeSession:
+class FakeCannedDatabase(StateDatabase[FakeCannedRepository]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None
+        super().__init__(FakeCannedRepository())
 
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeCannedDatabase:
-    repository: FakeCannedRepository = attrs.field(factory=FakeCannedRepository)
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.repository)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.repository = before
-            raise
-        if not session.committed:
-            self.repository = before
-        return result
+    @property
+    def repository(self) -> FakeCannedRepository:
+        return self.state
 
     def factory(self, _session: FakeSession) -> FakeCannedRepository:
         return self.repository

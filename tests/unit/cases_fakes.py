@@ -4,11 +4,12 @@ transactions (rolled back unless committed) and the customer accounts. No I/O.""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.cases.claims import Claim, Shipment
@@ -32,7 +33,6 @@ from postroom.core.cases.store import with_case_ids
 from postroom.core.errors import NotFound, StorageUnavailable
 from postroom.core.money import Money
 
-T = TypeVar("T")
 NO_DEADLINE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -51,30 +51,9 @@ class State:
     mail: list[tuple[str, str, str]] = attrs.field(factory=list)
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None  # the fakes keep no connection
-
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        return result
+        super().__init__(State())
 
 
 @attrs.define

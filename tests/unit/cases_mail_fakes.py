@@ -4,20 +4,18 @@ sender look-up, the outbox and the attachment files. No I/O."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.cases.inbound import CaseFacts, EmailToCase
 from postroom.core.cases.mail_model import COUNTED, Direction, KeptEmail, Outcome, Sender
 from postroom.core.ports import Notification
-
-T = TypeVar("T")
 
 
 @attrs.define
@@ -46,32 +44,13 @@ class State:
     commits: list[int] = attrs.field(factory=list)
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None
+        super().__init__(State())
 
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        elif not readonly:
+    def committed(self, before: State, *, readonly: bool) -> None:
+        if not readonly:  # how many emails each transaction kept
             self.state.commits.append(len(self.state.kept) - len(before.kept))
-        return result
 
     def repository(self, _connection: Any) -> FakeMailRepository:
         return FakeMailRepository(self)

@@ -4,12 +4,12 @@ customer messages and the address hand-over. No I/O."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.contracts.model import (
@@ -21,8 +21,6 @@ from postroom.core.contracts.model import (
 from postroom.core.errors import Conflict, NotFound
 from postroom.core.meters.model import Meter, MeterStatus, RegisteredMeter
 from postroom.core.ports import Translation
-
-T = TypeVar("T")
 
 
 @attrs.define
@@ -37,32 +35,9 @@ class State:
     handed_over: list[tuple[str, AddressChange]] = attrs.field(factory=list)
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None  # the fakes keep no connection
-
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-    runs: int = 0
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        self.runs += 1
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        return result
+        super().__init__(State())
 
 
 @attrs.define

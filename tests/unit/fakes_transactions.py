@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -64,3 +64,47 @@ class FakeDatabase:
     def _restore(self, saved: list[dict[str, Any]]) -> None:
         for holder, state in zip(self.holders, saved, strict=True):
             vars(holder).update(state)
+
+
+class FakeSession:
+    """A transaction of ``StateDatabase``: it only records ``commit()`` (the fakes keep
+    no connection)."""
+
+    def __init__(self) -> None:
+        self.committed = False
+        self.connection: Any = None
+
+    def commit(self) -> None:
+        self.committed = True
+
+
+S = TypeVar("S")
+
+
+class StateDatabase(Generic[S]):
+    """Runs units of work over one ``state`` (an area's fake tables, which its fake
+    repositories read and write), putting it back when a unit of work raises or does
+    not commit, as a rolled-back transaction would."""
+
+    def __init__(self, state: S) -> None:
+        self.state = state
+        self.runs = 0
+
+    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
+        self.runs += 1
+        before = copy.deepcopy(self.state)
+        session = FakeSession()
+        try:
+            result = work(session)
+        except BaseException:
+            self.state = before
+            raise
+        if not session.committed:
+            self.state = before
+        else:
+            self.committed(before, readonly=readonly)
+        return result
+
+    def committed(self, before: S, *, readonly: bool) -> None:
+        """Called after a unit of work committed (``before``: the state it started
+        from); nothing by default."""

@@ -3,12 +3,12 @@ transactions (rolled back unless committed), the accounts and the prices. No I/O
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.errors import NotFound
@@ -17,8 +17,6 @@ from postroom.core.money import Money
 from postroom.core.rates.model import Piece, Quote, Source, TableRef
 from postroom.core.rates.service import Comparison, Refusal
 from postroom.core.units import Weight
-
-T = TypeVar("T")
 
 
 @attrs.define
@@ -33,30 +31,9 @@ class State:
     writes: int = 0
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None  # the fakes keep no connection
-
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        return result
+        super().__init__(State())
 
 
 @attrs.define

@@ -3,12 +3,12 @@ back unless committed), the article repository and the search index. No I/O."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.knowledge import analysis
 from postroom.core.knowledge.model import (
@@ -22,8 +22,6 @@ from postroom.core.knowledge.model import (
     VoteCount,
 )
 from postroom.core.knowledge.ports import Found, IndexEntry
-
-T = TypeVar("T")
 
 
 @attrs.define
@@ -39,31 +37,11 @@ class State:
     chats: dict[str, list[Any]] = attrs.field(factory=lambda: {"conversations": [], "messages": []})
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
+    dialect = "fake"
+
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None
-
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-    dialect: str = "fake"
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        return result
+        super().__init__(State())
 
 
 @attrs.define

@@ -5,15 +5,14 @@ waits for the meter's sync, then asks its refund once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import TypeVar
 
 import attrs
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from kiosks_fakes import FakeSession
+from fakes_transactions import StateDatabase
 
 from postroom.core.clock import FrozenClock
 from postroom.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -33,26 +32,15 @@ PEM = (
 )
 
 
-T = TypeVar("T")
-
-
-class FakeDatabase:
+class FakeDatabase(StateDatabase[dict[tuple[str, int], LoggedMeterPiece]]):
     """Transactions over the rows: rolled back unless the work commits."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, int], LoggedMeterPiece] = {}
+        super().__init__({})
 
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = dict(self.rows)
-        session = FakeSession()
-        try:
-            result = work(session)
-        except BaseException:
-            self.rows = before
-            raise
-        if not session.committed:
-            self.rows = before
-        return result
+    @property
+    def rows(self) -> dict[tuple[str, int], LoggedMeterPiece]:
+        return self.state
 
 
 class FakePieces:

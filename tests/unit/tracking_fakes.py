@@ -5,11 +5,12 @@ support hand-over and a carrier whose answers a test writes. No I/O."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
+from fakes_transactions import StateDatabase
 
 from postroom.core.accounts.model import AccountStatus, CustomerAccount
 from postroom.core.errors import NotFound
@@ -29,8 +30,6 @@ from postroom.core.tracking.model import (
     WebhookDelivery,
 )
 
-T = TypeVar("T")
-
 
 @attrs.define
 class State:
@@ -42,32 +41,9 @@ class State:
     deliveries: list[WebhookDelivery] = attrs.field(factory=list)
 
 
-class FakeSession:
+class FakeDatabase(StateDatabase[State]):
     def __init__(self) -> None:
-        self.committed = False
-        self.connection: Any = None
-
-    def commit(self) -> None:
-        self.committed = True
-
-
-@attrs.define
-class FakeDatabase:
-    state: State = attrs.field(factory=State)
-    runs: int = 0
-
-    def run(self, work: Callable[[FakeSession], T], *, readonly: bool = False) -> T:
-        before = copy.deepcopy(self.state)
-        session = FakeSession()
-        self.runs += 1
-        try:
-            result = work(session)
-        except BaseException:
-            self.state = before
-            raise
-        if not session.committed:
-            self.state = before
-        return result
+        super().__init__(State())
 
 
 @attrs.define
