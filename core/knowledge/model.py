@@ -13,6 +13,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 import attrs
 import nh3
@@ -63,6 +64,14 @@ class Draft:
     topic: str
     related: tuple[str, ...] = ()
 
+    def fields(self) -> dict[str, Any]:
+        """The draft's fields by name: an article's of the same names."""
+        return {name: getattr(self, name) for name in DRAFT_FIELDS}
+
+
+#: What an author writes of an article (``Draft``'s fields, which ``Article`` has too).
+DRAFT_FIELDS = tuple(field.name for field in attrs.fields(Draft))
+
 
 @attrs.define
 class Article:
@@ -99,16 +108,7 @@ class Article:
         return plain_text(self.body)
 
     def draft(self) -> Draft:
-        return Draft(
-            family=self.family,
-            slug=self.slug,
-            language=self.language,
-            title=self.title,
-            body=self.body,
-            product=self.product,
-            topic=self.topic,
-            related=self.related,
-        )
+        return Draft(**{name: getattr(self, name) for name in DRAFT_FIELDS})
 
 
 @attrs.frozen

@@ -181,19 +181,12 @@ class KnowledgeService:
         return repository.add(
             Article(
                 id=0,
-                family=draft.family,
-                slug=draft.slug,
-                language=draft.language,
-                title=draft.title,
-                body=draft.body,
-                product=draft.product,
-                topic=draft.topic,
+                **draft.fields(),
                 status=Status.DRAFT,
                 author=author,
                 version=1,
                 created_at=now,
                 updated_at=now,
-                related=draft.related,
             )
         )
 
@@ -215,14 +208,7 @@ class KnowledgeService:
         )
         changed = attrs.evolve(
             article,
-            family=draft.family,
-            slug=draft.slug,
-            language=draft.language,
-            title=draft.title,
-            body=draft.body,
-            product=draft.product,
-            topic=draft.topic,
-            related=draft.related,
+            **draft.fields(),
             author=author,
             version=article.version + 1,
             updated_at=now,
