@@ -43,7 +43,10 @@ log = logging.getLogger("postroom.serve")
     "CPU uses every core. Set POSTROOM_REDIS_URL so that rate limits count across them.",
 )
 @click.option(
-    "--demo", is_flag=True, help="Load demo data and run a background worker in this process."
+    "--demo",
+    is_flag=True,
+    help="Load demo data and run a background worker (in this process; with --processes, "
+    "in a process of its own beside the servers).",
 )
 @pass_state
 def serve(state: CliState, host: str, port: int, threads: int, processes: int, demo: bool) -> None:
@@ -102,11 +105,14 @@ def _listen(host: str, port: int) -> socket.socket:
 def _serve_in_processes(
     state: CliState, host: str, port: int, threads: int, processes: int, demo: bool
 ) -> None:
-    """A parent that binds the port, forks ``processes`` servers that accept on it,
-    starts a new one when one dies, and stops them all on SIGTERM or Ctrl+C.
+    """A parent that binds the port, forks ``processes`` servers that accept on it (and,
+    for the demo, a process for the background worker), starts a new one when one dies,
+    and stops them all on SIGTERM or Ctrl+C.
 
-    Nothing open crosses the fork: the parent migrates (and loads the demo), closes its
-    database, and each server opens its own connections."""
+    Nothing open crosses a fork: the parent migrates (and loads the demo), closes its
+    database, and never opens it again; each child opens its own connections. (A fork
+    from a process whose threads use SQLite copies its connections' locks as they were,
+    and the child waits for them forever.)"""
     if not hasattr(os, "fork"):
         raise ConfigurationError(
             "--processes needs a POSIX system (fork); use one process", code="processes_unsupported"
@@ -118,42 +124,55 @@ def _serve_in_processes(
         demo_kiosk(state.postroom())
     version = state.postroom().version
     state.close()
-    servers = {_fork_server(state, listener, threads) for _ in range(processes)}
+    children: dict[int, str] = {}
+
+    def start(role: str) -> None:
+        pid = (
+            _fork_worker(state, listener)
+            if role == "worker"
+            else _fork_server(state, listener, threads)
+        )
+        children[pid] = role
+        log.info("%s process %s started", role, pid)
+
+    for _ in range(processes):
+        start("server")
+    if demo:
+        start("worker")
     stopping = False
 
     def stop(_signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
-        for pid in servers:
+        for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    with _demo_worker(state.postroom(), facts, load=False) if demo else contextlib.nullcontext():
-        signal.signal(signal.SIGTERM, stop)  # after the demo worker's own handlers
-        signal.signal(signal.SIGINT, stop)
-        for name, value in facts.items():
-            click.echo(f"{name}: {value}")
-        click.echo(
-            f"postroom {version} serving on http://{host}:{port}/ with {processes} processes "
-            "(Ctrl+C stops)"
-        )
-        quick_deaths = 0
-        while servers:
-            try:
-                pid, _status = os.wait()
-            except ChildProcessError:
-                break
-            servers.discard(pid)
-            if stopping:
-                continue
-            # a server that keeps dying at once (a broken configuration) is not restarted
-            quick_deaths = quick_deaths + 1 if _recent(pid) else 0
-            if quick_deaths >= 5:
-                log.error("server processes keep dying at start; stopping")
-                stop(signal.SIGTERM, None)
-                continue
-            log.warning("server process %s ended; starting another", pid)
-            servers.add(_fork_server(state, listener, threads))
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for name, value in facts.items():
+        click.echo(f"{name}: {value}")
+    click.echo(
+        f"postroom {version} serving on http://{host}:{port}/ with {processes} processes "
+        "(Ctrl+C stops)"
+    )
+    quick_deaths = 0
+    while children:
+        try:
+            pid, _status = os.wait()
+        except ChildProcessError:
+            break
+        role = children.pop(pid, None)
+        if stopping or role is None:
+            continue
+        # a child that keeps dying at once (a broken configuration) is not restarted
+        quick_deaths = quick_deaths + 1 if _recent(pid) else 0
+        if quick_deaths >= 5:
+            log.error("server processes keep dying at start; stopping")
+            stop(signal.SIGTERM, None)
+            continue
+        log.warning("%s process %s ended; starting another", role, pid)
+        start(role)
     listener.close()
     click.echo("stopped")
 
@@ -188,6 +207,28 @@ def _fork_server(state: CliState, listener: socket.socket, threads: int) -> int:
         code = 1
     finally:
         os._exit(code)  # never run the parent's clean-up or atexit in a child
+
+
+def _fork_worker(state: CliState, listener: socket.socket) -> int:
+    """The demo's background worker in a process of its own, until SIGTERM."""
+    pid = os.fork()
+    if pid:
+        _started[pid] = time.monotonic()
+        return pid
+    code = 0
+    try:
+        listener.close()  # the servers' socket: the port closes with the last server
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, with SIGTERM
+        with _demo_worker(state.postroom(), {}, load=False):
+            while True:
+                signal.pause()  # SIGTERM ends it (SystemExit), the worker stopped on the way
+    except SystemExit as stopped:
+        code = stopped.code if isinstance(stopped.code, int) else 0
+    except BaseException:
+        log.exception("worker process failed")
+        code = 1
+    finally:
+        os._exit(code)
 
 
 @contextlib.contextmanager

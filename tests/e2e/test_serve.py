@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -66,29 +67,46 @@ def test_the_demo_prints_its_api_key_once_and_the_key_reads_the_funded_account(d
     assert token.encode() not in stored  # only the key's hash is kept
 
 
-def _servers_of(parent: int) -> set[int]:
+def _children_of(parent: int) -> set[int]:
     found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
     return {int(pid) for pid in found.stdout.split()}
+
+
+def _started(server, role: str) -> set[int]:
+    """The processes of ``role`` the parent said it started (its log)."""
+    said = re.findall(rf"{role} process (\d+) started", server.log_path.read_text())
+    return {int(pid) for pid in said}
+
+
+def _wait_for(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds  # a deadline, not a wait: a busy machine is slow
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="--processes needs fork (POSIX)")
 def test_several_processes_share_the_port_and_one_that_dies_is_replaced(two_process_server):
     server = two_process_server
     parent = server.process.pid
-    servers = _servers_of(parent)
+    workers = _started(server, "worker")  # the demo's background worker, a process too
+    servers = _children_of(parent) - workers
     assert len(servers) == 2
+    assert len(workers) == 1
+    assert servers == _started(server, "server")
     os.kill(min(servers), signal.SIGKILL)  # a server process crashes
-    deadline = time.monotonic() + 20
-    while len(_servers_of(parent) - servers) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    replaced = _servers_of(parent)
+    _wait_for(lambda: len(_children_of(parent) - servers - workers) >= 1)
+    replaced = _children_of(parent) - workers
     assert len(replaced) == 2
     assert min(servers) not in replaced
     for _ in range(20):  # every request answered, whichever process takes it
         assert _get(f"{server.base}/healthz")[0] == 200
+    os.kill(min(workers), signal.SIGKILL)  # and the worker
+    _wait_for(lambda: len(_started(server, "worker")) == 2)
+    assert len(_children_of(parent) - replaced) == 1
+    assert _get(f"{server.base}/healthz")[0] == 200
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=20) == 0
-    assert not _servers_of(parent)
+    assert not _children_of(parent)
     output = server.log_path.read_text()
     assert "with 2 processes" in output
     assert "Traceback" not in output
