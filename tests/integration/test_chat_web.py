@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
-from waitress.server import create_server
+from served import served
 from werkzeug.test import TestResponse
 
 from postroom.core.app import Postroom
@@ -204,32 +203,27 @@ def test_twenty_four_watchers_of_a_chat_do_not_starve_a_real_server(
     seen = re.search(r"^id: (\S+)$", first, re.MULTILINE)
     assert seen is not None  # a client without an id gets the state at once
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    running = threading.Thread(target=server.run, daemon=True)
-    running.start()
-    port = server.effective_port  # type: ignore[union-attr]
-    request = (
-        f"GET /chat/{chat.token}/events HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-        f"Cookie: postroom_session={session.token}\r\nLast-Event-ID: {seen.group(1)}\r\n\r\n"
-    )
-    watchers = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(24)]
-    try:
-        for watcher in watchers:
-            watcher.sendall(request.encode())
-        starts = {watcher: _start(watcher) for watcher in watchers}
-        answered = [w for w in watchers if b"\nretry: 2000\n" in starts[w]]
-        assert len(answered) == 22
-        for watcher in answered:  # ended at once: no thread held
-            assert (starts[watcher] + _read_all(watcher)).endswith(b": nothing new\n\n")
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as other:
-            other.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            assert _read_all(other).startswith(b"HTTP/1.0 200")
-        app.extensions["chat_streams"].stop()  # the two waiting end at once, not in 30 s
-        for watcher in set(watchers) - set(answered):
-            assert b"\nretry: 500\n" in starts[watcher]
-            assert (starts[watcher] + _read_all(watcher)).endswith(b": nothing new\n\n")
-    finally:
-        for watcher in watchers:
-            watcher.close()
-        server.close()
-        running.join(5)
+    with served(app, threads=4) as port:
+        request = (
+            f"GET /chat/{chat.token}/events HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+            f"Cookie: postroom_session={session.token}\r\nLast-Event-ID: {seen.group(1)}\r\n\r\n"
+        )
+        watchers = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(24)]
+        try:
+            for watcher in watchers:
+                watcher.sendall(request.encode())
+            starts = {watcher: _start(watcher) for watcher in watchers}
+            answered = [w for w in watchers if b"\nretry: 2000\n" in starts[w]]
+            assert len(answered) == 22
+            for watcher in answered:  # ended at once: no thread held
+                assert (starts[watcher] + _read_all(watcher)).endswith(b": nothing new\n\n")
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as other:
+                other.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                assert _read_all(other).startswith(b"HTTP/1.0 200")
+            app.extensions["chat_streams"].stop()  # the two waiting end at once, not in 30 s
+            for watcher in set(watchers) - set(answered):
+                assert b"\nretry: 500\n" in starts[watcher]
+                assert (starts[watcher] + _read_all(watcher)).endswith(b": nothing new\n\n")
+        finally:
+            for watcher in watchers:
+                watcher.close()

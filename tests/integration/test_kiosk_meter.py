@@ -7,14 +7,13 @@ and flags a misprint for a refund. On the local store, and over HTTP with the ki
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from waitress.server import create_server
+from served import served
 
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
@@ -239,14 +238,8 @@ def test_a_meter_that_resets_answers_garbage_or_goes_silent_never_charges_withou
 @pytest.fixture
 def data_center_url(postroom: Postroom) -> Iterator[str]:
     """The data center's API on a real HTTP port (waitress)."""
-    server = create_server(create_app(postroom=postroom), host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
+    with served(create_app(postroom=postroom)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_over_the_api_the_piece_is_booked_and_only_the_accounts_own_meter_may_report(

@@ -7,7 +7,6 @@ conftest.py)."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -15,7 +14,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from waitress.server import create_server
+from served import served
 
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
@@ -100,14 +99,8 @@ def screen(local: LocalDataCenter) -> Screen:
 @pytest.fixture
 def data_center_url(postroom: Postroom) -> Iterator[str]:
     """The data center's portal and API on a real HTTP port (waitress, one thread)."""
-    server = create_server(create_app(postroom=postroom), host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
+    with served(create_app(postroom=postroom)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_nothing_but_sign_in_without_an_operator(screen: Screen) -> None:
@@ -411,17 +404,12 @@ def test_a_print_whose_answer_is_lost_is_retried_with_the_same_key(
     again, with the same key; once it is back, that touch prints, and a lost answer
     after a charge would show the piece without charging twice."""
     issued = postroom.kiosks.issue_key(kiosk_account.number, "Mailroom")
-    server = create_server(create_app(postroom=postroom), host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    port = server.effective_port
-    remote = RemoteDataCenter(f"http://127.0.0.1:{port}", issued.token, timeout=2)
-    screen = Screen(_terminal(remote).test_client())
-    screen.sign_in(operator.id)
-    page = screen.offers("1", "oz").get_data(as_text=True)
-    form = screen.print_form(page)
-    server.close()
-    thread.join(timeout=5)
+    with served(create_app(postroom=postroom)) as port:
+        remote = RemoteDataCenter(f"http://127.0.0.1:{port}", issued.token, timeout=2)
+        screen = Screen(_terminal(remote).test_client())
+        screen.sign_in(operator.id)
+        page = screen.offers("1", "oz").get_data(as_text=True)
+        form = screen.print_form(page)
 
     lost = screen.client.post("/print", data=form)
     assert lost.status_code == 503
@@ -430,17 +418,11 @@ def test_a_print_whose_answer_is_lost_is_retried_with_the_same_key(
     assert f'name="idempotency_key" value="{form["idempotency_key"]}"' in text
     assert postroom.ledger.report(kiosk_account.number, cost_center="Legal").entries == ()
 
-    back = create_server(create_app(postroom=postroom), host="127.0.0.1", port=port, threads=2)
-    thread = threading.Thread(target=back.run, daemon=True)
-    thread.start()
-    try:
+    with served(create_app(postroom=postroom), port=port):
         retried = screen.client.post("/print", data={**form, "csrf_token": _csrf(text)})
         assert retried.status_code == 303, retried.get_data(as_text=True)
         again = screen.client.post("/print", data={**form, "csrf_token": _csrf(text)})
         assert again.headers["Location"] == retried.headers["Location"]
-    finally:
-        back.close()
-        thread.join(timeout=5)
     assert len(postroom.ledger.report(kiosk_account.number, cost_center="Legal").entries) == 1
 
 

@@ -3,14 +3,13 @@ key), including a remote sync of a pty simulator through the app served by waitr
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from waitress.server import create_server
+from served import served
 
 from postroom.core.app import Postroom
 from postroom.core.clock import FrozenClock
@@ -93,14 +92,8 @@ def test_a_meter_key_and_a_customer_key_are_not_interchangeable(
 
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
-    served = create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{served.effective_port}"  # type: ignore[union-attr]
-    finally:
-        served.close()
-        thread.join(timeout=5)
+    with served(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_a_remote_sync_over_http_applies_the_refill_once(
