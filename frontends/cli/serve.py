@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -185,14 +185,7 @@ def _recent(pid: int) -> bool:
 
 
 def _fork_server(state: CliState, listener: socket.socket, threads: int) -> int:
-    pid = os.fork()
-    if pid:
-        _started[pid] = time.monotonic()
-        return pid
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, with SIGTERM
-        signal.signal(signal.SIGTERM, _exit_on_term)
+    def serve() -> None:
         app = create_app(_web_settings(threads), postroom=state.postroom())
         server = create_server(app, sockets=[listener], threads=threads)
         try:
@@ -200,35 +193,49 @@ def _fork_server(state: CliState, listener: socket.socket, threads: int) -> int:
         finally:
             app.extensions["chat_streams"].stop()
             server.close()
-    except SystemExit as stopped:
-        code = stopped.code if isinstance(stopped.code, int) else 0
-    except BaseException:
-        log.exception("server process failed")
-        code = 1
-    finally:
-        os._exit(code)  # never run the parent's clean-up or atexit in a child
+
+    return _fork("server", serve)
 
 
 def _fork_worker(state: CliState, listener: socket.socket) -> int:
     """The demo's background worker in a process of its own, until SIGTERM."""
+
+    def work() -> None:
+        listener.close()  # the servers' socket: the port closes with the last server
+        with _demo_worker(state.postroom(), {}, load=False):
+            while True:
+                signal.pause()  # SIGTERM ends it (SystemExit), the worker stopped on the way
+
+    return _fork("worker", work)
+
+
+_STOPPING = {signal.SIGTERM, signal.SIGINT}
+
+
+def _fork(role: str, run: Callable[[], None]) -> int:
+    """A child process that runs ``run`` until SIGTERM; its pid. SIGTERM and SIGINT are
+    held back across the fork until the child has its own handlers: a SIGTERM that came
+    first would otherwise run the parent's handler in the child, and the child, never
+    told to stop, would outlive its parent's wait."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         _started[pid] = time.monotonic()
         return pid
     code = 0
     try:
-        listener.close()  # the servers' socket: the port closes with the last server
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, with SIGTERM
-        with _demo_worker(state.postroom(), {}, load=False):
-            while True:
-                signal.pause()  # SIGTERM ends it (SystemExit), the worker stopped on the way
+        signal.signal(signal.SIGTERM, _exit_on_term)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        run()
     except SystemExit as stopped:
         code = stopped.code if isinstance(stopped.code, int) else 0
     except BaseException:
-        log.exception("worker process failed")
+        log.exception("%s process failed", role)
         code = 1
     finally:
-        os._exit(code)
+        os._exit(code)  # never run the parent's clean-up or atexit in a child
 
 
 @contextlib.contextmanager
