@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from flask.testing import FlaskClient
+from served import served
 from werkzeug.test import TestResponse
 
 from postroom.core import migrate
@@ -20,6 +21,7 @@ from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
 from postroom.core.db import Database
 from postroom.core.money import Money
+from postroom.frontends.web import create_app
 
 #: The test client's host: what a kiosk page's own forms send as their Origin.
 KIOSK_ORIGIN = "http://localhost"
@@ -111,6 +113,13 @@ def kiosk_account(postroom: Postroom) -> CustomerAccount:
 @pytest.fixture
 def operator(postroom: Postroom, kiosk_account: CustomerAccount) -> KioskOperator:
     return postroom.accounts.add_operator(kiosk_account.number, "Alice Martin", OPERATOR_PIN)
+
+
+@pytest.fixture
+def data_center_url(postroom: Postroom) -> Iterator[str]:
+    """The data center's portal and API on a real HTTP port, as a remote kiosk reaches it."""
+    with served(create_app(postroom=postroom)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from served import served
 
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
@@ -29,7 +28,6 @@ from postroom.frontends.kiosk.local import LocalDataCenter
 from postroom.frontends.kiosk.meter import TerminalMeter
 from postroom.frontends.kiosk.remote import RemoteDataCenter
 from postroom.frontends.kiosk.terminal import create_terminal_app
-from postroom.frontends.web import create_app
 from postroom.hal.meter.connect import run_sync
 from postroom.hal.meter.driver import MeterClient
 from postroom.hal.meter.simulator import MeterSimulator
@@ -233,13 +231,6 @@ def test_a_meter_that_resets_answers_garbage_or_goes_silent_never_charges_withou
     assert funds - sim.psd.state["descending"] == sum(
         p.postage.mills for p in postroom.kiosk_pieces.pieces(kiosk_account.number)
     )
-
-
-@pytest.fixture
-def data_center_url(postroom: Postroom) -> Iterator[str]:
-    """The data center's API on a real HTTP port (waitress)."""
-    with served(create_app(postroom=postroom)) as port:
-        yield f"http://127.0.0.1:{port}"
 
 
 def test_over_the_api_the_piece_is_booked_and_only_the_accounts_own_meter_may_report(

@@ -7,7 +7,6 @@ conftest.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -94,13 +93,6 @@ def local(postroom: Postroom, kiosk_account: CustomerAccount) -> LocalDataCenter
 @pytest.fixture
 def screen(local: LocalDataCenter) -> Screen:
     return Screen(_terminal(local).test_client())
-
-
-@pytest.fixture
-def data_center_url(postroom: Postroom) -> Iterator[str]:
-    """The data center's portal and API on a real HTTP port (waitress, one thread)."""
-    with served(create_app(postroom=postroom)) as port:
-        yield f"http://127.0.0.1:{port}"
 
 
 def test_nothing_but_sign_in_without_an_operator(screen: Screen) -> None:
