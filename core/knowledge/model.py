@@ -66,11 +66,16 @@ class Draft:
 
     def fields(self) -> dict[str, Any]:
         """The draft's fields by name: an article's of the same names."""
-        return {name: getattr(self, name) for name in DRAFT_FIELDS}
+        return _draft_fields(self)
 
 
 #: What an author writes of an article (``Draft``'s fields, which ``Article`` has too).
-DRAFT_FIELDS = tuple(field.name for field in attrs.fields(Draft))
+_DRAFT_FIELDS = tuple(field.name for field in attrs.fields(Draft))
+
+
+def _draft_fields(source: object) -> dict[str, Any]:
+    """``source``'s values of the draft's fields (a draft's, or an article's)."""
+    return {name: getattr(source, name) for name in _DRAFT_FIELDS}
 
 
 @attrs.define
@@ -108,7 +113,7 @@ class Article:
         return plain_text(self.body)
 
     def draft(self) -> Draft:
-        return Draft(**{name: getattr(self, name) for name in DRAFT_FIELDS})
+        return Draft(**_draft_fields(self))
 
 
 @attrs.frozen
