@@ -168,7 +168,7 @@ def _serve_in_processes(
         # a child that keeps dying at once (a broken configuration) is not restarted
         quick_deaths = quick_deaths + 1 if _recent(pid) else 0
         if quick_deaths >= 5:
-            log.error("server processes keep dying at start; stopping")
+            log.error("%s processes keep dying at start; stopping", role)
             stop(signal.SIGTERM, None)
             continue
         log.warning("%s process %s ended; starting another", role, pid)
