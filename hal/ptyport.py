@@ -12,6 +12,7 @@ import contextlib
 import os
 import select
 import termios
+import threading
 import tty
 
 
@@ -22,6 +23,11 @@ class PtyPort:
         self.path = os.ttyname(slave)
         self.timeout: float | None = timeout
         self.closed = False
+        # Raw descriptors, unlike socket objects, are numbers the process reuses once
+        # closed: a read or write racing close() (a simulator thread outliving its stop's
+        # join) would touch whatever file took the number, and two racing closes would
+        # close it. The lock makes close wait for the read or write in progress.
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, timeout: float = 0.05) -> PtyPort:
@@ -34,30 +40,35 @@ class PtyPort:
         return 0
 
     def read(self, size: int = 1) -> bytes:
-        if self.closed:
-            return b""
-        try:
-            ready, _, _ = select.select([self.master], [], [], self.timeout)
-            if not ready:
+        with self._lock:
+            if self.closed:
                 return b""
-            return os.read(self.master, max(size, 4096))
-        except OSError:  # EIO while no client holds the slave, or closed under us
-            return b""
+            try:
+                ready, _, _ = select.select([self.master], [], [], self.timeout)
+                if not ready:
+                    return b""
+                return os.read(self.master, max(size, 4096))
+            except OSError:  # EIO while no client holds the slave
+                return b""
 
     def write(self, data: bytes, /) -> int:
-        view = memoryview(data)
-        while view:
-            written = os.write(self.master, view)
-            view = view[written:]
+        with self._lock:
+            if self.closed:
+                return 0  # the line is cut: a reply after stop() goes nowhere
+            view = memoryview(data)
+            while view:
+                written = os.write(self.master, view)
+                view = view[written:]
         return len(data)
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for fd in (self.master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            for fd in (self.master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def __enter__(self) -> PtyPort:
         return self
