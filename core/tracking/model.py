@@ -301,7 +301,7 @@ def parse_text(value: str, what: str, *, limit: int = MAX_TEXT) -> str:
 def parse_hs_code(value: str) -> str:
     """A Harmonized System code: 6 to 10 digits (dots and spaces dropped)."""
     digits = value.replace(".", "").replace(" ", "")
-    if not digits.isdigit() or not 6 <= len(digits) <= 10:
+    if not (digits.isascii() and digits.isdigit()) or not 6 <= len(digits) <= 10:
         raise ValidationError(
             f"{value!r} is not an HS code (6 to 10 digits)", code="invalid_hs_code"
         )

@@ -92,7 +92,7 @@ def is_country(code: str) -> bool:
 
 
 _UPS = re.compile(r"1Z[0-9A-Z]{16}")
-_S10 = re.compile(r"[A-Z]{2}(\d{8})(\d)([A-Z]{2})")
+_S10 = re.compile(r"[A-Z]{2}([0-9]{8})([0-9])([A-Z]{2})")  # ASCII: \d takes any script's digits
 
 
 def identify(raw: str) -> Identification:
@@ -108,7 +108,7 @@ def identify(raw: str) -> Identification:
         if not is_country(country):
             return Identification(number, False, "upu", "upu_s10", "unknown_country")
         return _checked(number, "upu", "upu_s10", s10_check_digit(serial) == check)
-    if number.isdigit():
+    if number.isascii() and number.isdigit():
         return _numeric(number)
     return Identification(number, False, None, None, "unknown_format")
 

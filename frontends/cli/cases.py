@@ -73,7 +73,7 @@ def _actor(pr: Postroom, email: str | None) -> Actor:
 
 def _staff_id(pr: Postroom, who: str) -> int:
     """A staff user named by id or email."""
-    if who.isdigit():
+    if who.isascii() and who.isdigit() and len(who) <= 18:
         return int(who)
     user = pr.identity.by_email(who)
     if not user.staff:

@@ -18,7 +18,7 @@ from postroom.core.errors import ValidationError
 from postroom.core.idempotency import check_key
 from postroom.frontends.serialise import billing as serialise
 from postroom.frontends.serialise import money
-from postroom.frontends.web.api_vault import _int_arg
+from postroom.frontends.web.arguments import int_arg
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -63,8 +63,8 @@ class _Filters:
 
 @bp.get("/invoices")
 def invoices() -> Response:
-    limit = _int_arg("limit", 50)
-    offset = _int_arg("offset", 0)
+    limit = int_arg("limit", 50)
+    offset = int_arg("offset", 0)
     billing = _billing()
     f = _Filters.from_query()
     found = billing.list(

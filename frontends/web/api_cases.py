@@ -14,8 +14,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from postroom.core.cases.model import Actor, Link, parse_link
 from postroom.core.cases.service import CasesService
-from postroom.core.errors import ValidationError
 from postroom.frontends.serialise.cases import case_json, claim_json, detail_json
+from postroom.frontends.web.arguments import int_arg
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -43,23 +43,14 @@ def _detail(number: str) -> dict[str, Any]:
     return detail_json(detail, cases.sla(detail.case), staff=False)
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    text = request.args.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationError(f"{name} is {low} to {high}", code=f"invalid_{name}")
-    return int(text)
-
-
 @bp.get("")
 def list_cases() -> Response:
     cases = _cases()
     found = cases.list(
         current_account().number,
         status=request.args.get("status") or None,
-        limit=_int_arg("limit", 50, 1, MAX_PAGE),
-        offset=_int_arg("offset", 0, 0, 10**9),
+        limit=int_arg("limit", 50, 1, MAX_PAGE),
+        offset=int_arg("offset", 0, 0, 10**9),
     )
     views = cases.slas(found)
     return jsonify(

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from postroom.core.errors import ValidationError
 from postroom.core.knowledge.model import is_deflection_token
 from postroom.frontends.serialise import knowledge as serialise
+from postroom.frontends.web.arguments import int_arg
 from postroom.frontends.web.auth import public
 from postroom.frontends.web.context import current_postroom
 
@@ -19,10 +20,7 @@ MAX_LIMIT = 50
 
 
 def _limit() -> int:
-    text = request.args.get("limit", "10")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise ValidationError(f"limit is 1 to {MAX_LIMIT}", code="invalid_limit")
-    return int(text)
+    return int_arg("limit", 10, 1, MAX_LIMIT)
 
 
 def _language() -> str:

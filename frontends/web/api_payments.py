@@ -23,7 +23,8 @@ from postroom.frontends.serialise.funding import (
     statement_json,
 )
 from postroom.frontends.serialise.payouts import payout_json
-from postroom.frontends.web.api_vault import _int_arg, _money
+from postroom.frontends.web.api_vault import _money
+from postroom.frontends.web.arguments import int_arg
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -111,8 +112,8 @@ def remove_instrument(instrument_id: str) -> Response:
 
 @bp.get("/payments")
 def payments() -> Response:
-    limit = _int_arg("limit", 50)
-    offset = _int_arg("offset", 0)
+    limit = int_arg("limit", 50)
+    offset = int_arg("offset", 0)
     found = _funding().payments(_number(), limit=limit, offset=offset)
     return jsonify(
         {
@@ -182,7 +183,7 @@ def statement(month: str) -> Response:
 def payouts() -> Response:
     """A closed account's funds paid back through the payment sources they came from."""
     pr = current_postroom()
-    found = pr.payouts.payouts(_number(), limit=_int_arg("limit", 50))
+    found = pr.payouts.payouts(_number(), limit=int_arg("limit", 50))
     return jsonify(
         {
             "items": [payout_json(p) for p in found],

@@ -21,7 +21,7 @@ from postroom.frontends.serialise.shop import (
     slogan_json,
     stock_move_json,
 )
-from postroom.frontends.web.api_vault import _int_arg
+from postroom.frontends.web.arguments import int_arg
 from postroom.frontends.web.auth import current_account, staff_session_required
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -76,7 +76,7 @@ def remove_from_cart(sku: str) -> Response:
 
 @bp.get("/orders")
 def orders() -> Response:
-    limit = _int_arg("limit", 100)
+    limit = int_arg("limit", 100)
     return jsonify({"items": [order_json(o) for o in _shop().orders(_number(), limit=limit)]})
 
 
@@ -146,7 +146,7 @@ def adjust_stock(sku: str) -> Response:
 @bp.get("/catalog/<sku>/stock-moves")
 @staff_session_required(*ORDER_STAFF)
 def stock_moves(sku: str) -> Response:
-    moves = _shop().stock_moves(sku, limit=_int_arg("limit", 100))
+    moves = _shop().stock_moves(sku, limit=int_arg("limit", 100))
     return jsonify({"items": [stock_move_json(m) for m in moves]})
 
 

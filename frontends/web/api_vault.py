@@ -31,6 +31,7 @@ from postroom.frontends.serialise import mills, stamp
 from postroom.frontends.serialise.ledger import history_item_json, report_csv, report_json
 from postroom.frontends.serialise.meters import reset_token_json
 from postroom.frontends.serialise.refunds import refund_json
+from postroom.frontends.web.arguments import int_arg
 from postroom.frontends.web.auth import current_account
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.requestbody import request_object
@@ -137,15 +138,6 @@ def _cost_center(value: str | None) -> str | None:
     return None if value is None else check_cost_center(value.strip())
 
 
-def _int_arg(name: str, default: int) -> int:
-    text = request.args.get(name)
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        raise ValidationError(f"{name} is a whole number", code=f"invalid_{name}")
-    return int(text)
-
-
 # ------------------------------------------------------------------------- balance
 
 
@@ -159,8 +151,8 @@ def balance() -> Response:
 
 @bp.get("/transfers")
 def transfers() -> Response:
-    limit = _int_arg("limit", 50)
-    offset = _int_arg("offset", 0)
+    limit = int_arg("limit", 50)
+    offset = int_arg("offset", 0)
     items = _vault().customer_transfers(_number(), limit=limit, offset=offset, **_range())
     return jsonify(
         {
@@ -306,8 +298,8 @@ def request_refund() -> tuple[Response, int]:
 
 @bp.get("/refunds")
 def refunds() -> Response:
-    limit = _int_arg("limit", 50)
-    offset = _int_arg("offset", 0)
+    limit = int_arg("limit", 50)
+    offset = int_arg("offset", 0)
     found = current_postroom().refunds.list(
         _number(), status=request.args.get("status"), limit=limit, offset=offset
     )

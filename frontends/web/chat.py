@@ -39,6 +39,7 @@ from postroom.core.errors import Conflict, PostroomError
 from postroom.core.knowledge.chat import Agent
 from postroom.core.knowledge.chat_model import ChatMessage, ChatStatus, Conversation
 from postroom.frontends.web import long_poll
+from postroom.frontends.web.arguments import record_id
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, login_required, roles_required
 
@@ -78,8 +79,7 @@ def _agent() -> Agent:
 
 
 def _after() -> int:
-    text = request.args.get("after", "0")
-    return int(text) if text.isdigit() and len(text) < 12 else 0
+    return record_id(request.args.get("after", "0"), digits=11) or 0
 
 
 def system_texts() -> dict[str, Any]:

@@ -32,6 +32,7 @@ from postroom.core.cases.model import (
     Status,
 )
 from postroom.core.errors import PostroomError, ValidationError
+from postroom.frontends.web.arguments import record_id
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, case_term, may_supervise
 from postroom.frontends.web.context import current_postroom
@@ -60,14 +61,6 @@ def staff_actor() -> Actor:
 def staff_names() -> dict[int, str]:
     """Every staff member's name by user id (the assignee column, the assign form)."""
     return {user.id: user.name or user.email for user in current_postroom().identity.staff()}
-
-
-def record_id(text: str) -> int | None:
-    """A database id typed in a form or a link: ASCII digits, small enough for any
-    store's integer (``"²"`` is a digit to Python, a 30-digit number overflows SQLite)."""
-    if text.isascii() and text.isdigit() and len(text) <= 9:
-        return int(text)
-    return None
 
 
 def local_target(target: str | None, fallback: str) -> str:

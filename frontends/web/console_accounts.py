@@ -14,9 +14,10 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs lag 3.3
 
 from postroom.core.errors import NotFound, PostroomError
+from postroom.frontends.web.arguments import record_id
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, may_supervise
-from postroom.frontends.web.console import record_id, staff_actor, staff_names
+from postroom.frontends.web.console import staff_actor, staff_names
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import roles_required
 

@@ -26,10 +26,11 @@ from postroom.core.cases.model import CaseDetail, LinkKind, Priority, Status
 from postroom.core.dashboard import customer_dashboard
 from postroom.core.errors import PostroomError
 from postroom.core.money import Money
+from postroom.frontends.web.arguments import record_id
 from postroom.frontends.web.case_messages import error_text
 from postroom.frontends.web.case_terms import CONSOLE_ROLES, case_term
 from postroom.frontends.web.case_uploads import download, take_files
-from postroom.frontends.web.console import record_id, staff_actor, staff_names
+from postroom.frontends.web.console import staff_actor, staff_names
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, roles_required
 

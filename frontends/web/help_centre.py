@@ -33,6 +33,7 @@ from postroom.core.knowledge.model import (
     is_deflection_token,
     make_draft,
 )
+from postroom.frontends.web.arguments import record_id
 from postroom.frontends.web.context import current_postroom
 from postroom.frontends.web.signin import current_user, roles_required
 
@@ -209,8 +210,7 @@ def ask() -> str:
         if not form.validate_on_submit():
             abort(400)
         question = request.form.get("question", "")
-        carried = request.form.get("misses", "0")
-        misses = min(int(carried), MISSES_CARRIED) if carried.isdigit() else 0
+        misses = min(record_id(request.form.get("misses", "0"), digits=3) or 0, MISSES_CARRIED)
         user = current_user()
         customer = None if user is None else user.account_number
         try:

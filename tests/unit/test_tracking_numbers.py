@@ -4,7 +4,7 @@ check-digit rules as properties, normalisation and bad input."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from postroom.core.tracking.numbers import (
@@ -131,7 +131,12 @@ def test_usps_20_catches_every_single_digit_error(body: str) -> None:
 
 
 @given(st.text(max_size=200))
+@example("²" * 12)  # digits to str.isdigit, not to int()
+@example("\u0663" * 22)  # Arabic-Indic digits: numbers, but not tracking numbers
+@example("RR" + "".join(chr(0x660 + int(d)) for d in "123456785") + "US")
 def test_any_text_gets_an_answer_never_an_error(raw: str) -> None:
     found = identify(raw)
     assert found.valid in (True, False)
     assert (found.carrier is None) == (found.format is None)
+    if not found.number.isascii():
+        assert not found.valid

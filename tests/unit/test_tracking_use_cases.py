@@ -140,9 +140,11 @@ def test_customs_details_are_checked(tracking: TrackingService) -> None:
     shipment = tracking.add(MINE, "RB123456785FR", customs=customs)
     assert shipment.customs is not None
     assert shipment.customs.hs_codes == ("490199",)
-    with pytest.raises(ValidationError) as caught:
-        tracking.add(MINE, "EE123456785FR", customs=Customs("Books", ("12",), customs.value))
-    assert caught.value.code == "invalid_hs_code"
+    arabic_indic = "".join(chr(0x660 + int(d)) for d in "490199")  # digits customs cannot read
+    for code in ("12", arabic_indic):
+        with pytest.raises(ValidationError) as caught:
+            tracking.add(MINE, "EE123456785FR", customs=Customs("Books", (code,), customs.value))
+        assert caught.value.code == "invalid_hs_code"
 
 
 def test_another_accounts_shipment_is_not_found(tracking: TrackingService) -> None:
