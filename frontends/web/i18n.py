@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, Flask, current_app, g, redirect, request, session
 from flask_babel import Babel, get_locale, get_translations
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
@@ -105,5 +105,5 @@ def choose_language() -> Response:
     # Only local paths: never redirect a visitor to another site.
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        target = url_for("portal.home")
+        target = f"{request.script_root}/"  # the home of whichever app serves it (portal, kiosk)
     return redirect(target, code=303)

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from served import served
+from sweep import Sweep
 
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
@@ -104,6 +105,28 @@ def test_nothing_but_sign_in_without_an_operator(screen: Screen) -> None:
     assert "Alice Martin" not in page  # no operator yet: the fixture adds her
     for asset in ("/static/favicon.svg", "/terminal-static/kiosk.css"):
         assert screen.client.get(asset).status_code == 200
+
+
+def test_no_screen_or_form_answers_a_server_error(
+    local: LocalDataCenter, operator: KioskOperator
+) -> None:
+    """Every screen the operator reaches and every form on them, the print and the
+    printed piece's forms included, sent with hostile values and as they stand
+    (``sweep.py``; the CSRF check off so that they reach the screens' own checks)."""
+    with SicsSimulator("0.25", "kg") as scale:
+        app = _terminal(local, TerminalScale(scale.path, "sics", timeout=0.5))
+        app.config["WTF_CSRF_ENABLED"] = False
+        screen = Screen(app.test_client())
+        screen.sign_in(operator.id)
+        sweep = Sweep(screen.client)
+        offers = screen.offers("1", "oz").get_data(as_text=True)
+        sweep.take("/offers", offers)
+        printed = screen.client.post("/print", data=screen.print_form(offers))
+        assert printed.status_code == 303
+        sweep.crawl(["/weigh", "/", printed.headers["Location"]], limit=50)
+        assert len(sweep.pages) >= 4
+        sweep.send_forms()
+        assert sweep.failures == []
 
 
 def test_a_wrong_pin_is_refused_and_the_right_one_signs_in(
