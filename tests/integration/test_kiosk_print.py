@@ -7,12 +7,14 @@ import re
 
 import attrs
 from flask.testing import FlaskClient
+from sweep import Sweep
 
 from postroom.core.accounts.model import CustomerAccount, KioskOperator
 from postroom.core.app import Postroom
 from postroom.core.clock import today
 from postroom.core.demo import DEMO_CUSTOMER, DEMO_OPERATOR, demo_kiosk, load_demo
 from postroom.core.meters.printing import verify_indicium
+from postroom.frontends.web import create_app
 
 
 def test_a_priced_letter_is_printed_and_its_indicium_verifies(
@@ -129,3 +131,26 @@ def test_the_demo_kiosk_prints_for_the_demo_operator(
     postroom.config = configured
     demo_kiosk(postroom)
     assert postroom.config is configured
+
+
+def test_no_kiosk_page_or_form_answers_a_server_error(
+    postroom: Postroom, kiosk, kiosk_account: CustomerAccount, operator: KioskOperator
+) -> None:
+    """The portal's kiosk pages as a signed-in operator goes through them, the price
+    and the printed piece's forms included, every form sent with hostile values and as
+    it stands (``sweep.py``; the CSRF check off so that they reach the pages' own)."""
+    app = create_app({"WTF_CSRF_ENABLED": False}, postroom=postroom)
+    client = app.test_client()
+    client.environ_base["HTTP_ORIGIN"] = "http://localhost"  # the kiosk's own pages send it
+    signed = client.post("/kiosk/sign-in", data={"operator": str(operator.id), "pin": kiosk.pin})
+    assert signed.status_code == 303
+    sweep = Sweep(client)
+    price = {"service": "usps/first-class-letter", "weight": "1", "unit": "oz"}
+    priced = client.post("/kiosk/price", data=price).get_data(as_text=True)
+    sweep.take("/kiosk/price", priced)
+    printed = client.post("/kiosk/print", data=kiosk.print_form(priced))
+    assert printed.status_code == 303, printed.get_data(as_text=True)
+    sweep.crawl(["/kiosk", "/kiosk/price", printed.headers["Location"]], limit=50)
+    assert len(sweep.pages) >= 3
+    sweep.send_forms()
+    assert sweep.failures == []
