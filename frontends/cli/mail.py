@@ -135,24 +135,32 @@ def mail_import(state: CliState, source: str, as_json: bool) -> None:
     delivers by pipe). For the installation's admin. Every email is kept whatever
     becomes of it; exit code 1 only for one that could not be taken (too large)."""
     pr = state.postroom()
-    path = Path(source)
-    batch: list[tuple[str, bytes, Path | None]]
-    if source == "-":
-        batch = [("-", sys.stdin.buffer.read(), None)]
-    elif path.is_dir():
-        if not (path / "new").is_dir():
-            raise click.BadParameter(f"{source} is not a maildir (no new/)", param_hint="SOURCE")
-        batch = [(str(p), p.read_bytes(), p) for p in _maildir_messages(path)]
-    elif path.is_file():
-        batch = [(source, path.read_bytes(), None)]
-    else:
-        raise click.BadParameter(f"{source} is neither a file nor a maildir", param_hint="SOURCE")
+    try:
+        batch = _batch(source)
+    except OSError as error:
+        raise click.BadParameter(
+            f"{source} cannot be read: {error.strerror}", param_hint="SOURCE"
+        ) from error
     with pr.outbox.background_sender():
         results, failed = _import(pr.case_mail, batch, as_json)
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     if failed:
         raise SystemExit(EXIT_ERROR)
+
+
+def _batch(source: str) -> list[tuple[str, bytes, Path | None]]:
+    """The emails to take: (name, raw bytes, the maildir file to move once kept)."""
+    path = Path(source)
+    if source == "-":
+        return [("-", sys.stdin.buffer.read(), None)]
+    if path.is_dir():
+        if not (path / "new").is_dir():
+            raise click.BadParameter(f"{source} is not a maildir (no new/)", param_hint="SOURCE")
+        return [(str(p), p.read_bytes(), p) for p in _maildir_messages(path)]
+    if path.is_file():
+        return [(source, path.read_bytes(), None)]
+    raise click.BadParameter(f"{source} is neither a file nor a maildir", param_hint="SOURCE")
 
 
 def _import(

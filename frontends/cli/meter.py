@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import uuid
 from datetime import date
 from pathlib import Path
@@ -16,6 +13,7 @@ from postroom.core.errors import DeviceError, ValidationError
 from postroom.core.meters.sync import DataCenter
 from postroom.core.ports import MeterDevice, MeterDriver
 from postroom.frontends.cli.options import account_option, day_option, json_option
+from postroom.frontends.cli.output import AtomicOutput
 from postroom.frontends.cli.state import (
     CliState,
     choose,
@@ -600,41 +598,6 @@ def simulate(
 # -- printing postage and verifying indicia ----------------------------------------------------
 
 
-class _Output:
-    """The indicium file, written atomically; its temporary file is made before the meter
-    is asked to print, so a folder that cannot be written costs no postage."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        folder = path.parent if str(path.parent) else Path(".")
-        if not folder.is_dir():
-            raise ValidationError(f"no folder {folder} for --output", code="output_unwritable")
-        try:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        except OSError as error:
-            raise ValidationError(
-                f"cannot write in {folder}: {error.strerror}", code="output_unwritable"
-            ) from error
-        self.fd, self.tmp = fd, Path(name)
-
-    def commit(self, data: bytes) -> None:
-        fd, self.fd = self.fd, -1  # the file object owns (and closes) the descriptor now
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        """Remove what is left of the temporary file (nothing after a commit)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
-
-
 def _head(path: Path, limit: int) -> bytes:
     """At most ``limit`` + 1 bytes of a file: enough for the reader to refuse a larger one."""
     with path.open("rb") as handle:
@@ -744,7 +707,7 @@ def print_postage(
         image_format=image_format,
     )
     pr = state.postroom()
-    target = _Output(output)
+    target = AtomicOutput(output)
     try:
         device = _open(state, driver, url)
         try:
@@ -824,7 +787,7 @@ def print_virtual_postage(
     if image_format not in ("png", "svg"):
         raise click.BadParameter("the indicium is FILE.png or FILE.svg", param_hint="--output")
     key = check_idempotency_key(idempotency_key)
-    target = _Output(output)
+    target = AtomicOutput(output)
     try:
         printed = state.postroom().meters.print_postage(
             number,

@@ -29,13 +29,18 @@ class PostroomClickException(click.ClickException):
 
 
 class PostroomGroup(click.Group):
-    """Turns every PostroomError into one clear line and exit code 1."""
+    """Turns every PostroomError into one clear line and exit code 1, and so an error of
+    the operating system (a file, a folder, a device) that a command did not name."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PostroomError as error:
             raise PostroomClickException(error) from error
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            failed = PostroomError(f"{where}{error.strerror or error}", code="os_error")
+            raise PostroomClickException(failed) from error
 
 
 @attrs.define

@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -31,6 +32,7 @@ from postroom.frontends.cli.options import (
     limit_option,
     offset_option,
 )
+from postroom.frontends.cli.output import AtomicOutput
 from postroom.frontends.cli.payments import payment_line
 from postroom.frontends.cli.state import CliState, emit, pass_state
 from postroom.frontends.serialise import money, stamp
@@ -394,18 +396,27 @@ def _read_checkpoint(source: TextIO) -> Checkpoint:
 @vault.command()
 @click.option(
     "--output",
-    type=click.File("w", encoding="utf-8", atomic=True),
+    type=click.Path(path_type=Path),
     required=True,
     help="Where to write the checkpoint: keep it outside the database (another machine, "
     "write-once storage).",
 )
 @json_option
 @pass_state
-def checkpoint(state: CliState, output: TextIO, as_json: bool) -> None:
+def checkpoint(state: CliState, output: Path, as_json: bool) -> None:
     """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
-    taken = state.postroom().ledger.checkpoint()
-    json.dump(checkpoint_json(taken), output, indent=2)
-    output.write("\n")
+    target = AtomicOutput(output)
+    try:
+        taken = state.postroom().ledger.checkpoint()
+        written = json.dumps(checkpoint_json(taken), indent=2) + "\n"
+        try:
+            target.commit(written.encode("utf-8"))
+        except OSError as error:
+            raise ValidationError(
+                f"{output} could not be written: {error.strerror}", code="output_unwritable"
+            ) from error
+    finally:
+        target.discard()
     emit(
         checkpoint_json(taken),
         as_json,

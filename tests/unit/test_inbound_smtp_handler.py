@@ -6,8 +6,10 @@ channel is a stand-in that answers as told."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -39,12 +41,21 @@ class Channel:
 
 
 SESSION = object()
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The handler's coroutine on a thread of its own: a test worker that ran a browser
+    test keeps Playwright's event loop running in its main thread for the session, and
+    asyncio.run refuses to start beside it."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _answer(channel: Channel) -> str:
     handler = InboundHandler(channel)  # type: ignore[arg-type]
     envelope = SimpleNamespace(original_content=b"Subject: x\r\n\r\nbody\r\n", mail_from="a@b.c")
-    return asyncio.run(handler.handle_DATA(None, SESSION, envelope))  # type: ignore[arg-type]
+    return _run(handler.handle_DATA(None, SESSION, envelope))  # type: ignore[arg-type]
 
 
 def test_a_kept_email_is_250_with_its_outcome_and_case() -> None:
@@ -75,13 +86,13 @@ def test_a_session_that_sent_mail_from_is_expected_until_its_email_is_taken_or_r
     channel = Channel(Received(kept_id=7, outcome=Outcome.OPENED, case_number="C-2026-000001"))
     handler: Any = InboundHandler(channel)  # type: ignore[arg-type]
     envelope = SimpleNamespace(mail_from=None, mail_options=[])
-    answer = asyncio.run(handler.handle_MAIL(None, SESSION, envelope, "a@b.c", ["SIZE=10"]))
+    answer = _run(handler.handle_MAIL(None, SESSION, envelope, "a@b.c", ["SIZE=10"]))
     assert (answer, envelope.mail_from, envelope.mail_options) == ("250 OK", "a@b.c", ["SIZE=10"])
     assert channel.coming == {SESSION}
     assert _answer(channel).startswith("250 ")
     assert channel.coming == set()  # taken
-    asyncio.run(handler.handle_MAIL(None, SESSION, envelope, "a@b.c", []))
-    assert asyncio.run(handler.handle_RSET(None, SESSION, envelope)) == "250 OK"
+    _run(handler.handle_MAIL(None, SESSION, envelope, "a@b.c", []))
+    assert _run(handler.handle_RSET(None, SESSION, envelope)) == "250 OK"
     assert channel.coming == set()
     refused = Channel(ValidationError("too big", code="mail_too_large"))
     refused.expect(SESSION)

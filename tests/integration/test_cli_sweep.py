@@ -1,0 +1,86 @@
+"""Every command of ``postroom``, its arguments hostile: the answer is one error line or
+the command's work, never a traceback. What an admin mistypes or pastes (markup, escape
+sequences, thousands of digits, digits that ``str.isdigit`` takes and ``int`` does not, a
+case number nobody has) goes to every argument and option a command requires, then to
+every option it has."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from postroom.core.app import Postroom
+from postroom.frontends.cli import cli
+
+HOSTILE = ("", "<script>alert(1)</script>", "9" * 5000, "-1", "\x1b[2J", "²" * 12, "C-9999-999999")
+#: commands that serve until stopped: they get their hostile values in their own tests
+SERVING = {
+    "serve",
+    "worker",
+    "kiosk serve",
+    "mail serve",
+    "meter simulate",
+    "scale simulate",
+}
+
+
+def _commands(
+    group: click.Group, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, click.Command]]:
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        elif " ".join((*path, name)) not in SERVING:
+            yield " ".join((*path, name)), command
+
+
+COMMANDS = list(_commands(cli))
+
+
+def _arguments(command: click.Command, value: str, *, every: bool) -> list[str]:
+    """The command's required parameters (``every``: and its optional options), each
+    given ``value``; a choice gets its first choice, so the others are reached."""
+    arguments: list[str] = []
+    options: list[str] = []
+    for parameter in command.params:
+        if isinstance(parameter, click.Option) and (parameter.is_flag or parameter.count):
+            continue
+        if not (parameter.required or (every and isinstance(parameter, click.Option))):
+            continue
+        given = value
+        if isinstance(parameter.type, click.Choice):
+            given = str(parameter.type.choices[0])
+        values = [given] * (2 if parameter.nargs == -1 else max(parameter.nargs, 1))
+        if isinstance(parameter, click.Argument):
+            arguments += values
+        else:
+            options += [parameter.opts[0], *values]
+    return [*options, *arguments]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+def test_no_command_answers_hostile_arguments_with_a_traceback(
+    runner: CliRunner,
+    postroom: Postroom,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    postroom.accounts.create("Acme Mailroom", "US", "USD")  # something to be refused about
+    monkeypatch.chdir(tmp_path)  # where a relative file name is written or read
+    crashed: list[str] = []
+    for every in (False, True):
+        for name, command in COMMANDS:
+            argv = [*name.split(), *_arguments(command, value, every=every)]
+            result = runner.invoke(cli, argv, catch_exceptions=True)
+            failure = result.exception
+            if failure is not None and not isinstance(failure, SystemExit):
+                crashed.append(f"{' '.join(argv)[:200]}: {type(failure).__name__}: {failure}")
+            elif "Traceback (most recent call last)" in result.output:
+                crashed.append(f"{' '.join(argv)[:200]}: a traceback in the output")
+    assert len(COMMANDS) > 100
+    assert crashed == []
