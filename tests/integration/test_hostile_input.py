@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -128,3 +130,16 @@ def test_control_characters_in_names_and_notes_are_refused(postroom: Postroom, r
     assert check_note("two\nlines\tok") == "two\nlines\tok"
     with pytest.raises(ValidationError):
         check_note("nul\x00")
+
+
+def test_a_nul_character_in_a_form_or_a_query_is_a_400(client: FlaskClient):
+    """PostgreSQL's text cannot hold a NUL: a sign-in carrying one failed in the store."""
+    page = client.get("/account/sign-in").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrf_token": token.group(1), "email": "ann@example.com", "password": "wrong"}
+    assert client.post("/account/sign-in", data=form).status_code == 401  # refused, on the page
+    nul = client.post("/account/sign-in", data={**form, "email": "ann\x00@example.com"})
+    assert nul.status_code == 400
+    assert client.get("/track?number=1Z999").status_code == 200
+    assert client.get("/track?number=1Z%00").status_code == 400
