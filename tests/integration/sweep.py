@@ -1,16 +1,19 @@
 """A sweep of a web app as a person goes through it: the pages found by following the
 links from where they start, then the forms found on them, sent with hostile values
 (markup, control characters, thousands of digits, digits Python reads and ``int`` does
-not, empty fields) and then as they stand. A failure is a 500 (a 503 is a state the page
-declares) or a traceback on a page."""
+not, empty fields; for a file input, hostile files) and then as they stand. A failure is
+a 500 (a 503 is a state the page declares) or a traceback on a page."""
 
 from __future__ import annotations
 
+import io
 import re
+import zlib
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+import attrs
 from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 
@@ -25,8 +28,49 @@ HOSTILE = (
     "C-9999-999999",
     "²" * 12,  # digits to str.isdigit, not to int()
 )
+
+
+def _png(width: int, height: int) -> bytes:
+    """A PNG header claiming ``width`` x ``height`` and one row of data: a decompression
+    bomb to a reader that believes the header."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    rows = zlib.compress(b"\x00" + b"\xff" * 3 * min(width, 64))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+#: what a hostile person uploads: (file name, content)
+HOSTILE_FILES = (
+    ("empty.png", b""),
+    ("../../etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+    ("invoice.pdf\x00.exe", b"MZ\x90\x00" + bytes(100)),
+    ("logo.png", b"MZ\x90\x00" + bytes(100)),  # a program named as an image
+    (
+        "logo.svg",
+        b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'><script/></svg>",
+    ),
+    ("huge.png", _png(100_000, 100_000)),
+    ("cut.png", _png(10, 10)[:40]),
+    ("x" * 1000 + ".png", _png(10, 10)),
+)
 #: forms that end the session the sweep goes on with
 LEAVES = re.compile(r"sign-out|/sessions/|/password|/delete|/leave|/close-account")
+
+
+@attrs.define
+class Form:
+    action: str
+    method: str
+    #: each field's values as the page fills them
+    fields: dict[str, list[str]] = attrs.field(factory=dict)
+    #: the names of its file inputs
+    files: list[str] = attrs.field(factory=list)
 
 
 class _Links(HTMLParser):
@@ -35,8 +79,8 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
-        self.forms: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._form: tuple[str, str, dict[str, list[str]]] | None = None
+        self.forms: list[Form] = []
+        self._form: Form | None = None
         self._select: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -44,13 +88,13 @@ class _Links(HTMLParser):
         if tag == "a" and "href" in a:
             self.links.append(a["href"])
         elif tag == "form":
-            self._form = (a.get("action", ""), a.get("method", "get").lower(), {})
+            self._form = Form(a.get("action", ""), a.get("method", "get").lower())
             self.forms.append(self._form)
         elif self._form is not None and tag in ("input", "textarea", "select", "button"):
             name = a.get("name")
             if not name:
                 return
-            fields = self._form[2]
+            fields = self._form.fields
             kind = a.get("type", "text").lower()
             if tag == "select":
                 self._select = name
@@ -58,11 +102,11 @@ class _Links(HTMLParser):
             elif kind in ("checkbox", "radio") and "checked" not in a:
                 fields.setdefault(name, [])
             elif kind == "file":
-                return
+                self._form.files.append(name)
             else:
                 fields.setdefault(name, []).append(a.get("value", ""))
         elif tag == "option" and self._form is not None and self._select is not None:
-            options = self._form[2][self._select]
+            options = self._form.fields[self._select]
             if not options or "selected" in a:
                 options[:] = [a.get("value", "")]
 
@@ -126,24 +170,35 @@ class Sweep:
                 if local is not None and local not in self.pages and not LEAVES.search(local):
                     queue.append(local)
 
-    def forms(self) -> Iterator[tuple[str, str, dict[str, list[str]]]]:
+    def forms(self) -> Iterator[tuple[str, Form]]:
+        """Each form once (its target and fields), with the path it is sent to."""
         seen: set[tuple[str, str, tuple[str, ...]]] = set()
         for page, found in self.pages.items():
-            for action, method, fields in found.forms:
-                target = _local(page, action or page)
+            for form in found.forms:
+                target = _local(page, form.action or page)
                 if target is None or LEAVES.search(target):
                     continue
-                key = (target, method, tuple(sorted(fields)))
+                key = (target, form.method, tuple(sorted(form.fields)))
                 if key not in seen:
                     seen.add(key)
-                    yield target, method, fields
+                    yield target, form
 
-    def send(self, target: str, method: str, data: dict[str, list[str]]) -> None:
+    def send(
+        self,
+        target: str,
+        method: str,
+        data: dict[str, list[str]],
+        files: dict[str, tuple[str, bytes]] | None = None,
+    ) -> None:
         if method == "post":
-            response = self.client.post(target, data=data)
+            body: dict[str, object] = dict(data)
+            for name, (filename, content) in (files or {}).items():
+                body[name] = (io.BytesIO(content), filename)
+            response = self.client.post(target, data=body)
         else:
             response = self.client.get(target, query_string=data)
-        self.check(f"{method.upper()} {target} {sorted(data)}", response)
+        uploaded = [name for name, _content in (files or {}).values()]
+        self.check(f"{method.upper()} {target} {sorted(data)} {uploaded}", response)
 
     def _route(self, target: str, method: str) -> str:
         """The endpoint a form goes to: one vote form stands for the eighty articles'."""
@@ -156,15 +211,16 @@ class Sweep:
 
     def send_forms(self) -> None:
         forms = list(self.forms())
-        routes: dict[tuple[str, str, tuple[str, ...]], tuple[str, str, dict[str, list[str]]]]
-        routes = {}
-        for target, method, fields in forms:
-            routes.setdefault(
-                (self._route(target, method), method, tuple(sorted(fields))),
-                (target, method, fields),
-            )
+        routes: dict[tuple[str, str, tuple[str, ...]], tuple[str, Form]] = {}
+        for target, form in forms:
+            key = (self._route(target, form.method), form.method, tuple(sorted(form.fields)))
+            routes.setdefault(key, (target, form))
         for hostile in HOSTILE:  # once a route: the values are the same whatever the object
-            for target, method, fields in routes.values():
-                self.send(target, method, {name: [hostile] for name in fields})
-        for target, method, fields in forms:  # as they stand: the actions themselves
-            self.send(target, method, fields)
+            for target, form in routes.values():
+                self.send(target, form.method, {name: [hostile] for name in form.fields})
+        for target, form in routes.values():  # hostile files, the other fields as they stand
+            for upload in HOSTILE_FILES if form.method == "post" else ():
+                if form.files:
+                    self.send(target, "post", form.fields, dict.fromkeys(form.files, upload))
+        for target, form in forms:  # as they stand: the actions themselves
+            self.send(target, form.method, form.fields)
