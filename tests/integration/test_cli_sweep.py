@@ -24,6 +24,10 @@ HOSTILE = (
     ("-1", True),  # a negative limit or offset reaches PostgreSQL's LIMIT
     ("²" * 12, False),  # digits to str.isdigit, not to int()
 )
+#: what PostgreSQL answers differently from SQLite: text past a column's length (SQLite
+#: keeps it), a negative LIMIT (SQLite takes it as none); the other values are refused
+#: before any store, so the SQLite pass covers them
+ON_POSTGRESQL = {"9" * 5000, "-1"}
 #: commands that serve until stopped: they get their hostile values in their own tests
 SERVING = {
     "serve",
@@ -78,6 +82,8 @@ def test_no_command_answers_hostile_arguments_with_a_traceback(
     value: str,
     with_options: bool,
 ) -> None:
+    if postroom.db.dialect == "postgresql" and value not in ON_POSTGRESQL:
+        pytest.skip("refused before any store: the SQLite pass covers it")
     postroom.accounts.create("Acme Mailroom", "US", "USD")  # something to be refused about
     monkeypatch.chdir(tmp_path)  # where a relative file name is written or read
     crashed: list[str] = []

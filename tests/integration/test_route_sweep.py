@@ -70,8 +70,14 @@ def _garbage_path(rule: Rule) -> str:
     return re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>", argument, rule.rule)
 
 
-def test_every_route_answers_a_garbage_argument_without_a_server_error(demo) -> None:
-    app, facts = demo
+def test_every_route_answers_a_garbage_argument_without_a_server_error(
+    postroom: Postroom, request: pytest.FixtureRequest
+) -> None:
+    if postroom.db.dialect == "postgresql":
+        # the arguments are short text and a 9-digit number: nothing PostgreSQL reads
+        # differently, and the demo takes a tenth of a minute to load there
+        pytest.skip("the SQLite pass covers it")
+    app, facts = request.getfixturevalue("demo")
     for who in (None, "demo portal owner", "demo staff supervisor"):
         client = app.test_client() if who is None else _sign_in(app, facts[who])
         sweep = Sweep(client)
