@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import chain
 
 from flask import Flask, Response, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -34,7 +35,7 @@ def init_app(app: Flask) -> None:
             return
         fields = chain(request.args.listvalues(), request.form.listvalues())
         if any("\x00" in value for values in fields for value in values):
-            raise BadRequest("A field holds a NUL character.")
+            raise BadRequest(_("A field holds a NUL character."))
 
     @app.after_request
     def add_headers(response: Response) -> Response:

@@ -142,4 +142,8 @@ def test_a_nul_character_in_a_form_or_a_query_is_a_400(client: FlaskClient):
     nul = client.post("/account/sign-in", data={**form, "email": "ann\x00@example.com"})
     assert nul.status_code == 400
     assert client.get("/track?number=1Z999").status_code == 200
-    assert client.get("/track?number=1Z%00").status_code == 400
+    refused = client.get("/track?number=1Z%00")
+    assert refused.status_code == 400
+    assert "A field holds a NUL character." in refused.get_data(as_text=True)
+    french = client.get("/track?number=1Z%00", headers={"Accept-Language": "fr-FR"})
+    assert "Un champ contient un caractère NUL." in french.get_data(as_text=True)
