@@ -407,10 +407,9 @@ def checkpoint(state: CliState, output: Path, as_json: bool) -> None:
     """Write the chain head, signed with the ledger key, for `vault verify --checkpoint`."""
     target = AtomicOutput(output)
     try:
-        taken = state.postroom().ledger.checkpoint()
-        written = json.dumps(checkpoint_json(taken), indent=2) + "\n"
+        data = checkpoint_json(state.postroom().ledger.checkpoint())
         try:
-            target.commit(written.encode("utf-8"))
+            target.commit((json.dumps(data, indent=2) + "\n").encode("utf-8"))
         except OSError as error:
             raise ValidationError(
                 f"{output} could not be written: {error.strerror}", code="output_unwritable"
@@ -418,7 +417,7 @@ def checkpoint(state: CliState, output: Path, as_json: bool) -> None:
     finally:
         target.discard()
     emit(
-        checkpoint_json(taken),
+        data,
         as_json,
         lambda d: f"checkpoint of row {d['seq']} ({d['row_hash'][:16]}...) written",
     )

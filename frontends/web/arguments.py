@@ -20,7 +20,7 @@ def record_id(text: str, *, digits: int = ID_DIGITS) -> int | None:
     return None
 
 
-def int_arg(name: str, default: int, low: int = 0, high: int = 10**9) -> int:
+def int_arg(name: str, default: int, low: int = 0, high: int = 10**ID_DIGITS - 1) -> int:
     """The query argument ``name`` (``default`` without it), from ``low`` to ``high``;
     anything else is refused with ``invalid_<name>``."""
     text = request.args.get(name)

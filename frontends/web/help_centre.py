@@ -210,7 +210,7 @@ def ask() -> str:
         if not form.validate_on_submit():
             abort(400)
         question = request.form.get("question", "")
-        misses = min(record_id(request.form.get("misses", "0"), digits=3) or 0, MISSES_CARRIED)
+        misses = min(record_id(request.form.get("misses", "0")) or 0, MISSES_CARRIED)
         user = current_user()
         customer = None if user is None else user.account_number
         try:

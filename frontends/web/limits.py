@@ -22,11 +22,10 @@ from limits import parse_many
 
 from postroom.core.config import Config
 from postroom.core.errors import ConfigurationError
-from postroom.frontends.web.errors import error_response
+from postroom.frontends.web.errors import API_PREFIX, error_response
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/"
 KIOSK_PRINT_ENDPOINT = "kiosk.print_postage"
 #: the public tracking page: a look-up per request (tracking_pages.LOOKUP_ENDPOINT)
 TRACK_LOOKUP_ENDPOINT = "tracking_pages.lookup"

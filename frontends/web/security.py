@@ -8,6 +8,8 @@ from flask import Flask, Response, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 
+from postroom.frontends.web.errors import API_PREFIX
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -31,7 +33,7 @@ def init_app(app: Flask) -> None:
         # key's label carrying one failed in the store (a 500) before any check saw it.
         # Uploaded files are not form fields: their bytes are theirs. The JSON API keeps
         # to its own document (each field's checks, the 4xx it states).
-        if request.path.startswith("/api/"):
+        if request.path.startswith(API_PREFIX):
             return
         fields = chain(request.args.listvalues(), request.form.listvalues())
         if any("\x00" in value for values in fields for value in values):

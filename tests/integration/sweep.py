@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -203,31 +204,35 @@ class Sweep:
         uploaded = [name for name, _content in (files or {}).values()]
         self.check(f"{method.upper()} {target} {sorted(data)} {uploaded}", response)
 
-    def _route(self, target: str, method: str) -> str:
-        """The endpoint a form goes to: one vote form stands for the eighty articles'."""
+    def _routed(self) -> list[tuple[str, str, Form]]:
+        """Each form with the endpoint it goes to (one vote form stands for the eighty
+        articles') and its target."""
         adapter = self.client.application.url_map.bind("localhost")
-        try:
-            endpoint, _arguments = adapter.match(urlsplit(target).path, method=method.upper())
-        except HTTPException:  # no route matches (or a redirect): sent as it is
-            return target
-        return str(endpoint)
+        routed = []
+        for target, form in self.forms():
+            try:
+                endpoint, _arguments = adapter.match(
+                    urlsplit(target).path, method=form.method.upper()
+                )
+            except HTTPException:  # no route matches (or a redirect): sent as it is
+                endpoint = target
+            routed.append((str(endpoint), target, form))
+        return routed
 
     def send_forms(self) -> None:
-        forms = list(self.forms())
+        routed = self._routed()
         routes: dict[tuple[str, str, tuple[str, ...]], tuple[str, Form]] = {}
-        for target, form in forms:
-            key = (self._route(target, form.method), form.method, tuple(sorted(form.fields)))
-            routes.setdefault(key, (target, form))
+        for route, target, form in routed:
+            routes.setdefault((route, form.method, tuple(sorted(form.fields))), (target, form))
         for hostile in HOSTILE:  # once a route: the values are the same whatever the object
             for target, form in routes.values():
                 self.send(target, form.method, {name: [hostile] for name in form.fields})
         for target, form in routes.values():  # hostile files, the other fields as they stand
-            for upload in HOSTILE_FILES if form.method == "post" else ():
-                if form.files:
+            if form.method == "post" and form.files:
+                for upload in HOSTILE_FILES:
                     self.send(target, "post", form.fields, dict.fromkeys(form.files, upload))
-        sent: dict[str, int] = {}
-        for target, form in forms:  # as they stand: the actions themselves
-            route = self._route(target, form.method)
-            sent[route] = sent.get(route, 0) + 1
+        sent: Counter[str] = Counter()
+        for route, target, form in routed:  # as they stand: the actions themselves
+            sent[route] += 1
             if sent[route] <= AS_THEY_STAND:
                 self.send(target, form.method, form.fields)
